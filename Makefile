@@ -1,0 +1,42 @@
+# Thin wrapper over CMake. `make demo` runs the daemon against the bundled Kubernetes
+# simulator; `make test` runs the whole suite (-Werror build, then ASan+UBSan build).
+# Both install missing Debian packages first.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps test-deps build test test-release test-asan demo bench clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+build: deps
+	cmake -S . -B $(BUILD) -DIPD_WERROR=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
+
+test: test-deps
+	@scripts/run-tests.sh
+
+test-release: test-deps
+	@scripts/run-tests.sh release
+
+test-asan: test-deps
+	@scripts/run-tests.sh asan
+
+demo: build
+	@scripts/demo.sh
+
+bench: build
+	@scripts/bench.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

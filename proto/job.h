@@ -1,0 +1,130 @@
+/*
+ * The pull-job model: a job pulls one image onto a set of nodes, one task per node.
+ *
+ * These are plain fixed-size records with no pointers, so the master can store them in the
+ * shared-memory table as they are and a restarted master can read them back. Strings are
+ * NUL-terminated and truncated to their buffer (UTF-8 safe truncation is the encoder's job).
+ * Times are Unix milliseconds, with IPD_TIME_NULL for "not yet".
+ */
+#ifndef IPD_PROTO_JOB_H
+#define IPD_PROTO_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IPD_JOB_ID_SIZE 40     /**< "pj-" + 8 hex digits today; room for longer ids */
+#define IPD_IMAGE_SIZE 512     /**< a full reference with registry, path, tag and digest */
+#define IPD_NODE_SIZE 256      /**< a DNS subdomain (253) + NUL */
+#define IPD_NAMESPACE_SIZE 64  /**< a DNS label (63) + NUL */
+#define IPD_POD_SIZE 256       /**< a DNS subdomain (253) + NUL */
+#define IPD_REASON_SIZE 64     /**< kubelet reasons are CamelCase words */
+#define IPD_MESSAGE_SIZE 512   /**< kubelet messages are truncated to this */
+#define IPD_SECRETS_SIZE 512   /**< imagePullSecrets names, comma-separated */
+#define IPD_TIME_NULL INT64_C(0)
+#define IPD_UNKNOWN_I64 INT64_C(-1)
+
+typedef enum ipd_task_state {
+    IPD_TASK_PENDING = 0, /**< no pod yet, or the pod is not scheduled/started */
+    IPD_TASK_PULLING,     /**< the kubelet is pulling the image */
+    IPD_TASK_RETRYING,    /**< a pull attempt failed; the Job will try again */
+    IPD_TASK_SUCCEEDED,   /**< the image is on the node */
+    IPD_TASK_FAILED,      /**< the Job's backoff limit or deadline is exhausted */
+    IPD_TASK_CANCELLED,   /**< the job was cancelled before this task finished */
+    IPD_TASK_UNKNOWN,     /**< the task's node stopped reporting (stale remote node) */
+    IPD_TASK_STATE_COUNT
+} ipd_task_state_t;
+
+typedef enum ipd_job_state {
+    IPD_JOB_PENDING = 0, /**< no task has started */
+    IPD_JOB_PULLING,     /**< at least one task started, not all finished */
+    IPD_JOB_SUCCEEDED,   /**< every task succeeded */
+    IPD_JOB_FAILED,      /**< every task finished and at least one failed */
+    IPD_JOB_CANCELLED,   /**< cancelled by a client */
+    IPD_JOB_STATE_COUNT
+} ipd_job_state_t;
+
+typedef enum ipd_pull_policy {
+    IPD_PULL_IF_NOT_PRESENT = 0,
+    IPD_PULL_ALWAYS,
+    IPD_PULL_POLICY_COUNT
+} ipd_pull_policy_t;
+
+/** One node's part of a job. */
+typedef struct ipd_task {
+    char node[IPD_NODE_SIZE];
+    char ns[IPD_NAMESPACE_SIZE]; /**< namespace of the pod; empty until known */
+    char pod[IPD_POD_SIZE];      /**< empty until the pod exists */
+    char reason[IPD_REASON_SIZE];
+    char message[IPD_MESSAGE_SIZE];
+    int64_t image_bytes; /**< IPD_UNKNOWN_I64 until a Pulled event says */
+    int64_t pull_ms;     /**< IPD_UNKNOWN_I64 until a Pulled event says */
+    int64_t updated_at;  /**< Unix ms of the last change */
+    uint32_t attempts;   /**< pull attempts seen (failed attempts + the current one) */
+    uint8_t state;       /**< ipd_task_state_t */
+    uint8_t _reserved[3];
+} ipd_task_t;
+
+/** What a client asked for; kept so that a restarted master can go on launching tasks. */
+typedef struct ipd_job_spec {
+    int32_t timeout_seconds;            /**< per attempt; 0 = none */
+    int32_t backoff_limit;              /**< Kubernetes Job backoffLimit */
+    int32_t deadline_seconds;           /**< activeDeadlineSeconds; 0 = none */
+    int32_t parallelism;                /**< at most this many tasks pulling at once; 0 = all */
+    int32_t ttl_seconds_after_finished; /**< -1 = unset */
+    char pull_secrets[IPD_SECRETS_SIZE];
+} ipd_job_spec_t;
+
+/** Task counts by state. `pulling` includes `retrying`; the sum of the states is `desired`. */
+typedef struct ipd_node_counts {
+    uint32_t desired, pending, pulling, retrying, succeeded, failed, cancelled, unknown;
+} ipd_node_counts_t;
+
+/** A job without its tasks (the table keeps tasks in their own slots). */
+typedef struct ipd_job {
+    char id[IPD_JOB_ID_SIZE];
+    char image[IPD_IMAGE_SIZE];
+    int64_t created_at;
+    int64_t started_at;  /**< IPD_TIME_NULL until a task leaves pending */
+    int64_t finished_at; /**< IPD_TIME_NULL until the job reaches a final state */
+    uint64_t version;    /**< increases with every change of the job or one of its tasks */
+    ipd_job_spec_t spec;
+    ipd_node_counts_t nodes;
+    char error_reason[IPD_REASON_SIZE]; /**< empty = "error": null */
+    char error_message[IPD_MESSAGE_SIZE];
+    uint8_t state;       /**< ipd_job_state_t */
+    uint8_t pull_policy; /**< ipd_pull_policy_t */
+    uint8_t cancelled;   /**< a client asked to cancel; the state becomes cancelled */
+    uint8_t _reserved[5];
+} ipd_job_t;
+
+/** Returns the API name of a state or policy ("pending", "IfNotPresent", ...); never NULL. */
+const char *ipd_task_state_name(ipd_task_state_t s);
+const char *ipd_job_state_name(ipd_job_state_t s);
+const char *ipd_pull_policy_name(ipd_pull_policy_t p);
+
+/** Parses an API name. Returns the enum value, or -1 if `name` (of `len` bytes) is not one. */
+int ipd_task_state_parse(const char *name, size_t len);
+int ipd_job_state_parse(const char *name, size_t len);
+int ipd_pull_policy_parse(const char *name, size_t len);
+
+/** True for succeeded, failed, cancelled. */
+int ipd_task_state_is_final(ipd_task_state_t s);
+/** True for succeeded, failed, cancelled. Active = not final. */
+int ipd_job_state_is_final(ipd_job_state_t s);
+
+/** Sets a task to its initial state for `node` (pending, unknown sizes) at time `now`. */
+void ipd_task_init(ipd_task_t *task, const char *node, int64_t now);
+
+/**
+ * Recomputes a job's counts, state, started_at, finished_at and error from its tasks, at time
+ * `now`. Does not touch `version`: the caller bumps it when the job record actually changed.
+ * Rules (DESIGN.md): cancelled if `job->cancelled`; pending while no task has left pending;
+ * succeeded when all succeeded; failed when all are final and at least one failed; else
+ * pulling. `error` is the first failing (retrying or failed) task's reason and message.
+ */
+void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int64_t now);
+
+/** Copies `src` into `dst` (size `cap` >= 1), truncating at a UTF-8 boundary. Returns bytes copied. */
+size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap);
+
+#endif
