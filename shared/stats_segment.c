@@ -1,0 +1,258 @@
+#include "shared/stats_segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/error.h"
+#include "shared/log.h"
+#include "shared/table.h"
+
+#define STATS_MAGIC UINT64_C(0x7374617473647069) /* "ipdstats" in little-endian byte order */
+
+typedef struct stats_header {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t block_size;
+    uint32_t blocks;
+    uint32_t counters;
+    uint32_t _reserved[9];
+} stats_header_t;
+
+_Static_assert(sizeof(stats_header_t) == 64, "the stats header is one cache line");
+
+struct ipd_stats_segment {
+    stats_header_t *hdr;
+    ipd_stats_block_t *blocks;
+    size_t size;
+};
+
+static const uint64_t latency_bounds[IPD_STATS_LATENCY_BUCKETS - 1] = IPD_STATS_LATENCY_BOUNDS_US;
+
+static const char *const counter_names[IPD_STATS_COUNT] = {
+    [IPD_STATS_REQUESTS] = "requests_total",
+    [IPD_STATS_BYTES_IN] = "request_bytes_total",
+    [IPD_STATS_BYTES_OUT] = "response_bytes_total",
+    [IPD_STATS_STATUS_1XX] = "responses_1xx_total",
+    [IPD_STATS_STATUS_2XX] = "responses_2xx_total",
+    [IPD_STATS_STATUS_3XX] = "responses_3xx_total",
+    [IPD_STATS_STATUS_4XX] = "responses_4xx_total",
+    [IPD_STATS_STATUS_5XX] = "responses_5xx_total",
+    [IPD_STATS_LATENCY_SUM_US] = "request_latency_us_sum",
+    [IPD_STATS_WS_OPEN] = "ws_connections",
+    [IPD_STATS_WS_OPENED] = "ws_connections_total",
+    [IPD_STATS_WS_MESSAGES_OUT] = "ws_messages_out_total",
+    [IPD_STATS_WS_MESSAGES_IN] = "ws_messages_in_total",
+    [IPD_STATS_WS_COALESCED] = "ws_updates_coalesced_total",
+    [IPD_STATS_LOG_STREAMS] = "log_streams",
+    [IPD_STATS_LOG_BYTES] = "log_bytes_total",
+    [IPD_STATS_RING_OVERRUNS] = "ring_overruns_total",
+    [IPD_STATS_RATE_LIMITED] = "rate_limited_total",
+    [IPD_STATS_CONNECTIONS] = "connections",
+};
+
+static size_t segment_size(uint32_t blocks)
+{
+    return sizeof(stats_header_t) + (size_t)blocks * IPD_STATS_BLOCK_SIZE;
+}
+
+static int map(int fd, size_t size, ipd_stats_segment_t **out)
+{
+    ipd_stats_segment_t *seg = calloc(1, sizeof(*seg));
+    if (seg == NULL)
+        return -ENOMEM;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        int err = -errno;
+        ipd_error("stats", "mmap of %zu bytes: %s", size, strerror(errno));
+        free(seg);
+        return err;
+    }
+    seg->hdr = p;
+    seg->blocks = (ipd_stats_block_t *)((uint8_t *)p + sizeof(stats_header_t));
+    seg->size = size;
+    *out = seg;
+    return 0;
+}
+
+static int fail(const char *call, const char *name, int fd)
+{
+    int err = -errno;
+    ipd_error("stats", "%s %s: %s", call, name, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_stats_segment_t **out)
+{
+    char name[IPD_TABLE_NAME_SIZE];
+    int rc = ipd_table_shm_name(instance, ".stats", name, sizeof(name));
+    if (rc != 0 || blocks < 1 || blocks > IPD_STATS_MAX_BLOCKS)
+        return IPD_EINVAL;
+    /* Counters of an older master are not carried over: a new segment starts at zero. */
+    if (shm_unlink(name) != 0 && errno != ENOENT)
+        return fail("shm_unlink", name, -1);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail("shm_open", name, -1);
+    if (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) != 0)
+        return fail("fchown", name, fd);
+    if (fchmod(fd, group != (gid_t)-1 ? 0640 : 0600) != 0)
+        return fail("fchmod", name, fd);
+    if (ftruncate(fd, (off_t)segment_size(blocks)) != 0)
+        return fail("ftruncate", name, fd);
+    rc = map(fd, segment_size(blocks), out);
+    close(fd);
+    if (rc != 0)
+        return rc;
+    *(*out)->hdr = (stats_header_t){.magic = STATS_MAGIC,
+                                    .version = IPD_STATS_VERSION,
+                                    .header_size = sizeof(stats_header_t),
+                                    .block_size = IPD_STATS_BLOCK_SIZE,
+                                    .blocks = blocks,
+                                    .counters = IPD_STATS_COUNT};
+    return 0;
+}
+
+int ipd_stats_attach(const char *instance, ipd_stats_segment_t **out)
+{
+    char name[IPD_TABLE_NAME_SIZE];
+    struct stat st;
+    int rc = ipd_table_shm_name(instance, ".stats", name, sizeof(name));
+    if (rc != 0)
+        return IPD_EINVAL;
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fail("shm_open", name, -1);
+    if (fstat(fd, &st) != 0)
+        return fail("fstat", name, fd);
+    if ((size_t)st.st_size < sizeof(stats_header_t)) {
+        close(fd);
+        return IPD_ECORRUPT;
+    }
+    rc = map(fd, (size_t)st.st_size, out);
+    close(fd);
+    if (rc != 0)
+        return rc;
+    const stats_header_t *h = (*out)->hdr;
+    if (h->magic != STATS_MAGIC || h->version != IPD_STATS_VERSION || h->block_size != IPD_STATS_BLOCK_SIZE ||
+        h->header_size != sizeof(stats_header_t) || h->blocks < 1 || h->blocks > IPD_STATS_MAX_BLOCKS ||
+        segment_size(h->blocks) != (size_t)st.st_size) {
+        ipd_error("stats", "%s failed validation", name);
+        ipd_stats_destroy(*out);
+        *out = NULL;
+        return IPD_ECORRUPT;
+    }
+    return 0;
+}
+
+void ipd_stats_destroy(ipd_stats_segment_t *seg)
+{
+    if (seg == NULL)
+        return;
+    munmap(seg->hdr, seg->size);
+    free(seg);
+}
+
+int ipd_stats_unlink(const char *instance)
+{
+    char name[IPD_TABLE_NAME_SIZE];
+    if (ipd_table_shm_name(instance, ".stats", name, sizeof(name)) != 0)
+        return IPD_EINVAL;
+    return shm_unlink(name) == 0 ? 0 : -errno;
+}
+
+uint32_t ipd_stats_blocks(const ipd_stats_segment_t *seg)
+{
+    return seg->hdr->blocks;
+}
+
+ipd_stats_block_t *ipd_stats_block(ipd_stats_segment_t *seg, uint32_t i)
+{
+    return i < seg->hdr->blocks ? &seg->blocks[i] : NULL;
+}
+
+int ipd_stats_claim(ipd_stats_segment_t *seg, uint32_t i, pid_t pid)
+{
+    ipd_stats_block_t *b = ipd_stats_block(seg, i);
+    struct timespec ts;
+    if (b == NULL || pid <= 0)
+        return IPD_EINVAL;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    atomic_store_explicit(&b->claimed_at, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+                          memory_order_relaxed);
+    atomic_store_explicit(&b->pid, (uint64_t)pid, memory_order_relaxed);
+    return 0;
+}
+
+void ipd_stats_reset_gauges(ipd_stats_segment_t *seg, uint32_t i)
+{
+    ipd_stats_block_t *b = ipd_stats_block(seg, i);
+    if (b == NULL)
+        return;
+    for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
+        if (ipd_stats_is_gauge((ipd_stats_counter_t)k))
+            atomic_store_explicit(&b->c[k], 0, memory_order_relaxed);
+    atomic_store_explicit(&b->pid, 0, memory_order_relaxed);
+}
+
+unsigned ipd_stats_latency_bucket(uint64_t latency_us)
+{
+    unsigned i = 0;
+    while (i < IPD_STATS_LATENCY_BUCKETS - 1 && latency_us > latency_bounds[i])
+        i++;
+    return i;
+}
+
+uint64_t ipd_stats_latency_bound(unsigned i)
+{
+    return i < IPD_STATS_LATENCY_BUCKETS - 1 ? latency_bounds[i] : UINT64_MAX;
+}
+
+void ipd_stats_request(ipd_stats_block_t *b, int status, uint64_t latency_us, uint64_t bytes_in, uint64_t bytes_out)
+{
+    ipd_stats_add(b, IPD_STATS_REQUESTS, 1);
+    if (status >= 100 && status < 600)
+        ipd_stats_add(b, (ipd_stats_counter_t)(IPD_STATS_STATUS_1XX + status / 100 - 1), 1);
+    ipd_stats_add(b, (ipd_stats_counter_t)(IPD_STATS_LATENCY_FIRST + ipd_stats_latency_bucket(latency_us)), 1);
+    ipd_stats_add(b, IPD_STATS_LATENCY_SUM_US, latency_us);
+    ipd_stats_add(b, IPD_STATS_BYTES_IN, bytes_in);
+    ipd_stats_add(b, IPD_STATS_BYTES_OUT, bytes_out);
+}
+
+int ipd_stats_is_gauge(ipd_stats_counter_t which)
+{
+    return which == IPD_STATS_WS_OPEN || which == IPD_STATS_LOG_STREAMS || which == IPD_STATS_CONNECTIONS;
+}
+
+const char *ipd_stats_counter_name(ipd_stats_counter_t which)
+{
+    static const char *const buckets[IPD_STATS_LATENCY_BUCKETS] = {
+        "request_latency_le_250us", "request_latency_le_500us", "request_latency_le_1ms",  "request_latency_le_2500us",
+        "request_latency_le_5ms",   "request_latency_le_10ms",  "request_latency_le_25ms", "request_latency_le_50ms",
+        "request_latency_le_100ms", "request_latency_le_250ms", "request_latency_le_1s",   "request_latency_le_inf"};
+    if (which >= IPD_STATS_LATENCY_FIRST && which < IPD_STATS_LATENCY_SUM_US)
+        return buckets[which - IPD_STATS_LATENCY_FIRST];
+    if ((unsigned)which < IPD_STATS_COUNT && counter_names[which] != NULL)
+        return counter_names[which];
+    return "unknown";
+}
+
+void ipd_stats_aggregate(const ipd_stats_segment_t *seg, ipd_stats_totals_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < seg->hdr->blocks; i++) {
+        const ipd_stats_block_t *b = &seg->blocks[i];
+        if (atomic_load_explicit(&b->pid, memory_order_relaxed) != 0)
+            out->workers++;
+        for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
+            out->c[k] += atomic_load_explicit(&b->c[k], memory_order_relaxed);
+    }
+}

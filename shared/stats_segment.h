@@ -1,0 +1,150 @@
+/*
+ * The per-worker stats segment: a second shm object per instance, `/imgpulld.<instance>.stats`,
+ * created by the master and mapped read-write by every worker (unlike the job table, which
+ * workers map read-only). It holds one block per worker slot; worker i updates only block i,
+ * with relaxed atomic adds, so counting costs no lock and no cache line is shared between
+ * workers. /metrics and SIGUSR1 read every block and sum them (ipd_stats_aggregate()).
+ *
+ * Layout: a 64-byte header (magic, version, block size, block count, counters in use), then
+ * `blocks` blocks of IPD_STATS_BLOCK_SIZE bytes, each starting on a cache line. A block has
+ * room for IPD_STATS_SLOTS counters of which IPD_STATS_COUNT are defined; new counters take
+ * reserved slots and bump IPD_STATS_VERSION. docs/shm-layout.md has the details.
+ *
+ * Counters are monotonic (never reset, also across a worker respawn in the same slot) except
+ * the gauges (ipd_stats_is_gauge()), which hold signed values in two's complement and which
+ * the master clears with ipd_stats_reset_gauges() when the slot's worker died.
+ */
+#ifndef IPD_SHARED_STATS_SEGMENT_H
+#define IPD_SHARED_STATS_SEGMENT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define IPD_STATS_VERSION    1u
+#define IPD_STATS_BLOCK_SIZE 512u
+/** Counter slots in a block: (512 - 64 bytes of block head) / 8. */
+#define IPD_STATS_SLOTS 56u
+/** Most worker blocks a segment may hold. */
+#define IPD_STATS_MAX_BLOCKS 1024u
+
+/** Upper bounds of the request latency histogram buckets, in microseconds; the last bucket is +Inf. */
+#define IPD_STATS_LATENCY_BOUNDS_US                                                                                    \
+    {                                                                                                                  \
+        250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000                                       \
+    }
+#define IPD_STATS_LATENCY_BUCKETS 12
+
+/** The counters of a block, by index. */
+typedef enum ipd_stats_counter {
+    IPD_STATS_REQUESTS = 0,  /**< HTTP requests answered */
+    IPD_STATS_BYTES_IN,      /**< request bytes read (headers and bodies) */
+    IPD_STATS_BYTES_OUT,     /**< response bytes written */
+    IPD_STATS_STATUS_1XX,    /**< responses with a 1xx status (101 for WebSocket upgrades) */
+    IPD_STATS_STATUS_2XX,    /**< responses with a 2xx status */
+    IPD_STATS_STATUS_3XX,    /**< responses with a 3xx status (304 for a matching ETag) */
+    IPD_STATS_STATUS_4XX,    /**< responses with a 4xx status */
+    IPD_STATS_STATUS_5XX,    /**< responses with a 5xx status */
+    IPD_STATS_LATENCY_FIRST, /**< first of IPD_STATS_LATENCY_BUCKETS non-cumulative histogram buckets */
+    IPD_STATS_LATENCY_SUM_US = IPD_STATS_LATENCY_FIRST + IPD_STATS_LATENCY_BUCKETS, /**< sum of latencies, µs */
+    IPD_STATS_WS_OPEN,         /**< gauge: WebSocket connections open now */
+    IPD_STATS_WS_OPENED,       /**< WebSocket connections accepted */
+    IPD_STATS_WS_MESSAGES_OUT, /**< WebSocket messages sent */
+    IPD_STATS_WS_MESSAGES_IN,  /**< WebSocket messages received */
+    IPD_STATS_WS_COALESCED,    /**< job updates folded into a later one for a slow client */
+    IPD_STATS_LOG_STREAMS,     /**< gauge: pod-log streams open now */
+    IPD_STATS_LOG_BYTES,       /**< pod-log bytes relayed */
+    IPD_STATS_RING_OVERRUNS,   /**< times this worker fell behind the event ring and resynced */
+    IPD_STATS_RATE_LIMITED,    /**< requests or connections refused by a rate limit */
+    IPD_STATS_CONNECTIONS,     /**< gauge: client connections open now */
+    IPD_STATS_COUNT            /**< number of defined counters (<= IPD_STATS_SLOTS) */
+} ipd_stats_counter_t;
+
+_Static_assert(IPD_STATS_COUNT <= IPD_STATS_SLOTS, "counters fit in a block");
+
+/** One worker's block. Only that worker writes it (relaxed atomics); anyone may read it. */
+typedef struct ipd_stats_block {
+    /** pid of the worker currently owning the slot, 0 if none (set by ipd_stats_claim()) */
+    _Atomic uint64_t pid;
+    /** Unix ms at which the current owner claimed the slot */
+    _Atomic uint64_t claimed_at;
+    /** reserved, zero */
+    uint64_t _reserved[6];
+    /** the counters, indexed by ipd_stats_counter_t; slots from IPD_STATS_COUNT on are reserved */
+    _Atomic uint64_t c[IPD_STATS_SLOTS];
+} ipd_stats_block_t;
+
+_Static_assert(sizeof(ipd_stats_block_t) == IPD_STATS_BLOCK_SIZE, "a block is 512 bytes");
+_Static_assert(IPD_STATS_BLOCK_SIZE % 64 == 0, "blocks keep cache-line alignment");
+
+/** Summed counters (ipd_stats_aggregate()). Gauges are to be read as int64_t. */
+typedef struct ipd_stats_totals {
+    uint64_t c[IPD_STATS_COUNT]; /**< indexed by ipd_stats_counter_t */
+    uint32_t workers;            /**< blocks with an owner (pid != 0) */
+} ipd_stats_totals_t;
+
+/** A mapping of the stats segment. Opaque. */
+typedef struct ipd_stats_segment ipd_stats_segment_t;
+
+/**
+ * Master: creates (or replaces) `/imgpulld.<instance>.stats` with `blocks` zeroed blocks
+ * (1..IPD_STATS_MAX_BLOCKS), mode 0600, or 0640 owned by `group` unless it is (gid_t)-1.
+ * `*out` is owned by the caller (ipd_stats_destroy()). Returns 0, IPD_EINVAL or -errno.
+ */
+int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_stats_segment_t **out);
+
+/** Worker: maps an existing stats segment read-write after validating its header.
+ *  `*out` is owned by the caller. Returns 0, IPD_EINVAL, IPD_ECORRUPT or -errno. */
+int ipd_stats_attach(const char *instance, ipd_stats_segment_t **out);
+
+/** Unmaps and frees `seg` (may be NULL). */
+void ipd_stats_destroy(ipd_stats_segment_t *seg);
+
+/** Removes the shm object. Returns 0, IPD_EINVAL or -errno. */
+int ipd_stats_unlink(const char *instance);
+
+/** Number of blocks. */
+uint32_t ipd_stats_blocks(const ipd_stats_segment_t *seg);
+
+/** Block `i` (borrowed, valid until ipd_stats_destroy()), or NULL if out of range. */
+ipd_stats_block_t *ipd_stats_block(ipd_stats_segment_t *seg, uint32_t i);
+
+/** Worker: records that `pid` now owns block `i` (keeps the monotonic counters). Returns 0 or IPD_EINVAL. */
+int ipd_stats_claim(ipd_stats_segment_t *seg, uint32_t i, pid_t pid);
+
+/** Master: after block `i`'s worker died, clears its gauges and owner; counters stay. */
+void ipd_stats_reset_gauges(ipd_stats_segment_t *seg, uint32_t i);
+
+/** Adds `n` to counter `which` of `b` (relaxed; only the block's owner calls this). */
+static inline void ipd_stats_add(ipd_stats_block_t *b, ipd_stats_counter_t which, uint64_t n)
+{
+    atomic_fetch_add_explicit(&b->c[which], n, memory_order_relaxed);
+}
+
+/** Adds a signed delta to a gauge of `b` (two's complement). */
+static inline void ipd_stats_gauge(ipd_stats_block_t *b, ipd_stats_counter_t which, int64_t delta)
+{
+    atomic_fetch_add_explicit(&b->c[which], (uint64_t)delta, memory_order_relaxed);
+}
+
+/** Counts one answered request: status class, latency bucket and sum, bytes. */
+void ipd_stats_request(ipd_stats_block_t *b, int status, uint64_t latency_us, uint64_t bytes_in, uint64_t bytes_out);
+
+/** Index of the latency bucket (0..IPD_STATS_LATENCY_BUCKETS-1) for `latency_us`. */
+unsigned ipd_stats_latency_bucket(uint64_t latency_us);
+
+/** Upper bound of latency bucket `i` in µs; UINT64_MAX for the last (+Inf) one. */
+uint64_t ipd_stats_latency_bound(unsigned i);
+
+/** True for counters that are gauges (signed, reset when their worker dies). */
+int ipd_stats_is_gauge(ipd_stats_counter_t which);
+
+/** Metric-style name of a counter ("requests_total", ...); never NULL. */
+const char *ipd_stats_counter_name(ipd_stats_counter_t which);
+
+/** Sums every block into `out` (caller's). Each counter is read once with a relaxed load, so a
+ *  sum is as of some moment during the call, per counter. */
+void ipd_stats_aggregate(const ipd_stats_segment_t *seg, ipd_stats_totals_t *out);
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * Private to shared/table_*.c: the segment layout (docs/shm-layout.md is its prose twin; keep
+ * them in step and bump TABLE_LAYOUT_VERSION on any change), the handle, the writer's private
+ * state, and the functions the table's .c files share.
+ */
+#ifndef IPD_SHARED_TABLE_INTERNAL_H
+#define IPD_SHARED_TABLE_INTERNAL_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/table.h"
+
+#define TABLE_MAGIC          UINT64_C(0x656c626174647069) /* "ipdtable" in little-endian byte order */
+#define TABLE_LAYOUT_VERSION 1u
+#define TABLE_LINE           64u
+#define TABLE_PAGE           4096u
+#define TABLE_HEADER_SIZE    512u
+/* Passes a reader makes before giving up with IPD_EBUSY. */
+#define TABLE_READ_RETRIES 64
+/* Index values: 0 = empty, all ones = tombstone, else (tag << 32) | slot with tag odd. */
+#define INDEX_EMPTY UINT64_C(0)
+#define INDEX_TOMB  UINT64_MAX
+
+/* Flags of a record copy. */
+#define COPY_LIVE     1u /* holds a job (or task) */
+#define COPY_DELETED  2u /* job slot: the job `job.id` was deleted at `stamp` */
+#define COPY_HAS_JSON 4u /* job slot: `json_len` bytes of pre-encoded JSON follow the record */
+
+/* Byte layout of the header. Lines 0-2 never change after creation; line 3 is the hot line
+ * written on every change; lines 4-7 are reserved (zero). */
+typedef struct table_header {
+    _Atomic uint64_t magic; /* stored last at creation, with release */
+    uint32_t layout_version;
+    uint32_t header_size;
+    uint64_t total_size;
+    uint64_t epoch;
+    int64_t created_at_ms;
+    uint32_t creator_pid;
+    uint32_t _reserved0[5];
+
+    uint32_t job_capacity;
+    uint32_t task_capacity;
+    uint32_t ring_capacity;
+    uint32_t json_capacity;
+    uint32_t index_buckets;
+    uint32_t job_record_size;
+    uint32_t task_record_size;
+    uint32_t ring_entry_size;
+    uint32_t job_slot_size;
+    uint32_t task_slot_size;
+    uint32_t list_copy_size;
+    uint32_t _reserved1[5];
+
+    uint64_t off_jobs;
+    uint64_t off_tasks;
+    uint64_t off_index;
+    uint64_t off_lists;
+    uint64_t off_ring;
+    uint64_t _reserved2[3];
+
+    alignas(64) _Atomic uint64_t generation;
+    _Atomic uint64_t ring_head;
+    _Atomic uint64_t index_seq;
+    uint64_t _reserved3[5];
+
+    uint8_t _reserved4[256];
+} table_header_t;
+
+_Static_assert(sizeof(table_header_t) == TABLE_HEADER_SIZE, "header is 512 bytes");
+_Static_assert(offsetof(table_header_t, layout_version) == 8, "layout_version at 8");
+_Static_assert(offsetof(table_header_t, epoch) == 24, "epoch at 24");
+_Static_assert(offsetof(table_header_t, job_capacity) == 64, "geometry starts line 1");
+_Static_assert(offsetof(table_header_t, list_copy_size) == 104, "list_copy_size at 104");
+_Static_assert(offsetof(table_header_t, off_jobs) == 128, "offsets start line 2");
+_Static_assert(offsetof(table_header_t, off_ring) == 160, "off_ring at 160");
+_Static_assert(offsetof(table_header_t, generation) == 192, "hot line is line 3");
+_Static_assert(offsetof(table_header_t, generation) % TABLE_LINE == 0, "hot fields are cache-line aligned");
+_Static_assert(offsetof(table_header_t, ring_head) == 200, "ring_head at 200");
+_Static_assert(offsetof(table_header_t, index_seq) == 208, "index_seq at 208");
+_Static_assert(sizeof(_Atomic uint64_t) == 8 && ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics are lock-free");
+
+/* The first line of every job and task slot: the latch that says which copy is published. */
+typedef struct slot_head {
+    _Atomic uint64_t seq;     /* published copy = seq & 1; 0 = never published */
+    _Atomic uint64_t writing; /* 0, or seq + 1 while copy (seq + 1) & 1 is being written */
+    uint64_t _reserved[6];
+} slot_head_t;
+
+_Static_assert(sizeof(slot_head_t) == TABLE_LINE, "a slot head is one cache line");
+
+/* A job copy: this head, the ipd_job_t, then `json_capacity` bytes of JSON room. */
+typedef struct job_copy {
+    uint64_t checksum; /* ipd_table_hash64 of the bytes from `stamp` to the end of the used JSON */
+    uint64_t stamp;    /* table generation this copy was written at */
+    uint32_t incarnation;
+    uint32_t flags;
+    uint32_t task_first;
+    uint32_t task_count;
+    uint32_t json_len;
+    uint32_t _reserved[7];
+    ipd_job_t job;
+} job_copy_t;
+
+_Static_assert(offsetof(job_copy_t, job) == TABLE_LINE, "the job record starts the second line of a copy");
+_Static_assert(sizeof(job_copy_t) == TABLE_LINE + sizeof(ipd_job_t), "no padding after the job record");
+_Static_assert(sizeof(ipd_job_t) % 8 == 0, "JSON room starts 8-byte aligned");
+
+/* A task copy: this head then the ipd_task_t. */
+typedef struct task_copy {
+    uint64_t checksum; /* ipd_table_hash64 of the bytes from `stamp` to the end of the task */
+    uint64_t stamp;    /* table generation this copy was written at */
+    uint32_t job_slot; /* owner: job slot, its incarnation, and this task's index in the job */
+    uint32_t incarnation;
+    uint32_t index;
+    uint32_t flags;
+    ipd_task_t task;
+} task_copy_t;
+
+_Static_assert(offsetof(task_copy_t, task) == 32, "task record at 32");
+_Static_assert(sizeof(task_copy_t) % TABLE_LINE == 0, "task copies keep cache-line alignment");
+
+/* One published list copy: this head then `count` refs, room for job_capacity. */
+typedef struct list_copy {
+    uint64_t generation;
+    uint32_t count;
+    uint32_t _reserved[13];
+    ipd_table_ref_t refs[];
+} list_copy_t;
+
+_Static_assert(sizeof(list_copy_t) == TABLE_LINE, "list refs start the second line");
+_Static_assert(sizeof(ipd_table_ref_t) == 8, "a ref is 8 bytes");
+
+/* The writer's private view of a job slot. */
+typedef struct wjob {
+    char id[IPD_JOB_ID_SIZE];
+    int64_t created_at;
+    int64_t finished_at;
+    uint32_t incarnation;
+    uint32_t task_first;
+    uint32_t task_count;
+    uint8_t live;
+    uint8_t state;
+} wjob_t;
+
+typedef struct extent {
+    uint32_t first;
+    uint32_t count;
+} extent_t;
+
+/* State only the writer has, rebuilt from the segment on reattach. */
+typedef struct table_writer {
+    wjob_t *jobs;         /* job_capacity entries */
+    uint32_t *free_slots; /* stack of free job slots */
+    uint32_t nfree_slots;
+    extent_t *free_ext; /* free task extents sorted by `first`, coalesced */
+    uint32_t nfree_ext;
+    uint32_t *active; /* slots in API order */
+    uint32_t nactive;
+    uint32_t *failed;
+    uint32_t nfailed;
+    uint32_t index_used; /* live + tombstone buckets in the published index */
+    uint32_t index_tombs;
+    uint64_t gen;        /* last generation published */
+    ipd_task_t *scratch; /* ipd_table_foreach() gather buffer, task_capacity entries */
+} table_writer_t;
+
+struct ipd_table {
+    uint8_t *base;
+    size_t size;
+    table_header_t *hdr;
+    uint8_t *jobs;
+    uint8_t *tasks;
+    _Atomic uint64_t *index[2];
+    uint8_t *lists;
+    ipd_ring_t ring;
+    uint32_t job_cap;
+    uint32_t task_cap;
+    uint32_t json_cap;
+    uint32_t buckets;
+    size_t job_copy_size;
+    size_t list_copy_size;
+    table_writer_t *w; /* NULL on a read-only table */
+};
+
+static inline size_t align_up(size_t n, size_t a)
+{
+    return (n + a - 1) / a * a;
+}
+
+static inline slot_head_t *job_head(const ipd_table_t *t, uint32_t slot)
+{
+    return (slot_head_t *)(t->jobs + (size_t)slot * (TABLE_LINE + 2 * t->job_copy_size));
+}
+
+static inline job_copy_t *job_copy(const ipd_table_t *t, uint32_t slot, uint64_t which)
+{
+    return (job_copy_t *)((uint8_t *)job_head(t, slot) + TABLE_LINE + (which & 1) * t->job_copy_size);
+}
+
+static inline slot_head_t *task_head(const ipd_table_t *t, uint32_t slot)
+{
+    return (slot_head_t *)(t->tasks + (size_t)slot * (TABLE_LINE + 2 * sizeof(task_copy_t)));
+}
+
+static inline task_copy_t *task_copy(const ipd_table_t *t, uint32_t slot, uint64_t which)
+{
+    return (task_copy_t *)((uint8_t *)task_head(t, slot) + TABLE_LINE) + (which & 1);
+}
+
+static inline slot_head_t *list_head(const ipd_table_t *t, ipd_table_list_kind_t kind)
+{
+    return (slot_head_t *)(t->lists + (size_t)kind * (TABLE_LINE + 2 * t->list_copy_size));
+}
+
+static inline list_copy_t *list_copy(const ipd_table_t *t, ipd_table_list_kind_t kind, uint64_t which)
+{
+    return (list_copy_t *)((uint8_t *)list_head(t, kind) + TABLE_LINE + (which & 1) * t->list_copy_size);
+}
+
+static inline uint8_t *job_json(job_copy_t *c)
+{
+    return (uint8_t *)(c + 1);
+}
+
+/* table_hash.c */
+uint64_t ipd_table_job_checksum(const job_copy_t *c, uint32_t json_cap);
+uint64_t ipd_table_task_checksum(const task_copy_t *c);
+uint64_t ipd_table_id_hash(const char *id);
+
+/* table_latch.c: the double-buffer protocol shared by job, task and list slots. Writer:
+ * begin(), fill copy (seq + 1) & 1, publish(). Reader: s = enter(); if s == 0 nothing was
+ * published; copy copy s & 1 (or with `previous`, copy (s + 1) & 1, needs s >= 2); keep the
+ * copy only if stable(s, previous). */
+void ipd_table_latch_begin(slot_head_t *h);
+void ipd_table_latch_publish(slot_head_t *h);
+uint64_t ipd_table_latch_enter(const slot_head_t *h);
+int ipd_table_latch_stable(const slot_head_t *h, uint64_t seq, int previous);
+
+/* table_index.c */
+int ipd_table_index_find(const ipd_table_t *t, const char *id, ipd_table_job_view_t *view);
+uint32_t ipd_table_index_lookup(const ipd_table_t *t, const char *id); /* writer; UINT32_MAX if absent */
+void ipd_table_index_insert(ipd_table_t *t, const char *id, uint32_t slot);
+void ipd_table_index_remove(ipd_table_t *t, const char *id, uint32_t slot);
+void ipd_table_index_rebuild(ipd_table_t *t);
+
+/* table_read.c */
+int ipd_table_read_slot(const ipd_table_t *t, uint32_t slot, const char *id, uint32_t incarnation,
+                        ipd_table_job_view_t *view);
+
+/* table_writer.c: the writer's private state */
+int ipd_table_writer_new(ipd_table_t *t);
+void ipd_table_writer_free(ipd_table_t *t);
+int ipd_table_writer_derive(ipd_table_t *t);
+int ipd_table_extent_alloc(ipd_table_t *t, uint32_t count, uint32_t *first);
+void ipd_table_extent_free(ipd_table_t *t, uint32_t first, uint32_t count);
+int ipd_table_extent_grow(ipd_table_t *t, uint32_t first, uint32_t count, uint32_t want);
+void ipd_table_lists_update(ipd_table_t *t, uint32_t slot, const wjob_t *before, const wjob_t *after);
+void ipd_table_lists_publish(ipd_table_t *t, ipd_table_list_kind_t kind);
+void ipd_table_lists_rebuild(ipd_table_t *t);
+
+/* table_reattach.c */
+int ipd_table_reattach(ipd_table_t *t, ipd_table_open_info_t *info);
+
+#endif

@@ -1,0 +1,238 @@
+#include "shared/table_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/error.h"
+
+#define NO_SLOT UINT32_MAX
+
+/* Ends a change: appends its record, then announces the new generation. */
+static void commit(ipd_table_t *t, ipd_ring_kind_t kind, uint32_t slot, uint64_t version, const char *id)
+{
+    t->w->gen++;
+    ipd_ring_append(&t->ring, kind, slot, version, id);
+    /* Pairs with the acquire load in ipd_table_generation(): a reader that sees the new
+     * generation also sees every record copy and list written for it. */
+    atomic_store_explicit(&t->hdr->generation, t->w->gen, memory_order_release);
+}
+
+static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_job_t *job, const void *json,
+                      size_t json_len)
+{
+    const wjob_t *wj = &t->w->jobs[slot];
+    slot_head_t *h = job_head(t, slot);
+
+    ipd_table_latch_begin(h);
+    job_copy_t *c = job_copy(t, slot, atomic_load_explicit(&h->seq, memory_order_relaxed) + 1);
+    memset(c, 0, offsetof(job_copy_t, job));
+    c->stamp = t->w->gen + 1;
+    c->incarnation = wj->incarnation;
+    c->flags = flags | (json != NULL ? COPY_HAS_JSON : 0);
+    c->task_first = wj->task_first;
+    c->task_count = wj->task_count;
+    c->json_len = json != NULL ? (uint32_t)json_len : 0;
+    memcpy(&c->job, job, sizeof(*job));
+    if (json != NULL)
+        memcpy(job_json(c), json, json_len);
+    c->checksum = ipd_table_job_checksum(c, t->json_cap);
+    ipd_table_latch_publish(h);
+}
+
+/* Writes task `index` of job `slot` into task slot `ts`, unless the published copy already says the same. */
+static void write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index, const ipd_task_t *task)
+{
+    slot_head_t *h = task_head(t, ts);
+    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
+    uint32_t inc = t->w->jobs[slot].incarnation;
+    task_copy_t *c = task_copy(t, ts, seq);
+
+    if (seq != 0 && (c->flags & COPY_LIVE) && c->job_slot == slot && c->incarnation == inc && c->index == index &&
+        memcmp(&c->task, task, sizeof(*task)) == 0)
+        return;
+    ipd_table_latch_begin(h);
+    c = task_copy(t, ts, seq + 1);
+    c->stamp = t->w->gen + 1;
+    c->job_slot = slot;
+    c->incarnation = inc;
+    c->index = index;
+    c->flags = COPY_LIVE;
+    memcpy(&c->task, task, sizeof(*task));
+    c->checksum = ipd_table_task_checksum(c);
+    ipd_table_latch_publish(h);
+}
+
+/* Removes the job in `slot`: deleted marker, index, lists, tasks, slot; then its record. */
+static void delete_slot(ipd_table_t *t, uint32_t slot)
+{
+    table_writer_t *w = t->w;
+    wjob_t before = w->jobs[slot];
+    ipd_job_t last;
+
+    memcpy(&last, &job_copy(t, slot, atomic_load_explicit(&job_head(t, slot)->seq, memory_order_relaxed))->job,
+           sizeof(last));
+    w->jobs[slot].task_first = w->jobs[slot].task_count = 0;
+    write_job(t, slot, COPY_DELETED, &last, NULL, 0);
+    ipd_table_index_remove(t, before.id, slot);
+    w->jobs[slot].live = 0;
+    ipd_table_lists_update(t, slot, &before, &w->jobs[slot]);
+    ipd_table_extent_free(t, before.task_first, before.task_count);
+    w->free_slots[w->nfree_slots++] = slot;
+    commit(t, IPD_RING_JOB_DELETED, slot, last.version, before.id);
+}
+
+/* The next job to evict, never `keep`: the oldest succeeded or cancelled, else the oldest failed. */
+static uint32_t victim(const ipd_table_t *t, uint32_t keep)
+{
+    const table_writer_t *w = t->w;
+    uint32_t best = NO_SLOT;
+
+    for (uint32_t s = 0; s < t->job_cap; s++) {
+        const wjob_t *j = &w->jobs[s];
+        if (!j->live || s == keep || (j->state != IPD_JOB_SUCCEEDED && j->state != IPD_JOB_CANCELLED))
+            continue;
+        if (best == NO_SLOT || j->finished_at < w->jobs[best].finished_at ||
+            (j->finished_at == w->jobs[best].finished_at && j->created_at < w->jobs[best].created_at))
+            best = s;
+    }
+    for (uint32_t i = w->nfailed; best == NO_SLOT && i-- > 0;)
+        if (w->failed[i] != keep)
+            best = w->failed[i];
+    return best;
+}
+
+static int take_slot(ipd_table_t *t, uint32_t *slot)
+{
+    if (t->w->nfree_slots == 0) {
+        uint32_t v = victim(t, NO_SLOT);
+        if (v == NO_SLOT)
+            return IPD_EFULL;
+        delete_slot(t, v);
+    }
+    *slot = t->w->free_slots[--t->w->nfree_slots];
+    return 0;
+}
+
+/* Task slots held by active jobs other than `slot`: what eviction can never free. */
+static uint64_t pinned_tasks(const ipd_table_t *t, uint32_t slot)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < t->w->nactive; i++)
+        if (t->w->active[i] != slot)
+            n += t->w->jobs[t->w->active[i]].task_count;
+    return n;
+}
+
+/* Finds room for `n` tasks of `slot`: its extent, grown in place, or a new one (`*moved`). */
+static int place_tasks(ipd_table_t *t, uint32_t slot, uint32_t n, uint32_t *first, int *moved)
+{
+    const wjob_t *wj = &t->w->jobs[slot];
+
+    *moved = 0;
+    *first = wj->task_first;
+    if (n <= wj->task_count || (wj->task_count > 0 && ipd_table_extent_grow(t, wj->task_first, wj->task_count, n) == 0))
+        return 0;
+    if (n > t->task_cap - pinned_tasks(t, slot))
+        return IPD_EFULL;
+    while (ipd_table_extent_alloc(t, n, first) != 0) {
+        uint32_t v = victim(t, slot);
+        if (v == NO_SLOT)
+            return IPD_EFULL;
+        delete_slot(t, v);
+    }
+    *moved = 1;
+    return 0;
+}
+
+static int check_put(const ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
+{
+    if (t->w == NULL)
+        return IPD_ESTATE;
+    if (job == NULL || job->id[0] == '\0' || strnlen(job->id, IPD_JOB_ID_SIZE) == IPD_JOB_ID_SIZE ||
+        job->state >= IPD_JOB_STATE_COUNT || (ntasks > 0 && tasks == NULL))
+        return IPD_EINVAL;
+    return ntasks > t->task_cap ? IPD_ETOOBIG : 0;
+}
+
+int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
+                      size_t json_len)
+{
+    int rc = check_put(t, job, tasks, ntasks), moved, fresh;
+    uint32_t slot, first, n = (uint32_t)ntasks;
+    if (rc != 0)
+        return rc;
+    if (json_len > t->json_cap)
+        json = NULL;
+    slot = ipd_table_index_lookup(t, job->id);
+    fresh = slot == NO_SLOT;
+    if (fresh && (rc = take_slot(t, &slot)) != 0)
+        return rc;
+    if ((rc = place_tasks(t, slot, n, &first, &moved)) != 0) {
+        if (fresh)
+            t->w->free_slots[t->w->nfree_slots++] = slot;
+        return rc;
+    }
+    wjob_t *wj = &t->w->jobs[slot], before = *wj;
+    if (fresh) {
+        memset(wj, 0, sizeof(*wj));
+        memcpy(wj->id, job->id, sizeof(wj->id));
+        wj->incarnation = before.incarnation + 1;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        write_task(t, first + i, slot, i, &tasks[i]);
+    wj->task_first = first;
+    wj->task_count = n;
+    write_job(t, slot, COPY_LIVE, job, json, json_len);
+    if (fresh)
+        wj->live = 1; /* before the index insert, which may rebuild from `live` slots */
+    wj->state = job->state;
+    wj->created_at = job->created_at;
+    wj->finished_at = job->finished_at;
+    if (fresh)
+        ipd_table_index_insert(t, job->id, slot);
+    ipd_table_lists_update(t, slot, &before, wj);
+    if (moved)
+        ipd_table_extent_free(t, before.task_first, before.task_count);
+    else if (n < before.task_count)
+        ipd_table_extent_free(t, first + n, before.task_count - n);
+    commit(t, IPD_RING_JOB_UPSERTED, slot, job->version, job->id);
+    return 0;
+}
+
+int ipd_table_delete_job(ipd_table_t *t, const char *id)
+{
+    if (t->w == NULL)
+        return IPD_ESTATE;
+    if (id == NULL || strnlen(id, IPD_JOB_ID_SIZE) == IPD_JOB_ID_SIZE)
+        return IPD_ENOTFOUND;
+    uint32_t slot = ipd_table_index_lookup(t, id);
+    if (slot == NO_SLOT)
+        return IPD_ENOTFOUND;
+    delete_slot(t, slot);
+    return 0;
+}
+
+int ipd_table_foreach(ipd_table_t *t, ipd_table_foreach_cb cb, void *ctx)
+{
+    if (t->w == NULL)
+        return IPD_ESTATE;
+    if (t->w->scratch == NULL && (t->w->scratch = calloc(t->task_cap, sizeof(ipd_task_t))) == NULL)
+        return -ENOMEM;
+    for (uint32_t s = 0; s < t->job_cap; s++) {
+        const wjob_t *wj = &t->w->jobs[s];
+        if (!wj->live)
+            continue;
+        job_copy_t *c = job_copy(t, s, atomic_load_explicit(&job_head(t, s)->seq, memory_order_relaxed));
+        for (uint32_t i = 0; i < wj->task_count; i++) {
+            uint32_t ts = wj->task_first + i;
+            t->w->scratch[i] =
+                task_copy(t, ts, atomic_load_explicit(&task_head(t, ts)->seq, memory_order_relaxed))->task;
+        }
+        int has = (c->flags & COPY_HAS_JSON) != 0;
+        int rc = cb(&c->job, t->w->scratch, wj->task_count, has ? job_json(c) : NULL, has ? c->json_len : 0, ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

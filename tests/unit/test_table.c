@@ -1,0 +1,607 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proto/error.h"
+#include "shared/table.h"
+
+static char instance[64];
+static int instance_seq;
+
+static void new_instance(void)
+{
+    snprintf(instance, sizeof(instance), "test-table-%d-%d", (int)getpid(), ++instance_seq);
+    ipd_table_unlink(instance);
+}
+
+static void drop_instance(void)
+{
+    ipd_table_unlink(instance);
+}
+
+static ipd_table_t *make_table(uint32_t jobs, uint32_t tasks, uint32_t ring, uint32_t json, ipd_table_open_info_t *info)
+{
+    ipd_table_options_t o;
+    ipd_table_t *t = NULL;
+    ipd_table_options_init(&o);
+    o.instance = instance;
+    o.job_capacity = jobs;
+    o.task_capacity = tasks;
+    o.ring_capacity = ring;
+    o.json_capacity = json;
+    int rc = ipd_table_create(&o, &t, info);
+    cr_assert_eq(rc, 0, "ipd_table_create: %s", ipd_strerror(rc));
+    return t;
+}
+
+static ipd_job_t job_of(const char *id, int state, int64_t created, int64_t finished)
+{
+    ipd_job_t j;
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "%s", id);
+    snprintf(j.image, sizeof(j.image), "registry.local/%s:1", id);
+    j.state = (uint8_t)state;
+    j.created_at = created;
+    j.finished_at = finished;
+    j.version = 1;
+    return j;
+}
+
+static void tasks_of(ipd_task_t *tasks, size_t n, const char *tag)
+{
+    memset(tasks, 0, n * sizeof(*tasks));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(tasks[i].node, sizeof(tasks[i].node), "node-%s-%zu", tag, i);
+        tasks[i].attempts = (uint32_t)i;
+        tasks[i].image_bytes = -1;
+    }
+}
+
+static int put(ipd_table_t *t, const char *id, int state, int64_t created, int64_t finished, size_t ntasks)
+{
+    ipd_job_t j = job_of(id, state, created, finished);
+    ipd_task_t tasks[64];
+    cr_assert_leq(ntasks, 64);
+    tasks_of(tasks, ntasks, id);
+    return ipd_table_put_job(t, &j, tasks, ntasks, NULL, 0);
+}
+
+static int get(const ipd_table_t *t, const char *id, ipd_job_t *job, ipd_task_t *tasks, size_t cap, size_t *ntasks)
+{
+    ipd_table_job_view_t v = {.job = job, .tasks = tasks, .task_cap = cap};
+    int rc = ipd_table_get_job(t, id, &v);
+    if (ntasks != NULL)
+        *ntasks = v.ntasks;
+    return rc;
+}
+
+static int present(const ipd_table_t *t, const char *id)
+{
+    ipd_job_t j;
+    return get(t, id, &j, NULL, 0, NULL) == 0;
+}
+
+TestSuite(table, .init = new_instance, .fini = drop_instance, .timeout = 60);
+
+Test(table, instance_names_are_validated)
+{
+    char name[IPD_TABLE_NAME_SIZE], long_ok[65], too_long[66];
+    memset(long_ok, 'a', 64);
+    long_ok[64] = '\0';
+    memset(too_long, 'a', 65);
+    too_long[65] = '\0';
+    cr_expect_eq(ipd_table_check_instance("prod-eu_1.a"), 0);
+    cr_expect_eq(ipd_table_check_instance(long_ok), 0);
+    cr_expect_eq(ipd_table_check_instance(too_long), IPD_EINVAL);
+    cr_expect_eq(ipd_table_check_instance(""), IPD_EINVAL);
+    cr_expect_eq(ipd_table_check_instance("a/b"), IPD_EINVAL);
+    cr_expect_eq(ipd_table_check_instance(".."), IPD_EINVAL);
+    cr_expect_eq(ipd_table_check_instance("sp ace"), IPD_EINVAL);
+    cr_assert_eq(ipd_table_shm_name("blue", NULL, name, sizeof(name)), 0);
+    cr_expect_str_eq(name, "/imgpulld.blue");
+    cr_assert_eq(ipd_table_shm_name(long_ok, ".stats", name, sizeof(name)), 0);
+    cr_expect_eq(strlen(name), strlen("/imgpulld.") + 64 + strlen(".stats"));
+    cr_expect_eq(ipd_table_shm_name("blue", NULL, name, 8), IPD_ETOOBIG);
+}
+
+Test(table, create_attach_put_get_delete)
+{
+    ipd_table_open_info_t info;
+    ipd_table_t *w = make_table(16, 64, 16, 256, &info), *r = NULL;
+    cr_expect_eq(info.outcome, IPD_TABLE_CREATED);
+    cr_assert_eq(ipd_table_attach_readonly(instance, &r), 0);
+    cr_expect_eq(ipd_table_epoch(r), ipd_table_epoch(w));
+    cr_expect_eq(ipd_table_generation(r), 0);
+
+    ipd_job_t j = job_of("pj-00000001", IPD_JOB_PULLING, 1000, 0), got;
+    ipd_task_t tasks[3], out[8];
+    const char json[] = "{\"id\":\"pj-00000001\"}";
+    char jbuf[256];
+    tasks_of(tasks, 3, "a");
+    j.version = 7;
+    cr_assert_eq(ipd_table_put_job(w, &j, tasks, 3, json, strlen(json)), 0);
+    cr_expect_eq(ipd_table_generation(r), 1);
+    cr_expect_eq(ipd_table_ring_head(r), 1);
+
+    ipd_table_job_view_t v = {.job = &got, .tasks = out, .task_cap = 8, .json = jbuf, .json_cap = sizeof(jbuf)};
+    cr_assert_eq(ipd_table_get_job(r, "pj-00000001", &v), 0);
+    cr_expect_eq(memcmp(&got, &j, sizeof(j)), 0);
+    cr_assert_eq(v.ntasks, 3);
+    cr_expect_eq(memcmp(out, tasks, sizeof(tasks)), 0);
+    cr_expect(v.has_json);
+    cr_assert_eq(v.json_len, strlen(json));
+    cr_expect_eq(memcmp(jbuf, json, v.json_len), 0);
+    cr_expect_eq(v.stamp, 1);
+    cr_expect_eq(ipd_table_get_job(r, "pj-nope", &v), IPD_ENOTFOUND);
+
+    ipd_job_t again;
+    ipd_table_job_view_t byref = {.job = &again};
+    cr_assert_eq(ipd_table_get_job_at(r, v.ref, &byref), 0);
+    cr_expect_str_eq(again.id, "pj-00000001");
+
+    cr_assert_eq(ipd_table_delete_job(w, "pj-00000001"), 0);
+    cr_expect_eq(ipd_table_delete_job(w, "pj-00000001"), IPD_ENOTFOUND);
+    cr_expect_eq(ipd_table_get_job(r, "pj-00000001", &v), IPD_ENOTFOUND);
+    cr_expect_eq(ipd_table_get_job_at(r, v.ref, &byref), IPD_ENOTFOUND);
+    cr_expect_eq(ipd_table_generation(r), 2);
+
+    ipd_ring_entry_t e[4];
+    size_t n;
+    cr_assert_eq(ipd_table_ring_read(r, 0, e, 4, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_expect_eq(e[0].seq, 1);
+    cr_expect_eq(e[0].kind, IPD_RING_JOB_UPSERTED);
+    cr_expect_eq(e[0].version, 7);
+    cr_expect_str_eq(e[0].id, "pj-00000001");
+    cr_expect_eq(e[1].kind, IPD_RING_JOB_DELETED);
+    cr_expect_eq(e[1].slot, e[0].slot);
+
+    char hex[IPD_TABLE_EPOCH_HEX_SIZE];
+    ipd_table_epoch_hex(r, hex);
+    cr_expect_eq(strlen(hex), 16);
+    cr_expect_eq(strtoull(hex, NULL, 16), ipd_table_epoch(r));
+    cr_expect_eq(ipd_table_put_job(r, &j, NULL, 0, NULL, 0), IPD_ESTATE);
+    cr_expect_eq(ipd_table_verify(w), 0);
+    ipd_table_destroy(r);
+    ipd_table_destroy(w);
+}
+
+Test(table, put_rejects_bad_input)
+{
+    ipd_table_t *w = make_table(4, 8, 4, 0, NULL);
+    ipd_job_t j = job_of("", IPD_JOB_PENDING, 1, 0);
+    cr_expect_eq(ipd_table_put_job(w, &j, NULL, 0, NULL, 0), IPD_EINVAL);
+    j = job_of("pj-1", IPD_JOB_STATE_COUNT, 1, 0);
+    cr_expect_eq(ipd_table_put_job(w, &j, NULL, 0, NULL, 0), IPD_EINVAL);
+    j = job_of("pj-1", IPD_JOB_PENDING, 1, 0);
+    memset(j.id, 'x', sizeof(j.id));
+    cr_expect_eq(ipd_table_put_job(w, &j, NULL, 0, NULL, 0), IPD_EINVAL);
+    j = job_of("pj-1", IPD_JOB_PENDING, 1, 0);
+    cr_expect_eq(ipd_table_put_job(w, &j, NULL, 3, NULL, 0), IPD_EINVAL);
+    ipd_task_t tasks[9];
+    tasks_of(tasks, 9, "x");
+    cr_expect_eq(ipd_table_put_job(w, &j, tasks, 9, NULL, 0), IPD_ETOOBIG);
+    cr_expect_eq(ipd_table_generation(w), 0);
+    ipd_table_destroy(w);
+}
+
+Test(table, index_survives_collisions_tombstones_and_reuse)
+{
+    /* 8 jobs in 16 buckets: collisions are certain, and churn leaves tombstones behind. */
+    ipd_table_t *w = make_table(8, 64, 64, 0, NULL), *r = NULL;
+    cr_assert_eq(ipd_table_attach_readonly(instance, &r), 0);
+    int live[40] = {0};
+    char id[32];
+    unsigned seed = 12345;
+    for (int step = 0; step < 4000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)((seed >> 8) % 40);
+        snprintf(id, sizeof(id), "pj-%08x", (unsigned)k * 2654435761u);
+        int nlive = 0;
+        for (int i = 0; i < 40; i++)
+            nlive += live[i];
+        if (live[k]) {
+            cr_assert_eq(ipd_table_delete_job(w, id), 0, "step %d", step);
+            live[k] = 0;
+        } else if (nlive < 8) {
+            cr_assert_eq(put(w, id, IPD_JOB_PULLING, step, 0, 1), 0, "step %d", step);
+            live[k] = 1;
+        }
+        if (step % 97 == 0) {
+            for (int i = 0; i < 40; i++) {
+                snprintf(id, sizeof(id), "pj-%08x", (unsigned)i * 2654435761u);
+                cr_assert_eq(present(r, id), live[i], "step %d id %s", step, id);
+            }
+        }
+    }
+    /* Updating a live id never creates a second entry. */
+    for (int i = 0; i < 40; i++) {
+        if (!live[i])
+            continue;
+        snprintf(id, sizeof(id), "pj-%08x", (unsigned)i * 2654435761u);
+        cr_assert_eq(put(w, id, IPD_JOB_PULLING, 1, 0, 2), 0);
+        cr_assert_eq(ipd_table_delete_job(w, id), 0);
+        cr_assert_not(present(r, id));
+    }
+    cr_expect_eq(ipd_table_job_count(w), 0);
+    ipd_table_destroy(r);
+    ipd_table_destroy(w);
+}
+
+Test(table, json_is_inline_when_it_fits_else_absent)
+{
+    ipd_table_t *w = make_table(4, 8, 8, 64, NULL);
+    ipd_job_t j = job_of("pj-json", IPD_JOB_PENDING, 1, 0), got;
+    char big[65], out[128], tiny[4];
+    memset(big, 'j', sizeof(big));
+    ipd_table_job_view_t v = {.job = &got, .json = out, .json_cap = sizeof(out)};
+
+    cr_assert_eq(ipd_table_put_job(w, &j, NULL, 0, big, 64), 0);
+    cr_assert_eq(ipd_table_get_job(w, "pj-json", &v), 0);
+    cr_expect(v.has_json);
+    cr_expect_eq(v.json_len, 64);
+    cr_expect_eq(memcmp(out, big, 64), 0);
+
+    ipd_table_job_view_t small = {.job = &got, .json = tiny, .json_cap = sizeof(tiny)};
+    cr_expect_eq(ipd_table_get_job(w, "pj-json", &small), IPD_ETOOBIG);
+    cr_expect_eq(small.json_len, 64);
+    cr_expect_str_eq(got.id, "pj-json");
+
+    cr_assert_eq(ipd_table_put_job(w, &j, NULL, 0, big, 65), 0);
+    cr_assert_eq(ipd_table_get_job(w, "pj-json", &v), 0);
+    cr_expect_not(v.has_json);
+    cr_expect_eq(v.json_len, 0);
+
+    cr_assert_eq(ipd_table_put_job(w, &j, NULL, 0, NULL, 0), 0);
+    cr_assert_eq(ipd_table_get_job(w, "pj-json", &v), 0);
+    cr_expect_not(v.has_json);
+    ipd_table_destroy(w);
+}
+
+Test(table, tasks_buffer_too_small_reports_the_count)
+{
+    ipd_table_t *w = make_table(4, 16, 8, 0, NULL);
+    ipd_job_t got;
+    ipd_task_t out[2];
+    size_t n = 0;
+    cr_assert_eq(put(w, "pj-many", IPD_JOB_PULLING, 1, 0, 5), 0);
+    cr_expect_eq(get(w, "pj-many", &got, out, 2, &n), IPD_ETOOBIG);
+    cr_expect_eq(n, 5);
+    cr_expect_str_eq(got.id, "pj-many");
+    ipd_table_destroy(w);
+}
+
+Test(table, tasks_grow_shrink_and_move)
+{
+    ipd_table_t *w = make_table(8, 16, 64, 0, NULL);
+    ipd_job_t got;
+    ipd_task_t out[16], want[16];
+    size_t n;
+    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 1, 0, 2), 0);
+    cr_assert_eq(put(w, "pj-b", IPD_JOB_PULLING, 2, 0, 3), 0);
+    /* pj-a cannot grow in place (pj-b follows it): it moves. */
+    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 1, 0, 6), 0);
+    cr_assert_eq(get(w, "pj-a", &got, out, 16, &n), 0);
+    cr_assert_eq(n, 6);
+    tasks_of(want, 6, "pj-a");
+    cr_expect_eq(memcmp(out, want, 6 * sizeof(ipd_task_t)), 0);
+    /* pj-b cannot grow in place either (pj-a now follows it): it moves to the end. */
+    cr_assert_eq(put(w, "pj-b", IPD_JOB_PULLING, 2, 0, 5), 0);
+    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 1, 0, 1), 0);
+    /* 10 task slots are free but not contiguous (no compaction): a job of 10 does not fit, one of 5 does. */
+    cr_expect_eq(put(w, "pj-c", IPD_JOB_PULLING, 3, 0, 10), IPD_EFULL);
+    cr_assert_eq(put(w, "pj-c", IPD_JOB_PULLING, 3, 0, 5), 0);
+    cr_assert_eq(get(w, "pj-b", &got, out, 16, &n), 0);
+    tasks_of(want, 5, "pj-b");
+    cr_assert_eq(n, 5);
+    cr_expect_eq(memcmp(out, want, 5 * sizeof(ipd_task_t)), 0);
+    cr_assert_eq(get(w, "pj-c", &got, out, 16, &n), 0);
+    cr_assert_eq(n, 5);
+    tasks_of(want, 5, "pj-c");
+    cr_expect_eq(memcmp(out, want, 5 * sizeof(ipd_task_t)), 0);
+    cr_expect_eq(ipd_table_verify(w), 0);
+    ipd_table_destroy(w);
+}
+
+static size_t list_ids(const ipd_table_t *t, ipd_table_list_kind_t kind, char ids[][IPD_JOB_ID_SIZE], size_t cap)
+{
+    ipd_table_ref_t refs[32];
+    size_t n = 0, total = 0, k = 0;
+    cr_assert_eq(ipd_table_list(t, kind, refs, 32, &n, &total, NULL), 0);
+    cr_assert_eq(n, total);
+    for (size_t i = 0; i < n && k < cap; i++) {
+        ipd_job_t j;
+        ipd_table_job_view_t v = {.job = &j};
+        if (ipd_table_get_job_at(t, refs[i], &v) == 0)
+            memcpy(ids[k++], j.id, IPD_JOB_ID_SIZE);
+    }
+    return k;
+}
+
+Test(table, active_and_failed_lists_are_in_api_order)
+{
+    ipd_table_t *w = make_table(16, 64, 64, 0, NULL), *r = NULL;
+    char ids[16][IPD_JOB_ID_SIZE];
+    cr_assert_eq(ipd_table_attach_readonly(instance, &r), 0);
+    cr_assert_eq(put(w, "pj-c", IPD_JOB_PENDING, 300, 0, 1), 0);
+    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 100, 0, 1), 0);
+    cr_assert_eq(put(w, "pj-b2", IPD_JOB_PULLING, 200, 0, 1), 0);
+    cr_assert_eq(put(w, "pj-b1", IPD_JOB_PENDING, 200, 0, 1), 0);
+    cr_assert_eq(put(w, "pj-f1", IPD_JOB_FAILED, 10, 1000, 1), 0);
+    cr_assert_eq(put(w, "pj-f2", IPD_JOB_FAILED, 20, 3000, 1), 0);
+    cr_assert_eq(put(w, "pj-s", IPD_JOB_SUCCEEDED, 30, 2000, 1), 0);
+
+    cr_assert_eq(list_ids(r, IPD_TABLE_LIST_ACTIVE, ids, 16), 4);
+    cr_expect_str_eq(ids[0], "pj-a");
+    cr_expect_str_eq(ids[1], "pj-b1");
+    cr_expect_str_eq(ids[2], "pj-b2");
+    cr_expect_str_eq(ids[3], "pj-c");
+    cr_assert_eq(list_ids(r, IPD_TABLE_LIST_FAILED, ids, 16), 2);
+    cr_expect_str_eq(ids[0], "pj-f2");
+    cr_expect_str_eq(ids[1], "pj-f1");
+
+    /* pj-a fails last: it leaves the active list and heads the failed one. */
+    cr_assert_eq(put(w, "pj-a", IPD_JOB_FAILED, 100, 5000, 1), 0);
+    cr_assert_eq(put(w, "pj-c", IPD_JOB_SUCCEEDED, 300, 5000, 1), 0);
+    cr_assert_eq(list_ids(r, IPD_TABLE_LIST_ACTIVE, ids, 16), 2);
+    cr_expect_str_eq(ids[0], "pj-b1");
+    cr_expect_str_eq(ids[1], "pj-b2");
+    cr_assert_eq(list_ids(r, IPD_TABLE_LIST_FAILED, ids, 16), 3);
+    cr_expect_str_eq(ids[0], "pj-a");
+    cr_expect_str_eq(ids[2], "pj-f1");
+
+    /* A short buffer gets the head of the list and the full length. */
+    ipd_table_ref_t one;
+    size_t n, total;
+    uint64_t gen;
+    cr_assert_eq(ipd_table_list(r, IPD_TABLE_LIST_FAILED, &one, 1, &n, &total, &gen), 0);
+    cr_expect_eq(n, 1);
+    cr_expect_eq(total, 3);
+    cr_expect_leq(gen, ipd_table_generation(r));
+    cr_assert_eq(ipd_table_delete_job(w, "pj-f1"), 0);
+    cr_assert_eq(list_ids(r, IPD_TABLE_LIST_FAILED, ids, 16), 2);
+    ipd_table_destroy(r);
+    ipd_table_destroy(w);
+}
+
+Test(table, eviction_takes_finished_oldest_first_and_failed_last)
+{
+    ipd_table_t *w = make_table(4, 64, 64, 0, NULL);
+    cr_assert_eq(put(w, "pj-failed", IPD_JOB_FAILED, 1, 100, 1), 0);
+    cr_assert_eq(put(w, "pj-succ", IPD_JOB_SUCCEEDED, 2, 300, 1), 0);
+    cr_assert_eq(put(w, "pj-canc", IPD_JOB_CANCELLED, 3, 200, 1), 0);
+    cr_assert_eq(put(w, "pj-act1", IPD_JOB_PULLING, 4, 0, 1), 0);
+    uint64_t head = ipd_table_ring_head(w);
+
+    cr_assert_eq(put(w, "pj-act2", IPD_JOB_PENDING, 5, 0, 1), 0);
+    cr_expect_not(present(w, "pj-canc"), "the oldest finished (cancelled at 200) goes first");
+    cr_expect(present(w, "pj-succ"));
+    ipd_ring_entry_t e[4];
+    size_t n;
+    cr_assert_eq(ipd_table_ring_read(w, head, e, 4, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_expect_eq(e[0].kind, IPD_RING_JOB_DELETED);
+    cr_expect_str_eq(e[0].id, "pj-canc");
+    cr_expect_eq(e[1].kind, IPD_RING_JOB_UPSERTED);
+    cr_expect_str_eq(e[1].id, "pj-act2");
+
+    cr_assert_eq(put(w, "pj-act3", IPD_JOB_PENDING, 6, 0, 1), 0);
+    cr_expect_not(present(w, "pj-succ"));
+    cr_expect(present(w, "pj-failed"), "failed jobs are kept longest");
+    cr_assert_eq(put(w, "pj-act4", IPD_JOB_PENDING, 7, 0, 1), 0);
+    cr_expect_not(present(w, "pj-failed"));
+
+    uint64_t gen = ipd_table_generation(w);
+    cr_expect_eq(put(w, "pj-act5", IPD_JOB_PENDING, 8, 0, 1), IPD_EFULL);
+    cr_expect_eq(ipd_table_generation(w), gen, "a refused put changes nothing");
+    for (int i = 1; i <= 4; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "pj-act%d", i);
+        cr_expect(present(w, id), "%s is active and never evicted", id);
+    }
+    ipd_table_destroy(w);
+}
+
+Test(table, task_array_full_evicts_finished_then_refuses)
+{
+    ipd_table_t *w = make_table(8, 10, 64, 0, NULL);
+    cr_assert_eq(put(w, "pj-done", IPD_JOB_SUCCEEDED, 1, 10, 4), 0);
+    cr_assert_eq(put(w, "pj-run", IPD_JOB_PULLING, 2, 0, 6), 0);
+    cr_assert_eq(put(w, "pj-new", IPD_JOB_PENDING, 3, 0, 4), 0);
+    cr_expect_not(present(w, "pj-done"), "its tasks made room");
+    cr_expect_eq(put(w, "pj-big", IPD_JOB_PENDING, 4, 0, 1), IPD_EFULL);
+    cr_expect_not(present(w, "pj-big"));
+    cr_expect(present(w, "pj-run"));
+    cr_expect(present(w, "pj-new"));
+    cr_expect_eq(ipd_table_job_count(w), 2);
+    ipd_table_destroy(w);
+}
+
+static int count_jobs(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json, size_t json_len,
+                      void *ctx)
+{
+    size_t *n = ctx;
+    ipd_task_t want[4];
+    tasks_of(want, ntasks, job->id);
+    cr_expect_eq(memcmp(tasks, want, ntasks * sizeof(*tasks)), 0, "tasks of %s", job->id);
+    cr_expect_null(json);
+    cr_expect_eq(json_len, 0);
+    (*n)++;
+    return 0;
+}
+
+Test(table, reattach_keeps_history_and_reloads_the_model)
+{
+    ipd_table_open_info_t info;
+    ipd_table_t *w = make_table(8, 32, 8, 128, &info);
+    cr_assert_eq(put(w, "pj-1", IPD_JOB_PULLING, 1, 0, 3), 0);
+    cr_assert_eq(put(w, "pj-2", IPD_JOB_FAILED, 2, 20, 2), 0);
+    cr_assert_eq(put(w, "pj-3", IPD_JOB_SUCCEEDED, 3, 30, 4), 0);
+    cr_assert_eq(ipd_table_delete_job(w, "pj-3"), 0);
+    uint64_t epoch = ipd_table_epoch(w), gen = ipd_table_generation(w), head = ipd_table_ring_head(w);
+    ipd_table_destroy(w);
+
+    w = make_table(8, 32, 8, 128, &info);
+    cr_expect_eq(info.outcome, IPD_TABLE_REATTACHED);
+    cr_expect_eq(info.repaired_slots, 0);
+    cr_expect_eq(ipd_table_epoch(w), epoch);
+    cr_expect_eq(ipd_table_generation(w), gen);
+    cr_expect_eq(ipd_table_ring_head(w), head);
+    cr_expect_eq(ipd_table_job_count(w), 2);
+    size_t n = 0;
+    cr_assert_eq(ipd_table_foreach(w, count_jobs, &n), 0);
+    cr_expect_eq(n, 2);
+    char ids[4][IPD_JOB_ID_SIZE];
+    cr_assert_eq(list_ids(w, IPD_TABLE_LIST_ACTIVE, ids, 4), 1);
+    cr_expect_str_eq(ids[0], "pj-1");
+    cr_assert_eq(list_ids(w, IPD_TABLE_LIST_FAILED, ids, 4), 1);
+    /* The writer's allocator was rebuilt: new jobs fit around the kept ones. */
+    cr_assert_eq(put(w, "pj-4", IPD_JOB_PENDING, 4, 0, 27), 0);
+    cr_expect_eq(ipd_table_ring_head(w), head + 1);
+    /* The task array is full: the failed job is the only one that may go. */
+    cr_assert_eq(put(w, "pj-5", IPD_JOB_PENDING, 5, 0, 2), 0);
+    cr_expect_not(present(w, "pj-2"));
+    cr_expect_eq(put(w, "pj-6", IPD_JOB_PENDING, 6, 0, 1), IPD_EFULL);
+    cr_expect_eq(ipd_table_verify(w), 0);
+    ipd_table_destroy(w);
+}
+
+/* Overwrites `len` bytes at `off` of the instance's shm object. */
+static void scribble(size_t off, const void *bytes, size_t len)
+{
+    char name[IPD_TABLE_NAME_SIZE];
+    cr_assert_eq(ipd_table_shm_name(instance, NULL, name, sizeof(name)), 0);
+    int fd = shm_open(name, O_RDWR, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
+    close(fd);
+}
+
+static void expect_rebuilt(uint32_t jobs, uint64_t old_epoch, const char *what)
+{
+    ipd_table_open_info_t info;
+    ipd_table_t *w = make_table(jobs, 32, 8, 128, &info);
+    cr_expect_eq(info.outcome, IPD_TABLE_REBUILT, "%s", what);
+    cr_expect_eq(info.reason, IPD_ECORRUPT, "%s", what);
+    cr_expect_neq(info.detail[0], '\0', "%s says why", what);
+    cr_expect_neq(ipd_table_epoch(w), old_epoch, "%s: new epoch", what);
+    cr_expect_eq(ipd_table_generation(w), 0, "%s", what);
+    cr_expect_not(present(w, "pj-1"), "%s", what);
+    ipd_table_destroy(w);
+}
+
+static uint64_t seeded(uint32_t jobs)
+{
+    ipd_table_t *w = make_table(jobs, 32, 8, 128, NULL);
+    cr_assert_eq(put(w, "pj-1", IPD_JOB_PULLING, 1, 0, 3), 0);
+    uint64_t epoch = ipd_table_epoch(w);
+    ipd_table_destroy(w);
+    return epoch;
+}
+
+Test(table, reattach_rejects_bad_magic_version_sizes_and_checksums)
+{
+    uint32_t zero = 0;
+    uint64_t epoch = seeded(8);
+    scribble(0, &zero, sizeof(zero));
+    expect_rebuilt(8, epoch, "bad magic");
+
+    epoch = seeded(8);
+    uint32_t version = 99;
+    scribble(8, &version, sizeof(version));
+    expect_rebuilt(8, epoch, "bad version");
+
+    epoch = seeded(8);
+    expect_rebuilt(16, epoch, "job capacity mismatch");
+
+    /* Flip one byte of the job record published in the first job slot (the page after the header). */
+    epoch = seeded(16);
+    char img[8];
+    int fd_ok = 0;
+    {
+        char name[IPD_TABLE_NAME_SIZE];
+        ipd_table_shm_name(instance, NULL, name, sizeof(name));
+        int fd = shm_open(name, O_RDONLY, 0);
+        cr_assert_geq(fd, 0);
+        /* slot head (64) + copy 0 (unpublished) + copy 1: its head (64) + id (40) reaches the image. */
+        off_t copy1 = 4096 + 64 + (off_t)((64 + sizeof(ipd_job_t) + 128 + 63) / 64 * 64);
+        fd_ok = pread(fd, img, sizeof(img), copy1 + 64 + 40) == (ssize_t)sizeof(img);
+        cr_assert(fd_ok);
+        cr_assert_eq(memcmp(img, "registry", 8), 0, "found the image field of the published copy");
+        img[0] ^= 1;
+        close(fd);
+        scribble((size_t)copy1 + 64 + 40, img, 1);
+    }
+    expect_rebuilt(16, epoch, "bad checksum");
+}
+
+Test(table, force_rebuild_replaces_a_valid_segment)
+{
+    uint64_t epoch = seeded(8);
+    ipd_table_options_t o;
+    ipd_table_open_info_t info;
+    ipd_table_t *w = NULL;
+    ipd_table_options_init(&o);
+    o.instance = instance;
+    o.job_capacity = 8;
+    o.task_capacity = 32;
+    o.ring_capacity = 8;
+    o.json_capacity = 128;
+    o.force_rebuild = 1;
+    cr_assert_eq(ipd_table_create(&o, &w, &info), 0);
+    cr_expect_eq(info.outcome, IPD_TABLE_REBUILT);
+    cr_expect_eq(info.reason, IPD_ESTATE);
+    cr_expect_neq(ipd_table_epoch(w), epoch);
+    ipd_table_destroy(w);
+}
+
+Test(table, segment_mode_is_0600_or_0640_with_a_group)
+{
+    char name[IPD_TABLE_NAME_SIZE], path[128];
+    struct stat st;
+    ipd_table_t *w = make_table(4, 4, 4, 0, NULL);
+    ipd_table_shm_name(instance, NULL, name, sizeof(name));
+    snprintf(path, sizeof(path), "/dev/shm%s", name);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0600);
+    ipd_table_destroy(w);
+    ipd_table_unlink(instance);
+
+    ipd_table_options_t o;
+    ipd_table_options_init(&o);
+    o.instance = instance;
+    o.job_capacity = o.task_capacity = o.ring_capacity = 4;
+    o.group = getgid();
+    cr_assert_eq(ipd_table_create(&o, &w, NULL), 0);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0640);
+    cr_expect_eq(st.st_gid, getgid());
+    ipd_table_destroy(w);
+}
+
+Test(table, options_are_validated)
+{
+    ipd_table_options_t o;
+    ipd_table_t *w = NULL;
+    ipd_table_options_init(&o);
+    cr_expect_eq(o.job_capacity, 4096);
+    cr_expect_eq(o.task_capacity, 65536);
+    cr_expect_eq(o.ring_capacity, 65536);
+    cr_expect_eq(o.json_capacity, 8192);
+    o.instance = "bad/name";
+    cr_expect_eq(ipd_table_create(&o, &w, NULL), IPD_EINVAL);
+    o.instance = instance;
+    o.ring_capacity = 1000;
+    cr_expect_eq(ipd_table_create(&o, &w, NULL), IPD_EINVAL);
+    o.ring_capacity = 1024;
+    o.job_capacity = 0;
+    cr_expect_eq(ipd_table_create(&o, &w, NULL), IPD_EINVAL);
+    cr_expect_null(w);
+    cr_expect_eq(ipd_table_attach_readonly(instance, &w), -ENOENT);
+}
