@@ -121,6 +121,15 @@ void ipd_task_init(ipd_task_t *task, const char *node, int64_t now);
  * Rules (DESIGN.md): cancelled if `job->cancelled`; pending while no task has left pending;
  * succeeded when all succeeded; failed when all are final and at least one failed; else
  * pulling. `error` is the first failing (retrying or failed) task's reason and message.
+ *
+ * Details: a task has "started" when it is pulling, retrying, succeeded or failed (pending,
+ * cancelled and unknown tasks have not). A job with no tasks is pending. A job whose tasks are
+ * all final, none failed and some cancelled is cancelled. Unknown tasks are not final, so they
+ * keep a job active. `started_at` is set to `now` the first time a started task is seen and is
+ * kept afterwards; `finished_at` is set to `now` when the job becomes final (kept if already
+ * set) and cleared if it becomes active again. A failing task without a kubelet reason gives
+ * the error reason "retrying" or "failed" (its state name), so `error` is never null while a
+ * task is failing. The error fields are zero-padded, so equal jobs compare equal with memcmp.
  */
 void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int64_t now);
 

@@ -1,0 +1,157 @@
+#include "proto/job.h"
+
+#include <string.h>
+
+static const char *const task_state_names[IPD_TASK_STATE_COUNT] = {
+    "pending", "pulling", "retrying", "succeeded", "failed", "cancelled", "unknown",
+};
+static const char *const job_state_names[IPD_JOB_STATE_COUNT] = {
+    "pending", "pulling", "succeeded", "failed", "cancelled",
+};
+static const char *const pull_policy_names[IPD_PULL_POLICY_COUNT] = {"IfNotPresent", "Always"};
+
+static int lookup(const char *const *names, int count, const char *name, size_t len)
+{
+    if (name == NULL)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return i;
+    return -1;
+}
+
+const char *ipd_task_state_name(ipd_task_state_t s)
+{
+    return (unsigned)s < IPD_TASK_STATE_COUNT ? task_state_names[s] : "unknown";
+}
+
+const char *ipd_job_state_name(ipd_job_state_t s)
+{
+    return (unsigned)s < IPD_JOB_STATE_COUNT ? job_state_names[s] : "unknown";
+}
+
+const char *ipd_pull_policy_name(ipd_pull_policy_t p)
+{
+    return (unsigned)p < IPD_PULL_POLICY_COUNT ? pull_policy_names[p] : "unknown";
+}
+
+int ipd_task_state_parse(const char *name, size_t len)
+{
+    return lookup(task_state_names, IPD_TASK_STATE_COUNT, name, len);
+}
+
+int ipd_job_state_parse(const char *name, size_t len)
+{
+    return lookup(job_state_names, IPD_JOB_STATE_COUNT, name, len);
+}
+
+int ipd_pull_policy_parse(const char *name, size_t len)
+{
+    return lookup(pull_policy_names, IPD_PULL_POLICY_COUNT, name, len);
+}
+
+int ipd_task_state_is_final(ipd_task_state_t s)
+{
+    return s == IPD_TASK_SUCCEEDED || s == IPD_TASK_FAILED || s == IPD_TASK_CANCELLED;
+}
+
+int ipd_job_state_is_final(ipd_job_state_t s)
+{
+    return s == IPD_JOB_SUCCEEDED || s == IPD_JOB_FAILED || s == IPD_JOB_CANCELLED;
+}
+
+void ipd_task_init(ipd_task_t *task, const char *node, int64_t now)
+{
+    memset(task, 0, sizeof(*task));
+    ipd_strlcpy_utf8(task->node, node != NULL ? node : "", sizeof(task->node));
+    task->image_bytes = IPD_UNKNOWN_I64;
+    task->pull_ms = IPD_UNKNOWN_I64;
+    task->updated_at = now;
+    task->state = IPD_TASK_PENDING;
+}
+
+static ipd_job_state_t job_state_of(const ipd_job_t *job, const ipd_node_counts_t *c)
+{
+    uint32_t final = c->succeeded + c->failed + c->cancelled;
+    if (job->cancelled)
+        return IPD_JOB_CANCELLED;
+    if (c->desired > 0 && final == c->desired) {
+        if (c->failed > 0)
+            return IPD_JOB_FAILED;
+        return c->cancelled > 0 ? IPD_JOB_CANCELLED : IPD_JOB_SUCCEEDED;
+    }
+    return c->pulling + c->succeeded + c->failed > 0 ? IPD_JOB_PULLING : IPD_JOB_PENDING;
+}
+
+void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int64_t now)
+{
+    ipd_node_counts_t c;
+    const ipd_task_t *failing = NULL;
+    memset(&c, 0, sizeof(c));
+    c.desired = (uint32_t)ntasks;
+    for (size_t i = 0; i < ntasks; i++) {
+        switch ((ipd_task_state_t)tasks[i].state) {
+        case IPD_TASK_PENDING:
+            c.pending++;
+            break;
+        case IPD_TASK_RETRYING:
+            c.retrying++;
+            c.pulling++;
+            break;
+        case IPD_TASK_PULLING:
+            c.pulling++;
+            break;
+        case IPD_TASK_SUCCEEDED:
+            c.succeeded++;
+            break;
+        case IPD_TASK_FAILED:
+            c.failed++;
+            break;
+        case IPD_TASK_CANCELLED:
+            c.cancelled++;
+            break;
+        default:
+            c.unknown++;
+            break;
+        }
+        if (failing == NULL && (tasks[i].state == IPD_TASK_RETRYING || tasks[i].state == IPD_TASK_FAILED))
+            failing = &tasks[i];
+    }
+    job->nodes = c;
+    job->state = (uint8_t)job_state_of(job, &c);
+    if (job->started_at == IPD_TIME_NULL && c.pulling + c.succeeded + c.failed > 0)
+        job->started_at = now;
+    if (ipd_job_state_is_final((ipd_job_state_t)job->state)) {
+        if (job->finished_at == IPD_TIME_NULL)
+            job->finished_at = now;
+    } else {
+        job->finished_at = IPD_TIME_NULL;
+    }
+    /* Zero the whole fields so that equal jobs are equal byte for byte. */
+    memset(job->error_reason, 0, sizeof(job->error_reason));
+    memset(job->error_message, 0, sizeof(job->error_message));
+    if (failing == NULL)
+        return;
+    const char *reason =
+        failing->reason[0] != '\0' ? failing->reason : ipd_task_state_name((ipd_task_state_t)failing->state);
+    ipd_strlcpy_utf8(job->error_reason, reason, sizeof(job->error_reason));
+    ipd_strlcpy_utf8(job->error_message, failing->message, sizeof(job->error_message));
+}
+
+size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    size_t n = strnlen(src, cap);
+    if (n == cap) {
+        n = cap - 1;
+        /* Cut before the lead byte of a sequence that does not fit (at most 3 continuation bytes back). */
+        for (int back = 0; back < 3 && n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80; back++)
+            n--;
+        if (((unsigned char)src[n] & 0xC0) == 0x80)
+            n = cap - 1;
+    }
+    memmove(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}

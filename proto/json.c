@@ -1,0 +1,278 @@
+#include "proto/json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A writer with a sticky error: after the first failure every call is a no-op. */
+typedef struct writer {
+    ipd_buf_t *buf;
+    size_t start;
+    int rc;
+} writer_t;
+
+static void put(writer_t *w, const char *s, size_t n)
+{
+    if (w->rc == 0)
+        w->rc = ipd_buf_append(w->buf, s, n);
+}
+
+#define PUT_LIT(w, lit) put((w), lit, sizeof(lit) - 1)
+
+static int finish(writer_t *w)
+{
+    if (w->rc != 0)
+        ipd_buf_truncate(w->buf, w->start);
+    return w->rc;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid; *bad gets the bytes of its maximal invalid subpart.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+{
+    unsigned char c = s[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1;
+    else if (c >= 0xE0 && c <= 0xEF)
+        need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i <= need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80, hi = 0xBF;
+    }
+    return need + 1;
+}
+
+static void put_string(writer_t *w, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, run = 0;
+    PUT_LIT(w, "\"");
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n = 1, bad = 0;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80 && (n = utf8_seq(s + i, len - i, &bad)) != 0) {
+            i += n;
+            continue;
+        }
+        put(w, str + run, i - run);
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            put(w, esc, 2);
+        } else if (c < 0x20) {
+            char esc[7];
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            put(w, esc, 6);
+        } else {
+            PUT_LIT(w, "\xEF\xBF\xBD");
+            n = bad;
+        }
+        i += n;
+        run = i;
+    }
+    put(w, str + run, i - run);
+    PUT_LIT(w, "\"");
+}
+
+int ipd_json_append_string(ipd_buf_t *buf, const char *s, size_t len)
+{
+    writer_t w = {buf, buf->len, 0};
+    put_string(&w, s, len);
+    return finish(&w);
+}
+
+static void put_cstr(writer_t *w, const char *s)
+{
+    put_string(w, s, strlen(s));
+}
+
+static void put_field(writer_t *w, const char *s, size_t size, int empty_is_null)
+{
+    size_t n = strnlen(s, size);
+    if (n == 0 && empty_is_null)
+        PUT_LIT(w, "null");
+    else
+        put_string(w, s, n);
+}
+
+#define FIELD(w, arr, null) put_field((w), (arr), sizeof(arr), (null))
+
+static void put_time(writer_t *w, int64_t ms)
+{
+    char t[IPD_TIME_STR_SIZE + 2];
+    int n = ms == IPD_TIME_NULL ? -1 : ipd_time_format(ms, t + 1, IPD_TIME_STR_SIZE);
+    if (n < 0) {
+        PUT_LIT(w, "null");
+        return;
+    }
+    t[0] = '"';
+    t[n + 1] = '"';
+    put(w, t, (size_t)n + 2);
+}
+
+int ipd_json_append_time(ipd_buf_t *buf, int64_t ms)
+{
+    writer_t w = {buf, buf->len, 0};
+    put_time(&w, ms);
+    return finish(&w);
+}
+
+static void put_i64_or_null(writer_t *w, int64_t v)
+{
+    char num[24];
+    if (v < 0) {
+        PUT_LIT(w, "null");
+        return;
+    }
+    put(w, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v));
+}
+
+static void put_u64(writer_t *w, uint64_t v)
+{
+    char num[24];
+    put(w, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, v));
+}
+
+static void put_task(writer_t *w, const ipd_task_t *t)
+{
+    PUT_LIT(w, "{\"node\":");
+    FIELD(w, t->node, 0);
+    PUT_LIT(w, ",\"state\":");
+    put_cstr(w, ipd_task_state_name((ipd_task_state_t)t->state));
+    PUT_LIT(w, ",\"namespace\":");
+    FIELD(w, t->ns, 1);
+    PUT_LIT(w, ",\"pod\":");
+    FIELD(w, t->pod, 1);
+    PUT_LIT(w, ",\"reason\":");
+    FIELD(w, t->reason, 1);
+    PUT_LIT(w, ",\"message\":");
+    FIELD(w, t->message, 1);
+    PUT_LIT(w, ",\"attempts\":");
+    put_u64(w, t->attempts);
+    PUT_LIT(w, ",\"image_bytes\":");
+    put_i64_or_null(w, t->image_bytes);
+    PUT_LIT(w, ",\"pull_ms\":");
+    put_i64_or_null(w, t->pull_ms);
+    PUT_LIT(w, ",\"updated_at\":");
+    put_time(w, t->updated_at);
+    PUT_LIT(w, "}");
+}
+
+int ipd_json_encode_task(ipd_buf_t *buf, const ipd_task_t *task)
+{
+    writer_t w = {buf, buf->len, 0};
+    put_task(&w, task);
+    return finish(&w);
+}
+
+static void put_counts(writer_t *w, const ipd_node_counts_t *c)
+{
+    const char *keys[] = {"{\"desired\":", ",\"pending\":",  ",\"pulling\":",   ",\"succeeded\":",
+                          ",\"failed\":",  ",\"retrying\":", ",\"cancelled\":", ",\"unknown\":"};
+    const uint32_t vals[] = {c->desired, c->pending,  c->pulling,   c->succeeded,
+                             c->failed,  c->retrying, c->cancelled, c->unknown};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        put(w, keys[i], strlen(keys[i]));
+        put_u64(w, vals[i]);
+    }
+    PUT_LIT(w, "}");
+}
+
+int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
+{
+    writer_t w = {buf, buf->len, 0};
+    PUT_LIT(&w, "{\"id\":");
+    FIELD(&w, job->id, 0);
+    PUT_LIT(&w, ",\"image\":");
+    FIELD(&w, job->image, 0);
+    PUT_LIT(&w, ",\"state\":");
+    put_cstr(&w, ipd_job_state_name((ipd_job_state_t)job->state));
+    PUT_LIT(&w, ",\"pull_policy\":");
+    put_cstr(&w, ipd_pull_policy_name((ipd_pull_policy_t)job->pull_policy));
+    PUT_LIT(&w, ",\"created_at\":");
+    put_time(&w, job->created_at);
+    PUT_LIT(&w, ",\"started_at\":");
+    put_time(&w, job->started_at);
+    PUT_LIT(&w, ",\"finished_at\":");
+    put_time(&w, job->finished_at);
+    PUT_LIT(&w, ",\"nodes\":");
+    put_counts(&w, &job->nodes);
+    PUT_LIT(&w, ",\"tasks\":[");
+    for (size_t i = 0; i < ntasks; i++) {
+        if (i > 0)
+            PUT_LIT(&w, ",");
+        put_task(&w, &tasks[i]);
+    }
+    PUT_LIT(&w, "],\"error\":");
+    if (strnlen(job->error_reason, sizeof(job->error_reason)) == 0) {
+        PUT_LIT(&w, "null");
+    } else {
+        PUT_LIT(&w, "{\"reason\":");
+        FIELD(&w, job->error_reason, 0);
+        PUT_LIT(&w, ",\"message\":");
+        FIELD(&w, job->error_message, 1);
+        PUT_LIT(&w, "}");
+    }
+    PUT_LIT(&w, ",\"version\":");
+    put_u64(&w, job->version);
+    PUT_LIT(&w, "}");
+    return finish(&w);
+}
+
+void ipd_json_epoch_hex(uint64_t epoch, char out[IPD_EPOCH_HEX_SIZE])
+{
+    snprintf(out, IPD_EPOCH_HEX_SIZE, "%016" PRIx64, epoch);
+}
+
+int ipd_json_list_begin(ipd_json_list_t *list, ipd_buf_t *buf, uint64_t epoch, uint64_t generation)
+{
+    char hex[IPD_EPOCH_HEX_SIZE];
+    writer_t w = {buf, buf->len, 0};
+    list->buf = buf;
+    list->count = 0;
+    ipd_json_epoch_hex(epoch, hex);
+    PUT_LIT(&w, "{\"epoch\":\"");
+    put(&w, hex, IPD_EPOCH_HEX_SIZE - 1);
+    PUT_LIT(&w, "\",\"generation\":");
+    put_u64(&w, generation);
+    PUT_LIT(&w, ",\"jobs\":[");
+    return finish(&w);
+}
+
+int ipd_json_list_add(ipd_json_list_t *list, const char *job_json, size_t len)
+{
+    writer_t w = {list->buf, list->buf->len, 0};
+    if (list->count > 0)
+        PUT_LIT(&w, ",");
+    put(&w, job_json, len);
+    if (w.rc == 0)
+        list->count++;
+    return finish(&w);
+}
+
+int ipd_json_list_end(ipd_json_list_t *list, const char *continue_token)
+{
+    writer_t w = {list->buf, list->buf->len, 0};
+    PUT_LIT(&w, "]");
+    if (continue_token != NULL) {
+        PUT_LIT(&w, ",\"continue\":");
+        put_cstr(&w, continue_token);
+    }
+    PUT_LIT(&w, "}");
+    return finish(&w);
+}

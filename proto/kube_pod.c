@@ -1,0 +1,226 @@
+#include "proto/error.h"
+#include "proto/kube_pod.h"
+
+#include <string.h>
+
+#define LABEL_JOB  "imgpulld.io/job"
+#define LABEL_NODE "imgpulld.io/node"
+
+/* What one container (or the pod as a whole) says about the pull. */
+typedef enum verdict { WAITING = 0, PULLED, FAILING } verdict_t;
+
+typedef struct observation {
+    verdict_t verdict;
+    const char *reason, *message; /* borrowed from the pod JSON */
+} observation_t;
+
+static const char *const pull_failures[] = {
+    "ErrImagePull",        "ImagePullBackOff",  "InvalidImageName",          "ErrImageNeverPull",
+    "RegistryUnavailable", "ImageInspectError", "SignatureValidationFailed",
+};
+static const char *const after_pull[] = {
+    "CreateContainerError", "CreateContainerConfigError", "RunContainerError",  "StartError",
+    "CrashLoopBackOff",     "PreStartHookError",          "PostStartHookError", "PreCreateHookError",
+};
+
+static int one_of(const char *s, const char *const *set, size_t n)
+{
+    for (size_t i = 0; s != NULL && i < n; i++)
+        if (strcmp(s, set[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *str_at(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Copies an identifier that must fit whole; NULL copies as "". */
+static int copy_id(char *dst, size_t cap, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+    if (n >= cap)
+        return IPD_EINVAL;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+    return 0;
+}
+
+int ipd_kube_pod_info(const json_t *pod, ipd_kube_pod_info_t *out)
+{
+    const json_t *meta = json_object_get(pod, "metadata");
+    const json_t *labels = json_object_get(meta, "labels");
+    const char *name = str_at(meta, "name"), *ns = str_at(meta, "namespace");
+    ipd_kube_pod_info_t info;
+    if (!json_is_object(meta) || name == NULL || ns == NULL || name[0] == '\0' || ns[0] == '\0')
+        return IPD_EINVAL;
+    memset(&info, 0, sizeof(info));
+    if (copy_id(info.name, sizeof(info.name), name) != 0 || copy_id(info.ns, sizeof(info.ns), ns) != 0 ||
+        copy_id(info.node, sizeof(info.node), str_at(json_object_get(pod, "spec"), "nodeName")) != 0 ||
+        copy_id(info.job_id, sizeof(info.job_id), str_at(labels, LABEL_JOB)) != 0 ||
+        copy_id(info.node_label, sizeof(info.node_label), str_at(labels, LABEL_NODE)) != 0)
+        return IPD_EINVAL;
+    const json_t *del = json_object_get(meta, "deletionTimestamp");
+    info.deleting = del != NULL && !json_is_null(del);
+    *out = info;
+    return 0;
+}
+
+static observation_t observe_container(const json_t *cs)
+{
+    const json_t *state = json_object_get(cs, "state");
+    const json_t *waiting = json_object_get(state, "waiting");
+    const json_t *terminated = json_object_get(state, "terminated");
+    const char *image_id = str_at(cs, "imageID");
+    observation_t o = {WAITING, NULL, NULL};
+    if (json_is_object(waiting)) {
+        o.reason = str_at(waiting, "reason");
+        o.message = str_at(waiting, "message");
+        if (one_of(o.reason, pull_failures, sizeof(pull_failures) / sizeof(pull_failures[0])))
+            o.verdict = FAILING;
+        else if (one_of(o.reason, after_pull, sizeof(after_pull) / sizeof(after_pull[0])))
+            o.verdict = PULLED;
+    } else if (json_is_object(terminated)) {
+        o.verdict = PULLED;
+        o.reason = str_at(terminated, "reason");
+        o.message = str_at(terminated, "message");
+    } else if (json_is_object(json_object_get(state, "running"))) {
+        o.verdict = PULLED;
+    }
+    if (o.verdict == WAITING && ((image_id != NULL && image_id[0] != '\0') ||
+                                 json_is_object(json_object_get(json_object_get(cs, "lastState"), "terminated"))))
+        o.verdict = PULLED;
+    return o;
+}
+
+/* Failure dominates; the pod counts as pulled only when every container is. */
+static observation_t observe_containers(const json_t *status)
+{
+    const json_t *list = json_object_get(status, "containerStatuses"), *cs;
+    observation_t all = {WAITING, NULL, NULL}, first_waiting = all, first_pulled = all;
+    size_t i, pulled = 0, n = json_array_size(list);
+    json_array_foreach(list, i, cs)
+    {
+        observation_t o = observe_container(cs);
+        if (o.verdict == FAILING)
+            return o;
+        if (o.verdict == PULLED && pulled++ == 0)
+            first_pulled = o;
+        if (o.verdict == WAITING && first_waiting.reason == NULL)
+            first_waiting = o;
+    }
+    if (n > 0 && pulled == n)
+        return first_pulled;
+    return first_waiting;
+}
+
+/* The scheduler's verdict on a pod that has no container status yet. */
+static observation_t observe_scheduling(const json_t *status)
+{
+    const json_t *c;
+    size_t i;
+    observation_t o = {WAITING, NULL, NULL};
+    json_array_foreach(json_object_get(status, "conditions"), i, c)
+    {
+        const char *type = str_at(c, "type"), *st = str_at(c, "status");
+        if (type != NULL && st != NULL && strcmp(type, "PodScheduled") == 0 && strcmp(st, "False") == 0) {
+            o.reason = str_at(c, "reason");
+            o.message = str_at(c, "message");
+        }
+    }
+    return o;
+}
+
+typedef struct event_summary {
+    uint64_t pulling_count;
+    const ipd_kube_event_t *pulling, *pulled, *pulled_sizes;
+} event_summary_t;
+
+static int later(const ipd_kube_event_t *a, const ipd_kube_event_t *than)
+{
+    return than == NULL || a->time >= than->time;
+}
+
+static event_summary_t summarize(const ipd_kube_event_t *events, size_t n, const ipd_kube_pod_info_t *info)
+{
+    event_summary_t s = {0, NULL, NULL, NULL};
+    for (size_t i = 0; i < n; i++) {
+        const ipd_kube_event_t *e = &events[i];
+        if (strcmp(e->pod, info->name) != 0 || (e->ns[0] != '\0' && strcmp(e->ns, info->ns) != 0) ||
+            (e->kind[0] != '\0' && strcmp(e->kind, "Pod") != 0))
+            continue;
+        if (strcmp(e->reason, "Pulling") == 0) {
+            s.pulling_count += e->count;
+            if (later(e, s.pulling))
+                s.pulling = e;
+        } else if (strcmp(e->reason, "Pulled") == 0) {
+            if (later(e, s.pulled))
+                s.pulled = e;
+            if ((e->pull_ms >= 0 || e->image_bytes >= 0) && later(e, s.pulled_sizes))
+                s.pulled_sizes = e;
+        }
+    }
+    return s;
+}
+
+static void set_text(ipd_task_t *t, const char *reason, const char *message)
+{
+    ipd_strlcpy_utf8(t->reason, reason != NULL ? reason : "", sizeof(t->reason));
+    ipd_strlcpy_utf8(t->message, message != NULL ? message : "", sizeof(t->message));
+}
+
+int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t nevents, int job_failed, int64_t now,
+                     ipd_task_t *task)
+{
+    ipd_kube_pod_info_t info;
+    int rc = ipd_kube_pod_info(pod, &info);
+    if (rc != 0)
+        return rc;
+    const json_t *status = json_object_get(pod, "status");
+    const char *phase = str_at(status, "phase");
+    int phase_failed = phase != NULL && strcmp(phase, "Failed") == 0;
+    int phase_succeeded = phase != NULL && strcmp(phase, "Succeeded") == 0;
+    event_summary_t ev = summarize(events, nevents, &info);
+    observation_t o = observe_containers(status);
+    ipd_task_t t;
+
+    ipd_task_init(&t, info.node[0] != '\0' ? info.node : info.node_label, now);
+    memcpy(t.ns, info.ns, sizeof(t.ns));
+    memcpy(t.pod, info.name, sizeof(t.pod));
+    if (o.verdict == FAILING) {
+        t.state = job_failed || phase_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
+        set_text(&t, o.reason, o.message);
+    } else if (o.verdict == PULLED || phase_succeeded || ev.pulled != NULL) {
+        t.state = IPD_TASK_SUCCEEDED;
+        if (ev.pulled != NULL)
+            set_text(&t, ev.pulled->reason, ev.pulled->message);
+        else
+            set_text(&t, o.reason, o.message);
+    } else if (phase_failed) {
+        t.state = job_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
+        const char *reason = str_at(status, "reason");
+        set_text(&t, reason != NULL && reason[0] != '\0' ? reason : "PodFailed", str_at(status, "message"));
+    } else if (job_failed) {
+        t.state = IPD_TASK_FAILED;
+        set_text(&t, "JobFailed", "the Kubernetes Job failed before the image was pulled");
+    } else if (ev.pulling != NULL) {
+        t.state = IPD_TASK_PULLING;
+        set_text(&t, ev.pulling->reason, ev.pulling->message);
+    } else {
+        if (o.reason == NULL)
+            o = observe_scheduling(status);
+        set_text(&t, o.reason, o.message);
+    }
+    uint64_t attempts = ev.pulling_count;
+    if (attempts == 0 && t.state != IPD_TASK_PENDING)
+        attempts = 1;
+    t.attempts = attempts > UINT32_MAX ? UINT32_MAX : (uint32_t)attempts;
+    if (ev.pulled_sizes != NULL) {
+        t.pull_ms = ev.pulled_sizes->pull_ms;
+        t.image_bytes = ev.pulled_sizes->image_bytes;
+    }
+    *task = t;
+    return 0;
+}

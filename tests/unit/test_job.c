@@ -1,0 +1,198 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/job.h"
+
+Test(job, state_names_round_trip_through_parse)
+{
+    for (int s = 0; s < IPD_TASK_STATE_COUNT; s++) {
+        const char *n = ipd_task_state_name((ipd_task_state_t)s);
+        cr_assert_eq(ipd_task_state_parse(n, strlen(n)), s);
+    }
+    for (int s = 0; s < IPD_JOB_STATE_COUNT; s++) {
+        const char *n = ipd_job_state_name((ipd_job_state_t)s);
+        cr_assert_eq(ipd_job_state_parse(n, strlen(n)), s);
+    }
+    for (int p = 0; p < IPD_PULL_POLICY_COUNT; p++) {
+        const char *n = ipd_pull_policy_name((ipd_pull_policy_t)p);
+        cr_assert_eq(ipd_pull_policy_parse(n, strlen(n)), p);
+    }
+    cr_assert_str_eq(ipd_task_state_name(IPD_TASK_RETRYING), "retrying");
+    cr_assert_str_eq(ipd_job_state_name(IPD_JOB_CANCELLED), "cancelled");
+    cr_assert_str_eq(ipd_pull_policy_name(IPD_PULL_IF_NOT_PRESENT), "IfNotPresent");
+}
+
+Test(job, parse_rejects_prefixes_case_and_unknown_names)
+{
+    cr_assert_eq(ipd_task_state_parse("pend", 4), -1);
+    cr_assert_eq(ipd_task_state_parse("pendingX", 8), -1);
+    cr_assert_eq(ipd_job_state_parse("Pending", 7), -1);
+    cr_assert_eq(ipd_job_state_parse("retrying", 8), -1);
+    cr_assert_eq(ipd_pull_policy_parse("Never", 5), -1);
+    cr_assert_eq(ipd_pull_policy_parse(NULL, 0), -1);
+    cr_assert_eq(ipd_task_state_parse("pending", 0), -1);
+    /* The length is honoured: a longer buffer is cut to `len`. */
+    cr_assert_eq(ipd_task_state_parse("failedXYZ", 6), IPD_TASK_FAILED);
+}
+
+Test(job, out_of_range_enums_have_a_name)
+{
+    cr_assert_str_eq(ipd_task_state_name((ipd_task_state_t)99), "unknown");
+    cr_assert_not_null(ipd_job_state_name((ipd_job_state_t)99));
+    cr_assert_not_null(ipd_pull_policy_name((ipd_pull_policy_t)99));
+}
+
+Test(job, final_states_are_succeeded_failed_cancelled)
+{
+    int task_final[IPD_TASK_STATE_COUNT] = {0, 0, 0, 1, 1, 1, 0};
+    int job_final[IPD_JOB_STATE_COUNT] = {0, 0, 1, 1, 1};
+    for (int s = 0; s < IPD_TASK_STATE_COUNT; s++)
+        cr_assert_eq(!!ipd_task_state_is_final((ipd_task_state_t)s), task_final[s], "task state %d", s);
+    for (int s = 0; s < IPD_JOB_STATE_COUNT; s++)
+        cr_assert_eq(!!ipd_job_state_is_final((ipd_job_state_t)s), job_final[s], "job state %d", s);
+}
+
+Test(job, task_init_sets_pending_and_unknown_sizes)
+{
+    ipd_task_t t;
+    memset(&t, 0x5a, sizeof(t));
+    ipd_task_init(&t, "node-a", 1234);
+    cr_assert_str_eq(t.node, "node-a");
+    cr_assert_str_eq(t.pod, "");
+    cr_assert_str_eq(t.ns, "");
+    cr_assert_str_eq(t.reason, "");
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+    cr_assert_eq(t.image_bytes, IPD_UNKNOWN_I64);
+    cr_assert_eq(t.pull_ms, IPD_UNKNOWN_I64);
+    cr_assert_eq(t.updated_at, 1234);
+    cr_assert_eq(t.attempts, 0);
+}
+
+static void make_tasks(ipd_task_t *tasks, const char *states)
+{
+    for (size_t i = 0; states[i] != '\0'; i++) {
+        char node[32];
+        snprintf(node, sizeof(node), "n%zu", i);
+        ipd_task_init(&tasks[i], node, 1);
+        /* p=pending u=pulling r=retrying s=succeeded f=failed c=cancelled ?=unknown */
+        tasks[i].state = (uint8_t)(strchr("purSfc?", states[i] == 's' ? 'S' : states[i]) - "purSfc?");
+        if (tasks[i].state == IPD_TASK_RETRYING || tasks[i].state == IPD_TASK_FAILED)
+            snprintf(tasks[i].reason, sizeof(tasks[i].reason), "Reason%zu", i);
+    }
+}
+
+Test(job, aggregate_table_covers_every_job_state)
+{
+    static const struct {
+        const char *tasks;
+        int cancelled;
+        ipd_job_state_t want;
+    } cases[] = {
+        {"", 0, IPD_JOB_PENDING},     {"p", 0, IPD_JOB_PENDING},    {"ppp", 0, IPD_JOB_PENDING},
+        {"p?", 0, IPD_JOB_PENDING},   {"pc", 0, IPD_JOB_PENDING},   {"pu", 0, IPD_JOB_PULLING},
+        {"pr", 0, IPD_JOB_PULLING},   {"ps", 0, IPD_JOB_PULLING},   {"pf", 0, IPD_JOB_PULLING},
+        {"s?", 0, IPD_JOB_PULLING},   {"s", 0, IPD_JOB_SUCCEEDED},  {"sss", 0, IPD_JOB_SUCCEEDED},
+        {"sf", 0, IPD_JOB_FAILED},    {"f", 0, IPD_JOB_FAILED},     {"sfc", 0, IPD_JOB_FAILED},
+        {"sc", 0, IPD_JOB_CANCELLED}, {"cc", 0, IPD_JOB_CANCELLED}, {"pu", 1, IPD_JOB_CANCELLED},
+        {"s", 1, IPD_JOB_CANCELLED},  {"", 1, IPD_JOB_CANCELLED},   {"rrr", 0, IPD_JOB_PULLING},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ipd_task_t tasks[8];
+        ipd_job_t job;
+        memset(&job, 0, sizeof(job));
+        job.cancelled = (uint8_t)cases[i].cancelled;
+        make_tasks(tasks, cases[i].tasks);
+        ipd_job_aggregate(&job, tasks, strlen(cases[i].tasks), 100);
+        cr_assert_eq(job.state, cases[i].want, "case %zu (%s): got %s", i, cases[i].tasks,
+                     ipd_job_state_name((ipd_job_state_t)job.state));
+    }
+}
+
+Test(job, aggregate_counts_tasks_and_pulling_includes_retrying)
+{
+    ipd_task_t tasks[8];
+    ipd_job_t job;
+    memset(&job, 0, sizeof(job));
+    make_tasks(tasks, "purrsfc?");
+    ipd_job_aggregate(&job, tasks, 8, 100);
+    cr_assert_eq(job.nodes.desired, 8);
+    cr_assert_eq(job.nodes.pending, 1);
+    cr_assert_eq(job.nodes.pulling, 3);
+    cr_assert_eq(job.nodes.retrying, 2);
+    cr_assert_eq(job.nodes.succeeded, 1);
+    cr_assert_eq(job.nodes.failed, 1);
+    cr_assert_eq(job.nodes.cancelled, 1);
+    cr_assert_eq(job.nodes.unknown, 1);
+    const ipd_node_counts_t *c = &job.nodes;
+    cr_assert_eq(c->pending + c->pulling + c->succeeded + c->failed + c->cancelled + c->unknown, c->desired);
+}
+
+Test(job, aggregate_sets_started_once_and_finished_when_final)
+{
+    ipd_task_t tasks[2];
+    ipd_job_t job;
+    memset(&job, 0, sizeof(job));
+    make_tasks(tasks, "pp");
+    ipd_job_aggregate(&job, tasks, 2, 100);
+    cr_assert_eq(job.started_at, IPD_TIME_NULL);
+    cr_assert_eq(job.finished_at, IPD_TIME_NULL);
+    tasks[0].state = IPD_TASK_PULLING;
+    ipd_job_aggregate(&job, tasks, 2, 200);
+    cr_assert_eq(job.started_at, 200);
+    tasks[0].state = IPD_TASK_SUCCEEDED;
+    tasks[1].state = IPD_TASK_SUCCEEDED;
+    ipd_job_aggregate(&job, tasks, 2, 300);
+    cr_assert_eq(job.started_at, 200);
+    cr_assert_eq(job.finished_at, 300);
+    ipd_job_aggregate(&job, tasks, 2, 400);
+    cr_assert_eq(job.finished_at, 300, "finished_at must be kept once set");
+    tasks[1].state = IPD_TASK_RETRYING;
+    ipd_job_aggregate(&job, tasks, 2, 500);
+    cr_assert_eq(job.state, IPD_JOB_PULLING);
+    cr_assert_eq(job.finished_at, IPD_TIME_NULL, "an active job has no finish time");
+    cr_assert_eq(job.started_at, 200);
+}
+
+Test(job, aggregate_error_is_first_failing_task)
+{
+    ipd_task_t tasks[4];
+    ipd_job_t job;
+    memset(&job, 0, sizeof(job));
+    make_tasks(tasks, "srfr");
+    snprintf(tasks[1].message, sizeof(tasks[1].message), "back-off pulling");
+    ipd_job_aggregate(&job, tasks, 4, 1);
+    cr_assert_str_eq(job.error_reason, "Reason1");
+    cr_assert_str_eq(job.error_message, "back-off pulling");
+    tasks[1].state = IPD_TASK_SUCCEEDED;
+    tasks[2].reason[0] = '\0';
+    ipd_job_aggregate(&job, tasks, 4, 2);
+    cr_assert_str_eq(job.error_reason, "failed", "a failing task without a reason still gives an error");
+    cr_assert_str_eq(job.error_message, "");
+    make_tasks(tasks, "ss");
+    ipd_job_aggregate(&job, tasks, 2, 3);
+    cr_assert_str_eq(job.error_reason, "");
+    for (size_t i = 0; i < sizeof(job.error_reason); i++)
+        cr_assert_eq(job.error_reason[i], 0, "byte %zu of a cleared reason", i);
+    cr_assert_eq(job.version, 0, "aggregation does not bump the version");
+}
+
+Test(job, strlcpy_utf8_cuts_at_a_character_boundary)
+{
+    char dst[6];
+    cr_assert_eq(ipd_strlcpy_utf8(dst, "abc", sizeof(dst)), 3);
+    cr_assert_str_eq(dst, "abc");
+    cr_assert_eq(ipd_strlcpy_utf8(dst, "abcdefgh", sizeof(dst)), 5);
+    cr_assert_str_eq(dst, "abcde");
+    /* "abcd" + "é" (2 bytes): 6 bytes do not fit in 5, the é must not be split. */
+    cr_assert_eq(ipd_strlcpy_utf8(dst, "abcd\xC3\xA9", sizeof(dst)), 4);
+    cr_assert_str_eq(dst, "abcd");
+    /* A 4-byte character starting at offset 2 does not fit in 5 bytes. */
+    cr_assert_eq(ipd_strlcpy_utf8(dst, "ab\xF0\x9F\x98\x80", sizeof(dst)), 2);
+    cr_assert_eq(ipd_strlcpy_utf8(dst, "a\xF0\x9F\x98\x80z", sizeof(dst)), 5);
+    cr_assert_eq(memcmp(dst, "a\xF0\x9F\x98\x80", 6), 0);
+    cr_assert_eq(ipd_strlcpy_utf8(dst, "xyz", 1), 0);
+    cr_assert_str_eq(dst, "");
+    /* Runs of stray continuation bytes are cut at the size rather than emptied. */
+    cr_assert_eq(ipd_strlcpy_utf8(dst, "\x80\x80\x80\x80\x80\x80\x80", sizeof(dst)), 5);
+}

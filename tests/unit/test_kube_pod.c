@@ -1,0 +1,395 @@
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/error.h"
+#include "proto/kube_pod.h"
+
+#define POD_META                                                                                                       \
+    "\"metadata\":{\"name\":\"p1\",\"namespace\":\"imgpulld\","                                                        \
+    "\"labels\":{\"imgpulld.io/job\":\"pj-1\",\"imgpulld.io/node\":\"node-a\"}},"                                      \
+    "\"spec\":{\"nodeName\":\"node-a\"}"
+
+static json_t *load(const char *text)
+{
+    json_error_t err;
+    json_t *v = json_loads(text, 0, &err);
+    cr_assert_not_null(v, "bad test JSON: %s: %s", err.text, text);
+    return v;
+}
+
+/* A pod whose only container has the given state object, and phase. */
+static json_t *pod_with(const char *phase, const char *state)
+{
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "{" POD_META ",\"status\":{\"phase\":\"%s\",\"containerStatuses\":[{\"name\":\"pull\",\"state\":%s}]}}",
+             phase, state);
+    return load(text);
+}
+
+static json_t *waiting(const char *reason)
+{
+    char state[256];
+    snprintf(state, sizeof(state), "{\"waiting\":{\"reason\":\"%s\",\"message\":\"msg of %s\"}}", reason, reason);
+    return pod_with("Pending", state);
+}
+
+static ipd_kube_event_t event(const char *pod, const char *reason, const char *message, uint32_t count, int64_t time)
+{
+    ipd_kube_event_t e;
+    memset(&e, 0, sizeof(e));
+    snprintf(e.pod, sizeof(e.pod), "%s", pod);
+    snprintf(e.ns, sizeof(e.ns), "imgpulld");
+    snprintf(e.kind, sizeof(e.kind), "Pod");
+    snprintf(e.reason, sizeof(e.reason), "%s", reason);
+    snprintf(e.message, sizeof(e.message), "%s", message);
+    e.count = count;
+    e.time = time;
+    e.pull_ms = IPD_UNKNOWN_I64;
+    e.image_bytes = IPD_UNKNOWN_I64;
+    if (strcmp(reason, "Pulled") == 0)
+        ipd_kube_pulled_parse(message, strlen(message), &e.pull_ms, &e.image_bytes);
+    return e;
+}
+
+static ipd_task_t map(json_t *pod, const ipd_kube_event_t *ev, size_t n, int job_failed)
+{
+    ipd_task_t t;
+    cr_assert_eq(ipd_kube_pod_map(pod, ev, n, job_failed, 777, &t), 0);
+    json_decref(pod);
+    return t;
+}
+
+Test(kube_pod, new_pod_without_status_is_pending)
+{
+    ipd_task_t t = map(load("{" POD_META "}"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+    cr_assert_str_eq(t.node, "node-a");
+    cr_assert_str_eq(t.ns, "imgpulld");
+    cr_assert_str_eq(t.pod, "p1");
+    cr_assert_str_eq(t.reason, "");
+    cr_assert_eq(t.attempts, 0);
+    cr_assert_eq(t.updated_at, 777);
+    cr_assert_eq(t.pull_ms, IPD_UNKNOWN_I64);
+}
+
+Test(kube_pod, unschedulable_pod_is_pending_with_the_scheduler_reason)
+{
+    ipd_task_t t =
+        map(load("{" POD_META ",\"status\":{\"phase\":\"Pending\",\"conditions\":[{\"type\":\"PodScheduled\","
+                 "\"status\":\"False\",\"reason\":\"Unschedulable\",\"message\":\"0/3 nodes\"}]}}"),
+            NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+    cr_assert_str_eq(t.reason, "Unschedulable");
+    cr_assert_str_eq(t.message, "0/3 nodes");
+}
+
+Test(kube_pod, container_creating_is_pending_until_a_pulling_event)
+{
+    ipd_task_t t = map(waiting("ContainerCreating"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+    cr_assert_str_eq(t.reason, "ContainerCreating");
+    ipd_kube_event_t ev = event("p1", "Pulling", "Pulling image \"nginx\"", 1, 10);
+    t = map(waiting("ContainerCreating"), &ev, 1, 0);
+    cr_assert_eq(t.state, IPD_TASK_PULLING);
+    cr_assert_str_eq(t.reason, "Pulling");
+    cr_assert_str_eq(t.message, "Pulling image \"nginx\"");
+    cr_assert_eq(t.attempts, 1);
+    t = map(waiting("PodInitializing"), &ev, 1, 0);
+    cr_assert_eq(t.state, IPD_TASK_PULLING);
+}
+
+Test(kube_pod, pull_failures_are_retrying_and_carry_the_kubelet_text)
+{
+    static const char *reasons[] = {
+        "ErrImagePull",        "ImagePullBackOff",  "InvalidImageName",         "ErrImageNeverPull",
+        "RegistryUnavailable", "ImageInspectError", "SignatureValidationFailed"};
+    ipd_kube_event_t ev[2] = {event("p1", "Pulling", "Pulling image", 3, 10),
+                              event("p1", "BackOff", "Back-off", 2, 20)};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        char msg[64];
+        ipd_task_t t = map(waiting(reasons[i]), ev, 2, 0);
+        snprintf(msg, sizeof(msg), "msg of %s", reasons[i]);
+        cr_assert_eq(t.state, IPD_TASK_RETRYING, "%s", reasons[i]);
+        cr_assert_str_eq(t.reason, reasons[i]);
+        cr_assert_str_eq(t.message, msg);
+        cr_assert_eq(t.attempts, 3, "attempts are the Pulling events' count");
+    }
+}
+
+Test(kube_pod, pull_failure_is_failed_when_the_job_failed_or_the_pod_failed)
+{
+    ipd_task_t t = map(waiting("ImagePullBackOff"), NULL, 0, 1);
+    cr_assert_eq(t.state, IPD_TASK_FAILED);
+    cr_assert_str_eq(t.reason, "ImagePullBackOff");
+    cr_assert_eq(t.attempts, 1, "a failing task made at least one attempt");
+    t = map(pod_with("Failed", "{\"waiting\":{\"reason\":\"ErrImagePull\",\"message\":\"not found\"}}"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_FAILED);
+    cr_assert_str_eq(t.message, "not found");
+}
+
+Test(kube_pod, anything_after_the_pull_is_success)
+{
+    static const char *reasons[] = {"CreateContainerError", "CreateContainerConfigError", "RunContainerError",
+                                    "StartError", "CrashLoopBackOff"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        ipd_task_t t = map(waiting(reasons[i]), NULL, 0, 1);
+        cr_assert_eq(t.state, IPD_TASK_SUCCEEDED, "%s", reasons[i]);
+        cr_assert_str_eq(t.reason, reasons[i]);
+    }
+    ipd_task_t t = map(pod_with("Running", "{\"running\":{\"startedAt\":\"2026-01-01T00:00:00Z\"}}"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    t = map(pod_with("Failed", "{\"terminated\":{\"exitCode\":128,\"reason\":\"StartError\",\"message\":\"exec: "
+                               "no such file\"}}"),
+            NULL, 0, 1);
+    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_str_eq(t.reason, "StartError");
+    t = map(pod_with("Succeeded", "{\"terminated\":{\"exitCode\":0}}"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    t = map(load("{" POD_META ",\"status\":{\"phase\":\"Pending\",\"containerStatuses\":[{\"state\":{\"waiting\":"
+                 "{\"reason\":\"ContainerCreating\"}},\"imageID\":\"docker.io/x@sha256:00\"}]}}"),
+            NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED, "an image ID means the image is there");
+}
+
+Test(kube_pod, pulled_event_gives_success_with_duration_and_size)
+{
+    ipd_kube_event_t ev[3] = {
+        event("p1", "Pulling", "Pulling image \"nginx\"", 1, 10),
+        event("p1", "Pulled",
+              "Successfully pulled image \"nginx\" in 1.2s (1.5s including waiting). Image size: "
+              "123 bytes.",
+              1, 20),
+        event("other-pod", "Pulling", "Pulling image", 5, 30),
+    };
+    ipd_task_t t = map(waiting("ContainerCreating"), ev, 3, 0);
+    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_str_eq(t.reason, "Pulled");
+    cr_assert_eq(t.pull_ms, 1200);
+    cr_assert_eq(t.image_bytes, 123);
+    cr_assert_eq(t.attempts, 1, "events of another pod are ignored");
+}
+
+Test(kube_pod, image_already_present_is_success_without_attempts_counted_twice)
+{
+    ipd_kube_event_t ev = event("p1", "Pulled", "Container image \"nginx:1.27\" already present on machine", 1, 5);
+    ipd_task_t t = map(waiting("ContainerCreating"), &ev, 1, 0);
+    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(t.pull_ms, 0);
+    cr_assert_eq(t.image_bytes, IPD_UNKNOWN_I64);
+    cr_assert_eq(t.attempts, 1);
+}
+
+Test(kube_pod, unknown_waiting_reason_is_pending_or_pulling)
+{
+    ipd_task_t t = map(waiting("SomethingNewInKubelet"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+    cr_assert_str_eq(t.reason, "SomethingNewInKubelet");
+    ipd_kube_event_t ev = event("p1", "Pulling", "Pulling image", 2, 1);
+    t = map(waiting("SomethingNewInKubelet"), &ev, 1, 0);
+    cr_assert_eq(t.state, IPD_TASK_PULLING);
+    cr_assert_eq(t.attempts, 2);
+    t = map(pod_with("Pending", "{\"waiting\":{}}"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+}
+
+Test(kube_pod, failed_pod_without_pull_failure_retries_unless_the_job_failed)
+{
+    const char *text =
+        "{" POD_META ",\"status\":{\"phase\":\"Failed\",\"reason\":\"Evicted\",\"message\":\"low on disk\"}}";
+    ipd_task_t t = map(load(text), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
+    cr_assert_str_eq(t.reason, "Evicted");
+    cr_assert_str_eq(t.message, "low on disk");
+    t = map(load(text), NULL, 0, 1);
+    cr_assert_eq(t.state, IPD_TASK_FAILED);
+    t = map(load("{" POD_META ",\"status\":{\"phase\":\"Failed\"}}"), NULL, 0, 0);
+    cr_assert_str_eq(t.reason, "PodFailed");
+}
+
+Test(kube_pod, job_failure_before_the_pull_fails_the_task)
+{
+    ipd_kube_event_t ev = event("p1", "Pulling", "Pulling image", 1, 1);
+    ipd_task_t t = map(waiting("ContainerCreating"), &ev, 1, 1);
+    cr_assert_eq(t.state, IPD_TASK_FAILED);
+    cr_assert_str_eq(t.reason, "JobFailed");
+}
+
+Test(kube_pod, malformed_pods_are_invalid_and_leave_the_task_alone)
+{
+    static const char *bad[] = {
+        "[]",
+        "{}",
+        "{\"metadata\":5}",
+        "{\"metadata\":{\"namespace\":\"n\"}}",
+        "{\"metadata\":{\"name\":7,\"namespace\":\"n\"}}",
+        "{\"metadata\":{\"name\":\"p\"}}",
+        "{\"metadata\":{\"name\":\"\",\"namespace\":\"n\"}}",
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"\"}}",
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"labels\":{\"imgpulld.io/job\":"
+        "\"0123456789012345678901234567890123456789x\"}}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *pod = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        ipd_task_t t;
+        memset(&t, 0x33, sizeof(t));
+        cr_assert_eq(ipd_kube_pod_map(pod, NULL, 0, 0, 1, &t), IPD_EINVAL, "case %zu", i);
+        cr_assert_eq(t.state, 0x33);
+        json_decref(pod);
+    }
+    ipd_task_t t;
+    cr_assert_eq(ipd_kube_pod_map(NULL, NULL, 0, 0, 1, &t), IPD_EINVAL);
+}
+
+Test(kube_pod, wrong_types_in_optional_fields_never_crash)
+{
+    static const char *odd[] = {
+        "{" POD_META ",\"status\":5}",
+        "{" POD_META ",\"status\":{\"phase\":3,\"containerStatuses\":\"x\"}}",
+        "{" POD_META ",\"status\":{\"containerStatuses\":[5,null,{\"state\":[]}]}}",
+        "{" POD_META ",\"status\":{\"containerStatuses\":[{\"state\":{\"waiting\":{\"reason\":5}}}]}}",
+        "{" POD_META ",\"status\":{\"conditions\":{\"type\":\"PodScheduled\"}}}",
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"labels\":[]},\"spec\":[]}",
+    };
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        ipd_task_t t = map(load(odd[i]), NULL, 0, 0);
+        cr_assert_eq(t.state, IPD_TASK_PENDING, "case %zu", i);
+    }
+}
+
+Test(kube_pod, several_containers_need_all_pulled_and_any_failure_wins)
+{
+    ipd_task_t t = map(load("{" POD_META ",\"status\":{\"containerStatuses\":[{\"state\":{\"running\":{}}},"
+                            "{\"state\":{\"waiting\":{\"reason\":\"ContainerCreating\"}}}]}}"),
+                       NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+    t = map(load("{" POD_META ",\"status\":{\"containerStatuses\":[{\"state\":{\"running\":{}}},"
+                 "{\"state\":{\"waiting\":{\"reason\":\"ErrImagePull\"}}}]}}"),
+            NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
+}
+
+Test(kube_pod, info_reads_identity_labels_and_deletion)
+{
+    json_t *pod =
+        load("{\"metadata\":{\"name\":\"p1\",\"namespace\":\"ns\",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\","
+             "\"labels\":{\"imgpulld.io/job\":\"pj-9\",\"imgpulld.io/node\":\"h-abc\"}},"
+             "\"spec\":{\"nodeName\":\"worker.example.com\"}}");
+    ipd_kube_pod_info_t info;
+    cr_assert_eq(ipd_kube_pod_info(pod, &info), 0);
+    cr_assert_str_eq(info.name, "p1");
+    cr_assert_str_eq(info.ns, "ns");
+    cr_assert_str_eq(info.node, "worker.example.com");
+    cr_assert_str_eq(info.job_id, "pj-9");
+    cr_assert_str_eq(info.node_label, "h-abc");
+    cr_assert_eq(info.deleting, 1);
+    json_decref(pod);
+    ipd_task_t t = map(load("{\"metadata\":{\"name\":\"p1\",\"namespace\":\"ns\",\"labels\":{\"imgpulld.io/node\":"
+                            "\"node-b\"}}}"),
+                       NULL, 0, 0);
+    cr_assert_str_eq(t.node, "node-b", "without spec.nodeName the node label names the node");
+}
+
+Test(kube_pod, event_parse_reads_core_and_events_api_shapes)
+{
+    json_t *core =
+        load("{\"reason\":\"Pulled\",\"message\":\"Successfully pulled image \\\"a\\\" in 850ms. Image size: "
+             "42 bytes.\",\"count\":3,\"lastTimestamp\":\"2026-11-27T10:00:00Z\",\"involvedObject\":"
+             "{\"kind\":\"Pod\",\"name\":\"p1\",\"namespace\":\"imgpulld\"}}");
+    ipd_kube_event_t e;
+    cr_assert_eq(ipd_kube_event_parse(core, &e), 0);
+    cr_assert_str_eq(e.reason, "Pulled");
+    cr_assert_str_eq(e.pod, "p1");
+    cr_assert_str_eq(e.ns, "imgpulld");
+    cr_assert_str_eq(e.kind, "Pod");
+    cr_assert_eq(e.count, 3);
+    cr_assert_eq(e.time, INT64_C(1795773600000));
+    cr_assert_eq(e.pull_ms, 850);
+    cr_assert_eq(e.image_bytes, 42);
+    json_decref(core);
+
+    json_t *ev = load("{\"reason\":\"Pulling\",\"note\":\"Pulling image\",\"deprecatedCount\":4,\"eventTime\":"
+                      "\"2026-11-27T10:00:00.250000Z\",\"regarding\":{\"name\":\"p2\"}}");
+    cr_assert_eq(ipd_kube_event_parse(ev, &e), 0);
+    cr_assert_str_eq(e.message, "Pulling image");
+    cr_assert_str_eq(e.pod, "p2");
+    cr_assert_eq(e.count, 4);
+    cr_assert_eq(e.time, INT64_C(1795773600250));
+    cr_assert_eq(e.pull_ms, IPD_UNKNOWN_I64);
+    json_decref(ev);
+
+    json_t *bare = load("{\"reason\":\"BackOff\",\"involvedObject\":{\"name\":\"p3\"},\"count\":-2,"
+                        "\"lastTimestamp\":\"garbage\"}");
+    cr_assert_eq(ipd_kube_event_parse(bare, &e), 0);
+    cr_assert_eq(e.count, 1);
+    cr_assert_eq(e.time, IPD_TIME_NULL);
+    cr_assert_str_eq(e.message, "");
+    json_decref(bare);
+}
+
+Test(kube_pod, event_parse_rejects_events_without_reason_or_object)
+{
+    static const char *bad[] = {"[]", "{}", "{\"reason\":\"Pulled\"}",
+                                "{\"reason\":\"\",\"involvedObject\":{\"name\":\"p\"}}",
+                                "{\"reason\":\"Pulled\",\"involvedObject\":{\"name\":5}}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *v = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        ipd_kube_event_t e;
+        cr_assert_eq(ipd_kube_event_parse(v, &e), IPD_EINVAL, "case %zu", i);
+        json_decref(v);
+    }
+}
+
+static int pulled(const char *msg, int64_t *ms, int64_t *bytes)
+{
+    *ms = *bytes = 4242;
+    return ipd_kube_pulled_parse(msg, strlen(msg), ms, bytes);
+}
+
+Test(kube_pod, pulled_messages_of_every_kubelet_generation_are_read)
+{
+    int64_t ms, bytes;
+    cr_assert_eq(
+        pulled("Successfully pulled image \"x\" in 1.2s (1.5s including waiting). Image size: 123 bytes.", &ms, &bytes),
+        0);
+    cr_assert_eq(ms, 1200);
+    cr_assert_eq(bytes, 123);
+    cr_assert_eq(pulled("Successfully pulled image \"x\" in 1m2.5s (1m3s including waiting)", &ms, &bytes), 0);
+    cr_assert_eq(ms, 62500);
+    cr_assert_eq(bytes, IPD_UNKNOWN_I64);
+    cr_assert_eq(pulled("Successfully pulled image \"registry:5000/x:1\" in 4.040977345s", &ms, &bytes), 0);
+    cr_assert_eq(ms, 4040);
+    cr_assert_eq(pulled("Successfully pulled image \"x\"", &ms, &bytes), 0);
+    cr_assert_eq(ms, IPD_UNKNOWN_I64);
+    cr_assert_eq(bytes, IPD_UNKNOWN_I64);
+    cr_assert_eq(pulled("Container image \"x:1\" already present on machine", &ms, &bytes), 0);
+    cr_assert_eq(ms, 0);
+    cr_assert_eq(bytes, IPD_UNKNOWN_I64);
+    cr_assert_eq(
+        pulled("Container image \"x:1\" already present on machine and can be accessed by the pod", &ms, &bytes), 0);
+}
+
+Test(kube_pod, unreadable_pulled_messages_are_invalid)
+{
+    static const char *bad[] = {
+        "",
+        "Pulling image \"x\"",
+        "Successfully pulled image \"x",
+        "Successfully pulled image \"x\" in forever",
+        "Successfully pulled image \"x\" in 2000000000s",
+        "Successfully pulled image \"x\" in -1s",
+        "Successfully pulled image \"x\" in 1s. Image size: lots bytes.",
+        "Successfully pulled image \"x\" in 1s. Image size: 99999999999999999999 bytes.",
+        "Successfully pulled image \"x\" in 1s. Image size: 12 kB.",
+        "Container image \"x\" is not present",
+        "Container image \"x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t ms, bytes;
+        cr_assert_eq(pulled(bad[i], &ms, &bytes), IPD_EINVAL, "accepted \"%s\"", bad[i]);
+        cr_assert_eq(ms, 4242);
+        cr_assert_eq(bytes, 4242);
+    }
+}
