@@ -1,0 +1,185 @@
+#include "proto/kube_job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/error.h"
+#include "proto/rfc3339.h"
+#include "proto/pull_request.h"
+
+#define NAME_MAX_LEN 56 /* pods append "-xxxxx"; the job-name label must stay <= 63 */
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+void ipd_kube_job_name(const char *job_id, const char *node, char out[IPD_KUBE_JOB_NAME_SIZE])
+{
+    int n = snprintf(out, IPD_KUBE_JOB_NAME_SIZE, "imgpull-%s-", job_id);
+    size_t used = n < 0 ? 0 : (size_t)n, nodelen = strlen(node);
+    int exact = used + nodelen <= NAME_MAX_LEN;
+    /* Dots are legal in Job names but not in the job-name label of its pods. */
+    size_t keep = exact ? nodelen : (NAME_MAX_LEN > used + 9 ? NAME_MAX_LEN - used - 9 : 0);
+    for (size_t i = 0; i < keep; i++) {
+        char c = node[i];
+        if (c == '.')
+            exact = 0;
+        out[used++] = c == '.' ? '-' : c;
+    }
+    while (used > 0 && out[used - 1] == '-')
+        used--;
+    if (!exact)
+        used += (size_t)snprintf(out + used, IPD_KUBE_JOB_NAME_SIZE - used, "-%08x", (unsigned)fnv1a(node));
+    out[used] = '\0';
+}
+
+void ipd_kube_node_label(const char *node, char out[64])
+{
+    if (ipd_is_label_value(node) && strlen(node) < 64)
+        snprintf(out, 64, "%s", node);
+    else
+        snprintf(out, 64, "h-%016llx", (unsigned long long)fnv1a(node));
+}
+
+static json_t *secrets_json(const char *list)
+{
+    json_t *arr = json_array();
+    char buf[IPD_SECRETS_SIZE];
+    snprintf(buf, sizeof(buf), "%s", list);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+        json_array_append_new(arr, json_pack("{s:s}", "name", tok));
+    return arr;
+}
+
+json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count,
+                              int suspend)
+{
+    char name[IPD_KUBE_JOB_NAME_SIZE], label[64], created[40], num[3][16];
+    ipd_kube_job_name(job->id, node, name);
+    ipd_kube_node_label(node, label);
+    ipd_time_format(job->created_at, created, sizeof(created));
+    snprintf(num[0], sizeof(num[0]), "%u", node_count);
+    snprintf(num[1], sizeof(num[1]), "%d", (int)job->spec.timeout_seconds);
+    snprintf(num[2], sizeof(num[2]), "%d", (int)job->spec.parallelism);
+
+    json_t *labels = json_pack("{s:s, s:s}", IPD_LABEL_JOB, job->id, IPD_LABEL_NODE, label);
+    json_t *container = json_pack(
+        "{s:s, s:s, s:s, s:[s], s:{s:{s:s, s:s}, s:{s:s, s:s}}}", "name", "pull", "image", job->image,
+        "imagePullPolicy", ipd_pull_policy_name((ipd_pull_policy_t)job->pull_policy), "command", IPD_PULL_COMMAND,
+        "resources", "requests", "cpu", "1m", "memory", "8Mi", "limits", "cpu", "100m", "memory", "32Mi");
+    json_t *podspec = json_pack("{s:s, s:s, s:[{s:s}], s:b, s:b, s:i, s:[o]}", "nodeName", node, "restartPolicy",
+                                "Never", "tolerations", "operator", "Exists", "automountServiceAccountToken", 0,
+                                "enableServiceLinks", 0, "terminationGracePeriodSeconds", 0, "containers", container);
+    if (job->spec.pull_secrets[0] != '\0')
+        json_object_set_new(podspec, "imagePullSecrets", secrets_json(job->spec.pull_secrets));
+    json_t *spec = json_pack("{s:i, s:b, s:{s:{s:O}, s:o}}", "backoffLimit", (int)job->spec.backoff_limit, "suspend",
+                             suspend, "template", "metadata", "labels", labels, "spec", podspec);
+    if (job->spec.deadline_seconds > 0)
+        json_object_set_new(spec, "activeDeadlineSeconds", json_integer(job->spec.deadline_seconds));
+    if (job->spec.ttl_seconds_after_finished >= 0)
+        json_object_set_new(spec, "ttlSecondsAfterFinished", json_integer(job->spec.ttl_seconds_after_finished));
+    json_t *annotations = json_pack("{s:s, s:s, s:s, s:s, s:s}", IPD_LABEL_NODE, node, "imgpulld.io/created-at",
+                                    created, "imgpulld.io/node-count", num[0], "imgpulld.io/timeout-seconds", num[1],
+                                    "imgpulld.io/parallelism", num[2]);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o}, s:o}", "apiVersion", "batch/v1", "kind", "Job", "metadata",
+                     "name", name, "namespace", ns, "labels", labels, "annotations", annotations, "spec", spec);
+}
+
+static const char *str_at(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int32_t int_at(const json_t *obj, const char *key, int32_t dflt)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? (int32_t)json_integer_value(v) : dflt;
+}
+
+static int32_t annotation_int(const json_t *ann, const char *key)
+{
+    const char *s = str_at(ann, key);
+    return s != NULL ? (int32_t)strtol(s, NULL, 10) : 0;
+}
+
+static void read_conditions(const json_t *status, ipd_kube_job_info_t *out)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(status, "conditions"), i, c) {
+        const char *type = str_at(c, "type"), *st = str_at(c, "status");
+        if (type == NULL || st == NULL || strcmp(st, "True") != 0)
+            continue;
+        if (strcmp(type, "Complete") == 0) {
+            out->complete = 1;
+        } else if (strcmp(type, "Failed") == 0) {
+            out->failed = 1;
+            ipd_strlcpy_utf8(out->failed_reason, str_at(c, "reason") ? str_at(c, "reason") : "",
+                             sizeof(out->failed_reason));
+            ipd_strlcpy_utf8(out->failed_message, str_at(c, "message") ? str_at(c, "message") : "",
+                             sizeof(out->failed_message));
+        }
+    }
+}
+
+static void read_pod_template(const json_t *podspec, ipd_kube_job_info_t *out)
+{
+    const json_t *c0 = json_array_get(json_object_get(podspec, "containers"), 0);
+    const char *image = str_at(c0, "image"), *policy = str_at(c0, "imagePullPolicy");
+    ipd_strlcpy_utf8(out->image, image ? image : "", sizeof(out->image));
+    int p = policy ? ipd_pull_policy_parse(policy, strlen(policy)) : -1;
+    out->pull_policy = (uint8_t)(p < 0 ? IPD_PULL_IF_NOT_PRESENT : p);
+    size_t i, used = 0;
+    const json_t *s;
+    json_array_foreach(json_object_get(podspec, "imagePullSecrets"), i, s) {
+        const char *name = str_at(s, "name");
+        size_t len = name ? strlen(name) : 0;
+        if (len == 0 || used + len + 1 >= sizeof(out->spec.pull_secrets))
+            continue;
+        if (used > 0)
+            out->spec.pull_secrets[used++] = ',';
+        memcpy(out->spec.pull_secrets + used, name, len + 1);
+        used += len;
+    }
+}
+
+int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
+    const json_t *labels = json_object_get(meta, "labels"), *ann = json_object_get(meta, "annotations");
+    const json_t *podspec = json_object_get(json_object_get(spec, "template"), "spec");
+    const char *id = str_at(labels, IPD_LABEL_JOB), *name = str_at(meta, "name");
+    const char *node = str_at(ann, IPD_LABEL_NODE);
+    if (node == NULL)
+        node = str_at(podspec, "nodeName");
+    if (id == NULL || name == NULL || node == NULL || !json_is_object(podspec) || strlen(id) >= IPD_JOB_ID_SIZE)
+        return IPD_EINVAL;
+    ipd_strlcpy_utf8(out->job_id, id, sizeof(out->job_id));
+    ipd_strlcpy_utf8(out->node, node, sizeof(out->node));
+    ipd_strlcpy_utf8(out->name, name, sizeof(out->name));
+    ipd_strlcpy_utf8(out->ns, str_at(meta, "namespace") ? str_at(meta, "namespace") : "", sizeof(out->ns));
+    const char *created = str_at(ann, "imgpulld.io/created-at");
+    if (created == NULL || ipd_time_parse(created, strlen(created), &out->created_at) != 0) {
+        created = str_at(meta, "creationTimestamp");
+        if (created == NULL || ipd_time_parse(created, strlen(created), &out->created_at) != 0)
+            out->created_at = IPD_TIME_NULL;
+    }
+    out->node_count = (uint32_t)annotation_int(ann, "imgpulld.io/node-count");
+    out->spec.timeout_seconds = annotation_int(ann, "imgpulld.io/timeout-seconds");
+    out->spec.parallelism = annotation_int(ann, "imgpulld.io/parallelism");
+    out->spec.backoff_limit = int_at(spec, "backoffLimit", 6);
+    out->spec.deadline_seconds = int_at(spec, "activeDeadlineSeconds", 0);
+    out->spec.ttl_seconds_after_finished = int_at(spec, "ttlSecondsAfterFinished", -1);
+    out->suspended = json_is_true(json_object_get(spec, "suspend"));
+    read_pod_template(podspec, out);
+    read_conditions(json_object_get(obj, "status"), out);
+    return 0;
+}
