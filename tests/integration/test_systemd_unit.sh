@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The systemd files: the unit's offline security exposure must stay at or below 2.0, and the
+# sysusers and tmpfiles snippets must apply to an empty root. A missing systemd-analyze is a
+# failure, not a skip: Debian 12 ships it with systemd.
+set -uo pipefail
+: "${IPD_SOURCE_DIR:?set by ctest}"
+unit=$IPD_SOURCE_DIR/systemd/imgpulld.service
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+for tool in systemd-analyze systemd-sysusers systemd-tmpfiles; do
+    command -v "$tool" >/dev/null || {
+        echo "FAIL: $tool not found (apt-get install systemd)" >&2
+        exit 1
+    }
+done
+
+# --threshold is ten times the printed score: the command fails above 2.0.
+systemd-analyze security --offline=yes --threshold=20 "$unit" >"$tmp/security.txt" 2>&1
+status=$?
+score=$(sed -n 's/.*Overall exposure level for imgpulld.service: \([0-9.]*\).*/\1/p' "$tmp/security.txt")
+echo "security exposure: ${score:-unknown}"
+if [ "$status" -ne 0 ] || [ -z "$score" ]; then
+    cat "$tmp/security.txt" >&2
+    fail "systemd-analyze security: exit $status, score ${score:-unknown} (must be <= 2.0)"
+fi
+
+# What the daemon and the operations guide rely on.
+for line in Type=notify 'ExecReload=/bin/kill -HUP $MAINPID' WatchdogSec=30 KillMode=mixed Restart=on-failure \
+    RuntimeDirectory=imgpulld User=imgpulld RemoveIPC=no 'ExecStart=/usr/bin/imgpulld -c /etc/imgpulld/imgpulld.conf'; do
+    grep -qxF -- "$line" "$unit" || fail "unit: missing \"$line\""
+done
+grep -qE '^LimitNOFILE=[0-9]+$' "$unit" || fail "unit: missing LimitNOFILE"
+if grep -qE '^(IPAddressDeny=any|PrivateUsers=yes)' "$unit"; then
+    fail "unit: IPAddressDeny=any and PrivateUsers=yes cut the daemon off from the API server and Redis"
+fi
+
+mkdir -p "$tmp/root/etc"
+systemd-sysusers --root="$tmp/root" "$IPD_SOURCE_DIR/systemd/imgpulld.sysusers.conf" >"$tmp/sysusers.txt" 2>&1 ||
+    fail "systemd-sysusers: $(cat "$tmp/sysusers.txt")"
+grep -q '^imgpulld:x:[0-9]*:[0-9]*:.*:/usr/sbin/nologin$' "$tmp/root/etc/passwd" ||
+    fail "sysusers: no imgpulld account in $(cat "$tmp/root/etc/passwd" 2>/dev/null)"
+systemd-tmpfiles --root="$tmp/root" --create "$IPD_SOURCE_DIR/systemd/imgpulld.tmpfiles.conf" >"$tmp/tmpfiles.txt" 2>&1 ||
+    fail "systemd-tmpfiles: $(cat "$tmp/tmpfiles.txt")"
+[ "$(stat -c %a "$tmp/root/etc/imgpulld" 2>/dev/null)" = 750 ] || fail "tmpfiles: /etc/imgpulld is not 0750"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "systemd unit checks passed"
