@@ -29,6 +29,7 @@ _Static_assert(sizeof(stats_header_t) == 64, "the stats header is one cache line
 
 struct ipd_stats_segment {
     stats_header_t *hdr;
+    ipd_stats_block_t *master;
     ipd_stats_block_t *blocks;
     size_t size;
 };
@@ -57,9 +58,34 @@ static const char *const counter_names[IPD_STATS_COUNT] = {
     [IPD_STATS_CONNECTIONS] = "connections",
 };
 
+static const char *const master_names[IPD_MSTATS_COUNT] = {
+    [IPD_MSTATS_READY] = "ready",
+    [IPD_MSTATS_WATCH_HEALTHY] = "watch_healthy",
+    [IPD_MSTATS_WORKERS_ALIVE] = "workers",
+    [IPD_MSTATS_RESPAWNS] = "worker_respawns_total",
+    [IPD_MSTATS_WATCH_LISTS] = "watch_lists_total",
+    [IPD_MSTATS_WATCH_RELISTS] = "watch_relists_gone_total",
+    [IPD_MSTATS_WATCH_STARTS] = "watch_starts_total",
+    [IPD_MSTATS_WATCH_RESTARTS] = "watch_restarts_total",
+    [IPD_MSTATS_WATCH_IDLE_RESTARTS] = "watch_idle_restarts_total",
+    [IPD_MSTATS_WATCH_ERRORS] = "watch_errors_total",
+    [IPD_MSTATS_WATCH_EVENTS] = "watch_events_total",
+    [IPD_MSTATS_WATCH_BOOKMARKS] = "watch_bookmarks_total",
+    [IPD_MSTATS_MODEL_OBJECTS] = "model_objects_total",
+    [IPD_MSTATS_MODEL_PUBLISHED] = "model_published_total",
+    [IPD_MSTATS_MODEL_PUBLISH_ERRORS] = "model_publish_errors_total",
+    [IPD_MSTATS_MODEL_JOBS] = "model_jobs",
+    [IPD_MSTATS_MODEL_PODS] = "model_pods",
+    [IPD_MSTATS_KUBE_ACTIONS] = "kube_actions_total",
+    [IPD_MSTATS_KUBE_ACTION_ERRORS] = "kube_action_errors_total",
+    [IPD_MSTATS_RELOADS] = "reloads_total",
+    [IPD_MSTATS_STARTED_AT] = "started_at_ms",
+};
+
+/* The header, then the master's block, then one block per worker slot. */
 static size_t segment_size(uint32_t blocks)
 {
-    return sizeof(stats_header_t) + (size_t)blocks * IPD_STATS_BLOCK_SIZE;
+    return sizeof(stats_header_t) + ((size_t)blocks + 1) * IPD_STATS_BLOCK_SIZE;
 }
 
 static int map(int fd, size_t size, ipd_stats_segment_t **out)
@@ -75,7 +101,8 @@ static int map(int fd, size_t size, ipd_stats_segment_t **out)
         return err;
     }
     seg->hdr = p;
-    seg->blocks = (ipd_stats_block_t *)((uint8_t *)p + sizeof(stats_header_t));
+    seg->master = (ipd_stats_block_t *)((uint8_t *)p + sizeof(stats_header_t));
+    seg->blocks = seg->master + 1;
     seg->size = size;
     *out = seg;
     return 0;
@@ -167,6 +194,21 @@ int ipd_stats_unlink(const char *instance)
     if (ipd_table_shm_name(instance, ".stats", name, sizeof(name)) != 0)
         return IPD_EINVAL;
     return shm_unlink(name) == 0 ? 0 : -errno;
+}
+
+ipd_stats_block_t *ipd_stats_master_block(ipd_stats_segment_t *seg)
+{
+    return seg != NULL ? seg->master : NULL;
+}
+
+const ipd_stats_block_t *ipd_stats_master_block_ro(const ipd_stats_segment_t *seg)
+{
+    return seg != NULL ? seg->master : NULL;
+}
+
+const char *ipd_stats_master_counter_name(ipd_mstats_counter_t which)
+{
+    return (unsigned)which < IPD_MSTATS_COUNT && master_names[which] ? master_names[which] : "unknown";
 }
 
 uint32_t ipd_stats_blocks(const ipd_stats_segment_t *seg)

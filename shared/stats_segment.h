@@ -6,7 +6,9 @@
  * workers. /metrics and SIGUSR1 read every block and sum them (ipd_stats_aggregate()).
  *
  * Layout: a 64-byte header (magic, version, block size, block count, counters in use), then
- * `blocks` blocks of IPD_STATS_BLOCK_SIZE bytes, each starting on a cache line. A block has
+ * the master's block, then `blocks` worker blocks, all of IPD_STATS_BLOCK_SIZE bytes, each
+ * starting on a cache line. The master's block holds the figures only the master knows
+ * (readiness, watch and model counters, ipd_mstats_counter_t), which workers serve. A block has
  * room for IPD_STATS_SLOTS counters of which IPD_STATS_COUNT are defined; new counters take
  * reserved slots and bump IPD_STATS_VERSION. docs/shm-layout.md has the details.
  *
@@ -63,6 +65,34 @@ typedef enum ipd_stats_counter {
 
 _Static_assert(IPD_STATS_COUNT <= IPD_STATS_SLOTS, "counters fit in a block");
 
+/** The counters of the master's block, by index. Gauges are marked; the rest are monotonic. */
+typedef enum ipd_mstats_counter {
+    IPD_MSTATS_READY = 0,            /**< gauge: 1 once every collection is listed into the table */
+    IPD_MSTATS_WATCH_HEALTHY,        /**< gauge: 1 while every watch hears from the apiserver */
+    IPD_MSTATS_WORKERS_ALIVE,        /**< gauge: live worker processes */
+    IPD_MSTATS_RESPAWNS,             /**< workers respawned after dying */
+    IPD_MSTATS_WATCH_LISTS,          /**< complete lists */
+    IPD_MSTATS_WATCH_RELISTS,        /**< lists forced by 410 Gone */
+    IPD_MSTATS_WATCH_STARTS,         /**< watch requests started */
+    IPD_MSTATS_WATCH_RESTARTS,       /**< watches restarted after an error or silence */
+    IPD_MSTATS_WATCH_IDLE_RESTARTS,  /**< of which for silence */
+    IPD_MSTATS_WATCH_ERRORS,         /**< failed list/watch requests */
+    IPD_MSTATS_WATCH_EVENTS,         /**< watch events applied */
+    IPD_MSTATS_WATCH_BOOKMARKS,      /**< bookmarks received */
+    IPD_MSTATS_MODEL_OBJECTS,        /**< Kubernetes objects applied to the model */
+    IPD_MSTATS_MODEL_PUBLISHED,      /**< job records written to the table */
+    IPD_MSTATS_MODEL_PUBLISH_ERRORS, /**< table writes refused (e.g. table full) */
+    IPD_MSTATS_MODEL_JOBS,           /**< gauge: jobs the master follows */
+    IPD_MSTATS_MODEL_PODS,           /**< gauge: pods the master follows */
+    IPD_MSTATS_KUBE_ACTIONS,         /**< requests the master sent (resume, stop, restart) */
+    IPD_MSTATS_KUBE_ACTION_ERRORS,   /**< of which failed */
+    IPD_MSTATS_RELOADS,              /**< configuration reloads applied */
+    IPD_MSTATS_STARTED_AT,           /**< gauge: Unix ms the master started */
+    IPD_MSTATS_COUNT
+} ipd_mstats_counter_t;
+
+_Static_assert(IPD_MSTATS_COUNT <= IPD_STATS_SLOTS, "master counters fit in a block");
+
 /** One worker's block. Only that worker writes it (relaxed atomics); anyone may read it. */
 typedef struct ipd_stats_block {
     /** pid of the worker currently owning the slot, 0 if none (set by ipd_stats_claim()) */
@@ -104,7 +134,15 @@ void ipd_stats_destroy(ipd_stats_segment_t *seg);
 /** Removes the shm object. Returns 0, IPD_EINVAL or -errno. */
 int ipd_stats_unlink(const char *instance);
 
-/** Number of blocks. */
+/** The master's block (borrowed, valid until ipd_stats_destroy()); NULL if `seg` is NULL.
+ *  Only the master writes it, with relaxed stores, indexed by ipd_mstats_counter_t. */
+ipd_stats_block_t *ipd_stats_master_block(ipd_stats_segment_t *seg);
+const ipd_stats_block_t *ipd_stats_master_block_ro(const ipd_stats_segment_t *seg);
+
+/** Metric-style name of a master counter ("watch_restarts_total", ...); never NULL. */
+const char *ipd_stats_master_counter_name(ipd_mstats_counter_t which);
+
+/** Number of worker blocks. */
 uint32_t ipd_stats_blocks(const ipd_stats_segment_t *seg);
 
 /** Block `i` (borrowed, valid until ipd_stats_destroy()), or NULL if out of range. */

@@ -1,0 +1,332 @@
+#include "master/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "master/daemon_internal.h"
+#include "master/sdnotify.h"
+#include "proto/error.h"
+#include "shared/log.h"
+
+#define TICK_MS 1000
+
+static volatile sig_atomic_t got_hup, got_usr1, got_term, got_quit, got_chld;
+static int signal_write_fd = -1;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGHUP)
+        got_hup = 1;
+    else if (sig == SIGUSR1)
+        got_usr1 = 1;
+    else if (sig == SIGTERM || sig == SIGINT)
+        got_term = 1;
+    else if (sig == SIGQUIT)
+        got_quit = 1;
+    else if (sig == SIGCHLD)
+        got_chld = 1;
+    /* Wake the loop; a full pipe already holds a wake-up. */
+    ssize_t n = write(signal_write_fd, "", 1);
+    (void)n;
+    errno = saved;
+}
+
+static int install_signals(daemon_state_t *d)
+{
+    if (pipe2(d->signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        ipd_error("master", "pipe2: %s", strerror(errno));
+        return -errno;
+    }
+    signal_write_fd = d->signal_pipe[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    static const int sigs[] = {SIGHUP, SIGUSR1, SIGTERM, SIGINT, SIGQUIT, SIGCHLD};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (sigaction(sigs[i], &sa, NULL) != 0) {
+            ipd_error("master", "sigaction: %s", strerror(errno));
+            return -errno;
+        }
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static void on_signal_pipe(ipd_mloop_io_t *io, uint32_t events)
+{
+    char buf[64];
+    (void)events;
+    while (read(io->fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+static gid_t shm_gid(const ipd_config_t *cfg)
+{
+    if (cfg->shm_group[0] == '\0')
+        return (gid_t)-1;
+    struct group *g = getgrnam(cfg->shm_group);
+    return g != NULL ? g->gr_gid : (gid_t)-1;
+}
+
+static int open_table(daemon_state_t *d)
+{
+    ipd_table_options_t opts;
+    ipd_table_open_info_t info;
+    ipd_table_options_init(&opts);
+    opts.instance = d->cfg.instance;
+    opts.job_capacity = (uint32_t)d->cfg.table_jobs;
+    opts.task_capacity = (uint32_t)d->cfg.table_tasks;
+    opts.ring_capacity = (uint32_t)d->cfg.table_ring;
+    opts.json_capacity = (uint32_t)d->cfg.table_json_inline;
+    opts.group = shm_gid(&d->cfg);
+    int rc = ipd_table_create(&opts, &d->table, &info);
+    if (rc != 0) {
+        ipd_error("master", "shared-memory table /imgpulld.%s: %s", d->cfg.instance, ipd_strerror(rc));
+        return rc;
+    }
+    char epoch[IPD_TABLE_EPOCH_HEX_SIZE];
+    ipd_table_epoch_hex(d->table, epoch);
+    ipd_info("master", "table /imgpulld.%s %s (epoch %s, generation %llu)%s%s", d->cfg.instance,
+             info.outcome == IPD_TABLE_CREATED      ? "created"
+             : info.outcome == IPD_TABLE_REATTACHED ? "reattached with its history"
+                                                    : "rebuilt",
+             epoch, (unsigned long long)ipd_table_generation(d->table), info.detail[0] ? ": " : "", info.detail);
+    rc = ipd_stats_create(d->cfg.instance, IPD_MAX_WORKERS, opts.group, &d->stats);
+    if (rc != 0)
+        ipd_error("master", "stats segment /imgpulld.%s.stats: %s", d->cfg.instance, ipd_strerror(rc));
+    return rc;
+}
+
+static void notify_status(daemon_state_t *d)
+{
+    ipd_sd_notifyf("STATUS=jobs %u, generation %llu, workers %zu, watch %s", ipd_table_job_count(d->table),
+                   (unsigned long long)ipd_table_generation(d->table), d->sup ? ipd_supervisor_alive(d->sup) : 0,
+                   !d->synced ? "listing" : daemon_kube_healthy(d) ? "ok" : "degraded");
+}
+
+static void on_watchdog(ipd_mloop_timer_t *t)
+{
+    daemon_state_t *d = t->data;
+    /* WATCHDOG=1 vouches for the whole daemon: skip it while workers or the watch are unwell. */
+    if (d->synced && (d->sup == NULL || ipd_supervisor_healthy(d->sup)) && daemon_kube_healthy(d))
+        ipd_sd_notify("WATCHDOG=1");
+    ipd_mloop_timer_start(d->loop, t, d->watchdog_usec / 2000);
+}
+
+static void on_tick(ipd_mloop_timer_t *t)
+{
+    daemon_state_t *d = t->data;
+    ipd_model_tick(d->model);
+    daemon_publish_stats(d);
+    notify_status(d);
+    ipd_mloop_timer_start(d->loop, t, TICK_MS);
+}
+
+static int start_workers(daemon_state_t *d)
+{
+    if (d->worker_main == NULL || d->sup != NULL)
+        return 0;
+    int rc = ipd_supervisor_create(d->loop, &d->cfg, &d->listeners, d->worker_main, &d->sup);
+    if (rc == 0)
+        rc = ipd_supervisor_start(d->sup);
+    if (rc != 0)
+        ipd_error("master", "starting workers: %s", ipd_strerror(rc));
+    return rc;
+}
+
+/* After every loop iteration: publish what changed, wake the workers, announce readiness. */
+static void after_iteration(daemon_state_t *d)
+{
+    if (!d->synced && daemon_kube_synced(d)) {
+        ipd_model_initial_sync_done(d->model);
+        ipd_model_flush(d->model, ipd_model_now());
+        d->synced = 1;
+        daemon_publish_stats(d);
+        if (d->sup != NULL)
+            ipd_supervisor_notify_ring(d->sup);
+        ipd_info("master", "initial list complete: %u jobs in the table", ipd_table_job_count(d->table));
+        ipd_sd_notify("READY=1");
+        notify_status(d);
+        return;
+    }
+    if (ipd_model_flush(d->model, ipd_model_now()) > 0 && d->sup != NULL)
+        ipd_supervisor_notify_ring(d->sup);
+}
+
+/* SIGHUP: a new configuration, new workers on the same sockets, the old ones drain. */
+static void reload(daemon_state_t *d)
+{
+    extern char **environ;
+    ipd_config_t *next = malloc(sizeof(*next));
+    char err[512];
+    ipd_sd_notify("RELOADING=1");
+    int rc = next ? ipd_config_reload(&d->cfg, next, environ, err, sizeof(err)) : -ENOMEM;
+    if (rc == 0) {
+        const char *restart = ipd_config_restart_required(&d->cfg, next);
+        if (restart != NULL)
+            ipd_warn("master", "reload: %s changes only on restart; the running value stays", restart);
+        /* Those settings shape the shared memory: keep them as they are. */
+        memcpy(next->instance, d->cfg.instance, sizeof(next->instance));
+        memcpy(next->shm_group, d->cfg.shm_group, sizeof(next->shm_group));
+        next->table_jobs = d->cfg.table_jobs;
+        next->table_tasks = d->cfg.table_tasks;
+        next->table_ring = d->cfg.table_ring;
+        next->table_json_inline = d->cfg.table_json_inline;
+        if (next->workers > (int)ipd_stats_blocks(d->stats)) {
+            snprintf(err, sizeof(err), "workers %d exceeds the %u stats blocks sized at start; restart to grow",
+                     next->workers, ipd_stats_blocks(d->stats));
+            rc = IPD_EINVAL;
+        } else {
+            rc = ipd_listeners_reconcile(&d->listeners, next, err, sizeof(err));
+        }
+    } else if (next == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+    }
+    if (rc != 0) {
+        ipd_error("master", "reload rejected, the running configuration stays: %s", err);
+        free(next);
+        ipd_sd_notify("READY=1");
+        return;
+    }
+    int kube_changed = strcmp(d->cfg.kube_server, next->kube_server) != 0 ||
+                       strcmp(d->cfg.kubeconfig, next->kubeconfig) != 0 ||
+                       strcmp(d->cfg.kube_token_file, next->kube_token_file) != 0 ||
+                       strcmp(d->cfg.kube_ca_file, next->kube_ca_file) != 0 || d->cfg.scope != next->scope ||
+                       strcmp(d->cfg.node_name, next->node_name) != 0 ||
+                       strcmp(d->cfg.namespace, next->namespace) != 0;
+    d->cfg = *next;
+    free(next);
+    ipd_log_set_level((ipd_log_level_t)d->cfg.log_level);
+    if (kube_changed) {
+        ipd_info("master", "reload: Kubernetes settings changed, restarting the watch");
+        daemon_fold_stats(d);
+        daemon_kube_stop(d);
+        d->synced = 0;
+        if (daemon_kube_start(d) != 0)
+            ipd_error("master", "reload: the watch could not restart; retrying on the next reload");
+    }
+    if (d->sup != NULL && ipd_supervisor_reload(d->sup, &d->cfg) != 0)
+        ipd_error("master", "reload: starting the new workers failed");
+    d->reloads++;
+    ipd_info("master", "configuration reloaded");
+    ipd_sd_notify("READY=1");
+}
+
+static void stop(daemon_state_t *d, int fast)
+{
+    if (d->stopping && !fast)
+        return;
+    d->stopping = 1;
+    ipd_sd_notify("STOPPING=1");
+    ipd_info("master", "%s stop requested", fast ? "fast" : "graceful");
+    if (d->sup != NULL)
+        ipd_supervisor_stop(d->sup, fast);
+}
+
+static void handle_signals(daemon_state_t *d)
+{
+    if (got_chld) {
+        got_chld = 0;
+        if (d->sup != NULL)
+            ipd_supervisor_reap(d->sup);
+    }
+    if (got_quit) {
+        got_quit = 0;
+        stop(d, 1);
+    }
+    if (got_term) {
+        got_term = 0;
+        stop(d, 0);
+    }
+    if (got_hup) {
+        got_hup = 0;
+        if (!d->stopping)
+            reload(d);
+    }
+    if (got_usr1) {
+        got_usr1 = 0;
+        daemon_write_stats(d);
+    }
+}
+
+static int start(daemon_state_t *d)
+{
+    char err[512];
+    int rc;
+    if ((rc = ipd_mloop_create(&d->loop)) != 0 || (rc = install_signals(d)) != 0)
+        return rc;
+    ipd_mloop_io_init(&d->signal_io, d->signal_pipe[0], on_signal_pipe, d);
+    if ((rc = ipd_mloop_io_start(d->loop, &d->signal_io, EPOLLIN)) != 0)
+        return rc;
+    if ((rc = ipd_listeners_open(&d->listeners, &d->cfg, err, sizeof(err))) != 0) {
+        ipd_error("master", "%s", err);
+        return rc;
+    }
+    for (size_t i = 0; i < d->listeners.naddr; i++)
+        ipd_info("master", "listening on %s:%u", d->listeners.addr[i].host, (unsigned)d->listeners.addr[i].port);
+    if ((rc = open_table(d)) != 0 || (rc = daemon_kube_start(d)) != 0 || (rc = start_workers(d)) != 0)
+        return rc;
+    ipd_mloop_timer_init(&d->tick_timer, on_tick, d);
+    ipd_mloop_timer_start(d->loop, &d->tick_timer, TICK_MS);
+    ipd_mloop_timer_init(&d->watchdog_timer, on_watchdog, d);
+    if (d->cfg.watchdog && (d->watchdog_usec = ipd_sd_watchdog_usec()) > 0)
+        ipd_mloop_timer_start(d->loop, &d->watchdog_timer, d->watchdog_usec / 2000);
+    return 0;
+}
+
+static void cleanup(daemon_state_t *d)
+{
+    daemon_kube_stop(d);
+    ipd_supervisor_destroy(d->sup);
+    ipd_listeners_close(&d->listeners);
+    /* The table stays: a restarted master reattaches it with its history. */
+    ipd_table_destroy(d->table);
+    ipd_stats_destroy(d->stats);
+    if (d->loop != NULL) {
+        ipd_mloop_timer_stop(d->loop, &d->tick_timer);
+        ipd_mloop_timer_stop(d->loop, &d->watchdog_timer);
+        ipd_mloop_destroy(d->loop);
+    }
+    signal_write_fd = -1;
+    for (int i = 0; i < 2; i++)
+        if (d->signal_pipe[i] > 0)
+            close(d->signal_pipe[i]);
+}
+
+int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main)
+{
+    daemon_state_t *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return -ENOMEM;
+    d->cfg = *cfg;
+    d->worker_main = worker_main;
+    d->signal_pipe[0] = d->signal_pipe[1] = -1;
+    d->started_at = ipd_model_now();
+    ipd_log_set_level((ipd_log_level_t)cfg->log_level);
+    int rc = start(d);
+    while (rc == 0 && !(d->stopping && (d->sup == NULL || ipd_supervisor_alive(d->sup) == 0))) {
+        int n = ipd_mloop_run_once(d->loop, TICK_MS);
+        if (n < 0) {
+            ipd_error("master", "epoll_wait: %s", strerror(-n));
+            rc = n;
+            break;
+        }
+        handle_signals(d);
+        if (!d->stopping)
+            after_iteration(d);
+    }
+    if (rc == 0)
+        ipd_info("master", "stopped");
+    cleanup(d);
+    free(d);
+    return rc;
+}

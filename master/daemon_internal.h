@@ -1,0 +1,56 @@
+/* The master's state, shared by master/daemon.c (process, signals, loop) and
+ * master/daemon_kube.c (Kubernetes client, reflectors, model actions). */
+#ifndef IPD_MASTER_DAEMON_INTERNAL_H
+#define IPD_MASTER_DAEMON_INTERNAL_H
+
+#include "master/daemon.h"
+#include "master/listeners.h"
+#include "master/loop.h"
+#include "master/model.h"
+#include "master/reflector.h"
+#include "master/supervisor.h"
+#include "shared/kube_client.h"
+#include "shared/stats_segment.h"
+#include "shared/table.h"
+
+typedef struct daemon_state {
+    ipd_config_t cfg;
+    ipd_mloop_t *loop;
+    ipd_table_t *table;
+    ipd_stats_segment_t *stats;
+    ipd_listeners_t listeners;
+    ipd_supervisor_t *sup;
+    ipd_worker_main_fn worker_main;
+    ipd_kube_t *kube;
+    ipd_mloop_io_t kube_epoll_io, kube_timer_io;
+    ipd_model_t *model;
+    ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT];
+    int synced; /* every reflector completed its first list and the model published it */
+    int stopping;
+    ipd_mloop_io_t signal_io;
+    int signal_pipe[2];
+    ipd_mloop_timer_t tick_timer, watchdog_timer, stop_timer;
+    uint64_t watchdog_usec;
+    uint64_t kube_actions, kube_action_errors, reloads;
+    int64_t started_at;
+    ipd_reflector_stats_t base;  /* counters of reflectors replaced by reloads */
+    ipd_model_stats_t base_model; /* counters of models replaced by reloads */
+} daemon_state_t;
+
+/** Copies the master's figures into its block of the stats segment. */
+void daemon_publish_stats(daemon_state_t *d);
+/** Folds the counters of the current reflectors and model into the base (before replacing them). */
+void daemon_fold_stats(daemon_state_t *d);
+/** SIGUSR1: the stats JSON line, to the log and to cfg.stats_file. */
+void daemon_write_stats(daemon_state_t *d);
+
+/** Creates the Kubernetes client on the loop, the model and the reflectors, and starts them. */
+int daemon_kube_start(daemon_state_t *d);
+/** Stops and frees what daemon_kube_start created. */
+void daemon_kube_stop(daemon_state_t *d);
+/** True once every reflector has completed a list. */
+int daemon_kube_synced(const daemon_state_t *d);
+/** True while every reflector is watching or listing without a pending backoff. */
+int daemon_kube_healthy(const daemon_state_t *d);
+
+#endif

@@ -1,0 +1,110 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "master/daemon_internal.h"
+#include "proto/buf.h"
+#include "shared/log.h"
+#include "shared/stats_report.h"
+
+/* Copies the master's own figures into its block of the stats segment, where workers read them. */
+void daemon_publish_stats(daemon_state_t *d)
+{
+    ipd_stats_block_t *b = ipd_stats_master_block(d->stats);
+    if (b == NULL)
+        return;
+    ipd_reflector_stats_t sum;
+    memset(&sum, 0, sizeof(sum));
+    for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
+        if (d->refl[k] == NULL)
+            continue;
+        const ipd_reflector_stats_t *s = ipd_reflector_stats(d->refl[k]);
+        sum.lists += s->lists;
+        sum.relists_gone += s->relists_gone;
+        sum.watches += s->watches;
+        sum.watch_restarts += s->watch_restarts;
+        sum.idle_restarts += s->idle_restarts;
+        sum.errors += s->errors;
+        sum.events += s->events;
+        sum.bookmarks += s->bookmarks;
+    }
+    /* Restarted reflectors (a reload) start from zero: keep the counters monotonic. */
+    uint64_t v[IPD_MSTATS_COUNT] = {0};
+    v[IPD_MSTATS_READY] = (uint64_t)d->synced;
+    v[IPD_MSTATS_WATCH_HEALTHY] = (uint64_t)(d->synced && daemon_kube_healthy(d));
+    v[IPD_MSTATS_WORKERS_ALIVE] = d->sup ? ipd_supervisor_alive(d->sup) : 0;
+    v[IPD_MSTATS_RESPAWNS] = d->sup ? ipd_supervisor_respawns(d->sup) : 0;
+    v[IPD_MSTATS_WATCH_LISTS] = d->base.lists + sum.lists;
+    v[IPD_MSTATS_WATCH_RELISTS] = d->base.relists_gone + sum.relists_gone;
+    v[IPD_MSTATS_WATCH_STARTS] = d->base.watches + sum.watches;
+    v[IPD_MSTATS_WATCH_RESTARTS] = d->base.watch_restarts + sum.watch_restarts;
+    v[IPD_MSTATS_WATCH_IDLE_RESTARTS] = d->base.idle_restarts + sum.idle_restarts;
+    v[IPD_MSTATS_WATCH_ERRORS] = d->base.errors + sum.errors;
+    v[IPD_MSTATS_WATCH_EVENTS] = d->base.events + sum.events;
+    v[IPD_MSTATS_WATCH_BOOKMARKS] = d->base.bookmarks + sum.bookmarks;
+    if (d->model != NULL) {
+        const ipd_model_stats_t *ms = ipd_model_stats(d->model);
+        v[IPD_MSTATS_MODEL_OBJECTS] = d->base_model.objects + ms->objects;
+        v[IPD_MSTATS_MODEL_PUBLISHED] = d->base_model.published + ms->published;
+        v[IPD_MSTATS_MODEL_PUBLISH_ERRORS] = d->base_model.publish_errors + ms->publish_errors;
+        v[IPD_MSTATS_MODEL_JOBS] = ms->jobs;
+        v[IPD_MSTATS_MODEL_PODS] = ms->pods;
+    }
+    v[IPD_MSTATS_KUBE_ACTIONS] = d->kube_actions;
+    v[IPD_MSTATS_KUBE_ACTION_ERRORS] = d->kube_action_errors;
+    v[IPD_MSTATS_RELOADS] = d->reloads;
+    v[IPD_MSTATS_STARTED_AT] = (uint64_t)d->started_at;
+    for (int i = 0; i < IPD_MSTATS_COUNT; i++)
+        atomic_store_explicit(&b->c[i], v[i], memory_order_relaxed);
+}
+
+/* Before the reflectors and model are replaced (reload), fold their counters into the base. */
+void daemon_fold_stats(daemon_state_t *d)
+{
+    for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
+        if (d->refl[k] == NULL)
+            continue;
+        const ipd_reflector_stats_t *s = ipd_reflector_stats(d->refl[k]);
+        d->base.lists += s->lists;
+        d->base.relists_gone += s->relists_gone;
+        d->base.watches += s->watches;
+        d->base.watch_restarts += s->watch_restarts;
+        d->base.idle_restarts += s->idle_restarts;
+        d->base.errors += s->errors;
+        d->base.events += s->events;
+        d->base.bookmarks += s->bookmarks;
+    }
+    if (d->model != NULL) {
+        const ipd_model_stats_t *ms = ipd_model_stats(d->model);
+        d->base_model.objects += ms->objects;
+        d->base_model.published += ms->published;
+        d->base_model.publish_errors += ms->publish_errors;
+    }
+}
+
+/* SIGUSR1: one JSON line to the log and to the stats file (written whole, then renamed). */
+void daemon_write_stats(daemon_state_t *d)
+{
+    ipd_buf_t buf;
+    ipd_buf_init(&buf);
+    daemon_publish_stats(d);
+    if (ipd_stats_report_json(d->stats, d->table, &buf) != 0) {
+        ipd_error("master", "stats: out of memory");
+        ipd_buf_dispose(&buf);
+        return;
+    }
+    ipd_info("stats", "%.*s", (int)buf.len, buf.data);
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.stats_file);
+    FILE *f = fopen(tmp, "w");
+    int ok = f != NULL && fwrite(buf.data, 1, buf.len, f) == buf.len && fputc('\n', f) != EOF;
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, d->cfg.stats_file) != 0) {
+        ipd_error("master", "stats file %s: %s", d->cfg.stats_file, strerror(errno));
+        unlink(tmp);
+    }
+    ipd_buf_dispose(&buf);
+}

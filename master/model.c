@@ -1,0 +1,274 @@
+#include "master/model.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "master/model_internal.h"
+#include "proto/buf.h"
+#include "proto/error.h"
+#include "proto/json.h"
+#include "proto/kube_job.h"
+#include "proto/rfc3339.h"
+#include "shared/log.h"
+
+#define ORPHAN_LIFETIME_MS (10 * 60 * 1000)
+
+int64_t ipd_model_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void model_mark_dirty(ipd_model_t *m, job_rec_t *j)
+{
+    if (j->dirty)
+        return;
+    j->dirty = 1;
+    j->next_dirty = m->dirty;
+    m->dirty = j;
+}
+
+job_rec_t *model_job(ipd_model_t *m, const char *id, int create)
+{
+    job_rec_t *j = ipd_strmap_get(&m->jobs, id);
+    if (j != NULL || !create)
+        return j;
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return NULL;
+    ipd_strlcpy_utf8(j->job.id, id, sizeof(j->job.id));
+    j->job.created_at = ipd_model_now();
+    j->job.spec.backoff_limit = 3;
+    j->job.spec.ttl_seconds_after_finished = -1;
+    if (ipd_strmap_put(&m->jobs, id, j) != 0) {
+        free(j);
+        return NULL;
+    }
+    m->stats.jobs++;
+    return j;
+}
+
+task_rec_t *model_task(job_rec_t *j, const char *node, int create)
+{
+    for (size_t i = 0; i < j->ntasks; i++)
+        if (strcmp(j->tasks[i].task.node, node) == 0)
+            return &j->tasks[i];
+    if (!create)
+        return NULL;
+    if (j->ntasks == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 4;
+        task_rec_t *t = realloc(j->tasks, cap * sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        j->tasks = t;
+        j->cap = cap;
+    }
+    task_rec_t *t = &j->tasks[j->ntasks++];
+    memset(t, 0, sizeof(*t));
+    ipd_task_init(&t->task, node, ipd_model_now());
+    /* Keep tasks in node order so that the published record is stable. */
+    for (size_t i = j->ntasks - 1; i > 0 && strcmp(j->tasks[i - 1].task.node, node) > 0; i--) {
+        task_rec_t tmp = j->tasks[i - 1];
+        j->tasks[i - 1] = j->tasks[i];
+        j->tasks[i] = tmp;
+        t = &j->tasks[i - 1];
+    }
+    return t;
+}
+
+static void free_job(ipd_model_t *m, job_rec_t *j)
+{
+    ipd_strmap_del(&m->jobs, j->job.id);
+    free(j->tasks);
+    free(j);
+    m->stats.jobs--;
+}
+
+static int load_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json, size_t json_len,
+                    void *ctx)
+{
+    ipd_model_t *m = ctx;
+    (void)json;
+    (void)json_len;
+    /* Finished jobs stay in the table as history; only active ones need following. */
+    if (ipd_job_state_is_final((ipd_job_state_t)job->state))
+        return 0;
+    job_rec_t *j = model_job(m, job->id, 1);
+    if (j == NULL)
+        return -ENOMEM;
+    j->job = *job;
+    j->published = *job;
+    j->was_published = 1;
+    j->from_table = 1;
+    for (size_t i = 0; i < ntasks; i++) {
+        task_rec_t *t = model_task(j, tasks[i].node, 1);
+        if (t == NULL)
+            return -ENOMEM;
+        t->task = tasks[i];
+    }
+    return 0;
+}
+
+int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd_model_t **out)
+{
+    ipd_model_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    m->table = table;
+    if (actions != NULL)
+        m->actions = *actions;
+    ipd_strmap_init(&m->jobs);
+    ipd_strmap_init(&m->pods);
+    ipd_buf_init(&m->json);
+    int rc = ipd_table_foreach(table, load_job, m);
+    if (rc != 0) {
+        ipd_model_destroy(m);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    if (m->jobs.count > 0)
+        ipd_info("model", "reloaded %zu active jobs from the table", m->jobs.count);
+    *out = m;
+    return 0;
+}
+
+void ipd_model_destroy(ipd_model_t *m)
+{
+    if (m == NULL)
+        return;
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value;
+        free(j->tasks);
+        free(j);
+    }
+    b = 0;
+    e = NULL;
+    while ((e = ipd_strmap_next(&m->pods, &b, e)) != NULL)
+        model_pod_free(e->value);
+    ipd_strmap_dispose(&m->jobs);
+    ipd_strmap_dispose(&m->pods);
+    ipd_buf_dispose(&m->json);
+    free(m);
+}
+
+const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m)
+{
+    return &m->stats;
+}
+
+void ipd_model_tick(ipd_model_t *m)
+{
+    /* Events whose pod never showed up within the orphan lifetime belong to other pods. */
+    model_expire_orphans(m, ipd_model_now(), ORPHAN_LIFETIME_MS);
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    /* Active jobs are re-evaluated: time-based rules (per-attempt timeouts) and actions the
+     * cluster has not carried out yet depend on the clock, not on new objects. A job whose
+     * record does not change is not rewritten, so this costs computation only. */
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value;
+        if (!ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.cancelled)
+            model_mark_dirty(m, j);
+        else
+            for (size_t i = 0; i < j->ntasks; i++)
+                if (j->tasks[i].gave_up && j->tasks[i].has_kjob)
+                    model_mark_dirty(m, j);
+    }
+}
+
+void ipd_model_initial_sync_done(ipd_model_t *m)
+{
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value;
+        if (!j->from_table)
+            continue;
+        j->from_table = 0;
+        for (size_t i = 0; i < j->ntasks; i++) {
+            task_rec_t *t = &j->tasks[i];
+            if (!t->has_kjob && t->pod_key[0] == '\0' && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+                t->kjob_gone = 1;
+        }
+        model_mark_dirty(m, j);
+    }
+}
+
+/* Publishes one job if its record changed. Returns 1 when written. */
+static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
+{
+    size_t n = j->ntasks;
+    ipd_task_t *tasks = n ? malloc(n * sizeof(*tasks)) : NULL;
+    if (n > 0 && tasks == NULL)
+        return 0;
+    int tasks_changed = 0;
+    for (size_t i = 0; i < n; i++) {
+        tasks_changed |= model_compute_task(m, j, &j->tasks[i], now);
+        tasks[i] = j->tasks[i].task;
+    }
+    ipd_job_t next = j->job;
+    ipd_job_aggregate(&next, tasks, n, now);
+    if (next.nodes.desired < j->node_count) {
+        next.nodes.pending += j->node_count - next.nodes.desired;
+        next.nodes.desired = j->node_count;
+    }
+    next.version = j->published.version;
+    int changed = !j->was_published || tasks_changed || memcmp(&next, &j->published, sizeof(next)) != 0;
+    int written = 0;
+    if (changed) {
+        next.version++;
+        ipd_buf_reset(&m->json);
+        int rc = ipd_json_encode_job(&m->json, &next, tasks, n);
+        if (rc == 0)
+            rc = ipd_table_put_job(m->table, &next, tasks, n, m->json.data, m->json.len);
+        if (rc == 0) {
+            j->published = next;
+            j->was_published = 1;
+            m->stats.published++;
+            written = 1;
+        } else {
+            m->stats.publish_errors++;
+            ipd_error("model", "job %s not published: %s", next.id, ipd_strerror(rc));
+        }
+    }
+    if (!written)
+        next.version = j->published.version;
+    j->job = next; /* carries started_at / finished_at into the next aggregation */
+    free(tasks);
+    return written;
+}
+
+/* A job with nothing left in Kubernetes and nothing left to do leaves memory (the table keeps it). */
+static int forgettable(const job_rec_t *j)
+{
+    if (!j->was_published || !ipd_job_state_is_final((ipd_job_state_t)j->published.state))
+        return 0;
+    for (size_t i = 0; i < j->ntasks; i++)
+        if (j->tasks[i].has_kjob || j->tasks[i].pod_key[0] != '\0')
+            return 0;
+    return 1;
+}
+
+size_t ipd_model_flush(ipd_model_t *m, int64_t now)
+{
+    size_t written = 0;
+    job_rec_t *j = m->dirty;
+    m->dirty = NULL;
+    while (j != NULL) {
+        job_rec_t *next = j->next_dirty;
+        j->dirty = 0;
+        j->next_dirty = NULL;
+        written += (size_t)publish(m, j, now);
+        model_run_actions(m, j, now);
+        if (forgettable(j))
+            free_job(m, j);
+        j = next;
+    }
+    if (written > 0)
+        m->stats.flushes++;
+    return written;
+}

@@ -1,0 +1,95 @@
+/*
+ * The master's job model: what Kubernetes says about pull jobs, folded into jobs and tasks and
+ * published to the shared-memory table.
+ *
+ * Inputs come from three reflectors (batch/v1 Jobs labelled imgpulld.io/job, their Pods, and
+ * the Events of the pull namespace). Each input marks the affected job dirty; ipd_model_flush
+ * recomputes every dirty job once (task states through proto/kube_pod.h, job state through
+ * ipd_job_aggregate), and writes to the table only the jobs whose record actually changed,
+ * bumping their version. A burst of watch events therefore costs one table write per job.
+ *
+ * The model also decides what the cluster must be told, through the action callbacks:
+ * resume a suspended Job when the job's parallelism allows another task, stop a task whose
+ * image pull keeps failing past its backoff limit (the kubelet would retry forever), and
+ * restart a pull attempt that exceeds the job's per-attempt timeout.
+ *
+ * Memory: the model keeps jobs that still have Kubernetes objects, and active jobs. A finished
+ * job whose objects are gone (TTL, cancellation) lives on only in the table, as history.
+ */
+#ifndef IPD_MASTER_MODEL_H
+#define IPD_MASTER_MODEL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "master/reflector.h"
+#include "shared/table.h"
+
+/** Which collection a resync concerns. */
+typedef enum ipd_model_kind {
+    IPD_MODEL_KJOBS = 0,
+    IPD_MODEL_PODS,
+    IPD_MODEL_EVENTS,
+    IPD_MODEL_KIND_COUNT
+} ipd_model_kind_t;
+
+/** What the model asks of the cluster. Strings are borrowed for the call. */
+typedef struct ipd_model_actions {
+    /** Un-suspend the Job `ns`/`name`. */
+    void (*resume_job)(void *ctx, const char *ns, const char *name);
+    /** Delete the Job `ns`/`name` and its pods (the task is final; stop the kubelet's retries). */
+    void (*delete_job)(void *ctx, const char *ns, const char *name);
+    /** Delete the pod `ns`/`name` (its Job starts a new pull attempt). */
+    void (*delete_pod)(void *ctx, const char *ns, const char *name);
+    void *ctx;
+} ipd_model_actions_t;
+
+/** Counters, for metrics and tests. */
+typedef struct ipd_model_stats {
+    uint64_t objects;        /**< objects applied */
+    uint64_t flushes;        /**< flushes that published something */
+    uint64_t published;      /**< job records written to the table */
+    uint64_t publish_errors; /**< table writes that failed (e.g. IPD_EFULL) */
+    uint64_t jobs;           /**< jobs held in memory now */
+    uint64_t pods;           /**< pods held in memory now */
+} ipd_model_stats_t;
+
+typedef struct ipd_model ipd_model_t;
+
+/**
+ * Creates a model writing to `table` (borrowed, writer side) and loads the jobs the table
+ * already holds (a reattached table keeps its history). `actions` is copied; its callbacks may
+ * be NULL. Returns 0 and an owned model (ipd_model_destroy), or a negative code.
+ */
+int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd_model_t **out);
+void ipd_model_destroy(ipd_model_t *m);
+
+/** Reflector callbacks for each collection: pass ipd_model_ops(kind) with the model as ctx. */
+const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind);
+
+/** Applies one object (borrowed) of `kind`. */
+void ipd_model_apply(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj);
+
+/**
+ * Called once every collection has completed its first list: tasks of jobs loaded from the
+ * table that have no Kubernetes Job and no pod any more are cancelled (their objects were
+ * deleted while no master watched).
+ */
+void ipd_model_initial_sync_done(ipd_model_t *m);
+
+/**
+ * Recomputes dirty jobs at wall-clock time `now` (Unix ms), publishes the changed ones, and
+ * runs the actions they call for. Returns the number of jobs written.
+ */
+size_t ipd_model_flush(ipd_model_t *m, int64_t now);
+
+/** Marks active jobs (and jobs with unfinished cluster actions) dirty; call about once a second. */
+void ipd_model_tick(ipd_model_t *m);
+
+const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m);
+
+/** Wall-clock Unix time in ms. */
+int64_t ipd_model_now(void);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * The model's private records, shared by master/model.c (jobs, publishing) and
+ * master/model_kube.c (applying Kubernetes objects, computing tasks, actions).
+ */
+#ifndef IPD_MASTER_MODEL_INTERNAL_H
+#define IPD_MASTER_MODEL_INTERNAL_H
+
+#include "master/model.h"
+#include "master/strmap.h"
+#include "proto/buf.h"
+#include "proto/kube_job.h"
+#include "proto/kube_pod.h"
+
+#define POD_KEY_SIZE (IPD_NAMESPACE_SIZE + IPD_POD_SIZE)
+#define POD_MAX_EVENTS 16
+#define EVENT_NAME_SIZE 256
+
+/** One Event of a pod, kept by the Event's own name so that updates (count++) replace it. */
+typedef struct pod_event {
+    char name[EVENT_NAME_SIZE];
+    ipd_kube_event_t ev;
+} pod_event_t;
+
+/** A pod of ours (or, with obj NULL, a pod we have only seen events of so far). */
+typedef struct pod_rec {
+    char key[POD_KEY_SIZE]; /* "ns/name" */
+    json_t *obj;            /* the latest Pod object, owned reference */
+    char job_id[IPD_JOB_ID_SIZE];
+    char node[IPD_NODE_SIZE];
+    int64_t created; /* creationTimestamp, ms */
+    uint32_t attempts;
+    uint64_t mark; /* pods list generation that last saw it */
+    int64_t seen_at; /* wall ms the record was created (orphans expire) */
+    pod_event_t events[POD_MAX_EVENTS];
+    size_t nevents;
+} pod_rec_t;
+
+typedef struct task_rec {
+    ipd_task_t task;                      /* as last computed */
+    char kjob_name[IPD_KUBE_JOB_NAME_SIZE];
+    char kjob_ns[IPD_NAMESPACE_SIZE];
+    int has_kjob;
+    int kjob_gone; /* its Job was deleted while the task was not final */
+    int suspended;
+    int64_t resume_asked_at; /* wall ms of the last resume request; 0 for none */
+    int64_t stop_asked_at;   /* wall ms of the last delete request for a task that gave up */
+    char restarted_pod[POD_KEY_SIZE]; /* pod deleted for exceeding the per-attempt timeout */
+    int64_t pulling_since;            /* wall ms when the task last became pulling */
+    int kjob_failed;
+    char kjob_reason[IPD_REASON_SIZE];
+    char kjob_message[IPD_MESSAGE_SIZE];
+    uint64_t kjob_mark;
+    char pod_key[POD_KEY_SIZE]; /* current pod, "" for none */
+    uint32_t attempts_before;   /* attempts of the task's earlier pods */
+    int gave_up;                /* failed by the model: backoff limit reached on pull errors */
+    char gave_up_reason[IPD_REASON_SIZE];
+    char gave_up_message[IPD_MESSAGE_SIZE];
+} task_rec_t;
+
+typedef struct job_rec {
+    ipd_job_t job;       /* metadata plus the last aggregation */
+    ipd_job_t published; /* what the table holds */
+    int was_published;
+    int from_table; /* loaded at start; not yet confirmed by Kubernetes */
+    uint32_t node_count;
+    task_rec_t *tasks;
+    size_t ntasks, cap;
+    int dirty;
+    struct job_rec *next_dirty;
+} job_rec_t;
+
+struct ipd_model {
+    ipd_table_t *table;
+    ipd_model_actions_t actions;
+    ipd_strmap_t jobs; /* id -> job_rec_t */
+    ipd_strmap_t pods; /* "ns/name" -> pod_rec_t */
+    job_rec_t *dirty;
+    uint64_t mark[IPD_MODEL_KIND_COUNT];
+    ipd_buf_t json;
+    ipd_model_stats_t stats;
+};
+
+void model_mark_dirty(ipd_model_t *m, job_rec_t *j);
+job_rec_t *model_job(ipd_model_t *m, const char *id, int create);
+task_rec_t *model_task(job_rec_t *j, const char *node, int create);
+void model_pod_free(pod_rec_t *p);
+/* Drops event-only pod records older than `max_age_ms`. */
+void model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms);
+/* Recomputes t->task from its Job and pod; returns 1 when it changed. */
+int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now);
+/* Asks the cluster for what the job's state calls for (resume, stop, restart). */
+void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now);
+
+#endif

@@ -1,0 +1,262 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master/model_internal.h"
+#include "proto/rfc3339.h"
+#include "shared/log.h"
+
+#define MAX_ORPHANS 4096
+
+static const char *str_at(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+void model_pod_free(pod_rec_t *p)
+{
+    json_decref(p->obj);
+    free(p);
+}
+
+static void forget_pod(ipd_model_t *m, pod_rec_t *p)
+{
+    job_rec_t *j = p->job_id[0] ? model_job(m, p->job_id, 0) : NULL;
+    task_rec_t *t = j ? model_task(j, p->node, 0) : NULL;
+    if (t != NULL && strcmp(t->pod_key, p->key) == 0) {
+        /* The task keeps its last state; a replacement pod, if any, takes over when it shows up. */
+        t->attempts_before += p->attempts;
+        t->pod_key[0] = '\0';
+        model_mark_dirty(m, j);
+    }
+    ipd_strmap_del(&m->pods, p->key);
+    if (p->obj != NULL)
+        m->stats.pods--;
+    model_pod_free(p);
+}
+
+static pod_rec_t *pod_get(ipd_model_t *m, const char *key)
+{
+    pod_rec_t *p = ipd_strmap_get(&m->pods, key);
+    if (p != NULL)
+        return p;
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return NULL;
+    snprintf(p->key, sizeof(p->key), "%s", key);
+    p->mark = m->mark[IPD_MODEL_PODS];
+    p->seen_at = ipd_model_now();
+    if (ipd_strmap_put(&m->pods, key, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
+{
+    ipd_kube_pod_info_t info;
+    char key[POD_KEY_SIZE];
+    if (ipd_kube_pod_info(obj, &info) != 0 || info.job_id[0] == '\0')
+        return;
+    snprintf(key, sizeof(key), "%s/%s", info.ns, info.name);
+    if (type == IPD_WATCH_DELETED) {
+        pod_rec_t *gone = ipd_strmap_get(&m->pods, key);
+        if (gone != NULL)
+            forget_pod(m, gone);
+        return;
+    }
+    pod_rec_t *p = pod_get(m, key);
+    job_rec_t *j = model_job(m, info.job_id, 1);
+    const char *node = info.node[0] ? info.node : info.node_label;
+    task_rec_t *t = j && node[0] ? model_task(j, node, 1) : NULL;
+    if (p == NULL || t == NULL)
+        return;
+    if (p->obj == NULL)
+        m->stats.pods++;
+    /* managedFields is the bulk of a pod and nothing here reads it. */
+    json_object_del(json_object_get(obj, "metadata"), "managedFields");
+    json_incref(obj);
+    json_decref(p->obj);
+    p->obj = obj;
+    p->mark = m->mark[IPD_MODEL_PODS];
+    snprintf(p->job_id, sizeof(p->job_id), "%s", info.job_id);
+    snprintf(p->node, sizeof(p->node), "%s", node);
+    const char *created = str_at(json_object_get(obj, "metadata"), "creationTimestamp");
+    if (created == NULL || ipd_time_parse(created, strlen(created), &p->created) != 0)
+        p->created = 0;
+    if (j->job.image[0] == '\0') {
+        const json_t *c0 = json_array_get(json_object_get(json_object_get(obj, "spec"), "containers"), 0);
+        const char *image = str_at(c0, "image");
+        if (image != NULL)
+            ipd_strlcpy_utf8(j->job.image, image, sizeof(j->job.image));
+    }
+    if (strcmp(t->pod_key, key) != 0) {
+        pod_rec_t *cur = t->pod_key[0] ? ipd_strmap_get(&m->pods, t->pod_key) : NULL;
+        if (cur == NULL || cur->created <= p->created) {
+            if (cur != NULL)
+                t->attempts_before += cur->attempts;
+            snprintf(t->pod_key, sizeof(t->pod_key), "%s", key);
+        }
+    }
+    model_mark_dirty(m, j);
+}
+
+static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
+{
+    ipd_kube_event_t ev;
+    char key[POD_KEY_SIZE];
+    /* A deleted Event only expired; what it said stays true. */
+    if (type == IPD_WATCH_DELETED || ipd_kube_event_parse(obj, &ev) != 0)
+        return;
+    if (ev.kind[0] != '\0' && strcmp(ev.kind, "Pod") != 0)
+        return;
+    const char *ns = ev.ns[0] ? ev.ns : str_at(json_object_get(obj, "metadata"), "namespace");
+    snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", ev.pod);
+    pod_rec_t *p = ipd_strmap_get(&m->pods, key);
+    /* Events may precede their pod. Such orphans are bounded, and the next pods list sweeps
+     * the ones whose pod never came (events of other pods of the namespace). */
+    if (p == NULL && (m->pods.count - m->stats.pods >= MAX_ORPHANS || (p = pod_get(m, key)) == NULL))
+        return;
+    const char *name = str_at(json_object_get(obj, "metadata"), "name");
+    size_t slot = p->nevents;
+    for (size_t i = 0; i < p->nevents && name != NULL; i++)
+        if (strcmp(p->events[i].name, name) == 0)
+            slot = i;
+    if (slot == POD_MAX_EVENTS) {
+        /* Full: drop the oldest event that is not a Pulled one (sizes and durations live there). */
+        slot = 0;
+        for (size_t i = 1; i < POD_MAX_EVENTS; i++)
+            if (strcmp(p->events[i].ev.reason, "Pulled") != 0 &&
+                (strcmp(p->events[slot].ev.reason, "Pulled") == 0 || p->events[i].ev.time < p->events[slot].ev.time))
+                slot = i;
+    }
+    snprintf(p->events[slot].name, sizeof(p->events[slot].name), "%s", name ? name : "");
+    p->events[slot].ev = ev;
+    if (slot == p->nevents)
+        p->nevents++;
+    job_rec_t *j = p->job_id[0] ? model_job(m, p->job_id, 0) : NULL;
+    if (j != NULL)
+        model_mark_dirty(m, j);
+}
+
+static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
+{
+    t->has_kjob = 0;
+    if (!ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+        t->kjob_gone = 1;
+    model_mark_dirty(m, j);
+}
+
+static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
+{
+    ipd_kube_job_info_t info;
+    if (ipd_kube_job_parse(obj, &info) != 0)
+        return;
+    job_rec_t *j = model_job(m, info.job_id, type != IPD_WATCH_DELETED);
+    task_rec_t *t = j ? model_task(j, info.node, type != IPD_WATCH_DELETED) : NULL;
+    if (t == NULL)
+        return;
+    if (type == IPD_WATCH_DELETED) {
+        kjob_gone(m, j, t);
+        return;
+    }
+    ipd_strlcpy_utf8(j->job.image, info.image, sizeof(j->job.image));
+    j->job.pull_policy = info.pull_policy;
+    j->job.spec = info.spec;
+    if (info.created_at != IPD_TIME_NULL)
+        j->job.created_at = info.created_at;
+    if (info.node_count > j->node_count)
+        j->node_count = info.node_count;
+    snprintf(t->kjob_name, sizeof(t->kjob_name), "%s", info.name);
+    snprintf(t->kjob_ns, sizeof(t->kjob_ns), "%s", info.ns);
+    t->has_kjob = 1;
+    t->kjob_gone = 0;
+    t->suspended = info.suspended;
+    if (!info.suspended)
+        t->resume_asked_at = 0;
+    t->kjob_failed = info.failed;
+    snprintf(t->kjob_reason, sizeof(t->kjob_reason), "%s", info.failed_reason);
+    snprintf(t->kjob_message, sizeof(t->kjob_message), "%s", info.failed_message);
+    t->kjob_mark = m->mark[IPD_MODEL_KJOBS];
+    model_mark_dirty(m, j);
+}
+
+void ipd_model_apply(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
+{
+    m->stats.objects++;
+    if (kind == IPD_MODEL_KJOBS)
+        apply_kjob(m, type, obj);
+    else if (kind == IPD_MODEL_PODS)
+        apply_pod(m, type, obj);
+    else
+        apply_event(m, type, obj);
+}
+
+/* A list is complete: what it did not mention is gone. */
+static void sweep(ipd_model_t *m, ipd_model_kind_t kind)
+{
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    if (kind == IPD_MODEL_KJOBS) {
+        while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+            job_rec_t *j = e->value;
+            for (size_t i = 0; i < j->ntasks; i++)
+                if (j->tasks[i].has_kjob && j->tasks[i].kjob_mark != m->mark[kind])
+                    kjob_gone(m, j, &j->tasks[i]);
+        }
+    } else if (kind == IPD_MODEL_PODS) {
+        /* Collect first: forgetting a pod edits the map being walked. */
+        size_t n = 0, cap = m->pods.count;
+        pod_rec_t **stale = cap ? malloc(cap * sizeof(*stale)) : NULL;
+        while (stale != NULL && (e = ipd_strmap_next(&m->pods, &b, e)) != NULL)
+            if (((pod_rec_t *)e->value)->mark != m->mark[kind] && n < cap)
+                stale[n++] = e->value;
+        for (size_t i = 0; i < n; i++)
+            forget_pod(m, stale[i]);
+        free(stale);
+    }
+}
+
+void model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms)
+{
+    size_t b = 0, n = 0;
+    ipd_strmap_entry_t *e = NULL;
+    pod_rec_t *stale[256];
+    while (n < 256 && (e = ipd_strmap_next(&m->pods, &b, e)) != NULL) {
+        pod_rec_t *p = e->value;
+        if (p->obj == NULL && now - p->seen_at > max_age_ms)
+            stale[n++] = p;
+    }
+    for (size_t i = 0; i < n; i++)
+        forget_pod(m, stale[i]);
+}
+
+#define OPS(kind, suffix)                                                                                             \
+    static void begin_##suffix(void *ctx)                                                                              \
+    {                                                                                                                  \
+        ((ipd_model_t *)ctx)->mark[kind]++;                                                                            \
+    }                                                                                                                  \
+    static void object_##suffix(void *ctx, ipd_watch_type_t type, json_t *obj)                                         \
+    {                                                                                                                  \
+        ipd_model_apply(ctx, kind, type, obj);                                                                         \
+    }                                                                                                                  \
+    static void end_##suffix(void *ctx)                                                                                \
+    {                                                                                                                  \
+        sweep(ctx, kind);                                                                                              \
+    }
+
+OPS(IPD_MODEL_KJOBS, kjobs)
+OPS(IPD_MODEL_PODS, pods)
+OPS(IPD_MODEL_EVENTS, events)
+
+static const ipd_reflector_ops_t ops_by_kind[IPD_MODEL_KIND_COUNT] = {
+    {begin_kjobs, object_kjobs, end_kjobs},
+    {begin_pods, object_pods, end_pods},
+    {begin_events, object_events, end_events},
+};
+
+const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind)
+{
+    return &ops_by_kind[kind];
+}

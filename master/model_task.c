@@ -1,0 +1,162 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "master/model_internal.h"
+#include "shared/log.h"
+
+/* An action the cluster has not carried out after this long is asked again. */
+#define ACTION_RETRY_MS 5000
+
+static void set_text(ipd_task_t *t, const char *reason, const char *message)
+{
+    ipd_strlcpy_utf8(t->reason, reason, sizeof(t->reason));
+    ipd_strlcpy_utf8(t->message, message, sizeof(t->message));
+}
+
+/* The task as its pod and events say, or as its Job says when there is no pod. */
+static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_t now)
+{
+    pod_rec_t *p = t->pod_key[0] ? ipd_strmap_get(&m->pods, t->pod_key) : NULL;
+    if (p != NULL && p->obj != NULL) {
+        ipd_kube_event_t evs[POD_MAX_EVENTS];
+        for (size_t i = 0; i < p->nevents; i++)
+            evs[i] = p->events[i].ev;
+        if (ipd_kube_pod_map(p->obj, evs, p->nevents, t->kjob_failed, now, next) == 0) {
+            if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
+                set_text(next, t->kjob_reason, t->kjob_message);
+            p->attempts = next->attempts;
+            next->attempts += t->attempts_before;
+            /* The task is keyed by its Job's node; the pod is pinned there. */
+            ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));
+        }
+    } else if (t->kjob_failed) {
+        next->state = IPD_TASK_FAILED;
+        set_text(next, t->kjob_reason[0] ? t->kjob_reason : "JobFailed", t->kjob_message);
+    } else if (t->suspended) {
+        next->state = IPD_TASK_PENDING;
+        set_text(next, "Queued", "waiting for a free slot of the job's parallelism");
+    } else if (t->has_kjob && t->pod_key[0] == '\0' && next->state == IPD_TASK_PENDING && next->reason[0] != '\0' &&
+               strcmp(next->reason, "Queued") == 0) {
+        set_text(next, "", "");
+    }
+}
+
+int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+{
+    (void)j;
+    ipd_task_t next = t->task;
+    from_cluster(m, t, &next, now);
+    if (t->gave_up) {
+        next.state = IPD_TASK_FAILED;
+        set_text(&next, t->gave_up_reason, t->gave_up_message);
+    }
+    if (t->kjob_gone && !ipd_task_state_is_final((ipd_task_state_t)next.state)) {
+        next.state = IPD_TASK_CANCELLED;
+        set_text(&next, "Cancelled", "the task's Kubernetes Job was deleted before the image was pulled");
+    }
+    next.updated_at = t->task.updated_at;
+    if (memcmp(&next, &t->task, sizeof(next)) == 0)
+        return 0;
+    if (next.state == IPD_TASK_PULLING && t->task.state != IPD_TASK_PULLING)
+        t->pulling_since = now;
+    next.updated_at = now;
+    t->task = next;
+    return 1;
+}
+
+static int is_pull_failure(const char *reason)
+{
+    static const char *const reasons[] = {"ErrImagePull",        "ImagePullBackOff", "InvalidImageName",
+                                          "ErrImageNeverPull",   "RegistryUnavailable", "ImageInspectError",
+                                          "SignatureValidationFailed"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (strcmp(reason, reasons[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * A pod stuck in ImagePullBackOff never fails its Job: the kubelet retries forever. The job's
+ * backoff_limit is honoured here: after backoff_limit + 1 failed attempts the task fails and
+ * its Job is deleted, which stops the retries.
+ */
+static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
+{
+    ipd_task_t *task = &t->task;
+    if (t->gave_up || task->state != IPD_TASK_RETRYING || !is_pull_failure(task->reason) ||
+        task->attempts < (uint32_t)j->job.spec.backoff_limit + 1)
+        return;
+    t->gave_up = 1;
+    snprintf(t->gave_up_reason, sizeof(t->gave_up_reason), "%s", task->reason);
+    char msg[IPD_MESSAGE_SIZE + 96];
+    snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s", task->attempts,
+             (int)j->job.spec.backoff_limit, task->message);
+    ipd_strlcpy_utf8(t->gave_up_message, msg, sizeof(t->gave_up_message));
+    ipd_info("model", "job %s node %s: %s", j->job.id, task->node, t->gave_up_message);
+    model_mark_dirty(m, j);
+}
+
+/* A task that gave up keeps asking for its Job's deletion until the Job is gone. */
+static void stop_if_given_up(ipd_model_t *m, task_rec_t *t, int64_t now)
+{
+    if (!t->gave_up || !t->has_kjob || m->actions.delete_job == NULL ||
+        (t->stop_asked_at != 0 && now - t->stop_asked_at < ACTION_RETRY_MS))
+        return;
+    t->stop_asked_at = now;
+    m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+}
+
+static void restart_if_timed_out(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+{
+    int32_t limit = j->job.spec.timeout_seconds;
+    if (limit <= 0 || t->task.state != IPD_TASK_PULLING || t->pod_key[0] == '\0' ||
+        now - t->pulling_since < (int64_t)limit * 1000 || strcmp(t->restarted_pod, t->pod_key) == 0 ||
+        m->actions.delete_pod == NULL)
+        return;
+    char ns[IPD_NAMESPACE_SIZE];
+    const char *slash = strchr(t->pod_key, '/');
+    if (slash == NULL || (size_t)(slash - t->pod_key) >= sizeof(ns))
+        return;
+    memcpy(ns, t->pod_key, (size_t)(slash - t->pod_key));
+    ns[slash - t->pod_key] = '\0';
+    snprintf(t->restarted_pod, sizeof(t->restarted_pod), "%s", t->pod_key);
+    ipd_info("model", "job %s node %s: pull attempt exceeded %d s, restarting pod %s", j->job.id, t->task.node,
+             (int)limit, slash + 1);
+    m->actions.delete_pod(m->actions.ctx, ns, slash + 1);
+}
+
+static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
+{
+    int32_t limit = j->job.spec.parallelism;
+    if (limit <= 0 || m->actions.resume_job == NULL)
+        return;
+    int32_t running = 0;
+    for (size_t i = 0; i < j->ntasks; i++) {
+        task_rec_t *t = &j->tasks[i];
+        if (t->has_kjob && !t->suspended && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+            running++;
+    }
+    /* A resume that was asked and not yet seen holds its place; unseen for too long, it is asked again. */
+    for (size_t i = 0; i < j->ntasks; i++) {
+        task_rec_t *t = &j->tasks[i];
+        if (!t->has_kjob || !t->suspended || (t->resume_asked_at == 0 && running >= limit))
+            continue;
+        if (t->resume_asked_at == 0 || now - t->resume_asked_at >= ACTION_RETRY_MS) {
+            t->resume_asked_at = now;
+            m->actions.resume_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+        }
+        running++;
+    }
+}
+
+void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
+{
+    if (j->job.cancelled)
+        return;
+    for (size_t i = 0; i < j->ntasks; i++) {
+        give_up_if_exhausted(m, j, &j->tasks[i]);
+        stop_if_given_up(m, &j->tasks[i], now);
+        restart_if_timed_out(m, j, &j->tasks[i], now);
+    }
+    resume_within_parallelism(m, j, now);
+}

@@ -1,0 +1,478 @@
+#include "shared/pulljobs.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "proto/error.h"
+#include "proto/kube_job.h"
+#include "shared/log.h"
+
+enum { OP_CREATE, OP_CANCEL };
+
+struct ipd_pull_op {
+    ipd_kube_t *kube;
+    int kind;
+    ipd_pull_done_cb cb;
+    void *data;
+    char ns[IPD_NAMESPACE_SIZE];
+    ipd_pull_request_t req; /* deep copy of the caller's request */
+    size_t max_nodes, max_inflight;
+    char *cont;       /* node list continue token */
+    char **nodes;     /* resolved target nodes, sorted */
+    size_t nnodes, capnodes;
+    ipd_pull_job_t *jobs;
+    size_t njobs;
+    size_t next_post, inflight, deletes_pending;
+    ipd_kube_req_t **reqs; /* in-flight requests, for abort */
+    size_t nreqs, capreqs;
+    int error;
+    long status;
+    char message[512];
+    size_t deleted;
+};
+
+static void op_free(ipd_pull_op_t *op)
+{
+    ipd_pull_request_dispose(&op->req);
+    for (size_t i = 0; i < op->nnodes; i++)
+        free(op->nodes[i]);
+    free(op->nodes);
+    for (size_t i = 0; i < op->njobs; i++)
+        free(op->jobs[i].tasks);
+    free(op->jobs);
+    free(op->reqs);
+    free(op->cont);
+    free(op);
+}
+
+static void finish(ipd_pull_op_t *op)
+{
+    ipd_pull_result_t res = {.error = op->error,
+                             .status = op->status,
+                             .message = op->error ? op->message : NULL,
+                             .jobs = op->error || op->kind == OP_CANCEL ? NULL : op->jobs,
+                             .njobs = op->error || op->kind == OP_CANCEL ? 0 : op->njobs,
+                             .deleted = op->deleted};
+    op->cb(&res, op->data);
+    op_free(op);
+}
+
+static void fail(ipd_pull_op_t *op, int error, long status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void fail(ipd_pull_op_t *op, int error, long status, const char *fmt, ...)
+{
+    if (op->error != 0)
+        return; /* the first failure is the one reported */
+    op->error = error;
+    op->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->message, sizeof(op->message), fmt, ap);
+    va_end(ap);
+}
+
+/* Keeps the handle of an in-flight request so that an abort can cancel it. */
+static int track(ipd_pull_op_t *op, ipd_kube_req_t *req)
+{
+    if (op->nreqs == op->capreqs) {
+        size_t cap = op->capreqs ? op->capreqs * 2 : 8;
+        ipd_kube_req_t **r = realloc(op->reqs, cap * sizeof(*r));
+        if (r == NULL)
+            return -ENOMEM;
+        op->reqs = r;
+        op->capreqs = cap;
+    }
+    op->reqs[op->nreqs++] = req;
+    return 0;
+}
+
+static void untrack(ipd_pull_op_t *op, ipd_kube_req_t *req)
+{
+    for (size_t i = 0; i < op->nreqs; i++)
+        if (op->reqs[i] == req) {
+            op->reqs[i] = op->reqs[--op->nreqs];
+            return;
+        }
+}
+
+static int start(ipd_pull_op_t *op, const char *method, const char *path, const char *body, ipd_kube_done_cb done)
+{
+    ipd_kube_req_spec_t spec = {.method = method,
+                                .path = path,
+                                .body = body,
+                                .body_len = body ? strlen(body) : 0,
+                                .on_done = done,
+                                .data = op};
+    ipd_kube_req_t *req;
+    int rc = ipd_kube_start(op->kube, &spec, &req);
+    if (rc == 0 && (rc = track(op, req)) != 0)
+        ipd_kube_cancel(req);
+    return rc;
+}
+
+/* Describes a failed apiserver answer: the Status message when there is one. */
+static void fail_remote(ipd_pull_op_t *op, const ipd_kube_result_t *res, const char *what)
+{
+    if (res->error != 0 && res->error != IPD_EREMOTE) {
+        fail(op, res->error, 0, "%s: Kubernetes API unreachable: %s", what, res->message ? res->message : "");
+        return;
+    }
+    json_t *st = json_loadb(res->body ? res->body : "", res->body_len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(st, "message"));
+    fail(op, IPD_EREMOTE, res->status, "%s: Kubernetes API answered %ld: %s", what, res->status, msg ? msg : "");
+    json_decref(st);
+}
+
+/* ---- cancel ---- */
+
+static void on_cancel_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    ipd_pull_op_t *op = data;
+    untrack(op, req);
+    if (res->error != 0 || res->status < 200 || res->status >= 300) {
+        fail_remote(op, res, "deleting the job's Kubernetes Jobs");
+    } else {
+        json_t *list = json_loadb(res->body, res->body_len, 0, NULL);
+        op->deleted = json_array_size(json_object_get(list, "items"));
+        json_decref(list);
+        if (op->deleted == 0)
+            fail(op, IPD_ENOTFOUND, 0, "the job has no Kubernetes Jobs left");
+    }
+    finish(op);
+}
+
+static int delete_collection(ipd_pull_op_t *op, const char *job_id, ipd_kube_done_cb done)
+{
+    char sel[IPD_JOB_ID_SIZE + 32], path[512];
+    snprintf(sel, sizeof(sel), "%s=%s", IPD_LABEL_JOB, job_id);
+    char *esc = ipd_kube_escape(sel);
+    if (esc == NULL)
+        return -ENOMEM;
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs?labelSelector=%s&propagationPolicy=Background",
+             op->ns, esc);
+    free(esc);
+    return start(op, "DELETE", path, NULL, done);
+}
+
+int ipd_pull_cancel(ipd_kube_t *kube, const char *ns, const char *job_id, ipd_pull_done_cb cb, void *data,
+                    ipd_pull_op_t **out)
+{
+    ipd_pull_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return -ENOMEM;
+    *op = (ipd_pull_op_t){.kube = kube, .kind = OP_CANCEL, .cb = cb, .data = data};
+    snprintf(op->ns, sizeof(op->ns), "%s", ns);
+    int rc = delete_collection(op, job_id, on_cancel_done);
+    if (rc != 0) {
+        op_free(op);
+        return rc;
+    }
+    if (out != NULL)
+        *out = op;
+    return 0;
+}
+
+void ipd_pull_abort(ipd_pull_op_t *op)
+{
+    if (op == NULL)
+        return;
+    for (size_t i = 0; i < op->nreqs; i++)
+        ipd_kube_cancel(op->reqs[i]);
+    op_free(op);
+}
+
+int ipd_pull_new_id(char out[IPD_JOB_ID_SIZE])
+{
+    uint32_t r;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        return -errno;
+    snprintf(out, IPD_JOB_ID_SIZE, "pj-%08x", r);
+    return 0;
+}
+
+/* ---- create ---- */
+
+static void post_more(ipd_pull_op_t *op);
+
+static void on_rollback_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    ipd_pull_op_t *op = data;
+    untrack(op, req);
+    if (res->error != 0 || res->status >= 300)
+        ipd_warn("pulljobs", "rolling back a partly created job failed: HTTP %ld %s", res->status,
+                 res->message ? res->message : "");
+    if (--op->deletes_pending == 0)
+        finish(op);
+}
+
+/* Everything posted has answered: report, after deleting what a failed request left behind. */
+static void conclude(ipd_pull_op_t *op)
+{
+    if (op->error == 0) {
+        finish(op);
+        return;
+    }
+    for (size_t i = 0; i < op->njobs; i++)
+        if (delete_collection(op, op->jobs[i].job.id, on_rollback_done) == 0)
+            op->deletes_pending++;
+    if (op->deletes_pending == 0)
+        finish(op);
+}
+
+static void on_post_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    ipd_pull_op_t *op = data;
+    untrack(op, req);
+    op->inflight--;
+    if (res->error != 0 || res->status < 200 || res->status >= 300)
+        fail_remote(op, res, "creating a pull Job");
+    post_more(op);
+}
+
+static void post_more(ipd_pull_op_t *op)
+{
+    size_t total = op->njobs * op->nnodes;
+    while (op->error == 0 && op->next_post < total && op->inflight < op->max_inflight) {
+        size_t j = op->next_post / op->nnodes, n = op->next_post % op->nnodes;
+        ipd_pull_job_t *pj = &op->jobs[j];
+        int suspend = pj->job.spec.parallelism > 0 && n >= (size_t)pj->job.spec.parallelism;
+        json_t *manifest = ipd_kube_job_manifest(&pj->job, op->nodes[n], op->ns, (uint32_t)op->nnodes, suspend);
+        char *body = manifest ? json_dumps(manifest, JSON_COMPACT) : NULL;
+        char path[128];
+        snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", op->ns);
+        int rc = body ? start(op, "POST", path, body, on_post_done) : -ENOMEM;
+        free(body);
+        json_decref(manifest);
+        if (rc != 0) {
+            fail(op, rc, 0, "creating a pull Job: %s", ipd_strerror(rc));
+            break;
+        }
+        op->next_post++;
+        op->inflight++;
+    }
+    if (op->inflight == 0)
+        conclude(op);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int build_jobs(ipd_pull_op_t *op)
+{
+    op->jobs = calloc(op->req.nimages, sizeof(*op->jobs));
+    if (op->jobs == NULL)
+        return -ENOMEM;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (size_t i = 0; i < op->req.nimages; i++, op->njobs++) {
+        ipd_pull_job_t *pj = &op->jobs[i];
+        int rc = ipd_pull_new_id(pj->job.id);
+        for (size_t k = 0; rc == 0 && k < i; k++)
+            if (strcmp(op->jobs[k].job.id, pj->job.id) == 0)
+                rc = ipd_pull_new_id(pj->job.id), k = (size_t)-1;
+        if (rc != 0)
+            return rc;
+        ipd_strlcpy_utf8(pj->job.image, op->req.images[i], sizeof(pj->job.image));
+        pj->job.pull_policy = (uint8_t)op->req.pull_policy;
+        pj->job.spec = op->req.spec;
+        pj->job.created_at = now;
+        pj->job.version = 1;
+        if ((pj->tasks = calloc(op->nnodes, sizeof(*pj->tasks))) == NULL)
+            return -ENOMEM;
+        pj->ntasks = op->nnodes;
+        for (size_t n = 0; n < op->nnodes; n++) {
+            ipd_task_init(&pj->tasks[n], op->nodes[n], now);
+            ipd_strlcpy_utf8(pj->tasks[n].ns, op->ns, sizeof(pj->tasks[n].ns));
+        }
+        ipd_job_aggregate(&pj->job, pj->tasks, pj->ntasks, now);
+    }
+    return 0;
+}
+
+static int node_ready(const json_t *node)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(json_object_get(node, "status"), "conditions"), i, c) {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *status = json_string_value(json_object_get(c, "status"));
+        if (type != NULL && strcmp(type, "Ready") == 0)
+            return status != NULL && strcmp(status, "True") == 0;
+    }
+    return 0;
+}
+
+static int add_node(ipd_pull_op_t *op, const char *name)
+{
+    if (op->nnodes == op->capnodes) {
+        size_t cap = op->capnodes ? op->capnodes * 2 : 16;
+        char **n = realloc(op->nodes, cap * sizeof(*n));
+        if (n == NULL)
+            return -ENOMEM;
+        op->nodes = n;
+        op->capnodes = cap;
+    }
+    if ((op->nodes[op->nnodes] = strdup(name)) == NULL)
+        return -ENOMEM;
+    op->nnodes++;
+    return 0;
+}
+
+/* Takes one page of the node list: by name, every node counts (checked later); else the Ready ones. */
+static int take_nodes(ipd_pull_op_t *op, const json_t *list)
+{
+    size_t i;
+    const json_t *node;
+    json_array_foreach(json_object_get(list, "items"), i, node) {
+        const char *name = json_string_value(json_object_get(json_object_get(node, "metadata"), "name"));
+        if (name == NULL || (op->req.node_choice != IPD_NODES_BY_NAME && !node_ready(node)))
+            continue;
+        int rc = add_node(op, name);
+        if (rc != 0)
+            return rc;
+    }
+    free(op->cont);
+    const char *cont = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
+    op->cont = cont != NULL && cont[0] != '\0' ? strdup(cont) : NULL;
+    return 0;
+}
+
+/* The cluster's node list is in: turn it into the target set, or say why there is none. */
+static int select_nodes(ipd_pull_op_t *op)
+{
+    if (op->nnodes > 0)
+        qsort(op->nodes, op->nnodes, sizeof(char *), cmp_str);
+    if (op->req.node_choice == IPD_NODES_BY_NAME) {
+        for (size_t i = 0; i < op->req.nnodes; i++) {
+            if (op->nnodes == 0 || bsearch(&op->req.nodes[i], op->nodes, op->nnodes, sizeof(char *), cmp_str) == NULL) {
+                fail(op, IPD_EINVAL, 0, "nodes[%zu]: no node named \"%.100s\" in the cluster", i, op->req.nodes[i]);
+                return IPD_EINVAL;
+            }
+        }
+        for (size_t i = 0; i < op->nnodes; i++)
+            free(op->nodes[i]);
+        op->nnodes = 0;
+        for (size_t i = 0; i < op->req.nnodes; i++)
+            if (add_node(op, op->req.nodes[i]) != 0)
+                return -ENOMEM;
+        qsort(op->nodes, op->nnodes, sizeof(char *), cmp_str);
+    }
+    if (op->nnodes == 0) {
+        if (op->req.node_choice == IPD_NODES_BY_LABELS) {
+            char sel[1024];
+            ipd_pull_request_label_selector(&op->req, sel, sizeof(sel));
+            fail(op, IPD_EINVAL, 0, "node_selector %s matches no Ready node", sel);
+        } else {
+            fail(op, IPD_EINVAL, 0, "all_nodes: the cluster has no Ready node");
+        }
+        return IPD_EINVAL;
+    }
+    if (op->nnodes > op->max_nodes) {
+        fail(op, IPD_ETOOBIG, 0, "the selection matches %zu nodes, at most %zu are allowed per job", op->nnodes,
+             op->max_nodes);
+        return IPD_ETOOBIG;
+    }
+    return 0;
+}
+
+static int list_nodes(ipd_pull_op_t *op);
+
+static void on_nodes(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    ipd_pull_op_t *op = data;
+    untrack(op, req);
+    if (res->error != 0 || res->status != 200) {
+        fail_remote(op, res, "listing nodes");
+        finish(op);
+        return;
+    }
+    json_t *list = json_loadb(res->body, res->body_len, 0, NULL);
+    int rc = list ? take_nodes(op, list) : IPD_EINVAL;
+    json_decref(list);
+    if (rc == 0 && op->cont != NULL && (rc = list_nodes(op)) == 0)
+        return;
+    if (rc != 0)
+        fail(op, rc, 0, "listing nodes: %s", ipd_strerror(rc));
+    if (op->error == 0 && select_nodes(op) == 0 && (rc = build_jobs(op)) != 0)
+        fail(op, rc, 0, "%s", ipd_strerror(rc));
+    if (op->error != 0) {
+        finish(op);
+        return;
+    }
+    post_more(op);
+}
+
+static int list_nodes(ipd_pull_op_t *op)
+{
+    char sel[1024], path[4096];
+    char *esc_sel = NULL, *esc_cont = NULL;
+    if (op->req.node_choice == IPD_NODES_BY_LABELS) {
+        if (ipd_pull_request_label_selector(&op->req, sel, sizeof(sel)) < 0)
+            return IPD_ETOOBIG;
+        esc_sel = ipd_kube_escape(sel);
+    }
+    if (op->cont != NULL)
+        esc_cont = ipd_kube_escape(op->cont);
+    int n = snprintf(path, sizeof(path), "/api/v1/nodes?limit=500%s%s%s%s", esc_sel ? "&labelSelector=" : "",
+                     esc_sel ? esc_sel : "", esc_cont ? "&continue=" : "", esc_cont ? esc_cont : "");
+    free(esc_sel);
+    free(esc_cont);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return IPD_ETOOBIG;
+    return start(op, "GET", path, NULL, on_nodes);
+}
+
+static int copy_list(char ***dst, char *const *src, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if ((*dst = calloc(n, sizeof(char *))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (((*dst)[i] = strdup(src[i])) == NULL)
+            return -ENOMEM;
+    return 0;
+}
+
+int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_pull_options_t *opts,
+                    ipd_pull_done_cb cb, void *data, ipd_pull_op_t **out)
+{
+    ipd_pull_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return -ENOMEM;
+    *op = (ipd_pull_op_t){.kube = kube, .kind = OP_CREATE, .cb = cb, .data = data};
+    snprintf(op->ns, sizeof(op->ns), "%s", opts->ns);
+    op->max_nodes = opts->max_nodes;
+    op->max_inflight = opts->max_inflight ? opts->max_inflight : 16;
+    op->req.node_choice = req->node_choice;
+    op->req.pull_policy = req->pull_policy;
+    op->req.spec = req->spec;
+    op->req.nimages = req->nimages;
+    op->req.nnodes = req->nnodes;
+    op->req.nlabels = req->nlabels;
+    int rc = copy_list(&op->req.images, req->images, req->nimages);
+    if (rc == 0)
+        rc = copy_list(&op->req.nodes, req->nodes, req->nnodes);
+    if (rc == 0)
+        rc = copy_list(&op->req.label_keys, req->label_keys, req->nlabels);
+    if (rc == 0)
+        rc = copy_list(&op->req.label_values, req->label_values, req->nlabels);
+    if (rc == 0)
+        rc = list_nodes(op);
+    if (rc != 0) {
+        op_free(op);
+        return rc;
+    }
+    if (out != NULL)
+        *out = op;
+    return 0;
+}

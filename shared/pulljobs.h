@@ -1,0 +1,85 @@
+/*
+ * Creating and cancelling pull jobs in the cluster: the library behind
+ * POST /api/v1/images/pull and DELETE /api/v1/images/pull-jobs/{id}.
+ *
+ * Create: resolves the target nodes (names must exist; labels and all_nodes take the Ready
+ * nodes that match), then creates one batch/v1 Job per (image, node) as proto/kube_job.h
+ * describes, tasks beyond the job's parallelism suspended. A job whose Jobs cannot all be
+ * created is rolled back (its Jobs deleted) and reported as failed. The jobs come back in
+ * their initial state (pending tasks), ready for the 202 answer; the master's watch takes
+ * over from there.
+ *
+ * Cancel: deletes the job's Jobs (and so their pods) with one collection DELETE by label.
+ *
+ * Both run on the caller's loop through the Kubernetes client; the callback runs once, from a
+ * client callback, unless the operation is aborted first (then never).
+ */
+#ifndef IPD_SHARED_PULLJOBS_H
+#define IPD_SHARED_PULLJOBS_H
+
+#include <stddef.h>
+
+#include "proto/job.h"
+#include "proto/pull_request.h"
+#include "shared/kube_client.h"
+
+/** One created job with its tasks. */
+typedef struct ipd_pull_job {
+    ipd_job_t job;
+    ipd_task_t *tasks; /**< owned by the operation; valid during the callback */
+    size_t ntasks;
+} ipd_pull_job_t;
+
+/** The outcome. Everything it points to is borrowed for the duration of the callback. */
+typedef struct ipd_pull_result {
+    /**
+     * 0; IPD_EINVAL (the node selection names an unknown node or matches no node: `message`
+     * says which); IPD_ETOOBIG (more nodes than allowed); IPD_ENOTFOUND (cancel: the job has no
+     * Jobs left); IPD_EREMOTE (the apiserver refused: `status` is its HTTP status); or a
+     * transport error from the client (-ECONNREFUSED, -ETIMEDOUT, ...).
+     */
+    int error;
+    /** HTTP status of the failing apiserver answer, 0 if none. */
+    long status;
+    /** NULL on success; else a one-line explanation for the client. */
+    const char *message;
+    /** Create: the jobs, one per image, in request order. Cancel: NULL. */
+    const ipd_pull_job_t *jobs;
+    size_t njobs;
+    /** Cancel: how many Kubernetes Jobs were deleted. */
+    size_t deleted;
+} ipd_pull_result_t;
+
+typedef void (*ipd_pull_done_cb)(const ipd_pull_result_t *res, void *data);
+
+typedef struct ipd_pull_op ipd_pull_op_t;
+
+/** Options of a create. */
+typedef struct ipd_pull_options {
+    const char *ns;      /**< pull namespace (borrowed, copied) */
+    size_t max_nodes;    /**< tasks per job */
+    size_t max_inflight; /**< concurrent apiserver requests; 0 means 16 */
+} ipd_pull_options_t;
+
+/**
+ * Starts creating the jobs of `req` (borrowed; copied). On success returns 0 and, if `out` is
+ * not NULL, an operation handle valid until the callback returns. Fails with -ENOMEM or the
+ * client's start error, without calling back.
+ */
+int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_pull_options_t *opts,
+                    ipd_pull_done_cb cb, void *data, ipd_pull_op_t **out);
+
+/** Starts cancelling job `job_id` in namespace `ns` (both borrowed). Same contract as ipd_pull_create. */
+int ipd_pull_cancel(ipd_kube_t *kube, const char *ns, const char *job_id, ipd_pull_done_cb cb, void *data,
+                    ipd_pull_op_t **out);
+
+/**
+ * Abandons an operation (the client went away): its requests are cancelled and the callback
+ * never runs. Jobs already created stay; they are complete jobs and the master follows them.
+ */
+void ipd_pull_abort(ipd_pull_op_t *op);
+
+/** Writes a new random job id ("pj-" + 8 lowercase hex digits) into `out`. 0 or -errno (getrandom). */
+int ipd_pull_new_id(char out[IPD_JOB_ID_SIZE]);
+
+#endif
