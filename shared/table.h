@@ -202,6 +202,13 @@ int ipd_table_get_job(const ipd_table_t *t, const char *id, ipd_table_job_view_t
 int ipd_table_get_job_at(const ipd_table_t *t, ipd_table_ref_t ref, ipd_table_job_view_t *view);
 
 /**
+ * Copies whatever job slot `slot` (0 .. job capacity - 1) holds, so that a reader can walk
+ * every job of the table (succeeded and cancelled ones are in no list). Returns 0,
+ * IPD_ENOTFOUND for an empty slot, IPD_ETOOBIG or IPD_EBUSY as ipd_table_get_job() does.
+ */
+int ipd_table_get_job_in_slot(const ipd_table_t *t, uint32_t slot, ipd_table_job_view_t *view);
+
+/**
  * Copies the list `kind` in API order into `refs` (caller's, `cap` entries): the first
  * min(cap, total) entries. `*count` gets the number copied, `*total` (optional) the list's
  * length, `*generation` (optional) the generation the list was published at. The jobs may

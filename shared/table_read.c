@@ -1,5 +1,8 @@
 #include "shared/table_internal.h"
 
+/* ipd_table_read_slot: accept whatever job the slot holds. */
+#define ANY_INCARNATION UINT32_MAX
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,7 +99,8 @@ int ipd_table_read_slot(const ipd_table_t *t, uint32_t slot, const char *id, uin
             continue;
         if (!(jc.flags & COPY_LIVE))
             return IPD_ENOTFOUND;
-        if (id != NULL ? strncmp(view->job->id, id, IPD_JOB_ID_SIZE) != 0 : jc.incarnation != incarnation)
+        if (id != NULL ? strncmp(view->job->id, id, IPD_JOB_ID_SIZE) != 0
+                       : incarnation != ANY_INCARNATION && jc.incarnation != incarnation)
             return IPD_ENOTFOUND;
         int rc = describe(t, slot, &jc, view);
         if (rc != 0 && rc != IPD_ETOOBIG)
@@ -120,6 +124,13 @@ int ipd_table_get_job_at(const ipd_table_t *t, ipd_table_ref_t ref, ipd_table_jo
     if (ref.slot >= t->job_cap)
         return IPD_ENOTFOUND;
     return ipd_table_read_slot(t, ref.slot, NULL, ref.incarnation, view);
+}
+
+int ipd_table_get_job_in_slot(const ipd_table_t *t, uint32_t slot, ipd_table_job_view_t *view)
+{
+    if (slot >= t->job_cap)
+        return IPD_ENOTFOUND;
+    return ipd_table_read_slot(t, slot, NULL, ANY_INCARNATION, view);
 }
 
 int ipd_table_list(const ipd_table_t *t, ipd_table_list_kind_t kind, ipd_table_ref_t *refs, size_t cap, size_t *count,

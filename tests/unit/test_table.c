@@ -605,3 +605,35 @@ Test(table, options_are_validated)
     cr_expect_null(w);
     cr_expect_eq(ipd_table_attach_readonly(instance, &w), -ENOENT);
 }
+
+Test(table, slot_walk_finds_every_job_including_finished_history)
+{
+    ipd_table_t *t = make_table(16, 64, 64, 256, NULL);
+    cr_assert_eq(put(t, "pj-active", IPD_JOB_PULLING, 1000, 0, 2), 0);
+    cr_assert_eq(put(t, "pj-done", IPD_JOB_SUCCEEDED, 1001, 2000, 1), 0);
+    cr_assert_eq(put(t, "pj-cancel", IPD_JOB_CANCELLED, 1002, 2001, 1), 0);
+    cr_assert_eq(put(t, "pj-gone", IPD_JOB_SUCCEEDED, 1003, 2002, 1), 0);
+    cr_assert_eq(ipd_table_delete_job(t, "pj-gone"), 0);
+    int seen_active = 0, seen_done = 0, seen_cancel = 0, live = 0;
+    for (uint32_t s = 0; s < ipd_table_job_capacity(t); s++) {
+        ipd_job_t job;
+        ipd_task_t tasks[4];
+        ipd_table_job_view_t v = {.job = &job, .tasks = tasks, .task_cap = 4};
+        int rc = ipd_table_get_job_in_slot(t, s, &v);
+        if (rc == IPD_ENOTFOUND)
+            continue;
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(v.ref.slot, s);
+        cr_assert_str_neq(job.id, "pj-gone");
+        live++;
+        seen_active += strcmp(job.id, "pj-active") == 0 && v.ntasks == 2;
+        seen_done += strcmp(job.id, "pj-done") == 0 && job.state == IPD_JOB_SUCCEEDED;
+        seen_cancel += strcmp(job.id, "pj-cancel") == 0;
+    }
+    cr_assert_eq(live, 3);
+    cr_assert_eq(seen_active + seen_done + seen_cancel, 3);
+    ipd_job_t job;
+    ipd_table_job_view_t v = {.job = &job};
+    cr_assert_eq(ipd_table_get_job_in_slot(t, ipd_table_job_capacity(t), &v), IPD_ENOTFOUND);
+    ipd_table_destroy(t);
+}
