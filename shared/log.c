@@ -1,6 +1,7 @@
 #include "shared/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,18 +57,13 @@ static char *append_escaped(char *p, char *end, const char *s)
     return p;
 }
 
-void ipd_logv(ipd_log_level_t level, const char *component, const char *fmt, va_list ap)
+/* Writes the common head of a line: time, level, component, pid and the message. */
+static char *line_head(char *p, char *end, ipd_log_level_t level, const char *component, const char *msg)
 {
-    if (level < min_level)
-        return;
-    char msg[2048], line[4608];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    char *p = line, *end = line + sizeof(line) - 4;
     p += snprintf(p, (size_t)(end - p),
                   "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"component\":\"", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
@@ -75,10 +71,43 @@ void ipd_logv(ipd_log_level_t level, const char *component, const char *fmt, va_
     p = append_escaped(p, end, component);
     p += snprintf(p, (size_t)(end - p), "\",\"pid\":%d,\"msg\":\"", (int)getpid());
     p = append_escaped(p, end, msg);
-    memcpy(p, "\"}\n", 3);
-    p += 3;
-    ssize_t r = write(log_fd, line, (size_t)(p - line));
+    *p++ = '"';
+    return p;
+}
+
+static void emit(const char *line, size_t len)
+{
+    ssize_t r = write(log_fd, line, len);
     (void)r; /* nowhere left to report a failed log write */
+}
+
+void ipd_logv(ipd_log_level_t level, const char *component, const char *fmt, va_list ap)
+{
+    if (level < min_level)
+        return;
+    char msg[2048], line[4608];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *p = line_head(line, line + sizeof(line) - 4, level, component, msg);
+    memcpy(p, "}\n", 2);
+    emit(line, (size_t)(p + 2 - line));
+}
+
+void ipd_log_json(ipd_log_level_t level, const char *component, const char *msg, const char *key, const char *json,
+                  size_t len)
+{
+    if (level < min_level)
+        return;
+    size_t cap = 1024 + strlen(key) + len;
+    char *line = malloc(cap);
+    if (line == NULL)
+        return;
+    char *p = line_head(line, line + 1000, level, component, msg);
+    p += snprintf(p, 1024 - (size_t)(p - line), ",\"%s\":", key);
+    memcpy(p, json, len);
+    p += len;
+    memcpy(p, "}\n", 2);
+    emit(line, (size_t)(p + 2 - line));
+    free(line);
 }
 
 void ipd_log(ipd_log_level_t level, const char *component, const char *fmt, ...)

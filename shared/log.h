@@ -11,6 +11,7 @@
 #define IPD_SHARED_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum ipd_log_level {
     IPD_LOG_DEBUG = 0,
@@ -32,6 +33,14 @@ void ipd_log(ipd_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ipd_logv(ipd_log_level_t level, const char *component, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+
+/**
+ * Logs a line whose `key` holds `json` (borrowed, `len` bytes) as a JSON value, not as a
+ * string: {"ts":...,"level":...,"component":...,"pid":...,"msg":"<msg>","<key>":<json>}.
+ * The caller guarantees `json` is one valid JSON value without newlines. One write(2).
+ */
+void ipd_log_json(ipd_log_level_t level, const char *component, const char *msg, const char *key, const char *json,
+                  size_t len);
 
 #define ipd_debug(comp, ...) ipd_log(IPD_LOG_DEBUG, comp, __VA_ARGS__)
 #define ipd_info(comp, ...) ipd_log(IPD_LOG_INFO, comp, __VA_ARGS__)
