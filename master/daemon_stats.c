@@ -90,12 +90,14 @@ void daemon_write_stats(daemon_state_t *d)
     ipd_buf_t buf;
     ipd_buf_init(&buf);
     daemon_publish_stats(d);
-    if (ipd_stats_report_json(d->stats, d->table, &buf) != 0) {
+    ipd_stats_figures_t fig;
+    ipd_stats_gather(d->stats, d->table, &fig);
+    if (ipd_stats_report_json(&fig, &buf) != 0) {
         ipd_error("master", "stats: out of memory");
         ipd_buf_dispose(&buf);
         return;
     }
-    ipd_info("stats", "%.*s", (int)buf.len, buf.data);
+    ipd_log_json(IPD_LOG_INFO, "stats", "stats", "stats", buf.data, buf.len);
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.stats_file);
     FILE *f = fopen(tmp, "w");

@@ -3,6 +3,7 @@
  * 2 bad usage.
  */
 #include "master/daemon.h"
+#include "worker/worker.h"
 #include "shared/config.h"
 #include "shared/log.h"
 
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
         status = load(&cli, &cfg, true) == 0 ? 0 : 1;
         if (status == 0) {
             ipd_log_set_level((ipd_log_level_t)cfg.log_level);
-            status = ipd_daemon_run(&cfg, NULL) == 0 ? 0 : 1;
+            status = ipd_daemon_run(&cfg, ipd_worker_main) == 0 ? 0 : 1;
         }
         break;
     }

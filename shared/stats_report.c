@@ -1,84 +1,105 @@
 #include "shared/stats_report.h"
 
-#include <errno.h>
-#include <stdlib.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "proto/error.h"
 
-int ipd_stats_job_counts(const ipd_table_t *table, ipd_job_counts_t *out)
+void ipd_stats_count_jobs(const ipd_table_t *table, uint64_t jobs[IPD_JOB_STATE_COUNT])
 {
-    size_t cap = ipd_table_job_capacity(table), count = 0, total = 0;
-    ipd_table_ref_t *refs = malloc(cap * sizeof(*refs));
-    *out = (ipd_job_counts_t){0};
-    if (refs == NULL)
-        return -ENOMEM;
-    int rc = ipd_table_list(table, IPD_TABLE_LIST_ACTIVE, refs, cap, &count, NULL, NULL);
-    for (size_t i = 0; rc == 0 && i < count; i++) {
+    memset(jobs, 0, IPD_JOB_STATE_COUNT * sizeof(*jobs));
+    for (uint32_t s = 0, n = ipd_table_job_capacity(table); s < n; s++) {
         ipd_job_t job;
         ipd_table_job_view_t view = {.job = &job};
-        int r = ipd_table_get_job_at(table, refs[i], &view);
-        if (r == 0 || r == IPD_ETOOBIG) {
-            if (job.state == IPD_JOB_PENDING)
-                out->pending++;
-            else if (job.state == IPD_JOB_PULLING)
-                out->pulling++;
-        }
+        int rc = ipd_table_get_job_in_slot(table, s, &view);
+        if ((rc == 0 || rc == IPD_ETOOBIG) && job.state < IPD_JOB_STATE_COUNT)
+            jobs[job.state]++;
     }
-    if (rc == 0)
-        rc = ipd_table_list(table, IPD_TABLE_LIST_FAILED, refs, 0, &count, &total, NULL);
-    out->failed = total;
-    free(refs);
-    return rc;
 }
 
-static int append_counters(ipd_buf_t *out, const ipd_stats_segment_t *seg)
+void ipd_stats_gather(const ipd_stats_segment_t *seg, const ipd_table_t *table, ipd_stats_figures_t *f)
 {
-    ipd_stats_totals_t t;
-    ipd_stats_aggregate(seg, &t);
-    int rc = ipd_buf_appendf(out, "\"workers\":{\"reporting\":%u", t.workers);
-    for (int i = 0; rc == 0 && i < IPD_STATS_COUNT; i++) {
-        if (i >= IPD_STATS_LATENCY_FIRST && i < IPD_STATS_LATENCY_FIRST + IPD_STATS_LATENCY_BUCKETS)
-            continue;
-        if (ipd_stats_is_gauge((ipd_stats_counter_t)i))
-            rc = ipd_buf_appendf(out, ",\"%s\":%lld", ipd_stats_counter_name((ipd_stats_counter_t)i),
-                                 (long long)(int64_t)t.c[i]);
-        else
-            rc = ipd_buf_appendf(out, ",\"%s\":%llu", ipd_stats_counter_name((ipd_stats_counter_t)i),
-                                 (unsigned long long)t.c[i]);
+    memset(f, 0, sizeof(*f));
+    if (seg != NULL) {
+        ipd_stats_aggregate(seg, &f->totals);
+        f->master = ipd_stats_master_block_ro(seg);
     }
-    if (rc == 0)
-        rc = ipd_buf_append_str(out, ",\"latency_us_buckets\":[");
-    for (unsigned b = 0; rc == 0 && b < IPD_STATS_LATENCY_BUCKETS; b++) {
-        uint64_t bound = ipd_stats_latency_bound(b);
-        if (bound == UINT64_MAX)
-            rc = ipd_buf_appendf(out, "%s{\"le\":\"+Inf\",\"count\":%llu}", b ? "," : "",
-                                 (unsigned long long)t.c[IPD_STATS_LATENCY_FIRST + b]);
-        else
-            rc = ipd_buf_appendf(out, "%s{\"le\":%llu,\"count\":%llu}", b ? "," : "", (unsigned long long)bound,
-                                 (unsigned long long)t.c[IPD_STATS_LATENCY_FIRST + b]);
-    }
-    return rc == 0 ? ipd_buf_append_str(out, "]}") : rc;
+    if (table == NULL)
+        return;
+    f->table = 1;
+    ipd_table_epoch_hex(table, f->epoch);
+    f->generation = ipd_table_generation(table);
+    f->ring_head = ipd_table_ring_head(table);
+    ipd_stats_count_jobs(table, f->jobs);
 }
 
-int ipd_stats_report_json(const ipd_stats_segment_t *seg, const ipd_table_t *table, ipd_buf_t *out)
+/* A document being built; after the first failure every put is a no-op and `rc` says why. */
+struct out {
+    ipd_buf_t *buf;
+    int rc;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
 {
-    char epoch[IPD_TABLE_EPOCH_HEX_SIZE];
-    ipd_job_counts_t jobs;
-    ipd_table_epoch_hex(table, epoch);
-    ipd_stats_job_counts(table, &jobs);
-    int rc = ipd_buf_appendf(out,
-                             "{\"epoch\":\"%s\",\"generation\":%llu,\"ring_head\":%llu,"
-                             "\"jobs\":{\"pending\":%llu,\"pulling\":%llu,\"failed\":%llu},\"master\":{",
-                             epoch, (unsigned long long)ipd_table_generation(table),
-                             (unsigned long long)ipd_table_ring_head(table), (unsigned long long)jobs.pending,
-                             (unsigned long long)jobs.pulling, (unsigned long long)jobs.failed);
-    const ipd_stats_block_t *m = ipd_stats_master_block_ro(seg);
-    for (int i = 0; rc == 0 && i < IPD_MSTATS_COUNT; i++)
-        rc = ipd_buf_appendf(out, "%s\"%s\":%llu", i ? "," : "", ipd_stats_master_counter_name((ipd_mstats_counter_t)i),
-                             (unsigned long long)atomic_load_explicit(&m->c[i], memory_order_relaxed));
-    if (rc == 0)
-        rc = ipd_buf_append_str(out, "},");
-    if (rc == 0)
-        rc = append_counters(out, seg);
-    return rc == 0 ? ipd_buf_append_char(out, '}') : rc;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (o->rc == 0)
+        o->rc = n < 0 || (size_t)n >= sizeof(line) ? IPD_ETOOBIG : ipd_buf_append(o->buf, line, (size_t)n);
+}
+
+static void put_http(struct out *b, const uint64_t *c)
+{
+    put(b, "\"http\":{\"requests\":%" PRIu64 ",\"status\":{", c[IPD_STATS_REQUESTS]);
+    for (int k = 0; k < 5; k++)
+        put(b, "%s\"%dxx\":%" PRIu64, k ? "," : "", k + 1, c[IPD_STATS_STATUS_1XX + k]);
+    put(b, "},\"latency\":{\"buckets\":[");
+    for (unsigned i = 0; i < IPD_STATS_LATENCY_BUCKETS; i++) {
+        uint64_t le = ipd_stats_latency_bound(i);
+        if (le == UINT64_MAX)
+            put(b, "%s{\"le_seconds\":null,\"count\":%" PRIu64 "}", i ? "," : "", c[IPD_STATS_LATENCY_FIRST + i]);
+        else
+            put(b, "%s{\"le_seconds\":%g,\"count\":%" PRIu64 "}", i ? "," : "", (double)le / 1e6,
+                c[IPD_STATS_LATENCY_FIRST + i]);
+    }
+    put(b,
+        "],\"sum_seconds\":%.6f},\"request_body_bytes\":%" PRIu64 ",\"response_body_bytes\":%" PRIu64
+        ",\"connections\":%" PRId64 ",\"rate_limited\":%" PRIu64 "},",
+        (double)c[IPD_STATS_LATENCY_SUM_US] / 1e6, c[IPD_STATS_BYTES_IN], c[IPD_STATS_BYTES_OUT],
+        (int64_t)c[IPD_STATS_CONNECTIONS], c[IPD_STATS_RATE_LIMITED]);
+}
+
+int ipd_stats_report_json(const ipd_stats_figures_t *f, ipd_buf_t *out)
+{
+    struct out b = {out, 0};
+    const uint64_t *c = f->totals.c;
+    put(&b, "{\"workers\":%u,", f->totals.workers);
+    put_http(&b, c);
+    put(&b,
+        "\"websocket\":{\"open\":%" PRId64 ",\"opened\":%" PRIu64 ",\"messages_out\":%" PRIu64
+        ",\"messages_in\":%" PRIu64 ",\"coalesced\":%" PRIu64 "},",
+        (int64_t)c[IPD_STATS_WS_OPEN], c[IPD_STATS_WS_OPENED], c[IPD_STATS_WS_MESSAGES_OUT],
+        c[IPD_STATS_WS_MESSAGES_IN], c[IPD_STATS_WS_COALESCED]);
+    put(&b, "\"logs\":{\"streams\":%" PRId64 ",\"bytes\":%" PRIu64 "},\"ring_overruns\":%" PRIu64 ",\"master\":",
+        (int64_t)c[IPD_STATS_LOG_STREAMS], c[IPD_STATS_LOG_BYTES], c[IPD_STATS_RING_OVERRUNS]);
+    if (f->master == NULL)
+        put(&b, "null");
+    for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_COUNT; k++)
+        put(&b, "%s\"%s\":%" PRId64, k ? "," : "{", ipd_stats_master_counter_name((ipd_mstats_counter_t)k),
+            (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed));
+    put(&b, "%s,\"table\":", f->master != NULL ? "}" : "");
+    if (!f->table) {
+        put(&b, "null}");
+        return b.rc;
+    }
+    put(&b, "{\"epoch\":\"%s\",\"generation\":%" PRIu64 ",\"ring_head\":%" PRIu64 ",\"jobs\":{", f->epoch,
+        f->generation, f->ring_head);
+    for (int s = 0; s < IPD_JOB_STATE_COUNT; s++)
+        put(&b, "%s\"%s\":%" PRIu64, s ? "," : "", ipd_job_state_name((ipd_job_state_t)s), f->jobs[s]);
+    put(&b, "}}}");
+    return b.rc;
 }

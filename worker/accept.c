@@ -1,0 +1,159 @@
+#include "worker/internal.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "shared/log.h"
+
+static void on_conn_close(void *data)
+{
+    ipd_worker_conn_t *conn = data;
+    ipd_worker_t *w = conn->w;
+    w->nconns--;
+    ipd_stats_gauge(w->stats, IPD_STATS_CONNECTIONS, -1);
+    free(conn);
+    ipd_worker_update_accepting(w);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    ipd_worker_listener_t *l = listener->data;
+    ipd_worker_t *w = l->w;
+    h2o_socket_t *sock;
+    if (err != NULL)
+        return;
+    /* Accept a bounded batch per wake-up so one busy listener cannot starve the loop. */
+    for (int i = 0; i < 64 && w->accepting; i++) {
+        if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+            break;
+        ipd_worker_conn_t *conn = calloc(1, sizeof(*conn));
+        if (conn == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        conn->w = w;
+        conn->sock = sock;
+        conn->needs_auth = l->needs_auth;
+        ipd_http_rate_init(&conn->rate, (unsigned)w->cfg->request_rate_per_conn, h2o_now(w->loop));
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = conn;
+        w->nconns++;
+        ipd_stats_gauge(w->stats, IPD_STATS_CONNECTIONS, 1);
+        h2o_accept(&w->accept_ctx, sock);
+        ipd_worker_update_accepting(w);
+    }
+}
+
+void ipd_worker_update_accepting(ipd_worker_t *w)
+{
+    int want = !w->draining && w->nconns < (size_t)w->cfg->max_connections_per_worker;
+    if (want == w->accepting)
+        return;
+    for (size_t i = 0; i < w->nlisten; i++) {
+        if (want)
+            h2o_socket_read_start(w->listeners[i].sock, on_accept);
+        else
+            h2o_socket_read_stop(w->listeners[i].sock);
+    }
+    w->accepting = want;
+}
+
+static int log_ssl_error(const char *what, const char *path)
+{
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+    ipd_error("worker", "%s %s: %s", what, path, buf);
+    return -1;
+}
+
+static int setup_tls(ipd_worker_t *w)
+{
+    const ipd_config_t *cfg = w->cfg;
+    if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')
+        return 0;
+    if ((w->ssl = SSL_CTX_new(TLS_server_method())) == NULL)
+        return log_ssl_error("SSL_CTX_new", "");
+    SSL_CTX_set_min_proto_version(w->ssl, TLS1_2_VERSION);
+    SSL_CTX_set_options(w->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(w->ssl, cfg->tls_cert) != 1)
+        return log_ssl_error("loading certificate", cfg->tls_cert);
+    if (SSL_CTX_use_PrivateKey_file(w->ssl, cfg->tls_key, SSL_FILETYPE_PEM) != 1)
+        return log_ssl_error("loading key", cfg->tls_key);
+    if (SSL_CTX_check_private_key(w->ssl) != 1)
+        return log_ssl_error("key does not match certificate", cfg->tls_cert);
+    h2o_ssl_register_alpn_protocols(w->ssl, h2o_alpn_protocols);
+    w->accept_ctx.ssl_ctx = w->ssl;
+    return 0;
+}
+
+int ipd_worker_listen(ipd_worker_t *w)
+{
+    const ipd_config_t *cfg = w->cfg;
+    if (setup_tls(w) != 0)
+        return -1;
+    if (w->args->nlisten > IPD_CONFIG_MAX_LISTEN) {
+        ipd_error("worker", "%zu listening sockets, at most %d are supported", w->args->nlisten, IPD_CONFIG_MAX_LISTEN);
+        return -1;
+    }
+    for (size_t i = 0; i < w->args->nlisten; i++) {
+        ipd_worker_listener_t *l = &w->listeners[i];
+        int fd = dup(w->args->listen_fds[i]);
+        if (fd < 0) {
+            ipd_error("worker", "dup(listening socket %zu): %s", i, strerror(errno));
+            return -1;
+        }
+        /* Authentication follows the configured address: the socket may be a loopback stand-in. */
+        l->needs_auth = i >= cfg->listen_count || !ipd_config_hostport_is_loopback(&cfg->listen[i]);
+        l->w = w;
+        l->sock = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+        l->sock->data = l;
+        w->nlisten++;
+    }
+    ipd_worker_update_accepting(w);
+    return 0;
+}
+
+void ipd_worker_unlisten(ipd_worker_t *w)
+{
+    for (size_t i = 0; i < w->nlisten; i++) {
+        if (w->accepting)
+            h2o_socket_read_stop(w->listeners[i].sock);
+        h2o_socket_close(w->listeners[i].sock);
+    }
+    w->nlisten = 0;
+    w->accepting = 0;
+    if (w->ssl != NULL)
+        SSL_CTX_free(w->ssl);
+    w->ssl = NULL;
+}
+
+ipd_worker_conn_t *ipd_worker_conn_of(h2o_req_t *req)
+{
+    if (req->conn == NULL || req->conn->callbacks->get_socket == NULL)
+        return NULL;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->on_close.cb != on_conn_close)
+        return NULL;
+    return sock->on_close.data;
+}
+
+void ipd_worker_conn_close_soon(ipd_worker_conn_t *conn, h2o_req_t *req)
+{
+    conn->closing = 1;
+    if (req->version < 0x200) {
+        /* HTTP/1: the connection closes once this answer is written. */
+        req->http1_is_persistent = 0;
+        return;
+    }
+    /*
+     * HTTP/2: stop taking input. The connection sees end-of-stream on its next read, writes
+     * what it has queued (this answer included) and closes; other streams are abandoned.
+     */
+    int fd = h2o_socket_get_fd(conn->sock);
+    if (fd >= 0 && shutdown(fd, SHUT_RD) != 0)
+        ipd_warn("worker", "shutdown(SHUT_RD) of a rate-limited connection: %s", strerror(errno));
+}

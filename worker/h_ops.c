@@ -1,0 +1,183 @@
+#include "worker/internal.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/error.h"
+#include "shared/log.h"
+#include "shared/stats_report.h"
+
+static const char *const route_names[IPD_ROUTE_COUNT] = {
+    "pull-active", "pull-failed", "pull-jobs", "pull-job", "pull", "stats",
+    "healthz",     "readyz",      "metrics",   "dashboard", "other",
+};
+
+const char *ipd_worker_not_ready(ipd_worker_t *w)
+{
+    if (w->draining)
+        return "this worker is draining";
+    ipd_table_t *t = ipd_worker_table(w);
+    if (t == NULL)
+        return "the job table is not attached";
+    const ipd_stats_block_t *m = ipd_stats_master_block_ro(w->stats_seg);
+    if (m != NULL)
+        return atomic_load_explicit(&m->c[IPD_MSTATS_READY], memory_order_relaxed) != 0
+                   ? NULL
+                   : "the master has not listed every collection from Kubernetes yet";
+    return ipd_table_generation(t) != 0 ? NULL : "the job table holds no list from Kubernetes yet";
+}
+
+void ipd_worker_get_healthz(ipd_worker_t *w, h2o_req_t *req)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    (void)w;
+    ipd_worker_send_json(req, 200, ok, sizeof(ok) - 1);
+}
+
+void ipd_worker_get_readyz(ipd_worker_t *w, h2o_req_t *req)
+{
+    static const char ready[] = "{\"status\":\"ready\"}";
+    const char *why = ipd_worker_not_ready(w);
+    if (why != NULL)
+        ipd_worker_send_error(req, 503, why);
+    else
+        ipd_worker_send_json(req, 200, ready, sizeof(ready) - 1);
+}
+
+/* The figures of /metrics and /api/v1/stats; without a stats segment, this worker's own counters. */
+static void gather(ipd_worker_t *w, ipd_stats_figures_t *f)
+{
+    ipd_stats_gather(w->stats_seg, ipd_worker_table(w), f);
+    if (w->stats_seg == NULL) {
+        for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
+            f->totals.c[k] = atomic_load_explicit(&w->own_stats.c[k], memory_order_relaxed);
+        f->totals.workers = 1;
+    }
+}
+
+/* A text being built; after the first failure every put is a no-op and `rc` says why. */
+struct out {
+    ipd_buf_t buf;
+    int rc;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (o->rc == 0)
+        o->rc = n < 0 || (size_t)n >= sizeof(line) ? IPD_ETOOBIG : ipd_buf_append(&o->buf, line, (size_t)n);
+}
+
+static void metric(struct out *b, const char *name, const char *type, const char *help)
+{
+    put(b, "# HELP imgpulld_%s %s\n# TYPE imgpulld_%s %s\n", name, help, name, type);
+}
+
+static void prom_http(ipd_worker_t *w, const ipd_stats_figures_t *f, struct out *b)
+{
+    static const int codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
+    metric(b, "http_requests_total", "counter", "HTTP requests answered by all workers, by status class.");
+    for (int k = 0; k < 5; k++)
+        put(b, "imgpulld_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", k + 1,
+                        f->totals.c[IPD_STATS_STATUS_1XX + k]);
+    metric(b, "http_request_duration_seconds", "histogram", "Request latency over all workers.");
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < IPD_STATS_LATENCY_BUCKETS; i++) {
+        cum += f->totals.c[IPD_STATS_LATENCY_FIRST + i];
+        uint64_t le = ipd_stats_latency_bound(i);
+        if (le == UINT64_MAX)
+            put(b, "imgpulld_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+        else
+            put(b, "imgpulld_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", le / 1e6, cum);
+    }
+    put(b, "imgpulld_http_request_duration_seconds_sum %.6f\n",
+                    f->totals.c[IPD_STATS_LATENCY_SUM_US] / 1e6);
+    put(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
+    metric(b, "http_route_requests_total", "counter",
+           "Requests answered by the worker that served this scrape, by route and status.");
+    for (int r = 0; r < IPD_ROUTE_COUNT; r++)
+        for (int k = 0; k < IPD_WORKER_STATUS_KINDS; k++)
+            if (w->route_status[r][k] != 0)
+                put(b, "imgpulld_http_route_requests_total{worker=\"%d\",route=\"%s\",code=\"%s%d\"} %" PRIu64
+                                   "\n", w->args->slot, route_names[r], codes[k] ? "" : "other", codes[k] ? codes[k] : 0,
+                                w->route_status[r][k]);
+}
+
+static void prom_counters(const ipd_stats_figures_t *f, struct out *b)
+{
+    static const struct {
+        ipd_stats_counter_t c;
+        const char *name, *type, *help;
+    } plain[] = {
+        {IPD_STATS_BYTES_IN, "http_request_body_bytes_total", "counter", "Request body bytes read."},
+        {IPD_STATS_BYTES_OUT, "http_response_body_bytes_total", "counter", "Response body bytes written."},
+        {IPD_STATS_CONNECTIONS, "connections", "gauge", "Client connections open."},
+        {IPD_STATS_RATE_LIMITED, "rate_limited_total", "counter", "Requests refused by request_rate_per_conn."},
+        {IPD_STATS_RING_OVERRUNS, "ring_overruns_total", "counter", "Times a worker fell behind the event ring."},
+        {IPD_STATS_WS_OPEN, "websocket_connections", "gauge", "WebSocket connections open."},
+        {IPD_STATS_WS_MESSAGES_OUT, "websocket_messages_sent_total", "counter", "WebSocket messages sent."},
+        {IPD_STATS_LOG_STREAMS, "log_streams", "gauge", "Pod-log streams open."},
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        metric(b, plain[i].name, plain[i].type, plain[i].help);
+        put(b, "imgpulld_%s %" PRId64 "\n", plain[i].name, (int64_t)f->totals.c[plain[i].c]);
+    }
+    metric(b, "workers", "gauge", "Worker processes counting in the stats segment.");
+    put(b, "imgpulld_workers %u\n", f->totals.workers);
+    for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_COUNT; k++) {
+        const char *name = ipd_stats_master_counter_name((ipd_mstats_counter_t)k);
+        put(b, "# TYPE imgpulld_master_%s %s\nimgpulld_master_%s %" PRId64 "\n", name,
+            strstr(name, "_total") != NULL ? "counter" : "gauge", name,
+                        (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed));
+    }
+}
+
+static void prom_table(const ipd_stats_figures_t *f, struct out *b)
+{
+    if (!f->table)
+        return;
+    metric(b, "jobs", "gauge", "Pull jobs in the table, by state.");
+    for (int s = 0; s < IPD_JOB_STATE_COUNT; s++)
+        put(b, "imgpulld_jobs{state=\"%s\"} %" PRIu64 "\n", ipd_job_state_name((ipd_job_state_t)s),
+                        f->jobs[s]);
+    metric(b, "table_generation", "gauge", "Generation of the job table.");
+    put(b, "imgpulld_table_generation %" PRIu64 "\n", f->generation);
+    metric(b, "ring_head", "gauge", "Sequence number of the last change record.");
+    put(b, "imgpulld_ring_head %" PRIu64 "\n", f->ring_head);
+}
+
+void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req)
+{
+    ipd_stats_figures_t f;
+    struct out b = {{0}, 0};
+    gather(w, &f);
+    prom_http(w, &f, &b);
+    prom_counters(&f, &b);
+    prom_table(&f, &b);
+    if (b.rc != 0)
+        ipd_worker_send_error(req, 500, ipd_strerror(b.rc));
+    else
+        ipd_worker_send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.buf.data, b.buf.len);
+    ipd_buf_dispose(&b.buf);
+}
+
+void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req)
+{
+    ipd_stats_figures_t f;
+    struct out b = {{0}, 0};
+    gather(w, &f);
+    b.rc = ipd_stats_report_json(&f, &b.buf);
+    if (b.rc != 0)
+        ipd_worker_send_error(req, 500, ipd_strerror(b.rc));
+    else
+        ipd_worker_send_json(req, 200, b.buf.data, b.buf.len);
+    ipd_buf_dispose(&b.buf);
+}

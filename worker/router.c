@@ -1,0 +1,200 @@
+#include "worker/internal.h"
+
+#include <string.h>
+
+#include "proto/job.h"
+
+#define JOBS_PREFIX "/api/v1/images/pull-jobs/"
+
+struct route_handler {
+    h2o_handler_t super;
+    ipd_worker_t *w;
+};
+
+struct stats_logger {
+    h2o_logger_t super;
+    ipd_worker_t *w;
+};
+
+static const struct route_def {
+    const char *path;
+    unsigned read_methods : 1;  /* GET and HEAD */
+    unsigned delete_method : 1; /* DELETE (admin) */
+    unsigned post_method : 1;   /* POST (admin) */
+    unsigned open : 1;          /* no token needed, whatever the listener */
+    const char *allow;
+} routes[IPD_ROUTE_COUNT] = {
+    [IPD_ROUTE_ACTIVE] = {"/api/v1/images/pull-active", 1, 0, 0, 0, "GET, HEAD"},
+    [IPD_ROUTE_FAILED] = {"/api/v1/images/pull-failed", 1, 0, 0, 0, "GET, HEAD"},
+    [IPD_ROUTE_JOBS] = {"/api/v1/images/pull-jobs", 1, 0, 0, 0, "GET, HEAD"},
+    [IPD_ROUTE_JOB] = {NULL, 1, 1, 0, 0, "GET, HEAD, DELETE"},
+    [IPD_ROUTE_PULL] = {"/api/v1/images/pull", 0, 0, 1, 0, "POST"},
+    [IPD_ROUTE_STATS] = {"/api/v1/stats", 1, 0, 0, 0, "GET, HEAD"},
+    [IPD_ROUTE_HEALTHZ] = {"/healthz", 1, 0, 0, 1, "GET, HEAD"},
+    [IPD_ROUTE_READYZ] = {"/readyz", 1, 0, 0, 1, "GET, HEAD"},
+    [IPD_ROUTE_METRICS] = {"/metrics", 1, 0, 0, 0, "GET, HEAD"},
+    [IPD_ROUTE_DASHBOARD] = {"/", 1, 0, 0, 1, "GET, HEAD"},
+    [IPD_ROUTE_OTHER] = {NULL, 0, 0, 0, 0, NULL},
+};
+
+/* Finds the route of a normalized path; for IPD_ROUTE_JOB copies the id into `id` (IPD_JOB_ID_SIZE). */
+static ipd_worker_route_t classify(h2o_iovec_t path, char *id)
+{
+    size_t plen = sizeof(JOBS_PREFIX) - 1;
+    if (path.len > plen && memcmp(path.base, JOBS_PREFIX, plen) == 0) {
+        size_t n = path.len - plen;
+        if (n >= IPD_JOB_ID_SIZE || memchr(path.base + plen, '/', n) != NULL)
+            return IPD_ROUTE_OTHER;
+        if (id != NULL) {
+            memcpy(id, path.base + plen, n);
+            id[n] = '\0';
+        }
+        return IPD_ROUTE_JOB;
+    }
+    for (int r = 0; r < IPD_ROUTE_COUNT; r++)
+        if (routes[r].path != NULL && h2o_memis(path.base, path.len, routes[r].path, strlen(routes[r].path)))
+            return (ipd_worker_route_t)r;
+    return IPD_ROUTE_OTHER;
+}
+
+h2o_iovec_t ipd_worker_query(h2o_req_t *req)
+{
+    if (req->query_at == SIZE_MAX)
+        return h2o_iovec_init("", 0);
+    return h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+}
+
+/* The caller's role on this connection: admin on open listeners, else from the bearer token. */
+static ipd_http_role_t role_of(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_req_t *req, int *presented)
+{
+    const char *tok;
+    size_t toklen;
+    *presented = 0;
+    if (conn == NULL || !conn->needs_auth)
+        return IPD_HTTP_ROLE_ADMIN;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return IPD_HTTP_ROLE_NONE;
+    *presented = 1;
+    if (ipd_http_bearer(req->headers.entries[i].value.base, req->headers.entries[i].value.len, &tok, &toklen) != 0)
+        return IPD_HTTP_ROLE_NONE;
+    return ipd_http_tokens_role(&w->tokens, tok, toklen);
+}
+
+static void dispatch(ipd_worker_t *w, h2o_req_t *req, ipd_worker_route_t route, int is_read, const char *id)
+{
+    switch (route) {
+    case IPD_ROUTE_ACTIVE:
+        ipd_worker_get_active(w, req);
+        break;
+    case IPD_ROUTE_FAILED:
+        ipd_worker_get_failed(w, req);
+        break;
+    case IPD_ROUTE_JOBS:
+        ipd_worker_get_jobs(w, req);
+        break;
+    case IPD_ROUTE_JOB:
+        if (is_read)
+            ipd_worker_get_job(w, req, id);
+        else
+            ipd_worker_delete_job(w, req, id);
+        break;
+    case IPD_ROUTE_PULL:
+        ipd_worker_post_pull(w, req);
+        break;
+    case IPD_ROUTE_STATS:
+        ipd_worker_get_stats(w, req);
+        break;
+    case IPD_ROUTE_HEALTHZ:
+        ipd_worker_get_healthz(w, req);
+        break;
+    case IPD_ROUTE_READYZ:
+        ipd_worker_get_readyz(w, req);
+        break;
+    case IPD_ROUTE_METRICS:
+        ipd_worker_get_metrics(w, req);
+        break;
+    case IPD_ROUTE_DASHBOARD:
+        ipd_worker_get_dashboard(w, req);
+        break;
+    default:
+        ipd_worker_send_error(req, 404, "no such endpoint");
+        break;
+    }
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    ipd_worker_t *w = ((struct route_handler *)self)->w;
+    ipd_worker_conn_t *conn = ipd_worker_conn_of(req);
+    char id[IPD_JOB_ID_SIZE];
+    int presented;
+
+    if (conn != NULL && (conn->closing || !ipd_http_rate_take(&conn->rate, (unsigned)w->cfg->request_rate_per_conn,
+                                                              h2o_now(w->loop)))) {
+        ipd_stats_add(w->stats, IPD_STATS_RATE_LIMITED, 1);
+        ipd_worker_conn_close_soon(conn, req);
+        ipd_worker_send_error(req, 429, "request rate over request_rate_per_conn; the connection is closed");
+        return 0;
+    }
+    ipd_worker_route_t route = classify(req->path_normalized, id);
+    const struct route_def *def = &routes[route];
+    ipd_http_role_t role = role_of(w, conn, req, &presented);
+    if (!def->open && role == IPD_HTTP_ROLE_NONE) {
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE,
+                       presented ? "Bearer realm=\"imgpulld\", error=\"invalid_token\"" : "Bearer realm=\"imgpulld\"",
+                       presented ? sizeof("Bearer realm=\"imgpulld\", error=\"invalid_token\"") - 1
+                                 : sizeof("Bearer realm=\"imgpulld\"") - 1, 1);
+        ipd_worker_send_error(req, 401, presented ? "invalid bearer token" : "a bearer token is required");
+        return 0;
+    }
+    if (route == IPD_ROUTE_OTHER) {
+        ipd_worker_send_error(req, 404, "no such endpoint");
+        return 0;
+    }
+    int is_read = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+                  h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    int is_delete = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE"));
+    int is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    if (!((is_read && def->read_methods) || (is_delete && def->delete_method) || (is_post && def->post_method))) {
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, def->allow, strlen(def->allow), 1);
+        ipd_worker_send_error(req, 405, "method not allowed here");
+        return 0;
+    }
+    if (!def->open && !is_read && role < IPD_HTTP_ROLE_ADMIN) {
+        ipd_worker_send_error(req, 403, "this token has the read role; the admin role is required");
+        return 0;
+    }
+    dispatch(w, req, route, is_read, id);
+    return 0;
+}
+
+static size_t status_kind(int status)
+{
+    static const int codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
+    size_t k = 0;
+    while (k < IPD_WORKER_STATUS_KINDS - 1 && codes[k] != status)
+        k++;
+    return k;
+}
+
+static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    ipd_worker_t *w = ((struct stats_logger *)self)->w;
+    int64_t us = 0;
+    if (!h2o_time_compute_duration(req, &us) || us < 0)
+        us = 0;
+    w->route_status[classify(req->path_normalized, NULL)][status_kind(req->res.status)]++;
+    ipd_stats_request(w->stats, req->res.status, (uint64_t)us, req->entity.len, req->bytes_sent);
+}
+
+void ipd_worker_router_register(ipd_worker_t *w, h2o_hostconf_t *host)
+{
+    h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+    struct route_handler *h = (struct route_handler *)h2o_create_handler(pc, sizeof(*h));
+    h->super.on_req = on_req;
+    h->w = w;
+    struct stats_logger *l = (struct stats_logger *)h2o_create_logger(pc, sizeof(*l));
+    l->super.log_access = on_log_access;
+    l->w = w;
+}

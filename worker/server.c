@@ -1,0 +1,223 @@
+#include "worker/internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/error.h"
+#include "shared/log.h"
+
+#define TABLE_WAIT_MS 2000
+
+static void begin_drain(ipd_worker_t *w, const char *why)
+{
+    if (w->draining)
+        return;
+    w->draining = 1;
+    w->drain_deadline = h2o_now(w->loop) + w->cfg->reload_drain_timeout_ms;
+    ipd_worker_update_accepting(w);
+    h2o_context_request_shutdown(&w->ctx);
+    ipd_info("worker", "slot %d draining (%s): %zu connections open", w->args->slot, why, w->nconns);
+}
+
+static void on_signal(h2o_socket_t *sock, const char *err)
+{
+    ipd_worker_t *w = sock->data;
+    struct signalfd_siginfo si;
+    (void)err;
+    while (read(h2o_socket_get_fd(sock), &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGQUIT) {
+            ipd_info("worker", "slot %d: SIGQUIT, exiting now", w->args->slot);
+            w->stop = 1;
+        } else {
+            begin_drain(w, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+    }
+}
+
+static void on_parent(h2o_socket_t *sock, const char *err)
+{
+    ipd_worker_t *w = sock->data;
+    char buf[64];
+    (void)err;
+    ssize_t r;
+    while ((r = read(h2o_socket_get_fd(sock), buf, sizeof(buf))) > 0)
+        ;
+    if (r == 0) {
+        ipd_warn("worker", "slot %d: the master is gone, exiting", w->args->slot);
+        w->stop = 1;
+        h2o_socket_read_stop(sock);
+    }
+}
+
+/* Takes the signals to a signalfd: nothing runs in signal context. Returns the fd or -1. */
+static int take_signals(void)
+{
+    sigset_t mask;
+    struct sigaction ign, dfl;
+    memset(&ign, 0, sizeof(ign));
+    memset(&dfl, 0, sizeof(dfl));
+    ign.sa_handler = SIG_IGN;
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGQUIT);
+    /* Block first, so a signal arriving meanwhile stays pending for the signalfd. */
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
+        return -1;
+    sigaction(SIGTERM, &dfl, NULL);
+    sigaction(SIGINT, &dfl, NULL);
+    sigaction(SIGQUIT, &dfl, NULL);
+    sigaction(SIGCHLD, &dfl, NULL);
+    sigaction(SIGHUP, &ign, NULL);
+    sigaction(SIGUSR1, &ign, NULL);
+    sigaction(SIGUSR2, &ign, NULL);
+    sigaction(SIGPIPE, &ign, NULL);
+    return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static h2o_socket_t *watch(ipd_worker_t *w, int fd, h2o_socket_cb cb)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = w;
+    h2o_socket_read_start(sock, cb);
+    return sock;
+}
+
+static void setup_stats(ipd_worker_t *w)
+{
+    int rc = ipd_stats_attach(w->cfg->instance, &w->stats_seg);
+    w->stats = &w->own_stats;
+    if (rc != 0) {
+        w->stats_seg = NULL;
+        ipd_info("worker", "no stats segment (%s): counting privately", ipd_strerror(rc));
+        return;
+    }
+    ipd_stats_block_t *b = ipd_stats_block(w->stats_seg, (uint32_t)w->args->slot);
+    if (b == NULL || ipd_stats_claim(w->stats_seg, (uint32_t)w->args->slot, getpid()) != 0) {
+        ipd_warn("worker", "stats segment has no block for slot %d: counting privately", w->args->slot);
+        return;
+    }
+    w->stats = b;
+}
+
+static void wait_for_table(ipd_worker_t *w)
+{
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    for (int waited = 0; ipd_worker_table(w) == NULL && waited < TABLE_WAIT_MS; waited += 100) {
+        nanosleep(&pause, NULL);
+        w->table_retry_at = 0;
+    }
+    if (w->table == NULL)
+        ipd_warn("worker", "table %s not available yet; serving 503 until it is", w->cfg->instance);
+}
+
+static int setup(ipd_worker_t *w)
+{
+    const ipd_config_t *cfg = w->cfg;
+    char err[512];
+    setup_stats(w);
+    if (cfg->tokens_file[0] != '\0' && ipd_http_tokens_load(cfg->tokens_file, &w->tokens, err, sizeof(err)) != 0) {
+        ipd_error("worker", "tokens_file %s", err);
+        return -1;
+    }
+    h2o_config_init(&w->config);
+    w->config.server_name = h2o_iovec_init(H2O_STRLIT("imgpulld"));
+    /*
+     * h2o refuses bodies over this size itself: over HTTP/1 with a 413 (made JSON by
+     * h2o_errors.c), over HTTP/2 by resetting the stream. Reading up to twice max_request_body
+     * lets the handler answer a JSON 413 on both protocols for bodies just over the limit.
+     */
+    w->config.max_request_entity_size = cfg->max_request_body * 2;
+    w->config.http1.upgrade_to_http2 = 1;
+    h2o_hostconf_t *host = h2o_config_register_host(&w->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    ipd_worker_router_register(w, host);
+    ipd_worker_errors_register(host);
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &w->config);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = w->config.hosts;
+    if (ipd_worker_listen(w) != 0)
+        return -1;
+    int sigfd = take_signals();
+    int parent = w->args->parent_fd >= 0 ? dup(w->args->parent_fd) : -2;
+    if (sigfd < 0 || parent == -1) {
+        ipd_error("worker", "%s: %s", sigfd < 0 ? "signalfd" : "dup(parent pipe)", strerror(errno));
+        if (sigfd >= 0)
+            close(sigfd);
+        return -1;
+    }
+    w->signal_sock = watch(w, sigfd, on_signal);
+    if (parent >= 0)
+        w->parent_sock = watch(w, parent, on_parent);
+    wait_for_table(w);
+    if (ipd_worker_ring_start(w) != 0)
+        return -1;
+    ipd_worker_kube_start(w);
+    return 0;
+}
+
+static void run(ipd_worker_t *w)
+{
+    while (!w->stop) {
+        if (w->draining && (w->nconns == 0 || h2o_now(w->loop) >= w->drain_deadline))
+            break;
+        if (h2o_evloop_run(w->loop, w->draining ? 100 : INT32_MAX) != 0 && errno != EINTR) {
+            ipd_error("worker", "event loop: %s", strerror(errno));
+            break;
+        }
+    }
+    if (w->draining)
+        ipd_info("worker", "slot %d drained, %zu connections left", w->args->slot, w->nconns);
+}
+
+/*
+ * Releases what the worker owns. The h2o context and loop are left to the process exit: after a
+ * drain h2o may still hold timer entries of the connections it just closed, and disposing a
+ * context with linked entries aborts.
+ */
+static void teardown(ipd_worker_t *w)
+{
+    if (w->loop != NULL) {
+        ipd_worker_kube_stop(w);
+        ipd_worker_ring_dispose(w);
+        if (w->signal_sock != NULL)
+            h2o_socket_close(w->signal_sock);
+        if (w->parent_sock != NULL)
+            h2o_socket_close(w->parent_sock);
+        ipd_worker_unlisten(w);
+        h2o_evloop_run(w->loop, 0); /* lets the loop free the sockets closed above */
+    } else if (w->ssl != NULL) {
+        SSL_CTX_free(w->ssl);
+    }
+    ipd_worker_cache_clear(&w->cache);
+    ipd_table_destroy(w->table);
+    ipd_stats_destroy(w->stats_seg);
+    ipd_http_tokens_dispose(&w->tokens);
+}
+
+int ipd_worker_main(const ipd_worker_args_t *args)
+{
+    ipd_worker_t *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        ipd_error("worker", "out of memory");
+        return 1;
+    }
+    w->args = args;
+    w->cfg = args->cfg;
+    int rc = setup(w);
+    if (rc == 0) {
+        ipd_info("worker", "slot %d serving on %zu listeners%s", args->slot, w->nlisten, w->ssl ? " (TLS)" : "");
+        run(w);
+    }
+    int fast = w->stop && !w->draining;
+    if (!fast)
+        teardown(w);
+    free(w);
+    return rc == 0 ? 0 : 1;
+}
