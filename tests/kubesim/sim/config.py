@@ -1,0 +1,116 @@
+"""Tunable behaviour of the simulated kubelets, changed at run time by /_sim/.
+
+Rules are regular expressions over the image reference, tried in the order
+they were added (latest first) so a test can override a broader rule.
+"""
+
+import re
+import threading
+import zlib
+
+OUTCOMES = ("StartError", "RunContainerError", "CreateContainerError", "Run", "alternate")
+
+
+class SimConfig:
+    def __init__(self, pull_ms=800, log_rate=5.0, fail_patterns=()):
+        self.lock = threading.Lock()
+        self.pull_ms = pull_ms
+        self.log_rate = log_rate
+        self.backoff_ms = 200
+        self.backoff_max_ms = 2000
+        self.default_outcome = "alternate"
+        self.default_run_ms = 1000
+        self.pull_rules = []     # (regex, ms)
+        self.fail_rules = []     # (regex, message)
+        self.outcome_rules = []  # (regex, dict(outcome, run_ms, exit_code))
+        for pat in fail_patterns:
+            self.add_fail(pat, None)
+
+    @staticmethod
+    def _compile(pattern):
+        try:
+            return re.compile(pattern)
+        except re.error as e:
+            raise ValueError("bad regular expression %r: %s" % (pattern, e))
+
+    def add_fail(self, pattern, message):
+        with self.lock:
+            self.fail_rules.insert(0, (self._compile(pattern), message))
+
+    def add_pull(self, pattern, ms):
+        with self.lock:
+            self.pull_rules.insert(0, (self._compile(pattern), int(ms)))
+
+    def add_outcome(self, pattern, rule):
+        if rule.get("outcome", "Run") not in OUTCOMES:
+            raise ValueError("outcome must be one of %s" % ", ".join(OUTCOMES))
+        with self.lock:
+            self.outcome_rules.insert(0, (self._compile(pattern), rule))
+
+    def pull_duration(self, image):
+        with self.lock:
+            for rx, ms in self.pull_rules:
+                if rx.search(image):
+                    return ms / 1000.0
+            return self.pull_ms / 1000.0
+
+    def pull_failure(self, image):
+        """The error text if pulling ``image`` fails, else None."""
+        with self.lock:
+            for rx, message in self.fail_rules:
+                if rx.search(image):
+                    return message or ('rpc error: code = NotFound desc = failed to pull and unpack image "%s": '
+                                       'failed to resolve reference "%s": not found' % (image, image))
+            return None
+
+    def outcome(self, image):
+        with self.lock:
+            for rx, rule in self.outcome_rules:
+                if rx.search(image):
+                    return dict(rule)
+            return {"outcome": self.default_outcome, "run_ms": self.default_run_ms}
+
+    def backoff(self, attempt):
+        with self.lock:
+            return min(self.backoff_ms * (2 ** max(0, attempt - 1)), self.backoff_max_ms) / 1000.0
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                "pull_ms": self.pull_ms, "log_rate": self.log_rate, "backoff_ms": self.backoff_ms,
+                "backoff_max_ms": self.backoff_max_ms, "default_outcome": self.default_outcome,
+                "default_run_ms": self.default_run_ms,
+                "pull_rules": [{"pattern": rx.pattern, "ms": ms} for rx, ms in self.pull_rules],
+                "fail_rules": [{"pattern": rx.pattern, "message": m} for rx, m in self.fail_rules],
+                "outcome_rules": [dict(rule, pattern=rx.pattern) for rx, rule in self.outcome_rules],
+            }
+
+    def clear_rules(self):
+        with self.lock:
+            self.pull_rules, self.fail_rules, self.outcome_rules = [], [], []
+
+
+def image_size(image):
+    """A stable, plausible image size in bytes derived from the reference."""
+    return 2_000_000 + zlib.crc32(image.encode()) % 900_000_000
+
+
+def image_digest(image):
+    h = "%08x" % zlib.crc32(image.encode())
+    return (h * 8)[:64]
+
+
+def normalize_image(image):
+    """The fully qualified form a container runtime reports after a pull."""
+    name, tag = image, None
+    if "@" in name:
+        return name if "/" in name.split("@")[0] else "docker.io/library/" + name
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = name.rsplit(":", 1)
+    first = name.split("/", 1)[0]
+    if "/" not in name:
+        name = "docker.io/library/" + name
+    elif not ("." in first or ":" in first or first == "localhost"):
+        name = "docker.io/" + name
+    return "%s:%s" % (name, tag or "latest")

@@ -1,0 +1,505 @@
+"""Self-test of the Kubernetes simulator (standard library unittest).
+
+Run: python3 tests/kubesim/test_kubesim.py   (about 20 s)
+The simulator runs in-process on a free loopback port; tests talk HTTP to it
+exactly as a client would.
+"""
+
+import http.client
+import json
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sim import kinds  # noqa: E402
+from sim.cluster import Cluster  # noqa: E402
+from sim.config import SimConfig, normalize_image  # noqa: E402
+from sim.control import Control  # noqa: E402
+from sim.errors import ApiError  # noqa: E402
+from sim.selectors import match_fields, match_labels, parse_fields, parse_labels  # noqa: E402
+from sim.server import SimServer  # noqa: E402
+
+NS = "imgpulld"
+
+
+class Sim:
+    """An in-process simulator plus tiny HTTP helpers."""
+
+    def __init__(self):
+        self.cluster = Cluster(nodes=3, history=10000, config=SimConfig(pull_ms=100, log_rate=50))
+        self.control = Control(self.cluster)
+        self.server = SimServer(0, self.cluster, self.control)
+        self.control.server = self.server
+        self.port = self.server.server_address[1]
+        self.open_watches = []
+        self.cluster.start()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def call(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+        conn.request(method, path, body=data, headers=headers or {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        try:
+            parsed = json.loads(raw) if raw and "json" in (resp.getheader("Content-Type") or "") else raw
+        except ValueError:
+            parsed = raw
+        return resp.status, resp, parsed
+
+    def ok(self, method, path, body=None):
+        code, _, obj = self.call(method, path, body)
+        if code >= 300:
+            raise AssertionError("%s %s -> %d %s" % (method, path, code, obj))
+        return obj
+
+    def watch(self, path):
+        w = WatchStream(self.port, path)
+        self.open_watches.append(w)
+        return w
+
+    def close_watches(self):
+        while self.open_watches:
+            self.open_watches.pop().close()
+
+
+class WatchStream:
+    def __init__(self, port, path):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.conn.request("GET", path)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.events = queue.Queue()
+        self.ended = threading.Event()
+        self.sock = self.conn.sock
+        if self.status == 200:
+            threading.Thread(target=self._read, daemon=True).start()
+        else:
+            self.body = json.loads(self.resp.read())
+            self.ended.set()
+
+    def _read(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    break
+                self.events.put(json.loads(line))
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        self.ended.set()
+
+    def next(self, timeout=5.0, skip_bookmarks=True):
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            if not (skip_bookmarks and ev["type"] == "BOOKMARK"):
+                return ev
+
+    def drain(self, seconds):
+        out, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                out.append(self.events.get(timeout=0.05))
+            except queue.Empty:
+                pass
+        return out
+
+    def close(self):
+        """Shut the socket down first: the reader thread holds the response's lock."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.ended.wait(2)
+        self.conn.close()
+
+
+def wait_for(fn, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within %.1fs" % timeout)
+        time.sleep(interval)
+
+
+def job_manifest(name, image, node="node-1", backoff_limit=2, deadline=None, labels=None):
+    spec = {"backoffLimit": backoff_limit, "template": {
+        "metadata": {"labels": dict(labels or {})},
+        "spec": {"nodeName": node, "restartPolicy": "Never", "tolerations": [{"operator": "Exists"}],
+                 "containers": [{"name": "pull", "image": image, "imagePullPolicy": "IfNotPresent",
+                                 "command": ["/imgpulld-noop"]}]}}}
+    if deadline:
+        spec["activeDeadlineSeconds"] = deadline
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "labels": dict(labels or {}, **{"imgpulld.io/node": node})}, "spec": spec}
+
+
+def plain_pod(name, node="node-9", labels=None):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"nodeName": node, "restartPolicy": "Never",
+                     "containers": [{"name": "c", "image": "busybox:1.36"}]}}
+
+
+class SelectorTest(unittest.TestCase):
+    def test_label_selector_operators(self):
+        labels = {"app": "a", "tier": "web", "env": "prod"}
+        cases = {"app=a": True, "app==a": True, "app!=a": False, "app!=b": True, "missing!=x": True,
+                 "tier in (web,db)": True, "tier notin (web)": False, "env": True, "!env": False,
+                 "!nope": True, "app=a,tier in (db)": False, "app=a, env in (prod, dev),!nope": True}
+        for text, want in cases.items():
+            self.assertEqual(match_labels(parse_labels(text), labels), want, text)
+
+    def test_label_selector_syntax_error_is_400(self):
+        with self.assertRaises(ApiError) as cm:
+            parse_labels("app in ()")
+        self.assertEqual(cm.exception.code, 400)
+
+    def test_field_selector(self):
+        reqs = parse_fields("spec.nodeName=node-1,status.phase!=Failed", kinds.POD)
+        self.assertTrue(match_fields(reqs, {"spec.nodeName": "node-1", "status.phase": "Running"}))
+        self.assertFalse(match_fields(reqs, {"spec.nodeName": "node-1", "status.phase": "Failed"}))
+        with self.assertRaises(ApiError) as cm:
+            parse_fields("spec.bogus=1", kinds.POD)
+        self.assertEqual(cm.exception.code, 400)
+
+    def test_image_normalisation(self):
+        self.assertEqual(normalize_image("busybox"), "docker.io/library/busybox:latest")
+        self.assertEqual(normalize_image("team/app:1"), "docker.io/team/app:1")
+        self.assertEqual(normalize_image("localhost:5000/app"), "localhost:5000/app:latest")
+
+
+class SimTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim()
+
+    def setUp(self):
+        self.sim.ok("POST", "/_sim/reset")
+        self.sim.ok("POST", "/_sim/backoff", {"base_ms": 20, "max_ms": 100})
+
+    def tearDown(self):
+        self.sim.close_watches()
+
+    def pods(self, selector=""):
+        return self.sim.ok("GET", "/api/v1/namespaces/%s/pods?labelSelector=%s" % (NS, selector))["items"]
+
+    def events_for(self, name):
+        q = "/api/v1/namespaces/%s/events?fieldSelector=involvedObject.name=%s" % (NS, name)
+        return self.sim.ok("GET", q)["items"]
+
+    def job(self, name):
+        return self.sim.ok("GET", "/apis/batch/v1/namespaces/%s/jobs/%s" % (NS, name))
+
+    def job_condition(self, name):
+        for c in self.job(name)["status"].get("conditions", []):
+            if c["type"] in ("Complete", "Failed") and c["status"] == "True":
+                return c
+        return None
+
+    # -- discovery and CRUD ----------------------------------------------------
+
+    def test_discovery(self):
+        res = {r["name"] for r in self.sim.ok("GET", "/api/v1")["resources"]}
+        self.assertTrue({"pods", "pods/log", "events", "nodes", "namespaces"} <= res)
+        self.assertIn("jobs", {r["name"] for r in self.sim.ok("GET", "/apis/batch/v1")["resources"]})
+        self.assertIn("batch", [g["name"] for g in self.sim.ok("GET", "/apis")["groups"]])
+        self.assertEqual(self.sim.ok("GET", "/api")["versions"], ["v1"])
+        names = [n["metadata"]["name"] for n in self.sim.ok("GET", "/api/v1/namespaces")["items"]]
+        self.assertTrue({"default", "imgpulld", "kube-system"} <= set(names))
+
+    def test_create_errors_are_status_objects(self):
+        code, _, body = self.sim.call("POST", "/api/v1/namespaces/%s/pods" % NS,
+                                      {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "x"},
+                                       "spec": {"containers": [{"name": "c"}]}})
+        self.assertEqual((code, body["kind"], body["reason"]), (422, "Status", "Invalid"))
+        self.assertEqual(body["details"]["causes"][0]["field"], "spec.containers[0].image")
+        self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("dup"))
+        code, _, body = self.sim.call("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("dup"))
+        self.assertEqual((code, body["reason"]), (409, "AlreadyExists"))
+        code, _, body = self.sim.call("POST", "/api/v1/namespaces/nowhere/pods", plain_pod("p"))
+        self.assertEqual((code, body["code"]), (404, 404))
+        code, _, body = self.sim.call("GET", "/api/v1/namespaces/%s/pods/absent" % NS)
+        self.assertEqual((code, body["reason"]), (404, "NotFound"))
+
+    def test_generate_name_and_job_pod_shape(self):
+        obj = job_manifest("ignored", "busybox:1.36", labels={"imgpulld.io/job": "pj-00000001"})
+        del obj["metadata"]["name"]
+        obj["metadata"]["generateName"] = "pj-00000001-"
+        job = self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, obj)
+        name = job["metadata"]["name"]
+        self.assertRegex(name, r"^pj-00000001-[bcdfghjklmnpqrstvwxz2456789]{5}$")
+        pod = wait_for(lambda: self.pods("job-name=" + name))[0]
+        self.assertEqual(pod["metadata"]["labels"]["imgpulld.io/job"], "pj-00000001")
+        self.assertEqual(pod["metadata"]["labels"]["controller-uid"], job["metadata"]["uid"])
+        self.assertEqual(pod["metadata"]["ownerReferences"][0]["uid"], job["metadata"]["uid"])
+        self.assertEqual(pod["spec"]["nodeName"], "node-1")
+
+    def test_suspended_job_starts_when_resumed(self):
+        obj = job_manifest("susp", "busybox:1.36")
+        obj["spec"]["suspend"] = True
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, obj)
+        time.sleep(0.3)
+        self.assertEqual(self.pods("job-name=susp"), [])
+        code, _, _ = self.sim.call("PATCH", "/apis/batch/v1/namespaces/%s/jobs/susp" % NS,
+                                   {"spec": {"suspend": False}},
+                                   {"Content-Type": "application/merge-patch+json"})
+        self.assertEqual(code, 200)
+        pod = wait_for(lambda: self.pods("job-name=susp"))[0]
+        self.assertEqual(pod["spec"]["nodeName"], "node-1")
+
+    # -- pull simulation --------------------------------------------------------
+
+    def test_pull_success_events_and_second_pull_already_present(self):
+        self.sim.ok("POST", "/_sim/pull", {"pattern": "^busybox", "ms": 300})
+        t0 = time.monotonic()
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("j1", "busybox:1.36"))
+        pod = wait_for(lambda: self.pods("job-name=j1"))[0]
+        name = pod["metadata"]["name"]
+        pulled = wait_for(lambda: [e for e in self.events_for(name) if e["reason"] == "Pulled"])
+        self.assertGreaterEqual(time.monotonic() - t0, 0.29)
+        self.assertRegex(pulled[0]["message"], r'^Successfully pulled image "busybox:1.36" in 0\.300s \(0\.300s '
+                                               r'including waiting\)\. Image size: \d+ bytes\.$')
+        reasons = [e["reason"] for e in self.events_for(name)]
+        self.assertIn("Pulling", reasons)
+        ev = pulled[0]
+        self.assertEqual((ev["source"]["component"], ev["involvedObject"]["kind"], ev["type"]),
+                         ("kubelet", "Pod", "Normal"))
+        state = wait_for(lambda: [s for s in self.sim.ok("GET", "/api/v1/namespaces/%s/pods/%s" % (NS, name))
+                                  ["status"].get("containerStatuses", []) if "waiting" not in s["state"]
+                                  or s["state"]["waiting"]["reason"] == "RunContainerError"])[0]
+        self.assertTrue(state["imageID"].startswith("docker.io/library/busybox@sha256:"))
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("j2", "busybox:1.36"))
+        pod2 = wait_for(lambda: self.pods("job-name=j2"))[0]["metadata"]["name"]
+        msgs = wait_for(lambda: [e["message"] for e in self.events_for(pod2) if e["reason"] == "Pulled"])
+        self.assertEqual(msgs[0], 'Container image "busybox:1.36" already present on machine')
+
+    def test_pull_failure_backs_off_then_fails_the_job(self):
+        self.sim.ok("POST", "/_sim/fail", {"pattern": "^registry\\.invalid/"})
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                    job_manifest("bad", "registry.invalid/x:1", backoff_limit=2))
+        cond = wait_for(lambda: self.job_condition("bad"), timeout=10)
+        self.assertEqual((cond["type"], cond["reason"]), ("Failed", "BackoffLimitExceeded"))
+        pod = self.pods("job-name=bad")[0]
+        self.assertEqual(pod["status"]["phase"], "Failed")
+        self.assertIn(pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+                      ("ErrImagePull", "ImagePullBackOff"))
+        evs = {(e["reason"], e["message"]): e["count"] for e in self.events_for(pod["metadata"]["name"])}
+        self.assertEqual(evs[("Pulling", 'Pulling image "registry.invalid/x:1"')], 3)
+        self.assertEqual(evs[("Failed", "Error: ErrImagePull")], 3)
+        self.assertGreaterEqual(evs[("BackOff", 'Back-off pulling image "registry.invalid/x:1"')], 2)
+        self.assertTrue(any(r == "Failed" and m.startswith('Failed to pull image "registry.invalid/x:1": ')
+                            for r, m in evs))
+        self.assertEqual(self.job("bad")["status"]["failed"], 1)
+
+    def test_run_outcome_completes_job_and_deadline_fails_another(self):
+        self.sim.ok("POST", "/_sim/outcome", {"pattern": "done", "outcome": "Run", "run_ms": 200})
+        self.sim.ok("POST", "/_sim/outcome", {"pattern": "forever", "outcome": "Run"})
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("ok", "app:done"))
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("slow", "app:forever",
+                                                                                  deadline=1))
+        self.assertEqual(wait_for(lambda: self.job_condition("ok"))["type"], "Complete")
+        self.assertEqual(self.job("ok")["status"]["succeeded"], 1)
+        cond = wait_for(lambda: self.job_condition("slow"), timeout=5)
+        self.assertEqual((cond["type"], cond["reason"]), ("Failed", "DeadlineExceeded"))
+        ttl = job_manifest("ttl", "app:done")
+        ttl["spec"]["ttlSecondsAfterFinished"] = 0
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, ttl)
+        wait_for(lambda: self.sim.call("GET", "/apis/batch/v1/namespaces/%s/jobs/ttl" % NS)[0] == 404)
+        wait_for(lambda: not self.pods("job-name=ttl"))
+
+    def test_cordoned_node_keeps_pod_pending_until_uncordoned(self):
+        self.sim.ok("POST", "/_sim/nodes/node-2/cordon")
+        node = self.sim.ok("GET", "/api/v1/nodes/node-2")
+        self.assertEqual(node["spec"]["taints"][0]["key"], "node.kubernetes.io/unschedulable")
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("c", "busybox:2", node="node-2"))
+        wait_for(lambda: self.pods("job-name=c"))
+        time.sleep(0.4)
+        pod = self.pods("job-name=c")[0]
+        self.assertEqual(pod["status"]["phase"], "Pending")
+        self.assertNotIn("containerStatuses", pod["status"])
+        self.sim.ok("POST", "/_sim/nodes/node-2/uncordon")
+        wait_for(lambda: self.pods("job-name=c")[0]["status"].get("containerStatuses"))
+
+    def test_delete_job_propagation(self):
+        for name in ("bg", "orphan"):
+            self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest(name, "busybox:3"))
+            wait_for(lambda: self.pods("job-name=" + name))
+        self.sim.ok("DELETE", "/apis/batch/v1/namespaces/%s/jobs/bg" % NS, {"propagationPolicy": "Background"})
+        wait_for(lambda: not self.pods("job-name=bg"))
+        self.sim.ok("DELETE", "/apis/batch/v1/namespaces/%s/jobs/orphan" % NS)
+        time.sleep(0.2)
+        left = self.pods("job-name=orphan")
+        self.assertEqual(len(left), 1)
+        self.assertNotIn("ownerReferences", left[0]["metadata"])
+
+    def test_delete_collection_by_label(self):
+        for i in range(3):
+            self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                        job_manifest("dc%d" % i, "busybox:4", labels={"imgpulld.io/job": "pj-dc"}))
+        out = self.sim.ok("DELETE", "/apis/batch/v1/namespaces/%s/jobs?labelSelector=imgpulld.io/job%%3Dpj-dc"
+                          "&propagationPolicy=Background" % NS)
+        self.assertEqual(len(out["items"]), 3)
+        wait_for(lambda: not self.pods("imgpulld.io/job=pj-dc"))
+
+    # -- list, watch, history ----------------------------------------------------------
+
+    def test_pagination_is_a_consistent_snapshot(self):
+        for i in range(7):
+            self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("p%d" % i))
+        first = self.sim.ok("GET", "/api/v1/namespaces/%s/pods?limit=3" % NS)
+        self.assertEqual(first["metadata"]["remainingItemCount"], 4)
+        self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("p99"))
+        self.sim.ok("DELETE", "/api/v1/namespaces/%s/pods/p6" % NS)
+        names, page, rvs = [], first, set()
+        while True:
+            names += [p["metadata"]["name"] for p in page["items"]]
+            rvs.add(page["metadata"]["resourceVersion"])
+            if not page["metadata"].get("continue"):
+                break
+            page = self.sim.ok("GET", "/api/v1/namespaces/%s/pods?limit=3&continue=%s"
+                               % (NS, page["metadata"]["continue"]))
+        self.assertEqual(names, ["p%d" % i for i in range(7)])
+        self.assertEqual(len(rvs), 1)
+        tok = self.sim.ok("GET", "/api/v1/pods?limit=2")["metadata"]["continue"]
+        self.sim.ok("POST", "/_sim/compact", {"keep": 0})
+        code, _, body = self.sim.call("GET", "/api/v1/pods?limit=2&continue=" + tok)
+        self.assertEqual((code, body["reason"]), (410, "Expired"))
+
+    def test_watch_resume_410_and_error_event(self):
+        rv = self.sim.ok("GET", "/api/v1/namespaces/%s/pods" % NS)["metadata"]["resourceVersion"]
+        self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("w1"))
+        w = self.sim.watch("/api/v1/namespaces/%s/pods?watch=true&resourceVersion=%s" % (NS, rv))
+        ev = w.next()
+        self.assertEqual((ev["type"], ev["object"]["metadata"]["name"]), ("ADDED", "w1"))
+        self.assertGreater(int(ev["object"]["metadata"]["resourceVersion"]), int(rv))
+        self.sim.ok("POST", "/_sim/compact", {"keep": 0, "error_watches": True})
+        ev = w.next()
+        while ev["type"] == "MODIFIED":
+            ev = w.next()
+        self.assertEqual(ev["type"], "ERROR")
+        self.assertEqual((ev["object"]["code"], ev["object"]["reason"]), (410, "Expired"))
+        self.assertRegex(ev["object"]["message"], r"^too old resource version: \d+ \(\d+\)$")
+        self.assertTrue(w.ended.wait(5))
+        old = self.sim.watch("/api/v1/namespaces/%s/pods?watch=true&resourceVersion=%s" % (NS, rv))
+        self.assertEqual((old.status, old.body["reason"], old.body["code"]), (410, "Expired", 410))
+        self.assertRegex(old.body["message"], r"^too old resource version: %s \(\d+\)$" % rv)
+
+    def test_watch_initial_state_bookmarks_and_timeout(self):
+        self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("b1"))
+        w = self.sim.watch("/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=3")
+        self.assertEqual(w.next()["object"]["metadata"]["name"], "b1")
+        ev = w.next(3, skip_bookmarks=False)
+        self.assertEqual(ev["type"], "BOOKMARK")
+        self.assertEqual(set(ev["object"]["metadata"]), {"resourceVersion"})
+        self.assertTrue(w.ended.wait(4))
+
+    def test_watch_selector_transitions_and_legacy_path(self):
+        self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("sel", labels={"team": "a"}))
+        rv = self.sim.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
+        w = self.sim.watch("/api/v1/watch/namespaces/%s/pods?labelSelector=team%%3Da&resourceVersion=%s"
+                           % (NS, rv))
+        code, _, _ = self.sim.call("PATCH", "/api/v1/namespaces/%s/pods/sel" % NS,
+                                   json.dumps({"metadata": {"labels": {"team": "b"}}}).encode(),
+                                   {"Content-Type": "application/merge-patch+json"})
+        self.assertEqual(code, 200)
+        ev = w.next()
+        self.assertEqual((ev["type"], ev["object"]["metadata"]["labels"]["team"]), ("DELETED", "b"))
+
+    def test_stall_drop_and_restart(self):
+        rv = self.sim.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
+        w = self.sim.watch("/api/v1/pods?watch=true&allowWatchBookmarks=true&resourceVersion=" + rv)
+        self.sim.ok("POST", "/_sim/stall", {})
+        self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("st"))
+        self.assertEqual(w.drain(1.5), [])
+        self.sim.ok("POST", "/_sim/unstall")
+        self.assertEqual(w.next()["object"]["metadata"]["name"], "st")
+        self.assertEqual(self.sim.ok("POST", "/_sim/watches/drop")["dropped"], 1)
+        self.assertTrue(w.ended.wait(5))
+        w2 = self.sim.watch("/api/v1/pods?watch=true&resourceVersion=" + rv)
+        self.assertEqual(w2.next()["object"]["metadata"]["name"], "st")
+        out = self.sim.ok("POST", "/_sim/restart", {"bump": 500000})
+        self.assertGreaterEqual(int(out["resourceVersion"]), int(rv) + 500000)
+        self.assertTrue(w2.ended.wait(5))
+        w3 = self.sim.watch("/api/v1/pods?watch=true&resourceVersion=" + rv)
+        self.assertEqual(w3.status, 410)
+
+    def test_burst_reaches_one_watcher_completely(self):
+        for i in range(5):
+            self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("bp%d" % i))
+        rv = self.sim.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
+        w = self.sim.watch("/api/v1/namespaces/%s/pods?watch=true&resourceVersion=%s" % (NS, rv))
+        t0 = time.monotonic()
+        st = self.sim.ok("POST", "/_sim/burst", {"count": 30000, "rate": 0, "namespace": NS, "wait": True})
+        got = 0
+        while got < 30000:
+            ev = w.next(10)
+            if ev["type"] == "MODIFIED":
+                got += 1
+        rate = got / (time.monotonic() - t0)
+        self.assertEqual(st["count"], 30000)
+        self.assertEqual(ev["object"]["metadata"]["annotations"]["kubesim.io/burst-seq"], "29999")
+        self.assertGreater(rate, 5000, "burst delivered at %.0f events/s" % rate)
+        pod = self.sim.ok("GET", "/api/v1/namespaces/%s/pods/%s" % (NS, ev["object"]["metadata"]["name"]))
+        self.assertEqual(pod["metadata"]["resourceVersion"], ev["object"]["metadata"]["resourceVersion"])
+
+    # -- faults and request log ----------------------------------------------------------
+
+    def test_inject_429_and_500_then_recover(self):
+        self.sim.ok("POST", "/_sim/inject", {"count": 1, "code": 429, "path": "/pods", "retry_after": 2})
+        self.sim.ok("POST", "/_sim/inject", {"count": 1, "code": 500, "path": "/pods"})
+        code, resp, body = self.sim.call("GET", "/api/v1/pods")
+        self.assertEqual((code, resp.getheader("Retry-After"), body["reason"]), (429, "2", "TooManyRequests"))
+        code, _, body = self.sim.call("GET", "/api/v1/pods")
+        self.assertEqual((code, body["reason"]), (500, "InternalError"))
+        self.assertEqual(self.sim.call("GET", "/api/v1/pods")[0], 200)
+
+    def test_request_log_counts_list_and_watch(self):
+        self.sim.ok("DELETE", "/_sim/requests")
+        self.sim.ok("GET", "/api/v1/pods?limit=5")
+        self.sim.watch("/api/v1/pods?watch=true&timeoutSeconds=1").ended.wait(3)
+        rep = self.sim.ok("GET", "/_sim/requests")
+        self.assertEqual((rep["by_verb"]["list"], rep["by_verb"]["watch"]), (1, 1))
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def test_logs(self):
+        self.sim.ok("POST", "/_sim/outcome", {"pattern": "logger", "outcome": "Run", "run_ms": 600, "log_rate": 50})
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("lg", "app:logger"))
+        pod = wait_for(lambda: [p for p in self.pods("job-name=lg")
+                                if p["status"]["phase"] == "Running"])[0]["metadata"]["name"]
+        base = "/api/v1/namespaces/%s/pods/%s/log" % (NS, pod)
+        code, _, body = self.sim.call("GET", base + "?container=nope")
+        self.assertEqual((code, body["message"]), (400, "container nope is not valid for pod %s" % pod))
+        code, _, body = self.sim.call("GET", base + "?previous=true")
+        self.assertEqual(code, 400)
+        code, _, body = self.sim.call("GET", "/api/v1/namespaces/%s/pods/none/log" % NS)
+        self.assertEqual(code, 404)
+        conn = http.client.HTTPConnection("127.0.0.1", self.sim.port, timeout=10)
+        conn.request("GET", base + "?follow=true&timestamps=true")
+        resp = conn.getresponse()
+        lines = resp.read().decode().splitlines()
+        self.assertGreater(len(lines), 10)
+        self.assertRegex(lines[0], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line 1 of %s$" % pod)
+        code, _, body = self.sim.call("GET", base + "?tailLines=2")
+        self.assertEqual(body.decode().splitlines()[-1], "line %d of %s" % (len(lines), pod))
+        self.assertEqual(len(body.decode().splitlines()), 2)
+        self.assertEqual(len(self.sim.call("GET", base + "?limitBytes=7")[2]), 7)
+        self.sim.ok("POST", "/_sim/logs", {"namespace": NS, "pod": pod, "lines": ["hello"], "bytes": 1 << 20})
+        body = self.sim.call("GET", base + "?sinceSeconds=5")[2]
+        self.assertIn(b"hello\n", body)
+        self.assertGreaterEqual(len(body), 1 << 20)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
