@@ -175,7 +175,7 @@ void ipd_model_tick(ipd_model_t *m)
             model_mark_dirty(m, j);
         else
             for (size_t i = 0; i < j->ntasks; i++)
-                if (j->tasks[i].gave_up && j->tasks[i].has_kjob)
+                if (j->tasks[i].has_kjob && (j->tasks[i].gave_up || j->tasks[i].task.state == IPD_TASK_SUCCEEDED))
                     model_mark_dirty(m, j);
     }
 }
@@ -256,17 +256,21 @@ static int forgettable(const job_rec_t *j)
 size_t ipd_model_flush(ipd_model_t *m, int64_t now)
 {
     size_t written = 0;
-    job_rec_t *j = m->dirty;
-    m->dirty = NULL;
-    while (j != NULL) {
-        job_rec_t *next = j->next_dirty;
-        j->dirty = 0;
-        j->next_dirty = NULL;
-        written += (size_t)publish(m, j, now);
-        model_run_actions(m, j, now);
-        if (forgettable(j))
-            free_job(m, j);
-        j = next;
+    /* Actions may change a job they ran for (a task that gives up fails): it is dirty again and
+     * is published by a second pass, so the table never lags a decision already acted upon. */
+    for (int pass = 0; pass < 2 && m->dirty != NULL; pass++) {
+        job_rec_t *j = m->dirty;
+        m->dirty = NULL;
+        while (j != NULL) {
+            job_rec_t *next = j->next_dirty;
+            j->dirty = 0;
+            j->next_dirty = NULL;
+            written += (size_t)publish(m, j, now);
+            model_run_actions(m, j, now);
+            if (!j->dirty && forgettable(j))
+                free_job(m, j);
+            j = next;
+        }
     }
     if (written > 0)
         m->stats.flushes++;

@@ -27,7 +27,9 @@ typedef struct pod_rec {
     json_t *obj;            /* the latest Pod object, owned reference */
     char job_id[IPD_JOB_ID_SIZE];
     char node[IPD_NODE_SIZE];
-    int64_t created; /* creationTimestamp, ms */
+    int64_t created; /* creationTimestamp, ms (1 s resolution) */
+    uint64_t order;  /* when the model first saw it: breaks creationTimestamp ties */
+    int failed;      /* phase Failed: a Job replaces it with a newer pod */
     uint32_t attempts;
     uint64_t mark; /* pods list generation that last saw it */
     int64_t seen_at; /* wall ms the record was created (orphans expire) */
@@ -74,6 +76,7 @@ struct ipd_model {
     ipd_model_actions_t actions;
     ipd_strmap_t jobs; /* id -> job_rec_t */
     ipd_strmap_t pods; /* "ns/name" -> pod_rec_t */
+    uint64_t pod_order;
     job_rec_t *dirty;
     uint64_t mark[IPD_MODEL_KIND_COUNT];
     ipd_buf_t json;

@@ -20,13 +20,26 @@ void model_pod_free(pod_rec_t *p)
     free(p);
 }
 
+/* The pull attempts `p` shows now. p->attempts is only refreshed by a flush, so it misses the
+ * events and updates applied since (a list brings a task's old and new pod in one batch). */
+static uint32_t pod_attempts(const pod_rec_t *p)
+{
+    ipd_kube_event_t evs[POD_MAX_EVENTS];
+    ipd_task_t task;
+    for (size_t i = 0; i < p->nevents; i++)
+        evs[i] = p->events[i].ev;
+    if (p->obj == NULL || ipd_kube_pod_map(p->obj, evs, p->nevents, 0, 0, &task) != 0)
+        return p->attempts;
+    return task.attempts;
+}
+
 static void forget_pod(ipd_model_t *m, pod_rec_t *p)
 {
     job_rec_t *j = p->job_id[0] ? model_job(m, p->job_id, 0) : NULL;
     task_rec_t *t = j ? model_task(j, p->node, 0) : NULL;
     if (t != NULL && strcmp(t->pod_key, p->key) == 0) {
         /* The task keeps its last state; a replacement pod, if any, takes over when it shows up. */
-        t->attempts_before += p->attempts;
+        t->attempts_before += pod_attempts(p);
         t->pod_key[0] = '\0';
         model_mark_dirty(m, j);
     }
@@ -46,11 +59,26 @@ static pod_rec_t *pod_get(ipd_model_t *m, const char *key)
     snprintf(p->key, sizeof(p->key), "%s", key);
     p->mark = m->mark[IPD_MODEL_PODS];
     p->seen_at = ipd_model_now();
+    p->order = ++m->pod_order;
     if (ipd_strmap_put(&m->pods, key, p) != 0) {
         free(p);
         return NULL;
     }
     return p;
+}
+
+/*
+ * True when `a` replaced `b` as its task's pod. creationTimestamp has a resolution of one
+ * second; within a second, a Job creates a replacement only after the previous pod failed, so
+ * a pod that has not failed is the newer one; failing that, the one seen later.
+ */
+static int newer(const pod_rec_t *a, const pod_rec_t *b)
+{
+    if (a->created != b->created)
+        return a->created > b->created;
+    if (a->failed != b->failed)
+        return !a->failed;
+    return a->order > b->order;
 }
 
 static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
@@ -91,11 +119,13 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         if (image != NULL)
             ipd_strlcpy_utf8(j->job.image, image, sizeof(j->job.image));
     }
+    const char *phase = json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
+    p->failed = phase != NULL && strcmp(phase, "Failed") == 0;
     if (strcmp(t->pod_key, key) != 0) {
         pod_rec_t *cur = t->pod_key[0] ? ipd_strmap_get(&m->pods, t->pod_key) : NULL;
-        if (cur == NULL || cur->created <= p->created) {
+        if (cur == NULL || newer(p, cur)) {
             if (cur != NULL)
-                t->attempts_before += cur->attempts;
+                t->attempts_before += pod_attempts(cur);
             snprintf(t->pod_key, sizeof(t->pod_key), "%s", key);
         }
     }

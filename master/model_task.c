@@ -21,7 +21,14 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
         ipd_kube_event_t evs[POD_MAX_EVENTS];
         for (size_t i = 0; i < p->nevents; i++)
             evs[i] = p->events[i].ev;
+        int64_t pulled_ms = next->pull_ms, pulled_bytes = next->image_bytes;
         if (ipd_kube_pod_map(p->obj, evs, p->nevents, t->kjob_failed, now, next) == 0) {
+            /* A replacement pod finds the image "already present" (our own earlier pull): the
+             * task keeps the figures of the pull that actually happened. */
+            if (pulled_ms > 0 && next->pull_ms <= 0 && next->image_bytes < 0) {
+                next->pull_ms = pulled_ms;
+                next->image_bytes = pulled_bytes;
+            }
             if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
                 set_text(next, t->kjob_reason, t->kjob_message);
             p->attempts = next->attempts;
@@ -96,10 +103,15 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
     model_mark_dirty(m, j);
 }
 
-/* A task that gave up keeps asking for its Job's deletion until the Job is gone. */
-static void stop_if_given_up(ipd_model_t *m, task_rec_t *t, int64_t now)
+/*
+ * A task that gave up, or that succeeded, keeps asking for its Job's deletion until the Job is
+ * gone. After a successful pull the pod fails on purpose (its command does not exist), and a
+ * Job left alone would start replacement pods until its backoff limit.
+ */
+static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
 {
-    if (!t->gave_up || !t->has_kjob || m->actions.delete_job == NULL ||
+    int done = t->gave_up || t->task.state == IPD_TASK_SUCCEEDED;
+    if (!done || !t->has_kjob || m->actions.delete_job == NULL ||
         (t->stop_asked_at != 0 && now - t->stop_asked_at < ACTION_RETRY_MS))
         return;
     t->stop_asked_at = now;
@@ -155,7 +167,7 @@ void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
         return;
     for (size_t i = 0; i < j->ntasks; i++) {
         give_up_if_exhausted(m, j, &j->tasks[i]);
-        stop_if_given_up(m, &j->tasks[i], now);
+        stop_if_done(m, &j->tasks[i], now);
         restart_if_timed_out(m, j, &j->tasks[i], now);
     }
     resume_within_parallelism(m, j, now);

@@ -25,7 +25,8 @@ struct ipd_reflector {
     ipd_kube_req_t *req;
     char rv[RV_SIZE];
     char *cont;
-    int list_open; /* on_list_begin was called for the list in progress */
+    int list_open;   /* on_list_begin was called for the list in progress */
+    int unpaginated; /* a continue token expired: the next list asks for everything at once */
     int synced;
     uint64_t backoff_ms, seed;
     uint64_t watch_started, last_contact;
@@ -121,15 +122,21 @@ static void on_list_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
         back_off(r, 1, why);
         return;
     }
-    if (res->status == 410 || list_page(r, res) != 0) {
-        /* An expired continue token or an unreadable page: the list starts over. */
-        if (res->status == 410)
-            r->stats.relists_gone++;
-        else
-            r->stats.errors++;
+    if (res->status == 410 && r->cont != NULL) {
+        /* The continue token expired (its snapshot was compacted away). As client-go's pager
+         * does, list again at once without pagination: paging again could expire the same way. */
+        r->stats.relists_gone++;
+        r->unpaginated = 1;
         free(r->cont);
         r->cont = NULL;
         start_list(r);
+        return;
+    }
+    if (res->status == 410 || list_page(r, res) != 0) {
+        /* Not something an immediate retry would change: list again after the backoff delay. */
+        free(r->cont);
+        r->cont = NULL;
+        back_off(r, 1, res->status == 410 ? "list expired (HTTP 410)" : "unreadable list page");
         return;
     }
     if (r->cont != NULL) {
@@ -137,6 +144,7 @@ static void on_list_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
         return;
     }
     r->list_open = 0;
+    r->unpaginated = 0;
     r->synced = 1;
     r->stats.lists++;
     r->backoff_ms = r->spec.backoff_initial_ms;
@@ -158,8 +166,8 @@ static void start_list(ipd_reflector_t *r)
         back_off(r, 1, "out of memory");
         return;
     }
-    snprintf(path, len, "%s?limit=%d%s%s%s", r->spec.path, r->spec.page_size, r->selectors, cont ? "&continue=" : "",
-             cont ? cont : "");
+    snprintf(path, len, "%s?limit=%d%s%s%s", r->spec.path, r->unpaginated ? 0 : r->spec.page_size, r->selectors,
+             cont ? "&continue=" : "", cont ? cont : "");
     free(cont);
     ipd_kube_req_spec_t spec = {.path = path, .on_done = on_list_done, .data = r};
     r->state = LISTING;

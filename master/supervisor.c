@@ -166,8 +166,9 @@ static int spawn(ipd_supervisor_t *sup, int slot)
     }
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0) {
-        ipd_error("master", "eventfd for worker slot %d: %s", slot, strerror(errno));
-        return -errno;
+        int err = -errno;
+        ipd_error("master", "eventfd for worker slot %d: %s", slot, strerror(-err));
+        return err;
     }
     pid_t pid = fork();
     if (pid < 0) {

@@ -57,7 +57,7 @@ void ipd_worker_kube_start(ipd_worker_t *w)
     memset(&kc, 0, sizeof(kc));
     int rc = load_profile(w->cfg, &kc, err, sizeof(err));
     if (rc != 0) {
-        snprintf(w->kube_error, sizeof(w->kube_error), "Kubernetes client not configured: %s", err);
+        snprintf(w->kube_error, sizeof(w->kube_error), "Kubernetes client not configured: %.180s", err);
         ipd_warn("worker", "%s", w->kube_error);
         return;
     }

@@ -63,7 +63,7 @@ h_proc_t h_start_kubesim(const char *const *args)
     snprintf(script, sizeof(script), "%s/tests/kubesim/kubesim.py", env_or("IPD_SOURCE_DIR", "."));
     snprintf(port, sizeof(port), "%d", p.port);
     snprintf(p.log, sizeof(p.log), "/tmp/ipd-kubesim-%d-%d.log", (int)getpid(), p.port);
-    const char *argv[32] = {"python3", "-u", script, "--port", port};
+    const char *argv[32] = {"/usr/bin/python3", "-u", script, "--port", port};
     size_t n = 5;
     for (size_t i = 0; args != NULL && args[i] != NULL && n < 31; i++)
         argv[n++] = args[i];
