@@ -1,0 +1,698 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "master/model.h"
+#include "proto/error.h"
+#include "proto/kube_job.h"
+#include "proto/rfc3339.h"
+#include "shared/log.h"
+#include "shared/table.h"
+
+#define NS    "imgpulld"
+#define IMAGE "registry.local/app:1"
+#define T0    INT64_C(1800000000000) /* the tests' wall clock, Unix ms */
+
+static char instance[64];
+static ipd_table_t *table;
+static ipd_model_t *model;
+
+/* The actions the model asked for, in order: "resume ns/name", "delete_job ...", "delete_pod ...". */
+static char actions[64][160];
+static size_t nactions;
+
+static void record(const char *what, const char *ns, const char *name)
+{
+    if (nactions < sizeof(actions) / sizeof(actions[0]))
+        snprintf(actions[nactions++], sizeof(actions[0]), "%s %s/%s", what, ns, name);
+}
+
+static void on_resume(void *ctx, const char *ns, const char *name)
+{
+    (void)ctx;
+    record("resume", ns, name);
+}
+
+static void on_delete_job(void *ctx, const char *ns, const char *name)
+{
+    (void)ctx;
+    record("delete_job", ns, name);
+}
+
+static void on_delete_pod(void *ctx, const char *ns, const char *name)
+{
+    (void)ctx;
+    record("delete_pod", ns, name);
+}
+
+static const ipd_model_actions_t recorder = {on_resume, on_delete_job, on_delete_pod, NULL};
+
+static void open_table(void)
+{
+    ipd_table_options_t o;
+    ipd_table_options_init(&o);
+    o.instance = instance;
+    o.job_capacity = 64;
+    o.task_capacity = 256;
+    o.ring_capacity = 1024;
+    o.json_capacity = 16384;
+    int rc = ipd_table_create(&o, &table, NULL);
+    cr_assert_eq(rc, 0, "ipd_table_create: %s", ipd_strerror(rc));
+}
+
+static void setup(void)
+{
+    static int seq;
+    ipd_log_set_level(IPD_LOG_ERROR);
+    snprintf(instance, sizeof(instance), "test-model-%d-%d", (int)getpid(), ++seq);
+    ipd_table_unlink(instance);
+    open_table();
+    nactions = 0;
+    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
+}
+
+static void teardown(void)
+{
+    ipd_model_destroy(model);
+    ipd_table_destroy(table);
+    ipd_table_unlink(instance);
+}
+
+TestSuite(model, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- fixtures ---- */
+
+static ipd_job_t job_of(const char *id, int32_t backoff_limit, int32_t parallelism)
+{
+    ipd_job_t j;
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "%s", id);
+    snprintf(j.image, sizeof(j.image), "%s", IMAGE);
+    j.created_at = T0 - 60000;
+    j.pull_policy = IPD_PULL_IF_NOT_PRESENT;
+    j.spec.backoff_limit = backoff_limit;
+    j.spec.parallelism = parallelism;
+    j.spec.ttl_seconds_after_finished = -1;
+    return j;
+}
+
+static void kjob_name(const char *id, const char *node, char *out)
+{
+    ipd_kube_job_name(id, node, out);
+}
+
+/* The batch/v1 Job the daemon would create for `node`, as the API server returns it. */
+static json_t *kjob(const ipd_job_t *job, const char *node, uint32_t node_count, int suspend)
+{
+    json_t *o = ipd_kube_job_manifest(job, node, NS, node_count, suspend);
+    cr_assert_not_null(o);
+    json_object_set_new(json_object_get(o, "metadata"), "resourceVersion", json_string("1"));
+    json_object_set_new(o, "status", json_object());
+    return o;
+}
+
+/* A container status: "creating", "backoff", "starterror" or "running". */
+static json_t *container(const char *state)
+{
+    json_t *st;
+    if (strcmp(state, "creating") == 0)
+        st = json_pack("{s:{s:s}}", "waiting", "reason", "ContainerCreating");
+    else if (strcmp(state, "backoff") == 0)
+        st = json_pack("{s:{s:s, s:s}}", "waiting", "reason", "ImagePullBackOff", "message",
+                       "Back-off pulling image \"" IMAGE "\"");
+    else if (strcmp(state, "starterror") == 0)
+        st = json_pack("{s:{s:s, s:i, s:s}}", "terminated", "reason", "StartError", "exitCode", 128, "message",
+                       "exec: \"/.imgpulld-pulled\": stat /.imgpulld-pulled: no such file or directory");
+    else
+        st = json_pack("{s:{s:s}}", "running", "startedAt", "2027-01-15T08:00:05Z");
+    return json_pack("[{s:s, s:s, s:s, s:b, s:i, s:o}]", "name", "pull", "image", IMAGE, "imageID", "", "ready", 0,
+                     "restartCount", 0, "state", st);
+}
+
+/* A pod of the Job of (`job_id`, `node`), created `created_s` seconds after T0. */
+static json_t *pod(const char *job_id, const char *node, const char *name, int created_s, const char *state)
+{
+    char jname[IPD_KUBE_JOB_NAME_SIZE], label[64], created[40];
+    kjob_name(job_id, node, jname);
+    ipd_kube_node_label(node, label);
+    ipd_time_format(T0 + (int64_t)created_s * 1000, created, sizeof(created));
+    const char *phase = strcmp(state, "starterror") == 0 ? "Failed"
+                        : strcmp(state, "running") == 0  ? "Running"
+                                                         : "Pending";
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}, s:{s:s, s:s, s:[{s:s, s:s}]},"
+                     " s:{s:s, s:o}}",
+                     "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace", NS, "creationTimestamp",
+                     created, "resourceVersion", "1", "labels", IPD_LABEL_JOB, job_id, IPD_LABEL_NODE, label,
+                     "job-name", jname, "spec", "nodeName", node, "restartPolicy", "Never", "containers", "name",
+                     "pull", "image", IMAGE, "status", "phase", phase, "containerStatuses", container(state));
+}
+
+/* An Event about pod `pod_name`, `at_s` seconds after T0. */
+static json_t *event(const char *name, const char *pod_name, const char *reason, const char *message, int count,
+                     int at_s)
+{
+    char ts[40];
+    ipd_time_format(T0 + (int64_t)at_s * 1000, ts, sizeof(ts));
+    return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}, s:s, s:s, s:i, s:s, s:s, s:s}", "apiVersion", "v1",
+                     "kind", "Event", "metadata", "name", name, "namespace", NS, "involvedObject", "kind", "Pod",
+                     "namespace", NS, "name", pod_name, "reason", reason, "message", message, "count", count,
+                     "firstTimestamp", ts, "lastTimestamp", ts, "type", "Normal");
+}
+
+#define PULLED_MSG "Successfully pulled image \"" IMAGE "\" in 1.5s (1.6s including waiting). Image size: 123 bytes."
+
+/* Applies `obj` (consumed) to the model. */
+static void apply(ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
+{
+    cr_assert_not_null(obj);
+    ipd_model_apply(model, kind, type, obj);
+    json_decref(obj);
+}
+
+static void add_kjob(const ipd_job_t *job, const char *node, uint32_t node_count, int suspend)
+{
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob(job, node, node_count, suspend));
+}
+
+typedef struct view {
+    ipd_job_t job;
+    ipd_task_t tasks[8];
+    size_t ntasks;
+} view_t;
+
+static view_t read_job(const char *id)
+{
+    view_t v;
+    ipd_table_job_view_t tv = {.job = &v.job, .tasks = v.tasks, .task_cap = 8};
+    int rc = ipd_table_get_job(table, id, &tv);
+    cr_assert_eq(rc, 0, "job %s: %s", id, ipd_strerror(rc));
+    v.ntasks = tv.ntasks;
+    return v;
+}
+
+static const ipd_task_t *task_on(const view_t *v, const char *node)
+{
+    for (size_t i = 0; i < v->ntasks; i++)
+        if (strcmp(v->tasks[i].node, node) == 0)
+            return &v->tasks[i];
+    cr_assert_fail("job %s has no task on %s", v->job.id, node);
+    return NULL;
+}
+
+/* The n-th recorded action that starts with `prefix`, or "" when there are fewer. */
+static const char *nth_action(const char *prefix, size_t n)
+{
+    for (size_t i = 0; i < nactions; i++)
+        if (strncmp(actions[i], prefix, strlen(prefix)) == 0 && n-- == 0)
+            return actions[i];
+    return "";
+}
+
+static size_t count_actions(const char *prefix)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nactions; i++)
+        n += strncmp(actions[i], prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+/* ---- cases ---- */
+
+Test(model, job_without_pods_has_one_pending_task)
+{
+    ipd_job_t job = job_of("pj-00000001", 2, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    cr_assert_eq(ipd_model_flush(model, T0), 1);
+    view_t v = read_job("pj-00000001");
+    cr_assert_eq(v.ntasks, 1);
+    cr_assert_str_eq(v.tasks[0].node, "node-a");
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PENDING);
+    cr_assert_eq(v.job.state, IPD_JOB_PENDING);
+    cr_assert_str_eq(v.job.image, IMAGE);
+    cr_assert_eq(v.job.created_at, job.created_at);
+    cr_assert_eq(v.job.spec.backoff_limit, 2);
+    cr_assert_eq(v.job.nodes.desired, 1);
+    cr_assert_eq(v.job.nodes.pending, 1);
+    cr_assert_eq(v.job.version, 1);
+    cr_assert_eq(v.job.started_at, IPD_TIME_NULL);
+    cr_assert_eq(v.job.finished_at, IPD_TIME_NULL);
+    cr_assert_eq(nactions, 0);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 1);
+}
+
+Test(model, nodes_whose_jobs_are_not_seen_yet_count_as_pending)
+{
+    ipd_job_t job = job_of("pj-00000002", 2, 0);
+    add_kjob(&job, "node-b", 3, 0);
+    ipd_model_flush(model, T0);
+    view_t v = read_job("pj-00000002");
+    cr_assert_eq(v.ntasks, 1);
+    cr_assert_eq(v.job.nodes.desired, 3);
+    cr_assert_eq(v.job.nodes.pending, 3);
+}
+
+Test(model, pull_progresses_from_pulling_to_succeeded)
+{
+    ipd_job_t job = job_of("pj-00000003", 3, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED,
+          event("pull-a-1.1", "pull-a-1", "Pulling", "Pulling image \"" IMAGE "\"", 1, 2));
+    cr_assert_eq(ipd_model_flush(model, T0 + 2000), 1);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING);
+    cr_assert_str_eq(v.tasks[0].reason, "Pulling");
+    cr_assert_str_eq(v.tasks[0].pod, "pull-a-1");
+    cr_assert_str_eq(v.tasks[0].ns, NS);
+    cr_assert_eq(v.tasks[0].attempts, 1);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 2000);
+    cr_assert_eq(v.job.state, IPD_JOB_PULLING);
+    cr_assert_eq(v.job.started_at, T0 + 2000);
+    cr_assert_eq(v.job.finished_at, IPD_TIME_NULL);
+    cr_assert_eq(v.job.version, 1);
+    uint64_t gen = ipd_table_generation(table);
+
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-a-1.2", "pull-a-1", "Pulled", PULLED_MSG, 1, 4));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "starterror"));
+    cr_assert_eq(ipd_model_flush(model, T0 + 5000), 1);
+    cr_assert_gt(ipd_table_generation(table), gen);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_str_eq(v.tasks[0].reason, "Pulled");
+    cr_assert_eq(v.tasks[0].pull_ms, 1500);
+    cr_assert_eq(v.tasks[0].image_bytes, 123);
+    cr_assert_eq(v.tasks[0].attempts, 1);
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_eq(v.job.nodes.succeeded, 1);
+    cr_assert_eq(v.job.started_at, T0 + 2000);
+    cr_assert_eq(v.job.finished_at, T0 + 5000);
+    cr_assert_eq(v.job.version, 2);
+    cr_assert_eq(count_actions("resume"), 0);
+    cr_assert_eq(count_actions("delete_pod"), 0);
+}
+
+Test(model, applying_the_same_objects_again_writes_nothing)
+{
+    ipd_job_t job = job_of("pj-00000004", 3, 0);
+    for (int round = 0; round < 3; round++) {
+        add_kjob(&job, "node-a", 1, 0);
+        apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "running"));
+        apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED,
+              event("pull-a-1.1", "pull-a-1", "Pulling", "Pulling image \"" IMAGE "\"", 1, 2));
+        apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("pull-a-1.2", "pull-a-1", "Pulled", PULLED_MSG, 1, 4));
+        uint64_t gen = ipd_table_generation(table), head = ipd_table_ring_head(table);
+        /* Later flushes run later: nothing time-dependent may leak into an unchanged record. */
+        size_t written = ipd_model_flush(model, T0 + 5000 + round * 60000);
+        view_t v = read_job(job.id);
+        cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+        cr_assert_eq(v.job.version, 1, "round %d bumped the version", round);
+        cr_assert_eq(v.job.finished_at, T0 + 5000);
+        cr_assert_eq(v.tasks[0].updated_at, T0 + 5000);
+        if (round == 0) {
+            cr_assert_eq(written, 1);
+        } else {
+            cr_assert_eq(written, 0, "round %d wrote %zu jobs", round, written);
+            cr_assert_eq(ipd_table_generation(table), gen);
+            cr_assert_eq(ipd_table_ring_head(table), head);
+        }
+    }
+    /* The periodic tick re-evaluates too, and also writes nothing for an unchanged job. */
+    uint64_t gen = ipd_table_generation(table);
+    ipd_model_tick(model);
+    cr_assert_eq(ipd_model_flush(model, T0 + 600000), 0);
+    cr_assert_eq(ipd_table_generation(table), gen);
+}
+
+Test(model, version_increases_with_every_change)
+{
+    ipd_job_t job = job_of("pj-00000005", 3, 0);
+    add_kjob(&job, "node-a", 2, 0);
+    add_kjob(&job, "node-b", 2, 0);
+    ipd_model_flush(model, T0);
+    cr_assert_eq(read_job(job.id).job.version, 1);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    ipd_model_flush(model, T0 + 1000);
+    /* A pod without events is still pending, but the task now names its pod. */
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.job.version, 2);
+    cr_assert_str_eq(task_on(&v, "node-a")->pod, "pull-a-1");
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(job.id).job.version, 3);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-b-1", 1, "running"));
+    ipd_model_flush(model, T0 + 3000);
+    v = read_job(job.id);
+    cr_assert_eq(v.job.version, 4);
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(task_on(&v, "node-a")->state, IPD_TASK_PULLING);
+    cr_assert_eq(v.job.state, IPD_JOB_PULLING);
+    /* Tasks are published in node order, whatever the order they were seen in. */
+    cr_assert_str_eq(v.tasks[0].node, "node-a");
+    cr_assert_str_eq(v.tasks[1].node, "node-b");
+}
+
+Test(model, image_pull_backoff_gives_up_after_the_backoff_limit)
+{
+    ipd_job_t job = job_of("pj-00000006", 1, 0);
+    char jname[IPD_KUBE_JOB_NAME_SIZE], want[160];
+    kjob_name(job.id, "node-a", jname);
+    snprintf(want, sizeof(want), "delete_job %s/%s", NS, jname);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    ipd_model_flush(model, T0 + 3000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_RETRYING, "one failed attempt of two allowed");
+    cr_assert_str_eq(v.tasks[0].reason, "ImagePullBackOff");
+    cr_assert_eq(v.job.state, IPD_JOB_PULLING);
+    cr_assert_str_eq(v.job.error_reason, "ImagePullBackOff");
+    cr_assert_eq(nactions, 0);
+
+    /* The kubelet tries again (the Pulling event's count goes to 2) and fails again. */
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 12));
+    ipd_model_flush(model, T0 + 12000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED, "the model must publish the task it gave up on");
+    cr_assert_eq(v.tasks[0].attempts, 2);
+    cr_assert_str_eq(v.tasks[0].reason, "ImagePullBackOff");
+    cr_assert_eq(strncmp(v.tasks[0].message, "gave up after 2 attempts (backoff_limit 1)", 42), 0, "message: %s",
+                 v.tasks[0].message);
+    cr_assert_eq(v.job.state, IPD_JOB_FAILED);
+    cr_assert_eq(v.job.finished_at, T0 + 12000);
+    cr_assert_eq(nactions, 1);
+    cr_assert_str_eq(actions[0], want);
+
+    /* Asked again only once the retry interval has passed without the Job going away. */
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 16999);
+    cr_assert_eq(count_actions("delete_job"), 1);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 17000);
+    cr_assert_eq(count_actions("delete_job"), 2);
+    cr_assert_str_eq(actions[1], want);
+
+    /* Once the Job and its pod are gone, nobody asks again and the job leaves memory, not the table. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 1, 0));
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    uint64_t version = read_job(job.id).job.version;
+    ipd_model_flush(model, T0 + 18000);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 60000);
+    cr_assert_eq(count_actions("delete_job"), 2);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 0);
+    cr_assert_eq(ipd_model_stats(model)->pods, 0);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED);
+    cr_assert_eq(v.job.state, IPD_JOB_FAILED);
+    cr_assert_eq(v.job.version, version, "the gone objects changed nothing that is published");
+}
+
+Test(model, deleted_job_cancels_its_pulling_task)
+{
+    ipd_job_t job = job_of("pj-00000007", 3, 0);
+    add_kjob(&job, "node-a", 2, 0);
+    add_kjob(&job, "node-b", 2, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-b-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("eb", "pull-b-1", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(job.id).job.state, IPD_JOB_PULLING);
+
+    /* node-a's Job is deleted mid-pull: that task is cancelled, the job goes on with node-b. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 2, 0));
+    ipd_model_flush(model, T0 + 3000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-a")->state, IPD_TASK_CANCELLED);
+    cr_assert_str_eq(task_on(&v, "node-a")->reason, "Cancelled");
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_PULLING);
+    cr_assert_eq(v.job.state, IPD_JOB_PULLING);
+    cr_assert_eq(v.job.finished_at, IPD_TIME_NULL);
+
+    /* node-b succeeds: all final, none failed, one cancelled -> the job is cancelled. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 1, "running"));
+    ipd_model_flush(model, T0 + 4000);
+    v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(task_on(&v, "node-a")->state, IPD_TASK_CANCELLED);
+    cr_assert_eq(v.job.state, IPD_JOB_CANCELLED);
+    cr_assert_eq(v.job.nodes.cancelled, 1);
+    cr_assert_eq(v.job.nodes.succeeded, 1);
+    cr_assert_eq(v.job.finished_at, T0 + 4000);
+}
+
+Test(model, deleted_job_with_its_only_task_pulling_is_cancelled)
+{
+    ipd_job_t job = job_of("pj-00000008", 3, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 1, 0));
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    ipd_model_flush(model, T0 + 3000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_CANCELLED);
+    cr_assert_eq(v.job.state, IPD_JOB_CANCELLED);
+    cr_assert_eq(v.job.finished_at, T0 + 3000);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 0, "a final job without objects leaves memory");
+}
+
+Test(model, parallelism_resumes_one_suspended_job_at_a_time)
+{
+    ipd_job_t job = job_of("pj-00000009", 3, 1);
+    char na[IPD_KUBE_JOB_NAME_SIZE], nb[IPD_KUBE_JOB_NAME_SIZE], nc[IPD_KUBE_JOB_NAME_SIZE], want[160];
+    kjob_name(job.id, "node-a", na);
+    kjob_name(job.id, "node-b", nb);
+    kjob_name(job.id, "node-c", nc);
+    add_kjob(&job, "node-a", 3, 0);
+    add_kjob(&job, "node-b", 3, 1);
+    add_kjob(&job, "node-c", 3, 1);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(count_actions("resume"), 0, "node-a holds the only slot");
+    view_t v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_PENDING);
+    cr_assert_str_eq(task_on(&v, "node-b")->reason, "Queued");
+
+    /* node-a finishes: exactly one of the suspended Jobs is resumed. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "running"));
+    ipd_model_flush(model, T0 + 10000);
+    cr_assert_eq(count_actions("resume"), 1);
+    snprintf(want, sizeof(want), "resume %s/%s", NS, nb);
+    cr_assert_str_eq(nth_action("resume", 0), want);
+
+    /* Not seen resumed yet: the request holds the slot and is not repeated before 5 s. */
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 14999);
+    cr_assert_eq(count_actions("resume"), 1);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 15000);
+    cr_assert_eq(count_actions("resume"), 2);
+    cr_assert_str_eq(nth_action("resume", 1), want);
+
+    /* The Job shows up resumed: no more requests while it pulls. */
+    add_kjob(&job, "node-b", 3, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-b-1", 16, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("eb", "pull-b-1", "Pulling", "Pulling image", 1, 17));
+    ipd_model_flush(model, T0 + 17000);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 30000);
+    cr_assert_eq(count_actions("resume"), 2);
+    v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_PULLING);
+    cr_assert_eq(task_on(&v, "node-c")->state, IPD_TASK_PENDING);
+
+    /* node-b finishes: node-c's turn. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 16, "running"));
+    ipd_model_flush(model, T0 + 31000);
+    cr_assert_eq(count_actions("resume"), 3);
+    snprintf(want, sizeof(want), "resume %s/%s", NS, nc);
+    cr_assert_str_eq(nth_action("resume", 2), want);
+    cr_assert_eq(count_actions("resume"), 3);
+}
+
+Test(model, list_resync_forgets_what_the_list_did_not_have)
+{
+    ipd_job_t x = job_of("pj-0000000a", 3, 0), y = job_of("pj-0000000b", 3, 0);
+    add_kjob(&x, "node-a", 1, 0);
+    add_kjob(&y, "node-a", 1, 0);
+    json_t *px = pod(x.id, "node-a", "pull-x", 1, "creating"), *py = pod(y.id, "node-a", "pull-y", 1, "creating");
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, json_incref(px));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, json_incref(py));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ex", "pull-x", "Pulling", "Pulling image", 1, 2));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ey", "pull-y", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(ipd_model_stats(model)->pods, 2);
+    cr_assert_eq(read_job(y.id).tasks[0].state, IPD_TASK_PULLING);
+
+    /* A relist of pods and of Jobs that only has x's. */
+    const ipd_reflector_ops_t *pods = ipd_model_ops(IPD_MODEL_PODS), *kjobs = ipd_model_ops(IPD_MODEL_KJOBS);
+    pods->on_list_begin(model);
+    pods->on_object(model, IPD_WATCH_ADDED, px);
+    pods->on_list_end(model);
+    cr_assert_eq(ipd_model_stats(model)->pods, 1);
+    json_t *kx = kjob(&x, "node-a", 1, 0);
+    kjobs->on_list_begin(model);
+    kjobs->on_object(model, IPD_WATCH_ADDED, kx);
+    kjobs->on_list_end(model);
+    json_decref(kx);
+    ipd_model_flush(model, T0 + 3000);
+
+    view_t vy = read_job(y.id), vx = read_job(x.id);
+    cr_assert_eq(vy.tasks[0].state, IPD_TASK_CANCELLED, "y's objects are gone");
+    cr_assert_eq(vy.job.state, IPD_JOB_CANCELLED);
+    cr_assert_eq(vx.tasks[0].state, IPD_TASK_PULLING, "x was listed and keeps its state");
+    cr_assert_eq(vx.job.version, 1);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 1, "y is final with nothing left in Kubernetes");
+    json_decref(px);
+    json_decref(py);
+}
+
+Test(model, events_that_arrive_before_their_pod_apply_once_it_arrives)
+{
+    ipd_job_t job = job_of("pj-0000000c", 3, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    ipd_model_flush(model, T0);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 3, 2));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-1", "Pulled", PULLED_MSG, 1, 3));
+    cr_assert_eq(ipd_model_flush(model, T0 + 3000), 0, "events of an unknown pod change no job");
+    cr_assert_eq(ipd_model_stats(model)->pods, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    cr_assert_eq(ipd_model_flush(model, T0 + 4000), 1);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].attempts, 3);
+    cr_assert_eq(v.tasks[0].pull_ms, 1500);
+    cr_assert_eq(v.tasks[0].image_bytes, 123);
+    cr_assert_eq(ipd_model_stats(model)->pods, 1);
+}
+
+Test(model, replacement_pod_takes_over_and_attempts_add_up)
+{
+    ipd_job_t job = job_of("pj-0000000d", 6, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
+    ipd_model_flush(model, T0 + 3000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_RETRYING);
+    cr_assert_eq(v.tasks[0].attempts, 2);
+
+    /* The Job's next pod (created later) becomes the task's pod. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 1, 21));
+    ipd_model_flush(model, T0 + 21000);
+    v = read_job(job.id);
+    cr_assert_str_eq(v.tasks[0].pod, "pull-a-2");
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING);
+    cr_assert_eq(v.tasks[0].attempts, 3);
+
+    /* A late update of the older pod does not take the task back, nor does its deletion count twice. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    ipd_model_flush(model, T0 + 22000);
+    v = read_job(job.id);
+    cr_assert_str_eq(v.tasks[0].pod, "pull-a-2");
+    cr_assert_eq(v.tasks[0].attempts, 3);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING);
+
+    /* The replacement pod succeeds. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-2", 20, "running"));
+    ipd_model_flush(model, T0 + 25000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].attempts, 3);
+}
+
+Test(model, both_pods_of_a_task_in_one_batch_add_up)
+{
+    /* As after a master restart: the list brings the old and the new pod before any flush. */
+    ipd_job_t job = job_of("pj-0000000e", 6, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 1, 21));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "creating"));
+    ipd_model_flush(model, T0 + 22000);
+    view_t v = read_job(job.id);
+    cr_assert_str_eq(v.tasks[0].pod, "pull-a-2");
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING);
+    cr_assert_eq(v.tasks[0].attempts, 3);
+}
+
+Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
+{
+    ipd_job_t a = job_of("pj-00000010", 3, 0), b = job_of("pj-00000011", 3, 0), done = job_of("pj-00000012", 3, 0);
+    add_kjob(&a, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    add_kjob(&b, "node-b", 1, 0);
+    add_kjob(&done, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(done.id, "node-a", "pull-d-1", 1, "running"));
+    cr_assert_eq(ipd_model_flush(model, T0 + 2000), 3);
+    cr_assert_eq(read_job(done.id).job.state, IPD_JOB_SUCCEEDED);
+    view_t before = read_job(a.id);
+    cr_assert_eq(before.job.state, IPD_JOB_PULLING);
+
+    /* A new master: same table, new model. */
+    ipd_model_destroy(model);
+    model = NULL;
+    ipd_table_destroy(table);
+    ipd_table_open_info_t info;
+    ipd_table_options_t o;
+    ipd_table_options_init(&o);
+    o.instance = instance;
+    o.job_capacity = 64;
+    o.task_capacity = 256;
+    o.ring_capacity = 1024;
+    o.json_capacity = 16384;
+    cr_assert_eq(ipd_table_create(&o, &table, &info), 0);
+    cr_assert_eq(info.outcome, IPD_TABLE_REATTACHED);
+    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 2, "the two active jobs are reloaded, not the finished one");
+
+    /* The first lists find only a's objects; b's Job vanished while no master watched. */
+    add_kjob(&a, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    uint64_t gen = ipd_table_generation(table);
+    ipd_model_initial_sync_done(model);
+    cr_assert_eq(ipd_model_flush(model, T0 + 60000), 1, "only b changed");
+    cr_assert_eq(ipd_table_generation(table), gen + 1);
+    view_t va = read_job(a.id), vb = read_job(b.id);
+    cr_assert_eq(va.job.version, before.job.version);
+    cr_assert_eq(va.job.state, IPD_JOB_PULLING);
+    cr_assert_eq(va.job.started_at, before.job.started_at);
+    cr_assert_eq(vb.tasks[0].state, IPD_TASK_CANCELLED);
+    cr_assert_eq(vb.job.state, IPD_JOB_CANCELLED);
+    cr_assert_eq(vb.job.version, 2);
+    cr_assert_eq(vb.job.finished_at, T0 + 60000);
+    cr_assert_eq(read_job(done.id).job.state, IPD_JOB_SUCCEEDED, "history stays in the table");
+    cr_assert_eq(ipd_model_stats(model)->jobs, 1);
+}
+
+Test(model, pull_attempt_over_the_timeout_restarts_the_pod)
+{
+    ipd_job_t job = job_of("pj-00000013", 3, 0);
+    job.spec.timeout_seconds = 30;
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 31999);
+    cr_assert_eq(nactions, 0);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 32000);
+    cr_assert_eq(nactions, 1);
+    cr_assert_str_eq(actions[0], "delete_pod " NS "/pull-a-1");
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 90000);
+    cr_assert_eq(nactions, 1, "the same pod is restarted once");
+}
