@@ -192,7 +192,9 @@ static int take_secrets(const json_t *arr, ipd_pull_request_t *r, char *msg, siz
 static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t *lim, ipd_pull_request_t *r,
                       int *err, char *msg, size_t cap)
 {
-    if (strcmp(key, "image") == 0) {
+    if ((strcmp(key, "image") == 0 || strcmp(key, "images") == 0) && r->images != NULL) {
+        *err = fail(msg, cap, IPD_EINVAL, "give either image or images, not both");
+    } else if (strcmp(key, "image") == 0) {
         if (!json_is_string(v))
             *err = fail(msg, cap, IPD_EINVAL, "image must be a string");
         else {
