@@ -287,7 +287,7 @@ class Store:
         except (ValueError, KeyError, TypeError):
             raise errors.ApiError(400, "continue key is not valid: cannot decode the token", "BadRequest")
         snap = self.snapshots.get(sid)
-        if snap is None or rv <= self.list_compacted_rv or snap[0] != rv:
+        if snap is None or rv < self.list_compacted_rv or snap[0] != rv:
             raise errors.ApiError(410, "the continue token of resourceVersion %d has expired: the data it pointed"
                                   " into was compacted; start a new list without it" % rv, "Expired")
         self.snapshots.move_to_end(sid)
