@@ -1,4 +1,5 @@
 #include "master/reflector.h"
+#include "master/watch_batch.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -6,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "proto/error.h"
+#include "proto/json_scan.h"
 #include "shared/log.h"
 
 #define HEALTHY_MS 30000 /* a watch that lived this long resets the backoff */
@@ -31,6 +34,7 @@ struct ipd_reflector {
     uint64_t backoff_ms, seed;
     uint64_t watch_started, last_contact;
     ipd_mloop_timer_t retry_timer, idle_timer;
+    ipd_watch_batch_t batch; /* watch events of this loop iteration, the latest per object */
     ipd_reflector_stats_t stats;
 };
 
@@ -155,6 +159,7 @@ static void on_list_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
 
 static void start_list(ipd_reflector_t *r)
 {
+    ipd_reflector_drain(r);
     if (r->cont == NULL)
         r->list_open = 0; /* a list from the first page: the owner starts a fresh mark */
     char *cont = r->cont != NULL ? ipd_kube_escape(r->cont) : NULL;
@@ -191,13 +196,73 @@ static void restart_watch_now(ipd_reflector_t *r, int relist)
     }
 }
 
+/* Applies one held watch line (already known to be ADDED, MODIFIED or DELETED of an object). */
+static void apply_line(void *ctx, const char *line, size_t len)
+{
+    ipd_reflector_t *r = ctx;
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const char *type = str_at(ev, "type");
+    json_t *obj = json_object_get(ev, "object");
+    if (type != NULL && json_is_object(obj)) {
+        ipd_watch_type_t t = strcmp(type, "DELETED") == 0 ? IPD_WATCH_DELETED
+                             : strcmp(type, "ADDED") == 0 ? IPD_WATCH_ADDED
+                                                          : IPD_WATCH_MODIFIED;
+        r->ops.on_object(r->ctx, t, obj);
+    } else {
+        r->stats.errors++;
+        ipd_warn("watch", "%s: unreadable watch event skipped", r->spec.name);
+    }
+    json_decref(ev);
+}
+
+void ipd_reflector_drain(ipd_reflector_t *r)
+{
+    r->stats.coalesced = r->batch.superseded;
+    ipd_watch_batch_drain(&r->batch, apply_line, r);
+}
+
+/*
+ * Holds an object event for the end of the loop iteration: only its type, key and
+ * resourceVersion are read now. Returns -1 for lines that need a full parse at once (bookmarks,
+ * errors, escaped names).
+ */
+static int hold(ipd_reflector_t *r, const char *line, size_t len)
+{
+    static const char *const type_path[] = {"type"};
+    static const char *const meta_path[] = {"object", "metadata"};
+    static const char *const names[] = {"name", "namespace", "resourceVersion"};
+    const char *type;
+    size_t tlen;
+    ipd_json_span_t m[3];
+    if (ipd_json_scan_string(line, len, type_path, 1, &type, &tlen) != 0 ||
+        !((tlen == 5 && memcmp(type, "ADDED", 5) == 0) || (tlen == 8 && memcmp(type, "MODIFIED", 8) == 0) ||
+          (tlen == 7 && memcmp(type, "DELETED", 7) == 0)))
+        return -1;
+    if (ipd_json_scan_members(line, len, meta_path, 2, names, 3, m) != 0 || m[0].ptr == NULL || m[2].ptr == NULL ||
+        m[0].escaped || m[1].escaped || m[2].escaped || m[2].len >= RV_SIZE || m[0].len + m[1].len > 600)
+        return -1;
+    char key[640];
+    memcpy(key, m[1].ptr ? m[1].ptr : "", m[1].len);
+    key[m[1].len] = '/';
+    memcpy(key + m[1].len + 1, m[0].ptr, m[0].len);
+    key[m[1].len + 1 + m[0].len] = '\0';
+    if (ipd_watch_batch_put(&r->batch, key, line, len) != 0)
+        return -1;
+    memcpy(r->rv, m[2].ptr, m[2].len);
+    r->rv[m[2].len] = '\0';
+    r->stats.events++;
+    return 0;
+}
+
 static void on_watch_line(ipd_kube_req_t *req, const char *line, size_t len, void *data)
 {
     ipd_reflector_t *r = data;
     (void)req;
     r->last_contact = ipd_mloop_clock_ms();
-    if (len == 0)
+    if (len == 0 || hold(r, line, len) == 0)
         return;
+    /* Whatever this line says comes after the held events. */
+    ipd_reflector_drain(r);
     json_error_t jerr;
     json_t *ev = json_loadb(line, len, 0, &jerr);
     const char *type = str_at(ev, "type");
@@ -337,6 +402,7 @@ int ipd_reflector_create(ipd_mloop_t *loop, ipd_kube_t *kube, const ipd_reflecto
     r->seed = (uint64_t)ts.tv_nsec * 2654435761u + (uint64_t)(uintptr_t)r + 1;
     ipd_mloop_timer_init(&r->retry_timer, on_retry, r);
     ipd_mloop_timer_init(&r->idle_timer, on_idle, r);
+    ipd_watch_batch_init(&r->batch);
     if (r->spec.name == NULL || r->spec.path == NULL || r->selectors == NULL) {
         ipd_reflector_destroy(r);
         return -ENOMEM;
@@ -350,6 +416,13 @@ void ipd_reflector_start(ipd_reflector_t *r)
     start_list(r);
 }
 
+void ipd_reflector_start_at(ipd_reflector_t *r, const char *rv)
+{
+    snprintf(r->rv, sizeof(r->rv), "%s", rv);
+    r->synced = 1;
+    start_watch(r);
+}
+
 void ipd_reflector_destroy(ipd_reflector_t *r)
 {
     if (r == NULL)
@@ -361,6 +434,7 @@ void ipd_reflector_destroy(ipd_reflector_t *r)
     free((char *)r->spec.path);
     free(r->selectors);
     free(r->cont);
+    ipd_watch_batch_dispose(&r->batch);
     free(r);
 }
 

@@ -17,16 +17,23 @@ void ipd_strmap_init(ipd_strmap_t *m)
     memset(m, 0, sizeof(*m));
 }
 
-void ipd_strmap_dispose(ipd_strmap_t *m)
+void ipd_strmap_clear(ipd_strmap_t *m)
 {
-    for (size_t b = 0; b < m->nbuckets; b++) {
+    for (size_t b = 0; b < m->nbuckets && m->count > 0; b++) {
         ipd_strmap_entry_t *e = m->buckets[b];
         while (e != NULL) {
             ipd_strmap_entry_t *next = e->next;
             free(e);
+            m->count--;
             e = next;
         }
+        m->buckets[b] = NULL;
     }
+}
+
+void ipd_strmap_dispose(ipd_strmap_t *m)
+{
+    ipd_strmap_clear(m);
     free(m->buckets);
     memset(m, 0, sizeof(*m));
 }

@@ -21,6 +21,8 @@ typedef struct ipd_strmap {
 
 /** Prepares an empty map in caller memory. Never fails (buckets are allocated on first put). */
 void ipd_strmap_init(ipd_strmap_t *m);
+/** Removes every entry, keeping the buckets for reuse (not the values). */
+void ipd_strmap_clear(ipd_strmap_t *m);
 /** Frees the entries and buckets (not the values). */
 void ipd_strmap_dispose(ipd_strmap_t *m);
 /** Returns the value for `key`, or NULL. */
