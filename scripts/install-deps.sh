@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libwslay-dev libhiredis-dev libmsgpack-dev
             libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev zlib1g-dev python3)
-test_pkgs=(libcriterion-dev redis-server nghttp2-client python3-websockets curl openssl)
+test_pkgs=(libcriterion-dev redis-server nghttp2-client python3-websockets curl openssl prometheus iproute2)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

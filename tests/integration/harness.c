@@ -5,11 +5,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,4 +230,305 @@ int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms)
 void h_instance(char *out, size_t cap, const char *tag)
 {
     snprintf(out, cap, "t%d-%s", (int)getpid(), tag);
+}
+
+/* ---- Serving helpers ---- */
+
+int h_log_wait(const h_proc_t *p, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    int found;
+    while (!(found = h_log_contains(p, needle)) && h_now_ms() < deadline)
+        usleep(20000);
+    return found;
+}
+
+size_t h_log_count(const h_proc_t *p, const char *needle)
+{
+    FILE *f = fopen(p->log, "r");
+    if (f == NULL)
+        return 0;
+    char line[8192];
+    size_t n = 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        for (const char *s = line; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
+void h_wait_ready(const h_proc_t *daemon, int port, int timeout_ms)
+{
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        h_resp_t r;
+        int rc = h_http(port, "GET", "/readyz", NULL, NULL, &r);
+        long status = r.status;
+        h_resp_free(&r);
+        if (rc == 0 && status == 200)
+            return;
+        int st;
+        if (waitpid(daemon->pid, &st, WNOHANG) == daemon->pid) {
+            h_dump_log(daemon);
+            cr_assert_fail("the daemon exited at start (status %d)", st);
+        }
+        if (h_now_ms() > deadline) {
+            h_dump_log(daemon);
+            cr_assert_fail("the daemon was not ready within %d ms (last /readyz: %ld)", timeout_ms, status);
+        }
+        usleep(50000);
+    }
+}
+
+int h_request(int port, const h_req_t *rq, h_resp_t *out, long *http_version)
+{
+    memset(out, 0, sizeof(*out));
+    CURL *c = curl_easy_init();
+    char url[2048];
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", rq->ca_file ? "https" : "http", port, rq->path);
+    struct curl_slist *hl = NULL;
+    for (size_t i = 0; rq->headers != NULL && rq->headers[i] != NULL; i++)
+        hl = curl_slist_append(hl, rq->headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method ? rq->method : "GET");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, rq->http_version ? rq->http_version : (long)CURL_HTTP_VERSION_1_1);
+    if (rq->method != NULL && strcmp(rq->method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (rq->ca_file != NULL) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, rq->ca_file);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+    if (rq->body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(rq->body_len ? rq->body_len : strlen(rq->body)));
+    }
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    if (http_version != NULL) {
+        long v = 0;
+        curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &v);
+        *http_version = v;
+    }
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK)
+        out->status = 0;
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+int h_resp_header(const h_resp_t *r, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    for (const char *line = r->headers; *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        if (len > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (*v == ' ')
+                v++;
+            size_t vlen = (size_t)(line + len - v);
+            while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+                vlen--;
+            snprintf(out, cap, "%.*s", (int)vlen, v);
+            return 1;
+        }
+        line += len + (eol ? 1 : 0);
+    }
+    if (cap > 0)
+        out[0] = '\0';
+    return 0;
+}
+
+void h_notify_open(h_notify_t *n)
+{
+    static unsigned seq;
+    memset(n, 0, sizeof(*n));
+    snprintf(n->path, sizeof(n->path), "/tmp/ipd-notify-%d-%u.sock", (int)getpid(), seq++);
+    unlink(n->path);
+    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(n->fd, 0, "socket(AF_UNIX): %s", strerror(errno));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", n->path);
+    cr_assert_eq(bind(n->fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", n->path, strerror(errno));
+    snprintf(n->env, sizeof(n->env), "NOTIFY_SOCKET=%s", n->path);
+}
+
+int h_notify_recv(h_notify_t *n, char *buf, size_t cap, int timeout_ms)
+{
+    struct pollfd p = {.fd = n->fd, .events = POLLIN};
+    if (poll(&p, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
+        return -1;
+    ssize_t len = recv(n->fd, buf, cap - 1, 0);
+    if (len < 0)
+        return -1;
+    buf[len] = '\0';
+    return (int)len;
+}
+
+static int has_line(const char *text, const char *line)
+{
+    size_t ll = strlen(line);
+    for (const char *s = text; (s = strstr(s, line)) != NULL; s++)
+        if ((s == text || s[-1] == '\n') && (s[ll] == '\0' || s[ll] == '\n'))
+            return 1;
+    return 0;
+}
+
+int h_notify_wait(h_notify_t *n, const char *line, int timeout_ms, char *seen, size_t seencap)
+{
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    char buf[2048];
+    for (;;) {
+        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        if (left < 0 || h_notify_recv(n, buf, sizeof(buf), left) < 0)
+            return 0;
+        if (seen != NULL) {
+            size_t used = strlen(seen);
+            snprintf(seen + used, seencap - used, "%s\n", buf);
+        }
+        if (has_line(buf, line))
+            return 1;
+    }
+}
+
+void h_notify_close(h_notify_t *n)
+{
+    if (n->fd > 0)
+        close(n->fd);
+    unlink(n->path);
+    n->fd = -1;
+}
+
+int h_sh(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f, "popen %s: %s", cmd, strerror(errno));
+    size_t used = 0;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (out != NULL && used + 1 < cap) {
+            size_t take = n < cap - 1 - used ? n : cap - 1 - used;
+            memcpy(out + used, chunk, take);
+            used += take;
+        }
+    }
+    if (out != NULL && cap > 0)
+        out[used] = '\0';
+    return pclose(f);
+}
+
+void h_write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+    size_t len = strlen(text);
+    cr_assert_eq(write(fd, text, len), (ssize_t)len, "write %s", path);
+    close(fd);
+}
+
+size_t h_worker_pids(const h_proc_t *daemon, unsigned generation, pid_t *pids, size_t cap)
+{
+    FILE *f = fopen(daemon->log, "r");
+    size_t found = 0;
+    char line[8192];
+    for (size_t i = 0; i < cap; i++)
+        pids[i] = 0;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        const char *s = strstr(line, "\"msg\":\"worker ");
+        int pid, slot;
+        unsigned gen;
+        if (s != NULL && sscanf(s, "\"msg\":\"worker %d started on slot %d (generation %u)", &pid, &slot, &gen) == 3 &&
+            gen == generation && slot >= 0 && (size_t)slot < cap) {
+            if (pids[slot] == 0)
+                found++;
+            pids[slot] = (pid_t)pid; /* a respawn replaces the slot's pid */
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    return found;
+}
+
+void h_unlink_instance(const char *instance)
+{
+    char name[128];
+    snprintf(name, sizeof(name), "/imgpulld.%s", instance);
+    shm_unlink(name);
+    snprintf(name, sizeof(name), "/imgpulld.%s.stats", instance);
+    shm_unlink(name);
+}
+
+void h_world_sim(h_world_t *w, const char *tag, const char *const *sim_args)
+{
+    memset(w, 0, sizeof(*w));
+    h_instance(w->instance, sizeof(w->instance), tag);
+    snprintf(w->dir, sizeof(w->dir), "/tmp/ipd-%s", w->instance);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", w->dir, w->dir);
+    cr_assert_eq(h_sh(cmd, NULL, 0), 0, "%s", cmd);
+    snprintf(w->conf, sizeof(w->conf), "%s/imgpulld.conf", w->dir);
+    w->sim = h_start_kubesim(sim_args);
+}
+
+/* True if the configuration text sets `directive` on one of its lines. */
+static int conf_sets(const char *text, const char *directive)
+{
+    size_t dl = strlen(directive);
+    for (const char *s = text; s != NULL && (s = strstr(s, directive)) != NULL; s++)
+        if ((s == text || s[-1] == '\n') && (s[dl] == ' ' || s[dl] == '\t'))
+            return 1;
+    return 0;
+}
+
+void h_world_write_conf(h_world_t *w, const char *extra)
+{
+    char text[8192];
+    int n = snprintf(text, sizeof(text), "kube_server http://127.0.0.1:%d\ninstance %s\nstats_file %s/stats.json\n",
+                     w->sim.port, w->instance, w->dir);
+    if (!conf_sets(extra, "listen")) {
+        if (w->port == 0)
+            w->port = h_free_port();
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "listen 127.0.0.1:%d\n", w->port);
+    } else {
+        const char *l = strstr(extra, "listen ");
+        const char *colon = l + strcspn(l, "\n");
+        while (colon > l && colon[-1] != ':')
+            colon--;
+        cr_assert(colon > l, "listen line without a port");
+        w->port = atoi(colon);
+    }
+    if (!conf_sets(extra, "workers"))
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "workers 2\n");
+    if (!conf_sets(extra, "watch_backoff_max"))
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "watch_backoff_max 1s\n");
+    snprintf(text + n, sizeof(text) - (size_t)n, "%s", extra != NULL ? extra : "");
+    h_write_file(w->conf, text);
+}
+
+void h_world_daemon(h_world_t *w, const char *extra, const char *const *env, int ready)
+{
+    h_world_write_conf(w, extra);
+    const char *args[] = {"-c", w->conf, NULL};
+    w->daemon = h_start_daemon(args, env);
+    if (ready)
+        h_wait_ready(&w->daemon, w->port, 20000);
+}
+
+int h_world_stop(h_world_t *w)
+{
+    int st = h_stop(&w->daemon, SIGTERM, 15000);
+    h_stop(&w->sim, SIGTERM, 5000);
+    h_unlink_instance(w->instance);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+    h_sh(cmd, NULL, 0);
+    return st;
 }

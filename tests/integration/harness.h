@@ -66,3 +66,96 @@ int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms);
 void h_instance(char *out, size_t cap, const char *tag);
 
 #endif
+
+/* ---- Serving helpers: requests with protocol options, sd_notify, commands ---- */
+
+/** Waits up to `timeout_ms` until the daemon answers GET /readyz with 200 on `port`. Fails the test otherwise. */
+void h_wait_ready(const h_proc_t *daemon, int port, int timeout_ms);
+
+/** Waits up to `timeout_ms` for `needle` in the log of `p`. Returns 1 if it appeared. */
+int h_log_wait(const h_proc_t *p, const char *needle, int timeout_ms);
+
+/** Occurrences of `needle` in the log of `p`. */
+size_t h_log_count(const h_proc_t *p, const char *needle);
+
+/** A request with protocol options for h_request. Zeroed fields take the defaults. */
+typedef struct h_req {
+    const char *method;         /**< default "GET" */
+    const char *path;           /**< path and query */
+    const char *body;           /**< may be NULL */
+    size_t body_len;            /**< 0: strlen(body) */
+    const char *const *headers; /**< NULL-terminated "Name: value" list, may be NULL (no default Content-Type) */
+    long http_version;          /**< a CURL_HTTP_VERSION_* value; 0 is HTTP/1.1 */
+    const char *ca_file;        /**< when set: https to 127.0.0.1, verified against this CA */
+} h_req_t;
+
+/**
+ * Sends `rq` to 127.0.0.1:port. Bodies are not decoded (a gzip answer stays gzip'd).
+ * `*http_version` (may be NULL) receives the CURL_HTTP_VERSION_* of the answer.
+ * Returns 0, or -1 on transport failure (out->status is then 0).
+ */
+int h_request(int port, const h_req_t *rq, h_resp_t *out, long *http_version);
+
+/** The value of response header `name` (case-insensitive) copied into `out`; 1 if present. */
+int h_resp_header(const h_resp_t *r, const char *name, char *out, size_t cap);
+
+/** A datagram socket standing in for systemd's NOTIFY_SOCKET. */
+typedef struct h_notify {
+    int fd;
+    char path[108];
+    char env[128]; /**< "NOTIFY_SOCKET=<path>", ready for h_start_daemon's env */
+} h_notify_t;
+
+/** Binds a fresh notify socket under /tmp. Fails the test on error. */
+void h_notify_open(h_notify_t *n);
+/** Receives one datagram within `timeout_ms` into `buf` (NUL-terminated). Returns its length or -1 on timeout. */
+int h_notify_recv(h_notify_t *n, char *buf, size_t cap, int timeout_ms);
+/**
+ * Receives datagrams until one has a line equal to `line`, for up to `timeout_ms`. Every datagram
+ * seen meanwhile is appended to `seen` (newline-separated; may be NULL). Returns 1 if found.
+ */
+int h_notify_wait(h_notify_t *n, const char *line, int timeout_ms, char *seen, size_t seencap);
+/** Closes and unlinks the socket. */
+void h_notify_close(h_notify_t *n);
+
+/** Runs `sh -c cmd`, capturing at most `cap - 1` bytes of its standard output in `out` (may be NULL).
+ *  Returns the wait status. */
+int h_sh(const char *cmd, char *out, size_t cap);
+
+/** Writes `text` to `path` (created or truncated, mode 0600). Fails the test on error. */
+void h_write_file(const char *path, const char *text);
+
+/**
+ * The worker pids of the daemon, from its log's "worker N started on slot S (generation G)"
+ * lines: pids[S] for generation `generation`. Returns how many slots were found (up to cap).
+ */
+size_t h_worker_pids(const h_proc_t *daemon, unsigned generation, pid_t *pids, size_t cap);
+
+/** Unlinks the table and stats segments of `instance`. */
+void h_unlink_instance(const char *instance);
+
+/** The simulator and a daemon started from a configuration file (the serving tests' set-up). */
+typedef struct h_world {
+    h_proc_t sim, daemon;
+    char instance[64];
+    char dir[128];  /**< a private directory for the test's files (configuration, certificates, stats) */
+    char conf[192]; /**< dir/imgpulld.conf */
+    int port;       /**< the daemon's first listener (127.0.0.1) */
+} h_world_t;
+
+/** Starts the simulator with `sim_args` (may be NULL) and creates the private directory. */
+void h_world_sim(h_world_t *w, const char *tag, const char *const *sim_args);
+
+/**
+ * Writes the configuration file: kube_server, instance, stats_file, and unless `extra` sets them,
+ * `listen 127.0.0.1:<free port>`, `workers 2` and `watch_backoff_max 1s`; then the lines of `extra`
+ * (may be NULL). Sets w->port from the listen line when `extra` brings its own.
+ */
+void h_world_write_conf(h_world_t *w, const char *extra);
+
+/** h_world_write_conf, then starts the daemon with `-c conf` and `env` (may be NULL); waits for /readyz when `ready`. */
+void h_world_daemon(h_world_t *w, const char *extra, const char *const *env, int ready);
+
+/** Stops the daemon (SIGTERM) and the simulator, unlinks the segments and the directory. Returns the
+ *  daemon's wait status. */
+int h_world_stop(h_world_t *w);
