@@ -143,6 +143,8 @@ static int start_workers(daemon_state_t *d)
     return rc;
 }
 
+static void finish_reload(daemon_state_t *d);
+
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */
 static void after_iteration(daemon_state_t *d)
 {
@@ -163,6 +165,8 @@ static void after_iteration(daemon_state_t *d)
     }
     if (ipd_model_flush(d->model, ipd_model_now()) > 0 && d->sup != NULL)
         ipd_supervisor_notify_ring(d->sup);
+    if (d->reload_pending)
+        finish_reload(d);
 }
 
 /* SIGHUP: a new configuration, new workers on the same sockets, the old ones drain. */
@@ -220,7 +224,21 @@ static void reload(daemon_state_t *d)
     if (d->sup != NULL && ipd_supervisor_reload(d->sup, &d->cfg) != 0)
         ipd_error("master", "reload: starting the new workers failed");
     d->reloads++;
-    ipd_info("master", "configuration reloaded");
+    ipd_info("master", "configuration reloaded; waiting for the new workers");
+    d->reload_pending = 1;
+}
+
+/* The new generation serves once each worker has claimed its stats block. */
+static void finish_reload(daemon_state_t *d)
+{
+    for (int slot = 0; d->sup != NULL && slot < d->cfg.workers; slot++) {
+        pid_t pid = ipd_supervisor_pid(d->sup, slot);
+        const ipd_stats_block_t *b = ipd_stats_block(d->stats, (uint32_t)slot);
+        if (pid == 0 || b == NULL || atomic_load_explicit(&b->pid, memory_order_relaxed) != (uint64_t)pid)
+            return;
+    }
+    d->reload_pending = 0;
+    ipd_info("master", "reload complete: the new workers serve");
     ipd_sd_notify("READY=1");
 }
 
@@ -252,8 +270,10 @@ static void handle_signals(daemon_state_t *d)
     }
     if (got_hup) {
         got_hup = 0;
-        if (!d->stopping)
+        if (!d->stopping && !d->reload_pending)
             reload(d);
+        else if (d->reload_pending)
+            got_hup = 1; /* one reload at a time: this one waits for the current to finish */
     }
     if (got_usr1) {
         got_usr1 = 0;

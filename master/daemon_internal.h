@@ -27,6 +27,7 @@ typedef struct daemon_state {
     ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT];
     int synced; /* every reflector completed its first list and the model published it */
     int stopping;
+    int reload_pending; /* RELOADING=1 sent; READY=1 waits for the new workers */
     ipd_mloop_io_t signal_io;
     int signal_pipe[2];
     ipd_mloop_timer_t tick_timer, watchdog_timer, stop_timer;

@@ -93,6 +93,9 @@ Test(serving, sd_notify_ready_after_the_first_list_reloading_watchdog_and_stoppi
     cr_assert_null(strstr(seen, "READY=1"), "READY=1 came before RELOADING=1:\n%s", seen);
     cr_assert(h_notify_wait(&n, "READY=1", 5000, seen, sizeof(seen)), "no READY=1 after the reload:\n%s", seen);
     cr_assert(h_log_wait(&w.daemon, "configuration reloaded", 2000));
+    /* READY=1 comes once every new worker has taken its stats block, that is, serves. */
+    cr_assert(h_log_contains(&w.daemon, "reload complete: the new workers serve"),
+              "READY=1 was sent before the new workers served");
 
     /* SIGTERM: STOPPING=1 and a clean exit. */
     kill(w.daemon.pid, SIGTERM);
