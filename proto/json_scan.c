@@ -96,19 +96,29 @@ static int find_member(scan_t *s, const char *name)
     }
 }
 
+/* Descends through the objects named by `path`, leaving `s` at the value of the last member. */
+static int walk(scan_t *s, const char *const *path, size_t depth)
+{
+    for (size_t i = 0; i < depth; i++) {
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != '{')
+            return i == 0 ? IPD_EINVAL : IPD_ENOTFOUND;
+        s->p++;
+        int rc = find_member(s, path[i]);
+        if (rc != 0)
+            return rc;
+    }
+    skip_ws(s);
+    return 0;
+}
+
 int ipd_json_scan_string(const char *buf, size_t len, const char *const *path, size_t depth, const char **val,
                          size_t *vlen)
 {
     scan_t s = {buf, buf + len};
-    for (size_t i = 0; i < depth; i++) {
-        skip_ws(&s);
-        if (s.p >= s.end || *s.p != '{')
-            return i == 0 ? IPD_EINVAL : IPD_ENOTFOUND;
-        s.p++;
-        int rc = find_member(&s, path[i]);
-        if (rc != 0)
-            return rc;
-    }
+    int rc = walk(&s, path, depth);
+    if (rc != 0)
+        return rc;
     if (s.p >= s.end || *s.p != '"')
         return IPD_ENOTFOUND;
     const char *start = s.p + 1;
@@ -126,16 +136,9 @@ int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, 
     scan_t s = {buf, buf + len};
     for (size_t i = 0; i < n; i++)
         out[i] = (ipd_json_span_t){NULL, 0, 0};
-    for (size_t i = 0; i < depth; i++) {
-        skip_ws(&s);
-        if (s.p >= s.end || *s.p != '{')
-            return i == 0 ? IPD_EINVAL : IPD_ENOTFOUND;
-        s.p++;
-        int rc = find_member(&s, path[i]);
-        if (rc != 0)
-            return rc;
-    }
-    skip_ws(&s);
+    int rc = walk(&s, path, depth);
+    if (rc != 0)
+        return rc;
     if (s.p >= s.end || *s.p != '{')
         return depth == 0 ? IPD_EINVAL : IPD_ENOTFOUND;
     s.p++;
