@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps test-deps build test test-release test-asan demo bench clean format
+.PHONY: all deps test-deps build daemon test test-release test-asan demo bench clean format
 
 all: build
 
@@ -20,6 +20,11 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
 
+# Only the daemon (what `make demo` needs), not the tests and benchmarks.
+daemon: deps
+	cmake -S . -B $(BUILD) -DIPD_WERROR=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target imgpulld
+
 test: test-deps
 	@scripts/run-tests.sh
 
@@ -29,7 +34,7 @@ test-release: test-deps
 test-asan: test-deps
 	@scripts/run-tests.sh asan
 
-demo: build
+demo: daemon
 	@scripts/demo.sh
 
 bench: build

@@ -25,7 +25,8 @@ stop() {
     kill -TERM "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
     echo "logs kept in $logdir"
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 for _ in $(seq 100); do
     grep -q "listening on" "$logdir/kubesim.log" 2>/dev/null && break
