@@ -119,6 +119,9 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "A client that accepts no data for this long is closed."},
     {"ws_max_outbound", IPD_CT_SIZE, 0, FIELD(ws_max_outbound), RANGE(K(4), G(1)), .def = "1m",
      .help = "Bytes queued to one client before it is treated as slow and only sent each job's latest state."},
+    {"ws_max_connections", IPD_CT_INT, 0, FIELD(ws_max_connections), RANGE(1, 1000000), .def = "8192",
+     .help = "WebSocket connections per worker; an upgrade beyond it is answered 503. Keep it below "
+             "max_connections_per_worker, which stops accepting instead of answering."},
 
     {"log_namespace", IPD_CT_LABELS, IPD_CF_REPEATABLE, LIST(log_namespace, log_namespace_count), .def = "",
      .doc_default = "(namespace)", .example = "imgpulld", .section = "Pod logs",

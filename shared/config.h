@@ -169,6 +169,8 @@ typedef struct ipd_config {
     uint64_t ws_write_timeout_ms;
     /** `ws_max_outbound`: bytes queued to one client before it counts as slow. */
     size_t ws_max_outbound;
+    /** `ws_max_connections`: WebSocket connections per worker; further upgrades are answered 503. */
+    int ws_max_connections;
 
     /* Pod logs. */
     /** `log_namespace`: namespaces whose pod logs may be streamed; defaults to namespace. */

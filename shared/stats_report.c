@@ -81,11 +81,16 @@ int ipd_stats_report_json(const ipd_stats_figures_t *f, ipd_buf_t *out)
     put_http(&b, c);
     put(&b,
         "\"websocket\":{\"open\":%" PRId64 ",\"opened\":%" PRIu64 ",\"messages_out\":%" PRIu64
-        ",\"messages_in\":%" PRIu64 ",\"coalesced\":%" PRIu64 "},",
+        ",\"messages_in\":%" PRIu64 ",\"coalesced\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"subscriptions\":%" PRId64
+        ",\"resyncs\":%" PRIu64 ",\"slow_closes\":%" PRIu64 ",\"refused\":%" PRIu64 "},",
         (int64_t)c[IPD_STATS_WS_OPEN], c[IPD_STATS_WS_OPENED], c[IPD_STATS_WS_MESSAGES_OUT],
-        c[IPD_STATS_WS_MESSAGES_IN], c[IPD_STATS_WS_COALESCED]);
-    put(&b, "\"logs\":{\"streams\":%" PRId64 ",\"bytes\":%" PRIu64 "},\"ring_overruns\":%" PRIu64 ",\"master\":",
-        (int64_t)c[IPD_STATS_LOG_STREAMS], c[IPD_STATS_LOG_BYTES], c[IPD_STATS_RING_OVERRUNS]);
+        c[IPD_STATS_WS_MESSAGES_IN], c[IPD_STATS_WS_COALESCED], c[IPD_STATS_WS_BYTES_OUT],
+        (int64_t)c[IPD_STATS_WS_SUBSCRIPTIONS], c[IPD_STATS_WS_RESYNCS], c[IPD_STATS_WS_SLOW_CLOSES],
+        c[IPD_STATS_WS_REFUSED]);
+    put(&b,
+        "\"logs\":{\"streams\":%" PRId64 ",\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "},\"ring_overruns\":%" PRIu64
+        ",\"master\":",
+        (int64_t)c[IPD_STATS_LOG_STREAMS], c[IPD_STATS_LOG_BYTES], c[IPD_STATS_LOG_ERRORS], c[IPD_STATS_RING_OVERRUNS]);
     if (f->master == NULL)
         put(&b, "null");
     for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_COUNT; k++)

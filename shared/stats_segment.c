@@ -56,6 +56,12 @@ static const char *const counter_names[IPD_STATS_COUNT] = {
     [IPD_STATS_RING_OVERRUNS] = "ring_overruns_total",
     [IPD_STATS_RATE_LIMITED] = "rate_limited_total",
     [IPD_STATS_CONNECTIONS] = "connections",
+    [IPD_STATS_LOG_ERRORS] = "log_errors_total",
+    [IPD_STATS_WS_BYTES_OUT] = "ws_bytes_out_total",
+    [IPD_STATS_WS_SUBSCRIPTIONS] = "ws_subscriptions",
+    [IPD_STATS_WS_RESYNCS] = "ws_resyncs_total",
+    [IPD_STATS_WS_SLOW_CLOSES] = "ws_slow_closes_total",
+    [IPD_STATS_WS_REFUSED] = "ws_refused_total",
 };
 
 static const char *const master_names[IPD_MSTATS_COUNT] = {
@@ -271,7 +277,8 @@ void ipd_stats_request(ipd_stats_block_t *b, int status, uint64_t latency_us, ui
 
 int ipd_stats_is_gauge(ipd_stats_counter_t which)
 {
-    return which == IPD_STATS_WS_OPEN || which == IPD_STATS_LOG_STREAMS || which == IPD_STATS_CONNECTIONS;
+    return which == IPD_STATS_WS_OPEN || which == IPD_STATS_LOG_STREAMS || which == IPD_STATS_CONNECTIONS ||
+           which == IPD_STATS_WS_SUBSCRIPTIONS;
 }
 
 const char *ipd_stats_counter_name(ipd_stats_counter_t which)

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPD_STATS_VERSION    1u
+#define IPD_STATS_VERSION    2u
 #define IPD_STATS_BLOCK_SIZE 512u
 /** Counter slots in a block: (512 - 64 bytes of block head) / 8. */
 #define IPD_STATS_SLOTS 56u
@@ -60,6 +60,12 @@ typedef enum ipd_stats_counter {
     IPD_STATS_RING_OVERRUNS,   /**< times this worker fell behind the event ring and resynced */
     IPD_STATS_RATE_LIMITED,    /**< requests or connections refused by a rate limit */
     IPD_STATS_CONNECTIONS,     /**< gauge: client connections open now */
+    IPD_STATS_LOG_ERRORS,      /**< pod-log streams ended by an error message or a dropped slow client */
+    IPD_STATS_WS_BYTES_OUT,     /**< WebSocket job-watch bytes written (frames, headers included) */
+    IPD_STATS_WS_SUBSCRIPTIONS, /**< gauge: job subscriptions held (a subscribe_all counts one) */
+    IPD_STATS_WS_RESYNCS,       /**< resync messages sent (stale resume point or worker overrun) */
+    IPD_STATS_WS_SLOW_CLOSES,   /**< WebSockets closed for not taking data within ws_write_timeout */
+    IPD_STATS_WS_REFUSED,       /**< WebSocket upgrades answered 503 over ws_max_connections */
     IPD_STATS_COUNT            /**< number of defined counters (<= IPD_STATS_SLOTS) */
 } ipd_stats_counter_t;
 

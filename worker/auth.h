@@ -83,4 +83,21 @@ void ipd_http_rate_init(ipd_http_rate_t *r, unsigned rate, uint64_t now_ms);
 /** Takes one request at `now_ms`: returns 1 if allowed, 0 if the connection is over its rate. */
 int ipd_http_rate_take(ipd_http_rate_t *r, unsigned rate, uint64_t now_ms);
 
+/**
+ * The bearer token of a WebSocket handshake that carries no Authorization header (browsers
+ * cannot set one): the `access_token` query parameter (percent-decoded), else in the
+ * Sec-WebSocket-Protocol value either the pair of entries "bearer", "<token>" or one entry
+ * "base64url.bearer.<token in unpadded base64url>" (for tokens with characters a subprotocol
+ * may not hold). `query` (`qlen` bytes) and `protocols` (`plen` bytes) are borrowed and may be
+ * NULL. Writes the token, NUL-terminated, to `out` (`cap` bytes; IPD_HTTP_TOKEN_MAX + 1 is
+ * enough). Returns its length, 0 when none is offered, or -1 when one is offered but malformed.
+ */
+int ipd_http_ws_token(const char *query, size_t qlen, const char *protocols, size_t plen, char *out, size_t cap);
+/**
+ * The subprotocol to answer for a Sec-WebSocket-Protocol value (`plen` bytes, borrowed): "bearer"
+ * when offered, else the first entry that carries no credential. Returns 0 with *sel and *sellen
+ * pointing into `protocols`, or -1 when there is none to answer.
+ */
+int ipd_http_ws_protocol_select(const char *protocols, size_t plen, const char **sel, size_t *sellen);
+
 #endif

@@ -12,8 +12,11 @@
 #include "shared/stats_report.h"
 
 static const char *const route_names[IPD_ROUTE_COUNT] = {
-    "pull-active", "pull-failed", "pull-jobs", "pull-job", "pull", "stats",
-    "healthz",     "readyz",      "metrics",   "dashboard", "other",
+    [IPD_ROUTE_ACTIVE] = "pull-active", [IPD_ROUTE_FAILED] = "pull-failed", [IPD_ROUTE_JOBS] = "pull-jobs",
+    [IPD_ROUTE_JOB] = "pull-job",       [IPD_ROUTE_PULL] = "pull",          [IPD_ROUTE_STATS] = "stats",
+    [IPD_ROUTE_HEALTHZ] = "healthz",    [IPD_ROUTE_READYZ] = "readyz",      [IPD_ROUTE_METRICS] = "metrics",
+    [IPD_ROUTE_DASHBOARD] = "dashboard", [IPD_ROUTE_POD_LOGS] = "pod-logs", [IPD_ROUTE_WS_JOB] = "ws-job",
+    [IPD_ROUTE_WS_ALL] = "ws-all",      [IPD_ROUTE_OTHER] = "other",
 };
 
 const char *ipd_worker_not_ready(ipd_worker_t *w)
@@ -111,6 +114,31 @@ static void prom_http(ipd_worker_t *w, const ipd_stats_figures_t *f, struct out 
                                 w->route_status[r][k]);
 }
 
+/* HELP texts of the master's figures, by ipd_mstats_counter_t. */
+static const char *const master_help[IPD_MSTATS_COUNT] = {
+    [IPD_MSTATS_READY] = "1 once every collection has been listed from Kubernetes into the table.",
+    [IPD_MSTATS_WATCH_HEALTHY] = "1 while every watch has heard from the API server within 2 x watch_idle_timeout + watch_backoff_max.",
+    [IPD_MSTATS_WORKERS_ALIVE] = "Worker processes the master has running.",
+    [IPD_MSTATS_RESPAWNS] = "Workers started again after they died.",
+    [IPD_MSTATS_WATCH_LISTS] = "Complete lists of a collection from Kubernetes.",
+    [IPD_MSTATS_WATCH_RELISTS] = "Lists forced by 410 Gone.",
+    [IPD_MSTATS_WATCH_STARTS] = "Watch requests started.",
+    [IPD_MSTATS_WATCH_RESTARTS] = "Watches restarted after an error, an end or silence.",
+    [IPD_MSTATS_WATCH_IDLE_RESTARTS] = "Watches restarted because they were silent past watch_idle_timeout.",
+    [IPD_MSTATS_WATCH_ERRORS] = "List and watch requests that failed.",
+    [IPD_MSTATS_WATCH_EVENTS] = "Watch events applied to the job model.",
+    [IPD_MSTATS_WATCH_BOOKMARKS] = "Watch bookmarks received.",
+    [IPD_MSTATS_MODEL_OBJECTS] = "Kubernetes objects applied to the job model.",
+    [IPD_MSTATS_MODEL_PUBLISHED] = "Job records written to the table.",
+    [IPD_MSTATS_MODEL_PUBLISH_ERRORS] = "Job records the table refused (for instance when it is full).",
+    [IPD_MSTATS_MODEL_JOBS] = "Pull jobs the master follows.",
+    [IPD_MSTATS_MODEL_PODS] = "Pods the master follows.",
+    [IPD_MSTATS_KUBE_ACTIONS] = "Requests the master sent to Kubernetes on its own (clean-ups).",
+    [IPD_MSTATS_KUBE_ACTION_ERRORS] = "Of those requests, the ones that failed.",
+    [IPD_MSTATS_RELOADS] = "Configuration reloads applied.",
+    [IPD_MSTATS_STARTED_AT] = "Start time of the master, in seconds since the Unix epoch.",
+};
+
 static void prom_counters(const ipd_stats_figures_t *f, struct out *b)
 {
     static const struct {
@@ -124,7 +152,23 @@ static void prom_counters(const ipd_stats_figures_t *f, struct out *b)
         {IPD_STATS_RING_OVERRUNS, "ring_overruns_total", "counter", "Times a worker fell behind the event ring."},
         {IPD_STATS_WS_OPEN, "websocket_connections", "gauge", "WebSocket connections open."},
         {IPD_STATS_WS_MESSAGES_OUT, "websocket_messages_sent_total", "counter", "WebSocket messages sent."},
+        {IPD_STATS_WS_OPENED, "websocket_connections_total", "counter", "WebSocket connections accepted."},
+        {IPD_STATS_WS_MESSAGES_IN, "websocket_messages_received_total", "counter",
+         "WebSocket messages received."},
+        {IPD_STATS_WS_BYTES_OUT, "websocket_sent_bytes_total", "counter",
+         "Job-watch bytes written, frame headers included."},
+        {IPD_STATS_WS_SUBSCRIPTIONS, "websocket_subscriptions", "gauge",
+         "Job subscriptions held (subscribe_all counts one)."},
+        {IPD_STATS_WS_COALESCED, "websocket_updates_coalesced_total", "counter",
+         "Job updates folded into a later one for a slow client."},
+        {IPD_STATS_WS_RESYNCS, "websocket_resyncs_total", "counter", "Resync messages sent to job watchers."},
+        {IPD_STATS_WS_SLOW_CLOSES, "websocket_slow_closes_total", "counter",
+         "Job watchers closed for not taking data within ws_write_timeout."},
+        {IPD_STATS_WS_REFUSED, "websocket_refused_total", "counter",
+         "WebSocket upgrades refused over ws_max_connections."},
         {IPD_STATS_LOG_STREAMS, "log_streams", "gauge", "Pod-log streams open."},
+        {IPD_STATS_LOG_BYTES, "log_bytes_total", "counter", "Pod-log bytes sent to clients."},
+        {IPD_STATS_LOG_ERRORS, "log_stream_errors_total", "counter", "Pod-log streams ended by an error."},
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         metric(b, plain[i].name, plain[i].type, plain[i].help);
@@ -133,10 +177,18 @@ static void prom_counters(const ipd_stats_figures_t *f, struct out *b)
     metric(b, "workers", "gauge", "Worker processes counting in the stats segment.");
     put(b, "imgpulld_workers %u\n", f->totals.workers);
     for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_COUNT; k++) {
+        int64_t v = (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed);
+        if (k == IPD_MSTATS_STARTED_AT) {
+            /* Prometheus wants base units in the name: seconds, not the segment's milliseconds. */
+            metric(b, "master_start_time_seconds", "gauge", master_help[k]);
+            put(b, "imgpulld_master_start_time_seconds %" PRId64 ".%03d\n", v / 1000, (int)(v % 1000));
+            continue;
+        }
         const char *name = ipd_stats_master_counter_name((ipd_mstats_counter_t)k);
-        put(b, "# TYPE imgpulld_master_%s %s\nimgpulld_master_%s %" PRId64 "\n", name,
-            strstr(name, "_total") != NULL ? "counter" : "gauge", name,
-                        (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed));
+        char full[96];
+        snprintf(full, sizeof(full), "master_%s", name);
+        metric(b, full, strstr(name, "_total") != NULL ? "counter" : "gauge", master_help[k]);
+        put(b, "imgpulld_%s %" PRId64 "\n", full, v);
     }
 }
 

@@ -14,6 +14,8 @@
  *   h_job.c       GET and DELETE pull-jobs/{id}, POST pull
  *   h_ops.c       healthz, readyz, metrics, stats
  *   dashboard.c   the built-in page
+ *   ws_*.c        WebSocket job watches (worker/ws.h)
+ *   logs*.c       pod-log streaming over WebSocket (worker/logs.h)
  *
  * Single-threaded: everything runs on the worker's loop.
  */
@@ -56,6 +58,9 @@ typedef enum ipd_worker_route {
     IPD_ROUTE_READYZ,     /**< /readyz */
     IPD_ROUTE_METRICS,    /**< /metrics */
     IPD_ROUTE_DASHBOARD,  /**< / */
+    IPD_ROUTE_POD_LOGS,   /**< /ws/pod-logs (worker/logs.h) */
+    IPD_ROUTE_WS_JOB,     /**< /ws/image-pull/{id} (worker/ws.h) */
+    IPD_ROUTE_WS_ALL,     /**< /ws/image-pull-all (worker/ws.h) */
     IPD_ROUTE_OTHER,      /**< anything else: 404 */
     IPD_ROUTE_COUNT
 } ipd_worker_route_t;
@@ -186,6 +191,7 @@ struct ipd_worker {
     ipd_worker_observer_t observers[IPD_WORKER_MAX_OBSERVERS];
     size_t nobservers;
     ipd_worker_cache_t cache;
+    struct ipd_ws *ws; /**< owned: the WebSocket job watches (worker/ws.h); NULL when not started */
 
     ipd_stats_segment_t *stats_seg; /**< owned; NULL without a stats segment */
     ipd_stats_block_t *stats;       /**< this worker's block, or &own_stats */
@@ -195,6 +201,7 @@ struct ipd_worker {
     ipd_kube_t *kube; /**< owned; NULL when it could not be created (kube_error says why) */
     h2o_socket_t *kube_ep_sock, *kube_timer_sock; /**< own dup()s of the client's fds */
     char kube_error[256];
+    struct ipd_logs *logs; /**< owned; pod-log streams (worker/logs.h), NULL before ipd_logs_init */
 
     ipd_http_tokens_t tokens;
 

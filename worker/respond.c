@@ -66,6 +66,14 @@ static void send_final(h2o_req_t *req, int status, const char *body, size_t len,
 {
     static h2o_generator_t plain = {on_generator_idle, on_generator_idle};
     h2o_iovec_t buf = h2o_iovec_init(body, len);
+    /*
+     * A draining worker ends HTTP/1.1 connections after the answer in flight: h2o closes only
+     * the connections idle when the shutdown was requested, and a kept-alive one would hold the
+     * drain until its idle timeout. (HTTP/2 connections got GOAWAY and close by themselves.)
+     */
+    ipd_worker_conn_t *conn = ipd_worker_conn_of(req);
+    if (conn != NULL && conn->w->draining && req->version < 0x200)
+        req->http1_is_persistent = 0;
     req->res.status = status;
     req->res.reason = reason_of(status);
     /* A 304 must not claim a length of 0 for the representation it stands for. */

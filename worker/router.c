@@ -3,8 +3,11 @@
 #include <string.h>
 
 #include "proto/job.h"
+#include "worker/logs.h"
+#include "worker/ws.h"
 
 #define JOBS_PREFIX "/api/v1/images/pull-jobs/"
+#define WS_JOB_PREFIX "/ws/image-pull/"
 
 struct route_handler {
     h2o_handler_t super;
@@ -34,23 +37,36 @@ static const struct route_def {
     [IPD_ROUTE_READYZ] = {"/readyz", 1, 0, 0, 1, "GET, HEAD"},
     [IPD_ROUTE_METRICS] = {"/metrics", 1, 0, 0, 0, "GET, HEAD"},
     [IPD_ROUTE_DASHBOARD] = {"/", 1, 0, 0, 1, "GET, HEAD"},
+    [IPD_ROUTE_POD_LOGS] = {"/ws/pod-logs", 1, 0, 0, 0, "GET"},
+    [IPD_ROUTE_WS_JOB] = {NULL, 1, 0, 0, 0, "GET"},
+    [IPD_ROUTE_WS_ALL] = {"/ws/image-pull-all", 1, 0, 0, 0, "GET"},
     [IPD_ROUTE_OTHER] = {NULL, 0, 0, 0, 0, NULL},
 };
 
-/* Finds the route of a normalized path; for IPD_ROUTE_JOB copies the id into `id` (IPD_JOB_ID_SIZE). */
+/* Whether `path` is `prefix` followed by one id segment; copies the id into `id` (may be NULL). */
+static int prefix_id(h2o_iovec_t path, const char *prefix, char *id)
+{
+    size_t plen = strlen(prefix);
+    if (path.len <= plen || memcmp(path.base, prefix, plen) != 0)
+        return 0;
+    size_t n = path.len - plen;
+    if (n >= IPD_JOB_ID_SIZE || memchr(path.base + plen, '/', n) != NULL)
+        return -1;
+    if (id != NULL) {
+        memcpy(id, path.base + plen, n);
+        id[n] = '\0';
+    }
+    return 1;
+}
+
+/* Finds the route of a normalized path; for the {id} routes copies the id into `id` (IPD_JOB_ID_SIZE). */
 static ipd_worker_route_t classify(h2o_iovec_t path, char *id)
 {
-    size_t plen = sizeof(JOBS_PREFIX) - 1;
-    if (path.len > plen && memcmp(path.base, JOBS_PREFIX, plen) == 0) {
-        size_t n = path.len - plen;
-        if (n >= IPD_JOB_ID_SIZE || memchr(path.base + plen, '/', n) != NULL)
-            return IPD_ROUTE_OTHER;
-        if (id != NULL) {
-            memcpy(id, path.base + plen, n);
-            id[n] = '\0';
-        }
-        return IPD_ROUTE_JOB;
-    }
+    int m = prefix_id(path, JOBS_PREFIX, id);
+    if (m == 0 && (m = prefix_id(path, WS_JOB_PREFIX, id)) != 0)
+        return m > 0 ? IPD_ROUTE_WS_JOB : IPD_ROUTE_OTHER;
+    if (m != 0)
+        return m > 0 ? IPD_ROUTE_JOB : IPD_ROUTE_OTHER;
     for (int r = 0; r < IPD_ROUTE_COUNT; r++)
         if (routes[r].path != NULL && h2o_memis(path.base, path.len, routes[r].path, strlen(routes[r].path)))
             return (ipd_worker_route_t)r;
@@ -64,6 +80,22 @@ h2o_iovec_t ipd_worker_query(h2o_req_t *req)
     return h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
 }
 
+/* A WebSocket handshake without Authorization may carry its token as access_token or in Sec-WebSocket-Protocol. */
+static ipd_http_role_t ws_role(ipd_worker_t *w, h2o_req_t *req, int *presented)
+{
+    char tok[IPD_HTTP_TOKEN_MAX + 1];
+    if (req->upgrade.base == NULL)
+        return IPD_HTTP_ROLE_NONE;
+    h2o_iovec_t q = ipd_worker_query(req);
+    ssize_t p = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"), -1);
+    int n = ipd_http_ws_token(q.base, q.len, p >= 0 ? req->headers.entries[p].value.base : NULL,
+                              p >= 0 ? req->headers.entries[p].value.len : 0, tok, sizeof(tok));
+    *presented = n != 0;
+    ipd_http_role_t role = n > 0 ? ipd_http_tokens_role(&w->tokens, tok, (size_t)n) : IPD_HTTP_ROLE_NONE;
+    explicit_bzero(tok, sizeof(tok));
+    return role;
+}
+
 /* The caller's role on this connection: admin on open listeners, else from the bearer token. */
 static ipd_http_role_t role_of(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_req_t *req, int *presented)
 {
@@ -74,7 +106,7 @@ static ipd_http_role_t role_of(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_req
         return IPD_HTTP_ROLE_ADMIN;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0)
-        return IPD_HTTP_ROLE_NONE;
+        return ws_role(w, req, presented);
     *presented = 1;
     if (ipd_http_bearer(req->headers.entries[i].value.base, req->headers.entries[i].value.len, &tok, &toklen) != 0)
         return IPD_HTTP_ROLE_NONE;
@@ -116,6 +148,15 @@ static void dispatch(ipd_worker_t *w, h2o_req_t *req, ipd_worker_route_t route, 
         break;
     case IPD_ROUTE_DASHBOARD:
         ipd_worker_get_dashboard(w, req);
+        break;
+    case IPD_ROUTE_POD_LOGS:
+        ipd_logs_handle(w, req);
+        break;
+    case IPD_ROUTE_WS_JOB:
+        ipd_ws_serve(w, req, id);
+        break;
+    case IPD_ROUTE_WS_ALL:
+        ipd_ws_serve(w, req, NULL);
         break;
     default:
         ipd_worker_send_error(req, 404, "no such endpoint");

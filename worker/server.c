@@ -10,6 +10,8 @@
 
 #include "proto/error.h"
 #include "shared/log.h"
+#include "worker/logs.h"
+#include "worker/ws.h"
 
 #define TABLE_WAIT_MS 2000
 
@@ -21,6 +23,8 @@ static void begin_drain(ipd_worker_t *w, const char *why)
     w->drain_deadline = h2o_now(w->loop) + w->cfg->reload_drain_timeout_ms;
     ipd_worker_update_accepting(w);
     h2o_context_request_shutdown(&w->ctx);
+    ipd_logs_drain(w);
+    ipd_ws_drain(w);
     ipd_info("worker", "slot %d draining (%s): %zu connections open", w->args->slot, why, w->nconns);
 }
 
@@ -142,6 +146,9 @@ static int setup(ipd_worker_t *w)
     h2o_context_init(&w->ctx, w->loop, &w->config);
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = w->config.hosts;
+    /* Before the table is attached: the WebSocket view is built from the first resync. */
+    if (ipd_ws_start(w) != 0)
+        return -1;
     if (ipd_worker_listen(w) != 0)
         return -1;
     int sigfd = take_signals();
@@ -159,6 +166,10 @@ static int setup(ipd_worker_t *w)
     if (ipd_worker_ring_start(w) != 0)
         return -1;
     ipd_worker_kube_start(w);
+    if (ipd_logs_init(w) != 0) {
+        ipd_error("worker", "pod logs: out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -184,6 +195,8 @@ static void run(ipd_worker_t *w)
 static void teardown(ipd_worker_t *w)
 {
     if (w->loop != NULL) {
+        ipd_logs_dispose(w); /* before the client its streams use, and before the loop's last run */
+        ipd_ws_stop(w);      /* before the ring and the table its view reads */
         ipd_worker_kube_stop(w);
         ipd_worker_ring_dispose(w);
         if (w->signal_sock != NULL)

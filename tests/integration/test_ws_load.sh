@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# WebSocket fan-out under load: 100 clients x more than 1 000 job changes converge on the final
+# state of every job with seq only increasing; a client that stops reading does not grow the
+# worker's memory and is closed after ws_write_timeout. Python clients live in tests/integration/ws/.
+source "$(dirname "$0")/ws/env.sh"
+
+ws_start_sim --pull-ms 30 || exit 1
+ws_start_daemon "workers 2" || exit 1
+ws_check "100 clients x 1000 changes" check_fanout.py "$PORT" 100 1000
+ws_stop_daemon
+
+ws_start_daemon "table_jobs 64
+ws_write_timeout 20s" || exit 1
+ws_check "a client that stops reading" check_slow.py "$PORT" "$D_PID"
+ws_stop_daemon
+[ "$WS_FAILED" -eq 0 ] && echo "PASS"
+exit $WS_FAILED

@@ -1,0 +1,86 @@
+"""100 clients follow all jobs while the table takes more than 1 000 changes: every client sees
+seq only increase and ends with the final state (and version) of every job, as REST shows it.
+
+Usage: check_fanout.py PORT [CLIENTS] [CHANGES]
+"""
+
+import asyncio
+import sys
+import time
+
+from wslib import FINAL, check, connect, create_jobs, expect, log, recv_json, rest, run
+
+PORT = int(sys.argv[1])
+CLIENTS = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+CHANGES = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+
+
+class Client:
+    def __init__(self):
+        self.jobs, self.seq, self.messages, self.coalesced_gaps = {}, 0, 0, 0
+
+    async def run(self, ws, stop):
+        while not stop.is_set():
+            try:
+                m = await recv_json(ws, timeout=0.5)
+            except asyncio.TimeoutError:
+                continue
+            self.messages += 1
+            if m["type"] not in ("snapshot", "update", "deleted"):
+                raise AssertionError("unexpected %s" % m)
+            check(m["seq"] > self.seq, "seq only increases: %d after %d" % (m["seq"], self.seq))
+            self.seq = m["seq"]
+            if m["type"] == "deleted":
+                self.jobs.pop(m["id"], None)
+            else:
+                self.jobs[m["job"]["id"]] = (m["job"]["state"], m["job"]["version"])
+
+
+def head():
+    return rest(PORT, "GET", "/api/v1/stats")[1]["table"]["ring_head"]
+
+
+async def main():
+    conns = [await connect(PORT, "/ws/image-pull-all") for _ in range(CLIENTS)]
+    for ws in conns:
+        await ws.send('{"op":"subscribe_all"}')
+        await expect(ws, "ack")
+    clients = [Client() for _ in conns]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(ws, stop)) for c, ws in zip(clients, conns)]
+    start, ids, t0 = head(), [], time.monotonic()
+    n = 0
+    while head() - start < CHANGES:
+        ids += await asyncio.to_thread(create_jobs, PORT, ["registry.local/fan%d:%d" % (n, i) for i in range(50)],
+                                       ("node-1", "node-2", "node-3"))
+        n += 1
+        await asyncio.sleep(0.3)
+    deadline = time.monotonic() + 120
+    while True:
+        docs = await asyncio.to_thread(lambda: [rest(PORT, "GET", "/api/v1/images/pull-jobs/" + i)[1] for i in ids])
+        if all(d["state"] in FINAL for d in docs):
+            break
+        check(time.monotonic() < deadline, "jobs did not finish")
+        await asyncio.sleep(0.5)
+    want = {d["id"]: (d["state"], d["version"]) for d in docs}
+    changes = head() - start
+    deadline = time.monotonic() + 60
+    while any({i: c.jobs.get(i) for i in want} != want for c in clients):
+        for t in tasks:
+            if t.done():
+                t.result()
+        check(time.monotonic() < deadline, "clients did not converge: %d of %d" % (
+            sum({i: c.jobs.get(i) for i in want} == want for c in clients), len(clients)))
+        await asyncio.sleep(0.2)
+    stop.set()
+    for t in tasks:
+        await t
+    for ws in conns:
+        await ws.close()
+    msgs = sum(c.messages for c in clients)
+    log("%d clients x %d changes (%d jobs) in %.1f s: all converged on the final states; %d messages, "
+        "%.0f per client (coalescing folds the rest)" % (CLIENTS, changes, len(ids), time.monotonic() - t0, msgs,
+                                                         msgs / len(clients)))
+
+
+run(main)
