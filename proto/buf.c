@@ -77,27 +77,46 @@ int ipd_buf_append_char(ipd_buf_t *buf, char c)
     return ipd_buf_append(buf, &c, 1);
 }
 
-int ipd_buf_appendf(ipd_buf_t *buf, const char *fmt, ...)
+int ipd_buf_vappendf(ipd_buf_t *buf, const char *fmt, va_list ap)
 {
-    va_list ap;
+    va_list again;
     char small[256];
-    va_start(ap, fmt);
+    va_copy(again, ap);
     int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -EINVAL;
-    if ((size_t)n < sizeof(small))
-        return ipd_buf_append(buf, small, (size_t)n);
+    if (n < 0 || (size_t)n < sizeof(small)) {
+        va_end(again);
+        return n < 0 ? -EINVAL : ipd_buf_append(buf, small, (size_t)n);
+    }
     int rc = ipd_buf_reserve(buf, (size_t)n);
-    if (rc != 0)
+    if (rc != 0) {
+        va_end(again);
         return rc;
-    va_start(ap, fmt);
-    int m = vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
+    int m = vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, again);
+    va_end(again);
     if (m != n) {
         buf->data[buf->len] = '\0';
         return -EINVAL;
     }
     buf->len += (size_t)n;
     return 0;
+}
+
+int ipd_buf_appendf(ipd_buf_t *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = ipd_buf_vappendf(buf, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void ipd_buf_writef(ipd_buf_writer_t *w, const char *fmt, ...)
+{
+    if (w->rc != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    w->rc = ipd_buf_vappendf(w->buf, fmt, ap);
+    va_end(ap);
 }

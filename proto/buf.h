@@ -9,6 +9,7 @@
 #ifndef IPD_PROTO_BUF_H
 #define IPD_PROTO_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 typedef struct ipd_buf {
@@ -38,5 +39,19 @@ int ipd_buf_append_char(ipd_buf_t *buf, char c);
  * the content is unchanged.
  */
 int ipd_buf_appendf(ipd_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** ipd_buf_appendf with a va_list. */
+int ipd_buf_vappendf(ipd_buf_t *buf, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/**
+ * A document being written that remembers its first failure: after it, writes do nothing and
+ * `rc` says why. Saves checking every line of a long report. `buf` is borrowed.
+ */
+typedef struct ipd_buf_writer {
+    ipd_buf_t *buf;
+    int rc; /**< 0, or the first error (-ENOMEM, -EINVAL) */
+} ipd_buf_writer_t;
+
+/** Appends a formatted string unless an earlier write failed. */
+void ipd_buf_writef(ipd_buf_writer_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -35,38 +35,21 @@ void ipd_stats_gather(const ipd_stats_segment_t *seg, const ipd_table_t *table, 
     ipd_stats_count_jobs(table, f->jobs);
 }
 
-/* A document being built; after the first failure every put is a no-op and `rc` says why. */
-struct out {
-    ipd_buf_t *buf;
-    int rc;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+static void put_http(ipd_buf_writer_t *b, const uint64_t *c)
 {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (o->rc == 0)
-        o->rc = n < 0 || (size_t)n >= sizeof(line) ? IPD_ETOOBIG : ipd_buf_append(o->buf, line, (size_t)n);
-}
-
-static void put_http(struct out *b, const uint64_t *c)
-{
-    put(b, "\"http\":{\"requests\":%" PRIu64 ",\"status\":{", c[IPD_STATS_REQUESTS]);
+    ipd_buf_writef(b, "\"http\":{\"requests\":%" PRIu64 ",\"status\":{", c[IPD_STATS_REQUESTS]);
     for (int k = 0; k < 5; k++)
-        put(b, "%s\"%dxx\":%" PRIu64, k ? "," : "", k + 1, c[IPD_STATS_STATUS_1XX + k]);
-    put(b, "},\"latency\":{\"buckets\":[");
+        ipd_buf_writef(b, "%s\"%dxx\":%" PRIu64, k ? "," : "", k + 1, c[IPD_STATS_STATUS_1XX + k]);
+    ipd_buf_writef(b, "},\"latency\":{\"buckets\":[");
     for (unsigned i = 0; i < IPD_STATS_LATENCY_BUCKETS; i++) {
         uint64_t le = ipd_stats_latency_bound(i);
         if (le == UINT64_MAX)
-            put(b, "%s{\"le_seconds\":null,\"count\":%" PRIu64 "}", i ? "," : "", c[IPD_STATS_LATENCY_FIRST + i]);
+            ipd_buf_writef(b, "%s{\"le_seconds\":null,\"count\":%" PRIu64 "}", i ? "," : "", c[IPD_STATS_LATENCY_FIRST + i]);
         else
-            put(b, "%s{\"le_seconds\":%g,\"count\":%" PRIu64 "}", i ? "," : "", (double)le / 1e6,
+            ipd_buf_writef(b, "%s{\"le_seconds\":%g,\"count\":%" PRIu64 "}", i ? "," : "", (double)le / 1e6,
                 c[IPD_STATS_LATENCY_FIRST + i]);
     }
-    put(b,
+    ipd_buf_writef(b,
         "],\"sum_seconds\":%.6f},\"request_body_bytes\":%" PRIu64 ",\"response_body_bytes\":%" PRIu64
         ",\"connections\":%" PRId64 ",\"rate_limited\":%" PRIu64 "},",
         (double)c[IPD_STATS_LATENCY_SUM_US] / 1e6, c[IPD_STATS_BYTES_IN], c[IPD_STATS_BYTES_OUT],
@@ -75,11 +58,11 @@ static void put_http(struct out *b, const uint64_t *c)
 
 int ipd_stats_report_json(const ipd_stats_figures_t *f, ipd_buf_t *out)
 {
-    struct out b = {out, 0};
+    ipd_buf_writer_t b = {out, 0};
     const uint64_t *c = f->totals.c;
-    put(&b, "{\"workers\":%u,", f->totals.workers);
+    ipd_buf_writef(&b, "{\"workers\":%u,", f->totals.workers);
     put_http(&b, c);
-    put(&b,
+    ipd_buf_writef(&b,
         "\"websocket\":{\"open\":%" PRId64 ",\"opened\":%" PRIu64 ",\"messages_out\":%" PRIu64
         ",\"messages_in\":%" PRIu64 ",\"coalesced\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"subscriptions\":%" PRId64
         ",\"resyncs\":%" PRIu64 ",\"slow_closes\":%" PRIu64 ",\"refused\":%" PRIu64 "},",
@@ -87,24 +70,24 @@ int ipd_stats_report_json(const ipd_stats_figures_t *f, ipd_buf_t *out)
         c[IPD_STATS_WS_MESSAGES_IN], c[IPD_STATS_WS_COALESCED], c[IPD_STATS_WS_BYTES_OUT],
         (int64_t)c[IPD_STATS_WS_SUBSCRIPTIONS], c[IPD_STATS_WS_RESYNCS], c[IPD_STATS_WS_SLOW_CLOSES],
         c[IPD_STATS_WS_REFUSED]);
-    put(&b,
+    ipd_buf_writef(&b,
         "\"logs\":{\"streams\":%" PRId64 ",\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "},\"ring_overruns\":%" PRIu64
         ",\"master\":",
         (int64_t)c[IPD_STATS_LOG_STREAMS], c[IPD_STATS_LOG_BYTES], c[IPD_STATS_LOG_ERRORS], c[IPD_STATS_RING_OVERRUNS]);
     if (f->master == NULL)
-        put(&b, "null");
+        ipd_buf_writef(&b, "null");
     for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_COUNT; k++)
-        put(&b, "%s\"%s\":%" PRId64, k ? "," : "{", ipd_stats_master_counter_name((ipd_mstats_counter_t)k),
+        ipd_buf_writef(&b, "%s\"%s\":%" PRId64, k ? "," : "{", ipd_stats_master_counter_name((ipd_mstats_counter_t)k),
             (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed));
-    put(&b, "%s,\"table\":", f->master != NULL ? "}" : "");
+    ipd_buf_writef(&b, "%s,\"table\":", f->master != NULL ? "}" : "");
     if (!f->table) {
-        put(&b, "null}");
+        ipd_buf_writef(&b, "null}");
         return b.rc;
     }
-    put(&b, "{\"epoch\":\"%s\",\"generation\":%" PRIu64 ",\"ring_head\":%" PRIu64 ",\"jobs\":{", f->epoch,
+    ipd_buf_writef(&b, "{\"epoch\":\"%s\",\"generation\":%" PRIu64 ",\"ring_head\":%" PRIu64 ",\"jobs\":{", f->epoch,
         f->generation, f->ring_head);
     for (int s = 0; s < IPD_JOB_STATE_COUNT; s++)
-        put(&b, "%s\"%s\":%" PRIu64, s ? "," : "", ipd_job_state_name((ipd_job_state_t)s), f->jobs[s]);
-    put(&b, "}}}");
+        ipd_buf_writef(&b, "%s\"%s\":%" PRIu64, s ? "," : "", ipd_job_state_name((ipd_job_state_t)s), f->jobs[s]);
+    ipd_buf_writef(&b, "}}}");
     return b.rc;
 }

@@ -62,34 +62,17 @@ static void gather(ipd_worker_t *w, ipd_stats_figures_t *f)
     }
 }
 
-/* A text being built; after the first failure every put is a no-op and `rc` says why. */
-struct out {
-    ipd_buf_t buf;
-    int rc;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+static void metric(ipd_buf_writer_t *b, const char *name, const char *type, const char *help)
 {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (o->rc == 0)
-        o->rc = n < 0 || (size_t)n >= sizeof(line) ? IPD_ETOOBIG : ipd_buf_append(&o->buf, line, (size_t)n);
+    ipd_buf_writef(b, "# HELP imgpulld_%s %s\n# TYPE imgpulld_%s %s\n", name, help, name, type);
 }
 
-static void metric(struct out *b, const char *name, const char *type, const char *help)
-{
-    put(b, "# HELP imgpulld_%s %s\n# TYPE imgpulld_%s %s\n", name, help, name, type);
-}
-
-static void prom_http(ipd_worker_t *w, const ipd_stats_figures_t *f, struct out *b)
+static void prom_http(ipd_worker_t *w, const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
 {
     static const int codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
     metric(b, "http_requests_total", "counter", "HTTP requests answered by all workers, by status class.");
     for (int k = 0; k < 5; k++)
-        put(b, "imgpulld_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", k + 1,
+        ipd_buf_writef(b, "imgpulld_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", k + 1,
                         f->totals.c[IPD_STATS_STATUS_1XX + k]);
     metric(b, "http_request_duration_seconds", "histogram", "Request latency over all workers.");
     uint64_t cum = 0;
@@ -97,19 +80,19 @@ static void prom_http(ipd_worker_t *w, const ipd_stats_figures_t *f, struct out 
         cum += f->totals.c[IPD_STATS_LATENCY_FIRST + i];
         uint64_t le = ipd_stats_latency_bound(i);
         if (le == UINT64_MAX)
-            put(b, "imgpulld_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+            ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
         else
-            put(b, "imgpulld_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", le / 1e6, cum);
+            ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", le / 1e6, cum);
     }
-    put(b, "imgpulld_http_request_duration_seconds_sum %.6f\n",
+    ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_sum %.6f\n",
                     f->totals.c[IPD_STATS_LATENCY_SUM_US] / 1e6);
-    put(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
+    ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
     metric(b, "http_route_requests_total", "counter",
            "Requests answered by the worker that served this scrape, by route and status.");
     for (int r = 0; r < IPD_ROUTE_COUNT; r++)
         for (int k = 0; k < IPD_WORKER_STATUS_KINDS; k++)
             if (w->route_status[r][k] != 0)
-                put(b, "imgpulld_http_route_requests_total{worker=\"%d\",route=\"%s\",code=\"%s%d\"} %" PRIu64
+                ipd_buf_writef(b, "imgpulld_http_route_requests_total{worker=\"%d\",route=\"%s\",code=\"%s%d\"} %" PRIu64
                                    "\n", w->args->slot, route_names[r], codes[k] ? "" : "other", codes[k] ? codes[k] : 0,
                                 w->route_status[r][k]);
 }
@@ -139,7 +122,7 @@ static const char *const master_help[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_STARTED_AT] = "Start time of the master, in seconds since the Unix epoch.",
 };
 
-static void prom_counters(const ipd_stats_figures_t *f, struct out *b)
+static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
 {
     static const struct {
         ipd_stats_counter_t c;
@@ -172,44 +155,46 @@ static void prom_counters(const ipd_stats_figures_t *f, struct out *b)
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         metric(b, plain[i].name, plain[i].type, plain[i].help);
-        put(b, "imgpulld_%s %" PRId64 "\n", plain[i].name, (int64_t)f->totals.c[plain[i].c]);
+        ipd_buf_writef(b, "imgpulld_%s %" PRId64 "\n", plain[i].name, (int64_t)f->totals.c[plain[i].c]);
     }
     metric(b, "workers", "gauge", "Worker processes counting in the stats segment.");
-    put(b, "imgpulld_workers %u\n", f->totals.workers);
+    ipd_buf_writef(b, "imgpulld_workers %u\n", f->totals.workers);
     for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_COUNT; k++) {
         int64_t v = (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed);
         if (k == IPD_MSTATS_STARTED_AT) {
             /* Prometheus wants base units in the name: seconds, not the segment's milliseconds. */
             metric(b, "master_start_time_seconds", "gauge", master_help[k]);
-            put(b, "imgpulld_master_start_time_seconds %" PRId64 ".%03d\n", v / 1000, (int)(v % 1000));
+            ipd_buf_writef(b, "imgpulld_master_start_time_seconds %" PRId64 ".%03d\n", v / 1000, (int)(v % 1000));
             continue;
         }
         const char *name = ipd_stats_master_counter_name((ipd_mstats_counter_t)k);
         char full[96];
         snprintf(full, sizeof(full), "master_%s", name);
         metric(b, full, strstr(name, "_total") != NULL ? "counter" : "gauge", master_help[k]);
-        put(b, "imgpulld_%s %" PRId64 "\n", full, v);
+        ipd_buf_writef(b, "imgpulld_%s %" PRId64 "\n", full, v);
     }
 }
 
-static void prom_table(const ipd_stats_figures_t *f, struct out *b)
+static void prom_table(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
 {
     if (!f->table)
         return;
     metric(b, "jobs", "gauge", "Pull jobs in the table, by state.");
     for (int s = 0; s < IPD_JOB_STATE_COUNT; s++)
-        put(b, "imgpulld_jobs{state=\"%s\"} %" PRIu64 "\n", ipd_job_state_name((ipd_job_state_t)s),
+        ipd_buf_writef(b, "imgpulld_jobs{state=\"%s\"} %" PRIu64 "\n", ipd_job_state_name((ipd_job_state_t)s),
                         f->jobs[s]);
     metric(b, "table_generation", "gauge", "Generation of the job table.");
-    put(b, "imgpulld_table_generation %" PRIu64 "\n", f->generation);
+    ipd_buf_writef(b, "imgpulld_table_generation %" PRIu64 "\n", f->generation);
     metric(b, "ring_head", "gauge", "Sequence number of the last change record.");
-    put(b, "imgpulld_ring_head %" PRIu64 "\n", f->ring_head);
+    ipd_buf_writef(b, "imgpulld_ring_head %" PRIu64 "\n", f->ring_head);
 }
 
 void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req)
 {
     ipd_stats_figures_t f;
-    struct out b = {{0}, 0};
+    ipd_buf_t buf;
+    ipd_buf_init(&buf);
+    ipd_buf_writer_t b = {&buf, 0};
     gather(w, &f);
     prom_http(w, &f, &b);
     prom_counters(&f, &b);
@@ -217,19 +202,21 @@ void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req)
     if (b.rc != 0)
         ipd_worker_send_error(req, 500, ipd_strerror(b.rc));
     else
-        ipd_worker_send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.buf.data, b.buf.len);
-    ipd_buf_dispose(&b.buf);
+        ipd_worker_send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf.data, buf.len);
+    ipd_buf_dispose(&buf);
 }
 
 void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req)
 {
     ipd_stats_figures_t f;
-    struct out b = {{0}, 0};
+    ipd_buf_t buf;
+    ipd_buf_init(&buf);
+    ipd_buf_writer_t b = {&buf, 0};
     gather(w, &f);
-    b.rc = ipd_stats_report_json(&f, &b.buf);
+    b.rc = ipd_stats_report_json(&f, &buf);
     if (b.rc != 0)
         ipd_worker_send_error(req, 500, ipd_strerror(b.rc));
     else
-        ipd_worker_send_json(req, 200, b.buf.data, b.buf.len);
-    ipd_buf_dispose(&b.buf);
+        ipd_worker_send_json(req, 200, buf.data, buf.len);
+    ipd_buf_dispose(&buf);
 }
