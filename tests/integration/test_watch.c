@@ -52,17 +52,35 @@ static void start_daemon(const char *tag, const char *const *env)
     }
 }
 
-static void stop_world(void)
+/* Stops what a test started; also runs as the suite's fini, so a failed assertion leaks nothing. */
+static int release_world(void)
 {
     int st = h_stop(&w.daemon, SIGTERM, 10000);
     h_stop(&w.sim, SIGTERM, 5000);
-    ipd_table_destroy(w.table);
-    ipd_table_unlink(w.instance);
-    char stats[80];
-    snprintf(stats, sizeof(stats), "/imgpulld.%s.stats", w.instance);
-    shm_unlink(stats);
+    if (w.table != NULL)
+        ipd_table_destroy(w.table);
+    w.table = NULL;
+    if (w.instance[0] != '\0') {
+        ipd_table_unlink(w.instance);
+        char stats[80];
+        snprintf(stats, sizeof(stats), "/imgpulld.%s.stats", w.instance);
+        shm_unlink(stats);
+    }
+    return st;
+}
+
+static void stop_world(void)
+{
+    int st = release_world();
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the daemon did not stop cleanly (status %d)", st);
 }
+
+static void fini_world(void)
+{
+    release_world();
+}
+
+TestSuite(watch, .fini = fini_world);
 
 /* ---- creating jobs through the library, on a private loop ---- */
 

@@ -8,6 +8,9 @@ ws_start_sim --pull-ms 30 || exit 1
 ws_start_daemon "workers 2" || exit 1
 ws_check "100 clients x 1000 changes" check_fanout.py "$PORT" 100 1000
 ws_stop_daemon
+# The stuck-client phase starts from a clean cluster: nothing left over from the first phase.
+ws_stop_sim
+ws_start_sim --pull-ms 30 || exit 1
 
 ws_start_daemon "table_jobs 64
 ws_write_timeout 20s" || exit 1

@@ -65,6 +65,14 @@ EOF
 
 # ws_stop_daemon: SIGTERM, waits up to 20 s (then SIGKILL); fails the test unless it exits 0
 # and its log holds no sanitizer report.
+# ws_stop_sim: stops the simulator (by PID), so that a later phase starts from a clean cluster.
+ws_stop_sim() {
+    [ -n "$SIM_PID" ] || return 0
+    kill -TERM "$SIM_PID" 2>/dev/null
+    wait "$SIM_PID" 2>/dev/null
+    SIM_PID=
+}
+
 ws_stop_daemon() {
     [ -n "$D_PID" ] || return 0
     kill -TERM "$D_PID" 2>/dev/null
@@ -106,6 +114,7 @@ ws_cleanup() {
         echo "daemon log tail:" >&2
         tail -40 "$WS_DIR/daemon.log" >&2
     fi
-    rm -rf "$WS_DIR"
+    # WS_KEEP=1 keeps the directory of a failed run (logs, configuration) for a look.
+    [ "$WS_FAILED" -ne 0 ] && [ -n "${WS_KEEP:-}" ] && echo "kept $WS_DIR" >&2 || rm -rf "$WS_DIR"
 }
 trap ws_cleanup EXIT
