@@ -32,12 +32,10 @@ void model_mark_dirty(ipd_model_t *m, job_rec_t *j)
     m->dirty = j;
 }
 
-job_rec_t *model_job(ipd_model_t *m, const char *id, int create)
+static job_rec_t *new_job(ipd_model_t *m, const char *id)
 {
-    job_rec_t *j = ipd_strmap_get(&m->jobs, id);
-    if (j != NULL || !create)
-        return j;
-    if ((j = calloc(1, sizeof(*j))) == NULL)
+    job_rec_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
         return NULL;
     ipd_strlcpy_utf8(j->job.id, id, sizeof(j->job.id));
     j->job.created_at = ipd_model_now();
@@ -49,6 +47,60 @@ job_rec_t *model_job(ipd_model_t *m, const char *id, int create)
     }
     m->stats.jobs++;
     return j;
+}
+
+/* Takes a job and its tasks as the table holds them. */
+static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
+{
+    job_rec_t *j = new_job(m, job->id);
+    if (j == NULL)
+        return NULL;
+    j->job = *job;
+    j->published = *job;
+    j->was_published = 1;
+    for (size_t i = 0; i < ntasks; i++) {
+        task_rec_t *t = model_task(j, tasks[i].node, 1);
+        if (t == NULL)
+            return NULL;
+        t->task = tasks[i];
+    }
+    return j;
+}
+
+/*
+ * A job the model let go of (finished, its objects gone) may show up again through a late
+ * event. It comes back from the table with its history rather than as a new job, which would
+ * take a fresh creation time and push a younger job out of a full table.
+ */
+static job_rec_t *reload_from_table(ipd_model_t *m, const char *id)
+{
+    ipd_job_t job;
+    size_t cap = 16;
+    for (;;) {
+        ipd_task_t *tasks = malloc(cap * sizeof(*tasks));
+        if (tasks == NULL)
+            return NULL;
+        ipd_table_job_view_t view = {.job = &job, .tasks = tasks, .task_cap = cap};
+        int rc = ipd_table_get_job(m->table, id, &view);
+        if (rc == IPD_ETOOBIG && view.ntasks > cap) {
+            cap = view.ntasks;
+            free(tasks);
+            continue;
+        }
+        job_rec_t *j = rc == 0 ? adopt(m, &job, tasks, view.ntasks) : NULL;
+        free(tasks);
+        return j;
+    }
+}
+
+job_rec_t *model_job(ipd_model_t *m, const char *id, int create)
+{
+    job_rec_t *j = ipd_strmap_get(&m->jobs, id);
+    if (j != NULL || !create)
+        return j;
+    if ((j = reload_from_table(m, id)) != NULL)
+        return j;
+    return new_job(m, id);
 }
 
 task_rec_t *model_task(job_rec_t *j, const char *node, int create)
@@ -96,19 +148,10 @@ static int load_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
     /* Finished jobs stay in the table as history; only active ones need following. */
     if (ipd_job_state_is_final((ipd_job_state_t)job->state))
         return 0;
-    job_rec_t *j = model_job(m, job->id, 1);
+    job_rec_t *j = adopt(m, job, tasks, ntasks);
     if (j == NULL)
         return -ENOMEM;
-    j->job = *job;
-    j->published = *job;
-    j->was_published = 1;
     j->from_table = 1;
-    for (size_t i = 0; i < ntasks; i++) {
-        task_rec_t *t = model_task(j, tasks[i].node, 1);
-        if (t == NULL)
-            return -ENOMEM;
-        t->task = tasks[i];
-    }
     return 0;
 }
 

@@ -696,3 +696,35 @@ Test(model, pull_attempt_over_the_timeout_restarts_the_pod)
     ipd_model_flush(model, T0 + 90000);
     cr_assert_eq(nactions, 1, "the same pod is restarted once");
 }
+
+Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
+{
+    ipd_job_t job = job_of("pj-0000000f", 3, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("late-1.1", "late-1", "Pulled", PULLED_MSG, 1, 4));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "late-1", 1, "starterror"));
+    ipd_model_flush(model, T0 + 5000);
+    view_t before = read_job(job.id);
+    cr_assert_eq(before.job.state, IPD_JOB_SUCCEEDED);
+
+    /* Its Job and pod go away: the model lets the finished job go (the table keeps it). */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 1, 0));
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job.id, "node-a", "late-1", 1, "starterror"));
+    ipd_model_flush(model, T0 + 6000);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 0, "the finished job is still held");
+
+    /* A late pod update of that job: it returns from the table, not as a new job. */
+    size_t slots_before = 0, total_before = 0, total_after = 0;
+    ipd_table_ref_t refs[4];
+    ipd_table_list(table, IPD_TABLE_LIST_ACTIVE, refs, 4, &slots_before, &total_before, NULL);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "late-1", 1, "starterror"));
+    ipd_model_flush(model, T0 + 9000);
+    view_t after = read_job(job.id);
+    cr_assert_eq(after.job.created_at, before.job.created_at, "the job came back with a new creation time");
+    cr_assert_eq(after.job.finished_at, before.job.finished_at);
+    cr_assert_eq(after.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_eq(after.tasks[0].pull_ms, 1500, "the pull figures were kept");
+    cr_assert_geq(after.job.version, before.job.version);
+    ipd_table_list(table, IPD_TABLE_LIST_ACTIVE, refs, 4, &slots_before, &total_after, NULL);
+    cr_assert_eq(total_after, total_before, "the late event made an active job");
+}

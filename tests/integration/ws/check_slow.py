@@ -6,6 +6,7 @@ The daemon runs with workers 1, table_jobs 64 (a bounded job set, so the worker'
 growing) and ws_write_timeout 20s.
 """
 
+import json
 import os
 import socket
 import sys
@@ -31,9 +32,17 @@ def churn(rounds, tag):
     for r in range(rounds):
         batch = create_jobs(PORT, ["registry.local/%s%d:%d" % (tag, r, i) for i in range(32)],
                             ("node-1", "node-2", "node-3"))
-        deadline = time.monotonic() + 60
-        while any(rest(PORT, "GET", "/api/v1/images/pull-jobs/" + i)[1].get("state") not in FINAL for i in batch):
-            check(time.monotonic() < deadline, "jobs did not finish")
+        # Generous for sanitizer builds, which run the daemon several times slower.
+        deadline = time.monotonic() + 120
+        while True:
+            answers = {i: rest(PORT, "GET", "/api/v1/images/pull-jobs/" + i) for i in batch}
+            waiting = {i: a for i, a in answers.items() if (a[1] or {}).get("state") not in FINAL}
+            if not waiting:
+                break
+            if time.monotonic() >= deadline:
+                for i, a in list(waiting.items())[:5]:
+                    log("unfinished %s: HTTP %s %s" % (i, a[0], json.dumps(a[1])[:600]))
+            check(time.monotonic() < deadline, "jobs did not finish: %d of %d" % (len(waiting), len(batch)))
             time.sleep(0.05)
         ids += batch
     return ids
