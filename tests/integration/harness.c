@@ -129,15 +129,7 @@ int h_stop(h_proc_t *p, int sig, int timeout_ms)
 
 int h_log_contains(const h_proc_t *p, const char *needle)
 {
-    FILE *f = fopen(p->log, "r");
-    if (f == NULL)
-        return 0;
-    char line[8192];
-    int found = 0;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
+    return h_log_count(p, needle) > 0;
 }
 
 void h_dump_log(const h_proc_t *p)
