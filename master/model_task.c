@@ -51,6 +51,11 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
 int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     (void)j;
+    /* Once the image is on the node the task is done: a replacement pod the Job starts after
+     * the first one failed on purpose (still ContainerCreating, or "already present") must not
+     * turn it back into pending. */
+    if (t->task.state == IPD_TASK_SUCCEEDED)
+        return 0;
     ipd_task_t next = t->task;
     from_cluster(m, t, &next, now);
     if (t->gave_up) {

@@ -728,3 +728,23 @@ Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
     ipd_table_list(table, IPD_TABLE_LIST_ACTIVE, refs, 4, &slots_before, &total_after, NULL);
     cr_assert_eq(total_after, total_before, "the late event made an active job");
 }
+
+Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
+{
+    ipd_job_t job = job_of("pj-00000010", 3, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("first-1.1", "first-1", "Pulled", PULLED_MSG, 1, 4));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "first-1", 1, "starterror"));
+    ipd_model_flush(model, T0 + 5000);
+    cr_assert_eq(read_job(job.id).tasks[0].state, IPD_TASK_SUCCEEDED);
+
+    /* The Job starts a replacement in the same second; it has not pulled anything yet. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "first-2", 1, "creating"));
+    ipd_model_flush(model, T0 + 6000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED, "the task went back to %s",
+                 ipd_task_state_name(v.tasks[0].state));
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].pull_ms, 1500);
+    cr_assert_geq(count_actions("delete_job"), 1, "the finished task's Job is not cleaned up");
+}
