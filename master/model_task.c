@@ -51,13 +51,19 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
 int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     (void)j;
-    /* Once the image is on the node the task is done: a replacement pod the Job starts after
-     * the first one failed on purpose (still ContainerCreating, or "already present") must not
-     * turn it back into pending. */
-    if (t->task.state == IPD_TASK_SUCCEEDED)
-        return 0;
     ipd_task_t next = t->task;
     from_cluster(m, t, &next, now);
+    /* Once the image is on the node the task is done: a replacement pod the Job starts after
+     * the first one failed on purpose (still ContainerCreating) must not turn it back into
+     * pending. Figures that arrive later (the Pulled event comes on its own watch) still land. */
+    if (t->task.state == IPD_TASK_SUCCEEDED && next.state != IPD_TASK_SUCCEEDED) {
+        int64_t ms = next.pull_ms, bytes = next.image_bytes;
+        next = t->task;
+        if (next.pull_ms < 0 && ms > 0)
+            next.pull_ms = ms;
+        if (next.image_bytes < 0 && bytes >= 0)
+            next.image_bytes = bytes;
+    }
     if (t->gave_up) {
         next.state = IPD_TASK_FAILED;
         set_text(&next, t->gave_up_reason, t->gave_up_message);

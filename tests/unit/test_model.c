@@ -748,3 +748,21 @@ Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
     cr_assert_eq(v.tasks[0].pull_ms, 1500);
     cr_assert_geq(count_actions("delete_job"), 1, "the finished task's Job is not cleaned up");
 }
+
+Test(model, pull_figures_that_arrive_after_success_still_land)
+{
+    ipd_job_t job = job_of("pj-00000011", 3, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    /* The pod says the container failed to start (the image is in) before the Pulled event. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "early-1", 1, "starterror"));
+    ipd_model_flush(model, T0 + 5000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].pull_ms, IPD_UNKNOWN_I64);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("early-1.1", "early-1", "Pulled", PULLED_MSG, 1, 4));
+    ipd_model_flush(model, T0 + 6000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].pull_ms, 1500);
+    cr_assert_eq(v.tasks[0].image_bytes, 123);
+}
