@@ -172,10 +172,18 @@ static void exercise_api(const proto_t *p, const char *tag)
     snprintf(body, sizeof(body), "{\"image\":\"docker.io/library/slow-%s:1\",\"all_nodes\":true}", tag);
     create(p, body, slow_id, sizeof(slow_id));
 
-    /* pull-active holds the slow job while it pulls. */
-    json_t *doc = req_json(p, "GET", "/api/v1/images/pull-active", NULL, 200);
+    /* pull-active holds the slow job while it pulls. 202 means accepted: the job is in the table
+     * once the master's watch has seen its Jobs, a moment after the answer. */
+    json_t *doc = NULL;
+    for (int tries = 0; tries < 100; tries++) {
+        json_decref(doc);
+        doc = req_json(p, "GET", "/api/v1/images/pull-active", NULL, 200);
+        if (list_has(doc, slow_id))
+            break;
+        usleep(50000);
+    }
     assert_list_shape(doc, "pull-active");
-    cr_assert(list_has(doc, slow_id), "pull-active lacks %s", slow_id);
+    cr_assert(list_has(doc, slow_id), "pull-active lacks %s after 5 s", slow_id);
     json_decref(doc);
 
     wait_state(p, ok_id, "succeeded");
