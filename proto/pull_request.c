@@ -31,24 +31,34 @@ static int is_alnum(char c)
     return is_alnum_lower(c) || (c >= 'A' && c <= 'Z');
 }
 
+int ipd_is_dns_label_n(const char *s, size_t len)
+{
+    if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum_lower(s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+int ipd_is_dns_subdomain_n(const char *s, size_t len)
+{
+    if (len == 0 || len > 253)
+        return 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            if (!ipd_is_dns_label_n(s + start, i - start))
+                return 0;
+            start = i + 1;
+        }
+    }
+    return 1;
+}
+
 int ipd_is_dns_subdomain(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return 0;
-    /* Each dot-separated label starts and ends with an alphanumeric character. */
-    char prev = '.';
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '.' || c == '-') {
-            if (prev == '.' || (c == '.' && prev == '-'))
-                return 0;
-        } else if (!is_alnum_lower(c)) {
-            return 0;
-        }
-        prev = c;
-    }
-    return prev != '.' && prev != '-';
+    return ipd_is_dns_subdomain_n(s, strlen(s));
 }
 
 static int is_label_name(const char *s, size_t n)

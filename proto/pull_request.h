@@ -63,6 +63,10 @@ int ipd_pull_request_label_selector(const ipd_pull_request_t *req, char *out, si
 
 /** True if `s` is a DNS-1123 subdomain (node, secret names): lowercase alnum, '-', '.', <= 253. */
 int ipd_is_dns_subdomain(const char *s);
+/** True if the `len` bytes at `s` are a DNS-1123 label: lowercase alnum and '-', alnum at both ends, <= 63. */
+int ipd_is_dns_label_n(const char *s, size_t len);
+/** True if the `len` bytes at `s` are a DNS-1123 subdomain: dot-separated labels, <= 253 in all. */
+int ipd_is_dns_subdomain_n(const char *s, size_t len);
 /** True if `s` is a valid label value: <= 63, alnum at both ends, '-', '_', '.' inside; may be empty. */
 int ipd_is_label_value(const char *s);
 /** True if `s` is a valid label key: optional "dns-subdomain/" prefix, then a name of <= 63. */

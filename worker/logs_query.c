@@ -1,6 +1,8 @@
 /* The query of /ws/pod-logs and the apiserver path of the log request. Pure. */
 #include "worker/logs.h"
 
+#include "proto/pull_request.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -39,27 +41,12 @@ static const char *const names[P_COUNT] = {
 
 int ipd_logs_is_dns_label(const char *s, size_t len)
 {
-    if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return 0;
-    return 1;
+    return ipd_is_dns_label_n(s, len);
 }
 
 int ipd_logs_is_dns_subdomain(const char *s, size_t len)
 {
-    if (len == 0 || len > 253)
-        return 0;
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || s[i] == '.') {
-            if (!ipd_logs_is_dns_label(s + start, i - start))
-                return 0;
-            start = i + 1;
-        }
-    }
-    return 1;
+    return ipd_is_dns_subdomain_n(s, len);
 }
 
 __attribute__((format(printf, 3, 4))) static int fail(char *msg, size_t cap, const char *fmt, ...)
