@@ -50,6 +50,13 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Largest request header block; larger requests are answered 431 or reset."},
     {"request_rate_per_conn", IPD_CT_INT, 0, FIELD(request_rate_per_conn), RANGE(1, 1000000), .def = "1000",
      .help = "Requests (and HTTP/2 stream resets) per second one connection may make before it is dropped."},
+    {"linger_timeout", IPD_CT_DURATION, 0, FIELD(linger_timeout_ms), RANGE(0, MINUTES(1)), .def = "2s",
+     .help = "When an HTTP/1.1 request is refused before its body was read (413, a malformed request, 429), "
+             "the answer is sent, the sending side shut down and the client's remaining bytes read and discarded "
+             "for up to this long, so the client sees the answer instead of a connection reset. 0: close at once."},
+    {"max_lingering_per_worker", IPD_CT_INT, 0, FIELD(max_lingering_per_worker), RANGE(0, 1000000), .def = "256",
+     .help = "Refused HTTP/1.1 connections one worker drains at once (see linger_timeout); further ones close at "
+             "once."},
 
     {"kubeconfig", IPD_CT_PATH, 0, FIELD(kubeconfig), .def = "", .example = "/etc/imgpulld/kubeconfig",
      .doc_default = "(automatic)", .flag = "--kubeconfig", .section = "Kubernetes",

@@ -153,6 +153,10 @@ typedef struct ipd_config {
     int request_rate_per_conn;
     /** `max_connections_per_worker`: open client connections per worker. */
     int max_connections_per_worker;
+    /** `linger_timeout`: how long an HTTP/1 connection refused with unread input is drained before it closes. */
+    uint64_t linger_timeout_ms;
+    /** `max_lingering_per_worker`: connections being drained at once by one worker. */
+    int max_lingering_per_worker;
 
     /* WebSocket. */
     /** `ws_max_message`: largest client message; bigger frames close with 1009. */

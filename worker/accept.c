@@ -13,6 +13,8 @@ static void on_conn_close(void *data)
 {
     ipd_worker_conn_t *conn = data;
     ipd_worker_t *w = conn->w;
+    if (conn->linger_fd >= 0)
+        ipd_worker_linger_start(w, conn->linger_fd);
     w->nconns--;
     ipd_stats_gauge(w->stats, IPD_STATS_CONNECTIONS, -1);
     free(conn);
@@ -38,6 +40,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         conn->w = w;
         conn->sock = sock;
         conn->needs_auth = l->needs_auth;
+        conn->linger_fd = -1;
         ipd_http_rate_init(&conn->rate, (unsigned)w->cfg->request_rate_per_conn, h2o_now(w->loop));
         sock->on_close.cb = on_conn_close;
         sock->on_close.data = conn;
@@ -145,8 +148,9 @@ void ipd_worker_conn_close_soon(ipd_worker_conn_t *conn, h2o_req_t *req)
 {
     conn->closing = 1;
     if (req->version < 0x200) {
-        /* HTTP/1: the connection closes once this answer is written. */
+        /* HTTP/1: the connection closes once this answer is written; pipelined input is drained. */
         req->http1_is_persistent = 0;
+        ipd_worker_linger_arm(conn);
         return;
     }
     /*

@@ -45,6 +45,9 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 {
     (void)self;
     if (req->res.status >= 400) {
+        ipd_worker_conn_t *conn;
+        if (req->version < 0x200 && !req->http1_is_persistent && (conn = ipd_worker_conn_of(req)) != NULL)
+            ipd_worker_linger_arm(conn); /* h2o closes after this answer, maybe with the body unread */
         struct json_error_stream *s = (struct json_error_stream *)h2o_add_ostream(req, sizeof(*s), slot);
         s->super.do_send = on_send;
         s->len = 0;

@@ -3,6 +3,7 @@
  *
  *   server.c      ipd_worker_main: set-up, the loop, signals, parent pipe, drain, tear-down
  *   accept.c      listeners, TLS, accepting, connection tracking and the connection cap
+ *   linger.c      lingering close of refused HTTP/1 connections
  *   worker_kube.c the Kubernetes client on the loop
  *   worker_ring.c the ring eventfd, the job catalogue, change observers
  *   router.c      the single h2o handler: route, rate cap, auth, method; the stats logger
@@ -156,6 +157,7 @@ typedef struct ipd_worker_conn {
     h2o_socket_t *sock;
     int needs_auth;      /**< accepted on a listener whose configured address is not loopback */
     int closing;         /**< over its rate: answered 429 and being closed */
+    int linger_fd;       /**< a dup of the socket, drained once h2o has closed it (linger.c); -1 if none */
     ipd_http_rate_t rate;
 } ipd_worker_conn_t;
 
@@ -180,6 +182,9 @@ struct ipd_worker {
     size_t nlisten;
     int accepting; /**< listeners are being read */
     size_t nconns;
+    h2o_timeout_t linger_timeout; /**< linger_timeout; 0 when lingering is off */
+    h2o_linklist_t lingering;     /**< connections being drained (linger.c) */
+    size_t nlingering;
 
     h2o_socket_t *signal_sock, *parent_sock, *ring_sock;
     int draining, stop;
@@ -226,6 +231,23 @@ void ipd_worker_unlisten(ipd_worker_t *w);
 ipd_worker_conn_t *ipd_worker_conn_of(h2o_req_t *req);
 /** Closes the connection of `conn` after what is queued has been written (used after a 429). */
 void ipd_worker_conn_close_soon(ipd_worker_conn_t *conn, h2o_req_t *req);
+
+/* ---- linger.c ---- */
+/**
+ * Lingering close for HTTP/1 connections that h2o closes with client input possibly unread (a
+ * refused body, a malformed request, a 429): closing such a socket makes the kernel send a
+ * reset that can destroy the answer before the client reads it. Arming keeps a dup of the
+ * socket; when h2o closes its own fd, the dup's sending side is shut down (the client sees
+ * the answer and end of stream) and input is read and discarded until the client closes or
+ * linger_timeout passes. No-op over TLS, when off, or at max_lingering_per_worker.
+ */
+void ipd_worker_linger_arm(ipd_worker_conn_t *conn);
+/** Starts draining an armed connection; called when h2o has closed its socket. Takes conn->linger_fd. */
+void ipd_worker_linger_start(ipd_worker_t *w, int fd);
+/** Initialises the worker's lingering state (after the loop exists). */
+void ipd_worker_linger_init(ipd_worker_t *w);
+/** Closes every connection still being drained. */
+void ipd_worker_linger_dispose(ipd_worker_t *w);
 
 /* ---- worker_kube.c ---- */
 /** Creates the Kubernetes client from the configuration and registers its fds; failure is logged and kept in kube_error. */

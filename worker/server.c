@@ -144,6 +144,7 @@ static int setup(ipd_worker_t *w)
     ipd_worker_errors_register(host);
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &w->config);
+    ipd_worker_linger_init(w);
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = w->config.hosts;
     /* Before the table is attached: the WebSocket view is built from the first resync. */
@@ -204,6 +205,7 @@ static void teardown(ipd_worker_t *w)
         if (w->parent_sock != NULL)
             h2o_socket_close(w->parent_sock);
         ipd_worker_unlisten(w);
+        ipd_worker_linger_dispose(w);
         h2o_evloop_run(w->loop, 0); /* lets the loop free the sockets closed above */
     } else if (w->ssl != NULL) {
         SSL_CTX_free(w->ssl);

@@ -248,6 +248,42 @@ Test(serving, request_rate_cap_answers_429_then_closes_the_connection, .fini = t
     assert_stopped_cleanly();
 }
 
+/*
+ * A request refused before its body was read (413 on the headers alone) is answered and the
+ * connection then ends with a FIN, not a reset: the rest of the body the client keeps sending is
+ * read and discarded. Without this the reset can destroy the answer before the client reads it.
+ */
+Test(serving, a_refused_body_is_drained_not_reset, .fini = teardown)
+{
+    h_world_sim(&w, "linger", sim_args);
+    h_world_daemon(&w, "max_request_body 4k\nlinger_timeout 5s\n", NULL, 1);
+    int fd = dial(w.port);
+    const char *head = "POST /api/v1/images/pull HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 1048576\r\n\r\n";
+    cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    char chunk[16384];
+    memset(chunk, ' ', sizeof(chunk));
+    cr_assert_eq(write(fd, chunk, sizeof(chunk)), (ssize_t)sizeof(chunk));
+    /* The daemon has answered and closed its side by now; the client is still sending. */
+    usleep(300 * 1000);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL), (ssize_t)sizeof(chunk),
+                     "the connection was reset while the client was still sending");
+    int eof;
+    char *out = read_all(fd, 5000, &eof);
+    close(fd);
+    cr_assert(eof, "the connection did not end with a FIN after the 413 (reset or timeout): %s", out);
+    cr_assert_not_null(strstr(out, "HTTP/1.1 413"), "%s", out);
+    cr_assert_not_null(strstr(out, "\"code\":\"payload_too_large\""), "%s", out);
+    free(out);
+    /* The daemon still serves. */
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    assert_stopped_cleanly();
+}
+
 Test(serving, tokens_guard_a_non_loopback_listener, .fini = teardown)
 {
     h_world_sim(&w, "auth", sim_args);
@@ -385,11 +421,21 @@ Test(serving, metrics_pass_promtool_check, .fini = teardown)
         int st = h_sh(cmd, out, sizeof(out));
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool check metrics failed:\n%s", out);
     }
-    /* Every metric has HELP and TYPE, and the master's figures are there. */
-    h_http(w.port, "GET", "/metrics", NULL, NULL, &r);
+    /*
+     * Every metric has HELP and TYPE, and the master's figures are there. /readyz may have been
+     * answered before the second worker claimed its stats block: wait for both.
+     */
+    uint64_t deadline = h_now_ms() + 10000;
+    for (;;) {
+        h_http(w.port, "GET", "/metrics", NULL, NULL, &r);
+        if (strstr(r.body, "\nimgpulld_workers 2\n") != NULL || h_now_ms() > deadline)
+            break;
+        h_resp_free(&r);
+        usleep(50 * 1000);
+    }
+    cr_assert_not_null(strstr(r.body, "\nimgpulld_workers 2\n"), "%s", r.body);
     cr_assert_eq(count(r.body, "# HELP "), count(r.body, "# TYPE "));
     cr_assert_not_null(strstr(r.body, "\nimgpulld_master_ready 1\n"), "%s", r.body);
-    cr_assert_not_null(strstr(r.body, "\nimgpulld_workers 2\n"));
     cr_assert_not_null(strstr(r.body, "imgpulld_http_route_requests_total{worker="));
     h_resp_free(&r);
     assert_stopped_cleanly();
