@@ -9,15 +9,20 @@
  *                 connections, change batches from the ring, resync and the resume window
  *   ws_rebuild.c  the view rebuilt from the table and the ring window (start, overrun)
  *   ws_msg.c      pre-framed messages (refcounted) and the small per-connection ones
- *   ws_conn.c     one connection: the write pump, wslay's control frames, timers, closing
+ *   ws_conn.c     one connection: the handshake, reading frames (proto/ws_frame.h), the write
+ *                 pump, control frames, timers, the close handshake
  *   ws_sub.c      what a connection follows: its dirty subscriptions or its all-jobs cursor
  *   ws_ops.c      client messages: subscribe, unsubscribe, subscribe_all, unsubscribe_all
  *
  * Fan-out. A change record marks the job's entry; once per loop iteration the batch is applied:
  * the job is read from the table once and one "update" (or "deleted") frame is built, shared by
  * reference by every connection of this worker. Server frames are unmasked, so the bytes are
- * identical for every client and go to the socket as they are (writev of shared buffers); wslay
- * is used for reading and for control frames only.
+ * identical for every client and go to the socket as they are (writev of shared buffers).
+ *
+ * Memory. The connection takes the socket from h2o's HTTP/1 upgrade and speaks WebSocket itself
+ * (h2o's WebSocket layer allocates a 9 KB wslay context per connection). An idle connection
+ * holds its ipd_ws_conn_t and h2o's socket; the socket's input buffer is released whenever it
+ * is empty, and a client message is assembled on the heap only while it arrives in fragments.
  *
  * Coalescing. No connection keeps a queue of job messages. A connection following given jobs
  * holds a list of dirty subscriptions (each at most once, oldest first); a connection following
@@ -34,14 +39,11 @@
 #ifndef IPD_WORKER_WS_H
 #define IPD_WORKER_WS_H
 
-#include <h2o/websocket.h>
-
+#include "proto/ws_frame.h"
 #include "worker/internal.h"
 
 /** Messages handed to one writev per connection. */
 #define IPD_WS_BATCH 8
-/** Largest control frame wslay writes for us (ping, pong, close carry at most 125 bytes). */
-#define IPD_WS_CONTROL_FRAME_MAX 160
 /** Buckets of the entry hash start at this count and double as entries grow. */
 #define IPD_WS_BUCKETS_MIN 256
 
@@ -62,6 +64,15 @@ typedef struct ipd_ws_msg {
 
 /** Frames `len` bytes of JSON (borrowed) as a text message with one reference, or NULL (ENOMEM). */
 ipd_ws_msg_t *ipd_ws_msg_frame(const char *payload, size_t len);
+/** A frame of `opcode` (a ping or pong) carrying `len` bytes (borrowed, at most 125); NULL on ENOMEM. */
+ipd_ws_msg_t *ipd_ws_msg_control(uint8_t opcode, const void *payload, size_t len);
+/** A close frame with `code` and `reason` (at most 123 bytes are kept); NULL on ENOMEM. */
+ipd_ws_msg_t *ipd_ws_msg_close(uint16_t code, const char *reason);
+/** Whether `m` is a close frame. */
+static inline int ipd_ws_msg_is_close(const ipd_ws_msg_t *m)
+{
+    return m->len > 0 && (m->data[0] & 0x0f) == IPD_WS_OP_CLOSE;
+}
 /** Takes a reference. */
 static inline ipd_ws_msg_t *ipd_ws_msg_ref(ipd_ws_msg_t *m)
 {
@@ -166,30 +177,35 @@ enum { IPD_WS_KIND_JOB = 1, IPD_WS_KIND_ALL = 2 };
 /** One WebSocket connection. Heap memory owned by the module; freed after the socket closed. */
 struct ipd_ws_conn {
     ipd_ws_t *ws;
-    h2o_websocket_conn_t *wsc; /**< NULL once closed */
-    h2o_linklist_t link;       /**< in ws->conns, or ws->dead once closed */
-    h2o_linklist_t all_link;   /**< in ws->all_conns while subscribed to all jobs */
-    h2o_linklist_t kick;       /**< in ws->kick while a batch marked one of its subscriptions */
-    h2o_linklist_t dirty;      /**< anchor of ipd_ws_sub_t.dirty, oldest first */
-    ipd_ws_sub_t **subs;       /**< owned, sorted by entry address */
+    /** h2o's HTTP/1 socket until the upgrade completes (`upgraded` 0), then ours; NULL once closed. */
+    h2o_socket_t *sock;
+    struct ipd_ws_upgrade *upgrade; /**< carries the connection through h2o's upgrade; NULL after it */
+    h2o_linklist_t link;            /**< in ws->conns, or ws->dead once closed */
+    h2o_linklist_t all_link;        /**< in ws->all_conns while subscribed to all jobs */
+    h2o_linklist_t kick;            /**< in ws->kick while a batch marked one of its subscriptions */
+    h2o_linklist_t dirty;           /**< anchor of ipd_ws_sub_t.dirty, oldest first */
+    ipd_ws_sub_t **subs;            /**< owned, sorted by entry address */
     uint32_t nsubs, subs_cap;
     uint64_t next_ord;                 /**< all-jobs mode: entries with ord >= next_ord are owed */
     uint64_t snap_until_ord;           /**< all-jobs mode: owed entries up to this ord go as snapshots */
     ipd_ws_entry_t *pos;               /**< all-jobs mode: pinned entry where the next walk starts, or NULL */
     uint64_t pos_ord;                  /**< pos->ord when it was pinned */
     uint64_t since;                    /**< resume point (when since_set) */
-    ipd_ws_msg_t *ctl_head, *ctl_tail; /**< own messages, in order */
+    ipd_ws_msg_t *ctl_head, *ctl_tail; /**< own messages (acks, errors, pings, pongs, the close), in order */
     size_t ctl_bytes;
     ipd_ws_msg_t *inflight[IPD_WS_BATCH]; /**< references held until the write completes */
-    char *ctl_frame;                      /**< owned: the control frame wslay is writing */
-    size_t ctl_frame_len;
-    h2o_timeout_entry_t ping_entry;  /**< ping period */
-    h2o_timeout_entry_t wait_entry;  /**< handshake, pong or close deadline */
-    h2o_timeout_entry_t write_entry; /**< write deadline; also the next-iteration hook */
-    uint16_t close_code;             /**< set: close after what is in flight */
+    ipd_ws_reader_t rd;                   /**< the client's frames */
+    h2o_timeout_entry_t ping_entry;       /**< ping period */
+    h2o_timeout_entry_t wait_entry;       /**< handshake, pong or close deadline */
+    h2o_timeout_entry_t write_entry;      /**< write deadline; also the reaper once closed */
+    uint16_t close_code;                  /**< set: close after what is in flight */
     uint8_t kind, ninflight;
-    uint8_t in_recv; /**< inside wslay's receive path: no proceed, no close */
+    uint8_t in_recv; /**< inside the read path: no close, abort on the next turn */
     unsigned upgraded : 1, all : 1, since_set : 1, close_queued : 1, dead : 1, abort_pending : 1, slow : 1;
+    unsigned close_in_flight : 1; /**< the close frame is in the write in progress */
+    unsigned close_sent : 1;      /**< our close frame is written: nothing more goes out */
+    unsigned close_received : 1;  /**< the client's close frame arrived */
+    unsigned discard_input : 1;   /**< after a protocol error or the client's close: input is read and dropped */
 };
 
 /* ---- ws_rebuild.c ---- */

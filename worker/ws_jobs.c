@@ -272,7 +272,7 @@ static void note_moved(ipd_ws_t *ws, size_t *n, uint64_t old_ord)
  */
 static void count_coalesced(ipd_ws_t *ws, ipd_ws_conn_t *c, size_t nmoved)
 {
-    if (nmoved == 0 || !c->upgraded || c->wsc == NULL || !h2o_socket_is_writing(c->wsc->sock))
+    if (nmoved == 0 || !c->upgraded || c->sock == NULL || !h2o_socket_is_writing(c->sock))
         return;
     int64_t n = 0;
     for (size_t i = 0; i < nmoved; i++)

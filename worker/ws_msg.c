@@ -6,39 +6,42 @@
 
 #include "proto/json.h"
 
-/* Room for the largest header of an unmasked server frame: 2 bytes plus a 64-bit length. */
-#define FRAME_HEADER_MAX 10
-
-ipd_ws_msg_t *ipd_ws_msg_frame(const char *payload, size_t len)
+/* A final unmasked frame of `opcode`: header and `len` bytes of payload, one reference. */
+static ipd_ws_msg_t *frame(uint8_t opcode, const void *head, size_t headlen, const void *payload, size_t len)
 {
-    uint8_t hdr[FRAME_HEADER_MAX];
-    size_t hlen;
-    hdr[0] = 0x81; /* FIN, text */
-    if (len <= 125) {
-        hdr[1] = (uint8_t)len;
-        hlen = 2;
-    } else if (len <= 0xffff) {
-        hdr[1] = 126;
-        hdr[2] = (uint8_t)(len >> 8);
-        hdr[3] = (uint8_t)len;
-        hlen = 4;
-    } else {
-        hdr[1] = 127;
-        for (int i = 0; i < 8; i++)
-            hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-        hlen = 10;
-    }
-    if (len > UINT32_MAX - FRAME_HEADER_MAX)
+    uint8_t hdr[IPD_WS_HEADER_MAX];
+    if (len > UINT32_MAX - IPD_WS_HEADER_MAX - headlen)
         return NULL;
-    ipd_ws_msg_t *m = malloc(sizeof(*m) + hlen + len);
+    size_t hlen = ipd_ws_frame_header(hdr, opcode, headlen + len);
+    ipd_ws_msg_t *m = malloc(sizeof(*m) + hlen + headlen + len);
     if (m == NULL)
         return NULL;
     m->refs = 1;
-    m->len = (uint32_t)(hlen + len);
+    m->len = (uint32_t)(hlen + headlen + len);
     m->next = NULL;
     memcpy(m->data, hdr, hlen);
-    memcpy(m->data + hlen, payload, len);
+    if (headlen != 0)
+        memcpy(m->data + hlen, head, headlen);
+    if (len != 0)
+        memcpy(m->data + hlen + headlen, payload, len);
     return m;
+}
+
+ipd_ws_msg_t *ipd_ws_msg_frame(const char *payload, size_t len)
+{
+    return frame(IPD_WS_OP_TEXT, NULL, 0, payload, len);
+}
+
+ipd_ws_msg_t *ipd_ws_msg_control(uint8_t opcode, const void *payload, size_t len)
+{
+    return frame(opcode, NULL, 0, payload, len < IPD_WS_CONTROL_MAX ? len : IPD_WS_CONTROL_MAX);
+}
+
+ipd_ws_msg_t *ipd_ws_msg_close(uint16_t code, const char *reason)
+{
+    const uint8_t be[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    size_t rlen = strlen(reason);
+    return frame(IPD_WS_OP_CLOSE, be, 2, reason, rlen < IPD_WS_CONTROL_MAX - 2 ? rlen : IPD_WS_CONTROL_MAX - 2);
 }
 
 void ipd_ws_msg_release(ipd_ws_msg_t *m)

@@ -1,6 +1,7 @@
 #include "worker/ws.h"
 
 #include <ctype.h>
+#include <h2o/websocket.h> /* h2o_is_websocket_handshake() */
 #include <stdlib.h>
 #include <string.h>
 

@@ -6,6 +6,9 @@ ws_ping_interval 1s, ws_pong_timeout 2s, against a simulator with short pulls.
 """
 
 import asyncio
+import json
+import os
+import struct
 import sys
 import time
 
@@ -187,6 +190,42 @@ async def closes():
         r.close()
         check(got == code, "%s: close %s, expected %s" % (name, got, code))
     log("closes: 1009 oversized, 1007 invalid UTF-8, 1002 protocol errors, 1003 binary")
+
+    # A message in fragments with a ping between them: the pong carries the ping's payload, the
+    # assembled message is handled, and a close from the client is answered with its code.
+    r = RawWs(PORT, "/ws/image-pull-all")
+    check(r.status == 101, "upgrade")
+    r.send_frame(1, b'{"op":', fin=False)
+    r.send_frame(9, b"hb-123")
+    r.send_frame(0, b'"subscribe', fin=False)
+    r.send_frame(0, b'_all"}')
+    f = r.read_frame()
+    check(f == (10, b"hb-123"), "pong with the ping's payload, got %r" % (f,))
+    acked = False
+    while not acked:
+        f = r.read_frame()
+        check(f is not None and f[0] == 1, "a text message, got %r" % (f,))
+        m = json.loads(f[1])
+        acked = m.get("type") == "ack" and m.get("op") == "subscribe_all"
+    r.send_frame(8, struct.pack("!H", 4001) + b"bye")
+    check(r.close_code() == 4001, "the client's close code is echoed")
+    check(r.read_frame() is None, "the server ends the connection after the close handshake")
+    r.close()
+
+    # A client still sending an oversized message gets its 1009 and then end of stream, not a
+    # reset: the server drains what it sends after the close.
+    r = RawWs(PORT, "/ws/image-pull-all")
+    check(r.status == 101, "upgrade")
+    r.sock.sendall(struct.pack("!BBQ", 0x81, 0x80 | 127, 1 << 20) + os.urandom(4) + b"x" * 200000)
+    check(r.close_code() == 1009, "oversized message: 1009")
+    try:
+        r.sock.sendall(b"y" * 100000)
+        end = r.read_frame()
+    except ConnectionResetError:
+        end = "reset"
+    check(end is None, "after the close the connection ends cleanly, got %r" % (end,))
+    r.close()
+    log("closes: fragments with a ping between them, pong payload, echoed client close, drained 1009")
 
 
 async def heartbeat():
