@@ -50,6 +50,10 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Largest request header block; larger requests are answered 431 or reset."},
     {"request_rate_per_conn", IPD_CT_INT, 0, FIELD(request_rate_per_conn), RANGE(1, 1000000), .def = "1000",
      .help = "Requests (and HTTP/2 stream resets) per second one connection may make before it is dropped."},
+    {"http_idle_timeout", IPD_CT_DURATION, 0, FIELD(http_idle_timeout_ms), RANGE(S(1), H(1)), .def = "10s",
+     .help = "A client connection that sends nothing for this long is closed: an idle HTTP/1.1 keep-alive or "
+             "HTTP/2 connection, a request (a WebSocket upgrade included) or TLS handshake that does not complete. "
+             "Idle connections hold up a worker's drain (reload, stop) for at most this long."},
     {"linger_timeout", IPD_CT_DURATION, 0, FIELD(linger_timeout_ms), RANGE(0, MINUTES(1)), .def = "2s",
      .help = "When an HTTP/1.1 request is refused before its body was read (413, a malformed request, 429), "
              "the answer is sent, the sending side shut down and the client's remaining bytes read and discarded "

@@ -153,6 +153,8 @@ typedef struct ipd_config {
     int request_rate_per_conn;
     /** `max_connections_per_worker`: open client connections per worker. */
     int max_connections_per_worker;
+    /** `http_idle_timeout`: a client connection silent this long (idle, mid-request, mid-TLS-handshake) is closed. */
+    uint64_t http_idle_timeout_ms;
     /** `linger_timeout`: how long an HTTP/1 connection refused with unread input is drained before it closes. */
     uint64_t linger_timeout_ms;
     /** `max_lingering_per_worker`: connections being drained at once by one worker. */

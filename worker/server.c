@@ -139,6 +139,9 @@ static int setup(ipd_worker_t *w)
      */
     w->config.max_request_entity_size = cfg->max_request_body * 2;
     w->config.http1.upgrade_to_http2 = 1;
+    w->config.http1.req_timeout = cfg->http_idle_timeout_ms;
+    w->config.http2.idle_timeout = cfg->http_idle_timeout_ms;
+    w->config.handshake_timeout = cfg->http_idle_timeout_ms;
     h2o_hostconf_t *host = h2o_config_register_host(&w->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     ipd_worker_router_register(w, host);
     ipd_worker_errors_register(host);

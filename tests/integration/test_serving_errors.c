@@ -253,10 +253,10 @@ Test(serving, request_rate_cap_answers_429_then_closes_the_connection, .fini = t
  * connection then ends with a FIN, not a reset: the rest of the body the client keeps sending is
  * read and discarded. Without this the reset can destroy the answer before the client reads it.
  */
-Test(serving, a_refused_body_is_drained_not_reset, .fini = teardown)
+Test(serving, a_refused_body_is_drained_and_a_silent_client_dropped, .fini = teardown)
 {
     h_world_sim(&w, "linger", sim_args);
-    h_world_daemon(&w, "max_request_body 4k\nlinger_timeout 5s\n", NULL, 1);
+    h_world_daemon(&w, "max_request_body 4k\nlinger_timeout 5s\nhttp_idle_timeout 1s\n", NULL, 1);
     int fd = dial(w.port);
     const char *head = "POST /api/v1/images/pull HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                        "Content-Length: 1048576\r\n\r\n";
@@ -276,6 +276,17 @@ Test(serving, a_refused_body_is_drained_not_reset, .fini = teardown)
     cr_assert_not_null(strstr(out, "HTTP/1.1 413"), "%s", out);
     cr_assert_not_null(strstr(out, "\"code\":\"payload_too_large\""), "%s", out);
     free(out);
+    /* http_idle_timeout: a request that never completes is dropped after about 1 s, not h2o's 10 s. */
+    fd = dial(w.port);
+    const char *partial = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+    cr_assert_eq(write(fd, partial, strlen(partial)), (ssize_t)strlen(partial));
+    uint64_t t0 = h_now_ms();
+    out = read_all(fd, 8000, &eof);
+    uint64_t waited = h_now_ms() - t0;
+    close(fd);
+    free(out);
+    cr_assert(eof && waited >= 900 && waited < 4000, "an incomplete request was closed after %llu ms (eof %d)",
+              (unsigned long long)waited, eof);
     /* The daemon still serves. */
     h_resp_t r;
     cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
