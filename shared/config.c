@@ -125,7 +125,8 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"ws_pong_timeout", IPD_CT_DURATION, 0, FIELD(ws_pong_timeout_ms), RANGE(S(1), H(1)), .def = "1m",
      .help = "A connection silent this long after a ping is closed; longer than ws_ping_interval."},
     {"ws_handshake_timeout", IPD_CT_DURATION, 0, FIELD(ws_handshake_timeout_ms), RANGE(S(1), MINUTES(5)), .def = "10s",
-     .help = "Time allowed for a client to complete the upgrade request."},
+     .help = "Time allowed for the 101 answer of a WebSocket upgrade to be written; the upgrade request itself "
+             "is bounded by http_idle_timeout."},
     {"ws_write_timeout", IPD_CT_DURATION, 0, FIELD(ws_write_timeout_ms), RANGE(S(1), H(1)), .def = "10s",
      .help = "A client that accepts no data for this long is closed."},
     {"ws_max_outbound", IPD_CT_SIZE, 0, FIELD(ws_max_outbound), RANGE(K(4), G(1)), .def = "1m",
