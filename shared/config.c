@@ -95,6 +95,10 @@ const ipd_config_directive_t ipd_config_table[] = {
      .def = "800ms", .help = "First retry delay of list and watch after an error; doubles, with jitter."},
     {"watch_backoff_max", IPD_CT_DURATION, 0, FIELD(watch_backoff_max_ms), RANGE(MS(100), H(1)), .def = "30s",
      .help = "Cap of the list and watch retry delay."},
+    {"op_visible_timeout", IPD_CT_DURATION, 0, FIELD(op_visible_timeout_ms), RANGE(0, MINUTES(1)), .def = "5s",
+     .help = "The 202 answer to POST /api/v1/images/pull or DELETE of a pull job waits until the job table shows "
+             "the change (the new jobs present, the cancelled job final), so that a GET or watch that follows "
+             "sees it; after this long it is sent anyway. 0: answer as soon as the API server has."},
     {"max_nodes_per_job", IPD_CT_INT, 0, FIELD(max_nodes_per_job), RANGE(1, 100000), .def = "5000",
      .help = "Most target nodes one pull job may have."},
 

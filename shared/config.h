@@ -155,6 +155,8 @@ typedef struct ipd_config {
     int max_connections_per_worker;
     /** `http_idle_timeout`: a client connection silent this long (idle, mid-request, mid-TLS-handshake) is closed. */
     uint64_t http_idle_timeout_ms;
+    /** `op_visible_timeout`: how long a 202 to POST or DELETE waits for the table to show the change. */
+    uint64_t op_visible_timeout_ms;
     /** `linger_timeout`: how long an HTTP/1 connection refused with unread input is drained before it closes. */
     uint64_t linger_timeout_ms;
     /** `max_lingering_per_worker`: connections being drained at once by one worker. */

@@ -12,13 +12,37 @@
 /*
  * A Kubernetes operation started for a request. Lives in the request's pool; if the request
  * is disposed first (the client went away), the operation is aborted and never calls back.
+ *
+ * Read-your-writes. The table learns of a created or cancelled Kubernetes Job through the
+ * master's watch, tens of milliseconds after the API server answered. So the 202 waits until
+ * the table shows the change (every created job present; the cancelled job final), checked
+ * on each ring record that names one of the ids, or until op_visible_timeout passes: a client
+ * that follows the answer with GET pull-jobs/{id} or a watch then finds what it was told.
  */
+enum { AWAIT_NONE, AWAIT_PRESENT, AWAIT_FINAL };
+
 struct pending_op {
     ipd_worker_t *w;
     h2o_req_t *req;
     ipd_pull_op_t *op; /* NULL once the callback ran */
     char id[IPD_JOB_ID_SIZE];
+    /* While the answer waits for the table (await != AWAIT_NONE): */
+    int await;
+    char (*ids)[IPD_JOB_ID_SIZE]; /* in the request's pool */
+    size_t nids;
+    h2o_iovec_t body; /* POST: the answer, in the request's pool */
+    h2o_linklist_t link; /* in w->awaiting */
+    h2o_timeout_entry_t timeout;
 };
+
+static void stop_waiting(struct pending_op *o)
+{
+    if (h2o_linklist_is_linked(&o->link))
+        h2o_linklist_unlink(&o->link);
+    if (h2o_timeout_is_linked(&o->timeout))
+        h2o_timeout_unlink(&o->timeout);
+    o->await = AWAIT_NONE;
+}
 
 static void on_op_dispose(void *p)
 {
@@ -26,6 +50,7 @@ static void on_op_dispose(void *p)
     if (o->op != NULL)
         ipd_pull_abort(o->op);
     o->op = NULL;
+    stop_waiting(o);
 }
 
 static struct pending_op *new_op(ipd_worker_t *w, h2o_req_t *req)
@@ -93,6 +118,98 @@ void ipd_worker_get_job(ipd_worker_t *w, h2o_req_t *req, const char *id)
     send_job(w, req, id, 200, 404);
 }
 
+/* Whether the table shows what the operation did to `id`. */
+static int shows(ipd_worker_t *w, int await, const char *id)
+{
+    ipd_table_job_view_t view;
+    int rc = ipd_worker_read_job(w, id, (ipd_table_ref_t){0, 0}, &view);
+    if (await == AWAIT_PRESENT)
+        return rc == 0;
+    return rc == IPD_ENOTFOUND || (rc == 0 && ipd_job_state_is_final((ipd_job_state_t)view.job->state));
+}
+
+/* Sends the answer the operation owes (202), now that the table shows it or the wait is over. */
+static void answer(struct pending_op *o)
+{
+    int await = o->await;
+    stop_waiting(o);
+    if (await == AWAIT_FINAL)
+        send_job(o->w, o->req, o->id, 202, 404);
+    else
+        ipd_worker_send_json(o->req, 202, o->body.base, o->body.len);
+}
+
+/* Drops the ids the table already shows; answers when none is left. */
+static void recheck(struct pending_op *o)
+{
+    for (size_t i = 0; i < o->nids;) {
+        if (shows(o->w, o->await, o->ids[i]))
+            memcpy(o->ids[i], o->ids[--o->nids], sizeof(o->ids[i]));
+        else
+            i++;
+    }
+    if (o->nids == 0)
+        answer(o);
+}
+
+static void on_await_timeout(h2o_timeout_entry_t *entry)
+{
+    struct pending_op *o = H2O_STRUCT_FROM_MEMBER(struct pending_op, timeout, entry);
+    ipd_info("worker", "answering %s after op_visible_timeout: the table does not show it yet",
+             o->await == AWAIT_FINAL ? o->id : o->ids[0]);
+    answer(o);
+}
+
+static void await_table(struct pending_op *o, int await)
+{
+    ipd_worker_t *w = o->w;
+    o->await = await;
+    recheck(o);
+    if (o->await == AWAIT_NONE)
+        return; /* answered */
+    if (w->cfg->op_visible_timeout_ms == 0 || ipd_worker_table(w) == NULL) {
+        answer(o);
+        return;
+    }
+    h2o_linklist_insert(&w->awaiting, &o->link);
+    o->timeout.cb = on_await_timeout;
+    h2o_timeout_link(w->loop, &w->await_timeout, &o->timeout);
+}
+
+/* Ring observer: a record naming an id an answer waits for may complete it. */
+static void on_ring_change(ipd_worker_t *w, const ipd_ring_entry_t *e, void *data)
+{
+    (void)data;
+    for (h2o_linklist_t *l = w->awaiting.next, *next; l != &w->awaiting; l = next) {
+        next = l->next;
+        struct pending_op *o = H2O_STRUCT_FROM_MEMBER(struct pending_op, link, l);
+        for (size_t i = 0; i < o->nids; i++) {
+            if (strcmp(o->ids[i], e->id) == 0) {
+                recheck(o);
+                break;
+            }
+        }
+    }
+}
+
+/* After an overrun or a new table every waiting answer is checked again. */
+static void on_ring_resync(ipd_worker_t *w, void *data)
+{
+    (void)data;
+    for (h2o_linklist_t *l = w->awaiting.next, *next; l != &w->awaiting; l = next) {
+        next = l->next;
+        recheck(H2O_STRUCT_FROM_MEMBER(struct pending_op, link, l));
+    }
+}
+
+int ipd_worker_ops_start(ipd_worker_t *w)
+{
+    h2o_linklist_init_anchor(&w->awaiting);
+    h2o_timeout_init(w->loop, &w->await_timeout, w->cfg->op_visible_timeout_ms);
+    ipd_worker_observer_t o = {on_ring_change, on_ring_resync, NULL};
+    return ipd_worker_observe(w, &o);
+}
+
 static void on_cancelled(const ipd_pull_result_t *res, void *data)
 {
     struct pending_op *o = data;
@@ -102,7 +219,10 @@ static void on_cancelled(const ipd_pull_result_t *res, void *data)
         return;
     }
     ipd_info("worker", "pull job %s cancelled (%zu Kubernetes Jobs deleted)", o->id, res->deleted);
-    send_job(o->w, o->req, o->id, 202, 404);
+    o->ids = h2o_mem_alloc_pool(&o->req->pool, sizeof(*o->ids));
+    memcpy(o->ids[0], o->id, sizeof(o->id));
+    o->nids = 1;
+    await_table(o, AWAIT_FINAL);
 }
 
 void ipd_worker_delete_job(ipd_worker_t *w, h2o_req_t *req, const char *id)
@@ -158,11 +278,18 @@ static void on_created(const ipd_pull_result_t *res, void *data)
     }
     if (rc == 0)
         rc = ipd_buf_append_str(&body, "]}");
-    if (rc != 0)
+    if (rc != 0) {
+        ipd_buf_dispose(&body);
         ipd_worker_send_error(o->req, 500, "out of memory");
-    else
-        ipd_worker_send_json(o->req, 202, body.data, body.len);
+        return;
+    }
+    o->body = h2o_strdup(&o->req->pool, body.data, body.len);
     ipd_buf_dispose(&body);
+    o->ids = h2o_mem_alloc_pool(&o->req->pool, sizeof(*o->ids) * (res->njobs != 0 ? res->njobs : 1));
+    for (size_t i = 0; i < res->njobs; i++)
+        snprintf(o->ids[i], sizeof(o->ids[i]), "%s", res->jobs[i].job.id);
+    o->nids = res->njobs;
+    await_table(o, AWAIT_PRESENT);
 }
 
 /* Checks the request's Content-Type and size; answers and returns -1 when they are wrong. */

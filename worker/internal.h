@@ -185,6 +185,8 @@ struct ipd_worker {
     h2o_timeout_t linger_timeout; /**< linger_timeout; 0 when lingering is off */
     h2o_linklist_t lingering;     /**< connections being drained (linger.c) */
     size_t nlingering;
+    h2o_linklist_t awaiting;      /**< POST/DELETE answers waiting for the table to show the change (h_job.c) */
+    h2o_timeout_t await_timeout;  /**< op_visible_timeout */
 
     h2o_socket_t *signal_sock, *parent_sock, *ring_sock;
     int draining, stop;
@@ -304,6 +306,8 @@ void ipd_worker_get_jobs(ipd_worker_t *w, h2o_req_t *req);
 void ipd_worker_get_job(ipd_worker_t *w, h2o_req_t *req, const char *id);
 void ipd_worker_delete_job(ipd_worker_t *w, h2o_req_t *req, const char *id);
 void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req);
+/** Sets up the answers of POST and DELETE that wait for the table (h_job.c). Returns 0 or -1. */
+int ipd_worker_ops_start(ipd_worker_t *w);
 void ipd_worker_get_healthz(ipd_worker_t *w, h2o_req_t *req);
 void ipd_worker_get_readyz(ipd_worker_t *w, h2o_req_t *req);
 void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req);

@@ -153,6 +153,8 @@ static int setup(ipd_worker_t *w)
     /* Before the table is attached: the WebSocket view is built from the first resync. */
     if (ipd_ws_start(w) != 0)
         return -1;
+    if (ipd_worker_ops_start(w) != 0)
+        return -1;
     if (ipd_worker_listen(w) != 0)
         return -1;
     int sigfd = take_signals();
