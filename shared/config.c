@@ -79,7 +79,8 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Do not verify the API server's certificate. For test clusters only."},
     {"scope", IPD_CT_ENUM, 0, FIELD(scope), .choices = scope_names, .def = "cluster", .flag = "--scope",
      .help = "cluster: watch the pull pods of every node. node: watch only this node's pods; other nodes' "
-             "tasks arrive through Redis."},
+             "tasks are followed only through their Kubernetes Jobs, without pod progress or pull figures "
+             "(cross-node coherence through Redis is not available in this version)."},
     {"node_name", IPD_CT_DNSNAME, 0, FIELD(node_name), .def = "", .doc_default = "(host name)", .example = "node-a",
      .flag = "--node-name",
      .help = "This node's Kubernetes name; defaults to the lower-cased host name. Required by scope node."},
@@ -104,7 +105,8 @@ const ipd_config_directive_t ipd_config_table[] = {
 
     {"redis", IPD_CT_HOSTPORT, 0, FIELD(redis), .def = "", .doc_default = "(none)", .example = "127.0.0.1:6379",
      .flag = "--redis", .section = "Redis",
-     .help = "Redis host:port for cross-node coherence. Without it the daemon serves what it watches itself."},
+     .help = "Redis host:port for cross-node coherence. Not available in this version: setting it is a "
+             "configuration error. The daemon serves what it watches itself."},
     {"redis_password_file", IPD_CT_PATH, 0, FIELD(redis_password_file), .def = "",
      .example = "/etc/imgpulld/redis.password", .help = "File whose first line is the Redis password."},
 
