@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # WebSocket job watches: every message type, op, error and close code; the connection cap;
-# the drain on SIGTERM; tokens on a non-loopback listener (in a private network namespace).
+# the drain on SIGTERM; wss:// over TLS; tokens on a non-loopback listener (in a private network namespace).
 # Python clients live in tests/integration/ws/.
 source "$(dirname "$0")/ws/env.sh"
 
@@ -26,6 +26,15 @@ ws_stop_daemon
 
 ws_start_daemon "ws_max_connections 3" || exit 1
 ws_check "connection cap and drain" check_cap_drain.py "$PORT" "$D_PID"
+ws_stop_daemon
+
+# wss://: the same framing over h2o's TLS socket.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WS_DIR/key.pem" -out "$WS_DIR/cert.pem" -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1 ||
+    ws_fail "openssl req"
+WS_SCHEME=https ws_start_daemon "tls_cert $WS_DIR/cert.pem
+tls_key $WS_DIR/key.pem" || exit 1
+ws_check "TLS" check_tls.py "$PORT" "$WS_DIR/cert.pem"
 ws_stop_daemon
 
 if unshare -n true 2>/dev/null; then

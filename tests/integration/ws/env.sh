@@ -38,7 +38,7 @@ ws_start_sim() {
 }
 
 # ws_start_daemon "extra configuration lines" [listen host]: writes the configuration and
-# starts the daemon; waits for /readyz.
+# starts the daemon; waits for /readyz (over https when WS_SCHEME=https).
 ws_start_daemon() {
     local extra=${1:-} host=${2:-127.0.0.1}
     PORT=$(ws_free_port)
@@ -54,7 +54,7 @@ EOF
     "$WS_BUILD/imgpulld" -c "$WS_DIR/imgpulld.conf" >>"$WS_DIR/daemon.log" 2>&1 &
     D_PID=$!
     for _ in $(seq 200); do
-        curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return 0
+        curl -sfk "${WS_SCHEME:-http}://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return 0
         kill -0 "$D_PID" 2>/dev/null || break
         sleep 0.1
     done
