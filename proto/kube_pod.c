@@ -31,6 +31,47 @@ static int one_of(const char *s, const char *const *set, size_t n)
     return 0;
 }
 
+/* What of a Pod this file and the master read, member by member (see ipd_kube_pod_shape). */
+static const ipd_json_shape_t any_object_shape = IPD_JSON_EMPTY_OBJECT_SHAPE; /* only json_is_object() is asked */
+static const ipd_json_field_t text_fields[] = {{"reason", NULL}, {"message", NULL}};
+static const ipd_json_shape_t text_shape = IPD_JSON_OBJECT_SHAPE(text_fields);
+static const ipd_json_field_t state_fields[] = {
+    {"waiting", &text_shape}, {"terminated", &text_shape}, {"running", &any_object_shape}};
+static const ipd_json_shape_t state_shape = IPD_JSON_OBJECT_SHAPE(state_fields);
+static const ipd_json_field_t last_state_fields[] = {{"terminated", &any_object_shape}};
+static const ipd_json_shape_t last_state_shape = IPD_JSON_OBJECT_SHAPE(last_state_fields);
+static const ipd_json_field_t container_status_fields[] = {
+    {"state", &state_shape}, {"lastState", &last_state_shape}, {"imageID", NULL}};
+static const ipd_json_shape_t container_status_shape = IPD_JSON_OBJECT_SHAPE(container_status_fields);
+static const ipd_json_shape_t container_statuses_shape = IPD_JSON_ARRAY_SHAPE(&container_status_shape);
+static const ipd_json_field_t condition_fields[] = {
+    {"type", NULL}, {"status", NULL}, {"reason", NULL}, {"message", NULL}};
+static const ipd_json_shape_t condition_shape = IPD_JSON_OBJECT_SHAPE(condition_fields);
+static const ipd_json_shape_t conditions_shape = IPD_JSON_ARRAY_SHAPE(&condition_shape);
+static const ipd_json_field_t status_fields[] = {{"phase", NULL},
+                                                 {"reason", NULL},
+                                                 {"message", NULL},
+                                                 {"containerStatuses", &container_statuses_shape},
+                                                 {"conditions", &conditions_shape}};
+static const ipd_json_shape_t status_shape = IPD_JSON_OBJECT_SHAPE(status_fields);
+static const ipd_json_field_t container_fields[] = {{"image", NULL}}; /* the master reads the first one's */
+static const ipd_json_shape_t container_shape = IPD_JSON_OBJECT_SHAPE(container_fields);
+static const ipd_json_shape_t containers_shape = IPD_JSON_ARRAY_SHAPE(&container_shape);
+static const ipd_json_field_t spec_fields[] = {{"nodeName", NULL}, {"containers", &containers_shape}};
+static const ipd_json_shape_t spec_shape = IPD_JSON_OBJECT_SHAPE(spec_fields);
+static const ipd_json_field_t label_fields[] = {{LABEL_JOB, NULL}, {LABEL_NODE, NULL}};
+static const ipd_json_shape_t labels_shape = IPD_JSON_OBJECT_SHAPE(label_fields);
+/* deletionTimestamp is kept whole: only whether it is there and not null matters. */
+static const ipd_json_field_t metadata_fields[] = {{"name", NULL},
+                                                   {"namespace", NULL},
+                                                   {"labels", &labels_shape},
+                                                   {"deletionTimestamp", NULL},
+                                                   {"creationTimestamp", NULL}};
+static const ipd_json_shape_t metadata_shape = IPD_JSON_OBJECT_SHAPE(metadata_fields);
+static const ipd_json_field_t pod_fields[] = {
+    {"metadata", &metadata_shape}, {"spec", &spec_shape}, {"status", &status_shape}};
+const ipd_json_shape_t ipd_kube_pod_shape = IPD_JSON_OBJECT_SHAPE(pod_fields);
+
 static const char *str_at(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);

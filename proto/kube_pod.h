@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "proto/job.h"
+#include "proto/json_prune.h"
 
 /** Room for an involved object's kind ("Pod"). */
 #define IPD_KUBE_KIND_SIZE 32
@@ -109,5 +110,13 @@ int ipd_kube_pod_info(const json_t *pod, ipd_kube_pod_info_t *out);
  */
 int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t nevents, int job_failed, int64_t now,
                      ipd_task_t *task);
+
+/**
+ * Every member of a Pod that ipd_kube_pod_info() and ipd_kube_pod_map() read, and the few the
+ * master reads besides (metadata.creationTimestamp, spec.containers[].image): a Pod decoded with
+ * this shape (proto/json_prune.h) gives both functions, and the master, what the whole Pod gives.
+ * A new read of the Pod must be added here.
+ */
+extern const ipd_json_shape_t ipd_kube_pod_shape;
 
 #endif

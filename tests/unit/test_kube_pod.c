@@ -1,9 +1,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/error.h"
+#include "proto/json_prune.h"
 #include "proto/kube_pod.h"
 
 #define POD_META                                                                                                       \
@@ -391,5 +393,129 @@ Test(kube_pod, unreadable_pulled_messages_are_invalid)
         cr_assert_eq(pulled(bad[i], &ms, &bytes), IPD_EINVAL, "accepted \"%s\"", bad[i]);
         cr_assert_eq(ms, 4242);
         cr_assert_eq(bytes, 4242);
+    }
+}
+
+/* Decodes `pod` again from its text, keeping only what ipd_kube_pod_shape keeps. */
+static json_t *pruned_copy(const json_t *pod)
+{
+    char *text = json_dumps(pod, JSON_ENCODE_ANY);
+    json_t *out = NULL;
+    cr_assert_not_null(text);
+    cr_assert_eq(ipd_json_prune_load(text, strlen(text), &ipd_kube_pod_shape, &out), 0, "refused %s", text);
+    free(text);
+    return out;
+}
+
+static const json_t *at(const json_t *v, const char *a, const char *b)
+{
+    return json_object_get(json_object_get(v, a), b);
+}
+
+/* Both absent, or equal. */
+static int alike(const json_t *a, const json_t *b)
+{
+    return (a == NULL && b == NULL) || json_equal(a, b);
+}
+
+/* Whatever the reader does with a whole pod, it does the same with the pod pruned to its shape. */
+static void assert_pruned_reads_alike(const json_t *pod, const char *what)
+{
+    json_t *pruned = pruned_copy(pod);
+    ipd_kube_pod_info_t a, b;
+    int rca = ipd_kube_pod_info(pod, &a), rcb = ipd_kube_pod_info(pruned, &b);
+    cr_assert_eq(rca, rcb, "%s: info", what);
+    if (rca == 0) {
+        cr_assert_str_eq(a.ns, b.ns, "%s", what);
+        cr_assert_str_eq(a.name, b.name, "%s", what);
+        cr_assert_str_eq(a.node, b.node, "%s", what);
+        cr_assert_str_eq(a.job_id, b.job_id, "%s", what);
+        cr_assert_str_eq(a.node_label, b.node_label, "%s", what);
+        cr_assert_eq(a.deleting, b.deleting, "%s", what);
+    }
+    ipd_kube_event_t evs[3] = {
+        event("p1", "Pulling", "Pulling image \"nginx\"", 2, 10),
+        event("p1", "Pulled", "Successfully pulled image \"nginx\" in 1.2s. Image size: 5 bytes.", 1, 20),
+        event("p1", "BackOff", "Back-off", 1, 30),
+    };
+    /* With no event, Pulling, Pulling and Pulled, and BackOff alone; with and without a failed Job. */
+    for (size_t nev = 0; nev <= 3; nev++) {
+        for (int job_failed = 0; job_failed <= 1; job_failed++) {
+            ipd_task_t ta, tb;
+            memset(&ta, 0, sizeof(ta));
+            memset(&tb, 0, sizeof(tb));
+            const ipd_kube_event_t *list = nev == 3 ? evs + 2 : evs;
+            size_t n = nev == 3 ? 1 : nev;
+            rca = ipd_kube_pod_map(pod, list, n, job_failed, 777, &ta);
+            rcb = ipd_kube_pod_map(pruned, list, n, job_failed, 777, &tb);
+            cr_assert_eq(rca, rcb, "%s: map", what);
+            cr_assert_eq(memcmp(&ta, &tb, sizeof(ta)), 0, "%s: task %s/%s vs %s/%s", what,
+                         ipd_task_state_name((ipd_task_state_t)ta.state), ta.reason,
+                         ipd_task_state_name((ipd_task_state_t)tb.state), tb.reason);
+        }
+    }
+    /* The master's own reads. */
+    cr_assert(alike(at(pod, "metadata", "creationTimestamp"), at(pruned, "metadata", "creationTimestamp")), "%s", what);
+    cr_assert(alike(json_object_get(json_array_get(at(pod, "spec", "containers"), 0), "image"),
+                    json_object_get(json_array_get(at(pruned, "spec", "containers"), 0), "image")),
+              "%s", what);
+    cr_assert(alike(at(pod, "status", "phase"), at(pruned, "status", "phase")), "%s", what);
+    json_decref(pruned);
+}
+
+Test(kube_pod, pruned_pods_read_exactly_like_whole_pods)
+{
+    static const char *states[] = {
+        "{\"waiting\":{\"reason\":\"ContainerCreating\"}}",
+        "{\"waiting\":{\"reason\":\"ImagePullBackOff\",\"message\":\"Back-off pulling image \\\"x\\\"\"}}",
+        "{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}",
+        "{\"waiting\":{}}",
+        "{\"running\":{\"startedAt\":\"2026-01-01T00:00:00Z\"}}",
+        "{\"running\":\"not an object\"}",
+        "{\"terminated\":{\"exitCode\":128,\"reason\":\"StartError\",\"message\":\"exec: no such file\"}}",
+        "{\"terminated\":[]}",
+        "[]",
+    };
+    static const char *phases[] = {"Pending", "Running", "Failed", "Succeeded"};
+    for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++)
+        for (size_t p = 0; p < sizeof(phases) / sizeof(phases[0]); p++) {
+            json_t *pod = pod_with(phases[p], states[s]);
+            assert_pruned_reads_alike(pod, states[s]);
+            json_decref(pod);
+        }
+    static const char *pods[] = {
+        "{" POD_META "}",
+        "{" POD_META
+        ",\"status\":{\"phase\":\"Pending\",\"conditions\":[{\"type\":\"PodScheduled\",\"status\":\"False\","
+        "\"reason\":\"Unschedulable\",\"message\":\"0/3 nodes\"},{\"type\":\"Ready\",\"status\":\"False\"}]}}",
+        "{" POD_META ",\"status\":{\"phase\":\"Failed\",\"reason\":\"Evicted\",\"message\":\"low on disk\"}}",
+        "{" POD_META ",\"status\":{\"containerStatuses\":[{\"state\":{\"waiting\":{\"reason\":\"ContainerCreating\"}},"
+        "\"imageID\":\"docker.io/x@sha256:00\"}]}}",
+        "{" POD_META ",\"status\":{\"containerStatuses\":[{\"state\":{\"waiting\":{\"reason\":\"ContainerCreating\"}},"
+        "\"lastState\":{\"terminated\":{\"exitCode\":1}}}]}}",
+        "{" POD_META ",\"status\":{\"containerStatuses\":[{\"state\":{\"running\":{}}},"
+        "{\"state\":{\"waiting\":{\"reason\":\"ErrImagePull\"}}}]}}",
+        "{" POD_META ",\"status\":5}",
+        "{" POD_META
+        ",\"status\":{\"phase\":3,\"containerStatuses\":\"x\",\"conditions\":{\"type\":\"PodScheduled\"}}}",
+        "{" POD_META ",\"status\":{\"containerStatuses\":[5,null,{\"state\":[]},[{\"state\":{}}]]}}",
+        "{\"metadata\":{\"name\":\"p1\",\"namespace\":\"ns\",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\","
+        "\"creationTimestamp\":\"2026-01-01T00:00:00Z\",\"labels\":{\"imgpulld.io/job\":\"pj-9\",\"imgpulld.io/node\":"
+        "\"h-abc\",\"other\":\"x\"},\"managedFields\":[{\"manager\":\"kubelet\"}]},\"spec\":{\"nodeName\":\"w\","
+        "\"containers\":[{\"name\":\"pull\",\"image\":\"r/x:1\",\"env\":[]},{\"image\":\"second\"}]}}",
+        "{\"metadata\":{\"name\":\"p1\",\"namespace\":\"ns\",\"deletionTimestamp\":null,\"labels\":{\"imgpulld.io/"
+        "node\":"
+        "\"node-b\"}},\"spec\":{\"containers\":{\"image\":\"x\"}}}",
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"labels\":[]},\"spec\":[]}",
+        "{\"metadata\":{\"name\":\"p\"}}",
+        "{\"metadata\":5}",
+        "{}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
+        json_t *pod = json_loads(pods[i], JSON_DECODE_ANY, NULL);
+        cr_assert_not_null(pod, "case %zu", i);
+        assert_pruned_reads_alike(pod, pods[i]);
+        json_decref(pod);
     }
 }
