@@ -280,10 +280,12 @@ OPS(IPD_MODEL_KJOBS, kjobs)
 OPS(IPD_MODEL_PODS, pods)
 OPS(IPD_MODEL_EVENTS, events)
 
+/* Pods are decoded to what apply_pod() and the task mapping read (ipd_kube_pod_shape): a watched
+ * Pod is several KB of which they read a few dozen bytes. Jobs and Events are small and rare. */
 static const ipd_reflector_ops_t ops_by_kind[IPD_MODEL_KIND_COUNT] = {
-    {begin_kjobs, object_kjobs, end_kjobs},
-    {begin_pods, object_pods, end_pods},
-    {begin_events, object_events, end_events},
+    {begin_kjobs, object_kjobs, end_kjobs, NULL},
+    {begin_pods, object_pods, end_pods, &ipd_kube_pod_shape},
+    {begin_events, object_events, end_events, NULL},
 };
 
 const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind)

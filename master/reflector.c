@@ -36,7 +36,13 @@ struct ipd_reflector {
     ipd_mloop_timer_t retry_timer, idle_timer;
     ipd_watch_batch_t batch; /* watch events of this loop iteration, the latest per object */
     ipd_reflector_stats_t stats;
+    /* With ops.shape: what to decode of a watch event and of a list page around the objects. */
+    ipd_json_field_t event_fields[2], page_fields[2];
+    ipd_json_shape_t event_shape, items_shape, page_shape;
 };
+
+static const ipd_json_field_t list_meta_fields[] = {{"continue", NULL}, {"resourceVersion", NULL}};
+static const ipd_json_shape_t list_meta_shape = IPD_JSON_OBJECT_SHAPE(list_meta_fields);
 
 static void start_list(ipd_reflector_t *r);
 static void start_watch(ipd_reflector_t *r);
@@ -86,10 +92,20 @@ static void set_rv(ipd_reflector_t *r, const json_t *obj)
         strcpy(r->rv, rv);
 }
 
+/* Parses a list page or a held watch event: all of it, or what `shape` keeps when the owner
+ * gave a shape. NULL for malformed text; the pruned decoder refuses exactly the texts
+ * json_loadb refuses, so a bad line is counted and skipped as it always was. */
+static json_t *decode(const ipd_reflector_t *r, const ipd_json_shape_t *shape, const char *text, size_t len)
+{
+    json_t *doc = NULL;
+    if (r->ops.shape == NULL)
+        return json_loadb(text, len, 0, NULL);
+    return ipd_json_prune_load(text, len, shape, &doc) == 0 ? doc : NULL;
+}
+
 static int list_page(ipd_reflector_t *r, const ipd_kube_result_t *res)
 {
-    json_error_t jerr;
-    json_t *doc = json_loadb(res->body, res->body_len, 0, &jerr);
+    json_t *doc = decode(r, &r->page_shape, res->body, res->body_len);
     const json_t *items = json_object_get(doc, "items"), *meta = json_object_get(doc, "metadata");
     if (doc == NULL || !json_is_array(items)) {
         json_decref(doc);
@@ -200,7 +216,7 @@ static void restart_watch_now(ipd_reflector_t *r, int relist)
 static void apply_line(void *ctx, const char *line, size_t len)
 {
     ipd_reflector_t *r = ctx;
-    json_t *ev = json_loadb(line, len, 0, NULL);
+    json_t *ev = decode(r, &r->event_shape, line, len);
     const char *type = str_at(ev, "type");
     json_t *obj = json_object_get(ev, "object");
     if (type != NULL && json_is_object(obj)) {
@@ -396,6 +412,13 @@ int ipd_reflector_create(ipd_mloop_t *loop, ipd_kube_t *kube, const ipd_reflecto
     r->selectors = build_selectors(spec);
     r->ops = *ops;
     r->ctx = ctx;
+    r->event_fields[0] = (ipd_json_field_t){"type", NULL};
+    r->event_fields[1] = (ipd_json_field_t){"object", ops->shape};
+    r->event_shape = (ipd_json_shape_t)IPD_JSON_OBJECT_SHAPE(r->event_fields);
+    r->items_shape = (ipd_json_shape_t)IPD_JSON_ARRAY_SHAPE(ops->shape);
+    r->page_fields[0] = (ipd_json_field_t){"items", &r->items_shape};
+    r->page_fields[1] = (ipd_json_field_t){"metadata", &list_meta_shape};
+    r->page_shape = (ipd_json_shape_t)IPD_JSON_OBJECT_SHAPE(r->page_fields);
     r->backoff_ms = spec->backoff_initial_ms;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "master/loop.h"
+#include "proto/json_prune.h"
 #include "shared/kube_client.h"
 
 typedef enum ipd_watch_type {
@@ -40,6 +41,11 @@ typedef struct ipd_reflector_ops {
     void (*on_object)(void *ctx, ipd_watch_type_t type, json_t *obj);
     /** The list is complete: objects not seen since on_list_begin are gone. */
     void (*on_list_end)(void *ctx);
+    /**
+     * What on_object reads of an object (proto/json_prune.h), or NULL for all of it. Listed and
+     * held watched objects are then decoded without the rest, which is checked but not built.
+     */
+    const ipd_json_shape_t *shape;
 } ipd_reflector_ops_t;
 
 /** What to reflect and how patiently. Strings are copied by ipd_reflector_create. */

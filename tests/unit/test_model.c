@@ -6,7 +6,9 @@
 
 #include "master/model.h"
 #include "proto/error.h"
+#include "proto/json_prune.h"
 #include "proto/kube_job.h"
+#include "proto/kube_pod.h"
 #include "proto/rfc3339.h"
 #include "shared/log.h"
 #include "shared/table.h"
@@ -765,4 +767,127 @@ Test(model, pull_figures_that_arrive_after_success_still_land)
     cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
     cr_assert_eq(v.tasks[0].pull_ms, 1500);
     cr_assert_eq(v.tasks[0].image_bytes, 123);
+}
+
+/* ---- pods decoded to the model's shape ---- */
+
+static ipd_table_t *pruned_table;
+static ipd_model_t *pruned_model;
+
+/* Applies `obj` (consumed) to the test's model whole, and to `pruned_model` as the reflector
+ * decodes a watched object: from its text, keeping the shape the model's ops name. */
+static void apply_both(ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
+{
+    const ipd_json_shape_t *shape = ipd_model_ops(kind)->shape;
+    json_t *copy = NULL;
+    cr_assert_not_null(obj);
+    if (shape == NULL) {
+        copy = json_incref(obj);
+    } else {
+        char *text = json_dumps(obj, 0);
+        cr_assert_eq(ipd_json_prune_load(text, strlen(text), shape, &copy), 0);
+        free(text);
+    }
+    ipd_model_apply(model, kind, type, obj);
+    ipd_model_apply(pruned_model, kind, type, copy);
+    json_decref(obj);
+    json_decref(copy);
+}
+
+/* Both models flush at `now` and publish the same records (wall-clock stamps aside). */
+static void flush_both_alike(int64_t now, const char *const *ids, size_t nids)
+{
+    size_t a = ipd_model_flush(model, now), b = ipd_model_flush(pruned_model, now);
+    cr_assert_eq(a, b, "at +%lld ms: %zu jobs written from whole pods, %zu from pruned ones", (long long)(now - T0), a,
+                 b);
+    for (size_t i = 0; i < nids; i++) {
+        view_t v[2];
+        ipd_table_t *tables[2] = {table, pruned_table};
+        for (int k = 0; k < 2; k++) {
+            memset(&v[k], 0, sizeof(v[k]));
+            ipd_table_job_view_t tv = {.job = &v[k].job, .tasks = v[k].tasks, .task_cap = 8};
+            cr_assert_eq(ipd_table_get_job(tables[k], ids[i], &tv), 0, "job %s", ids[i]);
+            v[k].ntasks = tv.ntasks;
+            for (size_t t = 0; t < v[k].ntasks; t++)
+                v[k].tasks[t].updated_at = 0; /* a task untouched since its creation keeps the wall clock */
+        }
+        cr_assert_eq(v[0].ntasks, v[1].ntasks, "job %s", ids[i]);
+        cr_assert_eq(memcmp(&v[0].job, &v[1].job, sizeof(v[0].job)), 0, "job %s at +%lld ms: %s vs %s", ids[i],
+                     (long long)(now - T0), ipd_job_state_name(v[0].job.state), ipd_job_state_name(v[1].job.state));
+        for (size_t t = 0; t < v[0].ntasks; t++)
+            cr_assert_eq(memcmp(&v[0].tasks[t], &v[1].tasks[t], sizeof(v[0].tasks[t])), 0,
+                         "job %s task %s at +%lld ms: %s %s vs %s %s", ids[i], v[0].tasks[t].node,
+                         (long long)(now - T0), ipd_task_state_name(v[0].tasks[t].state), v[0].tasks[t].reason,
+                         ipd_task_state_name(v[1].tasks[t].state), v[1].tasks[t].reason);
+    }
+}
+
+/* The kubelet-made pod of the fuzz seeds, as the API server sends it (managedFields and all). */
+static json_t *kubelet_pod(void)
+{
+    char path[4096];
+    const char *src = getenv("IPD_SOURCE_DIR");
+    if (src != NULL) {
+        snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/fuzz_json_prune/pod_managed_fields", src);
+    } else {
+        snprintf(path, sizeof(path), "%s", __FILE__);
+        char *cut = strstr(path, "/tests/unit/");
+        cr_assert_not_null(cut, "set IPD_SOURCE_DIR to the source tree");
+        snprintf(cut, sizeof(path) - (size_t)(cut - path), "/tests/fuzz/corpus/fuzz_json_prune/pod_managed_fields");
+    }
+    json_t *ev = json_load_file(path, 0, NULL);
+    cr_assert_not_null(ev, "%s", path);
+    json_t *pod = json_incref(json_object_get(ev, "object"));
+    json_decref(ev);
+    return pod;
+}
+
+Test(model, pods_decoded_to_the_model_s_shape_give_the_same_table)
+{
+    char other[80];
+    snprintf(other, sizeof(other), "%s-pruned", instance);
+    ipd_table_unlink(other);
+    ipd_table_options_t o;
+    ipd_table_options_init(&o);
+    o.instance = other;
+    o.job_capacity = 64;
+    o.task_capacity = 256;
+    o.ring_capacity = 1024;
+    o.json_capacity = 16384;
+    cr_assert_eq(ipd_table_create(&o, &pruned_table, NULL), 0);
+    cr_assert_eq(ipd_model_create(pruned_table, NULL, &pruned_model), 0);
+    cr_assert_eq(ipd_model_ops(IPD_MODEL_PODS)->shape, &ipd_kube_pod_shape);
+
+    ipd_job_t a = job_of("pj-000000a1", 1, 0), b = job_of("pj-7f3a9c2e", 3, 0);
+    static const char *const ids[] = {"pj-000000a1", "pj-7f3a9c2e"};
+    const char *kubelet_node = "worker-03.example.internal";
+    apply_both(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob(&a, "node-a", 2, 0));
+    apply_both(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob(&a, "node-b", 2, 0));
+    apply_both(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob(&b, kubelet_node, 1, 0));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-a", "pull-a-1", 1, "creating"));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-b", "pull-b-1", 1, "backoff"));
+    apply_both(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_both(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("eb", "pull-b-1", "Pulling", "Pulling image", 1, 2));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, kubelet_pod());
+    flush_both_alike(T0 + 3000, ids, 2);
+
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(a.id, "node-a", "pull-a-1", 1, "running"));
+    apply_both(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("eb", "pull-b-1", "Pulling", "Pulling image", 2, 12));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-b", "pull-b-2", 20, "creating"));
+    apply_both(IPD_MODEL_EVENTS, IPD_WATCH_ADDED,
+               event("ek", "imgpull-pj-7f3a9c2e-worker-03-x7k2p", "Pulling", "Pulling image", 3, 15));
+    flush_both_alike(T0 + 21000, ids, 2);
+
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(a.id, "node-b", "pull-b-1", 1, "backoff"));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(a.id, "node-b", "pull-b-2", 20, "starterror"));
+    apply_both(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("eb2", "pull-b-2", "Pulled", PULLED_MSG, 1, 22));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_DELETED, kubelet_pod());
+    flush_both_alike(T0 + 25000, ids, 2);
+    view_t v = read_job(a.id);
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED, "the scenario should end with job %s succeeded, not %s", a.id,
+                 ipd_job_state_name(v.job.state));
+
+    ipd_model_destroy(pruned_model);
+    ipd_table_destroy(pruned_table);
+    ipd_table_unlink(other);
 }

@@ -97,6 +97,7 @@ static size_t ncalls;
 static char names[64][64];
 static ipd_watch_type_t types[64];
 static size_t nobjects;
+static size_t unshaped; /* objects that came with members outside metadata */
 
 static void on_list_begin(void *ctx)
 {
@@ -111,6 +112,8 @@ static void on_object(void *ctx, ipd_watch_type_t type, json_t *obj)
     if (ncalls < sizeof(calls) - 1)
         calls[ncalls++] = 'O';
     const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    if (json_object_size(obj) != 1 || json_object_size(json_object_get(obj, "metadata")) != 1)
+        unshaped++;
     if (nobjects < sizeof(names) / sizeof(names[0])) {
         snprintf(names[nobjects], sizeof(names[nobjects]), "%s", name ? name : "");
         types[nobjects++] = type;
@@ -124,7 +127,14 @@ static void on_list_end(void *ctx)
         calls[ncalls++] = 'E';
 }
 
-static const ipd_reflector_ops_t ops = {on_list_begin, on_object, on_list_end};
+static const ipd_reflector_ops_t ops = {on_list_begin, on_object, on_list_end, NULL};
+
+/* The same owner, reading nothing but metadata.name. */
+static const ipd_json_field_t name_fields[] = {{"name", NULL}};
+static const ipd_json_shape_t name_shape = IPD_JSON_OBJECT_SHAPE(name_fields);
+static const ipd_json_field_t object_fields[] = {{"metadata", &name_shape}};
+static const ipd_json_shape_t object_shape = IPD_JSON_OBJECT_SHAPE(object_fields);
+static const ipd_reflector_ops_t shaped_ops = {on_list_begin, on_object, on_list_end, &object_shape};
 
 static void on_kube_epoll(ipd_mloop_io_t *io, uint32_t events)
 {
@@ -187,7 +197,7 @@ static void start_sim(void)
 static void setup(void)
 {
     ipd_log_set_level(IPD_LOG_ERROR);
-    ncalls = nobjects = 0;
+    ncalls = nobjects = unshaped = 0;
     memset(calls, 0, sizeof(calls));
     refl = NULL;
     start_sim();
@@ -267,7 +277,7 @@ static json_t *sim_call(const char *method, const char *path, const char *body)
     return c.body;
 }
 
-static void start_reflector(void)
+static void start_reflector_with(const ipd_reflector_ops_t *with)
 {
     ipd_reflector_spec_t spec = {.name = "nodes",
                                  .path = "/api/v1/nodes",
@@ -276,11 +286,16 @@ static void start_reflector(void)
                                  .idle_timeout_ms = 30000,
                                  .backoff_initial_ms = 20,
                                  .backoff_max_ms = 200};
-    cr_assert_eq(ipd_reflector_create(loop, kube, &spec, &ops, NULL, &refl), 0);
+    cr_assert_eq(ipd_reflector_create(loop, kube, &spec, with, NULL, &refl), 0);
     cr_assert_not(ipd_reflector_synced(refl));
     cr_assert_str_eq(ipd_reflector_resource_version(refl), "");
     ipd_reflector_start(refl);
     WAIT_UNTIL(ipd_reflector_synced(refl) && ipd_reflector_watching(refl), 10000);
+}
+
+static void start_reflector(void)
+{
+    start_reflector_with(&ops);
 }
 
 static size_t count_calls(char kind)
@@ -359,6 +374,27 @@ Test(reflector_sim, paginated_list_reports_each_object_once_between_begin_and_en
     cr_assert_str_eq(names[7], "node-extra");
     cr_assert_eq(types[7], IPD_WATCH_ADDED);
     cr_assert_eq(count_calls('B'), 1);
+}
+
+Test(reflector_sim, a_shape_prunes_listed_and_watched_objects)
+{
+    start_reflector_with(&ops);
+    cr_assert_eq(unshaped, 7, "whole nodes carry spec and status");
+    ipd_reflector_destroy(refl);
+    refl = NULL;
+    ncalls = nobjects = unshaped = 0;
+    memset(calls, 0, sizeof(calls));
+
+    start_reflector_with(&shaped_ops);
+    cr_assert_str_eq(calls, "BOOOOOOOE", "callbacks were %s", calls);
+    for (size_t o = 0; o < nobjects; o++)
+        cr_assert_eq(strncmp(names[o], "node-", 5), 0, "object %zu is named %s", o, names[o]);
+    json_decref(sim_call("POST", "/_sim/nodes", "{\"name\":\"node-pruned\",\"labels\":{\"a\":\"b\"}}"));
+    WAIT_UNTIL(nobjects == 8, 10000);
+    cr_assert_str_eq(names[7], "node-pruned");
+    cr_assert_eq(types[7], IPD_WATCH_ADDED);
+    cr_assert_eq(unshaped, 0, "listed and watched objects hold only metadata.name");
+    cr_assert_eq(ipd_reflector_stats(refl)->errors, 0);
 }
 
 Test(reflector_sim, dropped_watch_resumes_from_the_last_resource_version)
