@@ -458,6 +458,22 @@ static int read_key(dec_t *d, const ipd_json_shape_t *shape, const ipd_json_fiel
     return 0;
 }
 
+/* After a member or an element: 1 when a ',' follows (consumed), 0 at `close` (consumed), else IPD_EINVAL. */
+static int after_item(dec_t *d, char close)
+{
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') {
+        d->p++;
+        skip_ws(d);
+        return 1;
+    }
+    if (d->p < d->end && *d->p == (unsigned char)close) {
+        d->p++;
+        return 0;
+    }
+    return IPD_EINVAL;
+}
+
 static int decode(dec_t *d, size_t depth, const ipd_json_shape_t *shape, json_t **out);
 
 static int decode_object(dec_t *d, size_t depth, const ipd_json_shape_t *shape, json_t **out)
@@ -484,21 +500,12 @@ static int decode_object(dec_t *d, size_t depth, const ipd_json_shape_t *shape, 
             /* A repeated member replaces the earlier one, as in jansson. */
             rc = json_object_set_new_nocheck(obj, f->name, v) == 0 ? 0 : -ENOMEM;
         }
-        if (rc != 0)
+        if (rc != 0 || (rc = after_item(d, '}')) != 1)
             break;
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            skip_ws(d);
-            continue;
-        }
-        if (d->p < d->end && *d->p == '}') {
-            d->p++;
-            *out = obj;
-            return 0;
-        }
-        rc = IPD_EINVAL;
-        break;
+    }
+    if (rc == 0) {
+        *out = obj;
+        return 0;
     }
     json_decref(obj);
     return rc;
@@ -525,19 +532,12 @@ static int decode_array(dec_t *d, size_t depth, const ipd_json_shape_t *items, j
             rc = -ENOMEM;
             break;
         }
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            skip_ws(d);
-            continue;
-        }
-        if (d->p < d->end && *d->p == ']') {
-            d->p++;
-            *out = arr;
-            return 0;
-        }
-        rc = IPD_EINVAL;
-        break;
+        if ((rc = after_item(d, ']')) != 1)
+            break;
+    }
+    if (rc == 0) {
+        *out = arr;
+        return 0;
     }
     json_decref(arr);
     return rc;
