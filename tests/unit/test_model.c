@@ -51,17 +51,25 @@ static void on_delete_pod(void *ctx, const char *ns, const char *name)
 
 static const ipd_model_actions_t recorder = {on_resume, on_delete_job, on_delete_pod, NULL};
 
-static void open_table(void)
+/* A small table named `name`. */
+static ipd_table_t *create_table(const char *name)
 {
+    ipd_table_t *t = NULL;
     ipd_table_options_t o;
     ipd_table_options_init(&o);
-    o.instance = instance;
+    o.instance = name;
     o.job_capacity = 64;
     o.task_capacity = 256;
     o.ring_capacity = 1024;
     o.json_capacity = 16384;
-    int rc = ipd_table_create(&o, &table, NULL);
+    int rc = ipd_table_create(&o, &t, NULL);
     cr_assert_eq(rc, 0, "ipd_table_create: %s", ipd_strerror(rc));
+    return t;
+}
+
+static void open_table(void)
+{
+    table = create_table(instance);
 }
 
 static void setup(void)
@@ -847,14 +855,7 @@ Test(model, pods_decoded_to_the_model_s_shape_give_the_same_table)
     char other[80];
     snprintf(other, sizeof(other), "%s-pruned", instance);
     ipd_table_unlink(other);
-    ipd_table_options_t o;
-    ipd_table_options_init(&o);
-    o.instance = other;
-    o.job_capacity = 64;
-    o.task_capacity = 256;
-    o.ring_capacity = 1024;
-    o.json_capacity = 16384;
-    cr_assert_eq(ipd_table_create(&o, &pruned_table, NULL), 0);
+    pruned_table = create_table(other);
     cr_assert_eq(ipd_model_create(pruned_table, NULL, &pruned_model), 0);
     cr_assert_eq(ipd_model_ops(IPD_MODEL_PODS)->shape, &ipd_kube_pod_shape);
 
