@@ -142,6 +142,7 @@ int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, 
     if (s.p >= s.end || *s.p != '{')
         return depth == 0 ? IPD_EINVAL : IPD_ENOTFOUND;
     s.p++;
+    size_t found = 0;
     for (;;) {
         skip_ws(&s);
         if (s.p >= s.end)
@@ -169,7 +170,11 @@ int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, 
             int esc = 0;
             if (skip_string(&s, &esc) != 0)
                 return IPD_EINVAL;
-            out[hit] = (ipd_json_span_t){v, (size_t)(s.p - 1 - v), esc};
+            if (out[hit].ptr == NULL) {
+                out[hit] = (ipd_json_span_t){v, (size_t)(s.p - 1 - v), esc};
+                if (++found == n)
+                    return 0; /* the rest (a Pod's managedFields, often) is not read */
+            }
         } else if (skip_value(&s) != 0) {
             return IPD_EINVAL;
         }

@@ -29,8 +29,11 @@ typedef struct ipd_json_span {
 /**
  * Walks the object at `path` (`depth` member names; 0 for the top level) once and fills
  * `out[i]` with the raw string value of member `names[i]` (`n` of them, borrowed), or a NULL
- * span when it is absent or not a string. Returns 0, IPD_ENOTFOUND when the path is absent,
- * or IPD_EINVAL when the text is malformed on the way.
+ * span when it is absent or not a string. The walk stops as soon as every name has a string
+ * value: the first occurrence of each counts, and what follows is not read (an API server
+ * writes metadata.name, namespace and resourceVersion before the bulky managedFields).
+ * Returns 0, IPD_ENOTFOUND when the path is absent, or IPD_EINVAL when the text is malformed
+ * on the way.
  */
 int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, size_t depth,
                           const char *const *names, size_t n, ipd_json_span_t *out);

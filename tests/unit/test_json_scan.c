@@ -74,3 +74,22 @@ Test(json_scan, members_of_one_object_in_one_pass)
     cr_assert_eq(ipd_json_scan_members(doc, strlen(doc), missing, 2, names, 5, out), IPD_ENOTFOUND);
     cr_assert_eq(ipd_json_scan_members("{\"a\":\"b\"", 8, NULL, 0, names, 1, out), IPD_EINVAL);
 }
+
+Test(json_scan, members_stop_once_every_name_is_found)
+{
+    /* What follows the last wanted member is not read: here it is not even JSON. */
+    const char *doc = "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"resourceVersion\":\"5\","
+                      "\"managedFields\":[{ not json at all";
+    static const char *const path[] = {"metadata"};
+    static const char *const names[] = {"name", "namespace", "resourceVersion"};
+    ipd_json_span_t out[3];
+    cr_assert_eq(ipd_json_scan_members(doc, strlen(doc), path, 1, names, 3, out), 0);
+    cr_assert_eq(out[2].len, 1);
+    cr_assert_eq(out[2].ptr[0], '5');
+    /* The first occurrence of a name counts; with one name still missing the walk goes on and
+     * meets the broken text. */
+    const char *dup = "{\"name\":\"first\",\"name\":\"second\",\"namespace\":\"n\",\"x\":[}";
+    cr_assert_eq(ipd_json_scan_members(dup, strlen(dup), NULL, 0, names, 3, out), IPD_EINVAL);
+    cr_assert_eq(ipd_json_scan_members(dup, strlen(dup), NULL, 0, names, 2, out), 0);
+    cr_assert_eq(out[0].len, 5, "first occurrence: %.*s", (int)out[0].len, out[0].ptr);
+}
