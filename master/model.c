@@ -63,6 +63,7 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
         if (t == NULL)
             return NULL;
         t->task = tasks[i];
+        t->adopted_attempts = tasks[i].attempts;
     }
     return j;
 }

@@ -54,6 +54,7 @@ typedef struct task_rec {
     uint64_t kjob_mark;
     char pod_key[POD_KEY_SIZE]; /* current pod, "" for none */
     uint32_t attempts_before;   /* attempts of the task's earlier pods */
+    uint32_t adopted_attempts;  /* attempts the table held when the task was reloaded; 0 once applied */
     int gave_up;                /* failed by the model: backoff limit reached on pull errors */
     char gave_up_reason[IPD_REASON_SIZE];
     char gave_up_message[IPD_MESSAGE_SIZE];

@@ -32,6 +32,14 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
             if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
                 set_text(next, t->kjob_reason, t->kjob_message);
             p->attempts = next->attempts;
+            /*
+             * A task reloaded from the table (a new master) counted attempts of pods that may be
+             * gone by now, deleted while no master watched: what the table held and this pod does
+             * not show is taken as its earlier pods' attempts, so the count never goes back.
+             */
+            if (t->adopted_attempts > next->attempts + t->attempts_before)
+                t->attempts_before = t->adopted_attempts - next->attempts;
+            t->adopted_attempts = 0;
             next->attempts += t->attempts_before;
             /* The task is keyed by its Job's node; the pod is pinned there. */
             ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));

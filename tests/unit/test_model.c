@@ -51,8 +51,8 @@ static void on_delete_pod(void *ctx, const char *ns, const char *name)
 
 static const ipd_model_actions_t recorder = {on_resume, on_delete_job, on_delete_pod, NULL};
 
-/* A small table named `name`. */
-static ipd_table_t *create_table(const char *name)
+/* A small table named `name` (created, or reattached: `info` may be NULL). */
+static ipd_table_t *create_table(const char *name, ipd_table_open_info_t *info)
 {
     ipd_table_t *t = NULL;
     ipd_table_options_t o;
@@ -62,14 +62,26 @@ static ipd_table_t *create_table(const char *name)
     o.task_capacity = 256;
     o.ring_capacity = 1024;
     o.json_capacity = 16384;
-    int rc = ipd_table_create(&o, &t, NULL);
+    int rc = ipd_table_create(&o, &t, info);
     cr_assert_eq(rc, 0, "ipd_table_create: %s", ipd_strerror(rc));
     return t;
 }
 
 static void open_table(void)
 {
-    table = create_table(instance);
+    table = create_table(instance, NULL);
+}
+
+/* A new master: the same table reattached, a new model over it. */
+static void restart_master(void)
+{
+    ipd_table_open_info_t info;
+    ipd_model_destroy(model);
+    model = NULL;
+    ipd_table_destroy(table);
+    table = create_table(instance, &info);
+    cr_assert_eq(info.outcome, IPD_TABLE_REATTACHED);
+    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
 }
 
 static void setup(void)
@@ -636,6 +648,33 @@ Test(model, both_pods_of_a_task_in_one_batch_add_up)
     cr_assert_eq(v.tasks[0].attempts, 3);
 }
 
+Test(model, attempts_of_pods_deleted_while_no_master_watched_still_count)
+{
+    ipd_job_t job = job_of("pj-00000014", 6, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 1, 21));
+    ipd_model_flush(model, T0 + 22000);
+    cr_assert_eq(read_job(job.id).tasks[0].attempts, 3);
+
+    /* The master stops; the first pod is deleted meanwhile. The new master lists only the second. */
+    restart_master();
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 1, 21));
+    ipd_model_initial_sync_done(model);
+    ipd_model_flush(model, T0 + 60000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].attempts, 3, "attempts went back to %u after the restart", v.tasks[0].attempts);
+
+    /* Later attempts of the listed pod add to them. */
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("e2", "pull-a-2", "Pulling", "Pulling image", 2, 61));
+    ipd_model_flush(model, T0 + 62000);
+    cr_assert_eq(read_job(job.id).tasks[0].attempts, 4);
+}
+
 Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
 {
     ipd_job_t a = job_of("pj-00000010", 3, 0), b = job_of("pj-00000011", 3, 0), done = job_of("pj-00000012", 3, 0);
@@ -650,21 +689,7 @@ Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
     view_t before = read_job(a.id);
     cr_assert_eq(before.job.state, IPD_JOB_PULLING);
 
-    /* A new master: same table, new model. */
-    ipd_model_destroy(model);
-    model = NULL;
-    ipd_table_destroy(table);
-    ipd_table_open_info_t info;
-    ipd_table_options_t o;
-    ipd_table_options_init(&o);
-    o.instance = instance;
-    o.job_capacity = 64;
-    o.task_capacity = 256;
-    o.ring_capacity = 1024;
-    o.json_capacity = 16384;
-    cr_assert_eq(ipd_table_create(&o, &table, &info), 0);
-    cr_assert_eq(info.outcome, IPD_TABLE_REATTACHED);
-    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
+    restart_master();
     cr_assert_eq(ipd_model_stats(model)->jobs, 2, "the two active jobs are reloaded, not the finished one");
 
     /* The first lists find only a's objects; b's Job vanished while no master watched. */
@@ -855,7 +880,7 @@ Test(model, pods_decoded_to_the_model_s_shape_give_the_same_table)
     char other[80];
     snprintf(other, sizeof(other), "%s-pruned", instance);
     ipd_table_unlink(other);
-    pruned_table = create_table(other);
+    pruned_table = create_table(other, NULL);
     cr_assert_eq(ipd_model_create(pruned_table, NULL, &pruned_model), 0);
     cr_assert_eq(ipd_model_ops(IPD_MODEL_PODS)->shape, &ipd_kube_pod_shape);
 
