@@ -474,6 +474,28 @@ static int after_item(dec_t *d, char close)
     return IPD_EINVAL;
 }
 
+/* Steps over an opening '{' or '['; 1 when `close` follows at once (consumed), else 0. */
+static int opens_empty(dec_t *d, char close)
+{
+    d->p++;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == (unsigned char)close) {
+        d->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* Hands `doc` out when `rc` is 0, else frees it; returns `rc`. */
+static int finish(int rc, json_t *doc, json_t **out)
+{
+    if (rc == 0)
+        *out = doc;
+    else
+        json_decref(doc);
+    return rc;
+}
+
 static int decode(dec_t *d, size_t depth, const ipd_json_shape_t *shape, json_t **out);
 
 static int decode_object(dec_t *d, size_t depth, const ipd_json_shape_t *shape, json_t **out)
@@ -482,13 +504,8 @@ static int decode_object(dec_t *d, size_t depth, const ipd_json_shape_t *shape, 
     int rc;
     if (obj == NULL)
         return -ENOMEM;
-    d->p++;
-    skip_ws(d);
-    if (d->p < d->end && *d->p == '}') {
-        d->p++;
-        *out = obj;
-        return 0;
-    }
+    if (opens_empty(d, '}'))
+        return finish(0, obj, out);
     for (;;) {
         const ipd_json_field_t *f;
         json_t *v;
@@ -503,12 +520,7 @@ static int decode_object(dec_t *d, size_t depth, const ipd_json_shape_t *shape, 
         if (rc != 0 || (rc = after_item(d, '}')) != 1)
             break;
     }
-    if (rc == 0) {
-        *out = obj;
-        return 0;
-    }
-    json_decref(obj);
-    return rc;
+    return finish(rc, obj, out);
 }
 
 static int decode_array(dec_t *d, size_t depth, const ipd_json_shape_t *items, json_t **out)
@@ -517,13 +529,8 @@ static int decode_array(dec_t *d, size_t depth, const ipd_json_shape_t *items, j
     int rc;
     if (arr == NULL)
         return -ENOMEM;
-    d->p++;
-    skip_ws(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-        *out = arr;
-        return 0;
-    }
+    if (opens_empty(d, ']'))
+        return finish(0, arr, out);
     for (;;) {
         json_t *v;
         if ((rc = decode(d, depth + 1, items, &v)) != 0)
@@ -535,12 +542,7 @@ static int decode_array(dec_t *d, size_t depth, const ipd_json_shape_t *items, j
         if ((rc = after_item(d, ']')) != 1)
             break;
     }
-    if (rc == 0) {
-        *out = arr;
-        return 0;
-    }
-    json_decref(arr);
-    return rc;
+    return finish(rc, arr, out);
 }
 
 static int decode_string(dec_t *d, json_t **out)
