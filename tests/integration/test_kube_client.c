@@ -2,6 +2,7 @@
  * The Kubernetes client against a real HTTP server on loopback (tests/fixtures/kube/testserver.py),
  * driven by a minimal epoll loop over the client's two descriptors, as the master and workers do.
  */
+#include "common/spawn.h"
 #include "proto/error.h"
 #include "shared/kube_client.h"
 
@@ -45,33 +46,11 @@ static uint64_t now_ms(void)
 static void script_start(struct server *s, const char *rel, const char *a1, const char *a2, const char *a3,
                          const char *a4)
 {
-    char script[4096];
-    const char *src = getenv("IPD_SOURCE_DIR");
-    cr_assert_not_null(src, "IPD_SOURCE_DIR must point at the source tree (ctest sets it)");
-    snprintf(script, sizeof(script), "%s/%s", src, rel);
-    int fds[2];
-    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
-    s->pid = fork();
-    cr_assert_geq(s->pid, 0, "fork");
-    if (s->pid == 0) {
-        const char *argv[] = {"python3", script, "--port", "0", a1, a2, a3, a4, NULL};
-        dup2(fds[1], STDOUT_FILENO);
-        execvp("python3", (char **)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[1024] = {0};
-    size_t n = 0;
-    struct pollfd p = {.fd = fds[0], .events = POLLIN};
-    while (n < sizeof(line) - 1 && strchr(line, '\n') == NULL && poll(&p, 1, 10000) == 1) {
-        ssize_t r = read(fds[0], line + n, sizeof(line) - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fds[0]);
-    const char *at = strstr(line, "listening on 127.0.0.1:");
-    cr_assert(at != NULL && sscanf(at, "listening on 127.0.0.1:%d", &s->port) == 1, "server said: %s", line);
+    const char *args[] = {a1, a2, a3, a4, NULL};
+    char said[1024];
+    /* The arguments end at the first NULL. */
+    s->pid = ipd_test_spawn_server(rel, args, 10000, &s->port, said, sizeof(said));
+    cr_assert_gt(s->pid, 0, "%s did not start: %s", rel, said);
 }
 
 /* Starts the test server, over TLS when cert is set. */

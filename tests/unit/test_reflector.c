@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/spawn.h"
 #include "master/loop.h"
 #include "master/reflector.h"
 #include "shared/kube_client.h"
@@ -150,48 +151,12 @@ static void on_kube_timer(ipd_mloop_io_t *io, uint32_t events)
     ipd_kube_on_timer_ready(kube);
 }
 
-/* The source tree: from ctest's environment, else from where this file was compiled. */
-static void source_dir(char *out, size_t cap)
-{
-    const char *env = getenv("IPD_SOURCE_DIR");
-    if (env != NULL) {
-        snprintf(out, cap, "%s", env);
-        return;
-    }
-    snprintf(out, cap, "%s", __FILE__);
-    char *cut = strstr(out, "/tests/unit/");
-    cr_assert_not_null(cut, "set IPD_SOURCE_DIR to the source tree");
-    *cut = '\0';
-}
-
 static void start_sim(void)
 {
-    char script[4096];
-    source_dir(script, sizeof(script) - 32);
-    strcat(script, "/tests/kubesim/kubesim.py");
-    int fds[2];
-    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
-    sim_pid = fork();
-    cr_assert_geq(sim_pid, 0);
-    if (sim_pid == 0) {
-        const char *argv[] = {"python3", script, "--port", "0", "--nodes", "7", NULL};
-        dup2(fds[1], STDOUT_FILENO);
-        execvp("python3", (char **)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[512] = {0};
-    size_t n = 0;
-    struct pollfd p = {.fd = fds[0], .events = POLLIN};
-    while (n < sizeof(line) - 1 && strchr(line, '\n') == NULL && poll(&p, 1, 20000) == 1) {
-        ssize_t r = read(fds[0], line + n, sizeof(line) - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fds[0]);
-    const char *at = strstr(line, "listening on 127.0.0.1:");
-    cr_assert(at != NULL && sscanf(at, "listening on 127.0.0.1:%d", &sim_port) == 1, "simulator said: %s", line);
+    static const char *const args[] = {"--nodes", "7", NULL};
+    char said[1024];
+    sim_pid = ipd_test_spawn_server("tests/kubesim/kubesim.py", args, 20000, &sim_port, said, sizeof(said));
+    cr_assert_gt(sim_pid, 0, "the simulator did not start: %s", said);
 }
 
 static void setup(void)
