@@ -303,5 +303,7 @@ void ipd_stats_aggregate(const ipd_stats_segment_t *seg, ipd_stats_totals_t *out
             out->workers++;
         for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
             out->c[k] += atomic_load_explicit(&b->c[k], memory_order_relaxed);
+        for (unsigned k = 0; k < IPD_STATS_ROUTE_SLOTS; k++)
+            out->route[k] += atomic_load_explicit(&b->route[k], memory_order_relaxed);
     }
 }

@@ -24,10 +24,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPD_STATS_VERSION    2u
-#define IPD_STATS_BLOCK_SIZE 512u
-/** Counter slots in a block: (512 - 64 bytes of block head) / 8. */
+#define IPD_STATS_VERSION    3u
+#define IPD_STATS_BLOCK_SIZE 2560u
+/** Counter slots in a block, after its 64-byte head. */
 #define IPD_STATS_SLOTS 56u
+/**
+ * Request counters by route and status after the counters: slot route * kinds + kind, in the
+ * worker's classification (worker/internal.h); this layer only sums them.
+ */
+#define IPD_STATS_ROUTE_SLOTS 256u
 /** Most worker blocks a segment may hold. */
 #define IPD_STATS_MAX_BLOCKS 1024u
 
@@ -109,14 +114,17 @@ typedef struct ipd_stats_block {
     uint64_t _reserved[6];
     /** the counters, indexed by ipd_stats_counter_t; slots from IPD_STATS_COUNT on are reserved */
     _Atomic uint64_t c[IPD_STATS_SLOTS];
+    /** requests by route and status (IPD_STATS_ROUTE_SLOTS) */
+    _Atomic uint64_t route[IPD_STATS_ROUTE_SLOTS];
 } ipd_stats_block_t;
 
-_Static_assert(sizeof(ipd_stats_block_t) == IPD_STATS_BLOCK_SIZE, "a block is 512 bytes");
+_Static_assert(sizeof(ipd_stats_block_t) == IPD_STATS_BLOCK_SIZE, "a block is 2560 bytes");
 _Static_assert(IPD_STATS_BLOCK_SIZE % 64 == 0, "blocks keep cache-line alignment");
 
 /** Summed counters (ipd_stats_aggregate()). Gauges are to be read as int64_t. */
 typedef struct ipd_stats_totals {
     uint64_t c[IPD_STATS_COUNT]; /**< indexed by ipd_stats_counter_t */
+    uint64_t route[IPD_STATS_ROUTE_SLOTS]; /**< requests by route and status, summed */
     uint32_t workers;            /**< blocks with an owner (pid != 0) */
 } ipd_stats_totals_t;
 
@@ -164,6 +172,12 @@ void ipd_stats_reset_gauges(ipd_stats_segment_t *seg, uint32_t i);
 static inline void ipd_stats_add(ipd_stats_block_t *b, ipd_stats_counter_t which, uint64_t n)
 {
     atomic_fetch_add_explicit(&b->c[which], n, memory_order_relaxed);
+}
+
+/** Counts one request in route slot `slot` (< IPD_STATS_ROUTE_SLOTS) of `b`. */
+static inline void ipd_stats_route_add(ipd_stats_block_t *b, unsigned slot)
+{
+    atomic_fetch_add_explicit(&b->route[slot], 1, memory_order_relaxed);
 }
 
 /** Adds a signed delta to a gauge of `b` (two's complement). */

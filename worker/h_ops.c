@@ -58,6 +58,8 @@ static void gather(ipd_worker_t *w, ipd_stats_figures_t *f)
     if (w->stats_seg == NULL) {
         for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
             f->totals.c[k] = atomic_load_explicit(&w->own_stats.c[k], memory_order_relaxed);
+        for (unsigned k = 0; k < IPD_STATS_ROUTE_SLOTS; k++)
+            f->totals.route[k] = atomic_load_explicit(&w->own_stats.route[k], memory_order_relaxed);
         f->totals.workers = 1;
     }
 }
@@ -67,7 +69,7 @@ static void metric(ipd_buf_writer_t *b, const char *name, const char *type, cons
     ipd_buf_writef(b, "# HELP imgpulld_%s %s\n# TYPE imgpulld_%s %s\n", name, help, name, type);
 }
 
-static void prom_http(ipd_worker_t *w, const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
+static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
 {
     static const int codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
     metric(b, "http_requests_total", "counter", "HTTP requests answered by all workers, by status class.");
@@ -87,14 +89,20 @@ static void prom_http(ipd_worker_t *w, const ipd_stats_figures_t *f, ipd_buf_wri
     ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_sum %.6f\n",
                     f->totals.c[IPD_STATS_LATENCY_SUM_US] / 1e6);
     ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
-    metric(b, "http_route_requests_total", "counter",
-           "Requests answered by the worker that served this scrape, by route and status.");
-    for (int r = 0; r < IPD_ROUTE_COUNT; r++)
-        for (int k = 0; k < IPD_WORKER_STATUS_KINDS; k++)
-            if (w->route_status[r][k] != 0)
-                ipd_buf_writef(b, "imgpulld_http_route_requests_total{worker=\"%d\",route=\"%s\",code=\"%s%d\"} %" PRIu64
-                                   "\n", w->args->slot, route_names[r], codes[k] ? "" : "other", codes[k] ? codes[k] : 0,
-                                w->route_status[r][k]);
+    metric(b, "http_route_requests_total", "counter", "HTTP requests answered by all workers, by route and status.");
+    for (int r = 0; r < IPD_ROUTE_COUNT; r++) {
+        for (int k = 0; k < IPD_WORKER_STATUS_KINDS; k++) {
+            uint64_t n = f->totals.route[r * IPD_WORKER_STATUS_KINDS + k];
+            if (n == 0)
+                continue;
+            if (codes[k] != 0)
+                ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
+                               route_names[r], codes[k], n);
+            else
+                ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
+                               route_names[r], n);
+        }
+    }
 }
 
 /* HELP texts of the master's figures, by ipd_mstats_counter_t. */
@@ -196,7 +204,7 @@ void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req)
     ipd_buf_init(&buf);
     ipd_buf_writer_t b = {&buf, 0};
     gather(w, &f);
-    prom_http(w, &f, &b);
+    prom_http(&f, &b);
     prom_counters(&f, &b);
     prom_table(&f, &b);
     if (b.rc != 0)

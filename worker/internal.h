@@ -69,6 +69,8 @@ typedef enum ipd_worker_route {
 /** Status codes counted per route; anything else lands in the last column. */
 #define IPD_WORKER_STATUS_CODES {200, 202, 304, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503, 0}
 #define IPD_WORKER_STATUS_KINDS 15
+_Static_assert(IPD_ROUTE_COUNT * IPD_WORKER_STATUS_KINDS <= IPD_STATS_ROUTE_SLOTS,
+               "route x status counters fit in a stats block");
 
 /** Representations of a document: [format][encoding]. */
 enum { IPD_DOC_JSON = 0, IPD_DOC_MSGPACK = 1 };
@@ -203,7 +205,6 @@ struct ipd_worker {
     ipd_stats_segment_t *stats_seg; /**< owned; NULL without a stats segment */
     ipd_stats_block_t *stats;       /**< this worker's block, or &own_stats */
     ipd_stats_block_t own_stats;
-    uint64_t route_status[IPD_ROUTE_COUNT][IPD_WORKER_STATUS_KINDS];
 
     ipd_kube_t *kube; /**< owned; NULL when it could not be created (kube_error says why) */
     h2o_socket_t *kube_ep_sock, *kube_timer_sock; /**< own dup()s of the client's fds */

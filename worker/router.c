@@ -225,7 +225,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     int64_t us = 0;
     if (!h2o_time_compute_duration(req, &us) || us < 0)
         us = 0;
-    w->route_status[classify(req->path_normalized, NULL)][status_kind(req->res.status)]++;
+    ipd_stats_route_add(w->stats, (unsigned)(classify(req->path_normalized, NULL) * IPD_WORKER_STATUS_KINDS +
+                                             status_kind(req->res.status)));
     ipd_stats_request(w->stats, req->res.status, (uint64_t)us, req->entity.len, req->bytes_sent);
 }
 

@@ -447,7 +447,12 @@ Test(serving, metrics_pass_promtool_check, .fini = teardown)
     cr_assert_not_null(strstr(r.body, "\nimgpulld_workers 2\n"), "%s", r.body);
     cr_assert_eq(count(r.body, "# HELP "), count(r.body, "# TYPE "));
     cr_assert_not_null(strstr(r.body, "\nimgpulld_master_ready 1\n"), "%s", r.body);
-    cr_assert_not_null(strstr(r.body, "imgpulld_http_route_requests_total{worker="));
+    /* By route and status, summed over both workers whichever answered each request. */
+    static const char *const routes[] = {"imgpulld_http_route_requests_total{route=\"pull\",code=\"202\"} 1\n",
+                                         "imgpulld_http_route_requests_total{route=\"other\",code=\"404\"} 1\n",
+                                         "imgpulld_http_route_requests_total{route=\"pull-failed\",code=\"400\"} 1\n"};
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        cr_assert_not_null(strstr(r.body, routes[i]), "no %s in:\n%s", routes[i], r.body);
     h_resp_free(&r);
     assert_stopped_cleanly();
 }

@@ -46,6 +46,9 @@ Test(stats, workers_count_in_their_own_blocks_and_the_master_sums_them)
         ipd_stats_gauge(b, IPD_STATS_WS_OPEN, 5);
         ipd_stats_gauge(b, IPD_STATS_WS_OPEN, -2);
         ipd_stats_add(b, IPD_STATS_WS_OPENED, 5);
+        for (unsigned n = 0; n <= i; n++)
+            ipd_stats_route_add(b, 7 + i); /* worker i counts i + 1 requests in route slot 7 + i */
+        ipd_stats_route_add(b, IPD_STATS_ROUTE_SLOTS - 1);
         ipd_stats_destroy(mine);
         _exit(0);
     }
@@ -69,6 +72,11 @@ Test(stats, workers_count_in_their_own_blocks_and_the_master_sums_them)
     cr_expect_eq(t.c[IPD_STATS_LATENCY_FIRST + ipd_stats_latency_bucket(0)], 3 * 33334, "n % 3 == 0: 0 µs");
     cr_expect_eq((int64_t)t.c[IPD_STATS_WS_OPEN], 9);
     cr_expect_eq(t.c[IPD_STATS_WS_OPENED], 15);
+    cr_expect_eq(t.route[7], 1);
+    cr_expect_eq(t.route[8], 2);
+    cr_expect_eq(t.route[9], 3);
+    cr_expect_eq(t.route[IPD_STATS_ROUTE_SLOTS - 1], 3, "the last slot is summed too");
+    cr_expect_eq(t.route[0], 0);
 
     /* Worker 1 died: its gauges go, its counters stay (they are monotonic). */
     ipd_stats_reset_gauges(seg, 1);
