@@ -123,9 +123,9 @@ _Static_assert(IPD_STATS_BLOCK_SIZE % 64 == 0, "blocks keep cache-line alignment
 
 /** Summed counters (ipd_stats_aggregate()). Gauges are to be read as int64_t. */
 typedef struct ipd_stats_totals {
-    uint64_t c[IPD_STATS_COUNT]; /**< indexed by ipd_stats_counter_t */
+    uint64_t c[IPD_STATS_COUNT];           /**< indexed by ipd_stats_counter_t */
     uint64_t route[IPD_STATS_ROUTE_SLOTS]; /**< requests by route and status, summed */
-    uint32_t workers;            /**< blocks with an owner (pid != 0) */
+    uint32_t workers;                      /**< blocks with an owner (pid != 0) */
 } ipd_stats_totals_t;
 
 /** A mapping of the stats segment. Opaque. */

@@ -411,9 +411,10 @@ static void print_plain(const ipd_config_t *c, char *buf, size_t len)
 Test(config, printed_config_reads_back_the_same)
 {
     static char first[65536], second[65536];
-    cr_assert_eq(load("listen [::1]:81 127.0.0.1:82\ntokens_file \"/a b\"\nworkers auto\nkube_server http://k.svc:6443\n"
-                      "ws_pong_timeout 90s\nlog_namespace a b\n"),
-                 0, "%s", err);
+    cr_assert_eq(
+        load("listen [::1]:81 127.0.0.1:82\ntokens_file \"/a b\"\nworkers auto\nkube_server http://k.svc:6443\n"
+             "ws_pong_timeout 90s\nlog_namespace a b\n"),
+        0, "%s", err);
     print_plain(&cfg, first, sizeof(first));
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
