@@ -32,14 +32,6 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
             if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
                 set_text(next, t->kjob_reason, t->kjob_message);
             p->attempts = next->attempts;
-            /*
-             * A task reloaded from the table (a new master) counted attempts of pods that may be
-             * gone by now, deleted while no master watched: what the table held and this pod does
-             * not show is taken as its earlier pods' attempts, so the count never goes back.
-             */
-            if (t->adopted_attempts > next->attempts + t->attempts_before)
-                t->attempts_before = t->adopted_attempts - next->attempts;
-            t->adopted_attempts = 0;
             next->attempts += t->attempts_before;
             /* The task is keyed by its Job's node; the pod is pinned there. */
             ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));
@@ -58,9 +50,27 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
 
 int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
-    (void)j;
     ipd_task_t next = t->task;
     from_cluster(m, t, &next, now);
+    /*
+     * A task reloaded from the table (a new master) counted attempts of pods that may be gone,
+     * deleted while no master watched. Until every collection is listed, the pods and events
+     * seen so far may not show all the attempts they hold either: the count only never goes
+     * back. Once listed, what the table held and the pods do not show is taken as the earlier
+     * pods' attempts, once, and later attempts add to it.
+     */
+    if (t->adopted_attempts != 0) {
+        if (j->from_table) {
+            if (next.attempts < t->adopted_attempts)
+                next.attempts = t->adopted_attempts;
+        } else {
+            if (t->adopted_attempts > next.attempts) {
+                t->attempts_before += t->adopted_attempts - next.attempts;
+                next.attempts = t->adopted_attempts;
+            }
+            t->adopted_attempts = 0;
+        }
+    }
     /* Once the image is on the node the task is done: a replacement pod the Job starts after
      * the first one failed on purpose (still ContainerCreating) must not turn it back into
      * pending. Figures that arrive later (the Pulled event comes on its own watch) still land. */
