@@ -309,6 +309,16 @@ size_t ipd_model_flush(ipd_model_t *m, int64_t now)
             job_rec_t *next = j->next_dirty;
             j->dirty = 0;
             j->next_dirty = NULL;
+            if (j->from_table) {
+                /*
+                 * A job reloaded from the table by a new master waits for the first complete
+                 * lists (ipd_model_initial_sync_done() marks it dirty): until then the model has
+                 * seen part of the cluster, e.g. a pod without the events that say it pulls, and
+                 * publishing would show clients states that did not happen.
+                 */
+                j = next;
+                continue;
+            }
             written += (size_t)publish(m, j, now);
             model_run_actions(m, j, now);
             if (!j->dirty && forgettable(j))

@@ -34,9 +34,11 @@ static void start_sim(const char *const *sim_args)
     w.sim = h_start_kubesim(sim_args);
 }
 
+/* Starts the daemon on the instance in w.instance (a new one when `tag` is not NULL). */
 static void start_daemon(const char *tag, const char *const *env)
 {
-    h_instance(w.instance, sizeof(w.instance), tag);
+    if (tag != NULL)
+        h_instance(w.instance, sizeof(w.instance), tag);
     char server[64];
     snprintf(server, sizeof(server), "http://127.0.0.1:%d", w.sim.port);
     const char *args[] = {"--kube-server", server, "--instance", w.instance, "--listen", "127.0.0.1:0",
@@ -545,6 +547,68 @@ Test(watch, silent_watch_is_restarted_and_converges)
     wait_final(&b);
     assert_converges("a stalled watch");
     cr_assert(h_log_contains(&w.daemon, "watch silent"), "the silent watch was not restarted");
+    stop_world();
+}
+
+static int all_pulling(void *ctx)
+{
+    create_ctx_t *c = ctx;
+    for (size_t i = 0; i < c->n; i++) {
+        view_t v;
+        if (get_job(c->ids[i], &v) != 0 || v.ntasks == 0)
+            return 0;
+        for (size_t t = 0; t < v.ntasks; t++)
+            if (v.tasks[t].state != IPD_TASK_PULLING || v.tasks[t].attempts == 0)
+                return 0;
+    }
+    return 1;
+}
+
+static int restarted_master_listed(void *ctx)
+{
+    (void)ctx;
+    return h_log_contains(&w.daemon, "initial list complete");
+}
+
+/*
+ * A new master reattaches the table and lists the cluster again. When nothing changed in the
+ * meantime it must publish nothing: clients holding ETags and WebSocket cursors would
+ * otherwise see changes that did not happen.
+ */
+Test(watch, a_restarted_master_changes_nothing_the_cluster_did_not_change)
+{
+    static const char *const stuck_sim[] = {"--nodes", "3", "--pull-ms", "86400000", NULL};
+    start_world("again", stuck_sim, NULL);
+    create_ctx_t a = create_jobs("{\"image\":\"docker.io/library/nginx:1.27\",\"all_nodes\":true}");
+    cr_assert_eq(a.error, 0, "%s", a.message);
+    if (!h_wait(all_pulling, &a, 20000)) {
+        dump_jobs(&a);
+        cr_assert_fail("the tasks did not all start pulling");
+    }
+    usleep(300000); /* let the events that follow Pulling settle */
+    view_t before[8];
+    for (size_t i = 0; i < a.n; i++)
+        cr_assert_eq(get_job(a.ids[i], &before[i]), 0);
+    uint64_t epoch = ipd_table_epoch(w.table), generation = ipd_table_generation(w.table);
+
+    int st = h_stop(&w.daemon, SIGTERM, 10000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the first master did not stop cleanly (status %d)", st);
+    ipd_table_destroy(w.table);
+    w.table = NULL;
+    start_daemon(NULL, NULL);
+    cr_assert(h_wait(restarted_master_listed, NULL, 15000), "the new master did not list the cluster");
+    usleep(1000000); /* what it would publish after the lists, it has published by now */
+
+    cr_assert_eq(ipd_table_epoch(w.table), epoch, "the table was rebuilt, not reattached");
+    for (size_t i = 0; i < a.n; i++) {
+        view_t v;
+        cr_assert_eq(get_job(a.ids[i], &v), 0);
+        cr_assert_eq(v.job.version, before[i].job.version, "job %s: version %llu, was %llu", a.ids[i],
+                     (unsigned long long)v.job.version, (unsigned long long)before[i].job.version);
+        for (size_t t = 0; t < v.ntasks; t++)
+            cr_assert_eq(v.tasks[t].attempts, before[i].tasks[t].attempts);
+    }
+    cr_assert_eq(ipd_table_generation(w.table), generation, "the new master published changes");
     stop_world();
 }
 
