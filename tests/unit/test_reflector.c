@@ -242,6 +242,18 @@ static json_t *sim_call(const char *method, const char *path, const char *body)
     return c.body;
 }
 
+/*
+ * Watches the simulator holds open. The reflector counts as watching once it has sent its
+ * request; a fault injected before the simulator has the watch would find nothing to break.
+ */
+static json_int_t sim_watches(void)
+{
+    json_t *st = sim_call("GET", "/_sim/state", NULL);
+    json_int_t n = json_integer_value(json_object_get(st, "watches"));
+    json_decref(st);
+    return n;
+}
+
 static void start_reflector_with(const ipd_reflector_ops_t *with)
 {
     ipd_reflector_spec_t spec = {.name = "nodes",
@@ -367,6 +379,7 @@ Test(reflector_sim, dropped_watch_resumes_from_the_last_resource_version)
     start_reflector();
     char rv[64];
     snprintf(rv, sizeof(rv), "%s", ipd_reflector_resource_version(refl));
+    WAIT_UNTIL(sim_watches() == 1, 10000);
     json_t *r = sim_call("POST", "/_sim/watches/drop", "{}");
     cr_assert_eq(json_integer_value(json_object_get(r, "dropped")), 1);
     json_decref(r);
@@ -381,6 +394,7 @@ Test(reflector_sim, dropped_watch_resumes_from_the_last_resource_version)
     cr_assert_str_neq(ipd_reflector_resource_version(refl), rv, "the watched change must advance the version");
 
     /* The simulator logs a watch when it ends: drop the second one too to see what it asked. */
+    WAIT_UNTIL(sim_watches() == 1, 10000);
     json_decref(sim_call("POST", "/_sim/watches/drop", "{}"));
     WAIT_UNTIL(ipd_reflector_stats(refl)->watches == 3 && ipd_reflector_watching(refl), 10000);
     char q[8][256], want[96];
@@ -397,6 +411,7 @@ Test(reflector_sim, dropped_watch_resumes_from_the_last_resource_version)
 Test(reflector_sim, compaction_that_fails_the_watch_causes_exactly_one_relist)
 {
     start_reflector();
+    WAIT_UNTIL(sim_watches() == 1, 10000);
     json_t *r = sim_call("POST", "/_sim/compact", "{\"error_watches\":true}");
     cr_assert_eq(json_integer_value(json_object_get(r, "failed_watches")), 1);
     json_decref(r);
