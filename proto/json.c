@@ -1,4 +1,5 @@
 #include "proto/json.h"
+#include "proto/utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,33 +28,6 @@ static int finish(writer_t *w)
     return w->rc;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid; *bad gets the bytes of its maximal invalid subpart.
- */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c >= 0xE0 && c <= 0xEF)
-        need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else {
-        *bad = 1;
-        return 0;
-    }
-    for (size_t i = 1; i <= need; i++) {
-        if (i >= n || s[i] < lo || s[i] > hi) {
-            *bad = i;
-            return 0;
-        }
-        lo = 0x80, hi = 0xBF;
-    }
-    return need + 1;
-}
-
 static void put_string(writer_t *w, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -66,7 +40,7 @@ static void put_string(writer_t *w, const char *str, size_t len)
             i++;
             continue;
         }
-        if (c >= 0x80 && (n = utf8_seq(s + i, len - i, &bad)) != 0) {
+        if (c >= 0x80 && (n = ipd_utf8_seq(s + i, len - i, &bad)) != 0) {
             i += n;
             continue;
         }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proto/error.h"
+#include "proto/utf8.h"
 
 /* jansson rejects a value nested deeper than this (the top level is depth 1); so must we. */
 #ifdef JSON_PARSER_MAX_DEPTH
@@ -74,33 +75,6 @@ static int hex4(const unsigned char *p, const unsigned char *end, uint32_t *out)
     return 0;
 }
 
-/* Length of the UTF-8 sequence at p (a byte >= 0x80), or 0 when it is not one jansson accepts:
- * overlong forms, surrogates, code points above U+10FFFF and truncated sequences are refused. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t n;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2, v = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, v = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, v = c & 0x07;
-    else
-        return 0;
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000))
-        return 0;
-    return n;
-}
-
 /*
  * At the opening quote of a string: moves past the closing one, checking what jansson checks
  * (no control character, known escapes only, paired surrogate escapes, valid UTF-8). \u0000 is
@@ -130,7 +104,7 @@ static int skip_str(dec_t *d, int *escaped)
         if (c < 0x20)
             return IPD_EINVAL;
         if (c >= 0x80) {
-            size_t n = utf8_seq(p, end);
+            size_t n = ipd_utf8_seq(p, (size_t)(end - p), NULL);
             if (n == 0)
                 return IPD_EINVAL;
             p += n;

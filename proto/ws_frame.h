@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proto/utf8.h"
+
 /** Opcodes. */
 enum {
     IPD_WS_OP_CONT = 0x0,
@@ -79,8 +81,5 @@ size_t ipd_ws_frame_header(uint8_t out[IPD_WS_HEADER_MAX], uint8_t opcode, uint6
 
 /** Whether `code` may appear in a close frame sent by a peer (RFC 6455 section 7.4). */
 int ipd_ws_close_code_valid(uint16_t code);
-
-/** Whether `len` bytes at `s` are well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
-int ipd_utf8_valid(const uint8_t *s, size_t len);
 
 #endif
