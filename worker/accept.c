@@ -134,14 +134,16 @@ void ipd_worker_unlisten(ipd_worker_t *w)
     w->ssl = NULL;
 }
 
+ipd_worker_conn_t *ipd_worker_conn_of_socket(h2o_socket_t *sock)
+{
+    return sock != NULL && sock->on_close.cb == on_conn_close ? sock->on_close.data : NULL;
+}
+
 ipd_worker_conn_t *ipd_worker_conn_of(h2o_req_t *req)
 {
     if (req->conn == NULL || req->conn->callbacks->get_socket == NULL)
         return NULL;
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    if (sock == NULL || sock->on_close.cb != on_conn_close)
-        return NULL;
-    return sock->on_close.data;
+    return ipd_worker_conn_of_socket(req->conn->callbacks->get_socket(req->conn));
 }
 
 void ipd_worker_conn_close_soon(ipd_worker_conn_t *conn, h2o_req_t *req)

@@ -232,14 +232,17 @@ void ipd_worker_update_accepting(ipd_worker_t *w);
 void ipd_worker_unlisten(ipd_worker_t *w);
 /** The connection state of a request, or NULL if the request has no socket of ours. */
 ipd_worker_conn_t *ipd_worker_conn_of(h2o_req_t *req);
+/** The connection state of a socket (also after h2o's HTTP/1 upgrade handed it over), or NULL. */
+ipd_worker_conn_t *ipd_worker_conn_of_socket(h2o_socket_t *sock);
 /** Closes the connection of `conn` after what is queued has been written (used after a 429). */
 void ipd_worker_conn_close_soon(ipd_worker_conn_t *conn, h2o_req_t *req);
 
 /* ---- linger.c ---- */
 /**
  * Lingering close for HTTP/1 connections that h2o closes with client input possibly unread (a
- * refused body, a malformed request, a 429): closing such a socket makes the kernel send a
- * reset that can destroy the answer before the client reads it. Arming keeps a dup of the
+ * refused body, a malformed request, a 429, a WebSocket close after a protocol error): closing
+ * such a socket makes the kernel send a reset that can destroy the answer before the client
+ * reads it. Arming keeps a dup of the
  * socket; when h2o closes its own fd, the dup's sending side is shut down (the client sees
  * the answer and end of stream) and input is read and discarded until the client closes or
  * linger_timeout passes. No-op over TLS, when off, or at max_lingering_per_worker.

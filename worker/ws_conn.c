@@ -249,13 +249,16 @@ static void on_write_done(h2o_socket_t *sock, const char *err)
             return;
         }
         /*
-         * After a protocol error the client's input is not trusted any more: end our side (it
-         * reads the close, then end of stream) and drain what it still sends until it closes
-         * or the close deadline passes. Closing with unread input would reset the connection
-         * and could destroy the close frame before the client reads it.
+         * After a protocol error the client's input is not trusted any more: the connection
+         * ends with the worker's lingering close (linger.c), so the client reads the close
+         * frame and end of stream rather than a reset while it is still sending.
          */
-        if (c->discard_input && shutdown(h2o_socket_get_fd(sock), SHUT_WR) != 0)
+        if (c->discard_input) {
+            ipd_worker_conn_t *wc = ipd_worker_conn_of_socket(sock);
+            if (wc != NULL)
+                ipd_worker_linger_arm(wc);
             conn_lost(c);
+        }
         return;
     }
     trim_input(sock);
