@@ -6,6 +6,7 @@
 #include "master/daemon_internal.h"
 #include "proto/error.h"
 #include "proto/kube_job.h"
+#include "shared/kube_profile.h"
 #include "shared/log.h"
 
 static void on_kube_epoll(ipd_mloop_io_t *io, uint32_t events)
@@ -72,22 +73,13 @@ static void delete_pod(void *ctx, const char *ns, const char *name)
 static int open_kube(daemon_state_t *d)
 {
     ipd_kube_config_t kc;
+    ipd_kube_source_t source;
     char err[IPD_KUBE_ERRLEN];
-    int rc;
-    memset(&kc, 0, sizeof(kc));
-    if (d->cfg.kube_server[0] != '\0')
-        rc = ipd_kube_config_server(&kc, d->cfg.kube_server, d->cfg.kube_token_file[0] ? d->cfg.kube_token_file : NULL,
-                                    d->cfg.kube_ca_file[0] ? d->cfg.kube_ca_file : NULL, err, sizeof(err));
-    else if (d->cfg.kubeconfig[0] != '\0')
-        rc = ipd_kube_config_load_file(&kc, d->cfg.kubeconfig, NULL, err, sizeof(err));
-    else
-        rc = ipd_kube_config_auto(&kc, err, sizeof(err));
+    int rc = ipd_kube_profile_load(&d->cfg, NULL, &kc, &source, err, sizeof(err));
     if (rc != 0) {
         ipd_error("master", "Kubernetes configuration: %s", err);
         return rc;
     }
-    if (d->cfg.kube_insecure_skip_tls_verify)
-        kc.insecure_skip_tls_verify = 1;
     if ((rc = ipd_kube_create(&d->kube, &kc, NULL)) != 0) {
         ipd_kube_config_dispose(&kc);
         ipd_error("master", "Kubernetes client: %s", ipd_strerror(rc));
@@ -100,7 +92,7 @@ static int open_kube(daemon_state_t *d)
     if ((rc = ipd_mloop_io_start(d->loop, &d->kube_epoll_io, EPOLLIN)) != 0 ||
         (rc = ipd_mloop_io_start(d->loop, &d->kube_timer_io, EPOLLIN)) != 0)
         return rc;
-    ipd_info("master", "Kubernetes API at %s", ipd_kube_config(d->kube)->server);
+    ipd_info("master", "Kubernetes API at %s (from %s)", ipd_kube_config(d->kube)->server, ipd_kube_source_name(source));
     return 0;
 }
 

@@ -97,7 +97,7 @@ typedef struct ipd_config {
     char tokens_file[PATH_MAX];
 
     /* Kubernetes. */
-    /** `kubeconfig`: kubeconfig file; with kube_server also empty, see ipd_kube_config_auto(). */
+    /** `kubeconfig`: kubeconfig file; with kube_server also empty, see ipd_kube_profile_load(). */
     char kubeconfig[PATH_MAX];
     /** `kube_server`: API server URL (http:// or https://). Excludes kubeconfig. */
     char kube_server[IPD_CONFIG_URL_SIZE];

@@ -204,14 +204,6 @@ int ipd_kube_config_in_cluster(ipd_kube_config_t *cfg, const char *sa_dir, char 
     return rc;
 }
 
-int ipd_kube_config_auto(ipd_kube_config_t *cfg, char *err, size_t errlen)
-{
-    const char *host = getenv("KUBERNETES_SERVICE_HOST");
-    if (host != NULL && host[0] != '\0')
-        return ipd_kube_config_in_cluster(cfg, NULL, err, errlen);
-    return ipd_kube_config_load_file(cfg, NULL, NULL, err, errlen);
-}
-
 static void blob_free(ipd_kube_blob_t *b)
 {
     if (b->data != NULL)

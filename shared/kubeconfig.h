@@ -6,7 +6,7 @@
  *   - the in-cluster service account (ipd_kube_config_in_cluster);
  *   - a plain server URL with an optional token file (ipd_kube_config_server), for the
  *     simulator and for operators who front the apiserver with a proxy.
- * ipd_kube_config_auto picks in-cluster when KUBERNETES_SERVICE_HOST is set, else the kubeconfig.
+ * Which one a process uses is decided in one place: shared/kube_profile.h.
  *
  * Every loader fills `err` (when not NULL) with a message that names the file and what is wrong,
  * e.g. `kubeconfig /x: context "foo" not found`, and returns a negative code: -errno when a file
@@ -90,12 +90,6 @@ int ipd_kube_config_in_cluster(ipd_kube_config_t *cfg, const char *sa_dir, char 
  */
 int ipd_kube_config_server(ipd_kube_config_t *cfg, const char *url, const char *token_file, const char *ca_file,
                            char *err, size_t errlen);
-
-/**
- * In-cluster when KUBERNETES_SERVICE_HOST is set, otherwise ipd_kube_config_load_file(cfg, NULL,
- * NULL, ...). Returns 0 or a negative code.
- */
-int ipd_kube_config_auto(ipd_kube_config_t *cfg, char *err, size_t errlen);
 
 /** Releases every member and zeroes *cfg. Safe on a zeroed or already disposed config. */
 void ipd_kube_config_dispose(ipd_kube_config_t *cfg);

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "proto/error.h"
-#include "shared/kubeconfig.h"
+#include "shared/kube_profile.h"
 #include "shared/log.h"
 
 static void on_kube_epoll(h2o_socket_t *sock, const char *err)
@@ -33,29 +33,13 @@ static h2o_socket_t *watch_fd(ipd_worker_t *w, int fd, h2o_socket_cb cb)
     return sock;
 }
 
-static int load_profile(const ipd_config_t *cfg, ipd_kube_config_t *kc, char *err, size_t errlen)
-{
-    int rc;
-    if (cfg->kube_server[0] != '\0')
-        rc = ipd_kube_config_server(kc, cfg->kube_server, cfg->kube_token_file[0] ? cfg->kube_token_file : NULL,
-                                    cfg->kube_ca_file[0] ? cfg->kube_ca_file : NULL, err, errlen);
-    else if (cfg->kubeconfig[0] != '\0')
-        rc = ipd_kube_config_load_file(kc, cfg->kubeconfig, NULL, err, errlen);
-    else
-        rc = ipd_kube_config_in_cluster(kc, NULL, err, errlen);
-    if (rc == 0 && cfg->kube_insecure_skip_tls_verify)
-        kc->insecure_skip_tls_verify = 1;
-    return rc;
-}
-
 void ipd_worker_kube_start(ipd_worker_t *w)
 {
     ipd_kube_config_t kc;
     char err[IPD_KUBE_ERRLEN] = "";
     int epfd, timerfd;
 
-    memset(&kc, 0, sizeof(kc));
-    int rc = load_profile(w->cfg, &kc, err, sizeof(err));
+    int rc = ipd_kube_profile_load(w->cfg, NULL, &kc, NULL, err, sizeof(err));
     if (rc != 0) {
         snprintf(w->kube_error, sizeof(w->kube_error), "Kubernetes client not configured: %.180s", err);
         ipd_warn("worker", "%s", w->kube_error);

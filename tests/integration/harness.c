@@ -487,8 +487,10 @@ static int conf_sets(const char *text, const char *directive)
 void h_world_write_conf(h_world_t *w, const char *extra)
 {
     char text[8192];
-    int n = snprintf(text, sizeof(text), "kube_server http://127.0.0.1:%d\ninstance %s\nstats_file %s/stats.json\n",
-                     w->sim.port, w->instance, w->dir);
+    int n = 0;
+    if (!w->kube_unset && !conf_sets(extra, "kube_server") && !conf_sets(extra, "kubeconfig"))
+        n = snprintf(text, sizeof(text), "kube_server http://127.0.0.1:%d\n", w->sim.port);
+    n += snprintf(text + n, sizeof(text) - (size_t)n, "instance %s\nstats_file %s/stats.json\n", w->instance, w->dir);
     if (!conf_sets(extra, "listen")) {
         if (w->port == 0)
             w->port = h_free_port();

@@ -141,13 +141,15 @@ typedef struct h_world {
     char dir[128];  /**< a private directory for the test's files (configuration, certificates, stats) */
     char conf[192]; /**< dir/imgpulld.conf */
     int port;       /**< the daemon's first listener (127.0.0.1) */
+    int kube_unset; /**< when set, h_world_write_conf names no Kubernetes credentials (the test brings its own) */
 } h_world_t;
 
 /** Starts the simulator with `sim_args` (may be NULL) and creates the private directory. */
 void h_world_sim(h_world_t *w, const char *tag, const char *const *sim_args);
 
 /**
- * Writes the configuration file: kube_server, instance, stats_file, and unless `extra` sets them,
+ * Writes the configuration file: kube_server (unless `extra` sets kube_server or kubeconfig, or
+ * w->kube_unset is set), instance, stats_file, and unless `extra` sets them,
  * `listen 127.0.0.1:<free port>`, `workers 2` and `watch_backoff_max 1s`; then the lines of `extra`
  * (may be NULL). Sets w->port from the listen line when `extra` brings its own.
  */

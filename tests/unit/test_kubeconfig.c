@@ -219,9 +219,6 @@ Test(kubeconfig, kubeconfig_env_first_entry_is_used)
     cr_assert_eq(setenv("KUBECONFIG", list, 1), 0);
     cr_assert_eq(ipd_kube_config_load_file(&cfg, NULL, NULL, err, sizeof(err)), 0, "%s", err);
     cr_assert_str_eq(cfg.context, "dev");
-    ipd_kube_config_dispose(&cfg);
-    cr_assert_eq(ipd_kube_config_auto(&cfg, err, sizeof(err)), 0, "without in-cluster env, auto reads KUBECONFIG");
-    cr_assert_str_eq(cfg.server, "https://dev.example.test:6443");
 }
 
 Test(kubeconfig, home_kube_config_is_the_fallback)
