@@ -57,8 +57,7 @@ static json_t *secrets_json(const char *list)
     return arr;
 }
 
-json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count,
-                              int suspend)
+json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count, int suspend)
 {
     char name[IPD_KUBE_JOB_NAME_SIZE], label[64], created[40], num[3][16];
     ipd_kube_job_name(job->id, node, name);
@@ -113,7 +112,8 @@ static void read_conditions(const json_t *status, ipd_kube_job_info_t *out)
 {
     size_t i;
     const json_t *c;
-    json_array_foreach(json_object_get(status, "conditions"), i, c) {
+    json_array_foreach(json_object_get(status, "conditions"), i, c)
+    {
         const char *type = str_at(c, "type"), *st = str_at(c, "status");
         if (type == NULL || st == NULL || strcmp(st, "True") != 0)
             continue;
@@ -138,7 +138,8 @@ static void read_pod_template(const json_t *podspec, ipd_kube_job_info_t *out)
     out->pull_policy = (uint8_t)(p < 0 ? IPD_PULL_IF_NOT_PRESENT : p);
     size_t i, used = 0;
     const json_t *s;
-    json_array_foreach(json_object_get(podspec, "imagePullSecrets"), i, s) {
+    json_array_foreach(json_object_get(podspec, "imagePullSecrets"), i, s)
+    {
         const char *name = str_at(s, "name");
         size_t len = name ? strlen(name) : 0;
         if (len == 0 || used + len + 1 >= sizeof(out->spec.pull_secrets))
@@ -181,5 +182,9 @@ int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
     out->suspended = json_is_true(json_object_get(spec, "suspend"));
     read_pod_template(podspec, out);
     read_conditions(json_object_get(obj, "status"), out);
+    int32_t active = int_at(json_object_get(obj, "status"), "active", 0);
+    out->active = active > 0 ? (uint32_t)active : 0;
+    const char *outcome = str_at(ann, IPD_ANNOTATION_OUTCOME);
+    out->pulled = outcome != NULL && strcmp(outcome, "succeeded") == 0;
     return 0;
 }

@@ -23,9 +23,12 @@
 
 #include "proto/job.h"
 
-#define IPD_LABEL_JOB "imgpulld.io/job"
-#define IPD_LABEL_NODE "imgpulld.io/node"
+#define IPD_LABEL_JOB          "imgpulld.io/job"
+#define IPD_LABEL_NODE         "imgpulld.io/node"
 #define IPD_KUBE_JOB_NAME_SIZE 64
+/** Set by the node's daemon on a Job whose image was pulled, before it deletes the Job, so that
+ *  daemons that see only the Job (node scope without Redis) know the task succeeded. */
+#define IPD_ANNOTATION_OUTCOME "imgpulld.io/outcome"
 /** The command the pull pod runs; it does not exist in any image, on purpose. */
 #define IPD_PULL_COMMAND "/.imgpulld-pulled"
 
@@ -40,8 +43,7 @@ void ipd_kube_node_label(const char *node, char out[64]);
  * used) on `node` in namespace `ns`. `node_count` is the number of tasks of the whole job;
  * `suspend` starts it suspended. Returns an owned JSON object (json_decref), or NULL on OOM.
  */
-json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count,
-                              int suspend);
+json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count, int suspend);
 
 /** What the master needs from a Job object. Strings are copied in (no pointers into the JSON). */
 typedef struct ipd_kube_job_info {
@@ -55,8 +57,10 @@ typedef struct ipd_kube_job_info {
     int64_t created_at;  /**< from the annotation, else metadata.creationTimestamp */
     uint32_t node_count; /**< 0 if absent */
     int suspended;
-    int complete;   /**< condition Complete=True */
-    int failed;     /**< condition Failed=True */
+    int complete;    /**< condition Complete=True */
+    int failed;      /**< condition Failed=True */
+    uint32_t active; /**< status.active: pods running now */
+    int pulled;      /**< annotation imgpulld.io/outcome=succeeded: the node's daemon saw the image pulled */
     char failed_reason[IPD_REASON_SIZE]; /**< BackoffLimitExceeded, DeadlineExceeded, ... */
     char failed_message[IPD_MESSAGE_SIZE];
 } ipd_kube_job_info_t;
