@@ -148,9 +148,7 @@ static void finish_reload(daemon_state_t *d);
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */
 static void after_iteration(daemon_state_t *d)
 {
-    for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
-        if (d->refl[k] != NULL)
-            ipd_reflector_drain(d->refl[k]);
+    daemon_kube_drain(d);
     if (!d->synced && daemon_kube_synced(d)) {
         ipd_model_initial_sync_done(d->model);
         ipd_model_flush(d->model, ipd_model_now());

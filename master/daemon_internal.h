@@ -8,6 +8,7 @@
 #include "master/loop.h"
 #include "master/model.h"
 #include "master/reflector.h"
+#include "master/strmap.h"
 #include "master/supervisor.h"
 #include "shared/kube_client.h"
 #include "shared/stats_segment.h"
@@ -24,7 +25,8 @@ typedef struct daemon_state {
     ipd_kube_t *kube;
     ipd_mloop_io_t kube_epoll_io, kube_timer_io;
     ipd_model_t *model;
-    ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT];
+    ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT]; /* refl[EVENTS] is NULL in node scope */
+    ipd_strmap_t pod_events;                     /* node scope: "ns/name" -> the Events reflector of that pod */
     int synced; /* every reflector completed its first list and the model published it */
     int stopping;
     int reload_pending; /* RELOADING=1 sent; READY=1 waits for the new workers */
@@ -34,7 +36,7 @@ typedef struct daemon_state {
     uint64_t watchdog_usec;
     uint64_t kube_actions, kube_action_errors, reloads;
     int64_t started_at;
-    ipd_reflector_stats_t base;  /* counters of reflectors replaced by reloads */
+    ipd_reflector_stats_t base;   /* counters of reflectors replaced by reloads */
     ipd_model_stats_t base_model; /* counters of models replaced by reloads */
 } daemon_state_t;
 
@@ -49,6 +51,10 @@ void daemon_write_stats(daemon_state_t *d);
 int daemon_kube_start(daemon_state_t *d);
 /** Stops and frees what daemon_kube_start created. */
 void daemon_kube_stop(daemon_state_t *d);
+/** Drains every reflector's held watch events (once per loop iteration). */
+void daemon_kube_drain(daemon_state_t *d);
+/** Adds the counters of every reflector now running to `sum`. */
+void daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum);
 /** True once every reflector has completed a list. */
 int daemon_kube_synced(const daemon_state_t *d);
 /** True while every reflector is watching or listing without a pending backoff. */

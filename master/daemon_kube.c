@@ -49,6 +49,110 @@ static void action(daemon_state_t *d, const char *method, const char *path, cons
     }
 }
 
+/* A Job to delete once its outcome annotation is written. */
+typedef struct finish_req {
+    daemon_state_t *d;
+    char path[512];
+} finish_req_t;
+
+static void on_marked(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    finish_req_t *f = data;
+    (void)req;
+    /* A Job that is gone (404) needs nothing more; another failure is retried by the model. */
+    if (res->error == 0 && res->status < 300) {
+        char del[600];
+        snprintf(del, sizeof(del), "%s?propagationPolicy=Background", f->path);
+        action(f->d, "DELETE", del, NULL, NULL);
+    } else if (res->status != 404) {
+        f->d->kube_action_errors++;
+        ipd_warn("model", "cluster action failed: HTTP %ld %s", res->status, res->message ? res->message : "");
+    }
+    free(f);
+}
+
+static void finish_job(void *ctx, const char *ns, const char *name)
+{
+    daemon_state_t *d = ctx;
+    finish_req_t *f = malloc(sizeof(*f));
+    if (f == NULL) {
+        d->kube_action_errors++;
+        return;
+    }
+    f->d = d;
+    snprintf(f->path, sizeof(f->path), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, name);
+    static const char body[] = "{\"metadata\":{\"annotations\":{\"" IPD_ANNOTATION_OUTCOME "\":\"succeeded\"}}}";
+    ipd_kube_req_spec_t spec = {.method = "PATCH",
+                                .path = f->path,
+                                .body = body,
+                                .body_len = sizeof(body) - 1,
+                                .content_type = "application/merge-patch+json",
+                                .on_done = on_marked,
+                                .data = f};
+    d->kube_actions++;
+    int rc = ipd_kube_start(d->kube, &spec, NULL);
+    if (rc != 0) {
+        d->kube_action_errors++;
+        ipd_warn("model", "cannot start PATCH %s: %s", f->path, ipd_strerror(rc));
+        free(f);
+    }
+}
+
+static void reflector_spec(const ipd_config_t *c, ipd_reflector_spec_t *spec)
+{
+    spec->page_size = c->list_page_size;
+    spec->watch_timeout_ms = c->watch_timeout_ms;
+    spec->idle_timeout_ms = c->watch_idle_timeout_ms;
+    spec->backoff_initial_ms = c->watch_backoff_initial_ms;
+    spec->backoff_max_ms = c->watch_backoff_max_ms;
+}
+
+static void add_stats(ipd_reflector_stats_t *sum, const ipd_reflector_stats_t *s)
+{
+    sum->lists += s->lists;
+    sum->list_pages += s->list_pages;
+    sum->relists_gone += s->relists_gone;
+    sum->watches += s->watches;
+    sum->watch_restarts += s->watch_restarts;
+    sum->idle_restarts += s->idle_restarts;
+    sum->errors += s->errors;
+    sum->events += s->events;
+    sum->coalesced += s->coalesced;
+    sum->bookmarks += s->bookmarks;
+}
+
+/* Node scope: one Events reflector per pull pod of this node (involvedObject.name). */
+static void watch_pod_events(void *ctx, const char *ns, const char *name, int on)
+{
+    daemon_state_t *d = ctx;
+    char key[IPD_NAMESPACE_SIZE + 256];
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    ipd_reflector_t *r = ipd_strmap_get(&d->pod_events, key);
+    if (!on) {
+        if (r != NULL) {
+            ipd_strmap_del(&d->pod_events, key);
+            add_stats(&d->base, ipd_reflector_stats(r));
+            ipd_reflector_destroy(r);
+        }
+        return;
+    }
+    if (r != NULL)
+        return;
+    char path[256], field[384];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", ns);
+    snprintf(field, sizeof(field), "involvedObject.kind=Pod,involvedObject.name=%s", name);
+    ipd_reflector_spec_t spec = {.name = "events", .path = path, .field_selector = field};
+    reflector_spec(&d->cfg, &spec);
+    int rc = ipd_reflector_create(d->loop, d->kube, &spec, ipd_model_ops(IPD_MODEL_EVENTS), d->model, &r);
+    if (rc == 0 && (rc = ipd_strmap_put(&d->pod_events, key, r)) != 0)
+        ipd_reflector_destroy(r);
+    if (rc != 0) {
+        ipd_error("master", "cannot watch the events of pod %s: %s", key, ipd_strerror(rc));
+        return;
+    }
+    ipd_reflector_start(r);
+}
+
 static void resume_job(void *ctx, const char *ns, const char *name)
 {
     char path[512];
@@ -96,54 +200,69 @@ static int open_kube(daemon_state_t *d)
     return 0;
 }
 
-/* The three collections, scoped to the pull namespace and, in node scope, to this node. */
+/*
+ * The three collections, scoped to the pull namespace. In node scope: this node's pods, the
+ * Events of those pods only (one reflector per pod, watch_pod_events), and the Jobs of every
+ * node without Redis (other nodes' tasks show what their Job says) or this node's Jobs with
+ * Redis (which carries the other nodes' tasks).
+ */
 static int start_reflectors(daemon_state_t *d)
 {
     const ipd_config_t *c = &d->cfg;
     int node_scope = c->scope == IPD_SCOPE_NODE;
+    int own_jobs_only = node_scope && c->redis.port != 0;
     char paths[IPD_MODEL_KIND_COUNT][256], jobs_sel[128], node_label[64], pods_field[300];
     snprintf(paths[IPD_MODEL_KJOBS], sizeof(paths[0]), "/apis/batch/v1/namespaces/%s/jobs", c->namespace);
     snprintf(paths[IPD_MODEL_PODS], sizeof(paths[0]), "/api/v1/namespaces/%s/pods", c->namespace);
     snprintf(paths[IPD_MODEL_EVENTS], sizeof(paths[0]), "/api/v1/namespaces/%s/events", c->namespace);
     ipd_kube_node_label(c->node_name, node_label);
-    snprintf(jobs_sel, sizeof(jobs_sel), node_scope ? "%s,%s=%s" : "%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
+    snprintf(jobs_sel, sizeof(jobs_sel), own_jobs_only ? "%s,%s=%s" : "%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
     snprintf(pods_field, sizeof(pods_field), "spec.nodeName=%s", c->node_name);
     static const char *const names[IPD_MODEL_KIND_COUNT] = {"jobs", "pods", "events"};
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
+        if (k == IPD_MODEL_EVENTS && node_scope)
+            continue;
         ipd_reflector_spec_t spec = {
             .name = names[k],
             .path = paths[k],
-            .label_selector = k == IPD_MODEL_KJOBS ? jobs_sel : k == IPD_MODEL_PODS ? IPD_LABEL_JOB : NULL,
+            .label_selector = k == IPD_MODEL_KJOBS  ? jobs_sel
+                              : k == IPD_MODEL_PODS ? IPD_LABEL_JOB
+                                                    : NULL,
             .field_selector = k == IPD_MODEL_PODS && node_scope ? pods_field
                               : k == IPD_MODEL_EVENTS           ? "involvedObject.kind=Pod"
                                                                 : NULL,
-            .page_size = c->list_page_size,
-            .watch_timeout_ms = c->watch_timeout_ms,
-            .idle_timeout_ms = c->watch_idle_timeout_ms,
-            .backoff_initial_ms = c->watch_backoff_initial_ms,
-            .backoff_max_ms = c->watch_backoff_max_ms,
         };
-        int rc = ipd_reflector_create(d->loop, d->kube, &spec, ipd_model_ops((ipd_model_kind_t)k), d->model,
-                                      &d->refl[k]);
+        reflector_spec(c, &spec);
+        int rc =
+            ipd_reflector_create(d->loop, d->kube, &spec, ipd_model_ops((ipd_model_kind_t)k), d->model, &d->refl[k]);
         if (rc != 0)
             return rc;
     }
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
-        ipd_reflector_start(d->refl[k]);
+        if (d->refl[k] != NULL)
+            ipd_reflector_start(d->refl[k]);
     return 0;
 }
 
 int daemon_kube_start(daemon_state_t *d)
 {
+    ipd_strmap_init(&d->pod_events);
     int rc = open_kube(d);
     if (rc != 0)
         return rc;
-    ipd_model_actions_t actions = {.resume_job = resume_job, .delete_job = delete_job, .delete_pod = delete_pod,
+    int node_scope = d->cfg.scope == IPD_SCOPE_NODE;
+    ipd_model_actions_t actions = {.resume_job = resume_job,
+                                   .delete_job = delete_job,
+                                   .delete_pod = delete_pod,
+                                   .finish_job = node_scope ? finish_job : NULL,
+                                   .watch_pod_events = node_scope ? watch_pod_events : NULL,
                                    .ctx = d};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;
     }
+    if (node_scope)
+        ipd_model_set_node(d->model, d->cfg.node_name);
     return start_reflectors(d);
 }
 
@@ -153,6 +272,11 @@ void daemon_kube_stop(daemon_state_t *d)
         ipd_reflector_destroy(d->refl[k]);
         d->refl[k] = NULL;
     }
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&d->pod_events, &b, e)) != NULL)
+        ipd_reflector_destroy(e->value);
+    ipd_strmap_dispose(&d->pod_events);
     ipd_model_destroy(d->model);
     d->model = NULL;
     if (d->kube != NULL) {
@@ -163,10 +287,38 @@ void daemon_kube_stop(daemon_state_t *d)
     }
 }
 
+void daemon_kube_drain(daemon_state_t *d)
+{
+    for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
+        if (d->refl[k] != NULL)
+            ipd_reflector_drain(d->refl[k]);
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&d->pod_events, &b, e)) != NULL)
+        ipd_reflector_drain(e->value);
+}
+
+void daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum)
+{
+    for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
+        if (d->refl[k] != NULL)
+            add_stats(sum, ipd_reflector_stats(d->refl[k]));
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&d->pod_events, &b, e)) != NULL)
+        add_stats(sum, ipd_reflector_stats(e->value));
+}
+
+/* The collections that always have a reflector: node scope has no namespace-wide Events one. */
+static int required(const daemon_state_t *d, int k)
+{
+    return !(k == IPD_MODEL_EVENTS && d->cfg.scope == IPD_SCOPE_NODE);
+}
+
 int daemon_kube_synced(const daemon_state_t *d)
 {
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
-        if (d->refl[k] == NULL || !ipd_reflector_synced(d->refl[k]))
+        if (required(d, k) && (d->refl[k] == NULL || !ipd_reflector_synced(d->refl[k])))
             return 0;
     return 1;
 }
@@ -177,7 +329,7 @@ int daemon_kube_healthy(const daemon_state_t *d)
      * watching or relisting; one that keeps failing for longer than a backoff cycle is not. */
     uint64_t now = ipd_mloop_clock_ms(), grace = 2 * d->cfg.watch_idle_timeout_ms + d->cfg.watch_backoff_max_ms;
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
-        if (d->refl[k] == NULL || now - ipd_reflector_last_contact(d->refl[k]) > grace)
+        if (required(d, k) && (d->refl[k] == NULL || now - ipd_reflector_last_contact(d->refl[k]) > grace))
             return 0;
     return 1;
 }

@@ -17,19 +17,7 @@ void daemon_publish_stats(daemon_state_t *d)
         return;
     ipd_reflector_stats_t sum;
     memset(&sum, 0, sizeof(sum));
-    for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
-        if (d->refl[k] == NULL)
-            continue;
-        const ipd_reflector_stats_t *s = ipd_reflector_stats(d->refl[k]);
-        sum.lists += s->lists;
-        sum.relists_gone += s->relists_gone;
-        sum.watches += s->watches;
-        sum.watch_restarts += s->watch_restarts;
-        sum.idle_restarts += s->idle_restarts;
-        sum.errors += s->errors;
-        sum.events += s->events;
-        sum.bookmarks += s->bookmarks;
-    }
+    daemon_kube_reflector_stats(d, &sum);
     /* Restarted reflectors (a reload) start from zero: keep the counters monotonic. */
     uint64_t v[IPD_MSTATS_COUNT] = {0};
     v[IPD_MSTATS_READY] = (uint64_t)d->synced;
@@ -63,19 +51,7 @@ void daemon_publish_stats(daemon_state_t *d)
 /* Before the reflectors and model are replaced (reload), fold their counters into the base. */
 void daemon_fold_stats(daemon_state_t *d)
 {
-    for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
-        if (d->refl[k] == NULL)
-            continue;
-        const ipd_reflector_stats_t *s = ipd_reflector_stats(d->refl[k]);
-        d->base.lists += s->lists;
-        d->base.relists_gone += s->relists_gone;
-        d->base.watches += s->watches;
-        d->base.watch_restarts += s->watch_restarts;
-        d->base.idle_restarts += s->idle_restarts;
-        d->base.errors += s->errors;
-        d->base.events += s->events;
-        d->base.bookmarks += s->bookmarks;
-    }
+    daemon_kube_reflector_stats(d, &d->base);
     if (d->model != NULL) {
         const ipd_model_stats_t *ms = ipd_model_stats(d->model);
         d->base_model.objects += ms->objects;

@@ -204,6 +204,11 @@ const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m)
     return &m->stats;
 }
 
+void ipd_model_set_node(ipd_model_t *m, const char *node)
+{
+    snprintf(m->self_node, sizeof(m->self_node), "%s", node != NULL ? node : "");
+}
+
 void ipd_model_tick(ipd_model_t *m)
 {
     /* Events whose pod never showed up within the orphan lifetime belong to other pods. */
@@ -246,20 +251,21 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
 static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     size_t n = j->ntasks;
-    ipd_task_t *tasks = n ? malloc(n * sizeof(*tasks)) : NULL;
-    if (n > 0 && tasks == NULL)
+    /* Nodes the job targets whose task has not been seen yet count as pending tasks: a job is
+     * never final while one of its nodes has not reported. */
+    size_t unseen = j->node_count > n ? j->node_count - n : 0;
+    ipd_task_t *tasks = n + unseen ? malloc((n + unseen) * sizeof(*tasks)) : NULL;
+    if (n + unseen > 0 && tasks == NULL)
         return 0;
     int tasks_changed = 0;
     for (size_t i = 0; i < n; i++) {
         tasks_changed |= model_compute_task(m, j, &j->tasks[i], now);
         tasks[i] = j->tasks[i].task;
     }
+    for (size_t i = n; i < n + unseen; i++)
+        ipd_task_init(&tasks[i], "", now);
     ipd_job_t next = j->job;
-    ipd_job_aggregate(&next, tasks, n, now);
-    if (next.nodes.desired < j->node_count) {
-        next.nodes.pending += j->node_count - next.nodes.desired;
-        next.nodes.desired = j->node_count;
-    }
+    ipd_job_aggregate(&next, tasks, n + unseen, now);
     next.version = j->published.version;
     int changed = !j->was_published || tasks_changed || memcmp(&next, &j->published, sizeof(next)) != 0;
     int written = 0;

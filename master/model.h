@@ -42,6 +42,18 @@ typedef struct ipd_model_actions {
     void (*delete_job)(void *ctx, const char *ns, const char *name);
     /** Delete the pod `ns`/`name` (its Job starts a new pull attempt). */
     void (*delete_pod)(void *ctx, const char *ns, const char *name);
+    /**
+     * Node scope: mark the Job `ns`/`name` as pulled (annotation imgpulld.io/outcome), then
+     * delete it, so that daemons that see only the Job learn the task succeeded. NULL: the model
+     * calls delete_job instead.
+     */
+    void (*finish_job)(void *ctx, const char *ns, const char *name);
+    /**
+     * Node scope: start (`on`) or stop watching the Events of the pod `ns`/`name`, a pull pod
+     * of this node. Events are selected per pod (involvedObject.name), the finest selection the
+     * apiserver offers for Events.
+     */
+    void (*watch_pod_events)(void *ctx, const char *ns, const char *name, int on);
     void *ctx;
 } ipd_model_actions_t;
 
@@ -64,6 +76,14 @@ typedef struct ipd_model ipd_model_t;
  */
 int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd_model_t **out);
 void ipd_model_destroy(ipd_model_t *m);
+
+/**
+ * Node scope: the model is authoritative for the tasks of `node` only (borrowed string, copied).
+ * Other nodes' tasks show what their Kubernetes Job says (pending, pulling, succeeded, failed,
+ * without reasons or figures), or what ipd_model_remote_task set for them. Cluster actions
+ * (resume, stop, restart) are taken for this node's tasks only. NULL or "" is cluster scope.
+ */
+void ipd_model_set_node(ipd_model_t *m, const char *node);
 
 /** Reflector callbacks for each collection: pass ipd_model_ops(kind) with the model as ctx. */
 const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind);

@@ -5,14 +5,16 @@
 #ifndef IPD_MASTER_MODEL_INTERNAL_H
 #define IPD_MASTER_MODEL_INTERNAL_H
 
+#include <string.h>
+
 #include "master/model.h"
 #include "master/strmap.h"
 #include "proto/buf.h"
 #include "proto/kube_job.h"
 #include "proto/kube_pod.h"
 
-#define POD_KEY_SIZE (IPD_NAMESPACE_SIZE + IPD_POD_SIZE)
-#define POD_MAX_EVENTS 16
+#define POD_KEY_SIZE    (IPD_NAMESPACE_SIZE + IPD_POD_SIZE)
+#define POD_MAX_EVENTS  16
 #define EVENT_NAME_SIZE 256
 
 /** One Event of a pod, kept by the Event's own name so that updates (count++) replace it. */
@@ -31,24 +33,27 @@ typedef struct pod_rec {
     uint64_t order;  /* when the model first saw it: breaks creationTimestamp ties */
     int failed;      /* phase Failed: a Job replaces it with a newer pod */
     uint32_t attempts;
-    uint64_t mark; /* pods list generation that last saw it */
+    uint64_t mark;   /* pods list generation that last saw it */
     int64_t seen_at; /* wall ms the record was created (orphans expire) */
     pod_event_t events[POD_MAX_EVENTS];
     size_t nevents;
 } pod_rec_t;
 
 typedef struct task_rec {
-    ipd_task_t task;                      /* as last computed */
+    ipd_task_t task; /* as last computed */
     char kjob_name[IPD_KUBE_JOB_NAME_SIZE];
     char kjob_ns[IPD_NAMESPACE_SIZE];
     int has_kjob;
     int kjob_gone; /* its Job was deleted while the task was not final */
     int suspended;
-    int64_t resume_asked_at; /* wall ms of the last resume request; 0 for none */
-    int64_t stop_asked_at;   /* wall ms of the last delete request for a task that gave up */
+    int64_t resume_asked_at;          /* wall ms of the last resume request; 0 for none */
+    int64_t stop_asked_at;            /* wall ms of the last delete request for a task that gave up */
     char restarted_pod[POD_KEY_SIZE]; /* pod deleted for exceeding the per-attempt timeout */
     int64_t pulling_since;            /* wall ms when the task last became pulling */
     int kjob_failed;
+    int kjob_complete;    /* condition Complete */
+    int kjob_pulled;      /* annotation imgpulld.io/outcome=succeeded */
+    uint32_t kjob_active; /* status.active */
     char kjob_reason[IPD_REASON_SIZE];
     char kjob_message[IPD_MESSAGE_SIZE];
     uint64_t kjob_mark;
@@ -82,7 +87,14 @@ struct ipd_model {
     uint64_t mark[IPD_MODEL_KIND_COUNT];
     ipd_buf_t json;
     ipd_model_stats_t stats;
+    char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
 };
+
+/* True when the task on `node` belongs to another node's daemon (node scope). */
+static inline int model_is_remote(const ipd_model_t *m, const char *node)
+{
+    return m->self_node[0] != '\0' && strcmp(node, m->self_node) != 0;
+}
 
 void model_mark_dirty(ipd_model_t *m, job_rec_t *j);
 job_rec_t *model_job(ipd_model_t *m, const char *id, int create);

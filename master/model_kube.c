@@ -44,8 +44,15 @@ static void forget_pod(ipd_model_t *m, pod_rec_t *p)
         model_mark_dirty(m, j);
     }
     ipd_strmap_del(&m->pods, p->key);
-    if (p->obj != NULL)
+    if (p->obj != NULL) {
         m->stats.pods--;
+        const char *slash = strchr(p->key, '/');
+        if (m->self_node[0] != '\0' && m->actions.watch_pod_events != NULL && slash != NULL) {
+            char ns[IPD_NAMESPACE_SIZE];
+            snprintf(ns, sizeof(ns), "%.*s", (int)(slash - p->key), p->key);
+            m->actions.watch_pod_events(m->actions.ctx, ns, slash + 1, 0);
+        }
+    }
     model_pod_free(p);
 }
 
@@ -100,8 +107,11 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     task_rec_t *t = j && node[0] ? model_task(j, node, 1) : NULL;
     if (p == NULL || t == NULL)
         return;
-    if (p->obj == NULL)
+    if (p->obj == NULL) {
         m->stats.pods++;
+        if (m->self_node[0] != '\0' && m->actions.watch_pod_events != NULL)
+            m->actions.watch_pod_events(m->actions.ctx, info.ns, info.name, 1);
+    }
     /* managedFields is the bulk of a pod and nothing here reads it. */
     json_object_del(json_object_get(obj, "metadata"), "managedFields");
     json_incref(obj);
@@ -206,6 +216,9 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     if (!info.suspended)
         t->resume_asked_at = 0;
     t->kjob_failed = info.failed;
+    t->kjob_complete = info.complete;
+    t->kjob_pulled = info.pulled;
+    t->kjob_active = info.active;
     snprintf(t->kjob_reason, sizeof(t->kjob_reason), "%s", info.failed_reason);
     snprintf(t->kjob_message, sizeof(t->kjob_message), "%s", info.failed_message);
     t->kjob_mark = m->mark[IPD_MODEL_KJOBS];
@@ -262,7 +275,7 @@ void model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms)
         forget_pod(m, stale[i]);
 }
 
-#define OPS(kind, suffix)                                                                                             \
+#define OPS(kind, suffix)                                                                                              \
     static void begin_##suffix(void *ctx)                                                                              \
     {                                                                                                                  \
         ((ipd_model_t *)ctx)->mark[kind]++;                                                                            \

@@ -48,10 +48,32 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
     }
 }
 
+/*
+ * Another node's task, in node scope, as its Kubernetes Job says: the pods and Events that carry
+ * reasons and figures are watched by that node's daemon only.
+ */
+static void from_kjob(const task_rec_t *t, ipd_task_t *next)
+{
+    if (ipd_task_state_is_final((ipd_task_state_t)next->state))
+        return;
+    if (t->kjob_complete || t->kjob_pulled)
+        next->state = IPD_TASK_SUCCEEDED;
+    else if (t->kjob_failed)
+        next->state = IPD_TASK_FAILED;
+    else if (t->has_kjob && t->kjob_active > 0 && !t->suspended)
+        next->state = IPD_TASK_PULLING;
+    else
+        next->state = IPD_TASK_PENDING;
+    set_text(next, "", "");
+}
+
 int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     ipd_task_t next = t->task;
-    from_cluster(m, t, &next, now);
+    if (model_is_remote(m, t->task.node))
+        from_kjob(t, &next);
+    else
+        from_cluster(m, t, &next, now);
     /*
      * A task reloaded from the table (a new master) counted attempts of pods that may be gone,
      * deleted while no master watched. Until every collection is listed, the pods and events
@@ -102,9 +124,9 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 
 static int is_pull_failure(const char *reason)
 {
-    static const char *const reasons[] = {"ErrImagePull",        "ImagePullBackOff", "InvalidImageName",
-                                          "ErrImageNeverPull",   "RegistryUnavailable", "ImageInspectError",
-                                          "SignatureValidationFailed"};
+    static const char *const reasons[] = {
+        "ErrImagePull",        "ImagePullBackOff",  "InvalidImageName",         "ErrImageNeverPull",
+        "RegistryUnavailable", "ImageInspectError", "SignatureValidationFailed"};
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
         if (strcmp(reason, reasons[i]) == 0)
             return 1;
@@ -144,7 +166,10 @@ static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
         (t->stop_asked_at != 0 && now - t->stop_asked_at < ACTION_RETRY_MS))
         return;
     t->stop_asked_at = now;
-    m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+    if (!t->gave_up && m->actions.finish_job != NULL)
+        m->actions.finish_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+    else
+        m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
 }
 
 static void restart_if_timed_out(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
@@ -180,7 +205,8 @@ static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
     /* A resume that was asked and not yet seen holds its place; unseen for too long, it is asked again. */
     for (size_t i = 0; i < j->ntasks; i++) {
         task_rec_t *t = &j->tasks[i];
-        if (!t->has_kjob || !t->suspended || (t->resume_asked_at == 0 && running >= limit))
+        if (!t->has_kjob || !t->suspended || (t->resume_asked_at == 0 && running >= limit) ||
+            model_is_remote(m, t->task.node))
             continue;
         if (t->resume_asked_at == 0 || now - t->resume_asked_at >= ACTION_RETRY_MS) {
             t->resume_asked_at = now;
@@ -195,6 +221,8 @@ void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
     if (j->job.cancelled)
         return;
     for (size_t i = 0; i < j->ntasks; i++) {
+        if (model_is_remote(m, j->tasks[i].task.node))
+            continue;
         give_up_if_exhausted(m, j, &j->tasks[i]);
         stop_if_done(m, &j->tasks[i], now);
         restart_if_timed_out(m, j, &j->tasks[i], now);

@@ -49,7 +49,8 @@ static void on_delete_pod(void *ctx, const char *ns, const char *name)
     record("delete_pod", ns, name);
 }
 
-static const ipd_model_actions_t recorder = {on_resume, on_delete_job, on_delete_pod, NULL};
+static const ipd_model_actions_t recorder = {
+    .resume_job = on_resume, .delete_job = on_delete_job, .delete_pod = on_delete_pod};
 
 /* A small table named `name` (created, or reattached: `info` may be NULL). */
 static ipd_table_t *create_table(const char *name, ipd_table_open_info_t *info)
