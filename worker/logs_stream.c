@@ -77,7 +77,15 @@ static void consider(ipd_logs_stream_t *s, const json_t *pod)
         ipd_logs_ws_error(s, "invalid_container", msg, IPD_LOGS_CLOSE_BAD_REQUEST);
         return;
     }
-    if (s->q.previous || ipd_logs_pod_container_state(pod, s->container, NULL) != IPD_LOGS_CONTAINER_UNKNOWN) {
+    /*
+     * As the kubelet picks the container whose log it serves (pkg/kubelet/kubelet_pods.go,
+     * validateContainerLogStatus): the running one, else the terminated one, else the last
+     * terminated run of a container that waits to restart (CrashLoopBackOff). Only a container
+     * that never ran has no log yet, and only that one is waited for.
+     */
+    int has_previous = 0;
+    ipd_logs_container_state_t state = ipd_logs_pod_container_state(pod, s->container, &has_previous);
+    if (s->q.previous || state != IPD_LOGS_CONTAINER_UNKNOWN || has_previous) {
         start_log(s);
         return;
     }

@@ -160,6 +160,36 @@ def case_previous():
     check(s.code == 4400, "close code %s" % s.code)
 
 
+def case_crash_loop_shows_last_run():
+    # A container in CrashLoopBackOff that has run before: the kubelet serves its last run's log
+    # (pkg/kubelet/kubelet_pods.go, validateContainerLogStatus), so the stream starts at once
+    # instead of waiting logs_pod_wait for the next run, as `kubectl logs` does.
+    sim.post("/_sim/backoff", {"base_ms": 30000, "max_ms": 30000})
+    try:
+        sim.post("/_sim/outcome", {"pattern": "(^|/)crashloop:", "outcome": "Run", "run_ms": 300, "exit_code": 1,
+                                   "log_rate": 20})
+        sim.pod("loop1", image="crashloop:1")
+
+        def backing_off():
+            st, pod = sim.get_pod("loop1")
+            cs = (pod or {}).get("status", {}).get("containerStatuses", [{}])[0] if st == 200 else {}
+            return (cs.get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
+                    and "terminated" in cs.get("lastState", {}))
+        wait_for(backing_off, 10, "loop1 in CrashLoopBackOff")
+        t0 = time.monotonic()
+        s = run(collect(url("pod=loop1"), timeout=10))
+        took = time.monotonic() - t0
+        check(s.types()[:1] == ["started"], "messages %r (a crash-looping container was waited for)" % s.texts)
+        lines = bytes(s.data).decode().splitlines()
+        check(lines and all(re.fullmatch(r"line \d+ of loop1", x) for x in lines), "last run's log %r" % lines[:3])
+        check(s.texts[-1] == {"type": "end", "reason": "container_terminated"} and s.code == 1000,
+              "end %r code %s" % (s.texts[-1:], s.code))
+        check(took < 1.5, "the last run's log took %.1f s" % took)
+    finally:
+        sim.post("/_sim/backoff", {"base_ms": 200, "max_ms": 2000})
+        sim.delete_pod("loop1")
+
+
 def case_since():
     running_pod("since1")
     sim.logs("since1", lines=["old-1", "old-2"])
