@@ -1,6 +1,7 @@
 # Thin wrapper over CMake. `make demo` runs the daemon against the bundled Kubernetes
 # simulator; `make test` runs the whole suite (-Werror build, then ASan+UBSan build).
-# Both install missing Debian packages first.
+# Both install missing Debian packages first: `make demo` only what the daemon needs (its build
+# leaves the test tree out, -DIPD_TESTS=OFF), `make test` also the test packages.
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -15,14 +16,14 @@ deps:
 test-deps:
 	@scripts/install-deps.sh --test
 
-build: deps
-	cmake -S . -B $(BUILD) -DIPD_WERROR=ON >/dev/null
+build: test-deps
+	cmake -S . -B $(BUILD) -DIPD_WERROR=ON -DIPD_TESTS=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
 
 # Only the daemon (what `make demo` needs), not the tests and benchmarks.
 daemon: deps
-	cmake -S . -B $(BUILD) -DIPD_WERROR=ON >/dev/null
+	cmake -S . -B $(BUILD) -DIPD_WERROR=ON -DIPD_TESTS=OFF >/dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target imgpulld
 
 test: test-deps

@@ -9,7 +9,7 @@ which=${1:-all}
 run() {
     local dir=$1
     shift
-    cmake -S . -B "$dir" -DIPD_WERROR=ON "$@" >/dev/null
+    cmake -S . -B "$dir" -DIPD_WERROR=ON -DIPD_TESTS=ON "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
     (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600)
 }
