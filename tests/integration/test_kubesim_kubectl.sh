@@ -22,7 +22,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [[ -f "$work/sim.err" ]] && tail -20 "$work/sim.err" >&2; exit 1; }
 step() { echo "--- $*"; }
 
-KUBECTL=/usr/bin/kubectl
+KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 [[ -x "$KUBECTL" ]] || fail "$KUBECTL is not installed"
 command -v curl >/dev/null || fail "curl is not installed"
 
@@ -56,7 +56,7 @@ pod_of() { api "$base/api/v1/namespaces/imgpulld/pods?labelSelector=job-name%3D$
 
 step "kubectl version talks to the simulator"
 k version >"$work/version" 2>&1 || { cat "$work/version"; fail "kubectl version"; }
-grep -q 'Server Version: v1.31.0' "$work/version" || fail "kubectl did not report the server version"
+grep -Eq "Server Version: (v1.31.0|version.Info\{.*GitVersion:\"v1.31.0\")" "$work/version" || fail "kubectl did not report the server version"
 
 step "kubectl get pods -A / nodes / namespaces"
 k get pods -A >"$work/pods" 2>&1 || { cat "$work/pods"; fail "get pods -A"; }
