@@ -14,7 +14,7 @@
  *   h_lists.c     pull-active, pull-failed, pull-jobs
  *   h_job.c       GET and DELETE pull-jobs/{id}, POST pull
  *   h_ops.c       healthz, readyz, metrics, stats
- *   dashboard.c   the built-in page
+ *   dashboard.c   the built-in page (its files: worker/dashboard/, embedded at build time)
  *   ws_*.c        WebSocket job watches (worker/ws.h)
  *   logs*.c       pod-log streaming over WebSocket (worker/logs.h)
  *
@@ -58,7 +58,7 @@ typedef enum ipd_worker_route {
     IPD_ROUTE_HEALTHZ,    /**< /healthz */
     IPD_ROUTE_READYZ,     /**< /readyz */
     IPD_ROUTE_METRICS,    /**< /metrics */
-    IPD_ROUTE_DASHBOARD,  /**< / */
+    IPD_ROUTE_DASHBOARD,  /**< / and the page's files under /ui/ (worker/dashboard.h) */
     IPD_ROUTE_POD_LOGS,   /**< /ws/pod-logs (worker/logs.h) */
     IPD_ROUTE_WS_JOB,     /**< /ws/image-pull/{id} (worker/ws.h) */
     IPD_ROUTE_WS_ALL,     /**< /ws/image-pull-all (worker/ws.h) */

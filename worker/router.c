@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proto/job.h"
+#include "worker/dashboard.h"
 #include "worker/logs.h"
 #include "worker/ws.h"
 
@@ -70,6 +71,8 @@ static ipd_worker_route_t classify(h2o_iovec_t path, char *id)
     for (int r = 0; r < IPD_ROUTE_COUNT; r++)
         if (routes[r].path != NULL && h2o_memis(path.base, path.len, routes[r].path, strlen(routes[r].path)))
             return (ipd_worker_route_t)r;
+    if (ipd_dashboard_find(path.base, path.len) != NULL)
+        return IPD_ROUTE_DASHBOARD; /* the page's script and style sheet */
     return IPD_ROUTE_OTHER;
 }
 

@@ -261,6 +261,33 @@ static void exercise_api(const proto_t *p, const char *tag)
     cr_assert(strncmp(ctype, "text/html", 9) == 0, "dashboard content-type %s", ctype);
     cr_assert(r.body != NULL && strcasestr(r.body, "<html") != NULL, "no HTML page");
     h_resp_free(&r);
+
+    /* The page's files: their own types, a policy without inline script, a content ETag that answers 304. */
+    static const struct {
+        const char *path, *type;
+    } files[] = {{"/", "text/html"}, {"/ui/app.js", "text/javascript"}, {"/ui/app.css", "text/css"}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char csp[512], etag[64], inm[96];
+        req(p, "GET", files[i].path, NULL, NULL, &r);
+        cr_assert_eq(r.status, 200, "%s: %ld", files[i].path, r.status);
+        h_resp_header(&r, "content-type", ctype, sizeof(ctype));
+        cr_assert(strncmp(ctype, files[i].type, strlen(files[i].type)) == 0, "%s: content-type %s", files[i].path,
+                  ctype);
+        cr_assert(h_resp_header(&r, "content-security-policy", csp, sizeof(csp)), "%s: no policy", files[i].path);
+        cr_assert(strstr(csp, "script-src 'self'") != NULL && strstr(csp, "unsafe-inline") == NULL &&
+                      strstr(csp, "unsafe-eval") == NULL,
+                  "%s: policy %s", files[i].path, csp);
+        cr_assert(h_resp_header(&r, "etag", etag, sizeof(etag)) && etag[0] == '"', "%s: etag %s", files[i].path, etag);
+        h_resp_free(&r);
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+        const char *const hdrs[] = {inm, NULL};
+        req(p, "GET", files[i].path, NULL, hdrs, &r);
+        cr_assert_eq(r.status, 304, "%s with If-None-Match %s: %ld", files[i].path, etag, r.status);
+        h_resp_free(&r);
+    }
+    req(p, "GET", "/ui/nothing.js", NULL, NULL, &r);
+    cr_assert_eq(r.status, 404, "an unknown page file: %ld", r.status);
+    h_resp_free(&r);
 }
 
 static void start(const char *tag, const char *extra, int ready)
