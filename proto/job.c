@@ -1,5 +1,6 @@
 #include "proto/job.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const task_state_names[IPD_TASK_STATE_COUNT] = {
@@ -9,6 +10,21 @@ static const char *const job_state_names[IPD_JOB_STATE_COUNT] = {
     "pending", "pulling", "succeeded", "failed", "cancelled",
 };
 static const char *const pull_policy_names[IPD_PULL_POLICY_COUNT] = {"IfNotPresent", "Always"};
+/* Index 0 (IPD_CAUSE_NONE) is null in the API and has no name. */
+static const char *const cause_names[IPD_CAUSE_COUNT] = {
+    "",
+    "auth",
+    "not_found",
+    "network",
+    "tls",
+    "rate_limited",
+    "timeout",
+    "invalid_reference",
+    "node_unavailable",
+    "deadline",
+    "cancelled",
+    "unknown",
+};
 
 static int lookup(const char *const *names, int count, const char *name, size_t len)
 {
@@ -33,6 +49,17 @@ const char *ipd_job_state_name(ipd_job_state_t s)
 const char *ipd_pull_policy_name(ipd_pull_policy_t p)
 {
     return (unsigned)p < IPD_PULL_POLICY_COUNT ? pull_policy_names[p] : "unknown";
+}
+
+const char *ipd_cause_name(ipd_cause_t c)
+{
+    return (unsigned)c < IPD_CAUSE_COUNT && c != IPD_CAUSE_NONE ? cause_names[c] : NULL;
+}
+
+int ipd_cause_parse(const char *name, size_t len)
+{
+    int v = lookup(cause_names, IPD_CAUSE_COUNT, name, len);
+    return v == IPD_CAUSE_NONE ? -1 : v;
 }
 
 int ipd_task_state_parse(const char *name, size_t len)
@@ -130,12 +157,25 @@ void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, i
     /* Zero the whole fields so that equal jobs are equal byte for byte. */
     memset(job->error_reason, 0, sizeof(job->error_reason));
     memset(job->error_message, 0, sizeof(job->error_message));
+    job->error_cause = IPD_CAUSE_NONE;
     if (failing == NULL)
         return;
     const char *reason =
         failing->reason[0] != '\0' ? failing->reason : ipd_task_state_name((ipd_task_state_t)failing->state);
     ipd_strlcpy_utf8(job->error_reason, reason, sizeof(job->error_reason));
-    ipd_strlcpy_utf8(job->error_message, failing->message, sizeof(job->error_message));
+    job->error_cause = failing->cause != IPD_CAUSE_NONE ? failing->cause : IPD_CAUSE_UNKNOWN;
+    size_t mlen = strnlen(failing->message, sizeof(failing->message));
+    size_t flen = strnlen(failing->fail_message, sizeof(failing->fail_message));
+    if (flen == 0 || memmem(failing->message, mlen, failing->fail_message, flen) != NULL) {
+        ipd_strlcpy_utf8(job->error_message, failing->message, sizeof(job->error_message));
+        return;
+    }
+    /* The registry's words were replaced (a bare back-off, a deadline): name them again. */
+    char msg[IPD_MESSAGE_SIZE * 2 + IPD_REASON_SIZE + 8];
+    snprintf(msg, sizeof(msg), "%.*s%s%.*s: %.*s", (int)mlen, failing->message, mlen > 0 ? ": " : "",
+             (int)strnlen(failing->fail_reason, sizeof(failing->fail_reason)), failing->fail_reason, (int)flen,
+             failing->fail_message);
+    ipd_strlcpy_utf8(job->error_message, msg, sizeof(job->error_message));
 }
 
 size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap)

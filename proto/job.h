@@ -43,6 +43,26 @@ typedef enum ipd_job_state {
     IPD_JOB_STATE_COUNT
 } ipd_job_state_t;
 
+/**
+ * Why a task failed, as a class a client can act on (docs/api.md has the mapping from kubelet
+ * and registry messages; proto/cause.h classifies). IPD_CAUSE_NONE is "null": nothing failed.
+ */
+typedef enum ipd_cause {
+    IPD_CAUSE_NONE = 0,
+    IPD_CAUSE_AUTH,              /**< the registry refused the credentials, or none were given */
+    IPD_CAUSE_NOT_FOUND,         /**< no such repository, tag or digest */
+    IPD_CAUSE_NETWORK,           /**< the registry could not be reached (DNS, connect, reset) */
+    IPD_CAUSE_TLS,               /**< certificate or TLS protocol failure */
+    IPD_CAUSE_RATE_LIMITED,      /**< the registry answered 429 / toomanyrequests */
+    IPD_CAUSE_TIMEOUT,           /**< a pull attempt or a registry request took too long */
+    IPD_CAUSE_INVALID_REFERENCE, /**< the image reference cannot be parsed */
+    IPD_CAUSE_NODE_UNAVAILABLE,  /**< the node went away, is not ready, or evicted the pod */
+    IPD_CAUSE_DEADLINE,          /**< the job's deadline_seconds ran out */
+    IPD_CAUSE_CANCELLED,         /**< cancelled by a client, or its Kubernetes Job was deleted */
+    IPD_CAUSE_UNKNOWN,           /**< a failure none of the above describes */
+    IPD_CAUSE_COUNT
+} ipd_cause_t;
+
 typedef enum ipd_pull_policy {
     IPD_PULL_IF_NOT_PRESENT = 0,
     IPD_PULL_ALWAYS,
@@ -56,12 +76,17 @@ typedef struct ipd_task {
     char pod[IPD_POD_SIZE];      /**< empty until the pod exists */
     char reason[IPD_REASON_SIZE];
     char message[IPD_MESSAGE_SIZE];
+    /** The last failure as the kubelet (or the pod) reported it, verbatim; empty while none.
+     *  A later bare "Back-off pulling image" does not replace it (proto/cause.h). */
+    char fail_reason[IPD_REASON_SIZE];
+    char fail_message[IPD_MESSAGE_SIZE];
     int64_t image_bytes; /**< IPD_UNKNOWN_I64 until a Pulled event says */
     int64_t pull_ms;     /**< IPD_UNKNOWN_I64 until a Pulled event says */
     int64_t updated_at;  /**< Unix ms of the last change */
     uint32_t attempts;   /**< pull attempts seen (failed attempts + the current one) */
     uint8_t state;       /**< ipd_task_state_t */
-    uint8_t _reserved[3];
+    uint8_t cause;       /**< ipd_cause_t; IPD_CAUSE_NONE while nothing failed */
+    uint8_t _reserved[2];
 } ipd_task_t;
 
 /** What a client asked for; kept so that a restarted master can go on launching tasks. */
@@ -94,7 +119,8 @@ typedef struct ipd_job {
     uint8_t state;       /**< ipd_job_state_t */
     uint8_t pull_policy; /**< ipd_pull_policy_t */
     uint8_t cancelled;   /**< a client asked to cancel; the state becomes cancelled */
-    uint8_t _reserved[5];
+    uint8_t error_cause; /**< ipd_cause_t of `error`; IPD_CAUSE_NONE when error is null */
+    uint8_t _reserved[4];
 } ipd_job_t;
 
 /** Returns the API name of a state or policy ("pending", "IfNotPresent", ...); never NULL. */
@@ -102,8 +128,13 @@ const char *ipd_task_state_name(ipd_task_state_t s);
 const char *ipd_job_state_name(ipd_job_state_t s);
 const char *ipd_pull_policy_name(ipd_pull_policy_t p);
 
+/** Returns the API name of a cause ("auth", ...), or NULL for IPD_CAUSE_NONE and values out of range. */
+const char *ipd_cause_name(ipd_cause_t c);
+
 /** Parses an API name. Returns the enum value, or -1 if `name` (of `len` bytes) is not one. */
 int ipd_task_state_parse(const char *name, size_t len);
+/** Parses a cause name ("auth" ... "unknown"; never "null"). Returns the ipd_cause_t or -1. */
+int ipd_cause_parse(const char *name, size_t len);
 int ipd_job_state_parse(const char *name, size_t len);
 int ipd_pull_policy_parse(const char *name, size_t len);
 
@@ -120,7 +151,10 @@ void ipd_task_init(ipd_task_t *task, const char *node, int64_t now);
  * `now`. Does not touch `version`: the caller bumps it when the job record actually changed.
  * Rules (DESIGN.md): cancelled if `job->cancelled`; pending while no task has left pending;
  * succeeded when all succeeded; failed when all are final and at least one failed; else
- * pulling. `error` is the first failing (retrying or failed) task's reason and message.
+ * pulling. `error` is the first failing (retrying or failed) task's reason, message and cause;
+ * when that task's last failure (fail_reason, fail_message) is not already part of its message
+ * (a bare "Back-off pulling image" replaced the registry's words), the message becomes
+ * "<message>: <fail_reason>: <fail_message>", so a failed job names what the registry said.
  *
  * Details: a task has "started" when it is pulling, retrying, succeeded or failed (pending,
  * cancelled and unknown tasks have not). A job with no tasks is pending. A job whose tasks are

@@ -122,6 +122,15 @@ static void put_u64(writer_t *w, uint64_t v)
     put(w, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, v));
 }
 
+static void put_cause(writer_t *w, ipd_cause_t c)
+{
+    const char *name = ipd_cause_name(c);
+    if (name == NULL)
+        PUT_LIT(w, "null");
+    else
+        put_cstr(w, name);
+}
+
 static void put_task(writer_t *w, const ipd_task_t *t)
 {
     PUT_LIT(w, "{\"node\":");
@@ -136,6 +145,19 @@ static void put_task(writer_t *w, const ipd_task_t *t)
     FIELD(w, t->reason, 1);
     PUT_LIT(w, ",\"message\":");
     FIELD(w, t->message, 1);
+    PUT_LIT(w, ",\"cause\":");
+    put_cause(w, (ipd_cause_t)t->cause);
+    PUT_LIT(w, ",\"last_failure\":");
+    if (strnlen(t->fail_reason, sizeof(t->fail_reason)) == 0 &&
+        strnlen(t->fail_message, sizeof(t->fail_message)) == 0) {
+        PUT_LIT(w, "null");
+    } else {
+        PUT_LIT(w, "{\"reason\":");
+        FIELD(w, t->fail_reason, 1);
+        PUT_LIT(w, ",\"message\":");
+        FIELD(w, t->fail_message, 1);
+        PUT_LIT(w, "}");
+    }
     PUT_LIT(w, ",\"attempts\":");
     put_u64(w, t->attempts);
     PUT_LIT(w, ",\"image_bytes\":");
@@ -200,6 +222,8 @@ int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *
         FIELD(&w, job->error_reason, 0);
         PUT_LIT(&w, ",\"message\":");
         FIELD(&w, job->error_message, 1);
+        PUT_LIT(&w, ",\"cause\":");
+        put_cause(&w, (ipd_cause_t)job->error_cause);
         PUT_LIT(&w, "}");
     }
     PUT_LIT(&w, ",\"version\":");

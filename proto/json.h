@@ -8,12 +8,14 @@
  *     maximal invalid UTF-8 sequence becomes U+FFFD (strings come from the cluster);
  *   - times are "YYYY-MM-DDTHH:MM:SS.mmmZ", and IPD_TIME_NULL (or a time outside years
  *     0000..9999) is null;
- *   - a task's `namespace`, `pod`, `reason` and `message` are null while empty;
+ *   - a task's `namespace`, `pod`, `reason` and `message` are null while empty; its `cause`
+ *     (after `message`) is the cause's API name or null (IPD_CAUSE_NONE), and `last_failure`
+ *     is {"reason", "message"} (each null while empty), or null while both are empty;
  *     `image_bytes` and `pull_ms` are null while unknown (negative);
  *   - `nodes` carries desired, pending, pulling, succeeded, failed, then the extension keys
  *     retrying, cancelled, unknown (pulling includes retrying);
- *   - `error` is null when the job has no error reason, else {"reason", "message"} with a null
- *     message when it is empty.
+ *   - `error` is null when the job has no error reason, else {"reason", "message", "cause"}
+ *     with a null message when it is empty and a null cause for IPD_CAUSE_NONE.
  * Time formatting and parsing (ipd_time_format, ipd_time_parse) live in proto/rfc3339.h,
  * which this header includes.
  * Encoding functions return 0, or -ENOMEM with the buffer restored to its length before the call.

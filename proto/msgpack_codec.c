@@ -73,13 +73,18 @@ static void map(packer_t *p, size_t n)
 
 static void pack_task(packer_t *p, const ipd_task_t *t)
 {
-    map(p, 10);
+    const char *cause = ipd_cause_name((ipd_cause_t)t->cause);
+    map(p, cause != NULL ? 13 : 12);
     KV_FIELD(p, "node", t->node);
     KV_FIELD(p, "namespace", t->ns);
     KV_FIELD(p, "pod", t->pod);
     kv_name(p, "state", ipd_task_state_name((ipd_task_state_t)t->state));
     KV_FIELD(p, "reason", t->reason);
     KV_FIELD(p, "message", t->message);
+    KV_FIELD(p, "fail_reason", t->fail_reason);
+    KV_FIELD(p, "fail_message", t->fail_message);
+    if (cause != NULL)
+        kv_name(p, "cause", cause);
     kv_u64(p, "attempts", t->attempts);
     kv_i64(p, "image_bytes", t->image_bytes);
     kv_i64(p, "pull_ms", t->pull_ms);
@@ -89,7 +94,8 @@ static void pack_task(packer_t *p, const ipd_task_t *t)
 static void pack_job(packer_t *p, const ipd_job_t *j)
 {
     const ipd_node_counts_t *c = &j->nodes;
-    map(p, 13);
+    const char *cause = ipd_cause_name((ipd_cause_t)j->error_cause);
+    map(p, cause != NULL ? 14 : 13);
     KV_FIELD(p, "id", j->id);
     KV_FIELD(p, "image", j->image);
     kv_name(p, "state", ipd_job_state_name((ipd_job_state_t)j->state));
@@ -101,6 +107,8 @@ static void pack_job(packer_t *p, const ipd_job_t *j)
     kv_u64(p, "version", j->version);
     KV_FIELD(p, "error_reason", j->error_reason);
     KV_FIELD(p, "error_message", j->error_message);
+    if (cause != NULL)
+        kv_name(p, "error_cause", cause);
     key(p, "nodes");
     map(p, 8);
     kv_u64(p, "desired", c->desired);
@@ -164,6 +172,7 @@ typedef enum kind {
     K_TASK_STATE,
     K_JOB_STATE,
     K_POLICY,
+    K_CAUSE,
     K_MAP
 } kind_t;
 
@@ -186,6 +195,9 @@ static const field_t task_fields[] = {
     F(ipd_task_t, "state", K_TASK_STATE, state),
     F(ipd_task_t, "reason", K_TEXT, reason),
     F(ipd_task_t, "message", K_TEXT, message),
+    F(ipd_task_t, "fail_reason", K_TEXT, fail_reason),
+    F(ipd_task_t, "fail_message", K_TEXT, fail_message),
+    F(ipd_task_t, "cause", K_CAUSE, cause),
     F(ipd_task_t, "attempts", K_U32, attempts),
     F(ipd_task_t, "image_bytes", K_I64, image_bytes),
     F(ipd_task_t, "pull_ms", K_I64, pull_ms),
@@ -227,6 +239,7 @@ static const field_t job_fields[] = {
     F(ipd_job_t, "version", K_U64, version),
     F(ipd_job_t, "error_reason", K_TEXT, error_reason),
     F(ipd_job_t, "error_message", K_TEXT, error_message),
+    F(ipd_job_t, "error_cause", K_CAUSE, error_cause),
     {"nodes", K_MAP, offsetof(ipd_job_t, nodes), sizeof(ipd_node_counts_t), count_fields},
     {"spec", K_MAP, offsetof(ipd_job_t, spec), sizeof(ipd_job_spec_t), spec_fields},
     {NULL, K_ID, 0, 0, NULL},
@@ -325,6 +338,8 @@ static int set_field(const field_t *f, const msgpack_object *o, char *dst)
         return set_enum((uint8_t *)dst, o, ipd_job_state_parse);
     case K_POLICY:
         return set_enum((uint8_t *)dst, o, ipd_pull_policy_parse);
+    case K_CAUSE:
+        return set_enum((uint8_t *)dst, o, ipd_cause_parse);
     case K_MAP:
         return decode_map(o, f->sub, dst, NULL);
     }

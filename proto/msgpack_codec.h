@@ -5,11 +5,13 @@
  * Records are maps with string keys, so a later version can add keys: decoders ignore keys
  * they do not know (of any type) and leave fields whose key is absent at their defaults
  * (ipd_task_init for tasks; zero, ttl_seconds_after_finished = -1 and unknown times for jobs).
- * Enums travel as their API names ("pulling", "IfNotPresent"). Keys:
+ * Enums travel as their API names ("pulling", "IfNotPresent", "auth"); a cause that is none
+ * (IPD_CAUSE_NONE) is left out, and nil decodes as none. Keys:
  *
- *   task    node, namespace, pod, state, reason, message, attempts, image_bytes, pull_ms, updated_at
+ *   task    node, namespace, pod, state, reason, message, fail_reason, fail_message, cause,
+ *           attempts, image_bytes, pull_ms, updated_at
  *   job     id, image, state, pull_policy, cancelled, created_at, started_at, finished_at, version,
- *           error_reason, error_message,
+ *           error_reason, error_message, error_cause,
  *           nodes {desired, pending, pulling, retrying, succeeded, failed, cancelled, unknown},
  *           spec {timeout_seconds, backoff_limit, deadline_seconds, parallelism,
  *                 ttl_seconds_after_finished, pull_secrets}
@@ -17,7 +19,7 @@
  *
  * A job needs "id" and a task needs "node". Identifiers (id, image, node, namespace, pod) that do
  * not fit their field, or hold a NUL byte, are IPD_EINVAL; free text (reason, message,
- * error_*, pull_secrets) is truncated at a UTF-8 boundary. A known key with a value of the
+ * fail_*, error_*, pull_secrets) is truncated at a UTF-8 boundary. A known key with a value of the
  * wrong type or out of range is IPD_EINVAL.
  *
  * Decoding never hands unchecked bytes to the msgpack library, which allocates 24 bytes per

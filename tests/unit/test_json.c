@@ -73,6 +73,9 @@ static void sample(ipd_job_t *job, ipd_task_t tasks[2])
     snprintf(tasks[0].message, sizeof(tasks[0].message), "rpc error: \"not found\"");
     tasks[0].state = IPD_TASK_RETRYING;
     tasks[0].attempts = 2;
+    snprintf(tasks[0].fail_reason, sizeof(tasks[0].fail_reason), "ErrImagePull");
+    snprintf(tasks[0].fail_message, sizeof(tasks[0].fail_message), "rpc error: \"not found\"");
+    tasks[0].cause = IPD_CAUSE_NOT_FOUND;
     ipd_task_init(&tasks[1], "node-b", INT64_C(1795773602000));
     tasks[1].state = IPD_TASK_SUCCEEDED;
     tasks[1].image_bytes = 187654321;
@@ -97,12 +100,16 @@ Test(json, encodes_a_job_exactly_as_the_api_shows)
         "\"cancelled\":0,\"unknown\":0},"
         "\"tasks\":[{\"node\":\"node-a\",\"state\":\"retrying\",\"namespace\":\"imgpulld\","
         "\"pod\":\"imgpull-pj-7f3a9c2e-node-a-x1b2c\",\"reason\":\"ErrImagePull\","
-        "\"message\":\"rpc error: \\\"not found\\\"\",\"attempts\":2,\"image_bytes\":null,\"pull_ms\":null,"
+        "\"message\":\"rpc error: \\\"not found\\\"\",\"cause\":\"not_found\","
+        "\"last_failure\":{\"reason\":\"ErrImagePull\",\"message\":\"rpc error: \\\"not "
+        "found\\\"\"},\"attempts\":2,\"image_bytes\":null,\"pull_ms\":null,"
         "\"updated_at\":\"2026-11-27T10:00:01.000Z\"},"
         "{\"node\":\"node-b\",\"state\":\"succeeded\",\"namespace\":null,\"pod\":null,\"reason\":null,"
-        "\"message\":null,\"attempts\":1,\"image_bytes\":187654321,\"pull_ms\":1834,"
+        "\"message\":null,\"cause\":null,\"last_failure\":null,\"attempts\":1,\"image_bytes\":187654321,\"pull_ms\":"
+        "1834,"
         "\"updated_at\":\"2026-11-27T10:00:02.000Z\"}],"
-        "\"error\":{\"reason\":\"ErrImagePull\",\"message\":\"rpc error: \\\"not found\\\"\"},\"version\":17}";
+        "\"error\":{\"reason\":\"ErrImagePull\",\"message\":\"rpc error: \\\"not found\\\"\",\"cause\":\"not_found\"},"
+        "\"version\":17}";
     cr_assert_str_eq(b.data, want);
     ipd_buf_dispose(&b);
 }

@@ -16,6 +16,9 @@ static void full_task(ipd_task_t *t, int i)
     snprintf(t->pod, sizeof(t->pod), "imgpull-pj-1-node-%d-abcde", i);
     snprintf(t->reason, sizeof(t->reason), "ImagePullBackOff");
     snprintf(t->message, sizeof(t->message), "Back-off pulling image \"x\" \xC3\xA9");
+    snprintf(t->fail_reason, sizeof(t->fail_reason), "ErrImagePull");
+    snprintf(t->fail_message, sizeof(t->fail_message), "unexpected status from HEAD request: 401 Unauthorized");
+    t->cause = IPD_CAUSE_AUTH;
     t->state = IPD_TASK_RETRYING;
     t->attempts = 3 + (uint32_t)i;
     t->image_bytes = INT64_C(1) << 40;
@@ -40,6 +43,7 @@ static void full_job(ipd_job_t *j)
     j->nodes = (ipd_node_counts_t){8, 1, 2, 1, 3, 1, 0, 1};
     snprintf(j->error_reason, sizeof(j->error_reason), "ErrImagePull");
     snprintf(j->error_message, sizeof(j->error_message), "manifest unknown");
+    j->error_cause = IPD_CAUSE_NOT_FOUND;
     j->state = IPD_JOB_FAILED;
     j->pull_policy = IPD_PULL_ALWAYS;
     j->cancelled = 1;
@@ -67,6 +71,24 @@ Test(msgpack, job_round_trips_field_for_field)
     memset(&out, 0x77, sizeof(out));
     cr_assert_eq(ipd_msgpack_decode_job(b.data, b.len, &out), 0);
     memset(out._reserved, 0, sizeof(out._reserved));
+    cr_assert_eq(memcmp(&in, &out, sizeof(in)), 0);
+    ipd_buf_dispose(&b);
+}
+
+Test(msgpack, a_task_without_a_cause_round_trips_and_leaves_the_key_out)
+{
+    ipd_task_t in, out;
+    ipd_buf_t b;
+    full_task(&in, 2);
+    in.cause = IPD_CAUSE_NONE;
+    memset(in.fail_reason, 0, sizeof(in.fail_reason));
+    memset(in.fail_message, 0, sizeof(in.fail_message));
+    ipd_buf_init(&b);
+    cr_assert_eq(ipd_msgpack_encode_task(&b, &in), 0);
+    cr_assert_null(memmem(b.data, b.len, "cause", 5));
+    memset(&out, 0x55, sizeof(out));
+    cr_assert_eq(ipd_msgpack_decode_task(b.data, b.len, &out), 0);
+    out._reserved[0] = out._reserved[1] = 0;
     cr_assert_eq(memcmp(&in, &out, sizeof(in)), 0);
     ipd_buf_dispose(&b);
 }
@@ -261,6 +283,9 @@ Test(msgpack, bad_fields_are_invalid)
         {"attempts", NULL, INT64_C(1) << 33},
         {"node", NULL, 5},        /* string expected */
         {"image_bytes", "12", 0}, /* number expected */
+        {"cause", "bad_luck", 0}, /* unknown cause */
+        {"cause", "", 0},         /* none travels as an absent key, never as "" */
+        {"cause", NULL, 2},       /* cause as a number */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *keys[] = {"node", cases[i].key};
