@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "master/model_internal.h"
+#include "proto/cause.h"
 #include "shared/log.h"
 
 /* An action the cluster has not carried out after this long is asked again. */
@@ -74,6 +75,8 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         from_kjob(t, &next);
     else
         from_cluster(m, t, &next, now);
+    /* The kubelet's own words, before this model puts messages of its own in their place. */
+    ipd_task_keep_failure(&next, &t->task);
     /*
      * A task reloaded from the table (a new master) counted attempts of pods that may be gone,
      * deleted while no master watched. Until every collection is listed, the pods and events
@@ -112,6 +115,7 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         next.state = IPD_TASK_CANCELLED;
         set_text(&next, "Cancelled", "the task's Kubernetes Job was deleted before the image was pulled");
     }
+    ipd_task_set_cause(&next);
     next.updated_at = t->task.updated_at;
     if (memcmp(&next, &t->task, sizeof(next)) == 0)
         return 0;
@@ -146,9 +150,14 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
         return;
     t->gave_up = 1;
     snprintf(t->gave_up_reason, sizeof(t->gave_up_reason), "%s", task->reason);
-    char msg[IPD_MESSAGE_SIZE + 96];
-    snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s", task->attempts,
-             (int)j->job.spec.backoff_limit, task->message);
+    /* Name the registry's words (the last failure), not the back-off that replaced them. */
+    char msg[IPD_MESSAGE_SIZE * 2 + IPD_REASON_SIZE + 96];
+    if (task->fail_message[0] != '\0')
+        snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s: %s", task->attempts,
+                 (int)j->job.spec.backoff_limit, task->fail_reason, task->fail_message);
+    else
+        snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s", task->attempts,
+                 (int)j->job.spec.backoff_limit, task->message);
     ipd_strlcpy_utf8(t->gave_up_message, msg, sizeof(t->gave_up_message));
     ipd_info("model", "job %s node %s: %s", j->job.id, task->node, t->gave_up_message);
     model_mark_dirty(m, j);
