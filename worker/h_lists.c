@@ -159,6 +159,15 @@ static int cmp_candidates(const void *a, const void *b)
     return ipd_http_cursor_cmp(x->created_at, x->id, y->created_at, y->id);
 }
 
+/* True when a task of the job has one of the causes in `mask`. */
+static int has_cause(const ipd_table_job_view_t *v, unsigned mask)
+{
+    for (size_t i = 0; i < v->ntasks; i++)
+        if (v->tasks[i].cause < IPD_CAUSE_COUNT && (mask & (1u << v->tasks[i].cause)) != 0)
+            return 1;
+    return 0;
+}
+
 static int matches(const struct jobs_args *a, const ipd_table_job_view_t *v)
 {
     if (a->q.states != 0 && !(a->q.states & (1u << v->job->state)))
@@ -166,6 +175,8 @@ static int matches(const struct jobs_args *a, const ipd_table_job_view_t *v)
     if (a->q.image[0] != '\0' && strncmp(a->q.image, v->job->image, IPD_IMAGE_SIZE) != 0)
         return 0;
     if (a->has_cursor && ipd_http_cursor_cmp(v->job->created_at, v->job->id, a->cursor.created_at, a->cursor.id) <= 0)
+        return 0;
+    if (a->q.causes != 0 && !has_cause(v, a->q.causes))
         return 0;
     if (a->q.node[0] == '\0')
         return 1;

@@ -76,6 +76,8 @@ typedef struct ipd_http_jobs_query {
     char image[IPD_IMAGE_SIZE];
     /** Node that must have a task of the job; empty for any. */
     char node[IPD_NODE_SIZE];
+    /** Bit (1u << cause) per accepted ipd_cause_t: a task of the job must have one; 0 for any. */
+    unsigned causes;
     /** Page size, 1..1000, default 100. */
     unsigned limit;
     /** The raw (still encoded) continue token; empty for the first page. */
@@ -83,8 +85,8 @@ typedef struct ipd_http_jobs_query {
 } ipd_http_jobs_query_t;
 
 /**
- * Parses the query of GET /api/v1/images/pull-jobs. `state` may be repeated and may list
- * names separated by commas; the others may be given once. Returns 0, or -1 with a message
+ * Parses the query of GET /api/v1/images/pull-jobs. `state` and `cause` may be repeated and
+ * may list names separated by commas; the others may be given once. Returns 0, or -1 with a message
  * naming the parameter.
  */
 int ipd_http_parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query_t *out, char *msg, size_t msgcap);

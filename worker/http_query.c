@@ -138,6 +138,28 @@ static int take_states(const char *v, unsigned *mask, char *msg, size_t msgcap)
     }
 }
 
+/* Adds each comma-separated cause name of a decoded `cause` value to the mask. */
+static int take_causes(const char *v, unsigned *mask, char *msg, size_t msgcap)
+{
+    const char *s = v;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        int c = ipd_cause_parse(s, n);
+        if (c < 0) {
+            snprintf(msg, msgcap,
+                     "cause: unknown cause \"%.*s\" (expected auth, not_found, network, tls, rate_limited, timeout, "
+                     "invalid_reference, node_unavailable, deadline, cancelled or unknown)",
+                     (int)(n > 32 ? 32 : n), s);
+            return -1;
+        }
+        *mask |= 1u << c;
+        if (comma == NULL)
+            return 0;
+        s = comma + 1;
+    }
+}
+
 /* Decodes a once-only string parameter into `dst`. */
 static int take_string(const ipd_http_param_t *p, const char *name, int *seen, char *dst, size_t cap, char *msg,
                        size_t msgcap)
@@ -159,7 +181,7 @@ int ipd_http_parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query
     ipd_http_param_t p;
     size_t pos = 0;
     int seen_limit = 0, seen_image = 0, seen_node = 0, seen_cont = 0;
-    char state[128];
+    char state[256];
 
     memset(out, 0, sizeof(*out));
     out->limit = IPD_HTTP_JOBS_LIMIT_DEFAULT;
@@ -172,6 +194,13 @@ int ipd_http_parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query
                 return -1;
             }
             rc = take_states(state, &out->states, msg, msgcap);
+        } else if (is(&p, "cause")) {
+            int n = ipd_http_percent_decode(p.value, p.value_len, state, sizeof(state));
+            if (n <= 0) {
+                snprintf(msg, msgcap, "cause: %s", n == 0 ? "must not be empty" : "bad percent-encoding or too long");
+                return -1;
+            }
+            rc = take_causes(state, &out->causes, msg, msgcap);
         } else if (is(&p, "image")) {
             rc = take_string(&p, "image", &seen_image, out->image, sizeof(out->image), msg, msgcap);
         } else if (is(&p, "node")) {

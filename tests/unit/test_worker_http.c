@@ -94,6 +94,23 @@ Test(worker_http, jobs_query_rejects_bad_values_naming_them)
     cr_assert(strncmp(msg, "sort:", 5) == 0, "%s", msg);
 }
 
+Test(worker_http, jobs_query_parses_causes_and_rejects_bad_ones)
+{
+    ipd_http_jobs_query_t q;
+    char msg[256];
+    cr_assert_eq(ipd_http_parse_jobs_query(S("cause=auth,not_found&cause=rate_limited"), &q, msg, sizeof(msg)), 0,
+                 "%s", msg);
+    cr_assert_eq(q.causes, (1u << IPD_CAUSE_AUTH) | (1u << IPD_CAUSE_NOT_FOUND) | (1u << IPD_CAUSE_RATE_LIMITED));
+    cr_assert_eq(ipd_http_parse_jobs_query(S("cause=unknown%2Cnode_unavailable"), &q, msg, sizeof(msg)), 0, "%s", msg);
+    cr_assert_eq(q.causes, (1u << IPD_CAUSE_UNKNOWN) | (1u << IPD_CAUSE_NODE_UNAVAILABLE));
+    static const char *const bad[] = {"cause=", "cause=Auth", "cause=null", "cause=auth,", "cause=bad_luck",
+                                      "cause=%zz"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(ipd_http_parse_jobs_query(bad[i], strlen(bad[i]), &q, msg, sizeof(msg)), -1, "%s", bad[i]);
+        cr_assert(strncmp(msg, "cause:", 6) == 0, "%s: %s", bad[i], msg);
+    }
+}
+
 Test(worker_http, cursor_round_trips)
 {
     ipd_http_cursor_t c = {.epoch = 0x0123456789abcdefULL, .created_at = 1700000000123LL}, d;
