@@ -131,13 +131,28 @@ static void on_tick(ipd_mloop_timer_t *t)
     ipd_mloop_timer_start(d->loop, t, TICK_MS);
 }
 
+/*
+ * In a forked worker, before its main: the master's read-write mappings of the table and the
+ * stats segment go. The worker maps the table read-only itself, so nothing it runs can write it.
+ */
+static void in_child(void *data)
+{
+    daemon_state_t *d = data;
+    ipd_table_destroy(d->table);
+    d->table = NULL;
+    ipd_stats_destroy(d->stats);
+    d->stats = NULL;
+}
+
 static int start_workers(daemon_state_t *d)
 {
     if (d->worker_main == NULL || d->sup != NULL)
         return 0;
-    int rc = ipd_supervisor_create(d->loop, &d->cfg, &d->listeners, d->worker_main, &d->sup);
-    if (rc == 0)
+    int rc = ipd_supervisor_create(d->loop, &d->cfg, &d->listeners, d->stats, d->worker_main, &d->sup);
+    if (rc == 0) {
+        ipd_supervisor_set_child_setup(d->sup, in_child, d);
         rc = ipd_supervisor_start(d->sup);
+    }
     if (rc != 0)
         ipd_error("master", "starting workers: %s", ipd_strerror(rc));
     return rc;
@@ -167,51 +182,99 @@ static void after_iteration(daemon_state_t *d)
         finish_reload(d);
 }
 
-/* SIGHUP: a new configuration, new workers on the same sockets, the old ones drain. */
-static void reload(daemon_state_t *d)
+static int kube_settings_differ(const ipd_config_t *a, const ipd_config_t *b)
+{
+    return strcmp(a->kube_server, b->kube_server) != 0 || strcmp(a->kubeconfig, b->kubeconfig) != 0 ||
+           strcmp(a->kube_token_file, b->kube_token_file) != 0 || strcmp(a->kube_ca_file, b->kube_ca_file) != 0 ||
+           a->scope != b->scope || strcmp(a->node_name, b->node_name) != 0 || strcmp(a->namespace, b->namespace) != 0;
+}
+
+/* Reads and checks the new configuration into `next`. Returns 0, or a negative code with `err` set. */
+static int prepare_reload(daemon_state_t *d, ipd_config_t *next, char *err, size_t errlen)
 {
     extern char **environ;
-    ipd_config_t *next = malloc(sizeof(*next));
-    char err[512];
-    ipd_sd_notify("RELOADING=1");
-    int rc = next ? ipd_config_reload(&d->cfg, next, environ, err, sizeof(err)) : -ENOMEM;
-    if (rc == 0) {
-        const char *restart = ipd_config_restart_required(&d->cfg, next);
-        if (restart != NULL)
-            ipd_warn("master", "reload: %s changes only on restart; the running value stays", restart);
-        /* Those settings shape the shared memory: keep them as they are. */
-        memcpy(next->instance, d->cfg.instance, sizeof(next->instance));
-        memcpy(next->shm_group, d->cfg.shm_group, sizeof(next->shm_group));
-        next->table_jobs = d->cfg.table_jobs;
-        next->table_tasks = d->cfg.table_tasks;
-        next->table_ring = d->cfg.table_ring;
-        next->table_json_inline = d->cfg.table_json_inline;
-        if (next->workers > (int)ipd_stats_blocks(d->stats)) {
-            snprintf(err, sizeof(err), "workers %d exceeds the %u stats blocks sized at start; restart to grow",
-                     next->workers, ipd_stats_blocks(d->stats));
-            rc = IPD_EINVAL;
-        } else {
-            rc = ipd_listeners_reconcile(&d->listeners, next, err, sizeof(err));
-        }
-    } else if (next == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
+    int rc = ipd_config_reload(&d->cfg, next, environ, err, errlen);
+    if (rc != 0)
+        return rc;
+    const char *restart = ipd_config_restart_required(&d->cfg, next);
+    if (restart != NULL)
+        ipd_warn("master", "reload: %s changes only on restart; the running value stays", restart);
+    /* Those settings shape the shared memory: keep them as they are. */
+    memcpy(next->instance, d->cfg.instance, sizeof(next->instance));
+    memcpy(next->shm_group, d->cfg.shm_group, sizeof(next->shm_group));
+    next->table_jobs = d->cfg.table_jobs;
+    next->table_tasks = d->cfg.table_tasks;
+    next->table_ring = d->cfg.table_ring;
+    next->table_json_inline = d->cfg.table_json_inline;
+    if (next->workers > (int)ipd_stats_blocks(d->stats)) {
+        snprintf(err, errlen, "workers %d exceeds the %u stats blocks sized at start; restart to grow", next->workers,
+                 ipd_stats_blocks(d->stats));
+        return IPD_EINVAL;
     }
+    /* The files the new workers will load, loaded here first: a bad one never reaches a worker. */
+    if (d->worker_check != NULL && (rc = d->worker_check(next, err, errlen)) != 0)
+        return rc;
+    return ipd_listeners_reconcile(&d->listeners, next, err, errlen);
+}
+
+/* SIGHUP: a new configuration, new workers on the same sockets; the old ones drain once they serve. */
+static void reload(daemon_state_t *d)
+{
+    ipd_config_t *next = malloc(sizeof(*next));
+    char err[1024];
+    ipd_sd_notify("RELOADING=1");
+    int rc = next != NULL ? prepare_reload(d, next, err, sizeof(err)) : -ENOMEM;
+    if (next == NULL)
+        snprintf(err, sizeof(err), "out of memory");
     if (rc != 0) {
         ipd_error("master", "reload rejected, the running configuration stays: %s", err);
         free(next);
-        ipd_sd_notify("READY=1");
+        ipd_sd_notifyf("READY=1\nSTATUS=reload rejected, the previous configuration serves: %s", err);
         return;
     }
-    int kube_changed = strcmp(d->cfg.kube_server, next->kube_server) != 0 ||
-                       strcmp(d->cfg.kubeconfig, next->kubeconfig) != 0 ||
-                       strcmp(d->cfg.kube_token_file, next->kube_token_file) != 0 ||
-                       strcmp(d->cfg.kube_ca_file, next->kube_ca_file) != 0 || d->cfg.scope != next->scope ||
-                       strcmp(d->cfg.node_name, next->node_name) != 0 ||
-                       strcmp(d->cfg.namespace, next->namespace) != 0;
+    d->prev_cfg = d->cfg;
     d->cfg = *next;
     free(next);
     ipd_log_set_level((ipd_log_level_t)d->cfg.log_level);
-    if (kube_changed) {
+    d->reload_pending = 1;
+    d->reload_started_ms = ipd_mloop_clock_ms();
+    ipd_info("master", "configuration reloaded; waiting for the new workers");
+    if (d->sup != NULL && (rc = ipd_supervisor_reload(d->sup, &d->cfg)) != 0)
+        ipd_error("master", "reload: starting the new workers: %s", ipd_strerror(rc));
+}
+
+/* The old configuration comes back: the new workers could not serve. */
+static void abort_reload(daemon_state_t *d, const char *why)
+{
+    char err[512];
+    ipd_supervisor_reload_abort(d->sup);
+    d->cfg = d->prev_cfg;
+    ipd_log_set_level((ipd_log_level_t)d->cfg.log_level);
+    if (ipd_listeners_reconcile(&d->listeners, &d->cfg, err, sizeof(err)) != 0)
+        ipd_error("master", "reload failed: restoring the previous listeners: %s", err);
+    d->reload_pending = 0;
+    ipd_error("master", "reload failed: %s; the previous configuration and its workers keep serving", why);
+    ipd_sd_notifyf("READY=1\nSTATUS=reload failed (%s), the previous configuration serves", why);
+}
+
+/* The new generation serves once each worker has claimed its stats block; only then the old drains. */
+static void finish_reload(daemon_state_t *d)
+{
+    ipd_reload_state_t st = d->sup != NULL ? ipd_supervisor_reload_state(d->sup) : IPD_RELOAD_SERVING;
+    if (st == IPD_RELOAD_FAILED) {
+        abort_reload(d, "a new worker exited before it served (its log says why)");
+        return;
+    }
+    if (st == IPD_RELOAD_PENDING) {
+        if (ipd_mloop_clock_ms() - d->reload_started_ms > d->cfg.reload_drain_timeout_ms)
+            abort_reload(d, "the new workers did not serve within reload_drain_timeout");
+        return;
+    }
+    if (d->sup != NULL)
+        ipd_supervisor_reload_commit(d->sup);
+    d->reload_pending = 0;
+    d->reloads++;
+    if (kube_settings_differ(&d->prev_cfg, &d->cfg)) {
         ipd_info("master", "reload: Kubernetes settings changed, restarting the watch");
         daemon_fold_stats(d);
         daemon_kube_stop(d);
@@ -219,23 +282,6 @@ static void reload(daemon_state_t *d)
         if (daemon_kube_start(d) != 0)
             ipd_error("master", "reload: the watch could not restart; retrying on the next reload");
     }
-    if (d->sup != NULL && ipd_supervisor_reload(d->sup, &d->cfg) != 0)
-        ipd_error("master", "reload: starting the new workers failed");
-    d->reloads++;
-    ipd_info("master", "configuration reloaded; waiting for the new workers");
-    d->reload_pending = 1;
-}
-
-/* The new generation serves once each worker has claimed its stats block. */
-static void finish_reload(daemon_state_t *d)
-{
-    for (int slot = 0; d->sup != NULL && slot < d->cfg.workers; slot++) {
-        pid_t pid = ipd_supervisor_pid(d->sup, slot);
-        const ipd_stats_block_t *b = ipd_stats_block(d->stats, (uint32_t)slot);
-        if (pid == 0 || b == NULL || atomic_load_explicit(&b->pid, memory_order_relaxed) != (uint64_t)pid)
-            return;
-    }
-    d->reload_pending = 0;
     ipd_info("master", "reload complete: the new workers serve");
     ipd_sd_notify("READY=1");
 }
@@ -323,13 +369,14 @@ static void cleanup(daemon_state_t *d)
             close(d->signal_pipe[i]);
 }
 
-int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main)
+int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main, ipd_worker_check_fn worker_check)
 {
     daemon_state_t *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return -ENOMEM;
     d->cfg = *cfg;
     d->worker_main = worker_main;
+    d->worker_check = worker_check;
     d->signal_pipe[0] = d->signal_pipe[1] = -1;
     d->started_at = ipd_model_now();
     ipd_log_set_level((ipd_log_level_t)cfg->log_level);

@@ -22,6 +22,7 @@ typedef struct daemon_state {
     ipd_listeners_t listeners;
     ipd_supervisor_t *sup;
     ipd_worker_main_fn worker_main;
+    ipd_worker_check_fn worker_check; /* may be NULL */
     ipd_kube_t *kube;
     ipd_mloop_io_t kube_epoll_io, kube_timer_io;
     ipd_model_t *model;
@@ -30,6 +31,8 @@ typedef struct daemon_state {
     int synced; /* every reflector completed its first list and the model published it */
     int stopping;
     int reload_pending; /* RELOADING=1 sent; READY=1 waits for the new workers */
+    uint64_t reload_started_ms;
+    ipd_config_t prev_cfg; /* the configuration before the pending reload, restored if it fails */
     ipd_mloop_io_t signal_io;
     int signal_pipe[2];
     ipd_mloop_timer_t tick_timer, watchdog_timer, stop_timer;

@@ -146,6 +146,9 @@ static int load(const cli_t *cli, ipd_config_t *cfg, bool system_checks)
                             cli->nflags, err, sizeof(err));
     if (r == 0 && system_checks)
         r = ipd_config_check_system(cfg, err, sizeof(err));
+    /* The files are loaded as a worker loads them: readable is not enough. */
+    if (r == 0 && system_checks)
+        r = ipd_worker_check_config(cfg, err, sizeof(err));
     if (r != 0)
         fprintf(stderr, "%s\n", err);
     return r;
@@ -190,7 +193,7 @@ int main(int argc, char **argv)
         status = load(&cli, &cfg, true) == 0 ? 0 : 1;
         if (status == 0) {
             ipd_log_set_level((ipd_log_level_t)cfg.log_level);
-            status = ipd_daemon_run(&cfg, ipd_worker_main) == 0 ? 0 : 1;
+            status = ipd_daemon_run(&cfg, ipd_worker_main, ipd_worker_check_config) == 0 ? 0 : 1;
         }
         break;
     }

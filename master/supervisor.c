@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "shared/log.h"
+#include "shared/stats_segment.h"
 
 #define YOUNG_MS 10000 /* a worker that dies younger than this doubles its slot's respawn delay */
 
@@ -19,6 +20,7 @@ typedef struct worker {
     int slot;
     unsigned generation;
     int ring_fd; /* the master's end of the worker's eventfd */
+    int block;   /* the stats block the worker counts in, -1 for none */
     uint64_t started_ms;
     int draining;
 } worker_t;
@@ -32,14 +34,21 @@ typedef struct slot {
 
 struct ipd_supervisor {
     ipd_mloop_t *loop;
-    ipd_config_t cfg;
+    ipd_config_t cfg;      /* the serving generation's */
+    ipd_config_t next_cfg; /* the pending generation's, while next_generation != 0 */
     const ipd_listeners_t *listeners;
+    ipd_stats_segment_t *stats;
     ipd_worker_main_fn worker_main;
+    void (*child_setup)(void *data);
+    void *child_setup_data;
     worker_t *workers;
     size_t nworkers, capworkers;
     slot_t slots[IPD_MAX_WORKERS];
     int nslots;
-    unsigned generation;
+    unsigned generation;      /* the serving generation */
+    unsigned next_generation; /* the generation a reload started and not yet committed, or 0 */
+    unsigned last_generation; /* the highest generation number given out */
+    int next_failed;          /* a worker of next_generation exited or could not be forked */
     int parent_pipe[2];
     pid_t master_pid;
     int stopping;
@@ -47,13 +56,19 @@ struct ipd_supervisor {
     unsigned long respawns;
 };
 
-static int spawn(ipd_supervisor_t *sup, int slot);
+static int spawn(ipd_supervisor_t *sup, int slot, unsigned generation, const ipd_config_t *cfg);
+
+static void arm_respawn(ipd_supervisor_t *sup, slot_t *s)
+{
+    if (ipd_mloop_timer_start(sup->loop, &s->respawn, s->backoff_ms) != 0)
+        ipd_error("master", "no timer to respawn worker slot %d: it stays empty until the next reload", s->index);
+}
 
 static void on_respawn(ipd_mloop_timer_t *t)
 {
     slot_t *s = t->data;
-    if (!s->sup->stopping && spawn(s->sup, s->index) != 0)
-        ipd_mloop_timer_start(s->sup->loop, &s->respawn, s->backoff_ms);
+    if (!s->sup->stopping && spawn(s->sup, s->index, s->sup->generation, &s->sup->cfg) != 0)
+        arm_respawn(s->sup, s);
 }
 
 static void on_drain_deadline(ipd_mloop_timer_t *t)
@@ -82,7 +97,7 @@ static void resize_slots(ipd_supervisor_t *sup, int n)
 }
 
 int ipd_supervisor_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_listeners_t *listeners,
-                          ipd_worker_main_fn worker_main, ipd_supervisor_t **out)
+                          ipd_stats_segment_t *stats, ipd_worker_main_fn worker_main, ipd_supervisor_t **out)
 {
     ipd_supervisor_t *sup = calloc(1, sizeof(*sup));
     if (sup == NULL)
@@ -90,6 +105,7 @@ int ipd_supervisor_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     sup->loop = loop;
     sup->cfg = *cfg;
     sup->listeners = listeners;
+    sup->stats = stats;
     sup->worker_main = worker_main;
     sup->master_pid = getpid();
     ipd_mloop_timer_init(&sup->drain_timer, on_drain_deadline, sup);
@@ -125,7 +141,7 @@ static void close_inherited(const int *keep, size_t nkeep)
     close_range(first, ~0U, 0);
 }
 
-static _Noreturn void run_child(ipd_supervisor_t *sup, int slot, int ring_fd)
+static _Noreturn void run_child(ipd_supervisor_t *sup, const worker_t *me, const ipd_config_t *cfg)
 {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != sup->master_pid)
@@ -137,10 +153,15 @@ static _Noreturn void run_child(ipd_supervisor_t *sup, int slot, int ring_fd)
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
 
-    ipd_worker_args_t args = {.cfg = &sup->cfg,
-                              .slot = slot,
-                              .generation = sup->generation,
-                              .listen_fds = ipd_listeners_slot(sup->listeners, slot),
+    /* The master's writable mappings are not the worker's: it maps what it needs itself. */
+    if (sup->child_setup != NULL)
+        sup->child_setup(sup->child_setup_data);
+    int ring_fd = me->ring_fd;
+    ipd_worker_args_t args = {.cfg = cfg,
+                              .slot = me->slot,
+                              .generation = me->generation,
+                              .stats_block = me->block,
+                              .listen_fds = ipd_listeners_slot(sup->listeners, me->slot),
                               .nlisten = sup->listeners->naddr,
                               .ring_fd = ring_fd,
                               .parent_fd = sup->parent_pipe[0]};
@@ -154,7 +175,22 @@ static _Noreturn void run_child(ipd_supervisor_t *sup, int slot, int ring_fd)
     _exit(sup->worker_main(&args));
 }
 
-static int spawn(ipd_supervisor_t *sup, int slot)
+/* A stats block no live worker counts in: the slot's own if free, else the first free one. */
+static int free_block(const ipd_supervisor_t *sup, int slot)
+{
+    uint32_t n = sup->stats != NULL ? ipd_stats_blocks(sup->stats) : 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t b = ((uint32_t)slot + k) % n;
+        size_t i = 0;
+        while (i < sup->nworkers && sup->workers[i].block != (int)b)
+            i++;
+        if (i == sup->nworkers)
+            return (int)b;
+    }
+    return -1;
+}
+
+static int spawn(ipd_supervisor_t *sup, int slot, unsigned generation, const ipd_config_t *cfg)
 {
     if (sup->nworkers == sup->capworkers) {
         size_t cap = sup->capworkers ? sup->capworkers * 2 : 8;
@@ -170,6 +206,11 @@ static int spawn(ipd_supervisor_t *sup, int slot)
         ipd_error("master", "eventfd for worker slot %d: %s", slot, strerror(-err));
         return err;
     }
+    worker_t w = {.slot = slot,
+                  .generation = generation,
+                  .ring_fd = efd,
+                  .block = free_block(sup, slot),
+                  .started_ms = ipd_mloop_clock_ms()};
     pid_t pid = fork();
     if (pid < 0) {
         int err = -errno;
@@ -178,21 +219,18 @@ static int spawn(ipd_supervisor_t *sup, int slot)
         return err;
     }
     if (pid == 0)
-        run_child(sup, slot, efd);
-    sup->workers[sup->nworkers++] = (worker_t){.pid = pid,
-                                               .slot = slot,
-                                               .generation = sup->generation,
-                                               .ring_fd = efd,
-                                               .started_ms = ipd_mloop_clock_ms()};
-    ipd_info("master", "worker %d started on slot %d (generation %u)", (int)pid, slot, sup->generation);
+        run_child(sup, &w, cfg);
+    w.pid = pid;
+    sup->workers[sup->nworkers++] = w;
+    ipd_info("master", "worker %d started on slot %d (generation %u)", (int)pid, slot, generation);
     return 0;
 }
 
 int ipd_supervisor_start(ipd_supervisor_t *sup)
 {
-    sup->generation = 1;
+    sup->generation = sup->last_generation = 1;
     for (int i = 0; i < sup->nslots; i++) {
-        int rc = spawn(sup, i);
+        int rc = spawn(sup, i, sup->generation, &sup->cfg);
         if (rc != 0)
             return rc;
     }
@@ -206,7 +244,7 @@ static void schedule_respawn(ipd_supervisor_t *sup, const worker_t *w, uint64_t 
         s->backoff_ms = sup->cfg.respawn_backoff_initial_ms;
     }
     ipd_warn("master", "respawning worker slot %d in %llu ms", w->slot, (unsigned long long)s->backoff_ms);
-    ipd_mloop_timer_start(sup->loop, &s->respawn, s->backoff_ms);
+    arm_respawn(sup, s);
     uint64_t next = s->backoff_ms * 2;
     s->backoff_ms = next > sup->cfg.respawn_backoff_max_ms ? sup->cfg.respawn_backoff_max_ms : next;
     sup->respawns++;
@@ -236,7 +274,15 @@ int ipd_supervisor_reap(ipd_supervisor_t *sup)
         sup->workers[i] = sup->workers[--sup->nworkers];
         close(w.ring_fd);
         log_exit(&w, status);
+        /* What the worker held open (connections, streams, subscriptions) died with it. */
+        if (w.block >= 0)
+            ipd_stats_reset_gauges(sup->stats, (uint32_t)w.block);
         reaped++;
+        if (!w.draining && sup->next_generation != 0 && w.generation == sup->next_generation) {
+            ipd_error("master", "worker %d of the reloaded configuration died before it served", (int)w.pid);
+            sup->next_failed = 1;
+            continue;
+        }
         if (!w.draining && !sup->stopping && w.generation == sup->generation && w.slot < sup->nslots)
             schedule_respawn(sup, &w, ipd_mloop_clock_ms());
     }
@@ -267,22 +313,83 @@ static void drain_old(ipd_supervisor_t *sup, int sig)
             kill(w->pid, sig);
         }
     }
-    ipd_mloop_timer_start(sup->loop, &sup->drain_timer, sup->cfg.reload_drain_timeout_ms);
+    if (ipd_mloop_timer_start(sup->loop, &sup->drain_timer, sup->cfg.reload_drain_timeout_ms) != 0)
+        ipd_error("master", "no timer for the drain deadline: draining workers are not killed after %llu ms",
+                  (unsigned long long)sup->cfg.reload_drain_timeout_ms);
 }
 
 int ipd_supervisor_reload(ipd_supervisor_t *sup, const ipd_config_t *cfg)
 {
-    sup->cfg = *cfg;
-    resize_slots(sup, cfg->workers);
-    sup->generation++;
+    if (sup->next_generation != 0 || sup->stopping)
+        return -EBUSY;
+    if (cfg->workers > IPD_MAX_WORKERS)
+        return -EINVAL;
+    sup->next_cfg = *cfg;
+    sup->next_generation = ++sup->last_generation;
+    sup->next_failed = 0;
+    for (int i = 0; i < cfg->workers; i++) {
+        if (spawn(sup, i, sup->next_generation, &sup->next_cfg) != 0) {
+            sup->next_failed = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+ipd_reload_state_t ipd_supervisor_reload_state(const ipd_supervisor_t *sup)
+{
+    if (sup->next_generation == 0)
+        return IPD_RELOAD_NONE;
+    if (sup->next_failed)
+        return IPD_RELOAD_FAILED;
+    for (int slot = 0; slot < sup->next_cfg.workers; slot++) {
+        size_t i = 0;
+        while (i < sup->nworkers &&
+               !(sup->workers[i].slot == slot && sup->workers[i].generation == sup->next_generation))
+            i++;
+        if (i == sup->nworkers)
+            return IPD_RELOAD_PENDING;
+        const worker_t *w = &sup->workers[i];
+        /* A worker claims its stats block once it has set up everything, that is, when it serves. */
+        const ipd_stats_block_t *b = w->block >= 0 ? ipd_stats_block(sup->stats, (uint32_t)w->block) : NULL;
+        if (b != NULL && atomic_load_explicit(&b->pid, memory_order_acquire) != (uint64_t)w->pid)
+            return IPD_RELOAD_PENDING;
+    }
+    return IPD_RELOAD_SERVING;
+}
+
+void ipd_supervisor_reload_commit(ipd_supervisor_t *sup)
+{
+    if (sup->next_generation == 0)
+        return;
+    sup->cfg = sup->next_cfg;
+    sup->generation = sup->next_generation;
+    sup->next_generation = 0;
+    resize_slots(sup, sup->cfg.workers);
     for (int i = 0; i < sup->nslots; i++) {
         ipd_mloop_timer_stop(sup->loop, &sup->slots[i].respawn);
-        sup->slots[i].backoff_ms = cfg->respawn_backoff_initial_ms;
-        if (spawn(sup, i) != 0)
-            ipd_mloop_timer_start(sup->loop, &sup->slots[i].respawn, sup->slots[i].backoff_ms);
+        sup->slots[i].backoff_ms = sup->cfg.respawn_backoff_initial_ms;
     }
     drain_old(sup, SIGTERM);
-    return 0;
+}
+
+void ipd_supervisor_reload_abort(ipd_supervisor_t *sup)
+{
+    if (sup->next_generation == 0)
+        return;
+    for (size_t i = 0; i < sup->nworkers; i++) {
+        worker_t *w = &sup->workers[i];
+        if (w->generation == sup->next_generation) {
+            w->draining = 1;
+            kill(w->pid, SIGKILL);
+        }
+    }
+    sup->next_generation = 0;
+    sup->next_failed = 0;
+    /* A slot of the serving generation that lost its worker meanwhile gets one again. */
+    for (int i = 0; i < sup->nslots; i++)
+        if (ipd_supervisor_pid(sup, i) == 0 && !ipd_mloop_timer_active(&sup->slots[i].respawn))
+            arm_respawn(sup, &sup->slots[i]);
 }
 
 void ipd_supervisor_stop(ipd_supervisor_t *sup, int fast)
@@ -291,6 +398,12 @@ void ipd_supervisor_stop(ipd_supervisor_t *sup, int fast)
     for (int i = 0; i < sup->nslots; i++)
         ipd_mloop_timer_stop(sup->loop, &sup->slots[i].respawn);
     drain_old(sup, fast ? SIGQUIT : SIGTERM);
+}
+
+void ipd_supervisor_set_child_setup(ipd_supervisor_t *sup, void (*fn)(void *data), void *data)
+{
+    sup->child_setup = fn;
+    sup->child_setup_data = data;
 }
 
 size_t ipd_supervisor_alive(const ipd_supervisor_t *sup)

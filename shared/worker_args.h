@@ -17,6 +17,7 @@ typedef struct ipd_worker_args {
     const ipd_config_t *cfg; /**< the configuration of the worker's generation */
     int slot;                /**< 0 .. workers-1: which stats block and listeners are this worker's */
     unsigned generation;     /**< 1 at start, +1 per reload */
+    int stats_block;         /**< the stats segment block to count in (claimed once serving), -1 for none */
     const int *listen_fds;   /**< nlisten listening sockets of this slot (non-blocking, SO_REUSEPORT) */
     size_t nlisten;
     int ring_fd;   /**< eventfd: readable when the table's ring head moved; read it to re-arm */
@@ -29,5 +30,12 @@ typedef struct ipd_worker_args {
  * 1001, exit 0); SIGQUIT asks it to exit at once.
  */
 typedef int (*ipd_worker_main_fn)(const ipd_worker_args_t *args);
+
+/**
+ * Loads the files a worker would load for `cfg` (tokens, TLS certificate and key) the way a
+ * worker does, and discards them. Returns 0, or a negative code with `err` naming the directive,
+ * the file and what is wrong with it.
+ */
+typedef int (*ipd_worker_check_fn)(const ipd_config_t *cfg, char *err, size_t errlen);
 
 #endif

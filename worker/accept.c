@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proto/error.h"
 #include "shared/log.h"
 
 static void on_conn_close(void *data)
@@ -65,29 +67,51 @@ void ipd_worker_update_accepting(ipd_worker_t *w)
     w->accepting = want;
 }
 
-static int log_ssl_error(const char *what, const char *path)
+/* Formats "<what> <path>: <OpenSSL's reason>" into err and returns IPD_EINVAL. */
+static int ssl_fail(char *err, size_t errlen, const char *what, const char *path)
 {
     char buf[256];
-    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-    ipd_error("worker", "%s %s: %s", what, path, buf);
-    return -1;
+    unsigned long e = ERR_get_error();
+    ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    snprintf(err, errlen, "%s \"%s\": %s", what, path, e != 0 ? buf : "unknown error");
+    return IPD_EINVAL;
+}
+
+int ipd_worker_tls_load(const ipd_config_t *cfg, SSL_CTX **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')
+        return 0;
+    SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
+    int rc = 0;
+    if (ssl == NULL)
+        return ssl_fail(err, errlen, "SSL_CTX_new", "");
+    SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
+    SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ssl, cfg->tls_cert) != 1)
+        rc = ssl_fail(err, errlen, "tls_cert: loading certificate", cfg->tls_cert);
+    else if (SSL_CTX_use_PrivateKey_file(ssl, cfg->tls_key, SSL_FILETYPE_PEM) != 1)
+        rc = ssl_fail(err, errlen, "tls_key: loading key", cfg->tls_key);
+    else if (SSL_CTX_check_private_key(ssl) != 1)
+        rc = ssl_fail(err, errlen, "tls_key: the key does not match the certificate", cfg->tls_cert);
+    if (rc != 0) {
+        SSL_CTX_free(ssl);
+        return rc;
+    }
+    *out = ssl;
+    return 0;
 }
 
 static int setup_tls(ipd_worker_t *w)
 {
-    const ipd_config_t *cfg = w->cfg;
-    if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')
+    char err[512];
+    if (ipd_worker_tls_load(w->cfg, &w->ssl, err, sizeof(err)) != 0) {
+        ipd_error("worker", "%s", err);
+        return -1;
+    }
+    if (w->ssl == NULL)
         return 0;
-    if ((w->ssl = SSL_CTX_new(TLS_server_method())) == NULL)
-        return log_ssl_error("SSL_CTX_new", "");
-    SSL_CTX_set_min_proto_version(w->ssl, TLS1_2_VERSION);
-    SSL_CTX_set_options(w->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(w->ssl, cfg->tls_cert) != 1)
-        return log_ssl_error("loading certificate", cfg->tls_cert);
-    if (SSL_CTX_use_PrivateKey_file(w->ssl, cfg->tls_key, SSL_FILETYPE_PEM) != 1)
-        return log_ssl_error("loading key", cfg->tls_key);
-    if (SSL_CTX_check_private_key(w->ssl) != 1)
-        return log_ssl_error("key does not match certificate", cfg->tls_cert);
     h2o_ssl_register_alpn_protocols(w->ssl, h2o_alpn_protocols);
     w->accept_ctx.ssl_ctx = w->ssl;
     return 0;

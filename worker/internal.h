@@ -226,6 +226,12 @@ struct ipd_worker {
 /* ---- accept.c ---- */
 /** Sets up TLS (if configured) and the listeners from args->listen_fds. Returns 0 or -1 (logged). */
 int ipd_worker_listen(ipd_worker_t *w);
+
+/**
+ * The TLS context for cfg's tls_cert and tls_key: `*out` is owned (SSL_CTX_free), NULL when TLS
+ * is not configured. Returns 0, or IPD_EINVAL with `err` naming the directive, file and reason.
+ */
+int ipd_worker_tls_load(const ipd_config_t *cfg, SSL_CTX **out, char *err, size_t errlen);
 /** Starts or stops reading the listeners according to the drain state and the connection cap. */
 void ipd_worker_update_accepting(ipd_worker_t *w);
 /** Closes the listeners and frees the TLS context. */

@@ -1,6 +1,7 @@
 #include "worker/internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,21 +94,58 @@ static h2o_socket_t *watch(ipd_worker_t *w, int fd, h2o_socket_cb cb)
     return sock;
 }
 
-static void setup_stats(ipd_worker_t *w)
+static void attach_stats(ipd_worker_t *w)
 {
     int rc = ipd_stats_attach(w->cfg->instance, &w->stats_seg);
     w->stats = &w->own_stats;
     if (rc != 0) {
         w->stats_seg = NULL;
         ipd_info("worker", "no stats segment (%s): counting privately", ipd_strerror(rc));
+    }
+}
+
+/*
+ * Claims the stats block once everything is set up: the master reads the claim as "this worker
+ * serves" before it lets the previous generation go. What was counted privately meanwhile moves
+ * into the block.
+ */
+static void claim_stats(ipd_worker_t *w)
+{
+    int block = w->args->stats_block;
+    if (w->stats_seg == NULL || block < 0)
+        return;
+    ipd_stats_block_t *b = ipd_stats_block(w->stats_seg, (uint32_t)block);
+    if (b == NULL || ipd_stats_claim(w->stats_seg, (uint32_t)block, getpid()) != 0) {
+        ipd_warn("worker", "stats segment has no block %d: counting privately", block);
         return;
     }
-    ipd_stats_block_t *b = ipd_stats_block(w->stats_seg, (uint32_t)w->args->slot);
-    if (b == NULL || ipd_stats_claim(w->stats_seg, (uint32_t)w->args->slot, getpid()) != 0) {
-        ipd_warn("worker", "stats segment has no block for slot %d: counting privately", w->args->slot);
-        return;
-    }
+    for (size_t i = 0; i < IPD_STATS_COUNT; i++)
+        ipd_stats_add(b, (ipd_stats_counter_t)i, atomic_load_explicit(&w->own_stats.c[i], memory_order_relaxed));
+    for (size_t i = 0; i < IPD_STATS_ROUTE_SLOTS; i++)
+        atomic_fetch_add_explicit(&b->route[i], atomic_load_explicit(&w->own_stats.route[i], memory_order_relaxed),
+                                  memory_order_relaxed);
     w->stats = b;
+}
+
+int ipd_worker_check_config(const ipd_config_t *cfg, char *err, size_t errlen)
+{
+    char sub[512];
+    if (cfg->tokens_file[0] != '\0') {
+        ipd_http_tokens_t tokens = {0};
+        int rc = ipd_http_tokens_load(cfg->tokens_file, &tokens, sub, sizeof(sub));
+        ipd_http_tokens_dispose(&tokens);
+        if (rc != 0) {
+            snprintf(err, errlen, "tokens_file %s", sub);
+            return rc;
+        }
+    }
+    SSL_CTX *ssl = NULL;
+    int rc = ipd_worker_tls_load(cfg, &ssl, sub, sizeof(sub));
+    if (ssl != NULL)
+        SSL_CTX_free(ssl);
+    if (rc != 0)
+        snprintf(err, errlen, "%s", sub);
+    return rc;
 }
 
 static void wait_for_table(ipd_worker_t *w)
@@ -125,7 +163,7 @@ static int setup(ipd_worker_t *w)
 {
     const ipd_config_t *cfg = w->cfg;
     char err[512];
-    setup_stats(w);
+    attach_stats(w);
     if (cfg->tokens_file[0] != '\0' && ipd_http_tokens_load(cfg->tokens_file, &w->tokens, err, sizeof(err)) != 0) {
         ipd_error("worker", "tokens_file %s", err);
         return -1;
@@ -176,6 +214,7 @@ static int setup(ipd_worker_t *w)
         ipd_error("worker", "pod logs: out of memory");
         return -1;
     }
+    claim_stats(w);
     return 0;
 }
 

@@ -29,4 +29,7 @@
  */
 int ipd_worker_main(const ipd_worker_args_t *args);
 
+/** The worker's ipd_worker_check_fn: loads tokens_file, tls_cert and tls_key as a worker would. */
+int ipd_worker_check_config(const ipd_config_t *cfg, char *err, size_t errlen);
+
 #endif

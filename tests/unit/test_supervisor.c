@@ -39,6 +39,7 @@ static struct sockaddr_un report_addr;
 static socklen_t report_addr_len;
 static int die_young;            /* exit 1 right after reporting start */
 static unsigned ignore_term_gen; /* workers of this generation survive SIGTERM */
+static unsigned fail_gen;        /* workers of this generation exit 1 at once, as one that cannot start */
 
 /* The test's side. */
 static ipd_mloop_t *loop;
@@ -117,7 +118,7 @@ static int test_worker_main(const ipd_worker_args_t *a)
     sa.sa_handler = on_quit;
     sigaction(SIGQUIT, &sa, NULL);
     send_report(fd, 'S', a, stray);
-    if (die_young)
+    if (die_young || a->generation == fail_gen)
         return 1;
     for (;;) {
         if (got_term == 2) {
@@ -177,6 +178,7 @@ static void setup(void)
     static int seq;
     die_young = 0;
     ignore_term_gen = 0;
+    fail_gen = 0;
     nreports = nreaps = 0;
     reaped = 0;
     sup = NULL;
@@ -274,7 +276,7 @@ static void start_workers(int workers)
     char err[256] = "";
     cfg.workers = workers;
     cr_assert_eq(ipd_listeners_open(&listeners, &cfg, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(ipd_supervisor_create(loop, &cfg, &listeners, test_worker_main, &sup), 0);
+    cr_assert_eq(ipd_supervisor_create(loop, &cfg, &listeners, NULL, test_worker_main, &sup), 0);
     cr_assert_eq(ipd_supervisor_start(sup), 0);
     WAIT_UNTIL(count('S', 0) == (size_t)workers, 5000);
 }
@@ -388,6 +390,10 @@ Test(supervisor, reload_starts_a_new_generation_and_terminates_the_old)
     unsigned long long ino[2] = {find('S', old[0])->listen_ino, find('S', old[1])->listen_ino};
     ipd_config_t next = cfg;
     cr_assert_eq(ipd_supervisor_reload(sup, &next), 0);
+    /* Without a stats segment a new worker serves once forked. */
+    cr_assert_eq(ipd_supervisor_reload_state(sup), IPD_RELOAD_SERVING);
+    ipd_supervisor_reload_commit(sup);
+    cr_assert_eq(ipd_supervisor_reload_state(sup), IPD_RELOAD_NONE);
     pid_t now[2] = {ipd_supervisor_pid(sup, 0), ipd_supervisor_pid(sup, 1)};
     for (int s = 0; s < 2; s++) {
         cr_assert_neq(now[s], 0);
@@ -412,6 +418,38 @@ Test(supervisor, reload_starts_a_new_generation_and_terminates_the_old)
     cr_assert_eq(ipd_supervisor_respawns(sup), 0);
 }
 
+Test(supervisor, a_reload_whose_workers_die_before_serving_keeps_the_old_generation)
+{
+    fail_gen = 2;
+    start_workers(2);
+    pid_t old[2] = {ipd_supervisor_pid(sup, 0), ipd_supervisor_pid(sup, 1)};
+    cr_assert_eq(ipd_supervisor_reload(sup, &cfg), 0);
+    cr_assert_eq(ipd_supervisor_reload(sup, &cfg), -EBUSY, "a second reload while one is pending");
+    WAIT_UNTIL(ipd_supervisor_reload_state(sup) == IPD_RELOAD_FAILED, 5000);
+    ipd_supervisor_reload_abort(sup);
+    cr_assert_eq(ipd_supervisor_reload_state(sup), IPD_RELOAD_NONE);
+    WAIT_UNTIL(ipd_supervisor_alive(sup) == 2, 5000);
+    run_for(cfg.respawn_backoff_initial_ms * 2);
+    /* The old workers never heard SIGTERM, still serve their slots, and nothing was respawned. */
+    cr_assert_eq(count('T', 0), 0);
+    for (int s = 0; s < 2; s++) {
+        cr_assert(process_exists(old[s]));
+        cr_assert_eq(ipd_supervisor_pid(sup, s), old[s]);
+    }
+    cr_assert(ipd_supervisor_healthy(sup));
+    /* The first new worker to die fails the reload: the other may be killed before it reports. */
+    cr_assert_geq(count('S', 2), 1, "the new generation was not started");
+    cr_assert_eq(ipd_supervisor_respawns(sup), 0);
+    /* The next reload works. */
+    fail_gen = 0;
+    cr_assert_eq(ipd_supervisor_reload(sup, &cfg), 0);
+    cr_assert_eq(ipd_supervisor_reload_state(sup), IPD_RELOAD_SERVING);
+    ipd_supervisor_reload_commit(sup);
+    WAIT_UNTIL(count('T', 0) == 2 && count('S', 3) == 2 && ipd_supervisor_alive(sup) == 2, 5000);
+    cr_assert_not_null(find('S', ipd_supervisor_pid(sup, 0)));
+    cr_assert_eq(find('S', ipd_supervisor_pid(sup, 0))->generation, 3);
+}
+
 Test(supervisor, reload_kills_workers_that_ignore_sigterm_after_the_drain_timeout)
 {
     ignore_term_gen = 1;
@@ -419,6 +457,7 @@ Test(supervisor, reload_kills_workers_that_ignore_sigterm_after_the_drain_timeou
     pid_t old[2] = {ipd_supervisor_pid(sup, 0), ipd_supervisor_pid(sup, 1)};
     uint64_t t0 = ipd_mloop_clock_ms();
     cr_assert_eq(ipd_supervisor_reload(sup, &cfg), 0);
+    ipd_supervisor_reload_commit(sup);
     WAIT_UNTIL(count('T', 1) == 2 && count('S', 2) == 2, 5000);
     /* They heard SIGTERM and stay: four processes until the drain deadline. */
     cr_assert_eq(ipd_supervisor_alive(sup), 4);
@@ -480,7 +519,7 @@ Test(supervisor, worker_sees_eof_on_parent_fd_when_the_master_is_gone)
         ipd_supervisor_t *msup;
         close(go[1]);
         if (ipd_mloop_create(&mloop) != 0 ||
-            ipd_supervisor_create(mloop, &cfg, &listeners, test_worker_main, &msup) != 0 ||
+            ipd_supervisor_create(mloop, &cfg, &listeners, NULL, test_worker_main, &msup) != 0 ||
             ipd_supervisor_start(msup) != 0)
             _exit(1);
         char c;

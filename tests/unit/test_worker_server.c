@@ -155,7 +155,14 @@ static void start(server_t *s, const char *const *settings)
     if (s->pid == 0) {
         close(pipefd[1]);
         ipd_log_set_level(IPD_LOG_WARN);
-        ipd_worker_args_t args = {&s->cfg, 0, 1, &lfd, 1, -1, pipefd[0]};
+        ipd_worker_args_t args = {.cfg = &s->cfg,
+                                  .slot = 0,
+                                  .generation = 1,
+                                  .stats_block = 0,
+                                  .listen_fds = &lfd,
+                                  .nlisten = 1,
+                                  .ring_fd = -1,
+                                  .parent_fd = pipefd[0]};
         _exit(ipd_worker_main(&args));
     }
     close(lfd);
