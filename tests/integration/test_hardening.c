@@ -1,0 +1,237 @@
+/*
+ * Hardening: what an unlucky operator or a hostile local client does to a running daemon. A
+ * reload into files a worker cannot load, workers killed while they hold connections and log
+ * streams, the loopback listener's trust, and the workers' view of the table.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char *const sim_args[] = {"--nodes", "2", "--pull-ms", "100", NULL};
+
+static h_world_t w;
+
+static void teardown(void)
+{
+    if (w.daemon.pid > 0 || w.sim.pid > 0)
+        h_world_stop(&w);
+}
+
+static int all_alive(const pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pids[i] <= 0 || kill(pids[i], 0) != 0)
+            return 0;
+    return 1;
+}
+
+/* ---- a load generator in the background ---- */
+
+typedef struct load {
+    FILE *out;
+} load_t;
+
+/* Starts h2load for `seconds` with 4 connections of 100 requests/s each (under request_rate_per_conn) against `url`. */
+static void load_start(load_t *l, const char *url, int seconds)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "h2load -D %d -c 4 -m 1 --rps 100 %s 2>&1", seconds, url);
+    l->out = popen(cmd, "r");
+    cr_assert_not_null(l->out, "popen h2load");
+}
+
+/* Waits for h2load to end; fails the test unless every request succeeded. Returns the succeeded count. */
+static long load_finish(load_t *l)
+{
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof(text) - 1, l->out);
+    text[n] = '\0';
+    pclose(l->out);
+    long total = -1, started = -1, done = -1, ok = -1, failed = -1, errored = -1, timeout = -1;
+    const char *p = strstr(text, "requests: ");
+    cr_assert_not_null(p, "no h2load summary:\n%s", text);
+    cr_assert_eq(
+        sscanf(p, "requests: %ld total, %ld started, %ld done, %ld succeeded, %ld failed, %ld errored, %ld timeout",
+               &total, &started, &done, &ok, &failed, &errored, &timeout),
+        7, "h2load summary: %s", p);
+    cr_assert_gt(ok, 0, "no request succeeded:\n%s", text);
+    cr_assert_eq(failed + errored + timeout, 0, "requests failed under the reload:\n%s", text);
+    return ok;
+}
+
+/* ---- item 1: a reload into files a worker cannot load ---- */
+
+static void make_cert(const char *cert, const char *key)
+{
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s -days 2 "
+             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1",
+             key, cert);
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "openssl: %s", out);
+}
+
+/* `imgpulld -c conf --check-config`: the exit status, and its output in `out`. */
+static int check_config(char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s/imgpulld -c %s --check-config 2>&1", getenv("IPD_BUILD_DIR"), w.conf);
+    int st = h_sh(cmd, out, cap);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* SIGHUP, then: rejected, READY=1 carries a STATUS saying so, and no new worker served. */
+static void hup_expect_rejected(h_notify_t *n, const char *file_word)
+{
+    static char seen[65536];
+    size_t before = h_log_count(&w.daemon, "reload rejected");
+    seen[0] = '\0';
+    kill(w.daemon.pid, SIGHUP);
+    cr_assert(h_notify_wait(n, "RELOADING=1", 5000, seen, sizeof(seen)), "no RELOADING=1:\n%s", seen);
+    cr_assert(h_notify_wait(n, "READY=1", 5000, seen, sizeof(seen)), "no READY=1 after the rejection:\n%s", seen);
+    cr_assert_not_null(strstr(seen, "STATUS=reload rejected"), "READY=1 without a STATUS saying so:\n%s", seen);
+    cr_assert_gt(h_log_count(&w.daemon, "reload rejected"), before, "the reload was not rejected");
+    cr_assert(h_log_contains(&w.daemon, file_word), "the rejection does not name %s", file_word);
+    cr_assert(!h_log_contains(&w.daemon, "reload complete"), "a rejected reload was announced as complete");
+}
+
+Test(hardening, reload_into_a_bad_tokens_file_or_tls_key_keeps_the_old_workers_serving_under_load, .fini = teardown)
+{
+    h_notify_t n;
+    h_notify_open(&n);
+    h_world_sim(&w, "badreload", sim_args);
+    char tokens[192], cert[192], key[192], extra[1024], out[4096];
+    snprintf(tokens, sizeof(tokens), "%s/tokens", w.dir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", w.dir);
+    snprintf(key, sizeof(key), "%s/key.pem", w.dir);
+    make_cert(cert, key);
+    h_write_file(tokens, "reader-token-0123456789 read\nadmin-token-0123456789 admin\n");
+    snprintf(extra, sizeof(extra), "tokens_file %s\ntls_cert %s\ntls_key %s\n", tokens, cert, key);
+    const char *env[] = {n.env, NULL};
+    h_world_daemon(&w, extra, env, 0);
+    cr_assert(h_notify_wait(&n, "READY=1", 20000, NULL, 0), "the daemon did not get ready");
+    cr_assert_eq(check_config(out, sizeof(out)), 0, "--check-config of the good files: %s", out);
+    pid_t gen1[2];
+    uint64_t deadline = h_now_ms() + 5000;
+    while (h_worker_pids(&w.daemon, 1, gen1, 2) < 2 && h_now_ms() < deadline)
+        usleep(20000);
+    cr_assert_eq(h_worker_pids(&w.daemon, 1, gen1, 2), 2);
+
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", w.port);
+    load_t load;
+    load_start(&load, url, 6);
+    usleep(500000);
+
+    /* A tokens file with a line a worker refuses. */
+    h_write_file(tokens, "reader-token-0123456789 read\nadmin-token-0123456789 wizard\n");
+    cr_assert_eq(check_config(out, sizeof(out)), 1, "--check-config accepted a tokens file a worker refuses: %s", out);
+    cr_assert_not_null(strstr(out, "tokens_file"), "--check-config does not name tokens_file: %s", out);
+    hup_expect_rejected(&n, "role must be read or admin");
+    h_write_file(tokens, "reader-token-0123456789 read\nadmin-token-0123456789 admin\n");
+
+    /* A key that is not a key, then a key of another certificate. */
+    h_write_file(key, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n");
+    cr_assert_eq(check_config(out, sizeof(out)), 1, "--check-config accepted a broken tls_key: %s", out);
+    cr_assert_not_null(strstr(out, "tls_key"), "--check-config does not name tls_key: %s", out);
+    hup_expect_rejected(&n, "tls_key: loading key");
+    char cert2[192], key2[192];
+    snprintf(cert2, sizeof(cert2), "%s/cert2.pem", w.dir);
+    snprintf(key2, sizeof(key2), "%s/key2.pem", w.dir);
+    make_cert(cert2, key2);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "cp %s %s", key2, key);
+    cr_assert_eq(h_sh(cmd, NULL, 0), 0);
+    cr_assert_eq(check_config(out, sizeof(out)), 1, "--check-config accepted a key of another certificate: %s", out);
+    hup_expect_rejected(&n, "mismatch"); /* OpenSSL: "key values mismatch" */
+
+    long ok = load_finish(&load);
+    cr_log_info("h2load: %ld requests succeeded across two rejected reloads", ok);
+    pid_t gen2[2];
+    cr_assert_eq(h_worker_pids(&w.daemon, 2, gen2, 2), 0, "new workers started for rejected files");
+    cr_assert(all_alive(gen1, 2), "the serving workers died");
+    int st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_notify_close(&n);
+}
+
+/* ---- item 2: the gauges of a killed worker ---- */
+
+static json_t *stats_doc(void)
+{
+    long status = 0;
+    json_t *doc = h_http_json(w.port, "GET", "/api/v1/stats", NULL, &status);
+    cr_assert_eq(status, 200);
+    return doc;
+}
+
+Test(hardening, sigkill_of_the_workers_holding_every_log_stream_frees_the_streams_under_load, .fini = teardown)
+{
+    h_world_sim(&w, "killgauge", (const char *const[]){"--pull-ms", "100", "--log-rate", "0", NULL});
+    h_world_daemon(&w, "logs_max_streams 4\nlogs_max_streams_per_worker 4\nrespawn_backoff_initial 100ms\n", NULL, 1);
+    pid_t gen1[2];
+    cr_assert_eq(h_worker_pids(&w.daemon, 1, gen1, 2), 2);
+    char url[128], cmd[1024], out[8192];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", w.port);
+    load_t load;
+    load_start(&load, url, 8);
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 %s/tests/integration/logs/killed.py --sim %d --daemon %d --streams 4 --pids %d,%d 2>&1",
+             getenv("IPD_SOURCE_DIR"), w.sim.port, w.port, (int)gen1[0], (int)gen1[1]);
+    int st = h_sh(cmd, out, sizeof(out));
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "killed.py:\n%s", out);
+    cr_log_info("%s", out);
+    /* The load saw the kills (its connections to the dead workers failed); it is only load here. */
+    char text[4096];
+    size_t n = fread(text, 1, sizeof(text) - 1, load.out);
+    text[n] = '\0';
+    pclose(load.out);
+    /* With the load gone, one connection is open: the one asking. */
+    json_t *doc = stats_doc();
+    json_int_t conns = json_integer_value(json_object_get(json_object_get(doc, "http"), "connections"));
+    cr_assert_eq(conns, 1, "%lld connections counted with one client connected", (long long)conns);
+    json_decref(doc);
+    st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
+
+/* ---- item 4: workers hold no writable mapping of the table ---- */
+
+Test(hardening, no_worker_maps_the_table_writable, .fini = teardown)
+{
+    h_world_sim(&w, "maps", sim_args);
+    h_world_daemon(&w, "workers 3\n", NULL, 1);
+    pid_t pids[3];
+    cr_assert_eq(h_worker_pids(&w.daemon, 1, pids, 3), 3);
+    char table[128], stats[128];
+    snprintf(table, sizeof(table), "/dev/shm/imgpulld.%s", w.instance);
+    snprintf(stats, sizeof(stats), "/dev/shm/imgpulld.%s.stats", w.instance);
+    for (int i = 0; i < 3; i++) {
+        char path[64], line[512];
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int)pids[i]);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "%s", path);
+        int ro = 0, stats_maps = 0;
+        while (fgets(line, sizeof(line), f) != NULL) {
+            char perms[8] = "", name[256] = "";
+            if (sscanf(line, "%*s %7s %*s %*s %*s %255s", perms, name) != 2)
+                continue;
+            if (strcmp(name, table) == 0) {
+                cr_assert_eq(perms[1], '-', "worker %d maps the table writable: %s", (int)pids[i], line);
+                ro++;
+            }
+            stats_maps += strcmp(name, stats) == 0;
+        }
+        fclose(f);
+        cr_assert_eq(ro, 1, "worker %d maps the table %d times", (int)pids[i], ro);
+        cr_assert_leq(stats_maps, 1, "worker %d maps the stats segment %d times", (int)pids[i], stats_maps);
+    }
+    int st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
