@@ -133,10 +133,11 @@ def wait_for(fn, timeout=10.0, interval=0.05):
         time.sleep(interval)
 
 
-def job_manifest(name, image, node="node-1", backoff_limit=2, deadline=None, labels=None):
+def job_manifest(name, image, node="node-1", backoff_limit=2, deadline=None, labels=None,
+                 tolerations=({"operator": "Exists"},)):
     spec = {"backoffLimit": backoff_limit, "template": {
         "metadata": {"labels": dict(labels or {})},
-        "spec": {"nodeName": node, "restartPolicy": "Never", "tolerations": [{"operator": "Exists"}],
+        "spec": {"nodeName": node, "restartPolicy": "Never", "tolerations": list(tolerations),
                  "containers": [{"name": "pull", "image": image, "imagePullPolicy": "IfNotPresent",
                                  "command": ["/imgpulld-noop"]}]}}}
     if deadline:
@@ -318,18 +319,60 @@ class SimTest(unittest.TestCase):
         wait_for(lambda: self.sim.call("GET", "/apis/batch/v1/namespaces/%s/jobs/ttl" % NS)[0] == 404)
         wait_for(lambda: not self.pods("job-name=ttl"))
 
-    def test_cordoned_node_keeps_pod_pending_until_uncordoned(self):
+    def test_cordon_holds_back_the_scheduler_not_a_pinned_pod(self):
+        # A cordon is a scheduler matter: a pod pinned with nodeName runs anyway, an unpinned one
+        # is bound elsewhere (pkg/scheduler/framework/plugins/nodeunschedulable).
         self.sim.ok("POST", "/_sim/nodes/node-2/cordon")
         node = self.sim.ok("GET", "/api/v1/nodes/node-2")
         self.assertEqual(node["spec"]["taints"][0]["key"], "node.kubernetes.io/unschedulable")
-        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("c", "busybox:2", node="node-2"))
-        wait_for(lambda: self.pods("job-name=c"))
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                    job_manifest("c", "busybox:2", node="node-2", tolerations=()))
+        wait_for(lambda: self.pods("job-name=c") and self.pods("job-name=c")[0]["status"].get("containerStatuses"))
+        for i in range(4):
+            self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS,
+                        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "free-%d" % i},
+                         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1.36"}]}})
+        bound = [wait_for(lambda i=i: self.sim.ok("GET", "/api/v1/namespaces/%s/pods/free-%d" % (NS, i))
+                          ["spec"].get("nodeName")) for i in range(4)]
+        self.assertNotIn("node-2", bound)
+
+    def test_not_ready_node_leaves_a_pinned_pod_pending_without_conditions(self):
+        # No kubelet admits the pod: Pending, no conditions, no container statuses; Ready again, it starts.
+        self.sim.ok("POST", "/_sim/nodes/node-2/notready")
+        node = self.sim.ok("GET", "/api/v1/nodes/node-2")
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        self.assertEqual((ready["status"], ready["reason"]), ("Unknown", "NodeStatusUnknown"))
+        self.assertEqual(sorted((t["key"], t["effect"]) for t in node["spec"]["taints"]),
+                         [("node.kubernetes.io/unreachable", "NoExecute"),
+                          ("node.kubernetes.io/unreachable", "NoSchedule")])
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("n", "busybox:2", node="node-2"))
+        wait_for(lambda: self.pods("job-name=n"))
         time.sleep(0.4)
-        pod = self.pods("job-name=c")[0]
+        pod = self.pods("job-name=n")[0]
         self.assertEqual(pod["status"]["phase"], "Pending")
+        self.assertNotIn("conditions", pod["status"])
         self.assertNotIn("containerStatuses", pod["status"])
-        self.sim.ok("POST", "/_sim/nodes/node-2/uncordon")
-        wait_for(lambda: self.pods("job-name=c")[0]["status"].get("containerStatuses"))
+        self.sim.ok("POST", "/_sim/nodes/node-2/ready")
+        wait_for(lambda: self.pods("job-name=n")[0]["status"].get("containerStatuses"))
+
+    def test_kubelet_rejects_a_pinned_pod_for_an_untolerated_noexecute_taint_only(self):
+        # pkg/kubelet/lifecycle/predicate.go: the kubelet's admission checks NoExecute taints only.
+        self.sim.ok("POST", "/_sim/nodes/node-2/taints",
+                    {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]})
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                    job_manifest("s", "busybox:2", node="node-2", tolerations=()))
+        wait_for(lambda: self.pods("job-name=s") and self.pods("job-name=s")[0]["status"].get("containerStatuses"))
+        self.sim.ok("POST", "/_sim/nodes/node-3/taints",
+                    {"taints": [{"key": "dedicated", "value": "db", "effect": "NoExecute"}]})
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                    job_manifest("x", "busybox:2", node="node-3", tolerations=(), backoff_limit=0))
+        pod = wait_for(lambda: next((p for p in self.pods("job-name=x") if p["status"]["phase"] == "Failed"), None))
+        self.assertEqual(pod["status"]["reason"], "TaintToleration")
+        self.assertIn("Pod was rejected: Predicate TaintToleration failed", pod["status"]["message"])
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                    job_manifest("t", "busybox:2", node="node-3",
+                                 tolerations=({"key": "dedicated", "operator": "Exists"},)))
+        wait_for(lambda: self.pods("job-name=t") and self.pods("job-name=t")[0]["status"].get("containerStatuses"))
 
     def test_delete_job_propagation(self):
         for name in ("bg", "orphan"):

@@ -69,6 +69,17 @@ class Cluster:
         self.kubelet.on_nodes_changed()
         return s
 
+    def set_node_taints(self, name, taints):
+        """Replace the node's own taints; the kubelet re-evaluates pods waiting there."""
+        for t in taints:
+            if not isinstance(t, dict) or not t.get("key") or t.get("effect") not in ("NoSchedule", "PreferNoSchedule",
+                                                                                      "NoExecute"):
+                raise ApiError(422, "each taint needs a key and an effect of NoSchedule, PreferNoSchedule or "
+                                    "NoExecute", "Invalid")
+        s = self.store.update(kinds.NODE, "", name, lambda obj: objects.set_node_taints(obj, taints))
+        self.kubelet.on_nodes_changed()
+        return s
+
     def set_node_labels(self, name, labels):
         """Merge ``labels`` into the node's labels; a null value removes the key."""
         def apply(obj):

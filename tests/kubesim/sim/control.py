@@ -29,7 +29,7 @@ class Control:
             ("POST", r"/_sim/reset", self.reset),
             ("POST", r"/_sim/nodes", self.add_node),
             ("DELETE", r"/_sim/nodes/(?P<name>[^/]+)", self.remove_node),
-            ("POST", r"/_sim/nodes/(?P<name>[^/]+)/(?P<action>cordon|uncordon|ready|notready|labels)",
+            ("POST", r"/_sim/nodes/(?P<name>[^/]+)/(?P<action>cordon|uncordon|ready|notready|labels|taints)",
              self.node_action),
             ("POST", r"/_sim/pull", self.pull),
             ("POST", r"/_sim/fail", self.fail),
@@ -108,6 +108,11 @@ class Control:
             if not isinstance(labels, dict):
                 raise ApiError(422, "labels must be an object", "Invalid")
             s = self._sync(self.cluster.set_node_labels, name, labels)
+        elif action == "taints":
+            taints = body.get("taints")
+            if not isinstance(taints, list):
+                raise ApiError(422, "taints must be an array", "Invalid")
+            s = self._sync(self.cluster.set_node_taints, name, taints)
         elif action in ("cordon", "uncordon"):
             s = self._sync(self.cluster.set_node_state, name, action == "cordon", None)
         else:

@@ -4,9 +4,15 @@ Each pod gets a small runtime model (``PodRuntime``) from which its whole
 ``status`` is rendered after every step, so the status a client sees is
 always self-consistent.  Everything here runs on the scheduler thread.
 
-Deliberate simplifications, documented in the README: a pod stays Pending
-while its node is missing, NotReady or cordoned (whatever its tolerations),
-and failed pull attempts count against the owning Job's backoffLimit so an
+Nodes as Kubernetes has them: the scheduler binds unpinned pods only to
+Ready, uncordoned nodes whose NoSchedule/NoExecute taints they tolerate; a
+pod pinned with ``nodeName`` skips the scheduler, so a cordon or a NoSchedule
+taint does not stop it, it stays Pending without conditions while its node is
+missing or NotReady (no kubelet to admit it), and the kubelet's admission
+rejects it for an untolerated NoExecute taint (phase Failed, reason
+TaintToleration; pkg/kubelet/lifecycle/predicate.go).
+
+Deliberate simplification, documented in the README: failed pull attempts count against the owning Job's backoffLimit so an
 unpullable image fails its Job instead of backing off forever.
 """
 
@@ -63,6 +69,8 @@ class PodRuntime:
         self.terminal = None
         self.sandbox = False
         self.unschedulable = None
+        self.no_kubelet = False
+        self.tolerations = spec.get("tolerations") or []
         self.start_time = None
         self.pod_ip = ""
         self.host_ip = ""
@@ -160,19 +168,26 @@ class Kubelet:
 
     # -- scheduling and start -------------------------------------------------
 
-    def _node_usable(self, name):
+    def _node_alive(self, name):
+        """The node if its kubelet runs (the node exists and is Ready), else None."""
         s = self.store.get(kinds.NODE, "", name)
-        if s is None:
+        if s is None or not _ready(s.obj):
             return None
-        obj = s.obj
-        if obj["spec"].get("unschedulable") or not _ready(obj):
+        return s.obj
+
+    def _node_usable(self, name, tolerations=()):
+        """The node if the scheduler may bind a pod with ``tolerations`` to it, else None."""
+        obj = self._node_alive(name)
+        if obj is None or obj["spec"].get("unschedulable"):
+            return None
+        if _untolerated(obj, tolerations, ("NoSchedule", "NoExecute")):
             return None
         return obj
 
     def _schedule(self, rt):
         with self.store.lock:
             names = sorted(n for _, n in self.store.objects[kinds.NODE.plural])
-        usable = [n for n in names if self._node_usable(n) is not None]
+        usable = [n for n in names if self._node_usable(n, rt.tolerations) is not None]
         if not usable:
             msg = "0/%d nodes are available: no node is ready and schedulable." % len(names)
             if rt.unschedulable != msg:
@@ -197,9 +212,17 @@ class Kubelet:
         self._try_start(rt)
 
     def _try_start(self, rt):
-        node = self._node_usable(rt.node)
+        node = self._node_alive(rt.node)
+        rt.no_kubelet = node is None
         if node is None:
             self._render(rt)
+            return
+        taint = _untolerated(node, rt.tolerations, ("NoExecute",))
+        if taint is not None:
+            # The kubelet's admission checks NoExecute taints only; a rejected pod fails.
+            self._terminate(rt, "Failed", "TaintToleration",
+                            "Pod was rejected: Predicate TaintToleration failed: node(s) had untolerated taint "
+                            "{%s: %s}" % (taint["key"], taint.get("value", "")))
             return
         rt.sandbox = True
         rt.start_time = time.time()
@@ -434,6 +457,8 @@ class Kubelet:
     def _status(self, rt):
         phase = self._phase(rt)
         st = {"phase": phase, "qosClass": "BestEffort"}
+        if rt.no_kubelet and not rt.terminal:
+            return st  # nothing has looked at the pod yet: no conditions at all
         if rt.unschedulable:
             st["conditions"] = [self._cond(rt, "PodScheduled", "False", "Unschedulable", rt.unschedulable)]
             return st
@@ -485,6 +510,26 @@ class Kubelet:
 
 def _ready(node):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+
+
+def _tolerates(tol, taint):
+    """One toleration against one taint, as k8s.io/api core/v1 Toleration.ToleratesTaint has it."""
+    if tol.get("effect") and tol["effect"] != taint.get("effect"):
+        return False
+    if tol.get("key") and tol["key"] != taint.get("key"):
+        return False
+    op = tol.get("operator") or "Equal"
+    if op == "Exists":
+        return True
+    return op == "Equal" and (tol.get("value") or "") == (taint.get("value") or "")
+
+
+def _untolerated(node, tolerations, effects):
+    """The first taint of ``node`` with one of ``effects`` that no toleration matches, else None."""
+    for taint in node["spec"].get("taints") or []:
+        if taint.get("effect") in effects and not any(_tolerates(t, taint) for t in tolerations):
+            return taint
+    return None
 
 
 def _human(seconds):

@@ -48,19 +48,38 @@ def node(name, index, labels=None, unschedulable=False, ready=True):
     return obj
 
 
+LIFECYCLE_TAINTS = ("node.kubernetes.io/unschedulable", "node.kubernetes.io/not-ready",
+                    "node.kubernetes.io/unreachable")
+
+
+def set_node_taints(obj, taints):
+    """Replace the node's own taints (``kubectl taint``), keeping the node controller's."""
+    kept = [t for t in obj["spec"].get("taints", []) if t["key"] in LIFECYCLE_TAINTS]
+    mine = [{k: v for k, v in t.items() if k in ("key", "value", "effect")} for t in taints]
+    if kept + mine:
+        obj["spec"]["taints"] = mine + kept
+    else:
+        obj["spec"].pop("taints", None)
+
+
 def set_node_state(obj, unschedulable, ready, now=None):
-    """Apply cordon and readiness the way the node controller reflects them."""
+    """Apply cordon and readiness the way the node controller reflects them.
+
+    A node whose kubelet stopped posting status gets Ready=Unknown and the
+    ``node.kubernetes.io/unreachable`` taints, NoSchedule and NoExecute
+    (pkg/controller/nodelifecycle/node_lifecycle_controller.go).
+    """
     now = now or util.rfc3339(time.time())
     spec = obj["spec"]
-    taints = [t for t in spec.get("taints", []) if t["key"] not in ("node.kubernetes.io/unschedulable",
-                                                                   "node.kubernetes.io/not-ready")]
+    taints = [t for t in spec.get("taints", []) if t["key"] not in LIFECYCLE_TAINTS]
     if unschedulable:
         spec["unschedulable"] = True
         taints.append({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": now})
     else:
         spec.pop("unschedulable", None)
     if not ready:
-        taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule", "timeAdded": now})
+        taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": now})
+        taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": now})
     if taints:
         spec["taints"] = taints
     else:
