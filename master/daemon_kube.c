@@ -201,24 +201,27 @@ static int open_kube(daemon_state_t *d)
 }
 
 /*
- * The three collections, scoped to the pull namespace. In node scope: this node's pods, the
+ * The collections, scoped to the pull namespace. In node scope: this node's pods, the
  * Events of those pods only (one reflector per pod, watch_pod_events), and the Jobs of every
  * node without Redis (other nodes' tasks show what their Job says) or this node's Jobs with
- * Redis (which carries the other nodes' tasks).
+ * Redis (which carries the other nodes' tasks). The Nodes say why a pending task waits: all of
+ * them, or in node scope this node only (other nodes' tasks are their daemons' to explain).
  */
 static int start_reflectors(daemon_state_t *d)
 {
     const ipd_config_t *c = &d->cfg;
     int node_scope = c->scope == IPD_SCOPE_NODE;
     int own_jobs_only = node_scope && c->redis.port != 0;
-    char paths[IPD_MODEL_KIND_COUNT][256], jobs_sel[128], node_label[64], pods_field[300];
+    char paths[IPD_MODEL_KIND_COUNT][256], jobs_sel[128], node_label[64], pods_field[300], nodes_field[300];
     snprintf(paths[IPD_MODEL_KJOBS], sizeof(paths[0]), "/apis/batch/v1/namespaces/%s/jobs", c->namespace);
     snprintf(paths[IPD_MODEL_PODS], sizeof(paths[0]), "/api/v1/namespaces/%s/pods", c->namespace);
     snprintf(paths[IPD_MODEL_EVENTS], sizeof(paths[0]), "/api/v1/namespaces/%s/events", c->namespace);
+    snprintf(paths[IPD_MODEL_NODES], sizeof(paths[0]), "/api/v1/nodes");
+    snprintf(nodes_field, sizeof(nodes_field), "metadata.name=%s", c->node_name);
     ipd_kube_node_label(c->node_name, node_label);
     snprintf(jobs_sel, sizeof(jobs_sel), own_jobs_only ? "%s,%s=%s" : "%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
     snprintf(pods_field, sizeof(pods_field), "spec.nodeName=%s", c->node_name);
-    static const char *const names[IPD_MODEL_KIND_COUNT] = {"jobs", "pods", "events"};
+    static const char *const names[IPD_MODEL_KIND_COUNT] = {"jobs", "pods", "events", "nodes"};
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
         if (k == IPD_MODEL_EVENTS && node_scope)
             continue;
@@ -228,9 +231,10 @@ static int start_reflectors(daemon_state_t *d)
             .label_selector = k == IPD_MODEL_KJOBS  ? jobs_sel
                               : k == IPD_MODEL_PODS ? IPD_LABEL_JOB
                                                     : NULL,
-            .field_selector = k == IPD_MODEL_PODS && node_scope ? pods_field
-                              : k == IPD_MODEL_EVENTS           ? "involvedObject.kind=Pod"
-                                                                : NULL,
+            .field_selector = k == IPD_MODEL_PODS && node_scope    ? pods_field
+                              : k == IPD_MODEL_NODES && node_scope ? nodes_field
+                              : k == IPD_MODEL_EVENTS              ? "involvedObject.kind=Pod"
+                                                                   : NULL,
         };
         reflector_spec(c, &spec);
         int rc =

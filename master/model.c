@@ -135,6 +135,7 @@ task_rec_t *model_task(job_rec_t *j, const char *node, int create)
 static void free_job(ipd_model_t *m, job_rec_t *j)
 {
     ipd_strmap_del(&m->jobs, j->job.id);
+    json_decref(j->tolerations);
     free(j->tasks);
     free(j);
     m->stats.jobs--;
@@ -166,6 +167,7 @@ int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd
         m->actions = *actions;
     ipd_strmap_init(&m->jobs);
     ipd_strmap_init(&m->pods);
+    ipd_strmap_init(&m->nodes);
     ipd_buf_init(&m->json);
     int rc = ipd_table_foreach(table, load_job, m);
     if (rc != 0) {
@@ -186,9 +188,18 @@ void ipd_model_destroy(ipd_model_t *m)
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
+        json_decref(j->tolerations);
         free(j->tasks);
         free(j);
     }
+    b = 0;
+    e = NULL;
+    while ((e = ipd_strmap_next(&m->nodes, &b, e)) != NULL) {
+        node_rec_t *n = e->value;
+        json_decref(n->obj);
+        free(n);
+    }
+    ipd_strmap_dispose(&m->nodes);
     b = 0;
     e = NULL;
     while ((e = ipd_strmap_next(&m->pods, &b, e)) != NULL)

@@ -2,16 +2,18 @@
  * The master's job model: what Kubernetes says about pull jobs, folded into jobs and tasks and
  * published to the shared-memory table.
  *
- * Inputs come from three reflectors (batch/v1 Jobs labelled imgpulld.io/job, their Pods, and
- * the Events of the pull namespace). Each input marks the affected job dirty; ipd_model_flush
- * recomputes every dirty job once (task states through proto/kube_pod.h, job state through
- * ipd_job_aggregate), and writes to the table only the jobs whose record actually changed,
- * bumping their version. A burst of watch events therefore costs one table write per job.
+ * Inputs come from four reflectors (batch/v1 Jobs labelled imgpulld.io/job, their Pods, the
+ * Events of the pull namespace, and the Nodes, which say why a pending task waits). Each input
+ * marks the affected job dirty; ipd_model_flush recomputes every dirty job once (task states
+ * through proto/kube_pod.h, job state through ipd_job_aggregate), and writes to the table only
+ * the jobs whose record actually changed, bumping their version. A burst of watch events
+ * therefore costs one table write per job.
  *
  * The model also decides what the cluster must be told, through the action callbacks:
- * resume a suspended Job when the job's parallelism allows another task, stop a task whose
- * image pull keeps failing past its backoff limit (the kubelet would retry forever), and
- * restart a pull attempt that exceeds the job's per-attempt timeout.
+ * resume a suspended Job when its node can take a pull pod (proto/kube_node.h) and the job's
+ * parallelism allows another task, stop a task whose image pull keeps failing past its backoff
+ * limit (the kubelet would retry forever), and restart a pull attempt that exceeds the job's
+ * per-attempt timeout.
  *
  * Memory: the model keeps jobs that still have Kubernetes objects, and active jobs. A finished
  * job whose objects are gone (TTL, cancellation) lives on only in the table, as history.
@@ -31,6 +33,7 @@ typedef enum ipd_model_kind {
     IPD_MODEL_KJOBS = 0,
     IPD_MODEL_PODS,
     IPD_MODEL_EVENTS,
+    IPD_MODEL_NODES,
     IPD_MODEL_KIND_COUNT
 } ipd_model_kind_t;
 

@@ -11,6 +11,7 @@
 #include "master/strmap.h"
 #include "proto/buf.h"
 #include "proto/kube_job.h"
+#include "proto/kube_node.h"
 #include "proto/kube_pod.h"
 
 #define POD_KEY_SIZE    (IPD_NAMESPACE_SIZE + IPD_POD_SIZE)
@@ -65,8 +66,15 @@ typedef struct task_rec {
     char gave_up_message[IPD_MESSAGE_SIZE];
 } task_rec_t;
 
+/* A Node, pruned to ipd_kube_node_shape. */
+typedef struct node_rec {
+    json_t *obj;   /* owned reference */
+    uint64_t mark; /* nodes list generation that last saw it */
+} node_rec_t;
+
 typedef struct job_rec {
     ipd_job_t job;       /* metadata plus the last aggregation */
+    json_t *tolerations; /* the pull pod's tolerations from its Job's template (owned), NULL for none */
     ipd_job_t published; /* what the table holds */
     int was_published;
     int from_table; /* loaded at start; not yet confirmed by Kubernetes */
@@ -82,6 +90,8 @@ struct ipd_model {
     ipd_model_actions_t actions;
     ipd_strmap_t jobs; /* id -> job_rec_t */
     ipd_strmap_t pods; /* "ns/name" -> pod_rec_t */
+    ipd_strmap_t nodes; /* name -> node_rec_t */
+    int nodes_listed;   /* the Nodes were listed once: a node absent from the map does not exist */
     uint64_t pod_order;
     job_rec_t *dirty;
     uint64_t mark[IPD_MODEL_KIND_COUNT];
@@ -104,6 +114,12 @@ void model_pod_free(pod_rec_t *p);
 void model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms);
 /* Recomputes t->task from its Job and pod; returns 1 when it changed. */
 int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now);
+/*
+ * Whether a pull pod of `j` can start on `node` now (proto/kube_node.h); on a block, writes the
+ * pending reason and message. Usable while the Nodes have not been listed yet.
+ */
+ipd_node_block_t model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
+                                  char *message, size_t mcap);
 /* Asks the cluster for what the job's state calls for (resume, stop, restart). */
 void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now);
 

@@ -222,7 +222,71 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     snprintf(t->kjob_reason, sizeof(t->kjob_reason), "%s", info.failed_reason);
     snprintf(t->kjob_message, sizeof(t->kjob_message), "%s", info.failed_message);
     t->kjob_mark = m->mark[IPD_MODEL_KJOBS];
+    json_t *tol = json_object_get(json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"),
+                                  "tolerations");
+    if (!json_equal(tol, j->tolerations)) {
+        json_decref(j->tolerations);
+        j->tolerations = json_is_array(tol) ? json_incref(tol) : NULL;
+    }
     model_mark_dirty(m, j);
+}
+
+/* A node changed: every active job may have a task waiting on it (nodes change rarely). */
+static void nodes_changed(ipd_model_t *m)
+{
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value;
+        if (!ipd_job_state_is_final((ipd_job_state_t)j->job.state))
+            model_mark_dirty(m, j);
+    }
+}
+
+static void forget_node(ipd_model_t *m, const char *name)
+{
+    node_rec_t *n = ipd_strmap_get(&m->nodes, name);
+    if (n == NULL)
+        return;
+    ipd_strmap_del(&m->nodes, name);
+    json_decref(n->obj);
+    free(n);
+    nodes_changed(m);
+}
+
+static void apply_node(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
+{
+    const char *name = str_at(json_object_get(obj, "metadata"), "name");
+    if (name == NULL || name[0] == '\0')
+        return;
+    if (type == IPD_WATCH_DELETED) {
+        forget_node(m, name);
+        return;
+    }
+    node_rec_t *n = ipd_strmap_get(&m->nodes, name);
+    if (n == NULL) {
+        if ((n = calloc(1, sizeof(*n))) == NULL)
+            return;
+        if (ipd_strmap_put(&m->nodes, name, n) != 0) {
+            free(n);
+            return;
+        }
+    }
+    n->mark = m->mark[IPD_MODEL_NODES];
+    if (n->obj != NULL && json_equal(n->obj, obj))
+        return; /* a heartbeat-only change is pruned away to nothing */
+    json_decref(n->obj);
+    n->obj = json_incref(obj);
+    nodes_changed(m);
+}
+
+ipd_node_block_t model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
+                                  char *message, size_t mcap)
+{
+    if (!m->nodes_listed)
+        return IPD_NODE_USABLE;
+    node_rec_t *n = ipd_strmap_get(&m->nodes, node);
+    return ipd_kube_node_check(n ? n->obj : NULL, node, j->tolerations, reason, rcap, message, mcap);
 }
 
 void ipd_model_apply(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
@@ -232,6 +296,8 @@ void ipd_model_apply(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t typ
         apply_kjob(m, type, obj);
     else if (kind == IPD_MODEL_PODS)
         apply_pod(m, type, obj);
+    else if (kind == IPD_MODEL_NODES)
+        apply_node(m, type, obj);
     else
         apply_event(m, type, obj);
 }
@@ -248,6 +314,21 @@ static void sweep(ipd_model_t *m, ipd_model_kind_t kind)
                 if (j->tasks[i].has_kjob && j->tasks[i].kjob_mark != m->mark[kind])
                     kjob_gone(m, j, &j->tasks[i]);
         }
+    } else if (kind == IPD_MODEL_NODES) {
+        size_t n = 0, cap = m->nodes.count;
+        char **gone = cap ? calloc(cap, sizeof(*gone)) : NULL;
+        while (gone != NULL && (e = ipd_strmap_next(&m->nodes, &b, e)) != NULL)
+            if (((node_rec_t *)e->value)->mark != m->mark[kind] && n < cap)
+                gone[n++] = strdup(e->key);
+        for (size_t i = 0; i < n; i++) {
+            if (gone[i] != NULL)
+                forget_node(m, gone[i]);
+            free(gone[i]);
+        }
+        free(gone);
+        if (!m->nodes_listed)
+            nodes_changed(m);
+        m->nodes_listed = 1;
     } else if (kind == IPD_MODEL_PODS) {
         /* Collect first: forgetting a pod edits the map being walked. */
         size_t n = 0, cap = m->pods.count;
@@ -292,6 +373,7 @@ void model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms)
 OPS(IPD_MODEL_KJOBS, kjobs)
 OPS(IPD_MODEL_PODS, pods)
 OPS(IPD_MODEL_EVENTS, events)
+OPS(IPD_MODEL_NODES, nodes)
 
 /* Pods are decoded to what apply_pod() and the task mapping read (ipd_kube_pod_shape): a watched
  * Pod is several KB of which they read a few dozen bytes. Jobs and Events are small and rare. */
@@ -299,6 +381,7 @@ static const ipd_reflector_ops_t ops_by_kind[IPD_MODEL_KIND_COUNT] = {
     {begin_kjobs, object_kjobs, end_kjobs, NULL},
     {begin_pods, object_pods, end_pods, &ipd_kube_pod_shape},
     {begin_events, object_events, end_events, NULL},
+    {begin_nodes, object_nodes, end_nodes, &ipd_kube_node_shape},
 };
 
 const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind)

@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,13 @@ static void set_text(ipd_task_t *t, const char *reason, const char *message)
 {
     ipd_strlcpy_utf8(t->reason, reason, sizeof(t->reason));
     ipd_strlcpy_utf8(t->message, message, sizeof(t->message));
+}
+
+/* Reasons the model gives a pending task itself; the cluster's own words replace them. */
+static int is_waiting_reason(const char *reason)
+{
+    return strcmp(reason, IPD_REASON_QUEUED) == 0 || strcmp(reason, IPD_REASON_NODE_NOT_READY) == 0 ||
+           strcmp(reason, IPD_REASON_NODE_CORDONED) == 0 || strcmp(reason, IPD_REASON_UNSCHEDULABLE) == 0;
 }
 
 /* The task as its pod and events say, or as its Job says when there is no pod. */
@@ -42,9 +50,9 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
         set_text(next, t->kjob_reason[0] ? t->kjob_reason : "JobFailed", t->kjob_message);
     } else if (t->suspended) {
         next->state = IPD_TASK_PENDING;
-        set_text(next, "Queued", "waiting for a free slot of the job's parallelism");
-    } else if (t->has_kjob && t->pod_key[0] == '\0' && next->state == IPD_TASK_PENDING && next->reason[0] != '\0' &&
-               strcmp(next->reason, "Queued") == 0) {
+        set_text(next, IPD_REASON_QUEUED, "waiting for a free slot of the job's parallelism");
+    } else if (t->has_kjob && t->pod_key[0] == '\0' && next->state == IPD_TASK_PENDING &&
+               is_waiting_reason(next->reason)) {
         set_text(next, "", "");
     }
 }
@@ -68,15 +76,32 @@ static void from_kjob(const task_rec_t *t, ipd_task_t *next)
     set_text(next, "", "");
 }
 
+/*
+ * A pending task whose node cannot take a pull pod says so. A task that waits on its own side
+ * (no Job yet, or a suspended one) waits for any block; a pod already on the node waits only for
+ * the kubelet (Kubernetes runs a pinned pod on a cordoned or NoSchedule-tainted node).
+ */
+static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t *next)
+{
+    char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
+    ipd_node_block_t b = model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message));
+    int waits_here = !t->has_kjob || t->suspended || t->pod_key[0] == '\0';
+    if (b == IPD_NODE_NOT_READY || (b != IPD_NODE_USABLE && waits_here))
+        set_text(next, reason, message);
+}
+
 int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     ipd_task_t next = t->task;
-    if (model_is_remote(m, t->task.node))
+    int remote = model_is_remote(m, t->task.node);
+    if (remote)
         from_kjob(t, &next);
     else
         from_cluster(m, t, &next, now);
     /* The kubelet's own words, before this model puts messages of its own in their place. */
     ipd_task_keep_failure(&next, &t->task);
+    if (!remote && next.state == IPD_TASK_PENDING)
+        node_reason(m, j, t, &next);
     /*
      * A task reloaded from the table (a new master) counted attempts of pods that may be gone,
      * deleted while no master watched. Until every collection is listed, the pods and events
@@ -202,8 +227,9 @@ static void restart_if_timed_out(ipd_model_t *m, job_rec_t *j, task_rec_t *t, in
 
 static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
-    int32_t limit = j->job.spec.parallelism;
-    if (limit <= 0 || m->actions.resume_job == NULL)
+    /* Without a parallelism, only tasks held for their node are suspended: no slot limit. */
+    int32_t limit = j->job.spec.parallelism > 0 ? j->job.spec.parallelism : INT32_MAX;
+    if (m->actions.resume_job == NULL)
         return;
     int32_t running = 0;
     for (size_t i = 0; i < j->ntasks; i++) {
@@ -211,11 +237,16 @@ static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (t->has_kjob && !t->suspended && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
             running++;
     }
-    /* A resume that was asked and not yet seen holds its place; unseen for too long, it is asked again. */
+    /* A resume that was asked and not yet seen holds its place; unseen for too long, it is asked again.
+     * A task whose node cannot take a pull pod now stays suspended (proto/kube_node.h). */
     for (size_t i = 0; i < j->ntasks; i++) {
         task_rec_t *t = &j->tasks[i];
         if (!t->has_kjob || !t->suspended || (t->resume_asked_at == 0 && running >= limit) ||
             model_is_remote(m, t->task.node))
+            continue;
+        char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
+        if (t->resume_asked_at == 0 &&
+            model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message)) != IPD_NODE_USABLE)
             continue;
         if (t->resume_asked_at == 0 || now - t->resume_asked_at >= ACTION_RETRY_MS) {
             t->resume_asked_at = now;

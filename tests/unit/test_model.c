@@ -924,3 +924,84 @@ Test(model, pods_decoded_to_the_model_s_shape_give_the_same_table)
     ipd_table_destroy(pruned_table);
     ipd_table_unlink(other);
 }
+
+/* A Node as the reflector hands it over: Ready or not, cordoned or not, with `taints` (JSON, may be NULL). */
+static json_t *node_obj(const char *name, int ready, int cordoned, const char *taints)
+{
+    json_t *n = json_pack("{s:{s:s}, s:{}, s:{s:[{s:s, s:s, s:s, s:s}]}}", "metadata", "name", name, "spec", "status",
+                          "conditions", "type", "Ready", "status", ready ? "True" : "Unknown", "reason",
+                          ready ? "KubeletReady" : "NodeStatusUnknown", "message",
+                          ready ? "kubelet is posting ready status" : "Kubelet stopped posting node status.");
+    if (cordoned)
+        json_object_set_new(json_object_get(n, "spec"), "unschedulable", json_true());
+    if (taints != NULL)
+        json_object_set_new(json_object_get(n, "spec"), "taints", json_loads(taints, 0, NULL));
+    return n;
+}
+
+static void list_nodes(json_t *const *nodes, size_t n)
+{
+    const ipd_reflector_ops_t *ops = ipd_model_ops(IPD_MODEL_NODES);
+    ops->on_list_begin(model);
+    for (size_t i = 0; i < n; i++) {
+        ops->on_object(model, IPD_WATCH_ADDED, nodes[i]);
+        json_decref(nodes[i]);
+    }
+    ops->on_list_end(model);
+}
+
+Test(model, a_task_held_by_its_node_says_why_and_is_resumed_once_the_node_can_take_it)
+{
+    ipd_job_t job = job_of("pj-0000000a", 3, 0);
+    char nb[IPD_KUBE_JOB_NAME_SIZE], nc[IPD_KUBE_JOB_NAME_SIZE], nd[IPD_KUBE_JOB_NAME_SIZE], want[160];
+    kjob_name(job.id, "node-b", nb);
+    kjob_name(job.id, "node-c", nc);
+    kjob_name(job.id, "node-d", nd);
+    /* The pull pod tolerates nothing here. */
+    json_t *k[4] = {kjob(&job, "node-a", 4, 0), kjob(&job, "node-b", 4, 1), kjob(&job, "node-c", 4, 1),
+                    kjob(&job, "node-d", 4, 1)};
+    for (int i = 0; i < 4; i++) {
+        json_object_del(json_object_get(json_object_get(json_object_get(k[i], "spec"), "template"), "spec"),
+                        "tolerations");
+        apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, k[i]);
+    }
+    /* node-a's pod is there but its kubelet is gone: nothing reports about the pod. */
+    json_t *pa = pod(job.id, "node-a", "pull-a-1", 1, "creating");
+    json_object_del(json_object_get(pa, "status"), "containerStatuses");
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pa);
+    json_t *nodes[] = {node_obj("node-a", 0, 0, NULL), node_obj("node-b", 1, 1, NULL),
+                       node_obj("node-c", 1, 0, "[{\"key\":\"dedicated\",\"value\":\"db\",\"effect\":\"NoSchedule\"}]"),
+                       node_obj("node-d", 0, 0, NULL)};
+    list_nodes(nodes, 4);
+    ipd_model_flush(model, T0 + 2000);
+    view_t v = read_job(job.id);
+    cr_assert_str_eq(task_on(&v, "node-a")->reason, "NodeNotReady");
+    cr_assert_str_eq(task_on(&v, "node-a")->message,
+                     "node node-a is not Ready (NodeStatusUnknown): Kubelet stopped posting node status.");
+    cr_assert_str_eq(task_on(&v, "node-b")->reason, "NodeCordoned");
+    cr_assert_str_eq(task_on(&v, "node-c")->reason, "Unschedulable");
+    cr_assert_str_eq(task_on(&v, "node-c")->message,
+                     "node node-c has the taint dedicated=db:NoSchedule, which the pull pod does not tolerate");
+    cr_assert_str_eq(task_on(&v, "node-d")->reason, "NodeNotReady");
+    cr_assert_eq(count_actions("resume"), 0, "no task starts on a node that cannot take it");
+
+    /* node-b is uncordoned and node-d becomes Ready: both are resumed (no parallelism), node-c stays. */
+    apply(IPD_MODEL_NODES, IPD_WATCH_MODIFIED, node_obj("node-b", 1, 0, NULL));
+    apply(IPD_MODEL_NODES, IPD_WATCH_MODIFIED, node_obj("node-d", 1, 0, NULL));
+    ipd_model_flush(model, T0 + 3000);
+    cr_assert_eq(count_actions("resume"), 2);
+    snprintf(want, sizeof(want), "resume %s/%s", NS, nb);
+    cr_assert_str_eq(nth_action("resume", 0), want);
+    snprintf(want, sizeof(want), "resume %s/%s", NS, nd);
+    cr_assert_str_eq(nth_action("resume", 1), want);
+    (void)nc;
+    v = read_job(job.id);
+    cr_assert_str_eq(task_on(&v, "node-c")->reason, "Unschedulable");
+
+    /* node-c goes away: not in the cluster. */
+    apply(IPD_MODEL_NODES, IPD_WATCH_DELETED, node_obj("node-c", 1, 0, NULL));
+    ipd_model_flush(model, T0 + 4000);
+    v = read_job(job.id);
+    cr_assert_str_eq(task_on(&v, "node-c")->reason, "NodeNotReady");
+    cr_assert_str_eq(task_on(&v, "node-c")->message, "node node-c is not in the cluster");
+}
