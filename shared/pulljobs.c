@@ -11,6 +11,7 @@
 
 #include "proto/error.h"
 #include "proto/kube_job.h"
+#include "proto/kube_node.h"
 #include "shared/log.h"
 
 enum { OP_CREATE, OP_CANCEL };
@@ -26,6 +27,9 @@ struct ipd_pull_op {
     char *cont;       /* node list continue token */
     char **nodes;     /* resolved target nodes, sorted */
     size_t nnodes, capnodes;
+    char **held; /* named nodes a pull pod cannot start on now (proto/kube_node.h), sorted */
+    size_t nheld, capheld;
+    json_t *tolerations; /* the pull pod's tolerations, from its manifest (owned) */
     ipd_pull_job_t *jobs;
     size_t njobs;
     size_t next_post, inflight, deletes_pending;
@@ -43,6 +47,10 @@ static void op_free(ipd_pull_op_t *op)
     for (size_t i = 0; i < op->nnodes; i++)
         free(op->nodes[i]);
     free(op->nodes);
+    for (size_t i = 0; i < op->nheld; i++)
+        free(op->held[i]);
+    free(op->held);
+    json_decref(op->tolerations);
     for (size_t i = 0; i < op->njobs; i++)
         free(op->jobs[i].tasks);
     free(op->jobs);
@@ -235,13 +243,36 @@ static void on_post_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
     post_more(op);
 }
 
+static int cmp_str(const void *a, const void *b);
+
+static int is_held(const ipd_pull_op_t *op, const char *node)
+{
+    return op->nheld > 0 && bsearch(&node, op->held, op->nheld, sizeof(char *), cmp_str) != NULL;
+}
+
+/*
+ * Tasks on nodes a pull pod cannot start on now, and tasks beyond the job's parallelism, start
+ * suspended: the master resumes them when their node can take them and a slot is free.
+ */
+static int starts_suspended(const ipd_pull_op_t *op, const ipd_pull_job_t *pj, size_t n)
+{
+    if (is_held(op, op->nodes[n]))
+        return 1;
+    if (pj->job.spec.parallelism <= 0)
+        return 0;
+    size_t before = 0;
+    for (size_t i = 0; i < n; i++)
+        before += !is_held(op, op->nodes[i]);
+    return before >= (size_t)pj->job.spec.parallelism;
+}
+
 static void post_more(ipd_pull_op_t *op)
 {
     size_t total = op->njobs * op->nnodes;
     while (op->error == 0 && op->next_post < total && op->inflight < op->max_inflight) {
         size_t j = op->next_post / op->nnodes, n = op->next_post % op->nnodes;
         ipd_pull_job_t *pj = &op->jobs[j];
-        int suspend = pj->job.spec.parallelism > 0 && n >= (size_t)pj->job.spec.parallelism;
+        int suspend = starts_suspended(op, pj, n);
         json_t *manifest = ipd_kube_job_manifest(&pj->job, op->nodes[n], op->ns, (uint32_t)op->nnodes, suspend);
         char *body = manifest ? json_dumps(manifest, JSON_COMPACT) : NULL;
         char path[128];
@@ -298,19 +329,6 @@ static int build_jobs(ipd_pull_op_t *op)
     return 0;
 }
 
-static int node_ready(const json_t *node)
-{
-    size_t i;
-    const json_t *c;
-    json_array_foreach(json_object_get(json_object_get(node, "status"), "conditions"), i, c) {
-        const char *type = json_string_value(json_object_get(c, "type"));
-        const char *status = json_string_value(json_object_get(c, "status"));
-        if (type != NULL && strcmp(type, "Ready") == 0)
-            return status != NULL && strcmp(status, "True") == 0;
-    }
-    return 0;
-}
-
 static int add_node(ipd_pull_op_t *op, const char *name)
 {
     if (op->nnodes == op->capnodes) {
@@ -327,16 +345,43 @@ static int add_node(ipd_pull_op_t *op, const char *name)
     return 0;
 }
 
-/* Takes one page of the node list: by name, every node counts (checked later); else the Ready ones. */
+static int add_held(ipd_pull_op_t *op, const char *name)
+{
+    if (op->nheld == op->capheld) {
+        size_t cap = op->capheld ? op->capheld * 2 : 8;
+        char **n = realloc(op->held, cap * sizeof(*n));
+        if (n == NULL)
+            return -ENOMEM;
+        op->held = n;
+        op->capheld = cap;
+    }
+    if ((op->held[op->nheld] = strdup(name)) == NULL)
+        return -ENOMEM;
+    op->nheld++;
+    return 0;
+}
+
+/*
+ * Takes one page of the node list. By name, every node counts (checked later), and those a pull
+ * pod cannot start on now (not Ready, cordoned, an untolerated taint) are held: their tasks wait,
+ * pending with the reason. By labels or all_nodes, only the nodes a pull pod can start on now.
+ */
 static int take_nodes(ipd_pull_op_t *op, const json_t *list)
 {
     size_t i;
     const json_t *node;
     json_array_foreach(json_object_get(list, "items"), i, node) {
         const char *name = json_string_value(json_object_get(json_object_get(node, "metadata"), "name"));
-        if (name == NULL || (op->req.node_choice != IPD_NODES_BY_NAME && !node_ready(node)))
+        if (name == NULL)
+            continue;
+        char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
+        int usable = ipd_kube_node_check(node, name, op->tolerations, reason, sizeof(reason), message,
+                                         sizeof(message)) == IPD_NODE_USABLE;
+        if (op->req.node_choice != IPD_NODES_BY_NAME && !usable)
             continue;
         int rc = add_node(op, name);
+        if (rc == 0 && !usable)
+            rc = add_held(op, name);
         if (rc != 0)
             return rc;
     }
@@ -351,6 +396,8 @@ static int select_nodes(ipd_pull_op_t *op)
 {
     if (op->nnodes > 0)
         qsort(op->nodes, op->nnodes, sizeof(char *), cmp_str);
+    if (op->nheld > 0)
+        qsort(op->held, op->nheld, sizeof(char *), cmp_str);
     if (op->req.node_choice == IPD_NODES_BY_NAME) {
         for (size_t i = 0; i < op->req.nnodes; i++) {
             if (op->nnodes == 0 || bsearch(&op->req.nodes[i], op->nodes, op->nnodes, sizeof(char *), cmp_str) == NULL) {
@@ -370,9 +417,12 @@ static int select_nodes(ipd_pull_op_t *op)
         if (op->req.node_choice == IPD_NODES_BY_LABELS) {
             char sel[1024];
             ipd_pull_request_label_selector(&op->req, sel, sizeof(sel));
-            fail(op, IPD_EINVAL, 0, "node_selector %s matches no Ready node", sel);
+            fail(op, IPD_EINVAL, 0,
+                 "node_selector %s matches no node a pull pod can start on (Ready, not cordoned, taints tolerated)",
+                 sel);
         } else {
-            fail(op, IPD_EINVAL, 0, "all_nodes: the cluster has no Ready node");
+            fail(op, IPD_EINVAL, 0,
+                 "all_nodes: the cluster has no node a pull pod can start on (Ready, not cordoned, taints tolerated)");
         }
         return IPD_EINVAL;
     }
@@ -443,6 +493,23 @@ static int copy_list(char ***dst, char *const *src, size_t n)
     return 0;
 }
 
+/* The tolerations every pull pod carries, read from the manifest that creates it. */
+static int pod_tolerations(ipd_pull_op_t *op)
+{
+    ipd_job_t probe;
+    memset(&probe, 0, sizeof(probe));
+    snprintf(probe.id, sizeof(probe.id), "pj-00000000");
+    snprintf(probe.image, sizeof(probe.image), "%s", op->req.nimages > 0 ? op->req.images[0] : "probe");
+    probe.spec = op->req.spec;
+    json_t *manifest = ipd_kube_job_manifest(&probe, "probe", op->ns, 1, 0);
+    if (manifest == NULL)
+        return -ENOMEM;
+    json_t *podspec = json_object_get(json_object_get(json_object_get(manifest, "spec"), "template"), "spec");
+    op->tolerations = json_incref(json_object_get(podspec, "tolerations"));
+    json_decref(manifest);
+    return 0;
+}
+
 int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_pull_options_t *opts,
                     ipd_pull_done_cb cb, void *data, ipd_pull_op_t **out)
 {
@@ -460,6 +527,8 @@ int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_p
     op->req.nnodes = req->nnodes;
     op->req.nlabels = req->nlabels;
     int rc = copy_list(&op->req.images, req->images, req->nimages);
+    if (rc == 0)
+        rc = pod_tolerations(op);
     if (rc == 0)
         rc = copy_list(&op->req.nodes, req->nodes, req->nnodes);
     if (rc == 0)

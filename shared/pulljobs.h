@@ -2,12 +2,13 @@
  * Creating and cancelling pull jobs in the cluster: the library behind
  * POST /api/v1/images/pull and DELETE /api/v1/images/pull-jobs/{id}.
  *
- * Create: resolves the target nodes (names must exist; labels and all_nodes take the Ready
- * nodes that match), then creates one batch/v1 Job per (image, node) as proto/kube_job.h
- * describes, tasks beyond the job's parallelism suspended. A job whose Jobs cannot all be
- * created is rolled back (its Jobs deleted) and reported as failed. The jobs come back in
- * their initial state (pending tasks), ready for the 202 answer; the master's watch takes
- * over from there.
+ * Create: resolves the target nodes (names must exist; labels and all_nodes take the matching
+ * nodes a pull pod can start on now: Ready, not cordoned, taints tolerated, proto/kube_node.h),
+ * then creates one batch/v1 Job per (image, node) as proto/kube_job.h describes. Tasks on named
+ * nodes that cannot take a pod now, and tasks beyond the job's parallelism, start suspended.
+ * A job whose Jobs cannot all be created is rolled back (its Jobs deleted) and reported as
+ * failed. The jobs come back in their initial state (pending tasks), ready for the 202 answer;
+ * the master's watch takes over from there.
  *
  * Cancel: deletes the job's Jobs (and so their pods) with one collection DELETE by label.
  *
