@@ -342,6 +342,7 @@ static int start(daemon_state_t *d)
         ipd_info("master", "listening on %s:%u", d->listeners.addr[i].host, (unsigned)d->listeners.addr[i].port);
     if ((rc = open_table(d)) != 0 || (rc = daemon_kube_start(d)) != 0 || (rc = start_workers(d)) != 0)
         return rc;
+    daemon_prepare_stats_dir(d); /* a failure is logged; SIGUSR1 tries again */
     ipd_mloop_timer_init(&d->tick_timer, on_tick, d);
     ipd_mloop_timer_start(d->loop, &d->tick_timer, TICK_MS);
     ipd_mloop_timer_init(&d->watchdog_timer, on_watchdog, d);

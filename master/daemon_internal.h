@@ -49,6 +49,11 @@ void daemon_publish_stats(daemon_state_t *d);
 void daemon_fold_stats(daemon_state_t *d);
 /** SIGUSR1: the stats JSON line, to the log and to cfg.stats_file. */
 void daemon_write_stats(daemon_state_t *d);
+/**
+ * Creates the stats file's directory when only its last level is missing (mode 0750); else
+ * logs an error naming the directory. Returns 0 or -errno. Called at start and before each write.
+ */
+int daemon_prepare_stats_dir(const daemon_state_t *d);
 
 /** Creates the Kubernetes client on the loop, the model and the reflectors, and starts them. */
 int daemon_kube_start(daemon_state_t *d);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "master/daemon_internal.h"
@@ -60,6 +61,33 @@ void daemon_fold_stats(daemon_state_t *d)
     }
 }
 
+/*
+ * Makes sure the directory of the stats file exists: under systemd RuntimeDirectory= creates it,
+ * but root's default /run/imgpulld (or a configured path) may be missing outside systemd. Only
+ * the last level is created (mode 0750), so a mistyped path does not grow a tree. Logs an error
+ * naming the directory and returns -errno when it is missing and cannot be created.
+ */
+int daemon_prepare_stats_dir(const daemon_state_t *d)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(d->cfg.stats_file, '/');
+    if (slash == NULL || slash == d->cfg.stats_file)
+        return 0; /* the working directory, or / */
+    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - d->cfg.stats_file), d->cfg.stats_file);
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        errno = ENOTDIR;
+    } else if (errno == ENOENT && mkdir(dir, 0750) == 0) {
+        ipd_info("master", "created the stats file's directory %s", dir);
+        return 0;
+    }
+    int err = errno;
+    ipd_error("master", "stats file %s: cannot use its directory %s: %s", d->cfg.stats_file, dir, strerror(err));
+    return -err;
+}
+
 /* SIGUSR1: one JSON line to the log and to the stats file (written whole, then renamed). */
 void daemon_write_stats(daemon_state_t *d)
 {
@@ -74,6 +102,10 @@ void daemon_write_stats(daemon_state_t *d)
         return;
     }
     ipd_log_json(IPD_LOG_INFO, "stats", "stats", "stats", buf.data, buf.len);
+    if (daemon_prepare_stats_dir(d) != 0) {
+        ipd_buf_dispose(&buf);
+        return;
+    }
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.stats_file);
     FILE *f = fopen(tmp, "w");

@@ -161,7 +161,8 @@ const ipd_config_directive_t ipd_config_table[] = {
      .section = "Process", .help = "Least severe level logged: debug, info, warn or error."},
     {"stats_file", IPD_CT_PATH, IPD_CF_AUTO, FIELD(stats_file), .def = "auto",
      .help = "Where SIGUSR1 writes the stats JSON. auto: $RUNTIME_DIRECTORY/<instance>.stats.json under systemd, "
-             "/run/imgpulld/<instance>.stats.json as root, else ./imgpulld-<instance>.stats.json."},
+             "/run/imgpulld/<instance>.stats.json as root, else ./imgpulld-<instance>.stats.json. A missing last "
+             "directory is created (mode 0750)."},
     {"watchdog", IPD_CT_BOOL, IPD_CF_AUTO, FIELD(watchdog), .def = "auto",
      .help = "Send WATCHDOG=1 to systemd; auto: when systemd sets WATCHDOG_USEC."},
     {"reload_drain_timeout", IPD_CT_DURATION, 0, FIELD(reload_drain_timeout_ms), RANGE(0, H(1)), .def = "30s",

@@ -276,3 +276,35 @@ Test(serving, sigusr1_writes_the_stats_line_and_file_with_the_api_figures, .fini
     int st = h_world_stop(&w);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
+
+/* Outside systemd nothing creates the stats file's directory (the unit's RuntimeDirectory= does
+ * under systemd; root's default is /run/imgpulld): the master creates it, and when it cannot, the
+ * error names the directory. */
+Test(serving, sigusr1_creates_the_stats_directory_or_names_it, .fini = teardown)
+{
+    h_world_sim(&w, "statsdir", sim_args);
+    char file[300], env_file[340];
+    snprintf(file, sizeof(file), "%s/run/stats.json", w.dir);
+    snprintf(env_file, sizeof(env_file), "IMGPULLD_STATS_FILE=%s", file);
+    const char *env[] = {env_file, NULL};
+    h_world_daemon(&w, "", env, 1);
+    kill(w.daemon.pid, SIGUSR1);
+    json_t *doc = NULL;
+    uint64_t deadline = h_now_ms() + 5000;
+    while ((doc = json_load_file(file, 0, NULL)) == NULL && h_now_ms() < deadline)
+        usleep(20000);
+    cr_assert_not_null(doc, "no stats file %s (its directory was not created)", file);
+    json_decref(doc);
+    cr_assert_eq(h_world_stop(&w), 0);
+
+    /* Two levels missing: not created (a typo should not grow a tree), and the error names it. */
+    h_world_sim(&w, "statsdir2", sim_args);
+    char dir[300], needle[400];
+    snprintf(dir, sizeof(dir), "%s/no/such", w.dir);
+    snprintf(env_file, sizeof(env_file), "IMGPULLD_STATS_FILE=%s/stats.json", dir);
+    h_world_daemon(&w, "", env, 1);
+    kill(w.daemon.pid, SIGUSR1);
+    snprintf(needle, sizeof(needle), "directory %s", dir);
+    cr_assert(h_log_wait(&w.daemon, needle, 5000), "the stats error does not name the directory %s", dir);
+    cr_assert_eq(access(dir, F_OK), -1, "%s was created", dir);
+}
