@@ -1,4 +1,5 @@
 #include "harness.h"
+#include "common/instance.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -225,7 +226,7 @@ int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms)
 
 void h_instance(char *out, size_t cap, const char *tag)
 {
-    snprintf(out, cap, "t%d-%s", (int)getpid(), tag);
+    ipd_test_instance(out, cap, tag);
 }
 
 /* ---- Serving helpers ---- */

@@ -13,10 +13,14 @@ here=$IPD_SOURCE_DIR/tests/integration/logs
 work=$(mktemp -d)
 pids=()
 failures=0
+# Instance names: tests/common/instance.h. A stopped daemon keeps its segments (a restarted master
+# reattaches them), so the test removes them.
+instance_base="${IPD_TEST_INSTANCE_PREFIX:-t}$$-logs-"
 
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    rm -f /dev/shm/imgpulld."$instance_base"*
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,7 +57,7 @@ start_daemon() {
     port=$(free_port)
     # Under ASan a small quarantine keeps freed memory from counting as growth in the RSS check.
     env ${ASAN_OPTIONS:+ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=1} "${vars[@]}" "$bin" "${args[@]}" \
-        --instance "tlogs$$$name" --listen "127.0.0.1:$port" --workers "$workers" --log-level info \
+        --instance "$instance_base$name" --listen "127.0.0.1:$port" --workers "$workers" --log-level info \
         >"$work/$name.log" 2>&1 &
     pid=$!
     pids+=("$pid")

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/instance.h"
 #include "proto/error.h"
 #include "shared/stats_segment.h"
 #include "shared/table.h"
@@ -15,7 +16,7 @@ static char instance[64];
 
 static void new_instance(void)
 {
-    snprintf(instance, sizeof(instance), "test-stats-%d", (int)getpid());
+    ipd_test_instance(instance, sizeof(instance), "stats");
 }
 
 static void drop_instance(void)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/instance.h"
 #include "proto/error.h"
 #include "shared/table.h"
 
@@ -16,7 +17,9 @@ static int instance_seq;
 
 static void new_instance(void)
 {
-    snprintf(instance, sizeof(instance), "test-table-%d-%d", (int)getpid(), ++instance_seq);
+    char tag[32];
+    snprintf(tag, sizeof(tag), "table-%d", ++instance_seq);
+    ipd_test_instance(instance, sizeof(instance), tag);
     ipd_table_unlink(instance);
 }
 

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/instance.h"
 #include "proto/error.h"
 #include "proto/json.h"
 #include "shared/config.h"
@@ -128,7 +129,9 @@ static void start(server_t *s, const char *const *settings)
     char err[256];
     ipd_table_options_t o;
     memset(s, 0, sizeof(*s));
-    snprintf(s->instance, sizeof(s->instance), "tw-%d-%d", (int)getpid(), ++seq);
+    char tag[32];
+    snprintf(tag, sizeof(tag), "w%d", ++seq);
+    ipd_test_instance(s->instance, sizeof(s->instance), tag);
     ipd_table_unlink(s->instance);
     ipd_table_options_init(&o);
     o.instance = s->instance;
@@ -741,8 +744,9 @@ Test(worker_server, ops_endpoints)
 Test(worker_server, readiness_follows_the_master_block)
 {
     server_t s;
-    char name[64];
-    snprintf(name, sizeof(name), "tw-%d-%d", (int)getpid(), seq + 1);
+    char name[64], tag[32];
+    snprintf(tag, sizeof(tag), "w%d", seq + 1); /* the instance start() is about to name */
+    ipd_test_instance(name, sizeof(name), tag);
     ipd_stats_segment_t *seg = NULL;
     ipd_stats_unlink(name);
     cr_assert_eq(ipd_stats_create(name, 2, (gid_t)-1, &seg), 0);

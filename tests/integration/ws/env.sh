@@ -10,7 +10,7 @@ WS_SRC=${IPD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 WS_BUILD=${IPD_BUILD_DIR:-$WS_SRC/build}
 WS_PY=/usr/bin/python3
 WS_DIR=$(mktemp -d /tmp/ipd-ws.XXXXXX)
-WS_INSTANCE="t$$-ws"
+WS_INSTANCE="${IPD_TEST_INSTANCE_PREFIX:-t}$$-ws" # tests/common/instance.h
 SIM_PID= SIM_PORT= D_PID= PORT=
 WS_FAILED=0
 
