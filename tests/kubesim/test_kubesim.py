@@ -514,6 +514,28 @@ class SimTest(unittest.TestCase):
         rep = self.sim.ok("GET", "/_sim/requests")
         self.assertEqual((rep["by_verb"]["list"], rep["by_verb"]["watch"]), (1, 1))
 
+    def test_request_log_is_complete_when_the_response_ends(self):
+        # A request is in the log before the client can see the end of its response, however
+        # slowly the simulator's thread runs (a loaded machine): recording is slowed down here.
+        faults = self.sim.control.faults
+        note = faults.note
+
+        def slow_note(*args):
+            time.sleep(0.3)
+            note(*args)
+
+        faults.note = slow_note
+        try:
+            self.sim.ok("DELETE", "/_sim/requests")
+            self.sim.watch("/api/v1/pods?watch=true&timeoutSeconds=1").ended.wait(5)
+            code, _, _ = self.sim.call("GET", "/api/v1/namespaces/%s/pods/absent" % NS)
+            rep = self.sim.ok("GET", "/_sim/requests")
+        finally:
+            faults.note = note
+        self.assertEqual(code, 404)
+        self.assertEqual(rep["by_verb"].get("watch"), 1, rep["by_verb"])
+        self.assertEqual([(r["verb"], r["code"]) for r in rep["recent"]], [("watch", 200), ("get", 404)])
+
     # -- logs ------------------------------------------------------------------------------
 
     def test_logs(self):

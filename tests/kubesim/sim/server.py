@@ -108,12 +108,12 @@ class Handler(BaseHTTPRequestHandler):
         self._body = None
         self._streaming = False
         self.status_code = 0
-        verb = "other"
+        self._verb, self._query_string, self._noted = "other", parts.query, False
         try:
             if not self.req_path.startswith("/_sim/"):
                 self._authenticate()
                 route = parse_route(self.req_path)
-                verb = route.verb(self.command, self.query) if route else "discovery"
+                self._verb = route.verb(self.command, self.query) if route else "discovery"
                 fault = self.server.control.faults.take(self.command, self.path)
                 if fault is not None:
                     headers = {"Retry-After": str(fault["retry_after"])} if fault["code"] in (429, 503) else {}
@@ -122,7 +122,7 @@ class Handler(BaseHTTPRequestHandler):
                                    details=details, headers=headers)
                 result = self._route(route)
             else:
-                verb = "sim"
+                self._verb = "sim"
                 result = self.server.control.handle(self, self.command, self.req_path)
             if result is not None and not self._streaming:
                 code, body = result[0], result[1]
@@ -138,8 +138,15 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self._send_error(ApiError(500, "internal simulator error: %s" % e))
         finally:
-            if verb != "sim":
-                self.server.control.note(self.command, verb, self.req_path, parts.query, self.status_code)
+            self._note()  # a request that got no answer (the client went away)
+
+    def _note(self):
+        """Records the request in the log, once, as soon as its status is decided: before the
+        first byte of the answer, so a client that has seen an answer (a stream included) to its
+        end finds the request in the log, however late this thread runs afterwards."""
+        if not self._noted and self._verb != "sim":
+            self._noted = True
+            self.server.control.note(self.command, self._verb, self.req_path, self._query_string, self.status_code)
 
     def _route(self, route):
         if route is not None:
@@ -193,6 +200,7 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, code, body, ctype="application/json", headers=None):
         self.body()  # an unread request body would desynchronise keep-alive
         self.status_code = code
+        self._note()
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -205,6 +213,7 @@ class Handler(BaseHTTPRequestHandler):
     def start_chunked(self, ctype):
         self.body()
         self.status_code = 200
+        self._note()
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Transfer-Encoding", "chunked")
