@@ -6,7 +6,7 @@ set -uo pipefail
 : "${IPD_SOURCE_DIR:?set by ctest}"
 cd "$IPD_SOURCE_DIR" || exit 1
 parent=$(dirname "$IPD_SOURCE_DIR")
-docs=$(git ls-files 'docs/*.md' '*README.md' 2>/dev/null || find docs -name '*.md' -o -name 'README.md')
+docs=$(find docs -name '*.md'; find . -name README.md -not -path './build*' -not -path './.git/*')
 bad=$(grep -nE -e "(^|[^[:alnum:]_.])(${IPD_SOURCE_DIR}|${parent})/" -e 'cmake (-S|-B|--build) +/' $docs)
 if [ -n "$bad" ]; then
     echo "FAIL: absolute paths in the documentation (write them relative to the repository):" >&2
