@@ -19,7 +19,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sim.cluster import Cluster  # noqa: E402
-from sim.config import SimConfig  # noqa: E402
+from sim.config import DEFAULT_PRELOAD, SimConfig  # noqa: E402
 from sim.control import Control  # noqa: E402
 from sim.scenario import DemoScenario  # noqa: E402
 from sim.server import SimServer  # noqa: E402
@@ -52,6 +52,9 @@ def parse_args(argv):
     p.add_argument("--log-rate", type=float, default=5.0, help="generated container log lines per second")
     p.add_argument("--pull-ms", type=int, default=800, help="default simulated image pull duration")
     p.add_argument("--fail-pattern", action="append", default=[], help="regex of images that fail to pull")
+    p.add_argument("--preload", action="append", default=None,
+                   help="image every node starts with (repeatable; default: imgpulld's default pull helper; "
+                        "--preload '' for none)")
     p.add_argument("--history", type=int, default=10000, help="watch history kept for resuming (events)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p.parse_args(argv)
@@ -59,7 +62,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    config = SimConfig(pull_ms=args.pull_ms, log_rate=args.log_rate, fail_patterns=args.fail_pattern)
+    preload = DEFAULT_PRELOAD if args.preload is None else [i for i in args.preload if i]
+    config = SimConfig(pull_ms=args.pull_ms, log_rate=args.log_rate, fail_patterns=args.fail_pattern,
+                       preload=preload)
     cluster = Cluster(nodes=args.nodes, history=args.history, config=config)
     control = Control(cluster)
     tls, ca_file = (None, None)

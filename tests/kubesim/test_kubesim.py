@@ -303,6 +303,85 @@ class SimTest(unittest.TestCase):
                             for r, m in evs))
         self.assertEqual(self.job("bad")["status"]["failed"], 1)
 
+    def helper_job(self, name, image, command, helper="busybox:helper", backoff_limit=0,
+                   pod_deadline=None):
+        """A Job shaped like imgpulld's pull Jobs: an init container copies a program into an emptyDir."""
+        job = job_manifest(name, image, backoff_limit=backoff_limit)
+        spec = job["spec"]["template"]["spec"]
+        spec["volumes"] = [{"name": "bin", "emptyDir": {"sizeLimit": "16Mi"}}]
+        spec["initContainers"] = [{"name": "helper", "image": helper, "command": ["/bin/cp", "/bin/true",
+                                                                                   "/imgpulld/true"],
+                                   "securityContext": {"readOnlyRootFilesystem": True},
+                                   "volumeMounts": [{"name": "bin", "mountPath": "/imgpulld"}]}]
+        spec["containers"][0]["command"] = [command]
+        spec["containers"][0]["securityContext"] = {"readOnlyRootFilesystem": True}
+        spec["containers"][0]["volumeMounts"] = [{"name": "bin", "mountPath": "/imgpulld", "readOnly": True}]
+        if pod_deadline is not None:
+            spec["activeDeadlineSeconds"] = pod_deadline
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job)
+
+    def test_init_container_copies_a_program_into_a_shared_volume(self):
+        self.helper_job("noop", "app:pulled", "/imgpulld/true")
+        self.assertEqual(wait_for(lambda: self.job_condition("noop"))["type"], "Complete")
+        pod = self.pods("job-name=noop")[0]
+        self.assertEqual(pod["status"]["phase"], "Succeeded")
+        init = pod["status"]["initContainerStatuses"][0]
+        self.assertEqual((init["name"], init["state"]["terminated"]["exitCode"]), ("helper", 0))
+        main = pod["status"]["containerStatuses"][0]
+        self.assertEqual((main["state"]["terminated"]["exitCode"], main["state"]["terminated"]["reason"]),
+                         (0, "Completed"))
+        init_cond = [c for c in pod["status"]["conditions"] if c["type"] == "Initialized"][0]
+        self.assertEqual(init_cond["status"], "True")
+        paths = {(e["reason"], e["involvedObject"].get("fieldPath")) for e in self.events_for(pod["metadata"]["name"])}
+        self.assertIn(("Pulling", "spec.initContainers{helper}"), paths)
+        self.assertIn(("Pulling", "spec.containers{pull}"), paths)
+        self.assertIn(("Started", "spec.initContainers{helper}"), paths)
+
+    def test_a_path_the_image_lacks_is_refused_and_one_it_ships_runs(self):
+        self.helper_job("lacks", "app:plain", "/.imgpulld-pulled")
+        cond = wait_for(lambda: self.job_condition("lacks"), timeout=10)
+        self.assertEqual(cond["type"], "Failed")
+        pod = self.pods("job-name=lacks")[0]
+        term = pod["status"]["containerStatuses"][0]["state"]
+        term = term.get("terminated") or term.get("waiting")
+        self.assertIn('exec: "/.imgpulld-pulled": stat /.imgpulld-pulled: no such file or directory',
+                      term["message"])
+        # An image that ships the path runs it: the reason a pull pod must never exec into the image.
+        self.sim.ok("POST", "/_sim/files", {"pattern": "^evil:", "files": {"/.imgpulld-pulled": "app"}})
+        self.helper_job("ships", "evil:1", "/.imgpulld-pulled")
+        wait_for(lambda: self.pods("job-name=ships") and self.pods("job-name=ships")[0]["status"]["phase"] ==
+                 "Running")
+        # The copy needs its source in the helper image and a writable volume.
+        self.helper_job("nohelper", "app:plain", "/imgpulld/true", helper="scratch:1")
+        self.assertEqual(wait_for(lambda: self.job_condition("nohelper"))["type"], "Failed")
+        pod = self.pods("job-name=nohelper")[0]
+        self.assertEqual(pod["status"]["phase"], "Failed")
+        self.assertIn("stat /bin/cp: no such file or directory",
+                      pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["message"])
+        self.assertEqual(pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing")
+
+    def test_nodes_start_with_the_default_helper_image(self):
+        node = self.sim.ok("GET", "/api/v1/nodes/node-1")
+        self.assertIn("docker.io/library/busybox:1.36.1-musl", node["status"]["images"][0]["names"])
+        self.helper_job("preloaded", "app:pre", "/imgpulld/true", helper="docker.io/library/busybox:1.36.1-musl")
+        self.assertEqual(wait_for(lambda: self.job_condition("preloaded"))["type"], "Complete")
+        pod = self.pods("job-name=preloaded")[0]["metadata"]["name"]
+        msgs = [e["message"] for e in self.events_for(pod) if e["reason"] == "Pulled"]
+        self.assertIn('Container image "docker.io/library/busybox:1.36.1-musl" already present on machine', msgs)
+
+    def test_files_rules_are_checked(self):
+        code, _, _ = self.sim.call("POST", "/_sim/files", {"pattern": "x", "files": {"relative": "true"}})
+        self.assertEqual(code, 422)
+        code, _, _ = self.sim.call("POST", "/_sim/files", {"pattern": "x", "files": {"/bin/x": "rm"}})
+        self.assertEqual(code, 422)
+
+    def test_volume_mounts_must_name_a_volume(self):
+        job = job_manifest("badmount", "app:1")
+        job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [{"name": "nope", "mountPath": "/x"}]
+        code, _, obj = self.sim.call("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job)
+        self.assertEqual(code, 422)
+        self.assertIn("volumeMounts[0].name", json.dumps(obj))
+
     def test_run_outcome_completes_job_and_deadline_fails_another(self):
         self.sim.ok("POST", "/_sim/outcome", {"pattern": "done", "outcome": "Run", "run_ms": 200})
         self.sim.ok("POST", "/_sim/outcome", {"pattern": "forever", "outcome": "Run"})

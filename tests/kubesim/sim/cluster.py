@@ -41,7 +41,11 @@ class Cluster:
 
     def _create_node(self, name, labels):
         self._node_index += 1
-        return self.store.create(kinds.NODE, objects.node(name, self._node_index, labels))
+        self.store.create(kinds.NODE, objects.node(name, self._node_index, labels))
+        for image in self.config.preload:
+            self.kubelet.node_images.setdefault(name, set()).add(image)
+            self.kubelet._note_node_image(name, image)
+        return self.store.get(kinds.NODE, "", name)
 
     # -- nodes (called on the scheduler thread through run_sync) ---------------
 

@@ -8,21 +8,33 @@ import re
 import threading
 import zlib
 
-OUTCOMES = ("StartError", "RunContainerError", "CreateContainerError", "Run", "alternate")
+OUTCOMES = ("StartError", "RunContainerError", "CreateContainerError", "Run", "alternate", "exec")
+
+# What a program file in an image does when a container runs it (see README, "Image files").
+PROGRAMS = ("true", "false", "cp", "app")
+
+# Images whose name is busybox carry the busybox programs the pull pods' helper uses.
+_BUSYBOX = re.compile(r"(^|/)busybox([:@]|$)")
+# Every node starts with these images, as if the operator had pre-pulled them: imgpulld's default
+# pull helper, so that a test's slow pull rules time the pulled image and not the helper.
+DEFAULT_PRELOAD = ("docker.io/library/busybox:1.36.1-musl",)
+BUSYBOX_FILES = {"/bin/true": "true", "/bin/false": "false", "/bin/cp": "cp", "/bin/sh": "app"}
 
 
 class SimConfig:
-    def __init__(self, pull_ms=800, log_rate=5.0, fail_patterns=()):
+    def __init__(self, pull_ms=800, log_rate=5.0, fail_patterns=(), preload=DEFAULT_PRELOAD):
         self.lock = threading.Lock()
+        self.preload = tuple(preload)
         self.pull_ms = pull_ms
         self.log_rate = log_rate
         self.backoff_ms = 200
         self.backoff_max_ms = 2000
-        self.default_outcome = "alternate"
+        self.default_outcome = "exec"
         self.default_run_ms = 1000
         self.pull_rules = []     # (regex, ms)
         self.fail_rules = []     # (regex, message)
         self.outcome_rules = []  # (regex, dict(outcome, run_ms, exit_code))
+        self.file_rules = []     # (regex, {path: program})
         for pat in fail_patterns:
             self.add_fail(pat, None)
 
@@ -46,6 +58,29 @@ class SimConfig:
             raise ValueError("outcome must be one of %s" % ", ".join(OUTCOMES))
         with self.lock:
             self.outcome_rules.insert(0, (self._compile(pattern), rule))
+
+    def add_files(self, pattern, files):
+        if not isinstance(files, dict) or not all(isinstance(p, str) and p.startswith("/") and v in PROGRAMS
+                                                  for p, v in files.items()):
+            raise ValueError("files must map absolute paths to one of %s" % ", ".join(PROGRAMS))
+        with self.lock:
+            self.file_rules.insert(0, (self._compile(pattern), dict(files)))
+
+    def image_files(self, image):
+        """The program files ``image`` holds: path -> what running it does."""
+        with self.lock:
+            for rx, files in self.file_rules:
+                if rx.search(image):
+                    return dict(files)
+        return dict(BUSYBOX_FILES) if _BUSYBOX.search(image) else {}
+
+    def explicit_outcome(self, image):
+        """The outcome rule a test set for ``image``, or None."""
+        with self.lock:
+            for rx, rule in self.outcome_rules:
+                if rx.search(image):
+                    return dict(rule)
+            return None
 
     def pull_duration(self, image):
         with self.lock:
@@ -79,15 +114,17 @@ class SimConfig:
             return {
                 "pull_ms": self.pull_ms, "log_rate": self.log_rate, "backoff_ms": self.backoff_ms,
                 "backoff_max_ms": self.backoff_max_ms, "default_outcome": self.default_outcome,
+                "preload": list(self.preload),
                 "default_run_ms": self.default_run_ms,
                 "pull_rules": [{"pattern": rx.pattern, "ms": ms} for rx, ms in self.pull_rules],
                 "fail_rules": [{"pattern": rx.pattern, "message": m} for rx, m in self.fail_rules],
                 "outcome_rules": [dict(rule, pattern=rx.pattern) for rx, rule in self.outcome_rules],
+                "file_rules": [{"pattern": rx.pattern, "files": f} for rx, f in self.file_rules],
             }
 
     def clear_rules(self):
         with self.lock:
-            self.pull_rules, self.fail_rules, self.outcome_rules = [], [], []
+            self.pull_rules, self.fail_rules, self.outcome_rules, self.file_rules = [], [], [], []
 
 
 def image_size(image):

@@ -34,6 +34,7 @@ class Control:
             ("POST", r"/_sim/pull", self.pull),
             ("POST", r"/_sim/fail", self.fail),
             ("POST", r"/_sim/outcome", self.outcome),
+            ("POST", r"/_sim/files", self.files),
             ("POST", r"/_sim/backoff", self.backoff),
             ("DELETE", r"/_sim/rules", self.clear_rules),
             ("POST", r"/_sim/watches/drop", self.drop_watches),
@@ -147,6 +148,11 @@ class Control:
             rule = {k: body[k] for k in ("outcome", "run_ms", "exit_code", "log_rate") if k in body}
             rule.setdefault("outcome", "Run")
             self._rule(self.config.add_outcome, body["pattern"], rule)
+        return 200, self.config.snapshot()
+
+    def files(self, h, m):
+        body = json_body(h)
+        self._rule(self.config.add_files, body.get("pattern") or "", body.get("files"))
         return 200, self.config.snapshot()
 
     def backoff(self, h, m):

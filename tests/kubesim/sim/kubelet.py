@@ -28,13 +28,21 @@ _BAD_REF = re.compile(r"[A-Z\s]|^[-./:]|//|:$")
 
 
 class ContainerRuntime:
-    def __init__(self, spec):
+    def __init__(self, spec, init=False, waiting="ContainerCreating"):
         self.name = spec["name"]
         self.image = spec["image"]
+        self.init = init
+        self.field = ("spec.initContainers{%s}" if init else "spec.containers{%s}") % self.name
         self.policy = spec.get("imagePullPolicy", "IfNotPresent")
         cmd = (spec.get("command") or []) + (spec.get("args") or [])
-        self.command = cmd[0] if cmd else "/entrypoint"
-        self.state = {"waiting": {"reason": "ContainerCreating"}}
+        # No command runs the image's own entrypoint, which every image has.
+        self.command = cmd[0] if cmd else None
+        self.argv = cmd
+        self.mounts = sorted(((m.get("mountPath", "").rstrip("/") or "/", m.get("name"), bool(m.get("readOnly")))
+                              for m in spec.get("volumeMounts") or []), key=lambda m: -len(m[0]))
+        sc = spec.get("securityContext") or {}
+        self.read_only_root = bool(sc.get("readOnlyRootFilesystem"))
+        self.state = {"waiting": {"reason": waiting}}
         self.last_state = {}
         self.restart_count = 0
         self.image_id = ""
@@ -63,7 +71,14 @@ class PodRuntime:
         spec = obj["spec"]
         self.node = spec.get("nodeName") or ""
         self.restart_policy = spec.get("restartPolicy", "Always")
-        self.containers = [ContainerRuntime(c) for c in spec.get("containers", [])]
+        inits = spec.get("initContainers") or []
+        self.init = [ContainerRuntime(c, init=True) for c in inits]
+        self.containers = [ContainerRuntime(c, waiting="PodInitializing" if inits else "ContainerCreating")
+                           for c in spec.get("containers", [])]
+        # Init containers run one after the other, to completion, before the app containers.
+        self.chain = self.init + self.containers
+        self.volumes = {v["name"]: {} for v in spec.get("volumes") or [] if "emptyDir" in v}
+        self.deadline = spec.get("activeDeadlineSeconds")
         self.seq = seq
         self.alive = True
         self.terminal = None
@@ -230,16 +245,31 @@ class Kubelet:
         cidr = node["spec"].get("podCIDR", "10.244.0.0/24")
         rt.pod_ip = "%s.%d" % (cidr.rsplit(".", 1)[0], 2 + rt.seq % 250)
         self._render(rt)
+        if rt.deadline is not None:
+            self.sched.call_later(float(rt.deadline), self._pod_deadline, rt)
         self.sched.call_later(0.02, self._pull, rt, 0)
+
+    def _pod_deadline(self, rt):
+        """spec.activeDeadlineSeconds, counted from the pod's start on the node as the kubelet does
+        (pkg/kubelet/active_deadline.go): the pod fails with reason DeadlineExceeded."""
+        if not rt.active():
+            return
+        msg = "Pod was active on the node longer than the specified deadline"
+        self._event(rt, "Normal", "DeadlineExceeded", msg)
+        self.stop_pod(rt, "DeadlineExceeded", msg)
+        if self.jobs is not None:
+            self.jobs.on_pod_finished(rt, "Failed")
 
     # -- image pull -----------------------------------------------------------
 
     def _pull(self, rt, i):
         if not rt.active():
             return
-        if i >= len(rt.containers):
+        if i >= len(rt.chain):
             return
-        c = rt.containers[i]
+        c = rt.chain[i]
+        if c.state.get("waiting", {}).get("reason") == "PodInitializing":
+            c.state = {"waiting": {"reason": "ContainerCreating"}}
         images = self.node_images.setdefault(rt.node, set())
         present = c.image in images
         if not present or c.policy == "Always":
@@ -272,7 +302,7 @@ class Kubelet:
     def _pull_done(self, rt, i, duration):
         if not rt.active():
             return
-        c = rt.containers[i]
+        c = rt.chain[i]
         failure = self.config.pull_failure(c.image)
         if failure:
             c.state = {"waiting": {"reason": "ErrImagePull", "message": failure}}
@@ -289,7 +319,7 @@ class Kubelet:
         self._start_container(rt, i)
 
     def _pull_failed(self, rt, i):
-        c = rt.containers[i]
+        c = rt.chain[i]
         self._render(rt)
         if self.jobs is not None and self.jobs.pull_attempts_exhausted(rt, max(1, c.attempts)):
             self._terminate(rt, "Failed", "BackoffLimitExceeded",
@@ -301,7 +331,7 @@ class Kubelet:
     def _back_off(self, rt, i):
         if not rt.active():
             return
-        c = rt.containers[i]
+        c = rt.chain[i]
         if c.state.get("waiting", {}).get("reason") == "ErrImagePull":
             msg = 'Back-off pulling image "%s"' % c.image
             c.state = {"waiting": {"reason": "ImagePullBackOff", "message": msg}}
@@ -327,13 +357,24 @@ class Kubelet:
     def _start_container(self, rt, i):
         if not rt.active():
             return
-        c = rt.containers[i]
+        c = rt.chain[i]
         c.container_id = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
-        rule = self.config.outcome(c.image)
+        rule = self.config.explicit_outcome(c.image)
+        program = None
+        if rule is None:
+            program = self._program(rt, c, c.command) if c.command else "app"
+            rule = self.config.outcome(c.image)
+            if program is None:
+                rule["outcome"] = "alternate" if rule["outcome"] == "exec" else rule["outcome"]
+            elif rule["outcome"] == "exec":
+                rule = {"outcome": "Run"}
         outcome = rule.get("outcome", "Run")
         if outcome == "alternate":
             outcome = "StartError" if rt.seq % 2 else "RunContainerError"
-        not_found = 'failed to start container process: exec: "%s": executable file not found in $PATH' % c.command
+        # runc's words for a command that is not in the container's file system.
+        not_found = ('failed to create containerd task: failed to create shim task: OCI runtime create failed: '
+                     'runc create failed: unable to start container process: exec: "%s": stat %s: no such file or '
+                     'directory: unknown' % (c.command, c.command))
         self._event(rt, "Normal", "Created", "Created container: %s" % c.name, c)
         if outcome == "CreateContainerError":
             msg = 'failed to create container "%s": no command %s in image %s' % (c.name, c.command, c.image)
@@ -350,26 +391,75 @@ class Kubelet:
                 self.sched.call_later(delay, self._exit, rt, i, 128, "StartError", not_found, True)
             else:
                 self._exit(rt, i, 128, "StartError", not_found, True)
-            self.sched.call_later(0.01, self._pull, rt, i + 1)
+            if not c.init:
+                self.sched.call_later(0.01, self._pull, rt, i + 1)
             return
         c.started = True
         c.state = {"running": {"startedAt": util.rfc3339(time.time())}}
         self._event(rt, "Normal", "Started", "Started container %s" % c.name, c)
         buf = self.logs.buffer(rt.ns, rt.name, c.name)
-        rate = rt.log_rate if rt.log_rate is not None else rule.get("log_rate", self.config.log_rate)
-        buf.start_generator(rate)
-        self._render(rt)
-        run_ms = rule.get("run_ms")
-        if run_ms is not None:
-            code = int(rule.get("exit_code", 0))
-            self.sched.call_later(run_ms / 1000.0, self._exit, rt, i, code, "Completed" if code == 0 else "Error",
-                                  None, False)
-        self.sched.call_later(0.01, self._pull, rt, i + 1)
+        if program in ("true", "false", "cp"):
+            code, message = self._run_program(rt, c, program)
+            buf.start_generator(0)
+            self._render(rt)
+            self.sched.call_later(0.01, self._exit, rt, i, code, "Completed" if code == 0 else "Error", message,
+                                  False)
+        else:
+            rate = rt.log_rate if rt.log_rate is not None else rule.get("log_rate", self.config.log_rate)
+            buf.start_generator(rate)
+            self._render(rt)
+            run_ms = rule.get("run_ms")
+            if run_ms is not None:
+                code = int(rule.get("exit_code", 0))
+                self.sched.call_later(run_ms / 1000.0, self._exit, rt, i, code, "Completed" if code == 0 else "Error",
+                                      None, False)
+        if not c.init:
+            self.sched.call_later(0.01, self._pull, rt, i + 1)
+
+    # -- the container's file system: image files plus mounted volumes -------------
+
+    @staticmethod
+    def _resolve(c, path):
+        """("volume", name, relative path, read-only) when ``path`` is under a mount of ``c``, else ("image", path)."""
+        for mount, name, read_only in c.mounts:
+            if mount == "/" or path == mount or path.startswith(mount + "/"):
+                return ("volume", name, path[len(mount):] if mount != "/" else path, read_only)
+        return ("image", path)
+
+    def _program(self, rt, c, path):
+        """What running ``path`` in container ``c`` does ("true", "cp", ...), or None if there is no such file."""
+        where = self._resolve(c, path)
+        if where[0] == "volume":
+            return rt.volumes.get(where[1], {}).get(where[2])
+        return self.config.image_files(c.image).get(path)
+
+    def _run_program(self, rt, c, program):
+        """Runs a program the simulator knows; returns (exit code, termination message or None)."""
+        if program == "true":
+            return 0, None
+        if program == "false":
+            return 1, None
+        args = c.argv[1:]
+        if len(args) != 2:
+            return 1, "BusyBox v1.36.1 multi-call binary.\n\nUsage: cp [-arPLHpfinlsTu] SOURCE DEST"
+        src, dst = args
+        what = self._program(rt, c, src)
+        if what is None:
+            return 1, "cp: can't stat '%s': No such file or directory" % src
+        where = self._resolve(c, dst)
+        if where[0] == "image" or where[3]:
+            if where[0] == "image" and not c.read_only_root:
+                return 0, None
+            return 1, "cp: can't create '%s': Read-only file system" % dst
+        if where[1] not in rt.volumes:
+            return 1, "cp: can't create '%s': No such file or directory" % dst
+        rt.volumes[where[1]][where[2]] = what
+        return 0, None
 
     def _exit(self, rt, i, code, reason, message, never_started):
         if not rt.active():
             return
-        c = rt.containers[i]
+        c = rt.chain[i]
         started = c.state.get("running", {}).get("startedAt", "1970-01-01T00:00:00Z" if never_started else
                                                  util.rfc3339(time.time()))
         term = {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": util.rfc3339(time.time()),
@@ -380,6 +470,10 @@ class Kubelet:
         if buf is not None:
             buf.close()
         restart = rt.restart_policy == "Always" or (rt.restart_policy == "OnFailure" and code != 0)
+        if c.init:
+            # An init container that succeeded is done for good; one that failed restarts unless the
+            # policy is Never, which fails the pod.
+            restart = code != 0 and rt.restart_policy != "Never"
         if restart:
             c.last_state = {"terminated": term}
             c.restart_count += 1
@@ -395,6 +489,13 @@ class Kubelet:
             self.sched.call_later(delay, self._restart, rt, i)
             return
         c.state = {"terminated": term}
+        if c.init:
+            if code == 0:
+                self._render(rt)
+                self.sched.call_later(0.01, self._pull, rt, i + 1)
+            else:
+                self._terminate(rt, "Failed")
+            return
         if all("terminated" in x.state for x in rt.containers):
             ok = all(x.state["terminated"]["exitCode"] == 0 for x in rt.containers)
             self._terminate(rt, "Succeeded" if ok else "Failed")
@@ -404,13 +505,13 @@ class Kubelet:
     def _restart(self, rt, i):
         if not rt.active():
             return
-        self.logs.rotate(rt.ns, rt.name, rt.containers[i].name)
+        self.logs.rotate(rt.ns, rt.name, rt.chain[i].name)
         self._pull(rt, i)
 
     def _terminate(self, rt, phase, reason=None, message=None, exhausted=False):
         rt.terminal = phase
         rt.reason, rt.message = reason, message
-        for c in rt.containers:
+        for c in rt.chain:
             buf = self.logs.get(rt.ns, rt.name, c.name)
             if buf is not None:
                 buf.close()
@@ -420,14 +521,14 @@ class Kubelet:
 
     def stop_pod(self, rt, reason, message):
         """Kill a pod's containers for its controller (deadline): it ends Failed."""
-        for c in rt.containers:
+        for c in rt.chain:
             if "running" in c.state:
                 c.state = {"terminated": {"exitCode": 137, "reason": "Error", "containerID": c.container_id,
                                           "startedAt": c.state["running"]["startedAt"],
                                           "finishedAt": util.rfc3339(time.time())}}
         rt.terminal = "Failed"
         rt.reason, rt.message = reason, message
-        for c in rt.containers:
+        for c in rt.chain:
             buf = self.logs.get(rt.ns, rt.name, c.name)
             if buf is not None:
                 buf.close()
@@ -469,7 +570,12 @@ class Kubelet:
             why = "PodCompleted" if rt.terminal else "ContainersNotReady"
             msg = None if rt.terminal else "containers with unready status: [%s]" % " ".join(unready)
             conds.append(self._cond(rt, "PodReadyToStartContainers", "False" if rt.terminal else "True"))
-            conds.append(self._cond(rt, "Initialized", "True"))
+            inited = all("terminated" in c.state and c.state["terminated"]["exitCode"] == 0 for c in rt.init)
+            pending = [c.name for c in rt.init if not ("terminated" in c.state
+                                                        and c.state["terminated"]["exitCode"] == 0)]
+            conds.append(self._cond(rt, "Initialized", "True" if inited else "False",
+                                    None if inited else "ContainersNotInitialized",
+                                    None if inited else "containers with incomplete status: [%s]" % " ".join(pending)))
             conds.append(self._cond(rt, "Ready", "True" if ready else "False", None if ready else why, msg))
             conds.append(self._cond(rt, "ContainersReady", "True" if ready else "False", None if ready else why, msg))
         conds.append(self._cond(rt, "PodScheduled", "True"))
@@ -480,6 +586,8 @@ class Kubelet:
             st["podIP"] = rt.pod_ip
             st["podIPs"] = [{"ip": rt.pod_ip}]
             st["startTime"] = util.rfc3339(rt.start_time)
+            if rt.init:
+                st["initContainerStatuses"] = [c.status() for c in rt.init]
             st["containerStatuses"] = [c.status() for c in rt.containers]
         if rt.reason:
             st["reason"] = rt.reason
@@ -503,7 +611,7 @@ class Kubelet:
         s = self.store.get(kinds.POD, rt.ns, rt.name)
         if s is None:
             return
-        path = "spec.containers{%s}" % container.name if container is not None else None
+        path = container.field if container is not None else None
         host = rt.node if component == "kubelet" else None
         self.recorder.record(s.obj, etype, reason, message, component=component, host=host, field_path=path)
 

@@ -143,7 +143,9 @@ def default_pod(obj):
         if not any(t.get("key") == key for t in tolerations) and not any(
                 t.get("operator") == "Exists" and not t.get("key") for t in tolerations):
             tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
-    for c in spec.get("containers", []):
+    for c in (spec.get("initContainers") or []) + spec.get("containers", []):
+        if not isinstance(c, dict):
+            continue
         image = c.get("image", "")
         tag = image.rsplit("/", 1)[-1]
         latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
@@ -192,8 +194,25 @@ def validate_pod_spec(spec, path, restart_policies):
         causes.append({"reason": "FieldValueRequired", "message": "Required value",
                        "field": path + ".containers"})
     names = set()
-    for i, c in enumerate(containers or []):
-        cpath = "%s.containers[%d]" % (path, i)
+    volumes = set()
+    for i, v in enumerate(spec.get("volumes") or []):
+        if not isinstance(v, dict) or not v.get("name") or not dns_label(v["name"]) or v["name"] in volumes:
+            causes.append({"reason": "FieldValueInvalid", "message": "Invalid value: volume names must be unique "
+                           "RFC 1123 labels", "field": "%s.volumes[%d].name" % (path, i)})
+            continue
+        volumes.add(v["name"])
+    every = [("initContainers", i, c) for i, c in enumerate(spec.get("initContainers") or [])]
+    every += [("containers", i, c) for i, c in enumerate(containers or [])]
+    for kind, i, c in every:
+        cpath = "%s.%s[%d]" % (path, kind, i)
+        for k, mnt in enumerate((c.get("volumeMounts") or []) if isinstance(c, dict) else []):
+            mpath = "%s.volumeMounts[%d]" % (cpath, k)
+            if not isinstance(mnt, dict) or mnt.get("name") not in volumes:
+                causes.append({"reason": "FieldValueNotFound", "message": "Not found: %r"
+                               % (mnt.get("name") if isinstance(mnt, dict) else mnt), "field": mpath + ".name"})
+            elif not str(mnt.get("mountPath", "")).startswith("/"):
+                causes.append({"reason": "FieldValueRequired", "message": "Required value",
+                               "field": mpath + ".mountPath"})
         if not isinstance(c, dict):
             causes.append({"reason": "FieldValueInvalid", "message": "must be an object", "field": cpath})
             continue
