@@ -51,6 +51,8 @@ int ipd_kube_event_parse(const json_t *obj, ipd_kube_event_t *out)
     copy(out->kind, sizeof(out->kind), str_at(inv, "kind"));
     copy(out->ns, sizeof(out->ns), str_at(inv, "namespace"));
     copy(out->pod, sizeof(out->pod), name);
+    const char *field = str_at(inv, "fieldPath");
+    out->init_container = field != NULL && strncmp(field, "spec.initContainers{", 20) == 0;
 
     int64_t count = count_at(obj, "count");
     if (count <= 0)

@@ -1,5 +1,6 @@
 #include "proto/kube_job.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,131 @@ static json_t *secrets_json(const char *list)
     return arr;
 }
 
-json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count, int suspend)
+const ipd_kube_pod_config_t ipd_kube_pod_config_default = {
+    .helper_image = "docker.io/library/busybox:1.36.1-musl",
+    .helper_noop = "/bin/true",
+    .helper_copy = "/bin/cp",
+    .uid = 65532,
+    .tolerations = NULL,
+    .ntolerations = 0,
+    .ttl_seconds_after_finished = 3600,
+};
+
+static int effect_ok(const char *e)
+{
+    return strcmp(e, "NoSchedule") == 0 || strcmp(e, "PreferNoSchedule") == 0 || strcmp(e, "NoExecute") == 0;
+}
+
+int ipd_kube_toleration_parse(const char *text, json_t **out, char *why, size_t cap)
+{
+    char buf[IPD_TOLERATION_SIZE];
+    if (out != NULL)
+        *out = NULL;
+    if (strlen(text) >= sizeof(buf)) {
+        snprintf(why, cap, "is longer than %zu characters", sizeof(buf) - 1);
+        return IPD_EINVAL;
+    }
+    snprintf(buf, sizeof(buf), "%s", text);
+    /* The effect follows the last ':' (keys have none: a prefix is "example.com/name"). */
+    char *effect = strrchr(buf, ':');
+    if (effect != NULL)
+        *effect++ = '\0';
+    char *value = strchr(buf, '=');
+    if (value != NULL)
+        *value++ = '\0';
+    int any_key = strcmp(buf, "*") == 0;
+    if (effect != NULL && !effect_ok(effect)) {
+        snprintf(why, cap, "effect must be NoSchedule, PreferNoSchedule or NoExecute, got \"%s\"", effect);
+        return IPD_EINVAL;
+    }
+    if (!any_key && !ipd_is_label_key(buf)) {
+        snprintf(why, cap, "must be *, key, key=value, optionally followed by :Effect; \"%s\" is not a label key", buf);
+        return IPD_EINVAL;
+    }
+    if (value != NULL && (any_key || !ipd_is_label_value(value))) {
+        snprintf(why, cap, any_key ? "* takes no value" : "\"%s\" is not a label value", value);
+        return IPD_EINVAL;
+    }
+    if (out == NULL)
+        return 0;
+    json_t *t = json_object();
+    if (t == NULL)
+        return -ENOMEM;
+    if (!any_key)
+        json_object_set_new(t, "key", json_string(buf));
+    json_object_set_new(t, "operator", json_string(value != NULL ? "Equal" : "Exists"));
+    if (value != NULL)
+        json_object_set_new(t, "value", json_string(value));
+    if (effect != NULL)
+        json_object_set_new(t, "effect", json_string(effect));
+    *out = t;
+    return 0;
+}
+
+static json_t *resources_json(void)
+{
+    return json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "requests", "cpu", IPD_PULL_CPU_REQUEST, "memory",
+                     IPD_PULL_MEMORY_REQUEST, "limits", "cpu", IPD_PULL_CPU_LIMIT, "memory", IPD_PULL_MEMORY_LIMIT);
+}
+
+/* Every container of a pull pod: nothing it could use to gain anything on the node. */
+static json_t *container_security_json(void)
+{
+    return json_pack("{s:b, s:b, s:b, s:{s:[s]}}", "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
+                     "runAsNonRoot", 1, "capabilities", "drop", "ALL");
+}
+
+static json_t *tolerations_json(const ipd_kube_pod_config_t *pod)
+{
+    json_t *arr = json_array();
+    char why[160];
+    for (size_t i = 0; arr != NULL && i < pod->ntolerations; i++) {
+        json_t *t;
+        if (ipd_kube_toleration_parse(pod->tolerations[i], &t, why, sizeof(why)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        json_array_append_new(arr, t);
+    }
+    return arr;
+}
+
+static json_t *pod_spec_json(const ipd_job_t *job, const char *node, const ipd_kube_pod_config_t *pod)
+{
+    const char *base = strrchr(pod->helper_noop, '/');
+    char noop[256];
+    /* The copy keeps the program's name: a multi-call binary (busybox) picks its applet by it. */
+    snprintf(noop, sizeof(noop), "%s/%s", IPD_PULL_BIN_DIR, base != NULL ? base + 1 : pod->helper_noop);
+    json_t *tolerations = tolerations_json(pod);
+    if (tolerations == NULL)
+        return NULL;
+    json_t *init = json_pack("{s:s, s:s, s:s, s:[s, s, s], s:o, s:o, s:[{s:s, s:s}]}", "name", "install-noop", "image",
+                             pod->helper_image, "imagePullPolicy", "IfNotPresent", "command", pod->helper_copy,
+                             pod->helper_noop, noop, "securityContext", container_security_json(), "resources",
+                             resources_json(), "volumeMounts", "name", IPD_PULL_VOLUME, "mountPath", IPD_PULL_BIN_DIR);
+    json_t *pull =
+        json_pack("{s:s, s:s, s:s, s:[s], s:o, s:o, s:[{s:s, s:s, s:b}]}", "name", "pull", "image", job->image,
+                  "imagePullPolicy", ipd_pull_policy_name((ipd_pull_policy_t)job->pull_policy), "command", noop,
+                  "securityContext", container_security_json(), "resources", resources_json(), "volumeMounts", "name",
+                  IPD_PULL_VOLUME, "mountPath", IPD_PULL_BIN_DIR, "readOnly", 1);
+    json_t *security = json_pack("{s:b, s:I, s:I, s:{s:s}}", "runAsNonRoot", 1, "runAsUser", (json_int_t)pod->uid,
+                                 "runAsGroup", (json_int_t)pod->uid, "seccompProfile", "type", "RuntimeDefault");
+    json_t *spec = json_pack("{s:s, s:s, s:b, s:b, s:i, s:o, s:o, s:[{s:s, s:{s:s}}], s:[o], s:[o]}", "nodeName", node,
+                             "restartPolicy", "Never", "automountServiceAccountToken", 0, "enableServiceLinks", 0,
+                             "terminationGracePeriodSeconds", 0, "securityContext", security, "tolerations",
+                             tolerations, "volumes", "name", IPD_PULL_VOLUME, "emptyDir", "sizeLimit",
+                             IPD_PULL_VOLUME_LIMIT, "initContainers", init, "containers", pull);
+    if (spec != NULL && job->spec.pull_secrets[0] != '\0')
+        json_object_set_new(spec, "imagePullSecrets", secrets_json(job->spec.pull_secrets));
+    return spec;
+}
+
+json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count, int suspend,
+                              const ipd_kube_pod_config_t *pod)
 {
     char name[IPD_KUBE_JOB_NAME_SIZE], label[64], created[40], num[3][16];
+    if (pod == NULL)
+        pod = &ipd_kube_pod_config_default;
     ipd_kube_job_name(job->id, node, name);
     ipd_kube_node_label(node, label);
     ipd_time_format(job->created_at, created, sizeof(created));
@@ -67,22 +190,18 @@ json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char
     snprintf(num[1], sizeof(num[1]), "%d", (int)job->spec.timeout_seconds);
     snprintf(num[2], sizeof(num[2]), "%d", (int)job->spec.parallelism);
 
+    json_t *podspec = pod_spec_json(job, node, pod);
+    if (podspec == NULL)
+        return NULL;
     json_t *labels = json_pack("{s:s, s:s}", IPD_LABEL_JOB, job->id, IPD_LABEL_NODE, label);
-    json_t *container = json_pack(
-        "{s:s, s:s, s:s, s:[s], s:{s:{s:s, s:s}, s:{s:s, s:s}}}", "name", "pull", "image", job->image,
-        "imagePullPolicy", ipd_pull_policy_name((ipd_pull_policy_t)job->pull_policy), "command", IPD_PULL_COMMAND,
-        "resources", "requests", "cpu", "1m", "memory", "8Mi", "limits", "cpu", "100m", "memory", "32Mi");
-    json_t *podspec = json_pack("{s:s, s:s, s:[{s:s}], s:b, s:b, s:i, s:[o]}", "nodeName", node, "restartPolicy",
-                                "Never", "tolerations", "operator", "Exists", "automountServiceAccountToken", 0,
-                                "enableServiceLinks", 0, "terminationGracePeriodSeconds", 0, "containers", container);
-    if (job->spec.pull_secrets[0] != '\0')
-        json_object_set_new(podspec, "imagePullSecrets", secrets_json(job->spec.pull_secrets));
     json_t *spec = json_pack("{s:i, s:b, s:{s:{s:O}, s:o}}", "backoffLimit", (int)job->spec.backoff_limit, "suspend",
                              suspend, "template", "metadata", "labels", labels, "spec", podspec);
     if (job->spec.deadline_seconds > 0)
         json_object_set_new(spec, "activeDeadlineSeconds", json_integer(job->spec.deadline_seconds));
-    if (job->spec.ttl_seconds_after_finished >= 0)
-        json_object_set_new(spec, "ttlSecondsAfterFinished", json_integer(job->spec.ttl_seconds_after_finished));
+    int32_t ttl = job->spec.ttl_seconds_after_finished >= 0 ? job->spec.ttl_seconds_after_finished
+                                                            : pod->ttl_seconds_after_finished;
+    if (ttl >= 0)
+        json_object_set_new(spec, "ttlSecondsAfterFinished", json_integer(ttl));
     json_t *annotations = json_pack("{s:s, s:s, s:s, s:s, s:s}", IPD_LABEL_NODE, node, "imgpulld.io/created-at",
                                     created, "imgpulld.io/node-count", num[0], "imgpulld.io/timeout-seconds", num[1],
                                     "imgpulld.io/parallelism", num[2]);

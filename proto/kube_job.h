@@ -8,11 +8,21 @@
  *   annotations        imgpulld.io/node (full node name), imgpulld.io/created-at (RFC 3339 ms),
  *                      imgpulld.io/node-count (tasks in the whole job), imgpulld.io/timeout-seconds,
  *                      imgpulld.io/parallelism
- *   spec               backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished, suspend
- *                      (tasks beyond the job's parallelism start suspended; the master resumes them)
- *   pod template       nodeName pinned, tolerates every taint, restartPolicy Never, the image with
- *                      the job's pull policy, imagePullSecrets, and a command that need not exist
- *                      in the image: once the kubelet has pulled, whatever happens next is success.
+ *   spec               backoffLimit, activeDeadlineSeconds, suspend (tasks beyond the job's
+ *                      parallelism start suspended; the master resumes them), ttlSecondsAfterFinished
+ *                      (the client's, else the configured default)
+ *   pod template       nodeName pinned, restartPolicy Never, the operator's tolerations only,
+ *                      imagePullSecrets, no service-account token, no service links, and:
+ *     volume           "imgpulld-bin", an emptyDir (IPD_PULL_VOLUME_LIMIT)
+ *     init container   "install-noop": the helper image copies its no-op program into the volume
+ *                      (`<helper_copy> <helper_noop> /imgpulld-bin/<basename of helper_noop>`)
+ *     container        "pull": the target image with the job's pull policy, running the copied
+ *                      program from the volume (mounted read-only). Nothing from the pulled image
+ *                      runs: the runtime pulls it, creates the container from it, and the program
+ *                      the pod brought along exits 0, so the pod Succeeds and the Job Completes.
+ *     both containers  uid/gid `uid`, runAsNonRoot, no privilege escalation, every capability
+ *                      dropped, read-only root file system, seccomp RuntimeDefault, and small
+ *                      requests and limits (IPD_PULL_CPU_*, IPD_PULL_MEMORY_*).
  */
 #ifndef IPD_PROTO_KUBE_JOB_H
 #define IPD_PROTO_KUBE_JOB_H
@@ -29,8 +39,42 @@
 /** Set by the node's daemon on a Job whose image was pulled, before it deletes the Job, so that
  *  daemons that see only the Job (node scope without Redis) know the task succeeded. */
 #define IPD_ANNOTATION_OUTCOME "imgpulld.io/outcome"
-/** The command the pull pod runs; it does not exist in any image, on purpose. */
-#define IPD_PULL_COMMAND "/.imgpulld-pulled"
+
+/** Where the no-op program is mounted in both containers of a pull pod. */
+#define IPD_PULL_BIN_DIR        "/imgpulld-bin"
+#define IPD_PULL_VOLUME         "imgpulld-bin"
+#define IPD_PULL_VOLUME_LIMIT   "16Mi"
+#define IPD_PULL_CPU_REQUEST    "1m"
+#define IPD_PULL_CPU_LIMIT      "100m"
+#define IPD_PULL_MEMORY_REQUEST "8Mi"
+#define IPD_PULL_MEMORY_LIMIT   "32Mi"
+/** Room for one toleration in the configuration's syntax (key 253 + '=' + value 63 + ':' + effect). */
+#define IPD_TOLERATION_SIZE 384
+
+/**
+ * What the operator decides about pull pods (the pull_* directives). Strings are borrowed for the
+ * duration of the call that takes the structure.
+ */
+typedef struct ipd_kube_pod_config {
+    const char *helper_image;       /**< image that holds the no-op program and a copy program */
+    const char *helper_noop;        /**< absolute path of a static program in helper_image that exits 0 */
+    const char *helper_copy;        /**< absolute path of a `cp SOURCE DEST` program in helper_image */
+    int64_t uid;                    /**< non-root uid (and gid) both containers run as, >= 1 */
+    const char *const *tolerations; /**< ntolerations entries, syntax of ipd_kube_toleration_parse() */
+    size_t ntolerations;
+    int32_t ttl_seconds_after_finished; /**< for Jobs whose client set none; -1: none */
+} ipd_kube_pod_config_t;
+
+/** The built-in defaults, as the pull_* directives' defaults (busybox's static musl build). */
+extern const ipd_kube_pod_config_t ipd_kube_pod_config_default;
+
+/**
+ * Reads one toleration written as `*` (every taint), `key` (any value, any effect), `key=value`,
+ * either of those followed by `:Effect` (NoSchedule, PreferNoSchedule, NoExecute), or `*:Effect`.
+ * On success returns 0 and, when `out` is not NULL, an owned JSON toleration (json_decref).
+ * Returns IPD_EINVAL with a reason in `why` (`cap` bytes) for anything else.
+ */
+int ipd_kube_toleration_parse(const char *text, json_t **out, char *why, size_t cap);
 
 /** Writes the Kubernetes Job name for (job id, node) into `out` (IPD_KUBE_JOB_NAME_SIZE bytes). */
 void ipd_kube_job_name(const char *job_id, const char *node, char out[IPD_KUBE_JOB_NAME_SIZE]);
@@ -40,10 +84,13 @@ void ipd_kube_node_label(const char *node, char out[64]);
 
 /**
  * Builds the Job manifest for one task of `job` (id, image, pull_policy, spec, created_at are
- * used) on `node` in namespace `ns`. `node_count` is the number of tasks of the whole job;
- * `suspend` starts it suspended. Returns an owned JSON object (json_decref), or NULL on OOM.
+ * used) on `node` in namespace `ns`, with the pull pod `pod` describes (borrowed; NULL takes
+ * ipd_kube_pod_config_default). `node_count` is the number of tasks of the whole job; `suspend`
+ * starts it suspended. Returns an owned JSON object (json_decref), or NULL on OOM or when a
+ * toleration of `pod` does not parse (configuration checks them first).
  */
-json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count, int suspend);
+json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count, int suspend,
+                              const ipd_kube_pod_config_t *pod);
 
 /** What the master needs from a Job object. Strings are copied in (no pointers into the JSON). */
 typedef struct ipd_kube_job_info {

@@ -189,8 +189,8 @@ static event_summary_t summarize(const ipd_kube_event_t *events, size_t n, const
     event_summary_t s = {0, NULL, NULL, NULL};
     for (size_t i = 0; i < n; i++) {
         const ipd_kube_event_t *e = &events[i];
-        if (strcmp(e->pod, info->name) != 0 || (e->ns[0] != '\0' && strcmp(e->ns, info->ns) != 0) ||
-            (e->kind[0] != '\0' && strcmp(e->kind, "Pod") != 0))
+        if (e->init_container || strcmp(e->pod, info->name) != 0 ||
+            (e->ns[0] != '\0' && strcmp(e->ns, info->ns) != 0) || (e->kind[0] != '\0' && strcmp(e->kind, "Pod") != 0))
             continue;
         if (strcmp(e->reason, "Pulling") == 0) {
             s.pulling_count += e->count;

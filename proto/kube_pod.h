@@ -28,6 +28,9 @@
  *       -> pending, with the container's waiting reason, or the PodScheduled=False condition's
  *          reason (Unschedulable) and message, or none.
  *
+ * Events of init containers (involvedObject.fieldPath spec.initContainers{...}: the helper that
+ * installs the no-op program) are not the pull of the task's image and are ignored.
+ *
  * attempts: the sum of the `count` of the pod's Pulling events (the kubelet emits one per pull
  * try, aggregated into one Event with a count), and at least 1 once the task left pending (no
  * Pulling event is emitted when the image is present or the policy forbids pulling). Container
@@ -57,6 +60,7 @@ typedef struct ipd_kube_event {
     char ns[IPD_NAMESPACE_SIZE];    /**< the involved object's namespace; may be empty */
     char pod[IPD_POD_SIZE];         /**< the involved object's name */
     uint32_t count;                 /**< occurrences aggregated in this Event, >= 1 */
+    uint8_t init_container;         /**< fieldPath names an init container (the pull pod's helper) */
     int64_t time;        /**< Unix ms: lastTimestamp, else eventTime, else firstTimestamp, else IPD_TIME_NULL */
     int64_t pull_ms;     /**< Pulled events: parsed from the full message, else IPD_UNKNOWN_I64 */
     int64_t image_bytes; /**< Pulled events: parsed from the full message, else IPD_UNKNOWN_I64 */

@@ -425,8 +425,9 @@ static int sim_pulled(const char *id, const char *node, int64_t *ms, int64_t *by
     json_array_foreach(json_object_get(st, "events"), i, e) {
         ipd_kube_event_t ev;
         const char *msg = str_at(e, "message");
-        if (!found && ipd_kube_event_parse(e, &ev) == 0 && strncmp(ev.pod, prefix, strlen(prefix)) == 0 &&
-            strcmp(ev.reason, "Pulled") == 0 && msg != NULL && strncmp(msg, "Successfully", 12) == 0)
+        if (!found && ipd_kube_event_parse(e, &ev) == 0 && !ev.init_container &&
+            strncmp(ev.pod, prefix, strlen(prefix)) == 0 && strcmp(ev.reason, "Pulled") == 0 && msg != NULL &&
+            strncmp(msg, "Successfully", 12) == 0)
             found = ipd_kube_pulled_parse(msg, strlen(msg), ms, bytes) == 0;
     }
     json_decref(st);

@@ -519,3 +519,30 @@ Test(kube_pod, pruned_pods_read_exactly_like_whole_pods)
         json_decref(pod);
     }
 }
+
+Test(kube_pod, the_helper_init_container_s_pull_is_not_the_task_s)
+{
+    json_t *obj = load("{\"reason\":\"Pulling\",\"message\":\"Pulling image \\\"busybox\\\"\",\"involvedObject\":"
+                       "{\"kind\":\"Pod\",\"name\":\"p1\",\"fieldPath\":\"spec.initContainers{install-noop}\"}}");
+    ipd_kube_event_t ev[2];
+    cr_assert_eq(ipd_kube_event_parse(obj, &ev[0]), 0);
+    cr_assert_eq(ev[0].init_container, 1);
+    json_decref(obj);
+    obj = load("{\"reason\":\"Pulled\",\"message\":\"Successfully pulled image \\\"busybox\\\" in 1s. Image size: 9 "
+               "bytes.\",\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p1\",\"fieldPath\":"
+               "\"spec.initContainers{install-noop}\"}}");
+    cr_assert_eq(ipd_kube_event_parse(obj, &ev[1]), 0);
+    json_decref(obj);
+    ipd_task_t t = map(waiting("PodInitializing"), ev, 2, 0);
+    cr_assert_eq(t.state, IPD_TASK_PENDING);
+    cr_assert_eq(t.attempts, 0);
+    cr_assert_eq(t.pull_ms, IPD_UNKNOWN_I64);
+    obj = load("{\"reason\":\"Pulling\",\"message\":\"Pulling image \\\"app\\\"\",\"involvedObject\":"
+               "{\"kind\":\"Pod\",\"name\":\"p1\",\"fieldPath\":\"spec.containers{pull}\"}}");
+    cr_assert_eq(ipd_kube_event_parse(obj, &ev[0]), 0);
+    cr_assert_eq(ev[0].init_container, 0);
+    json_decref(obj);
+    t = map(waiting("ContainerCreating"), ev, 2, 0);
+    cr_assert_eq(t.state, IPD_TASK_PULLING);
+    cr_assert_str_eq(t.message, "Pulling image \"app\"");
+}

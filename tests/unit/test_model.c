@@ -129,7 +129,7 @@ static void kjob_name(const char *id, const char *node, char *out)
 /* The batch/v1 Job the daemon would create for `node`, as the API server returns it. */
 static json_t *kjob(const ipd_job_t *job, const char *node, uint32_t node_count, int suspend)
 {
-    json_t *o = ipd_kube_job_manifest(job, node, NS, node_count, suspend);
+    json_t *o = ipd_kube_job_manifest(job, node, NS, node_count, suspend, NULL);
     cr_assert_not_null(o);
     json_object_set_new(json_object_get(o, "metadata"), "resourceVersion", json_string("1"));
     json_object_set_new(o, "status", json_object());
