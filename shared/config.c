@@ -103,6 +103,29 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"max_nodes_per_job", IPD_CT_INT, 0, FIELD(max_nodes_per_job), RANGE(1, 100000), .def = "5000",
      .help = "Most target nodes one pull job may have."},
 
+    {"pull_helper_image", IPD_CT_IMAGE, 0, FIELD(pull_helper_image), RANGE(1, 0),
+     .def = "docker.io/library/busybox:1.36.1-musl", .section = "Pull pods",
+     .help = "Image of the pull pods' init container. It must hold pull_helper_noop and pull_helper_copy as "
+             "static programs; busybox's musl build does. Pin it by digest and mirror it where nodes can pull "
+             "it. Nothing from the pulled images ever runs: their container runs the no-op program copied from "
+             "this image."},
+    {"pull_helper_noop", IPD_CT_ABSPATH, 0, FIELD(pull_helper_noop), RANGE(2, 0), .def = "/bin/true",
+     .help = "Absolute path, in pull_helper_image, of a static program that exits 0 whatever its arguments. It "
+             "is copied under its own name (a multi-call binary picks its applet by name)."},
+    {"pull_helper_copy", IPD_CT_ABSPATH, 0, FIELD(pull_helper_copy), RANGE(2, 0), .def = "/bin/cp",
+     .help = "Absolute path, in pull_helper_image, of a static program run as `cp SOURCE DEST` to copy the no-op "
+             "program into the pod's emptyDir."},
+    {"pull_uid", IPD_CT_INT, 0, FIELD(pull_uid), RANGE(1, 2147483647), .def = "65532",
+     .help = "Non-root uid and gid both containers of a pull pod run as."},
+    {"pull_toleration", IPD_CT_TOLERATE, IPD_CF_REPEATABLE, LIST(pull_toleration, pull_toleration_count), .def = "",
+     .doc_default = "(none)", .example = "node-role.kubernetes.io/control-plane:NoSchedule",
+     .help = "A taint the pull pods tolerate: `*` (every taint), `key`, `key=value`, each optionally followed by "
+             "`:NoSchedule`, `:PreferNoSchedule` or `:NoExecute`. Repeat for several. None by default: nodes with "
+             "taints (control-plane nodes included) get no pull pods until listed here."},
+    {"pull_job_ttl", IPD_CT_DURATION, 0, FIELD(pull_job_ttl_ms), RANGE(0, H(24 * 365)), .def = "1h",
+     .help = "ttlSecondsAfterFinished of every Kubernetes Job whose client set no ttl_seconds_after_finished: "
+             "Kubernetes deletes finished Jobs and their pods this long after they end (whole seconds)."},
+
     {"redis", IPD_CT_HOSTPORT, 0, FIELD(redis), .def = "", .doc_default = "(none)", .example = "127.0.0.1:6379",
      .flag = "--redis", .section = "Redis",
      .help = "Redis host:port for cross-node coherence. Not available in this version: setting it is a "
@@ -261,7 +284,7 @@ void ipd_config_init(ipd_config_t *cfg)
         const ipd_config_directive_t *row = &ipd_config_table[i];
         const char *def = row->def;
         int r = 0;
-        if (def[0] != '\0' || row->type != IPD_CT_LABELS)
+        if (def[0] != '\0' || (row->type != IPD_CT_LABELS && row->type != IPD_CT_TOLERATE))
             r = ipd_config_apply(cfg, row, &def, 1, IPD_CONFIG_SOURCE_DEFAULT, "default", err, sizeof(err));
         assert(r == 0 && "a built-in default fails its own validation");
         (void)r;

@@ -47,6 +47,9 @@
 #define IPD_CONFIG_URL_SIZE       1024                          /**< kube_server */
 #define IPD_CONFIG_GROUP_SIZE     33                            /**< a Unix group name plus NUL */
 #define IPD_CONFIG_ORIGIN_SIZE    128                           /**< "path:line" of a setting, truncated */
+#define IPD_CONFIG_IMAGE_SIZE     512                           /**< an image reference plus NUL */
+#define IPD_CONFIG_TOLER_SIZE     384                           /**< one pull_toleration (IPD_TOLERATION_SIZE) */
+#define IPD_CONFIG_MAX_TOLERS     32                            /**< pull_toleration entries */
 
 /** Where a setting came from, in increasing precedence. */
 typedef enum ipd_config_source {
@@ -125,6 +128,22 @@ typedef struct ipd_config {
     int list_page_size;
     /** `max_nodes_per_job`: upper bound of target nodes in one pull job. */
     int max_nodes_per_job;
+
+    /* Pull pods. */
+    /** `pull_helper_image`: image holding the no-op program and the copy program. */
+    char pull_helper_image[IPD_CONFIG_IMAGE_SIZE];
+    /** `pull_helper_noop`: absolute path of the static no-op program in pull_helper_image. */
+    char pull_helper_noop[256];
+    /** `pull_helper_copy`: absolute path of a `cp SOURCE DEST` program in pull_helper_image. */
+    char pull_helper_copy[256];
+    /** `pull_uid`: non-root uid and gid of the pull pods' containers. */
+    int pull_uid;
+    /** `pull_toleration`: taints the pull pods tolerate, in ipd_kube_toleration_parse() syntax. */
+    char pull_toleration[IPD_CONFIG_MAX_TOLERS][IPD_CONFIG_TOLER_SIZE];
+    /** Number of valid entries in `pull_toleration`. */
+    size_t pull_toleration_count;
+    /** `pull_job_ttl`: ttlSecondsAfterFinished of Jobs whose client set none (ms, whole seconds used). */
+    uint64_t pull_job_ttl_ms;
 
     /* Redis. */
     /** `redis`: Redis endpoint for cross-node coherence; port 0 means Redis is not used. */

@@ -1,6 +1,7 @@
 #include "shared/config_table.h"
 
 #include "proto/error.h"
+#include "proto/image_ref.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -168,6 +169,17 @@ const char *ipd_config_check_string(ipd_config_type_t type, const char *s)
             return "has no host";
         for (const char *p = s; *p; p++)
             if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+                return "may not contain spaces or control characters";
+        return NULL;
+    case IPD_CT_IMAGE:
+        return ipd_image_ref_validate(s, NULL, 0) == 0 ? NULL
+                                                       : "must be an image reference such as "
+                                                         "registry.example.com/tools/busybox:1.36.1-musl";
+    case IPD_CT_ABSPATH:
+        if (s[0] != '/' || s[strlen(s) - 1] == '/')
+            return "must be an absolute path to a file";
+        for (const char *p = s; *p; p++)
+            if (iscntrl((unsigned char)*p) || isspace((unsigned char)*p))
                 return "may not contain spaces or control characters";
         return NULL;
     case IPD_CT_PATH:

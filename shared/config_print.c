@@ -18,7 +18,10 @@ int ipd_config_print(const ipd_config_t *cfg, FILE *out)
         const ipd_config_directive_t *row = &ipd_config_table[i];
         ipd_config_format_value(cfg, row, value, sizeof(value));
         bool from_default = cfg->_source[i] == IPD_CONFIG_SOURCE_DEFAULT;
-        if (!cfg->_auto[i] && from_default)
+        /* An empty list has no value to write: the directive would need one. */
+        if ((row->flags & IPD_CF_REPEATABLE) && *(const size_t *)((const char *)cfg + row->count_offset) == 0)
+            fprintf(out, "# %s (none)\n", row->name);
+        else if (!cfg->_auto[i] && from_default)
             fprintf(out, "%s %s\n", row->name, value);
         else
             fprintf(out, "%s %s  # %s%s%s\n", row->name, value, cfg->_auto[i] ? "auto" : "",
@@ -63,6 +66,9 @@ static void type_text(const ipd_config_directive_t *row, char *buf, size_t len)
             [IPD_CT_HOSTPORT] = "host:port",
             [IPD_CT_LISTEN] = "address, repeatable",
             [IPD_CT_LABELS] = "DNS labels, repeatable",
+            [IPD_CT_IMAGE] = "image",
+            [IPD_CT_ABSPATH] = "absolute path",
+            [IPD_CT_TOLERATE] = "tolerations, repeatable",
         };
         snprintf(buf, len, "%s%s", names[row->type], (row->flags & IPD_CF_AUTO) ? " or auto" : "");
         return;

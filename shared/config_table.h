@@ -25,6 +25,9 @@ typedef enum ipd_config_type {
     IPD_CT_HOSTPORT, /**< ipd_config_hostport_t */
     IPD_CT_LISTEN,   /**< list of ipd_config_hostport_t, listener rules */
     IPD_CT_LABELS,   /**< list of char[IPD_CONFIG_LABEL_SIZE] DNS labels */
+    IPD_CT_IMAGE,    /**< char[]: a container image reference */
+    IPD_CT_ABSPATH,  /**< char[]: an absolute path (inside an image) */
+    IPD_CT_TOLERATE, /**< list of char[IPD_CONFIG_TOLER_SIZE] Kubernetes tolerations */
 } ipd_config_type_t;
 
 enum {

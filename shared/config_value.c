@@ -1,6 +1,7 @@
 #include "shared/config_table.h"
 
 #include "proto/error.h"
+#include "proto/kube_job.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -96,8 +97,9 @@ static int append(ipd_config_t *cfg, const ipd_config_directive_t *row, const ch
                   size_t errlen)
 {
     size_t *count = (size_t *)AT(cfg, row->count_offset);
-    char elem[sizeof(ipd_config_hostport_t) > IPD_CONFIG_LABEL_SIZE ? sizeof(ipd_config_hostport_t)
-                                                                    : IPD_CONFIG_LABEL_SIZE] = {0};
+    char elem[sizeof(ipd_config_hostport_t) > IPD_CONFIG_TOLER_SIZE ? sizeof(ipd_config_hostport_t)
+                                                                         : IPD_CONFIG_TOLER_SIZE] = {0};
+    char reason[192];
     const char *why = NULL;
     if (v[0] == '\0')
         return ipd_config_fail(err, errlen, where, row->name, "expects a value");
@@ -105,6 +107,11 @@ static int append(ipd_config_t *cfg, const ipd_config_directive_t *row, const ch
         ipd_config_hostport_t hp;
         if (ipd_config_parse_hostport_why(v, true, &hp, &why) == 0)
             memcpy(elem, &hp, sizeof(hp));
+    } else if (row->type == IPD_CT_TOLERATE) {
+        if (ipd_kube_toleration_parse(v, NULL, reason, sizeof(reason)) != 0)
+            why = reason;
+        else
+            memcpy(elem, v, strlen(v) + 1);
     } else {
         why = strlen(v) >= IPD_CONFIG_LABEL_SIZE ? "must be a DNS label of at most 63 characters"
                                                  : ipd_config_check_string(IPD_CT_LABEL, v);
@@ -116,7 +123,7 @@ static int append(ipd_config_t *cfg, const ipd_config_directive_t *row, const ch
     for (size_t i = 0; i < *count; i++) {
         if (memcmp(AT(cfg, row->offset + i * row->size), elem, row->size) != 0)
             continue;
-        if (row->type == IPD_CT_LABELS)
+        if (row->type != IPD_CT_LISTEN)
             return 0;
         return ipd_config_fail(err, errlen, where, row->name, "%s is listed twice", v);
     }
@@ -150,6 +157,7 @@ static int set_one(ipd_config_t *cfg, const ipd_config_directive_t *row, const c
         return set_hostport(cfg, row, v, where, err, errlen);
     case IPD_CT_LISTEN:
     case IPD_CT_LABELS:
+    case IPD_CT_TOLERATE:
         return append(cfg, row, v, where, err, errlen);
     default:
         return set_string(cfg, row, v, where, err, errlen);
@@ -185,7 +193,7 @@ static void format_list(const ipd_config_t *cfg, const ipd_config_directive_t *r
     size_t count = *(const size_t *)AT(cfg, row->count_offset), used = 0;
     buf[0] = '\0';
     for (size_t k = 0; k < count && used < len; k++) {
-        char one[IPD_CONFIG_HOST_SIZE + 16];
+        char one[IPD_CONFIG_TOLER_SIZE + IPD_CONFIG_HOST_SIZE];
         const char *elem = AT(cfg, row->offset + k * row->size);
         if (row->type == IPD_CT_LISTEN)
             ipd_config_hostport_format((const ipd_config_hostport_t *)elem, one, sizeof(one));
@@ -222,6 +230,7 @@ void ipd_config_format_value(const ipd_config_t *cfg, const ipd_config_directive
         return;
     case IPD_CT_LISTEN:
     case IPD_CT_LABELS:
+    case IPD_CT_TOLERATE:
         format_list(cfg, row, buf, len);
         return;
     default:

@@ -16,6 +16,9 @@
 
 enum { OP_CREATE, OP_CANCEL };
 
+#define POD_MAX_TOLERATIONS 32
+_Static_assert(IPD_CONFIG_TOLER_SIZE == IPD_TOLERATION_SIZE, "pull_toleration entries hold one toleration");
+
 struct ipd_pull_op {
     ipd_kube_t *kube;
     int kind;
@@ -39,6 +42,11 @@ struct ipd_pull_op {
     long status;
     char message[512];
     size_t deleted;
+    /* The pull pods' shape, copied from the options: manifests are built after the node list. */
+    char helper_image[IPD_IMAGE_SIZE], helper_noop[256], helper_copy[256];
+    char toleration_text[POD_MAX_TOLERATIONS][IPD_TOLERATION_SIZE];
+    const char *toleration_ptrs[POD_MAX_TOLERATIONS];
+    ipd_kube_pod_config_t pod;
 };
 
 static void op_free(ipd_pull_op_t *op)
@@ -273,7 +281,8 @@ static void post_more(ipd_pull_op_t *op)
         size_t j = op->next_post / op->nnodes, n = op->next_post % op->nnodes;
         ipd_pull_job_t *pj = &op->jobs[j];
         int suspend = starts_suspended(op, pj, n);
-        json_t *manifest = ipd_kube_job_manifest(&pj->job, op->nodes[n], op->ns, (uint32_t)op->nnodes, suspend);
+        json_t *manifest =
+            ipd_kube_job_manifest(&pj->job, op->nodes[n], op->ns, (uint32_t)op->nnodes, suspend, &op->pod);
         char *body = manifest ? json_dumps(manifest, JSON_COMPACT) : NULL;
         char path[128];
         snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", op->ns);
@@ -501,12 +510,45 @@ static int pod_tolerations(ipd_pull_op_t *op)
     snprintf(probe.id, sizeof(probe.id), "pj-00000000");
     snprintf(probe.image, sizeof(probe.image), "%s", op->req.nimages > 0 ? op->req.images[0] : "probe");
     probe.spec = op->req.spec;
-    json_t *manifest = ipd_kube_job_manifest(&probe, "probe", op->ns, 1, 0);
+    json_t *manifest = ipd_kube_job_manifest(&probe, "probe", op->ns, 1, 0, &op->pod);
     if (manifest == NULL)
         return -ENOMEM;
     json_t *podspec = json_object_get(json_object_get(json_object_get(manifest, "spec"), "template"), "spec");
     op->tolerations = json_incref(json_object_get(podspec, "tolerations"));
     json_decref(manifest);
+    return 0;
+}
+
+ipd_kube_pod_config_t ipd_pull_pod_config(const ipd_config_t *cfg, const char *tolerations[IPD_CONFIG_MAX_TOLERS])
+{
+    for (size_t i = 0; i < cfg->pull_toleration_count; i++)
+        tolerations[i] = cfg->pull_toleration[i];
+    return (ipd_kube_pod_config_t){
+        .helper_image = cfg->pull_helper_image,
+        .helper_noop = cfg->pull_helper_noop,
+        .helper_copy = cfg->pull_helper_copy,
+        .uid = cfg->pull_uid,
+        .tolerations = tolerations,
+        .ntolerations = cfg->pull_toleration_count,
+        .ttl_seconds_after_finished = (int32_t)(cfg->pull_job_ttl_ms / 1000),
+    };
+}
+
+static int copy_pod_config(ipd_pull_op_t *op, const ipd_kube_pod_config_t *pod)
+{
+    if (pod->ntolerations > POD_MAX_TOLERATIONS || strlen(pod->helper_image) >= sizeof(op->helper_image) ||
+        strlen(pod->helper_noop) >= sizeof(op->helper_noop) || strlen(pod->helper_copy) >= sizeof(op->helper_copy))
+        return IPD_EINVAL;
+    op->pod = *pod;
+    op->pod.helper_image = strcpy(op->helper_image, pod->helper_image);
+    op->pod.helper_noop = strcpy(op->helper_noop, pod->helper_noop);
+    op->pod.helper_copy = strcpy(op->helper_copy, pod->helper_copy);
+    for (size_t i = 0; i < pod->ntolerations; i++) {
+        if (strlen(pod->tolerations[i]) >= sizeof(op->toleration_text[i]))
+            return IPD_EINVAL;
+        op->toleration_ptrs[i] = strcpy(op->toleration_text[i], pod->tolerations[i]);
+    }
+    op->pod.tolerations = op->toleration_ptrs;
     return 0;
 }
 
@@ -519,6 +561,10 @@ int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_p
     *op = (ipd_pull_op_t){.kube = kube, .kind = OP_CREATE, .cb = cb, .data = data};
     snprintf(op->ns, sizeof(op->ns), "%s", opts->ns);
     op->max_nodes = opts->max_nodes;
+    if (copy_pod_config(op, opts->pod != NULL ? opts->pod : &ipd_kube_pod_config_default) != 0) {
+        op_free(op);
+        return IPD_EINVAL;
+    }
     op->max_inflight = opts->max_inflight ? opts->max_inflight : 16;
     op->req.node_choice = req->node_choice;
     op->req.pull_policy = req->pull_policy;

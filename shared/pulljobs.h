@@ -21,7 +21,9 @@
 #include <stddef.h>
 
 #include "proto/job.h"
+#include "proto/kube_job.h"
 #include "proto/pull_request.h"
+#include "shared/config.h"
 #include "shared/kube_client.h"
 
 /** One created job with its tasks. */
@@ -60,12 +62,15 @@ typedef struct ipd_pull_options {
     const char *ns;      /**< pull namespace (borrowed, copied) */
     size_t max_nodes;    /**< tasks per job */
     size_t max_inflight; /**< concurrent apiserver requests; 0 means 16 */
+    /** The pull pods' shape (borrowed, used during the ipd_pull_create call only); NULL: defaults. */
+    const ipd_kube_pod_config_t *pod;
 } ipd_pull_options_t;
 
 /**
  * Starts creating the jobs of `req` (borrowed; copied). On success returns 0 and, if `out` is
- * not NULL, an operation handle valid until the callback returns. Fails with -ENOMEM or the
- * client's start error, without calling back.
+ * not NULL, an operation handle valid until the callback returns. Fails with -ENOMEM, IPD_EINVAL
+ * (opts->pod has more than 32 tolerations or a string too long to copy) or the client's start
+ * error, without calling back.
  */
 int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_pull_options_t *opts,
                     ipd_pull_done_cb cb, void *data, ipd_pull_op_t **out);
@@ -79,6 +84,13 @@ int ipd_pull_cancel(ipd_kube_t *kube, const char *ns, const char *job_id, ipd_pu
  * never runs. Jobs already created stay; they are complete jobs and the master follows them.
  */
 void ipd_pull_abort(ipd_pull_op_t *op);
+
+/**
+ * The pull pods' shape the configuration `cfg` (borrowed) asks for: the pull_* directives. The
+ * result points into `cfg` and into `tolerations` (caller's array, filled here); both must outlive
+ * its use.
+ */
+ipd_kube_pod_config_t ipd_pull_pod_config(const ipd_config_t *cfg, const char *tolerations[IPD_CONFIG_MAX_TOLERS]);
 
 /** Writes a new random job id ("pj-" + 8 lowercase hex digits) into `out`. 0 or -errno (getrandom). */
 int ipd_pull_new_id(char out[IPD_JOB_ID_SIZE]);

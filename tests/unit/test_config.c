@@ -483,3 +483,25 @@ Test(config, every_example_value_is_valid)
         cr_assert_eq(strchr(row->help, '|'), NULL, "%s: help breaks the Markdown table", row->name);
     }
 }
+
+Test(config, pull_pod_directives_are_checked_and_tolerations_repeat)
+{
+    cr_assert_eq(load("pull_toleration node-role.kubernetes.io/control-plane:NoSchedule\n"
+                      "pull_toleration dedicated=gpu *:NoExecute\npull_uid 1000\npull_job_ttl 10m\n"
+                      "pull_helper_image registry.local:5000/tools/busybox@sha256:"
+                      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"),
+                 0, "%s", err);
+    cr_assert_eq(cfg.pull_toleration_count, 3);
+    cr_assert_str_eq(cfg.pull_toleration[1], "dedicated=gpu");
+    cr_assert_eq(cfg.pull_uid, 1000);
+    cr_assert_eq(cfg.pull_job_ttl_ms, 600000);
+    expect_error("pull_toleration role:Never\n",
+                 "1: pull_toleration: effect must be NoSchedule, PreferNoSchedule or NoExecute, got \"Never\", got "
+                 "\"role:Never\"");
+    expect_error("pull_uid 0\n", "1: pull_uid: must be between 1 and 2147483647, got \"0\"");
+    expect_error("\npull_helper_noop bin/true\n",
+                 "2: pull_helper_noop: must be an absolute path to a file, got \"bin/true\"");
+    expect_error("pull_helper_image \"Not An Image\"\n",
+                 "1: pull_helper_image: must be an image reference such as "
+                 "registry.example.com/tools/busybox:1.36.1-musl, got \"Not An Image\"");
+}
