@@ -148,30 +148,32 @@ static int take_int(const json_t *v, const char *field, long long min, long long
 static int take_selector(const json_t *obj, const ipd_pull_limits_t *lim, ipd_pull_request_t *r, char *msg,
                          size_t cap)
 {
-    if (!json_is_object(obj) || json_object_size(obj) == 0)
-        return fail(msg, cap, IPD_EINVAL, "node_selector must be a non-empty object of label: value");
-    size_t n = json_object_size(obj);
-    if (n > lim->max_selector_terms)
-        return fail(msg, cap, IPD_ETOOBIG, "node_selector has %zu labels, at most %zu are allowed", n,
-                    lim->max_selector_terms);
-    r->label_keys = calloc(n, sizeof(char *));
-    r->label_values = calloc(n, sizeof(char *));
-    if (r->label_keys == NULL || r->label_values == NULL)
+    return ipd_label_selector_parse(obj, "node_selector", lim->max_selector_terms, NULL, &r->node_selector, msg, cap);
+}
+
+/* {"namespace": "...", plus a selector in either form}: the images of the pods it matches. */
+static int take_pod_selector(const json_t *obj, const ipd_pull_limits_t *lim, ipd_pull_request_t *r, char *msg,
+                             size_t cap)
+{
+    static const char *const allow[] = {"namespace", NULL};
+    const json_t *ns = json_object_get(obj, "namespace");
+    if (!json_is_object(obj) || !json_is_string(ns) ||
+        !ipd_is_dns_label_n(json_string_value(ns), json_string_length(ns)))
+        return fail(msg, cap, IPD_EINVAL,
+                    "pod_selector must be an object with a namespace (a DNS label) and matchLabels or "
+                    "matchExpressions");
+    json_t *sel = json_deep_copy(obj);
+    if (sel == NULL)
         return fail(msg, cap, -ENOMEM, "out of memory");
-    const char *key;
-    const json_t *val;
-    json_object_foreach((json_t *)obj, key, val) {
-        if (!ipd_is_label_key(key))
-            return fail(msg, cap, IPD_EINVAL, "node_selector: \"%.80s\" is not a valid label key", key);
-        if (!json_is_string(val) || !ipd_is_label_value(json_string_value(val)))
-            return fail(msg, cap, IPD_EINVAL, "node_selector[\"%.80s\"] must be a valid label value string", key);
-        r->label_keys[r->nlabels] = strdup(key);
-        r->label_values[r->nlabels] = strdup(json_string_value(val));
-        r->nlabels++;
-        if (r->label_keys[r->nlabels - 1] == NULL || r->label_values[r->nlabels - 1] == NULL)
-            return fail(msg, cap, -ENOMEM, "out of memory");
-    }
-    return 0;
+    int has_structured =
+        json_object_get(sel, "matchLabels") != NULL || json_object_get(sel, "matchExpressions") != NULL;
+    if (!has_structured)
+        json_object_del(sel, "namespace");
+    int rc = ipd_label_selector_parse(sel, "pod_selector", lim->max_selector_terms, allow, &r->pod_selector, msg, cap);
+    json_decref(sel);
+    if (rc == 0 && (r->pod_namespace = strdup(json_string_value(ns))) == NULL)
+        rc = fail(msg, cap, -ENOMEM, "out of memory");
+    return rc;
 }
 
 static int take_secrets(const json_t *arr, ipd_pull_request_t *r, char *msg, size_t cap)
@@ -222,6 +224,8 @@ static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t 
     } else if (strcmp(key, "node_selector") == 0) {
         r->node_choice = IPD_NODES_BY_LABELS;
         *err = take_selector(v, lim, r, msg, cap);
+    } else if (strcmp(key, "pod_selector") == 0) {
+        *err = take_pod_selector(v, lim, r, msg, cap);
     } else if (strcmp(key, "all_nodes") == 0) {
         r->node_choice = IPD_NODES_ALL;
         if (!json_is_true(v))
@@ -253,13 +257,16 @@ static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t 
 static int check_exclusive(const json_t *root, char *msg, size_t cap)
 {
     int has_image = json_object_get(root, "image") != NULL, has_images = json_object_get(root, "images") != NULL;
+    int has_pods = json_object_get(root, "pod_selector") != NULL;
     if (has_image && has_images)
         return fail(msg, cap, IPD_EINVAL, "give either image or images, not both");
-    if (!has_image && !has_images)
-        return fail(msg, cap, IPD_EINVAL, "image (or images) is required");
+    if ((has_image || has_images) && has_pods)
+        return fail(msg, cap, IPD_EINVAL, "give image, images or pod_selector, not several");
+    if (!has_image && !has_images && !has_pods)
+        return fail(msg, cap, IPD_EINVAL, "image (or images, or pod_selector) is required");
     int choices = (json_object_get(root, "nodes") != NULL) + (json_object_get(root, "node_selector") != NULL) +
                   (json_object_get(root, "all_nodes") != NULL);
-    if (choices == 0)
+    if (choices == 0 && !has_pods)
         return fail(msg, cap, IPD_EINVAL, "one of nodes, node_selector or all_nodes is required");
     if (choices > 1)
         return fail(msg, cap, IPD_EINVAL, "nodes, node_selector and all_nodes are exclusive: give one");
@@ -292,6 +299,10 @@ int ipd_pull_request_parse(const char *body, size_t len, const ipd_pull_limits_t
             goto done;
     }
     err = check_exclusive(root, msg, msgcap);
+    /* The pods' images are wanted wherever a new replica may start: every node, unless chosen. */
+    if (err == 0 && out->pod_namespace != NULL && json_object_get(root, "nodes") == NULL &&
+        json_object_get(root, "node_selector") == NULL && json_object_get(root, "all_nodes") == NULL)
+        out->node_choice = IPD_NODES_ALL;
 done:
     json_decref(root);
     if (err != 0)
@@ -311,8 +322,9 @@ void ipd_pull_request_dispose(ipd_pull_request_t *req)
     /* take_strings may leave a partially filled array: free up to the allocated entries. */
     free_list(req->images, req->nimages);
     free_list(req->nodes, req->nnodes);
-    free_list(req->label_keys, req->nlabels);
-    free_list(req->label_values, req->nlabels);
+    free(req->pod_namespace);
+    ipd_label_selector_dispose(&req->pod_selector);
+    ipd_label_selector_dispose(&req->node_selector);
     ipd_pull_policy_t p = req->pull_policy;
     memset(req, 0, sizeof(*req));
     req->pull_policy = p;
@@ -320,14 +332,5 @@ void ipd_pull_request_dispose(ipd_pull_request_t *req)
 
 int ipd_pull_request_label_selector(const ipd_pull_request_t *req, char *out, size_t cap)
 {
-    size_t used = 0;
-    for (size_t i = 0; i < req->nlabels; i++) {
-        int n = snprintf(out + used, cap - used, "%s%s=%s", i ? "," : "", req->label_keys[i], req->label_values[i]);
-        if (n < 0 || (size_t)n >= cap - used)
-            return IPD_ETOOBIG;
-        used += (size_t)n;
-    }
-    if (cap > 0 && req->nlabels == 0)
-        out[0] = '\0';
-    return (int)used;
+    return ipd_label_selector_format(&req->node_selector, out, cap);
 }

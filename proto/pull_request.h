@@ -4,7 +4,11 @@
  *   {"image": "...", "nodes": ["node-a"]}                  one job on named nodes
  *   {"images": ["a", "b"], "node_selector": {"k": "v"}}    one job per image, nodes by labels
  *   {"image": "...", "all_nodes": true}                    every Ready node
+ *   {"pod_selector": {"namespace": "shop", "matchLabels": {"app": "web"}}, ...}
+ *                                                          one job per image those pods run
  *
+ * node_selector (and pod_selector) take a plain map or matchLabels/matchExpressions
+ * (proto/label_selector.h).
  * plus optional pull_policy, timeout_seconds, backoff_limit, deadline_seconds, parallelism,
  * pull_secrets, ttl_seconds_after_finished. Every rejection comes with a message that names
  * the field and what is wrong, ready for the JSON error body.
@@ -15,12 +19,13 @@
 #include <stddef.h>
 
 #include "proto/job.h"
+#include "proto/label_selector.h"
 
 /** Limits applied while parsing; each comes from the configuration. */
 typedef struct ipd_pull_limits {
     size_t max_images;         /**< images in one request */
     size_t max_nodes;          /**< names in "nodes" (also the per-job task limit) */
-    size_t max_selector_terms; /**< labels in "node_selector" */
+    size_t max_selector_terms; /**< requirements in a selector, and values in each */
 } ipd_pull_limits_t;
 
 typedef enum ipd_node_choice {
@@ -31,14 +36,14 @@ typedef enum ipd_node_choice {
 
 /** A parsed request. All strings are owned by the request (freed by ipd_pull_request_dispose). */
 typedef struct ipd_pull_request {
-    char **images;
+    char **images; /**< NULL with a pod_selector: the images come from the pods */
     size_t nimages;
+    char *pod_namespace; /**< pod_selector's namespace; NULL without a pod_selector */
+    ipd_label_selector_t pod_selector;
     ipd_node_choice_t node_choice;
     char **nodes; /**< IPD_NODES_BY_NAME */
     size_t nnodes;
-    char **label_keys; /**< IPD_NODES_BY_LABELS, parallel to label_values */
-    char **label_values;
-    size_t nlabels;
+    ipd_label_selector_t node_selector; /**< IPD_NODES_BY_LABELS */
     ipd_pull_policy_t pull_policy; /**< default IfNotPresent */
     ipd_job_spec_t spec;           /**< defaults: backoff_limit 3, ttl -1, everything else 0 */
 } ipd_pull_request_t;
@@ -56,7 +61,7 @@ int ipd_pull_request_parse(const char *body, size_t len, const ipd_pull_limits_t
 void ipd_pull_request_dispose(ipd_pull_request_t *req);
 
 /**
- * Writes the request's node selector as a Kubernetes label selector ("k1=v1,k2=v2") into
+ * Writes the request's node selector as a Kubernetes label selector ("k1=v1,k2 in (a,b)") into
  * `out` (`cap` bytes). Returns the length, or IPD_ETOOBIG when it does not fit.
  */
 int ipd_pull_request_label_selector(const ipd_pull_request_t *req, char *out, size_t cap);

@@ -80,7 +80,7 @@ Test(pull_request, bad_bodies_name_the_problem)
         {"{\"image\":\"nginx:\",\"nodes\":[\"a\"]}", IPD_EINVAL, "image"},
         {"{\"image\":\"nginx@sha256:abc\",\"nodes\":[\"a\"]}", IPD_EINVAL, "image"},
         {"{\"image\":3,\"nodes\":[\"a\"]}", IPD_EINVAL, "image must be a string"},
-        {"{\"nodes\":[\"a\"]}", IPD_EINVAL, "image (or images) is required"},
+        {"{\"nodes\":[\"a\"]}", IPD_EINVAL, "image (or images, or pod_selector) is required"},
         {"{\"image\":\"a\",\"images\":[\"b\"],\"nodes\":[\"a\"]}", IPD_EINVAL, "not both"},
         {"{\"image\":\"nginx\"}", IPD_EINVAL, "one of nodes, node_selector or all_nodes"},
         {"{\"image\":\"nginx\",\"nodes\":[\"a\"],\"all_nodes\":true}", IPD_EINVAL, "exclusive"},
@@ -124,4 +124,49 @@ Test(pull_request, name_validators)
     cr_assert(ipd_is_label_key("kubernetes.io/hostname"));
     cr_assert_not(ipd_is_label_key("/x"));
     cr_assert_not(ipd_is_label_key("a/b/c"));
+}
+
+Test(pull_request, node_selector_takes_match_expressions)
+{
+    ipd_pull_request_t r;
+    char msg[256], sel[128];
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"node_selector\":{\"matchExpressions\":[{\"key\":\"pool\",\"operator\":"
+                       "\"In\",\"values\":[\"gpu\",\"tpu\"]}]}}",
+                       &r, msg),
+                 0, "%s", msg);
+    cr_assert_eq(r.node_choice, IPD_NODES_BY_LABELS);
+    cr_assert_gt(ipd_pull_request_label_selector(&r, sel, sizeof(sel)), 0);
+    cr_assert_str_eq(sel, "pool in (gpu,tpu)");
+    ipd_pull_request_dispose(&r);
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"node_selector\":{\"matchExpressions\":[{\"key\":\"pool\",\"operator\":"
+                       "\"Exists\",\"values\":[\"x\"]}]}}",
+                       &r, msg),
+                 IPD_EINVAL);
+    cr_assert(strstr(msg, "values: Forbidden") != NULL, "%s", msg);
+}
+
+Test(pull_request, pod_selector_brings_the_images_and_defaults_to_every_node)
+{
+    ipd_pull_request_t r;
+    char msg[256];
+    cr_assert_eq(parse("{\"pod_selector\":{\"namespace\":\"shop\",\"matchLabels\":{\"app\":\"web\"}}}", &r, msg), 0,
+                 "%s", msg);
+    cr_assert_eq(r.nimages, 0);
+    cr_assert_str_eq(r.pod_namespace, "shop");
+    cr_assert_eq(r.pod_selector.nreqs, 1);
+    cr_assert_eq(r.node_choice, IPD_NODES_ALL);
+    ipd_pull_request_dispose(&r);
+    /* The plain map form, with a node choice of its own. */
+    cr_assert_eq(parse("{\"pod_selector\":{\"namespace\":\"shop\",\"app\":\"web\"},\"node_selector\":{\"pool\":\"a\"}}",
+                       &r, msg),
+                 0, "%s", msg);
+    cr_assert_eq(r.node_choice, IPD_NODES_BY_LABELS);
+    cr_assert_eq(r.pod_selector.nreqs, 1);
+    cr_assert_str_eq(r.pod_selector.reqs[0].key, "app");
+    ipd_pull_request_dispose(&r);
+    cr_assert_eq(parse("{\"pod_selector\":{\"matchLabels\":{\"app\":\"web\"}}}", &r, msg), IPD_EINVAL);
+    cr_assert(strstr(msg, "namespace") != NULL, "%s", msg);
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"pod_selector\":{\"namespace\":\"s\",\"app\":\"web\"}}", &r, msg),
+                 IPD_EINVAL);
+    cr_assert_str_eq(msg, "give image, images or pod_selector, not several");
 }
