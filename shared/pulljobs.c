@@ -11,6 +11,7 @@
 
 #include "proto/error.h"
 #include "proto/kube_job.h"
+#include "proto/image_ref.h"
 #include "proto/kube_node.h"
 #include "shared/log.h"
 
@@ -26,7 +27,7 @@ struct ipd_pull_op {
     void *data;
     char ns[IPD_NAMESPACE_SIZE];
     ipd_pull_request_t req; /* deep copy of the caller's request */
-    size_t max_nodes, max_inflight;
+    size_t max_nodes, max_inflight, max_images;
     char *cont;       /* node list continue token */
     char **nodes;     /* resolved target nodes, sorted */
     size_t nnodes, capnodes;
@@ -490,6 +491,96 @@ static int list_nodes(ipd_pull_op_t *op)
     return start(op, "GET", path, NULL, on_nodes);
 }
 
+/* Adds the images of one pod's init containers and containers that are not in the list yet. */
+static int take_pod_images(ipd_pull_op_t *op, const json_t *pod)
+{
+    static const char *const lists[] = {"initContainers", "containers"};
+    const json_t *spec = json_object_get(pod, "spec");
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        const json_t *c;
+        json_array_foreach(json_object_get(spec, lists[l]), i, c)
+        {
+            const char *image = json_string_value(json_object_get(c, "image"));
+            char why[160];
+            if (image == NULL || ipd_image_ref_validate(image, why, sizeof(why)) != 0)
+                continue;
+            int seen = 0;
+            for (size_t k = 0; k < op->req.nimages && !seen; k++)
+                seen = strcmp(op->req.images[k], image) == 0;
+            if (seen)
+                continue;
+            if (op->req.nimages >= op->max_images) {
+                fail(op, IPD_ETOOBIG, 0, "pod_selector: the pods run more than %zu distinct images", op->max_images);
+                return IPD_ETOOBIG;
+            }
+            char **v = realloc(op->req.images, (op->req.nimages + 1) * sizeof(*v));
+            if (v == NULL)
+                return -ENOMEM;
+            op->req.images = v;
+            if ((v[op->req.nimages] = strdup(image)) == NULL)
+                return -ENOMEM;
+            op->req.nimages++;
+        }
+    }
+    return 0;
+}
+
+static int list_pods(ipd_pull_op_t *op);
+
+static void on_pods(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    ipd_pull_op_t *op = data;
+    untrack(op, req);
+    if (res->error != 0 || res->status != 200) {
+        fail_remote(op, res, "listing the pods of pod_selector");
+        finish(op);
+        return;
+    }
+    json_t *list = json_loadb(res->body, res->body_len, 0, NULL);
+    int rc = list ? 0 : IPD_EINVAL;
+    size_t i;
+    const json_t *pod;
+    json_array_foreach(json_object_get(list, "items"), i, pod)
+    {
+        if (rc == 0)
+            rc = take_pod_images(op, pod);
+    }
+    free(op->cont);
+    const char *cont = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
+    op->cont = rc == 0 && cont != NULL && cont[0] != '\0' ? strdup(cont) : NULL;
+    json_decref(list);
+    if (rc == 0 && op->cont != NULL && (rc = list_pods(op)) == 0)
+        return;
+    if (rc == 0 && op->req.nimages == 0) {
+        char sel[1024];
+        ipd_label_selector_format(&op->req.pod_selector, sel, sizeof(sel));
+        fail(op, IPD_EINVAL, 0, "pod_selector %s matches no pod in namespace %s", sel, op->req.pod_namespace);
+    }
+    if (rc != 0)
+        fail(op, rc, 0, "listing the pods of pod_selector: %s", ipd_strerror(rc));
+    if (op->error == 0 && (rc = list_nodes(op)) != 0)
+        fail(op, rc, 0, "listing nodes: %s", ipd_strerror(rc));
+    if (op->error != 0)
+        finish(op);
+}
+
+static int list_pods(ipd_pull_op_t *op)
+{
+    char sel[1024], path[4096];
+    if (ipd_label_selector_format(&op->req.pod_selector, sel, sizeof(sel)) < 0)
+        return IPD_ETOOBIG;
+    char *esc_sel = ipd_kube_escape(sel), *esc_cont = op->cont ? ipd_kube_escape(op->cont) : NULL;
+    int n =
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?limit=500&labelSelector=%s%s%s", op->req.pod_namespace,
+                 esc_sel ? esc_sel : "", esc_cont ? "&continue=" : "", esc_cont ? esc_cont : "");
+    free(esc_sel);
+    free(esc_cont);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return IPD_ETOOBIG;
+    return start(op, "GET", path, NULL, on_pods);
+}
+
 static int copy_list(char ***dst, char *const *src, size_t n)
 {
     if (n == 0)
@@ -569,20 +660,22 @@ int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_p
     op->req.node_choice = req->node_choice;
     op->req.pull_policy = req->pull_policy;
     op->req.spec = req->spec;
+    op->max_images = opts->max_images ? opts->max_images : 100;
     op->req.nimages = req->nimages;
     op->req.nnodes = req->nnodes;
-    op->req.nlabels = req->nlabels;
     int rc = copy_list(&op->req.images, req->images, req->nimages);
     if (rc == 0)
         rc = pod_tolerations(op);
     if (rc == 0)
         rc = copy_list(&op->req.nodes, req->nodes, req->nnodes);
     if (rc == 0)
-        rc = copy_list(&op->req.label_keys, req->label_keys, req->nlabels);
+        rc = ipd_label_selector_copy(&op->req.node_selector, &req->node_selector);
     if (rc == 0)
-        rc = copy_list(&op->req.label_values, req->label_values, req->nlabels);
+        rc = ipd_label_selector_copy(&op->req.pod_selector, &req->pod_selector);
+    if (rc == 0 && req->pod_namespace != NULL && (op->req.pod_namespace = strdup(req->pod_namespace)) == NULL)
+        rc = -ENOMEM;
     if (rc == 0)
-        rc = list_nodes(op);
+        rc = op->req.pod_namespace != NULL ? list_pods(op) : list_nodes(op);
     if (rc != 0) {
         op_free(op);
         return rc;

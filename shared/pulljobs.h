@@ -10,6 +10,10 @@
  * failed. The jobs come back in their initial state (pending tasks), ready for the 202 answer;
  * the master's watch takes over from there.
  *
+ * With a pod_selector, the pods of its namespace that match are listed first (paginated), and
+ * the distinct images of their init containers and containers, in the order first seen, are
+ * the request's images: one job each, on the request's node selection (all nodes by default).
+ *
  * Cancel: deletes the job's Jobs (and so their pods) with one collection DELETE by label.
  *
  * Both run on the caller's loop through the Kubernetes client; the callback runs once, from a
@@ -64,6 +68,7 @@ typedef struct ipd_pull_options {
     size_t max_inflight; /**< concurrent apiserver requests; 0 means 16 */
     /** The pull pods' shape (borrowed, used during the ipd_pull_create call only); NULL: defaults. */
     const ipd_kube_pod_config_t *pod;
+    size_t max_images; /**< images a pod_selector may bring, one job each; 0 means 100 */
 } ipd_pull_options_t;
 
 /**

@@ -328,7 +328,7 @@ void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req)
     }
     const char *tolerations[IPD_CONFIG_MAX_TOLERS];
     ipd_kube_pod_config_t pod = ipd_pull_pod_config(w->cfg, tolerations);
-    ipd_pull_options_t opts = {w->cfg->namespace, (size_t)w->cfg->max_nodes_per_job, 0, &pod};
+    ipd_pull_options_t opts = {w->cfg->namespace, (size_t)w->cfg->max_nodes_per_job, 0, &pod, IPD_WORKER_MAX_IMAGES};
     struct pending_op *o = new_op(w, req);
     int rc = ipd_pull_create(w->kube, &preq, &opts, on_created, o, &o->op);
     ipd_pull_request_dispose(&preq);
