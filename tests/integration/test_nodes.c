@@ -137,3 +137,112 @@ Test(nodes, all_nodes_takes_only_the_nodes_a_pull_pod_can_start_on, .fini = tear
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tasks, 1), "node")), "node-4");
     json_decref(doc);
 }
+
+/* The nodes of the one job a POST creates, in order, comma-separated; the status is returned. */
+static long post_nodes(const char *body, char *nodes, size_t cap, char *message, size_t mcap)
+{
+    long st = 0;
+    json_t *doc = h_http_json(w.port, "POST", "/api/v1/images/pull", body, &st);
+    nodes[0] = message[0] = '\0';
+    json_t *tasks = json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "tasks");
+    size_t i, used = 0;
+    json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        used += (size_t)snprintf(nodes + used, cap - used, "%s%s", i ? "," : "",
+                                 json_string_value(json_object_get(t, "node")));
+    }
+    const char *m = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
+    snprintf(message, mcap, "%s", m ? m : "");
+    json_decref(doc);
+    return st;
+}
+
+Test(nodes, node_selector_takes_match_labels_and_match_expressions, .fini = teardown)
+{
+    h_world_sim(&w, "sel", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"gpu\",\"zone\":\"a\"}}");
+    sim("POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"gpu\",\"zone\":\"b\"}}");
+    sim("POST", "/_sim/nodes/node-3/labels", "{\"labels\":{\"pool\":\"cpu\",\"zone\":\"a\"}}");
+    static const struct {
+        const char *selector, *nodes;
+    } cases[] = {
+        {"{\"pool\":\"gpu\"}", "node-1,node-2"},
+        {"{\"matchLabels\":{\"pool\":\"gpu\"},\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"NotIn\","
+         "\"values\":[\"b\"]}]}",
+         "node-1"},
+        {"{\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"In\",\"values\":[\"a\",\"b\"]}]}",
+         "node-1,node-2,node-3"},
+        {"{\"matchExpressions\":[{\"key\":\"pool\",\"operator\":\"DoesNotExist\"}]}", "node-4"},
+        {"{\"matchExpressions\":[{\"key\":\"pool\",\"operator\":\"Exists\"},{\"key\":\"pool\",\"operator\":\"NotIn\","
+         "\"values\":[\"gpu\"]}]}",
+         "node-3"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[512], nodes[256], message[512];
+        snprintf(body, sizeof(body), "{\"image\":\"busybox:1.36\",\"node_selector\":%s}", cases[i].selector);
+        cr_assert_eq(post_nodes(body, nodes, sizeof(nodes), message, sizeof(message)), 202, "%s: %s", body, message);
+        cr_expect_str_eq(nodes, cases[i].nodes, "%s", cases[i].selector);
+    }
+    char nodes[256], message[512];
+    cr_assert_eq(post_nodes("{\"image\":\"busybox:1.36\",\"node_selector\":{\"matchExpressions\":[{\"key\":\"pool\","
+                            "\"operator\":\"Exists\",\"values\":[\"gpu\"]}]}}",
+                            nodes, sizeof(nodes), message, sizeof(message)),
+                 400);
+    cr_expect_str_eq(message, "node_selector.matchExpressions[0].values: Forbidden: may not be specified when "
+                              "`operator` is 'Exists' or 'DoesNotExist'");
+    cr_assert_eq(post_nodes("{\"image\":\"busybox:1.36\",\"node_selector\":{\"matchExpressions\":[{\"key\":\"pool\","
+                            "\"operator\":\"In\",\"values\":[\"none\"]}]}}",
+                            nodes, sizeof(nodes), message, sizeof(message)),
+                 400);
+    cr_expect(strstr(message, "node_selector pool in (none) matches no node") != NULL, "%s", message);
+}
+
+Test(nodes, pod_selector_pulls_the_images_the_matching_pods_run, .fini = teardown)
+{
+    h_world_sim(&w, "pods", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    /* Two replicas of web (an init container, the app, a sidecar) and a pod of another app. */
+    for (int i = 0; i < 2; i++) {
+        char pod[512];
+        snprintf(pod, sizeof(pod),
+                 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web-%d\",\"labels\":{\"app\":"
+                 "\"web\",\"tier\":\"front\"}},\"spec\":{\"restartPolicy\":\"Never\",\"initContainers\":[{\"name\":"
+                 "\"init\",\"image\":\"shop/migrate:3\"}],\"containers\":[{\"name\":\"app\",\"image\":\"shop/web:2\"},"
+                 "{\"name\":\"proxy\",\"image\":\"envoyproxy/envoy:v1.31\"}]}}",
+                 i);
+        sim("POST", "/api/v1/namespaces/default/pods", pod);
+    }
+    sim("POST", "/api/v1/namespaces/default/pods",
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"db-0\",\"labels\":{\"app\":\"db\"}},"
+        "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"db\",\"image\":\"postgres:16\"}]}}");
+    long st = 0;
+    json_t *doc = h_http_json(w.port, "POST", "/api/v1/images/pull",
+                              "{\"pod_selector\":{\"namespace\":\"default\",\"matchExpressions\":[{\"key\":\"app\","
+                              "\"operator\":\"In\",\"values\":[\"web\"]}]},\"nodes\":[\"node-1\",\"node-2\"]}",
+                              &st);
+    cr_assert_eq(st, 202);
+    json_t *jobs = json_object_get(doc, "jobs");
+    cr_assert_eq(json_array_size(jobs), 3, "jobs: %zu", json_array_size(jobs));
+    const char *want[] = {"shop/migrate:3", "shop/web:2", "envoyproxy/envoy:v1.31"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *job = json_array_get(jobs, i);
+        cr_expect_str_eq(json_string_value(json_object_get(job, "image")), want[i]);
+        cr_expect_eq(json_array_size(json_object_get(job, "tasks")), 2);
+        expect_task(json_string_value(json_object_get(job, "id")), "node-2", "succeeded", NULL, NULL);
+    }
+    json_decref(doc);
+    /* Without a node choice, every node; a selector that matches no pod is 400. */
+    doc = h_http_json(w.port, "POST", "/api/v1/images/pull",
+                      "{\"pod_selector\":{\"namespace\":\"default\",\"app\":\"db\"}}", &st);
+    cr_assert_eq(st, 202);
+    cr_expect_eq(json_array_size(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "tasks")), 4);
+    json_decref(doc);
+    doc = h_http_json(w.port, "POST", "/api/v1/images/pull",
+                      "{\"pod_selector\":{\"namespace\":\"default\",\"app\":\"none\"}}", &st);
+    cr_assert_eq(st, 400);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(doc, "error"), "message")),
+                     "pod_selector app=none matches no pod in namespace default");
+    json_decref(doc);
+}
