@@ -1,0 +1,375 @@
+"""The dashboard in a real browser (chromium headless, driven over DevTools by cdp.py), against
+the daemon and the Kubernetes simulator started by test_dashboard_browser.sh.
+
+usage: cases.py --sim PORT --daemon PORT --daemon-pid PID [CASE...]
+       cases.py --sim PORT --daemon PORT --token TOKEN --admin-token TOKEN token
+
+Each case prints "ok NAME" or "FAIL NAME: why"; the exit status is the number of failures.
+Every case also fails on a page exception, a console error or a Content-Security-Policy
+violation.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cdp import Browser  # noqa: E402
+
+A = None
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def http(port, method, path, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw else None
+
+
+def sim(path, body):
+    st, ans = http(A.sim, "POST", path, body)
+    check(st == 200, "%s answered %s %r" % (path, st, ans))
+    return ans
+
+
+def pull(image, nodes, **opts):
+    body = dict({"image": image, "nodes": nodes}, **opts)
+    st, ans = http(A.daemon, "POST", "/api/v1/images/pull", body)
+    check(st == 202, "POST pull answered %s %r" % (st, ans))
+    return ans["jobs"][0]["id"]
+
+
+def job(jid, port=None, token=None):
+    st, doc = http(port or A.daemon, "GET", "/api/v1/images/pull-jobs/" + jid, token=token)
+    check(st == 200, "GET job %s answered %s" % (jid, st))
+    return doc
+
+
+def all_jobs():
+    """Every job in the table, id -> (state, version), through the paged list."""
+    out = {}
+    cont = None
+    while True:
+        path = "/api/v1/images/pull-jobs?limit=1000" + ("&continue=" + cont if cont else "")
+        st, doc = http(A.daemon, "GET", path)
+        check(st == 200, "GET pull-jobs answered %s %r" % (st, doc))
+        for j in doc["jobs"]:
+            out[j["id"]] = (j["state"], j["version"])
+        cont = doc.get("continue")
+        if not cont:
+            return out
+
+
+def js(s):
+    return json.dumps(s)
+
+
+async def open_page(b, hash_="#/"):
+    await b.goto("about:blank")  # a fresh document: a change of fragment alone would not load one
+    await b.goto("http://127.0.0.1:%d/%s" % (A.daemon, hash_))
+    await b.wait("window.imgpulld && window.imgpulld.stats().live", 15, "the job watch to be live")
+    await b.eval("window.__mark = 'no reload'")
+
+
+async def set_value(b, sel, value):
+    await b.eval("(() => { const e = document.querySelector(%s); e.value = %s;"
+                 " e.dispatchEvent(new Event('input', {bubbles: true})); return true; })()" % (js(sel), js(value)))
+
+
+async def click(b, sel):
+    await b.eval("(() => { const e = document.querySelector(%s); if (!e) throw new Error('no ' + %s); e.click();"
+                 " return true; })()" % (js(sel), js(sel)))
+
+
+async def text(b, sel):
+    return await b.eval("(() => { const e = document.querySelector(%s); return e ? e.textContent : null; })()"
+                        % js(sel))
+
+
+# ---- cases ----
+
+async def case_form_pull(b):
+    # A slow pull on three nodes so that the grid shows them pulling before they succeed.
+    sim("/_sim/pull", {"pattern": "(^|/)formpull:", "ms": 1500})
+    await open_page(b, "#/new")
+    await set_value(b, "#f-images", "docker.io/library/formpull:1.0")
+    await set_value(b, "#f-nodes", "node-1 node-2 node-3")
+    await click(b, "#pull-submit")
+    jid = await b.wait("(location.hash.match(/^#\\/job\\/(pj-[0-9a-f]+)$/) || [])[1]", 10, "the page to open the new job")
+    seen = set()
+    end = time.monotonic() + 30
+    state = None
+    while time.monotonic() < end:
+        cells = await b.eval("Array.from(document.querySelectorAll('#job-grid .c')).map(c => c.dataset.state + ':'"
+                             " + getComputedStyle(c).backgroundColor)")
+        seen.update(cells)
+        state = await text(b, "#job-state")
+        if state == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+    check(state == "succeeded", "the page shows %r, not succeeded" % state)
+    states = {c.split(":")[0] for c in seen}
+    colours = {c.split(":", 1)[1] for c in seen}
+    check(len([c for c in await b.eval("Array.from(document.querySelectorAll('#job-grid .c')).map(c => c.dataset.state)")
+               if c == "succeeded"]) == 3, "not three succeeded cells")
+    check("succeeded" in states and states & {"pending", "pulling"}, "grid states seen: %r" % states)
+    check(len(colours) >= 2, "the grid did not change colour: %r" % colours)
+    check(await b.eval("window.__mark") == "no reload", "the page was reloaded")
+    check(job(jid)["state"] == "succeeded", "REST disagrees")
+    # The pull-time chart has one bar per node that reported a pull time.
+    timed = [t for t in job(jid)["tasks"] if t.get("pull_ms") is not None]
+    bars = await b.eval("document.querySelectorAll('#job-chart svg rect').length")
+    check(bars == len(timed), "%d bars for %d pull times" % (bars, len(timed)))
+    # The job is listed with its grid on the jobs view too.
+    await b.eval("location.hash = '#/'")
+    row = await b.wait("(() => { const r = document.querySelector('.jrow[data-id=%s]');"
+                       " return r && r.dataset.state; })()" % js(jid), 5, "the job in the list")
+    check(row == "succeeded", "listed as %r" % row)
+
+
+async def case_form_errors(b):
+    # The API's validation message is shown next to the field it names.
+    await open_page(b, "#/new")
+    await set_value(b, "#f-images", "docker.io/library/nginx:1.27")
+    await set_value(b, "#f-nodes", "no-such-node")
+    await click(b, "#pull-submit")
+    msg = await b.wait("document.querySelector('#err-nodes').textContent", 10, "an error under the node field")
+    check("no-such-node" in msg, "node error %r" % msg)
+    check(await b.eval("document.querySelector('#f-nodes').getAttribute('aria-invalid')") == "true", "not marked")
+    await set_value(b, "#f-images", "Not A Valid/Reference:::")
+    await set_value(b, "#f-nodes", "node-1")
+    await click(b, "#pull-submit")
+    msg = await b.wait("document.querySelector('#err-image').textContent", 10, "an error under the image field")
+    check("image" in msg, "image error %r" % msg)
+    check(await text(b, "#err-nodes") == "", "the old node error stayed")
+
+
+async def case_failing_image_reason(b):
+    sim("/_sim/fail", {"pattern": "(^|/)nosuchimage:", "message": "manifest unknown: nosuchimage"})
+    jid = pull("registry.example.com/nosuchimage:1", ["node-1"], backoff_limit=20)
+    await open_page(b, "#/job/" + jid)
+    reason = await b.wait("(() => { const td = document.querySelector('#tasks-body tr[data-node=\"node-1\"]"
+                          " td[data-key=reason]'); return td && td.textContent; })()", 15, "a reason in the task row")
+    rest = job(jid)["tasks"][0]
+    check(reason in ("ErrImagePull", "ImagePullBackOff"), "reason shown %r" % reason)
+    check(rest["reason"] in ("ErrImagePull", "ImagePullBackOff"), "REST reason %r" % rest["reason"])
+    # The kubelet alternates ErrImagePull (the registry's words) and ImagePullBackOff (its own).
+    await b.wait("(() => { const td = document.querySelector('#tasks-body tr[data-node=\"node-1\"]"
+                 " td[data-key=message]'); return td && td.textContent.includes('manifest unknown: nosuchimage'); })()",
+                 15, "the registry's message")
+    http(A.daemon, "DELETE", "/api/v1/images/pull-jobs/" + jid)
+
+
+async def case_cancel(b):
+    sim("/_sim/pull", {"pattern": "(^|/)slowcancel:", "ms": 60000})
+    jid = pull("docker.io/library/slowcancel:1", ["node-1", "node-2"])
+    await open_page(b, "#/job/" + jid)
+    await b.wait("!document.querySelector('#job-cancel').hidden", 10, "the cancel button")
+    await click(b, "#job-cancel")
+    check(await b.eval("document.querySelector('#confirm').open"), "no confirmation asked")
+    await click(b, "#confirm-no")
+    check(not await b.eval("document.querySelector('#confirm').open"), "the dialog stayed open")
+    check(job(jid)["state"] != "cancelled", "cancelled without confirmation")
+    await click(b, "#job-cancel")
+    await click(b, "#confirm-yes")
+    await b.wait("document.querySelector('#job-msg').textContent.includes('cancelled')", 10, "the cancel answer")
+    check(job(jid)["state"] == "cancelled", "REST shows %s" % job(jid)["state"])
+    await b.wait("document.querySelector('#job-state').textContent === 'cancelled'", 10, "the page to show cancelled")
+
+
+async def case_sighup_resume(b):
+    sim("/_sim/pull", {"pattern": "(^|/)hup:", "ms": 400})
+    ids = [pull("docker.io/library/hup:%d" % i, ["node-1", "node-2"]) for i in range(4)]
+    await open_page(b)
+    await b.wait("(() => { const s = new Set(window.imgpulld.jobs().map(j => j.id));"
+                 " return %s.every(i => s.has(i)); })()" % js(ids), 10, "the jobs on the page")
+    before = await b.eval("window.imgpulld.stats()")
+    os.kill(A.daemon_pid, signal.SIGHUP)
+    # Changes while the old workers drain and the new ones start: new jobs, a cancel.
+    late = []
+    for i in range(4, 8):
+        try:
+            late.append(pull("docker.io/library/hup:%d" % i, ["node-1"]))
+        except AssertionError:
+            await asyncio.sleep(0.2)  # the listener is handed over: try the next one
+    cancel = pull("docker.io/library/slowcancel:2", ["node-3"])
+    st, _ = http(A.daemon, "DELETE", "/api/v1/images/pull-jobs/" + cancel)
+    check(st == 202, "DELETE answered %s" % st)
+    check(len(late) >= 2, "the daemon took only %d pulls during the reload" % len(late))
+    await b.wait("window.imgpulld.stats().connects > %d && window.imgpulld.stats().live" % before["connects"], 20,
+                 "the page to reconnect")
+    # Once REST and the page agree on every job (states are final or settle), nothing was missed.
+    end = time.monotonic() + 20
+    diff = None
+    while time.monotonic() < end:
+        rest = all_jobs()
+        page = {j["id"]: (j["state"], j["version"]) for j in await b.eval("window.imgpulld.jobs()")}
+        diff = {k: (rest.get(k), page.get(k)) for k in set(rest) | set(page) if rest.get(k) != page.get(k)}
+        if not diff:
+            break
+        await asyncio.sleep(0.2)
+    check(not diff, "page and REST differ: %r" % diff)
+    after = await b.eval("window.imgpulld.stats()")
+    check(after["resyncs"] == before["resyncs"], "the page needed a resync (%r)" % after)
+    check(await b.eval("window.__mark") == "no reload", "the page was reloaded")
+    check(await b.eval("document.querySelector('#conn').dataset.state") == "live", "indicator not live")
+
+
+async def case_log_view(b):
+    # Pods of "logger" images run until deleted and log only what /_sim/logs appends. The
+    # master's clean-up of the finished pull is refused for a while so that its pod stays.
+    sim("/_sim/outcome", {"pattern": "(^|/)logger:", "outcome": "Run", "log_rate": 0})
+    sim("/_sim/inject", {"count": 100000, "code": 503, "method": "DELETE", "path": "/jobs/"})
+    try:
+        jid = pull("docker.io/library/logger:1", ["node-1"])
+        pod = None
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not pod:
+            pod = job(jid)["tasks"][0].get("pod")
+            await asyncio.sleep(0.05)
+        check(pod, "no pod for the task")
+        await open_page(b, "#/job/" + jid)
+        await b.wait("!!document.querySelector('#tasks-body tr[data-node=\"node-1\"] a')", 10, "the log link")
+        await click(b, "#tasks-body tr[data-node=\"node-1\"] a")
+        await b.wait("document.querySelector('#logs-status').textContent.startsWith('Streaming')", 15,
+                     "the stream to start")
+        out = "document.querySelector('#logs-out').textContent"
+        for i in range(5):
+            sim("/_sim/logs", {"pod": pod, "lines": ["step %d of the live log" % i]})
+            await b.wait("%s.includes('step %d of the live log\\n')" % (out, i), 5, "line %d on the page" % i)
+        # Pause: lines are held; resume shows them.
+        await click(b, "#l-pause")
+        sim("/_sim/logs", {"pod": pod, "lines": ["while paused"]})
+        await asyncio.sleep(0.5)
+        check("while paused" not in await b.eval(out), "a line was shown while paused")
+        await click(b, "#l-pause")
+        await b.wait("%s.includes('while paused')" % out, 5, "the held line after resume")
+        # Close, more lines, reopen: only the new lines are added.
+        await click(b, "#l-close")
+        await b.wait("!document.querySelector('#l-reopen').disabled", 5, "reopen to be offered")
+        sim("/_sim/logs", {"pod": pod, "lines": ["after the close"]})
+        await click(b, "#l-reopen")
+        await b.wait("%s.includes('after the close')" % out, 10, "the line written while closed")
+        shown = await b.eval(out)
+        for i in range(5):
+            check(shown.count("step %d of the live log" % i) == 1, "line %d shown %d times after reopening"
+                  % (i, shown.count("step %d of the live log" % i)))
+        lines = [x for x in shown.split("\n") if x and not x.startswith("—")]
+        check(lines[:5] == ["step %d of the live log" % i for i in range(5)], "lines %r" % lines[:7])
+    finally:
+        http(A.sim, "DELETE", "/_sim/inject")
+
+
+async def case_markup_is_text(b):
+    payload = "<img src=x onerror=\"window.__xss=1\"><b>bold</b>"
+    sim("/_sim/fail", {"pattern": "(^|/)xssimage:", "message": payload})
+    jid = pull("docker.io/library/xssimage:1", ["node-2"], backoff_limit=20)
+    await open_page(b, "#/job/" + jid)
+    await b.wait("(() => { const td = document.querySelector('#tasks-body td[data-key=message]');"
+                 " return td && td.textContent.includes(%s); })()" % js(payload), 15, "the message as text")
+    check(await b.eval("document.querySelectorAll('main img, main b').length") == 0, "markup was parsed")
+    await b.eval("location.hash = '#/'")
+    await b.wait("!!document.querySelector('.jrow[data-id=%s]')" % js(jid), 5, "the row")
+    check(await b.eval("document.querySelectorAll('main img, main b').length") == 0, "markup was parsed in the list")
+    check(await b.eval("window.__xss") is None, "the payload ran")
+    http(A.daemon, "DELETE", "/api/v1/images/pull-jobs/" + jid)
+
+
+async def case_token(b):
+    """On a listener that requires tokens (run by the shell inside a private network namespace)."""
+    await b.goto("about:blank")
+    await b.goto("http://127.0.0.1:%d/#/" % A.daemon)
+    msg = await b.wait("!document.querySelector('#auth-msg').hidden && document.querySelector('#auth-msg').textContent",
+                       10, "the token message")
+    check("needs a bearer token" in msg, "without a token: %r" % msg)
+    await set_value(b, "#token", "wrong-token-0123456789")
+    await b.eval("document.querySelector('#token-form').requestSubmit()")
+    msg = await b.wait("document.querySelector('#auth-msg').textContent.includes('refused')", 10, "the refusal")
+    msg = await text(b, "#auth-msg")
+    check("refused this token" in msg and "401" in msg, "wrong token: %r" % msg)
+    check(not await b.eval("window.imgpulld.stats().live"), "live with a wrong token")
+    # The read token: the watch goes live and shows the jobs; starting a pull says admin is needed.
+    jid = pull_token("docker.io/library/nginx:1.27")
+    await set_value(b, "#token", A.token)
+    await b.eval("document.querySelector('#token-form').requestSubmit()")
+    await b.wait("window.imgpulld.stats().live", 10, "the watch with the read token")
+    check(await b.eval("document.querySelector('#auth-msg').hidden"), "the message stayed")
+    await b.wait("window.imgpulld.jobs().some(j => j.id === %s)" % js(jid), 10, "the job on the page")
+    await b.eval("location.hash = '#/new'")
+    await set_value(b, "#f-images", "docker.io/library/nginx:1.28")
+    await set_value(b, "#f-nodes", "node-1")
+    await click(b, "#pull-submit")
+    msg = await b.wait("document.querySelector('#err-form').textContent", 10, "the role message")
+    check("403" in msg and "admin" in msg, "read token pull: %r" % msg)
+    # The admin token (it has + / = in it: the base64url subprotocol form) starts it.
+    await set_value(b, "#token", A.admin_token)
+    await b.eval("document.querySelector('#token-form').requestSubmit()")
+    await b.wait("window.imgpulld.stats().live", 10, "the watch with the admin token")
+    await click(b, "#pull-submit")
+    jid2 = await b.wait("(location.hash.match(/^#\\/job\\/(pj-[0-9a-f]+)$/) || [])[1]", 10, "the new job")
+    job(jid2, token=A.token)
+    # The stored token survives a reload.
+    await b.goto("about:blank")
+    await b.goto("http://127.0.0.1:%d/#/" % A.daemon)
+    await b.wait("window.imgpulld.stats().live", 10, "live after a reload with the stored token")
+
+
+def pull_token(image):
+    st, ans = http(A.daemon, "POST", "/api/v1/images/pull", {"image": image, "nodes": ["node-1"]}, token=A.admin_token)
+    check(st == 202, "POST with the admin token answered %s %r" % (st, ans))
+    return ans["jobs"][0]["id"]
+
+
+CASES = ["form_pull", "form_errors", "failing_image_reason", "cancel", "log_view", "markup_is_text", "sighup_resume"]
+
+
+async def main():
+    failures = 0
+    b = await Browser().start()
+    try:
+        for name in A.cases or CASES:
+            t0 = time.monotonic()
+            b.problems.clear()
+            try:
+                await globals()["case_" + name](b)
+                check(not b.problems, "page problems: %r" % b.problems)
+                print("ok %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
+            except Exception as e:  # a failed check or an unexpected error: report it, go on
+                failures += 1
+                print("FAIL %s: %s" % (name, e), flush=True)
+                traceback.print_exc()
+    finally:
+        await b.close()
+    return failures
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--sim", type=int, required=True)
+    p.add_argument("--daemon", type=int, required=True)
+    p.add_argument("--daemon-pid", type=int, default=0)
+    p.add_argument("--token")
+    p.add_argument("--admin-token")
+    p.add_argument("cases", nargs="*")
+    A = p.parse_args()
+    sys.exit(asyncio.run(main()))
