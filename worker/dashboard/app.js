@@ -134,6 +134,7 @@
   let seq = 0;
   let storeGen = 0; /* bumped on every change: views re-render when it moved */
   const changedJobs = new Set();
+  let orderDirty = true; /* the jobs list must be filtered and sorted again */
 
   function applyJob(m) {
     const j = m.job;
@@ -142,6 +143,8 @@
     if (old && m.epoch === epoch && typeof old.version === 'number' && old.version > j.version) return;
     jobs.set(j.id, j);
     changedJobs.add(j.id);
+    /* The list's order depends on the state and times only; other changes just refill a row. */
+    if (!old || old.state !== j.state || old.finished_at !== j.finished_at || old.created_at !== j.created_at) orderDirty = true;
   }
 
   function onJobMessage(text) {
@@ -154,6 +157,7 @@
     switch (m.type) {
       case 'resync':
         jobs.clear();
+        orderDirty = true;
         changedJobs.clear();
         seq = 0;
         epoch = null;
@@ -167,6 +171,7 @@
       case 'deleted':
         if (m.epoch !== epoch) epoch = m.epoch;
         jobs.delete(m.id);
+        orderDirty = true;
         changedJobs.add(m.id);
         break;
       case 'error':
@@ -187,7 +192,7 @@
   let retryTimer = 0;
   let retryDelay = 250;
   let authBlocked = false;
-  const stats = { connects: 0, messages: 0, resyncs: 0 };
+  const stats = { connects: 0, messages: 0, resyncs: 0, renders: 0, renderMaxMs: 0 };
 
   function setConn(kind, text) {
     const c = $('conn');
@@ -274,10 +279,14 @@
 
   function frame() {
     frameQueued = false;
+    const t0 = performance.now();
     if (view === 'jobs') renderJobs();
     else if (view === 'job') renderJob();
     changedJobs.clear();
     if (view === 'logs') flushLog();
+    const took = performance.now() - t0;
+    stats.renders++;
+    if (took > stats.renderMaxMs) stats.renderMaxMs = took;
   }
 
   /* ---------------------------------------------------------------- views and routing */
@@ -310,7 +319,7 @@
       openLogView(parts[1], parts[2]);
     } else {
       show('jobs');
-      orderGen = -1;
+      orderDirty = true;
     }
     schedule();
   }
@@ -343,12 +352,12 @@
         c.title = label;
         if (big) c.setAttribute('aria-label', label);
       }
-      c.dataset.node = t.node;
-      c.dataset.state = t.state;
+      if (c.dataset.node !== t.node) c.dataset.node = t.node;
+      if (c.dataset.state !== t.state) c.dataset.state = t.state;
       counts[t.state] = (counts[t.state] || 0) + 1;
     }
     const summary = Object.keys(counts).map((k) => counts[k] + ' ' + k).join(', ');
-    grid.setAttribute('aria-label', 'Node states: ' + (summary || 'no nodes'));
+    setAttr(grid, 'aria-label', 'Node states: ' + (summary || 'no nodes'));
   }
 
   function legend() {
@@ -368,7 +377,7 @@
   /* ---------------------------------------------------------------- jobs list (virtualised) */
 
   let order = [];
-  let orderGen = -1;
+  let orderGen = 0;
   const rows = new Map(); /* job id -> row */
   const freeRows = [];
 
@@ -381,14 +390,18 @@
     return false;
   }
 
+  /* Active jobs first, newest first; then finished ones, most recently finished first. */
+  function orderKey(j) {
+    const active = ACTIVE.has(j.state);
+    return (active ? '0' : '1') + (active ? j.created_at : j.finished_at || j.created_at || '');
+  }
+
   function jobOrder(a, b) {
-    const aa = ACTIVE.has(a.state);
-    const ba = ACTIVE.has(b.state);
-    if (aa !== ba) return aa ? -1 : 1;
-    const ka = aa ? a.created_at : a.finished_at || a.created_at;
-    const kb = ba ? b.created_at : b.finished_at || b.created_at;
-    if (ka !== kb) return ka < kb ? 1 : -1;
-    return a.id < b.id ? -1 : 1;
+    if (a.k !== b.k) {
+      if (a.k[0] !== b.k[0]) return a.k[0] < b.k[0] ? -1 : 1;
+      return a.k < b.k ? 1 : -1;
+    }
+    return a.j.id < b.j.id ? -1 : 1;
   }
 
   function computeOrder() {
@@ -398,12 +411,12 @@
     const counts = {};
     for (const j of jobs.values()) {
       counts[j.state] = (counts[j.state] || 0) + 1;
-      if (jobMatches(j, st, text)) out.push(j);
+      if (jobMatches(j, st, text)) out.push({ k: orderKey(j), j });
     }
     out.sort(jobOrder);
-    order = out;
+    order = out.map((x) => x.j);
     const parts = Object.keys(counts).sort().map((k) => counts[k] + ' ' + k);
-    $('jobs-summary').textContent = jobs.size + ' jobs' + (parts.length ? ' · ' + parts.join(', ') : '') + (order.length !== jobs.size ? ' · ' + order.length + ' shown' : '');
+    setText($('jobs-summary'), jobs.size + ' jobs' + (parts.length ? ' · ' + parts.join(', ') : '') + (order.length !== jobs.size ? ' · ' + order.length + ' shown' : ''));
     $('jobs-spacer').style.height = order.length * JOB_ROW + 'px';
     $('jobs-empty').hidden = jobs.size !== 0;
   }
@@ -434,31 +447,47 @@
     return s;
   }
 
+  /* Writes only what changed: an unchanged write still costs the browser a style check. */
+  function setText(e, v) {
+    if (e.textContent !== v) e.textContent = v;
+  }
+
+  function setAttr(e, name, v) {
+    if (e.getAttribute(name) !== v) e.setAttribute(name, v);
+  }
+
   function fillRow(r, j) {
-    r.el.href = '#/job/' + encodeURIComponent(j.id);
-    r.el.dataset.id = j.id;
-    r.el.dataset.state = j.state;
-    r.el.setAttribute('aria-label', j.id + ', ' + j.image + ', ' + j.state + ', ' + countsText(j));
-    r.id.textContent = j.id;
-    r.img.textContent = j.image;
-    r.img.title = j.image;
-    r.badge.textContent = j.state;
-    r.badge.className = 'badge st-' + j.state;
-    const why = j.error ? [j.error.reason, j.error.cause].filter(Boolean).join(' · ') : '';
-    r.why.textContent = why;
-    r.why.title = j.error && j.error.message ? j.error.message : '';
-    r.counts.textContent = countsText(j);
+    setAttr(r.el, 'href', '#/job/' + encodeURIComponent(j.id));
+    setAttr(r.el, 'data-id', j.id);
+    setAttr(r.el, 'data-state', j.state);
+    setAttr(r.el, 'aria-label', j.id + ', ' + j.image + ', ' + j.state + ', ' + countsText(j));
+    setText(r.id, j.id);
+    setText(r.img, j.image);
+    setAttr(r.img, 'title', j.image);
+    setText(r.badge, j.state);
+    setAttr(r.badge, 'class', 'badge st-' + j.state);
+    setText(r.why, j.error ? [j.error.reason, j.error.cause].filter(Boolean).join(' · ') : '');
+    setAttr(r.why, 'title', j.error && j.error.message ? j.error.message : '');
+    setText(r.counts, countsText(j));
     fillGrid(r.grid, j.tasks || [], false);
   }
 
   function renderJobs() {
     const box = $('jobs-scroll');
-    if (orderGen !== storeGen) {
-      computeOrder();
-      orderGen = storeGen;
-    }
+    /* Read the geometry first: reading it after the writes below would force a layout. */
     const top = box.scrollTop;
     const h = box.clientHeight || 600;
+    if (orderDirty || ($('jobs-text').value && orderGen !== storeGen)) {
+      computeOrder();
+      orderDirty = false;
+    } else if (orderGen !== storeGen) {
+      /* Same order: rows pick up the new job objects by id. */
+      for (let i = 0; i < order.length; i++) {
+        const j = jobs.get(order[i].id);
+        if (j) order[i] = j;
+      }
+    }
+    orderGen = storeGen;
     const first = Math.max(0, Math.floor(top / JOB_ROW) - 4);
     const last = Math.min(order.length, Math.ceil((top + h) / JOB_ROW) + 4);
     const want = new Set();
@@ -859,6 +888,7 @@
         const ids = res.doc.jobs.map((j) => j.id);
         for (const j of res.doc.jobs) if (!jobs.has(j.id)) jobs.set(j.id, j);
         storeGen++;
+        orderDirty = true;
         result.append('Started ');
         ids.forEach((id, i) => {
           const a = el('a', null, id);
@@ -1120,12 +1150,12 @@
       $('token-form').requestSubmit();
     });
     $('jobs-state').addEventListener('change', () => {
-      orderGen = -1;
+      orderDirty = true;
       $('jobs-scroll').scrollTop = 0;
       schedule();
     });
     $('jobs-text').addEventListener('input', () => {
-      orderGen = -1;
+      orderDirty = true;
       schedule();
     });
     $('jobs-scroll').addEventListener('scroll', schedule, { passive: true });
