@@ -23,6 +23,7 @@
 
 static const char *const scope_names[] = {"cluster", "node", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const role_names[] = {"none", "read", "admin", NULL};
 
 const ipd_config_directive_t ipd_config_table[] = {
     {"listen", IPD_CT_LISTEN, IPD_CF_REPEATABLE, LIST(listen, listen_count), .def = "127.0.0.1:8080",
@@ -41,7 +42,22 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "PEM private key of tls_cert; required with it."},
     {"tokens_file", IPD_CT_PATH, 0, FIELD(tokens_file), .def = "", .example = "/etc/imgpulld/tokens",
      .help = "File of bearer tokens, each with the role read or admin. Required when any listener is not "
-             "loopback; when set, every request needs a token."},
+             "loopback; when set, every request needs a token (except on loopback, see loopback_role)."},
+    {"loopback_role", IPD_CT_ENUM, 0, FIELD(loopback_role), .choices = role_names, .def = "none",
+     .help = "With tokens_file set, what a caller on a loopback listener gets without a token: none (only "
+             "/healthz, /readyz and the dashboard's files, as on any listener), read, or admin. Without "
+             "tokens_file every loopback caller is admin."},
+    {"allowed_hosts", IPD_CT_HOSTS, IPD_CF_REPEATABLE, LIST(allowed_hosts, allowed_hosts_count), .def = "",
+     .doc_default = "(loopback names and IP literals)", .example = "node-a.example.com",
+     .help = "Host (HTTP/2 :authority) names a request may carry besides localhost, names under .localhost, this "
+             "machine's host name and "
+             "IP literals; any other name is answered 421, which stops DNS rebinding. Repeat, or list several; "
+             "* accepts any name."},
+    {"allowed_origins", IPD_CT_ORIGINS, IPD_CF_REPEATABLE, LIST(allowed_origins, allowed_origins_count), .def = "",
+     .doc_default = "(the request's own)", .example = "https://dash.example.com",
+     .help = "Browser origins (scheme://host[:port]) allowed to call the API and open WebSockets besides the "
+             "request's own Host; a request whose Origin is not allowed (\"null\" included) is answered 403. "
+             "Repeat, or list several; * accepts any origin."},
     {"max_connections_per_worker", IPD_CT_INT, 0, FIELD(max_connections_per_worker), RANGE(1, 1000000), .def = "10000",
      .help = "Open client connections per worker; further connections wait in the listen queue."},
     {"max_request_body", IPD_CT_SIZE, 0, FIELD(max_request_body), RANGE(K(1), M(64)), .def = "64k",
@@ -284,7 +300,7 @@ void ipd_config_init(ipd_config_t *cfg)
         const ipd_config_directive_t *row = &ipd_config_table[i];
         const char *def = row->def;
         int r = 0;
-        if (def[0] != '\0' || (row->type != IPD_CT_LABELS && row->type != IPD_CT_TOLERATE))
+        if (def[0] != '\0' || !(row->flags & IPD_CF_REPEATABLE) || row->type == IPD_CT_LISTEN)
             r = ipd_config_apply(cfg, row, &def, 1, IPD_CONFIG_SOURCE_DEFAULT, "default", err, sizeof(err));
         assert(r == 0 && "a built-in default fails its own validation");
         (void)r;

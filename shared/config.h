@@ -50,6 +50,8 @@
 #define IPD_CONFIG_IMAGE_SIZE     512                           /**< an image reference plus NUL */
 #define IPD_CONFIG_TOLER_SIZE     384                           /**< one pull_toleration (IPD_TOLERATION_SIZE) */
 #define IPD_CONFIG_MAX_TOLERS     32                            /**< pull_toleration entries */
+#define IPD_CONFIG_MAX_WEB_NAMES  16                            /**< allowed_hosts and allowed_origins entries */
+#define IPD_CONFIG_WEB_NAME_SIZE  272 /**< an allowed host or "https://" + host + ":port", plus NUL */
 
 /** Where a setting came from, in increasing precedence. */
 typedef enum ipd_config_source {
@@ -64,6 +66,13 @@ typedef enum ipd_config_scope {
     IPD_SCOPE_CLUSTER = 0, /**< watch the pull pods of every node */
     IPD_SCOPE_NODE,        /**< watch only pods with spec.nodeName = node_name */
 } ipd_config_scope_t;
+
+/** What a caller without a token may do on a loopback listener (directive `loopback_role`). */
+typedef enum ipd_config_role {
+    IPD_ROLE_NONE = 0, /**< only the open endpoints (health, readiness, the dashboard's files) */
+    IPD_ROLE_READ,     /**< read endpoints and watches */
+    IPD_ROLE_ADMIN,    /**< everything */
+} ipd_config_role_t;
 
 /** A TCP endpoint. For listeners the host is an IP literal (no brackets) or "localhost". */
 typedef struct ipd_config_hostport {
@@ -98,6 +107,16 @@ typedef struct ipd_config {
     char tls_key[PATH_MAX];
     /** `tokens_file`: bearer tokens with roles; required by any non-loopback listener. */
     char tokens_file[PATH_MAX];
+    /** `loopback_role`: an ipd_config_role_t; what loopback callers without a token get when tokens_file is set. */
+    int loopback_role;
+    /** `allowed_hosts`: Host names accepted besides loopback names and IP literals ("*": any). */
+    char allowed_hosts[IPD_CONFIG_MAX_WEB_NAMES][IPD_CONFIG_WEB_NAME_SIZE];
+    /** Number of valid entries in `allowed_hosts`. */
+    size_t allowed_hosts_count;
+    /** `allowed_origins`: browser origins accepted besides the request's own ("*": any). */
+    char allowed_origins[IPD_CONFIG_MAX_WEB_NAMES][IPD_CONFIG_WEB_NAME_SIZE];
+    /** Number of valid entries in `allowed_origins`. */
+    size_t allowed_origins_count;
 
     /* Kubernetes. */
     /** `kubeconfig`: kubeconfig file; with kube_server also empty, see ipd_kube_profile_load(). */

@@ -69,6 +69,8 @@ static void type_text(const ipd_config_directive_t *row, char *buf, size_t len)
             [IPD_CT_IMAGE] = "image",
             [IPD_CT_ABSPATH] = "absolute path",
             [IPD_CT_TOLERATE] = "tolerations, repeatable",
+            [IPD_CT_HOSTS] = "host names, repeatable",
+            [IPD_CT_ORIGINS] = "origins, repeatable",
         };
         snprintf(buf, len, "%s%s", names[row->type], (row->flags & IPD_CF_AUTO) ? " or auto" : "");
         return;

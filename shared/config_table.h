@@ -28,6 +28,8 @@ typedef enum ipd_config_type {
     IPD_CT_IMAGE,    /**< char[]: a container image reference */
     IPD_CT_ABSPATH,  /**< char[]: an absolute path (inside an image) */
     IPD_CT_TOLERATE, /**< list of char[IPD_CONFIG_TOLER_SIZE] Kubernetes tolerations */
+    IPD_CT_HOSTS,    /**< list of char[IPD_CONFIG_WEB_NAME_SIZE]: host names or IP literals, or "*" */
+    IPD_CT_ORIGINS,  /**< list of char[IPD_CONFIG_WEB_NAME_SIZE]: http(s)://host[:port] origins, or "*" */
 } ipd_config_type_t;
 
 enum {

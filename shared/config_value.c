@@ -2,6 +2,7 @@
 
 #include "proto/error.h"
 #include "proto/kube_job.h"
+#include "proto/http_host.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -92,6 +93,26 @@ static int set_hostport(ipd_config_t *cfg, const ipd_config_directive_t *row, co
     return 0;
 }
 
+/* Why `v` is not an allowed_hosts / allowed_origins entry, or NULL. */
+static const char *web_name_why(ipd_config_type_t type, const char *v)
+{
+    size_t len = strlen(v);
+    if (strcmp(v, "*") == 0)
+        return NULL;
+    if (len >= IPD_CONFIG_WEB_NAME_SIZE)
+        return "is too long";
+    if (type == IPD_CT_HOSTS) {
+        ipd_http_authority_t a;
+        if (ipd_http_authority_parse(v, len, &a) != 0 || a.port != 0)
+            return "must be a host name or IP literal without a port";
+        return NULL;
+    }
+    ipd_http_origin_t o;
+    if (ipd_http_origin_parse(v, len, &o) != 0)
+        return "must be an origin: http:// or https://, a host and an optional :port, nothing else";
+    return NULL;
+}
+
 /* Appends one element to a list directive; duplicates are errors for listeners, ignored for names. */
 static int append(ipd_config_t *cfg, const ipd_config_directive_t *row, const char *v, const char *where, char *err,
                   size_t errlen)
@@ -111,6 +132,10 @@ static int append(ipd_config_t *cfg, const ipd_config_directive_t *row, const ch
         if (ipd_kube_toleration_parse(v, NULL, reason, sizeof(reason)) != 0)
             why = reason;
         else
+            memcpy(elem, v, strlen(v) + 1);
+    } else if (row->type == IPD_CT_HOSTS || row->type == IPD_CT_ORIGINS) {
+        why = web_name_why(row->type, v);
+        if (!why)
             memcpy(elem, v, strlen(v) + 1);
     } else {
         why = strlen(v) >= IPD_CONFIG_LABEL_SIZE ? "must be a DNS label of at most 63 characters"
@@ -158,6 +183,8 @@ static int set_one(ipd_config_t *cfg, const ipd_config_directive_t *row, const c
     case IPD_CT_LISTEN:
     case IPD_CT_LABELS:
     case IPD_CT_TOLERATE:
+    case IPD_CT_HOSTS:
+    case IPD_CT_ORIGINS:
         return append(cfg, row, v, where, err, errlen);
     default:
         return set_string(cfg, row, v, where, err, errlen);
@@ -178,6 +205,11 @@ int ipd_config_apply(ipd_config_t *cfg, const ipd_config_directive_t *row, const
                                cfg->_origin[i]);
     if (list && cfg->_source[i] < source)
         *(size_t *)AT(cfg, row->count_offset) = 0;
+    if (list && n == 1 && values[0][0] == '\0' && row->type != IPD_CT_LISTEN) {
+        /* `name ""` empties a list (what --print-config writes for an empty one). */
+        *(size_t *)AT(cfg, row->count_offset) = 0;
+        n = 0;
+    }
     for (size_t k = 0; k < n; k++) {
         int r = set_one(cfg, row, values[k], where, err, errlen);
         if (r != 0)
@@ -191,7 +223,7 @@ int ipd_config_apply(ipd_config_t *cfg, const ipd_config_directive_t *row, const
 static void format_list(const ipd_config_t *cfg, const ipd_config_directive_t *row, char *buf, size_t len)
 {
     size_t count = *(const size_t *)AT(cfg, row->count_offset), used = 0;
-    buf[0] = '\0';
+    snprintf(buf, len, "%s", count == 0 ? "\"\"" : "");
     for (size_t k = 0; k < count && used < len; k++) {
         char one[IPD_CONFIG_TOLER_SIZE + IPD_CONFIG_HOST_SIZE];
         const char *elem = AT(cfg, row->offset + k * row->size);
@@ -231,6 +263,8 @@ void ipd_config_format_value(const ipd_config_t *cfg, const ipd_config_directive
     case IPD_CT_LISTEN:
     case IPD_CT_LABELS:
     case IPD_CT_TOLERATE:
+    case IPD_CT_HOSTS:
+    case IPD_CT_ORIGINS:
         format_list(cfg, row, buf, len);
         return;
     default:
