@@ -1,7 +1,9 @@
 #include "worker/internal.h"
 
 #include <string.h>
+#include <unistd.h>
 
+#include "proto/http_host.h"
 #include "proto/job.h"
 #include "worker/dashboard.h"
 #include "worker/logs.h"
@@ -99,21 +101,112 @@ static ipd_http_role_t ws_role(ipd_worker_t *w, h2o_req_t *req, int *presented)
     return role;
 }
 
-/* The caller's role on this connection: admin on open listeners, else from the bearer token. */
+/*
+ * The caller's role: from its bearer token; without one, admin on a loopback listener when no
+ * tokens_file is set, loopback_role on a loopback listener when one is, none elsewhere.
+ */
 static ipd_http_role_t role_of(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_req_t *req, int *presented)
 {
     const char *tok;
     size_t toklen;
     *presented = 0;
-    if (conn == NULL || !conn->needs_auth)
+    int loopback = conn == NULL || !conn->needs_auth;
+    if (loopback && w->cfg->tokens_file[0] == '\0')
         return IPD_HTTP_ROLE_ADMIN;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (i < 0)
-        return ws_role(w, req, presented);
+    if (i < 0) {
+        ipd_http_role_t role = ws_role(w, req, presented);
+        if (*presented || !loopback)
+            return role;
+        return w->cfg->loopback_role == IPD_ROLE_ADMIN  ? IPD_HTTP_ROLE_ADMIN
+               : w->cfg->loopback_role == IPD_ROLE_READ ? IPD_HTTP_ROLE_READ
+                                                        : IPD_HTTP_ROLE_NONE;
+    }
     *presented = 1;
     if (ipd_http_bearer(req->headers.entries[i].value.base, req->headers.entries[i].value.len, &tok, &toklen) != 0)
         return IPD_HTTP_ROLE_NONE;
     return ipd_http_tokens_role(&w->tokens, tok, toklen);
+}
+
+/* This machine's host name, which clients on its network may use and no web page can rebind. */
+static const char *own_host_name(void)
+{
+    static char name[256];
+    static int done;
+    if (!done) {
+        if (gethostname(name, sizeof(name) - 1) != 0)
+            name[0] = '\0';
+        done = 1;
+    }
+    return name[0] != '\0' ? name : "localhost";
+}
+
+static int listed(const char (*list)[IPD_CONFIG_WEB_NAME_SIZE], size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int origin_listed(const ipd_config_t *cfg, const ipd_http_origin_t *o)
+{
+    for (size_t i = 0; i < cfg->allowed_origins_count; i++) {
+        ipd_http_origin_t allowed;
+        const char *s = cfg->allowed_origins[i];
+        if (ipd_http_origin_parse(s, strlen(s), &allowed) == 0 && allowed.https == o->https &&
+            ipd_http_authority_same(&allowed.authority, &o->authority, o->https ? 443 : 80))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Host and Origin, before anything else looks at the request (docs/operations.md, "Host and
+ * Origin"). A Host must be a loopback name, an IP literal or listed in allowed_hosts: a web page
+ * whose name was rebound to this address sends its own name and is answered 421. An Origin must
+ * be the request's own scheme and authority or listed in allowed_origins: a page elsewhere gets
+ * 403 for REST calls and WebSocket upgrades alike. Returns 0 to go on, or -1 after answering.
+ */
+static int check_site(ipd_worker_t *w, h2o_req_t *req)
+{
+    const ipd_config_t *cfg = w->cfg;
+    h2o_iovec_t host = req->input.authority;
+    ipd_http_authority_t a;
+    /*
+     * HTTP/1.0 without Host (no browser sends that): h2o fills in the host configuration's own
+     * authority, which is no name a client reaches this server by.
+     */
+    int have_host = host.base != NULL && host.len > 0 &&
+                    !(req->version < 0x200 && req->hostconf != NULL &&
+                      h2o_memis(host.base, host.len, req->hostconf->authority.hostport.base,
+                                req->hostconf->authority.hostport.len));
+    if (have_host && ipd_http_authority_parse(host.base, host.len, &a) != 0) {
+        ipd_worker_send_error(req, 400, "malformed Host header");
+        return -1;
+    }
+    if (have_host && !a.is_ip && !ipd_http_host_is_loopback(&a) && !ipd_http_host_is(&a, own_host_name()) &&
+        !listed(cfg->allowed_hosts, cfg->allowed_hosts_count, "*")) {
+        size_t i = 0;
+        while (i < cfg->allowed_hosts_count && !ipd_http_host_is(&a, cfg->allowed_hosts[i]))
+            i++;
+        if (i == cfg->allowed_hosts_count) {
+            ipd_worker_send_error(req, 421, "this server does not answer for that Host; see allowed_hosts");
+            return -1;
+        }
+    }
+    ssize_t oi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (oi < 0 || listed(cfg->allowed_origins, cfg->allowed_origins_count, "*"))
+        return 0;
+    ipd_http_origin_t o;
+    h2o_iovec_t ov = req->headers.entries[oi].value;
+    int https = w->ssl != NULL;
+    if (ipd_http_origin_parse(ov.base, ov.len, &o) == 0 &&
+        ((have_host && o.https == https && ipd_http_authority_same(&o.authority, &a, https ? 443 : 80)) ||
+         origin_listed(cfg, &o)))
+        return 0;
+    ipd_worker_send_error(req, 403, "requests from this Origin are not allowed; see allowed_origins");
+    return -1;
 }
 
 static void dispatch(ipd_worker_t *w, h2o_req_t *req, ipd_worker_route_t route, int is_read, const char *id)
@@ -181,6 +274,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         ipd_worker_send_error(req, 429, "request rate over request_rate_per_conn; the connection is closed");
         return 0;
     }
+    if (check_site(w, req) != 0)
+        return 0;
     ipd_worker_route_t route = classify(req->path_normalized, id);
     const struct route_def *def = &routes[route];
     ipd_http_role_t role = role_of(w, conn, req, &presented);

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -232,6 +235,160 @@ Test(hardening, no_worker_maps_the_table_writable, .fini = teardown)
         cr_assert_eq(ro, 1, "worker %d maps the table %d times", (int)pids[i], ro);
         cr_assert_leq(stats_maps, 1, "worker %d maps the stats segment %d times", (int)pids[i], stats_maps);
     }
+    int st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
+
+/* ---- item 3: the loopback listener, Host and Origin ---- */
+
+/* Sends `text` on a fresh connection to 127.0.0.1:port and returns the status of the answer's first line. */
+static int raw_status(int port, const char *text)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    int status = 0;
+    if (n > 0) {
+        buf[n] = '\0';
+        sscanf(buf, "HTTP/1.%*d %d", &status);
+    }
+    return status;
+}
+
+static int ws_upgrade_status(int port, const char *origin)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "GET /ws/image-pull-all HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: %s\r\n\r\n",
+             port, origin);
+    return raw_status(port, text);
+}
+
+/* After a reload: the previous generation's workers have exited, so only the new configuration answers. */
+static void wait_old_workers_gone(unsigned generation)
+{
+    pid_t old[8];
+    size_t n = h_worker_pids(&w.daemon, generation, old, 8);
+    uint64_t deadline = h_now_ms() + 10000;
+    for (size_t i = 0; i < n; i++)
+        while (kill(old[i], 0) == 0 && h_now_ms() < deadline)
+            usleep(20000);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_neq(kill(old[i], 0), 0, "worker %d of generation %u did not exit", (int)old[i], generation);
+}
+
+static long jobs_count(void)
+{
+    long status = 0;
+    json_t *doc = h_http_json(w.port, "GET", "/api/v1/images/pull-jobs", NULL, &status);
+    cr_assert_eq(status, 200);
+    json_t *jobs = json_object_get(doc, "jobs");
+    long n = json_is_array(jobs) ? (long)json_array_size(jobs) : -1;
+    json_decref(doc);
+    return n;
+}
+
+#define EVIL_BODY "{\"image\":\"docker.io/library/evil:1\",\"nodes\":[\"node-1\"]}"
+
+Test(hardening, a_rebound_page_cannot_create_a_job_nor_open_a_cross_origin_websocket, .fini = teardown)
+{
+    h_world_sim(&w, "rebind", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    long before = jobs_count();
+    /* The request of the issue: a page at evil.example whose name now resolves to 127.0.0.1. */
+    const char *evil[] = {"Host: evil.example", "Origin: http://evil.example", "Content-Type: application/json", NULL};
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, evil, &r), 0);
+    cr_assert_eq(r.status, 421, "a rebound POST got %ld: %s", r.status, r.body);
+    cr_assert_not_null(strstr(r.body, "\"error\""), "not the JSON error body: %s", r.body);
+    h_resp_free(&r);
+    /* Host right, Origin foreign (a page elsewhere posting to 127.0.0.1). */
+    const char *cross[] = {"Origin: http://evil.example", "Content-Type: application/json", NULL};
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, cross, &r), 0);
+    cr_assert_eq(r.status, 403, "a cross-origin POST got %ld: %s", r.status, r.body);
+    h_resp_free(&r);
+    const char *null_origin[] = {"Origin: null", "Content-Type: application/json", NULL};
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, null_origin, &r), 0);
+    cr_assert_eq(r.status, 403, "Origin: null got %ld", r.status);
+    h_resp_free(&r);
+    cr_assert_eq(jobs_count(), before, "a job was created");
+
+    cr_assert_eq(ws_upgrade_status(w.port, "http://evil.example"), 403, "a cross-origin WebSocket upgrade");
+    char same[64];
+    snprintf(same, sizeof(same), "http://127.0.0.1:%d", w.port);
+    cr_assert_eq(ws_upgrade_status(w.port, same), 101, "a same-origin WebSocket upgrade");
+    int st10 = raw_status(w.port, "GET /healthz HTTP/1.0\r\n\r\n");
+    cr_assert_eq(st10, 200, "HTTP/1.0 without Host: %d", st10);
+    cr_assert_eq(raw_status(w.port, "GET /healthz HTTP/1.1\r\nHost: a..b\r\n\r\n"), 400, "a malformed Host");
+    /* curl and other non-browser clients send no Origin; localhost names are loopback. */
+    const char *local[] = {"Host: localhost", NULL};
+    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, local, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+
+    /* Both lists are configurable: listing the name and the origin lets the same request in. */
+    h_world_write_conf(&w, "allowed_hosts evil.example\nallowed_origins http://evil.example\n");
+    kill(w.daemon.pid, SIGHUP);
+    cr_assert(h_log_wait(&w.daemon, "reload complete", 10000), "the reload did not complete");
+    wait_old_workers_gone(1);
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, evil, &r), 0);
+    cr_assert_eq(r.status, 202, "a listed host and origin got %ld: %s", r.status, r.body);
+    h_resp_free(&r);
+    cr_assert_eq(ws_upgrade_status(w.port, "http://evil.example"), 101, "a listed origin's WebSocket upgrade");
+    int st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
+
+Test(hardening, with_tokens_file_loopback_without_a_token_gets_loopback_role, .fini = teardown)
+{
+    h_world_sim(&w, "lorole", sim_args);
+    char tokens[192], extra[512];
+    snprintf(tokens, sizeof(tokens), "%s/tokens", w.dir);
+    h_write_file(tokens, "reader-token-0123456789 read\nadmin-token-0123456789 admin\n");
+    snprintf(extra, sizeof(extra), "tokens_file %s\n", tokens);
+    h_world_daemon(&w, extra, NULL, 1);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    const char *reader[] = {"Authorization: Bearer reader-token-0123456789", NULL};
+    h_resp_t r;
+    /* Default loopback_role none: as on any other listener. */
+    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 401, "GET without a token on loopback got %ld", r.status);
+    h_resp_free(&r);
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, json, &r), 0);
+    cr_assert_eq(r.status, 401, "POST without a token on loopback got %ld", r.status);
+    h_resp_free(&r);
+    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, reader, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    char same[64];
+    snprintf(same, sizeof(same), "http://127.0.0.1:%d", w.port);
+    cr_assert_eq(ws_upgrade_status(w.port, same), 401, "a WebSocket without a token");
+
+    /* loopback_role read: reads pass, writes need an admin token. */
+    char extra2[600];
+    snprintf(extra2, sizeof(extra2), "%sloopback_role read\n", extra);
+    h_world_write_conf(&w, extra2);
+    kill(w.daemon.pid, SIGHUP);
+    cr_assert(h_log_wait(&w.daemon, "reload complete", 10000), "the reload did not complete");
+    wait_old_workers_gone(1);
+    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200, "GET with loopback_role read got %ld", r.status);
+    h_resp_free(&r);
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, json, &r), 0);
+    cr_assert_eq(r.status, 403, "POST with loopback_role read got %ld", r.status);
+    h_resp_free(&r);
     int st = h_world_stop(&w);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }

@@ -207,7 +207,7 @@ Test(serving, request_rate_cap_answers_429_then_closes_the_connection, .fini = t
     int fd = dial(w.port);
     char reqs[1024] = "";
     for (int i = 0; i < 10; i++)
-        strcat(reqs, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        strcat(reqs, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     cr_assert_eq(write(fd, reqs, strlen(reqs)), (ssize_t)strlen(reqs));
     int eof;
     char *out = read_all(fd, 5000, &eof);
@@ -258,7 +258,7 @@ Test(serving, a_refused_body_is_drained_and_a_silent_client_dropped, .fini = tea
     h_world_sim(&w, "linger", sim_args);
     h_world_daemon(&w, "max_request_body 4k\nlinger_timeout 5s\nhttp_idle_timeout 1s\n", NULL, 1);
     int fd = dial(w.port);
-    const char *head = "POST /api/v1/images/pull HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    const char *head = "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                        "Content-Length: 1048576\r\n\r\n";
     cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
     char chunk[16384];
@@ -278,7 +278,7 @@ Test(serving, a_refused_body_is_drained_and_a_silent_client_dropped, .fini = tea
     free(out);
     /* http_idle_timeout: a request that never completes is dropped after about 1 s, not h2o's 10 s. */
     fd = dial(w.port);
-    const char *partial = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+    const char *partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     cr_assert_eq(write(fd, partial, strlen(partial)), (ssize_t)strlen(partial));
     uint64_t t0 = h_now_ms();
     out = read_all(fd, 8000, &eof);

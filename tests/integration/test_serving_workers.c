@@ -246,7 +246,7 @@ Test(serving, sigterm_lets_the_request_in_flight_complete, .fini = teardown)
     const char *body = "{\"image\": \"docker.io/library/late:1\", \"nodes\": [\"node-1\", \"node-2\"]}";
     char head[256];
     snprintf(head, sizeof(head),
-             "POST /api/v1/images/pull HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+             "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
              "Content-Length: %zu\r\n\r\n",
              strlen(body));
     int fd = dial(w.port);
@@ -256,7 +256,7 @@ Test(serving, sigterm_lets_the_request_in_flight_complete, .fini = teardown)
     usleep(200000);
     /* An idle keep-alive connection too (one request answered, then nothing): the drain closes it. */
     int idle = dial(w.port);
-    const char *get = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     cr_assert_eq(write(idle, get, strlen(get)), (ssize_t)strlen(get));
     char ok[1024];
     struct pollfd ip = {.fd = idle, .events = POLLIN};
