@@ -18,13 +18,14 @@ extern char **environ;
 #define EXIT_USAGE 2
 #define FLAGS_MAX  16
 
-enum mode { MODE_RUN, MODE_CHECK, MODE_PRINT, MODE_REFERENCE, MODE_EXAMPLE, MODE_VERSION, MODE_HELP };
+enum mode { MODE_RUN, MODE_CHECK, MODE_PRINT, MODE_REFERENCE, MODE_EXAMPLE, MODE_MAN, MODE_VERSION, MODE_HELP };
 
 enum {
     OPT_CHECK = 256,
     OPT_PRINT,
     OPT_REFERENCE,
     OPT_EXAMPLE,
+    OPT_MAN,
     OPT_DIRECTIVE, /* OPT_DIRECTIVE + i sets the directive of flag i */
 };
 
@@ -32,9 +33,25 @@ enum {
 typedef struct cli {
     enum mode mode;
     const char *path;
+    int man_section;
     size_t nflags;
     const char **directives, **values, **names;
 } cli_t;
+
+/* The options that are not directives, as imgpulld(8) describes them (the directive flags come
+ * from the directive table). */
+static const ipd_config_man_option_t mode_options[] = {
+    {"-c, --config FILE", "Read the configuration from FILE instead of " IPD_CONFIG_DEFAULT_PATH
+                          " (which is optional: without it the built-in defaults apply)."},
+    {"--check-config", "Validate the configuration (file, environment and options, and what they name on the "
+                       "system) and exit 0 when it is valid, 1 with the errors otherwise."},
+    {"--print-config", "Print the effective configuration in file syntax, each value's origin in a comment."},
+    {"--config-reference", "Print the directive reference as Markdown (docs/operations.md)."},
+    {"--config-example", "Print a configuration file with every directive commented out at its default."},
+    {"--man-page SECTION", "Print this manual (SECTION 8) or imgpulld.conf(5) (SECTION 5) in roff."},
+    {"-V, --version", "Print the version."},
+    {"-h, --help", "Print a summary of the options."},
+};
 
 static void usage(FILE *out)
 {
@@ -42,7 +59,7 @@ static void usage(FILE *out)
             "usage: imgpulld [-c FILE] [options]           run the daemon (master and workers)\n"
             "       imgpulld [-c FILE] --check-config      validate the configuration, exit 0 or 1\n"
             "       imgpulld [-c FILE] --print-config      print the effective configuration\n"
-            "       imgpulld --config-reference | --config-example | --version | --help\n"
+            "       imgpulld --config-reference | --config-example | --man-page 5|8 | --version | --help\n"
             "\n"
             "  -c, --config FILE        configuration file (default %s if it exists)\n"
             "      --listen HOST:PORT   listen address, repeatable; replaces the file's list\n"
@@ -56,6 +73,7 @@ static void usage(FILE *out)
             "      --log-level LEVEL    debug, info, warn or error\n"
             "      --config-reference   print the directive reference (Markdown)\n"
             "      --config-example     print an example file with every directive\n"
+            "      --man-page 5|8       print imgpulld.conf(5) or imgpulld(8) in roff\n"
             "  -V, --version            print the version\n"
             "  -h, --help               print this help\n"
             "\n"
@@ -86,11 +104,12 @@ static int parse_args(int argc, char **argv, cli_t *cli)
         {"print-config", no_argument, NULL, OPT_PRINT},
         {"config-reference", no_argument, NULL, OPT_REFERENCE},
         {"config-example", no_argument, NULL, OPT_EXAMPLE},
+        {"man-page", required_argument, NULL, OPT_MAN},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
     };
     ipd_config_flag_t flags[FLAGS_MAX];
-    size_t nflags = ipd_config_flags(flags, FLAGS_MAX), base = 7;
+    size_t nflags = ipd_config_flags(flags, FLAGS_MAX), base = 8;
     for (size_t i = 0; i < nflags && i < FLAGS_MAX; i++)
         opts[base + i] = (struct option){flags[i].flag + 2, required_argument, NULL, OPT_DIRECTIVE + (int)i};
 
@@ -119,6 +138,12 @@ static int parse_args(int argc, char **argv, cli_t *cli)
             break;
         case OPT_EXAMPLE:
             cli->mode = MODE_EXAMPLE;
+            break;
+        case OPT_MAN:
+            if (strcmp(optarg, "5") != 0 && strcmp(optarg, "8") != 0)
+                return usage_error("--man-page: section 5 or 8, not %s", optarg);
+            cli->mode = MODE_MAN;
+            cli->man_section = atoi(optarg);
             break;
         case ':':
             return usage_error("option %s needs a value", arg);
@@ -179,6 +204,12 @@ int main(int argc, char **argv)
         break;
     case MODE_EXAMPLE:
         status = ipd_config_print_example(stdout) == 0 ? 0 : 1;
+        break;
+    case MODE_MAN:
+        status = ipd_config_print_man(stdout, cli.man_section, mode_options,
+                                      sizeof(mode_options) / sizeof(mode_options[0])) == 0
+                     ? 0
+                     : 1;
         break;
     case MODE_PRINT:
         status = load(&cli, &cfg, false) == 0 && ipd_config_print(&cfg, stdout) == 0 ? 0 : 1;

@@ -350,6 +350,20 @@ int ipd_config_print_reference(FILE *out);
 /** Writes the example file, every directive commented out with its default. Returns 0 or -errno. */
 int ipd_config_print_example(FILE *out);
 
+/** A command-line option that is not a directive (a mode such as --check-config), for the manual. */
+typedef struct ipd_config_man_option {
+    const char *option; /**< e.g. "-c, --config FILE": the names, then a blank and the argument, if any */
+    const char *help;   /**< one or two sentences */
+} ipd_config_man_option_t;
+
+/**
+ * Writes a manual page in roff: `section` 8 is imgpulld(8) (the `nmodes` options in `modes`, then
+ * every directive that has a flag, signals, files), 5 is imgpulld.conf(5) (every directive).
+ * Both come from the directive table, like the reference and the example file. Returns 0,
+ * -EINVAL for another section, or -errno.
+ */
+int ipd_config_print_man(FILE *out, int section, const ipd_config_man_option_t *modes, size_t nmodes);
+
 /** Parses "500ms", "30s", "5m", "1h" or a sum such as "1m30s" into milliseconds. 0 or IPD_EINVAL. */
 int ipd_config_parse_duration(const char *text, uint64_t *ms);
 
