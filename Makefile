@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps test-deps build daemon test test-release test-asan demo bench clean format
+.PHONY: all deps test-deps build daemon test test-release test-asan demo deb bench clean format
 
 all: build
 
@@ -38,6 +38,10 @@ test-asan: test-deps
 demo: daemon
 	@scripts/demo.sh
 
+# The Debian package imgpulld_<version>_<arch>.deb, in the top directory (scripts/build-deb.sh).
+deb: deps
+	@scripts/build-deb.sh
+
 bench: build
 	@scripts/bench.sh
 
@@ -45,4 +49,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-deb

@@ -33,7 +33,7 @@ fi
 
 # What the daemon and the operations guide rely on.
 for line in Type=notify 'ExecReload=/bin/kill -HUP $MAINPID' WatchdogSec=30 KillMode=mixed Restart=on-failure \
-    RuntimeDirectory=imgpulld User=imgpulld RemoveIPC=no 'ExecStart=/usr/bin/imgpulld -c /etc/imgpulld/imgpulld.conf'; do
+    RuntimeDirectory=imgpulld User=imgpulld RemoveIPC=no 'ExecStart=/usr/sbin/imgpulld -c /etc/imgpulld/imgpulld.conf'; do
     grep -qxF -- "$line" "$unit" || fail "unit: missing \"$line\""
 done
 grep -qE '^LimitNOFILE=[0-9]+$' "$unit" || fail "unit: missing LimitNOFILE"
