@@ -16,7 +16,7 @@ build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libwslay-dev libh
             libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev zlib1g-dev python3)
 # The test tree and the programs the tests execute; `make deb` and its checks.
 test_pkgs=(libcriterion-dev redis-server nghttp2-client python3-websockets curl openssl prometheus iproute2
-           "kubernetes-client|kubectl" systemd procps dpkg-dev fakeroot lintian chromium)
+           "kubernetes-client|kubectl" systemd procps dpkg-dev fakeroot lintian man-db chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
