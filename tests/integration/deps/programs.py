@@ -9,7 +9,7 @@ The list is derived from the sources, so it cannot drift from them:
     and shutil.which();
   * C (*.c): the command lines passed to system(), popen(), h_sh() or built in a `cmd` buffer,
     and the program of execl()/execv();
-  * anywhere: a literal absolute path under /bin, /sbin, /usr/bin or /usr/sbin.
+  * in shell: any literal absolute path under /bin, /sbin, /usr/bin or /usr/sbin.
 Names that are variables, shell functions (of any scanned file), builtins or keywords are not
 programs. Each program is resolved on PATH and mapped to the Debian package that owns it; that
 package must be an entry of scripts/install-deps.sh (an alternative of one), a package one of
@@ -301,9 +301,11 @@ def scan_tree(src):
                     text = open(path, encoding="utf-8").read()
                 except (UnicodeDecodeError, OSError):
                     continue
-                for m in ABS_IN_TEXT.finditer(text):
-                    found.append((m.group(1), "%s:%d" % (rel, text.count("\n", 0, m.start()) + 1)))
                 if f.endswith(".sh") or text.startswith("#!/usr/bin/env bash") or text.startswith("#!/bin/sh"):
+                    # Shell scripts keep programs in variables (py=/usr/bin/python3); in C and
+                    # Python such a literal is as often data (a pod's command) as a program.
+                    for m in ABS_IN_TEXT.finditer(text):
+                        found.append((m.group(1), "%s:%d" % (rel, text.count("\n", 0, m.start()) + 1)))
                     functions |= shell_functions(text)
                     shell_files.append((rel, text))
                 elif f.endswith(".py"):
