@@ -19,7 +19,9 @@
   const TOKEN_KEY = 'imgpulld-token';
   const JOB_ROW = 56;
   const TASK_ROW = 29;
+  const TASK_ALL = 150;
   const LOG_MAX_LINES = 20000;
+  const DATA_FRAME_MS = 100;
 
   /* ---------------------------------------------------------------- token and HTTP */
 
@@ -114,9 +116,15 @@
     return n < 1000 ? n + ' ms' : (n / 1000).toFixed(n < 10000 ? 2 : 1) + ' s';
   }
 
+  /* Any value the API sends, as text: an object with a reason and a message (a failure) reads
+     "reason: message", other objects "key=value, ...", arrays their items. */
   function fmtValue(v) {
     if (v == null) return '';
-    if (typeof v === 'object') return JSON.stringify(v);
+    if (Array.isArray(v)) return v.map(fmtValue).join(', ');
+    if (typeof v === 'object') {
+      if ('reason' in v || 'message' in v) return [v.reason, v.message].filter((x) => x != null && x !== '').join(': ');
+      return Object.keys(v).map((k) => k + '=' + fmtValue(v[k])).join(', ');
+    }
     return String(v);
   }
 
@@ -183,7 +191,7 @@
     if (typeof m.seq === 'number' && m.seq > seq) seq = m.seq;
     stats.messages++;
     storeGen++;
-    schedule();
+    scheduleData();
   }
 
   /* ---------------------------------------------------------------- the job watch socket */
@@ -277,9 +285,28 @@
     }
   }
 
+  /*
+   * Changes from the daemon are drawn at most every DATA_FRAME_MS: at 100 changes a second a
+   * frame per change would spend the main thread on style, layout and paint for updates nobody
+   * can read that fast. Scrolling, typing and navigation draw on the next frame.
+   */
+  let lastFrame = 0;
+  let dataTimer = 0;
+  function scheduleData() {
+    if (frameQueued || dataTimer) return;
+    const wait = lastFrame + DATA_FRAME_MS - performance.now();
+    if (wait <= 0) schedule();
+    else
+      dataTimer = setTimeout(() => {
+        dataTimer = 0;
+        schedule();
+      }, wait);
+  }
+
   function frame() {
     frameQueued = false;
     const t0 = performance.now();
+    lastFrame = t0;
     if (view === 'jobs') renderJobs();
     else if (view === 'job') renderJob();
     changedJobs.clear();
@@ -673,10 +700,13 @@
   function renderTaskWindow(j) {
     const box = $('tasks-scroll');
     const body = $('tasks-body');
+    /* Up to TASK_ALL rows are all drawn (text wraps); beyond, rows have one height and only those in view exist. */
+    const virtual = taskRows.length > TASK_ALL;
+    $('tasks').classList.toggle('compact', virtual);
     const top = Math.max(0, box.scrollTop - TASK_ROW);
     const h = box.clientHeight || 500;
-    const first = Math.max(0, Math.floor(top / TASK_ROW) - 5);
-    const last = Math.min(taskRows.length, Math.ceil((top + h) / TASK_ROW) + 10);
+    const first = virtual ? Math.max(0, Math.floor(top / TASK_ROW) - 5) : 0;
+    const last = virtual ? Math.min(taskRows.length, Math.ceil((top + h) / TASK_ROW) + 10) : taskRows.length;
     const frag = document.createDocumentFragment();
     const spacer = (n) => {
       const tr = el('tr');
@@ -702,6 +732,7 @@
         } else {
           td.textContent = taskText(t, key);
           if (/_at$/.test(key) && t[key]) td.title = t[key];
+          else if (virtual && td.textContent.length > 40) td.title = td.textContent;
         }
         td.dataset.key = key;
         tr.appendChild(td);
