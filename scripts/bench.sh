@@ -11,7 +11,7 @@ BUILD=$build tests/bench/bench_watch.sh
 echo "== one pod watch line: jansson, pruned decoder, skim =="
 "$build/bench/bench_json_prune" tests/fuzz/corpus/fuzz_json_prune/sim_line \
     tests/fuzz/corpus/fuzz_json_prune/pod_managed_fields
-for script in tests/bench/bench_http.sh tests/bench/bench_ws.sh tests/bench/bench_logs.sh; do
+for script in tests/bench/bench_http.sh tests/bench/bench_ws.sh tests/bench/bench_logs.sh tests/bench/bench_dashboard.sh; do
     if [ -x "$script" ]; then
         echo "== $(basename "$script" .sh) =="
         BUILD=$build "$script"

@@ -31,13 +31,14 @@ PROBE = """(() => {
     box.scrollTop = box.scrollTop + box.clientHeight >= box.scrollHeight - 2 ? 0 : box.scrollTop + box.clientHeight;
   }, 500);
   b.messages0 = window.imgpulld.stats().messages;
+  b.renders0 = window.imgpulld.stats().renders;
   return true;
 })()"""
 
 COLLECT = """(() => {
   const b = window.__bench; b.stop = true; clearInterval(b.scroller);
   return {long: b.long, frames: b.frames, messages: window.imgpulld.stats().messages - b.messages0,
-          renders: window.imgpulld.stats().renders, render_max: window.imgpulld.stats().renderMaxMs,
+          renders: window.imgpulld.stats().renders - b.renders0, render_max: window.imgpulld.stats().renderMaxMs,
           jobs: window.imgpulld.jobs().length, rows: document.querySelectorAll('.jrow').length};
 })()"""
 
@@ -64,11 +65,16 @@ async def main(a):
         await b.wait("window.imgpulld && window.imgpulld.jobs().length >= %d && document.querySelectorAll('.jrow').length > 0"
                      % a.jobs, 60, "the page to hold every job")
         load_s = time.monotonic() - t0
+        await b.send("Performance.enable")
+        m0 = {m["name"]: m["value"] for m in (await b.send("Performance.getMetrics"))["metrics"]}
         await b.eval(PROBE % {"scroll": "false" if a.no_scroll else "true"})
         feed.stdin.write("go\n")
         feed.stdin.flush()
         changes = feed.stdout.readline().strip()
         r = await b.eval(COLLECT)
+        m1 = {m["name"]: m["value"] for m in (await b.send("Performance.getMetrics"))["metrics"]}
+        busy = {k: (m1.get(k, 0) - m0.get(k, 0)) * 1000.0 / a.seconds
+                for k in ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration")}
         feed.stdin.write("done\n")
         feed.stdin.flush()
     finally:
@@ -83,7 +89,9 @@ async def main(a):
     print("chromium headless, %d jobs x %d nodes, %d changes/s for %d s (%s)" % (a.jobs, a.nodes, a.rate, a.seconds, changes))
     print("page load to %d jobs listed: %.2f s; messages applied during the run: %d; rows in the DOM: %d"
           % (r["jobs"], load_s, r["messages"], r["rows"]))
-    print("page renders: %d, the longest took %.1f ms (script only)" % (r["renders"], r["render_max"]))
+    print("page renders during the run: %d; the longest since the page loaded took %.1f ms of script" % (r["renders"], r["render_max"]))
+    print("main thread busy per second of the run: %.0f ms (script %.0f, style %.0f, layout %.0f)"
+          % (busy["TaskDuration"], busy["ScriptDuration"], busy["RecalcStyleDuration"], busy["LayoutDuration"]))
     print("long tasks (> 50 ms): %d, longest %.0f ms, total %.0f ms" % (len(long), max(long or [0]), sum(long)))
     print("frame interval: %d frames, mean %.1f ms, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms"
           % (len(frames), sum(frames) / max(1, len(frames)), pct(frames, 50), pct(frames, 95), pct(frames, 99),

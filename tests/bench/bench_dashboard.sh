@@ -9,7 +9,7 @@
 # Loopback only; it stops the worker and removes the table when it ends.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-$src/build}
+build=${1:-${BUILD:-$src/build}}
 cmake --build "$build" -j2 --target bench_dashboard_feed >/dev/null
 echo "$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), Linux $(uname -r), $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 /usr/bin/python3 "$src/tests/bench/bench_dashboard.py" --feed "$build/bench/bench_dashboard_feed" \
