@@ -21,6 +21,10 @@ case "${1:-}" in
 baseline)
     mkdir -p "$(dirname "$baseline")"
     list >"$baseline"
+    # The run's simulator request log (tests/integration/test_rbac.sh) starts empty.
+    if [ -n "${KUBESIM_REQUEST_LOG:-}" ]; then
+        : >"$KUBESIM_REQUEST_LOG"
+    fi
     if [ -s "$baseline" ]; then
         echo "present before this run (not counted): $(tr '\n' ' ' <"$baseline")"
     fi

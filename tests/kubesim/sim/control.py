@@ -4,6 +4,8 @@ Every endpoint takes and returns JSON; README.md lists them.  Controls that
 change workloads or nodes run on the scheduler thread like API writes do.
 """
 
+import json
+import os
 import re
 import threading
 import time
@@ -12,6 +14,9 @@ from . import kinds, objects
 from .errors import ApiError
 from .faults import Faults
 from .server import json_body
+
+# Where every request is also appended as a JSON line, when set (the test suite sets it).
+_REQUEST_LOG = os.environ.get("KUBESIM_REQUEST_LOG", "")
 
 
 class Control:
@@ -52,8 +57,21 @@ class Control:
             ("POST", r"/_sim/logs", self.logs),
         ]
 
-    def note(self, method, verb, path, query, code):
+    def note(self, method, verb, path, query, code, agent=""):
         self.faults.note(method, verb, path, query, code)
+        if _REQUEST_LOG:
+            # One line per request, appended whole (O_APPEND), for checks across a test run
+            # (tests/integration/test_rbac.sh): every simulator of the run writes to the file.
+            line = json.dumps({"method": method, "verb": verb, "path": path, "query": query, "code": code,
+                               "agent": agent}) + "\n"
+            try:
+                fd = os.open(_REQUEST_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, line.encode())
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
 
     def handle(self, handler, method, path):
         for m, pattern, fn in self._routes:

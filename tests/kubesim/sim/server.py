@@ -146,7 +146,8 @@ class Handler(BaseHTTPRequestHandler):
         end finds the request in the log, however late this thread runs afterwards."""
         if not self._noted and self._verb != "sim":
             self._noted = True
-            self.server.control.note(self.command, self._verb, self.req_path, self._query_string, self.status_code)
+            self.server.control.note(self.command, self._verb, self.req_path, self._query_string, self.status_code,
+                                     self.headers.get("User-Agent", ""))
 
     def _route(self, route):
         if route is not None:
