@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +45,35 @@ static const char *env_or(const char *name, const char *dflt)
     return v != NULL && v[0] != '\0' ? v : dflt;
 }
 
+static char log_dir_path[128];
+static pid_t log_dir_owner;
+
+static void remove_log_dir(void)
+{
+    if (getpid() != log_dir_owner) /* a forked child that exits: the directory is its parent's */
+        return;
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", log_dir_path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "harness: could not remove %s\n", log_dir_path);
+}
+
+/* The directory of this test process's daemon and simulator logs, /tmp/ipd-<instance prefix><pid>-logs,
+ * removed when the process exits (and by tests/shm_check.sh after a crash). */
+static const char *log_dir(void)
+{
+    if (log_dir_owner != getpid()) {
+        char name[96];
+        h_instance(name, sizeof(name), "logs");
+        snprintf(log_dir_path, sizeof(log_dir_path), "/tmp/ipd-%s", name);
+        cr_assert(mkdir(log_dir_path, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", log_dir_path, strerror(errno));
+        if (log_dir_owner == 0)
+            atexit(remove_log_dir);
+        log_dir_owner = getpid();
+    }
+    return log_dir_path;
+}
+
 static pid_t spawn(const char *const *argv, const char *const *env, const char *log)
 {
     pid_t pid = fork();
@@ -71,7 +101,7 @@ h_proc_t h_start_kubesim(const char *const *args)
     char script[512], port[16];
     snprintf(script, sizeof(script), "%s/tests/kubesim/kubesim.py", env_or("IPD_SOURCE_DIR", "."));
     snprintf(port, sizeof(port), "%d", p.port);
-    snprintf(p.log, sizeof(p.log), "/tmp/ipd-kubesim-%d-%d.log", (int)getpid(), p.port);
+    snprintf(p.log, sizeof(p.log), "%s/kubesim-%d.log", log_dir(), p.port);
     const char *argv[32] = {"/usr/bin/python3", "-u", script, "--port", port};
     size_t n = 5;
     for (size_t i = 0; args != NULL && args[i] != NULL && n < 31; i++)
@@ -99,7 +129,7 @@ h_proc_t h_start_daemon(const char *const *args, const char *const *env)
     h_proc_t p = {0};
     char bin[512];
     snprintf(bin, sizeof(bin), "%s/imgpulld", env_or("IPD_BUILD_DIR", "build"));
-    snprintf(p.log, sizeof(p.log), "/tmp/ipd-daemon-%d-%llu.log", (int)getpid(), (unsigned long long)h_now_ms());
+    snprintf(p.log, sizeof(p.log), "%s/daemon-%llu.log", log_dir(), (unsigned long long)h_now_ms());
     const char *argv[64] = {bin};
     size_t n = 1;
     for (size_t i = 0; args != NULL && args[i] != NULL && n < 63; i++)
