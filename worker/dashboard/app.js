@@ -1021,6 +1021,10 @@
     }
     sock.binaryType = 'arraybuffer';
     log.sock = sock;
+    let opened = false;
+    sock.onopen = () => {
+      opened = true;
+    };
     logStatus(resume ? 'Reopening from ' + log.lastTs + '…' : 'Opening…');
     $('l-close').disabled = false;
     $('l-pause').disabled = false;
@@ -1039,11 +1043,17 @@
         logStatus('Closed. Reopen to go on from where it stopped.');
       } else if (!log.ended) {
         let why = 'The stream closed (code ' + ev.code + (ev.reason ? ': ' + ev.reason : '') + ').';
-        if (ev.code === 1006) {
+        if (ev.code === 1006 && !opened) {
+          /* A refused handshake hides the daemon's answer from the page: ask REST what stands in the way. */
           const res = await api('GET', '/api/v1/images/pull-jobs/' + encodeURIComponent(log.job)).catch(() => null);
           const p = res && authProblem(res);
+          const task = res && res.status === 200 && res.doc ? (res.doc.tasks || []).find((t) => t.node === log.node) : null;
           if (p) why = p;
           else if (res && res.status === 404) why = 'The job is no longer in the table.';
+          else if (res && res.status === 200 && !task) why = 'The job has no task on node ' + log.node + '.';
+          else if (task && ['succeeded', 'failed', 'cancelled'].includes(task.state))
+            why = 'The task is ' + task.state + ' and its pod is gone: the daemon deletes a pull\'s pod once the pull has finished.';
+          else why = 'The daemon refused the log stream.';
         }
         logStatus(why + ' Reopen to go on from where it stopped.', ev.code !== 1000 && ev.code !== 1001);
       }

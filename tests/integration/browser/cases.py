@@ -280,6 +280,18 @@ async def case_log_view(b):
         http(A.sim, "DELETE", "/_sim/inject")
 
 
+async def case_log_of_finished_task(b):
+    # The daemon deletes a pull's pod once it succeeded: the refused handshake is explained.
+    jid = pull("docker.io/library/busybox:1.36", ["node-3"])
+    end = time.monotonic() + 15
+    while time.monotonic() < end and job(jid)["state"] != "succeeded":
+        await asyncio.sleep(0.1)
+    await open_page(b, "#/logs/%s/node-3" % jid)
+    msg = await b.wait("(() => { const t = document.querySelector('#logs-status').textContent;"
+                       " return t.includes('pod is gone') && t; })()", 15, "the explanation")
+    check("succeeded" in msg, "status %r" % msg)
+
+
 async def case_markup_is_text(b):
     payload = "<img src=x onerror=\"window.__xss=1\"><b>bold</b>"
     sim("/_sim/fail", {"pattern": "(^|/)xssimage:", "message": payload})
@@ -340,7 +352,8 @@ def pull_token(image):
     return ans["jobs"][0]["id"]
 
 
-CASES = ["form_pull", "form_errors", "failing_image_reason", "cancel", "log_view", "markup_is_text", "sighup_resume"]
+CASES = ["form_pull", "form_errors", "failing_image_reason", "cancel", "log_view", "log_of_finished_task", "markup_is_text",
+         "sighup_resume"]
 
 
 async def main():
