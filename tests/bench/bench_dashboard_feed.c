@@ -62,8 +62,8 @@ static int listen_loopback(int *port)
 /* Job j at its step `step`: task (step % nodes) has moved on by step / nodes stages. */
 static void make_job(int j, uint64_t step, ipd_job_t *job, ipd_task_t *tasks, ipd_buf_t *json)
 {
-    static const ipd_task_state_t stages[] = {IPD_TASK_PENDING, IPD_TASK_PULLING, IPD_TASK_RETRYING,
-                                              IPD_TASK_PULLING, IPD_TASK_SUCCEEDED};
+    static const ipd_task_state_t stages[] = {IPD_TASK_PENDING, IPD_TASK_PULLING, IPD_TASK_RETRYING, IPD_TASK_PULLING,
+                                              IPD_TASK_SUCCEEDED};
     const int nstages = (int)(sizeof(stages) / sizeof(stages[0]));
     int64_t created = (int64_t)now_ms() - 600000 + j;
     memset(job, 0, sizeof(*job));
@@ -184,8 +184,13 @@ int main(int argc, char **argv)
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
             dup2(devnull, 2);
-        ipd_worker_args_t a = {
-            .cfg = &cfg, .slot = 0, .generation = 1, .listen_fds = &lfd, .nlisten = 1, .ring_fd = efd, .parent_fd = pp[0]};
+        ipd_worker_args_t a = {.cfg = &cfg,
+                               .slot = 0,
+                               .generation = 1,
+                               .listen_fds = &lfd,
+                               .nlisten = 1,
+                               .ring_fd = efd,
+                               .parent_fd = pp[0]};
         _exit(ipd_worker_main(&a));
     }
     close(pp[0]);
