@@ -40,6 +40,8 @@ void daemon_publish_stats(daemon_state_t *d)
         v[IPD_MSTATS_MODEL_PUBLISH_ERRORS] = d->base_model.publish_errors + ms->publish_errors;
         v[IPD_MSTATS_MODEL_JOBS] = ms->jobs;
         v[IPD_MSTATS_MODEL_PODS] = ms->pods;
+        for (int c = IPD_CAUSE_AUTH; c < IPD_CAUSE_COUNT; c++)
+            v[ipd_mstats_task_failures(c)] = d->base_model.task_failures[c] + ms->task_failures[c];
     }
     v[IPD_MSTATS_KUBE_ACTIONS] = d->kube_actions;
     v[IPD_MSTATS_KUBE_ACTION_ERRORS] = d->kube_action_errors;
@@ -58,6 +60,8 @@ void daemon_fold_stats(daemon_state_t *d)
         d->base_model.objects += ms->objects;
         d->base_model.published += ms->published;
         d->base_model.publish_errors += ms->publish_errors;
+        for (int c = 0; c < IPD_CAUSE_COUNT; c++)
+            d->base_model.task_failures[c] += ms->task_failures[c];
     }
 }
 

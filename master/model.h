@@ -68,6 +68,9 @@ typedef struct ipd_model_stats {
     uint64_t publish_errors; /**< table writes that failed (e.g. IPD_EFULL) */
     uint64_t jobs;           /**< jobs held in memory now */
     uint64_t pods;           /**< pods held in memory now */
+    /** Tasks of this daemon's nodes that reached failed, by ipd_cause_t (counted once per task:
+     *  a task read back from the table as failed was counted by the master that failed it). */
+    uint64_t task_failures[IPD_CAUSE_COUNT];
 } ipd_model_stats_t;
 
 typedef struct ipd_model ipd_model_t;

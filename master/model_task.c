@@ -147,6 +147,9 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     if (next.state == IPD_TASK_PULLING && t->task.state != IPD_TASK_PULLING)
         t->pulling_since = now;
     next.updated_at = now;
+    if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&
+        !model_is_remote(m, next.node))
+        m->stats.task_failures[next.cause]++;
     t->task = next;
     return 1;
 }

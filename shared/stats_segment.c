@@ -86,6 +86,7 @@ static const char *const master_names[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_KUBE_ACTION_ERRORS] = "kube_action_errors_total",
     [IPD_MSTATS_RELOADS] = "reloads_total",
     [IPD_MSTATS_STARTED_AT] = "started_at_ms",
+    /* The task failure slots are named by their cause (ipd_stats_master_counter_name()). */
 };
 
 /* The header, then the master's block, then one block per worker slot. */
@@ -214,6 +215,21 @@ const ipd_stats_block_t *ipd_stats_master_block_ro(const ipd_stats_segment_t *se
 
 const char *ipd_stats_master_counter_name(ipd_mstats_counter_t which)
 {
+    static const char *const failure_names[IPD_CAUSE_COUNT - IPD_CAUSE_AUTH] = {
+        "task_failures_auth_total",
+        "task_failures_not_found_total",
+        "task_failures_network_total",
+        "task_failures_tls_total",
+        "task_failures_rate_limited_total",
+        "task_failures_timeout_total",
+        "task_failures_invalid_reference_total",
+        "task_failures_node_unavailable_total",
+        "task_failures_deadline_total",
+        "task_failures_cancelled_total",
+        "task_failures_unknown_total",
+    };
+    if ((unsigned)which >= IPD_MSTATS_TASK_FAILURES && (unsigned)which < IPD_MSTATS_COUNT)
+        return failure_names[which - IPD_MSTATS_TASK_FAILURES];
     return (unsigned)which < IPD_MSTATS_COUNT && master_names[which] ? master_names[which] : "unknown";
 }
 

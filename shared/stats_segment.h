@@ -24,7 +24,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPD_STATS_VERSION    3u
+#include "proto/job.h"
+
+#define IPD_STATS_VERSION    4u
 #define IPD_STATS_BLOCK_SIZE 2560u
 /** Counter slots in a block, after its 64-byte head. */
 #define IPD_STATS_SLOTS 56u
@@ -99,8 +101,14 @@ typedef enum ipd_mstats_counter {
     IPD_MSTATS_KUBE_ACTION_ERRORS,   /**< of which failed */
     IPD_MSTATS_RELOADS,              /**< configuration reloads applied */
     IPD_MSTATS_STARTED_AT,           /**< gauge: Unix ms the master started */
-    IPD_MSTATS_COUNT
+    /** Tasks that reached failed, by cause: slot IPD_MSTATS_TASK_FAILURES + (cause - IPD_CAUSE_AUTH)
+     *  for each ipd_cause_t from IPD_CAUSE_AUTH to IPD_CAUSE_UNKNOWN (ipd_mstats_task_failures()). */
+    IPD_MSTATS_TASK_FAILURES,
+    IPD_MSTATS_COUNT = IPD_MSTATS_TASK_FAILURES + (IPD_CAUSE_COUNT - IPD_CAUSE_AUTH)
 } ipd_mstats_counter_t;
+
+/** The master's slot counting failed tasks of `cause` (IPD_CAUSE_AUTH..IPD_CAUSE_UNKNOWN). */
+#define ipd_mstats_task_failures(cause) ((ipd_mstats_counter_t)(IPD_MSTATS_TASK_FAILURES + (cause) - IPD_CAUSE_AUTH))
 
 _Static_assert(IPD_MSTATS_COUNT <= IPD_STATS_SLOTS, "master counters fit in a block");
 

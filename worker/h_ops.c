@@ -167,7 +167,7 @@ static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     }
     metric(b, "workers", "gauge", "Worker processes counting in the stats segment.");
     ipd_buf_writef(b, "imgpulld_workers %u\n", f->totals.workers);
-    for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_COUNT; k++) {
+    for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_TASK_FAILURES; k++) {
         int64_t v = (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed);
         if (k == IPD_MSTATS_STARTED_AT) {
             /* Prometheus wants base units in the name: seconds, not the segment's milliseconds. */
@@ -181,6 +181,13 @@ static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
         metric(b, full, strstr(name, "_total") != NULL ? "counter" : "gauge", master_help[k]);
         ipd_buf_writef(b, "imgpulld_%s %" PRId64 "\n", full, v);
     }
+    if (f->master == NULL)
+        return;
+    metric(b, "task_failures_total", "counter",
+           "Tasks that reached failed, by cause (docs/api.md, Causes); each task counts once.");
+    for (int c = IPD_CAUSE_AUTH; c < IPD_CAUSE_COUNT; c++)
+        ipd_buf_writef(b, "imgpulld_task_failures_total{cause=\"%s\"} %" PRIu64 "\n", ipd_cause_name((ipd_cause_t)c),
+                       (uint64_t)atomic_load_explicit(&f->master->c[ipd_mstats_task_failures(c)], memory_order_relaxed));
 }
 
 static void prom_table(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)

@@ -137,6 +137,11 @@ static json_t *kjob(const ipd_job_t *job, const char *node, uint32_t node_count,
 }
 
 /* A container status: "creating", "backoff", "starterror" or "running". */
+/* What containerd says for a registry that refuses the pull (core/remotes/docker/errors.go). */
+#define ERR401                                                                                                         \
+    "rpc error: code = Unknown desc = failed to pull and unpack image \"" IMAGE "\": failed to resolve reference \"" IMAGE \
+    "\": unexpected status from HEAD request to https://registry.example/v2/app/manifests/1: 401 Unauthorized"
+
 static json_t *container(const char *state)
 {
     json_t *st;
@@ -145,6 +150,8 @@ static json_t *container(const char *state)
     else if (strcmp(state, "backoff") == 0)
         st = json_pack("{s:{s:s, s:s}}", "waiting", "reason", "ImagePullBackOff", "message",
                        "Back-off pulling image \"" IMAGE "\"");
+    else if (strcmp(state, "err401") == 0)
+        st = json_pack("{s:{s:s, s:s}}", "waiting", "reason", "ErrImagePull", "message", ERR401);
     else if (strcmp(state, "starterror") == 0)
         st = json_pack("{s:{s:s, s:i, s:s}}", "terminated", "reason", "StartError", "exitCode", 128, "message",
                        "exec: \"/.imgpulld-pulled\": stat /.imgpulld-pulled: no such file or directory");
@@ -432,6 +439,54 @@ Test(model, image_pull_backoff_gives_up_after_the_backoff_limit)
     cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED);
     cr_assert_eq(v.job.state, IPD_JOB_FAILED);
     cr_assert_eq(v.job.version, version, "the gone objects changed nothing that is published");
+}
+
+/* The issue's case: the registry's 401 must survive the back-off and name the failed job. */
+Test(model, a_task_that_gives_up_names_the_registry_words_and_its_cause)
+{
+    ipd_job_t job = job_of("pj-0000000c", 1, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].cause, IPD_CAUSE_NONE);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "err401"));
+    ipd_model_flush(model, T0 + 3000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].cause, IPD_CAUSE_AUTH);
+    cr_assert_eq(v.job.error_cause, IPD_CAUSE_AUTH);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    ipd_model_flush(model, T0 + 4000);
+    v = read_job(job.id);
+    cr_assert_str_eq(v.tasks[0].reason, "ImagePullBackOff");
+    cr_assert_str_eq(v.tasks[0].fail_reason, "ErrImagePull");
+    cr_assert_str_eq(v.tasks[0].fail_message, ERR401);
+    cr_assert_eq(v.tasks[0].cause, IPD_CAUSE_AUTH);
+    cr_assert_eq(ipd_model_stats(model)->task_failures[IPD_CAUSE_AUTH], 0, "retrying is not failed");
+
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 12));
+    ipd_model_flush(model, T0 + 12000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED);
+    cr_assert_eq(v.tasks[0].cause, IPD_CAUSE_AUTH);
+    cr_assert_str_eq(v.tasks[0].fail_message, ERR401, "the kept failure stays verbatim");
+    cr_assert_eq(v.job.state, IPD_JOB_FAILED);
+    cr_assert_eq(v.job.error_cause, IPD_CAUSE_AUTH);
+    cr_assert_not_null(strstr(v.job.error_message, "gave up after 2 attempts (backoff_limit 1): ErrImagePull: "),
+                       "%s", v.job.error_message);
+    cr_assert_not_null(strstr(v.job.error_message, "401 Unauthorized"), "%s", v.job.error_message);
+    cr_assert_eq(ipd_model_stats(model)->task_failures[IPD_CAUSE_AUTH], 1);
+
+    /* Counted once per task, whatever happens to it later. */
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 20000);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "err401"));
+    ipd_model_flush(model, T0 + 21000);
+    uint64_t total = 0;
+    for (int c = 0; c < IPD_CAUSE_COUNT; c++)
+        total += ipd_model_stats(model)->task_failures[c];
+    cr_assert_eq(total, 1);
 }
 
 Test(model, deleted_job_cancels_its_pulling_task)
