@@ -83,8 +83,10 @@ static void serve(ipd_worker_t *w, h2o_req_t *req, const char *key, size_t keyle
 {
     char msg[256], etag[IPD_HTTP_ETAG_SIZE];
     ipd_table_t *t = ipd_worker_table(w);
-    if (t == NULL) {
-        ipd_worker_send_error(req, 503, "the job table is not available yet");
+    /* A list of a table the master has not filled from Kubernetes yet would pass for the truth. */
+    const char *why = ipd_worker_table_not_ready(w);
+    if (why != NULL) {
+        ipd_worker_send_unavailable(req, "not_ready", why, 1);
         return;
     }
     ipd_worker_ring_poll(w);

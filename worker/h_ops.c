@@ -23,6 +23,11 @@ const char *ipd_worker_not_ready(ipd_worker_t *w)
 {
     if (w->draining)
         return "this worker is draining";
+    return ipd_worker_table_not_ready(w);
+}
+
+const char *ipd_worker_table_not_ready(ipd_worker_t *w)
+{
     ipd_table_t *t = ipd_worker_table(w);
     if (t == NULL)
         return "the job table is not attached";

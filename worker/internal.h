@@ -300,6 +300,11 @@ void ipd_worker_errors_register(h2o_hostconf_t *host);
 /* ---- respond.c ---- */
 /** Answers with a JSON error body (code from the status) and `message`. */
 void ipd_worker_send_error(h2o_req_t *req, int status, const char *message);
+/**
+ * Answers 503 with the JSON error body's `code` (a literal: "not_ready", "table_full") and
+ * `message`, and, when `retry_after_s` > 0, a Retry-After header of that many seconds.
+ */
+void ipd_worker_send_unavailable(h2o_req_t *req, const char *code, const char *message, int retry_after_s);
 /** Answers `doc` (a reference is taken for the response) with `status`, negotiating msgpack and gzip. */
 void ipd_worker_send_doc(h2o_req_t *req, int status, ipd_worker_doc_t *doc);
 /** Answers a one-off JSON body (copied) with `status`, negotiating msgpack and gzip. */
@@ -328,5 +333,11 @@ void ipd_worker_get_dashboard(ipd_worker_t *w, h2o_req_t *req);
 h2o_iovec_t ipd_worker_query(h2o_req_t *req);
 /** Table state for readiness: NULL when ready, else the reason (static string). */
 const char *ipd_worker_not_ready(ipd_worker_t *w);
+/**
+ * Whether the table is complete enough to list from: ipd_worker_not_ready() without the
+ * draining of this worker (a draining worker still reads a complete table, and a reload must
+ * not fail the lists of the connections it drains). NULL when ready, else the reason.
+ */
+const char *ipd_worker_table_not_ready(ipd_worker_t *w);
 
 #endif

@@ -141,6 +141,22 @@ void ipd_worker_send_error(h2o_req_t *req, int status, const char *message)
     ipd_buf_dispose(&buf);
 }
 
+void ipd_worker_send_unavailable(h2o_req_t *req, const char *code, const char *message, int retry_after_s)
+{
+    ipd_buf_t buf;
+    if (retry_after_s > 0) {
+        char v[16];
+        int n = snprintf(v, sizeof(v), "%d", retry_after_s);
+        set_header(req, H2O_TOKEN_RETRY_AFTER, h2o_strdup(&req->pool, v, (size_t)n).base, (size_t)n);
+    }
+    ipd_buf_init(&buf);
+    if (ipd_http_error_body(&buf, code, message) != 0)
+        ipd_worker_send_json(req, 500, NULL, 0);
+    else
+        ipd_worker_send_json(req, 503, buf.data, buf.len);
+    ipd_buf_dispose(&buf);
+}
+
 void ipd_worker_send_text(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)
 {
     ipd_buf_t gz;

@@ -756,10 +756,25 @@ Test(worker_server, readiness_follows_the_master_block)
     resp_t r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
     expect_error(&r, 503, "unavailable", "master");
     free(r.body);
+    /* The lists of a table the master has not filled yet are not_ready, with a Retry-After. */
+    static const char *const lists[] = {"/api/v1/images/pull-active", "/api/v1/images/pull-failed",
+                                        "/api/v1/images/pull-jobs?state=pending"};
+    char v[32];
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        r = get(&s, lists[i], NULL, CURL_HTTP_VERSION_1_1);
+        expect_error(&r, 503, "not_ready", "master");
+        cr_assert_str_eq(header(&r, "retry-after", v, sizeof(v)), "1", "%s", lists[i]);
+        free(r.body);
+    }
     atomic_store(&ipd_stats_master_block(seg)->c[IPD_MSTATS_READY], 1);
     r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
     cr_assert_eq(r.status, 200);
     free(r.body);
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        r = get(&s, lists[i], NULL, CURL_HTTP_VERSION_1_1);
+        cr_assert_eq(r.status, 200, "%s", lists[i]);
+        free(r.body);
+    }
     cr_assert_geq(atomic_load(&ipd_stats_block(seg, 0)->c[IPD_STATS_REQUESTS]), 2);
     stop(&s);
 }
