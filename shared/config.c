@@ -116,6 +116,10 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "The 202 answer to POST /api/v1/images/pull or DELETE of a pull job waits until the job table shows "
              "the change (the new jobs present, the cancelled job final), so that a GET or watch that follows "
              "sees it; after this long it is sent anyway. 0: answer as soon as the API server has."},
+    {"table_full_retry_after", IPD_CT_DURATION, 0, FIELD(table_full_retry_after_ms), RANGE(S(1), H(1)), .def = "5s",
+     .help = "A POST /api/v1/images/pull whose jobs the table cannot hold next to the active ones (table_jobs, "
+             "table_tasks) is answered 503 table_full, creating nothing in Kubernetes, with a Retry-After of this "
+             "many seconds (rounded up)."},
     {"max_nodes_per_job", IPD_CT_INT, 0, FIELD(max_nodes_per_job), RANGE(1, 100000), .def = "5000",
      .help = "Most target nodes one pull job may have."},
 

@@ -195,6 +195,8 @@ typedef struct ipd_config {
     uint64_t http_idle_timeout_ms;
     /** `op_visible_timeout`: how long a 202 to POST or DELETE waits for the table to show the change. */
     uint64_t op_visible_timeout_ms;
+    /** `table_full_retry_after`: Retry-After of a POST refused because the table cannot hold its jobs. */
+    uint64_t table_full_retry_after_ms;
     /** `linger_timeout`: how long an HTTP/1 connection refused with unread input is drained before it closes. */
     uint64_t linger_timeout_ms;
     /** `max_lingering_per_worker`: connections being drained at once by one worker. */

@@ -28,6 +28,8 @@ struct ipd_pull_op {
     char ns[IPD_NAMESPACE_SIZE];
     ipd_pull_request_t req; /* deep copy of the caller's request */
     size_t max_nodes, max_inflight, max_images;
+    int (*admit)(void *data, size_t njobs, size_t ntasks, char *msg, size_t cap);
+    void *admit_data;
     char *cont;       /* node list continue token */
     char **nodes;     /* resolved target nodes, sorted */
     size_t nnodes, capnodes;
@@ -464,6 +466,11 @@ static void on_nodes(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *da
         fail(op, rc, 0, "listing nodes: %s", ipd_strerror(rc));
     if (op->error == 0 && select_nodes(op) == 0 && (rc = build_jobs(op)) != 0)
         fail(op, rc, 0, "%s", ipd_strerror(rc));
+    if (op->error == 0 && op->admit != NULL) {
+        char why[256] = "";
+        if ((rc = op->admit(op->admit_data, op->njobs, op->njobs * op->nnodes, why, sizeof(why))) != 0)
+            fail(op, rc, 0, "%s", why[0] != '\0' ? why : ipd_strerror(rc));
+    }
     if (op->error != 0) {
         finish(op);
         return;
@@ -657,6 +664,8 @@ int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_p
         return IPD_EINVAL;
     }
     op->max_inflight = opts->max_inflight ? opts->max_inflight : 16;
+    op->admit = opts->admit;
+    op->admit_data = opts->admit_data;
     op->req.node_choice = req->node_choice;
     op->req.pull_policy = req->pull_policy;
     op->req.spec = req->spec;

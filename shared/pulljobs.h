@@ -8,7 +8,8 @@
  * nodes that cannot take a pod now, and tasks beyond the job's parallelism, start suspended.
  * A job whose Jobs cannot all be created is rolled back (its Jobs deleted) and reported as
  * failed. The jobs come back in their initial state (pending tasks), ready for the 202 answer;
- * the master's watch takes over from there.
+ * the master's watch takes over from there. An admission callback may refuse the request
+ * between the two steps.
  *
  * With a pod_selector, the pods of its namespace that match are listed first (paginated), and
  * the distinct images of their init containers and containers, in the order first seen, are
@@ -42,7 +43,8 @@ typedef struct ipd_pull_result {
     /**
      * 0; IPD_EINVAL (the node selection names an unknown node or matches no node: `message`
      * says which); IPD_ETOOBIG (more nodes than allowed); IPD_ENOTFOUND (cancel: the job has no
-     * Jobs left); IPD_EREMOTE (the apiserver refused: `status` is its HTTP status); or a
+     * Jobs left); IPD_EFULL (create: refused by the admission callback, nothing created);
+     * IPD_EREMOTE (the apiserver refused: `status` is its HTTP status); or a
      * transport error from the client (-ECONNREFUSED, -ETIMEDOUT, ...).
      */
     int error;
@@ -69,6 +71,14 @@ typedef struct ipd_pull_options {
     /** The pull pods' shape (borrowed, used during the ipd_pull_create call only); NULL: defaults. */
     const ipd_kube_pod_config_t *pod;
     size_t max_images; /**< images a pod_selector may bring, one job each; 0 means 100 */
+    /**
+     * Optional: asked once the target nodes are known and before anything is created, with the
+     * jobs and tasks the request would add. Returns 0 to go on, or an error code (IPD_EFULL)
+     * with a one-line reason in `msg` (`cap` bytes): the create then fails with that code and
+     * creates nothing.
+     */
+    int (*admit)(void *data, size_t njobs, size_t ntasks, char *msg, size_t cap);
+    void *admit_data; /**< passed to admit */
 } ipd_pull_options_t;
 
 /**

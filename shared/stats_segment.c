@@ -62,6 +62,8 @@ static const char *const counter_names[IPD_STATS_COUNT] = {
     [IPD_STATS_WS_RESYNCS] = "ws_resyncs_total",
     [IPD_STATS_WS_SLOW_CLOSES] = "ws_slow_closes_total",
     [IPD_STATS_WS_REFUSED] = "ws_refused_total",
+    [IPD_STATS_RESERVED_JOBS] = "reserved_jobs",
+    [IPD_STATS_RESERVED_TASKS] = "reserved_tasks",
 };
 
 static const char *const master_names[IPD_MSTATS_COUNT] = {
@@ -294,7 +296,8 @@ void ipd_stats_request(ipd_stats_block_t *b, int status, uint64_t latency_us, ui
 int ipd_stats_is_gauge(ipd_stats_counter_t which)
 {
     return which == IPD_STATS_WS_OPEN || which == IPD_STATS_LOG_STREAMS || which == IPD_STATS_CONNECTIONS ||
-           which == IPD_STATS_WS_SUBSCRIPTIONS;
+           which == IPD_STATS_WS_SUBSCRIPTIONS || which == IPD_STATS_RESERVED_JOBS ||
+           which == IPD_STATS_RESERVED_TASKS;
 }
 
 const char *ipd_stats_counter_name(ipd_stats_counter_t which)

@@ -73,6 +73,8 @@ typedef enum ipd_stats_counter {
     IPD_STATS_WS_RESYNCS,       /**< resync messages sent (stale resume point or worker overrun) */
     IPD_STATS_WS_SLOW_CLOSES,   /**< WebSockets closed for not taking data within ws_write_timeout */
     IPD_STATS_WS_REFUSED,       /**< WebSocket upgrades answered 503 over ws_max_connections */
+    IPD_STATS_RESERVED_JOBS,    /**< gauge: job slots this worker holds for POSTs the table does not show yet */
+    IPD_STATS_RESERVED_TASKS,   /**< gauge: task slots held the same way (worker/admission.c) */
     IPD_STATS_COUNT            /**< number of defined counters (<= IPD_STATS_SLOTS) */
 } ipd_stats_counter_t;
 

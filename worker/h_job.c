@@ -31,6 +31,7 @@ struct pending_op {
     char (*ids)[IPD_JOB_ID_SIZE]; /* in the request's pool */
     size_t nids;
     h2o_iovec_t body;    /* POST: the answer, in the request's pool */
+    size_t res_jobs, res_tasks; /* POST: room reserved in the table until it shows the jobs */
     h2o_linklist_t link; /* in w->awaiting */
     h2o_timeout_entry_t timeout;
 };
@@ -44,9 +45,17 @@ static void stop_waiting(struct pending_op *o)
     o->await = AWAIT_NONE;
 }
 
+/* Gives back the table room a POST reserved (admission.c): the table shows its jobs, or never will. */
+static void release(struct pending_op *o)
+{
+    ipd_worker_admit_release(o->w, o->res_jobs, o->res_tasks);
+    o->res_jobs = o->res_tasks = 0;
+}
+
 static void on_op_dispose(void *p)
 {
     struct pending_op *o = p;
+    release(o);
     if (o->op != NULL)
         ipd_pull_abort(o->op);
     o->op = NULL;
@@ -63,10 +72,19 @@ static struct pending_op *new_op(ipd_worker_t *w, h2o_req_t *req)
 }
 
 /* The answer for a failed operation: 400 for what the client can fix, 503 for the cluster. */
-static void send_failure(h2o_req_t *req, const ipd_pull_result_t *res)
+static void send_failure(ipd_worker_t *w, h2o_req_t *req, const ipd_pull_result_t *res)
 {
     char msg[512];
     const char *why = res->message != NULL ? res->message : ipd_strerror(res->error);
+    if (res->error == IPD_EFULL) {
+        uint64_t ms = w->cfg->table_full_retry_after_ms;
+        ipd_worker_send_unavailable(req, "table_full", why, (int)((ms + 999) / 1000));
+        return;
+    }
+    if (res->error == IPD_EBUSY) {
+        ipd_worker_send_unavailable(req, "not_ready", why, 1);
+        return;
+    }
     if (res->error == IPD_EINVAL || res->error == IPD_ETOOBIG ||
         (res->error == IPD_EREMOTE && (res->status == 400 || res->status == 422))) {
         ipd_worker_send_error(req, 400, why);
@@ -133,6 +151,7 @@ static void answer(struct pending_op *o)
 {
     int await = o->await;
     stop_waiting(o);
+    release(o);
     if (await == AWAIT_FINAL)
         send_job(o->w, o->req, o->id, 202, 404);
     else
@@ -215,7 +234,7 @@ static void on_cancelled(const ipd_pull_result_t *res, void *data)
     struct pending_op *o = data;
     o->op = NULL;
     if (res->error != 0 && res->error != IPD_ENOTFOUND) {
-        send_failure(o->req, res);
+        send_failure(o->w, o->req, res);
         return;
     }
     ipd_info("worker", "pull job %s cancelled (%zu Kubernetes Jobs deleted)", o->id, res->deleted);
@@ -257,13 +276,25 @@ void ipd_worker_delete_job(ipd_worker_t *w, h2o_req_t *req, const char *id)
     }
 }
 
+static int on_admit(void *data, size_t njobs, size_t ntasks, char *msg, size_t cap)
+{
+    struct pending_op *o = data;
+    int rc = ipd_worker_admit(o->w, njobs, ntasks, msg, cap);
+    if (rc == 0) {
+        o->res_jobs = njobs;
+        o->res_tasks = ntasks;
+    }
+    return rc;
+}
+
 static void on_created(const ipd_pull_result_t *res, void *data)
 {
     struct pending_op *o = data;
     ipd_buf_t body;
     o->op = NULL;
     if (res->error != 0) {
-        send_failure(o->req, res);
+        release(o);
+        send_failure(o->w, o->req, res);
         return;
     }
     ipd_buf_init(&body);
@@ -328,8 +359,13 @@ void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req)
     }
     const char *tolerations[IPD_CONFIG_MAX_TOLERS];
     ipd_kube_pod_config_t pod = ipd_pull_pod_config(w->cfg, tolerations);
-    ipd_pull_options_t opts = {w->cfg->namespace, (size_t)w->cfg->max_nodes_per_job, 0, &pod, IPD_WORKER_MAX_IMAGES};
     struct pending_op *o = new_op(w, req);
+    ipd_pull_options_t opts = {.ns = w->cfg->namespace,
+                               .max_nodes = (size_t)w->cfg->max_nodes_per_job,
+                               .pod = &pod,
+                               .max_images = IPD_WORKER_MAX_IMAGES,
+                               .admit = on_admit,
+                               .admit_data = o};
     int rc = ipd_pull_create(w->kube, &preq, &opts, on_created, o, &o->op);
     ipd_pull_request_dispose(&preq);
     if (rc != 0) {

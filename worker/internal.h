@@ -329,6 +329,18 @@ void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req);
 void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req);
 void ipd_worker_get_dashboard(ipd_worker_t *w, h2o_req_t *req);
 
+/* ---- admission.c ---- */
+/**
+ * Reserves room in the table for `njobs` jobs with `ntasks` tasks in all, for a POST about to
+ * create them. Returns 0 (the reservation is held until ipd_worker_admit_release() with the
+ * same figures), IPD_EFULL when the table cannot hold them next to its active jobs and what
+ * other POSTs hold, or IPD_EBUSY when the table cannot be read; then `msg` (`cap` bytes) says
+ * why and nothing is held. The protocol and why it is race-free are at the top of admission.c.
+ */
+int ipd_worker_admit(ipd_worker_t *w, size_t njobs, size_t ntasks, char *msg, size_t cap);
+/** Gives back a reservation of ipd_worker_admit(); (0, 0) is a no-op. */
+void ipd_worker_admit_release(ipd_worker_t *w, size_t njobs, size_t ntasks);
+
 /** The query string of a request (after '?'), or an empty one. */
 h2o_iovec_t ipd_worker_query(h2o_req_t *req);
 /** Table state for readiness: NULL when ready, else the reason (static string). */
