@@ -292,6 +292,59 @@ async def case_log_of_finished_task(b):
     check("succeeded" in msg, "status %r" % msg)
 
 
+CONTRAST = """(() => {
+  const lum = (c) => { const v = c.match(/[\\d.]+/g).slice(0, 3).map((x) => x / 255)
+      .map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  /* The colour behind an element: its own background or the first opaque one of its ancestors. */
+  const behind = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor, v = c.match(/[\\d.]+/g);
+      if (v && (v.length < 4 || Number(v[3]) > 0)) return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  const bad = [];
+  for (const e of document.querySelectorAll(%s)) {
+    if (!e.textContent.trim() || e.offsetParent === null) continue;
+    const a = lum(getComputedStyle(e).color), b = lum(behind(e));
+    const r = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (r < 4.5) bad.push(e.textContent + ' ' + r.toFixed(2));
+  }
+  return bad;
+})()"""
+
+
+async def case_accessible(b):
+    # Every control has a label, state badges keep a 4.5:1 contrast, and a job opens from the keyboard.
+    jid = pull("docker.io/library/nginx:1.26", ["node-1"])
+    await open_page(b, "#/")
+    await b.wait("!!document.querySelector('.jrow[data-id=%s]')" % js(jid), 10, "the job row")
+    unlabelled = await b.eval("Array.from(document.querySelectorAll('input, select, textarea, button')).filter(e =>"
+                              " !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())"
+                              ".map(e => e.id || e.outerHTML.slice(0, 60))")
+    check(not unlabelled, "controls without a label: %r" % unlabelled)
+    for s in ("pending", "pulling", "retrying", "succeeded", "failed", "cancelled", "unknown", "keeping"):
+        await b.eval("(() => { const e = document.createElement('span'); e.className = 'badge st-%s probe';"
+                     " e.textContent = '%s'; document.querySelector('main').appendChild(e); })()" % (s, s))
+    bad = await b.eval(CONTRAST % js(".badge, .muted, .jrow .why, header a"))
+    check(not bad, "contrast under 4.5:1: %r" % bad)
+    await b.eval("document.querySelectorAll('.probe').forEach(e => e.remove())")
+    # Tab from the top of the page to the first job row, then Enter opens it.
+    await b.eval("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    for _ in range(40):
+        await b.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9})
+        await b.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9})
+        if await b.eval("document.activeElement.classList.contains('jrow')"):
+            break
+    check(await b.eval("document.activeElement.classList.contains('jrow')"), "Tab never reached a job row")
+    target = await b.eval("document.activeElement.dataset.id")
+    await b.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13,
+                                            "text": "\r"})
+    await b.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13})
+    await b.wait("location.hash === '#/job/' + %s" % js(target), 5, "Enter to open the job")
+
+
 async def case_markup_is_text(b):
     payload = "<img src=x onerror=\"window.__xss=1\"><b>bold</b>"
     sim("/_sim/fail", {"pattern": "(^|/)xssimage:", "message": payload})
@@ -352,7 +405,7 @@ def pull_token(image):
     return ans["jobs"][0]["id"]
 
 
-CASES = ["form_pull", "form_errors", "failing_image_reason", "cancel", "log_view", "log_of_finished_task", "markup_is_text",
+CASES = ["form_pull", "form_errors", "accessible", "failing_image_reason", "cancel", "log_view", "log_of_finished_task", "markup_is_text",
          "sighup_resume"]
 
 
