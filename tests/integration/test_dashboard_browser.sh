@@ -5,7 +5,8 @@
 # the form ends succeeded with its node grid changing colour, without a reload; validation errors
 # next to their field; a failing image's kubelet reason; cancel reflected in REST; SIGHUP while
 # the page is open (it reconnects and misses nothing, compared with REST); a task's log as the
-# simulator writes it; markup in a message shown as text; and, in a private network namespace,
+# simulator writes it; markup in a message shown as text; a rebuild after a resync (a daemon
+# with a ring of 64 changes); and, in a private network namespace,
 # a listener that needs tokens. Every process is stopped by its PID.
 source "$(dirname "$0")/ws/env.sh"
 here=$WS_SRC/tests/integration/browser
@@ -32,6 +33,16 @@ ws_start_daemon "workers 2" || exit 1
 echo "== dashboard cases"
 "$WS_PY" "$here/cases.py" --sim "$SIM_PORT" --daemon "$PORT" --daemon-pid "$D_PID" "$@" || ws_fail "dashboard cases"
 ws_stop_daemon
+
+# A ring of 64 changes and 16 jobs: a page kept away for more than that must rebuild from a
+# resync, without the jobs evicted meanwhile.
+if [ $# = 0 ] && ws_start_daemon "workers 1
+table_ring 64
+table_jobs 16"; then
+    "$WS_PY" "$here/cases.py" --sim "$SIM_PORT" --daemon "$PORT" --daemon-pid "$D_PID" resync_after_overrun ||
+        ws_fail "dashboard resync"
+    ws_stop_daemon
+fi
 
 if [ $# = 0 ]; then
     if unshare -n true 2>/dev/null; then

@@ -399,6 +399,54 @@ async def case_token(b):
     await b.wait("window.imgpulld.stats().live", 10, "live after a reload with the stored token")
 
 
+async def case_resync_after_overrun(b):
+    """With table_ring 64 and table_jobs 16 (the shell starts a daemon for this case): the page cannot reconnect
+    (the browser is offline) while more than 64 changes happen and the workers are replaced
+    again, so its position is older than the new workers' view and the daemon answers resync;
+    the page drops what it knew (jobs evicted meanwhile too) and rebuilds from the snapshots."""
+    first = [pull("docker.io/library/before:%d" % i, ["node-1"]) for i in range(3)]
+    await open_page(b)
+    await b.wait("(() => { const s = new Set(window.imgpulld.jobs().map(j => j.id));"
+                 " return %s.every(i => s.has(i)); })()" % js(first), 10, "the jobs on the page")
+    before = await b.eval("window.imgpulld.stats()")
+    await b.send("Network.enable")
+    offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    await b.send("Network.emulateNetworkConditions", offline)
+    try:
+        os.kill(A.daemon_pid, signal.SIGHUP)  # the workers are replaced: the page's socket closes
+        await b.wait("!window.imgpulld.stats().live", 10, "the socket to close")
+        later = [pull("docker.io/library/overrun:%d" % i, ["node-1"]) for i in range(30)]
+        st, _ = http(A.daemon, "DELETE", "/api/v1/images/pull-jobs/" + first[0])
+        end = time.monotonic() + 20
+        def settled(jid):  # succeeded, or already evicted from the full table
+            st, doc = http(A.daemon, "GET", "/api/v1/images/pull-jobs/" + jid)
+            return st == 404 or (st == 200 and doc["state"] == "succeeded")
+        while time.monotonic() < end and not all(settled(j) for j in later):
+            await asyncio.sleep(0.1)
+        # A worker that has run all along knows every job's last change; one that starts now
+        # rebuilds its view from the ring, which no longer reaches back to the page's position.
+        os.kill(A.daemon_pid, signal.SIGHUP)
+        await asyncio.sleep(1.0)
+        check(await b.eval("window.imgpulld.stats().connects") == before["connects"], "connected while blocked")
+    finally:
+        await b.send("Network.emulateNetworkConditions", dict(offline, offline=False))
+    await b.wait("window.imgpulld.stats().live", 20, "the page to reconnect")
+    end = time.monotonic() + 20
+    diff = None
+    while time.monotonic() < end:
+        rest = all_jobs()
+        page = {j["id"]: (j["state"], j["version"]) for j in await b.eval("window.imgpulld.jobs()")}
+        diff = {k: (rest.get(k), page.get(k)) for k in set(rest) | set(page) if rest.get(k) != page.get(k)}
+        if not diff:
+            break
+        await asyncio.sleep(0.2)
+    check(not diff, "page and REST differ: %r" % diff)
+    after = await b.eval("window.imgpulld.stats()")
+    check(after["resyncs"] > before["resyncs"], "no resync was needed (%r): the ring still held the changes" % after)
+    check(first[1] not in page, "a job evicted while the page was away is still shown")
+    check(await b.eval("window.__mark") == "no reload", "the page was reloaded")
+
+
 def pull_token(image):
     st, ans = http(A.daemon, "POST", "/api/v1/images/pull", {"image": image, "nodes": ["node-1"]}, token=A.admin_token)
     check(st == 202, "POST with the admin token answered %s %r" % (st, ans))
