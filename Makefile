@@ -39,7 +39,8 @@ demo: daemon
 	@scripts/demo.sh
 
 # The Debian package imgpulld_<version>_<arch>.deb, in the top directory (scripts/build-deb.sh).
-deb: deps
+deb:
+	@scripts/install-deps.sh --deb
 	@scripts/build-deb.sh
 
 bench: build

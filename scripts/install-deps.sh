@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh          what building and running the daemon needs (`make demo`)
 #   scripts/install-deps.sh --test   that, plus everything the tests build against and execute
 #                                    (`make test`), and what `make deb` runs
+#   scripts/install-deps.sh --deb    what building and running the daemon needs, and `make deb`
 #   scripts/install-deps.sh --list | --list-test   print the entries of either list, one a line
 # Idempotent: packages already present are not touched, and apt-get runs only when something is
 # missing. Needs root (or sudo) only in that case. An entry "a|b" is satisfied by either package
@@ -14,6 +15,8 @@ set -euo pipefail
 # The daemon's build (CMake with -DIPD_TESTS=OFF) and `make demo` (python3 runs the simulator).
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libwslay-dev libhiredis-dev libmsgpack-dev
             libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev zlib1g-dev python3)
+# `make deb` (dpkg-shlibdeps computes the package's Depends).
+deb_pkgs=(dpkg-dev fakeroot)
 # The test tree and the programs the tests execute; `make deb` and its checks.
 test_pkgs=(libcriterion-dev redis-server nghttp2-client python3-websockets curl openssl prometheus iproute2
            "kubernetes-client|kubectl" systemd procps dpkg-dev fakeroot lintian man-db chromium)
@@ -21,6 +24,7 @@ test_pkgs=(libcriterion-dev redis-server nghttp2-client python3-websockets curl 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
 --test) want+=("${test_pkgs[@]}") ;;
+--deb) want+=("${deb_pkgs[@]}") ;;
 --list)
     printf '%s\n' "${build_pkgs[@]}"
     exit 0
@@ -31,7 +35,7 @@ case "${1:-}" in
     ;;
 "") ;;
 *)
-    echo "usage: $0 [--test | --list | --list-test]" >&2
+    echo "usage: $0 [--test | --deb | --list | --list-test]" >&2
     exit 2
     ;;
 esac
