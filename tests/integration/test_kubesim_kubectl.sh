@@ -67,7 +67,7 @@ k get namespaces >"$work/ns" || fail "get namespaces"
 grep -q '^imgpulld ' "$work/ns" || fail "namespace imgpulld missing"
 
 step "kubectl get pods -w sees a pod created through a Job"
-timeout 8 "$KUBECTL" --server "$base" --cache-dir "$work/cache" get pods -n imgpulld -w >"$work/watch" 2>&1 &
+timeout 15 "$KUBECTL" --server "$base" --cache-dir "$work/cache" get pods -n imgpulld -w >"$work/watch" 2>&1 &
 bg_pids+=($!)
 sleep 1.5
 create_job watched docker.io/library/busybox:1.36
@@ -99,7 +99,9 @@ head -1 "$work/logs" | grep -qx "line 1 of $lpod" || fail "first log line: $(hea
 
 step "kubectl get --raw of a watch URL prints one JSON event per line"
 rv="$(api "$base/api/v1/namespaces/imgpulld/pods" | json 'd["metadata"]["resourceVersion"]')"
-timeout 3 "$KUBECTL" --server "$base" --cache-dir "$work/cache" get --raw \
+# The server ends the watch after timeoutSeconds=2; the outer timeout only bounds a hang, and is
+# long enough for a loaded machine (kubectl's own start-up can take seconds there).
+timeout 30 "$KUBECTL" --server "$base" --cache-dir "$work/cache" get --raw \
     "/api/v1/namespaces/imgpulld/pods?watch=true&resourceVersion=0&allowWatchBookmarks=true&timeoutSeconds=2" \
     >"$work/raw" || fail "get --raw watch"
 /usr/bin/python3 - "$work/raw" "$pod" "$lpod" <<'PY' || fail "raw watch lines"

@@ -561,17 +561,16 @@ class SimTest(unittest.TestCase):
             self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("bp%d" % i))
         rv = self.sim.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
         w = self.sim.watch("/api/v1/namespaces/%s/pods?watch=true&resourceVersion=%s" % (NS, rv))
-        t0 = time.monotonic()
         st = self.sim.ok("POST", "/_sim/burst", {"count": 30000, "rate": 0, "namespace": NS, "wait": True})
         got = 0
         while got < 30000:
             ev = w.next(10)
             if ev["type"] == "MODIFIED":
                 got += 1
-        rate = got / (time.monotonic() - t0)
+        # Completeness and order only: the delivery rate depends on the machine's load and is
+        # measured by tests/bench/bench_watch.sh, not asserted here.
         self.assertEqual(st["count"], 30000)
         self.assertEqual(ev["object"]["metadata"]["annotations"]["kubesim.io/burst-seq"], "29999")
-        self.assertGreater(rate, 5000, "burst delivered at %.0f events/s" % rate)
         pod = self.sim.ok("GET", "/api/v1/namespaces/%s/pods/%s" % (NS, ev["object"]["metadata"]["name"]))
         self.assertEqual(pod["metadata"]["resourceVersion"], ev["object"]["metadata"]["resourceVersion"])
 

@@ -247,9 +247,12 @@ Test(table_mp, readers_never_see_a_torn_record)
                 (unsigned long long)gen);
     cr_expect_eq(total.torn, 0, "torn reads");
     cr_expect_eq(total.missing, 0, "jobs that vanished");
-    cr_expect_geq(total.reads, 1000000, "reads done in time");
+    /* The readers stop at 500 000 reads each or at the deadline, whichever comes first: on a
+     * loaded machine the deadline. What matters is that enough reads overlapped the writer's
+     * updates to catch a torn record, not how fast they went (speed is tests/bench's). */
+    cr_expect_geq(total.reads, 20000, "too few reads overlapped the writer");
     cr_expect_leq(total.busy * 10000, total.reads, "reads that ran out of retries");
-    cr_expect_gt(gen, 10000, "the writer kept writing");
+    cr_expect_gt(gen, 1000, "the writer kept writing");
     ipd_table_destroy(w);
     close(fds[0]);
     close(fds[1]);
