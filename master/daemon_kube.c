@@ -211,7 +211,7 @@ static int start_reflectors(daemon_state_t *d)
 {
     const ipd_config_t *c = &d->cfg;
     int node_scope = c->scope == IPD_SCOPE_NODE;
-    int own_jobs_only = node_scope && c->redis.port != 0;
+    int own_jobs_only = node_scope && c->redis[0] != '\0';
     char paths[IPD_MODEL_KIND_COUNT][256], jobs_sel[128], node_label[64], pods_field[300], nodes_field[300];
     snprintf(paths[IPD_MODEL_KJOBS], sizeof(paths[0]), "/apis/batch/v1/namespaces/%s/jobs", c->namespace);
     snprintf(paths[IPD_MODEL_PODS], sizeof(paths[0]), "/api/v1/namespaces/%s/pods", c->namespace);

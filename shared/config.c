@@ -146,12 +146,25 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "ttlSecondsAfterFinished of every Kubernetes Job whose client set no ttl_seconds_after_finished: "
              "Kubernetes deletes finished Jobs and their pods this long after they end (whole seconds)."},
 
-    {"redis", IPD_CT_HOSTPORT, 0, FIELD(redis), .def = "", .doc_default = "(none)", .example = "127.0.0.1:6379",
+    {"redis", IPD_CT_ENDPOINT, 0, FIELD(redis), .def = "", .doc_default = "(none)", .example = "127.0.0.1:6379",
      .flag = "--redis", .section = "Redis",
-     .help = "Redis host:port for cross-node coherence. Not available in this version: setting it is a "
-             "configuration error. The daemon serves what it watches itself."},
+     .help = "Redis for cross-node coherence, host:port or unix:/path. Requires scope node: each daemon publishes "
+             "its node's tasks and shows every node's. Redis down is degraded: the daemon serves its node and the "
+             "last known remote state, and reconnects."},
     {"redis_password_file", IPD_CT_PATH, 0, FIELD(redis_password_file), .def = "",
-     .example = "/etc/imgpulld/redis.password", .help = "File whose first line is the Redis password."},
+     .example = "/etc/imgpulld/redis.password",
+     .help = "File whose first line is the Redis password (AUTH). Read again on reload."},
+    {"redis_username", IPD_CT_NAME, 0, FIELD(redis_username), RANGE(0, 64), .def = "", .example = "imgpulld",
+     .help = "Redis ACL user name, with redis_password_file; empty: the default user."},
+    {"redis_prefix", IPD_CT_NAME, 0, FIELD(redis_prefix), RANGE(1, 64), .def = "imgpulld",
+     .help = "Prefix of every Redis key, used as their hash tag ({prefix}) so that one Redis Cluster slot holds them; "
+             "daemons sharing a prefix share their state."},
+    {"redis_stream_maxlen", IPD_CT_INT, 0, FIELD(redis_stream_maxlen), RANGE(1, 100000000), .def = "100000",
+     .help = "Length the change Stream is trimmed to (approximately, MAXLEN ~). A daemon that falls further behind "
+             "resyncs from the per-node hashes."},
+    {"redis_liveness_ttl", IPD_CT_DURATION, 0, FIELD(redis_liveness_ttl_ms), RANGE(S(1), H(1)), .def = "15s",
+     .help = "TTL of this node's liveness key, refreshed every third of it. When another node's key expires, its "
+             "unfinished tasks show unknown with reason NodeDaemonLost."},
 
     {"table_jobs", IPD_CT_INT, IPD_CF_RESTART, FIELD(table_jobs), RANGE(16, 1048576), .def = "4096",
      .section = "Shared-memory table",

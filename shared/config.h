@@ -44,6 +44,7 @@
 #define IPD_CONFIG_INSTANCE_SIZE  65                            /**< [A-Za-z0-9_.-]{1,64} plus NUL */
 #define IPD_CONFIG_LABEL_SIZE     64                            /**< a DNS label (63) plus NUL */
 #define IPD_CONFIG_NODE_SIZE      254                           /**< a DNS subdomain (253) plus NUL */
+#define IPD_CONFIG_ENDPOINT_SIZE  264                           /**< redis: host:port, or unix: and a socket path (107) */
 #define IPD_CONFIG_URL_SIZE       1024                          /**< kube_server */
 #define IPD_CONFIG_GROUP_SIZE     33                            /**< a Unix group name plus NUL */
 #define IPD_CONFIG_ORIGIN_SIZE    128                           /**< "path:line" of a setting, truncated */
@@ -165,10 +166,18 @@ typedef struct ipd_config {
     uint64_t pull_job_ttl_ms;
 
     /* Redis. */
-    /** `redis`: Redis endpoint for cross-node coherence; port 0 means Redis is not used. */
-    ipd_config_hostport_t redis;
+    /** `redis`: Redis endpoint for cross-node coherence, "host:port" or "unix:/path"; "" = none. */
+    char redis[IPD_CONFIG_ENDPOINT_SIZE];
     /** `redis_password_file`: file whose first line is the Redis password. */
     char redis_password_file[PATH_MAX];
+    /** `redis_username`: ACL user name (AUTH user password); "" = the default user. */
+    char redis_username[IPD_CONFIG_INSTANCE_SIZE];
+    /** `redis_prefix`: the key prefix, used as the keys' hash tag. */
+    char redis_prefix[IPD_CONFIG_INSTANCE_SIZE];
+    /** `redis_stream_maxlen`: approximate length the change Stream is trimmed to. */
+    int redis_stream_maxlen;
+    /** `redis_liveness_ttl`: TTL of this node's liveness key; refreshed every third of it. */
+    uint64_t redis_liveness_ttl_ms;
 
     /* Shared-memory table. */
     /** `table_jobs`: job slots. */

@@ -96,17 +96,19 @@ static int check_serving(const ipd_config_t *cfg, char *err, size_t errlen)
         return ipd_config_fail(err, errlen, origin(cfg, "listen"), NULL,
                                "listen %s is not loopback: tokens_file is required", addr);
     }
-    /*
-     * Cross-node coherence through Redis (DESIGN.md) is not built yet. Accepting the setting
-     * would leave an operator believing other nodes' tasks are shown: refuse it instead.
-     */
-    if (cfg->redis.port != 0)
+    /* Redis carries other nodes' tasks to a daemon that watches only its own node. */
+    if (cfg->redis[0] && cfg->scope != IPD_SCOPE_NODE)
         return ipd_config_fail(err, errlen, origin(cfg, "redis"), "redis",
-                               "cross-node coherence through Redis is not available in this version; remove "
-                               "the setting (scope cluster gives every node's tasks)");
-    if (cfg->redis_password_file[0])
+                               "needs scope node (a cluster-scope daemon watches every node itself)");
+    if (!cfg->redis[0] && cfg->redis_password_file[0])
         return ipd_config_fail(err, errlen, origin(cfg, "redis_password_file"), "redis_password_file",
                                "is set but redis is not");
+    if (!cfg->redis[0] && cfg->redis_username[0])
+        return ipd_config_fail(err, errlen, origin(cfg, "redis_username"), "redis_username",
+                               "is set but redis is not");
+    if (cfg->redis_username[0] && !cfg->redis_password_file[0])
+        return ipd_config_fail(err, errlen, origin(cfg, "redis_username"), "redis_username",
+                               "needs redis_password_file");
     return 0;
 }
 

@@ -182,6 +182,23 @@ const char *ipd_config_check_string(ipd_config_type_t type, const char *s)
             if (iscntrl((unsigned char)*p) || isspace((unsigned char)*p))
                 return "may not contain spaces or control characters";
         return NULL;
+    case IPD_CT_ENDPOINT: {
+        if (strncmp(s, "unix:", 5) == 0) {
+            if (s[5] != '/')
+                return "unix: needs an absolute socket path";
+            if (strlen(s + 5) >= 108)
+                return "the socket path is longer than 107 characters";
+            for (const char *p = s; *p; p++)
+                if (iscntrl((unsigned char)*p))
+                    return "may not contain control characters";
+            return NULL;
+        }
+        ipd_config_hostport_t hp;
+        const char *why = NULL;
+        if (ipd_config_parse_hostport_why(s, false, &hp, &why) != 0)
+            return why ? why : "must be host:port or unix:/path";
+        return NULL;
+    }
     case IPD_CT_PATH:
         for (const char *p = s; *p; p++)
             if (iscntrl((unsigned char)*p))

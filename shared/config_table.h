@@ -23,6 +23,7 @@ typedef enum ipd_config_type {
     IPD_CT_PATH,     /**< char[]: a file path */
     IPD_CT_URL,      /**< char[]: an http:// or https:// URL */
     IPD_CT_HOSTPORT, /**< ipd_config_hostport_t */
+    IPD_CT_ENDPOINT, /**< char[]: host:port, or unix: and an absolute socket path */
     IPD_CT_LISTEN,   /**< list of ipd_config_hostport_t, listener rules */
     IPD_CT_LABELS,   /**< list of char[IPD_CONFIG_LABEL_SIZE] DNS labels */
     IPD_CT_IMAGE,    /**< char[]: a container image reference */

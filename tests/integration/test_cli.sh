@@ -102,9 +102,9 @@ for line in "workers 4  # option --workers" "listen [::1]:7003 localhost:7004" "
     "kube_server http://127.0.0.1:1" "scope node" "node_name node-a" "log_level debug"; do
     contains "$out" "$line" layers_flag
 done
-# --redis exists (API.md) but cross-node coherence is not available yet: refused, not ignored.
+# Redis carries other nodes' tasks to node-scope daemons: in cluster scope it is refused, not ignored.
 run 1 redis_refused "$bin" -c "$tmp/layers.conf" --check-config --redis 127.0.0.1:6379
-contains "$err" "option --redis: redis: cross-node coherence through Redis is not available" redis_refused
+contains "$err" "option --redis: redis: needs scope node" redis_refused
 run 1 layers_conflict "$bin" -c "$tmp/layers.conf" --print-config --kube-server http://k:1 --kubeconfig /k
 contains "$err" "option --kube-server: kube_server: cannot be combined with kubeconfig (set at option --kubeconfig)" \
     layers_conflict

@@ -98,7 +98,10 @@ Test(config, defaults)
     cr_assert_eq(cfg.watch_backoff_initial_ms, 800);
     cr_assert_eq(cfg.logs_tail_lines_max, 10000);
     cr_assert_eq(cfg.logs_pod_wait_ms, 60000);
-    cr_assert_eq(cfg.redis.port, 0);
+    cr_assert_str_eq(cfg.redis, "");
+    cr_assert_str_eq(cfg.redis_prefix, "imgpulld");
+    cr_assert_eq(cfg.redis_stream_maxlen, 100000);
+    cr_assert_eq(cfg.redis_liveness_ttl_ms, 15000);
     cr_assert_not(cfg.kube_insecure_skip_tls_verify);
     cr_assert_not(cfg.watchdog);
     cr_assert_str_eq(cfg.config_path, "");
@@ -194,11 +197,32 @@ Test(config, host_port)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(ipd_config_parse_hostport(bad[i], false, &hp), IPD_EINVAL, "accepted \"%s\"", bad[i]);
     expect_error("listen ::1:80\n", "1: listen: an IPv6 address needs brackets, as in [::1]:8080, got \"::1:80\"");
-    /* The address parses; the setting itself is refused while Redis coherence is not available. */
     cr_assert_eq(ipd_config_parse_hostport("[fd00::5]:6379", false, &hp), 0);
     cr_assert_str_eq(hp.host, "fd00::5");
-    expect_error("redis [fd00::5]:6379\n", "1: redis: cross-node coherence through Redis is not available in this "
-                                           "version; remove the setting (scope cluster gives every node's tasks)");
+}
+
+Test(config, redis_settings)
+{
+    cr_assert_eq(load("scope node\nnode_name node-1\nredis [fd00::5]:6379\n"), 0, "%s", err);
+    cr_assert_str_eq(cfg.redis, "[fd00::5]:6379");
+    cr_assert_eq(load("scope node\nnode_name node-1\nredis unix:/run/redis/redis.sock\nredis_prefix ipd-a\n"
+                      "redis_stream_maxlen 50\nredis_liveness_ttl 3s\n"),
+                 0, "%s", err);
+    cr_assert_str_eq(cfg.redis, "unix:/run/redis/redis.sock");
+    cr_assert_str_eq(cfg.redis_prefix, "ipd-a");
+    cr_assert_eq(cfg.redis_stream_maxlen, 50);
+    cr_assert_eq(cfg.redis_liveness_ttl_ms, 3000);
+    expect_error("scope node\nnode_name n\nredis localhost\n", "3: redis: expects host:port, got \"localhost\"");
+    expect_error("scope node\nnode_name n\nredis unix:run/redis.sock\n",
+                 "3: redis: unix: needs an absolute socket path, got \"unix:run/redis.sock\"");
+    expect_error("redis 127.0.0.1:6379\n", "1: redis: needs scope node (a cluster-scope daemon watches every node itself)");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_prefix a{b}\n",
+                 "4: redis_prefix: may only contain letters, digits, '_', '.' and '-', got \"a{b}\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_stream_maxlen 0\n",
+                 "4: redis_stream_maxlen: must be between 1 and 100000000, got \"0\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_liveness_ttl 10ms\n",
+                 "4: redis_liveness_ttl: must be between 1s and 1h, got \"10ms\"");
+    expect_error("redis_username u\n", "1: redis_username: is set but redis is not");
 }
 
 Test(config, integer_bounds)
