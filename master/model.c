@@ -168,6 +168,7 @@ int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd
     ipd_strmap_init(&m->jobs);
     ipd_strmap_init(&m->pods);
     ipd_strmap_init(&m->nodes);
+    ipd_strmap_init(&m->lost_nodes);
     ipd_buf_init(&m->json);
     int rc = ipd_table_foreach(table, load_job, m);
     if (rc != 0) {
@@ -206,6 +207,7 @@ void ipd_model_destroy(ipd_model_t *m)
         model_pod_free(e->value);
     ipd_strmap_dispose(&m->jobs);
     ipd_strmap_dispose(&m->pods);
+    ipd_strmap_dispose(&m->lost_nodes);
     ipd_buf_dispose(&m->json);
     free(m);
 }
@@ -215,9 +217,75 @@ const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m)
     return &m->stats;
 }
 
-void ipd_model_set_node(ipd_model_t *m, const char *node)
+void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
 {
     snprintf(m->self_node, sizeof(m->self_node), "%s", node != NULL ? node : "");
+    m->remote_feed = m->self_node[0] != '\0' && remote_feed;
+}
+
+int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task)
+{
+    if (job->id[0] == '\0' || task->node[0] == '\0')
+        return IPD_EINVAL;
+    if (!model_is_remote(m, task->node))
+        return 0;
+    job_rec_t *j = model_job(m, job->id, 1);
+    task_rec_t *t = j ? model_task(j, task->node, 1) : NULL;
+    if (t == NULL)
+        return -ENOMEM;
+    if (j->job.image[0] == '\0' || !j->was_published) {
+        ipd_strlcpy_utf8(j->job.image, job->image, sizeof(j->job.image));
+        j->job.pull_policy = job->pull_policy;
+        j->job.spec = job->spec;
+        if (job->created_at != IPD_TIME_NULL)
+            j->job.created_at = job->created_at;
+    }
+    if (job->nodes.desired > j->node_count)
+        j->node_count = job->nodes.desired;
+    t->has_remote = 1;
+    t->remote = *task;
+    model_mark_dirty(m, j);
+    return 0;
+}
+
+/* Marks dirty every job with a task on `node`. */
+static void mark_node(ipd_model_t *m, const char *node)
+{
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value;
+        if (model_task(j, node, 0) != NULL)
+            model_mark_dirty(m, j);
+    }
+}
+
+void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive)
+{
+    int lost = ipd_strmap_get(&m->lost_nodes, node) != NULL;
+    if (!model_is_remote(m, node) || lost == !alive)
+        return;
+    if (alive)
+        ipd_strmap_del(&m->lost_nodes, node);
+    else if (ipd_strmap_put(&m->lost_nodes, node, (void *)1) != 0)
+        return;
+    ipd_info("model", "node %s: its daemon is %s", node, alive ? "back" : "lost (liveness key expired)");
+    mark_node(m, node);
+}
+
+void ipd_model_republish(ipd_model_t *m)
+{
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value;
+        for (size_t i = 0; i < j->ntasks; i++)
+            if (!j->from_table && !model_is_remote(m, j->tasks[i].task.node) && m->actions.own_task != NULL &&
+                m->self_node[0] != '\0') {
+                j->tasks[i].sent = j->tasks[i].task;
+                m->actions.own_task(m->actions.ctx, &j->job, j->node_count, &j->tasks[i].task);
+            }
+    }
 }
 
 void ipd_model_tick(ipd_model_t *m)
@@ -251,6 +319,9 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
         j->from_table = 0;
         for (size_t i = 0; i < j->ntasks; i++) {
             task_rec_t *t = &j->tasks[i];
+            /* With Redis, other nodes' tasks have no Job here: Redis says what became of them. */
+            if (m->remote_feed && model_is_remote(m, t->task.node))
+                continue;
             if (!t->has_kjob && t->pod_key[0] == '\0' && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
                 t->kjob_gone = 1;
         }
@@ -299,6 +370,13 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     if (!written)
         next.version = j->published.version;
     j->job = next; /* carries started_at / finished_at into the next aggregation */
+    for (size_t i = 0; i < n && m->self_node[0] != '\0' && m->actions.own_task != NULL; i++) {
+        task_rec_t *t = &j->tasks[i];
+        if (model_is_remote(m, t->task.node) || memcmp(&t->sent, &t->task, sizeof(t->task)) == 0)
+            continue;
+        t->sent = t->task;
+        m->actions.own_task(m->actions.ctx, &j->job, j->node_count, &t->task);
+    }
     free(tasks);
     return written;
 }

@@ -57,6 +57,11 @@ typedef struct ipd_model_actions {
      * apiserver offers for Events.
      */
     void (*watch_pod_events)(void *ctx, const char *ns, const char *name, int on);
+    /**
+     * Node scope: a task of this node changed (what other nodes' daemons must learn). `job` is
+     * the job as last aggregated, `node_count` the nodes it targets. Borrowed for the call.
+     */
+    void (*own_task)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
     void *ctx;
 } ipd_model_actions_t;
 
@@ -85,11 +90,29 @@ void ipd_model_destroy(ipd_model_t *m);
 
 /**
  * Node scope: the model is authoritative for the tasks of `node` only (borrowed string, copied).
- * Other nodes' tasks show what their Kubernetes Job says (pending, pulling, succeeded, failed,
- * without reasons or figures), or what ipd_model_remote_task set for them. Cluster actions
- * (resume, stop, restart) are taken for this node's tasks only. NULL or "" is cluster scope.
+ * Without `remote_feed`, other nodes' tasks show what their Kubernetes Job says (pending,
+ * pulling, succeeded, failed, without reasons or figures). With it (Redis), they show what
+ * ipd_model_remote_task() last set. Cluster actions (resume, stop, restart) are taken for this
+ * node's tasks only. NULL or "" is cluster scope.
  */
-void ipd_model_set_node(ipd_model_t *m, const char *node);
+void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed);
+
+/**
+ * Applies another node's task as its daemon published it: `job` (borrowed) carries the job's
+ * image, pull policy, creation time, spec and, in nodes.desired, the number of nodes it
+ * targets; `task` (borrowed) the task. Records of this node are ignored. Returns 0, or
+ * IPD_EINVAL for a record the model cannot take (empty id or node).
+ */
+int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task);
+
+/**
+ * Another node's daemon is alive (its liveness key exists) or lost: the unfinished tasks of a
+ * lost node show unknown with reason NodeDaemonLost until it is alive again.
+ */
+void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive);
+
+/** Calls own_task again for every task of this node the model holds (after a Redis reconnect). */
+void ipd_model_republish(ipd_model_t *m);
 
 /** Reflector callbacks for each collection: pass ipd_model_ops(kind) with the model as ctx. */
 const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind);

@@ -55,6 +55,9 @@ typedef struct task_rec {
     int kjob_complete;    /* condition Complete */
     int kjob_pulled;      /* annotation imgpulld.io/outcome=succeeded */
     uint32_t kjob_active; /* status.active */
+    int has_remote;       /* another node's daemon published this task (Redis) */
+    ipd_task_t remote;    /* ... as published */
+    ipd_task_t sent;      /* this node's task as last handed to own_task */
     char kjob_reason[IPD_REASON_SIZE];
     char kjob_message[IPD_MESSAGE_SIZE];
     uint64_t kjob_mark;
@@ -98,6 +101,8 @@ struct ipd_model {
     ipd_buf_t json;
     ipd_model_stats_t stats;
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
+    int remote_feed;               /* other nodes' tasks come from Redis, not from their Jobs */
+    ipd_strmap_t lost_nodes;       /* nodes whose daemon is lost -> (void *)1 */
 };
 
 /* True when the task on `node` belongs to another node's daemon (node scope). */

@@ -90,11 +90,27 @@ static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t 
         set_text(next, reason, message);
 }
 
+/* Another node's task as its daemon published it through Redis, unknown while that daemon is lost. */
+static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
+{
+    if (t->has_remote) {
+        *next = t->remote;
+        ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));
+    }
+    if (ipd_strmap_get(&m->lost_nodes, t->task.node) != NULL &&
+        !ipd_task_state_is_final((ipd_task_state_t)next->state)) {
+        next->state = IPD_TASK_UNKNOWN;
+        set_text(next, "NodeDaemonLost", "the daemon of this node stopped refreshing its liveness key in Redis");
+    }
+}
+
 int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     ipd_task_t next = t->task;
     int remote = model_is_remote(m, t->task.node);
-    if (remote)
+    if (remote && m->remote_feed)
+        from_remote(m, t, &next);
+    else if (remote)
         from_kjob(t, &next);
     else
         from_cluster(m, t, &next, now);
@@ -141,12 +157,16 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         set_text(&next, "Cancelled", "the task's Kubernetes Job was deleted before the image was pulled");
     }
     ipd_task_set_cause(&next);
+    /* A published remote task keeps its daemon's time, so that every daemon shows the same task. */
+    int64_t updated_at = remote && m->remote_feed && t->has_remote && next.state != IPD_TASK_UNKNOWN
+                             ? t->remote.updated_at
+                             : now;
     next.updated_at = t->task.updated_at;
     if (memcmp(&next, &t->task, sizeof(next)) == 0)
         return 0;
     if (next.state == IPD_TASK_PULLING && t->task.state != IPD_TASK_PULLING)
         t->pulling_since = now;
-    next.updated_at = now;
+    next.updated_at = updated_at;
     if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&
         !model_is_remote(m, next.node))
         m->stats.task_failures[next.cause]++;
