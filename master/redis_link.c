@@ -1,0 +1,693 @@
+#include "master/redis_link.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "master/redis_adapter.h"
+#include "proto/error.h"
+#include "proto/msgpack_codec.h"
+#include "shared/log.h"
+
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define XREAD_BLOCK_MS 1000
+#define XREAD_COUNT    "1000"
+#define CHECK_MS       250
+#define KEY_SIZE       (IPD_CONFIG_INSTANCE_SIZE + IPD_NODE_SIZE + 24)
+
+/* One change: the hash field, the sequence and the Stream entry together. */
+static const char publish_script[] =
+    "local s = redis.call('INCR', KEYS[3]) "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+    "redis.call('SADD', KEYS[4], ARGV[3]) "
+    "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[3], 's', s, 'j', ARGV[1], 'r', "
+    "ARGV[2])";
+
+/* This node is alive; the epoch (set if absent); which nodes are alive. */
+static const char liveness_script[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+                                      "redis.call('SADD', KEYS[2], ARGV[3]) "
+                                      "redis.call('SET', KEYS[3], ARGV[5], 'NX') "
+                                      "local out = {redis.call('GET', KEYS[3])} "
+                                      "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
+                                      "out[#out + 1] = n "
+                                      "out[#out + 1] = redis.call('EXISTS', ARGV[4] .. n) "
+                                      "end "
+                                      "return out";
+
+/* Every node's hash with the Stream's last id and the sequence, consistent with each other. */
+static const char snapshot_script[] = "local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1) "
+                                      "local id = '0-0' "
+                                      "if #last > 0 then id = last[1][1] end "
+                                      "local out = {id, redis.call('GET', KEYS[3]) or '0'} "
+                                      "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
+                                      "out[#out + 1] = n "
+                                      "out[#out + 1] = redis.call('HGETALL', ARGV[1] .. n) "
+                                      "end "
+                                      "return out";
+
+struct ipd_redis_link {
+    ipd_mloop_t *loop;
+    ipd_redis_link_ops_t ops;
+    char endpoint[IPD_CONFIG_ENDPOINT_SIZE];
+    char node[IPD_NODE_SIZE];
+    char username[IPD_CONFIG_INSTANCE_SIZE];
+    char *password; /* owned; NULL for none */
+    char k_stream[KEY_SIZE], k_seq[KEY_SIZE], k_nodes[KEY_SIZE], k_epoch[KEY_SIZE], k_alive[KEY_SIZE],
+        k_tasks[KEY_SIZE], p_tasks[KEY_SIZE], p_alive[KEY_SIZE];
+    char maxlen[24], ttl[24];
+    uint64_t ttl_ms, cmd_timeout_ms;
+    char token[40];     /* this process: the liveness key's value */
+    char epoch[40];     /* Redis's epoch as last seen; "" before the first */
+    char candidate[40]; /* the epoch this daemon sets when there is none */
+
+    ipd_redis_conn_t wr, rd;
+    ipd_redis_state_t state;
+    int closing;
+    uint64_t backoff_ms, seed;
+    ipd_mloop_timer_t reconnect_timer, close_timer, check_timer, live_timer;
+    /* Commands awaiting an answer and when the connection last made progress. */
+    unsigned wr_pending, rd_pending;
+    uint64_t wr_progress, rd_progress;
+
+    char last_id[64];  /* Stream id of the last entry applied */
+    uint64_t next_seq; /* sequence expected next; 0: unknown */
+    int reading;       /* an XREAD is outstanding */
+    int snapshotting;  /* a snapshot is outstanding */
+    int resync_wanted; /* a gap was seen: snapshot once the current read returns */
+    int logged_malformed, logged_newer;
+
+    ipd_buf_t rec;
+    ipd_redis_link_stats_t stats;
+};
+
+/* ---- records ---- */
+
+int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+{
+    ipd_job_t j = *job;
+    if (j.nodes.desired < node_count)
+        j.nodes.desired = node_count;
+    size_t at = buf->len;
+    int rc = ipd_buf_append_char(buf, (char)IPD_REDIS_RECORD_VERSION);
+    if (rc == 0)
+        rc = ipd_msgpack_encode_change(buf, &j, task, 1);
+    if (rc != 0)
+        ipd_buf_truncate(buf, at);
+    return rc;
+}
+
+int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_task_t *task)
+{
+    const unsigned char *p = data;
+    if (len < 2)
+        return IPD_EINVAL;
+    if (p[0] > IPD_REDIS_RECORD_VERSION)
+        return -ENOTSUP;
+    if (p[0] != IPD_REDIS_RECORD_VERSION)
+        return IPD_EINVAL;
+    size_t n = 0;
+    int rc = ipd_msgpack_decode_change(p + 1, len - 1, job, task, 1, &n);
+    if (rc != 0)
+        return rc;
+    return n == 1 ? 0 : IPD_EINVAL;
+}
+
+/* ---- state ---- */
+
+static uint64_t now_ms(void)
+{
+    return ipd_mloop_clock_ms();
+}
+
+static void set_state(ipd_redis_link_t *l, ipd_redis_state_t s)
+{
+    l->state = s;
+    l->stats.state = (uint64_t)s;
+}
+
+/* Schedules closing both connections; a reconnect follows after the backoff. Idempotent. */
+static void fail(ipd_redis_link_t *l, const char *why)
+{
+    if (l->closing || l->state == IPD_REDIS_DOWN)
+        return;
+    ipd_warn("redis",
+             "link to %s down (%s): serving this node and the last known state of the others; "
+             "reconnecting in %" PRIu64 " ms",
+             l->endpoint, why, l->backoff_ms);
+    set_state(l, IPD_REDIS_DOWN);
+    /* Closing frees hiredis contexts: never from inside one of their callbacks. */
+    ipd_mloop_timer_start(l->loop, &l->close_timer, 0);
+}
+
+static void close_conns(ipd_redis_link_t *l)
+{
+    ipd_redis_conn_close(&l->wr);
+    ipd_redis_conn_close(&l->rd);
+    l->wr_pending = l->rd_pending = 0;
+    l->reading = l->snapshotting = l->resync_wanted = 0;
+    ipd_mloop_timer_stop(l->loop, &l->live_timer);
+}
+
+static uint64_t jitter(ipd_redis_link_t *l, uint64_t ms)
+{
+    l->seed = l->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    /* Between half and all of `ms`. */
+    return ms / 2 + (l->seed >> 33) % (ms / 2 + 1);
+}
+
+static void on_close_timer(ipd_mloop_timer_t *t)
+{
+    ipd_redis_link_t *l = t->data;
+    close_conns(l);
+    ipd_mloop_timer_start(l->loop, &l->reconnect_timer, jitter(l, l->backoff_ms));
+    l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+}
+
+/* ---- commands ---- */
+
+static int command(ipd_redis_link_t *l, ipd_redis_conn_t *c, redisCallbackFn *fn, int argc, const char **argv,
+                   const size_t *argvlen)
+{
+    if (c->ac == NULL)
+        return -ENOTCONN;
+    if (redisAsyncCommandArgv(c->ac, fn, l, argc, argv, argvlen) != REDIS_OK) {
+        fail(l, "a command could not be queued");
+        return -EIO;
+    }
+    if (c == &l->wr) {
+        if (l->wr_pending++ == 0)
+            l->wr_progress = now_ms();
+    } else {
+        if (l->rd_pending++ == 0)
+            l->rd_progress = now_ms();
+    }
+    return 0;
+}
+
+/* A reply arrived on the command connection. Returns 0 when it is usable. */
+static int wr_reply(ipd_redis_link_t *l, const redisReply *r, const char *what)
+{
+    if (l->wr_pending > 0)
+        l->wr_pending--;
+    l->wr_progress = now_ms();
+    if (r == NULL) {
+        fail(l, "connection lost");
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s: %.*s", what, (int)r->len, r->str);
+        fail(l, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_auth(redisAsyncContext *ac, void *reply, void *priv)
+{
+    ipd_redis_link_t *l = priv;
+    int wr = ac == l->wr.ac;
+    if (wr) {
+        wr_reply(l, reply, "AUTH");
+        return;
+    }
+    if (l->rd_pending > 0)
+        l->rd_pending--;
+    const redisReply *r = reply;
+    if (r == NULL)
+        fail(l, "connection lost");
+    else if (r->type == REDIS_REPLY_ERROR)
+        fail(l, "AUTH refused");
+}
+
+static void auth(ipd_redis_link_t *l, ipd_redis_conn_t *c)
+{
+    if (l->password == NULL)
+        return;
+    const char *argv[3] = {"AUTH", l->username, l->password};
+    size_t len[3] = {4, strlen(l->username), strlen(l->password)};
+    if (l->username[0] == '\0')
+        command(l, c, on_auth, 2, (const char *[]){"AUTH", l->password}, (size_t[]){4, len[2]});
+    else
+        command(l, c, on_auth, 3, argv, len);
+}
+
+static void on_published(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    if (wr_reply(l, reply, "publish") == 0)
+        l->stats.published++;
+}
+
+void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+{
+    if (l == NULL || l->state == IPD_REDIS_DOWN || l->wr.ac == NULL || !l->wr.up)
+        return;
+    ipd_buf_reset(&l->rec);
+    if (ipd_redis_record_encode(&l->rec, job, node_count, task) != 0)
+        return;
+    const char *argv[] = {"EVAL",     publish_script, "4",         l->k_tasks, l->k_stream, l->k_seq,
+                          l->k_nodes, job->id,        l->rec.data, l->node,    l->maxlen};
+    size_t len[11];
+    for (int i = 0; i < 11; i++)
+        len[i] = strlen(argv[i]);
+    len[8] = l->rec.len;
+    command(l, &l->wr, on_published, 11, argv, len);
+}
+
+/* ---- applying records ---- */
+
+static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, const redisReply *rec)
+{
+    if (node_len == strlen(l->node) && memcmp(node, l->node, node_len) == 0)
+        return;
+    ipd_job_t job;
+    ipd_task_t task;
+    memset(&job, 0, sizeof(job));
+    ipd_task_init(&task, "", 0);
+    int rc = rec != NULL && rec->type == REDIS_REPLY_STRING ? ipd_redis_record_decode(rec->str, rec->len, &job, &task)
+                                                            : IPD_EINVAL;
+    if (rc == 0 && (strlen(task.node) != node_len || memcmp(task.node, node, node_len) != 0))
+        rc = IPD_EINVAL; /* a record filed under another node than its own */
+    if (rc != 0) {
+        l->stats.skipped++;
+        int *logged = rc == -ENOTSUP ? &l->logged_newer : &l->logged_malformed;
+        if (!*logged) {
+            *logged = 1;
+            ipd_warn("redis",
+                     "skipped a record of node %.*s: %s (further ones are counted in "
+                     "redis_records_skipped_total, not logged)",
+                     (int)node_len, node, rc == -ENOTSUP ? "a newer format version" : "malformed");
+        }
+        return;
+    }
+    l->stats.applied++;
+    if (l->ops.apply != NULL)
+        l->ops.apply(l->ops.ctx, &job, &task);
+}
+
+static void start_read(ipd_redis_link_t *l);
+static void start_snapshot(ipd_redis_link_t *l);
+
+static const redisReply *field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == strlen(name) && memcmp(k->str, name, k->len) == 0)
+            return fields->element[i + 1];
+    }
+    return NULL;
+}
+
+/* One Stream entry [id, [field, value, ...]]. Returns -1 on a gap in the sequence. */
+static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    const redisReply *id = e->element[0], *fields = e->element[1];
+    if (id->len < sizeof(l->last_id))
+        snprintf(l->last_id, sizeof(l->last_id), "%.*s", (int)id->len, id->str);
+    if (fields->type != REDIS_REPLY_ARRAY) {
+        l->stats.skipped++;
+        return 0;
+    }
+    const redisReply *s = field(fields, "s"), *n = field(fields, "n");
+    if (s != NULL && s->type == REDIS_REPLY_STRING) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(s->len < 31 ? s->len : 31), s->str);
+        uint64_t seq = strtoull(buf, NULL, 10);
+        if (l->next_seq != 0 && seq != l->next_seq) {
+            ipd_info("redis",
+                     "change %" PRIu64 " follows %" PRIu64 ": the Stream was trimmed past this daemon or "
+                     "Redis restarted; resyncing from the hashes",
+                     seq, l->next_seq - 1);
+            return -1;
+        }
+        l->next_seq = seq + 1;
+    }
+    if (n == NULL || n->type != REDIS_REPLY_STRING) {
+        l->stats.skipped++;
+        if (!l->logged_malformed) {
+            l->logged_malformed = 1;
+            ipd_warn("redis", "skipped a Stream entry without a node (further ones are counted, not logged)");
+        }
+        return 0;
+    }
+    apply_record(l, n->str, n->len, field(fields, "r"));
+    return 0;
+}
+
+static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    if (l->rd_pending > 0)
+        l->rd_pending--;
+    l->rd_progress = now_ms();
+    l->reading = 0;
+    if (r == NULL) {
+        fail(l, "connection lost");
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        char why[256];
+        snprintf(why, sizeof(why), "XREAD: %.*s", (int)r->len, r->str);
+        fail(l, why);
+        return;
+    }
+    int gap = 0;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements && !gap; i++) {
+            const redisReply *stream = r->element[i];
+            if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 ||
+                stream->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            const redisReply *entries = stream->element[1];
+            for (size_t k = 0; k < entries->elements && !gap; k++)
+                gap = apply_entry(l, entries->element[k]) != 0;
+        }
+    }
+    if (gap || l->resync_wanted)
+        start_snapshot(l);
+    else
+        start_read(l);
+}
+
+static void start_read(ipd_redis_link_t *l)
+{
+    if (l->reading || l->snapshotting || l->state != IPD_REDIS_UP)
+        return;
+    char block[16];
+    snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
+    const char *argv[] = {"XREAD", "COUNT", XREAD_COUNT, "BLOCK", block, "STREAMS", l->k_stream, l->last_id};
+    size_t len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = strlen(argv[i]);
+    if (command(l, &l->rd, on_xread, 8, argv, len) == 0)
+        l->reading = 1;
+}
+
+static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    l->snapshotting = 0;
+    if (wr_reply(l, r, "snapshot") != 0)
+        return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+        fail(l, "snapshot: an unexpected reply");
+        return;
+    }
+    snprintf(l->last_id, sizeof(l->last_id), "%.*s", (int)r->element[0]->len, r->element[0]->str);
+    const redisReply *seq = r->element[1];
+    l->next_seq = seq->type == REDIS_REPLY_STRING ? strtoull(seq->str, NULL, 10) + 1 : 0;
+    for (size_t i = 2; i + 1 < r->elements; i += 2) {
+        const redisReply *node = r->element[i], *hash = r->element[i + 1];
+        if (node->type != REDIS_REPLY_STRING || hash->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t k = 0; k + 1 < hash->elements; k += 2)
+            apply_record(l, node->str, node->len, hash->element[k + 1]);
+    }
+    l->stats.resyncs++;
+    l->resync_wanted = 0;
+    if (l->state == IPD_REDIS_SYNCING) {
+        ipd_info("redis", "link to %s up: resynced from the hashes, reading the Stream from %s", l->endpoint,
+                 l->last_id);
+        l->backoff_ms = BACKOFF_MIN_MS;
+    }
+    set_state(l, IPD_REDIS_UP);
+    start_read(l);
+}
+
+static void start_snapshot(ipd_redis_link_t *l)
+{
+    if (l->snapshotting)
+        return;
+    if (l->reading) {
+        l->resync_wanted = 1; /* after the outstanding read returns */
+        return;
+    }
+    const char *argv[] = {"EVAL", snapshot_script, "3", l->k_stream, l->k_nodes, l->k_seq, l->p_tasks};
+    size_t len[7];
+    for (int i = 0; i < 7; i++)
+        len[i] = strlen(argv[i]);
+    if (command(l, &l->wr, on_snapshot, 7, argv, len) == 0)
+        l->snapshotting = 1;
+}
+
+/* ---- liveness and epoch ---- */
+
+static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    if (wr_reply(l, r, "liveness") != 0)
+        return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    char epoch[sizeof(l->epoch)];
+    snprintf(epoch, sizeof(epoch), "%.*s", (int)r->element[0]->len, r->element[0]->str);
+    if (l->epoch[0] != '\0' && strcmp(epoch, l->epoch) != 0 && l->state == IPD_REDIS_UP) {
+        ipd_warn("redis", "Redis lost its data (epoch %s, was %s): republishing this node and resyncing", epoch,
+                 l->epoch);
+        snprintf(l->epoch, sizeof(l->epoch), "%s", epoch);
+        if (l->ops.republish != NULL)
+            l->ops.republish(l->ops.ctx);
+        l->next_seq = 0;
+        snprintf(l->last_id, sizeof(l->last_id), "0-0");
+        start_snapshot(l);
+    }
+    snprintf(l->epoch, sizeof(l->epoch), "%s", epoch);
+    uint64_t lost = 0;
+    for (size_t i = 1; i + 1 < r->elements; i += 2) {
+        const redisReply *n = r->element[i], *alive = r->element[i + 1];
+        if (n->type != REDIS_REPLY_STRING || alive->type != REDIS_REPLY_INTEGER || n->len >= IPD_NODE_SIZE)
+            continue;
+        char node[IPD_NODE_SIZE];
+        snprintf(node, sizeof(node), "%.*s", (int)n->len, n->str);
+        if (strcmp(node, l->node) == 0)
+            continue;
+        lost += alive->integer == 0;
+        if (l->ops.node_alive != NULL)
+            l->ops.node_alive(l->ops.ctx, node, alive->integer != 0);
+    }
+    l->stats.nodes_lost = lost;
+}
+
+static void liveness(ipd_redis_link_t *l)
+{
+    const char *argv[] = {"EVAL",   liveness_script, "3",     l->k_alive, l->k_nodes,  l->k_epoch,
+                          l->token, l->ttl,          l->node, l->p_alive, l->candidate};
+    size_t len[11];
+    for (int i = 0; i < 11; i++)
+        len[i] = strlen(argv[i]);
+    command(l, &l->wr, on_liveness, 11, argv, len);
+}
+
+static void on_live_timer(ipd_mloop_timer_t *t)
+{
+    ipd_redis_link_t *l = t->data;
+    if (l->wr.up)
+        liveness(l);
+    ipd_mloop_timer_start(l->loop, t, l->ttl_ms / 3);
+}
+
+/* ---- connecting ---- */
+
+static void both_up(ipd_redis_link_t *l)
+{
+    l->stats.connects++;
+    set_state(l, IPD_REDIS_SYNCING);
+    auth(l, &l->wr);
+    auth(l, &l->rd);
+    liveness(l);
+    ipd_mloop_timer_start(l->loop, &l->live_timer, l->ttl_ms / 3);
+    /* This node first (the snapshot then holds it too), then everyone's state and the Stream. */
+    if (l->ops.republish != NULL)
+        l->ops.republish(l->ops.ctx);
+    l->next_seq = 0;
+    start_snapshot(l);
+}
+
+static void on_conn(ipd_redis_conn_t *c, int ok, const char *why)
+{
+    ipd_redis_link_t *l = c->data;
+    if (!ok) {
+        char text[256];
+        snprintf(text, sizeof(text), "%s", why ? why : "connection lost");
+        fail(l, text);
+        return;
+    }
+    /* Connected: the pending count set when connecting is dropped (this is not a reply). */
+    if (c == &l->wr && l->wr_pending > 0)
+        l->wr_pending--;
+    if (c == &l->rd && l->rd_pending > 0)
+        l->rd_pending--;
+    if (l->state == IPD_REDIS_SYNCING && l->wr.up && l->rd.up)
+        both_up(l);
+}
+
+static void on_reconnect(ipd_mloop_timer_t *t)
+{
+    ipd_redis_link_t *l = t->data;
+    const char *why = NULL;
+    close_conns(l);
+    /* Connecting counts as syncing, so that a failure reports and backs off once. */
+    set_state(l, IPD_REDIS_SYNCING);
+    l->wr_progress = l->rd_progress = now_ms();
+    if (ipd_redis_conn_open(&l->wr, l->loop, l->endpoint, on_conn, l, &why) != 0 ||
+        ipd_redis_conn_open(&l->rd, l->loop, l->endpoint, on_conn, l, &why) != 0) {
+        char text[256];
+        snprintf(text, sizeof(text), "%s", why ? why : "cannot connect");
+        fail(l, text);
+        return;
+    }
+    /* Both count as pending until connected: the check timer bounds the connect too. */
+    l->wr_pending = l->rd_pending = 1;
+}
+
+static void on_check(ipd_mloop_timer_t *t)
+{
+    ipd_redis_link_t *l = t->data;
+    uint64_t now = now_ms();
+    if (l->state != IPD_REDIS_DOWN) {
+        if (l->wr_pending > 0 && now - l->wr_progress > l->cmd_timeout_ms)
+            fail(l, "Redis did not answer in time");
+        else if (l->rd_pending > 0 && now - l->rd_progress > l->cmd_timeout_ms + XREAD_BLOCK_MS)
+            fail(l, "Redis did not answer XREAD in time");
+    }
+    ipd_mloop_timer_start(l->loop, t, CHECK_MS);
+}
+
+/* ---- life cycle ---- */
+
+static char *read_password(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "redis_password_file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char line[1024];
+    char *p = fgets(line, sizeof(line), f) ? strdup(line) : strdup("");
+    fclose(f);
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p[strcspn(p, "\r\n")] = '\0';
+    return p;
+}
+
+static void random_token(char *out, size_t cap, uint64_t *seed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t v = ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        uint64_t r;
+        if (fread(&r, sizeof(r), 1, f) == 1)
+            v ^= r;
+        fclose(f);
+    }
+    *seed ^= v;
+    snprintf(out, cap, "%016" PRIx64, v);
+}
+
+int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_redis_link_ops_t *ops,
+                          ipd_redis_link_t **out, char *err, size_t errlen)
+{
+    ipd_redis_link_t *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    l->loop = loop;
+    l->ops = *ops;
+    snprintf(l->endpoint, sizeof(l->endpoint), "%s", cfg->redis);
+    snprintf(l->node, sizeof(l->node), "%s", cfg->node_name);
+    snprintf(l->username, sizeof(l->username), "%s", cfg->redis_username);
+    if (cfg->redis_password_file[0] != '\0' &&
+        (l->password = read_password(cfg->redis_password_file, err, errlen)) == NULL) {
+        free(l);
+        return IPD_EINVAL;
+    }
+    const char *p = cfg->redis_prefix;
+    snprintf(l->k_stream, KEY_SIZE, "{%s}:stream", p);
+    snprintf(l->k_seq, KEY_SIZE, "{%s}:seq", p);
+    snprintf(l->k_nodes, KEY_SIZE, "{%s}:nodes", p);
+    snprintf(l->k_epoch, KEY_SIZE, "{%s}:epoch", p);
+    snprintf(l->p_tasks, KEY_SIZE, "{%s}:tasks:", p);
+    snprintf(l->p_alive, KEY_SIZE, "{%s}:alive:", p);
+    snprintf(l->k_tasks, KEY_SIZE, "{%s}:tasks:%s", p, l->node);
+    snprintf(l->k_alive, KEY_SIZE, "{%s}:alive:%s", p, l->node);
+    snprintf(l->maxlen, sizeof(l->maxlen), "%d", cfg->redis_stream_maxlen);
+    l->ttl_ms = cfg->redis_liveness_ttl_ms;
+    snprintf(l->ttl, sizeof(l->ttl), "%" PRIu64, l->ttl_ms);
+    l->cmd_timeout_ms = l->ttl_ms / 3 > 2000 ? l->ttl_ms / 3 : 2000;
+    random_token(l->token, sizeof(l->token), &l->seed);
+    random_token(l->candidate, sizeof(l->candidate), &l->seed);
+    snprintf(l->last_id, sizeof(l->last_id), "0-0");
+    l->backoff_ms = BACKOFF_MIN_MS;
+    ipd_buf_init(&l->rec);
+    ipd_mloop_timer_init(&l->reconnect_timer, on_reconnect, l);
+    ipd_mloop_timer_init(&l->close_timer, on_close_timer, l);
+    ipd_mloop_timer_init(&l->check_timer, on_check, l);
+    ipd_mloop_timer_init(&l->live_timer, on_live_timer, l);
+    set_state(l, IPD_REDIS_DOWN);
+    ipd_mloop_timer_start(loop, &l->reconnect_timer, 0);
+    ipd_mloop_timer_start(loop, &l->check_timer, CHECK_MS);
+    ipd_info("redis", "linking node %s through %s (keys {%s}:*)", l->node, l->endpoint, p);
+    *out = l;
+    return 0;
+}
+
+void ipd_redis_link_destroy(ipd_redis_link_t *l)
+{
+    if (l == NULL)
+        return;
+    l->closing = 1;
+    close_conns(l);
+    ipd_mloop_timer_stop(l->loop, &l->reconnect_timer);
+    ipd_mloop_timer_stop(l->loop, &l->close_timer);
+    ipd_mloop_timer_stop(l->loop, &l->check_timer);
+    ipd_mloop_timer_stop(l->loop, &l->live_timer);
+    ipd_buf_dispose(&l->rec);
+    if (l->password != NULL) {
+        memset(l->password, 0, strlen(l->password));
+        free(l->password);
+    }
+    free(l);
+}
+
+void ipd_redis_link_resync(ipd_redis_link_t *l)
+{
+    if (l == NULL || l->state != IPD_REDIS_UP)
+        return;
+    if (l->ops.republish != NULL)
+        l->ops.republish(l->ops.ctx);
+    start_snapshot(l);
+}
+
+void ipd_redis_link_stats(const ipd_redis_link_t *l, ipd_redis_link_stats_t *out)
+{
+    *out = l->stats;
+}
+
+int ipd_redis_config_equal(const ipd_config_t *a, const ipd_config_t *b)
+{
+    return strcmp(a->redis, b->redis) == 0 && strcmp(a->redis_password_file, b->redis_password_file) == 0 &&
+           strcmp(a->redis_username, b->redis_username) == 0 && strcmp(a->redis_prefix, b->redis_prefix) == 0 &&
+           a->redis_stream_maxlen == b->redis_stream_maxlen && a->redis_liveness_ttl_ms == b->redis_liveness_ttl_ms &&
+           strcmp(a->node_name, b->node_name) == 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * The Redis link: cross-node coherence for daemons in node scope (DESIGN.md, "Redis").
+ *
+ * Each daemon publishes the tasks of its own node and applies every other node's. Keys carry
+ * the hash tag {prefix}, so one Redis Cluster slot holds them all:
+ *
+ *   {p}:tasks:<node>  hash   job id -> record of that node's task (the latest)
+ *   {p}:stream        Stream of changes: n <node>, s <sequence>, j <job id>, r <record>,
+ *                     trimmed with MAXLEN ~ redis_stream_maxlen
+ *   {p}:seq           the sequence number of the last change (INCR)
+ *   {p}:nodes         set of the nodes that ever published
+ *   {p}:alive:<node>  liveness key, TTL redis_liveness_ttl, refreshed every third of it
+ *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
+ *
+ * A record is one format-version byte (1) followed by a msgpack change record
+ * (proto/msgpack_codec.h: {job, tasks: [task]}): the job's image, pull policy, spec, creation
+ * time and node count, and the node's task. A publish writes the hash field, the sequence and
+ * the Stream entry in one script (atomic). A record that does not decode, or has a newer
+ * version byte, is skipped, counted, and logged the first time.
+ *
+ * Two connections: one for commands (publishes, liveness, snapshots), one for the blocking
+ * XREAD. After every connect the daemon republishes its node, then takes a snapshot of every
+ * node's hash together with the Stream's last id and sequence (one script, so consistent) and
+ * reads the Stream from there. A sequence number that does not follow the last one applied (the
+ * Stream was trimmed past it, or Redis restarted) triggers the same snapshot. Redis down is
+ * degraded, never fatal: reconnects back off with jitter from 0.5 s to 30 s; a command
+ * unanswered for max(2 s, TTL / 3) counts as a lost connection.
+ */
+#ifndef IPD_MASTER_REDIS_LINK_H
+#define IPD_MASTER_REDIS_LINK_H
+
+#include <stdint.h>
+
+#include "master/loop.h"
+#include "proto/buf.h"
+#include "proto/job.h"
+#include "shared/config.h"
+
+/** The version byte of the records this build writes; records with a larger one are skipped. */
+#define IPD_REDIS_RECORD_VERSION 1
+
+typedef enum ipd_redis_state {
+    IPD_REDIS_OFF = 0,     /**< not configured */
+    IPD_REDIS_DOWN = 1,    /**< not connected; reconnecting with backoff */
+    IPD_REDIS_SYNCING = 2, /**< connected, republishing and taking the snapshot */
+    IPD_REDIS_UP = 3,      /**< connected and reading the Stream */
+} ipd_redis_state_t;
+
+/** What the link tells its owner. Pointers are borrowed for the call. */
+typedef struct ipd_redis_link_ops {
+    /** Another node's task, as its daemon published it. */
+    void (*apply)(void *ctx, const ipd_job_t *job, const ipd_task_t *task);
+    /** Another node's daemon is alive or lost (its liveness key expired). */
+    void (*node_alive)(void *ctx, const char *node, int alive);
+    /** Publish every task of this node again (ipd_redis_link_publish for each). */
+    void (*republish)(void *ctx);
+    void *ctx;
+} ipd_redis_link_ops_t;
+
+typedef struct ipd_redis_link_stats {
+    uint64_t state; /**< ipd_redis_state_t */
+    uint64_t connects, published, applied, skipped, resyncs, nodes_lost;
+} ipd_redis_link_stats_t;
+
+typedef struct ipd_redis_link ipd_redis_link_t;
+
+/**
+ * Creates the link for `cfg` (copied: redis, redis_password_file, redis_username, redis_prefix,
+ * redis_stream_maxlen, redis_liveness_ttl_ms, node_name) on `loop` (borrowed) and starts
+ * connecting. `ops` is copied. Returns 0 and an owned link, or a negative code (an unreadable
+ * password file, out of memory) with a message in `err`.
+ */
+int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_redis_link_ops_t *ops,
+                          ipd_redis_link_t **out, char *err, size_t errlen);
+/** Closes the connections and frees the link. NULL is allowed. */
+void ipd_redis_link_destroy(ipd_redis_link_t *l);
+
+/** Publishes one task of this node (borrowed). Dropped while Redis is down: a reconnect republishes. */
+void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
+
+/** Republishes this node and resyncs (the owner's model was replaced). */
+void ipd_redis_link_resync(ipd_redis_link_t *l);
+
+void ipd_redis_link_stats(const ipd_redis_link_t *l, ipd_redis_link_stats_t *out);
+
+/** True when both links carry the same settings (a reload that changes none keeps the link). */
+int ipd_redis_config_equal(const ipd_config_t *a, const ipd_config_t *b);
+
+/**
+ * Encodes the record of `task` of `job` (borrowed) into `buf` (appended): the version byte, then
+ * the msgpack change record. Returns 0 or -ENOMEM.
+ */
+int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
+
+/**
+ * Decodes a record of `len` bytes. Returns 0; -ENOTSUP for a newer version byte; IPD_EINVAL
+ * (or IPD_ETOOBIG) for anything malformed.
+ */
+int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_task_t *task);
+
+#endif
