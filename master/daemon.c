@@ -172,6 +172,8 @@ static void after_iteration(daemon_state_t *d)
         if (d->sup != NULL)
             ipd_supervisor_notify_ring(d->sup);
         ipd_info("master", "initial list complete: %u jobs in the table", ipd_table_job_count(d->table));
+        if (d->republish_pending)
+            daemon_redis_republish(d);
         ipd_sd_notify("READY=1");
         notify_status(d);
         return;
@@ -186,7 +188,8 @@ static int kube_settings_differ(const ipd_config_t *a, const ipd_config_t *b)
 {
     return strcmp(a->kube_server, b->kube_server) != 0 || strcmp(a->kubeconfig, b->kubeconfig) != 0 ||
            strcmp(a->kube_token_file, b->kube_token_file) != 0 || strcmp(a->kube_ca_file, b->kube_ca_file) != 0 ||
-           a->scope != b->scope || strcmp(a->node_name, b->node_name) != 0 || strcmp(a->namespace, b->namespace) != 0;
+           a->scope != b->scope || strcmp(a->node_name, b->node_name) != 0 || strcmp(a->namespace, b->namespace) != 0 ||
+           (a->redis[0] != '\0') != (b->redis[0] != '\0'); /* which Jobs node scope watches */
 }
 
 /* Reads and checks the new configuration into `next`. Returns 0, or a negative code with `err` set. */
@@ -282,6 +285,13 @@ static void finish_reload(daemon_state_t *d)
         if (daemon_kube_start(d) != 0)
             ipd_error("master", "reload: the watch could not restart; retrying on the next reload");
     }
+    if (!ipd_redis_config_equal(&d->prev_cfg, &d->cfg) || d->cfg.redis_password_file[0] != '\0') {
+        /* A new link republishes this node and resyncs once connected (the password is read again). */
+        ipd_info("master", "reload: Redis settings applied");
+        daemon_redis_apply(d);
+    } else if (kube_settings_differ(&d->prev_cfg, &d->cfg)) {
+        ipd_redis_link_resync(d->redis);
+    }
     ipd_info("master", "reload complete: the new workers serve");
     ipd_sd_notify("READY=1");
 }
@@ -343,6 +353,8 @@ static int start(daemon_state_t *d)
     if ((rc = open_table(d)) != 0 || (rc = daemon_kube_start(d)) != 0 || (rc = start_workers(d)) != 0)
         return rc;
     daemon_prepare_stats_dir(d); /* a failure is logged; SIGUSR1 tries again */
+    /* Redis down or misconfigured is degraded, never fatal: the daemon serves its own node. */
+    daemon_redis_apply(d);
     ipd_mloop_timer_init(&d->tick_timer, on_tick, d);
     ipd_mloop_timer_start(d->loop, &d->tick_timer, TICK_MS);
     ipd_mloop_timer_init(&d->watchdog_timer, on_watchdog, d);
@@ -353,6 +365,8 @@ static int start(daemon_state_t *d)
 
 static void cleanup(daemon_state_t *d)
 {
+    ipd_redis_link_destroy(d->redis);
+    d->redis = NULL;
     daemon_kube_stop(d);
     ipd_supervisor_destroy(d->sup);
     ipd_listeners_close(&d->listeners);

@@ -7,6 +7,7 @@
 #include "master/listeners.h"
 #include "master/loop.h"
 #include "master/model.h"
+#include "master/redis_link.h"
 #include "master/reflector.h"
 #include "master/strmap.h"
 #include "master/supervisor.h"
@@ -28,6 +29,8 @@ typedef struct daemon_state {
     ipd_model_t *model;
     ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT]; /* refl[EVENTS] is NULL in node scope */
     ipd_strmap_t pod_events;                     /* node scope: "ns/name" -> the Events reflector of that pod */
+    ipd_redis_link_t *redis; /* NULL without Redis */
+    int republish_pending;   /* Redis asked for this node's tasks before the first list completed */
     int synced; /* every reflector completed its first list and the model published it */
     int stopping;
     int reload_pending; /* RELOADING=1 sent; READY=1 waits for the new workers */
@@ -41,6 +44,7 @@ typedef struct daemon_state {
     int64_t started_at;
     ipd_reflector_stats_t base;   /* counters of reflectors replaced by reloads */
     ipd_model_stats_t base_model; /* counters of models replaced by reloads */
+    ipd_redis_link_stats_t base_redis; /* counters of Redis links replaced by reloads */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */
@@ -63,6 +67,10 @@ void daemon_kube_stop(daemon_state_t *d);
 void daemon_kube_drain(daemon_state_t *d);
 /** Adds the counters of every reflector now running to `sum`. */
 void daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum);
+/** Creates, replaces (settings changed) or removes the Redis link for d->cfg. Returns 0 or a negative code. */
+int daemon_redis_apply(daemon_state_t *d);
+/** Publishes every task of this node the table holds (after a Redis (re)connect). */
+void daemon_redis_republish(daemon_state_t *d);
 /** True once every reflector has completed a list. */
 int daemon_kube_synced(const daemon_state_t *d);
 /** True while every reflector is watching or listing without a pending backoff. */

@@ -121,6 +121,12 @@ static void add_stats(ipd_reflector_stats_t *sum, const ipd_reflector_stats_t *s
     sum->bookmarks += s->bookmarks;
 }
 
+static void own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+{
+    daemon_state_t *d = ctx;
+    ipd_redis_link_publish(d->redis, job, node_count, task);
+}
+
 /* Node scope: one Events reflector per pull pod of this node (involvedObject.name). */
 static void watch_pod_events(void *ctx, const char *ns, const char *name, int on)
 {
@@ -260,13 +266,14 @@ int daemon_kube_start(daemon_state_t *d)
                                    .delete_pod = delete_pod,
                                    .finish_job = node_scope ? finish_job : NULL,
                                    .watch_pod_events = node_scope ? watch_pod_events : NULL,
+                                   .own_task = node_scope ? own_task : NULL,
                                    .ctx = d};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;
     }
     if (node_scope)
-        ipd_model_set_node(d->model, d->cfg.node_name);
+        ipd_model_set_node(d->model, d->cfg.node_name, d->cfg.redis[0] != '\0');
     return start_reflectors(d);
 }
 
@@ -336,4 +343,86 @@ int daemon_kube_healthy(const daemon_state_t *d)
         if (required(d, k) && (d->refl[k] == NULL || now - ipd_reflector_last_contact(d->refl[k]) > grace))
             return 0;
     return 1;
+}
+
+/* ---- the Redis link ---- */
+
+static void redis_apply(void *ctx, const ipd_job_t *job, const ipd_task_t *task)
+{
+    daemon_state_t *d = ctx;
+    if (d->model != NULL)
+        ipd_model_remote_task(d->model, job, task);
+}
+
+static void redis_node_alive(void *ctx, const char *node, int alive)
+{
+    daemon_state_t *d = ctx;
+    if (d->model != NULL)
+        ipd_model_remote_node(d->model, node, alive);
+}
+
+typedef struct republish_ctx {
+    daemon_state_t *d;
+    size_t n;
+} republish_ctx_t;
+
+static int republish_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
+                         size_t json_len, void *data)
+{
+    republish_ctx_t *r = data;
+    (void)json;
+    (void)json_len;
+    for (size_t i = 0; i < ntasks; i++)
+        if (strcmp(tasks[i].node, r->d->cfg.node_name) == 0) {
+            ipd_redis_link_publish(r->d->redis, job, job->nodes.desired, &tasks[i]);
+            r->n++;
+        }
+    return 0;
+}
+
+void daemon_redis_republish(daemon_state_t *d)
+{
+    if (d->redis == NULL)
+        return;
+    /* Before the first lists the table may hold what the cluster no longer says. */
+    if (!d->synced) {
+        d->republish_pending = 1;
+        return;
+    }
+    d->republish_pending = 0;
+    republish_ctx_t r = {d, 0};
+    ipd_table_foreach(d->table, republish_job, &r);
+    ipd_info("redis", "republished %zu tasks of node %s", r.n, d->cfg.node_name);
+}
+
+static void redis_republish(void *ctx)
+{
+    daemon_redis_republish(ctx);
+}
+
+int daemon_redis_apply(daemon_state_t *d)
+{
+    if (d->redis != NULL) {
+        ipd_redis_link_stats_t rs;
+        ipd_redis_link_stats(d->redis, &rs);
+        d->base_redis.connects += rs.connects;
+        d->base_redis.published += rs.published;
+        d->base_redis.applied += rs.applied;
+        d->base_redis.skipped += rs.skipped;
+        d->base_redis.resyncs += rs.resyncs;
+    }
+    ipd_redis_link_destroy(d->redis);
+    d->redis = NULL;
+    d->republish_pending = 0;
+    if (d->cfg.redis[0] == '\0')
+        return 0;
+    ipd_redis_link_ops_t ops = {.apply = redis_apply,
+                                .node_alive = redis_node_alive,
+                                .republish = redis_republish,
+                                .ctx = d};
+    char err[512];
+    int rc = ipd_redis_link_create(d->loop, &d->cfg, &ops, &d->redis, err, sizeof(err));
+    if (rc != 0)
+        ipd_error("redis", "link not started: %s", err);
+    return rc;
 }

@@ -47,6 +47,24 @@ void daemon_publish_stats(daemon_state_t *d)
     v[IPD_MSTATS_KUBE_ACTION_ERRORS] = d->kube_action_errors;
     v[IPD_MSTATS_RELOADS] = d->reloads;
     v[IPD_MSTATS_STARTED_AT] = (uint64_t)d->started_at;
+    if (d->redis != NULL) {
+        ipd_redis_link_stats_t rs;
+        ipd_redis_link_stats(d->redis, &rs);
+        v[IPD_MSTATS_REDIS_STATE] = rs.state;
+        v[IPD_MSTATS_REDIS_CONNECTS] = d->base_redis.connects + rs.connects;
+        v[IPD_MSTATS_REDIS_PUBLISHED] = d->base_redis.published + rs.published;
+        v[IPD_MSTATS_REDIS_APPLIED] = d->base_redis.applied + rs.applied;
+        v[IPD_MSTATS_REDIS_SKIPPED] = d->base_redis.skipped + rs.skipped;
+        v[IPD_MSTATS_REDIS_RESYNCS] = d->base_redis.resyncs + rs.resyncs;
+        v[IPD_MSTATS_REDIS_NODES_LOST] = rs.nodes_lost;
+    } else {
+        v[IPD_MSTATS_REDIS_STATE] = d->cfg.redis[0] != '\0' ? IPD_REDIS_DOWN : IPD_REDIS_OFF;
+        v[IPD_MSTATS_REDIS_CONNECTS] = d->base_redis.connects;
+        v[IPD_MSTATS_REDIS_PUBLISHED] = d->base_redis.published;
+        v[IPD_MSTATS_REDIS_APPLIED] = d->base_redis.applied;
+        v[IPD_MSTATS_REDIS_SKIPPED] = d->base_redis.skipped;
+        v[IPD_MSTATS_REDIS_RESYNCS] = d->base_redis.resyncs;
+    }
     for (int i = 0; i < IPD_MSTATS_COUNT; i++)
         atomic_store_explicit(&b->c[i], v[i], memory_order_relaxed);
 }

@@ -88,6 +88,13 @@ static const char *const master_names[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_KUBE_ACTION_ERRORS] = "kube_action_errors_total",
     [IPD_MSTATS_RELOADS] = "reloads_total",
     [IPD_MSTATS_STARTED_AT] = "started_at_ms",
+    [IPD_MSTATS_REDIS_STATE] = "redis_link_state",
+    [IPD_MSTATS_REDIS_CONNECTS] = "redis_connects_total",
+    [IPD_MSTATS_REDIS_PUBLISHED] = "redis_published_total",
+    [IPD_MSTATS_REDIS_APPLIED] = "redis_records_applied_total",
+    [IPD_MSTATS_REDIS_SKIPPED] = "redis_records_skipped_total",
+    [IPD_MSTATS_REDIS_RESYNCS] = "redis_resyncs_total",
+    [IPD_MSTATS_REDIS_NODES_LOST] = "redis_nodes_lost",
     /* The task failure slots are named by their cause (ipd_stats_master_counter_name()). */
 };
 

@@ -103,6 +103,13 @@ typedef enum ipd_mstats_counter {
     IPD_MSTATS_KUBE_ACTION_ERRORS,   /**< of which failed */
     IPD_MSTATS_RELOADS,              /**< configuration reloads applied */
     IPD_MSTATS_STARTED_AT,           /**< gauge: Unix ms the master started */
+    IPD_MSTATS_REDIS_STATE,          /**< gauge: Redis link, 0 not used, 1 down, 2 syncing, 3 up */
+    IPD_MSTATS_REDIS_CONNECTS,       /**< Redis connections established */
+    IPD_MSTATS_REDIS_PUBLISHED,      /**< this node's task records written to Redis */
+    IPD_MSTATS_REDIS_APPLIED,        /**< other nodes' records applied */
+    IPD_MSTATS_REDIS_SKIPPED,        /**< records skipped: malformed or of a newer format */
+    IPD_MSTATS_REDIS_RESYNCS,        /**< resyncs from the per-node hashes */
+    IPD_MSTATS_REDIS_NODES_LOST,     /**< gauge: nodes whose daemon's liveness key expired */
     /** Tasks that reached failed, by cause: slot IPD_MSTATS_TASK_FAILURES + (cause - IPD_CAUSE_AUTH)
      *  for each ipd_cause_t from IPD_CAUSE_AUTH to IPD_CAUSE_UNKNOWN (ipd_mstats_task_failures()). */
     IPD_MSTATS_TASK_FAILURES,

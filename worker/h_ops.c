@@ -133,6 +133,14 @@ static const char *const master_help[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_KUBE_ACTION_ERRORS] = "Of those requests, the ones that failed.",
     [IPD_MSTATS_RELOADS] = "Configuration reloads applied.",
     [IPD_MSTATS_STARTED_AT] = "Start time of the master, in seconds since the Unix epoch.",
+    [IPD_MSTATS_REDIS_STATE] = "Redis link: 0 not configured, 1 down (degraded: own node and last known remote state), "
+                               "2 connecting or resyncing, 3 up.",
+    [IPD_MSTATS_REDIS_CONNECTS] = "Redis connections established (each followed by a republish and a resync).",
+    [IPD_MSTATS_REDIS_PUBLISHED] = "Task records of this node written to Redis.",
+    [IPD_MSTATS_REDIS_APPLIED] = "Task records of other nodes applied from Redis.",
+    [IPD_MSTATS_REDIS_SKIPPED] = "Redis records skipped: malformed, or of a newer format version.",
+    [IPD_MSTATS_REDIS_RESYNCS] = "Resyncs from the per-node hashes (start, reconnect, a gap in the Stream).",
+    [IPD_MSTATS_REDIS_NODES_LOST] = "Nodes whose daemon's liveness key expired.",
 };
 
 static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
