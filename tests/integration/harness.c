@@ -95,6 +95,34 @@ static pid_t spawn(const char *const *argv, const char *const *env, const char *
     return pid;
 }
 
+h_proc_t h_start_redis(const char *dir, int port_or_0, const char *const *args)
+{
+    h_proc_t p = {.port = port_or_0 ? port_or_0 : h_free_port()};
+    char port[16];
+    snprintf(port, sizeof(port), "%d", p.port);
+    snprintf(p.log, sizeof(p.log), "/tmp/ipd-redis-%d-%llu.log", (int)getpid(), (unsigned long long)h_now_ms());
+    /* No persistence: nothing is written to `dir` but what Redis insists on creating. */
+    const char *argv[48] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                            "no", "--dir", dir, "--protected-mode", "no", "--daemonize", "no"};
+    size_t n = 15;
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < 47; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    p.pid = spawn(argv, NULL, p.log);
+    char cmd[128], out[64];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d PING 2>/dev/null", p.port);
+    uint64_t deadline = h_now_ms() + 10000;
+    while (h_now_ms() < deadline) {
+        out[0] = '\0';
+        if (h_sh(cmd, out, sizeof(out)) == 0 && strncmp(out, "PONG", 4) == 0)
+            return p;
+        usleep(50000);
+    }
+    h_dump_log(&p);
+    cr_assert_fail("redis-server did not answer PING on port %d", p.port);
+    return p;
+}
+
 h_proc_t h_start_kubesim(const char *const *args)
 {
     h_proc_t p = {.port = h_free_port()};

@@ -29,6 +29,13 @@ uint64_t h_now_ms(void);
 h_proc_t h_start_kubesim(const char *const *args);
 
 /**
+ * Starts redis-server on loopback port `port_or_0` (0: a free one) without persistence (working
+ * directory `dir`), with extra arguments (NULL-terminated, may be NULL), and waits until it
+ * answers PING.
+ */
+h_proc_t h_start_redis(const char *dir, int port_or_0, const char *const *args);
+
+/**
  * Starts build/imgpulld with `args` (NULL-terminated) and extra environment entries `env`
  * (NULL-terminated "NAME=value", may be NULL). Does not wait for readiness.
  */

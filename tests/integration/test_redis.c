@@ -1,0 +1,441 @@
+/*
+ * Cross-node coherence through Redis: a real redis-server (no persistence, free loopback port,
+ * stopped by PID), the simulator with 3 nodes, and 3 daemons in node scope, one per node, each
+ * on its own port and instance. Every daemon must show every node's tasks as the node's own
+ * daemon computed them, and converge to the simulator's truth after each fault.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define N 3
+
+typedef struct world {
+    h_proc_t sim, redis;
+    h_proc_t d[N];
+    char instance[N][64];
+    char conf[N][192];
+    int port[N];
+    char dir[128];
+    char extra[512]; /* configuration lines every daemon gets */
+} world_t;
+
+static world_t w;
+
+static void release(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (w.d[i].pid > 0)
+            kill(w.d[i].pid, SIGCONT);
+        h_stop(&w.d[i], SIGTERM, 15000);
+        if (w.instance[i][0])
+            h_unlink_instance(w.instance[i]);
+    }
+    if (w.redis.pid > 0)
+        kill(w.redis.pid, SIGCONT);
+    h_stop(&w.redis, SIGTERM, 5000);
+    h_stop(&w.sim, SIGTERM, 5000);
+    if (w.dir[0]) {
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w.dir);
+        h_sh(cmd, NULL, 0);
+    }
+    memset(&w, 0, sizeof(w));
+}
+
+TestSuite(redis, .fini = release);
+
+static void sim_post(const char *path, const char *body)
+{
+    h_resp_t r;
+    cr_assert_eq(h_http(w.sim.port, "POST", path, body, NULL, &r), 0, "%s", path);
+    cr_assert_eq(r.status, 200, "%s: %ld %s", path, r.status, r.body);
+    h_resp_free(&r);
+}
+
+static void start_daemon(int i)
+{
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
+             "node_name node-%d\nredis 127.0.0.1:%d\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
+             "stats_file %s/stats-%d.json\nlog_level debug\n%s",
+             w.sim.port, w.instance[i], w.port[i], i + 1, w.redis.port, w.dir, i, w.extra);
+    h_write_file(w.conf[i], text);
+    const char *args[] = {"-c", w.conf[i], NULL};
+    w.d[i] = h_start_daemon(args, NULL);
+}
+
+static void start_world(const char *tag, const char *const *redis_args, const char *extra)
+{
+    memset(&w, 0, sizeof(w));
+    char inst[48];
+    h_instance(inst, sizeof(inst), tag);
+    snprintf(w.dir, sizeof(w.dir), "/tmp/ipd-%s", inst);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", w.dir, w.dir);
+    cr_assert_eq(h_sh(cmd, NULL, 0), 0);
+    snprintf(w.extra, sizeof(w.extra), "%s", extra ? extra : "");
+    const char *sim_args[] = {"--nodes", "3", "--pull-ms", "300", NULL};
+    w.sim = h_start_kubesim(sim_args);
+    /* Pods exit 0 after the pull: Jobs complete as with the no-op helper. */
+    sim_post("/_sim/outcome", "{\"pattern\": \".\", \"outcome\": \"Run\", \"run_ms\": 100, \"exit_code\": 0}");
+    w.redis = h_start_redis(w.dir, 0, redis_args);
+    for (int i = 0; i < N; i++) {
+        snprintf(w.instance[i], sizeof(w.instance[i]), "%s-%d", inst, i + 1);
+        snprintf(w.conf[i], sizeof(w.conf[i]), "%s/d%d.conf", w.dir, i + 1);
+        w.port[i] = h_free_port();
+        start_daemon(i);
+    }
+    for (int i = 0; i < N; i++)
+        h_wait_ready(&w.d[i], w.port[i], 20000);
+}
+
+/* ---- reading the daemons ---- */
+
+static const char *str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+static json_t *get_job(int i, const char *id)
+{
+    char path[128];
+    long status = 0;
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    json_t *doc = h_http_json(w.port[i], "GET", path, NULL, &status);
+    if (status != 200) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static json_t *task_of(json_t *job, const char *node)
+{
+    size_t k;
+    json_t *t;
+    json_array_foreach(json_object_get(job, "tasks"), k, t)
+    {
+        if (strcmp(str(t, "node"), node) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+static char *pull(int i, const char *image, const char *nodes)
+{
+    char body[512];
+    long status = 0;
+    snprintf(body, sizeof(body), "{\"image\": \"%s\", \"nodes\": %s}", image, nodes);
+    json_t *doc = h_http_json(w.port[i], "POST", "/api/v1/images/pull", body, &status);
+    cr_assert(doc != NULL && status == 202, "POST pull on daemon %d: %ld", i + 1, status);
+    char *id = strdup(str(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
+    json_decref(doc);
+    return id;
+}
+
+/* What must be equal on every daemon: the tasks as their node's daemon computed them. */
+static char *tasks_text(json_t *job)
+{
+    json_t *out = json_array();
+    size_t k;
+    json_t *t;
+    json_array_foreach(json_object_get(job, "tasks"), k, t)
+    {
+        json_t *c = json_object();
+        static const char *const keys[] = {"node",    "state",       "reason",   "message",
+                                           "pull_ms", "image_bytes", "attempts", "pod"};
+        for (size_t n = 0; n < sizeof(keys) / sizeof(keys[0]); n++)
+            json_object_set(c, keys[n], json_object_get(t, keys[n]) ? json_object_get(t, keys[n]) : json_null());
+        json_array_append_new(out, c);
+    }
+    json_t *all =
+        json_pack("{s:s, s:O, s:o}", "state", str(job, "state"), "nodes", json_object_get(job, "nodes"), "tasks", out);
+    char *text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(all);
+    return text;
+}
+
+typedef struct want {
+    const char *id;
+    int daemons[N]; /* which daemons to ask (1) */
+    const char *node, *state;
+    const char *job_state;
+} want_t;
+
+/* Every asked daemon shows `node`'s task in `state` (or the job in `job_state`). */
+static int all_show(void *ctx)
+{
+    want_t *wt = ctx;
+    for (int i = 0; i < N; i++) {
+        if (!wt->daemons[i])
+            continue;
+        json_t *job = get_job(i, wt->id);
+        int ok = job != NULL;
+        if (ok && wt->node != NULL) {
+            json_t *t = task_of(job, wt->node);
+            ok = t != NULL && strcmp(str(t, "state"), wt->state) == 0;
+        }
+        if (ok && wt->job_state != NULL)
+            ok = strcmp(str(job, "state"), wt->job_state) == 0;
+        json_decref(job);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static void expect_same_everywhere(const char *id)
+{
+    char *first = NULL;
+    for (int i = 0; i < N; i++) {
+        json_t *job = get_job(i, id);
+        cr_assert(job != NULL, "daemon %d does not have job %s", i + 1, id);
+        char *text = tasks_text(job);
+        json_decref(job);
+        if (first == NULL)
+            first = text;
+        else {
+            cr_expect_str_eq(text, first, "daemon %d differs from daemon 1", i + 1);
+            free(text);
+        }
+    }
+    free(first);
+}
+
+static int64_t master_stat(int i, const char *name)
+{
+    long status = 0;
+    json_t *doc = h_http_json(w.port[i], "GET", "/api/v1/stats", NULL, &status);
+    json_t *v = json_object_get(json_object_get(doc, "master"), name);
+    int64_t n = json_is_integer(v) ? json_integer_value(v) : -1;
+    json_decref(doc);
+    return n;
+}
+
+static void wait_all(want_t *wt, int timeout_ms, const char *what)
+{
+    if (!h_wait(all_show, wt, timeout_ms)) {
+        for (int i = 0; i < N; i++) {
+            json_t *job = get_job(i, wt->id);
+            char *text = job ? json_dumps(job, JSON_COMPACT) : NULL;
+            fprintf(stderr, "daemon %d: %s\n", i + 1, text ? text : "(no job)");
+            free(text);
+            json_decref(job);
+            h_dump_log(&w.d[i]);
+        }
+        cr_assert_fail("%s", what);
+    }
+}
+
+/* ---- the cases ---- */
+
+Test(redis, a_pull_onto_three_nodes_reads_the_same_on_every_daemon, .timeout = 120)
+{
+    start_world("rsame", NULL, NULL);
+    char *id = pull(0, "nginx:1.27", "[\"node-1\", \"node-2\", \"node-3\"]");
+    want_t wt = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&wt, 30000, "the job did not succeed on every daemon");
+    /* Figures of the last Pulled events may land after the state: let them settle. */
+    usleep(1500 * 1000);
+    expect_same_everywhere(id);
+    json_t *job = get_job(0, id);
+    for (int n = 1; n <= N; n++) {
+        char node[16];
+        snprintf(node, sizeof(node), "node-%d", n);
+        json_t *t = task_of(job, node);
+        cr_expect_gt(json_integer_value(json_object_get(t, "pull_ms")), 0, "%s has no pull_ms on daemon 1", node);
+        cr_expect_gt(json_integer_value(json_object_get(t, "image_bytes")), 0, "%s has no image_bytes", node);
+    }
+    json_decref(job);
+    cr_expect_eq(master_stat(0, "redis_link_state"), 3, "daemon 1's link is not up");
+    cr_expect_gt(master_stat(0, "redis_records_applied_total"), 0);
+    free(id);
+}
+
+Test(redis, a_failing_pull_on_node_3_and_a_cancel_through_daemon_2_are_seen_everywhere, .timeout = 120)
+{
+    start_world("rfail", NULL, NULL);
+    sim_post("/_sim/fail", "{\"pattern\": \"broken\", \"message\": \"manifest unknown\"}");
+    char *bad = pull(0, "registry.example/broken:1", "[\"node-3\"]");
+    want_t wt = {bad, {1, 0, 0}, "node-3", "retrying", NULL};
+    wait_all(&wt, 30000, "daemon 1 does not show node-3's failing pull");
+    json_t *job = get_job(0, bad);
+    json_t *t = task_of(job, "node-3");
+    const char *reason = str(t, "reason");
+    cr_expect(strcmp(reason, "ErrImagePull") == 0 || strcmp(reason, "ImagePullBackOff") == 0,
+              "daemon 1 shows reason %s", reason);
+    cr_expect(strstr(str(t, "message"), "manifest unknown") != NULL || strcmp(reason, "ImagePullBackOff") == 0,
+              "the kubelet's message is missing: %s", str(t, "message"));
+    json_decref(job);
+
+    /* A slow pull on every node, cancelled through daemon 2. */
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
+    char *slow = pull(0, "slow:1", "[\"node-1\", \"node-2\", \"node-3\"]");
+    want_t pulling = {slow, {1, 1, 1}, "node-3", "pulling", NULL};
+    wait_all(&pulling, 30000, "the slow pull did not start on node-3 for every daemon");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", slow);
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port[1], "DELETE", path, NULL, NULL, &r), 0);
+    cr_assert(r.status == 202 || r.status == 200, "DELETE through daemon 2: %ld %s", r.status, r.body);
+    h_resp_free(&r);
+    want_t cancelled = {slow, {1, 1, 1}, NULL, NULL, "cancelled"};
+    wait_all(&cancelled, 30000, "the cancel through daemon 2 is not seen everywhere");
+    for (int n = 1; n <= N; n++) {
+        char node[16];
+        snprintf(node, sizeof(node), "node-%d", n);
+        want_t tc = {slow, {1, 1, 1}, node, "cancelled", NULL};
+        wait_all(&tc, 10000, "a task is not cancelled everywhere");
+    }
+    free(bad);
+    free(slow);
+}
+
+Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted, .timeout = 120)
+{
+    start_world("rkill", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 15000}");
+    char *id = pull(0, "slow:2", "[\"node-1\", \"node-2\", \"node-3\"]");
+    want_t pulling = {id, {1, 1, 1}, "node-3", "pulling", NULL};
+    wait_all(&pulling, 30000, "node-3's pull did not start everywhere");
+    kill(w.d[2].pid, SIGKILL);
+    waitpid(w.d[2].pid, NULL, 0);
+    w.d[2].pid = 0;
+    uint64_t t0 = h_now_ms();
+    want_t unknown = {id, {1, 1, 0}, "node-3", "unknown", NULL};
+    /* TTL 3 s, checked every second: within TTL + a check period + a little. */
+    wait_all(&unknown, 6000, "node-3's task did not become unknown within the TTL");
+    fprintf(stderr, "unknown after %llu ms\n", (unsigned long long)(h_now_ms() - t0));
+    json_t *job = get_job(0, id);
+    cr_expect_str_eq(str(task_of(job, "node-3"), "reason"), "NodeDaemonLost");
+    json_decref(job);
+    start_daemon(2);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&done, 40000, "the job did not converge after the restart");
+    usleep(1500 * 1000);
+    expect_same_everywhere(id);
+    free(id);
+}
+
+Test(redis, a_stopped_redis_degrades_and_converges_once_resumed, .timeout = 120)
+{
+    start_world("rstop", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 3000}");
+    char *id = pull(0, "slow:3", "[\"node-1\", \"node-2\", \"node-3\"]");
+    want_t pulling = {id, {1, 1, 1}, "node-3", "pulling", NULL};
+    wait_all(&pulling, 30000, "the pulls did not start everywhere");
+    kill(w.redis.pid, SIGSTOP);
+    usleep(5000 * 1000);
+    /* Each daemon still serves, its own node at least. */
+    for (int i = 0; i < N; i++) {
+        char node[16];
+        snprintf(node, sizeof(node), "node-%d", i + 1);
+        json_t *job = get_job(i, id);
+        cr_assert(job != NULL, "daemon %d does not answer while Redis is stopped", i + 1);
+        cr_expect_str_eq(str(task_of(job, node), "state"), "succeeded", "daemon %d's own task", i + 1);
+        json_decref(job);
+    }
+    kill(w.redis.pid, SIGCONT);
+    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&done, 45000, "the daemons did not converge once Redis resumed");
+    usleep(1500 * 1000);
+    expect_same_everywhere(id);
+    free(id);
+}
+
+Test(redis, a_redis_restarted_empty_is_filled_again, .timeout = 120)
+{
+    start_world("rempty", NULL, NULL);
+    char *first = pull(0, "nginx:1.26", "[\"node-1\", \"node-2\", \"node-3\"]");
+    want_t done1 = {first, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&done1, 30000, "the first job did not succeed everywhere");
+    int port = w.redis.port;
+    h_stop(&w.redis, SIGTERM, 5000);
+    /* A new, empty Redis on the same port; a job runs meanwhile. */
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 2000}");
+    char *second = pull(1, "slow:4", "[\"node-1\", \"node-2\", \"node-3\"]");
+    w.redis = h_start_redis(w.dir, port, NULL);
+    want_t done2 = {second, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&done2, 60000, "the second job did not converge after Redis restarted empty");
+    usleep(1500 * 1000);
+    expect_same_everywhere(second);
+    expect_same_everywhere(first);
+    /* Every daemon republished its node into the empty Redis. */
+    char cmd[160], out[64];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HLEN '{imgpulld}:tasks:node-3'", port);
+    h_sh(cmd, out, sizeof(out));
+    cr_expect_geq(atoi(out), 2, "node-3's hash holds %s", out);
+    free(first);
+    free(second);
+}
+
+Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 120)
+{
+    const char *redis_args[] = {"--stream-node-max-entries", "2", NULL};
+    start_world("rtrim", redis_args, "redis_stream_maxlen 2\n");
+    /* Daemon 1 stops reading while many changes go by. */
+    kill(w.d[0].pid, SIGSTOP);
+    char *ids[4];
+    for (int k = 0; k < 4; k++) {
+        char image[32];
+        snprintf(image, sizeof(image), "nginx:1.%d", 10 + k);
+        ids[k] = pull(1, image, "[\"node-2\", \"node-3\"]");
+    }
+    for (int k = 0; k < 4; k++) {
+        want_t done = {ids[k], {0, 1, 1}, NULL, NULL, "succeeded"};
+        wait_all(&done, 30000, "a job did not succeed on daemons 2 and 3");
+    }
+    int64_t before = master_stat(1, "redis_resyncs_total");
+    kill(w.d[0].pid, SIGCONT);
+    for (int k = 0; k < 4; k++) {
+        want_t done = {ids[k], {1, 1, 1}, NULL, NULL, "succeeded"};
+        wait_all(&done, 30000, "daemon 1 did not converge after the Stream was trimmed");
+        usleep(300 * 1000);
+        expect_same_everywhere(ids[k]);
+        free(ids[k]);
+    }
+    cr_expect_geq(master_stat(0, "redis_resyncs_total"), 2, "daemon 1 did not resync (daemon 2: %lld)",
+                  (long long)before);
+}
+
+Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
+{
+    start_world("rbad", NULL, NULL);
+    char cmd[512], out[128];
+    snprintf(
+        cmd, sizeof(cmd),
+        "printf '\\001garbage' | redis-cli -p %d -x XADD '{imgpulld}:stream' '*' n node-9 j pj-bad r >/dev/null && "
+        "printf '\\002\\200' | redis-cli -p %d -x XADD '{imgpulld}:stream' '*' n node-8 j pj-new r >/dev/null "
+        "&& echo ok",
+        w.redis.port, w.redis.port);
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
+    uint64_t deadline = h_now_ms() + 10000;
+    while (h_now_ms() < deadline && master_stat(0, "redis_records_skipped_total") < 2)
+        usleep(100 * 1000);
+    for (int i = 0; i < N; i++)
+        cr_expect_geq(master_stat(i, "redis_records_skipped_total"), 2, "daemon %d", i + 1);
+    /* A version byte of 1 with a body that is not msgpack; a version byte of 2, newer than this build's. */
+    cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-9: malformed", 5000), "not logged");
+    cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-8: a newer format version", 5000), "not logged");
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
+    deadline = h_now_ms() + 10000;
+    while (h_now_ms() < deadline && master_stat(0, "redis_records_skipped_total") < 4)
+        usleep(100 * 1000);
+    cr_expect_geq(master_stat(0, "redis_records_skipped_total"), 4, "the second pair is counted");
+    cr_expect_eq(h_log_count(&w.d[0], "skipped a record"), 2, "and not logged again");
+    /* The link goes on: a pull still shows everywhere. */
+    char *id = pull(2, "nginx:1.25", "[\"node-1\", \"node-3\"]");
+    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&done, 30000, "the link stopped after a malformed record");
+    free(id);
+}
