@@ -119,7 +119,26 @@ Test(node_scope, a_job_is_never_final_while_another_node_is_pending_and_events_a
         usleep(1000 * 1000);
     }
 
-    /* Node-2's Job runs and completes with no daemon of its own: its task shows what the Job says. */
+    /*
+     * Node-2's Job was created suspended (its node was not ready) and only node-2's daemon
+     * resumes it; there is none here, so the test does what it would. Then the Job runs and
+     * completes: node-1's daemon shows what the Job says.
+     */
+    char path[256];
+    snprintf(path, sizeof(path),
+             "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io/job%%3D%s,imgpulld.io/node%%3Dnode-2",
+             id);
+    json_t *list = h_http_json(w.sim.port, "GET", path, NULL, &status);
+    const char *name = json_string_value(
+        json_object_get(json_object_get(json_array_get(json_object_get(list, "items"), 0), "metadata"), "name"));
+    cr_assert(name != NULL, "node-2's Job is missing");
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
+    json_decref(list);
+    const char *patch_headers[] = {"Content-Type: application/merge-patch+json", NULL};
+    h_resp_t pr;
+    cr_assert_eq(h_http(w.sim.port, "PATCH", path, "{\"spec\":{\"suspend\":false}}", patch_headers, &pr), 0);
+    cr_assert_eq(pr.status, 200, "PATCH %s: %ld %s", path, pr.status, pr.body);
+    h_resp_free(&pr);
     sim_post("/_sim/nodes/node-2/ready", "{}");
     wait_task_t other = {id, "node-2", "succeeded"};
     cr_assert(h_wait(task_in_state, &other, 30000), "node-2's task did not follow its Job");

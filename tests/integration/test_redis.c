@@ -221,6 +221,18 @@ static int64_t master_stat(int i, const char *name)
     return n;
 }
 
+/* Waits up to `timeout_ms` for daemon i's master figure `name` to reach `min`; returns its value. */
+static int64_t wait_stat(int i, const char *name, int64_t min, int timeout_ms)
+{
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    int64_t v = master_stat(i, name);
+    while (v < min && h_now_ms() < deadline) {
+        usleep(100 * 1000);
+        v = master_stat(i, name);
+    }
+    return v;
+}
+
 static void wait_all(want_t *wt, int timeout_ms, const char *what)
 {
     if (!h_wait(all_show, wt, timeout_ms)) {
@@ -419,19 +431,13 @@ Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
         "&& echo ok",
         w.redis.port, w.redis.port);
     cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
-    uint64_t deadline = h_now_ms() + 10000;
-    while (h_now_ms() < deadline && master_stat(0, "redis_records_skipped_total") < 2)
-        usleep(100 * 1000);
     for (int i = 0; i < N; i++)
-        cr_expect_geq(master_stat(i, "redis_records_skipped_total"), 2, "daemon %d", i + 1);
+        cr_expect_geq(wait_stat(i, "redis_records_skipped_total", 2, 10000), 2, "daemon %d", i + 1);
     /* A version byte of 1 with a body that is not msgpack; a version byte of 2, newer than this build's. */
     cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-9: malformed", 5000), "not logged");
     cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-8: a newer format version", 5000), "not logged");
     cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
-    deadline = h_now_ms() + 10000;
-    while (h_now_ms() < deadline && master_stat(0, "redis_records_skipped_total") < 4)
-        usleep(100 * 1000);
-    cr_expect_geq(master_stat(0, "redis_records_skipped_total"), 4, "the second pair is counted");
+    cr_expect_geq(wait_stat(0, "redis_records_skipped_total", 4, 10000), 4, "the second pair is counted");
     cr_expect_eq(h_log_count(&w.d[0], "skipped a record"), 2, "and not logged again");
     /* The link goes on: a pull still shows everywhere. */
     char *id = pull(2, "nginx:1.25", "[\"node-1\", \"node-3\"]");
