@@ -28,18 +28,26 @@ typedef struct world {
 
 static world_t w;
 
-static void release(void)
+/* Stops everything; returns how many daemons did not exit cleanly (sanitizer reports exit non-zero). */
+static int release_world(void)
 {
+    int unclean = 0;
     for (int i = 0; i < N; i++) {
         if (w.d[i].pid > 0)
             kill(w.d[i].pid, SIGCONT);
-        h_stop(&w.d[i], SIGTERM, 15000);
+        int st = h_stop(&w.d[i], SIGTERM, 15000);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            h_dump_log(&w.d[i]);
+            unclean++;
+        }
         if (w.instance[i][0])
             h_unlink_instance(w.instance[i]);
     }
     if (w.redis.pid > 0)
         kill(w.redis.pid, SIGCONT);
     h_stop(&w.redis, SIGTERM, 5000);
+    if (w.redis.log[0])
+        unlink(w.redis.log);
     h_stop(&w.sim, SIGTERM, 5000);
     if (w.dir[0]) {
         char cmd[256];
@@ -47,9 +55,20 @@ static void release(void)
         h_sh(cmd, NULL, 0);
     }
     memset(&w, 0, sizeof(w));
+    return unclean;
+}
+
+static void release(void)
+{
+    release_world();
 }
 
 TestSuite(redis, .fini = release);
+
+static void stop_world(void)
+{
+    cr_expect_eq(release_world(), 0, "a daemon did not stop cleanly");
+}
 
 static void sim_post(const char *path, const char *body)
 {
@@ -271,6 +290,7 @@ Test(redis, a_pull_onto_three_nodes_reads_the_same_on_every_daemon, .timeout = 1
     cr_expect_eq(master_stat(0, "redis_link_state"), 3, "daemon 1's link is not up");
     cr_expect_gt(master_stat(0, "redis_records_applied_total"), 0);
     free(id);
+    stop_world();
 }
 
 Test(redis, a_failing_pull_on_node_3_and_a_cancel_through_daemon_2_are_seen_everywhere, .timeout = 120)
@@ -310,6 +330,7 @@ Test(redis, a_failing_pull_on_node_3_and_a_cancel_through_daemon_2_are_seen_ever
     }
     free(bad);
     free(slow);
+    stop_world();
 }
 
 Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted, .timeout = 120)
@@ -337,6 +358,7 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
     usleep(1500 * 1000);
     expect_same_everywhere(id);
     free(id);
+    stop_world();
 }
 
 Test(redis, a_stopped_redis_degrades_and_converges_once_resumed, .timeout = 120)
@@ -363,6 +385,7 @@ Test(redis, a_stopped_redis_degrades_and_converges_once_resumed, .timeout = 120)
     usleep(1500 * 1000);
     expect_same_everywhere(id);
     free(id);
+    stop_world();
 }
 
 Test(redis, a_redis_restarted_empty_is_filled_again, .timeout = 120)
@@ -389,6 +412,7 @@ Test(redis, a_redis_restarted_empty_is_filled_again, .timeout = 120)
     cr_expect_geq(atoi(out), 2, "node-3's hash holds %s", out);
     free(first);
     free(second);
+    stop_world();
 }
 
 Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 120)
@@ -418,6 +442,7 @@ Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 1
     }
     cr_expect_geq(master_stat(0, "redis_resyncs_total"), 2, "daemon 1 did not resync (daemon 2: %lld)",
                   (long long)before);
+    stop_world();
 }
 
 Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
@@ -444,4 +469,5 @@ Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
     want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
     wait_all(&done, 30000, "the link stopped after a malformed record");
     free(id);
+    stop_world();
 }
