@@ -147,6 +147,19 @@ async def case_form_pull(b):
     check(row == "succeeded", "listed as %r" % row)
 
 
+async def case_no_polling(b):
+    # While the socket is up the page learns of changes from it alone: no REST request at all.
+    await open_page(b)
+    api_calls = "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/')).length"
+    before = await b.eval(api_calls)
+    ids = [pull("docker.io/library/nopoll:%d" % i, ["node-1"]) for i in range(2)]
+    await b.wait("(() => { const s = new Map(window.imgpulld.jobs().map(j => [j.id, j.state]));"
+                 " return %s.every(i => s.get(i) === 'succeeded'); })()" % js(ids), 15, "the jobs to succeed on the page")
+    await asyncio.sleep(2.5)  # longer than the 2 s the old page polled at
+    check(await b.eval(api_calls) == before, "the page called the REST API while its socket was up")
+    check(await b.eval("window.imgpulld.stats().live"), "the socket is not up")
+
+
 async def case_form_errors(b):
     # The API's validation message is shown next to the field it names.
     await open_page(b, "#/new")
@@ -453,7 +466,7 @@ def pull_token(image):
     return ans["jobs"][0]["id"]
 
 
-CASES = ["form_pull", "form_errors", "accessible", "failing_image_reason", "cancel", "log_view", "log_of_finished_task", "markup_is_text",
+CASES = ["form_pull", "no_polling", "form_errors", "accessible", "failing_image_reason", "cancel", "log_view", "log_of_finished_task", "markup_is_text",
          "sighup_resume"]
 
 
