@@ -867,6 +867,48 @@
     return s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
   }
 
+  /*
+   * A label selector in kubectl's syntax: "k=v", "k==v", "k!=v", "k in (a,b)", "k notin (a,b)",
+   * "k", "!k", separated by commas. Equalities alone give the plain {label: value} object;
+   * anything else a LabelSelector with matchLabels and matchExpressions. The daemon validates.
+   */
+  function parseSelector(text) {
+    const parts = [];
+    let depth = 0;
+    let cur = '';
+    for (const ch of text) {
+      if (ch === '(') depth++;
+      if (ch === ')') depth--;
+      if (ch === ',' && depth === 0) {
+        parts.push(cur);
+        cur = '';
+      } else cur += ch;
+    }
+    parts.push(cur);
+    const labels = {};
+    const exprs = [];
+    for (const raw of parts.map((x) => x.trim()).filter(Boolean)) {
+      let m;
+      if ((m = /^(\S+?)\s+(in|notin)\s*\((.*)\)$/.exec(raw))) {
+        exprs.push({ key: m[1], operator: m[2] === 'in' ? 'In' : 'NotIn', values: m[3].split(',').map((x) => x.trim()).filter(Boolean) });
+      } else if ((m = /^(\S+?)\s*!=\s*(\S*)$/.exec(raw))) {
+        exprs.push({ key: m[1], operator: 'NotIn', values: [m[2]] });
+      } else if ((m = /^(\S+?)\s*==?\s*(\S*)$/.exec(raw))) {
+        labels[m[1]] = m[2];
+      } else if ((m = /^!\s*(\S+)$/.exec(raw))) {
+        exprs.push({ key: m[1], operator: 'DoesNotExist' });
+      } else if (/^\S+$/.test(raw)) {
+        exprs.push({ key: raw, operator: 'Exists' });
+      } else {
+        throw { field: 'node_selector', message: 'node_selector: "' + raw + '" is not a label requirement (k=v, k!=v, k in (a,b), k notin (a,b), k, !k)' };
+      }
+    }
+    if (!exprs.length) return labels;
+    const sel = { matchExpressions: exprs };
+    if (Object.keys(labels).length) sel.matchLabels = labels;
+    return sel;
+  }
+
   function buildPull() {
     const body = {};
     const images = $('f-images').value.split('\n').map((x) => x.trim()).filter(Boolean);
@@ -876,13 +918,7 @@
     if (target === 'nodes') {
       body.nodes = splitList($('f-nodes').value);
     } else if (target === 'selector') {
-      const sel = {};
-      for (const part of $('f-selector').value.split(',').map((x) => x.trim()).filter(Boolean)) {
-        const eq = part.indexOf('=');
-        if (eq < 0) throw { field: 'node_selector', message: 'node_selector: "' + part + '" is not key=value' };
-        sel[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-      }
-      body.node_selector = sel;
+      body.node_selector = parseSelector($('f-selector').value);
     } else {
       body.all_nodes = true;
     }

@@ -175,6 +175,21 @@ async def case_form_errors(b):
     msg = await b.wait("document.querySelector('#err-image').textContent", 10, "an error under the image field")
     check("image" in msg, "image error %r" % msg)
     check(await text(b, "#err-nodes") == "", "the old node error stayed")
+    # A label selector in kubectl's syntax becomes a LabelSelector; its nodes are the job's tasks.
+    await set_value(b, "#f-images", "docker.io/library/nginx:1.25")
+    await b.eval("document.querySelector('input[name=target][value=selector]').click()")
+    await set_value(b, "#f-selector", "kubernetes.io/hostname in (node-1, node-3), !no-such-label")
+    await click(b, "#pull-submit")
+    jid = await b.wait("(location.hash.match(/^#\\/job\\/(pj-[0-9a-f]+)$/) || [])[1]", 10, "the selector's job")
+    nodes = sorted(t["node"] for t in job(jid)["tasks"])
+    check(nodes == ["node-1", "node-3"], "the selector chose %r" % nodes)
+    await open_page(b, "#/new")
+    await b.eval("document.querySelector('input[name=target][value=selector]').click()")
+    await set_value(b, "#f-images", "docker.io/library/nginx:1.25")
+    await set_value(b, "#f-selector", "zone in (a, b)")
+    await click(b, "#pull-submit")
+    msg = await b.wait("document.querySelector('#err-nodes').textContent", 10, "the selector error under the nodes")
+    check("node_selector" in msg, "selector error %r" % msg)
 
 
 async def case_failing_image_reason(b):
