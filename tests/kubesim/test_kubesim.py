@@ -303,6 +303,42 @@ class SimTest(unittest.TestCase):
                             for r, m in evs))
         self.assertEqual(self.job("bad")["status"]["failed"], 1)
 
+    def test_each_cause_fails_a_pull_with_the_real_message(self):
+        want = {
+            "auth": ("ErrImagePull", "401 Unauthorized"),
+            "not_found": ("ErrImagePull", ": not found"),
+            "network": ("ErrImagePull", "no such host"),
+            "tls": ("ErrImagePull", "x509: certificate signed by unknown authority"),
+            "rate_limited": ("ErrImagePull", "429 Too Many Requests"),
+            "timeout": ("ErrImagePull", "i/o timeout"),
+            "invalid_reference": ("InvalidImageName", "invalid reference format"),
+            "cancelled": ("ErrImagePull", "context canceled"),
+            "unknown": ("ErrImagePull", "no space left on device"),
+        }
+        for cause in want:
+            self.sim.ok("POST", "/_sim/fail", {"pattern": "^cause\\.example/%s:" % cause, "cause": cause})
+            name = "c-" + cause.replace("_", "-")
+            self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                        job_manifest(name, "cause.example/%s:1" % cause))
+        for cause, (reason, words) in want.items():
+            name = "c-" + cause.replace("_", "-")
+            pod = wait_for(lambda: [p for p in self.pods("job-name=" + name)
+                                    if p["status"].get("containerStatuses")
+                                    and "waiting" in p["status"]["containerStatuses"][0]["state"]
+                                    and p["status"]["containerStatuses"][0]["state"]["waiting"].get("message")])[0]
+            waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+            self.assertIn(waiting["reason"], (reason, "ImagePullBackOff"), cause)
+            if waiting["reason"] == reason:
+                self.assertIn(words, waiting["message"], cause)
+        # node_unavailable: the node evicts the pod instead.
+        self.sim.ok("POST", "/_sim/fail", {"pattern": "^cause\\.example/evict:", "cause": "node_unavailable"})
+        self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest("c-evict", "cause.example/evict:1"))
+        pod = wait_for(lambda: [p for p in self.pods("job-name=c-evict") if p["status"].get("phase") == "Failed"])[0]
+        self.assertEqual(pod["status"]["reason"], "Evicted")
+        self.assertTrue(pod["status"]["message"].startswith("The node was low on resource: ephemeral-storage."))
+        code, _, _ = self.sim.call("POST", "/_sim/fail", {"pattern": "x", "cause": "bad_luck"})
+        self.assertEqual(code, 422)
+
     def helper_job(self, name, image, command, helper="busybox:helper", backoff_limit=0,
                    pod_deadline=None):
         """A Job shaped like imgpulld's pull Jobs: an init container copies a program into an emptyDir."""

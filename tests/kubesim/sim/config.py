@@ -8,6 +8,8 @@ import re
 import threading
 import zlib
 
+from . import causes
+
 OUTCOMES = ("StartError", "RunContainerError", "CreateContainerError", "Run", "alternate", "exec")
 
 # What a program file in an image does when a container runs it (see README, "Image files").
@@ -32,7 +34,7 @@ class SimConfig:
         self.default_outcome = "exec"
         self.default_run_ms = 1000
         self.pull_rules = []     # (regex, ms)
-        self.fail_rules = []     # (regex, message)
+        self.fail_rules = []     # (regex, message, cause)
         self.outcome_rules = []  # (regex, dict(outcome, run_ms, exit_code))
         self.file_rules = []     # (regex, {path: program})
         for pat in fail_patterns:
@@ -45,9 +47,11 @@ class SimConfig:
         except re.error as e:
             raise ValueError("bad regular expression %r: %s" % (pattern, e))
 
-    def add_fail(self, pattern, message):
+    def add_fail(self, pattern, message, cause=None):
+        if cause is not None and cause not in causes.FAILURES:
+            raise ValueError("cause must be one of %s" % ", ".join(sorted(causes.FAILURES)))
         with self.lock:
-            self.fail_rules.insert(0, (self._compile(pattern), message))
+            self.fail_rules.insert(0, (self._compile(pattern), message, cause))
 
     def add_pull(self, pattern, ms):
         with self.lock:
@@ -90,12 +94,13 @@ class SimConfig:
             return self.pull_ms / 1000.0
 
     def pull_failure(self, image):
-        """The error text if pulling ``image`` fails, else None."""
+        """(reason, message) if pulling ``image`` fails, else None. The reason is the container's
+        waiting reason, or causes.EVICTED for a pod the node evicts instead."""
         with self.lock:
-            for rx, message in self.fail_rules:
+            for rx, message, cause in self.fail_rules:
                 if rx.search(image):
-                    return message or ('rpc error: code = NotFound desc = failed to pull and unpack image "%s": '
-                                       'failed to resolve reference "%s": not found' % (image, image))
+                    reason, text = causes.failure(cause or "not_found", image)
+                    return reason, message or text
             return None
 
     def outcome(self, image):
@@ -117,7 +122,7 @@ class SimConfig:
                 "preload": list(self.preload),
                 "default_run_ms": self.default_run_ms,
                 "pull_rules": [{"pattern": rx.pattern, "ms": ms} for rx, ms in self.pull_rules],
-                "fail_rules": [{"pattern": rx.pattern, "message": m} for rx, m in self.fail_rules],
+                "fail_rules": [{"pattern": rx.pattern, "message": m, "cause": c} for rx, m, c in self.fail_rules],
                 "outcome_rules": [dict(rule, pattern=rx.pattern) for rx, rule in self.outcome_rules],
                 "file_rules": [{"pattern": rx.pattern, "files": f} for rx, f in self.file_rules],
             }

@@ -152,7 +152,7 @@ class Control:
 
     def fail(self, h, m):
         body = json_body(h)
-        self._rule(self.config.add_fail, body.get("pattern") or "", body.get("message"))
+        self._rule(self.config.add_fail, body.get("pattern") or "", body.get("message"), body.get("cause"))
         return 200, self.config.snapshot()
 
     def outcome(self, h, m):

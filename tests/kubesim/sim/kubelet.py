@@ -20,6 +20,7 @@ import re
 import time
 import uuid
 
+from . import causes
 from . import config as cfg
 from . import kinds, util
 from .errors import ApiError
@@ -304,10 +305,19 @@ class Kubelet:
             return
         c = rt.chain[i]
         failure = self.config.pull_failure(c.image)
+        if failure and failure[0] == causes.EVICTED:
+            # The eviction manager ends the pod (pkg/kubelet/eviction): Failed, reason Evicted.
+            self._event(rt, "Warning", "Evicted", failure[1])
+            self._terminate(rt, "Failed", causes.EVICTED, failure[1])
+            return
         if failure:
-            c.state = {"waiting": {"reason": "ErrImagePull", "message": failure}}
-            self._event(rt, "Warning", "Failed", 'Failed to pull image "%s": %s' % (c.image, failure), c)
-            self._event(rt, "Warning", "Failed", "Error: ErrImagePull", c)
+            reason, message = failure
+            c.state = {"waiting": {"reason": reason, "message": message}}
+            if reason == "ErrImagePull":
+                self._event(rt, "Warning", "Failed", 'Failed to pull image "%s": %s' % (c.image, message), c)
+            else:
+                self._event(rt, "Warning", "InspectFailed", message, c)
+            self._event(rt, "Warning", "Failed", "Error: " + reason, c)
             self._pull_failed(rt, i)
             return
         self.node_images.setdefault(rt.node, set()).add(c.image)
