@@ -471,3 +471,15 @@ Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
     free(id);
     stop_world();
 }
+
+Test(redis, a_watch_on_daemon_1_follows_every_node_and_a_resume_elsewhere_resyncs, .timeout = 120)
+{
+    start_world("rws", NULL, NULL);
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/tests/integration/ws/check_redis_watch.py %d %d %d 2>&1",
+             getenv("IPD_SOURCE_DIR") ? getenv("IPD_SOURCE_DIR") : ".", w.port[0], w.port[1], w.port[2]);
+    int st = h_sh(cmd, out, sizeof(out));
+    fprintf(stderr, "%s", out);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
+    stop_world();
+}
