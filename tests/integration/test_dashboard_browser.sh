@@ -35,7 +35,12 @@ echo "== dashboard cases"
 ws_stop_daemon
 
 # A ring of 64 changes and 16 jobs: a page kept away for more than that must rebuild from a
-# resync, without the jobs evicted meanwhile.
+# resync, without the jobs evicted meanwhile. A fresh simulator: the jobs of the cases above
+# that still run would take the small table's slots.
+if [ $# = 0 ]; then
+    ws_stop_sim
+    ws_start_sim --pull-ms 200 --nodes 3 || exit 1
+fi
 if [ $# = 0 ] && ws_start_daemon "workers 1
 table_ring 64
 table_jobs 16"; then

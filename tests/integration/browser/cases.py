@@ -443,7 +443,16 @@ async def case_resync_after_overrun(b):
     try:
         os.kill(A.daemon_pid, signal.SIGHUP)  # the workers are replaced: the page's socket closes
         await b.wait("!window.imgpulld.stats().live", 10, "the socket to close")
-        later = [pull("docker.io/library/overrun:%d" % i, ["node-1"]) for i in range(30)]
+        later = []
+        for i in range(30):
+            for _ in range(50):  # a full table answers 503 table_full until a job finishes
+                st, ans = http(A.daemon, "POST", "/api/v1/images/pull",
+                               {"image": "docker.io/library/overrun:%d" % i, "nodes": ["node-1"]})
+                if st != 503:
+                    break
+                await asyncio.sleep(0.2)
+            check(st == 202, "POST pull answered %s %r" % (st, ans))
+            later.append(ans["jobs"][0]["id"])
         st, _ = http(A.daemon, "DELETE", "/api/v1/images/pull-jobs/" + first[0])
         end = time.monotonic() + 20
         def settled(jid):  # succeeded, or already evicted from the full table
