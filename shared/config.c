@@ -94,9 +94,9 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"kube_insecure_skip_tls_verify", IPD_CT_BOOL, 0, FIELD(kube_insecure_skip_tls_verify), .def = "off",
      .help = "Do not verify the API server's certificate. For test clusters only."},
     {"scope", IPD_CT_ENUM, 0, FIELD(scope), .choices = scope_names, .def = "cluster", .flag = "--scope",
-     .help = "cluster: watch the pull pods of every node. node: watch only this node's pods; other nodes' "
-             "tasks are followed only through their Kubernetes Jobs, without pod progress or pull figures "
-             "(cross-node coherence through Redis is not available in this version)."},
+     .help = "cluster: watch the pull pods of every node. node: watch only this node's pods and their Events; "
+             "other nodes' tasks come through redis when it is set, else only through their Kubernetes Jobs "
+             "(state without reasons or pull figures)."},
     {"node_name", IPD_CT_DNSNAME, 0, FIELD(node_name), .def = "", .doc_default = "(host name)", .example = "node-a",
      .flag = "--node-name",
      .help = "This node's Kubernetes name; defaults to the lower-cased host name. Required by scope node."},
