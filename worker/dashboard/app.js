@@ -141,7 +141,6 @@
   let epoch = null;
   let seq = 0;
   let storeGen = 0; /* bumped on every change: views re-render when it moved */
-  const changedJobs = new Set();
   let orderDirty = true; /* the jobs list must be filtered and sorted again */
 
   function applyJob(m) {
@@ -150,7 +149,6 @@
     const old = jobs.get(j.id);
     if (old && m.epoch === epoch && typeof old.version === 'number' && old.version > j.version) return;
     jobs.set(j.id, j);
-    changedJobs.add(j.id);
     /* The list's order depends on the state and times only; other changes just refill a row. */
     if (!old || old.state !== j.state || old.finished_at !== j.finished_at || old.created_at !== j.created_at) orderDirty = true;
   }
@@ -166,7 +164,6 @@
       case 'resync':
         jobs.clear();
         orderDirty = true;
-        changedJobs.clear();
         seq = 0;
         epoch = null;
         stats.resyncs++;
@@ -180,7 +177,6 @@
         if (m.epoch !== epoch) epoch = m.epoch;
         jobs.delete(m.id);
         orderDirty = true;
-        changedJobs.add(m.id);
         break;
       case 'error':
         banner('The daemon answered an error on the job watch: ' + (m.message || m.code));
@@ -309,7 +305,6 @@
     lastFrame = t0;
     if (view === 'jobs') renderJobs();
     else if (view === 'job') renderJob();
-    changedJobs.clear();
     if (view === 'logs') flushLog();
     const took = performance.now() - t0;
     stats.renders++;
@@ -636,10 +631,6 @@
     box.appendChild(svg);
   }
 
-  function taskValue(t, key) {
-    return t[key];
-  }
-
   function taskText(t, key) {
     const v = t[key];
     if (key === 'pull_ms') return fmtMs(v);
@@ -684,8 +675,8 @@
     const k = taskSort.key;
     const d = taskSort.dir;
     out.sort((a, b) => {
-      const x = taskValue(a, k);
-      const y = taskValue(b, k);
+      const x = a[k];
+      const y = b[k];
       if (x == null && y == null) return a.node < b.node ? -1 : 1;
       if (x == null) return 1;
       if (y == null) return -1;
