@@ -1,0 +1,277 @@
+/*
+ * The Redis link: remote ingestion and Redis CPU per task change, against a redis-server of
+ * the benchmark's own (tests/bench/bench_redis.sh starts it).
+ *
+ *   bench_redis PORT RECORDS JOBS
+ *
+ * 1. A Stream is pre-filled with RECORDS records of node-1 (JOBS jobs, RECORDS / JOBS changes
+ *    each, sequence numbers 1..RECORDS) while the reading link (node-0) waits connected.
+ * 2. Plain loop: a synchronous hiredis XREAD COUNT 1000 loop reads the same entries.
+ * 3. Link: node-0's link (async hiredis on the master loop) reads them, decodes every record,
+ *    applies it to a model and publishes the changed jobs to a shared-memory table once per
+ *    loop iteration, as the master does.
+ * 4. Redis CPU: node-2's link publishes RECORDS / 4 task changes (one script each); Redis's
+ *    INFO commandstats says what the script cost.
+ */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "master/loop.h"
+#include "master/model.h"
+#include "master/redis_link.h"
+#include "proto/buf.h"
+#include "shared/table.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct ctx {
+    ipd_model_t *model;
+    size_t applied;
+} ctx_t;
+
+static void apply(void *data, const ipd_job_t *job, const ipd_task_t *task)
+{
+    ctx_t *c = data;
+    if (c->model != NULL)
+        ipd_model_remote_task(c->model, job, task);
+    c->applied++;
+}
+
+static void config(ipd_config_t *cfg, const char *port, const char *node, const char *prefix, size_t records)
+{
+    char err[256];
+    ipd_config_init(cfg);
+    ipd_config_finalize(cfg, err, sizeof(err));
+    snprintf(cfg->redis, sizeof(cfg->redis), "127.0.0.1:%s", port);
+    snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", node);
+    snprintf(cfg->redis_prefix, sizeof(cfg->redis_prefix), "%s", prefix);
+    cfg->redis_stream_maxlen = (int)records * 2;
+    cfg->redis_liveness_ttl_ms = 60000;
+}
+
+static void run_until(ipd_mloop_t *loop, ipd_model_t *model, int (*done)(void *), void *arg, double limit_s)
+{
+    double start = now_s();
+    while (!done(arg) && now_s() - start < limit_s) {
+        ipd_mloop_run_once(loop, 100);
+        if (model != NULL)
+            ipd_model_flush(model, ipd_model_now());
+    }
+}
+
+static int link_up(void *arg)
+{
+    ipd_redis_link_stats_t s;
+    ipd_redis_link_stats(arg, &s);
+    return s.state == IPD_REDIS_UP;
+}
+
+typedef struct want_applied {
+    ctx_t *c;
+    size_t n;
+} want_applied_t;
+
+static int all_applied(void *arg)
+{
+    want_applied_t *w = arg;
+    return w->c->applied >= w->n;
+}
+
+typedef struct want_published {
+    ipd_redis_link_t *l;
+    uint64_t n;
+} want_published_t;
+
+static int all_published(void *arg)
+{
+    want_published_t *w = arg;
+    ipd_redis_link_stats_t s;
+    ipd_redis_link_stats(w->l, &s);
+    return s.published >= w->n;
+}
+
+static long long eval_stat(redisContext *rc, const char *key)
+{
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    long long v = 0;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(r->str, "cmdstat_eval:");
+        const char *k = p ? strstr(p, key) : NULL;
+        if (k != NULL)
+            v = atoll(k + strlen(key));
+    }
+    freeReplyObject(r);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: bench_redis PORT RECORDS JOBS\n");
+        return 2;
+    }
+    size_t records = strtoul(argv[2], NULL, 10), jobs = strtoul(argv[3], NULL, 10);
+    if (records == 0 || jobs == 0 || jobs > records) {
+        fprintf(stderr, "RECORDS and JOBS must be positive, JOBS at most RECORDS\n");
+        return 2;
+    }
+    redisContext *rc = redisConnect("127.0.0.1", atoi(argv[1]));
+    if (rc == NULL || rc->err) {
+        fprintf(stderr, "cannot connect to Redis\n");
+        return 1;
+    }
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+
+    char instance[64];
+    snprintf(instance, sizeof(instance), "bench-redis-%d", (int)getpid());
+    ipd_table_options_t opts;
+    ipd_table_options_init(&opts);
+    opts.instance = instance;
+    opts.job_capacity = (uint32_t)jobs + 16;
+    opts.task_capacity = (uint32_t)jobs + 16;
+    opts.force_rebuild = 1;
+    ipd_table_t *table;
+    ipd_model_t *model;
+    ipd_mloop_t *loop;
+    if (ipd_table_create(&opts, &table, NULL) != 0 || ipd_model_create(table, NULL, &model) != 0 ||
+        ipd_mloop_create(&loop) != 0) {
+        fprintf(stderr, "set-up failed\n");
+        return 1;
+    }
+    ipd_model_set_node(model, "node-0", 1);
+
+    /* The reader connects first and waits on XREAD BLOCK; the loop does not run while filling. */
+    static ipd_config_t cfg;
+    char err[256];
+    /* BENCH_LINK_ONLY=1: records are decoded and counted, not applied (the link's own cost). */
+    ctx_t c = {getenv("BENCH_LINK_ONLY") ? NULL : model, 0};
+    ipd_redis_link_ops_t ops = {.apply = apply, .ctx = &c};
+    ipd_redis_link_t *reader;
+    config(&cfg, argv[1], "node-0", "bench", records);
+    if (ipd_redis_link_create(loop, &cfg, &ops, &reader, err, sizeof(err)) != 0) {
+        fprintf(stderr, "link: %s\n", err);
+        return 1;
+    }
+    run_until(loop, NULL, link_up, reader, 10);
+
+    /* Pre-fill: node-1's records, pipelined. */
+    ipd_buf_t rec;
+    ipd_buf_init(&rec);
+    double t0 = now_s();
+    for (size_t i = 0; i < records; i++) {
+        ipd_job_t job;
+        ipd_task_t task;
+        memset(&job, 0, sizeof(job));
+        snprintf(job.id, sizeof(job.id), "pj-%08zx", i % jobs);
+        snprintf(job.image, sizeof(job.image), "registry.example/app-%zu:1", i % jobs);
+        job.created_at = ipd_model_now();
+        job.spec.backoff_limit = 3;
+        job.spec.ttl_seconds_after_finished = -1;
+        ipd_task_init(&task, "node-1", ipd_model_now());
+        task.state = (uint8_t)(i / jobs + 1 < records / jobs ? IPD_TASK_PULLING : IPD_TASK_SUCCEEDED);
+        task.attempts = (uint32_t)(i / jobs) + 1;
+        task.pull_ms = (int64_t)i;
+        ipd_buf_reset(&rec);
+        ipd_redis_record_encode(&rec, &job, 3, &task);
+        char seq[24];
+        snprintf(seq, sizeof(seq), "%zu", i + 1);
+        const char *av[] = {"XADD", "{bench}:stream", "*", "n", "node-1", "s", seq, "j", job.id, "r", rec.data};
+        size_t al[11];
+        for (int k = 0; k < 11; k++)
+            al[k] = strlen(av[k]);
+        al[10] = rec.len;
+        redisAppendCommandArgv(rc, 11, av, al);
+        if ((i + 1) % 1000 == 0 || i + 1 == records)
+            for (size_t k = i - (i % 1000); k <= i; k++) {
+                redisReply *r;
+                if (redisGetReply(rc, (void **)&r) != REDIS_OK) {
+                    fprintf(stderr, "fill failed\n");
+                    return 1;
+                }
+                freeReplyObject(r);
+            }
+    }
+    printf("fill: %zu records (%zu jobs) in %.3f s, %zu bytes each\n", records, jobs, now_s() - t0, rec.len);
+
+    /* Plain loop. */
+    for (int run = 1; run <= 3; run++) {
+        char last[64] = "0-0";
+        size_t got = 0;
+        t0 = now_s();
+        while (got < records) {
+            redisReply *r = redisCommand(rc, "XREAD COUNT 1000 STREAMS {bench}:stream %s", last);
+            if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+                break;
+            redisReply *entries = r->element[0]->element[1];
+            got += entries->elements;
+            redisReply *id = entries->element[entries->elements - 1]->element[0];
+            snprintf(last, sizeof(last), "%.*s", (int)id->len, id->str);
+            freeReplyObject(r);
+        }
+        double secs = now_s() - t0;
+        printf("plain XREAD loop run %d: %zu entries in %.3f s: %.0f entries/s\n", run, got, secs, (double)got / secs);
+    }
+
+    /* The link. */
+    want_applied_t wa = {&c, records};
+    t0 = now_s();
+    run_until(loop, model, all_applied, &wa, 120);
+    double secs = now_s() - t0;
+    ipd_redis_link_stats_t st;
+    ipd_redis_link_stats(reader, &st);
+    printf("link: %zu records applied in %.3f s: %.0f records/s (decoded, applied to the model, %u jobs in the "
+           "table; skipped %llu)\n",
+           c.applied, secs, (double)c.applied / secs, ipd_table_job_count(table), (unsigned long long)st.skipped);
+    int ok = c.applied >= records;
+    ipd_redis_link_destroy(reader);
+
+    /* Redis CPU per task change, through the publishing path. */
+    ipd_redis_link_t *writer;
+    ipd_redis_link_ops_t none = {0};
+    config(&cfg, argv[1], "node-2", "benchw", records);
+    if (ipd_redis_link_create(loop, &cfg, &none, &writer, err, sizeof(err)) != 0)
+        return 1;
+    run_until(loop, NULL, link_up, writer, 10);
+    long long calls0 = eval_stat(rc, "calls="), usec0 = eval_stat(rc, "usec=");
+    size_t n = records / 4;
+    t0 = now_s();
+    for (size_t i = 0; i < n; i++) {
+        ipd_job_t job;
+        ipd_task_t task;
+        memset(&job, 0, sizeof(job));
+        snprintf(job.id, sizeof(job.id), "pj-%08zx", i % jobs);
+        snprintf(job.image, sizeof(job.image), "registry.example/app-%zu:1", i % jobs);
+        ipd_task_init(&task, "node-2", ipd_model_now());
+        task.state = IPD_TASK_PULLING;
+        task.pull_ms = (int64_t)i;
+        ipd_redis_link_publish(writer, &job, 3, &task);
+        if (i % 1000 == 999)
+            ipd_mloop_run_once(loop, 0);
+    }
+    ipd_redis_link_stats(writer, &st);
+    want_published_t wp = {writer, st.published + 0};
+    wp.n = n;
+    run_until(loop, NULL, all_published, &wp, 120);
+    secs = now_s() - t0;
+    long long calls = eval_stat(rc, "calls=") - calls0, usec = eval_stat(rc, "usec=") - usec0;
+    printf("publish: %zu task changes in %.3f s (%.0f/s); Redis: %lld EVAL calls, %lld us: %.2f us per task change\n",
+           n, secs, (double)n / secs, calls, usec, calls ? (double)usec / (double)calls : 0.0);
+    ipd_redis_link_destroy(writer);
+
+    ipd_buf_dispose(&rec);
+    redisFree(rc);
+    ipd_mloop_destroy(loop);
+    ipd_model_destroy(model);
+    ipd_table_destroy(table);
+    ipd_table_unlink(instance);
+    return ok ? 0 : 1;
+}
