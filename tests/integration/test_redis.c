@@ -483,3 +483,60 @@ Test(redis, a_watch_on_daemon_1_follows_every_node_and_a_resume_elsewhere_resync
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
     stop_world();
 }
+
+/* Daemon 1's master figure `name` equals `v` within `timeout_ms`. */
+static int stat_is(int i, const char *name, int64_t v, int timeout_ms)
+{
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    while (master_stat(i, name) != v) {
+        if (h_now_ms() > deadline)
+            return 0;
+        usleep(100 * 1000);
+    }
+    return 1;
+}
+
+Test(redis, a_daemon_without_redis_serves_degraded_and_sighup_links_it_over_a_unix_socket, .timeout = 120)
+{
+    char sock[160];
+    h_instance(sock, sizeof(sock), "rsock");
+    char path[200];
+    snprintf(path, sizeof(path), "/tmp/ipd-%s.sock", sock);
+    const char *redis_args[] = {"--unixsocket", path, "--unixsocketperm", "700", NULL};
+    /* Daemon 1 starts pointed at a port where nothing listens. */
+    start_world("rhup", redis_args, NULL);
+    int dead = h_free_port();
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
+             "node_name node-1\nredis 127.0.0.1:%d\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
+             "stats_file %s/stats-0.json\nlog_level debug\n",
+             w.sim.port, w.instance[0], w.port[0], dead, w.dir);
+    h_stop(&w.d[0], SIGTERM, 15000);
+    h_write_file(w.conf[0], text);
+    const char *args[] = {"-c", w.conf[0], NULL};
+    w.d[0] = h_start_daemon(args, NULL);
+    h_wait_ready(&w.d[0], w.port[0], 20000);
+    cr_expect(stat_is(0, "redis_link_state", 1, 5000), "daemon 1's link is not reported down");
+    /* Degraded, not down: it serves its own node. */
+    char *id = pull(1, "nginx:1.24", "[\"node-1\", \"node-2\"]");
+    want_t own = {id, {1, 0, 0}, "node-1", "succeeded", NULL};
+    wait_all(&own, 30000, "daemon 1 does not serve its own node without Redis");
+
+    /* The same Redis over its unix socket, applied by SIGHUP. */
+    snprintf(text, sizeof(text),
+             "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
+             "node_name node-1\nredis unix:%s\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
+             "stats_file %s/stats-0.json\nlog_level debug\n",
+             w.sim.port, w.instance[0], w.port[0], path, w.dir);
+    h_write_file(w.conf[0], text);
+    kill(w.d[0].pid, SIGHUP);
+    cr_expect(stat_is(0, "redis_link_state", 3, 15000), "SIGHUP did not bring daemon 1's link up");
+    want_t all = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&all, 30000, "the daemons did not converge once daemon 1 was linked");
+    usleep(1500 * 1000);
+    expect_same_everywhere(id);
+    free(id);
+    stop_world();
+    unlink(path);
+}
