@@ -337,22 +337,23 @@ def install_entries(src):
     return [line.split("|") for line in out.split()]
 
 
-def owner(path):
-    """Debian package owning `path` (also under its /usr-merged twin), or None."""
+def candidates(path):
+    """`path`, its target, and their /usr-merged twins: dpkg may know a program by any of them."""
     cands = [path, os.path.realpath(path)]
     for p in list(cands):
-        if p.startswith("/usr/"):
-            cands.append(p[4:])
-        else:
-            cands.append("/usr" + p)
-    for p in cands:
-        r = subprocess.run(["dpkg-query", "-S", p], capture_output=True, text=True)
-        if r.returncode == 0:
-            for line in r.stdout.splitlines():
-                pkgs, _, owned = line.partition(": ")
-                if owned.strip() == p and not pkgs.startswith("diversion by"):
-                    return pkgs.split(",")[0].split(":")[0].strip()
-    return None
+        cands.append(p[4:] if p.startswith("/usr/") else "/usr" + p)
+    return cands
+
+
+def owners(paths):
+    """Maps each owned path of `paths` to its Debian package, in one dpkg-query call."""
+    r = subprocess.run(["dpkg-query", "-S"] + sorted(set(paths)), capture_output=True, text=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        pkgs, _, owned = line.partition(": ")
+        if not pkgs.startswith("diversion by"):
+            out.setdefault(owned.strip(), pkgs.split(",")[0].split(":")[0].strip())
+    return out
 
 
 def base_packages():
@@ -381,14 +382,19 @@ def check(src, listing):
     base = base_packages()
     # Debian's PATH, not the caller's: a program found only in a private tree does not count.
     path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    failures = []
-    for prog, where in sorted(programs.items()):
+    failures, resolved_of = [], {}
+    for prog in programs:
         resolved = prog if prog.startswith("/") else shutil.which(prog, path=path)
-        if resolved is None or not os.access(resolved, os.X_OK):
+        if resolved is not None and os.access(resolved, os.X_OK):
+            resolved_of[prog] = resolved
+    owned = owners(c for r in resolved_of.values() for c in candidates(r))
+    for prog, where in sorted(programs.items()):
+        resolved = resolved_of.get(prog)
+        if resolved is None:
             failures.append("%s (run at %s) is not installed: add its package to test_pkgs in "
                             "scripts/install-deps.sh" % (prog, where))
             continue
-        pkg = owner(resolved)
+        pkg = next((owned[c] for c in candidates(resolved) if c in owned), None)
         if pkg is None:
             failures.append("%s (run at %s) is %s, which no Debian package installs" % (prog, where, resolved))
             continue
