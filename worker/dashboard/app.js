@@ -354,16 +354,19 @@
     return s;
   }
 
+  /* A list row shows at most rowCells cells (what seven lines of dense cells hold) and says how many more there are. */
   function fillGrid(grid, tasks, big) {
     const n = tasks.length;
-    while (grid.childElementCount > n) grid.lastElementChild.remove();
-    while (grid.childElementCount < n) {
+    const shown = big ? n : Math.min(n, rowCells);
+    let more = grid.lastElementChild && grid.lastElementChild.classList.contains('more') ? grid.lastElementChild : null;
+    if (more) more.remove();
+    while (grid.childElementCount > shown) grid.lastElementChild.remove();
+    while (grid.childElementCount < shown) {
       const c = el('span', 'c');
       if (big) c.setAttribute('role', 'img');
       grid.appendChild(c);
     }
     grid.classList.toggle('dense', !big && n > 100);
-    const counts = {};
     let i = 0;
     for (const c of grid.children) {
       const t = tasks[i++];
@@ -376,7 +379,16 @@
       }
       if (c.dataset.node !== t.node) c.dataset.node = t.node;
       if (c.dataset.state !== t.state) c.dataset.state = t.state;
-      counts[t.state] = (counts[t.state] || 0) + 1;
+    }
+    const counts = {};
+    for (const t of tasks) counts[t.state] = (counts[t.state] || 0) + 1;
+    if (shown < n) {
+      const hidden = {};
+      for (let k = shown; k < n; k++) hidden[tasks[k].state] = (hidden[tasks[k].state] || 0) + 1;
+      more = more || el('span', 'more');
+      setText(more, '+' + (n - shown) + ' more' + (hidden.failed ? ', ' + hidden.failed + ' failed' : ''));
+      more.title = Object.keys(hidden).map((k) => hidden[k] + ' ' + k).join(', ') + ': open the job to see every node';
+      grid.appendChild(more);
     }
     const summary = Object.keys(counts).map((k) => counts[k] + ' ' + k).join(', ');
     setAttr(grid, 'aria-label', 'Node states: ' + (summary || 'no nodes'));
@@ -402,6 +414,7 @@
   let orderGen = 0;
   const rows = new Map(); /* job id -> row */
   const freeRows = [];
+  let rowCells = 320; /* cells a list row shows; from its grid's width once a row exists */
 
   function jobMatches(j, st, text) {
     if (st === 'active' ? !ACTIVE.has(j.state) : st && j.state !== st) return false;
@@ -499,6 +512,16 @@
     /* Read the geometry first: reading it after the writes below would force a layout. */
     const top = box.scrollTop;
     const h = box.clientHeight || 600;
+    const anyRow = rows.values().next().value;
+    if (anyRow) {
+      /* Dense cells take 6 px and a row's grid holds seven lines; room is kept for "+N more". */
+      const w = anyRow.grid.clientWidth;
+      const cap = w > 0 ? Math.max(60, Math.floor((w + 1) / 6) * 7 - 14) : rowCells;
+      if (cap !== rowCells) {
+        rowCells = cap;
+        for (const r of rows.values()) r.job = null; /* refill every row with the new capacity */
+      }
+    }
     if (orderDirty || ($('jobs-text').value && orderGen !== storeGen)) {
       computeOrder();
       orderDirty = false;
