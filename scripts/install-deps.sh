@@ -15,11 +15,11 @@ set -euo pipefail
 # The daemon's build (CMake with -DIPD_TESTS=OFF) and `make demo` (python3 runs the simulator).
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libwslay-dev libhiredis-dev libmsgpack-dev
             libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev zlib1g-dev python3)
-# `make deb` (dpkg-shlibdeps computes the package's Depends).
-deb_pkgs=(dpkg-dev fakeroot)
+# `make deb`: CPack runs file(1) and dpkg-shlibdeps to compute the package's Depends.
+deb_pkgs=(dpkg-dev fakeroot file)
 # The test tree and the programs the tests execute; `make deb` and its checks.
 test_pkgs=(libcriterion-dev redis-server nghttp2-client python3-websockets curl openssl prometheus iproute2
-           "kubernetes-client|kubectl" systemd procps dpkg-dev fakeroot lintian man-db chromium)
+           "kubernetes-client|kubectl" systemd procps dpkg-dev fakeroot file lintian man-db chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
