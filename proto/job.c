@@ -7,7 +7,7 @@ static const char *const task_state_names[IPD_TASK_STATE_COUNT] = {
     "pending", "pulling", "retrying", "succeeded", "failed", "cancelled", "unknown",
 };
 static const char *const job_state_names[IPD_JOB_STATE_COUNT] = {
-    "pending", "pulling", "succeeded", "failed", "cancelled",
+    "pending", "pulling", "succeeded", "failed", "cancelled", "keeping",
 };
 static const char *const pull_policy_names[IPD_PULL_POLICY_COUNT] = {"IfNotPresent", "Always"};
 /* Index 0 (IPD_CAUSE_NONE) is null in the API and has no name. */
@@ -102,6 +102,8 @@ static ipd_job_state_t job_state_of(const ipd_job_t *job, const ipd_node_counts_
     uint32_t final = c->succeeded + c->failed + c->cancelled;
     if (job->cancelled)
         return IPD_JOB_CANCELLED;
+    if (job->keep)
+        return IPD_JOB_KEEPING;
     if (c->desired > 0 && final == c->desired) {
         if (c->failed > 0)
             return IPD_JOB_FAILED;

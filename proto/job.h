@@ -40,6 +40,7 @@ typedef enum ipd_job_state {
     IPD_JOB_SUCCEEDED,   /**< every task succeeded */
     IPD_JOB_FAILED,      /**< every task finished and at least one failed */
     IPD_JOB_CANCELLED,   /**< cancelled by a client */
+    IPD_JOB_KEEPING,     /**< a keep job: open until cancelled, its node set follows the cluster */
     IPD_JOB_STATE_COUNT
 } ipd_job_state_t;
 
@@ -97,6 +98,7 @@ typedef struct ipd_job_spec {
     int32_t parallelism;                /**< at most this many tasks pulling at once; 0 = all */
     int32_t ttl_seconds_after_finished; /**< -1 = unset */
     char pull_secrets[IPD_SECRETS_SIZE];
+    int32_t refresh_seconds; /**< keep jobs: re-pull on each node this long after its last pull; 0 = never */
 } ipd_job_spec_t;
 
 /** Task counts by state. `pulling` includes `retrying`; the sum of the states is `desired`. */
@@ -120,7 +122,8 @@ typedef struct ipd_job {
     uint8_t pull_policy; /**< ipd_pull_policy_t */
     uint8_t cancelled;   /**< a client asked to cancel; the state becomes cancelled */
     uint8_t error_cause; /**< ipd_cause_t of `error`; IPD_CAUSE_NONE when error is null */
-    uint8_t _reserved[4];
+    uint8_t keep;        /**< a keep job: its state is keeping until cancelled */
+    uint8_t _reserved[7];
 } ipd_job_t;
 
 /** Returns the API name of a state or policy ("pending", "IfNotPresent", ...); never NULL. */

@@ -119,7 +119,7 @@ static int list_of(const wjob_t *j)
 {
     if (!j->live)
         return -1;
-    if (j->state == IPD_JOB_PENDING || j->state == IPD_JOB_PULLING)
+    if (j->state == IPD_JOB_PENDING || j->state == IPD_JOB_PULLING || j->state == IPD_JOB_KEEPING)
         return IPD_TABLE_LIST_ACTIVE;
     return j->state == IPD_JOB_FAILED ? IPD_TABLE_LIST_FAILED : -1;
 }

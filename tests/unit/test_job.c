@@ -196,3 +196,26 @@ Test(job, strlcpy_utf8_cuts_at_a_character_boundary)
     /* Runs of stray continuation bytes are cut at the size rather than emptied. */
     cr_assert_eq(ipd_strlcpy_utf8(dst, "\x80\x80\x80\x80\x80\x80\x80", sizeof(dst)), 5);
 }
+
+Test(job, a_keep_job_is_keeping_whatever_its_tasks_until_cancelled)
+{
+    ipd_job_t job;
+    ipd_task_t tasks[2];
+    memset(&job, 0, sizeof(job));
+    job.keep = 1;
+    ipd_task_init(&tasks[0], "node-a", 1000);
+    ipd_task_init(&tasks[1], "node-b", 1000);
+    tasks[0].state = tasks[1].state = IPD_TASK_SUCCEEDED;
+    ipd_job_aggregate(&job, tasks, 2, 2000);
+    cr_assert_eq(job.state, IPD_JOB_KEEPING);
+    cr_assert_str_eq(ipd_job_state_name((ipd_job_state_t)job.state), "keeping");
+    cr_assert_not(ipd_job_state_is_final((ipd_job_state_t)job.state));
+    cr_assert_eq(job.finished_at, IPD_TIME_NULL);
+    cr_assert_eq(job.nodes.succeeded, 2);
+    ipd_job_aggregate(&job, tasks, 0, 2500);
+    cr_assert_eq(job.state, IPD_JOB_KEEPING, "no node matches now: still keeping");
+    job.cancelled = 1;
+    ipd_job_aggregate(&job, tasks, 2, 3000);
+    cr_assert_eq(job.state, IPD_JOB_CANCELLED);
+    cr_assert_eq(job.finished_at, 3000);
+}
