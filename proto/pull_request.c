@@ -246,6 +246,12 @@ static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t 
         *err = take_int(v, key, 1, 100000, &r->spec.parallelism, msg, cap);
     } else if (strcmp(key, "ttl_seconds_after_finished") == 0) {
         *err = take_int(v, key, 0, 2592000, &r->spec.ttl_seconds_after_finished, msg, cap);
+    } else if (strcmp(key, "keep") == 0) {
+        if (!json_is_boolean(v))
+            *err = fail(msg, cap, IPD_EINVAL, "keep must be true or false");
+        r->keep = json_is_true(v);
+    } else if (strcmp(key, "refresh_seconds") == 0) {
+        *err = take_int(v, key, 10, 2592000, &r->spec.refresh_seconds, msg, cap);
     } else if (strcmp(key, "pull_secrets") == 0) {
         *err = take_secrets(v, r, msg, cap);
     } else {
@@ -303,6 +309,10 @@ int ipd_pull_request_parse(const char *body, size_t len, const ipd_pull_limits_t
     if (err == 0 && out->pod_namespace != NULL && json_object_get(root, "nodes") == NULL &&
         json_object_get(root, "node_selector") == NULL && json_object_get(root, "all_nodes") == NULL)
         out->node_choice = IPD_NODES_ALL;
+    if (err == 0 && out->keep && out->node_choice == IPD_NODES_BY_NAME)
+        err = fail(msg, msgcap, IPD_EINVAL, "keep needs node_selector or all_nodes (a node set to follow), not nodes");
+    if (err == 0 && out->spec.refresh_seconds > 0 && !out->keep)
+        err = fail(msg, msgcap, IPD_EINVAL, "refresh_seconds needs keep: true");
 done:
     json_decref(root);
     if (err != 0)

@@ -10,8 +10,9 @@
  * node_selector (and pod_selector) take a plain map or matchLabels/matchExpressions
  * (proto/label_selector.h).
  * plus optional pull_policy, timeout_seconds, backoff_limit, deadline_seconds, parallelism,
- * pull_secrets, ttl_seconds_after_finished. Every rejection comes with a message that names
- * the field and what is wrong, ready for the JSON error body.
+ * pull_secrets, ttl_seconds_after_finished, keep (with node_selector, all_nodes or pod_selector's
+ * default of all nodes) and refresh_seconds (with keep; spec.refresh_seconds). Every rejection comes with a message
+ * that names the field and what is wrong, ready for the JSON error body.
  */
 #ifndef IPD_PROTO_PULL_REQUEST_H
 #define IPD_PROTO_PULL_REQUEST_H
@@ -44,6 +45,7 @@ typedef struct ipd_pull_request {
     char **nodes; /**< IPD_NODES_BY_NAME */
     size_t nnodes;
     ipd_label_selector_t node_selector; /**< IPD_NODES_BY_LABELS */
+    int keep;                           /**< "keep": true: the job follows the cluster's nodes until cancelled */
     ipd_pull_policy_t pull_policy; /**< default IfNotPresent */
     ipd_job_spec_t spec;           /**< defaults: backoff_limit 3, ttl -1, everything else 0 */
 } ipd_pull_request_t;

@@ -170,3 +170,24 @@ Test(pull_request, pod_selector_brings_the_images_and_defaults_to_every_node)
                  IPD_EINVAL);
     cr_assert_str_eq(msg, "give image, images or pod_selector, not several");
 }
+
+Test(pull_request, keep_follows_a_node_set_and_refresh_needs_keep)
+{
+    ipd_pull_request_t r;
+    char msg[256];
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"all_nodes\":true,\"keep\":true,\"refresh_seconds\":3600}", &r, msg), 0,
+                 "%s", msg);
+    cr_assert(r.keep);
+    cr_assert_eq(r.spec.refresh_seconds, 3600);
+    ipd_pull_request_dispose(&r);
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"node_selector\":{\"p\":\"q\"},\"keep\":true}", &r, msg), 0, "%s", msg);
+    cr_assert_eq(r.spec.refresh_seconds, 0);
+    ipd_pull_request_dispose(&r);
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"nodes\":[\"n\"],\"keep\":true}", &r, msg), IPD_EINVAL);
+    cr_assert_str_eq(msg, "keep needs node_selector or all_nodes (a node set to follow), not nodes");
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"all_nodes\":true,\"refresh_seconds\":600}", &r, msg), IPD_EINVAL);
+    cr_assert_str_eq(msg, "refresh_seconds needs keep: true");
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"all_nodes\":true,\"keep\":true,\"refresh_seconds\":5}", &r, msg),
+                 IPD_EINVAL);
+    cr_assert_eq(parse("{\"image\":\"a:1\",\"all_nodes\":true,\"keep\":1}", &r, msg), IPD_EINVAL);
+}
