@@ -200,13 +200,26 @@ json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char
         json_object_set_new(spec, "activeDeadlineSeconds", json_integer(job->spec.deadline_seconds));
     int32_t ttl = job->spec.ttl_seconds_after_finished >= 0 ? job->spec.ttl_seconds_after_finished
                                                             : pod->ttl_seconds_after_finished;
-    if (ttl >= 0)
+    /* A keep job's Jobs stay: one deleted by anyone but the master is the job's cancellation. */
+    if (ttl >= 0 && !job->keep)
         json_object_set_new(spec, "ttlSecondsAfterFinished", json_integer(ttl));
     json_t *annotations = json_pack("{s:s, s:s, s:s, s:s, s:s}", IPD_LABEL_NODE, node, "imgpulld.io/created-at",
                                     created, "imgpulld.io/node-count", num[0], "imgpulld.io/timeout-seconds", num[1],
                                     "imgpulld.io/parallelism", num[2]);
+    if (job->keep) {
+        char refresh[16];
+        snprintf(refresh, sizeof(refresh), "%d", (int)job->spec.refresh_seconds);
+        json_object_set_new(annotations, IPD_ANNOTATION_KEEP, json_string("true"));
+        json_object_set_new(annotations, IPD_ANNOTATION_REFRESH, json_string(refresh));
+    }
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o}, s:o}", "apiVersion", "batch/v1", "kind", "Job", "metadata",
                      "name", name, "namespace", ns, "labels", labels, "annotations", annotations, "spec", spec);
+}
+
+int ipd_kube_job_set_selection(json_t *manifest, const char *selection)
+{
+    json_t *ann = json_object_get(json_object_get(manifest, "metadata"), "annotations");
+    return json_object_set_new(ann, IPD_ANNOTATION_SELECTION, json_string(selection)) == 0 ? 0 : -ENOMEM;
 }
 
 static const char *str_at(const json_t *obj, const char *key)
@@ -298,6 +311,11 @@ int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
     out->spec.backoff_limit = int_at(spec, "backoffLimit", 6);
     out->spec.deadline_seconds = int_at(spec, "activeDeadlineSeconds", 0);
     out->spec.ttl_seconds_after_finished = int_at(spec, "ttlSecondsAfterFinished", -1);
+    const char *keep = str_at(ann, IPD_ANNOTATION_KEEP), *selection = str_at(ann, IPD_ANNOTATION_SELECTION);
+    out->keep = keep != NULL && strcmp(keep, "true") == 0;
+    out->spec.refresh_seconds = annotation_int(ann, IPD_ANNOTATION_REFRESH);
+    if (selection != NULL && strlen(selection) < sizeof(out->selection))
+        memcpy(out->selection, selection, strlen(selection) + 1);
     out->suspended = json_is_true(json_object_get(spec, "suspend"));
     read_pod_template(podspec, out);
     read_conditions(json_object_get(obj, "status"), out);

@@ -7,7 +7,8 @@
  *   labels             imgpulld.io/job=<id>, imgpulld.io/node=<node or "h-<hash>" if not a label value>
  *   annotations        imgpulld.io/node (full node name), imgpulld.io/created-at (RFC 3339 ms),
  *                      imgpulld.io/node-count (tasks in the whole job), imgpulld.io/timeout-seconds,
- *                      imgpulld.io/parallelism
+ *                      imgpulld.io/parallelism; keep jobs also imgpulld.io/keep, refresh-seconds and
+ *                      node-selection (set by the caller: ipd_kube_job_set_selection), and no TTL
  *   spec               backoffLimit, activeDeadlineSeconds, suspend (tasks beyond the job's
  *                      parallelism start suspended; the master resumes them), ttlSecondsAfterFinished
  *                      (the client's, else the configured default)
@@ -36,6 +37,12 @@
 #define IPD_LABEL_JOB          "imgpulld.io/job"
 #define IPD_LABEL_NODE         "imgpulld.io/node"
 #define IPD_KUBE_JOB_NAME_SIZE 64
+/** Keep jobs: "true"; the re-pull period; the node selection to follow, as JSON. */
+#define IPD_ANNOTATION_KEEP      "imgpulld.io/keep"
+#define IPD_ANNOTATION_REFRESH   "imgpulld.io/refresh-seconds"
+#define IPD_ANNOTATION_SELECTION "imgpulld.io/node-selection"
+/** Room for a keep job's node selection: {"all_nodes":true} or {"node_selector":{...}}. */
+#define IPD_SELECTION_SIZE 2048
 /** Set by the node's daemon on a Job whose image was pulled, before it deletes the Job, so that
  *  daemons that see only the Job (node scope without Redis) know the task succeeded. */
 #define IPD_ANNOTATION_OUTCOME "imgpulld.io/outcome"
@@ -92,6 +99,13 @@ void ipd_kube_node_label(const char *node, char out[64]);
 json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char *ns, uint32_t node_count, int suspend,
                               const ipd_kube_pod_config_t *pod);
 
+/**
+ * Sets a keep job's node selection (`selection`, borrowed JSON text of at most
+ * IPD_SELECTION_SIZE - 1 bytes: {"all_nodes":true} or {"node_selector":{...}}) on `manifest`.
+ * Returns 0, or -ENOMEM.
+ */
+int ipd_kube_job_set_selection(json_t *manifest, const char *selection);
+
 /** What the master needs from a Job object. Strings are copied in (no pointers into the JSON). */
 typedef struct ipd_kube_job_info {
     char job_id[IPD_JOB_ID_SIZE];
@@ -110,6 +124,8 @@ typedef struct ipd_kube_job_info {
     int pulled;      /**< annotation imgpulld.io/outcome=succeeded: the node's daemon saw the image pulled */
     char failed_reason[IPD_REASON_SIZE]; /**< BackoffLimitExceeded, DeadlineExceeded, ... */
     char failed_message[IPD_MESSAGE_SIZE];
+    int keep;                           /**< annotation imgpulld.io/keep=true */
+    char selection[IPD_SELECTION_SIZE]; /**< annotation imgpulld.io/node-selection, "" if absent */
 } ipd_kube_job_info_t;
 
 /**

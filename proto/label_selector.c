@@ -329,3 +329,34 @@ oom:
     json_decref(me);
     return NULL;
 }
+
+int ipd_node_selection_write(int all, const ipd_label_selector_t *sel, char *out, size_t cap)
+{
+    json_t *o =
+        all ? json_pack("{s:b}", "all_nodes", 1) : json_pack("{s:o}", "node_selector", ipd_label_selector_to_json(sel));
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return -ENOMEM;
+    size_t n = strlen(text);
+    int rc = n < cap ? (int)n : IPD_ETOOBIG;
+    if (n < cap)
+        memcpy(out, text, n + 1);
+    free(text);
+    return rc;
+}
+
+int ipd_node_selection_read(const json_t *obj, int *all, ipd_label_selector_t *sel)
+{
+    char msg[256];
+    memset(sel, 0, sizeof(*sel));
+    *all = 0;
+    if (json_is_true(json_object_get(obj, "all_nodes"))) {
+        *all = 1;
+        return 0;
+    }
+    const json_t *ns = json_object_get(obj, "node_selector");
+    if (ns == NULL)
+        return IPD_EINVAL;
+    return ipd_label_selector_parse(ns, "node_selector", 1024, NULL, sel, msg, sizeof(msg)) == 0 ? 0 : IPD_EINVAL;
+}

@@ -72,4 +72,17 @@ int ipd_label_selector_format(const ipd_label_selector_t *sel, char *out, size_t
  */
 json_t *ipd_label_selector_to_json(const ipd_label_selector_t *sel);
 
+/**
+ * A keep job's node selection as JSON text: {"all_nodes":true} when `all`, else
+ * {"node_selector":<ipd_label_selector_to_json>}, into `out` (`cap` bytes). Returns the length,
+ * IPD_ETOOBIG when it does not fit, or -ENOMEM.
+ */
+int ipd_node_selection_write(int all, const ipd_label_selector_t *sel, char *out, size_t cap);
+
+/**
+ * Reads what ipd_node_selection_write wrote (`obj` borrowed): sets `*all`, or fills `sel`
+ * (dispose it). Returns 0 or IPD_EINVAL (nothing set).
+ */
+int ipd_node_selection_read(const json_t *obj, int *all, ipd_label_selector_t *sel);
+
 #endif
