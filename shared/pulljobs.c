@@ -36,6 +36,7 @@ struct ipd_pull_op {
     char **held; /* named nodes a pull pod cannot start on now (proto/kube_node.h), sorted */
     size_t nheld, capheld;
     json_t *tolerations; /* the pull pod's tolerations, from its manifest (owned) */
+    char selection[IPD_SELECTION_SIZE]; /* keep: the node selection the master follows (JSON) */
     ipd_pull_job_t *jobs;
     size_t njobs;
     size_t next_post, inflight, deletes_pending;
@@ -286,6 +287,10 @@ static void post_more(ipd_pull_op_t *op)
         int suspend = starts_suspended(op, pj, n);
         json_t *manifest =
             ipd_kube_job_manifest(&pj->job, op->nodes[n], op->ns, (uint32_t)op->nnodes, suspend, &op->pod);
+        if (manifest != NULL && pj->job.keep && ipd_kube_job_set_selection(manifest, op->selection) != 0) {
+            json_decref(manifest);
+            manifest = NULL;
+        }
         char *body = manifest ? json_dumps(manifest, JSON_COMPACT) : NULL;
         char path[128];
         snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", op->ns);
@@ -327,6 +332,7 @@ static int build_jobs(ipd_pull_op_t *op)
         ipd_strlcpy_utf8(pj->job.image, op->req.images[i], sizeof(pj->job.image));
         pj->job.pull_policy = (uint8_t)op->req.pull_policy;
         pj->job.spec = op->req.spec;
+        pj->job.keep = (uint8_t)op->req.keep;
         pj->job.created_at = now;
         pj->job.version = 1;
         if ((pj->tasks = calloc(op->nnodes, sizeof(*pj->tasks))) == NULL)
@@ -389,7 +395,7 @@ static int take_nodes(ipd_pull_op_t *op, const json_t *list)
         char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
         int usable = ipd_kube_node_check(node, name, op->tolerations, reason, sizeof(reason), message,
                                          sizeof(message)) == IPD_NODE_USABLE;
-        if (op->req.node_choice != IPD_NODES_BY_NAME && !usable)
+        if (op->req.node_choice != IPD_NODES_BY_NAME && !op->req.keep && !usable)
             continue;
         int rc = add_node(op, name);
         if (rc == 0 && !usable)
@@ -672,6 +678,12 @@ int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_p
     op->max_images = opts->max_images ? opts->max_images : 100;
     op->req.nimages = req->nimages;
     op->req.nnodes = req->nnodes;
+    op->req.keep = req->keep;
+    if (req->keep && ipd_node_selection_write(req->node_choice == IPD_NODES_ALL, &req->node_selector, op->selection,
+                                              sizeof(op->selection)) < 0) {
+        op_free(op);
+        return IPD_ETOOBIG;
+    }
     int rc = copy_list(&op->req.images, req->images, req->nimages);
     if (rc == 0)
         rc = pod_tolerations(op);

@@ -15,6 +15,10 @@
  * the distinct images of their init containers and containers, in the order first seen, are
  * the request's images: one job each, on the request's node selection (all nodes by default).
  *
+ * A keep job takes every matching node, those a pull pod cannot start on now included (their
+ * tasks wait, suspended), and its Jobs carry the node selection for the master to follow
+ * (proto/kube_job.h). A selection too long for that is IPD_ETOOBIG at start.
+ *
  * Cancel: deletes the job's Jobs (and so their pods) with one collection DELETE by label.
  *
  * Both run on the caller's loop through the Kubernetes client; the callback runs once, from a

@@ -368,7 +368,10 @@ void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req)
                                .admit_data = o};
     int rc = ipd_pull_create(w->kube, &preq, &opts, on_created, o, &o->op);
     ipd_pull_request_dispose(&preq);
-    if (rc != 0) {
+    if (rc == IPD_ETOOBIG) {
+        o->op = NULL;
+        ipd_worker_send_error(req, 400, "keep: the node selection is too long to keep (2047 bytes of JSON at most)");
+    } else if (rc != 0) {
         o->op = NULL;
         snprintf(msg, sizeof(msg), "creating the pull jobs: %s", ipd_strerror(rc));
         ipd_worker_send_error(req, 503, msg);
