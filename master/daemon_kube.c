@@ -8,6 +8,7 @@
 #include "proto/kube_job.h"
 #include "shared/kube_profile.h"
 #include "shared/log.h"
+#include "shared/pulljobs.h"
 
 static void on_kube_epoll(ipd_mloop_io_t *io, uint32_t events)
 {
@@ -25,8 +26,8 @@ static void on_action_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, vo
 {
     daemon_state_t *d = data;
     (void)req;
-    /* 404: already gone, which is what was asked. */
-    if (res->error != 0 || (res->status >= 300 && res->status != 404)) {
+    /* 404: already gone, which is what was asked; 409: a keep job's Job that is already there. */
+    if (res->error != 0 || (res->status >= 300 && res->status != 404 && res->status != 409)) {
         d->kube_action_errors++;
         ipd_warn("model", "cluster action failed: HTTP %ld %s", res->status, res->message ? res->message : "");
     }
@@ -173,6 +174,28 @@ static void delete_job(void *ctx, const char *ns, const char *name)
     action(ctx, "DELETE", path, NULL, NULL);
 }
 
+/* A keep job's task on a node that joined: its Job, as the workers create them (shared/pulljobs.c). */
+static void create_job(void *ctx, const ipd_job_t *job, const char *node, int suspend, const char *selection)
+{
+    daemon_state_t *d = ctx;
+    const char *tolerations[IPD_CONFIG_MAX_TOLERS];
+    ipd_kube_pod_config_t pod = ipd_pull_pod_config(&d->cfg, tolerations);
+    json_t *manifest = ipd_kube_job_manifest(job, node, d->cfg.namespace, 1, suspend, &pod);
+    char *body = NULL;
+    if (manifest != NULL && ipd_kube_job_set_selection(manifest, selection) == 0)
+        body = json_dumps(manifest, JSON_COMPACT);
+    json_decref(manifest);
+    if (body == NULL) {
+        d->kube_action_errors++;
+        ipd_warn("model", "keep job %s: cannot build the Job for node %s", job->id, node);
+        return;
+    }
+    char path[256];
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", d->cfg.namespace);
+    action(d, "POST", path, body, NULL);
+    free(body);
+}
+
 static void delete_pod(void *ctx, const char *ns, const char *name)
 {
     char path[512];
@@ -267,7 +290,8 @@ int daemon_kube_start(daemon_state_t *d)
                                    .finish_job = node_scope ? finish_job : NULL,
                                    .watch_pod_events = node_scope ? watch_pod_events : NULL,
                                    .own_task = node_scope ? own_task : NULL,
-                                   .ctx = d};
+                                   .ctx = d,
+                                   .create_job = create_job};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;

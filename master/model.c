@@ -136,6 +136,7 @@ static void free_job(ipd_model_t *m, job_rec_t *j)
 {
     ipd_strmap_del(&m->jobs, j->job.id);
     json_decref(j->tolerations);
+    model_keep_dispose(j);
     free(j->tasks);
     free(j);
     m->stats.jobs--;
@@ -145,8 +146,6 @@ static int load_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
                     void *ctx)
 {
     ipd_model_t *m = ctx;
-    (void)json;
-    (void)json_len;
     /* Finished jobs stay in the table as history; only active ones need following. */
     if (ipd_job_state_is_final((ipd_job_state_t)job->state))
         return 0;
@@ -154,6 +153,12 @@ static int load_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
     if (j == NULL)
         return -ENOMEM;
     j->from_table = 1;
+    if (job->keep) {
+        /* The record carries the keep job's node selection (model_keep_json). */
+        json_t *doc = json_loadb(json, json_len, 0, NULL);
+        model_keep_learn(j, doc);
+        json_decref(doc);
+    }
     return 0;
 }
 
@@ -190,6 +195,7 @@ void ipd_model_destroy(ipd_model_t *m)
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
         json_decref(j->tolerations);
+        model_keep_dispose(j);
         free(j->tasks);
         free(j);
     }
@@ -317,7 +323,14 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
         if (!j->from_table)
             continue;
         j->from_table = 0;
-        for (size_t i = 0; i < j->ntasks; i++) {
+        /* A keep job's Jobs stay (no TTL): none left means it was cancelled while no master
+         * watched; some left, the missing ones are created again (model_keep_reconcile). */
+        size_t with_kjob = 0;
+        for (size_t i = 0; i < j->ntasks; i++)
+            with_kjob += j->tasks[i].has_kjob;
+        if (j->job.keep && with_kjob == 0 && j->ntasks > 0)
+            j->job.cancelled = 1;
+        for (size_t i = 0; i < j->ntasks && !(j->job.keep && !j->job.cancelled); i++) {
             task_rec_t *t = &j->tasks[i];
             /* With Redis, other nodes' tasks have no Job here: Redis says what became of them. */
             if (m->remote_feed && model_is_remote(m, t->task.node))
@@ -335,7 +348,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     size_t n = j->ntasks;
     /* Nodes the job targets whose task has not been seen yet count as pending tasks: a job is
      * never final while one of its nodes has not reported. */
-    size_t unseen = j->node_count > n ? j->node_count - n : 0;
+    size_t unseen = j->node_count > n && !j->job.keep ? j->node_count - n : 0;
     ipd_task_t *tasks = n + unseen ? malloc((n + unseen) * sizeof(*tasks)) : NULL;
     if (n + unseen > 0 && tasks == NULL)
         return 0;
@@ -355,6 +368,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         next.version++;
         ipd_buf_reset(&m->json);
         int rc = ipd_json_encode_job(&m->json, &next, tasks, n);
+        if (rc == 0)
+            rc = model_keep_json(j, &m->json);
         if (rc == 0)
             rc = ipd_table_put_job(m->table, &next, tasks, n, m->json.data, m->json.len);
         if (rc == 0) {

@@ -63,6 +63,11 @@ typedef struct ipd_model_actions {
      */
     void (*own_task)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
     void *ctx;
+    /**
+     * Keep jobs: create the Kubernetes Job of `job`'s task on `node` (the manifest of
+     * proto/kube_job.h, `suspend`ed or not, carrying the node selection `selection`).
+     */
+    void (*create_job)(void *ctx, const ipd_job_t *job, const char *node, int suspend, const char *selection);
 } ipd_model_actions_t;
 
 /** Counters, for metrics and tests. */

@@ -12,6 +12,7 @@
 #include "proto/buf.h"
 #include "proto/kube_job.h"
 #include "proto/kube_node.h"
+#include "proto/label_selector.h"
 #include "proto/kube_pod.h"
 
 #define POD_KEY_SIZE    (IPD_NAMESPACE_SIZE + IPD_POD_SIZE)
@@ -41,6 +42,9 @@ typedef struct pod_rec {
 } pod_rec_t;
 
 typedef struct task_rec {
+    int64_t create_asked_at; /* keep jobs: wall ms a Job was asked to be created; 0 for none */
+    int master_deleting;     /* the master itself asked for this task's Job to be deleted */
+    int refreshing;          /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
     ipd_task_t task; /* as last computed */
     char kjob_name[IPD_KUBE_JOB_NAME_SIZE];
     char kjob_ns[IPD_NAMESPACE_SIZE];
@@ -75,7 +79,18 @@ typedef struct node_rec {
     uint64_t mark; /* nodes list generation that last saw it */
 } node_rec_t;
 
+/* A keep job's node selection (proto/label_selector.h), from its Jobs' annotations or the table. */
+typedef struct keep_rec {
+    int known; /* the selection below is set */
+    int all;
+    ipd_label_selector_t sel;
+    char selection[IPD_SELECTION_SIZE]; /* JSON text, for new Jobs and the published record */
+    char (*removed)[IPD_NODE_SIZE];     /* nodes whose tasks left: late objects do not bring them back */
+    size_t nremoved;
+} keep_rec_t;
+
 typedef struct job_rec {
+    keep_rec_t keep;
     ipd_job_t job;       /* metadata plus the last aggregation */
     json_t *tolerations; /* the pull pod's tolerations from its Job's template (owned), NULL for none */
     ipd_job_t published; /* what the table holds */
@@ -125,6 +140,16 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
  */
 ipd_node_block_t model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
                                   char *message, size_t mcap);
+/* Keep jobs (master/model_keep.c). */
+/* Takes the node selection from JSON (a Job annotation's text parsed, or the table's record). */
+void model_keep_learn(job_rec_t *j, const json_t *selection);
+/* True when a task for `node` must not be created from a Kubernetes object (it left the job). */
+int model_keep_refuses(const job_rec_t *j, const char *node);
+/* Makes the node set follow the cluster: creates, removes and refreshes tasks. */
+void model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now);
+/* Appends the keep members to the job's JSON in `buf` (its last byte is the closing brace). */
+int model_keep_json(const job_rec_t *j, ipd_buf_t *buf);
+void model_keep_dispose(job_rec_t *j);
 /* Asks the cluster for what the job's state calls for (resume, stop, restart). */
 void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now);
 

@@ -104,7 +104,7 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     pod_rec_t *p = pod_get(m, key);
     job_rec_t *j = model_job(m, info.job_id, 1);
     const char *node = info.node[0] ? info.node : info.node_label;
-    task_rec_t *t = j && node[0] ? model_task(j, node, 1) : NULL;
+    task_rec_t *t = j && node[0] ? model_task(j, node, !model_keep_refuses(j, node)) : NULL;
     if (p == NULL || t == NULL)
         return;
     if (p->obj == NULL) {
@@ -182,6 +182,12 @@ static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
 
 static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
 {
+    /* A keep job's Jobs go only when the master asks, or when the job is cancelled. */
+    if (j->job.keep && t->has_kjob && !t->master_deleting && !j->job.cancelled) {
+        ipd_info("model", "keep job %s: its Job %s was deleted: the job is cancelled", j->job.id, t->kjob_name);
+        j->job.cancelled = 1;
+    }
+    t->master_deleting = 0;
     t->has_kjob = 0;
     if (!ipd_task_state_is_final((ipd_task_state_t)t->task.state))
         t->kjob_gone = 1;
@@ -194,13 +200,22 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     if (ipd_kube_job_parse(obj, &info) != 0)
         return;
     job_rec_t *j = model_job(m, info.job_id, type != IPD_WATCH_DELETED);
-    task_rec_t *t = j ? model_task(j, info.node, type != IPD_WATCH_DELETED) : NULL;
+    if (j != NULL && info.keep) {
+        j->job.keep = 1;
+        json_t *sel = info.selection[0] ? json_loads(info.selection, 0, NULL) : NULL;
+        model_keep_learn(j, sel);
+        json_decref(sel);
+    }
+    /* A node that left a keep job comes back only through the master's own new Job. */
+    int create = type != IPD_WATCH_DELETED && !(j != NULL && model_keep_refuses(j, info.node));
+    task_rec_t *t = j ? model_task(j, info.node, create) : NULL;
     if (t == NULL)
         return;
     if (type == IPD_WATCH_DELETED) {
         kjob_gone(m, j, t);
         return;
     }
+    t->create_asked_at = 0;
     ipd_strlcpy_utf8(j->job.image, info.image, sizeof(j->job.image));
     j->job.pull_policy = info.pull_policy;
     j->job.spec = info.spec;

@@ -216,13 +216,15 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
  * gone. After a successful pull the pod fails on purpose (its command does not exist), and a
  * Job left alone would start replacement pods until its backoff limit.
  */
-static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
+static void stop_if_done(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
-    int done = t->gave_up || t->task.state == IPD_TASK_SUCCEEDED;
+    /* A keep job's Job stays after a pull: it carries the job for a restarted master. */
+    int done = t->gave_up || (t->task.state == IPD_TASK_SUCCEEDED && !j->job.keep);
     if (!done || !t->has_kjob || m->actions.delete_job == NULL ||
         (t->stop_asked_at != 0 && now - t->stop_asked_at < ACTION_RETRY_MS))
         return;
     t->stop_asked_at = now;
+    t->master_deleting = 1;
     if (!t->gave_up && m->actions.finish_job != NULL)
         m->actions.finish_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
     else
@@ -283,11 +285,12 @@ void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     if (j->job.cancelled)
         return;
+    model_keep_reconcile(m, j, now);
     for (size_t i = 0; i < j->ntasks; i++) {
         if (model_is_remote(m, j->tasks[i].task.node))
             continue;
         give_up_if_exhausted(m, j, &j->tasks[i]);
-        stop_if_done(m, &j->tasks[i], now);
+        stop_if_done(m, j, &j->tasks[i], now);
         restart_if_timed_out(m, j, &j->tasks[i], now);
     }
     resume_within_parallelism(m, j, now);

@@ -1,0 +1,192 @@
+/*
+ * Keep jobs: a job created with "keep": true stays in state keeping until cancelled, and its
+ * node set follows the cluster. Each flush of such a job compares its tasks with the Nodes the
+ * model holds: a node that matches the selection and has no task gets one (its Kubernetes Job
+ * is created here, suspended while the node cannot take a pull pod or the parallelism is
+ * spoken for, and resumed by the usual rules); a task whose node left or no longer matches has
+ * its Job deleted and then leaves the job. refresh_seconds after a task succeeded, its Job is
+ * deleted and created again, which pulls again (what pull_policy Always is for).
+ *
+ * Everything a restarted master needs is in the cluster and the table: the Jobs carry the
+ * selection (annotations, proto/kube_job.h) and keep no TTL, and the table's record of the job
+ * carries it too (the members written by model_keep_json). A keep job's Job deleted by anyone
+ * but the master ends the job, as DELETE /api/v1/images/pull-jobs/{id} does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master/model_internal.h"
+#include "shared/log.h"
+
+#define KEEP_RETRY_MS 5000
+
+void model_keep_learn(job_rec_t *j, const json_t *selection)
+{
+    int all;
+    ipd_label_selector_t sel;
+    if (j->keep.known || ipd_node_selection_read(selection, &all, &sel) != 0)
+        return;
+    if (ipd_node_selection_write(all, &sel, j->keep.selection, sizeof(j->keep.selection)) < 0) {
+        ipd_label_selector_dispose(&sel);
+        return;
+    }
+    j->keep.all = all;
+    j->keep.sel = sel;
+    j->keep.known = 1;
+}
+
+void model_keep_dispose(job_rec_t *j)
+{
+    ipd_label_selector_dispose(&j->keep.sel);
+    free(j->keep.removed);
+    memset(&j->keep, 0, sizeof(j->keep));
+}
+
+static size_t removed_index(const job_rec_t *j, const char *node)
+{
+    for (size_t i = 0; i < j->keep.nremoved; i++)
+        if (strcmp(j->keep.removed[i], node) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+int model_keep_refuses(const job_rec_t *j, const char *node)
+{
+    return j->job.keep && removed_index(j, node) != (size_t)-1;
+}
+
+static void forget_removed(job_rec_t *j, const char *node)
+{
+    size_t i = removed_index(j, node);
+    if (i != (size_t)-1)
+        memcpy(j->keep.removed[i], j->keep.removed[--j->keep.nremoved], IPD_NODE_SIZE);
+}
+
+/* The task on node index `i` leaves the job; its node is remembered as removed. */
+static void drop_task(job_rec_t *j, size_t i)
+{
+    if (removed_index(j, j->tasks[i].task.node) == (size_t)-1) {
+        char(*r)[IPD_NODE_SIZE] = realloc(j->keep.removed, (j->keep.nremoved + 1) * sizeof(*r));
+        if (r != NULL) {
+            j->keep.removed = r;
+            snprintf(r[j->keep.nremoved++], IPD_NODE_SIZE, "%s", j->tasks[i].task.node);
+        }
+    }
+    memmove(&j->tasks[i], &j->tasks[i + 1], (j->ntasks - i - 1) * sizeof(j->tasks[0]));
+    j->ntasks--;
+}
+
+static int wanted(ipd_model_t *m, const job_rec_t *j, const char *node)
+{
+    node_rec_t *n = ipd_strmap_get(&m->nodes, node);
+    if (n == NULL)
+        return 0;
+    return j->keep.all ||
+           ipd_label_selector_matches(&j->keep.sel, json_object_get(json_object_get(n->obj, "metadata"), "labels"));
+}
+
+static void ask_delete(ipd_model_t *m, task_rec_t *t, int64_t now)
+{
+    if (!t->has_kjob || m->actions.delete_job == NULL ||
+        (t->master_deleting && t->stop_asked_at != 0 && now - t->stop_asked_at < KEEP_RETRY_MS))
+        return;
+    t->master_deleting = 1;
+    t->stop_asked_at = now;
+    m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+}
+
+/* A refreshed task starts over: a new Job, a new pull, its counts from zero. */
+static void restart_task(task_rec_t *t, int64_t now)
+{
+    char node[IPD_NODE_SIZE];
+    snprintf(node, sizeof(node), "%s", t->task.node);
+    memset(t, 0, sizeof(*t));
+    ipd_task_init(&t->task, node, now);
+}
+
+static void create(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+{
+    if (m->actions.create_job == NULL || (t->create_asked_at != 0 && now - t->create_asked_at < KEEP_RETRY_MS))
+        return;
+    char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
+    int held = model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message)) != 0;
+    t->create_asked_at = now;
+    ipd_info("model", "keep job %s: creating the task on node %s%s", j->job.id, t->task.node,
+             held ? " (held: the node cannot take a pull pod now)" : "");
+    m->actions.create_job(m->actions.ctx, &j->job, t->task.node, held || j->job.spec.parallelism > 0,
+                          j->keep.selection);
+}
+
+static int refresh_due(const job_rec_t *j, const task_rec_t *t, int64_t now)
+{
+    int32_t every = j->job.spec.refresh_seconds;
+    return every > 0 && t->task.state == IPD_TASK_SUCCEEDED && now - t->task.updated_at >= (int64_t)every * 1000;
+}
+
+void model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
+{
+    if (!j->job.keep || j->job.cancelled || !j->keep.known || !m->nodes_listed || j->from_table)
+        return;
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->nodes, &b, e)) != NULL) {
+        if (model_is_remote(m, e->key) || !wanted(m, j, e->key) || model_task(j, e->key, 0) != NULL)
+            continue;
+        forget_removed(j, e->key);
+        if (model_task(j, e->key, 1) != NULL) {
+            ipd_info("model", "keep job %s: node %s joins", j->job.id, e->key);
+            model_mark_dirty(m, j);
+        }
+    }
+    for (size_t i = j->ntasks; i-- > 0;) {
+        task_rec_t *t = &j->tasks[i];
+        if (model_is_remote(m, t->task.node))
+            continue;
+        if (!wanted(m, j, t->task.node)) {
+            if (t->has_kjob) {
+                ask_delete(m, t, now);
+            } else if (t->pod_key[0] == '\0') {
+                ipd_info("model", "keep job %s: node %s leaves", j->job.id, t->task.node);
+                drop_task(j, i);
+                model_mark_dirty(m, j);
+            }
+            continue;
+        }
+        if (!t->refreshing && refresh_due(j, t, now)) {
+            ipd_info("model", "keep job %s: node %s pulls again (refresh_seconds %d)", j->job.id, t->task.node,
+                     (int)j->job.spec.refresh_seconds);
+            t->refreshing = 1;
+        }
+        if (t->refreshing) {
+            if (t->has_kjob) {
+                ask_delete(m, t, now);
+                continue;
+            }
+            if (t->pod_key[0] != '\0')
+                continue;
+            restart_task(t, now);
+            model_mark_dirty(m, j);
+        }
+        if (!t->has_kjob && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+            create(m, j, t, now);
+    }
+}
+
+int model_keep_json(const job_rec_t *j, ipd_buf_t *buf)
+{
+    if (!j->job.keep || buf->len == 0 || buf->data[buf->len - 1] != '}')
+        return 0;
+    char head[64];
+    snprintf(head, sizeof(head), ",\"keep\":true,\"refresh_seconds\":%d", (int)j->job.spec.refresh_seconds);
+    ipd_buf_truncate(buf, buf->len - 1);
+    int rc = ipd_buf_append_str(buf, head);
+    /* The selection's members, without its braces. */
+    size_t n = strlen(j->keep.selection);
+    if (rc == 0 && j->keep.known && n > 2) {
+        rc = ipd_buf_append_char(buf, ',');
+        if (rc == 0)
+            rc = ipd_buf_append(buf, j->keep.selection + 1, n - 2);
+    }
+    return rc == 0 ? ipd_buf_append_char(buf, '}') : rc;
+}
