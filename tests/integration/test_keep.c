@@ -1,0 +1,216 @@
+/*
+ * Keep jobs ("keep": true): the node set follows the cluster's nodes (joining, relabelled,
+ * leaving, cordoned and uncordoned), refresh_seconds pulls again, a restarted master rebuilds
+ * the job from the cluster and the table, and DELETE ends it. The real daemon runs against the
+ * Kubernetes simulator.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const char *const sim_args[] = {"--nodes", "3", "--pull-ms", "100", NULL};
+
+static h_world_t w;
+
+static void teardown(void)
+{
+    if (w.daemon.pid > 0 || w.sim.pid > 0)
+        h_world_stop(&w);
+}
+
+static void sim(const char *method, const char *path, const char *body)
+{
+    h_resp_t r;
+    cr_assert_eq(h_http(w.sim.port, method, path, body, NULL, &r), 0, "%s %s: transport", method, path);
+    cr_assert(r.status >= 200 && r.status < 300, "%s %s: %ld %s", method, path, r.status, r.body ? r.body : "");
+    h_resp_free(&r);
+}
+
+static void post_keep(const char *body, char id[64])
+{
+    long st = 0;
+    json_t *doc = h_http_json(w.port, "POST", "/api/v1/images/pull", body, &st);
+    cr_assert_eq(st, 202, "POST %s: %ld", body, st);
+    const char *s = json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
+    cr_assert_not_null(s);
+    snprintf(id, 64, "%s", s);
+    json_decref(doc);
+}
+
+/* What the job looks like: "state desired node:state[:reason] ...", tasks in node order. */
+typedef struct job_want {
+    const char *id, *want;
+    char seen[1024];
+} job_want_t;
+
+static void describe(const char *id, char *out, size_t cap)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
+    size_t used =
+        (size_t)snprintf(out, cap, "%s %lld", json_string_value(json_object_get(job, "state")) ?: "?",
+                         (long long)json_integer_value(json_object_get(json_object_get(job, "nodes"), "desired")));
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(job, "tasks"), i, t)
+    {
+        const char *reason = json_string_value(json_object_get(t, "reason"));
+        const char *state = json_string_value(json_object_get(t, "state"));
+        int pending = strcmp(state, "pending") == 0;
+        used += (size_t)snprintf(out + used, cap - used, " %s:%s%s%s", json_string_value(json_object_get(t, "node")),
+                                 state, pending && reason ? ":" : "", pending && reason ? reason : "");
+        if (used >= cap)
+            break;
+    }
+    json_decref(job);
+}
+
+static int job_is(void *ctx)
+{
+    job_want_t *want = ctx;
+    describe(want->id, want->seen, sizeof(want->seen));
+    return strcmp(want->seen, want->want) == 0;
+}
+
+static void expect_job(const char *id, const char *want)
+{
+    job_want_t jw = {id, want, ""};
+    cr_assert(h_wait(job_is, &jw, 20000), "job %s: want \"%s\", last seen \"%s\"", id, want, jw.seen);
+}
+
+/* Kubernetes Jobs of pull job `id` in the simulator. */
+static size_t kube_jobs(const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%%2Fjob%%3D%s", id);
+    json_t *list = h_http_json(w.sim.port, "GET", path, NULL, NULL);
+    size_t n = json_array_size(json_object_get(list, "items"));
+    json_decref(list);
+    return n;
+}
+
+Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_uncordoned, .fini = teardown)
+{
+    h_world_sim(&w, "keep", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    sim("POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    char id[64];
+    post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"pool\":\"warm\"},\"keep\":true}", id);
+    expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
+    /* A node joins with the label; another gets it. */
+    sim("POST", "/_sim/nodes", "{\"name\":\"node-4\",\"labels\":{\"pool\":\"warm\"}}");
+    expect_job(id, "keeping 3 node-1:succeeded node-2:succeeded node-4:succeeded");
+    sim("POST", "/_sim/nodes/node-3/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    expect_job(id, "keeping 4 node-1:succeeded node-2:succeeded node-3:succeeded node-4:succeeded");
+    /* One loses the label, one leaves the cluster: their tasks and Kubernetes Jobs go. */
+    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"cold\"}}");
+    sim("DELETE", "/_sim/nodes/node-4", NULL);
+    expect_job(id, "keeping 2 node-2:succeeded node-3:succeeded");
+    cr_expect_eq(kube_jobs(id), 2);
+    /* A cordoned node joins: it waits, and pulls once uncordoned. */
+    sim("POST", "/_sim/nodes", "{\"name\":\"node-5\",\"labels\":{\"pool\":\"warm\"},\"cordoned\":true}");
+    expect_job(id, "keeping 3 node-2:succeeded node-3:succeeded node-5:pending:NodeCordoned");
+    sim("POST", "/_sim/nodes/node-5/uncordon", "{}");
+    expect_job(id, "keeping 3 node-2:succeeded node-3:succeeded node-5:succeeded");
+    /* DELETE ends it. */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    long st = 0;
+    json_t *doc = h_http_json(w.port, "DELETE", path, NULL, &st);
+    cr_assert_eq(st, 202, "DELETE: %ld", st);
+    cr_expect_str_eq(json_string_value(json_object_get(doc, "state")), "cancelled");
+    json_decref(doc);
+    cr_expect_eq(kube_jobs(id), 0);
+    sim("POST", "/_sim/nodes", "{\"name\":\"node-6\",\"labels\":{\"pool\":\"warm\"}}");
+    char seen[1024];
+    describe(id, seen, sizeof(seen));
+    cr_expect(strncmp(seen, "cancelled 3 ", 12) == 0, "%s", seen);
+    cr_expect_eq(kube_jobs(id), 0, "a cancelled keep job creates nothing");
+}
+
+/* The pod name of the job's task on `node`. */
+static void task_pod(const char *id, const char *node, char *out, size_t cap)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
+    size_t i;
+    json_t *t;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(job, "tasks"), i, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "node")), node) == 0)
+            snprintf(out, cap, "%s", json_string_value(json_object_get(t, "pod")) ?: "");
+    }
+    json_decref(job);
+}
+
+typedef struct repull {
+    const char *id;
+    char first_pod[256];
+} repull_t;
+
+static int pulled_again(void *ctx)
+{
+    repull_t *r = ctx;
+    char pod[256], seen[1024];
+    task_pod(r->id, "node-1", pod, sizeof(pod));
+    describe(r->id, seen, sizeof(seen));
+    return pod[0] != '\0' && strcmp(pod, r->first_pod) != 0 && strstr(seen, "node-1:succeeded") != NULL;
+}
+
+Test(keep, refresh_seconds_pulls_again_on_each_node, .fini = teardown)
+{
+    h_world_sim(&w, "refresh", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    char id[64];
+    post_keep("{\"image\":\"busybox:latest\",\"pull_policy\":\"Always\",\"node_selector\":{\"pool\":\"warm\"},"
+              "\"keep\":true,\"refresh_seconds\":10}",
+              id);
+    expect_job(id, "keeping 1 node-1:succeeded");
+    repull_t r = {id, ""};
+    task_pod(id, "node-1", r.first_pod, sizeof(r.first_pod));
+    cr_assert(r.first_pod[0] != '\0');
+    cr_assert(h_wait(pulled_again, &r, 30000), "no second pull on node-1 within 30 s");
+    /* The simulator saw two pulls on node-1. */
+    json_t *events = h_http_json(w.sim.port, "GET", "/api/v1/namespaces/imgpulld/events", NULL, NULL);
+    size_t i, pulls = 0;
+    json_t *e;
+    json_array_foreach(json_object_get(events, "items"), i, e)
+    {
+        pulls += strcmp(json_string_value(json_object_get(e, "reason")) ?: "", "Pulling") == 0;
+    }
+    json_decref(events);
+    cr_expect_geq(pulls, 2, "Pulling events: %zu", pulls);
+}
+
+Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table, .fini = teardown)
+{
+    h_world_sim(&w, "restart", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    char id[64];
+    post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"matchExpressions\":[{\"key\":\"pool\",\"operator\":"
+              "\"In\",\"values\":[\"warm\"]}]},\"keep\":true}",
+              id);
+    expect_job(id, "keeping 1 node-1:succeeded");
+    /* Stopped: a node joins meanwhile. Restarted on the same table, the job follows on. */
+    h_stop(&w.daemon, SIGTERM, 10000);
+    sim("POST", "/_sim/nodes", "{\"name\":\"node-4\",\"labels\":{\"pool\":\"warm\"}}");
+    h_world_daemon(&w, NULL, NULL, 1);
+    expect_job(id, "keeping 2 node-1:succeeded node-4:succeeded");
+    /* Stopped again and the table removed: the Jobs' annotations alone bring it back. */
+    h_stop(&w.daemon, SIGTERM, 10000);
+    h_unlink_instance(w.instance);
+    sim("POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    h_world_daemon(&w, NULL, NULL, 1);
+    expect_job(id, "keeping 3 node-1:succeeded node-2:succeeded node-4:succeeded");
+    sim("POST", "/_sim/nodes/node-4/labels", "{\"labels\":{\"pool\":null}}");
+    expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
+}
