@@ -41,11 +41,12 @@ class Cluster:
 
     def _create_node(self, name, labels):
         self._node_index += 1
-        self.store.create(kinds.NODE, objects.node(name, self._node_index, labels))
+        # A node registers with the images it already holds: one ADDED event, as a kubelet's first status has them.
+        obj = objects.node(name, self._node_index, labels)
         for image in self.config.preload:
             self.kubelet.node_images.setdefault(name, set()).add(image)
-            self.kubelet._note_node_image(name, image)
-        return self.store.get(kinds.NODE, "", name)
+            self.kubelet.add_node_image(obj, image)
+        return self.store.create(kinds.NODE, obj)
 
     # -- nodes (called on the scheduler thread through run_sync) ---------------
 

@@ -349,14 +349,21 @@ class Kubelet:
             self._event(rt, "Normal", "BackOff", msg, c)
         self.sched.call_later(self.config.backoff(c.attempts), self._pull, rt, i)
 
+    @staticmethod
+    def add_node_image(obj, image):
+        """Lists ``image`` in the Node ``obj``'s status.images as the kubelet reports it; False if listed."""
+        images = obj["status"].setdefault("images", [])
+        ref = cfg.normalize_image(image)
+        if any(ref in im["names"] for im in images):
+            return False
+        images.append({"names": ["%s@sha256:%s" % (ref.rsplit(":", 1)[0], cfg.image_digest(image)), ref],
+                       "sizeBytes": cfg.image_size(image)})
+        return True
+
     def _note_node_image(self, node, image):
         def add(obj):
-            images = obj["status"].setdefault("images", [])
-            ref = cfg.normalize_image(image)
-            if any(ref in im["names"] for im in images):
+            if not self.add_node_image(obj, image):
                 return False
-            images.append({"names": ["%s@sha256:%s" % (ref.rsplit(":", 1)[0], cfg.image_digest(image)), ref],
-                           "sizeBytes": cfg.image_size(image)})
         try:
             self.store.update(kinds.NODE, "", node, add)
         except ApiError:
