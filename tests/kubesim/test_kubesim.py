@@ -173,6 +173,15 @@ class SelectorTest(unittest.TestCase):
         with self.assertRaises(ApiError) as cm:
             parse_fields("spec.bogus=1", kinds.POD)
         self.assertEqual(cm.exception.code, 400)
+        # Events select on what pkg/registry/core/event/strategy.go offers; "source" is source.component.
+        ev = {"involvedObject": {"kind": "Pod", "name": "p-1"}, "source": {"component": "kubelet", "host": "node-1"}}
+        values = kinds.EVENT.field_values(ev)
+        self.assertTrue(match_fields(parse_fields("involvedObject.kind=Pod,involvedObject.name=p-1,source=kubelet",
+                                                  kinds.EVENT), values))
+        self.assertFalse(match_fields(parse_fields("involvedObject.name=p-2", kinds.EVENT), values))
+        with self.assertRaises(ApiError) as cm:
+            parse_fields("source.host=node-1", kinds.EVENT)
+        self.assertEqual(cm.exception.code, 400)
 
     def test_image_normalisation(self):
         self.assertEqual(normalize_image("busybox"), "docker.io/library/busybox:latest")

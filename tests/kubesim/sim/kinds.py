@@ -37,7 +37,11 @@ class Kind:
 
     def field_values(self, obj):
         """Values of every selectable field, computed once per stored version."""
-        return {f: _get(obj, f) for f in self.fields}
+        values = {f: _get(obj, f) for f in self.fields}
+        if self.kind == "Event":
+            # pkg/registry/core/event/strategy.go: the selectable "source" is source.component.
+            values["source"] = _get(obj, "source.component")
+        return values
 
 
 POD = Kind("Pod", "pods", "", "v1", True,
