@@ -246,3 +246,32 @@ Test(nodes, pod_selector_pulls_the_images_the_matching_pods_run, .fini = teardow
                      "pod_selector app=none matches no pod in namespace default");
     json_decref(doc);
 }
+
+Test(nodes, a_taint_the_pull_pod_does_not_tolerate_holds_its_task_unschedulable, .fini = teardown)
+{
+    h_world_sim(&w, "taint", sim_args);
+    /* The pull pods tolerate the gpu taint only (shared/config_table.h pull_toleration). */
+    h_world_daemon(&w, "pull_toleration gpu:NoSchedule\n", NULL, 1);
+    sim("POST", "/_sim/nodes/node-1/taints",
+        "{\"taints\":[{\"key\":\"node-role.kubernetes.io/control-plane\",\"effect\":\"NoSchedule\"}]}");
+    sim("POST", "/_sim/nodes/node-2/taints",
+        "{\"taints\":[{\"key\":\"gpu\",\"value\":\"a100\",\"effect\":\"NoSchedule\"}]}");
+    sim("POST", "/_sim/nodes/node-3/taints", "{\"taints\":[{\"key\":\"spot\",\"effect\":\"PreferNoSchedule\"}]}");
+    char id[64];
+    post_pull("{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\",\"node-3\"]}", id);
+    expect_task(id, "node-1", "pending", "Unschedulable",
+                "node node-1 has the taint node-role.kubernetes.io/control-plane:NoSchedule, which the pull pod does "
+                "not tolerate");
+    expect_task(id, "node-2", "succeeded", NULL, NULL);
+    expect_task(id, "node-3", "succeeded", NULL, NULL);
+    /* all_nodes leaves the control-plane node out. */
+    long st = 0;
+    json_t *doc =
+        h_http_json(w.port, "POST", "/api/v1/images/pull", "{\"image\":\"busybox:1.36\",\"all_nodes\":true}", &st);
+    cr_assert_eq(st, 202);
+    cr_expect_eq(json_array_size(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "tasks")), 3);
+    json_decref(doc);
+    /* The taint goes: the held task pulls. */
+    sim("POST", "/_sim/nodes/node-1/taints", "{\"taints\":[]}");
+    expect_task(id, "node-1", "succeeded", NULL, NULL);
+}
