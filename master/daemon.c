@@ -355,9 +355,7 @@ static int start(daemon_state_t *d)
     daemon_prepare_stats_dir(d); /* a failure is logged; SIGUSR1 tries again */
     /* Redis down or misconfigured is degraded, never fatal: the daemon serves its own node. */
     daemon_redis_apply(d);
-    ipd_mloop_timer_init(&d->tick_timer, on_tick, d);
     ipd_mloop_timer_start(d->loop, &d->tick_timer, TICK_MS);
-    ipd_mloop_timer_init(&d->watchdog_timer, on_watchdog, d);
     if (d->cfg.watchdog && (d->watchdog_usec = ipd_sd_watchdog_usec()) > 0)
         ipd_mloop_timer_start(d->loop, &d->watchdog_timer, d->watchdog_usec / 2000);
     return 0;
@@ -393,6 +391,9 @@ int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main, ipd_
     d->worker_main = worker_main;
     d->worker_check = worker_check;
     d->signal_pipe[0] = d->signal_pipe[1] = -1;
+    /* Armed by start(); initialised here so that a clean-up after a failed start finds them idle. */
+    ipd_mloop_timer_init(&d->tick_timer, on_tick, d);
+    ipd_mloop_timer_init(&d->watchdog_timer, on_watchdog, d);
     d->started_at = ipd_model_now();
     ipd_log_set_level((ipd_log_level_t)cfg->log_level);
     int rc = start(d);

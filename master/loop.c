@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 64
+#define SPILLED    (SIZE_MAX - 1)
 
 struct ipd_mloop {
     int epfd;
     uint64_t now;
     ipd_mloop_timer_t **heap;
     size_t nheap, capheap;
+    ipd_mloop_timer_t *spill; /* armed timers the heap had no room for */
     /* The batch being dispatched, so that stopping a watcher can drop its pending event and a
      * callback may free another watcher of the same batch. */
     struct epoll_event *batch;
@@ -134,7 +136,17 @@ int ipd_mloop_timer_active(const ipd_mloop_timer_t *timer)
 void ipd_mloop_timer_stop(ipd_mloop_t *loop, ipd_mloop_timer_t *timer)
 {
     size_t i = timer->_heap_index;
-    if (i == SIZE_MAX)
+    if (i == SPILLED) {
+        ipd_mloop_timer_t **p = &loop->spill;
+        while (*p != NULL && *p != timer)
+            p = &(*p)->_spill_next;
+        if (*p == timer)
+            *p = timer->_spill_next;
+        timer->_heap_index = SIZE_MAX;
+        return;
+    }
+    /* Not linked, or never initialised (zeroed: index 0 but not the heap's entry 0). */
+    if (i >= loop->nheap || loop->heap[i] != timer)
         return;
     timer->_heap_index = SIZE_MAX;
     loop->nheap--;
@@ -146,29 +158,53 @@ void ipd_mloop_timer_stop(ipd_mloop_t *loop, ipd_mloop_timer_t *timer)
     heap_down(loop, loop->heap[i]->_heap_index);
 }
 
-int ipd_mloop_timer_start(ipd_mloop_t *loop, ipd_mloop_timer_t *timer, uint64_t delay_ms)
+void ipd_mloop_timer_start(ipd_mloop_t *loop, ipd_mloop_timer_t *timer, uint64_t delay_ms)
 {
     ipd_mloop_timer_stop(loop, timer);
+    timer->_deadline = ipd_mloop_clock_ms() + delay_ms;
     if (loop->nheap == loop->capheap) {
         size_t cap = loop->capheap ? loop->capheap * 2 : 16;
         ipd_mloop_timer_t **heap = realloc(loop->heap, cap * sizeof(*heap));
-        if (heap == NULL)
-            return -ENOMEM;
+        if (heap == NULL) {
+            timer->_heap_index = SPILLED;
+            timer->_spill_next = loop->spill;
+            loop->spill = timer;
+            return;
+        }
         loop->heap = heap;
         loop->capheap = cap;
     }
-    timer->_deadline = ipd_mloop_clock_ms() + delay_ms;
     timer->_heap_index = loop->nheap;
     loop->heap[loop->nheap++] = timer;
     heap_up(loop, timer->_heap_index);
-    return 0;
+}
+
+/* The earliest deadline of the heap and the spill list, or UINT64_MAX. */
+static uint64_t first_deadline(const ipd_mloop_t *loop)
+{
+    uint64_t d = loop->nheap > 0 ? loop->heap[0]->_deadline : UINT64_MAX;
+    for (const ipd_mloop_timer_t *t = loop->spill; t != NULL; t = t->_spill_next)
+        if (t->_deadline < d)
+            d = t->_deadline;
+    return d;
+}
+
+/* A due timer, from the heap or the spill list, or NULL. */
+static ipd_mloop_timer_t *due_timer(const ipd_mloop_t *loop)
+{
+    if (loop->nheap > 0 && loop->heap[0]->_deadline <= loop->now)
+        return loop->heap[0];
+    for (ipd_mloop_timer_t *t = loop->spill; t != NULL; t = t->_spill_next)
+        if (t->_deadline <= loop->now)
+            return t;
+    return NULL;
 }
 
 static int next_wait(const ipd_mloop_t *loop, int max_wait_ms)
 {
-    if (loop->nheap == 0)
+    uint64_t deadline = first_deadline(loop);
+    if (deadline == UINT64_MAX)
         return max_wait_ms;
-    uint64_t deadline = loop->heap[0]->_deadline;
     int wait = deadline <= loop->now ? 0 : (int)(deadline - loop->now > INT32_MAX ? INT32_MAX : deadline - loop->now);
     return max_wait_ms < 0 || wait < max_wait_ms ? wait : max_wait_ms;
 }
@@ -194,8 +230,8 @@ int ipd_mloop_run_once(ipd_mloop_t *loop, int max_wait_ms)
     }
     loop->batch = NULL;
     loop->nbatch = 0;
-    while (loop->nheap > 0 && loop->heap[0]->_deadline <= loop->now) {
-        ipd_mloop_timer_t *t = loop->heap[0];
+    ipd_mloop_timer_t *t;
+    while ((t = due_timer(loop)) != NULL) {
         ipd_mloop_timer_stop(loop, t);
         t->cb(t);
         ran++;

@@ -36,4 +36,7 @@ enum {
 /** Returns a static description of a negative error code (IPD_E* or -errno). Never NULL. */
 const char *ipd_strerror(int err);
 
+/** On functions whose result must be looked at: an error code, or something the caller owns. */
+#define IPD_MUST_USE __attribute__((warn_unused_result))
+
 #endif

