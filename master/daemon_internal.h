@@ -3,6 +3,7 @@
 #ifndef IPD_MASTER_DAEMON_INTERNAL_H
 #define IPD_MASTER_DAEMON_INTERNAL_H
 
+#include "proto/error.h"
 #include "master/daemon.h"
 #include "master/listeners.h"
 #include "master/loop.h"
@@ -60,7 +61,7 @@ void daemon_write_stats(daemon_state_t *d);
 int daemon_prepare_stats_dir(const daemon_state_t *d);
 
 /** Creates the Kubernetes client on the loop, the model and the reflectors, and starts them. */
-int daemon_kube_start(daemon_state_t *d);
+IPD_MUST_USE int daemon_kube_start(daemon_state_t *d);
 /** Stops and frees what daemon_kube_start created. */
 void daemon_kube_stop(daemon_state_t *d);
 /** Drains every reflector's held watch events (once per loop iteration). */

@@ -10,6 +10,7 @@
 #ifndef IPD_MASTER_LISTENERS_H
 #define IPD_MASTER_LISTENERS_H
 
+#include "proto/error.h"
 #include <stddef.h>
 
 #include "shared/config.h"
@@ -27,14 +28,14 @@ typedef struct ipd_listeners {
  * or a negative code with `err` naming the address and the failed call (e.g.
  * "listen 127.0.0.1:80: bind: Permission denied"); nothing stays open on failure.
  */
-int ipd_listeners_open(ipd_listeners_t *l, const ipd_config_t *cfg, char *err, size_t errlen);
+IPD_MUST_USE int ipd_listeners_open(ipd_listeners_t *l, const ipd_config_t *cfg, char *err, size_t errlen);
 
 /**
  * Brings `l` in line with a reloaded `cfg`: sockets of addresses that stay and slots that stay
  * are kept (their queues survive), new ones are opened, the others closed. On failure `l` is
  * unchanged. Returns 0 or a negative code with `err` set.
  */
-int ipd_listeners_reconcile(ipd_listeners_t *l, const ipd_config_t *cfg, char *err, size_t errlen);
+IPD_MUST_USE int ipd_listeners_reconcile(ipd_listeners_t *l, const ipd_config_t *cfg, char *err, size_t errlen);
 
 /** The descriptors of `slot` (naddr of them); borrowed from `l`. */
 const int *ipd_listeners_slot(const ipd_listeners_t *l, int slot);

@@ -21,6 +21,7 @@
 #ifndef IPD_MASTER_MODEL_H
 #define IPD_MASTER_MODEL_H
 
+#include "proto/error.h"
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,7 +91,7 @@ typedef struct ipd_model ipd_model_t;
  * already holds (a reattached table keeps its history). `actions` is copied; its callbacks may
  * be NULL. Returns 0 and an owned model (ipd_model_destroy), or a negative code.
  */
-int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd_model_t **out);
+IPD_MUST_USE int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd_model_t **out);
 void ipd_model_destroy(ipd_model_t *m);
 
 /**

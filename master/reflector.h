@@ -21,6 +21,7 @@
 #ifndef IPD_MASTER_REFLECTOR_H
 #define IPD_MASTER_REFLECTOR_H
 
+#include "proto/error.h"
 #include <jansson.h>
 #include <stdint.h>
 
@@ -81,8 +82,8 @@ typedef struct ipd_reflector ipd_reflector_t;
  * Creates a reflector (not started). `loop` and `kube` are borrowed and must outlive it.
  * Returns 0 and an owned reflector (ipd_reflector_destroy), or -ENOMEM.
  */
-int ipd_reflector_create(ipd_mloop_t *loop, ipd_kube_t *kube, const ipd_reflector_spec_t *spec,
-                         const ipd_reflector_ops_t *ops, void *ctx, ipd_reflector_t **out);
+IPD_MUST_USE int ipd_reflector_create(ipd_mloop_t *loop, ipd_kube_t *kube, const ipd_reflector_spec_t *spec,
+                                      const ipd_reflector_ops_t *ops, void *ctx, ipd_reflector_t **out);
 
 /** Starts listing. */
 void ipd_reflector_start(ipd_reflector_t *r);

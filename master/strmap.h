@@ -5,6 +5,7 @@
 #ifndef IPD_MASTER_STRMAP_H
 #define IPD_MASTER_STRMAP_H
 
+#include "proto/error.h"
 #include <stddef.h>
 
 typedef struct ipd_strmap_entry {
@@ -28,7 +29,7 @@ void ipd_strmap_dispose(ipd_strmap_t *m);
 /** Returns the value for `key`, or NULL. */
 void *ipd_strmap_get(const ipd_strmap_t *m, const char *key);
 /** Sets `key` to `value` (replacing any). Returns 0 or -ENOMEM. */
-int ipd_strmap_put(ipd_strmap_t *m, const char *key, void *value);
+IPD_MUST_USE int ipd_strmap_put(ipd_strmap_t *m, const char *key, void *value);
 /** Removes `key`; returns its value, or NULL if absent. */
 void *ipd_strmap_del(ipd_strmap_t *m, const char *key);
 

@@ -60,8 +60,7 @@ static int spawn(ipd_supervisor_t *sup, int slot, unsigned generation, const ipd
 
 static void arm_respawn(ipd_supervisor_t *sup, slot_t *s)
 {
-    if (ipd_mloop_timer_start(sup->loop, &s->respawn, s->backoff_ms) != 0)
-        ipd_error("master", "no timer to respawn worker slot %d: it stays empty until the next reload", s->index);
+    ipd_mloop_timer_start(sup->loop, &s->respawn, s->backoff_ms);
 }
 
 static void on_respawn(ipd_mloop_timer_t *t)
@@ -313,9 +312,7 @@ static void drain_old(ipd_supervisor_t *sup, int sig)
             kill(w->pid, sig);
         }
     }
-    if (ipd_mloop_timer_start(sup->loop, &sup->drain_timer, sup->cfg.reload_drain_timeout_ms) != 0)
-        ipd_error("master", "no timer for the drain deadline: draining workers are not killed after %llu ms",
-                  (unsigned long long)sup->cfg.reload_drain_timeout_ms);
+    ipd_mloop_timer_start(sup->loop, &sup->drain_timer, sup->cfg.reload_drain_timeout_ms);
 }
 
 int ipd_supervisor_reload(ipd_supervisor_t *sup, const ipd_config_t *cfg)

@@ -20,6 +20,7 @@
 #ifndef IPD_MASTER_SUPERVISOR_H
 #define IPD_MASTER_SUPERVISOR_H
 
+#include "proto/error.h"
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -46,8 +47,9 @@ typedef enum ipd_reload_state {
  * counts as serving once forked. `cfg` is copied. Returns 0 and an owned supervisor
  * (ipd_supervisor_destroy), or a negative code.
  */
-int ipd_supervisor_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_listeners_t *listeners,
-                          ipd_stats_segment_t *stats, ipd_worker_main_fn worker_main, ipd_supervisor_t **out);
+IPD_MUST_USE int ipd_supervisor_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_listeners_t *listeners,
+                                       ipd_stats_segment_t *stats, ipd_worker_main_fn worker_main,
+                                       ipd_supervisor_t **out);
 
 /**
  * `fn(data)` runs in every forked child before the worker's main, e.g. to unmap what only the
@@ -56,7 +58,7 @@ int ipd_supervisor_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
 void ipd_supervisor_set_child_setup(ipd_supervisor_t *sup, void (*fn)(void *data), void *data);
 
 /** Forks one worker per slot. Returns 0 or -errno from fork/eventfd/pipe. */
-int ipd_supervisor_start(ipd_supervisor_t *sup);
+IPD_MUST_USE int ipd_supervisor_start(ipd_supervisor_t *sup);
 
 /** Reaps exited children (call on SIGCHLD) and schedules respawns. Returns how many were reaped. */
 int ipd_supervisor_reap(ipd_supervisor_t *sup);
@@ -70,7 +72,7 @@ void ipd_supervisor_notify_ring(ipd_supervisor_t *sup);
  * ipd_supervisor_reload_commit) or FAILED (then ipd_supervisor_reload_abort). Returns 0, or
  * -EBUSY while another reload is pending or a stop was asked.
  */
-int ipd_supervisor_reload(ipd_supervisor_t *sup, const ipd_config_t *cfg);
+IPD_MUST_USE int ipd_supervisor_reload(ipd_supervisor_t *sup, const ipd_config_t *cfg);
 
 /** Where the pending reload stands. Cheap; call after every loop iteration. */
 ipd_reload_state_t ipd_supervisor_reload_state(const ipd_supervisor_t *sup);

@@ -6,6 +6,7 @@
 #ifndef IPD_MASTER_WATCH_BATCH_H
 #define IPD_MASTER_WATCH_BATCH_H
 
+#include "proto/error.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,7 +34,7 @@ void ipd_watch_batch_dispose(ipd_watch_batch_t *b);
  * Holds a copy of `line` (`len` bytes) as the latest of object `key` (borrowed,
  * NUL-terminated), dropping an earlier line of the same object. Returns 0 or -ENOMEM.
  */
-int ipd_watch_batch_put(ipd_watch_batch_t *b, const char *key, const char *line, size_t len);
+IPD_MUST_USE int ipd_watch_batch_put(ipd_watch_batch_t *b, const char *key, const char *line, size_t len);
 /** Hands every held line to `cb` (borrowed for the call) in arrival order, then empties the batch. */
 void ipd_watch_batch_drain(ipd_watch_batch_t *b, void (*cb)(void *ctx, const char *line, size_t len), void *ctx);
 /** Lines held. */
