@@ -392,3 +392,22 @@ Test(hardening, with_tokens_file_loopback_without_a_token_gets_loopback_role, .f
     int st = h_world_stop(&w);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
+
+/* ---- item 5: a failed start exits 1 with the reason, never a crash ---- */
+
+Test(hardening, a_failed_start_exits_1_with_its_reason, .fini = teardown)
+{
+    h_world_sim(&w, "badstart", sim_args);
+    char kubeconfig[192];
+    snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfig", w.dir);
+    h_write_file(kubeconfig, "apiVersion: v1\nkind: Config\nclusters: [ {name: x, cluster: {server: }\n");
+    char conf[1024], cmd[1024], out[8192];
+    snprintf(conf, sizeof(conf), "instance %s\nlisten 127.0.0.1:%d\nkubeconfig %s\n", w.instance, h_free_port(),
+             kubeconfig);
+    h_write_file(w.conf, conf);
+    snprintf(cmd, sizeof(cmd), "timeout 20 %s/imgpulld -c %s 2>&1", getenv("IPD_BUILD_DIR"), w.conf);
+    int st = h_sh(cmd, out, sizeof(out));
+    cr_assert(WIFEXITED(st), "not an exit: %d\n%s", st, out);
+    cr_assert_eq(WEXITSTATUS(st), 1, "exit status %d (139 is a crash):\n%s", WEXITSTATUS(st), out);
+    cr_assert_not_null(strstr(out, "kubeconfig"), "the reason does not name the kubeconfig:\n%s", out);
+}
