@@ -8,13 +8,16 @@
 
 #include "proto/error.h"
 #include "shared/config.h"
+#include "shared/log.h"
 
 static void update(ipd_redis_conn_t *c)
 {
+    int rc;
     if (c->events == 0)
         ipd_mloop_io_stop(c->loop, &c->io);
-    else
-        ipd_mloop_io_start(c->loop, &c->io, c->events);
+    else if ((rc = ipd_mloop_io_start(c->loop, &c->io, c->events)) != 0)
+        /* epoll_ctl failed (ENOMEM): the link stalls until its timeout reconnects it. */
+        ipd_error("redis", "epoll_ctl for the Redis connection: %s", ipd_strerror(rc));
 }
 
 static void add_read(void *p)
