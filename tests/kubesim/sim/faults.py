@@ -13,6 +13,7 @@ class Faults:
         self.counts = collections.Counter()
         self.recent = collections.deque(maxlen=500)
         self.total = 0
+        self.bytes = collections.Counter()  # response body bytes sent, by verb
 
     def add(self, count, code, path=None, method=None, retry_after=1, message=None):
         rx = re.compile(path) if path else None
@@ -51,6 +52,10 @@ class Faults:
             self.recent.append({"time": time.time(), "method": method, "verb": verb, "path": path,
                                 "query": query, "code": code})
 
+    def add_bytes(self, verb, n):
+        with self.lock:
+            self.bytes[verb] += n
+
     def report(self):
         with self.lock:
             by_verb = collections.Counter()
@@ -59,6 +64,7 @@ class Faults:
             return {
                 "total": self.total,
                 "by_verb": dict(by_verb),
+                "bytes_by_verb": dict(self.bytes),
                 "by_path": [{"method": m, "verb": v, "path": p, "count": n}
                             for (m, v, p), n in sorted(self.counts.items())],
                 "recent": list(self.recent),
@@ -69,3 +75,4 @@ class Faults:
             self.counts.clear()
             self.recent.clear()
             self.total = 0
+            self.bytes.clear()

@@ -209,6 +209,7 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
+        self._count(len(body))
         self.wfile.write(body)
 
     def start_chunked(self, ctype):
@@ -222,8 +223,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self._streaming = True
 
+    def _count(self, n):
+        if self._verb != "sim":
+            self.server.control.faults.add_bytes(self._verb, n)
+
     def write_chunk(self, data):
         if data:
+            self._count(len(data))
             self.connection.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
 
     def write_lines(self, lines):

@@ -1,0 +1,141 @@
+"""Apiserver load of one pull onto N simulated nodes, per daemon: a cluster-scope daemon against
+a node-scope daemon linked through Redis, from the simulator's request log (requests, and the
+response bytes of lists and watches it sent to that daemon).
+
+Usage (from the repository root, after a build):
+    /usr/bin/python3 tests/bench/bench_redis_load.py [NODES...] [--build DIR]
+
+For each node count (default 10 and 50) and each mode, a fresh simulator (and Redis for node
+scope) and one daemon are started on free loopback ports; the request log is cleared once the
+daemon is ready; one pull job targets every node (created through the daemon's API); the run
+ends 2 s after the simulator shows every Kubernetes Job complete. Everything started is stopped
+by PID.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+args = sys.argv[1:]
+BUILD = "build"
+if "--build" in args:
+    i = args.index("--build")
+    BUILD = args[i + 1]
+    del args[i:i + 2]
+NODE_COUNTS = [int(a) for a in args] or [10, 50]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http(port, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        raw = r.read()
+        return json.loads(raw) if raw else None
+
+
+def wait(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("timed out: " + what)
+
+
+def run(nodes, mode):
+    d = tempfile.mkdtemp(prefix="ipd-bench-load.")
+    procs, inst = [], "bench-load-%d-%s-%d" % (os.getpid(), mode, nodes)
+    try:
+        sim_port, port = free_port(), free_port()
+        procs.append(subprocess.Popen(["/usr/bin/python3", "tests/kubesim/kubesim.py", "--port", str(sim_port),
+                                       "--nodes", str(nodes), "--pull-ms", "200"],
+                                      stdout=open(os.path.join(d, "sim.log"), "w"), stderr=subprocess.STDOUT))
+        wait(lambda: http(sim_port, "GET", "/_sim/config") is not None, 20, "simulator")
+        http(sim_port, "POST", "/_sim/outcome", {"pattern": ".", "outcome": "Run", "run_ms": 100, "exit_code": 0})
+        extra = ""
+        if mode == "node":
+            rport = free_port()
+            procs.append(subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save",
+                                           "", "--appendonly", "no", "--dir", d],
+                                          stdout=open(os.path.join(d, "redis.log"), "w"), stderr=subprocess.STDOUT))
+            extra = "scope node\nnode_name node-1\nredis 127.0.0.1:%d\n" % rport
+        conf = os.path.join(d, "d.conf")
+        with open(conf, "w") as f:
+            f.write("kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\n"
+                    "stats_file %s/stats.json\nlog_level warn\n%s" % (sim_port, inst, port, d, extra))
+        procs.append(subprocess.Popen([os.path.join(BUILD, "imgpulld"), "-c", conf],
+                                      stdout=open(os.path.join(d, "d.log"), "w"), stderr=subprocess.STDOUT))
+        wait(lambda: urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=1).status == 200, 30,
+             "daemon ready")
+        time.sleep(1)
+        http(sim_port, "DELETE", "/_sim/requests")
+        t0 = time.monotonic()
+        doc = http(port, "POST", "/api/v1/images/pull", {"image": "registry.local/load:1", "all_nodes": True})
+        jid = doc["jobs"][0]["id"]
+
+        def all_complete():
+            items = http(sim_port, "GET", "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%%2Fjob%%3D%s"
+                         % jid)["items"]
+            done = [j for j in items if any(c["type"] == "Complete" and c["status"] == "True"
+                                            for c in j.get("status", {}).get("conditions", []))]
+            # The daemon deletes the Jobs of its own node's succeeded tasks: those are done too.
+            return len(done) == len(items)
+        wait(all_complete, 120, "all Jobs complete")
+        time.sleep(2)
+        rep = http(sim_port, "GET", "/_sim/requests")
+        secs = time.monotonic() - t0
+        b = rep.get("bytes_by_verb", {})
+        by = rep.get("by_verb", {})
+        api = sum(n for v, n in by.items() if v not in ("sim",))
+        if os.environ.get("BENCH_DETAIL"):
+            print(mode, nodes, json.dumps(by), json.dumps(b), json.dumps(
+                [(x["method"], x["verb"], x["path"], x["count"]) for x in rep["by_path"] if x["verb"] == "list"]))
+        return {"requests": api, "watch_bytes": b.get("watch", 0), "list_bytes": b.get("list", 0),
+                "watches": by.get("watch", 0), "lists": by.get("list", 0), "secs": secs}
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for seg in ("/dev/shm/imgpulld." + inst, "/dev/shm/imgpulld.%s.stats" % inst):
+            if os.path.exists(seg):
+                os.unlink(seg)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+print("%-6s %-22s %9s %8s %8s %12s %11s" % ("nodes", "daemon", "requests", "lists", "watches", "watch bytes",
+                                             "list bytes"))
+for n in NODE_COUNTS:
+    res = {}
+    for mode in ("cluster", "node"):
+        r = run(n, mode)
+        res[mode] = r
+        label = "cluster scope" if mode == "cluster" else "node scope + Redis"
+        print("%-6d %-22s %9d %8d %8d %12d %11d" % (n, label, r["requests"], r["lists"], r["watches"],
+                                                    r["watch_bytes"], r["list_bytes"]), flush=True)
+    if res["node"]["watch_bytes"]:
+        print("%-6d watch bytes cluster / node: %.1fx" % (n, res["cluster"]["watch_bytes"] /
+                                                            res["node"]["watch_bytes"]), flush=True)
