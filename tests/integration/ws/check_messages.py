@@ -33,6 +33,8 @@ async def single_job():
     ws = await connect(PORT, "/ws/image-pull/" + jid)
     snap = await expect(ws, "snapshot")
     check(snap["job"]["id"] == jid and len(snap["epoch"]) == 16 and snap["seq"] > 0, "snapshot %s" % snap)
+    check(all("cause" in t and "last_failure" in t for t in snap["job"]["tasks"]),
+          "tasks carry cause and last_failure: %s" % snap["job"]["tasks"])
     await ws.send('{"op":"subscribe_all"}')
     seen = await expect_close(ws, 1000, timeout=30)
     errors = [m for m in seen if m["type"] == "error"]
@@ -42,6 +44,7 @@ async def single_job():
     seqs = [snap["seq"]] + [m["seq"] for m in updates]
     check(seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "seq increases: %s" % seqs)
     check(all(m["job"]["id"] == jid and m["epoch"] == snap["epoch"] for m in updates), "updates of the job")
+    check(all(m["job"]["error"] is None or "cause" in m["job"]["error"] for m in updates), "error carries cause")
     log("single job: snapshot, %d updates, final %s, close 1000" % (len(updates), updates[-1]["job"]["state"]))
     # A job already final: its snapshot, then 1000.
     ws = await connect(PORT, "/ws/image-pull/" + jid)
