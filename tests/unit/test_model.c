@@ -49,8 +49,16 @@ static void on_delete_pod(void *ctx, const char *ns, const char *name)
     record("delete_pod", ns, name);
 }
 
+static void on_create_job(void *ctx, const ipd_job_t *job, const char *node, int suspend, const char *selection)
+{
+    (void)ctx;
+    (void)job;
+    (void)selection;
+    record(suspend ? "create_suspended" : "create", "", node);
+}
+
 static const ipd_model_actions_t recorder = {
-    .resume_job = on_resume, .delete_job = on_delete_job, .delete_pod = on_delete_pod};
+    .resume_job = on_resume, .delete_job = on_delete_job, .delete_pod = on_delete_pod, .create_job = on_create_job};
 
 /* A small table named `name` (created, or reattached: `info` may be NULL). */
 static ipd_table_t *create_table(const char *name, ipd_table_open_info_t *info)
@@ -1059,4 +1067,73 @@ Test(model, a_task_held_by_its_node_says_why_and_is_resumed_once_the_node_can_ta
     v = read_job(job.id);
     cr_assert_str_eq(task_on(&v, "node-c")->reason, "NodeNotReady");
     cr_assert_str_eq(task_on(&v, "node-c")->message, "node node-c is not in the cluster");
+}
+
+/* A Node with `labels` (JSON object text), Ready and schedulable. */
+static json_t *labelled_node(const char *name, const char *labels)
+{
+    json_t *n = node_obj(name, 1, 0, NULL);
+    json_object_set_new(json_object_get(n, "metadata"), "labels", json_loads(labels, 0, NULL));
+    return n;
+}
+
+/* A keep job's Kubernetes Job on `node`, with the selection pool=warm. */
+static json_t *keep_kjob(const ipd_job_t *job, const char *node)
+{
+    json_t *k = kjob(job, node, 1, 0);
+    json_t *ann = json_object_get(json_object_get(k, "metadata"), "annotations");
+    json_object_set_new(ann, "imgpulld.io/node-selection",
+                        json_string("{\"node_selector\":{\"matchLabels\":{\"pool\":\"warm\"}}}"));
+    return k;
+}
+
+Test(model, a_keep_job_follows_its_nodes_and_a_foreign_deletion_cancels_it)
+{
+    ipd_job_t job = job_of("pj-0000000b", 3, 0);
+    job.keep = 1;
+    json_t *nodes[] = {labelled_node("node-a", "{\"pool\":\"warm\"}"), labelled_node("node-b", "{\"pool\":\"cold\"}")};
+    list_nodes(nodes, 2);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, keep_kjob(&job, "node-a"));
+    ipd_model_flush(model, T0 + 1000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.job.state, IPD_JOB_KEEPING);
+    cr_assert_eq(v.ntasks, 1);
+    cr_assert_eq(count_actions("create"), 0, "node-a has its Job");
+
+    /* node-b gets the label: a task and a Job for it. */
+    apply(IPD_MODEL_NODES, IPD_WATCH_MODIFIED, labelled_node("node-b", "{\"pool\":\"warm\"}"));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_str_eq(nth_action("create", 0), "create /node-b");
+    v = read_job(job.id);
+    cr_assert_eq(v.job.nodes.desired, 2);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, keep_kjob(&job, "node-b"));
+
+    /* node-a loses it: its Job is deleted by the master, then the task leaves; no cancellation. */
+    apply(IPD_MODEL_NODES, IPD_WATCH_MODIFIED, labelled_node("node-a", "{}"));
+    ipd_model_flush(model, T0 + 3000);
+    char want[160], na[IPD_KUBE_JOB_NAME_SIZE];
+    kjob_name(job.id, "node-a", na);
+    snprintf(want, sizeof(want), "delete_job %s/%s", NS, na);
+    cr_assert_str_eq(nth_action("delete_job", 0), want);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, keep_kjob(&job, "node-a"));
+    ipd_model_flush(model, T0 + 4000);
+    v = read_job(job.id);
+    cr_assert_eq(v.job.state, IPD_JOB_KEEPING);
+    cr_assert_eq(v.ntasks, 1);
+    cr_assert_str_eq(v.tasks[0].node, "node-b");
+    /* A late update of the deleted Job does not bring node-a back. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, keep_kjob(&job, "node-a"));
+    ipd_model_flush(model, T0 + 4500);
+    cr_assert_eq(read_job(job.id).ntasks, 1);
+
+    /* node-b's Job deleted by someone else (DELETE, kubectl): the job is cancelled. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, keep_kjob(&job, "node-b"));
+    ipd_model_flush(model, T0 + 5000);
+    v = read_job(job.id);
+    cr_assert_eq(v.job.state, IPD_JOB_CANCELLED);
+    size_t creates = count_actions("create");
+    apply(IPD_MODEL_NODES, IPD_WATCH_ADDED, labelled_node("node-c", "{\"pool\":\"warm\"}"));
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 6000);
+    cr_assert_eq(count_actions("create"), creates, "a cancelled keep job creates nothing");
 }
