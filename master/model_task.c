@@ -114,8 +114,10 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         from_kjob(t, &next);
     else
         from_cluster(m, t, &next, now);
-    /* The kubelet's own words, before this model puts messages of its own in their place. */
-    ipd_task_keep_failure(&next, &t->task);
+    /* The kubelet's own words, before this model puts messages of its own in their place. A task
+     * another daemon publishes comes with the failure that daemon kept: it saw the pods. */
+    if (!(remote && m->remote_feed))
+        ipd_task_keep_failure(&next, &t->task);
     if (!remote && next.state == IPD_TASK_PENDING)
         node_reason(m, j, t, &next);
     /*
