@@ -116,8 +116,12 @@ static void notify_status(daemon_state_t *d)
 static void on_watchdog(ipd_mloop_timer_t *t)
 {
     daemon_state_t *d = t->data;
-    /* WATCHDOG=1 vouches for the whole daemon: skip it while workers or the watch are unwell. */
-    if (d->synced && (d->sup == NULL || ipd_supervisor_healthy(d->sup)) && daemon_kube_healthy(d))
+    /*
+     * WATCHDOG=1 vouches for this process: its loop runs and every worker slot has a worker.
+     * An unreachable apiserver is not the daemon's fault and a restart would not cure it; it
+     * shows in STATUS= and /readyz instead, while the daemon goes on serving what it has.
+     */
+    if (d->ever_synced && (d->sup == NULL || ipd_supervisor_healthy(d->sup)))
         ipd_sd_notify("WATCHDOG=1");
     ipd_mloop_timer_start(d->loop, t, d->watchdog_usec / 2000);
 }
@@ -167,7 +171,7 @@ static void after_iteration(daemon_state_t *d)
     if (!d->synced && daemon_kube_synced(d)) {
         ipd_model_initial_sync_done(d->model);
         ipd_model_flush(d->model, ipd_model_now());
-        d->synced = 1;
+        d->synced = d->ever_synced = 1;
         daemon_publish_stats(d);
         if (d->sup != NULL)
             ipd_supervisor_notify_ring(d->sup);

@@ -33,6 +33,7 @@ typedef struct daemon_state {
     ipd_redis_link_t *redis; /* NULL without Redis */
     int republish_pending;   /* Redis asked for this node's tasks before the first list completed */
     int synced; /* every reflector completed its first list and the model published it */
+    int ever_synced; /* READY=1 was sent once: the watchdog runs from then on */
     int stopping;
     int reload_pending; /* RELOADING=1 sent; READY=1 waits for the new workers */
     uint64_t reload_started_ms;

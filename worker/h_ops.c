@@ -23,7 +23,11 @@ const char *ipd_worker_not_ready(ipd_worker_t *w)
 {
     if (w->draining)
         return "this worker is draining";
-    return ipd_worker_table_not_ready(w);
+    const char *why = ipd_worker_table_not_ready(w);
+    const ipd_stats_block_t *m = ipd_stats_master_block_ro(w->stats_seg);
+    if (why == NULL && m != NULL && atomic_load_explicit(&m->c[IPD_MSTATS_WATCH_HEALTHY], memory_order_relaxed) == 0)
+        why = "the Kubernetes API server has not been heard from lately; the jobs shown may be stale";
+    return why;
 }
 
 const char *ipd_worker_table_not_ready(ipd_worker_t *w)
