@@ -44,7 +44,8 @@ Test(admission, a_post_the_full_table_cannot_hold_is_503_and_creates_nothing, .t
     /* Pulls that take a minute keep every job active for the whole test. */
     const char *sim_args[] = {"--nodes", "2", "--pull-ms", "60000", NULL};
     h_world_sim(&w, "admission", sim_args);
-    h_world_daemon(&w, "table_jobs 16\ntable_tasks 64\nmax_nodes_per_job 8\ntable_full_retry_after 7s\nworkers 2\n", NULL, 1);
+    h_world_daemon(&w, "table_jobs 16\ntable_tasks 64\nmax_nodes_per_job 8\ntable_full_retry_after 7s\nworkers 2\n",
+                   NULL, 1);
 
     char image[64];
     h_resp_t r;

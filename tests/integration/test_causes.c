@@ -23,11 +23,11 @@ static void fini(void)
 TestSuite(causes, .fini = fini);
 
 typedef struct kase {
-    const char *cause;   /* the class the task must get */
-    const char *image;   /* what the job pulls */
-    const char *words;   /* in the task's last_failure.message and the job's error.message; NULL: none */
-    const char *state;   /* the job's final state */
-    const char *extra;   /* more request fields */
+    const char *cause; /* the class the task must get */
+    const char *image; /* what the job pulls */
+    const char *words; /* in the task's last_failure.message and the job's error.message; NULL: none */
+    const char *state; /* the job's final state */
+    const char *extra; /* more request fields */
     char id[64];
 } kase_t;
 
