@@ -89,3 +89,54 @@ Test(admission, a_post_the_full_table_cannot_hold_is_503_and_creates_nothing, .t
     cr_assert_eq(post("example.com/after-cancel:1", &r), 202, "%ld %s", r.status, r.body);
     h_resp_free(&r);
 }
+
+static int lists_ok(void *ctx)
+{
+    (void)ctx;
+    h_resp_t r;
+    if (h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r) != 0)
+        return 0;
+    int ok = r.status == 200;
+    h_resp_free(&r);
+    return ok;
+}
+
+Test(admission, lists_are_503_not_ready_until_the_table_holds_a_complete_list, .timeout = 120)
+{
+    const char *sim_args[] = {"--nodes", "1", NULL};
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    h_world_sim(&w, "notready", sim_args);
+    /* The pods list fails for a while: the table holds no complete list from Kubernetes. */
+    h_resp_t r;
+    cr_assert_eq(h_http(w.sim.port, "POST", "/_sim/inject",
+                        "{\"count\": 1000, \"code\": 500, \"path\": \"/api/v1/namespaces/imgpulld/pods\", "
+                        "\"method\": \"GET\"}",
+                        headers, &r),
+                 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    h_resp_free(&r);
+    h_world_daemon(&w, NULL, NULL, 0);
+    static const char *const lists[] = {"/api/v1/images/pull-active", "/api/v1/images/pull-failed",
+                                        "/api/v1/images/pull-jobs"};
+    char v[32];
+    int seen = 0;
+    for (int round = 0; round < 50 && !seen; round++) {
+        if (h_http(w.port, "GET", "/readyz", NULL, NULL, &r) == 0 && r.status == 503)
+            seen = 1;
+        h_resp_free(&r);
+        if (!seen)
+            usleep(100 * 1000);
+    }
+    cr_assert(seen, "the daemon never answered /readyz 503");
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        cr_assert_eq(h_http(w.port, "GET", lists[i], NULL, NULL, &r), 0);
+        cr_expect_eq(r.status, 503, "%s: %ld %s", lists[i], r.status, r.body);
+        cr_expect(strstr(r.body, "\"not_ready\"") != NULL, "%s: %s", lists[i], r.body);
+        cr_expect(h_resp_header(&r, "Retry-After", v, sizeof(v)) && strcmp(v, "1") == 0, "%s", lists[i]);
+        h_resp_free(&r);
+    }
+    /* Once the pods are listed, the lists answer. */
+    cr_assert_eq(h_http(w.sim.port, "DELETE", "/_sim/inject", NULL, NULL, &r), 0);
+    h_resp_free(&r);
+    cr_assert(h_wait(lists_ok, NULL, 60000), "the lists never became ready");
+}
