@@ -20,11 +20,11 @@
 #define CHECK_MS       250
 #define KEY_SIZE       (IPD_CONFIG_INSTANCE_SIZE + IPD_NODE_SIZE + 24)
 
-/* One change: the hash field, the sequence and the Stream entry together. */
+/* One change: the hash field, the sequence and the Stream entry together. (The node joins
+ * {p}:nodes through the liveness script, which runs right after every connect.) */
 static const char publish_script[] =
     "local s = redis.call('INCR', KEYS[3]) "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
-    "redis.call('SADD', KEYS[4], ARGV[3]) "
     "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[3], 's', s, 'j', ARGV[1], 'r', "
     "ARGV[2])";
 
