@@ -57,6 +57,38 @@ static int open_one(ipd_config_hostport_t *a, char *err, size_t errlen)
     return fd;
 }
 
+/*
+ * SO_REUSEPORT lets any process of the same user bind the same address next to ours, and a
+ * second daemon would then take half of the connections with a table of its own. A socket bound
+ * without SO_REUSEPORT is refused while any socket listens there: try one before the first
+ * socket of a new address, so that a second daemon fails at start with a clear message.
+ * (Two daemons starting in the same instant can still both pass.)
+ */
+static int probe_free(const ipd_config_hostport_t *a, char *err, size_t errlen)
+{
+    if (a->port == 0)
+        return 0; /* the kernel picks a free port */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)a->port);
+    if (getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res) != 0)
+        return 0; /* open_one reports it */
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, rc = 0;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (res->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE) {
+            snprintf(err, errlen, "listen %s:%u: another process listens on this address (another imgpulld?): bind: %s",
+                     a->host, (unsigned)a->port, strerror(EADDRINUSE));
+            rc = -EADDRINUSE;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
 static void close_all(int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -98,6 +130,8 @@ static int build(const ipd_listeners_t *old, ipd_listeners_t *out, const ipd_con
         size_t match = find_asked(old, &cfg->listen[a]);
         if (match != SIZE_MAX)
             out->addr[a] = old->addr[match];
+        else
+            rc = probe_free(&cfg->listen[a], err, errlen);
         for (int s = 0; s < out->nslots && rc == 0; s++) {
             size_t i = (size_t)s * out->naddr + a;
             if (match != SIZE_MAX && s < old->nslots) {

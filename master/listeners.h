@@ -5,7 +5,8 @@
  * kernel spreads new connections over the slots by 4-tuple hash.
  *
  * A listen address with port 0 gets a port from the kernel on its first socket; the other
- * slots then bind that same port (tests choose ports this way).
+ * slots then bind that same port (tests choose ports this way). An address some other socket
+ * listens on already (a second daemon, whose SO_REUSEPORT sockets would share it) is refused.
  */
 #ifndef IPD_MASTER_LISTENERS_H
 #define IPD_MASTER_LISTENERS_H

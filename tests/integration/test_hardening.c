@@ -411,3 +411,31 @@ Test(hardening, a_failed_start_exits_1_with_its_reason, .fini = teardown)
     cr_assert_eq(WEXITSTATUS(st), 1, "exit status %d (139 is a crash):\n%s", WEXITSTATUS(st), out);
     cr_assert_not_null(strstr(out, "kubeconfig"), "the reason does not name the kubeconfig:\n%s", out);
 }
+
+/* ---- item 6: a second daemon on the same port ---- */
+
+Test(hardening, a_second_daemon_on_the_same_port_fails_at_start, .fini = teardown)
+{
+    h_world_sim(&w, "twice", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    char conf[1024], path[256], cmd[1024], out[8192], instance[64];
+    h_instance(instance, sizeof(instance), "twice2");
+    snprintf(path, sizeof(path), "%s/second.conf", w.dir);
+    snprintf(conf, sizeof(conf), "instance %s\nlisten 127.0.0.1:%d\nkube_server http://127.0.0.1:%d\n", instance,
+             w.port, w.sim.port);
+    h_write_file(path, conf);
+    snprintf(cmd, sizeof(cmd), "timeout 20 %s/imgpulld -c %s 2>&1", getenv("IPD_BUILD_DIR"), path);
+    int st = h_sh(cmd, out, sizeof(out));
+    h_unlink_instance(instance);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "the second daemon ran (status %d):\n%s", st, out);
+    cr_assert_not_null(strstr(out, "another process listens on this address"), "no clear reason:\n%s", out);
+    /* The first daemon still answers every request with its own table. */
+    for (int i = 0; i < 20; i++) {
+        h_resp_t r;
+        cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
+        cr_assert_eq(r.status, 200);
+        h_resp_free(&r);
+    }
+    st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
