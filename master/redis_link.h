@@ -8,7 +8,7 @@
  *   {p}:stream        Stream of changes: n <node>, s <sequence>, j <job id>, r <record>,
  *                     trimmed with MAXLEN ~ redis_stream_maxlen
  *   {p}:seq           the sequence number of the last change (INCR)
- *   {p}:nodes         set of the nodes that ever published
+ *   {p}:nodes         set of the nodes whose daemon connected (the liveness script adds it)
  *   {p}:alive:<node>  liveness key, TTL redis_liveness_ttl, refreshed every third of it
  *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
  *
