@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every program the tests and scripts execute (found in their sources by
-# tests/integration/deps/programs.py, not listed by hand) comes from a package that
-# scripts/install-deps.sh --test installs, or from the base system; a program that is missing or
+# Every program the tests and scripts execute, and every Python module they import (found in
+# their sources by tests/integration/deps/programs.py, not listed by hand), comes from a package
+# that scripts/install-deps.sh --test installs, or from the base system; one that is missing or
 # that no Debian package ships fails the test.
 set -euo pipefail
 : "${IPD_SOURCE_DIR:?set by ctest}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Lists the programs the tests and scripts execute, and checks that scripts/install-deps.sh
-installs each one.
+"""Lists the programs the tests and scripts execute (and the Python modules they import), and
+checks that scripts/install-deps.sh installs each one.
 
 The list is derived from the sources, so it cannot drift from them:
   * shell (*.sh): the command word of every simple command, also inside $(...), and the
@@ -230,12 +230,20 @@ def scan_shell(path, text, found):
             scan_python(path + " (heredoc)", body, found)
 
 
+IMPORTS = {}  # top-level module -> where it is first imported
+
+
 def scan_python(path, text, found):
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return
     for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                IMPORTS.setdefault(a.name.split(".")[0], "%s:%d" % (path, node.lineno))
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            IMPORTS.setdefault(node.module.split(".")[0], "%s:%d" % (path, node.lineno))
         if not isinstance(node, ast.Call):
             continue
         fn = node.func
@@ -405,11 +413,48 @@ def check(src, listing):
         if how is None:
             failures.append("%s (run at %s) comes from package %s, which scripts/install-deps.sh does not "
                             "install: add it to test_pkgs" % (prog, where, pkg))
+    failures += check_modules(src, listed, allowed_dep, base, listing)
     for f in failures:
         print("FAIL: " + f, file=sys.stderr)
-    print("%d programs executed by tests/ and scripts/, %d not covered by scripts/install-deps.sh"
-          % (len(programs), len(failures)))
+    print("%d programs executed and %d Python modules imported by tests/ and scripts/, %d not covered by "
+          "scripts/install-deps.sh" % (len(programs), len(IMPORTS), len(failures)))
     return 1 if failures else 0
+
+
+def check_modules(src, listed, allowed_dep, base, listing):
+    """The Python modules the tests import that are neither the standard library nor the tree's
+    own must come from a package install-deps.sh covers (python3-websockets, python3-yaml, ...)."""
+    local = set()
+    for root, dirs, files in os.walk(src):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "build"))]
+        local |= {f[:-3] for f in files if f.endswith(".py")} | set(dirs)
+    names = sorted(m for m in IMPORTS if m not in local and m not in sys.builtin_module_names)
+    code = ("import importlib.util, sys\nfor m in sys.argv[1:]:\n"
+            "    s = importlib.util.find_spec(m)\n"
+            "    print(m, s.origin if s and s.origin else '-')")
+    out = subprocess.run(["/usr/bin/python3", "-c", code] + names, capture_output=True, text=True).stdout
+    origin = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    failures, files = [], {}
+    for m in names:
+        o = origin.get(m, "-")
+        if o in ("-", "built-in", "frozen"):
+            if o == "-":
+                failures.append("Python module %s (imported at %s) is not installed for /usr/bin/python3: add its "
+                                "package to test_pkgs" % (m, IMPORTS[m]))
+            continue
+        if "-packages/" not in o:
+            continue  # the standard library
+        files[m] = o
+    owned = owners(c for o in files.values() for c in candidates(o))
+    for m, o in sorted(files.items()):
+        pkg = next((owned[c] for c in candidates(o) if c in owned), None)
+        ok = pkg is not None and (pkg in listed or pkg in allowed_dep or pkg in base)
+        if listing:
+            print("python3 module %s\t%s\t%s" % (m, pkg, IMPORTS[m]))
+        if not ok:
+            failures.append("Python module %s (imported at %s) comes from %s, which scripts/install-deps.sh does "
+                            "not install: add it to test_pkgs" % (m, IMPORTS[m], pkg or o))
+    return failures
 
 
 def self_test():
