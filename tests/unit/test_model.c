@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/instance.h"
 #include "master/model.h"
 #include "proto/error.h"
 #include "proto/json_prune.h"
@@ -97,18 +98,23 @@ static void setup(void)
 {
     static int seq;
     ipd_log_set_level(IPD_LOG_ERROR);
-    snprintf(instance, sizeof(instance), "test-model-%d-%d", (int)getpid(), ++seq);
+    char tag[32];
+    snprintf(tag, sizeof(tag), "model-%d", ++seq);
+    ipd_test_instance(instance, sizeof(instance), tag);
     ipd_table_unlink(instance);
     open_table();
     nactions = 0;
     cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
 }
 
+static void remove_pruned_twin(void);
+
 static void teardown(void)
 {
     ipd_model_destroy(model);
     ipd_table_destroy(table);
     ipd_table_unlink(instance);
+    remove_pruned_twin(); /* a test that failed halfway leaves nothing either */
 }
 
 TestSuite(model, .init = setup, .fini = teardown, .timeout = 60);
@@ -877,6 +883,18 @@ Test(model, pull_figures_that_arrive_after_success_still_land)
 static ipd_table_t *pruned_table;
 static ipd_model_t *pruned_model;
 
+/* The second table of the pruned-pods test, "<instance>-pruned". */
+static void remove_pruned_twin(void)
+{
+    char other[sizeof(instance) + 8];
+    snprintf(other, sizeof(other), "%s-pruned", instance);
+    ipd_model_destroy(pruned_model);
+    pruned_model = NULL;
+    ipd_table_destroy(pruned_table);
+    pruned_table = NULL;
+    ipd_table_unlink(other);
+}
+
 /* Applies `obj` (consumed) to the test's model whole, and to `pruned_model` as the reflector
  * decodes a watched object: from its text, keeping the shape the model's ops name. */
 static void apply_both(ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
@@ -983,9 +1001,7 @@ Test(model, pods_decoded_to_the_model_s_shape_give_the_same_table)
     cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED, "the scenario should end with job %s succeeded, not %s", a.id,
                  ipd_job_state_name(v.job.state));
 
-    ipd_model_destroy(pruned_model);
-    ipd_table_destroy(pruned_table);
-    ipd_table_unlink(other);
+    remove_pruned_twin();
 }
 
 /* A Node as the reflector hands it over: Ready or not, cordoned or not, with `taints` (JSON, may be NULL). */
