@@ -7,7 +7,13 @@
 #define LABEL_NODE "imgpulld.io/node"
 
 /* What one container (or the pod as a whole) says about the pull. */
-typedef enum verdict { WAITING = 0, PULLED, FAILING } verdict_t;
+typedef enum verdict {
+    WAITING = 0, /* nothing pulled yet */
+    PULLED,      /* the image is on the node; the no-op has not finished */
+    DONE,        /* the no-op ran and exited 0: the pull succeeded, for good */
+    BROKEN,      /* the image is on the node but the container could not run or exited non-zero */
+    FAILING,     /* the pull failed */
+} verdict_t;
 
 typedef struct observation {
     verdict_t verdict;
@@ -35,8 +41,10 @@ static int one_of(const char *s, const char *const *set, size_t n)
 static const ipd_json_shape_t any_object_shape = IPD_JSON_EMPTY_OBJECT_SHAPE; /* only json_is_object() is asked */
 static const ipd_json_field_t text_fields[] = {{"reason", NULL}, {"message", NULL}};
 static const ipd_json_shape_t text_shape = IPD_JSON_OBJECT_SHAPE(text_fields);
+static const ipd_json_field_t terminated_fields[] = {{"reason", NULL}, {"message", NULL}, {"exitCode", NULL}};
+static const ipd_json_shape_t terminated_shape = IPD_JSON_OBJECT_SHAPE(terminated_fields);
 static const ipd_json_field_t state_fields[] = {
-    {"waiting", &text_shape}, {"terminated", &text_shape}, {"running", &any_object_shape}};
+    {"waiting", &text_shape}, {"terminated", &terminated_shape}, {"running", &any_object_shape}};
 static const ipd_json_shape_t state_shape = IPD_JSON_OBJECT_SHAPE(state_fields);
 static const ipd_json_field_t last_state_fields[] = {{"terminated", &any_object_shape}};
 static const ipd_json_shape_t last_state_shape = IPD_JSON_OBJECT_SHAPE(last_state_fields);
@@ -122,9 +130,10 @@ static observation_t observe_container(const json_t *cs)
         if (one_of(o.reason, pull_failures, sizeof(pull_failures) / sizeof(pull_failures[0])))
             o.verdict = FAILING;
         else if (one_of(o.reason, after_pull, sizeof(after_pull) / sizeof(after_pull[0])))
-            o.verdict = PULLED;
+            o.verdict = BROKEN;
     } else if (json_is_object(terminated)) {
-        o.verdict = PULLED;
+        const json_t *code = json_object_get(terminated, "exitCode");
+        o.verdict = json_is_integer(code) && json_integer_value(code) == 0 ? DONE : BROKEN;
         o.reason = str_at(terminated, "reason");
         o.message = str_at(terminated, "message");
     } else if (json_is_object(json_object_get(state, "running"))) {
@@ -136,24 +145,34 @@ static observation_t observe_container(const json_t *cs)
     return o;
 }
 
-/* Failure dominates; the pod counts as pulled only when every container is. */
+/* Failure dominates, then a container that could not run; the pod is done only when every
+ * container is, and pulled when every container is pulled or done. */
 static observation_t observe_containers(const json_t *status)
 {
     const json_t *list = json_object_get(status, "containerStatuses"), *cs;
-    observation_t all = {WAITING, NULL, NULL}, first_waiting = all, first_pulled = all;
-    size_t i, pulled = 0, n = json_array_size(list);
+    observation_t none = {WAITING, NULL, NULL}, first_waiting = none, first_pulled = none, first_done = none;
+    observation_t broken = none;
+    size_t i, pulled = 0, done = 0, n = json_array_size(list);
     json_array_foreach(list, i, cs)
     {
         observation_t o = observe_container(cs);
         if (o.verdict == FAILING)
             return o;
+        if (o.verdict == BROKEN && broken.verdict == WAITING)
+            broken = o;
+        if (o.verdict == DONE && done++ == 0)
+            first_done = o;
         if (o.verdict == PULLED && pulled++ == 0)
             first_pulled = o;
         if (o.verdict == WAITING && first_waiting.reason == NULL)
             first_waiting = o;
     }
-    if (n > 0 && pulled == n)
-        return first_pulled;
+    if (broken.verdict == BROKEN)
+        return broken;
+    if (n > 0 && done == n)
+        return first_done;
+    if (n > 0 && pulled + done == n)
+        return pulled > 0 ? first_pulled : first_done;
     return first_waiting;
 }
 
@@ -230,11 +249,25 @@ int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t n
     ipd_task_init(&t, info.node[0] != '\0' ? info.node : info.node_label, now);
     memcpy(t.ns, info.ns, sizeof(t.ns));
     memcpy(t.pod, info.name, sizeof(t.pod));
-    if (o.verdict == FAILING) {
-        t.state = job_failed || phase_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
+    const char *pod_reason = str_at(status, "reason");
+    /* Only what cannot be overturned is final: the no-op's exit 0 (or phase Succeeded) for
+     * success, the Job's Failed condition for failure. A failed pod alone is one failed attempt:
+     * the Job may start another. */
+    int timed_out = phase_failed && pod_reason != NULL && strcmp(pod_reason, "DeadlineExceeded") == 0;
+    if (timed_out) {
+        t.state = job_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
+        set_text(&t, pod_reason, str_at(status, "message"));
+    } else if (o.verdict == FAILING || o.verdict == BROKEN) {
+        t.state = job_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
         set_text(&t, o.reason, o.message);
-    } else if (o.verdict == PULLED || phase_succeeded || ev.pulled != NULL) {
+    } else if (o.verdict == DONE || phase_succeeded) {
         t.state = IPD_TASK_SUCCEEDED;
+        if (ev.pulled != NULL)
+            set_text(&t, ev.pulled->reason, ev.pulled->message);
+        else
+            set_text(&t, o.reason, o.message);
+    } else if (!job_failed && (o.verdict == PULLED || ev.pulled != NULL)) {
+        t.state = IPD_TASK_PULLING;
         if (ev.pulled != NULL)
             set_text(&t, ev.pulled->reason, ev.pulled->message);
         else

@@ -3,20 +3,32 @@
  * image-pull Events, to the fields of an ipd_task_t. No I/O, no clock: the caller passes the
  * parsed JSON (borrowed jansson values), the parsed events, the Job's verdict and the time.
  *
- * Mapping (first rule that applies wins; "container" is any entry of status.containerStatuses):
+ * Mapping (first rule that applies wins; "container" is any entry of status.containerStatuses,
+ * which holds only the pull pod's `pull` container, never the helper init container). A task is
+ * final only on evidence nothing later can overturn: the no-op program's exit 0 (the image was
+ * pulled and a container created from it) or the Job's Failed condition. A failed pod is one
+ * failed attempt; its Job may start another.
  *
+ *   the pod failed with status.reason DeadlineExceeded (its activeDeadlineSeconds: the per-attempt
+ *   timeout)
+ *       -> failed if the Job failed, else retrying; reason DeadlineExceeded and the pod's message
+ *          (the master names it PullTimeout with the seconds).
  *   a container waits with ErrImagePull, ImagePullBackOff, InvalidImageName, ErrImageNeverPull,
- *   RegistryUnavailable, ImageInspectError or SignatureValidationFailed
- *       -> failed if the Job failed (`job_failed`) or the pod phase is Failed, else retrying;
- *          reason and message are the container's. ImageInspectError (the runtime cannot read
- *          the image it has) and SignatureValidationFailed (the image is rejected by signature
- *          policy) count as pull failures: the image is not usable on the node either way.
- *   the image was pulled: every container is running or terminated (any exit code), waits with
- *   CreateContainerError, CreateContainerConfigError, RunContainerError, StartError,
- *   CrashLoopBackOff or a hook error, has a previous termination or an imageID; or the phase is
- *   Succeeded; or a Pulled event was seen
+ *   RegistryUnavailable, ImageInspectError or SignatureValidationFailed (the pull failed), or the
+ *   image is there but the container cannot run: it waits with CreateContainerError,
+ *   CreateContainerConfigError, RunContainerError, StartError, CrashLoopBackOff or a hook error,
+ *   or it terminated with a non-zero exit code
+ *       -> failed if the Job failed (`job_failed`), else retrying; reason and message are the
+ *          container's. ImageInspectError (the runtime cannot read the image it has) and
+ *          SignatureValidationFailed (the image is rejected by signature policy) count as pull
+ *          failures: the image is not usable on the node either way.
+ *   every container terminated with exit code 0, or the phase is Succeeded
  *       -> succeeded; reason and message of the latest Pulled event, else the container's.
- *   phase Failed without a pull failure (evicted, node lost, pod deadline)
+ *   the Job has not failed and the image is on the node but the no-op has not finished: every
+ *   container is running, terminated or has an imageID or a previous termination, or a Pulled
+ *   event was seen
+ *       -> pulling; reason and message of the latest Pulled event, else the container's.
+ *   phase Failed otherwise (evicted, node lost)
  *       -> failed if the Job failed, else retrying (the Job starts a new pod); status.reason and
  *          status.message, or "PodFailed".
  *   the Job failed (backoff limit or deadline) before the image was pulled

@@ -121,42 +121,61 @@ Test(kube_pod, pull_failures_are_retrying_and_carry_the_kubelet_text)
     }
 }
 
-Test(kube_pod, pull_failure_is_failed_when_the_job_failed_or_the_pod_failed)
+Test(kube_pod, pull_failure_is_failed_only_when_the_job_failed)
 {
     ipd_task_t t = map(waiting("ImagePullBackOff"), NULL, 0, 1);
     cr_assert_eq(t.state, IPD_TASK_FAILED);
     cr_assert_str_eq(t.reason, "ImagePullBackOff");
     cr_assert_eq(t.attempts, 1, "a failing task made at least one attempt");
+    /* A failed pod is one failed attempt: its Job may start another, so this is not final. */
     t = map(pod_with("Failed", "{\"waiting\":{\"reason\":\"ErrImagePull\",\"message\":\"not found\"}}"), NULL, 0, 0);
-    cr_assert_eq(t.state, IPD_TASK_FAILED);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
     cr_assert_str_eq(t.message, "not found");
 }
 
-Test(kube_pod, anything_after_the_pull_is_success)
+Test(kube_pod, only_the_no_op_s_exit_0_is_success)
 {
     static const char *reasons[] = {"CreateContainerError", "CreateContainerConfigError", "RunContainerError",
                                     "StartError", "CrashLoopBackOff"};
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
-        ipd_task_t t = map(waiting(reasons[i]), NULL, 0, 1);
-        cr_assert_eq(t.state, IPD_TASK_SUCCEEDED, "%s", reasons[i]);
+        ipd_task_t t = map(waiting(reasons[i]), NULL, 0, 0);
+        cr_assert_eq(t.state, IPD_TASK_RETRYING, "%s", reasons[i]);
         cr_assert_str_eq(t.reason, reasons[i]);
+        t = map(waiting(reasons[i]), NULL, 0, 1);
+        cr_assert_eq(t.state, IPD_TASK_FAILED, "%s", reasons[i]);
     }
     ipd_task_t t = map(pod_with("Running", "{\"running\":{\"startedAt\":\"2026-01-01T00:00:00Z\"}}"), NULL, 0, 0);
-    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(t.state, IPD_TASK_PULLING, "the image is there, the no-op has not finished");
     t = map(pod_with("Failed", "{\"terminated\":{\"exitCode\":128,\"reason\":\"StartError\",\"message\":\"exec: "
                                "no such file\"}}"),
             NULL, 0, 1);
-    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(t.state, IPD_TASK_FAILED);
     cr_assert_str_eq(t.reason, "StartError");
-    t = map(pod_with("Succeeded", "{\"terminated\":{\"exitCode\":0}}"), NULL, 0, 0);
+    t = map(pod_with("Succeeded", "{\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\"}}"), NULL, 0, 0);
     cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_str_eq(t.reason, "Completed");
+    t = map(pod_with("Running", "{\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\"}}"), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED, "the container's exit 0 before the pod's phase says so");
     t = map(load("{" POD_META ",\"status\":{\"phase\":\"Pending\",\"containerStatuses\":[{\"state\":{\"waiting\":"
                  "{\"reason\":\"ContainerCreating\"}},\"imageID\":\"docker.io/x@sha256:00\"}]}}"),
             NULL, 0, 0);
-    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED, "an image ID means the image is there");
+    cr_assert_eq(t.state, IPD_TASK_PULLING, "an image ID means the image is there, not that the pod is done");
 }
 
-Test(kube_pod, pulled_event_gives_success_with_duration_and_size)
+Test(kube_pod, a_pod_past_its_deadline_is_a_timed_out_attempt)
+{
+    const char *text = "{" POD_META ",\"status\":{\"phase\":\"Failed\",\"reason\":\"DeadlineExceeded\","
+                       "\"message\":\"Pod was active on the node longer than the specified deadline\","
+                       "\"containerStatuses\":[{\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\"}}}]}}";
+    ipd_task_t t = map(load(text), NULL, 0, 0);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
+    cr_assert_str_eq(t.reason, "DeadlineExceeded");
+    t = map(load(text), NULL, 0, 1);
+    cr_assert_eq(t.state, IPD_TASK_FAILED);
+    cr_assert_str_eq(t.reason, "DeadlineExceeded");
+}
+
+Test(kube_pod, pulled_event_gives_duration_and_size)
 {
     ipd_kube_event_t ev[3] = {
         event("p1", "Pulling", "Pulling image \"nginx\"", 1, 10),
@@ -167,18 +186,18 @@ Test(kube_pod, pulled_event_gives_success_with_duration_and_size)
         event("other-pod", "Pulling", "Pulling image", 5, 30),
     };
     ipd_task_t t = map(waiting("ContainerCreating"), ev, 3, 0);
-    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(t.state, IPD_TASK_PULLING);
     cr_assert_str_eq(t.reason, "Pulled");
     cr_assert_eq(t.pull_ms, 1200);
     cr_assert_eq(t.image_bytes, 123);
     cr_assert_eq(t.attempts, 1, "events of another pod are ignored");
 }
 
-Test(kube_pod, image_already_present_is_success_without_attempts_counted_twice)
+Test(kube_pod, image_already_present_counts_no_second_attempt)
 {
     ipd_kube_event_t ev = event("p1", "Pulled", "Container image \"nginx:1.27\" already present on machine", 1, 5);
     ipd_task_t t = map(waiting("ContainerCreating"), &ev, 1, 0);
-    cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(t.state, IPD_TASK_PULLING);
     cr_assert_eq(t.pull_ms, 0);
     cr_assert_eq(t.image_bytes, IPD_UNKNOWN_I64);
     cr_assert_eq(t.attempts, 1);
