@@ -309,7 +309,7 @@ void ipd_model_tick(ipd_model_t *m)
             model_mark_dirty(m, j);
         else
             for (size_t i = 0; i < j->ntasks; i++)
-                if (j->tasks[i].has_kjob && (j->tasks[i].gave_up || j->tasks[i].task.state == IPD_TASK_SUCCEEDED))
+                if (j->tasks[i].has_kjob && j->tasks[i].gave_up)
                     model_mark_dirty(m, j);
     }
 }
@@ -361,6 +361,16 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         ipd_task_init(&tasks[i], "", now);
     ipd_job_t next = j->job;
     ipd_job_aggregate(&next, tasks, n + unseen, now);
+    /* A final job state is published once and never changes (its tasks' final states never do
+     * either, see model_compute_task): a cancel that comes after it, or a task that shows up
+     * late, changes counts at most, never the state, its time or its error. */
+    if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state)) {
+        next.state = j->published.state;
+        next.finished_at = j->published.finished_at;
+        memcpy(next.error_reason, j->published.error_reason, sizeof(next.error_reason));
+        memcpy(next.error_message, j->published.error_message, sizeof(next.error_message));
+        next.error_cause = j->published.error_cause;
+    }
     next.version = j->published.version;
     int changed = !j->was_published || tasks_changed || memcmp(&next, &j->published, sizeof(next)) != 0;
     int written = 0;

@@ -40,6 +40,12 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
             }
             if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
                 set_text(next, t->kjob_reason, t->kjob_message);
+            /* The Job's Complete condition: a pod of it exited 0, whether or not the pods watch
+             * has shown that pod yet. */
+            if (t->kjob_complete && !t->kjob_failed && next->state != IPD_TASK_SUCCEEDED) {
+                next->state = IPD_TASK_SUCCEEDED;
+                set_text(next, "Completed", "the Kubernetes Job completed: the image was pulled");
+            }
             p->attempts = next->attempts;
             next->attempts += t->attempts_before;
             /* The task is keyed by its Job's node; the pod is pinned there. */
@@ -48,6 +54,9 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
     } else if (t->kjob_failed) {
         next->state = IPD_TASK_FAILED;
         set_text(next, t->kjob_reason[0] ? t->kjob_reason : "JobFailed", t->kjob_message);
+    } else if (t->kjob_complete) {
+        next->state = IPD_TASK_SUCCEEDED;
+        set_text(next, "Completed", "the Kubernetes Job completed: the image was pulled");
     } else if (t->suspended) {
         next->state = IPD_TASK_PENDING;
         set_text(next, IPD_REASON_QUEUED, "waiting for a free slot of the job's parallelism");
@@ -139,18 +148,26 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
             t->adopted_attempts = 0;
         }
     }
-    /* Once the image is on the node the task is done: a replacement pod the Job starts after
-     * the first one failed on purpose (still ContainerCreating) must not turn it back into
-     * pending. Figures that arrive later (the Pulled event comes on its own watch) still land. */
-    if (t->task.state == IPD_TASK_SUCCEEDED && next.state != IPD_TASK_SUCCEEDED) {
-        int64_t ms = next.pull_ms, bytes = next.image_bytes;
-        next = t->task;
-        if (next.pull_ms < 0 && ms > 0)
-            next.pull_ms = ms;
-        if (next.image_bytes < 0 && bytes >= 0)
-            next.image_bytes = bytes;
-    }
-    if (t->gave_up) {
+    /*
+     * A final state is published once and never changes. It is only ever reached on evidence
+     * nothing later can overturn: success from the pull container's exit 0 (the image was pulled
+     * and a container created from it) or the Job's Complete condition; failure from the Job's
+     * Failed condition (its backoff limit or deadline, counted by Kubernetes) or this model's own
+     * decision to give up on a pull the kubelet would retry forever; cancellation from the Job's
+     * deletion before either. A pod or Event that arrives afterwards (a watch that was behind, a
+     * replacement pod, an Event of an older attempt) may still bring figures the record lacks and
+     * attempts it did not count, never another state or other words.
+     */
+    if (ipd_task_state_is_final((ipd_task_state_t)t->task.state)) {
+        ipd_task_t kept = t->task;
+        if (kept.pull_ms < 0 && next.pull_ms > 0)
+            kept.pull_ms = next.pull_ms;
+        if (kept.image_bytes < 0 && next.image_bytes >= 0)
+            kept.image_bytes = next.image_bytes;
+        if (next.attempts > kept.attempts)
+            kept.attempts = next.attempts;
+        next = kept;
+    } else if (t->gave_up) {
         next.state = IPD_TASK_FAILED;
         set_text(&next, t->gave_up_reason, t->gave_up_message);
     }
@@ -214,23 +231,19 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
 }
 
 /*
- * A task that gave up, or that succeeded, keeps asking for its Job's deletion until the Job is
- * gone. After a successful pull the pod fails on purpose (its command does not exist), and a
- * Job left alone would start replacement pods until its backoff limit.
+ * A task that gave up keeps asking for its Job's deletion until the Job is gone: the kubelet
+ * would retry the pull forever. A task that succeeded leaves its Job alone: the Job Completed by
+ * itself and its ttlSecondsAfterFinished removes it (a keep job's Job, which carries the job for
+ * a restarted master, has none).
  */
-static void stop_if_done(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
 {
-    /* A keep job's Job stays after a pull: it carries the job for a restarted master. */
-    int done = t->gave_up || (t->task.state == IPD_TASK_SUCCEEDED && !j->job.keep);
-    if (!done || !t->has_kjob || m->actions.delete_job == NULL ||
+    if (!t->gave_up || !t->has_kjob || m->actions.delete_job == NULL ||
         (t->stop_asked_at != 0 && now - t->stop_asked_at < ACTION_RETRY_MS))
         return;
     t->stop_asked_at = now;
     t->master_deleting = 1;
-    if (!t->gave_up && m->actions.finish_job != NULL)
-        m->actions.finish_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
-    else
-        m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+    m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
 }
 
 static void restart_if_timed_out(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
@@ -292,7 +305,7 @@ void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (model_is_remote(m, j->tasks[i].task.node))
             continue;
         give_up_if_exhausted(m, j, &j->tasks[i]);
-        stop_if_done(m, j, &j->tasks[i], now);
+        stop_if_done(m, &j->tasks[i], now);
         restart_if_timed_out(m, j, &j->tasks[i], now);
     }
     resume_within_parallelism(m, j, now);

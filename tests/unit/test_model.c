@@ -150,12 +150,13 @@ static json_t *kjob(const ipd_job_t *job, const char *node, uint32_t node_count,
     return o;
 }
 
-/* A container status: "creating", "backoff", "starterror" or "running". */
 /* What containerd says for a registry that refuses the pull (core/remotes/docker/errors.go). */
 #define ERR401                                                                                                         \
     "rpc error: code = Unknown desc = failed to pull and unpack image \"" IMAGE "\": failed to resolve reference \"" IMAGE \
     "\": unexpected status from HEAD request to https://registry.example/v2/app/manifests/1: 401 Unauthorized"
 
+/* A container status: "creating", "backoff", "err401", "starterror", "running" or "completed" (the no-op
+ * exited 0). */
 static json_t *container(const char *state)
 {
     json_t *st;
@@ -166,6 +167,8 @@ static json_t *container(const char *state)
                        "Back-off pulling image \"" IMAGE "\"");
     else if (strcmp(state, "err401") == 0)
         st = json_pack("{s:{s:s, s:s}}", "waiting", "reason", "ErrImagePull", "message", ERR401);
+    else if (strcmp(state, "completed") == 0)
+        st = json_pack("{s:{s:s, s:i}}", "terminated", "reason", "Completed", "exitCode", 0);
     else if (strcmp(state, "starterror") == 0)
         st = json_pack("{s:{s:s, s:i, s:s}}", "terminated", "reason", "StartError", "exitCode", 128, "message",
                        "exec: \"/.imgpulld-pulled\": stat /.imgpulld-pulled: no such file or directory");
@@ -182,9 +185,10 @@ static json_t *pod(const char *job_id, const char *node, const char *name, int c
     kjob_name(job_id, node, jname);
     ipd_kube_node_label(node, label);
     ipd_time_format(T0 + (int64_t)created_s * 1000, created, sizeof(created));
-    const char *phase = strcmp(state, "starterror") == 0 ? "Failed"
-                        : strcmp(state, "running") == 0  ? "Running"
-                                                         : "Pending";
+    const char *phase = strcmp(state, "completed") == 0    ? "Succeeded"
+                        : strcmp(state, "starterror") == 0 ? "Failed"
+                        : strcmp(state, "running") == 0    ? "Running"
+                                                           : "Pending";
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}, s:{s:s, s:s, s:[{s:s, s:s}]},"
                      " s:{s:s, s:o}}",
                      "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace", NS, "creationTimestamp",
@@ -319,7 +323,7 @@ Test(model, pull_progresses_from_pulling_to_succeeded)
     uint64_t gen = ipd_table_generation(table);
 
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-a-1.2", "pull-a-1", "Pulled", PULLED_MSG, 1, 4));
-    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "starterror"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "completed"));
     cr_assert_eq(ipd_model_flush(model, T0 + 5000), 1);
     cr_assert_gt(ipd_table_generation(table), gen);
     v = read_job(job.id);
@@ -342,7 +346,7 @@ Test(model, applying_the_same_objects_again_writes_nothing)
     ipd_job_t job = job_of("pj-00000004", 3, 0);
     for (int round = 0; round < 3; round++) {
         add_kjob(&job, "node-a", 1, 0);
-        apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "running"));
+        apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "completed"));
         apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED,
               event("pull-a-1.1", "pull-a-1", "Pulling", "Pulling image \"" IMAGE "\"", 1, 2));
         apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("pull-a-1.2", "pull-a-1", "Pulled", PULLED_MSG, 1, 4));
@@ -385,7 +389,7 @@ Test(model, version_increases_with_every_change)
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 1, 2));
     ipd_model_flush(model, T0 + 2000);
     cr_assert_eq(read_job(job.id).job.version, 3);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-b-1", 1, "running"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-b-1", 1, "completed"));
     ipd_model_flush(model, T0 + 3000);
     v = read_job(job.id);
     cr_assert_eq(v.job.version, 4);
@@ -526,7 +530,7 @@ Test(model, deleted_job_cancels_its_pulling_task)
     cr_assert_eq(v.job.finished_at, IPD_TIME_NULL);
 
     /* node-b succeeds: all final, none failed, one cancelled -> the job is cancelled. */
-    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 1, "running"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 1, "completed"));
     ipd_model_flush(model, T0 + 4000);
     v = read_job(job.id);
     cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_SUCCEEDED);
@@ -573,7 +577,7 @@ Test(model, parallelism_resumes_one_suspended_job_at_a_time)
     cr_assert_str_eq(task_on(&v, "node-b")->reason, "Queued");
 
     /* node-a finishes: exactly one of the suspended Jobs is resumed. */
-    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "running"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "completed"));
     ipd_model_flush(model, T0 + 10000);
     cr_assert_eq(count_actions("resume"), 1);
     snprintf(want, sizeof(want), "resume %s/%s", NS, nb);
@@ -601,7 +605,7 @@ Test(model, parallelism_resumes_one_suspended_job_at_a_time)
     cr_assert_eq(task_on(&v, "node-c")->state, IPD_TASK_PENDING);
 
     /* node-b finishes: node-c's turn. */
-    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 16, "running"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 16, "completed"));
     ipd_model_flush(model, T0 + 31000);
     cr_assert_eq(count_actions("resume"), 3);
     snprintf(want, sizeof(want), "resume %s/%s", NS, nc);
@@ -658,7 +662,8 @@ Test(model, events_that_arrive_before_their_pod_apply_once_it_arrives)
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
     cr_assert_eq(ipd_model_flush(model, T0 + 4000), 1);
     view_t v = read_job(job.id);
-    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING, "pulled, the no-op has not exited yet");
+    cr_assert_str_eq(v.tasks[0].reason, "Pulled");
     cr_assert_eq(v.tasks[0].attempts, 3);
     cr_assert_eq(v.tasks[0].pull_ms, 1500);
     cr_assert_eq(v.tasks[0].image_bytes, 123);
@@ -695,7 +700,7 @@ Test(model, replacement_pod_takes_over_and_attempts_add_up)
     cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING);
 
     /* The replacement pod succeeds. */
-    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-2", 20, "running"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-2", 20, "completed"));
     ipd_model_flush(model, T0 + 25000);
     v = read_job(job.id);
     cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
@@ -759,7 +764,7 @@ Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
     add_kjob(&b, "node-b", 1, 0);
     add_kjob(&done, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(done.id, "node-a", "pull-d-1", 1, "running"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(done.id, "node-a", "pull-d-1", 1, "completed"));
     cr_assert_eq(ipd_model_flush(model, T0 + 2000), 3);
     cr_assert_eq(read_job(done.id).job.state, IPD_JOB_SUCCEEDED);
     view_t before = read_job(a.id);
@@ -813,14 +818,14 @@ Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
     ipd_job_t job = job_of("pj-0000000f", 3, 0);
     add_kjob(&job, "node-a", 1, 0);
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("late-1.1", "late-1", "Pulled", PULLED_MSG, 1, 4));
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "late-1", 1, "starterror"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "late-1", 1, "completed"));
     ipd_model_flush(model, T0 + 5000);
     view_t before = read_job(job.id);
     cr_assert_eq(before.job.state, IPD_JOB_SUCCEEDED);
 
     /* Its Job and pod go away: the model lets the finished job go (the table keeps it). */
     apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 1, 0));
-    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job.id, "node-a", "late-1", 1, "starterror"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job.id, "node-a", "late-1", 1, "completed"));
     ipd_model_flush(model, T0 + 6000);
     cr_assert_eq(ipd_model_stats(model)->jobs, 0, "the finished job is still held");
 
@@ -828,7 +833,7 @@ Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
     size_t slots_before = 0, total_before = 0, total_after = 0;
     ipd_table_ref_t refs[4];
     ipd_table_list(table, IPD_TABLE_LIST_ACTIVE, refs, 4, &slots_before, &total_before, NULL);
-    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "late-1", 1, "starterror"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "late-1", 1, "completed"));
     ipd_model_flush(model, T0 + 9000);
     view_t after = read_job(job.id);
     cr_assert_eq(after.job.created_at, before.job.created_at, "the job came back with a new creation time");
@@ -845,7 +850,7 @@ Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
     ipd_job_t job = job_of("pj-00000010", 3, 0);
     add_kjob(&job, "node-a", 1, 0);
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("first-1.1", "first-1", "Pulled", PULLED_MSG, 1, 4));
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "first-1", 1, "starterror"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "first-1", 1, "completed"));
     ipd_model_flush(model, T0 + 5000);
     cr_assert_eq(read_job(job.id).tasks[0].state, IPD_TASK_SUCCEEDED);
 
@@ -857,7 +862,79 @@ Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
                  ipd_task_state_name(v.tasks[0].state));
     cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
     cr_assert_eq(v.tasks[0].pull_ms, 1500);
-    cr_assert_geq(count_actions("delete_job"), 1, "the finished task's Job is not cleaned up");
+    cr_assert_eq(count_actions("delete_job"), 0, "a Job that Completed is left to its ttlSecondsAfterFinished");
+}
+
+/* The Job's conditions, as the Job controller sets them. */
+static json_t *kjob_finished(const ipd_job_t *job, const char *node, const char *type, const char *reason)
+{
+    json_t *o = kjob(job, node, 1, 0);
+    json_object_set_new(o, "status",
+                        json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "conditions", "type", type, "status", "True", "reason",
+                                  reason, "message", "condition of the test"));
+    return o;
+}
+
+/*
+ * The issue's case: the pods watch is behind (429s, then a dropped watch) while the Jobs watch
+ * is not. Whatever order the evidence arrives in, a published terminal state never changes.
+ */
+Test(model, a_terminal_state_never_changes_whatever_arrives_late)
+{
+    /* The Job Completed before its pod was seen: succeeded at once, figures land later. */
+    ipd_job_t ok = job_of("pj-00000020", 1, 0);
+    add_kjob(&ok, "node-a", 1, 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&ok, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 1000);
+    view_t v = read_job(ok.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+    int64_t finished = v.job.finished_at;
+    /* Then the lagging pods watch delivers the history: a failed first attempt, a backing-off
+     * one, the success; and the Job is deleted. Nothing of it changes the state. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(ok.id, "node-a", "ok-1", 1, "starterror"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(ok.id, "node-a", "ok-2", 2, "backoff"));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(ok.id).tasks[0].state, IPD_TASK_SUCCEEDED);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ok-2.1", "ok-2", "Pulled", PULLED_MSG, 1, 3));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(ok.id, "node-a", "ok-2", 2, "completed"));
+    ipd_model_flush(model, T0 + 3000);
+    v = read_job(ok.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].pull_ms, 1500, "figures that come later still land");
+    cr_assert_eq(v.job.finished_at, finished);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&ok, "node-a", 1, 0));
+    ipd_model_flush(model, T0 + 4000);
+    cr_assert_eq(read_job(ok.id).job.state, IPD_JOB_SUCCEEDED, "a DELETE after the end changes nothing");
+
+    /* The Job Failed (its backoff limit) before the pods watch showed anything: failed, and a
+     * pod that shows the image pulled afterwards does not turn it into a success. */
+    ipd_job_t bad = job_of("pj-00000021", 1, 0);
+    add_kjob(&bad, "node-a", 1, 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&bad, "node-a", "Failed", "BackoffLimitExceeded"));
+    ipd_model_flush(model, T0 + 1000);
+    v = read_job(bad.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED);
+    cr_assert_str_eq(v.tasks[0].reason, "BackoffLimitExceeded");
+    cr_assert_eq(v.job.state, IPD_JOB_FAILED);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("bad-1.1", "bad-1", "Pulled", PULLED_MSG, 1, 3));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(bad.id, "node-a", "bad-1", 1, "running"));
+    ipd_model_flush(model, T0 + 3000);
+    v = read_job(bad.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED);
+    cr_assert_str_eq(v.tasks[0].reason, "BackoffLimitExceeded");
+    cr_assert_eq(v.job.state, IPD_JOB_FAILED);
+
+    /* A failed pod alone is not final: its Job starts another, which may succeed. */
+    ipd_job_t retry = job_of("pj-00000022", 1, 0);
+    add_kjob(&retry, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(retry.id, "node-a", "retry-1", 1, "starterror"));
+    ipd_model_flush(model, T0 + 1000);
+    cr_assert_eq(read_job(retry.id).tasks[0].state, IPD_TASK_RETRYING);
+    cr_assert_eq(read_job(retry.id).job.state, IPD_JOB_PULLING);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(retry.id, "node-a", "retry-2", 2, "completed"));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(retry.id).tasks[0].state, IPD_TASK_SUCCEEDED);
 }
 
 Test(model, pull_figures_that_arrive_after_success_still_land)
@@ -865,7 +942,7 @@ Test(model, pull_figures_that_arrive_after_success_still_land)
     ipd_job_t job = job_of("pj-00000011", 3, 0);
     add_kjob(&job, "node-a", 1, 0);
     /* The pod says the container failed to start (the image is in) before the Pulled event. */
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "early-1", 1, "starterror"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "early-1", 1, "completed"));
     ipd_model_flush(model, T0 + 5000);
     view_t v = read_job(job.id);
     cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
@@ -985,7 +1062,7 @@ Test(model, pods_decoded_to_the_model_s_shape_give_the_same_table)
     apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, kubelet_pod());
     flush_both_alike(T0 + 3000, ids, 2);
 
-    apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(a.id, "node-a", "pull-a-1", 1, "running"));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(a.id, "node-a", "pull-a-1", 1, "completed"));
     apply_both(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("eb", "pull-b-1", "Pulling", "Pulling image", 2, 12));
     apply_both(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-b", "pull-b-2", 20, "creating"));
     apply_both(IPD_MODEL_EVENTS, IPD_WATCH_ADDED,
@@ -993,7 +1070,7 @@ Test(model, pods_decoded_to_the_model_s_shape_give_the_same_table)
     flush_both_alike(T0 + 21000, ids, 2);
 
     apply_both(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(a.id, "node-b", "pull-b-1", 1, "backoff"));
-    apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(a.id, "node-b", "pull-b-2", 20, "starterror"));
+    apply_both(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(a.id, "node-b", "pull-b-2", 20, "completed"));
     apply_both(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("eb2", "pull-b-2", "Pulled", PULLED_MSG, 1, 22));
     apply_both(IPD_MODEL_PODS, IPD_WATCH_DELETED, kubelet_pod());
     flush_both_alike(T0 + 25000, ids, 2);
