@@ -12,6 +12,8 @@
 #include "shared/log.h"
 
 #define HEALTHY_MS 30000 /* a watch that lived this long resets the backoff */
+/* A longer Retry-After is taken as this. */
+#define RETRY_AFTER_MAX_MS (10 * 60 * 1000)
 #define RV_SIZE 64
 
 enum { IDLE, LISTING, WATCHING, BACKOFF };
@@ -67,16 +69,25 @@ static void on_retry(ipd_mloop_timer_t *t)
         start_watch(r);
 }
 
-/* Schedules a list or watch after the current backoff delay, then grows the delay. */
-static void back_off(ipd_reflector_t *r, int relist, const char *why)
+/*
+ * Schedules a list or watch after the current backoff delay, then grows the delay. An answer
+ * that said when to come back (429 or 503 with Retry-After, as an API server under its
+ * max-in-flight or priority-and-fairness limits sends) is retried after exactly that delay, as
+ * client-go does, and does not grow the backoff: the server is alive and has told us when.
+ */
+static void back_off(ipd_reflector_t *r, int relist, const char *why, uint64_t retry_after_ms)
 {
     r->stats.errors++;
     r->state = BACKOFF;
     r->next_is_list = relist;
-    ipd_warn("watch", "%s: %s; retrying %s in %llu ms", r->spec.name, why, relist ? "list" : "watch",
-             (unsigned long long)r->backoff_ms);
-    ipd_mloop_timer_start(r->loop, &r->retry_timer, r->backoff_ms);
-    r->backoff_ms = ipd_reflector_next_backoff(r->backoff_ms, r->spec.backoff_max_ms, &r->seed);
+    uint64_t delay = r->backoff_ms;
+    if (retry_after_ms > 0)
+        delay = retry_after_ms < RETRY_AFTER_MAX_MS ? retry_after_ms : RETRY_AFTER_MAX_MS;
+    ipd_warn("watch", "%s: %s; retrying %s in %llu ms%s", r->spec.name, why, relist ? "list" : "watch",
+             (unsigned long long)delay, retry_after_ms > 0 ? " (Retry-After)" : "");
+    ipd_mloop_timer_start(r->loop, &r->retry_timer, delay);
+    if (retry_after_ms == 0)
+        r->backoff_ms = ipd_reflector_next_backoff(r->backoff_ms, r->spec.backoff_max_ms, &r->seed);
 }
 
 static const char *str_at(const json_t *obj, const char *key)
@@ -139,7 +150,7 @@ static void on_list_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
         snprintf(why, sizeof(why), "list failed: %s (HTTP %ld)", res->message ? res->message : "", res->status);
         free(r->cont);
         r->cont = NULL;
-        back_off(r, 1, why);
+        back_off(r, 1, why, res->retry_after_ms);
         return;
     }
     if (res->status == 410 && r->cont != NULL) {
@@ -156,7 +167,7 @@ static void on_list_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
         /* Not something an immediate retry would change: list again after the backoff delay. */
         free(r->cont);
         r->cont = NULL;
-        back_off(r, 1, res->status == 410 ? "list expired (HTTP 410)" : "unreadable list page");
+        back_off(r, 1, res->status == 410 ? "list expired (HTTP 410)" : "unreadable list page", 0);
         return;
     }
     if (r->cont != NULL) {
@@ -184,7 +195,7 @@ static void start_list(ipd_reflector_t *r)
     if (path == NULL || (r->cont != NULL && cont == NULL)) {
         free(path);
         free(cont);
-        back_off(r, 1, "out of memory");
+        back_off(r, 1, "out of memory", 0);
         return;
     }
     snprintf(path, len, "%s?limit=%d%s%s%s", r->spec.path, r->unpaginated ? 0 : r->spec.page_size, r->selectors,
@@ -195,7 +206,7 @@ static void start_list(ipd_reflector_t *r)
     int rc = ipd_kube_start(r->kube, &spec, &r->req);
     free(path);
     if (rc != 0)
-        back_off(r, 1, "cannot start the list request");
+        back_off(r, 1, "cannot start the list request", 0);
 }
 
 static void restart_watch_now(ipd_reflector_t *r, int relist)
@@ -288,7 +299,7 @@ static void on_watch_line(ipd_kube_req_t *req, const char *line, size_t len, voi
         ipd_kube_cancel(r->req);
         r->req = NULL;
         ipd_mloop_timer_stop(r->loop, &r->idle_timer);
-        back_off(r, 0, "unreadable watch event");
+        back_off(r, 0, "unreadable watch event", 0);
         return;
     }
     if (strcmp(type, "BOOKMARK") == 0) {
@@ -305,7 +316,7 @@ static void on_watch_line(ipd_kube_req_t *req, const char *line, size_t len, voi
             ipd_kube_cancel(r->req);
             r->req = NULL;
             ipd_mloop_timer_stop(r->loop, &r->idle_timer);
-            back_off(r, 0, "watch ERROR event");
+            back_off(r, 0, "watch ERROR event", 0);
         }
         return;
     } else {
@@ -340,7 +351,7 @@ static void on_watch_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, voi
         snprintf(why, sizeof(why), "watch ended: %s (HTTP %ld)", res->message ? res->message : "closed early",
                  res->status);
         r->stats.watch_restarts++;
-        back_off(r, 0, why);
+        back_off(r, 0, why, res->retry_after_ms);
     }
 }
 
@@ -365,7 +376,7 @@ static void start_watch(ipd_reflector_t *r)
     size_t len = strlen(r->spec.path) + strlen(r->selectors) + RV_SIZE + 128;
     char *path = malloc(len);
     if (path == NULL) {
-        back_off(r, 0, "out of memory");
+        back_off(r, 0, "out of memory", 0);
         return;
     }
     snprintf(path, len, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%llu%s",
@@ -376,7 +387,7 @@ static void start_watch(ipd_reflector_t *r)
     int rc = ipd_kube_start(r->kube, &spec, &r->req);
     free(path);
     if (rc != 0) {
-        back_off(r, 0, "cannot start the watch request");
+        back_off(r, 0, "cannot start the watch request", 0);
         return;
     }
     r->stats.watches++;

@@ -92,6 +92,11 @@ typedef struct ipd_kube_result {
     size_t body_len;
     /** NULL when error is 0; else a message naming the method, URL and cause. */
     const char *message;
+    /**
+     * 429 and 503 answers: the delay the server's Retry-After header asks for (seconds or an
+     * HTTP date), in ms; 0 when there is none or for any other status.
+     */
+    uint64_t retry_after_ms;
 } ipd_kube_result_t;
 
 /** Called once when a request finishes. `req` is freed when the callback returns. `data` is the spec's. */

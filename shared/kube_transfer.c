@@ -172,6 +172,10 @@ void ipd_kube_req_finish(ipd_kube_req_t *req, CURLcode cc)
     req->finishing = 1;
     if (curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &res.status) != CURLE_OK)
         res.status = req->status;
+    curl_off_t retry_after = 0;
+    if ((res.status == 429 || res.status == 503) &&
+        curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+        res.retry_after_ms = (uint64_t)retry_after * 1000;
     if (req->fail != 0) {
         res.error = req->fail;
     } else if (cc != CURLE_OK) {
