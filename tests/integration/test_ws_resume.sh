@@ -10,6 +10,10 @@ ws_check "resume after kill -9 of the worker" check_resume.py "$PORT" "$D_PID" k
 ws_check "resume after SIGHUP" check_resume.py "$PORT" "$D_PID" hup
 ws_stop_daemon
 
+# A fresh cluster: the earlier phases' Jobs stay until their ttlSecondsAfterFinished, and the
+# resync phase counts the jobs its table holds.
+ws_stop_sim
+ws_start_sim --pull-ms 300 || exit 1
 ws_start_daemon "table_ring 64
 respawn_backoff_initial 100ms" || exit 1
 ws_check "resync from an old resume point" check_resync.py "$PORT" "$D_PID"
