@@ -414,6 +414,42 @@ class SimTest(unittest.TestCase):
         msgs = [e["message"] for e in self.events_for(pod) if e["reason"] == "Pulled"]
         self.assertIn('Container image "docker.io/library/busybox:1.36.1-musl" already present on machine', msgs)
 
+    def test_pod_deadline_fails_attempts_that_count_against_the_backoff_limit(self):
+        """pkg/kubelet/active_deadline.go fails the pod; pkg/controller/job/job_controller.go counts it."""
+        self.sim.ok("POST", "/_sim/pull", {"pattern": "^slow:", "ms": 8000})
+        self.helper_job("slow", "slow:1", "/imgpulld/true", backoff_limit=1, pod_deadline=1)
+        cond = wait_for(lambda: self.job_condition("slow"), timeout=10)
+        self.assertEqual((cond["type"], cond["reason"]), ("Failed", "BackoffLimitExceeded"))
+        pods = self.pods("job-name=slow")
+        self.assertEqual(len(pods), 2, "backoffLimit 1: two attempts")
+        for pod in pods:
+            self.assertEqual((pod["status"]["phase"], pod["status"]["reason"]), ("Failed", "DeadlineExceeded"))
+            self.assertEqual(pod["status"]["message"], "Pod was active on the node longer than the specified deadline")
+        self.assertEqual(self.job("slow")["status"]["failed"], 2)
+
+    def test_deleted_pods_count_as_failed_and_suspension_deletes_without_counting(self):
+        """pkg/controller/job/job_controller.go: isPodFailed counts a deleted, unfinished pod."""
+        self.sim.ok("POST", "/_sim/pull", {"pattern": "^slow:", "ms": 60000})
+        self.helper_job("del", "slow:2", "/imgpulld/true", backoff_limit=1)
+        for n in range(2):
+            pod = wait_for(lambda: [p for p in self.pods("job-name=del")
+                                    if p["status"]["phase"] not in ("Failed", "Succeeded")])[0]
+            self.sim.ok("DELETE", "/api/v1/namespaces/%s/pods/%s" % (NS, pod["metadata"]["name"]))
+            if n == 0:
+                wait_for(lambda: self.job("del")["status"].get("failed") == 1)
+        cond = wait_for(lambda: self.job_condition("del"), timeout=10)
+        self.assertEqual((cond["type"], cond["reason"]), ("Failed", "BackoffLimitExceeded"))
+        self.helper_job("susp", "slow:3", "/imgpulld/true", backoff_limit=0)
+        wait_for(lambda: self.pods("job-name=susp"))
+        code, _, obj = self.sim.call("PATCH", "/apis/batch/v1/namespaces/%s/jobs/susp" % NS, {"spec": {"suspend": True}},
+                                     headers={"Content-Type": "application/merge-patch+json"})
+        self.assertEqual(code, 200, obj)
+        wait_for(lambda: not self.pods("job-name=susp"))
+        time.sleep(0.3)
+        self.assertEqual(self.pods("job-name=susp"), [], "a suspended Job starts no pod")
+        self.assertIsNone(self.job_condition("susp"))
+        self.assertFalse(self.job("susp")["status"].get("failed"))
+
     def test_files_rules_are_checked(self):
         code, _, _ = self.sim.call("POST", "/_sim/files", {"pattern": "x", "files": {"relative": "true"}})
         self.assertEqual(code, 422)

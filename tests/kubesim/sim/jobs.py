@@ -24,6 +24,7 @@ class JobRuntime:
         self.deadline = spec.get("activeDeadlineSeconds")
         self.ttl = spec.get("ttlSecondsAfterFinished")
         self.suspended = bool(spec.get("suspend"))
+        self.start_gen = 0
         self.active = set()
         self.ready = set()
         self.succeeded = 0
@@ -52,26 +53,37 @@ class JobController:
         self.jobs[(ns, name)] = job
         if job.suspended:
             return
+        self._start(job)
+
+    def _start(self, job):
+        """Starts (or resumes) a Job: activeDeadlineSeconds counts from here, as the upstream
+        controller resets status.startTime on resume."""
+        job.suspended = False
         job.start_time = time.time()
+        job.start_gen += 1
         if job.deadline is not None:
-            self.sched.call_later(float(job.deadline), self._deadline, job)
+            self.sched.call_later(float(job.deadline), self._deadline, job, job.start_gen)
         self._sync(job)
 
     def on_job_updated(self, ns, name):
-        """A Job whose spec.suspend went from true to false starts, as the real controller does."""
+        """A Job whose spec.suspend went from true to false starts, as the real controller does;
+        one suspended deletes its active pods, which do not count as failed
+        (pkg/controller/job/job_controller.go)."""
         s = self.store.get(kinds.JOB, ns, name)
         job = self.jobs.get((ns, name))
         if s is None or job is None:
             return
         suspended = bool(s.obj.get("spec", {}).get("suspend"))
         if job.suspended and not suspended and job.finished is None:
-            job.suspended = False
-            job.start_time = time.time()
-            if job.deadline is not None:
-                self.sched.call_later(float(job.deadline), self._deadline, job)
-            self._sync(job)
-        elif suspended and not job.suspended:
+            self._start(job)
+        elif suspended and not job.suspended and job.finished is None:
             job.suspended = True
+            for pname in list(job.active):
+                try:
+                    self.kubelet.delete_pod(job.ns, pname, 0)
+                except ApiError:
+                    job.active.discard(pname)
+            self._write_status(job)
 
     def on_job_deleted(self, ns, name):
         job = self.jobs.pop((ns, name), None)
@@ -126,19 +138,30 @@ class JobController:
             self.sched.call_later(delay, self._sync, job)
 
     def on_pod_deleted(self, ns, name, rt):
+        """A pod deleted before it finished is a failed one, as the upstream controller counts it
+        (pkg/controller/job/job_controller.go, isPodFailed: a pod with a deletionTimestamp that
+        has not Succeeded counts as failed unless podReplacementPolicy is Failed), so deleting a
+        Job's pods cannot get around its backoffLimit."""
         job = self._owner(rt)
         if job is None or name not in job.active:
             return
         job.active.discard(name)
         if job.finished is None:
-            self.sched.call_later(0.01, self._sync, job)
+            if not job.suspended:
+                job.failed += 1
+                if job.failed > job.backoff_limit:
+                    self._fail(job, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+                    return
+            self._write_status(job)
+            delay = min(0.01 * (2 ** job.failed), 1.0)
+            self.sched.call_later(delay, self._sync, job)
         else:
             self._write_status(job)
 
     # -- reconciliation -------------------------------------------------------
 
     def _sync(self, job):
-        if not job.alive or job.finished:
+        if not job.alive or job.finished or job.suspended:
             return
         want = min(job.parallelism, job.completions - job.succeeded) - len(job.active)
         s = self.store.get(kinds.JOB, job.ns, job.name)
@@ -159,8 +182,8 @@ class JobController:
             self.kubelet.on_pod_created(job.ns, pname)
         self._write_status(job)
 
-    def _deadline(self, job):
-        if not job.alive or job.finished:
+    def _deadline(self, job, gen):
+        if not job.alive or job.finished or job.suspended or gen != job.start_gen:
             return
         self._fail(job, "DeadlineExceeded", "Job was active longer than specified deadline")
 

@@ -419,7 +419,8 @@ class Kubelet:
             code, message = self._run_program(rt, c, program)
             buf.start_generator(0)
             self._render(rt)
-            self.sched.call_later(0.01, self._exit, rt, i, code, "Completed" if code == 0 else "Error", message,
+            # A container's start to its exit takes a moment even for a no-op.
+            self.sched.call_later(0.15, self._exit, rt, i, code, "Completed" if code == 0 else "Error", message,
                                   False)
         else:
             rate = rt.log_rate if rt.log_rate is not None else rule.get("log_rate", self.config.log_rate)
