@@ -53,8 +53,6 @@ typedef struct task_rec {
     int suspended;
     int64_t resume_asked_at;          /* wall ms of the last resume request; 0 for none */
     int64_t stop_asked_at;            /* wall ms of the last delete request for a task that gave up */
-    char restarted_pod[POD_KEY_SIZE]; /* pod deleted for exceeding the per-attempt timeout */
-    int64_t pulling_since;            /* wall ms when the task last became pulling */
     int kjob_failed;
     int kjob_complete;    /* condition Complete */
     int kjob_pulled;      /* annotation imgpulld.io/outcome=succeeded */

@@ -22,8 +22,19 @@ static int is_waiting_reason(const char *reason)
            strcmp(reason, IPD_REASON_NODE_CORDONED) == 0 || strcmp(reason, IPD_REASON_UNSCHEDULABLE) == 0;
 }
 
+/* A pod failed by its activeDeadlineSeconds, which is the job's per-attempt timeout_seconds. */
+static void name_timeout(const job_rec_t *j, ipd_task_t *next)
+{
+    char msg[IPD_MESSAGE_SIZE];
+    if (strcmp(next->reason, "DeadlineExceeded") != 0 || j->job.spec.timeout_seconds <= 0)
+        return;
+    snprintf(msg, sizeof(msg), "the pull attempt took longer than timeout_seconds (%d s)",
+             (int)j->job.spec.timeout_seconds);
+    set_text(next, IPD_REASON_PULL_TIMEOUT, msg);
+}
+
 /* The task as its pod and events say, or as its Job says when there is no pod. */
-static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_t now)
+static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_task_t *next, int64_t now)
 {
     pod_rec_t *p = t->pod_key[0] ? ipd_strmap_get(&m->pods, t->pod_key) : NULL;
     if (p != NULL && p->obj != NULL) {
@@ -40,6 +51,7 @@ static void from_cluster(ipd_model_t *m, task_rec_t *t, ipd_task_t *next, int64_
             }
             if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
                 set_text(next, t->kjob_reason, t->kjob_message);
+            name_timeout(j, next);
             /* The Job's Complete condition: a pod of it exited 0, whether or not the pods watch
              * has shown that pod yet. */
             if (t->kjob_complete && !t->kjob_failed && next->state != IPD_TASK_SUCCEEDED) {
@@ -122,7 +134,7 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     else if (remote)
         from_kjob(t, &next);
     else
-        from_cluster(m, t, &next, now);
+        from_cluster(m, j, t, &next, now);
     /* The kubelet's own words, before this model puts messages of its own in their place. A task
      * another daemon publishes comes with the failure that daemon kept: it saw the pods. */
     if (!(remote && m->remote_feed))
@@ -183,8 +195,6 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     next.updated_at = t->task.updated_at;
     if (memcmp(&next, &t->task, sizeof(next)) == 0)
         return 0;
-    if (next.state == IPD_TASK_PULLING && t->task.state != IPD_TASK_PULLING)
-        t->pulling_since = now;
     next.updated_at = updated_at;
     if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&
         !model_is_remote(m, next.node))
@@ -246,39 +256,38 @@ static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
     m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
 }
 
-static void restart_if_timed_out(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+/* A Job that runs a pod, or may start one, in the cluster: not suspended and not finished, or
+ * still reporting active pods (a failed Job's pods until they are gone). */
+static int kjob_active(const task_rec_t *t)
 {
-    int32_t limit = j->job.spec.timeout_seconds;
-    if (limit <= 0 || t->task.state != IPD_TASK_PULLING || t->pod_key[0] == '\0' ||
-        now - t->pulling_since < (int64_t)limit * 1000 || strcmp(t->restarted_pod, t->pod_key) == 0 ||
-        m->actions.delete_pod == NULL)
-        return;
-    char ns[IPD_NAMESPACE_SIZE];
-    const char *slash = strchr(t->pod_key, '/');
-    if (slash == NULL || (size_t)(slash - t->pod_key) >= sizeof(ns))
-        return;
-    memcpy(ns, t->pod_key, (size_t)(slash - t->pod_key));
-    ns[slash - t->pod_key] = '\0';
-    snprintf(t->restarted_pod, sizeof(t->restarted_pod), "%s", t->pod_key);
-    ipd_info("model", "job %s node %s: pull attempt exceeded %d s, restarting pod %s", j->job.id, t->task.node,
-             (int)limit, slash + 1);
-    m->actions.delete_pod(m->actions.ctx, ns, slash + 1);
+    return t->has_kjob && (t->kjob_active > 0 || (!t->suspended && !t->kjob_complete && !t->kjob_failed));
 }
 
+/*
+ * parallelism is a hard cap on the job's Jobs active in the cluster, counted from the Jobs
+ * themselves (their suspend flag, conditions and status.active), never from the tasks' states:
+ * a task the pods watch shows pulled may still have its pod, and a watch that is behind shows
+ * less than exists. A resume asked and not yet seen holds its place, and so does every Job of
+ * the job not seen yet (node_count from the annotations): it may have been created unsuspended.
+ */
 static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     /* Without a parallelism, only tasks held for their node are suspended: no slot limit. */
     int32_t limit = j->job.spec.parallelism > 0 ? j->job.spec.parallelism : INT32_MAX;
     if (m->actions.resume_job == NULL)
         return;
-    int32_t running = 0;
+    int64_t running = 0;
+    size_t seen = 0;
     for (size_t i = 0; i < j->ntasks; i++) {
         task_rec_t *t = &j->tasks[i];
-        if (t->has_kjob && !t->suspended && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+        if (t->has_kjob || ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+            seen++;
+        if (kjob_active(t))
             running++;
     }
-    /* A resume that was asked and not yet seen holds its place; unseen for too long, it is asked again.
-     * A task whose node cannot take a pull pod now stays suspended (proto/kube_node.h). */
+    if (j->node_count > seen)
+        running += (int64_t)(j->node_count - seen);
+    /* A task whose node cannot take a pull pod now stays suspended (proto/kube_node.h). */
     for (size_t i = 0; i < j->ntasks; i++) {
         task_rec_t *t = &j->tasks[i];
         if (!t->has_kjob || !t->suspended || (t->resume_asked_at == 0 && running >= limit) ||
@@ -306,7 +315,6 @@ void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
             continue;
         give_up_if_exhausted(m, j, &j->tasks[i]);
         stop_if_done(m, &j->tasks[i], now);
-        restart_if_timed_out(m, j, &j->tasks[i], now);
     }
     resume_within_parallelism(m, j, now);
 }

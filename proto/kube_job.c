@@ -174,6 +174,10 @@ static json_t *pod_spec_json(const ipd_job_t *job, const char *node, const ipd_k
                              IPD_PULL_VOLUME_LIMIT, "initContainers", init, "containers", pull);
     if (spec != NULL && job->spec.pull_secrets[0] != '\0')
         json_object_set_new(spec, "imagePullSecrets", secrets_json(job->spec.pull_secrets));
+    /* The per-attempt timeout is the pod's deadline: the kubelet fails a pod that was active on
+     * its node longer (reason DeadlineExceeded), and the Job counts it against backoffLimit. */
+    if (spec != NULL && job->spec.timeout_seconds > 0)
+        json_object_set_new(spec, "activeDeadlineSeconds", json_integer(job->spec.timeout_seconds));
     return spec;
 }
 

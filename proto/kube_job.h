@@ -13,7 +13,9 @@
  *                      parallelism start suspended; the master resumes them), ttlSecondsAfterFinished
  *                      (the client's, else the configured default)
  *   pod template       nodeName pinned, restartPolicy Never, the operator's tolerations only,
- *                      imagePullSecrets, no service-account token, no service links, and:
+ *                      imagePullSecrets, no service-account token, no service links,
+ *                      activeDeadlineSeconds = timeout_seconds (the per-attempt timeout: the
+ *                      kubelet fails the pod, its Job counts a failed attempt), and:
  *     volume           "imgpulld-bin", an emptyDir (IPD_PULL_VOLUME_LIMIT)
  *     init container   "install-noop": the helper image copies its no-op program into the volume
  *                      (`<helper_copy> <helper_noop> /imgpulld-bin/<basename of helper_noop>`)

@@ -61,6 +61,9 @@
 #include "proto/job.h"
 #include "proto/json_prune.h"
 
+/** The reason of a task whose pull attempt outlasted the job's timeout_seconds. */
+#define IPD_REASON_PULL_TIMEOUT "PullTimeout"
+
 /** Room for an involved object's kind ("Pod"). */
 #define IPD_KUBE_KIND_SIZE 32
 

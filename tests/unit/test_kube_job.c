@@ -105,6 +105,7 @@ Test(kube_job, failed_condition_and_foreign_jobs)
 /* The pull pod, every field: what runs, as whom, with what, where. */
 static const char expected_pod_spec[] =
     "{\"nodeName\": \"node-a\", \"restartPolicy\": \"Never\", \"automountServiceAccountToken\": false,"
+    " \"activeDeadlineSeconds\": 90,"
     " \"enableServiceLinks\": false, \"terminationGracePeriodSeconds\": 0,"
     " \"securityContext\": {\"runAsNonRoot\": true, \"runAsUser\": 10001, \"runAsGroup\": 10001,"
     "                       \"seccompProfile\": {\"type\": \"RuntimeDefault\"}},"

@@ -219,6 +219,16 @@ static void apply(ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
     json_decref(obj);
 }
 
+/* The Job's conditions, as the Job controller sets them. */
+static json_t *kjob_finished(const ipd_job_t *job, const char *node, const char *type, const char *reason)
+{
+    json_t *o = kjob(job, node, 1, 0);
+    json_object_set_new(o, "status",
+                        json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "conditions", "type", type, "status", "True", "reason",
+                                  reason, "message", "condition of the test"));
+    return o;
+}
+
 static void add_kjob(const ipd_job_t *job, const char *node, uint32_t node_count, int suspend)
 {
     apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob(job, node, node_count, suspend));
@@ -576,8 +586,12 @@ Test(model, parallelism_resumes_one_suspended_job_at_a_time)
     cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_PENDING);
     cr_assert_str_eq(task_on(&v, "node-b")->reason, "Queued");
 
-    /* node-a finishes: exactly one of the suspended Jobs is resumed. */
+    /* node-a's pod is done, its Job not yet: the Job holds the slot. Then it completes and
+     * exactly one of the suspended Jobs is resumed. */
     apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "completed"));
+    ipd_model_flush(model, T0 + 9000);
+    cr_assert_eq(count_actions("resume"), 0, "the slot is counted from the Job, not the task");
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
     ipd_model_flush(model, T0 + 10000);
     cr_assert_eq(count_actions("resume"), 1);
     snprintf(want, sizeof(want), "resume %s/%s", NS, nb);
@@ -606,6 +620,7 @@ Test(model, parallelism_resumes_one_suspended_job_at_a_time)
 
     /* node-b finishes: node-c's turn. */
     apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 16, "completed"));
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-b", "Complete", "CompletionsReached"));
     ipd_model_flush(model, T0 + 31000);
     cr_assert_eq(count_actions("resume"), 3);
     snprintf(want, sizeof(want), "resume %s/%s", NS, nc);
@@ -793,24 +808,61 @@ Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
     cr_assert_eq(ipd_model_stats(model)->jobs, 1);
 }
 
-Test(model, pull_attempt_over_the_timeout_restarts_the_pod)
+/* A pod failed by the kubelet for outlasting its activeDeadlineSeconds (the pod in its shape). */
+static json_t *timed_out_pod(const char *job_id, const char *node, const char *name, int created_s)
 {
-    ipd_job_t job = job_of("pj-00000013", 3, 0);
+    json_t *p = pod(job_id, node, name, created_s, "creating");
+    json_t *status = json_object_get(p, "status");
+    json_object_set_new(status, "phase", json_string("Failed"));
+    json_object_set_new(status, "reason", json_string("DeadlineExceeded"));
+    json_object_set_new(status, "message",
+                        json_string("Pod was active on the node longer than the specified deadline"));
+    return p;
+}
+
+Test(model, a_timed_out_attempt_is_a_failed_one_named_pull_timeout)
+{
+    ipd_job_t job = job_of("pj-00000013", 1, 0);
     job.spec.timeout_seconds = 30;
     add_kjob(&job, "node-a", 1, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
     ipd_model_flush(model, T0 + 2000);
-    ipd_model_tick(model);
-    ipd_model_flush(model, T0 + 31999);
-    cr_assert_eq(nactions, 0);
+    /* The kubelet fails the pod at its deadline; the Job starts another attempt. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, timed_out_pod(job.id, "node-a", "pull-a-1", 1));
     ipd_model_tick(model);
     ipd_model_flush(model, T0 + 32000);
-    cr_assert_eq(nactions, 1);
-    cr_assert_str_eq(actions[0], "delete_pod " NS "/pull-a-1");
-    ipd_model_tick(model);
-    ipd_model_flush(model, T0 + 90000);
-    cr_assert_eq(nactions, 1, "the same pod is restarted once");
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_RETRYING);
+    cr_assert_str_eq(v.tasks[0].reason, "PullTimeout");
+    cr_assert_str_eq(v.tasks[0].message, "the pull attempt took longer than timeout_seconds (30 s)");
+    /* The second attempt times out too: the Job fails on its backoff limit, the task says why. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, timed_out_pod(job.id, "node-a", "pull-a-2", 33));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea2", "pull-a-2", "Pulling", "Pulling image", 1, 34));
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Failed", "BackoffLimitExceeded"));
+    ipd_model_flush(model, T0 + 64000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED);
+    cr_assert_str_eq(v.tasks[0].reason, "PullTimeout");
+    cr_assert_eq(v.tasks[0].attempts, 2);
+    cr_assert_eq(v.job.state, IPD_JOB_FAILED);
+    cr_assert_eq(count_actions("delete_pod"), 0, "the kubelet ends the attempt, not the master");
+}
+
+Test(model, jobs_not_seen_yet_hold_parallelism_slots)
+{
+    /* The watch delivers the suspended Job first; the two created running are not seen yet. */
+    ipd_job_t job = job_of("pj-00000014", 3, 2);
+    add_kjob(&job, "node-c", 3, 1);
+    ipd_model_flush(model, T0 + 1000);
+    cr_assert_eq(count_actions("resume"), 0, "two unseen Jobs may be running");
+    add_kjob(&job, "node-a", 3, 0);
+    add_kjob(&job, "node-b", 3, 0);
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(count_actions("resume"), 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 3000);
+    cr_assert_eq(count_actions("resume"), 1);
 }
 
 Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
@@ -863,16 +915,6 @@ Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
     cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
     cr_assert_eq(v.tasks[0].pull_ms, 1500);
     cr_assert_eq(count_actions("delete_job"), 0, "a Job that Completed is left to its ttlSecondsAfterFinished");
-}
-
-/* The Job's conditions, as the Job controller sets them. */
-static json_t *kjob_finished(const ipd_job_t *job, const char *node, const char *type, const char *reason)
-{
-    json_t *o = kjob(job, node, 1, 0);
-    json_object_set_new(o, "status",
-                        json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "conditions", "type", type, "status", "True", "reason",
-                                  reason, "message", "condition of the test"));
-    return o;
 }
 
 /*
