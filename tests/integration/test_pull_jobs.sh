@@ -9,5 +9,12 @@ ws_start_sim --nodes 4 || exit 1
 ws_start_daemon || exit 1
 ws_check "terminal states stay final; Retry-After is honoured" check_final.py "$PORT" "$SIM_PORT"
 ws_stop_daemon
+ws_stop_sim
+
+ws_start_sim --nodes 6 || exit 1
+ws_start_daemon || exit 1
+ws_check "parallelism 2, sampled from the simulator's pods" check_parallelism.py "$PORT" "$SIM_PORT"
+ws_check "a timed-out attempt is a failed one" check_timeout.py "$PORT" "$SIM_PORT"
+ws_stop_daemon
 [ "$WS_FAILED" -eq 0 ] && echo "PASS"
 exit $WS_FAILED
