@@ -54,6 +54,7 @@ typedef struct task_rec {
     int64_t resume_asked_at;          /* wall ms of the last resume request; 0 for none */
     int64_t stop_asked_at;            /* wall ms of the last delete request for a task that gave up */
     int kjob_failed;
+    int64_t job_failed_at; /* wall ms the model first saw the Job Failed before its pod; 0 if not */
     int kjob_complete;    /* condition Complete */
     int kjob_pulled;      /* annotation imgpulld.io/outcome=succeeded */
     uint32_t kjob_active; /* status.active */

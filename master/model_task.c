@@ -8,6 +8,8 @@
 
 /* An action the cluster has not carried out after this long is asked again. */
 #define ACTION_RETRY_MS 5000
+/* A Job seen Failed before its pod's failure waits this long for the pod's own words. */
+#define POD_WORDS_WAIT_MS 2000
 
 static void set_text(ipd_task_t *t, const char *reason, const char *message)
 {
@@ -52,6 +54,16 @@ static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_
             if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
                 set_text(next, t->kjob_reason, t->kjob_message);
             name_timeout(j, next);
+            /* The Job controller fails a Job only after it counted the pod failed, but the pods
+             * watch may deliver that pod after the Job: the task stays retrying a moment so that
+             * its final words are the pod's (PullTimeout, the registry's answer), not the Job's. */
+            if (t->kjob_failed && next->state == IPD_TASK_FAILED && !p->failed &&
+                !ipd_task_state_is_final((ipd_task_state_t)t->task.state)) {
+                if (t->job_failed_at == 0)
+                    t->job_failed_at = now;
+                if (now - t->job_failed_at < POD_WORDS_WAIT_MS)
+                    next->state = IPD_TASK_RETRYING;
+            }
             /* The Job's Complete condition: a pod of it exited 0, whether or not the pods watch
              * has shown that pod yet. */
             if (t->kjob_complete && !t->kjob_failed && next->state != IPD_TASK_SUCCEEDED) {
@@ -189,9 +201,8 @@ int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     }
     ipd_task_set_cause(&next);
     /* A published remote task keeps its daemon's time, so that every daemon shows the same task. */
-    int64_t updated_at = remote && m->remote_feed && t->has_remote && next.state != IPD_TASK_UNKNOWN
-                             ? t->remote.updated_at
-                             : now;
+    int64_t updated_at =
+        remote && m->remote_feed && t->has_remote && next.state != IPD_TASK_UNKNOWN ? t->remote.updated_at : now;
     next.updated_at = t->task.updated_at;
     if (memcmp(&next, &t->task, sizeof(next)) == 0)
         return 0;
