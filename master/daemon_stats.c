@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,15 @@ void daemon_write_stats(daemon_state_t *d)
     }
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.stats_file);
-    FILE *f = fopen(tmp, "w");
+    /*
+     * The directory may be shared (the working directory): a file or symbolic link planted at
+     * the temporary name is removed, never followed, and the file is created anew.
+     */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fd >= 0 && f == NULL)
+        close(fd);
     int ok = f != NULL && fwrite(buf.data, 1, buf.len, f) == buf.len && fputc('\n', f) != EOF;
     if (f != NULL && fclose(f) != 0)
         ok = 0;

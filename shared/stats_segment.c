@@ -140,6 +140,8 @@ int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_sta
     if (rc != 0 || blocks < 1 || blocks > IPD_STATS_MAX_BLOCKS)
         return IPD_EINVAL;
     /* Counters of an older master are not carried over: a new segment starts at zero. */
+    if ((rc = ipd_shm_check_owner(name)) != 0)
+        return rc;
     if (shm_unlink(name) != 0 && errno != ENOENT)
         return fail("shm_unlink", name, -1);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -146,6 +146,15 @@ int ipd_table_check_instance(const char *instance);
 int ipd_table_shm_name(const char *instance, const char *suffix, char *buf, size_t cap);
 
 /**
+ * Whether the existing shm object `name` (as from ipd_table_shm_name) may be reused or replaced:
+ * 0 when there is none, or when it is a regular file owned by this process's effective user that
+ * no one else may write. Otherwise logs who owns it and returns -EPERM: an object another user
+ * created first is neither trusted nor removed (the daemon does not start; see
+ * docs/operations.md, "Shared memory owned by someone else").
+ */
+int ipd_shm_check_owner(const char *name);
+
+/**
  * Writer. Opens the table of `opts->instance`: reattaches an existing segment that passes
  * validation (magic, layout version, every size equal to the requested one, no bad checksum
  * on a record copy, consistent task extents), keeping its epoch, generation and ring; or

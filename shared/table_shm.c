@@ -308,6 +308,22 @@ static int reopen(int fd, const char *name, const geometry_t *g, gid_t group, ip
     return rc;
 }
 
+int ipd_shm_check_owner(const char *name)
+{
+    char path[IPD_TABLE_NAME_SIZE + 16];
+    struct stat st;
+    snprintf(path, sizeof(path), "/dev/shm%s", name);
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 0022) == 0)
+        return 0;
+    ipd_error("table",
+              "%s exists and is not this daemon's (owner uid %u, mode %04o, %s): it is neither used nor removed; "
+              "remove it as its owner or root, or choose another instance",
+              path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), S_ISREG(st.st_mode) ? "a file" : "not a file");
+    return -EPERM;
+}
+
 int ipd_table_create(const ipd_table_options_t *opts, ipd_table_t **out, ipd_table_open_info_t *info)
 {
     ipd_table_open_info_t local;
@@ -321,7 +337,9 @@ int ipd_table_create(const ipd_table_options_t *opts, ipd_table_t **out, ipd_tab
     if ((rc = compute(opts->job_capacity, opts->task_capacity, opts->ring_capacity, opts->json_capacity, &g)) != 0 ||
         (rc = ipd_table_shm_name(opts->instance, NULL, name, sizeof(name))) != 0)
         return rc;
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if ((rc = ipd_shm_check_owner(name)) != 0)
+        return rc;
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0 && errno != ENOENT) {
         rc = -errno;
         ipd_error("table", "shm_open %s: %s", name, strerror(errno));

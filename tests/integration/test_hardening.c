@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -437,5 +438,56 @@ Test(hardening, a_second_daemon_on_the_same_port_fails_at_start, .fini = teardow
         h_resp_free(&r);
     }
     st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
+
+/* ---- item 7: shared memory and files planted by someone else ---- */
+
+Test(hardening, a_table_another_user_created_first_is_neither_used_nor_removed, .fini = teardown)
+{
+    h_world_sim(&w, "squat", sim_args);
+    char path[160], cmd[1024], out[8192];
+    h_instance(w.instance, sizeof(w.instance), "squat");
+    snprintf(path, sizeof(path), "/dev/shm/imgpulld.%s", w.instance);
+    /* Another user's object, writable by all: a table the daemon must not trust. */
+    snprintf(cmd, sizeof(cmd), "head -c 65536 /dev/zero > %s && chown nobody %s && chmod 0666 %s", path, path, path);
+    cr_assert_eq(h_sh(cmd, NULL, 0), 0);
+    h_world_write_conf(&w, NULL);
+    snprintf(cmd, sizeof(cmd), "timeout 20 %s/imgpulld -c %s 2>&1", getenv("IPD_BUILD_DIR"), w.conf);
+    int st = h_sh(cmd, out, sizeof(out));
+    struct stat sb;
+    int still = stat(path, &sb) == 0 && sb.st_uid != 0;
+    unlink(path);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "the daemon started on another user's table (status %d):\n%s", st,
+              out);
+    cr_assert_not_null(strstr(out, "is not this daemon's"), "no clear reason:\n%s", out);
+    cr_assert(still, "the other user's object was removed or replaced");
+}
+
+Test(hardening, sigusr1_never_writes_through_a_planted_symlink, .fini = teardown)
+{
+    h_world_sim(&w, "statlink", sim_args);
+    char stats[192], victim[192], tmp[256];
+    snprintf(stats, sizeof(stats), "%s/stats.json", w.dir);
+    snprintf(victim, sizeof(victim), "%s/victim", w.dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", stats);
+    h_write_file(victim, "precious\n");
+    cr_assert_eq(symlink(victim, tmp), 0);
+    h_world_daemon(&w, NULL, NULL, 1); /* its stats_file is dir/stats.json */
+    kill(w.daemon.pid, SIGUSR1);
+    uint64_t deadline = h_now_ms() + 5000;
+    struct stat sb;
+    while (stat(stats, &sb) != 0 && h_now_ms() < deadline)
+        usleep(20000);
+    char text[64] = "";
+    FILE *f = fopen(victim, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    cr_assert_str_eq(text, "precious\n", "the stats went through the planted link");
+    cr_assert_eq(lstat(stats, &sb), 0, "no stats file");
+    cr_assert(S_ISREG(sb.st_mode), "the stats file is not a regular file");
+    int st = h_world_stop(&w);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
