@@ -50,6 +50,46 @@ systemd-tmpfiles --root="$tmp/root" --create "$IPD_SOURCE_DIR/systemd/imgpulld.t
     fail "systemd-tmpfiles: $(cat "$tmp/tmpfiles.txt")"
 [ "$(stat -c %a "$tmp/root/etc/imgpulld" 2>/dev/null)" = 750 ] || fail "tmpfiles: /etc/imgpulld is not 0750"
 
+# The system calls the daemon makes must survive the unit's SystemCallFilter= lines (applied in
+# order: the first allow-list, then "~" lines remove and plain lines add). shm_group needs
+# fchown on the table and the stats segment.
+/usr/bin/python3 - "$unit" <<'PY' || fail "unit: SystemCallFilter= blocks a system call the daemon needs"
+import subprocess, sys
+def expand(name, seen=None):
+    seen = set() if seen is None else seen
+    if not name.startswith("@"):
+        return {name}
+    if name in seen:
+        return set()
+    seen.add(name)
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True).stdout
+    calls = set()
+    for line in out.splitlines()[1:]:
+        item = line.strip()
+        if item and not item.startswith("#"):
+            calls |= expand(item, seen)
+    return calls
+allowed = None
+for line in open(sys.argv[1]):
+    if not line.startswith("SystemCallFilter="):
+        continue
+    value = line.split("=", 1)[1].strip()
+    deny = value.startswith("~")
+    names = set()
+    for item in value.lstrip("~").split():
+        names |= expand(item)
+    if allowed is None:
+        allowed = set() if deny else names
+        continue
+    allowed = allowed - names if deny else allowed | names
+needed = ["fchown", "fchmod", "ftruncate", "mmap", "memfd_create", "epoll_wait", "accept4", "eventfd2", "signalfd4"]
+missing = [c for c in needed if allowed is not None and c not in allowed]
+if missing:
+    print("blocked by SystemCallFilter=: " + " ".join(missing), file=sys.stderr)
+    sys.exit(1)
+print("system calls the daemon needs: allowed")
+PY
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed" >&2
     exit 1
