@@ -23,6 +23,39 @@ static void on_conn_close(void *data)
     ipd_worker_update_accepting(w);
 }
 
+/* How long accepting pauses after accept(2) failed for lack of descriptors or memory. */
+#define IPD_ACCEPT_PAUSE_MS 200
+/* At most one warning about it per this many ms. */
+#define ACCEPT_WARN_EVERY_MS 10000
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    ipd_worker_t *w = H2O_STRUCT_FROM_MEMBER(ipd_worker_t, accept_resume, entry);
+    w->accept_paused = 0;
+    ipd_worker_update_accepting(w);
+}
+
+/*
+ * accept(2) failed with EMFILE, ENFILE, ENOBUFS or ENOMEM: the connection stays queued and the
+ * listener stays readable, so reading on would spin the loop. Stop reading the listeners for
+ * IPD_ACCEPT_PAUSE_MS, then try again; say so in the log, at most every ACCEPT_WARN_EVERY_MS.
+ */
+static void pause_accepting(ipd_worker_t *w, int err)
+{
+    uint64_t now = h2o_now(w->loop);
+    w->accept_failures++;
+    if (w->accept_warned_at == 0 || now - w->accept_warned_at >= ACCEPT_WARN_EVERY_MS) {
+        ipd_warn("worker", "slot %d: accept: %s (%lu times, %zu connections open); pausing accepts for %d ms",
+                 w->args->slot, strerror(err), w->accept_failures, w->nconns, IPD_ACCEPT_PAUSE_MS);
+        w->accept_warned_at = now;
+        w->accept_failures = 0;
+    }
+    w->accept_paused = 1;
+    ipd_worker_update_accepting(w);
+    if (!h2o_timeout_is_linked(&w->accept_resume))
+        h2o_timeout_link(w->loop, &w->accept_pause, &w->accept_resume);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     ipd_worker_listener_t *l = listener->data;
@@ -32,8 +65,12 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     /* Accept a bounded batch per wake-up so one busy listener cannot starve the loop. */
     for (int i = 0; i < 64 && w->accepting; i++) {
-        if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+        errno = 0;
+        if ((sock = h2o_evloop_socket_accept(listener)) == NULL) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(w, errno);
             break;
+        }
         ipd_worker_conn_t *conn = calloc(1, sizeof(*conn));
         if (conn == NULL) {
             h2o_socket_close(sock);
@@ -55,7 +92,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 void ipd_worker_update_accepting(ipd_worker_t *w)
 {
-    int want = !w->draining && w->nconns < (size_t)w->cfg->max_connections_per_worker;
+    int want = !w->draining && !w->accept_paused && w->nconns < (size_t)w->cfg->max_connections_per_worker;
     if (want == w->accepting)
         return;
     for (size_t i = 0; i < w->nlisten; i++) {
@@ -122,6 +159,8 @@ int ipd_worker_listen(ipd_worker_t *w)
     const ipd_config_t *cfg = w->cfg;
     if (setup_tls(w) != 0)
         return -1;
+    h2o_timeout_init(w->loop, &w->accept_pause, IPD_ACCEPT_PAUSE_MS);
+    w->accept_resume.cb = on_accept_resume;
     if (w->args->nlisten > IPD_CONFIG_MAX_LISTEN) {
         ipd_error("worker", "%zu listening sockets, at most %d are supported", w->args->nlisten, IPD_CONFIG_MAX_LISTEN);
         return -1;
@@ -146,6 +185,8 @@ int ipd_worker_listen(ipd_worker_t *w)
 
 void ipd_worker_unlisten(ipd_worker_t *w)
 {
+    if (h2o_timeout_is_linked(&w->accept_resume))
+        h2o_timeout_unlink(&w->accept_resume);
     for (size_t i = 0; i < w->nlisten; i++) {
         if (w->accepting)
             h2o_socket_read_stop(w->listeners[i].sock);

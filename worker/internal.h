@@ -183,6 +183,11 @@ struct ipd_worker {
     ipd_worker_listener_t listeners[IPD_CONFIG_MAX_LISTEN];
     size_t nlisten;
     int accepting; /**< listeners are being read */
+    int accept_paused;                 /**< accept(2) ran out of descriptors or memory: wait, then retry */
+    h2o_timeout_t accept_pause;        /**< IPD_ACCEPT_PAUSE_MS */
+    h2o_timeout_entry_t accept_resume; /**< linked while paused */
+    uint64_t accept_warned_at;         /**< loop ms of the last warning about it */
+    unsigned long accept_failures;     /**< failed accepts since that warning */
     size_t nconns;
     h2o_timeout_t linger_timeout; /**< linger_timeout; 0 when lingering is off */
     h2o_linklist_t lingering;     /**< connections being drained (linger.c) */

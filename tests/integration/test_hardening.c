@@ -491,3 +491,63 @@ Test(hardening, sigusr1_never_writes_through_a_planted_symlink, .fini = teardown
     int st = h_world_stop(&w);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
+
+/* ---- item 10: descriptor exhaustion ---- */
+
+/* utime + stime of `pid` in clock ticks. */
+static unsigned long long cpu_ticks(pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strrchr(text, ')');
+    unsigned long long ut = 0, st = 0;
+    cr_assert_not_null(p);
+    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
+    return ut + st;
+}
+
+Test(hardening, out_of_descriptors_a_worker_pauses_accepting_and_says_so, .fini = teardown)
+{
+    h_world_sim(&w, "nofile", sim_args);
+    h_world_daemon(&w, "workers 1\n", NULL, 1);
+    pid_t worker[1];
+    cr_assert_eq(h_worker_pids(&w.daemon, 1, worker, 1), 1);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "prlimit --pid %d --nofile=64:64", (int)worker[0]);
+    cr_assert_eq(h_sh(cmd, NULL, 0), 0);
+    int fds[150];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)w.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 150; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fds[i], 0);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    }
+    usleep(300000);
+    long hz = sysconf(_SC_CLK_TCK);
+    unsigned long long before = cpu_ticks(worker[0]);
+    usleep(2000000);
+    unsigned long long used = cpu_ticks(worker[0]) - before;
+    cr_assert_lt(used, (unsigned long long)(hz * 2 / 5), "the worker used %llu of %ld ticks in 2 s out of descriptors",
+                 used, hz * 2);
+    cr_assert(h_log_wait(&w.daemon, "pausing accepts", 2000), "nothing logged about accept failing");
+    for (int i = 0; i < 150; i++)
+        close(fds[i]);
+    /* With the descriptors back, it serves again. */
+    uint64_t deadline = h_now_ms() + 5000;
+    long status = 0;
+    while (status != 200 && h_now_ms() < deadline) {
+        h_resp_t r = {0};
+        if (h_http(w.port, "GET", "/healthz", NULL, NULL, &r) == 0)
+            status = r.status;
+        h_resp_free(&r);
+    }
+    cr_assert_eq(status, 200, "no answer once the connections were closed");
+    int st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
