@@ -9,7 +9,7 @@
 /* An action the cluster has not carried out after this long is asked again. */
 #define ACTION_RETRY_MS 5000
 /* A Job seen Failed before its pod's failure waits this long for the pod's own words. */
-#define POD_WORDS_WAIT_MS 2000
+#define POD_WORDS_WAIT_MS 10000
 
 static void set_text(ipd_task_t *t, const char *reason, const char *message)
 {
@@ -55,7 +55,7 @@ static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_
                 set_text(next, t->kjob_reason, t->kjob_message);
             name_timeout(j, next);
             /* The Job controller fails a Job only after it counted the pod failed, but the pods
-             * watch may deliver that pod after the Job: the task stays retrying a moment so that
+             * watch may deliver that pod after the Job: the task stays retrying (up to 10 s) so that
              * its final words are the pod's (PullTimeout, the registry's answer), not the Job's. */
             if (t->kjob_failed && next->state == IPD_TASK_FAILED && !p->failed &&
                 !ipd_task_state_is_final((ipd_task_state_t)t->task.state)) {
