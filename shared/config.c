@@ -182,6 +182,10 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Largest client message; a larger frame closes the connection with 1009."},
     {"ws_max_subscriptions", IPD_CT_INT, 0, FIELD(ws_max_subscriptions), RANGE(1, 1000000), .def = "1000",
      .help = "Jobs one connection may subscribe to."},
+    {"ws_max_subscriptions_per_worker", IPD_CT_INT, 0, FIELD(ws_max_subscriptions_per_worker), RANGE(1, 100000000),
+     .def = "100000",
+     .help = "Job subscriptions over all WebSocket connections of a worker (each costs about 200 bytes, an absent "
+             "job id included); a subscribe beyond it is refused with too_many_subscriptions."},
     {"ws_ping_interval", IPD_CT_DURATION, 0, FIELD(ws_ping_interval_ms), RANGE(S(1), H(1)), .def = "30s",
      .help = "Period of server pings."},
     {"ws_pong_timeout", IPD_CT_DURATION, 0, FIELD(ws_pong_timeout_ms), RANGE(S(1), H(1)), .def = "1m",

@@ -216,6 +216,8 @@ typedef struct ipd_config {
     size_t ws_max_message;
     /** `ws_max_subscriptions`: jobs one connection may follow. */
     int ws_max_subscriptions;
+    /** `ws_max_subscriptions_per_worker`: job subscriptions over all of a worker's connections. */
+    int ws_max_subscriptions_per_worker;
     /** `ws_ping_interval`: server ping period. */
     uint64_t ws_ping_interval_ms;
     /** `ws_pong_timeout`: a connection silent this long after a ping is closed. */

@@ -282,6 +282,8 @@ struct ipd_ws {
     int timeouts_ready;
     int rebuilt; /**< the view was rebuilt: every all-jobs connection has something to write */
     uint32_t max_subs;
+    uint64_t max_total_subs; /**< ws_max_subscriptions_per_worker */
+    uint64_t total_subs;     /**< job subscriptions held by every connection of this worker */
     size_t max_outbound;
 };
 

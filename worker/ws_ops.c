@@ -73,13 +73,17 @@ static void op_subscribe(ipd_ws_conn_t *c, json_t *jobs)
     int since_ok = ipd_ws_since_ok(c);
     /* Over the limit nothing of this message is kept: the ones just added are taken back. */
     size_t *fresh = n != 0 ? malloc(n * sizeof(*fresh)) : NULL;
-    int over = 0, nomem = n != 0 && fresh == NULL;
+    int over = 0, worker_over = 0, nomem = n != 0 && fresh == NULL;
     for (size_t i = 0; i < n && !over && !nomem; i++) {
         const char *id = json_string_value(json_array_get(jobs, i));
         if (ipd_ws_sub_has(c, id))
             continue;
         if (c->nsubs >= c->ws->max_subs) {
             over = 1;
+            break;
+        }
+        if (c->ws->total_subs >= c->ws->max_total_subs) {
+            over = worker_over = 1;
             break;
         }
         int rc = ipd_ws_sub_add(c, id, since_ok);
@@ -91,8 +95,14 @@ static void op_subscribe(ipd_ws_conn_t *c, json_t *jobs)
     if (over || nomem) {
         for (size_t k = 0; k < added; k++)
             ipd_ws_sub_remove(c, json_string_value(json_array_get(jobs, fresh[k])));
-        char text[128];
-        snprintf(text, sizeof(text), "a connection may follow at most %u jobs (ws_max_subscriptions)", c->ws->max_subs);
+        char text[160];
+        if (worker_over)
+            snprintf(text, sizeof(text),
+                     "this worker holds %llu job subscriptions (ws_max_subscriptions_per_worker); retry later",
+                     (unsigned long long)c->ws->max_total_subs);
+        else
+            snprintf(text, sizeof(text), "a connection may follow at most %u jobs (ws_max_subscriptions)",
+                     c->ws->max_subs);
         fail(c, over ? "too_many_subscriptions" : "internal", over ? text : "out of memory");
     } else {
         /* The ack goes out before the snapshots: own messages are written first. */

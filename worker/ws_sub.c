@@ -83,6 +83,7 @@ int ipd_ws_sub_add(ipd_ws_conn_t *c, const char *id, int since_ok)
     memmove(&c->subs[i + 1], &c->subs[i], (c->nsubs - i) * sizeof(*c->subs));
     c->subs[i] = sub;
     c->nsubs++;
+    c->ws->total_subs++;
     ipd_ws_count(c->ws, IPD_STATS_WS_SUBSCRIPTIONS, 1);
     owe_initial(sub, since_ok);
     return 1;
@@ -98,6 +99,7 @@ static void sub_free(ipd_ws_conn_t *c, ipd_ws_sub_t *sub)
     if (h2o_linklist_is_linked(&sub->dirty))
         h2o_linklist_unlink(&sub->dirty);
     free(sub);
+    c->ws->total_subs--;
     ipd_ws_count(c->ws, IPD_STATS_WS_SUBSCRIPTIONS, -1);
     ipd_ws_entry_maybe_free(c->ws, e);
 }

@@ -151,6 +151,7 @@ int ipd_ws_start(ipd_worker_t *w)
     h2o_linklist_init_anchor(&ws->all_conns);
     h2o_linklist_init_anchor(&ws->kick);
     ws->max_subs = (uint32_t)cfg->ws_max_subscriptions;
+    ws->max_total_subs = (uint64_t)cfg->ws_max_subscriptions_per_worker;
     ws->max_outbound = cfg->ws_max_outbound;
     h2o_timeout_init(w->loop, &ws->ping_timeout, cfg->ws_ping_interval_ms);
     h2o_timeout_init(w->loop, &ws->pong_timeout, cfg->ws_pong_timeout_ms);

@@ -551,3 +551,18 @@ Test(hardening, out_of_descriptors_a_worker_pauses_accepting_and_says_so, .fini 
     int st = h_world_stop(&w);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
+
+/* ---- item 15: subscriptions bounded per worker ---- */
+
+Test(hardening, job_subscriptions_are_bounded_per_worker_not_only_per_connection, .fini = teardown)
+{
+    h_world_sim(&w, "subs", sim_args);
+    h_world_daemon(&w, "workers 1\nws_max_subscriptions 3\nws_max_subscriptions_per_worker 5\n", NULL, 1);
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/tests/integration/ws/check_subs_total.py %d 2>&1",
+             getenv("IPD_SOURCE_DIR"), w.port);
+    int st = h_sh(cmd, out, sizeof(out));
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "check_subs_total.py:\n%s", out);
+    st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
