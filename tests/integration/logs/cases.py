@@ -263,9 +263,9 @@ def case_late_pod_with_two_containers():
     check(s.code == 4400, "close code %s" % s.code)
 
 
-def pull_job(image):
+def pull_job(image, **extra):
     st, ans = http_json(A.daemon, "POST", "/api/v1/images/pull",
-                        {"image": image, "nodes": ["node-1"], "backoff_limit": 10})
+                        dict({"image": image, "nodes": ["node-1"], "backoff_limit": 10}, **extra))
     check(st == 202, "POST pull answered %s %r" % (st, ans))
     return ans["jobs"][0]["id"]
 
@@ -292,8 +292,9 @@ def case_pull_task_pod():
           "error %r" % err)
     check(s.types()[0] == "waiting" and s.code == 4400, "messages %r close %s" % (s.types(), s.code))
 
-    # A task that succeeded: the master cleaned its Job and pod up, so there is nothing to follow.
-    job = pull_job("logger:2")
+    # A task that succeeded and whose Job's TTL (0 s here) removed the Job and its pod: there is
+    # nothing to follow.
+    job = pull_job("donepull:2", ttl_seconds_after_finished=0)
     wait_for(lambda: task_of(job)[1] == "succeeded" and sim.get_pod(task_of(job)[0]["pod"])[0] == 404, 10,
              "the pull to succeed and its pod to be cleaned up")
     st, body = handshake_status(A.daemon, "job=%s&node=node-1" % job)
