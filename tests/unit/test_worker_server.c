@@ -767,6 +767,11 @@ Test(worker_server, readiness_follows_the_master_block)
         free(r.body);
     }
     atomic_store(&ipd_stats_master_block(seg)->c[IPD_MSTATS_READY], 1);
+    /* Listed, but the apiserver has not been heard from lately: not ready, the lists answer. */
+    r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
+    expect_error(&r, 503, "unavailable", "API server");
+    free(r.body);
+    atomic_store(&ipd_stats_master_block(seg)->c[IPD_MSTATS_WATCH_HEALTHY], 1);
     r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
     cr_assert_eq(r.status, 200);
     free(r.body);
