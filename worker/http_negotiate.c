@@ -204,6 +204,8 @@ const char *ipd_http_error_code(int status)
         return "misdirected_request";
     case 429:
         return "too_many_requests";
+    case 431:
+        return "header_too_large";
     case 503:
         return "unavailable";
     default:

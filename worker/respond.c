@@ -39,6 +39,8 @@ static const char *reason_of(int status)
         return "Misdirected Request";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:

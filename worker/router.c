@@ -128,6 +128,15 @@ static ipd_http_role_t role_of(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_req
     return ipd_http_tokens_role(&w->tokens, tok, toklen);
 }
 
+/* The size of the request's header block as sent: request line or pseudo-headers, then each field. */
+static size_t header_bytes(const h2o_req_t *req)
+{
+    size_t n = req->input.method.len + req->input.path.len + req->input.authority.len + 16;
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    return n;
+}
+
 /* This machine's host name, which clients on its network may use and no web page can rebind. */
 static const char *own_host_name(void)
 {
@@ -272,6 +281,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         ipd_stats_add(w->stats, IPD_STATS_RATE_LIMITED, 1);
         ipd_worker_conn_close_soon(conn, req);
         ipd_worker_send_error(req, 429, "request rate over request_rate_per_conn; the connection is closed");
+        return 0;
+    }
+    if (header_bytes(req) > w->cfg->max_header_size) {
+        /* The connection goes too: a client sending such headers is not one to keep reading. */
+        if (conn != NULL)
+            ipd_worker_conn_close_soon(conn, req);
+        ipd_worker_send_error(req, 431, "the request's header block is over max_header_size");
         return 0;
     }
     if (check_site(w, req) != 0)

@@ -566,3 +566,31 @@ Test(hardening, job_subscriptions_are_bounded_per_worker_not_only_per_connection
     st = h_world_stop(&w);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
+
+/* ---- item 8: max_header_size ---- */
+
+Test(hardening, a_header_block_over_max_header_size_is_answered_431_before_authentication, .fini = teardown)
+{
+    h_world_sim(&w, "bighdr", sim_args);
+    char tokens[192], extra[512];
+    snprintf(tokens, sizeof(tokens), "%s/tokens", w.dir);
+    h_write_file(tokens, "admin-token-0123456789 admin\n");
+    snprintf(extra, sizeof(extra), "tokens_file %s\n", tokens);
+    h_world_daemon(&w, extra, NULL, 1);
+    static char big[300 * 1024 + 16];
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big, "X-Big: ", 7);
+    big[sizeof(big) - 1] = '\0';
+    const char *headers[] = {big, NULL};
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, headers, &r), 0);
+    cr_assert_eq(r.status, 431, "a 300 KiB header got %ld", r.status);
+    cr_assert_not_null(strstr(r.body, "header_too_large"), "not the JSON error body: %s", r.body);
+    h_resp_free(&r);
+    /* A request of ordinary size on a new connection is answered as before. */
+    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 401);
+    h_resp_free(&r);
+    int st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
