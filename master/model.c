@@ -364,7 +364,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     /* A final job state is published once and never changes (its tasks' final states never do
      * either, see model_compute_task): a cancel that comes after it, or a task that shows up
      * late, changes counts at most, never the state, its time or its error. */
-    if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state)) {
+    /* A keep job is never final: a state published before its Jobs said it keeps is corrected. */
+    if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state) && !j->job.keep) {
         next.state = j->published.state;
         next.finished_at = j->published.finished_at;
         memcpy(next.error_reason, j->published.error_reason, sizeof(next.error_reason));

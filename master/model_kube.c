@@ -212,6 +212,15 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     if (t == NULL)
         return;
     if (type == IPD_WATCH_DELETED) {
+        /* The deleted Job's last state is evidence too: a TTL deletes a Job right after it
+         * finished, and a watch may merge the update that finished it into the deletion. */
+        if (info.complete)
+            t->kjob_complete = 1;
+        if (info.failed && !t->kjob_failed) {
+            t->kjob_failed = 1;
+            snprintf(t->kjob_reason, sizeof(t->kjob_reason), "%s", info.failed_reason);
+            snprintf(t->kjob_message, sizeof(t->kjob_message), "%s", info.failed_message);
+        }
         kjob_gone(m, j, t);
         return;
     }

@@ -152,7 +152,8 @@ static json_t *kjob(const ipd_job_t *job, const char *node, uint32_t node_count,
 
 /* What containerd says for a registry that refuses the pull (core/remotes/docker/errors.go). */
 #define ERR401                                                                                                         \
-    "rpc error: code = Unknown desc = failed to pull and unpack image \"" IMAGE "\": failed to resolve reference \"" IMAGE \
+    "rpc error: code = Unknown desc = failed to pull and unpack image \"" IMAGE                                        \
+    "\": failed to resolve reference \"" IMAGE                                                                         \
     "\": unexpected status from HEAD request to https://registry.example/v2/app/manifests/1: 401 Unauthorized"
 
 /* A container status: "creating", "backoff", "err401", "starterror", "running" or "completed" (the no-op
@@ -501,8 +502,8 @@ Test(model, a_task_that_gives_up_names_the_registry_words_and_its_cause)
     cr_assert_str_eq(v.tasks[0].fail_message, ERR401, "the kept failure stays verbatim");
     cr_assert_eq(v.job.state, IPD_JOB_FAILED);
     cr_assert_eq(v.job.error_cause, IPD_CAUSE_AUTH);
-    cr_assert_not_null(strstr(v.job.error_message, "gave up after 2 attempts (backoff_limit 1): ErrImagePull: "),
-                       "%s", v.job.error_message);
+    cr_assert_not_null(strstr(v.job.error_message, "gave up after 2 attempts (backoff_limit 1): ErrImagePull: "), "%s",
+                       v.job.error_message);
     cr_assert_not_null(strstr(v.job.error_message, "401 Unauthorized"), "%s", v.job.error_message);
     cr_assert_eq(ipd_model_stats(model)->task_failures[IPD_CAUSE_AUTH], 1);
 
@@ -1271,4 +1272,18 @@ Test(model, a_keep_job_follows_its_nodes_and_a_foreign_deletion_cancels_it)
     ipd_model_tick(model);
     ipd_model_flush(model, T0 + 6000);
     cr_assert_eq(count_actions("create"), creates, "a cancelled keep job creates nothing");
+}
+
+Test(model, a_job_deleted_by_its_ttl_right_after_it_completed_is_a_success)
+{
+    /* The watch merged the update that completed the Job into its deletion by the TTL. */
+    ipd_job_t job = job_of("pj-00000023", 1, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "ttl-1", 1, "creating"));
+    ipd_model_flush(model, T0 + 1000);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 2000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED, "%s", ipd_task_state_name(v.tasks[0].state));
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
 }
