@@ -197,8 +197,10 @@ async def case_failing_image_reason(b):
     sim("/_sim/fail", {"pattern": "(^|/)nosuchimage:", "message": "manifest unknown: nosuchimage"})
     jid = pull("registry.example.com/nosuchimage:1", ["node-1"], backoff_limit=20)
     await open_page(b, "#/job/" + jid)
+    # The task says Pulling while an attempt runs, then the failure.
     reason = await b.wait("(() => { const td = document.querySelector('#tasks-body tr[data-node=\"node-1\"]"
-                          " td[data-key=reason]'); return td && td.textContent; })()", 15, "a reason in the task row")
+                          " td[data-key=reason]'); return td && /^(ErrImagePull|ImagePullBackOff)$/.test(td.textContent)"
+                          " && td.textContent; })()", 15, "a failure reason in the task row")
     rest = job(jid)["tasks"][0]
     check(reason in ("ErrImagePull", "ImagePullBackOff"), "reason shown %r" % reason)
     check(rest["reason"] in ("ErrImagePull", "ImagePullBackOff"), "REST reason %r" % rest["reason"])
@@ -310,10 +312,13 @@ async def case_log_view(b):
 
 
 async def case_log_of_finished_task(b):
-    # The daemon deletes a pull's pod once it succeeded: the refused handshake is explained.
-    jid = pull("docker.io/library/busybox:1.36", ["node-3"])
+    # A succeeded pull's Job and pod go at its ttlSecondsAfterFinished (0 here): the refused
+    # handshake is explained.
+    jid = pull("docker.io/library/busybox:1.36", ["node-3"], ttl_seconds_after_finished=0)
     end = time.monotonic() + 15
-    while time.monotonic() < end and job(jid)["state"] != "succeeded":
+    while time.monotonic() < end and (job(jid)["state"] != "succeeded" or
+                                       http(A.sim, "GET", "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector="
+                                            "imgpulld.io%2Fjob%3D" + jid)[1]["items"]):
         await asyncio.sleep(0.1)
     await open_page(b, "#/logs/%s/node-3" % jid)
     msg = await b.wait("(() => { const t = document.querySelector('#logs-status').textContent;"
