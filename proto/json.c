@@ -106,20 +106,25 @@ int ipd_json_append_time(ipd_buf_t *buf, int64_t ms)
     return finish(&w);
 }
 
-static void put_i64_or_null(writer_t *w, int64_t v)
+/* Decimal digits without snprintf: a job record carries a dozen numbers (see put_time). */
+static void put_u64(writer_t *w, uint64_t v)
 {
     char num[24];
+    size_t at = sizeof(num);
+    do {
+        num[--at] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(w, num + at, sizeof(num) - at);
+}
+
+static void put_i64_or_null(writer_t *w, int64_t v)
+{
     if (v < 0) {
         PUT_LIT(w, "null");
         return;
     }
-    put(w, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v));
-}
-
-static void put_u64(writer_t *w, uint64_t v)
-{
-    char num[24];
-    put(w, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, v));
+    put_u64(w, (uint64_t)v);
 }
 
 static void put_cause(writer_t *w, ipd_cause_t c)
