@@ -215,6 +215,7 @@ void ipd_model_destroy(ipd_model_t *m)
     ipd_strmap_dispose(&m->pods);
     ipd_strmap_dispose(&m->lost_nodes);
     ipd_buf_dispose(&m->json);
+    free(m->scratch);
     free(m);
 }
 
@@ -349,9 +350,17 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     /* Nodes the job targets whose task has not been seen yet count as pending tasks: a job is
      * never final while one of its nodes has not reported. */
     size_t unseen = j->node_count > n && !j->job.keep ? j->node_count - n : 0;
-    ipd_task_t *tasks = n + unseen ? malloc((n + unseen) * sizeof(*tasks)) : NULL;
-    if (n + unseen > 0 && tasks == NULL)
-        return 0;
+    /* The model's scratch array, not a malloc per job: a batch of remote records publishes
+     * hundreds of jobs in a row (docs/benchmarks.md, the Redis link's ingestion). */
+    if (n + unseen > m->scratch_cap) {
+        size_t cap = n + unseen < 16 ? 16 : (n + unseen) * 2;
+        ipd_task_t *grown = realloc(m->scratch, cap * sizeof(*grown));
+        if (grown == NULL)
+            return 0;
+        m->scratch = grown;
+        m->scratch_cap = cap;
+    }
+    ipd_task_t *tasks = m->scratch;
     int tasks_changed = 0;
     for (size_t i = 0; i < n; i++) {
         tasks_changed |= model_compute_task(m, j, &j->tasks[i], now);
@@ -403,7 +412,6 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         t->sent = t->task;
         m->actions.own_task(m->actions.ctx, &j->job, j->node_count, &t->task);
     }
-    free(tasks);
     return written;
 }
 

@@ -113,6 +113,8 @@ struct ipd_model {
     job_rec_t *dirty;
     uint64_t mark[IPD_MODEL_KIND_COUNT];
     ipd_buf_t json;
+    ipd_task_t *scratch; /* publish()'s task array, reused (owned) */
+    size_t scratch_cap;
     ipd_model_stats_t stats;
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
     int remote_feed;               /* other nodes' tasks come from Redis, not from their Jobs */

@@ -311,17 +311,20 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
         return 0;
     const redisReply *id = e->element[0], *fields = e->element[1];
-    if (id->len < sizeof(l->last_id))
-        snprintf(l->last_id, sizeof(l->last_id), "%.*s", (int)id->len, id->str);
+    if (id->len < sizeof(l->last_id)) {
+        memcpy(l->last_id, id->str, id->len);
+        l->last_id[id->len] = '\0';
+    }
     if (fields->type != REDIS_REPLY_ARRAY) {
         l->stats.skipped++;
         return 0;
     }
     const redisReply *s = field(fields, "s"), *n = field(fields, "n");
     if (s != NULL && s->type == REDIS_REPLY_STRING) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%.*s", (int)(s->len < 31 ? s->len : 31), s->str);
-        uint64_t seq = strtoull(buf, NULL, 10);
+        /* Parsed in place (no copy): this runs for every entry of every batch. */
+        uint64_t seq = 0;
+        for (size_t i = 0; i < s->len && i < 20 && s->str[i] >= '0' && s->str[i] <= '9'; i++)
+            seq = seq * 10 + (uint64_t)(s->str[i] - '0');
         if (l->next_seq != 0 && seq != l->next_seq) {
             ipd_info("redis",
                      "change %" PRIu64 " follows %" PRIu64 ": the Stream was trimmed past this daemon or "
