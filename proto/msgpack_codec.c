@@ -352,18 +352,32 @@ static int decode_map(const msgpack_object *obj, const field_t *fields, void *ba
     int found = required == NULL;
     if (obj->type != MSGPACK_OBJECT_MAP)
         return IPD_EINVAL;
+    size_t nfields = 0;
+    while (fields[nfields].key != NULL)
+        nfields++;
+    /*
+     * Keys are looked up starting after the field the previous key matched: the encoder writes
+     * them in table order, so each key matches at the first comparison instead of after a scan
+     * of the table (a remote record is decoded for every Stream entry a daemon applies). Keys
+     * are unique in each table, so the match is the same whatever the order.
+     */
+    size_t hint = 0;
     for (uint32_t i = 0; i < obj->via.map.size; i++) {
         const msgpack_object *k = &obj->via.map.ptr[i].key, *v = &obj->via.map.ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR)
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0) /* no field has an empty key */
             continue;
-        for (const field_t *f = fields; f->key != NULL; f++) {
-            if (strlen(f->key) != k->via.str.size || memcmp(f->key, k->via.str.ptr, k->via.str.size) != 0)
+        for (size_t t = 0; t < nfields; t++) {
+            size_t at = hint + t < nfields ? hint + t : hint + t - nfields;
+            const field_t *f = &fields[at];
+            if (f->key[0] != k->via.str.ptr[0] || strlen(f->key) != k->via.str.size ||
+                memcmp(f->key, k->via.str.ptr, k->via.str.size) != 0)
                 continue;
             int rc = set_field(f, v, (char *)base + f->off);
             if (rc != 0)
                 return rc;
             if (required != NULL && strcmp(f->key, required) == 0 && v->type != MSGPACK_OBJECT_NIL)
                 found = 1;
+            hint = at + 1 < nfields ? at + 1 : 0;
             break;
         }
     }
