@@ -1102,7 +1102,7 @@
           else if (res && res.status === 404) why = 'The job is no longer in the table.';
           else if (res && res.status === 200 && !task) why = 'The job has no task on node ' + log.node + '.';
           else if (task && ['succeeded', 'failed', 'cancelled'].includes(task.state))
-            why = 'The task is ' + task.state + ' and its pod is gone: the daemon deletes a pull\'s pod once the pull has finished.';
+            why = 'The task is ' + task.state + ' and its pod is gone: a finished pull\'s Job and pod are removed after its ttl_seconds_after_finished, and a cancel deletes them at once.';
           else why = 'The daemon refused the log stream.';
         }
         logStatus(why + ' Reopen to go on from where it stopped.', ev.code !== 1000 && ev.code !== 1001);
