@@ -20,8 +20,18 @@
 #define CHECK_MS       250
 #define KEY_SIZE       (IPD_CONFIG_INSTANCE_SIZE + IPD_NODE_SIZE + 24)
 
-/* One change: the hash field, the sequence and the Stream entry together. (The node joins
- * {p}:nodes through the liveness script, which runs right after every connect.) */
+/*
+ * One change: the hash field, the sequence and the Stream entry together. (The node joins
+ * {p}:nodes through the liveness script, which runs right after every connect.)
+ *
+ * Why a script (Redis CPU per change, docs/benchmarks.md): HSET of a record costs Redis about
+ * 2 us, XADD MAXLEN ~ 2.6 us (trimming adds under 0.1 us), INCR 0.3 us; the script around them
+ * adds 3-6 us (an empty EVAL alone is 2.7 us, and the record crosses into Lua and back twice).
+ * MULTI/EXEC of the same commands costs about 6 us, but XADD cannot carry the sequence an INCR
+ * in the same transaction returns, and the readers need that sequence in the entry to see that
+ * the Stream was trimmed past them or restarted. So the sequence keeps the script; EVALSHA, and
+ * leaving out the SADD or the n and j fields, measured within the noise.
+ */
 static const char publish_script[] =
     "local s = redis.call('INCR', KEYS[3]) "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
