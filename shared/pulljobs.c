@@ -250,7 +250,13 @@ static void on_post_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
     ipd_pull_op_t *op = data;
     untrack(op, req);
     op->inflight--;
-    if (res->error != 0 || res->status < 200 || res->status >= 300)
+    /*
+     * A keep job's Jobs are also created by the master, which follows the job's node selection as
+     * soon as it sees the job's first Job: it can create a node's Job before this POST reaches
+     * it. Job names are the job's own id and the node, so "already exists" is that very Job.
+     */
+    int created_by_master = res->error == 0 && res->status == 409 && op->njobs > 0 && op->jobs[0].job.keep;
+    if (!created_by_master && (res->error != 0 || res->status < 200 || res->status >= 300))
         fail_remote(op, res, "creating a pull Job");
     post_more(op);
 }
