@@ -196,7 +196,6 @@ class Control:
     def drop_watches(self, h, m):
         watchers = self.store.close_watchers()
         for w in watchers:
-            w.dropped = True
             if w.sock is not None:
                 try:
                     w.sock.shutdown(2)
@@ -238,8 +237,7 @@ class Control:
     def restart(self, h, m):
         body = json_body(h)
         amount = int(body.get("bump", 1_000_000))
-        for w in self.store.close_watchers():
-            w.dropped = True
+        self.store.close_watchers()
         dropped = self.server.drop_connections(keep=h.connection) if self.server else 0
         rv = self.store.bump(amount)
         return 200, {"resourceVersion": str(rv), "droppedConnections": dropped}

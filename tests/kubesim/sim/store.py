@@ -480,11 +480,17 @@ class Store:
                     w.cond.notify()
 
     def close_watchers(self):
-        """Mark every watch closed and return them so the caller can cut their sockets."""
+        """Mark every watch closed and dropped, and return them so the caller can cut their sockets.
+
+        A watch is marked dropped before its stream wakes: a stream that woke first would end
+        its chunked answer cleanly, the client would send its next request on the same
+        connection, and cutting the socket afterwards would lose that request's answer (a
+        client such as libcurl then sends it again, so the request log shows it twice)."""
         with self.lock:
             out = [w for ws in self.watchers.values() for w in ws]
             for w in out:
                 w.closed = True
+                w.dropped = True
                 w.final_line = None
                 w.cond.notify()
             return out
