@@ -273,6 +273,14 @@ json_t *h_http_json(int port, const char *method, const char *path, const char *
     return doc;
 }
 
+void h_sim_ok(int port, const char *method, const char *path, const char *body)
+{
+    h_resp_t r;
+    cr_assert_eq(h_http(port, method, path, body, NULL, &r), 0, "%s %s: transport", method, path);
+    cr_assert(r.status >= 200 && r.status < 300, "%s %s: %ld %s", method, path, r.status, r.body ? r.body : "");
+    h_resp_free(&r);
+}
+
 int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms)
 {
     uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;

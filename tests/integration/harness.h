@@ -66,6 +66,9 @@ void h_resp_free(h_resp_t *r);
 /** h_http then json_loadb of the body; NULL on any failure. Owned (json_decref). */
 json_t *h_http_json(int port, const char *method, const char *path, const char *body, long *status);
 
+/** Sends a control or API request to the simulator on `port`; fails the test unless it answers 2xx. */
+void h_sim_ok(int port, const char *method, const char *path, const char *body);
+
 /** Polls `pred(ctx)` every 50 ms until it returns non-zero or `timeout_ms` passes. Returns the last value. */
 int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms);
 

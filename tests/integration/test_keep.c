@@ -21,14 +21,6 @@ static void teardown(void)
         h_world_stop(&w);
 }
 
-static void sim(const char *method, const char *path, const char *body)
-{
-    h_resp_t r;
-    cr_assert_eq(h_http(w.sim.port, method, path, body, NULL, &r), 0, "%s %s: transport", method, path);
-    cr_assert(r.status >= 200 && r.status < 300, "%s %s: %ld %s", method, path, r.status, r.body ? r.body : "");
-    h_resp_free(&r);
-}
-
 static void post_keep(const char *body, char id[64])
 {
     long st = 0;
@@ -98,25 +90,26 @@ Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_unco
 {
     h_world_sim(&w, "keep", sim_args);
     h_world_daemon(&w, NULL, NULL, 1);
-    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
-    sim("POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"warm\"}}");
     char id[64];
     post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"pool\":\"warm\"},\"keep\":true}", id);
     expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
     /* A node joins with the label; another gets it. */
-    sim("POST", "/_sim/nodes", "{\"name\":\"node-4\",\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes", "{\"name\":\"node-4\",\"labels\":{\"pool\":\"warm\"}}");
     expect_job(id, "keeping 3 node-1:succeeded node-2:succeeded node-4:succeeded");
-    sim("POST", "/_sim/nodes/node-3/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-3/labels", "{\"labels\":{\"pool\":\"warm\"}}");
     expect_job(id, "keeping 4 node-1:succeeded node-2:succeeded node-3:succeeded node-4:succeeded");
     /* One loses the label, one leaves the cluster: their tasks and Kubernetes Jobs go. */
-    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"cold\"}}");
-    sim("DELETE", "/_sim/nodes/node-4", NULL);
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"cold\"}}");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-4", NULL);
     expect_job(id, "keeping 2 node-2:succeeded node-3:succeeded");
     cr_expect_eq(kube_jobs(id), 2);
     /* A cordoned node joins: it waits, and pulls once uncordoned. */
-    sim("POST", "/_sim/nodes", "{\"name\":\"node-5\",\"labels\":{\"pool\":\"warm\"},\"cordoned\":true}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes",
+             "{\"name\":\"node-5\",\"labels\":{\"pool\":\"warm\"},\"cordoned\":true}");
     expect_job(id, "keeping 3 node-2:succeeded node-3:succeeded node-5:pending:NodeCordoned");
-    sim("POST", "/_sim/nodes/node-5/uncordon", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-5/uncordon", "{}");
     expect_job(id, "keeping 3 node-2:succeeded node-3:succeeded node-5:succeeded");
     /* DELETE ends it. */
     char path[128];
@@ -127,7 +120,7 @@ Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_unco
     cr_expect_str_eq(json_string_value(json_object_get(doc, "state")), "cancelled");
     json_decref(doc);
     cr_expect_eq(kube_jobs(id), 0);
-    sim("POST", "/_sim/nodes", "{\"name\":\"node-6\",\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes", "{\"name\":\"node-6\",\"labels\":{\"pool\":\"warm\"}}");
     char seen[1024];
     describe(id, seen, sizeof(seen));
     cr_expect(strncmp(seen, "cancelled 3 ", 12) == 0, "%s", seen);
@@ -169,7 +162,7 @@ Test(keep, refresh_seconds_pulls_again_on_each_node, .fini = teardown)
 {
     h_world_sim(&w, "refresh", sim_args);
     h_world_daemon(&w, NULL, NULL, 1);
-    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
     char id[64];
     post_keep("{\"image\":\"busybox:latest\",\"pull_policy\":\"Always\",\"node_selector\":{\"pool\":\"warm\"},"
               "\"keep\":true,\"refresh_seconds\":10}",
@@ -195,7 +188,7 @@ Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table,
 {
     h_world_sim(&w, "restart", sim_args);
     h_world_daemon(&w, NULL, NULL, 1);
-    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
     char id[64];
     post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"matchExpressions\":[{\"key\":\"pool\",\"operator\":"
               "\"In\",\"values\":[\"warm\"]}]},\"keep\":true}",
@@ -203,15 +196,15 @@ Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table,
     expect_job(id, "keeping 1 node-1:succeeded");
     /* Stopped: a node joins meanwhile. Restarted on the same table, the job follows on. */
     h_stop(&w.daemon, SIGTERM, 10000);
-    sim("POST", "/_sim/nodes", "{\"name\":\"node-4\",\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes", "{\"name\":\"node-4\",\"labels\":{\"pool\":\"warm\"}}");
     h_world_daemon(&w, NULL, NULL, 1);
     expect_job(id, "keeping 2 node-1:succeeded node-4:succeeded");
     /* Stopped again and the table removed: the Jobs' annotations alone bring it back. */
     h_stop(&w.daemon, SIGTERM, 10000);
     h_unlink_instance(w.instance);
-    sim("POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"warm\"}}");
     h_world_daemon(&w, NULL, NULL, 1);
     expect_job(id, "keeping 3 node-1:succeeded node-2:succeeded node-4:succeeded");
-    sim("POST", "/_sim/nodes/node-4/labels", "{\"labels\":{\"pool\":null}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-4/labels", "{\"labels\":{\"pool\":null}}");
     expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
 }

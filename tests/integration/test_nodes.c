@@ -19,14 +19,6 @@ static void teardown(void)
         h_world_stop(&w);
 }
 
-static void sim(const char *method, const char *path, const char *body)
-{
-    h_resp_t r;
-    cr_assert_eq(h_http(w.sim.port, method, path, body, NULL, &r), 0, "%s %s: transport", method, path);
-    cr_assert(r.status >= 200 && r.status < 300, "%s %s: %ld %s", method, path, r.status, r.body ? r.body : "");
-    h_resp_free(&r);
-}
-
 /* POSTs a pull request and returns the id of its (only) job. */
 static void post_pull(const char *body, char id[64])
 {
@@ -81,8 +73,8 @@ Test(nodes, a_task_on_a_not_ready_or_cordoned_node_says_why_and_starts_once_it_c
 {
     h_world_sim(&w, "nodes", sim_args);
     h_world_daemon(&w, NULL, NULL, 1);
-    sim("POST", "/_sim/nodes/node-2/notready", "{}");
-    sim("POST", "/_sim/nodes/node-3/cordon", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/notready", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-3/cordon", "{}");
     char id[64];
     post_pull("{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\",\"node-3\"]}", id);
     expect_task(id, "node-1", "succeeded", NULL, NULL);
@@ -99,8 +91,8 @@ Test(nodes, a_task_on_a_not_ready_or_cordoned_node_says_why_and_starts_once_it_c
         cr_expect(strcmp(node, "node-3") != 0, "a pull pod was started on the cordoned node");
     }
     json_decref(pods);
-    sim("POST", "/_sim/nodes/node-2/ready", "{}");
-    sim("POST", "/_sim/nodes/node-3/uncordon", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/ready", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-3/uncordon", "{}");
     expect_task(id, "node-2", "succeeded", NULL, NULL);
     expect_task(id, "node-3", "succeeded", NULL, NULL);
 }
@@ -108,16 +100,16 @@ Test(nodes, a_task_on_a_not_ready_or_cordoned_node_says_why_and_starts_once_it_c
 Test(nodes, a_task_beyond_the_parallelism_says_queued_and_a_node_gone_not_ready_is_named, .fini = teardown)
 {
     h_world_sim(&w, "queued", sim_args);
-    sim("POST", "/_sim/pull", "{\"pattern\":\"slow-\",\"ms\":60000}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/pull", "{\"pattern\":\"slow-\",\"ms\":60000}");
     h_world_daemon(&w, NULL, NULL, 1);
     char id[64];
     post_pull("{\"image\":\"slow-app:1\",\"nodes\":[\"node-1\",\"node-2\"],\"parallelism\":1}", id);
     expect_task(id, "node-1", "pulling", NULL, NULL);
     expect_task(id, "node-2", "pending", "Queued", "parallelism");
     /* The node of a queued task goes away: its reason says so instead. */
-    sim("POST", "/_sim/nodes/node-2/notready", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/notready", "{}");
     expect_task(id, "node-2", "pending", "NodeNotReady", "node-2 is not Ready");
-    sim("DELETE", "/_sim/nodes/node-2", NULL);
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-2", NULL);
     expect_task(id, "node-2", "pending", "NodeNotReady", "node node-2 is not in the cluster");
 }
 
@@ -125,8 +117,8 @@ Test(nodes, all_nodes_takes_only_the_nodes_a_pull_pod_can_start_on, .fini = tear
 {
     h_world_sim(&w, "all", sim_args);
     h_world_daemon(&w, NULL, NULL, 1);
-    sim("POST", "/_sim/nodes/node-2/notready", "{}");
-    sim("POST", "/_sim/nodes/node-3/cordon", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/notready", "{}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-3/cordon", "{}");
     long st = 0;
     json_t *doc =
         h_http_json(w.port, "POST", "/api/v1/images/pull", "{\"image\":\"busybox:1.36\",\"all_nodes\":true}", &st);
@@ -162,9 +154,9 @@ Test(nodes, node_selector_takes_match_labels_and_match_expressions, .fini = tear
 {
     h_world_sim(&w, "sel", sim_args);
     h_world_daemon(&w, NULL, NULL, 1);
-    sim("POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"gpu\",\"zone\":\"a\"}}");
-    sim("POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"gpu\",\"zone\":\"b\"}}");
-    sim("POST", "/_sim/nodes/node-3/labels", "{\"labels\":{\"pool\":\"cpu\",\"zone\":\"a\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"gpu\",\"zone\":\"a\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"gpu\",\"zone\":\"b\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-3/labels", "{\"labels\":{\"pool\":\"cpu\",\"zone\":\"a\"}}");
     static const struct {
         const char *selector, *nodes;
     } cases[] = {
@@ -212,11 +204,11 @@ Test(nodes, pod_selector_pulls_the_images_the_matching_pods_run, .fini = teardow
                  "\"init\",\"image\":\"shop/migrate:3\"}],\"containers\":[{\"name\":\"app\",\"image\":\"shop/web:2\"},"
                  "{\"name\":\"proxy\",\"image\":\"envoyproxy/envoy:v1.31\"}]}}",
                  i);
-        sim("POST", "/api/v1/namespaces/default/pods", pod);
+        h_sim_ok(w.sim.port, "POST", "/api/v1/namespaces/default/pods", pod);
     }
-    sim("POST", "/api/v1/namespaces/default/pods",
-        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"db-0\",\"labels\":{\"app\":\"db\"}},"
-        "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"db\",\"image\":\"postgres:16\"}]}}");
+    h_sim_ok(w.sim.port, "POST", "/api/v1/namespaces/default/pods",
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"db-0\",\"labels\":{\"app\":\"db\"}},"
+             "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"db\",\"image\":\"postgres:16\"}]}}");
     long st = 0;
     json_t *doc = h_http_json(w.port, "POST", "/api/v1/images/pull",
                               "{\"pod_selector\":{\"namespace\":\"default\",\"matchExpressions\":[{\"key\":\"app\","
@@ -252,11 +244,12 @@ Test(nodes, a_taint_the_pull_pod_does_not_tolerate_holds_its_task_unschedulable,
     h_world_sim(&w, "taint", sim_args);
     /* The pull pods tolerate the gpu taint only (shared/config_table.h pull_toleration). */
     h_world_daemon(&w, "pull_toleration gpu:NoSchedule\n", NULL, 1);
-    sim("POST", "/_sim/nodes/node-1/taints",
-        "{\"taints\":[{\"key\":\"node-role.kubernetes.io/control-plane\",\"effect\":\"NoSchedule\"}]}");
-    sim("POST", "/_sim/nodes/node-2/taints",
-        "{\"taints\":[{\"key\":\"gpu\",\"value\":\"a100\",\"effect\":\"NoSchedule\"}]}");
-    sim("POST", "/_sim/nodes/node-3/taints", "{\"taints\":[{\"key\":\"spot\",\"effect\":\"PreferNoSchedule\"}]}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/taints",
+             "{\"taints\":[{\"key\":\"node-role.kubernetes.io/control-plane\",\"effect\":\"NoSchedule\"}]}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/taints",
+             "{\"taints\":[{\"key\":\"gpu\",\"value\":\"a100\",\"effect\":\"NoSchedule\"}]}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-3/taints",
+             "{\"taints\":[{\"key\":\"spot\",\"effect\":\"PreferNoSchedule\"}]}");
     char id[64];
     post_pull("{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\",\"node-3\"]}", id);
     expect_task(id, "node-1", "pending", "Unschedulable",
@@ -272,6 +265,6 @@ Test(nodes, a_taint_the_pull_pod_does_not_tolerate_holds_its_task_unschedulable,
     cr_expect_eq(json_array_size(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "tasks")), 3);
     json_decref(doc);
     /* The taint goes: the held task pulls. */
-    sim("POST", "/_sim/nodes/node-1/taints", "{\"taints\":[]}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/taints", "{\"taints\":[]}");
     expect_task(id, "node-1", "succeeded", NULL, NULL);
 }
