@@ -110,7 +110,7 @@ static void notify_status(daemon_state_t *d)
 {
     ipd_sd_notifyf("STATUS=jobs %u, generation %llu, workers %zu, watch %s", ipd_table_job_count(d->table),
                    (unsigned long long)ipd_table_generation(d->table), d->sup ? ipd_supervisor_alive(d->sup) : 0,
-                   !d->synced ? "listing" : daemon_kube_healthy(d) ? "ok" : "degraded");
+                   !d->synced ? "listing" : ipd_daemon_kube_healthy(d) ? "ok" : "degraded");
 }
 
 static void on_watchdog(ipd_mloop_timer_t *t)
@@ -130,7 +130,7 @@ static void on_tick(ipd_mloop_timer_t *t)
 {
     daemon_state_t *d = t->data;
     ipd_model_tick(d->model);
-    daemon_publish_stats(d);
+    ipd_daemon_publish_stats(d);
     notify_status(d);
     ipd_mloop_timer_start(d->loop, t, TICK_MS);
 }
@@ -167,17 +167,17 @@ static void finish_reload(daemon_state_t *d);
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */
 static void after_iteration(daemon_state_t *d)
 {
-    daemon_kube_drain(d);
-    if (!d->synced && daemon_kube_synced(d)) {
+    ipd_daemon_kube_drain(d);
+    if (!d->synced && ipd_daemon_kube_synced(d)) {
         ipd_model_initial_sync_done(d->model);
         ipd_model_flush(d->model, ipd_model_now());
         d->synced = d->ever_synced = 1;
-        daemon_publish_stats(d);
+        ipd_daemon_publish_stats(d);
         if (d->sup != NULL)
             ipd_supervisor_notify_ring(d->sup);
         ipd_info("master", "initial list complete: %u jobs in the table", ipd_table_job_count(d->table));
         if (d->republish_pending)
-            daemon_redis_republish(d);
+            ipd_daemon_redis_republish(d);
         ipd_sd_notify("READY=1");
         notify_status(d);
         return;
@@ -283,16 +283,16 @@ static void finish_reload(daemon_state_t *d)
     d->reloads++;
     if (kube_settings_differ(&d->prev_cfg, &d->cfg)) {
         ipd_info("master", "reload: Kubernetes settings changed, restarting the watch");
-        daemon_fold_stats(d);
-        daemon_kube_stop(d);
+        ipd_daemon_fold_stats(d);
+        ipd_daemon_kube_stop(d);
         d->synced = 0;
-        if (daemon_kube_start(d) != 0)
+        if (ipd_daemon_kube_start(d) != 0)
             ipd_error("master", "reload: the watch could not restart; retrying on the next reload");
     }
     if (!ipd_redis_config_equal(&d->prev_cfg, &d->cfg) || d->cfg.redis_password_file[0] != '\0') {
         /* A new link republishes this node and resyncs once connected (the password is read again). */
         ipd_info("master", "reload: Redis settings applied");
-        daemon_redis_apply(d);
+        ipd_daemon_redis_apply(d);
     } else if (kube_settings_differ(&d->prev_cfg, &d->cfg)) {
         ipd_redis_link_resync(d->redis);
     }
@@ -335,7 +335,7 @@ static void handle_signals(daemon_state_t *d)
     }
     if (got_usr1) {
         got_usr1 = 0;
-        daemon_write_stats(d);
+        ipd_daemon_write_stats(d);
     }
 }
 
@@ -354,11 +354,11 @@ static int start(daemon_state_t *d)
     }
     for (size_t i = 0; i < d->listeners.naddr; i++)
         ipd_info("master", "listening on %s:%u", d->listeners.addr[i].host, (unsigned)d->listeners.addr[i].port);
-    if ((rc = open_table(d)) != 0 || (rc = daemon_kube_start(d)) != 0 || (rc = start_workers(d)) != 0)
+    if ((rc = open_table(d)) != 0 || (rc = ipd_daemon_kube_start(d)) != 0 || (rc = start_workers(d)) != 0)
         return rc;
-    daemon_prepare_stats_dir(d); /* a failure is logged; SIGUSR1 tries again */
+    ipd_daemon_prepare_stats_dir(d); /* a failure is logged; SIGUSR1 tries again */
     /* Redis down or misconfigured is degraded, never fatal: the daemon serves its own node. */
-    daemon_redis_apply(d);
+    ipd_daemon_redis_apply(d);
     ipd_mloop_timer_start(d->loop, &d->tick_timer, TICK_MS);
     if (d->cfg.watchdog && (d->watchdog_usec = ipd_sd_watchdog_usec()) > 0)
         ipd_mloop_timer_start(d->loop, &d->watchdog_timer, d->watchdog_usec / 2000);
@@ -369,7 +369,7 @@ static void cleanup(daemon_state_t *d)
 {
     ipd_redis_link_destroy(d->redis);
     d->redis = NULL;
-    daemon_kube_stop(d);
+    ipd_daemon_kube_stop(d);
     ipd_supervisor_destroy(d->sup);
     ipd_listeners_close(&d->listeners);
     /* The table stays: a restarted master reattaches it with its history. */

@@ -50,32 +50,32 @@ typedef struct daemon_state {
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */
-void daemon_publish_stats(daemon_state_t *d);
+void ipd_daemon_publish_stats(daemon_state_t *d);
 /** Folds the counters of the current reflectors and model into the base (before replacing them). */
-void daemon_fold_stats(daemon_state_t *d);
+void ipd_daemon_fold_stats(daemon_state_t *d);
 /** SIGUSR1: the stats JSON line, to the log and to cfg.stats_file. */
-void daemon_write_stats(daemon_state_t *d);
+void ipd_daemon_write_stats(daemon_state_t *d);
 /**
  * Creates the stats file's directory when only its last level is missing (mode 0750); else
  * logs an error naming the directory. Returns 0 or -errno. Called at start and before each write.
  */
-int daemon_prepare_stats_dir(const daemon_state_t *d);
+int ipd_daemon_prepare_stats_dir(const daemon_state_t *d);
 
 /** Creates the Kubernetes client on the loop, the model and the reflectors, and starts them. */
-IPD_MUST_USE int daemon_kube_start(daemon_state_t *d);
-/** Stops and frees what daemon_kube_start created. */
-void daemon_kube_stop(daemon_state_t *d);
+IPD_MUST_USE int ipd_daemon_kube_start(daemon_state_t *d);
+/** Stops and frees what ipd_daemon_kube_start created. */
+void ipd_daemon_kube_stop(daemon_state_t *d);
 /** Drains every reflector's held watch events (once per loop iteration). */
-void daemon_kube_drain(daemon_state_t *d);
+void ipd_daemon_kube_drain(daemon_state_t *d);
 /** Adds the counters of every reflector now running to `sum`. */
-void daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum);
+void ipd_daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum);
 /** Creates, replaces (settings changed) or removes the Redis link for d->cfg. Returns 0 or a negative code. */
-int daemon_redis_apply(daemon_state_t *d);
+int ipd_daemon_redis_apply(daemon_state_t *d);
 /** Publishes every task of this node the table holds (after a Redis (re)connect). */
-void daemon_redis_republish(daemon_state_t *d);
+void ipd_daemon_redis_republish(daemon_state_t *d);
 /** True once every reflector has completed a list. */
-int daemon_kube_synced(const daemon_state_t *d);
+int ipd_daemon_kube_synced(const daemon_state_t *d);
 /** True while every reflector is watching or listing without a pending backoff. */
-int daemon_kube_healthy(const daemon_state_t *d);
+int ipd_daemon_kube_healthy(const daemon_state_t *d);
 
 #endif

@@ -277,7 +277,7 @@ static int start_reflectors(daemon_state_t *d)
     return 0;
 }
 
-int daemon_kube_start(daemon_state_t *d)
+int ipd_daemon_kube_start(daemon_state_t *d)
 {
     ipd_strmap_init(&d->pod_events);
     int rc = open_kube(d);
@@ -301,7 +301,7 @@ int daemon_kube_start(daemon_state_t *d)
     return start_reflectors(d);
 }
 
-void daemon_kube_stop(daemon_state_t *d)
+void ipd_daemon_kube_stop(daemon_state_t *d)
 {
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
         ipd_reflector_destroy(d->refl[k]);
@@ -322,7 +322,7 @@ void daemon_kube_stop(daemon_state_t *d)
     }
 }
 
-void daemon_kube_drain(daemon_state_t *d)
+void ipd_daemon_kube_drain(daemon_state_t *d)
 {
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
         if (d->refl[k] != NULL)
@@ -333,7 +333,7 @@ void daemon_kube_drain(daemon_state_t *d)
         ipd_reflector_drain(e->value);
 }
 
-void daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum)
+void ipd_daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum)
 {
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
         if (d->refl[k] != NULL)
@@ -350,7 +350,7 @@ static int required(const daemon_state_t *d, int k)
     return !(k == IPD_MODEL_EVENTS && d->cfg.scope == IPD_SCOPE_NODE);
 }
 
-int daemon_kube_synced(const daemon_state_t *d)
+int ipd_daemon_kube_synced(const daemon_state_t *d)
 {
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++)
         if (required(d, k) && (d->refl[k] == NULL || !ipd_reflector_synced(d->refl[k])))
@@ -358,7 +358,7 @@ int daemon_kube_synced(const daemon_state_t *d)
     return 1;
 }
 
-int daemon_kube_healthy(const daemon_state_t *d)
+int ipd_daemon_kube_healthy(const daemon_state_t *d)
 {
     /* A reflector that has heard from the apiserver recently enough is healthy, whether it is
      * watching or relisting; one that keeps failing for longer than a backoff cycle is not. */
@@ -404,7 +404,7 @@ static int republish_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t n
     return 0;
 }
 
-void daemon_redis_republish(daemon_state_t *d)
+void ipd_daemon_redis_republish(daemon_state_t *d)
 {
     if (d->redis == NULL)
         return;
@@ -421,10 +421,10 @@ void daemon_redis_republish(daemon_state_t *d)
 
 static void redis_republish(void *ctx)
 {
-    daemon_redis_republish(ctx);
+    ipd_daemon_redis_republish(ctx);
 }
 
-int daemon_redis_apply(daemon_state_t *d)
+int ipd_daemon_redis_apply(daemon_state_t *d)
 {
     if (d->redis != NULL) {
         ipd_redis_link_stats_t rs;

@@ -12,18 +12,18 @@
 #include "shared/stats_report.h"
 
 /* Copies the master's own figures into its block of the stats segment, where workers read them. */
-void daemon_publish_stats(daemon_state_t *d)
+void ipd_daemon_publish_stats(daemon_state_t *d)
 {
     ipd_stats_block_t *b = ipd_stats_master_block(d->stats);
     if (b == NULL)
         return;
     ipd_reflector_stats_t sum;
     memset(&sum, 0, sizeof(sum));
-    daemon_kube_reflector_stats(d, &sum);
+    ipd_daemon_kube_reflector_stats(d, &sum);
     /* Restarted reflectors (a reload) start from zero: keep the counters monotonic. */
     uint64_t v[IPD_MSTATS_COUNT] = {0};
     v[IPD_MSTATS_READY] = (uint64_t)d->synced;
-    v[IPD_MSTATS_WATCH_HEALTHY] = (uint64_t)(d->synced && daemon_kube_healthy(d));
+    v[IPD_MSTATS_WATCH_HEALTHY] = (uint64_t)(d->synced && ipd_daemon_kube_healthy(d));
     v[IPD_MSTATS_WORKERS_ALIVE] = d->sup ? ipd_supervisor_alive(d->sup) : 0;
     v[IPD_MSTATS_RESPAWNS] = d->sup ? ipd_supervisor_respawns(d->sup) : 0;
     v[IPD_MSTATS_WATCH_LISTS] = d->base.lists + sum.lists;
@@ -71,9 +71,9 @@ void daemon_publish_stats(daemon_state_t *d)
 }
 
 /* Before the reflectors and model are replaced (reload), fold their counters into the base. */
-void daemon_fold_stats(daemon_state_t *d)
+void ipd_daemon_fold_stats(daemon_state_t *d)
 {
-    daemon_kube_reflector_stats(d, &d->base);
+    ipd_daemon_kube_reflector_stats(d, &d->base);
     if (d->model != NULL) {
         const ipd_model_stats_t *ms = ipd_model_stats(d->model);
         d->base_model.objects += ms->objects;
@@ -90,7 +90,7 @@ void daemon_fold_stats(daemon_state_t *d)
  * the last level is created (mode 0750), so a mistyped path does not grow a tree. Logs an error
  * naming the directory and returns -errno when it is missing and cannot be created.
  */
-int daemon_prepare_stats_dir(const daemon_state_t *d)
+int ipd_daemon_prepare_stats_dir(const daemon_state_t *d)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(d->cfg.stats_file, '/');
@@ -112,11 +112,11 @@ int daemon_prepare_stats_dir(const daemon_state_t *d)
 }
 
 /* SIGUSR1: one JSON line to the log and to the stats file (written whole, then renamed). */
-void daemon_write_stats(daemon_state_t *d)
+void ipd_daemon_write_stats(daemon_state_t *d)
 {
     ipd_buf_t buf;
     ipd_buf_init(&buf);
-    daemon_publish_stats(d);
+    ipd_daemon_publish_stats(d);
     ipd_stats_figures_t fig;
     ipd_stats_gather(d->stats, d->table, &fig);
     if (ipd_stats_report_json(&fig, &buf) != 0) {
@@ -125,7 +125,7 @@ void daemon_write_stats(daemon_state_t *d)
         return;
     }
     ipd_log_json(IPD_LOG_INFO, "stats", "stats", "stats", buf.data, buf.len);
-    if (daemon_prepare_stats_dir(d) != 0) {
+    if (ipd_daemon_prepare_stats_dir(d) != 0) {
         ipd_buf_dispose(&buf);
         return;
     }

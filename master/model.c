@@ -23,7 +23,7 @@ int64_t ipd_model_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void model_mark_dirty(ipd_model_t *m, job_rec_t *j)
+void ipd_model_mark_dirty(ipd_model_t *m, job_rec_t *j)
 {
     if (j->dirty)
         return;
@@ -59,7 +59,7 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
     j->published = *job;
     j->was_published = 1;
     for (size_t i = 0; i < ntasks; i++) {
-        task_rec_t *t = model_task(j, tasks[i].node, 1);
+        task_rec_t *t = ipd_model_task(j, tasks[i].node, 1);
         if (t == NULL)
             return NULL;
         t->task = tasks[i];
@@ -94,7 +94,7 @@ static job_rec_t *reload_from_table(ipd_model_t *m, const char *id)
     }
 }
 
-job_rec_t *model_job(ipd_model_t *m, const char *id, int create)
+job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
 {
     job_rec_t *j = ipd_strmap_get(&m->jobs, id);
     if (j != NULL || !create)
@@ -104,7 +104,7 @@ job_rec_t *model_job(ipd_model_t *m, const char *id, int create)
     return new_job(m, id);
 }
 
-task_rec_t *model_task(job_rec_t *j, const char *node, int create)
+task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
 {
     for (size_t i = 0; i < j->ntasks; i++)
         if (strcmp(j->tasks[i].task.node, node) == 0)
@@ -136,7 +136,7 @@ static void free_job(ipd_model_t *m, job_rec_t *j)
 {
     ipd_strmap_del(&m->jobs, j->job.id);
     json_decref(j->tolerations);
-    model_keep_dispose(j);
+    ipd_model_keep_dispose(j);
     free(j->tasks);
     free(j);
     m->stats.jobs--;
@@ -154,9 +154,9 @@ static int load_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
         return -ENOMEM;
     j->from_table = 1;
     if (job->keep) {
-        /* The record carries the keep job's node selection (model_keep_json). */
+        /* The record carries the keep job's node selection (ipd_model_keep_json). */
         json_t *doc = json_loadb(json, json_len, 0, NULL);
-        model_keep_learn(j, doc);
+        ipd_model_keep_learn(j, doc);
         json_decref(doc);
     }
     return 0;
@@ -195,7 +195,7 @@ void ipd_model_destroy(ipd_model_t *m)
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
         json_decref(j->tolerations);
-        model_keep_dispose(j);
+        ipd_model_keep_dispose(j);
         free(j->tasks);
         free(j);
     }
@@ -210,7 +210,7 @@ void ipd_model_destroy(ipd_model_t *m)
     b = 0;
     e = NULL;
     while ((e = ipd_strmap_next(&m->pods, &b, e)) != NULL)
-        model_pod_free(e->value);
+        ipd_model_pod_free(e->value);
     ipd_strmap_dispose(&m->jobs);
     ipd_strmap_dispose(&m->pods);
     ipd_strmap_dispose(&m->lost_nodes);
@@ -236,8 +236,8 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t
         return IPD_EINVAL;
     if (!model_is_remote(m, task->node))
         return 0;
-    job_rec_t *j = model_job(m, job->id, 1);
-    task_rec_t *t = j ? model_task(j, task->node, 1) : NULL;
+    job_rec_t *j = ipd_model_job(m, job->id, 1);
+    task_rec_t *t = j ? ipd_model_task(j, task->node, 1) : NULL;
     if (t == NULL)
         return -ENOMEM;
     if (j->job.image[0] == '\0' || !j->was_published) {
@@ -251,7 +251,7 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t
         j->node_count = job->nodes.desired;
     t->has_remote = 1;
     t->remote = *task;
-    model_mark_dirty(m, j);
+    ipd_model_mark_dirty(m, j);
     return 0;
 }
 
@@ -262,8 +262,8 @@ static void mark_node(ipd_model_t *m, const char *node)
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
-        if (model_task(j, node, 0) != NULL)
-            model_mark_dirty(m, j);
+        if (ipd_model_task(j, node, 0) != NULL)
+            ipd_model_mark_dirty(m, j);
     }
 }
 
@@ -298,7 +298,7 @@ void ipd_model_republish(ipd_model_t *m)
 void ipd_model_tick(ipd_model_t *m)
 {
     /* Events whose pod never showed up within the orphan lifetime belong to other pods. */
-    model_expire_orphans(m, ipd_model_now(), ORPHAN_LIFETIME_MS);
+    ipd_model_expire_orphans(m, ipd_model_now(), ORPHAN_LIFETIME_MS);
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
     /* Active jobs are re-evaluated: time-based rules (per-attempt timeouts) and actions the
@@ -307,11 +307,11 @@ void ipd_model_tick(ipd_model_t *m)
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
         if (!ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.cancelled)
-            model_mark_dirty(m, j);
+            ipd_model_mark_dirty(m, j);
         else
             for (size_t i = 0; i < j->ntasks; i++)
                 if (j->tasks[i].has_kjob && j->tasks[i].gave_up)
-                    model_mark_dirty(m, j);
+                    ipd_model_mark_dirty(m, j);
     }
 }
 
@@ -325,7 +325,7 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
             continue;
         j->from_table = 0;
         /* A keep job's Jobs stay (no TTL): none left means it was cancelled while no master
-         * watched; some left, the missing ones are created again (model_keep_reconcile). */
+         * watched; some left, the missing ones are created again (ipd_model_keep_reconcile). */
         size_t with_kjob = 0;
         for (size_t i = 0; i < j->ntasks; i++)
             with_kjob += j->tasks[i].has_kjob;
@@ -339,7 +339,7 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
             if (!t->has_kjob && t->pod_key[0] == '\0' && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
                 t->kjob_gone = 1;
         }
-        model_mark_dirty(m, j);
+        ipd_model_mark_dirty(m, j);
     }
 }
 
@@ -363,7 +363,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     ipd_task_t *tasks = m->scratch;
     int tasks_changed = 0;
     for (size_t i = 0; i < n; i++) {
-        tasks_changed |= model_compute_task(m, j, &j->tasks[i], now);
+        tasks_changed |= ipd_model_compute_task(m, j, &j->tasks[i], now);
         tasks[i] = j->tasks[i].task;
     }
     for (size_t i = n; i < n + unseen; i++)
@@ -371,7 +371,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     ipd_job_t next = j->job;
     ipd_job_aggregate(&next, tasks, n + unseen, now);
     /* A final job state is published once and never changes (its tasks' final states never do
-     * either, see model_compute_task): a cancel that comes after it, or a task that shows up
+     * either, see ipd_model_compute_task): a cancel that comes after it, or a task that shows up
      * late, changes counts at most, never the state, its time or its error. */
     /* A keep job is never final: a state published before its Jobs said it keeps is corrected. */
     if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state) && !j->job.keep) {
@@ -389,7 +389,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         ipd_buf_reset(&m->json);
         int rc = ipd_json_encode_job(&m->json, &next, tasks, n);
         if (rc == 0)
-            rc = model_keep_json(j, &m->json);
+            rc = ipd_model_keep_json(j, &m->json);
         if (rc == 0)
             rc = ipd_table_put_job(m->table, &next, tasks, n, m->json.data, m->json.len);
         if (rc == 0) {
@@ -449,7 +449,7 @@ size_t ipd_model_flush(ipd_model_t *m, int64_t now)
                 continue;
             }
             written += (size_t)publish(m, j, now);
-            model_run_actions(m, j, now);
+            ipd_model_run_actions(m, j, now);
             if (!j->dirty && forgettable(j))
                 free_job(m, j);
             j = next;

@@ -127,31 +127,31 @@ static inline int model_is_remote(const ipd_model_t *m, const char *node)
     return m->self_node[0] != '\0' && strcmp(node, m->self_node) != 0;
 }
 
-void model_mark_dirty(ipd_model_t *m, job_rec_t *j);
-job_rec_t *model_job(ipd_model_t *m, const char *id, int create);
-task_rec_t *model_task(job_rec_t *j, const char *node, int create);
-void model_pod_free(pod_rec_t *p);
+void ipd_model_mark_dirty(ipd_model_t *m, job_rec_t *j);
+job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create);
+task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create);
+void ipd_model_pod_free(pod_rec_t *p);
 /* Drops event-only pod records older than `max_age_ms`. */
-void model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms);
+void ipd_model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms);
 /* Recomputes t->task from its Job and pod; returns 1 when it changed. */
-int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now);
+int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now);
 /*
  * Whether a pull pod of `j` can start on `node` now (proto/kube_node.h); on a block, writes the
  * pending reason and message. Usable while the Nodes have not been listed yet.
  */
-ipd_node_block_t model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
+ipd_node_block_t ipd_model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
                                   char *message, size_t mcap);
 /* Keep jobs (master/model_keep.c). */
 /* Takes the node selection from JSON (a Job annotation's text parsed, or the table's record). */
-void model_keep_learn(job_rec_t *j, const json_t *selection);
+void ipd_model_keep_learn(job_rec_t *j, const json_t *selection);
 /* True when a task for `node` must not be created from a Kubernetes object (it left the job). */
-int model_keep_refuses(const job_rec_t *j, const char *node);
+int ipd_model_keep_refuses(const job_rec_t *j, const char *node);
 /* Makes the node set follow the cluster: creates, removes and refreshes tasks. */
-void model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now);
+void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now);
 /* Appends the keep members to the job's JSON in `buf` (its last byte is the closing brace). */
-int model_keep_json(const job_rec_t *j, ipd_buf_t *buf);
-void model_keep_dispose(job_rec_t *j);
+int ipd_model_keep_json(const job_rec_t *j, ipd_buf_t *buf);
+void ipd_model_keep_dispose(job_rec_t *j);
 /* Asks the cluster for what the job's state calls for (resume, stop, restart). */
-void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now);
+void ipd_model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now);
 
 #endif

@@ -9,7 +9,7 @@
  *
  * Everything a restarted master needs is in the cluster and the table: the Jobs carry the
  * selection (annotations, proto/kube_job.h) and keep no TTL, and the table's record of the job
- * carries it too (the members written by model_keep_json). A keep job's Job deleted by anyone
+ * carries it too (the members written by ipd_model_keep_json). A keep job's Job deleted by anyone
  * but the master ends the job, as DELETE /api/v1/images/pull-jobs/{id} does.
  */
 #include <stdio.h>
@@ -21,7 +21,7 @@
 
 #define KEEP_RETRY_MS 5000
 
-void model_keep_learn(job_rec_t *j, const json_t *selection)
+void ipd_model_keep_learn(job_rec_t *j, const json_t *selection)
 {
     int all;
     ipd_label_selector_t sel;
@@ -36,7 +36,7 @@ void model_keep_learn(job_rec_t *j, const json_t *selection)
     j->keep.known = 1;
 }
 
-void model_keep_dispose(job_rec_t *j)
+void ipd_model_keep_dispose(job_rec_t *j)
 {
     ipd_label_selector_dispose(&j->keep.sel);
     free(j->keep.removed);
@@ -51,7 +51,7 @@ static size_t removed_index(const job_rec_t *j, const char *node)
     return (size_t)-1;
 }
 
-int model_keep_refuses(const job_rec_t *j, const char *node)
+int ipd_model_keep_refuses(const job_rec_t *j, const char *node)
 {
     return j->job.keep && removed_index(j, node) != (size_t)-1;
 }
@@ -110,7 +110,7 @@ static void create(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     if (m->actions.create_job == NULL || (t->create_asked_at != 0 && now - t->create_asked_at < KEEP_RETRY_MS))
         return;
     char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
-    int held = model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message)) != 0;
+    int held = ipd_model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message)) != 0;
     t->create_asked_at = now;
     ipd_info("model", "keep job %s: creating the task on node %s%s", j->job.id, t->task.node,
              held ? " (held: the node cannot take a pull pod now)" : "");
@@ -124,19 +124,19 @@ static int refresh_due(const job_rec_t *j, const task_rec_t *t, int64_t now)
     return every > 0 && t->task.state == IPD_TASK_SUCCEEDED && now - t->task.updated_at >= (int64_t)every * 1000;
 }
 
-void model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
+void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     if (!j->job.keep || j->job.cancelled || !j->keep.known || !m->nodes_listed || j->from_table)
         return;
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&m->nodes, &b, e)) != NULL) {
-        if (model_is_remote(m, e->key) || !wanted(m, j, e->key) || model_task(j, e->key, 0) != NULL)
+        if (model_is_remote(m, e->key) || !wanted(m, j, e->key) || ipd_model_task(j, e->key, 0) != NULL)
             continue;
         forget_removed(j, e->key);
-        if (model_task(j, e->key, 1) != NULL) {
+        if (ipd_model_task(j, e->key, 1) != NULL) {
             ipd_info("model", "keep job %s: node %s joins", j->job.id, e->key);
-            model_mark_dirty(m, j);
+            ipd_model_mark_dirty(m, j);
         }
     }
     for (size_t i = j->ntasks; i-- > 0;) {
@@ -149,7 +149,7 @@ void model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
             } else if (t->pod_key[0] == '\0') {
                 ipd_info("model", "keep job %s: node %s leaves", j->job.id, t->task.node);
                 drop_task(j, i);
-                model_mark_dirty(m, j);
+                ipd_model_mark_dirty(m, j);
             }
             continue;
         }
@@ -166,14 +166,14 @@ void model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
             if (t->pod_key[0] != '\0')
                 continue;
             restart_task(t, now);
-            model_mark_dirty(m, j);
+            ipd_model_mark_dirty(m, j);
         }
         if (!t->has_kjob && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
             create(m, j, t, now);
     }
 }
 
-int model_keep_json(const job_rec_t *j, ipd_buf_t *buf)
+int ipd_model_keep_json(const job_rec_t *j, ipd_buf_t *buf)
 {
     if (!j->job.keep || buf->len == 0 || buf->data[buf->len - 1] != '}')
         return 0;

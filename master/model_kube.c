@@ -14,7 +14,7 @@ static const char *str_at(const json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-void model_pod_free(pod_rec_t *p)
+void ipd_model_pod_free(pod_rec_t *p)
 {
     json_decref(p->obj);
     free(p);
@@ -35,13 +35,13 @@ static uint32_t pod_attempts(const pod_rec_t *p)
 
 static void forget_pod(ipd_model_t *m, pod_rec_t *p)
 {
-    job_rec_t *j = p->job_id[0] ? model_job(m, p->job_id, 0) : NULL;
-    task_rec_t *t = j ? model_task(j, p->node, 0) : NULL;
+    job_rec_t *j = p->job_id[0] ? ipd_model_job(m, p->job_id, 0) : NULL;
+    task_rec_t *t = j ? ipd_model_task(j, p->node, 0) : NULL;
     if (t != NULL && strcmp(t->pod_key, p->key) == 0) {
         /* The task keeps its last state; a replacement pod, if any, takes over when it shows up. */
         t->attempts_before += pod_attempts(p);
         t->pod_key[0] = '\0';
-        model_mark_dirty(m, j);
+        ipd_model_mark_dirty(m, j);
     }
     ipd_strmap_del(&m->pods, p->key);
     if (p->obj != NULL) {
@@ -53,7 +53,7 @@ static void forget_pod(ipd_model_t *m, pod_rec_t *p)
             m->actions.watch_pod_events(m->actions.ctx, ns, slash + 1, 0);
         }
     }
-    model_pod_free(p);
+    ipd_model_pod_free(p);
 }
 
 static pod_rec_t *pod_get(ipd_model_t *m, const char *key)
@@ -102,9 +102,9 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         return;
     }
     pod_rec_t *p = pod_get(m, key);
-    job_rec_t *j = model_job(m, info.job_id, 1);
+    job_rec_t *j = ipd_model_job(m, info.job_id, 1);
     const char *node = info.node[0] ? info.node : info.node_label;
-    task_rec_t *t = j && node[0] ? model_task(j, node, !model_keep_refuses(j, node)) : NULL;
+    task_rec_t *t = j && node[0] ? ipd_model_task(j, node, !ipd_model_keep_refuses(j, node)) : NULL;
     if (p == NULL || t == NULL)
         return;
     if (p->obj == NULL) {
@@ -139,7 +139,7 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
             snprintf(t->pod_key, sizeof(t->pod_key), "%s", key);
         }
     }
-    model_mark_dirty(m, j);
+    ipd_model_mark_dirty(m, j);
 }
 
 static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
@@ -175,9 +175,9 @@ static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     p->events[slot].ev = ev;
     if (slot == p->nevents)
         p->nevents++;
-    job_rec_t *j = p->job_id[0] ? model_job(m, p->job_id, 0) : NULL;
+    job_rec_t *j = p->job_id[0] ? ipd_model_job(m, p->job_id, 0) : NULL;
     if (j != NULL)
-        model_mark_dirty(m, j);
+        ipd_model_mark_dirty(m, j);
 }
 
 static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
@@ -191,7 +191,7 @@ static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
     t->has_kjob = 0;
     if (!ipd_task_state_is_final((ipd_task_state_t)t->task.state))
         t->kjob_gone = 1;
-    model_mark_dirty(m, j);
+    ipd_model_mark_dirty(m, j);
 }
 
 static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
@@ -199,16 +199,16 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     ipd_kube_job_info_t info;
     if (ipd_kube_job_parse(obj, &info) != 0)
         return;
-    job_rec_t *j = model_job(m, info.job_id, type != IPD_WATCH_DELETED);
+    job_rec_t *j = ipd_model_job(m, info.job_id, type != IPD_WATCH_DELETED);
     if (j != NULL && info.keep) {
         j->job.keep = 1;
         json_t *sel = info.selection[0] ? json_loads(info.selection, 0, NULL) : NULL;
-        model_keep_learn(j, sel);
+        ipd_model_keep_learn(j, sel);
         json_decref(sel);
     }
     /* A node that left a keep job comes back only through the master's own new Job. */
-    int create = type != IPD_WATCH_DELETED && !(j != NULL && model_keep_refuses(j, info.node));
-    task_rec_t *t = j ? model_task(j, info.node, create) : NULL;
+    int create = type != IPD_WATCH_DELETED && !(j != NULL && ipd_model_keep_refuses(j, info.node));
+    task_rec_t *t = j ? ipd_model_task(j, info.node, create) : NULL;
     if (t == NULL)
         return;
     if (type == IPD_WATCH_DELETED) {
@@ -252,7 +252,7 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         json_decref(j->tolerations);
         j->tolerations = json_is_array(tol) ? json_incref(tol) : NULL;
     }
-    model_mark_dirty(m, j);
+    ipd_model_mark_dirty(m, j);
 }
 
 /* A node changed: every active job may have a task waiting on it (nodes change rarely). */
@@ -263,7 +263,7 @@ static void nodes_changed(ipd_model_t *m)
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
         if (!ipd_job_state_is_final((ipd_job_state_t)j->job.state))
-            model_mark_dirty(m, j);
+            ipd_model_mark_dirty(m, j);
     }
 }
 
@@ -304,8 +304,8 @@ static void apply_node(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     nodes_changed(m);
 }
 
-ipd_node_block_t model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
-                                  char *message, size_t mcap)
+ipd_node_block_t ipd_model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
+                                      char *message, size_t mcap)
 {
     if (!m->nodes_listed)
         return IPD_NODE_USABLE;
@@ -366,7 +366,7 @@ static void sweep(ipd_model_t *m, ipd_model_kind_t kind)
     }
 }
 
-void model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms)
+void ipd_model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms)
 {
     size_t b = 0, n = 0;
     ipd_strmap_entry_t *e = NULL;

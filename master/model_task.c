@@ -117,7 +117,7 @@ static void from_kjob(const task_rec_t *t, ipd_task_t *next)
 static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t *next)
 {
     char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
-    ipd_node_block_t b = model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message));
+    ipd_node_block_t b = ipd_model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message));
     int waits_here = !t->has_kjob || t->suspended || t->pod_key[0] == '\0';
     if (b == IPD_NODE_NOT_READY || (b != IPD_NODE_USABLE && waits_here))
         set_text(next, reason, message);
@@ -137,7 +137,7 @@ static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
     }
 }
 
-int model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     ipd_task_t next = t->task;
     int remote = model_is_remote(m, t->task.node);
@@ -248,7 +248,7 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
                  (int)j->job.spec.backoff_limit, task->message);
     ipd_strlcpy_utf8(t->gave_up_message, msg, sizeof(t->gave_up_message));
     ipd_info("model", "job %s node %s: %s", j->job.id, task->node, t->gave_up_message);
-    model_mark_dirty(m, j);
+    ipd_model_mark_dirty(m, j);
 }
 
 /*
@@ -305,8 +305,8 @@ static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
             model_is_remote(m, t->task.node))
             continue;
         char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
-        if (t->resume_asked_at == 0 &&
-            model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message)) != IPD_NODE_USABLE)
+        if (t->resume_asked_at == 0 && ipd_model_node_block(m, j, t->task.node, reason, sizeof(reason), message,
+                                                            sizeof(message)) != IPD_NODE_USABLE)
             continue;
         if (t->resume_asked_at == 0 || now - t->resume_asked_at >= ACTION_RETRY_MS) {
             t->resume_asked_at = now;
@@ -316,11 +316,11 @@ static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
     }
 }
 
-void model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
+void ipd_model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     if (j->job.cancelled)
         return;
-    model_keep_reconcile(m, j, now);
+    ipd_model_keep_reconcile(m, j, now);
     for (size_t i = 0; i < j->ntasks; i++) {
         if (model_is_remote(m, j->tasks[i].task.node))
             continue;
