@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,20 @@ static int open_table(daemon_state_t *d)
     return rc;
 }
 
+/* A state change the manager must see: it may wait a moment for room, and says so when dropped. */
+static void notify_state(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify_state(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    int rc = ipd_sd_notify_state(buf);
+    if (rc != 0)
+        ipd_warn("master", "sd_notify %.*s: %s", (int)strcspn(buf, "\n"), buf, ipd_strerror(rc));
+}
+
 static void notify_status(daemon_state_t *d)
 {
     ipd_sd_notifyf("STATUS=jobs %u, generation %llu, workers %zu, watch %s", ipd_table_job_count(d->table),
@@ -178,7 +193,7 @@ static void after_iteration(daemon_state_t *d)
         ipd_info("master", "initial list complete: %u jobs in the table", ipd_table_job_count(d->table));
         if (d->republish_pending)
             ipd_daemon_redis_republish(d);
-        ipd_sd_notify("READY=1");
+        notify_state("READY=1");
         notify_status(d);
         return;
     }
@@ -229,14 +244,14 @@ static void reload(daemon_state_t *d)
 {
     ipd_config_t *next = malloc(sizeof(*next));
     char err[1024];
-    ipd_sd_notify("RELOADING=1");
+    notify_state("RELOADING=1");
     int rc = next != NULL ? prepare_reload(d, next, err, sizeof(err)) : -ENOMEM;
     if (next == NULL)
         snprintf(err, sizeof(err), "out of memory");
     if (rc != 0) {
         ipd_error("master", "reload rejected, the running configuration stays: %s", err);
         free(next);
-        ipd_sd_notifyf("READY=1\nSTATUS=reload rejected, the previous configuration serves: %s", err);
+        notify_state("READY=1\nSTATUS=reload rejected, the previous configuration serves: %s", err);
         return;
     }
     d->prev_cfg = d->cfg;
@@ -261,7 +276,7 @@ static void abort_reload(daemon_state_t *d, const char *why)
         ipd_error("master", "reload failed: restoring the previous listeners: %s", err);
     d->reload_pending = 0;
     ipd_error("master", "reload failed: %s; the previous configuration and its workers keep serving", why);
-    ipd_sd_notifyf("READY=1\nSTATUS=reload failed (%s), the previous configuration serves", why);
+    notify_state("READY=1\nSTATUS=reload failed (%s), the previous configuration serves", why);
 }
 
 /* The new generation serves once each worker has claimed its stats block; only then the old drains. */
@@ -297,7 +312,7 @@ static void finish_reload(daemon_state_t *d)
         ipd_redis_link_resync(d->redis);
     }
     ipd_info("master", "reload complete: the new workers serve");
-    ipd_sd_notify("READY=1");
+    notify_state("READY=1");
 }
 
 static void stop(daemon_state_t *d, int fast)
@@ -305,7 +320,7 @@ static void stop(daemon_state_t *d, int fast)
     if (d->stopping && !fast)
         return;
     d->stopping = 1;
-    ipd_sd_notify("STOPPING=1");
+    notify_state("STOPPING=1");
     ipd_info("master", "%s stop requested", fast ? "fast" : "graceful");
     if (d->sup != NULL)
         ipd_supervisor_stop(d->sup, fast);

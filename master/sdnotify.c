@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-int ipd_sd_notify(const char *state)
+/* One datagram; wait_ms 0 never blocks, else the send waits that long for room in the peer's queue. */
+static int send_state(const char *state, int wait_ms)
 {
     const char *path = getenv("NOTIFY_SOCKET");
     if (path == NULL || path[0] == '\0')
@@ -25,11 +27,24 @@ int ipd_sd_notify(const char *state)
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    /* A full queue of an AF_UNIX datagram receiver blocks the sender: bound it (SO_SNDTIMEO) or refuse it. */
+    struct timeval tv = {.tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000};
+    if (wait_ms > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
     socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
-    int err = n < 0 ? -errno : 0;
+    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | (wait_ms > 0 ? 0 : MSG_DONTWAIT),
+                       (struct sockaddr *)&sa, salen);
+    int err = n < 0 ? -errno : 0; /* EAGAIN: the queue stayed full */
     close(fd);
     return err;
+}
+
+int ipd_sd_notify(const char *state)
+{
+    return send_state(state, 0);
 }
 
 int ipd_sd_notifyf(const char *fmt, ...)
@@ -39,7 +54,12 @@ int ipd_sd_notifyf(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    return ipd_sd_notify(buf);
+    return send_state(buf, 0);
+}
+
+int ipd_sd_notify_state(const char *state)
+{
+    return send_state(state, IPD_SD_STATE_WAIT_MS);
 }
 
 uint64_t ipd_sd_watchdog_usec(void)
