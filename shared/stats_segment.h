@@ -32,7 +32,7 @@
 #define IPD_STATS_SLOTS 56u
 /**
  * Request counters by route and status after the counters: slot route * kinds + kind, in the
- * worker's classification (worker/internal.h); this layer only sums them.
+ * worker's classification (worker/core/internal.h); this layer only sums them.
  */
 #define IPD_STATS_ROUTE_SLOTS 256u
 /** Most worker blocks a segment may hold. */
@@ -74,7 +74,7 @@ typedef enum ipd_stats_counter {
     IPD_STATS_WS_SLOW_CLOSES,   /**< WebSockets closed for not taking data within ws_write_timeout */
     IPD_STATS_WS_REFUSED,       /**< WebSocket upgrades answered 503 over ws_max_connections */
     IPD_STATS_RESERVED_JOBS,    /**< gauge: job slots this worker holds for POSTs the table does not show yet */
-    IPD_STATS_RESERVED_TASKS,   /**< gauge: task slots held the same way (worker/admission.c) */
+    IPD_STATS_RESERVED_TASKS,   /**< gauge: task slots held the same way (worker/rest/admission.c) */
     IPD_STATS_COUNT            /**< number of defined counters (<= IPD_STATS_SLOTS) */
 } ipd_stats_counter_t;
 

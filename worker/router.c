@@ -1,13 +1,13 @@
-#include "worker/internal.h"
+#include "worker/core/internal.h"
 
 #include <string.h>
 #include <unistd.h>
 
 #include "proto/http_host.h"
 #include "proto/job.h"
-#include "worker/dashboard.h"
-#include "worker/logs.h"
-#include "worker/ws.h"
+#include "worker/rest/dashboard.h"
+#include "worker/logs/logs.h"
+#include "worker/ws/ws.h"
 
 #define JOBS_PREFIX "/api/v1/images/pull-jobs/"
 #define WS_JOB_PREFIX "/ws/image-pull/"

@@ -1,4 +1,4 @@
-#include "worker/internal.h"
+#include "worker/core/internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +11,8 @@
 
 #include "proto/error.h"
 #include "shared/log.h"
-#include "worker/logs.h"
-#include "worker/ws.h"
+#include "worker/logs/logs.h"
+#include "worker/ws/ws.h"
 
 #define TABLE_WAIT_MS 2000
 

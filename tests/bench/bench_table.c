@@ -112,7 +112,7 @@ static void bench_reads(const ipd_table_t *r, double seconds)
     printf("active-list scan of %d jobs (with tasks+JSON): %8.0f ns/scan  (%.0f ns/job, %llu scans)\n", NJOBS,
            (t - t0) / (double)scans, (t - t0) / (double)jobs, (unsigned long long)scans);
 
-    /* What a POST's admission check reads (worker/admission.c): the job records, no tasks, no JSON. */
+    /* What a POST's admission check reads (worker/rest/admission.c): the job records, no tasks, no JSON. */
     ipd_table_job_view_t rec = {.job = &job};
     scans = jobs = 0;
     t0 = now_ns();

@@ -37,7 +37,7 @@
 #include "proto/json.h"
 #include "shared/table.h"
 #include "worker/worker.h"
-#include "worker/ws.h"
+#include "worker/ws/ws.h"
 
 #define NODES       3
 #define PREFIX_KEEP 96 /* payload bytes kept per frame: enough to find "seq" */

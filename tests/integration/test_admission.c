@@ -1,7 +1,7 @@
 /*
  * Overload: a POST whose jobs the table cannot hold is refused before anything is created in
  * Kubernetes (503 table_full, Retry-After), instead of a 202 for jobs that never appear.
- * worker/admission.c has the protocol.
+ * worker/rest/admission.c has the protocol.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

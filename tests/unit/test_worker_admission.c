@@ -1,5 +1,5 @@
 /*
- * Admission of POSTs against the table's room (worker/admission.c): two workers sharing one
+ * Admission of POSTs against the table's room (worker/rest/admission.c): two workers sharing one
  * stats segment and one read-only table, the master's writes done by hand in between.
  */
 #include <criterion/criterion.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "proto/error.h"
-#include "worker/internal.h"
+#include "worker/core/internal.h"
 
 static char instance[64];
 static ipd_table_t *writer, *reader;

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "proto/buf.h"
-#include "worker/http_parse.h"
+#include "worker/http/http_parse.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 

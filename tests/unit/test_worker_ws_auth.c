@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "worker/auth.h"
+#include "worker/http/auth.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 
