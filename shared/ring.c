@@ -30,7 +30,8 @@ static ipd_ring_slot_t *entry_of(const ipd_ring_t *ring, uint64_t seq)
     return &ring->entries[(seq - 1) & (ring->capacity - 1)];
 }
 
-uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint64_t version, const char *id)
+uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version,
+                         const char *id)
 {
     uint64_t seq = atomic_load_explicit(ring->head, memory_order_relaxed) + 1;
     ipd_ring_slot_t *e = entry_of(ring, seq);
@@ -41,7 +42,9 @@ uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, 
     atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     e->version = version;
-    e->kind = (uint32_t)kind;
+    if (task > IPD_RING_TASK_MAX)
+        task = IPD_RING_TASK_NONE;
+    e->kind_task = ((uint32_t)kind & 0xffu) | task << 8;
     e->slot = slot;
     memset(e->id, 0, sizeof(e->id));
     strncpy(e->id, id, sizeof(e->id) - 1);
@@ -60,7 +63,9 @@ static int copy_entry(const ipd_ring_t *ring, uint64_t seq, ipd_ring_entry_t *ou
     if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq)
         return IPD_EOVERRUN;
     out->version = e->version;
-    out->kind = e->kind;
+    uint32_t kind_task = e->kind_task;
+    out->kind = kind_task & 0xffu;
+    out->task = kind_task >> 8;
     out->slot = e->slot;
     memcpy(out->id, e->id, sizeof(out->id));
     /* Pairs with the release fence in ipd_ring_append(): if a field copied above came from a

@@ -23,12 +23,21 @@ typedef enum ipd_ring_kind {
     IPD_RING_JOB_DELETED = 2,  /**< the job was deleted or evicted; the slot no longer holds it */
 } ipd_ring_kind_t;
 
+/** `task` of a record that names no single task: a new job, a delete, a change of several
+ *  tasks, of the task count, or of the job record alone. Read the whole job. */
+#define IPD_RING_TASK_NONE 0xffffffu
+/** Task indexes a record can name: 0 .. IPD_RING_TASK_MAX (24 bits, IPD_RING_TASK_NONE excluded). */
+#define IPD_RING_TASK_MAX (IPD_RING_TASK_NONE - 1u)
+
 /** One change record as a reader receives it (a private copy; no pointers into the segment). */
 typedef struct ipd_ring_entry {
-    uint64_t seq;             /**< 1, 2, 3, ...: position in the table's change history */
-    uint64_t version;         /**< the job's `version` at this change (for a delete: its last one) */
-    uint32_t kind;            /**< ipd_ring_kind_t */
-    uint32_t slot;            /**< job slot index the change concerns */
+    uint64_t seq;     /**< 1, 2, 3, ...: position in the table's change history */
+    uint64_t version; /**< the job's `version` at this change (for a delete: its last one) */
+    uint32_t kind;    /**< ipd_ring_kind_t */
+    uint32_t slot;    /**< job slot index the change concerns */
+    /** the index of the one task this change rewrote (its other tasks and task count are as
+     *  before), or IPD_RING_TASK_NONE */
+    uint32_t task;
     char id[IPD_JOB_ID_SIZE]; /**< job id, NUL-terminated */
 } ipd_ring_entry_t;
 
@@ -36,13 +45,12 @@ typedef struct ipd_ring_entry {
 typedef struct ipd_ring_slot {
     _Atomic uint64_t seq; /**< seq of the record held, 0 while the writer rewrites the entry */
     uint64_t version;
-    uint32_t kind;
+    uint32_t kind_task; /**< kind in bits 0-7, task (or IPD_RING_TASK_NONE) in bits 8-31 */
     uint32_t slot;
     char id[IPD_JOB_ID_SIZE];
 } ipd_ring_slot_t;
 
 _Static_assert(sizeof(ipd_ring_slot_t) == 64, "a ring entry is one cache line");
-_Static_assert(sizeof(ipd_ring_entry_t) == 64, "a ring entry copy mirrors the slot");
 
 /** A view of a ring: where its entries and head live. Holds no resources; copy freely. */
 typedef struct ipd_ring {
@@ -67,9 +75,12 @@ uint64_t ipd_ring_head(const ipd_ring_t *ring);
 /**
  * Writer only. Appends a record with seq head + 1, publishes it and returns that seq.
  * `kind`, `slot`, `version`, `id` (borrowed, NUL-terminated, truncated to IPD_JOB_ID_SIZE - 1)
- * describe the change. The oldest entry is overwritten once the ring is full.
+ * describe the change; `task` is the index of the one task it rewrote, or IPD_RING_TASK_NONE
+ * (an index above IPD_RING_TASK_MAX is recorded as IPD_RING_TASK_NONE). The oldest entry is
+ * overwritten once the ring is full.
  */
-uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint64_t version, const char *id);
+uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version,
+                         const char *id);
 
 /**
  * Copies the records after `after_seq` into `out` (caller's array of `cap` entries), oldest

@@ -246,9 +246,24 @@ int ipd_table_ring_read(const ipd_table_t *t, uint64_t after_seq, ipd_ring_entry
  * Returns 0; IPD_EINVAL (empty or unterminated id, bad state); IPD_ETOOBIG (ntasks above the
  * task capacity); IPD_EFULL (only active jobs left to evict, or the tasks cannot be placed;
  * finished jobs may have been evicted in the attempt); IPD_ESTATE on a read-only table.
+ * The change record names the task rewritten when exactly one was (ring.h, `task`).
  */
 int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
                       size_t json_len);
+
+/**
+ * Replaces the job `job->id`, which the table holds with exactly `ntasks` tasks, changing only
+ * the tasks named: task `index[i]` becomes `tasks[i]` for i < `nchanged` (both arrays borrowed;
+ * NULL when nchanged is 0; indexes distinct). The job record and the optional JSON are replaced
+ * as by ipd_table_put_job(); the other tasks are neither read nor compared, so the cost follows
+ * `nchanged`, not the job's size. Readers see the job and all its tasks as one version, as
+ * after ipd_table_put_job(). The change record names the task when exactly one was rewritten.
+ * Returns 0; IPD_ENOTFOUND (no such job: use ipd_table_put_job()); IPD_ESTATE (the table holds
+ * another task count, or a read-only table); IPD_EINVAL (bad job as for ipd_table_put_job(), an
+ * index >= ntasks); IPD_ETOOBIG (nchanged above the task capacity). Nothing is written on error.
+ */
+int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, const uint32_t *index,
+                        const ipd_task_t *tasks, size_t nchanged, const void *json, size_t json_len);
 
 /** Deletes job `id` (borrowed): its slot and tasks are freed and a deleted record is appended.
  *  Returns 0, IPD_ENOTFOUND or IPD_ESTATE on a read-only table. */

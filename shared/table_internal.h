@@ -14,7 +14,7 @@
 #include "shared/table.h"
 
 #define TABLE_MAGIC          UINT64_C(0x656c626174647069) /* "ipdtable" in little-endian byte order */
-#define TABLE_LAYOUT_VERSION 3u
+#define TABLE_LAYOUT_VERSION 4u
 #define TABLE_LINE           64u
 #define TABLE_PAGE           4096u
 #define TABLE_HEADER_SIZE    512u
@@ -122,16 +122,56 @@ typedef struct task_copy {
 _Static_assert(offsetof(task_copy_t, task) == 32, "task record at 32");
 _Static_assert(sizeof(task_copy_t) % TABLE_LINE == 0, "task copies keep cache-line alignment");
 
-/* One published list copy: this head then `count` refs, room for job_capacity. */
+/*
+ * One published list copy: this head then `len` positions, room for list_positions(job_capacity).
+ * A position holds a ref or a hole (slot LIST_HOLE): a job that leaves a list leaves a hole,
+ * so that neither leaving nor entering at the end moves the other refs. The active list is
+ * stored in API order, the failed list in reverse API order (oldest first), so that a new job
+ * and a new failure are both appended.
+ */
 typedef struct list_copy {
     uint64_t generation;
-    uint32_t count;
-    uint32_t _reserved[13];
+    uint32_t count; /* refs held, holes not counted */
+    uint32_t len;   /* positions in use, holes counted */
+    uint32_t _reserved[12];
     ipd_table_ref_t refs[];
 } list_copy_t;
 
 _Static_assert(sizeof(list_copy_t) == TABLE_LINE, "list refs start the second line");
 _Static_assert(sizeof(ipd_table_ref_t) == 8, "a ref is 8 bytes");
+
+/* The slot of a hole in a list, and of "not in the list" in the writer's position map. */
+#define LIST_HOLE UINT32_MAX
+/* A list compacts once its holes outnumber both its refs and this many. */
+#define LIST_SLACK 64u
+/* An insertion this many positions or fewer before the end shifts them; further in, the list is rebuilt. */
+#define LIST_SHIFT 32u
+/* Position changes remembered per list copy between two of its publications; beyond, it is rewritten whole. */
+#define LIST_OPS 96u
+
+/* Positions a list copy has room for: refs plus the holes compaction allows. */
+static inline size_t list_positions(uint32_t jobs)
+{
+    return 2 * (size_t)jobs + LIST_SLACK + 2;
+}
+
+/* One position change the writer made to a list, to replay on a copy. */
+typedef struct list_op {
+    uint32_t pos;
+    ipd_table_ref_t ref;
+} list_op_t;
+
+/* The writer's private twin of one list: positions as published, and what each copy lacks. */
+typedef struct wlist {
+    uint32_t *store; /* `room` entries: a job slot or LIST_HOLE */
+    uint32_t room;   /* list_positions(job_capacity) */
+    uint32_t len;
+    uint32_t live;
+    uint32_t *pos;              /* job_capacity entries: position of the slot in `store`, or LIST_HOLE */
+    list_op_t ops[2][LIST_OPS]; /* per copy: changes made since the copy was last written */
+    uint32_t nops[2];
+    uint8_t full[2]; /* per copy: rewrite it whole (too many changes, a rebuild, a compaction) */
+} wlist_t;
 
 /* The writer's private view of a job slot. */
 typedef struct wjob {
@@ -157,10 +197,7 @@ typedef struct table_writer {
     uint32_t nfree_slots;
     extent_t *free_ext; /* free task extents sorted by `first`, coalesced */
     uint32_t nfree_ext;
-    uint32_t *active; /* slots in API order */
-    uint32_t nactive;
-    uint32_t *failed;
-    uint32_t nfailed;
+    wlist_t lists[2];    /* indexed by ipd_table_list_kind_t */
     uint32_t index_used; /* live + tombstone buckets in the published index */
     uint32_t index_tombs;
     uint64_t gen;        /* last generation published */
@@ -259,7 +296,9 @@ void ipd_table_extent_free(ipd_table_t *t, uint32_t first, uint32_t count);
 int ipd_table_extent_grow(ipd_table_t *t, uint32_t first, uint32_t count, uint32_t want);
 void ipd_table_lists_update(ipd_table_t *t, uint32_t slot, const wjob_t *before, const wjob_t *after);
 void ipd_table_lists_publish(ipd_table_t *t, ipd_table_list_kind_t kind);
-void ipd_table_lists_rebuild(ipd_table_t *t);
+/* The first job slot stored in list `kind` other than `skip` (for the failed list: the oldest
+ * failure), or LIST_HOLE when there is none. */
+uint32_t ipd_table_list_first(const ipd_table_t *t, ipd_table_list_kind_t kind, uint32_t skip);
 
 /* table_reattach.c */
 int ipd_table_reattach(ipd_table_t *t, ipd_table_open_info_t *info);

@@ -133,24 +133,42 @@ int ipd_table_get_job_in_slot(const ipd_table_t *t, uint32_t slot, ipd_table_job
     return ipd_table_read_slot(t, slot, NULL, ANY_INCARNATION, view);
 }
 
+/* Copies up to `cap` refs of list copy `c` in API order, skipping holes; returns how many. */
+static size_t copy_refs(const list_copy_t *c, ipd_table_list_kind_t kind, size_t len, ipd_table_ref_t *refs, size_t cap)
+{
+    size_t k = 0;
+    if (kind == IPD_TABLE_LIST_ACTIVE) {
+        for (size_t i = 0; i < len && k < cap; i++)
+            if (c->refs[i].slot != LIST_HOLE)
+                refs[k++] = c->refs[i];
+    } else {
+        /* Stored oldest failure first: API order is from the end. */
+        for (size_t i = len; i-- > 0 && k < cap;)
+            if (c->refs[i].slot != LIST_HOLE)
+                refs[k++] = c->refs[i];
+    }
+    return k;
+}
+
 int ipd_table_list(const ipd_table_t *t, ipd_table_list_kind_t kind, ipd_table_ref_t *refs, size_t cap, size_t *count,
                    size_t *total, uint64_t *generation)
 {
     const slot_head_t *h = list_head(t, kind);
+    size_t room = list_positions(t->job_cap);
 
     for (int attempt = 0; attempt < TABLE_READ_RETRIES; attempt++) {
         uint64_t seq = ipd_table_latch_enter(h), gen = 0;
         size_t n = 0, k = 0;
         if (seq != 0) {
             const list_copy_t *c = list_copy(t, kind, seq);
+            size_t len = c->len < room ? c->len : room;
             n = c->count < t->job_cap ? c->count : t->job_cap;
             gen = c->generation;
-            k = n < cap ? n : cap;
-            memcpy(refs, c->refs, k * sizeof(*refs));
+            k = copy_refs(c, kind, len, refs, cap);
             if (!ipd_table_latch_stable(h, seq, 0))
                 continue;
         }
-        *count = k;
+        *count = k < n ? k : n;
         if (total != NULL)
             *total = n;
         if (generation != NULL)

@@ -112,7 +112,7 @@ static void announce(ipd_table_t *t, uint64_t committed, ipd_table_open_info_t *
             continue;
         t->w->gen++;
         ipd_ring_append(&t->ring, c->flags & COPY_LIVE ? IPD_RING_JOB_UPSERTED : IPD_RING_JOB_DELETED, s,
-                        c->job.version, c->job.id);
+                        IPD_RING_TASK_NONE, c->job.version, c->job.id);
         info->announced++;
     }
 }

@@ -32,7 +32,7 @@ static int compute(uint32_t jobs, uint32_t tasks, uint32_t ring, uint32_t json, 
     g->job_copy = align_up(sizeof(job_copy_t) + json, TABLE_LINE);
     g->job_slot = TABLE_LINE + 2 * g->job_copy;
     g->task_slot = TABLE_LINE + 2 * sizeof(task_copy_t);
-    g->list_copy = align_up(sizeof(list_copy_t) + (size_t)jobs * sizeof(ipd_table_ref_t), TABLE_LINE);
+    g->list_copy = align_up(sizeof(list_copy_t) + list_positions(jobs) * sizeof(ipd_table_ref_t), TABLE_LINE);
     g->off_jobs = TABLE_PAGE;
     g->off_tasks = align_up(g->off_jobs + jobs * g->job_slot, TABLE_PAGE);
     g->off_index = align_up(g->off_tasks + tasks * g->task_slot, TABLE_PAGE);

@@ -9,10 +9,10 @@
 #define NO_SLOT UINT32_MAX
 
 /* Ends a change: appends its record, then announces the new generation. */
-static void commit(ipd_table_t *t, ipd_ring_kind_t kind, uint32_t slot, uint64_t version, const char *id)
+static void commit(ipd_table_t *t, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version, const char *id)
 {
     t->w->gen++;
-    ipd_ring_append(&t->ring, kind, slot, version, id);
+    ipd_ring_append(&t->ring, kind, slot, task, version, id);
     /* Pairs with the acquire load in ipd_table_generation(): a reader that sees the new
      * generation also sees every record copy and list written for it. */
     atomic_store_explicit(&t->hdr->generation, t->w->gen, memory_order_release);
@@ -40,17 +40,18 @@ static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_j
     ipd_table_latch_publish(h);
 }
 
-/* Writes task `index` of job `slot` into task slot `ts`, unless the published copy already says the same. */
-static void write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index, const ipd_task_t *task)
+/* Writes task `index` of job `slot` into task slot `ts`, unless `compare` is set and the
+ * published copy already says the same. Returns 1 when written. */
+static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index, const ipd_task_t *task, int compare)
 {
     slot_head_t *h = task_head(t, ts);
     uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
     uint32_t inc = t->w->jobs[slot].incarnation;
     task_copy_t *c = task_copy(t, ts, seq);
 
-    if (seq != 0 && (c->flags & COPY_LIVE) && c->job_slot == slot && c->incarnation == inc && c->index == index &&
-        memcmp(&c->task, task, sizeof(*task)) == 0)
-        return;
+    if (compare && seq != 0 && (c->flags & COPY_LIVE) && c->job_slot == slot && c->incarnation == inc &&
+        c->index == index && memcmp(&c->task, task, sizeof(*task)) == 0)
+        return 0;
     ipd_table_latch_begin(h);
     c = task_copy(t, ts, seq + 1);
     c->stamp = t->w->gen + 1;
@@ -61,6 +62,7 @@ static void write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t inde
     memcpy(&c->task, task, sizeof(*task));
     c->checksum = ipd_table_task_checksum(c);
     ipd_table_latch_publish(h);
+    return 1;
 }
 
 /* Removes the job in `slot`: deleted marker, index, lists, tasks, slot; then its record. */
@@ -79,7 +81,7 @@ static void delete_slot(ipd_table_t *t, uint32_t slot)
     ipd_table_lists_update(t, slot, &before, &w->jobs[slot]);
     ipd_table_extent_free(t, before.task_first, before.task_count);
     w->free_slots[w->nfree_slots++] = slot;
-    commit(t, IPD_RING_JOB_DELETED, slot, last.version, before.id);
+    commit(t, IPD_RING_JOB_DELETED, slot, IPD_RING_TASK_NONE, last.version, before.id);
 }
 
 /* The next job to evict, never `keep`: the oldest succeeded or cancelled, else the oldest failed. */
@@ -96,9 +98,8 @@ static uint32_t victim(const ipd_table_t *t, uint32_t keep)
             (j->finished_at == w->jobs[best].finished_at && j->created_at < w->jobs[best].created_at))
             best = s;
     }
-    for (uint32_t i = w->nfailed; best == NO_SLOT && i-- > 0;)
-        if (w->failed[i] != keep)
-            best = w->failed[i];
+    if (best == NO_SLOT)
+        best = ipd_table_list_first(t, IPD_TABLE_LIST_FAILED, keep);
     return best;
 }
 
@@ -117,10 +118,11 @@ static int take_slot(ipd_table_t *t, uint32_t *slot)
 /* Task slots held by active jobs other than `slot`: what eviction can never free. */
 static uint64_t pinned_tasks(const ipd_table_t *t, uint32_t slot)
 {
+    const wlist_t *l = &t->w->lists[IPD_TABLE_LIST_ACTIVE];
     uint64_t n = 0;
-    for (uint32_t i = 0; i < t->w->nactive; i++)
-        if (t->w->active[i] != slot)
-            n += t->w->jobs[t->w->active[i]].task_count;
+    for (uint32_t i = 0; i < l->len; i++)
+        if (l->store[i] != LIST_HOLE && l->store[i] != slot)
+            n += t->w->jobs[l->store[i]].task_count;
     return n;
 }
 
@@ -165,11 +167,29 @@ static int check_put(const ipd_table_t *t, const ipd_job_t *job, const ipd_task_
     return ntasks > t->task_cap ? IPD_ETOOBIG : 0;
 }
 
+/* Ends a put of job `slot` whose tasks are written: job copy, writer state, index, lists, record. */
+static void finish_put(ipd_table_t *t, uint32_t slot, const wjob_t *before, int fresh, const ipd_job_t *job,
+                       const void *json, size_t json_len, uint32_t task)
+{
+    wjob_t *wj = &t->w->jobs[slot];
+
+    write_job(t, slot, COPY_LIVE, job, json, json_len);
+    if (fresh)
+        wj->live = 1; /* before the index insert, which may rebuild from `live` slots */
+    wj->state = job->state;
+    wj->created_at = job->created_at;
+    wj->finished_at = job->finished_at;
+    if (fresh)
+        ipd_table_index_insert(t, job->id, slot);
+    ipd_table_lists_update(t, slot, before, wj);
+    commit(t, IPD_RING_JOB_UPSERTED, slot, task, job->version, job->id);
+}
+
 int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
                       size_t json_len)
 {
     int rc = check_put(t, job, tasks, ntasks), moved, fresh;
-    uint32_t slot, first, n = (uint32_t)ntasks;
+    uint32_t slot, first, n = (uint32_t)ntasks, written = 0, last = IPD_RING_TASK_NONE;
     if (rc != 0)
         return rc;
     if (json_len > t->json_cap)
@@ -190,23 +210,46 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
         wj->incarnation = before.incarnation + 1;
     }
     for (uint32_t i = 0; i < n; i++)
-        write_task(t, first + i, slot, i, &tasks[i]);
+        if (write_task(t, first + i, slot, i, &tasks[i], 1)) {
+            written++;
+            last = i;
+        }
     wj->task_first = first;
     wj->task_count = n;
-    write_job(t, slot, COPY_LIVE, job, json, json_len);
-    if (fresh)
-        wj->live = 1; /* before the index insert, which may rebuild from `live` slots */
-    wj->state = job->state;
-    wj->created_at = job->created_at;
-    wj->finished_at = job->finished_at;
-    if (fresh)
-        ipd_table_index_insert(t, job->id, slot);
-    ipd_table_lists_update(t, slot, &before, wj);
+    int one = !fresh && !moved && n == before.task_count && written == 1;
+    finish_put(t, slot, &before, fresh, job, json, json_len, one ? last : IPD_RING_TASK_NONE);
     if (moved)
         ipd_table_extent_free(t, before.task_first, before.task_count);
     else if (n < before.task_count)
         ipd_table_extent_free(t, first + n, before.task_count - n);
-    commit(t, IPD_RING_JOB_UPSERTED, slot, job->version, job->id);
+    return 0;
+}
+
+int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, const uint32_t *index,
+                        const ipd_task_t *tasks, size_t nchanged, const void *json, size_t json_len)
+{
+    int rc = check_put(t, job, tasks, nchanged);
+    uint32_t slot, written = 0, last = IPD_RING_TASK_NONE;
+    if (rc != 0)
+        return rc;
+    if (nchanged > 0 && index == NULL)
+        return IPD_EINVAL;
+    if (json_len > t->json_cap)
+        json = NULL;
+    if ((slot = ipd_table_index_lookup(t, job->id)) == NO_SLOT)
+        return IPD_ENOTFOUND;
+    wjob_t *wj = &t->w->jobs[slot], before = *wj;
+    if (ntasks != wj->task_count)
+        return IPD_ESTATE;
+    for (size_t i = 0; i < nchanged; i++)
+        if (index[i] >= wj->task_count)
+            return IPD_EINVAL;
+    for (size_t i = 0; i < nchanged; i++)
+        if (write_task(t, wj->task_first + index[i], slot, index[i], &tasks[i], 0)) {
+            written++;
+            last = index[i];
+        }
+    finish_put(t, slot, &before, 0, job, json, json_len, written == 1 ? last : IPD_RING_TASK_NONE);
     return 0;
 }
 

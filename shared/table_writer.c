@@ -9,6 +9,8 @@
 /* The writer's private state: free job slots, the task extent allocator (first fit over a
  * sorted, coalesced array of free extents) and the two ordered lists it publishes. */
 
+static void set_full(wlist_t *l);
+
 int ipd_table_writer_new(ipd_table_t *t)
 {
     table_writer_t *w = calloc(1, sizeof(*w));
@@ -17,10 +19,20 @@ int ipd_table_writer_new(ipd_table_t *t)
     w->jobs = calloc(t->job_cap, sizeof(*w->jobs));
     w->free_slots = calloc(t->job_cap, sizeof(*w->free_slots));
     w->free_ext = calloc((size_t)t->job_cap + 2, sizeof(*w->free_ext));
-    w->active = calloc(t->job_cap, sizeof(*w->active));
-    w->failed = calloc(t->job_cap, sizeof(*w->failed));
     t->w = w;
-    if (w->jobs == NULL || w->free_slots == NULL || w->free_ext == NULL || w->active == NULL || w->failed == NULL) {
+    int ok = w->jobs != NULL && w->free_slots != NULL && w->free_ext != NULL;
+    for (int k = 0; k < 2; k++) {
+        wlist_t *l = &w->lists[k];
+        l->room = (uint32_t)list_positions(t->job_cap);
+        l->store = calloc(l->room, sizeof(*l->store));
+        l->pos = malloc((size_t)t->job_cap * sizeof(*l->pos));
+        ok = ok && l->store != NULL && l->pos != NULL;
+        if (l->pos != NULL)
+            for (uint32_t s = 0; s < t->job_cap; s++)
+                l->pos[s] = LIST_HOLE;
+        set_full(l);
+    }
+    if (!ok) {
         ipd_table_writer_free(t);
         return -ENOMEM;
     }
@@ -35,8 +47,10 @@ void ipd_table_writer_free(ipd_table_t *t)
     free(w->jobs);
     free(w->free_slots);
     free(w->free_ext);
-    free(w->active);
-    free(w->failed);
+    for (int k = 0; k < 2; k++) {
+        free(w->lists[k].store);
+        free(w->lists[k].pos);
+    }
     free(w->scratch);
     free(w);
     t->w = NULL;
@@ -137,51 +151,155 @@ static int order(int kind, const wjob_t *a, const wjob_t *b)
     return strncmp(b->id, a->id, IPD_JOB_ID_SIZE);
 }
 
+/* < 0 when `a` is stored before `b`: API order for the active list, reverse API order for the failed one. */
+static int stored_order(const table_writer_t *w, int kind, uint32_t a, uint32_t b)
+{
+    return kind == IPD_TABLE_LIST_ACTIVE ? order(kind, &w->jobs[a], &w->jobs[b])
+                                         : order(kind, &w->jobs[b], &w->jobs[a]);
+}
+
+static const table_writer_t *sort_writer;
+static int sort_kind;
+
+static int by_stored_order(const void *a, const void *b)
+{
+    return stored_order(sort_writer, sort_kind, *(const uint32_t *)a, *(const uint32_t *)b);
+}
+
+/* Records that position `pos` of list `l` now holds `slot` (or a hole), for both copies. */
+static void note(table_writer_t *w, wlist_t *l, uint32_t pos)
+{
+    uint32_t slot = l->store[pos];
+    list_op_t op = {pos, {slot, slot == LIST_HOLE ? 0 : w->jobs[slot].incarnation}};
+    for (int c = 0; c < 2; c++) {
+        if (l->full[c])
+            continue;
+        if (l->nops[c] == LIST_OPS)
+            l->full[c] = 1;
+        else
+            l->ops[c][l->nops[c]++] = op;
+    }
+}
+
+static void set_full(wlist_t *l)
+{
+    l->full[0] = l->full[1] = 1;
+    l->nops[0] = l->nops[1] = 0;
+}
+
+/* Rewrites list `kind` without holes, with `extra` (LIST_HOLE for none) put in its place. */
+static void rebuild(table_writer_t *w, int kind, uint32_t extra)
+{
+    wlist_t *l = &w->lists[kind];
+    uint32_t n = 0, at;
+
+    for (uint32_t i = 0; i < l->len; i++)
+        if (l->store[i] != LIST_HOLE)
+            l->store[n++] = l->store[i];
+    if (extra != LIST_HOLE) {
+        uint32_t lo = 0, hi = n;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (stored_order(w, kind, l->store[mid], extra) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        at = lo;
+        memmove(&l->store[at + 1], &l->store[at], (n - at) * sizeof(*l->store));
+        l->store[at] = extra;
+        n++;
+        l->live++;
+    }
+    l->len = n;
+    for (uint32_t i = 0; i < n; i++)
+        l->pos[l->store[i]] = i;
+    set_full(l);
+}
+
 static void list_insert(table_writer_t *w, int kind, uint32_t slot)
 {
-    uint32_t *arr = kind == IPD_TABLE_LIST_ACTIVE ? w->active : w->failed;
-    uint32_t *n = kind == IPD_TABLE_LIST_ACTIVE ? &w->nactive : &w->nfailed;
-    uint32_t lo = 0, hi = *n;
+    wlist_t *l = &w->lists[kind];
+    uint32_t p = l->len;
 
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (order(kind, &w->jobs[arr[mid]], &w->jobs[slot]) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (l->len == l->room) {
+        rebuild(w, kind, slot);
+        return;
     }
-    memmove(&arr[lo + 1], &arr[lo], (*n - lo) * sizeof(*arr));
-    arr[lo] = slot;
-    (*n)++;
+    /* Usually the job goes last (the newest job, the newest failure): look back a little way. */
+    while (p > 0) {
+        uint32_t e = l->store[p - 1];
+        if (e != LIST_HOLE && stored_order(w, kind, e, slot) <= 0)
+            break;
+        if (l->len - p == LIST_SHIFT) {
+            rebuild(w, kind, slot);
+            return;
+        }
+        p--;
+    }
+    for (uint32_t i = l->len; i > p; i--) {
+        l->store[i] = l->store[i - 1];
+        if (l->store[i] != LIST_HOLE)
+            l->pos[l->store[i]] = i;
+        note(w, l, i);
+    }
+    l->store[p] = slot;
+    l->pos[slot] = p;
+    note(w, l, p);
+    l->len++;
+    l->live++;
 }
 
 static void list_remove(table_writer_t *w, int kind, uint32_t slot)
 {
-    uint32_t *arr = kind == IPD_TABLE_LIST_ACTIVE ? w->active : w->failed;
-    uint32_t *n = kind == IPD_TABLE_LIST_ACTIVE ? &w->nactive : &w->nfailed;
+    wlist_t *l = &w->lists[kind];
+    uint32_t p = l->pos[slot];
 
-    for (uint32_t i = 0; i < *n; i++) {
-        if (arr[i] == slot) {
-            memmove(&arr[i], &arr[i + 1], (*n - i - 1) * sizeof(*arr));
-            (*n)--;
-            return;
-        }
-    }
+    if (p == LIST_HOLE)
+        return;
+    l->store[p] = LIST_HOLE;
+    l->pos[slot] = LIST_HOLE;
+    l->live--;
+    note(w, l, p);
+    /* Trailing holes are dropped: the copies' `len` says where the list ends. */
+    while (l->len > 0 && l->store[l->len - 1] == LIST_HOLE)
+        l->len--;
+    if (l->len - l->live > LIST_SLACK && l->len - l->live > l->live)
+        rebuild(w, kind, LIST_HOLE);
+}
+
+uint32_t ipd_table_list_first(const ipd_table_t *t, ipd_table_list_kind_t kind, uint32_t skip)
+{
+    const wlist_t *l = &t->w->lists[kind];
+    for (uint32_t i = 0; i < l->len; i++)
+        if (l->store[i] != LIST_HOLE && l->store[i] != skip)
+            return l->store[i];
+    return LIST_HOLE;
 }
 
 void ipd_table_lists_publish(ipd_table_t *t, ipd_table_list_kind_t kind)
 {
     table_writer_t *w = t->w;
+    wlist_t *l = &w->lists[kind];
     slot_head_t *h = list_head(t, kind);
-    const uint32_t *arr = kind == IPD_TABLE_LIST_ACTIVE ? w->active : w->failed;
-    uint32_t n = kind == IPD_TABLE_LIST_ACTIVE ? w->nactive : w->nfailed;
 
     ipd_table_latch_begin(h);
-    list_copy_t *c = list_copy(t, kind, atomic_load_explicit(&h->seq, memory_order_relaxed) + 1);
+    uint64_t which = (atomic_load_explicit(&h->seq, memory_order_relaxed) + 1) & 1;
+    list_copy_t *c = list_copy(t, kind, which);
     c->generation = w->gen + 1;
-    c->count = n;
-    for (uint32_t i = 0; i < n; i++)
-        c->refs[i] = (ipd_table_ref_t){arr[i], w->jobs[arr[i]].incarnation};
+    if (l->full[which]) {
+        for (uint32_t i = 0; i < l->len; i++) {
+            uint32_t s = l->store[i];
+            c->refs[i] = (ipd_table_ref_t){s, s == LIST_HOLE ? 0 : w->jobs[s].incarnation};
+        }
+    } else {
+        for (uint32_t i = 0; i < l->nops[which]; i++)
+            c->refs[l->ops[which][i].pos] = l->ops[which][i].ref;
+    }
+    c->count = l->live;
+    c->len = l->len;
+    l->full[which] = 0;
+    l->nops[which] = 0;
     ipd_table_latch_publish(h);
 }
 
@@ -213,7 +331,12 @@ int ipd_table_writer_derive(ipd_table_t *t)
     table_writer_t *w = t->w;
     uint32_t nused = 0, next = 0;
 
-    w->nfree_slots = w->nactive = w->nfailed = w->nfree_ext = 0;
+    w->nfree_slots = w->nfree_ext = 0;
+    for (int k = 0; k < 2; k++) {
+        w->lists[k].len = w->lists[k].live = 0;
+        for (uint32_t s = 0; s < t->job_cap; s++)
+            w->lists[k].pos[s] = LIST_HOLE;
+    }
     for (uint32_t s = t->job_cap; s-- > 0;) {
         if (!w->jobs[s].live) {
             w->free_slots[w->nfree_slots++] = s;
@@ -222,8 +345,20 @@ int ipd_table_writer_derive(ipd_table_t *t)
         if (w->jobs[s].task_count > 0)
             w->free_ext[nused++] = (extent_t){w->jobs[s].task_first, w->jobs[s].task_count};
         int kind = list_of(&w->jobs[s]);
-        if (kind >= 0)
-            list_insert(w, kind, s);
+        if (kind >= 0) {
+            wlist_t *l = &w->lists[kind];
+            l->store[l->len++] = s;
+            l->live++;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        wlist_t *l = &w->lists[k];
+        sort_writer = w;
+        sort_kind = k;
+        qsort(l->store, l->len, sizeof(*l->store), by_stored_order);
+        for (uint32_t i = 0; i < l->len; i++)
+            l->pos[l->store[i]] = i;
+        set_full(l);
     }
     /* The used extents, sorted, must not overlap; their gaps are the free extents. */
     extent_t *used = malloc(((size_t)nused + 1) * sizeof(*used));

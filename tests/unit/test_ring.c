@@ -33,7 +33,8 @@ static void append_n(int n)
         char id[16];
         uint64_t seq = ipd_ring_head(&ring) + 1;
         snprintf(id, sizeof(id), "pj-%llu", (unsigned long long)seq);
-        cr_assert_eq(ipd_ring_append(&ring, IPD_RING_JOB_UPSERTED, (uint32_t)seq % 5, seq * 10, id), seq);
+        cr_assert_eq(ipd_ring_append(&ring, IPD_RING_JOB_UPSERTED, (uint32_t)seq % 5, IPD_RING_TASK_NONE, seq * 10, id),
+                     seq);
     }
 }
 
