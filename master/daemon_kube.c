@@ -213,7 +213,8 @@ static int open_kube(daemon_state_t *d)
         ipd_error("master", "Kubernetes configuration: %s", err);
         return rc;
     }
-    if ((rc = ipd_kube_create(&d->kube, &kc, NULL)) != 0) {
+    ipd_kube_options_t kopts = ipd_kube_profile_options(&d->cfg);
+    if ((rc = ipd_kube_create(&d->kube, &kc, &kopts)) != 0) {
         ipd_kube_config_dispose(&kc);
         ipd_error("master", "Kubernetes client: %s", ipd_strerror(rc));
         return rc;

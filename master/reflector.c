@@ -201,7 +201,8 @@ static void start_list(ipd_reflector_t *r)
     snprintf(path, len, "%s?limit=%d%s%s%s", r->spec.path, r->unpaginated ? 0 : r->spec.page_size, r->selectors,
              cont ? "&continue=" : "", cont ? cont : "");
     free(cont);
-    ipd_kube_req_spec_t spec = {.path = path, .on_done = on_list_done, .data = r};
+    /* no_retry: a 429 or 503 comes back here, which waits its Retry-After with the list's own state. */
+    ipd_kube_req_spec_t spec = {.path = path, .on_done = on_list_done, .data = r, .no_retry = 1};
     r->state = LISTING;
     int rc = ipd_kube_start(r->kube, &spec, &r->req);
     free(path);

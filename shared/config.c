@@ -112,6 +112,13 @@ const ipd_config_directive_t ipd_config_table[] = {
      .def = "800ms", .help = "First retry delay of list and watch after an error; doubles, with jitter."},
     {"watch_backoff_max", IPD_CT_DURATION, 0, FIELD(watch_backoff_max_ms), RANGE(MS(100), H(1)), .def = "30s",
      .help = "Cap of the list and watch retry delay."},
+    {"kube_retries", IPD_CT_INT, 0, FIELD(kube_retries), RANGE(0, 100), .def = "5",
+     .help = "A single API request (creating, patching or deleting a Job, listing nodes or pods for a POST; not "
+             "the lists and watches, which retry by themselves) that the API server answers 429 or 503 with "
+             "Retry-After is sent again after that delay, up to this many times, without blocking anything "
+             "else. The client's POST or DELETE waits for the answer that ends it. 0: never."},
+    {"kube_retry_max_wait", IPD_CT_DURATION, 0, FIELD(kube_retry_max_wait_ms), RANGE(MS(100), MINUTES(10)),
+     .def = "30s", .help = "Longest wait before one such retry: a longer Retry-After waits this long."},
     {"op_visible_timeout", IPD_CT_DURATION, 0, FIELD(op_visible_timeout_ms), RANGE(0, MINUTES(1)), .def = "5s",
      .help = "The 202 answer to POST /api/v1/images/pull or DELETE of a pull job waits until the job table shows "
              "the change (the new jobs present, the cancelled job final), so that a GET or watch that follows "

@@ -144,6 +144,10 @@ typedef struct ipd_config {
     uint64_t watch_backoff_initial_ms;
     /** `watch_backoff_max`: cap of the doubling reconnect delay. */
     uint64_t watch_backoff_max_ms;
+    /** `kube_retries`: times a single API request answered 429/503 with Retry-After is sent again. */
+    int kube_retries;
+    /** `kube_retry_max_wait`: cap on one wait before such a retry. */
+    uint64_t kube_retry_max_wait_ms;
     /** `list_page_size`: `limit` of each paginated list request. */
     int list_page_size;
     /** `max_nodes_per_job`: upper bound of target nodes in one pull job. */

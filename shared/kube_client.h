@@ -31,6 +31,15 @@
  * profile disables it. One-shot requests share connections (and HTTP/2 multiplexing over TLS);
  * streams force HTTP/1.1, whose pause handling is the dependable one.
  *
+ * Retries. An apiserver that answers 429 (too many requests, API Priority and Fairness) or 503
+ * with a Retry-After header has not carried the request out and says when to ask again. A one-shot
+ * request (unless its spec sets no_retry) is then sent again, unchanged, after that delay (capped
+ * at retry_max_wait_ms), up to `retries` times, as client-go's rest client does; meanwhile it
+ * stays started (on_done not called, cancel allowed) and waits on a timer in the client's epoll
+ * set, so the host loop never blocks. The answer that ends it (any other answer, a 429 or 503
+ * without Retry-After, or the last retry's) goes to on_done with `attempts` set. Streams are
+ * never retried: a non-2xx stream answer goes to on_done with its retry_after_ms.
+ *
  * Single-threaded: every function must be called from the thread that runs the host loop.
  */
 #ifndef IPD_SHARED_KUBE_CLIENT_H
@@ -49,6 +58,10 @@
 #define IPD_KUBE_DEFAULT_CONNECT_TIMEOUT_MS 10000
 /** Default total timeout of a one-shot request. */
 #define IPD_KUBE_DEFAULT_TIMEOUT_MS 30000
+/** Default number of times a one-shot answered 429 or 503 with Retry-After is sent again. */
+#define IPD_KUBE_DEFAULT_RETRIES 5
+/** Default cap on one wait before such a retry. */
+#define IPD_KUBE_DEFAULT_RETRY_MAX_WAIT_MS 30000
 /** Cap on the error body kept for a non-2xx stream; longer bodies are truncated. */
 #define IPD_KUBE_MAX_ERROR_BODY (64u << 10)
 
@@ -72,6 +85,13 @@ typedef struct ipd_kube_options {
     long connect_timeout_ms;
     /** Default total timeout of one-shot requests, in milliseconds. */
     long timeout_ms;
+    /**
+     * How many times a one-shot request answered 429 or 503 with a Retry-After header is sent
+     * again, each time after the delay the header asks for (see "Retries" above); -1: never.
+     */
+    int retries;
+    /** Cap on one such delay, in milliseconds: a longer Retry-After waits this long. */
+    long retry_max_wait_ms;
 } ipd_kube_options_t;
 
 /** The outcome of a request, handed to on_done. Everything it points to is borrowed for the call only. */
@@ -97,6 +117,8 @@ typedef struct ipd_kube_result {
      * HTTP date), in ms; 0 when there is none or for any other status.
      */
     uint64_t retry_after_ms;
+    /** How many times the request was sent: 1, or more after retries (see "Retries" above). */
+    unsigned attempts;
 } ipd_kube_result_t;
 
 /** Called once when a request finishes. `req` is freed when the callback returns. `data` is the spec's. */
@@ -136,6 +158,8 @@ typedef struct ipd_kube_req_spec {
     ipd_kube_data_cb on_data;
     /** Passed to every callback of the request. */
     void *data;
+    /** Set: a one-shot answered 429 or 503 goes to on_done at once (the caller retries by itself). */
+    int no_retry;
 } ipd_kube_req_spec_t;
 
 /**
@@ -164,8 +188,11 @@ void ipd_kube_on_timer_ready(ipd_kube_t *kube);
 /** Returns the profile in use (borrowed; valid for the life of the client). */
 const ipd_kube_config_t *ipd_kube_config(const ipd_kube_t *kube);
 
-/** Returns the number of requests started and not yet finished or cancelled. */
+/** Returns the number of requests started and not yet finished or cancelled (waiting retries included). */
 size_t ipd_kube_pending(const ipd_kube_t *kube);
+
+/** Returns how many times a request was sent again after a 429 or 503 with Retry-After, since creation. */
+uint64_t ipd_kube_retries(const ipd_kube_t *kube);
 
 /**
  * Starts a request. On success *out (may be NULL) is the request handle, borrowed from the

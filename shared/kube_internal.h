@@ -59,7 +59,16 @@ struct ipd_kube_req {
     unsigned deferred : 1;
     /** Being finished (trailing line or on_done running): cancel only marks it. */
     unsigned finishing : 1;
+    /** One-shot that may be sent again after a 429 or 503 with Retry-After. */
+    unsigned retryable : 1;
+    /** Times sent so far. */
+    unsigned attempts;
+    /** Waiting for a retry (on the client's `waiting` list): CLOCK_MONOTONIC ms when it is sent again. */
+    uint64_t retry_at_ms;
     ipd_kube_req_t *prev, *next;
+    /** On the client's `waiting` list. */
+    ipd_kube_req_t *wait_prev, *wait_next;
+    unsigned waiting : 1;
     ipd_kube_req_t *defer_next;
     char errbuf[CURL_ERROR_SIZE];
     char msg[512];
@@ -77,6 +86,11 @@ struct ipd_kube {
     ipd_kube_req_t *deferred;
     unsigned in_curl;
     int running_deferred;
+    /** Timerfd in `epfd` (not one of curl's sockets): the earliest retry of the `waiting` requests. */
+    int retry_tfd;
+    /** One-shots waiting to be sent again after a 429 or 503 with Retry-After. */
+    ipd_kube_req_t *waiting;
+    uint64_t retries;
 };
 
 /** Marks entry into curl. */
@@ -93,6 +107,15 @@ void ipd_kube_req_free(ipd_kube_req_t *req);
 void ipd_kube_req_finish(ipd_kube_req_t *req, CURLcode cc);
 /** CURLOPT_WRITEFUNCTION of every request: routes body bytes by request kind. */
 size_t ipd_kube_on_body(char *p, size_t size, size_t nmemb, void *userp);
+/**
+ * Called by ipd_kube_req_finish: if the answer asks for a retry the request may still make,
+ * puts it on the waiting list and returns 1 (on_done is not called); else 0.
+ */
+int ipd_kube_retry_later(ipd_kube_req_t *req, long status, uint64_t retry_after_ms);
+/** Takes a request off the waiting list, if it is on it. */
+void ipd_kube_unwait(ipd_kube_req_t *req);
+/** Sends again the waiting requests whose time has come, and arms the retry timer for the rest. */
+void ipd_kube_run_retries(ipd_kube_t *kube);
 /** Returns CLOCK_MONOTONIC in milliseconds. */
 uint64_t ipd_kube_now_ms(void);
 

@@ -147,9 +147,14 @@ void ipd_kube_on_epoll_ready(ipd_kube_t *kube)
     int n = epoll_wait(kube->epfd, ev, 32, 0);
     if (n < 0 && errno != EINTR)
         ipd_error(COMPONENT, "epoll_wait: %s", strerror(errno));
+    int retry_due = 0;
     ipd_kube_enter(kube);
     for (int i = 0; i < n; i++) {
         int flags = 0, running;
+        if (ev[i].data.fd == kube->retry_tfd) {
+            retry_due = 1; /* our own timer, not one of curl's sockets */
+            continue;
+        }
         if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
             flags |= CURL_CSELECT_IN;
         if (ev[i].events & EPOLLOUT)
@@ -162,6 +167,8 @@ void ipd_kube_on_epoll_ready(ipd_kube_t *kube)
     }
     ipd_kube_leave(kube);
     drain(kube);
+    if (retry_due)
+        ipd_kube_run_retries(kube);
 }
 
 void ipd_kube_on_timer_ready(ipd_kube_t *kube)
@@ -201,6 +208,12 @@ static void set_defaults(ipd_kube_options_t *o, const ipd_kube_options_t *in)
         o->connect_timeout_ms = IPD_KUBE_DEFAULT_CONNECT_TIMEOUT_MS;
     if (o->timeout_ms <= 0)
         o->timeout_ms = IPD_KUBE_DEFAULT_TIMEOUT_MS;
+    if (o->retries == 0)
+        o->retries = IPD_KUBE_DEFAULT_RETRIES;
+    else if (o->retries < 0)
+        o->retries = 0; /* never */
+    if (o->retry_max_wait_ms <= 0)
+        o->retry_max_wait_ms = IPD_KUBE_DEFAULT_RETRY_MAX_WAIT_MS;
 }
 
 int ipd_kube_create(ipd_kube_t **out, ipd_kube_config_t *cfg, const ipd_kube_options_t *opts)
@@ -226,10 +239,22 @@ int ipd_kube_create(ipd_kube_t **out, ipd_kube_config_t *cfg, const ipd_kube_opt
         ipd_error(COMPONENT, "timerfd_create: %s", strerror(errno));
         goto undo_epoll;
     }
+    struct epoll_event rev = {.events = EPOLLIN};
+    if ((k->retry_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
+        rc = -errno;
+        ipd_error(COMPONENT, "timerfd_create: %s", strerror(errno));
+        goto undo_timer;
+    }
+    rev.data.fd = k->retry_tfd;
+    if (epoll_ctl(k->epfd, EPOLL_CTL_ADD, k->retry_tfd, &rev) != 0) {
+        rc = -errno;
+        ipd_error(COMPONENT, "epoll_ctl(ADD, retry timerfd): %s", strerror(errno));
+        goto undo_retry_timer;
+    }
     if ((k->multi = curl_multi_init()) == NULL) {
         rc = -ENOMEM;
         ipd_error(COMPONENT, "curl_multi_init failed");
-        goto undo_timer;
+        goto undo_retry_timer;
     }
     if (curl_multi_setopt(k->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
         curl_multi_setopt(k->multi, CURLMOPT_SOCKETDATA, k) != CURLM_OK ||
@@ -246,6 +271,8 @@ int ipd_kube_create(ipd_kube_t **out, ipd_kube_config_t *cfg, const ipd_kube_opt
 
 undo_multi:
     curl_multi_cleanup(k->multi);
+undo_retry_timer:
+    close(k->retry_tfd);
 undo_timer:
     close(k->tfd);
 undo_epoll:
@@ -272,6 +299,7 @@ void ipd_kube_destroy(ipd_kube_t *kube)
     CURLMcode mc = curl_multi_cleanup(kube->multi);
     if (mc != CURLM_OK)
         ipd_warn(COMPONENT, "curl_multi_cleanup: %s", curl_multi_strerror(mc));
+    close(kube->retry_tfd);
     close(kube->tfd);
     close(kube->epfd);
     ipd_kube_config_dispose(&kube->cfg);

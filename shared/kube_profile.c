@@ -45,3 +45,9 @@ const char *ipd_kube_source_name(ipd_kube_source_t source)
     }
     return "?";
 }
+
+ipd_kube_options_t ipd_kube_profile_options(const ipd_config_t *cfg)
+{
+    return (ipd_kube_options_t){.retries = cfg->kube_retries > 0 ? cfg->kube_retries : -1,
+                                .retry_max_wait_ms = (long)cfg->kube_retry_max_wait_ms};
+}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "shared/config.h"
+#include "shared/kube_client.h"
 #include "shared/kubeconfig.h"
 
 /** Where a profile came from, for logs and tests. */
@@ -34,6 +35,12 @@ typedef enum ipd_kube_source {
  */
 int ipd_kube_profile_load(const ipd_config_t *cfg, const char *sa_dir, ipd_kube_config_t *kc, ipd_kube_source_t *source,
                           char *err, size_t errlen);
+
+/**
+ * The client options `cfg` (borrowed) asks for (kube_retries, kube_retry_max_wait), the same for
+ * the master and every worker.
+ */
+ipd_kube_options_t ipd_kube_profile_options(const ipd_config_t *cfg);
 
 /** A short name of `source` ("kube_server", "kubeconfig", "in-cluster", "$KUBECONFIG"). Static. */
 const char *ipd_kube_source_name(ipd_kube_source_t source);

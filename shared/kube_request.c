@@ -157,6 +157,8 @@ static ipd_kube_req_t *req_new(ipd_kube_t *k, const ipd_kube_req_spec_t *spec)
     req->on_line = spec->on_line;
     req->on_data = spec->on_data;
     req->data = spec->data;
+    req->retryable = req->kind == KUBE_REQ_ONESHOT && !spec->no_retry && k->opts.retries > 0;
+    req->attempts = 1;
     req->rx_time_ms = ipd_kube_now_ms();
     if (asprintf(&req->url, "%s%s", k->cfg.server, spec->path) < 0)
         req->url = NULL;

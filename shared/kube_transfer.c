@@ -176,6 +176,9 @@ void ipd_kube_req_finish(ipd_kube_req_t *req, CURLcode cc)
     if ((res.status == 429 || res.status == 503) &&
         curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
         res.retry_after_ms = (uint64_t)retry_after * 1000;
+    if (req->fail == 0 && cc == CURLE_OK && ipd_kube_retry_later(req, res.status, res.retry_after_ms))
+        return; /* sent again later; on_done waits for the answer that ends it */
+    res.attempts = req->attempts;
     if (req->fail != 0) {
         res.error = req->fail;
     } else if (cc != CURLE_OK) {
@@ -202,6 +205,7 @@ void ipd_kube_req_finish(ipd_kube_req_t *req, CURLcode cc)
 void ipd_kube_req_free(ipd_kube_req_t *req)
 {
     ipd_kube_t *k = req->kube;
+    ipd_kube_unwait(req);
     if (req->prev != NULL)
         req->prev->next = req->next;
     else if (k->reqs == req)

@@ -45,7 +45,8 @@ void ipd_worker_kube_start(ipd_worker_t *w)
         ipd_warn("worker", "%s", w->kube_error);
         return;
     }
-    if ((rc = ipd_kube_create(&w->kube, &kc, NULL)) != 0) {
+    ipd_kube_options_t kopts = ipd_kube_profile_options(w->cfg);
+    if ((rc = ipd_kube_create(&w->kube, &kc, &kopts)) != 0) {
         ipd_kube_config_dispose(&kc);
         snprintf(w->kube_error, sizeof(w->kube_error), "Kubernetes client: %s", ipd_strerror(rc));
         ipd_warn("worker", "%s", w->kube_error);
