@@ -256,7 +256,13 @@ static void on_post_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void
      * it. Job names are the job's own id and the node, so "already exists" is that very Job.
      */
     int created_by_master = res->error == 0 && res->status == 409 && op->njobs > 0 && op->jobs[0].job.keep;
-    if (!created_by_master && (res->error != 0 || res->status < 200 || res->status >= 300))
+    /*
+     * A POST sent again after a 429 or 503 with Retry-After (kube_client.h, "Retries") that finds
+     * its Job there: an earlier attempt created it after all, as nothing else uses the name.
+     */
+    int created_by_earlier_attempt = res->error == 0 && res->status == 409 && res->attempts > 1;
+    if (!created_by_master && !created_by_earlier_attempt &&
+        (res->error != 0 || res->status < 200 || res->status >= 300))
         fail_remote(op, res, "creating a pull Job");
     post_more(op);
 }
