@@ -366,8 +366,19 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         tasks_changed |= ipd_model_compute_task(m, j, &j->tasks[i], now);
         tasks[i] = j->tasks[i].task;
     }
-    for (size_t i = n; i < n + unseen; i++)
+    /*
+     * Every Job seen so far deleted before it finished, by someone else (a POST rolled back after
+     * an apiserver refusal, a cancel), and none left: the Jobs not seen yet will not come either.
+     */
+    int torn_down = unseen > 0 && n > 0;
+    for (size_t i = 0; i < n && torn_down; i++)
+        torn_down = !j->tasks[i].has_kjob && ipd_task_state_is_final((ipd_task_state_t)tasks[i].state) &&
+                    (j->tasks[i].kjob_gone || tasks[i].state == IPD_TASK_CANCELLED);
+    for (size_t i = n; i < n + unseen; i++) {
         ipd_task_init(&tasks[i], "", now);
+        if (torn_down)
+            tasks[i].state = IPD_TASK_CANCELLED;
+    }
     ipd_job_t next = j->job;
     ipd_job_aggregate(&next, tasks, n + unseen, now);
     /* A final job state is published once and never changes (its tasks' final states never do
