@@ -32,7 +32,7 @@
 #define IPD_STATS_SLOTS 56u
 /**
  * Request counters by route and status after the counters: slot route * kinds + kind, in the
- * worker's classification (worker/core/internal.h); this layer only sums them.
+ * worker's classification (worker/internal.h); this layer only sums them.
  */
 #define IPD_STATS_ROUTE_SLOTS 256u
 /** Most worker blocks a segment may hold. */

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "proto/error.h"
-#include "worker/core/internal.h"
+#include "worker/internal.h"
 
 static char instance[64];
 static ipd_table_t *writer, *reader;

@@ -1,4 +1,4 @@
-#include "worker/core/internal.h"
+#include "worker/internal.h"
 
 #include <string.h>
 

@@ -9,7 +9,7 @@
 #include "proto/error.h"
 #include "proto/json.h"
 #include "shared/log.h"
-#include "worker/core/internal.h"
+#include "worker/internal.h"
 
 static void start_log(ipd_logs_stream_t *s);
 

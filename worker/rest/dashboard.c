@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "worker/core/internal.h"
+#include "worker/internal.h"
 
 /*
  * The built-in dashboard: index.html at "/", its script and style sheet under "/ui/". The files
