@@ -91,19 +91,19 @@ static int open_table(daemon_state_t *d)
     opts.group = shm_gid(&d->cfg);
     int rc = ipd_table_create(&opts, &d->table, &info);
     if (rc != 0) {
-        ipd_error("master", "shared-memory table /imgpulld.%s: %s", d->cfg.instance, ipd_strerror(rc));
+        ipd_error("master", "shared-memory table of instance %s: %s", d->cfg.instance, ipd_strerror(rc));
         return rc;
     }
     char epoch[IPD_TABLE_EPOCH_HEX_SIZE];
     ipd_table_epoch_hex(d->table, epoch);
-    ipd_info("master", "table /imgpulld.%s %s (epoch %s, generation %llu)%s%s", d->cfg.instance,
+    ipd_info("master", "table %s %s (epoch %s, generation %llu)%s%s", info.name,
              info.outcome == IPD_TABLE_CREATED      ? "created"
              : info.outcome == IPD_TABLE_REATTACHED ? "reattached with its history"
                                                     : "rebuilt",
              epoch, (unsigned long long)ipd_table_generation(d->table), info.detail[0] ? ": " : "", info.detail);
     rc = ipd_stats_create(d->cfg.instance, IPD_MAX_WORKERS, opts.group, &d->stats);
     if (rc != 0)
-        ipd_error("master", "stats segment /imgpulld.%s.stats: %s", d->cfg.instance, ipd_strerror(rc));
+        ipd_error("master", "stats segment of instance %s: %s", d->cfg.instance, ipd_strerror(rc));
     return rc;
 }
 

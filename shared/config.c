@@ -34,8 +34,8 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"workers", IPD_CT_INT, IPD_CF_AUTO, FIELD(workers), RANGE(1, 256), .def = "auto", .flag = "--workers",
      .help = "Worker processes serving clients; auto starts one per online CPU."},
     {"instance", IPD_CT_NAME, IPD_CF_RESTART, FIELD(instance), RANGE(1, 64), .def = "default", .flag = "--instance",
-     .help = "Instance name, 1-64 of [A-Za-z0-9_.-]. Names the shared-memory segment /imgpulld.<instance>, so "
-             "several daemons can run on one host."},
+     .help = "Instance name, 1-64 of [A-Za-z0-9_.-]. Names the shared-memory segments "
+             "/imgpulld.<instance>@table-<random> and @stats-<random>, so several daemons can run on one host."},
     {"tls_cert", IPD_CT_PATH, 0, FIELD(tls_cert), .def = "", .example = "/etc/imgpulld/tls/server.crt",
      .help = "PEM certificate chain. When set, every listener speaks TLS, with HTTP/2 offered through ALPN."},
     {"tls_key", IPD_CT_PATH, 0, FIELD(tls_key), .def = "", .example = "/etc/imgpulld/tls/server.key",

@@ -11,6 +11,7 @@
 
 #include "proto/error.h"
 #include "shared/log.h"
+#include "shared/shm.h"
 #include "shared/table.h"
 
 #define STATS_MAGIC UINT64_C(0x7374617473647069) /* "ipdstats" in little-endian byte order */
@@ -104,58 +105,31 @@ static size_t segment_size(uint32_t blocks)
     return sizeof(stats_header_t) + ((size_t)blocks + 1) * IPD_STATS_BLOCK_SIZE;
 }
 
-static int map(int fd, size_t size, ipd_stats_segment_t **out)
+/* Takes the mapping `m` into a new handle. */
+static int wrap(ipd_shm_t *m, ipd_stats_segment_t **out)
 {
     ipd_stats_segment_t *seg = calloc(1, sizeof(*seg));
-    if (seg == NULL)
+    if (seg == NULL) {
+        ipd_shm_unmap(m);
         return -ENOMEM;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        int err = -errno;
-        ipd_error("stats", "mmap of %zu bytes: %s", size, strerror(errno));
-        free(seg);
-        return err;
     }
-    seg->hdr = p;
-    seg->master = (ipd_stats_block_t *)((uint8_t *)p + sizeof(stats_header_t));
+    seg->hdr = m->base;
+    seg->master = (ipd_stats_block_t *)((uint8_t *)m->base + sizeof(stats_header_t));
     seg->blocks = seg->master + 1;
-    seg->size = size;
+    seg->size = m->size;
     *out = seg;
     return 0;
 }
 
-static int fail(const char *call, const char *name, int fd)
-{
-    int err = -errno;
-    ipd_error("stats", "%s %s: %s", call, name, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return err;
-}
-
 int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_stats_segment_t **out)
 {
-    char name[IPD_TABLE_NAME_SIZE];
-    int rc = ipd_table_shm_name(instance, ".stats", name, sizeof(name));
-    if (rc != 0 || blocks < 1 || blocks > IPD_STATS_MAX_BLOCKS)
+    ipd_shm_t m;
+    if (ipd_table_check_instance(instance) != 0 || blocks < 1 || blocks > IPD_STATS_MAX_BLOCKS)
         return IPD_EINVAL;
     /* Counters of an older master are not carried over: a new segment starts at zero. */
-    if ((rc = ipd_shm_check_owner(name)) != 0)
-        return rc;
-    if (shm_unlink(name) != 0 && errno != ENOENT)
-        return fail("shm_unlink", name, -1);
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail("shm_open", name, -1);
-    if (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) != 0)
-        return fail("fchown", name, fd);
-    if (fchmod(fd, group != (gid_t)-1 ? 0640 : 0600) != 0)
-        return fail("fchmod", name, fd);
-    if (ftruncate(fd, (off_t)segment_size(blocks)) != 0)
-        return fail("ftruncate", name, fd);
-    rc = map(fd, segment_size(blocks), out);
-    close(fd);
-    if (rc != 0)
+    int rc = ipd_shm_unlink_all(instance, IPD_SHM_STATS);
+    if (rc < 0 || (rc = ipd_shm_create(instance, IPD_SHM_STATS, segment_size(blocks), group, &m)) != 0 ||
+        (rc = wrap(&m, out)) != 0)
         return rc;
     *(*out)->hdr = (stats_header_t){.magic = STATS_MAGIC,
                                     .version = IPD_STATS_VERSION,
@@ -168,29 +142,18 @@ int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_sta
 
 int ipd_stats_attach(const char *instance, ipd_stats_segment_t **out)
 {
-    char name[IPD_TABLE_NAME_SIZE];
-    struct stat st;
-    int rc = ipd_table_shm_name(instance, ".stats", name, sizeof(name));
-    if (rc != 0)
-        return IPD_EINVAL;
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-    if (fd < 0)
-        return fail("shm_open", name, -1);
-    if (fstat(fd, &st) != 0)
-        return fail("fstat", name, fd);
-    if ((size_t)st.st_size < sizeof(stats_header_t)) {
-        close(fd);
-        return IPD_ECORRUPT;
-    }
-    rc = map(fd, (size_t)st.st_size, out);
-    close(fd);
-    if (rc != 0)
+    char names[1][IPD_SHM_NAME_SIZE];
+    ipd_shm_t m;
+    int rc = ipd_shm_find(instance, IPD_SHM_STATS, names, 1);
+    if (rc <= 0)
+        return rc == 0 ? -ENOENT : rc;
+    if ((rc = ipd_shm_open(names[0], 1, (gid_t)-2, sizeof(stats_header_t), &m)) != 0 || (rc = wrap(&m, out)) != 0)
         return rc;
     const stats_header_t *h = (*out)->hdr;
     if (h->magic != STATS_MAGIC || h->version != IPD_STATS_VERSION || h->block_size != IPD_STATS_BLOCK_SIZE ||
         h->header_size != sizeof(stats_header_t) || h->blocks < 1 || h->blocks > IPD_STATS_MAX_BLOCKS ||
-        segment_size(h->blocks) != (size_t)st.st_size) {
-        ipd_error("stats", "%s failed validation", name);
+        segment_size(h->blocks) != (*out)->size) {
+        ipd_error("stats", "%s failed validation", names[0]);
         ipd_stats_destroy(*out);
         *out = NULL;
         return IPD_ECORRUPT;
@@ -208,10 +171,8 @@ void ipd_stats_destroy(ipd_stats_segment_t *seg)
 
 int ipd_stats_unlink(const char *instance)
 {
-    char name[IPD_TABLE_NAME_SIZE];
-    if (ipd_table_shm_name(instance, ".stats", name, sizeof(name)) != 0)
-        return IPD_EINVAL;
-    return shm_unlink(name) == 0 ? 0 : -errno;
+    int rc = ipd_shm_unlink_all(instance, IPD_SHM_STATS);
+    return rc < 0 ? rc : rc == 0 ? -ENOENT : 0;
 }
 
 ipd_stats_block_t *ipd_stats_master_block(ipd_stats_segment_t *seg)

@@ -1,5 +1,5 @@
 /*
- * The per-worker stats segment: a second shm object per instance, `/imgpulld.<instance>.stats`,
+ * The per-worker stats segment: a second shm object per instance (shared/shm.h names it),
  * created by the master and mapped read-write by every worker (unlike the job table, which
  * workers map read-only). It holds one block per worker slot; worker i updates only block i,
  * with relaxed atomic adds, so counting costs no lock and no cache line is shared between
@@ -149,20 +149,20 @@ typedef struct ipd_stats_totals {
 typedef struct ipd_stats_segment ipd_stats_segment_t;
 
 /**
- * Master: creates (or replaces) `/imgpulld.<instance>.stats` with `blocks` zeroed blocks
+ * Master: creates (replacing this user's older ones) the instance's stats segment with `blocks` zeroed blocks
  * (1..IPD_STATS_MAX_BLOCKS), mode 0600, or 0640 owned by `group` unless it is (gid_t)-1.
  * `*out` is owned by the caller (ipd_stats_destroy()). Returns 0, IPD_EINVAL or -errno.
  */
 int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_stats_segment_t **out);
 
-/** Worker: maps an existing stats segment read-write after validating its header.
+/** Worker: maps this user's newest stats segment of `instance` read-write after validating its header.
  *  `*out` is owned by the caller. Returns 0, IPD_EINVAL, IPD_ECORRUPT or -errno. */
 int ipd_stats_attach(const char *instance, ipd_stats_segment_t **out);
 
 /** Unmaps and frees `seg` (may be NULL). */
 void ipd_stats_destroy(ipd_stats_segment_t *seg);
 
-/** Removes the shm object. Returns 0, IPD_EINVAL or -errno. */
+/** Removes this user's stats objects of `instance`. Returns 0, -ENOENT when there was none, IPD_EINVAL or -errno. */
 int ipd_stats_unlink(const char *instance);
 
 /** The master's block (borrowed, valid until ipd_stats_destroy()); NULL if `seg` is NULL.

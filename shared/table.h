@@ -1,6 +1,6 @@
 /*
- * The shared-memory job table: one POSIX shm object per instance (`/imgpulld.<instance>`),
- * written by one process (the master) and read by many (the workers) without locks.
+ * The shared-memory job table: one POSIX shm object per instance, written by one process (the
+ * master) and read by many (the workers) without locks. shared/shm.h names, finds and maps it.
  *
  * What it holds: fixed-capacity job slots and task slots (a job's tasks are a contiguous
  * extent of task slots), an id -> slot index, the active and failed job lists in API order,
@@ -31,11 +31,10 @@
 
 #include "proto/job.h"
 #include "shared/ring.h"
+#include "shared/shm.h"
 
 /** Longest instance name: [A-Za-z0-9_.-]{1,64}. */
 #define IPD_TABLE_INSTANCE_MAX 64
-/** Room for a shm object name derived from an instance, with a ".stats" suffix and NUL. */
-#define IPD_TABLE_NAME_SIZE (sizeof("/imgpulld.") + IPD_TABLE_INSTANCE_MAX + sizeof(".stats"))
 /** Room for the epoch in hex: 16 digits and a NUL. */
 #define IPD_TABLE_EPOCH_HEX_SIZE 17
 
@@ -91,6 +90,8 @@ typedef struct ipd_table_open_info {
     uint32_t announced;
     /** a one-line human explanation, e.g. "layout version 0 != 1"; empty when created */
     char detail[160];
+    /** the name of the object the table lives in (shared/shm.h) */
+    char name[IPD_SHM_NAME_SIZE];
 } ipd_table_open_info_t;
 
 /** Which ordered job list to read. */
@@ -139,26 +140,12 @@ void ipd_table_options_init(ipd_table_options_t *opts);
 int ipd_table_check_instance(const char *instance);
 
 /**
- * Writes the shm object name for `instance` ("/imgpulld.<instance>", plus `suffix` if not
- * NULL, e.g. ".stats") into `buf` (caller's, `cap` bytes, IPD_TABLE_NAME_SIZE is enough).
- * Returns 0, IPD_EINVAL for a bad instance name, IPD_ETOOBIG if `buf` is too small.
- */
-int ipd_table_shm_name(const char *instance, const char *suffix, char *buf, size_t cap);
-
-/**
- * Whether the existing shm object `name` (as from ipd_table_shm_name) may be reused or replaced:
- * 0 when there is none, or when it is a regular file owned by this process's effective user that
- * no one else may write. Otherwise logs who owns it and returns -EPERM: an object another user
- * created first is neither trusted nor removed (the daemon does not start; see
- * docs/operations.md, "Shared memory owned by someone else").
- */
-int ipd_shm_check_owner(const char *name);
-
-/**
- * Writer. Opens the table of `opts->instance`: reattaches an existing segment that passes
- * validation (magic, layout version, every size equal to the requested one, no bad checksum
- * on a record copy, consistent task extents), keeping its epoch, generation and ring; or
- * unlinks a failing one and builds a new segment with a new epoch; or creates one.
+ * Writer. Opens the table of `opts->instance`: reattaches this user's newest segment of the
+ * instance (ipd_shm_find()) if it passes validation (magic, layout version, every size equal to
+ * the requested one, no bad checksum on a record copy, consistent task extents), keeping its
+ * epoch, generation and ring; or unlinks a failing one and builds a new segment with a new
+ * epoch; or creates one. Every other segment of this user's for the instance is unlinked;
+ * another user's are neither used nor removed.
  * On success `*out` is owned by the caller (ipd_table_destroy()); `info` (optional, caller's)
  * says what happened. The writer's private state (free lists, task extent allocator, list
  * order) is rebuilt from the segment on reattach. Returns 0, IPD_EINVAL for bad options,
@@ -167,8 +154,8 @@ int ipd_shm_check_owner(const char *name);
 int ipd_table_create(const ipd_table_options_t *opts, ipd_table_t **out, ipd_table_open_info_t *info);
 
 /**
- * Reader. Maps the table of `instance` read-only (PROT_READ) after validating its header
- * against the object's size. `*out` is owned by the caller (ipd_table_destroy()).
+ * Reader. Maps this user's newest table of `instance` (ipd_shm_find()) read-only (PROT_READ)
+ * after validating its header against the object's size. `*out` is owned by the caller (ipd_table_destroy()).
  * Returns 0, IPD_EINVAL (bad name), IPD_ECORRUPT (bad header), -ENOENT or another -errno.
  */
 int ipd_table_attach_readonly(const char *instance, ipd_table_t **out);
@@ -176,7 +163,8 @@ int ipd_table_attach_readonly(const char *instance, ipd_table_t **out);
 /** Unmaps and frees `t` (may be NULL). The segment itself stays; see ipd_table_unlink(). */
 void ipd_table_destroy(ipd_table_t *t);
 
-/** Removes the shm object of `instance`. Mappings stay valid. Returns 0, IPD_EINVAL or -errno. */
+/** Removes this user's table objects of `instance`. Mappings stay valid. Returns 0, -ENOENT when
+ *  there was none, IPD_EINVAL or -errno. */
 int ipd_table_unlink(const char *instance);
 
 /* ---- header accessors (writer and readers) ---- */

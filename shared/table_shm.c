@@ -13,6 +13,7 @@
 
 #include "proto/error.h"
 #include "shared/log.h"
+#include "shared/shm.h"
 
 /* Where everything goes for a set of capacities. */
 typedef struct geometry {
@@ -65,14 +66,6 @@ int ipd_table_check_instance(const char *instance)
     return 0;
 }
 
-int ipd_table_shm_name(const char *instance, const char *suffix, char *buf, size_t cap)
-{
-    if (ipd_table_check_instance(instance) != 0)
-        return IPD_EINVAL;
-    int n = snprintf(buf, cap, "/imgpulld.%s%s", instance, suffix != NULL ? suffix : "");
-    return n < 0 || (size_t)n >= cap ? IPD_ETOOBIG : 0;
-}
-
 /* Checks a mapped header against itself and the object size; with `want`, against requested capacities. */
 static int check_header(const table_header_t *h, size_t size, const geometry_t *want, char *why, size_t cap)
 {
@@ -119,21 +112,17 @@ static void set_view(ipd_table_t *t)
     ipd_ring_init(&t->ring, t->base + h->off_ring, h->ring_capacity, &h->ring_head);
 }
 
-static int map_fd(int fd, size_t size, int prot, ipd_table_t **out)
+/* Takes the mapping `m` into a new table handle (its region pointers not yet set). */
+static int wrap(ipd_shm_t *m, ipd_table_t **out)
 {
     ipd_table_t *t = calloc(1, sizeof(*t));
-    if (t == NULL)
+    if (t == NULL) {
+        ipd_shm_unmap(m);
         return -ENOMEM;
-    void *p = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        int err = -errno;
-        ipd_error("table", "mmap of %zu bytes: %s", size, strerror(errno));
-        free(t);
-        return err;
     }
-    t->base = p;
-    t->size = size;
-    t->hdr = p;
+    t->base = m->base;
+    t->size = m->size;
+    t->hdr = m->base;
     *out = t;
     return 0;
 }
@@ -148,39 +137,17 @@ void ipd_table_destroy(ipd_table_t *t)
     free(t);
 }
 
-static int fstat_size(int fd, size_t *size)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        ipd_error("table", "fstat: %s", strerror(errno));
-        return -errno;
-    }
-    *size = (size_t)st.st_size;
-    return 0;
-}
-
 int ipd_table_attach_readonly(const char *instance, ipd_table_t **out)
 {
-    char name[IPD_TABLE_NAME_SIZE], why[160];
-    size_t size = 0;
-    int rc = ipd_table_shm_name(instance, NULL, name, sizeof(name));
-    if (rc != 0)
+    char names[1][IPD_SHM_NAME_SIZE], why[160];
+    ipd_shm_t m;
+    int rc = ipd_shm_find(instance, IPD_SHM_TABLE, names, 1);
+    if (rc <= 0)
+        return rc == 0 ? -ENOENT : rc;
+    if ((rc = ipd_shm_open(names[0], 0, (gid_t)-2, TABLE_HEADER_SIZE, &m)) != 0 || (rc = wrap(&m, out)) != 0)
         return rc;
-    int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) {
-        rc = -errno;
-        ipd_error("table", "shm_open %s read-only: %s", name, strerror(errno));
-        return rc;
-    }
-    if ((rc = fstat_size(fd, &size)) == 0 && size < TABLE_HEADER_SIZE)
-        rc = IPD_ECORRUPT;
-    if (rc == 0)
-        rc = map_fd(fd, size, PROT_READ, out);
-    close(fd);
-    if (rc != 0)
-        return rc;
-    if ((rc = check_header((*out)->hdr, size, NULL, why, sizeof(why))) != 0) {
-        ipd_error("table", "%s failed validation: %s", name, why);
+    if ((rc = check_header((*out)->hdr, (*out)->size, NULL, why, sizeof(why))) != 0) {
+        ipd_error("table", "%s failed validation: %s", names[0], why);
         ipd_table_destroy(*out);
         *out = NULL;
         return rc;
@@ -191,27 +158,8 @@ int ipd_table_attach_readonly(const char *instance, ipd_table_t **out)
 
 int ipd_table_unlink(const char *instance)
 {
-    char name[IPD_TABLE_NAME_SIZE];
-    int rc = ipd_table_shm_name(instance, NULL, name, sizeof(name));
-    if (rc != 0)
-        return rc;
-    if (shm_unlink(name) != 0)
-        return -errno;
-    return 0;
-}
-
-/* Sets the object's mode and group: 0600, or 0640 owned by `group`. */
-static int set_access(int fd, const char *name, gid_t group)
-{
-    if (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) != 0) {
-        ipd_error("table", "fchown %s to gid %u: %s", name, (unsigned)group, strerror(errno));
-        return -errno;
-    }
-    if (fchmod(fd, group != (gid_t)-1 ? 0640 : 0600) != 0) {
-        ipd_error("table", "fchmod %s: %s", name, strerror(errno));
-        return -errno;
-    }
-    return 0;
+    int rc = ipd_shm_unlink_all(instance, IPD_SHM_TABLE);
+    return rc < 0 ? rc : rc == 0 ? -ENOENT : 0;
 }
 
 static int64_t now_ms(void)
@@ -254,30 +202,25 @@ static int init_header(table_header_t *h, const geometry_t *g)
     return 0;
 }
 
-/* Creates the object `name` (which must not exist) and a fresh writer table in it. */
-static int build(const char *name, const geometry_t *g, gid_t group, ipd_table_t **out)
+/* Creates a new object for `instance` and a fresh writer table in it. */
+static int build(const char *instance, const geometry_t *g, gid_t group, ipd_table_t **out, ipd_table_open_info_t *info)
 {
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600), rc;
-    if (fd < 0) {
-        rc = -errno;
-        ipd_error("table", "shm_open %s: %s", name, strerror(errno));
+    ipd_shm_t m;
+    int rc = ipd_shm_create(instance, IPD_SHM_TABLE, g->total, group, &m);
+    if (rc != 0)
+        return rc;
+    snprintf(info->name, sizeof(info->name), "%s", m.name);
+    if ((rc = wrap(&m, out)) != 0) {
+        shm_unlink(info->name);
         return rc;
     }
-    if ((rc = set_access(fd, name, group)) == 0 && ftruncate(fd, (off_t)g->total) != 0) {
-        rc = -errno;
-        ipd_error("table", "ftruncate %s to %llu bytes: %s", name, (unsigned long long)g->total, strerror(errno));
-    }
-    if (rc == 0)
-        rc = map_fd(fd, g->total, PROT_READ | PROT_WRITE, out);
-    close(fd);
-    if (rc == 0 && (rc = init_header((*out)->hdr, g)) == 0) {
+    if ((rc = init_header((*out)->hdr, g)) == 0) {
         set_view(*out);
         if ((rc = ipd_table_writer_new(*out)) == 0)
             rc = ipd_table_writer_derive(*out);
     }
     if (rc != 0) {
-        if (rc != -EEXIST)
-            shm_unlink(name);
+        shm_unlink(info->name);
         ipd_table_destroy(*out);
         *out = NULL;
     }
@@ -285,18 +228,15 @@ static int build(const char *name, const geometry_t *g, gid_t group, ipd_table_t
 }
 
 /* Maps an existing object read-write and validates it; 0, IPD_ECORRUPT (reason in `info`) or -errno. */
-static int reopen(int fd, const char *name, const geometry_t *g, gid_t group, ipd_table_t **out,
-                  ipd_table_open_info_t *info)
+static int reopen(const char *name, const geometry_t *g, gid_t group, ipd_table_t **out, ipd_table_open_info_t *info)
 {
-    size_t size = 0;
-    int rc = fstat_size(fd, &size);
-    if (rc == 0 && size < TABLE_HEADER_SIZE) {
-        snprintf(info->detail, sizeof(info->detail), "object too small (%zu bytes)", size);
-        return IPD_ECORRUPT;
-    }
-    if (rc != 0 || (rc = set_access(fd, name, group)) != 0 || (rc = map_fd(fd, size, PROT_READ | PROT_WRITE, out)) != 0)
+    ipd_shm_t m;
+    int rc = ipd_shm_open(name, 1, group, TABLE_HEADER_SIZE, &m);
+    if (rc == IPD_ECORRUPT)
+        snprintf(info->detail, sizeof(info->detail), "object smaller than its header");
+    if (rc != 0 || (rc = wrap(&m, out)) != 0)
         return rc;
-    if ((rc = check_header((*out)->hdr, size, g, info->detail, sizeof(info->detail))) == 0) {
+    if ((rc = check_header((*out)->hdr, (*out)->size, g, info->detail, sizeof(info->detail))) == 0) {
         set_view(*out);
         if ((rc = ipd_table_writer_new(*out)) == 0)
             rc = ipd_table_reattach(*out, info);
@@ -308,67 +248,58 @@ static int reopen(int fd, const char *name, const geometry_t *g, gid_t group, ip
     return rc;
 }
 
-int ipd_shm_check_owner(const char *name)
-{
-    char path[IPD_TABLE_NAME_SIZE + 16];
-    struct stat st;
-    snprintf(path, sizeof(path), "/dev/shm%s", name);
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 0022) == 0)
-        return 0;
-    ipd_error("table",
-              "%s exists and is not this daemon's (owner uid %u, mode %04o, %s): it is neither used nor removed; "
-              "remove it as its owner or root, or choose another instance",
-              path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), S_ISREG(st.st_mode) ? "a file" : "not a file");
-    return -EPERM;
-}
+/* The most objects of an instance considered at start-up; more are left from many crashes in a row. */
+#define TABLE_CANDIDATES 16
 
 int ipd_table_create(const ipd_table_options_t *opts, ipd_table_t **out, ipd_table_open_info_t *info)
 {
     ipd_table_open_info_t local;
-    char name[IPD_TABLE_NAME_SIZE];
+    char names[TABLE_CANDIDATES][IPD_SHM_NAME_SIZE];
     geometry_t g;
-    int rc;
+    int rc, n;
 
     info = info != NULL ? info : &local;
     memset(info, 0, sizeof(*info));
     *out = NULL;
-    if ((rc = compute(opts->job_capacity, opts->task_capacity, opts->ring_capacity, opts->json_capacity, &g)) != 0 ||
-        (rc = ipd_table_shm_name(opts->instance, NULL, name, sizeof(name))) != 0)
+    if ((rc = compute(opts->job_capacity, opts->task_capacity, opts->ring_capacity, opts->json_capacity, &g)) != 0)
         return rc;
-    if ((rc = ipd_shm_check_owner(name)) != 0)
-        return rc;
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
-    if (fd < 0 && errno != ENOENT) {
-        rc = -errno;
-        ipd_error("table", "shm_open %s: %s", name, strerror(errno));
-        return rc;
-    }
-    if (fd >= 0) {
-        if (opts->force_rebuild) {
-            rc = IPD_ESTATE;
-            snprintf(info->detail, sizeof(info->detail), "rebuild requested");
+    if ((n = ipd_shm_find(opts->instance, IPD_SHM_TABLE, names, TABLE_CANDIDATES)) < 0)
+        return n;
+    info->outcome = IPD_TABLE_CREATED;
+    /*
+     * The newest of this user's objects is reattached if it passes validation; every other one
+     * (rejected, or left by a master that crashed while it rebuilt) is removed.
+     */
+    for (int i = 0; i < n && i < TABLE_CANDIDATES; i++) {
+        if (*out == NULL) {
+            if (opts->force_rebuild) {
+                rc = IPD_ESTATE;
+                snprintf(info->detail, sizeof(info->detail), "rebuild requested");
+            } else {
+                rc = reopen(names[i], &g, opts->group, out, info);
+            }
+            if (rc == 0) {
+                info->outcome = IPD_TABLE_REATTACHED;
+                memcpy(info->name, names[i], sizeof(info->name));
+                continue;
+            }
+            if (rc == -ENOENT)
+                continue;
+            if (rc != IPD_ECORRUPT && rc != IPD_ESTATE)
+                return rc;
+            ipd_warn("table", "rebuilding %s: %s", names[i], info->detail);
+            info->outcome = IPD_TABLE_REBUILT;
+            info->reason = rc;
         } else {
-            rc = reopen(fd, name, &g, opts->group, out, info);
+            ipd_warn("table", "removing %s, older than %s", names[i], info->name);
         }
-        close(fd);
-        if (rc == 0) {
-            info->outcome = IPD_TABLE_REATTACHED;
-            return 0;
-        }
-        if (rc != IPD_ECORRUPT && rc != IPD_ESTATE)
-            return rc;
-        ipd_warn("table", "rebuilding %s: %s", name, info->detail);
-        if (shm_unlink(name) != 0 && errno != ENOENT) {
+        if (shm_unlink(names[i]) != 0 && errno != ENOENT) {
             rc = -errno;
-            ipd_error("table", "shm_unlink %s: %s", name, strerror(errno));
+            ipd_error("table", "shm_unlink %s: %s", names[i], strerror(errno));
+            ipd_table_destroy(*out);
+            *out = NULL;
             return rc;
         }
-        info->outcome = IPD_TABLE_REBUILT;
-        info->reason = rc;
-    } else {
-        info->outcome = IPD_TABLE_CREATED;
     }
-    return build(name, &g, opts->group, out);
+    return *out != NULL ? 0 : build(opts->instance, &g, opts->group, out, info);
 }

@@ -38,7 +38,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -f "/dev/shm/imgpulld.$instance" "/dev/shm/imgpulld.$instance.stats"
+    rm -f "/dev/shm/imgpulld.$instance@"* # shared/shm.h
     rm -rf "$work"
 }
 trap cleanup EXIT

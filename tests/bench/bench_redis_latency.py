@@ -11,6 +11,7 @@ eventTime, microseconds) and the moment each WebSocket delivers the task as succ
 """
 
 import asyncio
+import glob
 import json
 import os
 import shutil
@@ -159,9 +160,8 @@ def run():
                 p.kill()
                 p.wait()
         for inst in instances:
-            for seg in ("/dev/shm/imgpulld." + inst, "/dev/shm/imgpulld.%s.stats" % inst):
-                if os.path.exists(seg):
-                    os.unlink(seg)
+            for seg in glob.glob("/dev/shm/imgpulld.%s@*" % inst):  # shared/shm.h
+                os.unlink(seg)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ ends 2 s after the simulator shows every Kubernetes Job complete. Everything sta
 by PID.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -120,9 +121,8 @@ def run(nodes, mode):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        for seg in ("/dev/shm/imgpulld." + inst, "/dev/shm/imgpulld.%s.stats" % inst):
-            if os.path.exists(seg):
-                os.unlink(seg)
+        for seg in glob.glob("/dev/shm/imgpulld.%s@*" % inst):  # shared/shm.h
+            os.unlink(seg)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -1,5 +1,7 @@
 #include "harness.h"
 #include "common/instance.h"
+#include "shared/stats_segment.h"
+#include "shared/table.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -522,11 +524,8 @@ size_t h_worker_pids(const h_proc_t *daemon, unsigned generation, pid_t *pids, s
 
 void h_unlink_instance(const char *instance)
 {
-    char name[128];
-    snprintf(name, sizeof(name), "/imgpulld.%s", instance);
-    shm_unlink(name);
-    snprintf(name, sizeof(name), "/imgpulld.%s.stats", instance);
-    shm_unlink(name);
+    ipd_table_unlink(instance);
+    ipd_stats_unlink(instance);
 }
 
 void h_world_sim(h_world_t *w, const char *tag, const char *const *sim_args)

@@ -16,7 +16,7 @@ cleanup() {
         kill -TERM "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
-    rm -f "/dev/shm/imgpulld.$instance" "/dev/shm/imgpulld.$instance.stats"
+    rm -f "/dev/shm/imgpulld.$instance@"* # shared/shm.h
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -18,6 +18,7 @@
 #include "proto/kube_pod.h"
 #include "proto/rfc3339.h"
 #include "shared/pulljobs.h"
+#include "shared/stats_segment.h"
 #include "shared/table.h"
 
 typedef struct world {
@@ -64,9 +65,7 @@ static int release_world(void)
     w.table = NULL;
     if (w.instance[0] != '\0') {
         ipd_table_unlink(w.instance);
-        char stats[80];
-        snprintf(stats, sizeof(stats), "/imgpulld.%s.stats", w.instance);
-        shm_unlink(stats);
+        ipd_stats_unlink(w.instance);
     }
     return st;
 }

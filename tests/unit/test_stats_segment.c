@@ -105,10 +105,10 @@ Test(stats, latency_buckets_and_names)
 
 Test(stats, attach_rejects_a_foreign_object)
 {
-    char name[IPD_TABLE_NAME_SIZE];
+    char name[IPD_SHM_NAME_SIZE];
     ipd_stats_segment_t *seg = NULL;
     cr_expect_eq(ipd_stats_attach(instance, &seg), -ENOENT);
-    cr_assert_eq(ipd_table_shm_name(instance, ".stats", name, sizeof(name)), 0);
+    cr_assert_eq(ipd_shm_name(instance, IPD_SHM_STATS, 1, name, sizeof(name)), 0);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
     cr_assert_geq(fd, 0);
     cr_assert_eq(ftruncate(fd, 4096), 0);

@@ -94,7 +94,7 @@ TestSuite(table, .init = new_instance, .fini = drop_instance, .timeout = 60);
 
 Test(table, instance_names_are_validated)
 {
-    char name[IPD_TABLE_NAME_SIZE], long_ok[65], too_long[66];
+    char name[IPD_SHM_NAME_SIZE], long_ok[65], too_long[66];
     memset(long_ok, 'a', 64);
     long_ok[64] = '\0';
     memset(too_long, 'a', 65);
@@ -106,11 +106,12 @@ Test(table, instance_names_are_validated)
     cr_expect_eq(ipd_table_check_instance("a/b"), IPD_EINVAL);
     cr_expect_eq(ipd_table_check_instance(".."), IPD_EINVAL);
     cr_expect_eq(ipd_table_check_instance("sp ace"), IPD_EINVAL);
-    cr_assert_eq(ipd_table_shm_name("blue", NULL, name, sizeof(name)), 0);
-    cr_expect_str_eq(name, "/imgpulld.blue");
-    cr_assert_eq(ipd_table_shm_name(long_ok, ".stats", name, sizeof(name)), 0);
-    cr_expect_eq(strlen(name), strlen("/imgpulld.") + 64 + strlen(".stats"));
-    cr_expect_eq(ipd_table_shm_name("blue", NULL, name, 8), IPD_ETOOBIG);
+    cr_assert_eq(ipd_shm_name("blue", IPD_SHM_TABLE, 0xab, name, sizeof(name)), 0);
+    cr_expect_str_eq(name, "/imgpulld.blue@table-00000000000000ab");
+    cr_assert_eq(ipd_shm_name(long_ok, IPD_SHM_STATS, UINT64_MAX, name, sizeof(name)), 0);
+    cr_expect_eq(strlen(name), strlen("/imgpulld.") + 64 + strlen("@stats-") + 16);
+    cr_expect_eq(ipd_shm_name("blue", IPD_SHM_TABLE, 1, name, 8), IPD_ETOOBIG);
+    cr_expect_eq(ipd_shm_name("a@b", IPD_SHM_TABLE, 1, name, sizeof(name)), IPD_EINVAL);
 }
 
 Test(table, create_attach_put_get_delete)
@@ -478,9 +479,9 @@ Test(table, reattach_keeps_history_and_reloads_the_model)
 /* Overwrites `len` bytes at `off` of the instance's shm object. */
 static void scribble(size_t off, const void *bytes, size_t len)
 {
-    char name[IPD_TABLE_NAME_SIZE];
-    cr_assert_eq(ipd_table_shm_name(instance, NULL, name, sizeof(name)), 0);
-    int fd = shm_open(name, O_RDWR, 0);
+    char name[1][IPD_SHM_NAME_SIZE];
+    cr_assert_eq(ipd_shm_find(instance, IPD_SHM_TABLE, name, 1), 1);
+    int fd = shm_open(name[0], O_RDWR, 0);
     cr_assert_geq(fd, 0);
     cr_assert_eq(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
     close(fd);
@@ -528,9 +529,9 @@ Test(table, reattach_rejects_bad_magic_version_sizes_and_checksums)
     char img[8];
     int fd_ok = 0;
     {
-        char name[IPD_TABLE_NAME_SIZE];
-        ipd_table_shm_name(instance, NULL, name, sizeof(name));
-        int fd = shm_open(name, O_RDONLY, 0);
+        char name[1][IPD_SHM_NAME_SIZE];
+        cr_assert_eq(ipd_shm_find(instance, IPD_SHM_TABLE, name, 1), 1);
+        int fd = shm_open(name[0], O_RDONLY, 0);
         cr_assert_geq(fd, 0);
         /* slot head (64) + copy 0 (unpublished) + copy 1: its head (64) + id (40) reaches the image. */
         off_t copy1 = 4096 + 64 + (off_t)((64 + sizeof(ipd_job_t) + 128 + 63) / 64 * 64);
@@ -566,11 +567,11 @@ Test(table, force_rebuild_replaces_a_valid_segment)
 
 Test(table, segment_mode_is_0600_or_0640_with_a_group)
 {
-    char name[IPD_TABLE_NAME_SIZE], path[128];
+    char path[160];
     struct stat st;
-    ipd_table_t *w = make_table(4, 4, 4, 0, NULL);
-    ipd_table_shm_name(instance, NULL, name, sizeof(name));
-    snprintf(path, sizeof(path), "/dev/shm%s", name);
+    ipd_table_open_info_t info;
+    ipd_table_t *w = make_table(4, 4, 4, 0, &info);
+    snprintf(path, sizeof(path), "/dev/shm%s", info.name);
     cr_assert_eq(stat(path, &st), 0);
     cr_expect_eq(st.st_mode & 0777, 0600);
     ipd_table_destroy(w);
@@ -581,7 +582,8 @@ Test(table, segment_mode_is_0600_or_0640_with_a_group)
     o.instance = instance;
     o.job_capacity = o.task_capacity = o.ring_capacity = 4;
     o.group = getgid();
-    cr_assert_eq(ipd_table_create(&o, &w, NULL), 0);
+    cr_assert_eq(ipd_table_create(&o, &w, &info), 0);
+    snprintf(path, sizeof(path), "/dev/shm%s", info.name);
     cr_assert_eq(stat(path, &st), 0);
     cr_expect_eq(st.st_mode & 0777, 0640);
     cr_expect_eq(st.st_gid, getgid());

@@ -109,7 +109,7 @@ ws_check() {
 ws_cleanup() {
     [ -n "$D_PID" ] && kill -KILL "$D_PID" 2>/dev/null && wait "$D_PID" 2>/dev/null
     [ -n "$SIM_PID" ] && kill -TERM "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
-    rm -f "/dev/shm/imgpulld.$WS_INSTANCE" "/dev/shm/imgpulld.$WS_INSTANCE.stats"
+    rm -f "/dev/shm/imgpulld.$WS_INSTANCE@"* # shared/shm.h
     if [ "$WS_FAILED" -ne 0 ]; then
         echo "daemon log tail:" >&2
         tail -40 "$WS_DIR/daemon.log" >&2
