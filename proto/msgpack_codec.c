@@ -159,7 +159,15 @@ int ipd_msgpack_encode_change(ipd_buf_t *buf, const ipd_job_t *job, const ipd_ta
     return packer_finish(&p);
 }
 
-/* ---- decoding: field tables applied to a checked, unpacked object ---- */
+/*
+ * ---- decoding: field tables applied by a walk over checked bytes ----
+ *
+ * ipd_msgpack_check() first proves the bytes are one well-formed object within the limits; the
+ * walk below then reads them in place into the caller's structs. No object tree is built and
+ * nothing is allocated: a remote record is decoded for every Stream entry a daemon applies
+ * (docs/benchmarks.md, the Redis link's ingestion). The walk still checks every length against
+ * the end, so it never reads past the input even if called on unchecked bytes.
+ */
 
 typedef enum kind {
     K_ID,
@@ -178,6 +186,7 @@ typedef enum kind {
 
 typedef struct field {
     const char *key;
+    size_t klen; /* strlen(key) */
     kind_t kind;
     size_t off, size;
     const struct field *sub; /* K_MAP: the nested table, ended by a NULL key */
@@ -185,7 +194,7 @@ typedef struct field {
 
 #define F(type, k, kind, member)                                                                                       \
     {                                                                                                                  \
-        k, kind, offsetof(type, member), sizeof(((type *)0)->member), NULL                                             \
+        k, sizeof(k) - 1, kind, offsetof(type, member), sizeof(((type *)0)->member), NULL                              \
     }
 
 static const field_t task_fields[] = {
@@ -202,7 +211,7 @@ static const field_t task_fields[] = {
     F(ipd_task_t, "image_bytes", K_I64, image_bytes),
     F(ipd_task_t, "pull_ms", K_I64, pull_ms),
     F(ipd_task_t, "updated_at", K_I64, updated_at),
-    {NULL, K_ID, 0, 0, NULL},
+    {NULL, 0, K_ID, 0, 0, NULL},
 };
 
 static const field_t count_fields[] = {
@@ -214,7 +223,7 @@ static const field_t count_fields[] = {
     F(ipd_node_counts_t, "failed", K_U32, failed),
     F(ipd_node_counts_t, "cancelled", K_U32, cancelled),
     F(ipd_node_counts_t, "unknown", K_U32, unknown),
-    {NULL, K_ID, 0, 0, NULL},
+    {NULL, 0, K_ID, 0, 0, NULL},
 };
 
 static const field_t spec_fields[] = {
@@ -224,7 +233,7 @@ static const field_t spec_fields[] = {
     F(ipd_job_spec_t, "parallelism", K_I32, parallelism),
     F(ipd_job_spec_t, "ttl_seconds_after_finished", K_I32, ttl_seconds_after_finished),
     F(ipd_job_spec_t, "pull_secrets", K_TEXT, pull_secrets),
-    {NULL, K_ID, 0, 0, NULL},
+    {NULL, 0, K_ID, 0, 0, NULL},
 };
 
 static const field_t job_fields[] = {
@@ -240,9 +249,9 @@ static const field_t job_fields[] = {
     F(ipd_job_t, "error_reason", K_TEXT, error_reason),
     F(ipd_job_t, "error_message", K_TEXT, error_message),
     F(ipd_job_t, "error_cause", K_CAUSE, error_cause),
-    {"nodes", K_MAP, offsetof(ipd_job_t, nodes), sizeof(ipd_node_counts_t), count_fields},
-    {"spec", K_MAP, offsetof(ipd_job_t, spec), sizeof(ipd_job_spec_t), spec_fields},
-    {NULL, K_ID, 0, 0, NULL},
+    {"nodes", 5, K_MAP, offsetof(ipd_job_t, nodes), sizeof(ipd_node_counts_t), count_fields},
+    {"spec", 4, K_MAP, offsetof(ipd_job_t, spec), sizeof(ipd_job_spec_t), spec_fields},
+    {NULL, 0, K_ID, 0, 0, NULL},
 };
 
 /*
@@ -262,124 +271,324 @@ static void copy_text(char *dst, size_t cap, const char *src, size_t len)
     memset(dst + n, 0, cap - n);
 }
 
-static int get_int(const msgpack_object *o, int64_t lo, int64_t hi, int64_t *v)
+/* One value as the walk reads it: a scalar, a string in place, or a container's header. */
+typedef enum vtype { V_NIL, V_BOOL, V_POS, V_NEG, V_FLOAT, V_STR, V_BIN, V_EXT, V_ARRAY, V_MAP } vtype_t;
+
+typedef struct value {
+    vtype_t type;
+    uint64_t u;    /* V_POS, V_BOOL; V_ARRAY and V_MAP: the element or pair count */
+    int64_t i;     /* V_NEG */
+    const char *s; /* V_STR: the bytes in place, `u` of them */
+} value_t;
+
+typedef struct reader {
+    const uint8_t *p, *end;
+    int bad;            /* sticky: a length ran past the end */
+    unsigned max_depth; /* the limits of ipd_msgpack_check(), which the walk enforces too */
+    uint32_t max_items;
+} reader_t;
+
+static uint64_t be(reader_t *r, unsigned n)
 {
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)hi)
-        *v = (int64_t)o->via.u64;
-    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 >= lo)
-        *v = o->via.i64;
+    uint64_t v = 0;
+    if ((size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        r->p = r->end;
+        return 0;
+    }
+    for (unsigned k = 0; k < n; k++)
+        v = v << 8 | r->p[k];
+    r->p += n;
+    return v;
+}
+
+static void skip_bytes(reader_t *r, uint64_t n)
+{
+    if ((uint64_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        r->p = r->end;
+    } else {
+        r->p += n;
+    }
+}
+
+/*
+ * Reads one value's header at r->p. Scalars and strings are consumed whole; a container leaves
+ * r->p at its first element. Integers follow msgpack-c: a signed encoding of a value >= 0 is V_POS.
+ */
+static int read_value(reader_t *r, value_t *v)
+{
+    if (r->p >= r->end)
+        return IPD_EINVAL;
+    uint8_t b = *r->p++;
+    v->u = 0;
+    if ((b & 0xe0) == 0xa0) { /* fixstr first: every key, and most values, are one */
+        v->type = V_STR;
+        v->u = b & 0x1f;
+        v->s = (const char *)r->p;
+        skip_bytes(r, v->u);
+    } else if (b <= 0x7f) {
+        v->type = V_POS;
+        v->u = b;
+    } else if (b >= 0xe0) {
+        v->type = V_NEG;
+        v->i = (int8_t)b;
+    } else if (b <= 0x8f) {
+        v->type = V_MAP;
+        v->u = b & 0x0f;
+    } else if (b <= 0x9f) {
+        v->type = V_ARRAY;
+        v->u = b & 0x0f;
+    } else {
+        switch (b) {
+        case 0xc0:
+            v->type = V_NIL;
+            break;
+        case 0xc2:
+        case 0xc3:
+            v->type = V_BOOL;
+            v->u = b == 0xc3;
+            break;
+        case 0xc4:
+        case 0xc5:
+        case 0xc6:
+            v->type = V_BIN;
+            skip_bytes(r, be(r, 1u << (b - 0xc4)));
+            break;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9:
+            v->type = V_EXT;
+            skip_bytes(r, be(r, 1u << (b - 0xc7)) + 1);
+            break;
+        case 0xca:
+        case 0xcb:
+            v->type = V_FLOAT;
+            skip_bytes(r, b == 0xca ? 4 : 8);
+            break;
+        case 0xcc:
+        case 0xcd:
+        case 0xce:
+        case 0xcf:
+            v->type = V_POS;
+            v->u = be(r, 1u << (b - 0xcc));
+            break;
+        case 0xd0:
+        case 0xd1:
+        case 0xd2:
+        case 0xd3: {
+            unsigned n = 1u << (b - 0xd0);
+            uint64_t raw = be(r, n);
+            int64_t x;
+            if (n == 8) {
+                memcpy(&x, &raw, sizeof(x));
+            } else {
+                uint64_t sign = UINT64_C(1) << (n * 8 - 1);
+                x = (int64_t)(raw ^ sign) - (int64_t)sign;
+            }
+            if (x >= 0) {
+                v->type = V_POS;
+                v->u = (uint64_t)x;
+            } else {
+                v->type = V_NEG;
+                v->i = x;
+            }
+            break;
+        }
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+            v->type = V_EXT;
+            skip_bytes(r, (1u << (b - 0xd4)) + 1);
+            break;
+        case 0xd9:
+        case 0xda:
+        case 0xdb:
+            v->type = V_STR;
+            v->u = be(r, 1u << (b - 0xd9));
+            v->s = (const char *)r->p;
+            skip_bytes(r, v->u);
+            break;
+        case 0xdc:
+        case 0xdd:
+            v->type = V_ARRAY;
+            v->u = be(r, 2u << (b - 0xdc));
+            break;
+        case 0xde:
+        case 0xdf:
+            v->type = V_MAP;
+            v->u = be(r, 2u << (b - 0xde));
+            break;
+        default: /* 0xc1 is never used */
+            return IPD_EINVAL;
+        }
+    }
+    return r->bad ? IPD_EINVAL : 0;
+}
+
+/* Skips the rest of a value whose header `v` was just read (its elements, for a container). */
+static int skip_rest(reader_t *r, const value_t *v, unsigned depth)
+{
+    if (v->type != V_ARRAY && v->type != V_MAP)
+        return 0;
+    if (depth >= r->max_depth || v->u > r->max_items)
+        return IPD_ETOOBIG;
+    uint64_t n = v->type == V_MAP ? v->u * 2 : v->u;
+    if (n > (uint64_t)(r->end - r->p)) /* every element takes at least one byte */
+        return IPD_EINVAL;
+    for (uint64_t k = 0; k < n; k++) {
+        value_t e;
+        int rc = read_value(r, &e);
+        if (rc == 0)
+            rc = skip_rest(r, &e, depth + 1);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int get_int(const value_t *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (v->type == V_POS && v->u <= (uint64_t)hi)
+        *out = (int64_t)v->u;
+    else if (v->type == V_NEG && v->i >= lo)
+        *out = v->i;
     else
         return IPD_EINVAL;
     return 0;
 }
 
-static int set_enum(uint8_t *dst, const msgpack_object *o, int (*parse)(const char *, size_t))
+static int set_enum(uint8_t *dst, const value_t *v, int (*parse)(const char *, size_t))
 {
-    int v = o->type == MSGPACK_OBJECT_STR ? parse(o->via.str.ptr, o->via.str.size) : -1;
-    if (v < 0)
+    int x = v->type == V_STR ? parse(v->s, (size_t)v->u) : -1;
+    if (x < 0)
         return IPD_EINVAL;
-    *dst = (uint8_t)v;
+    *dst = (uint8_t)x;
     return 0;
 }
 
-static int decode_map(const msgpack_object *obj, const field_t *fields, void *base, const char *required);
+static int decode_map(reader_t *r, const value_t *m, const field_t *fields, void *base, const field_t *required,
+                      unsigned depth);
 
-static int set_field(const field_t *f, const msgpack_object *o, char *dst)
+/* Applies the value whose header `v` was just read to field `f` at `dst`. */
+static int set_field(reader_t *r, const field_t *f, const value_t *v, char *dst, unsigned depth)
 {
-    int64_t v;
-    if (o->type == MSGPACK_OBJECT_NIL)
+    int64_t x;
+    if (v->type == V_NIL)
         return 0;
     switch (f->kind) {
     case K_ID:
-        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= f->size || memchr(o->via.str.ptr, 0, o->via.str.size))
+        if (v->type != V_STR || v->u >= f->size || memchr(v->s, 0, (size_t)v->u))
             return IPD_EINVAL;
         memset(dst, 0, f->size);
-        memcpy(dst, o->via.str.ptr, o->via.str.size);
+        memcpy(dst, v->s, (size_t)v->u);
         return 0;
     case K_TEXT:
-        if (o->type != MSGPACK_OBJECT_STR)
+        if (v->type != V_STR)
             return IPD_EINVAL;
-        copy_text(dst, f->size, o->via.str.ptr, o->via.str.size);
+        copy_text(dst, f->size, v->s, (size_t)v->u);
         return 0;
     case K_BOOL:
-        if (o->type == MSGPACK_OBJECT_BOOLEAN)
-            v = o->via.boolean;
-        else if (get_int(o, 0, 1, &v) != 0)
+        if (v->type == V_BOOL)
+            x = (int64_t)v->u;
+        else if (get_int(v, 0, 1, &x) != 0)
             return IPD_EINVAL;
-        *(uint8_t *)dst = (uint8_t)v;
+        *(uint8_t *)dst = (uint8_t)x;
         return 0;
     case K_I64:
-        if (get_int(o, INT64_MIN, INT64_MAX, &v) != 0)
+        if (get_int(v, INT64_MIN, INT64_MAX, &x) != 0)
             return IPD_EINVAL;
-        memcpy(dst, &v, sizeof(v));
+        memcpy(dst, &x, sizeof(x));
         return 0;
     case K_U64:
-        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        if (v->type != V_POS)
             return IPD_EINVAL;
-        memcpy(dst, &o->via.u64, sizeof(uint64_t));
+        memcpy(dst, &v->u, sizeof(uint64_t));
         return 0;
     case K_U32: {
-        if (get_int(o, 0, UINT32_MAX, &v) != 0)
+        if (get_int(v, 0, UINT32_MAX, &x) != 0)
             return IPD_EINVAL;
-        uint32_t u = (uint32_t)v;
+        uint32_t u = (uint32_t)x;
         memcpy(dst, &u, sizeof(u));
         return 0;
     }
     case K_I32: {
-        if (get_int(o, INT32_MIN, INT32_MAX, &v) != 0)
+        if (get_int(v, INT32_MIN, INT32_MAX, &x) != 0)
             return IPD_EINVAL;
-        int32_t i = (int32_t)v;
+        int32_t i = (int32_t)x;
         memcpy(dst, &i, sizeof(i));
         return 0;
     }
     case K_TASK_STATE:
-        return set_enum((uint8_t *)dst, o, ipd_task_state_parse);
+        return set_enum((uint8_t *)dst, v, ipd_task_state_parse);
     case K_JOB_STATE:
-        return set_enum((uint8_t *)dst, o, ipd_job_state_parse);
+        return set_enum((uint8_t *)dst, v, ipd_job_state_parse);
     case K_POLICY:
-        return set_enum((uint8_t *)dst, o, ipd_pull_policy_parse);
+        return set_enum((uint8_t *)dst, v, ipd_pull_policy_parse);
     case K_CAUSE:
-        return set_enum((uint8_t *)dst, o, ipd_cause_parse);
+        return set_enum((uint8_t *)dst, v, ipd_cause_parse);
     case K_MAP:
-        return decode_map(o, f->sub, dst, NULL);
+        return decode_map(r, v, f->sub, dst, NULL, depth + 1);
     }
     return IPD_EINVAL;
 }
 
-/* Applies the known keys of a map to `base`; `required` names a key that must be present. */
-static int decode_map(const msgpack_object *obj, const field_t *fields, void *base, const char *required)
+/*
+ * Applies the known keys of the map whose header `m` was just read to `base`, consuming the
+ * map; `required` (an entry of `fields`, or NULL) must be present and not nil. Unknown keys, and keys that
+ * are not strings, are skipped with their values.
+ */
+static int decode_map(reader_t *r, const value_t *m, const field_t *fields, void *base, const field_t *required,
+                      unsigned depth)
 {
     int found = required == NULL;
-    if (obj->type != MSGPACK_OBJECT_MAP)
+    if (m->type != V_MAP)
         return IPD_EINVAL;
+    if (depth >= r->max_depth || m->u > r->max_items)
+        return IPD_ETOOBIG;
     size_t nfields = 0;
     while (fields[nfields].key != NULL)
         nfields++;
     /*
      * Keys are looked up starting after the field the previous key matched: the encoder writes
      * them in table order, so each key matches at the first comparison instead of after a scan
-     * of the table (a remote record is decoded for every Stream entry a daemon applies). Keys
-     * are unique in each table, so the match is the same whatever the order.
+     * of the table. Keys are unique in each table, so the match is the same whatever the order.
      */
     size_t hint = 0;
-    for (uint32_t i = 0; i < obj->via.map.size; i++) {
-        const msgpack_object *k = &obj->via.map.ptr[i].key, *v = &obj->via.map.ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0) /* no field has an empty key */
-            continue;
-        for (size_t t = 0; t < nfields; t++) {
-            size_t at = hint + t < nfields ? hint + t : hint + t - nfields;
-            const field_t *f = &fields[at];
-            if (f->key[0] != k->via.str.ptr[0] || strlen(f->key) != k->via.str.size ||
-                memcmp(f->key, k->via.str.ptr, k->via.str.size) != 0)
-                continue;
-            int rc = set_field(f, v, (char *)base + f->off);
-            if (rc != 0)
-                return rc;
-            if (required != NULL && strcmp(f->key, required) == 0 && v->type != MSGPACK_OBJECT_NIL)
-                found = 1;
-            hint = at + 1 < nfields ? at + 1 : 0;
-            break;
+    for (uint64_t i = 0; i < m->u; i++) {
+        value_t k, v;
+        int rc = read_value(r, &k);
+        if (rc == 0 && (k.type == V_ARRAY || k.type == V_MAP))
+            rc = skip_rest(r, &k, depth + 1);
+        if (rc == 0)
+            rc = read_value(r, &v);
+        if (rc != 0)
+            return rc;
+        const field_t *f = NULL;
+        if (k.type == V_STR && k.u > 0) { /* no field has an empty key */
+            for (size_t t = 0; t < nfields; t++) {
+                size_t at = hint + t < nfields ? hint + t : hint + t - nfields;
+                const field_t *c = &fields[at];
+                if (c->klen == k.u && c->key[0] == k.s[0] && memcmp(c->key, k.s, (size_t)k.u) == 0) {
+                    f = c;
+                    hint = at + 1 < nfields ? at + 1 : 0;
+                    break;
+                }
+            }
         }
+        if (f == NULL) {
+            if ((rc = skip_rest(r, &v, depth + 1)) != 0)
+                return rc;
+            continue;
+        }
+        if (f->kind != K_MAP && (v.type == V_ARRAY || v.type == V_MAP))
+            return IPD_EINVAL;
+        if ((rc = set_field(r, f, &v, (char *)base + f->off, depth)) != 0)
+            return rc;
+        if (f == required && v.type != V_NIL)
+            found = 1;
     }
     return found ? 0 : IPD_EINVAL;
 }
@@ -390,22 +599,34 @@ static void job_defaults(ipd_job_t *job)
     job->spec.ttl_seconds_after_finished = -1;
 }
 
-/* Checks the bytes, then unpacks them into `up` (the caller destroys it). */
-static int unpack(msgpack_unpacked *up, const void *data, size_t len, const ipd_msgpack_limits_t *limits)
+/*
+ * Starts the walk over `len` bytes at `data` within `limits`, and reads the header of the object
+ * they hold. The walk enforces the limits of ipd_msgpack_check() itself; finish() runs the check
+ * only when the walk failed, so that the error is the one the check gives where it gives one.
+ */
+static int start(reader_t *r, value_t *top, const void *data, size_t len, const ipd_msgpack_limits_t *limits)
 {
-    size_t off = 0;
-    int rc = ipd_msgpack_check(data, len, limits);
-    msgpack_unpacked_init(up);
-    if (rc != 0)
-        return rc;
-    switch (msgpack_unpack_next(up, data, len, &off)) {
-    case MSGPACK_UNPACK_SUCCESS:
-        return off == len ? 0 : IPD_EINVAL;
-    case MSGPACK_UNPACK_NOMEM_ERROR:
-        return -ENOMEM;
-    default:
-        return IPD_EINVAL;
+    r->p = data;
+    r->end = r->p + len;
+    r->bad = 0;
+    r->max_depth = limits->max_depth < IPD_MSGPACK_DEPTH_CEILING ? limits->max_depth : IPD_MSGPACK_DEPTH_CEILING;
+    r->max_items = limits->max_items;
+    if (len > limits->max_size)
+        return IPD_ETOOBIG;
+    return read_value(r, top);
+}
+
+/* After the walk: every byte was the one object, or the error the check gives first. */
+static int finish(const reader_t *r, int rc, const void *data, size_t len, const ipd_msgpack_limits_t *limits)
+{
+    if (rc == 0 && (r->bad || r->p != r->end))
+        rc = IPD_EINVAL;
+    if (rc != 0) {
+        int checked = ipd_msgpack_check(data, len, limits);
+        if (checked != 0)
+            rc = checked;
     }
+    return rc;
 }
 
 static const ipd_msgpack_limits_t record_limits = {IPD_MSGPACK_RECORD_MAX, IPD_MSGPACK_DEPTH_MAX,
@@ -413,13 +634,14 @@ static const ipd_msgpack_limits_t record_limits = {IPD_MSGPACK_RECORD_MAX, IPD_M
 
 int ipd_msgpack_decode_task(const void *data, size_t len, ipd_task_t *task)
 {
-    msgpack_unpacked up;
+    reader_t r;
+    value_t top;
     ipd_task_t t;
     ipd_task_init(&t, "", IPD_TIME_NULL);
-    int rc = unpack(&up, data, len, &record_limits);
+    int rc = start(&r, &top, data, len, &record_limits);
     if (rc == 0)
-        rc = decode_map(&up.data, task_fields, &t, "node");
-    msgpack_unpacked_destroy(&up);
+        rc = decode_map(&r, &top, task_fields, &t, &task_fields[0], 0);
+    rc = finish(&r, rc, data, len, &record_limits);
     if (rc == 0)
         *task = t;
     return rc;
@@ -427,60 +649,96 @@ int ipd_msgpack_decode_task(const void *data, size_t len, ipd_task_t *task)
 
 int ipd_msgpack_decode_job(const void *data, size_t len, ipd_job_t *job)
 {
-    msgpack_unpacked up;
+    reader_t r;
+    value_t top;
     ipd_job_t j;
     job_defaults(&j);
-    int rc = unpack(&up, data, len, &record_limits);
+    int rc = start(&r, &top, data, len, &record_limits);
     if (rc == 0)
-        rc = decode_map(&up.data, job_fields, &j, "id");
-    msgpack_unpacked_destroy(&up);
+        rc = decode_map(&r, &top, job_fields, &j, &job_fields[0], 0);
+    rc = finish(&r, rc, data, len, &record_limits);
     if (rc == 0)
         *job = j;
     return rc;
 }
 
-static int decode_change(const msgpack_object *obj, ipd_job_t *job, ipd_task_t *tasks, size_t cap, size_t *ntasks)
+static int key_is(const value_t *k, const char *name, size_t len)
 {
-    const msgpack_object *jobobj = NULL, *arr = NULL;
-    if (obj->type != MSGPACK_OBJECT_MAP)
+    return k->type == V_STR && k->u == len && memcmp(k->s, name, len) == 0;
+}
+
+/*
+ * The change map {job, tasks}, walked once: each is decoded where it stands, so a key that
+ * comes again replaces what the earlier one decoded (the last one counts).
+ */
+static int decode_change(reader_t *r, const value_t *top, ipd_job_t *job, ipd_task_t *tasks, size_t cap, size_t *ntasks)
+{
+    int have_job = 0, too_many = 0;
+    if (top->type != V_MAP)
         return IPD_EINVAL;
-    for (uint32_t i = 0; i < obj->via.map.size; i++) {
-        const msgpack_object *k = &obj->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 && memcmp(k->via.str.ptr, "job", 3) == 0)
-            jobobj = &obj->via.map.ptr[i].val;
-        else if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 5 && memcmp(k->via.str.ptr, "tasks", 5) == 0)
-            arr = &obj->via.map.ptr[i].val;
-    }
-    if (jobobj == NULL || (arr != NULL && arr->type != MSGPACK_OBJECT_ARRAY && arr->type != MSGPACK_OBJECT_NIL))
-        return IPD_EINVAL;
-    job_defaults(job);
-    int rc = decode_map(jobobj, job_fields, job, "id");
-    if (rc != 0)
-        return rc;
-    size_t n = arr != NULL && arr->type == MSGPACK_OBJECT_ARRAY ? arr->via.array.size : 0;
-    if (n > cap)
+    if (r->max_depth == 0 || top->u > r->max_items)
         return IPD_ETOOBIG;
-    for (size_t i = 0; i < n; i++) {
-        ipd_task_init(&tasks[i], "", IPD_TIME_NULL);
-        if ((rc = decode_map(&arr->via.array.ptr[i], task_fields, &tasks[i], "node")) != 0)
+    for (uint64_t i = 0; i < top->u; i++) {
+        value_t k, v;
+        int rc = read_value(r, &k);
+        if (rc == 0)
+            rc = skip_rest(r, &k, 1);
+        if (rc == 0)
+            rc = read_value(r, &v);
+        if (rc != 0)
             return rc;
+        if (key_is(&k, "job", 3)) {
+            job_defaults(job);
+            if ((rc = decode_map(r, &v, job_fields, job, &job_fields[0], 1)) != 0)
+                return rc;
+            have_job = 1;
+        } else if (key_is(&k, "tasks", 5)) {
+            *ntasks = 0;
+            if (v.type == V_NIL)
+                continue;
+            if (v.type != V_ARRAY)
+                return IPD_EINVAL;
+            if (v.u > r->max_items || r->max_depth <= 1)
+                return IPD_ETOOBIG;
+            if (v.u > cap) { /* reported once the job is known to be there and good */
+                too_many = 1;
+                if ((rc = skip_rest(r, &v, 1)) != 0)
+                    return rc;
+                continue;
+            }
+            too_many = 0;
+            for (uint64_t t = 0; t < v.u; t++) {
+                value_t e;
+                ipd_task_init(&tasks[t], "", IPD_TIME_NULL);
+                if ((rc = read_value(r, &e)) != 0 ||
+                    (rc = decode_map(r, &e, task_fields, &tasks[t], &task_fields[0], 2)) != 0)
+                    return rc;
+            }
+            *ntasks = (size_t)v.u;
+        } else if ((rc = skip_rest(r, &v, 1)) != 0) {
+            return rc;
+        }
     }
-    *ntasks = n;
-    return 0;
+    if (!have_job)
+        return IPD_EINVAL;
+    return too_many ? IPD_ETOOBIG : 0;
 }
 
 int ipd_msgpack_decode_change(const void *data, size_t len, ipd_job_t *job, ipd_task_t *tasks, size_t cap,
                               size_t *ntasks)
 {
-    msgpack_unpacked up;
+    reader_t r;
+    value_t top;
     ipd_msgpack_limits_t limits = record_limits;
     *ntasks = 0;
     limits.max_size = cap < SIZE_MAX / IPD_MSGPACK_RECORD_MAX - 1 ? IPD_MSGPACK_RECORD_MAX * (cap + 1) : SIZE_MAX;
     if (cap > limits.max_items)
         limits.max_items = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
-    int rc = unpack(&up, data, len, &limits);
+    int rc = start(&r, &top, data, len, &limits);
     if (rc == 0)
-        rc = decode_change(&up.data, job, tasks, cap, ntasks);
-    msgpack_unpacked_destroy(&up);
+        rc = decode_change(&r, &top, job, tasks, cap, ntasks);
+    rc = finish(&r, rc, data, len, &limits);
+    if (rc != 0)
+        *ntasks = 0;
     return rc;
 }

@@ -22,9 +22,11 @@
  * fail_*, error_*, pull_secrets) is truncated at a UTF-8 boundary. A known key with a value of the
  * wrong type or out of range is IPD_EINVAL.
  *
- * Decoding never hands unchecked bytes to the msgpack library, which allocates 24 bytes per
- * declared element before reading them (a 6-byte input can ask for gigabytes): a pre-validator
- * walks the raw bytes first and enforces the limits below.
+ * Decoding reads the bytes in place into the caller's structs, without the msgpack library
+ * (whose unpacker allocates 24 bytes per declared element before reading them, so a 6-byte input
+ * can ask for gigabytes, and builds an object tree per record): it allocates nothing, checks
+ * every length against the end and enforces the limits below as ipd_msgpack_check() does; when
+ * it fails, the error is the one ipd_msgpack_check() gives for the bytes, if it gives one.
  */
 #ifndef IPD_PROTO_MSGPACK_CODEC_H
 #define IPD_PROTO_MSGPACK_CODEC_H
