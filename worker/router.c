@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proto/http1_framing.h"
 #include "proto/http_host.h"
 #include "proto/job.h"
 #include "worker/rest/dashboard.h"
@@ -135,6 +136,24 @@ static size_t header_bytes(const h2o_req_t *req)
     for (size_t i = 0; i < req->headers.size; i++)
         n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     return n;
+}
+
+/*
+ * An HTTP/1.x request whose end a proxy in front may see elsewhere (proto/http1_framing.h): the
+ * library has read it by its own rule, so the answer is 400 and the connection is closed, since
+ * what follows on it cannot be trusted to start a request. The head is read where the library
+ * parsed it: at the start of the connection's input, which it consumes only after the answer.
+ * Returns 0 to go on, or -1 after answering.
+ */
+static int check_framing(h2o_req_t *req, ipd_worker_conn_t *conn)
+{
+    const char *why;
+    if (req->version >= 0x200 || conn == NULL || conn->sock->input == NULL ||
+        ipd_http1_framing_check(conn->sock->input->bytes, conn->sock->input->size, &why) >= 0)
+        return 0;
+    ipd_worker_conn_close_soon(conn, req);
+    ipd_worker_send_error(req, 400, why);
+    return -1;
 }
 
 /* This machine's host name, which clients on its network may use and no web page can rebind. */
@@ -290,6 +309,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         ipd_worker_send_error(req, 431, "the request's header block is over max_header_size");
         return 0;
     }
+    if (check_framing(req, conn) != 0)
+        return 0;
     if (check_site(w, req) != 0)
         return 0;
     ipd_worker_route_t route = classify(req->path_normalized, id);

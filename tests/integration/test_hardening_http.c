@@ -1,0 +1,150 @@
+/*
+ * Hardening of the HTTP layer against hostile clients, over raw sockets: request-smuggling shapes
+ * of HTTP/1.1, malformed HTTP/2 requests the library lets through, HTTP/2 header blocks that are
+ * never finished, and HTTP/2 streams opened and reset before their request is complete.
+ *
+ * HTTP/2 is spoken by hand here (frames of RFC 9113, header blocks as HPACK literals without
+ * indexing or Huffman coding) so that a test can send exactly the frames an attacker would.
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char *const sim_args[] = {"--nodes", "2", NULL};
+
+static h_world_t w;
+
+static void teardown(void)
+{
+    if (w.daemon.pid > 0 || w.sim.pid > 0)
+        h_world_stop(&w);
+}
+
+static void stop_cleanly(void)
+{
+    int st = h_world_stop(&w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+}
+
+/* Opens a TCP connection to 127.0.0.1:port. */
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        cr_assert_gt(n, 0, "send: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads until EOF or `timeout_ms`; returns the bytes (owned, NUL-terminated) and sets *eof. */
+static char *read_all(int fd, int timeout_ms, int *eof)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    *eof = 0;
+    for (;;) {
+        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            break;
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n <= 0) {
+            *eof = 1; /* end of stream or a reset: either way the server closed */
+            break;
+        }
+        len += (size_t)n;
+        if (len + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* ---- issue 11 item 14: request smuggling shapes over HTTP/1.1 ---- */
+
+/* Sends `text` on a new connection; the answer must be 400 with the JSON error body naming
+ * `why`, and the connection must then be closed. */
+static void expect_refused(const char *text, const char *why)
+{
+    int fd = dial(w.port);
+    send_all(fd, text, strlen(text));
+    int eof;
+    char *out = read_all(fd, 5000, &eof);
+    close(fd);
+    cr_assert(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "not refused:\n%s\n---\n%s", text, out);
+    cr_assert_not_null(strstr(out, "\"code\":\"invalid_argument\""), "not the JSON error body: %s", out);
+    cr_assert_not_null(strstr(out, why), "the answer does not say \"%s\": %s", why, out);
+    cr_assert(eof, "the connection stayed open after refusing:\n%s", text);
+    free(out);
+}
+
+Test(hardening_http, request_smuggling_shapes_are_answered_400_and_the_connection_closed, .fini = teardown)
+{
+    h_world_sim(&w, "smuggle", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    /* Two different lengths: a proxy that takes the second forwards 20 bytes, this server reads 2. */
+    expect_refused("POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 2\r\nContent-Length: 20\r\n\r\n{}",
+                   "Content-Length fields with different values");
+    /* Content-Length and chunked together: each side may choose another one. */
+    expect_refused("POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                   "both Content-Length and Transfer-Encoding");
+    /* Bare LF line ends, on a GET that would otherwise be answered 200. */
+    expect_refused("GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n", "bare LF");
+    expect_refused("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: 1\n\r\n", "bare LF");
+    /* A folded field line. */
+    expect_refused("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: 1\r\n 2\r\n\r\n", "obs-fold");
+
+    /* The same length twice is one length, and an ordinary request on a new connection is served. */
+    int fd = dial(w.port);
+    const char *same = "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    send_all(fd, same, strlen(same));
+    int eof;
+    char *out = read_all(fd, 5000, &eof);
+    close(fd);
+    cr_assert_not_null(strstr(out, "image (or images, or pod_selector) is required"), "%s", out);
+    free(out);
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    stop_cleanly();
+}
+
+Test(hardening_http, errors_the_library_answers_itself_carry_the_json_error_body, .fini = teardown)
+{
+    h_world_sim(&w, "liberr", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    expect_refused("POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                   "broken chunked-encoding");
+    expect_refused("POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+                   "broken content-length header");
+    expect_refused("POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+                   "unknown transfer-encoding");
+    stop_cleanly();
+}
