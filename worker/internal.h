@@ -306,6 +306,12 @@ void ipd_worker_errors_register(h2o_hostconf_t *host);
 /** Answers with a JSON error body (code from the status) and `message`. */
 void ipd_worker_send_error(h2o_req_t *req, int status, const char *message);
 /**
+ * Ends a malformed HTTP/2 request with a stream error of type PROTOCOL_ERROR: h2o sends the
+ * response's HEADERS (400), then RST_STREAM. For requests the library itself should have
+ * refused as malformed (RFC 9113 section 8.1.1).
+ */
+void ipd_worker_reset_stream(h2o_req_t *req);
+/**
  * Answers 503 with the JSON error body's `code` (a literal: "not_ready", "table_full") and
  * `message`, and, when `retry_after_s` > 0, a Retry-After header of that many seconds.
  */

@@ -311,6 +311,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (check_framing(req, conn) != 0)
         return 0;
+    if (req->version >= 0x200 && req->input.path.len == 0) {
+        /* RFC 9113 section 8.3.1: an empty :path is malformed, a stream error of type PROTOCOL_ERROR. */
+        ipd_worker_reset_stream(req);
+        return 0;
+    }
     if (check_site(w, req) != 0)
         return 0;
     ipd_worker_route_t route = classify(req->path_normalized, id);

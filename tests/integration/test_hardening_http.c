@@ -83,6 +83,116 @@ static char *read_all(int fd, int timeout_ms, int *eof)
     return buf;
 }
 
+/* ---- a hand-made HTTP/2 client ---- */
+
+enum { F_DATA = 0, F_HEADERS = 1, F_RST_STREAM = 3, F_SETTINGS = 4, F_GOAWAY = 7, F_CONTINUATION = 9 };
+enum { FL_END_STREAM = 1, FL_END_HEADERS = 4 };
+
+typedef struct frame {
+    unsigned type, flags;
+    uint32_t stream;
+    uint32_t len;
+    unsigned char payload[1 << 14];
+} frame_t;
+
+static void put_frame(int fd, unsigned type, unsigned flags, uint32_t stream, const void *payload, size_t len)
+{
+    unsigned char head[9] = {(unsigned char)(len >> 16),    (unsigned char)(len >> 8),    (unsigned char)len,
+                             (unsigned char)type,           (unsigned char)flags,         (unsigned char)(stream >> 24),
+                             (unsigned char)(stream >> 16), (unsigned char)(stream >> 8), (unsigned char)stream};
+    send_all(fd, head, sizeof(head));
+    if (len > 0)
+        send_all(fd, payload, len);
+}
+
+/* Appends an HPACK integer with an `n`-bit prefix (first byte's high bits from `first`). */
+static size_t hpack_int(unsigned char *out, unsigned first, unsigned n, size_t v)
+{
+    size_t max = (1u << n) - 1, i = 0;
+    if (v < max) {
+        out[i++] = (unsigned char)(first | v);
+        return i;
+    }
+    out[i++] = (unsigned char)(first | max);
+    for (v -= max; v >= 128; v >>= 7)
+        out[i++] = (unsigned char)(0x80 | (v & 0x7f));
+    out[i++] = (unsigned char)v;
+    return i;
+}
+
+/* Appends a literal header field without indexing, new name (RFC 7541 section 6.2.2). */
+static size_t hpack_field(unsigned char *out, const char *name, const char *value, size_t vlen)
+{
+    size_t i = 0, nlen = strlen(name);
+    out[i++] = 0x00;
+    i += hpack_int(out + i, 0, 7, nlen);
+    memcpy(out + i, name, nlen);
+    i += nlen;
+    i += hpack_int(out + i, 0, 7, vlen);
+    memcpy(out + i, value, vlen);
+    return i + vlen;
+}
+
+/* A GET request's header block for `path` into `out` (at least 256 bytes); returns its length. */
+static size_t request_block(unsigned char *out, const char *path)
+{
+    size_t i = 0;
+    i += hpack_field(out + i, ":method", "GET", 3);
+    i += hpack_field(out + i, ":scheme", "http", 4);
+    i += hpack_field(out + i, ":path", path, strlen(path));
+    i += hpack_field(out + i, ":authority", "127.0.0.1", 9);
+    return i;
+}
+
+/* Connects and sends the client preface and an empty SETTINGS frame. */
+static int h2_dial(int port)
+{
+    int fd = dial(port);
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    send_all(fd, preface, sizeof(preface) - 1);
+    put_frame(fd, F_SETTINGS, 0, 0, NULL, 0);
+    return fd;
+}
+
+/* Reads one frame within `timeout_ms`: 1, 0 at end of stream (or a reset), -1 on timeout. */
+static int get_frame(int fd, frame_t *f, int timeout_ms)
+{
+    unsigned char head[9];
+    size_t have = 0;
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    while (have < 9) {
+        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return -1;
+        ssize_t n = read(fd, head + have, 9 - have);
+        if (n <= 0)
+            return 0;
+        have += (size_t)n;
+    }
+    f->len = (uint32_t)head[0] << 16 | (uint32_t)head[1] << 8 | head[2];
+    f->type = head[3];
+    f->flags = head[4];
+    f->stream = ((uint32_t)head[5] << 24 | (uint32_t)head[6] << 16 | (uint32_t)head[7] << 8 | head[8]) & 0x7fffffff;
+    cr_assert_leq(f->len, sizeof(f->payload), "a frame of %u bytes", f->len);
+    for (have = 0; have < f->len;) {
+        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return -1;
+        ssize_t n = read(fd, f->payload + have, f->len - have);
+        if (n <= 0)
+            return 0;
+        have += (size_t)n;
+    }
+    return 1;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* ---- issue 11 item 14: request smuggling shapes over HTTP/1.1 ---- */
 
 /* Sends `text` on a new connection; the answer must be 400 with the JSON error body naming
@@ -146,5 +256,35 @@ Test(hardening_http, errors_the_library_answers_itself_carry_the_json_error_body
                    "broken content-length header");
     expect_refused("POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n",
                    "unknown transfer-encoding");
+    stop_cleanly();
+}
+
+/* ---- issue 11 item 16: an HTTP/2 request with an empty :path ---- */
+
+Test(hardening_http, an_http2_request_with_an_empty_path_is_a_stream_error, .fini = teardown)
+{
+    h_world_sim(&w, "emptypath", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    int fd = h2_dial(w.port);
+    unsigned char block[512];
+    put_frame(fd, F_HEADERS, FL_END_STREAM | FL_END_HEADERS, 1, block, request_block(block, ""));
+    /* RFC 9113 section 8.3.1: RST_STREAM with PROTOCOL_ERROR (1), and no document. */
+    static frame_t f;
+    int rc, reset = 0;
+    while (!reset && (rc = get_frame(fd, &f, 5000)) == 1) {
+        cr_assert(!(f.type == F_DATA && f.stream == 1 && f.len > 0), "an empty :path was answered with a document");
+        if (f.type == F_RST_STREAM && f.stream == 1) {
+            cr_assert_eq(be32(f.payload), 1, "RST_STREAM with error code %u", be32(f.payload));
+            reset = 1;
+        }
+    }
+    cr_assert(reset, "no RST_STREAM for the empty :path (read returned %d)", rc);
+    /* The connection goes on: a well-formed request on it is answered. */
+    put_frame(fd, F_HEADERS, FL_END_STREAM | FL_END_HEADERS, 3, block, request_block(block, "/healthz"));
+    int answered = 0;
+    while (!answered && get_frame(fd, &f, 5000) == 1)
+        answered = f.type == F_HEADERS && f.stream == 3;
+    cr_assert(answered, "the next request on the connection was not answered");
+    close(fd);
     stop_cleanly();
 }

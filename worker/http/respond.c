@@ -143,6 +143,15 @@ void ipd_worker_send_error(h2o_req_t *req, int status, const char *message)
     ipd_buf_dispose(&buf);
 }
 
+void ipd_worker_reset_stream(h2o_req_t *req)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = 400;
+    req->res.reason = "Bad Request";
+    h2o_start_response(req, &generator);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+}
+
 void ipd_worker_send_unavailable(h2o_req_t *req, const char *code, const char *message, int retry_after_s)
 {
     ipd_buf_t buf;

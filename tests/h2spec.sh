@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# HTTP/2 conformance of the daemon with h2spec 2.x (github.com/summerwind/h2spec), over h2c (prior
+# knowledge) and over TLS (ALPN h2). Not part of the suite: h2spec is a Go program that is not
+# packaged for Debian. Build it from its source as docs/operations.md ("HTTP/2 conformance")
+# shows and put it on PATH or name it in H2SPEC; without it this script says so and exits 0.
+#
+#   tests/h2spec.sh [BUILD_DIR]          (default: build)
+#
+# Starts the Kubernetes simulator and two daemons (one cleartext, one with a throw-away
+# certificate) on free loopback ports, runs h2spec against each and prints its summary lines.
+# Exits 1 when a case fails. Every process it starts is stopped by its PID; its shared-memory
+# segments and temporary files are removed.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+bin=$build/imgpulld
+h2spec=${H2SPEC:-$(command -v h2spec || true)}
+if [ -z "$h2spec" ] || [ ! -x "$h2spec" ]; then
+    echo "h2spec not found (set H2SPEC or put it on PATH); nothing checked"
+    exit 0
+fi
+[ -x "$bin" ] || { echo "no daemon at $bin; build it first" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/ipd-h2spec.XXXXXX)
+instance="h2spec-$$-"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    rm -f /dev/shm/imgpulld."$instance"*
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+python3 -u "$root/tests/kubesim/kubesim.py" --port 0 --nodes 2 >"$work/sim.out" 2>"$work/sim.err" &
+pids+=("$!")
+for _ in $(seq 100); do
+    grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break
+    sleep 0.1
+done
+sim_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/sim.out")
+[ -n "$sim_port" ] || { echo "the simulator did not start" >&2; exit 1; }
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/key.pem" \
+    -out "$work/cert.pem" -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 ||
+    { echo "openssl could not make a certificate" >&2; exit 1; }
+
+# run NAME [DIRECTIVES...]: starts a daemon with the directives, waits for /healthz, runs h2spec.
+failed=0
+run() {
+    local name=$1 port scheme=http flags=()
+    shift
+    port=$(free_port)
+    {
+        echo "kube_server http://127.0.0.1:$sim_port"
+        echo "instance $instance$name"
+        echo "listen 127.0.0.1:$port"
+        echo "workers 1"
+        for d in "$@"; do echo "$d"; done
+    } >"$work/$name.conf"
+    case " $* " in *" tls_cert "*) scheme=https flags=(-t -k) ;; esac
+    "$bin" -c "$work/$name.conf" 2>"$work/$name.log" &
+    pids+=("$!")
+    for _ in $(seq 100); do
+        curl -sk -o /dev/null "$scheme://127.0.0.1:$port/healthz" && break
+        sleep 0.1
+    done
+    echo "== $name: $h2spec -h 127.0.0.1 -p $port ${flags[*]}"
+    "$h2spec" -h 127.0.0.1 -p "$port" "${flags[@]}" -o 2 >"$work/$name.out" 2>&1
+    local rc=$?
+    grep -E '^ *[0-9]+ tests, [0-9]+ passed' "$work/$name.out" || tail -5 "$work/$name.out"
+    if [ $rc -ne 0 ]; then
+        failed=1
+        sed -n '/^Failures:/,$p' "$work/$name.out"
+    fi
+}
+run h2c
+run tls "tls_cert $work/cert.pem" "tls_key $work/key.pem"
+exit $failed
