@@ -63,13 +63,16 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"max_request_body", IPD_CT_SIZE, 0, FIELD(max_request_body), RANGE(K(1), M(64)), .def = "64k",
      .help = "Largest request body; larger requests are answered 413."},
     {"max_header_size", IPD_CT_SIZE, 0, FIELD(max_header_size), RANGE(K(1), M(1)), .def = "16k",
-     .help = "Largest request header block; larger requests are answered 431 or reset."},
+     .help = "Largest request header block; larger requests are answered 431. An HTTP/2 connection holding a "
+             "larger unfinished header block is dropped within a second (GOAWAY ENHANCE_YOUR_CALM)."},
     {"request_rate_per_conn", IPD_CT_INT, 0, FIELD(request_rate_per_conn), RANGE(1, 1000000), .def = "1000",
      .help = "Requests (and HTTP/2 stream resets) per second one connection may make before it is dropped."},
     {"http_idle_timeout", IPD_CT_DURATION, 0, FIELD(http_idle_timeout_ms), RANGE(S(1), H(1)), .def = "10s",
      .help = "A client connection that sends nothing for this long is closed: an idle HTTP/1.1 keep-alive or "
              "HTTP/2 connection, a request (a WebSocket upgrade included) or TLS handshake that does not complete. "
-             "Idle connections hold up a worker's drain (reload, stop) for at most this long."},
+             "An HTTP/2 header block still unfinished this long after it began closes its connection however "
+             "slowly its bytes arrive. Idle connections hold up a worker's drain (reload, stop) for at most this "
+             "long."},
     {"linger_timeout", IPD_CT_DURATION, 0, FIELD(linger_timeout_ms), RANGE(0, MINUTES(1)), .def = "2s",
      .help = "When an HTTP/1.1 request is refused before its body was read (413, a malformed request, 429), "
              "the answer is sent, the sending side shut down and the client's remaining bytes read and discarded "

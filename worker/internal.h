@@ -4,6 +4,7 @@
  *   server.c      ipd_worker_main: set-up, the loop, signals, parent pipe, drain, tear-down
  *   accept.c      listeners, TLS, accepting, connection tracking and the connection cap
  *   linger.c      lingering close of refused HTTP/1 connections
+ *   h2_guard.c    HTTP/2 header blocks never finished
  *   worker_kube.c the Kubernetes client on the loop
  *   worker_ring.c the ring eventfd, the job catalogue, change observers
  *   router.c      the single h2o handler: route, rate cap, auth, method; the stats logger
@@ -161,6 +162,8 @@ typedef struct ipd_worker_conn {
     int closing;         /**< over its rate: answered 429 and being closed */
     int linger_fd;       /**< a dup of the socket, drained once h2o has closed it (linger.c); -1 if none */
     ipd_http_rate_t rate;
+    uint64_t h2_block_since;  /**< loop ms since an unfinished header block was first seen; 0: none */
+    uint32_t h2_block_stream; /**< the stream that block belongs to */
 } ipd_worker_conn_t;
 
 /** A listening socket and what its configuration entry says. */
@@ -192,6 +195,10 @@ struct ipd_worker {
     h2o_timeout_t linger_timeout; /**< linger_timeout; 0 when lingering is off */
     h2o_linklist_t lingering;     /**< connections being drained (linger.c) */
     size_t nlingering;
+    h2o_timeout_entry_t h2_sweep; /**< h2_guard.c, in ctx.one_sec_timeout while there are connections */
+    uint64_t h2_warned_at;        /**< loop ms of the last warning about dropped HTTP/2 connections */
+    unsigned long h2_drops;       /**< HTTP/2 connections dropped since that warning */
+    int h2_trim;                  /**< connections were dropped: return freed memory at the next sweep */
     h2o_linklist_t awaiting;      /**< POST/DELETE answers waiting for the table to show the change (h_job.c) */
     h2o_timeout_t await_timeout;  /**< op_visible_timeout */
 
@@ -265,6 +272,12 @@ void ipd_worker_linger_start(ipd_worker_t *w, int fd);
 void ipd_worker_linger_init(ipd_worker_t *w);
 /** Closes every connection still being drained. */
 void ipd_worker_linger_dispose(ipd_worker_t *w);
+
+/* ---- h2_guard.c ---- */
+/** Starts the once-a-second check of HTTP/2 connections if the worker has connections and it is not running. */
+void ipd_worker_h2_guard_arm(ipd_worker_t *w);
+/** Stops the check. */
+void ipd_worker_h2_guard_dispose(ipd_worker_t *w);
 
 /* ---- worker_kube.c ---- */
 /** Creates the Kubernetes client from the configuration and registers its fds; failure is logged and kept in kube_error. */

@@ -248,6 +248,7 @@ static void teardown(ipd_worker_t *w)
             h2o_socket_close(w->signal_sock);
         if (w->parent_sock != NULL)
             h2o_socket_close(w->parent_sock);
+        ipd_worker_h2_guard_dispose(w);
         ipd_worker_unlisten(w);
         ipd_worker_linger_dispose(w);
         h2o_evloop_run(w->loop, 0); /* lets the loop free the sockets closed above */

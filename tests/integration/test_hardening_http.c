@@ -161,9 +161,9 @@ static int get_frame(int fd, frame_t *f, int timeout_ms)
     size_t have = 0;
     uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
     while (have < 9) {
-        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        int64_t left = (int64_t)deadline - (int64_t)h_now_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, left) <= 0)
+        if (poll(&p, 1, left > 0 ? (int)left : 0) <= 0)
             return -1;
         ssize_t n = read(fd, head + have, 9 - have);
         if (n <= 0)
@@ -176,9 +176,9 @@ static int get_frame(int fd, frame_t *f, int timeout_ms)
     f->stream = ((uint32_t)head[5] << 24 | (uint32_t)head[6] << 16 | (uint32_t)head[7] << 8 | head[8]) & 0x7fffffff;
     cr_assert_leq(f->len, sizeof(f->payload), "a frame of %u bytes", f->len);
     for (have = 0; have < f->len;) {
-        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        int64_t left = (int64_t)deadline - (int64_t)h_now_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, left) <= 0)
+        if (poll(&p, 1, left > 0 ? (int)left : 100) <= 0)
             return -1;
         ssize_t n = read(fd, f->payload + have, f->len - have);
         if (n <= 0)
@@ -286,5 +286,129 @@ Test(hardening_http, an_http2_request_with_an_empty_path_is_a_stream_error, .fin
         answered = f.type == F_HEADERS && f.stream == 3;
     cr_assert(answered, "the next request on the connection was not answered");
     close(fd);
+    stop_cleanly();
+}
+
+/* ---- issue 11 item 8: what HTTP/2 clients make a worker hold before any handler ---- */
+
+/* The resident size of the daemon's first worker, in KiB. */
+static long worker_rss_kib(void)
+{
+    pid_t pids[4];
+    cr_assert_geq(h_worker_pids(&w.daemon, 1, pids, 4), 1, "no worker");
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pids[0]);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    long kib = -1;
+    while (kib < 0 && fgets(line, sizeof(line), f) != NULL)
+        sscanf(line, "VmRSS: %ld kB", &kib);
+    fclose(f);
+    return kib;
+}
+
+/* Whether the server has closed `fd`; consumes what it sent. A GOAWAY seen on the way sets *goaway to its code. */
+static int server_closed(int fd, long *goaway)
+{
+    static frame_t f;
+    int rc;
+    while ((rc = get_frame(fd, &f, 0)) == 1)
+        if (f.type == F_GOAWAY && f.len >= 8)
+            *goaway = (long)be32(f.payload + 4);
+    return rc == 0;
+}
+
+/*
+ * Opens `n` connections that each start a request whose header block stays unfinished: a
+ * HEADERS frame without END_HEADERS, then CONTINUATION frames up to `bytes`, then a
+ * CONTINUATION frame whose first byte only is sent.
+ */
+static void open_unfinished(int *fds, size_t n, size_t bytes)
+{
+    static unsigned char chunk[1 << 14];
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = h2_dial(w.port);
+        size_t len = request_block(chunk, "/api/v1/images/pull-active");
+        put_frame(fds[i], F_HEADERS, 0, 1, chunk, len);
+        for (size_t sent = len, part; sent < bytes; sent += part) {
+            part = bytes - sent < sizeof(chunk) ? bytes - sent : sizeof(chunk);
+            put_frame(fds[i], F_CONTINUATION, 0, 1, chunk, part);
+        }
+        unsigned char head[10] = {0, 0x10, 0, F_CONTINUATION, 0, 0, 0, 0, 1, 0};
+        send_all(fds[i], head, sizeof(head));
+    }
+}
+
+/*
+ * Trickles one byte a second on each of the `n` connections (the frame started by
+ * open_unfinished) until the server has closed all of them or `timeout_ms` passed, checking
+ * that another client is answered meanwhile. Returns the ms it took (`timeout_ms` if some are
+ * still open) and how many were closed with GOAWAY ENHANCE_YOUR_CALM.
+ */
+static uint64_t trickle_until_closed(int *fds, size_t n, uint64_t timeout_ms, size_t *calm)
+{
+    uint64_t start = h_now_ms();
+    size_t open = n;
+    long codes[64];
+    cr_assert_leq(n, 64);
+    for (size_t i = 0; i < n; i++)
+        codes[i] = -1;
+    while (open > 0 && h_now_ms() - start < timeout_ms) {
+        open = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (fds[i] < 0)
+                continue;
+            if (server_closed(fds[i], &codes[i]) || send(fds[i], "", 1, MSG_NOSIGNAL) != 1) {
+                close(fds[i]);
+                fds[i] = -1;
+            } else {
+                open++;
+            }
+        }
+        h_resp_t r;
+        cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
+        cr_assert_eq(r.status, 200, "another client was not served meanwhile");
+        h_resp_free(&r);
+        if (open > 0)
+            usleep(250000);
+    }
+    *calm = 0;
+    for (size_t i = 0; i < n; i++) {
+        *calm += codes[i] == 11;
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    return open > 0 ? timeout_ms : h_now_ms() - start;
+}
+
+Test(hardening_http, unfinished_http2_header_blocks_are_dropped_before_authentication, .fini = teardown)
+{
+    h_world_sim(&w, "h2hdr", sim_args);
+    char tokens[192], extra[512];
+    snprintf(tokens, sizeof(tokens), "%s/tokens", w.dir);
+    h_write_file(tokens, "admin-token-0123456789 admin\n");
+    snprintf(extra, sizeof(extra), "tokens_file %s\nhttp_idle_timeout 2s\nworkers 1\n", tokens);
+    h_world_daemon(&w, extra, NULL, 1);
+    long before = worker_rss_kib();
+
+    /* 40 connections holding 384 KiB each, over max_header_size: dropped at the next check. */
+    int fds[40];
+    size_t calm;
+    open_unfinished(fds, 40, 384 * 1024);
+    uint64_t took = trickle_until_closed(fds, 40, 6000, &calm);
+    cr_assert_lt(took, 6000, "connections holding 384 KiB of unfinished headers were still open after 6 s");
+    cr_assert_eq(calm, 40, "%zu of 40 connections got GOAWAY ENHANCE_YOUR_CALM", calm);
+    /* The worker gave the memory back (the sanitizer's allocator keeps freed memory on purpose). */
+    usleep(1500000);
+    long after = worker_rss_kib();
+    if (getenv("ASAN_OPTIONS") == NULL)
+        cr_assert_lt(after - before, 8 * 1024, "the worker grew from %ld to %ld KiB", before, after);
+
+    /* 8 KiB, under max_header_size, trickled a byte a second: dropped after http_idle_timeout. */
+    open_unfinished(fds, 8, 8 * 1024);
+    took = trickle_until_closed(fds, 8, 8000, &calm);
+    cr_assert_lt(took, 8000, "trickled header blocks outlived http_idle_timeout (2 s) by 6 s");
+    cr_assert_geq(took, 1500, "dropped after %lu ms, before http_idle_timeout", (unsigned long)took);
+    cr_assert_eq(calm, 8);
     stop_cleanly();
 }

@@ -86,6 +86,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         w->nconns++;
         ipd_stats_gauge(w->stats, IPD_STATS_CONNECTIONS, 1);
         h2o_accept(&w->accept_ctx, sock);
+        ipd_worker_h2_guard_arm(w);
         ipd_worker_update_accepting(w);
     }
 }

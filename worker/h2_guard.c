@@ -1,0 +1,135 @@
+#include "worker/internal.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <h2o/http2.h>
+#include <h2o/http2_internal.h>
+
+#include "shared/log.h"
+
+/*
+ * What the library's HTTP/2 code holds for a client before any handler runs, bounded from
+ * outside it (docs/operations.md, "Hostile HTTP clients"): a header block that is never
+ * finished (HEADERS, then CONTINUATION frames without END_HEADERS, or one header frame sent a
+ * byte at a time). The library keeps up to about 408 KiB of it per connection
+ * (H2O_MAX_REQLEN), and every byte restarts its idle timeout.
+ *
+ * The library has no hook for it. Once a second, while the worker has connections, the
+ * sweep walks the context's list of HTTP/2 connections and reads their state from
+ * h2o/http2_internal.h, a header of the same library package (so of the same layout; the
+ * version check below stops a build against another one). A connection is dropped when its
+ * unfinished header block is over max_header_size, when the same block has been unfinished for
+ * http_idle_timeout. Dropping queues GOAWAY (ENHANCE_YOUR_CALM, with the reason as
+ * debug data) and shuts the socket's reading side: the library then sees end of stream, writes
+ * what it has queued and closes the connection. At the next sweep, when the library has freed
+ * the connections, the allocator is asked to give the freed memory back to the system: blocks
+ * of a few hundred KiB would otherwise stay in the worker's heap, and its resident size at the
+ * high-water mark of the attack.
+ */
+#if H2O_LIBRARY_VERSION_MAJOR != 0 || H2O_LIBRARY_VERSION_MINOR != 13
+#error "h2_guard.c reads the HTTP/2 connection state of libh2o 0.13 (h2o 2.2); check its fields in this version"
+#endif
+
+/* At most one warning about dropped connections per this many ms. */
+#define DROP_WARN_EVERY_MS 10000
+
+/*
+ * Bytes of an unfinished header block the connection holds: what the library has gathered
+ * from HEADERS and CONTINUATION frames, plus a header frame not yet complete in the input
+ * (the library has not read its frame header's type byte for anything else yet). *stream is
+ * the stream the block belongs to, as far as the input tells.
+ */
+static size_t header_bytes_held(h2o_http2_conn_t *h2, uint32_t *stream)
+{
+    size_t held = h2->_headers_unparsed != NULL ? h2->_headers_unparsed->size : 0;
+    const h2o_buffer_t *in = h2->sock->input;
+    *stream = h2->pull_stream_ids.max_open;
+    if (in->size >= 4 &&
+        (in->bytes[3] == H2O_HTTP2_FRAME_TYPE_HEADERS || in->bytes[3] == H2O_HTTP2_FRAME_TYPE_CONTINUATION)) {
+        held += in->size;
+        if (in->size >= 9)
+            *stream = h2o_http2_decode32u((const uint8_t *)in->bytes + 5) & 0x7fffffff;
+    }
+    return held;
+}
+
+/* Why the connection's unfinished header block ends it, or NULL. */
+static const char *check_headers(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_http2_conn_t *h2, uint64_t now)
+{
+    uint32_t stream;
+    size_t held = header_bytes_held(h2, &stream);
+    if (held == 0) {
+        conn->h2_block_since = 0;
+        return NULL;
+    }
+    if (held > w->cfg->max_header_size)
+        return "unfinished header block over max_header_size";
+    if (conn->h2_block_since == 0 || conn->h2_block_stream != stream) {
+        conn->h2_block_since = now;
+        conn->h2_block_stream = stream;
+        return NULL;
+    }
+    if (now - conn->h2_block_since >= w->cfg->http_idle_timeout_ms)
+        return "header block unfinished for http_idle_timeout";
+    return NULL;
+}
+
+static void drop(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_http2_conn_t *h2, const char *why, uint64_t now)
+{
+    if (h2->state < H2O_HTTP2_CONN_STATE_HALF_CLOSED) {
+        h2o_http2_encode_goaway_frame(&h2->_write.buf, h2->pull_stream_ids.max_open, H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM,
+                                      h2o_iovec_init(why, strlen(why)));
+        h2o_http2_conn_request_write(h2);
+        h2->state = H2O_HTTP2_CONN_STATE_HALF_CLOSED; /* the library opens no stream after a GOAWAY */
+    }
+    conn->closing = 1;
+    w->h2_trim = 1;
+    int fd = h2o_socket_get_fd(conn->sock);
+    if (fd >= 0 && shutdown(fd, SHUT_RD) != 0)
+        ipd_warn("worker", "shutdown(SHUT_RD) of a dropped HTTP/2 connection: %s", strerror(errno));
+    ipd_stats_add(w->stats, IPD_STATS_RATE_LIMITED, 1);
+    w->h2_drops++;
+    if (w->h2_warned_at == 0 || now - w->h2_warned_at >= DROP_WARN_EVERY_MS) {
+        ipd_warn("worker", "slot %d: HTTP/2 connection dropped: %s (%lu dropped since the last warning)", w->args->slot,
+                 why, w->h2_drops);
+        w->h2_warned_at = now;
+        w->h2_drops = 0;
+    }
+}
+
+static void on_sweep(h2o_timeout_entry_t *entry)
+{
+    ipd_worker_t *w = H2O_STRUCT_FROM_MEMBER(ipd_worker_t, h2_sweep, entry);
+    uint64_t now = h2o_now(w->loop);
+    if (w->h2_trim) {
+        malloc_trim(0);
+        w->h2_trim = 0;
+    }
+    for (h2o_linklist_t *node = w->ctx.http2._conns.next; node != &w->ctx.http2._conns; node = node->next) {
+        h2o_http2_conn_t *h2 = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, node);
+        ipd_worker_conn_t *conn = h2->sock != NULL ? ipd_worker_conn_of_socket(h2->sock) : NULL;
+        if (conn == NULL || conn->closing || h2->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
+            continue;
+        const char *why = check_headers(w, conn, h2, now);
+        if (why != NULL)
+            drop(w, conn, h2, why, now);
+    }
+    ipd_worker_h2_guard_arm(w);
+}
+
+void ipd_worker_h2_guard_arm(ipd_worker_t *w)
+{
+    if ((w->nconns > 0 || w->h2_trim) && !h2o_timeout_is_linked(&w->h2_sweep)) {
+        w->h2_sweep.cb = on_sweep;
+        h2o_timeout_link(w->loop, &w->ctx.one_sec_timeout, &w->h2_sweep);
+    }
+}
+
+void ipd_worker_h2_guard_dispose(ipd_worker_t *w)
+{
+    if (h2o_timeout_is_linked(&w->h2_sweep))
+        h2o_timeout_unlink(&w->h2_sweep);
+}
