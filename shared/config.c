@@ -66,7 +66,8 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Largest request header block; larger requests are answered 431. An HTTP/2 connection holding a "
              "larger unfinished header block is dropped within a second (GOAWAY ENHANCE_YOUR_CALM)."},
     {"request_rate_per_conn", IPD_CT_INT, 0, FIELD(request_rate_per_conn), RANGE(1, 1000000), .def = "1000",
-     .help = "Requests (and HTTP/2 stream resets) per second one connection may make before it is dropped."},
+     .help = "Requests per second one connection may make before it is dropped; HTTP/2 streams reset or refused "
+             "before their request was complete count as requests (rapid reset)."},
     {"http_idle_timeout", IPD_CT_DURATION, 0, FIELD(http_idle_timeout_ms), RANGE(S(1), H(1)), .def = "10s",
      .help = "A client connection that sends nothing for this long is closed: an idle HTTP/1.1 keep-alive or "
              "HTTP/2 connection, a request (a WebSocket upgrade included) or TLS handshake that does not complete. "

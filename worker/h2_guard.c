@@ -11,18 +11,23 @@
 #include "shared/log.h"
 
 /*
- * What the library's HTTP/2 code holds for a client before any handler runs, bounded from
- * outside it (docs/operations.md, "Hostile HTTP clients"): a header block that is never
- * finished (HEADERS, then CONTINUATION frames without END_HEADERS, or one header frame sent a
- * byte at a time). The library keeps up to about 408 KiB of it per connection
- * (H2O_MAX_REQLEN), and every byte restarts its idle timeout.
+ * What the library's HTTP/2 code holds or does for a client before any handler runs, bounded
+ * from outside it (docs/operations.md, "Hostile HTTP clients"):
  *
- * The library has no hook for it. Once a second, while the worker has connections, the
+ *   - A header block that is never finished (HEADERS, then CONTINUATION frames without
+ *     END_HEADERS, or one header frame sent a byte at a time). The library keeps up to about
+ *     408 KiB of it per connection (H2O_MAX_REQLEN), and every byte restarts its idle timeout.
+ *   - Streams opened and reset before their request was complete (HEADERS without END_STREAM,
+ *     then RST_STREAM: rapid reset, CVE-2023-44487). They never reach the handler, so the
+ *     request rate of router.c does not see them.
+ *
+ * The library has no hook for either. Once a second, while the worker has connections, the
  * sweep walks the context's list of HTTP/2 connections and reads their state from
  * h2o/http2_internal.h, a header of the same library package (so of the same layout; the
  * version check below stops a build against another one). A connection is dropped when its
  * unfinished header block is over max_header_size, when the same block has been unfinished for
- * http_idle_timeout. Dropping queues GOAWAY (ENHANCE_YOUR_CALM, with the reason as
+ * http_idle_timeout, or when its streams that ended without reaching the handler empty its
+ * request_rate_per_conn bucket. Dropping queues GOAWAY (ENHANCE_YOUR_CALM, with the reason as
  * debug data) and shuts the socket's reading side: the library then sees end of stream, writes
  * what it has queued and closes the connection. At the next sweep, when the library has freed
  * the connections, the allocator is asked to give the freed memory back to the system: blocks
@@ -77,6 +82,26 @@ static const char *check_headers(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_h
     return NULL;
 }
 
+/*
+ * Why the connection's streams that ended before reaching the handler end it, or NULL. Every
+ * stream the client opened (client stream ids are odd and rising) either reached the handler,
+ * is still being received, or ended without a request: reset by the client, refused or reset
+ * by the library. Each of the last kind takes a request from the connection's bucket.
+ */
+static const char *check_resets(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_http2_conn_t *h2, uint64_t now)
+{
+    uint64_t opened = ((uint64_t)h2->pull_stream_ids.max_open + 1) / 2;
+    uint64_t receiving = h2->num_streams.pull.open - h2->num_streams.pull.half_closed;
+    if (opened <= conn->h2_requests + receiving + conn->h2_resets)
+        return NULL;
+    uint64_t fresh = opened - conn->h2_requests - receiving - conn->h2_resets;
+    conn->h2_resets += fresh;
+    for (; fresh > 0; fresh--)
+        if (!ipd_http_rate_take(&conn->rate, (unsigned)w->cfg->request_rate_per_conn, now))
+            return "streams reset before their request over request_rate_per_conn";
+    return NULL;
+}
+
 static void drop(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_http2_conn_t *h2, const char *why, uint64_t now)
 {
     if (h2->state < H2O_HTTP2_CONN_STATE_HALF_CLOSED) {
@@ -113,7 +138,9 @@ static void on_sweep(h2o_timeout_entry_t *entry)
         ipd_worker_conn_t *conn = h2->sock != NULL ? ipd_worker_conn_of_socket(h2->sock) : NULL;
         if (conn == NULL || conn->closing || h2->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
             continue;
-        const char *why = check_headers(w, conn, h2, now);
+        const char *why = check_resets(w, conn, h2, now);
+        if (why == NULL)
+            why = check_headers(w, conn, h2, now);
         if (why != NULL)
             drop(w, conn, h2, why, now);
     }

@@ -4,7 +4,7 @@
  *   server.c      ipd_worker_main: set-up, the loop, signals, parent pipe, drain, tear-down
  *   accept.c      listeners, TLS, accepting, connection tracking and the connection cap
  *   linger.c      lingering close of refused HTTP/1 connections
- *   h2_guard.c    HTTP/2 header blocks never finished
+ *   h2_guard.c    HTTP/2 header blocks never finished and streams reset before their request
  *   worker_kube.c the Kubernetes client on the loop
  *   worker_ring.c the ring eventfd, the job catalogue, change observers
  *   router.c      the single h2o handler: route, rate cap, auth, method; the stats logger
@@ -162,6 +162,8 @@ typedef struct ipd_worker_conn {
     int closing;         /**< over its rate: answered 429 and being closed */
     int linger_fd;       /**< a dup of the socket, drained once h2o has closed it (linger.c); -1 if none */
     ipd_http_rate_t rate;
+    uint64_t h2_requests;     /**< HTTP/2 requests that reached the handler */
+    uint64_t h2_resets;       /**< HTTP/2 streams counted as ended before reaching it (h2_guard.c) */
     uint64_t h2_block_since;  /**< loop ms since an unfinished header block was first seen; 0: none */
     uint32_t h2_block_stream; /**< the stream that block belongs to */
 } ipd_worker_conn_t;

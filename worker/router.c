@@ -295,6 +295,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char id[IPD_JOB_ID_SIZE];
     int presented;
 
+    if (conn != NULL && req->version >= 0x200)
+        conn->h2_requests++; /* streams that do not get here are counted by h2_guard.c */
     if (conn != NULL && (conn->closing || !ipd_http_rate_take(&conn->rate, (unsigned)w->cfg->request_rate_per_conn,
                                                               h2o_now(w->loop)))) {
         ipd_stats_add(w->stats, IPD_STATS_RATE_LIMITED, 1);

@@ -289,7 +289,7 @@ Test(hardening_http, an_http2_request_with_an_empty_path_is_a_stream_error, .fin
     stop_cleanly();
 }
 
-/* ---- issue 11 item 8: what HTTP/2 clients make a worker hold before any handler ---- */
+/* ---- issue 11 items 8 and 9: what HTTP/2 clients make a worker hold before any handler ---- */
 
 /* The resident size of the daemon's first worker, in KiB. */
 static long worker_rss_kib(void)
@@ -410,5 +410,73 @@ Test(hardening_http, unfinished_http2_header_blocks_are_dropped_before_authentic
     cr_assert_lt(took, 8000, "trickled header blocks outlived http_idle_timeout (2 s) by 6 s");
     cr_assert_geq(took, 1500, "dropped after %lu ms, before http_idle_timeout", (unsigned long)took);
     cr_assert_eq(calm, 8);
+    stop_cleanly();
+}
+
+Test(hardening_http, http2_streams_reset_before_their_request_count_against_the_request_rate, .fini = teardown)
+{
+    h_world_sim(&w, "h2reset", sim_args);
+    h_world_daemon(&w, "request_rate_per_conn 200\nworkers 1\n", NULL, 1);
+    long before = worker_rss_kib();
+    /* HEADERS without END_STREAM, then RST_STREAM CANCEL, 100 000 times on one connection. */
+    int fd = h2_dial(w.port);
+    static unsigned char batch[1 << 16];
+    unsigned char block[256], cancel[4] = {0, 0, 0, 8};
+    size_t blen = request_block(block, "/healthz"), fill = 0, pairs = 0;
+    uint32_t stream = 1;
+    int broken = 0;
+    for (; pairs < 100000 && !broken; pairs++, stream += 2) {
+        if (fill + 2 * 9 + blen + 4 > sizeof(batch)) {
+            broken = send(fd, batch, fill, MSG_NOSIGNAL) != (ssize_t)fill;
+            fill = 0;
+        }
+        unsigned char *p = batch + fill;
+        unsigned char h1[9] = {0,
+                               0,
+                               (unsigned char)blen,
+                               F_HEADERS,
+                               FL_END_HEADERS,
+                               (unsigned char)(stream >> 24),
+                               (unsigned char)(stream >> 16),
+                               (unsigned char)(stream >> 8),
+                               (unsigned char)stream};
+        unsigned char h2[9] = {0, 0, 4, F_RST_STREAM, 0, h1[5], h1[6], h1[7], h1[8]};
+        memcpy(p, h1, 9);
+        memcpy(p + 9, block, blen);
+        memcpy(p + 9 + blen, h2, 9);
+        memcpy(p + 18 + blen, cancel, 4);
+        fill += 22 + blen;
+    }
+    if (!broken && fill > 0)
+        broken = send(fd, batch, fill, MSG_NOSIGNAL) != (ssize_t)fill;
+    long goaway = -1;
+    uint64_t deadline = h_now_ms() + 5000;
+    while (!server_closed(fd, &goaway) && h_now_ms() < deadline)
+        usleep(50000);
+    close(fd);
+    cr_assert(goaway == 11 || broken, "the connection was not dropped after %zu reset streams", pairs);
+    cr_assert_eq(goaway, 11, "GOAWAY code %ld, not ENHANCE_YOUR_CALM", goaway);
+    /* Other clients are served, and the worker did not grow. */
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    long after = worker_rss_kib();
+    if (getenv("ASAN_OPTIONS") == NULL)
+        cr_assert_lt(after - before, 8 * 1024, "the worker grew from %ld to %ld KiB", before, after);
+
+    /* Requests that reach the handler and resets together stay within an ordinary rate. */
+    fd = h2_dial(w.port);
+    for (stream = 1; stream < 2 * 50; stream += 2) {
+        put_frame(fd, F_HEADERS, FL_END_HEADERS, stream, block, blen);
+        put_frame(fd, F_RST_STREAM, 0, stream, cancel, 4);
+    }
+    put_frame(fd, F_HEADERS, FL_END_STREAM | FL_END_HEADERS, stream, block, blen);
+    static frame_t f;
+    int answered = 0;
+    while (!answered && get_frame(fd, &f, 5000) == 1)
+        answered = f.type == F_HEADERS && f.stream == stream;
+    cr_assert(answered, "50 resets under the rate cost the connection");
+    close(fd);
     stop_cleanly();
 }
