@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +23,43 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+int h_dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect to port %d: %s", port, strerror(errno));
+    return fd;
+}
+
+char *h_read_all(int fd, int timeout_ms, int *eof)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    *eof = 0;
+    for (;;) {
+        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            break;
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n <= 0) {
+            *eof = 1;
+            break;
+        }
+        len += (size_t)n;
+        if (len + 1 >= cap) {
+            buf = realloc(buf, cap *= 2);
+            cr_assert_not_null(buf);
+        }
+    }
+    buf[len] = '\0';
+    return buf;
+}
 
 uint64_t h_now_ms(void)
 {

@@ -22,6 +22,15 @@ typedef struct h_proc {
 /** Returns a free TCP port on 127.0.0.1 (bound and released; a tiny race is accepted). */
 int h_free_port(void);
 
+/** Opens a TCP connection to 127.0.0.1:port; fails the test otherwise. The descriptor is the caller's. */
+int h_dial(int port);
+
+/**
+ * Reads from `fd` until the peer closes it (end of stream or a reset: *eof is set) or
+ * `timeout_ms` passes. Returns the bytes read, NUL-terminated (owned: free()).
+ */
+char *h_read_all(int fd, int timeout_ms, int *eof);
+
 /** Monotonic ms. */
 uint64_t h_now_ms(void);
 

@@ -36,17 +36,6 @@ static void stop_cleanly(void)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
 
-/* Opens a TCP connection to 127.0.0.1:port. */
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in sa = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", strerror(errno));
-    return fd;
-}
-
 static void send_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
@@ -56,31 +45,6 @@ static void send_all(int fd, const void *data, size_t len)
         p += n;
         len -= (size_t)n;
     }
-}
-
-/* Reads until EOF or `timeout_ms`; returns the bytes (owned, NUL-terminated) and sets *eof. */
-static char *read_all(int fd, int timeout_ms, int *eof)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
-    *eof = 0;
-    for (;;) {
-        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, left) <= 0)
-            break;
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n <= 0) {
-            *eof = 1; /* end of stream or a reset: either way the server closed */
-            break;
-        }
-        len += (size_t)n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    return buf;
 }
 
 /* ---- a hand-made HTTP/2 client ---- */
@@ -147,7 +111,7 @@ static size_t request_block(unsigned char *out, const char *path)
 /* Connects and sends the client preface and an empty SETTINGS frame. */
 static int h2_dial(int port)
 {
-    int fd = dial(port);
+    int fd = h_dial(port);
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     send_all(fd, preface, sizeof(preface) - 1);
     put_frame(fd, F_SETTINGS, 0, 0, NULL, 0);
@@ -199,10 +163,10 @@ static uint32_t be32(const unsigned char *p)
  * `why`, and the connection must then be closed. */
 static void expect_refused(const char *text, const char *why)
 {
-    int fd = dial(w.port);
+    int fd = h_dial(w.port);
     send_all(fd, text, strlen(text));
     int eof;
-    char *out = read_all(fd, 5000, &eof);
+    char *out = h_read_all(fd, 5000, &eof);
     close(fd);
     cr_assert(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "not refused:\n%s\n---\n%s", text, out);
     cr_assert_not_null(strstr(out, "\"code\":\"invalid_argument\""), "not the JSON error body: %s", out);
@@ -230,12 +194,12 @@ Test(hardening_http, request_smuggling_shapes_are_answered_400_and_the_connectio
     expect_refused("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: 1\r\n 2\r\n\r\n", "obs-fold");
 
     /* The same length twice is one length, and an ordinary request on a new connection is served. */
-    int fd = dial(w.port);
+    int fd = h_dial(w.port);
     const char *same = "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                        "Content-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
     send_all(fd, same, strlen(same));
     int eof;
-    char *out = read_all(fd, 5000, &eof);
+    char *out = h_read_all(fd, 5000, &eof);
     close(fd);
     cr_assert_not_null(strstr(out, "image (or images, or pod_selector) is required"), "%s", out);
     free(out);

@@ -156,41 +156,6 @@ Test(serving, bad_input_gets_the_right_status_and_a_json_error, .fini = teardown
     assert_stopped_cleanly();
 }
 
-/* Opens a TCP connection to 127.0.0.1:port. */
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect");
-    return fd;
-}
-
-/* Reads until EOF or `timeout_ms`; returns the bytes (owned) and sets *eof. */
-static char *read_all(int fd, int timeout_ms, int *eof)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
-    *eof = 0;
-    for (;;) {
-        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, left) <= 0)
-            break;
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n <= 0) {
-            *eof = n == 0;
-            break;
-        }
-        len += (size_t)n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
 static size_t count(const char *hay, const char *needle)
 {
     size_t n = 0;
@@ -204,13 +169,13 @@ Test(serving, request_rate_cap_answers_429_then_closes_the_connection, .fini = t
     h_world_sim(&w, "rate", sim_args);
     h_world_daemon(&w, "request_rate_per_conn 5\n", NULL, 1);
     /* HTTP/1.1: ten pipelined requests on one connection; the burst is 5. */
-    int fd = dial(w.port);
+    int fd = h_dial(w.port);
     char reqs[1024] = "";
     for (int i = 0; i < 10; i++)
         strcat(reqs, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     cr_assert_eq(write(fd, reqs, strlen(reqs)), (ssize_t)strlen(reqs));
     int eof;
-    char *out = read_all(fd, 5000, &eof);
+    char *out = h_read_all(fd, 5000, &eof);
     close(fd);
     cr_assert(eof, "the connection was not closed after the 429");
     cr_assert_eq(count(out, "HTTP/1.1 200"), 5, "%s", out);
@@ -257,7 +222,7 @@ Test(serving, a_refused_body_is_drained_and_a_silent_client_dropped, .fini = tea
 {
     h_world_sim(&w, "linger", sim_args);
     h_world_daemon(&w, "max_request_body 4k\nlinger_timeout 5s\nhttp_idle_timeout 1s\n", NULL, 1);
-    int fd = dial(w.port);
+    int fd = h_dial(w.port);
     const char *head = "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                        "Content-Length: 1048576\r\n\r\n";
     cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
@@ -270,18 +235,18 @@ Test(serving, a_refused_body_is_drained_and_a_silent_client_dropped, .fini = tea
         cr_assert_eq(send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL), (ssize_t)sizeof(chunk),
                      "the connection was reset while the client was still sending");
     int eof;
-    char *out = read_all(fd, 5000, &eof);
+    char *out = h_read_all(fd, 5000, &eof);
     close(fd);
     cr_assert(eof, "the connection did not end with a FIN after the 413 (reset or timeout): %s", out);
     cr_assert_not_null(strstr(out, "HTTP/1.1 413"), "%s", out);
     cr_assert_not_null(strstr(out, "\"code\":\"payload_too_large\""), "%s", out);
     free(out);
     /* http_idle_timeout: a request that never completes is dropped after about 1 s, not h2o's 10 s. */
-    fd = dial(w.port);
+    fd = h_dial(w.port);
     const char *partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     cr_assert_eq(write(fd, partial, strlen(partial)), (ssize_t)strlen(partial));
     uint64_t t0 = h_now_ms();
-    out = read_all(fd, 8000, &eof);
+    out = h_read_all(fd, 8000, &eof);
     uint64_t waited = h_now_ms() - t0;
     close(fd);
     free(out);

@@ -224,15 +224,6 @@ Test(serving, killed_worker_is_respawned_and_the_other_workers_clients_see_no_er
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
 }
 
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect");
-    return fd;
-}
-
 Test(serving, sigterm_lets_the_request_in_flight_complete, .fini = teardown)
 {
     h_notify_t n;
@@ -249,13 +240,13 @@ Test(serving, sigterm_lets_the_request_in_flight_complete, .fini = teardown)
              "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
              "Content-Length: %zu\r\n\r\n",
              strlen(body));
-    int fd = dial(w.port);
+    int fd = h_dial(w.port);
     size_t half = strlen(body) / 2;
     cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
     cr_assert_eq(write(fd, body, half), (ssize_t)half);
     usleep(200000);
     /* An idle keep-alive connection too (one request answered, then nothing): the drain closes it. */
-    int idle = dial(w.port);
+    int idle = h_dial(w.port);
     const char *get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     cr_assert_eq(write(idle, get, strlen(get)), (ssize_t)strlen(get));
     char ok[1024];
