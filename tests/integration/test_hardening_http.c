@@ -271,13 +271,16 @@ static long worker_rss_kib(void)
     return kib;
 }
 
-/* Whether the server has closed `fd`; consumes what it sent. A GOAWAY seen on the way sets *goaway to its code. */
+/*
+ * Whether the server has closed `fd`; consumes what it sent. The first GOAWAY seen sets *goaway
+ * (-1 before) to its code: the library may send another one for frames that were still arriving.
+ */
 static int server_closed(int fd, long *goaway)
 {
     static frame_t f;
     int rc;
     while ((rc = get_frame(fd, &f, 0)) == 1)
-        if (f.type == F_GOAWAY && f.len >= 8)
+        if (f.type == F_GOAWAY && f.len >= 8 && *goaway == -1)
             *goaway = (long)be32(f.payload + 4);
     return rc == 0;
 }
@@ -306,10 +309,10 @@ static void open_unfinished(int *fds, size_t n, size_t bytes)
 /*
  * Trickles one byte a second on each of the `n` connections (the frame started by
  * open_unfinished) until the server has closed all of them or `timeout_ms` passed, checking
- * that another client is answered meanwhile. Returns the ms it took (`timeout_ms` if some are
- * still open) and how many were closed with GOAWAY ENHANCE_YOUR_CALM.
+ * that another client is answered meanwhile and that a GOAWAY, when one arrives before the
+ * close, says ENHANCE_YOUR_CALM. Returns the ms it took (`timeout_ms` if some are still open).
  */
-static uint64_t trickle_until_closed(int *fds, size_t n, uint64_t timeout_ms, size_t *calm)
+static uint64_t trickle_until_closed(int *fds, size_t n, uint64_t timeout_ms)
 {
     uint64_t start = h_now_ms();
     size_t open = n;
@@ -336,9 +339,8 @@ static uint64_t trickle_until_closed(int *fds, size_t n, uint64_t timeout_ms, si
         if (open > 0)
             usleep(250000);
     }
-    *calm = 0;
     for (size_t i = 0; i < n; i++) {
-        *calm += codes[i] == 11;
+        cr_assert(codes[i] == -1 || codes[i] == 11, "GOAWAY code %ld, not ENHANCE_YOUR_CALM", codes[i]);
         if (fds[i] >= 0)
             close(fds[i]);
     }
@@ -357,11 +359,10 @@ Test(hardening_http, unfinished_http2_header_blocks_are_dropped_before_authentic
 
     /* 40 connections holding 384 KiB each, over max_header_size: dropped at the next check. */
     int fds[40];
-    size_t calm;
     open_unfinished(fds, 40, 384 * 1024);
-    uint64_t took = trickle_until_closed(fds, 40, 6000, &calm);
+    uint64_t took = trickle_until_closed(fds, 40, 6000);
     cr_assert_lt(took, 6000, "connections holding 384 KiB of unfinished headers were still open after 6 s");
-    cr_assert_eq(calm, 40, "%zu of 40 connections got GOAWAY ENHANCE_YOUR_CALM", calm);
+    cr_assert(h_log_contains(&w.daemon, "unfinished header block over max_header_size"), "no reason logged");
     /* The worker gave the memory back (the sanitizer's allocator keeps freed memory on purpose). */
     usleep(1500000);
     long after = worker_rss_kib();
@@ -370,10 +371,9 @@ Test(hardening_http, unfinished_http2_header_blocks_are_dropped_before_authentic
 
     /* 8 KiB, under max_header_size, trickled a byte a second: dropped after http_idle_timeout. */
     open_unfinished(fds, 8, 8 * 1024);
-    took = trickle_until_closed(fds, 8, 8000, &calm);
+    took = trickle_until_closed(fds, 8, 8000);
     cr_assert_lt(took, 8000, "trickled header blocks outlived http_idle_timeout (2 s) by 6 s");
     cr_assert_geq(took, 1500, "dropped after %lu ms, before http_idle_timeout", (unsigned long)took);
-    cr_assert_eq(calm, 8);
     stop_cleanly();
 }
 
@@ -415,11 +415,15 @@ Test(hardening_http, http2_streams_reset_before_their_request_count_against_the_
         broken = send(fd, batch, fill, MSG_NOSIGNAL) != (ssize_t)fill;
     long goaway = -1;
     uint64_t deadline = h_now_ms() + 5000;
-    while (!server_closed(fd, &goaway) && h_now_ms() < deadline)
+    int closed = broken;
+    while (!closed && !(closed = server_closed(fd, &goaway)) && h_now_ms() < deadline)
         usleep(50000);
     close(fd);
-    cr_assert(goaway == 11 || broken, "the connection was not dropped after %zu reset streams", pairs);
-    cr_assert_eq(goaway, 11, "GOAWAY code %ld, not ENHANCE_YOUR_CALM", goaway);
+    cr_assert(closed, "the connection was not dropped after %zu reset streams", pairs);
+    /* The GOAWAY may be lost to the reset that closing on unread input sends; the log says why. */
+    cr_assert(goaway == -1 || goaway == 11, "GOAWAY code %ld, not ENHANCE_YOUR_CALM", goaway);
+    cr_assert(h_log_contains(&w.daemon, "streams reset before their request over request_rate_per_conn"),
+              "the worker did not say why it dropped the connection");
     /* Other clients are served, and the worker did not grow. */
     h_resp_t r;
     cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
