@@ -101,7 +101,7 @@ static int open_table(daemon_state_t *d)
              : info.outcome == IPD_TABLE_REATTACHED ? "reattached with its history"
                                                     : "rebuilt",
              epoch, (unsigned long long)ipd_table_generation(d->table), info.detail[0] ? ": " : "", info.detail);
-    rc = ipd_stats_create(d->cfg.instance, IPD_MAX_WORKERS, opts.group, &d->stats);
+    rc = ipd_stats_create(d->cfg.instance, IPD_MAX_WORKERS, d->stats_route_slots, opts.group, &d->stats);
     if (rc != 0)
         ipd_error("master", "stats segment of instance %s: %s", d->cfg.instance, ipd_strerror(rc));
     return rc;
@@ -401,7 +401,8 @@ static void cleanup(daemon_state_t *d)
             close(d->signal_pipe[i]);
 }
 
-int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main, ipd_worker_check_fn worker_check)
+int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main, ipd_worker_check_fn worker_check,
+                   uint32_t stats_route_slots)
 {
     daemon_state_t *d = calloc(1, sizeof(*d));
     if (d == NULL)
@@ -409,6 +410,7 @@ int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main, ipd_
     d->cfg = *cfg;
     d->worker_main = worker_main;
     d->worker_check = worker_check;
+    d->stats_route_slots = stats_route_slots;
     d->signal_pipe[0] = d->signal_pipe[1] = -1;
     /* Armed by start(); initialised here so that a clean-up after a failed start finds them idle. */
     ipd_mloop_timer_init(&d->tick_timer, on_tick, d);

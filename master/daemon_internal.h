@@ -25,6 +25,7 @@ typedef struct daemon_state {
     ipd_supervisor_t *sup;
     ipd_worker_main_fn worker_main;
     ipd_worker_check_fn worker_check; /* may be NULL */
+    uint32_t stats_route_slots;       /* route slots of each stats block: the workers' route table's */
     ipd_kube_t *kube;
     ipd_mloop_io_t kube_epoll_io, kube_timer_io;
     ipd_model_t *model;

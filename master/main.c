@@ -224,7 +224,8 @@ int main(int argc, char **argv)
         status = load(&cli, &cfg, true) == 0 ? 0 : 1;
         if (status == 0) {
             ipd_log_set_level((ipd_log_level_t)cfg.log_level);
-            status = ipd_daemon_run(&cfg, ipd_worker_main, ipd_worker_check_config) == 0 ? 0 : 1;
+            int rc = ipd_daemon_run(&cfg, ipd_worker_main, ipd_worker_check_config, ipd_worker_stats_route_slots());
+            status = rc == 0 ? 0 : 1;
         }
         break;
     }

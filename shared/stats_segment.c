@@ -23,7 +23,8 @@ typedef struct stats_header {
     uint32_t block_size;
     uint32_t blocks;
     uint32_t counters;
-    uint32_t _reserved[9];
+    uint32_t route_slots;
+    uint32_t _reserved[8];
 } stats_header_t;
 
 _Static_assert(sizeof(stats_header_t) == 64, "the stats header is one cache line");
@@ -31,7 +32,8 @@ _Static_assert(sizeof(stats_header_t) == 64, "the stats header is one cache line
 struct ipd_stats_segment {
     stats_header_t *hdr;
     ipd_stats_block_t *master;
-    ipd_stats_block_t *blocks;
+    uint8_t *blocks; /* the first worker block; block i starts block_size * i bytes on */
+    size_t block_size;
     size_t size;
 };
 
@@ -100,9 +102,9 @@ static const char *const master_names[IPD_MSTATS_COUNT] = {
 };
 
 /* The header, then the master's block, then one block per worker slot. */
-static size_t segment_size(uint32_t blocks)
+static size_t segment_size(uint32_t blocks, uint32_t route_slots)
 {
-    return sizeof(stats_header_t) + ((size_t)blocks + 1) * IPD_STATS_BLOCK_SIZE;
+    return sizeof(stats_header_t) + ((size_t)blocks + 1) * ipd_stats_block_size(route_slots);
 }
 
 /* Takes the mapping `m` into a new handle. */
@@ -114,30 +116,39 @@ static int wrap(ipd_shm_t *m, ipd_stats_segment_t **out)
         return -ENOMEM;
     }
     seg->hdr = m->base;
+    seg->block_size = ipd_stats_block_size(seg->hdr->route_slots);
     seg->master = (ipd_stats_block_t *)((uint8_t *)m->base + sizeof(stats_header_t));
-    seg->blocks = seg->master + 1;
+    seg->blocks = (uint8_t *)seg->master + seg->block_size;
     seg->size = m->size;
     *out = seg;
     return 0;
 }
 
-int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_stats_segment_t **out)
+int ipd_stats_create(const char *instance, uint32_t blocks, uint32_t route_slots, gid_t group,
+                     ipd_stats_segment_t **out)
 {
     ipd_shm_t m;
-    if (ipd_table_check_instance(instance) != 0 || blocks < 1 || blocks > IPD_STATS_MAX_BLOCKS)
+    if (ipd_table_check_instance(instance) != 0 || blocks < 1 || blocks > IPD_STATS_MAX_BLOCKS ||
+        route_slots > IPD_STATS_ROUTE_SLOTS_MAX)
         return IPD_EINVAL;
     /* Counters of an older master are not carried over: a new segment starts at zero. */
     int rc = ipd_shm_unlink_all(instance, IPD_SHM_STATS);
-    if (rc < 0 || (rc = ipd_shm_create(instance, IPD_SHM_STATS, segment_size(blocks), group, &m)) != 0 ||
-        (rc = wrap(&m, out)) != 0)
+    if (rc < 0 || (rc = ipd_shm_create(instance, IPD_SHM_STATS, segment_size(blocks, route_slots), group, &m)) != 0)
         return rc;
-    *(*out)->hdr = (stats_header_t){.magic = STATS_MAGIC,
-                                    .version = IPD_STATS_VERSION,
-                                    .header_size = sizeof(stats_header_t),
-                                    .block_size = IPD_STATS_BLOCK_SIZE,
-                                    .blocks = blocks,
-                                    .counters = IPD_STATS_COUNT};
-    return 0;
+    /* The header first: wrap() reads the route slots from it. */
+    *(stats_header_t *)m.base = (stats_header_t){.magic = STATS_MAGIC,
+                                                 .version = IPD_STATS_VERSION,
+                                                 .header_size = sizeof(stats_header_t),
+                                                 .block_size = (uint32_t)ipd_stats_block_size(route_slots),
+                                                 .blocks = blocks,
+                                                 .counters = IPD_STATS_COUNT,
+                                                 .route_slots = route_slots};
+    return wrap(&m, out);
+}
+
+uint32_t ipd_stats_route_slots(const ipd_stats_segment_t *seg)
+{
+    return seg->hdr->route_slots;
 }
 
 int ipd_stats_attach(const char *instance, ipd_stats_segment_t **out)
@@ -147,18 +158,17 @@ int ipd_stats_attach(const char *instance, ipd_stats_segment_t **out)
     int rc = ipd_shm_find(instance, IPD_SHM_STATS, names, 1);
     if (rc <= 0)
         return rc == 0 ? -ENOENT : rc;
-    if ((rc = ipd_shm_open(names[0], 1, (gid_t)-2, sizeof(stats_header_t), &m)) != 0 || (rc = wrap(&m, out)) != 0)
+    if ((rc = ipd_shm_open(names[0], 1, (gid_t)-2, sizeof(stats_header_t), &m)) != 0)
         return rc;
-    const stats_header_t *h = (*out)->hdr;
-    if (h->magic != STATS_MAGIC || h->version != IPD_STATS_VERSION || h->block_size != IPD_STATS_BLOCK_SIZE ||
-        h->header_size != sizeof(stats_header_t) || h->blocks < 1 || h->blocks > IPD_STATS_MAX_BLOCKS ||
-        segment_size(h->blocks) != (*out)->size) {
+    const stats_header_t *h = m.base;
+    if (h->magic != STATS_MAGIC || h->version != IPD_STATS_VERSION || h->header_size != sizeof(stats_header_t) ||
+        h->route_slots > IPD_STATS_ROUTE_SLOTS_MAX || h->block_size != ipd_stats_block_size(h->route_slots) ||
+        h->blocks < 1 || h->blocks > IPD_STATS_MAX_BLOCKS || segment_size(h->blocks, h->route_slots) != m.size) {
         ipd_error("stats", "%s failed validation", names[0]);
-        ipd_stats_destroy(*out);
-        *out = NULL;
+        ipd_shm_unmap(&m);
         return IPD_ECORRUPT;
     }
-    return 0;
+    return wrap(&m, out);
 }
 
 void ipd_stats_destroy(ipd_stats_segment_t *seg)
@@ -212,7 +222,7 @@ uint32_t ipd_stats_blocks(const ipd_stats_segment_t *seg)
 
 ipd_stats_block_t *ipd_stats_block(ipd_stats_segment_t *seg, uint32_t i)
 {
-    return i < seg->hdr->blocks ? &seg->blocks[i] : NULL;
+    return i < seg->hdr->blocks ? (ipd_stats_block_t *)(seg->blocks + (size_t)i * seg->block_size) : NULL;
 }
 
 int ipd_stats_claim(ipd_stats_segment_t *seg, uint32_t i, pid_t pid)
@@ -286,13 +296,14 @@ const char *ipd_stats_counter_name(ipd_stats_counter_t which)
 void ipd_stats_aggregate(const ipd_stats_segment_t *seg, ipd_stats_totals_t *out)
 {
     memset(out, 0, sizeof(*out));
+    out->route_slots = seg->hdr->route_slots;
     for (uint32_t i = 0; i < seg->hdr->blocks; i++) {
-        const ipd_stats_block_t *b = &seg->blocks[i];
+        const ipd_stats_block_t *b = (const ipd_stats_block_t *)(seg->blocks + (size_t)i * seg->block_size);
         if (atomic_load_explicit(&b->pid, memory_order_relaxed) != 0)
             out->workers++;
         for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
             out->c[k] += atomic_load_explicit(&b->c[k], memory_order_relaxed);
-        for (unsigned k = 0; k < IPD_STATS_ROUTE_SLOTS; k++)
+        for (unsigned k = 0; k < out->route_slots; k++)
             out->route[k] += atomic_load_explicit(&b->route[k], memory_order_relaxed);
     }
 }

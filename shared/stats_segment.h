@@ -5,9 +5,11 @@
  * with relaxed atomic adds, so counting costs no lock and no cache line is shared between
  * workers. /metrics and SIGUSR1 read every block and sum them (ipd_stats_aggregate()).
  *
- * Layout: a 64-byte header (magic, version, block size, block count, counters in use), then
- * the master's block, then `blocks` worker blocks, all of IPD_STATS_BLOCK_SIZE bytes, each
- * starting on a cache line. The master's block holds the figures only the master knows
+ * Layout: a 64-byte header (magic, version, block size, block count, counters in use, route
+ * slots), then the master's block, then `blocks` worker blocks, all of one block size, each
+ * starting on a cache line. The block size follows from the route slots the segment was
+ * created with (ipd_stats_block_size()): the worker's route table decides them, so a new route
+ * changes the size, never the layout. The master's block holds the figures only the master knows
  * (readiness, watch and model counters, ipd_mstats_counter_t), which workers serve. A block has
  * room for IPD_STATS_SLOTS counters of which IPD_STATS_COUNT are defined; new counters take
  * reserved slots and bump IPD_STATS_VERSION. docs/shm-layout.md has the details.
@@ -26,15 +28,17 @@
 
 #include "proto/job.h"
 
-#define IPD_STATS_VERSION    4u
-#define IPD_STATS_BLOCK_SIZE 2560u
+#define IPD_STATS_VERSION 5u
 /** Counter slots in a block, after its 64-byte head. */
 #define IPD_STATS_SLOTS 56u
+/** Bytes of a block before its route slots: the head and the counters. */
+#define IPD_STATS_BLOCK_HEAD 512u
 /**
- * Request counters by route and status after the counters: slot route * kinds + kind, in the
- * worker's classification (worker/internal.h); this layer only sums them.
+ * Most request counters by route and status a block may hold (after the counters: slot
+ * route * kinds + kind, in the worker's classification, worker/router.c); this layer only
+ * sums them. A segment holds as many as ipd_stats_create() was asked for.
  */
-#define IPD_STATS_ROUTE_SLOTS 256u
+#define IPD_STATS_ROUTE_SLOTS_MAX 1024u
 /** Most worker blocks a segment may hold. */
 #define IPD_STATS_MAX_BLOCKS 1024u
 
@@ -131,17 +135,23 @@ typedef struct ipd_stats_block {
     uint64_t _reserved[6];
     /** the counters, indexed by ipd_stats_counter_t; slots from IPD_STATS_COUNT on are reserved */
     _Atomic uint64_t c[IPD_STATS_SLOTS];
-    /** requests by route and status (IPD_STATS_ROUTE_SLOTS) */
-    _Atomic uint64_t route[IPD_STATS_ROUTE_SLOTS];
+    /** requests by route and status, as many as the segment's route slots (ipd_stats_route_slots()) */
+    _Atomic uint64_t route[];
 } ipd_stats_block_t;
 
-_Static_assert(sizeof(ipd_stats_block_t) == IPD_STATS_BLOCK_SIZE, "a block is 2560 bytes");
-_Static_assert(IPD_STATS_BLOCK_SIZE % 64 == 0, "blocks keep cache-line alignment");
+_Static_assert(sizeof(ipd_stats_block_t) == IPD_STATS_BLOCK_HEAD, "the route slots start at byte 512");
+
+/** Bytes of a block with `route_slots` route slots, rounded up to whole cache lines. */
+static inline size_t ipd_stats_block_size(uint32_t route_slots)
+{
+    return (IPD_STATS_BLOCK_HEAD + (size_t)route_slots * sizeof(uint64_t) + 63) / 64 * 64;
+}
 
 /** Summed counters (ipd_stats_aggregate()). Gauges are to be read as int64_t. */
 typedef struct ipd_stats_totals {
     uint64_t c[IPD_STATS_COUNT];           /**< indexed by ipd_stats_counter_t */
-    uint64_t route[IPD_STATS_ROUTE_SLOTS]; /**< requests by route and status, summed */
+    uint64_t route[IPD_STATS_ROUTE_SLOTS_MAX]; /**< requests by route and status, summed; route_slots used */
+    uint32_t route_slots;                      /**< the segment's route slots */
     uint32_t workers;                      /**< blocks with an owner (pid != 0) */
 } ipd_stats_totals_t;
 
@@ -149,11 +159,17 @@ typedef struct ipd_stats_totals {
 typedef struct ipd_stats_segment ipd_stats_segment_t;
 
 /**
- * Master: creates (replacing this user's older ones) the instance's stats segment with `blocks` zeroed blocks
- * (1..IPD_STATS_MAX_BLOCKS), mode 0600, or 0640 owned by `group` unless it is (gid_t)-1.
- * `*out` is owned by the caller (ipd_stats_destroy()). Returns 0, IPD_EINVAL or -errno.
+ * Master: creates (replacing this user's older ones) the instance's stats segment with `blocks`
+ * zeroed blocks (1..IPD_STATS_MAX_BLOCKS) of `route_slots` route slots each
+ * (0..IPD_STATS_ROUTE_SLOTS_MAX; the worker's route table says how many), mode 0600, or 0640
+ * owned by `group` unless it is (gid_t)-1. `*out` is owned by the caller (ipd_stats_destroy()).
+ * Returns 0, IPD_EINVAL or -errno.
  */
-int ipd_stats_create(const char *instance, uint32_t blocks, gid_t group, ipd_stats_segment_t **out);
+int ipd_stats_create(const char *instance, uint32_t blocks, uint32_t route_slots, gid_t group,
+                     ipd_stats_segment_t **out);
+
+/** The route slots of each block of `seg`. */
+uint32_t ipd_stats_route_slots(const ipd_stats_segment_t *seg);
 
 /** Worker: maps this user's newest stats segment of `instance` read-write after validating its header.
  *  `*out` is owned by the caller. Returns 0, IPD_EINVAL, IPD_ECORRUPT or -errno. */
@@ -191,7 +207,7 @@ static inline void ipd_stats_add(ipd_stats_block_t *b, ipd_stats_counter_t which
     atomic_fetch_add_explicit(&b->c[which], n, memory_order_relaxed);
 }
 
-/** Counts one request in route slot `slot` (< IPD_STATS_ROUTE_SLOTS) of `b`. */
+/** Counts one request in route slot `slot` (< the segment's ipd_stats_route_slots()) of `b`. */
 static inline void ipd_stats_route_add(ipd_stats_block_t *b, unsigned slot)
 {
     atomic_fetch_add_explicit(&b->route[slot], 1, memory_order_relaxed);

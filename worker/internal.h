@@ -48,30 +48,9 @@
 /** Observers of table changes (the REST caches, later the WebSocket fan-out). */
 #define IPD_WORKER_MAX_OBSERVERS 4
 
-/** What the router recognised. Also the `route` label of the metrics. */
-typedef enum ipd_worker_route {
-    IPD_ROUTE_ACTIVE = 0, /**< /api/v1/images/pull-active */
-    IPD_ROUTE_FAILED,     /**< /api/v1/images/pull-failed */
-    IPD_ROUTE_JOBS,       /**< /api/v1/images/pull-jobs */
-    IPD_ROUTE_JOB,        /**< /api/v1/images/pull-jobs/{id} */
-    IPD_ROUTE_PULL,       /**< /api/v1/images/pull */
-    IPD_ROUTE_STATS,      /**< /api/v1/stats */
-    IPD_ROUTE_HEALTHZ,    /**< /healthz */
-    IPD_ROUTE_READYZ,     /**< /readyz */
-    IPD_ROUTE_METRICS,    /**< /metrics */
-    IPD_ROUTE_DASHBOARD,  /**< / and the page's files under /ui/ (worker/rest/dashboard.h) */
-    IPD_ROUTE_POD_LOGS,   /**< /ws/pod-logs (worker/logs/logs.h) */
-    IPD_ROUTE_WS_JOB,     /**< /ws/image-pull/{id} (worker/ws/ws.h) */
-    IPD_ROUTE_WS_ALL,     /**< /ws/image-pull-all (worker/ws/ws.h) */
-    IPD_ROUTE_OTHER,      /**< anything else: 404 */
-    IPD_ROUTE_COUNT
-} ipd_worker_route_t;
-
 /** Status codes counted per route; anything else lands in the last column. */
 #define IPD_WORKER_STATUS_CODES {200, 202, 304, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503, 0}
 #define IPD_WORKER_STATUS_KINDS 15
-_Static_assert(IPD_ROUTE_COUNT * IPD_WORKER_STATUS_KINDS <= IPD_STATS_ROUTE_SLOTS,
-               "route x status counters fit in a stats block");
 
 /** Representations of a document: [format][encoding]. */
 enum { IPD_DOC_JSON = 0, IPD_DOC_MSGPACK = 1 };
@@ -217,8 +196,8 @@ struct ipd_worker {
     struct ipd_ws *ws; /**< owned: the WebSocket job watches (worker/ws/ws.h); NULL when not started */
 
     ipd_stats_segment_t *stats_seg; /**< owned; NULL without a stats segment */
-    ipd_stats_block_t *stats;       /**< this worker's block, or &own_stats */
-    ipd_stats_block_t own_stats;
+    ipd_stats_block_t *stats;       /**< this worker's block, or own_stats */
+    ipd_stats_block_t *own_stats;   /**< owned: counts before the block is claimed, or without a segment */
 
     ipd_kube_t *kube; /**< owned; NULL when it could not be created (kube_error says why) */
     h2o_socket_t *kube_ep_sock, *kube_timer_sock; /**< own dup()s of the client's fds */
@@ -312,6 +291,13 @@ ssize_t ipd_worker_read_list(ipd_worker_t *w, ipd_table_list_kind_t kind, uint64
 /* ---- router.c ---- */
 /** Registers the handler and the stats logger on the configuration. */
 void ipd_worker_router_register(ipd_worker_t *w, h2o_hostconf_t *host);
+/** Routes counted in the metrics: the route table's rows, then "other". Route r, status kind k
+ *  count in route slot r * IPD_WORKER_STATUS_KINDS + k (ipd_worker_stats_route_slots() in all). */
+size_t ipd_worker_route_count(void);
+/** The `route` label of route `i` (< ipd_worker_route_count()); static. */
+const char *ipd_worker_route_metric(size_t i);
+/** The status code of status kind `kind`; 0 for the last kind, "other". */
+int ipd_worker_status_code(size_t kind);
 
 /* ---- h2o_errors.c ---- */
 /** Makes the errors h2o answers itself before routing (413, malformed requests) JSON error bodies. */
@@ -341,19 +327,19 @@ void ipd_worker_send_text(h2o_req_t *req, int status, const char *content_type, 
 int ipd_worker_not_modified(h2o_req_t *req, const char *etag);
 
 /* ---- handlers (h_*.c, dashboard.c); each answers the request, now or later ---- */
-void ipd_worker_get_active(ipd_worker_t *w, h2o_req_t *req);
-void ipd_worker_get_failed(ipd_worker_t *w, h2o_req_t *req);
-void ipd_worker_get_jobs(ipd_worker_t *w, h2o_req_t *req);
+void ipd_worker_get_active(ipd_worker_t *w, h2o_req_t *req, const char *id);
+void ipd_worker_get_failed(ipd_worker_t *w, h2o_req_t *req, const char *id);
+void ipd_worker_get_jobs(ipd_worker_t *w, h2o_req_t *req, const char *id);
 void ipd_worker_get_job(ipd_worker_t *w, h2o_req_t *req, const char *id);
 void ipd_worker_delete_job(ipd_worker_t *w, h2o_req_t *req, const char *id);
-void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req);
+void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req, const char *id);
 /** Sets up the answers of POST and DELETE that wait for the table (h_job.c). Returns 0 or -1. */
 int ipd_worker_ops_start(ipd_worker_t *w);
-void ipd_worker_get_healthz(ipd_worker_t *w, h2o_req_t *req);
-void ipd_worker_get_readyz(ipd_worker_t *w, h2o_req_t *req);
-void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req);
-void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req);
-void ipd_worker_get_dashboard(ipd_worker_t *w, h2o_req_t *req);
+void ipd_worker_get_healthz(ipd_worker_t *w, h2o_req_t *req, const char *id);
+void ipd_worker_get_readyz(ipd_worker_t *w, h2o_req_t *req, const char *id);
+void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req, const char *id);
+void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req, const char *id);
+void ipd_worker_get_dashboard(ipd_worker_t *w, h2o_req_t *req, const char *id);
 
 /* ---- admission.c ---- */
 /**

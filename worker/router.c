@@ -10,9 +10,6 @@
 #include "worker/logs/logs.h"
 #include "worker/ws/ws.h"
 
-#define JOBS_PREFIX "/api/v1/images/pull-jobs/"
-#define WS_JOB_PREFIX "/ws/image-pull/"
-
 struct route_handler {
     h2o_handler_t super;
     ipd_worker_t *w;
@@ -23,34 +20,85 @@ struct stats_logger {
     ipd_worker_t *w;
 };
 
-static const struct route_def {
+/** A route's handler; `id` is the path's {id} segment on a route that has one, else NULL. */
+typedef void (*route_fn)(ipd_worker_t *w, h2o_req_t *req, const char *id);
+
+enum { M_GET = 1, M_HEAD = 2, M_POST = 4, M_DELETE = 8, M_READ = M_GET | M_HEAD };
+
+/*
+ * One route: its path (exact, or ending in "{id}" for one id segment there), the methods it
+ * answers, the role a caller needs for GET and HEAD (POST and DELETE always need admin), the
+ * `route` label of its metrics, and its handlers. A route is this one row: the router, the 405
+ * Allow header, the auth check and the per-route metrics (slots in the stats segment, sized
+ * from this table's length) all read it. docs/hacking.md walks through adding one.
+ */
+static const struct route {
     const char *path;
-    unsigned read_methods : 1;  /* GET and HEAD */
-    unsigned delete_method : 1; /* DELETE (admin) */
-    unsigned post_method : 1;   /* POST (admin) */
-    unsigned open : 1;          /* no token needed, whatever the listener */
-    const char *allow;
-} routes[IPD_ROUTE_COUNT] = {
-    [IPD_ROUTE_ACTIVE] = {"/api/v1/images/pull-active", 1, 0, 0, 0, "GET, HEAD"},
-    [IPD_ROUTE_FAILED] = {"/api/v1/images/pull-failed", 1, 0, 0, 0, "GET, HEAD"},
-    [IPD_ROUTE_JOBS] = {"/api/v1/images/pull-jobs", 1, 0, 0, 0, "GET, HEAD"},
-    [IPD_ROUTE_JOB] = {NULL, 1, 1, 0, 0, "GET, HEAD, DELETE"},
-    [IPD_ROUTE_PULL] = {"/api/v1/images/pull", 0, 0, 1, 0, "POST"},
-    [IPD_ROUTE_STATS] = {"/api/v1/stats", 1, 0, 0, 0, "GET, HEAD"},
-    [IPD_ROUTE_HEALTHZ] = {"/healthz", 1, 0, 0, 1, "GET, HEAD"},
-    [IPD_ROUTE_READYZ] = {"/readyz", 1, 0, 0, 1, "GET, HEAD"},
-    [IPD_ROUTE_METRICS] = {"/metrics", 1, 0, 0, 0, "GET, HEAD"},
-    [IPD_ROUTE_DASHBOARD] = {"/", 1, 0, 0, 1, "GET, HEAD"},
-    [IPD_ROUTE_POD_LOGS] = {"/ws/pod-logs", 1, 0, 0, 0, "GET"},
-    [IPD_ROUTE_WS_JOB] = {NULL, 1, 0, 0, 0, "GET"},
-    [IPD_ROUTE_WS_ALL] = {"/ws/image-pull-all", 1, 0, 0, 0, "GET"},
-    [IPD_ROUTE_OTHER] = {NULL, 0, 0, 0, 0, NULL},
+    unsigned methods;
+    ipd_http_role_t role;
+    const char *metric;
+    route_fn on_read;  /* GET and HEAD */
+    route_fn on_write; /* POST and DELETE */
+    int (*also)(const char *path, size_t len); /* other paths the route answers, or NULL */
+    unsigned upgrade : 1;                      /* a WebSocket handshake: Allow says GET alone */
+} routes[] = {
+    {.path = "/api/v1/images/pull-active", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pull-active",
+     .on_read = ipd_worker_get_active},
+    {.path = "/api/v1/images/pull-failed", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pull-failed",
+     .on_read = ipd_worker_get_failed},
+    {.path = "/api/v1/images/pull-jobs", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pull-jobs",
+     .on_read = ipd_worker_get_jobs},
+    {.path = "/api/v1/images/pull-jobs/{id}", .methods = M_READ | M_DELETE, .role = IPD_HTTP_ROLE_READ,
+     .metric = "pull-job", .on_read = ipd_worker_get_job, .on_write = ipd_worker_delete_job},
+    {.path = "/api/v1/images/pull", .methods = M_POST, .role = IPD_HTTP_ROLE_READ, .metric = "pull",
+     .on_write = ipd_worker_post_pull},
+    {.path = "/api/v1/stats", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "stats",
+     .on_read = ipd_worker_get_stats},
+    {.path = "/healthz", .methods = M_READ, .role = IPD_HTTP_ROLE_NONE, .metric = "healthz",
+     .on_read = ipd_worker_get_healthz},
+    {.path = "/readyz", .methods = M_READ, .role = IPD_HTTP_ROLE_NONE, .metric = "readyz",
+     .on_read = ipd_worker_get_readyz},
+    {.path = "/metrics", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "metrics",
+     .on_read = ipd_worker_get_metrics},
+    {.path = "/", .methods = M_READ, .role = IPD_HTTP_ROLE_NONE, .metric = "dashboard",
+     .on_read = ipd_worker_get_dashboard, .also = ipd_dashboard_is_file},
+    {.path = "/ws/pod-logs", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pod-logs",
+     .on_read = ipd_logs_handle, .upgrade = 1},
+    {.path = "/ws/image-pull/{id}", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "ws-job",
+     .on_read = ipd_ws_serve, .upgrade = 1},
+    {.path = "/ws/image-pull-all", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "ws-all",
+     .on_read = ipd_ws_serve, .upgrade = 1},
 };
 
-/* Whether `path` is `prefix` followed by one id segment; copies the id into `id` (may be NULL). */
-static int prefix_id(h2o_iovec_t path, const char *prefix, char *id)
+#define ROUTES (sizeof(routes) / sizeof(routes[0]))
+/* Anything else: 404, after the token check (an unknown path tells a stranger nothing). */
+#define ROUTE_OTHER ROUTES
+
+static const int status_codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
+
+uint32_t ipd_worker_stats_route_slots(void)
 {
-    size_t plen = strlen(prefix);
+    return (uint32_t)((ROUTES + 1) * IPD_WORKER_STATUS_KINDS);
+}
+
+size_t ipd_worker_route_count(void)
+{
+    return ROUTES + 1;
+}
+
+const char *ipd_worker_route_metric(size_t i)
+{
+    return i < ROUTES ? routes[i].metric : "other";
+}
+
+int ipd_worker_status_code(size_t kind)
+{
+    return kind < IPD_WORKER_STATUS_KINDS ? status_codes[kind] : 0;
+}
+
+/* Whether `path` is `prefix` followed by one id segment; copies the id into `id` (may be NULL). */
+static int prefix_id(h2o_iovec_t path, const char *prefix, size_t plen, char *id)
+{
     if (path.len <= plen || memcmp(path.base, prefix, plen) != 0)
         return 0;
     size_t n = path.len - plen;
@@ -63,20 +111,47 @@ static int prefix_id(h2o_iovec_t path, const char *prefix, char *id)
     return 1;
 }
 
-/* Finds the route of a normalized path; for the {id} routes copies the id into `id` (IPD_JOB_ID_SIZE). */
-static ipd_worker_route_t classify(h2o_iovec_t path, char *id)
+/*
+ * The route of a normalized path (ROUTE_OTHER for none); for the {id} routes copies the id into
+ * `id` (IPD_JOB_ID_SIZE, may be NULL) and sets `*has_id`. A malformed id segment (too long, or
+ * holding a '/') is no route.
+ */
+static size_t classify(h2o_iovec_t path, char *id, int *has_id)
 {
-    int m = prefix_id(path, JOBS_PREFIX, id);
-    if (m == 0 && (m = prefix_id(path, WS_JOB_PREFIX, id)) != 0)
-        return m > 0 ? IPD_ROUTE_WS_JOB : IPD_ROUTE_OTHER;
-    if (m != 0)
-        return m > 0 ? IPD_ROUTE_JOB : IPD_ROUTE_OTHER;
-    for (int r = 0; r < IPD_ROUTE_COUNT; r++)
-        if (routes[r].path != NULL && h2o_memis(path.base, path.len, routes[r].path, strlen(routes[r].path)))
-            return (ipd_worker_route_t)r;
-    if (ipd_dashboard_find(path.base, path.len) != NULL)
-        return IPD_ROUTE_DASHBOARD; /* the page's script and style sheet */
-    return IPD_ROUTE_OTHER;
+    static const char marker[] = "{id}";
+    *has_id = 0;
+    for (size_t r = 0; r < ROUTES; r++) {
+        size_t len = strlen(routes[r].path);
+        if (len > sizeof(marker) - 1 && strcmp(routes[r].path + len - (sizeof(marker) - 1), marker) == 0) {
+            int m = prefix_id(path, routes[r].path, len - (sizeof(marker) - 1), id);
+            if (m != 0) {
+                *has_id = m > 0;
+                return m > 0 ? r : ROUTE_OTHER;
+            }
+        }
+    }
+    for (size_t r = 0; r < ROUTES; r++)
+        if (h2o_memis(path.base, path.len, routes[r].path, strlen(routes[r].path)))
+            return r;
+    for (size_t r = 0; r < ROUTES; r++)
+        if (routes[r].also != NULL && routes[r].also(path.base, path.len))
+            return r;
+    return ROUTE_OTHER;
+}
+
+/* The Allow header of a route: its methods, in a fixed order, in `buf` (caller's, 32 bytes). */
+static size_t allow_of(const struct route *def, char *buf)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{M_GET, "GET"}, {M_HEAD, "HEAD"}, {M_POST, "POST"}, {M_DELETE, "DELETE"}};
+    unsigned methods = def->upgrade ? M_GET : def->methods;
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (methods & names[i].bit)
+            n += (size_t)sprintf(buf + n, "%s%s", n > 0 ? ", " : "", names[i].name);
+    return n;
 }
 
 h2o_iovec_t ipd_worker_query(h2o_req_t *req)
@@ -237,57 +312,6 @@ static int check_site(ipd_worker_t *w, h2o_req_t *req)
     return -1;
 }
 
-static void dispatch(ipd_worker_t *w, h2o_req_t *req, ipd_worker_route_t route, int is_read, const char *id)
-{
-    switch (route) {
-    case IPD_ROUTE_ACTIVE:
-        ipd_worker_get_active(w, req);
-        break;
-    case IPD_ROUTE_FAILED:
-        ipd_worker_get_failed(w, req);
-        break;
-    case IPD_ROUTE_JOBS:
-        ipd_worker_get_jobs(w, req);
-        break;
-    case IPD_ROUTE_JOB:
-        if (is_read)
-            ipd_worker_get_job(w, req, id);
-        else
-            ipd_worker_delete_job(w, req, id);
-        break;
-    case IPD_ROUTE_PULL:
-        ipd_worker_post_pull(w, req);
-        break;
-    case IPD_ROUTE_STATS:
-        ipd_worker_get_stats(w, req);
-        break;
-    case IPD_ROUTE_HEALTHZ:
-        ipd_worker_get_healthz(w, req);
-        break;
-    case IPD_ROUTE_READYZ:
-        ipd_worker_get_readyz(w, req);
-        break;
-    case IPD_ROUTE_METRICS:
-        ipd_worker_get_metrics(w, req);
-        break;
-    case IPD_ROUTE_DASHBOARD:
-        ipd_worker_get_dashboard(w, req);
-        break;
-    case IPD_ROUTE_POD_LOGS:
-        ipd_logs_handle(w, req);
-        break;
-    case IPD_ROUTE_WS_JOB:
-        ipd_ws_serve(w, req, id);
-        break;
-    case IPD_ROUTE_WS_ALL:
-        ipd_ws_serve(w, req, NULL);
-        break;
-    default:
-        ipd_worker_send_error(req, 404, "no such endpoint");
-        break;
-    }
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     ipd_worker_t *w = ((struct route_handler *)self)->w;
@@ -320,10 +344,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (check_site(w, req) != 0)
         return 0;
-    ipd_worker_route_t route = classify(req->path_normalized, id);
-    const struct route_def *def = &routes[route];
+    int has_id;
+    size_t route = classify(req->path_normalized, id, &has_id);
+    const struct route *def = route < ROUTES ? &routes[route] : NULL;
     ipd_http_role_t role = role_of(w, conn, req, &presented);
-    if (!def->open && role == IPD_HTTP_ROLE_NONE) {
+    /* An unknown path needs a token too: it is answered 404 only to callers who may read. */
+    if (role == IPD_HTTP_ROLE_NONE && (def == NULL || def->role > IPD_HTTP_ROLE_NONE)) {
         h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE,
                        presented ? "Bearer realm=\"imgpulld\", error=\"invalid_token\"" : "Bearer realm=\"imgpulld\"",
                        presented ? sizeof("Bearer realm=\"imgpulld\", error=\"invalid_token\"") - 1
@@ -331,32 +357,36 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         ipd_worker_send_error(req, 401, presented ? "invalid bearer token" : "a bearer token is required");
         return 0;
     }
-    if (route == IPD_ROUTE_OTHER) {
+    if (def == NULL) {
         ipd_worker_send_error(req, 404, "no such endpoint");
         return 0;
     }
-    int is_read = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
-                  h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
-    int is_delete = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE"));
-    int is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
-    if (!((is_read && def->read_methods) || (is_delete && def->delete_method) || (is_post && def->post_method))) {
-        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, def->allow, strlen(def->allow), 1);
+    h2o_iovec_t m = req->method;
+    unsigned method = h2o_memis(m.base, m.len, H2O_STRLIT("GET"))      ? M_GET
+                      : h2o_memis(m.base, m.len, H2O_STRLIT("HEAD"))   ? M_HEAD
+                      : h2o_memis(m.base, m.len, H2O_STRLIT("POST"))   ? M_POST
+                      : h2o_memis(m.base, m.len, H2O_STRLIT("DELETE")) ? M_DELETE
+                                                                       : 0;
+    if ((def->methods & method) == 0) {
+        char allow[32];
+        size_t n = allow_of(def, allow);
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, h2o_strdup(&req->pool, allow, n).base, n, 1);
         ipd_worker_send_error(req, 405, "method not allowed here");
         return 0;
     }
-    if (!def->open && !is_read && role < IPD_HTTP_ROLE_ADMIN) {
+    int is_read = (method & M_READ) != 0;
+    if (role < (is_read ? def->role : IPD_HTTP_ROLE_ADMIN)) {
         ipd_worker_send_error(req, 403, "this token has the read role; the admin role is required");
         return 0;
     }
-    dispatch(w, req, route, is_read, id);
+    (is_read ? def->on_read : def->on_write)(w, req, has_id ? id : NULL);
     return 0;
 }
 
 static size_t status_kind(int status)
 {
-    static const int codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
     size_t k = 0;
-    while (k < IPD_WORKER_STATUS_KINDS - 1 && codes[k] != status)
+    while (k < IPD_WORKER_STATUS_KINDS - 1 && status_codes[k] != status)
         k++;
     return k;
 }
@@ -367,8 +397,9 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     int64_t us = 0;
     if (!h2o_time_compute_duration(req, &us) || us < 0)
         us = 0;
-    ipd_stats_route_add(w->stats, (unsigned)(classify(req->path_normalized, NULL) * IPD_WORKER_STATUS_KINDS +
-                                             status_kind(req->res.status)));
+    int has_id;
+    size_t route = classify(req->path_normalized, NULL, &has_id);
+    ipd_stats_route_add(w->stats, (unsigned)(route * IPD_WORKER_STATUS_KINDS + status_kind(req->res.status)));
     ipd_stats_request(w->stats, req->res.status, (uint64_t)us, req->entity.len, req->bytes_sent);
 }
 

@@ -97,7 +97,13 @@ static h2o_socket_t *watch(ipd_worker_t *w, int fd, h2o_socket_cb cb)
 static void attach_stats(ipd_worker_t *w)
 {
     int rc = ipd_stats_attach(w->cfg->instance, &w->stats_seg);
-    w->stats = &w->own_stats;
+    w->stats = w->own_stats;
+    if (rc == 0 && ipd_stats_route_slots(w->stats_seg) < ipd_worker_stats_route_slots()) {
+        ipd_warn("worker", "the stats segment has %u route slots, fewer than the %u of this build's routes",
+                 ipd_stats_route_slots(w->stats_seg), ipd_worker_stats_route_slots());
+        ipd_stats_destroy(w->stats_seg);
+        rc = IPD_ECORRUPT;
+    }
     if (rc != 0) {
         w->stats_seg = NULL;
         ipd_info("worker", "no stats segment (%s): counting privately", ipd_strerror(rc));
@@ -120,9 +126,9 @@ static void claim_stats(ipd_worker_t *w)
         return;
     }
     for (size_t i = 0; i < IPD_STATS_COUNT; i++)
-        ipd_stats_add(b, (ipd_stats_counter_t)i, atomic_load_explicit(&w->own_stats.c[i], memory_order_relaxed));
-    for (size_t i = 0; i < IPD_STATS_ROUTE_SLOTS; i++)
-        atomic_fetch_add_explicit(&b->route[i], atomic_load_explicit(&w->own_stats.route[i], memory_order_relaxed),
+        ipd_stats_add(b, (ipd_stats_counter_t)i, atomic_load_explicit(&w->own_stats->c[i], memory_order_relaxed));
+    for (size_t i = 0; i < ipd_worker_stats_route_slots(); i++)
+        atomic_fetch_add_explicit(&b->route[i], atomic_load_explicit(&w->own_stats->route[i], memory_order_relaxed),
                                   memory_order_relaxed);
     w->stats = b;
 }
@@ -264,10 +270,14 @@ static void teardown(ipd_worker_t *w)
 int ipd_worker_main(const ipd_worker_args_t *args)
 {
     ipd_worker_t *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
+    ipd_stats_block_t *own = calloc(1, ipd_stats_block_size(ipd_worker_stats_route_slots()));
+    if (w == NULL || own == NULL) {
+        free(w);
+        free(own);
         ipd_error("worker", "out of memory");
         return 1;
     }
+    w->own_stats = own;
     w->args = args;
     w->cfg = args->cfg;
     int rc = setup(w);
@@ -278,6 +288,7 @@ int ipd_worker_main(const ipd_worker_args_t *args)
     int fast = w->stop && !w->draining;
     if (!fast)
         teardown(w);
+    free(w->own_stats);
     free(w);
     return rc == 0 ? 0 : 1;
 }

@@ -6,8 +6,8 @@
  * needs comes from the arguments: the configuration, its listening sockets (listen_fds[i] was
  * opened for cfg->listen[i]), the ring eventfd and the parent pipe. The worker then:
  *   - builds its h2o configuration, context and loop (after fork: nothing h2o is inherited);
- *   - attaches the table /imgpulld.<instance> read-only (retrying while it does not exist yet)
- *     and the stats segment /imgpulld.<instance>.stats read-write (its block `slot`), falling
+ *   - attaches the instance's table read-only (retrying while it does not exist yet) and its
+ *     stats segment read-write (its block `slot`), both found as shared/shm.h says, falling
  *     back to private counters when there is no stats segment;
  *   - creates its own Kubernetes client for POST and DELETE, driven by the same loop;
  *   - serves HTTP/1.1, cleartext HTTP/2 (prior knowledge and Upgrade: h2c) and, with tls_cert
@@ -20,6 +20,8 @@
 #ifndef IPD_WORKER_WORKER_H
 #define IPD_WORKER_WORKER_H
 
+#include <stdint.h>
+
 #include "shared/worker_args.h"
 
 /**
@@ -31,5 +33,9 @@ int ipd_worker_main(const ipd_worker_args_t *args);
 
 /** The worker's ipd_worker_check_fn: loads tokens_file, tls_cert and tls_key as a worker would. */
 int ipd_worker_check_config(const ipd_config_t *cfg, char *err, size_t errlen);
+
+/** Request counters by route and status each stats block needs: the master creates the stats
+ *  segment with this many route slots (ipd_stats_create()). Follows the route table. */
+uint32_t ipd_worker_stats_route_slots(void);
 
 #endif

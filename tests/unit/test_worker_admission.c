@@ -39,7 +39,7 @@ static void setup(void)
     cr_assert_eq(ipd_table_create(&o, &writer, NULL), 0);
     cr_assert_eq(ipd_table_attach_readonly(instance, &reader), 0);
     ipd_stats_unlink(instance);
-    cr_assert_eq(ipd_stats_create(instance, 2, (gid_t)-1, &seg), 0);
+    cr_assert_eq(ipd_stats_create(instance, 2, ipd_worker_stats_route_slots(), (gid_t)-1, &seg), 0);
     a = worker_on(0);
     b = worker_on(1);
 }

@@ -749,7 +749,7 @@ Test(worker_server, readiness_follows_the_master_block)
     ipd_test_instance(name, sizeof(name), tag);
     ipd_stats_segment_t *seg = NULL;
     ipd_stats_unlink(name);
-    cr_assert_eq(ipd_stats_create(name, 2, (gid_t)-1, &seg), 0);
+    cr_assert_eq(ipd_stats_create(name, 2, ipd_worker_stats_route_slots(), (gid_t)-1, &seg), 0);
     start(&s, NULL);
     s.stats = seg;
     ipd_stats_unlink(name);

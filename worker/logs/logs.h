@@ -49,7 +49,7 @@ typedef struct ipd_worker ipd_worker_t;
 /** Creates the module for `w` (w->logs). Returns 0 or -ENOMEM. */
 int ipd_logs_init(ipd_worker_t *w);
 /** Answers GET /ws/pod-logs (auth and method already checked by the router), now or later. */
-void ipd_logs_handle(ipd_worker_t *w, h2o_req_t *req);
+void ipd_logs_handle(ipd_worker_t *w, h2o_req_t *req, const char *id);
 /**
  * The worker begins to drain: every upgraded stream gets {"type":"end","reason":"server_shutdown"}
  * and close 1001; requests not yet upgraded are answered 503. New requests are refused (503).

@@ -153,8 +153,9 @@ static int resolve_task(ipd_worker_t *w, h2o_req_t *req, const ipd_logs_query_t 
     return 0;
 }
 
-void ipd_logs_handle(ipd_worker_t *w, h2o_req_t *req)
+void ipd_logs_handle(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     ipd_logs_query_t q;
     char msg[512], ns[IPD_NAMESPACE_SIZE], pod[IPD_POD_SIZE];
     const char *key, *why;

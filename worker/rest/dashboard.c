@@ -30,8 +30,14 @@ static void set_header(h2o_req_t *req, const char *name, size_t nlen, const char
     h2o_set_header_by_str(&req->pool, &req->res.headers, name, nlen, 0, value, vlen, 1);
 }
 
-void ipd_worker_get_dashboard(ipd_worker_t *w, h2o_req_t *req)
+int ipd_dashboard_is_file(const char *path, size_t len)
 {
+    return ipd_dashboard_find(path, len) != NULL;
+}
+
+void ipd_worker_get_dashboard(ipd_worker_t *w, h2o_req_t *req, const char *id)
+{
+    (void)id; /* a route without {id} */
     (void)w;
     const ipd_dashboard_asset_t *a = ipd_dashboard_find(req->path_normalized.base, req->path_normalized.len);
     if (a == NULL) {

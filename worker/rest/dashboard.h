@@ -23,4 +23,7 @@ extern const size_t ipd_dashboard_nassets;
 /** The file served at `path` (`len` bytes, borrowed), or NULL. */
 const ipd_dashboard_asset_t *ipd_dashboard_find(const char *path, size_t len);
 
+/** Whether a file is served at `path` (the router's test for the dashboard's route). */
+int ipd_dashboard_is_file(const char *path, size_t len);
+
 #endif

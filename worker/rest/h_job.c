@@ -338,8 +338,9 @@ static int check_body(ipd_worker_t *w, h2o_req_t *req)
     return 0;
 }
 
-void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     ipd_pull_request_t preq;
     char msg[512];
     if (check_body(w, req) != 0)

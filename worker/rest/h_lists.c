@@ -115,8 +115,9 @@ static void serve(ipd_worker_t *w, h2o_req_t *req, const char *key, size_t keyle
     ipd_worker_doc_release(doc);
 }
 
-void ipd_worker_get_active(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_get_active(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     h2o_iovec_t q = ipd_worker_query(req);
     ipd_http_param_t p;
     size_t pos = 0;
@@ -129,8 +130,9 @@ void ipd_worker_get_active(ipd_worker_t *w, h2o_req_t *req)
     serve(w, req, H2O_STRLIT("active"), build_active, NULL);
 }
 
-void ipd_worker_get_failed(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_get_failed(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     h2o_iovec_t q = ipd_worker_query(req);
     ipd_http_failed_query_t fq;
     char msg[256], key[32];
@@ -251,8 +253,9 @@ static int build_jobs(ipd_worker_t *w, const void *arg, uint64_t epoch, uint64_t
     return rc == 0 ? 0 : read_failure(rc, msg, msgcap);
 }
 
-void ipd_worker_get_jobs(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_get_jobs(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     h2o_iovec_t q = ipd_worker_query(req);
     struct jobs_args a;
     char msg[256], key[192];

@@ -11,14 +11,6 @@
 #include "shared/log.h"
 #include "shared/stats_report.h"
 
-static const char *const route_names[IPD_ROUTE_COUNT] = {
-    [IPD_ROUTE_ACTIVE] = "pull-active", [IPD_ROUTE_FAILED] = "pull-failed", [IPD_ROUTE_JOBS] = "pull-jobs",
-    [IPD_ROUTE_JOB] = "pull-job",       [IPD_ROUTE_PULL] = "pull",          [IPD_ROUTE_STATS] = "stats",
-    [IPD_ROUTE_HEALTHZ] = "healthz",    [IPD_ROUTE_READYZ] = "readyz",      [IPD_ROUTE_METRICS] = "metrics",
-    [IPD_ROUTE_DASHBOARD] = "dashboard", [IPD_ROUTE_POD_LOGS] = "pod-logs", [IPD_ROUTE_WS_JOB] = "ws-job",
-    [IPD_ROUTE_WS_ALL] = "ws-all",      [IPD_ROUTE_OTHER] = "other",
-};
-
 const char *ipd_worker_not_ready(ipd_worker_t *w)
 {
     if (w->draining)
@@ -43,15 +35,17 @@ const char *ipd_worker_table_not_ready(ipd_worker_t *w)
     return ipd_table_generation(t) != 0 ? NULL : "the job table holds no list from Kubernetes yet";
 }
 
-void ipd_worker_get_healthz(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_get_healthz(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     static const char ok[] = "{\"status\":\"ok\"}";
     (void)w;
     ipd_worker_send_json(req, 200, ok, sizeof(ok) - 1);
 }
 
-void ipd_worker_get_readyz(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_get_readyz(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     static const char ready[] = "{\"status\":\"ready\"}";
     const char *why = ipd_worker_not_ready(w);
     if (why != NULL)
@@ -66,9 +60,10 @@ static void gather(ipd_worker_t *w, ipd_stats_figures_t *f)
     ipd_stats_gather(w->stats_seg, ipd_worker_table(w), f);
     if (w->stats_seg == NULL) {
         for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
-            f->totals.c[k] = atomic_load_explicit(&w->own_stats.c[k], memory_order_relaxed);
-        for (unsigned k = 0; k < IPD_STATS_ROUTE_SLOTS; k++)
-            f->totals.route[k] = atomic_load_explicit(&w->own_stats.route[k], memory_order_relaxed);
+            f->totals.c[k] = atomic_load_explicit(&w->own_stats->c[k], memory_order_relaxed);
+        f->totals.route_slots = ipd_worker_stats_route_slots();
+        for (unsigned k = 0; k < f->totals.route_slots; k++)
+            f->totals.route[k] = atomic_load_explicit(&w->own_stats->route[k], memory_order_relaxed);
         f->totals.workers = 1;
     }
 }
@@ -80,7 +75,6 @@ static void metric(ipd_buf_writer_t *b, const char *name, const char *type, cons
 
 static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
 {
-    static const int codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
     metric(b, "http_requests_total", "counter", "HTTP requests answered by all workers, by status class.");
     for (int k = 0; k < 5; k++)
         ipd_buf_writef(b, "imgpulld_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", k + 1,
@@ -99,17 +93,18 @@ static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
                     f->totals.c[IPD_STATS_LATENCY_SUM_US] / 1e6);
     ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
     metric(b, "http_route_requests_total", "counter", "HTTP requests answered by all workers, by route and status.");
-    for (int r = 0; r < IPD_ROUTE_COUNT; r++) {
-        for (int k = 0; k < IPD_WORKER_STATUS_KINDS; k++) {
-            uint64_t n = f->totals.route[r * IPD_WORKER_STATUS_KINDS + k];
+    for (size_t r = 0; r < ipd_worker_route_count(); r++) {
+        for (size_t k = 0; k < IPD_WORKER_STATUS_KINDS; k++) {
+            size_t slot = r * IPD_WORKER_STATUS_KINDS + k;
+            uint64_t n = slot < f->totals.route_slots ? f->totals.route[slot] : 0;
             if (n == 0)
                 continue;
-            if (codes[k] != 0)
+            if (ipd_worker_status_code(k) != 0)
                 ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
-                               route_names[r], codes[k], n);
+                               ipd_worker_route_metric(r), ipd_worker_status_code(k), n);
             else
                 ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
-                               route_names[r], n);
+                               ipd_worker_route_metric(r), n);
         }
     }
 }
@@ -221,8 +216,9 @@ static void prom_table(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     ipd_buf_writef(b, "imgpulld_ring_head %" PRIu64 "\n", f->ring_head);
 }
 
-void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     ipd_stats_figures_t f;
     ipd_buf_t buf;
     ipd_buf_init(&buf);
@@ -238,8 +234,9 @@ void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req)
     ipd_buf_dispose(&buf);
 }
 
-void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req)
+void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
+    (void)id; /* a route without {id} */
     ipd_stats_figures_t f;
     ipd_buf_t buf;
     ipd_buf_init(&buf);
