@@ -63,6 +63,7 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
         if (t == NULL)
             return NULL;
         t->task = tasks[i];
+        t->table_pos = (uint32_t)i + 1;
         t->adopted_attempts = tasks[i].attempts;
     }
     return j;
@@ -106,9 +107,19 @@ job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
 
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
 {
-    for (size_t i = 0; i < j->ntasks; i++)
-        if (strcmp(j->tasks[i].task.node, node) == 0)
-            return &j->tasks[i];
+    /* Tasks are kept in node order (the published record is stable): a binary search finds a
+     * node's task among thousands, and a new task goes in its place with one move. */
+    size_t lo = 0, hi = j->ntasks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(j->tasks[mid].task.node, node);
+        if (c == 0)
+            return &j->tasks[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     if (!create)
         return NULL;
     if (j->ntasks == j->cap) {
@@ -119,16 +130,11 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
         j->tasks = t;
         j->cap = cap;
     }
-    task_rec_t *t = &j->tasks[j->ntasks++];
+    memmove(&j->tasks[lo + 1], &j->tasks[lo], (j->ntasks - lo) * sizeof(j->tasks[0]));
+    j->ntasks++;
+    task_rec_t *t = &j->tasks[lo];
     memset(t, 0, sizeof(*t));
     ipd_task_init(&t->task, node, ipd_model_now());
-    /* Keep tasks in node order so that the published record is stable. */
-    for (size_t i = j->ntasks - 1; i > 0 && strcmp(j->tasks[i - 1].task.node, node) > 0; i--) {
-        task_rec_t tmp = j->tasks[i - 1];
-        j->tasks[i - 1] = j->tasks[i];
-        j->tasks[i] = tmp;
-        t = &j->tasks[i - 1];
-    }
     return t;
 }
 
@@ -216,6 +222,8 @@ void ipd_model_destroy(ipd_model_t *m)
     ipd_strmap_dispose(&m->lost_nodes);
     ipd_buf_dispose(&m->json);
     free(m->scratch);
+    free(m->changed);
+    free(m->changed_index);
     free(m);
 }
 
@@ -343,6 +351,9 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
     }
 }
 
+/* Fewer bytes than the JSON of any task (proto/json.c writes twelve member names). */
+#define TASK_JSON_MIN 128
+
 /* Publishes one job if its record changed. Returns 1 when written. */
 static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
@@ -358,13 +369,28 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (grown == NULL)
             return 0;
         m->scratch = grown;
+        ipd_task_t *grown_changed = realloc(m->changed, cap * sizeof(*grown_changed));
+        if (grown_changed == NULL)
+            return 0;
+        m->changed = grown_changed;
+        uint32_t *grown_index = realloc(m->changed_index, cap * sizeof(*grown_index));
+        if (grown_index == NULL)
+            return 0;
+        m->changed_index = grown_index;
         m->scratch_cap = cap;
     }
     ipd_task_t *tasks = m->scratch;
     int tasks_changed = 0;
+    size_t nchanged = 0;
     for (size_t i = 0; i < n; i++) {
-        tasks_changed |= ipd_model_compute_task(m, j, &j->tasks[i], now);
+        int c = ipd_model_compute_task(m, j, &j->tasks[i], now);
+        tasks_changed |= c;
         tasks[i] = j->tasks[i].task;
+        /* What the table lacks: a task that changed, or that it holds at another index or not at all. */
+        if (c || j->tasks[i].table_pos != i + 1) {
+            m->changed[nchanged] = tasks[i];
+            m->changed_index[nchanged++] = (uint32_t)i;
+        }
     }
     /*
      * Every Job seen so far deleted before it finished, by someone else (a POST rolled back after
@@ -393,22 +419,50 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         next.error_cause = j->published.error_cause;
     }
     next.version = j->published.version;
-    int changed = !j->was_published || tasks_changed || memcmp(&next, &j->published, sizeof(next)) != 0;
+    /* A task the table lacks is a change even when no count moved (a node's task that replaces
+     * one of the pending placeholders above). */
+    int changed = !j->was_published || tasks_changed || nchanged > 0 || memcmp(&next, &j->published, sizeof(next)) != 0;
     int written = 0;
     if (changed) {
         next.version++;
         ipd_buf_reset(&m->json);
-        int rc = ipd_json_encode_job(&m->json, &next, tasks, n);
-        if (rc == 0)
-            rc = ipd_model_keep_json(j, &m->json);
-        if (rc == 0)
-            rc = ipd_table_put_job(m->table, &next, tasks, n, m->json.data, m->json.len);
+        int rc = 0;
+        /* A job whose JSON cannot fit the table's inline room is not encoded for it: the workers
+         * encode it themselves (a 5 000-task job is about 1 MB of JSON). */
+        if (n * TASK_JSON_MIN <= ipd_table_json_capacity(m->table)) {
+            rc = ipd_json_encode_job(&m->json, &next, tasks, n);
+            if (rc == 0)
+                rc = ipd_model_keep_json(j, &m->json);
+        }
+        const void *json = m->json.len > 0 ? m->json.data : NULL;
+        /* The table is given the changed tasks only, when it holds the job with as many tasks:
+         * a task change costs the same in a job of 3 tasks and in one of 5 000. */
+        int full = !j->was_published;
+        if (rc == 0 && !full) {
+            rc = ipd_table_put_tasks(m->table, &next, n, m->changed_index, m->changed, nchanged, json, m->json.len);
+            /* The table holds another task count, or no longer holds the job: all of it. */
+            if (rc == IPD_ESTATE || rc == IPD_ENOTFOUND) {
+                full = 1;
+                rc = 0;
+            }
+        }
+        if (rc == 0 && full)
+            rc = ipd_table_put_job(m->table, &next, tasks, n, json, m->json.len);
         if (rc == 0) {
+            if (full)
+                for (size_t i = 0; i < n; i++)
+                    j->tasks[i].table_pos = (uint32_t)i + 1;
+            else
+                for (size_t k = 0; k < nchanged; k++)
+                    j->tasks[m->changed_index[k]].table_pos = m->changed_index[k] + 1;
             j->published = next;
             j->was_published = 1;
             m->stats.published++;
             written = 1;
         } else {
+            /* What the table holds of the tasks is unknown: the next put gives them all. */
+            for (size_t i = 0; i < n; i++)
+                j->tasks[i].table_pos = 0;
             m->stats.publish_errors++;
             ipd_error("model", "job %s not published: %s", next.id, ipd_strerror(rc));
         }

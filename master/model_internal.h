@@ -46,6 +46,7 @@ typedef struct task_rec {
     int master_deleting;     /* the master itself asked for this task's Job to be deleted */
     int refreshing;          /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
     ipd_task_t task; /* as last computed */
+    uint32_t table_pos; /* 1 + the index at which the table holds `task` as last computed; 0 if unknown */
     char kjob_name[IPD_KUBE_JOB_NAME_SIZE];
     char kjob_ns[IPD_NAMESPACE_SIZE];
     int has_kjob;
@@ -114,6 +115,8 @@ struct ipd_model {
     uint64_t mark[IPD_MODEL_KIND_COUNT];
     ipd_buf_t json;
     ipd_task_t *scratch; /* publish()'s task array, reused (owned) */
+    ipd_task_t *changed; /* publish()'s changed tasks and their indexes, scratch_cap entries (owned) */
+    uint32_t *changed_index;
     size_t scratch_cap;
     ipd_model_stats_t stats;
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */

@@ -1287,3 +1287,56 @@ Test(model, a_job_deleted_by_its_ttl_right_after_it_completed_is_a_success)
     cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED, "%s", ipd_task_state_name(v.tasks[0].state));
     cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
 }
+
+/* The last change record of the table. */
+static ipd_ring_entry_t last_record(void)
+{
+    ipd_ring_entry_t e;
+    size_t n = 0;
+    uint64_t head = ipd_table_ring_head(table);
+    cr_assert_eq(ipd_table_ring_read(table, head - 1, &e, 1, &n), 0);
+    cr_assert_eq(n, 1);
+    return e;
+}
+
+Test(model, a_task_seen_after_the_first_publication_is_published_and_one_change_names_its_task)
+{
+    ipd_job_t job = job_of("pj-00000031", 3, 0);
+    /* Tasks are kept in node order: node-a and then node-b arrive in front of node-c. */
+    add_kjob(&job, "node-c", 3, 0);
+    ipd_model_flush(model, T0);
+    add_kjob(&job, "node-a", 3, 0);
+    ipd_model_flush(model, T0 + 1);
+    add_kjob(&job, "node-b", 3, 0);
+    ipd_model_flush(model, T0 + 2);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.ntasks, 3);
+    cr_expect_str_eq(v.tasks[0].node, "node-a");
+    cr_expect_str_eq(v.tasks[1].node, "node-b");
+    cr_expect_str_eq(v.tasks[2].node, "node-c");
+
+    /* node-b's pull starts: the table is given that task alone, and its record names it. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-b-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED,
+          event("pull-b-1.1", "pull-b-1", "Pulling", "Pulling image \"" IMAGE "\"", 1, 2));
+    cr_assert_eq(ipd_model_flush(model, T0 + 2000), 1);
+    ipd_ring_entry_t e = last_record();
+    cr_expect_str_eq(e.id, job.id);
+    cr_expect_eq(e.task, 1, "the record names node-b's task, got %u", e.task);
+    v = read_job(job.id);
+    cr_expect_eq(task_on(&v, "node-b")->state, IPD_TASK_PULLING);
+    cr_expect_eq(task_on(&v, "node-a")->state, IPD_TASK_PENDING);
+    cr_expect_eq(task_on(&v, "node-c")->state, IPD_TASK_PENDING);
+    cr_expect_eq(v.job.nodes.pulling, 1);
+
+    /* node-b's pull ends: the table has the new state, the others as they were. */
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-b-1.2", "pull-b-1", "Pulled", PULLED_MSG, 1, 4));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b-1", 1, "completed"));
+    cr_assert_eq(ipd_model_flush(model, T0 + 5000), 1);
+    v = read_job(job.id);
+    cr_expect_eq(task_on(&v, "node-b")->state, IPD_TASK_SUCCEEDED);
+    cr_expect_eq(task_on(&v, "node-b")->pull_ms, 1500);
+    cr_expect_eq(task_on(&v, "node-a")->state, IPD_TASK_PENDING);
+    cr_expect_eq(v.job.nodes.succeeded, 1);
+    cr_expect_eq(v.job.nodes.pending, 2);
+}
