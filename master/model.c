@@ -332,12 +332,13 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
         if (!j->from_table)
             continue;
         j->from_table = 0;
-        /* A keep job's Jobs stay (no TTL): none left means it was cancelled while no master
-         * watched; some left, the missing ones are created again (ipd_model_keep_reconcile). */
-        size_t with_kjob = 0;
+        /* A keep job's Jobs stay (no TTL), its anchor Job included: none left means it was
+         * cancelled while no master watched; some left, the missing task Jobs are created again
+         * (ipd_model_keep_reconcile). A keep job from before anchors has task Jobs only. */
+        size_t with_kjob = (size_t)j->keep.anchored;
         for (size_t i = 0; i < j->ntasks; i++)
             with_kjob += j->tasks[i].has_kjob;
-        if (j->job.keep && with_kjob == 0 && j->ntasks > 0)
+        if (j->job.keep && with_kjob == 0)
             j->job.cancelled = 1;
         for (size_t i = 0; i < j->ntasks && !(j->job.keep && !j->job.cancelled); i++) {
             task_rec_t *t = &j->tasks[i];

@@ -45,6 +45,7 @@ typedef struct task_rec {
     int64_t create_asked_at; /* keep jobs: wall ms a Job was asked to be created; 0 for none */
     int master_deleting;     /* the master itself asked for this task's Job to be deleted */
     int refreshing;          /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
+    int leaving;             /* keep jobs: its node left the selection; its Job is being deleted */
     ipd_task_t task; /* as last computed */
     uint32_t table_pos; /* 1 + the index at which the table holds `task` as last computed; 0 if unknown */
     char kjob_name[IPD_KUBE_JOB_NAME_SIZE];
@@ -82,6 +83,7 @@ typedef struct node_rec {
 /* A keep job's node selection (proto/label_selector.h), from its Jobs' annotations or the table. */
 typedef struct keep_rec {
     int known; /* the selection below is set */
+    int anchored; /* its anchor Job is in the cluster (proto/kube_job.h) */
     int all;
     ipd_label_selector_t sel;
     char selection[IPD_SELECTION_SIZE]; /* JSON text, for new Jobs and the published record */

@@ -145,6 +145,7 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
             continue;
         if (!wanted(m, j, t->task.node)) {
             if (t->has_kjob) {
+                t->leaving = 1;
                 ask_delete(m, t, now);
             } else if (t->pod_key[0] == '\0') {
                 ipd_info("model", "keep job %s: node %s leaves", j->job.id, t->task.node);
@@ -152,6 +153,17 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
                 ipd_model_mark_dirty(m, j);
             }
             continue;
+        }
+        /*
+         * Back before its old Job's deletion was seen (the node left and rejoined, or its labels
+         * went and came back): the node may have lost its images, so it pulls again as soon as
+         * the old Job is gone, not at the next refresh.
+         */
+        if (t->leaving) {
+            ipd_info("model", "keep job %s: node %s is back: it pulls again once its old Job is gone", j->job.id,
+                     t->task.node);
+            t->leaving = 0;
+            t->refreshing = 1;
         }
         if (!t->refreshing && refresh_due(j, t, now)) {
             ipd_info("model", "keep job %s: node %s pulls again (refresh_seconds %d)", j->job.id, t->task.node,

@@ -194,6 +194,33 @@ static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
     ipd_model_mark_dirty(m, j);
 }
 
+/*
+ * A keep job's anchor Job (proto/kube_job.h): the job exists while it does, with or without
+ * tasks. Only a cancel deletes it (the master never does), so its deletion cancels the job.
+ */
+static void apply_anchor(ipd_model_t *m, job_rec_t *j, ipd_watch_type_t type, const ipd_kube_job_info_t *info)
+{
+    if (type == IPD_WATCH_DELETED) {
+        if (j->keep.anchored && !j->job.cancelled) {
+            ipd_info("model", "keep job %s: its anchor Job %s was deleted: the job is cancelled", j->job.id,
+                     info->name);
+            j->job.cancelled = 1;
+        }
+        j->keep.anchored = 0;
+        ipd_model_mark_dirty(m, j);
+        return;
+    }
+    if (!j->keep.anchored || j->job.image[0] == '\0') {
+        ipd_strlcpy_utf8(j->job.image, info->image, sizeof(j->job.image));
+        j->job.pull_policy = info->pull_policy;
+        j->job.spec = info->spec;
+        if (info->created_at != IPD_TIME_NULL)
+            j->job.created_at = info->created_at;
+    }
+    j->keep.anchored = 1;
+    ipd_model_mark_dirty(m, j);
+}
+
 static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
 {
     ipd_kube_job_info_t info;
@@ -205,6 +232,10 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         json_t *sel = info.selection[0] ? json_loads(info.selection, 0, NULL) : NULL;
         ipd_model_keep_learn(j, sel);
         json_decref(sel);
+    }
+    if (j != NULL && info.anchor) {
+        apply_anchor(m, j, type, &info);
+        return;
     }
     /* A node that left a keep job comes back only through the master's own new Job. */
     int create = type != IPD_WATCH_DELETED && !(j != NULL && ipd_model_keep_refuses(j, info.node));

@@ -220,6 +220,28 @@ json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char
                      "name", name, "namespace", ns, "labels", labels, "annotations", annotations, "spec", spec);
 }
 
+json_t *ipd_kube_job_anchor_manifest(const ipd_job_t *job, const char *ns, const char *selection,
+                                     const ipd_kube_pod_config_t *pod)
+{
+    char name[IPD_KUBE_JOB_NAME_SIZE];
+    json_t *m = ipd_kube_job_manifest(job, "anchor", ns, 0, 1, pod);
+    if (m == NULL)
+        return NULL;
+    json_t *meta = json_object_get(m, "metadata"), *spec = json_object_get(m, "spec");
+    json_t *labels = json_object_get(meta, "labels"); /* the template's labels too: one object */
+    json_t *podspec = json_object_get(json_object_get(spec, "template"), "spec");
+    ipd_kube_job_name(job->id, "", name);
+    if (json_object_set_new(meta, "name", json_string(name)) != 0 || json_object_del(labels, IPD_LABEL_NODE) != 0 ||
+        json_object_set_new(labels, IPD_LABEL_ANCHOR, json_string("true")) != 0 ||
+        json_object_del(json_object_get(meta, "annotations"), IPD_LABEL_NODE) != 0 ||
+        json_object_del(podspec, "nodeName") != 0 || json_object_set_new(spec, "parallelism", json_integer(0)) != 0 ||
+        ipd_kube_job_set_selection(m, selection) != 0) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
 int ipd_kube_job_set_selection(json_t *manifest, const char *selection)
 {
     json_t *ann = json_object_get(json_object_get(manifest, "metadata"), "annotations");
@@ -294,9 +316,10 @@ int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
     const json_t *labels = json_object_get(meta, "labels"), *ann = json_object_get(meta, "annotations");
     const json_t *podspec = json_object_get(json_object_get(spec, "template"), "spec");
     const char *id = str_at(labels, IPD_LABEL_JOB), *name = str_at(meta, "name");
-    const char *node = str_at(ann, IPD_LABEL_NODE);
+    const char *node = str_at(ann, IPD_LABEL_NODE), *anchor = str_at(labels, IPD_LABEL_ANCHOR);
+    out->anchor = anchor != NULL && strcmp(anchor, "true") == 0;
     if (node == NULL)
-        node = str_at(podspec, "nodeName");
+        node = out->anchor ? "" : str_at(podspec, "nodeName");
     if (id == NULL || name == NULL || node == NULL || !json_is_object(podspec) || strlen(id) >= IPD_JOB_ID_SIZE)
         return IPD_EINVAL;
     ipd_strlcpy_utf8(out->job_id, id, sizeof(out->job_id));

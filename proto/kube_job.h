@@ -36,8 +36,10 @@
 
 #include "proto/job.h"
 
-#define IPD_LABEL_JOB          "imgpulld.io/job"
-#define IPD_LABEL_NODE         "imgpulld.io/node"
+#define IPD_LABEL_JOB  "imgpulld.io/job"
+#define IPD_LABEL_NODE "imgpulld.io/node"
+/** Label "true" of a keep job's anchor Job (see ipd_kube_job_anchor_manifest). */
+#define IPD_LABEL_ANCHOR       "imgpulld.io/anchor"
 #define IPD_KUBE_JOB_NAME_SIZE 64
 /** Keep jobs: "true"; the re-pull period; the node selection to follow, as JSON. */
 #define IPD_ANNOTATION_KEEP      "imgpulld.io/keep"
@@ -108,6 +110,19 @@ json_t *ipd_kube_job_manifest(const ipd_job_t *job, const char *node, const char
  */
 int ipd_kube_job_set_selection(json_t *manifest, const char *selection);
 
+/**
+ * Builds the anchor Job of keep job `job`: the record, in the cluster, that the keep job exists,
+ * whether or not a node matches its selection now. Named imgpull-<job id> (no node), labelled
+ * imgpulld.io/job=<id> and imgpulld.io/anchor=true (no imgpulld.io/node), annotated as a task's
+ * Job is (node-count 0) plus the node selection (`selection`, as ipd_kube_job_set_selection
+ * takes), suspended with parallelism 0 and no node: it never runs a pod and never finishes, so
+ * it stays until the job is cancelled (DELETE deletes every Job labelled with the id). A
+ * restarted master finds the job, its spec and its selection there even when it has no task.
+ * Returns an owned JSON object (json_decref), or NULL on OOM.
+ */
+json_t *ipd_kube_job_anchor_manifest(const ipd_job_t *job, const char *ns, const char *selection,
+                                     const ipd_kube_pod_config_t *pod);
+
 /** What the master needs from a Job object. Strings are copied in (no pointers into the JSON). */
 typedef struct ipd_kube_job_info {
     char job_id[IPD_JOB_ID_SIZE];
@@ -128,11 +143,12 @@ typedef struct ipd_kube_job_info {
     char failed_message[IPD_MESSAGE_SIZE];
     int keep;                           /**< annotation imgpulld.io/keep=true */
     char selection[IPD_SELECTION_SIZE]; /**< annotation imgpulld.io/node-selection, "" if absent */
+    int anchor;                         /**< a keep job's anchor Job (label imgpulld.io/anchor=true): `node` is "" */
 } ipd_kube_job_info_t;
 
 /**
  * Reads a Job object (borrowed). Returns 0, or IPD_EINVAL when it is not one of ours (no
- * imgpulld.io/job label, no pinned node) or lacks what a Job always has.
+ * imgpulld.io/job label, no pinned node unless it is an anchor) or lacks what a Job always has.
  */
 int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out);
 

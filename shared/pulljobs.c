@@ -290,19 +290,28 @@ static int starts_suspended(const ipd_pull_op_t *op, const ipd_pull_job_t *pj, s
     return before >= (size_t)pj->job.spec.parallelism;
 }
 
+/* The Job POST number `p` of the operation: a keep job's anchor Job after its tasks' Jobs. */
+static json_t *manifest_at(ipd_pull_op_t *op, size_t p)
+{
+    size_t per = op->nnodes + (op->req.keep ? 1 : 0);
+    size_t j = p / per, n = p % per;
+    ipd_pull_job_t *pj = &op->jobs[j];
+    if (n == op->nnodes)
+        return ipd_kube_job_anchor_manifest(&pj->job, op->ns, op->selection, &op->pod);
+    int suspend = starts_suspended(op, pj, n);
+    json_t *manifest = ipd_kube_job_manifest(&pj->job, op->nodes[n], op->ns, (uint32_t)op->nnodes, suspend, &op->pod);
+    if (manifest != NULL && pj->job.keep && ipd_kube_job_set_selection(manifest, op->selection) != 0) {
+        json_decref(manifest);
+        manifest = NULL;
+    }
+    return manifest;
+}
+
 static void post_more(ipd_pull_op_t *op)
 {
-    size_t total = op->njobs * op->nnodes;
+    size_t total = op->njobs * (op->nnodes + (op->req.keep ? 1 : 0));
     while (op->error == 0 && op->next_post < total && op->inflight < op->max_inflight) {
-        size_t j = op->next_post / op->nnodes, n = op->next_post % op->nnodes;
-        ipd_pull_job_t *pj = &op->jobs[j];
-        int suspend = starts_suspended(op, pj, n);
-        json_t *manifest =
-            ipd_kube_job_manifest(&pj->job, op->nodes[n], op->ns, (uint32_t)op->nnodes, suspend, &op->pod);
-        if (manifest != NULL && pj->job.keep && ipd_kube_job_set_selection(manifest, op->selection) != 0) {
-            json_decref(manifest);
-            manifest = NULL;
-        }
+        json_t *manifest = manifest_at(op, op->next_post);
         char *body = manifest ? json_dumps(manifest, JSON_COMPACT) : NULL;
         char path[128];
         snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", op->ns);
@@ -347,7 +356,7 @@ static int build_jobs(ipd_pull_op_t *op)
         pj->job.keep = (uint8_t)op->req.keep;
         pj->job.created_at = now;
         pj->job.version = 1;
-        if ((pj->tasks = calloc(op->nnodes, sizeof(*pj->tasks))) == NULL)
+        if ((pj->tasks = calloc(op->nnodes > 0 ? op->nnodes : 1, sizeof(*pj->tasks))) == NULL)
             return -ENOMEM;
         pj->ntasks = op->nnodes;
         for (size_t n = 0; n < op->nnodes; n++) {
@@ -443,7 +452,8 @@ static int select_nodes(ipd_pull_op_t *op)
                 return -ENOMEM;
         qsort(op->nodes, op->nnodes, sizeof(char *), cmp_str);
     }
-    if (op->nnodes == 0) {
+    /* A keep job waits for nodes that match: its anchor Job records it until they come. */
+    if (op->nnodes == 0 && !op->req.keep) {
         if (op->req.node_choice == IPD_NODES_BY_LABELS) {
             char sel[1024];
             ipd_pull_request_label_selector(&op->req, sel, sizeof(sel));

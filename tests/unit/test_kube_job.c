@@ -61,6 +61,39 @@ Test(kube_job, manifest_round_trips_through_parse)
     json_decref(m);
 }
 
+Test(kube_job, a_keep_jobs_anchor_runs_no_pod_and_parses_as_the_anchor)
+{
+    ipd_job_t job = sample_job();
+    job.keep = 1;
+    job.spec.refresh_seconds = 600;
+    json_t *m = ipd_kube_job_anchor_manifest(&job, "imgpulld", "{\"all_nodes\":true}", NULL);
+    cr_assert_not_null(m);
+    const json_t *meta = json_object_get(m, "metadata"), *spec = json_object_get(m, "spec");
+    cr_assert_str_eq(json_string_value(json_object_get(meta, "name")), "imgpull-pj-7f3a9c2e");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(meta, "labels"), IPD_LABEL_ANCHOR)), "true");
+    cr_assert_null(json_object_get(json_object_get(meta, "labels"), IPD_LABEL_NODE));
+    cr_assert(json_is_true(json_object_get(spec, "suspend")));
+    cr_assert_eq(json_integer_value(json_object_get(spec, "parallelism")), 0);
+    cr_assert_null(json_object_get(spec, "ttlSecondsAfterFinished"), "an anchor stays until the job is cancelled");
+    cr_assert_null(json_object_get(json_object_get(json_object_get(spec, "template"), "spec"), "nodeName"));
+
+    ipd_kube_job_info_t info;
+    cr_assert_eq(ipd_kube_job_parse(m, &info), 0);
+    cr_assert_eq(info.anchor, 1);
+    cr_assert_str_eq(info.node, "");
+    cr_assert_eq(info.keep, 1);
+    cr_assert_eq(info.spec.refresh_seconds, 600);
+    cr_assert_str_eq(info.selection, "{\"all_nodes\":true}");
+    cr_assert_str_eq(info.image, job.image);
+    json_decref(m);
+
+    /* A task's Job is no anchor. */
+    m = ipd_kube_job_manifest(&job, "node-a", "imgpulld", 1, 0, NULL);
+    cr_assert_eq(ipd_kube_job_parse(m, &info), 0);
+    cr_assert_eq(info.anchor, 0);
+    json_decref(m);
+}
+
 Test(kube_job, long_node_names_keep_full_name_in_annotation)
 {
     ipd_job_t job = sample_job();
