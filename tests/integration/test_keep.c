@@ -75,15 +75,23 @@ static void expect_job(const char *id, const char *want)
     cr_assert(h_wait(job_is, &jw, 20000), "job %s: want \"%s\", last seen \"%s\"", id, want, jw.seen);
 }
 
-/* Kubernetes Jobs of pull job `id` in the simulator. */
-static size_t kube_jobs(const char *id)
+/* Kubernetes Jobs of pull job `id` in the simulator: its tasks' (anchor 0) or its anchor Job (anchor 1). */
+static size_t kube_jobs_of(const char *id, int anchor)
 {
     char path[256];
-    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%%2Fjob%%3D%s", id);
+    snprintf(
+        path, sizeof(path),
+        "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%%2Fjob%%3D%s%%2C%simgpulld.io%%2Fanchor", id,
+        anchor ? "" : "%21");
     json_t *list = h_http_json(w.sim.port, "GET", path, NULL, NULL);
     size_t n = json_array_size(json_object_get(list, "items"));
     json_decref(list);
     return n;
+}
+
+static size_t kube_jobs(const char *id)
+{
+    return kube_jobs_of(id, 0);
 }
 
 Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_uncordoned, .fini = teardown)
@@ -120,6 +128,7 @@ Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_unco
     cr_expect_str_eq(json_string_value(json_object_get(doc, "state")), "cancelled");
     json_decref(doc);
     cr_expect_eq(kube_jobs(id), 0);
+    cr_expect_eq(kube_jobs_of(id, 1), 0, "the anchor Job");
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes", "{\"name\":\"node-6\",\"labels\":{\"pool\":\"warm\"}}");
     char seen[1024];
     describe(id, seen, sizeof(seen));
@@ -207,4 +216,75 @@ Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table,
     expect_job(id, "keeping 3 node-1:succeeded node-2:succeeded node-4:succeeded");
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-4/labels", "{\"labels\":{\"pool\":null}}");
     expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
+}
+
+static int no_pending_injection(void *ctx)
+{
+    (void)ctx;
+    json_t *doc = h_http_json(w.sim.port, "GET", "/_sim/inject", NULL, NULL);
+    int none = doc != NULL && json_array_size(json_object_get(doc, "pending")) == 0;
+    json_decref(doc);
+    return none;
+}
+
+static void cancel(const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    long st = 0;
+    json_t *doc = h_http_json(w.port, "DELETE", path, NULL, &st);
+    cr_assert_eq(st, 202, "DELETE: %ld %s", st,
+                 json_string_value(json_object_get(json_object_get(doc, "error"), "message")) ?: "");
+    cr_expect_str_eq(json_string_value(json_object_get(doc, "state")), "cancelled");
+    json_decref(doc);
+}
+
+Test(keep, a_keep_job_without_a_matching_node_waits_survives_a_restart_and_is_cancelled, .fini = teardown)
+{
+    h_world_sim(&w, "nonode", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    char id[64];
+    /* No node is in the pool yet: the job waits for one, recorded by its anchor Job alone. */
+    post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"pool\":\"gpu\"},\"keep\":true}", id);
+    expect_job(id, "keeping 0");
+    cr_expect_eq(kube_jobs(id), 0);
+    cr_expect_eq(kube_jobs_of(id, 1), 1, "the anchor Job");
+    /* A restart on a removed table rebuilds it from the anchor Job. */
+    h_stop(&w.daemon, SIGTERM, 10000);
+    h_unlink_instance(w.instance);
+    h_world_daemon(&w, NULL, NULL, 1);
+    expect_job(id, "keeping 0");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes", "{\"name\":\"node-9\",\"labels\":{\"pool\":\"gpu\"}}");
+    expect_job(id, "keeping 1 node-9:succeeded");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-9", NULL);
+    expect_job(id, "keeping 0");
+    /* No task Job is left; DELETE still ends the job, and deletes its anchor. */
+    cancel(id);
+    cr_expect_eq(kube_jobs(id), 0);
+    cr_expect_eq(kube_jobs_of(id, 1), 0, "the anchor Job");
+}
+
+Test(keep, a_node_back_before_its_old_jobs_deletion_is_seen_pulls_again, .fini = teardown)
+{
+    h_world_sim(&w, "rejoin", sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    char id[64];
+    post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"pool\":\"warm\"},\"keep\":true}", id);
+    expect_job(id, "keeping 1 node-1:succeeded");
+    repull_t r = {id, ""};
+    task_pod(id, "node-1", r.first_pod, sizeof(r.first_pod));
+    /* The deletion of node-1's Job is held back 3 s (429, Retry-After 3); meanwhile node-1 is back. */
+    char rule[256];
+    snprintf(rule, sizeof(rule),
+             "{\"count\":1,\"code\":429,\"method\":\"DELETE\",\"path\":\"jobs/imgpull-%s-node-1\",\"retry_after\":3}",
+             id);
+    h_sim_ok(w.sim.port, "POST", "/_sim/inject", rule);
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":null}}");
+    cr_assert(h_wait(no_pending_injection, NULL, 10000), "the master did not delete node-1's Job");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    /* Once the old Job is gone, a new one pulls on node-1 at once, not at a refresh (there is none). */
+    cr_assert(h_wait(pulled_again, &r, 30000), "node-1 did not pull again");
+    cr_expect_eq(kube_jobs(id), 1, "node-1's new Job");
+    expect_job(id, "keeping 1 node-1:succeeded");
 }
