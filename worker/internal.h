@@ -33,8 +33,8 @@
 #include "shared/kube_client.h"
 #include "shared/stats_segment.h"
 #include "shared/table.h"
-#include "worker/http/auth.h"
-#include "worker/http/http_parse.h"
+#include "proto/http_auth.h"
+#include "proto/http_parse.h"
 #include "worker/worker.h"
 
 /** Images accepted in one POST (a request-parsing limit with no directive of its own). */

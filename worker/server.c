@@ -11,6 +11,7 @@
 
 #include "proto/error.h"
 #include "shared/log.h"
+#include "worker/http/tokens_file.h"
 #include "worker/logs/logs.h"
 #include "worker/ws/ws.h"
 

@@ -1,4 +1,4 @@
-#include "worker/http/http_parse.h"
+#include "proto/http_parse.h"
 
 #include <string.h>
 #include <strings.h>

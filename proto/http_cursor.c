@@ -1,65 +1,14 @@
-#include "worker/http/http_parse.h"
+#include "proto/http_parse.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/table.h"
+#include "proto/base64url.h"
+#include "proto/hash64.h"
 
 #define CURSOR_SEED UINT64_C(0x6970642d63757273) /* separates cursor checks from other uses of the hash */
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64val(char c)
-{
-    const char *p = c != '\0' ? strchr(b64url, c) : NULL;
-    return p != NULL ? (int)(p - b64url) : -1;
-}
-
-/* Base64url without padding; returns the length or -1 if it does not fit (with its NUL). */
-static int b64_encode(const unsigned char *in, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        size_t chars = n - i >= 3 ? 4 : n - i + 1;
-        if (o + chars + 1 > cap)
-            return -1;
-        for (size_t k = 0; k < chars; k++)
-            out[o++] = b64url[(v >> (18 - 6 * k)) & 63];
-    }
-    if (o + 1 > cap)
-        return -1;
-    out[o] = '\0';
-    return (int)o;
-}
-
-/* Returns the decoded length or -1 (bad character, impossible length, non-zero trailing bits, no room). */
-static int b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
-{
-    size_t o = 0;
-    if (n % 4 == 1)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        size_t chars = n - i >= 4 ? 4 : n - i;
-        uint32_t v = 0;
-        for (size_t k = 0; k < 4; k++) {
-            int d = k < chars ? b64val(in[i + k]) : 0;
-            if (d < 0)
-                return -1;
-            v = v << 6 | (uint32_t)d;
-        }
-        size_t bytes = chars - 1;
-        if (chars < 4 && (v & ((1u << (8 * (3 - bytes))) - 1)) != 0)
-            return -1;
-        if (o + bytes > cap)
-            return -1;
-        for (size_t k = 0; k < bytes; k++)
-            out[o++] = (unsigned char)(v >> (16 - 8 * k));
-    }
-    return (int)o;
-}
 
 int ipd_http_cursor_encode(const ipd_http_cursor_t *c, char *out, size_t cap)
 {
@@ -68,11 +17,11 @@ int ipd_http_cursor_encode(const ipd_http_cursor_t *c, char *out, size_t cap)
                      (int)strnlen(c->id, IPD_JOB_ID_SIZE - 1), c->id);
     if (n < 0 || (size_t)n >= sizeof(plain))
         return -1;
-    uint64_t check = ipd_table_hash64(plain, (size_t)n, CURSOR_SEED);
+    uint64_t check = ipd_hash64(plain, (size_t)n, CURSOR_SEED);
     int m = snprintf(plain + n, sizeof(plain) - (size_t)n, "%016" PRIx64, check);
     if (m < 0 || (size_t)(n + m) >= sizeof(plain))
         return -1;
-    return b64_encode((const unsigned char *)plain, (size_t)(n + m), out, cap);
+    return ipd_base64url_encode(plain, (size_t)(n + m), out, cap);
 }
 
 /* Parses exactly the decimal integer s[0..n) (optional '-'); returns 0 or -1. */
@@ -115,7 +64,7 @@ int ipd_http_cursor_decode(const char *token, size_t len, uint64_t epoch, ipd_ht
 
     if (len == 0 || len > IPD_HTTP_CURSOR_MAX)
         return -1;
-    int n = b64_decode(token, len, (unsigned char *)plain, sizeof(plain) - 1);
+    int n = ipd_base64url_decode(token, len, plain, sizeof(plain) - 1);
     if (n < 0)
         return -1;
     plain[n] = '\0';
@@ -139,7 +88,7 @@ int ipd_http_cursor_decode(const char *token, size_t len, uint64_t epoch, ipd_ht
     flen[4] = strlen(f[4]);
     size_t signed_len = (size_t)(f[4] - plain);
     if (flen[0] != 1 || f[0][0] != '1' || parse_hex64(f[4], flen[4], &check) != 0 ||
-        check != ipd_table_hash64(plain, signed_len, CURSOR_SEED))
+        check != ipd_hash64(plain, signed_len, CURSOR_SEED))
         return -1;
     if (parse_hex64(f[1], flen[1], &out->epoch) != 0 || parse_i64(f[2], flen[2], &out->created_at) != 0 ||
         flen[3] == 0 || flen[3] >= IPD_JOB_ID_SIZE)

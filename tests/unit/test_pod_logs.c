@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/logs/logs.h"
+#include "proto/pod_logs.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 

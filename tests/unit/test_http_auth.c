@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "proto/error.h"
-#include "worker/http/auth.h"
+#include "worker/http/tokens_file.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 #define READ_TOKEN "read-token-0123456789"

@@ -1,5 +1,5 @@
 /* The query of /ws/pod-logs and the apiserver path of the log request. Pure. */
-#include "worker/logs/logs.h"
+#include "proto/pod_logs.h"
 
 #include "proto/pull_request.h"
 
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "proto/rfc3339.h"
-#include "worker/http/http_parse.h"
+#include "proto/http_parse.h"
 
 /* The largest value accepted for sinceSeconds and limitBytes: what a JSON number holds exactly. */
 #define BIG_MAX ((INT64_C(1) << 53) - 1)

@@ -1,5 +1,5 @@
 /* Cutting log bytes into WebSocket frames at line ends. Pure. */
-#include "worker/logs/logs.h"
+#include "proto/pod_logs.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* What a Pod object and a Status body tell the log streams. Pure. */
-#include "worker/logs/logs.h"
+#include "proto/pod_logs.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -16,8 +16,8 @@
  * decision follows cfg->listen[i], not the socket). /healthz, /readyz and the dashboard page
  * are always open; the page asks for the token and sends it with its API calls.
  */
-#ifndef IPD_WORKER_AUTH_H
-#define IPD_WORKER_AUTH_H
+#ifndef IPD_PROTO_HTTP_AUTH_H
+#define IPD_PROTO_HTTP_AUTH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -49,12 +49,6 @@ typedef struct ipd_http_tokens {
  * Returns 0, IPD_EINVAL with "line N: problem" in `err`, or -ENOMEM. On failure `out` is empty.
  */
 int ipd_http_tokens_parse(const char *text, size_t len, ipd_http_tokens_t *out, char *err, size_t errcap);
-
-/**
- * Reads and parses the file at `path` (borrowed). Returns 0, IPD_EINVAL (bad content, or over
- * IPD_HTTP_TOKENS_FILE_MAX) or -errno, with "path: ..." in `err`.
- */
-int ipd_http_tokens_load(const char *path, ipd_http_tokens_t *out, char *err, size_t errcap);
 
 /** Frees the entries (wiping the token bytes) and leaves `t` empty. */
 void ipd_http_tokens_dispose(ipd_http_tokens_t *t);

@@ -1,14 +1,14 @@
 /*
  * Pure helpers of the REST layer: query strings, list parameters, the `continue` cursor, entity
  * tags, content negotiation and the JSON error body. None of them touches h2o or the table, so
- * they are tested in isolation (tests/unit/test_worker_*.c).
+ * they are tested in isolation (tests/unit/test_http_parse.c).
  *
  * Inputs are (pointer, length) pairs that need not be NUL-terminated and are borrowed for the
  * call. Messages written to `msg` buffers are one line, name the offending parameter first and
  * are ready for the error body's "message".
  */
-#ifndef IPD_WORKER_HTTP_PARSE_H
-#define IPD_WORKER_HTTP_PARSE_H
+#ifndef IPD_PROTO_HTTP_PARSE_H
+#define IPD_PROTO_HTTP_PARSE_H
 
 #include <stddef.h>
 #include <stdint.h>

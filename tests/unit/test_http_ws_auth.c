@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "worker/http/auth.h"
+#include "proto/http_auth.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 

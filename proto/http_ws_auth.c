@@ -1,47 +1,21 @@
 /* Bearer tokens of WebSocket handshakes from browsers, which cannot set Authorization. Pure. */
-#include "worker/http/auth.h"
+#include "proto/http_auth.h"
 
 #include <string.h>
 
-#include "worker/http/http_parse.h"
+#include "proto/base64url.h"
+#include "proto/http_parse.h"
 
 #define PROTO_BEARER     "bearer"
 #define PROTO_BEARER_B64 "base64url.bearer."
 
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
 /* Decodes unpadded base64url into `out` (`cap` bytes, NUL-terminated). Returns the length or -1. */
 static int b64url_decode(const char *s, size_t len, char *out, size_t cap)
 {
-    uint32_t acc = 0;
-    size_t n = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value(s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= cap)
-                return -1;
-            out[n++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
-        return -1; /* a dangling character, or bits left over that a real encoder leaves zero */
-    out[n] = '\0';
-    return (int)n;
+    int n = cap > 0 ? ipd_base64url_decode(s, len, out, cap - 1) : -1;
+    if (n >= 0)
+        out[n] = '\0';
+    return n;
 }
 
 static int has_prefix(const char *s, size_t len, const char *prefix)
