@@ -14,6 +14,7 @@
 #include "master/daemon_internal.h"
 #include "master/sdnotify.h"
 #include "proto/error.h"
+#include "shared/config_table.h"
 #include "shared/log.h"
 
 #define TICK_MS 1000
@@ -203,12 +204,11 @@ static void after_iteration(daemon_state_t *d)
         finish_reload(d);
 }
 
+/* The directives marked IPD_CF_KUBE in the directive table, and whether Redis is used at all (which
+ * Jobs node scope watches), need a new Kubernetes client and watch. */
 static int kube_settings_differ(const ipd_config_t *a, const ipd_config_t *b)
 {
-    return strcmp(a->kube_server, b->kube_server) != 0 || strcmp(a->kubeconfig, b->kubeconfig) != 0 ||
-           strcmp(a->kube_token_file, b->kube_token_file) != 0 || strcmp(a->kube_ca_file, b->kube_ca_file) != 0 ||
-           a->scope != b->scope || strcmp(a->node_name, b->node_name) != 0 || strcmp(a->namespace, b->namespace) != 0 ||
-           (a->redis[0] != '\0') != (b->redis[0] != '\0'); /* which Jobs node scope watches */
+    return ipd_config_changed(a, b, IPD_CF_KUBE) != NULL || (a->redis[0] != '\0') != (b->redis[0] != '\0');
 }
 
 /* Reads and checks the new configuration into `next`. Returns 0, or a negative code with `err` set. */

@@ -82,29 +82,29 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Refused HTTP/1.1 connections one worker drains at once (see linger_timeout); further ones close at "
              "once."},
 
-    {"kubeconfig", IPD_CT_PATH, 0, FIELD(kubeconfig), .def = "", .example = "/etc/imgpulld/kubeconfig",
+    {"kubeconfig", IPD_CT_PATH, IPD_CF_KUBE, FIELD(kubeconfig), .def = "", .example = "/etc/imgpulld/kubeconfig",
      .doc_default = "(automatic)", .flag = "--kubeconfig", .section = "Kubernetes",
      .help = "kubeconfig file (its current context is used). With neither kubeconfig nor kube_server set: the "
              "pod's service account when KUBERNETES_SERVICE_HOST is set, else $KUBECONFIG or ~/.kube/config."},
-    {"kube_server", IPD_CT_URL, 0, FIELD(kube_server), .def = "", .example = "https://10.0.0.1:6443",
+    {"kube_server", IPD_CT_URL, IPD_CF_KUBE, FIELD(kube_server), .def = "", .example = "https://10.0.0.1:6443",
      .flag = "--kube-server",
      .help = "API server URL, http:// or https://; excludes kubeconfig. Plain http is meant for the simulator."},
-    {"kube_token_file", IPD_CT_PATH, 0, FIELD(kube_token_file), .def = "",
+    {"kube_token_file", IPD_CT_PATH, IPD_CF_KUBE, FIELD(kube_token_file), .def = "",
      .example = "/var/run/secrets/kubernetes.io/serviceaccount/token",
      .help = "Bearer token file for kube_server, read again for every request so rotated tokens apply."},
-    {"kube_ca_file", IPD_CT_PATH, 0, FIELD(kube_ca_file), .def = "",
+    {"kube_ca_file", IPD_CT_PATH, IPD_CF_KUBE, FIELD(kube_ca_file), .def = "",
      .example = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
      .help = "CA bundle that signs kube_server's certificate; the system store when empty."},
     {"kube_insecure_skip_tls_verify", IPD_CT_BOOL, 0, FIELD(kube_insecure_skip_tls_verify), .def = "off",
      .help = "Do not verify the API server's certificate. For test clusters only."},
-    {"scope", IPD_CT_ENUM, 0, FIELD(scope), .choices = scope_names, .def = "cluster", .flag = "--scope",
+    {"scope", IPD_CT_ENUM, IPD_CF_KUBE, FIELD(scope), .choices = scope_names, .def = "cluster", .flag = "--scope",
      .help = "cluster: watch the pull pods of every node. node: watch only this node's pods and their Events; "
              "other nodes' tasks come through redis when it is set, else only through their Kubernetes Jobs "
              "(state without reasons or pull figures)."},
-    {"node_name", IPD_CT_DNSNAME, 0, FIELD(node_name), .def = "", .doc_default = "(host name)", .example = "node-a",
-     .flag = "--node-name",
+    {"node_name", IPD_CT_DNSNAME, IPD_CF_KUBE, FIELD(node_name), .def = "", .doc_default = "(host name)",
+     .example = "node-a", .flag = "--node-name",
      .help = "This node's Kubernetes name; defaults to the lower-cased host name. Required by scope node."},
-    {"namespace", IPD_CT_LABEL, 0, FIELD(namespace), RANGE(1, 0), .def = "imgpulld",
+    {"namespace", IPD_CT_LABEL, IPD_CF_KUBE, FIELD(namespace), RANGE(1, 0), .def = "imgpulld",
      .help = "Namespace in which pull Jobs are created."},
     {"list_page_size", IPD_CT_INT, 0, FIELD(list_page_size), RANGE(1, 10000), .def = "500",
      .help = "Items per page (limit) of list requests."},
@@ -409,16 +409,25 @@ int ipd_config_reload(const ipd_config_t *current, ipd_config_t *next, char *con
     return ipd_config_finalize(next, err, errlen);
 }
 
-const char *ipd_config_restart_required(const ipd_config_t *a, const ipd_config_t *b)
+const char *ipd_config_changed(const ipd_config_t *a, const ipd_config_t *b, unsigned flags)
 {
     for (size_t i = 0; i < ipd_config_table_len; i++) {
         const ipd_config_directive_t *row = &ipd_config_table[i];
         const char *x = (const char *)a + row->offset, *y = (const char *)b + row->offset;
-        bool text = row->type == IPD_CT_NAME || row->type == IPD_CT_GROUP;
-        if ((row->flags & IPD_CF_RESTART) && (text ? strcmp(x, y) : memcmp(x, y, row->size)) != 0)
+        /* A string's bytes after its NUL are not part of its value. */
+        bool text = row->type == IPD_CT_NAME || row->type == IPD_CT_LABEL || row->type == IPD_CT_DNSNAME ||
+                    row->type == IPD_CT_GROUP || row->type == IPD_CT_PATH || row->type == IPD_CT_URL ||
+                    row->type == IPD_CT_ENDPOINT || row->type == IPD_CT_IMAGE || row->type == IPD_CT_ABSPATH;
+        if ((row->flags & flags) == flags && !row->count_offset &&
+            (text ? strncmp(x, y, row->size) : memcmp(x, y, row->size)) != 0)
             return row->name;
     }
     return NULL;
+}
+
+const char *ipd_config_restart_required(const ipd_config_t *a, const ipd_config_t *b)
+{
+    return ipd_config_changed(a, b, IPD_CF_RESTART);
 }
 
 size_t ipd_config_flags(ipd_config_flag_t *out, size_t max)

@@ -344,6 +344,12 @@ int ipd_config_reload(const ipd_config_t *current, ipd_config_t *next, char *con
  */
 const char *ipd_config_restart_required(const ipd_config_t *a, const ipd_config_t *b);
 
+/**
+ * Returns the name of the first directive carrying every flag of `flags` (IPD_CF_*,
+ * shared/config_table.h) whose value differs between `a` and `b`, or NULL when there is none.
+ */
+const char *ipd_config_changed(const ipd_config_t *a, const ipd_config_t *b, unsigned flags);
+
 /** A command-line flag that sets a directive. Both strings are static. */
 typedef struct ipd_config_flag {
     /** The long option with its dashes, e.g. "--kube-server". */

@@ -37,6 +37,7 @@ enum {
     IPD_CF_REPEATABLE = 1, /**< a list: the directive may appear several times */
     IPD_CF_AUTO = 2,       /**< accepts "auto", resolved by ipd_config_finalize() */
     IPD_CF_RESTART = 4,    /**< a reload keeps the old value; a restart applies the new one */
+    IPD_CF_KUBE = 8,       /**< a reload that changes it restarts the watch with a new Kubernetes client */
 };
 
 /** One directive. The table is the single source of names, types, defaults and help. */

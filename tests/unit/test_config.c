@@ -462,6 +462,10 @@ Test(config, reload_keeps_flags_and_rereads_the_file)
     cr_assert_eq(next.log_level, 0);
     cr_assert_str_eq(ipd_config_restart_required(&cfg, &next), "table_jobs");
     cr_assert_null(ipd_config_restart_required(&cfg, &cfg));
+    cr_assert_null(ipd_config_changed(&cfg, &next, IPD_CF_KUBE), "no Kubernetes setting changed");
+    snprintf(next.namespace, sizeof(next.namespace), "other");
+    cr_assert_str_eq(ipd_config_changed(&cfg, &next, IPD_CF_KUBE), "namespace");
+    cr_assert_null(ipd_config_changed(&cfg, &next, IPD_CF_RESTART | IPD_CF_KUBE), "no row has both flags");
     write_file(path, "workers 0\n");
     cr_assert_eq(ipd_config_reload(&cfg, &next, NULL, err, sizeof(err)), IPD_EINVAL);
 }
