@@ -313,6 +313,18 @@ json_t *h_http_json(int port, const char *method, const char *path, const char *
     return doc;
 }
 
+void h_post_pull(int port, const char *body, char *id, size_t cap)
+{
+    long st = 0;
+    json_t *doc = h_http_json(port, "POST", "/api/v1/images/pull", body, &st);
+    const char *message = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
+    cr_assert_eq(st, 202, "POST %s: %ld %s", body, st, message != NULL ? message : "");
+    const char *s = json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
+    cr_assert_not_null(s, "POST %s: no job id", body);
+    snprintf(id, cap, "%s", s);
+    json_decref(doc);
+}
+
 void h_sim_ok(int port, const char *method, const char *path, const char *body)
 {
     h_resp_t r;

@@ -75,6 +75,13 @@ void h_resp_free(h_resp_t *r);
 /** h_http then json_loadb of the body; NULL on any failure. Owned (json_decref). */
 json_t *h_http_json(int port, const char *method, const char *path, const char *body, long *status);
 
+/**
+ * POSTs the pull request `body` to /api/v1/images/pull on `port`, fails the test unless it is
+ * answered 202 (saying the error message), and copies the first job's id into `id` (caller's,
+ * `cap` bytes).
+ */
+void h_post_pull(int port, const char *body, char *id, size_t cap);
+
 /** Sends a control or API request to the simulator on `port`; fails the test unless it answers 2xx. */
 void h_sim_ok(int port, const char *method, const char *path, const char *body);
 

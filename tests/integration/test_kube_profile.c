@@ -43,15 +43,9 @@ static void write_kubeconfig(char *path, size_t cap)
 static void assert_post_reaches_the_cluster(void)
 {
     long status = 0;
-    json_t *doc = h_http_json(w.port, "POST", "/api/v1/images/pull",
-                              "{\"image\":\"docker.io/library/busybox:1.36\",\"nodes\":[\"node-1\"]}", &status);
-    cr_assert_eq(status, 202, "POST answered %ld: %s", status,
-                 doc != NULL ? json_string_value(json_object_get(json_object_get(doc, "error"), "message")) : "");
-    const char *id = json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
-    cr_assert_not_null(id);
-    char path[128], state[32] = "";
+    char id[64], path[128], state[32] = "";
+    h_post_pull(w.port, "{\"image\":\"docker.io/library/busybox:1.36\",\"nodes\":[\"node-1\"]}", id, sizeof(id));
     snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    json_decref(doc);
     uint64_t deadline = h_now_ms() + 20000;
     while (h_now_ms() < deadline && strcmp(state, "succeeded") != 0) {
         json_t *job = h_http_json(w.port, "GET", path, NULL, &status);

@@ -22,13 +22,7 @@ static void teardown(void)
 /* POSTs a pull request and returns the id of its (only) job. */
 static void post_pull(const char *body, char id[64])
 {
-    long st = 0;
-    json_t *doc = h_http_json(w.port, "POST", "/api/v1/images/pull", body, &st);
-    cr_assert_eq(st, 202, "POST %s: %ld", body, st);
-    const char *s = json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
-    cr_assert_not_null(s);
-    snprintf(id, 64, "%s", s);
-    json_decref(doc);
+    h_post_pull(w.port, body, id, 64);
 }
 
 typedef struct task_want {
