@@ -21,26 +21,9 @@ kib=${KIB:-384}
 seconds=${HOLD:-15}
 pairs=${PAIRS:-100000}
 
-work=$(mktemp -d /tmp/ipd-bench-h2.XXXXXX)
-instance="bench-h2-$$-"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    rm -f /dev/shm/imgpulld."$instance"*
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-python3 -u "$root/tests/kubesim/kubesim.py" --port 0 --nodes 2 >"$work/sim.out" 2>"$work/sim.err" &
-pids+=("$!")
-for _ in $(seq 100); do
-    grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break
-    sleep 0.1
-done
-sim_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/sim.out")
-[ -n "$sim_port" ] || { echo "the simulator did not start" >&2; exit 1; }
+# shellcheck source=tests/common/sim_world.sh
+. "$root/tests/common/sim_world.sh"
+sim_world_start bench-h2
 
 # measure NAME ARGS...: a fresh daemon with one worker, then bench_h2_abuse.py ARGS against it.
 measure() {
