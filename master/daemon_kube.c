@@ -128,6 +128,12 @@ static void own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const
     ipd_redis_link_publish(d->redis, job, node_count, task);
 }
 
+static void job_evicted(void *ctx, const char *id)
+{
+    daemon_state_t *d = ctx;
+    ipd_redis_link_drop(d->redis, id);
+}
+
 /* Node scope: one Events reflector per pull pod of this node (involvedObject.name). */
 static void watch_pod_events(void *ctx, const char *ns, const char *name, int on)
 {
@@ -226,7 +232,8 @@ static int open_kube(daemon_state_t *d)
     if ((rc = ipd_mloop_io_start(d->loop, &d->kube_epoll_io, EPOLLIN)) != 0 ||
         (rc = ipd_mloop_io_start(d->loop, &d->kube_timer_io, EPOLLIN)) != 0)
         return rc;
-    ipd_info("master", "Kubernetes API at %s (from %s)", ipd_kube_config(d->kube)->server, ipd_kube_source_name(source));
+    ipd_info("master", "Kubernetes API at %s (from %s)", ipd_kube_config(d->kube)->server,
+             ipd_kube_source_name(source));
     return 0;
 }
 
@@ -292,7 +299,8 @@ int ipd_daemon_kube_start(daemon_state_t *d)
                                    .watch_pod_events = node_scope ? watch_pod_events : NULL,
                                    .own_task = node_scope ? own_task : NULL,
                                    .ctx = d,
-                                   .create_job = create_job};
+                                   .create_job = create_job,
+                                   .job_evicted = node_scope ? job_evicted : NULL};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;
@@ -379,6 +387,13 @@ static void redis_apply(void *ctx, const ipd_job_t *job, const ipd_task_t *task)
         ipd_model_remote_task(d->model, job, task);
 }
 
+static void redis_drop(void *ctx, const char *id)
+{
+    daemon_state_t *d = ctx;
+    if (d->model != NULL)
+        ipd_model_remote_drop(d->model, id);
+}
+
 static void redis_node_alive(void *ctx, const char *node, int alive)
 {
     daemon_state_t *d = ctx;
@@ -444,6 +459,7 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
     ipd_redis_link_ops_t ops = {.apply = redis_apply,
                                 .node_alive = redis_node_alive,
                                 .republish = redis_republish,
+                                .drop = redis_drop,
                                 .ctx = d};
     char err[512];
     int rc = ipd_redis_link_create(d->loop, &d->cfg, &ops, &d->redis, err, sizeof(err));

@@ -238,6 +238,8 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
     m->remote_feed = m->self_node[0] != '\0' && remote_feed;
 }
 
+static int forgettable(const job_rec_t *j);
+
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task)
 {
     if (job->id[0] == '\0' || task->node[0] == '\0')
@@ -261,6 +263,19 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t
     t->remote = *task;
     ipd_model_mark_dirty(m, j);
     return 0;
+}
+
+int ipd_model_remote_drop(ipd_model_t *m, const char *id)
+{
+    job_rec_t *j = ipd_model_job(m, id, 0);
+    if (j != NULL) {
+        /* Still followed here (this node's task or its Kubernetes objects): it stays. */
+        if (j->dirty || !forgettable(j))
+            return 0;
+        free_job(m, j);
+    }
+    int rc = ipd_table_delete_job(m->table, id);
+    return rc == IPD_ENOTFOUND ? 0 : rc;
 }
 
 /* Marks dirty every job with a task on `node`. */
@@ -355,6 +370,21 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
 /* Fewer bytes than the JSON of any task (proto/json.c writes twelve member names). */
 #define TASK_JSON_MIN 128
 
+/* Tells the owner which jobs the table evicted (deleted records after `head`, other than `id`). */
+static void report_evictions(ipd_model_t *m, uint64_t head, const char *id)
+{
+    ipd_ring_entry_t e[16];
+    size_t count = 0;
+    if (m->actions.job_evicted == NULL)
+        return;
+    while (ipd_table_ring_read(m->table, head, e, sizeof(e) / sizeof(e[0]), &count) == 0 && count > 0) {
+        for (size_t i = 0; i < count; i++)
+            if (e[i].kind == IPD_RING_JOB_DELETED && strcmp(e[i].id, id) != 0)
+                m->actions.job_evicted(m->actions.ctx, e[i].id);
+        head = e[count - 1].seq;
+    }
+}
+
 /* Publishes one job if its record changed. Returns 1 when written. */
 static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
@@ -447,8 +477,14 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
                 rc = 0;
             }
         }
-        if (rc == 0 && full)
+        if (rc == 0 && full) {
+            uint64_t head = ipd_table_ring_head(m->table);
             rc = ipd_table_put_job(m->table, &next, tasks, n, json, m->json.len);
+            /* Writing a job takes one change record; more means it evicted others (even on
+             * IPD_EFULL, which may evict before it gives up). */
+            if (ipd_table_ring_head(m->table) > head + 1)
+                report_evictions(m, head, next.id);
+        }
         if (rc == 0) {
             if (full)
                 for (size_t i = 0; i < n; i++)

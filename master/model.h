@@ -69,6 +69,11 @@ typedef struct ipd_model_actions {
      * proto/kube_job.h, `suspend`ed or not, carrying the node selection `selection`).
      */
     void (*create_job)(void *ctx, const ipd_job_t *job, const char *node, int suspend, const char *selection);
+    /**
+     * The table evicted the finished job `id` (borrowed for the call) to make room: it has aged
+     * out of this daemon's history (the Redis link drops its records).
+     */
+    void (*job_evicted)(void *ctx, const char *id);
 } ipd_model_actions_t;
 
 /** Counters, for metrics and tests. */
@@ -110,6 +115,13 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed);
  * IPD_EINVAL for a record the model cannot take (empty id or node).
  */
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task);
+
+/**
+ * Another node's daemon says job `id` (borrowed) aged out of its history: the job leaves the
+ * table and memory, unless this model still follows it (a task of this node, or Kubernetes
+ * objects, not final yet). Returns 0, or a negative code from the table.
+ */
+int ipd_model_remote_drop(ipd_model_t *m, const char *id);
 
 /**
  * Another node's daemon is alive (its liveness key exists) or lost: the unfinished tasks of a

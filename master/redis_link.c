@@ -19,6 +19,7 @@
 #define XREAD_COUNT    "1000"
 #define CHECK_MS       250
 #define KEY_SIZE       (IPD_CONFIG_INSTANCE_SIZE + IPD_NODE_SIZE + 24)
+#define DROPS_MAX      4096
 
 /*
  * One change: the hash field, the sequence and the Stream entry together. (The node joins
@@ -37,6 +38,17 @@ static const char publish_script[] =
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
     "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[3], 's', s, 'j', ARGV[1], 'r', "
     "ARGV[2])";
+
+/*
+ * A job aged out of this node's table (its history): if this node's hash holds a task of it, the
+ * job leaves every node's hash and one Stream entry (x = drop) tells the other daemons to drop
+ * it, in one script. A job this node had no task of is left to the nodes that had one.
+ */
+static const char drop_script[] =
+    "if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end "
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do redis.call('HDEL', ARGV[4] .. n, ARGV[1]) end "
+    "local s = redis.call('INCR', KEYS[3]) "
+    "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', 'drop')";
 
 /* This node is alive; the epoch (set if absent); which nodes are alive. */
 static const char liveness_script[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
@@ -93,6 +105,10 @@ struct ipd_redis_link {
 
     ipd_buf_t rec;
     ipd_redis_link_stats_t stats;
+    /* Drops not yet sent (Redis was down): sent after the next connect; the oldest are
+     * forgotten beyond DROPS_MAX. */
+    char (*drops)[IPD_JOB_ID_SIZE];
+    size_t ndrops;
 };
 
 /* ---- records ---- */
@@ -255,6 +271,40 @@ static void on_published(redisAsyncContext *ac, void *reply, void *priv)
         l->stats.published++;
 }
 
+static void on_dropped(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    wr_reply(l, reply, "drop");
+}
+
+static void send_drop(ipd_redis_link_t *l, const char *id)
+{
+    const char *argv[] = {"EVAL",     drop_script, "4",     l->k_tasks, l->k_stream, l->k_seq,
+                          l->k_nodes, id,          l->node, l->maxlen,  l->p_tasks};
+    size_t len[11];
+    for (int i = 0; i < 11; i++)
+        len[i] = strlen(argv[i]);
+    command(l, &l->wr, on_dropped, 11, argv, len);
+}
+
+void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id)
+{
+    if (l == NULL || id[0] == '\0' || strlen(id) >= IPD_JOB_ID_SIZE)
+        return;
+    if (l->state != IPD_REDIS_DOWN && l->wr.ac != NULL && l->wr.up) {
+        send_drop(l, id);
+        return;
+    }
+    if (l->drops == NULL && (l->drops = calloc(DROPS_MAX, sizeof(*l->drops))) == NULL)
+        return;
+    if (l->ndrops == DROPS_MAX) {
+        memmove(l->drops, l->drops + 1, (DROPS_MAX - 1) * sizeof(*l->drops));
+        l->ndrops--;
+    }
+    snprintf(l->drops[l->ndrops++], IPD_JOB_ID_SIZE, "%s", id);
+}
+
 void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
 {
     if (l == NULL || l->state == IPD_REDIS_DOWN || l->wr.ac == NULL || !l->wr.up)
@@ -343,6 +393,16 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
             return -1;
         }
         l->next_seq = seq + 1;
+    }
+    const redisReply *x = field(fields, "x"), *j = field(fields, "j");
+    if (x != NULL && x->type == REDIS_REPLY_STRING && x->len == 4 && memcmp(x->str, "drop", 4) == 0 && j != NULL &&
+        j->type == REDIS_REPLY_STRING && j->len > 0 && j->len < IPD_JOB_ID_SIZE) {
+        char job_id[IPD_JOB_ID_SIZE];
+        memcpy(job_id, j->str, j->len);
+        job_id[j->len] = '\0';
+        if (l->ops.drop != NULL)
+            l->ops.drop(l->ops.ctx, job_id);
+        return 0;
     }
     if (n == NULL || n->type != REDIS_REPLY_STRING) {
         l->stats.skipped++;
@@ -527,6 +587,9 @@ static void both_up(ipd_redis_link_t *l)
     /* This node first (the snapshot then holds it too), then everyone's state and the Stream. */
     if (l->ops.republish != NULL)
         l->ops.republish(l->ops.ctx);
+    for (size_t i = 0; i < l->ndrops; i++)
+        send_drop(l, l->drops[i]);
+    l->ndrops = 0;
     l->next_seq = 0;
     start_snapshot(l);
 }
@@ -676,6 +739,7 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l)
     ipd_mloop_timer_stop(l->loop, &l->check_timer);
     ipd_mloop_timer_stop(l->loop, &l->live_timer);
     ipd_buf_dispose(&l->rec);
+    free(l->drops);
     if (l->password != NULL) {
         memset(l->password, 0, strlen(l->password));
         free(l->password);

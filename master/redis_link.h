@@ -5,7 +5,8 @@
  * the hash tag {prefix}, so one Redis Cluster slot holds them all:
  *
  *   {p}:tasks:<node>  hash   job id -> record of that node's task (the latest)
- *   {p}:stream        Stream of changes: n <node>, s <sequence>, j <job id>, r <record>,
+ *   {p}:stream        Stream of changes: n <node>, s <sequence>, j <job id>, r <record>, or
+ *                     instead of r, x drop (job j aged out of node n's history: drop it);
  *                     trimmed with MAXLEN ~ redis_stream_maxlen
  *   {p}:seq           the sequence number of the last change (INCR)
  *   {p}:nodes         set of the nodes whose daemon connected (the liveness script adds it)
@@ -54,6 +55,8 @@ typedef struct ipd_redis_link_ops {
     void (*node_alive)(void *ctx, const char *node, int alive);
     /** Publish every task of this node again (ipd_redis_link_publish for each). */
     void (*republish)(void *ctx);
+    /** A daemon dropped job `id`: it aged out of that node's history (ipd_redis_link_drop). */
+    void (*drop)(void *ctx, const char *id);
     void *ctx;
 } ipd_redis_link_ops_t;
 
@@ -77,6 +80,13 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l);
 
 /** Publishes one task of this node (borrowed). Dropped while Redis is down: a reconnect republishes. */
 void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
+
+/**
+ * Job `id` (borrowed) aged out of this node's table. If this node's hash holds a task of it, the
+ * job leaves every node's hash and a Stream entry tells the other daemons to drop it, atomically.
+ * Kept (up to 4096, oldest forgotten first) while Redis is down and sent after the next connect.
+ */
+void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id);
 
 /** Republishes this node and resyncs (the owner's model was replaced). */
 void ipd_redis_link_resync(ipd_redis_link_t *l);

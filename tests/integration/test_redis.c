@@ -23,7 +23,8 @@ typedef struct world {
     char conf[N][192];
     int port[N];
     char dir[128];
-    char extra[512]; /* configuration lines every daemon gets */
+    char extra[512];        /* configuration lines every daemon gets */
+    char extra_one[N][128]; /* and the lines of one daemon */
 } world_t;
 
 static world_t w;
@@ -84,16 +85,20 @@ static void start_daemon(int i)
     snprintf(text, sizeof(text),
              "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
              "node_name node-%d\nredis 127.0.0.1:%d\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
-             "stats_file %s/stats-%d.json\nlog_level debug\n%s",
-             w.sim.port, w.instance[i], w.port[i], i + 1, w.redis.port, w.dir, i, w.extra);
+             "stats_file %s/stats-%d.json\nlog_level debug\n%s%s",
+             w.sim.port, w.instance[i], w.port[i], i + 1, w.redis.port, w.dir, i, w.extra, w.extra_one[i]);
     h_write_file(w.conf[i], text);
     const char *args[] = {"-c", w.conf[i], NULL};
     w.d[i] = h_start_daemon(args, NULL);
 }
 
-static void start_world(const char *tag, const char *const *redis_args, const char *extra)
+/* Starts the world with `one` (NULL for none) added to daemon `which`'s configuration only. */
+static void start_world_with(const char *tag, const char *const *redis_args, const char *extra, int which,
+                             const char *one)
 {
     memset(&w, 0, sizeof(w));
+    if (one != NULL)
+        snprintf(w.extra_one[which], sizeof(w.extra_one[which]), "%s", one);
     char inst[48];
     h_instance(inst, sizeof(inst), tag);
     snprintf(w.dir, sizeof(w.dir), "/tmp/ipd-%s", inst);
@@ -114,6 +119,11 @@ static void start_world(const char *tag, const char *const *redis_args, const ch
     }
     for (int i = 0; i < N; i++)
         h_wait_ready(&w.d[i], w.port[i], 20000);
+}
+
+static void start_world(const char *tag, const char *const *redis_args, const char *extra)
+{
+    start_world_with(tag, redis_args, extra, 0, NULL);
 }
 
 /* ---- reading the daemons ---- */
@@ -481,6 +491,76 @@ Test(redis, a_watch_on_daemon_1_follows_every_node_and_a_resume_elsewhere_resync
     int st = h_sh(cmd, out, sizeof(out));
     fprintf(stderr, "%s", out);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
+    stop_world();
+}
+
+/* Whether node-3's hash in Redis holds job `id`: 1, 0, or -1 when redis-cli gave no answer. */
+static int node3_hash_holds(const char *id)
+{
+    char cmd[256], out[64] = "";
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HEXISTS '{imgpulld}:tasks:node-3' '%s'", w.redis.port, id);
+    h_sh(cmd, out, sizeof(out));
+    return out[0] == '1' ? 1 : out[0] == '0' ? 0 : -1;
+}
+
+typedef struct gone {
+    const char *id;
+} gone_t;
+
+/* The job is out of node-3's hash and no daemon serves it. */
+static int gone_everywhere(void *ctx)
+{
+    const gone_t *g = ctx;
+    if (node3_hash_holds(g->id) != 0)
+        return 0;
+    for (int i = 0; i < N; i++) {
+        json_t *job = get_job(i, g->id);
+        json_decref(job);
+        if (job != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* Pulls `n` jobs onto node-3 through daemon 1 and waits until every daemon shows them succeeded. */
+static void pull_round(const char *tag, int n)
+{
+    char *ids[16];
+    for (int k = 0; k < n; k++) {
+        char image[64];
+        snprintf(image, sizeof(image), "busybox:%s-%d", tag, k);
+        ids[k] = pull(0, image, "[\"node-3\"]");
+    }
+    for (int k = 0; k < n; k++) {
+        want_t done = {ids[k], {1, 1, 1}, NULL, NULL, "succeeded"};
+        wait_all(&done, 30000, "a job of the round did not succeed everywhere");
+        free(ids[k]);
+    }
+}
+
+Test(redis, a_job_aged_out_of_its_nodes_history_leaves_redis_and_every_daemon, .timeout = 150)
+{
+    /* Daemon 3 keeps 16 jobs, the fewest table_jobs allows; daemons 1 and 2 keep 4096. */
+    start_world_with("rage", NULL, NULL, 2, "table_jobs 16\n");
+    char *first = pull(0, "busybox:first", "[\"node-3\"]");
+    want_t done = {first, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all(&done, 30000, "the first job did not succeed everywhere");
+    cr_assert_eq(node3_hash_holds(first), 1, "node-3's hash does not hold the first job");
+    /* 16 more, 8 at a time (daemon 3's table holds the active ones): the 17th job takes the
+     * slot of the one that finished first, on daemon 3. */
+    pull_round("a", 8);
+    pull_round("b", 8);
+    gone_t g = {first};
+    if (!h_wait(gone_everywhere, &g, 15000)) {
+        for (int i = 0; i < N; i++) {
+            json_t *job = get_job(i, first);
+            fprintf(stderr, "daemon %d: %s\n", i + 1, job ? "still has the first job" : "dropped it");
+            json_decref(job);
+            h_dump_log(&w.d[i]);
+        }
+        cr_assert_fail("the aged-out job is still in node-3's hash (%d) or on a daemon", node3_hash_holds(first));
+    }
+    free(first);
     stop_world();
 }
 
