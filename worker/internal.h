@@ -192,7 +192,8 @@ struct ipd_worker {
     ipd_worker_catalog_t catalog;
     ipd_worker_observer_t observers[IPD_WORKER_MAX_OBSERVERS];
     size_t nobservers;
-    ipd_worker_cache_t cache;
+    ipd_worker_cache_t cache;     /**< list documents of the current generation (rest/h_lists.c) */
+    ipd_worker_cache_t job_cache; /**< one-job documents keyed by id and the copy's generation (rest/h_job.c) */
     struct ipd_ws *ws; /**< owned: the WebSocket job watches (worker/ws/ws.h); NULL when not started */
 
     ipd_stats_segment_t *stats_seg; /**< owned; NULL without a stats segment */

@@ -263,6 +263,7 @@ static void teardown(ipd_worker_t *w)
         SSL_CTX_free(w->ssl);
     }
     ipd_worker_cache_clear(&w->cache);
+    ipd_worker_cache_clear(&w->job_cache);
     ipd_table_destroy(w->table);
     ipd_stats_destroy(w->stats_seg);
     ipd_http_tokens_dispose(&w->tokens);

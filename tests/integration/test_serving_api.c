@@ -575,6 +575,21 @@ Test(serving, etag_304_gzip_and_msgpack_agree_with_json, .fini = teardown)
         snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", ids[k]);
         json_decref(req_json(p, "DELETE", path, NULL, 202));
         wait_state(p, ids[k], "cancelled");
+        /* The job's document is cached per copy of the job: the gzip'd form follows the change too. */
+        {
+            static const char *const h_gzip[] = {"Accept-Encoding: gzip", NULL};
+            char *unz;
+            size_t unzlen;
+            get_raw(p, path, h_gzip, &r);
+            cr_assert_eq(r.status, 200);
+            gunzip(r.body, r.len, &unz, &unzlen);
+            h_resp_free(&r);
+            doc = json_loadb(unz, unzlen, 0, NULL);
+            free(unz);
+            cr_assert_not_null(doc, "the gzip'd job is not JSON");
+            cr_assert_str_eq(str_of(doc, "state"), "cancelled", "a stale gzip'd job after the change");
+            json_decref(doc);
+        }
         cr_assert_eq(conditional(p, "/api/v1/images/pull-active", etag), 200, "the old tag still matches");
         get_raw(p, "/api/v1/images/pull-active", NULL, &r);
         h_resp_header(&r, "etag", etag_after, sizeof(etag_after));

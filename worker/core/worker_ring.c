@@ -157,6 +157,7 @@ void ipd_worker_ring_poll(ipd_worker_t *w)
     }
     rebuild(w);
     ipd_worker_cache_clear(&w->cache);
+    ipd_worker_cache_clear(&w->job_cache);
     for (size_t k = 0; k < w->nobservers; k++)
         if (w->observers[k].on_resync != NULL)
             w->observers[k].on_resync(w, w->observers[k].data);
