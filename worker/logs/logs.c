@@ -87,6 +87,7 @@ void ipd_logs_stream_destroy(ipd_logs_stream_t *s)
     ipd_worker_t *w = s->w;
     ipd_kube_cancel(s->kreq);
     s->kreq = NULL;
+    ipd_logs_early_dispose(s);
     unlink_entry(&s->flush_entry);
     unlink_entry(&s->short_entry);
     unlink_entry(&s->tick_entry);

@@ -125,6 +125,22 @@ struct ipd_logs_stream {
     ipd_logs_anchor_t *anchor; /**< before the upgrade only; in req's pool */
     h2o_websocket_conn_t *ws;  /**< after the upgrade; owned by h2o, closed with h2o_websocket_close */
     ipd_kube_req_t *kreq;      /**< the one Kubernetes request in flight, or NULL */
+    /**
+     * The log request started next to the pod read before the upgrade (logs_open.c), so that
+     * the log's first bytes do not wait for two apiserver round trips in a row. It takes no
+     * bytes (it pauses on the first) until start_log adopts it as kreq; NULL once adopted, or
+     * cancelled when the stream does not start at once (refused, waiting for the pod or its
+     * container). A request that ends before it is adopted (an error status, an empty log) leaves
+     * its result in early_end, which start_log hands on as if the request had just ended.
+     */
+    ipd_kube_req_t *early;
+    /** The early request's result when it ended before it was adopted; body and message owned. */
+    struct ipd_logs_early_end {
+        int ended;
+        ipd_kube_result_t res; /**< body and message point to the copies below */
+        char *body;            /**< heap copy of res.body, or NULL */
+        char *message;         /**< heap copy of res.message, or NULL */
+    } early_end;
     ipd_logs_framer_t framer;
 
     h2o_timeout_entry_t flush_entry; /**< zero timeout: frames, resume, proceed */
@@ -169,6 +185,13 @@ void ipd_logs_count_error(ipd_logs_stream_t *s);
  */
 int ipd_logs_read_task(ipd_worker_t *w, const char *job, const char *node, char ns[IPD_NAMESPACE_SIZE],
                        char pod[IPD_POD_SIZE], int *final);
+/**
+ * Starts the stream's early log request (s->early) for the pod and container known so far, next
+ * to the pod read; failure to start it is not an error (start_log then asks as usual).
+ */
+void ipd_logs_start_early(ipd_logs_stream_t *s);
+/** Cancels the early log request and frees what it left (early_end); nothing when there is none. */
+void ipd_logs_early_dispose(ipd_logs_stream_t *s);
 /** Starts a one-shot GET of the stream's pod, answered to `on_done`. Returns 0 or a negative code. */
 int ipd_logs_get_pod(ipd_logs_stream_t *s, ipd_kube_done_cb on_done);
 

@@ -201,4 +201,6 @@ void ipd_logs_handle(ipd_worker_t *w, h2o_req_t *req, const char *id)
         upgrade(s, NULL); /* the task has no pod yet: wait for the master to see one */
     else if (ipd_logs_get_pod(s, on_check_done) != 0)
         refuse(s, 503, "could not start a request to the Kubernetes API");
+    else
+        ipd_logs_start_early(s);
 }

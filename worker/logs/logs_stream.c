@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/error.h"
@@ -56,6 +57,7 @@ static void send_started(ipd_logs_stream_t *s)
 /* Enters (or stays in) the wait for the pod or its container; `why` is the message's reason. */
 static void enter_wait(ipd_logs_stream_t *s, const char *why)
 {
+    ipd_logs_early_dispose(s); /* the log is asked again once the pod or its container is there */
     s->phase = IPD_LOGS_WAITING;
     if (!s->waiting_sent) {
         char json[160];
@@ -240,9 +242,8 @@ static void on_flush(h2o_timeout_entry_t *e)
 static int on_log_data(ipd_kube_req_t *req, const char *buf, size_t len, void *data)
 {
     ipd_logs_stream_t *s = data;
-    (void)req;
-    if (ipd_logs_ws_blocked(s))
-        return IPD_KUBE_DATA_PAUSE;
+    if (req != s->kreq || ipd_logs_ws_blocked(s))
+        return IPD_KUBE_DATA_PAUSE; /* the early request waits to be adopted */
     s->sent_bytes += len;
     s->last_rx = now_ms(s);
     ipd_logs_framer_push(&s->framer, buf, len, ipd_logs_ws_binary, s);
@@ -338,11 +339,36 @@ static void transport_failed(ipd_logs_stream_t *s, const ipd_kube_result_t *res)
     ipd_logs_ws_error(s, code, msg, IPD_LOGS_CLOSE_INTERNAL);
 }
 
-static void on_log_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+void ipd_logs_early_dispose(ipd_logs_stream_t *s)
 {
-    ipd_logs_stream_t *s = data;
-    (void)req;
-    s->kreq = NULL;
+    ipd_kube_cancel(s->early);
+    s->early = NULL;
+    free(s->early_end.body);
+    free(s->early_end.message);
+    memset(&s->early_end, 0, sizeof(s->early_end));
+}
+
+/* Keeps what the early request said (an error status, an empty log) until start_log hands it on. */
+static void keep_early_end(ipd_logs_stream_t *s, const ipd_kube_result_t *res)
+{
+    struct ipd_logs_early_end *e = &s->early_end;
+    s->early = NULL;
+    e->ended = 1;
+    e->res = *res;
+    e->res.body = e->res.message = NULL;
+    e->res.body_len = 0;
+    if (res->body != NULL && res->body_len > 0 && (e->body = malloc(res->body_len)) != NULL) {
+        memcpy(e->body, res->body, res->body_len);
+        e->res.body = e->body;
+        e->res.body_len = res->body_len;
+    }
+    if (res->message != NULL && (e->message = strdup(res->message)) != NULL)
+        e->res.message = e->message;
+}
+
+/* The log request ended with `res`. */
+static void log_ended(ipd_logs_stream_t *s, const ipd_kube_result_t *res)
+{
     ipd_logs_framer_flush(&s->framer, 0, ipd_logs_ws_binary, s);
     if (res->error == IPD_EREMOTE) {
         upstream_refused(s, res);
@@ -360,24 +386,61 @@ static void on_log_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void 
     }
 }
 
-static void start_log(ipd_logs_stream_t *s)
+static void on_log_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    ipd_logs_stream_t *s = data;
+    if (req == s->early) {
+        keep_early_end(s, res);
+        return;
+    }
+    s->kreq = NULL;
+    log_ended(s, res);
+}
+
+/* The log request of `container` ("" for the pod's only one) from byte `sent` on, with the stream's callbacks. */
+static int start_request(ipd_logs_stream_t *s, const char *container, ipd_kube_req_t **out)
 {
     ipd_buf_t path;
     ipd_kube_req_spec_t spec;
     int64_t limit = s->q.limit_bytes != 0 ? s->q.limit_bytes - (int64_t)s->sent_bytes : 0;
 
     ipd_buf_init(&path);
-    if (h2o_timeout_is_linked(&s->short_entry))
-        h2o_timeout_unlink(&s->short_entry);
-    int rc = ipd_logs_query_log_path(&s->q, s->ns, s->pod, s->container, limit, &path);
+    int rc = ipd_logs_query_log_path(&s->q, s->ns, s->pod, container, limit, &path);
     memset(&spec, 0, sizeof(spec));
     spec.path = path.data;
     spec.on_data = on_log_data;
     spec.on_done = on_log_done;
     spec.data = s;
     if (rc == 0)
-        rc = ipd_kube_start(s->w->kube, &spec, &s->kreq);
+        rc = ipd_kube_start(s->w->kube, &spec, out);
     ipd_buf_dispose(&path);
+    return rc;
+}
+
+void ipd_logs_start_early(ipd_logs_stream_t *s)
+{
+    /*
+     * The container named by the query, or none: the pod read accepts an unnamed container only
+     * when the pod has exactly one, which is the one the apiserver serves when none is named.
+     */
+    if (s->early == NULL && s->kreq != NULL && start_request(s, s->q.container, &s->early) != 0)
+        s->early = NULL;
+}
+
+static void start_log(ipd_logs_stream_t *s)
+{
+    int rc = 0;
+
+    if (h2o_timeout_is_linked(&s->short_entry))
+        h2o_timeout_unlink(&s->short_entry);
+    int adopt = s->sent_bytes == 0 && (s->early != NULL || s->early_end.ended);
+    if (adopt && s->early != NULL) {
+        s->kreq = s->early; /* paused on its first bytes: the kick below resumes it */
+        s->early = NULL;
+    } else if (!adopt) {
+        ipd_logs_early_dispose(s);
+        rc = start_request(s, s->container, &s->kreq);
+    }
     if (rc != 0) {
         ipd_logs_ws_error(s, "internal", "could not start the log request", IPD_LOGS_CLOSE_INTERNAL);
         return;
@@ -387,6 +450,11 @@ static void start_log(ipd_logs_stream_t *s)
     s->waiting_sent = 0;
     s->last_error[0] = '\0';
     send_started(s);
+    if (s->early_end.ended) {
+        log_ended(s, &s->early_end.res); /* the early request already ended: as if it just had */
+        ipd_logs_early_dispose(s);
+    }
+    ipd_logs_kick(s);
 }
 
 void ipd_logs_stream_begin(ipd_logs_stream_t *s, const json_t *pod)
