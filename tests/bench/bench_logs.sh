@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Pod-log streaming: one stream's throughput through imgpulld's /ws/pod-logs next to socat
-# relaying the same simulator log over plain HTTP (and the simulator read directly), then 100
-# concurrent streams, then the first-byte latency. The simulator's "blast" log is generated as
-# it is read, so every reader gets the same bytes at the simulator's own speed.
+# relaying the same log over plain HTTP (and the source read directly), then 100 concurrent
+# streams, then the first-byte latency of short and of follow streams.
+#
+# The log comes from tests/bench/bench_logsrc.c, a fast source that answers the pod log path
+# itself (fixed-width 100-byte lines from memory, at socket speed) and relays every other
+# request (the pod lookups, the master's lists and watches) to the Kubernetes simulator: the
+# daemon and socat both talk to it, so both relay the same bytes from the same source.
 #
 # Usage (from the repository root): tests/bench/bench_logs.sh [BYTES_PER_STREAM] [STREAMS]
 # Needs socat (apt-get install socat) and python3-websockets. BUILD selects the build dir.
@@ -28,26 +32,31 @@ api /_sim/outcome '{"pattern":"(^|/)bench:","outcome":"Run","log_rate":0}'
 api /api/v1/namespaces/imgpulld/pods \
     '{"metadata":{"name":"bench"},"spec":{"nodeName":"node-1","containers":[{"name":"main","image":"bench:1"}]}}'
 sleep 1
-api /_sim/logs "{\"namespace\":\"imgpulld\",\"pod\":\"bench\",\"bytes\":$((one * 4))}"
+cmake --build "$build" -j2 --target bench_logsrc >/dev/null
+"$build/bench/bench_logsrc" --upstream "$sim" >"$work/src.log" 2>&1 &
+pids+=($!)
+until grep -q "listening on" "$work/src.log"; do sleep 0.1; done
+src=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/src.log" | cut -d: -f2)
 
 port=$(free_port)
 IMGPULLD_LOGS_MAX_STREAMS_PER_WORKER=1000 IMGPULLD_LOGS_MAX_STREAMS=1000 \
-    "$build/imgpulld" --kube-server "http://127.0.0.1:$sim" --instance "bench$$" --listen "127.0.0.1:$port" \
+    "$build/imgpulld" --kube-server "http://127.0.0.1:$src" --instance "bench$$" --listen "127.0.0.1:$port" \
     --workers 2 --log-level warn >"$work/daemon.log" 2>&1 &
 pids+=($!)
 until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done
 
 relay=$(free_port)
-socat TCP-LISTEN:"$relay",bind=127.0.0.1,reuseaddr,fork,backlog=512 TCP:127.0.0.1:"$sim" &
+socat TCP-LISTEN:"$relay",bind=127.0.0.1,reuseaddr,fork,backlog=512 TCP:127.0.0.1:"$src" &
 pids+=($!)
 sleep 0.3
 
 log="/api/v1/namespaces/imgpulld/pods/bench/log?container=main&follow=true"
 bench() { $py tests/bench/bench_logs.py "$@"; }
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 for run in 1 2 3; do
     echo "run $run, one stream of $one bytes:"
-    echo "  simulator direct: $(bench http "$sim" "$log&limitBytes=$one" 1)"
+    echo "  source direct:    $(bench http "$src" "$log&limitBytes=$one" 1)"
     echo "  socat relay:      $(bench http "$relay" "$log&limitBytes=$one" 1)"
     echo "  imgpulld ws:      $(bench ws "$port" "pod=bench&limitBytes=$one" 1)"
 done
@@ -57,3 +66,7 @@ echo "  imgpulld ws: $(bench ws "$port" "pod=bench&limitBytes=$per" "$streams")"
 echo "first log byte, 50 sequential connections (tailLines=10, follow=false):"
 echo "  socat relay: $(bench first-http "$relay" "/api/v1/namespaces/imgpulld/pods/bench/log?container=main&tailLines=10" 50)"
 echo "  imgpulld ws: $(bench first-ws "$port" "pod=bench&tailLines=10&follow=false" 50)"
+echo "first log byte of a follow stream, 50 sequential connections (tailLines=10, follow=true, limitBytes=1000):"
+echo "  socat relay: $(bench first-http "$relay" "$log&tailLines=10&limitBytes=1000" 50)"
+echo "  imgpulld ws: $(bench first-ws "$port" "pod=bench&tailLines=10&limitBytes=1000" 50)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
