@@ -65,6 +65,11 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"max_header_size", IPD_CT_SIZE, 0, FIELD(max_header_size), RANGE(K(1), M(1)), .def = "16k",
      .help = "Largest request header block; larger requests are answered 431. An HTTP/2 connection holding a "
              "larger unfinished header block is dropped within a second (GOAWAY ENHANCE_YOUR_CALM)."},
+    {"max_header_bytes_per_worker", IPD_CT_SIZE, 0, FIELD(max_header_bytes_per_worker), RANGE(K(64), G(4)),
+     .def = "64m",
+     .help = "Unfinished HTTP/2 header blocks one worker holds, all its connections together; over it, the "
+             "connections holding the largest are dropped (GOAWAY ENHANCE_YOUR_CALM) within a second until the rest "
+             "fit."},
     {"request_rate_per_conn", IPD_CT_INT, 0, FIELD(request_rate_per_conn), RANGE(1, 1000000), .def = "1000",
      .help = "Requests per second one connection may make before it is dropped; HTTP/2 streams reset or refused "
              "before their request was complete count as requests (rapid reset)."},

@@ -200,6 +200,8 @@ typedef struct ipd_config {
     size_t max_request_body;
     /** `max_header_size`: largest accepted request header block. */
     size_t max_header_size;
+    /** `max_header_bytes_per_worker`: unfinished HTTP/2 header blocks one worker holds, all connections together. */
+    size_t max_header_bytes_per_worker;
     /** `request_rate_per_conn`: requests (and HTTP/2 resets) per second per connection. */
     int request_rate_per_conn;
     /** `max_connections_per_worker`: open client connections per worker. */

@@ -377,6 +377,45 @@ Test(hardening_http, unfinished_http2_header_blocks_are_dropped_before_authentic
     stop_cleanly();
 }
 
+Test(hardening_http, unfinished_http2_header_blocks_over_the_worker_budget_drop_the_largest, .fini = teardown)
+{
+    h_world_sim(&w, "h2budget", sim_args);
+    h_world_daemon(&w, "max_header_bytes_per_worker 64k\nworkers 1\n", NULL, 1);
+    /*
+     * Ten blocks, each under max_header_size and far from http_idle_timeout: five of 14 KiB and
+     * five of 4 KiB, 90 KiB together. Two of the large ones must go for the rest to fit.
+     */
+    int fds[10];
+    for (size_t i = 0; i < 10; i++)
+        open_unfinished(&fds[i], 1, i % 2 == 0 ? 14 * 1024 : 4 * 1024);
+    int closed[10] = {0};
+    uint64_t start = h_now_ms();
+    while (h_now_ms() - start < 3500) {
+        for (size_t i = 0; i < 10; i++) {
+            long code = -1;
+            if (!closed[i] && (server_closed(fds[i], &code) || send(fds[i], "", 1, MSG_NOSIGNAL) != 1))
+                closed[i] = 1;
+        }
+        usleep(250000);
+    }
+    char seen[11] = "";
+    size_t large = 0, small = 0;
+    for (size_t i = 0; i < 10; i++) {
+        seen[i] = closed[i] ? 'x' : '-';
+        large += closed[i] && i % 2 == 0;
+        small += closed[i] && i % 2 == 1;
+        close(fds[i]);
+    }
+    cr_assert(large == 2 && small == 0, "dropped (x) and kept (-), large blocks at even places: %s", seen);
+    cr_assert(h_log_contains(&w.daemon, "unfinished header blocks over max_header_bytes_per_worker"),
+              "no reason logged");
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    stop_cleanly();
+}
+
 Test(hardening_http, http2_streams_reset_before_their_request_count_against_the_request_rate, .fini = teardown)
 {
     h_world_sim(&w, "h2reset", sim_args);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -27,12 +28,14 @@
  * version check below stops a build against another one). A connection is dropped when its
  * unfinished header block is over max_header_size, when the same block has been unfinished for
  * http_idle_timeout, or when its streams that ended without reaching the handler empty its
- * request_rate_per_conn bucket. Dropping queues GOAWAY (ENHANCE_YOUR_CALM, with the reason as
- * debug data) and shuts the socket's reading side: the library then sees end of stream, writes
- * what it has queued and closes the connection. At the next sweep, when the library has freed
- * the connections, the allocator is asked to give the freed memory back to the system: blocks
- * of a few hundred KiB would otherwise stay in the worker's heap, and its resident size at the
- * high-water mark of the attack.
+ * request_rate_per_conn bucket; and, when the unfinished blocks of all the worker's connections
+ * together are over max_header_bytes_per_worker, the connections holding the largest blocks
+ * until the rest fit (the fewest drops, and a client whose headers are quick and small is the
+ * last to go). Dropping queues GOAWAY (ENHANCE_YOUR_CALM, with the
+ * reason as debug data) and shuts the socket's reading side: the library then sees end of stream, writes what it has
+ * queued and closes the connection. At the next sweep, when the library has freed the connections, the allocator is
+ * asked to give the freed memory back to the system: blocks of a few hundred KiB would otherwise stay in the worker's
+ * heap, and its resident size at the high-water mark of the attack.
  */
 #if H2O_LIBRARY_VERSION_MAJOR != 0 || H2O_LIBRARY_VERSION_MINOR != 13
 #error "h2_guard.c reads the HTTP/2 connection state of libh2o 0.13 (h2o 2.2); check its fields in this version"
@@ -61,11 +64,13 @@ static size_t header_bytes_held(h2o_http2_conn_t *h2, uint32_t *stream)
     return held;
 }
 
-/* Why the connection's unfinished header block ends it, or NULL. */
-static const char *check_headers(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_http2_conn_t *h2, uint64_t now)
+/* Why the connection's unfinished header block ends it, or NULL; adds the block's bytes to *held. */
+static const char *check_headers(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_http2_conn_t *h2, uint64_t now,
+                                 size_t *held_total)
 {
     uint32_t stream;
     size_t held = header_bytes_held(h2, &stream);
+    *held_total += held;
     if (held == 0) {
         conn->h2_block_since = 0;
         return NULL;
@@ -125,10 +130,48 @@ static void drop(ipd_worker_t *w, ipd_worker_conn_t *conn, h2o_http2_conn_t *h2,
     }
 }
 
+typedef struct holder {
+    size_t held;
+    h2o_http2_conn_t *h2;
+    ipd_worker_conn_t *conn;
+} holder_t;
+
+static int by_held_desc(const void *a, const void *b)
+{
+    size_t x = ((const holder_t *)a)->held, y = ((const holder_t *)b)->held;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The unfinished blocks of all connections come to `held`, over the budget: drops the largest until the rest fit. */
+static void drop_largest(ipd_worker_t *w, size_t held, uint64_t now)
+{
+    size_t n = 0, cap = w->nconns;
+    holder_t *all = calloc(cap > 0 ? cap : 1, sizeof(*all));
+    if (all == NULL)
+        return; /* the next sweep tries again */
+    for (h2o_linklist_t *node = w->ctx.http2._conns.next; node != &w->ctx.http2._conns && n < cap; node = node->next) {
+        h2o_http2_conn_t *h2 = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, node);
+        ipd_worker_conn_t *conn = h2->sock != NULL ? ipd_worker_conn_of_socket(h2->sock) : NULL;
+        uint32_t stream;
+        if (conn == NULL || conn->closing || h2->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
+            continue;
+        all[n] = (holder_t){header_bytes_held(h2, &stream), h2, conn};
+        if (all[n].held > 0)
+            n++;
+    }
+    qsort(all, n, sizeof(*all), by_held_desc);
+    for (size_t i = 0; i < n && held > w->cfg->max_header_bytes_per_worker; i++) {
+        drop(w, all[i].conn, all[i].h2, "unfinished header blocks over max_header_bytes_per_worker", now);
+        held -= all[i].held;
+    }
+    free(all);
+}
+
 static void on_sweep(h2o_timeout_entry_t *entry)
 {
     ipd_worker_t *w = H2O_STRUCT_FROM_MEMBER(ipd_worker_t, h2_sweep, entry);
     uint64_t now = h2o_now(w->loop);
+    size_t held = 0;
     if (w->h2_trim) {
         malloc_trim(0);
         w->h2_trim = 0;
@@ -139,11 +182,16 @@ static void on_sweep(h2o_timeout_entry_t *entry)
         if (conn == NULL || conn->closing || h2->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
             continue;
         const char *why = check_resets(w, conn, h2, now);
+        size_t mine = 0;
         if (why == NULL)
-            why = check_headers(w, conn, h2, now);
+            why = check_headers(w, conn, h2, now, &mine);
         if (why != NULL)
             drop(w, conn, h2, why, now);
+        else
+            held += mine;
     }
+    if (held > w->cfg->max_header_bytes_per_worker)
+        drop_largest(w, held, now);
     ipd_worker_h2_guard_arm(w);
 }
 
