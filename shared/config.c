@@ -213,6 +213,10 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "A client that accepts no data for this long is closed."},
     {"ws_max_outbound", IPD_CT_SIZE, 0, FIELD(ws_max_outbound), RANGE(K(4), G(1)), .def = "1m",
      .help = "Bytes queued to one client before it is treated as slow and only sent each job's latest state."},
+    {"ws_send_buffer", IPD_CT_SIZE, 0, FIELD(ws_send_buffer), RANGE(0, M(64)), .def = "0",
+     .help = "Kernel send buffer of each WebSocket connection (SO_SNDBUF, which the kernel doubles); 0 leaves it "
+             "to the kernel's autotuning, which on a fast link holds megabytes of updates a slow client has not "
+             "read yet. Smaller, and a slow client is sooner sent only each job's latest state."},
     {"ws_max_connections", IPD_CT_INT, 0, FIELD(ws_max_connections), RANGE(1, 1000000), .def = "8192",
      .help = "WebSocket connections per worker; an upgrade beyond it is answered 503. Keep it below "
              "max_connections_per_worker, which stops accepting instead of answering."},

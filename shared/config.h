@@ -234,6 +234,8 @@ typedef struct ipd_config {
     uint64_t ws_write_timeout_ms;
     /** `ws_max_outbound`: bytes queued to one client before it counts as slow. */
     size_t ws_max_outbound;
+    /** `ws_send_buffer`: SO_SNDBUF of each WebSocket connection; 0 leaves it to the kernel. */
+    size_t ws_send_buffer;
     /** `ws_max_connections`: WebSocket connections per worker; further upgrades are answered 503. */
     int ws_max_connections;
 

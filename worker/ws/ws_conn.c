@@ -1,5 +1,6 @@
 #include "worker/ws/ws.h"
 
+#include <errno.h>
 #include <h2o/http1.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -387,6 +388,10 @@ static void on_upgraded(void *data, h2o_socket_t *sock, size_t reqsize)
     }
     c->upgraded = 1;
     sock->data = c;
+    /* What the kernel buffers is beyond coalescing: a bounded buffer lets the worker fold the rest. */
+    int sndbuf = (int)c->ws->w->cfg->ws_send_buffer;
+    if (sndbuf > 0 && setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0)
+        ipd_warn("ws", "setsockopt(SO_SNDBUF %d): %s", sndbuf, strerror(errno));
     h2o_buffer_consume(&sock->input, reqsize);
     ipd_ws_t *ws = c->ws;
     h2o_timeout_unlink(&c->wait_entry);
