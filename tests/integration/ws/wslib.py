@@ -70,10 +70,19 @@ def url(port, path):
     return "ws://127.0.0.1:%d%s" % (port, path)
 
 
-async def connect(port, path, **kw):
+async def connect(port, path, rcvbuf=None, **kw):
+    """A WebSocket client. ``rcvbuf`` caps the socket's receive buffer (set before connect, so the
+    TCP window follows): the kernel then cannot hold megabytes of updates the client has not read,
+    and a client slower than the worker is owed the latest state of each job instead (coalescing)."""
     kw.setdefault("max_size", None)
     kw.setdefault("ping_interval", None)
     kw.setdefault("open_timeout", 10)
+    if rcvbuf is not None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", port))
+        kw["sock"] = s
     return await websockets.connect(url(port, path), **kw)
 
 
