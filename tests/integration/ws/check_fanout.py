@@ -74,6 +74,12 @@ async def main():
         for t in tasks:
             if t.done():
                 t.result()
+        if time.monotonic() >= deadline:
+            behind = [c for c in clients if {i: c.jobs.get(i) for i in want} != want]
+            c = behind[0]
+            log("a client behind: seq %d of head %d after %d messages, %d jobs not final; workers: %s" % (
+                c.seq, head(), c.messages, sum(c.jobs.get(i) != want[i] for i in want),
+                rest(PORT, "GET", "/api/v1/stats")[1]["websocket"]))
         check(time.monotonic() < deadline, "clients did not converge: %d of %d" % (
             sum({i: c.jobs.get(i) for i in want} == want for c in clients), len(clients)))
         await asyncio.sleep(0.2)
