@@ -315,10 +315,16 @@ async def case_log_of_finished_task(b):
     # A succeeded pull's Job and pod go at its ttlSecondsAfterFinished (0 here): the refused
     # handshake is explained.
     jid = pull("docker.io/library/busybox:1.36", ["node-3"], ttl_seconds_after_finished=0)
-    end = time.monotonic() + 15
-    while time.monotonic() < end and (job(jid)["state"] != "succeeded" or
-                                       http(A.sim, "GET", "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector="
-                                            "imgpulld.io%2Fjob%3D" + jid)[1]["items"]):
+
+    def gone():
+        return job(jid)["state"] == "succeeded" and not http(
+            A.sim, "GET", "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%2Fjob%3D" + jid)[1]["items"]
+
+    # The page is opened once the pull succeeded and its Job is gone, not after a fixed time that
+    # a loaded machine may overrun (the page then showed the pod still there).
+    end = time.monotonic() + 90
+    while not gone():
+        check(time.monotonic() < end, "the pull did not succeed with its Job gone: %s" % job(jid)["state"])
         await asyncio.sleep(0.1)
     await open_page(b, "#/logs/%s/node-3" % jid)
     msg = await b.wait("(() => { const t = document.querySelector('#logs-status').textContent;"

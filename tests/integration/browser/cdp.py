@@ -52,7 +52,8 @@ class Browser:
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.profile, "stderr"), "wb"),
                                      start_new_session=True)
         port_file = os.path.join(self.profile, "DevToolsActivePort")
-        end = time.monotonic() + 30
+        # Chromium writes the file once it listens; on a loaded machine its start has taken over 30 s.
+        end = time.monotonic() + 120
         while time.monotonic() < end:
             if os.path.exists(port_file):
                 lines = open(port_file).read().split("\n")
@@ -62,7 +63,7 @@ class Browser:
                 raise CdpError("chromium exited with %s: %s" % (self.proc.returncode, self.stderr_tail()))
             await asyncio.sleep(0.05)
         else:
-            raise CdpError("chromium did not open its DevTools port: " + self.stderr_tail())
+            raise CdpError("chromium did not open its DevTools port within 120 s: " + self.stderr_tail())
         url = "ws://127.0.0.1:%s%s" % (lines[0].strip(), lines[1].strip())
         self.ws = await websockets.connect(url, max_size=64 * 1024 * 1024, ping_interval=None)
         self.reader = asyncio.ensure_future(self._read())
