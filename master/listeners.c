@@ -13,8 +13,7 @@
 
 static int fail(char *err, size_t errlen, const ipd_config_hostport_t *a, const char *call, int e)
 {
-    snprintf(err, errlen, "listen %s:%u: %s: %s", a->host, (unsigned)a->port, call, strerror(e));
-    return -e;
+    return ipd_errmsg(err, errlen, -e, "listen %s:%u: %s: %s", a->host, (unsigned)a->port, call, strerror(e));
 }
 
 /* Opens one reuseport socket on `a`; with port 0 updates `a->port` to what the kernel chose. */

@@ -5,14 +5,9 @@
 #include "master/model_internal.h"
 #include "proto/rfc3339.h"
 #include "shared/log.h"
+#include "proto/json_get.h"
 
 #define MAX_ORPHANS 4096
-
-static const char *str_at(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 void ipd_model_pod_free(pod_rec_t *p)
 {
@@ -120,12 +115,12 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     p->mark = m->mark[IPD_MODEL_PODS];
     snprintf(p->job_id, sizeof(p->job_id), "%s", info.job_id);
     snprintf(p->node, sizeof(p->node), "%s", node);
-    const char *created = str_at(json_object_get(obj, "metadata"), "creationTimestamp");
+    const char *created = ipd_json_str_at(json_object_get(obj, "metadata"), "creationTimestamp", NULL);
     if (created == NULL || ipd_time_parse(created, strlen(created), &p->created) != 0)
         p->created = 0;
     if (j->job.image[0] == '\0') {
         const json_t *c0 = json_array_get(json_object_get(json_object_get(obj, "spec"), "containers"), 0);
-        const char *image = str_at(c0, "image");
+        const char *image = ipd_json_str_at(c0, "image", NULL);
         if (image != NULL)
             ipd_strlcpy_utf8(j->job.image, image, sizeof(j->job.image));
     }
@@ -151,14 +146,14 @@ static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         return;
     if (ev.kind[0] != '\0' && strcmp(ev.kind, "Pod") != 0)
         return;
-    const char *ns = ev.ns[0] ? ev.ns : str_at(json_object_get(obj, "metadata"), "namespace");
+    const char *ns = ev.ns[0] ? ev.ns : ipd_json_str_at(json_object_get(obj, "metadata"), "namespace", NULL);
     snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", ev.pod);
     pod_rec_t *p = ipd_strmap_get(&m->pods, key);
     /* Events may precede their pod. Such orphans are bounded, and the next pods list sweeps
      * the ones whose pod never came (events of other pods of the namespace). */
     if (p == NULL && (m->pods.count - m->stats.pods >= MAX_ORPHANS || (p = pod_get(m, key)) == NULL))
         return;
-    const char *name = str_at(json_object_get(obj, "metadata"), "name");
+    const char *name = ipd_json_str_at(json_object_get(obj, "metadata"), "name", NULL);
     size_t slot = p->nevents;
     for (size_t i = 0; i < p->nevents && name != NULL; i++)
         if (strcmp(p->events[i].name, name) == 0)
@@ -311,7 +306,7 @@ static void forget_node(ipd_model_t *m, const char *name)
 
 static void apply_node(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
 {
-    const char *name = str_at(json_object_get(obj, "metadata"), "name");
+    const char *name = ipd_json_str_at(json_object_get(obj, "metadata"), "name", NULL);
     if (name == NULL || name[0] == '\0')
         return;
     if (type == IPD_WATCH_DELETED) {

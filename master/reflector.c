@@ -10,6 +10,7 @@
 #include "proto/error.h"
 #include "proto/json_scan.h"
 #include "shared/log.h"
+#include "proto/json_get.h"
 
 #define HEALTHY_MS 30000 /* a watch that lived this long resets the backoff */
 /* A longer Retry-After is taken as this. */
@@ -90,15 +91,9 @@ static void back_off(ipd_reflector_t *r, int relist, const char *why, uint64_t r
         r->backoff_ms = ipd_reflector_next_backoff(r->backoff_ms, r->spec.backoff_max_ms, &r->seed);
 }
 
-static const char *str_at(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 static void set_rv(ipd_reflector_t *r, const json_t *obj)
 {
-    const char *rv = str_at(json_object_get(obj, "metadata"), "resourceVersion");
+    const char *rv = ipd_json_str_at(json_object_get(obj, "metadata"), "resourceVersion", NULL);
     if (rv != NULL && strlen(rv) < RV_SIZE)
         strcpy(r->rv, rv);
 }
@@ -130,7 +125,7 @@ static int list_page(ipd_reflector_t *r, const ipd_kube_result_t *res)
     size_t i;
     json_t *item;
     json_array_foreach(items, i, item) r->ops.on_object(r->ctx, IPD_WATCH_ADDED, item);
-    const char *cont = str_at(meta, "continue"), *rv = str_at(meta, "resourceVersion");
+    const char *cont = ipd_json_str_at(meta, "continue", NULL), *rv = ipd_json_str_at(meta, "resourceVersion", NULL);
     free(r->cont);
     r->cont = cont != NULL && cont[0] != '\0' ? strdup(cont) : NULL;
     if (r->cont == NULL && rv != NULL && strlen(rv) < RV_SIZE)
@@ -229,7 +224,7 @@ static void apply_line(void *ctx, const char *line, size_t len)
 {
     ipd_reflector_t *r = ctx;
     json_t *ev = decode(r, &r->event_shape, line, len);
-    const char *type = str_at(ev, "type");
+    const char *type = ipd_json_str_at(ev, "type", NULL);
     json_t *obj = json_object_get(ev, "object");
     if (type != NULL && json_is_object(obj)) {
         ipd_watch_type_t t = strcmp(type, "DELETED") == 0 ? IPD_WATCH_DELETED
@@ -293,7 +288,7 @@ static void on_watch_line(ipd_kube_req_t *req, const char *line, size_t len, voi
     ipd_reflector_drain(r);
     json_error_t jerr;
     json_t *ev = json_loadb(line, len, 0, &jerr);
-    const char *type = str_at(ev, "type");
+    const char *type = ipd_json_str_at(ev, "type", NULL);
     json_t *obj = json_object_get(ev, "object");
     if (type == NULL || !json_is_object(obj)) {
         json_decref(ev);
@@ -308,7 +303,7 @@ static void on_watch_line(ipd_kube_req_t *req, const char *line, size_t len, voi
         set_rv(r, obj);
     } else if (strcmp(type, "ERROR") == 0) {
         json_int_t code = json_integer_value(json_object_get(obj, "code"));
-        const char *msg = str_at(obj, "message");
+        const char *msg = ipd_json_str_at(obj, "message", NULL);
         ipd_info("watch", "%s: watch error %lld: %s", r->spec.name, (long long)code, msg ? msg : "");
         json_decref(ev);
         if (code == 410) {

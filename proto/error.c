@@ -1,5 +1,7 @@
 #include "proto/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *ipd_strerror(int err)
@@ -31,4 +33,15 @@ const char *ipd_strerror(int err)
     if (err < 0 && err > IPD_EBASE)
         return strerror(-err);
     return "unknown error";
+}
+
+int ipd_errmsg(char *msg, size_t cap, int code, const char *fmt, ...)
+{
+    if (cap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, cap, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

@@ -8,6 +8,8 @@
 #ifndef IPD_PROTO_ERROR_H
 #define IPD_PROTO_ERROR_H
 
+#include <stddef.h>
+
 enum {
     IPD_EBASE = -10000,
     /** Input is malformed (bad JSON, bad msgpack, bad field value). */
@@ -35,6 +37,13 @@ enum {
 
 /** Returns a static description of a negative error code (IPD_E* or -errno). Never NULL. */
 const char *ipd_strerror(int err);
+
+/**
+ * Writes the message `fmt`, ... into `msg` (caller's, `cap` bytes; nothing when `cap` is 0) and
+ * returns `code`: the one way a function that refuses its input says why, as in
+ * `return ipd_errmsg(why, cap, IPD_EINVAL, "port must be a number");`.
+ */
+int ipd_errmsg(char *msg, size_t cap, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /** On functions whose result must be looked at: an error code, or something the caller owns. */
 #define IPD_MUST_USE __attribute__((warn_unused_result))

@@ -9,19 +9,6 @@
 #define NAME_MAX_LEN 255
 #define TAG_MAX_LEN  128
 
-static int fail(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t cap, const char *fmt, ...)
-{
-    if (cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return IPD_EINVAL;
-}
-
 static int is_lower_alnum(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -49,59 +36,61 @@ static int check_registry(const char *s, size_t n, char *why, size_t cap)
     if (n > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', n);
         if (close == NULL || close == s + 1)
-            return fail(why, cap, "registry IPv6 address must be written [address]");
+            return ipd_errmsg(why, cap, IPD_EINVAL, "registry IPv6 address must be written [address]");
         for (i = 1; s + i < close; i++)
             if (!is_hex(s[i], 0) && s[i] != ':' && s[i] != '.')
-                return fail(why, cap, "registry IPv6 address may only contain hex digits, ':' and '.'");
+                return ipd_errmsg(why, cap, IPD_EINVAL,
+                                  "registry IPv6 address may only contain hex digits, ':' and '.'");
         i++;
     } else {
         size_t start = 0;
         for (;; i++) {
             if (i == n || s[i] == '.' || s[i] == ':') {
                 if (i == start || s[start] == '-' || s[i - 1] == '-')
-                    return fail(why, cap,
-                                "registry host \"%.*s\" must be dot-separated names of letters, digits "
-                                "and inner '-'",
-                                (int)n, s);
+                    return ipd_errmsg(why, cap, IPD_EINVAL,
+                                      "registry host \"%.*s\" must be dot-separated names of letters, digits "
+                                      "and inner '-'",
+                                      (int)n, s);
                 if (i == n || s[i] == ':')
                     break;
                 start = i + 1;
             } else if (!is_alnum(s[i]) && s[i] != '-') {
-                return fail(why, cap, "registry host \"%.*s\" may only contain letters, digits, '-' and '.'", (int)n,
-                            s);
+                return ipd_errmsg(why, cap, IPD_EINVAL,
+                                  "registry host \"%.*s\" may only contain letters, digits, '-' and '.'", (int)n, s);
             }
         }
     }
     if (i == n)
         return 0;
     if (s[i] != ':' || i + 1 == n || n - i - 1 > 5)
-        return fail(why, cap, "registry port must be a number from 1 to 65535");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "registry port must be a number from 1 to 65535");
     unsigned port = 0;
     for (i++; i < n; i++) {
         if (!is_digit(s[i]))
-            return fail(why, cap, "registry port must be a number from 1 to 65535");
+            return ipd_errmsg(why, cap, IPD_EINVAL, "registry port must be a number from 1 to 65535");
         port = port * 10 + (unsigned)(s[i] - '0');
     }
     if (port == 0 || port > 65535)
-        return fail(why, cap, "registry port must be a number from 1 to 65535");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "registry port must be a number from 1 to 65535");
     return 0;
 }
 
 static int check_component(const char *s, size_t n, char *why, size_t cap)
 {
     if (n == 0)
-        return fail(why, cap, "repository path must not contain an empty component (\"//\")");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "repository path must not contain an empty component (\"//\")");
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c >= 'A' && c <= 'Z')
-            return fail(why, cap, "repository name must be lowercase");
+            return ipd_errmsg(why, cap, IPD_EINVAL, "repository name must be lowercase");
         if (!is_lower_alnum(c) && c != '.' && c != '_' && c != '-')
-            return fail(why, cap,
-                        "repository name may only contain lowercase letters, digits and the "
-                        "separators '.', '_', '__', '-'");
+            return ipd_errmsg(why, cap, IPD_EINVAL,
+                              "repository name may only contain lowercase letters, digits and the "
+                              "separators '.', '_', '__', '-'");
     }
     if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-        return fail(why, cap, "each repository path component must start and end with a letter or digit");
+        return ipd_errmsg(why, cap, IPD_EINVAL,
+                          "each repository path component must start and end with a letter or digit");
     for (size_t i = 1; i < n; i++) {
         if (is_lower_alnum(s[i]))
             continue;
@@ -112,9 +101,9 @@ static int check_component(const char *s, size_t n, char *why, size_t cap)
             run++;
         }
         if (!(run == 1 || dashes == run || (run == 2 && s[i] == '_' && s[i + 1] == '_')))
-            return fail(why, cap,
-                        "repository path separators must be '.', '_', '__' or dashes, between letters "
-                        "or digits");
+            return ipd_errmsg(why, cap, IPD_EINVAL,
+                              "repository path separators must be '.', '_', '__' or dashes, between letters "
+                              "or digits");
         i += run - 1;
     }
     return 0;
@@ -124,10 +113,10 @@ static int check_tag(const char *s, size_t n, char *why, size_t cap)
 {
     const char *rule = "tag must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'";
     if (n == 0 || n > TAG_MAX_LEN || !(is_alnum(s[0]) || s[0] == '_'))
-        return fail(why, cap, "%s", rule);
+        return ipd_errmsg(why, cap, IPD_EINVAL, "%s", rule);
     for (size_t i = 1; i < n; i++)
         if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
-            return fail(why, cap, "%s", rule);
+            return ipd_errmsg(why, cap, IPD_EINVAL, "%s", rule);
     return 0;
 }
 
@@ -146,27 +135,28 @@ static int check_digest(const char *s, size_t n, char *why, size_t cap)
         for (size_t i = 0; ok && i < hlen; i++)
             ok = is_hex(colon[1 + i], 1);
         if (!ok)
-            return fail(why, cap, "digest must be %.6s:<%zu lowercase hex digits>", s, want);
+            return ipd_errmsg(why, cap, IPD_EINVAL, "digest must be %.6s:<%zu lowercase hex digits>", s, want);
         return 0;
     }
     if (colon == NULL || alen == 0)
-        return fail(why, cap, "digest must be sha256:<64 lowercase hex digits>");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "digest must be sha256:<64 lowercase hex digits>");
     int start = 1;
     for (size_t i = 0; i < alen; i++) {
         char c = s[i];
         int sep = c == '+' || c == '.' || c == '_' || c == '-';
         if ((start && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) || (!sep && !is_alnum(c)))
-            return fail(why, cap, "digest algorithm \"%.*s\" is not valid; use sha256:<64 lowercase hex digits>",
-                        (int)alen, s);
+            return ipd_errmsg(why, cap, IPD_EINVAL,
+                              "digest algorithm \"%.*s\" is not valid; use sha256:<64 lowercase hex digits>", (int)alen,
+                              s);
         start = sep;
     }
     if (start)
-        return fail(why, cap, "digest algorithm must not end with a separator");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "digest algorithm must not end with a separator");
     if (hlen < 32)
-        return fail(why, cap, "digest must have at least 32 hex digits after the algorithm");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "digest must have at least 32 hex digits after the algorithm");
     for (size_t i = 0; i < hlen; i++)
         if (!is_hex(colon[1 + i], 0))
-            return fail(why, cap, "digest may only contain hex digits after the algorithm");
+            return ipd_errmsg(why, cap, IPD_EINVAL, "digest may only contain hex digits after the algorithm");
     return 0;
 }
 
@@ -175,9 +165,9 @@ static int check_chars(const char *ref, size_t len, char *why, size_t cap)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)ref[i];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-            return fail(why, cap, "image reference must not contain whitespace");
+            return ipd_errmsg(why, cap, IPD_EINVAL, "image reference must not contain whitespace");
         if (c < 0x20 || c >= 0x7f)
-            return fail(why, cap, "image reference must be printable ASCII");
+            return ipd_errmsg(why, cap, IPD_EINVAL, "image reference must be printable ASCII");
     }
     return 0;
 }
@@ -189,9 +179,9 @@ int ipd_image_ref_parse(const char *ref, size_t len, ipd_image_ref_t *out, char 
     if (cap > 0)
         why[0] = '\0';
     if (len == 0)
-        return fail(why, cap, "image reference is empty");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "image reference is empty");
     if (len >= IPD_IMAGE_SIZE)
-        return fail(why, cap, "image reference must be at most %d characters", IPD_IMAGE_SIZE - 1);
+        return ipd_errmsg(why, cap, IPD_EINVAL, "image reference must be at most %d characters", IPD_IMAGE_SIZE - 1);
     int rc = check_chars(ref, len, why, cap);
     if (rc != 0)
         return rc;
@@ -218,13 +208,13 @@ int ipd_image_ref_parse(const char *ref, size_t len, ipd_image_ref_t *out, char 
         nlen = colon;
     }
     if (nlen == 0)
-        return fail(why, cap, "repository name is empty");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "repository name is empty");
     if (nlen > NAME_MAX_LEN)
-        return fail(why, cap, "repository name must be at most %d characters", NAME_MAX_LEN);
+        return ipd_errmsg(why, cap, IPD_EINVAL, "repository name must be at most %d characters", NAME_MAX_LEN);
     if (ref[nlen - 1] == '/')
-        return fail(why, cap, "repository name must not end with '/'");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "repository name must not end with '/'");
     if (ref[0] == '/')
-        return fail(why, cap, "repository name must not start with '/'");
+        return ipd_errmsg(why, cap, IPD_EINVAL, "repository name must not start with '/'");
     const char *first_slash = memchr(ref, '/', nlen);
     if (first_slash != NULL) {
         size_t flen = (size_t)(first_slash - ref);

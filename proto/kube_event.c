@@ -2,14 +2,9 @@
 #include "proto/error.h"
 #include "proto/kube_pod.h"
 #include "proto/rfc3339.h"
+#include "proto/json_get.h"
 
 #include <string.h>
-
-static const char *str_at(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 static int64_t time_at(const json_t *obj, const char *key)
 {
@@ -38,7 +33,7 @@ int ipd_kube_event_parse(const json_t *obj, ipd_kube_event_t *out)
     const json_t *inv = json_object_get(obj, "involvedObject");
     if (!json_is_object(inv))
         inv = json_object_get(obj, "regarding");
-    const char *reason = str_at(obj, "reason"), *name = str_at(inv, "name");
+    const char *reason = ipd_json_str_at(obj, "reason", NULL), *name = ipd_json_str_at(inv, "name", NULL);
     if (reason == NULL || reason[0] == '\0' || name == NULL || name[0] == '\0')
         return IPD_EINVAL;
     const json_t *msg = json_object_get(obj, "message");
@@ -48,10 +43,10 @@ int ipd_kube_event_parse(const json_t *obj, ipd_kube_event_t *out)
     memset(out, 0, sizeof(*out));
     copy(out->reason, sizeof(out->reason), reason);
     copy(out->message, sizeof(out->message), json_string_value(msg));
-    copy(out->kind, sizeof(out->kind), str_at(inv, "kind"));
-    copy(out->ns, sizeof(out->ns), str_at(inv, "namespace"));
+    copy(out->kind, sizeof(out->kind), ipd_json_str_at(inv, "kind", NULL));
+    copy(out->ns, sizeof(out->ns), ipd_json_str_at(inv, "namespace", NULL));
     copy(out->pod, sizeof(out->pod), name);
-    const char *field = str_at(inv, "fieldPath");
+    const char *field = ipd_json_str_at(inv, "fieldPath", NULL);
     out->init_container = field != NULL && strncmp(field, "spec.initContainers{", 20) == 0;
 
     int64_t count = count_at(obj, "count");

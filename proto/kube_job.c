@@ -8,6 +8,7 @@
 #include "proto/error.h"
 #include "proto/rfc3339.h"
 #include "proto/pull_request.h"
+#include "proto/json_get.h"
 
 #define NAME_MAX_LEN 56 /* pods append "-xxxxx"; the job-name label must stay <= 63 */
 
@@ -248,12 +249,6 @@ int ipd_kube_job_set_selection(json_t *manifest, const char *selection)
     return json_object_set_new(ann, IPD_ANNOTATION_SELECTION, json_string(selection)) == 0 ? 0 : -ENOMEM;
 }
 
-static const char *str_at(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 static int32_t int_at(const json_t *obj, const char *key, int32_t dflt)
 {
     const json_t *v = json_object_get(obj, key);
@@ -262,7 +257,7 @@ static int32_t int_at(const json_t *obj, const char *key, int32_t dflt)
 
 static int32_t annotation_int(const json_t *ann, const char *key)
 {
-    const char *s = str_at(ann, key);
+    const char *s = ipd_json_str_at(ann, key, NULL);
     return s != NULL ? (int32_t)strtol(s, NULL, 10) : 0;
 }
 
@@ -272,16 +267,18 @@ static void read_conditions(const json_t *status, ipd_kube_job_info_t *out)
     const json_t *c;
     json_array_foreach(json_object_get(status, "conditions"), i, c)
     {
-        const char *type = str_at(c, "type"), *st = str_at(c, "status");
+        const char *type = ipd_json_str_at(c, "type", NULL), *st = ipd_json_str_at(c, "status", NULL);
         if (type == NULL || st == NULL || strcmp(st, "True") != 0)
             continue;
         if (strcmp(type, "Complete") == 0) {
             out->complete = 1;
         } else if (strcmp(type, "Failed") == 0) {
             out->failed = 1;
-            ipd_strlcpy_utf8(out->failed_reason, str_at(c, "reason") ? str_at(c, "reason") : "",
+            ipd_strlcpy_utf8(out->failed_reason,
+                             ipd_json_str_at(c, "reason", NULL) ? ipd_json_str_at(c, "reason", NULL) : "",
                              sizeof(out->failed_reason));
-            ipd_strlcpy_utf8(out->failed_message, str_at(c, "message") ? str_at(c, "message") : "",
+            ipd_strlcpy_utf8(out->failed_message,
+                             ipd_json_str_at(c, "message", NULL) ? ipd_json_str_at(c, "message", NULL) : "",
                              sizeof(out->failed_message));
         }
     }
@@ -290,7 +287,7 @@ static void read_conditions(const json_t *status, ipd_kube_job_info_t *out)
 static void read_pod_template(const json_t *podspec, ipd_kube_job_info_t *out)
 {
     const json_t *c0 = json_array_get(json_object_get(podspec, "containers"), 0);
-    const char *image = str_at(c0, "image"), *policy = str_at(c0, "imagePullPolicy");
+    const char *image = ipd_json_str_at(c0, "image", NULL), *policy = ipd_json_str_at(c0, "imagePullPolicy", NULL);
     ipd_strlcpy_utf8(out->image, image ? image : "", sizeof(out->image));
     int p = policy ? ipd_pull_policy_parse(policy, strlen(policy)) : -1;
     out->pull_policy = (uint8_t)(p < 0 ? IPD_PULL_IF_NOT_PRESENT : p);
@@ -298,7 +295,7 @@ static void read_pod_template(const json_t *podspec, ipd_kube_job_info_t *out)
     const json_t *s;
     json_array_foreach(json_object_get(podspec, "imagePullSecrets"), i, s)
     {
-        const char *name = str_at(s, "name");
+        const char *name = ipd_json_str_at(s, "name", NULL);
         size_t len = name ? strlen(name) : 0;
         if (len == 0 || used + len + 1 >= sizeof(out->spec.pull_secrets))
             continue;
@@ -315,20 +312,22 @@ int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
     const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
     const json_t *labels = json_object_get(meta, "labels"), *ann = json_object_get(meta, "annotations");
     const json_t *podspec = json_object_get(json_object_get(spec, "template"), "spec");
-    const char *id = str_at(labels, IPD_LABEL_JOB), *name = str_at(meta, "name");
-    const char *node = str_at(ann, IPD_LABEL_NODE), *anchor = str_at(labels, IPD_LABEL_ANCHOR);
+    const char *id = ipd_json_str_at(labels, IPD_LABEL_JOB, NULL), *name = ipd_json_str_at(meta, "name", NULL);
+    const char *node = ipd_json_str_at(ann, IPD_LABEL_NODE, NULL),
+               *anchor = ipd_json_str_at(labels, IPD_LABEL_ANCHOR, NULL);
     out->anchor = anchor != NULL && strcmp(anchor, "true") == 0;
     if (node == NULL)
-        node = out->anchor ? "" : str_at(podspec, "nodeName");
+        node = out->anchor ? "" : ipd_json_str_at(podspec, "nodeName", NULL);
     if (id == NULL || name == NULL || node == NULL || !json_is_object(podspec) || strlen(id) >= IPD_JOB_ID_SIZE)
         return IPD_EINVAL;
     ipd_strlcpy_utf8(out->job_id, id, sizeof(out->job_id));
     ipd_strlcpy_utf8(out->node, node, sizeof(out->node));
     ipd_strlcpy_utf8(out->name, name, sizeof(out->name));
-    ipd_strlcpy_utf8(out->ns, str_at(meta, "namespace") ? str_at(meta, "namespace") : "", sizeof(out->ns));
-    const char *created = str_at(ann, "imgpulld.io/created-at");
+    ipd_strlcpy_utf8(out->ns, ipd_json_str_at(meta, "namespace", NULL) ? ipd_json_str_at(meta, "namespace", NULL) : "",
+                     sizeof(out->ns));
+    const char *created = ipd_json_str_at(ann, "imgpulld.io/created-at", NULL);
     if (created == NULL || ipd_time_parse(created, strlen(created), &out->created_at) != 0) {
-        created = str_at(meta, "creationTimestamp");
+        created = ipd_json_str_at(meta, "creationTimestamp", NULL);
         if (created == NULL || ipd_time_parse(created, strlen(created), &out->created_at) != 0)
             out->created_at = IPD_TIME_NULL;
     }
@@ -338,7 +337,8 @@ int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
     out->spec.backoff_limit = int_at(spec, "backoffLimit", 6);
     out->spec.deadline_seconds = int_at(spec, "activeDeadlineSeconds", 0);
     out->spec.ttl_seconds_after_finished = int_at(spec, "ttlSecondsAfterFinished", -1);
-    const char *keep = str_at(ann, IPD_ANNOTATION_KEEP), *selection = str_at(ann, IPD_ANNOTATION_SELECTION);
+    const char *keep = ipd_json_str_at(ann, IPD_ANNOTATION_KEEP, NULL),
+               *selection = ipd_json_str_at(ann, IPD_ANNOTATION_SELECTION, NULL);
     out->keep = keep != NULL && strcmp(keep, "true") == 0;
     out->spec.refresh_seconds = annotation_int(ann, IPD_ANNOTATION_REFRESH);
     if (selection != NULL && strlen(selection) < sizeof(out->selection))
@@ -348,7 +348,7 @@ int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
     read_conditions(json_object_get(obj, "status"), out);
     int32_t active = int_at(json_object_get(obj, "status"), "active", 0);
     out->active = active > 0 ? (uint32_t)active : 0;
-    const char *outcome = str_at(ann, IPD_ANNOTATION_OUTCOME);
+    const char *outcome = ipd_json_str_at(ann, IPD_ANNOTATION_OUTCOME, NULL);
     out->pulled = outcome != NULL && strcmp(outcome, "succeeded") == 0;
     return 0;
 }

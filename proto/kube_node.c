@@ -1,4 +1,5 @@
 #include "proto/kube_node.h"
+#include "proto/json_get.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,23 +20,18 @@ static const ipd_json_field_t node_fields[] = {
     {"metadata", &metadata_shape}, {"spec", &spec_shape}, {"status", &status_shape}};
 const ipd_json_shape_t ipd_kube_node_shape = IPD_JSON_OBJECT_SHAPE(node_fields);
 
-static const char *str_at(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
 static int toleration_matches_one(const json_t *tol, const json_t *taint)
 {
-    const char *teffect = str_at(tol, "effect"), *tkey = str_at(tol, "key"), *op = str_at(tol, "operator");
-    if (teffect[0] != '\0' && strcmp(teffect, str_at(taint, "effect")) != 0)
+    const char *teffect = ipd_json_str_at(tol, "effect", ""), *tkey = ipd_json_str_at(tol, "key", ""),
+               *op = ipd_json_str_at(tol, "operator", "");
+    if (teffect[0] != '\0' && strcmp(teffect, ipd_json_str_at(taint, "effect", "")) != 0)
         return 0;
-    if (tkey[0] != '\0' && strcmp(tkey, str_at(taint, "key")) != 0)
+    if (tkey[0] != '\0' && strcmp(tkey, ipd_json_str_at(taint, "key", "")) != 0)
         return 0;
     if (strcmp(op, "Exists") == 0)
         return 1;
     if (op[0] == '\0' || strcmp(op, "Equal") == 0)
-        return strcmp(str_at(tol, "value"), str_at(taint, "value")) == 0;
+        return strcmp(ipd_json_str_at(tol, "value", ""), ipd_json_str_at(taint, "value", "")) == 0;
     return 0;
 }
 
@@ -70,16 +66,16 @@ ipd_node_block_t ipd_kube_node_check(const json_t *node, const char *name, const
     size_t i;
     json_array_foreach(json_object_get(json_object_get(node, "status"), "conditions"), i, c)
     {
-        if (strcmp(str_at(c, "type"), "Ready") == 0)
+        if (strcmp(ipd_json_str_at(c, "type", ""), "Ready") == 0)
             ready = c;
     }
-    if (ready == NULL || strcmp(str_at(ready, "status"), "True") != 0) {
-        const char *why = ready == NULL                ? "no Ready condition"
-                          : str_at(ready, "reason")[0] ? str_at(ready, "reason")
-                                                       : str_at(ready, "status");
+    if (ready == NULL || strcmp(ipd_json_str_at(ready, "status", ""), "True") != 0) {
+        const char *why = ready == NULL                             ? "no Ready condition"
+                          : ipd_json_str_at(ready, "reason", "")[0] ? ipd_json_str_at(ready, "reason", "")
+                                                                    : ipd_json_str_at(ready, "status", "");
         snprintf(reason, reason_cap, "%s", IPD_REASON_NODE_NOT_READY);
         snprintf(message, message_cap, "node %.200s is not Ready (%.64s)%s%.200s", name, why,
-                 str_at(ready, "message")[0] ? ": " : "", str_at(ready, "message"));
+                 ipd_json_str_at(ready, "message", "")[0] ? ": " : "", ipd_json_str_at(ready, "message", ""));
         return IPD_NODE_NOT_READY;
     }
     const json_t *spec = json_object_get(node, "spec");
@@ -91,7 +87,8 @@ ipd_node_block_t ipd_kube_node_check(const json_t *node, const char *name, const
     const json_t *taint;
     json_array_foreach(json_object_get(spec, "taints"), i, taint)
     {
-        const char *effect = str_at(taint, "effect"), *key = str_at(taint, "key"), *value = str_at(taint, "value");
+        const char *effect = ipd_json_str_at(taint, "effect", ""), *key = ipd_json_str_at(taint, "key", ""),
+                   *value = ipd_json_str_at(taint, "value", "");
         if ((strcmp(effect, "NoSchedule") != 0 && strcmp(effect, "NoExecute") != 0) || is_lifecycle_taint(key) ||
             ipd_toleration_matches(tolerations, taint))
             continue;

@@ -1,5 +1,6 @@
 #include "proto/error.h"
 #include "proto/kube_pod.h"
+#include "proto/json_get.h"
 
 #include <string.h>
 
@@ -80,12 +81,6 @@ static const ipd_json_field_t pod_fields[] = {
     {"metadata", &metadata_shape}, {"spec", &spec_shape}, {"status", &status_shape}};
 const ipd_json_shape_t ipd_kube_pod_shape = IPD_JSON_OBJECT_SHAPE(pod_fields);
 
-static const char *str_at(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* Copies an identifier that must fit whole; NULL copies as "". */
 static int copy_id(char *dst, size_t cap, const char *src)
 {
@@ -101,15 +96,15 @@ int ipd_kube_pod_info(const json_t *pod, ipd_kube_pod_info_t *out)
 {
     const json_t *meta = json_object_get(pod, "metadata");
     const json_t *labels = json_object_get(meta, "labels");
-    const char *name = str_at(meta, "name"), *ns = str_at(meta, "namespace");
+    const char *name = ipd_json_str_at(meta, "name", NULL), *ns = ipd_json_str_at(meta, "namespace", NULL);
     ipd_kube_pod_info_t info;
     if (!json_is_object(meta) || name == NULL || ns == NULL || name[0] == '\0' || ns[0] == '\0')
         return IPD_EINVAL;
     memset(&info, 0, sizeof(info));
     if (copy_id(info.name, sizeof(info.name), name) != 0 || copy_id(info.ns, sizeof(info.ns), ns) != 0 ||
-        copy_id(info.node, sizeof(info.node), str_at(json_object_get(pod, "spec"), "nodeName")) != 0 ||
-        copy_id(info.job_id, sizeof(info.job_id), str_at(labels, LABEL_JOB)) != 0 ||
-        copy_id(info.node_label, sizeof(info.node_label), str_at(labels, LABEL_NODE)) != 0)
+        copy_id(info.node, sizeof(info.node), ipd_json_str_at(json_object_get(pod, "spec"), "nodeName", NULL)) != 0 ||
+        copy_id(info.job_id, sizeof(info.job_id), ipd_json_str_at(labels, LABEL_JOB, NULL)) != 0 ||
+        copy_id(info.node_label, sizeof(info.node_label), ipd_json_str_at(labels, LABEL_NODE, NULL)) != 0)
         return IPD_EINVAL;
     const json_t *del = json_object_get(meta, "deletionTimestamp");
     info.deleting = del != NULL && !json_is_null(del);
@@ -122,11 +117,11 @@ static observation_t observe_container(const json_t *cs)
     const json_t *state = json_object_get(cs, "state");
     const json_t *waiting = json_object_get(state, "waiting");
     const json_t *terminated = json_object_get(state, "terminated");
-    const char *image_id = str_at(cs, "imageID");
+    const char *image_id = ipd_json_str_at(cs, "imageID", NULL);
     observation_t o = {WAITING, NULL, NULL};
     if (json_is_object(waiting)) {
-        o.reason = str_at(waiting, "reason");
-        o.message = str_at(waiting, "message");
+        o.reason = ipd_json_str_at(waiting, "reason", NULL);
+        o.message = ipd_json_str_at(waiting, "message", NULL);
         if (one_of(o.reason, pull_failures, sizeof(pull_failures) / sizeof(pull_failures[0])))
             o.verdict = FAILING;
         else if (one_of(o.reason, after_pull, sizeof(after_pull) / sizeof(after_pull[0])))
@@ -134,8 +129,8 @@ static observation_t observe_container(const json_t *cs)
     } else if (json_is_object(terminated)) {
         const json_t *code = json_object_get(terminated, "exitCode");
         o.verdict = json_is_integer(code) && json_integer_value(code) == 0 ? DONE : BROKEN;
-        o.reason = str_at(terminated, "reason");
-        o.message = str_at(terminated, "message");
+        o.reason = ipd_json_str_at(terminated, "reason", NULL);
+        o.message = ipd_json_str_at(terminated, "message", NULL);
     } else if (json_is_object(json_object_get(state, "running"))) {
         o.verdict = PULLED;
     }
@@ -184,10 +179,10 @@ static observation_t observe_scheduling(const json_t *status)
     observation_t o = {WAITING, NULL, NULL};
     json_array_foreach(json_object_get(status, "conditions"), i, c)
     {
-        const char *type = str_at(c, "type"), *st = str_at(c, "status");
+        const char *type = ipd_json_str_at(c, "type", NULL), *st = ipd_json_str_at(c, "status", NULL);
         if (type != NULL && st != NULL && strcmp(type, "PodScheduled") == 0 && strcmp(st, "False") == 0) {
-            o.reason = str_at(c, "reason");
-            o.message = str_at(c, "message");
+            o.reason = ipd_json_str_at(c, "reason", NULL);
+            o.message = ipd_json_str_at(c, "message", NULL);
         }
     }
     return o;
@@ -239,7 +234,7 @@ int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t n
     if (rc != 0)
         return rc;
     const json_t *status = json_object_get(pod, "status");
-    const char *phase = str_at(status, "phase");
+    const char *phase = ipd_json_str_at(status, "phase", NULL);
     int phase_failed = phase != NULL && strcmp(phase, "Failed") == 0;
     int phase_succeeded = phase != NULL && strcmp(phase, "Succeeded") == 0;
     event_summary_t ev = summarize(events, nevents, &info);
@@ -249,14 +244,14 @@ int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t n
     ipd_task_init(&t, info.node[0] != '\0' ? info.node : info.node_label, now);
     memcpy(t.ns, info.ns, sizeof(t.ns));
     memcpy(t.pod, info.name, sizeof(t.pod));
-    const char *pod_reason = str_at(status, "reason");
+    const char *pod_reason = ipd_json_str_at(status, "reason", NULL);
     /* Only what cannot be overturned is final: the no-op's exit 0 (or phase Succeeded) for
      * success, the Job's Failed condition for failure. A failed pod alone is one failed attempt:
      * the Job may start another. */
     int timed_out = phase_failed && pod_reason != NULL && strcmp(pod_reason, "DeadlineExceeded") == 0;
     if (timed_out) {
         t.state = job_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
-        set_text(&t, pod_reason, str_at(status, "message"));
+        set_text(&t, pod_reason, ipd_json_str_at(status, "message", NULL));
     } else if (o.verdict == FAILING || o.verdict == BROKEN) {
         t.state = job_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
         set_text(&t, o.reason, o.message);
@@ -274,8 +269,9 @@ int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t n
             set_text(&t, o.reason, o.message);
     } else if (phase_failed) {
         t.state = job_failed ? IPD_TASK_FAILED : IPD_TASK_RETRYING;
-        const char *reason = str_at(status, "reason");
-        set_text(&t, reason != NULL && reason[0] != '\0' ? reason : "PodFailed", str_at(status, "message"));
+        const char *reason = ipd_json_str_at(status, "reason", NULL);
+        set_text(&t, reason != NULL && reason[0] != '\0' ? reason : "PodFailed",
+                 ipd_json_str_at(status, "message", NULL));
     } else if (job_failed) {
         t.state = IPD_TASK_FAILED;
         set_text(&t, "JobFailed", "the Kubernetes Job failed before the image was pulled");

@@ -11,17 +11,6 @@
 
 static const char *const op_names[] = {"In", "NotIn", "Exists", "DoesNotExist"};
 
-static int fail(char *msg, size_t cap, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *msg, size_t cap, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, cap, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static void free_req(ipd_label_requirement_t *r)
 {
     free(r->key);
@@ -65,20 +54,20 @@ static int take_equalities(const json_t *map, const char *path, size_t max_terms
                            size_t cap)
 {
     if (!json_is_object(map))
-        return fail(msg, cap, IPD_EINVAL, "%s must be an object of label: value", path);
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s must be an object of label: value", path);
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)map, key, val)
     {
         if (out->nreqs >= max_terms)
-            return fail(msg, cap, IPD_ETOOBIG, "%s: more than %zu requirements", path, max_terms);
+            return ipd_errmsg(msg, cap, IPD_ETOOBIG, "%s: more than %zu requirements", path, max_terms);
         if (!ipd_is_label_key(key))
-            return fail(msg, cap, IPD_EINVAL, "%s: Invalid value: \"%.80s\": not a valid label key", path, key);
+            return ipd_errmsg(msg, cap, IPD_EINVAL, "%s: Invalid value: \"%.80s\": not a valid label key", path, key);
         if (!json_is_string(val) || !ipd_is_label_value(json_string_value(val)))
-            return fail(msg, cap, IPD_EINVAL,
-                        "%s[\"%.80s\"]: Invalid value: not a valid label value (empty, or at most 63 of "
-                        "alphanumerics, '-', '_' and '.', alphanumeric at both ends)",
-                        path, key);
+            return ipd_errmsg(msg, cap, IPD_EINVAL,
+                              "%s[\"%.80s\"]: Invalid value: not a valid label value (empty, or at most 63 of "
+                              "alphanumerics, '-', '_' and '.', alphanumeric at both ends)",
+                              path, key);
         ipd_label_requirement_t *r = add_req(out, key, IPD_SELECTOR_IN);
         if (r == NULL || add_value(r, json_string_value(val), 1) != 0)
             return -ENOMEM;
@@ -91,50 +80,52 @@ static int take_expression(const json_t *e, const char *path, size_t max_terms, 
                            size_t cap)
 {
     if (!json_is_object(e))
-        return fail(msg, cap, IPD_EINVAL, "%s must be an object with key, operator and values", path);
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s must be an object with key, operator and values", path);
     const char *name;
     const json_t *v;
     json_object_foreach((json_t *)e, name, v)
     {
         if (strcmp(name, "key") != 0 && strcmp(name, "operator") != 0 && strcmp(name, "values") != 0)
-            return fail(msg, cap, IPD_EINVAL, "%s: unknown field \"%.80s\"", path, name);
+            return ipd_errmsg(msg, cap, IPD_EINVAL, "%s: unknown field \"%.80s\"", path, name);
     }
     const json_t *key = json_object_get(e, "key"), *op = json_object_get(e, "operator");
     const json_t *values = json_object_get(e, "values");
     if (!json_is_string(key) || json_string_value(key)[0] == '\0')
-        return fail(msg, cap, IPD_EINVAL, "%s.key: Required value", path);
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s.key: Required value", path);
     if (!ipd_is_label_key(json_string_value(key)))
-        return fail(msg, cap, IPD_EINVAL, "%s.key: Invalid value: \"%.80s\": not a valid label key", path,
-                    json_string_value(key));
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s.key: Invalid value: \"%.80s\": not a valid label key", path,
+                          json_string_value(key));
     if (!json_is_string(op))
-        return fail(msg, cap, IPD_EINVAL, "%s.operator: Required value", path);
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s.operator: Required value", path);
     int opi = -1;
     for (int i = 0; i < 4; i++)
         if (strcmp(json_string_value(op), op_names[i]) == 0)
             opi = i;
     if (opi < 0)
-        return fail(msg, cap, IPD_EINVAL, "%s.operator: Invalid value: \"%.40s\": not a valid selector operator", path,
-                    json_string_value(op));
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s.operator: Invalid value: \"%.40s\": not a valid selector operator",
+                          path, json_string_value(op));
     size_t n = json_is_array(values) ? json_array_size(values) : 0;
     if (values != NULL && !json_is_array(values) && !json_is_null(values))
-        return fail(msg, cap, IPD_EINVAL, "%s.values must be an array of strings", path);
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s.values must be an array of strings", path);
     if ((opi == IPD_SELECTOR_IN || opi == IPD_SELECTOR_NOT_IN) && n == 0)
-        return fail(msg, cap, IPD_EINVAL,
-                    "%s.values: Required value: must be specified when `operator` is 'In' or 'NotIn'", path);
+        return ipd_errmsg(msg, cap, IPD_EINVAL,
+                          "%s.values: Required value: must be specified when `operator` is 'In' or 'NotIn'", path);
     if ((opi == IPD_SELECTOR_EXISTS || opi == IPD_SELECTOR_DOES_NOT_EXIST) && n > 0)
-        return fail(msg, cap, IPD_EINVAL,
-                    "%s.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'", path);
+        return ipd_errmsg(msg, cap, IPD_EINVAL,
+                          "%s.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                          path);
     if (n > max_terms)
-        return fail(msg, cap, IPD_ETOOBIG, "%s.values has %zu entries, at most %zu are allowed", path, n, max_terms);
+        return ipd_errmsg(msg, cap, IPD_ETOOBIG, "%s.values has %zu entries, at most %zu are allowed", path, n,
+                          max_terms);
     if (out->nreqs >= max_terms)
-        return fail(msg, cap, IPD_ETOOBIG, "%s: more than %zu requirements", path, max_terms);
+        return ipd_errmsg(msg, cap, IPD_ETOOBIG, "%s: more than %zu requirements", path, max_terms);
     ipd_label_requirement_t *r = add_req(out, json_string_value(key), (ipd_selector_op_t)opi);
     if (r == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const json_t *s = json_array_get(values, i);
         if (!json_is_string(s) || !ipd_is_label_value(json_string_value(s)))
-            return fail(msg, cap, IPD_EINVAL, "%s.values[%zu]: Invalid value: not a valid label value", path, i);
+            return ipd_errmsg(msg, cap, IPD_EINVAL, "%s.values[%zu]: Invalid value: not a valid label value", path, i);
         if (add_value(r, json_string_value(s), n) != 0)
             return -ENOMEM;
     }
@@ -146,8 +137,8 @@ int ipd_label_selector_parse(const json_t *obj, const char *field, size_t max_te
 {
     memset(out, 0, sizeof(*out));
     if (!json_is_object(obj) || json_object_size(obj) == 0)
-        return fail(msg, msgcap, IPD_EINVAL,
-                    "%s must be a non-empty object: label: value, or matchLabels and matchExpressions", field);
+        return ipd_errmsg(msg, msgcap, IPD_EINVAL,
+                          "%s must be a non-empty object: label: value, or matchLabels and matchExpressions", field);
     const json_t *ml = json_object_get(obj, "matchLabels"), *me = json_object_get(obj, "matchExpressions");
     size_t room = max_terms > 0 ? max_terms : 1;
     if ((out->reqs = calloc(room, sizeof(*out->reqs))) == NULL)
@@ -165,7 +156,7 @@ int ipd_label_selector_parse(const json_t *obj, const char *field, size_t max_te
             for (size_t i = 0; allow != NULL && allow[i] != NULL && !known; i++)
                 known = strcmp(name, allow[i]) == 0;
             if (!known) {
-                rc = fail(msg, msgcap, IPD_EINVAL, "%s: unknown field \"%.80s\"", field, name);
+                rc = ipd_errmsg(msg, msgcap, IPD_EINVAL, "%s: unknown field \"%.80s\"", field, name);
                 break;
             }
         }
@@ -174,7 +165,7 @@ int ipd_label_selector_parse(const json_t *obj, const char *field, size_t max_te
             rc = take_equalities(ml, path, max_terms, out, msg, msgcap);
         }
         if (rc == 0 && me != NULL && !json_is_array(me)) {
-            rc = fail(msg, msgcap, IPD_EINVAL, "%s.matchExpressions must be an array", field);
+            rc = ipd_errmsg(msg, msgcap, IPD_EINVAL, "%s.matchExpressions must be an array", field);
         } else if (rc == 0 && me != NULL) {
             size_t i;
             const json_t *e;
@@ -186,10 +177,10 @@ int ipd_label_selector_parse(const json_t *obj, const char *field, size_t max_te
             }
         }
         if (rc == 0 && out->nreqs == 0)
-            rc = fail(msg, msgcap, IPD_EINVAL, "%s: matchLabels and matchExpressions are both empty", field);
+            rc = ipd_errmsg(msg, msgcap, IPD_EINVAL, "%s: matchLabels and matchExpressions are both empty", field);
     }
     if (rc == -ENOMEM)
-        fail(msg, msgcap, -ENOMEM, "out of memory");
+        ipd_errmsg(msg, msgcap, -ENOMEM, "out of memory");
     if (rc != 0)
         ipd_label_selector_dispose(out);
     return rc;

@@ -10,17 +10,6 @@
 #include "proto/error.h"
 #include "proto/image_ref.h"
 
-static int fail(char *msg, size_t cap, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *msg, size_t cap, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, cap, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static int is_alnum_lower(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -96,28 +85,28 @@ static int take_strings(const json_t *arr, const char *field, size_t max, int (*
                         char ***out, size_t *nout, char *msg, size_t cap)
 {
     if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return fail(msg, cap, IPD_EINVAL, "%s must be a non-empty array of strings", field);
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s must be a non-empty array of strings", field);
     size_t n = json_array_size(arr);
     if (n > max)
-        return fail(msg, cap, IPD_ETOOBIG, "%s has %zu entries, at most %zu are allowed", field, n, max);
+        return ipd_errmsg(msg, cap, IPD_ETOOBIG, "%s has %zu entries, at most %zu are allowed", field, n, max);
     char **v = calloc(n, sizeof(*v));
     if (v == NULL)
-        return fail(msg, cap, -ENOMEM, "out of memory");
+        return ipd_errmsg(msg, cap, -ENOMEM, "out of memory");
     *out = v;
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(arr, i);
         if (!json_is_string(e))
-            return fail(msg, cap, IPD_EINVAL, "%s[%zu] must be a string", field, i);
+            return ipd_errmsg(msg, cap, IPD_EINVAL, "%s[%zu] must be a string", field, i);
         const char *s = json_string_value(e);
         char why[160];
         if (strlen(s) != json_string_length(e) || check(s, why, sizeof(why)) != 0)
-            return fail(msg, cap, IPD_EINVAL, "%s[%zu] \"%.80s\": %s", field, i, s,
-                        strlen(s) != json_string_length(e) ? "contains a NUL byte" : why);
+            return ipd_errmsg(msg, cap, IPD_EINVAL, "%s[%zu] \"%.80s\": %s", field, i, s,
+                              strlen(s) != json_string_length(e) ? "contains a NUL byte" : why);
         for (size_t j = 0; j < i; j++)
             if (strcmp(v[j], s) == 0)
-                return fail(msg, cap, IPD_EINVAL, "%s[%zu] repeats \"%.80s\"", field, i, s);
+                return ipd_errmsg(msg, cap, IPD_EINVAL, "%s[%zu] repeats \"%.80s\"", field, i, s);
         if ((v[i] = strdup(s)) == NULL)
-            return fail(msg, cap, -ENOMEM, "out of memory");
+            return ipd_errmsg(msg, cap, -ENOMEM, "out of memory");
         *nout = i + 1;
     }
     return 0;
@@ -140,7 +129,7 @@ static int take_int(const json_t *v, const char *field, long long min, long long
                     size_t cap)
 {
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return fail(msg, cap, IPD_EINVAL, "%s must be an integer between %lld and %lld", field, min, max);
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "%s must be an integer between %lld and %lld", field, min, max);
     *out = (int32_t)json_integer_value(v);
     return 0;
 }
@@ -159,12 +148,12 @@ static int take_pod_selector(const json_t *obj, const ipd_pull_limits_t *lim, ip
     const json_t *ns = json_object_get(obj, "namespace");
     if (!json_is_object(obj) || !json_is_string(ns) ||
         !ipd_is_dns_label_n(json_string_value(ns), json_string_length(ns)))
-        return fail(msg, cap, IPD_EINVAL,
-                    "pod_selector must be an object with a namespace (a DNS label) and matchLabels or "
-                    "matchExpressions");
+        return ipd_errmsg(msg, cap, IPD_EINVAL,
+                          "pod_selector must be an object with a namespace (a DNS label) and matchLabels or "
+                          "matchExpressions");
     json_t *sel = json_deep_copy(obj);
     if (sel == NULL)
-        return fail(msg, cap, -ENOMEM, "out of memory");
+        return ipd_errmsg(msg, cap, -ENOMEM, "out of memory");
     int has_structured =
         json_object_get(sel, "matchLabels") != NULL || json_object_get(sel, "matchExpressions") != NULL;
     if (!has_structured)
@@ -172,7 +161,7 @@ static int take_pod_selector(const json_t *obj, const ipd_pull_limits_t *lim, ip
     int rc = ipd_label_selector_parse(sel, "pod_selector", lim->max_selector_terms, allow, &r->pod_selector, msg, cap);
     json_decref(sel);
     if (rc == 0 && (r->pod_namespace = strdup(json_string_value(ns))) == NULL)
-        rc = fail(msg, cap, -ENOMEM, "out of memory");
+        rc = ipd_errmsg(msg, cap, -ENOMEM, "out of memory");
     return rc;
 }
 
@@ -185,8 +174,8 @@ static int take_secrets(const json_t *arr, ipd_pull_request_t *r, char *msg, siz
     for (size_t i = 0; err == 0 && i < n; i++) {
         size_t len = strlen(names[i]);
         if (used + len + (i > 0) >= sizeof(r->spec.pull_secrets)) {
-            err = fail(msg, cap, IPD_ETOOBIG, "pull_secrets: names total more than %zu bytes",
-                       sizeof(r->spec.pull_secrets) - 1);
+            err = ipd_errmsg(msg, cap, IPD_ETOOBIG, "pull_secrets: names total more than %zu bytes",
+                             sizeof(r->spec.pull_secrets) - 1);
             break;
         }
         if (i > 0)
@@ -205,10 +194,10 @@ static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t 
                       int *err, char *msg, size_t cap)
 {
     if ((strcmp(key, "image") == 0 || strcmp(key, "images") == 0) && r->images != NULL) {
-        *err = fail(msg, cap, IPD_EINVAL, "give either image or images, not both");
+        *err = ipd_errmsg(msg, cap, IPD_EINVAL, "give either image or images, not both");
     } else if (strcmp(key, "image") == 0) {
         if (!json_is_string(v))
-            *err = fail(msg, cap, IPD_EINVAL, "image must be a string");
+            *err = ipd_errmsg(msg, cap, IPD_EINVAL, "image must be a string");
         else {
             json_t *one = json_pack("[O]", v);
             *err = take_strings(one, "image", 1, check_image, &r->images, &r->nimages, msg, cap);
@@ -229,11 +218,11 @@ static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t 
     } else if (strcmp(key, "all_nodes") == 0) {
         r->node_choice = IPD_NODES_ALL;
         if (!json_is_true(v))
-            *err = fail(msg, cap, IPD_EINVAL, "all_nodes must be true when given");
+            *err = ipd_errmsg(msg, cap, IPD_EINVAL, "all_nodes must be true when given");
     } else if (strcmp(key, "pull_policy") == 0) {
         int p = json_is_string(v) ? ipd_pull_policy_parse(json_string_value(v), json_string_length(v)) : -1;
         if (p < 0)
-            *err = fail(msg, cap, IPD_EINVAL, "pull_policy must be \"IfNotPresent\" or \"Always\"");
+            *err = ipd_errmsg(msg, cap, IPD_EINVAL, "pull_policy must be \"IfNotPresent\" or \"Always\"");
         else
             r->pull_policy = (ipd_pull_policy_t)p;
     } else if (strcmp(key, "timeout_seconds") == 0) {
@@ -248,7 +237,7 @@ static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t 
         *err = take_int(v, key, 0, 2592000, &r->spec.ttl_seconds_after_finished, msg, cap);
     } else if (strcmp(key, "keep") == 0) {
         if (!json_is_boolean(v))
-            *err = fail(msg, cap, IPD_EINVAL, "keep must be true or false");
+            *err = ipd_errmsg(msg, cap, IPD_EINVAL, "keep must be true or false");
         r->keep = json_is_true(v);
     } else if (strcmp(key, "refresh_seconds") == 0) {
         *err = take_int(v, key, 10, 2592000, &r->spec.refresh_seconds, msg, cap);
@@ -265,17 +254,17 @@ static int check_exclusive(const json_t *root, char *msg, size_t cap)
     int has_image = json_object_get(root, "image") != NULL, has_images = json_object_get(root, "images") != NULL;
     int has_pods = json_object_get(root, "pod_selector") != NULL;
     if (has_image && has_images)
-        return fail(msg, cap, IPD_EINVAL, "give either image or images, not both");
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "give either image or images, not both");
     if ((has_image || has_images) && has_pods)
-        return fail(msg, cap, IPD_EINVAL, "give image, images or pod_selector, not several");
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "give image, images or pod_selector, not several");
     if (!has_image && !has_images && !has_pods)
-        return fail(msg, cap, IPD_EINVAL, "image (or images, or pod_selector) is required");
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "image (or images, or pod_selector) is required");
     int choices = (json_object_get(root, "nodes") != NULL) + (json_object_get(root, "node_selector") != NULL) +
                   (json_object_get(root, "all_nodes") != NULL);
     if (choices == 0 && !has_pods)
-        return fail(msg, cap, IPD_EINVAL, "one of nodes, node_selector or all_nodes is required");
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "one of nodes, node_selector or all_nodes is required");
     if (choices > 1)
-        return fail(msg, cap, IPD_EINVAL, "nodes, node_selector and all_nodes are exclusive: give one");
+        return ipd_errmsg(msg, cap, IPD_EINVAL, "nodes, node_selector and all_nodes are exclusive: give one");
     return 0;
 }
 
@@ -288,17 +277,17 @@ int ipd_pull_request_parse(const char *body, size_t len, const ipd_pull_limits_t
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return fail(msg, msgcap, IPD_EINVAL, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
+        return ipd_errmsg(msg, msgcap, IPD_EINVAL, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
     int err = 0;
     if (!json_is_object(root)) {
-        err = fail(msg, msgcap, IPD_EINVAL, "the body must be a JSON object");
+        err = ipd_errmsg(msg, msgcap, IPD_EINVAL, "the body must be a JSON object");
         goto done;
     }
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
         if (take_field(key, v, limits, out, &err, msg, msgcap)) {
-            err = fail(msg, msgcap, IPD_EINVAL, "unknown field \"%.80s\"", key);
+            err = ipd_errmsg(msg, msgcap, IPD_EINVAL, "unknown field \"%.80s\"", key);
             goto done;
         }
         if (err != 0)
@@ -310,9 +299,10 @@ int ipd_pull_request_parse(const char *body, size_t len, const ipd_pull_limits_t
         json_object_get(root, "node_selector") == NULL && json_object_get(root, "all_nodes") == NULL)
         out->node_choice = IPD_NODES_ALL;
     if (err == 0 && out->keep && out->node_choice == IPD_NODES_BY_NAME)
-        err = fail(msg, msgcap, IPD_EINVAL, "keep needs node_selector or all_nodes (a node set to follow), not nodes");
+        err = ipd_errmsg(msg, msgcap, IPD_EINVAL,
+                         "keep needs node_selector or all_nodes (a node set to follow), not nodes");
     if (err == 0 && out->spec.refresh_seconds > 0 && !out->keep)
-        err = fail(msg, msgcap, IPD_EINVAL, "refresh_seconds needs keep: true");
+        err = ipd_errmsg(msg, msgcap, IPD_EINVAL, "refresh_seconds needs keep: true");
 done:
     json_decref(root);
     if (err != 0)
