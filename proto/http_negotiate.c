@@ -181,38 +181,6 @@ int ipd_http_is_json_type(const char *hdr, size_t len)
     }
 }
 
-const char *ipd_http_error_code(int status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_argument";
-    case 401:
-        return "unauthenticated";
-    case 403:
-        return "permission_denied";
-    case 404:
-        return "not_found";
-    case 405:
-        return "method_not_allowed";
-    case 409:
-        return "conflict";
-    case 413:
-        return "payload_too_large";
-    case 415:
-        return "unsupported_media_type";
-    case 421:
-        return "misdirected_request";
-    case 429:
-        return "too_many_requests";
-    case 431:
-        return "header_too_large";
-    case 503:
-        return "unavailable";
-    default:
-        return status >= 500 ? "internal" : "invalid_argument";
-    }
-}
-
 int ipd_http_error_body(ipd_buf_t *buf, const char *code, const char *message)
 {
     size_t start = buf->len;

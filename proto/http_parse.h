@@ -147,8 +147,23 @@ int ipd_http_wants_msgpack(const char *hdr, size_t len);
  */
 int ipd_http_is_json_type(const char *hdr, size_t len);
 
+/* One table of HTTP statuses (proto/http_status.c) answers the next five. */
+
 /** The error code of the API error body for an HTTP status ("invalid_argument" for 400, ...). */
 const char *ipd_http_error_code(int status);
+
+/** The reason phrase of an HTTP status ("Not Found"); "Error" (or "Internal Server Error" for
+ *  5xx) for one the daemon does not use. Static. */
+const char *ipd_http_reason(int status);
+
+/** How many kinds of status the metrics count per route: each counted status, then "other". */
+size_t ipd_http_status_kinds(void);
+
+/** The kind of `status` (< ipd_http_status_kinds(); the last one for any uncounted status). */
+size_t ipd_http_status_kind(int status);
+
+/** The status of kind `kind`; 0 for the last kind, "other". */
+int ipd_http_status_kind_code(size_t kind);
 
 /**
  * Appends {"error":{"code":"<code>","message":"<message>"}} to `buf`. `code` and `message` are

@@ -48,10 +48,6 @@
 /** Observers of table changes (the REST caches, later the WebSocket fan-out). */
 #define IPD_WORKER_MAX_OBSERVERS 4
 
-/** Status codes counted per route; anything else lands in the last column. */
-#define IPD_WORKER_STATUS_CODES {200, 202, 304, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503, 0}
-#define IPD_WORKER_STATUS_KINDS 15
-
 /** Representations of a document: [format][encoding]. */
 enum { IPD_DOC_JSON = 0, IPD_DOC_MSGPACK = 1 };
 enum { IPD_DOC_IDENTITY = 0, IPD_DOC_GZIP = 1 };
@@ -293,12 +289,12 @@ ssize_t ipd_worker_read_list(ipd_worker_t *w, ipd_table_list_kind_t kind, uint64
 /** Registers the handler and the stats logger on the configuration. */
 void ipd_worker_router_register(ipd_worker_t *w, h2o_hostconf_t *host);
 /** Routes counted in the metrics: the route table's rows, then "other". Route r, status kind k
- *  count in route slot r * IPD_WORKER_STATUS_KINDS + k (ipd_worker_stats_route_slots() in all). */
+ *  (ipd_http_status_kind(), proto/http_parse.h) count in route slot
+ *  r * ipd_http_status_kinds() + k (ipd_worker_stats_route_slots() in all). */
 size_t ipd_worker_route_count(void);
 /** The `route` label of route `i` (< ipd_worker_route_count()); static. */
 const char *ipd_worker_route_metric(size_t i);
-/** The status code of status kind `kind`; 0 for the last kind, "other". */
-int ipd_worker_status_code(size_t kind);
+
 
 /* ---- h2o_errors.c ---- */
 /** Makes the errors h2o answers itself before routing (413, malformed requests) JSON error bodies. */

@@ -74,11 +74,9 @@ static const struct route {
 /* Anything else: 404, after the token check (an unknown path tells a stranger nothing). */
 #define ROUTE_OTHER ROUTES
 
-static const int status_codes[IPD_WORKER_STATUS_KINDS] = IPD_WORKER_STATUS_CODES;
-
 uint32_t ipd_worker_stats_route_slots(void)
 {
-    return (uint32_t)((ROUTES + 1) * IPD_WORKER_STATUS_KINDS);
+    return (uint32_t)((ROUTES + 1) * ipd_http_status_kinds());
 }
 
 size_t ipd_worker_route_count(void)
@@ -89,11 +87,6 @@ size_t ipd_worker_route_count(void)
 const char *ipd_worker_route_metric(size_t i)
 {
     return i < ROUTES ? routes[i].metric : "other";
-}
-
-int ipd_worker_status_code(size_t kind)
-{
-    return kind < IPD_WORKER_STATUS_KINDS ? status_codes[kind] : 0;
 }
 
 /* Whether `path` is `prefix` followed by one id segment; copies the id into `id` (may be NULL). */
@@ -383,14 +376,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-static size_t status_kind(int status)
-{
-    size_t k = 0;
-    while (k < IPD_WORKER_STATUS_KINDS - 1 && status_codes[k] != status)
-        k++;
-    return k;
-}
-
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     ipd_worker_t *w = ((struct stats_logger *)self)->w;
@@ -399,7 +384,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         us = 0;
     int has_id;
     size_t route = classify(req->path_normalized, NULL, &has_id);
-    ipd_stats_route_add(w->stats, (unsigned)(route * IPD_WORKER_STATUS_KINDS + status_kind(req->res.status)));
+    ipd_stats_route_add(w->stats, (unsigned)(route * ipd_http_status_kinds() + ipd_http_status_kind(req->res.status)));
     ipd_stats_request(w->stats, req->res.status, (uint64_t)us, req->entity.len, req->bytes_sent);
 }
 

@@ -271,3 +271,23 @@ Test(worker_http, error_body_is_the_api_shape)
     cr_assert_str_eq(ipd_http_error_code(429), "too_many_requests");
     cr_assert_str_eq(ipd_http_error_code(503), "unavailable");
 }
+
+Test(worker_http, one_status_table_gives_reasons_codes_and_metric_kinds)
+{
+    cr_expect_str_eq(ipd_http_reason(404), "Not Found");
+    cr_expect_str_eq(ipd_http_reason(431), "Request Header Fields Too Large");
+    cr_expect_str_eq(ipd_http_reason(418), "Error");
+    cr_expect_str_eq(ipd_http_reason(502), "Internal Server Error");
+    cr_expect_str_eq(ipd_http_error_code(200), "invalid_argument");
+    cr_expect_str_eq(ipd_http_error_code(502), "internal");
+    /* The metrics' status kinds, in the order the stats segment's route counters use. */
+    static const int counted[] = {200, 202, 304, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503};
+    size_t n = sizeof(counted) / sizeof(counted[0]);
+    cr_assert_eq(ipd_http_status_kinds(), n + 1);
+    for (size_t k = 0; k < n; k++) {
+        cr_expect_eq(ipd_http_status_kind(counted[k]), k, "status %d", counted[k]);
+        cr_expect_eq(ipd_http_status_kind_code(k), counted[k]);
+    }
+    cr_expect_eq(ipd_http_status_kind(421), n, "an uncounted status is \"other\"");
+    cr_expect_eq(ipd_http_status_kind_code(n), 0);
+}

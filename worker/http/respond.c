@@ -10,44 +10,6 @@ struct doc_response {
     ipd_worker_doc_t *doc;
 };
 
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 202:
-        return "Accepted";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 421:
-        return "Misdirected Request";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return status >= 500 ? "Internal Server Error" : "Error";
-    }
-}
-
 static void on_generator_idle(h2o_generator_t *self, h2o_req_t *req)
 {
     /* The whole body is handed over in one final send: there is nothing to proceed or stop. */
@@ -79,7 +41,7 @@ static void send_final(h2o_req_t *req, int status, const char *body, size_t len,
     if (conn != NULL && conn->w->draining && req->version < 0x200)
         req->http1_is_persistent = 0;
     req->res.status = status;
-    req->res.reason = reason_of(status);
+    req->res.reason = ipd_http_reason(status);
     /* A 304 must not claim a length of 0 for the representation it stands for. */
     req->res.content_length = status == 304 ? SIZE_MAX : len;
     h2o_start_response(req, gen != NULL ? gen : &plain);

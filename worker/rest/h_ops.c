@@ -94,14 +94,14 @@ static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
     metric(b, "http_route_requests_total", "counter", "HTTP requests answered by all workers, by route and status.");
     for (size_t r = 0; r < ipd_worker_route_count(); r++) {
-        for (size_t k = 0; k < IPD_WORKER_STATUS_KINDS; k++) {
-            size_t slot = r * IPD_WORKER_STATUS_KINDS + k;
+        for (size_t k = 0; k < ipd_http_status_kinds(); k++) {
+            size_t slot = r * ipd_http_status_kinds() + k;
             uint64_t n = slot < f->totals.route_slots ? f->totals.route[slot] : 0;
             if (n == 0)
                 continue;
-            if (ipd_worker_status_code(k) != 0)
+            if (ipd_http_status_kind_code(k) != 0)
                 ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
-                               ipd_worker_route_metric(r), ipd_worker_status_code(k), n);
+                               ipd_worker_route_metric(r), ipd_http_status_kind_code(k), n);
             else
                 ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
                                ipd_worker_route_metric(r), n);
