@@ -11,12 +11,8 @@ eventTime, microseconds) and the moment each WebSocket delivers the task as succ
 """
 
 import asyncio
-import glob
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,17 +22,10 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration", "ws"))
 from wslib import connect, recv_json, rest  # noqa: E402
+from benchlib import free_port, stop_all  # noqa: E402
 
 CHANGES = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 BUILD = sys.argv[2] if len(sys.argv) > 2 else "build"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_http(url, timeout=20):
@@ -151,18 +140,7 @@ def run():
         time.sleep(1)
         asyncio.run(main(ports[:3], ports[3], sim_port))
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for inst in instances:
-            for seg in glob.glob("/dev/shm/imgpulld.%s@*" % inst):  # shared/shm.h
-                os.unlink(seg)
-        shutil.rmtree(d, ignore_errors=True)
+        stop_all(procs, instances, d)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,15 @@ ends 2 s after the simulator shows every Kubernetes Job complete. Everything sta
 by PID.
 """
 
-import glob
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from benchlib import free_port, stop_all
 
 args = sys.argv[1:]
 BUILD = "build"
@@ -31,14 +29,6 @@ if "--build" in args:
     BUILD = args[i + 1]
     del args[i:i + 2]
 NODE_COUNTS = [int(a) for a in args] or [10, 50]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def http(port, method, path, body=None):
@@ -113,17 +103,7 @@ def run(nodes, mode):
         return {"requests": api, "watch_bytes": b.get("watch", 0), "list_bytes": b.get("list", 0),
                 "watches": by.get("watch", 0), "lists": by.get("list", 0), "secs": secs}
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for seg in glob.glob("/dev/shm/imgpulld.%s@*" % inst):  # shared/shm.h
-            os.unlink(seg)
-        shutil.rmtree(d, ignore_errors=True)
+        stop_all(procs, [inst], d)
 
 
 print("%-6s %-22s %9s %8s %8s %12s %11s" % ("nodes", "daemon", "requests", "lists", "watches", "watch bytes",
