@@ -95,7 +95,8 @@ static void pack_job(packer_t *p, const ipd_job_t *j)
 {
     const ipd_node_counts_t *c = &j->nodes;
     const char *cause = ipd_cause_name((ipd_cause_t)j->error_cause);
-    map(p, cause != NULL ? 14 : 13);
+    /* keep and spec.refresh_seconds only on keep jobs: other records keep their bytes. */
+    map(p, (cause != NULL ? 14 : 13) + (j->keep ? 1 : 0));
     KV_FIELD(p, "id", j->id);
     KV_FIELD(p, "image", j->image);
     kv_name(p, "state", ipd_job_state_name((ipd_job_state_t)j->state));
@@ -109,6 +110,8 @@ static void pack_job(packer_t *p, const ipd_job_t *j)
     KV_FIELD(p, "error_message", j->error_message);
     if (cause != NULL)
         kv_name(p, "error_cause", cause);
+    if (j->keep)
+        kv_u64(p, "keep", 1);
     key(p, "nodes");
     map(p, 8);
     kv_u64(p, "desired", c->desired);
@@ -120,13 +123,15 @@ static void pack_job(packer_t *p, const ipd_job_t *j)
     kv_u64(p, "cancelled", c->cancelled);
     kv_u64(p, "unknown", c->unknown);
     key(p, "spec");
-    map(p, 6);
+    map(p, j->keep ? 7 : 6);
     kv_i64(p, "timeout_seconds", j->spec.timeout_seconds);
     kv_i64(p, "backoff_limit", j->spec.backoff_limit);
     kv_i64(p, "deadline_seconds", j->spec.deadline_seconds);
     kv_i64(p, "parallelism", j->spec.parallelism);
     kv_i64(p, "ttl_seconds_after_finished", j->spec.ttl_seconds_after_finished);
     KV_FIELD(p, "pull_secrets", j->spec.pull_secrets);
+    if (j->keep)
+        kv_i64(p, "refresh_seconds", j->spec.refresh_seconds);
 }
 
 int ipd_msgpack_encode_task(ipd_buf_t *buf, const ipd_task_t *task)
@@ -147,9 +152,18 @@ int ipd_msgpack_encode_job(ipd_buf_t *buf, const ipd_job_t *job)
 
 int ipd_msgpack_encode_change(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
 {
+    return ipd_msgpack_encode_keep_change(buf, job, NULL, tasks, ntasks);
+}
+
+int ipd_msgpack_encode_keep_change(ipd_buf_t *buf, const ipd_job_t *job, const char *selection, const ipd_task_t *tasks,
+                                   size_t ntasks)
+{
     packer_t p;
     packer_init(&p, buf);
-    map(&p, 2);
+    int sel = selection != NULL && selection[0] != '\0';
+    map(&p, sel ? 3 : 2);
+    if (sel)
+        kv_str(&p, "selection", selection, IPD_MSGPACK_SELECTION_MAX - 1);
     key(&p, "job");
     pack_job(&p, job);
     key(&p, "tasks");
@@ -233,6 +247,7 @@ static const field_t spec_fields[] = {
     F(ipd_job_spec_t, "parallelism", K_I32, parallelism),
     F(ipd_job_spec_t, "ttl_seconds_after_finished", K_I32, ttl_seconds_after_finished),
     F(ipd_job_spec_t, "pull_secrets", K_TEXT, pull_secrets),
+    F(ipd_job_spec_t, "refresh_seconds", K_I32, refresh_seconds),
     {NULL, 0, K_ID, 0, 0, NULL},
 };
 
@@ -249,6 +264,7 @@ static const field_t job_fields[] = {
     F(ipd_job_t, "error_reason", K_TEXT, error_reason),
     F(ipd_job_t, "error_message", K_TEXT, error_message),
     F(ipd_job_t, "error_cause", K_CAUSE, error_cause),
+    F(ipd_job_t, "keep", K_BOOL, keep),
     {"nodes", 5, K_MAP, offsetof(ipd_job_t, nodes), sizeof(ipd_node_counts_t), count_fields},
     {"spec", 4, K_MAP, offsetof(ipd_job_t, spec), sizeof(ipd_job_spec_t), spec_fields},
     {NULL, 0, K_ID, 0, 0, NULL},
@@ -671,7 +687,8 @@ static int key_is(const value_t *k, const char *name, size_t len)
  * The change map {job, tasks}, walked once: each is decoded where it stands, so a key that
  * comes again replaces what the earlier one decoded (the last one counts).
  */
-static int decode_change(reader_t *r, const value_t *top, ipd_job_t *job, ipd_task_t *tasks, size_t cap, size_t *ntasks)
+static int decode_change(reader_t *r, const value_t *top, ipd_job_t *job, ipd_task_t *tasks, size_t cap, size_t *ntasks,
+                         char *selection, size_t selection_cap)
 {
     int have_job = 0, too_many = 0;
     if (top->type != V_MAP)
@@ -692,6 +709,15 @@ static int decode_change(reader_t *r, const value_t *top, ipd_job_t *job, ipd_ta
             if ((rc = decode_map(r, &v, job_fields, job, &job_fields[0], 1)) != 0)
                 return rc;
             have_job = 1;
+        } else if (key_is(&k, "selection", 9) && selection != NULL) {
+            if (v.type == V_NIL) {
+                selection[0] = '\0';
+                continue;
+            }
+            if (v.type != V_STR || v.u >= selection_cap || memchr(v.s, 0, (size_t)v.u))
+                return IPD_EINVAL;
+            memcpy(selection, v.s, (size_t)v.u);
+            selection[v.u] = '\0';
         } else if (key_is(&k, "tasks", 5)) {
             *ntasks = 0;
             if (v.type == V_NIL)
@@ -727,6 +753,16 @@ static int decode_change(reader_t *r, const value_t *top, ipd_job_t *job, ipd_ta
 int ipd_msgpack_decode_change(const void *data, size_t len, ipd_job_t *job, ipd_task_t *tasks, size_t cap,
                               size_t *ntasks)
 {
+    return ipd_msgpack_decode_keep_change(data, len, job, NULL, 0, tasks, cap, ntasks);
+}
+
+int ipd_msgpack_decode_keep_change(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
+                                   ipd_task_t *tasks, size_t cap, size_t *ntasks)
+{
+    if (selection != NULL && selection_cap > 0)
+        selection[0] = '\0';
+    else
+        selection = NULL;
     reader_t r;
     value_t top;
     ipd_msgpack_limits_t limits = record_limits;
@@ -736,7 +772,7 @@ int ipd_msgpack_decode_change(const void *data, size_t len, ipd_job_t *job, ipd_
         limits.max_items = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
     int rc = start(&r, &top, data, len, &limits);
     if (rc == 0)
-        rc = decode_change(&r, &top, job, tasks, cap, ntasks);
+        rc = decode_change(&r, &top, job, tasks, cap, ntasks, selection, selection_cap);
     rc = finish(&r, rc, data, len, &limits);
     if (rc != 0)
         *ntasks = 0;

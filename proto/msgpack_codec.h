@@ -11,11 +11,13 @@
  *   task    node, namespace, pod, state, reason, message, fail_reason, fail_message, cause,
  *           attempts, image_bytes, pull_ms, updated_at
  *   job     id, image, state, pull_policy, cancelled, created_at, started_at, finished_at, version,
- *           error_reason, error_message, error_cause,
+ *           error_reason, error_message, error_cause, keep (keep jobs only),
  *           nodes {desired, pending, pulling, retrying, succeeded, failed, cancelled, unknown},
  *           spec {timeout_seconds, backoff_limit, deadline_seconds, parallelism,
- *                 ttl_seconds_after_finished, pull_secrets}
- *   change  job (a job map), tasks (an array of task maps)
+ *                 ttl_seconds_after_finished, pull_secrets, refresh_seconds (keep jobs only)}
+ *   change  job (a job map), tasks (an array of task maps), selection (keep jobs only: the node
+ *           selection they follow, JSON text as proto/label_selector.h's ipd_node_selection_write
+ *           writes it, at most IPD_MSGPACK_SELECTION_MAX - 1 bytes)
  *
  * A job needs "id" and a task needs "node". Identifiers (id, image, node, namespace, pod) that do
  * not fit their field, or hold a NUL byte, are IPD_EINVAL; free text (reason, message,
@@ -37,6 +39,8 @@
 #include "proto/buf.h"
 #include "proto/job.h"
 
+/** Room for a change record's selection, its NUL included (proto/kube_job.h's IPD_SELECTION_SIZE). */
+#define IPD_MSGPACK_SELECTION_MAX 2048
 /** Largest job or task record a decoder accepts, in bytes. */
 #define IPD_MSGPACK_RECORD_MAX (64 * 1024)
 /** Deepest container nesting any decoder accepts (a change record needs 3). */
@@ -91,5 +95,20 @@ int ipd_msgpack_encode_change(ipd_buf_t *buf, const ipd_job_t *job, const ipd_ta
  */
 int ipd_msgpack_decode_change(const void *data, size_t len, ipd_job_t *job, ipd_task_t *tasks, size_t cap,
                               size_t *ntasks);
+
+/**
+ * ipd_msgpack_encode_change() for a keep job: also writes `selection` (borrowed JSON text; NULL
+ * or "" writes none, as for any other job).
+ */
+int ipd_msgpack_encode_keep_change(ipd_buf_t *buf, const ipd_job_t *job, const char *selection, const ipd_task_t *tasks,
+                                   size_t ntasks);
+
+/**
+ * ipd_msgpack_decode_change() that also reads the selection into `selection` (caller's memory,
+ * `selection_cap` bytes, "" when the record has none; NULL ignores it). A selection that is not
+ * a string, holds a NUL byte or does not fit is IPD_EINVAL.
+ */
+int ipd_msgpack_decode_keep_change(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
+                                   ipd_task_t *tasks, size_t cap, size_t *ntasks);
 
 #endif

@@ -117,6 +117,44 @@ Test(msgpack, change_record_round_trips_and_respects_capacity)
     ipd_buf_dispose(&b);
 }
 
+Test(msgpack, a_keep_jobs_change_record_carries_keep_refresh_and_selection)
+{
+    ipd_job_t job, jout;
+    ipd_task_t task, tout;
+    size_t n = 0;
+    char sel[IPD_MSGPACK_SELECTION_MAX];
+    static const char text[] = "{\"node_selector\":{\"matchLabels\":{\"pool\":\"warm\"}}}";
+    ipd_buf_t b;
+    full_job(&job);
+    full_task(&task, 0);
+    job.keep = 1;
+    job.spec.refresh_seconds = 3600;
+    ipd_buf_init(&b);
+    cr_assert_eq(ipd_msgpack_encode_keep_change(&b, &job, text, &task, 1), 0);
+    cr_assert_eq(ipd_msgpack_decode_keep_change(b.data, b.len, &jout, sel, sizeof(sel), &tout, 1, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(memcmp(&job, &jout, sizeof(job)), 0, "keep and refresh_seconds travel");
+    cr_assert_str_eq(sel, text);
+    /* A reader that does not ask for the selection skips it; one with too little room refuses. */
+    cr_assert_eq(ipd_msgpack_decode_change(b.data, b.len, &jout, &tout, 1, &n), 0);
+    cr_assert_eq(jout.keep, 1);
+    cr_assert_eq(ipd_msgpack_decode_keep_change(b.data, b.len, &jout, sel, 8, &tout, 1, &n), IPD_EINVAL);
+    /* Other jobs' records have no selection, and their bytes do not change. */
+    job.keep = 0;
+    job.spec.refresh_seconds = 0;
+    ipd_buf_t plain;
+    ipd_buf_init(&plain);
+    ipd_buf_reset(&b);
+    cr_assert_eq(ipd_msgpack_encode_keep_change(&b, &job, NULL, &task, 1), 0);
+    cr_assert_eq(ipd_msgpack_encode_change(&plain, &job, &task, 1), 0);
+    cr_assert_eq(b.len, plain.len);
+    cr_assert_eq(memcmp(b.data, plain.data, b.len), 0);
+    cr_assert_eq(ipd_msgpack_decode_keep_change(b.data, b.len, &jout, sel, sizeof(sel), &tout, 1, &n), 0);
+    cr_assert_str_eq(sel, "");
+    ipd_buf_dispose(&plain);
+    ipd_buf_dispose(&b);
+}
+
 Test(msgpack, change_record_over_large_capacity_round_trips)
 {
     enum { N = 600 };
