@@ -122,10 +122,11 @@ static void add_stats(ipd_reflector_stats_t *sum, const ipd_reflector_stats_t *s
     sum->bookmarks += s->bookmarks;
 }
 
-static void own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+static void own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                     const ipd_task_t *task)
 {
     daemon_state_t *d = ctx;
-    ipd_redis_link_publish(d->redis, job, node_count, task);
+    ipd_redis_link_publish(d->redis, job, node_count, selection, task);
 }
 
 static void job_evicted(void *ctx, const char *id)
@@ -380,11 +381,11 @@ int ipd_daemon_kube_healthy(const daemon_state_t *d)
 
 /* ---- the Redis link ---- */
 
-static void redis_apply(void *ctx, const ipd_job_t *job, const ipd_task_t *task)
+static void redis_apply(void *ctx, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
     daemon_state_t *d = ctx;
     if (d->model != NULL)
-        ipd_model_remote_task(d->model, job, task);
+        ipd_model_remote_task(d->model, job, selection, task);
 }
 
 static void redis_drop(void *ctx, const char *id)
@@ -410,11 +411,22 @@ static int republish_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t n
                          size_t json_len, void *data)
 {
     republish_ctx_t *r = data;
-    (void)json;
-    (void)json_len;
+    /* A keep job's record in the table carries its selection's members (all_nodes, node_selector). */
+    char selection[IPD_SELECTION_SIZE] = "";
+    if (job->keep) {
+        json_t *doc = json_loadb(json, json_len, 0, NULL);
+        int all;
+        ipd_label_selector_t sel;
+        if (doc != NULL && ipd_node_selection_read(doc, &all, &sel) == 0) {
+            if (ipd_node_selection_write(all, &sel, selection, sizeof(selection)) < 0)
+                selection[0] = '\0';
+            ipd_label_selector_dispose(&sel);
+        }
+        json_decref(doc);
+    }
     for (size_t i = 0; i < ntasks; i++)
         if (strcmp(tasks[i].node, r->d->cfg.node_name) == 0) {
-            ipd_redis_link_publish(r->d->redis, job, job->nodes.desired, &tasks[i]);
+            ipd_redis_link_publish(r->d->redis, job, job->nodes.desired, selection, &tasks[i]);
             r->n++;
         }
     return 0;

@@ -240,7 +240,7 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
 
 static int forgettable(const job_rec_t *j);
 
-int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task)
+int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
     if (job->id[0] == '\0' || task->node[0] == '\0')
         return IPD_EINVAL;
@@ -259,6 +259,15 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t
     }
     if (job->nodes.desired > j->node_count)
         j->node_count = job->nodes.desired;
+    if (job->keep && !j->job.keep) {
+        j->job.keep = 1;
+        j->job.spec.refresh_seconds = job->spec.refresh_seconds;
+    }
+    if (job->keep && selection != NULL && selection[0] != '\0') {
+        json_t *sel = json_loads(selection, 0, NULL);
+        ipd_model_keep_learn(j, sel);
+        json_decref(sel);
+    }
     t->has_remote = 1;
     t->remote = *task;
     ipd_model_mark_dirty(m, j);
@@ -313,7 +322,7 @@ void ipd_model_republish(ipd_model_t *m)
             if (!j->from_table && !model_is_remote(m, j->tasks[i].task.node) && m->actions.own_task != NULL &&
                 m->self_node[0] != '\0') {
                 j->tasks[i].sent = j->tasks[i].task;
-                m->actions.own_task(m->actions.ctx, &j->job, j->node_count, &j->tasks[i].task);
+                m->actions.own_task(m->actions.ctx, &j->job, j->node_count, j->keep.selection, &j->tasks[i].task);
             }
     }
 }
@@ -512,7 +521,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (model_is_remote(m, t->task.node) || memcmp(&t->sent, &t->task, sizeof(t->task)) == 0)
             continue;
         t->sent = t->task;
-        m->actions.own_task(m->actions.ctx, &j->job, j->node_count, &t->task);
+        m->actions.own_task(m->actions.ctx, &j->job, j->node_count, j->keep.selection, &t->task);
     }
     return written;
 }

@@ -60,9 +60,11 @@ typedef struct ipd_model_actions {
     void (*watch_pod_events)(void *ctx, const char *ns, const char *name, int on);
     /**
      * Node scope: a task of this node changed (what other nodes' daemons must learn). `job` is
-     * the job as last aggregated, `node_count` the nodes it targets. Borrowed for the call.
+     * the job as last aggregated, `node_count` the nodes it targets, `selection` a keep job's node
+     * selection (JSON text, "" when not known or not a keep job). Borrowed for the call.
      */
-    void (*own_task)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
+    void (*own_task)(void *ctx, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                     const ipd_task_t *task);
     void *ctx;
     /**
      * Keep jobs: create the Kubernetes Job of `job`'s task on `node` (the manifest of
@@ -111,10 +113,12 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed);
 /**
  * Applies another node's task as its daemon published it: `job` (borrowed) carries the job's
  * image, pull policy, creation time, spec and, in nodes.desired, the number of nodes it
- * targets; `task` (borrowed) the task. Records of this node are ignored. Returns 0, or
+ * targets, and for a keep job `keep`, spec.refresh_seconds and its node selection `selection`
+ * (borrowed JSON text, "" or NULL when none), which the job then follows as if its Jobs had
+ * said so; `task` (borrowed) the task. Records of this node are ignored. Returns 0, or
  * IPD_EINVAL for a record the model cannot take (empty id or node).
  */
-int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task);
+int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
 
 /**
  * Another node's daemon says job `id` (borrowed) aged out of its history: the job leaves the

@@ -113,7 +113,8 @@ struct ipd_redis_link {
 
 /* ---- records ---- */
 
-int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task)
 {
     ipd_job_t j = *job;
     if (j.nodes.desired < node_count)
@@ -121,13 +122,13 @@ int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_
     size_t at = buf->len;
     int rc = ipd_buf_append_char(buf, (char)IPD_REDIS_RECORD_VERSION);
     if (rc == 0)
-        rc = ipd_msgpack_encode_change(buf, &j, task, 1);
+        rc = ipd_msgpack_encode_keep_change(buf, &j, selection, task, 1);
     if (rc != 0)
         ipd_buf_truncate(buf, at);
     return rc;
 }
 
-int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_task_t *task)
+int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_task_t *task, char *selection, size_t cap)
 {
     const unsigned char *p = data;
     if (len < 2)
@@ -137,7 +138,7 @@ int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_ta
     if (p[0] != IPD_REDIS_RECORD_VERSION)
         return IPD_EINVAL;
     size_t n = 0;
-    int rc = ipd_msgpack_decode_change(p + 1, len - 1, job, task, 1, &n);
+    int rc = ipd_msgpack_decode_keep_change(p + 1, len - 1, job, selection, cap, task, 1, &n);
     if (rc != 0)
         return rc;
     return n == 1 ? 0 : IPD_EINVAL;
@@ -305,12 +306,13 @@ void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id)
     snprintf(l->drops[l->ndrops++], IPD_JOB_ID_SIZE, "%s", id);
 }
 
-void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task)
 {
     if (l == NULL || l->state == IPD_REDIS_DOWN || l->wr.ac == NULL || !l->wr.up)
         return;
     ipd_buf_reset(&l->rec);
-    if (ipd_redis_record_encode(&l->rec, job, node_count, task) != 0)
+    if (ipd_redis_record_encode(&l->rec, job, node_count, selection, task) != 0)
         return;
     const char *argv[] = {"EVAL",     publish_script, "4",         l->k_tasks, l->k_stream, l->k_seq,
                           l->k_nodes, job->id,        l->rec.data, l->node,    l->maxlen};
@@ -329,10 +331,12 @@ static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len,
         return;
     ipd_job_t job;
     ipd_task_t task;
+    char selection[IPD_MSGPACK_SELECTION_MAX];
     memset(&job, 0, sizeof(job));
     ipd_task_init(&task, "", 0);
-    int rc = rec != NULL && rec->type == REDIS_REPLY_STRING ? ipd_redis_record_decode(rec->str, rec->len, &job, &task)
-                                                            : IPD_EINVAL;
+    int rc = rec != NULL && rec->type == REDIS_REPLY_STRING
+                 ? ipd_redis_record_decode(rec->str, rec->len, &job, &task, selection, sizeof(selection))
+                 : IPD_EINVAL;
     if (rc == 0 && (strlen(task.node) != node_len || memcmp(task.node, node, node_len) != 0))
         rc = IPD_EINVAL; /* a record filed under another node than its own */
     if (rc != 0) {
@@ -349,7 +353,7 @@ static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len,
     }
     l->stats.applied++;
     if (l->ops.apply != NULL)
-        l->ops.apply(l->ops.ctx, &job, &task);
+        l->ops.apply(l->ops.ctx, &job, selection, &task);
 }
 
 static void start_read(ipd_redis_link_t *l);

@@ -49,8 +49,11 @@ typedef enum ipd_redis_state {
 
 /** What the link tells its owner. Pointers are borrowed for the call. */
 typedef struct ipd_redis_link_ops {
-    /** Another node's task, as its daemon published it. */
-    void (*apply)(void *ctx, const ipd_job_t *job, const ipd_task_t *task);
+    /**
+     * Another node's task, as its daemon published it; `selection` is a keep job's node
+     * selection (JSON text), "" for other jobs.
+     */
+    void (*apply)(void *ctx, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
     /** Another node's daemon is alive or lost (its liveness key expired). */
     void (*node_alive)(void *ctx, const char *node, int alive);
     /** Publish every task of this node again (ipd_redis_link_publish for each). */
@@ -78,8 +81,12 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
 /** Closes the connections and frees the link. NULL is allowed. */
 void ipd_redis_link_destroy(ipd_redis_link_t *l);
 
-/** Publishes one task of this node (borrowed). Dropped while Redis is down: a reconnect republishes. */
-void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
+/**
+ * Publishes one task of this node (borrowed), with a keep job's node selection (`selection`,
+ * JSON text; NULL or "" for other jobs). Dropped while Redis is down: a reconnect republishes.
+ */
+void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task);
 
 /**
  * Job `id` (borrowed) aged out of this node's table. If this node's hash holds a task of it, the
@@ -98,14 +105,18 @@ int ipd_redis_config_equal(const ipd_config_t *a, const ipd_config_t *b);
 
 /**
  * Encodes the record of `task` of `job` (borrowed) into `buf` (appended): the version byte, then
- * the msgpack change record. Returns 0 or -ENOMEM.
+ * the msgpack change record, with a keep job's `selection` (NULL or "" for none; keys a version
+ * 1 reader skips, so the version stays 1). Returns 0 or -ENOMEM.
  */
-int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task);
+int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task);
 
 /**
- * Decodes a record of `len` bytes. Returns 0; -ENOTSUP for a newer version byte; IPD_EINVAL
- * (or IPD_ETOOBIG) for anything malformed.
+ * Decodes a record of `len` bytes; a keep job's selection goes to `selection` (`cap` bytes, at
+ * least IPD_MSGPACK_SELECTION_MAX; "" when none; NULL ignores it). Returns 0; -ENOTSUP for a
+ * newer version byte; IPD_EINVAL (or IPD_ETOOBIG) for anything malformed.
  */
-int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_task_t *task);
+int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_task_t *task, char *selection,
+                            size_t cap);
 
 #endif

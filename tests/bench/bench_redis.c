@@ -38,11 +38,11 @@ typedef struct ctx {
     size_t applied;
 } ctx_t;
 
-static void apply(void *data, const ipd_job_t *job, const ipd_task_t *task)
+static void apply(void *data, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
     ctx_t *c = data;
     if (c->model != NULL)
-        ipd_model_remote_task(c->model, job, task);
+        ipd_model_remote_task(c->model, job, selection, task);
     c->applied++;
 }
 
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
         task.attempts = (uint32_t)(i / jobs) + 1;
         task.pull_ms = (int64_t)i;
         ipd_buf_reset(&rec);
-        ipd_redis_record_encode(&rec, &job, 3, &task);
+        ipd_redis_record_encode(&rec, &job, 3, NULL, &task);
         char seq[24];
         snprintf(seq, sizeof(seq), "%zu", i + 1);
         const char *av[] = {"XADD", "{bench}:stream", "*", "n", "node-1", "s", seq, "j", job.id, "r", rec.data};
@@ -253,7 +253,7 @@ int main(int argc, char **argv)
         ipd_task_init(&task, "node-2", ipd_model_now());
         task.state = IPD_TASK_PULLING;
         task.pull_ms = (int64_t)i;
-        ipd_redis_link_publish(writer, &job, 3, &task);
+        ipd_redis_link_publish(writer, &job, 3, NULL, &task);
         if (i % 1000 == 999)
             ipd_mloop_run_once(loop, 0);
     }

@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         task.attempts = (uint32_t)(i / jobs) + 1;
         task.pull_ms = (int64_t)i;
         at[i] = all.len;
-        if (ipd_redis_record_encode(&all, &job, 3, &task) != 0)
+        if (ipd_redis_record_encode(&all, &job, 3, NULL, &task) != 0)
             return 1;
     }
     at[records] = all.len;
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
         ipd_task_t task;
         memset(&job, 0, sizeof(job));
         ipd_task_init(&task, "", 0);
-        if (ipd_redis_record_decode(all.data + at[i], at[i + 1] - at[i], &job, &task) == 0 &&
-            ipd_model_remote_task(model, &job, &task) == 0)
+        if (ipd_redis_record_decode(all.data + at[i], at[i + 1] - at[i], &job, &task, NULL, 0) == 0 &&
+            ipd_model_remote_task(model, &job, NULL, &task) == 0)
             applied++;
         if ((i + 1) % batch == 0 || i + 1 == records)
             written += ipd_model_flush(model, ipd_model_now());
