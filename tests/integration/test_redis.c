@@ -620,3 +620,62 @@ Test(redis, a_daemon_without_redis_serves_degraded_and_sighup_links_it_over_a_un
     stop_world();
     unlink(path);
 }
+
+/* A keep job's own members, as one daemon shows them. */
+static char *keep_text(int i, const char *id)
+{
+    json_t *job = get_job(i, id);
+    json_t *k = json_object();
+    static const char *const keys[] = {"keep", "refresh_seconds", "node_selector", "all_nodes"};
+    for (size_t n = 0; n < sizeof(keys) / sizeof(keys[0]); n++)
+        json_object_set(k, keys[n], json_object_get(job, keys[n]) ? json_object_get(job, keys[n]) : json_null());
+    char *text = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(k);
+    json_decref(job);
+    return text;
+}
+
+typedef struct keep_want {
+    const char *id, *want;
+    char seen[512];
+} keep_want_t;
+
+static int daemon_3_shows_the_keep_job(void *ctx)
+{
+    keep_want_t *k = ctx;
+    char *text = keep_text(2, k->id);
+    snprintf(k->seen, sizeof(k->seen), "%s", text);
+    free(text);
+    return strcmp(k->seen, k->want) == 0;
+}
+
+Test(redis, a_keep_jobs_selection_reaches_a_daemon_whose_node_it_does_not_match_yet, .timeout = 120)
+{
+    start_world("rkeep", NULL, NULL);
+    sim_post("/_sim/nodes/node-1/labels", "{\"labels\": {\"pool\": \"warm\"}}");
+    sim_post("/_sim/nodes/node-2/labels", "{\"labels\": {\"pool\": \"warm\"}}");
+    long status = 0;
+    json_t *doc = h_http_json(w.port[0], "POST", "/api/v1/images/pull",
+                              "{\"image\": \"nginx:1.27\", \"keep\": true, \"refresh_seconds\": 3600, "
+                              "\"node_selector\": {\"pool\": \"warm\"}}",
+                              &status);
+    cr_assert(doc != NULL && status == 202, "POST keep: %ld", status);
+    char *id = strdup(str(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
+    json_decref(doc);
+    want_t wt = {id, {1, 1, 1}, "node-2", "succeeded", NULL};
+    wait_all(&wt, 30000, "node-2's task did not succeed on every daemon");
+    /* Daemon 3 sees no Job of the job (node scope), only the Redis records: they carry the keep. */
+    char *want = keep_text(0, id);
+    cr_assert(strstr(want, "\"keep\":true") != NULL && strstr(want, "\"refresh_seconds\":3600") != NULL &&
+                  strstr(want, "pool") != NULL,
+              "daemon 1 shows %s", want);
+    keep_want_t k = {id, want, ""};
+    cr_expect(h_wait(daemon_3_shows_the_keep_job, &k, 10000), "daemon 3 shows %s, daemon 1 %s", k.seen, want);
+    /* Node 3 joins the pool: its daemon follows the selection it learned through Redis. */
+    sim_post("/_sim/nodes/node-3/labels", "{\"labels\": {\"pool\": \"warm\"}}");
+    want_t w3 = {id, {1, 1, 1}, "node-3", "succeeded", NULL};
+    wait_all(&w3, 30000, "node-3 did not pull for the keep job");
+    free(want);
+    free(id);
+    stop_world();
+}
