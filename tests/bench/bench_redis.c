@@ -11,7 +11,9 @@
  *    applies it to a model and publishes the changed jobs to a shared-memory table once per
  *    loop iteration, as the master does.
  * 4. Redis CPU: node-2's link publishes RECORDS / 4 task changes (one script each); Redis's
- *    INFO commandstats says what the script cost.
+ *    INFO commandstats says what the script cost. A task change is one call of
+ *    ipd_redis_link_publish(): one EVAL, whose usec include the HSET, XADD and INCR it runs
+ *    (printed as well, from their own commandstats lines).
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -99,18 +101,26 @@ static int all_published(void *arg)
     return s.published >= w->n;
 }
 
-static long long eval_stat(redisContext *rc, const char *key)
+/* A figure of `INFO commandstats` for command `cmd` (lower case), e.g. "calls=" or "usec=". */
+static long long cmd_stat(redisContext *rc, const char *cmd, const char *key)
 {
     redisReply *r = redisCommand(rc, "INFO commandstats");
     long long v = 0;
+    char head[64];
+    snprintf(head, sizeof(head), "cmdstat_%s:", cmd);
     if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        const char *p = strstr(r->str, "cmdstat_eval:");
+        const char *p = strstr(r->str, head);
         const char *k = p ? strstr(p, key) : NULL;
         if (k != NULL)
             v = atoll(k + strlen(key));
     }
     freeReplyObject(r);
     return v;
+}
+
+static long long eval_stat(redisContext *rc, const char *key)
+{
+    return cmd_stat(rc, "eval", key);
 }
 
 int main(int argc, char **argv)
@@ -242,6 +252,12 @@ int main(int argc, char **argv)
         return 1;
     run_until(loop, NULL, link_up, writer, 10);
     long long calls0 = eval_stat(rc, "calls="), usec0 = eval_stat(rc, "usec=");
+    static const char *const inner[] = {"hset", "xadd", "incr"};
+    long long icalls0[3], iusec0[3];
+    for (int k = 0; k < 3; k++) {
+        icalls0[k] = cmd_stat(rc, inner[k], "calls=");
+        iusec0[k] = cmd_stat(rc, inner[k], "usec=");
+    }
     size_t n = records / 4;
     t0 = now_s();
     for (size_t i = 0; i < n; i++) {
@@ -265,6 +281,11 @@ int main(int argc, char **argv)
     long long calls = eval_stat(rc, "calls=") - calls0, usec = eval_stat(rc, "usec=") - usec0;
     printf("publish: %zu task changes in %.3f s (%.0f/s); Redis: %lld EVAL calls, %lld us: %.2f us per task change\n",
            n, secs, (double)n / secs, calls, usec, calls ? (double)usec / (double)calls : 0.0);
+    /* The commands the script runs, counted by Redis inside the EVAL figure above. */
+    for (int k = 0; k < 3; k++) {
+        long long ic = cmd_stat(rc, inner[k], "calls=") - icalls0[k], iu = cmd_stat(rc, inner[k], "usec=") - iusec0[k];
+        printf("  inside it, %s: %lld calls, %.2f us per call\n", inner[k], ic, ic ? (double)iu / (double)ic : 0.0);
+    }
     ipd_redis_link_destroy(writer);
 
     ipd_buf_dispose(&rec);
