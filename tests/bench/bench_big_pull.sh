@@ -5,8 +5,9 @@
 # peer: the same number of Kubernetes Jobs created by a plain loop (one Job per node, as the
 # daemon creates them; one container running /bin/true) and polled to completion through the
 # Job list, so that the simulator's own pace is known. Between the two, the daemon starts again
-# from an empty table with the pull's pods, Jobs and events in the simulator: the time to
-# /readyz 200 and the master's VmHWM, beside `kubectl get pods -A -o json` of the same pods.
+# with the pull's pods, Jobs and events in the simulator, first reattaching the table the first
+# master left, then from an empty table: the time to /readyz 200 and the master's VmHWM, beside
+# `kubectl get pods -A -o json` of the same pods.
 # See docs/benchmarks.md "A pull onto 5 000 nodes".
 #
 #   tests/bench/bench_big_pull.sh [BUILD_DIR] [NODES] [PULL_MS]   # defaults: build 5000 100
@@ -75,17 +76,27 @@ T1=$(now)
 CPU1=$(cpu_of "$DAEMON")
 read -r EV1 PUB1 < <(stat_of)
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-# ---- start-up with the pull's pods, Jobs and events in the simulator, from an empty table ----
-stop "$DAEMON"
-rm -f /dev/shm/imgpulld."$INSTANCE" /dev/shm/imgpulld."$INSTANCE".stats
-S0=$(now)
-"$ROOT/$BUILD/imgpulld" -c "$DIR/imgpulld.conf" >>"$DIR/daemon.log" 2>&1 &
-DAEMON=$!
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
-S1=$(now)
-HWM=$(awk '/VmHWM/ {print $2}' "/proc/$DAEMON/status")
-ANON=$(awk '/RssAnon/ {print $2}' "/proc/$DAEMON/status")
-SHMEM=$(awk '/RssShmem/ {print $2}' "/proc/$DAEMON/status")
+# ---- start-up with the pull's pods, Jobs and events in the simulator: reattaching the table the
+# first master left, then from an empty table (its shared memory removed) ----
+# Starts the daemon, waits for /readyz 200; sets S (seconds to it), HWM, ANON, SHMEM (kB).
+restart() {
+    stop "$DAEMON"
+    DAEMON=0
+    [ "$1" = cold ] && rm -f /dev/shm/imgpulld."$INSTANCE"@*
+    local s0
+    s0=$(now)
+    "$ROOT/$BUILD/imgpulld" -c "$DIR/imgpulld.conf" >>"$DIR/daemon.log" 2>&1 &
+    DAEMON=$!
+    until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
+    S=$(python3 -c "print($(now) - $s0)")
+    HWM=$(awk '/VmHWM/ {print $2}' "/proc/$DAEMON/status")
+    ANON=$(awk '/RssAnon/ {print $2}' "/proc/$DAEMON/status")
+    SHMEM=$(awk '/RssShmem/ {print $2}' "/proc/$DAEMON/status")
+}
+restart warm
+WARM="$S $HWM $ANON $SHMEM"
+restart cold
+COLD="$S $HWM $ANON $SHMEM"
 K0=$(now)
 kubectl --server "http://127.0.0.1:$SP" --cache-dir "$DIR/kube-cache" get pods -A -o json >"$DIR/pods.json"
 K1=$(now)
@@ -99,9 +110,11 @@ print("imgpulld: %d nodes, POST answered in %.1f s, last task succeeded after %.
       % ($NODES, $T_POST - $T0, wall, "$LOAD0", "$LOAD1"))
 print("  master CPU %.2f s for %d watch events (%.0f us/event) and %d job changes published (%.0f us/change)"
       % (cpu, ev, cpu * 1e6 / max(ev, 1), pub, cpu * 1e6 / max(pub, 1)))
-print("start-up from an empty table with these %d pods: /readyz 200 after %.2f s, master VmHWM %d kB "
-      "(then RssAnon %d kB, RssShmem %d kB); kubectl get pods -A -o json %.2f s (%.2fx)"
-      % ($PODS, $S1 - $S0, $HWM, $ANON, $SHMEM, $K1 - $K0, ($S1 - $S0) / ($K1 - $K0)))
+for what, fig in (("reattaching the table", "$WARM"), ("from an empty table", "$COLD")):
+    t, hwm, anon, shmem = (float(x) for x in fig.split())
+    print("start-up %s with these %d pods: /readyz 200 after %.2f s, master VmHWM %d kB (then RssAnon %d kB, "
+          "RssShmem %d kB); kubectl get pods -A -o json %.2f s (%.2fx)"
+          % (what, $PODS, t, hwm, anon, shmem, $K1 - $K0, t / ($K1 - $K0)))
 PY
 stop "$DAEMON"
 DAEMON=0
