@@ -84,7 +84,8 @@ int ipd_http_rate_take(ipd_http_rate_t *r, unsigned rate, uint64_t now_ms);
  * "base64url.bearer.<token in unpadded base64url>" (for tokens with characters a subprotocol
  * may not hold). `query` (`qlen` bytes) and `protocols` (`plen` bytes) are borrowed and may be
  * NULL. Writes the token, NUL-terminated, to `out` (`cap` bytes; IPD_HTTP_TOKEN_MAX + 1 is
- * enough). Returns its length, 0 when none is offered, or -1 when one is offered but malformed.
+ * enough). Returns its length, 0 when none is offered, or -1 when one is offered but malformed
+ * (holding a NUL byte once decoded, or too long).
  */
 int ipd_http_ws_token(const char *query, size_t qlen, const char *protocols, size_t plen, char *out, size_t cap);
 /**

@@ -44,8 +44,8 @@ int ipd_http_query_next(const char *query, size_t len, size_t *pos, ipd_http_par
 
 /**
  * Percent-decodes `len` bytes of `s` into `out` (`cap` bytes, NUL-terminated on success); '+'
- * becomes a space. Returns the decoded length, or -1 for a bad escape, an encoded NUL byte, or
- * a result that does not fit in cap - 1 bytes.
+ * becomes a space. Returns the decoded length, or -1 for a bad escape, a NUL byte (encoded or
+ * raw: it would cut the value short), or a result that does not fit in cap - 1 bytes.
  */
 int ipd_http_percent_decode(const char *s, size_t len, char *out, size_t cap);
 
@@ -54,6 +54,12 @@ int ipd_http_percent_decode(const char *s, size_t len, char *out, size_t cap);
  * Returns 0 and sets *out, or -1.
  */
 int ipd_http_parse_limit(const char *s, size_t len, unsigned *out);
+
+/**
+ * Replaces each control byte (below 0x20, and 0x7f) of the NUL-terminated `msg` with '?': a
+ * message that quotes a client's text stays one line, in the error body and in the log.
+ */
+void ipd_http_message_one_line(char *msg);
 
 /** Query of GET /api/v1/images/pull-failed. */
 typedef struct ipd_http_failed_query {

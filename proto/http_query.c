@@ -46,9 +46,9 @@ int ipd_http_percent_decode(const char *s, size_t len, char *out, size_t cap)
                 return -1;
             c = (char)(hi << 4 | lo);
             i += 2;
-            if (c == '\0')
-                return -1;
         }
+        if (c == '\0')
+            return -1; /* encoded or raw: a NUL would cut the value short */
         if (n + 1 >= cap)
             return -1;
         out[n++] = c;
@@ -102,7 +102,7 @@ static int take_limit(const ipd_http_param_t *p, int *seen, unsigned *limit, cha
     return 0;
 }
 
-int ipd_http_parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg,
+static int parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg,
                                 size_t msgcap)
 {
     ipd_http_param_t p;
@@ -176,7 +176,7 @@ static int take_string(const ipd_http_param_t *p, const char *name, int *seen, c
     return 0;
 }
 
-int ipd_http_parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query_t *out, char *msg, size_t msgcap)
+static int parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query_t *out, char *msg, size_t msgcap)
 {
     ipd_http_param_t p;
     size_t pos = 0;
@@ -216,4 +216,28 @@ int ipd_http_parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query
             return -1;
     }
     return 0;
+}
+
+void ipd_http_message_one_line(char *msg)
+{
+    for (; *msg != '\0'; msg++)
+        if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
+            *msg = '?';
+}
+
+int ipd_http_parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg,
+                                size_t msgcap)
+{
+    int rc = parse_failed_query(query, len, out, msg, msgcap);
+    if (rc != 0 && msgcap > 0)
+        ipd_http_message_one_line(msg);
+    return rc;
+}
+
+int ipd_http_parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query_t *out, char *msg, size_t msgcap)
+{
+    int rc = parse_jobs_query(query, len, out, msg, msgcap);
+    if (rc != 0 && msgcap > 0)
+        ipd_http_message_one_line(msg);
+    return rc;
 }

@@ -82,7 +82,7 @@ static int on_protocol_token(const char *e, size_t len, void *ctx)
     return 0;
 }
 
-int ipd_http_ws_token(const char *query, size_t qlen, const char *protocols, size_t plen, char *out, size_t cap)
+static int offered_token(const char *query, size_t qlen, const char *protocols, size_t plen, char *out, size_t cap)
 {
     ipd_http_param_t p;
     size_t pos = 0;
@@ -96,6 +96,12 @@ int ipd_http_ws_token(const char *query, size_t qlen, const char *protocols, siz
     if (protocols != NULL)
         each_entry(protocols, plen, on_protocol_token, &t);
     return t.len;
+}
+
+int ipd_http_ws_token(const char *query, size_t qlen, const char *protocols, size_t plen, char *out, size_t cap)
+{
+    int n = offered_token(query, qlen, protocols, plen, out, cap);
+    return n > 0 && memchr(out, '\0', (size_t)n) != NULL ? -1 : n; /* the caller reads a C string */
 }
 
 struct selection {

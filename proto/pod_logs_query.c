@@ -55,6 +55,8 @@ __attribute__((format(printf, 3, 4))) static int fail(char *msg, size_t cap, con
     va_start(ap, fmt);
     vsnprintf(msg, cap, fmt, ap);
     va_end(ap);
+    if (cap > 0)
+        ipd_http_message_one_line(msg);
     return -1;
 }
 

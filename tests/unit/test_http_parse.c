@@ -32,6 +32,23 @@ Test(worker_http, percent_decode_handles_escapes_plus_and_errors)
     cr_assert_eq(ipd_http_percent_decode(S("0123456789abcdef"), out, sizeof(out)), -1);
 }
 
+Test(worker_http, a_raw_nul_never_cuts_a_value_short)
+{
+    char out[16];
+    cr_assert_eq(ipd_http_percent_decode(S("nginx\0evil"), out, sizeof(out)), -1);
+    ipd_http_jobs_query_t j;
+    char msg[128];
+    cr_assert_eq(ipd_http_parse_jobs_query(S("image=nginx\0evil"), &j, msg, sizeof(msg)), -1);
+}
+
+Test(worker_http, a_message_quoting_a_client_stays_one_line)
+{
+    ipd_http_jobs_query_t j;
+    char msg[128];
+    cr_assert_eq(ipd_http_parse_jobs_query(S("a%0Ab=1"), &j, msg, sizeof(msg)), -1);
+    cr_assert_str_eq(msg, "a?b: unknown parameter");
+}
+
 Test(worker_http, limit_accepts_one_to_thousand_only)
 {
     unsigned v;

@@ -31,6 +31,13 @@ Test(worker_ws_auth, protocol_pair_and_base64url_entry)
     cr_assert_str_eq(tok, "q-token");
 }
 
+Test(worker_ws_auth, a_token_holding_a_nul_is_malformed)
+{
+    char tok[IPD_HTTP_TOKEN_MAX + 1];
+    cr_assert_eq(ipd_http_ws_token(NULL, 0, S("bearer, abcdefgh\0ijklmnop"), tok, sizeof(tok)), -1);
+    cr_assert_eq(ipd_http_ws_token(NULL, 0, S("base64url.bearer.AAAAAAAA"), tok, sizeof(tok)), -1);
+}
+
 Test(worker_ws_auth, selected_protocol_never_echoes_a_credential)
 {
     const char *sel;

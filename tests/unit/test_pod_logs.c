@@ -189,3 +189,12 @@ Test(logs_pod, status_message)
                             out, sizeof(out));
     cr_assert_eq(strlen(out), 30); /* cut before a character, not inside one */
 }
+
+Test(logs_query, a_message_quoting_a_client_stays_one_line)
+{
+    ipd_logs_query_t q;
+    char msg[256];
+    cr_assert_eq(parse("pod=a%0Ab", &q, msg), -1);
+    cr_assert_null(strchr(msg, '\n'), "%s", msg);
+    cr_assert_not_null(strstr(msg, "a?b"), "%s", msg);
+}
