@@ -294,23 +294,31 @@ class SimTest(unittest.TestCase):
         msgs = wait_for(lambda: [e["message"] for e in self.events_for(pod2) if e["reason"] == "Pulled"])
         self.assertEqual(msgs[0], 'Container image "busybox:1.36" already present on machine')
 
-    def test_pull_failure_backs_off_then_fails_the_job(self):
+    def test_pull_failure_backs_off_forever_and_does_not_fail_the_job(self):
+        """pkg/kubelet/images/image_manager.go backs a failing pull off and keeps the pod Pending;
+        pkg/controller/job/job_controller.go counts failed pods only, so backoffLimit is not reached."""
+        self.sim.ok("POST", "/_sim/backoff", {"base_ms": 50, "max_ms": 100})
         self.sim.ok("POST", "/_sim/fail", {"pattern": "^registry\\.invalid/"})
         self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
                     job_manifest("bad", "registry.invalid/x:1", backoff_limit=2))
-        cond = wait_for(lambda: self.job_condition("bad"), timeout=10)
-        self.assertEqual((cond["type"], cond["reason"]), ("Failed", "BackoffLimitExceeded"))
+        pod = wait_for(lambda: self.pods("job-name=bad"))[0]["metadata"]["name"]
+        key = "%s/%s" % (NS, pod)
+        wait_for(lambda: max(self.sim.ok("GET", "/_sim/state")["pullAttempts"].get(key, {}).values() or [0]) >= 5,
+                 timeout=10)
+        self.assertIsNone(self.job_condition("bad"), "five failed pulls with backoffLimit 2 do not fail the Job")
+        self.assertEqual(self.job("bad")["status"].get("failed", 0), 0)
+        self.assertEqual(len(self.pods("job-name=bad")), 1)
         pod = self.pods("job-name=bad")[0]
-        self.assertEqual(pod["status"]["phase"], "Failed")
+        self.assertEqual(pod["status"]["phase"], "Pending")
         self.assertIn(pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
                       ("ErrImagePull", "ImagePullBackOff"))
         evs = {(e["reason"], e["message"]): e["count"] for e in self.events_for(pod["metadata"]["name"])}
-        self.assertEqual(evs[("Pulling", 'Pulling image "registry.invalid/x:1"')], 3)
-        self.assertEqual(evs[("Failed", "Error: ErrImagePull")], 3)
+        self.assertGreaterEqual(evs[("Pulling", 'Pulling image "registry.invalid/x:1"')], 4)
+        self.assertGreaterEqual(evs[("Failed", "Error: ErrImagePull")], 4)
         self.assertGreaterEqual(evs[("BackOff", 'Back-off pulling image "registry.invalid/x:1"')], 2)
         self.assertTrue(any(r == "Failed" and m.startswith('Failed to pull image "registry.invalid/x:1": ')
                             for r, m in evs))
-        self.assertEqual(self.job("bad")["status"]["failed"], 1)
+        self.sim.ok("POST", "/_sim/backoff", {"base_ms": 200, "max_ms": 2000})
 
     def test_each_cause_fails_a_pull_with_the_real_message(self):
         want = {

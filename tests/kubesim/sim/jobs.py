@@ -105,10 +105,6 @@ class JobController:
 
     # -- pod outcomes -------------------------------------------------------
 
-    def pull_attempts_exhausted(self, rt, attempts):
-        job = self._owner(rt)
-        return job is not None and job.finished is None and attempts > job.backoff_limit
-
     def on_container_restart(self, rt):
         job = self._owner(rt)
         if job is None or job.finished:

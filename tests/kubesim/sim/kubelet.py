@@ -12,8 +12,11 @@ missing or NotReady (no kubelet to admit it), and the kubelet's admission
 rejects it for an untolerated NoExecute taint (phase Failed, reason
 TaintToleration; pkg/kubelet/lifecycle/predicate.go).
 
-Deliberate simplification, documented in the README: failed pull attempts count against the owning Job's backoffLimit so an
-unpullable image fails its Job instead of backing off forever.
+Image pulls fail as on a real node: the container waits in ErrImagePull / ImagePullBackOff and
+the kubelet tries again after a growing backoff, for as long as the pod lives (pkg/kubelet/images
+image_manager.go's backoff keeps the pod Pending; it never fails the pod). The Job controller
+(pkg/controller/job/job_controller.go) counts only failed pods against backoffLimit, so a pull
+that never succeeds leaves its Job running until activeDeadlineSeconds or a deletion.
 """
 
 import re
@@ -331,11 +334,6 @@ class Kubelet:
     def _pull_failed(self, rt, i):
         c = rt.chain[i]
         self._render(rt)
-        if self.jobs is not None and self.jobs.pull_attempts_exhausted(rt, max(1, c.attempts)):
-            self._terminate(rt, "Failed", "BackoffLimitExceeded",
-                            "image %s could not be pulled after %d attempts" % (c.image, max(1, c.attempts)),
-                            exhausted=True)
-            return
         self.sched.call_later(0.05, self._back_off, rt, i)
 
     def _back_off(self, rt, i):
