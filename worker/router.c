@@ -147,13 +147,6 @@ static size_t allow_of(const struct route *def, char *buf)
     return n;
 }
 
-h2o_iovec_t ipd_worker_query(h2o_req_t *req)
-{
-    if (req->query_at == SIZE_MAX)
-        return h2o_iovec_init("", 0);
-    return h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
-}
-
 /* A WebSocket handshake without Authorization may carry its token as access_token or in Sec-WebSocket-Protocol. */
 static ipd_http_role_t ws_role(ipd_worker_t *w, h2o_req_t *req, int *presented)
 {

@@ -160,3 +160,10 @@ int ipd_worker_not_modified(h2o_req_t *req, const char *etag)
     send_final(req, 304, NULL, 0, NULL);
     return 1;
 }
+
+h2o_iovec_t ipd_worker_query(h2o_req_t *req)
+{
+    if (req->query_at == SIZE_MAX)
+        return h2o_iovec_init("", 0);
+    return h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+}
