@@ -19,7 +19,7 @@ build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libwslay-dev libh
 deb_pkgs=(dpkg-dev fakeroot file)
 # The test tree and the programs the tests execute; `make deb` and its checks.
 test_pkgs=(libcriterion-dev redis-server nghttp2-client python3-websockets python3-yaml curl openssl prometheus iproute2
-           "kubernetes-client|kubectl" systemd procps clang-format dpkg-dev fakeroot file lintian man-db chromium)
+           "kubernetes-client|kubectl" systemd procps clang-format clang-14 libclang-rt-14-dev dpkg-dev fakeroot file lintian man-db chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
