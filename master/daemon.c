@@ -126,7 +126,9 @@ static void notify_status(daemon_state_t *d)
 {
     ipd_sd_notifyf("STATUS=jobs %u, generation %llu, workers %zu, watch %s", ipd_table_job_count(d->table),
                    (unsigned long long)ipd_table_generation(d->table), d->sup ? ipd_supervisor_alive(d->sup) : 0,
-                   !d->synced ? "listing" : ipd_daemon_kube_healthy(d) ? "ok" : "degraded");
+                   !d->synced                   ? "listing"
+                   : ipd_daemon_kube_healthy(d) ? "ok"
+                                                : "degraded");
 }
 
 static void on_watchdog(ipd_mloop_timer_t *t)

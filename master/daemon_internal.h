@@ -31,9 +31,9 @@ typedef struct daemon_state {
     ipd_model_t *model;
     ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT]; /* refl[EVENTS] is NULL in node scope */
     ipd_strmap_t pod_events;                     /* node scope: "ns/name" -> the Events reflector of that pod */
-    ipd_redis_link_t *redis; /* NULL without Redis */
-    int republish_pending;   /* Redis asked for this node's tasks before the first list completed */
-    int synced; /* every reflector completed its first list and the model published it */
+    ipd_redis_link_t *redis;                     /* NULL without Redis */
+    int republish_pending;                       /* Redis asked for this node's tasks before the first list completed */
+    int synced;      /* every reflector completed its first list and the model published it */
     int ever_synced; /* READY=1 was sent once: the watchdog runs from then on */
     int stopping;
     int reload_pending; /* RELOADING=1 sent; READY=1 waits for the new workers */
@@ -45,8 +45,8 @@ typedef struct daemon_state {
     uint64_t watchdog_usec;
     uint64_t kube_actions, kube_action_errors, reloads;
     int64_t started_at;
-    ipd_reflector_stats_t base;   /* counters of reflectors replaced by reloads */
-    ipd_model_stats_t base_model; /* counters of models replaced by reloads */
+    ipd_reflector_stats_t base;        /* counters of reflectors replaced by reloads */
+    ipd_model_stats_t base_model;      /* counters of models replaced by reloads */
     ipd_redis_link_stats_t base_redis; /* counters of Redis links replaced by reloads */
 } daemon_state_t;
 

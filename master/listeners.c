@@ -107,8 +107,7 @@ static size_t find_asked(const ipd_listeners_t *old, const ipd_config_hostport_t
 
 /* Builds the fd array for `cfg`, taking over sockets of `old` (may be empty) where address and
  * slot match. On failure closes only what it opened itself: the rest still belongs to `old`. */
-static int build(const ipd_listeners_t *old, ipd_listeners_t *out, const ipd_config_t *cfg, char *err,
-                 size_t errlen)
+static int build(const ipd_listeners_t *old, ipd_listeners_t *out, const ipd_config_t *cfg, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     out->naddr = cfg->listen_count;

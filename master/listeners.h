@@ -17,7 +17,7 @@
 #include "shared/config.h"
 
 typedef struct ipd_listeners {
-    ipd_config_hostport_t addr[IPD_CONFIG_MAX_LISTEN]; /**< as bound (port 0 resolved) */
+    ipd_config_hostport_t addr[IPD_CONFIG_MAX_LISTEN];  /**< as bound (port 0 resolved) */
     ipd_config_hostport_t asked[IPD_CONFIG_MAX_LISTEN]; /**< as configured */
     size_t naddr;
     int nslots;

@@ -46,23 +46,23 @@ typedef struct task_rec {
     int master_deleting;     /* the master itself asked for this task's Job to be deleted */
     int refreshing;          /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
     int leaving;             /* keep jobs: its node left the selection; its Job is being deleted */
-    ipd_task_t task; /* as last computed */
-    uint32_t table_pos; /* 1 + the index at which the table holds `task` as last computed; 0 if unknown */
+    ipd_task_t task;         /* as last computed */
+    uint32_t table_pos;      /* 1 + the index at which the table holds `task` as last computed; 0 if unknown */
     char kjob_name[IPD_KUBE_JOB_NAME_SIZE];
     char kjob_ns[IPD_NAMESPACE_SIZE];
     int has_kjob;
     int kjob_gone; /* its Job was deleted while the task was not final */
     int suspended;
-    int64_t resume_asked_at;          /* wall ms of the last resume request; 0 for none */
-    int64_t stop_asked_at;            /* wall ms of the last delete request for a task that gave up */
+    int64_t resume_asked_at; /* wall ms of the last resume request; 0 for none */
+    int64_t stop_asked_at;   /* wall ms of the last delete request for a task that gave up */
     int kjob_failed;
     int64_t job_failed_at; /* wall ms the model first saw the Job Failed before its pod; 0 if not */
-    int kjob_complete;    /* condition Complete */
-    int kjob_pulled;      /* annotation imgpulld.io/outcome=succeeded */
-    uint32_t kjob_active; /* status.active */
-    int has_remote;       /* another node's daemon published this task (Redis) */
-    ipd_task_t remote;    /* ... as published */
-    ipd_task_t sent;      /* this node's task as last handed to own_task */
+    int kjob_complete;     /* condition Complete */
+    int kjob_pulled;       /* annotation imgpulld.io/outcome=succeeded */
+    uint32_t kjob_active;  /* status.active */
+    int has_remote;        /* another node's daemon published this task (Redis) */
+    ipd_task_t remote;     /* ... as published */
+    ipd_task_t sent;       /* this node's task as last handed to own_task */
     char kjob_reason[IPD_REASON_SIZE];
     char kjob_message[IPD_MESSAGE_SIZE];
     uint64_t kjob_mark;
@@ -82,7 +82,7 @@ typedef struct node_rec {
 
 /* A keep job's node selection (proto/label_selector.h), from its Jobs' annotations or the table. */
 typedef struct keep_rec {
-    int known; /* the selection below is set */
+    int known;    /* the selection below is set */
     int anchored; /* its anchor Job is in the cluster (proto/kube_job.h) */
     int all;
     ipd_label_selector_t sel;
@@ -108,8 +108,8 @@ typedef struct job_rec {
 struct ipd_model {
     ipd_table_t *table;
     ipd_model_actions_t actions;
-    ipd_strmap_t jobs; /* id -> job_rec_t */
-    ipd_strmap_t pods; /* "ns/name" -> pod_rec_t */
+    ipd_strmap_t jobs;  /* id -> job_rec_t */
+    ipd_strmap_t pods;  /* "ns/name" -> pod_rec_t */
     ipd_strmap_t nodes; /* name -> node_rec_t */
     int nodes_listed;   /* the Nodes were listed once: a node absent from the map does not exist */
     uint64_t pod_order;
@@ -145,7 +145,7 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
  * pending reason and message. Usable while the Nodes have not been listed yet.
  */
 ipd_node_block_t ipd_model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,
-                                  char *message, size_t mcap);
+                                      char *message, size_t mcap);
 /* Keep jobs (master/model_keep.c). */
 /* Takes the node selection from JSON (a Job annotation's text parsed, or the table's record). */
 void ipd_model_keep_learn(job_rec_t *j, const json_t *selection);

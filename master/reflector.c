@@ -15,7 +15,7 @@
 #define HEALTHY_MS 30000 /* a watch that lived this long resets the backoff */
 /* A longer Retry-After is taken as this. */
 #define RETRY_AFTER_MAX_MS (10 * 60 * 1000)
-#define RV_SIZE 64
+#define RV_SIZE            64
 
 enum { IDLE, LISTING, WATCHING, BACKOFF };
 
@@ -316,9 +316,9 @@ static void on_watch_line(ipd_kube_req_t *req, const char *line, size_t len, voi
         }
         return;
     } else {
-        ipd_watch_type_t t = strcmp(type, "DELETED") == 0    ? IPD_WATCH_DELETED
-                             : strcmp(type, "ADDED") == 0    ? IPD_WATCH_ADDED
-                                                             : IPD_WATCH_MODIFIED;
+        ipd_watch_type_t t = strcmp(type, "DELETED") == 0 ? IPD_WATCH_DELETED
+                             : strcmp(type, "ADDED") == 0 ? IPD_WATCH_ADDED
+                                                          : IPD_WATCH_MODIFIED;
         r->stats.events++;
         r->ops.on_object(r->ctx, t, obj);
         set_rv(r, obj);
@@ -375,8 +375,8 @@ static void start_watch(ipd_reflector_t *r)
         back_off(r, 0, "out of memory", 0);
         return;
     }
-    snprintf(path, len, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%llu%s",
-             r->spec.path, r->rv, (unsigned long long)(r->spec.watch_timeout_ms / 1000), r->selectors);
+    snprintf(path, len, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%llu%s", r->spec.path,
+             r->rv, (unsigned long long)(r->spec.watch_timeout_ms / 1000), r->selectors);
     ipd_kube_req_spec_t spec = {.path = path, .on_done = on_watch_done, .on_line = on_watch_line, .data = r};
     r->state = WATCHING;
     r->watch_started = ipd_mloop_clock_ms();
@@ -397,8 +397,7 @@ static char *build_selectors(const ipd_reflector_spec_t *spec)
     size_t len = (l ? strlen(l) : 0) + (f ? strlen(f) : 0) + 32;
     char *out = malloc(len);
     if (out != NULL)
-        snprintf(out, len, "%s%s%s%s", l ? "&labelSelector=" : "", l ? l : "", f ? "&fieldSelector=" : "",
-                 f ? f : "");
+        snprintf(out, len, "%s%s%s%s", l ? "&labelSelector=" : "", l ? l : "", f ? "&fieldSelector=" : "", f ? f : "");
     free(l);
     free(f);
     return out;

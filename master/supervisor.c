@@ -411,8 +411,7 @@ size_t ipd_supervisor_alive(const ipd_supervisor_t *sup)
 pid_t ipd_supervisor_pid(const ipd_supervisor_t *sup, int slot)
 {
     for (size_t i = 0; i < sup->nworkers; i++)
-        if (sup->workers[i].slot == slot && sup->workers[i].generation == sup->generation &&
-            !sup->workers[i].draining)
+        if (sup->workers[i].slot == slot && sup->workers[i].generation == sup->generation && !sup->workers[i].draining)
             return sup->workers[i].pid;
     return 0;
 }

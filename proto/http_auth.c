@@ -76,8 +76,9 @@ static int parse_line(ipd_http_tokens_t *t, char *line, size_t lineno, char *err
                  IPD_HTTP_TOKEN_MIN, IPD_HTTP_TOKEN_MAX);
         return IPD_EINVAL;
     }
-    ipd_http_role_t role = strcmp(w[1], "read") == 0 ? IPD_HTTP_ROLE_READ
-                           : strcmp(w[1], "admin") == 0 ? IPD_HTTP_ROLE_ADMIN : IPD_HTTP_ROLE_NONE;
+    ipd_http_role_t role = strcmp(w[1], "read") == 0    ? IPD_HTTP_ROLE_READ
+                           : strcmp(w[1], "admin") == 0 ? IPD_HTTP_ROLE_ADMIN
+                                                        : IPD_HTTP_ROLE_NONE;
     if (role == IPD_HTTP_ROLE_NONE) {
         snprintf(err, errcap, "line %zu: role must be read or admin", lineno);
         return IPD_EINVAL;

@@ -40,7 +40,7 @@ typedef struct ipd_http_tokens {
         char *token; /**< owned, NUL-terminated */
         size_t len;
         ipd_http_role_t role;
-    } *entries; /**< owned array */
+    } * entries; /**< owned array */
     size_t count;
 } ipd_http_tokens_t;
 

@@ -71,8 +71,7 @@ typedef struct ipd_http_failed_query {
  * Returns 0, or -1 with a message naming the parameter (a bad or repeated `limit`, or an
  * unknown parameter).
  */
-int ipd_http_parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg,
-                                size_t msgcap);
+int ipd_http_parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg, size_t msgcap);
 
 /** Query of GET /api/v1/images/pull-jobs. Lives in the caller's memory; holds no pointers. */
 typedef struct ipd_http_jobs_query {
@@ -99,9 +98,9 @@ int ipd_http_parse_jobs_query(const char *query, size_t len, ipd_http_jobs_query
 
 /** A position in the pull-jobs order (created_at, then id): the last job of a page. */
 typedef struct ipd_http_cursor {
-    uint64_t epoch;          /**< the table epoch the listing started in */
-    int64_t created_at;      /**< Unix ms */
-    char id[IPD_JOB_ID_SIZE];/**< NUL-terminated */
+    uint64_t epoch;           /**< the table epoch the listing started in */
+    int64_t created_at;       /**< Unix ms */
+    char id[IPD_JOB_ID_SIZE]; /**< NUL-terminated */
 } ipd_http_cursor_t;
 
 /**

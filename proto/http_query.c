@@ -102,8 +102,7 @@ static int take_limit(const ipd_http_param_t *p, int *seen, unsigned *limit, cha
     return 0;
 }
 
-static int parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg,
-                                size_t msgcap)
+static int parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg, size_t msgcap)
 {
     ipd_http_param_t p;
     size_t pos = 0;
@@ -127,8 +126,10 @@ static int take_states(const char *v, unsigned *mask, char *msg, size_t msgcap)
         size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
         int st = ipd_job_state_parse(s, n);
         if (st < 0) {
-            snprintf(msg, msgcap, "state: unknown state \"%.*s\" (expected pending, pulling, succeeded, failed or "
-                                  "cancelled)", (int)(n > 32 ? 32 : n), s);
+            snprintf(msg, msgcap,
+                     "state: unknown state \"%.*s\" (expected pending, pulling, succeeded, failed or "
+                     "cancelled)",
+                     (int)(n > 32 ? 32 : n), s);
             return -1;
         }
         *mask |= 1u << st;
@@ -225,8 +226,7 @@ void ipd_http_message_one_line(char *msg)
             *msg = '?';
 }
 
-int ipd_http_parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg,
-                                size_t msgcap)
+int ipd_http_parse_failed_query(const char *query, size_t len, ipd_http_failed_query_t *out, char *msg, size_t msgcap)
 {
     int rc = parse_failed_query(query, len, out, msg, msgcap);
     if (rc != 0 && msgcap > 0)

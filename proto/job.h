@@ -12,16 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IPD_JOB_ID_SIZE 40     /**< "pj-" + 8 hex digits today; room for longer ids */
-#define IPD_IMAGE_SIZE 512     /**< a full reference with registry, path, tag and digest */
-#define IPD_NODE_SIZE 256      /**< a DNS subdomain (253) + NUL */
+#define IPD_JOB_ID_SIZE    40  /**< "pj-" + 8 hex digits today; room for longer ids */
+#define IPD_IMAGE_SIZE     512 /**< a full reference with registry, path, tag and digest */
+#define IPD_NODE_SIZE      256 /**< a DNS subdomain (253) + NUL */
 #define IPD_NAMESPACE_SIZE 64  /**< a DNS label (63) + NUL */
-#define IPD_POD_SIZE 256       /**< a DNS subdomain (253) + NUL */
-#define IPD_REASON_SIZE 64     /**< kubelet reasons are CamelCase words */
-#define IPD_MESSAGE_SIZE 512   /**< kubelet messages are truncated to this */
-#define IPD_SECRETS_SIZE 512   /**< imagePullSecrets names, comma-separated */
-#define IPD_TIME_NULL INT64_C(0)
-#define IPD_UNKNOWN_I64 INT64_C(-1)
+#define IPD_POD_SIZE       256 /**< a DNS subdomain (253) + NUL */
+#define IPD_REASON_SIZE    64  /**< kubelet reasons are CamelCase words */
+#define IPD_MESSAGE_SIZE   512 /**< kubelet messages are truncated to this */
+#define IPD_SECRETS_SIZE   512 /**< imagePullSecrets names, comma-separated */
+#define IPD_TIME_NULL      INT64_C(0)
+#define IPD_UNKNOWN_I64    INT64_C(-1)
 
 typedef enum ipd_task_state {
     IPD_TASK_PENDING = 0, /**< no pod yet, or the pod is not scheduled/started */
@@ -64,11 +64,7 @@ typedef enum ipd_cause {
     IPD_CAUSE_COUNT
 } ipd_cause_t;
 
-typedef enum ipd_pull_policy {
-    IPD_PULL_IF_NOT_PRESENT = 0,
-    IPD_PULL_ALWAYS,
-    IPD_PULL_POLICY_COUNT
-} ipd_pull_policy_t;
+typedef enum ipd_pull_policy { IPD_PULL_IF_NOT_PRESENT = 0, IPD_PULL_ALWAYS, IPD_PULL_POLICY_COUNT } ipd_pull_policy_t;
 
 /** One node's part of a job. */
 typedef struct ipd_task {

@@ -130,8 +130,8 @@ int ipd_json_scan_string(const char *buf, size_t len, const char *const *path, s
     return escaped ? 1 : 0;
 }
 
-int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, size_t depth,
-                          const char *const *names, size_t n, ipd_json_span_t *out)
+int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, size_t depth, const char *const *names,
+                          size_t n, ipd_json_span_t *out)
 {
     scan_t s = {buf, buf + len};
     for (size_t i = 0; i < n; i++)

@@ -35,7 +35,7 @@ typedef struct ipd_json_span {
  * Returns 0, IPD_ENOTFOUND when the path is absent, or IPD_EINVAL when the text is malformed
  * on the way.
  */
-int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, size_t depth,
-                          const char *const *names, size_t n, ipd_json_span_t *out);
+int ipd_json_scan_members(const char *buf, size_t len, const char *const *path, size_t depth, const char *const *names,
+                          size_t n, ipd_json_span_t *out);
 
 #endif

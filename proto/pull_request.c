@@ -134,8 +134,7 @@ static int take_int(const json_t *v, const char *field, long long min, long long
     return 0;
 }
 
-static int take_selector(const json_t *obj, const ipd_pull_limits_t *lim, ipd_pull_request_t *r, char *msg,
-                         size_t cap)
+static int take_selector(const json_t *obj, const ipd_pull_limits_t *lim, ipd_pull_request_t *r, char *msg, size_t cap)
 {
     return ipd_label_selector_parse(obj, "node_selector", lim->max_selector_terms, NULL, &r->node_selector, msg, cap);
 }
@@ -190,8 +189,8 @@ static int take_secrets(const json_t *arr, ipd_pull_request_t *r, char *msg, siz
 }
 
 /* One optional field; returns 1 when `key` is not a known field. */
-static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t *lim, ipd_pull_request_t *r,
-                      int *err, char *msg, size_t cap)
+static int take_field(const char *key, const json_t *v, const ipd_pull_limits_t *lim, ipd_pull_request_t *r, int *err,
+                      char *msg, size_t cap)
 {
     if ((strcmp(key, "image") == 0 || strcmp(key, "images") == 0) && r->images != NULL) {
         *err = ipd_errmsg(msg, cap, IPD_EINVAL, "give either image or images, not both");
@@ -285,7 +284,8 @@ int ipd_pull_request_parse(const char *body, size_t len, const ipd_pull_limits_t
     }
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (take_field(key, v, limits, out, &err, msg, msgcap)) {
             err = ipd_errmsg(msg, msgcap, IPD_EINVAL, "unknown field \"%.80s\"", key);
             goto done;

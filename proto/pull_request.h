@@ -46,8 +46,8 @@ typedef struct ipd_pull_request {
     size_t nnodes;
     ipd_label_selector_t node_selector; /**< IPD_NODES_BY_LABELS */
     int keep;                           /**< "keep": true: the job follows the cluster's nodes until cancelled */
-    ipd_pull_policy_t pull_policy; /**< default IfNotPresent */
-    ipd_job_spec_t spec;           /**< defaults: backoff_limit 3, ttl -1, everything else 0 */
+    ipd_pull_policy_t pull_policy;      /**< default IfNotPresent */
+    ipd_job_spec_t spec;                /**< defaults: backoff_limit 3, ttl -1, everything else 0 */
 } ipd_pull_request_t;
 
 /**

@@ -44,15 +44,15 @@
 #define IPD_CONFIG_INSTANCE_SIZE  65                            /**< [A-Za-z0-9_.-]{1,64} plus NUL */
 #define IPD_CONFIG_LABEL_SIZE     64                            /**< a DNS label (63) plus NUL */
 #define IPD_CONFIG_NODE_SIZE      254                           /**< a DNS subdomain (253) plus NUL */
-#define IPD_CONFIG_ENDPOINT_SIZE  264                           /**< redis: host:port, or unix: and a socket path (107) */
-#define IPD_CONFIG_URL_SIZE       1024                          /**< kube_server */
-#define IPD_CONFIG_GROUP_SIZE     33                            /**< a Unix group name plus NUL */
-#define IPD_CONFIG_ORIGIN_SIZE    128                           /**< "path:line" of a setting, truncated */
-#define IPD_CONFIG_IMAGE_SIZE     512                           /**< an image reference plus NUL */
-#define IPD_CONFIG_TOLER_SIZE     384                           /**< one pull_toleration (IPD_TOLERATION_SIZE) */
-#define IPD_CONFIG_MAX_TOLERS     32                            /**< pull_toleration entries */
-#define IPD_CONFIG_MAX_WEB_NAMES  16                            /**< allowed_hosts and allowed_origins entries */
-#define IPD_CONFIG_WEB_NAME_SIZE  272 /**< an allowed host or "https://" + host + ":port", plus NUL */
+#define IPD_CONFIG_ENDPOINT_SIZE  264  /**< redis: host:port, or unix: and a socket path (107) */
+#define IPD_CONFIG_URL_SIZE       1024 /**< kube_server */
+#define IPD_CONFIG_GROUP_SIZE     33   /**< a Unix group name plus NUL */
+#define IPD_CONFIG_ORIGIN_SIZE    128  /**< "path:line" of a setting, truncated */
+#define IPD_CONFIG_IMAGE_SIZE     512  /**< an image reference plus NUL */
+#define IPD_CONFIG_TOLER_SIZE     384  /**< one pull_toleration (IPD_TOLERATION_SIZE) */
+#define IPD_CONFIG_MAX_TOLERS     32   /**< pull_toleration entries */
+#define IPD_CONFIG_MAX_WEB_NAMES  16   /**< allowed_hosts and allowed_origins entries */
+#define IPD_CONFIG_WEB_NAME_SIZE  272  /**< an allowed host or "https://" + host + ":port", plus NUL */
 
 /** Where a setting came from, in increasing precedence. */
 typedef enum ipd_config_source {

@@ -104,8 +104,7 @@ static int check_serving(const ipd_config_t *cfg, char *err, size_t errlen)
         return ipd_config_fail(err, errlen, origin(cfg, "redis_password_file"), "redis_password_file",
                                "is set but redis is not");
     if (!cfg->redis[0] && cfg->redis_username[0])
-        return ipd_config_fail(err, errlen, origin(cfg, "redis_username"), "redis_username",
-                               "is set but redis is not");
+        return ipd_config_fail(err, errlen, origin(cfg, "redis_username"), "redis_username", "is set but redis is not");
     if (cfg->redis_username[0] && !cfg->redis_password_file[0])
         return ipd_config_fail(err, errlen, origin(cfg, "redis_username"), "redis_username",
                                "needs redis_password_file");

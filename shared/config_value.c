@@ -119,7 +119,7 @@ static int append(ipd_config_t *cfg, const ipd_config_directive_t *row, const ch
 {
     size_t *count = (size_t *)AT(cfg, row->count_offset);
     char elem[sizeof(ipd_config_hostport_t) > IPD_CONFIG_TOLER_SIZE ? sizeof(ipd_config_hostport_t)
-                                                                         : IPD_CONFIG_TOLER_SIZE] = {0};
+                                                                    : IPD_CONFIG_TOLER_SIZE] = {0};
     char reason[192];
     const char *why = NULL;
     if (v[0] == '\0')

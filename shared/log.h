@@ -29,8 +29,7 @@ int ipd_log_level_parse(const char *name);
 void ipd_log_set_fd(int fd);
 
 /** Logs a printf-style message. `component` is borrowed, e.g. "master", "watch", "worker". */
-void ipd_log(ipd_log_level_t level, const char *component, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void ipd_log(ipd_log_level_t level, const char *component, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ipd_logv(ipd_log_level_t level, const char *component, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
@@ -43,8 +42,8 @@ void ipd_log_json(ipd_log_level_t level, const char *component, const char *msg,
                   size_t len);
 
 #define ipd_debug(comp, ...) ipd_log(IPD_LOG_DEBUG, comp, __VA_ARGS__)
-#define ipd_info(comp, ...) ipd_log(IPD_LOG_INFO, comp, __VA_ARGS__)
-#define ipd_warn(comp, ...) ipd_log(IPD_LOG_WARN, comp, __VA_ARGS__)
+#define ipd_info(comp, ...)  ipd_log(IPD_LOG_INFO, comp, __VA_ARGS__)
+#define ipd_warn(comp, ...)  ipd_log(IPD_LOG_WARN, comp, __VA_ARGS__)
 #define ipd_error(comp, ...) ipd_log(IPD_LOG_ERROR, comp, __VA_ARGS__)
 
 #endif

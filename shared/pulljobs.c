@@ -30,12 +30,12 @@ struct ipd_pull_op {
     size_t max_nodes, max_inflight, max_images;
     int (*admit)(void *data, size_t njobs, size_t ntasks, char *msg, size_t cap);
     void *admit_data;
-    char *cont;       /* node list continue token */
-    char **nodes;     /* resolved target nodes, sorted */
+    char *cont;   /* node list continue token */
+    char **nodes; /* resolved target nodes, sorted */
     size_t nnodes, capnodes;
     char **held; /* named nodes a pull pod cannot start on now (proto/kube_node.h), sorted */
     size_t nheld, capheld;
-    json_t *tolerations; /* the pull pod's tolerations, from its manifest (owned) */
+    json_t *tolerations;                /* the pull pod's tolerations, from its manifest (owned) */
     char selection[IPD_SELECTION_SIZE]; /* keep: the node selection the master follows (JSON) */
     ipd_pull_job_t *jobs;
     size_t njobs;
@@ -123,12 +123,8 @@ static void untrack(ipd_pull_op_t *op, ipd_kube_req_t *req)
 
 static int start(ipd_pull_op_t *op, const char *method, const char *path, const char *body, ipd_kube_done_cb done)
 {
-    ipd_kube_req_spec_t spec = {.method = method,
-                                .path = path,
-                                .body = body,
-                                .body_len = body ? strlen(body) : 0,
-                                .on_done = done,
-                                .data = op};
+    ipd_kube_req_spec_t spec = {
+        .method = method, .path = path, .body = body, .body_len = body ? strlen(body) : 0, .on_done = done, .data = op};
     ipd_kube_req_t *req;
     int rc = ipd_kube_start(op->kube, &spec, &req);
     if (rc == 0 && (rc = track(op, req)) != 0)
@@ -409,7 +405,8 @@ static int take_nodes(ipd_pull_op_t *op, const json_t *list)
 {
     size_t i;
     const json_t *node;
-    json_array_foreach(json_object_get(list, "items"), i, node) {
+    json_array_foreach(json_object_get(list, "items"), i, node)
+    {
         const char *name = json_string_value(json_object_get(json_object_get(node, "metadata"), "name"));
         if (name == NULL)
             continue;

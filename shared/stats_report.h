@@ -12,8 +12,8 @@
 
 /** Everything the reports show, gathered once. */
 typedef struct ipd_stats_figures {
-    ipd_stats_totals_t totals;       /**< workers' counters summed */
-    const ipd_stats_block_t *master; /**< borrowed from the segment; NULL without one */
+    ipd_stats_totals_t totals;          /**< workers' counters summed */
+    const ipd_stats_block_t *master;    /**< borrowed from the segment; NULL without one */
     uint64_t jobs[IPD_JOB_STATE_COUNT]; /**< jobs in the table by state */
     int table;                          /**< a table was given */
     char epoch[IPD_TABLE_EPOCH_HEX_SIZE];

@@ -276,8 +276,7 @@ void ipd_stats_request(ipd_stats_block_t *b, int status, uint64_t latency_us, ui
 int ipd_stats_is_gauge(ipd_stats_counter_t which)
 {
     return which == IPD_STATS_WS_OPEN || which == IPD_STATS_LOG_STREAMS || which == IPD_STATS_CONNECTIONS ||
-           which == IPD_STATS_WS_SUBSCRIPTIONS || which == IPD_STATS_RESERVED_JOBS ||
-           which == IPD_STATS_RESERVED_TASKS;
+           which == IPD_STATS_WS_SUBSCRIPTIONS || which == IPD_STATS_RESERVED_JOBS || which == IPD_STATS_RESERVED_TASKS;
 }
 
 const char *ipd_stats_counter_name(ipd_stats_counter_t which)

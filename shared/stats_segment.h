@@ -61,17 +61,17 @@ typedef enum ipd_stats_counter {
     IPD_STATS_STATUS_5XX,    /**< responses with a 5xx status */
     IPD_STATS_LATENCY_FIRST, /**< first of IPD_STATS_LATENCY_BUCKETS non-cumulative histogram buckets */
     IPD_STATS_LATENCY_SUM_US = IPD_STATS_LATENCY_FIRST + IPD_STATS_LATENCY_BUCKETS, /**< sum of latencies, µs */
-    IPD_STATS_WS_OPEN,         /**< gauge: WebSocket connections open now */
-    IPD_STATS_WS_OPENED,       /**< WebSocket connections accepted */
-    IPD_STATS_WS_MESSAGES_OUT, /**< WebSocket messages sent */
-    IPD_STATS_WS_MESSAGES_IN,  /**< WebSocket messages received */
-    IPD_STATS_WS_COALESCED,    /**< job updates folded into a later one for a slow client */
-    IPD_STATS_LOG_STREAMS,     /**< gauge: pod-log streams open now */
-    IPD_STATS_LOG_BYTES,       /**< pod-log bytes relayed */
-    IPD_STATS_RING_OVERRUNS,   /**< times this worker fell behind the event ring and resynced */
-    IPD_STATS_RATE_LIMITED,    /**< requests or connections refused by a rate limit */
-    IPD_STATS_CONNECTIONS,     /**< gauge: client connections open now */
-    IPD_STATS_LOG_ERRORS,      /**< pod-log streams ended by an error message or a dropped slow client */
+    IPD_STATS_WS_OPEN,          /**< gauge: WebSocket connections open now */
+    IPD_STATS_WS_OPENED,        /**< WebSocket connections accepted */
+    IPD_STATS_WS_MESSAGES_OUT,  /**< WebSocket messages sent */
+    IPD_STATS_WS_MESSAGES_IN,   /**< WebSocket messages received */
+    IPD_STATS_WS_COALESCED,     /**< job updates folded into a later one for a slow client */
+    IPD_STATS_LOG_STREAMS,      /**< gauge: pod-log streams open now */
+    IPD_STATS_LOG_BYTES,        /**< pod-log bytes relayed */
+    IPD_STATS_RING_OVERRUNS,    /**< times this worker fell behind the event ring and resynced */
+    IPD_STATS_RATE_LIMITED,     /**< requests or connections refused by a rate limit */
+    IPD_STATS_CONNECTIONS,      /**< gauge: client connections open now */
+    IPD_STATS_LOG_ERRORS,       /**< pod-log streams ended by an error message or a dropped slow client */
     IPD_STATS_WS_BYTES_OUT,     /**< WebSocket job-watch bytes written (frames, headers included) */
     IPD_STATS_WS_SUBSCRIPTIONS, /**< gauge: job subscriptions held (a subscribe_all counts one) */
     IPD_STATS_WS_RESYNCS,       /**< resync messages sent (stale resume point or worker overrun) */
@@ -79,7 +79,7 @@ typedef enum ipd_stats_counter {
     IPD_STATS_WS_REFUSED,       /**< WebSocket upgrades answered 503 over ws_max_connections */
     IPD_STATS_RESERVED_JOBS,    /**< gauge: job slots this worker holds for POSTs the table does not show yet */
     IPD_STATS_RESERVED_TASKS,   /**< gauge: task slots held the same way (worker/rest/admission.c) */
-    IPD_STATS_COUNT            /**< number of defined counters (<= IPD_STATS_SLOTS) */
+    IPD_STATS_COUNT             /**< number of defined counters (<= IPD_STATS_SLOTS) */
 } ipd_stats_counter_t;
 
 _Static_assert(IPD_STATS_COUNT <= IPD_STATS_SLOTS, "counters fit in a block");
@@ -121,7 +121,7 @@ typedef enum ipd_mstats_counter {
 } ipd_mstats_counter_t;
 
 /** The master's slot counting failed tasks of `cause` (IPD_CAUSE_AUTH..IPD_CAUSE_UNKNOWN). */
-#define ipd_mstats_task_failures(cause) ((ipd_mstats_counter_t)(IPD_MSTATS_TASK_FAILURES + (cause) - IPD_CAUSE_AUTH))
+#define ipd_mstats_task_failures(cause) ((ipd_mstats_counter_t)(IPD_MSTATS_TASK_FAILURES + (cause)-IPD_CAUSE_AUTH))
 
 _Static_assert(IPD_MSTATS_COUNT <= IPD_STATS_SLOTS, "master counters fit in a block");
 
@@ -149,10 +149,10 @@ static inline size_t ipd_stats_block_size(uint32_t route_slots)
 
 /** Summed counters (ipd_stats_aggregate()). Gauges are to be read as int64_t. */
 typedef struct ipd_stats_totals {
-    uint64_t c[IPD_STATS_COUNT];           /**< indexed by ipd_stats_counter_t */
+    uint64_t c[IPD_STATS_COUNT];               /**< indexed by ipd_stats_counter_t */
     uint64_t route[IPD_STATS_ROUTE_SLOTS_MAX]; /**< requests by route and status, summed; route_slots used */
     uint32_t route_slots;                      /**< the segment's route slots */
-    uint32_t workers;                      /**< blocks with an owner (pid != 0) */
+    uint32_t workers;                          /**< blocks with an owner (pid != 0) */
 } ipd_stats_totals_t;
 
 /** A mapping of the stats segment. Opaque. */

@@ -83,7 +83,7 @@ typedef struct ipd_worker_cache {
     struct ipd_worker_cache_entry {
         char key[192];
         size_t keylen;
-        uint64_t used; /**< LRU clock */
+        uint64_t used;         /**< LRU clock */
         ipd_worker_doc_t *doc; /**< one reference held; NULL when the entry is free */
     } entries[IPD_WORKER_CACHE_SLOTS];
     uint64_t clock;
@@ -125,17 +125,17 @@ typedef struct ipd_worker_observer {
 typedef struct ipd_worker_catalog {
     char (*ids)[IPD_JOB_ID_SIZE]; /**< owned, one per job slot; "" for an empty slot */
     uint32_t nslots;
-    uint64_t cursor;   /**< last ring seq applied */
-    uint64_t resyncs;  /**< rebuilds after an overrun */
+    uint64_t cursor;  /**< last ring seq applied */
+    uint64_t resyncs; /**< rebuilds after an overrun */
 } ipd_worker_catalog_t;
 
 /** One accepted client connection (its socket's on_close.data). Heap memory, freed on close. */
 typedef struct ipd_worker_conn {
     ipd_worker_t *w;
     h2o_socket_t *sock;
-    int needs_auth;      /**< accepted on a listener whose configured address is not loopback */
-    int closing;         /**< over its rate: answered 429 and being closed */
-    int linger_fd;       /**< a dup of the socket, drained once h2o has closed it (linger.c); -1 if none */
+    int needs_auth; /**< accepted on a listener whose configured address is not loopback */
+    int closing;    /**< over its rate: answered 429 and being closed */
+    int linger_fd;  /**< a dup of the socket, drained once h2o has closed it (linger.c); -1 if none */
     ipd_http_rate_t rate;
     uint64_t h2_requests;     /**< HTTP/2 requests that reached the handler */
     uint64_t h2_resets;       /**< HTTP/2 streams counted as ended before reaching it (h2_guard.c) */
@@ -162,7 +162,7 @@ struct ipd_worker {
 
     ipd_worker_listener_t listeners[IPD_CONFIG_MAX_LISTEN];
     size_t nlisten;
-    int accepting; /**< listeners are being read */
+    int accepting;                     /**< listeners are being read */
     int accept_paused;                 /**< accept(2) ran out of descriptors or memory: wait, then retry */
     h2o_timeout_t accept_pause;        /**< IPD_ACCEPT_PAUSE_MS */
     h2o_timeout_entry_t accept_resume; /**< linked while paused */
@@ -190,13 +190,13 @@ struct ipd_worker {
     size_t nobservers;
     ipd_worker_cache_t cache;     /**< list documents of the current generation (rest/h_lists.c) */
     ipd_worker_cache_t job_cache; /**< one-job documents keyed by id and the copy's generation (rest/h_job.c) */
-    struct ipd_ws *ws; /**< owned: the WebSocket job watches (worker/ws/ws.h); NULL when not started */
+    struct ipd_ws *ws;            /**< owned: the WebSocket job watches (worker/ws/ws.h); NULL when not started */
 
     ipd_stats_segment_t *stats_seg; /**< owned; NULL without a stats segment */
     ipd_stats_block_t *stats;       /**< this worker's block, or own_stats */
     ipd_stats_block_t *own_stats;   /**< owned: counts before the block is claimed, or without a segment */
 
-    ipd_kube_t *kube; /**< owned; NULL when it could not be created (kube_error says why) */
+    ipd_kube_t *kube;                             /**< owned; NULL when it could not be created (kube_error says why) */
     h2o_socket_t *kube_ep_sock, *kube_timer_sock; /**< own dup()s of the client's fds */
     char kube_error[256];
     struct ipd_logs *logs; /**< owned; pod-log streams (worker/logs/logs.h), NULL before ipd_logs_init */
@@ -258,7 +258,8 @@ void ipd_worker_h2_guard_arm(ipd_worker_t *w);
 void ipd_worker_h2_guard_dispose(ipd_worker_t *w);
 
 /* ---- worker_kube.c ---- */
-/** Creates the Kubernetes client from the configuration and registers its fds; failure is logged and kept in kube_error. */
+/** Creates the Kubernetes client from the configuration and registers its fds; failure is logged and kept in
+ * kube_error. */
 void ipd_worker_kube_start(ipd_worker_t *w);
 /** Unregisters and destroys the client. */
 void ipd_worker_kube_stop(ipd_worker_t *w);
@@ -294,7 +295,6 @@ void ipd_worker_router_register(ipd_worker_t *w, h2o_hostconf_t *host);
 size_t ipd_worker_route_count(void);
 /** The `route` label of route `i` (< ipd_worker_route_count()); static. */
 const char *ipd_worker_route_metric(size_t i);
-
 
 /* ---- h2o_errors.c ---- */
 /** Makes the errors h2o answers itself before routing (413, malformed requests) JSON error bodies. */

@@ -37,37 +37,81 @@ static const struct route {
     unsigned methods;
     ipd_http_role_t role;
     const char *metric;
-    route_fn on_read;  /* GET and HEAD */
-    route_fn on_write; /* POST and DELETE */
+    route_fn on_read;                          /* GET and HEAD */
+    route_fn on_write;                         /* POST and DELETE */
     int (*also)(const char *path, size_t len); /* other paths the route answers, or NULL */
     unsigned upgrade : 1;                      /* a WebSocket handshake: Allow says GET alone */
 } routes[] = {
-    {.path = "/api/v1/images/pull-active", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pull-active",
+    {.path = "/api/v1/images/pull-active",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "pull-active",
      .on_read = ipd_worker_get_active},
-    {.path = "/api/v1/images/pull-failed", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pull-failed",
+    {.path = "/api/v1/images/pull-failed",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "pull-failed",
      .on_read = ipd_worker_get_failed},
-    {.path = "/api/v1/images/pull-jobs", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pull-jobs",
+    {.path = "/api/v1/images/pull-jobs",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "pull-jobs",
      .on_read = ipd_worker_get_jobs},
-    {.path = "/api/v1/images/pull-jobs/{id}", .methods = M_READ | M_DELETE, .role = IPD_HTTP_ROLE_READ,
-     .metric = "pull-job", .on_read = ipd_worker_get_job, .on_write = ipd_worker_delete_job},
-    {.path = "/api/v1/images/pull", .methods = M_POST, .role = IPD_HTTP_ROLE_READ, .metric = "pull",
+    {.path = "/api/v1/images/pull-jobs/{id}",
+     .methods = M_READ | M_DELETE,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "pull-job",
+     .on_read = ipd_worker_get_job,
+     .on_write = ipd_worker_delete_job},
+    {.path = "/api/v1/images/pull",
+     .methods = M_POST,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "pull",
      .on_write = ipd_worker_post_pull},
-    {.path = "/api/v1/stats", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "stats",
+    {.path = "/api/v1/stats",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "stats",
      .on_read = ipd_worker_get_stats},
-    {.path = "/healthz", .methods = M_READ, .role = IPD_HTTP_ROLE_NONE, .metric = "healthz",
+    {.path = "/healthz",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_NONE,
+     .metric = "healthz",
      .on_read = ipd_worker_get_healthz},
-    {.path = "/readyz", .methods = M_READ, .role = IPD_HTTP_ROLE_NONE, .metric = "readyz",
+    {.path = "/readyz",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_NONE,
+     .metric = "readyz",
      .on_read = ipd_worker_get_readyz},
-    {.path = "/metrics", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "metrics",
+    {.path = "/metrics",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "metrics",
      .on_read = ipd_worker_get_metrics},
-    {.path = "/", .methods = M_READ, .role = IPD_HTTP_ROLE_NONE, .metric = "dashboard",
-     .on_read = ipd_worker_get_dashboard, .also = ipd_dashboard_is_file},
-    {.path = "/ws/pod-logs", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "pod-logs",
-     .on_read = ipd_logs_handle, .upgrade = 1},
-    {.path = "/ws/image-pull/{id}", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "ws-job",
-     .on_read = ipd_ws_serve, .upgrade = 1},
-    {.path = "/ws/image-pull-all", .methods = M_READ, .role = IPD_HTTP_ROLE_READ, .metric = "ws-all",
-     .on_read = ipd_ws_serve, .upgrade = 1},
+    {.path = "/",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_NONE,
+     .metric = "dashboard",
+     .on_read = ipd_worker_get_dashboard,
+     .also = ipd_dashboard_is_file},
+    {.path = "/ws/pod-logs",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "pod-logs",
+     .on_read = ipd_logs_handle,
+     .upgrade = 1},
+    {.path = "/ws/image-pull/{id}",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "ws-job",
+     .on_read = ipd_ws_serve,
+     .upgrade = 1},
+    {.path = "/ws/image-pull-all",
+     .methods = M_READ,
+     .role = IPD_HTTP_ROLE_READ,
+     .metric = "ws-all",
+     .on_read = ipd_ws_serve,
+     .upgrade = 1},
 };
 
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -307,8 +351,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (conn != NULL && req->version >= 0x200)
         conn->h2_requests++; /* streams that do not get here are counted by h2_guard.c */
-    if (conn != NULL && (conn->closing || !ipd_http_rate_take(&conn->rate, (unsigned)w->cfg->request_rate_per_conn,
-                                                              h2o_now(w->loop)))) {
+    if (conn != NULL && (conn->closing ||
+                         !ipd_http_rate_take(&conn->rate, (unsigned)w->cfg->request_rate_per_conn, h2o_now(w->loop)))) {
         ipd_stats_add(w->stats, IPD_STATS_RATE_LIMITED, 1);
         ipd_worker_conn_close_soon(conn, req);
         ipd_worker_send_error(req, 429, "request rate over request_rate_per_conn; the connection is closed");
@@ -339,7 +383,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE,
                        presented ? "Bearer realm=\"imgpulld\", error=\"invalid_token\"" : "Bearer realm=\"imgpulld\"",
                        presented ? sizeof("Bearer realm=\"imgpulld\", error=\"invalid_token\"") - 1
-                                 : sizeof("Bearer realm=\"imgpulld\"") - 1, 1);
+                                 : sizeof("Bearer realm=\"imgpulld\"") - 1,
+                       1);
         ipd_worker_send_error(req, 401, presented ? "invalid bearer token" : "a bearer token is required");
         return 0;
     }

@@ -28,8 +28,8 @@ int h_dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect to port %d: %s", port, strerror(errno));
     return fd;
 }
@@ -142,8 +142,9 @@ h_proc_t h_start_redis(const char *dir, int port_or_0, const char *const *args)
     snprintf(port, sizeof(port), "%d", p.port);
     snprintf(p.log, sizeof(p.log), "/tmp/ipd-redis-%d-%llu.log", (int)getpid(), (unsigned long long)h_now_ms());
     /* No persistence: nothing is written to `dir` but what Redis insists on creating. */
-    const char *argv[48] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                            "no", "--dir", dir, "--protected-mode", "no", "--daemonize", "no"};
+    const char *argv[48] = {
+        "redis-server", "--port", port, "--bind",           "127.0.0.1", "--save",      "",  "--appendonly",
+        "no",           "--dir",  dir,  "--protected-mode", "no",        "--daemonize", "no"};
     size_t n = 15;
     for (size_t i = 0; args != NULL && args[i] != NULL && n < 47; i++)
         argv[n++] = args[i];
@@ -264,8 +265,7 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
     return len;
 }
 
-int h_http(int port, const char *method, const char *path, const char *body, const char *const *headers,
-           h_resp_t *out)
+int h_http(int port, const char *method, const char *path, const char *body, const char *const *headers, h_resp_t *out)
 {
     memset(out, 0, sizeof(*out));
     CURL *c = curl_easy_init();

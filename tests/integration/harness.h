@@ -15,8 +15,8 @@
 /** A child process started by the harness. */
 typedef struct h_proc {
     pid_t pid;
-    int port;          /**< the port it listens on, when known */
-    char log[256];     /**< file receiving its stdout and stderr */
+    int port;      /**< the port it listens on, when known */
+    char log[256]; /**< file receiving its stdout and stderr */
 } h_proc_t;
 
 /** Returns a free TCP port on 127.0.0.1 (bound and released; a tiny race is accepted). */
@@ -68,8 +68,7 @@ typedef struct h_resp {
 } h_resp_t;
 
 /** Sends a request to 127.0.0.1:port. `body` may be NULL. Returns 0, or -1 on transport failure. */
-int h_http(int port, const char *method, const char *path, const char *body, const char *const *headers,
-           h_resp_t *out);
+int h_http(int port, const char *method, const char *path, const char *body, const char *const *headers, h_resp_t *out);
 void h_resp_free(h_resp_t *r);
 
 /** h_http then json_loadb of the body; NULL on any failure. Owned (json_decref). */
@@ -181,7 +180,8 @@ void h_world_sim(h_world_t *w, const char *tag, const char *const *sim_args);
  */
 void h_world_write_conf(h_world_t *w, const char *extra);
 
-/** h_world_write_conf, then starts the daemon with `-c conf` and `env` (may be NULL); waits for /readyz when `ready`. */
+/** h_world_write_conf, then starts the daemon with `-c conf` and `env` (may be NULL); waits for /readyz when `ready`.
+ */
 void h_world_daemon(h_world_t *w, const char *extra, const char *const *env, int ready);
 
 /** Stops the daemon (SIGTERM) and the simulator, unlinks the segments and the directory. Returns the

@@ -22,9 +22,9 @@ static const char *const sim_args[] = {"--nodes", "3", "--pull-ms", "150", "--fa
 
 typedef struct proto {
     const char *name;
-    long curl_version;  /* asked of libcurl */
-    long expect;        /* negotiated version expected for requests without a body */
-    const char *ca;     /* TLS when set */
+    long curl_version; /* asked of libcurl */
+    long expect;       /* negotiated version expected for requests without a body */
+    const char *ca;    /* TLS when set */
 } proto_t;
 
 static h_world_t w;
@@ -47,7 +47,11 @@ static void req(const proto_t *p, const char *method, const char *path, const ch
                 h_resp_t *out)
 {
     static const char *const json_type[] = {"Content-Type: application/json", NULL};
-    h_req_t rq = {.method = method, .path = path, .body = body, .headers = headers, .http_version = p->curl_version,
+    h_req_t rq = {.method = method,
+                  .path = path,
+                  .body = body,
+                  .headers = headers,
+                  .http_version = p->curl_version,
                   .ca_file = p->ca};
     if (body != NULL && headers == NULL)
         rq.headers = json_type;
@@ -117,7 +121,8 @@ static int list_has(const json_t *doc, const char *id)
 {
     size_t i;
     const json_t *j;
-    json_array_foreach(json_object_get(doc, "jobs"), i, j) {
+    json_array_foreach(json_object_get(doc, "jobs"), i, j)
+    {
         if (strcmp(str_of(j, "id"), id) == 0)
             return 1;
     }
@@ -145,7 +150,8 @@ static void assert_pagination(const proto_t *p)
         if (json_array_size(jobs) == 1) {
             cr_assert_lt(seen, total, "more pages than jobs");
             cr_assert_str_eq(str_of(json_array_get(jobs, 0), "id"),
-                             str_of(json_array_get(json_object_get(all, "jobs"), seen), "id"), "page %zu differs", seen);
+                             str_of(json_array_get(json_object_get(all, "jobs"), seen), "id"), "page %zu differs",
+                             seen);
             seen++;
         }
         const char *cont = json_string_value(json_object_get(page, "continue"));
@@ -170,7 +176,8 @@ static void exercise_api(const proto_t *p, const char *tag)
     snprintf(body, sizeof(body), "{\"image\":\"%s\",\"nodes\":[\"node-1\",\"node-2\"]}", image);
     create(p, body, ok_id, sizeof(ok_id));
     /* A job that fails (the simulator fails registry.invalid). */
-    snprintf(body, sizeof(body), "{\"image\":\"registry.invalid/%s:1\",\"nodes\":[\"node-1\"],\"backoff_limit\":0}", tag);
+    snprintf(body, sizeof(body), "{\"image\":\"registry.invalid/%s:1\",\"nodes\":[\"node-1\"],\"backoff_limit\":0}",
+             tag);
     create(p, body, bad_id, sizeof(bad_id));
     /* A job whose pull takes a minute, to be cancelled. */
     snprintf(body, sizeof(body), "{\"image\":\"docker.io/library/slow-%s:1\",\"all_nodes\":true}", tag);

@@ -59,8 +59,8 @@ static void expect_error(long version, const char *method, const char *path, con
     cr_assert(c != NULL && m != NULL, "%s %s: no error code and message: %s", method, path, r.body);
     cr_assert_str_eq(c, code, "%s %s: code %s, expected %s", method, path, c, code);
     if (prefix != NULL)
-        cr_assert(strncmp(m, prefix, strlen(prefix)) == 0, "%s %s: message \"%s\" does not start with \"%s\"",
-                  method, path, m, prefix);
+        cr_assert(strncmp(m, prefix, strlen(prefix)) == 0, "%s %s: message \"%s\" does not start with \"%s\"", method,
+                  path, m, prefix);
     if (allow != NULL) {
         cr_assert(h_resp_header(&r, "allow", v, sizeof(v)), "%s %s: no Allow header", method, path);
         cr_assert_str_eq(v, allow);
@@ -83,16 +83,16 @@ Test(serving, bad_input_gets_the_right_status_and_a_json_error, .fini = teardown
         expect_error(v, "POST", "/api/v1/images/pull-failed", "{}", json_ct, 405, "method_not_allowed", NULL,
                      "GET, HEAD");
         expect_error(v, "GET", "/api/v1/images/pull", NULL, NULL, 405, "method_not_allowed", NULL, "POST");
-        expect_error(v, "POST", "/api/v1/images/pull-jobs/pj-00000001", "{}", json_ct, 405, "method_not_allowed",
-                     NULL, "GET, HEAD, DELETE");
+        expect_error(v, "POST", "/api/v1/images/pull-jobs/pj-00000001", "{}", json_ct, 405, "method_not_allowed", NULL,
+                     "GET, HEAD, DELETE");
         expect_error(v, "DELETE", "/healthz", NULL, NULL, 405, "method_not_allowed", NULL, "GET, HEAD");
         /* Unknown paths. */
         expect_error(v, "GET", "/api/v1/images/nope", NULL, NULL, 404, "not_found", NULL, NULL);
         expect_error(v, "GET", "/api/v2/images/pull-active", NULL, NULL, 404, "not_found", NULL, NULL);
         expect_error(v, "GET", "/api/v1/images/pull-jobs/pj-1/tasks", NULL, NULL, 404, "not_found", NULL, NULL);
         /* Query parameters: the message names the parameter. */
-        static const char *const bad_limits[] = {"limit=0", "limit=1001", "limit=abc", "limit=", "limit=5&limit=6",
-                                                 "limit=-1", "limit=1e2"};
+        static const char *const bad_limits[] = {
+            "limit=0", "limit=1001", "limit=abc", "limit=", "limit=5&limit=6", "limit=-1", "limit=1e2"};
         for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
             char path[128];
             snprintf(path, sizeof(path), "/api/v1/images/pull-failed?%s", bad_limits[i]);
@@ -106,8 +106,8 @@ Test(serving, bad_input_gets_the_right_status_and_a_json_error, .fini = teardown
         expect_error(v, "GET", "/api/v1/images/pull-jobs?image=", NULL, NULL, 400, "invalid_argument", "image", NULL);
         expect_error(v, "GET", "/api/v1/images/pull-jobs?node=a&node=b", NULL, NULL, 400, "invalid_argument", "node",
                      NULL);
-        expect_error(v, "GET", "/api/v1/images/pull-jobs?continue=bm90LWEtdG9rZW4", NULL, NULL, 400,
-                     "invalid_argument", "continue", NULL);
+        expect_error(v, "GET", "/api/v1/images/pull-jobs?continue=bm90LWEtdG9rZW4", NULL, NULL, 400, "invalid_argument",
+                     "continue", NULL);
         expect_error(v, "GET", "/api/v1/images/pull-jobs?colour=red", NULL, NULL, 400, "invalid_argument", "colour",
                      NULL);
         expect_error(v, "GET", "/api/v1/images/pull-active?limit=5", NULL, NULL, 400, "invalid_argument", "limit",
@@ -119,8 +119,8 @@ Test(serving, bad_input_gets_the_right_status_and_a_json_error, .fini = teardown
         big[sizeof(big) - 2] = '}';
         big[sizeof(big) - 1] = '\0';
         expect_error(v, "POST", "/api/v1/images/pull", big, json_ct, 413, "payload_too_large", NULL, NULL);
-        expect_error(v, "POST", "/api/v1/images/pull", "{\"image\": \"nginx\", \"nodes\": [\"node-1\"",
-                     json_ct, 400, "invalid_argument", "malformed JSON at byte ", NULL);
+        expect_error(v, "POST", "/api/v1/images/pull", "{\"image\": \"nginx\", \"nodes\": [\"node-1\"", json_ct, 400,
+                     "invalid_argument", "malformed JSON at byte ", NULL);
         expect_error(v, "POST", "/api/v1/images/pull", "{\"image\":\"nginx:1\",\"nodes\":[\"node-1\"],\"colour\":1}",
                      json_ct, 400, "invalid_argument", "unknown field \"colour\"", NULL);
         expect_error(v, "POST", "/api/v1/images/pull", "{\"image\":\"Bad Image!\",\"nodes\":[\"node-1\"]}", json_ct,
@@ -136,7 +136,8 @@ Test(serving, bad_input_gets_the_right_status_and_a_json_error, .fini = teardown
                      "unsupported_media_type", NULL, NULL);
     }
     /* A byte offset that is right: the syntax error is at byte 17. */
-    h_req_t rq = {.method = "POST", .path = "/api/v1/images/pull", .body = "{\"image\": \"a:1\" x}", .headers = json_ct};
+    h_req_t rq = {
+        .method = "POST", .path = "/api/v1/images/pull", .body = "{\"image\": \"a:1\" x}", .headers = json_ct};
     h_resp_t r;
     cr_assert_eq(h_request(w.port, &rq, &r, NULL), 0);
     cr_assert_not_null(strstr(r.body, "malformed JSON at byte 16") ? r.body : strstr(r.body, "at byte 17"), "%s",
@@ -277,8 +278,8 @@ Test(serving, tokens_guard_a_non_loopback_listener, .fini = teardown)
     const char *const admin[] = {"Authorization: Bearer admin-token-0123456789+/=", NULL};
     const char *const reader_post[] = {"Authorization: Bearer reader-token-0123456789",
                                        "Content-Type: application/json", NULL};
-    const char *const admin_post[] = {"Authorization: Bearer admin-token-0123456789+/=",
-                                      "Content-Type: application/json", NULL};
+    const char *const admin_post[] = {
+        "Authorization: Bearer admin-token-0123456789+/=", "Content-Type: application/json", NULL};
     const char *body = "{\"image\":\"docker.io/library/busybox:1\",\"nodes\":[\"node-1\"]}";
     const long versions[] = {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE};
     for (size_t k = 0; k < 2; k++) {
@@ -321,11 +322,11 @@ Test(serving, tokens_guard_a_non_loopback_listener, .fini = teardown)
             h_resp_free(&r);
         }
         expect_error(v, "POST", "/api/v1/images/pull", body, reader_post, 403, "permission_denied", NULL, NULL);
-        expect_error(v, "DELETE", "/api/v1/images/pull-jobs/pj-00000001", NULL, reader, 403, "permission_denied",
-                     NULL, NULL);
+        expect_error(v, "DELETE", "/api/v1/images/pull-jobs/pj-00000001", NULL, reader, 403, "permission_denied", NULL,
+                     NULL);
         expect_error(v, "DELETE", "/api/v1/images/pull-jobs/pj-00000001", NULL, admin, 404, "not_found", NULL, NULL);
-        h_req_t post = {.method = "POST", .path = "/api/v1/images/pull", .body = body, .headers = admin_post,
-                        .http_version = v};
+        h_req_t post = {
+            .method = "POST", .path = "/api/v1/images/pull", .body = body, .headers = admin_post, .http_version = v};
         cr_assert_eq(h_request(w.port, &post, &r, NULL), 0);
         cr_assert_eq(r.status, 202, "admin POST: %ld %s", r.status, r.body);
         h_resp_free(&r);
@@ -378,8 +379,8 @@ Test(serving, metrics_pass_promtool_check, .fini = teardown)
     /* Some traffic of every kind first, so that every series has values. */
     h_resp_t r;
     const char *const json_hdr[] = {"Content-Type: application/json", NULL};
-    h_http(w.port, "POST", "/api/v1/images/pull", "{\"image\":\"docker.io/library/x:1\",\"all_nodes\":true}",
-           json_hdr, &r);
+    h_http(w.port, "POST", "/api/v1/images/pull", "{\"image\":\"docker.io/library/x:1\",\"all_nodes\":true}", json_hdr,
+           &r);
     cr_assert_eq(r.status, 202);
     h_resp_free(&r);
     h_http(w.port, "GET", "/nope", NULL, NULL, &r);

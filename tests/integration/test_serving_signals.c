@@ -229,7 +229,8 @@ static json_t *embedded(json_t *line)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(line, k, v) {
+    json_object_foreach(line, k, v)
+    {
         if (json_is_object(v) && json_object_get(v, "http") != NULL && json_object_get(v, "table") != NULL)
             return v;
     }
@@ -242,8 +243,8 @@ Test(serving, sigusr1_writes_the_stats_line_and_file_with_the_api_figures, .fini
     h_world_daemon(&w, NULL, NULL, 1);
     const char *const json_hdr[] = {"Content-Type: application/json", NULL};
     h_resp_t r;
-    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", "{\"image\":\"docker.io/library/a:1\",\"all_nodes\":true}",
-                        json_hdr, &r),
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull",
+                        "{\"image\":\"docker.io/library/a:1\",\"all_nodes\":true}", json_hdr, &r),
                  0);
     cr_assert_eq(r.status, 202);
     h_resp_free(&r);
@@ -298,7 +299,8 @@ Test(serving, sigusr1_writes_the_stats_line_and_file_with_the_api_figures, .fini
     cr_assert_geq(json_integer_value(json_object_get(json_object_get(file, "http"), "requests")), 31);
     json_t *fm = json_object_get(file, "master"), *am = json_object_get(api, "master");
     cr_assert_eq(json_integer_value(json_object_get(fm, "ready")), 1);
-    cr_assert_eq(json_integer_value(json_object_get(fm, "workers")), json_integer_value(json_object_get(am, "workers")));
+    cr_assert_eq(json_integer_value(json_object_get(fm, "workers")),
+                 json_integer_value(json_object_get(am, "workers")));
     cr_assert_eq(json_integer_value(json_object_get(fm, "started_at_ms")),
                  json_integer_value(json_object_get(am, "started_at_ms")));
     json_decref(line);

@@ -82,9 +82,10 @@ Test(serving, sighup_during_h2load_fails_no_request, .fini = teardown)
     unsigned long total = 0, succeeded = 0, failed = 0, errored = 0, timeouts = 0;
     const char *rl = strstr(text, "requests:");
     cr_assert_not_null(rl, "h2load: %s", text);
-    cr_assert_eq(sscanf(rl, "requests: %lu total, %*u started, %*u done, %lu succeeded, %lu failed, %lu errored, %lu timeout",
-                        &total, &succeeded, &failed, &errored, &timeouts),
-                 5, "%s", rl);
+    cr_assert_eq(
+        sscanf(rl, "requests: %lu total, %*u started, %*u done, %lu succeeded, %lu failed, %lu errored, %lu timeout",
+               &total, &succeeded, &failed, &errored, &timeouts),
+        5, "%s", rl);
     /*
      * Old workers send GOAWAY and finish their streams; h2load's timed mode reconnects (its
      * counted mode does not, and would count the requests it never sent as failed). The

@@ -42,8 +42,8 @@ static void start_daemon(const char *tag, const char *const *env)
         h_instance(w.instance, sizeof(w.instance), tag);
     char server[64];
     snprintf(server, sizeof(server), "http://127.0.0.1:%d", w.sim.port);
-    const char *args[] = {"--kube-server", server, "--instance", w.instance, "--listen", "127.0.0.1:0",
-                          "--workers", "1", "--log-level", "debug", NULL};
+    const char *args[] = {"--kube-server", server, "--instance",  w.instance, "--listen", "127.0.0.1:0",
+                          "--workers",     "1",    "--log-level", "debug",    NULL};
     w.daemon = h_start_daemon(args, env);
     uint64_t deadline = h_now_ms() + 15000;
     while (ipd_table_attach_readonly(w.instance, &w.table) != 0) {
@@ -209,7 +209,8 @@ static const json_t *newest_pod(const json_t *pods, const char *kjob)
 {
     const json_t *best = NULL, *p;
     size_t i;
-    json_array_foreach(pods, i, p) {
+    json_array_foreach(pods, i, p)
+    {
         if (owned_by(p, kjob) && (best == NULL || pod_cmp(p, best) > 0))
             best = p;
     }
@@ -221,7 +222,8 @@ static int among_newest(const json_t *pods, const char *kjob, const json_t *newe
 {
     const json_t *p;
     size_t i;
-    json_array_foreach(pods, i, p) {
+    json_array_foreach(pods, i, p)
+    {
         if (owned_by(p, kjob) && pod_cmp(p, newest) == 0 &&
             strcmp(str_at(json_object_get(p, "metadata"), "name"), name) == 0)
             return 1;
@@ -233,7 +235,8 @@ static size_t pod_events(const json_t *events, const char *pod, ipd_kube_event_t
 {
     size_t n = 0, i;
     const json_t *e;
-    json_array_foreach(events, i, e) {
+    json_array_foreach(events, i, e)
+    {
         ipd_kube_event_t ev;
         if (n < cap && ipd_kube_event_parse(e, &ev) == 0 && strcmp(ev.pod, pod) == 0)
             out[n++] = ev;
@@ -258,7 +261,8 @@ static int table_matches_sim(char *why, size_t cap)
     const json_t *events = json_object_get(st, "events"), *kj;
     size_t i;
     int ok = 1;
-    json_array_foreach(kjobs, i, kj) {
+    json_array_foreach(kjobs, i, kj)
+    {
         ipd_kube_job_info_t info;
         if (!ok || ipd_kube_job_parse(kj, &info) != 0)
             continue;
@@ -297,7 +301,8 @@ static int table_matches_sim(char *why, size_t cap)
         if (ipd_table_get_job_at(w.table, refs[r], &tv) != 0 && tv.job->id[0] == '\0')
             continue;
         int found = 0;
-        json_array_foreach(kjobs, i, kj) {
+        json_array_foreach(kjobs, i, kj)
+        {
             const char *id = str_at(json_object_get(json_object_get(kj, "metadata"), "labels"), IPD_LABEL_JOB);
             found |= id != NULL && strcmp(id, job.id) == 0;
         }
@@ -421,7 +426,8 @@ static int sim_pulled(const char *id, const char *node, int64_t *ms, int64_t *by
     size_t i;
     const json_t *e;
     int found = 0;
-    json_array_foreach(json_object_get(st, "events"), i, e) {
+    json_array_foreach(json_object_get(st, "events"), i, e)
+    {
         ipd_kube_event_t ev;
         const char *msg = str_at(e, "message");
         if (!found && ipd_kube_event_parse(e, &ev) == 0 && !ev.init_container &&
@@ -438,7 +444,8 @@ Test(watch, created_jobs_reach_final_states_with_reasons_durations_and_sizes)
     const char *sim[] = {"--nodes", "3", "--pull-ms", "300", "--fail-pattern", "^registry\\.invalid/", NULL};
     start_world("final", sim, NULL);
     create_ctx_t ok = create_jobs("{\"image\":\"docker.io/library/httpd:2.4.62\",\"all_nodes\":true}");
-    create_ctx_t bad = create_jobs("{\"image\":\"registry.invalid/team/app:2\",\"nodes\":[\"node-1\"],\"backoff_limit\":1}");
+    create_ctx_t bad =
+        create_jobs("{\"image\":\"registry.invalid/team/app:2\",\"nodes\":[\"node-1\"],\"backoff_limit\":1}");
     cr_assert_eq(ok.error, 0, "%s", ok.message);
     cr_assert_eq(bad.error, 0, "%s", bad.message);
     wait_final(&ok);
@@ -523,7 +530,8 @@ Test(watch, throttling_and_server_errors_back_off_and_converge)
     start_world("errors", slow_sim, env);
     create_ctx_t a, b;
     create_slow_jobs(&a, &b);
-    cr_assert_eq(sim_post("/_sim/inject", "{\"count\":6,\"code\":429,\"path\":\"/api/v1/namespaces/imgpulld/.*\"}"), 200);
+    cr_assert_eq(sim_post("/_sim/inject", "{\"count\":6,\"code\":429,\"path\":\"/api/v1/namespaces/imgpulld/.*\"}"),
+                 200);
     cr_assert_eq(sim_post("/_sim/watches/drop", "{}"), 200);
     usleep(800000);
     cr_assert_eq(sim_post("/_sim/inject", "{\"count\":6,\"code\":500,\"path\":\"/apis/batch/.*\"}"), 200);

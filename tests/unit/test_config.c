@@ -215,7 +215,8 @@ Test(config, redis_settings)
     expect_error("scope node\nnode_name n\nredis localhost\n", "3: redis: expects host:port, got \"localhost\"");
     expect_error("scope node\nnode_name n\nredis unix:run/redis.sock\n",
                  "3: redis: unix: needs an absolute socket path, got \"unix:run/redis.sock\"");
-    expect_error("redis 127.0.0.1:6379\n", "1: redis: needs scope node (a cluster-scope daemon watches every node itself)");
+    expect_error("redis 127.0.0.1:6379\n",
+                 "1: redis: needs scope node (a cluster-scope daemon watches every node itself)");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_prefix a{b}\n",
                  "4: redis_prefix: may only contain letters, digits, '_', '.' and '-', got \"a{b}\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_stream_maxlen 0\n",

@@ -8,8 +8,8 @@
 #include "proto/error.h"
 #include "worker/http/tokens_file.h"
 
-#define S(lit) lit, sizeof(lit) - 1
-#define READ_TOKEN "read-token-0123456789"
+#define S(lit)      lit, sizeof(lit) - 1
+#define READ_TOKEN  "read-token-0123456789"
 #define ADMIN_TOKEN "admin+token/ABCDEFGHIJ=="
 
 Test(worker_auth, tokens_file_parses_roles_comments_and_blanks)

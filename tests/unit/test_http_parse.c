@@ -116,13 +116,13 @@ Test(worker_http, jobs_query_parses_causes_and_rejects_bad_ones)
 {
     ipd_http_jobs_query_t q;
     char msg[256];
-    cr_assert_eq(ipd_http_parse_jobs_query(S("cause=auth,not_found&cause=rate_limited"), &q, msg, sizeof(msg)), 0,
-                 "%s", msg);
+    cr_assert_eq(ipd_http_parse_jobs_query(S("cause=auth,not_found&cause=rate_limited"), &q, msg, sizeof(msg)), 0, "%s",
+                 msg);
     cr_assert_eq(q.causes, (1u << IPD_CAUSE_AUTH) | (1u << IPD_CAUSE_NOT_FOUND) | (1u << IPD_CAUSE_RATE_LIMITED));
     cr_assert_eq(ipd_http_parse_jobs_query(S("cause=unknown%2Cnode_unavailable"), &q, msg, sizeof(msg)), 0, "%s", msg);
     cr_assert_eq(q.causes, (1u << IPD_CAUSE_UNKNOWN) | (1u << IPD_CAUSE_NODE_UNAVAILABLE));
-    static const char *const bad[] = {"cause=", "cause=Auth", "cause=null", "cause=auth,", "cause=bad_luck",
-                                      "cause=%zz"};
+    static const char *const bad[] = {"cause=",      "cause=Auth",     "cause=null",
+                                      "cause=auth,", "cause=bad_luck", "cause=%zz"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(ipd_http_parse_jobs_query(bad[i], strlen(bad[i]), &q, msg, sizeof(msg)), -1, "%s", bad[i]);
         cr_assert(strncmp(msg, "cause:", 6) == 0, "%s: %s", bad[i], msg);

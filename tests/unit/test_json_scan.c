@@ -22,9 +22,10 @@ static const char *const type_path[] = {"type"};
 
 Test(json_scan, finds_nested_strings_past_other_members)
 {
-    const char *doc = "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Pod\",\"spec\":{\"a\":[1,{\"b\":\"}]\"},\"x\\\"y\"],"
-                      "\"c\":null,\"d\":-1.5e3,\"e\":true},\"metadata\":{\"labels\":{\"name\":\"decoy\"},"
-                      "\"name\":\"pod-1\",\"resourceVersion\":\"42\"}}}";
+    const char *doc =
+        "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Pod\",\"spec\":{\"a\":[1,{\"b\":\"}]\"},\"x\\\"y\"],"
+        "\"c\":null,\"d\":-1.5e3,\"e\":true},\"metadata\":{\"labels\":{\"name\":\"decoy\"},"
+        "\"name\":\"pod-1\",\"resourceVersion\":\"42\"}}}";
     char out[64];
     cr_assert_eq(scan(doc, type_path, 1, out), 0);
     cr_assert_str_eq(out, "MODIFIED");
@@ -57,8 +58,9 @@ Test(json_scan, backslashes_before_a_quote_are_counted)
 
 Test(json_scan, members_of_one_object_in_one_pass)
 {
-    const char *doc = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"labels\":{\"namespace\":\"decoy\"},"
-                      "\"resourceVersion\":\"9\",\"uid\":7,\"namespace\":\"n\\\"s\"}}}";
+    const char *doc =
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"labels\":{\"namespace\":\"decoy\"},"
+        "\"resourceVersion\":\"9\",\"uid\":7,\"namespace\":\"n\\\"s\"}}}";
     static const char *const path[] = {"object", "metadata"};
     static const char *const names[] = {"name", "namespace", "resourceVersion", "uid", "absent"};
     ipd_json_span_t out[5];

@@ -50,7 +50,8 @@ Test(pull_request, images_selector_and_every_option)
     cr_assert_eq(r.spec.ttl_seconds_after_finished, 0);
     cr_assert_str_eq(r.spec.pull_secrets, "reg-a,reg-b");
     cr_assert_gt(ipd_pull_request_label_selector(&r, sel, sizeof(sel)), 0);
-    cr_assert(strcmp(sel, "kubernetes.io/os=linux,pool=gpu") == 0 || strcmp(sel, "pool=gpu,kubernetes.io/os=linux") == 0,
+    cr_assert(strcmp(sel, "kubernetes.io/os=linux,pool=gpu") == 0 ||
+                  strcmp(sel, "pool=gpu,kubernetes.io/os=linux") == 0,
               "%s", sel);
     ipd_pull_request_dispose(&r);
 }

@@ -31,7 +31,7 @@
 #include "shared/table.h"
 #include "worker/worker.h"
 
-#define READ_TOKEN "reader-token-0123456789"
+#define READ_TOKEN  "reader-token-0123456789"
 #define ADMIN_TOKEN "admin-token-0123456789"
 
 typedef struct server {
@@ -254,8 +254,8 @@ static void perform(CURL *c, resp_t *r)
     }
 }
 
-static resp_t request(server_t *s, const char *method, const char *path, const char *const *headers,
-                      const char *body, long version)
+static resp_t request(server_t *s, const char *method, const char *path, const char *const *headers, const char *body,
+                      long version)
 {
     resp_t r = {0};
     char url[512];
@@ -334,7 +334,8 @@ static void ids_of(const resp_t *r, char *out, size_t cap)
     json_t *j = parse(r), *v;
     size_t i;
     out[0] = '\0';
-    json_array_foreach(json_object_get(j, "jobs"), i, v) {
+    json_array_foreach(json_object_get(j, "jobs"), i, v)
+    {
         size_t l = strlen(out);
         snprintf(out + l, cap - l, "%s%s", i ? "," : "", json_string_value(json_object_get(v, "id")));
     }
@@ -454,9 +455,9 @@ Test(worker_server, bad_parameters_are_400_naming_them)
     server_t s;
     start(&s, NULL);
     static const char *const cases[][2] = {
-        {"/api/v1/images/pull-failed?limit=0", "limit"},     {"/api/v1/images/pull-failed?limit=1001", "limit"},
-        {"/api/v1/images/pull-failed?limit=x", "limit"},     {"/api/v1/images/pull-jobs?state=bogus", "state"},
-        {"/api/v1/images/pull-jobs?limit=-1", "limit"},      {"/api/v1/images/pull-jobs?color=red", "color"},
+        {"/api/v1/images/pull-failed?limit=0", "limit"}, {"/api/v1/images/pull-failed?limit=1001", "limit"},
+        {"/api/v1/images/pull-failed?limit=x", "limit"}, {"/api/v1/images/pull-jobs?state=bogus", "state"},
+        {"/api/v1/images/pull-jobs?limit=-1", "limit"},  {"/api/v1/images/pull-jobs?color=red", "color"},
         {"/api/v1/images/pull-active?limit=3", "limit"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

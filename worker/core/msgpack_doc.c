@@ -25,7 +25,8 @@ static int pack(msgpack_packer *pk, const json_t *v, int depth)
         json_t *val;
         if (msgpack_pack_map(pk, json_object_size(v)) != 0)
             return -ENOMEM;
-        json_object_foreach((json_t *)v, key, val) {
+        json_object_foreach((json_t *)v, key, val)
+        {
             size_t n = strlen(key);
             if (msgpack_pack_str_with_body(pk, key, n) != 0)
                 return -ENOMEM;
@@ -40,7 +41,8 @@ static int pack(msgpack_packer *pk, const json_t *v, int depth)
         json_t *val;
         if (msgpack_pack_array(pk, json_array_size(v)) != 0)
             return -ENOMEM;
-        json_array_foreach(v, i, val) {
+        json_array_foreach(v, i, val)
+        {
             int rc = pack(pk, val, depth + 1);
             if (rc != 0)
                 return rc;

@@ -151,8 +151,8 @@ void ipd_worker_send_text(h2o_req_t *req, int status, const char *content_type, 
 int ipd_worker_not_modified(h2o_req_t *req, const char *etag)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
-    if (i < 0 || !ipd_http_etag_match(req->headers.entries[i].value.base, req->headers.entries[i].value.len, etag,
-                                      strlen(etag)))
+    if (i < 0 ||
+        !ipd_http_etag_match(req->headers.entries[i].value.base, req->headers.entries[i].value.len, etag, strlen(etag)))
         return 0;
     set_header(req, H2O_TOKEN_ETAG, etag, strlen(etag));
     set_header(req, H2O_TOKEN_VARY, H2O_STRLIT("Accept, Accept-Encoding"));

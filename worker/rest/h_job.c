@@ -31,9 +31,9 @@ struct pending_op {
     int await;
     char (*ids)[IPD_JOB_ID_SIZE]; /* in the request's pool */
     size_t nids;
-    h2o_iovec_t body;    /* POST: the answer, in the request's pool */
+    h2o_iovec_t body;           /* POST: the answer, in the request's pool */
     size_t res_jobs, res_tasks; /* POST: room reserved in the table until it shows the jobs */
-    h2o_linklist_t link; /* in w->awaiting */
+    h2o_linklist_t link;        /* in w->awaiting */
     h2o_timeout_entry_t timeout;
 };
 

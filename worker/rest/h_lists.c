@@ -268,9 +268,10 @@ void ipd_worker_get_jobs(ipd_worker_t *w, h2o_req_t *req, const char *id)
     if (t != NULL && a.q.cont[0] != '\0') {
         int rc = ipd_http_cursor_decode(a.q.cont, strlen(a.q.cont), ipd_table_epoch(t), &a.cursor);
         if (rc != 0) {
-            ipd_worker_send_error(req, 400, rc == -2 ? "continue: the token is from another table epoch; list again "
-                                                       "from the start"
-                                                     : "continue: malformed or altered token");
+            ipd_worker_send_error(req, 400,
+                                  rc == -2 ? "continue: the token is from another table epoch; list again "
+                                             "from the start"
+                                           : "continue: malformed or altered token");
             return;
         }
         a.has_cursor = 1;

@@ -78,7 +78,7 @@ static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     metric(b, "http_requests_total", "counter", "HTTP requests answered by all workers, by status class.");
     for (int k = 0; k < 5; k++)
         ipd_buf_writef(b, "imgpulld_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", k + 1,
-                        f->totals.c[IPD_STATS_STATUS_1XX + k]);
+                       f->totals.c[IPD_STATS_STATUS_1XX + k]);
     metric(b, "http_request_duration_seconds", "histogram", "Request latency over all workers.");
     uint64_t cum = 0;
     for (unsigned i = 0; i < IPD_STATS_LATENCY_BUCKETS; i++) {
@@ -89,8 +89,7 @@ static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
         else
             ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", le / 1e6, cum);
     }
-    ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_sum %.6f\n",
-                    f->totals.c[IPD_STATS_LATENCY_SUM_US] / 1e6);
+    ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_sum %.6f\n", f->totals.c[IPD_STATS_LATENCY_SUM_US] / 1e6);
     ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
     metric(b, "http_route_requests_total", "counter", "HTTP requests answered by all workers, by route and status.");
     for (size_t r = 0; r < ipd_worker_route_count(); r++) {
@@ -112,7 +111,8 @@ static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
 /* HELP texts of the master's figures, by ipd_mstats_counter_t. */
 static const char *const master_help[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_READY] = "1 once every collection has been listed from Kubernetes into the table.",
-    [IPD_MSTATS_WATCH_HEALTHY] = "1 while every watch has heard from the API server within 2 x watch_idle_timeout + watch_backoff_max.",
+    [IPD_MSTATS_WATCH_HEALTHY] =
+        "1 while every watch has heard from the API server within 2 x watch_idle_timeout + watch_backoff_max.",
     [IPD_MSTATS_WORKERS_ALIVE] = "Worker processes the master has running.",
     [IPD_MSTATS_RESPAWNS] = "Workers started again after they died.",
     [IPD_MSTATS_WATCH_LISTS] = "Complete lists of a collection from Kubernetes.",
@@ -156,8 +156,7 @@ static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
         {IPD_STATS_WS_OPEN, "websocket_connections", "gauge", "WebSocket connections open."},
         {IPD_STATS_WS_MESSAGES_OUT, "websocket_messages_sent_total", "counter", "WebSocket messages sent."},
         {IPD_STATS_WS_OPENED, "websocket_connections_total", "counter", "WebSocket connections accepted."},
-        {IPD_STATS_WS_MESSAGES_IN, "websocket_messages_received_total", "counter",
-         "WebSocket messages received."},
+        {IPD_STATS_WS_MESSAGES_IN, "websocket_messages_received_total", "counter", "WebSocket messages received."},
         {IPD_STATS_WS_BYTES_OUT, "websocket_sent_bytes_total", "counter",
          "Job-watch bytes written, frame headers included."},
         {IPD_STATS_WS_SUBSCRIPTIONS, "websocket_subscriptions", "gauge",
@@ -198,8 +197,9 @@ static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     metric(b, "task_failures_total", "counter",
            "Tasks that reached failed, by cause (docs/api.md, Causes); each task counts once.");
     for (int c = IPD_CAUSE_AUTH; c < IPD_CAUSE_COUNT; c++)
-        ipd_buf_writef(b, "imgpulld_task_failures_total{cause=\"%s\"} %" PRIu64 "\n", ipd_cause_name((ipd_cause_t)c),
-                       (uint64_t)atomic_load_explicit(&f->master->c[ipd_mstats_task_failures(c)], memory_order_relaxed));
+        ipd_buf_writef(
+            b, "imgpulld_task_failures_total{cause=\"%s\"} %" PRIu64 "\n", ipd_cause_name((ipd_cause_t)c),
+            (uint64_t)atomic_load_explicit(&f->master->c[ipd_mstats_task_failures(c)], memory_order_relaxed));
 }
 
 static void prom_table(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
@@ -209,7 +209,7 @@ static void prom_table(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     metric(b, "jobs", "gauge", "Pull jobs in the table, by state.");
     for (int s = 0; s < IPD_JOB_STATE_COUNT; s++)
         ipd_buf_writef(b, "imgpulld_jobs{state=\"%s\"} %" PRIu64 "\n", ipd_job_state_name((ipd_job_state_t)s),
-                        f->jobs[s]);
+                       f->jobs[s]);
     metric(b, "table_generation", "gauge", "Generation of the job table.");
     ipd_buf_writef(b, "imgpulld_table_generation %" PRIu64 "\n", f->generation);
     metric(b, "ring_head", "gauge", "Sequence number of the last change record.");
