@@ -325,6 +325,29 @@ void h_post_pull(int port, const char *body, char *id, size_t cap)
     json_decref(doc);
 }
 
+typedef struct job_state_want {
+    int port;
+    const char *id, *state;
+    char seen[64];
+} job_state_want_t;
+
+static int job_state_is(void *ctx)
+{
+    job_state_want_t *s = ctx;
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", s->id);
+    json_t *job = h_http_json(s->port, "GET", path, NULL, NULL);
+    snprintf(s->seen, sizeof(s->seen), "%s", json_string_value(json_object_get(job, "state")) ?: "(none)");
+    json_decref(job);
+    return strcmp(s->seen, s->state) == 0;
+}
+
+void h_expect_job_state(int port, const char *id, const char *state, int timeout_ms)
+{
+    job_state_want_t s = {port, id, state, ""};
+    cr_assert(h_wait(job_state_is, &s, timeout_ms), "job %s: want %s, last seen %s", id, state, s.seen);
+}
+
 void h_sim_ok(int port, const char *method, const char *path, const char *body)
 {
     h_resp_t r;

@@ -81,6 +81,12 @@ json_t *h_http_json(int port, const char *method, const char *path, const char *
  */
 void h_post_pull(int port, const char *body, char *id, size_t cap);
 
+/**
+ * Waits up to `timeout_ms` until GET /api/v1/images/pull-jobs/{id} on `port` says `state`; fails
+ * the test otherwise, naming the state last seen.
+ */
+void h_expect_job_state(int port, const char *id, const char *state, int timeout_ms);
+
 /** Sends a control or API request to the simulator on `port`; fails the test unless it answers 2xx. */
 void h_sim_ok(int port, const char *method, const char *path, const char *body);
 

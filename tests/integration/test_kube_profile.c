@@ -42,20 +42,9 @@ static void write_kubeconfig(char *path, size_t cap)
 /* A POST through a worker creates the job in the simulator, and the master's watch sees it run. */
 static void assert_post_reaches_the_cluster(void)
 {
-    long status = 0;
-    char id[64], path[128], state[32] = "";
+    char id[64];
     h_post_pull(w.port, "{\"image\":\"docker.io/library/busybox:1.36\",\"nodes\":[\"node-1\"]}", id, sizeof(id));
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    uint64_t deadline = h_now_ms() + 20000;
-    while (h_now_ms() < deadline && strcmp(state, "succeeded") != 0) {
-        json_t *job = h_http_json(w.port, "GET", path, NULL, &status);
-        const char *s = json_string_value(json_object_get(job, "state"));
-        snprintf(state, sizeof(state), "%s", s != NULL ? s : "");
-        json_decref(job);
-        if (strcmp(state, "succeeded") != 0)
-            usleep(100000);
-    }
-    cr_assert_str_eq(state, "succeeded", "the job did not finish through the master's watch");
+    h_expect_job_state(w.port, id, "succeeded", 20000);
 }
 
 TestSuite(kube_profile, .fini = teardown, .timeout = 120);

@@ -65,28 +65,6 @@ static size_t kube_jobs(const char *id)
     return n;
 }
 
-typedef struct state_want {
-    const char *id, *state;
-    char seen[64];
-} state_want_t;
-
-static int job_state_is(void *ctx)
-{
-    state_want_t *s = ctx;
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", s->id);
-    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
-    snprintf(s->seen, sizeof(s->seen), "%s", json_string_value(json_object_get(job, "state")) ?: "(none)");
-    json_decref(job);
-    return strcmp(s->seen, s->state) == 0;
-}
-
-static void expect_state(const char *id, const char *state, int timeout_ms)
-{
-    state_want_t s = {id, state, ""};
-    cr_assert(h_wait(job_state_is, &s, timeout_ms), "job %s: want %s, last seen %s", id, state, s.seen);
-}
-
 static int nothing_active(void *ctx)
 {
     (void)ctx;
@@ -116,7 +94,7 @@ Test(retry_after, a_post_throttled_by_the_apiserver_is_created_after_retry_after
     snprintf(id, sizeof(id), "%s",
              json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id")) ?: "");
     json_decref(doc);
-    expect_state(id, "succeeded", 30000);
+    h_expect_job_state(w.port, id, "succeeded", 30000);
     cr_expect_eq(kube_jobs(id), 2);
     /* Each retry came no sooner than the Retry-After (1 s) after the 429 it answers. */
     answer_t a[16];
@@ -180,7 +158,7 @@ Test(retry_after, a_delete_throttled_by_the_apiserver_cancels_after_retry_after,
     snprintf(id, sizeof(id), "%s",
              json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id")) ?: "");
     json_decref(doc);
-    expect_state(id, "pulling", 20000);
+    h_expect_job_state(w.port, id, "pulling", 20000);
     inject("DELETE", "/apis/batch/v1/namespaces/imgpulld/jobs", 2, 429, 1);
     snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
     doc = h_http_json(w.port, "DELETE", path, NULL, &st);
@@ -209,7 +187,7 @@ Test(retry_after, the_masters_resume_patch_waits_retry_after_not_its_own_interva
     snprintf(id, sizeof(id), "%s",
              json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id")) ?: "");
     json_decref(doc);
-    expect_state(id, "succeeded", 60000);
+    h_expect_job_state(w.port, id, "succeeded", 60000);
     answer_t a[64];
     size_t n = job_answers("PATCH", "node-2", a, 64);
     double first_429 = 0, resumed = 0;
