@@ -543,16 +543,33 @@ class SimTest(unittest.TestCase):
         wait_for(lambda: self.pods("job-name=t") and self.pods("job-name=t")[0]["status"].get("containerStatuses"))
 
     def test_delete_job_propagation(self):
+        """Background deletes a Job's pods after the Job; Orphan (batch/v1's default) keeps every pod
+        the Job had, failed ones included, and strips the Job's ownerReference from each
+        (pkg/controller/garbagecollector/garbagecollector.go, orphanDependents). These pods fail
+        (busybox has no /imgpulld-noop) and the Job replaces them until backoffLimit, so how many
+        pods the Job has when it is deleted depends on timing; what does not is that the set the
+        deletion leaves never changes afterwards: no controller owns the pods any more."""
         for name in ("bg", "orphan"):
             self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS, job_manifest(name, "busybox:3"))
             wait_for(lambda: self.pods("job-name=" + name))
         self.sim.ok("DELETE", "/apis/batch/v1/namespaces/%s/jobs/bg" % NS, {"propagationPolicy": "Background"})
         wait_for(lambda: not self.pods("job-name=bg"))
         self.sim.ok("DELETE", "/apis/batch/v1/namespaces/%s/jobs/orphan" % NS)
-        time.sleep(0.2)
+        kept = sorted(p["metadata"]["name"] for p in self.pods("job-name=orphan"))
+        self.assertGreaterEqual(len(kept), 1)
+
+        def all_failed():
+            pods = self.pods("job-name=orphan")
+            return pods if all(p["status"]["phase"] == "Failed" for p in pods) else None
+        # Once every kept pod has failed, a live Job would create a replacement within its backoff
+        # (at most 80 ms for backoffLimit 2 here).
+        wait_for(all_failed)
+        time.sleep(0.3)
         left = self.pods("job-name=orphan")
-        self.assertEqual(len(left), 1)
-        self.assertNotIn("ownerReferences", left[0]["metadata"])
+        self.assertEqual(sorted(p["metadata"]["name"] for p in left), kept)
+        for p in left:
+            self.assertNotIn("ownerReferences", p["metadata"])
+            self.assertEqual(p["status"]["phase"], "Failed")
 
     def test_delete_collection_by_label(self):
         for i in range(3):
