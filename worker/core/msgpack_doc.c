@@ -1,4 +1,4 @@
-#include "worker/internal.h"
+#include "worker/core/core.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,4 +1,4 @@
-#include "worker/internal.h"
+#include "worker/http/http.h"
 
 #include <string.h>
 
