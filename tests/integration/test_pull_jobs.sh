@@ -5,6 +5,7 @@
 # Python clients live in tests/integration/ws/.
 source "$(dirname "$0")/ws/env.sh"
 
+ws_check "the final-state observer orders by what the daemon served" check_final_observer.py
 ws_start_sim --nodes 4 || exit 1
 ws_start_daemon || exit 1
 ws_check "terminal states stay final; Retry-After is honoured" check_final.py "$PORT" "$SIM_PORT"

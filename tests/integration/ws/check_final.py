@@ -6,7 +6,9 @@ pods that led to it. Three jobs: one that pulls and completes, one whose contain
 after the pull (its Job fails: what every pull Job did when the pod ran a command from the
 image), one whose pull fails. For the whole run every WebSocket message and a REST poll every
 100 ms are recorded; once a job or a task is seen in a terminal state, every later observation
-must show the same state. The 429s must be retried after their Retry-After, not sooner.
+must show the same state. "Later" is what the daemon served later (a higher version, a request
+sent after the earlier answer arrived, the order of one stream), not what this process happened
+to record later: see final_observer.py. The 429s must be retried after their Retry-After, not sooner.
 
 Usage: check_final.py DAEMON_PORT SIM_PORT
 """
@@ -17,50 +19,21 @@ import sys
 import threading
 import time
 
-from wslib import FINAL, check, connect, log, rest, run, sim
+from final_observer import Observer
+from wslib import check, connect, log, rest, run, sim
 
 PORT, SIM_PORT = int(sys.argv[1]), int(sys.argv[2])
 RETRY_AFTER = 2
 PODS_WATCH = r"/pods\?.*watch=(true|1)"
 
 
-class Observer:
-    """Every (time, source, job state, {node: task state}) seen, per job."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.seen = {}
-
-    def add(self, source, job):
-        tasks = {t["node"]: t["state"] for t in job.get("tasks") or []}
-        with self.lock:
-            self.seen.setdefault(job["id"], []).append((time.monotonic(), source, job["state"], tasks))
-
-    def verify(self):
-        """Fails on any terminal state that a later observation contradicts."""
-        with self.lock:
-            for jid, obs in self.seen.items():
-                final_job, final_tasks = None, {}
-                for when, source, state, tasks in obs:
-                    if final_job is not None:
-                        check(state == final_job, "job %s was %s, then %s (%s)" % (jid, final_job, state, source))
-                    elif state in FINAL:
-                        final_job = state
-                    for node, ts in tasks.items():
-                        if node in final_tasks:
-                            check(ts == final_tasks[node], "job %s task %s was %s, then %s (%s)"
-                                  % (jid, node, final_tasks[node], ts, source))
-                        elif ts in FINAL:
-                            final_tasks[node] = ts
-            return {jid: obs[-1][2] for jid, obs in self.seen.items()}
-
-
 def poll_rest(obs, ids, stop):
     while not stop.is_set():
         for jid in ids:
+            sent = obs.clock()
             status, doc, _ = rest(PORT, "GET", "/api/v1/images/pull-jobs/" + jid)
             if status == 200:
-                obs.add("REST", doc)
+                obs.add_rest(sent, doc)
         time.sleep(0.1)
 
 
@@ -71,7 +44,7 @@ async def follow(obs, jid):
         async for raw in ws:
             m = json.loads(raw)
             if m.get("type") in ("snapshot", "update"):
-                obs.add("WS " + m["type"], m["job"])
+                obs.add_ws(jid, m["type"], m["job"])
     except Exception:  # noqa: BLE001 - a closed stream ends the record
         pass
     return ws.close_code
@@ -112,7 +85,9 @@ async def main():
     await asyncio.sleep(3)
     stop.set()
     poller.join()
-    last = obs.verify()
+    bad = obs.contradictions()
+    check(not bad, "; ".join(bad[:3]))
+    last = obs.last_states()
     for jid, want in jobs.items():
         check(last.get(jid) == want, "job %s ended %s, expected %s" % (jid, last.get(jid), want))
     throttled = pods_watch_429s()
