@@ -1,4 +1,4 @@
-#include "worker/internal.h"
+#include "worker/router.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -6,6 +6,8 @@
 #include "proto/http1_framing.h"
 #include "proto/http_host.h"
 #include "proto/job.h"
+#include "worker/http/http.h"
+#include "worker/rest/rest.h"
 #include "worker/rest/dashboard.h"
 #include "worker/logs/logs.h"
 #include "worker/ws/ws.h"
@@ -123,15 +125,8 @@ uint32_t ipd_worker_stats_route_slots(void)
     return (uint32_t)((ROUTES + 1) * ipd_http_status_kinds());
 }
 
-size_t ipd_worker_route_count(void)
-{
-    return ROUTES + 1;
-}
-
-const char *ipd_worker_route_metric(size_t i)
-{
-    return i < ROUTES ? routes[i].metric : "other";
-}
+/* The `route` labels of the metrics (w->route_metrics): each row's, then "other". */
+static const char *route_labels[ROUTES + 1];
 
 /* Whether `path` is `prefix` followed by one id segment; copies the id into `id` (may be NULL). */
 static int prefix_id(h2o_iovec_t path, const char *prefix, size_t plen, char *id)
@@ -435,4 +430,9 @@ void ipd_worker_router_register(ipd_worker_t *w, h2o_hostconf_t *host)
     struct stats_logger *l = (struct stats_logger *)h2o_create_logger(pc, sizeof(*l));
     l->super.log_access = on_log_access;
     l->w = w;
+    for (size_t r = 0; r < ROUTES; r++)
+        route_labels[r] = routes[r].metric;
+    route_labels[ROUTE_OTHER] = "other";
+    w->route_metrics = route_labels;
+    w->nroutes = ROUTES + 1;
 }

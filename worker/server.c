@@ -1,4 +1,4 @@
-#include "worker/internal.h"
+#include "worker/router.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +11,10 @@
 
 #include "proto/error.h"
 #include "shared/log.h"
+#include "worker/http/http.h"
 #include "worker/http/tokens_file.h"
 #include "worker/logs/logs.h"
+#include "worker/rest/rest.h"
 #include "worker/ws/ws.h"
 
 #define TABLE_WAIT_MS 2000

@@ -121,11 +121,15 @@ def self_test(rules_path):
         "master/b.c": "#include <h2o.h>\n",  # master using h2o
         "worker/c.c": '#include "../master/daemon.h"\n',  # worker reaching the master, relatively
         "master/d.c": '#include "shared/table_internal.h"\n',  # another module's private header
+        "worker/rest/e.c": '#include "worker/ws/ws.h"\n',  # a room reaching a room beside it
+        "worker/core/f.c": '#include "../http/http.h"\n',  # a room reaching up, relatively
+        "worker/http/g.c": '#include "worker/router.h"\n',  # a room reaching the top
     }
     with tempfile.TemporaryDirectory() as root:
-        for m in MODULES:
-            os.makedirs(os.path.join(root, m))
-        for name in ("shared/log.h", "master/daemon.h", "shared/table_internal.h"):
+        for d in MODULES + ("worker/core", "worker/http", "worker/rest", "worker/ws"):
+            os.makedirs(os.path.join(root, d))
+        for name in ("shared/log.h", "master/daemon.h", "shared/table_internal.h", "worker/ws/ws.h",
+                     "worker/http/http.h", "worker/router.h"):
             open(os.path.join(root, name), "w").close()
         for name, text in plants.items():
             with open(os.path.join(root, name), "w") as f:

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "proto/error.h"
-#include "worker/internal.h"
+#include "worker/rest/rest.h"
 
 static char instance[64];
 static ipd_table_t *writer, *reader;

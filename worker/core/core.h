@@ -166,6 +166,11 @@ struct ipd_worker {
     ipd_stats_segment_t *stats_seg; /**< owned; NULL without a stats segment */
     ipd_stats_block_t *stats;       /**< this worker's block, or own_stats */
     ipd_stats_block_t *own_stats;   /**< owned: counts before the block is claimed, or without a segment */
+    /** The `route` labels of the per-route metrics: the route table's rows, then "other" (set by
+     *  ipd_worker_router_register(), worker/router.h; static strings). Route r, status kind k
+     *  (ipd_http_status_kind(), proto/http_parse.h) count in route slot r * ipd_http_status_kinds() + k. */
+    const char *const *route_metrics;
+    size_t nroutes;
 
     ipd_kube_t *kube;                             /**< owned; NULL when it could not be created (kube_error says why) */
     h2o_socket_t *kube_ep_sock, *kube_timer_sock; /**< own dup()s of the client's fds */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "shared/log.h"
-#include "worker/internal.h"
+#include "worker/http/http.h"
 
 struct ipd_logs {
     ipd_worker_t *w;

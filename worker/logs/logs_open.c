@@ -7,7 +7,7 @@
 
 #include "proto/error.h"
 #include "shared/log.h"
-#include "worker/internal.h"
+#include "worker/http/http.h"
 
 static int namespace_allowed(const ipd_worker_t *w, const char *ns)
 {

@@ -10,7 +10,7 @@
 #include "proto/error.h"
 #include "proto/json.h"
 #include "shared/log.h"
-#include "worker/internal.h"
+#include "worker/http/http.h"
 
 static void start_log(ipd_logs_stream_t *s);
 

@@ -6,7 +6,7 @@
 
 #include "proto/json.h"
 #include "shared/log.h"
-#include "worker/internal.h"
+#include "worker/http/http.h"
 
 /*
  * h2o's send callback copies what wslay hands it into its write buffer, and refuses (would

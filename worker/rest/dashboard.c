@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "worker/internal.h"
+#include "worker/rest/rest.h"
 
 /*
  * The built-in dashboard: index.html at "/", its script and style sheet under "/ui/". The files

@@ -1,4 +1,4 @@
-#include "worker/internal.h"
+#include "worker/rest/rest.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "worker/internal.h"
+#include "worker/rest/rest.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -61,7 +61,7 @@ static void gather(ipd_worker_t *w, ipd_stats_figures_t *f)
     if (w->stats_seg == NULL) {
         for (unsigned k = 0; k < IPD_STATS_COUNT; k++)
             f->totals.c[k] = atomic_load_explicit(&w->own_stats->c[k], memory_order_relaxed);
-        f->totals.route_slots = ipd_worker_stats_route_slots();
+        f->totals.route_slots = (uint32_t)(w->nroutes * ipd_http_status_kinds());
         for (unsigned k = 0; k < f->totals.route_slots; k++)
             f->totals.route[k] = atomic_load_explicit(&w->own_stats->route[k], memory_order_relaxed);
         f->totals.workers = 1;
@@ -73,7 +73,7 @@ static void metric(ipd_buf_writer_t *b, const char *name, const char *type, cons
     ipd_buf_writef(b, "# HELP imgpulld_%s %s\n# TYPE imgpulld_%s %s\n", name, help, name, type);
 }
 
-static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
+static void prom_http(const ipd_worker_t *w, const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
 {
     metric(b, "http_requests_total", "counter", "HTTP requests answered by all workers, by status class.");
     for (int k = 0; k < 5; k++)
@@ -92,7 +92,7 @@ static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_sum %.6f\n", f->totals.c[IPD_STATS_LATENCY_SUM_US] / 1e6);
     ipd_buf_writef(b, "imgpulld_http_request_duration_seconds_count %" PRIu64 "\n", cum);
     metric(b, "http_route_requests_total", "counter", "HTTP requests answered by all workers, by route and status.");
-    for (size_t r = 0; r < ipd_worker_route_count(); r++) {
+    for (size_t r = 0; r < w->nroutes; r++) {
         for (size_t k = 0; k < ipd_http_status_kinds(); k++) {
             size_t slot = r * ipd_http_status_kinds() + k;
             uint64_t n = slot < f->totals.route_slots ? f->totals.route[slot] : 0;
@@ -100,10 +100,10 @@ static void prom_http(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
                 continue;
             if (ipd_http_status_kind_code(k) != 0)
                 ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
-                               ipd_worker_route_metric(r), ipd_http_status_kind_code(k), n);
+                               w->route_metrics[r], ipd_http_status_kind_code(k), n);
             else
                 ipd_buf_writef(b, "imgpulld_http_route_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
-                               ipd_worker_route_metric(r), n);
+                               w->route_metrics[r], n);
         }
     }
 }
@@ -224,7 +224,7 @@ void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req, const char *id)
     ipd_buf_init(&buf);
     ipd_buf_writer_t b = {&buf, 0};
     gather(w, &f);
-    prom_http(&f, &b);
+    prom_http(w, &f, &b);
     prom_counters(&f, &b);
     prom_table(&f, &b);
     if (b.rc != 0)

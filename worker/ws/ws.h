@@ -40,7 +40,7 @@
 #define IPD_WORKER_WS_H
 
 #include "proto/ws_frame.h"
-#include "worker/internal.h"
+#include "worker/http/http.h"
 
 /** Messages handed to one writev per connection. */
 #define IPD_WS_BATCH 8
