@@ -61,6 +61,51 @@ char *h_read_all(int fd, int timeout_ms, int *eof)
     return buf;
 }
 
+void h_send_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        cr_assert_gt(n, 0, "send: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+char *h_raw(int port, const char *text, int timeout_ms, int *eof)
+{
+    int fd = h_dial(port);
+    h_send_all(fd, text, strlen(text));
+    char *out = h_read_all(fd, timeout_ms, eof);
+    close(fd);
+    return out;
+}
+
+int h_raw_status(int port, const char *text)
+{
+    int fd = h_dial(port);
+    h_send_all(fd, text, strlen(text));
+    char buf[512];
+    size_t len = 0;
+    uint64_t deadline = h_now_ms() + 5000;
+    buf[0] = '\0';
+    while (len + 1 < sizeof(buf) && strstr(buf, "\r\n") == NULL) {
+        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            break;
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    close(fd);
+    int status = 0;
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
 uint64_t h_now_ms(void)
 {
     struct timespec ts;
@@ -484,6 +529,37 @@ int h_resp_header(const h_resp_t *r, const char *name, char *out, size_t cap)
     return 0;
 }
 
+void h_expect_status(int port, const char *method, const char *path, const char *body, const char *const *headers,
+                     long status, const char *what)
+{
+    char label[512];
+    snprintf(label, sizeof(label), "%s %s%s%s%s", method, path, what ? " (" : "", what ? what : "", what ? ")" : "");
+    h_resp_t r;
+    cr_assert_eq(h_http(port, method, path, body, headers, &r), 0, "%s: transport failure", label);
+    cr_assert_eq(r.status, status, "%s: status %ld, expected %ld: %s", label, r.status, status, r.body ? r.body : "");
+    h_resp_free(&r);
+}
+
+void h_expect_error_body(const h_resp_t *r, long status, const char *code, const char *prefix, const char *what)
+{
+    cr_assert_eq(r->status, status, "%s: status %ld, expected %ld: %s", what, r->status, status,
+                 r->body ? r->body : "");
+    char v[256] = "";
+    h_resp_header(r, "content-type", v, sizeof(v));
+    cr_assert(strncmp(v, "application/json", 16) == 0, "%s: content-type %s", what, v);
+    json_t *doc = json_loadb(r->body, r->len, 0, NULL);
+    cr_assert_not_null(doc, "%s: error body is not JSON: %s", what, r->body);
+    json_t *err = json_object_get(doc, "error");
+    const char *c = json_string_value(json_object_get(err, "code"));
+    const char *m = json_string_value(json_object_get(err, "message"));
+    cr_assert(c != NULL && m != NULL, "%s: no error code and message: %s", what, r->body);
+    cr_assert_str_eq(c, code, "%s: code %s, expected %s", what, c, code);
+    if (prefix != NULL)
+        cr_assert(strncmp(m, prefix, strlen(prefix)) == 0, "%s: message \"%s\" does not start with \"%s\"", what, m,
+                  prefix);
+    json_decref(doc);
+}
+
 void h_notify_open(h_notify_t *n)
 {
     static unsigned seq;
@@ -668,4 +744,16 @@ int h_world_stop(h_world_t *w)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
     h_sh(cmd, NULL, 0);
     return st;
+}
+
+void h_world_stop_clean(h_world_t *w)
+{
+    int st = h_world_stop(w);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the daemon did not stop cleanly (status %d)", st);
+}
+
+void h_world_teardown(h_world_t *w)
+{
+    if (w->daemon.pid > 0 || w->sim.pid > 0)
+        h_world_stop(w);
 }

@@ -31,6 +31,22 @@ int h_dial(int port);
  */
 char *h_read_all(int fd, int timeout_ms, int *eof);
 
+/** Writes all `len` bytes of `data` to `fd` (no SIGPIPE); fails the test on error. */
+void h_send_all(int fd, const void *data, size_t len);
+
+/**
+ * Sends `text` (a raw request, any bytes) on a new connection to 127.0.0.1:port and returns
+ * what the server sent within `timeout_ms` or until it closed the connection (*eof set then).
+ * Owned (free).
+ */
+char *h_raw(int port, const char *text, int timeout_ms, int *eof);
+
+/**
+ * Sends `text` on a new connection and returns the status of the answer's first line, as soon
+ * as that line arrived (at most 5 s); 0 when none came.
+ */
+int h_raw_status(int port, const char *text);
+
 /** Monotonic ms. */
 uint64_t h_now_ms(void);
 
@@ -70,6 +86,20 @@ typedef struct h_resp {
 /** Sends a request to 127.0.0.1:port. `body` may be NULL. Returns 0, or -1 on transport failure. */
 int h_http(int port, const char *method, const char *path, const char *body, const char *const *headers, h_resp_t *out);
 void h_resp_free(h_resp_t *r);
+
+/**
+ * Sends a request as h_http and fails the test unless the transport worked and the answer's
+ * status is `status`. `what` names the case in the failure message (may be NULL).
+ */
+void h_expect_status(int port, const char *method, const char *path, const char *body, const char *const *headers,
+                     long status, const char *what);
+
+/**
+ * Fails the test unless `r` is an error answer of docs/api.md: `status`, a JSON content type, and
+ * the body's error `code`, with a message starting with `prefix` (when not NULL). `what` names
+ * the request in the failure message.
+ */
+void h_expect_error_body(const h_resp_t *r, long status, const char *code, const char *prefix, const char *what);
 
 /** h_http then json_loadb of the body; NULL on any failure. Owned (json_decref). */
 json_t *h_http_json(int port, const char *method, const char *path, const char *body, long *status);
@@ -193,3 +223,7 @@ void h_world_daemon(h_world_t *w, const char *extra, const char *const *env, int
 /** Stops the daemon (SIGTERM) and the simulator, unlinks the segments and the directory. Returns the
  *  daemon's wait status. */
 int h_world_stop(h_world_t *w);
+/** h_world_stop, failing the test unless the daemon exited with status 0. */
+void h_world_stop_clean(h_world_t *w);
+/** For a test's .fini: h_world_stop if the daemon or the simulator still runs (after a failed assertion). */
+void h_world_teardown(h_world_t *w);

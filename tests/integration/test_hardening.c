@@ -23,8 +23,7 @@ static h_world_t w;
 
 static void teardown(void)
 {
-    if (w.daemon.pid > 0 || w.sim.pid > 0)
-        h_world_stop(&w);
+    h_world_teardown(&w);
 }
 
 static int all_alive(const pid_t *pids, size_t n)
@@ -160,8 +159,7 @@ Test(hardening, reload_into_a_bad_tokens_file_or_tls_key_keeps_the_old_workers_s
     pid_t gen2[2];
     cr_assert_eq(h_worker_pids(&w.daemon, 2, gen2, 2), 0, "new workers started for rejected files");
     cr_assert(all_alive(gen1, 2), "the serving workers died");
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_world_stop_clean(&w);
     h_notify_close(&n);
 }
 
@@ -201,8 +199,7 @@ Test(hardening, sigkill_of_the_workers_holding_every_log_stream_frees_the_stream
     json_int_t conns = json_integer_value(json_object_get(json_object_get(doc, "http"), "connections"));
     cr_assert_eq(conns, 1, "%lld connections counted with one client connected", (long long)conns);
     json_decref(doc);
-    st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_world_stop_clean(&w);
 }
 
 /* ---- item 4: workers hold no writable mapping of the table ---- */
@@ -237,33 +234,10 @@ Test(hardening, no_worker_maps_the_table_writable, .fini = teardown)
         cr_assert_eq(ro, 1, "worker %d maps the table %d times", (int)pids[i], ro);
         cr_assert_leq(stats_maps, 1, "worker %d maps the stats segment %d times", (int)pids[i], stats_maps);
     }
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_world_stop_clean(&w);
 }
 
 /* ---- item 3: the loopback listener, Host and Origin ---- */
-
-/* Sends `text` on a fresh connection to 127.0.0.1:port and returns the status of the answer's first line. */
-static int raw_status(int port, const char *text)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    char buf[512];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    int status = 0;
-    if (n > 0) {
-        buf[n] = '\0';
-        sscanf(buf, "HTTP/1.%*d %d", &status);
-    }
-    return status;
-}
 
 static int ws_upgrade_status(int port, const char *origin)
 {
@@ -272,7 +246,7 @@ static int ws_upgrade_status(int port, const char *origin)
              "GET /ws/image-pull-all HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: %s\r\n\r\n",
              port, origin);
-    return raw_status(port, text);
+    return h_raw_status(port, text);
 }
 
 /* After a reload: the previous generation's workers have exited, so only the new configuration answers. */
@@ -315,39 +289,30 @@ Test(hardening, a_rebound_page_cannot_create_a_job_nor_open_a_cross_origin_webso
     h_resp_free(&r);
     /* Host right, Origin foreign (a page elsewhere posting to 127.0.0.1). */
     const char *cross[] = {"Origin: http://evil.example", "Content-Type: application/json", NULL};
-    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, cross, &r), 0);
-    cr_assert_eq(r.status, 403, "a cross-origin POST got %ld: %s", r.status, r.body);
-    h_resp_free(&r);
+    h_expect_status(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, cross, 403, "a cross-origin POST");
     const char *null_origin[] = {"Origin: null", "Content-Type: application/json", NULL};
-    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, null_origin, &r), 0);
-    cr_assert_eq(r.status, 403, "Origin: null got %ld", r.status);
-    h_resp_free(&r);
+    h_expect_status(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, null_origin, 403, "Origin: null");
     cr_assert_eq(jobs_count(), before, "a job was created");
 
     cr_assert_eq(ws_upgrade_status(w.port, "http://evil.example"), 403, "a cross-origin WebSocket upgrade");
     char same[64];
     snprintf(same, sizeof(same), "http://127.0.0.1:%d", w.port);
     cr_assert_eq(ws_upgrade_status(w.port, same), 101, "a same-origin WebSocket upgrade");
-    int st10 = raw_status(w.port, "GET /healthz HTTP/1.0\r\n\r\n");
+    int st10 = h_raw_status(w.port, "GET /healthz HTTP/1.0\r\n\r\n");
     cr_assert_eq(st10, 200, "HTTP/1.0 without Host: %d", st10);
-    cr_assert_eq(raw_status(w.port, "GET /healthz HTTP/1.1\r\nHost: a..b\r\n\r\n"), 400, "a malformed Host");
+    cr_assert_eq(h_raw_status(w.port, "GET /healthz HTTP/1.1\r\nHost: a..b\r\n\r\n"), 400, "a malformed Host");
     /* curl and other non-browser clients send no Origin; localhost names are loopback. */
     const char *local[] = {"Host: localhost", NULL};
-    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, local, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
+    h_expect_status(w.port, "GET", "/api/v1/images/pull-active", NULL, local, 200, NULL);
 
     /* Both lists are configurable: listing the name and the origin lets the same request in. */
     h_world_write_conf(&w, "allowed_hosts evil.example\nallowed_origins http://evil.example\n");
     kill(w.daemon.pid, SIGHUP);
     cr_assert(h_log_wait(&w.daemon, "reload complete", 10000), "the reload did not complete");
     wait_old_workers_gone(1);
-    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, evil, &r), 0);
-    cr_assert_eq(r.status, 202, "a listed host and origin got %ld: %s", r.status, r.body);
-    h_resp_free(&r);
+    h_expect_status(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, evil, 202, "a listed host and origin");
     cr_assert_eq(ws_upgrade_status(w.port, "http://evil.example"), 101, "a listed origin's WebSocket upgrade");
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_world_stop_clean(&w);
 }
 
 Test(hardening, with_tokens_file_loopback_without_a_token_gets_loopback_role, .fini = teardown)
@@ -360,20 +325,11 @@ Test(hardening, with_tokens_file_loopback_without_a_token_gets_loopback_role, .f
     h_world_daemon(&w, extra, NULL, 1);
     const char *json[] = {"Content-Type: application/json", NULL};
     const char *reader[] = {"Authorization: Bearer reader-token-0123456789", NULL};
-    h_resp_t r;
     /* Default loopback_role none: as on any other listener. */
-    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 401, "GET without a token on loopback got %ld", r.status);
-    h_resp_free(&r);
-    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, json, &r), 0);
-    cr_assert_eq(r.status, 401, "POST without a token on loopback got %ld", r.status);
-    h_resp_free(&r);
-    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
-    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, reader, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
+    h_expect_status(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, 401, "GET without a token on loopback");
+    h_expect_status(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, json, 401, "POST without a token on loopback");
+    h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, NULL);
+    h_expect_status(w.port, "GET", "/api/v1/images/pull-active", NULL, reader, 200, NULL);
     char same[64];
     snprintf(same, sizeof(same), "http://127.0.0.1:%d", w.port);
     cr_assert_eq(ws_upgrade_status(w.port, same), 401, "a WebSocket without a token");
@@ -385,14 +341,9 @@ Test(hardening, with_tokens_file_loopback_without_a_token_gets_loopback_role, .f
     kill(w.daemon.pid, SIGHUP);
     cr_assert(h_log_wait(&w.daemon, "reload complete", 10000), "the reload did not complete");
     wait_old_workers_gone(1);
-    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 200, "GET with loopback_role read got %ld", r.status);
-    h_resp_free(&r);
-    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, json, &r), 0);
-    cr_assert_eq(r.status, 403, "POST with loopback_role read got %ld", r.status);
-    h_resp_free(&r);
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_expect_status(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, 200, "GET with loopback_role read");
+    h_expect_status(w.port, "POST", "/api/v1/images/pull", EVIL_BODY, json, 403, "POST with loopback_role read");
+    h_world_stop_clean(&w);
 }
 
 /* ---- item 5: a failed start exits 1 with the reason, never a crash ---- */
@@ -432,14 +383,9 @@ Test(hardening, a_second_daemon_on_the_same_port_fails_at_start, .fini = teardow
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "the second daemon ran (status %d):\n%s", st, out);
     cr_assert_not_null(strstr(out, "another process listens on this address"), "no clear reason:\n%s", out);
     /* The first daemon still answers every request with its own table. */
-    for (int i = 0; i < 20; i++) {
-        h_resp_t r;
-        cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-        cr_assert_eq(r.status, 200);
-        h_resp_free(&r);
-    }
-    st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    for (int i = 0; i < 20; i++)
+        h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, NULL);
+    h_world_stop_clean(&w);
 }
 
 /* ---- item 7: shared memory and files planted by someone else ---- */
@@ -513,8 +459,7 @@ Test(hardening, sigusr1_never_writes_through_a_planted_symlink, .fini = teardown
     cr_assert_str_eq(text, "precious\n", "the stats went through the planted link");
     cr_assert_eq(lstat(stats, &sb), 0, "no stats file");
     cr_assert(S_ISREG(sb.st_mode), "the stats file is not a regular file");
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_world_stop_clean(&w);
 }
 
 /* ---- item 10: descriptor exhaustion ---- */
@@ -573,8 +518,7 @@ Test(hardening, out_of_descriptors_a_worker_pauses_accepting_and_says_so, .fini 
         h_resp_free(&r);
     }
     cr_assert_eq(status, 200, "no answer once the connections were closed");
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_world_stop_clean(&w);
 }
 
 /* ---- item 15: subscriptions bounded per worker ---- */
@@ -588,8 +532,7 @@ Test(hardening, job_subscriptions_are_bounded_per_worker_not_only_per_connection
              getenv("IPD_SOURCE_DIR"), w.port);
     int st = h_sh(cmd, out, sizeof(out));
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "check_subs_total.py:\n%s", out);
-    st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_world_stop_clean(&w);
 }
 
 /* ---- item 8: max_header_size ---- */
@@ -613,9 +556,6 @@ Test(hardening, a_header_block_over_max_header_size_is_answered_431_before_authe
     cr_assert_not_null(strstr(r.body, "header_too_large"), "not the JSON error body: %s", r.body);
     h_resp_free(&r);
     /* A request of ordinary size on a new connection is answered as before. */
-    cr_assert_eq(h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 401);
-    h_resp_free(&r);
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    h_expect_status(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, 401, NULL);
+    h_world_stop_clean(&w);
 }

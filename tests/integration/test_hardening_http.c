@@ -26,25 +26,7 @@ static h_world_t w;
 
 static void teardown(void)
 {
-    if (w.daemon.pid > 0 || w.sim.pid > 0)
-        h_world_stop(&w);
-}
-
-static void stop_cleanly(void)
-{
-    int st = h_world_stop(&w);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
-}
-
-static void send_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        cr_assert_gt(n, 0, "send: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
+    h_world_teardown(&w);
 }
 
 /* ---- a hand-made HTTP/2 client ---- */
@@ -64,9 +46,9 @@ static void put_frame(int fd, unsigned type, unsigned flags, uint32_t stream, co
     unsigned char head[9] = {(unsigned char)(len >> 16),    (unsigned char)(len >> 8),    (unsigned char)len,
                              (unsigned char)type,           (unsigned char)flags,         (unsigned char)(stream >> 24),
                              (unsigned char)(stream >> 16), (unsigned char)(stream >> 8), (unsigned char)stream};
-    send_all(fd, head, sizeof(head));
+    h_send_all(fd, head, sizeof(head));
     if (len > 0)
-        send_all(fd, payload, len);
+        h_send_all(fd, payload, len);
 }
 
 /* Appends an HPACK integer with an `n`-bit prefix (first byte's high bits from `first`). */
@@ -113,7 +95,7 @@ static int h2_dial(int port)
 {
     int fd = h_dial(port);
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    send_all(fd, preface, sizeof(preface) - 1);
+    h_send_all(fd, preface, sizeof(preface) - 1);
     put_frame(fd, F_SETTINGS, 0, 0, NULL, 0);
     return fd;
 }
@@ -163,11 +145,8 @@ static uint32_t be32(const unsigned char *p)
  * `why`, and the connection must then be closed. */
 static void expect_refused(const char *text, const char *why)
 {
-    int fd = h_dial(w.port);
-    send_all(fd, text, strlen(text));
     int eof;
-    char *out = h_read_all(fd, 5000, &eof);
-    close(fd);
+    char *out = h_raw(w.port, text, 5000, &eof);
     cr_assert(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "not refused:\n%s\n---\n%s", text, out);
     cr_assert_not_null(strstr(out, "\"code\":\"invalid_argument\""), "not the JSON error body: %s", out);
     cr_assert_not_null(strstr(out, why), "the answer does not say \"%s\": %s", why, out);
@@ -194,20 +173,15 @@ Test(hardening_http, request_smuggling_shapes_are_answered_400_and_the_connectio
     expect_refused("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: 1\r\n 2\r\n\r\n", "obs-fold");
 
     /* The same length twice is one length, and an ordinary request on a new connection is served. */
-    int fd = h_dial(w.port);
-    const char *same = "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                       "Content-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-    send_all(fd, same, strlen(same));
     int eof;
-    char *out = h_read_all(fd, 5000, &eof);
-    close(fd);
+    char *out = h_raw(w.port,
+                      "POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                      5000, &eof);
     cr_assert_not_null(strstr(out, "image (or images, or pod_selector) is required"), "%s", out);
     free(out);
-    h_resp_t r;
-    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
-    stop_cleanly();
+    h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, "after the refusals");
+    h_world_stop_clean(&w);
 }
 
 Test(hardening_http, errors_the_library_answers_itself_carry_the_json_error_body, .fini = teardown)
@@ -220,7 +194,7 @@ Test(hardening_http, errors_the_library_answers_itself_carry_the_json_error_body
                    "broken content-length header");
     expect_refused("POST /api/v1/images/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n",
                    "unknown transfer-encoding");
-    stop_cleanly();
+    h_world_stop_clean(&w);
 }
 
 /* ---- issue 11 item 16: an HTTP/2 request with an empty :path ---- */
@@ -250,7 +224,7 @@ Test(hardening_http, an_http2_request_with_an_empty_path_is_a_stream_error, .fin
         answered = f.type == F_HEADERS && f.stream == 3;
     cr_assert(answered, "the next request on the connection was not answered");
     close(fd);
-    stop_cleanly();
+    h_world_stop_clean(&w);
 }
 
 /* ---- issue 11 items 8 and 9: what HTTP/2 clients make a worker hold before any handler ---- */
@@ -302,7 +276,7 @@ static void open_unfinished(int *fds, size_t n, size_t bytes)
             put_frame(fds[i], F_CONTINUATION, 0, 1, chunk, part);
         }
         unsigned char head[10] = {0, 0x10, 0, F_CONTINUATION, 0, 0, 0, 0, 1, 0};
-        send_all(fds[i], head, sizeof(head));
+        h_send_all(fds[i], head, sizeof(head));
     }
 }
 
@@ -332,10 +306,7 @@ static uint64_t trickle_until_closed(int *fds, size_t n, uint64_t timeout_ms)
                 open++;
             }
         }
-        h_resp_t r;
-        cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-        cr_assert_eq(r.status, 200, "another client was not served meanwhile");
-        h_resp_free(&r);
+        h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, "another client was not served meanwhile");
         if (open > 0)
             usleep(250000);
     }
@@ -374,7 +345,7 @@ Test(hardening_http, unfinished_http2_header_blocks_are_dropped_before_authentic
     took = trickle_until_closed(fds, 8, 8000);
     cr_assert_lt(took, 8000, "trickled header blocks outlived http_idle_timeout (2 s) by 6 s");
     cr_assert_geq(took, 1500, "dropped after %lu ms, before http_idle_timeout", (unsigned long)took);
-    stop_cleanly();
+    h_world_stop_clean(&w);
 }
 
 Test(hardening_http, unfinished_http2_header_blocks_over_the_worker_budget_drop_the_largest, .fini = teardown)
@@ -409,11 +380,8 @@ Test(hardening_http, unfinished_http2_header_blocks_over_the_worker_budget_drop_
     cr_assert(large == 2 && small == 0, "dropped (x) and kept (-), large blocks at even places: %s", seen);
     cr_assert(h_log_contains(&w.daemon, "unfinished header blocks over max_header_bytes_per_worker"),
               "no reason logged");
-    h_resp_t r;
-    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
-    stop_cleanly();
+    h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, "after the refusals");
+    h_world_stop_clean(&w);
 }
 
 Test(hardening_http, http2_streams_reset_before_their_request_count_against_the_request_rate, .fini = teardown)
@@ -464,10 +432,7 @@ Test(hardening_http, http2_streams_reset_before_their_request_count_against_the_
     cr_assert(h_log_contains(&w.daemon, "streams reset before their request over request_rate_per_conn"),
               "the worker did not say why it dropped the connection");
     /* Other clients are served, and the worker did not grow. */
-    h_resp_t r;
-    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
+    h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, "after the refusals");
     long after = worker_rss_kib();
     if (getenv("ASAN_OPTIONS") == NULL)
         cr_assert_lt(after - before, 8 * 1024, "the worker grew from %ld to %ld KiB", before, after);
@@ -485,5 +450,5 @@ Test(hardening_http, http2_streams_reset_before_their_request_count_against_the_
         answered = f.type == F_HEADERS && f.stream == stream;
     cr_assert(answered, "50 resets under the rate cost the connection");
     close(fd);
-    stop_cleanly();
+    h_world_stop_clean(&w);
 }

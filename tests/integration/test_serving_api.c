@@ -32,14 +32,7 @@ static h_world_t w;
 /* Runs after every test, also after a failed assertion: nothing outlives the test. */
 static void teardown(void)
 {
-    if (w.daemon.pid > 0 || w.sim.pid > 0)
-        h_world_stop(&w);
-}
-
-static void assert_stopped_cleanly(void)
-{
-    int st = h_world_stop(&w);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the daemon did not stop cleanly (status %d)", st);
+    h_world_teardown(&w);
 }
 
 /* One request; asserts the transport worked and, for bodiless requests, the negotiated version. */
@@ -321,7 +314,7 @@ Test(serving, every_endpoint_over_http1_and_cleartext_http2, .fini = teardown)
         exercise_api(&protos[i], tags[i]);
     cr_assert(!h_log_contains(&w.daemon, "\"level\":\"error\""), "errors were logged");
     cr_assert(!h_log_contains(&w.daemon, "after op_visible_timeout"), "an answer waited for op_visible_timeout");
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }
 
 Test(serving, every_endpoint_over_tls_with_alpn_h2, .fini = teardown)
@@ -366,7 +359,7 @@ Test(serving, every_endpoint_over_tls_with_alpn_h2, .fini = teardown)
     int rc = h_http(w.port, "GET", "/healthz", NULL, NULL, &plain);
     cr_assert(rc != 0 || plain.status != 200, "a cleartext request was answered on the TLS listener");
     h_resp_free(&plain);
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }
 
 /* ---- negotiation ---- */
@@ -620,5 +613,5 @@ Test(serving, etag_304_gzip_and_msgpack_agree_with_json, .fini = teardown)
     cr_assert_str_eq(str_of(json_object_get(err, "error"), "code"), "not_found");
     json_decref(err);
     h_resp_free(&r);
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }

@@ -24,14 +24,7 @@ static h_world_t w;
 /* Runs after every test, also after a failed assertion: nothing outlives the test. */
 static void teardown(void)
 {
-    if (w.daemon.pid > 0 || w.sim.pid > 0)
-        h_world_stop(&w);
-}
-
-static void assert_stopped_cleanly(void)
-{
-    int st = h_world_stop(&w);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the daemon did not stop cleanly (status %d)", st);
+    h_world_teardown(&w);
 }
 
 /*
@@ -46,26 +39,13 @@ static void expect_error(long version, const char *method, const char *path, con
     h_req_t rq = {.method = method, .path = path, .body = body, .headers = headers, .http_version = version};
     h_resp_t r;
     cr_assert_eq(h_request(w.port, &rq, &r, NULL), 0, "%s %s: transport failure", method, path);
-    cr_assert_eq(r.status, status, "%s %s (HTTP version %ld): status %ld, expected %ld: %s", method, path, version,
-                 r.status, status, r.body ? r.body : "");
-    char v[256];
-    h_resp_header(&r, "content-type", v, sizeof(v));
-    cr_assert(strncmp(v, "application/json", 16) == 0, "%s %s: content-type %s", method, path, v);
-    json_t *doc = json_loadb(r.body, r.len, 0, NULL);
-    cr_assert_not_null(doc, "%s %s: error body is not JSON: %s", method, path, r.body);
-    json_t *err = json_object_get(doc, "error");
-    const char *c = json_string_value(json_object_get(err, "code"));
-    const char *m = json_string_value(json_object_get(err, "message"));
-    cr_assert(c != NULL && m != NULL, "%s %s: no error code and message: %s", method, path, r.body);
-    cr_assert_str_eq(c, code, "%s %s: code %s, expected %s", method, path, c, code);
-    if (prefix != NULL)
-        cr_assert(strncmp(m, prefix, strlen(prefix)) == 0, "%s %s: message \"%s\" does not start with \"%s\"", method,
-                  path, m, prefix);
+    char what[300], v[256];
+    snprintf(what, sizeof(what), "%s %s (HTTP version %ld)", method, path, version);
+    h_expect_error_body(&r, status, code, prefix, what);
     if (allow != NULL) {
         cr_assert(h_resp_header(&r, "allow", v, sizeof(v)), "%s %s: no Allow header", method, path);
         cr_assert_str_eq(v, allow);
     }
-    json_decref(doc);
     h_resp_free(&r);
 }
 
@@ -154,7 +134,7 @@ Test(serving, bad_input_gets_the_right_status_and_a_json_error, .fini = teardown
     /* The daemon survived all of it and still serves. */
     expect_error(CURL_HTTP_VERSION_1_1, "GET", "/nope", NULL, NULL, 404, "not_found", NULL, NULL);
     cr_assert(!h_log_contains(&w.daemon, "killed by signal"), "a worker crashed");
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -186,10 +166,7 @@ Test(serving, request_rate_cap_answers_429_then_closes_the_connection, .fini = t
     free(out);
 
     /* A new connection has its own bucket. */
-    h_resp_t r;
-    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
+    h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, NULL);
 
     /* HTTP/2: one connection, sequential streams; some are refused and the connection ends. */
     char cmd[256], text[8192];
@@ -211,7 +188,7 @@ Test(serving, request_rate_cap_answers_429_then_closes_the_connection, .fini = t
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(stats, "http"), "rate_limited")),
                  (json_int_t)(1 + c4));
     json_decref(stats);
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }
 
 /*
@@ -254,11 +231,8 @@ Test(serving, a_refused_body_is_drained_and_a_silent_client_dropped, .fini = tea
     cr_assert(eof && waited >= 900 && waited < 4000, "an incomplete request was closed after %llu ms (eof %d)",
               (unsigned long long)waited, eof);
     /* The daemon still serves. */
-    h_resp_t r;
-    cr_assert_eq(h_http(w.port, "GET", "/healthz", NULL, NULL, &r), 0);
-    cr_assert_eq(r.status, 200);
-    h_resp_free(&r);
-    assert_stopped_cleanly();
+    h_expect_status(w.port, "GET", "/healthz", NULL, NULL, 200, NULL);
+    h_world_stop_clean(&w);
 }
 
 Test(serving, tokens_guard_a_non_loopback_listener, .fini = teardown)
@@ -331,7 +305,7 @@ Test(serving, tokens_guard_a_non_loopback_listener, .fini = teardown)
         cr_assert_eq(r.status, 202, "admin POST: %ld %s", r.status, r.body);
         h_resp_free(&r);
     }
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }
 
 Test(serving, readyz_is_503_until_the_first_list_completes, .fini = teardown)
@@ -367,7 +341,7 @@ Test(serving, readyz_is_503_until_the_first_list_completes, .fini = teardown)
     cr_assert_eq(h_http(w.sim.port, "DELETE", "/_sim/inject", NULL, NULL, &r), 0);
     h_resp_free(&r);
     h_wait_ready(&w.daemon, w.port, 10000);
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }
 
 Test(serving, metrics_pass_promtool_check, .fini = teardown)
@@ -420,5 +394,5 @@ Test(serving, metrics_pass_promtool_check, .fini = teardown)
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         cr_assert_not_null(strstr(r.body, routes[i]), "no %s in:\n%s", routes[i], r.body);
     h_resp_free(&r);
-    assert_stopped_cleanly();
+    h_world_stop_clean(&w);
 }
