@@ -23,13 +23,41 @@ int64_t ipd_model_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void ipd_model_mark_dirty(ipd_model_t *m, job_rec_t *j)
+void ipd_model_mark_job(ipd_model_t *m, job_rec_t *j)
 {
     if (j->dirty)
         return;
     j->dirty = 1;
     j->next_dirty = m->dirty;
     m->dirty = j;
+}
+
+void ipd_model_mark_dirty(ipd_model_t *m, job_rec_t *j)
+{
+    j->all_stale = 1;
+    ipd_model_mark_job(m, j);
+}
+
+void ipd_model_mark_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
+{
+    t->stale = 1;
+    ipd_model_mark_job(m, j);
+}
+
+void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only)
+{
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value;
+        if (active_only && ipd_job_state_is_final((ipd_job_state_t)j->job.state))
+            continue;
+        task_rec_t *t = ipd_model_task(j, node, 0);
+        if (t != NULL)
+            ipd_model_mark_task(m, j, t);
+        else if (j->job.keep)
+            ipd_model_mark_job(m, j); /* the node may enter its selection (ipd_model_keep_reconcile) */
+    }
 }
 
 static job_rec_t *new_job(ipd_model_t *m, const char *id)
@@ -134,6 +162,7 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
     j->ntasks++;
     task_rec_t *t = &j->tasks[lo];
     memset(t, 0, sizeof(*t));
+    t->stale = 1; /* its first computation; the caller marks the job */
     ipd_task_init(&t->task, node, ipd_model_now());
     return t;
 }
@@ -251,6 +280,8 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
     if (t == NULL)
         return -ENOMEM;
     if (j->job.image[0] == '\0' || !j->was_published) {
+        if (memcmp(&j->job.spec, &job->spec, sizeof(job->spec)) != 0)
+            ipd_model_mark_dirty(m, j); /* an input of every task (timeout_seconds) */
         ipd_strlcpy_utf8(j->job.image, job->image, sizeof(j->job.image));
         j->job.pull_policy = job->pull_policy;
         j->job.spec = job->spec;
@@ -270,7 +301,7 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
     }
     t->has_remote = 1;
     t->remote = *task;
-    ipd_model_mark_dirty(m, j);
+    ipd_model_mark_task(m, j, t);
     return 0;
 }
 
@@ -287,18 +318,6 @@ int ipd_model_remote_drop(ipd_model_t *m, const char *id)
     return rc == IPD_ENOTFOUND ? 0 : rc;
 }
 
-/* Marks dirty every job with a task on `node`. */
-static void mark_node(ipd_model_t *m, const char *node)
-{
-    size_t b = 0;
-    ipd_strmap_entry_t *e = NULL;
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
-        if (ipd_model_task(j, node, 0) != NULL)
-            ipd_model_mark_dirty(m, j);
-    }
-}
-
 void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive)
 {
     int lost = ipd_strmap_get(&m->lost_nodes, node) != NULL;
@@ -309,7 +328,7 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive)
     else if (ipd_strmap_put(&m->lost_nodes, node, (void *)1) != 0)
         return;
     ipd_info("model", "node %s: its daemon is %s", node, alive ? "back" : "lost (liveness key expired)");
-    mark_node(m, node);
+    ipd_model_mark_node(m, node, 0);
 }
 
 void ipd_model_republish(ipd_model_t *m)
@@ -333,17 +352,24 @@ void ipd_model_tick(ipd_model_t *m)
     ipd_model_expire_orphans(m, ipd_model_now(), ORPHAN_LIFETIME_MS);
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
-    /* Active jobs are re-evaluated: time-based rules (per-attempt timeouts) and actions the
-     * cluster has not carried out yet depend on the clock, not on new objects. A job whose
-     * record does not change is not rewritten, so this costs computation only. */
+    /* Active jobs are re-evaluated: actions the cluster has not carried out yet (and a keep job's
+     * refresh) depend on the clock, not on new objects. A job whose record does not change is not
+     * rewritten. Its tasks are recomputed only when an input changed, or while a time-based rule
+     * of the task itself waits (recheck_at, set by ipd_model_compute_task; the flush's clock says
+     * whether it is due). The per-attempt timeout is the pod's activeDeadlineSeconds, which
+     * Kubernetes enforces and reports through the pod: no task waits on the clock for it. */
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
-        if (!ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.cancelled)
-            ipd_model_mark_dirty(m, j);
-        else
-            for (size_t i = 0; i < j->ntasks; i++)
-                if (j->tasks[i].has_kjob && j->tasks[i].gave_up)
-                    ipd_model_mark_dirty(m, j);
+        int wake = !ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.cancelled;
+        for (size_t i = 0; i < j->ntasks; i++) {
+            task_rec_t *t = &j->tasks[i];
+            if (t->has_kjob && t->gave_up)
+                wake = 1;
+            if (t->recheck_at != 0)
+                ipd_model_mark_task(m, j, t);
+        }
+        if (wake)
+            ipd_model_mark_job(m, j);
     }
 }
 
@@ -394,17 +420,33 @@ static void report_evictions(ipd_model_t *m, uint64_t head, const char *id)
     }
 }
 
-/* Publishes one job if its record changed. Returns 1 when written. */
+/* Copies the job's tasks into the model's contiguous scratch array (the table's full put and the
+ * inline JSON take an array); NULL when it cannot grow. */
+static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j)
+{
+    for (size_t i = 0; i < j->ntasks; i++)
+        m->scratch[i] = j->tasks[i].task;
+    return m->scratch;
+}
+
+/*
+ * Publishes one job if its record changed. Returns 1 when written.
+ *
+ * Only the tasks marked stale (or all, for a job marked all_stale) are recomputed from their
+ * objects; the others keep the state they were last computed to, which nothing has changed
+ * since (every input of a task marks it: ipd_model_mark_task). The job's counts are aggregated
+ * over the tasks' cached states, so they are exact whatever was recomputed.
+ */
 static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     size_t n = j->ntasks;
     /* Nodes the job targets whose task has not been seen yet count as pending tasks: a job is
      * never final while one of its nodes has not reported. */
     size_t unseen = j->node_count > n && !j->job.keep ? j->node_count - n : 0;
-    /* The model's scratch array, not a malloc per job: a batch of remote records publishes
+    /* The model's scratch arrays, not a malloc per job: a batch of remote records publishes
      * hundreds of jobs in a row (docs/benchmarks.md, the Redis link's ingestion). */
-    if (n + unseen > m->scratch_cap) {
-        size_t cap = n + unseen < 16 ? 16 : (n + unseen) * 2;
+    if (n > m->scratch_cap) {
+        size_t cap = n < 16 ? 16 : n * 2;
         ipd_task_t *grown = realloc(m->scratch, cap * sizeof(*grown));
         if (grown == NULL)
             return 0;
@@ -419,16 +461,23 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         m->changed_index = grown_index;
         m->scratch_cap = cap;
     }
-    ipd_task_t *tasks = m->scratch;
+    int all = j->all_stale;
+    j->all_stale = 0;
     int tasks_changed = 0;
     size_t nchanged = 0;
     for (size_t i = 0; i < n; i++) {
-        int c = ipd_model_compute_task(m, j, &j->tasks[i], now);
-        tasks_changed |= c;
-        tasks[i] = j->tasks[i].task;
+        task_rec_t *t = &j->tasks[i];
+        int c = 0;
+        if (all || t->stale) {
+            t->stale = 0;
+            t->computed = 1;
+            m->stats.tasks_computed++;
+            c = ipd_model_compute_task(m, j, t, now);
+            tasks_changed |= c;
+        }
         /* What the table lacks: a task that changed, or that it holds at another index or not at all. */
-        if (c || j->tasks[i].table_pos != i + 1) {
-            m->changed[nchanged] = tasks[i];
+        if (c || t->table_pos != i + 1) {
+            m->changed[nchanged] = t->task;
             m->changed_index[nchanged++] = (uint32_t)i;
         }
     }
@@ -438,15 +487,12 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
      */
     int torn_down = unseen > 0 && n > 0;
     for (size_t i = 0; i < n && torn_down; i++)
-        torn_down = !j->tasks[i].has_kjob && ipd_task_state_is_final((ipd_task_state_t)tasks[i].state) &&
-                    (j->tasks[i].kjob_gone || tasks[i].state == IPD_TASK_CANCELLED);
-    for (size_t i = n; i < n + unseen; i++) {
-        ipd_task_init(&tasks[i], "", now);
-        if (torn_down)
-            tasks[i].state = IPD_TASK_CANCELLED;
-    }
+        torn_down = !j->tasks[i].has_kjob && ipd_task_state_is_final((ipd_task_state_t)j->tasks[i].task.state) &&
+                    (j->tasks[i].kjob_gone || j->tasks[i].task.state == IPD_TASK_CANCELLED);
+    const ipd_task_t *tasks = NULL; /* the contiguous copy, made only when needed */
     ipd_job_t next = j->job;
-    ipd_job_aggregate(&next, tasks, n + unseen, now);
+    ipd_job_aggregate_stride(&next, n > 0 ? &j->tasks[0].task : NULL, sizeof(j->tasks[0]), n,
+                             torn_down ? 0 : (uint32_t)unseen, torn_down ? (uint32_t)unseen : 0, now);
     /* A final job state is published once and never changes (its tasks' final states never do
      * either, see ipd_model_compute_task): a cancel that comes after it, or a task that shows up
      * late, changes counts at most, never the state, its time or its error. */
@@ -470,6 +516,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         /* A job whose JSON cannot fit the table's inline room is not encoded for it: the workers
          * encode it themselves (a 5 000-task job is about 1 MB of JSON). */
         if (n * TASK_JSON_MIN <= ipd_table_json_capacity(m->table)) {
+            tasks = task_array(m, j);
             rc = ipd_json_encode_job(&m->json, &next, tasks, n);
             if (rc == 0)
                 rc = ipd_model_keep_json(j, &m->json);
@@ -488,6 +535,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         }
         if (rc == 0 && full) {
             uint64_t head = ipd_table_ring_head(m->table);
+            if (tasks == NULL)
+                tasks = task_array(m, j);
             rc = ipd_table_put_job(m->table, &next, tasks, n, json, m->json.len);
             /* Writing a job takes one change record; more means it evicted others (even on
              * IPD_EFULL, which may evict before it gives up). */
@@ -516,9 +565,14 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     if (!written)
         next.version = j->published.version;
     j->job = next; /* carries started_at / finished_at into the next aggregation */
-    for (size_t i = 0; i < n && m->self_node[0] != '\0' && m->actions.own_task != NULL; i++) {
+    int tell = m->self_node[0] != '\0' && m->actions.own_task != NULL;
+    for (size_t i = 0; i < n; i++) {
         task_rec_t *t = &j->tasks[i];
-        if (model_is_remote(m, t->task.node) || memcmp(&t->sent, &t->task, sizeof(t->task)) == 0)
+        /* Only a task recomputed now can differ from what own_task was last given. */
+        if (!t->computed)
+            continue;
+        t->computed = 0;
+        if (!tell || model_is_remote(m, t->task.node) || memcmp(&t->sent, &t->task, sizeof(t->task)) == 0)
             continue;
         t->sent = t->task;
         m->actions.own_task(m->actions.ctx, &j->job, j->node_count, j->keep.selection, &t->task);

@@ -4,10 +4,12 @@
  *
  * Inputs come from four reflectors (batch/v1 Jobs labelled imgpulld.io/job, their Pods, the
  * Events of the pull namespace, and the Nodes, which say why a pending task waits). Each input
- * marks the affected job dirty; ipd_model_flush recomputes every dirty job once (task states
- * through proto/kube_pod.h, job state through ipd_job_aggregate), and writes to the table only
- * the jobs whose record actually changed, bumping their version. A burst of watch events
- * therefore costs one table write per job.
+ * marks the affected task (or, for a change of the job itself, every task) dirty;
+ * ipd_model_flush recomputes the dirty tasks of each dirty job once (task states through
+ * proto/kube_pod.h), aggregates the job over its tasks' states (ipd_job_aggregate), and writes
+ * to the table only the jobs whose record actually changed, bumping their version. A burst of
+ * watch events therefore costs one table write per job, and a pod's change in a job of 5 000
+ * tasks recomputes that pod's task only.
  *
  * The model also decides what the cluster must be told, through the action callbacks:
  * resume a suspended Job when its node can take a pull pod (proto/kube_node.h) and the job's
@@ -86,6 +88,7 @@ typedef struct ipd_model_stats {
     uint64_t publish_errors; /**< table writes that failed (e.g. IPD_EFULL) */
     uint64_t jobs;           /**< jobs held in memory now */
     uint64_t pods;           /**< pods held in memory now */
+    uint64_t tasks_computed; /**< tasks recomputed from their objects by flushes */
     /** Tasks of this daemon's nodes that reached failed, by ipd_cause_t (counted once per task:
      *  a task read back from the table as failed was counted by the master that failed it). */
     uint64_t task_failures[IPD_CAUSE_COUNT];

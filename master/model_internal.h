@@ -42,6 +42,10 @@ typedef struct pod_rec {
 } pod_rec_t;
 
 typedef struct task_rec {
+    int stale;               /* an input of the task changed: the next flush recomputes it */
+    int computed;            /* recomputed by the publish in progress (own_task looks at these only) */
+    int64_t recheck_at;      /* wall ms at which a time-based rule of the task comes due though no input changes (every
+                                tick recomputes it while set); 0 for none */
     int64_t create_asked_at; /* keep jobs: wall ms a Job was asked to be created; 0 for none */
     int master_deleting;     /* the master itself asked for this task's Job to be deleted */
     int refreshing;          /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
@@ -101,7 +105,8 @@ typedef struct job_rec {
     uint32_t node_count;
     task_rec_t *tasks;
     size_t ntasks, cap;
-    int dirty;
+    int dirty;     /* publish and act at the next flush */
+    int all_stale; /* an input of every task changed (the job's spec, the model's scope): recompute all */
     struct job_rec *next_dirty;
 } job_rec_t;
 
@@ -132,7 +137,20 @@ static inline int model_is_remote(const ipd_model_t *m, const char *node)
     return m->self_node[0] != '\0' && strcmp(node, m->self_node) != 0;
 }
 
+/*
+ * What the next flush does for a job. Publishing and actions are cheap; recomputing a task from
+ * its Kubernetes objects is not (jansson lookups), so a flush recomputes only the tasks an input
+ * touched: a job of 5 000 tasks costs one task's work when one pod changes.
+ *   ipd_model_mark_dirty: every task (an input of all of them changed, or the caller cannot say);
+ *   ipd_model_mark_task: task `t` of `j` (its Job, pod, events, node, or remote record changed);
+ *   ipd_model_mark_job: none (the clock moved: actions and aggregation only).
+ */
 void ipd_model_mark_dirty(ipd_model_t *m, job_rec_t *j);
+void ipd_model_mark_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t);
+void ipd_model_mark_job(ipd_model_t *m, job_rec_t *j);
+/* Marks task `node` of every job that has one (a node, or its daemon, changed), and every keep
+ * job (the node may enter or leave its selection). `active_only`: jobs that are not final only. */
+void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only);
 job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create);
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create);
 void ipd_model_pod_free(pod_rec_t *p);

@@ -36,7 +36,7 @@ static void forget_pod(ipd_model_t *m, pod_rec_t *p)
         /* The task keeps its last state; a replacement pod, if any, takes over when it shows up. */
         t->attempts_before += pod_attempts(p);
         t->pod_key[0] = '\0';
-        ipd_model_mark_dirty(m, j);
+        ipd_model_mark_task(m, j, t);
     }
     ipd_strmap_del(&m->pods, p->key);
     if (p->obj != NULL) {
@@ -113,6 +113,13 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     json_decref(p->obj);
     p->obj = obj;
     p->mark = m->mark[IPD_MODEL_PODS];
+    if (p->job_id[0] != '\0' && (strcmp(p->job_id, info.job_id) != 0 || strcmp(p->node, node) != 0)) {
+        /* The pod moved (a node label before nodeName): the task it was counted for is recomputed. */
+        job_rec_t *was_j = ipd_model_job(m, p->job_id, 0);
+        task_rec_t *was_t = was_j ? ipd_model_task(was_j, p->node, 0) : NULL;
+        if (was_t != NULL)
+            ipd_model_mark_task(m, was_j, was_t);
+    }
     snprintf(p->job_id, sizeof(p->job_id), "%s", info.job_id);
     snprintf(p->node, sizeof(p->node), "%s", node);
     const char *created = ipd_json_str_at(json_object_get(obj, "metadata"), "creationTimestamp", NULL);
@@ -134,7 +141,7 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
             snprintf(t->pod_key, sizeof(t->pod_key), "%s", key);
         }
     }
-    ipd_model_mark_dirty(m, j);
+    ipd_model_mark_task(m, j, t);
 }
 
 static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
@@ -171,8 +178,11 @@ static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     if (slot == p->nevents)
         p->nevents++;
     job_rec_t *j = p->job_id[0] ? ipd_model_job(m, p->job_id, 0) : NULL;
-    if (j != NULL)
-        ipd_model_mark_dirty(m, j);
+    task_rec_t *t = j ? ipd_model_task(j, p->node, 0) : NULL;
+    if (t != NULL)
+        ipd_model_mark_task(m, j, t);
+    else if (j != NULL)
+        ipd_model_mark_job(m, j);
 }
 
 static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
@@ -186,7 +196,7 @@ static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
     t->has_kjob = 0;
     if (!ipd_task_state_is_final((ipd_task_state_t)t->task.state))
         t->kjob_gone = 1;
-    ipd_model_mark_dirty(m, j);
+    ipd_model_mark_task(m, j, t);
 }
 
 /*
@@ -251,6 +261,9 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         return;
     }
     t->create_asked_at = 0;
+    /* The job's spec (timeout_seconds names a timeout) and tolerations (a node's taints) are
+     * inputs of every task. */
+    int job_changed = memcmp(&j->job.spec, &info.spec, sizeof(info.spec)) != 0;
     ipd_strlcpy_utf8(j->job.image, info.image, sizeof(j->job.image));
     j->job.pull_policy = info.pull_policy;
     j->job.spec = info.spec;
@@ -274,14 +287,21 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     t->kjob_mark = m->mark[IPD_MODEL_KJOBS];
     json_t *tol = json_object_get(json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"),
                                   "tolerations");
-    if (!json_equal(tol, j->tolerations)) {
+    if (!json_is_array(tol))
+        tol = NULL;
+    /* json_equal() says NULL differs from NULL. */
+    if (tol != j->tolerations && (tol == NULL || j->tolerations == NULL || !json_equal(tol, j->tolerations))) {
         json_decref(j->tolerations);
-        j->tolerations = json_is_array(tol) ? json_incref(tol) : NULL;
+        j->tolerations = json_incref(tol);
+        job_changed = 1;
     }
-    ipd_model_mark_dirty(m, j);
+    if (job_changed)
+        ipd_model_mark_dirty(m, j);
+    else
+        ipd_model_mark_task(m, j, t);
 }
 
-/* A node changed: every active job may have a task waiting on it (nodes change rarely). */
+/* The Nodes were listed for the first time: every active task may wait on its node. */
 static void nodes_changed(ipd_model_t *m)
 {
     size_t b = 0;
@@ -301,7 +321,7 @@ static void forget_node(ipd_model_t *m, const char *name)
     ipd_strmap_del(&m->nodes, name);
     json_decref(n->obj);
     free(n);
-    nodes_changed(m);
+    ipd_model_mark_node(m, name, 1);
 }
 
 static void apply_node(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
@@ -327,7 +347,7 @@ static void apply_node(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         return; /* a heartbeat-only change is pruned away to nothing */
     json_decref(n->obj);
     n->obj = json_incref(obj);
-    nodes_changed(m);
+    ipd_model_mark_node(m, name, 1);
 }
 
 ipd_node_block_t ipd_model_node_block(ipd_model_t *m, const job_rec_t *j, const char *node, char *reason, size_t rcap,

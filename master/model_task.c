@@ -61,8 +61,11 @@ static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_
                 !ipd_task_state_is_final((ipd_task_state_t)t->task.state)) {
                 if (t->job_failed_at == 0)
                     t->job_failed_at = now;
-                if (now - t->job_failed_at < POD_WORDS_WAIT_MS)
+                if (now - t->job_failed_at < POD_WORDS_WAIT_MS) {
                     next->state = IPD_TASK_RETRYING;
+                    /* No object may change when the wait ends: ipd_model_tick recomputes the task. */
+                    t->recheck_at = t->job_failed_at + POD_WORDS_WAIT_MS;
+                }
             }
             /* The Job's Complete condition: a pod of it exited 0, whether or not the pods watch
              * has shown that pod yet. */
@@ -141,6 +144,7 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
 {
     ipd_task_t next = t->task;
     int remote = model_is_remote(m, t->task.node);
+    t->recheck_at = 0; /* set again below by a time-based rule that still waits */
     if (remote && m->remote_feed)
         from_remote(m, t, &next);
     else if (remote)
@@ -248,7 +252,7 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
                  (int)j->job.spec.backoff_limit, task->message);
     ipd_strlcpy_utf8(t->gave_up_message, msg, sizeof(t->gave_up_message));
     ipd_info("model", "job %s node %s: %s", j->job.id, task->node, t->gave_up_message);
-    ipd_model_mark_dirty(m, j);
+    ipd_model_mark_task(m, j, t);
 }
 
 /*

@@ -114,12 +114,21 @@ static ipd_job_state_t job_state_of(const ipd_job_t *job, const ipd_node_counts_
 
 void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int64_t now)
 {
+    ipd_job_aggregate_stride(job, tasks, sizeof(*tasks), ntasks, 0, 0, now);
+}
+
+void ipd_job_aggregate_stride(ipd_job_t *job, const ipd_task_t *tasks, size_t stride, size_t ntasks,
+                              uint32_t extra_pending, uint32_t extra_cancelled, int64_t now)
+{
     ipd_node_counts_t c;
     const ipd_task_t *failing = NULL;
     memset(&c, 0, sizeof(c));
-    c.desired = (uint32_t)ntasks;
+    c.desired = (uint32_t)ntasks + extra_pending + extra_cancelled;
+    c.pending = extra_pending;
+    c.cancelled = extra_cancelled;
     for (size_t i = 0; i < ntasks; i++) {
-        switch ((ipd_task_state_t)tasks[i].state) {
+        const ipd_task_t *t = (const ipd_task_t *)(const void *)((const char *)tasks + i * stride);
+        switch ((ipd_task_state_t)t->state) {
         case IPD_TASK_PENDING:
             c.pending++;
             break;
@@ -143,8 +152,8 @@ void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, i
             c.unknown++;
             break;
         }
-        if (failing == NULL && (tasks[i].state == IPD_TASK_RETRYING || tasks[i].state == IPD_TASK_FAILED))
-            failing = &tasks[i];
+        if (failing == NULL && (t->state == IPD_TASK_RETRYING || t->state == IPD_TASK_FAILED))
+            failing = t;
     }
     job->nodes = c;
     job->state = (uint8_t)job_state_of(job, &c);

@@ -166,6 +166,15 @@ void ipd_task_init(ipd_task_t *task, const char *node, int64_t now);
  */
 void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int64_t now);
 
+/**
+ * ipd_job_aggregate() over tasks that are not contiguous: task i is at `(const char *)tasks + i *
+ * stride` (borrowed), as in an array of records that each hold one. `extra_pending` and
+ * `extra_cancelled` tasks beyond those count as pending or cancelled tasks without a node (the
+ * nodes a job targets that have not reported yet), as if they followed the others.
+ */
+void ipd_job_aggregate_stride(ipd_job_t *job, const ipd_task_t *tasks, size_t stride, size_t ntasks,
+                              uint32_t extra_pending, uint32_t extra_cancelled, int64_t now);
+
 /** Copies `src` into `dst` (size `cap` >= 1), truncating at a UTF-8 boundary. Returns bytes copied. */
 size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap);
 

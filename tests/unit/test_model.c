@@ -1340,3 +1340,121 @@ Test(model, a_task_seen_after_the_first_publication_is_published_and_one_change_
     cr_expect_eq(v.job.nodes.succeeded, 1);
     cr_expect_eq(v.job.nodes.pending, 2);
 }
+
+#define BIG_TASKS 200
+
+static uint64_t computed_since(uint64_t *mark)
+{
+    uint64_t now = ipd_model_stats(model)->tasks_computed, d = now - *mark;
+    *mark = now;
+    return d;
+}
+
+/* The job with its counts, and the task on `node` (tasks of a big job do not fit view_t). */
+static ipd_job_t read_big(const char *id, const char *node, ipd_task_t *task)
+{
+    static ipd_task_t tasks[BIG_TASKS];
+    ipd_job_t job;
+    ipd_table_job_view_t tv = {.job = &job, .tasks = tasks, .task_cap = BIG_TASKS};
+    cr_assert_eq(ipd_table_get_job(table, id, &tv), 0);
+    cr_assert_eq(tv.ntasks, BIG_TASKS);
+    for (size_t i = 0; i < tv.ntasks && node != NULL; i++)
+        if (strcmp(tasks[i].node, node) == 0)
+            *task = tasks[i];
+    return job;
+}
+
+Test(model, a_change_recomputes_the_tasks_it_touches_and_the_counts_stay_exact)
+{
+    /* A flush recomputes the tasks whose objects changed, not the whole job: one pod event in a
+     * job of thousands of tasks used to recompute all of them (docs/benchmarks.md, a pull onto
+     * 5 000 nodes). */
+    ipd_job_t job = job_of("pj-00000041", 3, 0);
+    char node[32];
+    json_t *nodes[BIG_TASKS];
+    for (int i = 0; i < BIG_TASKS; i++) {
+        snprintf(node, sizeof(node), "node-%03d", i);
+        nodes[i] = node_obj(node, 1, 0, NULL);
+    }
+    list_nodes(nodes, BIG_TASKS);
+    for (int i = 0; i < BIG_TASKS; i++) {
+        snprintf(node, sizeof(node), "node-%03d", i);
+        add_kjob(&job, node, BIG_TASKS, 0);
+    }
+    uint64_t mark = 0;
+    ipd_model_flush(model, T0 + 1000);
+    cr_assert_eq(computed_since(&mark), BIG_TASKS);
+    ipd_task_t t;
+    ipd_job_t j = read_big(job.id, NULL, NULL);
+    cr_assert_eq(j.nodes.pending, BIG_TASKS);
+
+    /* One pod and its event: that task alone. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-042", "pull-42", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-42.1", "pull-42", "Pulling", "Pulling image", 1, 2));
+    cr_assert_eq(ipd_model_flush(model, T0 + 2000), 1);
+    cr_assert_eq(computed_since(&mark), 1);
+    j = read_big(job.id, "node-042", &t);
+    cr_assert_eq(t.state, IPD_TASK_PULLING);
+    cr_assert_eq(j.nodes.pulling, 1);
+    cr_assert_eq(j.nodes.pending, BIG_TASKS - 1);
+    cr_assert_eq(j.state, IPD_JOB_PULLING);
+
+    /* A node changes: the task on it alone, and it says why it waits. */
+    apply(IPD_MODEL_NODES, IPD_WATCH_MODIFIED, node_obj("node-007", 0, 0, NULL));
+    cr_assert_eq(ipd_model_flush(model, T0 + 3000), 1);
+    cr_assert_eq(computed_since(&mark), 1);
+    read_big(job.id, "node-007", &t);
+    cr_assert_str_eq(t.reason, "NodeNotReady");
+
+    /* The clock alone: nothing to recompute, nothing written. */
+    uint64_t version = read_big(job.id, NULL, NULL).version;
+    ipd_model_tick(model);
+    cr_assert_eq(ipd_model_flush(model, T0 + 4000), 0);
+    cr_assert_eq(computed_since(&mark), 0);
+    cr_assert_eq(read_big(job.id, NULL, NULL).version, version);
+
+    /* The Job failed before its pod said why: the task waits for the pod's words (10 s), then
+     * fails with the Job's, on the clock alone, with no object changing. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-100", "pull-100", 1, "creating"));
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-100", "Failed", "BackoffLimitExceeded"));
+    ipd_model_flush(model, T0 + 5000);
+    cr_assert_eq(computed_since(&mark), 1);
+    read_big(job.id, "node-100", &t);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 14999);
+    read_big(job.id, "node-100", &t);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 15000);
+    cr_assert_eq(computed_since(&mark), 2, "the waiting task alone, once per tick");
+    j = read_big(job.id, "node-100", &t);
+    cr_assert_eq(t.state, IPD_TASK_FAILED);
+    cr_assert_str_eq(t.reason, "BackoffLimitExceeded");
+    cr_assert_eq(j.nodes.failed, 1);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 16000);
+    cr_assert_eq(computed_since(&mark), 0, "a final task waits on nothing");
+
+    /* Ten pods complete: ten tasks, counts exact. */
+    for (int i = 150; i < 160; i++) {
+        char name[32];
+        snprintf(node, sizeof(node), "node-%03d", i);
+        snprintf(name, sizeof(name), "pull-%d", i);
+        apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, node, name, 20, "completed"));
+    }
+    ipd_model_flush(model, T0 + 21000);
+    cr_assert_eq(computed_since(&mark), 10);
+    j = read_big(job.id, NULL, NULL);
+    cr_assert_eq(j.nodes.succeeded, 10);
+    cr_assert_eq(j.nodes.failed, 1);
+    cr_assert_eq(j.nodes.pulling, 1);
+    cr_assert_eq(j.nodes.pending, BIG_TASKS - 12);
+    cr_assert_eq(j.nodes.desired, BIG_TASKS);
+
+    /* The job's spec is an input of every task (timeout_seconds names a timeout): all of them. */
+    job.spec.timeout_seconds = 30;
+    add_kjob(&job, "node-001", BIG_TASKS, 0);
+    ipd_model_flush(model, T0 + 22000);
+    cr_assert_eq(computed_since(&mark), BIG_TASKS);
+}
