@@ -1,7 +1,8 @@
 # Sourced by scripts run by hand (tests/h2spec.sh, tests/bench/bench_h2_abuse.sh): a work
 # directory, the Kubernetes simulator on a free loopback port, and clean-up on exit.
 #
-#   sim_world_start TAG    sets $work (a new temporary directory), $instance (a prefix for the
+#   sim_world_start TAG [SIM_ARGS...]
+#                          sets $work (a new temporary directory), $instance (a prefix for the
 #                          daemons' instance names) and $sim_port; every PID added to the array
 #                          $pids is stopped on exit, the instances' segments and $work removed
 #   free_port              prints a free TCP port on 127.0.0.1
@@ -21,9 +22,10 @@ sim_world_start() {
     instance="$1-$$-"
     pids=()
     trap sim_world_cleanup EXIT
-    python3 -u "$root/tests/kubesim/kubesim.py" --port 0 --nodes 2 >"$work/sim.out" 2>"$work/sim.err" &
+    # Later arguments win (argparse): SIM_ARGS may set another --nodes.
+    python3 -u "$root/tests/kubesim/kubesim.py" --port 0 --nodes 2 "${@:2}" >"$work/sim.out" 2>"$work/sim.err" &
     pids+=("$!")
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break
         sleep 0.1
     done
