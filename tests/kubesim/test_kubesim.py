@@ -604,6 +604,33 @@ class SimTest(unittest.TestCase):
         code, _, body = self.sim.call("GET", "/api/v1/pods?limit=2&continue=" + tok)
         self.assertEqual((code, body["reason"]), (410, "Expired"))
 
+    def test_bulk_stores_objects_as_they_stand_and_no_controller_acts(self):
+        pods = []
+        for i in range(250):
+            p = plain_pod("bulk-%d" % i)
+            p["metadata"]["namespace"] = NS
+            p["spec"]["nodeName"] = "node-1"
+            p["status"] = {"phase": "Pending"}
+            pods.append(p)
+        out = self.sim.ok("POST", "/_sim/bulk", {"kind": "pods", "objects": pods})
+        self.assertEqual(out["created"], 250)
+        names, path = [], "/api/v1/namespaces/%s/pods?limit=100" % NS
+        while True:
+            page = self.sim.ok("GET", path)
+            names += [p["metadata"]["name"] for p in page["items"] if p["metadata"]["name"].startswith("bulk-")]
+            if not page["metadata"].get("continue"):
+                break
+            path = "/api/v1/namespaces/%s/pods?limit=100&continue=%s" % (NS, page["metadata"]["continue"])
+        self.assertEqual(sorted(names), sorted("bulk-%d" % i for i in range(250)))
+        time.sleep(0.5)
+        got = self.sim.ok("GET", "/api/v1/namespaces/%s/pods/bulk-7" % NS)
+        self.assertEqual(got["status"], {"phase": "Pending"}, "the kubelet leaves a bulk pod alone")
+        self.assertTrue(got["metadata"]["uid"] and got["metadata"]["resourceVersion"])
+        for body, code in (({"kind": "secrets", "objects": []}, 422), ({"kind": "pods", "objects": {}}, 422),
+                           ({"kind": "pods", "objects": [{"metadata": {"name": "x"}}]}, 422),
+                           ({"kind": "pods", "objects": [pods[0]]}, 409)):
+            self.assertEqual(self.sim.call("POST", "/_sim/bulk", body)[0], code, body)
+
     def test_watch_resume_410_and_error_event(self):
         rv = self.sim.ok("GET", "/api/v1/namespaces/%s/pods" % NS)["metadata"]["resourceVersion"]
         self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, plain_pod("w1"))
