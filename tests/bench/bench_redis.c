@@ -27,13 +27,7 @@
 #include "master/redis_link.h"
 #include "proto/buf.h"
 #include "shared/table.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "redis_records.h"
 
 typedef struct ctx {
     ipd_model_t *model;
@@ -62,8 +56,8 @@ static void config(ipd_config_t *cfg, const char *port, const char *node, const 
 
 static void run_until(ipd_mloop_t *loop, ipd_model_t *model, int (*done)(void *), void *arg, double limit_s)
 {
-    double start = now_s();
-    while (!done(arg) && now_s() - start < limit_s) {
+    double start = bench_now_s();
+    while (!done(arg) && bench_now_s() - start < limit_s) {
         ipd_mloop_run_once(loop, 100);
         if (model != NULL)
             ipd_model_flush(model, ipd_model_now());
@@ -143,21 +137,15 @@ int main(int argc, char **argv)
 
     char instance[64];
     snprintf(instance, sizeof(instance), "bench-redis-%d", (int)getpid());
-    ipd_table_options_t opts;
-    ipd_table_options_init(&opts);
-    opts.instance = instance;
-    opts.job_capacity = (uint32_t)jobs + 16;
-    opts.task_capacity = (uint32_t)jobs + 16;
-    opts.force_rebuild = 1;
     ipd_table_t *table;
     ipd_model_t *model;
     ipd_mloop_t *loop;
-    if (ipd_table_create(&opts, &table, NULL) != 0 || ipd_model_create(table, NULL, &model) != 0 ||
-        ipd_mloop_create(&loop) != 0) {
+    if (bench_redis_reader(instance, jobs, &table, &model) != 0)
+        return 1;
+    if (ipd_mloop_create(&loop) != 0) {
         fprintf(stderr, "set-up failed\n");
         return 1;
     }
-    ipd_model_set_node(model, "node-0", 1);
 
     /* The reader connects first and waits on XREAD BLOCK; the loop does not run while filling. */
     static ipd_config_t cfg;
@@ -176,20 +164,11 @@ int main(int argc, char **argv)
     /* Pre-fill: node-1's records, pipelined. */
     ipd_buf_t rec;
     ipd_buf_init(&rec);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (size_t i = 0; i < records; i++) {
         ipd_job_t job;
         ipd_task_t task;
-        memset(&job, 0, sizeof(job));
-        snprintf(job.id, sizeof(job.id), "pj-%08zx", i % jobs);
-        snprintf(job.image, sizeof(job.image), "registry.example/app-%zu:1", i % jobs);
-        job.created_at = ipd_model_now();
-        job.spec.backoff_limit = 3;
-        job.spec.ttl_seconds_after_finished = -1;
-        ipd_task_init(&task, "node-1", ipd_model_now());
-        task.state = (uint8_t)(i / jobs + 1 < records / jobs ? IPD_TASK_PULLING : IPD_TASK_SUCCEEDED);
-        task.attempts = (uint32_t)(i / jobs) + 1;
-        task.pull_ms = (int64_t)i;
+        bench_redis_record(i, records, jobs, ipd_model_now(), &job, &task);
         ipd_buf_reset(&rec);
         ipd_redis_record_encode(&rec, &job, 3, NULL, &task);
         char seq[24];
@@ -210,13 +189,13 @@ int main(int argc, char **argv)
                 freeReplyObject(r);
             }
     }
-    printf("fill: %zu records (%zu jobs) in %.3f s, %zu bytes each\n", records, jobs, now_s() - t0, rec.len);
+    printf("fill: %zu records (%zu jobs) in %.3f s, %zu bytes each\n", records, jobs, bench_now_s() - t0, rec.len);
 
     /* Plain loop. */
     for (int run = 1; run <= 3; run++) {
         char last[64] = "0-0";
         size_t got = 0;
-        t0 = now_s();
+        t0 = bench_now_s();
         while (got < records) {
             redisReply *r = redisCommand(rc, "XREAD COUNT 1000 STREAMS {bench}:stream %s", last);
             if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
@@ -227,15 +206,15 @@ int main(int argc, char **argv)
             snprintf(last, sizeof(last), "%.*s", (int)id->len, id->str);
             freeReplyObject(r);
         }
-        double secs = now_s() - t0;
+        double secs = bench_now_s() - t0;
         printf("plain XREAD loop run %d: %zu entries in %.3f s: %.0f entries/s\n", run, got, secs, (double)got / secs);
     }
 
     /* The link. */
     want_applied_t wa = {&c, records};
-    t0 = now_s();
+    t0 = bench_now_s();
     run_until(loop, model, all_applied, &wa, 120);
-    double secs = now_s() - t0;
+    double secs = bench_now_s() - t0;
     ipd_redis_link_stats_t st;
     ipd_redis_link_stats(reader, &st);
     printf("link: %zu records applied in %.3f s: %.0f records/s (decoded, applied to the model, %u jobs in the "
@@ -259,7 +238,7 @@ int main(int argc, char **argv)
         iusec0[k] = cmd_stat(rc, inner[k], "usec=");
     }
     size_t n = records / 4;
-    t0 = now_s();
+    t0 = bench_now_s();
     for (size_t i = 0; i < n; i++) {
         ipd_job_t job;
         ipd_task_t task;
@@ -277,7 +256,7 @@ int main(int argc, char **argv)
     want_published_t wp = {writer, st.published + 0};
     wp.n = n;
     run_until(loop, NULL, all_published, &wp, 120);
-    secs = now_s() - t0;
+    secs = bench_now_s() - t0;
     long long calls = eval_stat(rc, "calls=") - calls0, usec = eval_stat(rc, "usec=") - usec0;
     printf("publish: %zu task changes in %.3f s (%.0f/s); Redis: %lld EVAL calls, %lld us: %.2f us per task change\n",
            n, secs, (double)n / secs, calls, usec, calls ? (double)usec / (double)calls : 0.0);

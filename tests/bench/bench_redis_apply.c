@@ -21,13 +21,7 @@
 #include "master/redis_link.h"
 #include "proto/buf.h"
 #include "shared/table.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "redis_records.h"
 
 int main(int argc, char **argv)
 {
@@ -43,19 +37,10 @@ int main(int argc, char **argv)
     }
     char instance[64];
     snprintf(instance, sizeof(instance), "bench-redis-apply-%d", (int)getpid());
-    ipd_table_options_t opts;
-    ipd_table_options_init(&opts);
-    opts.instance = instance;
-    opts.job_capacity = (uint32_t)jobs + 16;
-    opts.task_capacity = (uint32_t)jobs + 16;
-    opts.force_rebuild = 1;
     ipd_table_t *table;
     ipd_model_t *model;
-    if (ipd_table_create(&opts, &table, NULL) != 0 || ipd_model_create(table, NULL, &model) != 0) {
-        fprintf(stderr, "set-up failed\n");
+    if (bench_redis_reader(instance, jobs, &table, &model) != 0)
         return 1;
-    }
-    ipd_model_set_node(model, "node-0", 1);
 
     /* The records, as the Stream holds them: one buffer, offsets into it. */
     ipd_buf_t all;
@@ -67,16 +52,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < records; i++) {
         ipd_job_t job;
         ipd_task_t task;
-        memset(&job, 0, sizeof(job));
-        snprintf(job.id, sizeof(job.id), "pj-%08zx", i % jobs);
-        snprintf(job.image, sizeof(job.image), "registry.example/app-%zu:1", i % jobs);
-        job.created_at = t;
-        job.spec.backoff_limit = 3;
-        job.spec.ttl_seconds_after_finished = -1;
-        ipd_task_init(&task, "node-1", t);
-        task.state = (uint8_t)(i / jobs + 1 < records / jobs ? IPD_TASK_PULLING : IPD_TASK_SUCCEEDED);
-        task.attempts = (uint32_t)(i / jobs) + 1;
-        task.pull_ms = (int64_t)i;
+        bench_redis_record(i, records, jobs, t, &job, &task);
         at[i] = all.len;
         if (ipd_redis_record_encode(&all, &job, 3, NULL, &task) != 0)
             return 1;
@@ -84,7 +60,7 @@ int main(int argc, char **argv)
     at[records] = all.len;
 
     size_t applied = 0, written = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (size_t i = 0; i < records; i++) {
         ipd_job_t job;
         ipd_task_t task;
@@ -96,7 +72,7 @@ int main(int argc, char **argv)
         if ((i + 1) % batch == 0 || i + 1 == records)
             written += ipd_model_flush(model, ipd_model_now());
     }
-    double secs = now_s() - t0;
+    double secs = bench_now_s() - t0;
     printf("apply: %zu records in %.3f s: %.0f records/s (batches of %zu, %zu job writes, %u jobs in the table)\n",
            applied, secs, (double)applied / secs, batch, written, ipd_table_job_count(table));
 
