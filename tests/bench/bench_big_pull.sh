@@ -16,44 +16,22 @@ BUILD=${1:-build}
 NODES=${2:-5000}
 PULL_MS=${3:-100}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-DIR=$(mktemp -d)
-INSTANCE=bench-bigpull-$$
-SIM=0
-DAEMON=0
-stop() { [ "$1" -gt 0 ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null || true; }
-cleanup() {
-    stop "$DAEMON"
-    stop "$SIM"
-    rm -f /dev/shm/imgpulld."$INSTANCE"* /dev/shm/imgpulld-stats."$INSTANCE"*
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+root=$ROOT
+bin=$ROOT/$BUILD/imgpulld
+# shellcheck source=tests/common/sim_world.sh
+. "$ROOT/tests/common/sim_world.sh"
 now() { date +%s.%N; }
 # utime + stime of a process, in seconds.
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
-
-start_sim() {
-    python3 "$ROOT/tests/kubesim/kubesim.py" --port 0 --nodes "$NODES" --pull-ms "$PULL_MS" \
-        --history 1000000 >"$DIR/sim.out" 2>&1 &
-    SIM=$!
-    for _ in $(seq 600); do grep -q listening "$DIR/sim.out" && break; sleep 0.1; done
-    SP=$(grep -o '127.0.0.1:[0-9]*' "$DIR/sim.out" | head -1 | cut -d: -f2)
-}
+SIM_ARGS=(--nodes "$NODES" --pull-ms "$PULL_MS" --history 1000000)
 
 # ---- imgpulld ----
-start_sim
-PORT=$(free_port)
-cat >"$DIR/imgpulld.conf" <<CONF
-kube_server http://127.0.0.1:$SP
-instance $INSTANCE
-listen 127.0.0.1:$PORT
-workers 1
-stats_file $DIR/stats.json
-CONF
-"$ROOT/$BUILD/imgpulld" -c "$DIR/imgpulld.conf" >"$DIR/daemon.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+sim_world_start bench-bigpull "${SIM_ARGS[@]}"
+DIR=$work
+SP=$sim_port
+sim_world_daemon main "stats_file $DIR/stats.json"
+DAEMON=$daemon_pid
+PORT=$daemon_port
 stat_of() {
     curl -sf "http://127.0.0.1:$PORT/api/v1/stats" |
         python3 -c "import json,sys;m=json.load(sys.stdin)['master'];print(m['watch_events_total'],m['model_published_total'])"
@@ -80,13 +58,13 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 # first master left, then from an empty table (its shared memory removed) ----
 # Starts the daemon, waits for /readyz 200; sets S (seconds to it), HWM, ANON, SHMEM (kB).
 restart() {
-    stop "$DAEMON"
-    DAEMON=0
-    [ "$1" = cold ] && rm -f /dev/shm/imgpulld."$INSTANCE"@*
+    sim_world_stop "$DAEMON"
+    [ "$1" = cold ] && rm -f /dev/shm/imgpulld."${instance}main"@*
     local s0
     s0=$(now)
-    "$ROOT/$BUILD/imgpulld" -c "$DIR/imgpulld.conf" >>"$DIR/daemon.log" 2>&1 &
+    "$bin" -c "$DIR/main.conf" >>"$DIR/main.log" 2>&1 &
     DAEMON=$!
+    pids+=("$DAEMON")
     until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
     S=$(python3 -c "print($(now) - $s0)")
     HWM=$(awk '/VmHWM/ {print $2}' "/proc/$DAEMON/status")
@@ -116,13 +94,12 @@ for what, fig in (("reattaching the table", "$WARM"), ("from an empty table", "$
           "RssShmem %d kB); kubectl get pods -A -o json %.2f s (%.2fx)"
           % (what, $PODS, t, hwm, anon, shmem, $K1 - $K0, t / ($K1 - $K0)))
 PY
-stop "$DAEMON"
-DAEMON=0
-stop "$SIM"
-SIM=0
+sim_world_stop "$DAEMON"
+sim_world_stop "$sim_pid"
 
 # ---- peer: the same Jobs from a plain loop, on a fresh simulator ----
-start_sim
+sim_world_sim "${SIM_ARGS[@]}"
+SP=$sim_port
 P0=$(now)
 python3 - "$SP" "$NODES" <<'PY'
 import http.client, json, sys

@@ -7,35 +7,14 @@
 set -euo pipefail
 BUILD=${1:-build}
 NODES=${2:-10}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-DIR=$(mktemp -d)
-INSTANCE=bench-keep-$$
-SIM=0
-DAEMON=0
-cleanup() {
-    [ "$DAEMON" -gt 0 ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
-    [ "$SIM" -gt 0 ] && kill "$SIM" 2>/dev/null && wait "$SIM" 2>/dev/null
-    rm -f /dev/shm/imgpulld."$INSTANCE"* /dev/shm/imgpulld-stats."$INSTANCE"*
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-python3 "$ROOT/tests/kubesim/kubesim.py" --port 0 --nodes 3 --pull-ms 100 >"$DIR/sim.out" 2>&1 &
-SIM=$!
-for _ in $(seq 100); do grep -q listening "$DIR/sim.out" && break; sleep 0.1; done
-SP=$(grep -o '127.0.0.1:[0-9]*' "$DIR/sim.out" | head -1 | cut -d: -f2)
-PORT=$(free_port)
-cat >"$DIR/imgpulld.conf" <<CONF
-kube_server http://127.0.0.1:$SP
-instance $INSTANCE
-listen 127.0.0.1:$PORT
-workers 1
-stats_file $DIR/stats.json
-CONF
-"$ROOT/$BUILD/imgpulld" -c "$DIR/imgpulld.conf" >"$DIR/daemon.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$root/$BUILD/imgpulld
+# shellcheck source=tests/common/sim_world.sh
+. "$root/tests/common/sim_world.sh"
+sim_world_start bench-keep --nodes 3 --pull-ms 100
+sim_world_daemon keep "stats_file $work/stats.json"
+SP=$sim_port
+PORT=$daemon_port
 curl -sf -XPOST -d '{"labels":{"pool":"warm"}}' "http://127.0.0.1:$SP/_sim/nodes/node-1/labels" >/dev/null
 ID=$(curl -sf -H 'Content-Type: application/json' \
     -d '{"image":"busybox:1.36","node_selector":{"pool":"warm"},"keep":true}' \

@@ -1,10 +1,23 @@
-# Sourced by scripts run by hand (tests/h2spec.sh, tests/bench/bench_h2_abuse.sh): a work
-# directory, the Kubernetes simulator on a free loopback port, and clean-up on exit.
+# Sourced by scripts run by hand (tests/h2spec.sh, tests/bench/bench_h2_abuse.sh, bench_keep.sh,
+# bench_big_pull.sh): a work directory, the Kubernetes simulator and daemons on free loopback
+# ports, and clean-up on exit.
 #
 #   sim_world_start TAG [SIM_ARGS...]
-#                          sets $work (a new temporary directory), $instance (a prefix for the
-#                          daemons' instance names) and $sim_port; every PID added to the array
-#                          $pids is stopped on exit, the instances' segments and $work removed
+#                          sets $work (a new temporary directory) and $instance (a prefix for the
+#                          daemons' instance names), then sim_world_sim --nodes 2 SIM_ARGS
+#                          (a later --nodes wins); every PID in the array $pids is stopped on
+#                          exit, the instances' segments and $work removed
+#   sim_world_sim [SIM_ARGS...]
+#                          starts a simulator with SIM_ARGS (output in $work/sim.out), waits up to
+#                          60 s for it to listen; sets $sim_port and $sim_pid
+#   sim_world_conf NAME [DIRECTIVES...]
+#                          writes $work/NAME.conf: kube_server (the simulator), instance
+#                          $instanceNAME, listen 127.0.0.1:<free port>, workers 1, then each
+#                          directive; sets $daemon_port
+#   sim_world_daemon NAME [DIRECTIVES...]
+#                          sim_world_conf, then starts $bin (the daemon) with it, its output in
+#                          $work/NAME.log, and waits up to 60 s for GET /readyz 200; sets $daemon_pid
+#   sim_world_stop PID     stops PID (SIGTERM, then waits) and forgets it
 #   free_port              prints a free TCP port on 127.0.0.1
 # Needs $root, the repository's top directory.
 
@@ -23,12 +36,52 @@ sim_world_start() {
     pids=()
     trap sim_world_cleanup EXIT
     # Later arguments win (argparse): SIM_ARGS may set another --nodes.
-    python3 -u "$root/tests/kubesim/kubesim.py" --port 0 --nodes 2 "${@:2}" >"$work/sim.out" 2>"$work/sim.err" &
-    pids+=("$!")
+    sim_world_sim --nodes 2 "${@:2}"
+}
+
+sim_world_sim() {
+    python3 -u "$root/tests/kubesim/kubesim.py" --port 0 "$@" >"$work/sim.out" 2>"$work/sim.err" &
+    sim_pid=$!
+    pids+=("$sim_pid")
+    sim_port=
     for _ in $(seq 600); do
-        grep -q '^listening on ' "$work/sim.out" 2>/dev/null && break
+        sim_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/sim.out" 2>/dev/null)
+        [ -n "$sim_port" ] && break
         sleep 0.1
     done
-    sim_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/sim.out")
     [ -n "$sim_port" ] || { echo "the simulator did not start" >&2; exit 1; }
+}
+
+sim_world_conf() {
+    local name=$1 d
+    shift
+    daemon_port=$(free_port)
+    {
+        echo "kube_server http://127.0.0.1:$sim_port"
+        echo "instance $instance$name"
+        echo "listen 127.0.0.1:$daemon_port"
+        echo "workers 1"
+        for d in "$@"; do echo "$d"; done
+    } >"$work/$name.conf"
+}
+
+sim_world_daemon() {
+    sim_world_conf "$@"
+    "$bin" -c "$work/$1.conf" >"$work/$1.log" 2>&1 &
+    daemon_pid=$!
+    pids+=("$daemon_pid")
+    for _ in $(seq 600); do
+        curl -sf -o /dev/null "http://127.0.0.1:$daemon_port/readyz" && return 0
+        sleep 0.1
+    done
+    echo "the daemon $1 did not get ready" >&2
+    exit 1
+}
+
+sim_world_stop() {
+    local p kept=()
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    pids=("${kept[@]}")
 }
