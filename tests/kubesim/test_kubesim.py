@@ -718,6 +718,15 @@ class SimTest(unittest.TestCase):
         self.assertEqual((code, body["reason"]), (500, "InternalError"))
         self.assertEqual(self.sim.call("GET", "/api/v1/pods")[0], 200)
 
+    def test_inject_delay_then_answered(self):
+        self.sim.ok("POST", "/_sim/inject", {"count": 1, "delay_ms": 400, "path": "/pods$"})
+        t0 = time.monotonic()
+        code, _, body = self.sim.call("GET", "/api/v1/pods")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.4)
+        self.assertEqual((code, body["kind"]), (200, "PodList"))
+        self.assertEqual(self.sim.ok("GET", "/_sim/inject")["pending"], [])
+        self.assertEqual(self.sim.call("POST", "/_sim/inject", {"delay_ms": -1})[0], 422)
+
     def test_request_log_counts_list_and_watch(self):
         self.sim.ok("DELETE", "/_sim/requests")
         self.sim.ok("GET", "/api/v1/pods?limit=5")

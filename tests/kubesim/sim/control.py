@@ -242,12 +242,13 @@ class Control:
 
     def inject(self, h, m):
         body = json_body(h)
-        code = int(body.get("code", 429))
-        if code < 400 or code > 599:
-            raise ApiError(422, "code must be an HTTP error status", "Invalid")
+        delay_ms = int(body.get("delay_ms", 0))
+        code = int(body.get("code", 0 if delay_ms > 0 else 429))
+        if delay_ms < 0 or (code != 0 or delay_ms == 0) and (code < 400 or code > 599):
+            raise ApiError(422, "code must be an HTTP error status (or absent with delay_ms)", "Invalid")
         try:
             self.faults.add(body.get("count", 1), code, body.get("path"), body.get("method"),
-                            int(body.get("retry_after", 1)), body.get("message"))
+                            int(body.get("retry_after", 1)), body.get("message"), delay_ms)
         except re.error as e:
             raise ApiError(422, "bad path pattern: %s" % e, "Invalid")
         return 200, {"pending": self.faults.pending()}

@@ -15,11 +15,12 @@ class Faults:
         self.total = 0
         self.bytes = collections.Counter()  # response body bytes sent, by verb
 
-    def add(self, count, code, path=None, method=None, retry_after=1, message=None):
+    def add(self, count, code, path=None, method=None, retry_after=1, message=None, delay_ms=0):
+        """A rule with delay_ms and no code holds the request that long, then answers it as usual."""
         rx = re.compile(path) if path else None
         with self.lock:
             self.rules.append({"left": int(count), "code": int(code), "rx": rx, "method": method,
-                               "retry_after": retry_after, "message": message})
+                               "retry_after": retry_after, "message": message, "delay_ms": int(delay_ms)})
 
     def take(self, method, path_qs):
         """Consume one matching injection for this request, if any."""
@@ -39,7 +40,7 @@ class Faults:
     def pending(self):
         with self.lock:
             return [{"left": r["left"], "code": r["code"], "path": r["rx"].pattern if r["rx"] else None,
-                     "method": r["method"]} for r in self.rules]
+                     "method": r["method"], "delay_ms": r["delay_ms"]} for r in self.rules]
 
     def clear_rules(self):
         with self.lock:

@@ -11,6 +11,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -115,7 +116,9 @@ class Handler(BaseHTTPRequestHandler):
                 route = parse_route(self.req_path)
                 self._verb = route.verb(self.command, self.query) if route else "discovery"
                 fault = self.server.control.faults.take(self.command, self.path)
-                if fault is not None:
+                if fault is not None and fault["delay_ms"] > 0:
+                    time.sleep(fault["delay_ms"] / 1000.0)  # then answered as usual, or with fault["code"]
+                if fault is not None and fault["code"] != 0:
                     headers = {"Retry-After": str(fault["retry_after"])} if fault["code"] in (429, 503) else {}
                     details = {"retryAfterSeconds": fault["retry_after"]} if headers else None
                     raise ApiError(fault["code"], fault["message"] or "injected failure (%d)" % fault["code"],
