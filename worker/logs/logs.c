@@ -70,6 +70,7 @@ ipd_logs_stream_t *ipd_logs_stream_create(ipd_worker_t *w, const ipd_logs_query_
     }
     s->mod = m;
     s->w = w;
+    ipd_buf_init(&s->out);
     s->q = *q;
     h2o_linklist_insert(&m->streams, &s->link);
     m->count++;
@@ -98,6 +99,7 @@ void ipd_logs_stream_destroy(ipd_logs_stream_t *s)
         ipd_stats_gauge(w->stats, IPD_STATS_WS_OPEN, -1);
     }
     ipd_logs_framer_dispose(&s->framer);
+    ipd_buf_dispose(&s->out);
     h2o_linklist_unlink(&s->link);
     s->mod->count--;
     ipd_stats_gauge(w->stats, IPD_STATS_LOG_STREAMS, -1);

@@ -10,7 +10,9 @@
  * proto/pod_logs.h.
  *
  * Data path: apiserver -> libcurl (the worker's Kubernetes client, one bytes stream per client)
- * -> framer (one frame of logs_frame_size at most) -> wslay's queue -> h2o's socket. When wslay
+ * -> framer (one frame of logs_frame_size at most) -> wslay's queue -> one socket write per
+ * frame (logs_ws.c replaces h2o's send callback, which wrote a frame's header and its payload in
+ * two writes, each waiting for the previous one to complete). When wslay
  * holds more than IPD_LOGS_QUEUE_FRAMES frames the stream refuses bytes (IPD_KUBE_DATA_PAUSE),
  * curl stops reading its socket and TCP pushes back to the apiserver; the stream resumes once
  * h2o has taken the queue (wslay's send callback is wrapped to learn it). Memory per stream is
@@ -142,6 +144,11 @@ struct ipd_logs_stream {
         char *message;         /**< heap copy of res.message, or NULL */
     } early_end;
     ipd_logs_framer_t framer;
+    /**
+     * After the upgrade: the frame being written to the client socket (its header and payload,
+     * which wslay hands over in two calls, go out in one write). Emptied when the write completes.
+     */
+    ipd_buf_t out;
 
     h2o_timeout_entry_t flush_entry; /**< zero timeout: frames, resume, proceed */
     h2o_timeout_entry_t short_entry; /**< 100 ms: partial-line linger; table poll while waiting */
@@ -194,6 +201,13 @@ void ipd_logs_start_early(ipd_logs_stream_t *s);
 void ipd_logs_early_dispose(ipd_logs_stream_t *s);
 /** Starts a one-shot GET of the stream's pod, answered to `on_done`. Returns 0 or a negative code. */
 int ipd_logs_get_pod(ipd_logs_stream_t *s, ipd_kube_done_cb on_done);
+/**
+ * The early log request of a stream still before its upgrade, for a container the query names,
+ * got its first 2xx bytes: the apiserver found the pod and that container and has a log for it,
+ * which is all the pod read checks. Schedules (at the end of this loop turn, never inside curl)
+ * the upgrade without the pod read, which is cancelled. Nothing when the pod read ends first.
+ */
+void ipd_logs_early_answered(ipd_logs_stream_t *s);
 
 /* logs_stream.c */
 /** The error code of a failed Kubernetes request (`err` from ipd_kube_result_t): "upstream_unreachable", ... */
@@ -202,6 +216,8 @@ const char *ipd_logs_transport_code(int err);
 const char *ipd_logs_transport_text(int err);
 /** Right after the upgrade: streams at once if `pod` (borrowed, may be NULL) is ready, else waits. */
 void ipd_logs_stream_begin(ipd_logs_stream_t *s, const json_t *pod);
+/** Right after an upgrade made on the early log request's 2xx answer: streams it at once. */
+void ipd_logs_stream_begin_answered(ipd_logs_stream_t *s);
 /** Arms the stream's flush: pending frames, resume, h2o proceed at the end of this loop turn. */
 void ipd_logs_kick(ipd_logs_stream_t *s);
 

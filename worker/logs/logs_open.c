@@ -92,6 +92,30 @@ static void upgrade(ipd_logs_stream_t *s, const json_t *pod)
     ipd_logs_stream_begin(s, pod);
 }
 
+static void on_early_answered(h2o_timeout_entry_t *e)
+{
+    ipd_logs_stream_t *s = H2O_STRUCT_FROM_MEMBER(ipd_logs_stream_t, flush_entry, e);
+    if (s->req == NULL || s->phase != IPD_LOGS_CHECKING || s->early == NULL)
+        return; /* the pod read ended first and decided */
+    ipd_kube_cancel(s->kreq);
+    s->kreq = NULL;
+    snprintf(s->container, sizeof(s->container), "%s", s->q.container);
+    if (ipd_logs_ws_upgrade(s) != 0) {
+        refuse(s, 400, "the WebSocket handshake is malformed");
+        return;
+    }
+    ipd_logs_stream_begin_answered(s);
+}
+
+void ipd_logs_early_answered(ipd_logs_stream_t *s)
+{
+    if (s->req == NULL || s->phase != IPD_LOGS_CHECKING || s->q.container[0] == '\0' ||
+        h2o_timeout_is_linked(&s->flush_entry))
+        return;
+    s->flush_entry.cb = on_early_answered;
+    h2o_timeout_link(s->w->loop, &s->w->ctx.zero_timeout, &s->flush_entry);
+}
+
 /* The pod read before the upgrade: a missing pod is waited for; a wrong container is a 400 now. */
 static void on_check_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
 {

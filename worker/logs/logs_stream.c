@@ -242,6 +242,8 @@ static void on_flush(h2o_timeout_entry_t *e)
 static int on_log_data(ipd_kube_req_t *req, const char *buf, size_t len, void *data)
 {
     ipd_logs_stream_t *s = data;
+    if (req == s->early)
+        ipd_logs_early_answered(s); /* a 2xx with bytes: the apiserver did the container check */
     if (req != s->kreq || ipd_logs_ws_blocked(s))
         return IPD_KUBE_DATA_PAUSE; /* the early request waits to be adopted */
     s->sent_bytes += len;
@@ -457,7 +459,8 @@ static void start_log(ipd_logs_stream_t *s)
     ipd_logs_kick(s);
 }
 
-void ipd_logs_stream_begin(ipd_logs_stream_t *s, const json_t *pod)
+/* The stream's timers and deadlines, right after the upgrade. */
+static void begin(ipd_logs_stream_t *s)
 {
     uint64_t now = now_ms(s);
     s->flush_entry.cb = on_flush;
@@ -467,6 +470,17 @@ void ipd_logs_stream_begin(ipd_logs_stream_t *s, const json_t *pod)
     s->next_poll = now + IPD_LOGS_POLL_MS;
     s->ping_sent_at = now;
     h2o_timeout_link(s->w->loop, &s->w->ctx.one_sec_timeout, &s->tick_entry);
+}
+
+void ipd_logs_stream_begin_answered(ipd_logs_stream_t *s)
+{
+    begin(s);
+    start_log(s); /* adopts the early request */
+}
+
+void ipd_logs_stream_begin(ipd_logs_stream_t *s, const json_t *pod)
+{
+    begin(s);
     if (pod != NULL)
         consider(s, pod);
     else

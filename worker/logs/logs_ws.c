@@ -8,23 +8,49 @@
 #include "shared/log.h"
 #include "worker/http/http.h"
 
+/* A frame's write completed: as h2o's own completion, go on with what wslay holds. */
+static void on_ws_written(h2o_socket_t *sock, const char *err)
+{
+    h2o_websocket_conn_t *conn = sock->data;
+    ipd_logs_stream_t *s = conn->data;
+    if (s != NULL)
+        ipd_buf_reset(&s->out);
+    if (err != NULL) {
+        conn->cb(conn, NULL); /* as h2o does on a failed write: the connection is closed */
+        return;
+    }
+    h2o_websocket_proceed(conn);
+}
+
 /*
- * h2o's send callback copies what wslay hands it into its write buffer, and refuses (would
- * block) while the socket is writing. So a successful call means the client socket took the
- * previous write: progress for the write timeout, and a moment to check whether the upstream
- * may resume. The wrapper forwards to h2o's own callback, which stays in conn->ws_callbacks.
+ * wslay's send callback, in place of h2o's (2.2), which writes every call at once: a frame's
+ * header and then its payload, two writes (two segments, two wake-ups of the client), the second
+ * only after the first completed, a loop turn later. Here the header, which wslay flags
+ * WSLAY_MSG_MORE when a payload follows, waits in s->out for its payload and the frame goes in
+ * one write. Like h2o's, it refuses (would block) while a write is in flight, so a successful
+ * call means the client socket took the previous frame: progress for the write timeout, and a
+ * moment to check whether the upstream may resume.
  */
 static ssize_t on_ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
     h2o_websocket_conn_t *conn = user;
-    ssize_t n = conn->ws_callbacks.send_callback(ctx, data, len, flags, user);
     ipd_logs_stream_t *s = conn->data;
-    if (n > 0 && s != NULL) {
-        s->last_progress = h2o_now(s->w->loop);
-        if ((s->kreq != NULL && ipd_kube_paused(s->kreq)) || (s->phase == IPD_LOGS_CLOSING && !s->close_queued))
-            ipd_logs_kick(s);
+    if (s == NULL || conn->sock == NULL || h2o_socket_is_writing(conn->sock)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
     }
-    return n;
+    if (ipd_buf_append(&s->out, data, len) != 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_NOMEM);
+        return -1;
+    }
+    if (!(flags & WSLAY_MSG_MORE)) {
+        h2o_iovec_t buf = h2o_iovec_init(s->out.data, s->out.len);
+        h2o_socket_write(conn->sock, &buf, 1, on_ws_written);
+    }
+    s->last_progress = h2o_now(s->w->loop);
+    if ((s->kreq != NULL && ipd_kube_paused(s->kreq)) || (s->phase == IPD_LOGS_CLOSING && !s->close_queued))
+        ipd_logs_kick(s);
+    return (ssize_t)len;
 }
 
 static void on_ws_msg(h2o_websocket_conn_t *conn, const struct wslay_event_on_msg_recv_arg *arg)

@@ -120,6 +120,26 @@ def case_tail_and_follow():
     check(all(kind == "text" or n > 0 for kind, n in s.events), "empty frame")
 
 
+def case_named_container_starts_without_the_pod_read():
+    # With the container named, the log request's first 2xx bytes (the apiserver has checked the
+    # pod and the container) start the stream: a pod read held 6 s does not hold the log.
+    running_pod("early1")
+    sim.logs("early1", lines=["one", "two"])
+    st, _ = sim.post("/_sim/inject", {"count": 1, "delay_ms": 6000, "path": "/pods/early1$", "method": "GET"})
+    check(st == 200, "inject answered %s" % st)
+    try:
+        t0 = time.monotonic()
+        s = run(collect(url("pod=early1&container=main&follow=false"), timeout=15))
+        took = time.monotonic() - t0
+    finally:
+        http_json(A.sim, "DELETE", "/_sim/inject")
+    check(s.types() == ["started", "end"], "messages %r" % s.texts)
+    check(s.text("started") == {"type": "started", "namespace": "imgpulld", "pod": "early1", "container": "main"},
+          "started %r" % s.text("started"))
+    check(bytes(s.data) == b"one\ntwo\n" and s.code == 1000, "log %r, close %s" % (bytes(s.data), s.code))
+    check(took < 5.0, "the stream waited %.1f s for the held pod read" % took)
+
+
 def case_container_terminated():
     sim.post("/_sim/outcome", {"pattern": "(^|/)shortlived:", "outcome": "Run", "run_ms": 1500, "exit_code": 0,
                                "log_rate": 20})
