@@ -6,6 +6,9 @@ usage:
   bench_logs.py http PORT PATH STREAMS        # GET PATH from 127.0.0.1:PORT, read to EOF
   bench_logs.py first-ws   PORT QUERY SAMPLES # first log byte latency, one connection at a time
   bench_logs.py first-http PORT PATH SAMPLES
+  bench_logs.py first-rawws PORT QUERY SAMPLES # the same over a plain asyncio socket, no websockets library
+  bench_logs.py first-pair HTTP_PORT PATH WS_PORT QUERY SAMPLES
+                                              # first-http and first-rawws interleaved, one sample each in turn
 
 Prints one JSON line: streams, bytes, seconds (first connect to last end), MB/s (10^6 bytes),
 and per-stream first-byte latencies (p50, p99, max) in ms.
@@ -54,6 +57,40 @@ async def http_stream(port, path):
     return n, first
 
 
+async def rawws_stream(port, query):
+    """The upgrade and the frames read by hand, with the same asyncio stream reader as
+    http_stream, so that the client's own work per connection is that of the HTTP client."""
+    t0 = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    writer.write(("GET /ws/pod-logs?%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n" % query).encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(head[:100])
+    first, n = None, 0
+    while True:
+        h = await reader.readexactly(2)
+        op, ln = h[0] & 0x0F, h[1] & 0x7F
+        if ln == 126:
+            ln = int.from_bytes(await reader.readexactly(2), "big")
+        elif ln == 127:
+            ln = int.from_bytes(await reader.readexactly(8), "big")
+        payload = await reader.readexactly(ln)
+        if op == 2:
+            if first is None:
+                first = time.monotonic() - t0
+            n += ln
+        elif op == 1 and b'"type":"error"' in payload:
+            raise RuntimeError(payload)
+        elif op == 8:
+            break
+    writer.write(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # masked close 1000 (zero mask)
+    writer.close()
+    return n, first
+
+
 def pct(values, p):
     v = sorted(x for x in values if x is not None)
     return round(v[min(len(v) - 1, int(len(v) * p))] * 1000, 2) if v else None
@@ -72,7 +109,7 @@ async def concurrent(kind, port, target, streams):
 
 
 async def sequential_first(kind, port, target, samples):
-    fn = ws_stream if kind == "ws" else http_stream
+    fn = {"ws": ws_stream, "http": http_stream, "rawws": rawws_stream}[kind]
     firsts = []
     for _ in range(samples):
         firsts.append((await fn(port, target))[1])
@@ -80,7 +117,23 @@ async def sequential_first(kind, port, target, samples):
             "first_ms_p99": pct(firsts, 0.99), "first_ms_max": pct(firsts, 1.0)}
 
 
+async def paired_first(http_port, path, ws_port, query, samples):
+    http, ws = [], []
+    for _ in range(samples):
+        http.append((await http_stream(http_port, path))[1])
+        ws.append((await rawws_stream(ws_port, query))[1])
+    out = {"kind": "first-pair", "samples": samples}
+    for name, v in (("http", http), ("ws", ws)):
+        out[name] = {"first_ms_p50": pct(v, 0.5), "first_ms_p99": pct(v, 0.99), "first_ms_max": pct(v, 1.0)}
+    out["ratio_p50"] = round(pct(ws, 0.5) / pct(http, 0.5), 2)
+    return out
+
+
 def main():
+    if sys.argv[1] == "first-pair":
+        out = asyncio.run(paired_first(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])))
+        print(json.dumps(out), flush=True)
+        return
     mode, port, target, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     if mode.startswith("first-"):
         out = asyncio.run(sequential_first(mode[6:], port, target, count))

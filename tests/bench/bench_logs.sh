@@ -9,11 +9,15 @@
 # daemon and socat both talk to it, so both relay the same bytes from the same source.
 #
 # Usage (from the repository root): tests/bench/bench_logs.sh [BYTES_PER_STREAM] [STREAMS]
-# Needs socat (apt-get install socat) and python3-websockets. BUILD selects the build dir.
+# Needs socat (apt-get install socat) and python3-websockets. BUILD selects the build dir;
+# PARTS selects what runs (default "one many first": one stream, many streams, first byte);
+# SAMPLES the first-byte samples per figure (default 50).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 one=${1:-200000000}
 streams=${2:-100}
+parts=" ${PARTS:-one many first} "
+samples=${SAMPLES:-50}
 per=$((one / 40)) # bytes per stream when many run at once
 build=${BUILD:-build}
 py=/usr/bin/python3
@@ -54,19 +58,30 @@ log="/api/v1/namespaces/imgpulld/pods/bench/log?container=main&follow=true"
 bench() { $py tests/bench/bench_logs.py "$@"; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-for run in 1 2 3; do
-    echo "run $run, one stream of $one bytes:"
-    echo "  source direct:    $(bench http "$src" "$log&limitBytes=$one" 1)"
-    echo "  socat relay:      $(bench http "$relay" "$log&limitBytes=$one" 1)"
-    echo "  imgpulld ws:      $(bench ws "$port" "pod=bench&limitBytes=$one" 1)"
-done
-echo "$streams concurrent streams of $per bytes:"
-echo "  socat relay: $(bench http "$relay" "$log&limitBytes=$per" "$streams")"
-echo "  imgpulld ws: $(bench ws "$port" "pod=bench&limitBytes=$per" "$streams")"
-echo "first log byte, 50 sequential connections (tailLines=10, follow=false):"
-echo "  socat relay: $(bench first-http "$relay" "/api/v1/namespaces/imgpulld/pods/bench/log?container=main&tailLines=10" 50)"
-echo "  imgpulld ws: $(bench first-ws "$port" "pod=bench&tailLines=10&follow=false" 50)"
-echo "first log byte of a follow stream, 50 sequential connections (tailLines=10, follow=true, limitBytes=1000):"
-echo "  socat relay: $(bench first-http "$relay" "$log&tailLines=10&limitBytes=1000" 50)"
-echo "  imgpulld ws: $(bench first-ws "$port" "pod=bench&tailLines=10&limitBytes=1000" 50)"
+if [[ $parts == *" one "* ]]; then
+    for run in 1 2 3; do
+        echo "run $run, one stream of $one bytes:"
+        echo "  source direct:    $(bench http "$src" "$log&limitBytes=$one" 1)"
+        echo "  socat relay:      $(bench http "$relay" "$log&limitBytes=$one" 1)"
+        echo "  imgpulld ws:      $(bench ws "$port" "pod=bench&limitBytes=$one" 1)"
+    done
+fi
+if [[ $parts == *" many "* ]]; then
+    echo "$streams concurrent streams of $per bytes:"
+    echo "  socat relay: $(bench http "$relay" "$log&limitBytes=$per" "$streams")"
+    echo "  imgpulld ws: $(bench ws "$port" "pod=bench&limitBytes=$per" "$streams")"
+fi
+if [[ $parts == *" first "* ]]; then
+    # Both clients are plain asyncio sockets (first-pair: the WebSocket upgrade and frames read
+    # by hand), one sample of each in turn, both naming the container.
+    echo "first log byte, $samples connections of each in turn (tailLines=10, follow=false):"
+    echo "  $(bench first-pair "$relay" "/api/v1/namespaces/imgpulld/pods/bench/log?container=main&tailLines=10" \
+        "$port" "pod=bench&container=main&tailLines=10&follow=false" "$samples")"
+    echo "first log byte of a follow stream, $samples connections of each in turn (tailLines=10, follow=true, limitBytes=1000):"
+    echo "  $(bench first-pair "$relay" "$log&tailLines=10&limitBytes=1000" \
+        "$port" "pod=bench&container=main&tailLines=10&limitBytes=1000" "$samples")"
+    echo "the same, the container not named in the WebSocket query (the pod read names it):"
+    echo "  $(bench first-pair "$relay" "$log&tailLines=10&limitBytes=1000" \
+        "$port" "pod=bench&tailLines=10&limitBytes=1000" "$samples")"
+fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
