@@ -735,6 +735,15 @@ void h_world_daemon(h_world_t *w, const char *extra, const char *const *env, int
         h_wait_ready(&w->daemon, w->port, 20000);
 }
 
+void h_world_daemon_tokens(h_world_t *w, const char *tokens, const char *extra)
+{
+    char path[192], conf[1024];
+    snprintf(path, sizeof(path), "%s/tokens", w->dir);
+    h_write_file(path, tokens);
+    snprintf(conf, sizeof(conf), "tokens_file %s\n%s", path, extra ? extra : "");
+    h_world_daemon(w, conf, NULL, 1);
+}
+
 int h_world_stop(h_world_t *w)
 {
     int st = h_stop(&w->daemon, SIGTERM, 15000);

@@ -220,6 +220,12 @@ void h_world_write_conf(h_world_t *w, const char *extra);
  */
 void h_world_daemon(h_world_t *w, const char *extra, const char *const *env, int ready);
 
+/**
+ * Writes `tokens` (the tokens file's text) to w->dir/tokens, then h_world_daemon with
+ * "tokens_file <that file>" followed by `extra` (may be NULL), waiting for /readyz.
+ */
+void h_world_daemon_tokens(h_world_t *w, const char *tokens, const char *extra);
+
 /** Stops the daemon (SIGTERM) and the simulator, unlinks the segments and the directory. Returns the
  *  daemon's wait status. */
 int h_world_stop(h_world_t *w);

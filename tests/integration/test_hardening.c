@@ -318,11 +318,7 @@ Test(hardening, a_rebound_page_cannot_create_a_job_nor_open_a_cross_origin_webso
 Test(hardening, with_tokens_file_loopback_without_a_token_gets_loopback_role, .fini = teardown)
 {
     h_world_sim(&w, "lorole", sim_args);
-    char tokens[192], extra[512];
-    snprintf(tokens, sizeof(tokens), "%s/tokens", w.dir);
-    h_write_file(tokens, "reader-token-0123456789 read\nadmin-token-0123456789 admin\n");
-    snprintf(extra, sizeof(extra), "tokens_file %s\n", tokens);
-    h_world_daemon(&w, extra, NULL, 1);
+    h_world_daemon_tokens(&w, "reader-token-0123456789 read\nadmin-token-0123456789 admin\n", NULL);
     const char *json[] = {"Content-Type: application/json", NULL};
     const char *reader[] = {"Authorization: Bearer reader-token-0123456789", NULL};
     /* Default loopback_role none: as on any other listener. */
@@ -335,9 +331,9 @@ Test(hardening, with_tokens_file_loopback_without_a_token_gets_loopback_role, .f
     cr_assert_eq(ws_upgrade_status(w.port, same), 401, "a WebSocket without a token");
 
     /* loopback_role read: reads pass, writes need an admin token. */
-    char extra2[600];
-    snprintf(extra2, sizeof(extra2), "%sloopback_role read\n", extra);
-    h_world_write_conf(&w, extra2);
+    char extra[600];
+    snprintf(extra, sizeof(extra), "tokens_file %s/tokens\nloopback_role read\n", w.dir);
+    h_world_write_conf(&w, extra);
     kill(w.daemon.pid, SIGHUP);
     cr_assert(h_log_wait(&w.daemon, "reload complete", 10000), "the reload did not complete");
     wait_old_workers_gone(1);
@@ -540,11 +536,7 @@ Test(hardening, job_subscriptions_are_bounded_per_worker_not_only_per_connection
 Test(hardening, a_header_block_over_max_header_size_is_answered_431_before_authentication, .fini = teardown)
 {
     h_world_sim(&w, "bighdr", sim_args);
-    char tokens[192], extra[512];
-    snprintf(tokens, sizeof(tokens), "%s/tokens", w.dir);
-    h_write_file(tokens, "admin-token-0123456789 admin\n");
-    snprintf(extra, sizeof(extra), "tokens_file %s\n", tokens);
-    h_world_daemon(&w, extra, NULL, 1);
+    h_world_daemon_tokens(&w, "admin-token-0123456789 admin\n", NULL);
     static char big[300 * 1024 + 16];
     memset(big, 'a', sizeof(big) - 1);
     memcpy(big, "X-Big: ", 7);

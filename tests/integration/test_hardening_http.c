@@ -321,11 +321,7 @@ static uint64_t trickle_until_closed(int *fds, size_t n, uint64_t timeout_ms)
 Test(hardening_http, unfinished_http2_header_blocks_are_dropped_before_authentication, .fini = teardown)
 {
     h_world_sim(&w, "h2hdr", sim_args);
-    char tokens[192], extra[512];
-    snprintf(tokens, sizeof(tokens), "%s/tokens", w.dir);
-    h_write_file(tokens, "admin-token-0123456789 admin\n");
-    snprintf(extra, sizeof(extra), "tokens_file %s\nhttp_idle_timeout 2s\nworkers 1\n", tokens);
-    h_world_daemon(&w, extra, NULL, 1);
+    h_world_daemon_tokens(&w, "admin-token-0123456789 admin\n", "http_idle_timeout 2s\nworkers 1\n");
     long before = worker_rss_kib();
 
     /* 40 connections holding 384 KiB each, over max_header_size: dropped at the next check. */
