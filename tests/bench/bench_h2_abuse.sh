@@ -27,24 +27,14 @@ sim_world_start bench-h2
 
 # measure NAME ARGS...: a fresh daemon with one worker, then bench_h2_abuse.py ARGS against it.
 measure() {
-    local name=$1 port daemon worker=""
+    local name=$1 worker=""
     shift
-    port=$(free_port)
-    printf 'kube_server http://127.0.0.1:%s\ninstance %s%s\nlisten 127.0.0.1:%s\nworkers 1\n' \
-        "$sim_port" "$instance" "$name" "$port" >"$work/$name.conf"
-    "$bin" -c "$work/$name.conf" 2>"$work/$name.log" &
-    daemon=$!
-    pids+=("$daemon")
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
-        sleep 0.1
-    done
-    worker=$(pgrep -P "$daemon" | head -1)
+    sim_world_daemon "$name"
+    worker=$(pgrep -P "$daemon_pid" | head -1)
     [ -n "$worker" ] || { echo "no worker" >&2; exit 1; }
     echo "== $name: python3 tests/bench/bench_h2_abuse.py $1 PORT WORKER_PID ${*:2}"
-    python3 "$root/tests/bench/bench_h2_abuse.py" "$1" "$port" "$worker" "${@:2}"
-    kill -TERM "$daemon"
-    wait "$daemon"
+    python3 "$root/tests/bench/bench_h2_abuse.py" "$1" "$daemon_port" "$worker" "${@:2}"
+    sim_world_stop "$daemon_pid"
 }
 measure trickle trickle "$conns" "$kib" "$seconds"
 measure reset reset "$pairs"
