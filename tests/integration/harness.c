@@ -312,32 +312,11 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
 
 int h_http(int port, const char *method, const char *path, const char *body, const char *const *headers, h_resp_t *out)
 {
-    memset(out, 0, sizeof(*out));
-    CURL *c = curl_easy_init();
-    char url[2048];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    struct curl_slist *hl = NULL;
-    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
-        hl = curl_slist_append(hl, headers[i]);
+    static const char *const json_type[] = {"Content-Type: application/json", NULL};
+    h_req_t rq = {.method = method, .path = path, .body = body, .headers = headers};
     if (body != NULL && headers == NULL)
-        hl = curl_slist_append(hl, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    return rc == CURLE_OK ? 0 : -1;
+        rq.headers = json_type;
+    return h_request(port, &rq, out, NULL);
 }
 
 void h_resp_free(h_resp_t *r)
