@@ -35,14 +35,8 @@ failed=0
 run() {
     local name=$1 port scheme=http flags=()
     shift
-    port=$(free_port)
-    {
-        echo "kube_server http://127.0.0.1:$sim_port"
-        echo "instance $instance$name"
-        echo "listen 127.0.0.1:$port"
-        echo "workers 1"
-        for d in "$@"; do echo "$d"; done
-    } >"$work/$name.conf"
+    sim_world_conf "$name" "$@"
+    port=$daemon_port
     case " $* " in *" tls_cert "*) scheme=https flags=(-t -k) ;; esac
     "$bin" -c "$work/$name.conf" 2>"$work/$name.log" &
     pids+=("$!")
