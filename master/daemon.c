@@ -196,12 +196,15 @@ static void after_iteration(daemon_state_t *d)
         ipd_info("master", "initial list complete: %u jobs in the table", ipd_table_job_count(d->table));
         if (d->republish_pending)
             ipd_daemon_redis_republish(d);
+        ipd_redis_link_flush(d->redis);
         notify_state("READY=1");
         notify_status(d);
         return;
     }
     if (ipd_model_flush(d->model, ipd_model_now()) > 0 && d->sup != NULL)
         ipd_supervisor_notify_ring(d->sup);
+    /* This turn's task changes to Redis in one script call. */
+    ipd_redis_link_flush(d->redis);
     if (d->reload_pending)
         finish_reload(d);
 }

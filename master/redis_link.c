@@ -17,27 +17,41 @@
 #define BACKOFF_MAX_MS 30000
 #define XREAD_BLOCK_MS 1000
 #define XREAD_COUNT    "1000"
+#define XREAD_COUNT_N  1000
 #define CHECK_MS       250
 #define KEY_SIZE       (IPD_CONFIG_INSTANCE_SIZE + IPD_NODE_SIZE + 24)
 #define DROPS_MAX      4096
+/* Changes per publish script call, and the bytes of their records, at most (a batch is sent at
+ * the end of the loop's turn, or earlier when it reaches either). */
+#define BATCH_MAX       256
+#define BATCH_BYTES_MAX (1u << 20)
 
 /*
- * One change: the hash field, the sequence and the Stream entry together. (The node joins
- * {p}:nodes through the liveness script, which runs right after every connect.)
+ * A batch of changes, each the hash field, the sequence and the Stream entry together. ARGV: the
+ * node, the Stream's MAXLEN, then job id and record for each change, in the order they were
+ * made. The script is atomic, so a reader never sees a hash field without its entry; the
+ * sequence numbers it reserves (INCRBY) are consecutive, in the order of the changes. The last
+ * HSET of a field wins, so a job changed twice in one batch keeps its latest record, and the
+ * Stream still carries every change. (The node joins {p}:nodes through the liveness script, which
+ * runs right after every connect.)
  *
- * Why a script (Redis CPU per change, docs/benchmarks.md): HSET of a record costs Redis about
- * 2 us, XADD MAXLEN ~ 2.6 us (trimming adds under 0.1 us), INCR 0.3 us; the script around them
- * adds 3-6 us (an empty EVAL alone is 2.7 us, and the record crosses into Lua and back twice).
- * MULTI/EXEC of the same commands costs about 6 us, but XADD cannot carry the sequence an INCR
- * in the same transaction returns, and the readers need that sequence in the entry to see that
- * the Stream was trimmed past them or restarted. So the sequence keeps the script; EVALSHA, and
- * leaving out the SADD or the n and j fields, measured within the noise.
+ * Why one script for a batch (Redis CPU per change, docs/benchmarks.md): a script call alone
+ * costs Redis about 2.7 us and the record crosses into Lua and back; one call per loop turn
+ * spreads that over every change of the turn. MULTI/EXEC of HSET and XADD cannot carry the
+ * sequence an INCR in the same transaction returns, and the readers need it in each entry to see
+ * that the Stream was trimmed past them or that Redis restarted. Trimming (MAXLEN ~) is done by
+ * the batch's last XADD only.
  */
 static const char publish_script[] =
-    "local s = redis.call('INCR', KEYS[3]) "
-    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
-    "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[3], 's', s, 'j', ARGV[1], 'r', "
-    "ARGV[2])";
+    "local n = (#ARGV - 2) / 2 "
+    "local s = redis.call('INCRBY', KEYS[3], n) - n "
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) "
+    "for i = 1, n - 1 do "
+    "redis.call('XADD', KEYS[2], '*', 'n', ARGV[1], 's', s + i, 'j', ARGV[2 * i + 1], 'r', ARGV[2 * i + 2]) "
+    "end "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[1], 's', s + n, 'j', ARGV[2 * n + 1], 'r', "
+    "ARGV[2 * n + 2]) "
+    "return n";
 
 /*
  * A job aged out of this node's table (its history): if this node's hash holds a task of it, the
@@ -98,12 +112,17 @@ struct ipd_redis_link {
 
     char last_id[64];  /* Stream id of the last entry applied */
     uint64_t next_seq; /* sequence expected next; 0: unknown */
-    int reading;       /* an XREAD is outstanding */
+    int reading;       /* XREADs outstanding: 0, 1, or 2 with a read-ahead */
     int snapshotting;  /* a snapshot is outstanding */
     int resync_wanted; /* a gap was seen: snapshot once the current read returns */
     int logged_malformed, logged_newer;
 
-    ipd_buf_t rec;
+    /* Changes not sent yet: job id and record of each, back to back in `batch`; change i is
+     * bytes batch_at[2i]..batch_at[2i+1] (the id) and batch_at[2i+1]..batch_at[2i+2]. */
+    ipd_buf_t batch;
+    size_t batch_n;
+    size_t batch_at[2 * BATCH_MAX + 1];
+    ipd_mloop_timer_t batch_timer;
     ipd_redis_link_stats_t stats;
     /* Drops not yet sent (Redis was down): sent after the next connect; the oldest are
      * forgotten beyond DROPS_MAX. */
@@ -178,6 +197,10 @@ static void close_conns(ipd_redis_link_t *l)
     l->wr_pending = l->rd_pending = 0;
     l->reading = l->snapshotting = l->resync_wanted = 0;
     ipd_mloop_timer_stop(l->loop, &l->live_timer);
+    /* Changes not sent are republished after the next connect. */
+    ipd_buf_reset(&l->batch);
+    l->batch_n = 0;
+    ipd_mloop_timer_stop(l->loop, &l->batch_timer);
 }
 
 static uint64_t jitter(ipd_redis_link_t *l, uint64_t ms)
@@ -268,8 +291,45 @@ static void on_published(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     ipd_redis_link_t *l = priv;
-    if (wr_reply(l, reply, "publish") == 0)
-        l->stats.published++;
+    const redisReply *r = reply;
+    if (wr_reply(l, r, "publish") == 0 && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        l->stats.published += (uint64_t)r->integer;
+}
+
+/* Sends the changes batched so far in one script call. */
+static void flush_batch(ipd_redis_link_t *l)
+{
+    if (l->batch_n == 0)
+        return;
+    ipd_mloop_timer_stop(l->loop, &l->batch_timer);
+    enum { FIXED = 7 };
+    const char *argv[FIXED + 2 + 2 * BATCH_MAX];
+    size_t len[FIXED + 2 + 2 * BATCH_MAX];
+    const char *fixed[FIXED] = {"EVAL", publish_script, "4", l->k_tasks, l->k_stream, l->k_seq, l->k_nodes};
+    for (int i = 0; i < FIXED; i++) {
+        argv[i] = fixed[i];
+        len[i] = strlen(fixed[i]);
+    }
+    /* ARGV[1] and [2]: the node and MAXLEN. */
+    argv[FIXED] = l->node;
+    len[FIXED] = strlen(l->node);
+    argv[FIXED + 1] = l->maxlen;
+    len[FIXED + 1] = strlen(l->maxlen);
+    int argc = FIXED + 2;
+    for (size_t i = 0; i < 2 * l->batch_n; i++) {
+        argv[argc] = l->batch.data + l->batch_at[i];
+        len[argc] = l->batch_at[i + 1] - l->batch_at[i];
+        argc++;
+    }
+    /* hiredis copies the arguments into its output buffer. */
+    command(l, &l->wr, on_published, argc, argv, len);
+    ipd_buf_reset(&l->batch);
+    l->batch_n = 0;
+}
+
+static void on_batch_timer(ipd_mloop_timer_t *t)
+{
+    flush_batch(t->data);
 }
 
 static void on_dropped(redisAsyncContext *ac, void *reply, void *priv)
@@ -281,6 +341,7 @@ static void on_dropped(redisAsyncContext *ac, void *reply, void *priv)
 
 static void send_drop(ipd_redis_link_t *l, const char *id)
 {
+    flush_batch(l); /* after the changes made before it */
     const char *argv[] = {"EVAL",     drop_script, "4",     l->k_tasks, l->k_stream, l->k_seq,
                           l->k_nodes, id,          l->node, l->maxlen,  l->p_tasks};
     size_t len[11];
@@ -311,16 +372,26 @@ void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
 {
     if (l == NULL || l->state == IPD_REDIS_DOWN || l->wr.ac == NULL || !l->wr.up)
         return;
-    ipd_buf_reset(&l->rec);
-    if (ipd_redis_record_encode(&l->rec, job, node_count, selection, task) != 0)
+    size_t at = l->batch.len;
+    if (ipd_buf_append_str(&l->batch, job->id) != 0 ||
+        ipd_redis_record_encode(&l->batch, job, node_count, selection, task) != 0) {
+        ipd_buf_truncate(&l->batch, at);
         return;
-    const char *argv[] = {"EVAL",     publish_script, "4",         l->k_tasks, l->k_stream, l->k_seq,
-                          l->k_nodes, job->id,        l->rec.data, l->node,    l->maxlen};
-    size_t len[11];
-    for (int i = 0; i < 11; i++)
-        len[i] = strlen(argv[i]);
-    len[8] = l->rec.len;
-    command(l, &l->wr, on_published, 11, argv, len);
+    }
+    l->batch_at[2 * l->batch_n] = at;
+    l->batch_at[2 * l->batch_n + 1] = at + strlen(job->id);
+    l->batch_at[2 * l->batch_n + 2] = l->batch.len;
+    l->batch_n++;
+    if (l->batch_n == BATCH_MAX || l->batch.len >= BATCH_BYTES_MAX)
+        flush_batch(l);
+    else if (!ipd_mloop_timer_active(&l->batch_timer))
+        ipd_mloop_timer_start(l->loop, &l->batch_timer, 0);
+}
+
+void ipd_redis_link_flush(ipd_redis_link_t *l)
+{
+    if (l != NULL)
+        flush_batch(l);
 }
 
 /* ---- applying records ---- */
@@ -420,6 +491,19 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
     return 0;
 }
 
+static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len);
+
+/* The entries of an XREAD reply, NULL when it has none. */
+static const redisReply *xread_entries(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        return NULL;
+    const redisReply *stream = r->element[0];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 || stream->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    return stream->element[1];
+}
+
 static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -428,7 +512,8 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
     if (l->rd_pending > 0)
         l->rd_pending--;
     l->rd_progress = now_ms();
-    l->reading = 0;
+    if (l->reading > 0)
+        l->reading--;
     if (r == NULL) {
         fail(l, "connection lost");
         return;
@@ -439,36 +524,49 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
         fail(l, why);
         return;
     }
-    int gap = 0;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements && !gap; i++) {
-            const redisReply *stream = r->element[i];
-            if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 ||
-                stream->element[1]->type != REDIS_REPLY_ARRAY)
-                continue;
-            const redisReply *entries = stream->element[1];
-            for (size_t k = 0; k < entries->elements && !gap; k++)
-                gap = apply_entry(l, entries->element[k]) != 0;
-        }
+    const redisReply *entries = xread_entries(r);
+    /*
+     * Read-ahead: a full reply says more entries wait, so the next XREAD goes out before this
+     * one's records are applied, from its last id, and Redis prepares the next reply meanwhile.
+     * Should this reply hold a gap, the read-ahead's entries fail the sequence check as well
+     * and are not applied; the snapshot follows once it has returned.
+     */
+    if (entries != NULL && entries->elements >= XREAD_COUNT_N && !l->resync_wanted && l->reading == 0) {
+        const redisReply *e = entries->element[entries->elements - 1];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING)
+            read_from(l, e->element[0]->str, e->element[0]->len);
     }
-    if (gap || l->resync_wanted)
+    int gap = 0;
+    for (size_t k = 0; entries != NULL && k < entries->elements && !gap; k++)
+        gap = apply_entry(l, entries->element[k]) != 0;
+    if (gap)
+        l->resync_wanted = 1;
+    if (l->reading > 0)
+        return; /* the read-ahead's reply comes next */
+    if (l->resync_wanted)
         start_snapshot(l);
     else
         start_read(l);
+}
+
+static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len)
+{
+    char block[16];
+    snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
+    const char *argv[] = {"XREAD", "COUNT", XREAD_COUNT, "BLOCK", block, "STREAMS", l->k_stream, id};
+    size_t len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = strlen(argv[i]);
+    len[7] = id_len;
+    if (command(l, &l->rd, on_xread, 8, argv, len) == 0)
+        l->reading++;
 }
 
 static void start_read(ipd_redis_link_t *l)
 {
     if (l->reading || l->snapshotting || l->state != IPD_REDIS_UP)
         return;
-    char block[16];
-    snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
-    const char *argv[] = {"XREAD", "COUNT", XREAD_COUNT, "BLOCK", block, "STREAMS", l->k_stream, l->last_id};
-    size_t len[8];
-    for (int i = 0; i < 8; i++)
-        len[i] = strlen(argv[i]);
-    if (command(l, &l->rd, on_xread, 8, argv, len) == 0)
-        l->reading = 1;
+    read_from(l, l->last_id, strlen(l->last_id));
 }
 
 static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
@@ -512,6 +610,7 @@ static void start_snapshot(ipd_redis_link_t *l)
         l->resync_wanted = 1; /* after the outstanding read returns */
         return;
     }
+    flush_batch(l); /* this node's changes first: the snapshot holds them */
     const char *argv[] = {"EVAL", snapshot_script, "3", l->k_stream, l->k_nodes, l->k_seq, l->p_tasks};
     size_t len[7];
     for (int i = 0; i < 7; i++)
@@ -719,7 +818,8 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     random_token(l->candidate, sizeof(l->candidate), &l->seed);
     snprintf(l->last_id, sizeof(l->last_id), "0-0");
     l->backoff_ms = BACKOFF_MIN_MS;
-    ipd_buf_init(&l->rec);
+    ipd_buf_init(&l->batch);
+    ipd_mloop_timer_init(&l->batch_timer, on_batch_timer, l);
     ipd_mloop_timer_init(&l->reconnect_timer, on_reconnect, l);
     ipd_mloop_timer_init(&l->close_timer, on_close_timer, l);
     ipd_mloop_timer_init(&l->check_timer, on_check, l);
@@ -742,7 +842,7 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l)
     ipd_mloop_timer_stop(l->loop, &l->close_timer);
     ipd_mloop_timer_stop(l->loop, &l->check_timer);
     ipd_mloop_timer_stop(l->loop, &l->live_timer);
-    ipd_buf_dispose(&l->rec);
+    ipd_buf_dispose(&l->batch);
     free(l->drops);
     if (l->password != NULL) {
         memset(l->password, 0, strlen(l->password));

@@ -16,7 +16,8 @@
  * A record is one format-version byte (1) followed by a msgpack change record
  * (proto/msgpack_codec.h: {job, tasks: [task]}): the job's image, pull policy, spec, creation
  * time and node count, and the node's task. A publish writes the hash field, the sequence and
- * the Stream entry in one script (atomic). A record that does not decode, or has a newer
+ * the Stream entry in one script (atomic); the changes of one turn of the loop share one script
+ * call, in the order they were made. A record that does not decode, or has a newer
  * version byte, is skipped, counted, and logged the first time.
  *
  * Two connections: one for commands (publishes, liveness, snapshots), one for the blocking
@@ -84,9 +85,17 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l);
 /**
  * Publishes one task of this node (borrowed), with a keep job's node selection (`selection`,
  * JSON text; NULL or "" for other jobs). Dropped while Redis is down: a reconnect republishes.
+ * The record is encoded now and batched: the batch goes to Redis in one script call on
+ * ipd_redis_link_flush(), at the latest when the loop's timers run next (a zero-delay timer),
+ * or as soon as it holds 256 changes or 1 MiB of records. Each change stays atomic (its hash
+ * field and Stream entry together) and changes reach the Stream in the order of the calls;
+ * a drop or a snapshot sends the batch before itself.
  */
 void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
                             const ipd_task_t *task);
+
+/** Sends the changes batched by ipd_redis_link_publish() now. NULL is allowed. */
+void ipd_redis_link_flush(ipd_redis_link_t *l);
 
 /**
  * Job `id` (borrowed) aged out of this node's table. If this node's hash holds a task of it, the

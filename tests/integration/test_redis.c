@@ -278,6 +278,39 @@ static void wait_all(want_t *wt, int timeout_ms, const char *what)
 }
 
 /* ---- the cases ---- */
+/*
+ * What Redis holds must be what the publish scripts promise, however many changes one script
+ * call carried: the Stream's sequence numbers follow each other from the first entry to {p}:seq,
+ * and every node's hash holds, for each job, the record of that node's last Stream entry of it.
+ * Returns "ok <entries>" or what differs.
+ */
+static void redis_consistent(char *out, size_t cap)
+{
+    static const char script[] =
+        "local e = redis.call('XRANGE', KEYS[1], '-', '+') "
+        "local last, prev = {}, nil "
+        "for _, x in ipairs(e) do "
+        "local f = {} "
+        "for i = 1, #x[2], 2 do f[x[2][i]] = x[2][i + 1] end "
+        "local s = tonumber(f.s) "
+        "if prev ~= nil and s ~= prev + 1 then return 'sequence ' .. s .. ' follows ' .. prev end "
+        "prev = s "
+        "if f.r then last[f.n .. '|' .. f.j] = f.r end "
+        "end "
+        "if prev == nil then return 'an empty Stream' end "
+        "if prev ~= tonumber(redis.call('GET', KEYS[2])) then return 'the last entry is not seq' end "
+        "for k, r in pairs(last) do "
+        "local n, j = string.match(k, '^(.-)|(.*)$') "
+        "if redis.call('HGET', ARGV[1] .. n, j) ~= r then return 'hash of ' .. k .. ' differs' end "
+        "end "
+        "return 'ok ' .. #e";
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d EVAL \"%s\" 2 '{imgpulld}:stream' '{imgpulld}:seq' '{imgpulld}:tasks:'",
+             w.redis.port, script);
+    out[0] = '\0';
+    h_sh(cmd, out, cap);
+    out[strcspn(out, "\n")] = '\0';
+}
 
 Test(redis, a_pull_onto_three_nodes_reads_the_same_on_every_daemon, .timeout = 120)
 {
@@ -299,6 +332,9 @@ Test(redis, a_pull_onto_three_nodes_reads_the_same_on_every_daemon, .timeout = 1
     json_decref(job);
     cr_expect_eq(master_stat(0, "redis_link_state"), 3, "daemon 1's link is not up");
     cr_expect_gt(master_stat(0, "redis_records_applied_total"), 0);
+    char verdict[256];
+    redis_consistent(verdict, sizeof(verdict));
+    cr_expect(strncmp(verdict, "ok ", 3) == 0, "Redis: %s", verdict);
     free(id);
     stop_world();
 }
