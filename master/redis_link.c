@@ -239,6 +239,21 @@ static int command(ipd_redis_link_t *l, ipd_redis_conn_t *c, redisCallbackFn *fn
     return 0;
 }
 
+/*
+ * The reason for an error reply `r` to `what`. A Redis Cluster node answers MOVED (the slot of
+ * the keys lives on another node) or ASK (it is migrating); hiredis 0.14 follows neither, so the
+ * link counts it as a failure like any other and keeps retrying the same endpoint with backoff:
+ * the reason says where the slot went.
+ */
+static void error_reason(char *out, size_t cap, const char *what, const redisReply *r)
+{
+    int redirect = (r->len > 6 && memcmp(r->str, "MOVED ", 6) == 0) || (r->len > 4 && memcmp(r->str, "ASK ", 4) == 0);
+    snprintf(out, cap, "%s: %.*s%s", what, (int)r->len, r->str,
+             redirect ? " (a Redis Cluster redirect, which the link does not follow: set redis to the node that "
+                        "serves the keys' slot)"
+                      : "");
+}
+
 /* A reply arrived on the command connection. Returns 0 when it is usable. */
 static int wr_reply(ipd_redis_link_t *l, const redisReply *r, const char *what)
 {
@@ -250,8 +265,8 @@ static int wr_reply(ipd_redis_link_t *l, const redisReply *r, const char *what)
         return -1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        char why[256];
-        snprintf(why, sizeof(why), "%s: %.*s", what, (int)r->len, r->str);
+        char why[384];
+        error_reason(why, sizeof(why), what, r);
         fail(l, why);
         return -1;
     }
@@ -519,8 +534,8 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        char why[256];
-        snprintf(why, sizeof(why), "XREAD: %.*s", (int)r->len, r->str);
+        char why[384];
+        error_reason(why, sizeof(why), "XREAD", r);
         fail(l, why);
         return;
     }
