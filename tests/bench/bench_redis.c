@@ -10,10 +10,11 @@
  * 3. Link: node-0's link (async hiredis on the master loop) reads them, decodes every record,
  *    applies it to a model and publishes the changed jobs to a shared-memory table once per
  *    loop iteration, as the master does.
- * 4. Redis CPU: node-2's link publishes RECORDS / 4 task changes (one script each); Redis's
- *    INFO commandstats says what the script cost. A task change is one call of
- *    ipd_redis_link_publish(): one EVAL, whose usec include the HSET, XADD and INCR it runs
- *    (printed as well, from their own commandstats lines).
+ * 4. Redis CPU: node-2's link publishes RECORDS / 4 task changes, 1000 per loop turn (batched,
+ *    one script call per 256 changes); Redis's INFO commandstats says what the scripts cost. A
+ *    task change is one call of ipd_redis_link_publish(); the EVAL usec include the HSET, XADD
+ *    and INCRBY the script runs (printed as well, from their own commandstats lines).
+ * 5. The same number of changes as MULTI/EXEC transactions of plain HSET and XADD, for comparison.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -28,6 +29,14 @@
 #include "proto/buf.h"
 #include "shared/table.h"
 #include "redis_records.h"
+
+/* This process's CPU time: what reading and applying cost it, whatever the machine's load. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 typedef struct ctx {
     ipd_model_t *model;
@@ -112,9 +121,94 @@ static long long cmd_stat(redisContext *rc, const char *cmd, const char *key)
     return v;
 }
 
+/* Redis's own CPU time (user + system, all threads) in microseconds, from INFO cpu: unlike the
+ * commandstats usec, which are wall-clock time inside each call, it does not grow when the
+ * machine's load preempts Redis in the middle of a call. */
+static double cpu_us(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "INFO cpu");
+    double v = 0;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        const char *u = strstr(r->str, "used_cpu_user:"), *s = strstr(r->str, "used_cpu_sys:");
+        if (u != NULL && s != NULL)
+            v = (atof(u + strlen("used_cpu_user:")) + atof(s + strlen("used_cpu_sys:"))) * 1e6;
+    }
+    freeReplyObject(r);
+    return v;
+}
+
 static long long eval_stat(redisContext *rc, const char *key)
 {
     return cmd_stat(rc, "eval", key);
+}
+
+/*
+ * The alternative to the script, for comparison: the same changes as plain HSET and XADD in
+ * MULTI/EXEC transactions of BATCH changes each, pipelined (no sequence number: a transaction
+ * cannot put an INCR's answer into the XADD after it).
+ */
+#define MULTI_BATCH 256
+static void multi_exec(redisContext *rc, size_t records, size_t jobs)
+{
+    static const char *const cmds[] = {"multi", "exec", "hset", "xadd"};
+    long long calls0[4], usec0[4];
+    for (int k = 0; k < 4; k++) {
+        calls0[k] = cmd_stat(rc, cmds[k], "calls=");
+        usec0[k] = cmd_stat(rc, cmds[k], "usec=");
+    }
+    ipd_buf_t rec;
+    ipd_buf_init(&rec);
+    double cpu0 = cpu_us(rc);
+    size_t n = records / 4, sent = 0;
+    char maxlen[24];
+    snprintf(maxlen, sizeof(maxlen), "%zu", records * 2);
+    double t0 = bench_now_s();
+    while (sent < n) {
+        size_t k = n - sent < MULTI_BATCH ? n - sent : MULTI_BATCH;
+        redisAppendCommand(rc, "MULTI");
+        for (size_t i = sent; i < sent + k; i++) {
+            ipd_job_t job;
+            ipd_task_t task;
+            memset(&job, 0, sizeof(job));
+            snprintf(job.id, sizeof(job.id), "pj-%08zx", i % jobs);
+            snprintf(job.image, sizeof(job.image), "registry.example/app-%zu:1", i % jobs);
+            ipd_task_init(&task, "node-3", ipd_model_now());
+            task.state = IPD_TASK_PULLING;
+            task.pull_ms = (int64_t)i;
+            ipd_buf_reset(&rec);
+            ipd_redis_record_encode(&rec, &job, 3, NULL, &task);
+            const char *hv[] = {"HSET", "{benchm}:tasks:node-3", job.id, rec.data};
+            size_t hl[] = {4, strlen(hv[1]), strlen(job.id), rec.len};
+            redisAppendCommandArgv(rc, 4, hv, hl);
+            const char *xv[] = {"XADD", "{benchm}:stream", "MAXLEN", "~",    maxlen, "*",
+                                "n",    "node-3",          "j",      job.id, "r",    rec.data};
+            size_t xl[12];
+            for (int a = 0; a < 12; a++)
+                xl[a] = strlen(xv[a]);
+            xl[11] = rec.len;
+            redisAppendCommandArgv(rc, 12, xv, xl);
+        }
+        redisAppendCommand(rc, "EXEC");
+        for (size_t i = 0; i < 2 * k + 2; i++) {
+            redisReply *r;
+            if (redisGetReply(rc, (void **)&r) != REDIS_OK)
+                return;
+            freeReplyObject(r);
+        }
+        sent += k;
+    }
+    double secs = bench_now_s() - t0, cpu = cpu_us(rc) - cpu0;
+    long long d[4], u[4];
+    for (int k = 0; k < 4; k++) {
+        d[k] = cmd_stat(rc, cmds[k], "calls=") - calls0[k];
+        u[k] = cmd_stat(rc, cmds[k], "usec=") - usec0[k];
+    }
+    printf("MULTI/EXEC of HSET+XADD, %d changes each: %zu changes in %.3f s; Redis: %lld EXEC, %.2f us per change "
+           "(MULTI %.2f, EXEC %.2f, HSET %.2f, XADD %.2f)\n",
+           MULTI_BATCH, n, secs, d[1], (double)(u[0] + u[1]) / (double)n, (double)u[0] / (double)n,
+           (double)u[1] / (double)n, (double)u[2] / (double)n, (double)u[3] / (double)n);
+    printf("  Redis process CPU (INFO cpu): %.2f us per change\n", cpu / (double)n);
+    ipd_buf_dispose(&rec);
 }
 
 int main(int argc, char **argv)
@@ -196,6 +290,7 @@ int main(int argc, char **argv)
         char last[64] = "0-0";
         size_t got = 0;
         t0 = bench_now_s();
+        double c0 = cpu_s(), r0 = cpu_us(rc);
         while (got < records) {
             redisReply *r = redisCommand(rc, "XREAD COUNT 1000 STREAMS {bench}:stream %s", last);
             if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
@@ -206,20 +301,25 @@ int main(int argc, char **argv)
             snprintf(last, sizeof(last), "%.*s", (int)id->len, id->str);
             freeReplyObject(r);
         }
-        double secs = bench_now_s() - t0;
-        printf("plain XREAD loop run %d: %zu entries in %.3f s: %.0f entries/s\n", run, got, secs, (double)got / secs);
+        double secs = bench_now_s() - t0, cpu = cpu_s() - c0, rcpu = cpu_us(rc) - r0;
+        printf("plain XREAD loop run %d: %zu entries in %.3f s: %.0f entries/s; CPU per entry: reader %.2f us, Redis "
+               "%.2f us\n",
+               run, got, secs, (double)got / secs, cpu * 1e6 / (double)got, rcpu / (double)got);
     }
 
     /* The link. */
     want_applied_t wa = {&c, records};
     t0 = bench_now_s();
+    double c0 = cpu_s(), r0 = cpu_us(rc);
     run_until(loop, model, all_applied, &wa, 120);
-    double secs = bench_now_s() - t0;
+    double secs = bench_now_s() - t0, cpu = cpu_s() - c0, rcpu = cpu_us(rc) - r0;
     ipd_redis_link_stats_t st;
     ipd_redis_link_stats(reader, &st);
     printf("link: %zu records applied in %.3f s: %.0f records/s (decoded, applied to the model, %u jobs in the "
            "table; skipped %llu)\n",
            c.applied, secs, (double)c.applied / secs, ipd_table_job_count(table), (unsigned long long)st.skipped);
+    printf("link: CPU per record: daemon %.2f us, Redis %.2f us\n", cpu * 1e6 / (double)c.applied,
+           rcpu / (double)c.applied);
     int ok = c.applied >= records;
     ipd_redis_link_destroy(reader);
 
@@ -231,7 +331,8 @@ int main(int argc, char **argv)
         return 1;
     run_until(loop, NULL, link_up, writer, 10);
     long long calls0 = eval_stat(rc, "calls="), usec0 = eval_stat(rc, "usec=");
-    static const char *const inner[] = {"hset", "xadd", "incr"};
+    double cpu0 = cpu_us(rc);
+    static const char *const inner[] = {"hset", "xadd", "incrby"};
     long long icalls0[3], iusec0[3];
     for (int k = 0; k < 3; k++) {
         icalls0[k] = cmd_stat(rc, inner[k], "calls=");
@@ -258,13 +359,23 @@ int main(int argc, char **argv)
     run_until(loop, NULL, all_published, &wp, 120);
     secs = bench_now_s() - t0;
     long long calls = eval_stat(rc, "calls=") - calls0, usec = eval_stat(rc, "usec=") - usec0;
-    printf("publish: %zu task changes in %.3f s (%.0f/s); Redis: %lld EVAL calls, %lld us: %.2f us per task change\n",
-           n, secs, (double)n / secs, calls, usec, calls ? (double)usec / (double)calls : 0.0);
+    double pcpu = cpu_us(rc) - cpu0;
+    ipd_redis_link_stats(writer, &st);
+    printf("publish: %zu task changes in %.3f s (%.0f/s); Redis: %lld EVAL calls for %llu changes, %lld us: %.2f us "
+           "per task change\n",
+           n, secs, (double)n / secs, calls, (unsigned long long)st.published, usec,
+           st.published ? (double)usec / (double)st.published : 0.0);
     /* The commands the script runs, counted by Redis inside the EVAL figure above. */
+    static const char *const inner2[] = {"hset", "xadd", "incrby"};
     for (int k = 0; k < 3; k++) {
-        long long ic = cmd_stat(rc, inner[k], "calls=") - icalls0[k], iu = cmd_stat(rc, inner[k], "usec=") - iusec0[k];
-        printf("  inside it, %s: %lld calls, %.2f us per call\n", inner[k], ic, ic ? (double)iu / (double)ic : 0.0);
+        long long ic = cmd_stat(rc, inner2[k], "calls=") - icalls0[k],
+                  iu = cmd_stat(rc, inner2[k], "usec=") - iusec0[k];
+        printf("  inside it, %s: %lld calls, %.2f us per change\n", inner2[k], ic,
+               st.published ? (double)iu / (double)st.published : 0.0);
     }
+    printf("  Redis process CPU (INFO cpu, everything: network, parsing, scripts): %.2f us per task change\n",
+           st.published ? pcpu / (double)st.published : 0.0);
+    multi_exec(rc, records, jobs);
     ipd_redis_link_destroy(writer);
 
     ipd_buf_dispose(&rec);
