@@ -48,6 +48,8 @@ typedef struct daemon_state {
     ipd_reflector_stats_t base;        /* counters of reflectors replaced by reloads */
     ipd_model_stats_t base_model;      /* counters of models replaced by reloads */
     ipd_redis_link_stats_t base_redis; /* counters of Redis links replaced by reloads */
+    uint64_t follow_polled_ms;         /* loop ms of the last poll of followed pods (master/daemon_follow.c) */
+    int follow_inflight;               /* its pod lists not answered yet */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */
@@ -78,5 +80,18 @@ void ipd_daemon_redis_republish(daemon_state_t *d);
 int ipd_daemon_kube_synced(const daemon_state_t *d);
 /** True while every reflector is watching or listing without a pending backoff. */
 int ipd_daemon_kube_healthy(const daemon_state_t *d);
+
+/**
+ * Sends one request the model asked for (`body` and `type` may be NULL; all borrowed); a failure
+ * other than 404 or 409 counts in kube_action_errors.
+ */
+void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *path, const char *body,
+                            const char *type);
+/* Keep jobs that follow pods (master/daemon_follow.c). */
+/** Lists the followed pods when keep_pod_poll has passed (scope cluster, once synced); call each tick. */
+void ipd_daemon_follow_tick(daemon_state_t *d);
+/** The model's create_keep_job and cancel_job actions (ctx: the daemon_state_t). */
+void ipd_daemon_create_keep_job(void *ctx, const ipd_job_t *like, const char *image, const char *selection);
+void ipd_daemon_cancel_job(void *ctx, const char *id);
 
 #endif

@@ -33,7 +33,7 @@ static void on_action_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, vo
     }
 }
 
-static void action(daemon_state_t *d, const char *method, const char *path, const char *body, const char *type)
+void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *path, const char *body, const char *type)
 {
     ipd_kube_req_spec_t spec = {.method = method,
                                 .path = path,
@@ -64,7 +64,7 @@ static void on_marked(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *d
     if (res->error == 0 && res->status < 300) {
         char del[600];
         snprintf(del, sizeof(del), "%s?propagationPolicy=Background", f->path);
-        action(f->d, "DELETE", del, NULL, NULL);
+        ipd_daemon_kube_action(f->d, "DELETE", del, NULL, NULL);
     } else if (res->status != 404) {
         f->d->kube_action_errors++;
         ipd_warn("model", "cluster action failed: HTTP %ld %s", res->status, res->message ? res->message : "");
@@ -171,14 +171,14 @@ static void resume_job(void *ctx, const char *ns, const char *name)
 {
     char path[512];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, name);
-    action(ctx, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
+    ipd_daemon_kube_action(ctx, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
 }
 
 static void delete_job(void *ctx, const char *ns, const char *name)
 {
     char path[512];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s?propagationPolicy=Background", ns, name);
-    action(ctx, "DELETE", path, NULL, NULL);
+    ipd_daemon_kube_action(ctx, "DELETE", path, NULL, NULL);
 }
 
 /* A keep job's task on a node that joined: its Job, as the workers create them (shared/pulljobs.c). */
@@ -199,7 +199,7 @@ static void create_job(void *ctx, const ipd_job_t *job, const char *node, int su
     }
     char path[256];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", d->cfg.namespace);
-    action(d, "POST", path, body, NULL);
+    ipd_daemon_kube_action(d, "POST", path, body, NULL);
     free(body);
 }
 
@@ -207,7 +207,7 @@ static void delete_pod(void *ctx, const char *ns, const char *name)
 {
     char path[512];
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ns, name);
-    action(ctx, "DELETE", path, NULL, NULL);
+    ipd_daemon_kube_action(ctx, "DELETE", path, NULL, NULL);
 }
 
 static int open_kube(daemon_state_t *d)
@@ -301,7 +301,9 @@ int ipd_daemon_kube_start(daemon_state_t *d)
                                    .own_task = node_scope ? own_task : NULL,
                                    .ctx = d,
                                    .create_job = create_job,
-                                   .job_evicted = node_scope ? job_evicted : NULL};
+                                   .job_evicted = node_scope ? job_evicted : NULL,
+                                   .create_keep_job = node_scope ? NULL : ipd_daemon_create_keep_job,
+                                   .cancel_job = node_scope ? NULL : ipd_daemon_cancel_job};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;
@@ -411,17 +413,13 @@ static int republish_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t n
                          size_t json_len, void *data)
 {
     republish_ctx_t *r = data;
-    /* A keep job's record in the table carries its selection's members (all_nodes, node_selector). */
+    /* A keep job's record in the table carries its selection's members (all_nodes, node_selector,
+     * pod_selector). */
     char selection[IPD_SELECTION_SIZE] = "";
     if (job->keep) {
         json_t *doc = json_loadb(json, json_len, 0, NULL);
-        int all;
-        ipd_label_selector_t sel;
-        if (doc != NULL && ipd_node_selection_read(doc, &all, &sel) == 0) {
-            if (ipd_node_selection_write(all, &sel, selection, sizeof(selection)) < 0)
-                selection[0] = '\0';
-            ipd_label_selector_dispose(&sel);
-        }
+        if (doc == NULL || ipd_selection_copy(doc, selection, sizeof(selection)) < 0)
+            selection[0] = '\0';
         json_decref(doc);
     }
     for (size_t i = 0; i < ntasks; i++)

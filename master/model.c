@@ -209,6 +209,7 @@ int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd
     ipd_strmap_init(&m->pods);
     ipd_strmap_init(&m->nodes);
     ipd_strmap_init(&m->lost_nodes);
+    ipd_strmap_init(&m->follows);
     ipd_buf_init(&m->json);
     int rc = ipd_table_foreach(table, load_job, m);
     if (rc != 0) {
@@ -249,6 +250,7 @@ void ipd_model_destroy(ipd_model_t *m)
     ipd_strmap_dispose(&m->jobs);
     ipd_strmap_dispose(&m->pods);
     ipd_strmap_dispose(&m->lost_nodes);
+    ipd_model_follow_dispose(m);
     ipd_buf_dispose(&m->json);
     free(m->scratch);
     free(m->changed);

@@ -78,6 +78,14 @@ typedef struct ipd_model_actions {
      * out of this daemon's history (the Redis link drops its records).
      */
     void (*job_evicted)(void *ctx, const char *id);
+    /**
+     * Keep jobs that follow pods (ipd_model_pod_images): create a new keep job for `image`, with
+     * the pull policy and spec of `like` and the selection `selection` (its anchor Job; the
+     * model learns the job from it and gives it its nodes' tasks).
+     */
+    void (*create_keep_job)(void *ctx, const ipd_job_t *like, const char *image, const char *selection);
+    /** Cancel job `id`: delete every Job of its id, as DELETE /api/v1/images/pull-jobs/{id} does. */
+    void (*cancel_job)(void *ctx, const char *id);
 } ipd_model_actions_t;
 
 /** Counters, for metrics and tests. */
@@ -138,6 +146,23 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive);
 
 /** Calls own_task again for every task of this node the model holds (after a Redis reconnect). */
 void ipd_model_republish(ipd_model_t *m);
+
+/**
+ * Keep jobs with a pod_selector (master/model_follow.c): calls `cb` once for each distinct
+ * selection (JSON text, proto/label_selector.h) of the active keep jobs that follow pods, with the
+ * pods' namespace and the selector in the apiserver's labelSelector syntax (all borrowed for the
+ * call), so that the caller lists those pods.
+ */
+void ipd_model_pod_groups(ipd_model_t *m,
+                          void (*cb)(void *data, const char *selection, const char *ns, const char *label_selector),
+                          void *data);
+
+/**
+ * The pods of `selection` run `images` now (`n` borrowed strings). The keep jobs of that selection follow at wall time
+ * `now`: an image none of them pulls gets a new keep job (create_keep_job), and a job whose image no pod runs any more
+ * is cancelled (cancel_job). No pod at all (scaled to zero) changes nothing.
+ */
+void ipd_model_pod_images(ipd_model_t *m, const char *selection, const char *const *images, size_t n, int64_t now);
 
 /** Reflector callbacks for each collection: pass ipd_model_ops(kind) with the model as ctx. */
 const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind);

@@ -93,6 +93,10 @@ typedef struct keep_rec {
     char selection[IPD_SELECTION_SIZE]; /* JSON text, for new Jobs and the published record */
     char (*removed)[IPD_NODE_SIZE];     /* nodes whose tasks left: late objects do not bring them back */
     size_t nremoved;
+    int follows; /* the selection has a pod_selector: master/model_follow.c follows those pods' images */
+    char pod_ns[IPD_NAMESPACE_SIZE];
+    ipd_label_selector_t pod_sel;
+    int64_t retire_asked_at; /* wall ms the master asked to cancel it (its pods run its image no more) */
 } keep_rec_t;
 
 typedef struct job_rec {
@@ -129,6 +133,7 @@ struct ipd_model {
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
     int remote_feed;               /* other nodes' tasks come from Redis, not from their Jobs */
     ipd_strmap_t lost_nodes;       /* nodes whose daemon is lost -> (void *)1 */
+    ipd_strmap_t follows;          /* pod selection text -> follow_rec_t (master/model_follow.c) */
 };
 
 /* True when the task on `node` belongs to another node's daemon (node scope). */
@@ -174,6 +179,8 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now);
 /* Appends the keep members to the job's JSON in `buf` (its last byte is the closing brace). */
 int ipd_model_keep_json(const job_rec_t *j, ipd_buf_t *buf);
 void ipd_model_keep_dispose(job_rec_t *j);
+/* Frees the pod-following records (master/model_follow.c). */
+void ipd_model_follow_dispose(ipd_model_t *m);
 /* Asks the cluster for what the job's state calls for (resume, stop, restart). */
 void ipd_model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now);
 

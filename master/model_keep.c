@@ -24,21 +24,30 @@
 void ipd_model_keep_learn(job_rec_t *j, const json_t *selection)
 {
     int all;
-    ipd_label_selector_t sel;
+    ipd_label_selector_t sel, pods;
+    char ns[IPD_NAMESPACE_SIZE];
     if (j->keep.known || ipd_node_selection_read(selection, &all, &sel) != 0)
         return;
-    if (ipd_node_selection_write(all, &sel, j->keep.selection, sizeof(j->keep.selection)) < 0) {
+    /* A pod selection that does not read is left out: the job keeps its nodes warm all the same. */
+    int follows = ipd_pod_selection_read(selection, ns, sizeof(ns), &pods) == 0;
+    if (ipd_selection_write(all, &sel, follows ? ns : NULL, &pods, j->keep.selection, sizeof(j->keep.selection)) < 0) {
         ipd_label_selector_dispose(&sel);
+        ipd_label_selector_dispose(&pods);
         return;
     }
     j->keep.all = all;
     j->keep.sel = sel;
     j->keep.known = 1;
+    j->keep.follows = follows;
+    j->keep.pod_sel = pods;
+    if (follows)
+        memcpy(j->keep.pod_ns, ns, sizeof(ns));
 }
 
 void ipd_model_keep_dispose(job_rec_t *j)
 {
     ipd_label_selector_dispose(&j->keep.sel);
+    ipd_label_selector_dispose(&j->keep.pod_sel);
     free(j->keep.removed);
     memset(&j->keep, 0, sizeof(j->keep));
 }

@@ -323,8 +323,22 @@ oom:
 
 int ipd_node_selection_write(int all, const ipd_label_selector_t *sel, char *out, size_t cap)
 {
+    return ipd_selection_write(all, sel, NULL, NULL, out, cap);
+}
+
+int ipd_selection_write(int all, const ipd_label_selector_t *sel, const char *pod_ns, const ipd_label_selector_t *pods,
+                        char *out, size_t cap)
+{
     json_t *o =
         all ? json_pack("{s:b}", "all_nodes", 1) : json_pack("{s:o}", "node_selector", ipd_label_selector_to_json(sel));
+    if (o != NULL && pod_ns != NULL) {
+        json_t *p = ipd_label_selector_to_json(pods);
+        if (p == NULL || json_object_set_new(p, "namespace", json_string(pod_ns)) != 0 ||
+            json_object_set_new(o, "pod_selector", p) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     if (text == NULL)
@@ -335,6 +349,23 @@ int ipd_node_selection_write(int all, const ipd_label_selector_t *sel, char *out
         memcpy(out, text, n + 1);
     free(text);
     return rc;
+}
+
+int ipd_pod_selection_read(const json_t *obj, char *ns, size_t ns_cap, ipd_label_selector_t *sel)
+{
+    static const char *const allow[] = {"namespace", NULL};
+    char msg[256];
+    memset(sel, 0, sizeof(*sel));
+    const json_t *p = json_object_get(obj, "pod_selector");
+    if (p == NULL)
+        return IPD_ENOTFOUND;
+    const char *n = json_string_value(json_object_get(p, "namespace"));
+    if (n == NULL || n[0] == '\0' || strlen(n) >= ns_cap)
+        return IPD_EINVAL;
+    if (ipd_label_selector_parse(p, "pod_selector", 1024, allow, sel, msg, sizeof(msg)) != 0)
+        return IPD_EINVAL;
+    memcpy(ns, n, strlen(n) + 1);
+    return 0;
 }
 
 int ipd_node_selection_read(const json_t *obj, int *all, ipd_label_selector_t *sel)
@@ -350,4 +381,19 @@ int ipd_node_selection_read(const json_t *obj, int *all, ipd_label_selector_t *s
     if (ns == NULL)
         return IPD_EINVAL;
     return ipd_label_selector_parse(ns, "node_selector", 1024, NULL, sel, msg, sizeof(msg)) == 0 ? 0 : IPD_EINVAL;
+}
+
+int ipd_selection_copy(const json_t *obj, char *out, size_t cap)
+{
+    int all;
+    ipd_label_selector_t nodes, pods;
+    char ns[256];
+    if (ipd_node_selection_read(obj, &all, &nodes) != 0)
+        return IPD_EINVAL;
+    int prc = ipd_pod_selection_read(obj, ns, sizeof(ns), &pods);
+    int rc = prc == 0 || prc == IPD_ENOTFOUND ? ipd_selection_write(all, &nodes, prc == 0 ? ns : NULL, &pods, out, cap)
+                                              : IPD_EINVAL;
+    ipd_label_selector_dispose(&nodes);
+    ipd_label_selector_dispose(&pods);
+    return rc;
 }

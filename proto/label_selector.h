@@ -80,6 +80,28 @@ json_t *ipd_label_selector_to_json(const ipd_label_selector_t *sel);
 int ipd_node_selection_write(int all, const ipd_label_selector_t *sel, char *out, size_t cap);
 
 /**
+ * The same with a pod selection: when `pod_ns` is not NULL, the object also has
+ * "pod_selector": <ipd_label_selector_to_json of `pods`> with a member "namespace" (`pod_ns`):
+ * the keep job follows the images of those pods (master/model_follow.c). The node members are
+ * unchanged, so ipd_node_selection_read reads either. Returns as ipd_node_selection_write.
+ */
+int ipd_selection_write(int all, const ipd_label_selector_t *sel, const char *pod_ns, const ipd_label_selector_t *pods,
+                        char *out, size_t cap);
+
+/**
+ * Reads the pod selection of a selection object (`obj` borrowed) into `ns` (`ns_cap` bytes) and
+ * `sel` (dispose it). Returns 0, IPD_ENOTFOUND when it has none, or IPD_EINVAL (nothing set).
+ */
+int ipd_pod_selection_read(const json_t *obj, char *ns, size_t ns_cap, ipd_label_selector_t *sel);
+
+/**
+ * Reads a whole selection (`obj` borrowed: node members and an optional pod_selector) and writes
+ * it again as ipd_selection_write does, into `out` (`cap` bytes). Returns the length, IPD_EINVAL
+ * for an object that is not a selection, IPD_ETOOBIG, or -ENOMEM.
+ */
+int ipd_selection_copy(const json_t *obj, char *out, size_t cap);
+
+/**
  * Reads what ipd_node_selection_write wrote (`obj` borrowed): sets `*all`, or fills `sel`
  * (dispose it). Returns 0 or IPD_EINVAL (nothing set).
  */

@@ -16,8 +16,10 @@
  *           spec {timeout_seconds, backoff_limit, deadline_seconds, parallelism,
  *                 ttl_seconds_after_finished, pull_secrets, refresh_seconds (keep jobs only)}
  *   change  job (a job map), tasks (an array of task maps), selection (keep jobs only: the node
- *           selection they follow, JSON text as proto/label_selector.h's ipd_node_selection_write
- *           writes it, at most IPD_MSGPACK_SELECTION_MAX - 1 bytes)
+ *           selection they follow and, for a job created with pod_selector, the pods it follows:
+ *           JSON text as proto/label_selector.h's ipd_selection_write writes it, at most
+ *           IPD_MSGPACK_SELECTION_MAX - 1 bytes; a text member, so the record's shape and format
+ *           version are unchanged and older readers take the node members only)
  *
  * A job needs "id" and a task needs "node". Identifiers (id, image, node, namespace, pod) that do
  * not fit their field, or hold a NUL byte, are IPD_EINVAL; free text (reason, message,

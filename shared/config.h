@@ -208,6 +208,8 @@ typedef struct ipd_config {
     int max_connections_per_worker;
     /** `http_idle_timeout`: a client connection silent this long (idle, mid-request, mid-TLS-handshake) is closed. */
     uint64_t http_idle_timeout_ms;
+    /** `keep_pod_poll`: how often the pods that keep jobs with pod_selector follow are listed. */
+    uint64_t keep_pod_poll_ms;
     /** `op_visible_timeout`: how long a 202 to POST or DELETE waits for the table to show the change. */
     uint64_t op_visible_timeout_ms;
     /** `table_full_retry_after`: Retry-After of a POST refused because the table cannot hold its jobs. */

@@ -523,8 +523,7 @@ static int list_nodes(ipd_pull_op_t *op)
     return start(op, "GET", path, NULL, on_nodes);
 }
 
-/* Adds the images of one pod's init containers and containers that are not in the list yet. */
-static int take_pod_images(ipd_pull_op_t *op, const json_t *pod)
+int ipd_pull_pod_images(const json_t *pod, char ***images, size_t *n, size_t max)
 {
     static const char *const lists[] = {"initContainers", "containers"};
     const json_t *spec = json_object_get(pod, "spec");
@@ -538,24 +537,31 @@ static int take_pod_images(ipd_pull_op_t *op, const json_t *pod)
             if (image == NULL || ipd_image_ref_validate(image, why, sizeof(why)) != 0)
                 continue;
             int seen = 0;
-            for (size_t k = 0; k < op->req.nimages && !seen; k++)
-                seen = strcmp(op->req.images[k], image) == 0;
+            for (size_t k = 0; k < *n && !seen; k++)
+                seen = strcmp((*images)[k], image) == 0;
             if (seen)
                 continue;
-            if (op->req.nimages >= op->max_images) {
-                fail(op, IPD_ETOOBIG, 0, "pod_selector: the pods run more than %zu distinct images", op->max_images);
+            if (*n >= max)
                 return IPD_ETOOBIG;
-            }
-            char **v = realloc(op->req.images, (op->req.nimages + 1) * sizeof(*v));
+            char **v = realloc(*images, (*n + 1) * sizeof(*v));
             if (v == NULL)
                 return -ENOMEM;
-            op->req.images = v;
-            if ((v[op->req.nimages] = strdup(image)) == NULL)
+            *images = v;
+            if ((v[*n] = strdup(image)) == NULL)
                 return -ENOMEM;
-            op->req.nimages++;
+            (*n)++;
         }
     }
     return 0;
+}
+
+/* Adds the images of one pod's init containers and containers that are not in the list yet. */
+static int take_pod_images(ipd_pull_op_t *op, const json_t *pod)
+{
+    int rc = ipd_pull_pod_images(pod, &op->req.images, &op->req.nimages, op->max_images);
+    if (rc == IPD_ETOOBIG)
+        fail(op, IPD_ETOOBIG, 0, "pod_selector: the pods run more than %zu distinct images", op->max_images);
+    return rc;
 }
 
 static int list_pods(ipd_pull_op_t *op);
@@ -698,8 +704,9 @@ int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_p
     op->req.nimages = req->nimages;
     op->req.nnodes = req->nnodes;
     op->req.keep = req->keep;
-    if (req->keep && ipd_node_selection_write(req->node_choice == IPD_NODES_ALL, &req->node_selector, op->selection,
-                                              sizeof(op->selection)) < 0) {
+    /* A keep job with a pod_selector carries it in its selection: the master follows those pods. */
+    if (req->keep && ipd_selection_write(req->node_choice == IPD_NODES_ALL, &req->node_selector, req->pod_namespace,
+                                         &req->pod_selector, op->selection, sizeof(op->selection)) < 0) {
         op_free(op);
         return IPD_ETOOBIG;
     }

@@ -111,6 +111,14 @@ void ipd_pull_abort(ipd_pull_op_t *op);
  */
 ipd_kube_pod_config_t ipd_pull_pod_config(const ipd_config_t *cfg, const char *tolerations[IPD_CONFIG_MAX_TOLERS]);
 
+/**
+ * Adds to `*images` (`*n` entries, owned strings in a realloc'd array: free both) each valid image
+ * reference of the init containers and containers of `pod` (a borrowed Pod object) that is not
+ * there yet, in order. Returns 0, IPD_ETOOBIG when more than `max` would be needed (what fitted
+ * stays), or -ENOMEM.
+ */
+int ipd_pull_pod_images(const json_t *pod, char ***images, size_t *n, size_t max);
+
 /** Writes a new random job id ("pj-" + 8 lowercase hex digits) into `out`. 0 or -errno (getrandom). */
 int ipd_pull_new_id(char out[IPD_JOB_ID_SIZE]);
 

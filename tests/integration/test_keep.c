@@ -281,3 +281,73 @@ Test(keep, a_node_back_before_its_old_jobs_deletion_is_seen_pulls_again, .fini =
     cr_expect_eq(kube_jobs(id), 1, "node-1's new Job");
     expect_job(id, "keeping 1 node-1:succeeded");
 }
+
+/* A pod of app web in namespace default, running `image`. */
+static void web_pod(const char *name, const char *image)
+{
+    char pod[512];
+    snprintf(pod, sizeof(pod),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"labels\":{\"app\":\"web\"}},"
+             "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"app\",\"image\":\"%s\"}]}}",
+             name, image);
+    h_sim_ok(w.sim.port, "POST", "/api/v1/namespaces/default/pods", pod);
+}
+
+/* The id of the one job of `image` in state `state`, "" until there is exactly one. */
+typedef struct image_job {
+    const char *image, *state;
+    char id[64];
+} image_job_t;
+
+static int image_job_is(void *ctx)
+{
+    image_job_t *ij = ctx;
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs?image=%s&state=%s", ij->image, ij->state);
+    json_t *list = h_http_json(w.port, "GET", path, NULL, NULL);
+    json_t *jobs = json_object_get(list, "jobs");
+    ij->id[0] = '\0';
+    if (json_array_size(jobs) == 1)
+        snprintf(ij->id, sizeof(ij->id), "%s", json_string_value(json_object_get(json_array_get(jobs, 0), "id")));
+    json_decref(list);
+    return ij->id[0] != '\0';
+}
+
+Test(keep, a_pod_selector_keep_job_follows_the_pods_to_their_new_image, .fini = teardown)
+{
+    h_world_sim(&w, "follow", sim_args);
+    h_world_daemon(&w, "keep_pod_poll 1s\n", NULL, 1);
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"web\"}}");
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"web\"}}");
+    web_pod("web-a", "shop/web:2");
+    char id[64];
+    post_keep("{\"pod_selector\":{\"namespace\":\"default\",\"matchLabels\":{\"app\":\"web\"}},"
+              "\"node_selector\":{\"pool\":\"web\"},\"keep\":true}",
+              id);
+    expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
+    json_t *ps = json_object_get(job, "pod_selector");
+    cr_expect_str_eq(json_string_value(json_object_get(ps, "namespace")) ?: "", "default", "the record's pod_selector");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(ps, "matchLabels"), "app")) ?: "", "web");
+    json_decref(job);
+    /* A rollout: a pod of the new tag comes, then the old pod goes. */
+    web_pod("web-b", "shop/web:3");
+    image_job_t next = {"shop/web:3", "keeping", ""};
+    cr_assert(h_wait(image_job_is, &next, 20000), "no keep job for shop/web:3");
+    expect_job(next.id, "keeping 2 node-1:succeeded node-2:succeeded");
+    expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
+    h_sim_ok(w.sim.port, "DELETE", "/api/v1/namespaces/default/pods/web-a", NULL);
+    h_expect_job_state(w.port, id, "cancelled", 20000);
+    cr_expect_eq(kube_jobs_of(id, 1), 0, "the old image's anchor Job");
+    /* The new job carries the selection, so a restarted master follows on; scaled to zero changes nothing. */
+    h_sim_ok(w.sim.port, "DELETE", "/api/v1/namespaces/default/pods/web-b", NULL);
+    h_stop(&w.daemon, SIGTERM, 10000);
+    h_world_daemon(&w, "keep_pod_poll 1s\n", NULL, 1);
+    web_pod("web-c", "shop/web:4");
+    image_job_t last = {"shop/web:4", "keeping", ""};
+    cr_assert(h_wait(image_job_is, &last, 20000), "no keep job for shop/web:4 after a restart");
+    expect_job(last.id, "keeping 2 node-1:succeeded node-2:succeeded");
+    h_expect_job_state(w.port, next.id, "cancelled", 20000);
+}

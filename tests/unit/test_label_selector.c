@@ -115,3 +115,31 @@ Test(label_selector, invalid_selectors_are_refused_in_the_apiserver_s_words)
                        &sel, msg),
                  IPD_ETOOBIG);
 }
+
+Test(label_selector, a_selection_carries_the_pod_selection_and_reads_back)
+{
+    ipd_label_selector_t nodes, pods;
+    char msg[256], out[512], again[512], ns[64];
+    cr_assert_eq(parse("{\"pool\":\"web\"}", &nodes, msg), 0, "%s", msg);
+    cr_assert_eq(parse("{\"matchLabels\":{\"app\":\"web\"}}", &pods, msg), 0, "%s", msg);
+    cr_assert_gt(ipd_selection_write(0, &nodes, "shop", &pods, out, sizeof(out)), 0);
+    cr_expect_str_eq(out, "{\"node_selector\":{\"matchLabels\":{\"pool\":\"web\"}},\"pod_selector\":{\"matchLabels\":"
+                          "{\"app\":\"web\"},\"namespace\":\"shop\"}}");
+    json_t *doc = json_loads(out, 0, NULL);
+    ipd_label_selector_t read;
+    cr_assert_eq(ipd_pod_selection_read(doc, ns, sizeof(ns), &read), 0);
+    cr_expect_str_eq(ns, "shop");
+    cr_expect(matches(&read, "{\"app\":\"web\"}"));
+    cr_expect_eq(ipd_selection_copy(doc, again, sizeof(again)), (int)strlen(out));
+    cr_expect_str_eq(again, out);
+    json_decref(doc);
+    ipd_label_selector_dispose(&read);
+    /* Without one: IPD_ENOTFOUND, and a node selection alone copies as it was. */
+    cr_assert_gt(ipd_node_selection_write(1, &nodes, out, sizeof(out)), 0);
+    doc = json_loads(out, 0, NULL);
+    cr_expect_eq(ipd_pod_selection_read(doc, ns, sizeof(ns), &read), IPD_ENOTFOUND);
+    cr_expect_eq(ipd_selection_copy(doc, again, sizeof(again)), (int)strlen("{\"all_nodes\":true}"));
+    json_decref(doc);
+    ipd_label_selector_dispose(&nodes);
+    ipd_label_selector_dispose(&pods);
+}
