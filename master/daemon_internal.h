@@ -29,7 +29,8 @@ typedef struct daemon_state {
     ipd_kube_t *kube;
     ipd_mloop_io_t kube_epoll_io, kube_timer_io;
     ipd_model_t *model;
-    ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT]; /* refl[EVENTS] is NULL in node scope */
+    ipd_reflector_t *refl[IPD_MODEL_KIND_COUNT]; /* refl[EVENTS] is NULL in node scope, refl[ANCHORS]
+                                                  * without node scope and Redis */
     ipd_strmap_t pod_events;                     /* node scope: "ns/name" -> the Events reflector of that pod */
     ipd_redis_link_t *redis;                     /* NULL without Redis */
     int republish_pending;                       /* Redis asked for this node's tasks before the first list completed */

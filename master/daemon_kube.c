@@ -239,10 +239,27 @@ static int open_kube(daemon_state_t *d)
 }
 
 /*
+ * The collections that have a reflector: node scope has no namespace-wide Events one, and the
+ * keep jobs' anchors have one of their own only where the Jobs reflector sees this node's Jobs
+ * only (node scope with Redis); elsewhere the Jobs reflector shows them.
+ */
+static int wanted(const daemon_state_t *d, int k)
+{
+    int node_scope = d->cfg.scope == IPD_SCOPE_NODE;
+    if (k == IPD_MODEL_EVENTS)
+        return !node_scope;
+    if (k == IPD_MODEL_ANCHORS)
+        return node_scope && d->cfg.redis[0] != '\0';
+    return 1;
+}
+
+/*
  * The collections, scoped to the pull namespace. In node scope: this node's pods, the
  * Events of those pods only (one reflector per pod, watch_pod_events), and the Jobs of every
  * node without Redis (other nodes' tasks show what their Job says) or this node's Jobs with
- * Redis (which carries the other nodes' tasks). The Nodes say why a pending task waits: all of
+ * Redis (which carries the other nodes' tasks) plus, then, every keep job's anchor Job (they are
+ * few; without them a restarted daemon would take a keep job with no Job on its node for
+ * cancelled). The Nodes say why a pending task waits: all of
  * them, or in node scope this node only (other nodes' tasks are their daemons' to explain).
  */
 static int start_reflectors(daemon_state_t *d)
@@ -255,20 +272,22 @@ static int start_reflectors(daemon_state_t *d)
     snprintf(paths[IPD_MODEL_PODS], sizeof(paths[0]), "/api/v1/namespaces/%s/pods", c->namespace);
     snprintf(paths[IPD_MODEL_EVENTS], sizeof(paths[0]), "/api/v1/namespaces/%s/events", c->namespace);
     snprintf(paths[IPD_MODEL_NODES], sizeof(paths[0]), "/api/v1/nodes");
+    snprintf(paths[IPD_MODEL_ANCHORS], sizeof(paths[0]), "/apis/batch/v1/namespaces/%s/jobs", c->namespace);
     snprintf(nodes_field, sizeof(nodes_field), "metadata.name=%s", c->node_name);
     ipd_kube_node_label(c->node_name, node_label);
     snprintf(jobs_sel, sizeof(jobs_sel), own_jobs_only ? "%s,%s=%s" : "%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
     snprintf(pods_field, sizeof(pods_field), "spec.nodeName=%s", c->node_name);
-    static const char *const names[IPD_MODEL_KIND_COUNT] = {"jobs", "pods", "events", "nodes"};
+    static const char *const names[IPD_MODEL_KIND_COUNT] = {"jobs", "pods", "events", "nodes", "anchors"};
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
-        if (k == IPD_MODEL_EVENTS && node_scope)
+        if (!wanted(d, k))
             continue;
         ipd_reflector_spec_t spec = {
             .name = names[k],
             .path = paths[k],
-            .label_selector = k == IPD_MODEL_KJOBS  ? jobs_sel
-                              : k == IPD_MODEL_PODS ? IPD_LABEL_JOB
-                                                    : NULL,
+            .label_selector = k == IPD_MODEL_KJOBS     ? jobs_sel
+                              : k == IPD_MODEL_PODS    ? IPD_LABEL_JOB
+                              : k == IPD_MODEL_ANCHORS ? IPD_LABEL_ANCHOR "=true"
+                                                       : NULL,
             .field_selector = k == IPD_MODEL_PODS && node_scope    ? pods_field
                               : k == IPD_MODEL_NODES && node_scope ? nodes_field
                               : k == IPD_MODEL_EVENTS              ? "involvedObject.kind=Pod"
@@ -356,10 +375,10 @@ void ipd_daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stat
         add_stats(sum, ipd_reflector_stats(e->value));
 }
 
-/* The collections that always have a reflector: node scope has no namespace-wide Events one. */
+/* Those of wanted() as the reflectors started (the Redis setting may change at a reload). */
 static int required(const daemon_state_t *d, int k)
 {
-    return !(k == IPD_MODEL_EVENTS && d->cfg.scope == IPD_SCOPE_NODE);
+    return k == IPD_MODEL_ANCHORS ? d->refl[k] != NULL : wanted(d, k);
 }
 
 int ipd_daemon_kube_synced(const daemon_state_t *d)

@@ -37,6 +37,8 @@ typedef enum ipd_model_kind {
     IPD_MODEL_PODS,
     IPD_MODEL_EVENTS,
     IPD_MODEL_NODES,
+    /** Keep jobs' anchor Jobs, listed on their own where the Jobs reflector sees one node's only. */
+    IPD_MODEL_ANCHORS,
     IPD_MODEL_KIND_COUNT
 } ipd_model_kind_t;
 

@@ -86,8 +86,10 @@ typedef struct node_rec {
 
 /* A keep job's node selection (proto/label_selector.h), from its Jobs' annotations or the table. */
 typedef struct keep_rec {
-    int known;    /* the selection below is set */
-    int anchored; /* its anchor Job is in the cluster (proto/kube_job.h) */
+    int known;            /* the selection below is set */
+    int anchored;         /* its anchor Job is in the cluster (proto/kube_job.h) */
+    int anchor_kind;      /* the collection (ipd_model_kind_t) that last showed the anchor ... */
+    uint64_t anchor_mark; /* ... and its list generation then */
     int all;
     ipd_label_selector_t sel;
     char selection[IPD_SELECTION_SIZE]; /* JSON text, for new Jobs and the published record */

@@ -203,8 +203,11 @@ static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
  * A keep job's anchor Job (proto/kube_job.h): the job exists while it does, with or without
  * tasks. Only a cancel deletes it (the master never does), so its deletion cancels the job.
  */
-static void apply_anchor(ipd_model_t *m, job_rec_t *j, ipd_watch_type_t type, const ipd_kube_job_info_t *info)
+static void apply_anchor(ipd_model_t *m, job_rec_t *j, ipd_model_kind_t kind, ipd_watch_type_t type,
+                         const ipd_kube_job_info_t *info)
 {
+    j->keep.anchor_kind = (int)kind;
+    j->keep.anchor_mark = m->mark[kind];
     if (type == IPD_WATCH_DELETED) {
         if (j->keep.anchored && !j->job.cancelled) {
             ipd_info("model", "keep job %s: its anchor Job %s was deleted: the job is cancelled", j->job.id,
@@ -226,7 +229,7 @@ static void apply_anchor(ipd_model_t *m, job_rec_t *j, ipd_watch_type_t type, co
     ipd_model_mark_dirty(m, j);
 }
 
-static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
+static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
 {
     ipd_kube_job_info_t info;
     if (ipd_kube_job_parse(obj, &info) != 0)
@@ -239,7 +242,7 @@ static void apply_kjob(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
         json_decref(sel);
     }
     if (j != NULL && info.anchor) {
-        apply_anchor(m, j, type, &info);
+        apply_anchor(m, j, kind, type, &info);
         return;
     }
     /* A node that left a keep job comes back only through the master's own new Job. */
@@ -362,8 +365,8 @@ ipd_node_block_t ipd_model_node_block(ipd_model_t *m, const job_rec_t *j, const 
 void ipd_model_apply(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
 {
     m->stats.objects++;
-    if (kind == IPD_MODEL_KJOBS)
-        apply_kjob(m, type, obj);
+    if (kind == IPD_MODEL_KJOBS || kind == IPD_MODEL_ANCHORS)
+        apply_kjob(m, kind, type, obj);
     else if (kind == IPD_MODEL_PODS)
         apply_pod(m, type, obj);
     else if (kind == IPD_MODEL_NODES)
@@ -377,10 +380,16 @@ static void sweep(ipd_model_t *m, ipd_model_kind_t kind)
 {
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
-    if (kind == IPD_MODEL_KJOBS) {
+    if (kind == IPD_MODEL_KJOBS || kind == IPD_MODEL_ANCHORS) {
         while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
             job_rec_t *j = e->value;
-            for (size_t i = 0; i < j->ntasks; i++)
+            /* An anchor this collection showed before and its new list does not: deleted meanwhile. */
+            if (j->keep.anchored && j->keep.anchor_kind == (int)kind && j->keep.anchor_mark != m->mark[kind]) {
+                ipd_kube_job_info_t gone = {.anchor = 1};
+                snprintf(gone.name, sizeof(gone.name), "imgpull-%s", j->job.id);
+                apply_anchor(m, j, kind, IPD_WATCH_DELETED, &gone);
+            }
+            for (size_t i = 0; i < j->ntasks && kind == IPD_MODEL_KJOBS; i++)
                 if (j->tasks[i].has_kjob && j->tasks[i].kjob_mark != m->mark[kind])
                     kjob_gone(m, j, &j->tasks[i]);
         }
@@ -444,14 +453,14 @@ OPS(IPD_MODEL_KJOBS, kjobs)
 OPS(IPD_MODEL_PODS, pods)
 OPS(IPD_MODEL_EVENTS, events)
 OPS(IPD_MODEL_NODES, nodes)
+OPS(IPD_MODEL_ANCHORS, anchors)
 
 /* Pods are decoded to what apply_pod() and the task mapping read (ipd_kube_pod_shape): a watched
  * Pod is several KB of which they read a few dozen bytes. Jobs and Events are small and rare. */
 static const ipd_reflector_ops_t ops_by_kind[IPD_MODEL_KIND_COUNT] = {
-    {begin_kjobs, object_kjobs, end_kjobs, NULL},
-    {begin_pods, object_pods, end_pods, &ipd_kube_pod_shape},
-    {begin_events, object_events, end_events, NULL},
-    {begin_nodes, object_nodes, end_nodes, &ipd_kube_node_shape},
+    {begin_kjobs, object_kjobs, end_kjobs, NULL},       {begin_pods, object_pods, end_pods, &ipd_kube_pod_shape},
+    {begin_events, object_events, end_events, NULL},    {begin_nodes, object_nodes, end_nodes, &ipd_kube_node_shape},
+    {begin_anchors, object_anchors, end_anchors, NULL},
 };
 
 const ipd_reflector_ops_t *ipd_model_ops(ipd_model_kind_t kind)

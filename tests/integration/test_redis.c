@@ -715,3 +715,36 @@ Test(redis, a_keep_jobs_selection_reaches_a_daemon_whose_node_it_does_not_match_
     free(id);
     stop_world();
 }
+
+Test(redis, a_restarted_daemon_without_a_task_of_a_keep_job_keeps_it, .timeout = 120)
+{
+    start_world("ranchor", NULL, NULL);
+    sim_post("/_sim/nodes/node-1/labels", "{\"labels\": {\"pool\": \"warm\"}}");
+    long status = 0;
+    json_t *doc = h_http_json(w.port[0], "POST", "/api/v1/images/pull",
+                              "{\"image\": \"nginx:1.27\", \"keep\": true, \"node_selector\": {\"pool\": \"warm\"}}",
+                              &status);
+    cr_assert(doc != NULL && status == 202, "POST keep: %ld", status);
+    char *id = strdup(str(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
+    json_decref(doc);
+    want_t wt = {id, {1, 1, 1}, "node-1", "succeeded", NULL};
+    wait_all(&wt, 30000, "node-1's task did not succeed on every daemon");
+    /*
+     * Daemon 3 restarts on its table. Its node has no Job of the keep job, and a node daemon with
+     * Redis lists only its own node's Jobs: it must still see the anchor Job, else it takes the
+     * job for cancelled while no master ran.
+     */
+    cr_assert_eq(h_stop(&w.d[2], SIGTERM, 15000), 0);
+    start_daemon(2);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    usleep(2000 * 1000);
+    json_t *job = get_job(2, id);
+    cr_expect_str_eq(str(job, "state"), "keeping", "daemon 3 after its restart");
+    json_decref(job);
+    /* And it still follows the selection: node 3 joins the pool and pulls. */
+    sim_post("/_sim/nodes/node-3/labels", "{\"labels\": {\"pool\": \"warm\"}}");
+    want_t w3 = {id, {1, 1, 1}, "node-3", "succeeded", NULL};
+    wait_all(&w3, 30000, "node-3 did not pull for the keep job after its daemon restarted");
+    free(id);
+    stop_world();
+}
