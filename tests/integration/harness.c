@@ -34,14 +34,16 @@ int h_dial(int port)
     return fd;
 }
 
-char *h_read_all(int fd, int timeout_ms, int *eof)
+/* Reads from fd until EOF, `timeout_ms`, or (when `until` is not NULL) until `until` was read. */
+static char *read_until(int fd, int timeout_ms, int *eof, const char *until)
 {
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     cr_assert_not_null(buf);
     uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
     *eof = 0;
-    for (;;) {
+    buf[0] = '\0';
+    while (until == NULL || strstr(buf, until) == NULL) {
         int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, left) <= 0)
@@ -52,13 +54,18 @@ char *h_read_all(int fd, int timeout_ms, int *eof)
             break;
         }
         len += (size_t)n;
+        buf[len] = '\0';
         if (len + 1 >= cap) {
             buf = realloc(buf, cap *= 2);
             cr_assert_not_null(buf);
         }
     }
-    buf[len] = '\0';
     return buf;
+}
+
+char *h_read_all(int fd, int timeout_ms, int *eof)
+{
+    return read_until(fd, timeout_ms, eof, NULL);
 }
 
 void h_send_all(int fd, const void *data, size_t len)
@@ -85,24 +92,12 @@ int h_raw_status(int port, const char *text)
 {
     int fd = h_dial(port);
     h_send_all(fd, text, strlen(text));
-    char buf[512];
-    size_t len = 0;
-    uint64_t deadline = h_now_ms() + 5000;
-    buf[0] = '\0';
-    while (len + 1 < sizeof(buf) && strstr(buf, "\r\n") == NULL) {
-        int left = (int)((int64_t)deadline - (int64_t)h_now_ms());
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, left) <= 0)
-            break;
-        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
+    int eof;
+    char *out = read_until(fd, 5000, &eof, "\r\n");
     close(fd);
     int status = 0;
-    sscanf(buf, "HTTP/1.%*d %d", &status);
+    sscanf(out, "HTTP/1.%*d %d", &status);
+    free(out);
     return status;
 }
 
