@@ -3,6 +3,7 @@
  * N sockets fed by a plain C loop for comparison. Not a test; docs/benchmarks.md has the figures.
  *
  *   bench_ws [--clients N] [--changes K] [--jobs J] [--gap-ms G] [--mode imgpulld|raw|both]
+ *            [--workers W] [--tasks T]
  *
  * imgpulld mode plays the master: it creates the job table, forks a real worker
  * (ipd_worker_main, as the master does) on a loopback listener with its ring eventfd, connects N
@@ -16,6 +17,15 @@
  * every socket in a loop of write() calls. Same clients, same clock, same measurement.
  *
  * It also reports the worker's RSS per idle subscribed connection (VmRSS delta / N).
+ *
+ * --workers W forks W workers (raw mode: W writer children), each on its own loopback listener,
+ * and client i connects to listener i % W: the subscribers are spread evenly, as the daemon's
+ * per-slot SO_REUSEPORT sockets spread them by hash. A change writes every worker's eventfd (the
+ * master's loop over its workers), and the raw parent writes the seq to every child's pipe.
+ *
+ * --tasks T gives every job T tasks (default 3). A job whose JSON is larger than the table's
+ * inline capacity (8 KB) is written without it, as the master does, and the worker encodes the
+ * whole job for its update frame; the raw loop encodes and frames the same job the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +49,7 @@
 #include "worker/worker.h"
 #include "worker/ws/ws.h"
 
-#define NODES       3
+#define NODES       3  /* tasks of a job unless --tasks */
 #define PREFIX_KEEP 96 /* payload bytes kept per frame: enough to find "seq" */
 
 typedef struct client {
@@ -54,9 +64,11 @@ typedef struct client {
 } client_t;
 
 static struct {
-    int clients, changes, jobs, gap_ms;
+    int clients, changes, jobs, gap_ms, workers, tasks;
     const char *mode;
-} opt = {10000, 200, 16, 20, "both"};
+} opt = {10000, 200, 16, 20, 1, NODES, "both"};
+
+#define MAX_WORKERS 8
 
 static uint64_t now_ns(void)
 {
@@ -95,9 +107,10 @@ static int connect_loopback(int port)
     return fd;
 }
 
-/* Fills a job with NODES tasks at version `v` and encodes its JSON into `json`. */
+/* Fills a job with opt.tasks tasks (`tasks` holds as many) at version `v` and encodes its JSON into `json`. */
 static void make_job(int j, uint64_t v, ipd_job_t *job, ipd_task_t *tasks, ipd_buf_t *json)
 {
+    const int n = opt.tasks;
     memset(job, 0, sizeof(*job));
     snprintf(job->id, sizeof(job->id), "pj-%08x", 0x10000000u + (unsigned)j);
     snprintf(job->image, sizeof(job->image), "registry.example.com/team/service-%d:1.%" PRIu64, j, v);
@@ -106,9 +119,9 @@ static void make_job(int j, uint64_t v, ipd_job_t *job, ipd_task_t *tasks, ipd_b
     job->version = v;
     job->state = IPD_JOB_PULLING;
     job->spec.ttl_seconds_after_finished = -1;
-    job->nodes.desired = NODES;
-    job->nodes.pulling = NODES;
-    for (int t = 0; t < NODES; t++) {
+    job->nodes.desired = (uint32_t)n;
+    job->nodes.pulling = (uint32_t)n;
+    for (int t = 0; t < n; t++) {
         char node[32];
         snprintf(node, sizeof(node), "node-%d", t + 1);
         ipd_task_init(&tasks[t], node, job->created_at);
@@ -119,7 +132,7 @@ static void make_job(int j, uint64_t v, ipd_job_t *job, ipd_task_t *tasks, ipd_b
         snprintf(tasks[t].pod, sizeof(tasks[t].pod), "imgpull-%s-%s-x1b2c", job->id, node);
     }
     ipd_buf_reset(json);
-    if (ipd_json_encode_job(json, job, tasks, NODES) != 0)
+    if (ipd_json_encode_job(json, job, tasks, (size_t)n) != 0)
         die("encode");
 }
 
@@ -207,7 +220,7 @@ static round_result_t wait_round(int ep, client_t *cl, int n, uint64_t seq, uint
     for (int i = 0; i < n; i++)
         cl[i].want = seq;
     while (pending > 0) {
-        int k = epoll_wait(ep, ev, 512, 10000);
+        int k = epoll_wait(ep, ev, 512, 60000);
         if (k <= 0) {
             fprintf(stderr, "timeout: %d of %d clients did not get seq %" PRIu64 "\n", pending, n, seq);
             exit(1);
@@ -284,9 +297,10 @@ static void report(const char *name, round_result_t *rr, int k)
     }
     qsort(last, (size_t)k, sizeof(*last), cmp_u64);
     qsort(first, (size_t)k, sizeof(*first), cmp_u64);
-    printf("%-9s %6d clients, %4d changes: last subscriber p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms | "
+    printf("%-9s %6d clients, %d worker(s), %4d changes: last subscriber p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms | "
            "first p50 %6.3f ms\n",
-           name, opt.clients, k, last[k / 2] / 1e6, last[(k * 99) / 100] / 1e6, last[k - 1] / 1e6, first[k / 2] / 1e6);
+           name, opt.clients, opt.workers, k, last[k / 2] / 1e6, last[(k * 99) / 100] / 1e6, last[k - 1] / 1e6,
+           first[k / 2] / 1e6);
     free(last);
     free(first);
 }
@@ -321,7 +335,7 @@ static _Noreturn void raw_server(int lfd, int cmd, int n)
 {
     int *fds = malloc(sizeof(*fds) * (size_t)n);
     ipd_job_t job;
-    ipd_task_t tasks[NODES];
+    ipd_task_t *tasks = calloc((size_t)opt.tasks, sizeof(*tasks));
     ipd_buf_t json;
     uint64_t seq;
     uint32_t off;
@@ -341,31 +355,46 @@ static _Noreturn void raw_server(int lfd, int cmd, int n)
     _exit(0);
 }
 
+/* Clients of listener w when client i goes to listener i % opt.workers. */
+static int share_of(int w)
+{
+    return opt.clients / opt.workers + (w < opt.clients % opt.workers);
+}
+
 static void run_raw(client_t *cl, round_result_t *rr)
 {
-    int port, cmd[2], lfd = listen_loopback(&port);
-    if (pipe(cmd) != 0)
-        die("pipe");
-    pid_t child = fork();
-    if (child == 0) {
-        close(cmd[1]);
-        raw_server(lfd, cmd[0], opt.clients);
+    int port[MAX_WORKERS], cmd[MAX_WORKERS];
+    pid_t child[MAX_WORKERS];
+    for (int w = 0; w < opt.workers; w++) {
+        int p[2], lfd = listen_loopback(&port[w]);
+        if (pipe(p) != 0)
+            die("pipe");
+        if ((child[w] = fork()) == 0) {
+            close(p[1]);
+            for (int x = 0; x < w; x++)
+                close(cmd[x]);
+            raw_server(lfd, p[0], share_of(w));
+        }
+        close(p[0]);
+        close(lfd);
+        cmd[w] = p[1];
     }
-    close(cmd[0]);
-    close(lfd);
     for (int i = 0; i < opt.clients; i++)
-        cl[i].fd = connect_loopback(port);
+        cl[i].fd = connect_loopback(port[i % opt.workers]);
     int ep = epoll_create1(0);
     client_setup(ep, cl, opt.clients);
     for (int k = 0; k < opt.changes; k++) {
         uint64_t seq = (uint64_t)k + 1, t0 = now_ns();
-        if (write(cmd[1], &seq, sizeof(seq)) != (ssize_t)sizeof(seq))
-            die("write pipe");
+        for (int w = 0; w < opt.workers; w++)
+            if (write(cmd[w], &seq, sizeof(seq)) != (ssize_t)sizeof(seq))
+                die("write pipe");
         rr[k] = wait_round(ep, cl, opt.clients, seq, t0);
         usleep((useconds_t)opt.gap_ms * 1000);
     }
-    close(cmd[1]);
-    waitpid(child, NULL, 0);
+    for (int w = 0; w < opt.workers; w++) {
+        close(cmd[w]);
+        waitpid(child[w], NULL, 0);
+    }
     close(ep);
     close_clients(cl, opt.clients);
     report("raw loop", rr, opt.changes);
@@ -373,7 +402,7 @@ static void run_raw(client_t *cl, round_result_t *rr)
 
 /* ---- imgpulld: the bench plays the master ---- */
 
-static pid_t start_worker(ipd_config_t *cfg, int *port, int *efd, int *parent_w)
+static pid_t start_worker(ipd_config_t *cfg, int slot, int *port, int *efd, int *parent_w)
 {
     int pp[2], lfd = listen_loopback(port);
     *efd = eventfd(0, EFD_NONBLOCK);
@@ -385,11 +414,13 @@ static pid_t start_worker(ipd_config_t *cfg, int *port, int *efd, int *parent_w)
     pid_t pid = fork();
     if (pid == 0) {
         close(pp[1]);
-        int log = open("/tmp/bench_ws_worker.log", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        char logname[64];
+        snprintf(logname, sizeof(logname), "/tmp/bench_ws_worker%d.log", slot);
+        int log = open(logname, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (log >= 0)
             dup2(log, 2);
         ipd_worker_args_t a = {.cfg = cfg,
-                               .slot = 0,
+                               .slot = slot,
                                .generation = 1,
                                .listen_fds = &lfd,
                                .nlisten = 1,
@@ -404,17 +435,22 @@ static pid_t start_worker(ipd_config_t *cfg, int *port, int *efd, int *parent_w)
     return pid;
 }
 
-/* Writes job j at version v, as the master does: the table, then the worker's eventfd. */
-static uint64_t publish(ipd_table_t *t, int efd, int j, uint64_t v, ipd_buf_t *json)
+/*
+ * Writes job j at version v, as the master does: the table (without the JSON when it is larger
+ * than the inline capacity), then every worker's eventfd.
+ */
+static uint64_t publish(ipd_table_t *t, const int *efd, int j, uint64_t v, ipd_task_t *tasks, ipd_buf_t *json)
 {
     ipd_job_t job;
-    ipd_task_t tasks[NODES];
     uint64_t one = 1;
     make_job(j, v, &job, tasks, json);
-    if (ipd_table_put_job(t, &job, tasks, NODES, json->data, json->len) != 0)
+    int inline_json = json->len <= IPD_TABLE_DEFAULT_JSON;
+    if (ipd_table_put_job(t, &job, tasks, (size_t)opt.tasks, inline_json ? json->data : NULL,
+                          inline_json ? json->len : 0) != 0)
         die("put_job");
-    if (write(efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-        die("eventfd write");
+    for (int w = 0; w < opt.workers; w++)
+        if (write(efd[w], &one, sizeof(one)) != (ssize_t)sizeof(one))
+            die("eventfd write");
     return ipd_table_ring_head(t);
 }
 
@@ -425,7 +461,9 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
     ipd_table_options_t o;
     ipd_table_t *t;
     ipd_buf_t json;
-    int port, efd, parent_w;
+    int port[MAX_WORKERS], efd[MAX_WORKERS], parent_w[MAX_WORKERS];
+    pid_t worker[MAX_WORKERS];
+    ipd_task_t *tasks = calloc((size_t)opt.tasks, sizeof(*tasks));
     ipd_buf_init(&json);
     ipd_config_init(&cfg);
     snprintf(cfg.instance, sizeof(cfg.instance), "benchws%d", (int)getpid());
@@ -438,33 +476,46 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
     o.force_rebuild = 1;
     if (ipd_table_create(&o, &t, NULL) != 0)
         die("table");
-    pid_t worker = start_worker(&cfg, &port, &efd, &parent_w);
-    long before = rss_kb(worker);
+    long before = 0, idle = 0;
+    for (int w = 0; w < opt.workers; w++) {
+        worker[w] = start_worker(&cfg, w, &port[w], &efd[w], &parent_w[w]);
+        before += rss_kb(worker[w]);
+    }
     for (int i = 0; i < opt.clients; i++)
-        ws_subscribe(&cl[i], port);
+        ws_subscribe(&cl[i], port[i % opt.workers]);
     usleep(500 * 1000);
-    long idle = rss_kb(worker);
-    printf("worker RSS %ld KB before, %ld KB with %d idle subscribers: %.0f bytes per connection "
+    for (int w = 0; w < opt.workers; w++)
+        idle += rss_kb(worker[w]);
+    printf("%d worker(s): RSS %ld KB before, %ld KB with %d idle subscribers: %.0f bytes per connection "
            "(ipd_ws_conn_t is %zu bytes)\n",
-           before, idle, opt.clients, (idle - before) * 1024.0 / opt.clients, sizeof(ipd_ws_conn_t));
+           opt.workers, before, idle, opt.clients, (idle - before) * 1024.0 / opt.clients, sizeof(ipd_ws_conn_t));
     int ep = epoll_create1(0);
     client_setup(ep, cl, opt.clients);
     for (int k = 0; k < opt.jobs + opt.changes; k++) {
         int j = k % opt.jobs;
-        uint64_t t0 = now_ns(), seq = publish(t, efd, j, (uint64_t)(k / opt.jobs) + 1, &json);
+        uint64_t t0 = now_ns(), seq = publish(t, efd, j, (uint64_t)(k / opt.jobs) + 1, tasks, &json);
         round_result_t r = wait_round(ep, cl, opt.clients, seq, t0);
         if (k >= opt.jobs)
             rr[k - opt.jobs] = r; /* the first round of each job created it: not counted */
         usleep((useconds_t)opt.gap_ms * 1000);
     }
-    printf("update frame: %zu bytes of job JSON; worker RSS after the run %ld KB\n", json.len, rss_kb(worker));
+    long after = 0;
+    for (int w = 0; w < opt.workers; w++)
+        after += rss_kb(worker[w]);
+    printf("update frame: %zu bytes of job JSON (%d tasks, %s); worker RSS after the run %ld KB\n", json.len, opt.tasks,
+           json.len <= IPD_TABLE_DEFAULT_JSON ? "inline JSON" : "encoded by the worker", after);
     report("imgpulld", rr, opt.changes);
-    close(parent_w); /* the worker exits when its master is gone */
-    kill(worker, SIGTERM);
+    for (int w = 0; w < opt.workers; w++) {
+        close(parent_w[w]); /* the worker exits when its master is gone */
+        kill(worker[w], SIGTERM);
+    }
     close_clients(cl, opt.clients);
-    waitpid(worker, NULL, 0);
+    for (int w = 0; w < opt.workers; w++) {
+        waitpid(worker[w], NULL, 0);
+        close(efd[w]);
+    }
     close(ep);
-    close(efd);
+    free(tasks);
     ipd_buf_dispose(&json);
     ipd_table_destroy(t);
     ipd_table_unlink(cfg.instance);
@@ -483,13 +534,18 @@ static void parse_args(int argc, char **argv)
             opt.gap_ms = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--mode") == 0)
             opt.mode = argv[i + 1];
+        else if (strcmp(argv[i], "--workers") == 0)
+            opt.workers = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--tasks") == 0)
+            opt.tasks = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "usage: bench_ws [--clients N] [--changes K] [--jobs J] [--gap-ms G] "
-                            "[--mode imgpulld|raw|both]\n");
+                            "[--mode imgpulld|raw|both] [--workers W] [--tasks T]\n");
             exit(2);
         }
     }
-    if (opt.clients < 1 || opt.changes < 1 || opt.jobs < 1 || opt.gap_ms < 0)
+    if (opt.clients < 1 || opt.changes < 1 || opt.jobs < 1 || opt.gap_ms < 0 || opt.workers < 1 ||
+        opt.workers > MAX_WORKERS || opt.tasks < 1)
         exit(2);
 }
 
