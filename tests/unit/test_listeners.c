@@ -24,6 +24,16 @@ static void config_of(ipd_config_t *cfg, int workers, size_t naddr, const char *
     }
 }
 
+/* config_of, then opens the listeners of `cfg` into `l`; fails the test otherwise. */
+static void open_of(ipd_config_t *cfg, ipd_listeners_t *l, int workers, size_t naddr, const char *const *hosts,
+                    const uint16_t *ports)
+{
+    char err[256] = "";
+    config_of(cfg, workers, naddr, hosts, ports);
+    memset(l, 0, sizeof(*l));
+    cr_assert_eq(ipd_listeners_open(l, cfg, err, sizeof(err)), 0, "%s", err);
+}
+
 static uint16_t local_port(int fd)
 {
     struct sockaddr_in sa;
@@ -71,12 +81,9 @@ Test(listeners, slots_share_one_real_port_with_reuseport)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    char err[256] = "";
     const char *hosts[] = {"127.0.0.1"};
     const uint16_t ports[] = {0};
-    config_of(&cfg, 3, 1, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 3, 1, hosts, ports);
     cr_assert_eq(l.naddr, 1);
     cr_assert_eq(l.nslots, 3);
     cr_assert_eq(l.asked[0].port, 0, "the configured address keeps its port 0");
@@ -129,9 +136,7 @@ Test(listeners, reconcile_with_the_same_config_keeps_the_same_fds)
     const char *hosts[] = {"127.0.0.1"};
     const uint16_t ports[] = {0};
     int before[3];
-    config_of(&cfg, 3, 1, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 3, 1, hosts, ports);
     copy_fds(&l, before);
     uint16_t port = l.addr[0].port;
     size_t nfds = open_fd_count();
@@ -156,9 +161,7 @@ Test(listeners, reconcile_adding_an_address_keeps_the_old_sockets)
     const char *hosts[] = {"127.0.0.1", "127.0.0.2"};
     const uint16_t ports[] = {0, 0};
     int before[2];
-    config_of(&cfg, 2, 1, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 2, 1, hosts, ports);
     copy_fds(&l, before);
     uint16_t port0 = l.addr[0].port;
 
@@ -189,9 +192,7 @@ Test(listeners, reconcile_removing_an_address_closes_its_sockets)
     char err[256] = "";
     const char *hosts[] = {"127.0.0.1", "127.0.0.2"};
     const uint16_t ports[] = {0, 0};
-    config_of(&cfg, 2, 2, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 2, 2, hosts, ports);
     int gone[2] = {ipd_listeners_slot(&l, 0)[0], ipd_listeners_slot(&l, 1)[0]};
     int kept[2] = {ipd_listeners_slot(&l, 0)[1], ipd_listeners_slot(&l, 1)[1]};
     uint16_t kept_port = l.addr[1].port;
@@ -219,9 +220,7 @@ Test(listeners, reconcile_to_fewer_slots_closes_the_extra)
     const char *hosts[] = {"127.0.0.1"};
     const uint16_t ports[] = {0};
     int before[3];
-    config_of(&cfg, 3, 1, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 3, 1, hosts, ports);
     copy_fds(&l, before);
     cfg.workers = 1;
     cr_assert_eq(ipd_listeners_reconcile(&l, &cfg, err, sizeof(err)), 0, "%s", err);
@@ -240,9 +239,7 @@ Test(listeners, reconcile_to_more_slots_binds_the_resolved_port)
     char err[256] = "";
     const char *hosts[] = {"127.0.0.1"};
     const uint16_t ports[] = {0};
-    config_of(&cfg, 1, 1, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 1, 1, hosts, ports);
     int first = l.fds[0];
     uint16_t port = l.addr[0].port;
     cfg.workers = 3;
@@ -261,9 +258,7 @@ Test(listeners, reconcile_follows_reordered_addresses)
     char err[256] = "";
     const char *hosts[] = {"127.0.0.1", "127.0.0.2"}, *swapped[] = {"127.0.0.2", "127.0.0.1"};
     const uint16_t ports[] = {0, 0};
-    config_of(&cfg, 2, 2, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 2, 2, hosts, ports);
     int before[4];
     copy_fds(&l, before);
     config_of(&cfg, 2, 2, swapped, ports);
@@ -286,9 +281,7 @@ Test(listeners, bind_error_names_the_address_and_keeps_the_old_set)
     int blocker = exclusive_listener("127.0.0.1", &busy);
     const char *hosts[] = {"127.0.0.1", "127.0.0.2", "127.0.0.1"};
     uint16_t ports[] = {0, 0, busy};
-    config_of(&cfg, 2, 1, hosts, ports);
-    memset(&l, 0, sizeof(l));
-    cr_assert_eq(ipd_listeners_open(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    open_of(&cfg, &l, 2, 1, hosts, ports);
     int before[2];
     copy_fds(&l, before);
     uint16_t port = l.addr[0].port;
