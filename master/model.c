@@ -77,6 +77,8 @@ static job_rec_t *new_job(ipd_model_t *m, const char *id)
     return j;
 }
 
+static void free_job(ipd_model_t *m, job_rec_t *j);
+
 /* Takes a job and its tasks as the table holds them. */
 static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
 {
@@ -88,8 +90,11 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
     j->was_published = 1;
     for (size_t i = 0; i < ntasks; i++) {
         task_rec_t *t = ipd_model_task(j, tasks[i].node, 1);
-        if (t == NULL)
+        if (t == NULL) {
+            /* Half a job would publish the other half as new tasks: none at all. */
+            free_job(m, j);
             return NULL;
+        }
         t->task = tasks[i];
         t->table_pos = (uint32_t)i + 1;
         t->adopted_attempts = tasks[i].attempts;
@@ -97,19 +102,33 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
     return j;
 }
 
+/* Remembers that the table evicted `id`; the oldest memory goes once gone_cap are held. */
+static void remember_gone(ipd_model_t *m, const char *id)
+{
+    if (m->gone_cap == 0 || ipd_strmap_get(&m->gone, id) != NULL)
+        return;
+    char *slot = m->gone_ids[m->gone_next];
+    if (slot[0] != '\0')
+        ipd_strmap_del(&m->gone, slot);
+    ipd_strlcpy_utf8(slot, id, IPD_JOB_ID_SIZE);
+    if (ipd_strmap_put(&m->gone, slot, (void *)1) != 0)
+        slot[0] = '\0';
+    m->gone_next = (m->gone_next + 1) % m->gone_cap;
+}
+
 /*
  * A job the model let go of (finished, its objects gone) may show up again through a late
  * event. It comes back from the table with its history rather than as a new job, which would
  * take a fresh creation time and push a younger job out of a full table.
  */
-static job_rec_t *reload_from_table(ipd_model_t *m, const char *id)
+static int reload_from_table(ipd_model_t *m, const char *id, job_rec_t **out)
 {
     ipd_job_t job;
     size_t cap = 16;
     for (;;) {
         ipd_task_t *tasks = malloc(cap * sizeof(*tasks));
         if (tasks == NULL)
-            return NULL;
+            return -ENOMEM;
         ipd_table_job_view_t view = {.job = &job, .tasks = tasks, .task_cap = cap};
         int rc = ipd_table_get_job(m->table, id, &view);
         if (rc == IPD_ETOOBIG && view.ntasks > cap) {
@@ -117,9 +136,10 @@ static job_rec_t *reload_from_table(ipd_model_t *m, const char *id)
             free(tasks);
             continue;
         }
-        job_rec_t *j = rc == 0 ? adopt(m, &job, tasks, view.ntasks) : NULL;
+        if (rc == 0 && (*out = adopt(m, &job, tasks, view.ntasks)) == NULL)
+            rc = -ENOMEM;
         free(tasks);
-        return j;
+        return rc;
     }
 }
 
@@ -128,8 +148,17 @@ job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
     job_rec_t *j = ipd_strmap_get(&m->jobs, id);
     if (j != NULL || !create)
         return j;
-    if ((j = reload_from_table(m, id)) != NULL)
+    /*
+     * A job is new only when the table does not hold it and never evicted it. A job written anew
+     * over a record the table could not be read from, or after the table evicted it, would
+     * publish what a late object shows (a pod of an earlier attempt, a Job's replayed update)
+     * in place of the terminal state it was published with, from version 1 again.
+     */
+    int rc = reload_from_table(m, id, &j);
+    if (rc == 0)
         return j;
+    if (rc != IPD_ENOTFOUND || ipd_strmap_get(&m->gone, id) != NULL)
+        return NULL;
     return new_job(m, id);
 }
 
@@ -210,7 +239,13 @@ int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd
     ipd_strmap_init(&m->nodes);
     ipd_strmap_init(&m->lost_nodes);
     ipd_strmap_init(&m->follows);
+    ipd_strmap_init(&m->gone);
     ipd_buf_init(&m->json);
+    m->gone_cap = ipd_table_job_capacity(table);
+    if (m->gone_cap > 0 && (m->gone_ids = calloc(m->gone_cap, sizeof(*m->gone_ids))) == NULL) {
+        ipd_model_destroy(m);
+        return -ENOMEM;
+    }
     int rc = ipd_table_foreach(table, load_job, m);
     if (rc != 0) {
         ipd_model_destroy(m);
@@ -251,6 +286,8 @@ void ipd_model_destroy(ipd_model_t *m)
     ipd_strmap_dispose(&m->pods);
     ipd_strmap_dispose(&m->lost_nodes);
     ipd_model_follow_dispose(m);
+    ipd_strmap_dispose(&m->gone);
+    free(m->gone_ids);
     ipd_buf_dispose(&m->json);
     free(m->scratch);
     free(m->changed);
@@ -278,7 +315,9 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
     if (!model_is_remote(m, task->node))
         return 0;
     job_rec_t *j = ipd_model_job(m, job->id, 1);
-    task_rec_t *t = j ? ipd_model_task(j, task->node, 1) : NULL;
+    if (j == NULL)
+        return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM; /* an evicted job stays gone */
+    task_rec_t *t = ipd_model_task(j, task->node, 1);
     if (t == NULL)
         return -ENOMEM;
     if (j->job.image[0] == '\0' || !j->was_published) {
@@ -407,17 +446,19 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
 /* Fewer bytes than the JSON of any task (proto/json.c writes twelve member names). */
 #define TASK_JSON_MIN 128
 
-/* Tells the owner which jobs the table evicted (deleted records after `head`, other than `id`). */
+/* Notes the jobs the table evicted (deleted records after `head`, other than `id`) and tells the owner. */
 static void report_evictions(ipd_model_t *m, uint64_t head, const char *id)
 {
     ipd_ring_entry_t e[16];
     size_t count = 0;
-    if (m->actions.job_evicted == NULL)
-        return;
     while (ipd_table_ring_read(m->table, head, e, sizeof(e) / sizeof(e[0]), &count) == 0 && count > 0) {
-        for (size_t i = 0; i < count; i++)
-            if (e[i].kind == IPD_RING_JOB_DELETED && strcmp(e[i].id, id) != 0)
+        for (size_t i = 0; i < count; i++) {
+            if (e[i].kind != IPD_RING_JOB_DELETED || strcmp(e[i].id, id) == 0)
+                continue;
+            remember_gone(m, e[i].id);
+            if (m->actions.job_evicted != NULL)
                 m->actions.job_evicted(m->actions.ctx, e[i].id);
+        }
         head = e[count - 1].seq;
     }
 }

@@ -136,6 +136,14 @@ struct ipd_model {
     int remote_feed;               /* other nodes' tasks come from Redis, not from their Jobs */
     ipd_strmap_t lost_nodes;       /* nodes whose daemon is lost -> (void *)1 */
     ipd_strmap_t follows;          /* pod selection text -> follow_rec_t (master/model_follow.c) */
+    /*
+     * Jobs the table evicted (id -> (void *)1), the latest as many as the table holds jobs, in the
+     * ring `gone_ids` (owned, gone_cap entries, next write at gone_next): a late object of one of
+     * them does not bring it back as a new job (ipd_model_job).
+     */
+    ipd_strmap_t gone;
+    char (*gone_ids)[IPD_JOB_ID_SIZE];
+    size_t gone_cap, gone_next;
 };
 
 /* True when the task on `node` belongs to another node's daemon (node scope). */
@@ -158,6 +166,12 @@ void ipd_model_mark_job(ipd_model_t *m, job_rec_t *j);
 /* Marks task `node` of every job that has one (a node, or its daemon, changed), and every keep
  * job (the node may enter or leave its selection). `active_only`: jobs that are not final only. */
 void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only);
+/*
+ * The job `id`, or NULL. With `create`, a job the model does not hold comes back from the table
+ * with its published record (a finished job it let go of) or, when the table has never had it
+ * or no longer has it, is created anew; never anew when the table evicted it (its terminal
+ * state was published) or when the table could not be read: NULL then.
+ */
 job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create);
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create);
 void ipd_model_pod_free(pod_rec_t *p);

@@ -96,10 +96,13 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
             forget_pod(m, gone);
         return;
     }
-    pod_rec_t *p = pod_get(m, key);
+    /* No job (one the table evicted, see ipd_model_job): no pod record either. */
     job_rec_t *j = ipd_model_job(m, info.job_id, 1);
+    if (j == NULL)
+        return;
+    pod_rec_t *p = pod_get(m, key);
     const char *node = info.node[0] ? info.node : info.node_label;
-    task_rec_t *t = j && node[0] ? ipd_model_task(j, node, !ipd_model_keep_refuses(j, node)) : NULL;
+    task_rec_t *t = node[0] ? ipd_model_task(j, node, !ipd_model_keep_refuses(j, node)) : NULL;
     if (p == NULL || t == NULL)
         return;
     if (p->obj == NULL) {

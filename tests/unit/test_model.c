@@ -898,6 +898,125 @@ Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
     cr_assert_eq(total_after, total_before, "the late event made an active job");
 }
 
+/* Flushes and checks that job `id` still shows `state` on the job and on every task, at a version
+ * not below `*version` (updated). */
+static void flush_keeps(const char *id, ipd_job_state_t state, ipd_task_state_t task_state, int64_t now,
+                        uint64_t *version)
+{
+    ipd_model_flush(model, now);
+    view_t v = read_job(id);
+    cr_assert_eq(v.job.state, state, "at %lld the job went from %s to %s", (long long)(now - T0),
+                 ipd_job_state_name(state), ipd_job_state_name(v.job.state));
+    for (size_t i = 0; i < v.ntasks; i++)
+        cr_assert_eq(v.tasks[i].state, task_state, "at %lld task %s went from %s to %s", (long long)(now - T0),
+                     v.tasks[i].node, ipd_task_state_name(task_state), ipd_task_state_name(v.tasks[i].state));
+    cr_assert_geq(v.job.version, *version, "the version went back from %llu to %llu", (unsigned long long)*version,
+                  (unsigned long long)v.job.version);
+    *version = v.job.version;
+}
+
+/*
+ * test_pull_jobs (tests/integration/ws/check_final.py): the pods watch is throttled and dropped
+ * while the Jobs watch is not, so both Jobs report Complete while the model last saw their pods
+ * pulling. The pods watch then catches up: a full list with the pods as they were, replayed
+ * updates of an older attempt, the deletions, and once the job is let go, one more late update.
+ */
+Test(model, a_pods_watch_behind_the_jobs_watch_never_reopens_a_finished_job)
+{
+    ipd_job_t job = job_of("pj-28e2902d", 3, 0);
+    uint64_t version = 0;
+    add_kjob(&job, "node-a", 2, 0);
+    add_kjob(&job, "node-b", 2, 0);
+    json_t *pa = pod(job.id, "node-a", "pull-a", 1, "creating"), *pb = pod(job.id, "node-b", "pull-b", 1, "creating");
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, json_incref(pa));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, json_incref(pb));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-a.1", "pull-a", "Pulling", "Pulling image", 1, 2));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-b.1", "pull-b", "Pulling", "Pulling image", 1, 2));
+    flush_keeps(job.id, IPD_JOB_PULLING, IPD_TASK_PULLING, T0 + 2000, &version);
+
+    /* The Jobs watch: both Complete, the pods still pulling as far as the model knows. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 3000);
+    view_t half = read_job(job.id);
+    cr_assert_eq(half.job.state, IPD_JOB_PULLING);
+    cr_assert_eq(task_on(&half, "node-a")->state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(task_on(&half, "node-b")->state, IPD_TASK_PULLING);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-b", "Complete", "CompletionsReached"));
+    flush_keeps(job.id, IPD_JOB_SUCCEEDED, IPD_TASK_SUCCEEDED, T0 + 4000, &version);
+
+    /* The pods watch is back after 410 Gone: a full list shows the pods as the watch last had
+     * them, then the events and updates it missed, older ones first. */
+    const ipd_reflector_ops_t *pods = ipd_model_ops(IPD_MODEL_PODS);
+    pods->on_list_begin(model);
+    pods->on_object(model, IPD_WATCH_ADDED, pa);
+    pods->on_object(model, IPD_WATCH_ADDED, pb);
+    pods->on_list_end(model);
+    flush_keeps(job.id, IPD_JOB_SUCCEEDED, IPD_TASK_SUCCEEDED, T0 + 5000, &version);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a", 1, "backoff"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-a.2", "pull-a", "Failed", "ErrImagePull", 1, 3));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b", 1, "running"));
+    flush_keeps(job.id, IPD_JOB_SUCCEEDED, IPD_TASK_SUCCEEDED, T0 + 6000, &version);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a", 1, "completed"));
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-b", "pull-b", 1, "completed"));
+    flush_keeps(job.id, IPD_JOB_SUCCEEDED, IPD_TASK_SUCCEEDED, T0 + 7000, &version);
+
+    /* Everything goes; the model lets the job go; a replayed update of an older attempt comes. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 2, 0));
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-b", 2, 0));
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pa);
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pb);
+    flush_keeps(job.id, IPD_JOB_SUCCEEDED, IPD_TASK_SUCCEEDED, T0 + 8000, &version);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 0, "the finished job is still held");
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a", 1, "backoff"));
+    flush_keeps(job.id, IPD_JOB_SUCCEEDED, IPD_TASK_SUCCEEDED, T0 + 9000, &version);
+}
+
+/*
+ * A finished job the model let go of and the table then evicted (a full table makes room for a
+ * new job) is gone: a late update of one of its pods (a pods watch behind, replaying what it
+ * missed) does not bring it back as a new job of version 1 that shows the pod's old attempt in
+ * place of the terminal state it was published with, evicting a job that is still history.
+ */
+Test(model, a_late_pod_of_an_evicted_job_does_not_bring_it_back)
+{
+    ipd_job_t done = job_of("pj-00000e00", 3, 0);
+    add_kjob(&done, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(done.id, "node-a", "done-1", 1, "completed"));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(done.id).job.state, IPD_JOB_SUCCEEDED);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&done, "node-a", 1, 0));
+    apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(done.id, "node-a", "done-1", 1, "completed"));
+    ipd_model_flush(model, T0 + 3000);
+    cr_assert_eq(ipd_model_stats(model)->jobs, 0);
+
+    /* As many active jobs as the table holds: the last one evicts the finished job. */
+    uint32_t cap = ipd_table_job_capacity(table);
+    ipd_job_t fill[64];
+    cr_assert_leq(cap, 64);
+    for (uint32_t i = 0; i < cap; i++) {
+        char id[IPD_JOB_ID_SIZE];
+        snprintf(id, sizeof(id), "pj-00001%03x", (unsigned)i);
+        fill[i] = job_of(id, 3, 0);
+        add_kjob(&fill[i], "node-a", 1, 0);
+        ipd_model_flush(model, T0 + 4000);
+    }
+    ipd_job_t gone;
+    ipd_table_job_view_t tv = {.job = &gone};
+    cr_assert_eq(ipd_table_get_job(table, done.id, &tv), IPD_ENOTFOUND, "the table did not evict the finished job");
+
+    /* One of them finishes (room for a finished job again); then the late pod update comes. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&fill[0], "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 5000);
+    cr_assert_eq(read_job(fill[0].id).job.state, IPD_JOB_SUCCEEDED);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(done.id, "node-a", "done-1", 1, "backoff"));
+    ipd_model_flush(model, T0 + 6000);
+    int rc = ipd_table_get_job(table, done.id, &tv);
+    cr_assert_eq(rc, IPD_ENOTFOUND, "the evicted job came back %s at version %llu", ipd_job_state_name(gone.state),
+                 (unsigned long long)gone.version);
+    cr_assert_eq(read_job(fill[0].id).job.state, IPD_JOB_SUCCEEDED, "the finished job that is still history stays");
+    cr_assert_eq(ipd_model_stats(model)->jobs, (uint64_t)cap);
+}
+
 Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
 {
     ipd_job_t job = job_of("pj-00000010", 3, 0);
