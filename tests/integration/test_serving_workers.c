@@ -1,6 +1,6 @@
 /*
- * Serving, part 4: the worker processes under signals. Reloads while h2load runs lose no
- * request; a killed worker is respawned on its slot while the other worker's clients see
+ * Serving, part 4: the worker processes under signals. Reloads under HTTP/2 and HTTP/1.1 load
+ * lose no request; a killed worker is respawned on its slot while the other worker's clients see
  * nothing; SIGTERM lets a request in flight complete.
  */
 #include <arpa/inet.h>
@@ -41,6 +41,101 @@ static void post_jobs(int n)
         cr_assert_eq(r.status, 202, "%s", r.body);
         h_resp_free(&r);
     }
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* What a load run saw: answers by outcome, and the first failure in words. */
+typedef struct load_result {
+    unsigned long ok, not_2xx, failed, retried, connections;
+    char first[256];
+} load_result_t;
+
+/* Counts libcurl's silent retries: a kept-alive connection closed with the request unanswered. */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+{
+    (void)h;
+    static const char died[] = "Connection died, retrying";
+    if (type == CURLINFO_TEXT && size >= sizeof(died) - 1 && memcmp(data, died, sizeof(died) - 1) == 0)
+        ((load_result_t *)ud)->retried++;
+    return 0;
+}
+
+/*
+ * Keeps `inflight` GETs in flight for `ms` over kept-alive HTTP/1.1 connections, sending the
+ * daemon `hups` SIGHUPs 250 ms apart from 100 ms on. libcurl does what the protocol allows a
+ * client on a reload: it sends no new request on a connection answered with "Connection:
+ * close". A kept-alive connection closed before the answer came loses the request in flight
+ * (libcurl retries it on a fresh connection, which is counted in `retried`); so does a refused
+ * connection.
+ */
+static void load_with_reloads(int inflight, int hups, uint64_t ms, load_result_t *res)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/images/pull-active", w.port);
+    memset(res, 0, sizeof(*res));
+    CURLM *m = curl_multi_init();
+    cr_assert_not_null(m);
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_NOTHING);
+    CURL *e[64];
+    cr_assert_leq(inflight, 64);
+    for (int i = 0; i < inflight; i++) {
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 20000L);
+        curl_easy_setopt(e[i], CURLOPT_VERBOSE, 1L);
+        curl_easy_setopt(e[i], CURLOPT_DEBUGFUNCTION, on_debug);
+        curl_easy_setopt(e[i], CURLOPT_DEBUGDATA, res);
+        curl_multi_add_handle(m, e[i]);
+    }
+    uint64_t start = h_now_ms(), end = start + ms;
+    int sent = 0, running = inflight;
+    while (running > 0) {
+        uint64_t now = h_now_ms();
+        if (sent < hups && now >= start + 100 + (uint64_t)sent * 250) {
+            kill(w.daemon.pid, SIGHUP);
+            sent++;
+        }
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *h = msg->easy_handle;
+            long status = 0, conns = 0;
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+            res->connections += (unsigned long)conns;
+            if (msg->data.result != CURLE_OK) {
+                if (res->failed++ == 0)
+                    snprintf(res->first, sizeof(res->first), "%s", curl_easy_strerror(msg->data.result));
+            } else if (status < 200 || status > 299) {
+                if (res->not_2xx++ == 0)
+                    snprintf(res->first, sizeof(res->first), "status %ld", status);
+            } else {
+                res->ok++;
+            }
+            curl_multi_remove_handle(m, h);
+            if (h_now_ms() < end) {
+                curl_multi_add_handle(m, h);
+                running++;
+            }
+        }
+        if (running > 0)
+            curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    for (int i = 0; i < inflight; i++)
+        curl_easy_cleanup(e[i]);
+    curl_multi_cleanup(m);
+    cr_assert_geq(sent, hups, "the run ended before its reloads");
 }
 
 Test(serving, sighup_during_h2load_fails_no_request, .fini = teardown)
@@ -87,19 +182,42 @@ Test(serving, sighup_during_h2load_fails_no_request, .fini = teardown)
                &total, &succeeded, &failed, &errored, &timeouts),
         5, "%s", rl);
     /*
-     * Old workers send GOAWAY and finish their streams; h2load's timed mode reconnects (its
-     * counted mode does not, and would count the requests it never sent as failed). The
-     * timed mode counts the streams still open when its clock stops as failed: at most
-     * clients x streams (10 x 10). Every answer must be a 2xx.
+     * An old worker sends GOAWAY (last stream 2^31-1: it finishes every stream it has) and
+     * answers what it read. h2load 1.52 answers the first GOAWAY with its own and closes the
+     * connection, counting its streams in flight as failed and errored, at most clients x
+     * streams (10 x 10), and its timed mode does not reconnect: how many requests it makes
+     * depends on how soon the first reload comes, so no count of them is asserted. Every answer
+     * must be a 2xx. That no request is lost is checked with HTTP/1.1 keep-alive clients in
+     * sighup_under_http1_load_fails_no_request; libcurl 7.88 cannot reuse an h2c connection
+     * (its second request fails in its HTTP/2 framing layer, against h2o's own server too).
      */
     unsigned long c2 = 0, c3 = 0, c4 = 0, c5 = 0;
     const char *sc = strstr(text, "status codes:");
     cr_assert(sc != NULL && sscanf(sc, "status codes: %lu 2xx, %lu 3xx, %lu 4xx, %lu 5xx", &c2, &c3, &c4, &c5) == 4,
               "%s", text);
     cr_assert(c3 == 0 && c4 == 0 && c5 == 0 && c2 == succeeded, "%d reloads during the run: %s", hups, text);
-    cr_assert(failed <= 100 && errored <= 100 && timeouts == 0 && succeeded > 1000, "%d reloads during the run: %s",
-              hups, text);
+    cr_assert(failed <= 100 && errored <= 100 && timeouts == 0 && succeeded > 0, "%d reloads during the run: %s", hups,
+              text);
     cr_assert_geq(h_log_count(&w.daemon, "configuration reloaded"), (size_t)hups - 1);
+    cr_assert(!h_log_contains(&w.daemon, "still draining"), "a worker had to be killed after the drain timeout");
+    int dst = h_world_stop(&w);
+    cr_assert(WIFEXITED(dst) && WEXITSTATUS(dst) == 0, "exit status %d", dst);
+}
+
+Test(serving, sighup_under_http1_load_fails_no_request, .fini = teardown)
+{
+    h_world_sim(&w, "hup1", sim_args);
+    h_world_daemon(&w, "reload_drain_timeout 20s\nrequest_rate_per_conn 1000000\n", NULL, 1);
+    post_jobs(5);
+    load_result_t r;
+    load_with_reloads(20, 4, 2500, &r);
+    cr_assert(r.failed == 0 && r.not_2xx == 0 && r.retried == 0,
+              "%lu failed, %lu not 2xx and %lu closed unanswered of %lu (first: %s)", r.failed, r.not_2xx, r.retried,
+              r.ok + r.failed + r.not_2xx, r.first);
+    cr_assert_gt(r.ok, 100, "only %lu answers", r.ok);
+    /* The requests went over kept-alive connections, and the reloads ended some of them. */
+    cr_assert(r.connections > 20 && r.connections < r.ok / 2, "%lu connections for %lu requests", r.connections, r.ok);
+    cr_assert(h_log_wait(&w.daemon, "reload complete", 10000));
     cr_assert(!h_log_contains(&w.daemon, "still draining"), "a worker had to be killed after the drain timeout");
     int dst = h_world_stop(&w);
     cr_assert(WIFEXITED(dst) && WEXITSTATUS(dst) == 0, "exit status %d", dst);
@@ -110,15 +228,9 @@ typedef struct held {
     CURL *c;
     long local_port;
     pid_t server_pid;
+    uint64_t idle_since; /* h_now_ms() when its last answer came */
     h_resp_t r;
 } held_t;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
 
 /* One GET on the held connection; returns the status (0 on transport failure) and whether it reused the connection. */
 static long held_get(held_t *h, int *reused)
@@ -126,7 +238,7 @@ static long held_get(held_t *h, int *reused)
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/images/pull-active", w.port);
     curl_easy_setopt(h->c, CURLOPT_URL, url);
-    curl_easy_setopt(h->c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h->c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h->c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(h->c, CURLOPT_MAXCONNECTS, 1L);
     long status = 0, conns = 0;
@@ -135,6 +247,7 @@ static long held_get(held_t *h, int *reused)
     curl_easy_getinfo(h->c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(h->c, CURLINFO_NUM_CONNECTS, &conns);
     curl_easy_getinfo(h->c, CURLINFO_LOCAL_PORT, &h->local_port);
+    h->idle_since = h_now_ms();
     if (reused != NULL)
         *reused = conns == 0;
     return status;
@@ -153,7 +266,13 @@ static pid_t server_pid_of(long local_port)
 Test(serving, killed_worker_is_respawned_and_the_other_workers_clients_see_no_error, .fini = teardown)
 {
     h_world_sim(&w, "kill9", sim_args);
-    h_world_daemon(&w, "respawn_backoff_initial 100ms\n", NULL, 1);
+    /*
+     * The held connections wait while the others are opened (each also runs ss(8)), which on a
+     * loaded machine took longer than the default http_idle_timeout (10 s): the worker then
+     * closed the first ones as idle, as it should, and they were not reused. This test is about
+     * a worker's death, so idle connections are kept for the longest timeout allowed.
+     */
+    h_world_daemon(&w, "respawn_backoff_initial 100ms\nhttp_idle_timeout 1h\n", NULL, 1);
     post_jobs(3);
     pid_t gen[2];
     cr_assert_eq(h_worker_pids(&w.daemon, 1, gen, 2), 2);
@@ -181,9 +300,11 @@ Test(serving, killed_worker_is_respawned_and_the_other_workers_clients_see_no_er
             if (held[i].server_pid != survivor)
                 continue;
             int reused = 0;
+            uint64_t idle = h_now_ms() - held[i].idle_since;
             long status = held_get(&held[i], &reused);
             cr_assert_eq(status, 200, "a request on the surviving worker's connection failed (%ld)", status);
-            cr_assert(reused, "the surviving worker's connection was not kept");
+            cr_assert(reused, "the surviving worker's connection was not kept (idle for %llu ms)",
+                      (unsigned long long)idle);
         }
         usleep(50000);
     }
