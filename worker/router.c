@@ -127,6 +127,12 @@ uint32_t ipd_worker_stats_route_slots(void)
 
 /* The `route` labels of the metrics (w->route_metrics): each row's, then "other". */
 static const char *route_labels[ROUTES + 1];
+/*
+ * Per row, filled once by ipd_worker_router_register: the path's length, and for a path ending
+ * in "{id}" the length before it (0 for the others), so that classifying a request, twice per
+ * request (routing and the access log), measures no string.
+ */
+static size_t route_len[ROUTES], route_id_prefix[ROUTES];
 
 /* Whether `path` is `prefix` followed by one id segment; copies the id into `id` (may be NULL). */
 static int prefix_id(h2o_iovec_t path, const char *prefix, size_t plen, char *id)
@@ -150,12 +156,10 @@ static int prefix_id(h2o_iovec_t path, const char *prefix, size_t plen, char *id
  */
 static size_t classify(h2o_iovec_t path, char *id, int *has_id)
 {
-    static const char marker[] = "{id}";
     *has_id = 0;
     for (size_t r = 0; r < ROUTES; r++) {
-        size_t len = strlen(routes[r].path);
-        if (len > sizeof(marker) - 1 && strcmp(routes[r].path + len - (sizeof(marker) - 1), marker) == 0) {
-            int m = prefix_id(path, routes[r].path, len - (sizeof(marker) - 1), id);
+        if (route_id_prefix[r] != 0) {
+            int m = prefix_id(path, routes[r].path, route_id_prefix[r], id);
             if (m != 0) {
                 *has_id = m > 0;
                 return m > 0 ? r : ROUTE_OTHER;
@@ -163,7 +167,7 @@ static size_t classify(h2o_iovec_t path, char *id, int *has_id)
         }
     }
     for (size_t r = 0; r < ROUTES; r++)
-        if (h2o_memis(path.base, path.len, routes[r].path, strlen(routes[r].path)))
+        if (h2o_memis(path.base, path.len, routes[r].path, route_len[r]))
             return r;
     for (size_t r = 0; r < ROUTES; r++)
         if (routes[r].also != NULL && routes[r].also(path.base, path.len))
@@ -430,8 +434,16 @@ void ipd_worker_router_register(ipd_worker_t *w, h2o_hostconf_t *host)
     struct stats_logger *l = (struct stats_logger *)h2o_create_logger(pc, sizeof(*l));
     l->super.log_access = on_log_access;
     l->w = w;
-    for (size_t r = 0; r < ROUTES; r++)
+    static const char marker[] = "{id}";
+    for (size_t r = 0; r < ROUTES; r++) {
+        size_t len = strlen(routes[r].path);
         route_labels[r] = routes[r].metric;
+        route_len[r] = len;
+        route_id_prefix[r] =
+            len > sizeof(marker) - 1 && strcmp(routes[r].path + len - (sizeof(marker) - 1), marker) == 0
+                ? len - (sizeof(marker) - 1)
+                : 0;
+    }
     route_labels[ROUTE_OTHER] = "other";
     w->route_metrics = route_labels;
     w->nroutes = ROUTES + 1;

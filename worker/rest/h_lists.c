@@ -91,14 +91,16 @@ static void serve(ipd_worker_t *w, h2o_req_t *req, const char *key, size_t keyle
     }
     ipd_worker_ring_poll(w);
     uint64_t epoch = ipd_table_epoch(t), gen = ipd_table_generation(t);
+    /* A cached document carries this generation's ETag already: no formatting per request. */
+    ipd_worker_doc_t *doc = ipd_worker_cache_get(&w->cache, key, keylen, epoch, gen);
+    if (doc != NULL) {
+        if (!ipd_worker_not_modified(req, doc->etag))
+            ipd_worker_send_doc(req, 200, doc);
+        return;
+    }
     ipd_http_etag_format(epoch, gen, etag);
     if (ipd_worker_not_modified(req, etag))
         return;
-    ipd_worker_doc_t *doc = ipd_worker_cache_get(&w->cache, key, keylen, epoch, gen);
-    if (doc != NULL) {
-        ipd_worker_send_doc(req, 200, doc);
-        return;
-    }
     if ((doc = ipd_worker_doc_create()) == NULL) {
         ipd_worker_send_error(req, 500, "out of memory");
         return;
