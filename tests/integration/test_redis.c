@@ -18,6 +18,7 @@
 
 typedef struct world {
     h_proc_t sim, redis;
+    h_proc_t redis2; /* a second Redis Cluster node, for the redirect case */
     h_proc_t d[N];
     char instance[N][64];
     char conf[N][192];
@@ -49,6 +50,9 @@ static int release_world(void)
     h_stop(&w.redis, SIGTERM, 5000);
     if (w.redis.log[0])
         unlink(w.redis.log);
+    h_stop(&w.redis2, SIGTERM, 5000);
+    if (w.redis2.log[0])
+        unlink(w.redis2.log);
     h_stop(&w.sim, SIGTERM, 5000);
     if (w.dir[0]) {
         char cmd[256];
@@ -442,6 +446,7 @@ Test(redis, a_redis_restarted_empty_is_filled_again, .timeout = 120)
     wait_all(&done1, 30000, "the first job did not succeed everywhere");
     int port = w.redis.port;
     h_stop(&w.redis, SIGTERM, 5000);
+    unlink(w.redis.log); /* the new one has a log of its own */
     /* A new, empty Redis on the same port; a job runs meanwhile. */
     sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 2000}");
     char *second = pull(1, "slow:4", "[\"node-1\", \"node-2\", \"node-3\"]");
@@ -514,6 +519,49 @@ Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
     char *id = pull(2, "nginx:1.25", "[\"node-1\", \"node-3\"]");
     want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
     wait_all(&done, 30000, "the link stopped after a malformed record");
+    free(id);
+    stop_world();
+}
+
+/* Redis node `port` answers MOVED for the prefix's keys. */
+static int answers_moved(void *ctx)
+{
+    char cmd[128], out[256] = "";
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d GET '{imgpulld}:epoch' 2>&1", *(const int *)ctx);
+    h_sh(cmd, out, sizeof(out));
+    return strstr(out, "MOVED") != NULL;
+}
+
+/*
+ * The daemons point at a Redis Cluster node that does not serve the prefix's slot: every command
+ * is answered MOVED, which hiredis 0.14 does not follow. The link stays down and says where the
+ * slot is; each daemon serves its own node (docs/operations.md, "Sentinel or Cluster").
+ */
+Test(redis, a_redis_cluster_redirect_is_named_and_each_daemon_serves_its_node, .timeout = 120)
+{
+    /* The cluster bus port defaults to the port + 10000, beyond 65535 for a high free port. */
+    char bus_a[16], bus_b[16];
+    snprintf(bus_a, sizeof(bus_a), "%d", h_free_port());
+    snprintf(bus_b, sizeof(bus_b), "%d", h_free_port());
+    const char *const node_a[] = {
+        "--cluster-enabled", "yes", "--cluster-config-file", "nodes-a.conf", "--cluster-port", bus_a, NULL};
+    const char *const node_b[] = {
+        "--cluster-enabled", "yes", "--cluster-config-file", "nodes-b.conf", "--cluster-port", bus_b, NULL};
+    start_world("rmoved", node_a, NULL);
+    w.redis2 = h_start_redis(w.dir, 0, node_b);
+    char cmd[512], out[512];
+    /* Node B serves every slot; A learns it by the cluster bus and redirects. */
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli -p %d CLUSTER ADDSLOTSRANGE 0 16383 >/dev/null && redis-cli -p %d CLUSTER MEET 127.0.0.1 %d %s",
+             w.redis2.port, w.redis.port, w.redis2.port, bus_b);
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
+    cr_assert(h_wait(answers_moved, &w.redis.port, 20000), "node A does not redirect");
+    for (int i = 0; i < N; i++)
+        cr_expect(h_log_wait(&w.d[i], "a Redis Cluster redirect, which the link does not follow", 30000),
+                  "daemon %d does not name the redirect", i + 1);
+    cr_expect_eq(master_stat(0, "redis_link_state"), 1, "daemon 1's link is not down");
+    char *id = pull(0, "nginx:1.27", "[\"node-1\"]");
+    h_expect_job_state(w.port[0], id, "succeeded", 30000);
     free(id);
     stop_world();
 }
@@ -721,9 +769,9 @@ Test(redis, a_restarted_daemon_without_a_task_of_a_keep_job_keeps_it, .timeout =
     start_world("ranchor", NULL, NULL);
     sim_post("/_sim/nodes/node-1/labels", "{\"labels\": {\"pool\": \"warm\"}}");
     long status = 0;
-    json_t *doc = h_http_json(w.port[0], "POST", "/api/v1/images/pull",
-                              "{\"image\": \"nginx:1.27\", \"keep\": true, \"node_selector\": {\"pool\": \"warm\"}}",
-                              &status);
+    json_t *doc =
+        h_http_json(w.port[0], "POST", "/api/v1/images/pull",
+                    "{\"image\": \"nginx:1.27\", \"keep\": true, \"node_selector\": {\"pool\": \"warm\"}}", &status);
     cr_assert(doc != NULL && status == 202, "POST keep: %ld", status);
     char *id = strdup(str(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
     json_decref(doc);
