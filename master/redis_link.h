@@ -8,7 +8,7 @@
  *   {p}:stream        Stream of changes: n <node>, s <sequence>, j <job id>, r <record>, or
  *                     instead of r, x drop (job j aged out of node n's history: drop it);
  *                     trimmed with MAXLEN ~ redis_stream_maxlen
- *   {p}:seq           the sequence number of the last change (INCR)
+ *   {p}:seq           the sequence number of the last change (INCRBY, INCR)
  *   {p}:nodes         set of the nodes whose daemon connected (the liveness script adds it)
  *   {p}:alive:<node>  liveness key, TTL redis_liveness_ttl, refreshed every third of it
  *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
