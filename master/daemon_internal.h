@@ -49,6 +49,7 @@ typedef struct daemon_state {
     ipd_reflector_stats_t base;        /* counters of reflectors replaced by reloads */
     ipd_model_stats_t base_model;      /* counters of models replaced by reloads */
     ipd_redis_link_stats_t base_redis; /* counters of Redis links replaced by reloads */
+    uint64_t base_kube_retries[2];     /* retries (after 429, after 503) of Kubernetes clients replaced by reloads */
     uint64_t follow_polled_ms;         /* loop ms of the last poll of followed pods (master/daemon_follow.c) */
     int follow_inflight;               /* its pod lists not answered yet */
 } daemon_state_t;

@@ -44,6 +44,9 @@ void ipd_daemon_publish_stats(daemon_state_t *d)
         for (int c = IPD_CAUSE_AUTH; c < IPD_CAUSE_COUNT; c++)
             v[ipd_mstats_task_failures(c)] = d->base_model.task_failures[c] + ms->task_failures[c];
     }
+    uint64_t r429 = d->kube ? ipd_kube_retries_429(d->kube) : 0, rall = d->kube ? ipd_kube_retries(d->kube) : 0;
+    v[IPD_MSTATS_KUBE_RETRIES_429] = d->base_kube_retries[0] + r429;
+    v[IPD_MSTATS_KUBE_RETRIES_503] = d->base_kube_retries[1] + (rall - r429);
     v[IPD_MSTATS_KUBE_ACTIONS] = d->kube_actions;
     v[IPD_MSTATS_KUBE_ACTION_ERRORS] = d->kube_action_errors;
     v[IPD_MSTATS_RELOADS] = d->reloads;
@@ -74,6 +77,10 @@ void ipd_daemon_publish_stats(daemon_state_t *d)
 void ipd_daemon_fold_stats(daemon_state_t *d)
 {
     ipd_daemon_kube_reflector_stats(d, &d->base);
+    if (d->kube != NULL) {
+        d->base_kube_retries[0] += ipd_kube_retries_429(d->kube);
+        d->base_kube_retries[1] += ipd_kube_retries(d->kube) - ipd_kube_retries_429(d->kube);
+    }
     if (d->model != NULL) {
         const ipd_model_stats_t *ms = ipd_model_stats(d->model);
         d->base_model.objects += ms->objects;

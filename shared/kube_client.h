@@ -193,6 +193,8 @@ size_t ipd_kube_pending(const ipd_kube_t *kube);
 
 /** Returns how many times a request was sent again after a 429 or 503 with Retry-After, since creation. */
 uint64_t ipd_kube_retries(const ipd_kube_t *kube);
+/** Of those, the ones after a 429 (the others followed a 503). */
+uint64_t ipd_kube_retries_429(const ipd_kube_t *kube);
 
 /**
  * Starts a request. On success *out (may be NULL) is the request handle, borrowed from the

@@ -91,6 +91,7 @@ struct ipd_kube {
     /** One-shots waiting to be sent again after a 429 or 503 with Retry-After. */
     ipd_kube_req_t *waiting;
     uint64_t retries;
+    uint64_t retries_429; /* of which after a 429 (the rest after a 503) */
 };
 
 /** Marks entry into curl. */

@@ -58,6 +58,7 @@ int ipd_kube_retry_later(ipd_kube_req_t *req, long status, uint64_t retry_after_
         k->waiting->wait_prev = req;
     k->waiting = req;
     k->retries++;
+    k->retries_429 += status == 429;
     arm(k);
     return 1;
 }
@@ -102,4 +103,9 @@ void ipd_kube_run_retries(ipd_kube_t *k)
 uint64_t ipd_kube_retries(const ipd_kube_t *kube)
 {
     return kube->retries;
+}
+
+uint64_t ipd_kube_retries_429(const ipd_kube_t *kube)
+{
+    return kube->retries_429;
 }

@@ -44,6 +44,7 @@ struct ipd_pull_op {
     size_t nreqs, capreqs;
     int error;
     long status;
+    uint64_t retry_after_ms; /* the failing answer's Retry-After; 0 without one */
     char message[512];
     size_t deleted;
     /* The pull pods' shape, copied from the options: manifests are built after the node list. */
@@ -75,6 +76,7 @@ static void finish(ipd_pull_op_t *op)
 {
     ipd_pull_result_t res = {.error = op->error,
                              .status = op->status,
+                             .retry_after_ms = op->error ? op->retry_after_ms : 0,
                              .message = op->error ? op->message : NULL,
                              .jobs = op->error || op->kind == OP_CANCEL ? NULL : op->jobs,
                              .njobs = op->error || op->kind == OP_CANCEL ? 0 : op->njobs,
@@ -141,6 +143,8 @@ static void fail_remote(ipd_pull_op_t *op, const ipd_kube_result_t *res, const c
     }
     json_t *st = json_loadb(res->body ? res->body : "", res->body_len, 0, NULL);
     const char *msg = json_string_value(json_object_get(st, "message"));
+    if (op->error == 0)
+        op->retry_after_ms = res->retry_after_ms;
     fail(op, IPD_EREMOTE, res->status, "%s: Kubernetes API answered %ld: %s", what, res->status, msg ? msg : "");
     json_decref(st);
 }

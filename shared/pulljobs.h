@@ -54,6 +54,8 @@ typedef struct ipd_pull_result {
     int error;
     /** HTTP status of the failing apiserver answer, 0 if none. */
     long status;
+    /** That answer's Retry-After in ms (after the client's own retries ran out), 0 without one. */
+    uint64_t retry_after_ms;
     /** NULL on success; else a one-line explanation for the client. */
     const char *message;
     /** Create: the jobs, one per image, in request order. Cancel: NULL. */

@@ -67,6 +67,8 @@ static const char *const counter_names[IPD_STATS_COUNT] = {
     [IPD_STATS_WS_REFUSED] = "ws_refused_total",
     [IPD_STATS_RESERVED_JOBS] = "reserved_jobs",
     [IPD_STATS_RESERVED_TASKS] = "reserved_tasks",
+    [IPD_STATS_KUBE_RETRIES_429] = "kube_retries_429_total",
+    [IPD_STATS_KUBE_RETRIES_503] = "kube_retries_503_total",
 };
 
 static const char *const master_names[IPD_MSTATS_COUNT] = {
@@ -98,6 +100,8 @@ static const char *const master_names[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_REDIS_SKIPPED] = "redis_records_skipped_total",
     [IPD_MSTATS_REDIS_RESYNCS] = "redis_resyncs_total",
     [IPD_MSTATS_REDIS_NODES_LOST] = "redis_nodes_lost",
+    [IPD_MSTATS_KUBE_RETRIES_429] = "kube_retries_429_total",
+    [IPD_MSTATS_KUBE_RETRIES_503] = "kube_retries_503_total",
     /* The task failure slots are named by their cause (ipd_stats_master_counter_name()). */
 };
 

@@ -28,7 +28,7 @@
 
 #include "proto/job.h"
 
-#define IPD_STATS_VERSION 5u
+#define IPD_STATS_VERSION 6u
 /** Counter slots in a block, after its 64-byte head. */
 #define IPD_STATS_SLOTS 56u
 /** Bytes of a block before its route slots: the head and the counters. */
@@ -79,6 +79,8 @@ typedef enum ipd_stats_counter {
     IPD_STATS_WS_REFUSED,       /**< WebSocket upgrades answered 503 over ws_max_connections */
     IPD_STATS_RESERVED_JOBS,    /**< gauge: job slots this worker holds for POSTs the table does not show yet */
     IPD_STATS_RESERVED_TASKS,   /**< gauge: task slots held the same way (worker/rest/admission.c) */
+    IPD_STATS_KUBE_RETRIES_429, /**< Kubernetes requests sent again after a 429 with Retry-After */
+    IPD_STATS_KUBE_RETRIES_503, /**< ... after a 503 with Retry-After */
     IPD_STATS_COUNT             /**< number of defined counters (<= IPD_STATS_SLOTS) */
 } ipd_stats_counter_t;
 
@@ -114,6 +116,8 @@ typedef enum ipd_mstats_counter {
     IPD_MSTATS_REDIS_SKIPPED,        /**< records skipped: malformed or of a newer format */
     IPD_MSTATS_REDIS_RESYNCS,        /**< resyncs from the per-node hashes */
     IPD_MSTATS_REDIS_NODES_LOST,     /**< gauge: nodes whose daemon's liveness key expired */
+    IPD_MSTATS_KUBE_RETRIES_429,     /**< the master's Kubernetes requests sent again after a 429 */
+    IPD_MSTATS_KUBE_RETRIES_503,     /**< ... after a 503 */
     /** Tasks that reached failed, by cause: slot IPD_MSTATS_TASK_FAILURES + (cause - IPD_CAUSE_AUTH)
      *  for each ipd_cause_t from IPD_CAUSE_AUTH to IPD_CAUSE_UNKNOWN (ipd_mstats_task_failures()). */
     IPD_MSTATS_TASK_FAILURES,

@@ -112,6 +112,12 @@ Test(retry_after, a_post_throttled_by_the_apiserver_is_created_after_retry_after
     cr_expect_eq(throttled, 3, "429 answers: %zu", throttled);
     cr_expect_eq(created, 2, "201 answers: %zu", created);
     cr_expect_geq(last_201 - first_429, 1.9, "two 1 s waits in a row took %.2f s", last_201 - first_429);
+    /* Three requests sent again after a 429, counted in /metrics. */
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    cr_expect(r.body != NULL && strstr(r.body, "imgpulld_kube_retries_total{reason=\"too_many_requests\"} 3\n") != NULL,
+              "metrics: %.*s", (int)r.len, r.body ? r.body : "");
+    h_resp_free(&r);
 }
 
 Test(retry_after, a_post_still_throttled_after_the_retries_answers_503_and_leaves_nothing, .fini = teardown)
@@ -120,14 +126,30 @@ Test(retry_after, a_post_still_throttled_after_the_retries_answers_503_and_leave
     h_world_daemon(&w, "kube_retries 2\nkube_retry_max_wait 1s\n", NULL, 1);
     /* Three attempts per Job, five throttled answers: one Job is created, the other never is. */
     inject("POST", "/apis/batch/v1/namespaces/imgpulld/jobs", 5, 503, 30);
-    long st = 0;
+    h_resp_t r;
     uint64_t t0 = h_now_ms();
-    json_t *doc = post("{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\"]}", &st);
+    cr_assert_eq(h_http(w.port, "POST", "/api/v1/images/pull",
+                        "{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\"]}", NULL, &r),
+                 0);
     uint64_t took = h_now_ms() - t0;
+    json_t *doc = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
     const char *msg = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
-    cr_assert_eq(st, 503, "POST answered %ld", st);
+    cr_assert_eq(r.status, 503, "POST answered %ld", r.status);
     cr_expect(msg != NULL && strstr(msg, "503") != NULL, "message: %s", msg ? msg : "(none)");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(doc, "error"), "code")) ?: "", "unavailable");
+    /* The client is told when to come back: the apiserver's 30 s, capped at kube_retry_max_wait. */
+    char after[32] = "";
+    cr_expect_eq(h_resp_header(&r, "retry-after", after, sizeof(after)), 1, "no Retry-After: %s", r.headers);
+    cr_expect_str_eq(after, "1");
     json_decref(doc);
+    h_resp_free(&r);
+    /* Two Jobs, three attempts each, five 503s: each Job was sent again twice. */
+    cr_assert_eq(h_http(w.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    cr_expect(r.body != NULL &&
+                  strstr(r.body, "imgpulld_kube_retries_total{reason=\"service_unavailable\"} 4\n") != NULL &&
+                  strstr(r.body, "imgpulld_kube_retries_total{reason=\"too_many_requests\"} 0\n") != NULL,
+              "metrics: %.*s", (int)r.len, r.body ? r.body : "");
+    h_resp_free(&r);
     /* Retry-After 30 s is capped at kube_retry_max_wait (1 s): two waits, not a minute. */
     cr_expect_geq(took, 1900, "answered after %llu ms", (unsigned long long)took);
     cr_expect_lt(took, 20000, "answered after %llu ms", (unsigned long long)took);
@@ -138,7 +160,6 @@ Test(retry_after, a_post_still_throttled_after_the_retries_answers_503_and_leave
     cr_expect_eq(left, 0, "Jobs left in the cluster: %zu", left);
     /* The master may have seen the rolled-back Job: it never stays active. */
     if (!h_wait(nothing_active, NULL, 10000)) {
-        h_resp_t r;
         h_http(w.port, "GET", "/api/v1/images/pull-active", NULL, NULL, &r);
         cr_expect(0, "a rolled-back job stays active: %.*s", (int)r.len, r.body);
         h_resp_free(&r);

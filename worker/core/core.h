@@ -175,7 +175,8 @@ struct ipd_worker {
     ipd_kube_t *kube;                             /**< owned; NULL when it could not be created (kube_error says why) */
     h2o_socket_t *kube_ep_sock, *kube_timer_sock; /**< own dup()s of the client's fds */
     char kube_error[256];
-    struct ipd_logs *logs; /**< owned; pod-log streams (worker/logs/logs.h), NULL before ipd_logs_init */
+    uint64_t kube_retries_counted[2]; /**< the client's retries (after 429, after 503) already in `stats` */
+    struct ipd_logs *logs;            /**< owned; pod-log streams (worker/logs/logs.h), NULL before ipd_logs_init */
 
     ipd_http_tokens_t tokens;
 

@@ -1,6 +1,7 @@
 #include "worker/rest/rest.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,8 +92,31 @@ static void send_failure(ipd_worker_t *w, h2o_req_t *req, const ipd_pull_result_
         ipd_worker_send_error(req, 400, why);
         return;
     }
+    /*
+     * The client's own retries ran out (or the apiserver is unreachable): the client is told when
+     * to come back, as the apiserver told us (capped at kube_retry_max_wait), else after
+     * IPD_KUBE_UNAVAILABLE_RETRY_AFTER_S.
+     */
+    uint64_t ms = res->retry_after_ms;
+    if (ms > w->cfg->kube_retry_max_wait_ms)
+        ms = w->cfg->kube_retry_max_wait_ms;
+    int after = ms > 0 ? (int)((ms + 999) / 1000) : IPD_KUBE_UNAVAILABLE_RETRY_AFTER_S;
     snprintf(msg, sizeof(msg), "Kubernetes API: %s", why);
-    ipd_worker_send_error(req, 503, msg);
+    ipd_worker_send_unavailable(req, "unavailable", msg, after);
+}
+
+/* Adds the Kubernetes client's retries since the last call to this worker's counters. */
+static void count_kube_retries(ipd_worker_t *w)
+{
+    if (w->kube == NULL)
+        return;
+    uint64_t now[2] = {ipd_kube_retries_429(w->kube), ipd_kube_retries(w->kube) - ipd_kube_retries_429(w->kube)};
+    static const ipd_stats_counter_t slot[2] = {IPD_STATS_KUBE_RETRIES_429, IPD_STATS_KUBE_RETRIES_503};
+    for (int i = 0; i < 2; i++) {
+        if (now[i] > w->kube_retries_counted[i])
+            atomic_fetch_add_explicit(&w->stats->c[slot[i]], now[i] - w->kube_retries_counted[i], memory_order_relaxed);
+        w->kube_retries_counted[i] = now[i];
+    }
 }
 
 /* Sends a Job from the table, or `missing_status` when it is not there. */
@@ -270,6 +294,7 @@ static void on_cancelled(const ipd_pull_result_t *res, void *data)
 {
     struct pending_op *o = data;
     o->op = NULL;
+    count_kube_retries(o->w);
     if (res->error != 0 && res->error != IPD_ENOTFOUND) {
         send_failure(o->w, o->req, res);
         return;
@@ -329,6 +354,7 @@ static void on_created(const ipd_pull_result_t *res, void *data)
     struct pending_op *o = data;
     ipd_buf_t body;
     o->op = NULL;
+    count_kube_retries(o->w);
     if (res->error != 0) {
         release(o);
         send_failure(o->w, o->req, res);

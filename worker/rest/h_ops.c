@@ -140,6 +140,7 @@ static const char *const master_help[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_REDIS_SKIPPED] = "Redis records skipped: malformed, or of a newer format version.",
     [IPD_MSTATS_REDIS_RESYNCS] = "Resyncs from the per-node hashes (start, reconnect, a gap in the Stream).",
     [IPD_MSTATS_REDIS_NODES_LOST] = "Nodes whose daemon's liveness key expired.",
+    /* The retries are exported with the workers' as imgpulld_kube_retries_total{reason}. */
 };
 
 static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
@@ -180,6 +181,8 @@ static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     ipd_buf_writef(b, "imgpulld_workers %u\n", f->totals.workers);
     for (unsigned k = 0; f->master != NULL && k < IPD_MSTATS_TASK_FAILURES; k++) {
         int64_t v = (int64_t)atomic_load_explicit(&f->master->c[k], memory_order_relaxed);
+        if (k == IPD_MSTATS_KUBE_RETRIES_429 || k == IPD_MSTATS_KUBE_RETRIES_503)
+            continue;
         if (k == IPD_MSTATS_STARTED_AT) {
             /* Prometheus wants base units in the name: seconds, not the segment's milliseconds. */
             metric(b, "master_start_time_seconds", "gauge", master_help[k]);
@@ -191,6 +194,22 @@ static void prom_counters(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
         snprintf(full, sizeof(full), "master_%s", name);
         metric(b, full, strstr(name, "_total") != NULL ? "counter" : "gauge", master_help[k]);
         ipd_buf_writef(b, "imgpulld_%s %" PRId64 "\n", full, v);
+    }
+    /* The master's own requests and the workers' (a client's POST or DELETE). */
+    metric(b, "kube_retries_total", "counter",
+           "Kubernetes API requests sent again after a 429 (reason too_many_requests) or 503 (reason "
+           "service_unavailable) with Retry-After (kube_retries, kube_retry_max_wait).");
+    static const struct {
+        const char *reason;
+        ipd_stats_counter_t w;
+        ipd_mstats_counter_t m;
+    } retries[] = {{"too_many_requests", IPD_STATS_KUBE_RETRIES_429, IPD_MSTATS_KUBE_RETRIES_429},
+                   {"service_unavailable", IPD_STATS_KUBE_RETRIES_503, IPD_MSTATS_KUBE_RETRIES_503}};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t v = f->totals.c[retries[i].w];
+        if (f->master != NULL)
+            v += atomic_load_explicit(&f->master->c[retries[i].m], memory_order_relaxed);
+        ipd_buf_writef(b, "imgpulld_kube_retries_total{reason=\"%s\"} %" PRIu64 "\n", retries[i].reason, v);
     }
     if (f->master == NULL)
         return;

@@ -18,6 +18,11 @@
 
 /** Images accepted in one POST (a request-parsing limit with no directive of its own). */
 #define IPD_WORKER_MAX_IMAGES 100
+/**
+ * Retry-After (seconds) of a 503 for a POST or DELETE that Kubernetes refused without saying when
+ * to come back (unreachable, or an error answer without Retry-After).
+ */
+#define IPD_KUBE_UNAVAILABLE_RETRY_AFTER_S 5
 /** Labels accepted in one node_selector. */
 #define IPD_WORKER_MAX_SELECTOR_TERMS 32
 
