@@ -115,7 +115,7 @@ class JobController:
             return True
         return False
 
-    def on_pod_finished(self, rt, phase, exhausted=False):
+    def on_pod_finished(self, rt, phase):
         job = self._owner(rt)
         if job is None or job.finished:
             return
@@ -124,7 +124,7 @@ class JobController:
             job.succeeded += 1
         else:
             job.failed += 1
-        if exhausted or job.failed > job.backoff_limit:
+        if job.failed > job.backoff_limit:
             self._fail(job, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
         elif job.succeeded >= job.completions:
             self._complete(job)

@@ -524,7 +524,7 @@ class Kubelet:
         self.logs.rotate(rt.ns, rt.name, rt.chain[i].name)
         self._pull(rt, i)
 
-    def _terminate(self, rt, phase, reason=None, message=None, exhausted=False):
+    def _terminate(self, rt, phase, reason=None, message=None):
         rt.terminal = phase
         rt.reason, rt.message = reason, message
         for c in rt.chain:
@@ -533,7 +533,7 @@ class Kubelet:
                 buf.close()
         self._render(rt)
         if self.jobs is not None:
-            self.jobs.on_pod_finished(rt, phase, exhausted)
+            self.jobs.on_pod_finished(rt, phase)
 
     def stop_pod(self, rt, reason, message):
         """Kill a pod's containers for its controller (deadline): it ends Failed."""
