@@ -67,6 +67,23 @@ void ipd_model_pod_groups(ipd_model_t *m,
             break;
         cb(data, j->keep.selection, j->keep.pod_ns, sel);
     }
+    /* The records of groups that have no active job left go (collected first: deleting edits the map). */
+    size_t n = 0, cap = m->follows.count;
+    char **gone = cap > 0 ? calloc(cap, sizeof(*gone)) : NULL;
+    b = 0;
+    e = NULL;
+    while (gone != NULL && (e = ipd_strmap_next(&m->follows, &b, e)) != NULL)
+        if (ipd_strmap_get(&seen, e->key) == NULL && n < cap)
+            gone[n++] = strdup(e->key);
+    for (size_t i = 0; i < n; i++) {
+        follow_rec_t *f = gone[i] != NULL ? ipd_strmap_del(&m->follows, gone[i]) : NULL;
+        if (f != NULL) {
+            free(f->pending);
+            free(f);
+        }
+        free(gone[i]);
+    }
+    free(gone);
     ipd_strmap_dispose(&seen);
 }
 
