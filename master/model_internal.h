@@ -35,10 +35,10 @@ typedef struct pod_rec {
     uint64_t order;  /* when the model first saw it: breaks creationTimestamp ties */
     int failed;      /* phase Failed: a Job replaces it with a newer pod */
     uint32_t attempts;
-    uint64_t mark;   /* pods list generation that last saw it */
-    int64_t seen_at; /* wall ms the record was created (orphans expire) */
-    pod_event_t events[POD_MAX_EVENTS];
-    size_t nevents;
+    uint64_t mark;       /* pods list generation that last saw it */
+    int64_t seen_at;     /* wall ms the record was created (orphans expire) */
+    pod_event_t *events; /* owned, grown as Events come (a pull pod has about five), at most POD_MAX_EVENTS */
+    size_t nevents, events_cap;
 } pod_rec_t;
 
 typedef struct task_rec {

@@ -12,6 +12,7 @@
 void ipd_model_pod_free(pod_rec_t *p)
 {
     json_decref(p->obj);
+    free(p->events);
     free(p);
 }
 
@@ -168,10 +169,23 @@ static void apply_event(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     for (size_t i = 0; i < p->nevents && name != NULL; i++)
         if (strcmp(p->events[i].name, name) == 0)
             slot = i;
-    if (slot == POD_MAX_EVENTS) {
+    if (slot == p->events_cap && p->events_cap < POD_MAX_EVENTS) {
+        /* A fixed array of POD_MAX_EVENTS would be most of a pod's memory (about 15 KB each). */
+        size_t cap = p->events_cap ? p->events_cap * 2 : 4;
+        if (cap > POD_MAX_EVENTS)
+            cap = POD_MAX_EVENTS;
+        pod_event_t *grown = realloc(p->events, cap * sizeof(*grown));
+        if (grown != NULL) {
+            p->events = grown;
+            p->events_cap = cap;
+        }
+    }
+    if (slot == p->events_cap && slot == 0)
+        return; /* no memory for the first one */
+    if (slot == p->events_cap) {
         /* Full: drop the oldest event that is not a Pulled one (sizes and durations live there). */
         slot = 0;
-        for (size_t i = 1; i < POD_MAX_EVENTS; i++)
+        for (size_t i = 1; i < p->events_cap; i++)
             if (strcmp(p->events[i].ev.reason, "Pulled") != 0 &&
                 (strcmp(p->events[slot].ev.reason, "Pulled") == 0 || p->events[i].ev.time < p->events[slot].ev.time))
                 slot = i;

@@ -1577,3 +1577,26 @@ Test(model, a_change_recomputes_the_tasks_it_touches_and_the_counts_stay_exact)
     ipd_model_flush(model, T0 + 22000);
     cr_assert_eq(computed_since(&mark), BIG_TASKS);
 }
+
+Test(model, a_pod_with_more_events_than_it_keeps_keeps_its_pulled_figures)
+{
+    /* A pod keeps up to 16 Events, grown as they come; when full, the oldest that is not a
+     * Pulled one goes, so the pull's size and duration stay. */
+    ipd_job_t job = job_of("pj-00000042", 3, 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "many-1", 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("many-1.pulled", "many-1", "Pulled", PULLED_MSG, 1, 2));
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "many-1.%d", i);
+        apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event(name, "many-1", "Pulling", "Pulling image", 1, 3 + i));
+        if (i % 7 == 0)
+            ipd_model_flush(model, T0 + 3000 + i * 1000);
+    }
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "many-1", 1, "completed"));
+    ipd_model_flush(model, T0 + 60000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].pull_ms, 1500);
+    cr_assert_eq(v.tasks[0].image_bytes, 123);
+}
