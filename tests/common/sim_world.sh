@@ -25,7 +25,8 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 sim_world_cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    # Under set -e a process that died of its signal would end the clean-up here.
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -f /dev/shm/imgpulld."$instance"*
     rm -rf "$work"
 }
