@@ -58,8 +58,25 @@ static void on_create_job(void *ctx, const ipd_job_t *job, const char *node, int
     record(suspend ? "create_suspended" : "create", "", node);
 }
 
-static const ipd_model_actions_t recorder = {
-    .resume_job = on_resume, .delete_job = on_delete_job, .delete_pod = on_delete_pod, .create_job = on_create_job};
+static void on_create_keep_job(void *ctx, const ipd_job_t *like, const char *image, const char *selection)
+{
+    (void)ctx;
+    (void)selection;
+    record("create_keep", like->id, image);
+}
+
+static void on_cancel_job(void *ctx, const char *id)
+{
+    (void)ctx;
+    record("cancel", "", id);
+}
+
+static const ipd_model_actions_t recorder = {.resume_job = on_resume,
+                                             .delete_job = on_delete_job,
+                                             .delete_pod = on_delete_pod,
+                                             .create_job = on_create_job,
+                                             .create_keep_job = on_create_keep_job,
+                                             .cancel_job = on_cancel_job};
 
 /* A small table named `name` (created, or reattached: `info` may be NULL). */
 static ipd_table_t *create_table(const char *name, ipd_table_open_info_t *info)
@@ -1599,4 +1616,94 @@ Test(model, a_pod_with_more_events_than_it_keeps_keeps_its_pulled_figures)
     cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
     cr_assert_eq(v.tasks[0].pull_ms, 1500);
     cr_assert_eq(v.tasks[0].image_bytes, 123);
+}
+
+/* The groups ipd_model_pod_groups reports, as "selection|namespace|labelSelector". */
+static char groups[4][512];
+static size_t ngroups;
+
+static void on_group(void *data, const char *selection, const char *ns, const char *label_selector)
+{
+    (void)data;
+    if (ngroups < 4)
+        snprintf(groups[ngroups++], sizeof(groups[0]), "%s|%s|%s", selection, ns, label_selector);
+}
+
+Test(model, keep_jobs_with_a_pod_selector_follow_the_images_their_pods_run)
+{
+    static const char sel[] =
+        "{\"all_nodes\":true,\"pod_selector\":{\"matchLabels\":{\"app\":\"web\"},\"namespace\":\"shop\"}}";
+    ipd_job_t job = job_of("pj-0000f001", 3, 0);
+    job.keep = 1;
+    snprintf(job.image, sizeof(job.image), "shop/web:2");
+    json_t *nodes[] = {labelled_node("node-a", "{}")};
+    list_nodes(nodes, 1);
+    json_t *k = kjob(&job, "node-a", 1, 0);
+    json_object_set_new(json_object_get(json_object_get(k, "metadata"), "annotations"), "imgpulld.io/node-selection",
+                        json_string(sel));
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, k);
+    ipd_model_flush(model, T0 + 1000);
+    cr_assert_eq(read_job(job.id).job.state, IPD_JOB_KEEPING);
+
+    /* One group, listed with the apiserver's selector syntax. */
+    ngroups = 0;
+    ipd_model_pod_groups(model, on_group, NULL);
+    cr_assert_eq(ngroups, 1);
+    char want[600];
+    snprintf(want, sizeof(want), "%s|shop|app=web", sel);
+    cr_expect_str_eq(groups[0], want);
+
+    /* A rollout starts: the new image gets a keep job like the old one, asked once while it comes. */
+    const char *both[] = {"shop/web:2", "shop/web:3"};
+    ipd_model_pod_images(model, sel, both, 2, T0 + 2000);
+    cr_expect_eq(count_actions("create_keep"), 1);
+    cr_expect_str_eq(nth_action("create_keep", 0), "create_keep pj-0000f001/shop/web:3");
+    cr_expect_eq(count_actions("cancel"), 0);
+    ipd_model_pod_images(model, sel, both, 2, T0 + 7000);
+    cr_expect_eq(count_actions("create_keep"), 1, "asked again before its anchor could show");
+
+    /* No pod at all (scaled to zero): nothing changes. */
+    ipd_model_pod_images(model, sel, NULL, 0, T0 + 8000);
+    cr_expect_eq(count_actions("cancel"), 0);
+
+    /* The last old pod is gone: the old image's job is cancelled, once. */
+    const char *next[] = {"shop/web:3"};
+    ipd_model_pod_images(model, sel, next, 1, T0 + 9000);
+    cr_expect_eq(count_actions("cancel"), 1);
+    cr_expect_str_eq(nth_action("cancel", 0), "cancel /pj-0000f001");
+    ipd_model_pod_images(model, sel, next, 1, T0 + 10000);
+    cr_expect_eq(count_actions("cancel"), 1);
+
+    /* A selection that follows no pods is no group. */
+    ipd_job_t plain = job_of("pj-0000f002", 3, 0);
+    plain.keep = 1;
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, keep_kjob(&plain, "node-a"));
+    ipd_model_flush(model, T0 + 11000);
+    ngroups = 0;
+    ipd_model_pod_groups(model, on_group, NULL);
+    cr_expect_eq(ngroups, 1);
+}
+
+Test(model, a_relist_without_a_keep_jobs_anchor_cancels_it)
+{
+    /* Node scope with Redis: the anchors come from a reflector of their own (IPD_MODEL_ANCHORS). */
+    ipd_job_t job = job_of("pj-0000f003", 3, 0);
+    job.keep = 1;
+    json_t *nodes[] = {labelled_node("node-a", "{}")};
+    list_nodes(nodes, 1);
+    const ipd_reflector_ops_t *ops = ipd_model_ops(IPD_MODEL_ANCHORS);
+    ops->on_list_begin(model);
+    json_t *anchor =
+        ipd_kube_job_anchor_manifest(&job, NS, "{\"node_selector\":{\"matchLabels\":{\"pool\":\"gpu\"}}}", NULL);
+    cr_assert_not_null(anchor);
+    ops->on_object(model, IPD_WATCH_ADDED, anchor);
+    json_decref(anchor);
+    ops->on_list_end(model);
+    ipd_model_flush(model, T0 + 1000);
+    cr_assert_eq(read_job(job.id).job.state, IPD_JOB_KEEPING, "the anchor alone keeps the job");
+    /* The watch broke and the anchor was deleted meanwhile: the relist no longer shows it. */
+    ops->on_list_begin(model);
+    ops->on_list_end(model);
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(job.id).job.state, IPD_JOB_CANCELLED);
 }
