@@ -23,6 +23,9 @@
  * per-slot SO_REUSEPORT sockets spread them by hash. A change writes every worker's eventfd (the
  * master's loop over its workers), and the raw parent writes the seq to every child's pipe.
  *
+ * --sndbuf B sets SO_SNDBUF of every server-side socket to B (the worker's ws_send_buffer
+ * directive; the raw loop's accepted sockets alike); 0, the default, leaves it to the kernel.
+ *
  * --tasks T gives every job T tasks (default 3). A job whose JSON is larger than the table's
  * inline capacity (8 KB) is written without it, as the master does, and the worker encodes the
  * whole job for its update frame; the raw loop encodes and frames the same job the same way.
@@ -65,8 +68,9 @@ typedef struct client {
 
 static struct {
     int clients, changes, jobs, gap_ms, workers, tasks;
+    long sndbuf;
     const char *mode;
-} opt = {10000, 200, 16, 20, 1, NODES, "both"};
+} opt = {10000, 200, 16, 20, 1, NODES, 0, "both"};
 
 #define MAX_WORKERS 8
 
@@ -341,9 +345,13 @@ static _Noreturn void raw_server(int lfd, int cmd, int n)
     uint32_t off;
     ipd_buf_init(&json);
     fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) & ~O_NONBLOCK);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if ((fds[i] = accept(lfd, NULL, NULL)) < 0)
             die("accept");
+        int sb = (int)opt.sndbuf;
+        if (sb > 0)
+            setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+    }
     while (read(cmd, &seq, sizeof(seq)) == (ssize_t)sizeof(seq)) {
         make_job(0, seq, &job, tasks, &json);
         ipd_ws_msg_t *m = ipd_ws_msg_job("update", "0123456789abcdef", seq, json.data, json.len, &off);
@@ -471,6 +479,7 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
     cfg.max_connections_per_worker = opt.clients + 100;
     cfg.ws_max_connections = opt.clients + 10;
     cfg.ws_ping_interval_ms = cfg.ws_pong_timeout_ms = 3600 * 1000;
+    cfg.ws_send_buffer = (size_t)opt.sndbuf; /* the ws_send_buffer directive */
     ipd_table_options_init(&o);
     o.instance = cfg.instance;
     o.force_rebuild = 1;
@@ -538,9 +547,11 @@ static void parse_args(int argc, char **argv)
             opt.workers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--tasks") == 0)
             opt.tasks = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--sndbuf") == 0)
+            opt.sndbuf = atol(argv[i + 1]);
         else {
             fprintf(stderr, "usage: bench_ws [--clients N] [--changes K] [--jobs J] [--gap-ms G] "
-                            "[--mode imgpulld|raw|both] [--workers W] [--tasks T]\n");
+                            "[--mode imgpulld|raw|both] [--workers W] [--tasks T] [--sndbuf BYTES]\n");
             exit(2);
         }
     }
