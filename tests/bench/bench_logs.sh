@@ -25,7 +25,7 @@ command -v socat >/dev/null || { echo "socat is not installed (apt-get install s
 free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done; rm -f "/dev/shm/imgpulld.bench$$@"*; rm -rf "$work"' EXIT
+trap 'set +e; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done; rm -f "/dev/shm/imgpulld.bench$$@"*; rm -rf "$work"' EXIT
 
 sim=$(free_port)
 $py tests/kubesim/kubesim.py --port "$sim" --pull-ms 50 --log-rate 0 >"$work/sim.log" 2>&1 &
