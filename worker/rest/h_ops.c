@@ -235,36 +235,47 @@ static void prom_table(const ipd_stats_figures_t *f, ipd_buf_writer_t *b)
     ipd_buf_writef(b, "imgpulld_ring_head %" PRIu64 "\n", f->ring_head);
 }
 
-void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req, const char *id)
+static int format_prometheus(ipd_worker_t *w, const ipd_stats_figures_t *f, ipd_buf_t *buf)
 {
-    (void)id; /* a route without {id} */
+    ipd_buf_writer_t b = {buf, 0};
+    prom_http(w, f, &b);
+    prom_counters(f, &b);
+    prom_table(f, &b);
+    return b.rc;
+}
+
+static int format_json(ipd_worker_t *w, const ipd_stats_figures_t *f, ipd_buf_t *buf)
+{
+    (void)w;
+    return ipd_stats_report_json(f, buf);
+}
+
+/* Answers the worker's figures as `format` writes them: a text body of `text_type`, or JSON when it is NULL. */
+static void send_figures(ipd_worker_t *w, h2o_req_t *req,
+                         int (*format)(ipd_worker_t *, const ipd_stats_figures_t *, ipd_buf_t *), const char *text_type)
+{
     ipd_stats_figures_t f;
     ipd_buf_t buf;
     ipd_buf_init(&buf);
-    ipd_buf_writer_t b = {&buf, 0};
     gather(w, &f);
-    prom_http(w, &f, &b);
-    prom_counters(&f, &b);
-    prom_table(&f, &b);
-    if (b.rc != 0)
-        ipd_worker_send_error(req, 500, ipd_strerror(b.rc));
+    int rc = format(w, &f, &buf);
+    if (rc != 0)
+        ipd_worker_send_error(req, 500, ipd_strerror(rc));
+    else if (text_type != NULL)
+        ipd_worker_send_text(req, 200, text_type, buf.data, buf.len);
     else
-        ipd_worker_send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf.data, buf.len);
+        ipd_worker_send_json(req, 200, buf.data, buf.len);
     ipd_buf_dispose(&buf);
+}
+
+void ipd_worker_get_metrics(ipd_worker_t *w, h2o_req_t *req, const char *id)
+{
+    (void)id; /* a route without {id} */
+    send_figures(w, req, format_prometheus, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 void ipd_worker_get_stats(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
     (void)id; /* a route without {id} */
-    ipd_stats_figures_t f;
-    ipd_buf_t buf;
-    ipd_buf_init(&buf);
-    ipd_buf_writer_t b = {&buf, 0};
-    gather(w, &f);
-    b.rc = ipd_stats_report_json(&f, &buf);
-    if (b.rc != 0)
-        ipd_worker_send_error(req, 500, ipd_strerror(b.rc));
-    else
-        ipd_worker_send_json(req, 200, buf.data, buf.len);
-    ipd_buf_dispose(&buf);
+    send_figures(w, req, format_json, NULL);
 }
