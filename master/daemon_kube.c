@@ -22,15 +22,33 @@ static void on_kube_timer(ipd_mloop_io_t *io, uint32_t events)
     ipd_kube_on_timer_ready(io->data);
 }
 
+/* Counts and logs a cluster action the API server refused or that never got an answer. */
+static void action_failed(daemon_state_t *d, const ipd_kube_result_t *res)
+{
+    d->kube_action_errors++;
+    ipd_warn("model", "cluster action failed: HTTP %ld %s", res->status, res->message ? res->message : "");
+}
+
+/* Starts a cluster action and counts it; returns ipd_kube_start()'s code, counted and logged when it failed (the
+ * spec's callback is then never called). */
+static int start_action(daemon_state_t *d, const ipd_kube_req_spec_t *spec)
+{
+    d->kube_actions++;
+    int rc = ipd_kube_start(d->kube, spec, NULL);
+    if (rc != 0) {
+        d->kube_action_errors++;
+        ipd_warn("model", "cannot start %s %s: %s", spec->method, spec->path, ipd_strerror(rc));
+    }
+    return rc;
+}
+
 static void on_action_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
 {
     daemon_state_t *d = data;
     (void)req;
     /* 404: already gone, which is what was asked; 409: a keep job's Job that is already there. */
-    if (res->error != 0 || (res->status >= 300 && res->status != 404 && res->status != 409)) {
-        d->kube_action_errors++;
-        ipd_warn("model", "cluster action failed: HTTP %ld %s", res->status, res->message ? res->message : "");
-    }
+    if (res->error != 0 || (res->status >= 300 && res->status != 404 && res->status != 409))
+        action_failed(d, res);
 }
 
 void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *path, const char *body, const char *type)
@@ -42,12 +60,7 @@ void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *p
                                 .content_type = type,
                                 .on_done = on_action_done,
                                 .data = d};
-    d->kube_actions++;
-    int rc = ipd_kube_start(d->kube, &spec, NULL);
-    if (rc != 0) {
-        d->kube_action_errors++;
-        ipd_warn("model", "cannot start %s %s: %s", method, path, ipd_strerror(rc));
-    }
+    start_action(d, &spec);
 }
 
 /* A Job to delete once its outcome annotation is written. */
@@ -66,8 +79,7 @@ static void on_marked(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *d
         snprintf(del, sizeof(del), "%s?propagationPolicy=Background", f->path);
         ipd_daemon_kube_action(f->d, "DELETE", del, NULL, NULL);
     } else if (res->status != 404) {
-        f->d->kube_action_errors++;
-        ipd_warn("model", "cluster action failed: HTTP %ld %s", res->status, res->message ? res->message : "");
+        action_failed(f->d, res);
     }
     free(f);
 }
@@ -90,13 +102,8 @@ static void finish_job(void *ctx, const char *ns, const char *name)
                                 .content_type = "application/merge-patch+json",
                                 .on_done = on_marked,
                                 .data = f};
-    d->kube_actions++;
-    int rc = ipd_kube_start(d->kube, &spec, NULL);
-    if (rc != 0) {
-        d->kube_action_errors++;
-        ipd_warn("model", "cannot start PATCH %s: %s", f->path, ipd_strerror(rc));
+    if (start_action(d, &spec) != 0)
         free(f);
-    }
 }
 
 static void reflector_spec(const ipd_config_t *c, ipd_reflector_spec_t *spec)
