@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,29 +110,32 @@ static int is_job_id(const char *s, size_t len)
     return 1;
 }
 
+#define NAME_FIELD(field) offsetof(ipd_logs_query_t, field), sizeof(((ipd_logs_query_t *)0)->field)
+
+/* The parameters that name something: how a value is checked, where it goes and what it must be. */
+static const struct {
+    int (*valid)(const char *, size_t);
+    size_t offset, size;
+    const char *what;
+} name_params[P_COUNT] = {
+    [P_NAMESPACE] = {ipd_logs_is_dns_label, NAME_FIELD(ns), "a namespace name (a DNS label)"},
+    [P_POD] = {ipd_logs_is_dns_subdomain, NAME_FIELD(pod), "a pod name (a DNS subdomain)"},
+    [P_JOB] = {is_job_id, NAME_FIELD(job), "a pull job id"},
+    [P_NODE] = {ipd_logs_is_dns_subdomain, NAME_FIELD(node), "a node name (a DNS subdomain)"},
+    [P_CONTAINER] = {ipd_logs_is_dns_label, NAME_FIELD(container), "a container name (a DNS label)"},
+};
+
 static int take_value(ipd_logs_query_t *q, enum param p, const char *v, int64_t tail_max, char *msg, size_t cap)
 {
     switch (p) {
     case P_NAMESPACE:
-        return take_name(v, ipd_logs_is_dns_label, q->ns, sizeof(q->ns)) == 0
-                   ? 0
-                   : fail(msg, cap, "%s: \"%s\" is not a namespace name (a DNS label)", names[p], v);
     case P_POD:
-        return take_name(v, ipd_logs_is_dns_subdomain, q->pod, sizeof(q->pod)) == 0
-                   ? 0
-                   : fail(msg, cap, "%s: \"%s\" is not a pod name (a DNS subdomain)", names[p], v);
-    case P_NODE:
-        return take_name(v, ipd_logs_is_dns_subdomain, q->node, sizeof(q->node)) == 0
-                   ? 0
-                   : fail(msg, cap, "%s: \"%s\" is not a node name (a DNS subdomain)", names[p], v);
     case P_JOB:
-        return take_name(v, is_job_id, q->job, sizeof(q->job)) == 0
-                   ? 0
-                   : fail(msg, cap, "%s: \"%s\" is not a pull job id", names[p], v);
+    case P_NODE:
     case P_CONTAINER:
-        return take_name(v, ipd_logs_is_dns_label, q->container, sizeof(q->container)) == 0
+        return take_name(v, name_params[p].valid, (char *)q + name_params[p].offset, name_params[p].size) == 0
                    ? 0
-                   : fail(msg, cap, "%s: \"%s\" is not a container name (a DNS label)", names[p], v);
+                   : fail(msg, cap, "%s: \"%s\" is not %s", names[p], v, name_params[p].what);
     case P_FOLLOW:
     case P_TIMESTAMPS:
     case P_PREVIOUS:
