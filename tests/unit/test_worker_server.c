@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/at.h"
 #include "common/instance.h"
 #include "proto/error.h"
 #include "proto/json.h"
@@ -309,24 +310,53 @@ static const char *header(const resp_t *r, const char *name, char *out, size_t c
     return out;
 }
 
-static json_t *parse(const resp_t *r)
+#define parse(r) parse_at(IPD_AT, r)
+static json_t *parse_at(const char *file, int line, const resp_t *r)
 {
     json_error_t e;
     json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, &e);
-    cr_assert_not_null(j, "not JSON (%s): %.200s", e.text, r->body ? r->body : "");
+    ipd_assert_at(file, line, j != NULL, "not JSON (%s): %.200s", e.text, r->body ? r->body : "");
     return j;
 }
 
 /* Asserts the status and an API error body with `code` whose message contains `in_message`. */
-static void expect_error(const resp_t *r, long status, const char *code, const char *in_message)
+#define expect_error(r, status, code, in_message) expect_error_at(IPD_AT, r, status, code, in_message)
+static void expect_error_at(const char *file, int line, const resp_t *r, long status, const char *code,
+                            const char *in_message)
 {
-    cr_assert_eq(r->status, status, "status %ld, want %ld: %.300s", r->status, status, r->body ? r->body : "");
-    json_t *j = parse(r);
+    ipd_assert_at(file, line, r->status == status, "status %ld, want %ld: %.300s", r->status, status,
+                  r->body ? r->body : "");
+    json_t *j = parse_at(file, line, r);
     const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
     const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-    cr_assert(c != NULL && strcmp(c, code) == 0, "code %s, want %s", c ? c : "(none)", code);
-    cr_assert(m != NULL && (in_message == NULL || strstr(m, in_message) != NULL), "message: %s", m ? m : "(none)");
+    ipd_assert_at(file, line, c != NULL && strcmp(c, code) == 0, "code %s, want %s", c ? c : "(none)", code);
+    ipd_assert_at(file, line, m != NULL && (in_message == NULL || strstr(m, in_message) != NULL), "message: %s",
+                  m ? m : "(none)");
     json_decref(j);
+}
+
+/* Sends a request and asserts its answer is the API error expect_error() describes. */
+#define expect_refused(s, method, path, headers, body, version, status, code, in_message)                              \
+    expect_refused_at(IPD_AT, s, method, path, headers, body, version, status, code, in_message)
+static void expect_refused_at(const char *file, int line, server_t *s, const char *method, const char *path,
+                              const char *const *headers, const char *body, long version, long status, const char *code,
+                              const char *in_message)
+{
+    resp_t r = request(s, method, path, headers, body, version);
+    expect_error_at(file, line, &r, status, code, in_message);
+    free(r.body);
+}
+
+/* Sends a request and asserts its answer's status. */
+#define expect_status(s, method, path, headers, version, status)                                                       \
+    expect_status_at(IPD_AT, s, method, path, headers, version, status)
+static void expect_status_at(const char *file, int line, server_t *s, const char *method, const char *path,
+                             const char *const *headers, long version, long status)
+{
+    resp_t r = request(s, method, path, headers, NULL, version);
+    ipd_assert_at(file, line, r.status == status, "%s %s: status %ld, want %ld: %.300s", method, path, r.status, status,
+                  r.body ? r.body : "");
+    free(r.body);
 }
 
 static void ids_of(const resp_t *r, char *out, size_t cap)
@@ -340,6 +370,17 @@ static void ids_of(const resp_t *r, char *out, size_t cap)
         snprintf(out + l, cap - l, "%s%s", i ? "," : "", json_string_value(json_object_get(v, "id")));
     }
     json_decref(j);
+}
+
+/* GETs `path` and asserts the ids of the jobs it lists, comma-separated, are `want`. */
+#define expect_ids(s, path, want) expect_ids_at(IPD_AT, s, path, want)
+static void expect_ids_at(const char *file, int line, server_t *s, const char *path, const char *want)
+{
+    char ids[256];
+    resp_t r = get(s, path, NULL, CURL_HTTP_VERSION_1_1);
+    ids_of(&r, ids, sizeof(ids));
+    ipd_assert_at(file, line, strcmp(ids, want) == 0, "%s lists %s, want %s", path, ids, want);
+    free(r.body);
 }
 
 /* ---- tests ---- */
@@ -361,10 +402,7 @@ Test(worker_server, lists_active_failed_and_single_jobs)
     cr_assert_eq(etag[0], '"');
     free(r.body);
 
-    r = get(&s, "/api/v1/images/pull-failed", NULL, CURL_HTTP_VERSION_1_1);
-    ids_of(&r, ids, sizeof(ids));
-    cr_assert_str_eq(ids, "pj-f1");
-    free(r.body);
+    expect_ids(&s, "/api/v1/images/pull-failed", "pj-f1");
 
     r = get(&s, "/api/v1/images/pull-jobs/pj-a2", NULL, CURL_HTTP_VERSION_1_1);
     cr_assert_eq(r.status, 200);
@@ -375,28 +413,20 @@ Test(worker_server, lists_active_failed_and_single_jobs)
     json_decref(j);
     free(r.body);
 
-    r = get(&s, "/api/v1/images/pull-jobs/pj-nope", NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 404, "not_found", "pj-nope");
-    free(r.body);
+    expect_refused(&s, "GET", "/api/v1/images/pull-jobs/pj-nope", NULL, NULL, CURL_HTTP_VERSION_1_1, 404, "not_found",
+                   "pj-nope");
     stop(&s);
 }
 
 Test(worker_server, lists_follow_table_changes)
 {
     server_t s;
-    char ids[256];
     start(&s, NULL);
     resp_t r = get(&s, "/api/v1/images/pull-active", NULL, CURL_HTTP_VERSION_1_1);
     free(r.body);
     put(s.table, "pj-a3", IPD_JOB_PENDING, 5000, 0, "img/d:1", "node-9", 1);
-    r = get(&s, "/api/v1/images/pull-active", NULL, CURL_HTTP_VERSION_1_1);
-    ids_of(&r, ids, sizeof(ids));
-    cr_assert_str_eq(ids, "pj-a1,pj-a2,pj-a3");
-    free(r.body);
-    r = get(&s, "/api/v1/images/pull-jobs?node=node-9", NULL, CURL_HTTP_VERSION_1_1);
-    ids_of(&r, ids, sizeof(ids));
-    cr_assert_str_eq(ids, "pj-a3");
-    free(r.body);
+    expect_ids(&s, "/api/v1/images/pull-active", "pj-a1,pj-a2,pj-a3");
+    expect_ids(&s, "/api/v1/images/pull-jobs?node=node-9", "pj-a3");
     stop(&s);
 }
 
@@ -413,18 +443,9 @@ Test(worker_server, pull_jobs_filters_and_pages)
     json_decref(j);
     free(r.body);
 
-    r = get(&s, "/api/v1/images/pull-jobs?state=failed,pending", NULL, CURL_HTTP_VERSION_1_1);
-    ids_of(&r, ids, sizeof(ids));
-    cr_assert_str_eq(ids, "pj-f1,pj-a1");
-    free(r.body);
-    r = get(&s, "/api/v1/images/pull-jobs?image=img%2Fa%3A1", NULL, CURL_HTTP_VERSION_1_1);
-    ids_of(&r, ids, sizeof(ids));
-    cr_assert_str_eq(ids, "pj-f1,pj-a1");
-    free(r.body);
-    r = get(&s, "/api/v1/images/pull-jobs?node=node-2", NULL, CURL_HTTP_VERSION_1_1);
-    ids_of(&r, ids, sizeof(ids));
-    cr_assert_str_eq(ids, "pj-a1,pj-a2");
-    free(r.body);
+    expect_ids(&s, "/api/v1/images/pull-jobs?state=failed,pending", "pj-f1,pj-a1");
+    expect_ids(&s, "/api/v1/images/pull-jobs?image=img%2Fa%3A1", "pj-f1,pj-a1");
+    expect_ids(&s, "/api/v1/images/pull-jobs?node=node-2", "pj-a1,pj-a2");
 
     /* Pages of two, following the continue token to the end. */
     char all[512] = "", cont[256] = "";
@@ -444,9 +465,8 @@ Test(worker_server, pull_jobs_filters_and_pages)
     }
     cr_assert_str_eq(all, "pj-s1,pj-c1|pj-f1,pj-a1|pj-a2");
 
-    r = get(&s, "/api/v1/images/pull-jobs?continue=bm90LWEtdG9rZW4", NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 400, "invalid_argument", "continue");
-    free(r.body);
+    expect_refused(&s, "GET", "/api/v1/images/pull-jobs?continue=bm90LWEtdG9rZW4", NULL, NULL, CURL_HTTP_VERSION_1_1,
+                   400, "invalid_argument", "continue");
     stop(&s);
 }
 
@@ -482,9 +502,7 @@ Test(worker_server, etag_gives_304_and_changes_with_the_table)
     cr_assert_eq(r.status, 304);
     cr_assert_eq(r.len, 0);
     free(r.body);
-    r = get(&s, "/api/v1/images/pull-active", h, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    cr_assert_eq(r.status, 304);
-    free(r.body);
+    expect_status(&s, "GET", "/api/v1/images/pull-active", h, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, 304);
     put(s.table, "pj-a1", IPD_JOB_PULLING, 1000, 0, "img/a:1", "node-1,node-2", 1);
     r = get(&s, "/api/v1/images/pull-active", h, CURL_HTTP_VERSION_1_1);
     cr_assert_eq(r.status, 200);
@@ -546,13 +564,10 @@ Test(worker_server, routing_errors_are_json)
     server_t s;
     char v[128];
     start(&s, NULL);
-    resp_t r = get(&s, "/nope", NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 404, "not_found", NULL);
-    free(r.body);
-    r = get(&s, "/api/v1/images/pull-jobs/a/b", NULL, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    expect_error(&r, 404, "not_found", NULL);
-    free(r.body);
-    r = request(&s, "PUT", "/api/v1/images/pull-active", NULL, NULL, CURL_HTTP_VERSION_1_1);
+    expect_refused(&s, "GET", "/nope", NULL, NULL, CURL_HTTP_VERSION_1_1, 404, "not_found", NULL);
+    expect_refused(&s, "GET", "/api/v1/images/pull-jobs/a/b", NULL, NULL, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, 404,
+                   "not_found", NULL);
+    resp_t r = request(&s, "PUT", "/api/v1/images/pull-active", NULL, NULL, CURL_HTTP_VERSION_1_1);
     expect_error(&r, 405, "method_not_allowed", NULL);
     cr_assert_str_eq(header(&r, "allow", v, sizeof(v)), "GET, HEAD");
     free(r.body);
@@ -574,29 +589,24 @@ Test(worker_server, post_body_checks)
     start(&s, settings);
     const char *json[] = {"Content-Type: application/json", NULL};
     const char *text[] = {"Content-Type: text/plain", NULL};
-    resp_t r = request(&s, "POST", "/api/v1/images/pull", text, "{}", CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 415, "unsupported_media_type", NULL);
-    free(r.body);
-    r = request(&s, "POST", "/api/v1/images/pull", json, "{\"image\": \"nginx\", ", CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 400, "invalid_argument", "byte 19");
-    free(r.body);
-    r = request(&s, "POST", "/api/v1/images/pull", json, "{\"image\":\"nginx:1\",\"nodes\":[\"a\"],\"colour\":1}",
-                CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    expect_refused(&s, "POST", "/api/v1/images/pull", text, "{}", CURL_HTTP_VERSION_1_1, 415, "unsupported_media_type",
+                   NULL);
+    expect_refused(&s, "POST", "/api/v1/images/pull", json, "{\"image\": \"nginx\", ", CURL_HTTP_VERSION_1_1, 400,
+                   "invalid_argument", "byte 19");
+    resp_t r = request(&s, "POST", "/api/v1/images/pull", json,
+                       "{\"image\":\"nginx:1\",\"nodes\":[\"a\"],\"colour\":1}", CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     expect_error(&r, 400, "invalid_argument", "colour");
     free(r.body);
     memset(big, ' ', sizeof(big) - 1);
     big[0] = '{';
     big[sizeof(big) - 2] = '}';
     big[sizeof(big) - 1] = '\0';
-    r = request(&s, "POST", "/api/v1/images/pull", json, big, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 413, "payload_too_large", NULL);
-    free(r.body);
+    expect_refused(&s, "POST", "/api/v1/images/pull", json, big, CURL_HTTP_VERSION_1_1, 413, "payload_too_large", NULL);
     /* Over HTTP/2 h2o resets the stream of a body over twice the limit; just over it, the answer is JSON. */
     big[1500] = '}';
     big[1501] = '\0';
-    r = request(&s, "POST", "/api/v1/images/pull", json, big, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    expect_error(&r, 413, "payload_too_large", "max_request_body");
-    free(r.body);
+    expect_refused(&s, "POST", "/api/v1/images/pull", json, big, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, 413,
+                   "payload_too_large", "max_request_body");
     /* A valid request with the apiserver down is 503. */
     r = request(&s, "POST", "/api/v1/images/pull", json, "{\"image\":\"nginx:1\",\"nodes\":[\"node-1\"]}",
                 CURL_HTTP_VERSION_1_1);
@@ -609,12 +619,10 @@ Test(worker_server, delete_of_finished_or_unknown_job)
 {
     server_t s;
     start(&s, NULL);
-    resp_t r = request(&s, "DELETE", "/api/v1/images/pull-jobs/pj-s1", NULL, NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 409, "conflict", "succeeded");
-    free(r.body);
-    r = request(&s, "DELETE", "/api/v1/images/pull-jobs/pj-zz", NULL, NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 404, "not_found", NULL);
-    free(r.body);
+    expect_refused(&s, "DELETE", "/api/v1/images/pull-jobs/pj-s1", NULL, NULL, CURL_HTTP_VERSION_1_1, 409, "conflict",
+                   "succeeded");
+    expect_refused(&s, "DELETE", "/api/v1/images/pull-jobs/pj-zz", NULL, NULL, CURL_HTTP_VERSION_1_1, 404, "not_found",
+                   NULL);
     stop(&s);
 }
 
@@ -680,32 +688,20 @@ Test(worker_server, tokens_on_a_non_loopback_listener)
     cr_assert(strncmp(header(&r, "www-authenticate", v, sizeof(v)), "Bearer", 6) == 0);
     free(r.body);
     const char *bad[] = {"Authorization: Bearer wrong-token-0123456789", NULL};
-    r = get(&s, "/api/v1/images/pull-active", bad, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 401, "unauthenticated", "invalid");
-    free(r.body);
+    expect_refused(&s, "GET", "/api/v1/images/pull-active", bad, NULL, CURL_HTTP_VERSION_1_1, 401, "unauthenticated",
+                   "invalid");
     const char *reader[] = {"Authorization: Bearer " READ_TOKEN, "Content-Type: application/json", NULL};
-    r = get(&s, "/api/v1/images/pull-active", reader, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    cr_assert_eq(r.status, 200);
-    free(r.body);
-    r = request(&s, "DELETE", "/api/v1/images/pull-jobs/pj-a1", reader, NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 403, "permission_denied", NULL);
-    free(r.body);
-    r = request(&s, "POST", "/api/v1/images/pull", reader, "{}", CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 403, "permission_denied", NULL);
-    free(r.body);
+    expect_status(&s, "GET", "/api/v1/images/pull-active", reader, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, 200);
+    expect_refused(&s, "DELETE", "/api/v1/images/pull-jobs/pj-a1", reader, NULL, CURL_HTTP_VERSION_1_1, 403,
+                   "permission_denied", NULL);
+    expect_refused(&s, "POST", "/api/v1/images/pull", reader, "{}", CURL_HTTP_VERSION_1_1, 403, "permission_denied",
+                   NULL);
     const char *admin[] = {"Authorization: Bearer " ADMIN_TOKEN, NULL};
-    r = request(&s, "DELETE", "/api/v1/images/pull-jobs/pj-s1", admin, NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 409, "conflict", NULL);
-    free(r.body);
-    r = get(&s, "/healthz", NULL, CURL_HTTP_VERSION_1_1);
-    cr_assert_eq(r.status, 200);
-    free(r.body);
-    r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
-    cr_assert_eq(r.status, 200);
-    free(r.body);
-    r = get(&s, "/metrics", NULL, CURL_HTTP_VERSION_1_1);
-    cr_assert_eq(r.status, 401);
-    free(r.body);
+    expect_refused(&s, "DELETE", "/api/v1/images/pull-jobs/pj-s1", admin, NULL, CURL_HTTP_VERSION_1_1, 409, "conflict",
+                   NULL);
+    expect_status(&s, "GET", "/healthz", NULL, CURL_HTTP_VERSION_1_1, 200);
+    expect_status(&s, "GET", "/readyz", NULL, CURL_HTTP_VERSION_1_1, 200);
+    expect_status(&s, "GET", "/metrics", NULL, CURL_HTTP_VERSION_1_1, 401);
     stop(&s);
 }
 
@@ -754,32 +750,24 @@ Test(worker_server, readiness_follows_the_master_block)
     start(&s, NULL);
     s.stats = seg;
     ipd_stats_unlink(name);
-    resp_t r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 503, "unavailable", "master");
-    free(r.body);
+    expect_refused(&s, "GET", "/readyz", NULL, NULL, CURL_HTTP_VERSION_1_1, 503, "unavailable", "master");
     /* The lists of a table the master has not filled yet are not_ready, with a Retry-After. */
     static const char *const lists[] = {"/api/v1/images/pull-active", "/api/v1/images/pull-failed",
                                         "/api/v1/images/pull-jobs?state=pending"};
     char v[32];
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-        r = get(&s, lists[i], NULL, CURL_HTTP_VERSION_1_1);
+        resp_t r = get(&s, lists[i], NULL, CURL_HTTP_VERSION_1_1);
         expect_error(&r, 503, "not_ready", "master");
         cr_assert_str_eq(header(&r, "retry-after", v, sizeof(v)), "1", "%s", lists[i]);
         free(r.body);
     }
     atomic_store(&ipd_stats_master_block(seg)->c[IPD_MSTATS_READY], 1);
     /* Listed, but the apiserver has not been heard from lately: not ready, the lists answer. */
-    r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
-    expect_error(&r, 503, "unavailable", "API server");
-    free(r.body);
+    expect_refused(&s, "GET", "/readyz", NULL, NULL, CURL_HTTP_VERSION_1_1, 503, "unavailable", "API server");
     atomic_store(&ipd_stats_master_block(seg)->c[IPD_MSTATS_WATCH_HEALTHY], 1);
-    r = get(&s, "/readyz", NULL, CURL_HTTP_VERSION_1_1);
-    cr_assert_eq(r.status, 200);
-    free(r.body);
+    expect_status(&s, "GET", "/readyz", NULL, CURL_HTTP_VERSION_1_1, 200);
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-        r = get(&s, lists[i], NULL, CURL_HTTP_VERSION_1_1);
-        cr_assert_eq(r.status, 200, "%s", lists[i]);
-        free(r.body);
+        expect_status(&s, "GET", lists[i], NULL, CURL_HTTP_VERSION_1_1, 200);
     }
     cr_assert_geq(atomic_load(&ipd_stats_block(seg, 0)->c[IPD_STATS_REQUESTS]), 2);
     stop(&s);
