@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/at.h"
 #include "harness.h"
 
 #define N 3
@@ -30,6 +31,16 @@ typedef struct world {
 
 static world_t w;
 
+/* Stops a Redis node, stopped (SIGSTOP) or not, and removes its log. */
+static void stop_redis(h_proc_t *r)
+{
+    if (r->pid > 0)
+        kill(r->pid, SIGCONT);
+    h_stop(r, SIGTERM, 5000);
+    if (r->log[0])
+        unlink(r->log);
+}
+
 /* Stops everything; returns how many daemons did not exit cleanly (sanitizer reports exit non-zero). */
 static int release_world(void)
 {
@@ -45,14 +56,8 @@ static int release_world(void)
         if (w.instance[i][0])
             h_unlink_instance(w.instance[i]);
     }
-    if (w.redis.pid > 0)
-        kill(w.redis.pid, SIGCONT);
-    h_stop(&w.redis, SIGTERM, 5000);
-    if (w.redis.log[0])
-        unlink(w.redis.log);
-    h_stop(&w.redis2, SIGTERM, 5000);
-    if (w.redis2.log[0])
-        unlink(w.redis2.log);
+    stop_redis(&w.redis);
+    stop_redis(&w.redis2);
     h_stop(&w.sim, SIGTERM, 5000);
     if (w.dir[0]) {
         char cmd[256];
@@ -83,15 +88,23 @@ static void sim_post(const char *path, const char *body)
     h_resp_free(&r);
 }
 
-static void start_daemon(int i)
+/* Writes daemon i's configuration file, linked to the Redis at `redis` (the directive's value). */
+static void write_conf(int i, const char *redis)
 {
     char text[2048];
     snprintf(text, sizeof(text),
              "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
-             "node_name node-%d\nredis 127.0.0.1:%d\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
+             "node_name node-%d\nredis %s\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
              "stats_file %s/stats-%d.json\nlog_level debug\n%s%s",
-             w.sim.port, w.instance[i], w.port[i], i + 1, w.redis.port, w.dir, i, w.extra, w.extra_one[i]);
+             w.sim.port, w.instance[i], w.port[i], i + 1, redis, w.dir, i, w.extra, w.extra_one[i]);
     h_write_file(w.conf[i], text);
+}
+
+static void start_daemon(int i)
+{
+    char redis[64];
+    snprintf(redis, sizeof(redis), "127.0.0.1:%d", w.redis.port);
+    write_conf(i, redis);
     const char *args[] = {"-c", w.conf[i], NULL};
     w.d[i] = h_start_daemon(args, NULL);
 }
@@ -163,16 +176,25 @@ static json_t *task_of(json_t *job, const char *node)
     return NULL;
 }
 
-static char *pull(int i, const char *image, const char *nodes)
+/* POSTs the pull request `body` to daemon i; returns the first job's id (owned: free). */
+#define post(i, body) post_at(IPD_AT, i, body)
+static char *post_at(const char *file, int line, int i, const char *body)
 {
-    char body[512];
     long status = 0;
-    snprintf(body, sizeof(body), "{\"image\": \"%s\", \"nodes\": %s}", image, nodes);
     json_t *doc = h_http_json(w.port[i], "POST", "/api/v1/images/pull", body, &status);
-    cr_assert(doc != NULL && status == 202, "POST pull on daemon %d: %ld", i + 1, status);
+    ipd_assert_at(file, line, doc != NULL && status == 202, "POST pull on daemon %d: %ld", i + 1, status);
     char *id = strdup(str(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
     json_decref(doc);
     return id;
+}
+
+/* Pulls `image` onto `nodes` (a JSON array) through daemon i; returns the job's id (owned: free). */
+#define pull(i, image, nodes) pull_at(IPD_AT, i, image, nodes)
+static char *pull_at(const char *file, int line, int i, const char *image, const char *nodes)
+{
+    char body[512];
+    snprintf(body, sizeof(body), "{\"image\": \"%s\", \"nodes\": %s}", image, nodes);
+    return post_at(file, line, i, body);
 }
 
 /* What must be equal on every daemon: the tasks as their node's daemon computed them. */
@@ -226,18 +248,20 @@ static int all_show(void *ctx)
     return 1;
 }
 
-static void expect_same_everywhere(const char *id)
+#define expect_same_everywhere(id) expect_same_everywhere_at(IPD_AT, id)
+static void expect_same_everywhere_at(const char *file, int line, const char *id)
 {
     char *first = NULL;
     for (int i = 0; i < N; i++) {
         json_t *job = get_job(i, id);
-        cr_assert(job != NULL, "daemon %d does not have job %s", i + 1, id);
+        ipd_assert_at(file, line, job != NULL, "daemon %d does not have job %s", i + 1, id);
         char *text = tasks_text(job);
         json_decref(job);
         if (first == NULL)
             first = text;
         else {
-            cr_expect_str_eq(text, first, "daemon %d differs from daemon 1", i + 1);
+            ipd_expect_at(file, line, strcmp(text, first) == 0, "daemon %d differs from daemon 1: %s, daemon 1: %s",
+                          i + 1, text, first);
             free(text);
         }
     }
@@ -266,7 +290,8 @@ static int64_t wait_stat(int i, const char *name, int64_t min, int timeout_ms)
     return v;
 }
 
-static void wait_all(want_t *wt, int timeout_ms, const char *what)
+#define wait_all(wt, timeout_ms, what) wait_all_at(IPD_AT, wt, timeout_ms, what)
+static void wait_all_at(const char *file, int line, want_t *wt, int timeout_ms, const char *what)
 {
     if (!h_wait(all_show, wt, timeout_ms)) {
         for (int i = 0; i < N; i++) {
@@ -277,8 +302,28 @@ static void wait_all(want_t *wt, int timeout_ms, const char *what)
             json_decref(job);
             h_dump_log(&w.d[i]);
         }
-        cr_assert_fail("%s", what);
+        ipd_test_fail_at(file, line, "%s", what);
     }
+}
+
+/* Waits until every daemon shows job `id` succeeded. */
+#define wait_succeeded(id, timeout_ms, what) wait_succeeded_at(IPD_AT, id, timeout_ms, what)
+static void wait_succeeded_at(const char *file, int line, const char *id, int timeout_ms, const char *what)
+{
+    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    wait_all_at(file, line, &done, timeout_ms, what);
+}
+
+/*
+ * Waits until every daemon shows job `id` succeeded, lets the figures of the last Pulled events
+ * settle (they may land after the state), and expects every daemon to show the same tasks.
+ */
+#define expect_converged(id, timeout_ms, what) expect_converged_at(IPD_AT, id, timeout_ms, what)
+static void expect_converged_at(const char *file, int line, const char *id, int timeout_ms, const char *what)
+{
+    wait_succeeded_at(file, line, id, timeout_ms, what);
+    usleep(1500 * 1000);
+    expect_same_everywhere_at(file, line, id);
 }
 
 /* ---- the cases ---- */
@@ -320,11 +365,7 @@ Test(redis, a_pull_onto_three_nodes_reads_the_same_on_every_daemon, .timeout = 1
 {
     start_world("rsame", NULL, NULL);
     char *id = pull(0, "nginx:1.27", "[\"node-1\", \"node-2\", \"node-3\"]");
-    want_t wt = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&wt, 30000, "the job did not succeed on every daemon");
-    /* Figures of the last Pulled events may land after the state: let them settle. */
-    usleep(1500 * 1000);
-    expect_same_everywhere(id);
+    expect_converged(id, 30000, "the job did not succeed on every daemon");
     json_t *job = get_job(0, id);
     for (int n = 1; n <= N; n++) {
         char node[16];
@@ -403,10 +444,7 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
     json_decref(job);
     start_daemon(2);
     h_wait_ready(&w.d[2], w.port[2], 20000);
-    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&done, 40000, "the job did not converge after the restart");
-    usleep(1500 * 1000);
-    expect_same_everywhere(id);
+    expect_converged(id, 40000, "the job did not converge after the restart");
     free(id);
     stop_world();
 }
@@ -430,10 +468,7 @@ Test(redis, a_stopped_redis_degrades_and_converges_once_resumed, .timeout = 120)
         json_decref(job);
     }
     kill(w.redis.pid, SIGCONT);
-    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&done, 45000, "the daemons did not converge once Redis resumed");
-    usleep(1500 * 1000);
-    expect_same_everywhere(id);
+    expect_converged(id, 45000, "the daemons did not converge once Redis resumed");
     free(id);
     stop_world();
 }
@@ -442,8 +477,7 @@ Test(redis, a_redis_restarted_empty_is_filled_again, .timeout = 120)
 {
     start_world("rempty", NULL, NULL);
     char *first = pull(0, "nginx:1.26", "[\"node-1\", \"node-2\", \"node-3\"]");
-    want_t done1 = {first, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&done1, 30000, "the first job did not succeed everywhere");
+    wait_succeeded(first, 30000, "the first job did not succeed everywhere");
     int port = w.redis.port;
     h_stop(&w.redis, SIGTERM, 5000);
     unlink(w.redis.log); /* the new one has a log of its own */
@@ -451,10 +485,7 @@ Test(redis, a_redis_restarted_empty_is_filled_again, .timeout = 120)
     sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 2000}");
     char *second = pull(1, "slow:4", "[\"node-1\", \"node-2\", \"node-3\"]");
     w.redis = h_start_redis(w.dir, port, NULL);
-    want_t done2 = {second, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&done2, 60000, "the second job did not converge after Redis restarted empty");
-    usleep(1500 * 1000);
-    expect_same_everywhere(second);
+    expect_converged(second, 60000, "the second job did not converge after Redis restarted empty");
     expect_same_everywhere(first);
     /* Every daemon republished its node into the empty Redis. */
     char cmd[160], out[64];
@@ -485,8 +516,7 @@ Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 1
     int64_t before = master_stat(1, "redis_resyncs_total");
     kill(w.d[0].pid, SIGCONT);
     for (int k = 0; k < 4; k++) {
-        want_t done = {ids[k], {1, 1, 1}, NULL, NULL, "succeeded"};
-        wait_all(&done, 30000, "daemon 1 did not converge after the Stream was trimmed");
+        wait_succeeded(ids[k], 30000, "daemon 1 did not converge after the Stream was trimmed");
         usleep(300 * 1000);
         expect_same_everywhere(ids[k]);
         free(ids[k]);
@@ -517,8 +547,7 @@ Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
     cr_expect_eq(h_log_count(&w.d[0], "skipped a record"), 2, "and not logged again");
     /* The link goes on: a pull still shows everywhere. */
     char *id = pull(2, "nginx:1.25", "[\"node-1\", \"node-3\"]");
-    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&done, 30000, "the link stopped after a malformed record");
+    wait_succeeded(id, 30000, "the link stopped after a malformed record");
     free(id);
     stop_world();
 }
@@ -616,8 +645,7 @@ static void pull_round(const char *tag, int n)
         ids[k] = pull(0, image, "[\"node-3\"]");
     }
     for (int k = 0; k < n; k++) {
-        want_t done = {ids[k], {1, 1, 1}, NULL, NULL, "succeeded"};
-        wait_all(&done, 30000, "a job of the round did not succeed everywhere");
+        wait_succeeded(ids[k], 30000, "a job of the round did not succeed everywhere");
         free(ids[k]);
     }
 }
@@ -627,8 +655,7 @@ Test(redis, a_job_aged_out_of_its_nodes_history_leaves_redis_and_every_daemon, .
     /* Daemon 3 keeps 16 jobs, the fewest table_jobs allows; daemons 1 and 2 keep 4096. */
     start_world_with("rage", NULL, NULL, 2, "table_jobs 16\n");
     char *first = pull(0, "busybox:first", "[\"node-3\"]");
-    want_t done = {first, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&done, 30000, "the first job did not succeed everywhere");
+    wait_succeeded(first, 30000, "the first job did not succeed everywhere");
     cr_assert_eq(node3_hash_holds(first), 1, "node-3's hash does not hold the first job");
     /* 16 more, 8 at a time (daemon 3's table holds the active ones): the 17th job takes the
      * slot of the one that finished first, on daemon 3. */
@@ -669,15 +696,10 @@ Test(redis, a_daemon_without_redis_serves_degraded_and_sighup_links_it_over_a_un
     const char *redis_args[] = {"--unixsocket", path, "--unixsocketperm", "700", NULL};
     /* Daemon 1 starts pointed at a port where nothing listens. */
     start_world("rhup", redis_args, NULL);
-    int dead = h_free_port();
-    char text[2048];
-    snprintf(text, sizeof(text),
-             "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
-             "node_name node-1\nredis 127.0.0.1:%d\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
-             "stats_file %s/stats-0.json\nlog_level debug\n",
-             w.sim.port, w.instance[0], w.port[0], dead, w.dir);
+    char dead[64];
+    snprintf(dead, sizeof(dead), "127.0.0.1:%d", h_free_port());
     h_stop(&w.d[0], SIGTERM, 15000);
-    h_write_file(w.conf[0], text);
+    write_conf(0, dead);
     const char *args[] = {"-c", w.conf[0], NULL};
     w.d[0] = h_start_daemon(args, NULL);
     h_wait_ready(&w.d[0], w.port[0], 20000);
@@ -688,18 +710,12 @@ Test(redis, a_daemon_without_redis_serves_degraded_and_sighup_links_it_over_a_un
     wait_all(&own, 30000, "daemon 1 does not serve its own node without Redis");
 
     /* The same Redis over its unix socket, applied by SIGHUP. */
-    snprintf(text, sizeof(text),
-             "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
-             "node_name node-1\nredis unix:%s\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
-             "stats_file %s/stats-0.json\nlog_level debug\n",
-             w.sim.port, w.instance[0], w.port[0], path, w.dir);
-    h_write_file(w.conf[0], text);
+    char unix_redis[210];
+    snprintf(unix_redis, sizeof(unix_redis), "unix:%s", path);
+    write_conf(0, unix_redis);
     kill(w.d[0].pid, SIGHUP);
     cr_expect(stat_is(0, "redis_link_state", 3, 15000), "SIGHUP did not bring daemon 1's link up");
-    want_t all = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
-    wait_all(&all, 30000, "the daemons did not converge once daemon 1 was linked");
-    usleep(1500 * 1000);
-    expect_same_everywhere(id);
+    expect_converged(id, 30000, "the daemons did not converge once daemon 1 was linked");
     free(id);
     stop_world();
     unlink(path);
@@ -738,14 +754,8 @@ Test(redis, a_keep_jobs_selection_reaches_a_daemon_whose_node_it_does_not_match_
     start_world("rkeep", NULL, NULL);
     sim_post("/_sim/nodes/node-1/labels", "{\"labels\": {\"pool\": \"warm\"}}");
     sim_post("/_sim/nodes/node-2/labels", "{\"labels\": {\"pool\": \"warm\"}}");
-    long status = 0;
-    json_t *doc = h_http_json(w.port[0], "POST", "/api/v1/images/pull",
-                              "{\"image\": \"nginx:1.27\", \"keep\": true, \"refresh_seconds\": 3600, "
-                              "\"node_selector\": {\"pool\": \"warm\"}}",
-                              &status);
-    cr_assert(doc != NULL && status == 202, "POST keep: %ld", status);
-    char *id = strdup(str(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
-    json_decref(doc);
+    char *id = post(0, "{\"image\": \"nginx:1.27\", \"keep\": true, \"refresh_seconds\": 3600, "
+                       "\"node_selector\": {\"pool\": \"warm\"}}");
     want_t wt = {id, {1, 1, 1}, "node-2", "succeeded", NULL};
     wait_all(&wt, 30000, "node-2's task did not succeed on every daemon");
     /* Daemon 3 sees no Job of the job (node scope), only the Redis records: they carry the keep. */
@@ -768,13 +778,7 @@ Test(redis, a_restarted_daemon_without_a_task_of_a_keep_job_keeps_it, .timeout =
 {
     start_world("ranchor", NULL, NULL);
     sim_post("/_sim/nodes/node-1/labels", "{\"labels\": {\"pool\": \"warm\"}}");
-    long status = 0;
-    json_t *doc =
-        h_http_json(w.port[0], "POST", "/api/v1/images/pull",
-                    "{\"image\": \"nginx:1.27\", \"keep\": true, \"node_selector\": {\"pool\": \"warm\"}}", &status);
-    cr_assert(doc != NULL && status == 202, "POST keep: %ld", status);
-    char *id = strdup(str(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
-    json_decref(doc);
+    char *id = post(0, "{\"image\": \"nginx:1.27\", \"keep\": true, \"node_selector\": {\"pool\": \"warm\"}}");
     want_t wt = {id, {1, 1, 1}, "node-1", "succeeded", NULL};
     wait_all(&wt, 30000, "node-1's task did not succeed on every daemon");
     /*
