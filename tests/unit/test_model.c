@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/at.h"
 #include "common/instance.h"
 #include "master/model.h"
 #include "proto/error.h"
@@ -237,6 +238,13 @@ static void apply(ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj)
     json_decref(obj);
 }
 
+/* A pull that began: pod `pod_name` of job `job_id` on `node` created at 1 s, its Pulling event `event_name` at 2 s. */
+static void apply_pulling(const char *job_id, const char *node, const char *pod_name, const char *event_name)
+{
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job_id, node, pod_name, 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event(event_name, pod_name, "Pulling", "Pulling image", 1, 2));
+}
+
 /* The Job's conditions, as the Job controller sets them. */
 static json_t *kjob_finished(const ipd_job_t *job, const char *node, const char *type, const char *reason)
 {
@@ -292,6 +300,23 @@ static size_t count_actions(const char *prefix)
     for (size_t i = 0; i < nactions; i++)
         n += strncmp(actions[i], prefix, strlen(prefix)) == 0;
     return n;
+}
+
+/*
+ * Ticks and flushes at `due` - 1 ms and at `due`: the action `kind`, asked `asked` times so far,
+ * must not be asked again before `due` and must be asked once more at it.
+ */
+#define expect_asked_again(kind, asked, due) expect_asked_again_at(IPD_AT, kind, asked, due)
+static void expect_asked_again_at(const char *file, int line, const char *kind, size_t asked, int64_t due)
+{
+    ipd_model_tick(model);
+    ipd_model_flush(model, due - 1);
+    ipd_assert_at(file, line, count_actions(kind) == asked, "%s asked %zu times before it was due, want %zu", kind,
+                  count_actions(kind), asked);
+    ipd_model_tick(model);
+    ipd_model_flush(model, due);
+    ipd_assert_at(file, line, count_actions(kind) == asked + 1, "%s asked %zu times once due, want %zu", kind,
+                  count_actions(kind), asked + 1);
 }
 
 /* ---- cases ---- */
@@ -436,8 +461,7 @@ Test(model, image_pull_backoff_gives_up_after_the_backoff_limit)
     kjob_name(job.id, "node-a", jname);
     snprintf(want, sizeof(want), "delete_job %s/%s", NS, jname);
     add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(job.id, "node-a", "pull-a-1", "e1");
     ipd_model_flush(model, T0 + 2000);
     apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
     ipd_model_flush(model, T0 + 3000);
@@ -463,12 +487,7 @@ Test(model, image_pull_backoff_gives_up_after_the_backoff_limit)
     cr_assert_str_eq(actions[0], want);
 
     /* Asked again only once the retry interval has passed without the Job going away. */
-    ipd_model_tick(model);
-    ipd_model_flush(model, T0 + 16999);
-    cr_assert_eq(count_actions("delete_job"), 1);
-    ipd_model_tick(model);
-    ipd_model_flush(model, T0 + 17000);
-    cr_assert_eq(count_actions("delete_job"), 2);
+    expect_asked_again("delete_job", 1, T0 + 17000);
     cr_assert_str_eq(actions[1], want);
 
     /* Once the Job and its pod are gone, nobody asks again and the job leaves memory, not the table. */
@@ -492,8 +511,7 @@ Test(model, a_task_that_gives_up_names_the_registry_words_and_its_cause)
 {
     ipd_job_t job = job_of("pj-0000000c", 1, 0);
     add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(job.id, "node-a", "pull-a-1", "e1");
     ipd_model_flush(model, T0 + 2000);
     view_t v = read_job(job.id);
     cr_assert_eq(v.tasks[0].cause, IPD_CAUSE_NONE);
@@ -540,10 +558,8 @@ Test(model, deleted_job_cancels_its_pulling_task)
     ipd_job_t job = job_of("pj-00000007", 3, 0);
     add_kjob(&job, "node-a", 2, 0);
     add_kjob(&job, "node-b", 2, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-b-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("eb", "pull-b-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(job.id, "node-a", "pull-a-1", "ea");
+    apply_pulling(job.id, "node-b", "pull-b-1", "eb");
     ipd_model_flush(model, T0 + 2000);
     cr_assert_eq(read_job(job.id).job.state, IPD_JOB_PULLING);
 
@@ -573,8 +589,7 @@ Test(model, deleted_job_with_its_only_task_pulling_is_cancelled)
 {
     ipd_job_t job = job_of("pj-00000008", 3, 0);
     add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(job.id, "node-a", "pull-a-1", "ea");
     ipd_model_flush(model, T0 + 2000);
     apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 1, 0));
     apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
@@ -596,8 +611,7 @@ Test(model, parallelism_resumes_one_suspended_job_at_a_time)
     add_kjob(&job, "node-a", 3, 0);
     add_kjob(&job, "node-b", 3, 1);
     add_kjob(&job, "node-c", 3, 1);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(job.id, "node-a", "pull-a-1", "ea");
     ipd_model_flush(model, T0 + 2000);
     cr_assert_eq(count_actions("resume"), 0, "node-a holds the only slot");
     view_t v = read_job(job.id);
@@ -616,12 +630,7 @@ Test(model, parallelism_resumes_one_suspended_job_at_a_time)
     cr_assert_str_eq(nth_action("resume", 0), want);
 
     /* Not seen resumed yet: the request holds the slot and is not repeated before 5 s. */
-    ipd_model_tick(model);
-    ipd_model_flush(model, T0 + 14999);
-    cr_assert_eq(count_actions("resume"), 1);
-    ipd_model_tick(model);
-    ipd_model_flush(model, T0 + 15000);
-    cr_assert_eq(count_actions("resume"), 2);
+    expect_asked_again("resume", 1, T0 + 15000);
     cr_assert_str_eq(nth_action("resume", 1), want);
 
     /* The Job shows up resumed: no more requests while it pulls. */
@@ -793,8 +802,7 @@ Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
 {
     ipd_job_t a = job_of("pj-00000010", 3, 0), b = job_of("pj-00000011", 3, 0), done = job_of("pj-00000012", 3, 0);
     add_kjob(&a, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(a.id, "node-a", "pull-a-1", "ea");
     add_kjob(&b, "node-b", 1, 0);
     add_kjob(&done, "node-a", 1, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(done.id, "node-a", "pull-d-1", 1, "completed"));
@@ -808,8 +816,7 @@ Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
 
     /* The first lists find only a's objects; b's Job vanished while no master watched. */
     add_kjob(&a, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(a.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(a.id, "node-a", "pull-a-1", "ea");
     uint64_t gen = ipd_table_generation(table);
     ipd_model_initial_sync_done(model);
     cr_assert_eq(ipd_model_flush(model, T0 + 60000), 1, "only b changed");
@@ -843,8 +850,7 @@ Test(model, a_timed_out_attempt_is_a_failed_one_named_pull_timeout)
     ipd_job_t job = job_of("pj-00000013", 1, 0);
     job.spec.timeout_seconds = 30;
     add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("ea", "pull-a-1", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(job.id, "node-a", "pull-a-1", "ea");
     ipd_model_flush(model, T0 + 2000);
     /* The kubelet fails the pod at its deadline; the Job starts another attempt. */
     apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, timed_out_pod(job.id, "node-a", "pull-a-1", 1));
@@ -1525,8 +1531,7 @@ Test(model, a_change_recomputes_the_tasks_it_touches_and_the_counts_stay_exact)
     cr_assert_eq(j.nodes.pending, BIG_TASKS);
 
     /* One pod and its event: that task alone. */
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-042", "pull-42", 1, "creating"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-42.1", "pull-42", "Pulling", "Pulling image", 1, 2));
+    apply_pulling(job.id, "node-042", "pull-42", "pull-42.1");
     cr_assert_eq(ipd_model_flush(model, T0 + 2000), 1);
     cr_assert_eq(computed_since(&mark), 1);
     j = read_big(job.id, "node-042", &t);
