@@ -194,7 +194,8 @@ static void put_counts(writer_t *w, const ipd_node_counts_t *c)
     PUT_LIT(w, "}");
 }
 
-int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
+/* A Job object; `with_tasks` 0 leaves the "tasks" member out (a summary). */
+static int encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int with_tasks)
 {
     writer_t w = {buf, buf->len, 0};
     PUT_LIT(&w, "{\"id\":");
@@ -213,13 +214,16 @@ int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *
     put_time(&w, job->finished_at);
     PUT_LIT(&w, ",\"nodes\":");
     put_counts(&w, &job->nodes);
-    PUT_LIT(&w, ",\"tasks\":[");
-    for (size_t i = 0; i < ntasks; i++) {
-        if (i > 0)
-            PUT_LIT(&w, ",");
-        put_task(&w, &tasks[i]);
+    if (with_tasks) {
+        PUT_LIT(&w, ",\"tasks\":[");
+        for (size_t i = 0; i < ntasks; i++) {
+            if (i > 0)
+                PUT_LIT(&w, ",");
+            put_task(&w, &tasks[i]);
+        }
+        PUT_LIT(&w, "]");
     }
-    PUT_LIT(&w, "],\"error\":");
+    PUT_LIT(&w, ",\"error\":");
     if (strnlen(job->error_reason, sizeof(job->error_reason)) == 0) {
         PUT_LIT(&w, "null");
     } else {
@@ -235,6 +239,16 @@ int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *
     put_u64(&w, job->version);
     PUT_LIT(&w, "}");
     return finish(&w);
+}
+
+int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
+{
+    return encode_job(buf, job, tasks, ntasks, 1);
+}
+
+int ipd_json_encode_job_summary(ipd_buf_t *buf, const ipd_job_t *job)
+{
+    return encode_job(buf, job, NULL, 0, 0);
 }
 
 void ipd_json_epoch_hex(uint64_t epoch, char out[IPD_EPOCH_HEX_SIZE])

@@ -49,6 +49,10 @@ int ipd_json_encode_task(ipd_buf_t *buf, const ipd_task_t *task);
  */
 int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks);
 
+/** Appends a Job object without its "tasks" member (`job` borrowed): the members a change of
+ *  the job record alone can touch. */
+int ipd_json_encode_job_summary(ipd_buf_t *buf, const ipd_job_t *job);
+
 /** Writes `epoch` as 16 lowercase hex digits to `out` (also what ETags should use). */
 void ipd_json_epoch_hex(uint64_t epoch, char out[IPD_EPOCH_HEX_SIZE]);
 
