@@ -9,6 +9,7 @@
  *                 connections, change batches from the ring, resync and the resume window
  *   ws_rebuild.c  the view rebuilt from the table and the ring window (start, overrun)
  *   ws_msg.c      pre-framed messages (refcounted) and the small per-connection ones
+ *   ws_delta.c    task deltas (?updates=tasks): the tasks the ring named, one "tasks" frame per change
  *   ws_conn.c     one connection: the handshake, reading frames (proto/ws_frame.h), the write
  *                 pump, control frames, timers, the close handshake
  *   ws_sub.c      what a connection follows: its dirty subscriptions or its all-jobs cursor
@@ -29,6 +30,13 @@
  * all jobs holds a cursor into the worker's list of entries ordered by their last change. When a
  * connection can write, it takes the current frame of each job it still owes, so a slow client
  * receives the latest state of each job and memory is bounded by subscriptions, not by events.
+ *
+ * Task deltas. A connection of /ws/image-pull/{id}?updates=tasks receives, after its snapshot,
+ * "tasks" messages: the job without its tasks and only the tasks the change records named
+ * (ring.h, `task`), built once per applied batch for every such connection of the worker. A
+ * delta applies to the state the connection was sent last; a connection that was not sent that
+ * state (it coalesced, or resumed) and every change no delta can describe get the whole job in
+ * an "update" instead.
  *
  * Ordering. Entries carry `ord`, a worker-local counter assigned each time an entry moves to the
  * tail of the change list; ords increase with seq, so a connection reading the list forwards
@@ -96,6 +104,14 @@ ipd_ws_msg_t *ipd_ws_msg_deleted(const char *id, const char *epoch, uint64_t seq
 ipd_ws_msg_t *ipd_ws_msg_job(const char *type, const char *epoch, uint64_t seq, const char *job, size_t len,
                              uint32_t *job_off);
 
+/**
+ * {"type":"tasks","epoch","seq","from_version":from,"version","ntasks","summary","changed":[...]}
+ * (docs/api.md, "Task deltas"): `job` without its tasks, then task `changed[i]` of `tasks` for
+ * each i < `nchanged` (indexes below `ntasks`, increasing). All borrowed. NULL on ENOMEM.
+ */
+ipd_ws_msg_t *ipd_ws_msg_tasks(const char *epoch, uint64_t seq, uint64_t from, const ipd_job_t *job,
+                               const ipd_task_t *tasks, size_t ntasks, const uint32_t *changed, size_t nchanged);
+
 /** What the worker knows of a job id. */
 typedef enum ipd_ws_entry_state {
     IPD_WS_ABSENT = 0, /**< not in the table and no deletion known: only subscribed to */
@@ -118,10 +134,20 @@ typedef struct ipd_ws_entry {
     uint32_t pins;          /**< connections holding the entry as their cursor position */
     ipd_ws_msg_t *update;   /**< one reference: "update" (LIVE) or "deleted" (GONE) at `seq`; NULL until built */
     ipd_ws_msg_t *snapshot; /**< one reference: "snapshot" at `seq`; NULL until built */
-    h2o_linklist_t order;   /**< in ws->order while LIVE or a kept tombstone */
-    h2o_linklist_t batch;   /**< in ws->batch while a change record waits */
-    h2o_linklist_t gone;    /**< in ws->gone while a kept tombstone */
-    h2o_linklist_t subs;    /**< anchor of ipd_ws_sub_t.by_entry */
+    ipd_ws_msg_t *delta;    /**< one reference: "tasks" at `seq` from the previous frames' version; or NULL */
+    uint64_t version;       /**< the job version read at the last change applied (or by the first frame built
+                                 since): what the next delta applies to; 0 when unknown */
+    uint64_t noted_version; /**< highest job version of the change records noted since the last frames */
+    uint32_t ntasks;        /**< the task count `update` carries */
+    uint32_t nsubs;         /**< subscriptions (in `subs`) */
+    uint32_t ndelta;        /**< of them, those that take task deltas */
+    uint32_t *dtasks;       /**< owned: task indexes named by the change records noted (ws_delta.c) */
+    uint32_t ndtasks, dtasks_cap;
+    uint8_t dtasks_all;   /**< a noted record named no single task: the next change has no delta */
+    h2o_linklist_t order; /**< in ws->order while LIVE or a kept tombstone */
+    h2o_linklist_t batch; /**< in ws->batch while a change record waits */
+    h2o_linklist_t gone;  /**< in ws->gone while a kept tombstone */
+    h2o_linklist_t subs;  /**< anchor of ipd_ws_sub_t.by_entry */
 } ipd_ws_entry_t;
 
 /** Looks an id up (borrowed, NUL-terminated); NULL when the worker has no entry for it. */
@@ -169,6 +195,7 @@ typedef struct ipd_ws_sub {
     h2o_linklist_t by_entry; /**< in entry->subs */
     h2o_linklist_t dirty;    /**< in conn->dirty while something is owed */
     uint8_t snap;            /**< the next message is a snapshot */
+    uint8_t full;            /**< the client may lack the entry's previous state: no delta next */
 } ipd_ws_sub_t;
 
 /** Which endpoint a connection came in through. */
@@ -206,6 +233,7 @@ struct ipd_ws_conn {
     unsigned close_sent : 1;      /**< our close frame is written: nothing more goes out */
     unsigned close_received : 1;  /**< the client's close frame arrived */
     unsigned discard_input : 1;   /**< after a protocol error or the client's close: input is read and dropped */
+    unsigned task_deltas : 1;     /**< ?updates=tasks: "tasks" messages instead of whole-job updates */
 };
 
 /* ---- ws_rebuild.c ---- */
@@ -253,6 +281,21 @@ int ipd_ws_since_ok(ipd_ws_conn_t *c);
 void ipd_ws_sub_collect(ipd_ws_conn_t *c, size_t *bytes);
 /** Releases the cursor pin of `c`, if any. */
 void ipd_ws_sub_unpin(ipd_ws_conn_t *c);
+
+/* ---- ws_delta.c ---- */
+/** Notes the task (or tasks) change record `rec` (borrowed) rewrote in `e`, for its next delta. */
+void ipd_ws_delta_note(ipd_ws_entry_t *e, const ipd_ring_entry_t *rec);
+/**
+ * Builds e->delta, the "tasks" frame at `seq` from version `from` with `from_ntasks` tasks (what
+ * e's previous frames carried; `from` 0 when there were none) to the job in `view` (borrowed,
+ * just read for e->update), out of the tasks noted since the previous frames. Leaves e->delta
+ * NULL when no delta describes the change (a record that named no single task, another task
+ * count, no previous frames, out of memory). Forgets the noted tasks either way.
+ */
+void ipd_ws_delta_build(ipd_ws_t *ws, ipd_ws_entry_t *e, const ipd_table_job_view_t *view, uint64_t seq, uint64_t from,
+                        uint32_t from_ntasks);
+/** Forgets the noted tasks of `e`. */
+void ipd_ws_delta_forget(ipd_ws_entry_t *e);
 
 /* ---- ws_ops.c ---- */
 /** Handles one text message from the client (`len` bytes, borrowed). */

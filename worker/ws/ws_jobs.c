@@ -67,7 +67,9 @@ void ipd_ws_entry_release_frames(ipd_ws_entry_t *e)
 {
     ipd_ws_msg_release(e->update);
     ipd_ws_msg_release(e->snapshot);
-    e->update = e->snapshot = NULL;
+    ipd_ws_msg_release(e->delta);
+    e->update = e->snapshot = e->delta = NULL;
+    e->version = 0;
 }
 
 void ipd_ws_entry_maybe_free(ipd_ws_t *ws, ipd_ws_entry_t *e)
@@ -81,6 +83,7 @@ void ipd_ws_entry_maybe_free(ipd_ws_t *ws, ipd_ws_entry_t *e)
     *pp = e->hnext;
     ws->nentries--;
     ipd_ws_entry_release_frames(e);
+    free(e->dtasks);
     free(e);
 }
 
@@ -133,30 +136,30 @@ void ipd_ws_gone_add(ipd_ws_t *ws, ipd_ws_entry_t *e)
     ws->ngone++;
 }
 
-/*
- * Reads job `id` once and frames it as an update at `seq`. Returns 0 with *out (one reference),
- * *job_off and *final set, or the read's error (IPD_ENOTFOUND when the job left the table).
- */
-static int read_update(ipd_ws_t *ws, const char *id, uint64_t seq, ipd_ws_msg_t **out, uint32_t *job_off, int *final)
+/* Reads job `id` once into `view` (the worker's buffers, valid until its next read). */
+static int read_view(ipd_ws_t *ws, const char *id, ipd_table_job_view_t *view)
 {
-    ipd_table_job_view_t view;
-    ipd_buf_t enc;
     if (ws->w->table == NULL)
         return IPD_ESTATE;
-    int rc = ipd_worker_read_job(ws->w, id, (ipd_table_ref_t){0, 0}, &view);
-    if (rc != 0)
-        return rc;
+    return ipd_worker_read_job(ws->w, id, (ipd_table_ref_t){0, 0}, view);
+}
+
+/* Frames the job of `view` as an update at `seq`: *out (one reference) and *job_off. 0 or an error. */
+static int frame_update(ipd_ws_t *ws, const ipd_table_job_view_t *view, uint64_t seq, ipd_ws_msg_t **out,
+                        uint32_t *job_off)
+{
+    ipd_buf_t enc;
+    int rc = 0;
     ipd_buf_init(&enc);
-    const char *json = view.json;
-    size_t len = view.json_len;
-    if (!view.has_json || len == 0) {
-        if ((rc = ipd_json_encode_job(&enc, view.job, view.tasks, view.ntasks)) != 0)
+    const char *json = view->json;
+    size_t len = view->json_len;
+    if (!view->has_json || len == 0) {
+        if ((rc = ipd_json_encode_job(&enc, view->job, view->tasks, view->ntasks)) != 0)
             return rc;
         json = enc.data;
         len = enc.len;
     }
     *out = ipd_ws_msg_job("update", ws->epoch, seq, json, len, job_off);
-    *final = view.job->state >= IPD_JOB_SUCCEEDED;
     ipd_buf_dispose(&enc);
     return *out != NULL ? 0 : -ENOMEM;
 }
@@ -171,10 +174,15 @@ ipd_ws_msg_t *ipd_ws_entry_frame(ipd_ws_t *ws, ipd_ws_entry_t *e, int snapshot)
         return e->update;
     }
     if (e->update == NULL) {
-        int final = 0;
-        if (read_update(ws, e->id, e->seq, &e->update, &e->job_off, &final) != 0)
+        ipd_table_job_view_t view;
+        if (read_view(ws, e->id, &view) != 0 || frame_update(ws, &view, e->seq, &e->update, &e->job_off) != 0)
             return NULL;
-        e->final = (uint8_t) final;
+        e->final = view.job->state >= IPD_JOB_SUCCEEDED;
+        /* A delta chain keeps its base version: this later read lies within the next delta's range. */
+        if (e->version == 0) {
+            e->version = view.job->version;
+            e->ntasks = (uint32_t)view.ntasks;
+        }
     }
     if (!snapshot)
         return e->update;
@@ -219,25 +227,41 @@ uint64_t ipd_ws_ord_after_seq(ipd_ws_t *ws, uint64_t seq)
 static int apply(ipd_ws_t *ws, ipd_ws_entry_t *e)
 {
     if (e->pending_kind == IPD_RING_JOB_UPSERTED) {
+        ipd_table_job_view_t view;
         ipd_ws_msg_t *m = NULL;
         uint32_t off = 0;
-        int final = 0;
-        /* One read and one frame per change, only when some connection may want it. */
-        if (!h2o_linklist_is_empty(&e->subs) || !h2o_linklist_is_empty(&ws->all_conns)) {
-            int rc = read_update(ws, e->id, e->pending_seq, &m, &off, &final);
+        uint64_t from = e->version;
+        uint32_t from_ntasks = e->ntasks;
+        /* One read per change, only when some connection may want it; the whole-job frame only
+         * when a connection takes whole jobs (a delta watch that needs one builds it later). */
+        int whole = e->nsubs > e->ndelta || !h2o_linklist_is_empty(&ws->all_conns), rc = IPD_ESTATE;
+        if (whole || e->ndelta != 0) {
+            rc = read_view(ws, e->id, &view);
             if (rc == IPD_ENOTFOUND)
                 return -1; /* gone again already: its deletion record follows */
+            if (rc == 0 && whole)
+                rc = frame_update(ws, &view, e->pending_seq, &m, &off);
         }
         ipd_ws_entry_release_frames(e);
+        e->final = 0;
+        if (rc == 0) {
+            e->version = view.job->version;
+            e->ntasks = (uint32_t)view.ntasks;
+            e->final = view.job->state >= IPD_JOB_SUCCEEDED;
+            /* One "tasks" frame per change for every delta subscription, from the same read. */
+            if (e->ndelta != 0)
+                ipd_ws_delta_build(ws, e, &view, e->pending_seq, from, from_ntasks);
+        }
+        ipd_ws_delta_forget(e);
         e->update = m;
         e->job_off = off;
-        e->final = (uint8_t) final;
         if (e->state != IPD_WS_LIVE)
             ws->nlive++;
         e->state = IPD_WS_LIVE;
         ipd_ws_gone_remove(ws, e);
     } else {
         ipd_ws_entry_release_frames(e);
+        ipd_ws_delta_forget(e);
         if (e->state == IPD_WS_LIVE)
             ws->nlive--;
         e->state = IPD_WS_GONE;
@@ -329,6 +353,8 @@ static void on_change(ipd_worker_t *w, const ipd_ring_entry_t *rec, void *data)
     }
     e->pending_seq = rec->seq;
     e->pending_kind = rec->kind;
+    if (e->ndelta != 0)
+        ipd_ws_delta_note(e, rec);
     if (h2o_linklist_is_linked(&e->batch))
         h2o_linklist_unlink(&e->batch);
     h2o_linklist_insert(&ws->batch, &e->batch);
@@ -356,6 +382,7 @@ void ipd_ws_jobs_stop(ipd_ws_t *ws)
         for (ipd_ws_entry_t *e = ws->buckets[i], *next; e != NULL; e = next) {
             next = e->hnext;
             ipd_ws_entry_release_frames(e);
+            free(e->dtasks);
             free(e);
         }
     }

@@ -122,3 +122,28 @@ ipd_ws_msg_t *ipd_ws_msg_job(const char *type, const char *epoch, uint64_t seq, 
         *job_off = m->len - (uint32_t)len - 1;
     return m;
 }
+
+ipd_ws_msg_t *ipd_ws_msg_tasks(const char *epoch, uint64_t seq, uint64_t from, const ipd_job_t *job,
+                               const ipd_task_t *tasks, size_t ntasks, const uint32_t *changed, size_t nchanged)
+{
+    ipd_buf_t b;
+    ipd_buf_init(&b);
+    int rc = ipd_buf_appendf(&b,
+                             "{\"type\":\"tasks\",\"epoch\":\"%s\",\"seq\":%" PRIu64 ",\"from_version\":%" PRIu64
+                             ",\"version\":%" PRIu64 ",\"ntasks\":%zu,\"summary\":",
+                             epoch, seq, from, job->version, ntasks);
+    if (rc == 0)
+        rc = ipd_json_encode_job_summary(&b, job);
+    if (rc == 0)
+        rc = ipd_buf_append_str(&b, ",\"changed\":[");
+    for (size_t i = 0; rc == 0 && i < nchanged; i++) {
+        rc = ipd_buf_appendf(&b, "%s{\"index\":%" PRIu32 ",\"task\":", i > 0 ? "," : "", changed[i]);
+        if (rc == 0)
+            rc = ipd_json_encode_task(&b, &tasks[changed[i]]);
+        if (rc == 0)
+            rc = ipd_buf_append_char(&b, '}');
+    }
+    if (rc == 0)
+        rc = ipd_buf_append_str(&b, "]}");
+    return frame_buf(&b, rc);
+}

@@ -60,6 +60,7 @@ static void forget(ipd_ws_t *ws)
     for (size_t i = 0; i < ws->nbuckets; i++) {
         for (ipd_ws_entry_t *e = ws->buckets[i]; e != NULL; e = e->hnext) {
             ipd_ws_entry_release_frames(e);
+            ipd_ws_delta_forget(e);
             ipd_ws_order_remove(e);
             ipd_ws_gone_remove(ws, e);
             e->state = IPD_WS_ABSENT;

@@ -35,8 +35,10 @@ void ipd_ws_sub_touch(ipd_ws_sub_t *sub)
     ipd_ws_conn_t *c = sub->conn;
     if (h2o_linklist_is_linked(&sub->dirty)) {
         h2o_linklist_unlink(&sub->dirty);
-        if (!sub->snap)
+        if (!sub->snap) {
             ipd_ws_count(c->ws, IPD_STATS_WS_COALESCED, 1);
+            sub->full = 1; /* the state a delta would apply to was never sent */
+        }
     }
     h2o_linklist_insert(&c->dirty, &sub->dirty);
     if (!h2o_linklist_is_linked(&c->kick))
@@ -49,6 +51,7 @@ static void owe_initial(ipd_ws_sub_t *sub, int since_ok)
     ipd_ws_conn_t *c = sub->conn;
     ipd_ws_entry_t *e = sub->entry;
     sub->snap = !since_ok;
+    sub->full = 1; /* what the client holds is a snapshot to come, or unknown after a resume */
     if (since_ok) {
         if (e->state != IPD_WS_ABSENT && e->seq > c->since)
             ipd_ws_sub_touch(sub);
@@ -80,6 +83,8 @@ int ipd_ws_sub_add(ipd_ws_conn_t *c, const char *id, int since_ok)
     sub->entry = e;
     sub->conn = c;
     h2o_linklist_insert(&e->subs, &sub->by_entry);
+    e->nsubs++;
+    e->ndelta += c->task_deltas;
     memmove(&c->subs[i + 1], &c->subs[i], (c->nsubs - i) * sizeof(*c->subs));
     c->subs[i] = sub;
     c->nsubs++;
@@ -96,6 +101,8 @@ static void sub_free(ipd_ws_conn_t *c, ipd_ws_sub_t *sub)
 {
     ipd_ws_entry_t *e = sub->entry;
     h2o_linklist_unlink(&sub->by_entry);
+    e->nsubs--;
+    e->ndelta -= c->task_deltas;
     if (h2o_linklist_is_linked(&sub->dirty))
         h2o_linklist_unlink(&sub->dirty);
     free(sub);
@@ -221,10 +228,12 @@ static void collect_dirty(ipd_ws_conn_t *c, size_t *bytes)
         h2o_linklist_unlink(&sub->dirty);
         /* /ws/image-pull/{id} learns of a deletion even before its first snapshot. */
         int snapshot = sub->snap && !(e->state == IPD_WS_GONE && c->kind == IPD_WS_KIND_JOB);
-        ipd_ws_msg_t *m = ipd_ws_entry_frame(ws, e, snapshot);
+        ipd_ws_msg_t *m = c->task_deltas && !snapshot && !sub->full && e->state == IPD_WS_LIVE ? e->delta : NULL;
+        if (m == NULL)
+            m = ipd_ws_entry_frame(ws, e, snapshot);
         if (m == NULL)
             continue;
-        sub->snap = 0;
+        sub->snap = sub->full = 0;
         push(c, m, bytes);
         if (c->kind == IPD_WS_KIND_JOB && e->final) {
             c->close_code = 1000;

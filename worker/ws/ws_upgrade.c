@@ -38,21 +38,53 @@ static int parse_since(const char *s, size_t len, since_t *out)
     return 0;
 }
 
-/* Reads the query: `since` (validated) and `access_token` (taken by the router). Returns 0 or -1. */
-static int parse_query(h2o_req_t *req, since_t *since)
+/* The query of a job watch: `access_token` is taken by the router. */
+typedef struct query {
+    since_t since;
+    int task_deltas; /* updates=tasks */
+} query_t;
+
+/* Parses `updates` (still percent-encoded): `job` (the default) or `tasks`. Returns 0 or -1. */
+static int parse_updates(const char *s, size_t len, int *task_deltas)
+{
+    char buf[8];
+    int n = ipd_http_percent_decode(s, len, buf, sizeof(buf));
+    if (n == 3 && memcmp(buf, "job", 3) == 0)
+        *task_deltas = 0;
+    else if (n == 5 && memcmp(buf, "tasks", 5) == 0)
+        *task_deltas = 1;
+    else
+        return -1;
+    return 0;
+}
+
+/* Reads and validates the query; answers 400 and returns -1 on a bad value. */
+static int parse_query(h2o_req_t *req, int job_watch, query_t *out)
 {
     h2o_iovec_t q = ipd_worker_query(req);
     ipd_http_param_t p;
     size_t pos = 0;
-    memset(since, 0, sizeof(*since));
-    while (ipd_http_query_next(q.base, q.len, &pos, &p))
-        if (h2o_memis(p.name, p.name_len, H2O_STRLIT("since")) && parse_since(p.value, p.value_len, since) != 0)
+    memset(out, 0, sizeof(*out));
+    while (ipd_http_query_next(q.base, q.len, &pos, &p)) {
+        if (h2o_memis(p.name, p.name_len, H2O_STRLIT("since")) && parse_since(p.value, p.value_len, &out->since) != 0) {
+            ipd_worker_send_error(req, 400, "since must be <epoch>:<seq>, as the epoch and seq of a message");
             return -1;
+        }
+        if (h2o_memis(p.name, p.name_len, H2O_STRLIT("updates")) &&
+            parse_updates(p.value, p.value_len, &out->task_deltas) != 0) {
+            ipd_worker_send_error(req, 400, "updates must be job or tasks");
+            return -1;
+        }
+    }
+    if (out->task_deltas && !job_watch) {
+        ipd_worker_send_error(req, 400, "updates=tasks is offered on /ws/image-pull/{id} only");
+        return -1;
+    }
     return 0;
 }
 
 /* Answers the checks that come before an upgrade. Returns the client key, or NULL when answered. */
-static const char *check_handshake(ipd_worker_t *w, h2o_req_t *req, since_t *since)
+static const char *check_handshake(ipd_worker_t *w, h2o_req_t *req, int job_watch, query_t *query)
 {
     const char *key = NULL;
     if (req->version >= 0x200) {
@@ -63,10 +95,8 @@ static const char *check_handshake(ipd_worker_t *w, h2o_req_t *req, since_t *sin
         ipd_worker_send_error(req, 400, "this endpoint takes a WebSocket upgrade (GET with Upgrade: websocket)");
         return NULL;
     }
-    if (parse_query(req, since) != 0) {
-        ipd_worker_send_error(req, 400, "since must be <epoch>:<seq>, as the epoch and seq of a message");
+    if (parse_query(req, job_watch, query) != 0)
         return NULL;
-    }
     if (w->draining) {
         ipd_worker_send_error(req, 503, "this worker is shutting down; connect again");
         return NULL;
@@ -96,10 +126,11 @@ static int job_known(ipd_worker_t *w, const char *id, int since_ok, uint64_t sin
 void ipd_ws_serve(ipd_worker_t *w, h2o_req_t *req, const char *id)
 {
     ipd_ws_t *ws = w->ws;
-    since_t since;
-    const char *key = check_handshake(w, req, &since);
+    query_t query;
+    const char *key = check_handshake(w, req, id != NULL, &query);
     if (key == NULL)
         return;
+    const since_t since = query.since;
     /* Bring the worker's view up to the table before answering from it. */
     ipd_worker_ring_poll(w);
     ipd_ws_flush(ws);
@@ -124,6 +155,7 @@ void ipd_ws_serve(ipd_worker_t *w, h2o_req_t *req, const char *id)
     }
     c->since = since.seq;
     c->since_set = (unsigned)since_ok;
+    c->task_deltas = (unsigned)query.task_deltas;
     if (since.given && !since_ok)
         ipd_ws_sub_resync(c);
     if (id == NULL)
