@@ -785,6 +785,36 @@ class SimTest(unittest.TestCase):
         self.assertIn(b"hello\n", body)
         self.assertGreaterEqual(len(body), 1 << 20)
 
+    def test_log_container_choice_as_the_apiserver(self):
+        # pkg/registry/core/pod/strategy.go (LogLocation, validateContainer): no container named
+        # means the only regular container; several mean a 400 listing init, regular and ephemeral
+        # containers; a named one may be any of them. The default-container annotation is kubectl's.
+        def pod(name, containers, inits=(), ephemeral=()):
+            spec = {"nodeName": "node-1", "containers": [{"name": c, "image": "app:1"} for c in containers]}
+            if inits:
+                spec["initContainers"] = [{"name": c, "image": "app:1"} for c in inits]
+            if ephemeral:
+                spec["ephemeralContainers"] = [{"name": c, "image": "app:1"} for c in ephemeral]
+            self.sim.ok("POST", "/api/v1/namespaces/%s/pods" % NS, {
+                "metadata": {"name": name, "annotations": {"kubectl.kubernetes.io/default-container": "b"}},
+                "spec": spec})
+            return "/api/v1/namespaces/%s/pods/%s/log" % (NS, name)
+
+        one = pod("pick-one", ["main"], inits=["setup"])
+        code, _, body = self.sim.call("GET", one + "?container=nope")
+        self.assertEqual((code, body["message"]), (400, "container nope is not valid for pod pick-one"))
+        for query, want in (("", "main"), ("?container=setup", "setup")):
+            # 200 once the container ran, else the kubelet's "waiting to start" naming it
+            code, _, body = self.sim.call("GET", one + query)
+            self.assertTrue(code == 200 or '"%s" in pod' % want in body["message"], (query, code, body))
+        several = pod("pick-several", ["a", "b"], inits=["setup"], ephemeral=["debug"])
+        code, _, body = self.sim.call("GET", several)
+        self.assertEqual((code, body["reason"], body["message"]),
+                         (400, "BadRequest",
+                          "a container name must be specified for pod pick-several, choose one of: [setup a b debug]"))
+        code, _, body = self.sim.call("GET", several + "?container=debug")
+        self.assertTrue(code == 200 or '"debug" in pod' in body["message"], (code, body))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

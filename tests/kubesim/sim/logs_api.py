@@ -21,13 +21,23 @@ def _int_param(query, name, minimum=0):
 
 
 def _pick_container(pod, name, requested):
-    containers = [c["name"] for c in pod["spec"].get("containers", [])]
+    """The container whose log is served, as the apiserver picks it (pkg/registry/core/pod/strategy.go,
+    validateContainer): with none named, the pod's only regular container, else a 400 listing every
+    container (init, regular, ephemeral, in that order, as Go prints a []string); a named one may be
+    any of them. The kubectl.kubernetes.io/default-container annotation is kubectl's, not the
+    apiserver's: it is not read here."""
+    spec = pod["spec"]
+    every = [c["name"] for key in ("initContainers", "containers", "ephemeralContainers")
+             for c in (spec.get(key) or [])]
     if not requested:
-        if len(containers) == 1:
-            return containers[0]
+        regular = spec.get("containers") or []
+        if len(regular) == 1:
+            return regular[0]["name"]
+        if not regular:
+            raise ApiError(400, "a container name must be specified for pod %s" % name, "BadRequest")
         raise ApiError(400, "a container name must be specified for pod %s, choose one of: [%s]"
-                       % (name, " ".join(containers)), "BadRequest")
-    if requested not in containers:
+                       % (name, " ".join(every)), "BadRequest")
+    if requested not in every:
         raise ApiError(400, "container %s is not valid for pod %s" % (requested, name), "BadRequest")
     return requested
 
