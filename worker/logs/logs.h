@@ -121,7 +121,8 @@ struct ipd_logs_stream {
     /** The pod being followed: from the query, or the task's current pod (empty until known). */
     char ns[IPD_NAMESPACE_SIZE];
     char pod[IPD_POD_SIZE];
-    char container[IPD_LOGS_CONTAINER_SIZE]; /**< resolved; empty until the pod was read */
+    /** Resolved; empty until the pod was read, or while the apiserver chose it (none named, early answer). */
+    char container[IPD_LOGS_CONTAINER_SIZE];
 
     h2o_req_t *req;            /**< before the upgrade only */
     ipd_logs_anchor_t *anchor; /**< before the upgrade only; in req's pool */
@@ -202,10 +203,14 @@ void ipd_logs_early_dispose(ipd_logs_stream_t *s);
 /** Starts a one-shot GET of the stream's pod, answered to `on_done`. Returns 0 or a negative code. */
 int ipd_logs_get_pod(ipd_logs_stream_t *s, ipd_kube_done_cb on_done);
 /**
- * The early log request of a stream still before its upgrade, for a container the query names,
- * got its first 2xx bytes: the apiserver found the pod and that container and has a log for it,
- * which is all the pod read checks. Schedules (at the end of this loop turn, never inside curl)
- * the upgrade without the pod read, which is cancelled. Nothing when the pod read ends first.
+ * The early log request of a stream still before its upgrade got its first 2xx bytes: the
+ * apiserver found the pod and the container the query names, or, with none named, a pod with
+ * exactly one container (pkg/registry/core/pod/strategy.go, validateContainer: the rule of
+ * ipd_logs_pick_container), and has a log for it, which is all the pod read checks. Schedules
+ * (at the end of this loop turn, never inside curl) the upgrade without the pod read, which is
+ * cancelled; s->container stays empty when the query named none. Nothing when the pod read ends
+ * first. An error status is not acted on: the apiserver answers 400 both for several containers
+ * none named and for a container not started yet, which the pod read tells apart.
  */
 void ipd_logs_early_answered(ipd_logs_stream_t *s);
 

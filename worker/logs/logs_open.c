@@ -99,6 +99,7 @@ static void on_early_answered(h2o_timeout_entry_t *e)
         return; /* the pod read ended first and decided */
     ipd_kube_cancel(s->kreq);
     s->kreq = NULL;
+    /* With none named the apiserver served the pod's only container, which its answer does not name. */
     snprintf(s->container, sizeof(s->container), "%s", s->q.container);
     if (ipd_logs_ws_upgrade(s) != 0) {
         refuse(s, 400, "the WebSocket handshake is malformed");
@@ -109,8 +110,7 @@ static void on_early_answered(h2o_timeout_entry_t *e)
 
 void ipd_logs_early_answered(ipd_logs_stream_t *s)
 {
-    if (s->req == NULL || s->phase != IPD_LOGS_CHECKING || s->q.container[0] == '\0' ||
-        h2o_timeout_is_linked(&s->flush_entry))
+    if (s->req == NULL || s->phase != IPD_LOGS_CHECKING || h2o_timeout_is_linked(&s->flush_entry))
         return;
     s->flush_entry.cb = on_early_answered;
     h2o_timeout_link(s->w->loop, &s->w->ctx.zero_timeout, &s->flush_entry);

@@ -47,7 +47,10 @@ static void send_started(ipd_logs_stream_t *s)
     int rc = ipd_buf_append_str(&b, "{\"type\":\"started\"");
     rc = rc != 0 ? rc : put_field(&b, "namespace", s->ns);
     rc = rc != 0 ? rc : put_field(&b, "pod", s->pod);
-    rc = rc != 0 ? rc : put_field(&b, "container", s->container);
+    if (s->container[0] != '\0')
+        rc = rc != 0 ? rc : put_field(&b, "container", s->container);
+    else /* the apiserver chose the pod's only container; its name comes with the pod read, not waited for */
+        rc = rc != 0 ? rc : ipd_buf_append_str(&b, ",\"container\":null");
     rc = rc != 0 ? rc : ipd_buf_append_str(&b, "}");
     if (rc == 0)
         ipd_logs_ws_text(s, b.data, b.len);
@@ -281,6 +284,10 @@ static void on_end_probe_done(ipd_kube_req_t *req, const ipd_kube_result_t *res,
         reason = "pod_deleted";
     } else if (res->error == 0 && res->status == 200) {
         json_t *pod = json_loadb(res->body, res->body_len, 0, NULL);
+        char msg[8];
+        /* A container the apiserver chose (none named) is the pod's only one: the pod names it now. */
+        if (pod != NULL && s->container[0] == '\0')
+            (void)ipd_logs_pick_container(pod, s->pod, "", s->container, msg, sizeof(msg));
         if (pod != NULL && ipd_logs_pod_container_state(pod, s->container, NULL) != IPD_LOGS_CONTAINER_RUNNING)
             reason = "container_terminated";
         json_decref(pod);
