@@ -1121,8 +1121,9 @@
     if (m.type === 'waiting') {
       logStatus('Waiting for the ' + (m.reason === 'container_waiting' ? 'container to start' : 'pod') + ' (up to ' + m.timeout_s + ' s)…');
     } else if (m.type === 'started') {
-      logStatus('Streaming ' + m.namespace + '/' + m.pod + ' container ' + m.container + '.');
-      logNote('— started ' + m.pod + ' / ' + m.container + ' —');
+      const c = m.container === null ? '(its only one)' : m.container; // null: the apiserver chose
+      logStatus('Streaming ' + m.namespace + '/' + m.pod + ' container ' + c + '.');
+      logNote('— started ' + m.pod + ' / ' + c + ' —');
     } else if (m.type === 'end') {
       log.ended = true;
       logStatus('The log ended: ' + m.reason + '. Reopen to go on from where it stopped.');
