@@ -11,13 +11,20 @@
 # Usage (from the repository root): tests/bench/bench_logs.sh [BYTES_PER_STREAM] [STREAMS]
 # Needs socat (apt-get install socat) and python3-websockets. BUILD selects the build dir;
 # PARTS selects what runs (default "one many first": one stream, many streams, first byte);
-# SAMPLES the first-byte samples per figure (default 50).
+# SAMPLES the first-byte samples per figure (default 50); CONTAINER=named makes the WebSocket
+# query of the one- and many-stream parts name the container (default: it names none and the
+# apiserver picks the pod's only one; the first-byte part measures both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 one=${1:-200000000}
 streams=${2:-100}
 parts=" ${PARTS:-one many first} "
 samples=${SAMPLES:-50}
+case ${CONTAINER:-unnamed} in
+named) wsq="pod=bench&container=main" ;;
+unnamed) wsq="pod=bench" ;;
+*) echo "CONTAINER is named or unnamed" >&2; exit 2 ;;
+esac
 per=$((one / 40)) # bytes per stream when many run at once
 build=${BUILD:-build}
 py=/usr/bin/python3
@@ -56,20 +63,20 @@ sleep 0.3
 
 log="/api/v1/namespaces/imgpulld/pods/bench/log?container=main&follow=true"
 bench() { $py tests/bench/bench_logs.py "$@"; }
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); WebSocket query of one/many: $wsq"
 echo "machine: $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 if [[ $parts == *" one "* ]]; then
     for run in 1 2 3; do
         echo "run $run, one stream of $one bytes:"
         echo "  source direct:    $(bench http "$src" "$log&limitBytes=$one" 1)"
         echo "  socat relay:      $(bench http "$relay" "$log&limitBytes=$one" 1)"
-        echo "  imgpulld ws:      $(bench ws "$port" "pod=bench&limitBytes=$one" 1)"
+        echo "  imgpulld ws:      $(bench ws "$port" "$wsq&limitBytes=$one" 1)"
     done
 fi
 if [[ $parts == *" many "* ]]; then
     echo "$streams concurrent streams of $per bytes:"
     echo "  socat relay: $(bench http "$relay" "$log&limitBytes=$per" "$streams")"
-    echo "  imgpulld ws: $(bench ws "$port" "pod=bench&limitBytes=$per" "$streams")"
+    echo "  imgpulld ws: $(bench ws "$port" "$wsq&limitBytes=$per" "$streams")"
 fi
 if [[ $parts == *" first "* ]]; then
     # Both clients are plain asyncio sockets (first-pair: the WebSocket upgrade and frames read
@@ -80,7 +87,7 @@ if [[ $parts == *" first "* ]]; then
     echo "first log byte of a follow stream, $samples connections of each in turn (tailLines=10, follow=true, limitBytes=1000):"
     echo "  $(bench first-pair "$relay" "$log&tailLines=10&limitBytes=1000" \
         "$port" "pod=bench&container=main&tailLines=10&limitBytes=1000" "$samples")"
-    echo "the same, the container not named in the WebSocket query (the pod read names it):"
+    echo "the same, the container not named in the WebSocket query (the apiserver picks it):"
     echo "  $(bench first-pair "$relay" "$log&tailLines=10&limitBytes=1000" \
         "$port" "pod=bench&tailLines=10&limitBytes=1000" "$samples")"
 fi
