@@ -4,6 +4,7 @@ plain HTTP (the apiserver's own log endpoint, directly or through a relay such a
 usage:
   bench_logs.py ws   PORT QUERY STREAMS       # ws://127.0.0.1:PORT/ws/pod-logs?QUERY
   bench_logs.py http PORT PATH STREAMS        # GET PATH from 127.0.0.1:PORT, read to EOF
+  bench_logs.py rawws PORT QUERY STREAMS      # as ws, over a plain asyncio socket read like http
   bench_logs.py first-ws   PORT QUERY SAMPLES # first log byte latency, one connection at a time
   bench_logs.py first-http PORT PATH SAMPLES
   bench_logs.py first-rawws PORT QUERY SAMPLES # the same over a plain asyncio socket, no websockets library
@@ -91,13 +92,77 @@ async def rawws_stream(port, query):
     return n, first
 
 
+async def rawws_bulk(port, query):
+    """A whole log over a plain asyncio socket, read in 1 MiB chunks like http_stream, the frame
+    headers found by walking the chunks (the payload is counted, not copied): the client's work
+    per byte is that of the HTTP client, where the websockets library parses every frame."""
+    t0 = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    writer.write(("GET /ws/pod-logs?%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n" % query).encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(head[:100])
+    first, n = None, 0
+    buf = b""   # an unfinished frame header, or a text frame's payload being collected
+    left = 0    # payload bytes of the current frame still to come
+    op = 0
+    text = b""
+    done = False
+    while not done:
+        chunk = await reader.read(1 << 20)
+        if not chunk:
+            break
+        data, i = buf + chunk if buf else chunk, 0
+        buf = b""
+        while i < len(data):
+            if left:
+                take = min(left, len(data) - i)
+                if op == 2:
+                    if first is None:
+                        first = time.monotonic() - t0
+                    n += take
+                else:
+                    text += data[i:i + take]
+                left -= take
+                i += take
+                if left == 0 and op == 1 and b'"type":"error"' in text:
+                    raise RuntimeError(text)
+                continue
+            if len(data) - i < 2:
+                buf = data[i:]
+                break
+            op, ln, hl = data[i] & 0x0F, data[i + 1] & 0x7F, 2
+            if ln == 126:
+                hl = 4
+            elif ln == 127:
+                hl = 10
+            if len(data) - i < hl:
+                buf = data[i:]
+                break
+            if hl == 4:
+                ln = int.from_bytes(data[i + 2:i + 4], "big")
+            elif hl == 10:
+                ln = int.from_bytes(data[i + 2:i + 10], "big")
+            i += hl
+            left, text = ln, b""
+            if op == 8:
+                done = True
+                break
+    writer.write(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # masked close 1000 (zero mask)
+    writer.close()
+    return n, first
+
+
 def pct(values, p):
     v = sorted(x for x in values if x is not None)
     return round(v[min(len(v) - 1, int(len(v) * p))] * 1000, 2) if v else None
 
 
 async def concurrent(kind, port, target, streams):
-    fn = ws_stream if kind == "ws" else http_stream
+    fn = {"ws": ws_stream, "http": http_stream, "rawws": rawws_bulk}[kind]
     t0 = time.monotonic()
     results = await asyncio.gather(*(fn(port, target) for _ in range(streams)))
     secs = time.monotonic() - t0

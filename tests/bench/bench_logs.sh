@@ -11,7 +11,9 @@
 # Usage (from the repository root): tests/bench/bench_logs.sh [BYTES_PER_STREAM] [STREAMS]
 # Needs socat (apt-get install socat) and python3-websockets. BUILD selects the build dir;
 # PARTS selects what runs (default "one many first": one stream, many streams, first byte);
-# SAMPLES the first-byte samples per figure (default 50); CONTAINER=named makes the WebSocket
+# SAMPLES the first-byte samples per figure (default 50). The WebSocket side is read twice:
+# "ws" with the websockets library, "raw ws" with bench_logs.py's plain-socket reader, whose
+# work per byte is the HTTP client's; CONTAINER=named makes the WebSocket
 # query of the one- and many-stream parts name the container (default: it names none and the
 # apiserver picks the pod's only one; the first-byte part measures both).
 set -euo pipefail
@@ -61,6 +63,22 @@ socat TCP-LISTEN:"$relay",bind=127.0.0.1,reuseaddr,fork,backlog=512 TCP:127.0.0.
 pids+=($!)
 sleep 0.3
 
+daemon_pid=${pids[2]}
+socat_pid=${pids[3]}
+# CPU ticks (utime + stime, and of reaped children: socat forks one per connection) of PIDS.
+ticks() { for p in "$@"; do cut -d' ' -f14-17 "/proc/$p/stat"; done | awk '{t += $1 + $2 + $3 + $4} END {print t}'; }
+workers() { cat "/proc/$daemon_pid/task/$daemon_pid/children"; }
+# cpu_run LABEL PIDS-COMMAND BENCH-ARGS...: runs the client, prints its line and the CPU ms per MB the PIDs spent.
+cpu_run() {
+    local label=$1 who=$2 out t0 t1
+    shift 2
+    t0=$(ticks $($who))
+    out=$(bench "$@")
+    t1=$(ticks $($who))
+    echo "  $label $out, CPU $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$(echo "$out" | sed 's/.*"bytes": \([0-9]*\).*/\1/')" \
+        'BEGIN {printf "%.2f ms/MB", d * 1000 / hz / (b / 1e6)}')"
+}
+socat_self() { echo "$socat_pid"; }
 log="/api/v1/namespaces/imgpulld/pods/bench/log?container=main&follow=true"
 bench() { $py tests/bench/bench_logs.py "$@"; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); WebSocket query of one/many: $wsq"
@@ -69,14 +87,16 @@ if [[ $parts == *" one "* ]]; then
     for run in 1 2 3; do
         echo "run $run, one stream of $one bytes:"
         echo "  source direct:    $(bench http "$src" "$log&limitBytes=$one" 1)"
-        echo "  socat relay:      $(bench http "$relay" "$log&limitBytes=$one" 1)"
-        echo "  imgpulld ws:      $(bench ws "$port" "$wsq&limitBytes=$one" 1)"
+        cpu_run "socat relay:     " socat_self http "$relay" "$log&limitBytes=$one" 1
+        cpu_run "imgpulld ws:     " workers ws "$port" "$wsq&limitBytes=$one" 1
+        cpu_run "imgpulld raw ws: " workers rawws "$port" "$wsq&limitBytes=$one" 1
     done
 fi
 if [[ $parts == *" many "* ]]; then
     echo "$streams concurrent streams of $per bytes:"
-    echo "  socat relay: $(bench http "$relay" "$log&limitBytes=$per" "$streams")"
-    echo "  imgpulld ws: $(bench ws "$port" "$wsq&limitBytes=$per" "$streams")"
+    cpu_run "socat relay:" socat_self http "$relay" "$log&limitBytes=$per" "$streams"
+    cpu_run "imgpulld ws:" workers ws "$port" "$wsq&limitBytes=$per" "$streams"
+    cpu_run "imgpulld raw ws:" workers rawws "$port" "$wsq&limitBytes=$per" "$streams"
 fi
 if [[ $parts == *" first "* ]]; then
     # Both clients are plain asyncio sockets (first-pair: the WebSocket upgrade and frames read
