@@ -96,6 +96,11 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
             return NULL;
         }
         t->task = tasks[i];
+        /* What the table holds of this node's task went to Redis when it was written, and goes
+         * again with the republish after every connect: only a change is news. A job let go of
+         * and brought back by another node's record would otherwise write its task anew, which
+         * brings it back on the other daemons, which write theirs, for ever. */
+        t->sent = tasks[i];
         t->table_pos = (uint32_t)i + 1;
         t->adopted_attempts = tasks[i].attempts;
     }

@@ -424,6 +424,52 @@ Test(redis, a_failing_pull_on_node_3_and_a_cancel_through_daemon_2_are_seen_ever
     stop_world();
 }
 
+/*
+ * A cancelled job's Kubernetes Jobs are gone, so each daemon lets go of it once it is final. A
+ * record of another node that arrives later (a restarted daemon republishes its node) brings it
+ * back from the table; this node's task, unchanged, must not be written to Redis again, or the
+ * other daemons, which let go of it too, answer with theirs and the three echo each other for
+ * ever (a thousand records a second each).
+ */
+Test(redis, a_cancelled_job_is_not_echoed_between_the_daemons, .timeout = 120)
+{
+    start_world("recho", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
+    char *slow = pull(0, "slow:3", "[\"node-1\", \"node-2\", \"node-3\"]");
+    want_t pulling = {slow, {1, 1, 1}, "node-3", "pulling", NULL};
+    wait_all(&pulling, 30000, "the slow pull did not start on node-3 for every daemon");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", slow);
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port[1], "DELETE", path, NULL, NULL, &r), 0);
+    cr_assert(r.status == 202 || r.status == 200, "DELETE through daemon 2: %ld %s", r.status, r.body);
+    h_resp_free(&r);
+    for (int n = 1; n <= N; n++) {
+        char node[16];
+        snprintf(node, sizeof(node), "node-%d", n);
+        want_t tc = {slow, {1, 1, 1}, node, "cancelled", NULL};
+        wait_all(&tc, 30000, "a task is not cancelled everywhere");
+    }
+    /* A restarted daemon republishes its node's tasks, the cancelled one included. */
+    int st = h_stop(&w.d[2], SIGTERM, 15000);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon 3 did not stop cleanly");
+    start_daemon(2);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    /* Nothing changes in the cluster from here on: what each daemon writes must stop. */
+    usleep(2000 * 1000);
+    int64_t before[N], after[N];
+    for (int i = 0; i < N; i++)
+        before[i] = master_stat(i, "redis_published_total");
+    usleep(3000 * 1000);
+    for (int i = 0; i < N; i++) {
+        after[i] = master_stat(i, "redis_published_total");
+        cr_expect_eq(after[i], before[i], "daemon %d wrote %lld task records in 3 s after everything settled", i + 1,
+                     (long long)(after[i] - before[i]));
+    }
+    free(slow);
+    stop_world();
+}
+
 Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted, .timeout = 120)
 {
     start_world("rkill", NULL, NULL);
