@@ -154,7 +154,7 @@ int ipd_cause_is_job_verdict(const char *reason)
 
 void ipd_task_keep_failure(ipd_task_t *t, const ipd_task_t *prev)
 {
-    if (t != prev) {
+    if (t != prev && t->fail_reason[0] == '\0' && t->fail_message[0] == '\0') {
         memcpy(t->fail_reason, prev->fail_reason, sizeof(t->fail_reason));
         memcpy(t->fail_message, prev->fail_message, sizeof(t->fail_message));
     }

@@ -34,7 +34,8 @@ int ipd_cause_is_job_verdict(const char *reason);
 
 /**
  * Carries `prev`'s last failure (fail_reason, fail_message) into `t` (both borrowed; `t` is
- * written), then replaces it by `t`'s own reason and message when `t` is retrying or failed
+ * written) unless `t` brings one of its own (the pod's Events named it, ipd_kube_pod_map()),
+ * then replaces it by `t`'s own reason and message when `t` is retrying or failed
  * and they describe what happened to the pull: not a Job controller verdict, and not an
  * ImagePullBackOff whose message names no cause while a failure is already kept (the kubelet's
  * "Back-off pulling image" replaces the registry's words in the container status). Call it

@@ -191,7 +191,20 @@ static observation_t observe_scheduling(const json_t *status)
 typedef struct event_summary {
     uint64_t pulling_count;
     const ipd_kube_event_t *pulling, *pulled, *pulled_sizes;
+    const ipd_kube_event_t *pull_failed; /* the last "Failed to pull image" */
 } event_summary_t;
+
+/* The kubelet's Event of a failed pull: reason Failed, message `Failed to pull image "IMAGE":
+ * ERROR`, where ERROR is what the container status said under ErrImagePull
+ * (pkg/kubelet/images/image_manager.go). Returns ERROR, or NULL for another Event. */
+static const char *pull_error(const ipd_kube_event_t *e)
+{
+    static const char prefix[] = "Failed to pull image \"";
+    if (strcmp(e->reason, "Failed") != 0 || strncmp(e->message, prefix, sizeof(prefix) - 1) != 0)
+        return NULL;
+    const char *end = strstr(e->message + sizeof(prefix) - 1, "\": ");
+    return end != NULL && end[3] != '\0' ? end + 3 : NULL;
+}
 
 static int later(const ipd_kube_event_t *a, const ipd_kube_event_t *than)
 {
@@ -200,7 +213,7 @@ static int later(const ipd_kube_event_t *a, const ipd_kube_event_t *than)
 
 static event_summary_t summarize(const ipd_kube_event_t *events, size_t n, const ipd_kube_pod_info_t *info)
 {
-    event_summary_t s = {0, NULL, NULL, NULL};
+    event_summary_t s = {0, NULL, NULL, NULL, NULL};
     for (size_t i = 0; i < n; i++) {
         const ipd_kube_event_t *e = &events[i];
         if (e->init_container || strcmp(e->pod, info->name) != 0 ||
@@ -215,6 +228,8 @@ static event_summary_t summarize(const ipd_kube_event_t *events, size_t n, const
                 s.pulled = e;
             if ((e->pull_ms >= 0 || e->image_bytes >= 0) && later(e, s.pulled_sizes))
                 s.pulled_sizes = e;
+        } else if (pull_error(e) != NULL && later(e, s.pull_failed)) {
+            s.pull_failed = e;
         }
     }
     return s;
@@ -290,6 +305,12 @@ int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t n
     if (ev.pulled_sizes != NULL) {
         t.pull_ms = ev.pulled_sizes->pull_ms;
         t.image_bytes = ev.pulled_sizes->image_bytes;
+    }
+    /* The registry's words, also when the status shows only the back-off that replaced them (a
+     * pods watch that was behind delivers the ErrImagePull status merged into a later one). */
+    if (ev.pull_failed != NULL) {
+        ipd_strlcpy_utf8(t.fail_reason, "ErrImagePull", sizeof(t.fail_reason));
+        ipd_strlcpy_utf8(t.fail_message, pull_error(ev.pull_failed), sizeof(t.fail_message));
     }
     *task = t;
     return 0;

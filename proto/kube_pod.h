@@ -123,9 +123,10 @@ int ipd_kube_pod_info(const json_t *pod, ipd_kube_pod_info_t *out);
  * object is another pod are ignored. `job_failed` is true when the pod's batch/v1 Job has the
  * condition Failed=True. `task` (caller's memory) is fully overwritten: node (spec.nodeName,
  * else the imgpulld.io/node label), namespace, pod, state, reason, message, attempts,
- * image_bytes, pull_ms, and updated_at = `now` (a caller that keeps the old record when nothing
- * else changed keeps its time). Returns 0, or IPD_EINVAL as ipd_kube_pod_info() does (then
- * `task` is untouched).
+ * image_bytes, pull_ms, fail_reason and fail_message (ErrImagePull and the error of the
+ * kubelet's last `Failed to pull image "IMAGE": ERROR` Event, else empty), and updated_at =
+ * `now` (a caller that keeps the old record when nothing else changed keeps its time). Returns 0, or IPD_EINVAL as
+ * ipd_kube_pod_info() does (then `task` is untouched).
  */
 int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t nevents, int job_failed, int64_t now,
                      ipd_task_t *task);

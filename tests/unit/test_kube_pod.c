@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/cause.h"
 #include "proto/error.h"
 #include "proto/json_prune.h"
 #include "proto/kube_pod.h"
@@ -119,6 +120,41 @@ Test(kube_pod, pull_failures_are_retrying_and_carry_the_kubelet_text)
         cr_assert_str_eq(t.message, msg);
         cr_assert_eq(t.attempts, 3, "attempts are the Pulling events' count");
     }
+}
+
+/*
+ * The kubelet reports a failed pull twice: the container status (ErrImagePull, the error) and
+ * the Event `Failed to pull image "IMAGE": ERROR` (pkg/kubelet/images/image_manager.go). A pods
+ * watch that was behind may show only the back-off that replaced the status; the Event still
+ * holds the registry's words, and the task keeps them as its last failure.
+ */
+Test(kube_pod, the_failed_pull_event_keeps_the_registry_words_behind_a_back_off)
+{
+#define NOTFOUND "rpc error: code = NotFound desc = failed to pull and unpack image \"registry.invalid/a:1\": not found"
+    ipd_kube_event_t ev[4] = {event("p1", "Pulling", "Pulling image \"registry.invalid/a:1\"", 2, 10),
+                              event("p1", "Failed", "Failed to pull image \"registry.invalid/a:1\": " NOTFOUND, 2, 11),
+                              event("p1", "Failed", "Error: ErrImagePull", 2, 12),
+                              event("p1", "BackOff", "Back-off pulling image \"registry.invalid/a:1\"", 1, 13)};
+    ipd_task_t t = map(
+        pod_with("Pending",
+                 "{\"waiting\":{\"reason\":\"ImagePullBackOff\",\"message\":\"Back-off pulling image \\\"x\\\"\"}}"),
+        ev, 4, 0);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
+    cr_assert_str_eq(t.reason, "ImagePullBackOff");
+    cr_assert_str_eq(t.fail_reason, "ErrImagePull");
+    cr_assert_str_eq(t.fail_message, NOTFOUND);
+    ipd_task_t prev;
+    ipd_task_init(&prev, "node-a", 1);
+    ipd_task_keep_failure(&t, &prev);
+    ipd_task_set_cause(&t);
+    cr_assert_eq(t.cause, IPD_CAUSE_NOT_FOUND);
+    cr_assert_str_eq(t.fail_message, NOTFOUND);
+
+    /* Without such an Event nothing is made up: an earlier failure is carried instead. */
+    t = map(waiting("ImagePullBackOff"), ev + 2, 2, 0);
+    cr_assert_str_eq(t.fail_reason, "");
+    cr_assert_str_eq(t.fail_message, "");
+#undef NOTFOUND
 }
 
 Test(kube_pod, pull_failure_is_failed_only_when_the_job_failed)

@@ -8,7 +8,8 @@ image), one whose pull fails. For the whole run every WebSocket message and a RE
 100 ms are recorded; once a job or a task is seen in a terminal state, every later observation
 must show the same state. "Later" is what the daemon served later (a higher version, a request
 sent after the earlier answer arrived, the order of one stream), not what this process happened
-to record later: see final_observer.py. The 429s must be retried after their Retry-After, not sooner.
+to record later: see final_observer.py. The 429s must be retried after their Retry-After, not sooner,
+and the failed pull's error still names the registry's answer.
 
 Usage: check_final.py DAEMON_PORT SIM_PORT
 """
@@ -90,6 +91,16 @@ async def main():
     last = obs.last_states()
     for jid, want in jobs.items():
         check(last.get(jid) == want, "job %s ended %s, expected %s" % (jid, last.get(jid), want))
+    # The failed pull's error keeps the registry's words, although the pods watch that was behind
+    # delivered the pod's ErrImagePull status only merged into its later back-off: the kubelet's
+    # Failed Event ("Failed to pull image ...: <error>", pkg/kubelet/images/image_manager.go)
+    # still says it.
+    for jid, want in jobs.items():
+        _, doc, _ = rest(PORT, "GET", "/api/v1/images/pull-jobs/" + jid)
+        if doc["image"].startswith("registry.invalid/"):
+            err = doc["error"] or {}
+            check(err.get("cause") == "not_found" and "not found" in (err.get("message") or ""),
+                  "the failed pull's error lost the registry's words: %s" % err)
     throttled = pods_watch_429s()
     check(len(throttled) == 4, "the pods watch met %d of the 4 injected 429s" % len(throttled))
     gaps = [b["time"] - a["time"] for a, b in zip(throttled, throttled[1:])]
