@@ -155,9 +155,14 @@ void ipd_job_aggregate_stride(ipd_job_t *job, const ipd_task_t *tasks, size_t st
         if (failing == NULL && (t->state == IPD_TASK_RETRYING || t->state == IPD_TASK_FAILED))
             failing = t;
     }
-    job->nodes = c;
-    job->state = (uint8_t)job_state_of(job, &c);
-    if (job->started_at == IPD_TIME_NULL && c.pulling + c.succeeded + c.failed > 0)
+    ipd_job_aggregate_counts(job, &c, failing, now);
+}
+
+void ipd_job_aggregate_counts(ipd_job_t *job, const ipd_node_counts_t *c, const ipd_task_t *failing, int64_t now)
+{
+    job->nodes = *c;
+    job->state = (uint8_t)job_state_of(job, c);
+    if (job->started_at == IPD_TIME_NULL && c->pulling + c->succeeded + c->failed > 0)
         job->started_at = now;
     if (ipd_job_state_is_final((ipd_job_state_t)job->state)) {
         if (job->finished_at == IPD_TIME_NULL)

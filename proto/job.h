@@ -175,6 +175,13 @@ void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, i
 void ipd_job_aggregate_stride(ipd_job_t *job, const ipd_task_t *tasks, size_t stride, size_t ntasks,
                               uint32_t extra_pending, uint32_t extra_cancelled, int64_t now);
 
+/**
+ * ipd_job_aggregate() from counts made elsewhere (borrowed; `desired` included) and the job's
+ * first failing task (retrying or failed, in task order; borrowed, NULL for none), for a caller
+ * that keeps the counts as its tasks change instead of walking them.
+ */
+void ipd_job_aggregate_counts(ipd_job_t *job, const ipd_node_counts_t *c, const ipd_task_t *failing, int64_t now);
+
 /** Copies `src` into `dst` (size `cap` >= 1), truncating at a UTF-8 boundary. Returns bytes copied. */
 size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap);
 
