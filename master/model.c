@@ -40,6 +40,13 @@ void ipd_model_mark_dirty(ipd_model_t *m, job_rec_t *j)
 
 void ipd_model_mark_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
 {
+    /* Listed once, while the indexes hold (no task inserted or removed since the last flush). */
+    if (!t->stale && !j->counts_due) {
+        if (j->nstale < j->cap)
+            j->stale_list[j->nstale++] = (uint32_t)(t - j->tasks);
+        else
+            j->counts_due = 1;
+    }
     t->stale = 1;
     ipd_model_mark_job(m, j);
 }
@@ -186,6 +193,8 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
         return NULL;
     if (j->ntasks == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 4;
+        if (ipd_model_grow_task_index(j, cap) != 0)
+            return NULL;
         task_rec_t *t = realloc(j->tasks, cap * sizeof(*t));
         if (t == NULL)
             return NULL;
@@ -194,6 +203,7 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
     }
     memmove(&j->tasks[lo + 1], &j->tasks[lo], (j->ntasks - lo) * sizeof(j->tasks[0]));
     j->ntasks++;
+    j->counts_due = 1; /* the indexes after `lo` moved */
     task_rec_t *t = &j->tasks[lo];
     memset(t, 0, sizeof(*t));
     t->stale = 1; /* its first computation; the caller marks the job */
@@ -206,6 +216,7 @@ static void free_job(ipd_model_t *m, job_rec_t *j)
     ipd_strmap_del(&m->jobs, j->job.id);
     json_decref(j->tolerations);
     ipd_model_keep_dispose(j);
+    ipd_model_dispose_task_index(j);
     free(j->tasks);
     free(j);
     m->stats.jobs--;
@@ -272,6 +283,7 @@ void ipd_model_destroy(ipd_model_t *m)
         job_rec_t *j = e->value;
         json_decref(j->tolerations);
         ipd_model_keep_dispose(j);
+        ipd_model_dispose_task_index(j);
         free(j->tasks);
         free(j);
     }
@@ -297,6 +309,7 @@ void ipd_model_destroy(ipd_model_t *m)
     free(m->scratch);
     free(m->changed);
     free(m->changed_index);
+    free(m->computed_index);
     free(m);
 }
 
@@ -309,6 +322,11 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
 {
     snprintf(m->self_node, sizeof(m->self_node), "%s", node != NULL ? node : "");
     m->remote_feed = m->self_node[0] != '\0' && remote_feed;
+    /* Which tasks are this node's, which the counts tell apart, may have changed. */
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL)
+        ((job_rec_t *)e->value)->counts_due = 1;
 }
 
 static int forgettable(const job_rec_t *j);
@@ -407,7 +425,10 @@ void ipd_model_tick(ipd_model_t *m)
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
         int wake = !ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.cancelled;
-        for (size_t i = 0; i < j->ntasks; i++) {
+        /* The counts say whether any task calls for a walk (they lag only tasks marked already). */
+        if (!j->counts_due && j->counts.gave_up > 0)
+            wake = 1;
+        for (size_t i = 0; i < j->ntasks && (j->counts_due || j->counts.recheck > 0); i++) {
             task_rec_t *t = &j->tasks[i];
             if (t->has_kjob && t->gave_up)
                 wake = 1;
@@ -477,13 +498,21 @@ static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j)
     return m->scratch;
 }
 
+static int by_index(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
 /*
  * Publishes one job if its record changed. Returns 1 when written.
  *
  * Only the tasks marked stale (or all, for a job marked all_stale) are recomputed from their
  * objects; the others keep the state they were last computed to, which nothing has changed
- * since (every input of a task marks it: ipd_model_mark_task). The job's counts are aggregated
- * over the tasks' cached states, so they are exact whatever was recomputed.
+ * since (every input of a task marks it: ipd_model_mark_task), and that the table holds where
+ * it held them. The job's counts are kept as each task changes (master/model_counts.c), so they
+ * are exact whatever was recomputed, and a flush looks at its marked tasks only: a task change
+ * costs the same in a job of 3 tasks and in one of 5 000.
  */
 static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
@@ -493,27 +522,36 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     size_t unseen = j->node_count > n && !j->job.keep ? j->node_count - n : 0;
     /* The model's scratch arrays, not a malloc per job: a batch of remote records publishes
      * hundreds of jobs in a row (docs/benchmarks.md, the Redis link's ingestion). */
+    m->ncomputed = 0;
     if (n > m->scratch_cap) {
         size_t cap = n < 16 ? 16 : n * 2;
         ipd_task_t *grown = realloc(m->scratch, cap * sizeof(*grown));
-        if (grown == NULL)
+        ipd_task_t *grown_changed = grown != NULL ? realloc(m->changed, cap * sizeof(*grown_changed)) : NULL;
+        uint32_t *grown_index = grown_changed != NULL ? realloc(m->changed_index, cap * sizeof(*grown_index)) : NULL;
+        uint32_t *grown_computed =
+            grown_index != NULL ? realloc(m->computed_index, cap * sizeof(*grown_computed)) : NULL;
+        m->scratch = grown != NULL ? grown : m->scratch;
+        m->changed = grown_changed != NULL ? grown_changed : m->changed;
+        m->changed_index = grown_index != NULL ? grown_index : m->changed_index;
+        m->computed_index = grown_computed != NULL ? grown_computed : m->computed_index;
+        if (grown_computed == NULL) {
+            j->counts_due = 1; /* the actions recount what the tasks' fields say now */
             return 0;
-        m->scratch = grown;
-        ipd_task_t *grown_changed = realloc(m->changed, cap * sizeof(*grown_changed));
-        if (grown_changed == NULL)
-            return 0;
-        m->changed = grown_changed;
-        uint32_t *grown_index = realloc(m->changed_index, cap * sizeof(*grown_index));
-        if (grown_index == NULL)
-            return 0;
-        m->changed_index = grown_index;
+        }
         m->scratch_cap = cap;
     }
     int all = j->all_stale;
     j->all_stale = 0;
+    /* With every task stale, or indexes that moved (the stale list no longer holds), every task
+     * is looked at; otherwise only the listed ones, the others being as the table holds them. */
+    int walk_all = all || j->counts_due;
     int tasks_changed = 0;
     size_t nchanged = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (!walk_all && j->nstale > 1)
+        qsort(j->stale_list, j->nstale, sizeof(j->stale_list[0]), by_index);
+    size_t nwalk = walk_all ? n : j->nstale;
+    for (size_t k = 0; k < nwalk; k++) {
+        size_t i = walk_all ? k : j->stale_list[k];
         task_rec_t *t = &j->tasks[i];
         int c = 0;
         if (all || t->stale) {
@@ -522,6 +560,9 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             m->stats.tasks_computed++;
             c = ipd_model_compute_task(m, j, t, now);
             tasks_changed |= c;
+            m->computed_index[m->ncomputed++] = (uint32_t)i;
+            if (!walk_all)
+                ipd_model_count_task(m, j, i);
         }
         /* What the table lacks: a task that changed, or that it holds at another index or not at all. */
         if (c || t->table_pos != i + 1) {
@@ -529,6 +570,9 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             m->changed_index[nchanged++] = (uint32_t)i;
         }
     }
+    j->nstale = 0;
+    if (walk_all)
+        ipd_model_recount(m, j);
     /*
      * Every Job seen so far deleted before it finished, by someone else (a POST rolled back after
      * an apiserver refusal, a cancel), and none left: the Jobs not seen yet will not come either.
@@ -539,8 +583,9 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
                     (j->tasks[i].kjob_gone || j->tasks[i].task.state == IPD_TASK_CANCELLED);
     const ipd_task_t *tasks = NULL; /* the contiguous copy, made only when needed */
     ipd_job_t next = j->job;
-    ipd_job_aggregate_stride(&next, n > 0 ? &j->tasks[0].task : NULL, sizeof(j->tasks[0]), n,
-                             torn_down ? 0 : (uint32_t)unseen, torn_down ? (uint32_t)unseen : 0, now);
+    ipd_node_counts_t counts;
+    ipd_model_job_counts(j, torn_down ? 0 : (uint32_t)unseen, torn_down ? (uint32_t)unseen : 0, &counts);
+    ipd_job_aggregate_counts(&next, &counts, ipd_model_first_failing(j), now);
     /* A final job state is published once and never changes (its tasks' final states never do
      * either, see ipd_model_compute_task): a cancel that comes after it, or a task that shows up
      * late, changes counts at most, never the state, its time or its error. */
@@ -606,6 +651,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             /* What the table holds of the tasks is unknown: the next put gives them all. */
             for (size_t i = 0; i < n; i++)
                 j->tasks[i].table_pos = 0;
+            j->counts_due = 1; /* ... and the next flush looks at every task's position */
             m->stats.publish_errors++;
             ipd_error("model", "job %s not published: %s", next.id, ipd_strerror(rc));
         }
@@ -614,8 +660,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         next.version = j->published.version;
     j->job = next; /* carries started_at / finished_at into the next aggregation */
     int tell = m->self_node[0] != '\0' && m->actions.own_task != NULL;
-    for (size_t i = 0; i < n; i++) {
-        task_rec_t *t = &j->tasks[i];
+    for (size_t k = 0; k < m->ncomputed; k++) {
+        task_rec_t *t = &j->tasks[m->computed_index[k]];
         /* Only a task recomputed now can differ from what own_task was last given. */
         if (!t->computed)
             continue;

@@ -190,6 +190,15 @@ void ipd_model_tick(ipd_model_t *m);
 
 const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m);
 
+/**
+ * For tests: recounts every job's tasks from scratch and compares the counts the model keeps as
+ * tasks change (the job's counts by state, its first failing task, and what the parallelism,
+ * give-ups and the clock need; master/model_counts.c); the recount replaces them. Jobs whose
+ * tasks moved since their last flush are skipped. Call it right after ipd_model_flush().
+ * Returns 0 when all agree, IPD_ESTATE (logged, naming the job) when one differs, -ENOMEM.
+ */
+int ipd_model_check_counts(ipd_model_t *m);
+
 /** Wall-clock Unix time in ms. */
 int64_t ipd_model_now(void);
 

@@ -76,7 +76,34 @@ typedef struct task_rec {
     int gave_up;                /* failed by the model: backoff limit reached on pull errors */
     char gave_up_reason[IPD_REASON_SIZE];
     char gave_up_message[IPD_MESSAGE_SIZE];
+    uint8_t counted;       /* what the job's counts hold of the task (master/model_counts.c); 0: nothing */
+    uint8_t counted_state; /* the state they hold it in */
 } task_rec_t;
+
+/*
+ * What a flush needs to know of all the tasks of a job, kept up to date as each task changes
+ * (ipd_model_count_task), so that a flush costs its changed tasks, not the job's size.
+ */
+typedef struct task_counts {
+    uint32_t state[IPD_TASK_UNKNOWN + 1]; /* tasks by state; any state past unknown counts as unknown */
+    uint32_t failing;                     /* retrying or failed */
+    uint32_t seen;                        /* with a Job seen, or final */
+    uint32_t running;                     /* whose Job runs or may start a pod (ipd_model_kjob_active) */
+    uint32_t queued;                      /* this node's suspended Jobs, no resume asked */
+    uint32_t asked;                       /* this node's suspended Jobs with a resume asked */
+    uint32_t gave_up;                     /* gave up, their Job still there */
+    uint32_t recheck;                     /* waiting on the clock (recheck_at) */
+    size_t first_failing;                 /* index of the first failing task, when first_failing_known */
+    int first_failing_known;
+} task_counts_t;
+
+/* The job's task bitmaps (job_rec_t.bits), one bit per task index. */
+enum {
+    IPD_TASK_BITS_QUEUED = 0, /* this node's suspended Jobs, no resume asked */
+    IPD_TASK_BITS_ASKED,      /* this node's suspended Jobs, a resume asked */
+    IPD_TASK_BITS_GAVE_UP,    /* gave up, their Job still there */
+    IPD_TASK_BITS
+};
 
 /* A Node, pruned to ipd_kube_node_shape. */
 typedef struct node_rec {
@@ -114,6 +141,21 @@ typedef struct job_rec {
     int dirty;     /* publish and act at the next flush */
     int all_stale; /* an input of every task changed (the job's spec, the model's scope): recompute all */
     struct job_rec *next_dirty;
+    /*
+     * The tasks marked stale, by index, each once (cap entries, owned). Valid while no task was
+     * inserted, removed or reset since the last publication (counts_due clear); else the flush
+     * walks every task.
+     */
+    uint32_t *stale_list;
+    size_t nstale;
+    task_counts_t counts;
+    uint64_t *bits[IPD_TASK_BITS]; /* cap bits each (owned) */
+    /*
+     * Tasks were inserted, removed or reset (or all are stale): the counts and bitmaps are
+     * recounted, the stale list is not used, and every task's table position is checked, at the
+     * next publication (and before the actions, ipd_model_counts_ready).
+     */
+    int counts_due;
 } job_rec_t;
 
 struct ipd_model {
@@ -130,6 +172,8 @@ struct ipd_model {
     ipd_task_t *scratch; /* publish()'s task array, reused (owned) */
     ipd_task_t *changed; /* publish()'s changed tasks and their indexes, scratch_cap entries (owned) */
     uint32_t *changed_index;
+    uint32_t *computed_index; /* the tasks publish() recomputed, scratch_cap entries (owned) ... */
+    size_t ncomputed;         /* ... for the actions run right after it (ipd_model_run_actions) */
     size_t scratch_cap;
     ipd_model_stats_t stats;
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
@@ -197,6 +241,30 @@ int ipd_model_keep_json(const job_rec_t *j, ipd_buf_t *buf);
 void ipd_model_keep_dispose(job_rec_t *j);
 /* Frees the pod-following records (master/model_follow.c). */
 void ipd_model_follow_dispose(ipd_model_t *m);
+/* Task counts (master/model_counts.c). */
+/* A Job that runs a pod, or may start one, in the cluster: not suspended and not finished, or
+ * still reporting active pods (a failed Job's pods until they are gone). */
+int ipd_model_kjob_active(const task_rec_t *t);
+/* Moves task `i` of `j` in the counts and bitmaps to what its fields say now. */
+void ipd_model_count_task(ipd_model_t *m, job_rec_t *j, size_t i);
+/* Counts every task of `j` anew; clears counts_due. */
+void ipd_model_recount(ipd_model_t *m, job_rec_t *j);
+/* Recounts `j` when counts_due says its counts are behind its tasks. */
+static inline void ipd_model_counts_ready(ipd_model_t *m, job_rec_t *j)
+{
+    if (j->counts_due)
+        ipd_model_recount(m, j);
+}
+/* The first task of `j` (by index) that is retrying or failed, or NULL. The counts must be ready. */
+const ipd_task_t *ipd_model_first_failing(job_rec_t *j);
+/* The job's node counts from its task counts, with placeholders for nodes not seen yet. */
+void ipd_model_job_counts(const job_rec_t *j, uint32_t extra_pending, uint32_t extra_cancelled, ipd_node_counts_t *out);
+/* The first index >= `from` set in one of the bitmaps `which` (bit 1 << IPD_TASK_BITS_* for each),
+ * or j->ntasks. The counts must be ready. */
+size_t ipd_model_next_bits(const job_rec_t *j, unsigned which, size_t from);
+/* Grows the job's stale list and bitmaps to `cap` tasks; 0 or -ENOMEM (then unchanged in size). */
+int ipd_model_grow_task_index(job_rec_t *j, size_t cap);
+void ipd_model_dispose_task_index(job_rec_t *j);
 /* Asks the cluster for what the job's state calls for (resume, stop, restart). */
 void ipd_model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now);
 

@@ -84,6 +84,7 @@ static void drop_task(job_rec_t *j, size_t i)
     }
     memmove(&j->tasks[i], &j->tasks[i + 1], (j->ntasks - i - 1) * sizeof(j->tasks[0]));
     j->ntasks--;
+    j->counts_due = 1; /* the indexes after `i` moved */
 }
 
 static int wanted(ipd_model_t *m, const job_rec_t *j, const char *node)
@@ -187,6 +188,7 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
             if (t->pod_key[0] != '\0')
                 continue;
             restart_task(t, now);
+            j->counts_due = 1; /* its record was reset, counts included */
             ipd_model_mark_dirty(m, j);
         }
         if (!t->has_kjob && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))

@@ -234,8 +234,9 @@ static int is_pull_failure(const char *reason)
  * backoff_limit is honoured here: after backoff_limit + 1 failed attempts the task fails and
  * its Job is deleted, which stops the retries.
  */
-static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
+static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, size_t i)
 {
+    task_rec_t *t = &j->tasks[i];
     ipd_task_t *task = &t->task;
     if (t->gave_up || task->state != IPD_TASK_RETRYING || !is_pull_failure(task->reason) ||
         task->attempts < (uint32_t)j->job.spec.backoff_limit + 1)
@@ -253,6 +254,7 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
     ipd_strlcpy_utf8(t->gave_up_message, msg, sizeof(t->gave_up_message));
     ipd_info("model", "job %s node %s: %s", j->job.id, task->node, t->gave_up_message);
     ipd_model_mark_task(m, j, t);
+    ipd_model_count_task(m, j, i);
 }
 
 /*
@@ -271,43 +273,33 @@ static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
     m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
 }
 
-/* A Job that runs a pod, or may start one, in the cluster: not suspended and not finished, or
- * still reporting active pods (a failed Job's pods until they are gone). */
-static int kjob_active(const task_rec_t *t)
-{
-    return t->has_kjob && (t->kjob_active > 0 || (!t->suspended && !t->kjob_complete && !t->kjob_failed));
-}
-
 /*
  * parallelism is a hard cap on the job's Jobs active in the cluster, counted from the Jobs
  * themselves (their suspend flag, conditions and status.active), never from the tasks' states:
  * a task the pods watch shows pulled may still have its pod, and a watch that is behind shows
  * less than exists. A resume asked and not yet seen holds its place, and so does every Job of
  * the job not seen yet (node_count from the annotations): it may have been created unsuspended.
+ *
+ * The Jobs that hold a slot and those seen are counted as the tasks change (master/model_counts.c);
+ * the suspended Jobs of this node are visited in task order from the job's bitmaps: those with a
+ * resume asked (held places, asked again when due) and, while a slot is free, those waiting.
  */
 static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     /* Without a parallelism, only tasks held for their node are suspended: no slot limit. */
     int32_t limit = j->job.spec.parallelism > 0 ? j->job.spec.parallelism : INT32_MAX;
-    if (m->actions.resume_job == NULL)
+    if (m->actions.resume_job == NULL || j->counts.queued + j->counts.asked == 0)
         return;
-    int64_t running = 0;
-    size_t seen = 0;
-    for (size_t i = 0; i < j->ntasks; i++) {
-        task_rec_t *t = &j->tasks[i];
-        if (t->has_kjob || ipd_task_state_is_final((ipd_task_state_t)t->task.state))
-            seen++;
-        if (kjob_active(t))
-            running++;
-    }
+    int64_t running = j->counts.running;
+    size_t seen = j->counts.seen;
     if (j->node_count > seen)
         running += (int64_t)(j->node_count - seen);
-    /* A task whose node cannot take a pull pod now stays suspended (proto/kube_node.h). */
-    for (size_t i = 0; i < j->ntasks; i++) {
+    /* Once no slot is free, a waiting task is passed over: only the asked ones are visited. */
+    unsigned asked = 1u << IPD_TASK_BITS_ASKED, both = asked | 1u << IPD_TASK_BITS_QUEUED;
+    for (size_t i = ipd_model_next_bits(j, running < limit ? both : asked, 0); i < j->ntasks;
+         i = ipd_model_next_bits(j, running < limit ? both : asked, i + 1)) {
         task_rec_t *t = &j->tasks[i];
-        if (!t->has_kjob || !t->suspended || (t->resume_asked_at == 0 && running >= limit) ||
-            model_is_remote(m, t->task.node))
-            continue;
+        /* A task whose node cannot take a pull pod now stays suspended (proto/kube_node.h). */
         char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
         if (t->resume_asked_at == 0 && ipd_model_node_block(m, j, t->task.node, reason, sizeof(reason), message,
                                                             sizeof(message)) != IPD_NODE_USABLE)
@@ -315,6 +307,7 @@ static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (t->resume_asked_at == 0 || now - t->resume_asked_at >= ACTION_RETRY_MS) {
             t->resume_asked_at = now;
             m->actions.resume_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+            ipd_model_count_task(m, j, i); /* waiting -> asked */
         }
         running++;
     }
@@ -325,11 +318,20 @@ void ipd_model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
     if (j->job.cancelled)
         return;
     ipd_model_keep_reconcile(m, j, now);
-    for (size_t i = 0; i < j->ntasks; i++) {
-        if (model_is_remote(m, j->tasks[i].task.node))
-            continue;
-        give_up_if_exhausted(m, j, &j->tasks[i]);
-        stop_if_done(m, &j->tasks[i], now);
+    /* A task can come to give up only when it was recomputed (its state, reason or attempts) or
+     * its job's backoff_limit changed (which recomputes every task): the tasks the publication
+     * just recomputed, or every task when the counts had to be made anew. */
+    int every = j->counts_due;
+    ipd_model_counts_ready(m, j);
+    size_t n = every ? j->ntasks : m->ncomputed;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = every ? k : m->computed_index[k];
+        if (!model_is_remote(m, j->tasks[i].task.node))
+            give_up_if_exhausted(m, j, i);
     }
+    size_t first_gave_up = j->counts.gave_up > 0 ? ipd_model_next_bits(j, 1u << IPD_TASK_BITS_GAVE_UP, 0) : j->ntasks;
+    for (size_t i = first_gave_up; i < j->ntasks; i = ipd_model_next_bits(j, 1u << IPD_TASK_BITS_GAVE_UP, i + 1))
+        if (!model_is_remote(m, j->tasks[i].task.node))
+            stop_if_done(m, &j->tasks[i], now);
     resume_within_parallelism(m, j, now);
 }

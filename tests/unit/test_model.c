@@ -1712,3 +1712,112 @@ Test(model, a_relist_without_a_keep_jobs_anchor_cancels_it)
     ipd_model_flush(model, T0 + 2000);
     cr_assert_eq(read_job(job.id).job.state, IPD_JOB_CANCELLED);
 }
+
+#define RANDOM_NODES 40
+#define RANDOM_STEPS 6000
+
+/* The next number of a fixed sequence (an LCG): the same transitions in every run. */
+static uint32_t next_random(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*state >> 33);
+}
+
+/* One random input for task `node` of `job`: its Job (suspended, resumed, running, finished,
+ * deleted), its pod (any container state, replaced, deleted), an Event, or its Node. */
+static void random_input(const ipd_job_t *job, const char *node, uint32_t r, unsigned *attempt)
+{
+    static const char *const states[] = {"creating", "backoff", "err401", "running", "completed", "starterror"};
+    char pod_name[64];
+    snprintf(pod_name, sizeof(pod_name), "pull-%s-%s-%u", job->id, node, *attempt);
+    json_t *o;
+    switch (r % 12) {
+    case 0:
+    case 1:
+        add_kjob(job, node, RANDOM_NODES, 1);
+        break;
+    case 2:
+        apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob(job, node, RANDOM_NODES, 0));
+        break;
+    case 3:
+        o = kjob(job, node, RANDOM_NODES, (r >> 8) % 2);
+        json_object_set_new(o, "status", json_pack("{s:i}", "active", 1));
+        apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, o);
+        break;
+    case 4:
+        if ((r >> 8) % 4 == 0)
+            apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED,
+                  kjob_finished(job, node, (r >> 10) % 2 ? "Complete" : "Failed", "BackoffLimitExceeded"));
+        break;
+    case 5:
+        if ((r >> 8) % 4 == 0)
+            apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(job, node, RANDOM_NODES, 0));
+        break;
+    case 6:
+    case 7:
+    case 8:
+        apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED,
+              pod(job->id, node, pod_name, (int)*attempt, states[(r >> 8) % (sizeof(states) / sizeof(states[0]))]));
+        break;
+    case 9:
+        apply(IPD_MODEL_PODS, IPD_WATCH_DELETED, pod(job->id, node, pod_name, (int)*attempt, "backoff"));
+        ++*attempt;
+        break;
+    case 10:
+        apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED,
+              event(pod_name, pod_name, (r >> 8) % 2 ? "Failed" : "Pulling", ERR401, (int)(r >> 9) % 5 + 1, 3));
+        break;
+    default: {
+        json_t *n = node_obj(node, (r >> 8) % 3 != 0, (r >> 10) % 4 == 0, NULL);
+        ipd_model_apply(model, IPD_MODEL_NODES, IPD_WATCH_MODIFIED, n);
+        json_decref(n);
+        break;
+    }
+    }
+}
+
+/* Random inputs to two jobs, flushed now and then: after every flush the counts the model keeps
+ * as tasks change equal a recount from scratch. */
+static void random_transitions(uint64_t seed)
+{
+    ipd_job_t jobs[2] = {job_of("pj-00000051", 2, 5), job_of("pj-00000052", 1, 0)};
+    unsigned attempts[2][RANDOM_NODES] = {{0}};
+    char node[32];
+    json_t *nodes[RANDOM_NODES];
+    for (int i = 0; i < RANDOM_NODES; i++) {
+        snprintf(node, sizeof(node), "node-%02d", i);
+        nodes[i] = node_obj(node, 1, 0, NULL);
+    }
+    list_nodes(nodes, RANDOM_NODES);
+    uint64_t rnd = seed;
+    int64_t now = T0;
+    size_t flushes = 0;
+    for (int step = 0; step < RANDOM_STEPS; step++) {
+        uint32_t r = next_random(&rnd);
+        int jx = (int)(r % 2), nx = (int)((r >> 1) % RANDOM_NODES);
+        snprintf(node, sizeof(node), "node-%02d", nx);
+        random_input(&jobs[jx], node, next_random(&rnd), &attempts[jx][nx]);
+        if (next_random(&rnd) % 4 != 0)
+            continue;
+        now += 1000 + next_random(&rnd) % 4000; /* resumes asked again, retrying Jobs waited on */
+        if (next_random(&rnd) % 8 == 0)
+            ipd_model_tick(model);
+        ipd_model_flush(model, now);
+        flushes++;
+        cr_assert_eq(ipd_model_check_counts(model), 0, "step %d: the kept counts differ from a recount", step);
+    }
+    cr_assert_gt(flushes, RANDOM_STEPS / 8);
+    cr_assert_gt(nactions, 0, "the parallelism resumed Jobs");
+}
+
+Test(model, counts_kept_as_tasks_change_equal_a_recount_after_random_transitions)
+{
+    random_transitions(1);
+}
+
+Test(model, counts_kept_as_tasks_change_equal_a_recount_in_node_scope)
+{
+    /* Other nodes' tasks are not this node's to resume: they leave the parallelism's queue. */
+    ipd_model_set_node(model, "node-07", 0);
+    random_transitions(2);
+}
