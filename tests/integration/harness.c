@@ -332,15 +332,44 @@ json_t *h_http_json(int port, const char *method, const char *path, const char *
     return doc;
 }
 
-void h_post_pull(int port, const char *body, char *id, size_t cap)
+void h_post_pull_at(const char *file, int line, int port, const char *body, char *id, size_t cap)
 {
     long st = 0;
     json_t *doc = h_http_json(port, "POST", "/api/v1/images/pull", body, &st);
     const char *message = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
-    cr_assert_eq(st, 202, "POST %s: %ld %s", body, st, message != NULL ? message : "");
+    ipd_assert_at(file, line, st == 202, "POST %s: %ld %s", body, st, message != NULL ? message : "");
     const char *s = json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id"));
-    cr_assert_not_null(s, "POST %s: no job id", body);
+    ipd_assert_at(file, line, s != NULL, "POST %s: no job id", body);
     snprintf(id, cap, "%s", s);
+    json_decref(doc);
+}
+
+json_t *h_get_job(int port, const char *id, long *status)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    return h_http_json(port, "GET", path, NULL, status);
+}
+
+json_t *h_expect_job_at(const char *file, int line, int port, const char *id)
+{
+    long status = 0;
+    json_t *doc = h_get_job(port, id, &status);
+    ipd_assert_at(file, line, doc != NULL && status == 200, "GET job %s: %ld", id, status);
+    return doc;
+}
+
+void h_expect_cancel_at(const char *file, int line, int port, const char *id)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    long st = 0;
+    json_t *doc = h_http_json(port, "DELETE", path, NULL, &st);
+    ipd_assert_at(file, line, st == 202, "DELETE %s: %ld %s", path, st,
+                  json_string_value(json_object_get(json_object_get(doc, "error"), "message")) ?: "");
+    const char *state = json_string_value(json_object_get(doc, "state"));
+    ipd_expect_at(file, line, state != NULL && strcmp(state, "cancelled") == 0, "DELETE %s: state %s, want cancelled",
+                  path, state ? state : "(none)");
     json_decref(doc);
 }
 
@@ -353,25 +382,24 @@ typedef struct job_state_want {
 static int job_state_is(void *ctx)
 {
     job_state_want_t *s = ctx;
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", s->id);
-    json_t *job = h_http_json(s->port, "GET", path, NULL, NULL);
+    json_t *job = h_get_job(s->port, s->id, NULL);
     snprintf(s->seen, sizeof(s->seen), "%s", json_string_value(json_object_get(job, "state")) ?: "(none)");
     json_decref(job);
     return strcmp(s->seen, s->state) == 0;
 }
 
-void h_expect_job_state(int port, const char *id, const char *state, int timeout_ms)
+void h_expect_job_state_at(const char *file, int line, int port, const char *id, const char *state, int timeout_ms)
 {
     job_state_want_t s = {port, id, state, ""};
-    cr_assert(h_wait(job_state_is, &s, timeout_ms), "job %s: want %s, last seen %s", id, state, s.seen);
+    ipd_assert_at(file, line, h_wait(job_state_is, &s, timeout_ms), "job %s: want %s, last seen %s", id, state, s.seen);
 }
 
-void h_sim_ok(int port, const char *method, const char *path, const char *body)
+void h_sim_ok_at(const char *file, int line, int port, const char *method, const char *path, const char *body)
 {
     h_resp_t r;
-    cr_assert_eq(h_http(port, method, path, body, NULL, &r), 0, "%s %s: transport", method, path);
-    cr_assert(r.status >= 200 && r.status < 300, "%s %s: %ld %s", method, path, r.status, r.body ? r.body : "");
+    ipd_assert_at(file, line, h_http(port, method, path, body, NULL, &r) == 0, "%s %s: transport", method, path);
+    ipd_assert_at(file, line, r.status >= 200 && r.status < 300, "%s %s: %ld %s", method, path, r.status,
+                  r.body ? r.body : "");
     h_resp_free(&r);
 }
 
@@ -503,34 +531,36 @@ int h_resp_header(const h_resp_t *r, const char *name, char *out, size_t cap)
     return 0;
 }
 
-void h_expect_status(int port, const char *method, const char *path, const char *body, const char *const *headers,
-                     long status, const char *what)
+void h_expect_status_at(const char *file, int line, int port, const char *method, const char *path, const char *body,
+                        const char *const *headers, long status, const char *what)
 {
     char label[512];
     snprintf(label, sizeof(label), "%s %s%s%s%s", method, path, what ? " (" : "", what ? what : "", what ? ")" : "");
     h_resp_t r;
-    cr_assert_eq(h_http(port, method, path, body, headers, &r), 0, "%s: transport failure", label);
-    cr_assert_eq(r.status, status, "%s: status %ld, expected %ld: %s", label, r.status, status, r.body ? r.body : "");
+    ipd_assert_at(file, line, h_http(port, method, path, body, headers, &r) == 0, "%s: transport failure", label);
+    ipd_assert_at(file, line, r.status == status, "%s: status %ld, expected %ld: %s", label, r.status, status,
+                  r.body ? r.body : "");
     h_resp_free(&r);
 }
 
-void h_expect_error_body(const h_resp_t *r, long status, const char *code, const char *prefix, const char *what)
+void h_expect_error_body_at(const char *file, int line, const h_resp_t *r, long status, const char *code,
+                            const char *prefix, const char *what)
 {
-    cr_assert_eq(r->status, status, "%s: status %ld, expected %ld: %s", what, r->status, status,
-                 r->body ? r->body : "");
+    ipd_assert_at(file, line, r->status == status, "%s: status %ld, expected %ld: %s", what, r->status, status,
+                  r->body ? r->body : "");
     char v[256] = "";
     h_resp_header(r, "content-type", v, sizeof(v));
-    cr_assert(strncmp(v, "application/json", 16) == 0, "%s: content-type %s", what, v);
+    ipd_assert_at(file, line, strncmp(v, "application/json", 16) == 0, "%s: content-type %s", what, v);
     json_t *doc = json_loadb(r->body, r->len, 0, NULL);
-    cr_assert_not_null(doc, "%s: error body is not JSON: %s", what, r->body);
+    ipd_assert_at(file, line, doc != NULL, "%s: error body is not JSON: %s", what, r->body);
     json_t *err = json_object_get(doc, "error");
     const char *c = json_string_value(json_object_get(err, "code"));
     const char *m = json_string_value(json_object_get(err, "message"));
-    cr_assert(c != NULL && m != NULL, "%s: no error code and message: %s", what, r->body);
-    cr_assert_str_eq(c, code, "%s: code %s, expected %s", what, c, code);
+    ipd_assert_at(file, line, c != NULL && m != NULL, "%s: no error code and message: %s", what, r->body);
+    ipd_assert_at(file, line, strcmp(c, code) == 0, "%s: code %s, expected %s", what, c, code);
     if (prefix != NULL)
-        cr_assert(strncmp(m, prefix, strlen(prefix)) == 0, "%s: message \"%s\" does not start with \"%s\"", what, m,
-                  prefix);
+        ipd_assert_at(file, line, strncmp(m, prefix, strlen(prefix)) == 0,
+                      "%s: message \"%s\" does not start with \"%s\"", what, m, prefix);
     json_decref(doc);
 }
 

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 #include <stddef.h>
+
+#include "common/at.h"
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -87,19 +89,27 @@ typedef struct h_resp {
 int h_http(int port, const char *method, const char *path, const char *body, const char *const *headers, h_resp_t *out);
 void h_resp_free(h_resp_t *r);
 
+/*
+ * The helpers named h_expect_*, h_post_pull and h_sim_ok fail the test at the line that calls them:
+ * each is a macro passing the caller's file and line (IPD_AT, tests/common/at.h) to its _at function.
+ */
+
 /**
  * Sends a request as h_http and fails the test unless the transport worked and the answer's
  * status is `status`. `what` names the case in the failure message (may be NULL).
  */
-void h_expect_status(int port, const char *method, const char *path, const char *body, const char *const *headers,
-                     long status, const char *what);
+#define h_expect_status(...) h_expect_status_at(IPD_AT, __VA_ARGS__)
+void h_expect_status_at(const char *file, int line, int port, const char *method, const char *path, const char *body,
+                        const char *const *headers, long status, const char *what);
 
 /**
  * Fails the test unless `r` is an error answer of docs/api.md: `status`, a JSON content type, and
  * the body's error `code`, with a message starting with `prefix` (when not NULL). `what` names
  * the request in the failure message.
  */
-void h_expect_error_body(const h_resp_t *r, long status, const char *code, const char *prefix, const char *what);
+#define h_expect_error_body(...) h_expect_error_body_at(IPD_AT, __VA_ARGS__)
+void h_expect_error_body_at(const char *file, int line, const h_resp_t *r, long status, const char *code,
+                            const char *prefix, const char *what);
 
 /** h_http then json_loadb of the body; NULL on any failure. Owned (json_decref). */
 json_t *h_http_json(int port, const char *method, const char *path, const char *body, long *status);
@@ -109,16 +119,36 @@ json_t *h_http_json(int port, const char *method, const char *path, const char *
  * answered 202 (saying the error message), and copies the first job's id into `id` (caller's,
  * `cap` bytes).
  */
-void h_post_pull(int port, const char *body, char *id, size_t cap);
+#define h_post_pull(...) h_post_pull_at(IPD_AT, __VA_ARGS__)
+void h_post_pull_at(const char *file, int line, int port, const char *body, char *id, size_t cap);
+
+/**
+ * GET /api/v1/images/pull-jobs/{id} on `port`: the body as JSON, or NULL on a transport failure or
+ * a body that is not JSON. `status` (may be NULL) receives the HTTP status. Owned (json_decref).
+ */
+json_t *h_get_job(int port, const char *id, long *status);
+
+/** h_get_job, failing the test unless job `id` is answered 200 with JSON. Owned (json_decref). */
+#define h_expect_job(...) h_expect_job_at(IPD_AT, __VA_ARGS__)
+json_t *h_expect_job_at(const char *file, int line, int port, const char *id);
+
+/**
+ * DELETEs job `id` on `port`: fails the test unless it is answered 202, and marks it failed (and
+ * goes on) unless the answer's job is cancelled.
+ */
+#define h_expect_cancel(...) h_expect_cancel_at(IPD_AT, __VA_ARGS__)
+void h_expect_cancel_at(const char *file, int line, int port, const char *id);
 
 /**
  * Waits up to `timeout_ms` until GET /api/v1/images/pull-jobs/{id} on `port` says `state`; fails
  * the test otherwise, naming the state last seen.
  */
-void h_expect_job_state(int port, const char *id, const char *state, int timeout_ms);
+#define h_expect_job_state(...) h_expect_job_state_at(IPD_AT, __VA_ARGS__)
+void h_expect_job_state_at(const char *file, int line, int port, const char *id, const char *state, int timeout_ms);
 
 /** Sends a control or API request to the simulator on `port`; fails the test unless it answers 2xx. */
-void h_sim_ok(int port, const char *method, const char *path, const char *body);
+#define h_sim_ok(...) h_sim_ok_at(IPD_AT, __VA_ARGS__)
+void h_sim_ok_at(const char *file, int line, int port, const char *method, const char *path, const char *body);
 
 /** Polls `pred(ctx)` every 50 ms until it returns non-zero or `timeout_ms` passes. Returns the last value. */
 int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms);
