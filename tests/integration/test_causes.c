@@ -72,21 +72,11 @@ static void create(const char *image, const char *extra, char *id, size_t cap)
     json_decref(doc);
 }
 
-static json_t *get_job(const char *id)
-{
-    char path[128];
-    long status = 0;
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    json_t *doc = h_http_json(w.port, "GET", path, NULL, &status);
-    cr_assert(doc != NULL && status == 200, "GET %s: %ld", path, status);
-    return doc;
-}
-
 static int all_final(void *ctx)
 {
     (void)ctx;
     for (size_t i = 0; i < NCASES; i++) {
-        json_t *job = get_job(cases[i].id);
+        json_t *job = h_expect_job(w.port, cases[i].id);
         int final = strcmp(str(job, "state"), "failed") == 0 || strcmp(str(job, "state"), "cancelled") == 0 ||
                     strcmp(str(job, "state"), "succeeded") == 0;
         json_decref(job);
@@ -153,7 +143,7 @@ Test(causes, every_class_from_a_real_failure_reaches_task_error_filter_and_metri
     cr_assert(h_wait(all_final, NULL, 60000), "not every job reached a final state");
     for (size_t i = 0; i < NCASES; i++) {
         const kase_t *k = &cases[i];
-        json_t *job = get_job(k->id);
+        json_t *job = h_expect_job(w.port, k->id);
         char *text = json_dumps(job, JSON_COMPACT);
         json_t *task = json_array_get(json_object_get(job, "tasks"), 0), *err = json_object_get(job, "error");
         cr_expect_str_eq(str(job, "state"), k->state, "%s: %s", k->cause, text);
@@ -168,7 +158,7 @@ Test(causes, every_class_from_a_real_failure_reaches_task_error_filter_and_metri
         free(text);
         json_decref(job);
     }
-    json_t *job = get_job(cancelled);
+    json_t *job = h_expect_job(w.port, cancelled);
     json_t *task = json_array_get(json_object_get(job, "tasks"), 0);
     cr_expect_str_eq(str(job, "state"), "cancelled");
     cr_expect_str_eq(str(task, "cause"), "cancelled");

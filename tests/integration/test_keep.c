@@ -34,9 +34,7 @@ typedef struct job_want {
 
 static void describe(const char *id, char *out, size_t cap)
 {
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
+    json_t *job = h_get_job(w.port, id, NULL);
     size_t used =
         (size_t)snprintf(out, cap, "%s %lld", json_string_value(json_object_get(job, "state")) ?: "?",
                          (long long)json_integer_value(json_object_get(json_object_get(job, "nodes"), "desired")));
@@ -113,13 +111,7 @@ Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_unco
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-5/uncordon", "{}");
     expect_job(id, "keeping 3 node-2:succeeded node-3:succeeded node-5:succeeded");
     /* DELETE ends it. */
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    long st = 0;
-    json_t *doc = h_http_json(w.port, "DELETE", path, NULL, &st);
-    cr_assert_eq(st, 202, "DELETE: %ld", st);
-    cr_expect_str_eq(json_string_value(json_object_get(doc, "state")), "cancelled");
-    json_decref(doc);
+    h_expect_cancel(w.port, id);
     cr_expect_eq(kube_jobs(id), 0);
     cr_expect_eq(kube_jobs_of(id, 1), 0, "the anchor Job");
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes", "{\"name\":\"node-6\",\"labels\":{\"pool\":\"warm\"}}");
@@ -132,9 +124,7 @@ Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_unco
 /* The pod name of the job's task on `node`. */
 static void task_pod(const char *id, const char *node, char *out, size_t cap)
 {
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
+    json_t *job = h_get_job(w.port, id, NULL);
     size_t i;
     json_t *t;
     out[0] = '\0';
@@ -220,18 +210,6 @@ static int no_pending_injection(void *ctx)
     return none;
 }
 
-static void cancel(const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    long st = 0;
-    json_t *doc = h_http_json(w.port, "DELETE", path, NULL, &st);
-    cr_assert_eq(st, 202, "DELETE: %ld %s", st,
-                 json_string_value(json_object_get(json_object_get(doc, "error"), "message")) ?: "");
-    cr_expect_str_eq(json_string_value(json_object_get(doc, "state")), "cancelled");
-    json_decref(doc);
-}
-
 Test(keep, a_keep_job_without_a_matching_node_waits_survives_a_restart_and_is_cancelled, .fini = teardown)
 {
     h_world_sim(&w, "nonode", sim_args);
@@ -252,7 +230,7 @@ Test(keep, a_keep_job_without_a_matching_node_waits_survives_a_restart_and_is_ca
     h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-9", NULL);
     expect_job(id, "keeping 0");
     /* No task Job is left; DELETE still ends the job, and deletes its anchor. */
-    cancel(id);
+    h_expect_cancel(w.port, id);
     cr_expect_eq(kube_jobs(id), 0);
     cr_expect_eq(kube_jobs_of(id, 1), 0, "the anchor Job");
 }
@@ -325,9 +303,7 @@ Test(keep, a_pod_selector_keep_job_follows_the_pods_to_their_new_image, .fini = 
               "\"node_selector\":{\"pool\":\"web\"},\"keep\":true}",
               id);
     expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
+    json_t *job = h_get_job(w.port, id, NULL);
     json_t *ps = json_object_get(job, "pod_selector");
     cr_expect_str_eq(json_string_value(json_object_get(ps, "namespace")) ?: "", "default", "the record's pod_selector");
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(ps, "matchLabels"), "app")) ?: "", "web");

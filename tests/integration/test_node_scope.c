@@ -33,16 +33,6 @@ static void sim_post(const char *path, const char *body)
     h_resp_free(&r);
 }
 
-static json_t *get_job(const char *id)
-{
-    char path[128];
-    long status = 0;
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    json_t *doc = h_http_json(w.port, "GET", path, NULL, &status);
-    cr_assert(doc != NULL && status == 200, "GET %s: %ld", path, status);
-    return doc;
-}
-
 static json_t *task_of(json_t *job, const char *node)
 {
     size_t i;
@@ -73,7 +63,7 @@ typedef struct wait_task {
 static int task_in_state(void *ctx)
 {
     wait_task_t *wt = ctx;
-    json_t *job = get_job(wt->id);
+    json_t *job = h_expect_job(w.port, wt->id);
     json_t *t = task_of(job, wt->node);
     int ok = t != NULL && strcmp(str(t, "state"), wt->state) == 0;
     json_decref(job);
@@ -101,7 +91,7 @@ Test(node_scope, a_job_is_never_final_while_another_node_is_pending_and_events_a
     cr_assert(h_wait(task_in_state, &own, 30000), "node-1's task did not succeed");
     /* Node-1 is done, node-2 has not started: the job is not, now or a little later. */
     for (int round = 0; round < 2; round++) {
-        json_t *job = get_job(id);
+        json_t *job = h_expect_job(w.port, id);
         char *text = json_dumps(job, JSON_COMPACT);
         cr_expect_str_neq(str(job, "state"), "succeeded", "%s", text);
         cr_expect_eq(count(job, "desired"), 2, "%s", text);
@@ -142,7 +132,7 @@ Test(node_scope, a_job_is_never_final_while_another_node_is_pending_and_events_a
     sim_post("/_sim/nodes/node-2/ready", "{}");
     wait_task_t other = {id, "node-2", "succeeded"};
     cr_assert(h_wait(task_in_state, &other, 30000), "node-2's task did not follow its Job");
-    json_t *job = get_job(id);
+    json_t *job = h_expect_job(w.port, id);
     char *text = json_dumps(job, JSON_COMPACT);
     cr_expect_str_eq(str(job, "state"), "succeeded", "%s", text);
     cr_expect_eq(count(job, "succeeded"), 2, "%s", text);

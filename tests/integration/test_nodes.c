@@ -33,9 +33,7 @@ typedef struct task_want {
 static int task_is(void *ctx)
 {
     task_want_t *want = ctx;
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", want->id);
-    json_t *job = h_http_json(w.port, "GET", path, NULL, NULL);
+    json_t *job = h_get_job(w.port, want->id, NULL);
     size_t i;
     json_t *t;
     int ok = 0;

@@ -153,10 +153,8 @@ static const char *str(json_t *obj, const char *key)
 
 static json_t *get_job(int i, const char *id)
 {
-    char path[128];
     long status = 0;
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    json_t *doc = h_http_json(w.port[i], "GET", path, NULL, &status);
+    json_t *doc = h_get_job(w.port[i], id, &status);
     if (status != 200) {
         json_decref(doc);
         return NULL;

@@ -175,17 +175,13 @@ Test(retry_after, a_delete_throttled_by_the_apiserver_cancels_after_retry_after,
     long st = 0;
     json_t *doc = post("{\"image\":\"example.com/slow:1\",\"nodes\":[\"node-1\"]}", &st);
     cr_assert_eq(st, 202);
-    char id[64], path[128];
+    char id[64];
     snprintf(id, sizeof(id), "%s",
              json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id")) ?: "");
     json_decref(doc);
     h_expect_job_state(w.port, id, "pulling", 20000);
     inject("DELETE", "/apis/batch/v1/namespaces/imgpulld/jobs", 2, 429, 1);
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
-    doc = h_http_json(w.port, "DELETE", path, NULL, &st);
-    cr_assert_eq(st, 202, "DELETE answered %ld", st);
-    cr_expect_str_eq(json_string_value(json_object_get(doc, "state")), "cancelled");
-    json_decref(doc);
+    h_expect_cancel(w.port, id);
     cr_expect_eq(kube_jobs(id), 0);
 }
 
