@@ -324,6 +324,22 @@ static void expect_converged_at(const char *file, int line, const char *id, int 
     expect_same_everywhere_at(file, line, id);
 }
 
+/*
+ * Makes the simulator's pulls of "slow" images take `ms`, pulls `image` onto every node through
+ * daemon 1 and waits until every daemon shows node-3's pull started. Returns the job's id (owned).
+ */
+#define slow_pull(ms, image, what) slow_pull_at(IPD_AT, ms, image, what)
+static char *slow_pull_at(const char *file, int line, int ms, const char *image, const char *what)
+{
+    char body[64];
+    snprintf(body, sizeof(body), "{\"pattern\": \"slow\", \"ms\": %d}", ms);
+    sim_post("/_sim/pull", body);
+    char *id = pull_at(file, line, 0, image, "[\"node-1\", \"node-2\", \"node-3\"]");
+    want_t pulling = {id, {1, 1, 1}, "node-3", "pulling", NULL};
+    wait_all_at(file, line, &pulling, 30000, what);
+    return id;
+}
+
 /* ---- the cases ---- */
 /*
  * What Redis holds must be what the publish scripts promise, however many changes one script
@@ -399,10 +415,7 @@ Test(redis, a_failing_pull_on_node_3_and_a_cancel_through_daemon_2_are_seen_ever
     json_decref(job);
 
     /* A slow pull on every node, cancelled through daemon 2. */
-    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
-    char *slow = pull(0, "slow:1", "[\"node-1\", \"node-2\", \"node-3\"]");
-    want_t pulling = {slow, {1, 1, 1}, "node-3", "pulling", NULL};
-    wait_all(&pulling, 30000, "the slow pull did not start on node-3 for every daemon");
+    char *slow = slow_pull(60000, "slow:1", "the slow pull did not start on node-3 for every daemon");
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", slow);
     h_resp_t r;
@@ -471,10 +484,7 @@ Test(redis, a_cancelled_job_is_not_echoed_between_the_daemons, .timeout = 120)
 Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted, .timeout = 120)
 {
     start_world("rkill", NULL, NULL);
-    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 15000}");
-    char *id = pull(0, "slow:2", "[\"node-1\", \"node-2\", \"node-3\"]");
-    want_t pulling = {id, {1, 1, 1}, "node-3", "pulling", NULL};
-    wait_all(&pulling, 30000, "node-3's pull did not start everywhere");
+    char *id = slow_pull(15000, "slow:2", "node-3's pull did not start everywhere");
     kill(w.d[2].pid, SIGKILL);
     waitpid(w.d[2].pid, NULL, 0);
     w.d[2].pid = 0;
@@ -496,10 +506,7 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
 Test(redis, a_stopped_redis_degrades_and_converges_once_resumed, .timeout = 120)
 {
     start_world("rstop", NULL, NULL);
-    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 3000}");
-    char *id = pull(0, "slow:3", "[\"node-1\", \"node-2\", \"node-3\"]");
-    want_t pulling = {id, {1, 1, 1}, "node-3", "pulling", NULL};
-    wait_all(&pulling, 30000, "the pulls did not start everywhere");
+    char *id = slow_pull(3000, "slow:3", "the pulls did not start everywhere");
     kill(w.redis.pid, SIGSTOP);
     usleep(5000 * 1000);
     /* Each daemon still serves, its own node at least. */
