@@ -245,6 +245,13 @@ static void apply_pulling(const char *job_id, const char *node, const char *pod_
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event(event_name, pod_name, "Pulling", "Pulling image", 1, 2));
 }
 
+/* A pull that ended before its pod was seen: the Pulled event `event_name` at 4 s, then the completed pod. */
+static void apply_pulled(const char *job_id, const char *node, const char *pod_name, const char *event_name)
+{
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event(event_name, pod_name, "Pulled", PULLED_MSG, 1, 4));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job_id, node, pod_name, 1, "completed"));
+}
+
 /* The Job's conditions, as the Job controller sets them. */
 static json_t *kjob_finished(const ipd_job_t *job, const char *node, const char *type, const char *reason)
 {
@@ -893,8 +900,7 @@ Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
 {
     ipd_job_t job = job_of("pj-0000000f", 3, 0);
     add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("late-1.1", "late-1", "Pulled", PULLED_MSG, 1, 4));
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "late-1", 1, "completed"));
+    apply_pulled(job.id, "node-a", "late-1", "late-1.1");
     ipd_model_flush(model, T0 + 5000);
     view_t before = read_job(job.id);
     cr_assert_eq(before.job.state, IPD_JOB_SUCCEEDED);
@@ -1044,8 +1050,7 @@ Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
 {
     ipd_job_t job = job_of("pj-00000010", 3, 0);
     add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("first-1.1", "first-1", "Pulled", PULLED_MSG, 1, 4));
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "first-1", 1, "completed"));
+    apply_pulled(job.id, "node-a", "first-1", "first-1.1");
     ipd_model_flush(model, T0 + 5000);
     cr_assert_eq(read_job(job.id).tasks[0].state, IPD_TASK_SUCCEEDED);
 
