@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/at.h"
 #include "master/listeners.h"
 
 /* A configuration with `workers` slots and the listen addresses given as host, port pairs. */
@@ -25,13 +26,33 @@ static void config_of(ipd_config_t *cfg, int workers, size_t naddr, const char *
 }
 
 /* config_of, then opens the listeners of `cfg` into `l`; fails the test otherwise. */
-static void open_of(ipd_config_t *cfg, ipd_listeners_t *l, int workers, size_t naddr, const char *const *hosts,
-                    const uint16_t *ports)
+#define open_of(...) open_of_at(IPD_AT, __VA_ARGS__)
+static void open_of_at(const char *file, int line, ipd_config_t *cfg, ipd_listeners_t *l, int workers, size_t naddr,
+                       const char *const *hosts, const uint16_t *ports)
 {
     char err[256] = "";
     config_of(cfg, workers, naddr, hosts, ports);
     memset(l, 0, sizeof(*l));
-    cr_assert_eq(ipd_listeners_open(l, cfg, err, sizeof(err)), 0, "%s", err);
+    int rc = ipd_listeners_open(l, cfg, err, sizeof(err));
+    ipd_assert_at(file, line, rc == 0, "open: %d %s", rc, err);
+}
+
+/* open_of with `workers` slots on the one address 127.0.0.1, port 0 (any free one). */
+#define open_loopback(cfg, l, workers) open_loopback_at(IPD_AT, cfg, l, workers)
+static void open_loopback_at(const char *file, int line, ipd_config_t *cfg, ipd_listeners_t *l, int workers)
+{
+    static const char *const hosts[] = {"127.0.0.1"};
+    static const uint16_t ports[] = {0};
+    open_of_at(file, line, cfg, l, workers, 1, hosts, ports);
+}
+
+/* Reconciles `l` with `cfg`; fails the test unless it succeeds. */
+#define reconcile_ok(l, cfg) reconcile_ok_at(IPD_AT, l, cfg)
+static void reconcile_ok_at(const char *file, int line, ipd_listeners_t *l, const ipd_config_t *cfg)
+{
+    char err[256] = "";
+    int rc = ipd_listeners_reconcile(l, cfg, err, sizeof(err));
+    ipd_assert_at(file, line, rc == 0, "reconcile: %d %s", rc, err);
 }
 
 static uint16_t local_port(int fd)
@@ -81,9 +102,7 @@ Test(listeners, slots_share_one_real_port_with_reuseport)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    const char *hosts[] = {"127.0.0.1"};
-    const uint16_t ports[] = {0};
-    open_of(&cfg, &l, 3, 1, hosts, ports);
+    open_loopback(&cfg, &l, 3);
     cr_assert_eq(l.naddr, 1);
     cr_assert_eq(l.nslots, 3);
     cr_assert_eq(l.asked[0].port, 0, "the configured address keeps its port 0");
@@ -132,15 +151,12 @@ Test(listeners, reconcile_with_the_same_config_keeps_the_same_fds)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    char err[256] = "";
-    const char *hosts[] = {"127.0.0.1"};
-    const uint16_t ports[] = {0};
     int before[3];
-    open_of(&cfg, &l, 3, 1, hosts, ports);
+    open_loopback(&cfg, &l, 3);
     copy_fds(&l, before);
     uint16_t port = l.addr[0].port;
     size_t nfds = open_fd_count();
-    cr_assert_eq(ipd_listeners_reconcile(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    reconcile_ok(&l, &cfg);
     cr_assert_eq(open_fd_count(), nfds, "reconcile opened or closed sockets");
     cr_assert_eq(l.addr[0].port, port);
     for (int s = 0; s < 3; s++) {
@@ -157,7 +173,6 @@ Test(listeners, reconcile_adding_an_address_keeps_the_old_sockets)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    char err[256] = "";
     const char *hosts[] = {"127.0.0.1", "127.0.0.2"};
     const uint16_t ports[] = {0, 0};
     int before[2];
@@ -166,7 +181,7 @@ Test(listeners, reconcile_adding_an_address_keeps_the_old_sockets)
     uint16_t port0 = l.addr[0].port;
 
     config_of(&cfg, 2, 2, hosts, ports);
-    cr_assert_eq(ipd_listeners_reconcile(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    reconcile_ok(&l, &cfg);
     cr_assert_eq(l.naddr, 2);
     cr_assert_eq(l.nslots, 2);
     cr_assert_eq(l.addr[0].port, port0);
@@ -189,7 +204,6 @@ Test(listeners, reconcile_removing_an_address_closes_its_sockets)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    char err[256] = "";
     const char *hosts[] = {"127.0.0.1", "127.0.0.2"};
     const uint16_t ports[] = {0, 0};
     open_of(&cfg, &l, 2, 2, hosts, ports);
@@ -198,7 +212,7 @@ Test(listeners, reconcile_removing_an_address_closes_its_sockets)
     uint16_t kept_port = l.addr[1].port;
 
     config_of(&cfg, 2, 1, hosts + 1, ports + 1);
-    cr_assert_eq(ipd_listeners_reconcile(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    reconcile_ok(&l, &cfg);
     cr_assert_eq(l.naddr, 1);
     cr_assert_str_eq(l.addr[0].host, "127.0.0.2");
     cr_assert_eq(l.addr[0].port, kept_port);
@@ -216,14 +230,11 @@ Test(listeners, reconcile_to_fewer_slots_closes_the_extra)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    char err[256] = "";
-    const char *hosts[] = {"127.0.0.1"};
-    const uint16_t ports[] = {0};
     int before[3];
-    open_of(&cfg, &l, 3, 1, hosts, ports);
+    open_loopback(&cfg, &l, 3);
     copy_fds(&l, before);
     cfg.workers = 1;
-    cr_assert_eq(ipd_listeners_reconcile(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    reconcile_ok(&l, &cfg);
     cr_assert_eq(l.nslots, 1);
     cr_assert_eq(l.fds[0], before[0]);
     cr_assert(fd_is_open(before[0]));
@@ -236,14 +247,11 @@ Test(listeners, reconcile_to_more_slots_binds_the_resolved_port)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    char err[256] = "";
-    const char *hosts[] = {"127.0.0.1"};
-    const uint16_t ports[] = {0};
-    open_of(&cfg, &l, 1, 1, hosts, ports);
+    open_loopback(&cfg, &l, 1);
     int first = l.fds[0];
     uint16_t port = l.addr[0].port;
     cfg.workers = 3;
-    cr_assert_eq(ipd_listeners_reconcile(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    reconcile_ok(&l, &cfg);
     cr_assert_eq(l.nslots, 3);
     cr_assert_eq(l.fds[0], first);
     for (int s = 0; s < 3; s++)
@@ -255,14 +263,13 @@ Test(listeners, reconcile_follows_reordered_addresses)
 {
     ipd_config_t cfg;
     ipd_listeners_t l;
-    char err[256] = "";
     const char *hosts[] = {"127.0.0.1", "127.0.0.2"}, *swapped[] = {"127.0.0.2", "127.0.0.1"};
     const uint16_t ports[] = {0, 0};
     open_of(&cfg, &l, 2, 2, hosts, ports);
     int before[4];
     copy_fds(&l, before);
     config_of(&cfg, 2, 2, swapped, ports);
-    cr_assert_eq(ipd_listeners_reconcile(&l, &cfg, err, sizeof(err)), 0, "%s", err);
+    reconcile_ok(&l, &cfg);
     for (int s = 0; s < 2; s++) {
         cr_assert_eq(ipd_listeners_slot(&l, s)[0], before[s * 2 + 1]);
         cr_assert_eq(ipd_listeners_slot(&l, s)[1], before[s * 2 + 0]);
