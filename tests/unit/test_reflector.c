@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/spawn.h"
+#include "common/mloop_wait.h"
 #include "master/loop.h"
 #include "master/reflector.h"
 #include "shared/kube_client.h"
@@ -195,21 +196,9 @@ static void teardown(void)
 
 TestSuite(reflector_sim, .init = setup, .fini = teardown, .timeout = 120);
 
-#define WAIT_UNTIL(cond, ms)                                                                                           \
-    do {                                                                                                               \
-        uint64_t deadline_ = ipd_mloop_clock_ms() + (ms);                                                              \
-        while (!(cond)) {                                                                                              \
-            cr_assert_lt(ipd_mloop_clock_ms(), deadline_, "timed out waiting for %s", #cond);                          \
-            cr_assert_geq(ipd_mloop_run_once(loop, 50), 0);                                                            \
-        }                                                                                                              \
-    } while (0)
+#define WAIT_UNTIL(cond, ms) IPD_LOOP_UNTIL(loop, cond, ms, 50)
 
-static void run_for(uint64_t ms)
-{
-    uint64_t end = ipd_mloop_clock_ms() + ms;
-    while (ipd_mloop_clock_ms() < end)
-        ipd_mloop_run_once(loop, (int)(end - ipd_mloop_clock_ms()) + 1);
-}
+#define run_for(ms) ipd_loop_run_for(loop, ms)
 
 struct call {
     int done;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "master/listeners.h"
+#include "common/mloop_wait.h"
 #include "master/loop.h"
 #include "master/supervisor.h"
 #include "shared/log.h"
@@ -230,22 +231,9 @@ static void teardown(void)
 
 TestSuite(supervisor, .init = setup, .fini = teardown, .timeout = 60);
 
-#define WAIT_UNTIL(cond, ms)                                                                                           \
-    do {                                                                                                               \
-        uint64_t deadline_ = ipd_mloop_clock_ms() + (ms);                                                              \
-        while (!(cond)) {                                                                                              \
-            cr_assert_lt(ipd_mloop_clock_ms(), deadline_, "timed out waiting for %s", #cond);                          \
-            cr_assert_geq(ipd_mloop_run_once(loop, 20), 0);                                                            \
-        }                                                                                                              \
-    } while (0)
+#define WAIT_UNTIL(cond, ms) IPD_LOOP_UNTIL(loop, cond, ms, 20)
 
-/* Runs the loop for `ms` (for checks that something does NOT happen within a timer's reach). */
-static void run_for(uint64_t ms)
-{
-    uint64_t end = ipd_mloop_clock_ms() + ms;
-    while (ipd_mloop_clock_ms() < end)
-        ipd_mloop_run_once(loop, (int)(end - ipd_mloop_clock_ms()) + 1);
-}
+#define run_for(ms) ipd_loop_run_for(loop, ms)
 
 static size_t count(char kind, unsigned generation)
 {
