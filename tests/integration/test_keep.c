@@ -85,11 +85,18 @@ static size_t kube_jobs(const char *id)
     return kube_jobs_of(id, 0);
 }
 
+/* Starts the simulator and a daemon, and puts node-1 in the pool "warm". */
+#define start_warm(tag) start_warm_at(IPD_AT, tag)
+static void start_warm_at(const char *file, int line, const char *tag)
+{
+    h_world_sim(&w, tag, sim_args);
+    h_world_daemon(&w, NULL, NULL, 1);
+    h_sim_ok_at(file, line, w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+}
+
 Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_uncordoned, .fini = teardown)
 {
-    h_world_sim(&w, "keep", sim_args);
-    h_world_daemon(&w, NULL, NULL, 1);
-    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    start_warm("keep");
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"warm\"}}");
     char id[64];
     post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"pool\":\"warm\"},\"keep\":true}", id);
@@ -152,9 +159,7 @@ static int pulled_again(void *ctx)
 
 Test(keep, refresh_seconds_pulls_again_on_each_node, .fini = teardown)
 {
-    h_world_sim(&w, "refresh", sim_args);
-    h_world_daemon(&w, NULL, NULL, 1);
-    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    start_warm("refresh");
     char id[64];
     post_keep("{\"image\":\"busybox:latest\",\"pull_policy\":\"Always\",\"node_selector\":{\"pool\":\"warm\"},"
               "\"keep\":true,\"refresh_seconds\":10}",
@@ -178,9 +183,7 @@ Test(keep, refresh_seconds_pulls_again_on_each_node, .fini = teardown)
 
 Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table, .fini = teardown)
 {
-    h_world_sim(&w, "restart", sim_args);
-    h_world_daemon(&w, NULL, NULL, 1);
-    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    start_warm("restart");
     char id[64];
     post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"matchExpressions\":[{\"key\":\"pool\",\"operator\":"
               "\"In\",\"values\":[\"warm\"]}]},\"keep\":true}",
@@ -237,9 +240,7 @@ Test(keep, a_keep_job_without_a_matching_node_waits_survives_a_restart_and_is_ca
 
 Test(keep, a_node_back_before_its_old_jobs_deletion_is_seen_pulls_again, .fini = teardown)
 {
-    h_world_sim(&w, "rejoin", sim_args);
-    h_world_daemon(&w, NULL, NULL, 1);
-    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
+    start_warm("rejoin");
     char id[64];
     post_keep("{\"image\":\"busybox:1.36\",\"node_selector\":{\"pool\":\"warm\"},\"keep\":true}", id);
     expect_job(id, "keeping 1 node-1:succeeded");
