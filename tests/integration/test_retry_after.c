@@ -74,11 +74,6 @@ static int nothing_active(void *ctx)
     return none;
 }
 
-static json_t *post(const char *body, long *status)
-{
-    return h_http_json(w.port, "POST", "/api/v1/images/pull", body, status);
-}
-
 Test(retry_after, a_post_throttled_by_the_apiserver_is_created_after_retry_after, .fini = teardown)
 {
     h_world_sim(&w, "rapost", sim_args);
@@ -86,14 +81,8 @@ Test(retry_after, a_post_throttled_by_the_apiserver_is_created_after_retry_after
     h_sim_ok(w.sim.port, "DELETE", "/_sim/requests", NULL);
     /* Both Job POSTs are throttled once each, then once more for one of them. */
     inject("POST", "/apis/batch/v1/namespaces/imgpulld/jobs", 3, 429, 1);
-    long st = 0;
-    json_t *doc = post("{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\"]}", &st);
-    cr_assert_eq(st, 202, "POST answered %ld: %s", st,
-                 json_string_value(json_object_get(json_object_get(doc, "error"), "message")));
     char id[64];
-    snprintf(id, sizeof(id), "%s",
-             json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id")) ?: "");
-    json_decref(doc);
+    h_post_pull(w.port, "{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\"]}", id, sizeof(id));
     h_expect_job_state(w.port, id, "succeeded", 30000);
     cr_expect_eq(kube_jobs(id), 2);
     /* Each retry came no sooner than the Retry-After (1 s) after the 429 it answers. */
@@ -172,13 +161,8 @@ Test(retry_after, a_delete_throttled_by_the_apiserver_cancels_after_retry_after,
     h_world_daemon(&w, NULL, NULL, 1);
     /* A pull that does not end by itself: the image keeps failing, so the job stays active. */
     h_sim_ok(w.sim.port, "POST", "/_sim/pull", "{\"pattern\":\"slow\",\"ms\":600000}");
-    long st = 0;
-    json_t *doc = post("{\"image\":\"example.com/slow:1\",\"nodes\":[\"node-1\"]}", &st);
-    cr_assert_eq(st, 202);
     char id[64];
-    snprintf(id, sizeof(id), "%s",
-             json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id")) ?: "");
-    json_decref(doc);
+    h_post_pull(w.port, "{\"image\":\"example.com/slow:1\",\"nodes\":[\"node-1\"]}", id, sizeof(id));
     h_expect_job_state(w.port, id, "pulling", 20000);
     inject("DELETE", "/apis/batch/v1/namespaces/imgpulld/jobs", 2, 429, 1);
     h_expect_cancel(w.port, id);
@@ -197,13 +181,9 @@ Test(retry_after, the_masters_resume_patch_waits_retry_after_not_its_own_interva
      * The model's own interval for asking again is 5 s, so without Retry-After it takes 15 s.
      */
     inject("PATCH", "/apis/batch/v1/namespaces/imgpulld/jobs/imgpull-.*-node-2", 3, 429, 1);
-    long st = 0;
-    json_t *doc = post("{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\"],\"parallelism\":1}", &st);
-    cr_assert_eq(st, 202);
     char id[64];
-    snprintf(id, sizeof(id), "%s",
-             json_string_value(json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "id")) ?: "");
-    json_decref(doc);
+    h_post_pull(w.port, "{\"image\":\"busybox:1.36\",\"nodes\":[\"node-1\",\"node-2\"],\"parallelism\":1}", id,
+                sizeof(id));
     h_expect_job_state(w.port, id, "succeeded", 60000);
     answer_t a[64];
     size_t n = job_answers("PATCH", "node-2", a, 64);
