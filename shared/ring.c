@@ -33,6 +33,12 @@ static ipd_ring_slot_t *entry_of(const ipd_ring_t *ring, uint64_t seq)
 uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version,
                          const char *id)
 {
+    return ipd_ring_append_part(ring, kind, slot, task, version, id, 0);
+}
+
+uint64_t ipd_ring_append_part(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version,
+                              const char *id, int more)
+{
     uint64_t seq = atomic_load_explicit(ring->head, memory_order_relaxed) + 1;
     ipd_ring_slot_t *e = entry_of(ring, seq);
 
@@ -42,9 +48,9 @@ uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, 
     atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     e->version = version;
-    if (task > IPD_RING_TASK_MAX)
+    if (task > IPD_RING_TASK_MAX && task != IPD_RING_TASK_JOB)
         task = IPD_RING_TASK_NONE;
-    e->kind_task = ((uint32_t)kind & 0xffu) | task << 8;
+    e->kind_task = ((uint32_t)kind & 0x7fu) | (more ? IPD_RING_MORE : 0) | task << 8;
     e->slot = slot;
     memset(e->id, 0, sizeof(e->id));
     strncpy(e->id, id, sizeof(e->id) - 1);
@@ -64,7 +70,8 @@ static int copy_entry(const ipd_ring_t *ring, uint64_t seq, ipd_ring_entry_t *ou
         return IPD_EOVERRUN;
     out->version = e->version;
     uint32_t kind_task = e->kind_task;
-    out->kind = kind_task & 0xffu;
+    out->kind = kind_task & 0x7fu;
+    out->more = (kind_task & IPD_RING_MORE) != 0;
     out->task = kind_task >> 8;
     out->slot = e->slot;
     memcpy(out->id, e->id, sizeof(out->id));

@@ -23,11 +23,15 @@ typedef enum ipd_ring_kind {
     IPD_RING_JOB_DELETED = 2,  /**< the job was deleted or evicted; the slot no longer holds it */
 } ipd_ring_kind_t;
 
-/** `task` of a record that names no single task: a new job, a delete, a change of several
- *  tasks, of the task count, or of the job record alone. Read the whole job. */
+/** `task` of a record that names no task: a new job, a delete, a change of the task count or
+ *  of more tasks than one change describes record by record. Read the whole job. */
 #define IPD_RING_TASK_NONE 0xffffffu
-/** Task indexes a record can name: 0 .. IPD_RING_TASK_MAX (24 bits, IPD_RING_TASK_NONE excluded). */
-#define IPD_RING_TASK_MAX (IPD_RING_TASK_NONE - 1u)
+/** `task` of a record whose change rewrote the job record alone (its tasks and task count are as before). */
+#define IPD_RING_TASK_JOB 0xfffffeu
+/** Task indexes a record can name: 0 .. IPD_RING_TASK_MAX (24 bits, the two values above excluded). */
+#define IPD_RING_TASK_MAX (IPD_RING_TASK_JOB - 1u)
+/** Bit 7 of an entry's kind byte: another record of the same change follows this one. */
+#define IPD_RING_MORE 0x80u
 
 /** One change record as a reader receives it (a private copy; no pointers into the segment). */
 typedef struct ipd_ring_entry {
@@ -35,9 +39,13 @@ typedef struct ipd_ring_entry {
     uint64_t version; /**< the job's `version` at this change (for a delete: its last one) */
     uint32_t kind;    /**< ipd_ring_kind_t */
     uint32_t slot;    /**< job slot index the change concerns */
-    /** the index of the one task this change rewrote (its other tasks and task count are as
-     *  before), or IPD_RING_TASK_NONE */
+    /** the index of a task this change rewrote (its other tasks and task count are as before
+     *  but for those named by the other records of the change), IPD_RING_TASK_JOB or
+     *  IPD_RING_TASK_NONE */
     uint32_t task;
+    /** non-zero: the next record is of the same change (same job, version and kind) and names
+     *  another of its tasks; a change of several tasks is that run of records, the last with 0 */
+    uint32_t more;
     char id[IPD_JOB_ID_SIZE]; /**< job id, NUL-terminated */
 } ipd_ring_entry_t;
 
@@ -45,7 +53,7 @@ typedef struct ipd_ring_entry {
 typedef struct ipd_ring_slot {
     _Atomic uint64_t seq; /**< seq of the record held, 0 while the writer rewrites the entry */
     uint64_t version;
-    uint32_t kind_task; /**< kind in bits 0-7, task (or IPD_RING_TASK_NONE) in bits 8-31 */
+    uint32_t kind_task; /**< kind in bits 0-6, IPD_RING_MORE in bit 7, task in bits 8-31 */
     uint32_t slot;
     char id[IPD_JOB_ID_SIZE];
 } ipd_ring_slot_t;
@@ -75,12 +83,19 @@ uint64_t ipd_ring_head(const ipd_ring_t *ring);
 /**
  * Writer only. Appends a record with seq head + 1, publishes it and returns that seq.
  * `kind`, `slot`, `version`, `id` (borrowed, NUL-terminated, truncated to IPD_JOB_ID_SIZE - 1)
- * describe the change; `task` is the index of the one task it rewrote, or IPD_RING_TASK_NONE
- * (an index above IPD_RING_TASK_MAX is recorded as IPD_RING_TASK_NONE). The oldest entry is
+ * describe the change; `task` is the index of the one task it rewrote, IPD_RING_TASK_JOB or
+ * IPD_RING_TASK_NONE (any other value above IPD_RING_TASK_MAX is recorded as IPD_RING_TASK_NONE). The oldest entry is
  * overwritten once the ring is full.
  */
 uint64_t ipd_ring_append(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version,
                          const char *id);
+
+/**
+ * Writer only. Like ipd_ring_append(), for one record of a change that several records describe
+ * (one per task it rewrote): `more` non-zero marks every record of the run but its last.
+ */
+uint64_t ipd_ring_append_part(ipd_ring_t *ring, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version,
+                              const char *id, int more);
 
 /**
  * Copies the records after `after_seq` into `out` (caller's array of `cap` entries), oldest

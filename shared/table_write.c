@@ -8,11 +8,16 @@
 
 #define NO_SLOT UINT32_MAX
 
-/* Ends a change: appends its record, then announces the new generation. */
-static void commit(ipd_table_t *t, ipd_ring_kind_t kind, uint32_t slot, uint32_t task, uint64_t version, const char *id)
+/*
+ * Ends a change: appends its records, one per entry of `task` (`n` of them, borrowed: task
+ * indexes, or one IPD_RING_TASK_JOB or IPD_RING_TASK_NONE), then announces the new generation.
+ */
+static void commit(ipd_table_t *t, ipd_ring_kind_t kind, uint32_t slot, const uint32_t *task, size_t n,
+                   uint64_t version, const char *id)
 {
     t->w->gen++;
-    ipd_ring_append(&t->ring, kind, slot, task, version, id);
+    for (size_t i = 0; i < n; i++)
+        ipd_ring_append_part(&t->ring, kind, slot, task[i], version, id, i + 1 < n);
     /* Pairs with the acquire load in ipd_table_generation(): a reader that sees the new
      * generation also sees every record copy and list written for it. */
     atomic_store_explicit(&t->hdr->generation, t->w->gen, memory_order_release);
@@ -81,7 +86,8 @@ static void delete_slot(ipd_table_t *t, uint32_t slot)
     ipd_table_lists_update(t, slot, &before, &w->jobs[slot]);
     ipd_table_extent_free(t, before.task_first, before.task_count);
     w->free_slots[w->nfree_slots++] = slot;
-    commit(t, IPD_RING_JOB_DELETED, slot, IPD_RING_TASK_NONE, last.version, before.id);
+    const uint32_t none = IPD_RING_TASK_NONE;
+    commit(t, IPD_RING_JOB_DELETED, slot, &none, 1, last.version, before.id);
 }
 
 /* The next job to evict, never `keep`: the oldest succeeded or cancelled, else the oldest failed. */
@@ -167,9 +173,19 @@ static int check_put(const ipd_table_t *t, const ipd_job_t *job, const ipd_task_
     return ntasks > t->task_cap ? IPD_ETOOBIG : 0;
 }
 
-/* Ends a put of job `slot` whose tasks are written: job copy, writer state, index, lists, record. */
+/*
+ * Records per change at most: a change of more tasks is one IPD_RING_TASK_NONE record, so that
+ * one change never takes more than a sixty-fourth of the ring (table_ring).
+ */
+static size_t parts_max(const ipd_table_t *t)
+{
+    return t->ring.capacity / 64 > 1 ? t->ring.capacity / 64 : 1;
+}
+
+/* Ends a put of job `slot` whose tasks are written: job copy, writer state, index, lists, and the
+ * records naming `task` (`ntask` entries, borrowed, as commit() takes them). */
 static void finish_put(ipd_table_t *t, uint32_t slot, const wjob_t *before, int fresh, const ipd_job_t *job,
-                       const void *json, size_t json_len, uint32_t task)
+                       const void *json, size_t json_len, const uint32_t *task, size_t ntask)
 {
     wjob_t *wj = &t->w->jobs[slot];
 
@@ -182,7 +198,7 @@ static void finish_put(ipd_table_t *t, uint32_t slot, const wjob_t *before, int 
     if (fresh)
         ipd_table_index_insert(t, job->id, slot);
     ipd_table_lists_update(t, slot, before, wj);
-    commit(t, IPD_RING_JOB_UPSERTED, slot, task, job->version, job->id);
+    commit(t, IPD_RING_JOB_UPSERTED, slot, task, ntask, job->version, job->id);
 }
 
 int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
@@ -216,8 +232,10 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
         }
     wj->task_first = first;
     wj->task_count = n;
-    int one = !fresh && !moved && n == before.task_count && written == 1;
-    finish_put(t, slot, &before, fresh, job, json, json_len, one ? last : IPD_RING_TASK_NONE);
+    /* Compared task by task, a put names the one task it rewrote, or none but the job record. */
+    int same = !fresh && !moved && n == before.task_count;
+    uint32_t task = same && written == 1 ? last : same && written == 0 ? IPD_RING_TASK_JOB : IPD_RING_TASK_NONE;
+    finish_put(t, slot, &before, fresh, job, json, json_len, &task, 1);
     if (moved)
         ipd_table_extent_free(t, before.task_first, before.task_count);
     else if (n < before.task_count)
@@ -249,7 +267,12 @@ int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, con
             written++;
             last = index[i];
         }
-    finish_put(t, slot, &before, 0, job, json, json_len, written == 1 ? last : IPD_RING_TASK_NONE);
+    /* The tasks named (a superset of those rewritten) go one record each, up to parts_max(). */
+    uint32_t task = written == 1 ? last : written == 0 ? IPD_RING_TASK_JOB : IPD_RING_TASK_NONE;
+    if (written > 1 && nchanged <= parts_max(t))
+        finish_put(t, slot, &before, 0, job, json, json_len, index, nchanged);
+    else
+        finish_put(t, slot, &before, 0, job, json, json_len, &task, 1);
     return 0;
 }
 

@@ -673,9 +673,20 @@ static void expect_job(const ipd_table_t *r, const char *id, uint64_t version, c
         cr_expect_eq(memcmp(&tasks[i], &want[i], sizeof(tasks[i])), 0, "task %zu differs", i);
 }
 
+/* The last `n` records (n <= 8), oldest first, into `out`. */
+static void last_records(const ipd_table_t *t, ipd_ring_entry_t *out, size_t n)
+{
+    size_t got = 0;
+    uint64_t head = ipd_table_ring_head(t);
+    cr_assert_geq(head, n);
+    cr_assert_eq(ipd_table_ring_read(t, head - n, out, n, &got), 0);
+    cr_assert_eq(got, n);
+}
+
 Test(table, put_tasks_rewrites_only_the_named_tasks)
 {
-    ipd_table_t *w = make_table(8, 64, 64, 256, NULL), *r = NULL;
+    /* A ring of 256: a change is described task by task up to 256 / 64 = 4 tasks. */
+    ipd_table_t *w = make_table(8, 64, 256, 256, NULL), *r = NULL;
     ipd_task_t tasks[10], one;
     ipd_job_t j = job_of("pj-a", IPD_JOB_PULLING, 100, 0);
     tasks_of(tasks, 10, "pj-a");
@@ -700,27 +711,53 @@ Test(table, put_tasks_rewrites_only_the_named_tasks)
     cr_assert_eq(ipd_table_get_job(r, "pj-a", &v), 0);
     cr_expect(v.has_json && v.json_len == 7 && memcmp(json, "{\"x\":1}", 7) == 0);
 
-    /* Two tasks: the record names none. */
+    cr_expect_eq(e.more, 0);
+
+    /* Two tasks: one record each, one change (one generation), the first marked `more`. */
     uint32_t two[2] = {1, 9};
-    ipd_task_t changed[2] = {tasks[1], tasks[9]};
+    ipd_task_t changed[5] = {tasks[1], tasks[9]};
     changed[0].attempts = tasks[1].attempts = 11;
     changed[1].attempts = tasks[9].attempts = 19;
     j.version = 3;
+    uint64_t head = ipd_table_ring_head(r), gen0 = ipd_table_generation(r);
     cr_assert_eq(ipd_table_put_tasks(w, &j, 10, two, changed, 2, NULL, 0), 0);
     expect_job(r, "pj-a", 3, tasks, 10);
+    cr_expect_eq(ipd_table_ring_head(r), head + 2);
+    cr_expect_eq(ipd_table_generation(r), gen0 + 1);
+    ipd_ring_entry_t rec[2];
+    last_records(r, rec, 2);
+    cr_expect(rec[0].task == 1 && rec[0].more && rec[0].version == 3 && rec[0].kind == IPD_RING_JOB_UPSERTED);
+    cr_expect(rec[1].task == 9 && !rec[1].more && rec[1].version == 3 && rec[1].kind == IPD_RING_JOB_UPSERTED);
+
+    /* More tasks than a change describes one by one: one record that names none. */
+    uint32_t five[5] = {0, 2, 4, 6, 8};
+    for (int i = 0; i < 5; i++) {
+        tasks[five[i]].attempts = 50 + (uint32_t)i;
+        changed[i] = tasks[five[i]];
+    }
+    j.version = 4;
+    head = ipd_table_ring_head(r);
+    cr_assert_eq(ipd_table_put_tasks(w, &j, 10, five, changed, 5, NULL, 0), 0);
+    expect_job(r, "pj-a", 4, tasks, 10);
+    cr_expect_eq(ipd_table_ring_head(r), head + 1);
     cr_expect_eq(last_record(r).task, IPD_RING_TASK_NONE);
 
     /* The job record alone. */
-    j.version = 4;
+    j.version = 5;
+    j.nodes.pulling = 7;
     cr_assert_eq(ipd_table_put_tasks(w, &j, 10, NULL, NULL, 0, NULL, 0), 0);
-    expect_job(r, "pj-a", 4, tasks, 10);
-    cr_expect_eq(last_record(r).task, IPD_RING_TASK_NONE);
+    expect_job(r, "pj-a", 5, tasks, 10);
+    cr_expect_eq(last_record(r).task, IPD_RING_TASK_JOB);
+    j.version = 6;
+    j.nodes.pulling = 6;
+    cr_assert_eq(ipd_table_put_job(w, &j, tasks, 10, NULL, 0), 0);
+    cr_expect_eq(last_record(r).task, IPD_RING_TASK_JOB, "a full put that rewrites no task names the job alone");
 
     /* A full put that differs in one task names it too. */
     tasks[7].attempts = 77;
-    j.version = 5;
+    j.version = 7;
     cr_assert_eq(ipd_table_put_job(w, &j, tasks, 10, NULL, 0), 0);
-    expect_job(r, "pj-a", 5, tasks, 10);
+    expect_job(r, "pj-a", 7, tasks, 10);
     cr_expect_eq(last_record(r).task, 7);
 
     /* Refusals write nothing. */
@@ -728,7 +765,7 @@ Test(table, put_tasks_rewrites_only_the_named_tasks)
     one = tasks[0];
     one.attempts = 1000;
     idx = 0;
-    j.version = 6;
+    j.version = 8;
     ipd_job_t other = job_of("pj-none", IPD_JOB_PULLING, 1, 0);
     cr_expect_eq(ipd_table_put_tasks(w, &other, 10, &idx, &one, 1, NULL, 0), IPD_ENOTFOUND);
     cr_expect_eq(ipd_table_put_tasks(w, &j, 9, &idx, &one, 1, NULL, 0), IPD_ESTATE);
@@ -739,7 +776,7 @@ Test(table, put_tasks_rewrites_only_the_named_tasks)
     idx = 0;
     cr_expect_eq(ipd_table_put_tasks(r, &j, 10, &idx, &one, 1, NULL, 0), IPD_ESTATE);
     cr_expect_eq(ipd_table_generation(w), gen);
-    expect_job(r, "pj-a", 5, tasks, 10);
+    expect_job(r, "pj-a", 7, tasks, 10);
 
     /* A state change through put_tasks moves the job between lists. */
     ipd_table_ref_t refs[4];
@@ -754,7 +791,7 @@ Test(table, put_tasks_rewrites_only_the_named_tasks)
     cr_expect_eq(total, 0);
     cr_assert_eq(ipd_table_list(r, IPD_TABLE_LIST_FAILED, refs, 4, &n, &total, NULL), 0);
     cr_expect_eq(total, 1);
-    expect_job(r, "pj-a", 6, tasks, 10);
+    expect_job(r, "pj-a", 8, tasks, 10);
     cr_expect_eq(ipd_table_verify(w), 0);
     ipd_table_destroy(r);
     ipd_table_destroy(w);
