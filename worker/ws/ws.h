@@ -143,7 +143,8 @@ typedef struct ipd_ws_entry {
     uint32_t ndelta;        /**< of them, those that take task deltas */
     uint32_t *dtasks;       /**< owned: task indexes named by the change records noted (ws_delta.c) */
     uint32_t ndtasks, dtasks_cap;
-    uint8_t dtasks_all;   /**< a noted record named no single task: the next change has no delta */
+    uint8_t dtasks_all;   /**< a noted record named no task: the next change has no delta */
+    uint8_t noted_more;   /**< the last record noted said more records of its change follow */
     h2o_linklist_t order; /**< in ws->order while LIVE or a kept tombstone */
     h2o_linklist_t batch; /**< in ws->batch while a change record waits */
     h2o_linklist_t gone;  /**< in ws->gone while a kept tombstone */

@@ -16,6 +16,8 @@ static void note_task(ipd_ws_entry_t *e, uint32_t task)
 {
     if (e->dtasks_all)
         return;
+    if (task == IPD_RING_TASK_JOB)
+        return; /* the job record alone */
     if (task == IPD_RING_TASK_NONE || e->ndtasks >= note_cap(e)) {
         e->dtasks_all = 1;
         return;
@@ -41,6 +43,7 @@ void ipd_ws_delta_note(ipd_ws_entry_t *e, const ipd_ring_entry_t *rec)
         note_task(e, rec->task);
     if (rec->version > e->noted_version)
         e->noted_version = rec->version;
+    e->noted_more = rec->more != 0;
 }
 
 void ipd_ws_delta_forget(ipd_ws_entry_t *e)
@@ -48,14 +51,16 @@ void ipd_ws_delta_forget(ipd_ws_entry_t *e)
     e->ndtasks = 0;
     e->dtasks_all = 0;
     e->noted_version = 0;
+    e->noted_more = 0;
 }
 
 /*
- * The table read returned version `version`, newer than the records the worker consumed: the
- * writer published the job before its change record, or the worker has not read the ring that
- * far yet. Notes the records of `e` after the worker's ring cursor up to the one of `version`;
- * the worker applies them again later, which only repeats tasks. Returns 1 when that record
- * was found (then every task the read includes is noted), 0 otherwise.
+ * The table read returned version `version`, newer than the records the worker consumed, or
+ * the last record consumed said more of its change follow: the writer published the job before
+ * its change records, or the worker has not read the ring that far yet. Notes the records of
+ * `e` after the worker's ring cursor up to the last one of `version`; the worker applies them
+ * again later, which only repeats tasks. Returns 1 when that record was found (then every task
+ * the read includes is noted), 0 otherwise.
  */
 static int note_ahead(ipd_ws_t *ws, ipd_ws_entry_t *e, uint64_t version)
 {
@@ -72,7 +77,7 @@ static int note_ahead(ipd_ws_t *ws, ipd_ws_entry_t *e, uint64_t version)
             if (recs[i].version > version)
                 return 0;
             ipd_ws_delta_note(e, &recs[i]);
-            if (recs[i].version == version)
+            if (recs[i].version == version && !recs[i].more)
                 return !e->dtasks_all;
         }
         at = recs[n - 1].seq;
@@ -106,7 +111,7 @@ void ipd_ws_delta_build(ipd_ws_t *ws, ipd_ws_entry_t *e, const ipd_table_job_vie
     /* The records say which tasks changed only against the frames built before, at `from`. */
     int ok = from != 0 && !e->dtasks_all && view->ntasks == from_ntasks && view->ntasks <= view->task_cap &&
              job->version >= from && job->version >= e->noted_version;
-    if (ok && job->version > e->noted_version)
+    if (ok && (job->version > e->noted_version || e->noted_more))
         ok = note_ahead(ws, e, job->version);
     if (ok && unique_tasks(e, view->ntasks) == 0)
         e->delta = ipd_ws_msg_tasks(ws->epoch, seq, from, job, view->tasks, view->ntasks, e->dtasks, e->ndtasks);

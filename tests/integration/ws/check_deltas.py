@@ -38,8 +38,9 @@ class DeltaView:
             self.job = m["job"]
         elif m["type"] == "tasks":
             check(self.job is not None, "a tasks message before the snapshot")
-            check(m["from_version"] == self.job["version"],
-                  "tasks from version %s applied to version %s" % (m["from_version"], self.job["version"]))
+            check(m["from_version"] <= self.job["version"] <= m["version"],
+                  "tasks from version %s to %s applied to version %s" % (m["from_version"], m["version"],
+                                                                         self.job["version"]))
             check(m["ntasks"] == len(self.job["tasks"]), "task count %s in a delta of a job of %d tasks" %
                   (m["ntasks"], len(self.job["tasks"])))
             check("tasks" not in m["summary"], "the summary carries no tasks")
@@ -121,15 +122,20 @@ async def pull_with_deltas():
         check(v.types[0] == "snapshot", "a delta watch starts with a snapshot: %s" % v.types[:3])
         check(v.job == rest_job, "the rebuilt job equals REST:\n%s\n%s" % (json.dumps(v.job), json.dumps(rest_job)))
     ntasks_msgs = [json.loads(t) for s, t in v1.raw.items() if json.loads(t)["type"] == "tasks"]
-    check(len(ntasks_msgs) >= 1, "changes went as deltas: %d tasks messages of %s" % (len(ntasks_msgs), v1.types))
+    # A change of several tasks is a delta too (one change record per task); only a client that
+    # was owed a change when the next came gets whole jobs.
+    check(len(ntasks_msgs) >= v1.types.count("update"), "most changes went as deltas: %d tasks messages of %s" %
+          (len(ntasks_msgs), v1.types))
     check(any(len(m["changed"]) == 1 for m in ntasks_msgs), "a delta carries only the task that changed")
     common = sorted(set(wv.by_seq) & set(v1.by_seq))
     check(len(common) >= NODES // 2, "both watches saw most changes: %d seqs in common" % len(common))
     for s in common:
         check(v1.by_seq[s] == wv.by_seq[s], "at seq %d the rebuilt job equals the whole job" % s)
-    shared = sorted(set(v1.raw) & set(v2.raw))
+    # Either may have been sent the whole job instead (it was owed a change when the next came).
+    shared = [s for s in sorted(set(v1.raw) & set(v2.raw)) if '"type":"tasks"' in v1.raw[s] + v2.raw[s]]
     for s in shared:
-        check(v1.raw[s] == v2.raw[s], "two delta watches receive the same bytes at seq %d" % s)
+        both = '"type":"tasks"' in v1.raw[s] and '"type":"tasks"' in v2.raw[s]
+        check(not both or v1.raw[s] == v2.raw[s], "two delta watches receive the same bytes at seq %d" % s)
     whole_bytes = sum(len(t) for t in wv.raw.values())
     delta_bytes = sum(len(t) for t in v1.raw.values())
     counts = {t: v1.types.count(t) for t in sorted(set(v1.types))}
