@@ -85,8 +85,10 @@ int ipd_logs_framer_push(ipd_logs_framer_t *f, const char *p, size_t len, ipd_lo
 int ipd_logs_framer_flush(ipd_logs_framer_t *f, int whole_lines, ipd_logs_frame_cb emit, void *data);
 
 /**
- * Picks the container to stream from a parsed Pod (`pod` borrowed, named `podname`): `wanted`
- * when it is one of the pod's containers, else the only container when `wanted` is empty. Copies
+ * Picks the container to stream from a parsed Pod (`pod` borrowed, named `podname`), as the
+ * apiserver does for a log request (pkg/registry/core/pod/strategy.go, validateContainer):
+ * `wanted` when it is one of the pod's init, regular or ephemeral containers, else the only
+ * regular container when `wanted` is empty. Copies
  * it into `out` (IPD_LOGS_CONTAINER_SIZE bytes) and returns 0; otherwise returns -1 with a
  * message naming the `container` parameter and listing the pod's containers in `msg`.
  */
@@ -100,13 +102,14 @@ typedef enum ipd_logs_container_state {
     IPD_LOGS_CONTAINER_TERMINATED,
 } ipd_logs_container_state_t;
 
-/** Number of containers in spec.containers of a parsed Pod (`pod` borrowed). */
+/** Number of regular containers (spec.containers) of a parsed Pod (`pod` borrowed). */
 size_t ipd_logs_pod_ncontainers(const json_t *pod);
 /** Name of container `i` (borrowed from `pod`), or NULL. */
 const char *ipd_logs_pod_container(const json_t *pod, size_t i);
-/** True when `name` is in spec.containers. */
+/** True when `name` is in spec.initContainers, spec.containers or spec.ephemeralContainers. */
 int ipd_logs_pod_has_container(const json_t *pod, const char *name);
-/** Appends the container names, comma-separated, to `out`. Returns 0 or -ENOMEM. */
+/** Appends the names of the init, regular and ephemeral containers, in that order, comma-separated, to `out`. Returns 0
+ * or -ENOMEM. */
 int ipd_logs_pod_list_containers(const json_t *pod, ipd_buf_t *out);
 /** The state of container `name`; `has_previous` (may be NULL) is set when it has a lastState.terminated. */
 ipd_logs_container_state_t ipd_logs_pod_container_state(const json_t *pod, const char *name, int *has_previous);

@@ -19,51 +19,69 @@ const char *ipd_logs_pod_container(const json_t *pod, size_t i)
     return json_string_value(json_object_get(json_array_get(containers_of(pod), i), "name"));
 }
 
+/* The spec lists a named container may come from, in the order the apiserver lists them. */
+static const char *const spec_lists[] = {"initContainers", "containers", "ephemeralContainers"};
+
 int ipd_logs_pod_has_container(const json_t *pod, const char *name)
 {
-    for (size_t i = 0; i < ipd_logs_pod_ncontainers(pod); i++) {
-        const char *c = ipd_logs_pod_container(pod, i);
-        if (c != NULL && strcmp(c, name) == 0)
-            return 1;
+    const json_t *spec = json_object_get(pod, "spec");
+    for (size_t l = 0; l < sizeof(spec_lists) / sizeof(spec_lists[0]); l++) {
+        size_t i;
+        const json_t *c;
+        json_array_foreach(json_object_get(spec, spec_lists[l]), i, c)
+        {
+            const char *n = json_string_value(json_object_get(c, "name"));
+            if (n != NULL && strcmp(n, name) == 0)
+                return 1;
+        }
     }
     return 0;
 }
 
 int ipd_logs_pod_list_containers(const json_t *pod, ipd_buf_t *out)
 {
+    const json_t *spec = json_object_get(pod, "spec");
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < ipd_logs_pod_ncontainers(pod); i++) {
-        const char *c = ipd_logs_pod_container(pod, i);
-        if (c == NULL)
-            continue;
-        if (out->len != 0)
-            rc = ipd_buf_append(out, ", ", 2);
-        if (rc == 0)
-            rc = ipd_buf_append(out, c, strlen(c));
+    for (size_t l = 0; rc == 0 && l < sizeof(spec_lists) / sizeof(spec_lists[0]); l++) {
+        size_t i;
+        const json_t *c;
+        json_array_foreach(json_object_get(spec, spec_lists[l]), i, c)
+        {
+            const char *n = json_string_value(json_object_get(c, "name"));
+            if (n == NULL)
+                continue;
+            if (rc == 0 && out->len != 0)
+                rc = ipd_buf_append(out, ", ", 2);
+            if (rc == 0)
+                rc = ipd_buf_append(out, n, strlen(n));
+        }
     }
     return rc;
 }
 
 ipd_logs_container_state_t ipd_logs_pod_container_state(const json_t *pod, const char *name, int *has_previous)
 {
-    const json_t *list = json_object_get(json_object_get(pod, "status"), "containerStatuses");
+    static const char *const lists[] = {"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"};
+    const json_t *status = json_object_get(pod, "status");
     size_t i;
     const json_t *st;
     if (has_previous != NULL)
         *has_previous = 0;
-    json_array_foreach(list, i, st)
-    {
-        const char *n = json_string_value(json_object_get(st, "name"));
-        if (n == NULL || strcmp(n, name) != 0)
-            continue;
-        if (has_previous != NULL)
-            *has_previous = json_object_get(json_object_get(st, "lastState"), "terminated") != NULL;
-        const json_t *state = json_object_get(st, "state");
-        if (json_object_get(state, "running") != NULL)
-            return IPD_LOGS_CONTAINER_RUNNING;
-        if (json_object_get(state, "terminated") != NULL)
-            return IPD_LOGS_CONTAINER_TERMINATED;
-        return IPD_LOGS_CONTAINER_UNKNOWN;
+    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+        json_array_foreach(json_object_get(status, lists[l]), i, st)
+        {
+            const char *n = json_string_value(json_object_get(st, "name"));
+            if (n == NULL || strcmp(n, name) != 0)
+                continue;
+            if (has_previous != NULL)
+                *has_previous = json_object_get(json_object_get(st, "lastState"), "terminated") != NULL;
+            const json_t *state = json_object_get(st, "state");
+            if (json_object_get(state, "running") != NULL)
+                return IPD_LOGS_CONTAINER_RUNNING;
+            if (json_object_get(state, "terminated") != NULL)
+                return IPD_LOGS_CONTAINER_TERMINATED;
+            return IPD_LOGS_CONTAINER_UNKNOWN;
+        }
     }
     return IPD_LOGS_CONTAINER_UNKNOWN;
 }

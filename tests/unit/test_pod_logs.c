@@ -176,6 +176,29 @@ Test(logs_pod, containers_and_their_state)
     json_decref(pod);
 }
 
+/* An init and an ephemeral container may be named, as the apiserver allows (pkg/registry/core/pod/strategy.go). */
+Test(logs_pod, init_and_ephemeral_containers_are_named_not_defaulted)
+{
+    json_t *pod =
+        json_loads("{\"spec\":{\"initContainers\":[{\"name\":\"setup\"}],\"containers\":[{\"name\":\"app\"}],"
+                   "\"ephemeralContainers\":[{\"name\":\"debug\"}]},"
+                   "\"status\":{\"initContainerStatuses\":[{\"name\":\"setup\",\"state\":{\"terminated\":{}}}],"
+                   "\"ephemeralContainerStatuses\":[{\"name\":\"debug\",\"state\":{\"running\":{}}}]}}",
+                   0, NULL);
+    char out[IPD_LOGS_CONTAINER_SIZE], msg[256];
+    cr_assert_not_null(pod);
+    cr_assert_eq(ipd_logs_pick_container(pod, "p", "", out, msg, sizeof(msg)), 0);
+    cr_assert_str_eq(out, "app");
+    cr_assert_eq(ipd_logs_pick_container(pod, "p", "setup", out, msg, sizeof(msg)), 0);
+    cr_assert_str_eq(out, "setup");
+    cr_assert_eq(ipd_logs_pick_container(pod, "p", "debug", out, msg, sizeof(msg)), 0);
+    cr_assert_eq(ipd_logs_pod_container_state(pod, "setup", NULL), IPD_LOGS_CONTAINER_TERMINATED);
+    cr_assert_eq(ipd_logs_pod_container_state(pod, "debug", NULL), IPD_LOGS_CONTAINER_RUNNING);
+    cr_assert_eq(ipd_logs_pick_container(pod, "p", "nope", out, msg, sizeof(msg)), -1);
+    cr_assert_str_eq(msg, "container: \"nope\" is not a container of pod p; choose one of: setup, app, debug");
+    json_decref(pod);
+}
+
 Test(logs_pod, status_message)
 {
     char out[32];

@@ -171,6 +171,15 @@ def case_unnamed_container_starts_without_the_pod_read():
           "pod=twins2 answered %s %r" % (st, body))
 
 
+def case_init_container_named():
+    # The apiserver serves the log of an init or ephemeral container named in the request
+    # (pkg/registry/core/pod/strategy.go, validateContainer), and lists them when none is named.
+    sim.pod("inits1", init=("setup",), containers=("a", "b"))
+    st, body = handshake_status(A.daemon, "pod=inits1&container=setup")
+    check(st == 101, "container=setup answered %s %r" % (st, body))
+    st, body = handshake_status(A.daemon, "pod=inits1")
+    check(st == 400 and body["error"]["message"].endswith("choose one of: setup, a, b"), "answered %s %r" % (st, body))
+
 def case_container_terminated():
     sim.post("/_sim/outcome", {"pattern": "(^|/)shortlived:", "outcome": "Run", "run_ms": 1500, "exit_code": 0,
                                "log_rate": 20})

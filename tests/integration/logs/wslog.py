@@ -109,9 +109,11 @@ class Sim:
     def post(self, path, body):
         return http_json(self.port, "POST", path, body)
 
-    def pod(self, name, image="logger:1", containers=("main",), restart="Always"):
+    def pod(self, name, image="logger:1", containers=("main",), restart="Always", init=()):
         spec = {"nodeName": "node-1", "restartPolicy": restart,
                 "containers": [{"name": c, "image": image} for c in containers]}
+        if init:
+            spec["initContainers"] = [{"name": c, "image": image} for c in init]
         st, _ = self.post("/api/v1/namespaces/%s/pods" % self.ns, {"metadata": {"name": name}, "spec": spec})
         assert st == 201, "creating pod %s: %s" % (name, st)
 
