@@ -23,13 +23,23 @@ int64_t ipd_model_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Dirty jobs are published in the order they were marked: new jobs (a reply of remote records,
+ * a relist) then enter the table's active list at its end, in its order, instead of each at
+ * the front of the ones written before it, which rewrote the whole list once per job
+ * (docs/benchmarks.md, the Redis link's ingestion).
+ */
 void ipd_model_mark_job(ipd_model_t *m, job_rec_t *j)
 {
     if (j->dirty)
         return;
     j->dirty = 1;
-    j->next_dirty = m->dirty;
-    m->dirty = j;
+    j->next_dirty = NULL;
+    if (m->dirty == NULL)
+        m->dirty = j;
+    else
+        m->dirty_tail->next_dirty = j;
+    m->dirty_tail = j;
 }
 
 void ipd_model_mark_dirty(ipd_model_t *m, job_rec_t *j)
@@ -692,7 +702,7 @@ size_t ipd_model_flush(ipd_model_t *m, int64_t now)
      * is published by a second pass, so the table never lags a decision already acted upon. */
     for (int pass = 0; pass < 2 && m->dirty != NULL; pass++) {
         job_rec_t *j = m->dirty;
-        m->dirty = NULL;
+        m->dirty = m->dirty_tail = NULL;
         while (j != NULL) {
             job_rec_t *next = j->next_dirty;
             j->dirty = 0;

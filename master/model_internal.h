@@ -166,7 +166,8 @@ struct ipd_model {
     ipd_strmap_t nodes; /* name -> node_rec_t */
     int nodes_listed;   /* the Nodes were listed once: a node absent from the map does not exist */
     uint64_t pod_order;
-    job_rec_t *dirty;
+    job_rec_t *dirty; /* jobs to publish, in the order marked; the last one is dirty_tail */
+    job_rec_t *dirty_tail;
     uint64_t mark[IPD_MODEL_KIND_COUNT];
     ipd_buf_t json;
     ipd_task_t *scratch; /* publish()'s task array, reused (owned) */
