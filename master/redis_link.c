@@ -418,8 +418,7 @@ static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len,
     ipd_job_t job;
     ipd_task_t task;
     char selection[IPD_MSGPACK_SELECTION_MAX];
-    memset(&job, 0, sizeof(job));
-    ipd_task_init(&task, "", 0);
+    /* Not initialised here: a record decoded writes all of both (ipd_redis_record_decode). */
     int rc = rec != NULL && rec->type == REDIS_REPLY_STRING
                  ? ipd_redis_record_decode(rec->str, rec->len, &job, &task, selection, sizeof(selection))
                  : IPD_EINVAL;

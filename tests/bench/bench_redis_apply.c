@@ -64,8 +64,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < records; i++) {
         ipd_job_t job;
         ipd_task_t task;
-        memset(&job, 0, sizeof(job));
-        ipd_task_init(&task, "", 0);
         if (ipd_redis_record_decode(all.data + at[i], at[i + 1] - at[i], &job, &task, NULL, 0) == 0 &&
             ipd_model_remote_task(model, &job, NULL, &task) == 0)
             applied++;
