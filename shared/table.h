@@ -184,6 +184,8 @@ uint32_t ipd_table_ring_capacity(const ipd_table_t *t);
 uint32_t ipd_table_json_capacity(const ipd_table_t *t);
 /** Jobs currently held (writer only; readers get 0). */
 uint32_t ipd_table_job_count(const ipd_table_t *t);
+/** Final states the writer kept over a different one since this writer attached (ipd_table_put_job; readers get 0). */
+uint64_t ipd_table_final_refusals(const ipd_table_t *t);
 
 /* ---- readers (also valid on the writer's table) ---- */
 
@@ -235,6 +237,17 @@ int ipd_table_ring_read(const ipd_table_t *t, uint64_t after_seq, ipd_ring_entry
  * task capacity); IPD_EFULL (only active jobs left to evict, or the tasks cannot be placed;
  * finished jobs may have been evicted in the attempt); IPD_ESTATE on a read-only table.
  * The change record names the task rewritten when exactly one was (ring.h, `task`).
+ *
+ * A final state stays final, whatever the caller asks (the last line of defence against a bug
+ * upstream): a job the table holds as succeeded, failed or cancelled keeps that state, its
+ * finish time and its error when `job` says another state, except that a keep job may leave
+ * succeeded or failed (a keep job is never final, only cancelled); a task (the same index and
+ * node as the published one) that is succeeded, failed or cancelled keeps its record when the
+ * new one has another state, except that a keep job's task may start a new round (pending,
+ * pulling, retrying: a refresh, a node back). What was kept is written in place of what was
+ * asked, the job's node counts follow the tasks kept, the JSON is then left absent (readers
+ * encode the records), and each refusal counts in ipd_table_final_refusals() and is logged once
+ * per job in a row. A new job (or one deleted and put again) has nothing to keep.
  */
 int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
                       size_t json_len);
@@ -249,6 +262,7 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
  * Returns 0; IPD_ENOTFOUND (no such job: use ipd_table_put_job()); IPD_ESTATE (the table holds
  * another task count, or a read-only table); IPD_EINVAL (bad job as for ipd_table_put_job(), an
  * index >= ntasks); IPD_ETOOBIG (nchanged above the task capacity). Nothing is written on error.
+ * Final states stay final as for ipd_table_put_job().
  */
 int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, const uint32_t *index,
                         const ipd_task_t *tasks, size_t nchanged, const void *json, size_t json_len);

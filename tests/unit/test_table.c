@@ -891,6 +891,9 @@ Test(table, lists_follow_a_sorted_model_through_many_enters_and_leaves)
             m->state = state;
             ipd_job_t j = job_of(m->id, state, m->created, m->finished);
             j.version = (uint64_t)step + 1;
+            /* Keep jobs may leave succeeded or failed (a final state stays final otherwise), so
+             * that jobs leave the failed list as often as they enter it. */
+            j.keep = 1;
             cr_assert_eq(ipd_table_put_job(w, &j, &task, 1, NULL, 0), 0, "step %d", step);
         }
         expect_list(r, IPD_TABLE_LIST_ACTIVE, POOL, step);
@@ -990,5 +993,113 @@ Test(table, readers_see_one_version_of_a_job_updated_one_task_at_a_time)
     cr_log_info("%llu reads, %llu busy, last version %llu", (unsigned long long)reads, (unsigned long long)busy,
                 (unsigned long long)last);
     ipd_table_destroy(r);
+    ipd_table_destroy(w);
+}
+
+/* Job `id` with `n` tasks on nodes "a", "b", ... in `states`; counts as ipd_job_aggregate would. */
+static int put_states(ipd_table_t *t, const char *id, int keep, int job_state, const int *states, size_t n,
+                      const char *json)
+{
+    ipd_job_t j = job_of(id, job_state, 100, ipd_job_state_is_final((ipd_job_state_t)job_state) ? 200 : 0);
+    j.keep = (uint8_t)keep;
+    ipd_task_t tasks[4];
+    cr_assert_leq(n, 4);
+    memset(tasks, 0, sizeof(tasks));
+    for (size_t i = 0; i < n; i++) {
+        tasks[i].node[0] = (char)('a' + i);
+        tasks[i].state = (uint8_t)states[i];
+        tasks[i].image_bytes = -1;
+    }
+    ipd_job_aggregate(&j, tasks, n, 300);
+    j.state = (uint8_t)job_state;
+    return ipd_table_put_job(t, &j, tasks, n, json, json != NULL ? strlen(json) : 0);
+}
+
+/* "job-state task-state ... (succeeded=N failed=N pending=N) json|nojson" as the table holds it. */
+static void held(const ipd_table_t *t, const char *id, char *out, size_t cap)
+{
+    ipd_job_t j;
+    ipd_task_t tasks[4];
+    char json[64];
+    ipd_table_job_view_t v = {.job = &j, .tasks = tasks, .task_cap = 4, .json = json, .json_cap = sizeof(json)};
+    cr_assert_eq(ipd_table_get_job(t, id, &v), 0, "%s", id);
+    size_t used = (size_t)snprintf(out, cap, "%s", ipd_job_state_name((ipd_job_state_t)j.state));
+    for (size_t i = 0; i < v.ntasks && i < 4; i++)
+        used += (size_t)snprintf(out + used, cap - used, " %s:%s", tasks[i].node,
+                                 ipd_task_state_name((ipd_task_state_t)tasks[i].state));
+    snprintf(out + used, cap - used, " (succeeded=%u failed=%u pending=%u) %s", j.nodes.succeeded, j.nodes.failed,
+             j.nodes.pending, v.has_json ? "json" : "nojson");
+}
+
+#define EXPECT_HELD(t, id, want)                                                                                       \
+    do {                                                                                                               \
+        char seen_[256];                                                                                               \
+        held(t, id, seen_, sizeof(seen_));                                                                             \
+        cr_expect_str_eq(seen_, want, "%s", id);                                                                       \
+    } while (0)
+
+Test(table, a_final_state_stays_final_whatever_the_writer_is_given)
+{
+    ipd_table_t *w = make_table(8, 32, 64, 512, NULL);
+    const int S = IPD_TASK_SUCCEEDED, F = IPD_TASK_FAILED, P = IPD_TASK_PENDING, U = IPD_TASK_PULLING;
+    cr_assert_eq(put_states(w, "pj-done", 0, IPD_JOB_SUCCEEDED, (int[]){S, S}, 2, "{}"), 0);
+    EXPECT_HELD(w, "pj-done", "succeeded a:succeeded b:succeeded (succeeded=2 failed=0 pending=0) json");
+    cr_expect_eq(ipd_table_final_refusals(w), 0);
+
+    /* A flip planted as a model bug would publish it: the job and task a keep what was published,
+     * the counts follow the task kept, the JSON (which says the flip) is not stored. */
+    cr_assert_eq(put_states(w, "pj-done", 0, IPD_JOB_FAILED, (int[]){F, S}, 2, "{\"state\":\"failed\"}"), 0);
+    EXPECT_HELD(w, "pj-done", "succeeded a:succeeded b:succeeded (succeeded=2 failed=0 pending=0) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 2, "the task's and the job's refusals");
+    /* ... also through put_tasks, and back to pending. */
+    ipd_job_t j = job_of("pj-done", IPD_JOB_PULLING, 100, 0);
+    ipd_task_t back;
+    memset(&back, 0, sizeof(back));
+    back.node[0] = 'b';
+    back.state = IPD_TASK_PENDING;
+    j.nodes = (ipd_node_counts_t){.desired = 2, .succeeded = 1, .pending = 1};
+    cr_assert_eq(ipd_table_put_tasks(w, &j, 2, (uint32_t[]){1}, &back, 1, NULL, 0), 0);
+    EXPECT_HELD(w, "pj-done", "succeeded a:succeeded b:succeeded (succeeded=2 failed=0 pending=0) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 4);
+
+    /* What may change: an active task or job becomes final; a final one gains figures. */
+    cr_assert_eq(put_states(w, "pj-run", 0, IPD_JOB_PULLING, (int[]){U, P}, 2, NULL), 0);
+    cr_assert_eq(put_states(w, "pj-run", 0, IPD_JOB_FAILED, (int[]){S, F}, 2, "{}"), 0);
+    EXPECT_HELD(w, "pj-run", "failed a:succeeded b:failed (succeeded=1 failed=1 pending=0) json");
+    /* A job deleted (DELETE after completion, eviction) and put again is a new job. */
+    cr_assert_eq(ipd_table_delete_job(w, "pj-run"), 0);
+    cr_assert_eq(put_states(w, "pj-run", 0, IPD_JOB_PENDING, (int[]){P}, 1, NULL), 0);
+    EXPECT_HELD(w, "pj-run", "pending a:pending (succeeded=0 failed=0 pending=1) nojson");
+    /* A node that left: the task at that index is another node's. */
+    cr_assert_eq(put_states(w, "pj-keep", 1, IPD_JOB_KEEPING, (int[]){S, S}, 2, NULL), 0);
+    ipd_job_t k = job_of("pj-keep", IPD_JOB_KEEPING, 100, 0);
+    k.keep = 1;
+    ipd_task_t other;
+    memset(&other, 0, sizeof(other));
+    snprintf(other.node, sizeof(other.node), "c");
+    ipd_job_aggregate(&k, &other, 1, 300);
+    cr_assert_eq(ipd_table_put_job(w, &k, &other, 1, NULL, 0), 0);
+    EXPECT_HELD(w, "pj-keep", "keeping c:pending (succeeded=0 failed=0 pending=1) nojson");
+    /* A keep job's refresh: succeeded, a new round (pending, pulling), then succeeded again. */
+    cr_assert_eq(put_states(w, "pj-keep", 1, IPD_JOB_KEEPING, (int[]){S, S}, 2, NULL), 0);
+    cr_assert_eq(put_states(w, "pj-keep", 1, IPD_JOB_KEEPING, (int[]){P, U}, 2, NULL), 0);
+    EXPECT_HELD(w, "pj-keep", "keeping a:pending b:pulling (succeeded=0 failed=0 pending=1) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 4, "nothing refused");
+    /* ... but never one final state for another, and a cancelled keep job stays cancelled. */
+    cr_assert_eq(put_states(w, "pj-keep", 1, IPD_JOB_KEEPING, (int[]){S, S}, 2, NULL), 0);
+    cr_assert_eq(put_states(w, "pj-keep", 1, IPD_JOB_KEEPING, (int[]){F, S}, 2, NULL), 0);
+    EXPECT_HELD(w, "pj-keep", "keeping a:succeeded b:succeeded (succeeded=2 failed=0 pending=0) nojson");
+    cr_assert_eq(put_states(w, "pj-keep", 1, IPD_JOB_CANCELLED, (int[]){S, S}, 2, NULL), 0);
+    cr_assert_eq(put_states(w, "pj-keep", 1, IPD_JOB_KEEPING, (int[]){S, S}, 2, NULL), 0);
+    EXPECT_HELD(w, "pj-keep", "cancelled a:succeeded b:succeeded (succeeded=2 failed=0 pending=0) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 6);
+    cr_expect_eq(ipd_table_verify(w), 0);
+
+    /* A writer that attaches again (a restarted master) keeps guarding what the table holds. */
+    ipd_table_destroy(w);
+    w = make_table(8, 32, 64, 512, NULL);
+    cr_assert_eq(put_states(w, "pj-done", 0, IPD_JOB_FAILED, (int[]){F, F}, 2, NULL), 0);
+    EXPECT_HELD(w, "pj-done", "succeeded a:succeeded b:succeeded (succeeded=2 failed=0 pending=0) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 3);
     ipd_table_destroy(w);
 }
