@@ -50,6 +50,7 @@ void ipd_daemon_publish_stats(daemon_state_t *d)
     v[IPD_MSTATS_KUBE_ACTIONS] = d->kube_actions;
     v[IPD_MSTATS_KUBE_ACTION_ERRORS] = d->kube_action_errors;
     v[IPD_MSTATS_RELOADS] = d->reloads;
+    v[IPD_MSTATS_FINAL_REFUSED] = d->table != NULL ? ipd_table_final_refusals(d->table) : 0;
     v[IPD_MSTATS_STARTED_AT] = (uint64_t)d->started_at;
     if (d->redis != NULL) {
         ipd_redis_link_stats_t rs;

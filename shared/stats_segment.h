@@ -28,7 +28,7 @@
 
 #include "proto/job.h"
 
-#define IPD_STATS_VERSION 6u
+#define IPD_STATS_VERSION 7u
 /** Counter slots in a block, after its 64-byte head. */
 #define IPD_STATS_SLOTS 56u
 /** Bytes of a block before its route slots: the head and the counters. */
@@ -118,6 +118,7 @@ typedef enum ipd_mstats_counter {
     IPD_MSTATS_REDIS_NODES_LOST,     /**< gauge: nodes whose daemon's liveness key expired */
     IPD_MSTATS_KUBE_RETRIES_429,     /**< the master's Kubernetes requests sent again after a 429 */
     IPD_MSTATS_KUBE_RETRIES_503,     /**< ... after a 503 */
+    IPD_MSTATS_FINAL_REFUSED,        /**< final states the table writer kept over a different one (table.h) */
     /** Tasks that reached failed, by cause: slot IPD_MSTATS_TASK_FAILURES + (cause - IPD_CAUSE_AUTH)
      *  for each ipd_cause_t from IPD_CAUSE_AUTH to IPD_CAUSE_UNKNOWN (ipd_mstats_task_failures()). */
     IPD_MSTATS_TASK_FAILURES,

@@ -94,6 +94,16 @@ static void start_warm_at(const char *file, int line, const char *tag)
     h_sim_ok_at(file, line, w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
 }
 
+/* The table kept no final state over another (legitimate changes only: shared/table_final.c). */
+static void expect_no_final_refusal(void)
+{
+    h_resp_t r;
+    cr_assert_eq(h_http(w.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    cr_expect(strstr(r.body, "\nimgpulld_master_final_overwrites_refused_total 0\n") != NULL,
+              "the table refused a final-state change");
+    h_resp_free(&r);
+}
+
 Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_uncordoned, .fini = teardown)
 {
     start_warm("keep");
@@ -126,6 +136,7 @@ Test(keep, the_node_set_follows_nodes_that_join_change_labels_leave_and_are_unco
     describe(id, seen, sizeof(seen));
     cr_expect(strncmp(seen, "cancelled 3 ", 12) == 0, "%s", seen);
     cr_expect_eq(kube_jobs(id), 0, "a cancelled keep job creates nothing");
+    expect_no_final_refusal();
 }
 
 /* The pod name of the job's task on `node`. */
@@ -179,6 +190,7 @@ Test(keep, refresh_seconds_pulls_again_on_each_node, .fini = teardown)
     }
     json_decref(events);
     cr_expect_geq(pulls, 2, "Pulling events: %zu", pulls);
+    expect_no_final_refusal();
 }
 
 Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table, .fini = teardown)
@@ -202,6 +214,7 @@ Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table,
     expect_job(id, "keeping 3 node-1:succeeded node-2:succeeded node-4:succeeded");
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-4/labels", "{\"labels\":{\"pool\":null}}");
     expect_job(id, "keeping 2 node-1:succeeded node-2:succeeded");
+    expect_no_final_refusal();
 }
 
 static int no_pending_injection(void *ctx)
