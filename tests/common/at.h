@@ -13,49 +13,40 @@
 /** The caller's place, as a helper macro passes it on: `helper_at(IPD_AT, ...)`. */
 #define IPD_AT __FILE__, __LINE__
 
-__attribute__((format(printf, 4, 0))) static inline void ipd_test_report_at(const char *file, int line, int passed,
-                                                                            const char *fmt, va_list ap)
+/**
+ * Marks the test failed at `file`:`line` with the printf-style message; then ends it when `end` is
+ * set (as cr_assert_fail), else goes on (as cr_expect_fail).
+ */
+__attribute__((format(printf, 4, 5))) static inline void ipd_test_failed_at(const char *file, int line, int end,
+                                                                            const char *fmt, ...)
 {
     char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    struct criterion_assert_stats st = {.message = msg, .passed = passed, .line = (unsigned)line, .file = file};
+    va_end(ap);
+    struct criterion_assert_stats st = {.message = msg, .passed = 0, .line = (unsigned)line, .file = file};
     criterion_send_assert(&st);
+    if (end)
+        criterion_abort_test();
+    criterion_continue_test();
 }
 
 /** Fails the test at `file`:`line` with the printf-style message and ends it (as cr_assert_fail). */
-__attribute__((format(printf, 3, 4), noreturn)) static inline void ipd_test_fail_at(const char *file, int line,
-                                                                                    const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    ipd_test_report_at(file, line, 0, fmt, ap);
-    va_end(ap);
-    criterion_abort_test();
-}
-
-/** Marks the test failed at `file`:`line` with the message and goes on (as cr_expect_fail). */
-__attribute__((format(printf, 3, 4))) static inline void ipd_test_expect_fail_at(const char *file, int line,
-                                                                                 const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    ipd_test_report_at(file, line, 0, fmt, ap);
-    va_end(ap);
-    criterion_continue_test();
-}
+#define ipd_test_fail_at(file, line, ...) ipd_test_failed_at(file, line, 1, __VA_ARGS__)
 
 /** Fails the test at `file`:`line` unless `cond` holds; the message follows the condition, as in cr_assert. */
 #define ipd_assert_at(file, line, cond, ...)                                                                           \
     do {                                                                                                               \
         if (!(cond))                                                                                                   \
-            ipd_test_fail_at(file, line, __VA_ARGS__);                                                                 \
+            ipd_test_failed_at(file, line, 1, __VA_ARGS__);                                                            \
     } while (0)
 
 /** As ipd_assert_at, but the test goes on (as cr_expect). */
 #define ipd_expect_at(file, line, cond, ...)                                                                           \
     do {                                                                                                               \
         if (!(cond))                                                                                                   \
-            ipd_test_expect_fail_at(file, line, __VA_ARGS__);                                                          \
+            ipd_test_failed_at(file, line, 0, __VA_ARGS__);                                                            \
     } while (0)
 
 #endif
