@@ -340,6 +340,33 @@ static char *slow_pull_at(const char *file, int line, int ms, const char *image,
     return id;
 }
 
+/* DELETEs job `id` through daemon i; fails the test unless it is answered 200 or 202. */
+#define cancel_through(i, id) cancel_through_at(IPD_AT, i, id)
+static void cancel_through_at(const char *file, int line, int i, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", id);
+    h_resp_t r;
+    ipd_assert_at(file, line, h_http(w.port[i], "DELETE", path, NULL, NULL, &r) == 0, "DELETE through daemon %d",
+                  i + 1);
+    ipd_assert_at(file, line, r.status == 202 || r.status == 200, "DELETE through daemon %d: %ld %s", i + 1, r.status,
+                  r.body);
+    h_resp_free(&r);
+}
+
+/* Waits until every daemon shows the task of job `id` on every node in `state`. */
+#define wait_every_task(id, state, timeout_ms, what) wait_every_task_at(IPD_AT, id, state, timeout_ms, what)
+static void wait_every_task_at(const char *file, int line, const char *id, const char *state, int timeout_ms,
+                               const char *what)
+{
+    for (int n = 1; n <= N; n++) {
+        char node[16];
+        snprintf(node, sizeof(node), "node-%d", n);
+        want_t tc = {id, {1, 1, 1}, node, state, NULL};
+        wait_all_at(file, line, &tc, timeout_ms, what);
+    }
+}
+
 /* ---- the cases ---- */
 /*
  * What Redis holds must be what the publish scripts promise, however many changes one script
@@ -416,20 +443,10 @@ Test(redis, a_failing_pull_on_node_3_and_a_cancel_through_daemon_2_are_seen_ever
 
     /* A slow pull on every node, cancelled through daemon 2. */
     char *slow = slow_pull(60000, "slow:1", "the slow pull did not start on node-3 for every daemon");
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", slow);
-    h_resp_t r;
-    cr_assert_eq(h_http(w.port[1], "DELETE", path, NULL, NULL, &r), 0);
-    cr_assert(r.status == 202 || r.status == 200, "DELETE through daemon 2: %ld %s", r.status, r.body);
-    h_resp_free(&r);
+    cancel_through(1, slow);
     want_t cancelled = {slow, {1, 1, 1}, NULL, NULL, "cancelled"};
     wait_all(&cancelled, 30000, "the cancel through daemon 2 is not seen everywhere");
-    for (int n = 1; n <= N; n++) {
-        char node[16];
-        snprintf(node, sizeof(node), "node-%d", n);
-        want_t tc = {slow, {1, 1, 1}, node, "cancelled", NULL};
-        wait_all(&tc, 10000, "a task is not cancelled everywhere");
-    }
+    wait_every_task(slow, "cancelled", 10000, "a task is not cancelled everywhere");
     free(bad);
     free(slow);
     stop_world();
@@ -445,22 +462,9 @@ Test(redis, a_failing_pull_on_node_3_and_a_cancel_through_daemon_2_are_seen_ever
 Test(redis, a_cancelled_job_is_not_echoed_between_the_daemons, .timeout = 120)
 {
     start_world("recho", NULL, NULL);
-    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
-    char *slow = pull(0, "slow:3", "[\"node-1\", \"node-2\", \"node-3\"]");
-    want_t pulling = {slow, {1, 1, 1}, "node-3", "pulling", NULL};
-    wait_all(&pulling, 30000, "the slow pull did not start on node-3 for every daemon");
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs/%s", slow);
-    h_resp_t r;
-    cr_assert_eq(h_http(w.port[1], "DELETE", path, NULL, NULL, &r), 0);
-    cr_assert(r.status == 202 || r.status == 200, "DELETE through daemon 2: %ld %s", r.status, r.body);
-    h_resp_free(&r);
-    for (int n = 1; n <= N; n++) {
-        char node[16];
-        snprintf(node, sizeof(node), "node-%d", n);
-        want_t tc = {slow, {1, 1, 1}, node, "cancelled", NULL};
-        wait_all(&tc, 30000, "a task is not cancelled everywhere");
-    }
+    char *slow = slow_pull(60000, "slow:3", "the slow pull did not start on node-3 for every daemon");
+    cancel_through(1, slow);
+    wait_every_task(slow, "cancelled", 30000, "a task is not cancelled everywhere");
     /* A restarted daemon republishes its node's tasks, the cancelled one included. */
     int st = h_stop(&w.d[2], SIGTERM, 15000);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon 3 did not stop cleanly");
