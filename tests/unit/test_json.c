@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "common/at.h"
 #include "proto/error.h"
 #include "proto/json.h"
 
@@ -17,29 +18,51 @@ static char *encode_string(const char *s, size_t len)
     return out;
 }
 
+/* An input of `len` bytes and its JSON string. */
+typedef struct encoding {
+    const char *in;
+    size_t len;
+    const char *want;
+} encoding_t;
+
+/* Asserts each case of the array `cases`; a failure names the caller's line and the case. */
+#define expect_encodings(cases) expect_encodings_at(IPD_AT, cases, sizeof(cases) / sizeof(cases[0]))
+static void expect_encodings_at(const char *file, int line, const encoding_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *got = encode_string(cases[i].in, cases[i].len);
+        ipd_assert_at(file, line, strcmp(got, cases[i].want) == 0, "case %zu: %s, want %s", i, got, cases[i].want);
+    }
+}
+
 Test(json, escapes_quotes_backslashes_and_control_characters)
 {
-    cr_assert_str_eq(encode_string("plain", 5), "\"plain\"");
-    cr_assert_str_eq(encode_string("a\"b\\c", 5), "\"a\\\"b\\\\c\"");
-    cr_assert_str_eq(encode_string("\n\t\x01\x1f", 4), "\"\\u000a\\u0009\\u0001\\u001f\"");
-    cr_assert_str_eq(encode_string("a\0b", 3), "\"a\\u0000b\"");
-    cr_assert_str_eq(encode_string("del\x7f/", 5), "\"del\x7f/\"");
-    cr_assert_str_eq(encode_string("", 0), "\"\"");
+    static const encoding_t cases[] = {
+        {"plain", 5, "\"plain\""},
+        {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
+        {"\n\t\x01\x1f", 4, "\"\\u000a\\u0009\\u0001\\u001f\""},
+        {"a\0b", 3, "\"a\\u0000b\""},
+        {"del\x7f/", 5, "\"del\x7f/\""},
+        {"", 0, "\"\""},
+    };
+    expect_encodings(cases);
 }
 
 Test(json, keeps_valid_utf8_and_replaces_invalid_sequences)
 {
-    cr_assert_str_eq(encode_string("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14),
-                     "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
-    /* A lone continuation byte, an overlong "/", a UTF-16 surrogate, a code point above U+10FFFF. */
-    cr_assert_str_eq(encode_string("a\x80z", 3), "\"a\xEF\xBF\xBDz\"");
-    cr_assert_str_eq(encode_string("\xC0\xAF", 2), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
-    cr_assert_str_eq(encode_string("\xED\xA0\x80", 3), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
-    cr_assert_str_eq(encode_string("\xF4\x90\x80\x80", 4), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
-    /* A truncated 3-byte sequence is one maximal invalid subpart: one replacement. */
-    cr_assert_str_eq(encode_string("x\xE2\x82", 3), "\"x\xEF\xBF\xBD\"");
-    cr_assert_str_eq(encode_string("\xE2\x82y", 3), "\"\xEF\xBF\xBDy\"");
-    cr_assert_str_eq(encode_string("\xFF", 1), "\"\xEF\xBF\xBD\"");
+    static const encoding_t cases[] = {
+        {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14, "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\""},
+        /* A lone continuation byte, an overlong "/", a UTF-16 surrogate, a code point above U+10FFFF. */
+        {"a\x80z", 3, "\"a\xEF\xBF\xBDz\""},
+        {"\xC0\xAF", 2, "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"\xED\xA0\x80", 3, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"\xF4\x90\x80\x80", 4, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        /* A truncated 3-byte sequence is one maximal invalid subpart: one replacement. */
+        {"x\xE2\x82", 3, "\"x\xEF\xBF\xBD\""},
+        {"\xE2\x82y", 3, "\"\xEF\xBF\xBDy\""},
+        {"\xFF", 1, "\"\xEF\xBF\xBD\""},
+    };
+    expect_encodings(cases);
 }
 
 Test(json, every_byte_string_encodes_to_valid_json)
