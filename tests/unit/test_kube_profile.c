@@ -45,12 +45,18 @@ static void load_ok(void)
     cr_assert_eq(ipd_kube_profile_load(&conf, fixture("serviceaccount"), &kc, &source, err, sizeof(err)), 0, "%s", err);
 }
 
+/* The environment a pod's containers get from the kubernetes Service. */
+static void set_service_env(void)
+{
+    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+}
+
 Test(kube_profile, kube_server_wins_over_everything)
 {
     snprintf(conf.kube_server, sizeof(conf.kube_server), "http://127.0.0.1:1");
     snprintf(conf.kubeconfig, sizeof(conf.kubeconfig), "%s", fixture("kubeconfig.yaml"));
-    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
-    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    set_service_env();
     load_ok();
     cr_assert_eq(source, IPD_KUBE_SOURCE_SERVER);
     cr_assert_str_eq(kc.server, "http://127.0.0.1:1");
@@ -59,8 +65,7 @@ Test(kube_profile, kube_server_wins_over_everything)
 Test(kube_profile, kubeconfig_directive_wins_over_the_environment)
 {
     snprintf(conf.kubeconfig, sizeof(conf.kubeconfig), "%s", fixture("kubeconfig.yaml"));
-    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
-    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    set_service_env();
     load_ok();
     cr_assert_eq(source, IPD_KUBE_SOURCE_KUBECONFIG);
     cr_assert_str_eq(kc.server, "https://dev.example.test:6443");
@@ -68,8 +73,7 @@ Test(kube_profile, kubeconfig_directive_wins_over_the_environment)
 
 Test(kube_profile, in_cluster_when_the_service_env_is_set)
 {
-    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
-    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    set_service_env();
     load_ok();
     cr_assert_eq(source, IPD_KUBE_SOURCE_IN_CLUSTER);
     cr_assert_str_eq(kc.server, "https://10.96.0.1:443");
