@@ -152,8 +152,10 @@ int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_ta
     const unsigned char *p = data;
     if (len < 2)
         return IPD_EINVAL;
+    /* A record of any version is a version byte and a msgpack map (fixmap, map 16, map 32); text
+     * written by hand is neither, and is malformed rather than newer. */
     if (p[0] > IPD_REDIS_RECORD_VERSION)
-        return -ENOTSUP;
+        return (p[1] & 0xf0) == 0x80 || p[1] == 0xde || p[1] == 0xdf ? -ENOTSUP : IPD_EINVAL;
     if (p[0] != IPD_REDIS_RECORD_VERSION)
         return IPD_EINVAL;
     size_t n = 0;

@@ -123,8 +123,9 @@ int ipd_redis_record_encode(ipd_buf_t *buf, const ipd_job_t *job, uint32_t node_
 /**
  * Decodes a record of `len` bytes; a keep job's selection goes to `selection` (`cap` bytes, at
  * least IPD_MSGPACK_SELECTION_MAX; "" when none; NULL ignores it). Returns 0 with all of `job`
- * and `task` written (the caller need not initialise them); -ENOTSUP for a newer version byte;
- * IPD_EINVAL (or IPD_ETOOBIG) for anything malformed, leaving `job` and `task` unspecified.
+ * and `task` written (the caller need not initialise them); -ENOTSUP for a newer version byte
+ * followed by a msgpack map; IPD_EINVAL (or IPD_ETOOBIG) for anything malformed (text written by
+ * hand included), leaving `job` and `task` unspecified.
  */
 int ipd_redis_record_decode(const void *data, size_t len, ipd_job_t *job, ipd_task_t *task, char *selection,
                             size_t cap);
