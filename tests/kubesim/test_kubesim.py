@@ -255,6 +255,22 @@ class SimTest(unittest.TestCase):
         self.assertEqual(pod["metadata"]["ownerReferences"][0]["uid"], job["metadata"]["uid"])
         self.assertEqual(pod["spec"]["nodeName"], "node-1")
 
+    def test_admission_defaults_reach_the_pod_not_the_job_template(self):
+        # ServiceAccount, Priority and DefaultTolerationSeconds admit pods only
+        # (plugin/pkg/admission/defaulttolerationseconds/admission.go): a Job read back shows its
+        # template as its client wrote it plus the pod spec's defaults, never those tolerations.
+        job = self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                          job_manifest("tmpl", "busybox:1.36", tolerations=()))
+        tspec = self.job("tmpl")["spec"]["template"]["spec"]
+        self.assertEqual(tspec.get("tolerations"), [])
+        for key in ("serviceAccountName", "priority", "preemptionPolicy"):
+            self.assertNotIn(key, tspec)
+        self.assertEqual((tspec["dnsPolicy"], tspec["schedulerName"]), ("ClusterFirst", "default-scheduler"))
+        pod = wait_for(lambda: self.pods("job-name=" + job["metadata"]["name"]))[0]
+        self.assertEqual({(t["key"], t["tolerationSeconds"]) for t in pod["spec"]["tolerations"]},
+                         {("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300)})
+        self.assertEqual(pod["spec"]["serviceAccountName"], "default")
+
     def test_suspended_job_starts_when_resumed(self):
         obj = job_manifest("susp", "busybox:1.36")
         obj["spec"]["suspend"] = True

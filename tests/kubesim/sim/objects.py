@@ -127,15 +127,21 @@ def pod_from_job(job):
 
 
 def default_pod(obj):
-    """Fill the defaults the API server applies to a pod on create."""
+    """Fill the defaults the API server applies to a pod on create: the pod spec's defaults, then
+    what admission adds to pods only."""
     spec = obj.setdefault("spec", {})
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
+    default_pod_spec(spec)
+    admit_pod_spec(spec)
+    obj.setdefault("status", {})
+    obj["status"].setdefault("phase", "Pending")
+    obj["status"].setdefault("qosClass", "BestEffort")
+
+
+def admit_pod_spec(spec):
+    """What admission plugins add to a pod, never to a pod template (a Job's): ServiceAccount,
+    Priority and DefaultTolerationSeconds each act on the resource "pods" only
+    (plugin/pkg/admission/defaulttolerationseconds/admission.go)."""
     spec.setdefault("serviceAccountName", "default")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("priority", 0)
     tolerations = spec.setdefault("tolerations", [])
@@ -143,6 +149,17 @@ def default_pod(obj):
         if not any(t.get("key") == key for t in tolerations) and not any(
                 t.get("operator") == "Exists" and not t.get("key") for t in tolerations):
             tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+
+
+def default_pod_spec(spec):
+    """The defaults of a pod spec, in a pod and in a template alike (SetDefaults_PodSpec and
+    SetDefaults_Container, pkg/apis/core/v1/defaults.go)."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("enableServiceLinks", True)
     for c in (spec.get("initContainers") or []) + spec.get("containers", []):
         if not isinstance(c, dict):
             continue
@@ -153,9 +170,6 @@ def default_pod(obj):
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
         c.setdefault("resources", {})
-    obj.setdefault("status", {})
-    obj["status"].setdefault("phase", "Pending")
-    obj["status"].setdefault("qosClass", "BestEffort")
 
 
 def default_job(obj):
@@ -180,8 +194,7 @@ def default_job(obj):
 
 
 def default_pod_spec_only(template):
-    fake = {"spec": template["spec"]}
-    default_pod(fake)
+    default_pod_spec(template["spec"])
 
 
 def validate_pod_spec(spec, path, restart_policies):
