@@ -99,7 +99,7 @@ struct ipd_redis_link {
     uint64_t ttl_ms, cmd_timeout_ms;
     char token[40];     /* this process: the liveness key's value */
     char epoch[40];     /* Redis's epoch as last seen; "" before the first */
-    char candidate[40]; /* the epoch this daemon sets when there is none */
+    char candidate[40]; /* the epoch this daemon sets when there is none; new after each read */
 
     ipd_redis_conn_t wr, rd;
     ipd_redis_state_t state;
@@ -659,6 +659,11 @@ static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
         start_snapshot(l);
     }
     snprintf(l->epoch, sizeof(l->epoch), "%s", epoch);
+    /* The next candidate differs from every epoch so far: a Redis emptied (FLUSHALL, no dropped
+     * connection) must get an epoch that no daemon holds, even when the daemon whose candidate
+     * set the old one is the first to set it again. */
+    l->seed = l->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    snprintf(l->candidate, sizeof(l->candidate), "%016" PRIx64, l->seed ^ (l->seed >> 29));
     uint64_t lost = 0;
     for (size_t i = 1; i + 1 < r->elements; i += 2) {
         const redisReply *n = r->element[i], *alive = r->element[i + 1];

@@ -552,6 +552,56 @@ Test(redis, a_redis_restarted_empty_is_filled_again, .timeout = 120)
     stop_world();
 }
 
+/* h_poll condition: every node's hash holds at least one task. */
+static int every_hash_filled(void *ctx)
+{
+    (void)ctx;
+    for (int n = 1; n <= N; n++) {
+        char cmd[160], out[64] = "";
+        snprintf(cmd, sizeof(cmd), "redis-cli -p %d HLEN '{imgpulld}:tasks:node-%d'", w.redis.port, n);
+        h_sh(cmd, out, sizeof(out));
+        if (atoi(out) < 1)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Redis emptied under running daemons (FLUSHALL: no connection drops, so no reconnect
+ * republishes). The epoch key is set again by the first daemon to read it, and every daemon,
+ * that one included, must see a value other than the one it held and republish its node. Each
+ * daemon in turn is the only one running when Redis is emptied: one of them set the first epoch.
+ */
+Test(redis, a_flushed_redis_is_told_by_its_epoch_and_filled_again, .timeout = 120)
+{
+    start_world("rflush", NULL, NULL);
+    char *id = pull(0, "nginx:1.24", "[\"node-1\", \"node-2\", \"node-3\"]");
+    wait_succeeded(id, 30000, "the job did not succeed everywhere");
+    usleep(1500 * 1000);
+    char cmd[160], out[64];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d FLUSHALL", w.redis.port);
+    for (int i = 0; i < N; i++) {
+        size_t before = h_log_count(&w.d[i], "Redis lost its data");
+        for (int k = 0; k < N; k++)
+            if (k != i)
+                kill(w.d[k].pid, SIGSTOP);
+        cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
+        /* TTL 3 s: the epoch is read every second; the others' liveness keys outlive this. */
+        uint64_t t0 = h_now_ms();
+        while (h_log_count(&w.d[i], "Redis lost its data") == before && h_now_ms() - t0 < 2500)
+            usleep(50 * 1000);
+        int noticed = h_log_count(&w.d[i], "Redis lost its data") > before;
+        for (int k = 0; k < N; k++)
+            if (k != i)
+                kill(w.d[k].pid, SIGCONT);
+        cr_expect(noticed, "daemon %d alone did not notice that Redis was emptied", i + 1);
+        cr_expect(h_wait(every_hash_filled, NULL, 10000), "a node's hash stayed empty after the flush");
+    }
+    expect_same_everywhere(id);
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 120)
 {
     const char *redis_args[] = {"--stream-node-max-entries", "2", NULL};
