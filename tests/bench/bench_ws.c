@@ -3,7 +3,7 @@
  * N sockets fed by a plain C loop for comparison. Not a test; docs/benchmarks.md has the figures.
  *
  *   bench_ws [--clients N] [--changes K] [--jobs J] [--gap-ms G] [--mode imgpulld|raw|both]
- *            [--workers W] [--tasks T]
+ *            [--workers W] [--tasks T] [--sndbuf B] [--updates job|tasks]
  *
  * imgpulld mode plays the master: it creates the job table, forks a real worker
  * (ipd_worker_main, as the master does) on a loopback listener with its ring eventfd, connects N
@@ -29,6 +29,12 @@
  * --tasks T gives every job T tasks (default 3). A job whose JSON is larger than the table's
  * inline capacity (8 KB) is written without it, as the master does, and the worker encodes the
  * whole job for its update frame; the raw loop encodes and frames the same job the same way.
+ *
+ * --updates tasks (with --jobs 1) follows the job through /ws/image-pull/{id}?updates=tasks
+ * instead: each subscriber reads its snapshot when it connects, and each change rewrites one
+ * task (the next one in turn) through ipd_table_put_tasks(), as the master does, so that every
+ * subscriber receives a "tasks" message with the job summary and that task. The raw loop applies
+ * the same change to its own copy of the job and writes the same message (ipd_ws_msg_tasks()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,10 +73,10 @@ typedef struct client {
 } client_t;
 
 static struct {
-    int clients, changes, jobs, gap_ms, workers, tasks;
+    int clients, changes, jobs, gap_ms, workers, tasks, deltas;
     long sndbuf;
     const char *mode;
-} opt = {10000, 200, 16, 20, 1, NODES, 0, "both"};
+} opt = {10000, 200, 16, 20, 1, NODES, 0, 0, "both"};
 
 #define MAX_WORKERS 8
 
@@ -138,6 +144,19 @@ static void make_job(int j, uint64_t v, ipd_job_t *job, ipd_task_t *tasks, ipd_b
     ipd_buf_reset(json);
     if (ipd_json_encode_job(json, job, tasks, (size_t)n) != 0)
         die("encode");
+}
+
+/*
+ * --updates tasks: change number v - 1 of the job (v >= 2 its new version) rewrites task
+ * (v - 2) % T. Returns that task's index.
+ */
+static uint32_t change_one_task(uint64_t v, ipd_job_t *job, ipd_task_t *tasks)
+{
+    uint32_t i = (uint32_t)((v - 2) % (uint64_t)opt.tasks);
+    tasks[i].attempts++;
+    tasks[i].updated_at = job->created_at + (int64_t)v;
+    job->version = v;
+    return i;
 }
 
 /* ---- the clients ---- */
@@ -286,6 +305,43 @@ static void ws_subscribe(client_t *c, int port)
         die("read ack");
 }
 
+/* --updates tasks: blocking handshake on /ws/image-pull/{id}?updates=tasks; returns once the
+ * snapshot was read whole. */
+static void ws_follow_job(client_t *c, int port, const char *id)
+{
+    char req[512];
+    uint8_t buf[65536];
+    size_t have = 0;
+    int n = snprintf(req, sizeof(req),
+                     "GET /ws/image-pull/%s?updates=tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     id);
+    c->fd = connect_loopback(port);
+    if (write(c->fd, req, (size_t)n) != n)
+        die("write handshake");
+    uint8_t *end = NULL;
+    while (end == NULL) {
+        ssize_t r = read(c->fd, buf + have, sizeof(buf) - have);
+        if (r <= 0)
+            die("read handshake");
+        have += (size_t)r;
+        end = memmem(buf, have, "\r\n\r\n", 4);
+    }
+    if (memcmp(buf, "HTTP/1.1 101", 12) != 0) {
+        fprintf(stderr, "upgrade refused: %.*s\n", (int)have, buf);
+        exit(1);
+    }
+    size_t skip = (size_t)(end + 4 - buf);
+    uint64_t seq = feed(c, buf + skip, have - skip);
+    while (seq == 0) {
+        ssize_t r = read(c->fd, buf, sizeof(buf));
+        if (r <= 0)
+            die("read snapshot");
+        seq = feed(c, buf, (size_t)r);
+    }
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -352,9 +408,17 @@ static _Noreturn void raw_server(int lfd, int cmd, int n)
         if (sb > 0)
             setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
     }
+    if (opt.deltas)
+        make_job(0, 1, &job, tasks, &json);
     while (read(cmd, &seq, sizeof(seq)) == (ssize_t)sizeof(seq)) {
-        make_job(0, seq, &job, tasks, &json);
-        ipd_ws_msg_t *m = ipd_ws_msg_job("update", "0123456789abcdef", seq, json.data, json.len, &off);
+        ipd_ws_msg_t *m;
+        if (opt.deltas) {
+            uint32_t i = change_one_task(seq + 1, &job, tasks);
+            m = ipd_ws_msg_tasks("0123456789abcdef", seq, seq, &job, tasks, (size_t)opt.tasks, &i, 1);
+        } else {
+            make_job(0, seq, &job, tasks, &json);
+            m = ipd_ws_msg_job("update", "0123456789abcdef", seq, json.data, json.len, &off);
+        }
         for (int i = 0; i < n; i++)
             if (write(fds[i], m->data, m->len) != (ssize_t)m->len)
                 die("raw write");
@@ -490,17 +554,67 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
         worker[w] = start_worker(&cfg, w, &port[w], &efd[w], &parent_w[w]);
         before += rss_kb(worker[w]);
     }
-    for (int i = 0; i < opt.clients; i++)
-        ws_subscribe(&cl[i], port[i % opt.workers]);
+    ipd_job_t job;
+    if (opt.deltas) {
+        /* The job exists before its watchers connect; each reads its snapshot. */
+        uint64_t one = 1;
+        make_job(0, 1, &job, tasks, &json);
+        if (ipd_table_put_job(t, &job, tasks, (size_t)opt.tasks, NULL, 0) != 0)
+            die("put_job");
+        for (int w = 0; w < opt.workers; w++)
+            if (write(efd[w], &one, sizeof(one)) != (ssize_t)sizeof(one))
+                die("eventfd write");
+        usleep(100 * 1000);
+    }
+    /*
+     * With --updates tasks the first watcher of each worker makes it read and encode the large
+     * job once (buffers it keeps): that is the job's cost, not the connections', so the baseline
+     * is taken after it.
+     */
+    int first = 0;
+    if (opt.deltas) {
+        for (; first < opt.workers && first < opt.clients; first++)
+            ws_follow_job(&cl[first], port[first % opt.workers], job.id);
+        usleep(300 * 1000);
+        before = 0;
+        for (int w = 0; w < opt.workers; w++)
+            before += rss_kb(worker[w]);
+    }
+    long half = 0;
+    for (int i = first; i < opt.clients; i++) {
+        if (i == opt.clients / 2)
+            for (int w = 0; w < opt.workers; w++)
+                half += rss_kb(worker[w]);
+        if (opt.deltas)
+            ws_follow_job(&cl[i], port[i % opt.workers], job.id);
+        else
+            ws_subscribe(&cl[i], port[i % opt.workers]);
+    }
     usleep(500 * 1000);
     for (int w = 0; w < opt.workers; w++)
         idle += rss_kb(worker[w]);
-    printf("%d worker(s): RSS %ld KB before, %ld KB with %d idle subscribers: %.0f bytes per connection "
+    /* Memory freed before (a large job's read and encoding buffers) is reused by the first
+     * connections; the second half's growth shows what one more connection costs. */
+    printf("RSS growth over the second half of the subscribers: %.0f bytes per connection\n",
+           (idle - half) * 1024.0 / (opt.clients - opt.clients / 2));
+    printf("%d worker(s): RSS %ld KB %s, %ld KB with %d idle subscribers: %.0f bytes per connection "
            "(ipd_ws_conn_t is %zu bytes)\n",
-           opt.workers, before, idle, opt.clients, (idle - before) * 1024.0 / opt.clients, sizeof(ipd_ws_conn_t));
+           opt.workers, before, opt.deltas ? "with one watcher each" : "before", idle, opt.clients,
+           (idle - before) * 1024.0 / (opt.clients - first), sizeof(ipd_ws_conn_t));
     int ep = epoll_create1(0);
     client_setup(ep, cl, opt.clients);
-    for (int k = 0; k < opt.jobs + opt.changes; k++) {
+    for (int k = 0; opt.deltas && k < opt.changes; k++) {
+        uint64_t one = 1, t0 = now_ns();
+        uint32_t i = change_one_task((uint64_t)k + 2, &job, tasks);
+        if (ipd_table_put_tasks(t, &job, (size_t)opt.tasks, &i, &tasks[i], 1, NULL, 0) != 0)
+            die("put_tasks");
+        for (int w = 0; w < opt.workers; w++)
+            if (write(efd[w], &one, sizeof(one)) != (ssize_t)sizeof(one))
+                die("eventfd write");
+        rr[k] = wait_round(ep, cl, opt.clients, ipd_table_ring_head(t), t0);
+        usleep((useconds_t)opt.gap_ms * 1000);
+    }
+    for (int k = 0; !opt.deltas && k < opt.jobs + opt.changes; k++) {
         int j = k % opt.jobs;
         uint64_t t0 = now_ns(), seq = publish(t, efd, j, (uint64_t)(k / opt.jobs) + 1, tasks, &json);
         round_result_t r = wait_round(ep, cl, opt.clients, seq, t0);
@@ -511,8 +625,17 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
     long after = 0;
     for (int w = 0; w < opt.workers; w++)
         after += rss_kb(worker[w]);
-    printf("update frame: %zu bytes of job JSON (%d tasks, %s); worker RSS after the run %ld KB\n", json.len, opt.tasks,
-           json.len <= IPD_TABLE_DEFAULT_JSON ? "inline JSON" : "encoded by the worker", after);
+    if (opt.deltas) {
+        uint32_t i = 0;
+        ipd_ws_msg_t *m = ipd_ws_msg_tasks("0123456789abcdef", ipd_table_ring_head(t), job.version - 1, &job, tasks,
+                                           (size_t)opt.tasks, &i, 1);
+        printf("tasks frame: %u bytes (one task of %d, the job %zu bytes); worker RSS after the run %ld KB\n", m->len,
+               opt.tasks, json.len, after);
+        ipd_ws_msg_release(m);
+    } else {
+        printf("update frame: %zu bytes of job JSON (%d tasks, %s); worker RSS after the run %ld KB\n", json.len,
+               opt.tasks, json.len <= IPD_TABLE_DEFAULT_JSON ? "inline JSON" : "encoded by the worker", after);
+    }
     report("imgpulld", rr, opt.changes);
     for (int w = 0; w < opt.workers; w++) {
         close(parent_w[w]); /* the worker exits when its master is gone */
@@ -549,14 +672,19 @@ static void parse_args(int argc, char **argv)
             opt.tasks = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--sndbuf") == 0)
             opt.sndbuf = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--updates") == 0 && strcmp(argv[i + 1], "job") == 0)
+            opt.deltas = 0;
+        else if (strcmp(argv[i], "--updates") == 0 && strcmp(argv[i + 1], "tasks") == 0)
+            opt.deltas = 1;
         else {
             fprintf(stderr, "usage: bench_ws [--clients N] [--changes K] [--jobs J] [--gap-ms G] "
-                            "[--mode imgpulld|raw|both] [--workers W] [--tasks T] [--sndbuf BYTES]\n");
+                            "[--mode imgpulld|raw|both] [--workers W] [--tasks T] [--sndbuf BYTES] "
+                            "[--updates job|tasks]\n");
             exit(2);
         }
     }
     if (opt.clients < 1 || opt.changes < 1 || opt.jobs < 1 || opt.gap_ms < 0 || opt.workers < 1 ||
-        opt.workers > MAX_WORKERS || opt.tasks < 1)
+        opt.workers > MAX_WORKERS || opt.tasks < 1 || (opt.deltas && opt.jobs != 1))
         exit(2);
 }
 
