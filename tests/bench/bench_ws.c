@@ -379,6 +379,26 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
+/* CPU time (user + system) of `n` processes in ms, from /proc (clock ticks). */
+static double cpu_ms(const pid_t *pid, int n)
+{
+    double ms = 0;
+    for (int i = 0; i < n; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid[i]);
+        FILE *f = fopen(path, "r");
+        size_t len = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        buf[len] = '\0';
+        const char *p = strrchr(buf, ')'); /* fields after the command name: state is field 3 */
+        unsigned long long ut = 0, st = 0;
+        if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            ms += (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    }
+    return ms;
+}
+
 static void close_clients(client_t *cl, int n)
 {
     struct linger lg = {1, 0}; /* reset, so that no TIME_WAIT is left for the next run */
@@ -455,6 +475,7 @@ static void run_raw(client_t *cl, round_result_t *rr)
         cl[i].fd = connect_loopback(port[i % opt.workers]);
     int ep = epoll_create1(0);
     client_setup(ep, cl, opt.clients);
+    double cpu0 = cpu_ms(child, opt.workers);
     for (int k = 0; k < opt.changes; k++) {
         uint64_t seq = (uint64_t)k + 1, t0 = now_ns();
         for (int w = 0; w < opt.workers; w++)
@@ -463,6 +484,7 @@ static void run_raw(client_t *cl, round_result_t *rr)
         rr[k] = wait_round(ep, cl, opt.clients, seq, t0);
         usleep((useconds_t)opt.gap_ms * 1000);
     }
+    printf("raw loop: writers' CPU %.0f ms for %d changes\n", cpu_ms(child, opt.workers) - cpu0, opt.changes);
     for (int w = 0; w < opt.workers; w++) {
         close(cmd[w]);
         waitpid(child[w], NULL, 0);
@@ -603,6 +625,7 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
            (idle - before) * 1024.0 / (opt.clients - first), sizeof(ipd_ws_conn_t));
     int ep = epoll_create1(0);
     client_setup(ep, cl, opt.clients);
+    double cpu0 = cpu_ms(worker, opt.workers);
     for (int k = 0; opt.deltas && k < opt.changes; k++) {
         uint64_t one = 1, t0 = now_ns();
         uint32_t i = change_one_task((uint64_t)k + 2, &job, tasks);
@@ -622,6 +645,8 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
             rr[k - opt.jobs] = r; /* the first round of each job created it: not counted */
         usleep((useconds_t)opt.gap_ms * 1000);
     }
+    printf("imgpulld: workers' CPU %.0f ms for %d changes%s\n", cpu_ms(worker, opt.workers) - cpu0, opt.changes,
+           opt.deltas ? "" : " (and the rounds that created the jobs)");
     long after = 0;
     for (int w = 0; w < opt.workers; w++)
         after += rss_kb(worker[w]);
