@@ -86,6 +86,27 @@ static const char snapshot_script[] = "local last = redis.call('XREVRANGE', KEYS
                                       "end "
                                       "return out";
 
+/*
+ * A lease (ipd_redis_link_lease): held by this node if it holds it already (renewed) or nobody
+ * does (taken), for ARGV[2] ms. ARGV[3] is the lease's name, returned with the answer so that the
+ * reply finds its lease.
+ */
+static const char lease_script[] = "local v = redis.call('GET', KEYS[1]) "
+                                   "local held = 0 "
+                                   "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) held = 1 "
+                                   "elseif not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) held = 1 end "
+                                   "return {ARGV[3], held}";
+
+#define LEASE_NAME_SIZE 64
+
+/* A lease this daemon asked for: held until `held_until` (loop ms), measured from when the claim
+ * that Redis granted was sent, so it ends here no later than in Redis. */
+typedef struct lease {
+    char name[LEASE_NAME_SIZE];
+    uint64_t held_until, sent_ms, asked_ms;
+    int inflight;
+} lease_t;
+
 struct ipd_redis_link {
     ipd_mloop_t *loop;
     ipd_redis_link_ops_t ops;
@@ -97,6 +118,7 @@ struct ipd_redis_link {
         k_tasks[KEY_SIZE], p_tasks[KEY_SIZE], p_alive[KEY_SIZE];
     char maxlen[24], ttl[24];
     uint64_t ttl_ms, cmd_timeout_ms;
+    uint64_t lease_ms;  /* leases' time: max(redis_liveness_ttl, 3 x keep_pod_poll) */
     char token[40];     /* this process: the liveness key's value */
     char epoch[40];     /* Redis's epoch as last seen; "" before the first */
     char candidate[40]; /* the epoch this daemon sets when there is none; new after each read */
@@ -128,6 +150,9 @@ struct ipd_redis_link {
      * forgotten beyond DROPS_MAX. */
     char (*drops)[IPD_JOB_ID_SIZE];
     size_t ndrops;
+    char p_lease[KEY_SIZE]; /* {p}:lease: */
+    lease_t *leases;        /* owned, nleases entries */
+    size_t nleases;
 };
 
 /* ---- records ---- */
@@ -198,6 +223,9 @@ static void close_conns(ipd_redis_link_t *l)
     ipd_redis_conn_close(&l->rd);
     l->wr_pending = l->rd_pending = 0;
     l->reading = l->snapshotting = l->resync_wanted = 0;
+    /* A lease is not renewed while the link is down: held by nobody here from now on. */
+    for (size_t i = 0; i < l->nleases; i++)
+        l->leases[i].held_until = 0, l->leases[i].inflight = 0;
     ipd_mloop_timer_stop(l->loop, &l->live_timer);
     /* Changes not sent are republished after the next connect. */
     ipd_buf_reset(&l->batch);
@@ -698,6 +726,75 @@ static void on_live_timer(ipd_mloop_timer_t *t)
     ipd_mloop_timer_start(l->loop, t, l->ttl_ms / 3);
 }
 
+/* ---- leases ---- */
+
+static lease_t *find_lease(ipd_redis_link_t *l, const char *name, size_t len)
+{
+    for (size_t i = 0; i < l->nleases; i++)
+        if (strlen(l->leases[i].name) == len && memcmp(l->leases[i].name, name, len) == 0)
+            return &l->leases[i];
+    return NULL;
+}
+
+static void on_lease(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    if (wr_reply(l, r, "lease") != 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_INTEGER)
+        return;
+    lease_t *s = find_lease(l, r->element[0]->str, r->element[0]->len);
+    if (s == NULL || !s->inflight)
+        return;
+    s->inflight = 0;
+    int was = s->held_until > now_ms();
+    s->held_until = r->element[1]->integer == 1 ? s->sent_ms + l->lease_ms : 0;
+    if (was != (s->held_until > now_ms()))
+        ipd_info("redis", "lease %s%s: %s", l->p_lease, s->name, was ? "lost to another node" : "taken by this node");
+}
+
+int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew)
+{
+    uint64_t now = now_ms();
+    size_t len = strlen(name);
+    lease_t *s = len < LEASE_NAME_SIZE ? find_lease(l, name, len) : NULL;
+    if (s == NULL && renew && len < LEASE_NAME_SIZE) {
+        /* Leases not asked for over two lease times are forgotten (their group is gone). */
+        for (size_t i = l->nleases; i-- > 0;)
+            if (!l->leases[i].inflight && now - l->leases[i].asked_ms > 2 * l->lease_ms)
+                l->leases[i] = l->leases[--l->nleases];
+        lease_t *grown = realloc(l->leases, (l->nleases + 1) * sizeof(*grown));
+        if (grown != NULL) {
+            l->leases = grown;
+            s = &l->leases[l->nleases++];
+            memset(s, 0, sizeof(*s));
+            memcpy(s->name, name, len + 1);
+        }
+    }
+    if (s == NULL)
+        return 0;
+    if (renew) {
+        s->asked_ms = now;
+        /* Renewed every third of the lease time; a claim unanswered that long is sent again. */
+        if (l->state == IPD_REDIS_UP && (s->held_until <= now || s->held_until - now < 2 * l->lease_ms / 3) &&
+            (!s->inflight || now - s->sent_ms > l->lease_ms / 3)) {
+            char key[KEY_SIZE + LEASE_NAME_SIZE], ms[24];
+            snprintf(key, sizeof(key), "%s%s", l->p_lease, name);
+            snprintf(ms, sizeof(ms), "%" PRIu64, l->lease_ms);
+            const char *argv[] = {"EVAL", lease_script, "1", key, l->node, ms, name};
+            size_t alen[7];
+            for (int i = 0; i < 7; i++)
+                alen[i] = strlen(argv[i]);
+            if (command(l, &l->wr, on_lease, 7, argv, alen) == 0) {
+                s->inflight = 1;
+                s->sent_ms = now;
+            }
+        }
+    }
+    return s->held_until > now;
+}
+
 /* ---- connecting ---- */
 
 static void both_up(ipd_redis_link_t *l)
@@ -831,10 +928,12 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     snprintf(l->p_alive, KEY_SIZE, "{%s}:alive:", p);
     snprintf(l->k_tasks, KEY_SIZE, "{%s}:tasks:%s", p, l->node);
     snprintf(l->k_alive, KEY_SIZE, "{%s}:alive:%s", p, l->node);
+    snprintf(l->p_lease, KEY_SIZE, "{%s}:lease:", p);
     snprintf(l->maxlen, sizeof(l->maxlen), "%d", cfg->redis_stream_maxlen);
     l->ttl_ms = cfg->redis_liveness_ttl_ms;
     snprintf(l->ttl, sizeof(l->ttl), "%" PRIu64, l->ttl_ms);
     l->cmd_timeout_ms = l->ttl_ms / 3 > 2000 ? l->ttl_ms / 3 : 2000;
+    l->lease_ms = 3 * cfg->keep_pod_poll_ms > l->ttl_ms ? 3 * cfg->keep_pod_poll_ms : l->ttl_ms;
     random_token(l->token, sizeof(l->token), &l->seed);
     random_token(l->candidate, sizeof(l->candidate), &l->seed);
     snprintf(l->last_id, sizeof(l->last_id), "0-0");
@@ -865,6 +964,7 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l)
     ipd_mloop_timer_stop(l->loop, &l->live_timer);
     ipd_buf_dispose(&l->batch);
     free(l->drops);
+    free(l->leases);
     if (l->password != NULL) {
         memset(l->password, 0, strlen(l->password));
         free(l->password);
@@ -891,5 +991,5 @@ int ipd_redis_config_equal(const ipd_config_t *a, const ipd_config_t *b)
     return strcmp(a->redis, b->redis) == 0 && strcmp(a->redis_password_file, b->redis_password_file) == 0 &&
            strcmp(a->redis_username, b->redis_username) == 0 && strcmp(a->redis_prefix, b->redis_prefix) == 0 &&
            a->redis_stream_maxlen == b->redis_stream_maxlen && a->redis_liveness_ttl_ms == b->redis_liveness_ttl_ms &&
-           strcmp(a->node_name, b->node_name) == 0;
+           a->keep_pod_poll_ms == b->keep_pod_poll_ms && strcmp(a->node_name, b->node_name) == 0;
 }

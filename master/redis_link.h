@@ -12,6 +12,7 @@
  *   {p}:nodes         set of the nodes whose daemon connected (the liveness script adds it)
  *   {p}:alive:<node>  liveness key, TTL redis_liveness_ttl, refreshed every third of it
  *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
+ *   {p}:lease:<name>  the node that holds lease <name> (ipd_redis_link_lease), with a TTL
  *
  * A record is one format-version byte (1) followed by a msgpack change record
  * (proto/msgpack_codec.h: {job, tasks: [task]}): the job's image, pull policy, spec, creation
@@ -103,6 +104,19 @@ void ipd_redis_link_flush(ipd_redis_link_t *l);
  * Kept (up to 4096, oldest forgotten first) while Redis is down and sent after the next connect.
  */
 void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id);
+
+/**
+ * Whether this daemon holds the lease `name` (borrowed; at most 63 bytes): one daemon at a time
+ * does what the lease stands for (master/daemon_follow.c: following one pod selection). The key
+ * {p}:lease:<name> holds the holder's node name for the lease time, max(redis_liveness_ttl,
+ * 3 x keep_pod_poll); a daemon takes it when nobody holds it. With `renew`, a claim (take or
+ * renew) is sent when none is in flight and the lease is not held or has less than two thirds of
+ * its time left: call it about every keep_pod_poll. Without, only the answer. The time counts from
+ * when the granted claim was sent, so this daemon stops holding before Redis lets another take
+ * it; while the link is down nothing is held. A lease not asked for over two lease times is
+ * forgotten. Returns 1 while held, else 0.
+ */
+int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew);
 
 /** Republishes this node and resyncs (the owner's model was replaced). */
 void ipd_redis_link_resync(ipd_redis_link_t *l);
