@@ -4,14 +4,24 @@
  * to the model, and it carries out what the model asks: a new keep job's anchor Job, or the
  * cancellation of a job whose image the pods run no more.
  *
- * Scope cluster only: in scope node every daemon would list the same pods, and a node's daemon
- * does not see the other nodes' Jobs it would have to compare against.
+ * Who lists: one daemon per selection, so that the apiserver sees one list (namespace and
+ * labelSelector, every node's pods) per selection and keep_pod_poll, whatever the number of
+ * daemons, and two daemons never both create a job for the same new image.
+ *   scope cluster: the daemon (there is one).
+ *   scope node with Redis: the holder of the selection's Redis lease {p}:lease:follow-<hash>
+ *     (ipd_redis_link_lease), which any daemon takes when nobody holds it: a daemon that dies or
+ *     loses Redis stops renewing it, and another takes over within the lease time.
+ *   scope node without Redis: the daemon of the first node (by name) with a task of the
+ *     selection's oldest job, which every daemon reads from the same Jobs. Nothing says whether
+ *     that daemon runs: while it does not, the selection is not followed.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "master/daemon_internal.h"
+#include "proto/hash64.h"
 #include "proto/kube_job.h"
 #include "shared/log.h"
 #include "shared/pulljobs.h"
@@ -24,12 +34,35 @@ typedef struct follow_list {
     char selection[IPD_SELECTION_SIZE];
 } follow_list_t;
 
+/* The name of selection's lease: "follow-" and 16 hex digits of its hash. */
+static void lease_name(const char *selection, char out[32])
+{
+    snprintf(out, 32, "follow-%016" PRIx64, ipd_hash64(selection, strlen(selection), 0));
+}
+
+/* Whether this daemon follows `selection` now (see the top of the file); `renew` claims the lease. */
+static int follower(daemon_state_t *d, const char *selection, const char *first_node, int renew)
+{
+    if (d->cfg.scope != IPD_SCOPE_NODE)
+        return 1;
+    if (d->cfg.redis[0] == '\0')
+        return strcmp(first_node, d->cfg.node_name) == 0;
+    char name[32];
+    lease_name(selection, name);
+    return d->redis != NULL && ipd_redis_link_lease(d->redis, name, renew);
+}
+
 static void on_pods(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
 {
     follow_list_t *l = data;
     daemon_state_t *d = l->d;
     (void)req;
     d->follow_inflight--;
+    /* A lease lost while the list was on its way: the new holder acts instead. */
+    if (d->cfg.scope == IPD_SCOPE_NODE && d->cfg.redis[0] != '\0' && !follower(d, l->selection, "", 0)) {
+        free(l);
+        return;
+    }
     json_t *list = res->error == 0 && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
     if (list == NULL) {
         ipd_warn("model", "listing the pods keep jobs follow (%s): HTTP %ld %s", l->selection, res->status,
@@ -58,9 +91,12 @@ static void on_pods(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     free(l);
 }
 
-static void list_group(void *data, const char *selection, const char *ns, const char *label_selector)
+static void list_group(void *data, const char *selection, const char *ns, const char *label_selector,
+                       const char *first_node)
 {
     daemon_state_t *d = data;
+    if (!follower(d, selection, first_node, 1))
+        return;
     char *esc = ipd_kube_escape(label_selector);
     follow_list_t *l = esc != NULL ? malloc(sizeof(*l)) : NULL;
     if (l == NULL) {
@@ -85,8 +121,8 @@ static void list_group(void *data, const char *selection, const char *ns, const 
 void ipd_daemon_follow_tick(daemon_state_t *d)
 {
     uint64_t now = ipd_mloop_clock_ms();
-    if (d->model == NULL || d->kube == NULL || !d->synced || d->cfg.scope != IPD_SCOPE_CLUSTER ||
-        d->follow_inflight > 0 || now - d->follow_polled_ms < d->cfg.keep_pod_poll_ms)
+    if (d->model == NULL || d->kube == NULL || !d->synced || d->follow_inflight > 0 ||
+        now - d->follow_polled_ms < d->cfg.keep_pod_poll_ms)
         return;
     d->follow_polled_ms = now;
     ipd_model_pod_groups(d->model, list_group, d);

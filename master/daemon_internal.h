@@ -90,7 +90,7 @@ int ipd_daemon_kube_healthy(const daemon_state_t *d);
 void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *path, const char *body,
                             const char *type);
 /* Keep jobs that follow pods (master/daemon_follow.c). */
-/** Lists the followed pods when keep_pod_poll has passed (scope cluster, once synced); call each tick. */
+/** Lists the followed pods this daemon follows when keep_pod_poll has passed (once synced); call each tick. */
 void ipd_daemon_follow_tick(daemon_state_t *d);
 /** The model's create_keep_job and cancel_job actions (ctx: the daemon_state_t). */
 void ipd_daemon_create_keep_job(void *ctx, const ipd_job_t *like, const char *image, const char *selection);

@@ -328,8 +328,8 @@ int ipd_daemon_kube_start(daemon_state_t *d)
                                    .ctx = d,
                                    .create_job = create_job,
                                    .job_evicted = node_scope ? job_evicted : NULL,
-                                   .create_keep_job = node_scope ? NULL : ipd_daemon_create_keep_job,
-                                   .cancel_job = node_scope ? NULL : ipd_daemon_cancel_job};
+                                   .create_keep_job = ipd_daemon_create_keep_job,
+                                   .cancel_job = ipd_daemon_cancel_job};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;

@@ -152,11 +152,14 @@ void ipd_model_republish(ipd_model_t *m);
 /**
  * Keep jobs with a pod_selector (master/model_follow.c): calls `cb` once for each distinct
  * selection (JSON text, proto/label_selector.h) of the active keep jobs that follow pods, with the
- * pods' namespace and the selector in the apiserver's labelSelector syntax (all borrowed for the
- * call), so that the caller lists those pods.
+ * pods' namespace, the selector in the apiserver's labelSelector syntax, and `first_node`, the
+ * first node (by name) with a task of the group's oldest job (earliest created, then smallest id;
+ * "" while it has none), which every daemon that sees the same Jobs agrees on (all borrowed for
+ * the call), so that the caller lists those pods.
  */
 void ipd_model_pod_groups(ipd_model_t *m,
-                          void (*cb)(void *data, const char *selection, const char *ns, const char *label_selector),
+                          void (*cb)(void *data, const char *selection, const char *ns, const char *label_selector,
+                                     const char *first_node),
                           void *data);
 
 /**

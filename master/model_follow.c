@@ -49,23 +49,41 @@ static int follows(const job_rec_t *j)
     return j->job.keep && j->keep.known && j->keep.follows && !j->job.cancelled && !j->from_table;
 }
 
+/* The job every daemon takes for a group's oldest: the earliest created, then the smallest id. */
+static int older(const job_rec_t *a, const job_rec_t *b)
+{
+    return a->job.created_at != b->job.created_at ? a->job.created_at < b->job.created_at
+                                                  : strcmp(a->job.id, b->job.id) < 0;
+}
+
 void ipd_model_pod_groups(ipd_model_t *m,
-                          void (*cb)(void *data, const char *selection, const char *ns, const char *label_selector),
+                          void (*cb)(void *data, const char *selection, const char *ns, const char *label_selector,
+                                     const char *first_node),
                           void *data)
 {
+    /* Each group's oldest job first (selection -> job_rec_t), then one call per group. */
     ipd_strmap_t seen;
     ipd_strmap_init(&seen);
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
+        job_rec_t *j = e->value, *oldest;
+        if (!follows(j))
+            continue;
+        if ((oldest = ipd_strmap_get(&seen, j->keep.selection)) == NULL) {
+            if (ipd_strmap_put(&seen, j->keep.selection, j) != 0)
+                break;
+        } else if (older(j, oldest) && ipd_strmap_put(&seen, j->keep.selection, j) != 0) {
+            break;
+        }
+    }
+    b = 0;
+    e = NULL;
+    while ((e = ipd_strmap_next(&seen, &b, e)) != NULL) {
         job_rec_t *j = e->value;
         char sel[1024];
-        if (!follows(j) || ipd_strmap_get(&seen, j->keep.selection) != NULL ||
-            ipd_label_selector_format(&j->keep.pod_sel, sel, sizeof(sel)) < 0)
-            continue;
-        if (ipd_strmap_put(&seen, j->keep.selection, (void *)1) != 0)
-            break;
-        cb(data, j->keep.selection, j->keep.pod_ns, sel);
+        if (ipd_label_selector_format(&j->keep.pod_sel, sel, sizeof(sel)) >= 0)
+            cb(data, j->keep.selection, j->keep.pod_ns, sel, j->ntasks > 0 ? j->tasks[0].task.node : "");
     }
     /* The records of groups that have no active job left go (collected first: deleting edits the map). */
     size_t n = 0, cap = m->follows.count;

@@ -1628,15 +1628,16 @@ Test(model, a_pod_with_more_events_than_it_keeps_keeps_its_pulled_figures)
     cr_assert_eq(v.tasks[0].image_bytes, 123);
 }
 
-/* The groups ipd_model_pod_groups reports, as "selection|namespace|labelSelector". */
+/* The groups ipd_model_pod_groups reports, as "selection|namespace|labelSelector|first node". */
 static char groups[4][512];
 static size_t ngroups;
 
-static void on_group(void *data, const char *selection, const char *ns, const char *label_selector)
+static void on_group(void *data, const char *selection, const char *ns, const char *label_selector,
+                     const char *first_node)
 {
     (void)data;
     if (ngroups < 4)
-        snprintf(groups[ngroups++], sizeof(groups[0]), "%s|%s|%s", selection, ns, label_selector);
+        snprintf(groups[ngroups++], sizeof(groups[0]), "%s|%s|%s|%s", selection, ns, label_selector, first_node);
 }
 
 Test(model, keep_jobs_with_a_pod_selector_follow_the_images_their_pods_run)
@@ -1660,7 +1661,7 @@ Test(model, keep_jobs_with_a_pod_selector_follow_the_images_their_pods_run)
     ipd_model_pod_groups(model, on_group, NULL);
     cr_assert_eq(ngroups, 1);
     char want[600];
-    snprintf(want, sizeof(want), "%s|shop|app=web", sel);
+    snprintf(want, sizeof(want), "%s|shop|app=web|node-a", sel);
     cr_expect_str_eq(groups[0], want);
 
     /* A rollout starts: the new image gets a keep job like the old one, asked once while it comes. */
