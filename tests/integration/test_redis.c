@@ -27,6 +27,7 @@ typedef struct world {
     char dir[128];
     char extra[512];        /* configuration lines every daemon gets */
     char extra_one[N][128]; /* and the lines of one daemon */
+    int no_redis;           /* the daemons run in node scope without Redis (a redis-server runs all the same) */
 } world_t;
 
 static world_t w;
@@ -91,12 +92,14 @@ static void sim_post(const char *path, const char *body)
 /* Writes daemon i's configuration file, linked to the Redis at `redis` (the directive's value). */
 static void write_conf(int i, const char *redis)
 {
-    char text[2048];
+    char text[2048], link[128] = "";
+    if (!w.no_redis)
+        snprintf(link, sizeof(link), "redis %s\nredis_liveness_ttl 3s\n", redis);
     snprintf(text, sizeof(text),
              "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
-             "node_name node-%d\nredis %s\nredis_liveness_ttl 3s\nwatch_backoff_max 1s\n"
+             "node_name node-%d\n%swatch_backoff_max 1s\n"
              "stats_file %s/stats-%d.json\nlog_level debug\n%s%s",
-             w.sim.port, w.instance[i], w.port[i], i + 1, redis, w.dir, i, w.extra, w.extra_one[i]);
+             w.sim.port, w.instance[i], w.port[i], i + 1, link, w.dir, i, w.extra, w.extra_one[i]);
     h_write_file(w.conf[i], text);
 }
 
@@ -113,7 +116,9 @@ static void start_daemon(int i)
 static void start_world_with(const char *tag, const char *const *redis_args, const char *extra, int which,
                              const char *one)
 {
+    int no_redis = w.no_redis;
     memset(&w, 0, sizeof(w));
+    w.no_redis = no_redis;
     if (one != NULL)
         snprintf(w.extra_one[which], sizeof(w.extra_one[which]), "%s", one);
     char inst[48];
@@ -912,5 +917,145 @@ Test(redis, a_restarted_daemon_without_a_task_of_a_keep_job_keeps_it, .timeout =
     want_t w3 = {id, {1, 1, 1}, "node-3", "succeeded", NULL};
     wait_all(&w3, 30000, "node-3 did not pull for the keep job after its daemon restarted");
     free(id);
+    stop_world();
+}
+
+/* ---- keep jobs that follow pods, in node scope ---- */
+
+/* A pod of app web in namespace default, running `image`. */
+static void web_pod(const char *name, const char *image)
+{
+    char pod[512];
+    snprintf(pod, sizeof(pod),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"labels\":{\"app\":\"web\"}},"
+             "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"app\",\"image\":\"%s\"}]}}",
+             name, image);
+    h_sim_ok(w.sim.port, "POST", "/api/v1/namespaces/default/pods", pod);
+}
+
+/* Every running daemon shows exactly one `state` job of `image`, the same one (its id in `id`). */
+typedef struct image_everywhere {
+    const char *image, *state;
+    char id[64], seen[256];
+} image_everywhere_t;
+
+static int one_job_everywhere(void *ctx)
+{
+    image_everywhere_t *ie = ctx;
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/images/pull-jobs?image=%s&state=%s", ie->image, ie->state);
+    ie->id[0] = '\0';
+    size_t used = 0;
+    int ok = 1;
+    for (int i = 0; i < N; i++) {
+        if (w.d[i].pid <= 0)
+            continue;
+        json_t *list = h_http_json(w.port[i], "GET", path, NULL, NULL);
+        json_t *jobs = json_object_get(list, "jobs");
+        const char *id = str(json_array_get(jobs, 0), "id");
+        used +=
+            (size_t)snprintf(ie->seen + used, sizeof(ie->seen) - used, " daemon %d: %zu", i + 1, json_array_size(jobs));
+        if (used >= sizeof(ie->seen))
+            used = sizeof(ie->seen) - 1;
+        if (json_array_size(jobs) != 1 || (ie->id[0] != '\0' && strcmp(ie->id, id) != 0))
+            ok = 0;
+        else
+            snprintf(ie->id, sizeof(ie->id), "%s", id);
+        json_decref(list);
+    }
+    return ok;
+}
+
+#define expect_one_job_everywhere(image, state, timeout_ms, ie)                                                        \
+    do {                                                                                                               \
+        *(ie) = (image_everywhere_t){image, state, "", ""};                                                            \
+        cr_assert(h_wait(one_job_everywhere, (ie), timeout_ms), "%s %s jobs:%s", image, state, (ie)->seen);            \
+    } while (0)
+
+/* Keep jobs in the simulator: their anchor Jobs. */
+static size_t anchors(void)
+{
+    json_t *list =
+        h_http_json(w.sim.port, "GET",
+                    "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%2Fanchor%3Dtrue", NULL, NULL);
+    size_t n = json_array_size(json_object_get(list, "items"));
+    json_decref(list);
+    return n;
+}
+
+/*
+ * A rollout under a pod_selector keep job POSTed to daemon `via`: the new image gets one keep job
+ * (one anchor in the cluster, the same job on every daemon), the old one ends once its last pod is
+ * gone.
+ */
+static void follow_rollout(int via)
+{
+    web_pod("web-a", "shop/web:2");
+    char *id = post(via, "{\"pod_selector\":{\"namespace\":\"default\",\"matchLabels\":{\"app\":\"web\"}},"
+                         "\"keep\":true}");
+    image_everywhere_t ie;
+    expect_one_job_everywhere("shop/web:2", "keeping", 30000, &ie);
+    cr_assert_str_eq(ie.id, id);
+    web_pod("web-b", "shop/web:3");
+    expect_one_job_everywhere("shop/web:3", "keeping", 30000, &ie);
+    /* No second job for the same image from another daemon, a few polls later. */
+    usleep(3000 * 1000);
+    cr_expect(one_job_everywhere(&ie), "shop/web:3 jobs:%s", ie.seen);
+    cr_expect_eq(anchors(), 2, "anchor Jobs: one per image");
+    want_t all = {ie.id, {1, 1, 1}, "node-3", "succeeded", NULL};
+    wait_all(&all, 30000, "the new image was not pulled on node-3");
+    h_sim_ok(w.sim.port, "DELETE", "/api/v1/namespaces/default/pods/web-a", NULL);
+    want_t gone = {id, {1, 1, 1}, NULL, NULL, "cancelled"};
+    wait_all(&gone, 30000, "the old image's job did not end everywhere");
+    free(id);
+}
+
+/* The node whose daemon holds the Redis lease of the one followed selection ("" if none). */
+static void lease_holder(char *out, size_t cap)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli -p %d EVAL \"local k = redis.call('KEYS', ARGV[1]) if #k == 1 then return "
+             "redis.call('GET', k[1]) end return ''\" 0 '{imgpulld}:lease:follow-*'",
+             w.redis.port);
+    out[0] = '\0';
+    h_sh(cmd, out, cap);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+Test(redis, a_pod_selector_keep_job_follows_its_pods_once_and_another_daemon_takes_over, .timeout = 180)
+{
+    start_world("rfollow", NULL, "keep_pod_poll 1s\n");
+    follow_rollout(0);
+    char holder[64];
+    lease_holder(holder, sizeof(holder));
+    cr_assert(strncmp(holder, "node-", 5) == 0 && holder[5] >= '1' && holder[5] <= '3', "lease holder: %s", holder);
+    /* The daemon that follows dies: another takes the lease once it expires and follows on. */
+    int dead = holder[5] - '1';
+    kill(w.d[dead].pid, SIGKILL);
+    waitpid(w.d[dead].pid, NULL, 0);
+    w.d[dead].pid = 0;
+    web_pod("web-c", "shop/web:4");
+    image_everywhere_t ie;
+    expect_one_job_everywhere("shop/web:4", "keeping", 40000, &ie);
+    char next[64];
+    lease_holder(next, sizeof(next));
+    cr_expect(strncmp(next, "node-", 5) == 0 && strcmp(next, holder) != 0, "lease went from %s to %s", holder, next);
+    usleep(3000 * 1000);
+    cr_expect(one_job_everywhere(&ie), "shop/web:4 jobs:%s", ie.seen);
+    cr_expect_eq(anchors(), 2, "anchor Jobs: web:3 and web:4");
+    /* Back, it converges. */
+    start_daemon(dead);
+    h_wait_ready(&w.d[dead], w.port[dead], 20000);
+    expect_one_job_everywhere("shop/web:4", "keeping", 30000, &ie);
+    stop_world();
+}
+
+Test(redis, without_redis_the_first_nodes_daemon_follows_the_pods, .timeout = 150)
+{
+    w.no_redis = 1;
+    start_world("rfollow0", NULL, "keep_pod_poll 1s\n");
+    /* Accepted by daemon 2; node-1's daemon follows (the first node of the oldest job). */
+    follow_rollout(1);
     stop_world();
 }
