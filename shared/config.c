@@ -129,9 +129,10 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"kube_retry_max_wait", IPD_CT_DURATION, 0, FIELD(kube_retry_max_wait_ms), RANGE(MS(100), MINUTES(10)),
      .def = "30s", .help = "Longest wait before one such retry: a longer Retry-After waits this long."},
     {"keep_pod_poll", IPD_CT_DURATION, 0, FIELD(keep_pod_poll_ms), RANGE(S(1), H(1)), .def = "5s",
-     .help = "A keep job with pod_selector follows the images its pods run: this often (scope cluster) the master "
-             "lists those pods (one list per distinct selection) and creates a keep job for an image they start to "
-             "run, and cancels the one of an image none of them runs any more."},
+     .help = "A keep job with pod_selector follows the images its pods run: this often one daemon lists those pods "
+             "(one list per distinct selection; in scope node the holder of the selection's Redis lease, or without "
+             "Redis the daemon of the first node of the selection's oldest job) and creates a keep job for an image "
+             "they start to run, and cancels the one of an image none of them runs any more."},
     {"op_visible_timeout", IPD_CT_DURATION, 0, FIELD(op_visible_timeout_ms), RANGE(0, MINUTES(1)), .def = "5s",
      .help = "The 202 answer to POST /api/v1/images/pull or DELETE of a pull job waits until the job table shows "
              "the change (the new jobs present, the cancelled job final), so that a GET or watch that follows "
