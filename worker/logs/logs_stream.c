@@ -232,12 +232,16 @@ static void on_flush(h2o_timeout_entry_t *e)
 {
     ipd_logs_stream_t *s = H2O_STRUCT_FROM_MEMBER(ipd_logs_stream_t, flush_entry, e);
     if (s->phase == IPD_LOGS_STREAMING) {
+        /*
+         * Resuming hands the held bytes over at once (on_log_data, inside the call): framed right
+         * after, they leave with what wslay holds in the same write (the first ones with the
+         * "started" message) rather than a loop turn later.
+         */
+        if (s->kreq != NULL && ipd_kube_paused(s->kreq) && !ipd_logs_ws_blocked(s))
+            ipd_kube_resume(s->kreq);
         ipd_logs_framer_flush(&s->framer, 1, ipd_logs_ws_binary, s);
         if (s->framer.len != 0)
             link_short(s);
-        /* May hand the held bytes over again at once (on_log_data re-arms this flush). */
-        if (s->kreq != NULL && ipd_kube_paused(s->kreq) && !ipd_logs_ws_blocked(s))
-            ipd_kube_resume(s->kreq);
     }
     ipd_logs_ws_proceed(s); /* may free s */
 }
@@ -462,6 +466,10 @@ static void start_log(ipd_logs_stream_t *s)
     if (s->early_end.ended) {
         log_ended(s, &s->early_end.res); /* the early request already ended: as if it just had */
         ipd_logs_early_dispose(s);
+    } else if (adopt && s->kreq != NULL && ipd_kube_paused(s->kreq)) {
+        /* Its held bytes, framed now, queue behind "started" and leave in the same write. */
+        ipd_kube_resume(s->kreq);
+        ipd_logs_framer_flush(&s->framer, 1, ipd_logs_ws_binary, s);
     }
     ipd_logs_kick(s);
 }

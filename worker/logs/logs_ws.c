@@ -27,7 +27,12 @@ static void on_ws_written(h2o_socket_t *sock, const char *err)
  * header and then its payload, two writes (two segments, two wake-ups of the client), the second
  * only after the first completed, a loop turn later. Here the header, which wslay flags
  * WSLAY_MSG_MORE when a payload follows, waits in s->out for its payload and the frame goes in
- * one write. Like h2o's, it refuses (would block) while a write is in flight, so a successful
+ * one write. While the stream streams, a whole frame also waits when wslay holds another message
+ * after it (it hands that one over in the same wslay_event_send, so the last frame of the run
+ * writes them all): the "started" message and the first log bytes, queued together, go in one
+ * write rather than two a loop turn apart, up to logs_frame_size bytes. Once the stream closes
+ * every frame goes at once, so that a close frame, after which wslay sends nothing more, is
+ * never held. Like h2o's, it refuses (would block) while a write is in flight, so a successful
  * call means the client socket took the previous frame: progress for the write timeout, and a
  * moment to check whether the upstream may resume.
  */
@@ -43,7 +48,10 @@ static ssize_t on_ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size
         wslay_event_set_error(ctx, WSLAY_ERR_NOMEM);
         return -1;
     }
-    if (!(flags & WSLAY_MSG_MORE)) {
+    int more =
+        (flags & WSLAY_MSG_MORE) || (s->phase == IPD_LOGS_STREAMING && wslay_event_get_queued_msg_count(ctx) > 1 &&
+                                     s->out.len < s->w->cfg->logs_frame_size);
+    if (!more) {
         h2o_iovec_t buf = h2o_iovec_init(s->out.data, s->out.len);
         h2o_socket_write(conn->sock, &buf, 1, on_ws_written);
     }
