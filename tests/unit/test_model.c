@@ -1296,6 +1296,20 @@ static void list_nodes(json_t *const *nodes, size_t n)
     ops->on_list_end(model);
 }
 
+/* Lists `n` Ready nodes, node-0 ... named with `digits` digits. */
+static void list_ready_nodes(int n, int digits)
+{
+    json_t **nodes = calloc((size_t)n, sizeof(*nodes));
+    cr_assert_not_null(nodes);
+    char node[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(node, sizeof(node), "node-%0*d", digits, i);
+        nodes[i] = node_obj(node, 1, 0, NULL);
+    }
+    list_nodes(nodes, (size_t)n);
+    free(nodes);
+}
+
 Test(model, a_task_held_by_its_node_says_why_and_is_resumed_once_the_node_can_take_it)
 {
     ipd_job_t job = job_of("pj-0000000a", 3, 0);
@@ -1518,12 +1532,7 @@ Test(model, a_change_recomputes_the_tasks_it_touches_and_the_counts_stay_exact)
      * 5 000 nodes). */
     ipd_job_t job = job_of("pj-00000041", 3, 0);
     char node[32];
-    json_t *nodes[BIG_TASKS];
-    for (int i = 0; i < BIG_TASKS; i++) {
-        snprintf(node, sizeof(node), "node-%03d", i);
-        nodes[i] = node_obj(node, 1, 0, NULL);
-    }
-    list_nodes(nodes, BIG_TASKS);
+    list_ready_nodes(BIG_TASKS, 3);
     for (int i = 0; i < BIG_TASKS; i++) {
         snprintf(node, sizeof(node), "node-%03d", i);
         add_kjob(&job, node, BIG_TASKS, 0);
@@ -1789,12 +1798,7 @@ static void random_transitions(uint64_t seed)
     ipd_job_t jobs[2] = {job_of("pj-00000051", 2, 5), job_of("pj-00000052", 1, 0)};
     unsigned attempts[2][RANDOM_NODES] = {{0}};
     char node[32];
-    json_t *nodes[RANDOM_NODES];
-    for (int i = 0; i < RANDOM_NODES; i++) {
-        snprintf(node, sizeof(node), "node-%02d", i);
-        nodes[i] = node_obj(node, 1, 0, NULL);
-    }
-    list_nodes(nodes, RANDOM_NODES);
+    list_ready_nodes(RANDOM_NODES, 2);
     uint64_t rnd = seed;
     int64_t now = T0;
     size_t flushes = 0;
