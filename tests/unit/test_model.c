@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/at.h"
+#include "common/table_fixture.h"
 #include "common/instance.h"
 #include "master/model.h"
 #include "proto/error.h"
@@ -80,20 +81,7 @@ static const ipd_model_actions_t recorder = {.resume_job = on_resume,
                                              .cancel_job = on_cancel_job};
 
 /* A small table named `name` (created, or reattached: `info` may be NULL). */
-static ipd_table_t *create_table(const char *name, ipd_table_open_info_t *info)
-{
-    ipd_table_t *t = NULL;
-    ipd_table_options_t o;
-    ipd_table_options_init(&o);
-    o.instance = name;
-    o.job_capacity = 64;
-    o.task_capacity = 256;
-    o.ring_capacity = 1024;
-    o.json_capacity = 16384;
-    int rc = ipd_table_create(&o, &t, info);
-    cr_assert_eq(rc, 0, "ipd_table_create: %s", ipd_strerror(rc));
-    return t;
-}
+#define create_table(name, info) ipd_test_table_create(name, 64, 256, 1024, 16384, 0, info)
 
 static void open_table(void)
 {

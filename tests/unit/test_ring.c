@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "proto/error.h"
+#include "common/table_fixture.h"
 #include "shared/ring.h"
 #include "shared/table.h"
 
@@ -106,15 +107,7 @@ Test(ring, table_ring_overrun_through_the_segment)
     char inst[64];
     snprintf(inst, sizeof(inst), "test-ring-%d", (int)getpid());
     ipd_table_unlink(inst);
-    ipd_table_options_t o;
-    ipd_table_t *w = NULL, *r = NULL;
-    ipd_table_options_init(&o);
-    o.instance = inst;
-    o.job_capacity = 4;
-    o.task_capacity = 4;
-    o.ring_capacity = 16;
-    o.json_capacity = 0;
-    cr_assert_eq(ipd_table_create(&o, &w, NULL), 0);
+    ipd_table_t *w = ipd_test_table_create(inst, 4, 4, 16, 0, 0, NULL), *r = NULL;
     cr_assert_eq(ipd_table_attach_readonly(inst, &r), 0);
     ipd_job_t j;
     memset(&j, 0, sizeof(j));

@@ -13,6 +13,7 @@
 
 #include "common/instance.h"
 #include "proto/error.h"
+#include "common/table_fixture.h"
 #include "shared/table.h"
 
 static char instance[64];
@@ -31,20 +32,7 @@ static void drop_instance(void)
     ipd_table_unlink(instance);
 }
 
-static ipd_table_t *make_table(uint32_t jobs, uint32_t tasks, uint32_t ring, uint32_t json, ipd_table_open_info_t *info)
-{
-    ipd_table_options_t o;
-    ipd_table_t *t = NULL;
-    ipd_table_options_init(&o);
-    o.instance = instance;
-    o.job_capacity = jobs;
-    o.task_capacity = tasks;
-    o.ring_capacity = ring;
-    o.json_capacity = json;
-    int rc = ipd_table_create(&o, &t, info);
-    cr_assert_eq(rc, 0, "ipd_table_create: %s", ipd_strerror(rc));
-    return t;
-}
+#define make_table(jobs, tasks, ring, json, info) ipd_test_table_create(instance, jobs, tasks, ring, json, 0, info)
 
 static ipd_job_t job_of(const char *id, int state, int64_t created, int64_t finished)
 {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/error.h"
+#include "common/table_fixture.h"
 #include "shared/table.h"
 #include "shared/table_internal.h"
 
@@ -106,20 +107,7 @@ static int check_job(const ipd_table_t *t, int k, const ipd_table_ref_t *ref, ui
     return 0;
 }
 
-static ipd_table_t *make_writer(ipd_table_open_info_t *info)
-{
-    ipd_table_options_t o;
-    ipd_table_t *t = NULL;
-    ipd_table_options_init(&o);
-    o.instance = instance;
-    o.job_capacity = NJOBS * 2;
-    o.task_capacity = NJOBS * 8;
-    o.ring_capacity = 1024;
-    o.json_capacity = JSON_CAP;
-    int rc = ipd_table_create(&o, &t, info);
-    cr_assert_eq(rc, 0, "ipd_table_create: %s", ipd_strerror(rc));
-    return t;
-}
+#define make_writer(info) ipd_test_table_create(instance, NJOBS * 2, NJOBS * 8, 1024, JSON_CAP, 0, info)
 
 /* Child: updates every job in turn as fast as it can, forever. */
 static void writer_loop(ipd_table_t *w)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/table_fixture.h"
 #include "proto/error.h"
 #include "worker/rest/rest.h"
 
@@ -29,14 +30,7 @@ static ipd_worker_t *worker_on(uint32_t slot)
 static void setup(void)
 {
     snprintf(instance, sizeof(instance), "tadm-%d", (int)getpid());
-    ipd_table_options_t o;
-    ipd_table_options_init(&o);
-    o.instance = instance;
-    o.job_capacity = 4;
-    o.task_capacity = 8;
-    o.ring_capacity = 64;
-    o.force_rebuild = 1;
-    cr_assert_eq(ipd_table_create(&o, &writer, NULL), 0);
+    writer = ipd_test_table_create(instance, 4, 8, 64, 8192, 1, NULL);
     cr_assert_eq(ipd_table_attach_readonly(instance, &reader), 0);
     ipd_stats_unlink(instance);
     cr_assert_eq(ipd_stats_create(instance, 2, ipd_worker_stats_route_slots(), (gid_t)-1, &seg), 0);

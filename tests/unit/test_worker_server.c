@@ -24,6 +24,7 @@
 
 #include "common/at.h"
 #include "common/instance.h"
+#include "common/table_fixture.h"
 #include "proto/error.h"
 #include "proto/json.h"
 #include "shared/config.h"
@@ -128,19 +129,12 @@ static resp_t get(server_t *s, const char *path, const char *const *headers, lon
 static void start(server_t *s, const char *const *settings)
 {
     char err[256];
-    ipd_table_options_t o;
     memset(s, 0, sizeof(*s));
     char tag[32];
     snprintf(tag, sizeof(tag), "w%d", ++seq);
     ipd_test_instance(s->instance, sizeof(s->instance), tag);
     ipd_table_unlink(s->instance);
-    ipd_table_options_init(&o);
-    o.instance = s->instance;
-    o.job_capacity = 64;
-    o.task_capacity = 256;
-    o.ring_capacity = 64;
-    o.json_capacity = 2048;
-    cr_assert_eq(ipd_table_create(&o, &s->table, NULL), 0);
+    s->table = ipd_test_table_create(s->instance, 64, 256, 64, 2048, 0, NULL);
     fill(s->table);
 
     ipd_config_init(&s->cfg);
