@@ -4,6 +4,7 @@
  */
 #include "common/spawn.h"
 #include "proto/error.h"
+#include "common/at.h"
 #include "shared/kube_client.h"
 
 #include <criterion/criterion.h>
@@ -205,21 +206,32 @@ static void start(struct outcome *o, const char *method, const char *path, const
 }
 
 /* Runs one request to completion and checks that on_done ran exactly once. */
-static void fetch(struct outcome *o, const char *method, const char *path, const char *body, int lines)
+#define fetch(...) fetch_at(IPD_AT, __VA_ARGS__)
+static void fetch_at(const char *file, int line, struct outcome *o, const char *method, const char *path,
+                     const char *body, int lines)
 {
     start(o, method, path, body, lines);
-    cr_assert(run_until(&o->done, 20000), "%s %s did not finish", method, path);
+    ipd_assert_at(file, line, run_until(&o->done, 20000), "%s %s did not finish", method, path);
     run_for(20);
-    cr_assert_eq(o->done, 1);
+    ipd_assert_at(file, line, o->done == 1, "%s %s: done %d times", method, path, o->done);
+}
+
+/* fetch, then asserts the request got an answer of `status`. */
+#define fetch_ok(o, method, path, body, status) fetch_ok_at(IPD_AT, o, method, path, body, status)
+static void fetch_ok_at(const char *file, int line, struct outcome *o, const char *method, const char *path,
+                        const char *body, long status)
+{
+    fetch_at(file, line, o, method, path, body, 0);
+    ipd_assert_at(file, line, o->error == 0, "%s %s: %s", method, path, o->message);
+    ipd_assert_at(file, line, o->status == status, "%s %s: status %ld, want %ld", method, path, (long)o->status,
+                  status);
 }
 
 Test(kube_client, one_shot_get_returns_status_body_and_headers)
 {
     client("http", plain.port, NULL, NULL, NULL);
     struct outcome o = {0};
-    fetch(&o, "GET", "/echo?status=200", NULL, 0);
-    cr_assert_eq(o.error, 0, "%s", o.message);
-    cr_assert_eq(o.status, 200);
+    fetch_ok(&o, "GET", "/echo?status=200", NULL, 200);
     cr_assert_not_null(strstr(o.body, "\"method\": \"GET\""), "%s", o.body);
     cr_assert_not_null(strstr(o.body, "\"user_agent\": \"imgpulld/"), "%s", o.body);
     cr_assert_not_null(strstr(o.body, "\"accept\": \"application/json"), "%s", o.body);
@@ -233,9 +245,7 @@ Test(kube_client, one_shot_post_sends_a_json_body)
 {
     client("http", plain.port, NULL, NULL, NULL);
     struct outcome o = {0};
-    fetch(&o, "POST", "/echo?status=201", "{\"kind\":\"Job\"}", 0);
-    cr_assert_eq(o.error, 0, "%s", o.message);
-    cr_assert_eq(o.status, 201);
+    fetch_ok(&o, "POST", "/echo?status=201", "{\"kind\":\"Job\"}", 201);
     cr_assert_not_null(strstr(o.body, "\"method\": \"POST\""), "%s", o.body);
     cr_assert_not_null(strstr(o.body, "\"body\": \"{\\\"kind\\\":\\\"Job\\\"}\""), "%s", o.body);
     cr_assert_not_null(strstr(o.body, "\"content_type\": \"application/json\""), "%s", o.body);
@@ -672,9 +682,7 @@ Test(kube_client, tls_with_a_trusted_ca_file_succeeds)
     snprintf(ca, sizeof(ca), "%s/server.crt", tmpdir);
     client("https", tls.port, NULL, ca, NULL);
     struct outcome o = {0}, w = {0};
-    fetch(&o, "GET", "/echo", NULL, 0);
-    cr_assert_eq(o.error, 0, "%s", o.message);
-    cr_assert_eq(o.status, 200);
+    fetch_ok(&o, "GET", "/echo", NULL, 200);
     fetch(&w, "GET", "/lines?n=20&chunk=3", NULL, 1);
     expect_watch_lines(&w, 20);
     outcome_free(&o);
@@ -697,9 +705,7 @@ Test(kube_client, tls_with_inline_ca_data_succeeds)
     fclose(f);
     client_from(&cfg, NULL);
     struct outcome o = {0};
-    fetch(&o, "GET", "/echo", NULL, 0);
-    cr_assert_eq(o.error, 0, "%s", o.message);
-    cr_assert_eq(o.status, 200);
+    fetch_ok(&o, "GET", "/echo", NULL, 200);
     outcome_free(&o);
 }
 
