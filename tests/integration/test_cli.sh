@@ -14,12 +14,8 @@ begin='<!-- BEGIN GENERATED: imgpulld --config-reference -->'
 end='<!-- END GENERATED -->'
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+# shellcheck source=tests/common/checks.sh
+. "$IPD_SOURCE_DIR/tests/common/checks.sh"
 
 # run CODE NAME CMD...: runs CMD with stdout and stderr captured in $out and $err, checks its exit status.
 run() {
@@ -136,8 +132,4 @@ diff -u "$tmp/doc-reference.md" "$tmp/reference.md" >&2 ||
 diff -u "$example" "$tmp/example.conf" >&2 ||
     fail "systemd/imgpulld.conf.example is out of date: rerun with IPD_UPDATE_GENERATED=1"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "all command-line checks passed"
+checks_done "all command-line checks passed"

@@ -7,12 +7,8 @@ set -uo pipefail
 unit=$IPD_SOURCE_DIR/systemd/imgpulld.service
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+# shellcheck source=tests/common/checks.sh
+. "$IPD_SOURCE_DIR/tests/common/checks.sh"
 
 for tool in systemd-analyze systemd-sysusers systemd-tmpfiles; do
     command -v "$tool" >/dev/null || {
@@ -90,8 +86,4 @@ if missing:
 print("system calls the daemon needs: allowed")
 PY
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "systemd unit checks passed"
+checks_done "systemd unit checks passed"
