@@ -16,13 +16,17 @@
 # RUNS (7; the two servers alternate), REQUESTS (at most, 30000), BYTES (body bytes per h2load
 # run, 500000000: a run of big bodies makes fewer requests, at least 500), CLIENTS (10),
 # STREAMS (10), RESULTS (a file that receives one tab-separated line per figure: workers,
-# figure, jobs, bytes, imgpulld req/s, h2o req/s, ratio; tests/bench/plot_http.py draws it).
+# figure, jobs, bytes, imgpulld req/s, h2o req/s, req/s ratio, imgpulld CPU µs per request, h2o
+# CPU µs per request, CPU ratio h2o / imgpulld, load average at the figure's start;
+# tests/bench/plot_http.py draws it).
 # Prints one Markdown table row per figure: req/s (median of RUNS) and the p50 / p99 latency of
 # the median run, computed from h2load's per-request log, and the ratio imgpulld / h2o: the
 # median of the RUNS pairs of runs (their range in parentheses); then the CPU time (user +
-# system, from /proc) the server processes spent per request, and h2o's over imgpulld's: on a
-# shared machine the req/s of a run depend on the CPU share the other work leaves, the CPU time
-# per request does not.
+# system, from /proc, every thread of every process: imgpulld's workers, h2o's process) the
+# servers spent per request, summed over the runs, and h2o's over imgpulld's with its range over
+# the pairs of runs: on a shared machine the req/s of a run depend on the CPU share the other
+# work leaves, the CPU time per request does not. Each row ends with the load average at the
+# start of the figure.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -164,8 +168,9 @@ figure() { # workers jobs name path bytes [header]
     [ "$req" -lt 500 ] && req=500
     : >"$work/runs.ipd"
     : >"$work/runs.h2o"
-    local ipd_pids c0
+    local ipd_pids c0 load
     ipd_pids=$(pgrep -P "$feed_pid" | tr '\n' ' ')
+    load=$(cut -d' ' -f1 /proc/loadavg)
     for i in $(seq "$runs"); do
         c0=$(cpu_ticks $ipd_pids)
         echo "$(run_load "http://127.0.0.1:$ipd_port$path" "$req" "$hdr") $(( $(cpu_ticks $ipd_pids) - c0 ))" \
@@ -185,12 +190,17 @@ figure() { # workers jobs name path bytes [header]
     ratio=$(printf '%.2f' "$ratio")
     # CPU time of the servers' processes per request, summed over the runs: what a request costs
     # each server whatever share of the CPUs the machine's other work left it.
-    local cpu
-    cpu=$(paste "$work/runs.ipd" "$work/runs.h2o" | awk -v req="$req" -v hz="$(getconf CLK_TCK)" '
+    local cpu_a cpu_b cpu_ratio cpu_range
+    read -r cpu_a cpu_b cpu_ratio <<<"$(paste "$work/runs.ipd" "$work/runs.h2o" |
+        awk -v req="$req" -v hz="$(getconf CLK_TCK)" '
         {a += $4; b += $8; n++}
-        END {printf "%.1f / %.1f | %.2f", a / hz / (n * req) * 1e6, b / hz / (n * req) * 1e6, (a > 0 ? b / a : 0)}')
-    echo "| $n | $jobs | $name | $bytes | $req | $r1 | $p50a / $p99a | $r2 | $p50b / $p99b | **$ratio** ($range) | $cpu |"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$name" "$jobs" "$bytes" "$r1" "$r2" "$ratio" >>"$results"
+        END {printf "%.1f %.1f %.2f\n", a / hz / (n * req) * 1e6, b / hz / (n * req) * 1e6, (a > 0 ? b / a : 0)}')"
+    cpu_range=$(paste "$work/runs.ipd" "$work/runs.h2o" | awk '$4 > 0 {printf "%.2f\n", $8 / $4}' | sort -n |
+        awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}')
+    echo "| $n | $jobs | $name | $bytes | $req | $r1 | $p50a / $p99a | $r2 | $p50b / $p99b | **$ratio** ($range) |" \
+        "$cpu_a / $cpu_b | **$cpu_ratio** ($cpu_range) | $load |"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$name" "$jobs" "$bytes" "$r1" "$r2" "$ratio" \
+        "$cpu_a" "$cpu_b" "$cpu_ratio" "$load" >>"$results"
 }
 
 # User + system CPU ticks of the processes (all their threads) so far.
@@ -207,8 +217,8 @@ gzsize() { stat -c %s "$work/www/api/v1/images/$1.gz"; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "h2load -c $clients -m $streams (h2c, prior knowledge), -n: $byte_budget bytes / body, within 500..$max_requests; median of $runs alternating runs"
 echo
-echo "| workers / threads | jobs | figure | body bytes | requests | imgpulld req/s | imgpulld p50 / p99 ms | h2o req/s | h2o p50 / p99 ms | ratio | CPU µs per request imgpulld / h2o | CPU ratio h2o / imgpulld |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| workers / threads | jobs | figure | body bytes | requests | imgpulld req/s | imgpulld p50 / p99 ms | h2o req/s | h2o p50 / p99 ms | ratio | CPU µs per request imgpulld / h2o | CPU ratio h2o / imgpulld (range over the pairs) | load |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in $workers_list; do
     for size in $sizes; do
         rm -rf "$work/www"

@@ -4,11 +4,13 @@
     tests/bench/plot_http.py RESULTS.tsv OUT.svg
 
 RESULTS.tsv is what tests/bench/bench_http.sh writes to $RESULTS: one line per figure with
-workers, figure, jobs, body bytes, imgpulld req/s, h2o req/s, ratio (the median of the pairs
-of runs). The left panel shows req/s
-against the number of jobs (both axes logarithmic) for the list figures, imgpulld solid and h2o
-dashed; the right panel shows that ratio with the 0.9 target. The one-job figure
-(its "jobs" column is not a number) is drawn as single points at the right edge.
+workers, figure, jobs, body bytes, imgpulld req/s, h2o req/s, req/s ratio, imgpulld and h2o CPU
+µs per request, CPU ratio h2o / imgpulld, load average. Both panels use the CPU time per
+request, the figure the machine's load does not move: the left panel shows it against the
+number of jobs (both axes logarithmic), imgpulld solid and h2o dashed; the right panel shows
+h2o's over imgpulld's (at least 0.9: imgpulld does the same work for at most 1/0.9 of h2o's CPU)
+with the 0.9 target. The one-job figure (its "jobs" column is not a number) is drawn as single
+points at the right edge. Two workers are drawn with thin lines.
 """
 import math
 import sys
@@ -29,16 +31,15 @@ def main():
     with open(sys.argv[1]) as f:
         for line in f:
             p = line.rstrip("\n").split("\t")
-            if len(p) >= 6:
-                ratio = float(p[6]) if len(p) > 6 else float(p[4]) / float(p[5])
-                rows.append((int(p[0]), p[1], p[2], int(p[3]), float(p[4]), float(p[5]), ratio))
+            if len(p) >= 10:
+                rows.append((int(p[0]), p[1], p[2], int(p[3]), float(p[7]), float(p[8]), float(p[9])))
     if not rows:
         sys.exit("no rows in " + sys.argv[1])
     sizes = sorted({int(r[2]) for r in rows if r[2].isdigit()})
     xs = sizes + [sizes[-1] * 3]  # the slot of the one-job figure
     lx0, lx1 = math.log10(xs[0]) - 0.15, math.log10(xs[-1]) + 0.15
-    rps = [v for r in rows for v in (r[4], r[5])]
-    ly0, ly1 = math.floor(math.log10(min(rps))), math.ceil(math.log10(max(rps)))
+    cpu = [v for r in rows for v in (r[4], r[5])]
+    ly0, ly1 = math.floor(math.log10(min(cpu))), math.ceil(math.log10(max(cpu)))
     ratios = [r[6] for r in rows]
     r0, r1 = min(0.5, min(ratios) - 0.05), max(1.3, max(ratios) + 0.05)
 
@@ -46,7 +47,7 @@ def main():
         x0, _, x1, _ = PANEL[panel]
         return x0 + (math.log10(x) - lx0) / (lx1 - lx0) * (x1 - x0)
 
-    def py_rps(y):
+    def py_cpu(y):
         _, y0, _, y1 = PANEL[0]
         return y1 - (math.log10(y) - ly0) / (ly1 - ly0) * (y1 - y0)
 
@@ -66,10 +67,10 @@ def main():
         out.append('<text x="%d" y="%d" text-anchor="middle">jobs in the table (log)</text>' %
                    ((x0 + x1) // 2, y1 + 30))
     for e in range(ly0, ly1 + 1):
-        y = py_rps(10 ** e)
+        y = py_cpu(10 ** e)
         out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>' % (PANEL[0][0], y, PANEL[0][2], y))
         out.append('<text x="%d" y="%.1f" text-anchor="end">1e%d</text>' % (PANEL[0][0] - 4, y + 4, e))
-    out.append('<text x="%d" y="28">requests/s (log), imgpulld solid, h2o dashed</text>' % PANEL[0][0])
+    out.append('<text x="%d" y="28">CPU µs per request (log), imgpulld solid, h2o dashed</text>' % PANEL[0][0])
     steps = 10
     for k in range(steps + 1):
         v = r0 + (r1 - r0) * k / steps
@@ -78,7 +79,7 @@ def main():
     out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#000" stroke-dasharray="6,3"/>' %
                (PANEL[1][0], y9, PANEL[1][2], y9))
     out.append('<text x="%d" y="%.1f" text-anchor="end">target 0.9</text>' % (PANEL[1][2] - 4, y9 - 4))
-    out.append('<text x="%d" y="28">ratio imgpulld / h2o, same bytes, same run</text>' % PANEL[1][0])
+    out.append('<text x="%d" y="28">CPU per request, h2o / imgpulld, same bytes, same run</text>' % PANEL[1][0])
 
     legend_y = 0
     for workers in sorted({r[0] for r in rows}):
@@ -94,12 +95,12 @@ def main():
                 return int(r[2]) if r[2].isdigit() else xs[-1]
 
             for server, idx, dash in (("imgpulld", 4, ""), ("h2o", 5, ' stroke-dasharray="4,3"')):
-                path = " ".join("%.1f,%.1f" % (px(0, xof(r)), py_rps(r[idx])) for r in pts)
+                path = " ".join("%.1f,%.1f" % (px(0, xof(r)), py_cpu(r[idx])) for r in pts)
                 out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="%d"%s/>' %
                            (path, color, width, dash))
                 for r in pts:
                     out.append('<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>' %
-                               (px(0, xof(r)), py_rps(r[idx]), color))
+                               (px(0, xof(r)), py_cpu(r[idx]), color))
             path = " ".join("%.1f,%.1f" % (px(1, xof(r)), py_ratio(r[6])) for r in pts)
             out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="%d"/>' % (path, color, width))
             for r in pts:
