@@ -399,6 +399,14 @@ static double cpu_ms(const pid_t *pid, int n)
     return ms;
 }
 
+/* Prints `ms` of the writers' CPU over the counted changes per message delivered to a subscriber:
+ * a figure the machine's load does not move the way it moves the latencies. */
+static void per_message(const char *name, double ms)
+{
+    printf("%-9s writers' CPU over the %d counted changes: %.3f us per delivered message\n", name, opt.changes,
+           ms * 1e3 / ((double)opt.changes * opt.clients));
+}
+
 static void close_clients(client_t *cl, int n)
 {
     struct linger lg = {1, 0}; /* reset, so that no TIME_WAIT is left for the next run */
@@ -485,6 +493,7 @@ static void run_raw(client_t *cl, round_result_t *rr)
         usleep((useconds_t)opt.gap_ms * 1000);
     }
     printf("raw loop: writers' CPU %.0f ms for %d changes\n", cpu_ms(child, opt.workers) - cpu0, opt.changes);
+    per_message("raw loop", cpu_ms(child, opt.workers) - cpu0);
     for (int w = 0; w < opt.workers; w++) {
         close(cmd[w]);
         waitpid(child[w], NULL, 0);
@@ -637,8 +646,11 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
         rr[k] = wait_round(ep, cl, opt.clients, ipd_table_ring_head(t), t0);
         usleep((useconds_t)opt.gap_ms * 1000);
     }
+    double counted0 = cpu0; /* CPU at the first counted change */
     for (int k = 0; !opt.deltas && k < opt.jobs + opt.changes; k++) {
         int j = k % opt.jobs;
+        if (k == opt.jobs)
+            counted0 = cpu_ms(worker, opt.workers);
         uint64_t t0 = now_ns(), seq = publish(t, efd, j, (uint64_t)(k / opt.jobs) + 1, tasks, &json);
         round_result_t r = wait_round(ep, cl, opt.clients, seq, t0);
         if (k >= opt.jobs)
@@ -647,6 +659,7 @@ static void run_imgpulld(client_t *cl, round_result_t *rr)
     }
     printf("imgpulld: workers' CPU %.0f ms for %d changes%s\n", cpu_ms(worker, opt.workers) - cpu0, opt.changes,
            opt.deltas ? "" : " (and the rounds that created the jobs)");
+    per_message("imgpulld", cpu_ms(worker, opt.workers) - counted0);
     long after = 0;
     for (int w = 0; w < opt.workers; w++)
         after += rss_kb(worker[w]);
