@@ -22,7 +22,7 @@
 # Prints one Markdown table row per figure: req/s (median of RUNS) and the p50 / p99 latency of
 # the median run, computed from h2load's per-request log, and the ratio imgpulld / h2o: the
 # median of the RUNS pairs of runs (their range in parentheses); then the CPU time (user +
-# system, from /proc, every thread of every process: imgpulld's workers, h2o's process) the
+# system, from the scheduler, every thread of every process: imgpulld's workers, h2o's) the
 # servers spent per request, summed over the runs, and h2o's over imgpulld's with its range over
 # the pairs of runs: on a shared machine the req/s of a run depend on the CPU share the other
 # work leaves, the CPU time per request does not. Each row ends with the load average at the
@@ -143,6 +143,7 @@ same_bytes() { # path
 run_load() { # url requests [header]
     local log="$work/h2load.log" out hdr=()
     [ -n "${3:-}" ] && hdr=(-H "$3")
+    rm -f "$log" # h2load appends to its log: without this, each run's latencies were all the runs' so far
     out=$(h2load -n "$2" -c "$clients" -m "$streams" "${hdr[@]}" --log-file="$log" "$1" 2>&1)
     if ! grep -q "$2 succeeded, 0 failed, 0 errored" <<<"$out"; then
         echo "h2load reported failures against $1:" >&2
@@ -172,11 +173,11 @@ figure() { # workers jobs name path bytes [header]
     ipd_pids=$(pgrep -P "$feed_pid" | tr '\n' ' ')
     load=$(cut -d' ' -f1 /proc/loadavg)
     for i in $(seq "$runs"); do
-        c0=$(cpu_ticks $ipd_pids)
-        echo "$(run_load "http://127.0.0.1:$ipd_port$path" "$req" "$hdr") $(( $(cpu_ticks $ipd_pids) - c0 ))" \
+        c0=$(cpu_ns $ipd_pids)
+        echo "$(run_load "http://127.0.0.1:$ipd_port$path" "$req" "$hdr") $(( $(cpu_ns $ipd_pids) - c0 ))" \
             >>"$work/runs.ipd"
-        c0=$(cpu_ticks "$h2o_pid")
-        echo "$(run_load "http://127.0.0.1:$h2o_port$path" "$req" "$hdr") $(( $(cpu_ticks "$h2o_pid") - c0 ))" \
+        c0=$(cpu_ns "$h2o_pid")
+        echo "$(run_load "http://127.0.0.1:$h2o_port$path" "$req" "$hdr") $(( $(cpu_ns "$h2o_pid") - c0 ))" \
             >>"$work/runs.h2o"
     done
     read -r r1 p50a p99a _ <<<"$(median_of <"$work/runs.ipd")"
@@ -192,9 +193,9 @@ figure() { # workers jobs name path bytes [header]
     # each server whatever share of the CPUs the machine's other work left it.
     local cpu_a cpu_b cpu_ratio cpu_range
     read -r cpu_a cpu_b cpu_ratio <<<"$(paste "$work/runs.ipd" "$work/runs.h2o" |
-        awk -v req="$req" -v hz="$(getconf CLK_TCK)" '
+        awk -v req="$req" '
         {a += $4; b += $8; n++}
-        END {printf "%.1f %.1f %.2f\n", a / hz / (n * req) * 1e6, b / hz / (n * req) * 1e6, (a > 0 ? b / a : 0)}')"
+        END {printf "%.1f %.1f %.2f\n", a / (n * req) / 1e3, b / (n * req) / 1e3, (a > 0 ? b / a : 0)}')"
     cpu_range=$(paste "$work/runs.ipd" "$work/runs.h2o" | awk '$4 > 0 {printf "%.2f\n", $8 / $4}' | sort -n |
         awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}')
     echo "| $n | $jobs | $name | $bytes | $req | $r1 | $p50a / $p99a | $r2 | $p50b / $p99b | **$ratio** ($range) |" \
@@ -203,13 +204,12 @@ figure() { # workers jobs name path bytes [header]
         "$cpu_a" "$cpu_b" "$cpu_ratio" "$load" >>"$results"
 }
 
-# User + system CPU ticks of the processes (all their threads) so far.
-cpu_ticks() {
-    local p t=0
-    for p in "$@"; do
-        t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
-    done
-    echo "$t"
+# CPU time (user + system, ns) of the processes so far, all their threads: the scheduler's own
+# account in /proc/PID/task/TID/schedstat, exact where /proc/PID/stat counts 10 ms ticks (a few
+# ticks per run for a 1 KB answer).
+cpu_ns() {
+    local p
+    for p in "$@"; do cat /proc/"$p"/task/*/schedstat; done | awk '{t += $1} END {printf "%.0f\n", t}'
 }
 
 gzsize() { stat -c %s "$work/www/api/v1/images/$1.gz"; }
