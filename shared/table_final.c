@@ -57,9 +57,9 @@ static void count(ipd_node_counts_t *c, uint8_t state, int delta)
     *n += (uint32_t)delta;
 }
 
-const ipd_task_t *table_final_task(ipd_table_t *t, uint32_t slot, uint32_t inc, uint32_t old_ts, uint32_t index,
-                                   const char *id, int keep, const ipd_task_t *task, ipd_task_t *fixed,
-                                   ipd_node_counts_t *nodes)
+const ipd_task_t *ipd_table_final_task(ipd_table_t *t, uint32_t slot, uint32_t inc, uint32_t old_ts, uint32_t index,
+                                       const char *id, int keep, const ipd_task_t *task, ipd_task_t *fixed,
+                                       ipd_node_counts_t *nodes)
 {
     if (old_ts == NO_TASK_SLOT)
         return task;
@@ -78,7 +78,7 @@ const ipd_task_t *table_final_task(ipd_table_t *t, uint32_t slot, uint32_t inc, 
     return fixed;
 }
 
-const ipd_job_t *table_final_job(ipd_table_t *t, uint32_t slot, const ipd_job_t *job, ipd_job_t *fixed)
+const ipd_job_t *ipd_table_final_job(ipd_table_t *t, uint32_t slot, const ipd_job_t *job, ipd_job_t *fixed)
 {
     const wjob_t *wj = &t->w->jobs[slot];
     ipd_job_state_t was = (ipd_job_state_t)wj->state, now = (ipd_job_state_t)job->state;

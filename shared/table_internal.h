@@ -310,19 +310,19 @@ int ipd_table_reattach(ipd_table_t *t, ipd_table_open_info_t *info);
  * line of defence against a flip a caller's bug would publish. Both are called before the put
  * writes anything of the job.
  *
- * table_final_task: the task to write at index `index` of job `slot` (incarnation `inc`) in place
+ * ipd_table_final_task: the task to write at index `index` of job `slot` (incarnation `inc`) in place
  * of `task`, whose published copy, if any, is in task slot `old_ts` (NO_TASK_SLOT for none).
  * Returns `task`, or `fixed` holding the published task when `task` would change its final state
  * (`keep`: the job is a keep job, whose final tasks may start a new round, non-final). The job's
  * counts in `nodes` follow the task kept.
  *
- * table_final_job: returns `job`, or `fixed` (a copy of `job` with the published final state,
+ * ipd_table_final_job: returns `job`, or `fixed` (a copy of `job` with the published final state,
  * finish time and error) when `job` would change the final state of the job published in `slot`.
  */
 #define NO_TASK_SLOT UINT32_MAX
-const ipd_task_t *table_final_task(ipd_table_t *t, uint32_t slot, uint32_t inc, uint32_t old_ts, uint32_t index,
-                                   const char *id, int keep, const ipd_task_t *task, ipd_task_t *fixed,
-                                   ipd_node_counts_t *nodes);
-const ipd_job_t *table_final_job(ipd_table_t *t, uint32_t slot, const ipd_job_t *job, ipd_job_t *fixed);
+const ipd_task_t *ipd_table_final_task(ipd_table_t *t, uint32_t slot, uint32_t inc, uint32_t old_ts, uint32_t index,
+                                       const char *id, int keep, const ipd_task_t *task, ipd_task_t *fixed,
+                                       ipd_node_counts_t *nodes);
+const ipd_job_t *ipd_table_final_job(ipd_table_t *t, uint32_t slot, const ipd_job_t *job, ipd_job_t *fixed);
 
 #endif

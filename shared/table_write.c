@@ -232,13 +232,13 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
     for (uint32_t i = 0; i < n; i++) {
         uint32_t old_ts = !fresh && i < before.task_count ? before.task_first + i : NO_TASK_SLOT;
         const ipd_task_t *task =
-            table_final_task(t, slot, wj->incarnation, old_ts, i, job->id, job->keep, &tasks[i], &kept, &out.nodes);
+            ipd_table_final_task(t, slot, wj->incarnation, old_ts, i, job->id, job->keep, &tasks[i], &kept, &out.nodes);
         if (write_task(t, first + i, slot, i, task, 1)) {
             written++;
             last = i;
         }
     }
-    table_final_job(t, slot, &out, &out);
+    ipd_table_final_job(t, slot, &out, &out);
     if (t->w->final_refused != refusals)
         json = NULL;
     wj->task_first = first;
@@ -278,14 +278,14 @@ int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, con
     ipd_task_t kept;
     for (size_t i = 0; i < nchanged; i++) {
         uint32_t ts = wj->task_first + index[i];
-        const ipd_task_t *task =
-            table_final_task(t, slot, wj->incarnation, ts, index[i], job->id, job->keep, &tasks[i], &kept, &out.nodes);
+        const ipd_task_t *task = ipd_table_final_task(t, slot, wj->incarnation, ts, index[i], job->id, job->keep,
+                                                      &tasks[i], &kept, &out.nodes);
         if (write_task(t, ts, slot, index[i], task, 0)) {
             written++;
             last = index[i];
         }
     }
-    table_final_job(t, slot, &out, &out);
+    ipd_table_final_job(t, slot, &out, &out);
     if (t->w->final_refused != refusals)
         json = NULL;
     /* The tasks named (a superset of those rewritten) go one record each, up to parts_max(). */
