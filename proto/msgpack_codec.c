@@ -578,6 +578,23 @@ static int set_field(reader_t *r, const field_t *f, const value_t *v, char *dst,
     return IPD_EINVAL;
 }
 
+/* Whether the `n` bytes at `a` and `b` are the same, compared eight at a time: a map key is
+ * matched once per key of every record, and most keys are longer than eight bytes. */
+static inline int same_key(const char *a, const char *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; n > 0; a++, b++, n--)
+        if (*a != *b)
+            return 0;
+    return 1;
+}
+
 /*
  * Applies the known keys of the map whose header `m` was just read to `base`, consuming the
  * map; `required` (an entry of `fields`, or NULL) must be present and not nil. Unknown keys, and keys that
@@ -591,9 +608,6 @@ static int decode_map(reader_t *r, const value_t *m, const field_t *fields, void
         return IPD_EINVAL;
     if (depth >= r->max_depth || m->u > r->max_items)
         return IPD_ETOOBIG;
-    size_t nfields = 0;
-    while (fields[nfields].key != NULL)
-        nfields++;
     /*
      * Keys are looked up starting after the field the previous key matched: the encoder writes
      * them in table order, so each key matches at the first comparison instead of after a scan
@@ -611,15 +625,14 @@ static int decode_map(reader_t *r, const value_t *m, const field_t *fields, void
             return rc;
         const field_t *f = NULL;
         if (k.type == V_STR && k.u > 0) { /* no field has an empty key */
-            for (size_t t = 0; t < nfields; t++) {
-                size_t at = hint + t < nfields ? hint + t : hint + t - nfields;
-                const field_t *c = &fields[at];
-                if (c->klen == k.u && c->key[0] == k.s[0] && memcmp(c->key, k.s, (size_t)k.u) == 0) {
+            for (const field_t *c = &fields[hint]; f == NULL && c->key != NULL; c++)
+                if (c->klen == k.u && same_key(c->key, k.s, c->klen))
                     f = c;
-                    hint = at + 1 < nfields ? at + 1 : 0;
-                    break;
-                }
-            }
+            for (const field_t *c = fields; f == NULL && c < &fields[hint]; c++)
+                if (c->klen == k.u && same_key(c->key, k.s, c->klen))
+                    f = c;
+            if (f != NULL)
+                hint = (size_t)(f - fields) + 1;
         }
         if (f == NULL) {
             if ((rc = skip_rest(r, &v, depth + 1)) != 0)
