@@ -193,7 +193,8 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"table_tasks", IPD_CT_INT, IPD_CF_RESTART, FIELD(table_tasks), RANGE(16, 16777216), .def = "65536",
      .help = "Task slots shared by all jobs (one task per target node)."},
     {"table_ring", IPD_CT_INT, IPD_CF_RESTART, FIELD(table_ring), RANGE(64, 16777216), .def = "65536",
-     .help = "Change records kept in the event ring; a client resuming further back gets a resync."},
+     .help = "Change records kept in the event ring; a client resuming further back gets a resync. A change of n "
+             "tasks takes n records (one when n is over table_ring / 64)."},
     {"table_json_inline", IPD_CT_SIZE, IPD_CF_RESTART, FIELD(table_json_inline), RANGE(0, M(1)), .def = "8k",
      .help = "Bytes of pre-encoded JSON stored with each job; larger jobs are encoded on demand."},
     {"shm_group", IPD_CT_GROUP, IPD_CF_RESTART, FIELD(shm_group), .def = "", .example = "imgpulld-read",
