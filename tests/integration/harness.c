@@ -403,6 +403,16 @@ void h_sim_ok_at(const char *file, int line, int port, const char *method, const
     h_resp_free(&r);
 }
 
+void h_sim_web_pod_at(const char *file, int line, int port, const char *name, const char *image)
+{
+    char pod[512];
+    snprintf(pod, sizeof(pod),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"labels\":{\"app\":\"web\"}},"
+             "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"app\",\"image\":\"%s\"}]}}",
+             name, image);
+    h_sim_ok_at(file, line, port, "POST", "/api/v1/namespaces/default/pods", pod);
+}
+
 int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms)
 {
     uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;

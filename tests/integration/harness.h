@@ -149,6 +149,9 @@ void h_expect_job_state_at(const char *file, int line, int port, const char *id,
 /** Sends a control or API request to the simulator on `port`; fails the test unless it answers 2xx. */
 #define h_sim_ok(...) h_sim_ok_at(IPD_AT, __VA_ARGS__)
 void h_sim_ok_at(const char *file, int line, int port, const char *method, const char *path, const char *body);
+/** Creates, in the simulator on `port`, the pod `name` of namespace default, labelled app=web, running `image`. */
+#define h_sim_web_pod(...) h_sim_web_pod_at(IPD_AT, __VA_ARGS__)
+void h_sim_web_pod_at(const char *file, int line, int port, const char *name, const char *image);
 
 /** Polls `pred(ctx)` every 50 ms until it returns non-zero or `timeout_ms` passes. Returns the last value. */
 int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms);

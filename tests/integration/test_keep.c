@@ -274,17 +274,6 @@ Test(keep, a_node_back_before_its_old_jobs_deletion_is_seen_pulls_again, .fini =
     expect_job(id, "keeping 1 node-1:succeeded");
 }
 
-/* A pod of app web in namespace default, running `image`. */
-static void web_pod(const char *name, const char *image)
-{
-    char pod[512];
-    snprintf(pod, sizeof(pod),
-             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"labels\":{\"app\":\"web\"}},"
-             "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"app\",\"image\":\"%s\"}]}}",
-             name, image);
-    h_sim_ok(w.sim.port, "POST", "/api/v1/namespaces/default/pods", pod);
-}
-
 /* The id of the one job of `image` in state `state`, "" until there is exactly one. */
 typedef struct image_job {
     const char *image, *state;
@@ -311,7 +300,7 @@ Test(keep, a_pod_selector_keep_job_follows_the_pods_to_their_new_image, .fini = 
     h_world_daemon(&w, "keep_pod_poll 1s\n", NULL, 1);
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"web\"}}");
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/labels", "{\"labels\":{\"pool\":\"web\"}}");
-    web_pod("web-a", "shop/web:2");
+    h_sim_web_pod(w.sim.port, "web-a", "shop/web:2");
     char id[64];
     post_keep("{\"pod_selector\":{\"namespace\":\"default\",\"matchLabels\":{\"app\":\"web\"}},"
               "\"node_selector\":{\"pool\":\"web\"},\"keep\":true}",
@@ -323,7 +312,7 @@ Test(keep, a_pod_selector_keep_job_follows_the_pods_to_their_new_image, .fini = 
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(ps, "matchLabels"), "app")) ?: "", "web");
     json_decref(job);
     /* A rollout: a pod of the new tag comes, then the old pod goes. */
-    web_pod("web-b", "shop/web:3");
+    h_sim_web_pod(w.sim.port, "web-b", "shop/web:3");
     image_job_t next = {"shop/web:3", "keeping", ""};
     cr_assert(h_wait(image_job_is, &next, 20000), "no keep job for shop/web:3");
     expect_job(next.id, "keeping 2 node-1:succeeded node-2:succeeded");
@@ -335,7 +324,7 @@ Test(keep, a_pod_selector_keep_job_follows_the_pods_to_their_new_image, .fini = 
     h_sim_ok(w.sim.port, "DELETE", "/api/v1/namespaces/default/pods/web-b", NULL);
     h_stop(&w.daemon, SIGTERM, 10000);
     h_world_daemon(&w, "keep_pod_poll 1s\n", NULL, 1);
-    web_pod("web-c", "shop/web:4");
+    h_sim_web_pod(w.sim.port, "web-c", "shop/web:4");
     image_job_t last = {"shop/web:4", "keeping", ""};
     cr_assert(h_wait(image_job_is, &last, 20000), "no keep job for shop/web:4 after a restart");
     expect_job(last.id, "keeping 2 node-1:succeeded node-2:succeeded");

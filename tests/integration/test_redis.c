@@ -922,17 +922,6 @@ Test(redis, a_restarted_daemon_without_a_task_of_a_keep_job_keeps_it, .timeout =
 
 /* ---- keep jobs that follow pods, in node scope ---- */
 
-/* A pod of app web in namespace default, running `image`. */
-static void web_pod(const char *name, const char *image)
-{
-    char pod[512];
-    snprintf(pod, sizeof(pod),
-             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"labels\":{\"app\":\"web\"}},"
-             "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"app\",\"image\":\"%s\"}]}}",
-             name, image);
-    h_sim_ok(w.sim.port, "POST", "/api/v1/namespaces/default/pods", pod);
-}
-
 /* Every running daemon shows exactly one `state` job of `image`, the same one (its id in `id`). */
 typedef struct image_everywhere {
     const char *image, *state;
@@ -990,13 +979,13 @@ static size_t anchors(void)
  */
 static void follow_rollout(int via)
 {
-    web_pod("web-a", "shop/web:2");
+    h_sim_web_pod(w.sim.port, "web-a", "shop/web:2");
     char *id = post(via, "{\"pod_selector\":{\"namespace\":\"default\",\"matchLabels\":{\"app\":\"web\"}},"
                          "\"keep\":true}");
     image_everywhere_t ie;
     expect_one_job_everywhere("shop/web:2", "keeping", 30000, &ie);
     cr_assert_str_eq(ie.id, id);
-    web_pod("web-b", "shop/web:3");
+    h_sim_web_pod(w.sim.port, "web-b", "shop/web:3");
     expect_one_job_everywhere("shop/web:3", "keeping", 30000, &ie);
     /* No second job for the same image from another daemon, a few polls later. */
     usleep(3000 * 1000);
@@ -1035,7 +1024,7 @@ Test(redis, a_pod_selector_keep_job_follows_its_pods_once_and_another_daemon_tak
     kill(w.d[dead].pid, SIGKILL);
     waitpid(w.d[dead].pid, NULL, 0);
     w.d[dead].pid = 0;
-    web_pod("web-c", "shop/web:4");
+    h_sim_web_pod(w.sim.port, "web-c", "shop/web:4");
     image_everywhere_t ie;
     expect_one_job_everywhere("shop/web:4", "keeping", 40000, &ie);
     char next[64];
