@@ -255,6 +255,14 @@ static void add_kjob(const ipd_job_t *job, const char *node, uint32_t node_count
     apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob(job, node, node_count, suspend));
 }
 
+/* job_of, with its one Kubernetes Job, on node-a, applied. */
+static ipd_job_t job_on_node_a(const char *id, int32_t backoff_limit, int32_t parallelism)
+{
+    ipd_job_t j = job_of(id, backoff_limit, parallelism);
+    add_kjob(&j, "node-a", 1, 0);
+    return j;
+}
+
 typedef struct view {
     ipd_job_t job;
     ipd_task_t tasks[8];
@@ -318,8 +326,7 @@ static void expect_asked_again_at(const char *file, int line, const char *kind, 
 
 Test(model, job_without_pods_has_one_pending_task)
 {
-    ipd_job_t job = job_of("pj-00000001", 2, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000001", 2, 0);
     cr_assert_eq(ipd_model_flush(model, T0), 1);
     view_t v = read_job("pj-00000001");
     cr_assert_eq(v.ntasks, 1);
@@ -351,8 +358,7 @@ Test(model, nodes_whose_jobs_are_not_seen_yet_count_as_pending)
 
 Test(model, pull_progresses_from_pulling_to_succeeded)
 {
-    ipd_job_t job = job_of("pj-00000003", 3, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000003", 3, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "creating"));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED,
           event("pull-a-1.1", "pull-a-1", "Pulling", "Pulling image \"" IMAGE "\"", 1, 2));
@@ -504,8 +510,7 @@ Test(model, image_pull_backoff_gives_up_after_the_backoff_limit)
 /* The case: the registry's 401 must survive the back-off and name the failed job. */
 Test(model, a_task_that_gives_up_names_the_registry_words_and_its_cause)
 {
-    ipd_job_t job = job_of("pj-0000000c", 1, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-0000000c", 1, 0);
     apply_pulling(job.id, "node-a", "pull-a-1", "e1");
     ipd_model_flush(model, T0 + 2000);
     view_t v = read_job(job.id);
@@ -582,8 +587,7 @@ Test(model, deleted_job_cancels_its_pulling_task)
 
 Test(model, deleted_job_with_its_only_task_pulling_is_cancelled)
 {
-    ipd_job_t job = job_of("pj-00000008", 3, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000008", 3, 0);
     apply_pulling(job.id, "node-a", "pull-a-1", "ea");
     ipd_model_flush(model, T0 + 2000);
     apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 1, 0));
@@ -689,8 +693,7 @@ Test(model, list_resync_forgets_what_the_list_did_not_have)
 
 Test(model, events_that_arrive_before_their_pod_apply_once_it_arrives)
 {
-    ipd_job_t job = job_of("pj-0000000c", 3, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-0000000c", 3, 0);
     ipd_model_flush(model, T0);
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 3, 2));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-1", "Pulled", PULLED_MSG, 1, 3));
@@ -709,8 +712,7 @@ Test(model, events_that_arrive_before_their_pod_apply_once_it_arrives)
 
 Test(model, replacement_pod_takes_over_and_attempts_add_up)
 {
-    ipd_job_t job = job_of("pj-0000000d", 6, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-0000000d", 6, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
     ipd_model_flush(model, T0 + 3000);
@@ -747,8 +749,7 @@ Test(model, replacement_pod_takes_over_and_attempts_add_up)
 Test(model, both_pods_of_a_task_in_one_batch_add_up)
 {
     /* As after a master restart: the list brings the old and the new pod before any flush. */
-    ipd_job_t job = job_of("pj-0000000e", 6, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-0000000e", 6, 0);
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 1, 21));
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
@@ -762,8 +763,7 @@ Test(model, both_pods_of_a_task_in_one_batch_add_up)
 
 Test(model, attempts_of_pods_deleted_while_no_master_watched_still_count)
 {
-    ipd_job_t job = job_of("pj-00000014", 6, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000014", 6, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
@@ -886,8 +886,7 @@ Test(model, jobs_not_seen_yet_hold_parallelism_slots)
 
 Test(model, a_late_event_brings_a_forgotten_job_back_with_its_history)
 {
-    ipd_job_t job = job_of("pj-0000000f", 3, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-0000000f", 3, 0);
     apply_pulled(job.id, "node-a", "late-1", "late-1.1");
     ipd_model_flush(model, T0 + 5000);
     view_t before = read_job(job.id);
@@ -1036,8 +1035,7 @@ Test(model, a_late_pod_of_an_evicted_job_does_not_bring_it_back)
 
 Test(model, a_replacement_pod_does_not_undo_a_succeeded_pull)
 {
-    ipd_job_t job = job_of("pj-00000010", 3, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000010", 3, 0);
     apply_pulled(job.id, "node-a", "first-1", "first-1.1");
     ipd_model_flush(model, T0 + 5000);
     cr_assert_eq(read_job(job.id).tasks[0].state, IPD_TASK_SUCCEEDED);
@@ -1117,8 +1115,7 @@ Test(model, a_terminal_state_never_changes_whatever_arrives_late)
 
 Test(model, pull_figures_that_arrive_after_success_still_land)
 {
-    ipd_job_t job = job_of("pj-00000011", 3, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000011", 3, 0);
     /* The pod says the container failed to start (the image is in) before the Pulled event. */
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "early-1", 1, "completed"));
     ipd_model_flush(model, T0 + 5000);
@@ -1426,8 +1423,7 @@ Test(model, a_keep_job_follows_its_nodes_and_a_foreign_deletion_cancels_it)
 Test(model, a_job_deleted_by_its_ttl_right_after_it_completed_is_a_success)
 {
     /* The watch merged the update that completed the Job into its deletion by the TTL. */
-    ipd_job_t job = job_of("pj-00000023", 1, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000023", 1, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "ttl-1", 1, "creating"));
     ipd_model_flush(model, T0 + 1000);
     apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
@@ -1606,8 +1602,7 @@ Test(model, a_pod_with_more_events_than_it_keeps_keeps_its_pulled_figures)
 {
     /* A pod keeps up to 16 Events, grown as they come; when full, the oldest that is not a
      * Pulled one goes, so the pull's size and duration stay. */
-    ipd_job_t job = job_of("pj-00000042", 3, 0);
-    add_kjob(&job, "node-a", 1, 0);
+    ipd_job_t job = job_on_node_a("pj-00000042", 3, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "many-1", 1, "creating"));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("many-1.pulled", "many-1", "Pulled", PULLED_MSG, 1, 2));
     for (int i = 0; i < 40; i++) {
