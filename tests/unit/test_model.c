@@ -1814,3 +1814,30 @@ Test(model, counts_kept_as_tasks_change_equal_a_recount_in_node_scope)
     ipd_model_set_node(model, "node-07", 0);
     random_transitions(2);
 }
+
+Test(model, new_jobs_of_one_flush_are_written_in_the_order_they_came)
+{
+    /* A reply of remote records, or a relist, brings many new jobs at once. Written in the order
+     * they came, each enters the table's active list at its end; newest first, each went in
+     * front of the ones just written, which rewrote the whole list once per job
+     * (docs/benchmarks.md, the Redis link's ingestion). */
+    const char *ids[] = {"pj-00000041", "pj-00000042", "pj-00000043", "pj-00000044"};
+    const size_t count = sizeof(ids) / sizeof(ids[0]);
+    uint64_t head = ipd_table_ring_head(table);
+    for (size_t i = 0; i < count; i++) {
+        ipd_job_t job = job_of(ids[i], 1, 0);
+        add_kjob(&job, "node-a", 1, 0);
+    }
+    ipd_model_flush(model, T0);
+    ipd_ring_entry_t e[32];
+    size_t n = 0, seen = 0;
+    cr_assert_eq(ipd_table_ring_read(table, head, e, sizeof(e) / sizeof(e[0]), &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].kind != IPD_RING_JOB_UPSERTED || (seen > 0 && strcmp(e[i].id, ids[seen - 1]) == 0))
+            continue;
+        cr_assert_lt(seen, count, "a job written twice or unexpected: %s", e[i].id);
+        cr_assert_str_eq(e[i].id, ids[seen], "record %zu: %s, expected %s", i, e[i].id, ids[seen]);
+        seen++;
+    }
+    cr_assert_eq(seen, count);
+}
