@@ -972,6 +972,22 @@ static size_t anchors(void)
     return n;
 }
 
+/* Lists of namespace default's pods the simulator answered in the last `ms` milliseconds. */
+static size_t pod_lists_over(int ms)
+{
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/requests", NULL);
+    usleep((useconds_t)ms * 1000);
+    json_t *log = h_http_json(w.sim.port, "GET", "/_sim/requests", NULL, NULL);
+    size_t i, n = 0;
+    json_t *r;
+    json_array_foreach(json_object_get(log, "recent"), i, r)
+    {
+        n += strcmp(str(r, "verb"), "list") == 0 && strcmp(str(r, "path"), "/api/v1/namespaces/default/pods") == 0;
+    }
+    json_decref(log);
+    return n;
+}
+
 /*
  * A rollout under a pod_selector keep job POSTed to daemon `via`: the new image gets one keep job
  * (one anchor in the cluster, the same job on every daemon), the old one ends once its last pod is
@@ -996,6 +1012,10 @@ static void follow_rollout(int via)
     h_sim_ok(w.sim.port, "DELETE", "/api/v1/namespaces/default/pods/web-a", NULL);
     want_t gone = {id, {1, 1, 1}, NULL, NULL, "cancelled"};
     wait_all(&gone, 30000, "the old image's job did not end everywhere");
+    /* One daemon lists the pods, once a keep_pod_poll: about 6 in 6 s, where 3 daemons would make 18. */
+    size_t lists = pod_lists_over(6000);
+    fprintf(stderr, "pod lists in 6 s with 3 daemons, keep_pod_poll 1s: %zu\n", lists);
+    cr_expect(lists >= 2 && lists <= 8, "pod lists in 6 s: %zu", lists);
     free(id);
 }
 
