@@ -1824,10 +1824,8 @@ Test(model, new_jobs_of_one_flush_are_written_in_the_order_they_came)
     const char *ids[] = {"pj-00000041", "pj-00000042", "pj-00000043", "pj-00000044"};
     const size_t count = sizeof(ids) / sizeof(ids[0]);
     uint64_t head = ipd_table_ring_head(table);
-    for (size_t i = 0; i < count; i++) {
-        ipd_job_t job = job_of(ids[i], 1, 0);
-        add_kjob(&job, "node-a", 1, 0);
-    }
+    for (size_t i = 0; i < count; i++)
+        job_on_node_a(ids[i], 1, 0);
     ipd_model_flush(model, T0);
     ipd_ring_entry_t e[32];
     size_t n = 0, seen = 0;
