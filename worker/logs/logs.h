@@ -72,6 +72,8 @@ void ipd_logs_dispose(ipd_worker_t *w);
 #define IPD_LOGS_QUEUE_FRAMES 2
 /** Largest WebSocket message accepted from a client (the endpoint takes none it acts on). */
 #define IPD_LOGS_MAX_CLIENT_MSG 4096
+/** Before the upgrade, how long the log request may go without bytes before the pod read starts. */
+#define IPD_LOGS_POD_CHECK_GRACE_MS 100 /* h2o's 100 ms timer */
 /** Timeout of the one-shot pod reads. */
 #define IPD_LOGS_POD_GET_TIMEOUT_MS 10000
 /** How often a waiting stream asks the apiserver for its pod again. */
@@ -96,7 +98,7 @@ enum {
 
 /** Where a stream is. */
 typedef enum ipd_logs_phase {
-    IPD_LOGS_CHECKING = 0, /**< before the upgrade: the pod is being read */
+    IPD_LOGS_CHECKING = 0, /**< before the upgrade: the log request, and the pod read if needed */
     IPD_LOGS_WAITING,      /**< upgraded; no pod yet, or its container has not started */
     IPD_LOGS_STREAMING,    /**< the log request runs */
     IPD_LOGS_ENDING,       /**< the log ended cleanly; the pod is read to tell why */
@@ -194,10 +196,15 @@ void ipd_logs_count_error(ipd_logs_stream_t *s);
 int ipd_logs_read_task(ipd_worker_t *w, const char *job, const char *node, char ns[IPD_NAMESPACE_SIZE],
                        char pod[IPD_POD_SIZE], int *final);
 /**
- * Starts the stream's early log request (s->early) for the pod and container known so far, next
- * to the pod read; failure to start it is not an error (start_log then asks as usual).
+ * Starts the stream's early log request (s->early) for the pod and container known so far, before
+ * any pod read; failure to start it leaves s->early NULL (start_log then asks as usual).
  */
 void ipd_logs_start_early(ipd_logs_stream_t *s);
+/**
+ * Before the upgrade, the early log request ended without 2xx bytes: starts the pod read at the
+ * end of this loop turn (never inside curl), unless it runs already. Nothing after the upgrade.
+ */
+void ipd_logs_check_pod_soon(ipd_logs_stream_t *s);
 /** Cancels the early log request and frees what it left (early_end); nothing when there is none. */
 void ipd_logs_early_dispose(ipd_logs_stream_t *s);
 /** Starts a one-shot GET of the stream's pod, answered to `on_done`. Returns 0 or a negative code. */

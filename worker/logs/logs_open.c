@@ -85,6 +85,8 @@ static void refuse(ipd_logs_stream_t *s, int status, const char *message)
 
 static void upgrade(ipd_logs_stream_t *s, const json_t *pod)
 {
+    if (h2o_timeout_is_linked(&s->short_entry))
+        h2o_timeout_unlink(&s->short_entry); /* the pod read's grace (below) */
     if (ipd_logs_ws_upgrade(s) != 0) {
         refuse(s, 400, "the WebSocket handshake is malformed");
         return;
@@ -99,6 +101,8 @@ static void on_early_answered(h2o_timeout_entry_t *e)
         return; /* the pod read ended first and decided */
     ipd_kube_cancel(s->kreq);
     s->kreq = NULL;
+    if (h2o_timeout_is_linked(&s->short_entry))
+        h2o_timeout_unlink(&s->short_entry);
     /* With none named the apiserver served the pod's only container, which its answer does not name. */
     snprintf(s->container, sizeof(s->container), "%s", s->q.container);
     if (ipd_logs_ws_upgrade(s) != 0) {
@@ -114,6 +118,34 @@ void ipd_logs_early_answered(ipd_logs_stream_t *s)
         return;
     s->flush_entry.cb = on_early_answered;
     h2o_timeout_link(s->w->loop, &s->w->ctx.zero_timeout, &s->flush_entry);
+}
+
+static void on_check_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data);
+
+/* Starts the pod read before the upgrade, once. May answer the request and free the stream. */
+static void check_pod(ipd_logs_stream_t *s)
+{
+    if (h2o_timeout_is_linked(&s->short_entry))
+        h2o_timeout_unlink(&s->short_entry);
+    if (s->req == NULL || s->phase != IPD_LOGS_CHECKING || s->kreq != NULL)
+        return;
+    if (ipd_logs_get_pod(s, on_check_done) != 0)
+        refuse(s, 503, "could not start a request to the Kubernetes API");
+}
+
+static void on_check_due(h2o_timeout_entry_t *e)
+{
+    check_pod(H2O_STRUCT_FROM_MEMBER(ipd_logs_stream_t, short_entry, e));
+}
+
+void ipd_logs_check_pod_soon(ipd_logs_stream_t *s)
+{
+    if (s->req == NULL || s->phase != IPD_LOGS_CHECKING || s->kreq != NULL)
+        return;
+    if (h2o_timeout_is_linked(&s->short_entry))
+        h2o_timeout_unlink(&s->short_entry);
+    s->short_entry.cb = on_check_due;
+    h2o_timeout_link(s->w->loop, &s->w->ctx.zero_timeout, &s->short_entry);
 }
 
 /* The pod read before the upgrade: a missing pod is waited for; a wrong container is a 400 now. */
@@ -221,10 +253,20 @@ void ipd_logs_handle(ipd_worker_t *w, h2o_req_t *req, const char *id)
     s->req = req;
     s->anchor = h2o_mem_alloc_shared(&req->pool, sizeof(*s->anchor), on_anchor_dispose);
     s->anchor->stream = s;
-    if (pod[0] == '\0')
+    if (pod[0] == '\0') {
         upgrade(s, NULL); /* the task has no pod yet: wait for the master to see one */
-    else if (ipd_logs_get_pod(s, on_check_done) != 0)
-        refuse(s, 503, "could not start a request to the Kubernetes API");
-    else
-        ipd_logs_start_early(s);
+        return;
+    }
+    /*
+     * The log request goes first and alone: its first 2xx bytes upgrade the stream without a pod
+     * read (ipd_logs_early_answered). The pod read starts when it ends without them (an error, an
+     * empty log), or has none after IPD_LOGS_POD_CHECK_GRACE_MS (a quiet follow stream).
+     */
+    ipd_logs_start_early(s);
+    if (s->early == NULL) {
+        check_pod(s);
+        return;
+    }
+    s->short_entry.cb = on_check_due;
+    h2o_timeout_link(w->loop, &w->ctx.hundred_ms_timeout, &s->short_entry);
 }

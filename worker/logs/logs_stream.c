@@ -404,6 +404,7 @@ static void on_log_done(ipd_kube_req_t *req, const ipd_kube_result_t *res, void 
     ipd_logs_stream_t *s = data;
     if (req == s->early) {
         keep_early_end(s, res);
+        ipd_logs_check_pod_soon(s); /* before the upgrade: the pod read tells what the end means */
         return;
     }
     s->kreq = NULL;
@@ -436,7 +437,7 @@ void ipd_logs_start_early(ipd_logs_stream_t *s)
      * The container named by the query, or none: the pod read accepts an unnamed container only
      * when the pod has exactly one, which is the one the apiserver serves when none is named.
      */
-    if (s->early == NULL && s->kreq != NULL && start_request(s, s->q.container, &s->early) != 0)
+    if (s->early == NULL && start_request(s, s->q.container, &s->early) != 0)
         s->early = NULL;
 }
 
