@@ -66,6 +66,15 @@ static int put(ipd_table_t *t, const char *id, int state, int64_t created, int64
     return ipd_table_put_job(t, &j, tasks, ntasks, NULL, 0);
 }
 
+/* put, failing the test at the caller's line unless the table takes the job. */
+#define put_ok(...) put_ok_at(IPD_AT, __VA_ARGS__)
+static void put_ok_at(const char *file, int line, ipd_table_t *t, const char *id, int state, int64_t created,
+                      int64_t finished, size_t ntasks)
+{
+    int rc = put(t, id, state, created, finished, ntasks);
+    ipd_assert_at(file, line, rc == 0, "put %s: %s", id, ipd_strerror(rc));
+}
+
 static int get(const ipd_table_t *t, const char *id, ipd_job_t *job, ipd_task_t *tasks, size_t cap, size_t *ntasks)
 {
     ipd_table_job_view_t v = {.job = job, .tasks = tasks, .task_cap = cap};
@@ -220,7 +229,7 @@ Test(table, index_survives_collisions_tombstones_and_reuse)
         if (!live[i])
             continue;
         snprintf(id, sizeof(id), "pj-%08x", (unsigned)i * 2654435761u);
-        cr_assert_eq(put(w, id, IPD_JOB_PULLING, 1, 0, 2), 0);
+        put_ok(w, id, IPD_JOB_PULLING, 1, 0, 2);
         cr_assert_eq(ipd_table_delete_job(w, id), 0);
         cr_assert_not(present(r, id));
     }
@@ -265,7 +274,7 @@ Test(table, tasks_buffer_too_small_reports_the_count)
     ipd_job_t got;
     ipd_task_t out[2];
     size_t n = 0;
-    cr_assert_eq(put(w, "pj-many", IPD_JOB_PULLING, 1, 0, 5), 0);
+    put_ok(w, "pj-many", IPD_JOB_PULLING, 1, 0, 5);
     cr_expect_eq(get(w, "pj-many", &got, out, 2, &n), IPD_ETOOBIG);
     cr_expect_eq(n, 5);
     cr_expect_str_eq(got.id, "pj-many");
@@ -278,20 +287,20 @@ Test(table, tasks_grow_shrink_and_move)
     ipd_job_t got;
     ipd_task_t out[16], want[16];
     size_t n;
-    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 1, 0, 2), 0);
-    cr_assert_eq(put(w, "pj-b", IPD_JOB_PULLING, 2, 0, 3), 0);
+    put_ok(w, "pj-a", IPD_JOB_PULLING, 1, 0, 2);
+    put_ok(w, "pj-b", IPD_JOB_PULLING, 2, 0, 3);
     /* pj-a cannot grow in place (pj-b follows it): it moves. */
-    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 1, 0, 6), 0);
+    put_ok(w, "pj-a", IPD_JOB_PULLING, 1, 0, 6);
     cr_assert_eq(get(w, "pj-a", &got, out, 16, &n), 0);
     cr_assert_eq(n, 6);
     tasks_of(want, 6, "pj-a");
     cr_expect_eq(memcmp(out, want, 6 * sizeof(ipd_task_t)), 0);
     /* pj-b cannot grow in place either (pj-a now follows it): it moves to the end. */
-    cr_assert_eq(put(w, "pj-b", IPD_JOB_PULLING, 2, 0, 5), 0);
-    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 1, 0, 1), 0);
+    put_ok(w, "pj-b", IPD_JOB_PULLING, 2, 0, 5);
+    put_ok(w, "pj-a", IPD_JOB_PULLING, 1, 0, 1);
     /* 10 task slots are free but not contiguous (no compaction): a job of 10 does not fit, one of 5 does. */
     cr_expect_eq(put(w, "pj-c", IPD_JOB_PULLING, 3, 0, 10), IPD_EFULL);
-    cr_assert_eq(put(w, "pj-c", IPD_JOB_PULLING, 3, 0, 5), 0);
+    put_ok(w, "pj-c", IPD_JOB_PULLING, 3, 0, 5);
     cr_assert_eq(get(w, "pj-b", &got, out, 16, &n), 0);
     tasks_of(want, 5, "pj-b");
     cr_assert_eq(n, 5);
@@ -324,13 +333,13 @@ Test(table, active_and_failed_lists_are_in_api_order)
     ipd_table_t *w = make_table(16, 64, 64, 0, NULL), *r = NULL;
     char ids[16][IPD_JOB_ID_SIZE];
     cr_assert_eq(ipd_table_attach_readonly(instance, &r), 0);
-    cr_assert_eq(put(w, "pj-c", IPD_JOB_PENDING, 300, 0, 1), 0);
-    cr_assert_eq(put(w, "pj-a", IPD_JOB_PULLING, 100, 0, 1), 0);
-    cr_assert_eq(put(w, "pj-b2", IPD_JOB_PULLING, 200, 0, 1), 0);
-    cr_assert_eq(put(w, "pj-b1", IPD_JOB_PENDING, 200, 0, 1), 0);
-    cr_assert_eq(put(w, "pj-f1", IPD_JOB_FAILED, 10, 1000, 1), 0);
-    cr_assert_eq(put(w, "pj-f2", IPD_JOB_FAILED, 20, 3000, 1), 0);
-    cr_assert_eq(put(w, "pj-s", IPD_JOB_SUCCEEDED, 30, 2000, 1), 0);
+    put_ok(w, "pj-c", IPD_JOB_PENDING, 300, 0, 1);
+    put_ok(w, "pj-a", IPD_JOB_PULLING, 100, 0, 1);
+    put_ok(w, "pj-b2", IPD_JOB_PULLING, 200, 0, 1);
+    put_ok(w, "pj-b1", IPD_JOB_PENDING, 200, 0, 1);
+    put_ok(w, "pj-f1", IPD_JOB_FAILED, 10, 1000, 1);
+    put_ok(w, "pj-f2", IPD_JOB_FAILED, 20, 3000, 1);
+    put_ok(w, "pj-s", IPD_JOB_SUCCEEDED, 30, 2000, 1);
 
     cr_assert_eq(list_ids(r, IPD_TABLE_LIST_ACTIVE, ids, 16), 4);
     cr_expect_str_eq(ids[0], "pj-a");
@@ -342,8 +351,8 @@ Test(table, active_and_failed_lists_are_in_api_order)
     cr_expect_str_eq(ids[1], "pj-f1");
 
     /* pj-a fails last: it leaves the active list and heads the failed one. */
-    cr_assert_eq(put(w, "pj-a", IPD_JOB_FAILED, 100, 5000, 1), 0);
-    cr_assert_eq(put(w, "pj-c", IPD_JOB_SUCCEEDED, 300, 5000, 1), 0);
+    put_ok(w, "pj-a", IPD_JOB_FAILED, 100, 5000, 1);
+    put_ok(w, "pj-c", IPD_JOB_SUCCEEDED, 300, 5000, 1);
     cr_assert_eq(list_ids(r, IPD_TABLE_LIST_ACTIVE, ids, 16), 2);
     cr_expect_str_eq(ids[0], "pj-b1");
     cr_expect_str_eq(ids[1], "pj-b2");
@@ -368,13 +377,13 @@ Test(table, active_and_failed_lists_are_in_api_order)
 Test(table, eviction_takes_finished_oldest_first_and_failed_last)
 {
     ipd_table_t *w = make_table(4, 64, 64, 0, NULL);
-    cr_assert_eq(put(w, "pj-failed", IPD_JOB_FAILED, 1, 100, 1), 0);
-    cr_assert_eq(put(w, "pj-succ", IPD_JOB_SUCCEEDED, 2, 300, 1), 0);
-    cr_assert_eq(put(w, "pj-canc", IPD_JOB_CANCELLED, 3, 200, 1), 0);
-    cr_assert_eq(put(w, "pj-act1", IPD_JOB_PULLING, 4, 0, 1), 0);
+    put_ok(w, "pj-failed", IPD_JOB_FAILED, 1, 100, 1);
+    put_ok(w, "pj-succ", IPD_JOB_SUCCEEDED, 2, 300, 1);
+    put_ok(w, "pj-canc", IPD_JOB_CANCELLED, 3, 200, 1);
+    put_ok(w, "pj-act1", IPD_JOB_PULLING, 4, 0, 1);
     uint64_t head = ipd_table_ring_head(w);
 
-    cr_assert_eq(put(w, "pj-act2", IPD_JOB_PENDING, 5, 0, 1), 0);
+    put_ok(w, "pj-act2", IPD_JOB_PENDING, 5, 0, 1);
     cr_expect_not(present(w, "pj-canc"), "the oldest finished (cancelled at 200) goes first");
     cr_expect(present(w, "pj-succ"));
     ipd_ring_entry_t e[4];
@@ -386,10 +395,10 @@ Test(table, eviction_takes_finished_oldest_first_and_failed_last)
     cr_expect_eq(e[1].kind, IPD_RING_JOB_UPSERTED);
     cr_expect_str_eq(e[1].id, "pj-act2");
 
-    cr_assert_eq(put(w, "pj-act3", IPD_JOB_PENDING, 6, 0, 1), 0);
+    put_ok(w, "pj-act3", IPD_JOB_PENDING, 6, 0, 1);
     cr_expect_not(present(w, "pj-succ"));
     cr_expect(present(w, "pj-failed"), "failed jobs are kept longest");
-    cr_assert_eq(put(w, "pj-act4", IPD_JOB_PENDING, 7, 0, 1), 0);
+    put_ok(w, "pj-act4", IPD_JOB_PENDING, 7, 0, 1);
     cr_expect_not(present(w, "pj-failed"));
 
     uint64_t gen = ipd_table_generation(w);
@@ -406,9 +415,9 @@ Test(table, eviction_takes_finished_oldest_first_and_failed_last)
 Test(table, task_array_full_evicts_finished_then_refuses)
 {
     ipd_table_t *w = make_table(8, 10, 64, 0, NULL);
-    cr_assert_eq(put(w, "pj-done", IPD_JOB_SUCCEEDED, 1, 10, 4), 0);
-    cr_assert_eq(put(w, "pj-run", IPD_JOB_PULLING, 2, 0, 6), 0);
-    cr_assert_eq(put(w, "pj-new", IPD_JOB_PENDING, 3, 0, 4), 0);
+    put_ok(w, "pj-done", IPD_JOB_SUCCEEDED, 1, 10, 4);
+    put_ok(w, "pj-run", IPD_JOB_PULLING, 2, 0, 6);
+    put_ok(w, "pj-new", IPD_JOB_PENDING, 3, 0, 4);
     cr_expect_not(present(w, "pj-done"), "its tasks made room");
     cr_expect_eq(put(w, "pj-big", IPD_JOB_PENDING, 4, 0, 1), IPD_EFULL);
     cr_expect_not(present(w, "pj-big"));
@@ -435,9 +444,9 @@ Test(table, reattach_keeps_history_and_reloads_the_model)
 {
     ipd_table_open_info_t info;
     ipd_table_t *w = make_table(8, 32, 8, 128, &info);
-    cr_assert_eq(put(w, "pj-1", IPD_JOB_PULLING, 1, 0, 3), 0);
-    cr_assert_eq(put(w, "pj-2", IPD_JOB_FAILED, 2, 20, 2), 0);
-    cr_assert_eq(put(w, "pj-3", IPD_JOB_SUCCEEDED, 3, 30, 4), 0);
+    put_ok(w, "pj-1", IPD_JOB_PULLING, 1, 0, 3);
+    put_ok(w, "pj-2", IPD_JOB_FAILED, 2, 20, 2);
+    put_ok(w, "pj-3", IPD_JOB_SUCCEEDED, 3, 30, 4);
     cr_assert_eq(ipd_table_delete_job(w, "pj-3"), 0);
     uint64_t epoch = ipd_table_epoch(w), gen = ipd_table_generation(w), head = ipd_table_ring_head(w);
     ipd_table_destroy(w);
@@ -457,10 +466,10 @@ Test(table, reattach_keeps_history_and_reloads_the_model)
     cr_expect_str_eq(ids[0], "pj-1");
     cr_assert_eq(list_ids(w, IPD_TABLE_LIST_FAILED, ids, 4), 1);
     /* The writer's allocator was rebuilt: new jobs fit around the kept ones. */
-    cr_assert_eq(put(w, "pj-4", IPD_JOB_PENDING, 4, 0, 27), 0);
+    put_ok(w, "pj-4", IPD_JOB_PENDING, 4, 0, 27);
     cr_expect_eq(ipd_table_ring_head(w), head + 1);
     /* The task array is full: the failed job is the only one that may go. */
-    cr_assert_eq(put(w, "pj-5", IPD_JOB_PENDING, 5, 0, 2), 0);
+    put_ok(w, "pj-5", IPD_JOB_PENDING, 5, 0, 2);
     cr_expect_not(present(w, "pj-2"));
     cr_expect_eq(put(w, "pj-6", IPD_JOB_PENDING, 6, 0, 1), IPD_EFULL);
     cr_expect_eq(ipd_table_verify(w), 0);
@@ -494,7 +503,7 @@ static void expect_rebuilt(uint32_t jobs, uint64_t old_epoch, const char *what)
 static uint64_t seeded(uint32_t jobs)
 {
     ipd_table_t *w = make_table(jobs, 32, 8, 128, NULL);
-    cr_assert_eq(put(w, "pj-1", IPD_JOB_PULLING, 1, 0, 3), 0);
+    put_ok(w, "pj-1", IPD_JOB_PULLING, 1, 0, 3);
     uint64_t epoch = ipd_table_epoch(w);
     ipd_table_destroy(w);
     return epoch;
@@ -605,10 +614,10 @@ Test(table, options_are_validated)
 Test(table, slot_walk_finds_every_job_including_finished_history)
 {
     ipd_table_t *t = make_table(16, 64, 64, 256, NULL);
-    cr_assert_eq(put(t, "pj-active", IPD_JOB_PULLING, 1000, 0, 2), 0);
-    cr_assert_eq(put(t, "pj-done", IPD_JOB_SUCCEEDED, 1001, 2000, 1), 0);
-    cr_assert_eq(put(t, "pj-cancel", IPD_JOB_CANCELLED, 1002, 2001, 1), 0);
-    cr_assert_eq(put(t, "pj-gone", IPD_JOB_SUCCEEDED, 1003, 2002, 1), 0);
+    put_ok(t, "pj-active", IPD_JOB_PULLING, 1000, 0, 2);
+    put_ok(t, "pj-done", IPD_JOB_SUCCEEDED, 1001, 2000, 1);
+    put_ok(t, "pj-cancel", IPD_JOB_CANCELLED, 1002, 2001, 1);
+    put_ok(t, "pj-gone", IPD_JOB_SUCCEEDED, 1003, 2002, 1);
     cr_assert_eq(ipd_table_delete_job(t, "pj-gone"), 0);
     int seen_active = 0, seen_done = 0, seen_cancel = 0, live = 0;
     for (uint32_t s = 0; s < ipd_table_job_capacity(t); s++) {
