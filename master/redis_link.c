@@ -127,6 +127,7 @@ struct ipd_redis_link {
     ipd_redis_state_t state;
     int closing;
     uint64_t backoff_ms, seed;
+    uint64_t retry_ms; /* the jittered delay of the next reconnect, drawn when the link failed */
     ipd_mloop_timer_t reconnect_timer, close_timer, check_timer, live_timer;
     /* Commands awaiting an answer and when the connection last made progress. */
     unsigned wr_pending, rd_pending;
@@ -203,15 +204,24 @@ static void set_state(ipd_redis_link_t *l, ipd_redis_state_t s)
     l->stats.state = (uint64_t)s;
 }
 
+static uint64_t jitter(ipd_redis_link_t *l, uint64_t ms)
+{
+    l->seed = l->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    /* Between half and all of `ms`. */
+    return ms / 2 + (l->seed >> 33) % (ms / 2 + 1);
+}
+
 /* Schedules closing both connections; a reconnect follows after the backoff. Idempotent. */
 static void fail(ipd_redis_link_t *l, const char *why)
 {
     if (l->closing || l->state == IPD_REDIS_DOWN)
         return;
+    /* The delay is drawn here, so that the log says when the next attempt really comes. */
+    l->retry_ms = jitter(l, l->backoff_ms);
     ipd_warn("redis",
              "link to %s down (%s): serving this node and the last known state of the others; "
              "reconnecting in %" PRIu64 " ms",
-             l->endpoint, why, l->backoff_ms);
+             l->endpoint, why, l->retry_ms);
     set_state(l, IPD_REDIS_DOWN);
     /* Closing frees hiredis contexts: never from inside one of their callbacks. */
     ipd_mloop_timer_start(l->loop, &l->close_timer, 0);
@@ -233,18 +243,11 @@ static void close_conns(ipd_redis_link_t *l)
     ipd_mloop_timer_stop(l->loop, &l->batch_timer);
 }
 
-static uint64_t jitter(ipd_redis_link_t *l, uint64_t ms)
-{
-    l->seed = l->seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    /* Between half and all of `ms`. */
-    return ms / 2 + (l->seed >> 33) % (ms / 2 + 1);
-}
-
 static void on_close_timer(ipd_mloop_timer_t *t)
 {
     ipd_redis_link_t *l = t->data;
     close_conns(l);
-    ipd_mloop_timer_start(l->loop, &l->reconnect_timer, jitter(l, l->backoff_ms));
+    ipd_mloop_timer_start(l->loop, &l->reconnect_timer, l->retry_ms);
     l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
 }
 

@@ -806,6 +806,34 @@ static int stat_is(int i, const char *name, int64_t v, int timeout_ms)
     return 1;
 }
 
+/*
+ * Checks that each 'reconnecting in N ms' of daemon `i`'s log held: the next attempt (the next
+ * 'down' line, nothing listens) came no sooner than N ms after. Returns the lines checked.
+ */
+static int expect_reconnects_as_logged(int i)
+{
+    FILE *f = fopen(w.d[i].log, "r");
+    cr_assert_not_null(f, "%s", w.d[i].log);
+    char line[2048];
+    int64_t prev_at = -1, prev_ms = 0;
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *in = strstr(line, "reconnecting in "), *ts = strstr(line, "\"ts\":\"");
+        int hh, mm, ss, milli;
+        if (in == NULL || ts == NULL || sscanf(ts + 17, "%d:%d:%d.%d", &hh, &mm, &ss, &milli) != 4)
+            continue;
+        int64_t at = ((int64_t)(hh * 60 + mm) * 60 + ss) * 1000 + milli;
+        if (prev_at >= 0)
+            cr_expect_geq(at - prev_at, prev_ms - 20, "the log said reconnecting in %lld ms; it was %lld ms",
+                          (long long)prev_ms, (long long)(at - prev_at));
+        prev_at = at;
+        prev_ms = strtoll(in + strlen("reconnecting in "), NULL, 10);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
 Test(redis, a_daemon_without_redis_serves_degraded_and_sighup_links_it_over_a_unix_socket, .timeout = 120)
 {
     char sock[160];
@@ -823,6 +851,11 @@ Test(redis, a_daemon_without_redis_serves_degraded_and_sighup_links_it_over_a_un
     w.d[0] = h_start_daemon(args, NULL);
     h_wait_ready(&w.d[0], w.port[0], 20000);
     cr_expect(stat_is(0, "redis_link_state", 1, 5000), "daemon 1's link is not reported down");
+    /* The jittered backoff: each attempt comes when the log said it would. */
+    uint64_t t0 = h_now_ms();
+    while (h_log_count(&w.d[0], "reconnecting in ") < 5 && h_now_ms() - t0 < 20000)
+        usleep(100 * 1000);
+    cr_expect_geq(expect_reconnects_as_logged(0), 5, "fewer reconnects than expected");
     /* Degraded, not down: it serves its own node. */
     char *id = pull(1, "nginx:1.24", "[\"node-1\", \"node-2\"]");
     want_t own = {id, {1, 0, 0}, "node-1", "succeeded", NULL};
