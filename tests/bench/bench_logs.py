@@ -58,10 +58,9 @@ async def http_stream(port, path):
     return n, first
 
 
-async def rawws_stream(port, query):
-    """The upgrade and the frames read by hand, with the same asyncio stream reader as
-    http_stream, so that the client's own work per connection is that of the HTTP client."""
-    t0 = time.monotonic()
+async def rawws_upgrade(port, query):
+    """Opens /ws/pod-logs?query over a plain asyncio socket and reads the 101; returns the
+    stream's reader and writer, positioned at the first frame."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     writer.write(("GET /ws/pod-logs?%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -70,6 +69,14 @@ async def rawws_stream(port, query):
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 101"):
         raise RuntimeError(head[:100])
+    return reader, writer
+
+
+async def rawws_stream(port, query):
+    """The upgrade and the frames read by hand, with the same asyncio stream reader as
+    http_stream, so that the client's own work per connection is that of the HTTP client."""
+    t0 = time.monotonic()
+    reader, writer = await rawws_upgrade(port, query)
     first, n = None, 0
     while True:
         h = await reader.readexactly(2)
@@ -97,14 +104,7 @@ async def rawws_bulk(port, query):
     headers found by walking the chunks (the payload is counted, not copied): the client's work
     per byte is that of the HTTP client, where the websockets library parses every frame."""
     t0 = time.monotonic()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-    writer.write(("GET /ws/pod-logs?%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n" % query).encode())
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise RuntimeError(head[:100])
+    reader, writer = await rawws_upgrade(port, query)
     first, n = None, 0
     buf = b""   # an unfinished frame header, or a text frame's payload being collected
     left = 0    # payload bytes of the current frame still to come

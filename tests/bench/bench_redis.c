@@ -148,6 +148,18 @@ static long long eval_stat(redisContext *rc, const char *key)
  * cannot put an INCR's answer into the XADD after it).
  */
 #define MULTI_BATCH 256
+/* The publishing phase's change number `i`: job `i % jobs` (id and image only), its task on `node`
+ * pulling, with `pull_ms` = i so that every change differs from the one before. */
+static void publish_change(size_t i, size_t jobs, const char *node, ipd_job_t *job, ipd_task_t *task)
+{
+    memset(job, 0, sizeof(*job));
+    snprintf(job->id, sizeof(job->id), "pj-%08zx", i % jobs);
+    snprintf(job->image, sizeof(job->image), "registry.example/app-%zu:1", i % jobs);
+    ipd_task_init(task, node, ipd_model_now());
+    task->state = IPD_TASK_PULLING;
+    task->pull_ms = (int64_t)i;
+}
+
 static void multi_exec(redisContext *rc, size_t records, size_t jobs)
 {
     static const char *const cmds[] = {"multi", "exec", "hset", "xadd"};
@@ -169,12 +181,7 @@ static void multi_exec(redisContext *rc, size_t records, size_t jobs)
         for (size_t i = sent; i < sent + k; i++) {
             ipd_job_t job;
             ipd_task_t task;
-            memset(&job, 0, sizeof(job));
-            snprintf(job.id, sizeof(job.id), "pj-%08zx", i % jobs);
-            snprintf(job.image, sizeof(job.image), "registry.example/app-%zu:1", i % jobs);
-            ipd_task_init(&task, "node-3", ipd_model_now());
-            task.state = IPD_TASK_PULLING;
-            task.pull_ms = (int64_t)i;
+            publish_change(i, jobs, "node-3", &job, &task);
             ipd_buf_reset(&rec);
             ipd_redis_record_encode(&rec, &job, 3, NULL, &task);
             const char *hv[] = {"HSET", "{benchm}:tasks:node-3", job.id, rec.data};
@@ -343,12 +350,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         ipd_job_t job;
         ipd_task_t task;
-        memset(&job, 0, sizeof(job));
-        snprintf(job.id, sizeof(job.id), "pj-%08zx", i % jobs);
-        snprintf(job.image, sizeof(job.image), "registry.example/app-%zu:1", i % jobs);
-        ipd_task_init(&task, "node-2", ipd_model_now());
-        task.state = IPD_TASK_PULLING;
-        task.pull_ms = (int64_t)i;
+        publish_change(i, jobs, "node-2", &job, &task);
         ipd_redis_link_publish(writer, &job, 3, NULL, &task);
         if (i % 1000 == 999)
             ipd_mloop_run_once(loop, 0);
