@@ -71,7 +71,7 @@ static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_
              * has shown that pod yet. */
             if (t->kjob_complete && !t->kjob_failed && next->state != IPD_TASK_SUCCEEDED) {
                 next->state = IPD_TASK_SUCCEEDED;
-                set_text(next, "Completed", "the Kubernetes Job completed: the image was pulled");
+                set_text(next, IPD_REASON_PULLED, IPD_MESSAGE_PULLED);
             }
             p->attempts = next->attempts;
             next->attempts += t->attempts_before;
@@ -83,7 +83,7 @@ static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_
         set_text(next, t->kjob_reason[0] ? t->kjob_reason : "JobFailed", t->kjob_message);
     } else if (t->kjob_complete) {
         next->state = IPD_TASK_SUCCEEDED;
-        set_text(next, "Completed", "the Kubernetes Job completed: the image was pulled");
+        set_text(next, IPD_REASON_PULLED, IPD_MESSAGE_PULLED);
     } else if (t->suspended) {
         next->state = IPD_TASK_PENDING;
         set_text(next, IPD_REASON_QUEUED, "waiting for a free slot of the job's parallelism");

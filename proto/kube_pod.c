@@ -272,10 +272,7 @@ int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t n
         set_text(&t, o.reason, o.message);
     } else if (o.verdict == DONE || phase_succeeded) {
         t.state = IPD_TASK_SUCCEEDED;
-        if (ev.pulled != NULL)
-            set_text(&t, ev.pulled->reason, ev.pulled->message);
-        else
-            set_text(&t, o.reason, o.message);
+        set_text(&t, IPD_REASON_PULLED, IPD_MESSAGE_PULLED);
     } else if (!job_failed && (o.verdict == PULLED || ev.pulled != NULL)) {
         t.state = IPD_TASK_PULLING;
         if (ev.pulled != NULL)

@@ -23,7 +23,8 @@
  *          SignatureValidationFailed (the image is rejected by signature policy) count as pull
  *          failures: the image is not usable on the node either way.
  *   every container terminated with exit code 0, or the phase is Succeeded
- *       -> succeeded; reason and message of the latest Pulled event, else the container's.
+ *       -> succeeded; reason IPD_REASON_PULLED and message IPD_MESSAGE_PULLED, always (neither the
+ *          Pulled event nor the container's words: they depend on which watch came first).
  *   the Job has not failed and the image is on the node but the no-op has not finished: every
  *   container is running, terminated or has an imageID or a previous termination, or a Pulled
  *   event was seen
@@ -60,6 +61,15 @@
 
 #include "proto/job.h"
 #include "proto/json_prune.h"
+
+/**
+ * The reason and message of every succeeded task, whatever the evidence of the success (the pull
+ * container's exit 0, the Job's Complete condition) and whether or not the kubelet's Pulled Event
+ * arrived first: a final task's words never depend on the order of the watches. The Pulled
+ * Event's figures stay in pull_ms and image_bytes.
+ */
+#define IPD_REASON_PULLED  "Pulled"
+#define IPD_MESSAGE_PULLED "the image is on the node"
 
 /** The reason of a task whose pull attempt outlasted the job's timeout_seconds. */
 #define IPD_REASON_PULL_TIMEOUT "PullTimeout"

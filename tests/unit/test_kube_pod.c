@@ -189,7 +189,8 @@ Test(kube_pod, only_the_no_op_s_exit_0_is_success)
     cr_assert_str_eq(t.reason, "StartError");
     t = map(pod_with("Succeeded", "{\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\"}}"), NULL, 0, 0);
     cr_assert_eq(t.state, IPD_TASK_SUCCEEDED);
-    cr_assert_str_eq(t.reason, "Completed");
+    cr_assert_str_eq(t.reason, IPD_REASON_PULLED);
+    cr_assert_str_eq(t.message, IPD_MESSAGE_PULLED);
     t = map(pod_with("Running", "{\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\"}}"), NULL, 0, 0);
     cr_assert_eq(t.state, IPD_TASK_SUCCEEDED, "the container's exit 0 before the pod's phase says so");
     t = map(load("{" POD_META ",\"status\":{\"phase\":\"Pending\",\"containerStatuses\":[{\"state\":{\"waiting\":"

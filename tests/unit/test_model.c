@@ -691,6 +691,73 @@ Test(model, list_resync_forgets_what_the_list_did_not_have)
     json_decref(py);
 }
 
+/* The order in which the evidence of a success arrives. */
+typedef enum success_order {
+    PULLED_THEN_COMPLETED, /* the kubelet's Pulled Event, then the pod's exit 0 */
+    COMPLETED_THEN_PULLED, /* the pod's exit 0, then the Pulled Event */
+    JOB_THEN_POD,          /* the Job's Complete condition, then the pod and its Events */
+} success_order_t;
+
+/* Runs one success of job `id` on node-a in `order`; returns its task when it first became
+ * final (`*first`) and after everything arrived. */
+static ipd_task_t succeed_in_order(const char *id, success_order_t order, ipd_task_t *first)
+{
+    ipd_job_t job = job_on_node_a(id, 3, 0);
+    char pod_name[32], ev1[40], ev2[40];
+    snprintf(pod_name, sizeof(pod_name), "pull-%s", id);
+    snprintf(ev1, sizeof(ev1), "%s.1", pod_name);
+    snprintf(ev2, sizeof(ev2), "%s.2", pod_name);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", pod_name, 1, "creating"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event(ev1, pod_name, "Pulling", "Pulling image \"" IMAGE "\"", 1, 2));
+    ipd_model_flush(model, T0 + 2000);
+    if (order == PULLED_THEN_COMPLETED) {
+        apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event(ev2, pod_name, "Pulled", PULLED_MSG, 1, 4));
+        ipd_model_flush(model, T0 + 4000);
+        cr_assert_eq(read_job(id).tasks[0].state, IPD_TASK_PULLING);
+        apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", pod_name, 1, "completed"));
+    } else if (order == COMPLETED_THEN_PULLED) {
+        apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", pod_name, 1, "completed"));
+    } else {
+        apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    }
+    ipd_model_flush(model, T0 + 5000);
+    view_t v = read_job(id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED, "order %d", (int)order);
+    *first = v.tasks[0];
+    /* Everything else arrives, some of it twice. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", pod_name, 1, "completed"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event(ev2, pod_name, "Pulled", PULLED_MSG, 1, 4));
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 6000);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event(ev2, pod_name, "Pulled", PULLED_MSG, 1, 4));
+    ipd_model_flush(model, T0 + 7000);
+    v = read_job(id);
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+    return v.tasks[0];
+}
+
+Test(model, a_succeeded_task_says_the_same_whatever_evidence_came_first)
+{
+    static const char *const ids[] = {"pj-000000f1", "pj-000000f2", "pj-000000f3"};
+    ipd_task_t first[3], last[3];
+    for (int o = 0; o < 3; o++) {
+        last[o] = succeed_in_order(ids[o], (success_order_t)o, &first[o]);
+        cr_assert_str_eq(last[o].reason, first[o].reason, "order %d: the final reason changed", o);
+        cr_assert_str_eq(last[o].message, first[o].message, "order %d: the final message changed", o);
+        cr_assert_eq(last[o].state, IPD_TASK_SUCCEEDED);
+        cr_assert_eq(last[o].pull_ms, 1500, "order %d: the figures follow", o);
+        cr_assert_eq(last[o].image_bytes, 123);
+        cr_assert_eq(last[o].attempts, 1);
+    }
+    for (int o = 1; o < 3; o++) {
+        cr_assert_str_eq(last[o].reason, last[0].reason, "order %d gave another reason", o);
+        cr_assert_str_eq(last[o].message, last[0].message, "order %d gave another message", o);
+        cr_assert_eq(last[o].cause, last[0].cause);
+    }
+    cr_assert_str_eq(last[0].reason, IPD_REASON_PULLED);
+    cr_assert_str_eq(last[0].message, IPD_MESSAGE_PULLED);
+}
+
 Test(model, events_that_arrive_before_their_pod_apply_once_it_arrives)
 {
     ipd_job_t job = job_on_node_a("pj-0000000c", 3, 0);
