@@ -328,6 +328,9 @@ static void stop(daemon_state_t *d, int fast)
     d->stopping = 1;
     notify_state("STOPPING=1");
     ipd_info("master", "%s stop requested", fast ? "fast" : "graceful");
+    /* Another daemon takes over the pod selections this one followed at once, not after the
+     * lease time; the answers are awaited (briefly) before the link closes, in ipd_daemon_run. */
+    ipd_redis_link_release_leases(d->redis);
     if (d->sup != NULL)
         ipd_supervisor_stop(d->sup, fast);
 }
@@ -435,6 +438,11 @@ int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main, ipd_
         if (!d->stopping)
             after_iteration(d);
     }
+    /* The leases given back by stop(): their answers, for at most redis_lease_release_wait. */
+    uint64_t until = ipd_mloop_clock_ms() + d->cfg.redis_lease_release_wait_ms;
+    for (uint64_t now = ipd_mloop_clock_ms(); rc == 0 && ipd_redis_link_releasing(d->redis) > 0 && now < until;
+         now = ipd_mloop_clock_ms())
+        ipd_mloop_run_once(d->loop, (int)(until - now));
     if (rc == 0)
         ipd_info("master", "stopped");
     cleanup(d);

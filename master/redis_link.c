@@ -97,6 +97,11 @@ static const char lease_script[] = "local v = redis.call('GET', KEYS[1]) "
                                    "elseif not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) held = 1 end "
                                    "return {ARGV[3], held}";
 
+/* A lease given back (ipd_redis_link_release_leases): deleted only while it names this node. */
+static const char release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                     "return redis.call('DEL', KEYS[1]) end "
+                                     "return 0";
+
 #define LEASE_NAME_SIZE 64
 
 /* A lease this daemon asked for: held until `held_until` (loop ms), measured from when the claim
@@ -154,6 +159,8 @@ struct ipd_redis_link {
     char p_lease[KEY_SIZE]; /* {p}:lease: */
     lease_t *leases;        /* owned, nleases entries */
     size_t nleases;
+    int released;     /* the leases were given back: no claim is sent any more */
+    size_t releasing; /* release scripts sent and not answered */
 };
 
 /* ---- records ---- */
@@ -236,6 +243,7 @@ static void close_conns(ipd_redis_link_t *l)
     /* A lease is not renewed while the link is down: held by nobody here from now on. */
     for (size_t i = 0; i < l->nleases; i++)
         l->leases[i].held_until = 0, l->leases[i].inflight = 0;
+    l->releasing = 0;
     ipd_mloop_timer_stop(l->loop, &l->live_timer);
     /* Changes not sent are republished after the next connect. */
     ipd_buf_reset(&l->batch);
@@ -775,7 +783,7 @@ int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew)
             memcpy(s->name, name, len + 1);
         }
     }
-    if (s == NULL)
+    if (s == NULL || l->released)
         return 0;
     if (renew) {
         s->asked_ms = now;
@@ -973,6 +981,46 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l)
         free(l->password);
     }
     free(l);
+}
+
+static void on_release(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    if (l->releasing > 0)
+        l->releasing--;
+    if (wr_reply(l, r, "lease release") == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        ipd_info("redis", "lease given back");
+}
+
+size_t ipd_redis_link_release_leases(ipd_redis_link_t *l)
+{
+    if (l == NULL || l->released)
+        return 0;
+    l->released = 1;
+    size_t sent = 0;
+    for (size_t i = 0; i < l->nleases; i++) {
+        lease_t *s = &l->leases[i];
+        s->held_until = 0;
+        s->inflight = 0;
+        char key[KEY_SIZE + LEASE_NAME_SIZE];
+        snprintf(key, sizeof(key), "%s%s", l->p_lease, s->name);
+        const char *argv[] = {"EVAL", release_script, "1", key, l->node};
+        size_t alen[5];
+        for (int k = 0; k < 5; k++)
+            alen[k] = strlen(argv[k]);
+        if (command(l, &l->wr, on_release, 5, argv, alen) == 0) {
+            l->releasing++;
+            sent++;
+        }
+    }
+    return sent;
+}
+
+size_t ipd_redis_link_releasing(const ipd_redis_link_t *l)
+{
+    return l != NULL ? l->releasing : 0;
 }
 
 void ipd_redis_link_resync(ipd_redis_link_t *l)

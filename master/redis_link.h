@@ -118,6 +118,19 @@ void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id);
  */
 int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew);
 
+/**
+ * Gives back every lease this daemon asked for (a clean stop): one script per lease deletes
+ * {p}:lease:<name> only while it holds this node's name, so another daemon takes it at its next
+ * claim instead of after the lease time. From then on no claim is sent and
+ * ipd_redis_link_lease() returns 0. The scripts go out on the command connection when it is
+ * open (nothing is sent otherwise: the leases then expire by themselves). Returns the number
+ * sent; a second call sends nothing. NULL is allowed.
+ */
+size_t ipd_redis_link_release_leases(ipd_redis_link_t *l);
+
+/** Release scripts sent and not answered yet (0 once the link failed). NULL is allowed. */
+size_t ipd_redis_link_releasing(const ipd_redis_link_t *l);
+
 /** Republishes this node and resyncs (the owner's model was replaced). */
 void ipd_redis_link_resync(ipd_redis_link_t *l);
 

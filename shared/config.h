@@ -182,6 +182,8 @@ typedef struct ipd_config {
     int redis_stream_maxlen;
     /** `redis_liveness_ttl`: TTL of this node's liveness key; refreshed every third of it. */
     uint64_t redis_liveness_ttl_ms;
+    /** `redis_lease_release_wait`: how long a clean stop waits for Redis to take its leases back. */
+    uint64_t redis_lease_release_wait_ms;
 
     /* Shared-memory table. */
     /** `table_jobs`: job slots. */

@@ -1100,6 +1100,43 @@ Test(redis, a_pod_selector_keep_job_follows_its_pods_once_and_another_daemon_tak
     stop_world();
 }
 
+/*
+ * A clean stop of the daemon that follows gives its lease back: the key no longer names it once
+ * the daemon has exited, and another daemon follows within a claim or two, not after the lease
+ * time (15 s, the liveness TTL).
+ */
+Test(redis, a_daemon_that_stops_cleanly_gives_its_follow_lease_back, .timeout = 120)
+{
+    start_world("rfollowstop", NULL, "keep_pod_poll 1s\n");
+    h_sim_web_pod(w.sim.port, "web-a", "shop/web:2");
+    char *id = post(0, "{\"pod_selector\":{\"namespace\":\"default\",\"matchLabels\":{\"app\":\"web\"}},"
+                       "\"keep\":true}");
+    image_everywhere_t ie;
+    expect_one_job_everywhere("shop/web:2", "keeping", 30000, &ie);
+    char holder[64] = "";
+    for (uint64_t until = h_now_ms() + 10000; holder[0] == '\0' && h_now_ms() < until; usleep(100 * 1000))
+        lease_holder(holder, sizeof(holder));
+    cr_assert(strncmp(holder, "node-", 5) == 0 && holder[5] >= '1' && holder[5] <= '3', "lease holder: %s", holder);
+    int stopped = holder[5] - '1';
+    uint64_t t0 = h_now_ms();
+    cr_assert_eq(h_stop(&w.d[stopped], SIGTERM, 15000), 0);
+    uint64_t stop_ms = h_now_ms() - t0;
+    char after[64];
+    lease_holder(after, sizeof(after));
+    fprintf(stderr, "clean stop of the lease holder %s: %llu ms; then the key names \"%s\"\n", holder,
+            (unsigned long long)stop_ms, after);
+    cr_expect_neq(strcmp(after, holder), 0, "the stopped daemon %s still holds the lease", holder);
+    /* Another daemon claims it at its next poll (keep_pod_poll 1s). */
+    for (uint64_t until = h_now_ms() + 5000;
+         (strncmp(after, "node-", 5) != 0 || strcmp(after, holder) == 0) && h_now_ms() < until; usleep(100 * 1000))
+        lease_holder(after, sizeof(after));
+    fprintf(stderr, "the lease named %s %llu ms after the stop began\n", after, (unsigned long long)(h_now_ms() - t0));
+    cr_expect(strncmp(after, "node-", 5) == 0 && strcmp(after, holder) != 0,
+              "no other daemon took the lease within 5 s: \"%s\"", after);
+    free(id);
+    stop_world();
+}
+
 Test(redis, without_redis_the_first_nodes_daemon_follows_the_pods, .timeout = 150)
 {
     w.no_redis = 1;
