@@ -244,7 +244,9 @@ int ipd_table_ring_read(const ipd_table_t *t, uint64_t after_seq, ipd_ring_entry
  * succeeded or failed (a keep job is never final, only cancelled); a task (the same index and
  * node as the published one) that is succeeded, failed or cancelled keeps its record when the
  * new one has another state, except that a keep job's task may start a new round (pending,
- * pulling, retrying: a refresh, a node back). What was kept is written in place of what was
+ * pulling, retrying: a refresh, a node back); such a task of a job that is not a keep job keeps
+ * its reason and message too when the new record says the same state in other words (figures
+ * may still follow). What was kept is written in place of what was
  * asked, the job's node counts follow the tasks kept, the JSON is then left absent (readers
  * encode the records), and each refusal counts in ipd_table_final_refusals() and is logged once
  * per job in a row. A new job (or one deleted and put again) has nothing to keep.

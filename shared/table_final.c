@@ -68,9 +68,21 @@ const ipd_task_t *ipd_table_final_task(ipd_table_t *t, uint32_t slot, uint32_t i
     if (seq == 0 || !(c->flags & COPY_LIVE) || c->job_slot != slot || c->incarnation != inc || c->index != index)
         return task;
     ipd_task_state_t was = (ipd_task_state_t)c->task.state, now = (ipd_task_state_t)task->state;
-    if (!ipd_task_state_is_final(was) || now == was || strncmp(c->task.node, task->node, sizeof(task->node)) != 0 ||
+    if (!ipd_task_state_is_final(was) || strncmp(c->task.node, task->node, sizeof(task->node)) != 0 ||
         (keep && !ipd_task_state_is_final(now)))
         return task;
+    if (now == was) {
+        /* The same final state in other words: the words published with it stay (a keep job's
+         * task, which a new round may end in the same state, excepted). */
+        if (keep || (strncmp(c->task.reason, task->reason, sizeof(task->reason)) == 0 &&
+                     strncmp(c->task.message, task->message, sizeof(task->message)) == 0))
+            return task;
+        *fixed = *task;
+        memcpy(fixed->reason, c->task.reason, sizeof(fixed->reason));
+        memcpy(fixed->message, c->task.message, sizeof(fixed->message));
+        refused(t, id, task->node, "reason and message", "other words");
+        return fixed;
+    }
     *fixed = c->task;
     count(nodes, task->state, -1);
     count(nodes, fixed->state, +1);

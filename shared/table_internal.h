@@ -313,8 +313,9 @@ int ipd_table_reattach(ipd_table_t *t, ipd_table_open_info_t *info);
  * ipd_table_final_task: the task to write at index `index` of job `slot` (incarnation `inc`) in place
  * of `task`, whose published copy, if any, is in task slot `old_ts` (NO_TASK_SLOT for none).
  * Returns `task`, or `fixed` holding the published task when `task` would change its final state
- * (`keep`: the job is a keep job, whose final tasks may start a new round, non-final). The job's
- * counts in `nodes` follow the task kept.
+ * (`keep`: the job is a keep job, whose final tasks may start a new round, non-final), or `task`
+ * with the published reason and message when it keeps the final state in other words (not for a
+ * keep job). The job's counts in `nodes` follow the task kept.
  *
  * ipd_table_final_job: returns `job`, or `fixed` (a copy of `job` with the published final state,
  * finish time and error) when `job` would change the final state of the job published in `slot`.

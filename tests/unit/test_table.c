@@ -1092,6 +1092,34 @@ Test(table, a_final_state_stays_final_whatever_the_writer_is_given)
     cr_expect_eq(ipd_table_final_refusals(w), 6);
     cr_expect_eq(ipd_table_verify(w), 0);
 
+    /* A final task in other words keeps the words it was published with; figures still follow. */
+    ipd_job_t said = job_of("pj-said", IPD_JOB_SUCCEEDED, 100, 200);
+    ipd_task_t word;
+    memset(&word, 0, sizeof(word));
+    word.node[0] = 'a';
+    word.state = IPD_TASK_SUCCEEDED;
+    word.image_bytes = -1;
+    snprintf(word.reason, sizeof(word.reason), "Pulled");
+    snprintf(word.message, sizeof(word.message), "the image is on the node");
+    ipd_job_aggregate(&said, &word, 1, 300);
+    said.state = IPD_JOB_SUCCEEDED;
+    cr_assert_eq(ipd_table_put_job(w, &said, &word, 1, "{}", 2), 0);
+    snprintf(word.reason, sizeof(word.reason), "Completed");
+    snprintf(word.message, sizeof(word.message), "other words");
+    word.image_bytes = 123;
+    const char *other_json = "{\"reason\":\"Completed\"}";
+    cr_assert_eq(ipd_table_put_job(w, &said, &word, 1, other_json, strlen(other_json)), 0);
+    ipd_job_t got;
+    ipd_task_t got_task;
+    ipd_table_job_view_t gv = {.job = &got, .tasks = &got_task, .task_cap = 1};
+    cr_assert_eq(ipd_table_get_job(w, "pj-said", &gv), 0);
+    cr_expect_str_eq(got_task.reason, "Pulled");
+    cr_expect_str_eq(got_task.message, "the image is on the node");
+    cr_expect_eq(got_task.image_bytes, 123, "figures follow");
+    cr_expect_eq(gv.has_json, 0, "the JSON that says the other words is not stored");
+    cr_expect_eq(ipd_table_final_refusals(w), 7);
+    cr_expect_eq(ipd_table_verify(w), 0);
+
     /* A writer that attaches again (a restarted master) keeps guarding what the table holds. */
     ipd_table_destroy(w);
     w = make_table(8, 32, 64, 512, NULL);
