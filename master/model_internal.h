@@ -258,7 +258,9 @@ static inline void ipd_model_counts_ready(ipd_model_t *m, job_rec_t *j)
 }
 /* The first task of `j` (by index) that is retrying or failed, or NULL. The counts must be ready. */
 const ipd_task_t *ipd_model_first_failing(job_rec_t *j);
-/* The job's node counts from its task counts, with placeholders for nodes not seen yet. */
+/* The job's node counts from its task counts, plus `extra_pending` desired nodes with no task yet
+ * counted pending, and `extra_cancelled` such nodes counted cancelled (the job was torn down before
+ * their Jobs came). */
 void ipd_model_job_counts(const job_rec_t *j, uint32_t extra_pending, uint32_t extra_cancelled, ipd_node_counts_t *out);
 /* The first index >= `from` set in one of the bitmaps `which` (bit 1 << IPD_TASK_BITS_* for each),
  * or j->ntasks. The counts must be ready. */

@@ -117,6 +117,36 @@ void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, i
     ipd_job_aggregate_stride(job, tasks, sizeof(*tasks), ntasks, 0, 0, now);
 }
 
+void ipd_node_counts_add(ipd_node_counts_t *c, uint8_t state, int delta)
+{
+    uint32_t *n;
+    switch ((ipd_task_state_t)state) {
+    case IPD_TASK_PENDING:
+        n = &c->pending;
+        break;
+    case IPD_TASK_RETRYING:
+        c->retrying += (uint32_t)delta;
+        n = &c->pulling;
+        break;
+    case IPD_TASK_PULLING:
+        n = &c->pulling;
+        break;
+    case IPD_TASK_SUCCEEDED:
+        n = &c->succeeded;
+        break;
+    case IPD_TASK_FAILED:
+        n = &c->failed;
+        break;
+    case IPD_TASK_CANCELLED:
+        n = &c->cancelled;
+        break;
+    default:
+        n = &c->unknown;
+        break;
+    }
+    *n += (uint32_t)delta;
+}
+
 void ipd_job_aggregate_stride(ipd_job_t *job, const ipd_task_t *tasks, size_t stride, size_t ntasks,
                               uint32_t extra_pending, uint32_t extra_cancelled, int64_t now)
 {
@@ -128,30 +158,7 @@ void ipd_job_aggregate_stride(ipd_job_t *job, const ipd_task_t *tasks, size_t st
     c.cancelled = extra_cancelled;
     for (size_t i = 0; i < ntasks; i++) {
         const ipd_task_t *t = (const ipd_task_t *)(const void *)((const char *)tasks + i * stride);
-        switch ((ipd_task_state_t)t->state) {
-        case IPD_TASK_PENDING:
-            c.pending++;
-            break;
-        case IPD_TASK_RETRYING:
-            c.retrying++;
-            c.pulling++;
-            break;
-        case IPD_TASK_PULLING:
-            c.pulling++;
-            break;
-        case IPD_TASK_SUCCEEDED:
-            c.succeeded++;
-            break;
-        case IPD_TASK_FAILED:
-            c.failed++;
-            break;
-        case IPD_TASK_CANCELLED:
-            c.cancelled++;
-            break;
-        default:
-            c.unknown++;
-            break;
-        }
+        ipd_node_counts_add(&c, t->state, 1);
         if (failing == NULL && (t->state == IPD_TASK_RETRYING || t->state == IPD_TASK_FAILED))
             failing = t;
     }

@@ -176,6 +176,13 @@ void ipd_job_aggregate_stride(ipd_job_t *job, const ipd_task_t *tasks, size_t st
                               uint32_t extra_pending, uint32_t extra_cancelled, int64_t now);
 
 /**
+ * Adds `delta` (+1 or -1) tasks in `state` to `c`'s per-state figures (a retrying task counts as
+ * pulling too, as the type says; a state outside the enum counts as unknown). `desired` is left
+ * alone.
+ */
+void ipd_node_counts_add(ipd_node_counts_t *c, uint8_t state, int delta);
+
+/**
  * ipd_job_aggregate() from counts made elsewhere (borrowed; `desired` included) and the job's
  * first failing task (retrying or failed, in task order; borrowed, NULL for none), for a caller
  * that keeps the counts as its tasks change instead of walking them.

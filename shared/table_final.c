@@ -27,36 +27,6 @@ static void refused(ipd_table_t *t, const char *id, const char *node, const char
               node[0] ? " node " : "", node, kept, asked);
 }
 
-static void count(ipd_node_counts_t *c, uint8_t state, int delta)
-{
-    uint32_t *n;
-    switch ((ipd_task_state_t)state) {
-    case IPD_TASK_PENDING:
-        n = &c->pending;
-        break;
-    case IPD_TASK_RETRYING:
-        c->retrying += (uint32_t)delta;
-        n = &c->pulling;
-        break;
-    case IPD_TASK_PULLING:
-        n = &c->pulling;
-        break;
-    case IPD_TASK_SUCCEEDED:
-        n = &c->succeeded;
-        break;
-    case IPD_TASK_FAILED:
-        n = &c->failed;
-        break;
-    case IPD_TASK_CANCELLED:
-        n = &c->cancelled;
-        break;
-    default:
-        n = &c->unknown;
-        break;
-    }
-    *n += (uint32_t)delta;
-}
-
 const ipd_task_t *ipd_table_final_task(ipd_table_t *t, uint32_t slot, uint32_t inc, uint32_t old_ts, uint32_t index,
                                        const char *id, int keep, const ipd_task_t *task, ipd_task_t *fixed,
                                        ipd_node_counts_t *nodes)
@@ -84,8 +54,8 @@ const ipd_task_t *ipd_table_final_task(ipd_table_t *t, uint32_t slot, uint32_t i
         return fixed;
     }
     *fixed = c->task;
-    count(nodes, task->state, -1);
-    count(nodes, fixed->state, +1);
+    ipd_node_counts_add(nodes, task->state, -1);
+    ipd_node_counts_add(nodes, fixed->state, +1);
     refused(t, id, task->node, ipd_task_state_name(was), ipd_task_state_name(now));
     return fixed;
 }
