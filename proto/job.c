@@ -3,57 +3,70 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const task_state_names[IPD_TASK_STATE_COUNT] = {
-    "pending", "pulling", "retrying", "succeeded", "failed", "cancelled", "unknown",
+/* Each API name with its length, so that parsing compares lengths before bytes: a Stream
+ * record of the Redis link carries three of them. */
+typedef struct name {
+    const char *s;
+    size_t len;
+} name_t;
+
+#define NAME(lit)                                                                                                      \
+    {                                                                                                                  \
+        lit, sizeof(lit) - 1                                                                                           \
+    }
+
+static const name_t task_state_names[IPD_TASK_STATE_COUNT] = {
+    NAME("pending"), NAME("pulling"),   NAME("retrying"), NAME("succeeded"),
+    NAME("failed"),  NAME("cancelled"), NAME("unknown"),
 };
-static const char *const job_state_names[IPD_JOB_STATE_COUNT] = {
-    "pending", "pulling", "succeeded", "failed", "cancelled", "keeping",
+static const name_t job_state_names[IPD_JOB_STATE_COUNT] = {
+    NAME("pending"), NAME("pulling"), NAME("succeeded"), NAME("failed"), NAME("cancelled"), NAME("keeping"),
 };
-static const char *const pull_policy_names[IPD_PULL_POLICY_COUNT] = {"IfNotPresent", "Always"};
+static const name_t pull_policy_names[IPD_PULL_POLICY_COUNT] = {NAME("IfNotPresent"), NAME("Always")};
 /* Index 0 (IPD_CAUSE_NONE) is null in the API and has no name. */
-static const char *const cause_names[IPD_CAUSE_COUNT] = {
-    "",
-    "auth",
-    "not_found",
-    "network",
-    "tls",
-    "rate_limited",
-    "timeout",
-    "invalid_reference",
-    "node_unavailable",
-    "deadline",
-    "cancelled",
-    "unknown",
+static const name_t cause_names[IPD_CAUSE_COUNT] = {
+    NAME(""),
+    NAME("auth"),
+    NAME("not_found"),
+    NAME("network"),
+    NAME("tls"),
+    NAME("rate_limited"),
+    NAME("timeout"),
+    NAME("invalid_reference"),
+    NAME("node_unavailable"),
+    NAME("deadline"),
+    NAME("cancelled"),
+    NAME("unknown"),
 };
 
-static int lookup(const char *const *names, int count, const char *name, size_t len)
+static int lookup(const name_t *names, int count, const char *name, size_t len)
 {
     if (name == NULL)
         return -1;
     for (int i = 0; i < count; i++)
-        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+        if (names[i].len == len && memcmp(names[i].s, name, len) == 0)
             return i;
     return -1;
 }
 
 const char *ipd_task_state_name(ipd_task_state_t s)
 {
-    return (unsigned)s < IPD_TASK_STATE_COUNT ? task_state_names[s] : "unknown";
+    return (unsigned)s < IPD_TASK_STATE_COUNT ? task_state_names[s].s : "unknown";
 }
 
 const char *ipd_job_state_name(ipd_job_state_t s)
 {
-    return (unsigned)s < IPD_JOB_STATE_COUNT ? job_state_names[s] : "unknown";
+    return (unsigned)s < IPD_JOB_STATE_COUNT ? job_state_names[s].s : "unknown";
 }
 
 const char *ipd_pull_policy_name(ipd_pull_policy_t p)
 {
-    return (unsigned)p < IPD_PULL_POLICY_COUNT ? pull_policy_names[p] : "unknown";
+    return (unsigned)p < IPD_PULL_POLICY_COUNT ? pull_policy_names[p].s : "unknown";
 }
 
 const char *ipd_cause_name(ipd_cause_t c)
 {
-    return (unsigned)c < IPD_CAUSE_COUNT && c != IPD_CAUSE_NONE ? cause_names[c] : NULL;
+    return (unsigned)c < IPD_CAUSE_COUNT && c != IPD_CAUSE_NONE ? cause_names[c].s : NULL;
 }
 
 int ipd_cause_parse(const char *name, size_t len)
