@@ -272,9 +272,9 @@ static const field_t job_fields[] = {
 
 /*
  * Copies at most cap - 1 bytes of a counted string, stopping at a NUL, cutting at a UTF-8
- * boundary. The rest of the field is zeroed, so equal records compare equal byte for byte.
+ * boundary. Returns the bytes copied; the rest of the field is left as it is.
  */
-static void copy_text(char *dst, size_t cap, const char *src, size_t len)
+static size_t put_text(char *dst, size_t cap, const char *src, size_t len)
 {
     const char *nul = memchr(src, '\0', len);
     size_t n = nul != NULL ? (size_t)(nul - src) : len;
@@ -284,6 +284,13 @@ static void copy_text(char *dst, size_t cap, const char *src, size_t len)
             n--;
     }
     memcpy(dst, src, n);
+    return n;
+}
+
+/* put_text(), and the rest of the field zeroed, so equal records compare equal byte for byte. */
+static void copy_text(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = put_text(dst, cap, src, len);
     memset(dst + n, 0, cap - n);
 }
 
@@ -796,8 +803,17 @@ int ipd_msgpack_decode_change(const void *data, size_t len, ipd_job_t *job, ipd_
     return ipd_msgpack_decode_keep_change(data, len, job, NULL, 0, tasks, cap, ntasks);
 }
 
-int ipd_msgpack_decode_keep_change(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
-                                   ipd_task_t *tasks, size_t cap, size_t *ntasks)
+/* The limits of a change record of at most `cap` tasks. */
+static void change_limits(ipd_msgpack_limits_t *limits, size_t cap)
+{
+    *limits = record_limits;
+    limits->max_size = cap < SIZE_MAX / IPD_MSGPACK_RECORD_MAX - 1 ? IPD_MSGPACK_RECORD_MAX * (cap + 1) : SIZE_MAX;
+    if (cap > limits->max_items)
+        limits->max_items = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+}
+
+int ipd_msgpack_decode_keep_change_generic(const void *data, size_t len, ipd_job_t *job, char *selection,
+                                           size_t selection_cap, ipd_task_t *tasks, size_t cap, size_t *ntasks)
 {
     if (selection != NULL && selection_cap > 0)
         selection[0] = '\0';
@@ -805,11 +821,9 @@ int ipd_msgpack_decode_keep_change(const void *data, size_t len, ipd_job_t *job,
         selection = NULL;
     reader_t r;
     value_t top;
-    ipd_msgpack_limits_t limits = record_limits;
+    ipd_msgpack_limits_t limits;
     *ntasks = 0;
-    limits.max_size = cap < SIZE_MAX / IPD_MSGPACK_RECORD_MAX - 1 ? IPD_MSGPACK_RECORD_MAX * (cap + 1) : SIZE_MAX;
-    if (cap > limits.max_items)
-        limits.max_items = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+    change_limits(&limits, cap);
     int rc = start(&r, &top, data, len, &limits);
     if (rc == 0)
         rc = decode_change(&r, &top, job, tasks, cap, ntasks, selection, selection_cap);
@@ -817,4 +831,363 @@ int ipd_msgpack_decode_keep_change(const void *data, size_t len, ipd_job_t *job,
     if (rc != 0)
         *ntasks = 0;
     return rc;
+}
+
+/*
+ * ---- the fast path: a change record laid out as the encoder writes it ----
+ *
+ * The encoder writes every key in one order (pack_job, pack_task, encode_keep_change above), each
+ * value in the encoding msgpack-c chooses for it. A Stream record is decoded once per entry a
+ * daemon applies, so the fast path walks those bytes once, in that order: it compares each key
+ * with the one expected there (its fixstr header and bytes) and reads the value straight into
+ * its field. Whatever differs from that layout (another order, a key more or less, nil, another
+ * type or encoding, a value the generic walk refuses, a size or count over a limit) makes it
+ * give up and the generic walk decode the whole record, so both paths give the same result and
+ * the same error for every input (tests/unit/test_msgpack.c holds them to each other).
+ */
+
+typedef struct fast {
+    const uint8_t *p, *end;
+} fast_t;
+
+/* The helpers below are inlined at every key: `n` is then a constant, and each key comparison
+ * a few loads and compares instead of a call and a loop. */
+#define FAST_INLINE inline __attribute__((always_inline))
+
+static FAST_INLINE uint64_t load8(const void *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+static FAST_INLINE uint32_t load4(const void *p)
+{
+    uint32_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/* Whether the `n` bytes at `a` and `b` are the same: whole words, the last one overlapping. */
+static FAST_INLINE int fast_same(const uint8_t *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            if (load8(a + i) != load8(b + i))
+                return 0;
+        return i == n || load8(a + n - 8) == load8(b + n - 8);
+    }
+    if (n >= 4)
+        return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != (uint8_t)b[i])
+            return 0;
+    return 1;
+}
+
+/*
+ * Zeroes a record through the C library's memset, called through a pointer the compiler cannot
+ * see through: with the size known, it writes memset as `rep stos` (eight bytes a step, and a
+ * slow start), where the library's vector loop stores 128 bytes a step.
+ */
+static void *(*volatile const fast_memset)(void *, int, size_t) = memset;
+
+/* The next key is the `n` bytes of `k` (n < 32, a fixstr); consumes it. */
+static FAST_INLINE int fast_key(fast_t *f, const char *k, size_t n)
+{
+    if ((size_t)(f->end - f->p) <= n || f->p[0] != (0xa0 | n) || !fast_same(f->p + 1, k, n))
+        return 0;
+    f->p += n + 1;
+    return 1;
+}
+
+#define FAST_KEY(f, k) fast_key((f), (k), sizeof(k) - 1)
+
+/* The next value is a string (fixstr, str 8, str 16: what the encoder writes for our fields). */
+static FAST_INLINE int fast_str(fast_t *f, const char **s, size_t *n)
+{
+    size_t left = (size_t)(f->end - f->p), h, len;
+    if (left == 0)
+        return 0;
+    uint8_t b = f->p[0];
+    if ((b & 0xe0) == 0xa0) {
+        h = 1;
+        len = b & 0x1f;
+    } else if (b == 0xd9 && left >= 2) {
+        h = 2;
+        len = f->p[1];
+    } else if (b == 0xda && left >= 3) {
+        h = 3;
+        len = (size_t)f->p[1] << 8 | f->p[2];
+    } else {
+        return 0;
+    }
+    if (left - h < len)
+        return 0;
+    *s = (const char *)f->p + h;
+    *n = len;
+    f->p += h + len;
+    return 1;
+}
+
+/*
+ * The next value is an integer that get_int() takes within [lo, hi]: a value >= 0 in any
+ * encoding is at most `hi`, a negative one at least `lo` (lo = 0 takes no negative value, as
+ * K_U64 takes only V_POS). Stores its two's complement bits in *out.
+ */
+static FAST_INLINE int fast_int(fast_t *f, int64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (f->p >= f->end)
+        return 0;
+    uint8_t b = f->p[0];
+    uint64_t u;
+    if (b <= 0x7f) {
+        u = b;
+        f->p++;
+    } else if (b >= 0xe0) {
+        if ((int8_t)b < lo)
+            return 0;
+        *out = (uint64_t)(int64_t)(int8_t)b;
+        f->p++;
+        return 1;
+    } else if (b >= 0xcc && b <= 0xd3) {
+        unsigned n = 1u << ((b - 0xcc) & 3);
+        if ((size_t)(f->end - f->p) <= n)
+            return 0;
+        const uint8_t *q = f->p + 1;
+        switch (n) {
+        case 1:
+            u = q[0];
+            break;
+        case 2:
+            u = (uint64_t)q[0] << 8 | q[1];
+            break;
+        case 4:
+            u = (uint64_t)q[0] << 24 | (uint64_t)q[1] << 16 | (uint64_t)q[2] << 8 | q[3];
+            break;
+        default:
+            u = (uint64_t)q[0] << 56 | (uint64_t)q[1] << 48 | (uint64_t)q[2] << 40 | (uint64_t)q[3] << 32 |
+                (uint64_t)q[4] << 24 | (uint64_t)q[5] << 16 | (uint64_t)q[6] << 8 | q[7];
+            break;
+        }
+        f->p += n + 1;
+        if (b >= 0xd0 && n < 8) { /* a signed encoding: extend its sign */
+            uint64_t sign = UINT64_C(1) << (n * 8 - 1);
+            u = (u ^ sign) - sign;
+        }
+        if (b >= 0xd0 && (int64_t)u < 0) {
+            if ((int64_t)u < lo)
+                return 0;
+            *out = u;
+            return 1;
+        }
+    } else {
+        return 0;
+    }
+    if (u > hi)
+        return 0;
+    *out = u;
+    return 1;
+}
+
+static FAST_INLINE int fast_i64(fast_t *f, int64_t *dst)
+{
+    uint64_t u;
+    if (!fast_int(f, INT64_MIN, INT64_MAX, &u))
+        return 0;
+    memcpy(dst, &u, sizeof(u));
+    return 1;
+}
+
+static FAST_INLINE int fast_i32(fast_t *f, int32_t *dst)
+{
+    uint64_t u;
+    if (!fast_int(f, INT32_MIN, INT32_MAX, &u))
+        return 0;
+    *dst = (int32_t)(int64_t)u;
+    return 1;
+}
+
+static FAST_INLINE int fast_u32(fast_t *f, uint32_t *dst)
+{
+    uint64_t u;
+    if (!fast_int(f, 0, UINT32_MAX, &u))
+        return 0;
+    *dst = (uint32_t)u;
+    return 1;
+}
+
+/* K_BOOL as the encoder writes it: 0 or 1 (true and false go the generic way). */
+static FAST_INLINE int fast_flag(fast_t *f, uint8_t *dst)
+{
+    uint64_t u;
+    if (!fast_int(f, 0, 1, &u))
+        return 0;
+    *dst = (uint8_t)u;
+    return 1;
+}
+
+/* K_ID into a field that is already zero: fits with its NUL, holds no NUL. */
+static FAST_INLINE int fast_id(fast_t *f, char *dst, size_t size)
+{
+    const char *s;
+    size_t n;
+    if (!fast_str(f, &s, &n) || n >= size || (n > 0 && memchr(s, 0, n) != NULL))
+        return 0;
+    memcpy(dst, s, n);
+    return 1;
+}
+
+/* K_TEXT into a field that is already zero, as copy_text() cuts it. */
+static FAST_INLINE int fast_text(fast_t *f, char *dst, size_t size)
+{
+    const char *s;
+    size_t n;
+    if (!fast_str(f, &s, &n))
+        return 0;
+    if (n > 0)
+        put_text(dst, size, s, n);
+    return 1;
+}
+
+static FAST_INLINE int fast_enum(fast_t *f, uint8_t *dst, int (*parse)(const char *, size_t))
+{
+    const char *s;
+    size_t n;
+    if (!fast_str(f, &s, &n))
+        return 0;
+    int x = parse(s, n);
+    if (x < 0)
+        return 0;
+    *dst = (uint8_t)x;
+    return 1;
+}
+
+/* The pairs a fixmap header announces, or -1 for anything else. */
+static FAST_INLINE int fast_map(fast_t *f)
+{
+    if (f->p >= f->end || (f->p[0] & 0xf0) != 0x80)
+        return -1;
+    return *f->p++ & 0x0f;
+}
+
+/* A task map as pack_task() writes it, into `t` (caller's memory). */
+static int fast_task(fast_t *f, ipd_task_t *t)
+{
+    int pairs = fast_map(f);
+    if (pairs != 12 && pairs != 13)
+        return 0;
+    fast_memset(t, 0, sizeof(*t));
+    if (!(FAST_KEY(f, "node") && fast_id(f, t->node, sizeof(t->node)) && FAST_KEY(f, "namespace") &&
+          fast_id(f, t->ns, sizeof(t->ns)) && FAST_KEY(f, "pod") && fast_id(f, t->pod, sizeof(t->pod)) &&
+          FAST_KEY(f, "state") && fast_enum(f, &t->state, ipd_task_state_parse) && FAST_KEY(f, "reason") &&
+          fast_text(f, t->reason, sizeof(t->reason)) && FAST_KEY(f, "message") &&
+          fast_text(f, t->message, sizeof(t->message)) && FAST_KEY(f, "fail_reason") &&
+          fast_text(f, t->fail_reason, sizeof(t->fail_reason)) && FAST_KEY(f, "fail_message") &&
+          fast_text(f, t->fail_message, sizeof(t->fail_message))))
+        return 0;
+    if (pairs == 13 && !(FAST_KEY(f, "cause") && fast_enum(f, &t->cause, ipd_cause_parse)))
+        return 0;
+    return FAST_KEY(f, "attempts") && fast_u32(f, &t->attempts) && FAST_KEY(f, "image_bytes") &&
+           fast_i64(f, &t->image_bytes) && FAST_KEY(f, "pull_ms") && fast_i64(f, &t->pull_ms) &&
+           FAST_KEY(f, "updated_at") && fast_i64(f, &t->updated_at);
+}
+
+/* A job map as pack_job() writes it, into `j` (caller's memory). */
+static int fast_job(fast_t *f, ipd_job_t *j)
+{
+    int pairs = fast_map(f);
+    if (pairs < 13)
+        return 0;
+    fast_memset(j, 0, sizeof(*j));
+    if (!(FAST_KEY(f, "id") && fast_id(f, j->id, sizeof(j->id)) && FAST_KEY(f, "image") &&
+          fast_id(f, j->image, sizeof(j->image)) && FAST_KEY(f, "state") &&
+          fast_enum(f, &j->state, ipd_job_state_parse) && FAST_KEY(f, "pull_policy") &&
+          fast_enum(f, &j->pull_policy, ipd_pull_policy_parse) && FAST_KEY(f, "cancelled") &&
+          fast_flag(f, &j->cancelled) && FAST_KEY(f, "created_at") && fast_i64(f, &j->created_at) &&
+          FAST_KEY(f, "started_at") && fast_i64(f, &j->started_at) && FAST_KEY(f, "finished_at") &&
+          fast_i64(f, &j->finished_at) && FAST_KEY(f, "version") && fast_int(f, 0, UINT64_MAX, &j->version) &&
+          FAST_KEY(f, "error_reason") && fast_text(f, j->error_reason, sizeof(j->error_reason)) &&
+          FAST_KEY(f, "error_message") && fast_text(f, j->error_message, sizeof(j->error_message))))
+        return 0;
+    int left = pairs - 13; /* the optional keys still to come: error_cause, keep */
+    if (left > 0 && FAST_KEY(f, "error_cause")) {
+        if (!fast_enum(f, &j->error_cause, ipd_cause_parse))
+            return 0;
+        left--;
+    }
+    if (left > 0 && FAST_KEY(f, "keep")) {
+        if (!fast_flag(f, &j->keep))
+            return 0;
+        left--;
+    }
+    ipd_node_counts_t *c = &j->nodes;
+    if (left != 0 || !FAST_KEY(f, "nodes") || fast_map(f) != 8 ||
+        !(FAST_KEY(f, "desired") && fast_u32(f, &c->desired) && FAST_KEY(f, "pending") && fast_u32(f, &c->pending) &&
+          FAST_KEY(f, "pulling") && fast_u32(f, &c->pulling) && FAST_KEY(f, "retrying") && fast_u32(f, &c->retrying) &&
+          FAST_KEY(f, "succeeded") && fast_u32(f, &c->succeeded) && FAST_KEY(f, "failed") && fast_u32(f, &c->failed) &&
+          FAST_KEY(f, "cancelled") && fast_u32(f, &c->cancelled) && FAST_KEY(f, "unknown") && fast_u32(f, &c->unknown)))
+        return 0;
+    ipd_job_spec_t *s = &j->spec;
+    int spec = FAST_KEY(f, "spec") ? fast_map(f) : -1;
+    if ((spec != 6 && spec != 7) ||
+        !(FAST_KEY(f, "timeout_seconds") && fast_i32(f, &s->timeout_seconds) && FAST_KEY(f, "backoff_limit") &&
+          fast_i32(f, &s->backoff_limit) && FAST_KEY(f, "deadline_seconds") && fast_i32(f, &s->deadline_seconds) &&
+          FAST_KEY(f, "parallelism") && fast_i32(f, &s->parallelism) && FAST_KEY(f, "ttl_seconds_after_finished") &&
+          fast_i32(f, &s->ttl_seconds_after_finished) && FAST_KEY(f, "pull_secrets") &&
+          fast_text(f, s->pull_secrets, sizeof(s->pull_secrets))))
+        return 0;
+    return spec == 6 || (FAST_KEY(f, "refresh_seconds") && fast_i32(f, &s->refresh_seconds));
+}
+
+int ipd_msgpack_decode_change_fast(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
+                                   ipd_task_t *tasks, size_t cap, size_t *ntasks)
+{
+    fast_t f = {data, (const uint8_t *)data + len};
+    const char *sel = NULL;
+    size_t sel_len = 0, n;
+    ipd_msgpack_limits_t limits;
+    *ntasks = 0;
+    change_limits(&limits, cap);
+    if (len > limits.max_size)
+        return 1;
+    int pairs = fast_map(&f);
+    if (pairs == 3 && !(FAST_KEY(&f, "selection") && fast_str(&f, &sel, &sel_len)))
+        return 1;
+    if ((pairs != 2 && pairs != 3) || !FAST_KEY(&f, "job") || !fast_job(&f, job) || !FAST_KEY(&f, "tasks") ||
+        f.p >= f.end)
+        return 1;
+    if ((*f.p & 0xf0) == 0x90) {
+        n = *f.p++ & 0x0f;
+    } else if (*f.p == 0xdc && f.end - f.p >= 3) {
+        n = (size_t)f.p[1] << 8 | f.p[2];
+        f.p += 3;
+    } else {
+        return 1;
+    }
+    if (n > cap || n > limits.max_items)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (!fast_task(&f, &tasks[i]))
+            return 1;
+    if (f.p != f.end)
+        return 1;
+    if (selection != NULL && selection_cap > 0) {
+        if (sel_len >= selection_cap || (sel_len > 0 && memchr(sel, 0, sel_len) != NULL))
+            return 1;
+        if (sel_len > 0)
+            memcpy(selection, sel, sel_len);
+        selection[sel_len] = '\0';
+    }
+    *ntasks = n;
+    return 0;
+}
+
+int ipd_msgpack_decode_keep_change(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
+                                   ipd_task_t *tasks, size_t cap, size_t *ntasks)
+{
+    if (ipd_msgpack_decode_change_fast(data, len, job, selection, selection_cap, tasks, cap, ntasks) == 0)
+        return 0;
+    return ipd_msgpack_decode_keep_change_generic(data, len, job, selection, selection_cap, tasks, cap, ntasks);
 }

@@ -113,4 +113,21 @@ int ipd_msgpack_encode_keep_change(ipd_buf_t *buf, const ipd_job_t *job, const c
 int ipd_msgpack_decode_keep_change(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
                                    ipd_task_t *tasks, size_t cap, size_t *ntasks);
 
+/*
+ * The two halves of ipd_msgpack_decode_keep_change(), apart so that tests can hold one to the
+ * other; the daemon calls the whole.
+ *
+ * ipd_msgpack_decode_change_fast() reads only a record laid out as ipd_msgpack_encode_keep_change()
+ * writes it: every key in the encoder's order, each value in the encoding the encoder gives it,
+ * within the limits. For such a record it returns 0 with the result the generic decoder gives
+ * (`job`, `*ntasks` tasks, `selection`); for any other bytes it returns 1 with *ntasks 0,
+ * `selection` untouched and `job` and `tasks` unspecified, and the caller decodes them with
+ * ipd_msgpack_decode_keep_change_generic(), which reads any well-formed record (any key order,
+ * unknown keys, nil, every integer encoding) and gives the errors documented above.
+ */
+int ipd_msgpack_decode_change_fast(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
+                                   ipd_task_t *tasks, size_t cap, size_t *ntasks);
+int ipd_msgpack_decode_keep_change_generic(const void *data, size_t len, ipd_job_t *job, char *selection,
+                                           size_t selection_cap, ipd_task_t *tasks, size_t cap, size_t *ntasks);
+
 #endif
