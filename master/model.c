@@ -499,13 +499,26 @@ static void report_evictions(ipd_model_t *m, uint64_t head, const char *id)
     }
 }
 
-/* Copies the job's tasks into the model's contiguous scratch array (the table's full put and the
- * inline JSON take an array); NULL when it cannot grow. */
+/* The job's tasks as one array (the table's full put and the inline JSON take an array): a job of
+ * one task is an array of one as it is; more are copied into the model's scratch array. */
 static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j)
 {
+    if (j->ntasks == 1)
+        return &j->tasks[0].task;
     for (size_t i = 0; i < j->ntasks; i++)
         m->scratch[i] = j->tasks[i].task;
     return m->scratch;
+}
+
+/* The tasks publish() found changed (indexes in m->changed_index) as one array: one task is an
+ * array of one as it is; more are copied into m->changed. */
+static const ipd_task_t *changed_array(ipd_model_t *m, const job_rec_t *j, size_t nchanged)
+{
+    if (nchanged == 1)
+        return &j->tasks[m->changed_index[0]].task;
+    for (size_t k = 0; k < nchanged; k++)
+        m->changed[k] = j->tasks[m->changed_index[k]].task;
+    return m->changed;
 }
 
 static int by_index(const void *a, const void *b)
@@ -575,10 +588,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
                 ipd_model_count_task(m, j, i);
         }
         /* What the table lacks: a task that changed, or that it holds at another index or not at all. */
-        if (c || t->table_pos != i + 1) {
-            m->changed[nchanged] = t->task;
+        if (c || t->table_pos != i + 1)
             m->changed_index[nchanged++] = (uint32_t)i;
-        }
     }
     j->nstale = 0;
     if (walk_all)
@@ -591,36 +602,38 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     for (size_t i = 0; i < n && torn_down; i++)
         torn_down = !j->tasks[i].has_kjob && ipd_task_state_is_final((ipd_task_state_t)j->tasks[i].task.state) &&
                     (j->tasks[i].kjob_gone || j->tasks[i].task.state == IPD_TASK_CANCELLED);
-    const ipd_task_t *tasks = NULL; /* the contiguous copy, made only when needed */
-    ipd_job_t next = j->job;
+    const ipd_task_t *tasks = NULL; /* the contiguous array, made only when needed */
+    /* The job is aggregated in place: what it becomes carries started_at / finished_at into the
+     * next aggregation whether or not it is written. */
+    ipd_job_t *next = &j->job;
     ipd_node_counts_t counts;
     ipd_model_job_counts(j, torn_down ? 0 : (uint32_t)unseen, torn_down ? (uint32_t)unseen : 0, &counts);
-    ipd_job_aggregate_counts(&next, &counts, ipd_model_first_failing(j), now);
+    ipd_job_aggregate_counts(next, &counts, ipd_model_first_failing(j), now);
     /* A final job state is published once and never changes (its tasks' final states never do
      * either, see ipd_model_compute_task): a cancel that comes after it, or a task that shows up
      * late, changes counts at most, never the state, its time or its error. */
     /* A keep job is never final: a state published before its Jobs said it keeps is corrected. */
     if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state) && !j->job.keep) {
-        next.state = j->published.state;
-        next.finished_at = j->published.finished_at;
-        memcpy(next.error_reason, j->published.error_reason, sizeof(next.error_reason));
-        memcpy(next.error_message, j->published.error_message, sizeof(next.error_message));
-        next.error_cause = j->published.error_cause;
+        next->state = j->published.state;
+        next->finished_at = j->published.finished_at;
+        memcpy(next->error_reason, j->published.error_reason, sizeof(next->error_reason));
+        memcpy(next->error_message, j->published.error_message, sizeof(next->error_message));
+        next->error_cause = j->published.error_cause;
     }
-    next.version = j->published.version;
+    next->version = j->published.version;
     /* A task the table lacks is a change even when no count moved (a node's task that replaces
      * one of the pending placeholders above). */
-    int changed = !j->was_published || tasks_changed || nchanged > 0 || memcmp(&next, &j->published, sizeof(next)) != 0;
+    int changed = !j->was_published || tasks_changed || nchanged > 0 || memcmp(next, &j->published, sizeof(*next)) != 0;
     int written = 0;
     if (changed) {
-        next.version++;
+        next->version++;
         ipd_buf_reset(&m->json);
         int rc = 0;
         /* A job whose JSON cannot fit the table's inline room is not encoded for it: the workers
          * encode it themselves (a 5 000-task job is about 1 MB of JSON). */
         if (n * TASK_JSON_MIN <= ipd_table_json_capacity(m->table)) {
             tasks = task_array(m, j);
-            rc = ipd_json_encode_job(&m->json, &next, tasks, n);
+            rc = ipd_json_encode_job(&m->json, next, tasks, n);
             if (rc == 0)
                 rc = ipd_model_keep_json(j, &m->json);
         }
@@ -629,7 +642,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
          * a task change costs the same in a job of 3 tasks and in one of 5 000. */
         int full = !j->was_published;
         if (rc == 0 && !full) {
-            rc = ipd_table_put_tasks(m->table, &next, n, m->changed_index, m->changed, nchanged, json, m->json.len);
+            rc = ipd_table_put_tasks(m->table, next, n, m->changed_index, changed_array(m, j, nchanged), nchanged, json,
+                                     m->json.len);
             /* The table holds another task count, or no longer holds the job: all of it. */
             if (rc == IPD_ESTATE || rc == IPD_ENOTFOUND) {
                 full = 1;
@@ -640,11 +654,11 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             uint64_t head = ipd_table_ring_head(m->table);
             if (tasks == NULL)
                 tasks = task_array(m, j);
-            rc = ipd_table_put_job(m->table, &next, tasks, n, json, m->json.len);
+            rc = ipd_table_put_job(m->table, next, tasks, n, json, m->json.len);
             /* Writing a job takes one change record; more means it evicted others (even on
              * IPD_EFULL, which may evict before it gives up). */
             if (ipd_table_ring_head(m->table) > head + 1)
-                report_evictions(m, head, next.id);
+                report_evictions(m, head, next->id);
         }
         if (rc == 0) {
             if (full)
@@ -653,7 +667,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             else
                 for (size_t k = 0; k < nchanged; k++)
                     j->tasks[m->changed_index[k]].table_pos = m->changed_index[k] + 1;
-            j->published = next;
+            j->published = *next;
             j->was_published = 1;
             m->stats.published++;
             written = 1;
@@ -663,12 +677,11 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
                 j->tasks[i].table_pos = 0;
             j->counts_due = 1; /* ... and the next flush looks at every task's position */
             m->stats.publish_errors++;
-            ipd_error("model", "job %s not published: %s", next.id, ipd_strerror(rc));
+            ipd_error("model", "job %s not published: %s", next->id, ipd_strerror(rc));
         }
     }
     if (!written)
-        next.version = j->published.version;
-    j->job = next; /* carries started_at / finished_at into the next aggregation */
+        next->version = j->published.version;
     int tell = m->self_node[0] != '\0' && m->actions.own_task != NULL;
     for (size_t k = 0; k < m->ncomputed; k++) {
         task_rec_t *t = &j->tasks[m->computed_index[k]];

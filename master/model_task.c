@@ -126,13 +126,16 @@ static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t 
         set_text(next, reason, message);
 }
 
-/* Another node's task as its daemon published it through Redis, unknown while that daemon is lost. */
+/*
+ * Another node's task as its daemon published it through Redis, unknown while that daemon is lost.
+ * `next` starts as the published record when there is one (ipd_model_compute_task), else as the
+ * task last computed.
+ */
 static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
 {
-    if (t->has_remote) {
-        *next = t->remote;
+    /* The record was filed under its own node name: the copy is the same string, kept as a guard. */
+    if (t->has_remote && strcmp(next->node, t->task.node) != 0)
         ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));
-    }
     if (ipd_strmap_get(&m->lost_nodes, t->task.node) != NULL &&
         !ipd_task_state_is_final((ipd_task_state_t)next->state)) {
         next->state = IPD_TASK_UNKNOWN;
@@ -142,8 +145,11 @@ static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
 
 int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
-    ipd_task_t next = t->task;
     int remote = model_is_remote(m, t->task.node);
+    /* A published remote task starts from its record, every other from the task as last computed:
+     * one copy of the record, not two. */
+    const ipd_task_t *base = remote && m->remote_feed && t->has_remote ? &t->remote : &t->task;
+    ipd_task_t next = *base;
     t->recheck_at = 0; /* set again below by a time-based rule that still waits */
     if (remote && m->remote_feed)
         from_remote(m, t, &next);
