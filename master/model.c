@@ -323,6 +323,11 @@ void ipd_model_destroy(ipd_model_t *m)
     free(m);
 }
 
+void ipd_model_set_copy_tasks(ipd_model_t *m, int on)
+{
+    m->copy_tasks = on != 0;
+}
+
 const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m)
 {
     return &m->stats;
@@ -503,7 +508,7 @@ static void report_evictions(ipd_model_t *m, uint64_t head, const char *id)
  * one task is an array of one as it is; more are copied into the model's scratch array. */
 static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j)
 {
-    if (j->ntasks == 1)
+    if (j->ntasks == 1 && !m->copy_tasks)
         return &j->tasks[0].task;
     for (size_t i = 0; i < j->ntasks; i++)
         m->scratch[i] = j->tasks[i].task;
@@ -514,7 +519,7 @@ static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j)
  * array of one as it is; more are copied into m->changed. */
 static const ipd_task_t *changed_array(ipd_model_t *m, const job_rec_t *j, size_t nchanged)
 {
-    if (nchanged == 1)
+    if (nchanged == 1 && !m->copy_tasks)
         return &j->tasks[m->changed_index[0]].task;
     for (size_t k = 0; k < nchanged; k++)
         m->changed[k] = j->tasks[m->changed_index[k]].task;

@@ -202,6 +202,14 @@ const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m);
  */
 int ipd_model_check_counts(ipd_model_t *m);
 
+/**
+ * For tests: with `on` non-zero, a publication copies a job's tasks into the model's own arrays
+ * for the table and the JSON, as it does for a job of several tasks, also when the job has one
+ * task or one changed task (which are otherwise passed where the model keeps them), so that a
+ * test can check that both ways write the same table.
+ */
+void ipd_model_set_copy_tasks(ipd_model_t *m, int on);
+
 /** Wall-clock Unix time in ms. */
 int64_t ipd_model_now(void);
 

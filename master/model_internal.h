@@ -176,6 +176,7 @@ struct ipd_model {
     uint32_t *computed_index; /* the tasks publish() recomputed, scratch_cap entries (owned) ... */
     size_t ncomputed;         /* ... for the actions run right after it (ipd_model_run_actions) */
     size_t scratch_cap;
+    int copy_tasks; /* ipd_model_set_copy_tasks: single tasks are copied too */
     ipd_model_stats_t stats;
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
     int remote_feed;               /* other nodes' tasks come from Redis, not from their Jobs */

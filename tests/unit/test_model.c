@@ -1906,3 +1906,155 @@ Test(model, new_jobs_of_one_flush_are_written_in_the_order_they_came)
     }
     cr_assert_eq(seen, count);
 }
+
+/* What own_task told one model, folded into a count and a hash of the jobs' ids and tasks' bytes. */
+typedef struct own_log {
+    size_t calls;
+    uint64_t hash;
+} own_log_t;
+
+static void fold(own_log_t *log, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        log->hash = (log->hash ^ ((const unsigned char *)p)[i]) * 0x100000001b3ULL;
+}
+
+static void on_own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                        const ipd_task_t *task)
+{
+    own_log_t *log = ctx;
+    (void)selection;
+    log->calls++;
+    fold(log, job->id, strlen(job->id));
+    fold(log, &node_count, sizeof(node_count));
+    fold(log, task, sizeof(*task));
+}
+
+#define REMOTE_JOBS  3
+#define REMOTE_NODES 6
+#define REMOTE_STEPS 4000
+
+/* A record of `node`'s task as its daemon publishes it: any state, words of any length. */
+static ipd_task_t random_remote_task(const char *node, uint64_t *rnd, int64_t now)
+{
+    static const char *const reasons[] = {"", "Pulling", "ErrImagePull", "ImagePullBackOff", "Pulled"};
+    ipd_task_t t;
+    ipd_task_init(&t, node, now);
+    uint32_t r = next_random(rnd);
+    t.state = (uint8_t)(r % IPD_TASK_STATE_COUNT);
+    snprintf(t.reason, sizeof(t.reason), "%s", reasons[(r >> 4) % 5]);
+    size_t len = (r >> 8) % (sizeof(t.message) - 1);
+    for (size_t i = 0; i < len; i++)
+        t.message[i] = (char)('a' + (i + r) % 26);
+    if ((r >> 20) % 2)
+        snprintf(t.pod, sizeof(t.pod), "pull-%s-%u", node, (r >> 21) % 4);
+    t.attempts = (r >> 23) % 5;
+    t.pull_ms = (r >> 26) % 2 ? (int64_t)(r % 9000) : IPD_UNKNOWN_I64;
+    t.image_bytes = (r >> 27) % 2 ? (int64_t)r : IPD_UNKNOWN_I64;
+    t.updated_at = now - (int64_t)(r % 5000);
+    return t;
+}
+
+/* The table `a` holds job `id` byte for byte as `b` does: the record, its tasks and its JSON. */
+static void expect_same_job(ipd_table_t *a, ipd_table_t *b, const char *id, int step)
+{
+    static ipd_task_t ta[REMOTE_NODES + 1], tb[REMOTE_NODES + 1];
+    static char ja[16384], jb[16384];
+    ipd_job_t joba, jobb;
+    ipd_table_job_view_t va = {
+        .job = &joba, .tasks = ta, .task_cap = REMOTE_NODES + 1, .json = ja, .json_cap = sizeof(ja)};
+    ipd_table_job_view_t vb = {
+        .job = &jobb, .tasks = tb, .task_cap = REMOTE_NODES + 1, .json = jb, .json_cap = sizeof(jb)};
+    int rca = ipd_table_get_job(a, id, &va), rcb = ipd_table_get_job(b, id, &vb);
+    cr_assert_eq(rca, rcb, "step %d, job %s: %d and %d", step, id, rca, rcb);
+    if (rca != 0)
+        return;
+    cr_assert(memcmp(&joba, &jobb, sizeof(joba)) == 0, "step %d, job %s: the job records differ", step, id);
+    cr_assert_eq(va.ntasks, vb.ntasks, "step %d, job %s", step, id);
+    for (size_t i = 0; i < va.ntasks; i++)
+        cr_assert(memcmp(&ta[i], &tb[i], sizeof(ta[i])) == 0, "step %d, job %s: task %zu (%s) differs", step, id, i,
+                  ta[i].node);
+    cr_assert_eq(va.json_len, vb.json_len, "step %d, job %s", step, id);
+    cr_assert(memcmp(ja, jb, va.json_len) == 0, "step %d, job %s: the JSON differs", step, id);
+}
+
+Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_copied_or_not)
+{
+    /* Two models, each over its own table, get the same random inputs: other nodes' records
+     * (Redis), this node's Kubernetes objects, daemons lost and back. One passes a job of one
+     * task, or one changed task, where it keeps it; the other copies every task as it does for a
+     * job of many. After every flush both tables hold the same bytes, both models' counts equal a
+     * recount, and own_task was told the same. */
+    char instance_b[80];
+    snprintf(instance_b, sizeof(instance_b), "%s-b", instance);
+    ipd_table_unlink(instance_b);
+    ipd_table_t *table_b = create_table(instance_b, NULL);
+    cr_assert_not_null(table_b);
+    own_log_t log_a = {0}, log_b = {0};
+    ipd_model_actions_t acts = recorder;
+    acts.own_task = on_own_task;
+    ipd_model_t *model_a = NULL, *model_b = NULL;
+    acts.ctx = &log_a;
+    cr_assert_eq(ipd_model_create(table, &acts, &model_a), 0);
+    acts.ctx = &log_b;
+    cr_assert_eq(ipd_model_create(table_b, &acts, &model_b), 0);
+    ipd_model_set_copy_tasks(model_b, 1);
+    ipd_model_t *models[2] = {model_a, model_b};
+    ipd_model_t *saved = model;
+    char ids[REMOTE_JOBS][IPD_JOB_ID_SIZE];
+    ipd_job_t jobs[REMOTE_JOBS];
+    unsigned attempts[2][REMOTE_JOBS] = {{0}};
+    for (int k = 0; k < 2; k++)
+        ipd_model_set_node(models[k], "node-00", 1);
+    for (int x = 0; x < REMOTE_JOBS; x++) {
+        snprintf(ids[x], sizeof(ids[x]), "pj-000000%02d", 60 + x);
+        jobs[x] = job_of(ids[x], 2, 0);
+        jobs[x].nodes.desired = REMOTE_NODES;
+    }
+    uint64_t rnd = 7;
+    int64_t now = T0;
+    size_t flushes = 0, remote = 0, own = 0;
+    for (int step = 0; step < REMOTE_STEPS; step++) {
+        uint32_t r = next_random(&rnd);
+        int jx = (int)(r % REMOTE_JOBS), nx = (int)((r >> 4) % REMOTE_NODES);
+        char node[32];
+        snprintf(node, sizeof(node), "node-%02d", nx);
+        if (nx == 0) {
+            uint32_t in = next_random(&rnd);
+            for (int k = 0; k < 2; k++) {
+                model = models[k];
+                random_input(&jobs[jx], node, in, &attempts[k][jx]);
+            }
+            own++;
+        } else if ((r >> 8) % 16 == 0) {
+            for (int k = 0; k < 2; k++)
+                ipd_model_remote_node(models[k], node, (r >> 12) % 2);
+        } else {
+            ipd_task_t t = random_remote_task(node, &rnd, now);
+            for (int k = 0; k < 2; k++)
+                cr_assert_eq(ipd_model_remote_task(models[k], &jobs[jx], NULL, &t), 0);
+            remote++;
+        }
+        if (next_random(&rnd) % 3 != 0)
+            continue;
+        now += 500 + next_random(&rnd) % 3000;
+        for (int k = 0; k < 2; k++) {
+            ipd_model_flush(models[k], now);
+            cr_assert_eq(ipd_model_check_counts(models[k]), 0, "step %d: the kept counts differ from a recount", step);
+        }
+        for (int x = 0; x < REMOTE_JOBS; x++)
+            expect_same_job(table, table_b, ids[x], step);
+        flushes++;
+    }
+    model = saved;
+    cr_assert_gt(flushes, REMOTE_STEPS / 4);
+    cr_assert_gt(remote, REMOTE_STEPS / 2);
+    cr_assert_gt(own, REMOTE_STEPS / 10);
+    cr_assert_gt(log_a.calls, 0, "this node's tasks went to own_task");
+    cr_assert_eq(log_a.calls, log_b.calls);
+    cr_assert_eq(log_a.hash, log_b.hash, "own_task was told other tasks");
+    ipd_model_destroy(model_a);
+    ipd_model_destroy(model_b);
+    ipd_table_destroy(table_b);
+    ipd_table_unlink(instance_b);
+}
