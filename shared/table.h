@@ -286,7 +286,8 @@ typedef int (*ipd_table_foreach_cb)(const ipd_job_t *job, const ipd_task_t *task
  *  -ENOMEM or IPD_ESTATE on a read-only table. */
 int ipd_table_foreach(ipd_table_t *t, ipd_table_foreach_cb cb, void *ctx);
 
-/** Writer only: recomputes the checksum of every written record copy and compares.
+/** Writer only: recomputes the checksum of every written record copy and compares, and checks
+ *  that every string field is zero after its NUL (the checksum covers strings up to the NUL).
  *  Returns 0, IPD_ECORRUPT, or IPD_ESTATE on a read-only table. */
 int ipd_table_verify(const ipd_table_t *t);
 

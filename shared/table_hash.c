@@ -4,22 +4,310 @@
 
 #include "proto/hash64.h"
 
+/*
+ * A record copy's checksum covers the bytes in use, not the fixed-size buffers: a string field
+ * counts up to the 8-byte word that holds its NUL, every other byte as it is. Most of an
+ * ipd_job_t or ipd_task_t is the zero tails of its strings, which hashing whole made the
+ * checksum the biggest cost of a table write. A stray write into a tail is still caught at
+ * reattach, which requires every tail to be zero (ipd_table_job_copy_ok). The words of a string
+ * end at the first one holding a zero byte, so the fields' words run together without
+ * ambiguity. docs/shm-layout.md, "Checksums".
+ */
+
+/* One span of a record: a string field (`str`) or bytes hashed as they are. */
+typedef struct span {
+    uint16_t off;
+    uint16_t len;
+    uint8_t str;
+} span_t;
+
+#define MEMBER_SIZE(T, m) sizeof(((T *)0)->m)
+/* The initialisers of spans: a string member; the bytes from member `from` up to member `to`; the
+ * bytes from member `from` to the end of the record, padding included. */
+#define STR(T, m)        offsetof(T, m), MEMBER_SIZE(T, m), 1
+#define RAW(T, from, to) offsetof(T, from), offsetof(T, to) - offsetof(T, from), 0
+#define REST(T, from)    offsetof(T, from), sizeof(T) - offsetof(T, from), 0
+/* A string member is hashed by whole words: its size must be a multiple of 8. */
+#define STR_SIZE_OK(T, m) _Static_assert(MEMBER_SIZE(T, m) % 8 == 0, #T "." #m ": string sizes are multiples of 8")
+/* Member `b` starts where member `a` ends: the chains below list every member of the records. */
+#define FOLLOWS(T, a, b)                                                                                               \
+    _Static_assert(offsetof(T, b) == offsetof(T, a) + MEMBER_SIZE(T, a),                                               \
+                   #T " changed after ." #a ": update the spans in shared/table_hash.c and bump TABLE_LAYOUT_VERSION")
+
+/*
+ * The spans of ipd_job_t and ipd_task_t (proto/job.h). They cover every byte, whatever the
+ * records hold: a member added between two spans is hashed as it is. The chains of asserts
+ * name every member in order, so that any change of proto/job.h stops the build here until a
+ * new string member gets its span (and the layout version its bump).
+ */
+static const span_t job_spans[] = {
+    {STR(ipd_job_t, id)},
+    {STR(ipd_job_t, image)},
+    {RAW(ipd_job_t, created_at, spec.pull_secrets)},
+    {STR(ipd_job_t, spec.pull_secrets)},
+    {RAW(ipd_job_t, spec.refresh_seconds, error_reason)},
+    {STR(ipd_job_t, error_reason)},
+    {STR(ipd_job_t, error_message)},
+    {REST(ipd_job_t, state)},
+};
+STR_SIZE_OK(ipd_job_t, id);
+STR_SIZE_OK(ipd_job_t, image);
+STR_SIZE_OK(ipd_job_t, spec.pull_secrets);
+STR_SIZE_OK(ipd_job_t, error_reason);
+STR_SIZE_OK(ipd_job_t, error_message);
+_Static_assert(offsetof(ipd_job_t, id) == 0, "ipd_job_t starts with id");
+FOLLOWS(ipd_job_t, id, image);
+FOLLOWS(ipd_job_t, image, created_at);
+FOLLOWS(ipd_job_t, created_at, started_at);
+FOLLOWS(ipd_job_t, started_at, finished_at);
+FOLLOWS(ipd_job_t, finished_at, version);
+FOLLOWS(ipd_job_t, version, spec);
+_Static_assert(offsetof(ipd_job_spec_t, timeout_seconds) == 0, "ipd_job_spec_t starts with timeout_seconds");
+FOLLOWS(ipd_job_spec_t, timeout_seconds, backoff_limit);
+FOLLOWS(ipd_job_spec_t, backoff_limit, deadline_seconds);
+FOLLOWS(ipd_job_spec_t, deadline_seconds, parallelism);
+FOLLOWS(ipd_job_spec_t, parallelism, ttl_seconds_after_finished);
+FOLLOWS(ipd_job_spec_t, ttl_seconds_after_finished, pull_secrets);
+FOLLOWS(ipd_job_spec_t, pull_secrets, refresh_seconds);
+_Static_assert(sizeof(ipd_job_spec_t) == offsetof(ipd_job_spec_t, refresh_seconds) + sizeof(int32_t),
+               "ipd_job_spec_t changed: update the spans in shared/table_hash.c");
+_Static_assert(sizeof(ipd_node_counts_t) == 8 * sizeof(uint32_t), "ipd_node_counts_t holds 8 counts, no string");
+FOLLOWS(ipd_job_t, spec, nodes);
+FOLLOWS(ipd_job_t, nodes, error_reason);
+FOLLOWS(ipd_job_t, error_reason, error_message);
+FOLLOWS(ipd_job_t, error_message, state);
+FOLLOWS(ipd_job_t, state, pull_policy);
+FOLLOWS(ipd_job_t, pull_policy, cancelled);
+FOLLOWS(ipd_job_t, cancelled, error_cause);
+FOLLOWS(ipd_job_t, error_cause, keep);
+FOLLOWS(ipd_job_t, keep, _reserved);
+_Static_assert(sizeof(ipd_job_t) == 1744, "ipd_job_t changed: update the spans in shared/table_hash.c");
+
+static const span_t task_spans[] = {
+    {STR(ipd_task_t, node)},         {STR(ipd_task_t, ns)},           {STR(ipd_task_t, pod)},
+    {STR(ipd_task_t, reason)},       {STR(ipd_task_t, message)},      {STR(ipd_task_t, fail_reason)},
+    {STR(ipd_task_t, fail_message)}, {REST(ipd_task_t, image_bytes)},
+};
+STR_SIZE_OK(ipd_task_t, node);
+STR_SIZE_OK(ipd_task_t, ns);
+STR_SIZE_OK(ipd_task_t, pod);
+STR_SIZE_OK(ipd_task_t, reason);
+STR_SIZE_OK(ipd_task_t, message);
+STR_SIZE_OK(ipd_task_t, fail_reason);
+STR_SIZE_OK(ipd_task_t, fail_message);
+_Static_assert(offsetof(ipd_task_t, node) == 0, "ipd_task_t starts with node");
+FOLLOWS(ipd_task_t, node, ns);
+FOLLOWS(ipd_task_t, ns, pod);
+FOLLOWS(ipd_task_t, pod, reason);
+FOLLOWS(ipd_task_t, reason, message);
+FOLLOWS(ipd_task_t, message, fail_reason);
+FOLLOWS(ipd_task_t, fail_reason, fail_message);
+FOLLOWS(ipd_task_t, fail_message, image_bytes);
+FOLLOWS(ipd_task_t, image_bytes, pull_ms);
+FOLLOWS(ipd_task_t, pull_ms, updated_at);
+FOLLOWS(ipd_task_t, updated_at, attempts);
+FOLLOWS(ipd_task_t, attempts, state);
+FOLLOWS(ipd_task_t, state, cause);
+FOLLOWS(ipd_task_t, cause, _reserved);
+_Static_assert(sizeof(ipd_task_t) == 1760, "ipd_task_t changed: update the spans in shared/table_hash.c");
+
+#define NSPANS(a) (sizeof(a) / sizeof((a)[0]))
+#define ONES      UINT64_C(0x0101010101010101)
+#define HIGHS     UINT64_C(0x8080808080808080)
+
+/* The bytes of `w` that are zero have their high bit set, and perhaps bytes after the first of
+ * them too (a borrow); no bit is set when no byte is zero. */
+static inline uint64_t zero_bytes(uint64_t w)
+{
+    return (w - ONES) & ~w & HIGHS;
+}
+
+/* Folds the `len` bytes at `p` into `h`, a word at a time, the last word zero-padded. */
+static uint64_t fold_raw(uint64_t h, const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        h = ipd_hash64_lane(h, ipd_hash64_load(p + i));
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, len - i);
+        h = ipd_hash64_lane(h, w);
+    }
+    return h;
+}
+
+/* Folds the words of the string field at `p` (`size` bytes, a multiple of 8) up to the first
+ * that holds a zero byte, or all of them when none does. */
+static uint64_t fold_str(uint64_t h, const uint8_t *p, size_t size)
+{
+    for (size_t i = 0; i < size; i += 8) {
+        uint64_t w = ipd_hash64_load(p + i);
+        h = ipd_hash64_lane(h, w);
+        if (zero_bytes(w) != 0)
+            break;
+    }
+    return h;
+}
+
+/* Folds the bytes of record `rec` that the checksum covers into `h`. */
+static uint64_t fold_record(uint64_t h, const uint8_t *rec, const span_t *spans, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = spans[i].str ? fold_str(h, rec + spans[i].off, spans[i].len)
+                         : fold_raw(h, rec + spans[i].off, spans[i].len);
+    return h;
+}
+
+/* `w`, a word holding a zero byte, with every byte after its first zero byte cleared. */
+static uint64_t clear_after_nul(uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* The lowest flagged byte is the first zero byte (the trick's false flags lie above it). */
+    uint64_t z = zero_bytes(w);
+    return w & (((z & (~z + 1)) >> 7) - 1);
+#else
+    uint8_t b[8];
+    size_t k = 0;
+    memcpy(b, &w, sizeof(b));
+    while (k < sizeof(b) && b[k] != 0)
+        k++;
+    memset(b + k, 0, sizeof(b) - k);
+    memcpy(&w, b, sizeof(w));
+    return w;
+#endif
+}
+
+/*
+ * Stores the string field `src` into `dst` (`size` bytes, a multiple of 8) as fold_str() reads
+ * it back: its words up to the one holding the NUL, zero after the NUL. The words after that
+ * are cleared only while they are not zero: `dst` held a string with a zero tail before (every
+ * copy this writer stores does), so its first zero word starts its tail.
+ */
+static uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, size_t size)
+{
+    size_t i = 0;
+    while (i < size) {
+        uint64_t w = ipd_hash64_load(src + i);
+        int last = zero_bytes(w) != 0;
+        if (last)
+            w = clear_after_nul(w);
+        memcpy(dst + i, &w, sizeof(w));
+        h = ipd_hash64_lane(h, w);
+        i += 8;
+        if (last)
+            break;
+    }
+    for (; i < size && ipd_hash64_load(dst + i) != 0; i += 8)
+        memset(dst + i, 0, 8);
+    return h;
+}
+
+/* Stores record `src` into `dst` span by span and folds what it stored into `h`. */
+static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const span_t *spans, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t off = spans[i].off, len = spans[i].len;
+        if (spans[i].str) {
+            h = store_str(h, dst + off, src + off, len);
+        } else {
+            memcpy(dst + off, src + off, len);
+            h = fold_raw(h, dst + off, len);
+        }
+    }
+    return h;
+}
+
+/* True when records `a` and `b` hold the same strings and the same other bytes. */
+static int same_record(const uint8_t *a, const uint8_t *b, const span_t *spans, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t off = spans[i].off, len = spans[i].len;
+        if (spans[i].str ? strncmp((const char *)a + off, (const char *)b + off, len) != 0
+                         : memcmp(a + off, b + off, len) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* True when every string field of `rec` is zero after its NUL. */
+static int tails_zero(const uint8_t *rec, const span_t *spans, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!spans[i].str)
+            continue;
+        const uint8_t *p = rec + spans[i].off;
+        for (size_t j = strnlen((const char *)p, spans[i].len); j < spans[i].len; j++)
+            if (p[j] != 0)
+                return 0;
+    }
+    return 1;
+}
+
 uint64_t ipd_table_hash64(const void *data, size_t len, uint64_t seed)
 {
     return ipd_hash64(data, len, seed);
 }
 
-uint64_t ipd_table_job_checksum(const job_copy_t *c, uint32_t json_cap)
+/* The hash state after a job copy's head; the record follows. */
+static uint64_t job_head_hash(const job_copy_t *c)
 {
-    uint64_t h = ipd_table_hash64(&c->stamp, sizeof(*c) - offsetof(job_copy_t, stamp), 0);
+    return fold_raw(IPD_HASH64_M1, (const uint8_t *)&c->stamp, offsetof(job_copy_t, job) - offsetof(job_copy_t, stamp));
+}
+
+static uint64_t task_head_hash(const task_copy_t *c)
+{
+    return fold_raw(IPD_HASH64_M2, (const uint8_t *)&c->stamp,
+                    offsetof(task_copy_t, task) - offsetof(task_copy_t, stamp));
+}
+
+/* The checksum from the hash state after the record: the used JSON follows. */
+static uint64_t job_json_hash(const job_copy_t *c, uint64_t h, uint32_t json_cap)
+{
+    h = ipd_hash64_finish(h);
     if (c->flags & COPY_HAS_JSON)
         h = ipd_table_hash64(job_json((job_copy_t *)c), c->json_len < json_cap ? c->json_len : json_cap, h);
     return h;
 }
 
+uint64_t ipd_table_job_checksum(const job_copy_t *c, uint32_t json_cap)
+{
+    uint64_t h = fold_record(job_head_hash(c), (const uint8_t *)&c->job, job_spans, NSPANS(job_spans));
+    return job_json_hash(c, h, json_cap);
+}
+
 uint64_t ipd_table_task_checksum(const task_copy_t *c)
 {
-    return ipd_table_hash64(&c->stamp, sizeof(*c) - offsetof(task_copy_t, stamp), 0);
+    return ipd_hash64_finish(fold_record(task_head_hash(c), (const uint8_t *)&c->task, task_spans, NSPANS(task_spans)));
+}
+
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap)
+{
+    uint64_t h = store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, job_spans, NSPANS(job_spans));
+    c->checksum = job_json_hash(c, h, json_cap);
+}
+
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task)
+{
+    uint64_t h =
+        store_record(task_head_hash(c), (uint8_t *)&c->task, (const uint8_t *)task, task_spans, NSPANS(task_spans));
+    c->checksum = ipd_hash64_finish(h);
+}
+
+int ipd_table_task_same(const ipd_task_t *a, const ipd_task_t *b)
+{
+    return same_record((const uint8_t *)a, (const uint8_t *)b, task_spans, NSPANS(task_spans));
+}
+
+int ipd_table_job_copy_ok(const job_copy_t *c, uint32_t json_cap)
+{
+    return c->json_len <= json_cap && c->checksum == ipd_table_job_checksum(c, json_cap) &&
+           tails_zero((const uint8_t *)&c->job, job_spans, NSPANS(job_spans));
+}
+
+int ipd_table_task_copy_ok(const task_copy_t *c)
+{
+    return c->checksum == ipd_table_task_checksum(c) &&
+           tails_zero((const uint8_t *)&c->task, task_spans, NSPANS(task_spans));
 }
 
 uint64_t ipd_table_id_hash(const char *id)

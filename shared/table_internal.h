@@ -14,7 +14,7 @@
 #include "shared/table.h"
 
 #define TABLE_MAGIC          UINT64_C(0x656c626174647069) /* "ipdtable" in little-endian byte order */
-#define TABLE_LAYOUT_VERSION 4u
+#define TABLE_LAYOUT_VERSION 5u
 #define TABLE_LINE           64u
 #define TABLE_PAGE           4096u
 #define TABLE_HEADER_SIZE    512u
@@ -93,7 +93,7 @@ _Static_assert(sizeof(slot_head_t) == TABLE_LINE, "a slot head is one cache line
 
 /* A job copy: this head, the ipd_job_t, then `json_capacity` bytes of JSON room. */
 typedef struct job_copy {
-    uint64_t checksum; /* ipd_table_hash64 of the bytes from `stamp` to the end of the used JSON */
+    uint64_t checksum; /* of the bytes in use from `stamp` to the end of the used JSON (table_hash.c) */
     uint64_t stamp;    /* table generation this copy was written at */
     uint32_t incarnation;
     uint32_t flags;
@@ -110,7 +110,7 @@ _Static_assert(sizeof(ipd_job_t) % 8 == 0, "JSON room starts 8-byte aligned");
 
 /* A task copy: this head then the ipd_task_t. */
 typedef struct task_copy {
-    uint64_t checksum; /* ipd_table_hash64 of the bytes from `stamp` to the end of the task */
+    uint64_t checksum; /* of the bytes in use from `stamp` to the end of the task (table_hash.c) */
     uint64_t stamp;    /* table generation this copy was written at */
     uint32_t job_slot; /* owner: job slot, its incarnation, and this task's index in the job */
     uint32_t incarnation;
@@ -264,9 +264,21 @@ static inline uint8_t *job_json(job_copy_t *c)
     return (uint8_t *)(c + 1);
 }
 
-/* table_hash.c */
+/* table_hash.c: a copy's checksum covers its head from `stamp` on, the record's string fields up
+ * to their NUL (each followed by its length), its other bytes as they are, and the used JSON.
+ * The *_ok checks, for reattach, also require every string's tail after its NUL to be zero. */
 uint64_t ipd_table_job_checksum(const job_copy_t *c, uint32_t json_cap);
 uint64_t ipd_table_task_checksum(const task_copy_t *c);
+int ipd_table_job_copy_ok(const job_copy_t *c, uint32_t json_cap);
+int ipd_table_task_copy_ok(const task_copy_t *c);
+/* The writer's stores: copies the record into a copy whose head (and, for a job, JSON) is
+ * written, with every string zero after its NUL whatever the given record holds there, and sets
+ * the checksum. `c` must hold a copy this writer stored before, or zeroes (its string tails are
+ * zero). One pass over the bytes in use, not over the whole record. */
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap);
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task);
+/* True when the two tasks hold the same strings (up to their NULs) and the same other bytes. */
+int ipd_table_task_same(const ipd_task_t *a, const ipd_task_t *b);
 uint64_t ipd_table_id_hash(const char *id);
 
 /* table_latch.c: the double-buffer protocol shared by job, task and list slots. Writer:

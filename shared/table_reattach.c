@@ -41,8 +41,8 @@ static int check_task_slot(ipd_table_t *t, uint32_t ts, uint64_t *max_stamp, ipd
     uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
     for (uint64_t k = 0; k < 2 && k < seq; k++) {
         const task_copy_t *c = task_copy(t, ts, seq + k);
-        if (c->checksum != ipd_table_task_checksum(c))
-            return FAIL(info, "checksum mismatch in task slot %u copy %u", ts, (unsigned)((seq + k) & 1));
+        if (!ipd_table_task_copy_ok(c))
+            return FAIL(info, "bad checksum or string tail in task slot %u copy %u", ts, (unsigned)((seq + k) & 1));
         if (c->stamp > *max_stamp)
             *max_stamp = c->stamp;
     }
@@ -57,8 +57,8 @@ static int check_job_slot(ipd_table_t *t, uint32_t s, uint64_t *max_stamp, ipd_t
     uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
     for (uint64_t k = 0; k < 2 && k < seq; k++) {
         const job_copy_t *c = job_copy(t, s, seq + k);
-        if (c->json_len > t->json_cap || c->checksum != ipd_table_job_checksum(c, t->json_cap))
-            return FAIL(info, "checksum mismatch in job slot %u copy %u", s, (unsigned)((seq + k) & 1));
+        if (!ipd_table_job_copy_ok(c, t->json_cap))
+            return FAIL(info, "bad checksum or string tail in job slot %u copy %u", s, (unsigned)((seq + k) & 1));
         if (c->stamp > *max_stamp)
             *max_stamp = c->stamp;
     }
@@ -156,7 +156,7 @@ int ipd_table_verify(const ipd_table_t *t)
         uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
         uint64_t n = atomic_load_explicit(&h->writing, memory_order_relaxed) != 0 ? 1 : 2;
         for (uint64_t k = 0; k < n && k < seq; k++)
-            if (task_copy(t, ts, seq + k)->checksum != ipd_table_task_checksum(task_copy(t, ts, seq + k)))
+            if (!ipd_table_task_copy_ok(task_copy(t, ts, seq + k)))
                 return IPD_ECORRUPT;
     }
     for (uint32_t s = 0; s < t->job_cap; s++) {
@@ -164,7 +164,7 @@ int ipd_table_verify(const ipd_table_t *t)
         uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
         uint64_t n = atomic_load_explicit(&h->writing, memory_order_relaxed) != 0 ? 1 : 2;
         for (uint64_t k = 0; k < n && k < seq; k++)
-            if (job_copy(t, s, seq + k)->checksum != ipd_table_job_checksum(job_copy(t, s, seq + k), t->json_cap))
+            if (!ipd_table_job_copy_ok(job_copy(t, s, seq + k), t->json_cap))
                 return IPD_ECORRUPT;
     }
     return 0;

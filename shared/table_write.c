@@ -38,10 +38,9 @@ static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_j
     c->task_first = wj->task_first;
     c->task_count = wj->task_count;
     c->json_len = json != NULL ? (uint32_t)json_len : 0;
-    memcpy(&c->job, job, sizeof(*job));
     if (json != NULL)
         memcpy(job_json(c), json, json_len);
-    c->checksum = ipd_table_job_checksum(c, t->json_cap);
+    ipd_table_job_store(c, job, t->json_cap);
     ipd_table_latch_publish(h);
 }
 
@@ -55,7 +54,7 @@ static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index
     task_copy_t *c = task_copy(t, ts, seq);
 
     if (compare && seq != 0 && (c->flags & COPY_LIVE) && c->job_slot == slot && c->incarnation == inc &&
-        c->index == index && memcmp(&c->task, task, sizeof(*task)) == 0)
+        c->index == index && ipd_table_task_same(&c->task, task))
         return 0;
     ipd_table_latch_begin(h);
     c = task_copy(t, ts, seq + 1);
@@ -64,8 +63,7 @@ static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index
     c->incarnation = inc;
     c->index = index;
     c->flags = COPY_LIVE;
-    memcpy(&c->task, task, sizeof(*task));
-    c->checksum = ipd_table_task_checksum(c);
+    ipd_table_task_store(c, task);
     ipd_table_latch_publish(h);
     return 1;
 }
