@@ -172,6 +172,22 @@ static int check_put(const ipd_table_t *t, const ipd_job_t *job, const ipd_task_
 }
 
 /*
+ * The job to write: `job` itself, or `out` (the caller's room) holding a copy of it with the
+ * counts `nodes` (when a kept final task moved them) and a kept final state. The 1.7 KB copy is
+ * made only then, which is rare.
+ */
+static const ipd_job_t *final_job(ipd_table_t *t, uint32_t slot, const ipd_job_t *job, const ipd_node_counts_t *nodes,
+                                  ipd_job_t *out)
+{
+    if (memcmp(nodes, &job->nodes, sizeof(*nodes)) != 0) {
+        *out = *job;
+        out->nodes = *nodes;
+        job = out;
+    }
+    return ipd_table_final_job(t, slot, job, out);
+}
+
+/*
  * Records per change at most: a change of more tasks is one IPD_RING_TASK_NONE record, so that
  * one change never takes more than a sixty-fourth of the ring (table_ring).
  */
@@ -225,18 +241,19 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
     }
     /* The published copies are read before the new ones are written (another copy of each slot). */
     uint64_t refusals = t->w->final_refused;
-    ipd_job_t out = *job;
+    ipd_node_counts_t nodes = job->nodes;
+    ipd_job_t out;
     ipd_task_t kept;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t old_ts = !fresh && i < before.task_count ? before.task_first + i : NO_TASK_SLOT;
         const ipd_task_t *task =
-            ipd_table_final_task(t, slot, wj->incarnation, old_ts, i, job->id, job->keep, &tasks[i], &kept, &out.nodes);
+            ipd_table_final_task(t, slot, wj->incarnation, old_ts, i, job->id, job->keep, &tasks[i], &kept, &nodes);
         if (write_task(t, first + i, slot, i, task, 1)) {
             written++;
             last = i;
         }
     }
-    ipd_table_final_job(t, slot, &out, &out);
+    job = final_job(t, slot, job, &nodes, &out);
     if (t->w->final_refused != refusals)
         json = NULL;
     wj->task_first = first;
@@ -244,7 +261,7 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
     /* Compared task by task, a put names the one task it rewrote, or none but the job record. */
     int same = !fresh && !moved && n == before.task_count;
     uint32_t task = same && written == 1 ? last : same && written == 0 ? IPD_RING_TASK_JOB : IPD_RING_TASK_NONE;
-    finish_put(t, slot, &before, fresh, &out, json, json_len, &task, 1);
+    finish_put(t, slot, &before, fresh, job, json, json_len, &task, 1);
     if (moved)
         ipd_table_extent_free(t, before.task_first, before.task_count);
     else if (n < before.task_count)
@@ -272,26 +289,27 @@ int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, con
         if (index[i] >= wj->task_count)
             return IPD_EINVAL;
     uint64_t refusals = t->w->final_refused;
-    ipd_job_t out = *job;
+    ipd_node_counts_t nodes = job->nodes;
+    ipd_job_t out;
     ipd_task_t kept;
     for (size_t i = 0; i < nchanged; i++) {
         uint32_t ts = wj->task_first + index[i];
-        const ipd_task_t *task = ipd_table_final_task(t, slot, wj->incarnation, ts, index[i], job->id, job->keep,
-                                                      &tasks[i], &kept, &out.nodes);
+        const ipd_task_t *task =
+            ipd_table_final_task(t, slot, wj->incarnation, ts, index[i], job->id, job->keep, &tasks[i], &kept, &nodes);
         if (write_task(t, ts, slot, index[i], task, 0)) {
             written++;
             last = index[i];
         }
     }
-    ipd_table_final_job(t, slot, &out, &out);
+    job = final_job(t, slot, job, &nodes, &out);
     if (t->w->final_refused != refusals)
         json = NULL;
     /* The tasks named (a superset of those rewritten) go one record each, up to parts_max(). */
     uint32_t task = written == 1 ? last : written == 0 ? IPD_RING_TASK_JOB : IPD_RING_TASK_NONE;
     if (written > 1 && nchanged <= parts_max(t))
-        finish_put(t, slot, &before, 0, &out, json, json_len, index, nchanged);
+        finish_put(t, slot, &before, 0, job, json, json_len, index, nchanged);
     else
-        finish_put(t, slot, &before, 0, &out, json, json_len, &task, 1);
+        finish_put(t, slot, &before, 0, job, json, json_len, &task, 1);
     return 0;
 }
 
