@@ -14,7 +14,7 @@
 #include "shared/table.h"
 
 #define TABLE_MAGIC          UINT64_C(0x656c626174647069) /* "ipdtable" in little-endian byte order */
-#define TABLE_LAYOUT_VERSION 5u
+#define TABLE_LAYOUT_VERSION 6u
 #define TABLE_LINE           64u
 #define TABLE_PAGE           4096u
 #define TABLE_HEADER_SIZE    512u
@@ -220,6 +220,8 @@ struct ipd_table {
     uint32_t json_cap;
     uint32_t buckets;
     size_t job_copy_size;
+    size_t job_slot_size;
+    size_t job_copy1_off; /* copy 1's offset in a job slot; copy 0's is TABLE_LINE */
     size_t list_copy_size;
     table_writer_t *w; /* NULL on a read-only table */
 };
@@ -229,14 +231,35 @@ static inline size_t align_up(size_t n, size_t a)
     return (n + a - 1) / a * a;
 }
 
+/*
+ * A job slot is whole pages: the latch line and copy 0 from its first page on, copy 1 from the
+ * next page boundary after copy 0. A record and a short JSON (up to 2 224 bytes) then take one
+ * page per copy, and a new job touches two pages instead of three or four when the slot
+ * followed the previous one without gaps (docs/shm-layout.md, "Job slot").
+ */
+static inline size_t job_copy_bytes(uint32_t json_cap)
+{
+    return align_up(sizeof(job_copy_t) + json_cap, TABLE_LINE);
+}
+
+static inline size_t job_copy1_offset(uint32_t json_cap)
+{
+    return align_up(TABLE_LINE + job_copy_bytes(json_cap), TABLE_PAGE);
+}
+
+static inline size_t job_slot_bytes(uint32_t json_cap)
+{
+    return align_up(job_copy1_offset(json_cap) + job_copy_bytes(json_cap), TABLE_PAGE);
+}
+
 static inline slot_head_t *job_head(const ipd_table_t *t, uint32_t slot)
 {
-    return (slot_head_t *)(t->jobs + (size_t)slot * (TABLE_LINE + 2 * t->job_copy_size));
+    return (slot_head_t *)(t->jobs + (size_t)slot * t->job_slot_size);
 }
 
 static inline job_copy_t *job_copy(const ipd_table_t *t, uint32_t slot, uint64_t which)
 {
-    return (job_copy_t *)((uint8_t *)job_head(t, slot) + TABLE_LINE + (which & 1) * t->job_copy_size);
+    return (job_copy_t *)((uint8_t *)job_head(t, slot) + ((which & 1) ? t->job_copy1_off : TABLE_LINE));
 }
 
 static inline slot_head_t *task_head(const ipd_table_t *t, uint32_t slot)

@@ -30,8 +30,8 @@ static int compute(uint32_t jobs, uint32_t tasks, uint32_t ring, uint32_t json, 
     *g = (geometry_t){.jobs = jobs, .tasks = tasks, .ring = ring, .json = json, .buckets = 2};
     while (g->buckets < 2 * jobs)
         g->buckets *= 2;
-    g->job_copy = align_up(sizeof(job_copy_t) + json, TABLE_LINE);
-    g->job_slot = TABLE_LINE + 2 * g->job_copy;
+    g->job_copy = job_copy_bytes(json);
+    g->job_slot = job_slot_bytes(json);
     g->task_slot = TABLE_LINE + 2 * sizeof(task_copy_t);
     g->list_copy = align_up(sizeof(list_copy_t) + list_positions(jobs) * sizeof(ipd_table_ref_t), TABLE_LINE);
     g->off_jobs = TABLE_PAGE;
@@ -107,7 +107,9 @@ static void set_view(ipd_table_t *t)
     t->task_cap = h->task_capacity;
     t->json_cap = h->json_capacity;
     t->buckets = h->index_buckets;
-    t->job_copy_size = (h->job_slot_size - TABLE_LINE) / 2;
+    t->job_copy_size = job_copy_bytes(h->json_capacity);
+    t->job_slot_size = h->job_slot_size;
+    t->job_copy1_off = job_copy1_offset(h->json_capacity);
     t->list_copy_size = h->list_copy_size;
     ipd_ring_init(&t->ring, t->base + h->off_ring, h->ring_capacity, &h->ring_head);
 }

@@ -15,6 +15,7 @@
 #include "proto/error.h"
 #include "common/table_fixture.h"
 #include "shared/table.h"
+#include "shared/table_internal.h"
 
 static char instance[64];
 static int instance_seq;
@@ -533,8 +534,9 @@ Test(table, reattach_rejects_bad_magic_version_sizes_and_checksums)
         cr_assert_eq(ipd_shm_find(instance, IPD_SHM_TABLE, name, 1), 1);
         int fd = shm_open(name[0], O_RDONLY, 0);
         cr_assert_geq(fd, 0);
-        /* slot head (64) + copy 0 (unpublished) + copy 1: its head (64) + id (40) reaches the image. */
-        off_t copy1 = 4096 + 64 + (off_t)((64 + sizeof(ipd_job_t) + 128 + 63) / 64 * 64);
+        /* Copy 1 starts on the page after the slot head and copy 0 (unpublished), which fit in one
+         * with 128 JSON bytes; its head (64) + id (40) reaches the image. */
+        off_t copy1 = 4096 + 4096;
         fd_ok = pread(fd, img, sizeof(img), copy1 + 64 + 40) == (ssize_t)sizeof(img);
         cr_assert(fd_ok);
         cr_assert_eq(memcmp(img, "registry", 8), 0, "found the image field of the published copy");
@@ -1126,5 +1128,35 @@ Test(table, a_final_state_stays_final_whatever_the_writer_is_given)
     cr_assert_eq(put_states(w, "pj-done", 0, IPD_JOB_FAILED, (int[]){F, F}, 2, NULL), 0);
     EXPECT_HELD(w, "pj-done", "succeeded a:succeeded b:succeeded (succeeded=2 failed=0 pending=0) nojson");
     cr_expect_eq(ipd_table_final_refusals(w), 3);
+    ipd_table_destroy(w);
+}
+
+/* Pages of [p, p + len) that are in memory. */
+static size_t resident_pages(const void *p, size_t len)
+{
+    unsigned char vec[16];
+    cr_assert_leq(len / 4096, sizeof(vec));
+    cr_assert_eq(mincore((void *)p, len, vec), 0, "mincore: %s", strerror(errno));
+    size_t n = 0;
+    for (size_t i = 0; i < len / 4096; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+Test(table, a_job_with_short_json_touches_two_pages_of_its_slot)
+{
+    ipd_table_t *w = make_table(4, 8, 8, 8192, NULL);
+    ipd_job_t j = job_of("pj-pages", IPD_JOB_PULLING, 1, 0);
+    ipd_task_t task;
+    char json[2224];
+    memset(json, 'j', sizeof(json));
+    tasks_of(&task, 1, "pages");
+    for (int k = 0; k < 4; k++) {
+        j.version++;
+        cr_assert_eq(ipd_table_put_job(w, &j, &task, 1, json, sizeof(json)), 0);
+    }
+    uint32_t slot = ipd_table_index_lookup(w, "pj-pages");
+    cr_assert_eq(w->job_slot_size % 4096, 0);
+    cr_expect_eq(resident_pages(job_head(w, slot), w->job_slot_size), 2, "the latch and copy 0, then copy 1");
     ipd_table_destroy(w);
 }
