@@ -294,12 +294,17 @@ static void gen_buf(ipd_buf_t *b, size_t room)
     cr_assert_eq(ipd_buf_reserve(b, room), 0);
 }
 
+/* Asserts the same bytes; a failure shows where they first differ, with some context. */
 static void expect_same(const ipd_buf_t *got, const ipd_buf_t *want, const char *what, int i)
 {
-    cr_assert_eq(got->len, want->len, "%s %d: %zu bytes, want %zu\n got: %s\nwant: %s", what, i, got->len, want->len,
-                 got->data, want->data);
-    cr_assert_eq(memcmp(got->data, want->data, want->len + 1), 0, "%s %d:\n got: %s\nwant: %s", what, i, got->data,
-                 want->data);
+    size_t at = 0;
+    while (at < got->len && at < want->len && got->data[at] == want->data[at])
+        at++;
+    if (at == got->len && at == want->len)
+        return;
+    size_t from = at > 40 ? at - 40 : 0;
+    cr_assert_fail("%s %d differs at byte %zu of %zu (want %zu):\n got: ...%.80s\nwant: ...%.80s", what, i, at,
+                   got->len, want->len, got->data + from, want->data + from);
 }
 
 Test(json_encode, generated_jobs_match_the_reference)
@@ -424,8 +429,10 @@ Test(json_encode, known_times)
         {INT64_MIN, "null"},
         {INT64_MAX, "null"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        cr_assert_str_eq(time_json(cases[i].ms), cases[i].want, "%" PRId64, cases[i].ms);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = time_json(cases[i].ms);
+        cr_assert_str_eq(got, cases[i].want, "%" PRId64 ": %s, want %s", cases[i].ms, got, cases[i].want);
+    }
 }
 
 Test(json_encode, known_strings_with_every_escape)
