@@ -1,7 +1,6 @@
 #include "proto/rfc3339.h"
+#include "proto/decimal.h"
 #include "proto/error.h"
-
-#include <stdio.h>
 
 #define MS_PER_DAY INT64_C(86400000)
 
@@ -15,19 +14,6 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 static int days_in_month(int64_t y, int m)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -36,14 +22,13 @@ static int days_in_month(int64_t y, int m)
     return days[m - 1];
 }
 
-/* Writes `v` (0 <= v < 10^n) as exactly `n` digits, zero-padded. */
-static void put_digits(char *out, int v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        out[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
+/*
+ * Days from 1970-01-01 plus SHIFT_DAYS count from -0400-03-01, the start of a 400-year era
+ * (a year taken from March ends with its leap day), and are non-negative for every year from
+ * 0000. Every quantity below then fits 32 unsigned bits, which keeps the conversion a handful
+ * of multiplications: every job record carries several times.
+ */
+#define SHIFT_DAYS (719468 + 146097)
 
 int ipd_time_format(int64_t ms, char *out, size_t cap)
 {
@@ -52,30 +37,33 @@ int ipd_time_format(int64_t ms, char *out, size_t cap)
     /* 0000-01-01 .. 9999-12-31: checked before any arithmetic can overflow. */
     if (cap < 25 || ms < INT64_C(-62167219200000) || ms > INT64_C(253402300799999))
         return IPD_EINVAL;
-    int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
-    if (rem < 0) {
-        rem += MS_PER_DAY;
-        days--;
-    }
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
-    int sec = (int)(rem / 1000);
-    /* Written digit by digit: every job record carries several times, and snprintf was a
-     * visible share of publishing one (docs/benchmarks.md, the Redis link's ingestion). */
-    put_digits(out, (int)y, 4);
+    uint64_t shifted = (uint64_t)(ms + SHIFT_DAYS * MS_PER_DAY);
+    uint32_t z = (uint32_t)(shifted / (uint64_t)MS_PER_DAY);
+    uint32_t rem = (uint32_t)(shifted - (uint64_t)z * (uint64_t)MS_PER_DAY);
+    /* Days to a civil date (the days_from_civil inverse), years counted from -0400. */
+    uint32_t era = z / 146097, doe = z - era * 146097;
+    uint32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    uint32_t mp = (5 * doy + 2) / 153;
+    uint32_t d = doy - (153 * mp + 2) / 5 + 1;
+    uint32_t m = mp < 10 ? mp + 3 : mp - 9;
+    uint32_t y = yoe + era * 400 + (m <= 2) - 400;
+    uint32_t sec = rem / 1000, milli = rem - sec * 1000;
+    ipd_decimal_2(out, y / 100);
+    ipd_decimal_2(out + 2, y % 100);
     out[4] = '-';
-    put_digits(out + 5, m, 2);
+    ipd_decimal_2(out + 5, m);
     out[7] = '-';
-    put_digits(out + 8, d, 2);
+    ipd_decimal_2(out + 8, d);
     out[10] = 'T';
-    put_digits(out + 11, sec / 3600, 2);
+    ipd_decimal_2(out + 11, sec / 3600);
     out[13] = ':';
-    put_digits(out + 14, sec / 60 % 60, 2);
+    ipd_decimal_2(out + 14, sec / 60 % 60);
     out[16] = ':';
-    put_digits(out + 17, sec % 60, 2);
+    ipd_decimal_2(out + 17, sec % 60);
     out[19] = '.';
-    put_digits(out + 20, (int)(rem % 1000), 3);
+    out[20] = (char)('0' + milli / 100);
+    ipd_decimal_2(out + 21, milli % 100);
     out[23] = 'Z';
     out[24] = '\0';
     return 24;
