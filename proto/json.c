@@ -1,254 +1,379 @@
 #include "proto/json.h"
+#include "proto/decimal.h"
 #include "proto/utf8.h"
 
+#include <assert.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
-/* A writer with a sticky error: after the first failure every call is a no-op. */
+/*
+ * The writer reserves room for a piece of a document at once (a job's head, each task, its
+ * tail: each has an upper bound known from its fields' lengths), then writes into it through a
+ * plain pointer with no further checks; the buffer's length and NUL are set once at the end.
+ * A job's JSON is about a hundred small pieces, and a check and a call per piece was most of
+ * the cost of encoding it (the Redis link's ingestion encodes every changed job).
+ *
+ * After a failure `p` is NULL and every later reservation fails too.
+ */
 typedef struct writer {
-    ipd_buf_t *buf;
-    size_t start;
+    ipd_buf_t *buf; /* borrowed */
+    size_t start;   /* buf->len before the call, restored on failure */
+    char *p;        /* next byte to write, inside buf->data */
+    char *end;      /* end of the room, one byte before the buffer's end (the NUL's place) */
     int rc;
 } writer_t;
 
-/*
- * Bytes that fit the buffer's room are copied in place; ipd_buf_append() only when it must
- * grow. A job's JSON is about a hundred pieces, and the call per piece was most of the cost
- * of encoding it (docs/benchmarks.md, the Redis link's ingestion).
- */
-static inline void put(writer_t *w, const char *s, size_t n)
+static void begin(writer_t *w, ipd_buf_t *buf)
 {
-    ipd_buf_t *b = w->buf;
-    if (w->rc == 0 && b->data != NULL && n < b->cap - b->len) {
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-    } else if (w->rc == 0) {
-        w->rc = ipd_buf_append(b, s, n);
-    }
+    w->buf = buf;
+    w->start = buf->len;
+    w->rc = 0;
+    w->p = buf->data != NULL ? buf->data + buf->len : NULL;
+    w->end = buf->data != NULL ? buf->data + buf->cap - 1 : NULL;
 }
 
-#define PUT_LIT(w, lit) put((w), lit, sizeof(lit) - 1)
+static int grow(writer_t *w, size_t n)
+{
+    ipd_buf_t *b = w->buf;
+    if (w->rc != 0)
+        return 0;
+    if (w->p != NULL)
+        b->len = (size_t)(w->p - b->data);
+    w->rc = ipd_buf_reserve(b, n);
+    if (w->rc != 0) {
+        w->p = w->end = NULL;
+        return 0;
+    }
+    w->p = b->data + b->len;
+    w->end = b->data + b->cap - 1;
+    return 1;
+}
+
+/* Makes room for `n` bytes at w->p; 0 when that fails (w->rc says why). */
+static inline int room(writer_t *w, size_t n)
+{
+    return (w->p != NULL && (size_t)(w->end - w->p) >= n) || grow(w, n);
+}
 
 static int finish(writer_t *w)
 {
-    if (w->rc != 0)
+    if (w->rc != 0) {
         ipd_buf_truncate(w->buf, w->start);
-    return w->rc;
+        return w->rc;
+    }
+    w->buf->len = (size_t)(w->p - w->buf->data);
+    *w->p = '\0';
+    return 0;
 }
 
-static void put_string(writer_t *w, const char *str, size_t len)
+/* Writes a literal's bytes (without its NUL) at `p`, to the next write position. */
+#define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
+/* Bytes a string of `n` bytes can take: 6 per byte at most (\u00XX), the quotes, or null. */
+#define STRING_ROOM(n) (6 * (n) + 4)
+/* Bytes a time can take: a quoted "YYYY-MM-DDTHH:MM:SS.mmmZ", and ipd_time_format's NUL. */
+#define TIME_ROOM (IPD_TIME_STR_SIZE + 2)
+
+/* Whether a byte is copied as it is: printable ASCII but '"' and '\\'. The others are escaped,
+ * or start a UTF-8 sequence to check. */
+static inline int is_plain(unsigned char c)
 {
+    return (unsigned)c - 0x20u < 0x60u && c != '"' && c != '\\';
+}
+
+/* Whether any of the 8 bytes of `x` is below 0x20, '"', '\' or above 0x7f (a false alarm only
+ * sends the bytes to the byte-wise path, which decides). */
+static inline int needs_look(uint64_t x)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+    uint64_t zero = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
+    uint64_t control = x - ones * 0x20;
+    return ((zero | control | x) & highs) != 0;
+}
+
+/*
+ * Writes `len` bytes of `s` as a quoted JSON string at `p` (STRING_ROOM(len) bytes of room);
+ * returns the next write position. Runs of plain bytes are copied eight at a time.
+ */
+static char *write_string(char *p, const char *str, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, run = 0;
-    PUT_LIT(w, "\"");
+    size_t i = 0;
+    *p++ = '"';
     while (i < len) {
-        unsigned char c = s[i];
-        size_t n = 1, bad = 0;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            i++;
-            continue;
+        size_t stop = len;
+        if (len - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (!needs_look(x)) {
+                memcpy(p, &x, 8);
+                p += 8;
+                i += 8;
+                continue;
+            }
+            stop = i + 8;
         }
-        if (c >= 0x80 && (n = ipd_utf8_seq(s + i, len - i, &bad)) != 0) {
-            i += n;
-            continue;
+        /* Byte by byte to the end of those eight; a UTF-8 sequence may carry i past it. */
+        while (i < stop) {
+            unsigned char c = s[i];
+            size_t n, bad;
+            if (is_plain(c)) {
+                *p++ = (char)c;
+                i++;
+            } else if (c >= 0x80 && (n = ipd_utf8_seq(s + i, len - i, &bad)) != 0) {
+                for (size_t k = 0; k < n; k++)
+                    *p++ = (char)s[i + k];
+                i += n;
+            } else if (c >= 0x80) {
+                p = LIT(p, "\xEF\xBF\xBD");
+                i += bad;
+            } else if (c == '"' || c == '\\') {
+                p[0] = '\\';
+                p[1] = (char)c;
+                p += 2;
+                i++;
+            } else {
+                p = LIT(p, "\\u00");
+                p[0] = hex[c >> 4];
+                p[1] = hex[c & 15];
+                p += 2;
+                i++;
+            }
         }
-        put(w, str + run, i - run);
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            put(w, esc, 2);
-        } else if (c < 0x20) {
-            char esc[7];
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            put(w, esc, 6);
-        } else {
-            PUT_LIT(w, "\xEF\xBF\xBD");
-            n = bad;
-        }
-        i += n;
-        run = i;
     }
-    put(w, str + run, i - run);
-    PUT_LIT(w, "\"");
+    *p++ = '"';
+    return p;
 }
 
 int ipd_json_append_string(ipd_buf_t *buf, const char *s, size_t len)
 {
-    writer_t w = {buf, buf->len, 0};
-    put_string(&w, s, len);
+    writer_t w;
+    begin(&w, buf);
+    if (len <= (SIZE_MAX - 4) / 6 && room(&w, STRING_ROOM(len)))
+        w.p = write_string(w.p, s, len);
+    else if (w.rc == 0)
+        w.rc = -ENOMEM;
     return finish(&w);
 }
 
-static void put_cstr(writer_t *w, const char *s)
-{
-    put_string(w, s, strlen(s));
-}
+/* A fixed-size field: its length up to the first NUL or the size. */
+#define FIELD_LEN(arr) strnlen((arr), sizeof(arr))
 
-static void put_field(writer_t *w, const char *s, size_t size, int empty_is_null)
+/* Writes a field of length `n` as a string, or null when it is empty and `empty_is_null`. */
+static char *write_field(char *p, const char *s, size_t n, int empty_is_null)
 {
-    size_t n = strnlen(s, size);
     if (n == 0 && empty_is_null)
-        PUT_LIT(w, "null");
-    else
-        put_string(w, s, n);
+        return LIT(p, "null");
+    return write_string(p, s, n);
 }
 
-#define FIELD(w, arr, null) put_field((w), (arr), sizeof(arr), (null))
-
-static void put_time(writer_t *w, int64_t ms)
+/* A name from the model's tables (NULL for none): its length, counted in its room. */
+static size_t name_len(const char *name)
 {
-    char t[IPD_TIME_STR_SIZE + 2];
-    int n = ms == IPD_TIME_NULL ? -1 : ipd_time_format(ms, t + 1, IPD_TIME_STR_SIZE);
-    if (n < 0) {
-        PUT_LIT(w, "null");
-        return;
-    }
-    t[0] = '"';
-    t[n + 1] = '"';
-    put(w, t, (size_t)n + 2);
+    return name != NULL ? strlen(name) : 0;
+}
+
+static char *write_name(char *p, const char *name, size_t n)
+{
+    return name != NULL ? write_string(p, name, n) : LIT(p, "null");
+}
+
+static char *write_time(char *p, int64_t ms)
+{
+    if (ms == IPD_TIME_NULL || ipd_time_format(ms, p + 1, IPD_TIME_STR_SIZE) < 0)
+        return LIT(p, "null");
+    p[0] = '"';
+    p[25] = '"';
+    return p + 26;
 }
 
 int ipd_json_append_time(ipd_buf_t *buf, int64_t ms)
 {
-    writer_t w = {buf, buf->len, 0};
-    put_time(&w, ms);
+    writer_t w;
+    begin(&w, buf);
+    if (room(&w, TIME_ROOM))
+        w.p = write_time(w.p, ms);
     return finish(&w);
 }
 
-/* Decimal digits without snprintf: a job record carries a dozen numbers (see put_time). */
-static void put_u64(writer_t *w, uint64_t v)
+static char *write_u64(char *p, uint64_t v)
 {
-    char num[24];
-    size_t at = sizeof(num);
-    do {
-        num[--at] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    put(w, num + at, sizeof(num) - at);
+    return p + ipd_decimal_u64(p, v);
 }
 
-static void put_i64_or_null(writer_t *w, int64_t v)
+static char *write_i64_or_null(char *p, int64_t v)
 {
-    if (v < 0) {
-        PUT_LIT(w, "null");
-        return;
-    }
-    put_u64(w, (uint64_t)v);
+    return v < 0 ? LIT(p, "null") : write_u64(p, (uint64_t)v);
 }
 
-static void put_cause(writer_t *w, ipd_cause_t c)
-{
-    const char *name = ipd_cause_name(c);
-    if (name == NULL)
-        PUT_LIT(w, "null");
-    else
-        put_cstr(w, name);
-}
+/* Room for a task's keys, punctuation, numbers and time: its strings and names come on top. */
+#define TASK_FIXED_ROOM 320
 
 static void put_task(writer_t *w, const ipd_task_t *t)
 {
-    PUT_LIT(w, "{\"node\":");
-    FIELD(w, t->node, 0);
-    PUT_LIT(w, ",\"state\":");
-    put_cstr(w, ipd_task_state_name((ipd_task_state_t)t->state));
-    PUT_LIT(w, ",\"namespace\":");
-    FIELD(w, t->ns, 1);
-    PUT_LIT(w, ",\"pod\":");
-    FIELD(w, t->pod, 1);
-    PUT_LIT(w, ",\"reason\":");
-    FIELD(w, t->reason, 1);
-    PUT_LIT(w, ",\"message\":");
-    FIELD(w, t->message, 1);
-    PUT_LIT(w, ",\"cause\":");
-    put_cause(w, (ipd_cause_t)t->cause);
-    PUT_LIT(w, ",\"last_failure\":");
-    if (strnlen(t->fail_reason, sizeof(t->fail_reason)) == 0 &&
-        strnlen(t->fail_message, sizeof(t->fail_message)) == 0) {
-        PUT_LIT(w, "null");
+    size_t node = FIELD_LEN(t->node), ns = FIELD_LEN(t->ns), pod = FIELD_LEN(t->pod);
+    size_t reason = FIELD_LEN(t->reason), message = FIELD_LEN(t->message);
+    size_t fail_reason = FIELD_LEN(t->fail_reason), fail_message = FIELD_LEN(t->fail_message);
+    const char *state = ipd_task_state_name((ipd_task_state_t)t->state);
+    const char *cause = ipd_cause_name((ipd_cause_t)t->cause);
+    size_t state_len = name_len(state), cause_len = name_len(cause);
+    size_t need =
+        TASK_FIXED_ROOM + 6 * (node + ns + pod + reason + message + fail_reason + fail_message) + state_len + cause_len;
+    if (!room(w, need))
+        return;
+    char *p = w->p;
+    p = LIT(p, "{\"node\":");
+    p = write_field(p, t->node, node, 0);
+    p = LIT(p, ",\"state\":");
+    p = write_name(p, state, state_len);
+    p = LIT(p, ",\"namespace\":");
+    p = write_field(p, t->ns, ns, 1);
+    p = LIT(p, ",\"pod\":");
+    p = write_field(p, t->pod, pod, 1);
+    p = LIT(p, ",\"reason\":");
+    p = write_field(p, t->reason, reason, 1);
+    p = LIT(p, ",\"message\":");
+    p = write_field(p, t->message, message, 1);
+    p = LIT(p, ",\"cause\":");
+    p = write_name(p, cause, cause_len);
+    p = LIT(p, ",\"last_failure\":");
+    if (fail_reason == 0 && fail_message == 0) {
+        p = LIT(p, "null");
     } else {
-        PUT_LIT(w, "{\"reason\":");
-        FIELD(w, t->fail_reason, 1);
-        PUT_LIT(w, ",\"message\":");
-        FIELD(w, t->fail_message, 1);
-        PUT_LIT(w, "}");
+        p = LIT(p, "{\"reason\":");
+        p = write_field(p, t->fail_reason, fail_reason, 1);
+        p = LIT(p, ",\"message\":");
+        p = write_field(p, t->fail_message, fail_message, 1);
+        *p++ = '}';
     }
-    PUT_LIT(w, ",\"attempts\":");
-    put_u64(w, t->attempts);
-    PUT_LIT(w, ",\"image_bytes\":");
-    put_i64_or_null(w, t->image_bytes);
-    PUT_LIT(w, ",\"pull_ms\":");
-    put_i64_or_null(w, t->pull_ms);
-    PUT_LIT(w, ",\"updated_at\":");
-    put_time(w, t->updated_at);
-    PUT_LIT(w, "}");
+    p = LIT(p, ",\"attempts\":");
+    p = write_u64(p, t->attempts);
+    p = LIT(p, ",\"image_bytes\":");
+    p = write_i64_or_null(p, t->image_bytes);
+    p = LIT(p, ",\"pull_ms\":");
+    p = write_i64_or_null(p, t->pull_ms);
+    p = LIT(p, ",\"updated_at\":");
+    p = write_time(p, t->updated_at);
+    *p++ = '}';
+    assert(p <= w->p + need);
+    w->p = p;
 }
 
 int ipd_json_encode_task(ipd_buf_t *buf, const ipd_task_t *task)
 {
-    writer_t w = {buf, buf->len, 0};
+    writer_t w;
+    begin(&w, buf);
     put_task(&w, task);
     return finish(&w);
 }
 
-static void put_counts(writer_t *w, const ipd_node_counts_t *c)
+static char *write_counts(char *p, const ipd_node_counts_t *c)
 {
-    const char *keys[] = {"{\"desired\":", ",\"pending\":",  ",\"pulling\":",   ",\"succeeded\":",
-                          ",\"failed\":",  ",\"retrying\":", ",\"cancelled\":", ",\"unknown\":"};
-    const uint32_t vals[] = {c->desired, c->pending,  c->pulling,   c->succeeded,
-                             c->failed,  c->retrying, c->cancelled, c->unknown};
-    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
-        put(w, keys[i], strlen(keys[i]));
-        put_u64(w, vals[i]);
+    p = LIT(p, "{\"desired\":");
+    p = write_u64(p, c->desired);
+    p = LIT(p, ",\"pending\":");
+    p = write_u64(p, c->pending);
+    p = LIT(p, ",\"pulling\":");
+    p = write_u64(p, c->pulling);
+    p = LIT(p, ",\"succeeded\":");
+    p = write_u64(p, c->succeeded);
+    p = LIT(p, ",\"failed\":");
+    p = write_u64(p, c->failed);
+    p = LIT(p, ",\"retrying\":");
+    p = write_u64(p, c->retrying);
+    p = LIT(p, ",\"cancelled\":");
+    p = write_u64(p, c->cancelled);
+    p = LIT(p, ",\"unknown\":");
+    p = write_u64(p, c->unknown);
+    *p++ = '}';
+    return p;
+}
+
+/* Room for the job's keys, punctuation, counts and times, and its tail's (its strings and
+ * names come on top). */
+#define JOB_HEAD_ROOM 448
+#define JOB_TAIL_ROOM 120
+
+/* Everything before the tasks. */
+static void put_job_head(writer_t *w, const ipd_job_t *job)
+{
+    size_t id = FIELD_LEN(job->id), image = FIELD_LEN(job->image);
+    const char *state = ipd_job_state_name((ipd_job_state_t)job->state);
+    const char *policy = ipd_pull_policy_name((ipd_pull_policy_t)job->pull_policy);
+    size_t state_len = name_len(state), policy_len = name_len(policy);
+    size_t need = JOB_HEAD_ROOM + 6 * (id + image) + state_len + policy_len;
+    if (!room(w, need))
+        return;
+    char *p = w->p;
+    p = LIT(p, "{\"id\":");
+    p = write_string(p, job->id, id);
+    p = LIT(p, ",\"image\":");
+    p = write_string(p, job->image, image);
+    p = LIT(p, ",\"state\":");
+    p = write_name(p, state, state_len);
+    p = LIT(p, ",\"pull_policy\":");
+    p = write_name(p, policy, policy_len);
+    p = LIT(p, ",\"created_at\":");
+    p = write_time(p, job->created_at);
+    p = LIT(p, ",\"started_at\":");
+    p = write_time(p, job->started_at);
+    p = LIT(p, ",\"finished_at\":");
+    p = write_time(p, job->finished_at);
+    p = LIT(p, ",\"nodes\":");
+    p = write_counts(p, &job->nodes);
+    assert(p <= w->p + need);
+    w->p = p;
+}
+
+/* Everything after the tasks. */
+static void put_job_tail(writer_t *w, const ipd_job_t *job)
+{
+    size_t reason = FIELD_LEN(job->error_reason);
+    size_t message = reason > 0 ? FIELD_LEN(job->error_message) : 0;
+    const char *cause = ipd_cause_name((ipd_cause_t)job->error_cause);
+    size_t cause_len = name_len(cause);
+    size_t need = JOB_TAIL_ROOM + 6 * (reason + message) + cause_len;
+    if (!room(w, need))
+        return;
+    char *p = w->p;
+    p = LIT(p, ",\"error\":");
+    if (reason == 0) {
+        p = LIT(p, "null");
+    } else {
+        p = LIT(p, "{\"reason\":");
+        p = write_string(p, job->error_reason, reason);
+        p = LIT(p, ",\"message\":");
+        p = write_field(p, job->error_message, message, 1);
+        p = LIT(p, ",\"cause\":");
+        p = write_name(p, cause, cause_len);
+        *p++ = '}';
     }
-    PUT_LIT(w, "}");
+    p = LIT(p, ",\"version\":");
+    p = write_u64(p, job->version);
+    *p++ = '}';
+    assert(p <= w->p + need);
+    w->p = p;
 }
 
 /* A Job object; `with_tasks` 0 leaves the "tasks" member out (a summary). */
 static int encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int with_tasks)
 {
-    writer_t w = {buf, buf->len, 0};
-    PUT_LIT(&w, "{\"id\":");
-    FIELD(&w, job->id, 0);
-    PUT_LIT(&w, ",\"image\":");
-    FIELD(&w, job->image, 0);
-    PUT_LIT(&w, ",\"state\":");
-    put_cstr(&w, ipd_job_state_name((ipd_job_state_t)job->state));
-    PUT_LIT(&w, ",\"pull_policy\":");
-    put_cstr(&w, ipd_pull_policy_name((ipd_pull_policy_t)job->pull_policy));
-    PUT_LIT(&w, ",\"created_at\":");
-    put_time(&w, job->created_at);
-    PUT_LIT(&w, ",\"started_at\":");
-    put_time(&w, job->started_at);
-    PUT_LIT(&w, ",\"finished_at\":");
-    put_time(&w, job->finished_at);
-    PUT_LIT(&w, ",\"nodes\":");
-    put_counts(&w, &job->nodes);
-    if (with_tasks) {
-        PUT_LIT(&w, ",\"tasks\":[");
+    writer_t w;
+    begin(&w, buf);
+    put_job_head(&w, job);
+    if (with_tasks && room(&w, 16)) {
+        w.p = LIT(w.p, ",\"tasks\":[");
         for (size_t i = 0; i < ntasks; i++) {
-            if (i > 0)
-                PUT_LIT(&w, ",");
+            if (i > 0 && room(&w, 1))
+                *w.p++ = ',';
             put_task(&w, &tasks[i]);
         }
-        PUT_LIT(&w, "]");
+        if (room(&w, 1))
+            *w.p++ = ']';
     }
-    PUT_LIT(&w, ",\"error\":");
-    if (strnlen(job->error_reason, sizeof(job->error_reason)) == 0) {
-        PUT_LIT(&w, "null");
-    } else {
-        PUT_LIT(&w, "{\"reason\":");
-        FIELD(&w, job->error_reason, 0);
-        PUT_LIT(&w, ",\"message\":");
-        FIELD(&w, job->error_message, 1);
-        PUT_LIT(&w, ",\"cause\":");
-        put_cause(&w, (ipd_cause_t)job->error_cause);
-        PUT_LIT(&w, "}");
-    }
-    PUT_LIT(&w, ",\"version\":");
-    put_u64(&w, job->version);
-    PUT_LIT(&w, "}");
+    put_job_tail(&w, job);
     return finish(&w);
 }
 
@@ -264,43 +389,58 @@ int ipd_json_encode_job_summary(ipd_buf_t *buf, const ipd_job_t *job)
 
 void ipd_json_epoch_hex(uint64_t epoch, char out[IPD_EPOCH_HEX_SIZE])
 {
-    snprintf(out, IPD_EPOCH_HEX_SIZE, "%016" PRIx64, epoch);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, epoch >>= 4)
+        out[i] = hex[epoch & 15];
+    out[16] = '\0';
 }
 
 int ipd_json_list_begin(ipd_json_list_t *list, ipd_buf_t *buf, uint64_t epoch, uint64_t generation)
 {
-    char hex[IPD_EPOCH_HEX_SIZE];
-    writer_t w = {buf, buf->len, 0};
+    writer_t w;
+    begin(&w, buf);
     list->buf = buf;
     list->count = 0;
-    ipd_json_epoch_hex(epoch, hex);
-    PUT_LIT(&w, "{\"epoch\":\"");
-    put(&w, hex, IPD_EPOCH_HEX_SIZE - 1);
-    PUT_LIT(&w, "\",\"generation\":");
-    put_u64(&w, generation);
-    PUT_LIT(&w, ",\"jobs\":[");
+    if (room(&w, 80)) {
+        char *p = LIT(w.p, "{\"epoch\":\"");
+        ipd_json_epoch_hex(epoch, p);
+        p = LIT(p + IPD_EPOCH_HEX_SIZE - 1, "\",\"generation\":");
+        p = write_u64(p, generation);
+        w.p = LIT(p, ",\"jobs\":[");
+    }
     return finish(&w);
 }
 
 int ipd_json_list_add(ipd_json_list_t *list, const char *job_json, size_t len)
 {
-    writer_t w = {list->buf, list->buf->len, 0};
-    if (list->count > 0)
-        PUT_LIT(&w, ",");
-    put(&w, job_json, len);
-    if (w.rc == 0)
+    writer_t w;
+    begin(&w, list->buf);
+    if (len < SIZE_MAX / 2 && room(&w, len + 1)) {
+        if (list->count > 0)
+            *w.p++ = ',';
+        memcpy(w.p, job_json, len);
+        w.p += len;
         list->count++;
+    } else if (w.rc == 0) {
+        w.rc = -ENOMEM;
+    }
     return finish(&w);
 }
 
 int ipd_json_list_end(ipd_json_list_t *list, const char *continue_token)
 {
-    writer_t w = {list->buf, list->buf->len, 0};
-    PUT_LIT(&w, "]");
-    if (continue_token != NULL) {
-        PUT_LIT(&w, ",\"continue\":");
-        put_cstr(&w, continue_token);
+    writer_t w;
+    size_t n = continue_token != NULL ? strlen(continue_token) : 0;
+    begin(&w, list->buf);
+    if (n <= SIZE_MAX / 8 && room(&w, 16 + STRING_ROOM(n))) {
+        *w.p++ = ']';
+        if (continue_token != NULL) {
+            w.p = LIT(w.p, ",\"continue\":");
+            w.p = write_string(w.p, continue_token, n);
+        }
+        *w.p++ = '}';
+    } else if (w.rc == 0) {
+        w.rc = -ENOMEM;
     }
-    PUT_LIT(&w, "}");
     return finish(&w);
 }
