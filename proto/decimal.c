@@ -13,7 +13,6 @@ const char ipd_decimal_pairs[200] = "00010203040506070809"
 
 size_t ipd_decimal_u64(char *out, uint64_t v)
 {
-    /* Most numbers in a job are node counts below ten. */
     if (v < 10) {
         out[0] = (char)('0' + v);
         return 1;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /** Most bytes ipd_decimal_u64 writes (UINT64_MAX has 20 digits). */
 #define IPD_DECIMAL_U64_MAX 20
@@ -17,8 +18,7 @@ extern const char ipd_decimal_pairs[200];
 /** Writes `v` (0 <= v < 100) as exactly two digits at `out` (caller's memory, no NUL). */
 static inline void ipd_decimal_2(char *out, unsigned v)
 {
-    out[0] = ipd_decimal_pairs[2 * v];
-    out[1] = ipd_decimal_pairs[2 * v + 1];
+    memcpy(out, ipd_decimal_pairs + 2 * v, 2);
 }
 
 /**

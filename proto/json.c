@@ -104,8 +104,8 @@ static char *write_string(char *p, const char *str, size_t len)
     *p++ = '"';
     while (i < len) {
         size_t stop = len;
+        uint64_t x;
         if (len - i >= 8) {
-            uint64_t x;
             memcpy(&x, s + i, 8);
             if (!needs_look(x)) {
                 memcpy(p, &x, 8);
@@ -114,6 +114,15 @@ static char *write_string(char *p, const char *str, size_t len)
                 continue;
             }
             stop = i + 8;
+        } else if (len >= 8) {
+            /* Fewer than eight left: the last eight, when all plain, overlap bytes already
+             * copied as they are, and are written again in place. */
+            memcpy(&x, s + len - 8, 8);
+            if (!needs_look(x)) {
+                memcpy(p - (8 - (len - i)), &x, 8);
+                p += len - i;
+                break;
+            }
         }
         /* Byte by byte to the end of those eight; a UTF-8 sequence may carry i past it. */
         while (i < stop) {
@@ -175,9 +184,15 @@ static size_t name_len(const char *name)
     return name != NULL ? strlen(name) : 0;
 }
 
+/* The names are plain ASCII words (proto/job.c): copied as they are, quoted. */
 static char *write_name(char *p, const char *name, size_t n)
 {
-    return name != NULL ? write_string(p, name, n) : LIT(p, "null");
+    if (name == NULL)
+        return LIT(p, "null");
+    *p = '"';
+    memcpy(p + 1, name, n);
+    p[n + 1] = '"';
+    return p + n + 2;
 }
 
 static char *write_time(char *p, int64_t ms)
@@ -200,6 +215,11 @@ int ipd_json_append_time(ipd_buf_t *buf, int64_t ms)
 
 static char *write_u64(char *p, uint64_t v)
 {
+    /* Most numbers in a job are node counts below ten. */
+    if (v < 10) {
+        *p = (char)('0' + v);
+        return p + 1;
+    }
     return p + ipd_decimal_u64(p, v);
 }
 

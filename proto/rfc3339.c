@@ -25,8 +25,8 @@ static int days_in_month(int64_t y, int m)
 /*
  * Days from 1970-01-01 plus SHIFT_DAYS count from -0400-03-01, the start of a 400-year era
  * (a year taken from March ends with its leap day), and are non-negative for every year from
- * 0000. Every quantity below then fits 32 unsigned bits, which keeps the conversion a handful
- * of multiplications: every job record carries several times.
+ * 0000. Every quantity below then fits 32 unsigned bits (one product takes 64), which keeps the
+ * conversion a handful of multiplications: every job record carries several times.
  */
 #define SHIFT_DAYS (719468 + 146097)
 
@@ -40,14 +40,19 @@ int ipd_time_format(int64_t ms, char *out, size_t cap)
     uint64_t shifted = (uint64_t)(ms + SHIFT_DAYS * MS_PER_DAY);
     uint32_t z = (uint32_t)(shifted / (uint64_t)MS_PER_DAY);
     uint32_t rem = (uint32_t)(shifted - (uint64_t)z * (uint64_t)MS_PER_DAY);
-    /* Days to a civil date (the days_from_civil inverse), years counted from -0400. */
-    uint32_t era = z / 146097, doe = z - era * 146097;
-    uint32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    uint32_t mp = (5 * doy + 2) / 153;
-    uint32_t d = doy - (153 * mp + 2) / 5 + 1;
-    uint32_t m = mp < 10 ? mp + 3 : mp - 9;
-    uint32_t y = yoe + era * 400 + (m <= 2) - 400;
+    /*
+     * Days to a civil date by Euclidean affine functions (as in "Euclidean affine functions and
+     * their application to calendar algorithms", 2022): the century, the year in it and the day
+     * in that year each come from a multiply and a shift, the month and day from one more. Years
+     * count from -0400 and days of the year from March 1st.
+     */
+    uint32_t n1 = 4 * z + 3, century = n1 / 146097, day_of_century = n1 % 146097 / 4;
+    uint64_t p2 = UINT64_C(2939745) * (4 * day_of_century + 3);
+    uint32_t year_of_century = (uint32_t)(p2 >> 32), doy = (uint32_t)p2 / 2939745 / 4;
+    uint32_t n3 = 2141 * doy + 197913;
+    uint32_t jan_feb = doy >= 306;
+    uint32_t y = 100 * century + year_of_century + jan_feb - 400;
+    uint32_t m = (n3 >> 16) - 12 * jan_feb, d = (n3 & 0xFFFF) / 2141 + 1;
     uint32_t sec = rem / 1000, milli = rem - sec * 1000;
     ipd_decimal_2(out, y / 100);
     ipd_decimal_2(out + 2, y % 100);
