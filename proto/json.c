@@ -228,7 +228,9 @@ static char *write_i64_or_null(char *p, int64_t v)
     return v < 0 ? LIT(p, "null") : write_u64(p, (uint64_t)v);
 }
 
-/* Room for a task's keys, punctuation, numbers and time: its strings and names come on top. */
+/* Room for a task's keys, punctuation, numbers, time and the quotes (or null) of its strings and
+ * names, 250 bytes at most (the largest job of tests/unit/test_json_encode.c); the bytes of its
+ * strings and names come on top. */
 #define TASK_FIXED_ROOM 320
 
 static void put_task(writer_t *w, const ipd_task_t *t)
@@ -311,8 +313,7 @@ static char *write_counts(char *p, const ipd_node_counts_t *c)
     return p;
 }
 
-/* Room for the job's keys, punctuation, counts and times, and its tail's (its strings and
- * names come on top). */
+/* The same for the job's members before its tasks (350 bytes at most) and after them (78). */
 #define JOB_HEAD_ROOM 448
 #define JOB_TAIL_ROOM 120
 

@@ -501,3 +501,37 @@ Test(json_encode, known_counts_and_version_at_their_limits)
                              "\"error\":null,\"version\":18446744073709551615}");
     ipd_buf_dispose(&b);
 }
+
+/*
+ * The most bytes a job and a task can take: every field full of control bytes (six bytes each),
+ * the longest numbers, names and times. In a Debug build the encoder asserts that each piece
+ * stays within the room it reserved.
+ */
+Test(json_encode, largest_job_matches_the_reference)
+{
+    static ipd_task_t tasks[3];
+    ipd_job_t job;
+    memset(&job, '\x01', sizeof(job));
+    job.created_at = job.started_at = job.finished_at = INT64_C(253402300799999);
+    job.version = UINT64_MAX;
+    memset(&job.nodes, 0xff, sizeof(job.nodes));
+    job.state = IPD_JOB_SUCCEEDED;
+    job.pull_policy = IPD_PULL_IF_NOT_PRESENT;
+    job.error_cause = IPD_CAUSE_INVALID_REFERENCE;
+    for (size_t k = 0; k < 3; k++) {
+        memset(&tasks[k], k == 1 ? '"' : '\x1f', sizeof(tasks[k]));
+        tasks[k].image_bytes = tasks[k].pull_ms = INT64_MAX;
+        tasks[k].updated_at = INT64_C(253402300799999);
+        tasks[k].attempts = UINT32_MAX;
+        tasks[k].state = IPD_TASK_SUCCEEDED;
+        tasks[k].cause = IPD_CAUSE_INVALID_REFERENCE;
+    }
+    ipd_buf_t got, want;
+    ipd_buf_init(&got);
+    ipd_buf_init(&want);
+    ref_job(&want, &job, tasks, 3, 1);
+    cr_assert_eq(ipd_json_encode_job(&got, &job, tasks, 3), 0);
+    expect_same(&got, &want, "largest job", 0);
+    ipd_buf_dispose(&got);
+    ipd_buf_dispose(&want);
+}
