@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "proto/error.h"
@@ -125,6 +126,21 @@ int ipd_shm_open(const char *name, int writable, gid_t group, size_t min_size, i
         rc = map(fd, name, (size_t)st.st_size, writable, out);
     close(fd);
     return rc;
+}
+
+int ipd_shm_room(const char *name, uint64_t *avail)
+{
+    struct statvfs fs;
+    struct stat st;
+    char path[sizeof(SHM_DIR) + IPD_SHM_NAME_SIZE];
+
+    if (statvfs(SHM_DIR, &fs) != 0)
+        return -errno;
+    *avail = (uint64_t)fs.f_bavail * fs.f_frsize;
+    /* A name starts with '/': SHM_DIR + name is its path. */
+    if (name != NULL && snprintf(path, sizeof(path), "%s%s", SHM_DIR, name) < (int)sizeof(path) && stat(path, &st) == 0)
+        *avail += (uint64_t)st.st_blocks * 512;
+    return 0;
 }
 
 void ipd_shm_unmap(ipd_shm_t *m)

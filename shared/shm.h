@@ -69,6 +69,13 @@ int ipd_shm_open(const char *name, int writable, gid_t group, size_t min_size, i
 void ipd_shm_unmap(ipd_shm_t *m);
 
 /**
+ * Bytes /dev/shm can still give to objects, plus those object `name` (borrowed; NULL or a name
+ * that does not exist for none) already holds: how large that object may grow by writing its
+ * pages. Sets `*avail`; returns 0 or -errno (statvfs failed).
+ */
+int ipd_shm_room(const char *name, uint64_t *avail);
+
+/**
  * Lists this user's objects of `kind` for `instance`, newest first (by change time), into
  * `names` (caller's, `cap` entries). Returns how many there are (possibly more than `cap`),
  * IPD_EINVAL, or -errno from opendir. Objects of the form owned by another user, or writable

@@ -204,12 +204,31 @@ static int init_header(table_header_t *h, const geometry_t *g)
     return 0;
 }
 
+/*
+ * The object is sparse: its pages take memory as they are first written. A /dev/shm that cannot
+ * hold it full would kill the writer with SIGBUS the day the table fills, so the start fails now
+ * instead (docs/shm-layout.md, "Memory and /dev/shm"). `name` is the object reattached, whose
+ * pages count as room; NULL for a new one. 0, or -ENOSPC after saying why.
+ */
+static int check_room(const char *name, const geometry_t *g)
+{
+    uint64_t avail;
+    if (ipd_shm_room(name, &avail) != 0 || avail >= g->total)
+        return 0;
+    ipd_error("table",
+              "/dev/shm has room for %llu bytes, fewer than the %llu a full table of %u jobs, %u tasks, %u ring "
+              "entries and %u JSON bytes per job takes: give /dev/shm more room (its size= mount option), or lower "
+              "table_jobs, table_tasks, table_ring or table_json_inline",
+              (unsigned long long)avail, (unsigned long long)g->total, g->jobs, g->tasks, g->ring, g->json);
+    return -ENOSPC;
+}
+
 /* Creates a new object for `instance` and a fresh writer table in it. */
 static int build(const char *instance, const geometry_t *g, gid_t group, ipd_table_t **out, ipd_table_open_info_t *info)
 {
     ipd_shm_t m;
-    int rc = ipd_shm_create(instance, IPD_SHM_TABLE, g->total, group, &m);
-    if (rc != 0)
+    int rc = check_room(NULL, g);
+    if (rc != 0 || (rc = ipd_shm_create(instance, IPD_SHM_TABLE, g->total, group, &m)) != 0)
         return rc;
     snprintf(info->name, sizeof(info->name), "%s", m.name);
     if ((rc = wrap(&m, out)) != 0) {
@@ -238,7 +257,8 @@ static int reopen(const char *name, const geometry_t *g, gid_t group, ipd_table_
         snprintf(info->detail, sizeof(info->detail), "object smaller than its header");
     if (rc != 0 || (rc = wrap(&m, out)) != 0)
         return rc;
-    if ((rc = check_header((*out)->hdr, (*out)->size, g, info->detail, sizeof(info->detail))) == 0) {
+    if ((rc = check_header((*out)->hdr, (*out)->size, g, info->detail, sizeof(info->detail))) == 0 &&
+        (rc = check_room(name, g)) == 0) {
         set_view(*out);
         if ((rc = ipd_table_writer_new(*out)) == 0)
             rc = ipd_table_reattach(*out, info);

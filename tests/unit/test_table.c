@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1158,5 +1159,34 @@ Test(table, a_job_with_short_json_touches_two_pages_of_its_slot)
     uint32_t slot = ipd_table_index_lookup(w, "pj-pages");
     cr_assert_eq(w->job_slot_size % 4096, 0);
     cr_expect_eq(resident_pages(job_head(w, slot), w->job_slot_size), 2, "the latch and copy 0, then copy 1");
+    ipd_table_destroy(w);
+}
+
+Test(table, a_table_larger_than_the_room_in_dev_shm_is_refused_at_creation)
+{
+    struct statvfs fs;
+    cr_assert_eq(statvfs("/dev/shm", &fs), 0);
+    uint64_t avail = (uint64_t)fs.f_bavail * fs.f_frsize, tasks = IPD_TABLE_MAX_TASKS;
+    /* The most tasks take 3648 bytes each: more than this /dev/shm can hold, unless it is huge. */
+    if (avail >= tasks * 3648)
+        cr_skip_test("/dev/shm has %llu bytes free: no table is larger", (unsigned long long)avail);
+    ipd_table_options_t o;
+    ipd_table_t *w = NULL;
+    ipd_table_options_init(&o);
+    o.instance = instance;
+    o.job_capacity = 16;
+    o.task_capacity = IPD_TABLE_MAX_TASKS;
+    cr_expect_eq(ipd_table_create(&o, &w, NULL), -ENOSPC);
+    cr_expect_null(w);
+    char names[1][IPD_SHM_NAME_SIZE];
+    cr_expect_eq(ipd_shm_find(instance, IPD_SHM_TABLE, names, 1), 0, "nothing was created");
+
+    /* A table that fits is created, and reattached: the pages it holds count as room. */
+    o.task_capacity = 64;
+    cr_assert_eq(ipd_table_create(&o, &w, NULL), 0);
+    ipd_table_destroy(w);
+    ipd_table_open_info_t info;
+    cr_assert_eq(ipd_table_create(&o, &w, &info), 0);
+    cr_expect_eq(info.outcome, IPD_TABLE_REATTACHED);
     ipd_table_destroy(w);
 }
