@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "proto/error.h"
 #include "shared/config.h"
@@ -57,14 +59,41 @@ static void cleanup(void *p)
     c->ac = NULL;
 }
 
+/*
+ * Feeds the reader what the socket holds, up to IPD_REDIS_READ_BYTES, but one byte: hiredis's
+ * own read that follows then gets data, never the end of the stream, so that replies read
+ * before a close still reach their callbacks, as without this. The master is single-threaded:
+ * one buffer serves every connection.
+ */
+static void read_more(ipd_redis_conn_t *c)
+{
+    static char buf[IPD_REDIS_READ_BYTES];
+    redisContext *rc = &c->ac->c;
+    int avail = 0;
+    if (!(rc->flags & REDIS_CONNECTED) || rc->err != 0 || ioctl(rc->fd, FIONREAD, &avail) != 0 || avail <= 1)
+        return;
+    size_t want = (size_t)avail - 1 < sizeof(buf) ? (size_t)avail - 1 : sizeof(buf);
+    ssize_t n = read(rc->fd, buf, want);
+    /* A failed feed (out of memory) leaves the reader in error: hiredis's read then fails the
+     * connection. */
+    if (n > 0)
+        redisReaderFeed(rc->reader, buf, (size_t)n);
+}
+
 static void on_io(ipd_mloop_io_t *io, uint32_t events)
 {
     ipd_redis_conn_t *c = io->data;
-    if (c->ac != NULL && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+    int readable = c->ac != NULL && (events & (EPOLLIN | EPOLLERR | EPOLLHUP));
+    if (readable) {
+        read_more(c);
         redisAsyncHandleRead(c->ac);
-    /* Reading may have freed the context (the server closed the connection). */
-    if (c->ac != NULL && (events & EPOLLOUT))
+    }
+    /* Reading may have freed the context (the server closed the connection). Commands the
+     * callbacks queued go out now rather than at the next turn of the loop. */
+    if (c->ac != NULL && ((events & EPOLLOUT) || (readable && (c->events & EPOLLOUT))))
         redisAsyncHandleWrite(c->ac);
+    if (readable && c->after_read != NULL)
+        c->after_read(c);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -120,6 +149,9 @@ int ipd_redis_conn_open(ipd_redis_conn_t *c, ipd_mloop_t *loop, const char *endp
     }
     c->ac = ac;
     ac->data = c;
+    ipd_redis_arena_init(&c->arena, IPD_REDIS_ARENA_LIMIT);
+    ipd_redis_arena_attach(&c->arena, ac->c.reader);
+    ac->c.reader->maxbuf = IPD_REDIS_READER_KEEP;
     ipd_mloop_io_init(&c->io, ac->c.fd, on_io, c);
     /* The adapter first: setting the connect callback arms write interest. */
     ac->ev.data = c;
@@ -137,14 +169,16 @@ int ipd_redis_conn_open(ipd_redis_conn_t *c, ipd_mloop_t *loop, const char *endp
 
 void ipd_redis_conn_close(ipd_redis_conn_t *c)
 {
-    if (c->ac == NULL)
-        return;
-    redisAsyncContext *ac = c->ac;
-    /* No callback for a close the owner asked for. */
-    ac->onDisconnect = NULL;
-    c->up = 0;
-    redisAsyncFree(ac);
-    c->ac = NULL;
-    c->events = 0;
-    ipd_mloop_io_stop(c->loop, &c->io);
+    if (c->ac != NULL) {
+        redisAsyncContext *ac = c->ac;
+        /* No callback for a close the owner asked for. */
+        ac->onDisconnect = NULL;
+        c->up = 0;
+        redisAsyncFree(ac);
+        c->ac = NULL;
+        c->events = 0;
+        ipd_mloop_io_stop(c->loop, &c->io);
+    }
+    /* hiredis has freed every reply with the context (or before, when it freed it itself). */
+    ipd_redis_arena_dispose(&c->arena);
 }
