@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "master/redis_adapter.h"
+#include "master/redis_arena.h"
 #include "proto/error.h"
 #include "proto/msgpack_codec.h"
 #include "shared/log.h"
@@ -141,6 +142,9 @@ struct ipd_redis_link {
     char last_id[64];  /* Stream id of the last entry applied */
     uint64_t next_seq; /* sequence expected next; 0: unknown */
     int reading;       /* XREADs outstanding: 0, 1, or 2 with a read-ahead */
+    /* An XREAD reply kept in the reading connection's arena, applied at the end of the read
+     * event (on_rd_read); NULL when none. */
+    const redisReply *held;
     int snapshotting;  /* a snapshot is outstanding */
     int resync_wanted; /* a gap was seen: snapshot once the current read returns */
     int logged_malformed, logged_newer;
@@ -236,6 +240,8 @@ static void fail(ipd_redis_link_t *l, const char *why)
 
 static void close_conns(ipd_redis_link_t *l)
 {
+    /* A reply held is never left past its read event; the arena goes with the connection. */
+    l->held = NULL;
     ipd_redis_conn_close(&l->wr);
     ipd_redis_conn_close(&l->rd);
     l->wr_pending = l->rd_pending = 0;
@@ -485,14 +491,42 @@ static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len,
 static void start_read(ipd_redis_link_t *l);
 static void start_snapshot(ipd_redis_link_t *l);
 
-static const redisReply *field(const redisReply *fields, const char *name)
+/* The fields of a Stream entry the link reads, each the first of its name; NULL when absent. */
+typedef struct entry_fields {
+    const redisReply *n, *s, *j, *r, *x;
+} entry_fields_t;
+
+/* One pass over [field, value, ...]: every field name the link writes is one letter. */
+static void entry_fields(const redisReply *fields, entry_fields_t *f)
 {
+    memset(f, 0, sizeof(*f));
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        if (k->type == REDIS_REPLY_STRING && k->len == strlen(name) && memcmp(k->str, name, k->len) == 0)
-            return fields->element[i + 1];
+        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || k->len != 1)
+            continue;
+        const redisReply **slot = NULL;
+        switch (k->str[0]) {
+        case 'n':
+            slot = &f->n;
+            break;
+        case 's':
+            slot = &f->s;
+            break;
+        case 'j':
+            slot = &f->j;
+            break;
+        case 'r':
+            slot = &f->r;
+            break;
+        case 'x':
+            slot = &f->x;
+            break;
+        default:
+            break;
+        }
+        if (slot != NULL && *slot == NULL)
+            *slot = v;
     }
-    return NULL;
 }
 
 /* One Stream entry [id, [field, value, ...]]. Returns -1 on a gap in the sequence. */
@@ -509,7 +543,9 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         l->stats.skipped++;
         return 0;
     }
-    const redisReply *s = field(fields, "s"), *n = field(fields, "n");
+    entry_fields_t f;
+    entry_fields(fields, &f);
+    const redisReply *s = f.s, *n = f.n;
     if (s != NULL && s->type == REDIS_REPLY_STRING) {
         /* Parsed in place (no copy): this runs for every entry of every batch. */
         uint64_t seq = 0;
@@ -524,7 +560,7 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         }
         l->next_seq = seq + 1;
     }
-    const redisReply *x = field(fields, "x"), *j = field(fields, "j");
+    const redisReply *x = f.x, *j = f.j;
     if (x != NULL && x->type == REDIS_REPLY_STRING && x->len == 4 && memcmp(x->str, "drop", 4) == 0 && j != NULL &&
         j->type == REDIS_REPLY_STRING && j->len > 0 && j->len < IPD_JOB_ID_SIZE) {
         char job_id[IPD_JOB_ID_SIZE];
@@ -542,7 +578,7 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         }
         return 0;
     }
-    apply_record(l, n->str, n->len, field(fields, "r"));
+    apply_record(l, n->str, n->len, f.r);
     return 0;
 }
 
@@ -559,6 +595,41 @@ static const redisReply *xread_entries(const redisReply *r)
     return stream->element[1];
 }
 
+/* Applies the entries of XREAD reply `r`, then reads on, or resyncs after a gap. */
+static void apply_xread(ipd_redis_link_t *l, const redisReply *r)
+{
+    const redisReply *entries = xread_entries(r);
+    int gap = 0;
+    for (size_t k = 0; entries != NULL && k < entries->elements && !gap; k++)
+        gap = apply_entry(l, entries->element[k]) != 0;
+    if (gap)
+        l->resync_wanted = 1;
+    /* The read-ahead's reply comes next; a link that failed meanwhile resyncs when it is back. */
+    if (l->reading > 0 || l->state == IPD_REDIS_DOWN)
+        return;
+    if (l->resync_wanted)
+        start_snapshot(l);
+    else
+        start_read(l);
+}
+
+/* The reply on_xread kept: applied now, after the read-ahead went out, and given back. */
+static void apply_held(ipd_redis_link_t *l)
+{
+    const redisReply *r = l->held;
+    l->held = NULL;
+    apply_xread(l, r);
+    ipd_redis_arena_release(&l->rd.arena);
+}
+
+/* The reading connection's read event is over (master/redis_adapter.h, after_read). */
+static void on_rd_read(ipd_redis_conn_t *c)
+{
+    ipd_redis_link_t *l = c->data;
+    if (l->held != NULL)
+        apply_held(l);
+}
+
 static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -569,6 +640,10 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
     l->rd_progress = now_ms();
     if (l->reading > 0)
         l->reading--;
+    /* Two replies in one read event cannot both be XREADs with the read-ahead below; should
+     * they be, the older one is applied first. */
+    if (l->held != NULL)
+        apply_held(l);
     if (r == NULL) {
         fail(l, "connection lost");
         return;
@@ -591,17 +666,17 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING)
             read_from(l, e->element[0]->str, e->element[0]->len);
     }
-    int gap = 0;
-    for (size_t k = 0; entries != NULL && k < entries->elements && !gap; k++)
-        gap = apply_entry(l, entries->element[k]) != 0;
-    if (gap)
-        l->resync_wanted = 1;
-    if (l->reading > 0)
-        return; /* the read-ahead's reply comes next */
-    if (l->resync_wanted)
-        start_snapshot(l);
-    else
-        start_read(l);
+    /*
+     * The adapter writes the read-ahead only once the replies of this read event went to their
+     * callbacks: the reply is kept (it lives in the connection's arena) and applied from
+     * on_rd_read, after the write. A reply the arena could not keep (built with malloc()) is
+     * applied here.
+     */
+    if (ipd_redis_arena_hold(&l->rd.arena, r) == 0) {
+        l->held = r;
+        return;
+    }
+    apply_xread(l, r);
 }
 
 static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len)
@@ -859,6 +934,7 @@ static void on_reconnect(ipd_mloop_timer_t *t)
         fail(l, text);
         return;
     }
+    l->rd.after_read = on_rd_read;
     /* Both count as pending until connected: the check timer bounds the connect too. */
     l->wr_pending = l->rd_pending = 1;
 }
