@@ -113,11 +113,14 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
             return NULL;
         }
         t->task = tasks[i];
+        if (ipd_model_note_sent(t) != 0) {
+            free_job(m, j);
+            return NULL;
+        }
         /* What the table holds of this node's task went to Redis when it was written, and goes
          * again with the republish after every connect: only a change is news. A job let go of
          * and brought back by another node's record would otherwise write its task anew, which
          * brings it back on the other daemons, which write theirs, for ever. */
-        t->sent = tasks[i];
         t->table_pos = (uint32_t)i + 1;
         t->adopted_attempts = tasks[i].attempts;
     }
@@ -202,7 +205,9 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
     if (!create)
         return NULL;
     if (j->ntasks == j->cap) {
-        size_t cap = j->cap ? j->cap * 2 : 4;
+        /* From one record up: most jobs of a node-scope daemon hold a task or two, and every
+         * record reserved is memory a new job touches. */
+        size_t cap = j->cap ? j->cap * 2 : 1;
         if (ipd_model_grow_task_index(j, cap) != 0)
             return NULL;
         task_rec_t *t = realloc(j->tasks, cap * sizeof(*t));
@@ -221,13 +226,36 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
     return t;
 }
 
+void ipd_model_task_dispose(task_rec_t *t)
+{
+    free(t->remote);
+    free(t->sent);
+    t->remote = t->sent = NULL;
+}
+
+int ipd_model_note_sent(task_rec_t *t)
+{
+    if (t->sent == NULL && (t->sent = malloc(sizeof(*t->sent))) == NULL)
+        return -ENOMEM;
+    *t->sent = t->task;
+    return 0;
+}
+
+/* Frees the job's tasks and what they own. */
+static void free_tasks(job_rec_t *j)
+{
+    for (size_t i = 0; i < j->ntasks; i++)
+        ipd_model_task_dispose(&j->tasks[i]);
+    free(j->tasks);
+}
+
 static void free_job(ipd_model_t *m, job_rec_t *j)
 {
     ipd_strmap_del(&m->jobs, j->job.id);
     json_decref(j->tolerations);
     ipd_model_keep_dispose(j);
     ipd_model_dispose_task_index(j);
-    free(j->tasks);
+    free_tasks(j);
     free(j);
     m->stats.jobs--;
 }
@@ -294,7 +322,7 @@ void ipd_model_destroy(ipd_model_t *m)
         json_decref(j->tolerations);
         ipd_model_keep_dispose(j);
         ipd_model_dispose_task_index(j);
-        free(j->tasks);
+        free_tasks(j);
         free(j);
     }
     b = 0;
@@ -355,9 +383,17 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
     job_rec_t *j = ipd_model_job(m, job->id, 1);
     if (j == NULL)
         return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM; /* an evicted job stays gone */
-    task_rec_t *t = ipd_model_task(j, task->node, 1);
-    if (t == NULL)
+    /* The record is held apart from the task (model_internal.h): its room is had before the task is
+     * made, so that a task is never made without it. */
+    task_rec_t *t = ipd_model_task(j, task->node, 0);
+    ipd_task_t *room = t != NULL ? t->remote : NULL;
+    if (room == NULL && (room = malloc(sizeof(*room))) == NULL)
         return -ENOMEM;
+    if (t == NULL && (t = ipd_model_task(j, task->node, 1)) == NULL) {
+        free(room);
+        return -ENOMEM;
+    }
+    t->remote = room;
     if (j->job.image[0] == '\0' || !j->was_published) {
         if (memcmp(&j->job.spec, &job->spec, sizeof(job->spec)) != 0)
             ipd_model_mark_dirty(m, j); /* an input of every task (timeout_seconds) */
@@ -378,8 +414,7 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
         ipd_model_keep_learn(j, sel);
         json_decref(sel);
     }
-    t->has_remote = 1;
-    t->remote = *task;
+    *t->remote = *task;
     ipd_model_mark_task(m, j, t);
     return 0;
 }
@@ -419,8 +454,9 @@ void ipd_model_republish(ipd_model_t *m)
         for (size_t i = 0; i < j->ntasks; i++)
             if (!j->from_table && !model_is_remote(m, j->tasks[i].task.node) && m->actions.own_task != NULL &&
                 m->self_node[0] != '\0') {
-                j->tasks[i].sent = j->tasks[i].task;
-                m->actions.own_task(m->actions.ctx, &j->job, j->node_count, j->keep.selection, &j->tasks[i].task);
+                ipd_model_note_sent(&j->tasks[i]); /* without room, handed over again when it changes */
+                m->actions.own_task(m->actions.ctx, &j->job, j->node_count, ipd_model_keep_selection(j),
+                                    &j->tasks[i].task);
             }
     }
 }
@@ -694,10 +730,11 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (!t->computed)
             continue;
         t->computed = 0;
-        if (!tell || model_is_remote(m, t->task.node) || memcmp(&t->sent, &t->task, sizeof(t->task)) == 0)
+        if (!tell || model_is_remote(m, t->task.node) ||
+            (t->sent != NULL && memcmp(t->sent, &t->task, sizeof(t->task)) == 0))
             continue;
-        t->sent = t->task;
-        m->actions.own_task(m->actions.ctx, &j->job, j->node_count, j->keep.selection, &t->task);
+        ipd_model_note_sent(t); /* without room, handed over again at its next computation */
+        m->actions.own_task(m->actions.ctx, &j->job, j->node_count, ipd_model_keep_selection(j), &t->task);
     }
     return written;
 }

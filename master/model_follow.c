@@ -70,10 +70,10 @@ void ipd_model_pod_groups(ipd_model_t *m,
         job_rec_t *j = e->value, *oldest;
         if (!follows(j))
             continue;
-        if ((oldest = ipd_strmap_get(&seen, j->keep.selection)) == NULL) {
-            if (ipd_strmap_put(&seen, j->keep.selection, j) != 0)
+        if ((oldest = ipd_strmap_get(&seen, ipd_model_keep_selection(j))) == NULL) {
+            if (ipd_strmap_put(&seen, ipd_model_keep_selection(j), j) != 0)
                 break;
-        } else if (older(j, oldest) && ipd_strmap_put(&seen, j->keep.selection, j) != 0) {
+        } else if (older(j, oldest) && ipd_strmap_put(&seen, ipd_model_keep_selection(j), j) != 0) {
             break;
         }
     }
@@ -83,7 +83,7 @@ void ipd_model_pod_groups(ipd_model_t *m,
         job_rec_t *j = e->value;
         char sel[1024];
         if (ipd_label_selector_format(&j->keep.pod_sel, sel, sizeof(sel)) >= 0)
-            cb(data, j->keep.selection, j->keep.pod_ns, sel, j->ntasks > 0 ? j->tasks[0].task.node : "");
+            cb(data, ipd_model_keep_selection(j), j->keep.pod_ns, sel, j->ntasks > 0 ? j->tasks[0].task.node : "");
     }
     /* The records of groups that have no active job left go (collected first: deleting edits the map). */
     size_t n = 0, cap = m->follows.count;
@@ -157,7 +157,7 @@ void ipd_model_pod_images(ipd_model_t *m, const char *selection, const char *con
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
         job_rec_t *j = e->value;
-        if (!follows(j) || strcmp(j->keep.selection, selection) != 0)
+        if (!follows(j) || strcmp(ipd_model_keep_selection(j), selection) != 0)
             continue;
         if (like == NULL || j->job.created_at < like->job.created_at)
             like = j;
@@ -177,7 +177,8 @@ void ipd_model_pod_images(ipd_model_t *m, const char *selection, const char *con
         e = NULL;
         while (!pulled && (e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
             job_rec_t *j = e->value;
-            pulled = follows(j) && strcmp(j->keep.selection, selection) == 0 && strcmp(j->job.image, images[i]) == 0;
+            pulled = follows(j) && strcmp(ipd_model_keep_selection(j), selection) == 0 &&
+                     strcmp(j->job.image, images[i]) == 0;
         }
         if (pulled || pending(f, images[i], now))
             continue;

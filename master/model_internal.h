@@ -64,9 +64,11 @@ typedef struct task_rec {
     int kjob_complete;     /* condition Complete */
     int kjob_pulled;       /* annotation imgpulld.io/outcome=succeeded */
     uint32_t kjob_active;  /* status.active */
-    int has_remote;        /* another node's daemon published this task (Redis) */
-    ipd_task_t remote;     /* ... as published */
-    ipd_task_t sent;       /* this node's task as last handed to own_task */
+    /* The two records below are held apart (1.7 KB each): a task needs one of them at most, and
+     * most tasks need neither (a job's tasks are mostly other nodes' with Redis, mostly this
+     * model's own otherwise). */
+    ipd_task_t *remote; /* another node's daemon published this task (Redis): as published (owned); NULL if not */
+    ipd_task_t *sent;   /* this node's task as last handed to own_task (owned); NULL while never */
     char kjob_reason[IPD_REASON_SIZE];
     char kjob_message[IPD_MESSAGE_SIZE];
     uint64_t kjob_mark;
@@ -119,8 +121,8 @@ typedef struct keep_rec {
     uint64_t anchor_mark; /* ... and its list generation then */
     int all;
     ipd_label_selector_t sel;
-    char selection[IPD_SELECTION_SIZE]; /* JSON text, for new Jobs and the published record */
-    char (*removed)[IPD_NODE_SIZE];     /* nodes whose tasks left: late objects do not bring them back */
+    char *selection;                /* JSON text, for new Jobs and the published record (owned); NULL until known */
+    char (*removed)[IPD_NODE_SIZE]; /* nodes whose tasks left: late objects do not bring them back */
     size_t nremoved;
     int follows; /* the selection has a pod_selector: master/model_follow.c follows those pods' images */
     char pod_ns[IPD_NAMESPACE_SIZE];
@@ -220,6 +222,11 @@ void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only);
  */
 job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create);
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create);
+/* Frees what task `t` owns (its remote and sent records), leaving them NULL. */
+void ipd_model_task_dispose(task_rec_t *t);
+/* Records `t->task` as handed to own_task now; 0, or -ENOMEM (then none is recorded: the task is
+ * handed over again at its next computation). */
+int ipd_model_note_sent(task_rec_t *t);
 void ipd_model_pod_free(pod_rec_t *p);
 /* Drops event-only pod records older than `max_age_ms`. */
 void ipd_model_expire_orphans(ipd_model_t *m, int64_t now, int64_t max_age_ms);
@@ -238,6 +245,11 @@ void ipd_model_keep_learn(job_rec_t *j, const json_t *selection);
 int ipd_model_keep_refuses(const job_rec_t *j, const char *node);
 /* Makes the node set follow the cluster: creates, removes and refreshes tasks. */
 void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now);
+/* The keep job's node selection as JSON text; "" while none is known. */
+static inline const char *ipd_model_keep_selection(const job_rec_t *j)
+{
+    return j->keep.selection != NULL ? j->keep.selection : "";
+}
 /* Appends the keep members to the job's JSON in `buf` (its last byte is the closing brace). */
 int ipd_model_keep_json(const job_rec_t *j, ipd_buf_t *buf);
 void ipd_model_keep_dispose(job_rec_t *j);

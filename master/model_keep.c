@@ -26,11 +26,14 @@ void ipd_model_keep_learn(job_rec_t *j, const json_t *selection)
     int all;
     ipd_label_selector_t sel, pods;
     char ns[IPD_NAMESPACE_SIZE];
+    char text[IPD_SELECTION_SIZE];
     if (j->keep.known || ipd_node_selection_read(selection, &all, &sel) != 0)
         return;
     /* A pod selection that does not read is left out: the job keeps its nodes warm all the same. */
     int follows = ipd_pod_selection_read(selection, ns, sizeof(ns), &pods) == 0;
-    if (ipd_selection_write(all, &sel, follows ? ns : NULL, &pods, j->keep.selection, sizeof(j->keep.selection)) < 0) {
+    /* The text is kept at its length: most jobs are not keep jobs and hold none. */
+    if (ipd_selection_write(all, &sel, follows ? ns : NULL, &pods, text, sizeof(text)) < 0 ||
+        (j->keep.selection = strdup(text)) == NULL) {
         ipd_label_selector_dispose(&sel);
         ipd_label_selector_dispose(&pods);
         return;
@@ -49,6 +52,7 @@ void ipd_model_keep_dispose(job_rec_t *j)
     ipd_label_selector_dispose(&j->keep.sel);
     ipd_label_selector_dispose(&j->keep.pod_sel);
     free(j->keep.removed);
+    free(j->keep.selection);
     memset(&j->keep, 0, sizeof(j->keep));
 }
 
@@ -82,6 +86,7 @@ static void drop_task(job_rec_t *j, size_t i)
             snprintf(r[j->keep.nremoved++], IPD_NODE_SIZE, "%s", j->tasks[i].task.node);
         }
     }
+    ipd_model_task_dispose(&j->tasks[i]);
     memmove(&j->tasks[i], &j->tasks[i + 1], (j->ntasks - i - 1) * sizeof(j->tasks[0]));
     j->ntasks--;
     j->counts_due = 1; /* the indexes after `i` moved */
@@ -111,6 +116,7 @@ static void restart_task(task_rec_t *t, int64_t now)
 {
     char node[IPD_NODE_SIZE];
     snprintf(node, sizeof(node), "%s", t->task.node);
+    ipd_model_task_dispose(t);
     memset(t, 0, sizeof(*t));
     ipd_task_init(&t->task, node, now);
 }
@@ -125,7 +131,7 @@ static void create(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     ipd_info("model", "keep job %s: creating the task on node %s%s", j->job.id, t->task.node,
              held ? " (held: the node cannot take a pull pod now)" : "");
     m->actions.create_job(m->actions.ctx, &j->job, t->task.node, held || j->job.spec.parallelism > 0,
-                          j->keep.selection);
+                          ipd_model_keep_selection(j));
 }
 
 static int refresh_due(const job_rec_t *j, const task_rec_t *t, int64_t now)
@@ -205,11 +211,11 @@ int ipd_model_keep_json(const job_rec_t *j, ipd_buf_t *buf)
     ipd_buf_truncate(buf, buf->len - 1);
     int rc = ipd_buf_append_str(buf, head);
     /* The selection's members, without its braces. */
-    size_t n = strlen(j->keep.selection);
+    size_t n = strlen(ipd_model_keep_selection(j));
     if (rc == 0 && j->keep.known && n > 2) {
         rc = ipd_buf_append_char(buf, ',');
         if (rc == 0)
-            rc = ipd_buf_append(buf, j->keep.selection + 1, n - 2);
+            rc = ipd_buf_append(buf, ipd_model_keep_selection(j) + 1, n - 2);
     }
     return rc == 0 ? ipd_buf_append_char(buf, '}') : rc;
 }

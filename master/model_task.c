@@ -134,7 +134,7 @@ static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t 
 static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
 {
     /* The record was filed under its own node name: the copy is the same string, kept as a guard. */
-    if (t->has_remote && strcmp(next->node, t->task.node) != 0)
+    if (t->remote != NULL && strcmp(next->node, t->task.node) != 0)
         ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));
     if (ipd_strmap_get(&m->lost_nodes, t->task.node) != NULL &&
         !ipd_task_state_is_final((ipd_task_state_t)next->state)) {
@@ -148,7 +148,7 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
     int remote = model_is_remote(m, t->task.node);
     /* A published remote task starts from its record, every other from the task as last computed:
      * one copy of the record, not two. */
-    const ipd_task_t *base = remote && m->remote_feed && t->has_remote ? &t->remote : &t->task;
+    const ipd_task_t *base = remote && m->remote_feed && t->remote != NULL ? t->remote : &t->task;
     ipd_task_t next = *base;
     t->recheck_at = 0; /* set again below by a time-based rule that still waits */
     if (remote && m->remote_feed)
@@ -212,7 +212,7 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
     ipd_task_set_cause(&next);
     /* A published remote task keeps its daemon's time, so that every daemon shows the same task. */
     int64_t updated_at =
-        remote && m->remote_feed && t->has_remote && next.state != IPD_TASK_UNKNOWN ? t->remote.updated_at : now;
+        remote && m->remote_feed && t->remote != NULL && next.state != IPD_TASK_UNKNOWN ? t->remote->updated_at : now;
     next.updated_at = t->task.updated_at;
     if (memcmp(&next, &t->task, sizeof(next)) == 0)
         return 0;
