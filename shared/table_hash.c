@@ -122,23 +122,57 @@ static inline uint64_t zero_bytes(uint64_t w)
     return (w - ONES) & ~w & HIGHS;
 }
 
-/* Folds the `len` bytes at `p` into `h`, a word at a time, the last word zero-padded. */
-static uint64_t fold_raw(uint64_t h, const uint8_t *p, size_t len)
+/* Copies `n` (< 8) bytes from `src` to `dst` in fixed-size pieces, which compile to moves. */
+static inline void copy_part(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    size_t k = 0;
+    if (n & 4) {
+        memcpy(dst, src, 4);
+        k = 4;
+    }
+    if (n & 2) {
+        memcpy(dst + k, src + k, 2);
+        k += 2;
+    }
+    if (n & 1)
+        dst[k] = src[k];
+}
+
+/* The `n` (< 8) bytes at `p` as a word, zero-padded. */
+static inline uint64_t load_part(const uint8_t *p, size_t n)
+{
+    uint8_t b[8] = {0};
+    copy_part(b, p, n);
+    return ipd_hash64_load(b);
+}
+
+/* Folds the `len` bytes at `p` into `h`, a word at a time, the last word zero-padded; with
+ * `dst`, also copies them there. */
+static inline uint64_t fold_raw_to(uint64_t h, uint8_t *dst, const uint8_t *p, size_t len)
 {
     size_t i = 0;
-    for (; i + 8 <= len; i += 8)
-        h = ipd_hash64_lane(h, ipd_hash64_load(p + i));
-    if (i < len) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, len - i);
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = ipd_hash64_load(p + i);
+        if (dst != NULL)
+            memcpy(dst + i, &w, sizeof(w));
         h = ipd_hash64_lane(h, w);
+    }
+    if (i < len) {
+        h = ipd_hash64_lane(h, load_part(p + i, len - i));
+        if (dst != NULL)
+            copy_part(dst + i, p + i, len - i);
     }
     return h;
 }
 
+static inline uint64_t fold_raw(uint64_t h, const uint8_t *p, size_t len)
+{
+    return fold_raw_to(h, NULL, p, len);
+}
+
 /* Folds the words of the string field at `p` (`size` bytes, a multiple of 8) up to the first
  * that holds a zero byte, or all of them when none does. */
-static uint64_t fold_str(uint64_t h, const uint8_t *p, size_t size)
+static inline uint64_t fold_str(uint64_t h, const uint8_t *p, size_t size)
 {
     for (size_t i = 0; i < size; i += 8) {
         uint64_t w = ipd_hash64_load(p + i);
@@ -183,7 +217,7 @@ static uint64_t clear_after_nul(uint64_t w)
  * are cleared only while they are not zero: `dst` held a string with a zero tail before (every
  * copy this writer stores does), so its first zero word starts its tail.
  */
-static uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, size_t size)
+static inline uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, size_t size)
 {
     size_t i = 0;
     while (i < size) {
@@ -210,8 +244,7 @@ static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const
         if (spans[i].str) {
             h = store_str(h, dst + off, src + off, len);
         } else {
-            memcpy(dst + off, src + off, len);
-            h = fold_raw(h, dst + off, len);
+            h = fold_raw_to(h, dst + off, src + off, len);
         }
     }
     return h;
