@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Each API name with its length, so that parsing compares lengths before bytes: a Stream
- * record of the Redis link carries three of them. */
+/*
+ * Each API name with its length, zero-padded to a fixed size, so that parsing compares lengths
+ * first and then the bytes a word at a time (a Stream record of the Redis link carries three
+ * names). The longest name is 17 bytes.
+ */
 typedef struct name {
-    const char *s;
+    char s[24];
     size_t len;
 } name_t;
 
@@ -39,12 +42,45 @@ static const name_t cause_names[IPD_CAUSE_COUNT] = {
     NAME("unknown"),
 };
 
+static uint64_t word8(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+static uint32_t word4(const char *p)
+{
+    uint32_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/* Whether the `len` bytes at `name` are `n`'s name, `len` being its length (at most 24). Words
+ * of `name` are read inside its `len` bytes, the last one overlapping the one before. */
+static int same_name(const name_t *n, const char *name, size_t len)
+{
+    if (len >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            if (word8(n->s + i) != word8(name + i))
+                return 0;
+        return i == len || word8(n->s + len - 8) == word8(name + len - 8);
+    }
+    if (len >= 4)
+        return word4(n->s) == word4(name) && word4(n->s + len - 4) == word4(name + len - 4);
+    for (size_t i = 0; i < len; i++)
+        if (n->s[i] != name[i])
+            return 0;
+    return 1;
+}
+
 static int lookup(const name_t *names, int count, const char *name, size_t len)
 {
     if (name == NULL)
         return -1;
     for (int i = 0; i < count; i++)
-        if (names[i].len == len && memcmp(names[i].s, name, len) == 0)
+        if (names[i].len == len && same_name(&names[i], name, len))
             return i;
     return -1;
 }
