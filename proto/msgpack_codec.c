@@ -868,24 +868,6 @@ static FAST_INLINE uint32_t load4(const void *p)
     return x;
 }
 
-/* Whether the `n` bytes at `a` and `b` are the same: whole words, the last one overlapping. */
-static FAST_INLINE int fast_same(const uint8_t *a, const char *b, size_t n)
-{
-    if (n >= 8) {
-        size_t i = 0;
-        for (; i + 8 <= n; i += 8)
-            if (load8(a + i) != load8(b + i))
-                return 0;
-        return i == n || load8(a + n - 8) == load8(b + n - 8);
-    }
-    if (n >= 4)
-        return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != (uint8_t)b[i])
-            return 0;
-    return 1;
-}
-
 /*
  * Zeroes a record through the C library's memset, called through a pointer the compiler cannot
  * see through: with the size known, it writes memset as `rep stos` (eight bytes a step, and a
@@ -893,23 +875,58 @@ static FAST_INLINE int fast_same(const uint8_t *a, const char *b, size_t n)
  */
 static void *(*volatile const fast_memset)(void *, int, size_t) = memset;
 
-/* The next key is the `n` bytes of `k` (n < 32, a fixstr); consumes it. */
-static FAST_INLINE int fast_key(fast_t *f, const char *k, size_t n)
+/*
+ * The next key is the `n` bytes at `t + 1` (n < 32, a fixstr), and a byte of its value follows;
+ * consumes the key. `t` is FAST_KEY's literal: a byte for the header, the key, seven bytes of
+ * padding, so that it can be read a word at a time. With `n` and `t` constants, the header and
+ * the key's first seven bytes are one word compared under a mask, the rest a word or two.
+ * `checked` 0 skips the bounds check, where the caller proved FAST_ROOM(k) bytes are there.
+ */
+static FAST_INLINE int fast_key(fast_t *f, const char *t, size_t n, int checked)
 {
-    if ((size_t)(f->end - f->p) <= n || f->p[0] != (0xa0 | n) || !fast_same(f->p + 1, k, n))
-        return 0;
-    f->p += n + 1;
+    static const uint8_t ones[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const uint8_t *p = f->p;
+    size_t left = (size_t)(f->end - p), m = n + 1;     /* the header and the key */
+    if (!checked || left >= (m + 1 > 8 ? m + 1 : 8)) { /* one comparison with a constant */
+        uint8_t first[8];
+        memcpy(first, t, sizeof(first));
+        first[0] = (uint8_t)(0xa0 | n);
+        uint64_t mask = m >= 8 ? ~UINT64_C(0) : load8(ones + 8 - m); /* the first m bytes */
+        if (((load8(p) ^ load8(first)) & mask) != 0)
+            return 0;
+        for (size_t i = 8; i < m; i += 8) { /* the last word may overlap the one before */
+            size_t at = i + 8 <= m ? i : m - 8;
+            if (load8(p + at) != load8(t + at))
+                return 0;
+        }
+    } else {
+        if (left <= m || p[0] != (0xa0 | n))
+            return 0;
+        for (size_t i = 1; i < m; i++)
+            if (p[i] != (uint8_t)t[i])
+                return 0;
+    }
+    f->p = p + m;
     return 1;
 }
 
-#define FAST_KEY(f, k) fast_key((f), (k), sizeof(k) - 1)
+#define FAST_KEY_C(f, k, checked) fast_key((f), "\0" k "\0\0\0\0\0\0\0", sizeof(k) - 1, (checked))
+#define FAST_KEY(f, k)            FAST_KEY_C((f), k, 1)
+/*
+ * The most bytes a key and an integer (or a container's header) after it take: the header and
+ * the key (sizeof counts the header in place of the NUL), and a value of at most 9 bytes. The
+ * word fast_key() reads from a short key stays within that too.
+ */
+#define FAST_ROOM(k) (sizeof(k) + 9)
 
-/* The next value is a string (fixstr, str 8, str 16: what the encoder writes for our fields). */
+/*
+ * The next value is a string (fixstr, str 8, str 16: what the encoder writes for our fields).
+ * This and the value readers below read a value right after its key, whose first byte
+ * fast_key() saw there.
+ */
 static FAST_INLINE int fast_str(fast_t *f, const char **s, size_t *n)
 {
     size_t left = (size_t)(f->end - f->p), h, len;
-    if (left == 0)
-        return 0;
     uint8_t b = f->p[0];
     if ((b & 0xe0) == 0xa0) {
         h = 1;
@@ -934,12 +951,11 @@ static FAST_INLINE int fast_str(fast_t *f, const char **s, size_t *n)
 /*
  * The next value is an integer that get_int() takes within [lo, hi]: a value >= 0 in any
  * encoding is at most `hi`, a negative one at least `lo` (lo = 0 takes no negative value, as
- * K_U64 takes only V_POS). Stores its two's complement bits in *out.
+ * K_U64 takes only V_POS). Stores its two's complement bits in *out. `checked` 0 skips the
+ * bounds check, where the caller proved 9 bytes are there.
  */
-static FAST_INLINE int fast_int(fast_t *f, int64_t lo, uint64_t hi, uint64_t *out)
+static FAST_INLINE int fast_int(fast_t *f, int64_t lo, uint64_t hi, uint64_t *out, int checked)
 {
-    if (f->p >= f->end)
-        return 0;
     uint8_t b = f->p[0];
     uint64_t u;
     if (b <= 0x7f) {
@@ -953,7 +969,7 @@ static FAST_INLINE int fast_int(fast_t *f, int64_t lo, uint64_t hi, uint64_t *ou
         return 1;
     } else if (b >= 0xcc && b <= 0xd3) {
         unsigned n = 1u << ((b - 0xcc) & 3);
-        if ((size_t)(f->end - f->p) <= n)
+        if (checked && (size_t)(f->end - f->p) <= n)
             return 0;
         const uint8_t *q = f->p + 1;
         switch (n) {
@@ -991,41 +1007,100 @@ static FAST_INLINE int fast_int(fast_t *f, int64_t lo, uint64_t hi, uint64_t *ou
     return 1;
 }
 
-static FAST_INLINE int fast_i64(fast_t *f, int64_t *dst)
+static FAST_INLINE int fast_i64(fast_t *f, int64_t *dst, int checked)
 {
     uint64_t u;
-    if (!fast_int(f, INT64_MIN, INT64_MAX, &u))
+    if (!fast_int(f, INT64_MIN, INT64_MAX, &u, checked))
         return 0;
     memcpy(dst, &u, sizeof(u));
     return 1;
 }
 
-static FAST_INLINE int fast_i32(fast_t *f, int32_t *dst)
+static FAST_INLINE int fast_i32(fast_t *f, int32_t *dst, int checked)
 {
     uint64_t u;
-    if (!fast_int(f, INT32_MIN, INT32_MAX, &u))
+    if (!fast_int(f, INT32_MIN, INT32_MAX, &u, checked))
         return 0;
     *dst = (int32_t)(int64_t)u;
     return 1;
 }
 
-static FAST_INLINE int fast_u32(fast_t *f, uint32_t *dst)
+static FAST_INLINE int fast_u32(fast_t *f, uint32_t *dst, int checked)
 {
     uint64_t u;
-    if (!fast_int(f, 0, UINT32_MAX, &u))
+    if (!fast_int(f, 0, UINT32_MAX, &u, checked))
         return 0;
     *dst = (uint32_t)u;
     return 1;
 }
 
 /* K_BOOL as the encoder writes it: 0 or 1 (true and false go the generic way). */
-static FAST_INLINE int fast_flag(fast_t *f, uint8_t *dst)
+static FAST_INLINE int fast_flag(fast_t *f, uint8_t *dst, int checked)
 {
     uint64_t u;
-    if (!fast_int(f, 0, 1, &u))
+    if (!fast_int(f, 0, 1, &u, checked))
         return 0;
     *dst = (uint8_t)u;
     return 1;
+}
+
+/* Whether a word holds a zero byte (each byte below 0x80 minus one borrows into its top bit). */
+static FAST_INLINE int zero_in8(uint64_t x)
+{
+    return ((x - UINT64_C(0x0101010101010101)) & ~x & UINT64_C(0x8080808080808080)) != 0;
+}
+
+static FAST_INLINE int zero_in4(uint32_t x)
+{
+    return ((x - 0x01010101u) & ~x & 0x80808080u) != 0;
+}
+
+/* Whether the `n` bytes at `s` hold a NUL: words, the last one overlapping; an identifier is
+ * a few dozen bytes at most. */
+static FAST_INLINE int has_nul(const char *s, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            if (zero_in8(load8(s + i)))
+                return 1;
+        return zero_in8(load8(s + n - 8));
+    }
+    if (n >= 4)
+        return zero_in4(load4(s)) || zero_in4(load4(s + n - 4));
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0')
+            return 1;
+    return 0;
+}
+
+static void *(*volatile const fast_memcpy)(void *, const void *, size_t) = memcpy;
+
+/*
+ * Copies `n` bytes: up to 32 as words, the last ones overlapping those before, more through the
+ * C library (inlined, a memcpy of a size the compiler bounds becomes `rep movs`, slow to start
+ * for a short string).
+ */
+static FAST_INLINE void fast_copy(char *dst, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 32) {
+        uint64_t a = load8(s), b = load8(s + n - 8);
+        if (n > 16) {
+            uint64_t c = load8(s + 8), d = load8(s + n - 16);
+            memcpy(dst + 8, &c, sizeof(c));
+            memcpy(dst + n - 16, &d, sizeof(d));
+        }
+        memcpy(dst, &a, sizeof(a));
+        memcpy(dst + n - 8, &b, sizeof(b));
+    } else if (n >= 4 && n < 8) {
+        uint32_t a = load4(s), b = load4(s + n - 4);
+        memcpy(dst, &a, sizeof(a));
+        memcpy(dst + n - 4, &b, sizeof(b));
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = s[i];
+    } else {
+        fast_memcpy(dst, s, n);
+    }
 }
 
 /* K_ID into a field that is already zero: fits with its NUL, holds no NUL. */
@@ -1033,9 +1108,9 @@ static FAST_INLINE int fast_id(fast_t *f, char *dst, size_t size)
 {
     const char *s;
     size_t n;
-    if (!fast_str(f, &s, &n) || n >= size || (n > 0 && memchr(s, 0, n) != NULL))
+    if (!fast_str(f, &s, &n) || n >= size || has_nul(s, n))
         return 0;
-    memcpy(dst, s, n);
+    fast_copy(dst, s, n);
     return 1;
 }
 
@@ -1044,6 +1119,10 @@ static FAST_INLINE int fast_text(fast_t *f, char *dst, size_t size)
 {
     const char *s;
     size_t n;
+    if (*f->p == 0xa0) { /* most text is empty: nothing to copy */
+        f->p++;
+        return 1;
+    }
     if (!fast_str(f, &s, &n))
         return 0;
     if (n > 0)
@@ -1073,7 +1152,7 @@ static FAST_INLINE int fast_map(fast_t *f)
 }
 
 /* A task map as pack_task() writes it, into `t` (caller's memory). */
-static int fast_task(fast_t *f, ipd_task_t *t)
+static FAST_INLINE int fast_task(fast_t *f, ipd_task_t *t)
 {
     int pairs = fast_map(f);
     if (pairs != 12 && pairs != 13)
@@ -1089,13 +1168,61 @@ static int fast_task(fast_t *f, ipd_task_t *t)
         return 0;
     if (pairs == 13 && !(FAST_KEY(f, "cause") && fast_enum(f, &t->cause, ipd_cause_parse)))
         return 0;
-    return FAST_KEY(f, "attempts") && fast_u32(f, &t->attempts) && FAST_KEY(f, "image_bytes") &&
-           fast_i64(f, &t->image_bytes) && FAST_KEY(f, "pull_ms") && fast_i64(f, &t->pull_ms) &&
-           FAST_KEY(f, "updated_at") && fast_i64(f, &t->updated_at);
+    return FAST_KEY(f, "attempts") && fast_u32(f, &t->attempts, 1) && FAST_KEY(f, "image_bytes") &&
+           fast_i64(f, &t->image_bytes, 1) && FAST_KEY(f, "pull_ms") && fast_i64(f, &t->pull_ms, 1) &&
+           FAST_KEY(f, "updated_at") && fast_i64(f, &t->updated_at, 1);
+}
+
+/*
+ * Runs of a job map made of keys and integers only, from a key to the key of the next string.
+ * Where FAST_..._ROOM bytes are left, the caller runs them with `checked` 0: one comparison
+ * instead of one per key and value.
+ */
+#define FAST_TIMES_ROOM                                                                                                \
+    (FAST_ROOM("cancelled") + FAST_ROOM("created_at") + FAST_ROOM("started_at") + FAST_ROOM("finished_at") +           \
+     FAST_ROOM("version") + FAST_ROOM("error_reason"))
+
+static FAST_INLINE int fast_job_times(fast_t *f, ipd_job_t *j, int checked)
+{
+    return FAST_KEY_C(f, "cancelled", checked) && fast_flag(f, &j->cancelled, checked) &&
+           FAST_KEY_C(f, "created_at", checked) && fast_i64(f, &j->created_at, checked) &&
+           FAST_KEY_C(f, "started_at", checked) && fast_i64(f, &j->started_at, checked) &&
+           FAST_KEY_C(f, "finished_at", checked) && fast_i64(f, &j->finished_at, checked) &&
+           FAST_KEY_C(f, "version", checked) && fast_int(f, 0, UINT64_MAX, &j->version, checked) &&
+           FAST_KEY_C(f, "error_reason", checked);
+}
+
+#define FAST_COUNTS_ROOM                                                                                               \
+    (FAST_ROOM("nodes") + FAST_ROOM("desired") + FAST_ROOM("pending") + FAST_ROOM("pulling") + FAST_ROOM("retrying") + \
+     FAST_ROOM("succeeded") + FAST_ROOM("failed") + FAST_ROOM("cancelled") + FAST_ROOM("unknown") +                    \
+     FAST_ROOM("spec") + FAST_ROOM("timeout_seconds") + FAST_ROOM("backoff_limit") + FAST_ROOM("deadline_seconds") +   \
+     FAST_ROOM("parallelism") + FAST_ROOM("ttl_seconds_after_finished") + FAST_ROOM("pull_secrets"))
+
+/* "nodes" and "spec" up to the key "pull_secrets"; *spec is the spec map's pair count. */
+static FAST_INLINE int fast_job_counts(fast_t *f, ipd_job_t *j, int *spec, int checked)
+{
+    ipd_node_counts_t *c = &j->nodes;
+    ipd_job_spec_t *s = &j->spec;
+    if (!(FAST_KEY_C(f, "nodes", checked) && fast_map(f) == 8 && FAST_KEY_C(f, "desired", checked) &&
+          fast_u32(f, &c->desired, checked) && FAST_KEY_C(f, "pending", checked) && fast_u32(f, &c->pending, checked) &&
+          FAST_KEY_C(f, "pulling", checked) && fast_u32(f, &c->pulling, checked) &&
+          FAST_KEY_C(f, "retrying", checked) && fast_u32(f, &c->retrying, checked) &&
+          FAST_KEY_C(f, "succeeded", checked) && fast_u32(f, &c->succeeded, checked) &&
+          FAST_KEY_C(f, "failed", checked) && fast_u32(f, &c->failed, checked) && FAST_KEY_C(f, "cancelled", checked) &&
+          fast_u32(f, &c->cancelled, checked) && FAST_KEY_C(f, "unknown", checked) &&
+          fast_u32(f, &c->unknown, checked) && FAST_KEY_C(f, "spec", checked)))
+        return 0;
+    *spec = fast_map(f);
+    return (*spec == 6 || *spec == 7) && FAST_KEY_C(f, "timeout_seconds", checked) &&
+           fast_i32(f, &s->timeout_seconds, checked) && FAST_KEY_C(f, "backoff_limit", checked) &&
+           fast_i32(f, &s->backoff_limit, checked) && FAST_KEY_C(f, "deadline_seconds", checked) &&
+           fast_i32(f, &s->deadline_seconds, checked) && FAST_KEY_C(f, "parallelism", checked) &&
+           fast_i32(f, &s->parallelism, checked) && FAST_KEY_C(f, "ttl_seconds_after_finished", checked) &&
+           fast_i32(f, &s->ttl_seconds_after_finished, checked) && FAST_KEY_C(f, "pull_secrets", checked);
 }
 
 /* A job map as pack_job() writes it, into `j` (caller's memory). */
-static int fast_job(fast_t *f, ipd_job_t *j)
+static FAST_INLINE int fast_job(fast_t *f, ipd_job_t *j)
 {
     int pairs = fast_map(f);
     if (pairs < 13)
@@ -1104,12 +1231,11 @@ static int fast_job(fast_t *f, ipd_job_t *j)
     if (!(FAST_KEY(f, "id") && fast_id(f, j->id, sizeof(j->id)) && FAST_KEY(f, "image") &&
           fast_id(f, j->image, sizeof(j->image)) && FAST_KEY(f, "state") &&
           fast_enum(f, &j->state, ipd_job_state_parse) && FAST_KEY(f, "pull_policy") &&
-          fast_enum(f, &j->pull_policy, ipd_pull_policy_parse) && FAST_KEY(f, "cancelled") &&
-          fast_flag(f, &j->cancelled) && FAST_KEY(f, "created_at") && fast_i64(f, &j->created_at) &&
-          FAST_KEY(f, "started_at") && fast_i64(f, &j->started_at) && FAST_KEY(f, "finished_at") &&
-          fast_i64(f, &j->finished_at) && FAST_KEY(f, "version") && fast_int(f, 0, UINT64_MAX, &j->version) &&
-          FAST_KEY(f, "error_reason") && fast_text(f, j->error_reason, sizeof(j->error_reason)) &&
-          FAST_KEY(f, "error_message") && fast_text(f, j->error_message, sizeof(j->error_message))))
+          fast_enum(f, &j->pull_policy, ipd_pull_policy_parse)))
+        return 0;
+    int ok = (size_t)(f->end - f->p) >= FAST_TIMES_ROOM ? fast_job_times(f, j, 0) : fast_job_times(f, j, 1);
+    if (!ok || !fast_text(f, j->error_reason, sizeof(j->error_reason)) || !FAST_KEY(f, "error_message") ||
+        !fast_text(f, j->error_message, sizeof(j->error_message)))
         return 0;
     int left = pairs - 13; /* the optional keys still to come: error_cause, keep */
     if (left > 0 && FAST_KEY(f, "error_cause")) {
@@ -1118,29 +1244,25 @@ static int fast_job(fast_t *f, ipd_job_t *j)
         left--;
     }
     if (left > 0 && FAST_KEY(f, "keep")) {
-        if (!fast_flag(f, &j->keep))
+        if (!fast_flag(f, &j->keep, 1))
             return 0;
         left--;
     }
-    ipd_node_counts_t *c = &j->nodes;
-    if (left != 0 || !FAST_KEY(f, "nodes") || fast_map(f) != 8 ||
-        !(FAST_KEY(f, "desired") && fast_u32(f, &c->desired) && FAST_KEY(f, "pending") && fast_u32(f, &c->pending) &&
-          FAST_KEY(f, "pulling") && fast_u32(f, &c->pulling) && FAST_KEY(f, "retrying") && fast_u32(f, &c->retrying) &&
-          FAST_KEY(f, "succeeded") && fast_u32(f, &c->succeeded) && FAST_KEY(f, "failed") && fast_u32(f, &c->failed) &&
-          FAST_KEY(f, "cancelled") && fast_u32(f, &c->cancelled) && FAST_KEY(f, "unknown") && fast_u32(f, &c->unknown)))
+    int spec;
+    if (left != 0)
         return 0;
-    ipd_job_spec_t *s = &j->spec;
-    int spec = FAST_KEY(f, "spec") ? fast_map(f) : -1;
-    if ((spec != 6 && spec != 7) ||
-        !(FAST_KEY(f, "timeout_seconds") && fast_i32(f, &s->timeout_seconds) && FAST_KEY(f, "backoff_limit") &&
-          fast_i32(f, &s->backoff_limit) && FAST_KEY(f, "deadline_seconds") && fast_i32(f, &s->deadline_seconds) &&
-          FAST_KEY(f, "parallelism") && fast_i32(f, &s->parallelism) && FAST_KEY(f, "ttl_seconds_after_finished") &&
-          fast_i32(f, &s->ttl_seconds_after_finished) && FAST_KEY(f, "pull_secrets") &&
-          fast_text(f, s->pull_secrets, sizeof(s->pull_secrets))))
+    ok =
+        (size_t)(f->end - f->p) >= FAST_COUNTS_ROOM ? fast_job_counts(f, j, &spec, 0) : fast_job_counts(f, j, &spec, 1);
+    if (!ok || !fast_text(f, j->spec.pull_secrets, sizeof(j->spec.pull_secrets)))
         return 0;
-    return spec == 6 || (FAST_KEY(f, "refresh_seconds") && fast_i32(f, &s->refresh_seconds));
+    return spec == 6 || (FAST_KEY(f, "refresh_seconds") && fast_i32(f, &j->spec.refresh_seconds, 1));
 }
 
+/*
+ * Everything above is inlined here, where the cursor `f` is a local variable whose address goes
+ * nowhere else: it stays in registers, where a cursor in memory would be read back after every
+ * store into a record's char fields (which may alias anything).
+ */
 int ipd_msgpack_decode_change_fast(const void *data, size_t len, ipd_job_t *job, char *selection, size_t selection_cap,
                                    ipd_task_t *tasks, size_t cap, size_t *ntasks)
 {
