@@ -13,12 +13,30 @@ const char ipd_decimal_pairs[200] = "00010203040506070809"
 
 size_t ipd_decimal_u64(char *out, uint64_t v)
 {
-    if (v < 10) {
-        out[0] = (char)('0' + v);
-        return 1;
-    }
-    size_t n = 2;
-    for (uint64_t t = v / 100; t != 0; t /= 10)
+    static const uint64_t powers[IPD_DECIMAL_U64_MAX] = {
+        UINT64_C(1),
+        UINT64_C(10),
+        UINT64_C(100),
+        UINT64_C(1000),
+        UINT64_C(10000),
+        UINT64_C(100000),
+        UINT64_C(1000000),
+        UINT64_C(10000000),
+        UINT64_C(100000000),
+        UINT64_C(1000000000),
+        UINT64_C(10000000000),
+        UINT64_C(100000000000),
+        UINT64_C(1000000000000),
+        UINT64_C(10000000000000),
+        UINT64_C(100000000000000),
+        UINT64_C(1000000000000000),
+        UINT64_C(10000000000000000),
+        UINT64_C(100000000000000000),
+        UINT64_C(1000000000000000000),
+        UINT64_C(10000000000000000000),
+    };
+    size_t n = 1;
+    while (n < IPD_DECIMAL_U64_MAX && v >= powers[n])
         n++;
     /* Two digits per division from the end; a lone leading digit last. */
     char *p = out + n;

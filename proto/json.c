@@ -81,15 +81,18 @@ static inline int is_plain(unsigned char c)
     return (unsigned)c - 0x20u < 0x60u && c != '"' && c != '\\';
 }
 
-/* Whether any of the 8 bytes of `x` is below 0x20, '"', '\' or above 0x7f (a false alarm only
- * sends the bytes to the byte-wise path, which decides). */
+/*
+ * Whether any of the 8 bytes of `x` is below 0x20, '"', '\\' or above 0x7f. Per byte, a
+ * subtraction sets the high bit when the byte is below 0x20 (x - 0x20) or equal to '"' or '\\'
+ * (their XOR with x, minus 1), and bytes above 0x7f have it already. A borrow into a byte only
+ * comes from a lower byte that is flagged itself, so the lowest such byte is always found and
+ * a chunk of plain bytes never is.
+ */
 static inline int needs_look(uint64_t x)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
     uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
-    uint64_t zero = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
-    uint64_t control = x - ones * 0x20;
-    return ((zero | control | x) & highs) != 0;
+    return ((x | (x - ones * 0x20) | (quote - ones) | (backslash - ones)) & highs) != 0;
 }
 
 /*
