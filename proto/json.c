@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 /*
@@ -294,24 +295,35 @@ int ipd_json_encode_task(ipd_buf_t *buf, const ipd_task_t *task)
     return finish(&w);
 }
 
+/* A count's key, padded to 16 bytes to be copied as two words whatever its length `len`, and
+ * where the count is in ipd_node_counts_t. */
+typedef struct count_key {
+    char text[16];
+    uint8_t len;
+    uint8_t offset;
+} count_key_t;
+
+#define COUNT_KEY(lit, member)                                                                                         \
+    {                                                                                                                  \
+        lit, sizeof(lit) - 1, offsetof(ipd_node_counts_t, member)                                                      \
+    }
+
+/* The keys write up to 5 bytes past their end (inside the head's room), which the count after
+ * each key overwrites or leaves beyond the written length. */
 static char *write_counts(char *p, const ipd_node_counts_t *c)
 {
-    p = LIT(p, "{\"desired\":");
-    p = write_u64(p, c->desired);
-    p = LIT(p, ",\"pending\":");
-    p = write_u64(p, c->pending);
-    p = LIT(p, ",\"pulling\":");
-    p = write_u64(p, c->pulling);
-    p = LIT(p, ",\"succeeded\":");
-    p = write_u64(p, c->succeeded);
-    p = LIT(p, ",\"failed\":");
-    p = write_u64(p, c->failed);
-    p = LIT(p, ",\"retrying\":");
-    p = write_u64(p, c->retrying);
-    p = LIT(p, ",\"cancelled\":");
-    p = write_u64(p, c->cancelled);
-    p = LIT(p, ",\"unknown\":");
-    p = write_u64(p, c->unknown);
+    static const count_key_t keys[] = {
+        COUNT_KEY("{\"desired\":", desired),     COUNT_KEY(",\"pending\":", pending),
+        COUNT_KEY(",\"pulling\":", pulling),     COUNT_KEY(",\"succeeded\":", succeeded),
+        COUNT_KEY(",\"failed\":", failed),       COUNT_KEY(",\"retrying\":", retrying),
+        COUNT_KEY(",\"cancelled\":", cancelled), COUNT_KEY(",\"unknown\":", unknown),
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        uint32_t v;
+        memcpy(p, keys[i].text, sizeof(keys[i].text));
+        memcpy(&v, (const char *)c + keys[i].offset, sizeof(v));
+        p = write_u64(p + keys[i].len, v);
+    }
     *p++ = '}';
     return p;
 }
