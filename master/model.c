@@ -8,6 +8,7 @@
 
 #include "master/model_internal.h"
 #include "proto/buf.h"
+#include "proto/cause.h"
 #include "proto/error.h"
 #include "proto/json.h"
 #include "proto/kube_job.h"
@@ -415,6 +416,9 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
         json_decref(sel);
     }
     *t->remote = *task;
+    /* Its cause as ipd_model_compute_task gives it (it classifies the task's own words): a record
+     * that no rule of the model changes is taken as it is (from_published, master/model_task.c). */
+    ipd_task_set_cause(t->remote);
     ipd_model_mark_task(m, j, t);
     return 0;
 }

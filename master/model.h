@@ -203,10 +203,12 @@ const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m);
 int ipd_model_check_counts(ipd_model_t *m);
 
 /**
- * For tests: with `on` non-zero, a publication copies a job's tasks into the model's own arrays
- * for the table and the JSON, as it does for a job of several tasks, also when the job has one
- * task or one changed task (which are otherwise passed where the model keeps them), so that a
- * test can check that both ways write the same table.
+ * For tests: with `on` non-zero, the model takes its general path wherever it has a shorter one,
+ * so that a test can check that both write the same table. A publication copies a job's tasks
+ * into the model's own arrays for the table and the JSON, as it does for a job of several tasks,
+ * also when the job has one task or one changed task (which are otherwise passed where the model
+ * keeps them); a published remote task is computed by every rule, also when none applies (it is
+ * otherwise taken as published).
  */
 void ipd_model_set_copy_tasks(ipd_model_t *m, int on);
 

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,6 +127,42 @@ static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t 
         set_text(next, reason, message);
 }
 
+/* True while the daemon of the task's node is lost (its liveness key expired). */
+static int node_lost(const ipd_model_t *m, const task_rec_t *t)
+{
+    return m->lost_nodes.count > 0 && ipd_strmap_get(&m->lost_nodes, t->task.node) != NULL;
+}
+
+/* Whether two tasks differ in anything but updated_at. */
+static int differs_but_time(const ipd_task_t *a, const ipd_task_t *b)
+{
+    const size_t at = offsetof(ipd_task_t, updated_at), after = at + sizeof(a->updated_at);
+    return memcmp(a, b, at) != 0 || memcmp((const char *)a + after, (const char *)b + after, sizeof(*a) - after) != 0;
+}
+
+/*
+ * A published remote task that no rule of ipd_model_compute_task changes becomes its record as
+ * it is: the record carries its cause already (ipd_model_remote_task), and a change takes the
+ * record's time. Returns 1 or 0 as ipd_model_compute_task does, or -1 when a rule applies (the
+ * daemon is lost, the task is final, or attempts, a give-up or a deletion of its own apply):
+ * the general computation then decides.
+ */
+static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
+{
+    const ipd_task_t *rec = t->remote;
+    if (t->adopted_attempts != 0 || t->gave_up || t->kjob_gone ||
+        ipd_task_state_is_final((ipd_task_state_t)t->task.state) || strcmp(rec->node, t->task.node) != 0 ||
+        (!ipd_task_state_is_final((ipd_task_state_t)rec->state) && node_lost(m, t)))
+        return -1;
+    t->recheck_at = 0;
+    if (!differs_but_time(rec, &t->task))
+        return 0;
+    t->task = *rec;
+    if (rec->state == IPD_TASK_UNKNOWN)
+        t->task.updated_at = now;
+    return 1;
+}
+
 /*
  * Another node's task as its daemon published it through Redis, unknown while that daemon is lost.
  * `next` starts as the published record when there is one (ipd_model_compute_task), else as the
@@ -136,8 +173,7 @@ static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
     /* The record was filed under its own node name: the copy is the same string, kept as a guard. */
     if (t->remote != NULL && strcmp(next->node, t->task.node) != 0)
         ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));
-    if (ipd_strmap_get(&m->lost_nodes, t->task.node) != NULL &&
-        !ipd_task_state_is_final((ipd_task_state_t)next->state)) {
+    if (node_lost(m, t) && !ipd_task_state_is_final((ipd_task_state_t)next->state)) {
         next->state = IPD_TASK_UNKNOWN;
         set_text(next, "NodeDaemonLost", "the daemon of this node stopped refreshing its liveness key in Redis");
     }
@@ -146,6 +182,11 @@ static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
 int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     int remote = model_is_remote(m, t->task.node);
+    if (remote && m->remote_feed && t->remote != NULL && !m->copy_tasks) {
+        int rc = from_published(m, t, now);
+        if (rc >= 0)
+            return rc;
+    }
     /* A published remote task starts from its record, every other from the task as last computed:
      * one copy of the record, not two. */
     const ipd_task_t *base = remote && m->remote_feed && t->remote != NULL ? t->remote : &t->task;
