@@ -171,8 +171,14 @@ int ipd_json_append_string(ipd_buf_t *buf, const char *s, size_t len)
     return finish(&w);
 }
 
-/* A fixed-size field: its length up to the first NUL or the size. */
-#define FIELD_LEN(arr) strnlen((arr), sizeof(arr))
+/* A fixed-size field's length, up to the first NUL or its size. Most of a task's text fields
+ * are empty most of the time, and those need no call. */
+static inline size_t field_len(const char *s, size_t size)
+{
+    return s[0] == '\0' ? 0 : strnlen(s, size);
+}
+
+#define FIELD_LEN(arr) field_len((arr), sizeof(arr))
 
 /* Writes a field of length `n` as a string, or null when it is empty and `empty_is_null`. */
 static char *write_field(char *p, const char *s, size_t n, int empty_is_null)
