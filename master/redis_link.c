@@ -491,41 +491,21 @@ static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len,
 static void start_read(ipd_redis_link_t *l);
 static void start_snapshot(ipd_redis_link_t *l);
 
-/* The fields of a Stream entry the link reads, each the first of its name; NULL when absent. */
-typedef struct entry_fields {
-    const redisReply *n, *s, *j, *r, *x;
-} entry_fields_t;
+/* The fields of a Stream entry the link reads, by their one-letter names (ENTRY_FIELDS). */
+#define ENTRY_FIELDS "nsjrx"
+enum { F_NODE, F_SEQ, F_JOB, F_RECORD, F_DROP, F_COUNT };
 
-/* One pass over [field, value, ...]: every field name the link writes is one letter. */
-static void entry_fields(const redisReply *fields, entry_fields_t *f)
+/* One pass over [field, value, ...]: `out[i]` is the value of the first field named
+ * ENTRY_FIELDS[i], NULL when there is none. */
+static void entry_fields(const redisReply *fields, const redisReply *out[F_COUNT])
 {
-    memset(f, 0, sizeof(*f));
+    for (int i = 0; i < F_COUNT; i++)
+        out[i] = NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || k->len != 1)
-            continue;
-        const redisReply **slot = NULL;
-        switch (k->str[0]) {
-        case 'n':
-            slot = &f->n;
-            break;
-        case 's':
-            slot = &f->s;
-            break;
-        case 'j':
-            slot = &f->j;
-            break;
-        case 'r':
-            slot = &f->r;
-            break;
-        case 'x':
-            slot = &f->x;
-            break;
-        default:
-            break;
-        }
-        if (slot != NULL && *slot == NULL)
-            *slot = v;
+        const redisReply *k = fields->element[i];
+        const char *at = k->type == REDIS_REPLY_STRING && k->len == 1 ? memchr(ENTRY_FIELDS, k->str[0], F_COUNT) : NULL;
+        if (at != NULL && out[at - ENTRY_FIELDS] == NULL)
+            out[at - ENTRY_FIELDS] = fields->element[i + 1];
     }
 }
 
@@ -543,9 +523,9 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         l->stats.skipped++;
         return 0;
     }
-    entry_fields_t f;
-    entry_fields(fields, &f);
-    const redisReply *s = f.s, *n = f.n;
+    const redisReply *f[F_COUNT];
+    entry_fields(fields, f);
+    const redisReply *s = f[F_SEQ], *n = f[F_NODE];
     if (s != NULL && s->type == REDIS_REPLY_STRING) {
         /* Parsed in place (no copy): this runs for every entry of every batch. */
         uint64_t seq = 0;
@@ -560,7 +540,7 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         }
         l->next_seq = seq + 1;
     }
-    const redisReply *x = f.x, *j = f.j;
+    const redisReply *x = f[F_DROP], *j = f[F_JOB];
     if (x != NULL && x->type == REDIS_REPLY_STRING && x->len == 4 && memcmp(x->str, "drop", 4) == 0 && j != NULL &&
         j->type == REDIS_REPLY_STRING && j->len > 0 && j->len < IPD_JOB_ID_SIZE) {
         char job_id[IPD_JOB_ID_SIZE];
@@ -578,7 +558,7 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         }
         return 0;
     }
-    apply_record(l, n->str, n->len, f.r);
+    apply_record(l, n->str, n->len, f[F_RECORD]);
     return 0;
 }
 

@@ -28,6 +28,15 @@ static void give_back(redisReader *r, redisReply *reply)
     r->fn->freeObject(reply);
 }
 
+/* Feeds `t` to `r`, reads one reply, checks it against `want` and frees it as hiredis does. */
+static void read_one(redisReader *r, const text_t *t, const redisReply *want, const char *at)
+{
+    cr_assert_eq(redisReaderFeed(r, t->data, t->len), REDIS_OK);
+    redisReply *got = next_reply(r);
+    same_reply(got, want, at);
+    give_back(r, got);
+}
+
 static ipd_redis_arena_stats_t stats_of(const ipd_redis_arena_t *a)
 {
     ipd_redis_arena_stats_t s;
@@ -46,12 +55,8 @@ Test(redis_arena, an_xread_reply_of_many_entries_reads_as_hiredis_builds_it)
     ipd_redis_arena_init(&a, IPD_REDIS_ARENA_LIMIT);
     redisReader *r = arena_reader(&a);
     /* Three in a row: the first spills into chunks, the block then holds the next ones alone. */
-    for (int round = 0; round < 3; round++) {
-        cr_assert_eq(redisReaderFeed(r, t.data, t.len), REDIS_OK);
-        redisReply *got = next_reply(r);
-        same_reply(got, want, "reply");
-        give_back(r, got);
-    }
+    for (int round = 0; round < 3; round++)
+        read_one(r, &t, want, "reply");
     ipd_redis_arena_stats_t s = stats_of(&a);
     cr_assert_eq(s.replies, 3);
     cr_assert_eq(s.heap_replies, 0);
@@ -78,10 +83,7 @@ Test(redis_arena, nested_arrays_nil_integer_status_and_error_elements_read_as_hi
         else
             mixed_reply(&t);
         redisReply *want = parse_default(&t);
-        cr_assert_eq(redisReaderFeed(r, t.data, t.len), REDIS_OK);
-        redisReply *got = next_reply(r);
-        same_reply(got, want, "reply");
-        give_back(r, got);
+        read_one(r, &t, want, "reply");
         freeReplyObject(want);
         free(t.data);
     }
@@ -101,15 +103,9 @@ Test(redis_arena, a_reply_above_the_limit_is_read_whole_and_the_block_stays_with
     ipd_redis_arena_init(&a, LIMIT);
     redisReader *r = arena_reader(&a);
     for (int round = 0; round < 2; round++) {
-        cr_assert_eq(redisReaderFeed(r, big.data, big.len), REDIS_OK);
-        redisReply *got = next_reply(r);
-        same_reply(got, want_big, "big");
-        give_back(r, got);
+        read_one(r, &big, want_big, "big");
         cr_assert_leq(stats_of(&a).block, LIMIT, "the arena keeps %zu bytes", stats_of(&a).block);
-        cr_assert_eq(redisReaderFeed(r, small.data, small.len), REDIS_OK);
-        got = next_reply(r);
-        same_reply(got, want_small, "small");
-        give_back(r, got);
+        read_one(r, &small, want_small, "small");
     }
     ipd_redis_arena_stats_t s = stats_of(&a);
     cr_assert_eq(s.spilled, 2, "each big reply spilled, spilled %llu", (unsigned long long)s.spilled);
@@ -258,10 +254,8 @@ Test(redis_arena, a_reply_cut_short_by_a_protocol_error_or_a_freed_reader_is_fre
     cr_assert_eq(s.heap_replies, 1);
     /* The arena still serves a reader afterwards. */
     r = arena_reader(&a);
-    cr_assert_eq(redisReaderFeed(r, whole.data, whole.len), REDIS_OK);
-    redisReply *want = parse_default(&whole), *got = next_reply(r);
-    same_reply(got, want, "after the failures");
-    give_back(r, got);
+    redisReply *want = parse_default(&whole);
+    read_one(r, &whole, want, "after the failures");
     redisReaderFree(r);
     ipd_redis_arena_dispose(&a);
     freeReplyObject(want);
