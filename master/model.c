@@ -78,7 +78,8 @@ void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only)
     }
 }
 
-static job_rec_t *new_job(ipd_model_t *m, const char *id)
+/* A new job `id`, filed under `hash` (ipd_strmap_hash(id)). */
+static job_rec_t *new_job(ipd_model_t *m, const char *id, size_t hash)
 {
     job_rec_t *j = calloc(1, sizeof(*j));
     if (j == NULL)
@@ -87,7 +88,7 @@ static job_rec_t *new_job(ipd_model_t *m, const char *id)
     j->job.created_at = ipd_model_now();
     j->job.spec.backoff_limit = 3;
     j->job.spec.ttl_seconds_after_finished = -1;
-    if (ipd_strmap_put(&m->jobs, id, j) != 0) {
+    if (ipd_strmap_put_hashed(&m->jobs, id, hash, j) != 0) {
         free(j);
         return NULL;
     }
@@ -97,10 +98,10 @@ static job_rec_t *new_job(ipd_model_t *m, const char *id)
 
 static void free_job(ipd_model_t *m, job_rec_t *j);
 
-/* Takes a job and its tasks as the table holds them. */
-static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
+/* Takes a job and its tasks as the table holds them; `hash` is ipd_strmap_hash(job->id). */
+static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, size_t hash)
 {
-    job_rec_t *j = new_job(m, job->id);
+    job_rec_t *j = new_job(m, job->id, hash);
     if (j == NULL)
         return NULL;
     j->job = *job;
@@ -147,7 +148,7 @@ static void remember_gone(ipd_model_t *m, const char *id)
  * event. It comes back from the table with its history rather than as a new job, which would
  * take a fresh creation time and push a younger job out of a full table.
  */
-static int reload_from_table(ipd_model_t *m, const char *id, job_rec_t **out)
+static int reload_from_table(ipd_model_t *m, const char *id, size_t hash, job_rec_t **out)
 {
     ipd_job_t job;
     size_t cap = 16;
@@ -162,7 +163,11 @@ static int reload_from_table(ipd_model_t *m, const char *id, job_rec_t **out)
             free(tasks);
             continue;
         }
-        if (rc == 0 && (*out = adopt(m, &job, tasks, view.ntasks)) == NULL)
+        /* The table holds it under `id`: its record's id is `id`, and so is its hash (the record's own
+         * is taken should they ever differ). */
+        if (rc == 0 && strcmp(job.id, id) != 0)
+            hash = ipd_strmap_hash(job.id);
+        if (rc == 0 && (*out = adopt(m, &job, tasks, view.ntasks, hash)) == NULL)
             rc = -ENOMEM;
         free(tasks);
         return rc;
@@ -171,7 +176,9 @@ static int reload_from_table(ipd_model_t *m, const char *id, job_rec_t **out)
 
 job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
 {
-    job_rec_t *j = ipd_strmap_get(&m->jobs, id);
+    /* One hash for every lookup of the id: the jobs, the table's evictions, a new job's filing. */
+    size_t hash = ipd_strmap_hash(id);
+    job_rec_t *j = ipd_strmap_get_hashed(&m->jobs, id, hash);
     if (j != NULL || !create)
         return j;
     /*
@@ -180,12 +187,12 @@ job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
      * publish what a late object shows (a pod of an earlier attempt, a Job's replayed update)
      * in place of the terminal state it was published with, from version 1 again.
      */
-    int rc = reload_from_table(m, id, &j);
+    int rc = reload_from_table(m, id, hash, &j);
     if (rc == 0)
         return j;
-    if (rc != IPD_ENOTFOUND || ipd_strmap_get(&m->gone, id) != NULL)
+    if (rc != IPD_ENOTFOUND || ipd_strmap_get_hashed(&m->gone, id, hash) != NULL)
         return NULL;
-    return new_job(m, id);
+    return new_job(m, id, hash);
 }
 
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
@@ -268,7 +275,7 @@ static int load_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
     /* Finished jobs stay in the table as history; only active ones need following. */
     if (ipd_job_state_is_final((ipd_job_state_t)job->state))
         return 0;
-    job_rec_t *j = adopt(m, job, tasks, ntasks);
+    job_rec_t *j = adopt(m, job, tasks, ntasks, ipd_strmap_hash(job->id));
     if (j == NULL)
         return -ENOMEM;
     j->from_table = 1;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t hash_str(const char *s)
+size_t ipd_strmap_hash(const char *s)
 {
     size_t h = 0xcbf29ce484222325ULL;
     for (; *s != '\0'; s++)
@@ -48,10 +48,15 @@ static ipd_strmap_entry_t **find(const ipd_strmap_t *m, const char *key, size_t 
     return pp;
 }
 
+void *ipd_strmap_get_hashed(const ipd_strmap_t *m, const char *key, size_t hash)
+{
+    ipd_strmap_entry_t **pp = find(m, key, hash);
+    return pp != NULL && *pp != NULL ? (*pp)->value : NULL;
+}
+
 void *ipd_strmap_get(const ipd_strmap_t *m, const char *key)
 {
-    ipd_strmap_entry_t **pp = find(m, key, hash_str(key));
-    return pp != NULL && *pp != NULL ? (*pp)->value : NULL;
+    return ipd_strmap_get_hashed(m, key, ipd_strmap_hash(key));
 }
 
 static int grow(ipd_strmap_t *m)
@@ -77,7 +82,11 @@ static int grow(ipd_strmap_t *m)
 
 int ipd_strmap_put(ipd_strmap_t *m, const char *key, void *value)
 {
-    size_t h = hash_str(key);
+    return ipd_strmap_put_hashed(m, key, ipd_strmap_hash(key), value);
+}
+
+int ipd_strmap_put_hashed(ipd_strmap_t *m, const char *key, size_t h, void *value)
+{
     ipd_strmap_entry_t **pp = find(m, key, h);
     if (pp != NULL && *pp != NULL) {
         (*pp)->value = value;
@@ -101,7 +110,7 @@ int ipd_strmap_put(ipd_strmap_t *m, const char *key, void *value)
 
 void *ipd_strmap_del(ipd_strmap_t *m, const char *key)
 {
-    ipd_strmap_entry_t **pp = find(m, key, hash_str(key));
+    ipd_strmap_entry_t **pp = find(m, key, ipd_strmap_hash(key));
     if (pp == NULL || *pp == NULL)
         return NULL;
     ipd_strmap_entry_t *e = *pp;

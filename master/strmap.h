@@ -30,6 +30,13 @@ void ipd_strmap_dispose(ipd_strmap_t *m);
 void *ipd_strmap_get(const ipd_strmap_t *m, const char *key);
 /** Sets `key` to `value` (replacing any). Returns 0 or -ENOMEM. */
 IPD_MUST_USE int ipd_strmap_put(ipd_strmap_t *m, const char *key, void *value);
+
+/** The hash every map files `key` under: computed once, it serves several calls below on one key. */
+size_t ipd_strmap_hash(const char *key);
+/** ipd_strmap_get() with `hash` = ipd_strmap_hash(key). */
+void *ipd_strmap_get_hashed(const ipd_strmap_t *m, const char *key, size_t hash);
+/** ipd_strmap_put() with `hash` = ipd_strmap_hash(key). */
+IPD_MUST_USE int ipd_strmap_put_hashed(ipd_strmap_t *m, const char *key, size_t hash, void *value);
 /** Removes `key`; returns its value, or NULL if absent. */
 void *ipd_strmap_del(ipd_strmap_t *m, const char *key);
 

@@ -205,3 +205,31 @@ Test(strmap, deleting_during_a_collected_pass)
     ipd_strmap_dispose(&m);
     free(seen);
 }
+
+Test(strmap, a_hash_computed_once_finds_and_files_what_the_plain_calls_do)
+{
+    /* The hashed calls and the plain ones share one map: a key put by either is found by both. */
+    ipd_strmap_t m;
+    ipd_strmap_init(&m);
+    char key[32];
+    for (size_t i = 0; i < 1000; i++) {
+        key_of(i, key, sizeof(key));
+        if (i % 2)
+            cr_assert_eq(ipd_strmap_put_hashed(&m, key, ipd_strmap_hash(key), val(i)), 0);
+        else
+            cr_assert_eq(ipd_strmap_put(&m, key, val(i)), 0);
+    }
+    for (size_t i = 0; i < 1000; i++) {
+        key_of(i, key, sizeof(key));
+        cr_assert_eq(ipd_strmap_get(&m, key), val(i), "%s", key);
+        cr_assert_eq(ipd_strmap_get_hashed(&m, key, ipd_strmap_hash(key)), val(i), "%s", key);
+    }
+    key_of(7, key, sizeof(key));
+    cr_assert_eq(ipd_strmap_put_hashed(&m, key, ipd_strmap_hash(key), val(70)), 0);
+    cr_assert_eq(ipd_strmap_get(&m, key), val(70), "a hashed put replaces the value");
+    cr_assert_eq(m.count, 1000);
+    cr_assert_null(ipd_strmap_get_hashed(&m, "absent", ipd_strmap_hash("absent")));
+    cr_assert_eq(ipd_strmap_del(&m, key), val(70));
+    cr_assert_null(ipd_strmap_get_hashed(&m, key, ipd_strmap_hash(key)));
+    ipd_strmap_dispose(&m);
+}
