@@ -262,16 +262,25 @@ static int same_record(const uint8_t *a, const uint8_t *b, const span_t *spans, 
     return 1;
 }
 
+/* True when the `n` bytes at `p` are all zero; a word at a time, for reattach over a full table. */
+static int all_zero(const uint8_t *p, size_t n)
+{
+    uint64_t acc = 0;
+    while (n & 7)
+        acc |= p[--n];
+    for (size_t i = 0; i < n; i += 8)
+        acc |= ipd_hash64_load(p + i);
+    return acc == 0;
+}
+
 /* True when every string field of `rec` is zero after its NUL. */
 static int tails_zero(const uint8_t *rec, const span_t *spans, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!spans[i].str)
-            continue;
         const uint8_t *p = rec + spans[i].off;
-        for (size_t j = strnlen((const char *)p, spans[i].len); j < spans[i].len; j++)
-            if (p[j] != 0)
-                return 0;
+        size_t used = spans[i].str ? strnlen((const char *)p, spans[i].len) : spans[i].len;
+        if (!all_zero(p + used, spans[i].len - used))
+            return 0;
     }
     return 1;
 }
