@@ -158,7 +158,15 @@ typedef struct job_rec {
      * next publication (and before the actions, ipd_model_counts_ready).
      */
     int counts_due;
+    int from_heap; /* allocated by calloc, not from the model's slabs (master/model.c, job_alloc) */
 } job_rec_t;
+
+/* Job records, a slab of fresh zeroed memory at a time (master/model.c, job_alloc). */
+typedef struct job_slab {
+    struct job_slab *next;
+    size_t used; /* records handed out of `recs` */
+    job_rec_t recs[];
+} job_slab_t;
 
 struct ipd_model {
     ipd_table_t *table;
@@ -178,7 +186,9 @@ struct ipd_model {
     uint32_t *computed_index; /* the tasks publish() recomputed, scratch_cap entries (owned) ... */
     size_t ncomputed;         /* ... for the actions run right after it (ipd_model_run_actions) */
     size_t scratch_cap;
-    int copy_tasks; /* ipd_model_set_copy_tasks: single tasks are copied too */
+    int copy_tasks;       /* ipd_model_set_copy_tasks: single tasks are copied too */
+    job_slab_t *slabs;    /* the job records' slabs, newest first (owned) */
+    job_rec_t *free_jobs; /* records of forgotten jobs, for reuse, linked by next_dirty */
     ipd_model_stats_t stats;
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
     int remote_feed;               /* other nodes' tasks come from Redis, not from their Jobs */

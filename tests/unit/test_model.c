@@ -2058,3 +2058,60 @@ Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_c
     ipd_table_destroy(table_b);
     ipd_table_unlink(instance_b);
 }
+
+Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
+{
+    /* Jobs of other nodes finish and are let go of, and their records serve the next new jobs:
+     * a model whose records come from its slabs writes what one whose records come from calloc
+     * does, job after job (a record reused with anything left of its last job would differ). */
+    char instance_b[80];
+    snprintf(instance_b, sizeof(instance_b), "%s-b", instance);
+    ipd_table_unlink(instance_b);
+    ipd_table_t *table_b = create_table(instance_b, NULL);
+    cr_assert_not_null(table_b);
+    ipd_model_t *model_a = NULL, *model_b = NULL;
+    cr_assert_eq(ipd_model_create(table, &recorder, &model_a), 0);
+    cr_assert_eq(ipd_model_create(table_b, &recorder, &model_b), 0);
+    ipd_model_set_copy_tasks(model_b, 1);
+    ipd_model_t *models[2] = {model_a, model_b};
+    for (int k = 0; k < 2; k++)
+        ipd_model_set_node(models[k], "node-00", 1);
+    uint64_t rnd = 11;
+    int64_t now = T0;
+    size_t least = SIZE_MAX, most = 0;
+    for (int x = 0; x < 400; x++) {
+        char id[IPD_JOB_ID_SIZE];
+        snprintf(id, sizeof(id), "pj-%08x", 0x100 + x);
+        ipd_job_t job = job_of(id, 1 + x % 3, x % 4);
+        job.nodes.desired = 1 + (uint32_t)(x % 3);
+        snprintf(job.spec.pull_secrets, sizeof(job.spec.pull_secrets), "secret-%d", x % 5);
+        /* Each of its nodes reports a pull or two and, but for every seventh job, a final state. */
+        for (uint32_t n = 0; n < job.nodes.desired; n++) {
+            char node[32];
+            snprintf(node, sizeof(node), "node-%02u", n + 1);
+            ipd_task_t t = random_remote_task(node, &rnd, now);
+            t.state = IPD_TASK_PULLING;
+            for (int k = 0; k < 2; k++)
+                cr_assert_eq(ipd_model_remote_task(models[k], &job, NULL, &t), 0);
+            t.state = x % 7 == 0 ? IPD_TASK_PULLING : (uint8_t)(IPD_TASK_SUCCEEDED + (x + n) % 3);
+            for (int k = 0; k < 2; k++)
+                cr_assert_eq(ipd_model_remote_task(models[k], &job, NULL, &t), 0);
+        }
+        now += 1000;
+        for (int k = 0; k < 2; k++) {
+            ipd_model_flush(models[k], now);
+            cr_assert_eq(ipd_model_check_counts(models[k]), 0, "job %d", x);
+        }
+        expect_same_job(table, table_b, id, x);
+        size_t held = ipd_model_stats(model_a)->jobs;
+        cr_assert_eq(held, ipd_model_stats(model_b)->jobs);
+        least = held < least ? held : least;
+        most = held > most ? held : most;
+    }
+    cr_assert_lt(most, 100, "finished jobs were let go of (%zu held at most)", most);
+    cr_assert_gt(most, 1, "some jobs stayed while others came");
+    ipd_model_destroy(model_a);
+    ipd_model_destroy(model_b);
+    ipd_table_destroy(table_b);
+    ipd_table_unlink(instance_b);
+}
