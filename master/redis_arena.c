@@ -106,7 +106,7 @@ static void *take_slow(ipd_redis_arena_t *a, size_t size)
  * lives in the arena is decided when its root is made: in the arena when no other reply of the
  * arena is alive, else with malloc(); its elements follow their root.
  */
-static redisReply *make(const redisReadTask *task, int type, size_t payload)
+static inline __attribute__((always_inline)) redisReply *make(const redisReadTask *task, int type, size_t payload)
 {
     ipd_redis_arena_t *a = task->privdata;
     int root = task->parent == NULL;
@@ -174,8 +174,10 @@ static void *create_array(const redisReadTask *task, int elements)
     r->elements = n;
     if (n > 0) {
         r->element = (redisReply **)(void *)(r + 1);
-        /* A reply freed half-parsed (a protocol error) has elements not made yet. */
-        memset(r->element, 0, n * sizeof(redisReply *));
+        /* A reply freed half-parsed (a protocol error) has elements not made yet: free_heap()
+         * skips them. A reply of the arena is freed whole, without a walk. */
+        if (object_of(r)->tag == HEAP_TAG)
+            memset(r->element, 0, n * sizeof(redisReply *));
     }
     return r;
 }
