@@ -185,24 +185,33 @@ size_t ipd_model_next_bits(const job_rec_t *j, unsigned which, size_t from)
 
 int ipd_model_grow_task_index(job_rec_t *j, size_t cap)
 {
-    uint32_t *stale = realloc(j->stale_list, cap * sizeof(*stale));
-    if (stale == NULL)
+    /* One block, the bitmaps then the stale list: one allocation per growth, not four. What the
+     * old block holds is kept for the j->cap tasks it held at least. */
+    size_t words = bit_words(cap), keep = j->bits[0] != NULL ? bit_words(j->cap) : 0;
+    uint64_t *block = malloc(words * IPD_TASK_BITS * sizeof(*block) + cap * sizeof(*j->stale_list));
+    if (block == NULL)
         return -ENOMEM;
+    if (keep > words)
+        keep = words;
+    uint32_t *stale = (uint32_t *)(block + words * IPD_TASK_BITS);
+    for (int b = 0; b < IPD_TASK_BITS; b++)
+        if (keep > 0)
+            memcpy(block + words * (size_t)b, j->bits[b], keep * sizeof(*block));
+    if (j->nstale > 0)
+        memcpy(stale, j->stale_list, j->nstale * sizeof(*stale));
+    free(j->bits[0]);
+    for (int b = 0; b < IPD_TASK_BITS; b++)
+        j->bits[b] = block + words * (size_t)b;
     j->stale_list = stale;
-    for (int b = 0; b < IPD_TASK_BITS; b++) {
-        uint64_t *bits = realloc(j->bits[b], bit_words(cap) * sizeof(*bits));
-        if (bits == NULL)
-            return -ENOMEM;
-        j->bits[b] = bits;
-    }
     return 0;
 }
 
 void ipd_model_dispose_task_index(job_rec_t *j)
 {
-    free(j->stale_list);
+    free(j->bits[0]); /* the block of every bitmap and the stale list */
     for (int b = 0; b < IPD_TASK_BITS; b++)
-        free(j->bits[b]);
+        j->bits[b] = NULL;
+    j->stale_list = NULL;
 }
 
 int ipd_model_check_counts(ipd_model_t *m)

@@ -144,14 +144,14 @@ typedef struct job_rec {
     int all_stale; /* an input of every task changed (the job's spec, the model's scope): recompute all */
     struct job_rec *next_dirty;
     /*
-     * The tasks marked stale, by index, each once (cap entries, owned). Valid while no task was
+     * The tasks marked stale, by index, each once (cap entries, in the block of bits[0]). Valid while no task was
      * inserted, removed or reset since the last publication (counts_due clear); else the flush
      * walks every task.
      */
     uint32_t *stale_list;
     size_t nstale;
     task_counts_t counts;
-    uint64_t *bits[IPD_TASK_BITS]; /* cap bits each (owned) */
+    uint64_t *bits[IPD_TASK_BITS]; /* cap bits each; one block (owned through bits[0]) holds them and the stale list */
     /*
      * Tasks were inserted, removed or reset (or all are stale): the counts and bitmaps are
      * recounted, the stale list is not used, and every task's table position is checked, at the
