@@ -69,8 +69,6 @@ static void fake_stop(fake_t *f)
     if (f->fd >= 0)
         close(f->fd);
     close(f->listen_fd);
-    unlink(f->path);
-    rmdir(f->dir);
     free(f->in.data);
     free(f->out.data);
 }
@@ -154,6 +152,9 @@ static void probe_start(probe_t *p)
     p->conn.after_read = after_read;
     for (int i = 0; i < 2000 && !(p->up && p->fake.fd >= 0); i++)
         turn(p);
+    /* Connected: the path is not needed any more, and a failed test leaves nothing behind. */
+    unlink(p->fake.path);
+    rmdir(p->fake.dir);
     cr_assert(p->up && p->fake.fd >= 0, "the adapter did not connect");
 }
 
