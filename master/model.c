@@ -223,7 +223,14 @@ static void remember_gone(ipd_model_t *m, const char *id)
 static int reload_from_table(ipd_model_t *m, const char *id, size_t hash, job_rec_t **out)
 {
     ipd_job_t job;
-    size_t cap = 16;
+    /* Asked first without room for tasks: a job the table does not hold (every new one) costs a
+     * lookup and no allocation; the 28 KB of room a job's tasks were looked up with each time
+     * also moved the heap's end ahead of what it held, a fresh page at a time. */
+    ipd_table_job_view_t probe = {.job = &job};
+    int found = ipd_table_get_job(m->table, id, &probe);
+    if (found != 0)
+        return found;
+    size_t cap = probe.ntasks > 0 ? probe.ntasks : 1;
     for (;;) {
         ipd_task_t *tasks = malloc(cap * sizeof(*tasks));
         if (tasks == NULL)
