@@ -94,7 +94,9 @@ void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only)
  * A zeroed job record. A job record is 3.8 KB, most of it two job records of the table's shape
  * that a new job writes at once: clearing it first, as calloc does from the heap, doubles the
  * work of a new job. Records come from slabs of fresh anonymous memory, which the kernel gives
- * zeroed as it is first touched; a forgotten job's record is cleared and reused first. The
+ * zeroed, mapped in at once (one system call where each page was a fault of its own: every
+ * record of a slab is used before the next slab is mapped); a forgotten job's record is cleared
+ * and reused first. The
  * model keeps the records of as many jobs as it held at once, and unmaps them when destroyed.
  * With ipd_model_set_copy_tasks() they come from calloc (the general way, for the tests).
  */
@@ -115,7 +117,7 @@ static job_rec_t *job_alloc(ipd_model_t *m)
     }
     if (m->slabs == NULL || m->slabs->used == JOB_SLAB_RECORDS) {
         job_slab_t *s = mmap(NULL, sizeof(*s) + JOB_SLAB_RECORDS * sizeof(job_rec_t), PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (s == MAP_FAILED)
             return NULL;
         s->next = m->slabs;
