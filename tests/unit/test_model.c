@@ -1978,6 +1978,35 @@ static void expect_same_job(ipd_table_t *a, ipd_table_t *b, const char *id, int 
     cr_assert(memcmp(ja, jb, va.json_len) == 0, "step %d, job %s: the JSON differs", step, id);
 }
 
+/* Two models of node-00 with Redis: `fast` over the suite's table, `general` over a table of its
+ * own that takes the general path wherever the model has a shorter one (ipd_model_set_copy_tasks). */
+typedef struct model_pair {
+    char instance[80];
+    ipd_table_t *table;
+    ipd_model_t *fast, *general;
+} model_pair_t;
+
+static void pair_open(model_pair_t *p, const ipd_model_actions_t *fast, const ipd_model_actions_t *general)
+{
+    snprintf(p->instance, sizeof(p->instance), "%s-b", instance);
+    ipd_table_unlink(p->instance);
+    p->table = create_table(p->instance, NULL);
+    cr_assert_not_null(p->table);
+    cr_assert_eq(ipd_model_create(table, fast, &p->fast), 0);
+    cr_assert_eq(ipd_model_create(p->table, general, &p->general), 0);
+    ipd_model_set_copy_tasks(p->general, 1);
+    ipd_model_set_node(p->fast, "node-00", 1);
+    ipd_model_set_node(p->general, "node-00", 1);
+}
+
+static void pair_close(model_pair_t *p)
+{
+    ipd_model_destroy(p->fast);
+    ipd_model_destroy(p->general);
+    ipd_table_destroy(p->table);
+    ipd_table_unlink(p->instance);
+}
+
 Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_copied_or_not)
 {
     /* Two models, each over its own table, get the same random inputs: other nodes' records
@@ -1985,27 +2014,19 @@ Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_c
      * task, or one changed task, where it keeps it; the other copies every task as it does for a
      * job of many. After every flush both tables hold the same bytes, both models' counts equal a
      * recount, and own_task was told the same. */
-    char instance_b[80];
-    snprintf(instance_b, sizeof(instance_b), "%s-b", instance);
-    ipd_table_unlink(instance_b);
-    ipd_table_t *table_b = create_table(instance_b, NULL);
-    cr_assert_not_null(table_b);
     own_log_t log_a = {0}, log_b = {0};
-    ipd_model_actions_t acts = recorder;
-    acts.own_task = on_own_task;
-    ipd_model_t *model_a = NULL, *model_b = NULL;
-    acts.ctx = &log_a;
-    cr_assert_eq(ipd_model_create(table, &acts, &model_a), 0);
-    acts.ctx = &log_b;
-    cr_assert_eq(ipd_model_create(table_b, &acts, &model_b), 0);
-    ipd_model_set_copy_tasks(model_b, 1);
-    ipd_model_t *models[2] = {model_a, model_b};
+    ipd_model_actions_t acts_a = recorder, acts_b = recorder;
+    acts_a.own_task = acts_b.own_task = on_own_task;
+    acts_a.ctx = &log_a;
+    acts_b.ctx = &log_b;
+    model_pair_t pair;
+    pair_open(&pair, &acts_a, &acts_b);
+    ipd_table_t *table_b = pair.table;
+    ipd_model_t *models[2] = {pair.fast, pair.general};
     ipd_model_t *saved = model;
     char ids[REMOTE_JOBS][IPD_JOB_ID_SIZE];
     ipd_job_t jobs[REMOTE_JOBS];
     unsigned attempts[2][REMOTE_JOBS] = {{0}};
-    for (int k = 0; k < 2; k++)
-        ipd_model_set_node(models[k], "node-00", 1);
     for (int x = 0; x < REMOTE_JOBS; x++) {
         snprintf(ids[x], sizeof(ids[x]), "pj-000000%02d", 60 + x);
         jobs[x] = job_of(ids[x], 2, 0);
@@ -2053,10 +2074,7 @@ Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_c
     cr_assert_gt(log_a.calls, 0, "this node's tasks went to own_task");
     cr_assert_eq(log_a.calls, log_b.calls);
     cr_assert_eq(log_a.hash, log_b.hash, "own_task was told other tasks");
-    ipd_model_destroy(model_a);
-    ipd_model_destroy(model_b);
-    ipd_table_destroy(table_b);
-    ipd_table_unlink(instance_b);
+    pair_close(&pair);
 }
 
 Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
@@ -2064,18 +2082,9 @@ Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
     /* Jobs of other nodes finish and are let go of, and their records serve the next new jobs:
      * a model whose records come from its slabs writes what one whose records come from calloc
      * does, job after job (a record reused with anything left of its last job would differ). */
-    char instance_b[80];
-    snprintf(instance_b, sizeof(instance_b), "%s-b", instance);
-    ipd_table_unlink(instance_b);
-    ipd_table_t *table_b = create_table(instance_b, NULL);
-    cr_assert_not_null(table_b);
-    ipd_model_t *model_a = NULL, *model_b = NULL;
-    cr_assert_eq(ipd_model_create(table, &recorder, &model_a), 0);
-    cr_assert_eq(ipd_model_create(table_b, &recorder, &model_b), 0);
-    ipd_model_set_copy_tasks(model_b, 1);
-    ipd_model_t *models[2] = {model_a, model_b};
-    for (int k = 0; k < 2; k++)
-        ipd_model_set_node(models[k], "node-00", 1);
+    model_pair_t pair;
+    pair_open(&pair, &recorder, &recorder);
+    ipd_model_t *models[2] = {pair.fast, pair.general};
     uint64_t rnd = 11;
     int64_t now = T0;
     size_t least = SIZE_MAX, most = 0;
@@ -2102,16 +2111,13 @@ Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
             ipd_model_flush(models[k], now);
             cr_assert_eq(ipd_model_check_counts(models[k]), 0, "job %d", x);
         }
-        expect_same_job(table, table_b, id, x);
-        size_t held = ipd_model_stats(model_a)->jobs;
-        cr_assert_eq(held, ipd_model_stats(model_b)->jobs);
+        expect_same_job(table, pair.table, id, x);
+        size_t held = ipd_model_stats(pair.fast)->jobs;
+        cr_assert_eq(held, ipd_model_stats(pair.general)->jobs);
         least = held < least ? held : least;
         most = held > most ? held : most;
     }
     cr_assert_lt(most, 100, "finished jobs were let go of (%zu held at most)", most);
     cr_assert_gt(most, 1, "some jobs stayed while others came");
-    ipd_model_destroy(model_a);
-    ipd_model_destroy(model_b);
-    ipd_table_destroy(table_b);
-    ipd_table_unlink(instance_b);
+    pair_close(&pair);
 }
