@@ -1,5 +1,7 @@
 #include "proto/job.h"
 
+#include "proto/job_spans.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -226,9 +228,9 @@ void ipd_job_aggregate_counts(ipd_job_t *job, const ipd_node_counts_t *c, const 
     } else {
         job->finished_at = IPD_TIME_NULL;
     }
-    /* Zero the whole fields so that equal jobs are equal byte for byte. */
-    memset(job->error_reason, 0, sizeof(job->error_reason));
-    memset(job->error_message, 0, sizeof(job->error_message));
+    /* Strings end at their NUL (ipd_job_same): the buffers' tails are left as they are. */
+    job->error_reason[0] = '\0';
+    job->error_message[0] = '\0';
     job->error_cause = IPD_CAUSE_NONE;
     if (failing == NULL)
         return;
@@ -266,4 +268,79 @@ size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap)
     memmove(dst, src, n);
     dst[n] = '\0';
     return n;
+}
+
+/* Compares the bytes [off, off + len) of two records, leaving out [skip, skip + skip_len). */
+static int same_bytes(const uint8_t *a, const uint8_t *b, size_t off, size_t len, size_t skip, size_t skip_len)
+{
+    if (skip >= off && skip + skip_len <= off + len)
+        return memcmp(a + off, b + off, skip - off) == 0 &&
+               memcmp(a + skip + skip_len, b + skip + skip_len, off + len - skip - skip_len) == 0;
+    return memcmp(a + off, b + off, len) == 0;
+}
+
+/* Whether two records are the same by their spans, the bytes [skip, skip + skip_len) of a raw
+ * span left out (skip_len 0: none). */
+static int same_spans(const void *va, const void *vb, const ipd_span_t *spans, size_t n, size_t skip, size_t skip_len)
+{
+    const uint8_t *a = va, *b = vb;
+    for (size_t i = 0; i < n; i++) {
+        size_t off = spans[i].off, len = spans[i].len;
+        if (spans[i].str ? strncmp((const char *)a + off, (const char *)b + off, len) != 0
+                         : !same_bytes(a, b, off, len, skip, skip_len))
+            return 0;
+    }
+    return 1;
+}
+
+static void copy_spans(void *vdst, const void *vsrc, const ipd_span_t *spans, size_t n)
+{
+    uint8_t *dst = vdst;
+    const uint8_t *src = vsrc;
+    if (dst == src)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        size_t off = spans[i].off, len = spans[i].len;
+        if (spans[i].str) {
+            size_t used = strnlen((const char *)src + off, len);
+            memcpy(dst + off, src + off, used < len ? used + 1 : len);
+        } else {
+            memcpy(dst + off, src + off, len);
+        }
+    }
+}
+
+int ipd_task_same(const ipd_task_t *a, const ipd_task_t *b)
+{
+    return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, 0, 0);
+}
+
+int ipd_task_same_but_time(const ipd_task_t *a, const ipd_task_t *b)
+{
+    return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, offsetof(ipd_task_t, updated_at), sizeof(a->updated_at));
+}
+
+int ipd_job_same(const ipd_job_t *a, const ipd_job_t *b)
+{
+    return same_spans(a, b, ipd_job_spans, IPD_JOB_NSPANS, 0, 0);
+}
+
+int ipd_job_spec_same(const ipd_job_spec_t *a, const ipd_job_spec_t *b)
+{
+    /* Every member of ipd_job_spec_t: proto/job_spans.h asserts the list. */
+    return a->timeout_seconds == b->timeout_seconds && a->backoff_limit == b->backoff_limit &&
+           a->deadline_seconds == b->deadline_seconds && a->parallelism == b->parallelism &&
+           a->ttl_seconds_after_finished == b->ttl_seconds_after_finished &&
+           strncmp(a->pull_secrets, b->pull_secrets, sizeof(a->pull_secrets)) == 0 &&
+           a->refresh_seconds == b->refresh_seconds;
+}
+
+void ipd_task_copy(ipd_task_t *dst, const ipd_task_t *src)
+{
+    copy_spans(dst, src, ipd_task_spans, IPD_TASK_NSPANS);
+}
+
+void ipd_job_copy(ipd_job_t *dst, const ipd_job_t *src)
+{
+    copy_spans(dst, src, ipd_job_spans, IPD_JOB_NSPANS);
 }

@@ -162,7 +162,8 @@ void ipd_task_init(ipd_task_t *task, const char *node, int64_t now);
  * kept afterwards; `finished_at` is set to `now` when the job becomes final (kept if already
  * set) and cleared if it becomes active again. A failing task without a kubelet reason gives
  * the error reason "retrying" or "failed" (its state name), so `error` is never null while a
- * task is failing. The error fields are zero-padded, so equal jobs compare equal with memcmp.
+ * task is failing. Equal jobs are ipd_job_same(), not always equal byte for byte: a string's
+ * buffer past its NUL keeps what it held.
  */
 void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int64_t now);
 
@@ -188,6 +189,26 @@ void ipd_node_counts_add(ipd_node_counts_t *c, uint8_t state, int delta);
  * that keeps the counts as its tasks change instead of walking them.
  */
 void ipd_job_aggregate_counts(ipd_job_t *job, const ipd_node_counts_t *c, const ipd_task_t *failing, int64_t now);
+
+/*
+ * Records by value. A string member's value ends at its NUL: what follows is not part of it, may
+ * be anything, and is neither compared nor copied. These touch the bytes in use only, not the
+ * whole fixed-size buffers (a task record is 1 760 bytes, its strings mostly short): the model
+ * compares and copies every remote record (master/model.c), and over thousands of jobs each copy
+ * is a cache miss per line it touches (docs/benchmarks.md). The members are listed once, in
+ * proto/job_spans.h.
+ */
+/** True when `a` and `b` hold the same value: the same strings and the same other bytes. */
+int ipd_task_same(const ipd_task_t *a, const ipd_task_t *b);
+/** ipd_task_same() but for `updated_at`. */
+int ipd_task_same_but_time(const ipd_task_t *a, const ipd_task_t *b);
+int ipd_job_same(const ipd_job_t *a, const ipd_job_t *b);
+int ipd_job_spec_same(const ipd_job_spec_t *a, const ipd_job_spec_t *b);
+/** Gives `dst` the value of `src` (ipd_task_same() holds after): each string with its NUL (a
+ *  full buffer without one as it is) and every other byte; `dst`'s bytes after its new NULs are
+ *  left as they were. `dst` and `src` are the same record or do not overlap. */
+void ipd_task_copy(ipd_task_t *dst, const ipd_task_t *src);
+void ipd_job_copy(ipd_job_t *dst, const ipd_job_t *src);
 
 /** Copies `src` into `dst` (size `cap` >= 1), truncating at a UTF-8 boundary. Returns bytes copied. */
 size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proto/hash64.h"
+#include "proto/job_spans.h"
 
 /*
  * A record copy's checksum covers the bytes in use, not the fixed-size buffers: a string field
@@ -14,106 +15,8 @@
  * ambiguity. docs/shm-layout.md, "Checksums".
  */
 
-/* One span of a record: a string field (`str`) or bytes hashed as they are. */
-typedef struct span {
-    uint16_t off;
-    uint16_t len;
-    uint8_t str;
-} span_t;
-
-#define MEMBER_SIZE(T, m) sizeof(((T *)0)->m)
-/* The initialisers of spans: a string member; the bytes from member `from` up to member `to`; the
- * bytes from member `from` to the end of the record, padding included. */
-#define STR(T, m)        offsetof(T, m), MEMBER_SIZE(T, m), 1
-#define RAW(T, from, to) offsetof(T, from), offsetof(T, to) - offsetof(T, from), 0
-#define REST(T, from)    offsetof(T, from), sizeof(T) - offsetof(T, from), 0
-/* A string member is hashed by whole words: its size must be a multiple of 8. */
-#define STR_SIZE_OK(T, m) _Static_assert(MEMBER_SIZE(T, m) % 8 == 0, #T "." #m ": string sizes are multiples of 8")
-/* Member `b` starts where member `a` ends: the chains below list every member of the records. */
-#define FOLLOWS(T, a, b)                                                                                               \
-    _Static_assert(offsetof(T, b) == offsetof(T, a) + MEMBER_SIZE(T, a),                                               \
-                   #T " changed after ." #a ": update the spans in shared/table_hash.c and bump TABLE_LAYOUT_VERSION")
-
-/*
- * The spans of ipd_job_t and ipd_task_t (proto/job.h). They cover every byte, whatever the
- * records hold: a member added between two spans is hashed as it is. The chains of asserts
- * name every member in order, so that any change of proto/job.h stops the build here until a
- * new string member gets its span (and the layout version its bump).
- */
-static const span_t job_spans[] = {
-    {STR(ipd_job_t, id)},
-    {STR(ipd_job_t, image)},
-    {RAW(ipd_job_t, created_at, spec.pull_secrets)},
-    {STR(ipd_job_t, spec.pull_secrets)},
-    {RAW(ipd_job_t, spec.refresh_seconds, error_reason)},
-    {STR(ipd_job_t, error_reason)},
-    {STR(ipd_job_t, error_message)},
-    {REST(ipd_job_t, state)},
-};
-STR_SIZE_OK(ipd_job_t, id);
-STR_SIZE_OK(ipd_job_t, image);
-STR_SIZE_OK(ipd_job_t, spec.pull_secrets);
-STR_SIZE_OK(ipd_job_t, error_reason);
-STR_SIZE_OK(ipd_job_t, error_message);
-_Static_assert(offsetof(ipd_job_t, id) == 0, "ipd_job_t starts with id");
-FOLLOWS(ipd_job_t, id, image);
-FOLLOWS(ipd_job_t, image, created_at);
-FOLLOWS(ipd_job_t, created_at, started_at);
-FOLLOWS(ipd_job_t, started_at, finished_at);
-FOLLOWS(ipd_job_t, finished_at, version);
-FOLLOWS(ipd_job_t, version, spec);
-_Static_assert(offsetof(ipd_job_spec_t, timeout_seconds) == 0, "ipd_job_spec_t starts with timeout_seconds");
-FOLLOWS(ipd_job_spec_t, timeout_seconds, backoff_limit);
-FOLLOWS(ipd_job_spec_t, backoff_limit, deadline_seconds);
-FOLLOWS(ipd_job_spec_t, deadline_seconds, parallelism);
-FOLLOWS(ipd_job_spec_t, parallelism, ttl_seconds_after_finished);
-FOLLOWS(ipd_job_spec_t, ttl_seconds_after_finished, pull_secrets);
-FOLLOWS(ipd_job_spec_t, pull_secrets, refresh_seconds);
-_Static_assert(sizeof(ipd_job_spec_t) == offsetof(ipd_job_spec_t, refresh_seconds) + sizeof(int32_t),
-               "ipd_job_spec_t changed: update the spans in shared/table_hash.c");
-_Static_assert(sizeof(ipd_node_counts_t) == 8 * sizeof(uint32_t), "ipd_node_counts_t holds 8 counts, no string");
-FOLLOWS(ipd_job_t, spec, nodes);
-FOLLOWS(ipd_job_t, nodes, error_reason);
-FOLLOWS(ipd_job_t, error_reason, error_message);
-FOLLOWS(ipd_job_t, error_message, state);
-FOLLOWS(ipd_job_t, state, pull_policy);
-FOLLOWS(ipd_job_t, pull_policy, cancelled);
-FOLLOWS(ipd_job_t, cancelled, error_cause);
-FOLLOWS(ipd_job_t, error_cause, keep);
-FOLLOWS(ipd_job_t, keep, _reserved);
-_Static_assert(sizeof(ipd_job_t) == 1744, "ipd_job_t changed: update the spans in shared/table_hash.c");
-
-static const span_t task_spans[] = {
-    {STR(ipd_task_t, node)},         {STR(ipd_task_t, ns)},           {STR(ipd_task_t, pod)},
-    {STR(ipd_task_t, reason)},       {STR(ipd_task_t, message)},      {STR(ipd_task_t, fail_reason)},
-    {STR(ipd_task_t, fail_message)}, {REST(ipd_task_t, image_bytes)},
-};
-STR_SIZE_OK(ipd_task_t, node);
-STR_SIZE_OK(ipd_task_t, ns);
-STR_SIZE_OK(ipd_task_t, pod);
-STR_SIZE_OK(ipd_task_t, reason);
-STR_SIZE_OK(ipd_task_t, message);
-STR_SIZE_OK(ipd_task_t, fail_reason);
-STR_SIZE_OK(ipd_task_t, fail_message);
-_Static_assert(offsetof(ipd_task_t, node) == 0, "ipd_task_t starts with node");
-FOLLOWS(ipd_task_t, node, ns);
-FOLLOWS(ipd_task_t, ns, pod);
-FOLLOWS(ipd_task_t, pod, reason);
-FOLLOWS(ipd_task_t, reason, message);
-FOLLOWS(ipd_task_t, message, fail_reason);
-FOLLOWS(ipd_task_t, fail_reason, fail_message);
-FOLLOWS(ipd_task_t, fail_message, image_bytes);
-FOLLOWS(ipd_task_t, image_bytes, pull_ms);
-FOLLOWS(ipd_task_t, pull_ms, updated_at);
-FOLLOWS(ipd_task_t, updated_at, attempts);
-FOLLOWS(ipd_task_t, attempts, state);
-FOLLOWS(ipd_task_t, state, cause);
-FOLLOWS(ipd_task_t, cause, _reserved);
-_Static_assert(sizeof(ipd_task_t) == 1760, "ipd_task_t changed: update the spans in shared/table_hash.c");
-
-#define NSPANS(a) (sizeof(a) / sizeof((a)[0]))
-#define ONES      UINT64_C(0x0101010101010101)
-#define HIGHS     UINT64_C(0x8080808080808080)
+#define ONES  UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
 
 /* The bytes of `w` that are zero have their high bit set, and perhaps bytes after the first of
  * them too (a borrow); no bit is set when no byte is zero. */
@@ -184,7 +87,7 @@ static inline uint64_t fold_str(uint64_t h, const uint8_t *p, size_t size)
 }
 
 /* Folds the bytes of record `rec` that the checksum covers into `h`. */
-static uint64_t fold_record(uint64_t h, const uint8_t *rec, const span_t *spans, size_t n)
+static uint64_t fold_record(uint64_t h, const uint8_t *rec, const ipd_span_t *spans, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         h = spans[i].str ? fold_str(h, rec + spans[i].off, spans[i].len)
@@ -237,7 +140,7 @@ static inline uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, s
 }
 
 /* Stores record `src` into `dst` span by span and folds what it stored into `h`. */
-static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const span_t *spans, size_t n)
+static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const ipd_span_t *spans, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t off = spans[i].off, len = spans[i].len;
@@ -248,18 +151,6 @@ static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const
         }
     }
     return h;
-}
-
-/* True when records `a` and `b` hold the same strings and the same other bytes. */
-static int same_record(const uint8_t *a, const uint8_t *b, const span_t *spans, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t off = spans[i].off, len = spans[i].len;
-        if (spans[i].str ? strncmp((const char *)a + off, (const char *)b + off, len) != 0
-                         : memcmp(a + off, b + off, len) != 0)
-            return 0;
-    }
-    return 1;
 }
 
 /* True when the `n` bytes at `p` are all zero; a word at a time, for reattach over a full table. */
@@ -274,7 +165,7 @@ static int all_zero(const uint8_t *p, size_t n)
 }
 
 /* True when every string field of `rec` is zero after its NUL. */
-static int tails_zero(const uint8_t *rec, const span_t *spans, size_t n)
+static int tails_zero(const uint8_t *rec, const ipd_span_t *spans, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = rec + spans[i].off;
@@ -313,43 +204,40 @@ static uint64_t job_json_hash(const job_copy_t *c, uint64_t h, uint32_t json_cap
 
 uint64_t ipd_table_job_checksum(const job_copy_t *c, uint32_t json_cap)
 {
-    uint64_t h = fold_record(job_head_hash(c), (const uint8_t *)&c->job, job_spans, NSPANS(job_spans));
+    uint64_t h = fold_record(job_head_hash(c), (const uint8_t *)&c->job, ipd_job_spans, IPD_JOB_NSPANS);
     return job_json_hash(c, h, json_cap);
 }
 
 uint64_t ipd_table_task_checksum(const task_copy_t *c)
 {
-    return ipd_hash64_finish(fold_record(task_head_hash(c), (const uint8_t *)&c->task, task_spans, NSPANS(task_spans)));
+    return ipd_hash64_finish(
+        fold_record(task_head_hash(c), (const uint8_t *)&c->task, ipd_task_spans, IPD_TASK_NSPANS));
 }
 
 void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap)
 {
-    uint64_t h = store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, job_spans, NSPANS(job_spans));
+    uint64_t h =
+        store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, ipd_job_spans, IPD_JOB_NSPANS);
     c->checksum = job_json_hash(c, h, json_cap);
 }
 
 void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task)
 {
     uint64_t h =
-        store_record(task_head_hash(c), (uint8_t *)&c->task, (const uint8_t *)task, task_spans, NSPANS(task_spans));
+        store_record(task_head_hash(c), (uint8_t *)&c->task, (const uint8_t *)task, ipd_task_spans, IPD_TASK_NSPANS);
     c->checksum = ipd_hash64_finish(h);
-}
-
-int ipd_table_task_same(const ipd_task_t *a, const ipd_task_t *b)
-{
-    return same_record((const uint8_t *)a, (const uint8_t *)b, task_spans, NSPANS(task_spans));
 }
 
 int ipd_table_job_copy_ok(const job_copy_t *c, uint32_t json_cap)
 {
     return c->json_len <= json_cap && c->checksum == ipd_table_job_checksum(c, json_cap) &&
-           tails_zero((const uint8_t *)&c->job, job_spans, NSPANS(job_spans));
+           tails_zero((const uint8_t *)&c->job, ipd_job_spans, IPD_JOB_NSPANS);
 }
 
 int ipd_table_task_copy_ok(const task_copy_t *c)
 {
     return c->checksum == ipd_table_task_checksum(c) &&
-           tails_zero((const uint8_t *)&c->task, task_spans, NSPANS(task_spans));
+           tails_zero((const uint8_t *)&c->task, ipd_task_spans, IPD_TASK_NSPANS);
 }
 
 uint64_t ipd_table_id_hash(const char *id)

@@ -300,8 +300,6 @@ int ipd_table_task_copy_ok(const task_copy_t *c);
  * zero). One pass over the bytes in use, not over the whole record. */
 void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap);
 void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task);
-/* True when the two tasks hold the same strings (up to their NULs) and the same other bytes. */
-int ipd_table_task_same(const ipd_task_t *a, const ipd_task_t *b);
 uint64_t ipd_table_id_hash(const char *id);
 
 /* table_latch.c: the double-buffer protocol shared by job, task and list slots. Writer:

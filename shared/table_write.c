@@ -54,7 +54,7 @@ static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index
     task_copy_t *c = task_copy(t, ts, seq);
 
     if (compare && seq != 0 && (c->flags & COPY_LIVE) && c->job_slot == slot && c->incarnation == inc &&
-        c->index == index && ipd_table_task_same(&c->task, task))
+        c->index == index && ipd_task_same(&c->task, task))
         return 0;
     ipd_table_latch_begin(h);
     c = task_copy(t, ts, seq + 1);

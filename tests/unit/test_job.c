@@ -172,9 +172,101 @@ Test(job, aggregate_error_is_first_failing_task)
     make_tasks(tasks, "ss");
     ipd_job_aggregate(&job, tasks, 2, 3);
     cr_assert_str_eq(job.error_reason, "");
-    for (size_t i = 0; i < sizeof(job.error_reason); i++)
-        cr_assert_eq(job.error_reason[i], 0, "byte %zu of a cleared reason", i);
+    cr_assert_str_eq(job.error_message, "");
+    /* The cleared fields keep their old bytes past the NUL: by value, the job is the one a fresh
+     * record aggregates to. */
+    ipd_job_t fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    fresh.started_at = job.started_at;
+    ipd_job_aggregate(&fresh, tasks, 2, 3);
+    cr_assert(ipd_job_same(&job, &fresh));
+    cr_assert_neq(memcmp(&job, &fresh, sizeof(job)), 0, "the tails differ, so this compares by value");
     cr_assert_eq(job.version, 0, "aggregation does not bump the version");
+}
+
+/* Fills every byte of `p` from `seed`: what a record's buffers hold past their NULs. */
+static void scribble(void *p, size_t n, unsigned seed)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)((seed + i * 131u) % 251u + 1u);
+}
+
+/* A task with short strings over scribbled tails. */
+static void scribbled_task(ipd_task_t *t, unsigned seed)
+{
+    scribble(t, sizeof(*t), seed);
+    snprintf(t->node, 7, "node-%u", seed % 10);
+    snprintf(t->ns, 4, "ns%u", seed % 10);
+    t->pod[0] = '\0';
+    snprintf(t->reason, 8, "Pulling");
+    snprintf(t->message, 20, "pulling image %u", seed % 100);
+    t->fail_reason[0] = '\0';
+    snprintf(t->fail_message, 3, "x%u", seed % 10);
+    t->image_bytes = 10;
+    t->pull_ms = 20;
+    t->updated_at = 30;
+    t->attempts = 1;
+    t->state = IPD_TASK_PULLING;
+    t->cause = IPD_CAUSE_NONE;
+    memset(t->_reserved, 0, sizeof(t->_reserved));
+}
+
+Test(job, records_compare_and_copy_by_value)
+{
+    ipd_task_t a, b;
+    scribbled_task(&a, 1);
+    scribbled_task(&b, 2);
+    memcpy(b.node, a.node, strlen(a.node) + 1);
+    memcpy(b.ns, a.ns, strlen(a.ns) + 1);
+    memcpy(b.message, a.message, strlen(a.message) + 1);
+    memcpy(b.fail_message, a.fail_message, strlen(a.fail_message) + 1);
+    cr_assert_neq(memcmp(&a, &b, sizeof(a)), 0);
+    cr_assert(ipd_task_same(&a, &b), "bytes past the NULs are no part of the value");
+    /* Each member in turn: a byte before a NUL, or a scalar, makes them differ. */
+    const size_t at[] = {
+        offsetof(ipd_task_t, node),    offsetof(ipd_task_t, ns),           offsetof(ipd_task_t, reason),
+        offsetof(ipd_task_t, message), offsetof(ipd_task_t, fail_message), offsetof(ipd_task_t, image_bytes),
+        offsetof(ipd_task_t, pull_ms), offsetof(ipd_task_t, attempts),     offsetof(ipd_task_t, state),
+        offsetof(ipd_task_t, cause),   offsetof(ipd_task_t, _reserved)};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        ipd_task_t c = b;
+        ((unsigned char *)&c)[at[i]] ^= 0x40;
+        cr_assert(!ipd_task_same(&a, &c), "member at %zu", at[i]);
+        cr_assert(!ipd_task_same_but_time(&a, &c), "member at %zu", at[i]);
+    }
+    b.updated_at = 31;
+    cr_assert(!ipd_task_same(&a, &b));
+    cr_assert(ipd_task_same_but_time(&a, &b), "updated_at is left out");
+    /* A copy over a scribbled record holds the value; a full buffer without a NUL is copied whole. */
+    ipd_task_t d;
+    scribble(&d, sizeof(d), 7);
+    memset(a.pod, 'p', sizeof(a.pod));
+    ipd_task_copy(&d, &a);
+    cr_assert(ipd_task_same(&d, &a));
+    cr_assert_eq(memcmp(d.pod, a.pod, sizeof(a.pod)), 0);
+    ipd_task_copy(&d, &d);
+    cr_assert(ipd_task_same(&d, &a), "a copy onto itself changes nothing");
+
+    ipd_job_t j, k;
+    scribble(&j, sizeof(j), 3);
+    scribble(&k, sizeof(k), 4);
+    snprintf(j.id, sizeof(j.id), "pj-1");
+    snprintf(j.image, sizeof(j.image), "img:1");
+    j.spec.pull_secrets[0] = '\0';
+    j.error_reason[0] = '\0';
+    snprintf(j.error_message, sizeof(j.error_message), "m");
+    ipd_job_copy(&k, &j);
+    cr_assert(ipd_job_same(&k, &j));
+    cr_assert(ipd_job_spec_same(&k.spec, &j.spec));
+    cr_assert_neq(memcmp(&k, &j, sizeof(j)), 0, "the tails were left as they were");
+    k.spec.backoff_limit++;
+    cr_assert(!ipd_job_same(&k, &j));
+    cr_assert(!ipd_job_spec_same(&k.spec, &j.spec));
+    k.spec.backoff_limit--;
+    k.spec.pull_secrets[0] = 's';
+    k.spec.pull_secrets[1] = '\0';
+    cr_assert(!ipd_job_spec_same(&k.spec, &j.spec));
 }
 
 Test(job, strlcpy_utf8_cuts_at_a_character_boundary)
