@@ -326,7 +326,7 @@ int ipd_model_note_sent(task_rec_t *t)
 {
     if (t->sent == NULL && (t->sent = malloc(sizeof(*t->sent))) == NULL)
         return -ENOMEM;
-    *t->sent = t->task;
+    ipd_task_copy(t->sent, &t->task);
     return 0;
 }
 
@@ -485,7 +485,7 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
     }
     t->remote = room;
     if (j->job.image[0] == '\0' || !j->was_published) {
-        if (memcmp(&j->job.spec, &job->spec, sizeof(job->spec)) != 0)
+        if (!ipd_job_spec_same(&j->job.spec, &job->spec))
             ipd_model_mark_dirty(m, j); /* an input of every task (timeout_seconds) */
         ipd_strlcpy_utf8(j->job.image, job->image, sizeof(j->job.image));
         j->job.pull_policy = job->pull_policy;
@@ -504,7 +504,7 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
         ipd_model_keep_learn(j, sel);
         json_decref(sel);
     }
-    *t->remote = *task;
+    ipd_task_copy(t->remote, task);
     /* Its cause as ipd_model_compute_task gives it (it classifies the task's own words): a record
      * that no rule of the model changes is taken as it is (from_published, master/model_task.c). */
     ipd_task_set_cause(t->remote);
@@ -640,7 +640,7 @@ static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j)
     if (j->ntasks == 1 && !m->copy_tasks)
         return &j->tasks[0].task;
     for (size_t i = 0; i < j->ntasks; i++)
-        m->scratch[i] = j->tasks[i].task;
+        ipd_task_copy(&m->scratch[i], &j->tasks[i].task);
     return m->scratch;
 }
 
@@ -651,7 +651,7 @@ static const ipd_task_t *changed_array(ipd_model_t *m, const job_rec_t *j, size_
     if (nchanged == 1 && !m->copy_tasks)
         return &j->tasks[m->changed_index[0]].task;
     for (size_t k = 0; k < nchanged; k++)
-        m->changed[k] = j->tasks[m->changed_index[k]].task;
+        ipd_task_copy(&m->changed[k], &j->tasks[m->changed_index[k]].task);
     return m->changed;
 }
 
@@ -750,14 +750,14 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state) && !j->job.keep) {
         next->state = j->published.state;
         next->finished_at = j->published.finished_at;
-        memcpy(next->error_reason, j->published.error_reason, sizeof(next->error_reason));
-        memcpy(next->error_message, j->published.error_message, sizeof(next->error_message));
+        ipd_strlcpy_utf8(next->error_reason, j->published.error_reason, sizeof(next->error_reason));
+        ipd_strlcpy_utf8(next->error_message, j->published.error_message, sizeof(next->error_message));
         next->error_cause = j->published.error_cause;
     }
     next->version = j->published.version;
     /* A task the table lacks is a change even when no count moved (a node's task that replaces
      * one of the pending placeholders above). */
-    int changed = !j->was_published || tasks_changed || nchanged > 0 || memcmp(next, &j->published, sizeof(*next)) != 0;
+    int changed = !j->was_published || tasks_changed || nchanged > 0 || !ipd_job_same(next, &j->published);
     int written = 0;
     if (changed) {
         next->version++;
@@ -801,7 +801,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             else
                 for (size_t k = 0; k < nchanged; k++)
                     j->tasks[m->changed_index[k]].table_pos = m->changed_index[k] + 1;
-            j->published = *next;
+            ipd_job_copy(&j->published, next);
             j->was_published = 1;
             m->stats.published++;
             written = 1;
@@ -823,8 +823,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (!t->computed)
             continue;
         t->computed = 0;
-        if (!tell || model_is_remote(m, t->task.node) ||
-            (t->sent != NULL && memcmp(t->sent, &t->task, sizeof(t->task)) == 0))
+        if (!tell || model_is_remote(m, t->task.node) || (t->sent != NULL && ipd_task_same(t->sent, &t->task)))
             continue;
         ipd_model_note_sent(t); /* without room, handed over again at its next computation */
         m->actions.own_task(m->actions.ctx, &j->job, j->node_count, ipd_model_keep_selection(j), &t->task);

@@ -283,7 +283,7 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
     t->create_asked_at = 0;
     /* The job's spec (timeout_seconds names a timeout) and tolerations (a node's taints) are
      * inputs of every task. */
-    int job_changed = memcmp(&j->job.spec, &info.spec, sizeof(info.spec)) != 0;
+    int job_changed = !ipd_job_spec_same(&j->job.spec, &info.spec);
     ipd_strlcpy_utf8(j->job.image, info.image, sizeof(j->job.image));
     j->job.pull_policy = info.pull_policy;
     j->job.spec = info.spec;

@@ -133,13 +133,6 @@ static int node_lost(const ipd_model_t *m, const task_rec_t *t)
     return m->lost_nodes.count > 0 && ipd_strmap_get(&m->lost_nodes, t->task.node) != NULL;
 }
 
-/* Whether two tasks differ in anything but updated_at. */
-static int differs_but_time(const ipd_task_t *a, const ipd_task_t *b)
-{
-    const size_t at = offsetof(ipd_task_t, updated_at), after = at + sizeof(a->updated_at);
-    return memcmp(a, b, at) != 0 || memcmp((const char *)a + after, (const char *)b + after, sizeof(*a) - after) != 0;
-}
-
 /*
  * A published remote task that no rule of ipd_model_compute_task changes becomes its record as
  * it is: the record carries its cause already (ipd_model_remote_task), and a change takes the
@@ -155,9 +148,9 @@ static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
         (!ipd_task_state_is_final((ipd_task_state_t)rec->state) && node_lost(m, t)))
         return -1;
     t->recheck_at = 0;
-    if (!differs_but_time(rec, &t->task))
+    if (ipd_task_same_but_time(rec, &t->task))
         return 0;
-    t->task = *rec;
+    ipd_task_copy(&t->task, rec);
     if (rec->state == IPD_TASK_UNKNOWN)
         t->task.updated_at = now;
     return 1;
@@ -255,13 +248,13 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
     int64_t updated_at =
         remote && m->remote_feed && t->remote != NULL && next.state != IPD_TASK_UNKNOWN ? t->remote->updated_at : now;
     next.updated_at = t->task.updated_at;
-    if (memcmp(&next, &t->task, sizeof(next)) == 0)
+    if (ipd_task_same(&next, &t->task))
         return 0;
     next.updated_at = updated_at;
     if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&
         !model_is_remote(m, next.node))
         m->stats.task_failures[next.cause]++;
-    t->task = next;
+    ipd_task_copy(&t->task, &next);
     return 1;
 }
 
