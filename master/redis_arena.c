@@ -41,6 +41,11 @@ void ipd_redis_arena_init(ipd_redis_arena_t *a, size_t limit)
     a->_limit = limit;
 }
 
+void ipd_redis_arena_set_limit(ipd_redis_arena_t *a, size_t limit)
+{
+    a->_limit = limit;
+}
+
 static void free_chunks(ipd_redis_arena_t *a)
 {
     while (a->_chunks != NULL) {
@@ -75,6 +80,11 @@ static void reset(ipd_redis_arena_t *a)
             }
         }
         a->_stats.spilled++;
+    }
+    if (a->_cap > a->_limit) { /* the limit was lowered */
+        free(a->_block);
+        a->_block = NULL;
+        a->_cap = 0;
     }
     a->_spill = 0;
     a->_cur = a->_block;

@@ -64,6 +64,9 @@ typedef struct ipd_redis_arena {
 
 /** Prepares `a` (caller's memory) to keep at most `limit` bytes between replies. Allocates nothing. */
 void ipd_redis_arena_init(ipd_redis_arena_t *a, size_t limit);
+/** Sets the bytes the arena keeps between replies from now on; a block larger than that is
+ *  freed once no reply lives in it. */
+void ipd_redis_arena_set_limit(ipd_redis_arena_t *a, size_t limit);
 
 /**
  * Frees the arena's memory. Every reply built by it must be gone already (the reader it was

@@ -17,11 +17,12 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define XREAD_BLOCK_MS 1000
-#define XREAD_COUNT    "1000"
-#define XREAD_COUNT_N  1000
-#define CHECK_MS       250
-#define KEY_SIZE       (IPD_CONFIG_INSTANCE_SIZE + IPD_NODE_SIZE + 24)
-#define DROPS_MAX      4096
+/* Bytes the reading connection's arena keeps per entry of a full XREAD reply (master/redis_arena.h:
+ * about 1 330 for the link's records); never less than IPD_REDIS_ARENA_LIMIT in all. */
+#define ARENA_PER_ENTRY 1536
+#define CHECK_MS        250
+#define KEY_SIZE        (IPD_CONFIG_INSTANCE_SIZE + IPD_NODE_SIZE + 24)
+#define DROPS_MAX       4096
 /* Changes per publish script call, and the bytes of their records, at most (a batch is sent at
  * the end of the loop's turn, or earlier when it reaches either). */
 #define BATCH_MAX       256
@@ -123,6 +124,8 @@ struct ipd_redis_link {
     char k_stream[KEY_SIZE], k_seq[KEY_SIZE], k_nodes[KEY_SIZE], k_epoch[KEY_SIZE], k_alive[KEY_SIZE],
         k_tasks[KEY_SIZE], p_tasks[KEY_SIZE], p_alive[KEY_SIZE];
     char maxlen[24], ttl[24];
+    int read_count;          /* XREAD COUNT (redis_read_count) ... */
+    char read_count_arg[16]; /* ... as its argument */
     uint64_t ttl_ms, cmd_timeout_ms;
     uint64_t lease_ms;  /* leases' time: max(redis_liveness_ttl, 3 x keep_pod_poll) */
     char token[40];     /* this process: the liveness key's value */
@@ -641,7 +644,7 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
      * Should this reply hold a gap, the read-ahead's entries fail the sequence check as well
      * and are not applied; the snapshot follows once it has returned.
      */
-    if (entries != NULL && entries->elements >= XREAD_COUNT_N && !l->resync_wanted && l->reading == 0) {
+    if (entries != NULL && entries->elements >= (size_t)l->read_count && !l->resync_wanted && l->reading == 0) {
         const redisReply *e = entries->element[entries->elements - 1];
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING)
             read_from(l, e->element[0]->str, e->element[0]->len);
@@ -663,7 +666,7 @@ static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len)
 {
     char block[16];
     snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
-    const char *argv[] = {"XREAD", "COUNT", XREAD_COUNT, "BLOCK", block, "STREAMS", l->k_stream, id};
+    const char *argv[] = {"XREAD", "COUNT", l->read_count_arg, "BLOCK", block, "STREAMS", l->k_stream, id};
     size_t len[8];
     for (int i = 0; i < 8; i++)
         len[i] = strlen(argv[i]);
@@ -915,6 +918,8 @@ static void on_reconnect(ipd_mloop_timer_t *t)
         return;
     }
     l->rd.after_read = on_rd_read;
+    size_t keep = (size_t)l->read_count * ARENA_PER_ENTRY;
+    ipd_redis_arena_set_limit(&l->rd.arena, keep > IPD_REDIS_ARENA_LIMIT ? keep : IPD_REDIS_ARENA_LIMIT);
     /* Both count as pending until connected: the check timer bounds the connect too. */
     l->wr_pending = l->rd_pending = 1;
 }
@@ -997,6 +1002,8 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     snprintf(l->k_alive, KEY_SIZE, "{%s}:alive:%s", p, l->node);
     snprintf(l->p_lease, KEY_SIZE, "{%s}:lease:", p);
     snprintf(l->maxlen, sizeof(l->maxlen), "%d", cfg->redis_stream_maxlen);
+    l->read_count = cfg->redis_read_count > 0 ? cfg->redis_read_count : 1;
+    snprintf(l->read_count_arg, sizeof(l->read_count_arg), "%d", l->read_count);
     l->ttl_ms = cfg->redis_liveness_ttl_ms;
     snprintf(l->ttl, sizeof(l->ttl), "%" PRIu64, l->ttl_ms);
     l->cmd_timeout_ms = l->ttl_ms / 3 > 2000 ? l->ttl_ms / 3 : 2000;
@@ -1097,6 +1104,7 @@ int ipd_redis_config_equal(const ipd_config_t *a, const ipd_config_t *b)
 {
     return strcmp(a->redis, b->redis) == 0 && strcmp(a->redis_password_file, b->redis_password_file) == 0 &&
            strcmp(a->redis_username, b->redis_username) == 0 && strcmp(a->redis_prefix, b->redis_prefix) == 0 &&
-           a->redis_stream_maxlen == b->redis_stream_maxlen && a->redis_liveness_ttl_ms == b->redis_liveness_ttl_ms &&
-           a->keep_pod_poll_ms == b->keep_pod_poll_ms && strcmp(a->node_name, b->node_name) == 0;
+           a->redis_stream_maxlen == b->redis_stream_maxlen && a->redis_read_count == b->redis_read_count &&
+           a->redis_liveness_ttl_ms == b->redis_liveness_ttl_ms && a->keep_pod_poll_ms == b->keep_pod_poll_ms &&
+           strcmp(a->node_name, b->node_name) == 0;
 }

@@ -636,6 +636,35 @@ Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 1
     stop_world();
 }
 
+Test(redis, a_daemon_behind_catches_up_through_small_replies_without_a_resync, .timeout = 120)
+{
+    /* Replies of 2 entries: catching up takes many XREADs, each written before the reply before
+     * it is applied (the read-ahead, master/redis_link.c), and nothing is missed or taken twice. */
+    start_world("rcount", NULL, "redis_read_count 2\n");
+    kill(w.d[0].pid, SIGSTOP);
+    char *ids[4];
+    for (int k = 0; k < 4; k++) {
+        char image[32];
+        snprintf(image, sizeof(image), "nginx:1.%d", 20 + k);
+        ids[k] = pull(1, image, "[\"node-2\", \"node-3\"]");
+    }
+    for (int k = 0; k < 4; k++) {
+        want_t done = {ids[k], {0, 1, 1}, NULL, NULL, "succeeded"};
+        wait_all(&done, 30000, "a job did not succeed on daemons 2 and 3");
+    }
+    int64_t resyncs = master_stat(0, "redis_resyncs_total");
+    kill(w.d[0].pid, SIGCONT);
+    for (int k = 0; k < 4; k++) {
+        wait_succeeded(ids[k], 30000, "daemon 1 did not catch up");
+        usleep(300 * 1000);
+        expect_same_everywhere(ids[k]);
+        free(ids[k]);
+    }
+    cr_expect_eq(master_stat(0, "redis_resyncs_total"), resyncs, "daemon 1 resynced instead of reading on");
+    cr_expect_eq(master_stat(0, "redis_records_skipped_total"), 0, "daemon 1 skipped records");
+    stop_world();
+}
+
 Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
 {
     start_world("rbad", NULL, NULL);

@@ -101,6 +101,7 @@ Test(config, defaults)
     cr_assert_str_eq(cfg.redis, "");
     cr_assert_str_eq(cfg.redis_prefix, "imgpulld");
     cr_assert_eq(cfg.redis_stream_maxlen, 100000);
+    cr_assert_eq(cfg.redis_read_count, 4000);
     cr_assert_eq(cfg.redis_liveness_ttl_ms, 15000);
     cr_assert_not(cfg.kube_insecure_skip_tls_verify);
     cr_assert_not(cfg.watchdog);
@@ -206,11 +207,12 @@ Test(config, redis_settings)
     cr_assert_eq(load("scope node\nnode_name node-1\nredis [fd00::5]:6379\n"), 0, "%s", err);
     cr_assert_str_eq(cfg.redis, "[fd00::5]:6379");
     cr_assert_eq(load("scope node\nnode_name node-1\nredis unix:/run/redis/redis.sock\nredis_prefix ipd-a\n"
-                      "redis_stream_maxlen 50\nredis_liveness_ttl 3s\n"),
+                      "redis_stream_maxlen 50\nredis_liveness_ttl 3s\nredis_read_count 250\n"),
                  0, "%s", err);
     cr_assert_str_eq(cfg.redis, "unix:/run/redis/redis.sock");
     cr_assert_str_eq(cfg.redis_prefix, "ipd-a");
     cr_assert_eq(cfg.redis_stream_maxlen, 50);
+    cr_assert_eq(cfg.redis_read_count, 250);
     cr_assert_eq(cfg.redis_liveness_ttl_ms, 3000);
     expect_error("scope node\nnode_name n\nredis localhost\n", "3: redis: expects host:port, got \"localhost\"");
     expect_error("scope node\nnode_name n\nredis unix:run/redis.sock\n",
@@ -221,6 +223,10 @@ Test(config, redis_settings)
                  "4: redis_prefix: may only contain letters, digits, '_', '.' and '-', got \"a{b}\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_stream_maxlen 0\n",
                  "4: redis_stream_maxlen: must be between 1 and 100000000, got \"0\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_read_count 0\n",
+                 "4: redis_read_count: must be between 1 and 100000, got \"0\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_read_count 100001\n",
+                 "4: redis_read_count: must be between 1 and 100000, got \"100001\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_liveness_ttl 10ms\n",
                  "4: redis_liveness_ttl: must be between 1s and 1h, got \"10ms\"");
     expect_error("redis_username u\n", "1: redis_username: is set but redis is not");
