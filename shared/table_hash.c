@@ -86,6 +86,8 @@ static inline uint64_t fold_str(uint64_t h, const uint8_t *p, size_t size)
     return h;
 }
 
+_Static_assert(IPD_JOB_NSPANS <= 8 && IPD_TASK_NSPANS <= 8, "a record's spans fit the 8 bits of a zero set");
+
 /* Folds the bytes of record `rec` that the checksum covers into `h`. */
 static uint64_t fold_record(uint64_t h, const uint8_t *rec, const ipd_span_t *spans, size_t n)
 {
@@ -139,17 +141,33 @@ static inline uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, s
     return h;
 }
 
-/* Stores record `src` into `dst` span by span and folds what it stored into `h`. */
-static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const ipd_span_t *spans, size_t n)
+/*
+ * Stores record `src` into `dst` span by span and folds what it stored into `h`. An empty string
+ * over a string span that `*zero` says is all zero already is folded as the zero word store_str()
+ * would store, and not written: the string members start on cache lines of their own, and most
+ * of them are empty in most records. `*zero` becomes the set of string spans stored empty.
+ */
+static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const ipd_span_t *spans, size_t n,
+                             uint8_t *zero)
 {
+    unsigned known = *zero, now = 0;
     for (size_t i = 0; i < n; i++) {
         size_t off = spans[i].off, len = spans[i].len;
         if (spans[i].str) {
+            unsigned bit = 1u << i;
+            if (src[off] == '\0') {
+                now |= bit;
+                if (known & bit) {
+                    h = ipd_hash64_lane(h, 0);
+                    continue;
+                }
+            }
             h = store_str(h, dst + off, src + off, len);
         } else {
             h = fold_raw_to(h, dst + off, src + off, len);
         }
     }
+    *zero = (uint8_t)now;
     return h;
 }
 
@@ -214,17 +232,17 @@ uint64_t ipd_table_task_checksum(const task_copy_t *c)
         fold_record(task_head_hash(c), (const uint8_t *)&c->task, ipd_task_spans, IPD_TASK_NSPANS));
 }
 
-void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap)
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap, uint8_t *zero)
 {
     uint64_t h =
-        store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, ipd_job_spans, IPD_JOB_NSPANS);
+        store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, ipd_job_spans, IPD_JOB_NSPANS, zero);
     c->checksum = job_json_hash(c, h, json_cap);
 }
 
-void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task)
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, uint8_t *zero)
 {
-    uint64_t h =
-        store_record(task_head_hash(c), (uint8_t *)&c->task, (const uint8_t *)task, ipd_task_spans, IPD_TASK_NSPANS);
+    uint64_t h = store_record(task_head_hash(c), (uint8_t *)&c->task, (const uint8_t *)task, ipd_task_spans,
+                              IPD_TASK_NSPANS, zero);
     c->checksum = ipd_hash64_finish(h);
 }
 

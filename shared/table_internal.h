@@ -183,7 +183,19 @@ typedef struct wjob {
     uint32_t task_count;
     uint8_t live;
     uint8_t state;
+    uint8_t zero[2]; /* per copy: bit i set = string span i of ipd_job_spans is known to be all zero */
 } wjob_t;
+
+/*
+ * What the writer knows of a task slot's copies without reading them: the common write then
+ * touches no shared-memory line it does not write (docs/shm-layout.md, "What the writer keeps").
+ * Zero means "not known" and is always safe: the writer then reads the copy.
+ */
+typedef struct wtask {
+    uint8_t zero[2]; /* per copy: bit i set = string span i of ipd_task_spans is known to be all zero */
+    uint8_t settled; /* 1: the published copy is known to hold no live task in a final state */
+    uint8_t _pad;
+} wtask_t;
 
 typedef struct extent {
     uint32_t first;
@@ -193,6 +205,7 @@ typedef struct extent {
 /* State only the writer has, rebuilt from the segment on reattach. */
 typedef struct table_writer {
     wjob_t *jobs;         /* job_capacity entries */
+    wtask_t *tasks;       /* task_capacity entries */
     uint32_t *free_slots; /* stack of free job slots */
     uint32_t nfree_slots;
     extent_t *free_ext; /* free task extents sorted by `first`, coalesced */
@@ -297,9 +310,11 @@ int ipd_table_task_copy_ok(const task_copy_t *c);
 /* The writer's stores: copies the record into a copy whose head (and, for a job, JSON) is
  * written, with every string zero after its NUL whatever the given record holds there, and sets
  * the checksum. `c` must hold a copy this writer stored before, or zeroes (its string tails are
- * zero). One pass over the bytes in use, not over the whole record. */
-void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap);
-void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task);
+ * zero). One pass over the bytes in use, not over the whole record. `zero` (in and out) says
+ * which string spans of `c` are all zero (wjob_t, wtask_t): an empty string stored over one of
+ * them is not written, which leaves its cache line untouched; on return it says which are. */
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap, uint8_t *zero);
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, uint8_t *zero);
 uint64_t ipd_table_id_hash(const char *id);
 
 /* table_latch.c: the double-buffer protocol shared by job, task and list slots. Writer:
@@ -324,6 +339,9 @@ int ipd_table_read_slot(const ipd_table_t *t, uint32_t slot, const char *id, uin
 
 /* table_writer.c: the writer's private state */
 int ipd_table_writer_new(ipd_table_t *t);
+/* Records what the writer knows of a segment it has just built, all zeroes: every string of
+ * every copy is zero and no copy is published. */
+void ipd_table_writer_zeroed(ipd_table_t *t);
 void ipd_table_writer_free(ipd_table_t *t);
 int ipd_table_writer_derive(ipd_table_t *t);
 int ipd_table_extent_alloc(ipd_table_t *t, uint32_t count, uint32_t *first);

@@ -237,8 +237,8 @@ static int build(const char *instance, const geometry_t *g, gid_t group, ipd_tab
     }
     if ((rc = init_header((*out)->hdr, g)) == 0) {
         set_view(*out);
-        if ((rc = ipd_table_writer_new(*out)) == 0)
-            rc = ipd_table_writer_derive(*out);
+        if ((rc = ipd_table_writer_new(*out)) == 0 && (rc = ipd_table_writer_derive(*out)) == 0)
+            ipd_table_writer_zeroed(*out);
     }
     if (rc != 0) {
         shm_unlink(info->name);

@@ -26,11 +26,12 @@ static void commit(ipd_table_t *t, ipd_ring_kind_t kind, uint32_t slot, const ui
 static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_job_t *job, const void *json,
                       size_t json_len)
 {
-    const wjob_t *wj = &t->w->jobs[slot];
+    wjob_t *wj = &t->w->jobs[slot];
     slot_head_t *h = job_head(t, slot);
 
     ipd_table_latch_begin(h);
-    job_copy_t *c = job_copy(t, slot, atomic_load_explicit(&h->seq, memory_order_relaxed) + 1);
+    uint64_t which = atomic_load_explicit(&h->seq, memory_order_relaxed) + 1;
+    job_copy_t *c = job_copy(t, slot, which);
     memset(c, 0, offsetof(job_copy_t, job));
     c->stamp = t->w->gen + 1;
     c->incarnation = wj->incarnation;
@@ -40,7 +41,7 @@ static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_j
     c->json_len = json != NULL ? (uint32_t)json_len : 0;
     if (json != NULL)
         memcpy(job_json(c), json, json_len);
-    ipd_table_job_store(c, job, t->json_cap);
+    ipd_table_job_store(c, job, t->json_cap, &wj->zero[which & 1]);
     ipd_table_latch_publish(h);
 }
 
@@ -63,8 +64,10 @@ static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index
     c->incarnation = inc;
     c->index = index;
     c->flags = COPY_LIVE;
-    ipd_table_task_store(c, task);
+    wtask_t *wt = &t->w->tasks[ts];
+    ipd_table_task_store(c, task, &wt->zero[(seq + 1) & 1]);
     ipd_table_latch_publish(h);
+    wt->settled = !ipd_task_state_is_final((ipd_task_state_t)task->state);
     return 1;
 }
 

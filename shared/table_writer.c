@@ -17,10 +17,11 @@ int ipd_table_writer_new(ipd_table_t *t)
     if (w == NULL)
         return -ENOMEM;
     w->jobs = calloc(t->job_cap, sizeof(*w->jobs));
+    w->tasks = calloc(t->task_cap, sizeof(*w->tasks));
     w->free_slots = calloc(t->job_cap, sizeof(*w->free_slots));
     w->free_ext = calloc((size_t)t->job_cap + 2, sizeof(*w->free_ext));
     t->w = w;
-    int ok = w->jobs != NULL && w->free_slots != NULL && w->free_ext != NULL;
+    int ok = w->jobs != NULL && w->tasks != NULL && w->free_slots != NULL && w->free_ext != NULL;
     for (int k = 0; k < 2; k++) {
         wlist_t *l = &w->lists[k];
         l->room = (uint32_t)list_positions(t->job_cap);
@@ -39,12 +40,21 @@ int ipd_table_writer_new(ipd_table_t *t)
     return 0;
 }
 
+void ipd_table_writer_zeroed(ipd_table_t *t)
+{
+    for (uint32_t s = 0; s < t->job_cap; s++)
+        t->w->jobs[s].zero[0] = t->w->jobs[s].zero[1] = UINT8_MAX;
+    for (uint32_t ts = 0; ts < t->task_cap; ts++)
+        t->w->tasks[ts] = (wtask_t){.zero = {UINT8_MAX, UINT8_MAX}, .settled = 1};
+}
+
 void ipd_table_writer_free(ipd_table_t *t)
 {
     table_writer_t *w = t->w;
     if (w == NULL)
         return;
     free(w->jobs);
+    free(w->tasks);
     free(w->free_slots);
     free(w->free_ext);
     for (int k = 0; k < 2; k++) {

@@ -1132,6 +1132,46 @@ Test(table, a_final_state_stays_final_whatever_the_writer_is_given)
     ipd_table_destroy(w);
 }
 
+/*
+ * The writer knows which tasks it published in a final state: for the others it does not read
+ * the published copy back (a cache line a put would not touch otherwise). Shown by a published
+ * copy changed behind its back to a final state, which only a writer that reads it refuses to
+ * leave; a writer that attaches again knows nothing yet and reads it.
+ */
+Test(table, the_writer_reads_a_published_task_back_only_when_it_may_be_final)
+{
+    ipd_table_t *w = make_table(8, 32, 64, 512, NULL);
+    const int U = IPD_TASK_PULLING, S = IPD_TASK_SUCCEEDED;
+    cr_assert_eq(put_states(w, "pj-live", 0, IPD_JOB_PULLING, (int[]){U, U}, 2, NULL), 0);
+    uint32_t slot = ipd_table_index_lookup(w, "pj-live"), ts = w->w->jobs[slot].task_first + 1;
+    task_copy_t *c = task_copy(w, ts, atomic_load(&task_head(w, ts)->seq));
+    c->task.state = IPD_TASK_SUCCEEDED;
+    cr_assert_eq(put_states(w, "pj-live", 0, IPD_JOB_PULLING, (int[]){U, IPD_TASK_PENDING}, 2, NULL), 0);
+    EXPECT_HELD(w, "pj-live", "pulling a:pulling b:pending (succeeded=0 failed=0 pending=1) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 0, "the writer went by what it had published");
+    c->task.state = IPD_TASK_PULLING; /* now the previous copy: as the writer left it */
+    cr_expect_eq(ipd_table_verify(w), 0);
+
+    /* A task it published final, it reads back and keeps. */
+    cr_assert_eq(put_states(w, "pj-live", 0, IPD_JOB_PULLING, (int[]){U, S}, 2, NULL), 0);
+    cr_assert_eq(put_states(w, "pj-live", 0, IPD_JOB_PULLING, (int[]){U, U}, 2, NULL), 0);
+    EXPECT_HELD(w, "pj-live", "pulling a:pulling b:succeeded (succeeded=1 failed=0 pending=0) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 1);
+
+    /* Reattached, the writer reads every task back before it changes it. */
+    cr_assert_eq(put_states(w, "pj-back", 0, IPD_JOB_PULLING, (int[]){U}, 1, NULL), 0);
+    ipd_table_destroy(w);
+    w = make_table(8, 32, 64, 512, NULL);
+    slot = ipd_table_index_lookup(w, "pj-back");
+    ts = w->w->jobs[slot].task_first;
+    c = task_copy(w, ts, atomic_load(&task_head(w, ts)->seq));
+    c->task.state = IPD_TASK_SUCCEEDED;
+    cr_assert_eq(put_states(w, "pj-back", 0, IPD_JOB_PULLING, (int[]){IPD_TASK_PENDING}, 1, NULL), 0);
+    EXPECT_HELD(w, "pj-back", "pulling a:succeeded (succeeded=1 failed=0 pending=0) nojson");
+    cr_expect_eq(ipd_table_final_refusals(w), 1, "read back after reattach");
+    ipd_table_destroy(w);
+}
+
 /* Pages of [p, p + len) that are in memory. */
 static size_t resident_pages(const void *p, size_t len)
 {
