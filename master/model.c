@@ -473,17 +473,20 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
     job_rec_t *j = ipd_model_job(m, job->id, 1);
     if (j == NULL)
         return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM; /* an evicted job stays gone */
-    /* The record is held apart from the task (model_internal.h): its room is had before the task is
-     * made, so that a task is never made without it. */
+    /* A record no rule changes goes into the task itself; any other is held apart from it
+     * (model_internal.h), and its room is had before the task is made, so that a task is never
+     * made without it. */
     task_rec_t *t = ipd_model_task(j, task->node, 0);
+    int take = ipd_model_takes_record(m, t, task);
     ipd_task_t *room = t != NULL ? t->remote : NULL;
-    if (room == NULL && (room = malloc(sizeof(*room))) == NULL)
+    if (!take && room == NULL && (room = malloc(sizeof(*room))) == NULL)
         return -ENOMEM;
     if (t == NULL && (t = ipd_model_task(j, task->node, 1)) == NULL) {
         free(room);
         return -ENOMEM;
     }
-    t->remote = room;
+    if (!take)
+        t->remote = room;
     if (j->job.image[0] == '\0' || !j->was_published) {
         if (!ipd_job_spec_same(&j->job.spec, &job->spec))
             ipd_model_mark_dirty(m, j); /* an input of every task (timeout_seconds) */
@@ -504,10 +507,14 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
         ipd_model_keep_learn(j, sel);
         json_decref(sel);
     }
-    ipd_task_copy(t->remote, task);
-    /* Its cause as ipd_model_compute_task gives it (it classifies the task's own words): a record
-     * that no rule of the model changes is taken as it is (from_published, master/model_task.c). */
-    ipd_task_set_cause(t->remote);
+    if (take) {
+        ipd_model_take_record(t, task);
+    } else {
+        ipd_task_copy(t->remote, task);
+        /* Its cause as ipd_model_compute_task gives it (it classifies the task's own words): a
+         * record that no rule of the model changes is taken as it is (from_published, model_task.c). */
+        ipd_task_set_cause(t->remote);
+    }
     ipd_model_mark_task(m, j, t);
     return 0;
 }

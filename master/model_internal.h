@@ -67,8 +67,17 @@ typedef struct task_rec {
     /* The two records below are held apart (1.7 KB each): a task needs one of them at most, and
      * most tasks need neither (a job's tasks are mostly other nodes' with Redis, mostly this
      * model's own otherwise). */
-    ipd_task_t *remote; /* another node's daemon published this task (Redis): as published (owned); NULL if not */
-    ipd_task_t *sent;   /* this node's task as last handed to own_task (owned); NULL while never */
+    ipd_task_t *remote; /* another node's daemon published this task (Redis): as published (owned); NULL if not, or
+                           while the record is `task` itself (has_record) */
+    /* A published record that no rule of the model changes is taken into `task` as it comes
+     * (ipd_model_take_record) instead of into `remote`: one record's lines touched per change,
+     * not two, and no `remote` block for most remote tasks. Then has_record is set, `remote` is
+     * NULL, `task` is the record but for its time, record_updated_at, and record_changed says
+     * whether `task` changed since the last computation. */
+    uint8_t has_record;
+    uint8_t record_changed;
+    int64_t record_updated_at;
+    ipd_task_t *sent; /* this node's task as last handed to own_task (owned); NULL while never */
     char kjob_reason[IPD_REASON_SIZE];
     char kjob_message[IPD_MESSAGE_SIZE];
     uint64_t kjob_mark;
@@ -232,6 +241,15 @@ void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only);
  */
 job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create);
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create);
+/*
+ * Whether remote record `rec` can be taken into task `t` (ipd_model_take_record): no rule of
+ * ipd_model_compute_task would change it (it is neither final nor unknown, its daemon is not
+ * lost, and the task is not final and has no attempts, give-up or deletion of its own). `t` is
+ * NULL for a task about to be made for it.
+ */
+int ipd_model_takes_record(const ipd_model_t *m, const task_rec_t *t, const ipd_task_t *rec);
+/* Takes remote record `rec` (borrowed) into `t->task`, its cause set as the model sets it. */
+void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec);
 /* Frees what task `t` owns (its remote and sent records), leaving them NULL. */
 void ipd_model_task_dispose(task_rec_t *t);
 /* Records `t->task` as handed to own_task now; 0, or -ENOMEM (then none is recorded: the task is

@@ -1,10 +1,13 @@
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "master/model_internal.h"
 #include "proto/cause.h"
+#include "proto/error.h"
 #include "shared/log.h"
 
 /* An action the cluster has not carried out after this long is asked again. */
@@ -156,6 +159,55 @@ static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
     return 1;
 }
 
+/* True while the daemon of `node` is lost. */
+static int node_name_lost(const ipd_model_t *m, const char *node)
+{
+    return m->lost_nodes.count > 0 && ipd_strmap_get(&m->lost_nodes, node) != NULL;
+}
+
+int ipd_model_takes_record(const ipd_model_t *m, const task_rec_t *t, const ipd_task_t *rec)
+{
+    ipd_task_state_t s = (ipd_task_state_t)rec->state;
+    if (m->copy_tasks || !m->remote_feed || ipd_task_state_is_final(s) || s == IPD_TASK_UNKNOWN ||
+        node_name_lost(m, rec->node))
+        return 0;
+    /* The conditions of from_published, on the task as it is now. */
+    return t == NULL ||
+           (t->remote == NULL && t->adopted_attempts == 0 && !t->gave_up && !t->kjob_gone &&
+            !ipd_task_state_is_final((ipd_task_state_t)t->task.state) && strcmp(rec->node, t->task.node) == 0);
+}
+
+void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec)
+{
+    ipd_task_t r;
+    ipd_task_copy(&r, rec);
+    ipd_task_set_cause(&r);
+    t->has_record = 1;
+    t->record_updated_at = r.updated_at;
+    /* As from_published: a record that differs in its time only leaves the task as it is. */
+    if (ipd_task_same_but_time(&r, &t->task))
+        return;
+    ipd_task_copy(&t->task, &r);
+    t->record_changed = 1;
+}
+
+/*
+ * The record taken into `t->task` (ipd_model_take_record) still stands as the task (0), or is
+ * put apart into `t->remote` (1) for the general computation: a rule applies now (the daemon
+ * was lost meanwhile, ...), or the model always computes (ipd_model_set_copy_tasks). -ENOMEM
+ * when it cannot be put apart.
+ */
+static int record_apart(ipd_model_t *m, task_rec_t *t)
+{
+    if (!m->copy_tasks && t->adopted_attempts == 0 && !t->gave_up && !t->kjob_gone && !node_lost(m, t))
+        return 0;
+    if ((t->remote = malloc(sizeof(*t->remote))) == NULL)
+        return -ENOMEM;
+    ipd_task_copy(t->remote, &t->task);
+    t->remote->updated_at = t->record_updated_at;
+    return 1;
+}
+
 /*
  * Another node's task as its daemon published it through Redis, unknown while that daemon is lost.
  * `next` starts as the published record when there is one (ipd_model_compute_task), else as the
@@ -172,9 +224,20 @@ static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
     }
 }
 
-int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     int remote = model_is_remote(m, t->task.node);
+    if (remote && m->remote_feed && t->has_record && t->remote == NULL) {
+        int apart = record_apart(m, t);
+        if (apart == 0) {
+            t->recheck_at = 0;
+            return 0;
+        }
+        if (apart < 0) {
+            ipd_error("model", "task %s of job %s kept as it is: %s", t->task.node, j->job.id, ipd_strerror(apart));
+            return 0;
+        }
+    }
     if (remote && m->remote_feed && t->remote != NULL && !m->copy_tasks) {
         int rc = from_published(m, t, now);
         if (rc >= 0)
@@ -256,6 +319,15 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
         m->stats.task_failures[next.cause]++;
     ipd_task_copy(&t->task, &next);
     return 1;
+}
+
+int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
+{
+    /* A record taken since the last computation changed the task already. */
+    int c = compute(m, j, t, now);
+    c |= t->record_changed;
+    t->record_changed = 0;
+    return c;
 }
 
 static int is_pull_failure(const char *reason)

@@ -1935,13 +1935,17 @@ static void on_own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, co
 #define REMOTE_STEPS 4000
 
 /* A record of `node`'s task as its daemon publishes it: any state, words of any length. */
-static ipd_task_t random_remote_task(const char *node, uint64_t *rnd, int64_t now)
+/* A record of `node` in a random state; with `settled` > 0, a final or unknown state once in
+ * `settled` records only, the others pending, pulling or retrying. */
+static ipd_task_t random_remote_task(const char *node, uint64_t *rnd, int64_t now, unsigned settled)
 {
     static const char *const reasons[] = {"", "Pulling", "ErrImagePull", "ImagePullBackOff", "Pulled"};
     ipd_task_t t;
     ipd_task_init(&t, node, now);
     uint32_t r = next_random(rnd);
     t.state = (uint8_t)(r % IPD_TASK_STATE_COUNT);
+    if (settled > 0 && (r >> 28) % settled != 0)
+        t.state = (uint8_t)(r % (IPD_TASK_RETRYING + 1));
     snprintf(t.reason, sizeof(t.reason), "%s", reasons[(r >> 4) % 5]);
     size_t len = (r >> 8) % (sizeof(t.message) - 1);
     for (size_t i = 0; i < len; i++)
@@ -2007,13 +2011,17 @@ static void pair_close(model_pair_t *p)
     ipd_table_unlink(p->instance);
 }
 
-Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_copied_or_not)
+/*
+ * Two models, each over its own table, get the same random inputs: other nodes' records
+ * (Redis), this node's Kubernetes objects, daemons lost and back. One takes its shorter paths
+ * (a job of one task, or one changed task, passed where it is kept; a record no rule changes
+ * taken into its task); the other copies every task as it does for a job of many, and computes
+ * every record. After every flush both tables hold the same bytes, both models' counts equal a
+ * recount, and own_task was told the same. `settled`: random_remote_task's; `lost_one_in`: one
+ * remote input in that many loses or brings back a node's daemon.
+ */
+static void two_paths_agree(unsigned settled, unsigned lost_one_in)
 {
-    /* Two models, each over its own table, get the same random inputs: other nodes' records
-     * (Redis), this node's Kubernetes objects, daemons lost and back. One passes a job of one
-     * task, or one changed task, where it keeps it; the other copies every task as it does for a
-     * job of many. After every flush both tables hold the same bytes, both models' counts equal a
-     * recount, and own_task was told the same. */
     own_log_t log_a = {0}, log_b = {0};
     ipd_model_actions_t acts_a = recorder, acts_b = recorder;
     acts_a.own_task = acts_b.own_task = on_own_task;
@@ -2047,11 +2055,11 @@ Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_c
                 random_input(&jobs[jx], node, in, &attempts[k][jx]);
             }
             own++;
-        } else if ((r >> 8) % 16 == 0) {
+        } else if ((r >> 8) % lost_one_in == 0) {
             for (int k = 0; k < 2; k++)
                 ipd_model_remote_node(models[k], node, (r >> 12) % 2);
         } else {
-            ipd_task_t t = random_remote_task(node, &rnd, now);
+            ipd_task_t t = random_remote_task(node, &rnd, now, settled);
             for (int k = 0; k < 2; k++)
                 cr_assert_eq(ipd_model_remote_task(models[k], &jobs[jx], NULL, &t), 0);
             remote++;
@@ -2077,6 +2085,18 @@ Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_c
     pair_close(&pair);
 }
 
+Test(model, remote_and_own_tasks_write_the_same_table_whether_single_tasks_are_copied_or_not)
+{
+    two_paths_agree(0, 16);
+}
+
+Test(model, records_taken_into_their_task_write_what_computed_records_write)
+{
+    /* Mostly records no rule changes, taken into their task as they come, and daemons often lost
+     * and back meanwhile: the record must come back from the task when a rule applies. */
+    two_paths_agree(40, 4);
+}
+
 Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
 {
     /* Jobs of other nodes finish and are let go of, and their records serve the next new jobs:
@@ -2098,7 +2118,7 @@ Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
         for (uint32_t n = 0; n < job.nodes.desired; n++) {
             char node[32];
             snprintf(node, sizeof(node), "node-%02u", n + 1);
-            ipd_task_t t = random_remote_task(node, &rnd, now);
+            ipd_task_t t = random_remote_task(node, &rnd, now, 0);
             t.state = IPD_TASK_PULLING;
             for (int k = 0; k < 2; k++)
                 cr_assert_eq(ipd_model_remote_task(models[k], &job, NULL, &t), 0);
