@@ -183,7 +183,7 @@ const ipd_config_directive_t ipd_config_table[] = {
     {"redis_stream_maxlen", IPD_CT_INT, 0, FIELD(redis_stream_maxlen), RANGE(1, 100000000), .def = "100000",
      .help = "Length the change Stream is trimmed to (approximately, MAXLEN ~). A daemon that falls further behind "
              "resyncs from the per-node hashes."},
-    {"redis_read_count", IPD_CT_INT, 0, FIELD(redis_read_count), RANGE(1, 100000), .def = "4000",
+    {"redis_read_count", IPD_CT_INT, 0, FIELD(redis_read_count), RANGE(1, 20000), .def = "4000",
      .help = "Stream entries one XREAD asks for (COUNT). A daemon behind the Stream applies a whole reply, then "
              "publishes each job it changed once: more entries per reply publish a job changed several times in them "
              "once. The reading connection keeps about 1.5 KB per entry between replies (6 MB at 4000)."},

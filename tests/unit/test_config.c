@@ -224,9 +224,9 @@ Test(config, redis_settings)
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_stream_maxlen 0\n",
                  "4: redis_stream_maxlen: must be between 1 and 100000000, got \"0\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_read_count 0\n",
-                 "4: redis_read_count: must be between 1 and 100000, got \"0\"");
-    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_read_count 100001\n",
-                 "4: redis_read_count: must be between 1 and 100000, got \"100001\"");
+                 "4: redis_read_count: must be between 1 and 20000, got \"0\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_read_count 20001\n",
+                 "4: redis_read_count: must be between 1 and 20000, got \"20001\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_liveness_ttl 10ms\n",
                  "4: redis_liveness_ttl: must be between 1s and 1h, got \"10ms\"");
     expect_error("redis_username u\n", "1: redis_username: is set but redis is not");
