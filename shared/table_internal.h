@@ -175,6 +175,7 @@ typedef struct wlist {
 
 /* The writer's private view of a job slot. */
 typedef struct wjob {
+    uint64_t seq; /* the slot head's seq: only the writer changes it */
     char id[IPD_JOB_ID_SIZE];
     int64_t created_at;
     int64_t finished_at;
@@ -192,9 +193,10 @@ typedef struct wjob {
  * Zero means "not known" and is always safe: the writer then reads the copy.
  */
 typedef struct wtask {
+    uint64_t seq;    /* the slot head's seq: only the writer changes it */
     uint8_t zero[2]; /* per copy: bit i set = string span i of ipd_task_spans is known to be all zero */
     uint8_t settled; /* 1: the published copy is known to hold no live task in a final state */
-    uint8_t _pad;
+    uint8_t _pad[5];
 } wtask_t;
 
 typedef struct extent {
@@ -318,11 +320,14 @@ void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, uint8_t *zero)
 uint64_t ipd_table_id_hash(const char *id);
 
 /* table_latch.c: the double-buffer protocol shared by job, task and list slots. Writer:
- * begin(), fill copy (seq + 1) & 1, publish(). Reader: s = enter(); if s == 0 nothing was
+ * begin(seq), fill copy (seq + 1) & 1, publish(seq), where `seq` is the head's seq, which only
+ * the writer changes: it passes the value it keeps (wjob_t, wtask_t), so that where it writes
+ * does not wait for a load of the head's line, a cache miss on a slot not written for long.
+ * Reader: s = enter(); if s == 0 nothing was
  * published; copy copy s & 1 (or with `previous`, copy (s + 1) & 1, needs s >= 2); keep the
  * copy only if stable(s, previous). */
-void ipd_table_latch_begin(slot_head_t *h);
-void ipd_table_latch_publish(slot_head_t *h);
+void ipd_table_latch_begin(slot_head_t *h, uint64_t seq);
+void ipd_table_latch_publish(slot_head_t *h, uint64_t seq);
 uint64_t ipd_table_latch_enter(const slot_head_t *h);
 int ipd_table_latch_stable(const slot_head_t *h, uint64_t seq, int previous);
 
