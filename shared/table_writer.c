@@ -42,10 +42,13 @@ int ipd_table_writer_new(ipd_table_t *t)
 
 void ipd_table_writer_zeroed(ipd_table_t *t)
 {
+    /* 1: no word of the string may be nonzero (TABLE_WORDS_UNKNOWN). */
     for (uint32_t s = 0; s < t->job_cap; s++)
-        t->w->jobs[s].zero[0] = t->w->jobs[s].zero[1] = UINT8_MAX;
-    for (uint32_t ts = 0; ts < t->task_cap; ts++)
-        t->w->tasks[ts] = (wtask_t){.seq = 0, .zero = {UINT8_MAX, UINT8_MAX}, .settled = 1};
+        memset(t->w->jobs[s].known, 1, sizeof(t->w->jobs[s].known));
+    for (uint32_t ts = 0; ts < t->task_cap; ts++) {
+        memset(t->w->tasks[ts].known, 1, sizeof(t->w->tasks[ts].known));
+        t->w->tasks[ts].settled = 1;
+    }
 }
 
 void ipd_table_writer_free(ipd_table_t *t)
