@@ -150,7 +150,8 @@ struct ipd_redis_link {
     const redisReply *held;
     int snapshotting;  /* a snapshot is outstanding */
     int resync_wanted; /* a gap was seen: snapshot once the current read returns */
-    int logged_malformed, logged_newer;
+    int logged_malformed, logged_newer, logged_older;
+    int older_seen; /* an entry older than the sequence was skipped: Redis's epoch is read at once */
 
     /* Changes not sent yet: job id and record of each, back to back in `batch`; change i is
      * bytes batch_at[2i]..batch_at[2i+1] (the id) and batch_at[2i+1]..batch_at[2i+2]. */
@@ -461,10 +462,26 @@ void ipd_redis_link_flush(ipd_redis_link_t *l)
 
 /* ---- applying records ---- */
 
-static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, const redisReply *rec)
+/* Counts a record or Stream entry skipped and logs the first of each kind (`logged`). */
+static void skip(ipd_redis_link_t *l, int *logged, const char *node, size_t node_len, const char *why)
 {
-    if (node_len == strlen(l->node) && memcmp(node, l->node, node_len) == 0)
+    l->stats.skipped++;
+    if (*logged)
         return;
+    *logged = 1;
+    ipd_warn("redis",
+             "skipped a record of node %.*s: %s (further ones are counted in redis_records_skipped_total, not "
+             "logged)",
+             (int)node_len, node, why);
+}
+
+/*
+ * Decodes record `rec` of `node` and applies it, unless `node` is this daemon's (decoded all the
+ * same, so that an entry of its node is judged as any other). Returns 0, -ENOTSUP for a record
+ * of a newer format version or IPD_EINVAL for a malformed one; both are skipped and counted.
+ */
+static int apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, const redisReply *rec)
+{
     ipd_job_t job;
     ipd_task_t task;
     char selection[IPD_MSGPACK_SELECTION_MAX];
@@ -475,24 +492,23 @@ static void apply_record(ipd_redis_link_t *l, const char *node, size_t node_len,
     if (rc == 0 && (strlen(task.node) != node_len || memcmp(task.node, node, node_len) != 0))
         rc = IPD_EINVAL; /* a record filed under another node than its own */
     if (rc != 0) {
-        l->stats.skipped++;
-        int *logged = rc == -ENOTSUP ? &l->logged_newer : &l->logged_malformed;
-        if (!*logged) {
-            *logged = 1;
-            ipd_warn("redis",
-                     "skipped a record of node %.*s: %s (further ones are counted in "
-                     "redis_records_skipped_total, not logged)",
-                     (int)node_len, node, rc == -ENOTSUP ? "a newer format version" : "malformed");
-        }
-        return;
+        if (rc == -ENOTSUP)
+            skip(l, &l->logged_newer, node, node_len, "a newer format version");
+        else
+            skip(l, &l->logged_malformed, node, node_len, "malformed");
+        return rc == -ENOTSUP ? rc : IPD_EINVAL;
     }
+    if (node_len == strlen(l->node) && memcmp(node, l->node, node_len) == 0)
+        return 0;
     l->stats.applied++;
     if (l->ops.apply != NULL)
         l->ops.apply(l->ops.ctx, &job, selection, &task);
+    return 0;
 }
 
 static void start_read(ipd_redis_link_t *l);
 static void start_snapshot(ipd_redis_link_t *l);
+static void liveness(ipd_redis_link_t *l);
 
 /* The fields of a Stream entry the link reads, by their one-letter names (ENTRY_FIELDS). */
 #define ENTRY_FIELDS "nsjrx"
@@ -512,7 +528,43 @@ static void entry_fields(const redisReply *fields, const redisReply *out[F_COUNT
     }
 }
 
-/* One Stream entry [id, [field, value, ...]]. Returns -1 on a gap in the sequence. */
+/* The sequence number `s` of an entry: 1 to 2^64 - 1 in decimal digits alone (the publishing
+ * scripts' INCRBY and INCR start at 1). Returns 0 when `s` is none. Parsed in place (no copy):
+ * this runs for every entry of every batch. */
+static uint64_t entry_seq(const redisReply *s)
+{
+    if (s == NULL || s->type != REDIS_REPLY_STRING || s->len == 0 || s->len > 20)
+        return 0;
+    uint64_t seq = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        unsigned d = (unsigned)(unsigned char)s->str[i] - '0';
+        if (d > 9 || seq > (UINT64_MAX - d) / 10)
+            return 0;
+        seq = seq * 10 + d;
+    }
+    return seq;
+}
+
+/*
+ * One Stream entry [id, [field, value, ...]]. Returns -1 on a gap in the sequence, else 0.
+ *
+ * Every daemon writes an entry with the sequence number (s) that follows the last one, node (n),
+ * job (j) and a record (r) or x = drop (the scripts above). Against the number expected next:
+ *   - s missing or not a number (entry_seq): malformed, skipped.
+ *   - s above it: a gap. Entries were trimmed away before this daemon read them (or one was
+ *     typed by hand with such a number: the hashes are the truth either way); resync.
+ *   - s below it: older than what was applied, so not part of the sequence this daemon follows:
+ *     typed by hand, or the counter started again because Redis lost its data under a
+ *     connection that did not drop (FLUSHALL). Skipped; Redis's epoch is read at once
+ *     (apply_xread), and a new one makes the daemon republish and resync (on_liveness), so
+ *     changes skipped that way are applied from the hashes. (A Redis restarted empty drops the
+ *     connection, and the reconnect resyncs before reading.)
+ *   - s equal to it: the entry takes that number only when a daemon could have written it: a
+ *     drop, or a record that decodes or is of a newer format version. A malformed one is
+ *     skipped and leaves the number to the change that carries it; should that change never
+ *     come (a daemon wrote the malformed record), the next one is a gap and resyncs.
+ * Every entry moves the read position (last_id) past it.
+ */
 static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
@@ -522,26 +574,33 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         memcpy(l->last_id, id->str, id->len);
         l->last_id[id->len] = '\0';
     }
-    if (fields->type != REDIS_REPLY_ARRAY) {
-        l->stats.skipped++;
+    const redisReply *f[F_COUNT] = {NULL};
+    if (fields->type == REDIS_REPLY_ARRAY)
+        entry_fields(fields, f);
+    const redisReply *n = f[F_NODE];
+    const char *node = n != NULL && n->type == REDIS_REPLY_STRING ? n->str : "(none)";
+    size_t node_len = n != NULL && n->type == REDIS_REPLY_STRING ? n->len : 6;
+    uint64_t seq = entry_seq(f[F_SEQ]);
+    if (seq == 0) {
+        skip(l, &l->logged_malformed, node, node_len, "malformed (no sequence number)");
         return 0;
     }
-    const redisReply *f[F_COUNT];
-    entry_fields(fields, f);
-    const redisReply *s = f[F_SEQ], *n = f[F_NODE];
-    if (s != NULL && s->type == REDIS_REPLY_STRING) {
-        /* Parsed in place (no copy): this runs for every entry of every batch. */
-        uint64_t seq = 0;
-        for (size_t i = 0; i < s->len && i < 20 && s->str[i] >= '0' && s->str[i] <= '9'; i++)
-            seq = seq * 10 + (uint64_t)(s->str[i] - '0');
-        if (l->next_seq != 0 && seq != l->next_seq) {
-            ipd_info("redis",
-                     "change %" PRIu64 " follows %" PRIu64 ": the Stream was trimmed past this daemon or "
-                     "Redis restarted; resyncing from the hashes",
-                     seq, l->next_seq - 1);
-            return -1;
-        }
-        l->next_seq = seq + 1;
+    if (l->next_seq != 0 && seq > l->next_seq) {
+        ipd_info("redis",
+                 "change %" PRIu64 " follows %" PRIu64 ": the Stream was trimmed past this daemon; resyncing "
+                 "from the hashes",
+                 seq, l->next_seq - 1);
+        return -1;
+    }
+    if (l->next_seq != 0 && seq < l->next_seq) {
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "change %" PRIu64 " is older than the last one applied (%" PRIu64
+                 "): typed by hand, or Redis lost its data (its epoch is read now)",
+                 seq, l->next_seq - 1);
+        skip(l, &l->logged_older, node, node_len, why);
+        l->older_seen = 1;
+        return 0;
     }
     const redisReply *x = f[F_DROP], *j = f[F_JOB];
     if (x != NULL && x->type == REDIS_REPLY_STRING && x->len == 4 && memcmp(x->str, "drop", 4) == 0 && j != NULL &&
@@ -549,19 +608,17 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         char job_id[IPD_JOB_ID_SIZE];
         memcpy(job_id, j->str, j->len);
         job_id[j->len] = '\0';
+        l->next_seq = seq + 1;
         if (l->ops.drop != NULL)
             l->ops.drop(l->ops.ctx, job_id);
         return 0;
     }
     if (n == NULL || n->type != REDIS_REPLY_STRING) {
-        l->stats.skipped++;
-        if (!l->logged_malformed) {
-            l->logged_malformed = 1;
-            ipd_warn("redis", "skipped a Stream entry without a node (further ones are counted, not logged)");
-        }
+        skip(l, &l->logged_malformed, node, node_len, "malformed (no node)");
         return 0;
     }
-    apply_record(l, n->str, n->len, f[F_RECORD]);
+    if (apply_record(l, n->str, n->len, f[F_RECORD]) != IPD_EINVAL)
+        l->next_seq = seq + 1;
     return 0;
 }
 
@@ -587,6 +644,13 @@ static void apply_xread(ipd_redis_link_t *l, const redisReply *r)
         gap = apply_entry(l, entries->element[k]) != 0;
     if (gap)
         l->resync_wanted = 1;
+    /* Entries older than the sequence: if Redis lost its data, its epoch says so now rather
+     * than at the next liveness refresh. */
+    if (l->older_seen) {
+        l->older_seen = 0;
+        if (l->state == IPD_REDIS_UP && !gap)
+            liveness(l);
+    }
     /* The read-ahead's reply comes next; a link that failed meanwhile resyncs when it is back. */
     if (l->reading > 0 || l->state == IPD_REDIS_DOWN)
         return;
