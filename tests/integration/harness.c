@@ -240,7 +240,9 @@ h_proc_t h_start_daemon(const char *const *args, const char *const *env)
     h_proc_t p = {0};
     char bin[512];
     snprintf(bin, sizeof(bin), "%s/imgpulld", env_or("IPD_BUILD_DIR", "build"));
-    snprintf(p.log, sizeof(p.log), "%s/daemon-%llu.log", log_dir(), (unsigned long long)h_now_ms());
+    /* Numbered as well: daemons started within one millisecond must not share a log. */
+    static unsigned started;
+    snprintf(p.log, sizeof(p.log), "%s/daemon-%llu-%u.log", log_dir(), (unsigned long long)h_now_ms(), ++started);
     const char *argv[64] = {bin};
     size_t n = 1;
     for (size_t i = 0; args != NULL && args[i] != NULL && n < 63; i++)
