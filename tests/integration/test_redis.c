@@ -668,8 +668,9 @@ Test(redis, a_daemon_behind_catches_up_through_small_replies_without_a_resync, .
 Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
 {
     start_world("rbad", NULL, NULL);
-    char cmd[512], out[128];
-    /* Text typed by hand: its first byte is no version of this format, older or newer. */
+    char cmd[1024], out[128];
+    /* Text typed by hand, without a sequence number: its first byte is no version of this
+     * format, older or newer. */
     snprintf(cmd, sizeof(cmd),
              "redis-cli -p %d XADD '{imgpulld}:stream' '*' n node-7 j pj-typed r garbage-not-msgpack >/dev/null && "
              "echo ok",
@@ -678,17 +679,23 @@ Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
     for (int i = 0; i < N; i++)
         cr_expect_geq(wait_stat(i, "redis_records_skipped_total", 1, 10000), 1, "daemon %d", i + 1);
     cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-7: malformed", 5000), "not logged as malformed");
-    snprintf(
-        cmd, sizeof(cmd),
-        "printf '\\001garbage' | redis-cli -p %d -x XADD '{imgpulld}:stream' '*' n node-9 j pj-bad r >/dev/null && "
-        "printf '\\002\\200' | redis-cli -p %d -x XADD '{imgpulld}:stream' '*' n node-8 j pj-new r >/dev/null "
-        "&& echo ok",
-        w.redis.port, w.redis.port);
+    /*
+     * Entries that carry the sequence number the daemons expect next, so that their records reach
+     * the decoder: a version byte of 1 with a body that is not msgpack (malformed, logged above
+     * already; it leaves the number to the next change), then a version byte of 2, newer than
+     * this build's, written as a newer daemon would (it takes the number).
+     */
+    snprintf(cmd, sizeof(cmd),
+             "printf '\\001garbage' | redis-cli -p %d -x EVAL \"return redis.call('XADD', KEYS[1], '*', 'n', "
+             "'node-9', 's', tonumber(redis.call('GET', KEYS[2]) or '0') + 1, 'j', 'pj-bad', 'r', ARGV[1])\" 2 "
+             "'{imgpulld}:stream' '{imgpulld}:seq' >/dev/null && "
+             "printf '\\002\\200' | redis-cli -p %d -x EVAL \"return redis.call('XADD', KEYS[1], '*', 'n', "
+             "'node-8', 's', redis.call('INCR', KEYS[2]), 'j', 'pj-new', 'r', ARGV[1])\" 2 '{imgpulld}:stream' "
+             "'{imgpulld}:seq' >/dev/null && echo ok",
+             w.redis.port, w.redis.port);
     cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
     for (int i = 0; i < N; i++)
         cr_expect_geq(wait_stat(i, "redis_records_skipped_total", 3, 10000), 3, "daemon %d", i + 1);
-    /* A version byte of 1 with a body that is not msgpack (malformed, logged above already); a
-     * version byte of 2, newer than this build's. */
     cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-8: a newer format version", 5000), "not logged");
     cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
     cr_expect_geq(wait_stat(0, "redis_records_skipped_total", 5, 10000), 5, "the second pair is counted");
@@ -696,6 +703,76 @@ Test(redis, a_malformed_record_is_skipped_and_counted, .timeout = 90)
     /* The link goes on: a pull still shows everywhere. */
     char *id = pull(2, "nginx:1.25", "[\"node-1\", \"node-3\"]");
     wait_succeeded(id, 30000, "the link stopped after a malformed record");
+    free(id);
+    stop_world();
+}
+
+/* The sequence number Redis holds ({imgpulld}:seq), 0 when it has none. */
+static long long redis_seq(void)
+{
+    char cmd[160], out[64];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d GET '{imgpulld}:seq'", w.redis.port);
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
+    return atoll(out);
+}
+
+/* Appends an entry typed by hand: node node-x, sequence `s`, a record that is no record. */
+static void xadd_typed(const char *s)
+{
+    char cmd[256], out[128];
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli -p %d XADD '{imgpulld}:stream' '*' s '%s' n node-x r junk >/dev/null && echo ok", w.redis.port,
+             s);
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "%s", out);
+}
+
+/*
+ * Entries typed by hand with a sequence number (s) of their own are skipped and counted, and no
+ * daemon resyncs: one that takes the number of the next real change (which must still be
+ * applied in order), one older than what the daemons applied, and ones whose s is not a
+ * number. An s above the next change's is a gap, typed or not, and does resync.
+ */
+Test(redis, typed_entries_with_a_sequence_are_skipped_and_not_taken_for_a_gap, .timeout = 120)
+{
+    start_world("rseq", NULL, NULL);
+    int64_t resyncs[N];
+    for (int i = 0; i < N; i++)
+        resyncs[i] = wait_stat(i, "redis_resyncs_total", 1, 10000);
+    char s[32];
+    snprintf(s, sizeof(s), "%lld", redis_seq() + 1);
+    xadd_typed(s);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(wait_stat(i, "redis_records_skipped_total", 1, 10000), 1, "daemon %d", i + 1);
+    char *id = pull(0, "nginx:1.24", "[\"node-1\", \"node-2\", \"node-3\"]");
+    expect_converged(id, 30000, "the job did not succeed everywhere");
+    free(id);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(master_stat(i, "redis_resyncs_total"), resyncs[i],
+                     "daemon %d took the change after an entry typed with its number for a gap", i + 1);
+    cr_assert_gt(redis_seq(), 1);
+    const char *typed[] = {"1", "0", "12abc", "-3", "", "99999999999999999999999"};
+    for (size_t k = 0; k < sizeof(typed) / sizeof(typed[0]); k++)
+        xadd_typed(typed[k]);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(wait_stat(i, "redis_records_skipped_total", 7, 10000), 7, "daemon %d", i + 1);
+    id = pull(1, "nginx:1.25", "[\"node-1\", \"node-2\", \"node-3\"]");
+    expect_converged(id, 30000, "the job did not succeed everywhere after the typed entries");
+    free(id);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(master_stat(i, "redis_resyncs_total"), resyncs[i], "daemon %d resynced after a typed entry",
+                     i + 1);
+    /* Logged once as malformed and once as older than what was applied. */
+    cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-x: malformed", 5000), "not logged as malformed");
+    cr_expect(h_log_wait(&w.d[0], "skipped a record of node node-x: change 1 is older", 5000), "not logged as older");
+    size_t logged = h_log_count(&w.d[0], "skipped a record");
+    cr_expect_eq(logged, 2, "%zu lines logged for two kinds", logged);
+    /* A number beyond the next change's is a gap: every daemon resyncs, and goes on. */
+    snprintf(s, sizeof(s), "%lld", redis_seq() + 1000);
+    xadd_typed(s);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(wait_stat(i, "redis_resyncs_total", resyncs[i] + 1, 10000), resyncs[i] + 1, "daemon %d", i + 1);
+    id = pull(2, "nginx:1.26", "[\"node-1\", \"node-2\", \"node-3\"]");
+    expect_converged(id, 30000, "the job did not succeed everywhere after a gap");
     free(id);
     stop_world();
 }
