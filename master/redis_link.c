@@ -682,15 +682,20 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     ipd_redis_link_t *l = priv;
     const redisReply *r = reply;
+    /*
+     * Two replies in one read event cannot both be XREADs with the read-ahead below; should they
+     * be, this one was built with malloc() (the arena holds the older one) and is applied here,
+     * after the older one. The older one is applied while this one's XREAD still counts as
+     * outstanding: otherwise it would send the next XREAD from its own last id, and this reply's
+     * entries would be read again.
+     */
+    if (l->held != NULL)
+        apply_held(l);
     if (l->rd_pending > 0)
         l->rd_pending--;
     l->rd_progress = now_ms();
     if (l->reading > 0)
         l->reading--;
-    /* Two replies in one read event cannot both be XREADs with the read-ahead below; should
-     * they be, the older one is applied first. */
-    if (l->held != NULL)
-        apply_held(l);
     if (r == NULL) {
         fail(l, "connection lost");
         return;
