@@ -6,69 +6,171 @@
 #include <stddef.h>
 #include <string.h>
 
-/* ---- encoding: a packer writing into an ipd_buf_t, with a sticky error ---- */
+/*
+ * ---- encoding: a packer writing straight into an ipd_buf_t, with a sticky error ----
+ *
+ * Each value is written through a pointer into room reserved in the buffer, in the encoding
+ * msgpack-c's packer picks (the smallest that holds it: positive and negative fixints, then
+ * uint 8-64 for values >= 0 and int 8-64 below, fixstr then str 8/16/32, fixmap and fixarray
+ * then 16/32), so the bytes are the same as msgpack_pack_*() wrote before; one callback and
+ * one buffer append per token made that packer most of the cost of a record.
+ */
 
 typedef struct packer {
-    msgpack_packer pk;
     ipd_buf_t *buf;
     size_t start;
+    unsigned char *cur, *end; /* the buffer's room: written at cur, one byte left for its NUL */
     int failed;
 } packer_t;
 
-static int on_write(void *data, const char *bytes, size_t len)
+/* Makes room for `n` more bytes at p->cur. Returns 0, or -1 once the buffer cannot grow. */
+static int grow(packer_t *p, size_t n)
 {
-    return ipd_buf_append(data, bytes, len) == 0 ? 0 : -1;
+    if (p->failed)
+        return -1;
+    size_t used = p->cur != NULL ? (size_t)(p->cur - (unsigned char *)p->buf->data) : p->buf->len;
+    p->buf->len = used;
+    if (ipd_buf_reserve(p->buf, n < 1024 ? 1024 : n) != 0) {
+        p->failed = 1;
+        return -1;
+    }
+    p->cur = (unsigned char *)p->buf->data + used;
+    p->end = (unsigned char *)p->buf->data + p->buf->cap - 1;
+    return 0;
+}
+
+static inline int room(packer_t *p, size_t n)
+{
+    return (size_t)(p->end - p->cur) >= n ? 0 : grow(p, n);
 }
 
 static void packer_init(packer_t *p, ipd_buf_t *buf)
 {
-    msgpack_packer_init(&p->pk, buf, on_write);
     p->buf = buf;
     p->start = buf->len;
     p->failed = 0;
+    p->cur = p->end = NULL;
+    grow(p, 512); /* a failure is sticky: packer_finish reports it */
 }
 
 static int packer_finish(packer_t *p)
 {
-    if (!p->failed)
-        return 0;
-    ipd_buf_truncate(p->buf, p->start);
-    return -ENOMEM;
+    if (p->failed) {
+        ipd_buf_truncate(p->buf, p->start);
+        return -ENOMEM;
+    }
+    p->buf->len = (size_t)(p->cur - (unsigned char *)p->buf->data);
+    p->buf->data[p->buf->len] = '\0';
+    return 0;
 }
 
-static void key(packer_t *p, const char *k)
+/* A type byte and `bytes` (0, 1, 2, 4 or 8) of `v`, big-endian. Room must be had. */
+static inline void put(packer_t *p, unsigned char type, uint64_t v, int bytes)
 {
-    p->failed |= msgpack_pack_str_with_body(&p->pk, k, strlen(k)) != 0;
+    *p->cur++ = type;
+    for (int i = bytes - 1; i >= 0; i--)
+        *p->cur++ = (unsigned char)(v >> (8 * i));
 }
 
-static void kv_str(packer_t *p, const char *k, const char *v, size_t cap)
+static void pack_uint(packer_t *p, uint64_t d)
+{
+    if (room(p, 9) != 0)
+        return;
+    if (d < 128)
+        *p->cur++ = (unsigned char)d;
+    else if (d < 256)
+        put(p, 0xcc, d, 1);
+    else if (d < 65536)
+        put(p, 0xcd, d, 2);
+    else if (d < (UINT64_C(1) << 32))
+        put(p, 0xce, d, 4);
+    else
+        put(p, 0xcf, d, 8);
+}
+
+static void pack_int(packer_t *p, int64_t d)
+{
+    if (d >= 0) {
+        pack_uint(p, (uint64_t)d);
+        return;
+    }
+    if (room(p, 9) != 0)
+        return;
+    if (d >= -32)
+        *p->cur++ = (unsigned char)(int8_t)d;
+    else if (d >= -128)
+        put(p, 0xd0, (uint64_t)d, 1);
+    else if (d >= -32768)
+        put(p, 0xd1, (uint64_t)d, 2);
+    else if (d >= INT32_MIN)
+        put(p, 0xd2, (uint64_t)d, 4);
+    else
+        put(p, 0xd3, (uint64_t)d, 8);
+}
+
+/* A map's or an array's header: fix form below 16 entries, else 16 or 32 bits. */
+static void pack_head(packer_t *p, unsigned char fix, unsigned char h16, size_t n)
+{
+    if (room(p, 5) != 0)
+        return;
+    if (n < 16)
+        *p->cur++ = (unsigned char)(fix | n);
+    else if (n < 65536)
+        put(p, h16, n, 2);
+    else
+        put(p, (unsigned char)(h16 + 1), n, 4);
+}
+
+static void pack_str(packer_t *p, const char *s, size_t l)
+{
+    if (room(p, 5 + l) != 0)
+        return;
+    if (l < 32)
+        *p->cur++ = (unsigned char)(0xa0 | l);
+    else if (l < 256)
+        put(p, 0xd9, l, 1);
+    else if (l < 65536)
+        put(p, 0xda, l, 2);
+    else
+        put(p, 0xdb, l, 4);
+    memcpy(p->cur, s, l);
+    p->cur += l;
+}
+
+/* Inlined, so that the length of a literal key is known when compiling. */
+static inline __attribute__((always_inline)) void key(packer_t *p, const char *k)
+{
+    pack_str(p, k, strlen(k));
+}
+
+static inline __attribute__((always_inline)) void kv_str(packer_t *p, const char *k, const char *v, size_t cap)
 {
     key(p, k);
-    p->failed |= msgpack_pack_str_with_body(&p->pk, v, strnlen(v, cap)) != 0;
+    pack_str(p, v, strnlen(v, cap));
 }
 
 #define KV_FIELD(p, k, arr) kv_str((p), (k), (arr), sizeof(arr))
 
-static void kv_name(packer_t *p, const char *k, const char *name)
+static inline __attribute__((always_inline)) void kv_name(packer_t *p, const char *k, const char *name)
 {
     kv_str(p, k, name, strlen(name));
 }
 
-static void kv_i64(packer_t *p, const char *k, int64_t v)
+static inline __attribute__((always_inline)) void kv_i64(packer_t *p, const char *k, int64_t v)
 {
     key(p, k);
-    p->failed |= msgpack_pack_int64(&p->pk, v) != 0;
+    pack_int(p, v);
 }
 
-static void kv_u64(packer_t *p, const char *k, uint64_t v)
+static inline __attribute__((always_inline)) void kv_u64(packer_t *p, const char *k, uint64_t v)
 {
     key(p, k);
-    p->failed |= msgpack_pack_uint64(&p->pk, v) != 0;
+    pack_uint(p, v);
 }
 
 static void map(packer_t *p, size_t n)
 {
-    p->failed |= msgpack_pack_map(&p->pk, n) != 0;
+    pack_head(p, 0x80, 0xde, n);
 }
 
 static void pack_task(packer_t *p, const ipd_task_t *t)
@@ -167,7 +269,7 @@ int ipd_msgpack_encode_keep_change(ipd_buf_t *buf, const ipd_job_t *job, const c
     key(&p, "job");
     pack_job(&p, job);
     key(&p, "tasks");
-    p.failed |= msgpack_pack_array(&p.pk, ntasks) != 0;
+    pack_head(&p, 0x90, 0xdc, ntasks);
     for (size_t i = 0; i < ntasks && !p.failed; i++)
         pack_task(&p, &tasks[i]);
     return packer_finish(&p);

@@ -906,3 +906,143 @@ Test(msgpack_fast, keys_in_another_order_extra_missing_twice_or_of_another_type_
     cr_assert_gt(reordered_taken, 0, "a value of the encoder's kind is still the fast path's");
     ipd_buf_dispose(&b);
 }
+
+/* What msgpack-c's packer writes for one value: the reference the encoder's bytes must equal. */
+typedef enum { REF_INT, REF_UINT, REF_STR } ref_kind_t;
+
+static size_t ref_bytes(ref_kind_t kind, int64_t v, const char *s, size_t len, char *out, size_t cap)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (kind == REF_INT)
+        msgpack_pack_int64(&pk, v);
+    else if (kind == REF_UINT)
+        msgpack_pack_uint64(&pk, (uint64_t)v);
+    else
+        msgpack_pack_str_with_body(&pk, s, len);
+    size_t n = sb.size < cap ? sb.size : cap;
+    memcpy(out, sb.data, n);
+    msgpack_sbuffer_destroy(&sb);
+    return n;
+}
+
+/* The encoded value right after key `key` in `buf` equals msgpack-c's encoding of it. */
+static void expect_value_after(const ipd_buf_t *buf, const char *key, ref_kind_t kind, int64_t v, const char *s,
+                               size_t len)
+{
+    char k[64], want[600];
+    size_t kl = ref_bytes(REF_STR, 0, key, strlen(key), k, sizeof(k));
+    size_t wl = ref_bytes(kind, v, s, len, want, sizeof(want));
+    const char *at = memmem(buf->data, buf->len, k, kl);
+    cr_assert_not_null(at, "key %s not found", key);
+    at += kl;
+    cr_assert_leq((size_t)(at - buf->data) + wl, buf->len, "%s: the record ends early", key);
+    cr_assert_eq(memcmp(at, want, wl), 0, "%s = %lld (%zu bytes): not as msgpack-c writes it", key, (long long)v, len);
+}
+
+Test(msgpack, integers_and_strings_are_written_as_msgpack_c_writes_them)
+{
+    static const int64_t values[] = {0,
+                                     1,
+                                     31,
+                                     32,
+                                     127,
+                                     128,
+                                     255,
+                                     256,
+                                     65535,
+                                     65536,
+                                     INT64_C(4294967295),
+                                     INT64_C(4294967296),
+                                     INT64_MAX,
+                                     -1,
+                                     -32,
+                                     -33,
+                                     -128,
+                                     -129,
+                                     -32768,
+                                     -32769,
+                                     INT32_MIN,
+                                     (int64_t)INT32_MIN - 1,
+                                     INT64_MIN};
+    static const size_t lengths[] = {0, 1, 31, 32, 255, 256, 511};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        ipd_task_t t;
+        full_task(&t, 1);
+        t.image_bytes = values[i];
+        t.pull_ms = values[i];
+        t.attempts = (uint32_t)values[i];
+        ipd_job_t j;
+        full_job(&j);
+        j.version = (uint64_t)values[i];
+        ipd_buf_t buf;
+        ipd_buf_init(&buf);
+        cr_assert_eq(ipd_msgpack_encode_change(&buf, &j, &t, 1), 0);
+        expect_value_after(&buf, "image_bytes", REF_INT, values[i], NULL, 0);
+        expect_value_after(&buf, "pull_ms", REF_INT, values[i], NULL, 0);
+        expect_value_after(&buf, "attempts", REF_UINT, (int64_t)(uint32_t)values[i], NULL, 0);
+        expect_value_after(&buf, "version", REF_UINT, values[i], NULL, 0);
+        cr_assert_eq(buf.data[buf.len], '\0', "the buffer stays NUL-terminated");
+        ipd_buf_dispose(&buf);
+    }
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        ipd_task_t t;
+        full_task(&t, 2);
+        memset(t.message, 'm', lengths[i]);
+        t.message[lengths[i]] = '\0';
+        ipd_buf_t buf;
+        ipd_buf_init(&buf);
+        cr_assert_eq(ipd_msgpack_encode_task(&buf, &t), 0);
+        expect_value_after(&buf, "message", REF_STR, 0, t.message, lengths[i]);
+        ipd_buf_dispose(&buf);
+    }
+}
+
+Test(msgpack, task_arrays_of_16_and_more_take_the_16_bit_header)
+{
+    static ipd_task_t tasks[17];
+    ipd_job_t j;
+    full_job(&j);
+    for (int i = 0; i < 17; i++)
+        full_task(&tasks[i], i);
+    for (size_t n = 14; n <= 17; n++) {
+        ipd_buf_t buf;
+        ipd_buf_init(&buf);
+        cr_assert_eq(ipd_msgpack_encode_change(&buf, &j, tasks, n), 0);
+        char k[16];
+        size_t kl = ref_bytes(REF_STR, 0, "tasks", 5, k, sizeof(k));
+        const unsigned char *at = memmem(buf.data, buf.len, k, kl);
+        cr_assert_not_null(at);
+        at += kl;
+        if (n < 16)
+            cr_assert_eq(at[0], 0x90 | n);
+        else
+            cr_assert(at[0] == 0xdc && at[1] == 0 && at[2] == n, "%zu tasks: %02x %02x %02x", n, at[0], at[1], at[2]);
+        ipd_job_t job;
+        static ipd_task_t back[17];
+        size_t got = 0;
+        cr_assert_eq(ipd_msgpack_decode_change(buf.data, buf.len, &job, back, 17, &got), 0);
+        cr_assert_eq(got, n);
+        ipd_buf_dispose(&buf);
+    }
+}
+
+Test(msgpack, encoding_appends_to_what_the_buffer_holds)
+{
+    ipd_buf_t buf;
+    ipd_buf_init(&buf);
+    cr_assert_eq(ipd_buf_append_str(&buf, "head"), 0);
+    ipd_task_t t;
+    full_task(&t, 3);
+    cr_assert_eq(ipd_msgpack_encode_task(&buf, &t), 0);
+    ipd_buf_t alone;
+    ipd_buf_init(&alone);
+    cr_assert_eq(ipd_msgpack_encode_task(&alone, &t), 0);
+    cr_assert_eq(buf.len, 4 + alone.len);
+    cr_assert_eq(memcmp(buf.data, "head", 4), 0);
+    cr_assert_eq(memcmp(buf.data + 4, alone.data, alone.len), 0);
+    ipd_buf_dispose(&buf);
+    ipd_buf_dispose(&alone);
+}
