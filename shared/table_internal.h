@@ -14,7 +14,7 @@
 #include "shared/table.h"
 
 #define TABLE_MAGIC          UINT64_C(0x656c626174647069) /* "ipdtable" in little-endian byte order */
-#define TABLE_LAYOUT_VERSION 6u
+#define TABLE_LAYOUT_VERSION 7u
 #define TABLE_LINE           64u
 #define TABLE_PAGE           4096u
 #define TABLE_HEADER_SIZE    512u

@@ -370,3 +370,30 @@ Test(table_hash, the_writer_keeps_what_it_knows_of_every_string_member)
     cr_expect_eq(job, TABLE_JOB_STRINGS);
     cr_expect_eq(task, TABLE_TASK_STRINGS);
 }
+
+/* The JSON sum (docs/shm-layout.md, "Checksums") takes one change of any word, in any lane, in
+ * the last partial word too: every byte of the used JSON of either copy, changed, fails. */
+Test(table_hash, a_byte_changed_anywhere_in_the_used_json_fails_verify)
+{
+    ipd_table_open_info_t info;
+    ipd_table_t *w = open_table(&info);
+    put_records(w, 0);
+    put_records(w, 0);
+    uint32_t slot = ipd_table_index_lookup(w, "pj-hash");
+    cr_assert_neq(slot, UINT32_MAX);
+    for (uint64_t which = 0; which < 2; which++) {
+        job_copy_t *c = job_copy(w, slot, which);
+        cr_assert_eq(c->json_len, sizeof(json) - 1);
+        cr_assert_gt(c->json_len % 8, 0, "a partial last word");
+        for (size_t i = 0; i < c->json_len; i++) {
+            for (int bit = 0; bit < 8; bit += 7) {
+                job_json(c)[i] ^= (uint8_t)(1u << bit);
+                cr_expect_eq(ipd_table_verify(w), IPD_ECORRUPT, "copy %u, JSON byte %zu, bit %d", (unsigned)which, i,
+                             bit);
+                job_json(c)[i] ^= (uint8_t)(1u << bit);
+            }
+        }
+    }
+    cr_expect_eq(ipd_table_verify(w), 0, "every byte back as it was");
+    ipd_table_destroy(w);
+}
