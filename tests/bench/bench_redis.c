@@ -61,7 +61,10 @@ static void config(ipd_config_t *cfg, const char *port, const char *node, const 
     snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", node);
     snprintf(cfg->redis_prefix, sizeof(cfg->redis_prefix), "%s", prefix);
     cfg->redis_stream_maxlen = (int)records * 2;
-    cfg->redis_liveness_ttl_ms = 60000;
+    /* The longest TTL: a command unanswered for a third of it fails the link. The reading link's
+     * XREAD BLOCK waits unanswered while the loop does not run (the fill and the plain passes,
+     * tens of seconds for large runs), and must still be reading when the link is timed. */
+    cfg->redis_liveness_ttl_ms = 3600000;
 }
 
 static void run_until(ipd_mloop_t *loop, ipd_model_t *model, int (*done)(void *), void *arg, double limit_s)
