@@ -607,30 +607,44 @@ Test(redis, a_flushed_redis_is_told_by_its_epoch_and_filled_again, .timeout = 12
     stop_world();
 }
 
-Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 120)
+#define BEHIND_JOBS 4
+
+/* Daemon 1 stops reading while BEHIND_JOBS jobs (images nginx:1.<first + k>) run on nodes 2 and 3
+ * to their end; their ids go to `ids` (owned by the caller until daemon_1_catches_up). */
+static void jobs_go_by_daemon_1(char *ids[BEHIND_JOBS], int first)
 {
-    const char *redis_args[] = {"--stream-node-max-entries", "2", NULL};
-    start_world("rtrim", redis_args, "redis_stream_maxlen 2\n");
-    /* Daemon 1 stops reading while many changes go by. */
     kill(w.d[0].pid, SIGSTOP);
-    char *ids[4];
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < BEHIND_JOBS; k++) {
         char image[32];
-        snprintf(image, sizeof(image), "nginx:1.%d", 10 + k);
+        snprintf(image, sizeof(image), "nginx:1.%d", first + k);
         ids[k] = pull(1, image, "[\"node-2\", \"node-3\"]");
     }
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < BEHIND_JOBS; k++) {
         want_t done = {ids[k], {0, 1, 1}, NULL, NULL, "succeeded"};
         wait_all(&done, 30000, "a job did not succeed on daemons 2 and 3");
     }
-    int64_t before = master_stat(1, "redis_resyncs_total");
+}
+
+/* Daemon 1 reads again and shows each of the jobs as the others do; frees `ids`. */
+static void daemon_1_catches_up(char *ids[BEHIND_JOBS], const char *why)
+{
     kill(w.d[0].pid, SIGCONT);
-    for (int k = 0; k < 4; k++) {
-        wait_succeeded(ids[k], 30000, "daemon 1 did not converge after the Stream was trimmed");
+    for (int k = 0; k < BEHIND_JOBS; k++) {
+        wait_succeeded(ids[k], 30000, why);
         usleep(300 * 1000);
         expect_same_everywhere(ids[k]);
         free(ids[k]);
     }
+}
+
+Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 120)
+{
+    const char *redis_args[] = {"--stream-node-max-entries", "2", NULL};
+    start_world("rtrim", redis_args, "redis_stream_maxlen 2\n");
+    char *ids[BEHIND_JOBS];
+    jobs_go_by_daemon_1(ids, 10);
+    int64_t before = master_stat(1, "redis_resyncs_total");
+    daemon_1_catches_up(ids, "daemon 1 did not converge after the Stream was trimmed");
     cr_expect_geq(master_stat(0, "redis_resyncs_total"), 2, "daemon 1 did not resync (daemon 2: %lld)",
                   (long long)before);
     stop_world();
@@ -641,25 +655,10 @@ Test(redis, a_daemon_behind_catches_up_through_small_replies_without_a_resync, .
     /* Replies of 2 entries: catching up takes many XREADs, each written before the reply before
      * it is applied (the read-ahead, master/redis_link.c), and nothing is missed or taken twice. */
     start_world("rcount", NULL, "redis_read_count 2\n");
-    kill(w.d[0].pid, SIGSTOP);
-    char *ids[4];
-    for (int k = 0; k < 4; k++) {
-        char image[32];
-        snprintf(image, sizeof(image), "nginx:1.%d", 20 + k);
-        ids[k] = pull(1, image, "[\"node-2\", \"node-3\"]");
-    }
-    for (int k = 0; k < 4; k++) {
-        want_t done = {ids[k], {0, 1, 1}, NULL, NULL, "succeeded"};
-        wait_all(&done, 30000, "a job did not succeed on daemons 2 and 3");
-    }
+    char *ids[BEHIND_JOBS];
+    jobs_go_by_daemon_1(ids, 20);
     int64_t resyncs = master_stat(0, "redis_resyncs_total");
-    kill(w.d[0].pid, SIGCONT);
-    for (int k = 0; k < 4; k++) {
-        wait_succeeded(ids[k], 30000, "daemon 1 did not catch up");
-        usleep(300 * 1000);
-        expect_same_everywhere(ids[k]);
-        free(ids[k]);
-    }
+    daemon_1_catches_up(ids, "daemon 1 did not catch up");
     cr_expect_eq(master_stat(0, "redis_resyncs_total"), resyncs, "daemon 1 resynced instead of reading on");
     cr_expect_eq(master_stat(0, "redis_records_skipped_total"), 0, "daemon 1 skipped records");
     stop_world();
