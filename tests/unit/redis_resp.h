@@ -11,6 +11,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/*
+ * The fake Redis's listening socket: `path` ("redis.sock", `path_cap` bytes) in a new directory
+ * `dir` made from `pattern` (ending in XXXXXX, `dir_cap` bytes). Returns the non-blocking
+ * listening fd; fails the test when it cannot be had. resp_unlisten() undoes it.
+ */
+static inline int resp_listen(char *dir, size_t dir_cap, char *path, size_t path_cap, const char *pattern)
+{
+    snprintf(dir, dir_cap, "%s", pattern);
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, path_cap, "%s/redis.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    return fd;
+}
+
+static inline void resp_unlisten(int fd, const char *dir, const char *path)
+{
+    close(fd);
+    unlink(path);
+    rmdir(dir);
+}
 
 typedef struct text {
     char *data;

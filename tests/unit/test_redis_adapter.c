@@ -27,15 +27,7 @@ typedef struct fake {
 static void fake_start(fake_t *f)
 {
     memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/ipd-redis-adapter-XXXXXX");
-    cr_assert_not_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/redis.sock", f->dir);
-    f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    cr_assert_geq(f->listen_fd, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
-    cr_assert_eq(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(listen(f->listen_fd, 4), 0);
+    f->listen_fd = resp_listen(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "/tmp/ipd-redis-adapter-XXXXXX");
     f->fd = -1;
 }
 

@@ -225,15 +225,7 @@ static void fake_entry(fake_t *f, int seq)
 static void fake_start(fake_t *f)
 {
     memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/ipd-redis-link-XXXXXX");
-    cr_assert_not_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/redis.sock", f->dir);
-    f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    cr_assert_geq(f->listen_fd, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
-    cr_assert_eq(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(listen(f->listen_fd, 4), 0);
+    f->listen_fd = resp_listen(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "/tmp/ipd-redis-link-XXXXXX");
     for (int seq = 1; seq <= ENTRIES; seq++)
         fake_entry(f, seq);
 }
@@ -244,11 +236,9 @@ static void fake_stop(fake_t *f)
         close(f->c[c].fd);
         free(f->c[c].in.data);
     }
-    close(f->listen_fd);
     for (int i = 0; i < ENTRIES; i++)
         free(f->entry[i].data);
-    unlink(f->path);
-    rmdir(f->dir);
+    resp_unlisten(f->listen_fd, f->dir, f->path);
 }
 
 /* What the link applied: the job ids, in order. */
