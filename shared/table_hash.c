@@ -86,6 +86,8 @@ static inline uint64_t fold_str(uint64_t h, const uint8_t *p, size_t size)
     return h;
 }
 
+_Static_assert(IPD_JOB_NSPANS <= 8 && IPD_TASK_NSPANS <= 8, "a record's spans fit the 8 bits of a zero set");
+
 /* Folds the bytes of record `rec` that the checksum covers into `h`. */
 static uint64_t fold_record(uint64_t h, const uint8_t *rec, const ipd_span_t *spans, size_t n)
 {
@@ -116,58 +118,56 @@ static uint64_t clear_after_nul(uint64_t w)
 
 /*
  * Stores the string field `src` into `dst` (`size` bytes, a multiple of 8) as fold_str() reads
- * it back: its words up to the one holding the NUL, zero after the NUL, and zero words after
- * that. `*known` says what `dst` holds (table_internal.h, TABLE_WORDS_UNKNOWN): with it, the
- * words the old string used beyond the new one are cleared without being read, and an empty
- * string over an all-zero field is not written at all (the field's cache line stays untouched).
- * Without it, the words after the new string are cleared while they are not zero: `dst` held a
- * string with a zero tail before (every copy this writer stores does), so its first zero word
- * starts its tail. Nothing of `dst` is read when `*known` is set: a load from a line whose
- * stores are waiting for it would wait for the line too.
+ * it back: its words up to the one holding the NUL, zero after the NUL. The words after that
+ * are cleared only while they are not zero: `dst` held a string with a zero tail before (every
+ * copy this writer stores does), so its first zero word starts its tail.
  */
-static inline uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, size_t size, uint8_t *known)
+static inline uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, size_t size)
 {
     size_t i = 0;
-    if (src[0] == '\0') {
-        h = ipd_hash64_lane(h, 0);
-        if (*known == 1)
-            return h;
-    } else {
-        for (int last = 0; i < size && !last; i += 8) {
-            uint64_t w = ipd_hash64_load(src + i);
-            last = zero_bytes(w) != 0;
-            if (last)
-                w = clear_after_nul(w);
-            memcpy(dst + i, &w, sizeof(w));
-            h = ipd_hash64_lane(h, w);
-        }
+    while (i < size) {
+        uint64_t w = ipd_hash64_load(src + i);
+        int last = zero_bytes(w) != 0;
+        if (last)
+            w = clear_after_nul(w);
+        memcpy(dst + i, &w, sizeof(w));
+        h = ipd_hash64_lane(h, w);
+        i += 8;
+        if (last)
+            break;
     }
-    if (*known == TABLE_WORDS_UNKNOWN) {
-        for (size_t k = i; k < size && ipd_hash64_load(dst + k) != 0; k += 8)
-            memset(dst + k, 0, 8);
-    } else if ((size_t)(*known - 1) * 8 > i) {
-        memset(dst + i, 0, (size_t)(*known - 1) * 8 - i);
-    }
-    *known = (uint8_t)(i / 8 + 1);
+    for (; i < size && ipd_hash64_load(dst + i) != 0; i += 8)
+        memset(dst + i, 0, 8);
     return h;
 }
 
-_Static_assert(IPD_MESSAGE_SIZE / 8 < UINT8_MAX && IPD_IMAGE_SIZE / 8 < UINT8_MAX && IPD_SECRETS_SIZE / 8 < UINT8_MAX &&
-                   IPD_NODE_SIZE / 8 < UINT8_MAX && IPD_POD_SIZE / 8 < UINT8_MAX,
-               "a string's words + 1 fit a byte");
-
-/* Stores record `src` into `dst` span by span and folds what it stored into `h`; `known` has an
- * entry per string span, in order (store_str()). */
+/*
+ * Stores record `src` into `dst` span by span and folds what it stored into `h`. An empty string
+ * over a string span that `*zero` says is all zero already is folded as the zero word store_str()
+ * would store, and not written: the string members start on cache lines of their own, and most
+ * of them are empty in most records. `*zero` becomes the set of string spans stored empty.
+ */
 static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const ipd_span_t *spans, size_t n,
-                             uint8_t *known)
+                             uint8_t *zero)
 {
+    unsigned known = *zero, now = 0;
     for (size_t i = 0; i < n; i++) {
         size_t off = spans[i].off, len = spans[i].len;
-        if (spans[i].str)
-            h = store_str(h, dst + off, src + off, len, known++);
-        else
+        if (spans[i].str) {
+            unsigned bit = 1u << i;
+            if (src[off] == '\0') {
+                now |= bit;
+                if (known & bit) {
+                    h = ipd_hash64_lane(h, 0);
+                    continue;
+                }
+            }
+            h = store_str(h, dst + off, src + off, len);
+        } else {
             h = fold_raw_to(h, dst + off, src + off, len);
+        }
     }
+    *zero = (uint8_t)now;
     return h;
 }
 
@@ -199,31 +199,6 @@ uint64_t ipd_table_hash64(const void *data, size_t len, uint64_t seed)
     return ipd_hash64(data, len, seed);
 }
 
-/*
- * The checksum of a job copy's used JSON, seeded with the record's: four lanes, each an xor then
- * a multiply by an odd constant per 8-byte word, both one-to-one, so that a change of any one
- * word always changes its lane and so the sum; other changes escape with a chance of 2^-64 after
- * the finish. Half the work per word of ipd_hash64, on the one part of a record that is hundreds
- * of bytes long in every write (docs/shm-layout.md, "Checksums").
- */
-static uint64_t json_sum(const uint8_t *p, size_t len, uint64_t seed)
-{
-    uint64_t a = seed ^ IPD_HASH64_M1, b = seed ^ IPD_HASH64_M2, c = seed ^ IPD_HASH64_M3, d = seed ^ IPD_HASH64_M4;
-    size_t i = 0;
-    for (; i + 32 <= len; i += 32) {
-        a = (a ^ ipd_hash64_load(p + i)) * IPD_HASH64_M1;
-        b = (b ^ ipd_hash64_load(p + i + 8)) * IPD_HASH64_M1;
-        c = (c ^ ipd_hash64_load(p + i + 16)) * IPD_HASH64_M1;
-        d = (d ^ ipd_hash64_load(p + i + 24)) * IPD_HASH64_M1;
-    }
-    for (; i + 8 <= len; i += 8)
-        a = (a ^ ipd_hash64_load(p + i)) * IPD_HASH64_M1;
-    if (i < len)
-        b = (b ^ load_part(p + i, len - i)) * IPD_HASH64_M1;
-    return ipd_hash64_finish(ipd_hash64_finish(a ^ (uint64_t)len) + ipd_hash64_rotl(b, 17) + ipd_hash64_rotl(c, 31) +
-                             ipd_hash64_rotl(d, 47));
-}
-
 /* The hash state after a job copy's head; the record follows. */
 static uint64_t job_head_hash(const job_copy_t *c)
 {
@@ -241,7 +216,7 @@ static uint64_t job_json_hash(const job_copy_t *c, uint64_t h, uint32_t json_cap
 {
     h = ipd_hash64_finish(h);
     if (c->flags & COPY_HAS_JSON)
-        h = json_sum(job_json((job_copy_t *)c), c->json_len < json_cap ? c->json_len : json_cap, h);
+        h = ipd_table_hash64(job_json((job_copy_t *)c), c->json_len < json_cap ? c->json_len : json_cap, h);
     return h;
 }
 
@@ -257,23 +232,17 @@ uint64_t ipd_table_task_checksum(const task_copy_t *c)
         fold_record(task_head_hash(c), (const uint8_t *)&c->task, ipd_task_spans, IPD_TASK_NSPANS));
 }
 
-void ipd_table_job_store(job_copy_t *c, const job_copy_t *head, const ipd_job_t *job, const void *json,
-                         uint32_t json_cap, uint8_t *known)
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap, uint8_t *zero)
 {
-    uint64_t h = store_record(job_head_hash(head), (uint8_t *)&c->job, (const uint8_t *)job, ipd_job_spans,
-                              IPD_JOB_NSPANS, known);
-    h = ipd_hash64_finish(h);
-    if (head->flags & COPY_HAS_JSON)
-        h = json_sum(json, head->json_len < json_cap ? head->json_len : json_cap, h);
-    memcpy(&c->stamp, &head->stamp, offsetof(job_copy_t, job) - offsetof(job_copy_t, stamp));
-    c->checksum = h;
+    uint64_t h =
+        store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, ipd_job_spans, IPD_JOB_NSPANS, zero);
+    c->checksum = job_json_hash(c, h, json_cap);
 }
 
-void ipd_table_task_store(task_copy_t *c, const task_copy_t *head, const ipd_task_t *task, uint8_t *known)
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, uint8_t *zero)
 {
-    uint64_t h = store_record(task_head_hash(head), (uint8_t *)&c->task, (const uint8_t *)task, ipd_task_spans,
-                              IPD_TASK_NSPANS, known);
-    memcpy(&c->stamp, &head->stamp, offsetof(task_copy_t, task) - offsetof(task_copy_t, stamp));
+    uint64_t h = store_record(task_head_hash(c), (uint8_t *)&c->task, (const uint8_t *)task, ipd_task_spans,
+                              IPD_TASK_NSPANS, zero);
     c->checksum = ipd_hash64_finish(h);
 }
 

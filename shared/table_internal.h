@@ -14,7 +14,7 @@
 #include "shared/table.h"
 
 #define TABLE_MAGIC          UINT64_C(0x656c626174647069) /* "ipdtable" in little-endian byte order */
-#define TABLE_LAYOUT_VERSION 7u
+#define TABLE_LAYOUT_VERSION 6u
 #define TABLE_LINE           64u
 #define TABLE_PAGE           4096u
 #define TABLE_HEADER_SIZE    512u
@@ -173,19 +173,8 @@ typedef struct wlist {
     uint8_t full[2]; /* per copy: rewrite it whole (too many changes, a rebuild, a compaction) */
 } wlist_t;
 
-/*
- * What the writer knows of a string member of a copy: 1 + the number of its leading 8-byte words
- * that may be nonzero (every word after them is zero), or TABLE_WORDS_UNKNOWN (0, what zeroed
- * memory says, so that forgetting is the safe default). 1 is an all-zero member. String members
- * in the order of ipd_job_spans and ipd_task_spans.
- */
-#define TABLE_WORDS_UNKNOWN 0
-#define TABLE_JOB_STRINGS   5
-#define TABLE_TASK_STRINGS  7
-
 /* The writer's private view of a job slot. */
 typedef struct wjob {
-    uint64_t seq; /* the slot head's seq: only the writer changes it */
     char id[IPD_JOB_ID_SIZE];
     int64_t created_at;
     int64_t finished_at;
@@ -194,7 +183,7 @@ typedef struct wjob {
     uint32_t task_count;
     uint8_t live;
     uint8_t state;
-    uint8_t known[2][TABLE_JOB_STRINGS]; /* per copy, what each string holds (TABLE_WORDS_UNKNOWN) */
+    uint8_t zero[2]; /* per copy: bit i set = string span i of ipd_job_spans is known to be all zero */
 } wjob_t;
 
 /*
@@ -203,9 +192,8 @@ typedef struct wjob {
  * Zero means "not known" and is always safe: the writer then reads the copy.
  */
 typedef struct wtask {
-    uint64_t seq;                         /* the slot head's seq: only the writer changes it */
-    uint8_t known[2][TABLE_TASK_STRINGS]; /* per copy, what each string holds (TABLE_WORDS_UNKNOWN) */
-    uint8_t settled;                      /* 1: the published copy is known to hold no live task in a final state */
+    uint8_t zero[2]; /* per copy: bit i set = string span i of ipd_task_spans is known to be all zero */
+    uint8_t settled; /* 1: the published copy is known to hold no live task in a final state */
     uint8_t _pad;
 } wtask_t;
 
@@ -319,27 +307,22 @@ uint64_t ipd_table_job_checksum(const job_copy_t *c, uint32_t json_cap);
 uint64_t ipd_table_task_checksum(const task_copy_t *c);
 int ipd_table_job_copy_ok(const job_copy_t *c, uint32_t json_cap);
 int ipd_table_task_copy_ok(const task_copy_t *c);
-/* The writer's stores: writes the head of `head` (its other bytes are not read), the record with
- * every string zero after its NUL whatever the given record holds there, and the checksum into
- * copy `c`, whose JSON (for a job) is written already as a copy of `json` (borrowed; hashed from
- * there). `c` must hold a copy this writer stored before, or zeroes (its string tails are zero).
- * `known` (in and out, TABLE_JOB_STRINGS or TABLE_TASK_STRINGS entries) is what the writer knows
- * of `c`'s strings (TABLE_WORDS_UNKNOWN); with it nothing of `c` is read, and an empty string
- * over an all-zero one is not written. One pass over the bytes in use, not the whole record. */
-void ipd_table_job_store(job_copy_t *c, const job_copy_t *head, const ipd_job_t *job, const void *json,
-                         uint32_t json_cap, uint8_t *known);
-void ipd_table_task_store(task_copy_t *c, const task_copy_t *head, const ipd_task_t *task, uint8_t *known);
+/* The writer's stores: copies the record into a copy whose head (and, for a job, JSON) is
+ * written, with every string zero after its NUL whatever the given record holds there, and sets
+ * the checksum. `c` must hold a copy this writer stored before, or zeroes (its string tails are
+ * zero). One pass over the bytes in use, not over the whole record. `zero` (in and out) says
+ * which string spans of `c` are all zero (wjob_t, wtask_t): an empty string stored over one of
+ * them is not written, which leaves its cache line untouched; on return it says which are. */
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap, uint8_t *zero);
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, uint8_t *zero);
 uint64_t ipd_table_id_hash(const char *id);
 
 /* table_latch.c: the double-buffer protocol shared by job, task and list slots. Writer:
- * begin(seq), fill copy (seq + 1) & 1, publish(seq), where `seq` is the head's seq, which only
- * the writer changes: it passes the value it keeps (wjob_t, wtask_t), so that where it writes
- * does not wait for a load of the head's line, a cache miss on a slot not written for long.
- * Reader: s = enter(); if s == 0 nothing was
+ * begin(), fill copy (seq + 1) & 1, publish(). Reader: s = enter(); if s == 0 nothing was
  * published; copy copy s & 1 (or with `previous`, copy (s + 1) & 1, needs s >= 2); keep the
  * copy only if stable(s, previous). */
-void ipd_table_latch_begin(slot_head_t *h, uint64_t seq);
-void ipd_table_latch_publish(slot_head_t *h, uint64_t seq);
+void ipd_table_latch_begin(slot_head_t *h);
+void ipd_table_latch_publish(slot_head_t *h);
 uint64_t ipd_table_latch_enter(const slot_head_t *h);
 int ipd_table_latch_stable(const slot_head_t *h, uint64_t seq, int previous);
 
@@ -357,7 +340,7 @@ int ipd_table_read_slot(const ipd_table_t *t, uint32_t slot, const char *id, uin
 /* table_writer.c: the writer's private state */
 int ipd_table_writer_new(ipd_table_t *t);
 /* Records what the writer knows of a segment it has just built, all zeroes: every string of
- * every copy is zero and no copy is published. Until then (writer_new), it knows nothing. */
+ * every copy is zero and no copy is published. */
 void ipd_table_writer_zeroed(ipd_table_t *t);
 void ipd_table_writer_free(ipd_table_t *t);
 int ipd_table_writer_derive(ipd_table_t *t);

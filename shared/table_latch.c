@@ -10,8 +10,9 @@
  * copy that overlapped a write.
  */
 
-void ipd_table_latch_begin(slot_head_t *h, uint64_t seq)
+void ipd_table_latch_begin(slot_head_t *h)
 {
+    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
     atomic_store_explicit(&h->writing, seq + 1, memory_order_relaxed);
     /* Pairs with the acquire fence in ipd_table_latch_stable(). It orders both this `writing`
      * mark and the previous publication of `seq` before the copy stores that follow: a
@@ -19,8 +20,9 @@ void ipd_table_latch_begin(slot_head_t *h, uint64_t seq)
     atomic_thread_fence(memory_order_release);
 }
 
-void ipd_table_latch_publish(slot_head_t *h, uint64_t seq)
+void ipd_table_latch_publish(slot_head_t *h)
 {
+    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
     /* Pairs with the acquire load in ipd_table_latch_enter(): the filled copy is visible to
      * any reader that reads the new `seq`. */
     atomic_store_explicit(&h->seq, seq + 1, memory_order_release);

@@ -39,7 +39,6 @@ static int check_task_slot(ipd_table_t *t, uint32_t ts, uint64_t *max_stamp, ipd
     slot_head_t *h = task_head(t, ts);
     restore(h, task_copy(t, ts, 0), task_copy(t, ts, 1), sizeof(task_copy_t), info);
     uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
-    t->w->tasks[ts].seq = seq;
     for (uint64_t k = 0; k < 2 && k < seq; k++) {
         const task_copy_t *c = task_copy(t, ts, seq + k);
         if (!ipd_table_task_copy_ok(c))
@@ -65,7 +64,6 @@ static int check_job_slot(ipd_table_t *t, uint32_t s, uint64_t *max_stamp, ipd_t
     }
     wjob_t *wj = &t->w->jobs[s];
     memset(wj, 0, sizeof(*wj));
-    wj->seq = seq;
     if (seq == 0)
         return 0;
     const job_copy_t *c = job_copy(t, s, seq);

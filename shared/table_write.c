@@ -29,21 +29,20 @@ static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_j
     wjob_t *wj = &t->w->jobs[slot];
     slot_head_t *h = job_head(t, slot);
 
-    uint64_t which = wj->seq + 1;
-    job_copy_t head; /* the head only: the store hashes it here, not from the copy it writes */
-    memset(&head, 0, offsetof(job_copy_t, job));
-    head.stamp = t->w->gen + 1;
-    head.incarnation = wj->incarnation;
-    head.flags = flags | (json != NULL ? COPY_HAS_JSON : 0);
-    head.task_first = wj->task_first;
-    head.task_count = wj->task_count;
-    head.json_len = json != NULL ? (uint32_t)json_len : 0;
-    ipd_table_latch_begin(h, wj->seq);
+    ipd_table_latch_begin(h);
+    uint64_t which = atomic_load_explicit(&h->seq, memory_order_relaxed) + 1;
     job_copy_t *c = job_copy(t, slot, which);
+    memset(c, 0, offsetof(job_copy_t, job));
+    c->stamp = t->w->gen + 1;
+    c->incarnation = wj->incarnation;
+    c->flags = flags | (json != NULL ? COPY_HAS_JSON : 0);
+    c->task_first = wj->task_first;
+    c->task_count = wj->task_count;
+    c->json_len = json != NULL ? (uint32_t)json_len : 0;
     if (json != NULL)
         memcpy(job_json(c), json, json_len);
-    ipd_table_job_store(c, &head, job, json, t->json_cap, wj->known[which & 1]);
-    ipd_table_latch_publish(h, wj->seq++);
+    ipd_table_job_store(c, job, t->json_cap, &wj->zero[which & 1]);
+    ipd_table_latch_publish(h);
 }
 
 /* Writes task `index` of job `slot` into task slot `ts`, unless `compare` is set and the
@@ -51,24 +50,23 @@ static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_j
 static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index, const ipd_task_t *task, int compare)
 {
     slot_head_t *h = task_head(t, ts);
-    wtask_t *wt = &t->w->tasks[ts];
-    uint64_t seq = wt->seq;
+    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
     uint32_t inc = t->w->jobs[slot].incarnation;
     task_copy_t *c = task_copy(t, ts, seq);
 
     if (compare && seq != 0 && (c->flags & COPY_LIVE) && c->job_slot == slot && c->incarnation == inc &&
         c->index == index && ipd_task_same(&c->task, task))
         return 0;
-    task_copy_t head; /* the head only: the store hashes it here, not from the copy it writes */
-    head.stamp = t->w->gen + 1;
-    head.job_slot = slot;
-    head.incarnation = inc;
-    head.index = index;
-    head.flags = COPY_LIVE;
-    ipd_table_latch_begin(h, seq);
-    ipd_table_task_store(task_copy(t, ts, seq + 1), &head, task, wt->known[(seq + 1) & 1]);
-    ipd_table_latch_publish(h, seq);
-    wt->seq = seq + 1;
+    ipd_table_latch_begin(h);
+    c = task_copy(t, ts, seq + 1);
+    c->stamp = t->w->gen + 1;
+    c->job_slot = slot;
+    c->incarnation = inc;
+    c->index = index;
+    c->flags = COPY_LIVE;
+    wtask_t *wt = &t->w->tasks[ts];
+    ipd_table_task_store(c, task, &wt->zero[(seq + 1) & 1]);
+    ipd_table_latch_publish(h);
     wt->settled = !ipd_task_state_is_final((ipd_task_state_t)task->state);
     return 1;
 }
@@ -80,7 +78,8 @@ static void delete_slot(ipd_table_t *t, uint32_t slot)
     wjob_t before = w->jobs[slot];
     ipd_job_t last;
 
-    memcpy(&last, &job_copy(t, slot, w->jobs[slot].seq)->job, sizeof(last));
+    memcpy(&last, &job_copy(t, slot, atomic_load_explicit(&job_head(t, slot)->seq, memory_order_relaxed))->job,
+           sizeof(last));
     w->jobs[slot].task_first = w->jobs[slot].task_count = 0;
     write_job(t, slot, COPY_DELETED, &last, NULL, 0);
     ipd_table_index_remove(t, before.id, slot);
@@ -239,12 +238,9 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
     }
     wjob_t *wj = &t->w->jobs[slot], before = *wj;
     if (fresh) {
-        /* A new job in the slot: what the writer knows of the slot's copies stays. */
         memset(wj, 0, sizeof(*wj));
         memcpy(wj->id, job->id, sizeof(wj->id));
         wj->incarnation = before.incarnation + 1;
-        wj->seq = before.seq;
-        memcpy(wj->known, before.known, sizeof(wj->known));
     }
     /* The published copies are read before the new ones are written (another copy of each slot). */
     uint64_t refusals = t->w->final_refused;

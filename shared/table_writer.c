@@ -42,13 +42,10 @@ int ipd_table_writer_new(ipd_table_t *t)
 
 void ipd_table_writer_zeroed(ipd_table_t *t)
 {
-    /* 1: no word of the string may be nonzero (TABLE_WORDS_UNKNOWN). */
     for (uint32_t s = 0; s < t->job_cap; s++)
-        memset(t->w->jobs[s].known, 1, sizeof(t->w->jobs[s].known));
-    for (uint32_t ts = 0; ts < t->task_cap; ts++) {
-        memset(t->w->tasks[ts].known, 1, sizeof(t->w->tasks[ts].known));
-        t->w->tasks[ts].settled = 1;
-    }
+        t->w->jobs[s].zero[0] = t->w->jobs[s].zero[1] = UINT8_MAX;
+    for (uint32_t ts = 0; ts < t->task_cap; ts++)
+        t->w->tasks[ts] = (wtask_t){.zero = {UINT8_MAX, UINT8_MAX}, .settled = 1};
 }
 
 void ipd_table_writer_free(ipd_table_t *t)
@@ -296,8 +293,8 @@ void ipd_table_lists_publish(ipd_table_t *t, ipd_table_list_kind_t kind)
     wlist_t *l = &w->lists[kind];
     slot_head_t *h = list_head(t, kind);
 
-    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed), which = (seq + 1) & 1;
-    ipd_table_latch_begin(h, seq);
+    ipd_table_latch_begin(h);
+    uint64_t which = (atomic_load_explicit(&h->seq, memory_order_relaxed) + 1) & 1;
     list_copy_t *c = list_copy(t, kind, which);
     c->generation = w->gen + 1;
     if (l->full[which]) {
@@ -313,7 +310,7 @@ void ipd_table_lists_publish(ipd_table_t *t, ipd_table_list_kind_t kind)
     c->len = l->len;
     l->full[which] = 0;
     l->nops[which] = 0;
-    ipd_table_latch_publish(h, seq);
+    ipd_table_latch_publish(h);
 }
 
 void ipd_table_lists_update(ipd_table_t *t, uint32_t slot, const wjob_t *before, const wjob_t *after)

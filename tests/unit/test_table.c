@@ -1172,57 +1172,6 @@ Test(table, the_writer_reads_a_published_task_back_only_when_it_may_be_final)
     ipd_table_destroy(w);
 }
 
-/* The seq of the heads of job `id`'s slot and of its first task's slot. */
-static void head_seqs(const ipd_table_t *t, const char *id, uint64_t *job, uint64_t *task)
-{
-    uint32_t slot = ipd_table_index_lookup(t, id);
-    cr_assert_neq(slot, UINT32_MAX, "%s", id);
-    *job = atomic_load(&job_head(t, slot)->seq);
-    *task = atomic_load(&task_head(t, t->w->jobs[slot].task_first)->seq);
-}
-
-/*
- * The writer keeps each slot's seq rather than loading it from the head: the seq it publishes
- * must still be the head's plus one, for a new job in a slot another job left and for a writer
- * that attached again.
- */
-Test(table, every_write_of_a_slot_publishes_its_next_copy)
-{
-    ipd_table_t *w = make_table(2, 2, 64, 512, NULL);
-    uint64_t js, tsq, js2, tsq2;
-    for (int k = 0; k < 3; k++)
-        cr_assert_eq(put(w, "pj-one", IPD_JOB_PULLING, 100 + k, 0, 1), 0);
-    head_seqs(w, "pj-one", &js, &tsq);
-    cr_expect_eq(js, 3);
-    cr_expect_eq(tsq, 1, "the same task is written once");
-    cr_assert_eq(ipd_table_delete_job(w, "pj-one"), 0);
-    cr_assert_eq(put(w, "pj-two", IPD_JOB_PULLING, 100, 0, 1), 0);
-    head_seqs(w, "pj-two", &js2, &tsq2);
-    cr_expect_eq(js2, js + 2, "the deleted marker, then the new job, in the same slot");
-    cr_expect_eq(tsq2, tsq + 1, "the new job's task in the same task slot");
-    ipd_table_destroy(w);
-
-    ipd_table_open_info_t info;
-    w = make_table(2, 2, 64, 512, &info);
-    cr_assert_eq(info.outcome, IPD_TABLE_REATTACHED, "%s", info.detail);
-    ipd_job_t j = job_of("pj-two", IPD_JOB_PULLING, 100, 0);
-    ipd_task_t task;
-    tasks_of(&task, 1, "again");
-    j.version = 9;
-    cr_assert_eq(ipd_table_put_job(w, &j, &task, 1, NULL, 0), 0);
-    head_seqs(w, "pj-two", &js, &tsq);
-    cr_expect_eq(js, js2 + 1, "after reattach");
-    cr_expect_eq(tsq, tsq2 + 1, "after reattach");
-    ipd_job_t got;
-    ipd_task_t got_task;
-    ipd_table_job_view_t v = {.job = &got, .tasks = &got_task, .task_cap = 1};
-    cr_assert_eq(ipd_table_get_job(w, "pj-two", &v), 0);
-    cr_expect_eq(got.version, 9);
-    cr_expect_str_eq(got_task.node, "node-again-0");
-    cr_expect_eq(ipd_table_verify(w), 0);
-    ipd_table_destroy(w);
-}
-
 /* Pages of [p, p + len) that are in memory. */
 static size_t resident_pages(const void *p, size_t len)
 {

@@ -10,7 +10,6 @@
 #include "common/instance.h"
 #include "common/table_fixture.h"
 #include "proto/error.h"
-#include "proto/job_spans.h"
 #include "shared/table.h"
 #include "shared/table_internal.h"
 
@@ -309,91 +308,5 @@ Test(table_hash, an_empty_string_is_written_unless_the_writer_knows_the_copy_hol
     put_words(w, 1, 100, "empty after reattach, copy a");
     put_words(w, 1, 101, "empty after reattach, copy b");
     put_words(w, 1, 102, "empty after reattach, again");
-    ipd_table_destroy(w);
-}
-
-/* `dst` (`size` bytes) holding `len` (< size) bytes of `c`, zero after them. */
-static void set_len(char *dst, size_t size, size_t len, char c)
-{
-    memset(dst, 0, size);
-    memset(dst, c, len < size ? len : size - 1);
-}
-
-Test(table_hash, strings_of_any_length_replace_each_other_in_both_copies)
-{
-    ipd_table_open_info_t info;
-    ipd_table_t *w = open_table(&info);
-    /* Lengths around word and line boundaries and the longest, in an order where each copy's
-     * strings grow, shrink by a little, shrink by a lot and empty out. */
-    const size_t lens[] = {9, 0, 300, 7, 8, 64, 0, 511, 15, 16, 1, 1, 511, 63, 0, 0, 200, 24};
-    for (int reattach = 0; reattach < 2; reattach++) {
-        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
-            ipd_job_t job, got;
-            ipd_task_t task, got_task;
-            records(&job, &task, 0);
-            size_t n = lens[k];
-            set_len(job.image, sizeof(job.image), n, 'i');
-            set_len(job.spec.pull_secrets, sizeof(job.spec.pull_secrets), n / 2, 's');
-            set_len(job.error_reason, sizeof(job.error_reason), n, 'r');
-            set_len(job.error_message, sizeof(job.error_message), n, 'm');
-            set_len(task.node, sizeof(task.node), n + 1, 'n');
-            set_len(task.ns, sizeof(task.ns), n, 'k');
-            set_len(task.pod, sizeof(task.pod), n / 3, 'p');
-            set_len(task.reason, sizeof(task.reason), n, 'R');
-            set_len(task.message, sizeof(task.message), n, 'M');
-            set_len(task.fail_reason, sizeof(task.fail_reason), n / 4, 'f');
-            set_len(task.fail_message, sizeof(task.fail_message), n, 'F');
-            task.attempts = (uint32_t)k;
-            cr_assert_eq(ipd_table_put_job(w, &job, &task, 1, json, sizeof(json) - 1), 0);
-            ipd_table_job_view_t v = {.job = &got, .tasks = &got_task, .task_cap = 1};
-            cr_assert_eq(ipd_table_get_job(w, "pj-hash", &v), 0);
-            cr_expect_eq(memcmp(&got, &job, sizeof(got)), 0, "put %zu (%zu bytes): the job reads back", k, n);
-            cr_expect_eq(memcmp(&got_task, &task, sizeof(got_task)), 0, "put %zu (%zu bytes): the task reads back", k,
-                         n);
-            cr_expect_eq(ipd_table_verify(w), 0, "put %zu (%zu bytes)", k, n);
-        }
-        /* Then the same from a writer that attached again and knows nothing of the copies. */
-        ipd_table_destroy(w);
-        w = open_table(&info);
-        cr_assert_eq(info.outcome, IPD_TABLE_REATTACHED, "%s", info.detail);
-    }
-    ipd_table_destroy(w);
-}
-
-Test(table_hash, the_writer_keeps_what_it_knows_of_every_string_member)
-{
-    size_t job = 0, task = 0;
-    for (size_t i = 0; i < IPD_JOB_NSPANS; i++)
-        job += ipd_job_spans[i].str;
-    for (size_t i = 0; i < IPD_TASK_NSPANS; i++)
-        task += ipd_task_spans[i].str;
-    cr_expect_eq(job, TABLE_JOB_STRINGS);
-    cr_expect_eq(task, TABLE_TASK_STRINGS);
-}
-
-/* The JSON sum (docs/shm-layout.md, "Checksums") takes one change of any word, in any lane, in
- * the last partial word too: every byte of the used JSON of either copy, changed, fails. */
-Test(table_hash, a_byte_changed_anywhere_in_the_used_json_fails_verify)
-{
-    ipd_table_open_info_t info;
-    ipd_table_t *w = open_table(&info);
-    put_records(w, 0);
-    put_records(w, 0);
-    uint32_t slot = ipd_table_index_lookup(w, "pj-hash");
-    cr_assert_neq(slot, UINT32_MAX);
-    for (uint64_t which = 0; which < 2; which++) {
-        job_copy_t *c = job_copy(w, slot, which);
-        cr_assert_eq(c->json_len, sizeof(json) - 1);
-        cr_assert_gt(c->json_len % 8, 0, "a partial last word");
-        for (size_t i = 0; i < c->json_len; i++) {
-            for (int bit = 0; bit < 8; bit += 7) {
-                job_json(c)[i] ^= (uint8_t)(1u << bit);
-                cr_expect_eq(ipd_table_verify(w), IPD_ECORRUPT, "copy %u, JSON byte %zu, bit %d", (unsigned)which, i,
-                             bit);
-                job_json(c)[i] ^= (uint8_t)(1u << bit);
-            }
-        }
-    }
-    cr_expect_eq(ipd_table_verify(w), 0, "every byte back as it was");
     ipd_table_destroy(w);
 }

@@ -314,11 +314,11 @@ Test(table_mp, a_copy_left_mid_write_keeps_the_last_good_one)
     uint32_t slot = ipd_table_index_lookup(w, "pj-00000000");
     cr_assert_neq(slot, UINT32_MAX);
     slot_head_t *jh = job_head(w, slot);
-    ipd_table_latch_begin(jh, atomic_load(&jh->seq));
+    ipd_table_latch_begin(jh);
     memset(job_copy(w, slot, atomic_load(&jh->seq) + 1), 0x5a, 1000);
     uint32_t ts = w->w->jobs[slot].task_first;
     slot_head_t *th = task_head(w, ts);
-    ipd_table_latch_begin(th, atomic_load(&th->seq));
+    ipd_table_latch_begin(th);
     memset(task_copy(w, ts, atomic_load(&th->seq) + 1), 0xa5, 200);
     cr_expect_eq(ipd_table_verify(w), 0, "copies marked mid-write are not judged");
     ipd_table_destroy(w);
@@ -360,13 +360,13 @@ Test(table_mp, a_change_published_without_its_record_is_announced)
     }
     slot_head_t *h = job_head(w, s3);
     job_copy_t *pub = job_copy(w, s3, atomic_load(&h->seq));
-    ipd_table_latch_begin(h, atomic_load(&h->seq));
+    ipd_table_latch_begin(h);
     job_copy_t *next = job_copy(w, s3, atomic_load(&h->seq) + 1);
     memcpy(next, pub, w->job_copy_size);
     next->stamp = ipd_table_generation(w) + 1;
     next->job.version = 2;
     next->checksum = ipd_table_job_checksum(next, w->json_cap);
-    ipd_table_latch_publish(h, atomic_load(&h->seq));
+    ipd_table_latch_publish(h);
     ipd_table_destroy(w);
 
     w = make_writer(&info);
