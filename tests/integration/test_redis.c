@@ -653,8 +653,10 @@ Test(redis, a_stream_trimmed_past_a_daemon_resyncs_from_the_hashes, .timeout = 1
 Test(redis, a_daemon_behind_catches_up_through_small_replies_without_a_resync, .timeout = 120)
 {
     /* Replies of 2 entries: catching up takes many XREADs, each written before the reply before
-     * it is applied (the read-ahead, master/redis_link.c), and nothing is missed or taken twice. */
-    start_world("rcount", NULL, "redis_read_count 2\n");
+     * it is applied (the read-ahead, master/redis_link.c), and nothing is missed or taken twice.
+     * A TTL of 60 s: a command unanswered for a third of it fails the link, and daemon 1's XREAD
+     * stays unanswered for as long as it is stopped (longer than 5 s under the sanitizers). */
+    start_world("rcount", NULL, "redis_read_count 2\nredis_liveness_ttl 60s\n");
     char *ids[BEHIND_JOBS];
     jobs_go_by_daemon_1(ids, 20);
     int64_t resyncs = master_stat(0, "redis_resyncs_total");
