@@ -93,8 +93,10 @@ static void sim_post(const char *path, const char *body)
 static void write_conf(int i, const char *redis)
 {
     char text[2048], link[128] = "";
+    /* A world's own settings may give the liveness TTL; 3 s otherwise. */
     if (!w.no_redis)
-        snprintf(link, sizeof(link), "redis %s\nredis_liveness_ttl 3s\n", redis);
+        snprintf(link, sizeof(link), "redis %s\n%s", redis,
+                 strstr(w.extra, "redis_liveness_ttl ") != NULL ? "" : "redis_liveness_ttl 3s\n");
     snprintf(text, sizeof(text),
              "kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\nscope node\n"
              "node_name node-%d\n%swatch_backoff_max 1s\n"
