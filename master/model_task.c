@@ -130,10 +130,22 @@ static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t 
         set_text(next, reason, message);
 }
 
-/* True while the daemon of the task's node is lost (its liveness key expired). */
+/* True while the daemon of `node` (or of the task's node) is lost: its liveness key expired. */
+static int node_name_lost(const ipd_model_t *m, const char *node)
+{
+    return m->lost_nodes.count > 0 && ipd_strmap_get(&m->lost_nodes, node) != NULL;
+}
+
 static int node_lost(const ipd_model_t *m, const task_rec_t *t)
 {
-    return m->lost_nodes.count > 0 && ipd_strmap_get(&m->lost_nodes, t->task.node) != NULL;
+    return node_name_lost(m, t->task.node);
+}
+
+/* True when the task has rules of its own that change a published record: attempts adopted
+ * from the table, a give-up, or its Job deleted before it finished. */
+static int own_rules(const task_rec_t *t)
+{
+    return t->adopted_attempts != 0 || t->gave_up || t->kjob_gone;
 }
 
 /*
@@ -146,8 +158,8 @@ static int node_lost(const ipd_model_t *m, const task_rec_t *t)
 static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
 {
     const ipd_task_t *rec = t->remote;
-    if (t->adopted_attempts != 0 || t->gave_up || t->kjob_gone ||
-        ipd_task_state_is_final((ipd_task_state_t)t->task.state) || strcmp(rec->node, t->task.node) != 0 ||
+    if (own_rules(t) || ipd_task_state_is_final((ipd_task_state_t)t->task.state) ||
+        strcmp(rec->node, t->task.node) != 0 ||
         (!ipd_task_state_is_final((ipd_task_state_t)rec->state) && node_lost(m, t)))
         return -1;
     t->recheck_at = 0;
@@ -159,12 +171,6 @@ static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
     return 1;
 }
 
-/* True while the daemon of `node` is lost. */
-static int node_name_lost(const ipd_model_t *m, const char *node)
-{
-    return m->lost_nodes.count > 0 && ipd_strmap_get(&m->lost_nodes, node) != NULL;
-}
-
 int ipd_model_takes_record(const ipd_model_t *m, const task_rec_t *t, const ipd_task_t *rec)
 {
     ipd_task_state_t s = (ipd_task_state_t)rec->state;
@@ -173,8 +179,8 @@ int ipd_model_takes_record(const ipd_model_t *m, const task_rec_t *t, const ipd_
         return 0;
     /* The conditions of from_published, on the task as it is now. */
     return t == NULL ||
-           (t->remote == NULL && t->adopted_attempts == 0 && !t->gave_up && !t->kjob_gone &&
-            !ipd_task_state_is_final((ipd_task_state_t)t->task.state) && strcmp(rec->node, t->task.node) == 0);
+           (t->remote == NULL && !own_rules(t) && !ipd_task_state_is_final((ipd_task_state_t)t->task.state) &&
+            strcmp(rec->node, t->task.node) == 0);
 }
 
 void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec)
@@ -199,7 +205,7 @@ void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec)
  */
 static int record_apart(ipd_model_t *m, task_rec_t *t)
 {
-    if (!m->copy_tasks && t->adopted_attempts == 0 && !t->gave_up && !t->kjob_gone && !node_lost(m, t))
+    if (!m->copy_tasks && !own_rules(t) && !node_lost(m, t))
         return 0;
     if ((t->remote = malloc(sizeof(*t->remote))) == NULL)
         return -ENOMEM;
