@@ -350,7 +350,9 @@ int main(int argc, char **argv)
     want_applied_t wa = {&c, total}; /* the warm part may have run a reply into the second half */
     t0 = bench_now_s();
     double c0 = cpu_s(), r0 = cpu_us(rc);
+    bench_profile(1);
     run_until(loop, model, all_applied, &wa, 120);
+    bench_profile(0);
     double secs = bench_now_s() - t0, cpu = cpu_s() - c0, rcpu = cpu_us(rc) - r0;
     ipd_redis_link_stats_t st;
     ipd_redis_link_stats(reader, &st);

@@ -7,8 +7,19 @@
 #define IPD_BENCH_REDIS_RECORDS_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_START_INSTRUMENTATION ((void)0)
+#define CALLGRIND_STOP_INSTRUMENTATION  ((void)0)
+#endif
 
 #include "master/model.h"
 #include "proto/job.h"
@@ -20,6 +31,25 @@ static inline double bench_now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/**
+ * The timed part starts (`on`) or ends: callgrind run with --instr-atstart=no counts only what
+ * lies between, and with BENCH_PERF_CTL=FIFO in the environment "enable" or "disable" is written
+ * to FIFO, for `perf record -D -1 --control fifo:FIFO ...` to sample it alone.
+ */
+static inline void bench_profile(int on)
+{
+    if (on)
+        CALLGRIND_START_INSTRUMENTATION;
+    else
+        CALLGRIND_STOP_INSTRUMENTATION;
+    const char *ctl = getenv("BENCH_PERF_CTL");
+    FILE *f = ctl != NULL ? fopen(ctl, "w") : NULL;
+    if (f != NULL) {
+        fputs(on ? "enable\n" : "disable\n", f);
+        fclose(f);
+    }
 }
 
 /**
