@@ -189,6 +189,7 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
             return NULL;
         }
         t->task = tasks[i];
+        t->untimed = 0; /* the time the table holds */
         if (ipd_model_note_sent(t) != 0) {
             free_job(m, j);
             return NULL;
@@ -311,6 +312,8 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
     task_rec_t *t = &j->tasks[lo];
     memset(t, 0, sizeof(*t));
     t->stale = 1; /* its first computation; the caller marks the job */
+    t->untimed = 1;
+    /* A time for whatever reads the task before it is computed (own_task on a republish). */
     ipd_task_init(&t->task, node, ipd_model_now());
     return t;
 }

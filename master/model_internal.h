@@ -76,6 +76,10 @@ typedef struct task_rec {
      * whether `task` changed since the last computation. */
     uint8_t has_record;
     uint8_t record_changed;
+    /* Made since the last flush and not computed yet: its first computation gives it its time
+     * (the flush's, or its record's) whatever it computes to, so that a new task does not keep
+     * the wall clock of the moment it was made (ipd_model_task). */
+    uint8_t untimed;
     int64_t record_updated_at;
     ipd_task_t *sent; /* this node's task as last handed to own_task (owned); NULL while never */
     char kjob_reason[IPD_REASON_SIZE];

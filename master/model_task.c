@@ -163,7 +163,7 @@ static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
         (!ipd_task_state_is_final((ipd_task_state_t)rec->state) && node_lost(m, t)))
         return -1;
     t->recheck_at = 0;
-    if (ipd_task_same_but_time(rec, &t->task))
+    if (!t->untimed && ipd_task_same_but_time(rec, &t->task))
         return 0;
     ipd_task_copy(&t->task, rec);
     if (rec->state == IPD_TASK_UNKNOWN)
@@ -190,8 +190,9 @@ void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec)
     ipd_task_set_cause(&r);
     t->has_record = 1;
     t->record_updated_at = r.updated_at;
-    /* As from_published: a record that differs in its time only leaves the task as it is. */
-    if (ipd_task_same_but_time(&r, &t->task))
+    /* As from_published: a record that differs in its time only leaves the task as it is (a
+     * task not computed yet takes the record's time). */
+    if (!t->untimed && ipd_task_same_but_time(&r, &t->task))
         return;
     ipd_task_copy(&t->task, &r);
     t->record_changed = 1;
@@ -317,7 +318,7 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     int64_t updated_at =
         remote && m->remote_feed && t->remote != NULL && next.state != IPD_TASK_UNKNOWN ? t->remote->updated_at : now;
     next.updated_at = t->task.updated_at;
-    if (ipd_task_same(&next, &t->task))
+    if (!t->untimed && ipd_task_same(&next, &t->task))
         return 0;
     next.updated_at = updated_at;
     if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&
@@ -333,6 +334,7 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
     int c = compute(m, j, t, now);
     c |= t->record_changed;
     t->record_changed = 0;
+    t->untimed = 0;
     return c;
 }
 

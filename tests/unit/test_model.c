@@ -1234,7 +1234,7 @@ static void apply_both(ipd_model_kind_t kind, ipd_watch_type_t type, json_t *obj
     json_decref(copy);
 }
 
-/* Both models flush at `now` and publish the same records (wall-clock stamps aside). */
+/* Both models flush at `now` and publish the same records. */
 static void flush_both_alike(int64_t now, const char *const *ids, size_t nids)
 {
     size_t a = ipd_model_flush(model, now), b = ipd_model_flush(pruned_model, now);
@@ -1248,8 +1248,6 @@ static void flush_both_alike(int64_t now, const char *const *ids, size_t nids)
             ipd_table_job_view_t tv = {.job = &v[k].job, .tasks = v[k].tasks, .task_cap = 8};
             cr_assert_eq(ipd_table_get_job(tables[k], ids[i], &tv), 0, "job %s", ids[i]);
             v[k].ntasks = tv.ntasks;
-            for (size_t t = 0; t < v[k].ntasks; t++)
-                v[k].tasks[t].updated_at = 0; /* a task untouched since its creation keeps the wall clock */
         }
         cr_assert_eq(v[0].ntasks, v[1].ntasks, "job %s", ids[i]);
         cr_assert_eq(memcmp(&v[0].job, &v[1].job, sizeof(v[0].job)), 0, "job %s at +%lld ms: %s vs %s", ids[i],
@@ -2095,6 +2093,45 @@ Test(model, records_taken_into_their_task_write_what_computed_records_write)
     /* Mostly records no rule changes, taken into their task as they come, and daemons often lost
      * and back meanwhile: the record must come back from the task when a rule applies. */
     two_paths_agree(40, 4);
+}
+
+/*
+ * A new task's time is that of the flush that first publishes it, or its record's: never the
+ * wall clock of the moment the model made it, even when its first computation leaves it as a
+ * new task is (pending, no words). T0 lies ahead of the wall clock, so a task that kept it shows.
+ */
+Test(model, a_new_task_takes_the_time_of_its_flush_or_of_its_record)
+{
+    ipd_job_t own = job_on_node_a("pj-000000c1", 2, 0);
+    ipd_model_flush(model, T0);
+    view_t v = read_job(own.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PENDING);
+    cr_assert_eq(v.tasks[0].updated_at, T0, "this node's new task has the time %lld, the flush's is %lld",
+                 (long long)v.tasks[0].updated_at, (long long)T0);
+
+    /* Another node's daemon published its new task: every daemon shows that daemon's time, on
+     * the path that takes the record into its task and on the one that computes it. */
+    model_pair_t pair;
+    pair_open(&pair, &recorder, &recorder);
+    ipd_model_t *models[2] = {pair.fast, pair.general};
+    ipd_table_t *tables[2] = {table, pair.table};
+    ipd_job_t job = job_of("pj-000000c2", 2, 0);
+    job.nodes.desired = 2;
+    ipd_task_t rec;
+    ipd_task_init(&rec, "node-01", T0 - 1234);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(ipd_model_remote_task(models[k], &job, NULL, &rec), 0);
+        ipd_model_flush(models[k], T0);
+        ipd_job_t got;
+        ipd_task_t tasks[2];
+        ipd_table_job_view_t tv = {.job = &got, .tasks = tasks, .task_cap = 2};
+        cr_assert_eq(ipd_table_get_job(tables[k], job.id, &tv), 0);
+        cr_assert_eq(tv.ntasks, 1);
+        cr_assert_eq(tasks[0].state, IPD_TASK_PENDING);
+        cr_assert_eq(tasks[0].updated_at, T0 - 1234, "%s path: the record's time is %lld, the task's %lld",
+                     k == 0 ? "taken" : "computed", (long long)(T0 - 1234), (long long)tasks[0].updated_at);
+    }
+    pair_close(&pair);
 }
 
 Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
