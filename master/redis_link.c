@@ -144,7 +144,9 @@ struct ipd_redis_link {
 
     char last_id[64];  /* Stream id of the last entry applied */
     uint64_t next_seq; /* sequence expected next; 0: unknown */
-    int reading;       /* XREADs outstanding: 0, 1, or 2 with a read-ahead */
+    /* XREADs outstanding: 0 or 1. The read-ahead (on_xread) goes out once the reply before it
+     * came back, before that reply's records are applied: never two at once. */
+    int reading;
     /* An XREAD reply kept in the reading connection's arena, applied at the end of the read
      * event (on_rd_read); NULL when none. */
     const redisReply *held;
