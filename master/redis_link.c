@@ -555,16 +555,21 @@ static uint64_t entry_seq(const redisReply *s)
  *   - s missing or not a number (entry_seq): malformed, skipped.
  *   - s above it: a gap. Entries were trimmed away before this daemon read them (or one was
  *     typed by hand with such a number: the hashes are the truth either way); resync.
- *   - s below it: older than what was applied, so not part of the sequence this daemon follows:
- *     typed by hand, or the counter started again because Redis lost its data under a
- *     connection that did not drop (FLUSHALL). Skipped; Redis's epoch is read at once
- *     (apply_xread), and a new one makes the daemon republish and resync (on_liveness), so
+ *   - s below the number last taken: older than what was applied, so not part of the sequence
+ *     this daemon follows: typed by hand, or the counter started again because Redis lost its
+ *     data under a connection that did not drop (FLUSHALL). Skipped; Redis's epoch is read at
+ *     once (apply_xread), and a new one makes the daemon republish and resync (on_liveness), so
  *     changes skipped that way are applied from the hashes. (A Redis restarted empty drops the
  *     connection, and the reconnect resyncs before reading.)
  *   - s equal to it: the entry takes that number only when a daemon could have written it: a
  *     drop, or a record that decodes or is of a newer format version. A malformed one is
  *     skipped and leaves the number to the change that carries it; should that change never
  *     come (a daemon wrote the malformed record), the next one is a gap and resyncs.
+ *   - s the number last taken, again: judged as the one expected next. The scripts' numbers come
+ *     from the counter, each once, so one of the two entries was typed by hand (XADD leaves the
+ *     counter as it is): an entry typed with the next number takes it (a record of a newer
+ *     format is skipped, a valid one applied), and the change a daemon writes next carries the
+ *     same number. It is applied, not skipped as older.
  * Every entry moves the read position (last_id) past it.
  */
 static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
@@ -594,7 +599,7 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
                  seq, l->next_seq - 1);
         return -1;
     }
-    if (l->next_seq != 0 && seq < l->next_seq) {
+    if (l->next_seq != 0 && seq < l->next_seq - 1) {
         char why[160];
         snprintf(why, sizeof(why),
                  "change %" PRIu64 " is older than the last one applied (%" PRIu64

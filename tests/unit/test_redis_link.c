@@ -1,6 +1,7 @@
 /*
  * master/redis_link.c against a fake Redis on a Unix socket: the path where an XREAD reply is
- * applied inside its callback.
+ * applied inside its callback. And the sequence judging of Stream entries typed by hand
+ * (apply_entry, called directly).
  *
  * The link keeps an XREAD reply in the reading connection's arena and applies it after the read
  * event (on_rd_read). Should a second XREAD reply be parsed in the same read event, the arena
@@ -336,4 +337,109 @@ Test(redis_link, a_second_xread_reply_in_one_read_event_is_applied_in_its_callba
     ipd_redis_link_destroy(w.link);
     ipd_mloop_destroy(w.loop);
     fake_stop(&w.fake);
+}
+
+/* ---- sequence numbers of entries typed by hand ---- */
+
+/* Stream entry `id` as XREAD returns it: node `node`, sequence `seq`, job `job`, record `rec`. */
+static redisReply *typed_entry(const char *id, const char *node, const char *seq, const char *job, const char *rec,
+                               size_t rec_len)
+{
+    text_t t = {0};
+    put(&t, "*2\r\n");
+    bulk(&t, id);
+    put(&t, "*8\r\n");
+    bulk(&t, "n");
+    bulk(&t, node);
+    bulk(&t, "s");
+    bulk(&t, seq);
+    bulk(&t, "j");
+    bulk(&t, job);
+    bulk(&t, "r");
+    put(&t, "$%zu\r\n", rec_len);
+    raw(&t, rec, rec_len);
+    put(&t, "\r\n");
+    redisReply *r = parse_default(&t);
+    free(t.data);
+    return r;
+}
+
+/* Entry `id` of node-2's change `seq`, as its daemon publishes it: its task of job `job`. */
+static redisReply *published_entry(const char *id, const char *seq, const char *job)
+{
+    ipd_job_t j;
+    ipd_task_t task;
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "%s", job);
+    snprintf(j.image, sizeof(j.image), "registry.example/app:1");
+    j.spec.ttl_seconds_after_finished = -1;
+    ipd_task_init(&task, "node-2", 1000);
+    task.state = IPD_TASK_SUCCEEDED;
+    ipd_buf_t rec;
+    ipd_buf_init(&rec);
+    cr_assert_eq(ipd_redis_record_encode(&rec, &j, 2, NULL, &task), 0);
+    redisReply *r = typed_entry(id, "node-2", seq, job, rec.data, rec.len);
+    ipd_buf_dispose(&rec);
+    return r;
+}
+
+/*
+ * An entry typed by hand (redis-cli XADD, which leaves the counter {p}:seq as it is) with the
+ * sequence number expected next and a record of format version 2: the link cannot tell it from
+ * a newer daemon's, so it takes the number and skips the record (counted, logged once as of a
+ * newer format). The change a daemon publishes next carries that same number, the counter's
+ * next: it is applied, not skipped as older than what was applied and not taken for a gap, and
+ * the changes after it follow on.
+ */
+Test(redis_link, the_change_that_carries_the_number_a_typed_newer_record_took_is_applied)
+{
+    ipd_mloop_t *loop;
+    cr_assert_eq(ipd_mloop_create(&loop), 0);
+    static ipd_config_t cfg;
+    char err[256];
+    ipd_config_init(&cfg);
+    cr_assert_eq(ipd_config_finalize(&cfg, err, sizeof(err)), 0, "%s", err);
+    snprintf(cfg.redis, sizeof(cfg.redis), "unix:/nonexistent/redis.sock"); /* the loop never runs: no connect */
+    snprintf(cfg.node_name, sizeof(cfg.node_name), "node-1");
+    snprintf(cfg.redis_prefix, sizeof(cfg.redis_prefix), "t");
+    applied_t applied = {0};
+    ipd_redis_link_ops_t ops = {.apply = on_apply, .ctx = &applied};
+    ipd_redis_link_t *l;
+    cr_assert_eq(ipd_redis_link_create(loop, &cfg, &ops, &l, err, sizeof(err)), 0, "%s", err);
+    FILE *log = tmpfile();
+    cr_assert_not_null(log);
+    ipd_log_set_fd(fileno(log));
+    l->next_seq = 5; /* as after a snapshot of a Redis whose counter holds 4 */
+
+    redisReply *typed = typed_entry("100-0", "node-9", "5", "pj-typed", "\x02\x80", 2);
+    cr_assert_eq(apply_entry(l, typed), 0, "taken for a gap");
+    cr_assert_eq(l->next_seq, 6, "a record of a newer format takes its number");
+    redisReply *fifth = published_entry("101-0", "5", "pj-5");
+    cr_assert_eq(apply_entry(l, fifth), 0, "the daemon's change 5 was taken for a gap");
+    redisReply *sixth = published_entry("102-0", "6", "pj-6");
+    cr_assert_eq(apply_entry(l, sixth), 0, "the daemon's change 6 was taken for a gap");
+
+    ipd_redis_link_stats_t st;
+    ipd_redis_link_stats(l, &st);
+    cr_assert_eq(st.skipped, 1, "%" PRIu64 " entries skipped: the typed one only", st.skipped);
+    cr_assert_eq(applied.n, 2, "%d changes applied, want the daemon's 5 and 6", applied.n);
+    cr_assert_str_eq(applied.id[0], "pj-5");
+    cr_assert_str_eq(applied.id[1], "pj-6");
+    cr_assert_eq(l->next_seq, 7);
+    cr_assert_str_eq(l->last_id, "102-0");
+
+    ipd_log_set_fd(STDERR_FILENO);
+    char text[4096];
+    size_t n = (rewind(log), fread(text, 1, sizeof(text) - 1, log));
+    text[n] = '\0';
+    fclose(log);
+    cr_assert_not_null(strstr(text, "skipped a record of node node-9: a newer format version"), "logged: %s", text);
+    cr_assert_null(strstr(text, "older"), "logged: %s", text);
+    cr_assert_null(strstr(text, "resyncing"), "logged: %s", text);
+
+    freeReplyObject(typed);
+    freeReplyObject(fifth);
+    freeReplyObject(sixth);
+    ipd_redis_link_destroy(l);
+    ipd_mloop_destroy(loop);
 }
