@@ -120,7 +120,11 @@ static void teardown(void)
     ipd_model_destroy(model);
     ipd_table_destroy(table);
     ipd_table_unlink(instance);
-    remove_pruned_twin(); /* a test that failed halfway leaves nothing either */
+    /* A test that failed halfway leaves no segment either: the pruned twin's, a model pair's. */
+    remove_pruned_twin();
+    char pair[sizeof(instance) + 8];
+    snprintf(pair, sizeof(pair), "%s-b", instance);
+    ipd_table_unlink(pair);
 }
 
 TestSuite(model, .init = setup, .fini = teardown, .timeout = 60);
