@@ -885,6 +885,9 @@ Test(table, lists_follow_a_sorted_model_through_many_enters_and_leaves)
                 if ((rnd >> 56) % 32 == 0)
                     back = (int64_t)((rnd >> 8) % 5000);
                 m->created = clock - back;
+            } else if ((rnd >> 36) % 16 == 0) {
+                /* A job's creation time corrected (its pod was seen before its Job): it moves. */
+                m->created = clock - (int64_t)((rnd >> 8) % 5000);
             }
             int64_t late = (rnd >> 58) % 16 == 0 ? (int64_t)((rnd >> 12) % 3000) : (int64_t)((rnd >> 50) % 3);
             m->finished = state == IPD_JOB_FAILED || state == IPD_JOB_SUCCEEDED ? clock - late : 0;
