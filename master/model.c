@@ -159,6 +159,7 @@ static job_rec_t *new_job(ipd_model_t *m, const char *id, size_t hash)
     if (j == NULL)
         return NULL;
     ipd_strlcpy_utf8(j->job.id, id, sizeof(j->job.id));
+    /* A time for whatever reads the job before it is published (CREATED_FLUSH: the flush's). */
     j->job.created_at = ipd_model_now();
     j->job.spec.backoff_limit = 3;
     j->job.spec.ttl_seconds_after_finished = -1;
@@ -181,6 +182,7 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
     j->job = *job;
     j->published = *job;
     j->was_published = 1;
+    j->created_by = CREATED_TABLE;
     for (size_t i = 0; i < ntasks; i++) {
         task_rec_t *t = ipd_model_task(j, tasks[i].node, 1);
         if (t == NULL) {
@@ -275,6 +277,27 @@ job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
     if (rc != IPD_ENOTFOUND || ipd_strmap_get_hashed(&m->gone, id, hash) != NULL)
         return NULL;
     return new_job(m, id, hash);
+}
+
+void ipd_model_take_created(ipd_model_t *m, job_rec_t *j, int64_t at, created_by_t by)
+{
+    if (at == IPD_TIME_NULL || by < j->created_by)
+        return;
+    int earliest = by == CREATED_POD || by == CREATED_KJOB;
+    if (by == j->created_by && earliest && at >= j->job.created_at)
+        return;
+    j->created_by = (uint8_t)by;
+    if (at == j->job.created_at)
+        return;
+    j->job.created_at = at;
+    ipd_model_mark_job(m, j);
+    /* This node's task told another time: it is told again (model.c, publish). */
+    task_rec_t *t = by == CREATED_KJOB && m->self_node[0] != '\0' ? ipd_model_task(j, m->self_node, 0) : NULL;
+    if (t != NULL && t->sent != NULL) {
+        free(t->sent);
+        t->sent = NULL;
+        ipd_model_mark_task(m, j, t);
+    }
 }
 
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
@@ -496,9 +519,8 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
         ipd_strlcpy_utf8(j->job.image, job->image, sizeof(j->job.image));
         j->job.pull_policy = job->pull_policy;
         j->job.spec = job->spec;
-        if (job->created_at != IPD_TIME_NULL)
-            j->job.created_at = job->created_at;
     }
+    ipd_model_take_created(m, j, job->created_at, CREATED_RECORD);
     if (job->nodes.desired > j->node_count)
         j->node_count = job->nodes.desired;
     if (job->keep && !j->job.keep) {
@@ -750,6 +772,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     /* The job is aggregated in place: what it becomes carries started_at / finished_at into the
      * next aggregation whether or not it is written. */
     ipd_job_t *next = &j->job;
+    if (!j->was_published && j->created_by == CREATED_FLUSH)
+        next->created_at = now;
     ipd_node_counts_t counts;
     ipd_model_job_counts(j, torn_down ? 0 : (uint32_t)unseen, torn_down ? (uint32_t)unseen : 0, &counts);
     ipd_job_aggregate_counts(next, &counts, ipd_model_first_failing(j), now);

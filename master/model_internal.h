@@ -143,6 +143,20 @@ typedef struct keep_rec {
     int64_t retire_asked_at; /* wall ms the master asked to cancel it (its pods run its image no more) */
 } keep_rec_t;
 
+/*
+ * Where a job's created_at came from, worst first. Every daemon shows the same job (docs/api.md),
+ * so its creation time is taken from the best source seen (ipd_model_take_created): a job first
+ * seen through its pod, or through another daemon's record, publishes a time that its Kubernetes
+ * Job (which carries the time its creator gave it, proto/kube_job.c) or a record corrects later.
+ */
+typedef enum created_by {
+    CREATED_FLUSH,  /* nothing said it: the time of the flush that first publishes the job */
+    CREATED_POD,    /* the earliest creationTimestamp of its pods (a pod is created after its Job) */
+    CREATED_TABLE,  /* as the table holds it (this daemon published it before) */
+    CREATED_RECORD, /* another node's record, the last one (its daemon tells it again once its Job corrects it) */
+    CREATED_KJOB,   /* a Kubernetes Job of the job, the earliest (they all carry the job's annotation) */
+} created_by_t;
+
 typedef struct job_rec {
     keep_rec_t keep;
     ipd_job_t job;       /* metadata plus the last aggregation */
@@ -171,7 +185,8 @@ typedef struct job_rec {
      * next publication (and before the actions, ipd_model_counts_ready).
      */
     int counts_due;
-    int from_heap; /* allocated by calloc, not from the model's slabs (master/model.c, job_alloc) */
+    int from_heap;      /* allocated by calloc, not from the model's slabs (master/model.c, job_alloc) */
+    uint8_t created_by; /* created_by_t: where job.created_at came from */
 } job_rec_t;
 
 /* Job records, a slab of fresh zeroed memory at a time (master/model.c, job_alloc). */
@@ -245,6 +260,13 @@ void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only);
  */
 job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create);
 task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create);
+/*
+ * Takes `at` (IPD_TIME_NULL: none) as the creation time of `j` when source `by` (created_by_t)
+ * is as good as the one it has: the earliest of its pods' or Jobs' times, a record's last. A
+ * time its Kubernetes Job corrects is told again with this node's task (own_task), so that the
+ * last record of every node carries the time every daemon shows.
+ */
+void ipd_model_take_created(ipd_model_t *m, job_rec_t *j, int64_t at, created_by_t by);
 /*
  * Whether remote record `rec` can be taken into task `t` (ipd_model_take_record): no rule of
  * ipd_model_compute_task would change it (it is neither final nor unknown, its daemon is not

@@ -129,6 +129,7 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     const char *created = ipd_json_str_at(json_object_get(obj, "metadata"), "creationTimestamp", NULL);
     if (created == NULL || ipd_time_parse(created, strlen(created), &p->created) != 0)
         p->created = 0;
+    ipd_model_take_created(m, j, p->created, CREATED_POD);
     if (j->job.image[0] == '\0') {
         const json_t *c0 = json_array_get(json_object_get(json_object_get(obj, "spec"), "containers"), 0);
         const char *image = ipd_json_str_at(c0, "image", NULL);
@@ -239,9 +240,8 @@ static void apply_anchor(ipd_model_t *m, job_rec_t *j, ipd_model_kind_t kind, ip
         ipd_strlcpy_utf8(j->job.image, info->image, sizeof(j->job.image));
         j->job.pull_policy = info->pull_policy;
         j->job.spec = info->spec;
-        if (info->created_at != IPD_TIME_NULL)
-            j->job.created_at = info->created_at;
     }
+    ipd_model_take_created(m, j, info->created_at, CREATED_KJOB);
     j->keep.anchored = 1;
     ipd_model_mark_dirty(m, j);
 }
@@ -287,8 +287,7 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
     ipd_strlcpy_utf8(j->job.image, info.image, sizeof(j->job.image));
     j->job.pull_policy = info.pull_policy;
     j->job.spec = info.spec;
-    if (info.created_at != IPD_TIME_NULL)
-        j->job.created_at = info.created_at;
+    ipd_model_take_created(m, j, info.created_at, CREATED_KJOB);
     if (info.node_count > j->node_count)
         j->node_count = info.node_count;
     snprintf(t->kjob_name, sizeof(t->kjob_name), "%s", info.name);

@@ -2182,3 +2182,124 @@ Test(model, records_of_forgotten_jobs_are_reused_as_new_ones)
     cr_assert_gt(most, 1, "some jobs stayed while others came");
     pair_close(&pair);
 }
+
+/* ---- a job's creation time ---- */
+
+/* The ids of the table's active list, in its order (at most `cap`). */
+static size_t active_ids(char ids[][IPD_JOB_ID_SIZE], size_t cap)
+{
+    ipd_table_ref_t refs[32];
+    size_t n = 0, total = 0, k = 0;
+    cr_assert_eq(ipd_table_list(table, IPD_TABLE_LIST_ACTIVE, refs, 32, &n, &total, NULL), 0);
+    for (size_t i = 0; i < n && k < cap; i++) {
+        ipd_job_t j;
+        ipd_table_job_view_t v = {.job = &j};
+        if (ipd_table_get_job_at(table, refs[i], &v) == 0)
+            memcpy(ids[k++], j.id, IPD_JOB_ID_SIZE);
+    }
+    return k;
+}
+
+/*
+ * A job whose pull pod shows up before its Kubernetes Job (two watches, no order between them)
+ * is published with its pod's creation time, never the wall clock of the moment the model saw
+ * it (T0 lies ahead of the wall clock, so a job that took it shows). Its Job, which carries the
+ * job's creation time, then corrects it: a new version, at its place in the active list.
+ */
+Test(model, a_job_seen_first_through_its_pod_takes_its_creation_time_from_its_job)
+{
+    ipd_job_t older = job_of("pj-000000d0", 2, 0), job = job_of("pj-000000d1", 2, 0);
+    older.created_at = T0 - 30000;
+    add_kjob(&older, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-b", "pull-d1", 1, "creating"));
+    ipd_model_flush(model, T0 + 2000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.job.created_at, T0 + 1000, "the pod's creation time is %lld, the job's %lld", (long long)(T0 + 1000),
+                 (long long)v.job.created_at);
+    uint64_t version = v.job.version;
+    char ids[4][IPD_JOB_ID_SIZE];
+    cr_assert_eq(active_ids(ids, 4), 2);
+    cr_assert_str_eq(ids[0], older.id);
+
+    add_kjob(&job, "node-b", 1, 0); /* created at T0 - 60000 */
+    ipd_model_flush(model, T0 + 3000);
+    v = read_job(job.id);
+    cr_assert_eq(v.job.created_at, job.created_at, "the Job's creation time is %lld, the job's %lld",
+                 (long long)job.created_at, (long long)v.job.created_at);
+    cr_assert_gt(v.job.version, version);
+    cr_assert_eq(active_ids(ids, 4), 2);
+    cr_assert_str_eq(ids[0], job.id, "the job created first comes first");
+    cr_assert_str_eq(ids[1], older.id);
+}
+
+/*
+ * Node scope with Redis: this node's pod of a job shows up first, then another node's record,
+ * which carries the job's creation time as the daemon that created it gave it: the job takes
+ * it, though this daemon published it already. Once this node's Job is seen, the Job's time
+ * stands whatever records say.
+ */
+Test(model, a_published_job_takes_the_creation_time_of_a_record_until_its_job_is_seen)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000d2", 2, 0);
+    job.nodes.desired = 2;
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-d2", 1, "creating"));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(job.id).job.created_at, T0 + 1000);
+
+    ipd_task_t rec;
+    ipd_task_init(&rec, "node-b", T0 + 1500);
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+    ipd_model_flush(model, T0 + 3000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.job.created_at, job.created_at, "the record's creation time is %lld, the job's %lld",
+                 (long long)job.created_at, (long long)v.job.created_at);
+
+    add_kjob(&job, "node-a", 2, 0);
+    ipd_job_t guessed = job;
+    guessed.created_at = T0 + 5000; /* a daemon that saw its pod first and told so */
+    ipd_task_init(&rec, "node-c", T0 + 1600);
+    cr_assert_eq(ipd_model_remote_task(model, &guessed, NULL, &rec), 0);
+    ipd_model_flush(model, T0 + 4000);
+    cr_assert_eq(read_job(job.id).job.created_at, job.created_at);
+}
+
+/* own_task's last word on each job: the job as it was handed over. */
+static ipd_job_t told_job;
+static size_t told;
+
+static void on_own_task_job(void *ctx, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task)
+{
+    (void)ctx;
+    (void)node_count;
+    (void)selection;
+    (void)task;
+    told_job = *job;
+    told++;
+}
+
+/*
+ * The record of this node's task carries the job's creation time: one that told a time taken
+ * from a pod tells the Job's again once the Job corrects it, even when the task itself did not
+ * change, so that the last record of every node carries the time every daemon shows.
+ */
+Test(model, a_corrected_creation_time_is_told_again_with_this_node_s_task)
+{
+    ipd_model_actions_t acts = recorder;
+    acts.own_task = on_own_task_job;
+    ipd_model_destroy(model);
+    cr_assert_eq(ipd_model_create(table, &acts, &model), 0);
+    ipd_model_set_node(model, "node-a", 1);
+    told = 0;
+    ipd_job_t job = job_of("pj-000000d3", 2, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-d3", 1, "creating"));
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(told, 1);
+    cr_assert_eq(told_job.created_at, T0 + 1000);
+    add_kjob(&job, "node-a", 1, 0);
+    ipd_model_flush(model, T0 + 3000);
+    cr_assert_eq(told, 2, "this node's task was told %zu times", told);
+    cr_assert_eq(told_job.created_at, job.created_at, "told %lld, the Job's is %lld", (long long)told_job.created_at,
+                 (long long)job.created_at);
+}
