@@ -2303,3 +2303,42 @@ Test(model, a_corrected_creation_time_is_told_again_with_this_node_s_task)
     cr_assert_eq(told_job.created_at, job.created_at, "told %lld, the Job's is %lld", (long long)told_job.created_at,
                  (long long)job.created_at);
 }
+
+/*
+ * A daemon without a task of the job (node-c) learns its creation time from records only. Node
+ * b's daemon saw its pod first and told its pod's time, then its Job's once the Job came; node
+ * a's told its Job's. In whatever order the records come, with a flush after each, both daemons
+ * end with the same job: the time its Jobs carry, at the same place in the list.
+ */
+Test(model, daemons_that_get_records_in_other_orders_show_the_same_creation_time)
+{
+    model_pair_t pair;
+    pair_open(&pair, &recorder, &recorder);
+    ipd_model_t *models[2] = {pair.fast, pair.general};
+    ipd_model_set_node(pair.fast, "node-c", 1);
+    ipd_model_set_node(pair.general, "node-c", 1);
+    ipd_job_t real = job_of("pj-000000d4", 2, 0), guessed;
+    real.nodes.desired = 2;
+    guessed = real;
+    guessed.created_at = T0 + 1000;
+    ipd_task_t a, b;
+    ipd_task_init(&a, "node-a", T0 + 1200);
+    ipd_task_init(&b, "node-b", T0 + 1100);
+    /* node-b's first record, node-a's, node-b's again (its Job seen), as each daemon gets them. */
+    const ipd_job_t *order[2][3] = {{&guessed, &real, &real}, {&real, &guessed, &real}};
+    const ipd_task_t *from[2][3] = {{&b, &a, &b}, {&a, &b, &b}};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 3; i++) {
+            cr_assert_eq(ipd_model_remote_task(models[k], order[k][i], NULL, from[k][i]), 0);
+            ipd_model_flush(models[k], T0 + 2000 + i * 1000);
+        }
+    ipd_job_t got[2];
+    for (int k = 0; k < 2; k++) {
+        ipd_task_t tasks[2];
+        ipd_table_job_view_t tv = {.job = &got[k], .tasks = tasks, .task_cap = 2};
+        cr_assert_eq(ipd_table_get_job(k == 0 ? table : pair.table, real.id, &tv), 0);
+        cr_assert_eq(got[k].created_at, real.created_at, "daemon %d: the Jobs' creation time is %lld, the job's %lld",
+                     k, (long long)real.created_at, (long long)got[k].created_at);
+    }
+    pair_close(&pair);
+}
