@@ -98,14 +98,16 @@ void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only)
  * record of a slab is used before the next slab is mapped); a forgotten job's record is cleared
  * and reused first. The
  * model keeps the records of as many jobs as it held at once, and unmaps them when destroyed.
- * With ipd_model_set_copy_tasks() they come from calloc (the general way, for the tests).
+ * With ipd_model_set_copy_tasks() they come from the heap (the general way, for the tests).
  */
 static job_rec_t *job_alloc(ipd_model_t *m)
 {
     job_rec_t *j;
     if (m->copy_tasks) {
-        if ((j = calloc(1, sizeof(*j))) != NULL)
+        if ((j = aligned_alloc(_Alignof(job_rec_t), sizeof(*j))) != NULL) {
+            memset(j, 0, sizeof(*j));
             j->from_heap = 1;
+        }
         return j;
     }
     j = m->free_jobs;
@@ -323,9 +325,13 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
         size_t cap = j->cap ? j->cap * 2 : 1;
         if (ipd_model_grow_task_index(j, cap) != 0)
             return NULL;
-        task_rec_t *t = realloc(j->tasks, cap * sizeof(*t));
+        /* Aligned as the type says (its hot fields in one line), which realloc does not promise. */
+        task_rec_t *t = aligned_alloc(_Alignof(task_rec_t), cap * sizeof(*t));
         if (t == NULL)
             return NULL;
+        if (j->ntasks > 0)
+            memcpy(t, j->tasks, j->ntasks * sizeof(*t));
+        free(j->tasks);
         j->tasks = t;
         j->cap = cap;
     }
@@ -345,7 +351,18 @@ void ipd_model_task_dispose(task_rec_t *t)
 {
     free(t->remote);
     free(t->sent);
+    free(t->kube);
     t->remote = t->sent = NULL;
+    t->kube = NULL;
+}
+
+const task_kube_t ipd_model_no_kube;
+
+task_kube_t *ipd_model_task_kube(task_rec_t *t)
+{
+    if (t->kube == NULL)
+        t->kube = calloc(1, sizeof(*t->kube));
+    return t->kube;
 }
 
 int ipd_model_note_sent(task_rec_t *t)
@@ -638,7 +655,8 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
             /* With Redis, other nodes' tasks have no Job here: Redis says what became of them. */
             if (m->remote_feed && model_is_remote(m, t->task.node))
                 continue;
-            if (!t->has_kjob && t->pod_key[0] == '\0' && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+            if (!t->has_kjob && task_text(t)->pod_key[0] == '\0' &&
+                !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
                 t->kjob_gone = 1;
         }
         ipd_model_mark_dirty(m, j);
@@ -871,7 +889,7 @@ static int forgettable(const job_rec_t *j)
     if (!j->was_published || !ipd_job_state_is_final((ipd_job_state_t)j->published.state))
         return 0;
     for (size_t i = 0; i < j->ntasks; i++)
-        if (j->tasks[i].has_kjob || j->tasks[i].pod_key[0] != '\0')
+        if (j->tasks[i].has_kjob || task_text(&j->tasks[i])->pod_key[0] != '\0')
             return 0;
     return 1;
 }

@@ -5,6 +5,7 @@
 #ifndef IPD_MASTER_MODEL_INTERNAL_H
 #define IPD_MASTER_MODEL_INTERNAL_H
 
+#include <stddef.h>
 #include <string.h>
 
 #include "master/model.h"
@@ -41,59 +42,89 @@ typedef struct pod_rec {
     size_t nevents, events_cap;
 } pod_rec_t;
 
-typedef struct task_rec {
-    int stale;               /* an input of the task changed: the next flush recomputes it */
-    int computed;            /* recomputed by the publish in progress (own_task looks at these only) */
-    int64_t recheck_at;      /* wall ms at which a time-based rule of the task comes due though no input changes (every
-                                tick recomputes it while set); 0 for none */
-    int64_t create_asked_at; /* keep jobs: wall ms a Job was asked to be created; 0 for none */
-    int master_deleting;     /* the master itself asked for this task's Job to be deleted */
-    int refreshing;          /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
-    int leaving;             /* keep jobs: its node left the selection; its Job is being deleted */
-    ipd_task_t task;         /* as last computed */
-    uint32_t table_pos;      /* 1 + the index at which the table holds `task` as last computed; 0 if unknown */
+/*
+ * A task's Kubernetes text: its Job's names and failure words, its pod, its give-up words. Held
+ * apart from task_rec_t (1.6 KB) and made on first write (ipd_model_task_kube): another node's
+ * task fed by Redis never has a Job or pod here, and a remote record that changes a task touches
+ * the task's own lines only. A task without one reads it as all empty (task_text).
+ */
+typedef struct task_kube {
     char kjob_name[IPD_KUBE_JOB_NAME_SIZE];
     char kjob_ns[IPD_NAMESPACE_SIZE];
-    int has_kjob;
-    int kjob_gone; /* its Job was deleted while the task was not final */
-    int suspended;
-    int64_t resume_asked_at; /* wall ms of the last resume request; 0 for none */
-    int64_t stop_asked_at;   /* wall ms of the last delete request for a task that gave up */
-    int kjob_failed;
-    int64_t job_failed_at; /* wall ms the model first saw the Job Failed before its pod; 0 if not */
-    int kjob_complete;     /* condition Complete */
-    int kjob_pulled;       /* annotation imgpulld.io/outcome=succeeded */
-    uint32_t kjob_active;  /* status.active */
+    char kjob_reason[IPD_REASON_SIZE];
+    char kjob_message[IPD_MESSAGE_SIZE];
+    char pod_key[POD_KEY_SIZE]; /* current pod, "" for none */
+    char gave_up_reason[IPD_REASON_SIZE];
+    char gave_up_message[IPD_MESSAGE_SIZE];
+} task_kube_t;
+
+/*
+ * The first 64 bytes hold what a remote record, the counts and a flush look at (a task's records
+ * are 64-byte aligned, master/model.c): with thousands of jobs every record finds its task out of
+ * the cache, and each line of it is a miss. The flags are bytes: 0 or 1 unless said.
+ */
+typedef struct task_rec {
     /* The two records below are held apart (1.7 KB each): a task needs one of them at most, and
      * most tasks need neither (a job's tasks are mostly other nodes' with Redis, mostly this
      * model's own otherwise). */
-    ipd_task_t *remote; /* another node's daemon published this task (Redis): as published (owned); NULL if not, or
-                           while the record is `task` itself (has_record) */
+    _Alignas(64) ipd_task_t *remote; /* another node's daemon published this task (Redis): as published (owned);
+                                        NULL if not, or while the record is `task` itself (has_record) */
+    task_kube_t *kube;               /* its Kubernetes text (owned); NULL while none was written */
     /* A published record that no rule of the model changes is taken into `task` as it comes
      * (ipd_model_take_record) instead of into `remote`: one record's lines touched per change,
      * not two, and no `remote` block for most remote tasks. Then has_record is set, `remote` is
      * NULL, `task` is the record but for its time, record_updated_at, and record_changed says
      * whether `task` changed since the last computation. */
+    int64_t record_updated_at;
+    int64_t recheck_at; /* wall ms at which a time-based rule of the task comes due though no input changes (every
+                           tick recomputes it while set); 0 for none */
+    uint32_t table_pos; /* 1 + the index at which the table holds `task` as last computed; 0 if unknown */
+    uint32_t adopted_attempts; /* attempts the table held when the task was reloaded; 0 once applied */
+    uint32_t kjob_active;      /* status.active */
+    uint8_t stale;             /* an input of the task changed: the next flush recomputes it */
+    uint8_t computed;          /* recomputed by the publish in progress (own_task looks at these only) */
     uint8_t has_record;
     uint8_t record_changed;
     /* Made since the last flush and not computed yet: its first computation gives it its time
      * (the flush's, or its record's) whatever it computes to, so that a new task does not keep
      * the wall clock of the moment it was made (ipd_model_task). */
     uint8_t untimed;
-    int64_t record_updated_at;
-    ipd_task_t *sent; /* this node's task as last handed to own_task (owned); NULL while never */
-    char kjob_reason[IPD_REASON_SIZE];
-    char kjob_message[IPD_MESSAGE_SIZE];
-    uint64_t kjob_mark;
-    char pod_key[POD_KEY_SIZE]; /* current pod, "" for none */
-    uint32_t attempts_before;   /* attempts of the task's earlier pods */
-    uint32_t adopted_attempts;  /* attempts the table held when the task was reloaded; 0 once applied */
-    int gave_up;                /* failed by the model: backoff limit reached on pull errors */
-    char gave_up_reason[IPD_REASON_SIZE];
-    char gave_up_message[IPD_MESSAGE_SIZE];
     uint8_t counted;       /* what the job's counts hold of the task (master/model_counts.c); 0: nothing */
     uint8_t counted_state; /* the state they hold it in */
+    uint8_t gave_up;       /* failed by the model: backoff limit reached on pull errors */
+    uint8_t kjob_gone;     /* its Job was deleted while the task was not final */
+    uint8_t has_kjob;
+    uint8_t suspended;
+    uint8_t kjob_failed;
+    uint8_t kjob_complete;   /* condition Complete */
+    uint8_t kjob_pulled;     /* annotation imgpulld.io/outcome=succeeded */
+    uint8_t master_deleting; /* the master itself asked for this task's Job to be deleted */
+    uint8_t refreshing;      /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
+    uint8_t leaving;         /* keep jobs: its node left the selection; its Job is being deleted */
+    ipd_task_t task;         /* as last computed */
+    ipd_task_t *sent;        /* this node's task as last handed to own_task (owned); NULL while never */
+    int64_t create_asked_at; /* keep jobs: wall ms a Job was asked to be created; 0 for none */
+    int64_t resume_asked_at; /* wall ms of the last resume request; 0 for none */
+    int64_t stop_asked_at;   /* wall ms of the last delete request for a task that gave up */
+    int64_t job_failed_at;   /* wall ms the model first saw the Job Failed before its pod; 0 if not */
+    uint64_t kjob_mark;
+    uint32_t attempts_before; /* attempts of the task's earlier pods */
 } task_rec_t;
+
+_Static_assert(sizeof(task_rec_t) % 64 == 0, "task_rec_t: a whole number of lines");
+_Static_assert(offsetof(task_rec_t, task) == 64, "task_rec_t: the fields before `task` fill one line");
+
+/* An empty task_kube_t: what a task without one reads. */
+extern const task_kube_t ipd_model_no_kube;
+
+/* The task's Kubernetes text, to read. */
+static inline const task_kube_t *task_text(const task_rec_t *t)
+{
+    return t->kube != NULL ? t->kube : &ipd_model_no_kube;
+}
+
+/* The task's Kubernetes text, to write: made, all empty, on first use. NULL on -ENOMEM. */
+task_kube_t *ipd_model_task_kube(task_rec_t *t);
 
 /*
  * What a flush needs to know of all the tasks of a job, kept up to date as each task changes
@@ -157,18 +188,14 @@ typedef enum created_by {
     CREATED_KJOB,   /* a Kubernetes Job of the job, the earliest (they all carry the job's annotation) */
 } created_by_t;
 
+/*
+ * The first 64 bytes hold what a remote record and a flush look at of the job itself (records are
+ * 64-byte aligned), the job's id and image follow: with thousands of jobs each record finds its
+ * job out of the cache, and each line of it is a miss. The flags are bytes, 0 or 1.
+ */
 typedef struct job_rec {
-    keep_rec_t keep;
-    ipd_job_t job;       /* metadata plus the last aggregation */
-    json_t *tolerations; /* the pull pod's tolerations from its Job's template (owned), NULL for none */
-    ipd_job_t published; /* what the table holds */
-    int was_published;
-    int from_table; /* loaded at start; not yet confirmed by Kubernetes */
-    uint32_t node_count;
-    task_rec_t *tasks;
+    _Alignas(64) task_rec_t *tasks;
     size_t ntasks, cap;
-    int dirty;     /* publish and act at the next flush */
-    int all_stale; /* an input of every task changed (the job's spec, the model's scope): recompute all */
     struct job_rec *next_dirty;
     /*
      * The tasks marked stale, by index, each once (cap entries, in the block of bits[0]). Valid while no task was
@@ -177,17 +204,28 @@ typedef struct job_rec {
      */
     uint32_t *stale_list;
     size_t nstale;
-    task_counts_t counts;
-    uint64_t *bits[IPD_TASK_BITS]; /* cap bits each; one block (owned through bits[0]) holds them and the stale list */
+    uint32_t node_count;
+    uint8_t dirty;     /* publish and act at the next flush */
+    uint8_t all_stale; /* an input of every task changed (the job's spec, the model's scope): recompute all */
     /*
      * Tasks were inserted, removed or reset (or all are stale): the counts and bitmaps are
      * recounted, the stale list is not used, and every task's table position is checked, at the
      * next publication (and before the actions, ipd_model_counts_ready).
      */
-    int counts_due;
-    int from_heap;      /* allocated by calloc, not from the model's slabs (master/model.c, job_alloc) */
+    uint8_t counts_due;
+    uint8_t was_published;
+    uint8_t from_table; /* loaded at start; not yet confirmed by Kubernetes */
+    uint8_t from_heap;  /* allocated from the heap, not from the model's slabs (master/model.c, job_alloc) */
     uint8_t created_by; /* created_by_t: where job.created_at came from */
+    ipd_job_t job;      /* metadata plus the last aggregation */
+    task_counts_t counts;
+    uint64_t *bits[IPD_TASK_BITS]; /* cap bits each; one block (owned through bits[0]) holds them and the stale list */
+    ipd_job_t published;           /* what the table holds */
+    json_t *tolerations;           /* the pull pod's tolerations from its Job's template (owned), NULL for none */
+    keep_rec_t keep;
 } job_rec_t;
+_Static_assert(offsetof(job_rec_t, job) == 64, "job_rec_t: the fields before `job` fill one line");
+_Static_assert(sizeof(job_rec_t) % 64 == 0, "job_rec_t: a whole number of lines");
 
 /* Job records, a slab of fresh zeroed memory at a time (master/model.c, job_alloc). */
 typedef struct job_slab {
@@ -276,7 +314,7 @@ void ipd_model_take_created(ipd_model_t *m, job_rec_t *j, int64_t at, created_by
 int ipd_model_takes_record(const ipd_model_t *m, const task_rec_t *t, const ipd_task_t *rec);
 /* Takes remote record `rec` (borrowed) into `t->task`, its cause set as the model sets it. */
 void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec);
-/* Frees what task `t` owns (its remote and sent records), leaving them NULL. */
+/* Frees what task `t` owns (its remote and sent records, its Kubernetes text), leaving them NULL. */
 void ipd_model_task_dispose(task_rec_t *t);
 /* Records `t->task` as handed to own_task now; 0, or -ENOMEM (then none is recorded: the task is
  * handed over again at its next computation). */

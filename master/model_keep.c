@@ -108,7 +108,7 @@ static void ask_delete(ipd_model_t *m, task_rec_t *t, int64_t now)
         return;
     t->master_deleting = 1;
     t->stop_asked_at = now;
-    m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+    m->actions.delete_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
 }
 
 /* A refreshed task starts over: a new Job, a new pull, its counts from zero. */
@@ -163,7 +163,7 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
             if (t->has_kjob) {
                 t->leaving = 1;
                 ask_delete(m, t, now);
-            } else if (t->pod_key[0] == '\0') {
+            } else if (task_text(t)->pod_key[0] == '\0') {
                 ipd_info("model", "keep job %s: node %s leaves", j->job.id, t->task.node);
                 drop_task(j, i);
                 ipd_model_mark_dirty(m, j);
@@ -191,7 +191,7 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
                 ask_delete(m, t, now);
                 continue;
             }
-            if (t->pod_key[0] != '\0')
+            if (task_text(t)->pod_key[0] != '\0')
                 continue;
             restart_task(t, now);
             j->counts_due = 1; /* its record was reset, counts included */

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +34,11 @@ static void forget_pod(ipd_model_t *m, pod_rec_t *p)
 {
     job_rec_t *j = p->job_id[0] ? ipd_model_job(m, p->job_id, 0) : NULL;
     task_rec_t *t = j ? ipd_model_task(j, p->node, 0) : NULL;
-    if (t != NULL && strcmp(t->pod_key, p->key) == 0) {
+    if (t != NULL && strcmp(task_text(t)->pod_key, p->key) == 0) {
         /* The task keeps its last state; a replacement pod, if any, takes over when it shows up. */
         t->attempts_before += pod_attempts(p);
-        t->pod_key[0] = '\0';
+        if (t->kube != NULL)
+            t->kube->pod_key[0] = '\0';
         ipd_model_mark_task(m, j, t);
     }
     ipd_strmap_del(&m->pods, p->key);
@@ -106,6 +108,11 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     task_rec_t *t = node[0] ? ipd_model_task(j, node, !ipd_model_keep_refuses(j, node)) : NULL;
     if (p == NULL || t == NULL)
         return;
+    task_kube_t *k = ipd_model_task_kube(t);
+    if (k == NULL) {
+        ipd_error("model", "pod %s not applied: %s", key, ipd_strerror(-ENOMEM));
+        return;
+    }
     if (p->obj == NULL) {
         m->stats.pods++;
         if (m->self_node[0] != '\0' && m->actions.watch_pod_events != NULL)
@@ -138,12 +145,12 @@ static void apply_pod(ipd_model_t *m, ipd_watch_type_t type, json_t *obj)
     }
     const char *phase = json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
     p->failed = phase != NULL && strcmp(phase, "Failed") == 0;
-    if (strcmp(t->pod_key, key) != 0) {
-        pod_rec_t *cur = t->pod_key[0] ? ipd_strmap_get(&m->pods, t->pod_key) : NULL;
+    if (strcmp(k->pod_key, key) != 0) {
+        pod_rec_t *cur = k->pod_key[0] ? ipd_strmap_get(&m->pods, k->pod_key) : NULL;
         if (cur == NULL || newer(p, cur)) {
             if (cur != NULL)
                 t->attempts_before += pod_attempts(cur);
-            snprintf(t->pod_key, sizeof(t->pod_key), "%s", key);
+            snprintf(k->pod_key, sizeof(k->pod_key), "%s", key);
         }
     }
     ipd_model_mark_task(m, j, t);
@@ -207,7 +214,8 @@ static void kjob_gone(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
 {
     /* A keep job's Jobs go only when the master asks, or when the job is cancelled. */
     if (j->job.keep && t->has_kjob && !t->master_deleting && !j->job.cancelled) {
-        ipd_info("model", "keep job %s: its Job %s was deleted: the job is cancelled", j->job.id, t->kjob_name);
+        ipd_info("model", "keep job %s: its Job %s was deleted: the job is cancelled", j->job.id,
+                 task_text(t)->kjob_name);
         j->job.cancelled = 1;
     }
     t->master_deleting = 0;
@@ -267,6 +275,11 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
     task_rec_t *t = j ? ipd_model_task(j, info.node, create) : NULL;
     if (t == NULL)
         return;
+    task_kube_t *k = ipd_model_task_kube(t);
+    if (k == NULL) {
+        ipd_error("model", "Job %s/%s not applied: %s", info.ns, info.name, ipd_strerror(-ENOMEM));
+        return;
+    }
     if (type == IPD_WATCH_DELETED) {
         /* The deleted Job's last state is evidence too: a TTL deletes a Job right after it
          * finished, and a watch may merge the update that finished it into the deletion. */
@@ -274,8 +287,8 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
             t->kjob_complete = 1;
         if (info.failed && !t->kjob_failed) {
             t->kjob_failed = 1;
-            snprintf(t->kjob_reason, sizeof(t->kjob_reason), "%s", info.failed_reason);
-            snprintf(t->kjob_message, sizeof(t->kjob_message), "%s", info.failed_message);
+            snprintf(k->kjob_reason, sizeof(k->kjob_reason), "%s", info.failed_reason);
+            snprintf(k->kjob_message, sizeof(k->kjob_message), "%s", info.failed_message);
         }
         kjob_gone(m, j, t);
         return;
@@ -290,19 +303,19 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
     ipd_model_take_created(m, j, info.created_at, CREATED_KJOB);
     if (info.node_count > j->node_count)
         j->node_count = info.node_count;
-    snprintf(t->kjob_name, sizeof(t->kjob_name), "%s", info.name);
-    snprintf(t->kjob_ns, sizeof(t->kjob_ns), "%s", info.ns);
+    snprintf(k->kjob_name, sizeof(k->kjob_name), "%s", info.name);
+    snprintf(k->kjob_ns, sizeof(k->kjob_ns), "%s", info.ns);
     t->has_kjob = 1;
     t->kjob_gone = 0;
-    t->suspended = info.suspended;
+    t->suspended = info.suspended != 0;
     if (!info.suspended)
         t->resume_asked_at = 0;
-    t->kjob_failed = info.failed;
-    t->kjob_complete = info.complete;
-    t->kjob_pulled = info.pulled;
+    t->kjob_failed = info.failed != 0;
+    t->kjob_complete = info.complete != 0;
+    t->kjob_pulled = info.pulled != 0;
     t->kjob_active = info.active;
-    snprintf(t->kjob_reason, sizeof(t->kjob_reason), "%s", info.failed_reason);
-    snprintf(t->kjob_message, sizeof(t->kjob_message), "%s", info.failed_message);
+    snprintf(k->kjob_reason, sizeof(k->kjob_reason), "%s", info.failed_reason);
+    snprintf(k->kjob_message, sizeof(k->kjob_message), "%s", info.failed_message);
     t->kjob_mark = m->mark[IPD_MODEL_KJOBS];
     json_t *tol = json_object_get(json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"),
                                   "tolerations");

@@ -42,7 +42,8 @@ static void name_timeout(const job_rec_t *j, ipd_task_t *next)
 /* The task as its pod and events say, or as its Job says when there is no pod. */
 static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_task_t *next, int64_t now)
 {
-    pod_rec_t *p = t->pod_key[0] ? ipd_strmap_get(&m->pods, t->pod_key) : NULL;
+    const task_kube_t *k = task_text(t);
+    pod_rec_t *p = k->pod_key[0] ? ipd_strmap_get(&m->pods, k->pod_key) : NULL;
     if (p != NULL && p->obj != NULL) {
         ipd_kube_event_t evs[POD_MAX_EVENTS];
         for (size_t i = 0; i < p->nevents; i++)
@@ -55,8 +56,8 @@ static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_
                 next->pull_ms = pulled_ms;
                 next->image_bytes = pulled_bytes;
             }
-            if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && t->kjob_reason[0] != '\0')
-                set_text(next, t->kjob_reason, t->kjob_message);
+            if (t->kjob_failed && strcmp(next->reason, "JobFailed") == 0 && k->kjob_reason[0] != '\0')
+                set_text(next, k->kjob_reason, k->kjob_message);
             name_timeout(j, next);
             /* The Job controller fails a Job only after it counted the pod failed, but the pods
              * watch may deliver that pod after the Job: the task stays retrying (up to 10 s) so that
@@ -84,14 +85,14 @@ static void from_cluster(ipd_model_t *m, const job_rec_t *j, task_rec_t *t, ipd_
         }
     } else if (t->kjob_failed) {
         next->state = IPD_TASK_FAILED;
-        set_text(next, t->kjob_reason[0] ? t->kjob_reason : "JobFailed", t->kjob_message);
+        set_text(next, k->kjob_reason[0] ? k->kjob_reason : "JobFailed", k->kjob_message);
     } else if (t->kjob_complete) {
         next->state = IPD_TASK_SUCCEEDED;
         set_text(next, IPD_REASON_PULLED, IPD_MESSAGE_PULLED);
     } else if (t->suspended) {
         next->state = IPD_TASK_PENDING;
         set_text(next, IPD_REASON_QUEUED, "waiting for a free slot of the job's parallelism");
-    } else if (t->has_kjob && t->pod_key[0] == '\0' && next->state == IPD_TASK_PENDING &&
+    } else if (t->has_kjob && k->pod_key[0] == '\0' && next->state == IPD_TASK_PENDING &&
                is_waiting_reason(next->reason)) {
         set_text(next, "", "");
     }
@@ -125,7 +126,7 @@ static void node_reason(ipd_model_t *m, job_rec_t *j, task_rec_t *t, ipd_task_t 
 {
     char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
     ipd_node_block_t b = ipd_model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message));
-    int waits_here = !t->has_kjob || t->suspended || t->pod_key[0] == '\0';
+    int waits_here = !t->has_kjob || t->suspended || task_text(t)->pod_key[0] == '\0';
     if (b == IPD_NODE_NOT_READY || (b != IPD_NODE_USABLE && waits_here))
         set_text(next, reason, message);
 }
@@ -307,7 +308,7 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         next = kept;
     } else if (t->gave_up) {
         next.state = IPD_TASK_FAILED;
-        set_text(&next, t->gave_up_reason, t->gave_up_message);
+        set_text(&next, task_text(t)->gave_up_reason, task_text(t)->gave_up_message);
     }
     if (t->kjob_gone && !ipd_task_state_is_final((ipd_task_state_t)next.state)) {
         next.state = IPD_TASK_CANCELLED;
@@ -361,8 +362,11 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, size_t i)
     if (t->gave_up || task->state != IPD_TASK_RETRYING || !is_pull_failure(task->reason) ||
         task->attempts < (uint32_t)j->job.spec.backoff_limit + 1)
         return;
+    task_kube_t *k = ipd_model_task_kube(t);
+    if (k == NULL)
+        return; /* tried again at the task's next computation */
     t->gave_up = 1;
-    snprintf(t->gave_up_reason, sizeof(t->gave_up_reason), "%s", task->reason);
+    snprintf(k->gave_up_reason, sizeof(k->gave_up_reason), "%s", task->reason);
     /* Name the registry's words (the last failure), not the back-off that replaced them. */
     char msg[IPD_MESSAGE_SIZE * 2 + IPD_REASON_SIZE + 96];
     if (task->fail_message[0] != '\0')
@@ -371,8 +375,8 @@ static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, size_t i)
     else
         snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s", task->attempts,
                  (int)j->job.spec.backoff_limit, task->message);
-    ipd_strlcpy_utf8(t->gave_up_message, msg, sizeof(t->gave_up_message));
-    ipd_info("model", "job %s node %s: %s", j->job.id, task->node, t->gave_up_message);
+    ipd_strlcpy_utf8(k->gave_up_message, msg, sizeof(k->gave_up_message));
+    ipd_info("model", "job %s node %s: %s", j->job.id, task->node, k->gave_up_message);
     ipd_model_mark_task(m, j, t);
     ipd_model_count_task(m, j, i);
 }
@@ -390,7 +394,7 @@ static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
         return;
     t->stop_asked_at = now;
     t->master_deleting = 1;
-    m->actions.delete_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+    m->actions.delete_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
 }
 
 /*
@@ -426,7 +430,7 @@ static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
             continue;
         if (t->resume_asked_at == 0 || now - t->resume_asked_at >= ACTION_RETRY_MS) {
             t->resume_asked_at = now;
-            m->actions.resume_job(m->actions.ctx, t->kjob_ns, t->kjob_name);
+            m->actions.resume_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
             ipd_model_count_task(m, j, i); /* waiting -> asked */
         }
         running++;
