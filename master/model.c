@@ -194,6 +194,7 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
         }
         t->task = tasks[i];
         t->untimed = 0; /* the time the table holds */
+        t->blank = (uint8_t)ipd_task_blank(&t->task);
         if (ipd_model_note_sent(t) != 0) {
             free_job(m, j);
             return NULL;
@@ -344,6 +345,7 @@ task_rec_t *ipd_model_task(job_rec_t *j, const char *node, int create)
     t->untimed = 1;
     /* A time for whatever reads the task before it is computed (own_task on a republish). */
     ipd_task_init(&t->task, node, ipd_model_now());
+    t->blank = (uint8_t)ipd_task_blank(&t->task);
     return t;
 }
 

@@ -101,6 +101,10 @@ typedef struct task_rec {
     uint8_t master_deleting; /* the master itself asked for this task's Job to be deleted */
     uint8_t refreshing;      /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
     uint8_t leaving;         /* keep jobs: its node left the selection; its Job is being deleted */
+    /* Strings of `task` known empty (bits of ipd_task_blank, or fewer; 0 is always right): a record
+     * taken into `task` compares and copies the others only (ipd_model_take_record). Every write
+     * of `task` sets it anew (ipd_model_task_set) or clears it. */
+    uint8_t blank;
     ipd_task_t task;         /* as last computed */
     ipd_task_t *sent;        /* this node's task as last handed to own_task (owned); NULL while never */
     int64_t create_asked_at; /* keep jobs: wall ms a Job was asked to be created; 0 for none */
@@ -314,6 +318,8 @@ void ipd_model_take_created(ipd_model_t *m, job_rec_t *j, int64_t at, created_by
 int ipd_model_takes_record(const ipd_model_t *m, const task_rec_t *t, const ipd_task_t *rec);
 /* Takes remote record `rec` (borrowed) into `t->task`, its cause set as the model sets it. */
 void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec);
+/* Gives `t->task` the value of `src` (ipd_task_copy), keeping t->blank true. */
+void ipd_model_task_set(task_rec_t *t, const ipd_task_t *src);
 /* Frees what task `t` owns (its remote and sent records, its Kubernetes text), leaving them NULL. */
 void ipd_model_task_dispose(task_rec_t *t);
 /* Records `t->task` as handed to own_task now; 0, or -ENOMEM (then none is recorded: the task is

@@ -119,6 +119,7 @@ static void restart_task(task_rec_t *t, int64_t now)
     ipd_model_task_dispose(t);
     memset(t, 0, sizeof(*t));
     ipd_task_init(&t->task, node, now);
+    t->blank = (uint8_t)ipd_task_blank(&t->task);
 }
 
 static void create(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)

@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -164,9 +165,11 @@ static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
         (!ipd_task_state_is_final((ipd_task_state_t)rec->state) && node_lost(m, t)))
         return -1;
     t->recheck_at = 0;
-    if (!t->untimed && ipd_task_same_but_time(rec, &t->task))
+    unsigned rec_blank = ipd_task_blank(rec);
+    if (!t->untimed && ipd_task_same_but_time_known(rec, rec_blank, &t->task, t->blank))
         return 0;
-    ipd_task_copy(&t->task, rec);
+    ipd_task_copy_known(&t->task, t->blank, rec, rec_blank);
+    t->blank = (uint8_t)rec_blank;
     if (rec->state == IPD_TASK_UNKNOWN)
         t->task.updated_at = now;
     return 1;
@@ -192,11 +195,22 @@ void ipd_model_take_record(task_rec_t *t, const ipd_task_t *rec)
     t->has_record = 1;
     t->record_updated_at = r.updated_at;
     /* As from_published: a record that differs in its time only leaves the task as it is (a
-     * task not computed yet takes the record's time). */
-    if (!t->untimed && ipd_task_same_but_time(&r, &t->task))
+     * task not computed yet takes the record's time). Its strings known empty on both sides
+     * (t->blank) are not looked at: with thousands of jobs, each is a line out of the cache. */
+    assert((ipd_task_blank(&t->task) & t->blank) == t->blank);
+    unsigned r_blank = ipd_task_blank(&r);
+    if (!t->untimed && ipd_task_same_but_time_known(&r, r_blank, &t->task, t->blank))
         return;
-    ipd_task_copy(&t->task, &r);
+    ipd_task_copy_known(&t->task, t->blank, &r, r_blank);
+    t->blank = (uint8_t)r_blank;
     t->record_changed = 1;
+}
+
+void ipd_model_task_set(task_rec_t *t, const ipd_task_t *src)
+{
+    unsigned src_blank = ipd_task_blank(src);
+    ipd_task_copy_known(&t->task, t->blank, src, src_blank);
+    t->blank = (uint8_t)src_blank;
 }
 
 /*
@@ -325,7 +339,7 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&
         !model_is_remote(m, next.node))
         m->stats.task_failures[next.cause]++;
-    ipd_task_copy(&t->task, &next);
+    ipd_model_task_set(t, &next);
     return 1;
 }
 

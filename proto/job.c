@@ -320,6 +320,65 @@ int ipd_task_same_but_time(const ipd_task_t *a, const ipd_task_t *b)
     return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, offsetof(ipd_task_t, updated_at), sizeof(a->updated_at));
 }
 
+/* The string spans of a task, by bit of ipd_task_blank(), and its other spans. */
+#define TASK_SPAN_BIT(i) (1u << (i))
+_Static_assert(IPD_TASK_NSPANS <= 16, "a task's spans fit the bits of ipd_task_blank");
+
+unsigned ipd_task_blank(const ipd_task_t *t)
+{
+    const char *p = (const char *)t;
+    unsigned blank = 0;
+    for (size_t i = 0; i < IPD_TASK_NSPANS; i++)
+        if (ipd_task_spans[i].str && p[ipd_task_spans[i].off] == '\0')
+            blank |= TASK_SPAN_BIT(i);
+    return blank;
+}
+
+int ipd_task_same_but_time_known(const ipd_task_t *a, unsigned a_blank, const ipd_task_t *b, unsigned b_blank)
+{
+    const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
+    size_t skip = offsetof(ipd_task_t, updated_at), skip_len = sizeof(a->updated_at);
+    for (size_t i = 0; i < IPD_TASK_NSPANS; i++)
+        if (!ipd_task_spans[i].str &&
+            !same_bytes(pa, pb, ipd_task_spans[i].off, ipd_task_spans[i].len, skip, skip_len))
+            return 0;
+    for (size_t i = 0; i < IPD_TASK_NSPANS; i++) {
+        size_t off = ipd_task_spans[i].off, len = ipd_task_spans[i].len;
+        unsigned bit = TASK_SPAN_BIT(i);
+        if (!ipd_task_spans[i].str || (a_blank & b_blank & bit))
+            continue;
+        /* One side known empty: the other is the same only when empty too (its first byte). */
+        if ((a_blank | b_blank) & bit) {
+            if (((a_blank & bit) ? pb[off] : pa[off]) != '\0')
+                return 0;
+            continue;
+        }
+        if (strncmp((const char *)pa + off, (const char *)pb + off, len) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+void ipd_task_copy_known(ipd_task_t *dst, unsigned dst_blank, const ipd_task_t *src, unsigned src_blank)
+{
+    uint8_t *d = (uint8_t *)dst;
+    const uint8_t *s = (const uint8_t *)src;
+    if (d == s)
+        return;
+    for (size_t i = 0; i < IPD_TASK_NSPANS; i++) {
+        size_t off = ipd_task_spans[i].off, len = ipd_task_spans[i].len;
+        if (!ipd_task_spans[i].str) {
+            memcpy(d + off, s + off, len);
+        } else if (src_blank & TASK_SPAN_BIT(i)) {
+            if (!(dst_blank & TASK_SPAN_BIT(i)))
+                d[off] = '\0';
+        } else {
+            size_t used = strnlen((const char *)s + off, len);
+            memcpy(d + off, s + off, used < len ? used + 1 : len);
+        }
+    }
+}
+
 int ipd_job_same(const ipd_job_t *a, const ipd_job_t *b)
 {
     return same_spans(a, b, ipd_job_spans, IPD_JOB_NSPANS, 0, 0);

@@ -210,6 +210,22 @@ int ipd_job_spec_same(const ipd_job_spec_t *a, const ipd_job_spec_t *b);
 void ipd_task_copy(ipd_task_t *dst, const ipd_task_t *src);
 void ipd_job_copy(ipd_job_t *dst, const ipd_job_t *src);
 
+/*
+ * The same for a record whose empty strings are known without reading them: a holder keeps
+ * ipd_task_blank() of its record beside it (in a line it reads anyway), and a string known empty
+ * on both sides is neither read nor written, so that a record whose strings are mostly empty
+ * touches the lines of the others only. A set bit must be true (the string is empty); a clear
+ * bit says nothing, so 0 is always right.
+ */
+/** Bit i set when the i-th string of `t` (proto/job_spans.h order) is empty. */
+unsigned ipd_task_blank(const ipd_task_t *t);
+/** ipd_task_same_but_time(a, b), `a_blank` and `b_blank` bits of ipd_task_blank() of each; the
+ *  bytes other than strings are compared first. */
+int ipd_task_same_but_time_known(const ipd_task_t *a, unsigned a_blank, const ipd_task_t *b, unsigned b_blank);
+/** ipd_task_copy(dst, src), `dst_blank` and `src_blank` bits of ipd_task_blank() of each: a string
+ *  empty in both is left alone. */
+void ipd_task_copy_known(ipd_task_t *dst, unsigned dst_blank, const ipd_task_t *src, unsigned src_blank);
+
 /** Copies `src` into `dst` (size `cap` >= 1), truncating at a UTF-8 boundary. Returns bytes copied. */
 size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap);
 

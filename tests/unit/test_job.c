@@ -212,6 +212,67 @@ static void scribbled_task(ipd_task_t *t, unsigned seed)
     memset(t->_reserved, 0, sizeof(t->_reserved));
 }
 
+/* The string members of a task with their offsets, in span order (proto/job_spans.h). */
+static const size_t task_strings[] = {
+    offsetof(ipd_task_t, node),    offsetof(ipd_task_t, ns),          offsetof(ipd_task_t, pod),
+    offsetof(ipd_task_t, reason),  offsetof(ipd_task_t, message),     offsetof(ipd_task_t, fail_reason),
+    offsetof(ipd_task_t, fail_message)};
+#define NSTRINGS (sizeof(task_strings) / sizeof(task_strings[0]))
+
+/* Task `seed` whose string i is empty where bit i of `empty` is set, "v<seed>" otherwise. */
+static void task_with_blanks(ipd_task_t *t, unsigned seed, unsigned empty)
+{
+    scribbled_task(t, seed);
+    for (size_t i = 0; i < NSTRINGS; i++) {
+        char *str = (char *)t + task_strings[i];
+        if (empty & (1u << i))
+            str[0] = '\0';
+        else
+            snprintf(str, 4, "v%u", seed % 10);
+    }
+}
+
+Test(job, records_compare_and_copy_with_known_blanks)
+{
+    /* Every pattern of empty strings on either side, the same or other words, the same or other
+     * scalars; every subset of the true blanks given as known: the same answers as without. */
+    const unsigned patterns[] = {0x00, 0x7f, 0x7e, 0x01, 0x2a, 0x55, 0x40};
+    const size_t np = sizeof(patterns) / sizeof(patterns[0]);
+    for (size_t pa = 0; pa < np; pa++)
+        for (size_t pb = 0; pb < np; pb++)
+            for (unsigned variant = 0; variant < 3; variant++) {
+                ipd_task_t a, b;
+                task_with_blanks(&a, 1, patterns[pa]);
+                task_with_blanks(&b, variant == 1 ? 2 : 1, patterns[pb]);
+                if (variant == 2)
+                    b.attempts++;
+                b.updated_at = a.updated_at + 1;
+                unsigned ba = ipd_task_blank(&a), bb = ipd_task_blank(&b);
+                cr_assert_eq(ba, patterns[pa]);
+                cr_assert_eq(bb, patterns[pb]);
+                int same = ipd_task_same_but_time(&a, &b);
+                const unsigned known[] = {0, ba, ba & 0x0f, ba & 0x70};
+                const unsigned known_b[] = {bb, 0, bb & 0x33, bb & 0x4c};
+                for (size_t k = 0; k < 4; k++) {
+                    cr_assert_eq(ipd_task_same_but_time_known(&a, known[k], &b, known_b[k]), same,
+                                 "patterns %#x %#x variant %u known %#x %#x", patterns[pa], patterns[pb], variant,
+                                 known[k], known_b[k]);
+                    ipd_task_t d = b;
+                    ipd_task_copy_known(&d, known_b[k], &a, known[k]);
+                    cr_assert(ipd_task_same(&d, &a), "patterns %#x %#x", patterns[pa], patterns[pb]);
+                    cr_assert_eq(ipd_task_blank(&d), ba);
+                }
+            }
+    /* A string empty on both sides and known so is left as it is, its tail included. */
+    ipd_task_t a, d;
+    task_with_blanks(&a, 1, 0x04);
+    task_with_blanks(&d, 2, 0x04);
+    d.pod[1] = 'q';
+    ipd_task_copy_known(&d, 0x04, &a, 0x04);
+    cr_assert(ipd_task_same(&d, &a));
+    cr_assert_eq(d.pod[1], 'q');
+}
+
 Test(job, records_compare_and_copy_by_value)
 {
     ipd_task_t a, b;
