@@ -148,6 +148,21 @@ void ipd_task_init(ipd_task_t *task, const char *node, int64_t now)
     task->state = IPD_TASK_PENDING;
 }
 
+void ipd_task_init_value(ipd_task_t *task, const char *node, int64_t now)
+{
+    char *p = (char *)task;
+    for (size_t i = 0; i < IPD_TASK_NSPANS; i++)
+        if (ipd_task_spans[i].str)
+            p[ipd_task_spans[i].off] = '\0';
+    ipd_strlcpy_utf8(task->node, node != NULL ? node : "", sizeof(task->node));
+    /* The bytes after the strings, as ipd_task_init leaves them. */
+    memset(&task->image_bytes, 0, sizeof(*task) - offsetof(ipd_task_t, image_bytes));
+    task->image_bytes = IPD_UNKNOWN_I64;
+    task->pull_ms = IPD_UNKNOWN_I64;
+    task->updated_at = now;
+    task->state = IPD_TASK_PENDING;
+}
+
 static ipd_job_state_t job_state_of(const ipd_job_t *job, const ipd_node_counts_t *c)
 {
     uint32_t final = c->succeeded + c->failed + c->cancelled;

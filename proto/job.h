@@ -144,6 +144,10 @@ int ipd_job_state_is_final(ipd_job_state_t s);
 
 /** Sets a task to its initial state for `node` (pending, unknown sizes) at time `now`. */
 void ipd_task_init(ipd_task_t *task, const char *node, int64_t now);
+/** ipd_task_init() by value (ipd_task_same() holds between the two): the bytes after each
+ *  string's NUL are left as they are, so that a new record touches the lines its value lives
+ *  in only (8 of a task's 28). */
+void ipd_task_init_value(ipd_task_t *task, const char *node, int64_t now);
 
 /**
  * Recomputes a job's counts, state, started_at, finished_at and error from its tasks, at time

@@ -232,6 +232,20 @@ static void task_with_blanks(ipd_task_t *t, unsigned seed, unsigned empty)
     }
 }
 
+Test(job, a_task_initialised_by_value_is_the_initialised_task)
+{
+    ipd_task_t a, b;
+    ipd_task_init(&a, "node-3", 42);
+    scribble(&b, sizeof(b), 9);
+    ipd_task_init_value(&b, "node-3", 42);
+    cr_assert(ipd_task_same(&a, &b));
+    cr_assert_eq(ipd_task_blank(&b), ipd_task_blank(&a));
+    cr_assert_neq(memcmp(&a, &b, sizeof(a)), 0, "the strings' tails are left as they were");
+    ipd_task_init_value(&b, NULL, 42);
+    ipd_task_init(&a, NULL, 42);
+    cr_assert(ipd_task_same(&a, &b));
+}
+
 Test(job, records_compare_and_copy_with_known_blanks)
 {
     /* Every pattern of empty strings on either side, the same or other words, the same or other

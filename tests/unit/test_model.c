@@ -9,6 +9,7 @@
 #include "common/instance.h"
 #include "master/model.h"
 #include "proto/error.h"
+#include "proto/job_spans.h"
 #include "proto/json_prune.h"
 #include "proto/kube_job.h"
 #include "proto/kube_pod.h"
@@ -1929,7 +1930,13 @@ static void on_own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, co
     log->calls++;
     fold(log, job->id, strlen(job->id));
     fold(log, &node_count, sizeof(node_count));
-    fold(log, task, sizeof(*task));
+    /* The task by value (proto/job.h): each string up to its NUL, what follows it being no part
+     * of the record; the other bytes as they are. */
+    for (size_t i = 0; i < IPD_TASK_NSPANS; i++) {
+        const char *at = (const char *)task + ipd_task_spans[i].off;
+        size_t len = ipd_task_spans[i].len, used = ipd_task_spans[i].str ? strnlen(at, len) : len;
+        fold(log, at, used < len ? used + 1 : len);
+    }
 }
 
 #define REMOTE_JOBS  3
