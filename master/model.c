@@ -183,6 +183,7 @@ static job_rec_t *adopt(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *
         return NULL;
     j->job = *job;
     j->published = *job;
+    j->published_blank = (uint8_t)ipd_job_blank(job);
     j->was_published = 1;
     j->created_by = CREATED_TABLE;
     for (size_t i = 0; i < ntasks; i++) {
@@ -816,7 +817,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     next->version = j->published.version;
     /* A task the table lacks is a change even when no count moved (a node's task that replaces
      * one of the pending placeholders above). */
-    int changed = !j->was_published || tasks_changed || nchanged > 0 || !ipd_job_same(next, &j->published);
+    int changed = !j->was_published || tasks_changed || nchanged > 0 ||
+                  !ipd_job_same_known(next, ipd_job_blank(next), &j->published, j->published_blank);
     int written = 0;
     if (changed) {
         next->version++;
@@ -860,7 +862,9 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             else
                 for (size_t k = 0; k < nchanged; k++)
                     j->tasks[m->changed_index[k]].table_pos = m->changed_index[k] + 1;
-            ipd_job_copy(&j->published, next);
+            unsigned next_blank = ipd_job_blank(next);
+            ipd_job_copy_known(&j->published, j->published_blank, next, next_blank);
+            j->published_blank = (uint8_t)next_blank;
             j->was_published = 1;
             m->stats.published++;
             written = 1;

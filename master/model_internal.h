@@ -64,7 +64,7 @@ typedef struct task_kube {
  * the cache, and each line of it is a miss. The flags are bytes: 0 or 1 unless said.
  */
 typedef struct task_rec {
-    /* The two records below are held apart (1.7 KB each): a task needs one of them at most, and
+    /* `remote` and `sent` are held apart (1.7 KB each): a task needs one of them at most, and
      * most tasks need neither (a job's tasks are mostly other nodes' with Redis, mostly this
      * model's own otherwise). */
     _Alignas(64) ipd_task_t *remote; /* another node's daemon published this task (Redis): as published (owned);
@@ -221,7 +221,10 @@ typedef struct job_rec {
     uint8_t from_table; /* loaded at start; not yet confirmed by Kubernetes */
     uint8_t from_heap;  /* allocated from the heap, not from the model's slabs (master/model.c, job_alloc) */
     uint8_t created_by; /* created_by_t: where job.created_at came from */
-    ipd_job_t job;      /* metadata plus the last aggregation */
+    /* Strings of `published` known empty (bits of ipd_job_blank, or fewer; 0 is always right):
+     * a publication compares and copies the others only. Every write of `published` sets it. */
+    uint8_t published_blank;
+    ipd_job_t job; /* metadata plus the last aggregation */
     task_counts_t counts;
     uint64_t *bits[IPD_TASK_BITS]; /* cap bits each; one block (owned through bits[0]) holds them and the stale list */
     ipd_job_t published;           /* what the table holds */

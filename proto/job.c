@@ -335,32 +335,33 @@ int ipd_task_same_but_time(const ipd_task_t *a, const ipd_task_t *b)
     return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, offsetof(ipd_task_t, updated_at), sizeof(a->updated_at));
 }
 
-/* The string spans of a task, by bit of ipd_task_blank(), and its other spans. */
-#define TASK_SPAN_BIT(i) (1u << (i))
-_Static_assert(IPD_TASK_NSPANS <= 16, "a task's spans fit the bits of ipd_task_blank");
+/* Records whose empty strings are known (proto/job.h): bit i of a blank set is span i. */
+#define SPAN_BIT(i) (1u << (i))
+_Static_assert(IPD_TASK_NSPANS <= 16 && IPD_JOB_NSPANS <= 16, "a record's spans fit the bits of a blank set");
 
-unsigned ipd_task_blank(const ipd_task_t *t)
+static unsigned blank_spans(const void *rec, const ipd_span_t *spans, size_t n)
 {
-    const char *p = (const char *)t;
+    const char *p = rec;
     unsigned blank = 0;
-    for (size_t i = 0; i < IPD_TASK_NSPANS; i++)
-        if (ipd_task_spans[i].str && p[ipd_task_spans[i].off] == '\0')
-            blank |= TASK_SPAN_BIT(i);
+    for (size_t i = 0; i < n; i++)
+        if (spans[i].str && p[spans[i].off] == '\0')
+            blank |= SPAN_BIT(i);
     return blank;
 }
 
-int ipd_task_same_but_time_known(const ipd_task_t *a, unsigned a_blank, const ipd_task_t *b, unsigned b_blank)
+/* same_spans() with the blank sets of each side: the bytes other than strings first, then the
+ * strings not known empty on both sides. */
+static int same_spans_known(const void *va, unsigned a_blank, const void *vb, unsigned b_blank, const ipd_span_t *spans,
+                            size_t n, size_t skip, size_t skip_len)
 {
-    const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
-    size_t skip = offsetof(ipd_task_t, updated_at), skip_len = sizeof(a->updated_at);
-    for (size_t i = 0; i < IPD_TASK_NSPANS; i++)
-        if (!ipd_task_spans[i].str &&
-            !same_bytes(pa, pb, ipd_task_spans[i].off, ipd_task_spans[i].len, skip, skip_len))
+    const uint8_t *pa = va, *pb = vb;
+    for (size_t i = 0; i < n; i++)
+        if (!spans[i].str && !same_bytes(pa, pb, spans[i].off, spans[i].len, skip, skip_len))
             return 0;
-    for (size_t i = 0; i < IPD_TASK_NSPANS; i++) {
-        size_t off = ipd_task_spans[i].off, len = ipd_task_spans[i].len;
-        unsigned bit = TASK_SPAN_BIT(i);
-        if (!ipd_task_spans[i].str || (a_blank & b_blank & bit))
+    for (size_t i = 0; i < n; i++) {
+        size_t off = spans[i].off, len = spans[i].len;
+        unsigned bit = SPAN_BIT(i);
+        if (!spans[i].str || (a_blank & b_blank & bit))
             continue;
         /* One side known empty: the other is the same only when empty too (its first byte). */
         if ((a_blank | b_blank) & bit) {
@@ -374,24 +375,57 @@ int ipd_task_same_but_time_known(const ipd_task_t *a, unsigned a_blank, const ip
     return 1;
 }
 
-void ipd_task_copy_known(ipd_task_t *dst, unsigned dst_blank, const ipd_task_t *src, unsigned src_blank)
+/* copy_spans() with the blank sets of each side: a string empty in both is left alone. */
+static void copy_spans_known(void *vdst, unsigned dst_blank, const void *vsrc, unsigned src_blank,
+                             const ipd_span_t *spans, size_t n)
 {
-    uint8_t *d = (uint8_t *)dst;
-    const uint8_t *s = (const uint8_t *)src;
+    uint8_t *d = vdst;
+    const uint8_t *s = vsrc;
     if (d == s)
         return;
-    for (size_t i = 0; i < IPD_TASK_NSPANS; i++) {
-        size_t off = ipd_task_spans[i].off, len = ipd_task_spans[i].len;
-        if (!ipd_task_spans[i].str) {
+    for (size_t i = 0; i < n; i++) {
+        size_t off = spans[i].off, len = spans[i].len;
+        if (!spans[i].str) {
             memcpy(d + off, s + off, len);
-        } else if (src_blank & TASK_SPAN_BIT(i)) {
-            if (!(dst_blank & TASK_SPAN_BIT(i)))
+        } else if (src_blank & SPAN_BIT(i)) {
+            if (!(dst_blank & SPAN_BIT(i)))
                 d[off] = '\0';
         } else {
             size_t used = strnlen((const char *)s + off, len);
             memcpy(d + off, s + off, used < len ? used + 1 : len);
         }
     }
+}
+
+unsigned ipd_task_blank(const ipd_task_t *t)
+{
+    return blank_spans(t, ipd_task_spans, IPD_TASK_NSPANS);
+}
+
+int ipd_task_same_but_time_known(const ipd_task_t *a, unsigned a_blank, const ipd_task_t *b, unsigned b_blank)
+{
+    return same_spans_known(a, a_blank, b, b_blank, ipd_task_spans, IPD_TASK_NSPANS, offsetof(ipd_task_t, updated_at),
+                            sizeof(a->updated_at));
+}
+
+void ipd_task_copy_known(ipd_task_t *dst, unsigned dst_blank, const ipd_task_t *src, unsigned src_blank)
+{
+    copy_spans_known(dst, dst_blank, src, src_blank, ipd_task_spans, IPD_TASK_NSPANS);
+}
+
+unsigned ipd_job_blank(const ipd_job_t *job)
+{
+    return blank_spans(job, ipd_job_spans, IPD_JOB_NSPANS);
+}
+
+int ipd_job_same_known(const ipd_job_t *a, unsigned a_blank, const ipd_job_t *b, unsigned b_blank)
+{
+    return same_spans_known(a, a_blank, b, b_blank, ipd_job_spans, IPD_JOB_NSPANS, 0, 0);
+}
+
+void ipd_job_copy_known(ipd_job_t *dst, unsigned dst_blank, const ipd_job_t *src, unsigned src_blank)
+{
+    copy_spans_known(dst, dst_blank, src, src_blank, ipd_job_spans, IPD_JOB_NSPANS);
 }
 
 int ipd_job_same(const ipd_job_t *a, const ipd_job_t *b)

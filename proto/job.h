@@ -229,6 +229,12 @@ int ipd_task_same_but_time_known(const ipd_task_t *a, unsigned a_blank, const ip
 /** ipd_task_copy(dst, src), `dst_blank` and `src_blank` bits of ipd_task_blank() of each: a string
  *  empty in both is left alone. */
 void ipd_task_copy_known(ipd_task_t *dst, unsigned dst_blank, const ipd_task_t *src, unsigned src_blank);
+/** The same for job records: bit i set when the i-th string of `job` is empty. */
+unsigned ipd_job_blank(const ipd_job_t *job);
+/** ipd_job_same(a, b), `a_blank` and `b_blank` bits of ipd_job_blank() of each. */
+int ipd_job_same_known(const ipd_job_t *a, unsigned a_blank, const ipd_job_t *b, unsigned b_blank);
+/** ipd_job_copy(dst, src), `dst_blank` and `src_blank` bits of ipd_job_blank() of each. */
+void ipd_job_copy_known(ipd_job_t *dst, unsigned dst_blank, const ipd_job_t *src, unsigned src_blank);
 
 /** Copies `src` into `dst` (size `cap` >= 1), truncating at a UTF-8 boundary. Returns bytes copied. */
 size_t ipd_strlcpy_utf8(char *dst, const char *src, size_t cap);

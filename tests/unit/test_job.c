@@ -213,10 +213,10 @@ static void scribbled_task(ipd_task_t *t, unsigned seed)
 }
 
 /* The string members of a task with their offsets, in span order (proto/job_spans.h). */
-static const size_t task_strings[] = {
-    offsetof(ipd_task_t, node),    offsetof(ipd_task_t, ns),          offsetof(ipd_task_t, pod),
-    offsetof(ipd_task_t, reason),  offsetof(ipd_task_t, message),     offsetof(ipd_task_t, fail_reason),
-    offsetof(ipd_task_t, fail_message)};
+static const size_t task_strings[] = {offsetof(ipd_task_t, node),        offsetof(ipd_task_t, ns),
+                                      offsetof(ipd_task_t, pod),         offsetof(ipd_task_t, reason),
+                                      offsetof(ipd_task_t, message),     offsetof(ipd_task_t, fail_reason),
+                                      offsetof(ipd_task_t, fail_message)};
 #define NSTRINGS (sizeof(task_strings) / sizeof(task_strings[0]))
 
 /* Task `seed` whose string i is empty where bit i of `empty` is set, "v<seed>" otherwise. */
@@ -285,6 +285,58 @@ Test(job, records_compare_and_copy_with_known_blanks)
     ipd_task_copy_known(&d, 0x04, &a, 0x04);
     cr_assert(ipd_task_same(&d, &a));
     cr_assert_eq(d.pod[1], 'q');
+}
+
+/* Job `seed` whose string i (id, image, pull_secrets, error_reason, error_message) is empty where
+ * bit i of `empty` is set. */
+static void job_with_blanks(ipd_job_t *j, unsigned seed, unsigned empty)
+{
+    char *const strings[] = {j->id, j->image, j->spec.pull_secrets, j->error_reason, j->error_message};
+    scribble(j, sizeof(*j), seed);
+    memset(&j->created_at, 0, offsetof(ipd_job_t, spec.pull_secrets) - offsetof(ipd_job_t, created_at));
+    j->spec.refresh_seconds = 0;
+    memset(&j->nodes, 0, sizeof(j->nodes));
+    memset(&j->state, 0, sizeof(*j) - offsetof(ipd_job_t, state));
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        if (empty & (1u << i))
+            strings[i][0] = '\0';
+        else
+            snprintf(strings[i], 4, "w%u", seed % 10);
+    }
+}
+
+Test(job, job_records_compare_and_copy_with_known_blanks)
+{
+    /* The job's string spans are spans 0, 1, 3, 5 and 6 (proto/job_spans.h). */
+    static const unsigned span_bit[] = {0x01, 0x02, 0x08, 0x20, 0x40};
+    const unsigned patterns[] = {0x00, 0x1f, 0x1c, 0x03, 0x15, 0x0a};
+    const size_t np = sizeof(patterns) / sizeof(patterns[0]);
+    for (size_t pa = 0; pa < np; pa++)
+        for (size_t pb = 0; pb < np; pb++)
+            for (unsigned variant = 0; variant < 3; variant++) {
+                ipd_job_t a, b;
+                job_with_blanks(&a, 1, patterns[pa]);
+                job_with_blanks(&b, variant == 1 ? 2 : 1, patterns[pb]);
+                if (variant == 2)
+                    b.nodes.pending++;
+                unsigned ba = ipd_job_blank(&a), bb = ipd_job_blank(&b), want_a = 0;
+                for (size_t i = 0; i < 5; i++)
+                    if (patterns[pa] & (1u << i))
+                        want_a |= span_bit[i];
+                cr_assert_eq(ba, want_a);
+                int same = ipd_job_same(&a, &b);
+                const unsigned known[] = {0, ba, ba & 0x0b, ba & 0x60};
+                const unsigned known_b[] = {bb, 0, bb & 0x29, bb & 0x42};
+                for (size_t k = 0; k < 4; k++) {
+                    cr_assert_eq(ipd_job_same_known(&a, known[k], &b, known_b[k]), same,
+                                 "patterns %#x %#x variant %u known %#x %#x", patterns[pa], patterns[pb], variant,
+                                 known[k], known_b[k]);
+                    ipd_job_t d = b;
+                    ipd_job_copy_known(&d, known_b[k], &a, known[k]);
+                    cr_assert(ipd_job_same(&d, &a), "patterns %#x %#x", patterns[pa], patterns[pb]);
+                    cr_assert_eq(ipd_job_blank(&d), ba);
+                }
+            }
 }
 
 Test(job, records_compare_and_copy_by_value)
