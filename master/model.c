@@ -74,9 +74,9 @@ void ipd_model_mark_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
 void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only)
 {
     size_t b = 0;
-    ipd_strmap_entry_t *e = NULL;
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
+    job_rec_t *it = NULL;
+    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
+        job_rec_t *j = it;
         if (active_only && ipd_job_state_is_final((ipd_job_state_t)j->job.state))
             continue;
         task_rec_t *t = ipd_model_task(j, node, 0);
@@ -154,6 +154,75 @@ static void job_slabs_dispose(ipd_model_t *m)
     m->free_jobs = NULL;
 }
 
+/* The job `id` filed under `hash` (ipd_strmap_hash(id)), or NULL. */
+static job_rec_t *jobs_get(const ipd_model_t *m, const char *id, size_t hash)
+{
+    if (m->jobs.nbuckets == 0)
+        return NULL;
+    job_rec_t *j = m->jobs.buckets[hash & (m->jobs.nbuckets - 1)];
+    while (j != NULL && (j->hash != hash || strcmp(j->job.id, id) != 0))
+        j = j->hash_next;
+    return j;
+}
+
+/* Files job `j` (not filed yet, its id set) under `hash`; 0 or -ENOMEM. */
+static int jobs_put(ipd_model_t *m, job_rec_t *j, size_t hash)
+{
+    job_index_t *x = &m->jobs;
+    if (x->count >= x->nbuckets) {
+        size_t n = x->nbuckets ? x->nbuckets * 2 : 64;
+        job_rec_t **b = calloc(n, sizeof(*b));
+        if (b == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < x->nbuckets; i++) {
+            job_rec_t *e = x->buckets[i];
+            while (e != NULL) {
+                job_rec_t *next = e->hash_next;
+                e->hash_next = b[e->hash & (n - 1)];
+                b[e->hash & (n - 1)] = e;
+                e = next;
+            }
+        }
+        free(x->buckets);
+        x->buckets = b;
+        x->nbuckets = n;
+    }
+    j->hash = hash;
+    j->hash_next = x->buckets[hash & (x->nbuckets - 1)];
+    x->buckets[hash & (x->nbuckets - 1)] = j;
+    x->count++;
+    return 0;
+}
+
+/* Takes job `j` out of the index, if filed. */
+static void jobs_del(ipd_model_t *m, job_rec_t *j)
+{
+    if (m->jobs.nbuckets == 0)
+        return;
+    job_rec_t **pp = &m->jobs.buckets[j->hash & (m->jobs.nbuckets - 1)];
+    while (*pp != NULL && *pp != j)
+        pp = &(*pp)->hash_next;
+    if (*pp == NULL)
+        return;
+    *pp = j->hash_next;
+    j->hash_next = NULL;
+    m->jobs.count--;
+}
+
+job_rec_t *ipd_model_next_job(const ipd_model_t *m, size_t *bucket, job_rec_t *prev)
+{
+    if (prev != NULL && prev->hash_next != NULL)
+        return prev->hash_next;
+    for (size_t b = prev != NULL ? *bucket + 1 : *bucket; b < m->jobs.nbuckets; b++) {
+        if (m->jobs.buckets[b] != NULL) {
+            *bucket = b;
+            return m->jobs.buckets[b];
+        }
+    }
+    *bucket = m->jobs.nbuckets;
+    return NULL;
+}
+
 /* A new job `id`, filed under `hash` (ipd_strmap_hash(id)). */
 static job_rec_t *new_job(ipd_model_t *m, const char *id, size_t hash)
 {
@@ -165,7 +234,7 @@ static job_rec_t *new_job(ipd_model_t *m, const char *id, size_t hash)
     j->job.created_at = ipd_model_now();
     j->job.spec.backoff_limit = 3;
     j->job.spec.ttl_seconds_after_finished = -1;
-    if (ipd_strmap_put_hashed(&m->jobs, id, hash, j) != 0) {
+    if (jobs_put(m, j, hash) != 0) {
         job_release(m, j);
         return NULL;
     }
@@ -266,7 +335,7 @@ job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
 {
     /* One hash for every lookup of the id: the jobs, the table's evictions, a new job's filing. */
     size_t hash = ipd_strmap_hash(id);
-    job_rec_t *j = ipd_strmap_get_hashed(&m->jobs, id, hash);
+    job_rec_t *j = jobs_get(m, id, hash);
     if (j != NULL || !create)
         return j;
     /*
@@ -391,7 +460,7 @@ static void free_tasks(job_rec_t *j)
 
 static void free_job(ipd_model_t *m, job_rec_t *j)
 {
-    ipd_strmap_del(&m->jobs, j->job.id);
+    jobs_del(m, j);
     json_decref(j->tolerations);
     ipd_model_keep_dispose(j);
     ipd_model_dispose_task_index(j);
@@ -428,7 +497,6 @@ int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd
     m->table = table;
     if (actions != NULL)
         m->actions = *actions;
-    ipd_strmap_init(&m->jobs);
     ipd_strmap_init(&m->pods);
     ipd_strmap_init(&m->nodes);
     ipd_strmap_init(&m->lost_nodes);
@@ -455,19 +523,23 @@ void ipd_model_destroy(ipd_model_t *m)
 {
     if (m == NULL)
         return;
+    /* Each bucket's jobs, the next one taken before its job is given back. */
+    for (size_t i = 0; i < m->jobs.nbuckets; i++) {
+        job_rec_t *j = m->jobs.buckets[i];
+        while (j != NULL) {
+            job_rec_t *next = j->hash_next;
+            json_decref(j->tolerations);
+            ipd_model_keep_dispose(j);
+            ipd_model_dispose_task_index(j);
+            free_tasks(j);
+            job_release(m, j);
+            j = next;
+        }
+    }
+    free(m->jobs.buckets);
+    job_slabs_dispose(m);
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
-        json_decref(j->tolerations);
-        ipd_model_keep_dispose(j);
-        ipd_model_dispose_task_index(j);
-        free_tasks(j);
-        job_release(m, j);
-    }
-    job_slabs_dispose(m);
-    b = 0;
-    e = NULL;
     while ((e = ipd_strmap_next(&m->nodes, &b, e)) != NULL) {
         node_rec_t *n = e->value;
         json_decref(n->obj);
@@ -478,7 +550,6 @@ void ipd_model_destroy(ipd_model_t *m)
     e = NULL;
     while ((e = ipd_strmap_next(&m->pods, &b, e)) != NULL)
         ipd_model_pod_free(e->value);
-    ipd_strmap_dispose(&m->jobs);
     ipd_strmap_dispose(&m->pods);
     ipd_strmap_dispose(&m->lost_nodes);
     ipd_model_follow_dispose(m);
@@ -508,9 +579,9 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
     m->remote_feed = m->self_node[0] != '\0' && remote_feed;
     /* Which tasks are this node's, which the counts tell apart, may have changed. */
     size_t b = 0;
-    ipd_strmap_entry_t *e = NULL;
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL)
-        ((job_rec_t *)e->value)->counts_due = 1;
+    job_rec_t *it = NULL;
+    while ((it = ipd_model_next_job(m, &b, it)) != NULL)
+        it->counts_due = 1;
 }
 
 static int forgettable(const job_rec_t *j);
@@ -598,9 +669,9 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive)
 void ipd_model_republish(ipd_model_t *m)
 {
     size_t b = 0;
-    ipd_strmap_entry_t *e = NULL;
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
+    job_rec_t *it = NULL;
+    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
+        job_rec_t *j = it;
         for (size_t i = 0; i < j->ntasks; i++)
             if (!j->from_table && !model_is_remote(m, j->tasks[i].task.node) && m->actions.own_task != NULL &&
                 m->self_node[0] != '\0') {
@@ -616,15 +687,15 @@ void ipd_model_tick(ipd_model_t *m)
     /* Events whose pod never showed up within the orphan lifetime belong to other pods. */
     ipd_model_expire_orphans(m, ipd_model_now(), ORPHAN_LIFETIME_MS);
     size_t b = 0;
-    ipd_strmap_entry_t *e = NULL;
+    job_rec_t *it = NULL;
     /* Active jobs are re-evaluated: actions the cluster has not carried out yet (and a keep job's
      * refresh) depend on the clock, not on new objects. A job whose record does not change is not
      * rewritten. Its tasks are recomputed only when an input changed, or while a time-based rule
      * of the task itself waits (recheck_at, set by ipd_model_compute_task; the flush's clock says
      * whether it is due). The per-attempt timeout is the pod's activeDeadlineSeconds, which
      * Kubernetes enforces and reports through the pod: no task waits on the clock for it. */
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
+    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
+        job_rec_t *j = it;
         int wake = !ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.cancelled;
         /* The counts say whether any task calls for a walk (they lag only tasks marked already). */
         if (!j->counts_due && j->counts.gave_up > 0)
@@ -644,9 +715,9 @@ void ipd_model_tick(ipd_model_t *m)
 void ipd_model_initial_sync_done(ipd_model_t *m)
 {
     size_t b = 0;
-    ipd_strmap_entry_t *e = NULL;
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
+    job_rec_t *it = NULL;
+    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
+        job_rec_t *j = it;
         if (!j->from_table)
             continue;
         j->from_table = 0;

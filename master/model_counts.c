@@ -217,10 +217,10 @@ void ipd_model_dispose_task_index(job_rec_t *j)
 int ipd_model_check_counts(ipd_model_t *m)
 {
     size_t b = 0;
-    ipd_strmap_entry_t *e = NULL;
+    job_rec_t *it = NULL;
     int rc = 0;
-    while ((e = ipd_strmap_next(&m->jobs, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
+    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
+        job_rec_t *j = it;
         if (j->counts_due)
             continue;
         task_counts_t kept = j->counts;

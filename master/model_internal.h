@@ -199,7 +199,11 @@ typedef enum created_by {
  */
 typedef struct job_rec {
     _Alignas(64) task_rec_t *tasks;
-    size_t ntasks, cap;
+    uint32_t ntasks, cap;
+    /* The model's jobs by id (job_index_t): the job's hash (ipd_strmap_hash of its id) and the
+     * next job of its bucket, beside what a record reads next, the id in the line after. */
+    size_t hash;
+    struct job_rec *hash_next;
     struct job_rec *next_dirty;
     /*
      * The tasks marked stale, by index, each once (cap entries, in the block of bits[0]). Valid while no task was
@@ -207,7 +211,7 @@ typedef struct job_rec {
      * walks every task.
      */
     uint32_t *stale_list;
-    size_t nstale;
+    uint32_t nstale;
     uint32_t node_count;
     uint8_t dirty;     /* publish and act at the next flush */
     uint8_t all_stale; /* an input of every task changed (the job's spec, the model's scope): recompute all */
@@ -241,10 +245,21 @@ typedef struct job_slab {
     job_rec_t recs[];
 } job_slab_t;
 
+/*
+ * The model's jobs by id: a chained hash table whose links are in the job records themselves
+ * (job_rec_t.hash, hash_next), so that finding a job reads its bucket and then the job's own
+ * first lines, not a map entry of its own first. Buckets, growth and order are those of
+ * master/strmap.c.
+ */
+typedef struct job_index {
+    struct job_rec **buckets;
+    size_t nbuckets, count;
+} job_index_t;
+
 struct ipd_model {
     ipd_table_t *table;
     ipd_model_actions_t actions;
-    ipd_strmap_t jobs;  /* id -> job_rec_t */
+    job_index_t jobs;   /* id -> job_rec_t */
     ipd_strmap_t pods;  /* "ns/name" -> pod_rec_t */
     ipd_strmap_t nodes; /* name -> node_rec_t */
     int nodes_listed;   /* the Nodes were listed once: a node absent from the map does not exist */
@@ -276,6 +291,10 @@ struct ipd_model {
     char (*gone_ids)[IPD_JOB_ID_SIZE];
     size_t gone_cap, gone_next;
 };
+
+/* Iteration over the model's jobs: `bucket` starts at 0, `prev` at NULL; returns the next job or
+ * NULL. No job is added or removed meanwhile. */
+job_rec_t *ipd_model_next_job(const ipd_model_t *m, size_t *bucket, job_rec_t *prev);
 
 /* True when the task on `node` belongs to another node's daemon (node scope). */
 static inline int model_is_remote(const ipd_model_t *m, const char *node)
