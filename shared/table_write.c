@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proto/error.h"
+#include "shared/pages.h"
 
 #define NO_SLOT UINT32_MAX
 
@@ -333,7 +334,7 @@ int ipd_table_foreach(ipd_table_t *t, ipd_table_foreach_cb cb, void *ctx)
 {
     if (t->w == NULL)
         return IPD_ESTATE;
-    if (t->w->scratch == NULL && (t->w->scratch = calloc(t->task_cap, sizeof(ipd_task_t))) == NULL)
+    if (t->w->scratch == NULL && (t->w->scratch = ipd_pages_alloc(t->task_cap, sizeof(ipd_task_t))) == NULL)
         return -ENOMEM;
     for (uint32_t s = 0; s < t->job_cap; s++) {
         const wjob_t *wj = &t->w->jobs[s];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proto/error.h"
+#include "shared/pages.h"
 
 /* The writer's private state: free job slots, the task extent allocator (first fit over a
  * sorted, coalesced array of free extents) and the two ordered lists it publishes. */
@@ -16,17 +17,19 @@ int ipd_table_writer_new(ipd_table_t *t)
     table_writer_t *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return -ENOMEM;
-    w->jobs = calloc(t->job_cap, sizeof(*w->jobs));
-    w->tasks = calloc(t->task_cap, sizeof(*w->tasks));
-    w->free_slots = calloc(t->job_cap, sizeof(*w->free_slots));
-    w->free_ext = calloc((size_t)t->job_cap + 2, sizeof(*w->free_ext));
+    /* Arrays sized by the table's capacities live in mappings of their own (shared/pages.h):
+     * a forked worker frees them without changing how its malloc serves it afterwards. */
+    w->jobs = ipd_pages_alloc(t->job_cap, sizeof(*w->jobs));
+    w->tasks = ipd_pages_alloc(t->task_cap, sizeof(*w->tasks));
+    w->free_slots = ipd_pages_alloc(t->job_cap, sizeof(*w->free_slots));
+    w->free_ext = ipd_pages_alloc((size_t)t->job_cap + 2, sizeof(*w->free_ext));
     t->w = w;
     int ok = w->jobs != NULL && w->tasks != NULL && w->free_slots != NULL && w->free_ext != NULL;
     for (int k = 0; k < 2; k++) {
         wlist_t *l = &w->lists[k];
         l->room = (uint32_t)list_positions(t->job_cap);
-        l->store = calloc(l->room, sizeof(*l->store));
-        l->pos = malloc((size_t)t->job_cap * sizeof(*l->pos));
+        l->store = ipd_pages_alloc(l->room, sizeof(*l->store));
+        l->pos = ipd_pages_alloc(t->job_cap, sizeof(*l->pos));
         ok = ok && l->store != NULL && l->pos != NULL;
         if (l->pos != NULL)
             for (uint32_t s = 0; s < t->job_cap; s++)
@@ -53,15 +56,15 @@ void ipd_table_writer_free(ipd_table_t *t)
     table_writer_t *w = t->w;
     if (w == NULL)
         return;
-    free(w->jobs);
-    free(w->tasks);
-    free(w->free_slots);
-    free(w->free_ext);
+    ipd_pages_free(w->jobs, t->job_cap, sizeof(*w->jobs));
+    ipd_pages_free(w->tasks, t->task_cap, sizeof(*w->tasks));
+    ipd_pages_free(w->free_slots, t->job_cap, sizeof(*w->free_slots));
+    ipd_pages_free(w->free_ext, (size_t)t->job_cap + 2, sizeof(*w->free_ext));
     for (int k = 0; k < 2; k++) {
-        free(w->lists[k].store);
-        free(w->lists[k].pos);
+        ipd_pages_free(w->lists[k].store, w->lists[k].room, sizeof(*w->lists[k].store));
+        ipd_pages_free(w->lists[k].pos, t->job_cap, sizeof(*w->lists[k].pos));
     }
-    free(w->scratch);
+    ipd_pages_free(w->scratch, t->task_cap, sizeof(*w->scratch));
     free(w);
     t->w = NULL;
 }
@@ -371,14 +374,14 @@ int ipd_table_writer_derive(ipd_table_t *t)
         set_full(l);
     }
     /* The used extents, sorted, must not overlap; their gaps are the free extents. */
-    extent_t *used = malloc(((size_t)nused + 1) * sizeof(*used));
+    extent_t *used = ipd_pages_alloc((size_t)nused + 1, sizeof(*used));
     if (used == NULL)
         return -ENOMEM;
     memcpy(used, w->free_ext, nused * sizeof(*used));
     qsort(used, nused, sizeof(*used), by_first);
     for (uint32_t i = 0; i < nused; i++) {
         if (used[i].first < next || (uint64_t)used[i].first + used[i].count > t->task_cap) {
-            free(used);
+            ipd_pages_free(used, (size_t)nused + 1, sizeof(*used));
             return IPD_ECORRUPT;
         }
         if (used[i].first > next)
@@ -387,6 +390,6 @@ int ipd_table_writer_derive(ipd_table_t *t)
     }
     if (next < t->task_cap)
         w->free_ext[w->nfree_ext++] = (extent_t){next, t->task_cap - next};
-    free(used);
+    ipd_pages_free(used, (size_t)nused + 1, sizeof(*used));
     return 0;
 }
