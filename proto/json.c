@@ -180,6 +180,11 @@ static inline size_t field_len(const char *s, size_t size)
 
 #define FIELD_LEN(arr) field_len((arr), sizeof(arr))
 
+/* FIELD_LEN() of a task's string, 0 without reading it when bit `span` (its place in
+ * proto/job_spans.h) of `blank` says it is empty. */
+#define TASK_FIELD_LEN(t, m, span, blank)                                                                              \
+    ((blank) & (1u << (span)) ? (assert((t)->m[0] == '\0'), 0) : FIELD_LEN((t)->m))
+
 /* Writes a field of length `n` as a string, or null when it is empty and `empty_is_null`. */
 static char *write_field(char *p, const char *s, size_t n, int empty_is_null)
 {
@@ -243,11 +248,19 @@ static char *write_i64_or_null(char *p, int64_t v)
  * strings and names come on top. */
 #define TASK_FIXED_ROOM 320
 
-static void put_task(writer_t *w, const ipd_task_t *t)
+/* The task strings' places among ipd_task_spans (proto/job_spans.h), the bits of ipd_task_blank(). */
+enum { SPAN_NODE, SPAN_NS, SPAN_POD, SPAN_REASON, SPAN_MESSAGE, SPAN_FAIL_REASON, SPAN_FAIL_MESSAGE };
+
+/* `blank`: ipd_task_blank() bits of strings of `t` known empty, which are not read (0: unknown).
+ * An empty string's bytes are never written, so the output is the same either way. */
+static void put_task(writer_t *w, const ipd_task_t *t, unsigned blank)
 {
-    size_t node = FIELD_LEN(t->node), ns = FIELD_LEN(t->ns), pod = FIELD_LEN(t->pod);
-    size_t reason = FIELD_LEN(t->reason), message = FIELD_LEN(t->message);
-    size_t fail_reason = FIELD_LEN(t->fail_reason), fail_message = FIELD_LEN(t->fail_message);
+    size_t node = TASK_FIELD_LEN(t, node, SPAN_NODE, blank), ns = TASK_FIELD_LEN(t, ns, SPAN_NS, blank);
+    size_t pod = TASK_FIELD_LEN(t, pod, SPAN_POD, blank);
+    size_t reason = TASK_FIELD_LEN(t, reason, SPAN_REASON, blank);
+    size_t message = TASK_FIELD_LEN(t, message, SPAN_MESSAGE, blank);
+    size_t fail_reason = TASK_FIELD_LEN(t, fail_reason, SPAN_FAIL_REASON, blank);
+    size_t fail_message = TASK_FIELD_LEN(t, fail_message, SPAN_FAIL_MESSAGE, blank);
     const char *state = ipd_task_state_name((ipd_task_state_t)t->state);
     const char *cause = ipd_cause_name((ipd_cause_t)t->cause);
     size_t state_len = name_len(state), cause_len = name_len(cause);
@@ -297,7 +310,7 @@ int ipd_json_encode_task(ipd_buf_t *buf, const ipd_task_t *task)
 {
     writer_t w;
     begin(&w, buf);
-    put_task(&w, task);
+    put_task(&w, task, 0);
     return finish(&w);
 }
 
@@ -400,7 +413,8 @@ static void put_job_tail(writer_t *w, const ipd_job_t *job)
 }
 
 /* A Job object; `with_tasks` 0 leaves the "tasks" member out (a summary). */
-static int encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int with_tasks)
+static int encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, const uint8_t *blank,
+                      size_t ntasks, int with_tasks)
 {
     writer_t w;
     begin(&w, buf);
@@ -410,7 +424,7 @@ static int encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *ta
         for (size_t i = 0; i < ntasks; i++) {
             if (i > 0 && room(&w, 1))
                 *w.p++ = ',';
-            put_task(&w, &tasks[i]);
+            put_task(&w, &tasks[i], blank != NULL ? blank[i] : 0);
         }
         if (room(&w, 1))
             *w.p++ = ']';
@@ -421,12 +435,18 @@ static int encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *ta
 
 int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks)
 {
-    return encode_job(buf, job, tasks, ntasks, 1);
+    return encode_job(buf, job, tasks, NULL, ntasks, 1);
+}
+
+int ipd_json_encode_job_known(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, const uint8_t *blank,
+                              size_t ntasks)
+{
+    return encode_job(buf, job, tasks, blank, ntasks, 1);
 }
 
 int ipd_json_encode_job_summary(ipd_buf_t *buf, const ipd_job_t *job)
 {
-    return encode_job(buf, job, NULL, 0, 0);
+    return encode_job(buf, job, NULL, NULL, 0, 0);
 }
 
 void ipd_json_epoch_hex(uint64_t epoch, char out[IPD_EPOCH_HEX_SIZE])

@@ -49,6 +49,15 @@ int ipd_json_encode_task(ipd_buf_t *buf, const ipd_task_t *task);
  */
 int ipd_json_encode_job(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks);
 
+/**
+ * ipd_json_encode_job() for a caller that knows which task strings are empty: `blank[i]` has bits
+ * of ipd_task_blank(&tasks[i]) (proto/job.h; `blank` NULL or a 0 when unknown). A set bit must be
+ * true (a debug build asserts it); the strings it names are not read, and the bytes appended are
+ * the same as without it.
+ */
+int ipd_json_encode_job_known(ipd_buf_t *buf, const ipd_job_t *job, const ipd_task_t *tasks, const uint8_t *blank,
+                              size_t ntasks);
+
 /** Appends a Job object without its "tasks" member (`job` borrowed): the members a change of
  *  the job record alone can touch. */
 int ipd_json_encode_job_summary(ipd_buf_t *buf, const ipd_job_t *job);

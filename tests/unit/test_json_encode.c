@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -329,6 +330,21 @@ Test(json_encode, generated_jobs_match_the_reference)
             ipd_buf_dispose(&got);
             ipd_buf_dispose(&want);
         }
+        /* The same bytes when the empty strings are known, all of them or some (a clear bit is
+         * always right), or none (NULL). */
+        uint8_t blank[4];
+        for (size_t k = 0; k < ntasks; k++)
+            blank[k] = (uint8_t)(ipd_task_blank(&tasks[k]) & (next() % 2 ? 0xff : next()));
+        for (int hinted = 0; hinted < 2; hinted++) {
+            gen_buf(&got, room);
+            ipd_buf_init(&want);
+            cr_assert_eq(ipd_buf_append(&want, got.data, got.len), 0);
+            ref_job(&want, &job, tasks, ntasks, 1);
+            cr_assert_eq(ipd_json_encode_job_known(&got, &job, tasks, hinted ? blank : NULL, ntasks), 0);
+            expect_same(&got, &want, hinted ? "job, blank strings known" : "job, blank NULL", i);
+            ipd_buf_dispose(&got);
+            ipd_buf_dispose(&want);
+        }
         for (size_t k = 0; k < ntasks; k++) {
             gen_buf(&got, room);
             ipd_buf_init(&want);
@@ -535,3 +551,22 @@ Test(json_encode, largest_job_matches_the_reference)
     ipd_buf_dispose(&got);
     ipd_buf_dispose(&want);
 }
+
+#ifndef NDEBUG
+/* A blank bit must be true: a debug build stops on one set over a string that is not empty. */
+Test(json_encode, a_blank_bit_over_a_string_that_is_not_empty_aborts, .signal = SIGABRT)
+{
+    ipd_job_t job;
+    ipd_task_t task;
+    memset(&job, 0, sizeof(job));
+    memset(&task, 0, sizeof(task));
+    snprintf(job.id, sizeof(job.id), "pj-1");
+    snprintf(task.node, sizeof(task.node), "node-1");
+    snprintf(task.reason, sizeof(task.reason), "ErrImagePull");
+    uint8_t blank = (uint8_t)(ipd_task_blank(&task) | 1u << 3); /* the reason's bit */
+    ipd_buf_t buf;
+    ipd_buf_init(&buf);
+    ipd_json_encode_job_known(&buf, &job, &task, &blank, 1);
+    ipd_buf_dispose(&buf);
+}
+#endif
