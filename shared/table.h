@@ -269,6 +269,19 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
 int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, const uint32_t *index,
                         const ipd_task_t *tasks, size_t nchanged, const void *json, size_t json_len);
 
+/**
+ * ipd_table_put_job() and ipd_table_put_tasks() for a caller that knows which strings of its
+ * records are empty without reading them: `job_blank` has the bits of ipd_job_blank(job),
+ * `task_blank[i]` those of ipd_task_blank(&tasks[i]) (proto/job.h; NULL or 0 when unknown). A set
+ * bit must be true (a debug build asserts it); the strings it names are not read, and what is
+ * written, checksums included, is the same as without it.
+ */
+int ipd_table_put_job_known(ipd_table_t *t, const ipd_job_t *job, unsigned job_blank, const ipd_task_t *tasks,
+                            const uint8_t *task_blank, size_t ntasks, const void *json, size_t json_len);
+int ipd_table_put_tasks_known(ipd_table_t *t, const ipd_job_t *job, unsigned job_blank, size_t ntasks,
+                              const uint32_t *index, const ipd_task_t *tasks, const uint8_t *task_blank,
+                              size_t nchanged, const void *json, size_t json_len);
+
 /** Deletes job `id` (borrowed): its slot and tasks are freed and a deleted record is appended.
  *  Returns 0, IPD_ENOTFOUND or IPD_ESTATE on a read-only table. */
 int ipd_table_delete_job(ipd_table_t *t, const char *id);

@@ -1,5 +1,6 @@
 #include "shared/table_internal.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "proto/hash64.h"
@@ -146,19 +147,31 @@ static inline uint64_t store_str(uint64_t h, uint8_t *dst, const uint8_t *src, s
  * over a string span that `*zero` says is all zero already is folded as the zero word store_str()
  * would store, and not written: the string members start on cache lines of their own, and most
  * of them are empty in most records. `*zero` becomes the set of string spans stored empty.
+ * `blank` (bits as ipd_task_blank() / ipd_job_blank() give them, 0 when unknown) names strings of
+ * `src` known empty: those are not read at all, a cache line each that the caller's record need
+ * not bring in.
  */
 static uint64_t store_record(uint64_t h, uint8_t *dst, const uint8_t *src, const ipd_span_t *spans, size_t n,
-                             uint8_t *zero)
+                             unsigned blank, uint8_t *zero)
 {
     unsigned known = *zero, now = 0;
     for (size_t i = 0; i < n; i++) {
         size_t off = spans[i].off, len = spans[i].len;
         if (spans[i].str) {
             unsigned bit = 1u << i;
-            if (src[off] == '\0') {
+            assert(!(blank & bit) || src[off] == '\0');
+            if ((blank & bit) || src[off] == '\0') {
                 now |= bit;
                 if (known & bit) {
                     h = ipd_hash64_lane(h, 0);
+                    continue;
+                }
+                if (blank & bit) {
+                    /* What store_str() stores for an empty string, without reading it. */
+                    h = ipd_hash64_lane(h, 0);
+                    memset(dst + off, 0, 8);
+                    for (size_t k = 8; k < len && ipd_hash64_load(dst + off + k) != 0; k += 8)
+                        memset(dst + off + k, 0, 8);
                     continue;
                 }
             }
@@ -232,17 +245,17 @@ uint64_t ipd_table_task_checksum(const task_copy_t *c)
         fold_record(task_head_hash(c), (const uint8_t *)&c->task, ipd_task_spans, IPD_TASK_NSPANS));
 }
 
-void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap, uint8_t *zero)
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, unsigned blank, uint32_t json_cap, uint8_t *zero)
 {
-    uint64_t h =
-        store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, ipd_job_spans, IPD_JOB_NSPANS, zero);
+    uint64_t h = store_record(job_head_hash(c), (uint8_t *)&c->job, (const uint8_t *)job, ipd_job_spans, IPD_JOB_NSPANS,
+                              blank, zero);
     c->checksum = job_json_hash(c, h, json_cap);
 }
 
-void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, uint8_t *zero)
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, unsigned blank, uint8_t *zero)
 {
     uint64_t h = store_record(task_head_hash(c), (uint8_t *)&c->task, (const uint8_t *)task, ipd_task_spans,
-                              IPD_TASK_NSPANS, zero);
+                              IPD_TASK_NSPANS, blank, zero);
     c->checksum = ipd_hash64_finish(h);
 }
 

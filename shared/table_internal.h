@@ -312,9 +312,11 @@ int ipd_table_task_copy_ok(const task_copy_t *c);
  * the checksum. `c` must hold a copy this writer stored before, or zeroes (its string tails are
  * zero). One pass over the bytes in use, not over the whole record. `zero` (in and out) says
  * which string spans of `c` are all zero (wjob_t, wtask_t): an empty string stored over one of
- * them is not written, which leaves its cache line untouched; on return it says which are. */
-void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, uint32_t json_cap, uint8_t *zero);
-void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, uint8_t *zero);
+ * them is not written, which leaves its cache line untouched; on return it says which are.
+ * `blank` names strings of the given record known empty (ipd_job_blank() / ipd_task_blank()
+ * bits; 0 when unknown): those are not read. */
+void ipd_table_job_store(job_copy_t *c, const ipd_job_t *job, unsigned blank, uint32_t json_cap, uint8_t *zero);
+void ipd_table_task_store(task_copy_t *c, const ipd_task_t *task, unsigned blank, uint8_t *zero);
 uint64_t ipd_table_id_hash(const char *id);
 
 /* table_latch.c: the double-buffer protocol shared by job, task and list slots. Writer:

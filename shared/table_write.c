@@ -24,8 +24,8 @@ static void commit(ipd_table_t *t, ipd_ring_kind_t kind, uint32_t slot, const ui
     atomic_store_explicit(&t->hdr->generation, t->w->gen, memory_order_release);
 }
 
-static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_job_t *job, const void *json,
-                      size_t json_len)
+static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_job_t *job, unsigned blank,
+                      const void *json, size_t json_len)
 {
     wjob_t *wj = &t->w->jobs[slot];
     slot_head_t *h = job_head(t, slot);
@@ -42,13 +42,15 @@ static void write_job(ipd_table_t *t, uint32_t slot, uint32_t flags, const ipd_j
     c->json_len = json != NULL ? (uint32_t)json_len : 0;
     if (json != NULL)
         memcpy(job_json(c), json, json_len);
-    ipd_table_job_store(c, job, t->json_cap, &wj->zero[which & 1]);
+    ipd_table_job_store(c, job, blank, t->json_cap, &wj->zero[which & 1]);
     ipd_table_latch_publish(h);
 }
 
 /* Writes task `index` of job `slot` into task slot `ts`, unless `compare` is set and the
- * published copy already says the same. Returns 1 when written. */
-static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index, const ipd_task_t *task, int compare)
+ * published copy already says the same. `blank`: strings of `task` known empty (0: unknown).
+ * Returns 1 when written. */
+static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index, const ipd_task_t *task,
+                      unsigned blank, int compare)
 {
     slot_head_t *h = task_head(t, ts);
     uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
@@ -66,7 +68,7 @@ static int write_task(ipd_table_t *t, uint32_t ts, uint32_t slot, uint32_t index
     c->index = index;
     c->flags = COPY_LIVE;
     wtask_t *wt = &t->w->tasks[ts];
-    ipd_table_task_store(c, task, &wt->zero[(seq + 1) & 1]);
+    ipd_table_task_store(c, task, blank, &wt->zero[(seq + 1) & 1]);
     ipd_table_latch_publish(h);
     wt->settled = !ipd_task_state_is_final((ipd_task_state_t)task->state);
     return 1;
@@ -82,7 +84,7 @@ static void delete_slot(ipd_table_t *t, uint32_t slot)
     memcpy(&last, &job_copy(t, slot, atomic_load_explicit(&job_head(t, slot)->seq, memory_order_relaxed))->job,
            sizeof(last));
     w->jobs[slot].task_first = w->jobs[slot].task_count = 0;
-    write_job(t, slot, COPY_DELETED, &last, NULL, 0);
+    write_job(t, slot, COPY_DELETED, &last, 0, NULL, 0);
     ipd_table_index_remove(t, before.id, slot);
     w->jobs[slot].live = 0;
     ipd_table_lists_update(t, slot, &before, &w->jobs[slot]);
@@ -203,11 +205,11 @@ static size_t parts_max(const ipd_table_t *t)
 /* Ends a put of job `slot` whose tasks are written: job copy, writer state, index, lists, and the
  * records naming `task` (`ntask` entries, borrowed, as commit() takes them). */
 static void finish_put(ipd_table_t *t, uint32_t slot, const wjob_t *before, int fresh, const ipd_job_t *job,
-                       const void *json, size_t json_len, const uint32_t *task, size_t ntask)
+                       unsigned blank, const void *json, size_t json_len, const uint32_t *task, size_t ntask)
 {
     wjob_t *wj = &t->w->jobs[slot];
 
-    write_job(t, slot, COPY_LIVE, job, json, json_len);
+    write_job(t, slot, COPY_LIVE, job, blank, json, json_len);
     if (fresh)
         wj->live = 1; /* before the index insert, which may rebuild from `live` slots */
     wj->state = job->state;
@@ -221,6 +223,12 @@ static void finish_put(ipd_table_t *t, uint32_t slot, const wjob_t *before, int 
 
 int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
                       size_t json_len)
+{
+    return ipd_table_put_job_known(t, job, 0, tasks, NULL, ntasks, json, json_len);
+}
+
+int ipd_table_put_job_known(ipd_table_t *t, const ipd_job_t *job, unsigned job_blank, const ipd_task_t *tasks,
+                            const uint8_t *task_blank, size_t ntasks, const void *json, size_t json_len)
 {
     int rc = check_put(t, job, tasks, ntasks), moved, fresh;
     uint32_t slot, first, n = (uint32_t)ntasks, written = 0, last = IPD_RING_TASK_NONE;
@@ -252,12 +260,17 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
         uint32_t old_ts = !fresh && i < before.task_count ? before.task_first + i : NO_TASK_SLOT;
         const ipd_task_t *task =
             ipd_table_final_task(t, slot, wj->incarnation, old_ts, i, job->id, job->keep, &tasks[i], &kept, &nodes);
-        if (write_task(t, first + i, slot, i, task, 1)) {
+        /* A task the final states replaced is another record: its strings are not known. */
+        unsigned blank = task == &tasks[i] && task_blank != NULL ? task_blank[i] : 0;
+        if (write_task(t, first + i, slot, i, task, blank, 1)) {
             written++;
             last = i;
         }
     }
+    const ipd_job_t *asked = job;
     job = final_job(t, slot, job, &nodes, &out);
+    if (job != asked)
+        job_blank = 0;
     if (t->w->final_refused != refusals)
         json = NULL;
     wj->task_first = first;
@@ -265,7 +278,7 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
     /* Compared task by task, a put names the one task it rewrote, or none but the job record. */
     int same = !fresh && !moved && n == before.task_count;
     uint32_t task = same && written == 1 ? last : same && written == 0 ? IPD_RING_TASK_JOB : IPD_RING_TASK_NONE;
-    finish_put(t, slot, &before, fresh, job, json, json_len, &task, 1);
+    finish_put(t, slot, &before, fresh, job, job_blank, json, json_len, &task, 1);
     if (moved)
         ipd_table_extent_free(t, before.task_first, before.task_count);
     else if (n < before.task_count)
@@ -275,6 +288,13 @@ int ipd_table_put_job(ipd_table_t *t, const ipd_job_t *job, const ipd_task_t *ta
 
 int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, const uint32_t *index,
                         const ipd_task_t *tasks, size_t nchanged, const void *json, size_t json_len)
+{
+    return ipd_table_put_tasks_known(t, job, 0, ntasks, index, tasks, NULL, nchanged, json, json_len);
+}
+
+int ipd_table_put_tasks_known(ipd_table_t *t, const ipd_job_t *job, unsigned job_blank, size_t ntasks,
+                              const uint32_t *index, const ipd_task_t *tasks, const uint8_t *task_blank,
+                              size_t nchanged, const void *json, size_t json_len)
 {
     int rc = check_put(t, job, tasks, nchanged);
     uint32_t slot, written = 0, last = IPD_RING_TASK_NONE;
@@ -300,20 +320,24 @@ int ipd_table_put_tasks(ipd_table_t *t, const ipd_job_t *job, size_t ntasks, con
         uint32_t ts = wj->task_first + index[i];
         const ipd_task_t *task =
             ipd_table_final_task(t, slot, wj->incarnation, ts, index[i], job->id, job->keep, &tasks[i], &kept, &nodes);
-        if (write_task(t, ts, slot, index[i], task, 0)) {
+        unsigned blank = task == &tasks[i] && task_blank != NULL ? task_blank[i] : 0;
+        if (write_task(t, ts, slot, index[i], task, blank, 0)) {
             written++;
             last = index[i];
         }
     }
+    const ipd_job_t *asked = job;
     job = final_job(t, slot, job, &nodes, &out);
+    if (job != asked)
+        job_blank = 0;
     if (t->w->final_refused != refusals)
         json = NULL;
     /* The tasks named (a superset of those rewritten) go one record each, up to parts_max(). */
     uint32_t task = written == 1 ? last : written == 0 ? IPD_RING_TASK_JOB : IPD_RING_TASK_NONE;
     if (written > 1 && nchanged <= parts_max(t))
-        finish_put(t, slot, &before, 0, job, json, json_len, index, nchanged);
+        finish_put(t, slot, &before, 0, job, job_blank, json, json_len, index, nchanged);
     else
-        finish_put(t, slot, &before, 0, job, json, json_len, &task, 1);
+        finish_put(t, slot, &before, 0, job, job_blank, json, json_len, &task, 1);
     return 0;
 }
 
