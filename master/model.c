@@ -559,6 +559,8 @@ void ipd_model_destroy(ipd_model_t *m)
     free(m->scratch);
     free(m->changed);
     free(m->changed_index);
+    free(m->scratch_blank);
+    free(m->changed_blank);
     free(m->computed_index);
     free(m);
 }
@@ -763,24 +765,37 @@ static void report_evictions(ipd_model_t *m, uint64_t head, const char *id)
 }
 
 /* The job's tasks as one array (the table's full put and the inline JSON take an array): a job of
- * one task is an array of one as it is; more are copied into the model's scratch array. */
-static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j)
+ * one task is an array of one as it is; more are copied into the model's scratch array. `*blank`
+ * is their blank bits beside them (task_rec_t.blank): the JSON encoder and the table writer do not
+ * read the strings known empty, nor does the copy. */
+static const ipd_task_t *task_array(ipd_model_t *m, const job_rec_t *j, const uint8_t **blank)
 {
-    if (j->ntasks == 1 && !m->copy_tasks)
+    if (j->ntasks == 1 && !m->copy_tasks) {
+        *blank = &j->tasks[0].blank;
         return &j->tasks[0].task;
-    for (size_t i = 0; i < j->ntasks; i++)
-        ipd_task_copy(&m->scratch[i], &j->tasks[i].task);
+    }
+    for (size_t i = 0; i < j->ntasks; i++) {
+        m->scratch_blank[i] = j->tasks[i].blank;
+        ipd_task_copy_known(&m->scratch[i], 0, &j->tasks[i].task, j->tasks[i].blank);
+    }
+    *blank = m->scratch_blank;
     return m->scratch;
 }
 
 /* The tasks publish() found changed (indexes in m->changed_index) as one array: one task is an
- * array of one as it is; more are copied into m->changed. */
-static const ipd_task_t *changed_array(ipd_model_t *m, const job_rec_t *j, size_t nchanged)
+ * array of one as it is; more are copied into m->changed. `*blank` as for task_array(). */
+static const ipd_task_t *changed_array(ipd_model_t *m, const job_rec_t *j, size_t nchanged, const uint8_t **blank)
 {
-    if (nchanged == 1 && !m->copy_tasks)
+    if (nchanged == 1 && !m->copy_tasks) {
+        *blank = &j->tasks[m->changed_index[0]].blank;
         return &j->tasks[m->changed_index[0]].task;
-    for (size_t k = 0; k < nchanged; k++)
-        ipd_task_copy(&m->changed[k], &j->tasks[m->changed_index[k]].task);
+    }
+    for (size_t k = 0; k < nchanged; k++) {
+        const task_rec_t *t = &j->tasks[m->changed_index[k]];
+        m->changed_blank[k] = t->blank;
+        ipd_task_copy_known(&m->changed[k], 0, &t->task, t->blank);
+    }
+    *blank = m->changed_blank;
     return m->changed;
 }
 
@@ -814,11 +829,15 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         ipd_task_t *grown = realloc(m->scratch, cap * sizeof(*grown));
         ipd_task_t *grown_changed = grown != NULL ? realloc(m->changed, cap * sizeof(*grown_changed)) : NULL;
         uint32_t *grown_index = grown_changed != NULL ? realloc(m->changed_index, cap * sizeof(*grown_index)) : NULL;
+        uint8_t *grown_sblank = grown_index != NULL ? realloc(m->scratch_blank, cap) : NULL;
+        uint8_t *grown_cblank = grown_sblank != NULL ? realloc(m->changed_blank, cap) : NULL;
         uint32_t *grown_computed =
-            grown_index != NULL ? realloc(m->computed_index, cap * sizeof(*grown_computed)) : NULL;
+            grown_cblank != NULL ? realloc(m->computed_index, cap * sizeof(*grown_computed)) : NULL;
         m->scratch = grown != NULL ? grown : m->scratch;
         m->changed = grown_changed != NULL ? grown_changed : m->changed;
         m->changed_index = grown_index != NULL ? grown_index : m->changed_index;
+        m->scratch_blank = grown_sblank != NULL ? grown_sblank : m->scratch_blank;
+        m->changed_blank = grown_cblank != NULL ? grown_cblank : m->changed_blank;
         m->computed_index = grown_computed != NULL ? grown_computed : m->computed_index;
         if (grown_computed == NULL) {
             j->counts_due = 1; /* the actions recount what the tasks' fields say now */
@@ -866,6 +885,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         torn_down = !j->tasks[i].has_kjob && ipd_task_state_is_final((ipd_task_state_t)j->tasks[i].task.state) &&
                     (j->tasks[i].kjob_gone || j->tasks[i].task.state == IPD_TASK_CANCELLED);
     const ipd_task_t *tasks = NULL; /* the contiguous array, made only when needed */
+    const uint8_t *tasks_blank = NULL;
     /* The job is aggregated in place: what it becomes carries started_at / finished_at into the
      * next aggregation whether or not it is written. */
     ipd_job_t *next = &j->job;
@@ -888,8 +908,9 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     next->version = j->published.version;
     /* A task the table lacks is a change even when no count moved (a node's task that replaces
      * one of the pending placeholders above). */
+    unsigned next_blank = ipd_job_blank(next);
     int changed = !j->was_published || tasks_changed || nchanged > 0 ||
-                  !ipd_job_same_known(next, ipd_job_blank(next), &j->published, j->published_blank);
+                  !ipd_job_same_known(next, next_blank, &j->published, j->published_blank);
     int written = 0;
     if (changed) {
         next->version++;
@@ -898,8 +919,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         /* A job whose JSON cannot fit the table's inline room is not encoded for it: the workers
          * encode it themselves (a 5 000-task job is about 1 MB of JSON). */
         if (n * TASK_JSON_MIN <= ipd_table_json_capacity(m->table)) {
-            tasks = task_array(m, j);
-            rc = ipd_json_encode_job(&m->json, next, tasks, n);
+            tasks = task_array(m, j, &tasks_blank);
+            rc = ipd_json_encode_job_known(&m->json, next, tasks, tasks_blank, n);
             if (rc == 0)
                 rc = ipd_model_keep_json(j, &m->json);
         }
@@ -908,8 +929,10 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
          * a task change costs the same in a job of 3 tasks and in one of 5 000. */
         int full = !j->was_published;
         if (rc == 0 && !full) {
-            rc = ipd_table_put_tasks(m->table, next, n, m->changed_index, changed_array(m, j, nchanged), nchanged, json,
-                                     m->json.len);
+            const uint8_t *changed_blank = NULL;
+            const ipd_task_t *changed_tasks = changed_array(m, j, nchanged, &changed_blank);
+            rc = ipd_table_put_tasks_known(m->table, next, next_blank, n, m->changed_index, changed_tasks,
+                                           changed_blank, nchanged, json, m->json.len);
             /* The table holds another task count, or no longer holds the job: all of it. */
             if (rc == IPD_ESTATE || rc == IPD_ENOTFOUND) {
                 full = 1;
@@ -919,8 +942,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (rc == 0 && full) {
             uint64_t head = ipd_table_ring_head(m->table);
             if (tasks == NULL)
-                tasks = task_array(m, j);
-            rc = ipd_table_put_job(m->table, next, tasks, n, json, m->json.len);
+                tasks = task_array(m, j, &tasks_blank);
+            rc = ipd_table_put_job_known(m->table, next, next_blank, tasks, tasks_blank, n, json, m->json.len);
             /* Writing a job takes one change record; more means it evicted others (even on
              * IPD_EFULL, which may evict before it gives up). */
             if (ipd_table_ring_head(m->table) > head + 1)
@@ -933,7 +956,6 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
             else
                 for (size_t k = 0; k < nchanged; k++)
                     j->tasks[m->changed_index[k]].table_pos = m->changed_index[k] + 1;
-            unsigned next_blank = ipd_job_blank(next);
             ipd_job_copy_known(&j->published, j->published_blank, next, next_blank);
             j->published_blank = (uint8_t)next_blank;
             j->was_published = 1;

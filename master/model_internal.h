@@ -271,6 +271,8 @@ struct ipd_model {
     ipd_task_t *scratch; /* publish()'s task array, reused (owned) */
     ipd_task_t *changed; /* publish()'s changed tasks and their indexes, scratch_cap entries (owned) */
     uint32_t *changed_index;
+    uint8_t *scratch_blank;   /* the blank bits of scratch's and changed's tasks (task_rec_t.blank), */
+    uint8_t *changed_blank;   /* scratch_cap entries each (owned) */
     uint32_t *computed_index; /* the tasks publish() recomputed, scratch_cap entries (owned) ... */
     size_t ncomputed;         /* ... for the actions run right after it (ipd_model_run_actions) */
     size_t scratch_cap;
