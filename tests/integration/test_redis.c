@@ -615,6 +615,10 @@ Test(redis, a_flushed_redis_is_told_by_its_epoch_and_filled_again, .timeout = 12
  * to their end; their ids go to `ids` (owned by the caller until daemon_1_catches_up). */
 static void jobs_go_by_daemon_1(char *ids[BEHIND_JOBS], int first)
 {
+    /* A daemon is ready (/readyz) before its link has resynced for the first time: stopped
+     * before that, it would resync on SIGCONT whatever it missed, and the tests could not tell
+     * a catch-up from a resync. */
+    cr_assert_geq(wait_stat(0, "redis_resyncs_total", 1, 20000), 1, "daemon 1's link did not come up");
     kill(w.d[0].pid, SIGSTOP);
     for (int k = 0; k < BEHIND_JOBS; k++) {
         char image[32];
