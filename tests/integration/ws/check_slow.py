@@ -9,9 +9,7 @@ growing), ws_send_buffer 64k and ws_write_timeout 20s.
 import asyncio
 import json
 import os
-import shutil
 import socket
-import subprocess
 import sys
 import time
 
@@ -27,22 +25,6 @@ def worker_rss_kb():
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
-
-
-def worker_malloc_thresholds():
-    """glibc's mmap and trim thresholds in the worker, read with gdb when it is there (a note, no check)."""
-    gdb = shutil.which("gdb")
-    if gdb is None or os.environ.get("ASAN_OPTIONS"):
-        return None
-    with open("/proc/%d/task/%d/children" % (DAEMON, DAEMON)) as f:
-        pid = int(f.read().split()[0])
-    try:
-        out = subprocess.run([gdb, "-batch", "-nx", "-p", str(pid), "-ex", "p mp_.mmap_threshold",
-                              "-ex", "p mp_.trim_threshold"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    vals = [line.split("=", 1)[1].strip() for line in out.splitlines() if line.startswith("$")]
-    return "mmap %s, trim %s bytes" % tuple(vals) if len(vals) == 2 else None
 
 
 def churn(rounds, tag):
@@ -117,9 +99,6 @@ def main():
     # instead of queueing them: that, not how many megabytes it was owed before ws_write_timeout,
     # is what makes a flat RSS mean something.
     check(s["websocket"]["coalesced"] > coalesced0, "no update was folded for the stuck client: %s" % s["websocket"])
-    thresholds = worker_malloc_thresholds()
-    if thresholds is not None:
-        log("worker malloc thresholds: " + thresholds)
     if os.environ.get("ASAN_OPTIONS"):
         log("RSS not checked: the sanitizers' quarantine keeps freed memory resident")
     else:
