@@ -274,13 +274,16 @@ static void teardown(ipd_worker_t *w)
 
 int ipd_worker_main(const ipd_worker_args_t *args)
 {
-    /* glibc's mmap threshold at its default, fixed: a freed chunk that was mmapped raises the
-     * threshold (and the trim threshold, to twice it) for the rest of the process, whether the
-     * master freed it before the fork or the worker freed one of its own Kubernetes response
-     * buffers (128-512 KB). Then such buffers come from the heap and freed heap up to the trim
-     * threshold stays resident: the worker's memory would depend on what it happened to free
-     * first. Fixed, every buffer above 128 KB is a mapping of its own, returned when freed. */
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    /* glibc's malloc thresholds fixed: a freed chunk that was mmapped raises the mmap threshold
+     * (and the trim threshold, to twice it) for the rest of the process, whether the master
+     * freed it before the fork or the worker freed one of its own Kubernetes response buffers
+     * (128-512 KB). Then freed heap up to that trim threshold stayed resident: the worker's
+     * memory depended on what it happened to free first. The trim threshold stays at its
+     * default, so freed heap above 128 KB at the top is returned. The mmap threshold is 4 MB: a
+     * job's JSON encoded by the worker (hundreds of KB for a job of a thousand tasks) comes from
+     * the heap rather than from a fresh mapping faulted in on each encode, which cost about twice
+     * the worker's CPU of such a GET (docs/benchmarks.md, "Worker memory and large jobs"). */
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     ipd_worker_t *w = calloc(1, sizeof(*w));
     ipd_stats_block_t *own = calloc(1, ipd_stats_block_size(ipd_worker_stats_route_slots()));
