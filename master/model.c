@@ -74,9 +74,8 @@ void ipd_model_mark_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
 void ipd_model_mark_node(ipd_model_t *m, const char *node, int active_only)
 {
     size_t b = 0;
-    job_rec_t *it = NULL;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
         if (active_only && ipd_job_state_is_final((ipd_job_state_t)j->job.state))
             continue;
         task_rec_t *t = ipd_model_task(j, node, 0);
@@ -581,9 +580,9 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
     m->remote_feed = m->self_node[0] != '\0' && remote_feed;
     /* Which tasks are this node's, which the counts tell apart, may have changed. */
     size_t b = 0;
-    job_rec_t *it = NULL;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL)
-        it->counts_due = 1;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL)
+        j->counts_due = 1;
 }
 
 static int forgettable(const job_rec_t *j);
@@ -671,9 +670,8 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive)
 void ipd_model_republish(ipd_model_t *m)
 {
     size_t b = 0;
-    job_rec_t *it = NULL;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
         for (size_t i = 0; i < j->ntasks; i++)
             if (!j->from_table && !model_is_remote(m, j->tasks[i].task.node) && m->actions.own_task != NULL &&
                 m->self_node[0] != '\0') {
@@ -689,15 +687,14 @@ void ipd_model_tick(ipd_model_t *m)
     /* Events whose pod never showed up within the orphan lifetime belong to other pods. */
     ipd_model_expire_orphans(m, ipd_model_now(), ORPHAN_LIFETIME_MS);
     size_t b = 0;
-    job_rec_t *it = NULL;
+    job_rec_t *j = NULL;
     /* Active jobs are re-evaluated: actions the cluster has not carried out yet (and a keep job's
      * refresh) depend on the clock, not on new objects. A job whose record does not change is not
      * rewritten. Its tasks are recomputed only when an input changed, or while a time-based rule
      * of the task itself waits (recheck_at, set by ipd_model_compute_task; the flush's clock says
      * whether it is due). The per-attempt timeout is the pod's activeDeadlineSeconds, which
      * Kubernetes enforces and reports through the pod: no task waits on the clock for it. */
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
         int wake = !ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.cancelled;
         /* The counts say whether any task calls for a walk (they lag only tasks marked already). */
         if (!j->counts_due && j->counts.gave_up > 0)
@@ -717,9 +714,8 @@ void ipd_model_tick(ipd_model_t *m)
 void ipd_model_initial_sync_done(ipd_model_t *m)
 {
     size_t b = 0;
-    job_rec_t *it = NULL;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
         if (!j->from_table)
             continue;
         j->from_table = 0;

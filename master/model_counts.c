@@ -217,10 +217,9 @@ void ipd_model_dispose_task_index(job_rec_t *j)
 int ipd_model_check_counts(ipd_model_t *m)
 {
     size_t b = 0;
-    job_rec_t *it = NULL;
+    job_rec_t *j = NULL;
     int rc = 0;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
         if (j->counts_due)
             continue;
         task_counts_t kept = j->counts;

@@ -65,9 +65,9 @@ void ipd_model_pod_groups(ipd_model_t *m,
     ipd_strmap_t seen;
     ipd_strmap_init(&seen);
     size_t b = 0;
-    job_rec_t *it = NULL;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it, *oldest;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
+        job_rec_t *oldest;
         if (!follows(j))
             continue;
         if ((oldest = ipd_strmap_get(&seen, ipd_model_keep_selection(j))) == NULL) {
@@ -80,7 +80,7 @@ void ipd_model_pod_groups(ipd_model_t *m,
     b = 0;
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&seen, &b, e)) != NULL) {
-        job_rec_t *j = e->value;
+        j = e->value;
         char sel[1024];
         if (ipd_label_selector_format(&j->keep.pod_sel, sel, sizeof(sel)) >= 0)
             cb(data, ipd_model_keep_selection(j), j->keep.pod_ns, sel, j->ntasks > 0 ? j->tasks[0].task.node : "");
@@ -154,9 +154,8 @@ void ipd_model_pod_images(ipd_model_t *m, const char *selection, const char *con
         return;
     job_rec_t *like = NULL;
     size_t b = 0;
-    job_rec_t *it = NULL;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
         if (!follows(j) || strcmp(ipd_model_keep_selection(j), selection) != 0)
             continue;
         if (like == NULL || j->job.created_at < like->job.created_at)
@@ -174,9 +173,8 @@ void ipd_model_pod_images(ipd_model_t *m, const char *selection, const char *con
     for (size_t i = 0; i < n; i++) {
         int pulled = 0;
         b = 0;
-        it = NULL;
-        while (!pulled && (it = ipd_model_next_job(m, &b, it)) != NULL) {
-            job_rec_t *j = it;
+        j = NULL;
+        while (!pulled && (j = ipd_model_next_job(m, &b, j)) != NULL) {
             pulled = follows(j) && strcmp(ipd_model_keep_selection(j), selection) == 0 &&
                      strcmp(j->job.image, images[i]) == 0;
         }

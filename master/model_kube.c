@@ -337,9 +337,8 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
 static void nodes_changed(ipd_model_t *m)
 {
     size_t b = 0;
-    job_rec_t *it = NULL;
-    while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-        job_rec_t *j = it;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
         if (!ipd_job_state_is_final((ipd_job_state_t)j->job.state))
             ipd_model_mark_dirty(m, j);
     }
@@ -408,11 +407,10 @@ void ipd_model_apply(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t typ
 static void sweep(ipd_model_t *m, ipd_model_kind_t kind)
 {
     size_t b = 0;
-    job_rec_t *it = NULL;
+    job_rec_t *j = NULL;
     ipd_strmap_entry_t *e = NULL;
     if (kind == IPD_MODEL_KJOBS || kind == IPD_MODEL_ANCHORS) {
-        while ((it = ipd_model_next_job(m, &b, it)) != NULL) {
-            job_rec_t *j = it;
+        while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
             /* An anchor this collection showed before and its new list does not: deleted meanwhile. */
             if (j->keep.anchored && j->keep.anchor_kind == (int)kind && j->keep.anchor_mark != m->mark[kind]) {
                 ipd_kube_job_info_t gone = {.anchor = 1};
