@@ -294,47 +294,6 @@ static int same_bytes(const uint8_t *a, const uint8_t *b, size_t off, size_t len
     return memcmp(a + off, b + off, len) == 0;
 }
 
-/* Whether two records are the same by their spans, the bytes [skip, skip + skip_len) of a raw
- * span left out (skip_len 0: none). */
-static int same_spans(const void *va, const void *vb, const ipd_span_t *spans, size_t n, size_t skip, size_t skip_len)
-{
-    const uint8_t *a = va, *b = vb;
-    for (size_t i = 0; i < n; i++) {
-        size_t off = spans[i].off, len = spans[i].len;
-        if (spans[i].str ? strncmp((const char *)a + off, (const char *)b + off, len) != 0
-                         : !same_bytes(a, b, off, len, skip, skip_len))
-            return 0;
-    }
-    return 1;
-}
-
-static void copy_spans(void *vdst, const void *vsrc, const ipd_span_t *spans, size_t n)
-{
-    uint8_t *dst = vdst;
-    const uint8_t *src = vsrc;
-    if (dst == src)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        size_t off = spans[i].off, len = spans[i].len;
-        if (spans[i].str) {
-            size_t used = strnlen((const char *)src + off, len);
-            memcpy(dst + off, src + off, used < len ? used + 1 : len);
-        } else {
-            memcpy(dst + off, src + off, len);
-        }
-    }
-}
-
-int ipd_task_same(const ipd_task_t *a, const ipd_task_t *b)
-{
-    return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, 0, 0);
-}
-
-int ipd_task_same_but_time(const ipd_task_t *a, const ipd_task_t *b)
-{
-    return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, offsetof(ipd_task_t, updated_at), sizeof(a->updated_at));
-}
-
 /* Records whose empty strings are known (proto/job.h): bit i of a blank set is span i. */
 #define SPAN_BIT(i) (1u << (i))
 _Static_assert(IPD_TASK_NSPANS <= 16 && IPD_JOB_NSPANS <= 16, "a record's spans fit the bits of a blank set");
@@ -349,8 +308,9 @@ static unsigned blank_spans(const void *rec, const ipd_span_t *spans, size_t n)
     return blank;
 }
 
-/* same_spans() with the blank sets of each side: the bytes other than strings first, then the
- * strings not known empty on both sides. */
+/* Whether two records are the same by their spans, the bytes [skip, skip + skip_len) of a raw
+ * span left out (skip_len 0: none), with the blank sets of each side (0: none known): the bytes
+ * other than strings first, then the strings not known empty on both sides. */
 static int same_spans_known(const void *va, unsigned a_blank, const void *vb, unsigned b_blank, const ipd_span_t *spans,
                             size_t n, size_t skip, size_t skip_len)
 {
@@ -375,7 +335,8 @@ static int same_spans_known(const void *va, unsigned a_blank, const void *vb, un
     return 1;
 }
 
-/* copy_spans() with the blank sets of each side: a string empty in both is left alone. */
+/* Copies a record span by span, each string up to its NUL, with the blank sets of each side (0:
+ * none known): a string empty in both is left alone. */
 static void copy_spans_known(void *vdst, unsigned dst_blank, const void *vsrc, unsigned src_blank,
                              const ipd_span_t *spans, size_t n)
 {
@@ -395,6 +356,27 @@ static void copy_spans_known(void *vdst, unsigned dst_blank, const void *vsrc, u
             memcpy(d + off, s + off, used < len ? used + 1 : len);
         }
     }
+}
+
+/* same_spans_known() and copy_spans_known() with no string known empty. */
+static int same_spans(const void *a, const void *b, const ipd_span_t *spans, size_t n, size_t skip, size_t skip_len)
+{
+    return same_spans_known(a, 0, b, 0, spans, n, skip, skip_len);
+}
+
+static void copy_spans(void *dst, const void *src, const ipd_span_t *spans, size_t n)
+{
+    copy_spans_known(dst, 0, src, 0, spans, n);
+}
+
+int ipd_task_same(const ipd_task_t *a, const ipd_task_t *b)
+{
+    return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, 0, 0);
+}
+
+int ipd_task_same_but_time(const ipd_task_t *a, const ipd_task_t *b)
+{
+    return same_spans(a, b, ipd_task_spans, IPD_TASK_NSPANS, offsetof(ipd_task_t, updated_at), sizeof(a->updated_at));
 }
 
 unsigned ipd_task_blank(const ipd_task_t *t)
