@@ -183,6 +183,27 @@ static int start_workers(daemon_state_t *d)
 
 static void finish_reload(daemon_state_t *d);
 
+/* Its firing is a loop iteration: after_iteration() publishes what it held back. */
+static void on_publish_due(ipd_mloop_timer_t *t)
+{
+    (void)t;
+}
+
+/*
+ * Whether to hold back publishing: only while the Redis link catches up and only records of
+ * other nodes changed jobs since the last publication, at most redis_catchup_publish after the
+ * first of them. A job changed by several replies of a backlog is then encoded and written
+ * once (docs/benchmarks.md, the Redis link's ingestion).
+ */
+static int hold_back(daemon_state_t *d)
+{
+    int64_t wait = ipd_redis_link_publish_delay(d->redis, ipd_model_remote_dirty_since(d->model),
+                                                ipd_model_monotonic_ms(), (int64_t)d->cfg.redis_catchup_publish_ms);
+    if (wait > 0 && !ipd_mloop_timer_active(&d->publish_timer))
+        ipd_mloop_timer_start(d->loop, &d->publish_timer, (uint64_t)wait);
+    return wait > 0;
+}
+
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */
 static void after_iteration(daemon_state_t *d)
 {
@@ -202,7 +223,7 @@ static void after_iteration(daemon_state_t *d)
         notify_status(d);
         return;
     }
-    if (ipd_model_flush(d->model, ipd_model_now()) > 0 && d->sup != NULL)
+    if (!hold_back(d) && ipd_model_flush(d->model, ipd_model_now()) > 0 && d->sup != NULL)
         ipd_supervisor_notify_ring(d->sup);
     /* This turn's task changes to Redis in one script call. */
     ipd_redis_link_flush(d->redis);
@@ -402,6 +423,7 @@ static void cleanup(daemon_state_t *d)
     if (d->loop != NULL) {
         ipd_mloop_timer_stop(d->loop, &d->tick_timer);
         ipd_mloop_timer_stop(d->loop, &d->watchdog_timer);
+        ipd_mloop_timer_stop(d->loop, &d->publish_timer);
         ipd_mloop_destroy(d->loop);
     }
     signal_write_fd = -1;
@@ -424,6 +446,7 @@ int ipd_daemon_run(const ipd_config_t *cfg, ipd_worker_main_fn worker_main, ipd_
     /* Armed by start(); initialised here so that a clean-up after a failed start finds them idle. */
     ipd_mloop_timer_init(&d->tick_timer, on_tick, d);
     ipd_mloop_timer_init(&d->watchdog_timer, on_watchdog, d);
+    ipd_mloop_timer_init(&d->publish_timer, on_publish_due, d);
     d->started_at = ipd_model_now();
     ipd_log_set_level((ipd_log_level_t)cfg->log_level);
     int rc = start(d);

@@ -33,6 +33,21 @@ int64_t ipd_model_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ipd_model_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* Never 0, which ipd_model_remote_dirty_since() keeps for "nothing waits". */
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
+int64_t ipd_model_remote_dirty_since(const ipd_model_t *m)
+{
+    if (m->dirty == NULL)
+        return 0;
+    return m->local_dirty || m->remote_dirty_since == 0 ? -1 : m->remote_dirty_since;
+}
+
 /*
  * Dirty jobs are published in the order they were marked: new jobs (a reply of remote records,
  * a relist) then enter the table's active list at its end, in its order, instead of each at
@@ -41,6 +56,10 @@ int64_t ipd_model_now(void)
  */
 void ipd_model_mark_job(ipd_model_t *m, job_rec_t *j)
 {
+    if (!m->marking_remote)
+        m->local_dirty = 1;
+    else if (m->remote_dirty_since == 0)
+        m->remote_dirty_since = ipd_model_monotonic_ms();
     if (j->dirty)
         return;
     j->dirty = 1;
@@ -587,7 +606,17 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
 
 static int forgettable(const job_rec_t *j);
 
+static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
+
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
+{
+    m->marking_remote = 1;
+    int rc = remote_task(m, job, selection, task);
+    m->marking_remote = 0;
+    return rc;
+}
+
+static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
     if (job->id[0] == '\0' || task->node[0] == '\0')
         return IPD_EINVAL;
@@ -1022,6 +1051,12 @@ size_t ipd_model_flush(ipd_model_t *m, int64_t now)
                 free_job(m, j);
             j = next;
         }
+    }
+    /* Jobs the actions marked again after the second pass are theirs, not a remote record's:
+     * the next flush comes at once (ipd_model_remote_dirty_since). */
+    if (m->dirty == NULL) {
+        m->local_dirty = 0;
+        m->remote_dirty_since = 0;
     }
     if (written > 0)
         m->stats.flushes++;

@@ -188,6 +188,15 @@ void ipd_model_initial_sync_done(ipd_model_t *m);
  */
 size_t ipd_model_flush(ipd_model_t *m, int64_t now);
 
+/**
+ * What waits for ipd_model_flush(): 0 when no job does; the monotonic time (ms,
+ * ipd_model_monotonic_ms) of the first change since the last flush when records of other nodes
+ * (ipd_model_remote_task) made every change that waits, which the master may hold back while
+ * the Redis link catches up (ipd_redis_link_publish_delay); -1 when another input made one of
+ * them (this node's Kubernetes objects, a request, the clock), which is published at once.
+ */
+int64_t ipd_model_remote_dirty_since(const ipd_model_t *m);
+
 /** Marks active jobs (and jobs with unfinished cluster actions) dirty; call about once a second. */
 void ipd_model_tick(ipd_model_t *m);
 
@@ -214,5 +223,8 @@ void ipd_model_set_copy_tasks(ipd_model_t *m, int on);
 
 /** Wall-clock Unix time in ms. */
 int64_t ipd_model_now(void);
+
+/** CLOCK_MONOTONIC in ms, never 0 (ipd_model_remote_dirty_since). */
+int64_t ipd_model_monotonic_ms(void);
 
 #endif

@@ -266,6 +266,12 @@ struct ipd_model {
     uint64_t pod_order;
     job_rec_t *dirty; /* jobs to publish, in the order marked; the last one is dirty_tail */
     job_rec_t *dirty_tail;
+    /* What made the dirty jobs dirty (ipd_model_remote_dirty_since): records of other nodes only
+     * (`marking_remote` is set while ipd_model_remote_task runs), since `remote_dirty_since`
+     * (monotonic ms; 0: nothing marked since the last flush), or another input as well
+     * (`local_dirty`). */
+    int marking_remote, local_dirty;
+    int64_t remote_dirty_since;
     uint64_t mark[IPD_MODEL_KIND_COUNT];
     ipd_buf_t json;
     ipd_task_t *scratch; /* publish()'s task array, reused (owned) */

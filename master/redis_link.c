@@ -147,6 +147,7 @@ struct ipd_redis_link {
     /* XREADs outstanding: 0 or 1. The read-ahead (on_xread) goes out once the reply before it
      * came back, before that reply's records are applied: never two at once. */
     int reading;
+    int ahead; /* the XREAD outstanding is a read-ahead, without BLOCK (read_from) */
     /* An XREAD reply kept in the reading connection's arena, applied at the end of the read
      * event (on_rd_read); NULL when none. */
     const redisReply *held;
@@ -251,7 +252,7 @@ static void close_conns(ipd_redis_link_t *l)
     ipd_redis_conn_close(&l->wr);
     ipd_redis_conn_close(&l->rd);
     l->wr_pending = l->rd_pending = 0;
-    l->reading = l->snapshotting = l->resync_wanted = 0;
+    l->reading = l->ahead = l->snapshotting = l->resync_wanted = 0;
     /* A lease is not renewed while the link is down: held by nobody here from now on. */
     for (size_t i = 0; i < l->nleases; i++)
         l->leases[i].held_until = 0, l->leases[i].inflight = 0;
@@ -629,7 +630,7 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
     return 0;
 }
 
-static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len);
+static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len, int ahead);
 
 /* The entries of an XREAD reply, NULL when it has none. */
 static const redisReply *xread_entries(const redisReply *r)
@@ -703,6 +704,7 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
     l->rd_progress = now_ms();
     if (l->reading > 0)
         l->reading--;
+    l->ahead = 0;
     if (r == NULL) {
         fail(l, "connection lost");
         return;
@@ -723,7 +725,7 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
     if (entries != NULL && entries->elements >= (size_t)l->read_count && !l->resync_wanted && l->reading == 0) {
         const redisReply *e = entries->element[entries->elements - 1];
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING)
-            read_from(l, e->element[0]->str, e->element[0]->len);
+            read_from(l, e->element[0]->str, e->element[0]->len, 1);
     }
     /*
      * The adapter writes the read-ahead only once the replies of this read event went to their
@@ -738,7 +740,9 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
     apply_xread(l, r);
 }
 
-static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len)
+/* XREAD from `id`: without BLOCK for a read-ahead (`ahead`), which then answers at once, with
+ * the entries that wait or none, and says whether the link has caught up. */
+static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len, int ahead)
 {
     char block[16];
     snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
@@ -747,15 +751,32 @@ static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len)
     for (int i = 0; i < 8; i++)
         len[i] = strlen(argv[i]);
     len[7] = id_len;
-    if (command(l, &l->rd, on_xread, 8, argv, len) == 0)
+    int skip = ahead ? 2 : 0; /* BLOCK and its argument */
+    if (skip > 0) {
+        memmove(argv + 3, argv + 5, 3 * sizeof(argv[0]));
+        memmove(len + 3, len + 5, 3 * sizeof(len[0]));
+    }
+    if (command(l, &l->rd, on_xread, 8 - skip, argv, len) == 0) {
         l->reading++;
+        l->ahead = ahead;
+    }
+}
+
+int64_t ipd_redis_link_publish_delay(const ipd_redis_link_t *l, int64_t since, int64_t now, int64_t window)
+{
+    /* The read-ahead goes out after a full reply only (on_xread) and Redis answers it at once:
+     * while it is out, the link is behind the Stream, or learns in one round trip that it is not. */
+    if (l == NULL || since <= 0 || window <= 0 || l->state != IPD_REDIS_UP || l->reading == 0 || !l->ahead)
+        return 0;
+    int64_t left = since + window - now;
+    return left > 0 && left <= window ? left : 0;
 }
 
 static void start_read(ipd_redis_link_t *l)
 {
     if (l->reading || l->snapshotting || l->state != IPD_REDIS_UP)
         return;
-    read_from(l, l->last_id, strlen(l->last_id));
+    read_from(l, l->last_id, strlen(l->last_id), 0);
 }
 
 static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)

@@ -128,6 +128,15 @@ int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew);
  */
 size_t ipd_redis_link_release_leases(ipd_redis_link_t *l);
 
+/**
+ * How long (ms) the master may still hold back publishing changes that only records of other
+ * nodes made, the first of them at `since` (monotonic ms, ipd_model_remote_dirty_since; 0 or
+ * -1: 0 is returned), at `now`, publishing at least every `window` ms (redis_catchup_publish):
+ * more than 0 only while the link catches up, i.e. the last reply was full and the next one is
+ * already arriving. A link that has caught up, is down, or is NULL returns 0: publish now.
+ */
+int64_t ipd_redis_link_publish_delay(const ipd_redis_link_t *l, int64_t since, int64_t now, int64_t window);
+
 /** Release scripts sent and not answered yet (0 once the link failed). NULL is allowed. */
 size_t ipd_redis_link_releasing(const ipd_redis_link_t *l);
 

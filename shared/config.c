@@ -187,6 +187,12 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Stream entries one XREAD asks for (COUNT). A daemon behind the Stream applies a whole reply, then "
              "publishes each job it changed once: more entries per reply publish a job changed several times in them "
              "once. The reading connection keeps about 1.5 KB per entry between replies (6 MB at 4000)."},
+    {"redis_catchup_publish", IPD_CT_DURATION, 0, FIELD(redis_catchup_publish_ms), RANGE(0, S(10)), .def = "100ms",
+     .help = "While the daemon is behind the Stream (a full reply came and the next is already arriving), it applies "
+             "the replies and publishes the jobs they changed at most this long after the first change, once for "
+             "all of them, instead of after every reply: other nodes' changes then reach clients at most this late "
+             "during a catch-up, never later once it is over. Its own node's changes are published at once. 0ms: "
+             "after every reply."},
     {"redis_liveness_ttl", IPD_CT_DURATION, 0, FIELD(redis_liveness_ttl_ms), RANGE(S(1), H(1)), .def = "15s",
      .help = "TTL of this node's liveness key, refreshed every third of it. When another node's key expires, its "
              "unfinished tasks show unknown with reason NodeDaemonLost."},

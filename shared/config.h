@@ -182,6 +182,8 @@ typedef struct ipd_config {
     int redis_stream_maxlen;
     /** `redis_read_count`: Stream entries asked for by one XREAD (its COUNT). */
     int redis_read_count;
+    /** `redis_catchup_publish`: while the link catches up, at most this long between publications. */
+    uint64_t redis_catchup_publish_ms;
     /** `redis_liveness_ttl`: TTL of this node's liveness key; refreshed every third of it. */
     uint64_t redis_liveness_ttl_ms;
     /** `redis_lease_release_wait`: how long a clean stop waits for Redis to take its leases back. */

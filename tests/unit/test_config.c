@@ -102,6 +102,7 @@ Test(config, defaults)
     cr_assert_str_eq(cfg.redis_prefix, "imgpulld");
     cr_assert_eq(cfg.redis_stream_maxlen, 100000);
     cr_assert_eq(cfg.redis_read_count, 4000);
+    cr_assert_eq(cfg.redis_catchup_publish_ms, 100);
     cr_assert_eq(cfg.redis_liveness_ttl_ms, 15000);
     cr_assert_not(cfg.kube_insecure_skip_tls_verify);
     cr_assert_not(cfg.watchdog);
@@ -207,8 +208,10 @@ Test(config, redis_settings)
     cr_assert_eq(load("scope node\nnode_name node-1\nredis [fd00::5]:6379\n"), 0, "%s", err);
     cr_assert_str_eq(cfg.redis, "[fd00::5]:6379");
     cr_assert_eq(load("scope node\nnode_name node-1\nredis unix:/run/redis/redis.sock\nredis_prefix ipd-a\n"
-                      "redis_stream_maxlen 50\nredis_liveness_ttl 3s\nredis_read_count 250\n"),
+                      "redis_stream_maxlen 50\nredis_liveness_ttl 3s\nredis_read_count 250\n"
+                      "redis_catchup_publish 0ms\n"),
                  0, "%s", err);
+    cr_assert_eq(cfg.redis_catchup_publish_ms, 0);
     cr_assert_str_eq(cfg.redis, "unix:/run/redis/redis.sock");
     cr_assert_str_eq(cfg.redis_prefix, "ipd-a");
     cr_assert_eq(cfg.redis_stream_maxlen, 50);
@@ -229,6 +232,13 @@ Test(config, redis_settings)
                  "4: redis_read_count: must be between 1 and 20000, got \"20001\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_liveness_ttl 10ms\n",
                  "4: redis_liveness_ttl: must be between 1s and 1h, got \"10ms\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_catchup_publish 11s\n",
+                 "4: redis_catchup_publish: must be between 0ms and 10s, got \"11s\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_catchup_publish soon\n",
+                 "4: redis_catchup_publish: expects a duration such as 500ms, 30s, 5m or 1h, got \"soon\"");
+    cr_assert_eq(load("scope node\nnode_name node-1\nredis 127.0.0.1:6379\nredis_catchup_publish 250ms\n"), 0, "%s",
+                 err);
+    cr_assert_eq(cfg.redis_catchup_publish_ms, 250);
     expect_error("redis_username u\n", "1: redis_username: is set but redis is not");
 }
 

@@ -2349,3 +2349,47 @@ Test(model, daemons_that_get_records_in_other_orders_show_the_same_creation_time
     }
     pair_close(&pair);
 }
+
+/*
+ * What waits for a flush and who made it (ipd_model_remote_dirty_since, which the master uses
+ * to hold back publishing while the Redis link catches up, master/daemon.c): records of other
+ * nodes only, since the first of them; this node's objects are published at once, also when
+ * records changed the same job before them.
+ */
+Test(model, changes_that_only_remote_records_made_say_since_when_and_any_other_says_publish_now)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    cr_assert_eq(ipd_model_remote_dirty_since(model), 0, "nothing waits yet");
+    ipd_job_t job = job_of("pj-000000e1", 2, 0);
+    job.nodes.desired = 2;
+    ipd_task_t rec;
+    ipd_task_init(&rec, "node-b", T0 + 1500);
+    int64_t before = ipd_model_monotonic_ms();
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+    int64_t since = ipd_model_remote_dirty_since(model);
+    cr_assert_geq(since, before, "a record's change waits since %lld, not since it came (%lld)", (long long)since,
+                  (long long)before);
+    cr_assert_leq(since, ipd_model_monotonic_ms());
+    rec.state = IPD_TASK_PULLING;
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+    cr_assert_eq(ipd_model_remote_dirty_since(model), since, "the first change's time stands");
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(ipd_model_remote_dirty_since(model), 0, "a flush published it");
+    view_t v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_PULLING);
+
+    /* A record, then this node's pod of the same job: publish now. */
+    rec.pull_ms = 10;
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+    cr_assert_gt(ipd_model_remote_dirty_since(model), 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-e1", 1, "creating"));
+    cr_assert_eq(ipd_model_remote_dirty_since(model), -1, "this node's pod waited behind remote records");
+    ipd_model_flush(model, T0 + 3000);
+    cr_assert_eq(ipd_model_remote_dirty_since(model), 0);
+
+    /* This node's input first, then a record: publish now as well. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-e1", 1, "running"));
+    rec.pull_ms = 20;
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+    cr_assert_eq(ipd_model_remote_dirty_since(model), -1);
+}

@@ -31,10 +31,11 @@ typedef struct client {
     size_t parsed;
 } client_t;
 
-/* An XREAD not answered yet: its client and the id it reads after. */
+/* An XREAD not answered yet: its client, the id it reads after, and whether it has BLOCK. */
 typedef struct xread {
     int client;
     char from[32];
+    int block;
 } xread_t;
 
 /* The server side: answers the liveness and snapshot scripts of a Redis holding nothing but
@@ -49,7 +50,8 @@ typedef struct fake {
     char id[ENTRIES][16];
     xread_t waiting[XREADS_MAX];
     int nwaiting;
-    char asked[XREADS_MAX][32]; /* the id of every XREAD, in the order they came */
+    char asked[XREADS_MAX][32];  /* the id of every XREAD, in the order they came */
+    int asked_block[XREADS_MAX]; /* and whether it had BLOCK */
     int nasked;
     int hold;
 } fake_t;
@@ -101,15 +103,18 @@ static void send_all(int fd, const text_t *t)
     }
 }
 
-/* The reply to XREAD `x` into `out`; 0 when nothing follows its id (it waits). */
+/* The reply to XREAD `x` into `out`; 0 when nothing follows its id and it has BLOCK (it waits);
+ * without BLOCK it is answered with none (nil), as Redis does. */
 static int xread_reply_of(fake_t *f, const xread_t *x, text_t *out)
 {
     int first = 0;
     while (first < ENTRIES && !id_after(f->id[first], x->from))
         first++;
     int n = ENTRIES - first < PER_REPLY ? ENTRIES - first : PER_REPLY;
+    if (n == 0 && !x->block)
+        put(out, "*-1\r\n");
     if (n == 0)
-        return 0;
+        return !x->block;
     put(out, "*1\r\n*2\r\n");
     bulk(out, "{t}:stream");
     put(out, "*%d\r\n", n);
@@ -142,12 +147,16 @@ static void fake_answer(fake_t *f)
 static void fake_command(fake_t *f, int c, const char **arg, const size_t *alen, int argc)
 {
     text_t out = {0};
-    if (argc >= 8 && alen[0] == 5 && strncasecmp(arg[0], "XREAD", 5) == 0) {
+    if (argc >= 6 && alen[0] == 5 && strncasecmp(arg[0], "XREAD", 5) == 0) {
         cr_assert_lt(f->nwaiting, XREADS_MAX);
         cr_assert_lt(f->nasked, XREADS_MAX);
         xread_t *x = &f->waiting[f->nwaiting++];
         x->client = c;
+        x->block = 0;
+        for (int i = 1; i < argc; i++)
+            x->block |= alen[i] == 5 && strncasecmp(arg[i], "BLOCK", 5) == 0;
         snprintf(x->from, sizeof(x->from), "%.*s", (int)alen[argc - 1], arg[argc - 1]);
+        f->asked_block[f->nasked] = x->block;
         memcpy(f->asked[f->nasked++], x->from, sizeof(x->from));
         return;
     }
@@ -299,7 +308,7 @@ Test(redis_link, a_second_xread_reply_in_one_read_event_is_applied_in_its_callba
     cr_assert_eq(w.fake.nasked, 1, "the link did not read the Stream");
     cr_assert_str_eq(w.fake.asked[0], "0-0");
     /* A second XREAD from where the first one's reply will end, as a read-ahead would be. */
-    read_from(l, w.fake.id[PER_REPLY - 1], strlen(w.fake.id[PER_REPLY - 1]));
+    read_from(l, w.fake.id[PER_REPLY - 1], strlen(w.fake.id[PER_REPLY - 1]), 1);
     for (int i = 0; i < TURNS_MAX && w.fake.nasked < 2; i++)
         turn(&w);
     cr_assert_eq(w.fake.nasked, 2);
@@ -333,6 +342,70 @@ Test(redis_link, a_second_xread_reply_in_one_read_event_is_applied_in_its_callba
     cr_assert_str_eq(w.fake.asked[2], w.fake.id[ENTRIES - 1]);
     cr_assert_eq(l->reading, 1);
     cr_assert_null(l->held);
+
+    ipd_redis_link_destroy(w.link);
+    ipd_mloop_destroy(w.loop);
+    fake_stop(&w.fake);
+}
+
+/*
+ * Catching up (ipd_redis_link_publish_delay, which master/daemon.c asks before it publishes): a
+ * full reply sends the read-ahead without BLOCK, and while it is out the master may hold back
+ * publishing what records of other nodes changed, for what is left of the window. Redis
+ * answers a read-ahead at once; answered with nothing, the link has caught up: it reads on with
+ * BLOCK and nothing is held back, whatever the window.
+ */
+Test(redis_link, publishing_is_held_back_while_the_link_catches_up_and_never_once_it_has)
+{
+    static world_t w;
+    memset(&w, 0, sizeof(w));
+    fake_start(&w.fake);
+    cr_assert_eq(ipd_mloop_create(&w.loop), 0);
+    static ipd_config_t cfg;
+    char err[256];
+    ipd_config_init(&cfg);
+    cr_assert_eq(ipd_config_finalize(&cfg, err, sizeof(err)), 0, "%s", err);
+    snprintf(cfg.redis, sizeof(cfg.redis), "unix:%s", w.fake.path);
+    snprintf(cfg.node_name, sizeof(cfg.node_name), "node-1");
+    snprintf(cfg.redis_prefix, sizeof(cfg.redis_prefix), "t");
+    cfg.redis_read_count = PER_REPLY; /* every reply of the fake with entries is full */
+    ipd_redis_link_ops_t ops = {.apply = on_apply, .ctx = &w.applied};
+    cr_assert_eq(ipd_redis_link_create(w.loop, &cfg, &ops, &w.link, err, sizeof(err)), 0, "%s", err);
+    ipd_redis_link_t *l = w.link;
+
+    const int64_t window = 60000;
+    int held = 0;
+    for (int i = 0; i < TURNS_MAX && !(w.applied.n == ENTRIES && w.fake.nasked >= 4 && w.fake.nwaiting == 1); i++) {
+        turn(&w);
+        int64_t now = (int64_t)now_ms();
+        int64_t delay = ipd_redis_link_publish_delay(l, now - 10, now, window);
+        cr_assert_leq(delay, window - 10);
+        if (delay > 0) {
+            held++;
+            cr_assert_lt(w.applied.n, ENTRIES + 1);
+            cr_assert_eq(ipd_redis_link_publish_delay(l, now - window, now, window), 0,
+                         "held back for longer than the window");
+            cr_assert_eq(ipd_redis_link_publish_delay(l, -1, now, window), 0, "held back another input's change");
+            cr_assert_eq(ipd_redis_link_publish_delay(l, now, now, 0), 0, "held back with a window of 0");
+        }
+    }
+    cr_assert_eq(w.applied.n, ENTRIES);
+    cr_assert_gt(held, 0, "nothing was held back while the link caught up");
+    /* The reads: from the snapshot with BLOCK; two read-aheads without, the second answered with
+     * nothing; then reading on with BLOCK from the last entry. */
+    cr_assert_eq(w.fake.nasked, 4);
+    const int want_block[4] = {1, 0, 0, 1};
+    const char *want_from[4] = {"0-0", w.fake.id[PER_REPLY - 1], w.fake.id[ENTRIES - 1], w.fake.id[ENTRIES - 1]};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(w.fake.asked_block[i], want_block[i], "XREAD %d %s BLOCK", i + 1,
+                     want_block[i] ? "lacked" : "had");
+        cr_assert_str_eq(w.fake.asked[i], want_from[i], "XREAD %d", i + 1);
+    }
+    /* Caught up: its reading XREAD waits in Redis, and nothing is held back. */
+    int64_t now = (int64_t)now_ms();
+    cr_assert_eq(l->reading, 1);
+    cr_assert_eq(ipd_redis_link_publish_delay(l, now, now, window), 0, "held back after the link caught up");
+    cr_assert_eq(ipd_redis_link_publish_delay(NULL, now, now, window), 0);
 
     ipd_redis_link_destroy(w.link);
     ipd_mloop_destroy(w.loop);
