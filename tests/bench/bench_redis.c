@@ -67,13 +67,35 @@ static void config(ipd_config_t *cfg, const char *port, const char *node, const 
     cfg->redis_liveness_ttl_ms = 3600000;
 }
 
-static void run_until(ipd_mloop_t *loop, ipd_model_t *model, int (*done)(void *), void *arg, double limit_s)
+/* The reading link and how it publishes (redis_catchup_publish), for run_until(). */
+typedef struct reading {
+    ipd_model_t *model;     /* NULL: nothing applied, nothing to publish */
+    ipd_redis_link_t *link; /* NULL: publish after every loop turn */
+    int64_t window_ms;
+} reading_t;
+
+/*
+ * Runs the loop until done(arg) and nothing waits to be published, as the master does: after
+ * every turn the model is published, unless the link catches up and records of other nodes
+ * made every change (master/daemon.c, hold_back), then the turn's wait is what is left of the
+ * window.
+ */
+static void run_until(ipd_mloop_t *loop, const reading_t *rd, int (*done)(void *), void *arg, double limit_s)
 {
     double start = bench_now_s();
-    while (!done(arg) && bench_now_s() - start < limit_s) {
-        ipd_mloop_run_once(loop, 100);
-        if (model != NULL)
-            ipd_model_flush(model, ipd_model_now());
+    int wait = 100;
+    while (!(done(arg) && (rd == NULL || ipd_model_remote_dirty_since(rd->model) == 0)) &&
+           bench_now_s() - start < limit_s) {
+        ipd_mloop_run_once(loop, wait);
+        wait = 100;
+        if (rd == NULL)
+            continue;
+        int64_t hold = ipd_redis_link_publish_delay(rd->link, ipd_model_remote_dirty_since(rd->model),
+                                                    ipd_model_monotonic_ms(), rd->window_ms);
+        if (hold > 0)
+            wait = (int)hold;
+        else
+            ipd_model_flush(rd->model, ipd_model_now());
     }
 }
 
@@ -272,11 +294,16 @@ int main(int argc, char **argv)
     /* BENCH_READ_COUNT=N: the link reads with redis_read_count N instead of the default. */
     if (getenv("BENCH_READ_COUNT") != NULL && atoi(getenv("BENCH_READ_COUNT")) > 0)
         cfg.redis_read_count = atoi(getenv("BENCH_READ_COUNT"));
+    /* BENCH_CATCHUP_MS=N: redis_catchup_publish N ms instead of the default (0: publish after
+     * every reply, as before that setting). */
+    if (getenv("BENCH_CATCHUP_MS") != NULL)
+        cfg.redis_catchup_publish_ms = (uint64_t)atoll(getenv("BENCH_CATCHUP_MS"));
     if (ipd_redis_link_create(loop, &cfg, &ops, &reader, err, sizeof(err)) != 0) {
         fprintf(stderr, "link: %s\n", err);
         return 1;
     }
     run_until(loop, NULL, link_up, reader, 10);
+    reading_t rd = {model, reader, (int64_t)cfg.redis_catchup_publish_ms};
 
     /* Pre-fill: node-1's records, pipelined. */
     ipd_buf_t rec;
@@ -344,14 +371,15 @@ int main(int argc, char **argv)
     /* The link. */
     if (warm) {
         want_applied_t w0 = {&c, records};
-        run_until(loop, model, all_applied, &w0, 120);
+        run_until(loop, &rd, all_applied, &w0, 120);
     }
     size_t before = c.applied;
+    uint64_t flushes0 = ipd_model_stats(model)->flushes;
     want_applied_t wa = {&c, total}; /* the warm part may have run a reply into the second half */
     t0 = bench_now_s();
     double c0 = cpu_s(), r0 = cpu_us(rc);
     bench_profile(1);
-    run_until(loop, model, all_applied, &wa, 120);
+    run_until(loop, &rd, all_applied, &wa, 120);
     bench_profile(0);
     double secs = bench_now_s() - t0, cpu = cpu_s() - c0, rcpu = cpu_us(rc) - r0;
     ipd_redis_link_stats_t st;
@@ -361,8 +389,11 @@ int main(int argc, char **argv)
            "table; skipped %llu)\n",
            timed, secs, (double)timed / secs, ipd_table_job_count(table), (unsigned long long)st.skipped);
     printf("link: CPU per record: daemon %.2f us, Redis %.2f us\n", cpu * 1e6 / (double)timed, rcpu / (double)timed);
-    printf("link: XREAD COUNT %d, %s; %.2f x the fastest plain pass (%.0f entries/s)\n", cfg.redis_read_count,
-           warm ? "warm" : "cold", (double)timed / secs / best_plain, best_plain);
+    printf("link: XREAD COUNT %d, redis_catchup_publish %llu ms, %llu flushes; %s; %.2f x the fastest plain pass "
+           "(%.0f entries/s)\n",
+           cfg.redis_read_count, (unsigned long long)cfg.redis_catchup_publish_ms,
+           (unsigned long long)(ipd_model_stats(model)->flushes - flushes0), warm ? "warm" : "cold",
+           (double)timed / secs / best_plain, best_plain);
     int ok = c.applied >= total;
     ipd_redis_link_destroy(reader);
 
