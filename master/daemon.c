@@ -201,7 +201,10 @@ static int hold_back(daemon_state_t *d)
                                                 ipd_model_monotonic_ms(), (int64_t)d->cfg.redis_catchup_publish_ms);
     if (wait > 0 && !ipd_mloop_timer_active(&d->publish_timer))
         ipd_mloop_timer_start(d->loop, &d->publish_timer, (uint64_t)wait);
-    return wait > 0;
+    if (wait > 0 && !d->holding)
+        d->catchup_holds++;
+    d->holding = wait > 0;
+    return d->holding;
 }
 
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */

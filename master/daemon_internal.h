@@ -43,8 +43,10 @@ typedef struct daemon_state {
     ipd_mloop_io_t signal_io;
     int signal_pipe[2];
     ipd_mloop_timer_t tick_timer, watchdog_timer, stop_timer;
-    /* Ends a publication held back while the Redis link catches up (after_iteration). */
+    /* Ends a publication held back while the Redis link catches up (after_iteration), */
     ipd_mloop_timer_t publish_timer;
+    int holding;            /* ... which the last turn did; */
+    uint64_t catchup_holds; /* publications held back so far */
     uint64_t watchdog_usec;
     uint64_t kube_actions, kube_action_errors, reloads;
     int64_t started_at;

@@ -52,6 +52,7 @@ void ipd_daemon_publish_stats(daemon_state_t *d)
     v[IPD_MSTATS_RELOADS] = d->reloads;
     v[IPD_MSTATS_FINAL_REFUSED] = d->table != NULL ? ipd_table_final_refusals(d->table) : 0;
     v[IPD_MSTATS_STARTED_AT] = (uint64_t)d->started_at;
+    v[IPD_MSTATS_REDIS_CATCHUP_HOLDS] = d->catchup_holds;
     if (d->redis != NULL) {
         ipd_redis_link_stats_t rs;
         ipd_redis_link_stats(d->redis, &rs);
