@@ -283,22 +283,31 @@ static void turn(world_t *w)
 
 #define TURNS_MAX 4000
 
+/* The fake (holding its answers back when `hold`) and node-1's link to it, reading `read_count`
+ * entries per XREAD (0: the default). */
+static void start(world_t *w, int hold, int read_count)
+{
+    static ipd_config_t cfg;
+    char err[256];
+    memset(w, 0, sizeof(*w));
+    fake_start(&w->fake);
+    w->fake.hold = hold;
+    cr_assert_eq(ipd_mloop_create(&w->loop), 0);
+    ipd_config_init(&cfg);
+    cr_assert_eq(ipd_config_finalize(&cfg, err, sizeof(err)), 0, "%s", err);
+    snprintf(cfg.redis, sizeof(cfg.redis), "unix:%s", w->fake.path);
+    snprintf(cfg.node_name, sizeof(cfg.node_name), "node-1");
+    snprintf(cfg.redis_prefix, sizeof(cfg.redis_prefix), "t");
+    if (read_count > 0)
+        cfg.redis_read_count = read_count;
+    ipd_redis_link_ops_t ops = {.apply = on_apply, .ctx = &w->applied};
+    cr_assert_eq(ipd_redis_link_create(w->loop, &cfg, &ops, &w->link, err, sizeof(err)), 0, "%s", err);
+}
+
 Test(redis_link, a_second_xread_reply_in_one_read_event_is_applied_in_its_callback_after_the_first)
 {
     static world_t w;
-    memset(&w, 0, sizeof(w));
-    fake_start(&w.fake);
-    w.fake.hold = 1;
-    cr_assert_eq(ipd_mloop_create(&w.loop), 0);
-    static ipd_config_t cfg;
-    char err[256];
-    ipd_config_init(&cfg);
-    cr_assert_eq(ipd_config_finalize(&cfg, err, sizeof(err)), 0, "%s", err);
-    snprintf(cfg.redis, sizeof(cfg.redis), "unix:%s", w.fake.path);
-    snprintf(cfg.node_name, sizeof(cfg.node_name), "node-1");
-    snprintf(cfg.redis_prefix, sizeof(cfg.redis_prefix), "t");
-    ipd_redis_link_ops_t ops = {.apply = on_apply, .ctx = &w.applied};
-    cr_assert_eq(ipd_redis_link_create(w.loop, &cfg, &ops, &w.link, err, sizeof(err)), 0, "%s", err);
+    start(&w, 1, 0);
     ipd_redis_link_t *l = w.link;
 
     /* Up, and reading the Stream from the snapshot's id. */
@@ -358,19 +367,7 @@ Test(redis_link, a_second_xread_reply_in_one_read_event_is_applied_in_its_callba
 Test(redis_link, publishing_is_held_back_while_the_link_catches_up_and_never_once_it_has)
 {
     static world_t w;
-    memset(&w, 0, sizeof(w));
-    fake_start(&w.fake);
-    cr_assert_eq(ipd_mloop_create(&w.loop), 0);
-    static ipd_config_t cfg;
-    char err[256];
-    ipd_config_init(&cfg);
-    cr_assert_eq(ipd_config_finalize(&cfg, err, sizeof(err)), 0, "%s", err);
-    snprintf(cfg.redis, sizeof(cfg.redis), "unix:%s", w.fake.path);
-    snprintf(cfg.node_name, sizeof(cfg.node_name), "node-1");
-    snprintf(cfg.redis_prefix, sizeof(cfg.redis_prefix), "t");
-    cfg.redis_read_count = PER_REPLY; /* every reply of the fake with entries is full */
-    ipd_redis_link_ops_t ops = {.apply = on_apply, .ctx = &w.applied};
-    cr_assert_eq(ipd_redis_link_create(w.loop, &cfg, &ops, &w.link, err, sizeof(err)), 0, "%s", err);
+    start(&w, 0, PER_REPLY); /* every reply of the fake with entries is full */
     ipd_redis_link_t *l = w.link;
 
     const int64_t window = 60000;
