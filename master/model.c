@@ -674,8 +674,15 @@ int ipd_model_remote_drop(ipd_model_t *m, const char *id)
 {
     job_rec_t *j = ipd_model_job(m, id, 0);
     if (j != NULL) {
+        /* Changes wait for the next flush (records applied before the drop, held back while the
+         * link catches up): the drop follows the job's publication, so that its last state is
+         * not left in the table after the job left the others'. */
+        if (j->dirty) {
+            j->drop_wanted = 1;
+            return 0;
+        }
         /* Still followed here (this node's task or its Kubernetes objects): it stays. */
-        if (j->dirty || !forgettable(j))
+        if (!forgettable(j))
             return 0;
         free_job(m, j);
     }
@@ -1023,6 +1030,21 @@ static int forgettable(const job_rec_t *j)
     return 1;
 }
 
+/* A published job nothing here follows any more leaves memory; the table keeps it, unless
+ * another node's daemon dropped it meanwhile (drop_wanted). */
+static void forget_job(ipd_model_t *m, job_rec_t *j)
+{
+    char id[IPD_JOB_ID_SIZE];
+    int drop = j->drop_wanted;
+    memcpy(id, j->job.id, sizeof(id));
+    free_job(m, j);
+    if (drop) {
+        int rc = ipd_table_delete_job(m->table, id);
+        if (rc != 0 && rc != IPD_ENOTFOUND)
+            ipd_warn("model", "job %s: dropping it from the table: %s", id, ipd_strerror(rc));
+    }
+}
+
 size_t ipd_model_flush(ipd_model_t *m, int64_t now)
 {
     size_t written = 0;
@@ -1048,7 +1070,9 @@ size_t ipd_model_flush(ipd_model_t *m, int64_t now)
             written += (size_t)publish(m, j, now);
             ipd_model_run_actions(m, j, now);
             if (!j->dirty && forgettable(j))
-                free_job(m, j);
+                forget_job(m, j);
+            else if (!j->dirty)
+                j->drop_wanted = 0; /* followed here: it stays, as a drop says (ipd_model_remote_drop) */
             j = next;
         }
     }

@@ -234,6 +234,9 @@ typedef struct job_rec {
     ipd_job_t published;           /* what the table holds */
     json_t *tolerations;           /* the pull pod's tolerations from its Job's template (owned), NULL for none */
     keep_rec_t keep;
+    /* Another node's daemon dropped the job while it waited to be published: it leaves the
+     * table right after its publication, if nothing here follows it then (ipd_model_remote_drop). */
+    uint8_t drop_wanted;
 } job_rec_t;
 _Static_assert(offsetof(job_rec_t, job) == 64, "job_rec_t: the fields before `job` fill one line");
 _Static_assert(sizeof(job_rec_t) % 64 == 0, "job_rec_t: a whole number of lines");

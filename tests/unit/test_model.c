@@ -2393,3 +2393,64 @@ Test(model, changes_that_only_remote_records_made_say_since_when_and_any_other_s
     cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
     cr_assert_eq(ipd_model_remote_dirty_since(model), -1);
 }
+
+/* Whether the table holds job `id`. */
+static int in_table(const char *id)
+{
+    ipd_job_t j;
+    ipd_table_job_view_t tv = {.job = &j};
+    int rc = ipd_table_get_job(table, id, &tv);
+    cr_assert(rc == 0 || rc == IPD_ENOTFOUND, "job %s: %s", id, ipd_strerror(rc));
+    return rc == 0;
+}
+
+/*
+ * Another node's daemon drops a job that aged out of its history (ipd_model_remote_drop): the
+ * job leaves the table, unless this node still follows it. A drop that comes while records of
+ * the job wait to be published (read in the same reply, or held back while the link catches
+ * up, master/daemon.c) takes effect right after their publication, rather than being ignored
+ * and leaving the job in this table alone.
+ */
+Test(model, another_node_s_drop_removes_the_job_also_when_its_last_records_wait_to_be_published)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_task_t rec;
+    /* Published and finished, then dropped. */
+    ipd_job_t done = job_of("pj-000000f1", 1, 0);
+    done.nodes.desired = 1;
+    ipd_task_init(&rec, "node-b", T0 + 1500);
+    rec.state = IPD_TASK_SUCCEEDED;
+    cr_assert_eq(ipd_model_remote_task(model, &done, NULL, &rec), 0);
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(read_job(done.id).job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_eq(ipd_model_remote_drop(model, done.id), 0);
+    cr_assert(!in_table(done.id), "a published job stayed after its drop");
+
+    /* Its final record and its drop before any flush: dropped once published. */
+    ipd_job_t late = job_of("pj-000000f2", 1, 0);
+    late.nodes.desired = 1;
+    ipd_task_init(&rec, "node-b", T0 + 1500);
+    rec.state = IPD_TASK_PULLING;
+    cr_assert_eq(ipd_model_remote_task(model, &late, NULL, &rec), 0);
+    ipd_model_flush(model, T0 + 2000);
+    rec.state = IPD_TASK_SUCCEEDED;
+    rec.updated_at = T0 + 2500;
+    cr_assert_eq(ipd_model_remote_task(model, &late, NULL, &rec), 0);
+    cr_assert_eq(ipd_model_remote_drop(model, late.id), 0);
+    cr_assert(in_table(late.id));
+    ipd_model_flush(model, T0 + 3000);
+    cr_assert(!in_table(late.id), "the job whose drop came while its final record waited stayed in the table");
+
+    /* Followed here (this node's pod of it): a drop leaves it, waiting or not. */
+    ipd_job_t mine = job_of("pj-000000f3", 2, 0);
+    mine.nodes.desired = 2;
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(mine.id, "node-a", "pull-f3", 1, "completed"));
+    ipd_task_init(&rec, "node-b", T0 + 1500);
+    rec.state = IPD_TASK_SUCCEEDED;
+    cr_assert_eq(ipd_model_remote_task(model, &mine, NULL, &rec), 0);
+    cr_assert_eq(ipd_model_remote_drop(model, mine.id), 0);
+    ipd_model_flush(model, T0 + 3000);
+    cr_assert(in_table(mine.id), "a job this node follows left the table on another node's drop");
+    cr_assert_eq(ipd_model_remote_drop(model, mine.id), 0);
+    cr_assert(in_table(mine.id));
+}
