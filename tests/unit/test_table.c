@@ -918,6 +918,65 @@ Test(table, lists_follow_a_sorted_model_through_many_enters_and_leaves)
     ipd_table_destroy(w);
 }
 
+/*
+ * Jobs moving far inside a long active list: every step changes one job's creation time, far
+ * back or forward (many more positions than a list copy's remembered runs), or to a tie broken
+ * by the id, with some jobs leaving and coming back so that the list holds holes. Each put
+ * republishes one of the list's two copies, so a copy replays the changes of two steps; the
+ * list read after every step must be the model's, in order and count.
+ */
+Test(table, lists_stay_sorted_while_many_jobs_move_far_back_and_forward)
+{
+    ipd_table_t *w = make_table(POOL + 8, POOL + 8, 1024, 0, NULL), *r = NULL;
+    uint64_t rnd = 0x2545f4914f6cdd1du;
+    ipd_task_t task;
+    tasks_of(&task, 1, "move");
+    cr_assert_eq(ipd_table_attach_readonly(instance, &r), 0);
+    for (int i = 0; i < POOL; i++) {
+        snprintf(pool[i].id, sizeof(pool[i].id), "pj-%05d", (i * 7919) % 100000);
+        pool[i].state = IPD_JOB_PULLING;
+        pool[i].created = 100000 + 10 * (int64_t)i;
+        pool[i].finished = 0;
+        ipd_job_t j = job_of(pool[i].id, IPD_JOB_PULLING, pool[i].created, 0);
+        cr_assert_eq(ipd_table_put_job(w, &j, &task, 1, NULL, 0), 0);
+    }
+    expect_list(r, IPD_TABLE_LIST_ACTIVE, POOL, -1);
+    for (int step = 0; step < 8000; step++) {
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        /* Phases: jobs corrected in creation order, newest first, then at random. */
+        int k = step < POOL ? step : step < 2 * POOL ? 2 * POOL - 1 - step : (int)(rnd % POOL);
+        mjob_t *m = &pool[k];
+        int what = (int)((rnd >> 20) % 16);
+        int state = IPD_JOB_PULLING;
+        if (step < POOL)
+            m->created = m->created / 1000 * 1000 - 50000; /* far back, ties by the id */
+        else if (step < 2 * POOL)
+            m->created = -(int64_t)step; /* in front of every other job */
+        else if (what < 6)
+            m->created -= (int64_t)((rnd >> 32) % 200000); /* back, near or far */
+        else if (what < 12)
+            m->created += (int64_t)((rnd >> 32) % 200000); /* forward, near or far */
+        else if (what < 14)
+            m->created = 100000; /* a tie with other jobs */
+        else
+            state = m->state == IPD_JOB_PULLING ? IPD_JOB_SUCCEEDED : IPD_JOB_PULLING; /* leaves or comes back */
+        if (state == IPD_JOB_SUCCEEDED)
+            m->finished = 1;
+        m->state = state;
+        ipd_job_t j = job_of(m->id, state, m->created, m->finished);
+        j.version = (uint64_t)step + 2;
+        j.keep = 1;
+        cr_assert_eq(ipd_table_put_job(w, &j, &task, 1, NULL, 0), 0, "step %d", step);
+        expect_list(r, IPD_TABLE_LIST_ACTIVE, POOL, step);
+        expect_list(w, IPD_TABLE_LIST_ACTIVE, POOL, step);
+    }
+    cr_expect_eq(ipd_table_verify(w), 0);
+    ipd_table_destroy(r);
+    ipd_table_destroy(w);
+}
+
 #define BIG 200
 
 /* Task `i` of the big job at job version `v`: the last change of task i is at the largest
