@@ -144,9 +144,7 @@ _Static_assert(sizeof(ipd_table_ref_t) == 8, "a ref is 8 bytes");
 #define LIST_HOLE UINT32_MAX
 /* A list compacts once its holes outnumber both its refs and this many. */
 #define LIST_SLACK 64u
-/* An insertion this many positions or fewer before the end shifts them; further in, the list is rebuilt. */
-#define LIST_SHIFT 32u
-/* Position changes remembered per list copy between two of its publications; beyond, it is rewritten whole. */
+/* Runs of changed positions remembered per list copy between two of its publications; beyond, it is rewritten whole. */
 #define LIST_OPS 96u
 
 /* Positions a list copy has room for: refs plus the holes compaction allows. */
@@ -155,10 +153,11 @@ static inline size_t list_positions(uint32_t jobs)
     return 2 * (size_t)jobs + LIST_SLACK + 2;
 }
 
-/* One position change the writer made to a list, to replay on a copy. */
+/* A run of positions the writer changed in a list since a copy was last written: the copy
+ * takes them from the writer's `store` when it is next published. */
 typedef struct list_op {
-    uint32_t pos;
-    ipd_table_ref_t ref;
+    uint32_t first;
+    uint32_t count;
 } list_op_t;
 
 /* The writer's private twin of one list: positions as published, and what each copy lacks. */
@@ -168,9 +167,10 @@ typedef struct wlist {
     uint32_t len;
     uint32_t live;
     uint32_t *pos;              /* job_capacity entries: position of the slot in `store`, or LIST_HOLE */
-    list_op_t ops[2][LIST_OPS]; /* per copy: changes made since the copy was last written */
+    list_op_t ops[2][LIST_OPS]; /* per copy: runs changed since the copy was last written */
     uint32_t nops[2];
-    uint8_t full[2]; /* per copy: rewrite it whole (too many changes, a rebuild, a compaction) */
+    uint32_t opsum[2]; /* per copy: positions in its runs */
+    uint8_t full[2];   /* per copy: rewrite it whole (too many changes, a rebuild, a compaction) */
 } wlist_t;
 
 /* The writer's private view of a job slot. */

@@ -179,18 +179,29 @@ static int by_stored_order(const void *a, const void *b)
     return stored_order(sort_writer, sort_kind, *(const uint32_t *)a, *(const uint32_t *)b);
 }
 
-/* Records that position `pos` of list `l` now holds `slot` (or a hole), for both copies. */
-static void note(table_writer_t *w, wlist_t *l, uint32_t pos)
+/* Records that positions [first, first + count) of list `l` changed, for both copies: a run that
+ * meets the last one recorded joins it; past LIST_OPS runs, or once the runs hold more positions
+ * than the list, the copy is rewritten whole. */
+static void note(wlist_t *l, uint32_t first, uint32_t count)
 {
-    uint32_t slot = l->store[pos];
-    list_op_t op = {pos, {slot, slot == LIST_HOLE ? 0 : w->jobs[slot].incarnation}};
     for (int c = 0; c < 2; c++) {
         if (l->full[c])
             continue;
-        if (l->nops[c] == LIST_OPS)
+        list_op_t *last = l->nops[c] > 0 ? &l->ops[c][l->nops[c] - 1] : NULL;
+        if (last != NULL && first <= last->first + last->count && last->first <= first + count) {
+            uint32_t lo = first < last->first ? first : last->first;
+            uint32_t hi = first + count > last->first + last->count ? first + count : last->first + last->count;
+            l->opsum[c] += (hi - lo) - last->count;
+            *last = (list_op_t){lo, hi - lo};
+        } else if (l->nops[c] == LIST_OPS) {
             l->full[c] = 1;
-        else
-            l->ops[c][l->nops[c]++] = op;
+            continue;
+        } else {
+            l->ops[c][l->nops[c]++] = (list_op_t){first, count};
+            l->opsum[c] += count;
+        }
+        if (l->opsum[c] > l->len + 1)
+            l->full[c] = 1;
     }
 }
 
@@ -198,6 +209,7 @@ static void set_full(wlist_t *l)
 {
     l->full[0] = l->full[1] = 1;
     l->nops[0] = l->nops[1] = 0;
+    l->opsum[0] = l->opsum[1] = 0;
 }
 
 /* Rewrites list `kind` without holes, with `extra` (LIST_HOLE for none) put in its place. */
@@ -230,36 +242,73 @@ static void rebuild(table_writer_t *w, int kind, uint32_t extra)
     set_full(l);
 }
 
+/* The position before which `slot` goes in list `l`: every ref stored before it comes before
+ * `slot`, every ref from it on after. A binary search that steps over holes. */
+static uint32_t list_place(const table_writer_t *w, int kind, const wlist_t *l, uint32_t slot)
+{
+    uint32_t lo = 0, hi = l->len;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2, m = mid;
+        while (m < hi && l->store[m] == LIST_HOLE)
+            m++;
+        if (m == hi)
+            hi = mid; /* only holes from mid to hi */
+        else if (stored_order(w, kind, l->store[m], slot) <= 0)
+            lo = m + 1;
+        else
+            hi = mid; /* holes from mid to m, then a ref that comes after `slot` */
+    }
+    return lo;
+}
+
+/*
+ * Puts `slot` in its place: at the end for the newest job or failure; else before position
+ * `at` found by list_place(), by shifting the refs between it and the nearest hole (the one a
+ * moving job has just left, often) one position towards that hole. The work and the positions
+ * republished are the refs shifted, not the list.
+ */
 static void list_insert(table_writer_t *w, int kind, uint32_t slot)
 {
     wlist_t *l = &w->lists[kind];
-    uint32_t p = l->len;
+    uint32_t at, r, g;
 
     if (l->len == l->room) {
         rebuild(w, kind, slot);
         return;
     }
-    /* Usually the job goes last (the newest job, the newest failure): look back a little way. */
-    while (p > 0) {
-        uint32_t e = l->store[p - 1];
-        if (e != LIST_HOLE && stored_order(w, kind, e, slot) <= 0)
+    /* The last stored position is never a hole (trailing holes are dropped). */
+    if (l->len == 0 || stored_order(w, kind, l->store[l->len - 1], slot) <= 0)
+        at = l->len;
+    else
+        at = list_place(w, kind, l, slot);
+    /* The nearest hole at or after `at` (or the end), or before it. */
+    for (r = at, g = at;; r++) {
+        if (r == l->len || l->store[r] == LIST_HOLE)
             break;
-        if (l->len - p == LIST_SHIFT) {
-            rebuild(w, kind, slot);
-            return;
-        }
-        p--;
+        if (g > 0 && l->store[g - 1] == LIST_HOLE)
+            break;
+        if (g > 0)
+            g--;
     }
-    for (uint32_t i = l->len; i > p; i--) {
-        l->store[i] = l->store[i - 1];
-        if (l->store[i] != LIST_HOLE)
+    if (r == l->len || l->store[r] == LIST_HOLE) {
+        /* Positions at .. r - 1 move up one; `slot` takes `at`. */
+        memmove(&l->store[at + 1], &l->store[at], (size_t)(r - at) * sizeof(*l->store));
+        l->store[at] = slot;
+        if (r == l->len)
+            l->len++;
+        for (uint32_t i = at; i <= r; i++)
             l->pos[l->store[i]] = i;
-        note(w, l, i);
+        note(l, at, r - at + 1);
+    } else {
+        /* Positions g .. at - 1 move down one; `slot` takes at - 1. */
+        g--;
+        memmove(&l->store[g], &l->store[g + 1], (size_t)(at - 1 - g) * sizeof(*l->store));
+        l->store[at - 1] = slot;
+        for (uint32_t i = g; i < at; i++)
+            l->pos[l->store[i]] = i;
+        note(l, g, at - g);
     }
-    l->store[p] = slot;
-    l->pos[slot] = p;
-    note(w, l, p);
-    l->len++;
     l->live++;
 }
 
@@ -273,7 +322,7 @@ static void list_remove(table_writer_t *w, int kind, uint32_t slot)
     l->store[p] = LIST_HOLE;
     l->pos[slot] = LIST_HOLE;
     l->live--;
-    note(w, l, p);
+    note(l, p, 1);
     /* Trailing holes are dropped: the copies' `len` says where the list ends. */
     while (l->len > 0 && l->store[l->len - 1] == LIST_HOLE)
         l->len--;
@@ -306,13 +355,20 @@ void ipd_table_lists_publish(ipd_table_t *t, ipd_table_list_kind_t kind)
             c->refs[i] = (ipd_table_ref_t){s, s == LIST_HOLE ? 0 : w->jobs[s].incarnation};
         }
     } else {
-        for (uint32_t i = 0; i < l->nops[which]; i++)
-            c->refs[l->ops[which][i].pos] = l->ops[which][i].ref;
+        for (uint32_t k = 0; k < l->nops[which]; k++) {
+            list_op_t op = l->ops[which][k];
+            uint32_t end = op.first + op.count < l->len ? op.first + op.count : l->len;
+            for (uint32_t i = op.first; i < end; i++) {
+                uint32_t s = l->store[i];
+                c->refs[i] = (ipd_table_ref_t){s, s == LIST_HOLE ? 0 : w->jobs[s].incarnation};
+            }
+        }
     }
     c->count = l->live;
     c->len = l->len;
     l->full[which] = 0;
     l->nops[which] = 0;
+    l->opsum[which] = 0;
     ipd_table_latch_publish(h);
 }
 
