@@ -144,6 +144,10 @@ _Static_assert(sizeof(ipd_table_ref_t) == 8, "a ref is 8 bytes");
 #define LIST_HOLE UINT32_MAX
 /* A list compacts once its holes outnumber both its refs and this many. */
 #define LIST_SLACK 64u
+/* A job that lands further than this from the nearest hole (and further than sqrt(8 len)) has
+ * the list rebuilt with one hole after every LIST_GAP refs instead of shifting the refs between. */
+#define LIST_FAR 64u
+#define LIST_GAP 4u
 /* Runs of changed positions remembered per list copy between two of its publications; beyond, it is rewritten whole. */
 #define LIST_OPS 96u
 

@@ -212,8 +212,10 @@ static void set_full(wlist_t *l)
     l->opsum[0] = l->opsum[1] = 0;
 }
 
-/* Rewrites list `kind` without holes, with `extra` (LIST_HOLE for none) put in its place. */
-static void rebuild(table_writer_t *w, int kind, uint32_t extra)
+/* Rewrites list `kind` with `extra` (LIST_HOLE for none) put in its place: without holes, or with
+ * `spread` one hole after every LIST_GAP refs (none at the end), so that a job moving to any
+ * place afterwards finds a hole within a few positions. */
+static void rebuild(table_writer_t *w, int kind, uint32_t extra, int spread)
 {
     wlist_t *l = &w->lists[kind];
     uint32_t n = 0, at;
@@ -237,8 +239,19 @@ static void rebuild(table_writer_t *w, int kind, uint32_t extra)
         l->live++;
     }
     l->len = n;
-    for (uint32_t i = 0; i < n; i++)
-        l->pos[l->store[i]] = i;
+    if (spread && n > 0) {
+        /* From the end down, so that no ref is overwritten before it moved. */
+        l->len = n + (n - 1) / LIST_GAP;
+        for (uint32_t i = n; i-- > 0;) {
+            uint32_t to = i + i / LIST_GAP;
+            l->store[to] = l->store[i];
+            if (i > 0 && i % LIST_GAP == 0)
+                l->store[to - 1] = LIST_HOLE;
+        }
+    }
+    for (uint32_t i = 0; i < l->len; i++)
+        if (l->store[i] != LIST_HOLE)
+            l->pos[l->store[i]] = i;
     set_full(l);
 }
 
@@ -274,7 +287,7 @@ static void list_insert(table_writer_t *w, int kind, uint32_t slot)
     uint32_t at, r, g;
 
     if (l->len == l->room) {
-        rebuild(w, kind, slot);
+        rebuild(w, kind, slot, 0);
         return;
     }
     /* The last stored position is never a hole (trailing holes are dropped). */
@@ -290,6 +303,14 @@ static void list_insert(table_writer_t *w, int kind, uint32_t slot)
             break;
         if (g > 0)
             g--;
+    }
+    /* Shifting d refs each time a job lands far from a hole (jobs moving to the same place, to
+     * the front of a dense list) would cost d per move; past sqrt(8 len) the list is rebuilt with
+     * holes spread through it instead, which the next moves use: about sqrt(len) per move. */
+    uint64_t d = r == l->len || l->store[r] == LIST_HOLE ? r - at : at - g;
+    if (d > LIST_FAR && d * d > 8 * (uint64_t)l->len) {
+        rebuild(w, kind, slot, 1);
+        return;
     }
     if (r == l->len || l->store[r] == LIST_HOLE) {
         /* Positions at .. r - 1 move up one; `slot` takes `at`. */
@@ -327,7 +348,7 @@ static void list_remove(table_writer_t *w, int kind, uint32_t slot)
     while (l->len > 0 && l->store[l->len - 1] == LIST_HOLE)
         l->len--;
     if (l->len - l->live > LIST_SLACK && l->len - l->live > l->live)
-        rebuild(w, kind, LIST_HOLE);
+        rebuild(w, kind, LIST_HOLE, 0);
 }
 
 uint32_t ipd_table_list_first(const ipd_table_t *t, ipd_table_list_kind_t kind, uint32_t skip)
