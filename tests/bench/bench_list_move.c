@@ -6,10 +6,13 @@
  *    first, so that each lands after the jobs already moved: far back in time, at its place;
  *  - to_second: every job's millisecond creation time becomes its second (a Job's
  *    creationTimestamp after the time a record first showed), in slot order, 1 000 jobs a second;
- *  - to_front: the newest job first, each before every other job: each crosses the whole list.
- * Each round is one function (move_back_kept, move_to_second, move_to_front), so that
+ *  - to_front: the newest job first, each before every other job: each crosses the whole list;
+ *  - to_random: in slot order, each job's time becomes a random second of the previous 11 days
+ *    (a daemon that starts and first shows every job at the time it saw it, then learns its
+ *    Job's creationTimestamp).
+ * Each round is one function (move_back_kept, move_to_second, move_to_front, move_to_random), so that
  * `callgrind_annotate --inclusive=yes` gives its instructions; divide by N for a moved job.
- * Usage: bench_list_move N [rounds: any of k s f, default ksf]
+ * Usage: bench_list_move N [rounds: any of k s f r, default ksfr]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +75,12 @@ static void __attribute__((noinline)) move_to_front(ipd_table_t *t, int n)
         put(t, k, BASE - 2000000000 - (n - k), 4);
 }
 
+static void __attribute__((noinline)) move_to_random(ipd_table_t *t, int n)
+{
+    for (int k = 0; k < n; k++)
+        put(t, k, BASE - 1000000000 + (int64_t)(((uint32_t)k * 2246822519u) % 1000000) * 1000, 5);
+}
+
 /* The active list must hold all n jobs, oldest first. */
 static void check(const ipd_table_t *t, int n, const char *round)
 {
@@ -99,13 +108,13 @@ static void check(const ipd_table_t *t, int n, const char *round)
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 2000;
-    const char *rounds = argc > 2 ? argv[2] : "ksf";
+    const char *rounds = argc > 2 ? argv[2] : "ksfr";
     char instance[64];
     ipd_table_options_t o;
     ipd_table_t *t = NULL;
 
     if (n < 1 || n > 500000) {
-        fprintf(stderr, "usage: bench_list_move N [ksf]\n");
+        fprintf(stderr, "usage: bench_list_move N [ksfr]\n");
         return 2;
     }
     snprintf(instance, sizeof(instance), "bench-list-move-%d", (int)getpid());
@@ -131,7 +140,9 @@ int main(int argc, char **argv)
             move_to_second(t, n);
         else if (*r == 'f')
             move_to_front(t, n);
-        check(t, n, *r == 'k' ? "back_kept" : *r == 's' ? "to_second" : "to_front");
+        else if (*r == 'r')
+            move_to_random(t, n);
+        check(t, n, *r == 'k' ? "back_kept" : *r == 's' ? "to_second" : *r == 'f' ? "to_front" : "to_random");
         ipd_table_destroy(t);
         t = NULL;
     }
