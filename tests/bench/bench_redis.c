@@ -74,6 +74,9 @@ typedef struct reading {
     int64_t window_ms;
 } reading_t;
 
+/* The longest publication run_until() made: the master's loop does nothing else meanwhile. */
+static double longest_flush_s;
+
 /*
  * Runs the loop until done(arg) and nothing waits to be published, as the master does: after
  * every turn the model is published, unless the link catches up and records of other nodes
@@ -92,10 +95,15 @@ static void run_until(ipd_mloop_t *loop, const reading_t *rd, int (*done)(void *
             continue;
         int64_t hold = ipd_redis_link_publish_delay(rd->link, ipd_model_remote_dirty_since(rd->model),
                                                     ipd_model_monotonic_ms(), rd->window_ms);
-        if (hold > 0)
+        if (hold > 0) {
             wait = (int)hold;
-        else
+        } else {
+            double f0 = bench_now_s();
             ipd_model_flush(rd->model, ipd_model_now());
+            double f = bench_now_s() - f0;
+            if (f > longest_flush_s)
+                longest_flush_s = f;
+        }
     }
 }
 
@@ -382,6 +390,7 @@ int main(int argc, char **argv)
     }
     size_t before = c.applied;
     uint64_t flushes0 = ipd_model_stats(model)->flushes;
+    longest_flush_s = 0;
     want_applied_t wa = {&c, total}; /* the warm part may have run a reply into the second half */
     t0 = bench_now_s();
     double c0 = cpu_s(), r0 = cpu_us(rc);
@@ -395,7 +404,8 @@ int main(int argc, char **argv)
     printf("link: %zu records applied in %.3f s: %.0f records/s (decoded, applied to the model, %u jobs in the "
            "table; skipped %llu)\n",
            timed, secs, (double)timed / secs, ipd_table_job_count(table), (unsigned long long)st.skipped);
-    printf("link: CPU per record: daemon %.2f us, Redis %.2f us\n", cpu * 1e6 / (double)timed, rcpu / (double)timed);
+    printf("link: CPU per record: daemon %.2f us, Redis %.2f us; longest publication %.1f ms\n",
+           cpu * 1e6 / (double)timed, rcpu / (double)timed, longest_flush_s * 1e3);
     printf("link: XREAD COUNT %d, redis_catchup_publish %llu ms, %llu flushes; %s; %.2f x the fastest plain pass "
            "(%.0f entries/s)\n",
            cfg.redis_read_count, (unsigned long long)cfg.redis_catchup_publish_ms,
