@@ -2404,6 +2404,17 @@ static int in_table(const char *id)
     return rc == 0;
 }
 
+/* Job `id` on node-b alone, its task there in `state` as node-b's record `rec` says, applied. */
+static ipd_job_t node_b_job(const char *id, ipd_task_state_t state, ipd_task_t *rec)
+{
+    ipd_job_t job = job_of(id, 1, 0);
+    job.nodes.desired = 1;
+    ipd_task_init(rec, "node-b", T0 + 1500);
+    rec->state = (uint8_t)state;
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, rec), 0);
+    return job;
+}
+
 /*
  * Another node's daemon drops a job that aged out of its history (ipd_model_remote_drop): the
  * job leaves the table, unless this node still follows it. A drop that comes while records of
@@ -2416,22 +2427,14 @@ Test(model, another_node_s_drop_removes_the_job_also_when_its_last_records_wait_
     ipd_model_set_node(model, "node-a", 1);
     ipd_task_t rec;
     /* Published and finished, then dropped. */
-    ipd_job_t done = job_of("pj-000000f1", 1, 0);
-    done.nodes.desired = 1;
-    ipd_task_init(&rec, "node-b", T0 + 1500);
-    rec.state = IPD_TASK_SUCCEEDED;
-    cr_assert_eq(ipd_model_remote_task(model, &done, NULL, &rec), 0);
+    ipd_job_t done = node_b_job("pj-000000f1", IPD_TASK_SUCCEEDED, &rec);
     ipd_model_flush(model, T0 + 2000);
     cr_assert_eq(read_job(done.id).job.state, IPD_JOB_SUCCEEDED);
     cr_assert_eq(ipd_model_remote_drop(model, done.id), 0);
     cr_assert(!in_table(done.id), "a published job stayed after its drop");
 
     /* Its final record and its drop before any flush: dropped once published. */
-    ipd_job_t late = job_of("pj-000000f2", 1, 0);
-    late.nodes.desired = 1;
-    ipd_task_init(&rec, "node-b", T0 + 1500);
-    rec.state = IPD_TASK_PULLING;
-    cr_assert_eq(ipd_model_remote_task(model, &late, NULL, &rec), 0);
+    ipd_job_t late = node_b_job("pj-000000f2", IPD_TASK_PULLING, &rec);
     ipd_model_flush(model, T0 + 2000);
     rec.state = IPD_TASK_SUCCEEDED;
     rec.updated_at = T0 + 2500;
