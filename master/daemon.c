@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "master/daemon_internal.h"
+#include "master/publish.h"
 #include "master/sdnotify.h"
 #include "proto/error.h"
 #include "shared/config_table.h"
@@ -183,28 +184,33 @@ static int start_workers(daemon_state_t *d)
 
 static void finish_reload(daemon_state_t *d);
 
-/* Its firing is a loop iteration: after_iteration() publishes what it held back. */
+/* Its firing is a loop iteration: after_iteration() publishes what it held back or has left. */
 static void on_publish_due(ipd_mloop_timer_t *t)
 {
     (void)t;
 }
 
 /*
- * Whether to hold back publishing: only while the Redis link catches up and only records of
- * other nodes changed jobs since the last publication, at most redis_catchup_publish after the
- * first of them. A job changed by several replies of a backlog is then encoded and written
- * once (docs/benchmarks.md, the Redis link's ingestion).
+ * Publishes what changed (master/publish.h): changes of other nodes' records are held back
+ * while the Redis link catches up, at most redis_catchup_publish after the first of them, and
+ * then go out in parts; the timer brings the turn that follows. Returns the jobs written.
  */
-static int hold_back(daemon_state_t *d)
+static size_t publish(daemon_state_t *d)
 {
-    int64_t wait = ipd_redis_link_publish_delay(d->redis, ipd_model_remote_dirty_since(d->model),
-                                                ipd_model_monotonic_ms(), (int64_t)d->cfg.redis_catchup_publish_ms);
-    if (wait > 0 && !ipd_mloop_timer_active(&d->publish_timer))
-        ipd_mloop_timer_start(d->loop, &d->publish_timer, (uint64_t)wait);
-    if (wait > 0 && !d->holding)
+    size_t written;
+    int64_t again;
+    ipd_publish_state_t st = ipd_publish_turn(d->model, d->redis, d->cfg.redis_catchup_publish_ms,
+                                              ipd_model_monotonic_ms(), ipd_model_now(), &written, &again);
+    if (again >= 0) {
+        if (again == 0)
+            ipd_mloop_timer_stop(d->loop, &d->publish_timer);
+        if (!ipd_mloop_timer_active(&d->publish_timer))
+            ipd_mloop_timer_start(d->loop, &d->publish_timer, (uint64_t)again);
+    }
+    if (st == IPD_PUBLISH_HELD && !d->holding)
         d->catchup_holds++;
-    d->holding = wait > 0;
-    return d->holding;
+    d->holding = st == IPD_PUBLISH_HELD;
+    return written;
 }
 
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */
@@ -226,7 +232,7 @@ static void after_iteration(daemon_state_t *d)
         notify_status(d);
         return;
     }
-    if (!hold_back(d) && ipd_model_flush(d->model, ipd_model_now()) > 0 && d->sup != NULL)
+    if (publish(d) > 0 && d->sup != NULL)
         ipd_supervisor_notify_ring(d->sup);
     /* This turn's task changes to Redis in one script call. */
     ipd_redis_link_flush(d->redis);

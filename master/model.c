@@ -1047,13 +1047,27 @@ static void forget_job(ipd_model_t *m, job_rec_t *j)
 
 size_t ipd_model_flush(ipd_model_t *m, int64_t now)
 {
-    size_t written = 0;
+    return ipd_model_flush_some(m, now, SIZE_MAX);
+}
+
+size_t ipd_model_flush_some(ipd_model_t *m, int64_t now, size_t max_jobs)
+{
+    size_t written = 0, looked = 0;
     /* Actions may change a job they ran for (a task that gives up fails): it is dirty again and
      * is published by a second pass, so the table never lags a decision already acted upon. */
     for (int pass = 0; pass < 2 && m->dirty != NULL; pass++) {
-        job_rec_t *j = m->dirty;
+        job_rec_t *j = m->dirty, *tail = m->dirty_tail;
         m->dirty = m->dirty_tail = NULL;
         while (j != NULL) {
+            if (looked++ == max_jobs) {
+                /* The rest go first at the next flush, before what was marked meanwhile. */
+                tail->next_dirty = m->dirty;
+                if (m->dirty == NULL)
+                    m->dirty_tail = tail;
+                m->dirty = j;
+                pass = 2;
+                break;
+            }
             job_rec_t *next = j->next_dirty;
             j->dirty = 0;
             j->next_dirty = NULL;

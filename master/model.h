@@ -197,6 +197,12 @@ size_t ipd_model_flush(ipd_model_t *m, int64_t now);
  */
 int64_t ipd_model_remote_dirty_since(const ipd_model_t *m);
 
+/**
+ * ipd_model_flush() of the first `max_jobs` dirty jobs at most, in the order they were marked:
+ * the others stay dirty and come first at the next flush. Returns the number of jobs written.
+ */
+size_t ipd_model_flush_some(ipd_model_t *m, int64_t now, size_t max_jobs);
+
 /** Marks active jobs (and jobs with unfinished cluster actions) dirty; call about once a second. */
 void ipd_model_tick(ipd_model_t *m);
 

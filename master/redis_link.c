@@ -147,7 +147,8 @@ struct ipd_redis_link {
     /* XREADs outstanding: 0 or 1. The read-ahead (on_xread) goes out once the reply before it
      * came back, before that reply's records are applied: never two at once. */
     int reading;
-    int ahead; /* the XREAD outstanding is a read-ahead, without BLOCK (read_from) */
+    int ahead;  /* the XREAD outstanding is a read-ahead, without BLOCK (read_from) */
+    int paused; /* no XREAD goes out (ipd_redis_link_pause) */
     /* An XREAD reply kept in the reading connection's arena, applied at the end of the read
      * event (on_rd_read); NULL when none. */
     const redisReply *held;
@@ -722,7 +723,8 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
      * Should this reply hold a gap, the read-ahead's entries fail the sequence check as well
      * and are not applied; the snapshot follows once it has returned.
      */
-    if (entries != NULL && entries->elements >= (size_t)l->read_count && !l->resync_wanted && l->reading == 0) {
+    if (entries != NULL && entries->elements >= (size_t)l->read_count && !l->resync_wanted && l->reading == 0 &&
+        !l->paused) {
         const redisReply *e = entries->element[entries->elements - 1];
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING)
             read_from(l, e->element[0]->str, e->element[0]->len, 1);
@@ -772,9 +774,23 @@ int64_t ipd_redis_link_publish_delay(const ipd_redis_link_t *l, int64_t since, i
     return left > 0 && left <= window ? left : 0;
 }
 
+void ipd_redis_link_pause(ipd_redis_link_t *l, int paused)
+{
+    if (l == NULL || l->paused == (paused != 0))
+        return;
+    l->paused = paused != 0;
+    /* Reads on from where it stopped, or takes the snapshot a gap asked for meanwhile. */
+    if (!l->paused && !l->reading && !l->snapshotting && l->state == IPD_REDIS_UP) {
+        if (l->resync_wanted)
+            start_snapshot(l);
+        else
+            start_read(l);
+    }
+}
+
 static void start_read(ipd_redis_link_t *l)
 {
-    if (l->reading || l->snapshotting || l->state != IPD_REDIS_UP)
+    if (l->reading || l->snapshotting || l->paused || l->state != IPD_REDIS_UP)
         return;
     read_from(l, l->last_id, strlen(l->last_id), 0);
 }

@@ -137,6 +137,14 @@ size_t ipd_redis_link_release_leases(ipd_redis_link_t *l);
  */
 int64_t ipd_redis_link_publish_delay(const ipd_redis_link_t *l, int64_t since, int64_t now, int64_t window);
 
+/**
+ * While `paused`, the link sends no XREAD: a reply already asked for is still applied, nothing
+ * after it. The master pauses it while it publishes what the link applied in parts
+ * (master/publish.h); unpaused, it reads on (or resyncs, when a gap asked for it). The rest of
+ * the link (publishing, liveness, leases) goes on. NULL is allowed.
+ */
+void ipd_redis_link_pause(ipd_redis_link_t *l, int paused);
+
 /** Release scripts sent and not answered yet (0 once the link failed). NULL is allowed. */
 size_t ipd_redis_link_releasing(const ipd_redis_link_t *l);
 
