@@ -8,6 +8,7 @@
 #include "common/table_fixture.h"
 #include "common/instance.h"
 #include "master/model.h"
+#include "master/publish.h"
 #include "proto/error.h"
 #include "proto/job_spans.h"
 #include "proto/json_prune.h"
@@ -2456,4 +2457,93 @@ Test(model, another_node_s_drop_removes_the_job_also_when_its_last_records_wait_
     cr_assert(in_table(mine.id), "a job this node follows left the table on another node's drop");
     cr_assert_eq(ipd_model_remote_drop(model, mine.id), 0);
     cr_assert(in_table(mine.id));
+}
+
+/* Jobs the table holds with the given ids ("pj-%08x" of 0 .. n - 1), counted. */
+static size_t held_of(ipd_table_t *t, size_t n)
+{
+    size_t held = 0;
+    for (size_t i = 0; i < n; i++) {
+        char id[IPD_JOB_ID_SIZE];
+        ipd_job_t j;
+        ipd_table_job_view_t tv = {.job = &j};
+        snprintf(id, sizeof(id), "pj-%08zx", i);
+        held += ipd_table_get_job(t, id, &tv) == 0;
+    }
+    return held;
+}
+
+/*
+ * Publishing what other nodes' records changed (master/publish.h, the daemon's and the
+ * ingestion benchmark's one policy): in parts of IPD_PUBLISH_PART jobs per turn, in the order
+ * they were marked, so that one turn of the master's loop stays short however many jobs a held
+ * window gathered; anything else wholly, in its turn. ipd_model_flush_some() leaves the jobs past
+ * its bound dirty, first in line for the next flush.
+ */
+Test(model, other_nodes_changes_are_published_in_parts_and_any_other_change_wholly)
+{
+    const size_t n = 2 * IPD_PUBLISH_PART + 100;
+    ipd_model_destroy(model);
+    ipd_table_destroy(table);
+    ipd_table_unlink(instance);
+    table = ipd_test_table_create(instance, (uint32_t)n + 16, (uint32_t)n + 16, 8192, 4096, 1, NULL);
+    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
+    ipd_model_set_node(model, "node-a", 1);
+    for (size_t i = 0; i < n; i++) {
+        char id[IPD_JOB_ID_SIZE];
+        ipd_task_t rec;
+        snprintf(id, sizeof(id), "pj-%08zx", i);
+        node_b_job(id, IPD_TASK_PULLING, &rec);
+    }
+    size_t written;
+    int64_t again;
+    int64_t now = ipd_model_monotonic_ms();
+    /* No link: nothing is held back; a window of 0 publishes them whole. */
+    cr_assert_eq(ipd_publish_turn(model, NULL, 100, now, T0 + 2000, &written, &again), IPD_PUBLISH_PART_LEFT);
+    cr_assert_eq(written, IPD_PUBLISH_PART);
+    cr_assert_eq(again, 0, "the next part is due at once, not in %lld ms", (long long)again);
+    cr_assert_eq(held_of(table, n), IPD_PUBLISH_PART);
+    cr_assert_eq(held_of(table, IPD_PUBLISH_PART), IPD_PUBLISH_PART,
+                 "the first jobs marked were not the first written");
+    cr_assert_gt(ipd_model_remote_dirty_since(model), 0, "the jobs left wait as other nodes' changes");
+    cr_assert_eq(ipd_publish_turn(model, NULL, 100, now, T0 + 2000, &written, &again), IPD_PUBLISH_PART_LEFT);
+    cr_assert_eq(written, IPD_PUBLISH_PART);
+    cr_assert_eq(ipd_publish_turn(model, NULL, 100, now, T0 + 2000, &written, &again), IPD_PUBLISH_DONE);
+    cr_assert_eq(written, 100);
+    cr_assert_eq(again, -1);
+    cr_assert_eq(held_of(table, n), n);
+
+    /* A change of this node among them: all in one turn. */
+    for (size_t i = 0; i < n; i++) {
+        char id[IPD_JOB_ID_SIZE];
+        ipd_task_t rec;
+        snprintf(id, sizeof(id), "pj-%08zx", i);
+        node_b_job(id, IPD_TASK_SUCCEEDED, &rec);
+    }
+    char last[IPD_JOB_ID_SIZE];
+    snprintf(last, sizeof(last), "pj-%08zx", n - 1);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(last, "node-a", "pull-last", 1, "creating"));
+    cr_assert_eq(ipd_publish_turn(model, NULL, 100, now, T0 + 3000, &written, &again), IPD_PUBLISH_DONE);
+    cr_assert_eq(written, n);
+    cr_assert_eq(ipd_model_remote_dirty_since(model), 0);
+
+    /* Bounded by hand: the rest first at the next flush, then what was marked meanwhile. */
+    for (size_t i = n; i < n + 3; i++) {
+        char id[IPD_JOB_ID_SIZE];
+        ipd_task_t rec;
+        snprintf(id, sizeof(id), "pj-%08zx", i);
+        node_b_job(id, IPD_TASK_PULLING, &rec);
+    }
+    cr_assert_eq(ipd_model_flush_some(model, T0 + 4000, 0), 0);
+    cr_assert_eq(ipd_model_flush_some(model, T0 + 4000, 1), 1);
+    cr_assert_eq(held_of(table, n + 1), n + 1, "not the first marked");
+    ipd_task_t rec;
+    node_b_job(last, IPD_TASK_PULLING, &rec); /* final already: nothing to write */
+    char first[IPD_JOB_ID_SIZE];
+    snprintf(first, sizeof(first), "pj-%08zx", n + 3);
+    node_b_job(first, IPD_TASK_PULLING, &rec);
+    cr_assert_eq(ipd_model_flush_some(model, T0 + 4000, 2), 2);
+    cr_assert_eq(held_of(table, n + 3), n + 3, "the jobs left were not first at the next flush");
+    cr_assert_eq(ipd_model_flush_some(model, T0 + 4000, SIZE_MAX), 1);
+    cr_assert_eq(ipd_model_remote_dirty_since(model), 0);
 }

@@ -409,6 +409,52 @@ Test(redis_link, publishing_is_held_back_while_the_link_catches_up_and_never_onc
     fake_stop(&w.fake);
 }
 
+/*
+ * A paused link (ipd_redis_link_pause, while the master publishes what it applied in parts)
+ * sends no XREAD: the reply already asked for is applied, nothing follows it, not even the
+ * read-ahead a full reply sends. Resumed, it reads on from the last entry applied.
+ */
+Test(redis_link, a_paused_link_reads_nothing_more_and_reads_on_once_resumed)
+{
+    static world_t w;
+    start(&w, 1, PER_REPLY);
+    ipd_redis_link_t *l = w.link;
+    for (int i = 0; i < TURNS_MAX && w.fake.nasked < 1; i++)
+        turn(&w);
+    cr_assert_eq(w.fake.nasked, 1, "the link did not read the Stream");
+    ipd_redis_link_pause(l, 1);
+    w.fake.hold = 0;
+    for (int i = 0; i < TURNS_MAX && w.applied.n < PER_REPLY; i++)
+        turn(&w);
+    for (int i = 0; i < 50; i++)
+        turn(&w);
+    cr_assert_eq(w.applied.n, PER_REPLY, "the reply asked for before the pause was not applied");
+    cr_assert_eq(w.fake.nasked, 1, "a paused link sent %d more XREADs", w.fake.nasked - 1);
+    cr_assert_eq(l->reading, 0);
+    int64_t now = (int64_t)now_ms();
+    cr_assert_eq(ipd_redis_link_publish_delay(l, now, now, 60000), 0, "a paused link held publishing back");
+
+    ipd_redis_link_pause(l, 0);
+    for (int i = 0; i < TURNS_MAX && !(w.applied.n == ENTRIES && w.fake.nasked >= 4 && w.fake.nwaiting == 1); i++)
+        turn(&w);
+    cr_assert_eq(w.applied.n, ENTRIES);
+    cr_assert_eq(w.fake.nasked, 4);
+    const int want_block[4] = {1, 1, 0, 1};
+    const char *want_from[4] = {"0-0", w.fake.id[PER_REPLY - 1], w.fake.id[ENTRIES - 1], w.fake.id[ENTRIES - 1]};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(w.fake.asked_block[i], want_block[i], "XREAD %d", i + 1);
+        cr_assert_str_eq(w.fake.asked[i], want_from[i], "XREAD %d", i + 1);
+    }
+    ipd_redis_link_stats_t st;
+    ipd_redis_link_stats(l, &st);
+    cr_assert_eq(st.skipped, 0);
+    ipd_redis_link_pause(NULL, 1);
+
+    ipd_redis_link_destroy(w.link);
+    ipd_mloop_destroy(w.loop);
+    fake_stop(&w.fake);
+}
+
 /* ---- sequence numbers of entries typed by hand ---- */
 
 /* Stream entry `id` as XREAD returns it: node `node`, sequence `seq`, job `job`, record `rec`. */
