@@ -26,6 +26,7 @@
 
 #include "master/loop.h"
 #include "master/model.h"
+#include "master/publish.h"
 #include "master/redis_link.h"
 #include "proto/buf.h"
 #include "shared/table.h"
@@ -74,14 +75,13 @@ typedef struct reading {
     int64_t window_ms;
 } reading_t;
 
-/* The longest publication run_until() made: the master's loop does nothing else meanwhile. */
+/* The longest publishing turn run_until() made: the master's loop does nothing else meanwhile. */
 static double longest_flush_s;
 
 /*
- * Runs the loop until done(arg) and nothing waits to be published, as the master does: after
- * every turn the model is published, unless the link catches up and records of other nodes
- * made every change (master/daemon.c, hold_back), then the turn's wait is what is left of the
- * window.
+ * Runs the loop until done(arg) and nothing waits to be published, publishing after every turn
+ * as the master does (master/publish.h, the same call): changes of other nodes' records held
+ * back while the link catches up, then written in parts.
  */
 static void run_until(ipd_mloop_t *loop, const reading_t *rd, int (*done)(void *), void *arg, double limit_s)
 {
@@ -93,17 +93,16 @@ static void run_until(ipd_mloop_t *loop, const reading_t *rd, int (*done)(void *
         wait = 100;
         if (rd == NULL)
             continue;
-        int64_t hold = ipd_redis_link_publish_delay(rd->link, ipd_model_remote_dirty_since(rd->model),
-                                                    ipd_model_monotonic_ms(), rd->window_ms);
-        if (hold > 0) {
-            wait = (int)hold;
-        } else {
-            double f0 = bench_now_s();
-            ipd_model_flush(rd->model, ipd_model_now());
-            double f = bench_now_s() - f0;
-            if (f > longest_flush_s)
-                longest_flush_s = f;
-        }
+        size_t written;
+        int64_t again;
+        double f0 = bench_now_s();
+        ipd_publish_turn(rd->model, rd->link, (uint64_t)rd->window_ms, ipd_model_monotonic_ms(), ipd_model_now(),
+                         &written, &again);
+        double f = bench_now_s() - f0;
+        if (f > longest_flush_s)
+            longest_flush_s = f;
+        if (again >= 0)
+            wait = (int)again;
     }
 }
 
@@ -404,7 +403,7 @@ int main(int argc, char **argv)
     printf("link: %zu records applied in %.3f s: %.0f records/s (decoded, applied to the model, %u jobs in the "
            "table; skipped %llu)\n",
            timed, secs, (double)timed / secs, ipd_table_job_count(table), (unsigned long long)st.skipped);
-    printf("link: CPU per record: daemon %.2f us, Redis %.2f us; longest publication %.1f ms\n",
+    printf("link: CPU per record: daemon %.2f us, Redis %.2f us; longest publishing turn %.1f ms\n",
            cpu * 1e6 / (double)timed, rcpu / (double)timed, longest_flush_s * 1e3);
     printf("link: XREAD COUNT %d, redis_catchup_publish %llu ms, %llu flushes; %s; %.2f x the fastest plain pass "
            "(%.0f entries/s)\n",
