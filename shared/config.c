@@ -191,9 +191,9 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "While the daemon is behind the Stream (a full reply came and the next is already arriving), it applies "
              "the replies and publishes the jobs they changed at most this long after the first change, once for "
              "all of them, instead of after every reply: other nodes' changes then reach clients at most this late "
-             "during a catch-up, never later once it is over, and one publication writes every job changed in the "
-             "window (tens of ms for 20 000 jobs, more for jobs new to the daemon). Changes of its own node are "
-             "not held back. 0ms: after every reply."},
+             "during a catch-up, never later once it is over. The jobs are then written 1 024 per turn of the "
+             "master's loop, with no entry read meanwhile. Changes of its own node are not held back. 0ms: after "
+             "every reply."},
     {"redis_liveness_ttl", IPD_CT_DURATION, 0, FIELD(redis_liveness_ttl_ms), RANGE(S(1), H(1)), .def = "15s",
      .help = "TTL of this node's liveness key, refreshed every third of it. When another node's key expires, its "
              "unfinished tasks show unknown with reason NodeDaemonLost."},
