@@ -633,6 +633,15 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
 
 static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len, int ahead);
 
+/* Reads on from the last entry applied, or takes the snapshot a gap asked for. */
+static void read_on(ipd_redis_link_t *l)
+{
+    if (l->resync_wanted)
+        start_snapshot(l);
+    else
+        start_read(l);
+}
+
 /* The entries of an XREAD reply, NULL when it has none. */
 static const redisReply *xread_entries(const redisReply *r)
 {
@@ -663,10 +672,7 @@ static void apply_xread(ipd_redis_link_t *l, const redisReply *r)
     /* The read-ahead's reply comes next; a link that failed meanwhile resyncs when it is back. */
     if (l->reading > 0 || l->state == IPD_REDIS_DOWN)
         return;
-    if (l->resync_wanted)
-        start_snapshot(l);
-    else
-        start_read(l);
+    read_on(l);
 }
 
 /* The reply on_xread kept: applied now, after the read-ahead went out, and given back. */
@@ -748,17 +754,23 @@ static void read_from(ipd_redis_link_t *l, const char *id, size_t id_len, int ah
 {
     char block[16];
     snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
-    const char *argv[] = {"XREAD", "COUNT", l->read_count_arg, "BLOCK", block, "STREAMS", l->k_stream, id};
-    size_t len[8];
-    for (int i = 0; i < 8; i++)
-        len[i] = strlen(argv[i]);
-    len[7] = id_len;
-    int skip = ahead ? 2 : 0; /* BLOCK and its argument */
-    if (skip > 0) {
-        memmove(argv + 3, argv + 5, 3 * sizeof(argv[0]));
-        memmove(len + 3, len + 5, 3 * sizeof(len[0]));
+    const char *argv[8];
+    int argc = 0;
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = l->read_count_arg;
+    if (!ahead) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = block;
     }
-    if (command(l, &l->rd, on_xread, 8 - skip, argv, len) == 0) {
+    argv[argc++] = "STREAMS";
+    argv[argc++] = l->k_stream;
+    argv[argc++] = id;
+    size_t len[8];
+    for (int i = 0; i < argc - 1; i++)
+        len[i] = strlen(argv[i]);
+    len[argc - 1] = id_len;
+    if (command(l, &l->rd, on_xread, argc, argv, len) == 0) {
         l->reading++;
         l->ahead = ahead;
     }
@@ -780,12 +792,8 @@ void ipd_redis_link_pause(ipd_redis_link_t *l, int paused)
         return;
     l->paused = paused != 0;
     /* Reads on from where it stopped, or takes the snapshot a gap asked for meanwhile. */
-    if (!l->paused && !l->reading && !l->snapshotting && l->state == IPD_REDIS_UP) {
-        if (l->resync_wanted)
-            start_snapshot(l);
-        else
-            start_read(l);
-    }
+    if (!l->paused && l->state == IPD_REDIS_UP)
+        read_on(l);
 }
 
 static void start_read(ipd_redis_link_t *l)
