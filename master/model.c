@@ -606,6 +606,52 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
 
 static int forgettable(const job_rec_t *j);
 
+/* Takes a record's job times as hints (job_rec_t.started_hint, finished_hint): the earliest stay. */
+static void take_times(job_rec_t *j, int64_t started_at, int64_t finished_at)
+{
+    if (started_at != IPD_TIME_NULL && (j->started_hint == IPD_TIME_NULL || started_at < j->started_hint))
+        j->started_hint = started_at;
+    if (finished_at != IPD_TIME_NULL && (j->finished_hint == IPD_TIME_NULL || finished_at < j->finished_hint))
+        j->finished_hint = finished_at;
+}
+
+/*
+ * When a job that became final ended: when the last of its tasks did, as each task's node
+ * stamped it (updated_at), if every task is final; else (a cancel or a deadline ended it with
+ * tasks still going) `fallback`, the time this daemon saw it. Every daemon holds the same task
+ * records, so every daemon gives the same time, whenever it learnt the job.
+ */
+static int64_t last_task_end(const job_rec_t *j, int64_t fallback)
+{
+    int64_t last = IPD_TIME_NULL;
+    for (size_t i = 0; i < j->ntasks; i++) {
+        const ipd_task_t *t = &j->tasks[i].task;
+        if (!ipd_task_state_is_final((ipd_task_state_t)t->state))
+            return fallback;
+        if (t->updated_at > last)
+            last = t->updated_at;
+    }
+    return last != IPD_TIME_NULL ? last : fallback;
+}
+
+/*
+ * A job's times as early as another node's records say (job_rec_t.started_hint, finished_hint):
+ * the daemons that saw the start or the end first set them for the others, including a start
+ * that no task here shows any more (cancelled while pulling). A job never ends before it
+ * started (the nodes' clocks may differ by a little).
+ */
+static void settle_times(const job_rec_t *j, ipd_job_t *next)
+{
+    if (j->started_hint != IPD_TIME_NULL && (next->started_at == IPD_TIME_NULL || j->started_hint < next->started_at))
+        next->started_at = j->started_hint; /* also when the tasks started here were cancelled before */
+    if (next->finished_at == IPD_TIME_NULL)
+        return;
+    if (j->finished_hint != IPD_TIME_NULL && j->finished_hint < next->finished_at)
+        next->finished_at = j->finished_hint;
+    if (next->started_at != IPD_TIME_NULL && next->finished_at < next->started_at)
+        next->finished_at = next->started_at;
+}
+
 static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
 
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
@@ -647,6 +693,7 @@ static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selecti
         j->job.spec = job->spec;
     }
     ipd_model_take_created(m, j, job->created_at, CREATED_RECORD);
+    take_times(j, job->started_at, job->finished_at);
     if (job->nodes.desired > j->node_count)
         j->node_count = job->nodes.desired;
     if (job->keep && !j->job.keep) {
@@ -928,7 +975,8 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     ipd_job_aggregate_counts(next, &counts, ipd_model_first_failing(j), now);
     /* A final job state is published once and never changes (its tasks' final states never do
      * either, see ipd_model_compute_task): a cancel that comes after it, or a task that shows up
-     * late, changes counts at most, never the state, its time or its error. */
+     * late, changes counts at most, never the state or its error, and its time only to an
+     * earlier one another node's record gives (settle_times). */
     /* A keep job is never final: a state published before its Jobs said it keeps is corrected. */
     if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state) && !j->job.keep) {
         next->state = j->published.state;
@@ -936,7 +984,10 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
         ipd_strlcpy_utf8(next->error_reason, j->published.error_reason, sizeof(next->error_reason));
         ipd_strlcpy_utf8(next->error_message, j->published.error_message, sizeof(next->error_message));
         next->error_cause = j->published.error_cause;
+    } else if (ipd_job_state_is_final((ipd_job_state_t)next->state)) {
+        next->finished_at = last_task_end(j, next->finished_at);
     }
+    settle_times(j, next);
     next->version = j->published.version;
     /* A task the table lacks is a change even when no count moved (a node's task that replaces
      * one of the pending placeholders above). */

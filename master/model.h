@@ -128,8 +128,9 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed);
  * image, pull policy, creation time, spec and, in nodes.desired, the number of nodes it
  * targets, and for a keep job `keep`, spec.refresh_seconds and its node selection `selection`
  * (borrowed JSON text, "" or NULL when none), which the job then follows as if its Jobs had
- * said so; `task` (borrowed) the task. Records of this node are ignored. Returns 0, or
- * IPD_EINVAL for a record the model cannot take (empty id or node).
+ * said so; `task` (borrowed) the task. The job's started_at and finished_at, when set, are
+ * times the job takes when they are earlier than its own. Records of this node are ignored.
+ * Returns 0, -ENOMEM, or IPD_EINVAL for a record the model cannot take (empty id or node).
  */
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
 

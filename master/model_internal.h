@@ -237,6 +237,10 @@ typedef struct job_rec {
     /* Another node's daemon dropped the job while it waited to be published: it leaves the
      * table right after its publication, if nothing here follows it then (ipd_model_remote_drop). */
     uint8_t drop_wanted;
+    /* The earliest started_at and finished_at that other nodes' records gave for the job
+     * (IPD_TIME_NULL while none): its times are the earliest any daemon saw, so that every daemon
+     * shows the same, including one that learnt the job from the Redis hashes long after. */
+    int64_t started_hint, finished_hint;
 } job_rec_t;
 _Static_assert(offsetof(job_rec_t, job) == 64, "job_rec_t: the fields before `job` fill one line");
 _Static_assert(sizeof(job_rec_t) % 64 == 0, "job_rec_t: a whole number of lines");

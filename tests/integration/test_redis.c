@@ -202,7 +202,8 @@ static char *pull_at(const char *file, int line, int i, const char *image, const
     return post_at(file, line, i, body);
 }
 
-/* What must be equal on every daemon: the tasks as their node's daemon computed them. */
+/* What must be equal on every daemon: the tasks as their node's daemon computed them, and the
+ * job's times (docs/api.md, Resume). */
 static char *tasks_text(json_t *job)
 {
     json_t *out = json_array();
@@ -218,7 +219,9 @@ static char *tasks_text(json_t *job)
         json_array_append_new(out, c);
     }
     json_t *all =
-        json_pack("{s:s, s:O, s:o}", "state", str(job, "state"), "nodes", json_object_get(job, "nodes"), "tasks", out);
+        json_pack("{s:s, s:O, s:o, s:O, s:O, s:O}", "state", str(job, "state"), "nodes", json_object_get(job, "nodes"),
+                  "tasks", out, "created_at", json_object_get(job, "created_at"), "started_at",
+                  json_object_get(job, "started_at"), "finished_at", json_object_get(job, "finished_at"));
     char *text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(all);
     return text;

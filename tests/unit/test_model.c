@@ -2547,3 +2547,80 @@ Test(model, other_nodes_changes_are_published_in_parts_and_any_other_change_whol
     cr_assert_eq(ipd_model_flush_some(model, T0 + 4000, SIZE_MAX), 1);
     cr_assert_eq(ipd_model_remote_dirty_since(model), 0);
 }
+
+/* Applies another node's record: its task in `state`, last changed at `updated_at`, with the job
+ * as that node's daemon last computed it. */
+static void remote_record(const ipd_job_t *job, const char *node, ipd_task_state_t state, int64_t updated_at)
+{
+    ipd_task_t rec;
+    ipd_task_init(&rec, node, updated_at);
+    rec.state = (uint8_t)state;
+    rec.attempts = 1;
+    cr_assert_eq(ipd_model_remote_task(model, job, NULL, &rec), 0);
+}
+
+/*
+ * A daemon that learns a finished job from the other nodes' records long after (restarted with
+ * an empty table, it resyncs from the Redis hashes) shows the times every other daemon shows:
+ * started when the first daemon saw a task start (the earliest a record gives), finished when
+ * the last task ended as its node stamped it, not when this daemon read the records.
+ */
+Test(model, a_job_learnt_late_from_records_keeps_the_times_the_other_daemons_show)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t seen_b = job_of("pj-000000e1", 2, 0);
+    seen_b.nodes.desired = 2;
+    seen_b.started_at = T0 + 2500; /* node-b's daemon saw node-c's task start first */
+    ipd_job_t seen_c = seen_b;
+    seen_c.started_at = T0 + 2000;
+    seen_c.finished_at = T0 + 6100; /* node-c's daemon, at its flush after its task ended last */
+    remote_record(&seen_b, "node-b", IPD_TASK_SUCCEEDED, T0 + 5000);
+    remote_record(&seen_c, "node-c", IPD_TASK_SUCCEEDED, T0 + 6000);
+    ipd_model_flush(model, T0 + 600000);
+    view_t v = read_job(seen_b.id);
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_eq(v.job.started_at, T0 + 2000, "started_at %lld", (long long)v.job.started_at);
+    cr_assert_eq(v.job.finished_at, T0 + 6000, "finished_at %lld", (long long)v.job.finished_at);
+
+    /* A later record of the same job moves neither. */
+    seen_b.started_at = T0 + 9000;
+    seen_b.finished_at = T0 + 9000;
+    remote_record(&seen_b, "node-b", IPD_TASK_SUCCEEDED, T0 + 5000);
+    ipd_model_flush(model, T0 + 700000);
+    v = read_job(seen_b.id);
+    cr_assert_eq(v.job.started_at, T0 + 2000);
+    cr_assert_eq(v.job.finished_at, T0 + 6000);
+}
+
+/*
+ * A job cancelled through another daemon ended when that daemon saw the cancel: its record says
+ * so, and it is earlier than the last task's end, which each node's daemon stamped when it
+ * deleted its Job. A daemon that published a later time takes the earlier one, and never a time
+ * before the job started (the nodes' clocks may differ).
+ */
+Test(model, a_job_cancelled_elsewhere_ends_when_the_daemon_it_went_through_saw_it)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000e2", 2, 0);
+    job.nodes.desired = 2;
+    job.started_at = T0 + 2000;
+    remote_record(&job, "node-b", IPD_TASK_CANCELLED, T0 + 4200);
+    remote_record(&job, "node-c", IPD_TASK_CANCELLED, T0 + 4500);
+    ipd_model_flush(model, T0 + 8000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.job.state, IPD_JOB_CANCELLED);
+    cr_assert_eq(v.job.finished_at, T0 + 4500, "no record says when: the last task's end");
+
+    job.cancelled = 1;
+    job.finished_at = T0 + 4000; /* node-c's daemon, which the cancel went through */
+    remote_record(&job, "node-c", IPD_TASK_CANCELLED, T0 + 4500);
+    ipd_model_flush(model, T0 + 9000);
+    v = read_job(job.id);
+    cr_assert_eq(v.job.finished_at, T0 + 4000, "finished_at %lld", (long long)v.job.finished_at);
+    cr_assert_eq(v.job.started_at, T0 + 2000, "started_at %lld", (long long)v.job.started_at);
+
+    job.finished_at = T0 + 1500; /* a node's clock behind the others' */
+    remote_record(&job, "node-c", IPD_TASK_CANCELLED, T0 + 4500);
+    ipd_model_flush(model, T0 + 10000);
+    cr_assert_eq(read_job(job.id).job.finished_at, T0 + 2000, "never before it started");
+}
