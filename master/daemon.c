@@ -213,6 +213,16 @@ static size_t publish(daemon_state_t *d)
     return written;
 }
 
+/* Whether the Redis link applied a snapshot since it was made (or there is none). */
+static int redis_synced(const daemon_state_t *d)
+{
+    if (d->redis == NULL)
+        return 1;
+    ipd_redis_link_stats_t s;
+    ipd_redis_link_stats(d->redis, &s);
+    return s.state == IPD_REDIS_UP;
+}
+
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */
 static void after_iteration(daemon_state_t *d)
 {
@@ -234,6 +244,11 @@ static void after_iteration(daemon_state_t *d)
     }
     if (publish(d) > 0 && d->sup != NULL)
         ipd_supervisor_notify_ring(d->sup);
+    /* This node's records from before this master did their part once the snapshot's changes
+     * are published (ipd_model_own_records_done). */
+    if (d->synced && ipd_model_own_records_open(d->model) && redis_synced(d) &&
+        ipd_model_remote_dirty_since(d->model) == 0)
+        ipd_model_own_records_done(d->model);
     /* This turn's task changes to Redis in one script call. */
     ipd_redis_link_flush(d->redis);
     if (d->reload_pending)

@@ -520,6 +520,7 @@ int ipd_model_create(ipd_table_t *table, const ipd_model_actions_t *actions, ipd
     ipd_strmap_init(&m->lost_nodes);
     ipd_strmap_init(&m->follows);
     ipd_strmap_init(&m->gone);
+    ipd_strmap_init(&m->own_records);
     ipd_buf_init(&m->json);
     m->gone_cap = ipd_table_job_capacity(table);
     if (m->gone_cap > 0 && (m->gone_ids = calloc(m->gone_cap, sizeof(*m->gone_ids))) == NULL) {
@@ -572,6 +573,7 @@ void ipd_model_destroy(ipd_model_t *m)
     ipd_strmap_dispose(&m->lost_nodes);
     ipd_model_follow_dispose(m);
     ipd_strmap_dispose(&m->gone);
+    ipd_model_own_records_done(m);
     free(m->gone_ids);
     ipd_buf_dispose(&m->json);
     free(m->scratch);
@@ -640,8 +642,11 @@ static int64_t last_task_end(const job_rec_t *j, int64_t fallback)
  * that no task here shows any more (cancelled while pulling). A job never ends before it
  * started (the nodes' clocks may differ by a little).
  */
-static void settle_times(const job_rec_t *j, ipd_job_t *next)
+static void settle_times(const ipd_model_t *m, job_rec_t *j, ipd_job_t *next)
 {
+    const own_rec_t *o = ipd_model_own_record(m, next->id);
+    if (o != NULL)
+        take_times(j, o->started_at, o->finished_at);
     if (j->started_hint != IPD_TIME_NULL && (next->started_at == IPD_TIME_NULL || j->started_hint < next->started_at))
         next->started_at = j->started_hint; /* also when the tasks started here were cancelled before */
     if (next->finished_at == IPD_TIME_NULL)
@@ -653,6 +658,65 @@ static void settle_times(const job_rec_t *j, ipd_job_t *next)
 }
 
 static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
+
+/*
+ * A record of this node's own task: kept while the snapshot of a new master is applied
+ * (own_rec_t), unless it is the echo of what this master handed to own_task. Its job is not made
+ * for it: this node's Kubernetes objects say whether the job is still this node's.
+ */
+static int own_record(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task)
+{
+    if (m->own_records_done)
+        return 0;
+    job_rec_t *j = ipd_model_job(m, job->id, 0);
+    task_rec_t *t = j != NULL ? ipd_model_task(j, task->node, 0) : NULL;
+    if (t != NULL && t->sent != NULL && ipd_task_same(t->sent, task))
+        return 0;
+    own_rec_t *o = ipd_strmap_get(&m->own_records, job->id);
+    if (o == NULL) {
+        if ((o = malloc(sizeof(*o))) == NULL)
+            return -ENOMEM;
+        if (ipd_strmap_put(&m->own_records, job->id, o) != 0) {
+            free(o);
+            return -ENOMEM;
+        }
+    }
+    ipd_task_copy(&o->task, task);
+    ipd_task_set_cause(&o->task); /* as the model sets it on what it computes */
+    o->started_at = job->started_at;
+    o->finished_at = job->finished_at;
+    if (j != NULL) {
+        take_times(j, job->started_at, job->finished_at);
+        if (t != NULL)
+            ipd_model_mark_task(m, j, t); /* computed already: again, to take the record's time */
+        else
+            ipd_model_mark_dirty(m, j);
+    }
+    return 0;
+}
+
+const own_rec_t *ipd_model_own_record(const ipd_model_t *m, const char *id)
+{
+    return m->own_records.count > 0 ? ipd_strmap_get(&m->own_records, id) : NULL;
+}
+
+int ipd_model_own_records_open(const ipd_model_t *m)
+{
+    return !m->own_records_done;
+}
+
+int ipd_model_own_records_done(ipd_model_t *m)
+{
+    if (m->own_records_done)
+        return 0;
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->own_records, &b, e)) != NULL)
+        free(e->value);
+    ipd_strmap_dispose(&m->own_records);
+    m->own_records_done = 1;
+    return 1;
+}
 
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
@@ -667,7 +731,7 @@ static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selecti
     if (job->id[0] == '\0' || task->node[0] == '\0')
         return IPD_EINVAL;
     if (!model_is_remote(m, task->node))
-        return 0;
+        return own_record(m, job, task);
     job_rec_t *j = ipd_model_job(m, job->id, 1);
     if (j == NULL)
         return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM; /* an evicted job stays gone */
@@ -987,7 +1051,7 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     } else if (ipd_job_state_is_final((ipd_job_state_t)next->state)) {
         next->finished_at = last_task_end(j, next->finished_at);
     }
-    settle_times(j, next);
+    settle_times(m, j, next);
     next->version = j->published.version;
     /* A task the table lacks is a change even when no count moved (a node's task that replaces
      * one of the pending placeholders above). */

@@ -129,8 +129,9 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed);
  * targets, and for a keep job `keep`, spec.refresh_seconds and its node selection `selection`
  * (borrowed JSON text, "" or NULL when none), which the job then follows as if its Jobs had
  * said so; `task` (borrowed) the task. The job's started_at and finished_at, when set, are
- * times the job takes when they are earlier than its own. Records of this node are ignored.
- * Returns 0, -ENOMEM, or IPD_EINVAL for a record the model cannot take (empty id or node).
+ * times the job takes when they are earlier than its own. A record of this node is kept until
+ * ipd_model_own_records_done() and ignored after. Returns 0, -ENOMEM, or IPD_EINVAL for a
+ * record the model cannot take (empty id or node).
  */
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
 
@@ -182,6 +183,18 @@ void ipd_model_apply(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t typ
  * deleted while no master watched).
  */
 void ipd_model_initial_sync_done(ipd_model_t *m);
+
+/**
+ * Records of this node's own tasks that a daemon of this node published before this master
+ * started (the first Redis snapshot) give a task the time they carry, when this master computes
+ * it the same, and the job the times it had. Call once every collection was listed, the
+ * snapshot was applied and nothing waits to be published: they are freed, and later records of
+ * this node are echoes of this master's own, not looked at. Returns whether it was still open
+ * (ipd_model_own_records_open).
+ */
+int ipd_model_own_records_done(ipd_model_t *m);
+/** Whether ipd_model_own_records_done() was not called yet. */
+int ipd_model_own_records_open(const ipd_model_t *m);
 
 /**
  * Recomputes dirty jobs at wall-clock time `now` (Unix ms), publishes the changed ones, and

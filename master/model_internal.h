@@ -305,7 +305,26 @@ struct ipd_model {
     ipd_strmap_t gone;
     char (*gone_ids)[IPD_JOB_ID_SIZE];
     size_t gone_cap, gone_next;
+    /* This node's tasks as a daemon of this node published them before this master started: job
+     * id -> own_rec_t (owned), from the Redis snapshot, until ipd_model_own_records_done (then
+     * own_records_done is set and none is kept again). */
+    ipd_strmap_t own_records;
+    int own_records_done;
 };
+
+/*
+ * This node's task of a job as the Redis snapshot gave it (a daemon of this node published it
+ * before this master started, a table it did not find), and the job's times in that record. A
+ * task this master computes the same but for its time keeps the record's time, so that a
+ * restart with an empty table does not show a new time for what did not change.
+ */
+typedef struct own_rec {
+    ipd_task_t task;
+    int64_t started_at, finished_at;
+} own_rec_t;
+
+/* The own_rec_t of job `id`, or NULL. */
+const own_rec_t *ipd_model_own_record(const ipd_model_t *m, const char *id);
 
 /* Iteration over the model's jobs: `bucket` starts at 0, `prev` at NULL; returns the next job or
  * NULL. No job is added or removed meanwhile. */

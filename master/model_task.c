@@ -246,6 +246,28 @@ static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
     }
 }
 
+/*
+ * This node's final task as a daemon of this node published it before this master (own_rec_t):
+ * what that daemon saw of it and this master cannot see any more (a pod deleted since, Events
+ * expired) stands, as it would have had the daemon kept running: its pod, and figures and
+ * attempts its objects no longer show.
+ */
+static void own_final_kept(ipd_task_t *next, const ipd_task_t *rec)
+{
+    if (rec->state != next->state || !ipd_task_state_is_final((ipd_task_state_t)next->state))
+        return;
+    if (next->pod[0] == '\0') {
+        ipd_strlcpy_utf8(next->pod, rec->pod, sizeof(next->pod));
+        ipd_strlcpy_utf8(next->ns, rec->ns, sizeof(next->ns));
+    }
+    if (next->pull_ms < 0)
+        next->pull_ms = rec->pull_ms;
+    if (next->image_bytes < 0)
+        next->image_bytes = rec->image_bytes;
+    if (next->attempts < rec->attempts)
+        next->attempts = rec->attempts;
+}
+
 static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
 {
     int remote = model_is_remote(m, t->task.node);
@@ -329,11 +351,21 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         set_text(&next, "Cancelled", "the task's Kubernetes Job was deleted before the image was pulled");
     }
     ipd_task_set_cause(&next);
-    /* A published remote task keeps its daemon's time, so that every daemon shows the same task. */
+    /* A published remote task keeps its daemon's time, so that every daemon shows the same task;
+     * so does this node's task as a daemon of this node published it before this master. */
     int64_t updated_at =
         remote && m->remote_feed && t->remote != NULL && next.state != IPD_TASK_UNKNOWN ? t->remote->updated_at : now;
+    const own_rec_t *o = remote ? NULL : ipd_model_own_record(m, j->job.id);
+    if (o != NULL && strcmp(o->task.node, next.node) != 0)
+        o = NULL;
+    if (o != NULL)
+        own_final_kept(&next, &o->task);
+    if (o != NULL && !ipd_task_same_but_time(&o->task, &next))
+        o = NULL;
+    if (o != NULL)
+        updated_at = o->task.updated_at;
     next.updated_at = t->task.updated_at;
-    if (!t->untimed && ipd_task_same(&next, &t->task))
+    if (!t->untimed && ipd_task_same(&next, &t->task) && (o == NULL || updated_at == t->task.updated_at))
         return 0;
     next.updated_at = updated_at;
     if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&

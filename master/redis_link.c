@@ -480,11 +480,13 @@ static void skip(ipd_redis_link_t *l, int *logged, const char *node, size_t node
 }
 
 /*
- * Decodes record `rec` of `node` and applies it, unless `node` is this daemon's (decoded all the
- * same, so that an entry of its node is judged as any other). Returns 0, -ENOTSUP for a record
- * of a newer format version or IPD_EINVAL for a malformed one; both are skipped and counted.
+ * Decodes record `rec` of `node` and applies it. A record of this daemon's node is decoded all
+ * the same, so that it is judged as any other, and applied only when `own` is set (the snapshot:
+ * what a daemon of this node published before, ipd_model_own_records_done); in the Stream it is
+ * the echo of this daemon's own. Returns 0, -ENOTSUP for a record of a newer format version or
+ * IPD_EINVAL for a malformed one; both are skipped and counted.
  */
-static int apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, const redisReply *rec)
+static int apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, const redisReply *rec, int own)
 {
     ipd_job_t job;
     ipd_task_t task;
@@ -502,8 +504,11 @@ static int apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, 
             skip(l, &l->logged_malformed, node, node_len, "malformed");
         return rc == -ENOTSUP ? rc : IPD_EINVAL;
     }
-    if (node_len == strlen(l->node) && memcmp(node, l->node, node_len) == 0)
+    if (node_len == strlen(l->node) && memcmp(node, l->node, node_len) == 0) {
+        if (own && l->ops.apply != NULL)
+            l->ops.apply(l->ops.ctx, &job, selection, &task);
         return 0;
+    }
     l->stats.applied++;
     if (l->ops.apply != NULL)
         l->ops.apply(l->ops.ctx, &job, selection, &task);
@@ -626,7 +631,7 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         skip(l, &l->logged_malformed, node, node_len, "malformed (no node)");
         return 0;
     }
-    if (apply_record(l, n->str, n->len, f[F_RECORD]) != IPD_EINVAL)
+    if (apply_record(l, n->str, n->len, f[F_RECORD], 0) != IPD_EINVAL)
         l->next_seq = seq + 1;
     return 0;
 }
@@ -823,7 +828,7 @@ static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
         if (node->type != REDIS_REPLY_STRING || hash->type != REDIS_REPLY_ARRAY)
             continue;
         for (size_t k = 0; k + 1 < hash->elements; k += 2)
-            apply_record(l, node->str, node->len, hash->element[k + 1]);
+            apply_record(l, node->str, node->len, hash->element[k + 1], 1);
     }
     l->stats.resyncs++;
     l->resync_wanted = 0;

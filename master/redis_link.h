@@ -53,7 +53,8 @@ typedef enum ipd_redis_state {
 typedef struct ipd_redis_link_ops {
     /**
      * Another node's task, as its daemon published it; `selection` is a keep job's node
-     * selection (JSON text), "" for other jobs.
+     * selection (JSON text), "" for other jobs. A snapshot also gives this node's own tasks as
+     * they are in Redis (the Stream never does).
      */
     void (*apply)(void *ctx, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
     /** Another node's daemon is alive or lost (its liveness key expired). */

@@ -517,6 +517,26 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
     stop_world();
 }
 
+/*
+ * A node rebooted: its daemon starts with an empty table (/dev/shm emptied) and learns the
+ * finished job from the Redis hashes long after it ended. It shows the job's times as the
+ * others do, not the time it read the records.
+ */
+Test(redis, a_daemon_restarted_with_an_empty_table_shows_the_job_s_times_as_the_others_do, .timeout = 120)
+{
+    start_world("rtimes", NULL, NULL);
+    char *id = pull(0, "nginx:1.27", "[\"node-1\", \"node-2\", \"node-3\"]");
+    expect_converged(id, 30000, "the job did not succeed on every daemon");
+    cr_assert_eq(h_stop(&w.d[2], SIGTERM, 15000), 0, "daemon 3 did not stop cleanly");
+    h_unlink_instance(w.instance[2]);
+    usleep(1200 * 1000); /* a whole second after the job ended, at the times' millisecond grain */
+    start_daemon(2);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    expect_converged(id, 30000, "the restarted daemon does not show the job");
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_stopped_redis_degrades_and_converges_once_resumed, .timeout = 120)
 {
     start_world("rstop", NULL, NULL);

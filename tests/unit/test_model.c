@@ -2624,3 +2624,75 @@ Test(model, a_job_cancelled_elsewhere_ends_when_the_daemon_it_went_through_saw_i
     ipd_model_flush(model, T0 + 10000);
     cr_assert_eq(read_job(job.id).job.finished_at, T0 + 2000, "never before it started");
 }
+
+/*
+ * A node rebooted: its new master finds no table, and the Redis snapshot gives it this node's
+ * task as the daemon before it published it. The pod is gone since and its Events expired; the
+ * Job is Complete. The task keeps the pod, the figures and the time of that record, and the job
+ * the times it had, as the other daemons show them. Once the snapshot did its part
+ * (ipd_model_own_records_done), records of this node are the echoes of this master's own.
+ */
+Test(model, this_node_s_task_from_before_this_master_keeps_its_pod_figures_and_times)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_on_node_a("pj-000000e3", 2, 0);
+    apply_pulling(job.id, "node-a", "pull-e3-1", "e3-pulling");
+    ipd_model_flush(model, T0 + 2000);
+    apply_pulled(job.id, "node-a", "pull-e3-1", "e3-pulled");
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 5000);
+    view_t before = read_job(job.id);
+    cr_assert_eq(before.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_gt(before.tasks[0].pull_ms, 0);
+    cr_assert_str_eq(before.tasks[0].pod, "pull-e3-1");
+
+    /* The reboot: an empty table, a new master. */
+    ipd_model_destroy(model);
+    cr_assert_eq(ipd_table_delete_job(table, job.id), 0);
+    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
+    ipd_model_set_node(model, "node-a", 1);
+    cr_assert(ipd_model_own_records_open(model));
+    cr_assert_eq(ipd_model_remote_task(model, &before.job, NULL, &before.tasks[0]), 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_initial_sync_done(model);
+    ipd_model_flush(model, T0 + 600000);
+    view_t after = read_job(job.id);
+    cr_assert_eq(after.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_str_eq(after.tasks[0].pod, "pull-e3-1");
+    cr_assert_eq(after.tasks[0].pull_ms, before.tasks[0].pull_ms);
+    cr_assert_eq(after.tasks[0].image_bytes, before.tasks[0].image_bytes);
+    cr_assert_eq(after.tasks[0].updated_at, before.tasks[0].updated_at, "updated_at %lld, was %lld",
+                 (long long)after.tasks[0].updated_at, (long long)before.tasks[0].updated_at);
+    cr_assert_eq(after.job.started_at, before.job.started_at, "started_at %lld, was %lld",
+                 (long long)after.job.started_at, (long long)before.job.started_at);
+    cr_assert_eq(after.job.finished_at, before.job.finished_at, "finished_at %lld, was %lld",
+                 (long long)after.job.finished_at, (long long)before.job.finished_at);
+
+    /* Done: a record of this node no longer counts. */
+    cr_assert_eq(ipd_model_own_records_done(model), 1);
+    cr_assert_not(ipd_model_own_records_open(model));
+    ipd_task_t echo = before.tasks[0];
+    echo.updated_at = T0 + 1000;
+    ipd_job_t echo_job = before.job;
+    echo_job.started_at = echo_job.finished_at = T0 + 1000;
+    cr_assert_eq(ipd_model_remote_task(model, &echo_job, NULL, &echo), 0);
+    ipd_model_flush(model, T0 + 700000);
+    after = read_job(job.id);
+    cr_assert_eq(after.tasks[0].updated_at, before.tasks[0].updated_at);
+    cr_assert_eq(after.job.started_at, before.job.started_at);
+}
+
+/* A record of this node whose task differs from what this master computes gives it no time. */
+Test(model, this_node_s_record_of_another_state_gives_no_time)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_on_node_a("pj-000000e4", 2, 0);
+    ipd_task_t rec;
+    ipd_task_init(&rec, "node-a", T0 + 1000); /* pending, as it was before this master */
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+    apply_pulling(job.id, "node-a", "pull-e4-1", "e4-pulling");
+    ipd_model_flush(model, T0 + 3000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 3000);
+}
