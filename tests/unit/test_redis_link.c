@@ -54,7 +54,34 @@ typedef struct fake {
     int asked_block[XREADS_MAX]; /* and whether it had BLOCK */
     int nasked;
     int hold;
+    int snapshot_hashes; /* the snapshot also holds node-1's and node-2's hash, a record each */
 } fake_t;
+
+/* The record of `node`'s task of job `id` (pulling), encoded. */
+static void record_of(ipd_buf_t *rec, const char *id, const char *node)
+{
+    ipd_job_t job;
+    ipd_task_t task;
+    memset(&job, 0, sizeof(job));
+    snprintf(job.id, sizeof(job.id), "%s", id);
+    snprintf(job.image, sizeof(job.image), "registry.example/app:%s", id);
+    job.spec.ttl_seconds_after_finished = -1;
+    ipd_task_init(&task, node, 1000);
+    task.state = IPD_TASK_PULLING;
+    ipd_buf_init(rec);
+    cr_assert_eq(ipd_redis_record_encode(rec, &job, 2, NULL, &task), 0);
+}
+
+/* That record as a bulk string. */
+static void record_bulk(text_t *t, const char *id, const char *node)
+{
+    ipd_buf_t rec;
+    record_of(&rec, id, node);
+    put(t, "$%zu\r\n", rec.len);
+    raw(t, rec.data, rec.len);
+    put(t, "\r\n");
+    ipd_buf_dispose(&rec);
+}
 
 /* Stream ids "<ms>-<seq>" compared as numbers. */
 static int id_after(const char *a, const char *b)
@@ -162,9 +189,19 @@ static void fake_command(fake_t *f, int c, const char **arg, const size_t *alen,
     }
     if (argc >= 2 && alen[0] == 4 && strncasecmp(arg[0], "EVAL", 4) == 0 &&
         memmem(arg[1], alen[1], "XREVRANGE", 9) != NULL) {
-        put(&out, "*2\r\n"); /* the snapshot: an empty Stream, sequence 0, no node's hash */
+        /* the snapshot: an empty Stream, sequence 0, and no node's hash unless asked */
+        put(&out, "*%d\r\n", f->snapshot_hashes ? 6 : 2);
         bulk(&out, "0-0");
         bulk(&out, "0");
+        for (int k = 0; f->snapshot_hashes && k < 2; k++) {
+            const char *node = k == 0 ? "node-1" : "node-2";
+            char id[IPD_JOB_ID_SIZE];
+            snprintf(id, sizeof(id), "pj-hash-%d", k + 1);
+            bulk(&out, node);
+            put(&out, "*2\r\n");
+            bulk(&out, id);
+            record_bulk(&out, id, node);
+        }
     } else if (argc >= 2 && alen[0] == 4 && strncasecmp(arg[0], "EVAL", 4) == 0 &&
                memmem(arg[1], alen[1], "'PX'", 4) != NULL) {
         put(&out, "*1\r\n"); /* liveness: the epoch, no other node */
@@ -198,21 +235,16 @@ static void fake_pump(fake_t *f)
     fake_answer(f);
 }
 
-/* The entry of change `seq` (1 up): node-2's task of job pj-<seq>. */
-static void fake_entry(fake_t *f, int seq)
+/* The entry of change `seq` (1 up): `node`'s task of job pj-<seq>. */
+static void fake_entry_of(fake_t *f, int seq, const char *node)
 {
-    ipd_job_t job;
-    ipd_task_t task;
-    memset(&job, 0, sizeof(job));
-    snprintf(job.id, sizeof(job.id), "pj-%d", seq);
-    snprintf(job.image, sizeof(job.image), "registry.example/app:%d", seq);
-    job.spec.ttl_seconds_after_finished = -1;
-    ipd_task_init(&task, "node-2", 1000);
-    task.state = IPD_TASK_PULLING;
+    char id[IPD_JOB_ID_SIZE];
+    snprintf(id, sizeof(id), "pj-%d", seq);
     ipd_buf_t rec;
-    ipd_buf_init(&rec);
-    cr_assert_eq(ipd_redis_record_encode(&rec, &job, 2, NULL, &task), 0);
+    record_of(&rec, id, node);
     text_t *t = &f->entry[seq - 1];
+    free(t->data);
+    memset(t, 0, sizeof(*t));
     snprintf(f->id[seq - 1], sizeof(f->id[0]), "%d-1", seq);
     char s[16];
     snprintf(s, sizeof(s), "%d", seq);
@@ -220,16 +252,22 @@ static void fake_entry(fake_t *f, int seq)
     bulk(t, f->id[seq - 1]);
     put(t, "*8\r\n");
     bulk(t, "n");
-    bulk(t, "node-2");
+    bulk(t, node);
     bulk(t, "s");
     bulk(t, s);
     bulk(t, "j");
-    bulk(t, job.id);
+    bulk(t, id);
     bulk(t, "r");
     put(t, "$%zu\r\n", rec.len);
     raw(t, rec.data, rec.len);
     put(t, "\r\n");
     ipd_buf_dispose(&rec);
+}
+
+/* The entry of change `seq` (1 up): node-2's task of job pj-<seq>. */
+static void fake_entry(fake_t *f, int seq)
+{
+    fake_entry_of(f, seq, "node-2");
 }
 
 static void fake_start(fake_t *f)
@@ -251,16 +289,24 @@ static void fake_stop(fake_t *f)
     resp_unlisten(f->listen_fd, f->dir, f->path);
 }
 
-/* What the link applied: the job ids, in order. */
+/* What the link applied: the job ids, in order, and node-1's (this node's) apart. */
 typedef struct applied {
     char id[ENTRIES * 4][IPD_JOB_ID_SIZE];
     int n;
+    char own_id[4][IPD_JOB_ID_SIZE];
+    int own;
 } applied_t;
 
 static void on_apply(void *ctx, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
     (void)selection;
     applied_t *a = ctx;
+    if (strcmp(task->node, "node-1") == 0) {
+        if (a->own < 4)
+            snprintf(a->own_id[a->own], sizeof(a->own_id[0]), "%s", job->id);
+        a->own++;
+        return;
+    }
     cr_assert_str_eq(task->node, "node-2");
     if (a->n < ENTRIES * 4)
         snprintf(a->id[a->n], sizeof(a->id[0]), "%s", job->id);
@@ -558,4 +604,40 @@ Test(redis_link, the_change_that_carries_the_number_a_typed_newer_record_took_is
     freeReplyObject(sixth);
     ipd_redis_link_destroy(l);
     ipd_mloop_destroy(loop);
+}
+
+/*
+ * This node's own records: the snapshot gives them to the master (what a daemon of this node
+ * published before it, ipd_model_own_records_done), the Stream never does (there they are the
+ * echoes of its own changes). Neither counts as applied.
+ */
+Test(redis_link, a_snapshot_gives_this_node_s_records_and_the_stream_does_not)
+{
+    static world_t w;
+    start(&w, 0, 0);
+    w.fake.snapshot_hashes = 1;
+    fake_entry_of(&w.fake, ENTRIES, "node-1"); /* the last entry is this node's own */
+    for (int i = 0; i < TURNS_MAX && (w.applied.n < ENTRIES || w.fake.nasked < 3); i++)
+        turn(&w);
+    for (int i = 0; i < 50; i++)
+        turn(&w);
+    cr_assert_eq(w.link->state, IPD_REDIS_UP);
+    cr_assert_eq(w.applied.own, 1, "%d records of this node given, not 1", w.applied.own);
+    cr_assert_str_eq(w.applied.own_id[0], "pj-hash-1");
+    /* node-2's record of the snapshot, then its Stream entries; node-1's Stream entry is not given. */
+    cr_assert_eq(w.applied.n, ENTRIES, "%d records of node-2 given, not %d", w.applied.n, ENTRIES);
+    cr_assert_str_eq(w.applied.id[0], "pj-hash-2");
+    for (int i = 1; i < ENTRIES; i++) {
+        char want[IPD_JOB_ID_SIZE];
+        snprintf(want, sizeof(want), "pj-%d", i);
+        cr_assert_str_eq(w.applied.id[i], want, "record %d", i);
+    }
+    ipd_redis_link_stats_t st;
+    ipd_redis_link_stats(w.link, &st);
+    cr_assert_eq(st.applied, ENTRIES, "%" PRIu64 " applied", st.applied);
+    cr_assert_eq(st.skipped, 0);
+
+    ipd_redis_link_destroy(w.link);
+    ipd_mloop_destroy(w.loop);
+    fake_stop(&w.fake);
 }
