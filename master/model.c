@@ -860,6 +860,7 @@ void ipd_model_tick(ipd_model_t *m)
 
 void ipd_model_initial_sync_done(ipd_model_t *m)
 {
+    m->lists_done = 1;
     size_t b = 0;
     job_rec_t *j = NULL;
     while ((j = ipd_model_next_job(m, &b, j)) != NULL) {

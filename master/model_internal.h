@@ -310,6 +310,7 @@ struct ipd_model {
      * own_records_done is set and none is kept again). */
     ipd_strmap_t own_records;
     int own_records_done;
+    int lists_done; /* every collection was listed once (ipd_model_initial_sync_done) */
 };
 
 /*

@@ -292,6 +292,13 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     const ipd_task_t *base = remote && m->remote_feed && t->remote != NULL ? t->remote : &t->task;
     ipd_task_t next = *base;
     t->recheck_at = 0; /* set again below by a time-based rule that still waits */
+    /* This node's task as a daemon of this node published it before this master (own_rec_t). */
+    const own_rec_t *o = remote ? NULL : ipd_model_own_record(m, j->job.id);
+    if (o != NULL && strcmp(o->task.node, t->task.node) != 0)
+        o = NULL;
+    /* Its attempts count as a table's would (below): pods of earlier attempts may be gone. */
+    if (o != NULL && o->task.attempts > t->adopted_attempts)
+        t->adopted_attempts = o->task.attempts;
     if (remote && m->remote_feed)
         from_remote(m, t, &next);
     else if (remote)
@@ -305,14 +312,15 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     if (!remote && next.state == IPD_TASK_PENDING)
         node_reason(m, j, t, &next);
     /*
-     * A task reloaded from the table (a new master) counted attempts of pods that may be gone,
-     * deleted while no master watched. Until every collection is listed, the pods and events
-     * seen so far may not show all the attempts they hold either: the count only never goes
-     * back. Once listed, what the table held and the pods do not show is taken as the earlier
-     * pods' attempts, once, and later attempts add to it.
+     * A task reloaded from the table (a new master), or published by this node's daemon before
+     * it, counted attempts of pods that may be gone, deleted while no master watched. Until every
+     * collection is listed, the pods and events seen so far may not show all the attempts they
+     * hold either: the count only never goes back. Once listed, what the table or the record held
+     * and the pods do not show is taken as the earlier pods' attempts, once, and later attempts
+     * add to it.
      */
     if (t->adopted_attempts != 0) {
-        if (j->from_table) {
+        if (j->from_table || !m->lists_done) {
             if (next.attempts < t->adopted_attempts)
                 next.attempts = t->adopted_attempts;
         } else {
@@ -355,9 +363,6 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
      * so does this node's task as a daemon of this node published it before this master. */
     int64_t updated_at =
         remote && m->remote_feed && t->remote != NULL && next.state != IPD_TASK_UNKNOWN ? t->remote->updated_at : now;
-    const own_rec_t *o = remote ? NULL : ipd_model_own_record(m, j->job.id);
-    if (o != NULL && strcmp(o->task.node, next.node) != 0)
-        o = NULL;
     if (o != NULL)
         own_final_kept(&next, &o->task);
     if (o != NULL && !ipd_task_same_but_time(&o->task, &next))

@@ -2696,3 +2696,45 @@ Test(model, this_node_s_record_of_another_state_gives_no_time)
     cr_assert_eq(v.tasks[0].state, IPD_TASK_PULLING);
     cr_assert_eq(v.tasks[0].updated_at, T0 + 3000);
 }
+
+/*
+ * As attempts_of_pods_deleted_while_no_master_watched_still_count, but the node rebooted: the
+ * new master finds no table, and its node's record in the Redis snapshot holds the attempts.
+ * They count as the table's would: shown at once, taken as the earlier pods' once everything is
+ * listed, and later attempts add to them. So backoff_limit still ends the retries in time.
+ */
+Test(model, attempts_in_this_node_s_record_count_after_a_restart_with_an_empty_table)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_on_node_a("pj-000000e5", 6, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 2, 21));
+    ipd_model_flush(model, T0 + 22000);
+    view_t before = read_job(job.id);
+    cr_assert_eq(before.tasks[0].attempts, 4);
+
+    /* The reboot: the first pod was deleted meanwhile; an empty table, a new master. */
+    ipd_model_destroy(model);
+    cr_assert_eq(ipd_table_delete_job(table, job.id), 0);
+    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
+    ipd_model_set_node(model, "node-a", 1);
+    cr_assert_eq(ipd_model_remote_task(model, &before.job, NULL, &before.tasks[0]), 0);
+    add_kjob(&job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
+    ipd_model_flush(model, T0 + 60000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].attempts, 4, "before the events: %u attempts, the record held 4", v.tasks[0].attempts);
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 2, 21));
+    ipd_model_initial_sync_done(model);
+    ipd_model_flush(model, T0 + 61000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].attempts, 4, "once listed: %u attempts, the record held 4", v.tasks[0].attempts);
+    cr_assert_eq(ipd_model_own_records_done(model), 1);
+
+    /* Later attempts of the listed pod add to them. */
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("e2", "pull-a-2", "Pulling", "Pulling image", 3, 62));
+    ipd_model_flush(model, T0 + 63000);
+    cr_assert_eq(read_job(job.id).tasks[0].attempts, 5);
+}
