@@ -659,12 +659,55 @@ static void settle_times(const ipd_model_t *m, job_rec_t *j, ipd_job_t *next)
 
 static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
 
+/* What a record says of its job (borrowed, as ipd_model_remote_task takes it), taken into `j`. */
+static void take_record_job(ipd_model_t *m, job_rec_t *j, const ipd_job_t *job, const char *selection)
+{
+    if (j->job.image[0] == '\0' || !j->was_published) {
+        if (!ipd_job_spec_same(&j->job.spec, &job->spec))
+            ipd_model_mark_dirty(m, j); /* an input of every task (timeout_seconds) */
+        ipd_strlcpy_utf8(j->job.image, job->image, sizeof(j->job.image));
+        j->job.pull_policy = job->pull_policy;
+        j->job.spec = job->spec;
+    }
+    ipd_model_take_created(m, j, job->created_at, CREATED_RECORD);
+    take_times(j, job->started_at, job->finished_at);
+    if (job->nodes.desired > j->node_count)
+        j->node_count = job->nodes.desired;
+    if (job->keep && !j->job.keep) {
+        j->job.keep = 1;
+        j->job.spec.refresh_seconds = job->spec.refresh_seconds;
+    }
+    if (job->keep && selection != NULL && selection[0] != '\0') {
+        json_t *sel = json_loads(selection, 0, NULL);
+        ipd_model_keep_learn(j, sel);
+        json_decref(sel);
+    }
+}
+
+/*
+ * This node's task restored from its record (own_rec_t) once every collection was listed, and
+ * neither its Job nor a pod of it is there: deleted while no master watched. A final task
+ * stays as it was published; any other was cancelled, as a task reloaded from a table is
+ * (ipd_model_initial_sync_done).
+ */
+static void own_task_without_objects(ipd_model_t *m, job_rec_t *j, task_rec_t *t)
+{
+    if (!m->lists_done || t->has_kjob || task_text(t)->pod_key[0] != '\0' ||
+        ipd_task_state_is_final((ipd_task_state_t)t->task.state) || t->kjob_gone)
+        return;
+    t->kjob_gone = 1;
+    ipd_model_mark_task(m, j, t);
+}
+
 /*
  * A record of this node's own task: kept while the snapshot of a new master is applied
- * (own_rec_t), unless it is the echo of what this master handed to own_task. Its job is not made
- * for it: this node's Kubernetes objects say whether the job is still this node's.
+ * (own_rec_t), unless it is the echo of what this master handed to own_task. A task this
+ * master does not have yet is made from it, with its job, as a table would have held them: the
+ * record is what a daemon of this node last published, and the task's Kubernetes objects may be
+ * gone since (every pull Job has a TTL). A keep job's task is left to its Jobs
+ * (master/model_keep.c).
  */
-static int own_record(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *task)
+static int own_record(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
     if (m->own_records_done)
         return 0;
@@ -672,6 +715,21 @@ static int own_record(ipd_model_t *m, const ipd_job_t *job, const ipd_task_t *ta
     task_rec_t *t = j != NULL ? ipd_model_task(j, task->node, 0) : NULL;
     if (t != NULL && t->sent != NULL && ipd_task_same(t->sent, task))
         return 0;
+    if (t == NULL && !job->keep && (j == NULL || !j->job.keep)) {
+        if (j == NULL && (j = ipd_model_job(m, job->id, 1)) == NULL)
+            return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM;
+        if ((t = ipd_model_task(j, task->node, 1)) == NULL)
+            return -ENOMEM;
+        take_record_job(m, j, job, selection);
+        ipd_task_t rec;
+        ipd_task_copy(&rec, task);
+        ipd_task_set_cause(&rec);
+        ipd_model_task_set(t, &rec);
+        t->untimed = 0; /* the record's time */
+        if (ipd_model_note_sent(t) != 0)
+            return -ENOMEM;
+        own_task_without_objects(m, j, t);
+    }
     own_rec_t *o = ipd_strmap_get(&m->own_records, job->id);
     if (o == NULL) {
         if ((o = malloc(sizeof(*o))) == NULL)
@@ -731,7 +789,7 @@ static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selecti
     if (job->id[0] == '\0' || task->node[0] == '\0')
         return IPD_EINVAL;
     if (!model_is_remote(m, task->node))
-        return own_record(m, job, task);
+        return own_record(m, job, selection, task);
     job_rec_t *j = ipd_model_job(m, job->id, 1);
     if (j == NULL)
         return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM; /* an evicted job stays gone */
@@ -749,26 +807,7 @@ static int remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selecti
     }
     if (!take)
         t->remote = room;
-    if (j->job.image[0] == '\0' || !j->was_published) {
-        if (!ipd_job_spec_same(&j->job.spec, &job->spec))
-            ipd_model_mark_dirty(m, j); /* an input of every task (timeout_seconds) */
-        ipd_strlcpy_utf8(j->job.image, job->image, sizeof(j->job.image));
-        j->job.pull_policy = job->pull_policy;
-        j->job.spec = job->spec;
-    }
-    ipd_model_take_created(m, j, job->created_at, CREATED_RECORD);
-    take_times(j, job->started_at, job->finished_at);
-    if (job->nodes.desired > j->node_count)
-        j->node_count = job->nodes.desired;
-    if (job->keep && !j->job.keep) {
-        j->job.keep = 1;
-        j->job.spec.refresh_seconds = job->spec.refresh_seconds;
-    }
-    if (job->keep && selection != NULL && selection[0] != '\0') {
-        json_t *sel = json_loads(selection, 0, NULL);
-        ipd_model_keep_learn(j, sel);
-        json_decref(sel);
-    }
+    take_record_job(m, j, job, selection);
     if (take) {
         ipd_model_take_record(t, task);
     } else {
@@ -861,6 +900,15 @@ void ipd_model_tick(ipd_model_t *m)
 void ipd_model_initial_sync_done(ipd_model_t *m)
 {
     m->lists_done = 1;
+    size_t ob = 0;
+    ipd_strmap_entry_t *oe = NULL;
+    while ((oe = ipd_strmap_next(&m->own_records, &ob, oe)) != NULL) {
+        const own_rec_t *o = oe->value;
+        job_rec_t *oj = ipd_model_job(m, oe->key, 0);
+        task_rec_t *ot = oj != NULL ? ipd_model_task(oj, o->task.node, 0) : NULL;
+        if (ot != NULL)
+            own_task_without_objects(m, oj, ot);
+    }
     size_t b = 0;
     job_rec_t *j = NULL;
     while ((j = ipd_model_next_job(m, &b, j)) != NULL) {

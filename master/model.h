@@ -130,7 +130,8 @@ void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed);
  * (borrowed JSON text, "" or NULL when none), which the job then follows as if its Jobs had
  * said so; `task` (borrowed) the task. The job's started_at and finished_at, when set, are
  * times the job takes when they are earlier than its own. A record of this node is kept until
- * ipd_model_own_records_done() and ignored after. Returns 0, -ENOMEM, or IPD_EINVAL for a
+ * ipd_model_own_records_done() and ignored after; while kept, it makes this node's task, and
+ * its job, when the model has none (but for a keep job). Returns 0, -ENOMEM, or IPD_EINVAL for a
  * record the model cannot take (empty id or node).
  */
 int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task);

@@ -316,8 +316,9 @@ struct ipd_model {
 /*
  * This node's task of a job as the Redis snapshot gave it (a daemon of this node published it
  * before this master started, a table it did not find), and the job's times in that record. A
- * task this master computes the same but for its time keeps the record's time, so that a
- * restart with an empty table does not show a new time for what did not change.
+ * task the model does not have is made from it (master/model.c, own_record); a task this master
+ * computes the same but for its time keeps the record's time, so that a restart with an empty
+ * table does not show a new time for what did not change.
  */
 typedef struct own_rec {
     ipd_task_t task;

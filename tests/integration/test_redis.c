@@ -537,6 +537,40 @@ Test(redis, a_daemon_restarted_with_an_empty_table_shows_the_job_s_times_as_the_
     stop_world();
 }
 
+/*
+ * The same after Kubernetes deleted the job's Jobs and pods (ttl_seconds_after_finished, as
+ * every pull Job has one): the restarted daemon has nothing of its node's task but its own
+ * record in Redis, and shows the task as it was published, not as a node still to come.
+ */
+Test(redis, a_daemon_restarted_with_an_empty_table_after_kubernetes_deleted_its_job_shows_its_task, .timeout = 120)
+{
+    start_world("rttl", NULL, NULL);
+    char *id = post(0, "{\"image\": \"nginx:1.27\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
+                       "\"ttl_seconds_after_finished\": 1}");
+    expect_converged(id, 30000, "the job did not succeed on every daemon");
+    cr_assert_eq(h_stop(&w.d[2], SIGTERM, 15000), 0, "daemon 3 did not stop cleanly");
+    h_unlink_instance(w.instance[2]);
+    /* Until the simulator deleted node-3's Job (1 s after it finished). */
+    char path[192];
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io/job%%3D%s", id);
+    uint64_t deadline = h_now_ms() + 20000;
+    int left = 1;
+    while (left && h_now_ms() < deadline) {
+        h_resp_t r;
+        cr_assert_eq(h_http(w.sim.port, "GET", path, NULL, NULL, &r), 0);
+        left = r.status != 200 || strstr(r.body, "\"name\"") != NULL;
+        h_resp_free(&r);
+        if (left)
+            usleep(200 * 1000);
+    }
+    cr_assert_not(left, "the simulator did not delete the job's Jobs");
+    start_daemon(2);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    expect_converged(id, 30000, "the restarted daemon does not show the job as the others do");
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_stopped_redis_degrades_and_converges_once_resumed, .timeout = 120)
 {
     start_world("rstop", NULL, NULL);

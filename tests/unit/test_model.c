@@ -2738,3 +2738,78 @@ Test(model, attempts_in_this_node_s_record_count_after_a_restart_with_an_empty_t
     ipd_model_flush(model, T0 + 63000);
     cr_assert_eq(read_job(job.id).tasks[0].attempts, 5);
 }
+
+/*
+ * A node rebooted after Kubernetes deleted its pull Jobs (every pull Job has a TTL): the new
+ * master finds no table and no object of its node's tasks, only their records in the Redis
+ * snapshot. A finished task is restored as it was published, with its job even when no other
+ * node has a task in it; an unfinished one whose Job is gone once everything is listed was
+ * cancelled, as a task reloaded from a table is. A keep job's task is left to its Jobs.
+ */
+Test(model, this_node_s_records_restore_its_tasks_whose_kubernetes_objects_are_gone)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t done = job_of("pj-000000e6", 2, 0);
+    done.nodes.desired = 1;
+    done.state = IPD_JOB_SUCCEEDED;
+    done.started_at = T0 + 2000;
+    done.finished_at = T0 + 5000;
+    ipd_task_t done_task;
+    ipd_task_init(&done_task, "node-a", T0 + 5000);
+    done_task.state = IPD_TASK_SUCCEEDED;
+    done_task.attempts = 1;
+    done_task.pull_ms = 1500;
+    done_task.image_bytes = 123;
+    snprintf(done_task.ns, sizeof(done_task.ns), "%s", NS);
+    snprintf(done_task.pod, sizeof(done_task.pod), "pull-e6-1");
+    snprintf(done_task.reason, sizeof(done_task.reason), "%s", IPD_REASON_PULLED);
+    snprintf(done_task.message, sizeof(done_task.message), "%s", IPD_MESSAGE_PULLED);
+    cr_assert_eq(ipd_model_remote_task(model, &done, NULL, &done_task), 0);
+
+    ipd_job_t going = job_of("pj-000000e7", 2, 0);
+    going.nodes.desired = 2;
+    going.started_at = T0 + 2000;
+    ipd_task_t going_task;
+    ipd_task_init(&going_task, "node-a", T0 + 3000);
+    going_task.state = IPD_TASK_PULLING;
+    going_task.attempts = 1;
+    cr_assert_eq(ipd_model_remote_task(model, &going, NULL, &going_task), 0);
+    ipd_task_t other;
+    ipd_task_init(&other, "node-b", T0 + 3000);
+    other.state = IPD_TASK_PULLING;
+    cr_assert_eq(ipd_model_remote_task(model, &going, NULL, &other), 0);
+
+    ipd_job_t kept = job_of("pj-000000e8", 2, 0);
+    kept.keep = 1;
+    kept.nodes.desired = 1;
+    ipd_task_t kept_task;
+    ipd_task_init(&kept_task, "node-a", T0 + 3000);
+    kept_task.state = IPD_TASK_SUCCEEDED;
+    cr_assert_eq(ipd_model_remote_task(model, &kept, NULL, &kept_task), 0);
+
+    /* Before the lists are complete: as published. */
+    ipd_model_flush(model, T0 + 600000);
+    view_t v = read_job(done.id);
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_eq(v.ntasks, 1);
+    cr_assert_str_eq(v.tasks[0].pod, "pull-e6-1");
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 5000);
+    cr_assert_eq(v.tasks[0].pull_ms, 1500);
+    cr_assert_eq(v.job.started_at, T0 + 2000);
+    cr_assert_eq(v.job.finished_at, T0 + 5000);
+    v = read_job(going.id);
+    cr_assert_eq(task_on(&v, "node-a")->state, IPD_TASK_PULLING);
+    ipd_table_job_view_t probe = {.job = &v.job};
+    cr_assert_eq(ipd_table_get_job(table, kept.id, &probe), IPD_ENOTFOUND,
+                 "a keep job's task was made from its record");
+
+    /* Listed: no Job and no pod of node-a's unfinished task. */
+    ipd_model_initial_sync_done(model);
+    ipd_model_flush(model, T0 + 601000);
+    v = read_job(going.id);
+    cr_assert_eq(task_on(&v, "node-a")->state, IPD_TASK_CANCELLED, "state %d", task_on(&v, "node-a")->state);
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_PULLING);
+    v = read_job(done.id);
+    cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 5000);
+}
