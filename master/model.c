@@ -718,17 +718,21 @@ static int own_record(ipd_model_t *m, const ipd_job_t *job, const char *selectio
     if (t == NULL && !job->keep && (j == NULL || !j->job.keep)) {
         if (j == NULL && (j = ipd_model_job(m, job->id, 1)) == NULL)
             return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM;
-        if ((t = ipd_model_task(j, task->node, 1)) == NULL)
-            return -ENOMEM;
-        take_record_job(m, j, job, selection);
-        ipd_task_t rec;
-        ipd_task_copy(&rec, task);
-        ipd_task_set_cause(&rec);
-        ipd_model_task_set(t, &rec);
-        t->untimed = 0; /* the record's time */
-        if (ipd_model_note_sent(t) != 0)
-            return -ENOMEM;
-        own_task_without_objects(m, j, t);
+        /* A job the table still held comes back with this node's task as the table held it. */
+        t = ipd_model_task(j, task->node, 0);
+        if (t == NULL && !j->job.keep) {
+            if ((t = ipd_model_task(j, task->node, 1)) == NULL)
+                return -ENOMEM;
+            take_record_job(m, j, job, selection);
+            ipd_task_t rec;
+            ipd_task_copy(&rec, task);
+            ipd_task_set_cause(&rec);
+            ipd_model_task_set(t, &rec);
+            t->untimed = 0; /* the record's time */
+            if (ipd_model_note_sent(t) != 0)
+                return -ENOMEM;
+            own_task_without_objects(m, j, t);
+        }
     }
     own_rec_t *o = ipd_strmap_get(&m->own_records, job->id);
     if (o == NULL) {
