@@ -495,6 +495,22 @@ Test(redis, a_cancelled_job_is_not_echoed_between_the_daemons, .timeout = 120)
     stop_world();
 }
 
+/* Starts daemon i again and expects job `id` to converge everywhere within `timeout_ms`. */
+#define restart_converged(i, id, timeout_ms, what) restart_converged_at(IPD_AT, i, id, timeout_ms, what)
+static void restart_converged_at(const char *file, int line, int i, const char *id, int timeout_ms, const char *what)
+{
+    start_daemon(i);
+    h_wait_ready(&w.d[i], w.port[i], 20000);
+    expect_converged_at(file, line, id, timeout_ms, what);
+}
+
+/* Stops daemon i cleanly and removes its table, as a reboot empties /dev/shm. */
+static void stop_emptied(int i)
+{
+    cr_assert_eq(h_stop(&w.d[i], SIGTERM, 15000), 0, "daemon %d did not stop cleanly", i + 1);
+    h_unlink_instance(w.instance[i]);
+}
+
 Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted, .timeout = 120)
 {
     start_world("rkill", NULL, NULL);
@@ -510,9 +526,7 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
     json_t *job = get_job(0, id);
     cr_expect_str_eq(str(task_of(job, "node-3"), "reason"), "NodeDaemonLost");
     json_decref(job);
-    start_daemon(2);
-    h_wait_ready(&w.d[2], w.port[2], 20000);
-    expect_converged(id, 40000, "the job did not converge after the restart");
+    restart_converged(2, id, 40000, "the job did not converge after the restart");
     free(id);
     stop_world();
 }
@@ -527,12 +541,9 @@ Test(redis, a_daemon_restarted_with_an_empty_table_shows_the_job_s_times_as_the_
     start_world("rtimes", NULL, NULL);
     char *id = pull(0, "nginx:1.27", "[\"node-1\", \"node-2\", \"node-3\"]");
     expect_converged(id, 30000, "the job did not succeed on every daemon");
-    cr_assert_eq(h_stop(&w.d[2], SIGTERM, 15000), 0, "daemon 3 did not stop cleanly");
-    h_unlink_instance(w.instance[2]);
+    stop_emptied(2);
     usleep(1200 * 1000); /* a whole second after the job ended, at the times' millisecond grain */
-    start_daemon(2);
-    h_wait_ready(&w.d[2], w.port[2], 20000);
-    expect_converged(id, 30000, "the restarted daemon does not show the job");
+    restart_converged(2, id, 30000, "the restarted daemon does not show the job");
     free(id);
     stop_world();
 }
@@ -548,8 +559,7 @@ Test(redis, a_daemon_restarted_with_an_empty_table_after_kubernetes_deleted_its_
     char *id = post(0, "{\"image\": \"nginx:1.27\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
                        "\"ttl_seconds_after_finished\": 1}");
     expect_converged(id, 30000, "the job did not succeed on every daemon");
-    cr_assert_eq(h_stop(&w.d[2], SIGTERM, 15000), 0, "daemon 3 did not stop cleanly");
-    h_unlink_instance(w.instance[2]);
+    stop_emptied(2);
     /* Until the simulator deleted node-3's Job (1 s after it finished). */
     char path[192];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io/job%%3D%s", id);
@@ -564,9 +574,7 @@ Test(redis, a_daemon_restarted_with_an_empty_table_after_kubernetes_deleted_its_
             usleep(200 * 1000);
     }
     cr_assert_not(left, "the simulator did not delete the job's Jobs");
-    start_daemon(2);
-    h_wait_ready(&w.d[2], w.port[2], 20000);
-    expect_converged(id, 30000, "the restarted daemon does not show the job as the others do");
+    restart_converged(2, id, 30000, "the restarted daemon does not show the job as the others do");
     free(id);
     stop_world();
 }

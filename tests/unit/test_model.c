@@ -834,36 +834,48 @@ Test(model, both_pods_of_a_task_in_one_batch_add_up)
     cr_assert_eq(v.tasks[0].attempts, 3);
 }
 
-Test(model, attempts_of_pods_deleted_while_no_master_watched_still_count)
+/* Job `id` on node-a with two pods of two failed attempts each, published at T0 + 22 s. */
+static ipd_job_t two_pods_of_two_attempts(const char *id)
 {
-    ipd_job_t job = job_on_node_a("pj-00000014", 6, 0);
+    ipd_job_t job = job_on_node_a(id, 6, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 2, 21));
     ipd_model_flush(model, T0 + 22000);
     cr_assert_eq(read_job(job.id).tasks[0].attempts, 4);
+    return job;
+}
 
-    /*
-     * The master stops; the first pod is deleted meanwhile. The new master lists the Jobs and
-     * the second pod, publishes, and only then lists the events that show its two attempts.
-     */
-    restart_master();
-    add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
+/*
+ * A new master of two_pods_of_two_attempts' job, whose first pod was deleted meanwhile, lists
+ * the Job and the second pod, publishes, and only then lists the events that show its two
+ * attempts: the task shows 4 attempts throughout, and a later attempt of the listed pod makes 5.
+ */
+static void relist_second_pod(const ipd_job_t *job)
+{
+    add_kjob(job, "node-a", 1, 0);
+    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job->id, "node-a", "pull-a-2", 20, "backoff"));
     ipd_model_flush(model, T0 + 60000);
-    view_t v = read_job(job.id);
+    view_t v = read_job(job->id);
     cr_assert_eq(v.tasks[0].attempts, 4, "before the events: attempts went back to %u", v.tasks[0].attempts);
     apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 2, 21));
     ipd_model_initial_sync_done(model);
     ipd_model_flush(model, T0 + 61000);
-    v = read_job(job.id);
-    cr_assert_eq(v.tasks[0].attempts, 4, "once listed: %u attempts, the table held 4", v.tasks[0].attempts);
-
-    /* Later attempts of the listed pod add to them. */
+    v = read_job(job->id);
+    cr_assert_eq(v.tasks[0].attempts, 4, "once listed: %u attempts, not 4", v.tasks[0].attempts);
     apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("e2", "pull-a-2", "Pulling", "Pulling image", 3, 62));
     ipd_model_flush(model, T0 + 63000);
-    cr_assert_eq(read_job(job.id).tasks[0].attempts, 5);
+    cr_assert_eq(read_job(job->id).tasks[0].attempts, 5);
+}
+
+Test(model, attempts_of_pods_deleted_while_no_master_watched_still_count)
+{
+    ipd_job_t job = two_pods_of_two_attempts("pj-00000014");
+
+    /* The master stops; the first pod is deleted meanwhile; the table held 4 attempts. */
+    restart_master();
+    relist_second_pod(&job);
 }
 
 Test(model, reattached_table_reloads_active_jobs_and_cancels_the_vanished)
@@ -2625,6 +2637,16 @@ Test(model, a_job_cancelled_elsewhere_ends_when_the_daemon_it_went_through_saw_i
     cr_assert_eq(read_job(job.id).job.finished_at, T0 + 2000, "never before it started");
 }
 
+/* A node reboot: the table loses job `id` (as an emptied /dev/shm would), and a new master of
+ * node-a starts on it. */
+static void reboot_master(const char *id)
+{
+    ipd_model_destroy(model);
+    cr_assert_eq(ipd_table_delete_job(table, id), 0);
+    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
+    ipd_model_set_node(model, "node-a", 1);
+}
+
 /*
  * A node rebooted: its new master finds no table, and the Redis snapshot gives it this node's
  * task as the daemon before it published it. The pod is gone since and its Events expired; the
@@ -2647,10 +2669,7 @@ Test(model, this_node_s_task_from_before_this_master_keeps_its_pod_figures_and_t
     cr_assert_str_eq(before.tasks[0].pod, "pull-e3-1");
 
     /* The reboot: an empty table, a new master. */
-    ipd_model_destroy(model);
-    cr_assert_eq(ipd_table_delete_job(table, job.id), 0);
-    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
-    ipd_model_set_node(model, "node-a", 1);
+    reboot_master(job.id);
     cr_assert(ipd_model_own_records_open(model));
     cr_assert_eq(ipd_model_remote_task(model, &before.job, NULL, &before.tasks[0]), 0);
     apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
@@ -2706,37 +2725,13 @@ Test(model, this_node_s_record_of_another_state_gives_no_time)
 Test(model, attempts_in_this_node_s_record_count_after_a_restart_with_an_empty_table)
 {
     ipd_model_set_node(model, "node-a", 1);
-    ipd_job_t job = job_on_node_a("pj-000000e5", 6, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-1", 1, "backoff"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e1", "pull-a-1", "Pulling", "Pulling image", 2, 2));
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 2, 21));
-    ipd_model_flush(model, T0 + 22000);
+    ipd_job_t job = two_pods_of_two_attempts("pj-000000e5");
     view_t before = read_job(job.id);
-    cr_assert_eq(before.tasks[0].attempts, 4);
 
     /* The reboot: the first pod was deleted meanwhile; an empty table, a new master. */
-    ipd_model_destroy(model);
-    cr_assert_eq(ipd_table_delete_job(table, job.id), 0);
-    cr_assert_eq(ipd_model_create(table, &recorder, &model), 0);
-    ipd_model_set_node(model, "node-a", 1);
+    reboot_master(job.id);
     cr_assert_eq(ipd_model_remote_task(model, &before.job, NULL, &before.tasks[0]), 0);
-    add_kjob(&job, "node-a", 1, 0);
-    apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-a-2", 20, "backoff"));
-    ipd_model_flush(model, T0 + 60000);
-    view_t v = read_job(job.id);
-    cr_assert_eq(v.tasks[0].attempts, 4, "before the events: %u attempts, the record held 4", v.tasks[0].attempts);
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("e2", "pull-a-2", "Pulling", "Pulling image", 2, 21));
-    ipd_model_initial_sync_done(model);
-    ipd_model_flush(model, T0 + 61000);
-    v = read_job(job.id);
-    cr_assert_eq(v.tasks[0].attempts, 4, "once listed: %u attempts, the record held 4", v.tasks[0].attempts);
-    cr_assert_eq(ipd_model_own_records_done(model), 1);
-
-    /* Later attempts of the listed pod add to them. */
-    apply(IPD_MODEL_EVENTS, IPD_WATCH_MODIFIED, event("e2", "pull-a-2", "Pulling", "Pulling image", 3, 62));
-    ipd_model_flush(model, T0 + 63000);
-    cr_assert_eq(read_job(job.id).tasks[0].attempts, 5);
+    relist_second_pod(&job);
 }
 
 /*
