@@ -715,25 +715,6 @@ static int own_record(ipd_model_t *m, const ipd_job_t *job, const char *selectio
     task_rec_t *t = j != NULL ? ipd_model_task(j, task->node, 0) : NULL;
     if (t != NULL && t->sent != NULL && ipd_task_same(t->sent, task))
         return 0;
-    if (t == NULL && !job->keep && (j == NULL || !j->job.keep)) {
-        if (j == NULL && (j = ipd_model_job(m, job->id, 1)) == NULL)
-            return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM;
-        /* A job the table still held comes back with this node's task as the table held it. */
-        t = ipd_model_task(j, task->node, 0);
-        if (t == NULL && !j->job.keep) {
-            if ((t = ipd_model_task(j, task->node, 1)) == NULL)
-                return -ENOMEM;
-            take_record_job(m, j, job, selection);
-            ipd_task_t rec;
-            ipd_task_copy(&rec, task);
-            ipd_task_set_cause(&rec);
-            ipd_model_task_set(t, &rec);
-            t->untimed = 0; /* the record's time */
-            if (ipd_model_note_sent(t) != 0)
-                return -ENOMEM;
-            own_task_without_objects(m, j, t);
-        }
-    }
     own_rec_t *o = ipd_strmap_get(&m->own_records, job->id);
     if (o == NULL) {
         if ((o = malloc(sizeof(*o))) == NULL)
@@ -747,6 +728,22 @@ static int own_record(ipd_model_t *m, const ipd_job_t *job, const char *selectio
     ipd_task_set_cause(&o->task); /* as the model sets it on what it computes */
     o->started_at = job->started_at;
     o->finished_at = job->finished_at;
+    if (t == NULL && !job->keep) {
+        if (j == NULL && (j = ipd_model_job(m, job->id, 1)) == NULL)
+            return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM;
+        /* A job the table still held comes back with this node's task as the table held it. */
+        t = ipd_model_task(j, task->node, 0);
+        if (t == NULL && !j->job.keep) {
+            if ((t = ipd_model_task(j, task->node, 1)) == NULL)
+                return -ENOMEM;
+            take_record_job(m, j, job, selection);
+            ipd_model_task_set(t, &o->task);
+            t->untimed = 0; /* the record's time */
+            if (ipd_model_note_sent(t) != 0)
+                return -ENOMEM;
+            own_task_without_objects(m, j, t);
+        }
+    }
     if (j != NULL) {
         take_times(j, job->started_at, job->finished_at);
         if (t != NULL)

@@ -363,12 +363,13 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
      * so does this node's task as a daemon of this node published it before this master. */
     int64_t updated_at =
         remote && m->remote_feed && t->remote != NULL && next.state != IPD_TASK_UNKNOWN ? t->remote->updated_at : now;
-    if (o != NULL)
+    if (o != NULL) {
         own_final_kept(&next, &o->task);
-    if (o != NULL && !ipd_task_same_but_time(&o->task, &next))
-        o = NULL;
-    if (o != NULL)
-        updated_at = o->task.updated_at;
+        if (ipd_task_same_but_time(&o->task, &next))
+            updated_at = o->task.updated_at;
+        else
+            o = NULL;
+    }
     next.updated_at = t->task.updated_at;
     if (!t->untimed && ipd_task_same(&next, &t->task) && (o == NULL || updated_at == t->task.updated_at))
         return 0;

@@ -504,12 +504,11 @@ static int apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, 
             skip(l, &l->logged_malformed, node, node_len, "malformed");
         return rc == -ENOTSUP ? rc : IPD_EINVAL;
     }
-    if (node_len == strlen(l->node) && memcmp(node, l->node, node_len) == 0) {
-        if (own && l->ops.apply != NULL)
-            l->ops.apply(l->ops.ctx, &job, selection, &task);
+    int mine = node_len == strlen(l->node) && memcmp(node, l->node, node_len) == 0;
+    if (mine && !own)
         return 0;
-    }
-    l->stats.applied++;
+    if (!mine)
+        l->stats.applied++;
     if (l->ops.apply != NULL)
         l->ops.apply(l->ops.ctx, &job, selection, &task);
     return 0;
