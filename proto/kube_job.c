@@ -270,9 +270,15 @@ static void read_conditions(const json_t *status, ipd_kube_job_info_t *out)
         const char *type = ipd_json_str_at(c, "type", NULL), *st = ipd_json_str_at(c, "status", NULL);
         if (type == NULL || st == NULL || strcmp(st, "True") != 0)
             continue;
-        if (strcmp(type, "Complete") == 0) {
+        int complete = strcmp(type, "Complete") == 0, failed = strcmp(type, "Failed") == 0;
+        const char *at = complete || failed ? ipd_json_str_at(c, "lastTransitionTime", NULL) : NULL;
+        int64_t ms;
+        if (at != NULL && ipd_time_parse(at, strlen(at), &ms) == 0 &&
+            (out->ended_at == IPD_TIME_NULL || ms < out->ended_at))
+            out->ended_at = ms;
+        if (complete) {
             out->complete = 1;
-        } else if (strcmp(type, "Failed") == 0) {
+        } else if (failed) {
             out->failed = 1;
             ipd_strlcpy_utf8(out->failed_reason,
                              ipd_json_str_at(c, "reason", NULL) ? ipd_json_str_at(c, "reason", NULL) : "",

@@ -51,6 +51,10 @@
  *  daemons that see only the Job (node scope without Redis) know the task succeeded. */
 #define IPD_ANNOTATION_OUTCOME "imgpulld.io/outcome"
 
+/** A task whose Job was deleted before its image was pulled (a cancel): its reason and message. */
+#define IPD_REASON_JOB_DELETED  "Cancelled"
+#define IPD_MESSAGE_JOB_DELETED "the task's Kubernetes Job was deleted before the image was pulled"
+
 /** Where the no-op program is mounted in both containers of a pull pod. */
 #define IPD_PULL_BIN_DIR        "/imgpulld-bin"
 #define IPD_PULL_VOLUME         "imgpulld-bin"
@@ -135,10 +139,11 @@ typedef struct ipd_kube_job_info {
     int64_t created_at;  /**< from the annotation, else metadata.creationTimestamp */
     uint32_t node_count; /**< 0 if absent */
     int suspended;
-    int complete;    /**< condition Complete=True */
-    int failed;      /**< condition Failed=True */
-    uint32_t active; /**< status.active: pods running now */
-    int pulled;      /**< annotation imgpulld.io/outcome=succeeded: the node's daemon saw the image pulled */
+    int complete;     /**< condition Complete=True */
+    int failed;       /**< condition Failed=True */
+    uint32_t active;  /**< status.active: pods running now */
+    int pulled;       /**< annotation imgpulld.io/outcome=succeeded: the node's daemon saw the image pulled */
+    int64_t ended_at; /**< lastTransitionTime of the Complete or Failed condition; IPD_TIME_NULL if none */
     char failed_reason[IPD_REASON_SIZE]; /**< BackoffLimitExceeded, DeadlineExceeded, ... */
     char failed_message[IPD_MESSAGE_SIZE];
     int keep;                           /**< annotation imgpulld.io/keep=true */

@@ -118,7 +118,8 @@ Test(kube_job, failed_condition_and_foreign_jobs)
         "\"creationTimestamp\":\"2026-11-27T10:00:00Z\"},"
         "\"spec\":{\"template\":{\"spec\":{\"nodeName\":\"n\",\"containers\":[{\"image\":\"nginx\"}]}}},"
         "\"status\":{\"conditions\":[{\"type\":\"Failed\",\"status\":\"True\",\"reason\":\"BackoffLimitExceeded\","
-        "\"message\":\"Job has reached the specified backoff limit\"}]}}",
+        "\"message\":\"Job has reached the specified backoff limit\","
+        "\"lastTransitionTime\":\"2026-11-27T10:00:07Z\"}]}}",
         0, &e);
     cr_assert_not_null(obj);
     ipd_kube_job_info_t info;
@@ -128,6 +129,7 @@ Test(kube_job, failed_condition_and_foreign_jobs)
     cr_assert_str_eq(info.node, "n");
     cr_assert_eq(info.created_at, 1795773600000LL);
     cr_assert_eq(info.spec.ttl_seconds_after_finished, -1);
+    cr_assert_eq(info.ended_at, 1795773607000LL, "when the Failed condition was set");
     json_decref(obj);
 
     obj = json_loads("{\"metadata\":{\"name\":\"other\"},\"spec\":{}}", 0, &e);
