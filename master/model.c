@@ -837,6 +837,9 @@ int ipd_model_remote_drop(ipd_model_t *m, const char *id)
             return 0;
         free_job(m, j);
     }
+    /* Gone as if evicted here: a late record, or the stand-in's list of a Job that is still there
+     * (master/standin.h), does not bring it back. */
+    remember_gone(m, id);
     int rc = ipd_table_delete_job(m->table, id);
     return rc == IPD_ENOTFOUND ? 0 : rc;
 }
@@ -852,6 +855,38 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive)
         return;
     ipd_info("model", "node %s: its daemon is %s", node, alive ? "back" : "lost (liveness key expired)");
     ipd_model_mark_node(m, node, 0);
+}
+
+void ipd_model_lost_tasks(ipd_model_t *m,
+                          void (*fn)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task),
+                          void *ctx)
+{
+    /* Lost nodes are few: each job's task of each is found as ipd_model_mark_node finds it. */
+    size_t nb = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&m->lost_nodes, &nb, e)) != NULL) {
+        size_t b = 0;
+        job_rec_t *j = NULL;
+        while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
+            const task_rec_t *t = j->job.keep ? NULL : ipd_model_task(j, e->key, 0);
+            if (t != NULL && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+                fn(ctx, &j->job, j->node_count, &t->task);
+        }
+    }
+}
+
+int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node)
+{
+    job_rec_t *j = jobs_get(m, id, ipd_strmap_hash(id));
+    if (j == NULL) {
+        ipd_job_t job;
+        ipd_table_job_view_t probe = {.job = &job};
+        if (ipd_strmap_get(&m->gone, id) != NULL || ipd_table_get_job(m->table, id, &probe) != IPD_ENOTFOUND)
+            return IPD_MODEL_JOB_GONE;
+        return IPD_MODEL_NO_TASK;
+    }
+    const task_rec_t *t = ipd_model_task(j, node, 0);
+    return t != NULL ? t->task.state : IPD_MODEL_NO_TASK;
 }
 
 void ipd_model_republish(ipd_model_t *m)
@@ -1094,7 +1129,10 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     /* A keep job is never final: a state published before its Jobs said it keeps is corrected. */
     if (j->was_published && ipd_job_state_is_final((ipd_job_state_t)j->published.state) && !j->job.keep) {
         next->state = j->published.state;
-        next->finished_at = j->published.finished_at;
+        /* Earlier when the tasks' ends moved earlier: a task takes the time a stand-in published
+         * its end with (model_task.c), which the other daemons' jobs ended at. */
+        int64_t last = last_task_end(j, j->published.finished_at);
+        next->finished_at = last < j->published.finished_at ? last : j->published.finished_at;
         ipd_strlcpy_utf8(next->error_reason, j->published.error_reason, sizeof(next->error_reason));
         ipd_strlcpy_utf8(next->error_message, j->published.error_message, sizeof(next->error_message));
         next->error_cause = j->published.error_cause;
@@ -1204,6 +1242,7 @@ static void forget_job(ipd_model_t *m, job_rec_t *j)
     memcpy(id, j->job.id, sizeof(id));
     free_job(m, j);
     if (drop) {
+        remember_gone(m, id); /* as ipd_model_remote_drop */
         int rc = ipd_table_delete_job(m->table, id);
         if (rc != 0 && rc != IPD_ENOTFOUND)
             ipd_warn("model", "job %s: dropping it from the table: %s", id, ipd_strerror(rc));

@@ -149,6 +149,26 @@ int ipd_model_remote_drop(ipd_model_t *m, const char *id);
  */
 void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive);
 
+/** ipd_model_task_held: the model holds no task of the node (nor, maybe, the job). */
+#define IPD_MODEL_NO_TASK (-1)
+/** ipd_model_task_held: the job was let go of (evicted, or finished and in the table only). */
+#define IPD_MODEL_JOB_GONE (-2)
+
+/**
+ * The state (ipd_task_state_t) of `node`'s task of job `id` (both borrowed) as this model holds
+ * it, or IPD_MODEL_NO_TASK, or IPD_MODEL_JOB_GONE.
+ */
+int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node);
+
+/**
+ * Calls `fn` for each unfinished task of a node whose daemon is lost (ipd_model_remote_node), with
+ * its job as last aggregated and the nodes it targets; keep jobs are left out (their nodes come
+ * and go with their selection). All borrowed for the call.
+ */
+void ipd_model_lost_tasks(ipd_model_t *m,
+                          void (*fn)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task),
+                          void *ctx);
+
 /** Calls own_task again for every task of this node the model holds (after a Redis reconnect). */
 void ipd_model_republish(ipd_model_t *m);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "master/model_internal.h"
+#include "master/standin.h"
 #include "proto/cause.h"
 #include "proto/error.h"
 #include "shared/log.h"
@@ -157,7 +158,7 @@ static int own_rules(const task_rec_t *t)
  * daemon is lost, the task is final, or attempts, a give-up or a deletion of its own apply):
  * the general computation then decides.
  */
-static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
+static int from_published(ipd_model_t *m, task_rec_t *t)
 {
     const ipd_task_t *rec = t->remote;
     if (own_rules(t) || ipd_task_state_is_final((ipd_task_state_t)t->task.state) ||
@@ -170,8 +171,6 @@ static int from_published(ipd_model_t *m, task_rec_t *t, int64_t now)
         return 0;
     ipd_task_copy_known(&t->task, t->blank, rec, rec_blank);
     t->blank = (uint8_t)rec_blank;
-    if (rec->state == IPD_TASK_UNKNOWN)
-        t->task.updated_at = now;
     return 1;
 }
 
@@ -242,7 +241,7 @@ static void from_remote(ipd_model_t *m, const task_rec_t *t, ipd_task_t *next)
         ipd_strlcpy_utf8(next->node, t->task.node, sizeof(next->node));
     if (node_lost(m, t) && !ipd_task_state_is_final((ipd_task_state_t)next->state)) {
         next->state = IPD_TASK_UNKNOWN;
-        set_text(next, "NodeDaemonLost", "the daemon of this node stopped refreshing its liveness key in Redis");
+        set_text(next, IPD_STANDIN_REASON, IPD_STANDIN_MESSAGE);
     }
 }
 
@@ -283,7 +282,7 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         }
     }
     if (remote && m->remote_feed && t->remote != NULL && !m->copy_tasks) {
-        int rc = from_published(m, t, now);
+        int rc = from_published(m, t);
         if (rc >= 0)
             return rc;
     }
@@ -349,6 +348,9 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
             kept.image_bytes = next.image_bytes;
         if (next.attempts > kept.attempts)
             kept.attempts = next.attempts;
+        /* So does the pod a stand-in could not name (master/standin.h). */
+        if (kept.pod[0] == '\0' && next.pod[0] != '\0' && strcmp(kept.ns, next.ns) == 0)
+            ipd_strlcpy_utf8(kept.pod, next.pod, sizeof(kept.pod));
         next = kept;
     } else if (t->gave_up) {
         next.state = IPD_TASK_FAILED;
@@ -356,20 +358,34 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
     }
     if (t->kjob_gone && !ipd_task_state_is_final((ipd_task_state_t)next.state)) {
         next.state = IPD_TASK_CANCELLED;
-        set_text(&next, "Cancelled", "the task's Kubernetes Job was deleted before the image was pulled");
+        set_text(&next, IPD_REASON_JOB_DELETED, IPD_MESSAGE_JOB_DELETED);
     }
     ipd_task_set_cause(&next);
-    /* A published remote task keeps its daemon's time, so that every daemon shows the same task;
-     * so does this node's task as a daemon of this node published it before this master. */
-    int64_t updated_at =
-        remote && m->remote_feed && t->remote != NULL && next.state != IPD_TASK_UNKNOWN ? t->remote->updated_at : now;
+    /* A published remote task keeps its daemon's time, so that every daemon shows the same task
+     * (unknown too when the record says so: a stand-in's, master/standin.h), but not the time of
+     * a task this daemon judges lost; so does this node's task as a daemon of this node
+     * published it before this master. */
+    int64_t updated_at = remote && m->remote_feed && t->remote != NULL &&
+                                 (next.state != IPD_TASK_UNKNOWN || t->remote->state == IPD_TASK_UNKNOWN)
+                             ? t->remote->updated_at
+                             : now;
     if (o != NULL) {
         own_final_kept(&next, &o->task);
-        if (ipd_task_same_but_time(&o->task, &next))
+        /* The same task, or the same final state as published before (by a stand-in too, whose
+         * task the pod and figures seen here fill in): with the time it was published with. */
+        if (ipd_task_same_but_time(&o->task, &next) ||
+            (ipd_task_state_is_final((ipd_task_state_t)o->task.state) && o->task.state == next.state))
             updated_at = o->task.updated_at;
         else
             o = NULL;
     }
+    /* A final task keeps the earliest time its end was seen with: figures and attempts that come
+     * later fill it in without moving it, and a record or this node's daemon that saw the same
+     * end earlier (a stand-in saw it from the Job, the node's daemon from the pod) moves it
+     * there. Whatever order the records come in, every daemon ends with the same time, and the
+     * job's end with it (model.c, last_task_end). */
+    if (ipd_task_state_is_final((ipd_task_state_t)t->task.state) && !t->untimed && t->task.updated_at < updated_at)
+        updated_at = t->task.updated_at;
     next.updated_at = t->task.updated_at;
     if (!t->untimed && ipd_task_same(&next, &t->task) && (o == NULL || updated_at == t->task.updated_at))
         return 0;

@@ -401,6 +401,33 @@ Test(model, pull_progresses_from_pulling_to_succeeded)
     cr_assert_eq(count_actions("delete_pod"), 0);
 }
 
+/*
+ * The Pulled event that carries a pull's figures may come after the pod's exit that ended the
+ * task (a watch behind the other). The figures fill the final task in; its time stays when it
+ * ended, and so does its job's end: a daemon that learns the task with its figures already in
+ * (another node's, or after a restart) shows the same times. Before, the task and a job that
+ * ended with it took the time the figures came.
+ */
+Test(model, figures_that_come_after_the_end_do_not_move_it)
+{
+    ipd_job_t job = job_on_node_a("pj-000000a3", 3, 0);
+    apply_pulling(job.id, "node-a", "pull-a-1", "pull-a-1.1");
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-a-1", 1, "completed"));
+    ipd_model_flush(model, T0 + 5000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].pull_ms, IPD_UNKNOWN_I64);
+    cr_assert_eq(v.job.finished_at, T0 + 5000);
+
+    apply(IPD_MODEL_EVENTS, IPD_WATCH_ADDED, event("pull-a-1.2", "pull-a-1", "Pulled", PULLED_MSG, 1, 4));
+    ipd_model_flush(model, T0 + 9000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].pull_ms, 1500, "the figures fill the task in");
+    cr_assert_eq(v.tasks[0].image_bytes, 123);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 5000, "updated_at %lld", (long long)v.tasks[0].updated_at);
+    cr_assert_eq(v.job.finished_at, T0 + 5000);
+}
+
 Test(model, applying_the_same_objects_again_writes_nothing)
 {
     ipd_job_t job = job_of("pj-00000004", 3, 0);
@@ -2456,6 +2483,15 @@ Test(model, another_node_s_drop_removes_the_job_also_when_its_last_records_wait_
     cr_assert(in_table(late.id));
     ipd_model_flush(model, T0 + 3000);
     cr_assert(!in_table(late.id), "the job whose drop came while its final record waited stayed in the table");
+    /* Both stay gone: a late record does not bring them back, and the stand-in sees them gone
+     * (master/standin.h), not as jobs it holds nothing of. */
+    cr_assert_eq(ipd_model_task_held(model, done.id, "node-b"), IPD_MODEL_JOB_GONE);
+    cr_assert_eq(ipd_model_task_held(model, late.id, "node-b"), IPD_MODEL_JOB_GONE);
+    rec.updated_at = T0 + 3500;
+    cr_assert_eq(ipd_model_remote_task(model, &late, NULL, &rec), 0);
+    ipd_model_flush(model, T0 + 4000);
+    cr_assert(!in_table(late.id), "a late record brought a dropped job back");
+    cr_assert_eq(ipd_model_task_held(model, "pj-000000f9", "node-b"), IPD_MODEL_NO_TASK);
 
     /* Followed here (this node's pod of it): a drop leaves it, waiting or not. */
     ipd_job_t mine = job_of("pj-000000f3", 2, 0);
@@ -2605,6 +2641,34 @@ Test(model, a_job_learnt_late_from_records_keeps_the_times_the_other_daemons_sho
 }
 
 /*
+ * A task another daemon published as unknown (the stand-in for a node without a live daemon,
+ * master/standin.h) keeps the record's time on every daemon, lost node or not; only a task this
+ * daemon itself judges lost takes its own time. Before, each daemon stamped such a task with the
+ * time it applied the record, and the job's times followed from it.
+ */
+Test(model, a_task_a_record_says_unknown_keeps_the_record_s_time)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000e3", 2, 0);
+    job.nodes.desired = 1;
+    remote_record(&job, "node-d", IPD_TASK_UNKNOWN, T0 + 1000);
+    ipd_model_flush(model, T0 + 1700);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_UNKNOWN);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 1000, "updated_at %lld", (long long)v.tasks[0].updated_at);
+    /* Judged lost meanwhile (the stand-in put it in {p}:nodes): the record still says when. */
+    ipd_model_remote_node(model, "node-d", 0);
+    job.started_at = T0 + 2000; /* as the stand-in says of a job that no daemon saw start */
+    remote_record(&job, "node-d", IPD_TASK_SUCCEEDED, T0 + 2000);
+    ipd_model_flush(model, T0 + 2900);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 2000);
+    cr_assert_eq(v.job.started_at, T0 + 2000, "started_at %lld", (long long)v.job.started_at);
+    cr_assert_eq(v.job.finished_at, T0 + 2000, "finished_at %lld", (long long)v.job.finished_at);
+}
+
+/*
  * A job cancelled through another daemon ended when that daemon saw the cancel: its record says
  * so, and it is earlier than the last task's end, which each node's daemon stamped when it
  * deleted its Job. A daemon that published a later time takes the earlier one, and never a time
@@ -2699,6 +2763,133 @@ Test(model, this_node_s_task_from_before_this_master_keeps_its_pod_figures_and_t
     after = read_job(job.id);
     cr_assert_eq(after.tasks[0].updated_at, before.tasks[0].updated_at);
     cr_assert_eq(after.job.started_at, before.job.started_at);
+}
+
+/* This node's task as a stand-in published it while no daemon of this node was alive
+ * (master/standin.h): succeeded from its Job, no pod, no figures. */
+static ipd_task_t stood_in(int64_t at)
+{
+    ipd_task_t rec;
+    ipd_task_init(&rec, "node-a", at);
+    rec.state = IPD_TASK_SUCCEEDED;
+    strcpy(rec.ns, NS);
+    strcpy(rec.reason, "Pulled");
+    strcpy(rec.message, "the image is on the node");
+    return rec;
+}
+
+/*
+ * This node's daemon was away (dead, or cut off from Redis) when its task ended, and a stand-in
+ * published the end from the Job. The master, back, sees the same final state with its pod and
+ * figures: the task keeps the time the stand-in published, which the other daemons show and
+ * their job's end follows, and gains the pod and figures. Whether the snapshot's record comes
+ * before this master computed the task or after it published it (a race of the lists and the
+ * link) does not matter. Before, the master kept its own time when the record was not the same
+ * but for the time, and its job ended later than on the other daemons.
+ */
+Test(model, this_node_s_task_a_stand_in_ended_keeps_that_time_and_gains_the_pod)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    for (int late = 0; late < 2; late++) {
+        ipd_job_t job = job_on_node_a(late ? "pj-000000e7" : "pj-000000e6", 2, 0);
+        job.started_at = T0 + 3000;
+        ipd_task_t rec = stood_in(T0 + 3000);
+        if (!late)
+            cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+        apply_pulling(job.id, "node-a", late ? "pull-e7" : "pull-e6", late ? "e7-pulling" : "e6-pulling");
+        apply_pulled(job.id, "node-a", late ? "pull-e7" : "pull-e6", late ? "e7-pulled" : "e6-pulled");
+        apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+        if (!late)
+            ipd_model_initial_sync_done(model);
+        ipd_model_flush(model, T0 + 9000);
+        if (late) {
+            cr_assert_eq(read_job(job.id).tasks[0].updated_at, T0 + 9000);
+            cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+            ipd_model_flush(model, T0 + 9500);
+        }
+        view_t v = read_job(job.id);
+        cr_assert_eq(v.tasks[0].state, IPD_TASK_SUCCEEDED, "late %d", late);
+        cr_assert_str_eq(v.tasks[0].pod, late ? "pull-e7" : "pull-e6", "late %d", late);
+        cr_assert_eq(v.tasks[0].pull_ms, 1500, "late %d", late);
+        cr_assert_eq(v.tasks[0].updated_at, T0 + 3000, "late %d: updated_at %lld", late,
+                     (long long)v.tasks[0].updated_at);
+        cr_assert_eq(v.job.finished_at, T0 + 3000, "late %d: finished_at %lld", late, (long long)v.job.finished_at);
+    }
+}
+
+/*
+ * Another node's daemon was only cut off from Redis: it saw its task end from the pod before the
+ * stand-in saw the Job complete. Back, it publishes its end, earlier and with the pod and
+ * figures: every daemon takes the earliest end of the same final state, whichever record came
+ * first, and the job's end follows. Before, a final task kept the first time it was published
+ * with, and daemons that got the records in another order disagreed.
+ */
+Test(model, the_earliest_end_of_a_final_task_wins_whatever_order_its_records_come_in)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000e8", 2, 0);
+    job.nodes.desired = 1;
+    job.started_at = T0 + 1000;
+    ipd_task_t standin = stood_in(T0 + 6000), own = stood_in(T0 + 4000);
+    strcpy(standin.node, "node-b");
+    strcpy(own.node, "node-b");
+    strcpy(own.pod, "pull-e8");
+    own.pull_ms = 1500;
+    own.image_bytes = 123;
+    own.attempts = 1;
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &standin), 0);
+    ipd_model_flush(model, T0 + 6500);
+    cr_assert_eq(read_job(job.id).job.finished_at, T0 + 6000);
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &own), 0);
+    ipd_model_flush(model, T0 + 7000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 4000, "updated_at %lld", (long long)v.tasks[0].updated_at);
+    cr_assert_str_eq(v.tasks[0].pod, "pull-e8");
+    cr_assert_eq(v.tasks[0].pull_ms, 1500);
+    cr_assert_eq(v.job.finished_at, T0 + 4000, "finished_at %lld", (long long)v.job.finished_at);
+    /* The stand-in's again (a republish): nothing moves. */
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &standin), 0);
+    ipd_model_flush(model, T0 + 8000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 4000);
+    cr_assert_str_eq(v.tasks[0].pod, "pull-e8");
+    cr_assert_eq(v.job.finished_at, T0 + 4000);
+}
+
+typedef struct lost_seen {
+    char what[8][IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 16];
+    size_t n;
+} lost_seen_t;
+
+static void note_lost(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+{
+    lost_seen_t *s = ctx;
+    if (s->n < 8)
+        snprintf(s->what[s->n++], sizeof(s->what[0]), "%s %s %u", job->id, task->node, node_count);
+}
+
+/* The tasks the stand-in checks against the Jobs it lists (master/daemon_standin.c): the
+ * unfinished ones of lost nodes, keep jobs left out. */
+Test(model, the_lost_tasks_are_the_unfinished_ones_of_lost_nodes)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000e9", 2, 0);
+    job.nodes.desired = 3;
+    remote_record(&job, "node-b", IPD_TASK_PULLING, T0 + 1000);
+    remote_record(&job, "node-c", IPD_TASK_PULLING, T0 + 1000);
+    remote_record(&job, "node-d", IPD_TASK_SUCCEEDED, T0 + 1000);
+    ipd_job_t keep = job_of("pj-000000ea", 2, 0);
+    keep.keep = 1;
+    remote_record(&keep, "node-b", IPD_TASK_PULLING, T0 + 1000);
+    ipd_model_flush(model, T0 + 2000);
+    lost_seen_t s = {.n = 0};
+    ipd_model_lost_tasks(model, note_lost, &s);
+    cr_assert_eq(s.n, 0, "no node is lost");
+    ipd_model_remote_node(model, "node-b", 0);
+    ipd_model_remote_node(model, "node-d", 0);
+    ipd_model_lost_tasks(model, note_lost, &s);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.what[0], "pj-000000e9 node-b 3");
 }
 
 /* A record of this node whose task differs from what this master computes gives it no time. */

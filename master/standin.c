@@ -1,0 +1,81 @@
+#include "master/standin.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "master/model.h"
+#include "proto/cause.h"
+#include "proto/kube_pod.h"
+
+int ipd_standin_selector(ipd_buf_t *out, const char *const *nodes, size_t n)
+{
+    if (ipd_buf_appendf(out, "%s,%s notin (", IPD_LABEL_JOB, IPD_LABEL_NODE) != 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        char label[64];
+        ipd_kube_node_label(nodes[i], label);
+        if ((i > 0 && ipd_buf_append_char(out, ',') != 0) || ipd_buf_append_str(out, label) != 0)
+            return -ENOMEM;
+    }
+    return ipd_buf_append_char(out, ')') != 0 ? -ENOMEM : 0;
+}
+
+static void set_text(ipd_task_t *t, const char *reason, const char *message)
+{
+    ipd_strlcpy_utf8(t->reason, reason, sizeof(t->reason));
+    ipd_strlcpy_utf8(t->message, message, sizeof(t->message));
+}
+
+void ipd_standin_cancelled(const ipd_task_t *held, int64_t now, ipd_task_t *out)
+{
+    ipd_task_copy(out, held);
+    out->state = IPD_TASK_CANCELLED;
+    set_text(out, IPD_REASON_JOB_DELETED, IPD_MESSAGE_JOB_DELETED);
+    out->updated_at = now;
+    ipd_task_set_cause(out);
+}
+
+int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int64_t not_before, ipd_job_t *job,
+                     ipd_task_t *task)
+{
+    if (info->anchor || info->node[0] == '\0' || held == IPD_MODEL_JOB_GONE)
+        return 0;
+    ipd_task_state_t state = info->complete || info->pulled ? IPD_TASK_SUCCEEDED
+                             : info->failed                 ? IPD_TASK_FAILED
+                                                            : IPD_TASK_UNKNOWN;
+    if (held >= 0 && (ipd_task_state_is_final((ipd_task_state_t)held) || !ipd_task_state_is_final(state)))
+        return 0;
+    if (held == IPD_MODEL_NO_TASK && ipd_task_state_is_final(state) && info->ended_at != IPD_TIME_NULL &&
+        info->ended_at < not_before)
+        return 0;
+    ipd_task_init(task, info->node, now);
+    ipd_strlcpy_utf8(task->ns, info->ns, sizeof(task->ns));
+    task->state = (uint8_t)state;
+    /* The words the node's own daemon gives a task whose Job completed: a daemon of the node that
+     * was only cut off from Redis, and comes back, has the same final task, with the pod and
+     * figures that fill this one in (a final task's words never change). */
+    if (state == IPD_TASK_SUCCEEDED)
+        set_text(task, IPD_REASON_PULLED, IPD_MESSAGE_PULLED);
+    else if (state == IPD_TASK_FAILED && info->failed_reason[0] != '\0')
+        set_text(task, info->failed_reason, info->failed_message);
+    else if (state == IPD_TASK_FAILED)
+        set_text(task, IPD_STANDIN_REASON,
+                 "no daemon of this node refreshes its liveness key in Redis; its Job failed");
+    else
+        set_text(task, IPD_STANDIN_REASON, IPD_STANDIN_MESSAGE);
+    ipd_task_set_cause(task);
+    memset(job, 0, sizeof(*job));
+    ipd_strlcpy_utf8(job->id, info->job_id, sizeof(job->id));
+    ipd_strlcpy_utf8(job->image, info->image, sizeof(job->image));
+    job->pull_policy = info->pull_policy;
+    job->spec = info->spec;
+    job->created_at = info->created_at;
+    /* The pull on the node ended by now, so the job had started: a job no daemon saw start (on
+     * nodes without a live daemon only) starts then on every daemon, not when each learns it. Its
+     * end is the last task's (master/model.c), never a time a stand-in gives. */
+    job->started_at = ipd_task_state_is_final(state) ? now : IPD_TIME_NULL;
+    job->finished_at = IPD_TIME_NULL;
+    job->keep = info->keep != 0;
+    job->nodes.desired = info->node_count;
+    return 1;
+}

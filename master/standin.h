@@ -1,0 +1,57 @@
+/*
+ * Standing in for nodes without a live daemon (node scope with Redis): what the daemon that
+ * holds the stand-in lease publishes for them (master/daemon_standin.c).
+ *
+ * Each daemon watches only its own node's pods and Jobs and learns the others through Redis. A
+ * node whose daemon never ran, or is lost, would otherwise have no task anywhere (a node not seen
+ * yet counts as pending) or keep its last one: its job is never final, and a job on such nodes
+ * only is never shown at all, while its Kubernetes Jobs run and end. One daemon, the holder of
+ * {p}:lease:stand-in, lists the pull Jobs of the nodes whose liveness key is absent and publishes
+ * a task for each from what the Job says, as a node-scope daemon without Redis shows another
+ * node's task (docs/architecture.md): unknown with reason NodeDaemonLost until the Job ends, then
+ * succeeded (Complete, or the imgpulld.io/outcome annotation, in the words the node's daemon
+ * gives it) or failed (its Failed condition), or cancelled when the Job was deleted first.
+ */
+#ifndef IPD_MASTER_STANDIN_H
+#define IPD_MASTER_STANDIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/buf.h"
+#include "proto/job.h"
+#include "proto/kube_job.h"
+
+/** The reason of a task shown for a node without a live daemon. */
+#define IPD_STANDIN_REASON "NodeDaemonLost"
+/** Its message while the Job runs; every daemon shows the same for a lost node's unfinished task. */
+#define IPD_STANDIN_MESSAGE "no daemon of this node refreshes its liveness key in Redis"
+
+/**
+ * Appends the label selector of the pull Jobs of every node but `nodes` (n of them, borrowed):
+ * `imgpulld.io/job,imgpulld.io/node notin (<label value of each>)`, not escaped. Returns 0 or
+ * -ENOMEM.
+ */
+int ipd_standin_selector(ipd_buf_t *out, const char *const *nodes, size_t n);
+
+/**
+ * What to publish for the task of the Job `info` (borrowed) when this model holds `held` of it
+ * (ipd_model_task_held: a task state, IPD_MODEL_NO_TASK or IPD_MODEL_JOB_GONE), at `now`.
+ * Returns 1 and fills `job` and `task` when there is news: no task held, or a held task that is
+ * not final while the Job has ended. A final task stays as it is (a terminal state never
+ * changes), a job let go of is not brought back, and an anchor Job (no node) has no task.
+ * Neither is a job of which nothing is held and whose Job ended before `not_before`: a stand-in
+ * would have published it then, so it is a job that aged out of the history (a drop this daemon
+ * did not see) and not one to bring back. Returns 0 otherwise.
+ */
+int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int64_t not_before, ipd_job_t *job,
+                     ipd_task_t *task);
+
+/**
+ * A lost node's unfinished task `held` (borrowed) whose Job is gone from the list of its node's
+ * Jobs: it was deleted before the image was pulled, a cancel, as a node's own daemon counts it.
+ * Fills `out` with it cancelled at `now`.
+ */
+void ipd_standin_cancelled(const ipd_task_t *held, int64_t now, ipd_task_t *out);
+
+#endif
