@@ -56,6 +56,8 @@ typedef struct daemon_state {
     uint64_t base_kube_retries[2];     /* retries (after 429, after 503) of Kubernetes clients replaced by reloads */
     uint64_t follow_polled_ms;         /* loop ms of the last poll of followed pods (master/daemon_follow.c) */
     int follow_inflight;               /* its pod lists not answered yet */
+    uint64_t standin_polled_ms;        /* loop ms of the last list of master/daemon_standin.c */
+    int standin_inflight;              /* that list is not answered yet */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */
@@ -96,6 +98,11 @@ void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *p
 /* Keep jobs that follow pods (master/daemon_follow.c). */
 /** Lists the followed pods this daemon follows when keep_pod_poll has passed (once synced); call each tick. */
 void ipd_daemon_follow_tick(daemon_state_t *d);
+/**
+ * Nodes without a live daemon (master/daemon_standin.c): lists their Jobs and publishes their tasks
+ * when this daemon holds the stand-in lease, every third of redis_liveness_ttl; call each tick.
+ */
+void ipd_daemon_standin_tick(daemon_state_t *d);
 /** The model's create_keep_job and cancel_job actions (ctx: the daemon_state_t). */
 void ipd_daemon_create_keep_job(void *ctx, const ipd_job_t *like, const char *image, const char *selection);
 void ipd_daemon_cancel_job(void *ctx, const char *id);

@@ -486,6 +486,7 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
         d->base_redis.applied += rs.applied;
         d->base_redis.skipped += rs.skipped;
         d->base_redis.resyncs += rs.resyncs;
+        d->base_redis.stood_in += rs.stood_in;
     }
     ipd_redis_link_destroy(d->redis);
     d->redis = NULL;

@@ -63,6 +63,7 @@ void ipd_daemon_publish_stats(daemon_state_t *d)
         v[IPD_MSTATS_REDIS_SKIPPED] = d->base_redis.skipped + rs.skipped;
         v[IPD_MSTATS_REDIS_RESYNCS] = d->base_redis.resyncs + rs.resyncs;
         v[IPD_MSTATS_REDIS_NODES_LOST] = rs.nodes_lost;
+        v[IPD_MSTATS_REDIS_STOOD_IN] = d->base_redis.stood_in + rs.stood_in;
     } else {
         v[IPD_MSTATS_REDIS_STATE] = d->cfg.redis[0] != '\0' ? IPD_REDIS_DOWN : IPD_REDIS_OFF;
         v[IPD_MSTATS_REDIS_CONNECTS] = d->base_redis.connects;
@@ -70,6 +71,7 @@ void ipd_daemon_publish_stats(daemon_state_t *d)
         v[IPD_MSTATS_REDIS_APPLIED] = d->base_redis.applied;
         v[IPD_MSTATS_REDIS_SKIPPED] = d->base_redis.skipped;
         v[IPD_MSTATS_REDIS_RESYNCS] = d->base_redis.resyncs;
+        v[IPD_MSTATS_REDIS_STOOD_IN] = d->base_redis.stood_in;
     }
     for (int i = 0; i < IPD_MSTATS_COUNT; i++)
         atomic_store_explicit(&b->c[i], v[i], memory_order_relaxed);

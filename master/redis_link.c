@@ -56,12 +56,37 @@ static const char publish_script[] =
     "return n";
 
 /*
- * A job aged out of this node's table (its history): if this node's hash holds a task of it, the
- * job leaves every node's hash and one Stream entry (x = drop) tells the other daemons to drop
- * it, in one script. A job this node had no task of is left to the nodes that had one.
+ * A task of another node, published by the daemon that stands in for nodes without a live daemon
+ * (master/daemon_standin.c), as its Kubernetes Job says. Written only while that node's liveness
+ * key is absent, so a daemon of the node that has come back is never written over; the node
+ * joins {p}:nodes, so every daemon sees it lost and a drop reaches its hash. KEYS: the node's
+ * hash, the Stream, the sequence, {p}:nodes, the node's liveness key. ARGV: the node, MAXLEN, the
+ * job id, the record. Returns 1 when written, 0 when the node's daemon is alive.
+ */
+static const char standin_script[] =
+    "if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end "
+    "redis.call('SADD', KEYS[4], ARGV[1]) "
+    "redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) "
+    "local s = redis.call('INCR', KEYS[3]) "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[1], 's', s, 'j', ARGV[3], 'r', ARGV[4]) "
+    "return 1";
+
+/*
+ * A job aged out of this node's table (its history): if this node's hash holds a task of it, or
+ * the hash of a node whose daemon is not alive does (a stand-in's record, which no daemon of that
+ * node will drop), the job leaves every node's hash and one Stream entry (x = drop) tells the
+ * other daemons to drop it, in one script. A job this node had no task of is left to the live
+ * nodes that had one.
  */
 static const char drop_script[] =
-    "if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end "
+    "local held = redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "if held == 0 then "
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do "
+    "if redis.call('EXISTS', ARGV[5] .. n) == 0 and redis.call('HDEL', ARGV[4] .. n, ARGV[1]) == 1 then "
+    "held = 1 end "
+    "end "
+    "end "
+    "if held == 0 then return 0 end "
     "for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do redis.call('HDEL', ARGV[4] .. n, ARGV[1]) end "
     "local s = redis.call('INCR', KEYS[3]) "
     "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', 'drop')";
@@ -171,6 +196,9 @@ struct ipd_redis_link {
     char p_lease[KEY_SIZE]; /* {p}:lease: */
     lease_t *leases;        /* owned, nleases entries */
     size_t nleases;
+    /* The nodes whose liveness key existed at the last liveness script, this node first. */
+    char (*alive)[IPD_NODE_SIZE];
+    size_t nalive, alive_cap;
     int released;     /* the leases were given back: no claim is sent any more */
     size_t releasing; /* release scripts sent and not answered */
 };
@@ -413,11 +441,11 @@ static void send_drop(ipd_redis_link_t *l, const char *id)
 {
     flush_batch(l); /* after the changes made before it */
     const char *argv[] = {"EVAL",     drop_script, "4",     l->k_tasks, l->k_stream, l->k_seq,
-                          l->k_nodes, id,          l->node, l->maxlen,  l->p_tasks};
-    size_t len[11];
-    for (int i = 0; i < 11; i++)
+                          l->k_nodes, id,          l->node, l->maxlen,  l->p_tasks,  l->p_alive};
+    size_t len[12];
+    for (int i = 0; i < 12; i++)
         len[i] = strlen(argv[i]);
-    command(l, &l->wr, on_dropped, 11, argv, len);
+    command(l, &l->wr, on_dropped, 12, argv, len);
 }
 
 void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id)
@@ -462,6 +490,49 @@ void ipd_redis_link_flush(ipd_redis_link_t *l)
 {
     if (l != NULL)
         flush_batch(l);
+}
+
+static void on_stood_in(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    if (wr_reply(l, r, "stand-in publish") == 0 && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        l->stats.stood_in++;
+}
+
+int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task)
+{
+    if (l == NULL || l->state != IPD_REDIS_UP || l->wr.ac == NULL || !l->wr.up)
+        return -ENOTCONN;
+    if (strcmp(task->node, l->node) == 0)
+        return IPD_EINVAL;
+    ipd_buf_t rec;
+    ipd_buf_init(&rec);
+    char k_tasks[2 * KEY_SIZE], k_alive[2 * KEY_SIZE];
+    snprintf(k_tasks, sizeof(k_tasks), "%s%s", l->p_tasks, task->node);
+    snprintf(k_alive, sizeof(k_alive), "%s%s", l->p_alive, task->node);
+    int rc = ipd_redis_record_encode(&rec, job, node_count, selection, task);
+    if (rc == 0) {
+        /* This node's changes so far keep their place before it, as for a drop. */
+        flush_batch(l);
+        const char *argv[] = {"EVAL",     standin_script, "5",        k_tasks,   l->k_stream, l->k_seq,
+                              l->k_nodes, k_alive,        task->node, l->maxlen, job->id,     rec.data};
+        size_t len[12];
+        for (int i = 0; i < 11; i++)
+            len[i] = strlen(argv[i]);
+        len[11] = rec.len;
+        rc = command(l, &l->wr, on_stood_in, 12, argv, len);
+    }
+    ipd_buf_dispose(&rec);
+    return rc;
+}
+
+void ipd_redis_link_alive_nodes(const ipd_redis_link_t *l, void (*fn)(void *ctx, const char *node), void *ctx)
+{
+    for (size_t i = 0; l != NULL && i < l->nalive; i++)
+        fn(ctx, l->alive[i]);
 }
 
 /* ---- applying records ---- */
@@ -859,6 +930,20 @@ static void start_snapshot(ipd_redis_link_t *l)
 
 /* ---- liveness and epoch ---- */
 
+/* Adds `node` to the nodes alive (l->alive); a node that finds no room is left out. */
+static void note_alive(ipd_redis_link_t *l, const char *node)
+{
+    if (l->nalive == l->alive_cap) {
+        size_t cap = l->alive_cap ? 2 * l->alive_cap : 16;
+        char(*grown)[IPD_NODE_SIZE] = realloc(l->alive, cap * sizeof(*grown));
+        if (grown == NULL)
+            return;
+        l->alive = grown;
+        l->alive_cap = cap;
+    }
+    snprintf(l->alive[l->nalive++], IPD_NODE_SIZE, "%s", node);
+}
+
 static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -887,6 +972,8 @@ static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
     l->seed = l->seed * 6364136223846793005ULL + 1442695040888963407ULL;
     snprintf(l->candidate, sizeof(l->candidate), "%016" PRIx64, l->seed ^ (l->seed >> 29));
     uint64_t lost = 0;
+    l->nalive = 0;
+    note_alive(l, l->node);
     for (size_t i = 1; i + 1 < r->elements; i += 2) {
         const redisReply *n = r->element[i], *alive = r->element[i + 1];
         if (n->type != REDIS_REPLY_STRING || alive->type != REDIS_REPLY_INTEGER || n->len >= IPD_NODE_SIZE)
@@ -896,6 +983,8 @@ static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
         if (strcmp(node, l->node) == 0)
             continue;
         lost += alive->integer == 0;
+        if (alive->integer != 0)
+            note_alive(l, node);
         if (l->ops.node_alive != NULL)
             l->ops.node_alive(l->ops.ctx, node, alive->integer != 0);
     }
@@ -1164,6 +1253,7 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l)
     ipd_buf_dispose(&l->batch);
     free(l->drops);
     free(l->leases);
+    free(l->alive);
     if (l->password != NULL) {
         memset(l->password, 0, strlen(l->password));
         free(l->password);

@@ -9,7 +9,8 @@
  *                     instead of r, x drop (job j aged out of node n's history: drop it);
  *                     trimmed with MAXLEN ~ redis_stream_maxlen
  *   {p}:seq           the sequence number of the last change (INCRBY, INCR)
- *   {p}:nodes         set of the nodes whose daemon connected (the liveness script adds it)
+ *   {p}:nodes         set of the nodes whose daemon connected (the liveness script adds it), or
+ *                     for which another daemon stood in (ipd_redis_link_stand_in)
  *   {p}:alive:<node>  liveness key, TTL redis_liveness_ttl, refreshed every third of it
  *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
  *   {p}:lease:<name>  the node that holds lease <name> (ipd_redis_link_lease), with a TTL
@@ -69,6 +70,7 @@ typedef struct ipd_redis_link_ops {
 typedef struct ipd_redis_link_stats {
     uint64_t state; /**< ipd_redis_state_t */
     uint64_t connects, published, applied, skipped, resyncs, nodes_lost;
+    uint64_t stood_in; /**< records written for nodes without a live daemon (ipd_redis_link_stand_in) */
 } ipd_redis_link_stats_t;
 
 typedef struct ipd_redis_link ipd_redis_link_t;
@@ -98,6 +100,20 @@ void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
 
 /** Sends the changes batched by ipd_redis_link_publish() now. NULL is allowed. */
 void ipd_redis_link_flush(ipd_redis_link_t *l);
+
+/**
+ * Publishes `task` (borrowed) of another node, whose daemon is not alive, for it: the record goes
+ * into that node's hash and the Stream in one script, only while the node's liveness key is
+ * absent (a daemon of it that came back is never written over), and the node joins {p}:nodes (so
+ * every daemon judges it lost, and drops reach its hash). Sent at once, after this node's
+ * batched changes. Returns 0 when sent, -ENOTCONN unless the link is up, IPD_EINVAL for a task
+ * of this node.
+ */
+int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task);
+
+/** Calls `fn` for this node and each node whose liveness key existed at the last liveness script. */
+void ipd_redis_link_alive_nodes(const ipd_redis_link_t *l, void (*fn)(void *ctx, const char *node), void *ctx);
 
 /**
  * Job `id` (borrowed) aged out of this node's table. If this node's hash holds a task of it, the

@@ -104,6 +104,7 @@ static const char *const master_names[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_KUBE_RETRIES_503] = "kube_retries_503_total",
     [IPD_MSTATS_FINAL_REFUSED] = "final_overwrites_refused_total",
     [IPD_MSTATS_REDIS_CATCHUP_HOLDS] = "redis_catchup_holds_total",
+    [IPD_MSTATS_REDIS_STOOD_IN] = "redis_standin_records_total",
     /* The task failure slots are named by their cause (ipd_stats_master_counter_name()). */
 };
 

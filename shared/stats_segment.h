@@ -120,6 +120,7 @@ typedef enum ipd_mstats_counter {
     IPD_MSTATS_KUBE_RETRIES_503,     /**< ... after a 503 */
     IPD_MSTATS_FINAL_REFUSED,        /**< final states the table writer kept over a different one (table.h) */
     IPD_MSTATS_REDIS_CATCHUP_HOLDS,  /**< publications held back while the Redis link caught up */
+    IPD_MSTATS_REDIS_STOOD_IN,       /**< task records written for nodes without a live daemon */
     /** Tasks that reached failed, by cause: slot IPD_MSTATS_TASK_FAILURES + (cause - IPD_CAUSE_AUTH)
      *  for each ipd_cause_t from IPD_CAUSE_AUTH to IPD_CAUSE_UNKNOWN (ipd_mstats_task_failures()). */
     IPD_MSTATS_TASK_FAILURES,

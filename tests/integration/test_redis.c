@@ -28,6 +28,7 @@ typedef struct world {
     char extra[512];        /* configuration lines every daemon gets */
     char extra_one[N][128]; /* and the lines of one daemon */
     int no_redis;           /* the daemons run in node scope without Redis (a redis-server runs all the same) */
+    int sim_nodes;          /* the simulator's nodes, when more than the N that have a daemon */
 } world_t;
 
 static world_t w;
@@ -118,7 +119,7 @@ static void start_daemon(int i)
 static void start_world_with(const char *tag, const char *const *redis_args, const char *extra, int which,
                              const char *one)
 {
-    int no_redis = w.no_redis;
+    int no_redis = w.no_redis, sim_nodes = w.sim_nodes;
     memset(&w, 0, sizeof(w));
     w.no_redis = no_redis;
     if (one != NULL)
@@ -130,7 +131,9 @@ static void start_world_with(const char *tag, const char *const *redis_args, con
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", w.dir, w.dir);
     cr_assert_eq(h_sh(cmd, NULL, 0), 0);
     snprintf(w.extra, sizeof(w.extra), "%s", extra ? extra : "");
-    const char *sim_args[] = {"--nodes", "3", "--pull-ms", "300", NULL};
+    char nodes[16];
+    snprintf(nodes, sizeof(nodes), "%d", sim_nodes > N ? sim_nodes : N);
+    const char *sim_args[] = {"--nodes", nodes, "--pull-ms", "300", NULL};
     w.sim = h_start_kubesim(sim_args);
     /* Pods exit 0 after the pull: Jobs complete as with the no-op helper. */
     sim_post("/_sim/outcome", "{\"pattern\": \".\", \"outcome\": \"Run\", \"run_ms\": 100, \"exit_code\": 0}");
@@ -268,6 +271,9 @@ static void expect_same_everywhere_at(const char *file, int line, const char *id
         if (first == NULL)
             first = text;
         else {
+            /* Whole, for the log: a long difference is cut short in the assertion's message. */
+            if (strcmp(text, first) != 0)
+                fprintf(stderr, "daemon %d: %s\ndaemon 1: %s\n", i + 1, text, first);
             ipd_expect_at(file, line, strcmp(text, first) == 0, "daemon %d differs from daemon 1: %s, daemon 1: %s",
                           i + 1, text, first);
             free(text);
@@ -527,6 +533,87 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
     cr_expect_str_eq(str(task_of(job, "node-3"), "reason"), "NodeDaemonLost");
     json_decref(job);
     restart_converged(2, id, 40000, "the job did not converge after the restart");
+    free(id);
+    stop_world();
+}
+
+/*
+ * A node whose daemon never ran (the simulator has 4 nodes, 3 with a daemon). The daemon that
+ * holds the stand-in lease lists the Jobs of the nodes without a live daemon, with a label
+ * selector `imgpulld.io/node notin (...)` (upstream k8s.io/apimachinery/pkg/labels/selector.go:
+ * NotIn also matches a Job without the label, a keep job's anchor, which is skipped), and
+ * publishes node-4's task as its Job says: Complete is succeeded (upstream
+ * pkg/controller/job/job_controller.go sets the condition once the pod succeeded). Before, node-4
+ * had no task on any daemon and both jobs stayed pulling, the one on node-4 alone unknown (404).
+ */
+Test(redis, a_node_without_a_daemon_shows_what_its_jobs_say_on_every_daemon, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rnone", NULL, NULL);
+    char *all = pull(0, "nginx:1.25", "[\"node-1\", \"node-2\", \"node-3\", \"node-4\"]");
+    char *alone = pull(1, "redis:7", "[\"node-4\"]");
+    expect_converged(all, 30000, "the job on 4 nodes did not end on every daemon");
+    expect_converged(alone, 30000, "the job on node-4 alone did not show and end on every daemon");
+    for (int i = 0; i < N; i++) {
+        json_t *job = get_job(i, all);
+        json_t *t = task_of(job, "node-4");
+        cr_expect_str_eq(str(t, "state"), "succeeded", "daemon %d", i + 1);
+        cr_expect_str_eq(str(t, "reason"), "Pulled", "daemon %d", i + 1);
+        cr_expect(json_is_null(json_object_get(t, "pull_ms")), "daemon %d: figures nobody saw", i + 1);
+        cr_expect_eq(json_integer_value(json_object_get(json_object_get(job, "nodes"), "succeeded")), 4, "daemon %d",
+                     i + 1);
+        json_decref(job);
+    }
+    int64_t stood = 0;
+    for (int i = 0; i < N; i++)
+        stood += master_stat(i, "redis_standin_records_total");
+    /* One daemon holds the lease: node-4's two tasks, unknown then succeeded unless the first
+     * list already saw the Job complete. */
+    cr_expect(stood >= 2 && stood <= 4, "stand-in records: %lld", (long long)stood);
+    free(all);
+    free(alone);
+    stop_world();
+}
+
+/*
+ * A job created while node-3's daemon is dead: node-3 never published its task. It shows
+ * unknown (NodeDaemonLost) everywhere, then what its Job says once the Job completes, and the
+ * daemon started again converges with the others. A job cancelled meanwhile (its Jobs deleted)
+ * shows node-3's task cancelled, as node-3's daemon counts a task whose Job was deleted before
+ * the pull ended; before, it stayed unknown until the daemon came back.
+ */
+Test(redis, a_job_created_while_a_node_s_daemon_is_dead_ends_as_its_job_says, .timeout = 120)
+{
+    start_world("rdead", NULL, NULL);
+    kill(w.d[2].pid, SIGKILL);
+    waitpid(w.d[2].pid, NULL, 0);
+    w.d[2].pid = 0;
+    /* Lost once its key expired (TTL 3 s) and a liveness script saw it (every second). */
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(wait_stat(i, "redis_nodes_lost", 1, 8000), 1, "daemon %d did not see node-3 lost", i + 1);
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 3000}");
+    char *id = pull(0, "slow:3", "[\"node-1\", \"node-3\"]");
+    want_t unknown = {id, {1, 1, 0}, "node-3", "unknown", NULL};
+    wait_all(&unknown, 10000, "node-3's task did not show unknown while its daemon is dead");
+    want_t done = {id, {1, 1, 0}, "node-3", "succeeded", "succeeded"};
+    wait_all(&done, 20000, "node-3's task did not end as its Job says");
+
+    sim_post("/_sim/pull", "{\"pattern\": \"slower\", \"ms\": 60000}");
+    char *cancelled = pull(1, "slower:1", "[\"node-1\", \"node-3\"]");
+    want_t unknown2 = {cancelled, {1, 1, 0}, "node-3", "unknown", NULL};
+    wait_all(&unknown2, 10000, "node-3's task of the second job did not show unknown");
+    cancel_through(0, cancelled);
+    want_t gone = {cancelled, {1, 1, 0}, "node-3", "cancelled", "cancelled"};
+    wait_all(&gone, 15000, "node-3's task did not show cancelled once its Job was deleted");
+    json_t *job = get_job(1, cancelled);
+    cr_expect_str_eq(str(task_of(job, "node-3"), "reason"), "Cancelled");
+    json_decref(job);
+
+    restart_converged(2, id, 30000, "the job did not converge once node-3's daemon was back");
+    want_t back = {cancelled, {1, 1, 1}, "node-3", "cancelled", "cancelled"};
+    wait_all(&back, 15000, "the cancelled job did not show the same on the daemon started again");
+    expect_same_everywhere(cancelled);
+    free(cancelled);
     free(id);
     stop_world();
 }
@@ -918,23 +1005,29 @@ Test(redis, a_watch_on_daemon_1_follows_every_node_and_a_resume_elsewhere_resync
 }
 
 /* Whether node-3's hash in Redis holds job `id`: 1, 0, or -1 when redis-cli gave no answer. */
-static int node3_hash_holds(const char *id)
+static int hash_holds(const char *node, const char *id)
 {
     char cmd[256], out[64] = "";
-    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HEXISTS '{imgpulld}:tasks:node-3' '%s'", w.redis.port, id);
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HEXISTS '{imgpulld}:tasks:%s' '%s'", w.redis.port, node, id);
     h_sh(cmd, out, sizeof(out));
     return out[0] == '1' ? 1 : out[0] == '0' ? 0 : -1;
 }
 
+static int node3_hash_holds(const char *id)
+{
+    return hash_holds("node-3", id);
+}
+
 typedef struct gone {
     const char *id;
+    const char *node; /* whose hash held it; node-3 when NULL */
 } gone_t;
 
-/* The job is out of node-3's hash and no daemon serves it. */
+/* The job is out of its node's hash and no daemon serves it. */
 static int gone_everywhere(void *ctx)
 {
     const gone_t *g = ctx;
-    if (node3_hash_holds(g->id) != 0)
+    if (hash_holds(g->node != NULL ? g->node : "node-3", g->id) != 0)
         return 0;
     for (int i = 0; i < N; i++) {
         json_t *job = get_job(i, g->id);
@@ -971,7 +1064,7 @@ Test(redis, a_job_aged_out_of_its_nodes_history_leaves_redis_and_every_daemon, .
      * slot of the one that finished first, on daemon 3. */
     pull_round("a", 8);
     pull_round("b", 8);
-    gone_t g = {first};
+    gone_t g = {first, NULL};
     if (!h_wait(gone_everywhere, &g, 15000)) {
         for (int i = 0; i < N; i++) {
             json_t *job = get_job(i, first);
@@ -981,6 +1074,31 @@ Test(redis, a_job_aged_out_of_its_nodes_history_leaves_redis_and_every_daemon, .
         }
         cr_assert_fail("the aged-out job is still in node-3's hash (%d) or on a daemon", node3_hash_holds(first));
     }
+    free(first);
+    stop_world();
+}
+
+/*
+ * A job on a node without a daemon ages out too: its records are the stand-in's, and no daemon of
+ * node-4 will ever drop them, so the daemon whose table evicts the job drops it from every hash.
+ * Its Kubernetes Job is still there (its TTL is an hour), and the stand-in, which lists it every
+ * second here, does not bring the job back.
+ */
+Test(redis, a_job_on_a_node_without_a_daemon_ages_out_and_stays_out, .timeout = 150)
+{
+    w.sim_nodes = 4;
+    start_world_with("rage4", NULL, NULL, 2, "table_jobs 16\n");
+    char *first = pull(0, "busybox:first", "[\"node-4\"]");
+    wait_succeeded(first, 30000, "the job on node-4 did not succeed everywhere");
+    cr_assert_eq(hash_holds("node-4", first), 1, "node-4's hash does not hold the job");
+    pull_round("a", 8);
+    pull_round("b", 8);
+    gone_t g = {first, "node-4"};
+    cr_assert(h_wait(gone_everywhere, &g, 15000), "the aged-out job is still in node-4's hash (%d) or on a daemon",
+              hash_holds("node-4", first));
+    /* Several lists of the stand-in later (one a second with this TTL). */
+    sleep(4);
+    cr_assert(gone_everywhere(&g), "the stand-in brought the aged-out job back");
     free(first);
     stop_world();
 }

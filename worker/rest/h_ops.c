@@ -142,6 +142,8 @@ static const char *const master_help[IPD_MSTATS_COUNT] = {
     [IPD_MSTATS_REDIS_NODES_LOST] = "Nodes whose daemon's liveness key expired.",
     [IPD_MSTATS_REDIS_CATCHUP_HOLDS] = "Publications of other nodes' changes held back while the daemon caught up "
                                        "with the Redis Stream (redis_catchup_publish).",
+    [IPD_MSTATS_REDIS_STOOD_IN] = "Task records this daemon wrote to Redis for nodes without a live daemon, from "
+                                  "their Kubernetes Jobs (the stand-in lease).",
     [IPD_MSTATS_FINAL_REFUSED] = "Final job and task states the table writer kept over a different state it was given "
                                  "(a defect upstream; each first refusal of a job is logged).",
     /* The retries are exported with the workers' as imgpulld_kube_retries_total{reason}. */
