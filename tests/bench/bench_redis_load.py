@@ -8,8 +8,12 @@ Usage (from the repository root, after a build):
 For each node count (default 10 and 50) and each mode, a fresh simulator (and Redis for node
 scope) and one daemon are started on free loopback ports; the request log is cleared once the
 daemon is ready; one pull job targets every node (created through the daemon's API); the run
-ends 2 s after the simulator shows every Kubernetes Job complete. Everything started is stopped
-by PID.
+ends 2 s after the simulator shows every Kubernetes Job complete. Then the request log is
+cleared again and the daemon left idle for BENCH_IDLE seconds (default 15: three of the stand-in's
+lists at the default redis_liveness_ttl), which shows what it asks of the apiserver when nothing
+happens. Node scope runs twice: as the only daemon (the other nodes have none, so it stands in
+for them, docs/architecture.md), and with every other node's liveness key set in Redis
+beforehand, as when every node runs a daemon. Everything started is stopped by PID.
 """
 
 import json
@@ -29,6 +33,7 @@ if "--build" in args:
     BUILD = args[i + 1]
     del args[i:i + 2]
 NODE_COUNTS = [int(a) for a in args] or [10, 50]
+IDLE = float(os.environ.get("BENCH_IDLE", "15"))
 
 
 def http(port, method, path, body=None):
@@ -63,12 +68,19 @@ def run(nodes, mode):
         wait(lambda: http(sim_port, "GET", "/_sim/config") is not None, 20, "simulator")
         http(sim_port, "POST", "/_sim/outcome", {"pattern": ".", "outcome": "Run", "run_ms": 100, "exit_code": 0})
         extra = ""
-        if mode == "node":
+        if mode != "cluster":
             rport = free_port()
             procs.append(subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save",
                                            "", "--appendonly", "no", "--dir", d],
                                           stdout=open(os.path.join(d, "redis.log"), "w"), stderr=subprocess.STDOUT))
             extra = "scope node\nnode_name node-1\nredis 127.0.0.1:%d\n" % rport
+            wait(lambda: subprocess.run(["redis-cli", "-p", str(rport), "PING"], capture_output=True).stdout
+                 == b"PONG\n", 10, "redis-server")
+        if mode == "alive":
+            # Every other node's daemon, as far as Redis tells: its liveness key (for an hour).
+            cmds = "".join("SADD {imgpulld}:nodes node-%d\nSET {imgpulld}:alive:node-%d x PX 3600000\n" % (k, k)
+                           for k in range(2, nodes + 1))
+            subprocess.run(["redis-cli", "-p", str(rport)], input=cmds.encode(), check=True, capture_output=True)
         conf = os.path.join(d, "d.conf")
         with open(conf, "w") as f:
             f.write("kube_server http://127.0.0.1:%d\ninstance %s\nlisten 127.0.0.1:%d\nworkers 1\n"
@@ -100,22 +112,29 @@ def run(nodes, mode):
         if os.environ.get("BENCH_DETAIL"):
             print(mode, nodes, json.dumps(by), json.dumps(b), json.dumps(
                 [(x["method"], x["verb"], x["path"], x["count"]) for x in rep["by_path"] if x["verb"] == "list"]))
+        http(sim_port, "DELETE", "/_sim/requests")
+        time.sleep(IDLE)
+        idle = http(sim_port, "GET", "/_sim/requests")
+        idle_by, idle_b = idle.get("by_verb", {}), idle.get("bytes_by_verb", {})
         return {"requests": api, "watch_bytes": b.get("watch", 0), "list_bytes": b.get("list", 0),
-                "watches": by.get("watch", 0), "lists": by.get("list", 0), "secs": secs}
+                "watches": by.get("watch", 0), "lists": by.get("list", 0), "secs": secs,
+                "idle_requests": sum(n for v, n in idle_by.items() if v not in ("sim",)),
+                "idle_bytes": sum(n for v, n in idle_b.items() if v not in ("sim",))}
     finally:
         stop_all(procs, [inst], d)
 
 
-print("%-6s %-22s %9s %8s %8s %12s %11s" % ("nodes", "daemon", "requests", "lists", "watches", "watch bytes",
-                                             "list bytes"))
+print("%-6s %-28s %9s %8s %8s %12s %11s %14s %11s" % ("nodes", "daemon", "requests", "lists", "watches",
+                                                       "watch bytes", "list bytes", "idle requests", "idle bytes"))
+LABELS = {"cluster": "cluster scope", "node": "node scope + Redis, alone", "alive": "node scope + Redis, all alive"}
 for n in NODE_COUNTS:
     res = {}
-    for mode in ("cluster", "node"):
+    for mode in ("cluster", "node", "alive"):
         r = run(n, mode)
         res[mode] = r
-        label = "cluster scope" if mode == "cluster" else "node scope + Redis"
-        print("%-6d %-22s %9d %8d %8d %12d %11d" % (n, label, r["requests"], r["lists"], r["watches"],
-                                                    r["watch_bytes"], r["list_bytes"]), flush=True)
+        print("%-6d %-28s %9d %8d %8d %12d %11d %14d %11d" % (n, LABELS[mode], r["requests"], r["lists"], r["watches"],
+                                                              r["watch_bytes"], r["list_bytes"], r["idle_requests"],
+                                                              r["idle_bytes"]), flush=True)
     if res["node"]["watch_bytes"]:
         print("%-6d watch bytes cluster / node: %.1fx" % (n, res["cluster"]["watch_bytes"] /
                                                             res["node"]["watch_bytes"]), flush=True)
