@@ -31,8 +31,27 @@
 
 typedef struct follow_list {
     daemon_state_t *d;
+    struct follow_list *next; /* d->follow_lists */
     char selection[IPD_SELECTION_SIZE];
 } follow_list_t;
+
+/* Takes `l` out of d->follow_lists and frees it. */
+static void list_done(daemon_state_t *d, follow_list_t *l)
+{
+    for (follow_list_t **p = &d->follow_lists; *p != NULL; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    d->follow_inflight--;
+    free(l);
+}
+
+void ipd_daemon_follow_stop(daemon_state_t *d)
+{
+    while (d->follow_lists != NULL)
+        list_done(d, d->follow_lists);
+}
 
 /* The name of selection's lease: "follow-" and 16 hex digits of its hash. */
 static void lease_name(const char *selection, char out[32])
@@ -57,17 +76,16 @@ static void on_pods(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     follow_list_t *l = data;
     daemon_state_t *d = l->d;
     (void)req;
-    d->follow_inflight--;
     /* A lease lost while the list was on its way: the new holder acts instead. */
     if (d->cfg.scope == IPD_SCOPE_NODE && d->cfg.redis[0] != '\0' && !follower(d, l->selection, "", 0)) {
-        free(l);
+        list_done(d, l);
         return;
     }
     json_t *list = res->error == 0 && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
     if (list == NULL) {
         ipd_warn("model", "listing the pods keep jobs follow (%s): HTTP %ld %s", l->selection, res->status,
                  res->message ? res->message : "");
-        free(l);
+        list_done(d, l);
         return;
     }
     char **images = NULL;
@@ -88,7 +106,7 @@ static void on_pods(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     for (i = 0; i < n; i++)
         free(images[i]);
     free(images);
-    free(l);
+    list_done(d, l);
 }
 
 static void list_group(void *data, const char *selection, const char *ns, const char *label_selector,
@@ -116,6 +134,8 @@ static void list_group(void *data, const char *selection, const char *ns, const 
         return;
     }
     d->follow_inflight++;
+    l->next = d->follow_lists;
+    d->follow_lists = l;
 }
 
 void ipd_daemon_follow_tick(daemon_state_t *d)

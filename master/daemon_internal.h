@@ -55,9 +55,10 @@ typedef struct daemon_state {
     ipd_redis_link_stats_t base_redis; /* counters of Redis links replaced by reloads */
     uint64_t base_kube_retries[2];     /* retries (after 429, after 503) of Kubernetes clients replaced by reloads */
     uint64_t follow_polled_ms;         /* loop ms of the last poll of followed pods (master/daemon_follow.c) */
-    int follow_inflight;               /* its pod lists not answered yet */
+    int follow_inflight;               /* its pod lists not answered yet, */
+    struct follow_list *follow_lists;  /* whose contexts these are (owned, linked) */
     uint64_t standin_polled_ms;        /* loop ms of the last list of master/daemon_standin.c */
-    int standin_inflight;              /* that list is not answered yet */
+    struct standin_list *standin_list; /* that list's context while it is not answered (owned) */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */
@@ -103,6 +104,10 @@ void ipd_daemon_follow_tick(daemon_state_t *d);
  * when this daemon holds the stand-in lease, every third of redis_liveness_ttl; call each tick.
  */
 void ipd_daemon_standin_tick(daemon_state_t *d);
+/** Frees the contexts of the pod lists not answered: the Kubernetes client that would answer them goes. */
+void ipd_daemon_follow_stop(daemon_state_t *d);
+/** The same for the stand-in's list. */
+void ipd_daemon_standin_stop(daemon_state_t *d);
 /** The model's create_keep_job and cancel_job actions (ctx: the daemon_state_t). */
 void ipd_daemon_create_keep_job(void *ctx, const ipd_job_t *like, const char *image, const char *selection);
 void ipd_daemon_cancel_job(void *ctx, const char *id);

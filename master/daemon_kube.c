@@ -355,6 +355,9 @@ void ipd_daemon_kube_stop(daemon_state_t *d)
     if (d->kube != NULL) {
         ipd_mloop_io_stop(d->loop, &d->kube_epoll_io);
         ipd_mloop_io_stop(d->loop, &d->kube_timer_io);
+        /* The client cancels its requests without calling back: their contexts go here. */
+        ipd_daemon_follow_stop(d);
+        ipd_daemon_standin_stop(d);
         ipd_kube_destroy(d->kube);
         d->kube = NULL;
     }

@@ -47,9 +47,17 @@ static void add_alive(void *ctx, const char *node)
 
 static void list_free(standin_list_t *l)
 {
+    if (l->d->standin_list == l)
+        l->d->standin_list = NULL;
     ipd_strmap_dispose(&l->alive);
     free(l->names);
     free(l);
+}
+
+void ipd_daemon_standin_stop(daemon_state_t *d)
+{
+    if (d->standin_list != NULL)
+        list_free(d->standin_list);
 }
 
 /* Pull Jobs the list returned: "<job id> <node>" -> (void *)1. */
@@ -88,7 +96,6 @@ static void on_jobs(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     standin_list_t *l = data;
     daemon_state_t *d = l->d;
     (void)req;
-    d->standin_inflight = 0;
     /* A lease lost while the list was on its way: the new holder acts instead. */
     if (d->redis == NULL || d->model == NULL || !ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0)) {
         list_free(l);
@@ -143,7 +150,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
 {
     uint64_t now = ipd_mloop_clock_ms();
     if (d->cfg.scope != IPD_SCOPE_NODE || d->redis == NULL || d->kube == NULL || d->model == NULL || !d->synced ||
-        d->standin_inflight || now - d->standin_polled_ms < d->cfg.redis_liveness_ttl_ms / 3)
+        d->standin_list != NULL || now - d->standin_polled_ms < d->cfg.redis_liveness_ttl_ms / 3)
         return;
     d->standin_polled_ms = now;
     if (!ipd_redis_link_lease(d->redis, STANDIN_LEASE, 1))
@@ -168,7 +175,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
         ipd_kube_req_spec_t spec = {.method = "GET", .path = path, .on_done = on_jobs, .data = l};
         rc = ipd_kube_start(d->kube, &spec, NULL);
         if (rc == 0)
-            d->standin_inflight = 1;
+            d->standin_list = l;
     }
     if (rc != 0 && rc != -EAGAIN)
         ipd_warn("redis", "cannot list the Jobs of nodes without a live daemon: %s", ipd_strerror(rc));
