@@ -74,20 +74,31 @@ static void listed_key(const char *id, const char *node, char out[IPD_JOB_ID_SIZ
     snprintf(out, IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2, "%s %s", id, node);
 }
 
-/* A lost node's unfinished task: cancelled when its Job is not in the list any more. */
-static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+/*
+ * A lost node's unfinished task: cancelled when its Job is on none of the pages; else, while its
+ * record still says what the lost daemon last published, unknown, so that every daemon shows it
+ * from the same record, with one time, rather than each from when it saw the daemon lost.
+ */
+static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task,
+                      ipd_task_state_t published)
 {
     standin_list_t *l = ctx;
     char key[IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2];
     listed_key(job->id, task->node, key);
     /* A node alive when the list was sent had its Jobs left out of it. */
-    if (ipd_strmap_get(&l->alive, task->node) != NULL || ipd_strmap_get(&l->listed, key) != NULL)
+    if (ipd_strmap_get(&l->alive, task->node) != NULL)
         return;
     ipd_task_t out;
-    ipd_standin_cancelled(task, l->now, &out);
+    int gone = ipd_strmap_get(&l->listed, key) == NULL;
+    if (gone)
+        ipd_standin_cancelled(task, l->now, &out);
+    else if (published != IPD_TASK_UNKNOWN)
+        ipd_standin_unknown(task, l->now, &out);
+    else
+        return;
     if (ipd_redis_link_stand_in(l->d->redis, job, node_count, "", &out) == 0) {
-        ipd_debug("redis", "job %s: task of node %s published for it (cancelled: its Job is gone)", job->id,
-                  task->node);
+        ipd_debug("redis", "job %s: task of node %s published for it (%s)", job->id, task->node,
+                  gone ? "cancelled: its Job is gone" : "unknown: its daemon is lost");
         l->sent++;
     }
 }

@@ -858,7 +858,8 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive)
 }
 
 void ipd_model_lost_tasks(ipd_model_t *m,
-                          void (*fn)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task),
+                          void (*fn)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task,
+                                     ipd_task_state_t published),
                           void *ctx)
 {
     /* Lost nodes are few: each job's task of each is found as ipd_model_mark_node finds it. */
@@ -869,8 +870,10 @@ void ipd_model_lost_tasks(ipd_model_t *m,
         job_rec_t *j = NULL;
         while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
             const task_rec_t *t = j->job.keep ? NULL : ipd_model_task(j, e->key, 0);
+            /* A lost node's record is held apart from the task, which shows it unknown (model_task.c). */
             if (t != NULL && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
-                fn(ctx, &j->job, j->node_count, &t->task);
+                fn(ctx, &j->job, j->node_count, &t->task,
+                   (ipd_task_state_t)(t->remote != NULL ? t->remote->state : t->task.state));
         }
     }
 }

@@ -162,11 +162,13 @@ int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node);
 
 /**
  * Calls `fn` for each unfinished task of a node whose daemon is lost (ipd_model_remote_node), with
- * its job as last aggregated and the nodes it targets; keep jobs are left out (their nodes come
- * and go with their selection). All borrowed for the call.
+ * its job as last aggregated, the nodes it targets, and the state of the task's record as that
+ * node's daemon (or a stand-in) published it; keep jobs are left out (their nodes come and go with
+ * their selection). All borrowed for the call.
  */
 void ipd_model_lost_tasks(ipd_model_t *m,
-                          void (*fn)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task),
+                          void (*fn)(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task,
+                                     ipd_task_state_t published),
                           void *ctx);
 
 /** Calls own_task again for every task of this node the model holds (after a Redis reconnect). */

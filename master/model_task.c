@@ -386,8 +386,14 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
      * job's end with it (model.c, last_task_end). */
     if (ipd_task_state_is_final((ipd_task_state_t)t->task.state) && !t->untimed && t->task.updated_at < updated_at)
         updated_at = t->task.updated_at;
+    /* The time is news when a record gives it: this node's from before this master, a stand-in's
+     * unknown task (the daemons showed it unknown from their own moments), an earlier end. */
+    int record_time =
+        o != NULL ||
+        (remote && m->remote_feed && t->remote != NULL &&
+         (t->remote->state == IPD_TASK_UNKNOWN || ipd_task_state_is_final((ipd_task_state_t)t->task.state)));
     next.updated_at = t->task.updated_at;
-    if (!t->untimed && ipd_task_same(&next, &t->task) && (o == NULL || updated_at == t->task.updated_at))
+    if (!t->untimed && ipd_task_same(&next, &t->task) && (!record_time || updated_at == t->task.updated_at))
         return 0;
     next.updated_at = updated_at;
     if (next.state == IPD_TASK_FAILED && t->task.state != IPD_TASK_FAILED && next.cause < IPD_CAUSE_COUNT &&

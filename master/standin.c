@@ -35,6 +35,15 @@ void ipd_standin_cancelled(const ipd_task_t *held, int64_t now, ipd_task_t *out)
     ipd_task_set_cause(out);
 }
 
+void ipd_standin_unknown(const ipd_task_t *held, int64_t now, ipd_task_t *out)
+{
+    ipd_task_copy(out, held);
+    out->state = IPD_TASK_UNKNOWN;
+    set_text(out, IPD_STANDIN_REASON, IPD_STANDIN_MESSAGE);
+    out->updated_at = now;
+    ipd_task_set_cause(out);
+}
+
 int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int64_t not_before, ipd_job_t *job,
                      ipd_task_t *task)
 {

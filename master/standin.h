@@ -54,4 +54,10 @@ int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int
  */
 void ipd_standin_cancelled(const ipd_task_t *held, int64_t now, ipd_task_t *out);
 
+/**
+ * A lost node's unfinished task `held` (borrowed) whose Job runs: `out` is it unknown with reason
+ * NodeDaemonLost at `now`, its pod and figures kept, for every daemon to show from one record.
+ */
+void ipd_standin_unknown(const ipd_task_t *held, int64_t now, ipd_task_t *out);
+
 #endif

@@ -517,6 +517,29 @@ static void stop_emptied(int i)
     h_unlink_instance(w.instance[i]);
 }
 
+typedef struct same_time {
+    const char *id, *node;
+    char at[2][40];
+} same_time_t;
+
+/* Daemons 1 and 2 show `node`'s task of the job with one updated_at. */
+static int same_updated_at(void *ctx)
+{
+    same_time_t *s = ctx;
+    for (int i = 0; i < 2; i++) {
+        json_t *job = get_job(i, s->id);
+        snprintf(s->at[i], sizeof(s->at[i]), "%s", str(task_of(job, s->node), "updated_at"));
+        json_decref(job);
+    }
+    return s->at[0][0] != '\0' && strcmp(s->at[0], s->at[1]) == 0;
+}
+
+/*
+ * Daemon 3 killed: each of the others judges its node lost when it sees the liveness key gone,
+ * each at its own moment, and shows its unfinished task unknown. The stand-in then publishes that
+ * task unknown (master/standin.h), and both show it from that record, with one updated_at, where
+ * each showed its own before.
+ */
 Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted, .timeout = 120)
 {
     start_world("rkill", NULL, NULL);
@@ -532,6 +555,9 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
     json_t *job = get_job(0, id);
     cr_expect_str_eq(str(task_of(job, "node-3"), "reason"), "NodeDaemonLost");
     json_decref(job);
+    same_time_t st = {id, "node-3", {"", ""}};
+    cr_expect(h_wait(same_updated_at, &st, 5000), "node-3's unknown task: updated_at %s on daemon 1, %s on daemon 2",
+              st.at[0], st.at[1]);
     restart_converged(2, id, 40000, "the job did not converge after the restart");
     free(id);
     stop_world();

@@ -2669,6 +2669,44 @@ Test(model, a_task_a_record_says_unknown_keeps_the_record_s_time)
 }
 
 /*
+ * Node-b's daemon is lost: this daemon shows its pulling task unknown from the moment it saw the
+ * liveness key gone. The stand-in then publishes the task unknown (master/standin.h): this
+ * daemon takes that record's time, which every daemon shows. Before, a record that changed the
+ * time only was no news, and each daemon kept its own. An earlier end of a final task, alone, is
+ * news the same way.
+ */
+Test(model, a_lost_task_takes_the_time_of_the_stand_in_s_unknown_record)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000eb", 2, 0);
+    job.nodes.desired = 1;
+    remote_record(&job, "node-b", IPD_TASK_PULLING, T0 + 1000);
+    ipd_model_flush(model, T0 + 1500);
+    ipd_model_remote_node(model, "node-b", 0);
+    ipd_model_flush(model, T0 + 4000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_UNKNOWN);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 4000);
+    ipd_task_t rec = v.tasks[0];
+    rec.updated_at = T0 + 4700;
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &rec), 0);
+    ipd_model_flush(model, T0 + 5000);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_UNKNOWN);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 4700, "updated_at %lld", (long long)v.tasks[0].updated_at);
+
+    /* Its end, then the same end seen earlier. */
+    remote_record(&job, "node-b", IPD_TASK_SUCCEEDED, T0 + 9000);
+    ipd_model_flush(model, T0 + 9500);
+    cr_assert_eq(read_job(job.id).job.finished_at, T0 + 9000);
+    remote_record(&job, "node-b", IPD_TASK_SUCCEEDED, T0 + 8000);
+    ipd_model_flush(model, T0 + 9900);
+    v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 8000, "updated_at %lld", (long long)v.tasks[0].updated_at);
+    cr_assert_eq(v.job.finished_at, T0 + 8000);
+}
+
+/*
  * A job cancelled through another daemon ended when that daemon saw the cancel: its record says
  * so, and it is earlier than the last task's end, which each node's daemon stamped when it
  * deleted its Job. A daemon that published a later time takes the earlier one, and never a time
@@ -2861,11 +2899,13 @@ typedef struct lost_seen {
     size_t n;
 } lost_seen_t;
 
-static void note_lost(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task)
+static void note_lost(void *ctx, const ipd_job_t *job, uint32_t node_count, const ipd_task_t *task,
+                      ipd_task_state_t published)
 {
     lost_seen_t *s = ctx;
     if (s->n < 8)
-        snprintf(s->what[s->n++], sizeof(s->what[0]), "%s %s %u", job->id, task->node, node_count);
+        snprintf(s->what[s->n++], sizeof(s->what[0]), "%s %s %u %s %s", job->id, task->node, node_count,
+                 ipd_task_state_name((ipd_task_state_t)task->state), ipd_task_state_name(published));
 }
 
 /* The tasks the stand-in checks against the Jobs it lists (master/daemon_standin.c): the
@@ -2887,9 +2927,11 @@ Test(model, the_lost_tasks_are_the_unfinished_ones_of_lost_nodes)
     cr_assert_eq(s.n, 0, "no node is lost");
     ipd_model_remote_node(model, "node-b", 0);
     ipd_model_remote_node(model, "node-d", 0);
+    ipd_model_flush(model, T0 + 3000);
     ipd_model_lost_tasks(model, note_lost, &s);
     cr_assert_eq(s.n, 1);
-    cr_assert_str_eq(s.what[0], "pj-000000e9 node-b 3");
+    /* Shown unknown here, published pulling by its daemon. */
+    cr_assert_str_eq(s.what[0], "pj-000000e9 node-b 3 unknown pulling");
 }
 
 /* A record of this node whose task differs from what this master computes gives it no time. */
