@@ -196,11 +196,13 @@ const ipd_config_directive_t ipd_config_table[] = {
              "every reply."},
     {"redis_liveness_ttl", IPD_CT_DURATION, 0, FIELD(redis_liveness_ttl_ms), RANGE(S(1), H(1)), .def = "15s",
      .help = "TTL of this node's liveness key, refreshed every third of it. When another node's key expires, its "
-             "unfinished tasks show unknown with reason NodeDaemonLost."},
+             "unfinished tasks show unknown with reason NodeDaemonLost, then as their Kubernetes Jobs end: every "
+             "third of it one daemon (the stand-in lease's holder) lists the Jobs of the nodes without a live "
+             "daemon."},
     {"redis_lease_release_wait", IPD_CT_DURATION, 0, FIELD(redis_lease_release_wait_ms), RANGE(0, S(5)), .def = "200ms",
-     .help = "On a clean stop the daemon gives back the Redis leases it holds (a pod selection it follows), so that "
-             "another daemon takes over at once; the stop waits at most this long for Redis to answer. 0: sent "
-             "without waiting."},
+     .help = "On a clean stop the daemon gives back the Redis leases it holds (a pod selection it follows, the "
+             "stand-in for nodes without a live daemon), so that another daemon takes over at once; the stop waits "
+             "at most this long for Redis to answer. 0: sent without waiting."},
 
     {"table_jobs", IPD_CT_INT, IPD_CF_RESTART, FIELD(table_jobs), RANGE(16, 1048576), .def = "4096",
      .section = "Shared-memory table",
