@@ -294,6 +294,42 @@ static int image_job_is(void *ctx)
     return ij->id[0] != '\0';
 }
 
+/*
+ * A reload that changes a Kubernetes setting replaces the client while a list of the followed
+ * pods is on its way (the simulator holds it 8 s): the list goes with the client, without an
+ * answer. The daemon follows on with the new client. Before, it counted that list as on its way
+ * for ever and never listed the pods again: a new image of theirs got no keep job.
+ */
+Test(keep, a_reload_while_the_followed_pods_are_listed_does_not_stop_the_following, .fini = teardown)
+{
+    h_world_sim(&w, "folreload", sim_args);
+    h_world_daemon(&w, "keep_pod_poll 1s\n", NULL, 1);
+    h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"web\"}}");
+    h_sim_web_pod(w.sim.port, "web-a", "shop/web:2");
+    char id[64];
+    post_keep("{\"pod_selector\":{\"namespace\":\"default\",\"matchLabels\":{\"app\":\"web\"}},"
+              "\"node_selector\":{\"pool\":\"web\"},\"keep\":true}",
+              id);
+    expect_job(id, "keeping 1 node-1:succeeded");
+    h_sim_ok(w.sim.port, "POST", "/_sim/inject",
+             "{\"count\":1,\"method\":\"GET\",\"path\":\"namespaces/default/pods\",\"delay_ms\":8000}");
+    cr_assert(h_wait(no_pending_injection, NULL, 5000), "the master did not list the followed pods");
+    char line[sizeof(w.dir) + 32];
+    snprintf(line, sizeof(line), "%s/token", w.dir);
+    FILE *f = fopen(line, "w");
+    cr_assert_not_null(f);
+    fputs("a-token\n", f);
+    fclose(f);
+    char extra[sizeof(line) + 64];
+    snprintf(extra, sizeof(extra), "keep_pod_poll 1s\nkube_token_file %s\n", line);
+    h_world_write_conf(&w, extra);
+    kill(w.daemon.pid, SIGHUP);
+    cr_assert(h_log_wait(&w.daemon, "Kubernetes settings changed", 10000), "the reload did not replace the client");
+    h_sim_web_pod(w.sim.port, "web-b", "shop/web:3");
+    image_job_t next = {"shop/web:3", "keeping", ""};
+    cr_assert(h_wait(image_job_is, &next, 6000), "no keep job for shop/web:3 within 6 s of the reload");
+}
+
 Test(keep, a_pod_selector_keep_job_follows_the_pods_to_their_new_image, .fini = teardown)
 {
     h_world_sim(&w, "follow", sim_args);
