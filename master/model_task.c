@@ -338,10 +338,17 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
      * decision to give up on a pull the kubelet would retry forever; cancellation from the Job's
      * deletion before either. A pod or Event that arrives afterwards (a watch that was behind, a
      * replacement pod, an Event of an older attempt) may still bring figures the record lacks and
-     * attempts it did not count, never another state or other words.
+     * attempts it did not count, never another state or other words. One exception: words given
+     * without any pod or attempt, from the Job alone (a stand-in's, master/standin.h), give way to
+     * the words of the same end that its pod gave (its node's daemon, back), with the pod.
      */
     if (ipd_task_state_is_final((ipd_task_state_t)t->task.state)) {
         ipd_task_t kept = t->task;
+        if (ipd_task_words_from_job(&kept) && next.state == kept.state && next.pod[0] != '\0' &&
+            strcmp(kept.ns, next.ns) == 0) {
+            kept = next;
+            kept.updated_at = t->task.updated_at;
+        }
         if (kept.pull_ms < 0 && next.pull_ms > 0)
             kept.pull_ms = next.pull_ms;
         if (kept.image_bytes < 0 && next.image_bytes >= 0)

@@ -128,6 +128,11 @@ int ipd_pull_policy_parse(const char *name, size_t len)
     return lookup(pull_policy_names, IPD_PULL_POLICY_COUNT, name, len);
 }
 
+int ipd_task_words_from_job(const ipd_task_t *t)
+{
+    return t->pod[0] == '\0' && t->attempts == 0;
+}
+
 int ipd_task_state_is_final(ipd_task_state_t s)
 {
     return s == IPD_TASK_SUCCEEDED || s == IPD_TASK_FAILED || s == IPD_TASK_CANCELLED;

@@ -138,6 +138,9 @@ int ipd_job_state_parse(const char *name, size_t len);
 int ipd_pull_policy_parse(const char *name, size_t len);
 
 /** True for succeeded, failed, cancelled. */
+/** Whether a final task's words came from its Job alone: no pod named, no attempt counted. Such
+ *  words give way to those its pod gave for the same end (shared/table_final.c). */
+int ipd_task_words_from_job(const ipd_task_t *t);
 int ipd_task_state_is_final(ipd_task_state_t s);
 /** True for succeeded, failed, cancelled. Active = not final. */
 int ipd_job_state_is_final(ipd_job_state_t s);

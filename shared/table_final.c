@@ -45,9 +45,11 @@ const ipd_task_t *ipd_table_final_task(ipd_table_t *t, uint32_t slot, uint32_t i
         return task;
     if (now == was) {
         /* The same final state in other words: the words published with it stay (a keep job's
-         * task, which a new round may end in the same state, excepted). */
-        if (keep || (strncmp(c->task.reason, task->reason, sizeof(task->reason)) == 0 &&
-                     strncmp(c->task.message, task->message, sizeof(task->message)) == 0))
+         * task, which a new round may end in the same state, excepted, and words from the Job
+         * alone, which give way to the pod's: ipd_task_words_from_job). */
+        if (keep || (ipd_task_words_from_job(&c->task) && task->pod[0] != '\0') ||
+            (strncmp(c->task.reason, task->reason, sizeof(task->reason)) == 0 &&
+             strncmp(c->task.message, task->message, sizeof(task->message)) == 0))
             return task;
         *fixed = *task;
         memcpy(fixed->reason, c->task.reason, sizeof(fixed->reason));

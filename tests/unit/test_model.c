@@ -2934,6 +2934,53 @@ Test(model, the_lost_tasks_are_the_unfinished_ones_of_lost_nodes)
     cr_assert_str_eq(s.what[0], "pj-000000e9 node-b 3 unknown pulling");
 }
 
+/*
+ * Node-b's daemon, cut off from Redis, saw its task fail from the pod (the kubelet's words,
+ * three attempts); the stand-in meanwhile published the failure from the Job (its Failed
+ * condition's words, no pod). Back, node-b's daemon publishes its end: every daemon shows the
+ * pod's words, the pod and the attempts, at the earlier end, and the Job's words published again
+ * change nothing. Before, a final task kept the first words it was published with, and node-b's
+ * daemon and the others showed the same failure in two ways.
+ */
+Test(model, words_from_the_job_alone_give_way_to_the_pod_s_words_of_the_same_end)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000ec", 2, 0);
+    job.nodes.desired = 1;
+    job.started_at = T0 + 1000;
+    ipd_task_t from_job;
+    ipd_task_init(&from_job, "node-b", T0 + 6000);
+    from_job.state = IPD_TASK_FAILED;
+    strcpy(from_job.ns, NS);
+    strcpy(from_job.reason, "BackoffLimitExceeded");
+    strcpy(from_job.message, "Job has reached the specified backoff limit");
+    ipd_task_t from_pod = from_job;
+    from_pod.updated_at = T0 + 5000;
+    strcpy(from_pod.reason, "ErrImagePull");
+    strcpy(from_pod.message, "manifest unknown");
+    strcpy(from_pod.pod, "pull-ec");
+    from_pod.attempts = 3;
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &from_job), 0);
+    ipd_model_flush(model, T0 + 6500);
+    cr_assert_str_eq(read_job(job.id).tasks[0].reason, "BackoffLimitExceeded");
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &from_pod), 0);
+    ipd_model_flush(model, T0 + 7000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_FAILED);
+    cr_assert_str_eq(v.tasks[0].reason, "ErrImagePull");
+    cr_assert_str_eq(v.tasks[0].message, "manifest unknown");
+    cr_assert_str_eq(v.tasks[0].pod, "pull-ec");
+    cr_assert_eq(v.tasks[0].attempts, 3);
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 5000);
+    cr_assert_eq(v.job.finished_at, T0 + 5000);
+    cr_assert_eq(ipd_model_remote_task(model, &job, NULL, &from_job), 0);
+    ipd_model_flush(model, T0 + 8000);
+    v = read_job(job.id);
+    cr_assert_str_eq(v.tasks[0].reason, "ErrImagePull");
+    cr_assert_str_eq(v.tasks[0].pod, "pull-ec");
+    cr_assert_eq(v.tasks[0].updated_at, T0 + 5000);
+}
+
 /* A record of this node whose task differs from what this master computes gives it no time. */
 Test(model, this_node_s_record_of_another_state_gives_no_time)
 {

@@ -1185,6 +1185,36 @@ Test(table, a_final_state_stays_final_whatever_the_writer_is_given)
     cr_expect_eq(ipd_table_final_refusals(w), 7);
     cr_expect_eq(ipd_table_verify(w), 0);
 
+    /* Words from the Job alone (no pod, no attempt: a stand-in's) give way to the pod's words of
+     * the same end, once; those then stay. */
+    ipd_job_t lost = job_of("pj-lost", IPD_JOB_FAILED, 100, 200);
+    ipd_task_t end;
+    memset(&end, 0, sizeof(end));
+    end.node[0] = 'a';
+    end.state = IPD_TASK_FAILED;
+    end.image_bytes = -1;
+    snprintf(end.reason, sizeof(end.reason), "BackoffLimitExceeded");
+    snprintf(end.message, sizeof(end.message), "Job has reached the specified backoff limit");
+    ipd_job_aggregate(&lost, &end, 1, 300);
+    lost.state = IPD_JOB_FAILED;
+    cr_assert_eq(ipd_table_put_job(w, &lost, &end, 1, NULL, 0), 0);
+    snprintf(end.reason, sizeof(end.reason), "ErrImagePull");
+    snprintf(end.message, sizeof(end.message), "manifest unknown");
+    snprintf(end.pod, sizeof(end.pod), "imgpull-pj-lost-a-x1b2c");
+    end.attempts = 3;
+    cr_assert_eq(ipd_table_put_job(w, &lost, &end, 1, NULL, 0), 0);
+    ipd_table_job_view_t lv = {.job = &got, .tasks = &got_task, .task_cap = 1};
+    cr_assert_eq(ipd_table_get_job(w, "pj-lost", &lv), 0);
+    cr_expect_str_eq(got_task.reason, "ErrImagePull", "the pod's words");
+    cr_expect_str_eq(got_task.pod, "imgpull-pj-lost-a-x1b2c");
+    cr_expect_eq(ipd_table_final_refusals(w), 7, "nothing refused");
+    snprintf(end.reason, sizeof(end.reason), "ImagePullBackOff");
+    cr_assert_eq(ipd_table_put_job(w, &lost, &end, 1, NULL, 0), 0);
+    cr_assert_eq(ipd_table_get_job(w, "pj-lost", &lv), 0);
+    cr_expect_str_eq(got_task.reason, "ErrImagePull", "the pod's words stay");
+    cr_expect_eq(ipd_table_final_refusals(w), 8);
+    cr_expect_eq(ipd_table_verify(w), 0);
+
     /* A writer that attaches again (a restarted master) keeps guarding what the table holds. */
     ipd_table_destroy(w);
     w = make_table(8, 32, 64, 512, NULL);
