@@ -26,22 +26,25 @@ static void set_text(ipd_task_t *t, const char *reason, const char *message)
     ipd_strlcpy_utf8(t->message, message, sizeof(t->message));
 }
 
-void ipd_standin_cancelled(const ipd_task_t *held, int64_t now, ipd_task_t *out)
+/* `held` in `state` with the given words at `now`, its pod and figures kept. */
+static void held_as(const ipd_task_t *held, ipd_task_state_t state, const char *reason, const char *message,
+                    int64_t now, ipd_task_t *out)
 {
     ipd_task_copy(out, held);
-    out->state = IPD_TASK_CANCELLED;
-    set_text(out, IPD_REASON_JOB_DELETED, IPD_MESSAGE_JOB_DELETED);
+    out->state = (uint8_t)state;
+    set_text(out, reason, message);
     out->updated_at = now;
     ipd_task_set_cause(out);
 }
 
+void ipd_standin_cancelled(const ipd_task_t *held, int64_t now, ipd_task_t *out)
+{
+    held_as(held, IPD_TASK_CANCELLED, IPD_REASON_JOB_DELETED, IPD_MESSAGE_JOB_DELETED, now, out);
+}
+
 void ipd_standin_unknown(const ipd_task_t *held, int64_t now, ipd_task_t *out)
 {
-    ipd_task_copy(out, held);
-    out->state = IPD_TASK_UNKNOWN;
-    set_text(out, IPD_STANDIN_REASON, IPD_STANDIN_MESSAGE);
-    out->updated_at = now;
-    ipd_task_set_cause(out);
+    held_as(held, IPD_TASK_UNKNOWN, IPD_STANDIN_REASON, IPD_STANDIN_MESSAGE, now, out);
 }
 
 int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int64_t not_before, ipd_job_t *job,

@@ -407,6 +407,14 @@ void h_sim_ok_at(const char *file, int line, int port, const char *method, const
     h_resp_free(&r);
 }
 
+int h_sim_injections_used(void *port)
+{
+    json_t *doc = h_http_json(*(int *)port, "GET", "/_sim/inject", NULL, NULL);
+    int none = doc != NULL && json_array_size(json_object_get(doc, "pending")) == 0;
+    json_decref(doc);
+    return none;
+}
+
 void h_sim_web_pod_at(const char *file, int line, int port, const char *name, const char *image)
 {
     char pod[512];

@@ -149,6 +149,9 @@ void h_expect_job_state_at(const char *file, int line, int port, const char *id,
 /** Sends a control or API request to the simulator on `port`; fails the test unless it answers 2xx. */
 #define h_sim_ok(...) h_sim_ok_at(IPD_AT, __VA_ARGS__)
 void h_sim_ok_at(const char *file, int line, int port, const char *method, const char *path, const char *body);
+/** True once the simulator on `*(int *)port` holds no request injection (`/_sim/inject`) not yet used: an h_wait
+ * predicate. */
+int h_sim_injections_used(void *port);
 /** Creates, in the simulator on `port`, the pod `name` of namespace default, labelled app=web, running `image`. */
 #define h_sim_web_pod(...) h_sim_web_pod_at(IPD_AT, __VA_ARGS__)
 void h_sim_web_pod_at(const char *file, int line, int port, const char *name, const char *image);

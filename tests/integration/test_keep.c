@@ -217,15 +217,6 @@ Test(keep, a_restarted_master_rebuilds_keep_jobs_from_the_cluster_and_the_table,
     expect_no_final_refusal();
 }
 
-static int no_pending_injection(void *ctx)
-{
-    (void)ctx;
-    json_t *doc = h_http_json(w.sim.port, "GET", "/_sim/inject", NULL, NULL);
-    int none = doc != NULL && json_array_size(json_object_get(doc, "pending")) == 0;
-    json_decref(doc);
-    return none;
-}
-
 Test(keep, a_keep_job_without_a_matching_node_waits_survives_a_restart_and_is_cancelled, .fini = teardown)
 {
     h_world_sim(&w, "nonode", sim_args);
@@ -266,7 +257,7 @@ Test(keep, a_node_back_before_its_old_jobs_deletion_is_seen_pulls_again, .fini =
              id);
     h_sim_ok(w.sim.port, "POST", "/_sim/inject", rule);
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":null}}");
-    cr_assert(h_wait(no_pending_injection, NULL, 10000), "the master did not delete node-1's Job");
+    cr_assert(h_wait(h_sim_injections_used, &w.sim.port, 10000), "the master did not delete node-1's Job");
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-1/labels", "{\"labels\":{\"pool\":\"warm\"}}");
     /* Once the old Job is gone, a new one pulls on node-1 at once, not at a refresh (there is none). */
     cr_assert(h_wait(pulled_again, &r, 30000), "node-1 did not pull again");
@@ -313,7 +304,7 @@ Test(keep, a_reload_while_the_followed_pods_are_listed_does_not_stop_the_followi
     expect_job(id, "keeping 1 node-1:succeeded");
     h_sim_ok(w.sim.port, "POST", "/_sim/inject",
              "{\"count\":1,\"method\":\"GET\",\"path\":\"namespaces/default/pods\",\"delay_ms\":8000}");
-    cr_assert(h_wait(no_pending_injection, NULL, 5000), "the master did not list the followed pods");
+    cr_assert(h_wait(h_sim_injections_used, &w.sim.port, 5000), "the master did not list the followed pods");
     char line[sizeof(w.dir) + 32];
     snprintf(line, sizeof(line), "%s/token", w.dir);
     FILE *f = fopen(line, "w");

@@ -601,15 +601,6 @@ Test(redis, a_node_without_a_daemon_shows_what_its_jobs_say_on_every_daemon, .ti
     stop_world();
 }
 
-static int no_pending_injection(void *ctx)
-{
-    (void)ctx;
-    json_t *doc = h_http_json(w.sim.port, "GET", "/_sim/inject", NULL, NULL);
-    int none = doc != NULL && json_array_size(json_object_get(doc, "pending")) == 0;
-    json_decref(doc);
-    return none;
-}
-
 /*
  * The stand-in's list is on its way when a reload changes a Kubernetes setting of the daemon that
  * holds the lease: the Kubernetes client that would answer it goes, without calling back. The
@@ -634,7 +625,7 @@ Test(redis, a_reload_while_the_stand_in_lists_does_not_stop_it, .timeout = 120)
     cr_assert(holder >= 0 && holder < N, "%s", out);
     /* Its next list is held 8 s by the simulator; a reload changes its Kubernetes settings meanwhile. */
     h_sim_ok(w.sim.port, "POST", "/_sim/inject", "{\"count\": 1, \"path\": \"notin\", \"delay_ms\": 8000}");
-    cr_assert(h_wait(no_pending_injection, NULL, 5000), "the stand-in did not list");
+    cr_assert(h_wait(h_sim_injections_used, &w.sim.port, 5000), "the stand-in did not list");
     char token[sizeof(w.dir) + 8];
     snprintf(token, sizeof(token), "%s/token", w.dir);
     h_write_file(token, "a-token\n");
