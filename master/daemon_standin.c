@@ -200,9 +200,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     ipd_strmap_init(&l->listed);
     l->now = ipd_model_now();
     /* Three lease times: a Job that ended before was seen by a stand-in, unless none ran. */
-    uint64_t lease = d->cfg.redis_liveness_ttl_ms > 3 * d->cfg.keep_pod_poll_ms ? d->cfg.redis_liveness_ttl_ms
-                                                                                : 3 * d->cfg.keep_pod_poll_ms;
-    l->not_before = l->now - 3 * (int64_t)lease;
+    l->not_before = l->now - 3 * (int64_t)ipd_redis_link_lease_ms(d->redis);
     ipd_redis_link_alive_nodes(d->redis, add_alive, l);
     ipd_buf_t sel;
     ipd_buf_init(&sel);

@@ -1078,6 +1078,11 @@ int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew)
     return s->held_until > now;
 }
 
+uint64_t ipd_redis_link_lease_ms(const ipd_redis_link_t *l)
+{
+    return l->lease_ms;
+}
+
 /* ---- connecting ---- */
 
 static void both_up(ipd_redis_link_t *l)

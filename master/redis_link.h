@@ -135,6 +135,9 @@ void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id);
  */
 int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew);
 
+/** The leases' time in ms: max(redis_liveness_ttl, 3 x keep_pod_poll). */
+uint64_t ipd_redis_link_lease_ms(const ipd_redis_link_t *l);
+
 /**
  * Gives back every lease this daemon asked for (a clean stop): one script per lease deletes
  * {p}:lease:<name> only while it holds this node's name, so another daemon takes it at its next
