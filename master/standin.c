@@ -60,7 +60,14 @@ int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int
     if (held == IPD_MODEL_NO_TASK && ipd_task_state_is_final(state) && info->ended_at != IPD_TIME_NULL &&
         info->ended_at < not_before)
         return 0;
-    ipd_task_init(task, info->node, now);
+    /* An end is dated by the Job's condition, not by when this daemon's list came by, up to a
+     * third of a lease time later. The condition's time is in whole seconds: the end of its
+     * second is the earliest time never before the end itself, nor before the end the node's
+     * daemon gives from the pod (which every daemon then takes: the earliest end stays). */
+    int64_t at = now;
+    if (ipd_task_state_is_final(state) && info->ended_at != IPD_TIME_NULL && info->ended_at + 999 < now)
+        at = info->ended_at + 999 > info->created_at ? info->ended_at + 999 : info->created_at;
+    ipd_task_init(task, info->node, at);
     ipd_strlcpy_utf8(task->ns, info->ns, sizeof(task->ns));
     task->state = (uint8_t)state;
     /* The words the node's own daemon gives a task whose Job completed: a daemon of the node that
@@ -82,10 +89,12 @@ int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int
     job->pull_policy = info->pull_policy;
     job->spec = info->spec;
     job->created_at = info->created_at;
-    /* The pull on the node ended by now, so the job had started: a job no daemon saw start (on
-     * nodes without a live daemon only) starts then on every daemon, not when each learns it. Its
-     * end is the last task's (master/model.c), never a time a stand-in gives. */
-    job->started_at = ipd_task_state_is_final(state) ? now : IPD_TIME_NULL;
+    /* The pull on the node ended by then, so the job had started: a job no daemon saw start (on
+     * nodes without a live daemon only) starts then on every daemon. Not at the Job's startTime,
+     * which may come before the start a daemon of another node saw (daemons take the earliest
+     * start they read, and one whose own record replaced this one would never read it). Its end
+     * is the last task's (master/model.c). */
+    job->started_at = ipd_task_state_is_final(state) ? at : IPD_TIME_NULL;
     job->finished_at = IPD_TIME_NULL;
     job->keep = info->keep != 0;
     job->nodes.desired = info->node_count;

@@ -38,7 +38,8 @@ int ipd_standin_selector(ipd_buf_t *out, const char *const *nodes, size_t n);
  * What to publish for the task of the Job `info` (borrowed) when this model holds `held` of it
  * (ipd_model_task_held: a task state, IPD_MODEL_NO_TASK or IPD_MODEL_JOB_GONE), at `now`.
  * Returns 1 and fills `job` and `task` when there is news: no task held, or a held task that is
- * not final while the Job has ended. A final task stays as it is (a terminal state never
+ * not final while the Job has ended. An ended task is dated by the Job's condition (the end of
+ * its second). A final task stays as it is (a terminal state never
  * changes), a job let go of is not brought back, and an anchor Job (no node) has no task.
  * Neither is a job of which nothing is held and whose Job ended before `not_before`: a stand-in
  * would have published it then, so it is a job that aged out of the history (a drop this daemon

@@ -14,6 +14,7 @@
 
 #include "common/at.h"
 #include "harness.h"
+#include "proto/rfc3339.h"
 
 #define N 3
 
@@ -590,6 +591,37 @@ Test(redis, a_node_without_a_daemon_shows_what_its_jobs_say_on_every_daemon, .ti
                      i + 1);
         json_decref(job);
     }
+    /* The job on node-4 alone is dated by its Job: its task ended by the end of the second of
+     * the Complete condition's time (pkg/controller/job/job_controller.go, newCondition; whole
+     * seconds), not before the job's creation. Before, it was when the stand-in's list came by,
+     * up to a third of the lease time (5 s here) later. */
+    char path[256];
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%%2Fjob%%3D%s",
+             alone);
+    json_t *kjobs = h_http_json(w.sim.port, "GET", path, NULL, NULL);
+    json_t *kstatus = json_object_get(json_array_get(json_object_get(kjobs, "items"), 0), "status");
+    cr_assert_not_null(kstatus, "node-4's Job of %s is not listed", alone);
+    int64_t kend = 0;
+    size_t ci;
+    json_t *cond;
+    json_array_foreach(json_object_get(kstatus, "conditions"), ci, cond) if (strcmp(str(cond, "type"), "Complete") == 0)
+        cr_assert_eq(ipd_time_parse(str(cond, "lastTransitionTime"), strlen(str(cond, "lastTransitionTime")), &kend),
+                     0);
+    cr_assert_neq(kend, 0, "node-4's Job has no Complete condition");
+    for (int i = 0; i < N; i++) {
+        json_t *job = get_job(i, alone);
+        int64_t created = 0, finished = 0, ended = 0;
+        json_t *t = task_of(job, "node-4");
+        ipd_time_parse(str(job, "created_at"), strlen(str(job, "created_at")), &created);
+        ipd_time_parse(str(job, "finished_at"), strlen(str(job, "finished_at")), &finished);
+        ipd_time_parse(str(t, "updated_at"), strlen(str(t, "updated_at")), &ended);
+        int64_t want = kend + 999 > created ? kend + 999 : created;
+        cr_expect_eq(ended, want, "daemon %d: node-4's task ended at %s, its Job in the second of %lld", i + 1,
+                     str(t, "updated_at"), (long long)kend);
+        cr_expect_eq(finished, want, "daemon %d: finished_at %s", i + 1, str(job, "finished_at"));
+        json_decref(job);
+    }
+    json_decref(kjobs);
     int64_t stood = 0;
     for (int i = 0; i < N; i++)
         stood += master_stat(i, "redis_standin_records_total");

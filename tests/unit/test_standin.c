@@ -137,3 +137,44 @@ Test(standin, a_job_that_ended_before_a_stand_in_could_see_it_is_not_brought_bac
     info.ended_at = IPD_TIME_NULL;
     cr_expect_eq(ipd_standin_task(&info, IPD_MODEL_NO_TASK, 1795773700000LL, 1795773655000LL, &job, &task), 1);
 }
+
+/*
+ * An end is dated by the Job: its Complete or Failed condition's lastTransitionTime
+ * (pkg/controller/job/job_controller.go, newCondition), given in whole seconds, so the end of
+ * that second: never before the end itself, nor before the end the node's daemon gives from the
+ * pod. Not when the stand-in's list came by, up to a third of a lease time later. The job had
+ * started by then. Neither is before the job's creation.
+ */
+Test(standin, an_ended_task_is_dated_by_its_job_s_condition)
+{
+    ipd_job_t job;
+    ipd_task_t task;
+    ipd_kube_job_info_t info = job_of("node-4"); /* created at ...600.123 */
+    info.complete = 1;
+    info.ended_at = 1795773604000LL;
+    cr_assert_eq(ipd_standin_task(&info, IPD_MODEL_NO_TASK, 1795773609000LL, 0, &job, &task), 1);
+    cr_expect_eq(task.updated_at, 1795773604999LL, "the end of the Complete condition's second");
+    cr_expect_eq(job.started_at, 1795773604999LL, "the job had started by the time its task ended");
+    cr_assert_eq(ipd_standin_task(&info, IPD_TASK_UNKNOWN, 1795773609000LL, 0, &job, &task), 1);
+    cr_expect_eq(task.updated_at, 1795773604999LL, "a lost node's task ends when its Job did");
+
+    /* The second of the creation time: not before it (the creation time is in milliseconds). */
+    info.ended_at = 1795773599000LL;
+    cr_assert_eq(ipd_standin_task(&info, IPD_MODEL_NO_TASK, 1795773609000LL, 0, &job, &task), 1);
+    cr_expect_eq(task.updated_at, 1795773600123LL);
+
+    /* A condition time this recent (or ahead of this node's clock): the list's time. */
+    info.complete = 0;
+    info.failed = 1;
+    info.ended_at = 1795773608500LL;
+    cr_assert_eq(ipd_standin_task(&info, IPD_MODEL_NO_TASK, 1795773609000LL, 0, &job, &task), 1);
+    cr_expect_eq(task.state, IPD_TASK_FAILED);
+    cr_expect_eq(task.updated_at, 1795773609000LL);
+
+    /* A running Job's task is unknown as of the list, and the job not started by it. */
+    info = job_of("node-4");
+    info.active = 1;
+    cr_assert_eq(ipd_standin_task(&info, IPD_MODEL_NO_TASK, 1795773609000LL, 0, &job, &task), 1);
+    cr_expect_eq(task.updated_at, 1795773609000LL);
+    cr_expect_eq(job.started_at, IPD_TIME_NULL);
+}
