@@ -181,6 +181,15 @@ static void resume_job(void *ctx, const char *ns, const char *name)
     ipd_daemon_kube_action(ctx, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
 }
 
+static void slot(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name)
+{
+    daemon_state_t *d = ctx;
+    ipd_redis_slot_op_t o = op == IPD_MODEL_SLOT_CLAIM  ? IPD_REDIS_SLOT_CLAIM
+                            : op == IPD_MODEL_SLOT_HOLD ? IPD_REDIS_SLOT_HOLD
+                                                        : IPD_REDIS_SLOT_DONE;
+    ipd_redis_link_slot(d->redis, id, d->cfg.node_name, o, parallelism, ns, name);
+}
+
 static void delete_job(void *ctx, const char *ns, const char *name)
 {
     char path[512];
@@ -329,7 +338,8 @@ int ipd_daemon_kube_start(daemon_state_t *d)
                                    .create_job = create_job,
                                    .job_evicted = node_scope ? job_evicted : NULL,
                                    .create_keep_job = ipd_daemon_create_keep_job,
-                                   .cancel_job = ipd_daemon_cancel_job};
+                                   .cancel_job = ipd_daemon_cancel_job,
+                                   .slot = node_scope ? slot : NULL};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;
@@ -426,6 +436,19 @@ static void redis_drop(void *ctx, const char *id)
         ipd_model_remote_drop(d->model, id);
 }
 
+/* A parallelism slot granted: this node's Job is the model's to resume; another node's (the
+ * stand-in claimed it for a node without a live daemon, master/daemon_standin.c) is resumed here. */
+static void redis_slot_granted(void *ctx, const char *id, const char *node, const char *ns, const char *name)
+{
+    daemon_state_t *d = ctx;
+    if (strcmp(node, d->cfg.node_name) == 0) {
+        if (d->model != NULL)
+            ipd_model_slot_granted(d->model, id);
+    } else if (d->kube != NULL) {
+        resume_job(d, ns, name);
+    }
+}
+
 static void redis_node_alive(void *ctx, const char *node, int alive)
 {
     daemon_state_t *d = ctx;
@@ -469,6 +492,8 @@ void ipd_daemon_redis_republish(daemon_state_t *d)
         return;
     }
     d->republish_pending = 0;
+    if (d->model != NULL)
+        ipd_model_slots_again(d->model);
     republish_ctx_t r = {d, 0};
     ipd_table_foreach(d->table, republish_job, &r);
     ipd_info("redis", "republished %zu tasks of node %s", r.n, d->cfg.node_name);
@@ -500,6 +525,7 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
                                 .node_alive = redis_node_alive,
                                 .republish = redis_republish,
                                 .drop = redis_drop,
+                                .slot_granted = redis_slot_granted,
                                 .ctx = d};
     char err[512];
     int rc = ipd_redis_link_create(d->loop, &d->cfg, &ops, &d->redis, err, sizeof(err));

@@ -15,6 +15,7 @@
 
 #include "master/daemon_internal.h"
 #include "master/standin.h"
+#include "proto/kube_node.h"
 #include "shared/log.h"
 
 #define STANDIN_LEASE "stand-in"
@@ -26,6 +27,7 @@ typedef struct standin_list {
     daemon_state_t *d;
     ipd_strmap_t alive;  /* the nodes it leaves out, alive when it was sent ("node" -> (void *)1) */
     ipd_strmap_t listed; /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
+    ipd_strmap_t claims; /* the jobs it claimed a parallelism slot of (id -> (void *)1): one each */
     const char **names;  /* the nodes alive, for the selector (borrowed from the link, for the tick) */
     size_t n, cap;
     int oom;    /* a node or a Job could not be noted: nothing is inferred from what is missing */
@@ -33,6 +35,16 @@ typedef struct standin_list {
     int64_t now, not_before;
     size_t sent;
 } standin_list_t;
+
+/* A suspended Job of a job with a parallelism, on a node without a live daemon: its Node is
+ * listed before a slot is claimed for it. */
+typedef struct standin_claim {
+    daemon_state_t *d;
+    char id[IPD_JOB_ID_SIZE], node[IPD_NODE_SIZE], ns[IPD_NAMESPACE_SIZE], name[IPD_KUBE_JOB_NAME_SIZE];
+    int32_t parallelism;
+    json_t *tolerations; /* the pull pod's (owned), NULL for none */
+    struct standin_claim *next;
+} standin_claim_t;
 
 static void add_alive(void *ctx, const char *node)
 {
@@ -58,6 +70,7 @@ static void list_free(standin_list_t *l)
         l->d->standin_list = NULL;
     ipd_strmap_dispose(&l->alive);
     ipd_strmap_dispose(&l->listed);
+    ipd_strmap_dispose(&l->claims);
     free(l->names);
     free(l->path);
     free(l);
@@ -67,6 +80,12 @@ void ipd_daemon_standin_stop(daemon_state_t *d)
 {
     if (d->standin_list != NULL)
         list_free(d->standin_list);
+    while (d->standin_claims != NULL) {
+        standin_claim_t *c = d->standin_claims;
+        d->standin_claims = c->next;
+        json_decref(c->tolerations);
+        free(c);
+    }
 }
 
 static void listed_key(const char *id, const char *node, char out[IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2])
@@ -103,6 +122,87 @@ static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, cons
     }
 }
 
+static void claim_free(standin_claim_t *c)
+{
+    for (standin_claim_t **p = &c->d->standin_claims; *p != NULL; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    json_decref(c->tolerations);
+    free(c);
+}
+
+static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    standin_claim_t *c = data;
+    daemon_state_t *d = c->d;
+    (void)req;
+    /* A node the cluster does not have (an empty list) is not usable either. */
+    json_t *list = res->error == 0 && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    const json_t *node = json_array_get(json_object_get(list, "items"), 0);
+    char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
+    if (list != NULL && d->redis != NULL && ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0) &&
+        ipd_kube_node_check(node, c->node, c->tolerations, reason, sizeof(reason), message, sizeof(message)) ==
+            IPD_NODE_USABLE)
+        ipd_redis_link_slot(d->redis, c->id, c->node, IPD_REDIS_SLOT_CLAIM, c->parallelism, c->ns, c->name);
+    json_decref(list);
+    claim_free(c);
+}
+
+/*
+ * The parallelism slot of a Job of a node without a live daemon (master/redis_link.h,
+ * ipd_redis_link_slot): freed once the Job ended, held while it runs (said again after Redis
+ * lost it), and claimed while it waits suspended and its node can take a pull pod, for one
+ * such Job per job and list (one Node read each); a slot granted resumes the Job
+ * (master/daemon_kube.c). Without this, such a node's Job would wait
+ * for ever, its job would never end, and a lost node's finished Job would keep its slot.
+ */
+static void standin_slot(standin_list_t *l, const ipd_kube_job_info_t *info, const json_t *obj)
+{
+    daemon_state_t *d = l->d;
+    if (info->spec.parallelism <= 0 || info->keep)
+        return;
+    if ((info->complete || info->failed) && info->active == 0) {
+        ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism, info->ns,
+                            info->name);
+        return;
+    }
+    if (!info->suspended) {
+        ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_HOLD, info->spec.parallelism, info->ns,
+                            info->name);
+        return;
+    }
+    /* One Node read per job and list: a job's slots free one at a time. */
+    if (ipd_strmap_get(&l->claims, info->job_id) != NULL || ipd_strmap_put(&l->claims, info->job_id, (void *)1) != 0)
+        return;
+    standin_claim_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    c->d = d;
+    snprintf(c->id, sizeof(c->id), "%s", info->job_id);
+    snprintf(c->node, sizeof(c->node), "%s", info->node);
+    snprintf(c->ns, sizeof(c->ns), "%s", info->ns);
+    snprintf(c->name, sizeof(c->name), "%s", info->name);
+    c->parallelism = info->spec.parallelism;
+    json_t *tol = json_object_get(json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"),
+                                  "tolerations");
+    c->tolerations = json_is_array(tol) ? json_incref(tol) : NULL;
+    /* A list of one by name: the nodes list the daemons' role allows already (deploy/rbac.yaml). */
+    char sel[IPD_NODE_SIZE + 16];
+    snprintf(sel, sizeof(sel), "metadata.name=%s", info->node);
+    char *esc = ipd_kube_escape(sel), *path = NULL;
+    if (esc == NULL || asprintf(&path, "/api/v1/nodes?fieldSelector=%s", esc) < 0)
+        path = NULL;
+    free(esc);
+    ipd_kube_req_spec_t spec = {.method = "GET", .path = path, .on_done = on_node, .data = c};
+    c->next = d->standin_claims;
+    d->standin_claims = c;
+    if (path == NULL || ipd_kube_start(d->kube, &spec, NULL) != 0)
+        claim_free(c);
+    free(path);
+}
+
 /* Publishes what the page's Jobs say; returns the page's continue token (borrowed from `list`) or NULL. */
 static const char *take_page(standin_list_t *l, const json_t *list)
 {
@@ -118,6 +218,7 @@ static const char *take_page(standin_list_t *l, const json_t *list)
         listed_key(info.job_id, info.node, key);
         if (ipd_strmap_put(&l->listed, key, (void *)1) != 0)
             l->oom = 1;
+        standin_slot(l, &info, obj);
         ipd_job_t job;
         ipd_task_t task;
         int held = ipd_model_task_held(d->model, info.job_id, info.node);
@@ -198,6 +299,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     l->d = d;
     ipd_strmap_init(&l->alive);
     ipd_strmap_init(&l->listed);
+    ipd_strmap_init(&l->claims);
     l->now = ipd_model_now();
     /* Three lease times: a Job that ended before was seen by a stand-in, unless none ran. */
     l->not_before = l->now - 3 * (int64_t)ipd_redis_link_lease_ms(d->redis);

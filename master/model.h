@@ -88,7 +88,19 @@ typedef struct ipd_model_actions {
     void (*create_keep_job)(void *ctx, const ipd_job_t *like, const char *image, const char *selection);
     /** Cancel job `id`: delete every Job of its id, as DELETE /api/v1/images/pull-jobs/{id} does. */
     void (*cancel_job)(void *ctx, const char *id);
+    /**
+     * Node scope with Redis: this node's parallelism slot of job `id`, whose Job is `ns`/`name`
+     * (master/redis_link.h, ipd_redis_link_slot): `op` IPD_MODEL_SLOT_CLAIM (the Job waits
+     * suspended; once granted, ipd_model_slot_granted), IPD_MODEL_SLOT_HOLD (the Job runs) or
+     * IPD_MODEL_SLOT_DONE (it will never run again). NULL: the slots are counted here from the
+     * Jobs, which every daemon then sees.
+     */
+    void (*slot)(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name);
 } ipd_model_actions_t;
+
+#define IPD_MODEL_SLOT_CLAIM 0
+#define IPD_MODEL_SLOT_HOLD  1
+#define IPD_MODEL_SLOT_DONE  2
 
 /** Counters, for metrics and tests. */
 typedef struct ipd_model_stats {
@@ -173,6 +185,18 @@ void ipd_model_lost_tasks(ipd_model_t *m,
 
 /** Calls own_task again for every task of this node the model holds (after a Redis reconnect). */
 void ipd_model_republish(ipd_model_t *m);
+
+/**
+ * Redis granted this node a parallelism slot of job `id` (borrowed): its Job is resumed if it
+ * still waits suspended (actions.resume_job).
+ */
+void ipd_model_slot_granted(ipd_model_t *m, const char *id);
+
+/**
+ * Redis may have lost the parallelism slots (it restarted empty) or this daemon's word on them:
+ * what this node's Jobs hold is said again at their next actions (actions.slot).
+ */
+void ipd_model_slots_again(ipd_model_t *m);
 
 /**
  * Keep jobs with a pod_selector (master/model_follow.c): calls `cb` once for each distinct

@@ -101,6 +101,7 @@ typedef struct task_rec {
     uint8_t master_deleting; /* the master itself asked for this task's Job to be deleted */
     uint8_t refreshing;      /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
     uint8_t leaving;         /* keep jobs: its node left the selection; its Job is being deleted */
+    uint8_t slot;            /* actions.slot: what was last said of this node's slot (1 + op; 0 nothing yet) */
     /* Strings of `task` known empty (bits of ipd_task_blank, or fewer; 0 is always right): a record
      * taken into `task` compares and copies the others only (ipd_model_take_record). Every write
      * of `task` sets it anew (ipd_model_task_set) or clears it. */

@@ -14,6 +14,8 @@
 
 /* An action the cluster has not carried out after this long is asked again. */
 #define ACTION_RETRY_MS 5000
+/* A parallelism slot not granted is claimed again this long after (about every tick). */
+#define SLOT_RETRY_MS 900
 /* A Job seen Failed before its pod's failure waits this long for the pod's own words. */
 #define POD_WORDS_WAIT_MS 10000
 
@@ -489,8 +491,85 @@ static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
  * the suspended Jobs of this node are visited in task order from the job's bitmaps: those with a
  * resume asked (held places, asked again when due) and, while a slot is free, those waiting.
  */
+/* This node's Job of a task will never run again: finished (and no pod left active), or gone
+ * with the task final. */
+static int slot_done(const task_rec_t *t)
+{
+    if (t->has_kjob)
+        return (t->kjob_complete || t->kjob_failed) && t->kjob_active == 0;
+    return t->kjob_gone || ipd_task_state_is_final((ipd_task_state_t)t->task.state);
+}
+
+/*
+ * Node scope with Redis (actions.slot): each daemon sees only its node's Job, so the job's
+ * `parallelism` is counted in Redis (master/redis_link.h, ipd_redis_link_slot). Every Job of
+ * such a job is created suspended (shared/pulljobs.c); this node's daemon claims a slot for its
+ * Job while it waits and its node can take a pull pod, again every tick until granted
+ * (ipd_model_slot_granted resumes it); it holds the slot while the Job runs (said once per
+ * republish: after a restart of Redis or of this daemon), and frees it once the Job will never
+ * run again.
+ */
+static void own_slot(ipd_model_t *m, job_rec_t *j, int64_t now)
+{
+    task_rec_t *t = ipd_model_task(j, m->self_node, 0);
+    if (t == NULL || (!t->has_kjob && !ipd_task_state_is_final((ipd_task_state_t)t->task.state)))
+        return;
+    const task_kube_t *k = task_text(t);
+    int32_t limit = j->job.spec.parallelism;
+    if (slot_done(t)) {
+        if (t->slot != 1 + IPD_MODEL_SLOT_DONE) {
+            t->slot = 1 + IPD_MODEL_SLOT_DONE;
+            m->actions.slot(m->actions.ctx, j->job.id, IPD_MODEL_SLOT_DONE, limit, k->kjob_ns, k->kjob_name);
+        }
+        return;
+    }
+    if (!t->suspended) {
+        if (t->slot != 1 + IPD_MODEL_SLOT_HOLD) {
+            t->slot = 1 + IPD_MODEL_SLOT_HOLD;
+            m->actions.slot(m->actions.ctx, j->job.id, IPD_MODEL_SLOT_HOLD, limit, k->kjob_ns, k->kjob_name);
+        }
+        return;
+    }
+    if (t->resume_asked_at != 0 && now - t->resume_asked_at < SLOT_RETRY_MS)
+        return;
+    char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
+    if (ipd_model_node_block(m, j, t->task.node, reason, sizeof(reason), message, sizeof(message)) != IPD_NODE_USABLE)
+        return;
+    t->resume_asked_at = now;
+    t->slot = 1 + IPD_MODEL_SLOT_CLAIM;
+    ipd_model_count_task(m, j, (size_t)(t - j->tasks));
+    m->actions.slot(m->actions.ctx, j->job.id, IPD_MODEL_SLOT_CLAIM, limit, k->kjob_ns, k->kjob_name);
+}
+
+void ipd_model_slots_again(ipd_model_t *m)
+{
+    size_t b = 0;
+    job_rec_t *j = NULL;
+    while (m->self_node[0] != '\0' && (j = ipd_model_next_job(m, &b, j)) != NULL) {
+        task_rec_t *t = j->job.spec.parallelism > 0 ? ipd_model_task(j, m->self_node, 0) : NULL;
+        if (t != NULL && t->slot != 0) {
+            t->slot = 0;
+            ipd_model_mark_job(m, j);
+        }
+    }
+}
+
+void ipd_model_slot_granted(ipd_model_t *m, const char *id)
+{
+    job_rec_t *j = ipd_model_job(m, id, 0);
+    task_rec_t *t = j != NULL && m->self_node[0] != '\0' ? ipd_model_task(j, m->self_node, 0) : NULL;
+    if (t == NULL || !t->has_kjob || !t->suspended || slot_done(t) || j->job.cancelled || m->actions.resume_job == NULL)
+        return;
+    t->resume_asked_at = ipd_model_now();
+    m->actions.resume_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
+}
+
 static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
+    if (m->remote_feed && m->actions.slot != NULL && j->job.spec.parallelism > 0) {
+        own_slot(m, j, now);
+        return;
+    }
     /* Without a parallelism, only tasks held for their node are suspended: no slot limit. */
     int32_t limit = j->job.spec.parallelism > 0 ? j->job.spec.parallelism : INT32_MAX;
     if (m->actions.resume_job == NULL || j->counts.queued + j->counts.asked == 0)

@@ -11,6 +11,7 @@
 #include "master/redis_adapter.h"
 #include "master/redis_arena.h"
 #include "proto/error.h"
+#include "proto/kube_job.h"
 #include "proto/msgpack_codec.h"
 #include "shared/log.h"
 
@@ -129,6 +130,27 @@ static const char release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] t
                                      "return redis.call('DEL', KEYS[1]) end "
                                      "return 0";
 
+/*
+ * A parallelism slot (ipd_redis_link_slot): KEYS[1] is {p}:slots:<job>, a hash of node -> 'r'
+ * (its Job may run: it holds a slot) and '#' -> the number of them. ARGV[1] node, ARGV[2] 'c'
+ * (claim), 'h' (hold: a Job that runs holds its slot whatever the count) or 'd' (done: the slot
+ * is free), ARGV[3] the job's parallelism, ARGV[4] the key's time (ms), ARGV[5..7] job id, the
+ * Job's namespace and name, returned with the answer. A claim is granted to a node that holds a
+ * slot already, or while fewer than ARGV[3] nodes do.
+ */
+static const char slot_script[] = "local held = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 "
+                                  "local got = 0 "
+                                  "if ARGV[2] == 'd' then "
+                                  "if held then redis.call('HDEL', KEYS[1], ARGV[1]) "
+                                  "redis.call('HINCRBY', KEYS[1], '#', -1) end "
+                                  "elseif held then got = 1 "
+                                  "elseif ARGV[2] == 'h' or "
+                                  "tonumber(redis.call('HGET', KEYS[1], '#') or '0') < tonumber(ARGV[3]) then "
+                                  "redis.call('HSET', KEYS[1], ARGV[1], 'r') "
+                                  "redis.call('HINCRBY', KEYS[1], '#', 1) got = 1 end "
+                                  "redis.call('PEXPIRE', KEYS[1], ARGV[4]) "
+                                  "return {ARGV[5], ARGV[1], got, ARGV[6], ARGV[7]}";
+
 #define LEASE_NAME_SIZE 64
 
 /* A lease this daemon asked for: held until `held_until` (loop ms), measured from when the claim
@@ -194,6 +216,7 @@ struct ipd_redis_link {
     char (*drops)[IPD_JOB_ID_SIZE];
     size_t ndrops;
     char p_lease[KEY_SIZE]; /* {p}:lease: */
+    char p_slots[KEY_SIZE]; /* {p}:slots: */
     lease_t *leases;        /* owned, nleases entries */
     size_t nleases;
     /* The nodes whose liveness key existed at the last liveness script, this node first. */
@@ -1078,6 +1101,49 @@ int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew)
     return s->held_until > now;
 }
 
+/* ---- parallelism slots ---- */
+
+static void on_slot(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    if (wr_reply(l, r, "parallelism slot") != 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+        r->element[2]->type != REDIS_REPLY_INTEGER)
+        return;
+    char s[4][IPD_KUBE_JOB_NAME_SIZE];
+    size_t at[] = {0, 1, 3, 4};
+    for (size_t i = 0; i < 4; i++) {
+        const redisReply *e = r->element[at[i]];
+        if (e->type != REDIS_REPLY_STRING || e->len >= sizeof(s[i]))
+            return;
+        memcpy(s[i], e->str, e->len);
+        s[i][e->len] = '\0';
+    }
+    if (r->element[2]->integer == 1 && l->ops.slot_granted != NULL)
+        l->ops.slot_granted(l->ops.ctx, s[0], s[1], s[2], s[3]);
+}
+
+int ipd_redis_link_slot(ipd_redis_link_t *l, const char *id, const char *node, ipd_redis_slot_op_t op,
+                        int32_t parallelism, const char *ns, const char *name)
+{
+    if (l == NULL || l->state != IPD_REDIS_UP || l->wr.ac == NULL)
+        return -ENOTCONN;
+    if (strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE || strlen(ns) >= IPD_KUBE_JOB_NAME_SIZE ||
+        strlen(name) >= IPD_KUBE_JOB_NAME_SIZE)
+        return IPD_EINVAL;
+    char key[KEY_SIZE + IPD_JOB_ID_SIZE], limit[16], ms[24];
+    snprintf(key, sizeof(key), "%s%s", l->p_slots, id);
+    snprintf(limit, sizeof(limit), "%" PRId32, parallelism);
+    snprintf(ms, sizeof(ms), "%" PRIu64, (uint64_t)IPD_REDIS_SLOTS_TTL_MS);
+    const char *what = op == IPD_REDIS_SLOT_CLAIM ? "c" : op == IPD_REDIS_SLOT_HOLD ? "h" : "d";
+    const char *argv[] = {"EVAL", slot_script, "1", key, node, what, limit, ms, id, ns, name};
+    size_t alen[11];
+    for (int i = 0; i < 11; i++)
+        alen[i] = strlen(argv[i]);
+    return command(l, &l->wr, on_slot, 11, argv, alen);
+}
+
 uint64_t ipd_redis_link_lease_ms(const ipd_redis_link_t *l)
 {
     return l->lease_ms;
@@ -1220,6 +1286,7 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     snprintf(l->k_tasks, KEY_SIZE, "{%s}:tasks:%s", p, l->node);
     snprintf(l->k_alive, KEY_SIZE, "{%s}:alive:%s", p, l->node);
     snprintf(l->p_lease, KEY_SIZE, "{%s}:lease:", p);
+    snprintf(l->p_slots, KEY_SIZE, "{%s}:slots:", p);
     snprintf(l->maxlen, sizeof(l->maxlen), "%d", cfg->redis_stream_maxlen);
     l->read_count = cfg->redis_read_count > 0 ? cfg->redis_read_count : 1;
     snprintf(l->read_count_arg, sizeof(l->read_count_arg), "%d", l->read_count);

@@ -14,6 +14,8 @@
  *   {p}:alive:<node>  liveness key, TTL redis_liveness_ttl, refreshed every third of it
  *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
  *   {p}:lease:<name>  the node that holds lease <name> (ipd_redis_link_lease), with a TTL
+ *   {p}:slots:<job>   hash of the parallelism slots of a job (ipd_redis_link_slot): node -> r
+ *                     for each node that holds one, # -> their number; IPD_REDIS_SLOTS_TTL_MS
  *
  * A record is one format-version byte (1) followed by a msgpack change record
  * (proto/msgpack_codec.h: {job, tasks: [task]}): the job's image, pull policy, spec, creation
@@ -64,6 +66,11 @@ typedef struct ipd_redis_link_ops {
     void (*republish)(void *ctx);
     /** A daemon dropped job `id`: it aged out of that node's history (ipd_redis_link_drop). */
     void (*drop)(void *ctx, const char *id);
+    /**
+     * Redis granted `node` a parallelism slot of job `id` (ipd_redis_link_slot, a claim or a
+     * hold): the Job `ns`/`name` may run. NULL: not told.
+     */
+    void (*slot_granted)(void *ctx, const char *id, const char *node, const char *ns, const char *name);
     void *ctx;
 } ipd_redis_link_ops_t;
 
@@ -134,6 +141,28 @@ void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id);
  * forgotten. Returns 1 while held, else 0.
  */
 int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew);
+
+/** How long a job's slots stay in Redis after their last change: 7 days. */
+#define IPD_REDIS_SLOTS_TTL_MS (7 * 24 * 3600 * 1000ULL)
+
+typedef enum ipd_redis_slot_op {
+    IPD_REDIS_SLOT_CLAIM = 0, /**< take a slot if fewer than `parallelism` are held (or this node holds one) */
+    IPD_REDIS_SLOT_HOLD,      /**< this node's Job runs: it holds a slot, whatever the count */
+    IPD_REDIS_SLOT_DONE,      /**< this node's Job will not run again: its slot is free */
+} ipd_redis_slot_op_t;
+
+/**
+ * A job's `parallelism` across the daemons of node scope (each sees only its node's Job): the
+ * slots are counted in Redis, in the hash {p}:slots:<id>, by one script per call, so that two
+ * daemons never take the last free slot both. Every Job of such a job is created suspended; a
+ * node's daemon claims a slot for its Job (the stand-in for a node without a live daemon)
+ * and resumes it once granted (ops.slot_granted), and says `done` once the Job will never run
+ * again, which frees the slot (a keep job's next round claims anew). `ns`/`name` (the Job) come
+ * back with the answer. Returns 0 when sent, -ENOTCONN unless the link is up, IPD_EINVAL for a
+ * string too long.
+ */
+int ipd_redis_link_slot(ipd_redis_link_t *l, const char *id, const char *node, ipd_redis_slot_op_t op,
+                        int32_t parallelism, const char *ns, const char *name);
 
 /** The leases' time in ms: max(redis_liveness_ttl, 3 x keep_pod_poll). */
 uint64_t ipd_redis_link_lease_ms(const ipd_redis_link_t *l);

@@ -28,6 +28,7 @@ struct ipd_pull_op {
     char ns[IPD_NAMESPACE_SIZE];
     ipd_pull_request_t req; /* deep copy of the caller's request */
     size_t max_nodes, max_inflight, max_images;
+    int slots_in_redis; /* every task of a job with a parallelism starts suspended (ipd_pull_options_t) */
     int (*admit)(void *data, size_t njobs, size_t ntasks, char *msg, size_t cap);
     void *admit_data;
     char *cont;   /* node list continue token */
@@ -284,6 +285,8 @@ static int starts_suspended(const ipd_pull_op_t *op, const ipd_pull_job_t *pj, s
         return 1;
     if (pj->job.spec.parallelism <= 0)
         return 0;
+    if (op->slots_in_redis)
+        return 1;
     size_t before = 0;
     for (size_t i = 0; i < n; i++)
         before += !is_held(op, op->nodes[i]);
@@ -705,6 +708,7 @@ int ipd_pull_create(ipd_kube_t *kube, const ipd_pull_request_t *req, const ipd_p
     op->req.pull_policy = req->pull_policy;
     op->req.spec = req->spec;
     op->max_images = opts->max_images ? opts->max_images : 100;
+    op->slots_in_redis = opts->slots_in_redis;
     op->req.nimages = req->nimages;
     op->req.nnodes = req->nnodes;
     op->req.keep = req->keep;

@@ -85,6 +85,13 @@ typedef struct ipd_pull_options {
      */
     int (*admit)(void *data, size_t njobs, size_t ntasks, char *msg, size_t cap);
     void *admit_data; /**< passed to admit */
+    /**
+     * Every task of a job with a `parallelism` starts suspended: the daemons count the slots in
+     * Redis (node scope with Redis, master/redis_link.h ipd_redis_link_slot) and each resumes its
+     * node's Job once granted one. 0: the first `parallelism` tasks start, as one daemon that
+     * sees every Job counts them.
+     */
+    int slots_in_redis;
 } ipd_pull_options_t;
 
 /**

@@ -633,6 +633,73 @@ Test(redis, a_node_without_a_daemon_shows_what_its_jobs_say_on_every_daemon, .ti
     stop_world();
 }
 
+/* The Jobs of job `id` that run now in the simulator: not suspended and neither Complete nor
+ * Failed (pkg/controller/job/job_controller.go starts no pod for a suspended Job). -1 when the
+ * list fails. */
+static int jobs_running(const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%%2Fjob%%3D%s", id);
+    long status = 0;
+    json_t *list = h_http_json(w.sim.port, "GET", path, NULL, &status);
+    if (list == NULL || status != 200) {
+        json_decref(list);
+        return -1;
+    }
+    int n = 0;
+    size_t i, k;
+    json_t *kj, *c;
+    json_array_foreach(json_object_get(list, "items"), i, kj)
+    {
+        int ended = 0;
+        json_array_foreach(json_object_get(json_object_get(kj, "status"), "conditions"), k, c) ended |=
+            (strcmp(str(c, "type"), "Complete") == 0 || strcmp(str(c, "type"), "Failed") == 0) &&
+            strcmp(str(c, "status"), "True") == 0;
+        n += !ended && !json_is_true(json_object_get(json_object_get(kj, "spec"), "suspend"));
+    }
+    json_decref(list);
+    return n;
+}
+
+/*
+ * A job's parallelism holds across the daemons of node scope, each of which sees only its own
+ * node's Job: the slots are counted in Redis ({p}:slots:<id>). Before, each daemon counted every
+ * other node's Job, which it never sees, as running (a Job not seen yet may have been created
+ * unsuspended), so no Job was resumed after the first `parallelism`, and the job never ended.
+ * node-4 has no daemon: the stand-in claims a slot for its Job and resumes it. At no sample do
+ * more of the job's Jobs run than its parallelism.
+ */
+Test(redis, a_job_s_parallelism_holds_across_the_daemons_and_the_job_ends, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rpar", NULL, NULL);
+    char *id = post(1, "{\"image\": \"alpine:par\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\", \"node-4\"], "
+                       "\"parallelism\": 2}");
+    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    int most = 0, samples = 0;
+    uint64_t deadline = h_now_ms() + 60000;
+    while (!all_show(&done) && h_now_ms() < deadline) {
+        int n = jobs_running(id);
+        if (n > most)
+            most = n;
+        samples++;
+        usleep(30 * 1000);
+    }
+    wait_succeeded(id, 1000, "the job with parallelism 2 did not end on every daemon");
+    cr_expect(most <= 2, "%d of the job's Jobs ran at once (parallelism 2)", most);
+    cr_expect(most >= 1, "no Job was seen running in %d samples", samples);
+    expect_same_everywhere(id);
+    /* Every slot was freed (the stand-in frees node-4's at its next list): none is held. */
+    char cmd[256], out[256] = "";
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HGETALL '{imgpulld}:slots:%s' | tr '\\n' ' '", w.redis.port, id);
+    uint64_t t0 = h_now_ms();
+    while ((h_sh(cmd, out, sizeof(out)), strcmp(out, "# 0 ") != 0) && h_now_ms() - t0 < 8000)
+        usleep(100 * 1000);
+    cr_expect_str_eq(out, "# 0 ", "slots still held");
+    free(id);
+    stop_world();
+}
+
 /*
  * The stand-in's list is on its way when a reload changes a Kubernetes setting of the daemon that
  * holds the lease: the Kubernetes client that would answer it goes, without calling back. The

@@ -3088,3 +3088,67 @@ Test(model, this_node_s_records_restore_its_tasks_whose_kubernetes_objects_are_g
     cr_assert_eq(v.job.state, IPD_JOB_SUCCEEDED);
     cr_assert_eq(v.tasks[0].updated_at, T0 + 5000);
 }
+
+static void on_slot(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name)
+{
+    (void)ctx;
+    (void)id;
+    cr_assert_eq(parallelism, 1);
+    record(op == IPD_MODEL_SLOT_CLAIM ? "claim" : op == IPD_MODEL_SLOT_HOLD ? "hold" : "done", ns, name);
+}
+
+/*
+ * Node scope with Redis: this daemon sees only its node's Job, so it counts no other node's Job
+ * as running (it never would see one end); it claims its node's slot in Redis while the Job
+ * waits suspended, again about every tick until granted, resumes it once granted, holds the
+ * slot while it runs and frees it once the Job completed. Before, the Jobs of the other two
+ * nodes, never seen, held the only slot for ever.
+ */
+Test(model, node_scope_with_redis_claims_this_node_s_slot_and_resumes_once_granted)
+{
+    ipd_model_actions_t acts = recorder;
+    acts.slot = on_slot;
+    ipd_model_destroy(model);
+    cr_assert_eq(ipd_model_create(table, &acts, &model), 0);
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_job_t job = job_of("pj-000000e1", 3, 1);
+    char na[IPD_KUBE_JOB_NAME_SIZE], want[160];
+    kjob_name(job.id, "node-a", na);
+    snprintf(want, sizeof(want), "claim %s/%s", NS, na);
+    add_kjob(&job, "node-a", 3, 1);
+    ipd_model_flush(model, T0 + 2000);
+    cr_assert_eq(count_actions("claim"), 1);
+    cr_assert_str_eq(nth_action("claim", 0), want);
+    cr_assert_eq(count_actions("resume"), 0, "not before a slot is granted");
+    view_t v = read_job(job.id);
+    cr_assert_str_eq(task_on(&v, "node-a")->reason, "Queued");
+    /* Not granted: claimed again about every tick. */
+    expect_asked_again("claim", 1, T0 + 2900);
+
+    ipd_model_slot_granted(model, job.id);
+    cr_assert_eq(count_actions("resume"), 1);
+    snprintf(want, sizeof(want), "resume %s/%s", NS, na);
+    cr_assert_str_eq(nth_action("resume", 0), want);
+
+    /* Resumed: the Job runs and holds its slot, said once. */
+    add_kjob(&job, "node-a", 3, 0);
+    apply_pulling(job.id, "node-a", "pull-e1", "ee1");
+    ipd_model_flush(model, T0 + 4000);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 6000);
+    cr_assert_eq(count_actions("hold"), 1);
+    cr_assert_eq(count_actions("claim"), 2);
+
+    /* The pod is done, the Job not yet: the slot stays held. Then the Job completes: freed, once. */
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-e1", 1, "completed"));
+    ipd_model_flush(model, T0 + 7000);
+    cr_assert_eq(count_actions("done"), 0, "freed before the Job ended");
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 8000);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 9000);
+    cr_assert_eq(count_actions("done"), 1);
+    /* A grant that comes late resumes nothing. */
+    ipd_model_slot_granted(model, job.id);
+    cr_assert_eq(count_actions("resume"), 1);
+}

@@ -429,7 +429,8 @@ void ipd_worker_post_pull(ipd_worker_t *w, h2o_req_t *req, const char *id)
                                .pod = &pod,
                                .max_images = IPD_WORKER_MAX_IMAGES,
                                .admit = on_admit,
-                               .admit_data = o};
+                               .admit_data = o,
+                               .slots_in_redis = w->cfg->scope == IPD_SCOPE_NODE && w->cfg->redis[0] != '\0'};
     int rc = ipd_pull_create(w->kube, &preq, &opts, on_created, o, &o->op);
     ipd_pull_request_dispose(&preq);
     if (rc == IPD_ETOOBIG) {
