@@ -564,6 +564,24 @@ void ipd_model_slot_granted(ipd_model_t *m, const char *id)
     m->actions.resume_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
 }
 
+/*
+ * Node scope without Redis: every daemon sees every node's Job but resumes only its own node's.
+ * Counting the Jobs that run is not enough then: when a slot frees, each daemon whose Job waits
+ * would take it, all at once. So a Job waits also for the Jobs that wait before it, in task
+ * order, which every daemon sees alike: of the Jobs that may run at once, the last one's daemon
+ * counted every other as running, waiting before it, or not seen yet, whatever it had not seen
+ * yet of the others. A Job waiting on a node that cannot take a pull pod holds the later ones
+ * back until it can (a daemon sees only its own Node); Redis does not (own_slot).
+ */
+static int64_t waiting_ahead(const ipd_model_t *m, const job_rec_t *j)
+{
+    const task_rec_t *own = ipd_model_task((job_rec_t *)j, m->self_node, 0);
+    int64_t n = 0;
+    for (const task_rec_t *t = j->tasks; own != NULL && t < own; t++)
+        n += t->has_kjob && t->suspended && !t->kjob_complete && !t->kjob_failed;
+    return n;
+}
+
 static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     if (m->remote_feed && m->actions.slot != NULL && j->job.spec.parallelism > 0) {
@@ -575,6 +593,8 @@ static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
     if (m->actions.resume_job == NULL || j->counts.queued + j->counts.asked == 0)
         return;
     int64_t running = j->counts.running;
+    if (m->self_node[0] != '\0' && j->job.spec.parallelism > 0)
+        running += waiting_ahead(m, j);
     size_t seen = j->counts.seen;
     if (j->node_count > seen)
         running += (int64_t)(j->node_count - seen);

@@ -701,6 +701,32 @@ Test(redis, a_job_s_parallelism_holds_across_the_daemons_and_the_job_ends, .time
 }
 
 /*
+ * The same in node scope without Redis: every daemon watches every node's Job and resumes only
+ * its own. Before, when a slot freed, every daemon whose Job waited took it: under parallelism
+ * 1, node-2's and node-3's Jobs ran at once. Now a Job waits for the Jobs waiting before it.
+ */
+Test(redis, without_redis_a_job_s_parallelism_holds_too, .timeout = 120)
+{
+    w.no_redis = 1;
+    start_world("rparn", NULL, NULL);
+    char *id = post(0, "{\"image\": \"alpine:parn\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
+                       "\"parallelism\": 1}");
+    want_t done = {id, {1, 1, 1}, NULL, NULL, "succeeded"};
+    int most = 0;
+    uint64_t deadline = h_now_ms() + 60000;
+    while (!all_show(&done) && h_now_ms() < deadline) {
+        int n = jobs_running(id);
+        if (n > most)
+            most = n;
+        usleep(30 * 1000);
+    }
+    wait_succeeded(id, 1000, "the job with parallelism 1 did not end on every daemon");
+    cr_expect_eq(most, 1, "%d of the job's Jobs ran at once (parallelism 1)", most);
+    free(id);
+    stop_world();
+}
+
+/*
  * The stand-in's list is on its way when a reload changes a Kubernetes setting of the daemon that
  * holds the lease: the Kubernetes client that would answer it goes, without calling back. The
  * daemon lists again with its new client at once. Before, it counted the list as still on its

@@ -3152,3 +3152,39 @@ Test(model, node_scope_with_redis_claims_this_node_s_slot_and_resumes_once_grant
     ipd_model_slot_granted(model, job.id);
     cr_assert_eq(count_actions("resume"), 1);
 }
+
+/*
+ * Node scope without Redis: every daemon watches every node's Job and resumes only its own. When
+ * node-a's Job completes, the daemons of node-b and node-c both see the only slot free; before,
+ * both resumed their Job, and two ran at once under parallelism 1. Now node-c's daemon lets the
+ * Job that waits before it (node-b, in task order) go first.
+ */
+Test(model, node_scope_without_redis_lets_the_jobs_waiting_ahead_go_first)
+{
+    ipd_model_set_node(model, "node-c", 0);
+    ipd_job_t job = job_of("pj-000000e2", 3, 1);
+    char nc[IPD_KUBE_JOB_NAME_SIZE], want[160];
+    kjob_name(job.id, "node-c", nc);
+    add_kjob(&job, "node-a", 3, 0);
+    add_kjob(&job, "node-b", 3, 1);
+    add_kjob(&job, "node-c", 3, 1);
+    ipd_model_flush(model, T0 + 1000);
+    cr_assert_eq(count_actions("resume"), 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 2000);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 9000);
+    cr_assert_eq(count_actions("resume"), 0, "node-c's Job took the slot node-b's daemon takes");
+    view_t v = read_job(job.id);
+    cr_assert_str_eq(task_on(&v, "node-c")->reason, "Queued");
+
+    /* node-b's daemon resumed its Job: it runs, then completes; then node-c's turn. */
+    add_kjob(&job, "node-b", 3, 0);
+    ipd_model_flush(model, T0 + 10000);
+    cr_assert_eq(count_actions("resume"), 0, "node-b's Job runs");
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, kjob_finished(&job, "node-b", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 11000);
+    cr_assert_eq(count_actions("resume"), 1);
+    snprintf(want, sizeof(want), "resume %s/%s", NS, nc);
+    cr_assert_str_eq(nth_action("resume", 0), want);
+}
