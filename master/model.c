@@ -892,21 +892,6 @@ int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node)
     return t != NULL ? t->task.state : IPD_MODEL_NO_TASK;
 }
 
-void ipd_model_republish(ipd_model_t *m)
-{
-    size_t b = 0;
-    job_rec_t *j = NULL;
-    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
-        for (size_t i = 0; i < j->ntasks; i++)
-            if (!j->from_table && !model_is_remote(m, j->tasks[i].task.node) && m->actions.own_task != NULL &&
-                m->self_node[0] != '\0') {
-                ipd_model_note_sent(&j->tasks[i]); /* without room, handed over again when it changes */
-                m->actions.own_task(m->actions.ctx, &j->job, j->node_count, ipd_model_keep_selection(j),
-                                    &j->tasks[i].task);
-            }
-    }
-}
-
 void ipd_model_tick(ipd_model_t *m)
 {
     /* Events whose pod never showed up within the orphan lifetime belong to other pods. */

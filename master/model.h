@@ -183,9 +183,6 @@ void ipd_model_lost_tasks(ipd_model_t *m,
                                      ipd_task_state_t published),
                           void *ctx);
 
-/** Calls own_task again for every task of this node the model holds (after a Redis reconnect). */
-void ipd_model_republish(ipd_model_t *m);
-
 /**
  * Redis granted this node a parallelism slot of job `id` (borrowed): its Job is resumed if it
  * still waits suspended (actions.resume_job).
