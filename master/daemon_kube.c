@@ -84,7 +84,7 @@ static void on_marked(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *d
     free(f);
 }
 
-static void finish_job(void *ctx, const char *ns, const char *name)
+static void fail_job(void *ctx, const char *ns, const char *name)
 {
     daemon_state_t *d = ctx;
     finish_req_t *f = malloc(sizeof(*f));
@@ -94,7 +94,7 @@ static void finish_job(void *ctx, const char *ns, const char *name)
     }
     f->d = d;
     snprintf(f->path, sizeof(f->path), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, name);
-    static const char body[] = "{\"metadata\":{\"annotations\":{\"" IPD_ANNOTATION_OUTCOME "\":\"succeeded\"}}}";
+    static const char body[] = "{\"metadata\":{\"annotations\":{\"" IPD_ANNOTATION_OUTCOME "\":\"failed\"}}}";
     ipd_kube_req_spec_t spec = {.method = "PATCH",
                                 .path = f->path,
                                 .body = body,
@@ -331,7 +331,7 @@ int ipd_daemon_kube_start(daemon_state_t *d)
     ipd_model_actions_t actions = {.resume_job = resume_job,
                                    .delete_job = delete_job,
                                    .delete_pod = delete_pod,
-                                   .finish_job = node_scope ? finish_job : NULL,
+                                   .fail_job = node_scope ? fail_job : NULL,
                                    .watch_pod_events = node_scope ? watch_pod_events : NULL,
                                    .own_task = node_scope ? own_task : NULL,
                                    .ctx = d,

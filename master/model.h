@@ -51,11 +51,11 @@ typedef struct ipd_model_actions {
     /** Delete the pod `ns`/`name` (its Job starts a new pull attempt). */
     void (*delete_pod)(void *ctx, const char *ns, const char *name);
     /**
-     * Node scope: mark the Job `ns`/`name` as pulled (annotation imgpulld.io/outcome), then
-     * delete it, so that daemons that see only the Job learn the task succeeded. NULL: the model
-     * calls delete_job instead.
+     * Node scope: mark the Job `ns`/`name` of a task the model gave up as failed (annotation
+     * imgpulld.io/outcome=failed), then delete it, so that daemons that see only the Job learn the
+     * task failed: a Job deleted without it is a cancel. NULL: the model calls delete_job instead.
      */
-    void (*finish_job)(void *ctx, const char *ns, const char *name);
+    void (*fail_job)(void *ctx, const char *ns, const char *name);
     /**
      * Node scope: start (`on`) or stop watching the Events of the pod `ns`/`name`, a pull pod
      * of this node. Events are selected per pod (involvedObject.name), the finest selection the

@@ -98,6 +98,7 @@ typedef struct task_rec {
     uint8_t kjob_failed;
     uint8_t kjob_complete;   /* condition Complete */
     uint8_t kjob_pulled;     /* annotation imgpulld.io/outcome=succeeded */
+    uint8_t kjob_gave_up;    /* annotation imgpulld.io/outcome=failed: its node's daemon gave the task up */
     uint8_t master_deleting; /* the master itself asked for this task's Job to be deleted */
     uint8_t refreshing;      /* keep jobs: a re-pull is due; the old Job goes, then a new one comes */
     uint8_t leaving;         /* keep jobs: its node left the selection; its Job is being deleted */

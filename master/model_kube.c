@@ -285,6 +285,8 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
          * finished, and a watch may merge the update that finished it into the deletion. */
         if (info.complete)
             t->kjob_complete = 1;
+        if (info.gave_up)
+            t->kjob_gave_up = 1;
         if (info.failed && !t->kjob_failed) {
             t->kjob_failed = 1;
             snprintf(k->kjob_reason, sizeof(k->kjob_reason), "%s", info.failed_reason);
@@ -313,6 +315,7 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
     t->kjob_failed = info.failed != 0;
     t->kjob_complete = info.complete != 0;
     t->kjob_pulled = info.pulled != 0;
+    t->kjob_gave_up = info.gave_up != 0;
     t->kjob_active = info.active;
     snprintf(k->kjob_reason, sizeof(k->kjob_reason), "%s", info.failed_reason);
     snprintf(k->kjob_message, sizeof(k->kjob_message), "%s", info.failed_message);

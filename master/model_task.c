@@ -112,7 +112,7 @@ static void from_kjob(const task_rec_t *t, ipd_task_t *next)
         return;
     if (t->kjob_complete || t->kjob_pulled)
         next->state = IPD_TASK_SUCCEEDED;
-    else if (t->kjob_failed)
+    else if (t->kjob_failed || t->kjob_gave_up)
         next->state = IPD_TASK_FAILED;
     else if (t->has_kjob && t->kjob_active > 0 && !t->suspended)
         next->state = IPD_TASK_PULLING;
@@ -477,7 +477,10 @@ static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
         return;
     t->stop_asked_at = now;
     t->master_deleting = 1;
-    m->actions.delete_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
+    if (m->actions.fail_job != NULL)
+        m->actions.fail_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
+    else
+        m->actions.delete_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
 }
 
 /*

@@ -52,9 +52,9 @@ int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int
 {
     if (info->anchor || info->node[0] == '\0' || held == IPD_MODEL_JOB_GONE)
         return 0;
-    ipd_task_state_t state = info->complete || info->pulled ? IPD_TASK_SUCCEEDED
-                             : info->failed                 ? IPD_TASK_FAILED
-                                                            : IPD_TASK_UNKNOWN;
+    ipd_task_state_t state = info->complete || info->pulled  ? IPD_TASK_SUCCEEDED
+                             : info->failed || info->gave_up ? IPD_TASK_FAILED
+                                                             : IPD_TASK_UNKNOWN;
     if (held >= 0 && (ipd_task_state_is_final((ipd_task_state_t)held) || !ipd_task_state_is_final(state)))
         return 0;
     if (held == IPD_MODEL_NO_TASK && ipd_task_state_is_final(state) && info->ended_at != IPD_TIME_NULL &&

@@ -356,5 +356,6 @@ int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
     out->active = active > 0 ? (uint32_t)active : 0;
     const char *outcome = ipd_json_str_at(ann, IPD_ANNOTATION_OUTCOME, NULL);
     out->pulled = outcome != NULL && strcmp(outcome, "succeeded") == 0;
+    out->gave_up = outcome != NULL && strcmp(outcome, "failed") == 0;
     return 0;
 }

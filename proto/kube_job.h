@@ -47,8 +47,9 @@
 #define IPD_ANNOTATION_SELECTION "imgpulld.io/node-selection"
 /** Room for a keep job's node selection: {"all_nodes":true} or {"node_selector":{...}}. */
 #define IPD_SELECTION_SIZE 2048
-/** Set by the node's daemon on a Job whose image was pulled, before it deletes the Job, so that
- *  daemons that see only the Job (node scope without Redis) know the task succeeded. */
+/** Set by the node's daemon on a Job before it deletes it, so that daemons that see only the Job
+ *  (node scope without Redis) know how the task ended: `failed` when the daemon gave the task up
+ *  (a Job deleted without it is a cancel); `succeeded` (the image was pulled) is read too. */
 #define IPD_ANNOTATION_OUTCOME "imgpulld.io/outcome"
 
 /** A task whose Job was deleted before its image was pulled (a cancel): its reason and message. */
@@ -143,6 +144,7 @@ typedef struct ipd_kube_job_info {
     int failed;       /**< condition Failed=True */
     uint32_t active;  /**< status.active: pods running now */
     int pulled;       /**< annotation imgpulld.io/outcome=succeeded: the node's daemon saw the image pulled */
+    int gave_up;      /**< annotation imgpulld.io/outcome=failed: the node's daemon gave the task up */
     int64_t ended_at; /**< lastTransitionTime of the Complete or Failed condition; IPD_TIME_NULL if none */
     char failed_reason[IPD_REASON_SIZE]; /**< BackoffLimitExceeded, DeadlineExceeded, ... */
     char failed_message[IPD_MESSAGE_SIZE];

@@ -727,6 +727,24 @@ Test(redis, without_redis_a_job_s_parallelism_holds_too, .timeout = 120)
 }
 
 /*
+ * Node scope without Redis: node-2's pull fails past backoff_limit 0, its daemon gives the task
+ * up and deletes the Job (the kubelet would retry for ever). Before, the other daemons saw a Job
+ * deleted before it ended, a cancel: the job failed on daemon 2 and was cancelled on 1 and 3.
+ * The Job is marked failed before it goes, and every daemon shows the task and the job failed.
+ */
+Test(redis, without_redis_a_task_given_up_is_failed_on_every_daemon, .timeout = 120)
+{
+    w.no_redis = 1;
+    start_world("rgaveup", NULL, NULL);
+    sim_post("/_sim/fail", "{\"pattern\": \"broken\", \"message\": \"manifest unknown\"}");
+    char *id = post(0, "{\"image\": \"registry.example/broken:2\", \"nodes\": [\"node-2\"], \"backoff_limit\": 0}");
+    want_t failed = {id, {1, 1, 1}, "node-2", "failed", "failed"};
+    wait_all(&failed, 30000, "node-2's task given up is not failed on every daemon");
+    free(id);
+    stop_world();
+}
+
+/*
  * The stand-in's list is on its way when a reload changes a Kubernetes setting of the daemon that
  * holds the lease: the Kubernetes client that would answer it goes, without calling back. The
  * daemon lists again with its new client at once. Before, it counted the list as still on its

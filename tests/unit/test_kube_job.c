@@ -130,6 +130,18 @@ Test(kube_job, failed_condition_and_foreign_jobs)
     cr_assert_eq(info.created_at, 1795773600000LL);
     cr_assert_eq(info.spec.ttl_seconds_after_finished, -1);
     cr_assert_eq(info.ended_at, 1795773607000LL, "when the Failed condition was set");
+    cr_assert_eq(info.gave_up, 0);
+    json_decref(obj);
+
+    /* Marked by its node's daemon, which gave the task up, before it deleted the Job. */
+    obj = json_loads("{\"metadata\":{\"name\":\"imgpull-pj-1-n\",\"labels\":{\"imgpulld.io/job\":\"pj-1\"},"
+                     "\"annotations\":{\"imgpulld.io/outcome\":\"failed\"}},"
+                     "\"spec\":{\"template\":{\"spec\":{\"nodeName\":\"n\",\"containers\":[{\"image\":\"nginx\"}]}}}}",
+                     0, &e);
+    cr_assert_not_null(obj);
+    cr_assert_eq(ipd_kube_job_parse(obj, &info), 0);
+    cr_assert_eq(info.gave_up, 1);
+    cr_assert_eq(info.pulled, 0);
     json_decref(obj);
 
     obj = json_loads("{\"metadata\":{\"name\":\"other\"},\"spec\":{}}", 0, &e);

@@ -3188,3 +3188,58 @@ Test(model, node_scope_without_redis_lets_the_jobs_waiting_ahead_go_first)
     snprintf(want, sizeof(want), "resume %s/%s", NS, nc);
     cr_assert_str_eq(nth_action("resume", 0), want);
 }
+
+static void on_fail_job(void *ctx, const char *ns, const char *name)
+{
+    (void)ctx;
+    record("fail_job", ns, name);
+}
+
+/* `o` (a Job) annotated as its node's daemon leaves it before deleting it. */
+static json_t *with_outcome(json_t *o, const char *outcome)
+{
+    json_object_set_new(json_object_get(json_object_get(o, "metadata"), "annotations"), "imgpulld.io/outcome",
+                        json_string(outcome));
+    return o;
+}
+
+/*
+ * Node scope without Redis: another node's task is what its Job says. A daemon that gives its
+ * task up (pull errors beyond backoff_limit, which the kubelet would retry for ever) deletes the
+ * Job; before, every other daemon saw a Job deleted before it ended, a cancel, so that the
+ * daemons disagreed: the job failed on one and was cancelled on the others. The Job is marked
+ * failed first (imgpulld.io/outcome), and the others show the task failed, also when the watch
+ * merges the mark into the deletion. This daemon, giving its own task up, marks its Job so.
+ */
+Test(model, without_redis_a_job_deleted_as_given_up_is_a_failure_everywhere)
+{
+    ipd_model_actions_t acts = recorder;
+    acts.fail_job = on_fail_job;
+    ipd_model_destroy(model);
+    cr_assert_eq(ipd_model_create(table, &acts, &model), 0);
+    ipd_model_set_node(model, "node-a", 0);
+    ipd_job_t job = job_of("pj-000000e3", 0, 0);
+    add_kjob(&job, "node-a", 3, 0);
+    add_kjob(&job, "node-b", 3, 0);
+    add_kjob(&job, "node-c", 3, 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_MODIFIED, with_outcome(kjob(&job, "node-b", 3, 0), "failed"));
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, with_outcome(kjob(&job, "node-b", 3, 0), "failed"));
+    /* The watch merged node-c's mark into its deletion. */
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, with_outcome(kjob(&job, "node-c", 3, 0), "failed"));
+    ipd_model_flush(model, T0 + 2000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-b")->state, IPD_TASK_FAILED, "node-b: %s",
+                 ipd_task_state_name((ipd_task_state_t)task_on(&v, "node-b")->state));
+    cr_assert_eq(task_on(&v, "node-c")->state, IPD_TASK_FAILED);
+
+    /* node-a's own pull fails past backoff_limit 0: given up, its Job marked and deleted. */
+    apply_pulling(job.id, "node-a", "pull-e3", "e3");
+    ipd_model_flush(model, T0 + 3000);
+    apply(IPD_MODEL_PODS, IPD_WATCH_MODIFIED, pod(job.id, "node-a", "pull-e3", 1, "backoff"));
+    ipd_model_flush(model, T0 + 4000);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 5000);
+    cr_assert_eq(count_actions("fail_job"), 1, "the Job of the task given up was not marked failed");
+    cr_assert_eq(count_actions("delete_job"), 0, "the Job of the task given up was deleted unmarked");
+    cr_assert_eq(read_job(job.id).job.state, IPD_JOB_FAILED);
+}
