@@ -82,6 +82,15 @@ static const ipd_model_actions_t recorder = {.resume_job = on_resume,
                                              .create_keep_job = on_create_keep_job,
                                              .cancel_job = on_cancel_job};
 
+/* A new model over the same table, asking `acts` of the cluster, in node scope for `node`, with
+ * Redis (`remote_feed`) or not. */
+static void remodel(const ipd_model_actions_t *acts, const char *node, int remote_feed)
+{
+    ipd_model_destroy(model);
+    cr_assert_eq(ipd_model_create(table, acts, &model), 0);
+    ipd_model_set_node(model, node, remote_feed);
+}
+
 /* A small table named `name` (created, or reattached: `info` may be NULL). */
 #define create_table(name, info) ipd_test_table_create(name, 64, 256, 1024, 16384, 0, info)
 
@@ -2335,9 +2344,7 @@ Test(model, a_corrected_creation_time_is_told_again_with_this_node_s_task)
 {
     ipd_model_actions_t acts = recorder;
     acts.own_task = on_own_task_job;
-    ipd_model_destroy(model);
-    cr_assert_eq(ipd_model_create(table, &acts, &model), 0);
-    ipd_model_set_node(model, "node-a", 1);
+    remodel(&acts, "node-a", 1);
     told = 0;
     ipd_job_t job = job_of("pj-000000d3", 2, 0);
     apply(IPD_MODEL_PODS, IPD_WATCH_ADDED, pod(job.id, "node-a", "pull-d3", 1, "creating"));
@@ -3108,9 +3115,7 @@ Test(model, node_scope_with_redis_claims_this_node_s_slot_and_resumes_once_grant
 {
     ipd_model_actions_t acts = recorder;
     acts.slot = on_slot;
-    ipd_model_destroy(model);
-    cr_assert_eq(ipd_model_create(table, &acts, &model), 0);
-    ipd_model_set_node(model, "node-a", 1);
+    remodel(&acts, "node-a", 1);
     ipd_job_t job = job_of("pj-000000e1", 3, 1);
     char na[IPD_KUBE_JOB_NAME_SIZE], want[160];
     kjob_name(job.id, "node-a", na);
@@ -3215,9 +3220,7 @@ Test(model, without_redis_a_job_deleted_as_given_up_is_a_failure_everywhere)
 {
     ipd_model_actions_t acts = recorder;
     acts.fail_job = on_fail_job;
-    ipd_model_destroy(model);
-    cr_assert_eq(ipd_model_create(table, &acts, &model), 0);
-    ipd_model_set_node(model, "node-a", 0);
+    remodel(&acts, "node-a", 0);
     ipd_job_t job = job_of("pj-000000e3", 0, 0);
     add_kjob(&job, "node-a", 3, 0);
     add_kjob(&job, "node-b", 3, 0);
