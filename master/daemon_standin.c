@@ -9,6 +9,7 @@
  * cancelled. With every node's daemon alive the list is one empty page.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ typedef struct standin_list {
     daemon_state_t *d;
     ipd_strmap_t alive;  /* the nodes it leaves out, alive when it was sent ("node" -> (void *)1) */
     ipd_strmap_t listed; /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
-    ipd_strmap_t claims; /* the jobs it claimed a parallelism slot of (id -> (void *)1): one each */
+    ipd_strmap_t claims; /* per job id, the parallelism slots it claimed (a count in the pointer) */
     const char **names;  /* the nodes alive, for the selector (borrowed from the link, for the tick) */
     size_t n, cap;
     int oom;    /* a node or a Job could not be noted: nothing is inferred from what is missing */
@@ -109,6 +110,9 @@ static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, cons
         return;
     ipd_task_t out;
     int gone = ipd_strmap_get(&l->listed, key) == NULL;
+    /* A Job that is gone runs no more: its parallelism slot, if it held one, is free. */
+    if (gone && job->spec.parallelism > 0)
+        ipd_redis_link_slot(l->d->redis, job->id, task->node, IPD_REDIS_SLOT_DONE, job->spec.parallelism, task->ns, "");
     if (gone)
         ipd_standin_cancelled(task, l->now, &out);
     else if (published != IPD_TASK_UNKNOWN)
@@ -153,9 +157,9 @@ static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
 /*
  * The parallelism slot of a Job of a node without a live daemon (master/redis_link.h,
  * ipd_redis_link_slot): freed once the Job ended, held while it runs (said again after Redis
- * lost it), and claimed while it waits suspended and its node can take a pull pod, for one
- * such Job per job and list (one Node read each); a slot granted resumes the Job
- * (master/daemon_kube.c). Without this, such a node's Job would wait
+ * lost it), and claimed while it waits suspended and its node can take a pull pod, for at most
+ * `parallelism` such Jobs per job and list (one Node read each: no more can be granted); a slot
+ * granted resumes the Job (master/daemon_kube.c). Without this, such a node's Job would wait
  * for ever, its job would never end, and a lost node's finished Job would keep its slot.
  */
 static void standin_slot(standin_list_t *l, const ipd_kube_job_info_t *info, const json_t *obj)
@@ -173,8 +177,9 @@ static void standin_slot(standin_list_t *l, const ipd_kube_job_info_t *info, con
                             info->name);
         return;
     }
-    /* One Node read per job and list: a job's slots free one at a time. */
-    if (ipd_strmap_get(&l->claims, info->job_id) != NULL || ipd_strmap_put(&l->claims, info->job_id, (void *)1) != 0)
+    uintptr_t claimed = (uintptr_t)ipd_strmap_get(&l->claims, info->job_id);
+    if (claimed >= (uintptr_t)info->spec.parallelism ||
+        ipd_strmap_put(&l->claims, info->job_id, (void *)(claimed + 1)) != 0)
         return;
     standin_claim_t *c = calloc(1, sizeof(*c));
     if (c == NULL)

@@ -14,6 +14,7 @@
 
 #include "common/at.h"
 #include "harness.h"
+#include "proto/kube_job.h"
 #include "proto/rfc3339.h"
 
 #define N 3
@@ -703,6 +704,72 @@ Test(redis, a_job_s_parallelism_holds_across_the_daemons_and_the_job_ends, .time
     while ((h_sh(cmd, out, sizeof(out)), strcmp(out, "# 0 ") != 0) && h_now_ms() - t0 < 8000)
         usleep(100 * 1000);
     cr_expect_str_eq(out, "# 0 ", "slots still held");
+    free(id);
+    stop_world();
+}
+
+/* The parallelism slots of job `id` as Redis holds them: "node-N r # 1 " and so on. */
+static void slots_of(const char *id, char *out, size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HGETALL '{imgpulld}:slots:%s' | tr '\\n' ' '", w.redis.port, id);
+    out[0] = '\0';
+    h_sh(cmd, out, cap);
+}
+
+/*
+ * Two nodes without a daemon under parallelism 2: the stand-in claims a slot for each in the
+ * same list, and both Jobs run at once. Before, it claimed for one Job per job and list, so
+ * they ran one after the other, a third of the TTL apart.
+ */
+Test(redis, the_stand_in_claims_as_many_slots_as_the_parallelism_in_one_list, .timeout = 120)
+{
+    w.sim_nodes = 5;
+    start_world("rpar2", NULL, NULL);
+    char *id = post(0, "{\"image\": \"alpine:par2\", \"nodes\": [\"node-4\", \"node-5\"], \"parallelism\": 2}");
+    int most = most_running_until_done(id, 60000);
+    wait_succeeded(id, 1000, "the job on two nodes without a daemon did not end on every daemon");
+    cr_expect_eq(most, 2, "%d of the job's two Jobs ran at once (parallelism 2)", most);
+    free(id);
+    stop_world();
+}
+
+/*
+ * node-2 and node-3 under parallelism 1: the daemon whose Job took the slot is killed, and its
+ * Job is deleted meanwhile (kubectl delete). The stand-in publishes that task cancelled and frees
+ * its slot; the other node's Job then runs. Before, the slot stayed held for ever and the other
+ * Job waited for ever.
+ */
+Test(redis, a_lost_node_s_job_deleted_frees_its_slot, .timeout = 150)
+{
+    start_world("rparl", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slowpar\", \"ms\": 60000}");
+    char *id = post(0, "{\"image\": \"slowpar:1\", \"nodes\": [\"node-2\", \"node-3\"], \"parallelism\": 1}");
+    char slots[256] = "";
+    uint64_t t0 = h_now_ms();
+    while ((slots_of(id, slots, sizeof(slots)), strstr(slots, " r ") == NULL) && h_now_ms() - t0 < 20000)
+        usleep(100 * 1000);
+    int held = strstr(slots, "node-2 r") != NULL ? 2 : strstr(slots, "node-3 r") != NULL ? 3 : 0;
+    cr_assert(held != 0, "no node took the slot: %s", slots);
+    int other = held == 2 ? 3 : 2;
+    kill(w.d[held - 1].pid, SIGKILL);
+    waitpid(w.d[held - 1].pid, NULL, 0);
+    w.d[held - 1].pid = 0;
+    char path[256], node[16];
+    snprintf(node, sizeof(node), "node-%d", held);
+    char name[IPD_KUBE_JOB_NAME_SIZE];
+    ipd_kube_job_name(id, node, name);
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s?propagationPolicy=Background", name);
+    h_sim_ok(w.sim.port, "DELETE", path, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slowpar\", \"ms\": 300}");
+    snprintf(node, sizeof(node), "node-%d", other);
+    want_t done = {id, {1, 0, 0}, node, "succeeded", NULL};
+    done.daemons[other - 1] = 1;
+    wait_all(&done, 60000, "the other node's Job never took the slot the lost node's deleted Job held");
+    json_t *job = get_job(0, id);
+    snprintf(node, sizeof(node), "node-%d", held);
+    cr_expect_str_eq(str(task_of(job, node), "state"), "cancelled");
+    json_decref(job);
     free(id);
     stop_world();
 }
