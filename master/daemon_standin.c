@@ -22,6 +22,8 @@
 #define STANDIN_LEASE "stand-in"
 /* Jobs per page of the list: a page stays far below the client's cap on a body (16 MiB). */
 #define STANDIN_PAGE 500
+/* Nodes a list reads for the suspended Jobs it finds; the next list reads on. */
+#define STANDIN_NODE_READS 64
 
 /* One list on its way, over its pages. */
 typedef struct standin_list {
@@ -29,6 +31,7 @@ typedef struct standin_list {
     ipd_strmap_t alive;  /* the nodes it leaves out, alive when it was sent ("node" -> (void *)1) */
     ipd_strmap_t listed; /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
     ipd_strmap_t claims; /* per job id, the parallelism slots it claimed (a count in the pointer) */
+    size_t node_reads;   /* Nodes listed for suspended Jobs: at most STANDIN_NODE_READS */
     const char **names;  /* the nodes alive, for the selector (borrowed from the link, for the tick) */
     size_t n, cap;
     int oom;    /* a node or a Job could not be noted: nothing is inferred from what is missing */
@@ -37,12 +40,12 @@ typedef struct standin_list {
     size_t sent;
 } standin_list_t;
 
-/* A suspended Job of a job with a parallelism, on a node without a live daemon: its Node is
- * listed before a slot is claimed for it. */
+/* A suspended Job on a node without a live daemon: its Node is listed before the Job is resumed,
+ * or a parallelism slot claimed for it. */
 typedef struct standin_claim {
     daemon_state_t *d;
     char id[IPD_JOB_ID_SIZE], node[IPD_NODE_SIZE], ns[IPD_NAMESPACE_SIZE], name[IPD_KUBE_JOB_NAME_SIZE];
-    int32_t parallelism;
+    int32_t parallelism; /* the job's; 0: resumed once the node can take a pull pod */
     json_t *tolerations; /* the pull pod's (owned), NULL for none */
     struct standin_claim *next;
 } standin_claim_t;
@@ -148,39 +151,54 @@ static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
     if (list != NULL && d->redis != NULL && ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0) &&
         ipd_kube_node_check(node, c->node, c->tolerations, reason, sizeof(reason), message, sizeof(message)) ==
-            IPD_NODE_USABLE)
-        ipd_redis_link_slot(d->redis, c->id, c->node, IPD_REDIS_SLOT_CLAIM, c->parallelism, c->ns, c->name);
+            IPD_NODE_USABLE) {
+        if (c->parallelism > 0) {
+            ipd_redis_link_slot(d->redis, c->id, c->node, IPD_REDIS_SLOT_CLAIM, c->parallelism, c->ns, c->name);
+        } else {
+            char path[512];
+            snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s", c->ns, c->name);
+            ipd_daemon_kube_action(d, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
+        }
+    }
     json_decref(list);
     claim_free(c);
 }
 
 /*
- * The parallelism slot of a Job of a node without a live daemon (master/redis_link.h,
- * ipd_redis_link_slot): freed once the Job ended, held while it runs (said again after Redis
- * lost it), and claimed while it waits suspended and its node can take a pull pod, for at most
- * `parallelism` such Jobs per job and list (one Node read each: no more can be granted); a slot
- * granted resumes the Job (master/daemon_kube.c). Without this, such a node's Job would wait
- * for ever, its job would never end, and a lost node's finished Job would keep its slot.
+ * What a node's own daemon does with its Job, for a node without a live daemon. A Job waits
+ * suspended when its node could not take a pull pod at creation, or beyond the job's
+ * parallelism: once its node can (its Node is listed, at most STANDIN_NODE_READS a list), it is
+ * resumed, or, with a parallelism, a slot is claimed for it (master/redis_link.h,
+ * ipd_redis_link_slot), for at most `parallelism` such Jobs per job and list (no more can be
+ * granted), and a slot granted resumes it (master/daemon_kube.c). A slot is freed once the Job
+ * ended, and held while it runs (said again after Redis lost it). Without this, such a node's
+ * Job would wait for ever, its job would never end, and a lost node's finished Job would keep
+ * its slot. Keep jobs are left to their nodes' daemons.
  */
-static void standin_slot(standin_list_t *l, const ipd_kube_job_info_t *info, const json_t *obj)
+static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, const json_t *obj)
 {
     daemon_state_t *d = l->d;
-    if (info->spec.parallelism <= 0 || info->keep)
-        return;
-    if ((info->complete || info->failed) && info->active == 0) {
-        ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism, info->ns,
-                            info->name);
+    if (info->keep || info->complete || info->failed || info->gave_up) {
+        if (!info->keep && info->spec.parallelism > 0 && info->active == 0)
+            ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism,
+                                info->ns, info->name);
         return;
     }
     if (!info->suspended) {
-        ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_HOLD, info->spec.parallelism, info->ns,
-                            info->name);
+        if (info->spec.parallelism > 0)
+            ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_HOLD, info->spec.parallelism,
+                                info->ns, info->name);
         return;
     }
-    uintptr_t claimed = (uintptr_t)ipd_strmap_get(&l->claims, info->job_id);
-    if (claimed >= (uintptr_t)info->spec.parallelism ||
-        ipd_strmap_put(&l->claims, info->job_id, (void *)(claimed + 1)) != 0)
+    if (l->node_reads >= STANDIN_NODE_READS)
         return;
+    if (info->spec.parallelism > 0) {
+        uintptr_t claimed = (uintptr_t)ipd_strmap_get(&l->claims, info->job_id);
+        if (claimed >= (uintptr_t)info->spec.parallelism ||
+            ipd_strmap_put(&l->claims, info->job_id, (void *)(claimed + 1)) != 0)
+            return;
+    }
+    l->node_reads++;
     standin_claim_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return;
@@ -189,7 +207,7 @@ static void standin_slot(standin_list_t *l, const ipd_kube_job_info_t *info, con
     snprintf(c->node, sizeof(c->node), "%s", info->node);
     snprintf(c->ns, sizeof(c->ns), "%s", info->ns);
     snprintf(c->name, sizeof(c->name), "%s", info->name);
-    c->parallelism = info->spec.parallelism;
+    c->parallelism = info->spec.parallelism > 0 ? info->spec.parallelism : 0;
     json_t *tol = json_object_get(json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"),
                                   "tolerations");
     c->tolerations = json_is_array(tol) ? json_incref(tol) : NULL;
@@ -223,7 +241,7 @@ static const char *take_page(standin_list_t *l, const json_t *list)
         listed_key(info.job_id, info.node, key);
         if (ipd_strmap_put(&l->listed, key, (void *)1) != 0)
             l->oom = 1;
-        standin_slot(l, &info, obj);
+        standin_actions(l, &info, obj);
         ipd_job_t job;
         ipd_task_t task;
         int held = ipd_model_task_held(d->model, info.job_id, info.node);

@@ -775,6 +775,28 @@ Test(redis, a_lost_node_s_job_deleted_frees_its_slot, .timeout = 150)
 }
 
 /*
+ * A Job created suspended because its node could not take a pull pod (node-4 NotReady), on a
+ * node without a daemon: once node-4 is Ready the stand-in resumes it, as node-4's own daemon
+ * would. Before, nobody did, and the job stayed unfinished for ever.
+ */
+Test(redis, the_stand_in_resumes_a_held_job_once_its_node_is_ready, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rheld", NULL, NULL);
+    sim_post("/_sim/nodes/node-4/notready", "{}");
+    char *id = pull(0, "alpine:held", "[\"node-3\", \"node-4\"]");
+    want_t first = {id, {1, 1, 1}, "node-3", "succeeded", NULL};
+    wait_all(&first, 30000, "node-3's task did not succeed");
+    /* A few of the stand-in's lists (a second apart with this TTL): node-4's Job still waits. */
+    sleep(3);
+    cr_assert_eq(jobs_running(id), 0, "node-4's Job ran while its node was not Ready");
+    sim_post("/_sim/nodes/node-4/ready", "{}");
+    wait_succeeded(id, 20000, "node-4's Job was not resumed once its node was Ready");
+    free(id);
+    stop_world();
+}
+
+/*
  * The same in node scope without Redis: every daemon watches every node's Job and resumes only
  * its own. Before, when a slot freed, every daemon whose Job waited took it: under parallelism
  * 1, node-2's and node-3's Jobs ran at once. Now a Job waits for the Jobs waiting before it.
