@@ -181,13 +181,13 @@ static void resume_job(void *ctx, const char *ns, const char *name)
     ipd_daemon_kube_action(ctx, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
 }
 
-static void slot(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name)
+static int slot(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name)
 {
     daemon_state_t *d = ctx;
     ipd_redis_slot_op_t o = op == IPD_MODEL_SLOT_CLAIM  ? IPD_REDIS_SLOT_CLAIM
                             : op == IPD_MODEL_SLOT_HOLD ? IPD_REDIS_SLOT_HOLD
                                                         : IPD_REDIS_SLOT_DONE;
-    ipd_redis_link_slot(d->redis, id, d->cfg.node_name, o, parallelism, ns, name);
+    return ipd_redis_link_slot(d->redis, id, d->cfg.node_name, o, parallelism, ns, name);
 }
 
 static void delete_job(void *ctx, const char *ns, const char *name)

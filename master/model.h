@@ -93,9 +93,9 @@ typedef struct ipd_model_actions {
      * (master/redis_link.h, ipd_redis_link_slot): `op` IPD_MODEL_SLOT_CLAIM (the Job waits
      * suspended; once granted, ipd_model_slot_granted), IPD_MODEL_SLOT_HOLD (the Job runs) or
      * IPD_MODEL_SLOT_DONE (it will never run again). NULL: the slots are counted here from the
-     * Jobs, which every daemon then sees.
+     * Jobs, which every daemon then sees. Returns 0 when it was sent (else it is said again later).
      */
-    void (*slot)(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name);
+    int (*slot)(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name);
 } ipd_model_actions_t;
 
 #define IPD_MODEL_SLOT_CLAIM 0

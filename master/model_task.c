@@ -519,18 +519,11 @@ static void own_slot(ipd_model_t *m, job_rec_t *j, int64_t now)
         return;
     const task_kube_t *k = task_text(t);
     int32_t limit = j->job.spec.parallelism;
-    if (slot_done(t)) {
-        if (t->slot != 1 + IPD_MODEL_SLOT_DONE) {
-            t->slot = 1 + IPD_MODEL_SLOT_DONE;
-            m->actions.slot(m->actions.ctx, j->job.id, IPD_MODEL_SLOT_DONE, limit, k->kjob_ns, k->kjob_name);
-        }
-        return;
-    }
-    if (!t->suspended) {
-        if (t->slot != 1 + IPD_MODEL_SLOT_HOLD) {
-            t->slot = 1 + IPD_MODEL_SLOT_HOLD;
-            m->actions.slot(m->actions.ctx, j->job.id, IPD_MODEL_SLOT_HOLD, limit, k->kjob_ns, k->kjob_name);
-        }
+    /* Said once, when it was sent (the link may be down, or syncing after a reconnect). */
+    int op = slot_done(t) ? IPD_MODEL_SLOT_DONE : !t->suspended ? IPD_MODEL_SLOT_HOLD : IPD_MODEL_SLOT_CLAIM;
+    if (op != IPD_MODEL_SLOT_CLAIM) {
+        if (t->slot != 1 + op && m->actions.slot(m->actions.ctx, j->job.id, op, limit, k->kjob_ns, k->kjob_name) == 0)
+            t->slot = (uint8_t)(1 + op);
         return;
     }
     if (t->resume_asked_at != 0 && now - t->resume_asked_at < SLOT_RETRY_MS)

@@ -217,6 +217,7 @@ struct ipd_redis_link {
     size_t ndrops;
     char p_lease[KEY_SIZE]; /* {p}:lease: */
     char p_slots[KEY_SIZE]; /* {p}:slots: */
+    uint64_t up_ms;         /* when the link last came up (loop ms): claims wait a liveness TTL from it */
     lease_t *leases;        /* owned, nleases entries */
     size_t nleases;
     /* The nodes whose liveness key existed at the last liveness script, this node first. */
@@ -930,6 +931,8 @@ static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
                  l->last_id);
         l->backoff_ms = BACKOFF_MIN_MS;
     }
+    if (l->state != IPD_REDIS_UP)
+        l->up_ms = now_ms();
     set_state(l, IPD_REDIS_UP);
     start_read(l);
 }
@@ -1129,6 +1132,11 @@ int ipd_redis_link_slot(ipd_redis_link_t *l, const char *id, const char *node, i
 {
     if (l == NULL || l->state != IPD_REDIS_UP || l->wr.ac == NULL)
         return -ENOTCONN;
+    /* A Redis that came back may have lost the slots: every daemon says again which it holds
+     * within a liveness TTL of its reconnect (the stand-in for nodes without one), and no slot
+     * is claimed before then. */
+    if (op == IPD_REDIS_SLOT_CLAIM && now_ms() - l->up_ms < l->ttl_ms)
+        return -EAGAIN;
     if (strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE || strlen(ns) >= IPD_KUBE_JOB_NAME_SIZE ||
         strlen(name) >= IPD_KUBE_JOB_NAME_SIZE)
         return IPD_EINVAL;

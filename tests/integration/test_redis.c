@@ -797,6 +797,33 @@ Test(redis, the_stand_in_resumes_a_held_job_once_its_node_is_ready, .timeout = 1
 }
 
 /*
+ * Redis restarts empty while a Job holds the only slot: the slots are lost with everything else.
+ * Every daemon holds its running Job's slot again after it reconnects and claims none for a
+ * liveness TTL, so the cap holds. Before, a waiting node claimed at once and took the slot the
+ * running Job held: two ran at once under parallelism 1.
+ */
+Test(redis, a_redis_restarted_empty_keeps_a_job_s_parallelism, .timeout = 120)
+{
+    start_world("rparr", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slowpar\", \"ms\": 5000}");
+    char *id = post(0, "{\"image\": \"slowpar:2\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
+                       "\"parallelism\": 1}");
+    uint64_t t0 = h_now_ms();
+    while (jobs_running(id) < 1 && h_now_ms() - t0 < 20000)
+        usleep(50 * 1000);
+    cr_assert_eq(jobs_running(id), 1, "no Job took the slot");
+    int port = w.redis.port;
+    h_stop(&w.redis, SIGTERM, 5000);
+    unlink(w.redis.log);
+    w.redis = h_start_redis(w.dir, port, NULL);
+    int most = most_running_until_done(id, 60000);
+    wait_succeeded(id, 1000, "the job did not end once Redis was back");
+    cr_expect_eq(most, 1, "%d of the job's Jobs ran at once (parallelism 1)", most);
+    free(id);
+    stop_world();
+}
+
+/*
  * The same in node scope without Redis: every daemon watches every node's Job and resumes only
  * its own. Before, when a slot freed, every daemon whose Job waited took it: under parallelism
  * 1, node-2's and node-3's Jobs ran at once. Now a Job waits for the Jobs waiting before it.

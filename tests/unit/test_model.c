@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -3096,12 +3097,18 @@ Test(model, this_node_s_records_restore_its_tasks_whose_kubernetes_objects_are_g
     cr_assert_eq(v.tasks[0].updated_at, T0 + 5000);
 }
 
-static void on_slot(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name)
+/* Whether the slot action finds the link up (0) or not. */
+static int slot_sent = 0;
+
+static int on_slot(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name)
 {
     (void)ctx;
     (void)id;
     cr_assert_eq(parallelism, 1);
+    if (slot_sent != 0)
+        return slot_sent;
     record(op == IPD_MODEL_SLOT_CLAIM ? "claim" : op == IPD_MODEL_SLOT_HOLD ? "hold" : "done", ns, name);
+    return 0;
 }
 
 /*
@@ -3135,13 +3142,23 @@ Test(model, node_scope_with_redis_claims_this_node_s_slot_and_resumes_once_grant
     snprintf(want, sizeof(want), "resume %s/%s", NS, na);
     cr_assert_str_eq(nth_action("resume", 0), want);
 
-    /* Resumed: the Job runs and holds its slot, said once. */
+    /* Resumed: the Job runs and holds its slot, said once it could be sent (the link was
+     * syncing after a reconnect, the first time). */
     add_kjob(&job, "node-a", 3, 0);
     apply_pulling(job.id, "node-a", "pull-e1", "ee1");
+    slot_sent = -ENOTCONN;
     ipd_model_flush(model, T0 + 4000);
+    slot_sent = 0;
+    cr_assert_eq(count_actions("hold"), 0);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 5000);
     ipd_model_tick(model);
     ipd_model_flush(model, T0 + 6000);
     cr_assert_eq(count_actions("hold"), 1);
+    /* Redis may have lost the slots (a reconnect): said again. */
+    ipd_model_slots_again(model);
+    ipd_model_flush(model, T0 + 6500);
+    cr_assert_eq(count_actions("hold"), 2);
     cr_assert_eq(count_actions("claim"), 2);
 
     /* The pod is done, the Job not yet: the slot stays held. Then the Job completes: freed, once. */
