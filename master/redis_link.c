@@ -1114,7 +1114,7 @@ static void on_slot(redisAsyncContext *ac, void *reply, void *priv)
     if (wr_reply(l, r, "parallelism slot") != 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
         r->element[2]->type != REDIS_REPLY_INTEGER)
         return;
-    char s[4][IPD_KUBE_JOB_NAME_SIZE];
+    char s[4][IPD_NODE_SIZE]; /* job id, node, the Job's namespace and name: a node's name is the longest */
     size_t at[] = {0, 1, 3, 4};
     for (size_t i = 0; i < 4; i++) {
         const redisReply *e = r->element[at[i]];

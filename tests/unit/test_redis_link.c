@@ -641,3 +641,55 @@ Test(redis_link, a_snapshot_gives_this_node_s_records_and_the_stream_does_not)
     ipd_mloop_destroy(w.loop);
     fake_stop(&w.fake);
 }
+
+/* The slot granted, as the link tells its owner. */
+static char granted[4][IPD_NODE_SIZE];
+static int ngranted;
+
+static void on_granted(void *ctx, const char *id, const char *node, const char *ns, const char *name)
+{
+    (void)ctx;
+    snprintf(granted[0], sizeof(granted[0]), "%s", id);
+    snprintf(granted[1], sizeof(granted[1]), "%s", node);
+    snprintf(granted[2], sizeof(granted[2]), "%s", ns);
+    snprintf(granted[3], sizeof(granted[3]), "%s", name);
+    ngranted++;
+}
+
+static redisReply bulk_of(const char *s)
+{
+    redisReply r = {.type = REDIS_REPLY_STRING, .len = strlen(s), .str = (char *)s};
+    return r;
+}
+
+/*
+ * The answer of the slot script ({id, node, granted, namespace, name}) reaches the owner with
+ * the node's whole name: a node's name may be 253 bytes. Before, the answer of a node whose name
+ * did not fit the 64 bytes of a Job's name was dropped, and its Job was never resumed.
+ */
+Test(redis_link, a_slot_granted_to_a_node_with_a_long_name_reaches_the_owner)
+{
+    ipd_redis_link_t l;
+    memset(&l, 0, sizeof(l));
+    l.ops.slot_granted = on_granted;
+    char node[254];
+    memset(node, 'n', sizeof(node) - 1);
+    node[sizeof(node) - 1] = '\0';
+    redisReply e[5] = {bulk_of("pj-0000abcd"),
+                       bulk_of(node),
+                       {.type = REDIS_REPLY_INTEGER, .integer = 1},
+                       bulk_of("imgpulld"),
+                       bulk_of("imgpull-pj-0000abcd-3f2a")};
+    redisReply *ep[5] = {&e[0], &e[1], &e[2], &e[3], &e[4]};
+    redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = 5, .element = ep};
+    on_slot(NULL, &r, &l);
+    cr_assert_eq(ngranted, 1);
+    cr_expect_str_eq(granted[0], "pj-0000abcd");
+    cr_expect_str_eq(granted[1], node);
+    cr_expect_str_eq(granted[2], "imgpulld");
+    cr_expect_str_eq(granted[3], "imgpull-pj-0000abcd-3f2a");
+    /* Not granted: nothing told. */
+    e[2].integer = 0;
+    on_slot(NULL, &r, &l);
+    cr_expect_eq(ngranted, 1);
+}
