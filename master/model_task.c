@@ -483,17 +483,6 @@ static void stop_if_done(ipd_model_t *m, task_rec_t *t, int64_t now)
         m->actions.delete_job(m->actions.ctx, task_text(t)->kjob_ns, task_text(t)->kjob_name);
 }
 
-/*
- * parallelism is a hard cap on the job's Jobs active in the cluster, counted from the Jobs
- * themselves (their suspend flag, conditions and status.active), never from the tasks' states:
- * a task the pods watch shows pulled may still have its pod, and a watch that is behind shows
- * less than exists. A resume asked and not yet seen holds its place, and so does every Job of
- * the job not seen yet (node_count from the annotations): it may have been created unsuspended.
- *
- * The Jobs that hold a slot and those seen are counted as the tasks change (master/model_counts.c);
- * the suspended Jobs of this node are visited in task order from the job's bitmaps: those with a
- * resume asked (held places, asked again when due) and, while a slot is free, those waiting.
- */
 /* This node's Job of a task will never run again: finished (and no pod left active), or gone
  * with the task final. */
 static int slot_done(const task_rec_t *t)
@@ -578,6 +567,17 @@ static int64_t waiting_ahead(const ipd_model_t *m, const job_rec_t *j)
     return n;
 }
 
+/*
+ * parallelism is a hard cap on the job's Jobs active in the cluster, counted from the Jobs
+ * themselves (their suspend flag, conditions and status.active), never from the tasks' states:
+ * a task the pods watch shows pulled may still have its pod, and a watch that is behind shows
+ * less than exists. A resume asked and not yet seen holds its place, and so does every Job of
+ * the job not seen yet (node_count from the annotations): it may have been created unsuspended.
+ *
+ * The Jobs that hold a slot and those seen are counted as the tasks change (master/model_counts.c);
+ * the suspended Jobs of this node are visited in task order from the job's bitmaps: those with a
+ * resume asked (held places, asked again when due) and, while a slot is free, those waiting.
+ */
 static void resume_within_parallelism(ipd_model_t *m, job_rec_t *j, int64_t now)
 {
     if (m->remote_feed && m->actions.slot != NULL && j->job.spec.parallelism > 0) {
