@@ -3,7 +3,7 @@
  * scope with Redis, every third of redis_liveness_ttl the holder of the Redis lease
  * {p}:lease:stand-in (ipd_redis_link_lease: one daemon at a time, another takes over within the
  * lease time) lists the pull Jobs of every node but those whose liveness key exists, a page of
- * STANDIN_PAGE Jobs at a time, and publishes what master/standin.c makes of each through Redis
+ * redis_standin_page Jobs at a time, and publishes what master/standin.c makes of each through Redis
  * (ipd_redis_link_stand_in, which writes nothing once the node's daemon is alive). Once the last
  * page is in, a lost node's unfinished task whose Job none of the pages held is published
  * cancelled. With every node's daemon alive the list is one empty page.
@@ -20,10 +20,6 @@
 #include "shared/log.h"
 
 #define STANDIN_LEASE "stand-in"
-/* Jobs per page of the list: a page stays far below the client's cap on a body (16 MiB). */
-#define STANDIN_PAGE 500
-/* Nodes a list reads for the suspended Jobs it finds; the next list reads on. */
-#define STANDIN_NODE_READS 64
 
 /* One list on its way, over its pages. */
 typedef struct standin_list {
@@ -31,7 +27,7 @@ typedef struct standin_list {
     ipd_strmap_t alive;  /* the nodes it leaves out, alive when it was sent ("node" -> (void *)1) */
     ipd_strmap_t listed; /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
     ipd_strmap_t claims; /* per job id, the parallelism slots it claimed (a count in the pointer) */
-    size_t node_reads;   /* Nodes listed for suspended Jobs: at most STANDIN_NODE_READS */
+    size_t node_reads;   /* Nodes listed for suspended Jobs: at most redis_standin_node_reads */
     const char **names;  /* the nodes alive, for the selector (borrowed from the link, for the tick) */
     size_t n, cap;
     int oom;    /* a node or a Job could not be noted: nothing is inferred from what is missing */
@@ -167,7 +163,7 @@ static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
 /*
  * What a node's own daemon does with its Job, for a node without a live daemon. A Job waits
  * suspended when its node could not take a pull pod at creation, or beyond the job's
- * parallelism: once its node can (its Node is listed, at most STANDIN_NODE_READS a list), it is
+ * parallelism: once its node can (its Node is listed, at most redis_standin_node_reads a list), it is
  * resumed, or, with a parallelism, a slot is claimed for it (master/redis_link.h,
  * ipd_redis_link_slot), for at most `parallelism` such Jobs per job and list (no more can be
  * granted), and a slot granted resumes it (master/daemon_kube.c). A slot is freed once the Job
@@ -190,7 +186,7 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
                                 info->ns, info->name);
         return;
     }
-    if (l->node_reads >= STANDIN_NODE_READS)
+    if (l->node_reads >= (size_t)d->cfg.redis_standin_node_reads)
         return;
     if (info->spec.parallelism > 0) {
         uintptr_t claimed = (uintptr_t)ipd_strmap_get(&l->claims, info->job_id);
@@ -334,7 +330,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     int rc = l->n == 0 || l->oom ? -EAGAIN : ipd_standin_selector(&sel, l->names, l->n);
     if (rc == 0 && ((esc = ipd_kube_escape(sel.data)) == NULL ||
                     asprintf(&l->path, "/apis/batch/v1/namespaces/%s/jobs?limit=%d&labelSelector=%s", d->cfg.namespace,
-                             STANDIN_PAGE, esc) < 0)) {
+                             d->cfg.redis_standin_page, esc) < 0)) {
         l->path = NULL;
         rc = -ENOMEM;
     }

@@ -218,6 +218,7 @@ struct ipd_redis_link {
     char p_lease[KEY_SIZE]; /* {p}:lease: */
     char p_slots[KEY_SIZE]; /* {p}:slots: */
     uint64_t up_ms;         /* when the link last came up (loop ms): claims wait a liveness TTL from it */
+    char slots_ttl[24];     /* redis_slots_ttl in ms, the slots key's PEXPIRE */
     lease_t *leases;        /* owned, nleases entries */
     size_t nleases;
     /* The nodes whose liveness key existed at the last liveness script, this node first. */
@@ -1140,12 +1141,11 @@ int ipd_redis_link_slot(ipd_redis_link_t *l, const char *id, const char *node, i
     if (strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE || strlen(ns) >= IPD_KUBE_JOB_NAME_SIZE ||
         strlen(name) >= IPD_KUBE_JOB_NAME_SIZE)
         return IPD_EINVAL;
-    char key[KEY_SIZE + IPD_JOB_ID_SIZE], limit[16], ms[24];
+    char key[KEY_SIZE + IPD_JOB_ID_SIZE], limit[16];
     snprintf(key, sizeof(key), "%s%s", l->p_slots, id);
     snprintf(limit, sizeof(limit), "%" PRId32, parallelism);
-    snprintf(ms, sizeof(ms), "%" PRIu64, (uint64_t)IPD_REDIS_SLOTS_TTL_MS);
     const char *what = op == IPD_REDIS_SLOT_CLAIM ? "c" : op == IPD_REDIS_SLOT_HOLD ? "h" : "d";
-    const char *argv[] = {"EVAL", slot_script, "1", key, node, what, limit, ms, id, ns, name};
+    const char *argv[] = {"EVAL", slot_script, "1", key, node, what, limit, l->slots_ttl, id, ns, name};
     size_t alen[11];
     for (int i = 0; i < 11; i++)
         alen[i] = strlen(argv[i]);
@@ -1295,6 +1295,7 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     snprintf(l->k_alive, KEY_SIZE, "{%s}:alive:%s", p, l->node);
     snprintf(l->p_lease, KEY_SIZE, "{%s}:lease:", p);
     snprintf(l->p_slots, KEY_SIZE, "{%s}:slots:", p);
+    snprintf(l->slots_ttl, sizeof(l->slots_ttl), "%" PRIu64, cfg->redis_slots_ttl_ms);
     snprintf(l->maxlen, sizeof(l->maxlen), "%d", cfg->redis_stream_maxlen);
     l->read_count = cfg->redis_read_count > 0 ? cfg->redis_read_count : 1;
     snprintf(l->read_count_arg, sizeof(l->read_count_arg), "%d", l->read_count);
@@ -1401,5 +1402,5 @@ int ipd_redis_config_equal(const ipd_config_t *a, const ipd_config_t *b)
            strcmp(a->redis_username, b->redis_username) == 0 && strcmp(a->redis_prefix, b->redis_prefix) == 0 &&
            a->redis_stream_maxlen == b->redis_stream_maxlen && a->redis_read_count == b->redis_read_count &&
            a->redis_liveness_ttl_ms == b->redis_liveness_ttl_ms && a->keep_pod_poll_ms == b->keep_pod_poll_ms &&
-           strcmp(a->node_name, b->node_name) == 0;
+           a->redis_slots_ttl_ms == b->redis_slots_ttl_ms && strcmp(a->node_name, b->node_name) == 0;
 }

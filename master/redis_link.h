@@ -15,7 +15,7 @@
  *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
  *   {p}:lease:<name>  the node that holds lease <name> (ipd_redis_link_lease), with a TTL
  *   {p}:slots:<job>   hash of the parallelism slots of a job (ipd_redis_link_slot): node -> r
- *                     for each node that holds one, # -> their number; IPD_REDIS_SLOTS_TTL_MS
+ *                     for each node that holds one, # -> their number; TTL redis_slots_ttl
  *
  * A record is one format-version byte (1) followed by a msgpack change record
  * (proto/msgpack_codec.h: {job, tasks: [task]}): the job's image, pull policy, spec, creation
@@ -84,7 +84,7 @@ typedef struct ipd_redis_link ipd_redis_link_t;
 
 /**
  * Creates the link for `cfg` (copied: redis, redis_password_file, redis_username, redis_prefix,
- * redis_stream_maxlen, redis_liveness_ttl_ms, node_name) on `loop` (borrowed) and starts
+ * redis_stream_maxlen, redis_liveness_ttl_ms, redis_slots_ttl_ms, node_name) on `loop` (borrowed) and starts
  * connecting. `ops` is copied. Returns 0 and an owned link, or a negative code (an unreadable
  * password file, out of memory) with a message in `err`.
  */
@@ -141,9 +141,6 @@ void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id);
  * forgotten. Returns 1 while held, else 0.
  */
 int ipd_redis_link_lease(ipd_redis_link_t *l, const char *name, int renew);
-
-/** How long a job's slots stay in Redis after their last change: 7 days. */
-#define IPD_REDIS_SLOTS_TTL_MS (7 * 24 * 3600 * 1000ULL)
 
 typedef enum ipd_redis_slot_op {
     IPD_REDIS_SLOT_CLAIM = 0, /**< take a slot if fewer than `parallelism` are held (or this node holds one) */

@@ -203,6 +203,18 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "On a clean stop the daemon gives back the Redis leases it holds (a pod selection it follows, the "
              "stand-in for nodes without a live daemon), so that another daemon takes over at once; the stop waits "
              "at most this long for Redis to answer. 0: sent without waiting."},
+    {"redis_standin_page", IPD_CT_INT, 0, FIELD(redis_standin_page), RANGE(1, 5000), .def = "500",
+     .help = "Jobs per page of the stand-in's list of the pull Jobs of nodes without a live daemon (limit and "
+             "continue): a page of 500 is about 1.6 MB."},
+    {"redis_standin_node_reads", IPD_CT_INT, 0, FIELD(redis_standin_node_reads), RANGE(0, 10000), .def = "64",
+     .help = "Nodes the stand-in lists, one request each, per list of the Jobs of nodes without a live daemon, for "
+             "the Jobs it finds waiting suspended there (their node could not take a pull pod, or beyond the job's "
+             "parallelism): once a node can, its Job is resumed, or a parallelism slot claimed for it. The next "
+             "list reads on. 0: such Jobs wait for their node's daemon."},
+    {"redis_slots_ttl", IPD_CT_DURATION, 0, FIELD(redis_slots_ttl_ms), RANGE(H(1), H(24 * 365)), .def = "7d",
+     .help = "How long a job's parallelism slots (node scope with Redis: which nodes' Jobs may run) stay in Redis "
+             "after their last change. A job's waiting nodes claim every second, so only a job that ran this long "
+             "with none waiting loses them; the daemons whose Jobs run say so again after every reconnect."},
 
     {"table_jobs", IPD_CT_INT, IPD_CF_RESTART, FIELD(table_jobs), RANGE(16, 1048576), .def = "4096",
      .section = "Shared-memory table",

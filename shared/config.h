@@ -188,6 +188,12 @@ typedef struct ipd_config {
     uint64_t redis_liveness_ttl_ms;
     /** `redis_lease_release_wait`: how long a clean stop waits for Redis to take its leases back. */
     uint64_t redis_lease_release_wait_ms;
+    /** `redis_standin_page`: Jobs per page of the stand-in's list. */
+    int redis_standin_page;
+    /** `redis_standin_node_reads`: Nodes the stand-in lists per round for Jobs waiting suspended. */
+    int redis_standin_node_reads;
+    /** `redis_slots_ttl`: how long a job's parallelism slots stay in Redis after their last change. */
+    uint64_t redis_slots_ttl_ms;
 
     /* Shared-memory table. */
     /** `table_jobs`: job slots. */

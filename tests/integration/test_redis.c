@@ -789,7 +789,9 @@ Test(redis, the_stand_in_resumes_a_held_job_once_its_node_is_ready, .timeout = 1
     wait_all(&first, 30000, "node-3's task did not succeed");
     /* A few of the stand-in's lists (a second apart with this TTL): node-4's Job still waits. */
     sleep(3);
-    cr_assert_eq(jobs_running(id), 0, "node-4's Job ran while its node was not Ready");
+    json_t *job = get_job(0, id);
+    cr_assert_str_eq(str(task_of(job, "node-4"), "state"), "unknown", "node-4's Job ran while its node was not Ready");
+    json_decref(job);
     sim_post("/_sim/nodes/node-4/ready", "{}");
     wait_succeeded(id, 20000, "node-4's Job was not resumed once its node was Ready");
     free(id);
@@ -819,6 +821,27 @@ Test(redis, a_redis_restarted_empty_keeps_a_job_s_parallelism, .timeout = 120)
     int most = most_running_until_done(id, 60000);
     wait_succeeded(id, 1000, "the job did not end once Redis was back");
     cr_expect_eq(most, 1, "%d of the job's Jobs ran at once (parallelism 1)", most);
+    free(id);
+    stop_world();
+}
+
+/* With redis_standin_node_reads 0 the stand-in reads no Node, and such a Job waits for its
+ * node's daemon: the limit holds. */
+Test(redis, the_stand_in_reads_no_node_when_its_limit_is_0, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rheld0", NULL, "redis_standin_node_reads 0\n");
+    sim_post("/_sim/nodes/node-4/notready", "{}");
+    char *id = pull(0, "alpine:held0", "[\"node-4\"]");
+    want_t shown = {id, {1, 1, 1}, "node-4", "unknown", NULL};
+    wait_all(&shown, 20000, "node-4's task is not shown");
+    sim_post("/_sim/nodes/node-4/ready", "{}");
+    /* Several of the stand-in's lists (a second apart with this TTL). */
+    sleep(4);
+    json_t *job = get_job(0, id);
+    cr_expect_str_eq(str(task_of(job, "node-4"), "state"), "unknown",
+                     "node-4's Job was resumed though the stand-in may read no Node");
+    json_decref(job);
     free(id);
     stop_world();
 }

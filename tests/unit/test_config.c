@@ -104,6 +104,9 @@ Test(config, defaults)
     cr_assert_eq(cfg.redis_read_count, 4000);
     cr_assert_eq(cfg.redis_catchup_publish_ms, 100);
     cr_assert_eq(cfg.redis_liveness_ttl_ms, 15000);
+    cr_assert_eq(cfg.redis_standin_page, 500);
+    cr_assert_eq(cfg.redis_standin_node_reads, 64);
+    cr_assert_eq(cfg.redis_slots_ttl_ms, 7 * 24 * 3600 * 1000ULL);
     cr_assert_not(cfg.kube_insecure_skip_tls_verify);
     cr_assert_not(cfg.watchdog);
     cr_assert_str_eq(cfg.config_path, "");
@@ -209,14 +212,24 @@ Test(config, redis_settings)
     cr_assert_str_eq(cfg.redis, "[fd00::5]:6379");
     cr_assert_eq(load("scope node\nnode_name node-1\nredis unix:/run/redis/redis.sock\nredis_prefix ipd-a\n"
                       "redis_stream_maxlen 50\nredis_liveness_ttl 3s\nredis_read_count 250\n"
-                      "redis_catchup_publish 0ms\n"),
+                      "redis_catchup_publish 0ms\nredis_standin_page 20\nredis_standin_node_reads 0\n"
+                      "redis_slots_ttl 2d12h\n"),
                  0, "%s", err);
     cr_assert_eq(cfg.redis_catchup_publish_ms, 0);
+    cr_assert_eq(cfg.redis_standin_page, 20);
+    cr_assert_eq(cfg.redis_standin_node_reads, 0);
+    cr_assert_eq(cfg.redis_slots_ttl_ms, 60 * 3600 * 1000ULL);
     cr_assert_str_eq(cfg.redis, "unix:/run/redis/redis.sock");
     cr_assert_str_eq(cfg.redis_prefix, "ipd-a");
     cr_assert_eq(cfg.redis_stream_maxlen, 50);
     cr_assert_eq(cfg.redis_read_count, 250);
     cr_assert_eq(cfg.redis_liveness_ttl_ms, 3000);
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_standin_page 0\n",
+                 "4: redis_standin_page: must be between 1 and 5000, got \"0\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_standin_node_reads 10001\n",
+                 "4: redis_standin_node_reads: must be between 0 and 10000, got \"10001\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_slots_ttl 30m\n",
+                 "4: redis_slots_ttl: must be between 1h and 365d, got \"30m\"");
     expect_error("scope node\nnode_name n\nredis localhost\n", "3: redis: expects host:port, got \"localhost\"");
     expect_error("scope node\nnode_name n\nredis unix:run/redis.sock\n",
                  "3: redis: unix: needs an absolute socket path, got \"unix:run/redis.sock\"");
