@@ -97,6 +97,8 @@ int ipd_daemon_kube_healthy(const daemon_state_t *d);
  */
 void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *path, const char *body,
                             const char *type);
+/** Un-suspends the Job `ns`/`name` (a merge PATCH through ipd_daemon_kube_action). */
+void ipd_daemon_resume_job(daemon_state_t *d, const char *ns, const char *name);
 /* Keep jobs that follow pods (master/daemon_follow.c). */
 /** Lists the followed pods this daemon follows when keep_pod_poll has passed (once synced); call each tick. */
 void ipd_daemon_follow_tick(daemon_state_t *d);

@@ -174,11 +174,16 @@ static void watch_pod_events(void *ctx, const char *ns, const char *name, int on
     ipd_reflector_start(r);
 }
 
-static void resume_job(void *ctx, const char *ns, const char *name)
+void ipd_daemon_resume_job(daemon_state_t *d, const char *ns, const char *name)
 {
     char path[512];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, name);
-    ipd_daemon_kube_action(ctx, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
+    ipd_daemon_kube_action(d, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
+}
+
+static void resume_job(void *ctx, const char *ns, const char *name)
+{
+    ipd_daemon_resume_job(ctx, ns, name);
 }
 
 static int slot(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name)
@@ -445,7 +450,7 @@ static void redis_slot_granted(void *ctx, const char *id, const char *node, cons
         if (d->model != NULL)
             ipd_model_slot_granted(d->model, id);
     } else if (d->kube != NULL) {
-        resume_job(d, ns, name);
+        ipd_daemon_resume_job(d, ns, name);
     }
 }
 

@@ -76,16 +76,23 @@ static void list_free(standin_list_t *l)
     free(l);
 }
 
+static void claim_free(standin_claim_t *c)
+{
+    for (standin_claim_t **p = &c->d->standin_claims; *p != NULL; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    json_decref(c->tolerations);
+    free(c);
+}
+
 void ipd_daemon_standin_stop(daemon_state_t *d)
 {
     if (d->standin_list != NULL)
         list_free(d->standin_list);
-    while (d->standin_claims != NULL) {
-        standin_claim_t *c = d->standin_claims;
-        d->standin_claims = c->next;
-        json_decref(c->tolerations);
-        free(c);
-    }
+    while (d->standin_claims != NULL)
+        claim_free(d->standin_claims);
 }
 
 static void listed_key(const char *id, const char *node, char out[IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2])
@@ -125,17 +132,6 @@ static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, cons
     }
 }
 
-static void claim_free(standin_claim_t *c)
-{
-    for (standin_claim_t **p = &c->d->standin_claims; *p != NULL; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
-    json_decref(c->tolerations);
-    free(c);
-}
-
 static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
 {
     standin_claim_t *c = data;
@@ -148,13 +144,10 @@ static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     if (list != NULL && d->redis != NULL && ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0) &&
         ipd_kube_node_check(node, c->node, c->tolerations, reason, sizeof(reason), message, sizeof(message)) ==
             IPD_NODE_USABLE) {
-        if (c->parallelism > 0) {
+        if (c->parallelism > 0)
             ipd_redis_link_slot(d->redis, c->id, c->node, IPD_REDIS_SLOT_CLAIM, c->parallelism, c->ns, c->name);
-        } else {
-            char path[512];
-            snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s", c->ns, c->name);
-            ipd_daemon_kube_action(d, "PATCH", path, "{\"spec\":{\"suspend\":false}}", "application/merge-patch+json");
-        }
+        else
+            ipd_daemon_resume_job(d, c->ns, c->name);
     }
     json_decref(list);
     claim_free(c);
@@ -204,9 +197,7 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
     snprintf(c->ns, sizeof(c->ns), "%s", info->ns);
     snprintf(c->name, sizeof(c->name), "%s", info->name);
     c->parallelism = info->spec.parallelism > 0 ? info->spec.parallelism : 0;
-    json_t *tol = json_object_get(json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"),
-                                  "tolerations");
-    c->tolerations = json_is_array(tol) ? json_incref(tol) : NULL;
+    c->tolerations = json_incref((json_t *)ipd_kube_job_tolerations(obj));
     /* A list of one by name: the nodes list the daemons' role allows already (deploy/rbac.yaml). */
     char sel[IPD_NODE_SIZE + 16];
     snprintf(sel, sizeof(sel), "metadata.name=%s", info->node);

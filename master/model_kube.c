@@ -320,10 +320,7 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
     snprintf(k->kjob_reason, sizeof(k->kjob_reason), "%s", info.failed_reason);
     snprintf(k->kjob_message, sizeof(k->kjob_message), "%s", info.failed_message);
     t->kjob_mark = m->mark[IPD_MODEL_KJOBS];
-    json_t *tol = json_object_get(json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"),
-                                  "tolerations");
-    if (!json_is_array(tol))
-        tol = NULL;
+    json_t *tol = (json_t *)ipd_kube_job_tolerations(obj);
     /* json_equal() says NULL differs from NULL. */
     if (tol != j->tolerations && (tol == NULL || j->tolerations == NULL || !json_equal(tol, j->tolerations))) {
         json_decref(j->tolerations);

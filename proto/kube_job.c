@@ -312,6 +312,13 @@ static void read_pod_template(const json_t *podspec, ipd_kube_job_info_t *out)
     }
 }
 
+const json_t *ipd_kube_job_tolerations(const json_t *obj)
+{
+    const json_t *tol = json_object_get(
+        json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "spec"), "tolerations");
+    return json_is_array(tol) ? tol : NULL;
+}
+
 int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out)
 {
     memset(out, 0, sizeof(*out));

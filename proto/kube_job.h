@@ -159,4 +159,7 @@ typedef struct ipd_kube_job_info {
  */
 int ipd_kube_job_parse(const json_t *obj, ipd_kube_job_info_t *out);
 
+/** The pull pod's tolerations in the Job `obj` (borrowed): spec.template.spec.tolerations, or NULL. */
+const json_t *ipd_kube_job_tolerations(const json_t *obj);
+
 #endif
