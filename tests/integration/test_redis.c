@@ -636,8 +636,8 @@ Test(redis, a_node_without_a_daemon_shows_what_its_jobs_say_on_every_daemon, .ti
 
 /* The Jobs of job `id` that run now in the simulator: not suspended and neither Complete nor
  * Failed (pkg/controller/job/job_controller.go starts no pod for a suspended Job). -1 when the
- * list fails. */
-static int jobs_running(const char *id)
+ * list fails. With `all`, every Job of the job is counted. */
+static int jobs_counted(const char *id, int all)
 {
     char path[256];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs?labelSelector=imgpulld.io%%2Fjob%%3D%s", id);
@@ -656,10 +656,26 @@ static int jobs_running(const char *id)
         json_array_foreach(json_object_get(json_object_get(kj, "status"), "conditions"), k, c) ended |=
             (strcmp(str(c, "type"), "Complete") == 0 || strcmp(str(c, "type"), "Failed") == 0) &&
             strcmp(str(c, "status"), "True") == 0;
-        n += !ended && !json_is_true(json_object_get(json_object_get(kj, "spec"), "suspend"));
+        n += all || (!ended && !json_is_true(json_object_get(json_object_get(kj, "spec"), "suspend")));
     }
     json_decref(list);
     return n;
+}
+
+/* Whether the simulator's request log, since it was last cleared, holds a list of Node `node` by
+ * name (the stand-in's read of a held Job's node). */
+static int node_read(const char *node)
+{
+    char sel[64];
+    snprintf(sel, sizeof(sel), "metadata.name%%3D%s", node);
+    json_t *log = h_http_json(w.sim.port, "GET", "/_sim/requests", NULL, NULL);
+    size_t i;
+    json_t *r;
+    int seen = 0;
+    json_array_foreach(json_object_get(log, "recent"), i, r) seen |=
+        strcmp(str(r, "path"), "/api/v1/nodes") == 0 && strstr(str(r, "query"), sel) != NULL;
+    json_decref(log);
+    return seen;
 }
 
 /* The most of job `id`'s Jobs seen running at once, sampled every 30 ms until every daemon shows
@@ -670,7 +686,7 @@ static int most_running_until_done(const char *id, int timeout_ms)
     int most = 0;
     uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
     while (!all_show(&done) && h_now_ms() < deadline) {
-        int n = jobs_running(id);
+        int n = jobs_counted(id, 0);
         if (n > most)
             most = n;
         usleep(30 * 1000);
@@ -726,7 +742,24 @@ Test(redis, the_stand_in_claims_as_many_slots_as_the_parallelism_in_one_list, .t
 {
     w.sim_nodes = 5;
     start_world("rpar2", NULL, NULL);
+    /* Both Nodes turn Ready right after a list of the stand-in that found both Jobs (it read a
+     * Node then), so its next list finds both Jobs able to run. Without this, a list between the two
+     * Jobs' creations saw one only, and the test passed or not by chance. */
+    sim_post("/_sim/nodes/node-4/notready", "{}");
+    sim_post("/_sim/nodes/node-5/notready", "{}");
     char *id = post(0, "{\"image\": \"alpine:par2\", \"nodes\": [\"node-4\", \"node-5\"], \"parallelism\": 2}");
+    uint64_t t0 = h_now_ms();
+    while (jobs_counted(id, 1) < 2 && h_now_ms() - t0 < 20000)
+        usleep(20 * 1000);
+    cr_assert_eq(jobs_counted(id, 1), 2, "the job's two Jobs were not created");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/requests", NULL);
+    while (!node_read("node-4") && !node_read("node-5") && h_now_ms() - t0 < 30000)
+        usleep(20 * 1000);
+    cr_assert(node_read("node-4") || node_read("node-5"), "the stand-in read neither Node");
+    /* The other Node's read of that list ends too; the next list is a second (TTL / 3) later. */
+    usleep(150 * 1000);
+    sim_post("/_sim/nodes/node-4/ready", "{}");
+    sim_post("/_sim/nodes/node-5/ready", "{}");
     int most = most_running_until_done(id, 60000);
     wait_succeeded(id, 1000, "the job on two nodes without a daemon did not end on every daemon");
     cr_expect_eq(most, 2, "%d of the job's two Jobs ran at once (parallelism 2)", most);
@@ -811,9 +844,9 @@ Test(redis, a_redis_restarted_empty_keeps_a_job_s_parallelism, .timeout = 120)
     char *id = post(0, "{\"image\": \"slowpar:2\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
                        "\"parallelism\": 1}");
     uint64_t t0 = h_now_ms();
-    while (jobs_running(id) < 1 && h_now_ms() - t0 < 20000)
+    while (jobs_counted(id, 0) < 1 && h_now_ms() - t0 < 20000)
         usleep(50 * 1000);
-    cr_assert_eq(jobs_running(id), 1, "no Job took the slot");
+    cr_assert_eq(jobs_counted(id, 0), 1, "no Job took the slot");
     int port = w.redis.port;
     h_stop(&w.redis, SIGTERM, 5000);
     unlink(w.redis.log);
