@@ -21,7 +21,8 @@ typedef struct h_proc {
     char log[256]; /**< file receiving its stdout and stderr */
 } h_proc_t;
 
-/** Returns a free TCP port on 127.0.0.1 (bound and released; a tiny race is accepted). */
+/** Returns a free TCP port on 127.0.0.1 below the ephemeral range (bound and released; a tiny race
+ * with other processes picking ports is accepted). */
 int h_free_port(void);
 
 /** Opens a TCP connection to 127.0.0.1:port; fails the test otherwise. The descriptor is the caller's. */
