@@ -422,43 +422,25 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
     return c;
 }
 
-static int is_pull_failure(const char *reason)
-{
-    static const char *const reasons[] = {
-        "ErrImagePull",        "ImagePullBackOff",  "InvalidImageName",         "ErrImageNeverPull",
-        "RegistryUnavailable", "ImageInspectError", "SignatureValidationFailed"};
-    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-        if (strcmp(reason, reasons[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /*
  * A pod stuck in ImagePullBackOff never fails its Job: the kubelet retries forever. The job's
- * backoff_limit is honoured here: after backoff_limit + 1 failed attempts the task fails and
- * its Job is deleted, which stops the retries.
+ * backoff_limit is honoured here (proto/kube_pod.h, ipd_kube_pull_exhausted): after
+ * backoff_limit + 1 failed attempts the task fails and its Job is deleted, which stops the
+ * retries.
  */
 static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, size_t i)
 {
     task_rec_t *t = &j->tasks[i];
     ipd_task_t *task = &t->task;
-    if (t->gave_up || task->state != IPD_TASK_RETRYING || !is_pull_failure(task->reason) ||
-        task->attempts < (uint32_t)j->job.spec.backoff_limit + 1)
+    char msg[IPD_MESSAGE_SIZE];
+    if (t->gave_up || !ipd_kube_pull_exhausted(task, j->job.spec.backoff_limit, msg, sizeof(msg)))
         return;
     task_kube_t *k = ipd_model_task_kube(t);
     if (k == NULL)
         return; /* tried again at the task's next computation */
     t->gave_up = 1;
     snprintf(k->gave_up_reason, sizeof(k->gave_up_reason), "%s", task->reason);
-    /* Name the registry's words (the last failure), not the back-off that replaced them. */
-    char msg[IPD_MESSAGE_SIZE * 2 + IPD_REASON_SIZE + 96];
-    if (task->fail_message[0] != '\0')
-        snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s: %s", task->attempts,
-                 (int)j->job.spec.backoff_limit, task->fail_reason, task->fail_message);
-    else
-        snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s", task->attempts,
-                 (int)j->job.spec.backoff_limit, task->message);
-    ipd_strlcpy_utf8(k->gave_up_message, msg, sizeof(k->gave_up_message));
+    memcpy(k->gave_up_message, msg, sizeof(k->gave_up_message));
     ipd_info("model", "job %s node %s: %s", j->job.id, task->node, k->gave_up_message);
     ipd_model_mark_task(m, j, t);
     ipd_model_count_task(m, j, i);

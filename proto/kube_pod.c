@@ -2,6 +2,7 @@
 #include "proto/kube_pod.h"
 #include "proto/json_get.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define LABEL_JOB  "imgpulld.io/job"
@@ -311,4 +312,33 @@ int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t n
     }
     *task = t;
     return 0;
+}
+
+int ipd_kube_pull_failing(const ipd_task_t *task)
+{
+    static const char *const reasons[] = {
+        "ErrImagePull",        "ImagePullBackOff",  "InvalidImageName",         "ErrImageNeverPull",
+        "RegistryUnavailable", "ImageInspectError", "SignatureValidationFailed"};
+    if (task->state != IPD_TASK_RETRYING)
+        return 0;
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (strcmp(task->reason, reasons[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int ipd_kube_pull_exhausted(const ipd_task_t *task, int32_t backoff_limit, char *message, size_t cap)
+{
+    if (!ipd_kube_pull_failing(task) || task->attempts < (uint32_t)backoff_limit + 1)
+        return 0;
+    /* Name the registry's words (the last failure), not the back-off that replaced them. */
+    char msg[IPD_MESSAGE_SIZE * 2 + IPD_REASON_SIZE + 96];
+    if (task->fail_message[0] != '\0')
+        snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s: %s", task->attempts,
+                 (int)backoff_limit, task->fail_reason, task->fail_message);
+    else
+        snprintf(msg, sizeof(msg), "gave up after %u attempts (backoff_limit %d): %s", task->attempts,
+                 (int)backoff_limit, task->message);
+    ipd_strlcpy_utf8(message, msg, cap);
+    return 1;
 }

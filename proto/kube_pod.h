@@ -141,6 +141,21 @@ int ipd_kube_pod_info(const json_t *pod, ipd_kube_pod_info_t *out);
 int ipd_kube_pod_map(const json_t *pod, const ipd_kube_event_t *events, size_t nevents, int job_failed, int64_t now,
                      ipd_task_t *task);
 
+/** Whether `task` (borrowed) is retrying after a pull failure: ErrImagePull, ImagePullBackOff,
+ * InvalidImageName, ErrImageNeverPull, RegistryUnavailable, ImageInspectError or
+ * SignatureValidationFailed. */
+int ipd_kube_pull_failing(const ipd_task_t *task);
+
+/**
+ * Whether the pull of `task` (borrowed, as ipd_kube_pod_map() gives it, attempts of earlier pods
+ * added) is exhausted under the job's `backoff_limit`: retrying after a pull failure
+ * (ipd_kube_pull_failing) with backoff_limit + 1 attempts made.
+ * A pod stuck so never fails its Job (the kubelet retries the pull for ever), so the task is
+ * given up instead. Then fills `message` (`cap` bytes, truncated at a UTF-8 boundary) with the
+ * words of the give-up, the registry's words included, and returns 1; else returns 0.
+ */
+int ipd_kube_pull_exhausted(const ipd_task_t *task, int32_t backoff_limit, char *message, size_t cap);
+
 /**
  * Every member of a Pod that ipd_kube_pod_info() and ipd_kube_pod_map() read, and the few the
  * master reads besides (metadata.creationTimestamp, spec.containers[].image): a Pod decoded with

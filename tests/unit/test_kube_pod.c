@@ -157,6 +157,37 @@ Test(kube_pod, the_failed_pull_event_keeps_the_registry_words_behind_a_back_off)
 #undef NOTFOUND
 }
 
+/*
+ * A pod stuck failing its pull never fails its Job (the kubelet backs the pull off for ever), so
+ * the task is given up once backoff_limit + 1 attempts failed, in words that name the registry's.
+ * A pull that failed for another reason (the pod failed), or is not failing, is never given up.
+ */
+Test(kube_pod, a_pull_is_exhausted_after_backoff_limit_plus_one_failed_attempts)
+{
+    ipd_kube_event_t ev[3] = {
+        event("p1", "Pulling", "Pulling image \"registry.invalid/a:1\"", 2, 10),
+        event("p1", "Failed", "Failed to pull image \"registry.invalid/a:1\": manifest unknown", 2, 11),
+        event("p1", "BackOff", "Back-off pulling image \"registry.invalid/a:1\"", 1, 12)};
+    ipd_task_t t = map(waiting("ImagePullBackOff"), ev, 3, 0);
+    char msg[IPD_MESSAGE_SIZE] = "untouched";
+    cr_assert(ipd_kube_pull_failing(&t));
+    cr_assert_not(ipd_kube_pull_exhausted(&t, 2, msg, sizeof(msg)), "2 attempts under backoff_limit 2");
+    cr_assert_str_eq(msg, "untouched");
+    cr_assert(ipd_kube_pull_exhausted(&t, 1, msg, sizeof(msg)));
+    cr_assert_str_eq(msg, "gave up after 2 attempts (backoff_limit 1): ErrImagePull: manifest unknown");
+    /* Without the registry's words, the status's. */
+    t = map(waiting("ErrImagePull"), ev, 1, 0);
+    t.attempts = 5;
+    cr_assert(ipd_kube_pull_exhausted(&t, 0, msg, 24));
+    cr_assert_str_eq(msg, "gave up after 5 attempt", "truncated to the room given");
+    t = map(pod_with("Failed", "{\"terminated\":{\"exitCode\":1,\"reason\":\"Error\"}}"), ev, 3, 0);
+    cr_assert_eq(t.state, IPD_TASK_RETRYING);
+    cr_assert_not(ipd_kube_pull_failing(&t));
+    cr_assert_not(ipd_kube_pull_exhausted(&t, 0, msg, sizeof(msg)));
+    t = map(waiting("ContainerCreating"), NULL, 0, 0);
+    cr_assert_not(ipd_kube_pull_failing(&t));
+}
+
 Test(kube_pod, pull_failure_is_failed_only_when_the_job_failed)
 {
     ipd_task_t t = map(waiting("ImagePullBackOff"), NULL, 0, 1);
