@@ -50,16 +50,18 @@ typedef struct daemon_state {
     uint64_t watchdog_usec;
     uint64_t kube_actions, kube_action_errors, reloads;
     int64_t started_at;
-    ipd_reflector_stats_t base;           /* counters of reflectors replaced by reloads */
-    ipd_model_stats_t base_model;         /* counters of models replaced by reloads */
-    ipd_redis_link_stats_t base_redis;    /* counters of Redis links replaced by reloads */
-    uint64_t base_kube_retries[2];        /* retries (after 429, after 503) of Kubernetes clients replaced by reloads */
-    uint64_t follow_polled_ms;            /* loop ms of the last poll of followed pods (master/daemon_follow.c) */
-    int follow_inflight;                  /* its pod lists not answered yet, */
-    struct follow_list *follow_lists;     /* whose contexts these are (owned, linked) */
-    uint64_t standin_polled_ms;           /* loop ms of the last list of master/daemon_standin.c */
-    struct standin_list *standin_list;    /* that list's context while it is not answered (owned) */
-    struct standin_claim *standin_claims; /* the stand-in's Node reads not answered (owned, linked) */
+    ipd_reflector_stats_t base;         /* counters of reflectors replaced by reloads */
+    ipd_model_stats_t base_model;       /* counters of models replaced by reloads */
+    ipd_redis_link_stats_t base_redis;  /* counters of Redis links replaced by reloads */
+    uint64_t base_kube_retries[2];      /* retries (after 429, after 503) of Kubernetes clients replaced by reloads */
+    uint64_t follow_polled_ms;          /* loop ms of the last poll of followed pods (master/daemon_follow.c) */
+    int follow_inflight;                /* its pod lists not answered yet, */
+    struct follow_list *follow_lists;   /* whose contexts these are (owned, linked) */
+    uint64_t standin_polled_ms;         /* loop ms of the last list of master/daemon_standin.c */
+    struct standin_list *standin_list;  /* that list's context while it is not answered (owned) */
+    struct standin_read *standin_reads; /* the stand-in's Node and Events reads not answered (owned, linked) */
+    size_t standin_running;             /* Jobs that ran at that list's end, if it ended whole */
+    uint64_t standin_rounds;            /* lists of master/daemon_standin.c sent */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */
@@ -99,6 +101,8 @@ void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *p
                             const char *type);
 /** Un-suspends the Job `ns`/`name` (a merge PATCH through ipd_daemon_kube_action). */
 void ipd_daemon_resume_job(daemon_state_t *d, const char *ns, const char *name);
+/** Marks the Job `ns`/`name` imgpulld.io/outcome=failed, then deletes it: a task given up. */
+void ipd_daemon_fail_job(daemon_state_t *d, const char *ns, const char *name);
 /* Keep jobs that follow pods (master/daemon_follow.c). */
 /** Lists the followed pods this daemon follows when keep_pod_poll has passed (once synced); call each tick. */
 void ipd_daemon_follow_tick(daemon_state_t *d);

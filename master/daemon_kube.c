@@ -84,9 +84,8 @@ static void on_marked(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *d
     free(f);
 }
 
-static void fail_job(void *ctx, const char *ns, const char *name)
+void ipd_daemon_fail_job(daemon_state_t *d, const char *ns, const char *name)
 {
-    daemon_state_t *d = ctx;
     finish_req_t *f = malloc(sizeof(*f));
     if (f == NULL) {
         d->kube_action_errors++;
@@ -104,6 +103,11 @@ static void fail_job(void *ctx, const char *ns, const char *name)
                                 .data = f};
     if (start_action(d, &spec) != 0)
         free(f);
+}
+
+static void fail_job(void *ctx, const char *ns, const char *name)
+{
+    ipd_daemon_fail_job(ctx, ns, name);
 }
 
 static void reflector_spec(const ipd_config_t *c, ipd_reflector_spec_t *spec)

@@ -16,7 +16,9 @@
 
 #include "master/daemon_internal.h"
 #include "master/standin.h"
+#include "proto/json_get.h"
 #include "proto/kube_node.h"
+#include "proto/kube_pod.h"
 #include "shared/log.h"
 
 #define STANDIN_LEASE "stand-in"
@@ -27,24 +29,39 @@ typedef struct standin_list {
     ipd_strmap_t alive;  /* the nodes it leaves out, alive when it was sent ("node" -> (void *)1) */
     ipd_strmap_t listed; /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
     ipd_strmap_t claims; /* per job id, the parallelism slots it claimed (a count in the pointer) */
+    ipd_strmap_t pods;   /* per Job ("<namespace>/<name>"), its pods the pods list held (standin_pods_t, owned) */
     size_t node_reads;   /* Nodes listed for suspended Jobs: at most redis_standin_node_reads */
+    size_t event_reads;  /* Events listed for failing pulls: at most redis_standin_event_reads */
+    size_t failing;      /* Jobs in `pods` whose pull fails */
+    size_t running;      /* Jobs the pages held that run (not suspended, not ended) */
     const char **names;  /* the nodes alive, for the selector (borrowed from the link, for the tick) */
     size_t n, cap;
-    int oom;    /* a node or a Job could not be noted: nothing is inferred from what is missing */
-    char *path; /* the first page's path (owned) */
+    int oom;         /* a node or a Job could not be noted: nothing is inferred from what is missing */
+    int jobs;        /* the pages are the Jobs' (else the pods', listed first) */
+    char *path;      /* the Jobs' first page's path (owned) */
+    char *pods_path; /* the pods' (owned), NULL when no Job ran at the last list */
     int64_t now, not_before;
     size_t sent;
 } standin_list_t;
 
-/* A suspended Job on a node without a live daemon: its Node is listed before the Job is resumed,
- * or a parallelism slot claimed for it. */
-typedef struct standin_claim {
+/* The pull pods of one Job of a node without a live daemon. */
+typedef struct standin_pods {
+    uint32_t n;       /* pods listed */
+    json_t *failing;  /* the newest whose pull fails (owned), or NULL */
+    char created[40]; /* its creationTimestamp */
+} standin_pods_t;
+
+/* A read for one Job of a node without a live daemon: its Node, before a suspended Job is resumed
+ * or a parallelism slot claimed for it; or the Events of its pull pod whose pull fails, to count
+ * the attempts. */
+typedef struct standin_read {
     daemon_state_t *d;
-    char id[IPD_JOB_ID_SIZE], node[IPD_NODE_SIZE], ns[IPD_NAMESPACE_SIZE], name[IPD_KUBE_JOB_NAME_SIZE];
-    int32_t parallelism; /* the job's; 0: resumed once the node can take a pull pod */
-    json_t *tolerations; /* the pull pod's (owned), NULL for none */
-    struct standin_claim *next;
-} standin_claim_t;
+    ipd_kube_job_info_t info;
+    json_t *tolerations; /* a Node read: the pull pod's (owned), NULL for none */
+    json_t *pod;         /* an Events read: the pod (owned) */
+    uint32_t earlier;    /* an Events read: the Job's other pods, an attempt each at least */
+    struct standin_read *next;
+} standin_read_t;
 
 static void add_alive(void *ctx, const char *node)
 {
@@ -71,28 +88,60 @@ static void list_free(standin_list_t *l)
     ipd_strmap_dispose(&l->alive);
     ipd_strmap_dispose(&l->listed);
     ipd_strmap_dispose(&l->claims);
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(&l->pods, &b, e)) != NULL) {
+        standin_pods_t *p = e->value;
+        json_decref(p->failing);
+        free(p);
+    }
+    ipd_strmap_dispose(&l->pods);
     free(l->names);
     free(l->path);
+    free(l->pods_path);
     free(l);
 }
 
-static void claim_free(standin_claim_t *c)
+/* A read for the Job `info` (copied), linked into the daemon's until read_free. */
+static standin_read_t *read_new(daemon_state_t *d, const ipd_kube_job_info_t *info)
 {
-    for (standin_claim_t **p = &c->d->standin_claims; *p != NULL; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
+    standin_read_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->d = d;
+    r->info = *info;
+    r->next = d->standin_reads;
+    d->standin_reads = r;
+    return r;
+}
+
+static void read_free(standin_read_t *r)
+{
+    for (standin_read_t **p = &r->d->standin_reads; *p != NULL; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
             break;
         }
-    json_decref(c->tolerations);
-    free(c);
+    json_decref(r->tolerations);
+    json_decref(r->pod);
+    free(r);
+}
+
+/* Starts the GET of `path` (owned, freed here; NULL: out of memory) for `r`, or frees `r`. */
+static void read_start(standin_read_t *r, char *path, ipd_kube_done_cb on_done)
+{
+    ipd_kube_req_spec_t spec = {.method = "GET", .path = path, .on_done = on_done, .data = r};
+    if (path == NULL || ipd_kube_start(r->d->kube, &spec, NULL) != 0)
+        read_free(r);
+    free(path);
 }
 
 void ipd_daemon_standin_stop(daemon_state_t *d)
 {
     if (d->standin_list != NULL)
         list_free(d->standin_list);
-    while (d->standin_claims != NULL)
-        claim_free(d->standin_claims);
+    while (d->standin_reads != NULL)
+        read_free(d->standin_reads);
 }
 
 static void listed_key(const char *id, const char *node, char out[IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2])
@@ -134,7 +183,8 @@ static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, cons
 
 static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
 {
-    standin_claim_t *c = data;
+    standin_read_t *c = data;
+    const ipd_kube_job_info_t *info = &c->info;
     daemon_state_t *d = c->d;
     (void)req;
     /* A node the cluster does not have (an empty list) is not usable either. */
@@ -142,15 +192,128 @@ static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     const json_t *node = json_array_get(json_object_get(list, "items"), 0);
     char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
     if (list != NULL && d->redis != NULL && ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0) &&
-        ipd_kube_node_check(node, c->node, c->tolerations, reason, sizeof(reason), message, sizeof(message)) ==
+        ipd_kube_node_check(node, info->node, c->tolerations, reason, sizeof(reason), message, sizeof(message)) ==
             IPD_NODE_USABLE) {
-        if (c->parallelism > 0)
-            ipd_redis_link_slot(d->redis, c->id, c->node, IPD_REDIS_SLOT_CLAIM, c->parallelism, c->ns, c->name);
+        if (info->spec.parallelism > 0)
+            ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_CLAIM, info->spec.parallelism,
+                                info->ns, info->name);
         else
-            ipd_daemon_resume_job(d, c->ns, c->name);
+            ipd_daemon_resume_job(d, info->ns, info->name);
     }
     json_decref(list);
-    claim_free(c);
+    read_free(c);
+}
+
+/* Whether one node is alive (ipd_redis_link_alive_nodes). */
+typedef struct node_alive {
+    const char *node;
+    int alive;
+} node_alive_t;
+
+static void note_alive(void *ctx, const char *node)
+{
+    node_alive_t *a = ctx;
+    a->alive |= strcmp(node, a->node) == 0;
+}
+
+/*
+ * The Events of a failing pull pod of a node without a live daemon are in: its attempts are
+ * counted as that node's daemon counts them (proto/kube_pod.h), and once the job's backoff_limit
+ * is exhausted the task is published failed, in the words that daemon gives it, its parallelism
+ * slot freed, and its Job marked given up and deleted, which stops the kubelet's retries.
+ */
+static void give_up_if_exhausted(standin_read_t *r, const json_t *list)
+{
+    daemon_state_t *d = r->d;
+    const ipd_kube_job_info_t *info = &r->info;
+    const json_t *items = json_object_get(list, "items");
+    size_t n = json_array_size(items), k = 0, i;
+    const json_t *obj;
+    ipd_kube_event_t *events = n > 0 ? calloc(n, sizeof(*events)) : NULL;
+    if (n > 0 && events == NULL)
+        return;
+    json_array_foreach(items, i, obj) k += ipd_kube_event_parse(obj, &events[k]) == 0;
+    int64_t now = ipd_model_now();
+    ipd_task_t seen, task;
+    ipd_job_t job;
+    char message[IPD_MESSAGE_SIZE];
+    int held = ipd_model_task_held(d->model, info->job_id, info->node);
+    int rc = ipd_kube_pod_map(r->pod, events, k, 0, now, &seen);
+    free(events);
+    if (rc != 0 || held == IPD_MODEL_JOB_GONE || (held >= 0 && ipd_task_state_is_final((ipd_task_state_t)held)))
+        return;
+    seen.attempts = seen.attempts > UINT32_MAX - r->earlier ? UINT32_MAX : seen.attempts + r->earlier;
+    if (!ipd_kube_pull_exhausted(&seen, info->spec.backoff_limit, message, sizeof(message)))
+        return;
+    /* A node whose daemon came back since the list gives its task up itself. */
+    node_alive_t alive = {info->node, 0};
+    ipd_redis_link_alive_nodes(d->redis, note_alive, &alive);
+    if (alive.alive)
+        return;
+    ipd_standin_gave_up(info, &seen, message, now, &job, &task);
+    if (ipd_redis_link_stand_in(d->redis, &job, info->node_count, info->selection, &task) != 0)
+        return;
+    ipd_info("redis", "job %s: task of node %s given up for it (no daemon of it is alive): %s", info->job_id,
+             info->node, message);
+    if (info->spec.parallelism > 0)
+        ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism, info->ns,
+                            info->name);
+    ipd_daemon_fail_job(d, info->ns, info->name);
+}
+
+static void on_events(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    standin_read_t *r = data;
+    daemon_state_t *d = r->d;
+    (void)req;
+    json_t *list = res->error == 0 && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    if (list != NULL && d->redis != NULL && d->model != NULL && ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0))
+        give_up_if_exhausted(r, list);
+    json_decref(list);
+    read_free(r);
+}
+
+/* A well mixed hash of `x`. */
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/*
+ * A running Job of a node without a live daemon whose pull pod fails its pull (the pods list
+ * said so): the pod's Events are listed (at most redis_standin_event_reads a list) to count its
+ * attempts. With more such Jobs than that, each is read in a list at random, one in as many
+ * lists as it takes, so none waits for ever behind the others.
+ */
+static void read_events(standin_list_t *l, const ipd_kube_job_info_t *info)
+{
+    daemon_state_t *d = l->d;
+    char key[IPD_NAMESPACE_SIZE + IPD_KUBE_JOB_NAME_SIZE + 2];
+    snprintf(key, sizeof(key), "%s/%s", info->ns, info->name);
+    standin_pods_t *p = ipd_strmap_get(&l->pods, key);
+    size_t budget = (size_t)d->cfg.redis_standin_event_reads;
+    if (p == NULL || p->failing == NULL || l->event_reads >= budget)
+        return;
+    size_t every = (l->failing + budget - 1) / budget;
+    if (every > 1 && mix(ipd_strmap_hash(key) ^ (d->standin_rounds * 0x9e3779b97f4a7c15ULL)) % every != 0)
+        return;
+    l->event_reads++;
+    standin_read_t *r = read_new(d, info);
+    if (r == NULL)
+        return;
+    r->pod = json_incref(p->failing);
+    r->earlier = p->n - 1;
+    char sel[IPD_POD_SIZE + 64];
+    snprintf(sel, sizeof(sel), "involvedObject.kind=Pod,involvedObject.name=%s",
+             ipd_json_str_at(json_object_get(p->failing, "metadata"), "name", ""));
+    char *esc = ipd_kube_escape(sel), *path = NULL;
+    if (esc == NULL || asprintf(&path, "/api/v1/namespaces/%s/events?fieldSelector=%s", info->ns, esc) < 0)
+        path = NULL;
+    free(esc);
+    read_start(r, path, on_events);
 }
 
 /*
@@ -160,7 +323,8 @@ static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
  * resumed, or, with a parallelism, a slot is claimed for it (master/redis_link.h,
  * ipd_redis_link_slot), for at most `parallelism` such Jobs per job and list (no more can be
  * granted), and a slot granted resumes it (master/daemon_kube.c). A slot is freed once the Job
- * ended, and held while it runs (said again after Redis lost it). Without this, such a node's
+ * ended, and held while it runs (said again after Redis lost it). A running Job whose pull keeps
+ * failing is given up past the job's backoff_limit (read_events). Without this, such a node's
  * Job would wait for ever, its job would never end, and a lost node's finished Job would keep
  * its slot. Keep jobs are left to their nodes' daemons.
  */
@@ -168,15 +332,25 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
 {
     daemon_state_t *d = l->d;
     if (info->keep || info->complete || info->failed || info->gave_up) {
-        if (!info->keep && info->spec.parallelism > 0 && info->active == 0)
+        if (!info->keep && info->spec.parallelism > 0 && (info->active == 0 || info->gave_up))
             ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism,
                                 info->ns, info->name);
+        /* Given up but still there (its deletion failed, or the node's daemon was lost before
+         * it deleted it): deleted again, or the kubelet retries its pull for ever. */
+        if (!info->keep && info->gave_up && !info->complete && !info->failed) {
+            char path[IPD_NAMESPACE_SIZE + IPD_KUBE_JOB_NAME_SIZE + 96];
+            snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s?propagationPolicy=Background", info->ns,
+                     info->name);
+            ipd_daemon_kube_action(d, "DELETE", path, NULL, NULL);
+        }
         return;
     }
     if (!info->suspended) {
         if (info->spec.parallelism > 0)
             ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_HOLD, info->spec.parallelism,
                                 info->ns, info->name);
+        l->running++;
+        read_events(l, info);
         return;
     }
     if (l->node_reads >= (size_t)d->cfg.redis_standin_node_reads)
@@ -188,15 +362,9 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
             return;
     }
     l->node_reads++;
-    standin_claim_t *c = calloc(1, sizeof(*c));
+    standin_read_t *c = read_new(d, info);
     if (c == NULL)
         return;
-    c->d = d;
-    snprintf(c->id, sizeof(c->id), "%s", info->job_id);
-    snprintf(c->node, sizeof(c->node), "%s", info->node);
-    snprintf(c->ns, sizeof(c->ns), "%s", info->ns);
-    snprintf(c->name, sizeof(c->name), "%s", info->name);
-    c->parallelism = info->spec.parallelism > 0 ? info->spec.parallelism : 0;
     c->tolerations = json_incref((json_t *)ipd_kube_job_tolerations(obj));
     /* A list of one by name: the nodes list the daemons' role allows already (deploy/rbac.yaml). */
     char sel[IPD_NODE_SIZE + 16];
@@ -205,12 +373,54 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
     if (esc == NULL || asprintf(&path, "/api/v1/nodes?fieldSelector=%s", esc) < 0)
         path = NULL;
     free(esc);
-    ipd_kube_req_spec_t spec = {.method = "GET", .path = path, .on_done = on_node, .data = c};
-    c->next = d->standin_claims;
-    d->standin_claims = c;
-    if (path == NULL || ipd_kube_start(d->kube, &spec, NULL) != 0)
-        claim_free(c);
-    free(path);
+    read_start(c, path, on_node);
+}
+
+/* The name of the Job that controls `pod` (borrowed), or NULL. */
+static const char *owner_job(const json_t *pod)
+{
+    size_t i;
+    const json_t *ref;
+    json_array_foreach(json_object_get(json_object_get(pod, "metadata"), "ownerReferences"), i, ref)
+    {
+        if (json_is_true(json_object_get(ref, "controller")) && strcmp(ipd_json_str_at(ref, "kind", ""), "Job") == 0)
+            return ipd_json_str_at(ref, "name", NULL);
+    }
+    return NULL;
+}
+
+/* Notes the page's pull pods per Job; returns the page's continue token (borrowed from `list`) or NULL. */
+static const char *take_pods_page(standin_list_t *l, const json_t *list)
+{
+    size_t i;
+    const json_t *pod;
+    json_array_foreach(json_object_get(list, "items"), i, pod)
+    {
+        const json_t *meta = json_object_get(pod, "metadata");
+        const char *job = owner_job(pod), *ns = ipd_json_str_at(meta, "namespace", NULL);
+        char key[IPD_NAMESPACE_SIZE + IPD_KUBE_JOB_NAME_SIZE + 2];
+        if (job == NULL || ns == NULL || (size_t)snprintf(key, sizeof(key), "%s/%s", ns, job) >= sizeof(key))
+            continue;
+        standin_pods_t *p = ipd_strmap_get(&l->pods, key);
+        if (p == NULL) {
+            if ((p = calloc(1, sizeof(*p))) == NULL || ipd_strmap_put(&l->pods, key, p) != 0) {
+                free(p);
+                continue;
+            }
+        }
+        p->n++;
+        ipd_task_t t;
+        const char *created = ipd_json_str_at(meta, "creationTimestamp", "");
+        if (ipd_kube_pod_map(pod, NULL, 0, 0, l->now, &t) != 0 || !ipd_kube_pull_failing(&t) ||
+            (p->failing != NULL && strcmp(created, p->created) < 0))
+            continue;
+        l->failing += p->failing == NULL;
+        json_decref(p->failing);
+        p->failing = json_incref((json_t *)pod);
+        snprintf(p->created, sizeof(p->created), "%s", created);
+    }
+    const char *next = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
+    return next != NULL && next[0] != '\0' ? next : NULL;
 }
 
 /* Publishes what the page's Jobs say; returns the page's continue token (borrowed from `list`) or NULL. */
@@ -243,25 +453,26 @@ static const char *take_page(standin_list_t *l, const json_t *list)
     return next != NULL && next[0] != '\0' ? next : NULL;
 }
 
-static void on_jobs(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data);
+static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data);
 
-/* Sends the page after `token` (NULL: the first). Returns 0 or a negative code. */
+/* Sends the page after `token` (NULL: the first) of the pods, else of the Jobs. Returns 0 or a negative code. */
 static int send_page(standin_list_t *l, const char *token)
 {
+    const char *base = l->jobs ? l->path : l->pods_path;
     char *esc = token != NULL ? ipd_kube_escape(token) : NULL, *path = NULL;
     if (token != NULL && esc == NULL)
         return -ENOMEM;
-    int n = esc != NULL ? asprintf(&path, "%s&continue=%s", l->path, esc) : asprintf(&path, "%s", l->path);
+    int n = esc != NULL ? asprintf(&path, "%s&continue=%s", base, esc) : asprintf(&path, "%s", base);
     free(esc);
     if (n < 0)
         return -ENOMEM;
-    ipd_kube_req_spec_t spec = {.method = "GET", .path = path, .on_done = on_jobs, .data = l};
+    ipd_kube_req_spec_t spec = {.method = "GET", .path = path, .on_done = on_page, .data = l};
     int rc = ipd_kube_start(l->d->kube, &spec, NULL);
     free(path);
     return rc;
 }
 
-static void on_jobs(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
 {
     standin_list_t *l = data;
     daemon_state_t *d = l->d;
@@ -272,6 +483,23 @@ static void on_jobs(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
         return;
     }
     json_t *list = res->error == 0 && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    if (!l->jobs) {
+        /* The pods serve give-ups only: a list that fails part way gives what it held so far. */
+        const char *next = list != NULL ? take_pods_page(l, list) : NULL;
+        if (list == NULL)
+            ipd_warn("redis", "listing the pull pods of nodes without a live daemon: HTTP %ld %s", res->status,
+                     res->message ? res->message : "");
+        int rc = next != NULL ? send_page(l, next) : 0;
+        json_decref(list);
+        if (next != NULL && rc == 0)
+            return;
+        l->jobs = 1;
+        if ((rc = send_page(l, NULL)) == 0)
+            return;
+        ipd_warn("redis", "cannot list the Jobs of nodes without a live daemon: %s", ipd_strerror(rc));
+        list_free(l);
+        return;
+    }
     if (list == NULL) {
         /* An expired continue token (410) too: the next round lists again from the start. */
         ipd_warn("redis", "listing the Jobs of nodes without a live daemon: HTTP %ld %s", res->status,
@@ -287,8 +515,10 @@ static void on_jobs(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     if (rc != 0)
         ipd_warn("redis", "cannot list the next Jobs of nodes without a live daemon: %s", ipd_strerror(rc));
     /* What the pages lack was deleted, unless they could not be told whole. */
-    else if (!l->oom)
+    else if (!l->oom) {
         ipd_model_lost_tasks(d->model, lost_task, l);
+        d->standin_running = l->running;
+    }
     if (l->sent > 0)
         ipd_info("redis", "stood in for nodes without a live daemon: %zu tasks published from their Jobs", l->sent);
     list_free(l);
@@ -310,6 +540,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     ipd_strmap_init(&l->alive);
     ipd_strmap_init(&l->listed);
     ipd_strmap_init(&l->claims);
+    ipd_strmap_init(&l->pods);
     l->now = ipd_model_now();
     /* Three lease times: a Job that ended before was seen by a stand-in, unless none ran. */
     l->not_before = l->now - 3 * (int64_t)ipd_redis_link_lease_ms(d->redis);
@@ -325,6 +556,16 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
         l->path = NULL;
         rc = -ENOMEM;
     }
+    /* Their pull pods first, with the same selector (the pods carry the Job's labels), when the
+     * last list found a Job that ran: a pull that fails there is given up (read_events). */
+    if (rc == 0 && d->standin_running > 0 && d->cfg.redis_standin_event_reads > 0 &&
+        asprintf(&l->pods_path, "/api/v1/namespaces/%s/pods?limit=%d&labelSelector=%s", d->cfg.namespace,
+                 d->cfg.redis_standin_page, esc) < 0) {
+        l->pods_path = NULL;
+        rc = -ENOMEM;
+    }
+    l->jobs = l->pods_path == NULL;
+    d->standin_rounds++;
     free(esc);
     ipd_buf_dispose(&sel);
     /* The names are the link's: not kept past this call. */

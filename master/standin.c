@@ -47,6 +47,26 @@ void ipd_standin_unknown(const ipd_task_t *held, int64_t now, ipd_task_t *out)
     held_as(held, IPD_TASK_UNKNOWN, IPD_STANDIN_REASON, IPD_STANDIN_MESSAGE, now, out);
 }
 
+/* The job of the Job `info`, started at `started_at`. */
+static void job_of(const ipd_kube_job_info_t *info, int64_t started_at, ipd_job_t *job)
+{
+    memset(job, 0, sizeof(*job));
+    ipd_strlcpy_utf8(job->id, info->job_id, sizeof(job->id));
+    ipd_strlcpy_utf8(job->image, info->image, sizeof(job->image));
+    job->pull_policy = info->pull_policy;
+    job->spec = info->spec;
+    job->created_at = info->created_at;
+    /* The pull on the node ended by then, so the job had started: a job no daemon saw start (on
+     * nodes without a live daemon only) starts then on every daemon. Not at the Job's startTime,
+     * which may come before the start a daemon of another node saw (daemons take the earliest
+     * start they read, and one whose own record replaced this one would never read it). Its end
+     * is the last task's (master/model.c). */
+    job->started_at = started_at;
+    job->finished_at = IPD_TIME_NULL;
+    job->keep = info->keep != 0;
+    job->nodes.desired = info->node_count;
+}
+
 int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int64_t not_before, ipd_job_t *job,
                      ipd_task_t *task)
 {
@@ -83,20 +103,14 @@ int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int
     else
         set_text(task, IPD_STANDIN_REASON, IPD_STANDIN_MESSAGE);
     ipd_task_set_cause(task);
-    memset(job, 0, sizeof(*job));
-    ipd_strlcpy_utf8(job->id, info->job_id, sizeof(job->id));
-    ipd_strlcpy_utf8(job->image, info->image, sizeof(job->image));
-    job->pull_policy = info->pull_policy;
-    job->spec = info->spec;
-    job->created_at = info->created_at;
-    /* The pull on the node ended by then, so the job had started: a job no daemon saw start (on
-     * nodes without a live daemon only) starts then on every daemon. Not at the Job's startTime,
-     * which may come before the start a daemon of another node saw (daemons take the earliest
-     * start they read, and one whose own record replaced this one would never read it). Its end
-     * is the last task's (master/model.c). */
-    job->started_at = ipd_task_state_is_final(state) ? at : IPD_TIME_NULL;
-    job->finished_at = IPD_TIME_NULL;
-    job->keep = info->keep != 0;
-    job->nodes.desired = info->node_count;
+    job_of(info, ipd_task_state_is_final(state) ? at : IPD_TIME_NULL, job);
     return 1;
+}
+
+void ipd_standin_gave_up(const ipd_kube_job_info_t *info, const ipd_task_t *seen, const char *message, int64_t now,
+                         ipd_job_t *job, ipd_task_t *task)
+{
+    held_as(seen, IPD_TASK_FAILED, seen->reason, message, now, task);
+    ipd_strlcpy_utf8(task->node, info->node, sizeof(task->node));
+    job_of(info, now, job);
 }

@@ -10,7 +10,9 @@
  * a task for each from what the Job says, as a node-scope daemon without Redis shows another
  * node's task (docs/architecture.md): unknown with reason NodeDaemonLost until the Job ends, then
  * succeeded (Complete, or the imgpulld.io/outcome annotation, in the words the node's daemon
- * gives it) or failed (its Failed condition), or cancelled when the Job was deleted first.
+ * gives it) or failed (its Failed condition), or cancelled when the Job was deleted first. A pull
+ * that keeps failing there is given up after the job's backoff_limit, as that node's daemon
+ * would: the kubelet retries it for ever, so the job would never end.
  */
 #ifndef IPD_MASTER_STANDIN_H
 #define IPD_MASTER_STANDIN_H
@@ -60,5 +62,15 @@ void ipd_standin_cancelled(const ipd_task_t *held, int64_t now, ipd_task_t *out)
  * NodeDaemonLost at `now`, its pod and figures kept, for every daemon to show from one record.
  */
 void ipd_standin_unknown(const ipd_task_t *held, int64_t now, ipd_task_t *out);
+
+/**
+ * The task of the Job `info` (borrowed) on a node without a live daemon, given up as that
+ * node's daemon gives it up: `seen` (borrowed) is what its pull pod and the pod's Events show
+ * (proto/kube_pod.h, ipd_kube_pod_map, attempts of earlier pods added), exhausted under the
+ * job's backoff_limit with the words `message` (ipd_kube_pull_exhausted). Fills `task` with it
+ * failed at `now`, its pod, figures and reason kept, and `job` with the job, started then.
+ */
+void ipd_standin_gave_up(const ipd_kube_job_info_t *info, const ipd_task_t *seen, const char *message, int64_t now,
+                         ipd_job_t *job, ipd_task_t *task);
 
 #endif

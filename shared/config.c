@@ -211,6 +211,12 @@ const ipd_config_directive_t ipd_config_table[] = {
              "the Jobs it finds waiting suspended there (their node could not take a pull pod, or beyond the job's "
              "parallelism): once a node can, its Job is resumed, or a parallelism slot claimed for it. The next "
              "list reads on. 0: such Jobs wait for their node's daemon."},
+    {"redis_standin_event_reads", IPD_CT_INT, 0, FIELD(redis_standin_event_reads), RANGE(0, 10000), .def = "64",
+     .help = "Event lists the stand-in makes, one request each, per list of the Jobs of nodes without a live "
+             "daemon, for the Jobs whose pull pod fails its pull there: the pulls are counted as that node's "
+             "daemon counts them, and one past the job's backoff_limit is given up (the task failed, its Job "
+             "deleted; the kubelet would retry for ever). With more such Jobs, each is read about once in as "
+             "many lists as it takes. 0: such pulls wait for their node's daemon."},
     {"redis_slots_ttl", IPD_CT_DURATION, 0, FIELD(redis_slots_ttl_ms), RANGE(H(1), H(24 * 365)), .def = "7d",
      .help = "How long a job's parallelism slots (node scope with Redis: which nodes' Jobs may run) stay in Redis "
              "after their last change. A job's waiting nodes claim every second, so only a job that ran this long "

@@ -916,6 +916,78 @@ Test(redis, without_redis_a_task_given_up_is_failed_on_every_daemon, .timeout = 
 }
 
 /*
+ * A pull that keeps failing on a node without a daemon (node-4): the kubelet retries it for ever
+ * (pkg/kubelet/images/image_manager.go backs the pull off; the pod stays Pending and its Job
+ * never fails), so the stand-in gives it up past the job's backoff_limit, counting the kubelet's
+ * Pulling Events as node-4's daemon would (proto/kube_pod.c): the task is failed in the words a
+ * node's daemon gives it, the job ends failed everywhere and node-4's Job is deleted. Before,
+ * node-4's task stayed unknown and the job pulling for ever.
+ */
+Test(redis, the_stand_in_gives_up_a_failing_pull_on_a_node_without_a_daemon, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rgive", NULL, NULL);
+    sim_post("/_sim/fail", "{\"pattern\": \"broken\", \"message\": \"manifest unknown\"}");
+    char *id = post(0, "{\"image\": \"registry.example/broken:4\", \"nodes\": [\"node-3\", \"node-4\"], "
+                       "\"backoff_limit\": 1}");
+    want_t failed = {id, {1, 1, 1}, "node-4", "failed", "failed"};
+    wait_all(&failed, 60000, "node-4's failing pull was not given up on every daemon");
+    expect_same_everywhere(id);
+    json_t *job = get_job(0, id);
+    json_t *t4 = task_of(job, "node-4"), *t3 = task_of(job, "node-3");
+    cr_expect(strncmp(str(t4, "message"), "gave up after ", 14) == 0 && strstr(str(t4, "message"), "manifest unknown"),
+              "node-4: %s", str(t4, "message"));
+    cr_expect(json_integer_value(json_object_get(t4, "attempts")) >= 2, "node-4's attempts: %lld",
+              (long long)json_integer_value(json_object_get(t4, "attempts")));
+    cr_expect_str_eq(str(t4, "cause"), str(t3, "cause"));
+    cr_expect_str_eq(str(t4, "state"), str(t3, "state"));
+    json_decref(job);
+    /* Both Jobs are deleted: node-3's by its daemon, node-4's by the stand-in. */
+    uint64_t t0 = h_now_ms();
+    while (jobs_counted(id, 1) != 0 && h_now_ms() - t0 < 10000)
+        usleep(100 * 1000);
+    cr_expect_eq(jobs_counted(id, 1), 0, "the job's Jobs are not all deleted");
+    free(id);
+    stop_world();
+}
+
+/*
+ * A Job of a node without a daemon marked given up (imgpulld.io/outcome=failed) but still there:
+ * its node's daemon was lost between the mark and the deletion, or the deletion failed. The
+ * stand-in deletes it, or the kubelet would retry its pull for ever; the task is failed
+ * everywhere. Before, the Job stayed.
+ */
+Test(redis, the_stand_in_deletes_a_job_given_up_but_still_there, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rgone", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slowgone\", \"ms\": 60000}");
+    char *id = pull(0, "slowgone:1", "[\"node-4\"]");
+    uint64_t t0 = h_now_ms();
+    while (jobs_counted(id, 0) != 1 && h_now_ms() - t0 < 20000)
+        usleep(50 * 1000);
+    cr_assert_eq(jobs_counted(id, 0), 1, "node-4's Job does not run");
+    char name[IPD_KUBE_JOB_NAME_SIZE], path[256];
+    ipd_kube_job_name(id, "node-4", name);
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
+    const char *patch_headers[] = {"Content-Type: application/merge-patch+json", NULL};
+    h_resp_t pr;
+    cr_assert_eq(h_http(w.sim.port, "PATCH", path,
+                        "{\"metadata\":{\"annotations\":{\"imgpulld.io/outcome\":\"failed\"}}}", patch_headers, &pr),
+                 0);
+    cr_assert_eq(pr.status, 200, "PATCH %s: %ld %s", path, pr.status, pr.body);
+    h_resp_free(&pr);
+    want_t failed = {id, {1, 1, 1}, "node-4", "failed", "failed"};
+    wait_all(&failed, 20000, "node-4's task given up is not failed everywhere");
+    t0 = h_now_ms();
+    while (jobs_counted(id, 1) != 0 && h_now_ms() - t0 < 10000)
+        usleep(100 * 1000);
+    cr_expect_eq(jobs_counted(id, 1), 0, "node-4's Job given up is still there");
+    free(id);
+    stop_world();
+}
+
+/*
  * The stand-in's list is on its way when a reload changes a Kubernetes setting of the daemon that
  * holds the lease: the Kubernetes client that would answer it goes, without calling back. The
  * daemon lists again with its new client at once. Before, it counted the list as still on its

@@ -106,6 +106,7 @@ Test(config, defaults)
     cr_assert_eq(cfg.redis_liveness_ttl_ms, 15000);
     cr_assert_eq(cfg.redis_standin_page, 500);
     cr_assert_eq(cfg.redis_standin_node_reads, 64);
+    cr_assert_eq(cfg.redis_standin_event_reads, 64);
     cr_assert_eq(cfg.redis_slots_ttl_ms, 7 * 24 * 3600 * 1000ULL);
     cr_assert_not(cfg.kube_insecure_skip_tls_verify);
     cr_assert_not(cfg.watchdog);
@@ -213,11 +214,12 @@ Test(config, redis_settings)
     cr_assert_eq(load("scope node\nnode_name node-1\nredis unix:/run/redis/redis.sock\nredis_prefix ipd-a\n"
                       "redis_stream_maxlen 50\nredis_liveness_ttl 3s\nredis_read_count 250\n"
                       "redis_catchup_publish 0ms\nredis_standin_page 20\nredis_standin_node_reads 0\n"
-                      "redis_slots_ttl 2d12h\n"),
+                      "redis_standin_event_reads 5\nredis_slots_ttl 2d12h\n"),
                  0, "%s", err);
     cr_assert_eq(cfg.redis_catchup_publish_ms, 0);
     cr_assert_eq(cfg.redis_standin_page, 20);
     cr_assert_eq(cfg.redis_standin_node_reads, 0);
+    cr_assert_eq(cfg.redis_standin_event_reads, 5);
     cr_assert_eq(cfg.redis_slots_ttl_ms, 60 * 3600 * 1000ULL);
     cr_assert_str_eq(cfg.redis, "unix:/run/redis/redis.sock");
     cr_assert_str_eq(cfg.redis_prefix, "ipd-a");
@@ -228,6 +230,8 @@ Test(config, redis_settings)
                  "4: redis_standin_page: must be between 1 and 5000, got \"0\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_standin_node_reads 10001\n",
                  "4: redis_standin_node_reads: must be between 0 and 10000, got \"10001\"");
+    expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_standin_event_reads -1\n",
+                 "4: redis_standin_event_reads: must be between 0 and 10000, got \"-1\"");
     expect_error("scope node\nnode_name n\nredis 127.0.0.1:6379\nredis_slots_ttl 30m\n",
                  "4: redis_slots_ttl: must be between 1h and 365d, got \"30m\"");
     expect_error("scope node\nnode_name n\nredis localhost\n", "3: redis: expects host:port, got \"localhost\"");

@@ -178,3 +178,35 @@ Test(standin, an_ended_task_is_dated_by_its_job_s_condition)
     cr_expect_eq(task.updated_at, 1795773609000LL);
     cr_expect_eq(job.started_at, IPD_TIME_NULL);
 }
+
+/* A failing pull given up for a node without a live daemon: failed with the words given, its pod,
+ * attempts and registry's words kept, on the job's node, the job started then. */
+Test(standin, a_pull_given_up_is_failed_with_its_pod_and_attempts)
+{
+    ipd_kube_job_info_t info = job_of("node-4");
+    ipd_task_t seen, task;
+    ipd_job_t job;
+    ipd_task_init(&seen, "node-4", 1795773601000LL);
+    strcpy(seen.ns, "imgpulld");
+    strcpy(seen.pod, "imgpull-pj-0000abcd-node-4-x7k2p");
+    seen.state = IPD_TASK_RETRYING;
+    strcpy(seen.reason, "ImagePullBackOff");
+    strcpy(seen.message, "Back-off pulling image");
+    strcpy(seen.fail_reason, "ErrImagePull");
+    strcpy(seen.fail_message, "manifest unknown");
+    seen.attempts = 3;
+    ipd_standin_gave_up(&info, &seen, "gave up after 3 attempts (backoff_limit 2): ErrImagePull: manifest unknown",
+                        1795773609000LL, &job, &task);
+    cr_expect_eq(task.state, IPD_TASK_FAILED);
+    cr_expect_str_eq(task.node, "node-4");
+    cr_expect_str_eq(task.pod, "imgpull-pj-0000abcd-node-4-x7k2p");
+    cr_expect_str_eq(task.reason, "ImagePullBackOff");
+    cr_expect_str_eq(task.message, "gave up after 3 attempts (backoff_limit 2): ErrImagePull: manifest unknown");
+    cr_expect_eq(task.attempts, 3);
+    cr_expect_eq(task.updated_at, 1795773609000LL);
+    cr_expect_eq(task.cause, IPD_CAUSE_NOT_FOUND);
+    cr_expect_str_eq(job.id, "pj-0000abcd");
+    cr_expect_eq(job.started_at, 1795773609000LL);
+    cr_expect_eq(job.finished_at, IPD_TIME_NULL);
+    cr_expect_eq(job.nodes.desired, 4);
+}
