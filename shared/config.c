@@ -205,7 +205,8 @@ const ipd_config_directive_t ipd_config_table[] = {
              "at most this long for Redis to answer. 0: sent without waiting."},
     {"redis_standin_page", IPD_CT_INT, 0, FIELD(redis_standin_page), RANGE(1, 5000), .def = "500",
      .help = "Jobs per page of the stand-in's list of the pull Jobs of nodes without a live daemon (limit and "
-             "continue): a page of 500 is about 1.6 MB."},
+             "continue): a page of 500 is about 1.6 MB. Its list of their pull pods, made when one of those Jobs "
+             "ran at the last list, is paged alike."},
     {"redis_standin_node_reads", IPD_CT_INT, 0, FIELD(redis_standin_node_reads), RANGE(0, 10000), .def = "64",
      .help = "Nodes the stand-in lists, one request each, per list of the Jobs of nodes without a live daemon, for "
              "the Jobs it finds waiting suspended there (their node could not take a pull pod, or beyond the job's "

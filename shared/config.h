@@ -188,7 +188,7 @@ typedef struct ipd_config {
     uint64_t redis_liveness_ttl_ms;
     /** `redis_lease_release_wait`: how long a clean stop waits for Redis to take its leases back. */
     uint64_t redis_lease_release_wait_ms;
-    /** `redis_standin_page`: Jobs per page of the stand-in's list. */
+    /** `redis_standin_page`: Jobs (or pull pods) per page of the stand-in's lists. */
     int redis_standin_page;
     /** `redis_standin_node_reads`: Nodes the stand-in lists per round for Jobs waiting suspended. */
     int redis_standin_node_reads;
