@@ -662,6 +662,16 @@ static int jobs_counted(const char *id, int all)
     return n;
 }
 
+/* Waits up to `timeout_ms` for jobs_counted(id, all) to be `want`; returns the last count. */
+static int jobs_counted_after(const char *id, int all, int want, int timeout_ms)
+{
+    uint64_t t0 = h_now_ms();
+    int n;
+    while ((n = jobs_counted(id, all)) != want && h_now_ms() - t0 < (uint64_t)timeout_ms)
+        usleep(20 * 1000);
+    return n;
+}
+
 /* Whether the simulator's request log, since it was last cleared, holds a list of Node `node` by
  * name (the stand-in's read of a held Job's node). */
 static int node_read(const char *node)
@@ -749,9 +759,7 @@ Test(redis, the_stand_in_claims_as_many_slots_as_the_parallelism_in_one_list, .t
     sim_post("/_sim/nodes/node-5/notready", "{}");
     char *id = post(0, "{\"image\": \"alpine:par2\", \"nodes\": [\"node-4\", \"node-5\"], \"parallelism\": 2}");
     uint64_t t0 = h_now_ms();
-    while (jobs_counted(id, 1) < 2 && h_now_ms() - t0 < 20000)
-        usleep(20 * 1000);
-    cr_assert_eq(jobs_counted(id, 1), 2, "the job's two Jobs were not created");
+    cr_assert_eq(jobs_counted_after(id, 1, 2, 20000), 2, "the job's two Jobs were not created");
     h_sim_ok(w.sim.port, "DELETE", "/_sim/requests", NULL);
     while (!node_read("node-4") && !node_read("node-5") && h_now_ms() - t0 < 30000)
         usleep(20 * 1000);
@@ -843,10 +851,7 @@ Test(redis, a_redis_restarted_empty_keeps_a_job_s_parallelism, .timeout = 120)
     sim_post("/_sim/pull", "{\"pattern\": \"slowpar\", \"ms\": 5000}");
     char *id = post(0, "{\"image\": \"slowpar:2\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
                        "\"parallelism\": 1}");
-    uint64_t t0 = h_now_ms();
-    while (jobs_counted(id, 0) < 1 && h_now_ms() - t0 < 20000)
-        usleep(50 * 1000);
-    cr_assert_eq(jobs_counted(id, 0), 1, "no Job took the slot");
+    cr_assert_eq(jobs_counted_after(id, 0, 1, 20000), 1, "no Job took the slot");
     int port = w.redis.port;
     h_stop(&w.redis, SIGTERM, 5000);
     unlink(w.redis.log);
@@ -943,10 +948,7 @@ Test(redis, the_stand_in_gives_up_a_failing_pull_on_a_node_without_a_daemon, .ti
     cr_expect_str_eq(str(t4, "state"), str(t3, "state"));
     json_decref(job);
     /* Both Jobs are deleted: node-3's by its daemon, node-4's by the stand-in. */
-    uint64_t t0 = h_now_ms();
-    while (jobs_counted(id, 1) != 0 && h_now_ms() - t0 < 10000)
-        usleep(100 * 1000);
-    cr_expect_eq(jobs_counted(id, 1), 0, "the job's Jobs are not all deleted");
+    cr_expect_eq(jobs_counted_after(id, 1, 0, 10000), 0, "the job's Jobs are not all deleted");
     free(id);
     stop_world();
 }
@@ -963,10 +965,7 @@ Test(redis, the_stand_in_deletes_a_job_given_up_but_still_there, .timeout = 120)
     start_world("rgone", NULL, NULL);
     sim_post("/_sim/pull", "{\"pattern\": \"slowgone\", \"ms\": 60000}");
     char *id = pull(0, "slowgone:1", "[\"node-4\"]");
-    uint64_t t0 = h_now_ms();
-    while (jobs_counted(id, 0) != 1 && h_now_ms() - t0 < 20000)
-        usleep(50 * 1000);
-    cr_assert_eq(jobs_counted(id, 0), 1, "node-4's Job does not run");
+    cr_assert_eq(jobs_counted_after(id, 0, 1, 20000), 1, "node-4's Job does not run");
     char name[IPD_KUBE_JOB_NAME_SIZE], path[256];
     ipd_kube_job_name(id, "node-4", name);
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
@@ -979,10 +978,7 @@ Test(redis, the_stand_in_deletes_a_job_given_up_but_still_there, .timeout = 120)
     h_resp_free(&pr);
     want_t failed = {id, {1, 1, 1}, "node-4", "failed", "failed"};
     wait_all(&failed, 20000, "node-4's task given up is not failed everywhere");
-    t0 = h_now_ms();
-    while (jobs_counted(id, 1) != 0 && h_now_ms() - t0 < 10000)
-        usleep(100 * 1000);
-    cr_expect_eq(jobs_counted(id, 1), 0, "node-4's Job given up is still there");
+    cr_expect_eq(jobs_counted_after(id, 1, 0, 10000), 0, "node-4's Job given up is still there");
     free(id);
     stop_world();
 }
