@@ -324,20 +324,21 @@ static void read_events(standin_list_t *l, const ipd_kube_job_info_t *info)
  * ipd_redis_link_slot), for at most `parallelism` such Jobs per job and list (no more can be
  * granted), and a slot granted resumes it (master/daemon_kube.c). A slot is freed once the Job
  * ended, and held while it runs (said again after Redis lost it). A running Job whose pull keeps
- * failing is given up past the job's backoff_limit (read_events). Without this, such a node's
- * Job would wait for ever, its job would never end, and a lost node's finished Job would keep
- * its slot. Keep jobs are left to their nodes' daemons.
+ * failing is given up past the job's backoff_limit (read_events). A keep job's Jobs are no
+ * different, but its refresh is left to its node's daemon. Without this, such a node's Job
+ * would wait for ever, its job would never end (a keep job would never pull there), and a lost
+ * node's finished Job would keep its slot.
  */
 static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, const json_t *obj)
 {
     daemon_state_t *d = l->d;
-    if (info->keep || info->complete || info->failed || info->gave_up) {
-        if (!info->keep && info->spec.parallelism > 0 && (info->active == 0 || info->gave_up))
+    if (info->complete || info->failed || info->gave_up) {
+        if (info->spec.parallelism > 0 && (info->active == 0 || info->gave_up))
             ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism,
                                 info->ns, info->name);
         /* Given up but still there (its deletion failed, or the node's daemon was lost before
          * it deleted it): deleted again, or the kubelet retries its pull for ever. */
-        if (!info->keep && info->gave_up && !info->complete && !info->failed) {
+        if (info->gave_up && !info->complete && !info->failed) {
             char path[IPD_NAMESPACE_SIZE + IPD_KUBE_JOB_NAME_SIZE + 96];
             snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s?propagationPolicy=Background", info->ns,
                      info->name);

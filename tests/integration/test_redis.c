@@ -818,14 +818,15 @@ Test(redis, a_lost_node_s_job_deleted_frees_its_slot, .timeout = 150)
 /*
  * A Job created suspended because its node could not take a pull pod (node-4 NotReady), on a
  * node without a daemon: once node-4 is Ready the stand-in resumes it, as node-4's own daemon
- * would. Before, nobody did, and the job stayed unfinished for ever.
+ * would, and node-4's task succeeds on every daemon. The job is POSTed to daemon 1 as `body`,
+ * onto node-3 and node-4 at least.
  */
-Test(redis, the_stand_in_resumes_a_held_job_once_its_node_is_ready, .timeout = 120)
+static void stand_in_resumes_held(const char *world, const char *body)
 {
     w.sim_nodes = 4;
-    start_world("rheld", NULL, NULL);
+    start_world(world, NULL, NULL);
     sim_post("/_sim/nodes/node-4/notready", "{}");
-    char *id = pull(0, "alpine:held", "[\"node-3\", \"node-4\"]");
+    char *id = post(0, body);
     want_t first = {id, {1, 1, 1}, "node-3", "succeeded", NULL};
     wait_all(&first, 30000, "node-3's task did not succeed");
     /* A few of the stand-in's lists (a second apart with this TTL): node-4's Job still waits. */
@@ -834,9 +835,24 @@ Test(redis, the_stand_in_resumes_a_held_job_once_its_node_is_ready, .timeout = 1
     cr_assert_str_eq(str(task_of(job, "node-4"), "state"), "unknown", "node-4's Job ran while its node was not Ready");
     json_decref(job);
     sim_post("/_sim/nodes/node-4/ready", "{}");
-    wait_succeeded(id, 20000, "node-4's Job was not resumed once its node was Ready");
+    want_t resumed = {id, {1, 1, 1}, "node-4", "succeeded", NULL};
+    wait_all(&resumed, 20000, "node-4's Job was not resumed once its node was Ready");
+    expect_same_everywhere(id);
     free(id);
     stop_world();
+}
+
+/* Before, nobody resumed it, and the job stayed unfinished for ever. */
+Test(redis, the_stand_in_resumes_a_held_job_once_its_node_is_ready, .timeout = 120)
+{
+    stand_in_resumes_held("rheld", "{\"image\": \"alpine:held\", \"nodes\": [\"node-3\", \"node-4\"]}");
+}
+
+/* A keep job's alike. Before, the stand-in left keep jobs to their nodes' daemons: node-4 never
+ * pulled, and its task stayed unknown. */
+Test(redis, the_stand_in_resumes_a_keep_job_s_held_job_once_its_node_is_ready, .timeout = 120)
+{
+    stand_in_resumes_held("rheldk", "{\"image\": \"alpine:heldkeep\", \"all_nodes\": true, \"keep\": true}");
 }
 
 /*
