@@ -180,7 +180,10 @@ static ipd_job_state_t job_state_of(const ipd_job_t *job, const ipd_node_counts_
             return IPD_JOB_FAILED;
         return c->cancelled > 0 ? IPD_JOB_CANCELLED : IPD_JOB_SUCCEEDED;
     }
-    return c->pulling + c->succeeded + c->failed > 0 ? IPD_JOB_PULLING : IPD_JOB_PENDING;
+    /* A job that started stays started: its tasks that ran may all be unknown now (their nodes'
+     * daemons lost, with Redis), which says nothing of a return to pending. */
+    return c->pulling + c->succeeded + c->failed > 0 || job->started_at != IPD_TIME_NULL ? IPD_JOB_PULLING
+                                                                                         : IPD_JOB_PENDING;
 }
 
 void ipd_job_aggregate(ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, int64_t now)

@@ -154,6 +154,34 @@ Test(job, aggregate_sets_started_once_and_finished_when_final)
     cr_assert_eq(job.started_at, 200);
 }
 
+/*
+ * A job whose tasks ran and are now all unknown (their nodes' daemons lost, with Redis: the
+ * stand-in shows them NodeDaemonLost) is still a job that started: pulling, not pending again.
+ * Before, it went back from pulling to pending until a task ended.
+ */
+Test(job, a_started_job_whose_tasks_turn_unknown_stays_pulling)
+{
+    ipd_task_t tasks[2];
+    ipd_job_t job;
+    memset(&job, 0, sizeof(job));
+    make_tasks(tasks, "??");
+    ipd_job_aggregate(&job, tasks, 2, 100);
+    cr_assert_eq(job.state, IPD_JOB_PENDING, "never started: %s", ipd_job_state_name((ipd_job_state_t)job.state));
+    make_tasks(tasks, "r?");
+    ipd_job_aggregate(&job, tasks, 2, 200);
+    cr_assert_eq(job.state, IPD_JOB_PULLING);
+    make_tasks(tasks, "??");
+    ipd_job_aggregate(&job, tasks, 2, 300);
+    cr_assert_eq(job.state, IPD_JOB_PULLING, "got %s", ipd_job_state_name((ipd_job_state_t)job.state));
+    cr_assert_eq(job.started_at, 200);
+    make_tasks(tasks, "f?");
+    ipd_job_aggregate(&job, tasks, 2, 400);
+    cr_assert_eq(job.state, IPD_JOB_PULLING);
+    make_tasks(tasks, "ff");
+    ipd_job_aggregate(&job, tasks, 2, 500);
+    cr_assert_eq(job.state, IPD_JOB_FAILED);
+}
+
 Test(job, aggregate_error_is_first_failing_task)
 {
     ipd_task_t tasks[4];
