@@ -949,10 +949,17 @@ Test(redis, the_stand_in_gives_up_a_failing_pull_on_a_node_without_a_daemon, .ti
     w.sim_nodes = 4;
     start_world("rgive", NULL, NULL);
     sim_post("/_sim/fail", "{\"pattern\": \"broken\", \"message\": \"manifest unknown\"}");
+    uint64_t t0 = h_now_ms();
     char *id = post(0, "{\"image\": \"registry.example/broken:4\", \"nodes\": [\"node-3\", \"node-4\"], "
                        "\"backoff_limit\": 1}");
+    want_t own = {id, {1, 1, 1}, "node-3", "failed", NULL};
+    wait_all(&own, 60000, "node-3's failing pull was not given up on every daemon");
+    uint64_t own_ms = h_now_ms() - t0;
     want_t failed = {id, {1, 1, 1}, "node-4", "failed", "failed"};
     wait_all(&failed, 60000, "node-4's failing pull was not given up on every daemon");
+    fprintf(stderr,
+            "given up on every daemon after the POST: node-3 (its daemon) %llu ms, node-4 (the stand-in) %llu ms\n",
+            (unsigned long long)own_ms, (unsigned long long)(h_now_ms() - t0));
     expect_same_everywhere(id);
     json_t *job = get_job(0, id);
     json_t *t4 = task_of(job, "node-4"), *t3 = task_of(job, "node-3");
