@@ -6,7 +6,9 @@
  * redis_standin_page Jobs at a time, and publishes what master/standin.c makes of each through Redis
  * (ipd_redis_link_stand_in, which writes nothing once the node's daemon is alive). Once the last
  * page is in, a lost node's unfinished task whose Job none of the pages held is published
- * cancelled. With every node's daemon alive the list is one empty page.
+ * cancelled. With every node's daemon alive the list is one empty page. When the last list found
+ * one of those Jobs running, the round first lists their pull pods with the same selector, so that
+ * a pull that keeps failing is given up as its node's daemon would (read_events).
  */
 #include <errno.h>
 #include <stdint.h>
