@@ -101,6 +101,8 @@ void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *p
                             const char *type);
 /** Un-suspends the Job `ns`/`name` (a merge PATCH through ipd_daemon_kube_action). */
 void ipd_daemon_resume_job(daemon_state_t *d, const char *ns, const char *name);
+/** Deletes the Job `ns`/`name` and, in the background, its pods. */
+void ipd_daemon_delete_job(daemon_state_t *d, const char *ns, const char *name);
 /** Marks the Job `ns`/`name` imgpulld.io/outcome=failed, then deletes it: a task given up. */
 void ipd_daemon_fail_job(daemon_state_t *d, const char *ns, const char *name);
 /* Keep jobs that follow pods (master/daemon_follow.c). */

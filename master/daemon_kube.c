@@ -199,11 +199,16 @@ static int slot(void *ctx, const char *id, int op, int32_t parallelism, const ch
     return ipd_redis_link_slot(d->redis, id, d->cfg.node_name, o, parallelism, ns, name);
 }
 
-static void delete_job(void *ctx, const char *ns, const char *name)
+void ipd_daemon_delete_job(daemon_state_t *d, const char *ns, const char *name)
 {
     char path[512];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s?propagationPolicy=Background", ns, name);
-    ipd_daemon_kube_action(ctx, "DELETE", path, NULL, NULL);
+    ipd_daemon_kube_action(d, "DELETE", path, NULL, NULL);
+}
+
+static void delete_job(void *ctx, const char *ns, const char *name)
+{
+    ipd_daemon_delete_job(ctx, ns, name);
 }
 
 /* A keep job's task on a node that joined: its Job, as the workers create them (shared/pulljobs.c). */

@@ -129,9 +129,14 @@ static void read_free(standin_read_t *r)
     free(r);
 }
 
-/* Starts the GET of `path` (owned, freed here; NULL: out of memory) for `r`, or frees `r`. */
-static void read_start(standin_read_t *r, char *path, ipd_kube_done_cb on_done)
+/* Starts the GET of `base` with the field selector `selector` (both borrowed; escaped here) for
+ * `r`, or frees `r`. */
+static void read_start(standin_read_t *r, const char *base, const char *selector, ipd_kube_done_cb on_done)
 {
+    char *esc = ipd_kube_escape(selector), *path = NULL;
+    if (esc == NULL || asprintf(&path, "%s?fieldSelector=%s", base, esc) < 0)
+        path = NULL;
+    free(esc);
     ipd_kube_req_spec_t spec = {.method = "GET", .path = path, .on_done = on_done, .data = r};
     if (path == NULL || ipd_kube_start(r->d->kube, &spec, NULL) != 0)
         read_free(r);
@@ -308,14 +313,11 @@ static void read_events(standin_list_t *l, const ipd_kube_job_info_t *info)
         return;
     r->pod = json_incref(p->failing);
     r->earlier = p->n - 1;
-    char sel[IPD_POD_SIZE + 64];
+    char base[IPD_NAMESPACE_SIZE + 32], sel[IPD_POD_SIZE + 64];
+    snprintf(base, sizeof(base), "/api/v1/namespaces/%s/events", info->ns);
     snprintf(sel, sizeof(sel), "involvedObject.kind=Pod,involvedObject.name=%s",
              ipd_json_str_at(json_object_get(p->failing, "metadata"), "name", ""));
-    char *esc = ipd_kube_escape(sel), *path = NULL;
-    if (esc == NULL || asprintf(&path, "/api/v1/namespaces/%s/events?fieldSelector=%s", info->ns, esc) < 0)
-        path = NULL;
-    free(esc);
-    read_start(r, path, on_events);
+    read_start(r, base, sel, on_events);
 }
 
 /*
@@ -340,12 +342,8 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
                                 info->ns, info->name);
         /* Given up but still there (its deletion failed, or the node's daemon was lost before
          * it deleted it): deleted again, or the kubelet retries its pull for ever. */
-        if (info->gave_up && !info->complete && !info->failed) {
-            char path[IPD_NAMESPACE_SIZE + IPD_KUBE_JOB_NAME_SIZE + 96];
-            snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s?propagationPolicy=Background", info->ns,
-                     info->name);
-            ipd_daemon_kube_action(d, "DELETE", path, NULL, NULL);
-        }
+        if (info->gave_up && !info->complete && !info->failed)
+            ipd_daemon_delete_job(d, info->ns, info->name);
         return;
     }
     if (!info->suspended) {
@@ -372,11 +370,14 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
     /* A list of one by name: the nodes list the daemons' role allows already (deploy/rbac.yaml). */
     char sel[IPD_NODE_SIZE + 16];
     snprintf(sel, sizeof(sel), "metadata.name=%s", info->node);
-    char *esc = ipd_kube_escape(sel), *path = NULL;
-    if (esc == NULL || asprintf(&path, "/api/v1/nodes?fieldSelector=%s", esc) < 0)
-        path = NULL;
-    free(esc);
-    read_start(c, path, on_node);
+    read_start(c, "/api/v1/nodes", sel, on_node);
+}
+
+/* A list page's continue token (borrowed from `list`), or NULL on the last page. */
+static const char *page_continue(const json_t *list)
+{
+    const char *next = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
+    return next != NULL && next[0] != '\0' ? next : NULL;
 }
 
 /* The name of the Job that controls `pod` (borrowed), or NULL. */
@@ -422,8 +423,7 @@ static const char *take_pods_page(standin_list_t *l, const json_t *list)
         p->failing = json_incref((json_t *)pod);
         snprintf(p->created, sizeof(p->created), "%s", created);
     }
-    const char *next = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
-    return next != NULL && next[0] != '\0' ? next : NULL;
+    return page_continue(list);
 }
 
 /* Publishes what the page's Jobs say; returns the page's continue token (borrowed from `list`) or NULL. */
@@ -452,8 +452,7 @@ static const char *take_page(standin_list_t *l, const json_t *list)
             l->sent++;
         }
     }
-    const char *next = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
-    return next != NULL && next[0] != '\0' ? next : NULL;
+    return page_continue(list);
 }
 
 static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data);
