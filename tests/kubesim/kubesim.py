@@ -55,6 +55,10 @@ def parse_args(argv):
     p.add_argument("--preload", action="append", default=None,
                    help="image every node starts with (repeatable; default: imgpulld's default pull helper; "
                         "--preload '' for none)")
+    p.add_argument("--podgc-period-ms", type=int, default=20000,
+                   help="pod garbage collector sweep period (Kubernetes: 20 s)")
+    p.add_argument("--podgc-quarantine-ms", type=int, default=40000,
+                   help="how long a pod's node must stay missing before its pods are collected (Kubernetes: 40 s)")
     p.add_argument("--history", type=int, default=10000, help="watch history kept for resuming (events)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p.parse_args(argv)
@@ -65,6 +69,7 @@ def main(argv=None):
     preload = DEFAULT_PRELOAD if args.preload is None else [i for i in args.preload if i]
     config = SimConfig(pull_ms=args.pull_ms, log_rate=args.log_rate, fail_patterns=args.fail_pattern,
                        preload=preload)
+    config.podgc_period_ms, config.podgc_quarantine_ms = args.podgc_period_ms, args.podgc_quarantine_ms
     cluster = Cluster(nodes=args.nodes, history=args.history, config=config)
     control = Control(cluster)
     tls, ca_file = (None, None)

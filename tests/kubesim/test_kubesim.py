@@ -539,6 +539,64 @@ class SimTest(unittest.TestCase):
         self.sim.ok("POST", "/_sim/nodes/node-2/ready")
         wait_for(lambda: self.pods("job-name=n")[0]["status"].get("containerStatuses"))
 
+    def test_podgc_fails_and_deletes_the_pods_of_a_deleted_node_until_the_job_fails(self):
+        # pkg/controller/podgc/gc_controller.go (gcOrphaned): a pod bound to a node missing for the
+        # quarantine is patched Failed with DisruptionTarget/DeletionByPodGC and force-deleted; the
+        # Job controller counts it failed and replaces it on the same node (nodeName) until its
+        # backoffLimit fails it. A node back before its quarantine ends keeps its pods.
+        self.sim.ok("POST", "/_sim/pull", {"pattern": "slowgc", "ms": 60000})
+        self.sim.ok("POST", "/_sim/podgc", {"period_ms": 100, "quarantine_ms": 600})
+        try:
+            rv = self.sim.ok("GET", "/api/v1/namespaces/%s/pods" % NS)["metadata"]["resourceVersion"]
+            self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                        job_manifest("gc", "slowgc:1", node="node-2", backoff_limit=1))
+            first = wait_for(lambda: [p for p in self.pods("job-name=gc")
+                                      if p["status"].get("containerStatuses")])[0]["metadata"]["name"]
+            w = self.sim.watch("/api/v1/namespaces/%s/pods?watch=true&resourceVersion=%s" % (NS, rv))
+            self.sim.ok("DELETE", "/_sim/nodes/node-2")
+            time.sleep(0.3)
+            # Its kubelet went with the node: the pod still pulls as it did, nothing progresses.
+            pod = self.sim.ok("GET", "/api/v1/namespaces/%s/pods/%s" % (NS, first))
+            self.assertEqual(pod["status"]["phase"], "Pending")
+            wait_for(lambda: self.job_condition("gc"), timeout=15)
+            cond = self.job_condition("gc")
+            self.assertEqual((cond["type"], cond["reason"]), ("Failed", "BackoffLimitExceeded"))
+            self.assertEqual(self.job("gc")["status"]["failed"], 2)
+            seen = {}
+            for ev in w.drain(0.5):
+                pod = ev.get("object", {})
+                if pod.get("metadata", {}).get("labels", {}).get("job-name") == "gc":
+                    seen.setdefault(pod["metadata"]["name"], []).append((ev["type"], pod))
+            self.assertEqual(len(seen), 2, seen.keys())
+            for name, evs in seen.items():
+                self.assertEqual(evs[-1][0], "DELETED", name)
+                failed = [p for t, p in evs if t == "MODIFIED" and p["status"]["phase"] == "Failed"]
+                self.assertTrue(failed, name)
+                self.assertEqual(failed[-1]["spec"]["nodeName"], "node-2")
+                gc = [c for c in failed[-1]["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+                self.assertEqual([(c["status"], c["reason"], c["message"]) for c in gc],
+                                 [("True", "DeletionByPodGC", "PodGC: node no longer exists")])
+            # A node deleted and added back within the quarantine keeps its pods.
+            self.sim.ok("POST", "/_sim/podgc", {"quarantine_ms": 5000})
+            self.sim.ok("POST", "/apis/batch/v1/namespaces/%s/jobs" % NS,
+                        job_manifest("back", "slowgc:1", node="node-3", backoff_limit=1))
+            kept = wait_for(lambda: self.pods("job-name=back"))[0]["metadata"]["name"]
+            self.sim.ok("DELETE", "/_sim/nodes/node-3")
+            time.sleep(0.5)
+            self.sim.ok("POST", "/_sim/nodes", {"name": "node-3"})
+            time.sleep(5.5)
+            self.assertEqual([p["metadata"]["name"] for p in self.pods("job-name=back")], [kept])
+            self.assertEqual(self.job("back")["status"].get("failed", 0), 0)
+        finally:
+            self.sim.ok("POST", "/_sim/podgc", {"period_ms": 20000, "quarantine_ms": 40000})
+
+    def test_podgc_settings_are_checked(self):
+        code, _, body = self.sim.call("POST", "/_sim/podgc", {"period_ms": 0})
+        self.assertEqual((code, body["reason"]), (422, "Invalid"))
+        code, _, body = self.sim.call("POST", "/_sim/podgc", {"quarantine_ms": "1"})
+        self.assertEqual((code, body["reason"]), (422, "Invalid"))
+        self.assertEqual(self.sim.ok("GET", "/_sim/config")["podgc_quarantine_ms"], 40000)
+
     def test_kubelet_rejects_a_pinned_pod_for_an_untolerated_noexecute_taint_only(self):
         # pkg/kubelet/lifecycle/predicate.go: the kubelet's admission checks NoExecute taints only.
         self.sim.ok("POST", "/_sim/nodes/node-2/taints",

@@ -9,6 +9,7 @@ from .jobs import JobController
 from .kubelet import Kubelet
 from .logs import LogRegistry
 from .objects import EventRecorder
+from .podgc import PodGC
 from .sched import Scheduler
 from .store import Store
 
@@ -25,6 +26,7 @@ class Cluster:
         self.kubelet = Kubelet(self.store, self.sched, self.config, self.recorder, self.logs)
         self.jobs = JobController(self.store, self.sched, self.kubelet, self.recorder)
         self.jobs.deleter = lambda ns, name: self._delete_job(ns, name, "Background")
+        self.podgc = PodGC(self.store, self.sched, self.kubelet, self.config)
         self.initial_nodes = nodes
         self._node_index = 0
         self._bootstrap()
@@ -32,6 +34,7 @@ class Cluster:
     def start(self):
         self.sched.start()
         self.logs.start()
+        self.podgc.start()
 
     def _bootstrap(self):
         for ns in NAMESPACES:
@@ -60,8 +63,11 @@ class Cluster:
         return s
 
     def remove_node(self, name):
+        """The node's machine is gone with it: its kubelet stops, so its pods stay as they were until
+        the pod garbage collector fails and deletes them (sim/podgc.py)."""
         s = self.store.delete(kinds.NODE, "", name)
         self.kubelet.node_images.pop(name, None)
+        self.kubelet.on_node_removed(name)
         self.kubelet.on_nodes_changed()
         return s
 
@@ -172,6 +178,7 @@ class Cluster:
         """Back to the initial cluster: no workloads, initial nodes, default rules."""
         self.jobs.reset()
         self.kubelet.reset()
+        self.podgc.reset()
         self.recorder.clear()
         self.logs.clear()
         self.store.clear()

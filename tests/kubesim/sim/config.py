@@ -31,6 +31,9 @@ class SimConfig:
         self.log_rate = log_rate
         self.backoff_ms = 200
         self.backoff_max_ms = 2000
+        # The pod garbage collector's sweep period and orphan quarantine (sim/podgc.py).
+        self.podgc_period_ms = 20000
+        self.podgc_quarantine_ms = 40000
         self.default_outcome = "exec"
         self.default_run_ms = 1000
         self.pull_rules = []     # (regex, ms)
@@ -118,7 +121,8 @@ class SimConfig:
         with self.lock:
             return {
                 "pull_ms": self.pull_ms, "log_rate": self.log_rate, "backoff_ms": self.backoff_ms,
-                "backoff_max_ms": self.backoff_max_ms, "default_outcome": self.default_outcome,
+                "backoff_max_ms": self.backoff_max_ms, "podgc_period_ms": self.podgc_period_ms,
+                "podgc_quarantine_ms": self.podgc_quarantine_ms, "default_outcome": self.default_outcome,
                 "preload": list(self.preload),
                 "default_run_ms": self.default_run_ms,
                 "pull_rules": [{"pattern": rx.pattern, "ms": ms} for rx, ms in self.pull_rules],

@@ -41,6 +41,7 @@ class Control:
             ("POST", r"/_sim/outcome", self.outcome),
             ("POST", r"/_sim/files", self.files),
             ("POST", r"/_sim/backoff", self.backoff),
+            ("POST", r"/_sim/podgc", self.podgc),
             ("DELETE", r"/_sim/rules", self.clear_rules),
             ("POST", r"/_sim/watches/drop", self.drop_watches),
             ("POST", r"/_sim/compact", self.compact),
@@ -211,6 +212,18 @@ class Control:
         with self.config.lock:
             self.config.backoff_ms = int(body.get("base_ms", self.config.backoff_ms))
             self.config.backoff_max_ms = int(body.get("max_ms", self.config.backoff_max_ms))
+        return 200, self.config.snapshot()
+
+    def podgc(self, h, m):
+        body = json_body(h)
+        values = {k: body.get(k) for k in ("period_ms", "quarantine_ms") if k in body}
+        for k, v in values.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "period_ms" else 0):
+                raise ApiError(422, "%s must be an integer of at least %d" % (k, 1 if k == "period_ms" else 0),
+                               "Invalid")
+        with self.config.lock:
+            self.config.podgc_period_ms = values.get("period_ms", self.config.podgc_period_ms)
+            self.config.podgc_quarantine_ms = values.get("quarantine_ms", self.config.podgc_quarantine_ms)
         return 200, self.config.snapshot()
 
     @staticmethod

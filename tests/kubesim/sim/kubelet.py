@@ -137,6 +137,13 @@ class Kubelet:
             else:
                 self._try_start(rt)
 
+    def on_node_removed(self, name):
+        """The node's kubelet is gone: its pods make no more progress (no pull, no container, no
+        status), whatever phase they are in."""
+        for rt in self.pods.values():
+            if rt.node == name:
+                rt.alive = False
+
     def forget(self, ns, name):
         rt = self.pods.pop((ns, name), None)
         if rt is not None:
