@@ -62,6 +62,7 @@ typedef struct daemon_state {
     struct standin_read *standin_reads; /* the stand-in's Node and Events reads not answered (owned, linked) */
     size_t standin_running;             /* Jobs that ran at that list's end, if it ended whole */
     uint64_t standin_rounds;            /* lists of master/daemon_standin.c sent */
+    ipd_strmap_t standin_deleted;       /* nodes without a live daemon whose Node a read found deleted -> (void *)1 */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */

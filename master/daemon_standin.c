@@ -8,7 +8,8 @@
  * page is in, a lost node's unfinished task whose Job none of the pages held is published
  * cancelled. With every node's daemon alive the list is one empty page. When the last list found
  * one of those Jobs running, the round first lists their pull pods with the same selector, so that
- * a pull that keeps failing is given up as its node's daemon would (read_events).
+ * a pull that keeps failing is given up as its node's daemon would (read_events). The Node of a
+ * node with a running Job is read once a list: a node deleted has its tasks given up (node_deleted).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -28,15 +29,16 @@
 /* One list on its way, over its pages. */
 typedef struct standin_list {
     daemon_state_t *d;
-    ipd_strmap_t alive;  /* the nodes it leaves out, alive when it was sent ("node" -> (void *)1) */
-    ipd_strmap_t listed; /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
-    ipd_strmap_t claims; /* per job id, the parallelism slots it claimed (a count in the pointer) */
-    ipd_strmap_t pods;   /* per Job ("<namespace>/<name>"), its pods the pods list held (standin_pods_t, owned) */
-    size_t node_reads;   /* Nodes listed for suspended Jobs: at most redis_standin_node_reads */
-    size_t event_reads;  /* Events listed for failing pulls: at most redis_standin_event_reads */
-    size_t failing;      /* Jobs in `pods` whose pull fails */
-    size_t running;      /* Jobs the pages held that run (not suspended, not ended) */
-    const char **names;  /* the nodes alive, for the selector (borrowed from the link, for the tick) */
+    ipd_strmap_t alive;      /* the nodes it leaves out, alive when it was sent ("node" -> (void *)1) */
+    ipd_strmap_t listed;     /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
+    ipd_strmap_t claims;     /* per job id, the parallelism slots it claimed (a count in the pointer) */
+    ipd_strmap_t pods;       /* per Job ("<namespace>/<name>"), its pods the pods list held (standin_pods_t, owned) */
+    ipd_strmap_t nodes_read; /* nodes whose Node it read for a running Job, or found deleted ("node" -> (void *)1) */
+    size_t node_reads;       /* Nodes listed: at most redis_standin_node_reads */
+    size_t event_reads;      /* Events listed for failing pulls: at most redis_standin_event_reads */
+    size_t failing;          /* Jobs in `pods` whose pull fails */
+    size_t running;          /* Jobs the pages held that run (not suspended, not ended) */
+    const char **names;      /* the nodes alive, for the selector (borrowed from the link, for the tick) */
     size_t n, cap;
     int oom;         /* a node or a Job could not be noted: nothing is inferred from what is missing */
     int jobs;        /* the pages are the Jobs' (else the pods', listed first) */
@@ -54,8 +56,8 @@ typedef struct standin_pods {
 } standin_pods_t;
 
 /* A read for one Job of a node without a live daemon: its Node, before a suspended Job is resumed
- * or a parallelism slot claimed for it; or the Events of its pull pod whose pull fails, to count
- * the attempts. */
+ * or a parallelism slot claimed for it, or to tell whether the node of a running one is still
+ * there; or the Events of its pull pod whose pull fails, to count the attempts. */
 typedef struct standin_read {
     daemon_state_t *d;
     ipd_kube_job_info_t info;
@@ -90,6 +92,7 @@ static void list_free(standin_list_t *l)
     ipd_strmap_dispose(&l->alive);
     ipd_strmap_dispose(&l->listed);
     ipd_strmap_dispose(&l->claims);
+    ipd_strmap_dispose(&l->nodes_read);
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&l->pods, &b, e)) != NULL) {
@@ -149,6 +152,7 @@ void ipd_daemon_standin_stop(daemon_state_t *d)
         list_free(d->standin_list);
     while (d->standin_reads != NULL)
         read_free(d->standin_reads);
+    ipd_strmap_dispose(&d->standin_deleted);
 }
 
 static void listed_key(const char *id, const char *node, char out[IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2])
@@ -188,29 +192,6 @@ static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, cons
     }
 }
 
-static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
-{
-    standin_read_t *c = data;
-    const ipd_kube_job_info_t *info = &c->info;
-    daemon_state_t *d = c->d;
-    (void)req;
-    /* A node the cluster does not have (an empty list) is not usable either. */
-    json_t *list = res->error == 0 && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
-    const json_t *node = json_array_get(json_object_get(list, "items"), 0);
-    char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
-    if (list != NULL && d->redis != NULL && ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0) &&
-        ipd_kube_node_check(node, info->node, c->tolerations, reason, sizeof(reason), message, sizeof(message)) ==
-            IPD_NODE_USABLE) {
-        if (info->spec.parallelism > 0)
-            ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_CLAIM, info->spec.parallelism,
-                                info->ns, info->name);
-        else
-            ipd_daemon_resume_job(d, info->ns, info->name);
-    }
-    json_decref(list);
-    read_free(c);
-}
-
 /* Whether one node is alive (ipd_redis_link_alive_nodes). */
 typedef struct node_alive {
     const char *node;
@@ -224,10 +205,101 @@ static void note_alive(void *ctx, const char *node)
 }
 
 /*
+ * A task of a node without a live daemon is given up as that node's daemon gives it up: published
+ * failed with `seen`'s reason and `message` (its pod and figures kept), its parallelism slot
+ * freed, and its Job marked given up and deleted.
+ */
+static void give_up(daemon_state_t *d, const ipd_kube_job_info_t *info, const ipd_task_t *seen, const char *message,
+                    int64_t now)
+{
+    ipd_task_t task;
+    ipd_job_t job;
+    /* A node whose daemon came back since the list gives its task up itself. */
+    node_alive_t alive = {info->node, 0};
+    ipd_redis_link_alive_nodes(d->redis, note_alive, &alive);
+    if (alive.alive)
+        return;
+    ipd_standin_gave_up(info, seen, message, now, &job, &task);
+    if (ipd_redis_link_stand_in(d->redis, &job, info->node_count, info->selection, &task) != 0)
+        return;
+    ipd_info("redis", "job %s: task of node %s given up for it (no daemon of it is alive): %s", info->job_id,
+             info->node, message);
+    if (info->spec.parallelism > 0)
+        ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism, info->ns,
+                            info->name);
+    ipd_daemon_fail_job(d, info->ns, info->name);
+}
+
+/*
+ * The Job's node is not in the cluster: it was deleted, since the Job was made for a node that
+ * was (the POST lists the nodes). The pull can never happen there; Kubernetes would only fail
+ * its pods one by one (pkg/controller/podgc/gc_controller.go, about a minute each) until the
+ * Job's backoff limit. The task is given up now, as a node's own daemon gives up its task when
+ * its Node is deleted (master/model_kube.c), and so are the node's other Jobs at the next list.
+ */
+static void node_deleted(daemon_state_t *d, const ipd_kube_job_info_t *info)
+{
+    ipd_task_t held;
+    char message[IPD_MESSAGE_SIZE];
+    if (ipd_strmap_put(&d->standin_deleted, info->node, (void *)1) != 0 ||
+        !ipd_model_task_unfinished(d->model, info->job_id, info->node, &held))
+        return;
+    ipd_kube_node_deleted_message(info->node, message, sizeof(message));
+    ipd_strlcpy_utf8(held.reason, IPD_REASON_NODE_DELETED, sizeof(held.reason));
+    give_up(d, info, &held, message, ipd_model_now());
+}
+
+/* The Node read answered (one item, or none for a node the cluster does not have), or not (NULL). */
+static const json_t *read_node(standin_read_t *c, const ipd_kube_result_t *res, json_t **list)
+{
+    daemon_state_t *d = c->d;
+    *list = res->error == 0 && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    const json_t *items = json_object_get(*list, "items");
+    if (!json_is_array(items) || d->redis == NULL || d->model == NULL ||
+        !ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0))
+        return NULL;
+    if (json_array_size(items) == 0) {
+        node_deleted(d, &c->info);
+        return NULL;
+    }
+    return json_array_get(items, 0);
+}
+
+static void on_running_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    standin_read_t *c = data;
+    json_t *list;
+    (void)req;
+    (void)read_node(c, res, &list);
+    json_decref(list);
+    read_free(c);
+}
+
+static void on_node(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
+{
+    standin_read_t *c = data;
+    const ipd_kube_job_info_t *info = &c->info;
+    daemon_state_t *d = c->d;
+    (void)req;
+    json_t *list;
+    const json_t *node = read_node(c, res, &list);
+    char reason[IPD_REASON_SIZE], message[IPD_MESSAGE_SIZE];
+    if (node != NULL && ipd_kube_node_check(node, info->node, c->tolerations, reason, sizeof(reason), message,
+                                            sizeof(message)) == IPD_NODE_USABLE) {
+        if (info->spec.parallelism > 0)
+            ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_CLAIM, info->spec.parallelism,
+                                info->ns, info->name);
+        else
+            ipd_daemon_resume_job(d, info->ns, info->name);
+    }
+    json_decref(list);
+    read_free(c);
+}
+
+/*
  * The Events of a failing pull pod of a node without a live daemon are in: its attempts are
  * counted as that node's daemon counts them (proto/kube_pod.h), and once the job's backoff_limit
- * is exhausted the task is published failed, in the words that daemon gives it, its parallelism
- * slot freed, and its Job marked given up and deleted, which stops the kubelet's retries.
+ * is exhausted the task is given up, which stops the kubelet's retries.
  */
 static void give_up_if_exhausted(standin_read_t *r, const json_t *list)
 {
@@ -241,8 +313,7 @@ static void give_up_if_exhausted(standin_read_t *r, const json_t *list)
         return;
     json_array_foreach(items, i, obj) k += ipd_kube_event_parse(obj, &events[k]) == 0;
     int64_t now = ipd_model_now();
-    ipd_task_t seen, task;
-    ipd_job_t job;
+    ipd_task_t seen;
     char message[IPD_MESSAGE_SIZE];
     int held = ipd_model_task_held(d->model, info->job_id, info->node);
     int rc = ipd_kube_pod_map(r->pod, events, k, 0, now, &seen);
@@ -250,22 +321,8 @@ static void give_up_if_exhausted(standin_read_t *r, const json_t *list)
     if (rc != 0 || held == IPD_MODEL_JOB_GONE || (held >= 0 && ipd_task_state_is_final((ipd_task_state_t)held)))
         return;
     seen.attempts = seen.attempts > UINT32_MAX - r->earlier ? UINT32_MAX : seen.attempts + r->earlier;
-    if (!ipd_kube_pull_exhausted(&seen, info->spec.backoff_limit, message, sizeof(message)))
-        return;
-    /* A node whose daemon came back since the list gives its task up itself. */
-    node_alive_t alive = {info->node, 0};
-    ipd_redis_link_alive_nodes(d->redis, note_alive, &alive);
-    if (alive.alive)
-        return;
-    ipd_standin_gave_up(info, &seen, message, now, &job, &task);
-    if (ipd_redis_link_stand_in(d->redis, &job, info->node_count, info->selection, &task) != 0)
-        return;
-    ipd_info("redis", "job %s: task of node %s given up for it (no daemon of it is alive): %s", info->job_id,
-             info->node, message);
-    if (info->spec.parallelism > 0)
-        ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism, info->ns,
-                            info->name);
-    ipd_daemon_fail_job(d, info->ns, info->name);
+    if (ipd_kube_pull_exhausted(&seen, info->spec.backoff_limit, message, sizeof(message)))
+        give_up(d, info, &seen, message, now);
 }
 
 static void on_events(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
@@ -320,6 +377,23 @@ static void read_events(standin_list_t *l, const ipd_kube_job_info_t *info)
     read_start(r, base, sel, on_events);
 }
 
+/* The Node of a running Job's node, once a list (within redis_standin_node_reads): still there? */
+static void read_running_node(standin_list_t *l, const ipd_kube_job_info_t *info)
+{
+    daemon_state_t *d = l->d;
+    if (l->node_reads >= (size_t)d->cfg.redis_standin_node_reads ||
+        ipd_strmap_get(&l->nodes_read, info->node) != NULL ||
+        ipd_strmap_put(&l->nodes_read, info->node, (void *)1) != 0)
+        return;
+    l->node_reads++;
+    standin_read_t *c = read_new(d, info);
+    if (c == NULL)
+        return;
+    char sel[IPD_NODE_SIZE + 16];
+    snprintf(sel, sizeof(sel), "metadata.name=%s", info->node);
+    read_start(c, "/api/v1/nodes", sel, on_running_node);
+}
+
 /*
  * What a node's own daemon does with its Job, for a node without a live daemon. A Job waits
  * suspended when its node could not take a pull pod at creation, or beyond the job's
@@ -328,7 +402,8 @@ static void read_events(standin_list_t *l, const ipd_kube_job_info_t *info)
  * ipd_redis_link_slot), for at most `parallelism` such Jobs per job and list (no more can be
  * granted), and a slot granted resumes it (master/daemon_kube.c). A slot is freed once the Job
  * ended, and held while it runs (said again after Redis lost it). A running Job whose pull keeps
- * failing is given up past the job's backoff_limit (read_events). A keep job's Jobs are no
+ * failing is given up past the job's backoff_limit (read_events), and the Job of a node that was
+ * deleted at once (master/model.h, ipd_model_task_node_deleted). A keep job's Jobs are no
  * different, but its refresh is left to its node's daemon. Without this, such a node's Job
  * would wait for ever, its job would never end (a keep job would never pull there), and a lost
  * node's finished Job would keep its slot.
@@ -346,12 +421,20 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
             ipd_daemon_delete_job(d, info->ns, info->name);
         return;
     }
+    /* A node a read found deleted: each of its Jobs is given up as the list finds it. */
+    if (ipd_strmap_get(&d->standin_deleted, info->node) != NULL) {
+        if (ipd_strmap_put(&l->nodes_read, info->node, (void *)1) != 0)
+            l->oom = 1;
+        node_deleted(d, info);
+        return;
+    }
     if (!info->suspended) {
         if (info->spec.parallelism > 0)
             ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_HOLD, info->spec.parallelism,
                                 info->ns, info->name);
         l->running++;
         read_events(l, info);
+        read_running_node(l, info);
         return;
     }
     if (l->node_reads >= (size_t)d->cfg.redis_standin_node_reads)
@@ -474,6 +557,25 @@ static int send_page(standin_list_t *l, const char *token)
     return rc;
 }
 
+/* A deleted node none of whose Jobs the list found unfinished is forgotten (collected first:
+ * forgetting edits the map being walked). */
+static void forget_deleted(standin_list_t *l)
+{
+    ipd_strmap_t *deleted = &l->d->standin_deleted;
+    size_t n = 0, b = 0;
+    char **gone = deleted->count > 0 ? calloc(deleted->count, sizeof(*gone)) : NULL;
+    ipd_strmap_entry_t *e = NULL;
+    while (gone != NULL && (e = ipd_strmap_next(deleted, &b, e)) != NULL)
+        if (ipd_strmap_get(&l->nodes_read, e->key) == NULL)
+            gone[n++] = strdup(e->key);
+    for (size_t i = 0; i < n; i++) {
+        if (gone[i] != NULL)
+            ipd_strmap_del(deleted, gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
 static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *data)
 {
     standin_list_t *l = data;
@@ -520,6 +622,7 @@ static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     else if (!l->oom) {
         ipd_model_lost_tasks(d->model, lost_task, l);
         d->standin_running = l->running;
+        forget_deleted(l);
     }
     if (l->sent > 0)
         ipd_info("redis", "stood in for nodes without a live daemon: %zu tasks published from their Jobs", l->sent);
@@ -542,6 +645,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     ipd_strmap_init(&l->alive);
     ipd_strmap_init(&l->listed);
     ipd_strmap_init(&l->claims);
+    ipd_strmap_init(&l->nodes_read);
     ipd_strmap_init(&l->pods);
     l->now = ipd_model_now();
     /* Three lease times: a Job that ended before was seen by a stand-in, unless none ran. */

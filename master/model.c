@@ -892,6 +892,16 @@ int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node)
     return t != NULL ? t->task.state : IPD_MODEL_NO_TASK;
 }
 
+int ipd_model_task_unfinished(ipd_model_t *m, const char *id, const char *node, ipd_task_t *out)
+{
+    job_rec_t *j = jobs_get(m, id, ipd_strmap_hash(id));
+    const task_rec_t *t = j != NULL ? ipd_model_task(j, node, 0) : NULL;
+    if (t == NULL || ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+        return 0;
+    ipd_task_copy(out, &t->task);
+    return 1;
+}
+
 void ipd_model_tick(ipd_model_t *m)
 {
     /* Events whose pod never showed up within the orphan lifetime belong to other pods. */

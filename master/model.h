@@ -172,6 +172,9 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive);
  */
 int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node);
 
+/** True if the model holds `node`'s task of job `id` (both borrowed) and it is not final; then copies it to `out`. */
+int ipd_model_task_unfinished(ipd_model_t *m, const char *id, const char *node, ipd_task_t *out);
+
 /**
  * Calls `fn` for each unfinished task of a node whose daemon is lost (ipd_model_remote_node), with
  * its job as last aggregated, the nodes it targets, and the state of the task's record as that

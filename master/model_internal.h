@@ -115,6 +115,7 @@ typedef struct task_rec {
     int64_t job_failed_at;   /* wall ms the model first saw the Job Failed before its pod; 0 if not */
     uint64_t kjob_mark;
     uint32_t attempts_before; /* attempts of the task's earlier pods */
+    uint8_t node_deleted;     /* its Node was deleted (seen, then gone) while the task was not final */
 } task_rec_t;
 
 _Static_assert(sizeof(task_rec_t) % 64 == 0, "task_rec_t: a whole number of lines");

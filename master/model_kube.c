@@ -344,6 +344,13 @@ static void nodes_changed(ipd_model_t *m)
     }
 }
 
+/*
+ * A Node this master had seen is gone (its DELETED event, or a list without it): every task of
+ * an active job on it that is not final is noted, and its authority gives it up
+ * (ipd_model_run_actions; master/standin.h for a node without a daemon). A keep job's node
+ * leaves its selection instead (master/model_keep.c). A node never seen is not taken for
+ * deleted: a job may name a node the workers listed before this master did.
+ */
 static void forget_node(ipd_model_t *m, const char *name)
 {
     node_rec_t *n = ipd_strmap_get(&m->nodes, name);
@@ -352,6 +359,14 @@ static void forget_node(ipd_model_t *m, const char *name)
     ipd_strmap_del(&m->nodes, name);
     json_decref(n->obj);
     free(n);
+    size_t b = 0;
+    job_rec_t *j = NULL;
+    while ((j = ipd_model_next_job(m, &b, j)) != NULL) {
+        task_rec_t *t =
+            ipd_job_state_is_final((ipd_job_state_t)j->job.state) || j->job.keep ? NULL : ipd_model_task(j, name, 0);
+        if (t != NULL && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+            t->node_deleted = 1;
+    }
     ipd_model_mark_node(m, name, 1);
 }
 

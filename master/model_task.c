@@ -10,6 +10,7 @@
 #include "master/standin.h"
 #include "proto/cause.h"
 #include "proto/error.h"
+#include "proto/kube_node.h"
 #include "shared/log.h"
 
 /* An action the cluster has not carried out after this long is asked again. */
@@ -422,28 +423,41 @@ int ipd_model_compute_task(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t 
     return c;
 }
 
-/*
- * A pod stuck in ImagePullBackOff never fails its Job: the kubelet retries forever. The job's
- * backoff_limit is honoured here (proto/kube_pod.h, ipd_kube_pull_exhausted): after
- * backoff_limit + 1 failed attempts the task fails and its Job is deleted, which stops the
- * retries.
- */
-static void give_up_if_exhausted(ipd_model_t *m, job_rec_t *j, size_t i)
+/* The task fails in these words and its Job is deleted (stop_if_done). */
+static void give_up(ipd_model_t *m, job_rec_t *j, size_t i, const char *reason, const char *message)
 {
     task_rec_t *t = &j->tasks[i];
-    ipd_task_t *task = &t->task;
-    char msg[IPD_MESSAGE_SIZE];
-    if (t->gave_up || !ipd_kube_pull_exhausted(task, j->job.spec.backoff_limit, msg, sizeof(msg)))
-        return;
     task_kube_t *k = ipd_model_task_kube(t);
     if (k == NULL)
         return; /* tried again at the task's next computation */
     t->gave_up = 1;
-    snprintf(k->gave_up_reason, sizeof(k->gave_up_reason), "%s", task->reason);
-    memcpy(k->gave_up_message, msg, sizeof(k->gave_up_message));
-    ipd_info("model", "job %s node %s: %s", j->job.id, task->node, k->gave_up_message);
+    snprintf(k->gave_up_reason, sizeof(k->gave_up_reason), "%s", reason);
+    snprintf(k->gave_up_message, sizeof(k->gave_up_message), "%s", message);
+    ipd_info("model", "job %s node %s: %s", j->job.id, t->task.node, k->gave_up_message);
     ipd_model_mark_task(m, j, t);
     ipd_model_count_task(m, j, i);
+}
+
+/*
+ * A pod stuck in ImagePullBackOff never fails its Job: the kubelet retries forever. The job's
+ * backoff_limit is honoured here (proto/kube_pod.h, ipd_kube_pull_exhausted): after
+ * backoff_limit + 1 failed attempts the task fails and its Job is deleted, which stops the
+ * retries. A task whose Node was deleted fails at once (proto/kube_node.h,
+ * ipd_kube_node_deleted_message): its pull can never happen.
+ */
+static void give_up_if_done_for(ipd_model_t *m, job_rec_t *j, size_t i)
+{
+    task_rec_t *t = &j->tasks[i];
+    ipd_task_t *task = &t->task;
+    char msg[IPD_MESSAGE_SIZE];
+    if (t->gave_up)
+        return;
+    if (t->node_deleted && !ipd_task_state_is_final((ipd_task_state_t)task->state)) {
+        ipd_kube_node_deleted_message(task->node, msg, sizeof(msg));
+        give_up(m, j, i, IPD_REASON_NODE_DELETED, msg);
+    } else if (ipd_kube_pull_exhausted(task, j->job.spec.backoff_limit, msg, sizeof(msg))) {
+        give_up(m, j, i, task->reason, msg);
+    }
 }
 
 /*
@@ -609,7 +623,7 @@ void ipd_model_run_actions(ipd_model_t *m, job_rec_t *j, int64_t now)
     for (size_t k = 0; k < n; k++) {
         size_t i = every ? k : m->computed_index[k];
         if (!model_is_remote(m, j->tasks[i].task.node))
-            give_up_if_exhausted(m, j, i);
+            give_up_if_done_for(m, j, i);
     }
     size_t first_gave_up = j->counts.gave_up > 0 ? ipd_model_next_bits(j, 1u << IPD_TASK_BITS_GAVE_UP, 0) : j->ntasks;
     for (size_t i = first_gave_up; i < j->ntasks; i = ipd_model_next_bits(j, 1u << IPD_TASK_BITS_GAVE_UP, i + 1))

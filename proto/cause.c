@@ -16,6 +16,7 @@ static const reason_rule_t reason_rules[] = {
     {"NodeCordoned", IPD_CAUSE_NODE_UNAVAILABLE},      {"NodeShutdown", IPD_CAUSE_NODE_UNAVAILABLE},
     {"Shutdown", IPD_CAUSE_NODE_UNAVAILABLE},          {"Evicted", IPD_CAUSE_NODE_UNAVAILABLE},
     {"NodeAffinity", IPD_CAUSE_NODE_UNAVAILABLE},      {"NodeDaemonLost", IPD_CAUSE_NODE_UNAVAILABLE},
+    {"NodeDeleted", IPD_CAUSE_NODE_UNAVAILABLE},       {"DeletionByPodGC", IPD_CAUSE_NODE_UNAVAILABLE},
 };
 
 typedef struct message_rule {

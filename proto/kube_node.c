@@ -54,6 +54,11 @@ static int is_lifecycle_taint(const char *key)
            strcmp(key, "node.kubernetes.io/unschedulable") == 0;
 }
 
+void ipd_kube_node_deleted_message(const char *node, char *message, size_t message_cap)
+{
+    snprintf(message, message_cap, "node %.200s was deleted from the cluster; the pull there was given up", node);
+}
+
 ipd_node_block_t ipd_kube_node_check(const json_t *node, const char *name, const json_t *tolerations, char *reason,
                                      size_t reason_cap, char *message, size_t message_cap)
 {

@@ -29,6 +29,7 @@
 #define IPD_REASON_NODE_CORDONED  "NodeCordoned"
 #define IPD_REASON_UNSCHEDULABLE  "Unschedulable"
 #define IPD_REASON_QUEUED         "Queued"
+#define IPD_REASON_NODE_DELETED   "NodeDeleted"
 
 typedef enum ipd_node_block {
     IPD_NODE_USABLE = 0,
@@ -49,6 +50,14 @@ extern const ipd_json_shape_t ipd_kube_node_shape;
  */
 ipd_node_block_t ipd_kube_node_check(const json_t *node, const char *name, const json_t *tolerations, char *reason,
                                      size_t reason_cap, char *message, size_t message_cap);
+
+/**
+ * The words of a task given up because its Node was deleted while the task was not final: the
+ * pull can never happen there, and Kubernetes' pod garbage collector would only fail its pods
+ * one by one (pkg/controller/podgc/gc_controller.go, about a minute each) until the Job's
+ * backoff limit. Writes IPD_REASON_NODE_DELETED's message for `node` (`message_cap` bytes).
+ */
+void ipd_kube_node_deleted_message(const char *node, char *message, size_t message_cap);
 
 /**
  * True if `tolerations` (borrowed array, NULL for none) tolerate the taint `taint` (borrowed

@@ -101,8 +101,53 @@ Test(nodes, a_task_beyond_the_parallelism_says_queued_and_a_node_gone_not_ready_
     /* The node of a queued task goes away: its reason says so instead. */
     h_sim_ok(w.sim.port, "POST", "/_sim/nodes/node-2/notready", "{}");
     expect_task(id, "node-2", "pending", "NodeNotReady", "node-2 is not Ready");
+    /* Deleted, it is gone for good: the task is given up (a_task_whose_node_is_deleted_...). */
     h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-2", NULL);
-    expect_task(id, "node-2", "pending", "NodeNotReady", "node node-2 is not in the cluster");
+    expect_task(id, "node-2", "failed", "NodeDeleted", "node node-2 was deleted from the cluster");
+}
+
+/* True once the simulator holds no Job named `*(const char **)name`. */
+static int kjob_gone(void *ctx)
+{
+    char path[256];
+    long st = 0;
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", *(const char **)ctx);
+    json_decref(h_http_json(w.sim.port, "GET", path, NULL, &st));
+    return st == 404;
+}
+
+/*
+ * A node deleted during a pull is gone for good: Kubernetes' pod garbage collector would fail
+ * its pull pod and every replacement, each after a minute (pkg/controller/podgc/gc_controller.go,
+ * 20 s sweeps, 40 s quarantine), until the Job's backoff limit; the job would show the pull
+ * running meanwhile. The daemon gives the task up at once (NodeDeleted, cause node_unavailable)
+ * and deletes its Job; the other nodes' tasks go on, and the job ends failed once they end.
+ */
+Test(nodes, a_task_whose_node_is_deleted_fails_at_once_and_its_job_is_deleted, .fini = teardown)
+{
+    h_world_sim(&w, "deleted", sim_args);
+    h_sim_ok(w.sim.port, "POST", "/_sim/pull", "{\"pattern\":\"slow-\",\"ms\":4000}");
+    h_world_daemon(&w, NULL, NULL, 1);
+    char id[64], kjob[128];
+    post_pull("{\"image\":\"slow-app:1\",\"nodes\":[\"node-1\",\"node-2\"]}", id);
+    expect_task(id, "node-1", "pulling", "Pulling", NULL);
+    expect_task(id, "node-2", "pulling", "Pulling", NULL);
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-2", NULL);
+    expect_task(id, "node-2", "failed", "NodeDeleted",
+                "node node-2 was deleted from the cluster; the pull there was given up");
+    snprintf(kjob, sizeof(kjob), "imgpull-%s-node-2", id);
+    const char *name = kjob;
+    cr_assert(h_wait(kjob_gone, &name, 10000), "node-2's Job %s is still there", kjob);
+    json_t *job = h_get_job(w.port, id, NULL);
+    cr_expect_str_eq(json_string_value(json_object_get(job, "state")), "pulling");
+    json_t *t = json_array_get(json_object_get(job, "tasks"), 1);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "cause")), "node_unavailable");
+    json_decref(job);
+    expect_task(id, "node-1", "succeeded", NULL, NULL);
+    job = h_get_job(w.port, id, NULL);
+    cr_expect_str_eq(json_string_value(json_object_get(job, "state")), "failed");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(job, "error"), "reason")), "NodeDeleted");
+    json_decref(job);
 }
 
 Test(nodes, all_nodes_takes_only_the_nodes_a_pull_pod_can_start_on, .fini = teardown)

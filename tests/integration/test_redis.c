@@ -977,6 +977,38 @@ Test(redis, the_stand_in_gives_up_a_failing_pull_on_a_node_without_a_daemon, .ti
 }
 
 /*
+ * node-4, which has no daemon, is deleted (its machine removed) while its pull runs: the pull can
+ * never happen, and Kubernetes' pod garbage collector would fail its pod and every replacement,
+ * each a minute later (pkg/controller/podgc/gc_controller.go: 20 s sweeps, 40 s quarantine),
+ * until the Job's backoff limit. The stand-in reads the Node of such a node's running Jobs and,
+ * finding none, gives the task up as a node's own daemon does when its Node is deleted: failed,
+ * NodeDeleted, on every daemon, and node-4's Job deleted; node-3's pull goes on. Before, node-4's
+ * task stayed unknown and the job pulling.
+ */
+Test(redis, the_stand_in_gives_up_the_task_of_a_deleted_node_without_a_daemon, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rdeleted", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slowdel\", \"ms\": 60000}");
+    char *id = pull(0, "slowdel:1", "[\"node-3\", \"node-4\"]");
+    cr_assert_eq(jobs_counted_after(id, 0, 2, 20000), 2, "the job's Jobs do not run");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-4", NULL);
+    want_t failed = {id, {1, 1, 1}, "node-4", "failed", "pulling"};
+    wait_all(&failed, 20000, "node-4's task is not failed on every daemon");
+    expect_same_everywhere(id);
+    json_t *job = get_job(1, id);
+    json_t *t4 = task_of(job, "node-4");
+    cr_expect_str_eq(str(t4, "reason"), "NodeDeleted");
+    cr_expect_str_eq(str(t4, "message"), "node node-4 was deleted from the cluster; the pull there was given up");
+    cr_expect_str_eq(str(t4, "cause"), "node_unavailable");
+    cr_expect_str_eq(str(task_of(job, "node-3"), "state"), "pulling");
+    json_decref(job);
+    cr_expect_eq(jobs_counted_after(id, 1, 1, 10000), 1, "node-4's Job is still there");
+    free(id);
+    stop_world();
+}
+
+/*
  * A Job of a node without a daemon marked given up (imgpulld.io/outcome=failed) but still there:
  * its node's daemon was lost between the mark and the deletion, or the deletion failed. The
  * stand-in deletes it, or the kubelet would retry its pull for ever; the task is failed

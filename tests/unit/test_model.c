@@ -1463,12 +1463,43 @@ Test(model, a_task_held_by_its_node_says_why_and_is_resumed_once_the_node_can_ta
     v = read_job(job.id);
     cr_assert_str_eq(task_on(&v, "node-c")->reason, "Unschedulable");
 
-    /* node-c goes away: not in the cluster. */
+    /* node-c is deleted: gone for good, its task is given up and its Job deleted. */
     apply(IPD_MODEL_NODES, IPD_WATCH_DELETED, node_obj("node-c", 1, 0, NULL));
     ipd_model_flush(model, T0 + 4000);
     v = read_job(job.id);
-    cr_assert_str_eq(task_on(&v, "node-c")->reason, "NodeNotReady");
-    cr_assert_str_eq(task_on(&v, "node-c")->message, "node node-c is not in the cluster");
+    cr_assert_eq(task_on(&v, "node-c")->state, IPD_TASK_FAILED);
+    cr_assert_str_eq(task_on(&v, "node-c")->reason, "NodeDeleted");
+    cr_assert_str_eq(task_on(&v, "node-c")->message,
+                     "node node-c was deleted from the cluster; the pull there was given up");
+    cr_assert_eq(task_on(&v, "node-c")->cause, IPD_CAUSE_NODE_UNAVAILABLE);
+    snprintf(want, sizeof(want), "delete_job %s/%s", NS, nc);
+    cr_assert_eq(count_actions("delete_job"), 1);
+    cr_assert_str_eq(nth_action("delete_job", 0), want);
+}
+
+/*
+ * A node the Nodes list never held is not taken for deleted: a job may name a node the workers
+ * listed before the master did (a node just added). Its task waits, saying the node is not in the
+ * cluster; once listed, it runs. Only a node seen and then gone is given up.
+ */
+Test(model, a_task_on_a_node_never_listed_waits_and_is_not_given_up)
+{
+    ipd_job_t job = job_of("pj-0000000e", 1, 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_ADDED, kjob(&job, "node-e", 1, 1));
+    json_t *nodes[] = {node_obj("node-a", 1, 0, NULL)};
+    list_nodes(nodes, 1);
+    ipd_model_flush(model, T0 + 2000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-e")->state, IPD_TASK_PENDING);
+    cr_assert_str_eq(task_on(&v, "node-e")->message, "node node-e is not in the cluster");
+    apply(IPD_MODEL_NODES, IPD_WATCH_DELETED, node_obj("node-e", 1, 0, NULL));
+    ipd_model_flush(model, T0 + 3000);
+    v = read_job(job.id);
+    cr_assert_eq(task_on(&v, "node-e")->state, IPD_TASK_PENDING);
+    cr_assert_eq(count_actions("delete_job"), 0);
+    apply(IPD_MODEL_NODES, IPD_WATCH_ADDED, node_obj("node-e", 1, 0, NULL));
+    ipd_model_flush(model, T0 + 4000);
+    cr_assert_eq(count_actions("resume"), 1);
 }
 
 /* A Node with `labels` (JSON object text), Ready and schedulable. */
