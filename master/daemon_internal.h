@@ -4,6 +4,7 @@
 #define IPD_MASTER_DAEMON_INTERNAL_H
 
 #include "proto/error.h"
+#include "proto/kube_job.h"
 #include "master/daemon.h"
 #include "master/listeners.h"
 #include "master/loop.h"
@@ -63,6 +64,8 @@ typedef struct daemon_state {
     size_t standin_running;             /* Jobs that ran at that list's end, if it ended whole */
     uint64_t standin_rounds;            /* lists of master/daemon_standin.c sent */
     ipd_strmap_t standin_deleted;       /* nodes without a live daemon whose Node a read found deleted -> (void *)1 */
+    char standin_epoch[40];             /* Redis's epoch at the last stand-in tick ("" before one) */
+    uint64_t standin_fill_until;        /* loop ms until which a stand-in that holds the lease fills Redis in; 0 */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */
@@ -121,5 +124,8 @@ void ipd_daemon_standin_stop(daemon_state_t *d);
 /** The model's create_keep_job and cancel_job actions (ctx: the daemon_state_t). */
 void ipd_daemon_create_keep_job(void *ctx, const ipd_job_t *like, const char *image, const char *selection);
 void ipd_daemon_cancel_job(void *ctx, const char *id);
+/** The selection of table job `job` (a keep job's, from its record `json`), or "" for another job. */
+void ipd_daemon_job_selection(const ipd_job_t *job, const void *json, size_t json_len,
+                              char selection[IPD_SELECTION_SIZE]);
 
 #endif

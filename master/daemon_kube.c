@@ -475,19 +475,26 @@ typedef struct republish_ctx {
     size_t n;
 } republish_ctx_t;
 
+void ipd_daemon_job_selection(const ipd_job_t *job, const void *json, size_t json_len,
+                              char selection[IPD_SELECTION_SIZE])
+{
+    selection[0] = '\0';
+    /* A keep job's record in the table carries its selection's members (all_nodes, node_selector,
+     * pod_selector). */
+    if (job->keep) {
+        json_t *doc = json_loadb(json, json_len, 0, NULL);
+        if (doc == NULL || ipd_selection_copy(doc, selection, IPD_SELECTION_SIZE) < 0)
+            selection[0] = '\0';
+        json_decref(doc);
+    }
+}
+
 static int republish_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json,
                          size_t json_len, void *data)
 {
     republish_ctx_t *r = data;
-    /* A keep job's record in the table carries its selection's members (all_nodes, node_selector,
-     * pod_selector). */
-    char selection[IPD_SELECTION_SIZE] = "";
-    if (job->keep) {
-        json_t *doc = json_loadb(json, json_len, 0, NULL);
-        if (doc == NULL || ipd_selection_copy(doc, selection, sizeof(selection)) < 0)
-            selection[0] = '\0';
-        json_decref(doc);
-    }
+    char selection[IPD_SELECTION_SIZE];
+    ipd_daemon_job_selection(job, json, json_len, selection);
     for (size_t i = 0; i < ntasks; i++)
         if (strcmp(tasks[i].node, r->d->cfg.node_name) == 0) {
             ipd_redis_link_publish(r->d->redis, job, job->nodes.desired, selection, &tasks[i]);

@@ -629,6 +629,65 @@ static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     list_free(l);
 }
 
+typedef struct fill {
+    daemon_state_t *d;
+    ipd_strmap_t alive;
+    size_t sent;
+} fill_t;
+
+static void fill_alive(void *ctx, const char *node)
+{
+    fill_t *f = ctx;
+    if (ipd_strmap_put(&f->alive, node, (void *)1) != 0)
+        f->d->standin_fill_until = 0; /* nothing is inferred from a node not noted */
+}
+
+static int fill_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json, size_t json_len,
+                    void *data)
+{
+    fill_t *f = data;
+    char selection[IPD_SELECTION_SIZE];
+    int selected = 0;
+    for (size_t i = 0; i < ntasks; i++) {
+        if (ipd_strmap_get(&f->alive, tasks[i].node) != NULL)
+            continue;
+        if (!selected++)
+            ipd_daemon_job_selection(job, json, json_len, selection);
+        f->sent += ipd_redis_link_fill_in(f->d->redis, job, job->nodes.desired, selection, &tasks[i]) == 0;
+    }
+    return 0;
+}
+
+/*
+ * Redis lost its data (its epoch changed): every daemon republishes its own node's tasks, but no
+ * daemon those of nodes without a live daemon, which the stand-in wrote. A daemon that starts or
+ * restarts then would never learn them, nor a job only on such nodes. So within two lease times
+ * of seeing the epoch change, the stand-in puts back, from its table, every task of a node not
+ * alive whose job that node's hash lacks (ipd_redis_link_fill_in: never over a record there).
+ */
+static void fill_in(daemon_state_t *d, int held)
+{
+    uint64_t now = ipd_mloop_clock_ms();
+    const char *epoch = ipd_redis_link_epoch(d->redis);
+    if (epoch[0] != '\0' && d->standin_epoch[0] != '\0' && strcmp(epoch, d->standin_epoch) != 0)
+        d->standin_fill_until = now + 2 * ipd_redis_link_lease_ms(d->redis);
+    if (epoch[0] != '\0')
+        snprintf(d->standin_epoch, sizeof(d->standin_epoch), "%s", epoch);
+    if (d->standin_fill_until == 0 || now >= d->standin_fill_until) {
+        d->standin_fill_until = 0;
+        return;
+    }
+    if (!held)
+        return;
+    fill_t f = {d, {0}, 0};
+    ipd_redis_link_alive_nodes(d->redis, fill_alive, &f);
+    if (d->standin_fill_until != 0)
+        ipd_table_foreach(d->table, fill_job, &f);
+    ipd_strmap_dispose(&f.alive);
+    d->standin_fill_until = 0;
+    ipd_info("redis", "Redis lost its data: %zu tasks of nodes without a live daemon put back", f.sent);
+}
+
 void ipd_daemon_standin_tick(daemon_state_t *d)
 {
     uint64_t now = ipd_mloop_clock_ms();
@@ -636,7 +695,9 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
         d->standin_list != NULL || now - d->standin_polled_ms < d->cfg.redis_liveness_ttl_ms / 3)
         return;
     d->standin_polled_ms = now;
-    if (!ipd_redis_link_lease(d->redis, STANDIN_LEASE, 1))
+    int held = ipd_redis_link_lease(d->redis, STANDIN_LEASE, 1);
+    fill_in(d, held);
+    if (!held)
         return;
     standin_list_t *l = calloc(1, sizeof(*l));
     if (l == NULL)

@@ -62,10 +62,13 @@ static const char publish_script[] =
  * key is absent, so a daemon of the node that has come back is never written over; the node
  * joins {p}:nodes, so every daemon sees it lost and a drop reaches its hash. KEYS: the node's
  * hash, the Stream, the sequence, {p}:nodes, the node's liveness key. ARGV: the node, MAXLEN, the
- * job id, the record. Returns 1 when written, 0 when the node's daemon is alive.
+ * job id, the record, and "1" to write only where the hash has no record of the job (a fill,
+ * ipd_redis_link_fill_in) or "0". Returns 1 when written, 0 when the node's daemon is alive (or,
+ * for a fill, the hash has the job).
  */
 static const char standin_script[] =
     "if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end "
+    "if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then return 0 end "
     "redis.call('SADD', KEYS[4], ARGV[1]) "
     "redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) "
     "local s = redis.call('INCR', KEYS[3]) "
@@ -526,8 +529,8 @@ static void on_stood_in(redisAsyncContext *ac, void *reply, void *priv)
         l->stats.stood_in++;
 }
 
-int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
-                            const ipd_task_t *task)
+static int stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                    const ipd_task_t *task, int fill)
 {
     if (l == NULL || l->state != IPD_REDIS_UP || l->wr.ac == NULL || !l->wr.up)
         return -ENOTCONN;
@@ -542,16 +545,33 @@ int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
     if (rc == 0) {
         /* This node's changes so far keep their place before it, as for a drop. */
         flush_batch(l);
-        const char *argv[] = {"EVAL",     standin_script, "5",        k_tasks,   l->k_stream, l->k_seq,
-                              l->k_nodes, k_alive,        task->node, l->maxlen, job->id,     rec.data};
-        size_t len[12];
-        for (int i = 0; i < 11; i++)
+        const char *argv[] = {"EVAL",  standin_script, "5",       k_tasks, l->k_stream, l->k_seq,        l->k_nodes,
+                              k_alive, task->node,     l->maxlen, job->id, rec.data,    fill ? "1" : "0"};
+        size_t len[13];
+        for (int i = 0; i < 13; i++)
             len[i] = strlen(argv[i]);
         len[11] = rec.len;
-        rc = command(l, &l->wr, on_stood_in, 12, argv, len);
+        rc = command(l, &l->wr, on_stood_in, 13, argv, len);
     }
     ipd_buf_dispose(&rec);
     return rc;
+}
+
+int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                            const ipd_task_t *task)
+{
+    return stand_in(l, job, node_count, selection, task, 0);
+}
+
+int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                           const ipd_task_t *task)
+{
+    return stand_in(l, job, node_count, selection, task, 1);
+}
+
+const char *ipd_redis_link_epoch(const ipd_redis_link_t *l)
+{
+    return l != NULL ? l->epoch : "";
 }
 
 void ipd_redis_link_alive_nodes(const ipd_redis_link_t *l, void (*fn)(void *ctx, const char *node), void *ctx)

@@ -119,6 +119,17 @@ void ipd_redis_link_flush(ipd_redis_link_t *l);
 int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
                             const ipd_task_t *task);
 
+/**
+ * ipd_redis_link_stand_in, but written only where that node's hash has no record of the job: the
+ * records of nodes without a live daemon, put back after Redis lost its data (no daemon of those
+ * nodes republishes them), never over a record there.
+ */
+int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
+                           const ipd_task_t *task);
+
+/** Redis's epoch as the last liveness script gave it ({p}:epoch), or "" before it answered. */
+const char *ipd_redis_link_epoch(const ipd_redis_link_t *l);
+
 /** Calls `fn` for this node and each node whose liveness key existed at the last liveness script. */
 void ipd_redis_link_alive_nodes(const ipd_redis_link_t *l, void (*fn)(void *ctx, const char *node), void *ctx);
 

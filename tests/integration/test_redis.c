@@ -1236,6 +1236,46 @@ static int every_hash_filled(void *ctx)
  * that one included, must see a value other than the one it held and republish its node. Each
  * daemon in turn is the only one running when Redis is emptied: one of them set the first epoch.
  */
+typedef struct hash_has {
+    int port;
+    const char *node, *id;
+} hash_has_t;
+
+/* True once node `node`'s hash in Redis holds a record of job `id`. */
+static int hash_has_job(void *ctx)
+{
+    const hash_has_t *h = ctx;
+    char cmd[200], out[16] = "";
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HEXISTS '{imgpulld}:tasks:%s' %s", h->port, h->node, h->id);
+    h_sh(cmd, out, sizeof(out));
+    return atoi(out) == 1;
+}
+
+/*
+ * Redis restarted empty: every daemon republishes its own node's tasks, and none those of node-4,
+ * which has no daemon and whose task the stand-in wrote. A daemon that started afterwards with an
+ * empty table (a rebooted node) never learned a job on node-4 only: it answered 404 while the
+ * others showed the job succeeded. The stand-in now puts such tasks back from its table, where
+ * the hash has no record of the job; the restarted daemon shows the job as the others do.
+ */
+Test(redis, a_redis_restarted_empty_gets_back_the_tasks_of_a_node_without_a_daemon, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rfill", NULL, NULL);
+    char *id = pull(0, "nginx:1.26", "[\"node-4\"]");
+    expect_converged(id, 30000, "the job on node-4 did not succeed on every daemon");
+    stop_emptied(2);
+    int port = w.redis.port;
+    h_stop(&w.redis, SIGTERM, 5000);
+    unlink(w.redis.log);
+    w.redis = h_start_redis(w.dir, port, NULL);
+    restart_converged(2, id, 30000, "the daemon restarted with an empty table does not show the job on node-4");
+    hash_has_t has = {port, "node-4", id};
+    cr_expect(hash_has_job(&has), "node-4's task of %s was not put back into Redis", id);
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_flushed_redis_is_told_by_its_epoch_and_filled_again, .timeout = 120)
 {
     start_world("rflush", NULL, NULL);
