@@ -140,6 +140,12 @@ static void own_task(void *ctx, const ipd_job_t *job, uint32_t node_count, const
     ipd_redis_link_publish(d->redis, job, node_count, selection, task);
 }
 
+static void task_left(void *ctx, const char *id)
+{
+    daemon_state_t *d = ctx;
+    ipd_redis_link_leave(d->redis, id);
+}
+
 static void job_evicted(void *ctx, const char *id)
 {
     daemon_state_t *d = ctx;
@@ -353,7 +359,8 @@ int ipd_daemon_kube_start(daemon_state_t *d)
                                    .job_evicted = node_scope ? job_evicted : NULL,
                                    .create_keep_job = ipd_daemon_create_keep_job,
                                    .cancel_job = ipd_daemon_cancel_job,
-                                   .slot = node_scope ? slot : NULL};
+                                   .slot = node_scope ? slot : NULL,
+                                   .task_left = node_scope ? task_left : NULL};
     if ((rc = ipd_model_create(d->table, &actions, &d->model)) != 0) {
         ipd_error("master", "job model: %s", ipd_strerror(rc));
         return rc;
@@ -448,6 +455,13 @@ static void redis_drop(void *ctx, const char *id)
     daemon_state_t *d = ctx;
     if (d->model != NULL)
         ipd_model_remote_drop(d->model, id);
+}
+
+static void redis_leave(void *ctx, const char *id, const char *node)
+{
+    daemon_state_t *d = ctx;
+    if (d->model != NULL)
+        ipd_model_remote_leave(d->model, id, node);
 }
 
 /* A parallelism slot granted: this node's Job is the model's to resume; another node's (the
@@ -546,6 +560,7 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
                                 .node_alive = redis_node_alive,
                                 .republish = redis_republish,
                                 .drop = redis_drop,
+                                .leave = redis_leave,
                                 .slot_granted = redis_slot_granted,
                                 .ctx = d};
     char err[512];

@@ -241,8 +241,18 @@ static void node_deleted(daemon_state_t *d, const ipd_kube_job_info_t *info)
 {
     ipd_task_t held;
     char message[IPD_MESSAGE_SIZE];
-    if (ipd_strmap_put(&d->standin_deleted, info->node, (void *)1) != 0 ||
-        !ipd_model_task_unfinished(d->model, info->job_id, info->node, &held))
+    if (ipd_strmap_put(&d->standin_deleted, info->node, (void *)1) != 0)
+        return;
+    /* A keep job's node that left the cluster leaves the job, as its own daemon has it leave. */
+    if (info->keep) {
+        if (ipd_redis_link_stand_in_leave(d->redis, info->job_id, info->node) != 0)
+            return;
+        ipd_info("redis", "keep job %s: node %s left for it (deleted; no daemon of it is alive)", info->job_id,
+                 info->node);
+        ipd_daemon_delete_job(d, info->ns, info->name);
+        return;
+    }
+    if (!ipd_model_task_unfinished(d->model, info->job_id, info->node, &held))
         return;
     ipd_kube_node_deleted_message(info->node, message, sizeof(message));
     ipd_strlcpy_utf8(held.reason, IPD_REASON_NODE_DELETED, sizeof(held.reason));
@@ -377,8 +387,8 @@ static void read_events(standin_list_t *l, const ipd_kube_job_info_t *info)
     read_start(r, base, sel, on_events);
 }
 
-/* The Node of a running Job's node, once a list (within redis_standin_node_reads): still there? */
-static void read_running_node(standin_list_t *l, const ipd_kube_job_info_t *info)
+/* The Node of a running Job's node (or a keep Job's), once a list (within redis_standin_node_reads): still there? */
+static void read_node_of(standin_list_t *l, const ipd_kube_job_info_t *info)
 {
     daemon_state_t *d = l->d;
     if (l->node_reads >= (size_t)d->cfg.redis_standin_node_reads ||
@@ -403,14 +413,27 @@ static void read_running_node(standin_list_t *l, const ipd_kube_job_info_t *info
  * granted), and a slot granted resumes it (master/daemon_kube.c). A slot is freed once the Job
  * ended, and held while it runs (said again after Redis lost it). A running Job whose pull keeps
  * failing is given up past the job's backoff_limit (read_events), and the Job of a node that was
- * deleted at once (master/model.h, ipd_model_task_node_deleted). A keep job's Jobs are no
- * different, but its refresh is left to its node's daemon. Without this, such a node's Job
+ * deleted at once (node_deleted). A keep job's Jobs are no different, but its refresh is left
+ * to its node's daemon, and a deleted node leaves it (its Node is read as a running Job's is,
+ * whatever its Job's state). Returns 1 when the Job's task left its keep job: nothing more is
+ * published of it. Without this, such a node's Job
  * would wait for ever, its job would never end (a keep job would never pull there), and a lost
  * node's finished Job would keep its slot.
  */
-static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, const json_t *obj)
+static int standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, const json_t *obj)
 {
     daemon_state_t *d = l->d;
+    /* A node a read found deleted: each of its Jobs is given up, or leaves its keep job, as the
+     * list finds it. */
+    if (ipd_strmap_get(&d->standin_deleted, info->node) != NULL &&
+        (info->keep || !(info->complete || info->failed || info->gave_up))) {
+        if (ipd_strmap_put(&l->nodes_read, info->node, (void *)1) != 0)
+            l->oom = 1;
+        node_deleted(d, info);
+        return info->keep;
+    }
+    if (info->keep)
+        read_node_of(l, info);
     if (info->complete || info->failed || info->gave_up) {
         if (info->spec.parallelism > 0 && (info->active == 0 || info->gave_up))
             ipd_redis_link_slot(d->redis, info->job_id, info->node, IPD_REDIS_SLOT_DONE, info->spec.parallelism,
@@ -419,14 +442,7 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
          * it deleted it): deleted again, or the kubelet retries its pull for ever. */
         if (info->gave_up && !info->complete && !info->failed)
             ipd_daemon_delete_job(d, info->ns, info->name);
-        return;
-    }
-    /* A node a read found deleted: each of its Jobs is given up as the list finds it. */
-    if (ipd_strmap_get(&d->standin_deleted, info->node) != NULL) {
-        if (ipd_strmap_put(&l->nodes_read, info->node, (void *)1) != 0)
-            l->oom = 1;
-        node_deleted(d, info);
-        return;
+        return 0;
     }
     if (!info->suspended) {
         if (info->spec.parallelism > 0)
@@ -434,26 +450,27 @@ static void standin_actions(standin_list_t *l, const ipd_kube_job_info_t *info, 
                                 info->ns, info->name);
         l->running++;
         read_events(l, info);
-        read_running_node(l, info);
-        return;
+        read_node_of(l, info);
+        return 0;
     }
     if (l->node_reads >= (size_t)d->cfg.redis_standin_node_reads)
-        return;
+        return 0;
     if (info->spec.parallelism > 0) {
         uintptr_t claimed = (uintptr_t)ipd_strmap_get(&l->claims, info->job_id);
         if (claimed >= (uintptr_t)info->spec.parallelism ||
             ipd_strmap_put(&l->claims, info->job_id, (void *)(claimed + 1)) != 0)
-            return;
+            return 0;
     }
     l->node_reads++;
     standin_read_t *c = read_new(d, info);
     if (c == NULL)
-        return;
+        return 0;
     c->tolerations = json_incref((json_t *)ipd_kube_job_tolerations(obj));
     /* A list of one by name: the nodes list the daemons' role allows already (deploy/rbac.yaml). */
     char sel[IPD_NODE_SIZE + 16];
     snprintf(sel, sizeof(sel), "metadata.name=%s", info->node);
     read_start(c, "/api/v1/nodes", sel, on_node);
+    return 0;
 }
 
 /* A list page's continue token (borrowed from `list`), or NULL on the last page. */
@@ -524,7 +541,8 @@ static const char *take_page(standin_list_t *l, const json_t *list)
         listed_key(info.job_id, info.node, key);
         if (ipd_strmap_put(&l->listed, key, (void *)1) != 0)
             l->oom = 1;
-        standin_actions(l, &info, obj);
+        if (standin_actions(l, &info, obj))
+            continue;
         ipd_job_t job;
         ipd_task_t task;
         int held = ipd_model_task_held(d->model, info.job_id, info.node);

@@ -96,6 +96,12 @@ typedef struct ipd_model_actions {
      * Jobs, which every daemon then sees. Returns 0 when it was sent (else it is said again later).
      */
     int (*slot)(void *ctx, const char *id, int op, int32_t parallelism, const char *ns, const char *name);
+    /**
+     * Node scope: this node's task of keep job `id` (borrowed for the call) left the job (its
+     * node left the selection, or the cluster): the other daemons remove it too
+     * (ipd_model_remote_leave). NULL: not told.
+     */
+    void (*task_left)(void *ctx, const char *id);
 } ipd_model_actions_t;
 
 #define IPD_MODEL_SLOT_CLAIM 0
@@ -154,6 +160,13 @@ int ipd_model_remote_task(ipd_model_t *m, const ipd_job_t *job, const char *sele
  * objects, not final yet). Returns 0, or a negative code from the table.
  */
 int ipd_model_remote_drop(ipd_model_t *m, const char *id);
+
+/**
+ * Another node's daemon says its task of keep job `id` left the job (ipd_model_actions_t,
+ * task_left): the task is removed here too (`desired` shrinks) and its node remembered as
+ * removed, until a record of that node's new task comes. Nothing for another job or node.
+ */
+void ipd_model_remote_leave(ipd_model_t *m, const char *id, const char *node);
 
 /**
  * Another node's daemon is alive (its liveness key exists) or lost: the unfinished tasks of a

@@ -168,6 +168,8 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
                 ipd_info("model", "keep job %s: node %s leaves", j->job.id, t->task.node);
                 drop_task(j, i);
                 ipd_model_mark_dirty(m, j);
+                if (m->actions.task_left != NULL && m->self_node[0] != '\0')
+                    m->actions.task_left(m->actions.ctx, j->job.id);
             }
             continue;
         }
@@ -201,6 +203,20 @@ void ipd_model_keep_reconcile(ipd_model_t *m, job_rec_t *j, int64_t now)
         if (!t->has_kjob && !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
             create(m, j, t, now);
     }
+}
+
+void ipd_model_remote_leave(ipd_model_t *m, const char *id, const char *node)
+{
+    job_rec_t *j = ipd_model_job(m, id, 0);
+    if (j == NULL || !j->job.keep || !model_is_remote(m, node))
+        return;
+    for (size_t i = 0; i < j->ntasks; i++)
+        if (strcmp(j->tasks[i].task.node, node) == 0) {
+            ipd_info("model", "keep job %s: node %s left (through Redis)", id, node);
+            drop_task(j, i);
+            ipd_model_mark_dirty(m, j);
+            return;
+        }
 }
 
 int ipd_model_keep_json(const job_rec_t *j, ipd_buf_t *buf)

@@ -82,6 +82,20 @@ static const char standin_script[] =
  * other daemons to drop it, in one script. A job this node had no task of is left to the live
  * nodes that had one.
  */
+/*
+ * A node's task of a keep job left it (the node left the job's selection, or the cluster): its
+ * record leaves the node's hash and one Stream entry (x = leave) tells the other daemons to
+ * remove the task, in one script. KEYS: the node's hash, the Stream, the sequence, and for a
+ * stand-in the node's liveness key (nothing is written while it exists). ARGV: the job id, the
+ * node, MAXLEN.
+ */
+static const char leave_script[] =
+    "if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end "
+    "redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "local s = redis.call('INCR', KEYS[3]) "
+    "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', "
+    "'leave')";
+
 static const char drop_script[] =
     "local held = redis.call('HDEL', KEYS[1], ARGV[1]) "
     "if held == 0 then "
@@ -218,6 +232,8 @@ struct ipd_redis_link {
      * forgotten beyond DROPS_MAX. */
     char (*drops)[IPD_JOB_ID_SIZE];
     size_t ndrops;
+    char (*leaves)[IPD_JOB_ID_SIZE]; /* keep jobs this node's task left while the link was down */
+    size_t nleaves;
     char p_lease[KEY_SIZE]; /* {p}:lease: */
     char p_slots[KEY_SIZE]; /* {p}:slots: */
     uint64_t up_ms;         /* when the link last came up (loop ms): claims wait a liveness TTL from it */
@@ -493,6 +509,50 @@ void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id)
     snprintf(l->drops[l->ndrops++], IPD_JOB_ID_SIZE, "%s", id);
 }
 
+static void send_leave(ipd_redis_link_t *l, const char *id)
+{
+    flush_batch(l); /* after the changes made before it */
+    const char *argv[] = {"EVAL", leave_script, "3", l->k_tasks, l->k_stream, l->k_seq, id, l->node, l->maxlen};
+    size_t len[9];
+    for (int i = 0; i < 9; i++)
+        len[i] = strlen(argv[i]);
+    command(l, &l->wr, on_dropped, 9, argv, len);
+}
+
+void ipd_redis_link_leave(ipd_redis_link_t *l, const char *id)
+{
+    if (l == NULL || id[0] == '\0' || strlen(id) >= IPD_JOB_ID_SIZE)
+        return;
+    if (l->state != IPD_REDIS_DOWN && l->wr.ac != NULL && l->wr.up) {
+        send_leave(l, id);
+        return;
+    }
+    if (l->leaves == NULL && (l->leaves = calloc(DROPS_MAX, sizeof(*l->leaves))) == NULL)
+        return;
+    if (l->nleaves == DROPS_MAX) {
+        memmove(l->leaves, l->leaves + 1, (DROPS_MAX - 1) * sizeof(*l->leaves));
+        l->nleaves--;
+    }
+    snprintf(l->leaves[l->nleaves++], IPD_JOB_ID_SIZE, "%s", id);
+}
+
+int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const char *node)
+{
+    if (l == NULL || l->state != IPD_REDIS_UP || l->wr.ac == NULL || !l->wr.up)
+        return -ENOTCONN;
+    if (strcmp(node, l->node) == 0 || strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE)
+        return IPD_EINVAL;
+    char k_tasks[2 * KEY_SIZE], k_alive[2 * KEY_SIZE];
+    snprintf(k_tasks, sizeof(k_tasks), "%s%s", l->p_tasks, node);
+    snprintf(k_alive, sizeof(k_alive), "%s%s", l->p_alive, node);
+    flush_batch(l);
+    const char *argv[] = {"EVAL", leave_script, "4", k_tasks, l->k_stream, l->k_seq, k_alive, id, node, l->maxlen};
+    size_t len[10];
+    for (int i = 0; i < 10; i++)
+        len[i] = strlen(argv[i]);
+    return command(l, &l->wr, on_dropped, 10, argv, len);
+}
+
 void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
                             const ipd_task_t *task)
 {
@@ -740,6 +800,19 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         l->next_seq = seq + 1;
         if (l->ops.drop != NULL)
             l->ops.drop(l->ops.ctx, job_id);
+        return 0;
+    }
+    if (x != NULL && x->type == REDIS_REPLY_STRING && x->len == 5 && memcmp(x->str, "leave", 5) == 0 && j != NULL &&
+        j->type == REDIS_REPLY_STRING && j->len > 0 && j->len < IPD_JOB_ID_SIZE && n != NULL &&
+        n->type == REDIS_REPLY_STRING && n->len > 0 && n->len < IPD_NODE_SIZE) {
+        char job_id[IPD_JOB_ID_SIZE], left[IPD_NODE_SIZE];
+        memcpy(job_id, j->str, j->len);
+        job_id[j->len] = '\0';
+        memcpy(left, n->str, n->len);
+        left[n->len] = '\0';
+        l->next_seq = seq + 1;
+        if (l->ops.leave != NULL && strcmp(left, l->node) != 0)
+            l->ops.leave(l->ops.ctx, job_id, left);
         return 0;
     }
     if (n == NULL || n->type != REDIS_REPLY_STRING) {
@@ -1193,6 +1266,9 @@ static void both_up(ipd_redis_link_t *l)
     for (size_t i = 0; i < l->ndrops; i++)
         send_drop(l, l->drops[i]);
     l->ndrops = 0;
+    for (size_t i = 0; i < l->nleaves; i++)
+        send_leave(l, l->leaves[i]);
+    l->nleaves = 0;
     l->next_seq = 0;
     start_snapshot(l);
 }
@@ -1353,6 +1429,7 @@ void ipd_redis_link_destroy(ipd_redis_link_t *l)
     ipd_mloop_timer_stop(l->loop, &l->live_timer);
     ipd_buf_dispose(&l->batch);
     free(l->drops);
+    free(l->leaves);
     free(l->leases);
     free(l->alive);
     if (l->password != NULL) {

@@ -66,6 +66,8 @@ typedef struct ipd_redis_link_ops {
     void (*republish)(void *ctx);
     /** A daemon dropped job `id`: it aged out of that node's history (ipd_redis_link_drop). */
     void (*drop)(void *ctx, const char *id);
+    /** `node`'s task of keep job `id` left the job (ipd_redis_link_leave). NULL: not told. */
+    void (*leave)(void *ctx, const char *id, const char *node);
     /**
      * Redis granted `node` a parallelism slot of job `id` (ipd_redis_link_slot, a claim or a
      * hold): the Job `ns`/`name` may run. NULL: not told.
@@ -107,6 +109,21 @@ void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
 
 /** Sends the changes batched by ipd_redis_link_publish() now. NULL is allowed. */
 void ipd_redis_link_flush(ipd_redis_link_t *l);
+
+/**
+ * This node's task of keep job `id` (borrowed) left the job (its node left the selection): its
+ * record leaves this node's hash and a Stream entry tells the other daemons to remove the task.
+ * Sent after this node's batched changes; while the link is down, sent once it is up again (at
+ * most DROPS_MAX of them, the oldest forgotten first).
+ */
+void ipd_redis_link_leave(ipd_redis_link_t *l, const char *id);
+
+/**
+ * ipd_redis_link_leave for `node`'s task of keep job `id` (both borrowed), written for a node
+ * whose daemon is not alive (only while its liveness key is absent). Returns 0 when sent,
+ * -ENOTCONN unless the link is up, IPD_EINVAL for this node.
+ */
+int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const char *node);
 
 /**
  * Publishes `task` (borrowed) of another node, whose daemon is not alive, for it: the record goes

@@ -211,7 +211,8 @@ const ipd_config_directive_t ipd_config_table[] = {
      .help = "Nodes the stand-in lists, one request each, per list of the Jobs of nodes without a live daemon, for "
              "the Jobs it finds waiting suspended there (their node could not take a pull pod, or beyond the job's "
              "parallelism): once a node can, its Job is resumed, or a parallelism slot claimed for it; and once per "
-             "node with a running Job. A node not found was deleted: its Jobs are given up. The next list reads "
+             "node with a running Job or a keep job's Job. A node not found was deleted: its Jobs are given up (a "
+             "keep job's task leaves the job). The next list reads "
              "on. 0: such Jobs wait for their node's daemon."},
     {"redis_standin_event_reads", IPD_CT_INT, 0, FIELD(redis_standin_event_reads), RANGE(0, 10000), .def = "64",
      .help = "Event lists the stand-in makes, one request each, per list of the Jobs of nodes without a live "

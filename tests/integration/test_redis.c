@@ -1755,6 +1755,77 @@ static int daemon_3_shows_the_keep_job(void *ctx)
     return strcmp(k->seen, k->want) == 0;
 }
 
+typedef struct tasks_want {
+    const char *id, *node;
+    size_t n;
+    char seen[64];
+} tasks_want_t;
+
+/* Every daemon shows job `id` with `n` tasks, none on `node`. */
+static int all_show_tasks_without(void *ctx)
+{
+    tasks_want_t *t = ctx;
+    for (int i = 0; i < N; i++) {
+        json_t *job = get_job(i, t->id);
+        size_t n = json_array_size(json_object_get(job, "tasks"));
+        int ok = job != NULL && n == t->n && task_of(job, t->node) == NULL;
+        snprintf(t->seen, sizeof(t->seen), "daemon %d: %zu tasks", i + 1, n);
+        json_decref(job);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * A node leaves a keep job (here deleted): its daemon deletes its Job and removes its task, and
+ * so must every other daemon, which see that task only through Redis. Before, the node's daemon
+ * showed the job on 2 nodes and the others on 3, the left node's last pull kept for ever. Its
+ * record leaves its hash too, so a daemon that starts later does not bring it back.
+ */
+Test(redis, a_node_leaving_a_keep_job_leaves_it_on_every_daemon, .timeout = 120)
+{
+    start_world("rleave", NULL, NULL);
+    char *id = post(0, "{\"image\": \"nginx:1.27\", \"keep\": true, \"all_nodes\": true}");
+    want_t wt = {id, {1, 1, 1}, "node-3", "succeeded", NULL};
+    wait_all(&wt, 30000, "node-3's task did not succeed on every daemon");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-3", NULL);
+    tasks_want_t t = {id, "node-3", 2, ""};
+    cr_assert(h_wait(all_show_tasks_without, &t, 15000), "node-3's task did not leave every daemon (%s)", t.seen);
+    hash_has_t has = {w.redis.port, "node-3", id};
+    cr_expect(!hash_has_job(&has), "node-3's hash still holds the keep job");
+    free(id);
+    stop_world();
+}
+
+/*
+ * The same for node-4, which has no daemon: the stand-in reads the Node of a node without a
+ * daemon that has a keep job's Job, finds it deleted, deletes the Job and removes the task on
+ * every daemon. Before, node-4's last pull stayed in the job for ever.
+ */
+Test(redis, a_deleted_node_without_a_daemon_leaves_a_keep_job_on_every_daemon, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rleave4", NULL, NULL);
+    char *id = post(0, "{\"image\": \"nginx:1.27\", \"keep\": true, \"all_nodes\": true}");
+    want_t wt = {id, {1, 1, 1}, "node-4", "succeeded", NULL};
+    wait_all(&wt, 30000, "node-4's task did not succeed on every daemon");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-4", NULL);
+    tasks_want_t t = {id, "node-4", 3, ""};
+    cr_assert(h_wait(all_show_tasks_without, &t, 20000), "node-4's task did not leave every daemon (%s)", t.seen);
+    char name[IPD_KUBE_JOB_NAME_SIZE], path[256];
+    ipd_kube_job_name(id, "node-4", name);
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
+    long st = 0;
+    uint64_t deadline = h_now_ms() + 10000;
+    do {
+        json_decref(h_http_json(w.sim.port, "GET", path, NULL, &st));
+    } while (st != 404 && h_now_ms() < deadline && usleep(100 * 1000) == 0);
+    cr_expect_eq(st, 404, "node-4's Job is still there");
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_keep_jobs_selection_reaches_a_daemon_whose_node_it_does_not_match_yet, .timeout = 120)
 {
     start_world("rkeep", NULL, NULL);
