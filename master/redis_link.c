@@ -492,21 +492,35 @@ static void send_drop(ipd_redis_link_t *l, const char *id)
     command(l, &l->wr, on_dropped, 12, argv, len);
 }
 
-void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id)
+/* Keeps job `id` in the queue `*q` (`*n` entries) until the link is up: at most DROPS_MAX, the
+ * oldest forgotten first. */
+static void queue_id(char (**q)[IPD_JOB_ID_SIZE], size_t *n, const char *id)
+{
+    if (*q == NULL && (*q = calloc(DROPS_MAX, sizeof(**q))) == NULL)
+        return;
+    if (*n == DROPS_MAX) {
+        memmove(*q, *q + 1, (DROPS_MAX - 1) * sizeof(**q));
+        (*n)--;
+    }
+    snprintf((*q)[(*n)++], IPD_JOB_ID_SIZE, "%s", id);
+}
+
+/* Sends `send` for job `id` now if the link can write, else queues it in `*q`. */
+static void send_or_queue(ipd_redis_link_t *l, const char *id, void (*send)(ipd_redis_link_t *, const char *),
+                          char (**q)[IPD_JOB_ID_SIZE], size_t *n)
 {
     if (l == NULL || id[0] == '\0' || strlen(id) >= IPD_JOB_ID_SIZE)
         return;
-    if (l->state != IPD_REDIS_DOWN && l->wr.ac != NULL && l->wr.up) {
-        send_drop(l, id);
-        return;
-    }
-    if (l->drops == NULL && (l->drops = calloc(DROPS_MAX, sizeof(*l->drops))) == NULL)
-        return;
-    if (l->ndrops == DROPS_MAX) {
-        memmove(l->drops, l->drops + 1, (DROPS_MAX - 1) * sizeof(*l->drops));
-        l->ndrops--;
-    }
-    snprintf(l->drops[l->ndrops++], IPD_JOB_ID_SIZE, "%s", id);
+    if (l->state != IPD_REDIS_DOWN && l->wr.ac != NULL && l->wr.up)
+        send(l, id);
+    else
+        queue_id(q, n, id);
+}
+
+void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id)
+{
+    if (l != NULL)
+        send_or_queue(l, id, send_drop, &l->drops, &l->ndrops);
 }
 
 static void send_leave(ipd_redis_link_t *l, const char *id)
@@ -521,19 +535,8 @@ static void send_leave(ipd_redis_link_t *l, const char *id)
 
 void ipd_redis_link_leave(ipd_redis_link_t *l, const char *id)
 {
-    if (l == NULL || id[0] == '\0' || strlen(id) >= IPD_JOB_ID_SIZE)
-        return;
-    if (l->state != IPD_REDIS_DOWN && l->wr.ac != NULL && l->wr.up) {
-        send_leave(l, id);
-        return;
-    }
-    if (l->leaves == NULL && (l->leaves = calloc(DROPS_MAX, sizeof(*l->leaves))) == NULL)
-        return;
-    if (l->nleaves == DROPS_MAX) {
-        memmove(l->leaves, l->leaves + 1, (DROPS_MAX - 1) * sizeof(*l->leaves));
-        l->nleaves--;
-    }
-    snprintf(l->leaves[l->nleaves++], IPD_JOB_ID_SIZE, "%s", id);
+    if (l != NULL)
+        send_or_queue(l, id, send_leave, &l->leaves, &l->nleaves);
 }
 
 int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const char *node)
