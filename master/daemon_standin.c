@@ -9,7 +9,8 @@
  * cancelled. With every node's daemon alive the list is one empty page. When the last list found
  * one of those Jobs running, the round first lists their pull pods with the same selector, so that
  * a pull that keeps failing is given up as its node's daemon would (read_events). The Node of a
- * node with a running Job is read once a list: a node deleted has its tasks given up (node_deleted).
+ * node with a running Job or a keep job's Job is read once a list: a node deleted has its tasks
+ * given up, or leave their keep jobs (node_deleted).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -33,7 +34,7 @@ typedef struct standin_list {
     ipd_strmap_t listed;     /* the Jobs its pages held ("<job id> <node>" -> (void *)1) */
     ipd_strmap_t claims;     /* per job id, the parallelism slots it claimed (a count in the pointer) */
     ipd_strmap_t pods;       /* per Job ("<namespace>/<name>"), its pods the pods list held (standin_pods_t, owned) */
-    ipd_strmap_t nodes_read; /* nodes whose Node it read for a running Job, or found deleted ("node" -> (void *)1) */
+    ipd_strmap_t nodes_read; /* nodes whose Node it read (read_node_of), or found deleted ("node" -> (void *)1) */
     size_t node_reads;       /* Nodes listed: at most redis_standin_node_reads */
     size_t event_reads;      /* Events listed for failing pulls: at most redis_standin_event_reads */
     size_t failing;          /* Jobs in `pods` whose pull fails */

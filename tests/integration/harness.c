@@ -470,6 +470,27 @@ int h_wait(int (*pred)(void *ctx), void *ctx, int timeout_ms)
     return v;
 }
 
+typedef struct job_at {
+    int port;
+    const char *name;
+} job_at_t;
+
+static int job_gone(void *ctx)
+{
+    const job_at_t *j = ctx;
+    char path[300];
+    long st = 0;
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", j->name);
+    json_decref(h_http_json(j->port, "GET", path, NULL, &st));
+    return st == 404;
+}
+
+int h_sim_job_gone(int port, const char *name, int timeout_ms)
+{
+    job_at_t j = {port, name};
+    return h_wait(job_gone, &j, timeout_ms);
+}
+
 void h_instance(char *out, size_t cap, const char *tag)
 {
     ipd_test_instance(out, cap, tag);

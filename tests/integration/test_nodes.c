@@ -106,16 +106,6 @@ Test(nodes, a_task_beyond_the_parallelism_says_queued_and_a_node_gone_not_ready_
     expect_task(id, "node-2", "failed", "NodeDeleted", "node node-2 was deleted from the cluster");
 }
 
-/* True once the simulator holds no Job named `*(const char **)name`. */
-static int kjob_gone(void *ctx)
-{
-    char path[256];
-    long st = 0;
-    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", *(const char **)ctx);
-    json_decref(h_http_json(w.sim.port, "GET", path, NULL, &st));
-    return st == 404;
-}
-
 /*
  * A node deleted during a pull is gone for good: Kubernetes' pod garbage collector would fail
  * its pull pod and every replacement, each after a minute (pkg/controller/podgc/gc_controller.go,
@@ -136,8 +126,7 @@ Test(nodes, a_task_whose_node_is_deleted_fails_at_once_and_its_job_is_deleted, .
     expect_task(id, "node-2", "failed", "NodeDeleted",
                 "node node-2 was deleted from the cluster; the pull there was given up");
     snprintf(kjob, sizeof(kjob), "imgpull-%s-node-2", id);
-    const char *name = kjob;
-    cr_assert(h_wait(kjob_gone, &name, 10000), "node-2's Job %s is still there", kjob);
+    cr_assert(h_sim_job_gone(w.sim.port, kjob, 10000), "node-2's Job %s is still there", kjob);
     json_t *job = h_get_job(w.port, id, NULL);
     cr_expect_str_eq(json_string_value(json_object_get(job, "state")), "pulling");
     json_t *t = json_array_get(json_object_get(job, "tasks"), 1);

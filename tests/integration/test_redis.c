@@ -1813,15 +1813,9 @@ Test(redis, a_deleted_node_without_a_daemon_leaves_a_keep_job_on_every_daemon, .
     h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-4", NULL);
     tasks_want_t t = {id, "node-4", 3, ""};
     cr_assert(h_wait(all_show_tasks_without, &t, 20000), "node-4's task did not leave every daemon (%s)", t.seen);
-    char name[IPD_KUBE_JOB_NAME_SIZE], path[256];
+    char name[IPD_KUBE_JOB_NAME_SIZE];
     ipd_kube_job_name(id, "node-4", name);
-    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
-    long st = 0;
-    uint64_t deadline = h_now_ms() + 10000;
-    do {
-        json_decref(h_http_json(w.sim.port, "GET", path, NULL, &st));
-    } while (st != 404 && h_now_ms() < deadline && usleep(100 * 1000) == 0);
-    cr_expect_eq(st, 404, "node-4's Job is still there");
+    cr_expect(h_sim_job_gone(w.sim.port, name, 10000), "node-4's Job is still there");
     free(id);
     stop_world();
 }
