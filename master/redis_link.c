@@ -43,12 +43,17 @@
  * spreads that over every change of the turn. MULTI/EXEC of HSET and XADD cannot carry the
  * sequence an INCR in the same transaction returns, and the readers need it in each entry to see
  * that the Stream was trimmed past them or that Redis restarted. Trimming (MAXLEN ~) is done by
- * the batch's last XADD only.
+ * the batch's last XADD only. KEYS[5] is the node's {p}:left: hash: a record of a keep job the
+ * node had left means it joined again, and the job leaves that hash (one EXISTS per batch when
+ * the node left none).
  */
 static const char publish_script[] =
     "local n = (#ARGV - 2) / 2 "
     "local s = redis.call('INCRBY', KEYS[3], n) - n "
     "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) "
+    "if redis.call('EXISTS', KEYS[5]) == 1 then "
+    "for i = 1, n do redis.call('HDEL', KEYS[5], ARGV[2 * i + 1]) end "
+    "end "
     "for i = 1, n - 1 do "
     "redis.call('XADD', KEYS[2], '*', 'n', ARGV[1], 's', s + i, 'j', ARGV[2 * i + 1], 'r', ARGV[2 * i + 2]) "
     "end "
@@ -63,11 +68,13 @@ static const char publish_script[] =
  * joins {p}:nodes, so every daemon sees it lost and a drop reaches its hash. KEYS: the node's
  * hash, the Stream, the sequence, {p}:nodes, the node's liveness key. ARGV: the node, MAXLEN, the
  * job id, the record, and "1" to write only where the hash has no record of the job (a fill,
- * ipd_redis_link_fill_in) or "0". Returns 1 when written, 0 when the node's daemon is alive (or,
- * for a fill, the hash has the job).
+ * ipd_redis_link_fill_in) or "0". KEYS[6] is the node's {p}:left: hash: a keep job the node left
+ * is not brought back from a Job still listed or a table that missed the leave. Returns 1 when
+ * written, 0 when the node's daemon is alive, the node left the job (or, for a fill, the hash
+ * has the job).
  */
 static const char standin_script[] =
-    "if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end "
+    "if redis.call('EXISTS', KEYS[5]) == 1 or redis.call('HEXISTS', KEYS[6], ARGV[3]) == 1 then return 0 end "
     "if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then return 0 end "
     "redis.call('SADD', KEYS[4], ARGV[1]) "
     "redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) "
@@ -76,27 +83,33 @@ static const char standin_script[] =
     "return 1";
 
 /*
- * A job aged out of this node's table (its history): if this node's hash holds a task of it, or
- * the hash of a node whose daemon is not alive does (a stand-in's record, which no daemon of that
- * node will drop), the job leaves every node's hash and one Stream entry (x = drop) tells the
- * other daemons to drop it, in one script. A job this node had no task of is left to the live
- * nodes that had one.
- */
-/*
  * A node's task of a keep job left it (the node left the job's selection, or the cluster): its
- * record leaves the node's hash and one Stream entry (x = leave) tells the other daemons to
- * remove the task, in one script. KEYS: the node's hash, the Stream, the sequence, and for a
- * stand-in the node's liveness key (nothing is written while it exists). ARGV: the job id, the
- * node, MAXLEN.
+ * record leaves the node's hash for the node's {p}:left: hash, and one Stream entry (x = leave)
+ * tells the other daemons to remove the task, in one script. A daemon that did not read that
+ * entry (down, or the Stream trimmed past it) learns the leave from the {p}:left: hash in its
+ * next snapshot. KEYS: the node's hash, the Stream, the sequence, the node's {p}:left: hash, and
+ * for a stand-in the node's liveness key (nothing is written while it exists). ARGV: the job id,
+ * the node, MAXLEN.
  */
 static const char leave_script[] =
-    "if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end "
+    "if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return 0 end "
     "redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "redis.call('HSET', KEYS[4], ARGV[1], '1') "
     "local s = redis.call('INCR', KEYS[3]) "
     "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', "
     "'leave')";
 
+/*
+ * A job aged out of this node's table (its history): if this node's hash holds a task of it, or
+ * the hash of a node whose daemon is not alive does (a stand-in's record, which no daemon of that
+ * node will drop), the job leaves every node's hash and one Stream entry (x = drop) tells the
+ * other daemons to drop it, in one script. A job this node had no task of is left to the live
+ * nodes that had one. It leaves the {p}:left: hashes with the records (this node's at once,
+ * whatever it held). ARGV: the job id, the node, MAXLEN, then the prefixes of the nodes' hashes, liveness
+ * keys and {p}:left: hashes.
+ */
 static const char drop_script[] =
+    "redis.call('HDEL', ARGV[6] .. ARGV[2], ARGV[1]) "
     "local held = redis.call('HDEL', KEYS[1], ARGV[1]) "
     "if held == 0 then "
     "for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do "
@@ -105,7 +118,9 @@ static const char drop_script[] =
     "end "
     "end "
     "if held == 0 then return 0 end "
-    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do redis.call('HDEL', ARGV[4] .. n, ARGV[1]) end "
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[4])) do "
+    "redis.call('HDEL', ARGV[4] .. n, ARGV[1]) redis.call('HDEL', ARGV[6] .. n, ARGV[1]) "
+    "end "
     "local s = redis.call('INCR', KEYS[3]) "
     "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', 'drop')";
 
@@ -120,7 +135,9 @@ static const char liveness_script[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX',
                                       "end "
                                       "return out";
 
-/* Every node's hash with the Stream's last id and the sequence, consistent with each other. */
+/* Every node's hash and the keep jobs it left, with the Stream's last id and the sequence,
+ * consistent with each other: id, sequence, then node, HGETALL of its hash, HKEYS of its
+ * {p}:left: hash for each node. */
 static const char snapshot_script[] = "local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1) "
                                       "local id = '0-0' "
                                       "if #last > 0 then id = last[1][1] end "
@@ -128,6 +145,7 @@ static const char snapshot_script[] = "local last = redis.call('XREVRANGE', KEYS
                                       "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
                                       "out[#out + 1] = n "
                                       "out[#out + 1] = redis.call('HGETALL', ARGV[1] .. n) "
+                                      "out[#out + 1] = redis.call('HKEYS', ARGV[2] .. n) "
                                       "end "
                                       "return out";
 
@@ -186,7 +204,7 @@ struct ipd_redis_link {
     char username[IPD_CONFIG_INSTANCE_SIZE];
     char *password; /* owned; NULL for none */
     char k_stream[KEY_SIZE], k_seq[KEY_SIZE], k_nodes[KEY_SIZE], k_epoch[KEY_SIZE], k_alive[KEY_SIZE],
-        k_tasks[KEY_SIZE], p_tasks[KEY_SIZE], p_alive[KEY_SIZE];
+        k_tasks[KEY_SIZE], p_tasks[KEY_SIZE], p_alive[KEY_SIZE], k_left[KEY_SIZE], p_left[KEY_SIZE];
     char maxlen[24], ttl[24];
     int read_count;          /* XREAD COUNT (redis_read_count) ... */
     char read_count_arg[16]; /* ... as its argument */
@@ -444,10 +462,10 @@ static void flush_batch(ipd_redis_link_t *l)
     if (l->batch_n == 0)
         return;
     ipd_mloop_timer_stop(l->loop, &l->batch_timer);
-    enum { FIXED = 7 };
+    enum { FIXED = 8 };
     const char *argv[FIXED + 2 + 2 * BATCH_MAX];
     size_t len[FIXED + 2 + 2 * BATCH_MAX];
-    const char *fixed[FIXED] = {"EVAL", publish_script, "4", l->k_tasks, l->k_stream, l->k_seq, l->k_nodes};
+    const char *fixed[FIXED] = {"EVAL", publish_script, "5", l->k_tasks, l->k_stream, l->k_seq, l->k_nodes, l->k_left};
     for (int i = 0; i < FIXED; i++) {
         argv[i] = fixed[i];
         len[i] = strlen(fixed[i]);
@@ -484,12 +502,12 @@ static void on_dropped(redisAsyncContext *ac, void *reply, void *priv)
 static void send_drop(ipd_redis_link_t *l, const char *id)
 {
     flush_batch(l); /* after the changes made before it */
-    const char *argv[] = {"EVAL",     drop_script, "4",     l->k_tasks, l->k_stream, l->k_seq,
-                          l->k_nodes, id,          l->node, l->maxlen,  l->p_tasks,  l->p_alive};
-    size_t len[12];
-    for (int i = 0; i < 12; i++)
+    const char *argv[] = {"EVAL", drop_script, "4",       l->k_tasks, l->k_stream, l->k_seq, l->k_nodes,
+                          id,     l->node,     l->maxlen, l->p_tasks, l->p_alive,  l->p_left};
+    size_t len[13];
+    for (int i = 0; i < 13; i++)
         len[i] = strlen(argv[i]);
-    command(l, &l->wr, on_dropped, 12, argv, len);
+    command(l, &l->wr, on_dropped, 13, argv, len);
 }
 
 /* Keeps job `id` in the queue `*q` (`*n` entries) until the link is up: at most DROPS_MAX, the
@@ -526,11 +544,12 @@ void ipd_redis_link_drop(ipd_redis_link_t *l, const char *id)
 static void send_leave(ipd_redis_link_t *l, const char *id)
 {
     flush_batch(l); /* after the changes made before it */
-    const char *argv[] = {"EVAL", leave_script, "3", l->k_tasks, l->k_stream, l->k_seq, id, l->node, l->maxlen};
-    size_t len[9];
-    for (int i = 0; i < 9; i++)
+    const char *argv[] = {"EVAL",   leave_script, "4", l->k_tasks, l->k_stream,
+                          l->k_seq, l->k_left,    id,  l->node,    l->maxlen};
+    size_t len[10];
+    for (int i = 0; i < 10; i++)
         len[i] = strlen(argv[i]);
-    command(l, &l->wr, on_dropped, 9, argv, len);
+    command(l, &l->wr, on_dropped, 10, argv, len);
 }
 
 void ipd_redis_link_leave(ipd_redis_link_t *l, const char *id)
@@ -545,15 +564,17 @@ int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const cha
         return -ENOTCONN;
     if (strcmp(node, l->node) == 0 || strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE)
         return IPD_EINVAL;
-    char k_tasks[2 * KEY_SIZE], k_alive[2 * KEY_SIZE];
+    char k_tasks[2 * KEY_SIZE], k_alive[2 * KEY_SIZE], k_left[2 * KEY_SIZE];
     snprintf(k_tasks, sizeof(k_tasks), "%s%s", l->p_tasks, node);
     snprintf(k_alive, sizeof(k_alive), "%s%s", l->p_alive, node);
+    snprintf(k_left, sizeof(k_left), "%s%s", l->p_left, node);
     flush_batch(l);
-    const char *argv[] = {"EVAL", leave_script, "4", k_tasks, l->k_stream, l->k_seq, k_alive, id, node, l->maxlen};
-    size_t len[10];
-    for (int i = 0; i < 10; i++)
+    const char *argv[] = {"EVAL", leave_script, "5", k_tasks, l->k_stream, l->k_seq,
+                          k_left, k_alive,      id,  node,    l->maxlen};
+    size_t len[11];
+    for (int i = 0; i < 11; i++)
         len[i] = strlen(argv[i]);
-    return command(l, &l->wr, on_dropped, 10, argv, len);
+    return command(l, &l->wr, on_dropped, 11, argv, len);
 }
 
 void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
@@ -601,20 +622,21 @@ static int stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_cou
         return IPD_EINVAL;
     ipd_buf_t rec;
     ipd_buf_init(&rec);
-    char k_tasks[2 * KEY_SIZE], k_alive[2 * KEY_SIZE];
+    char k_tasks[2 * KEY_SIZE], k_alive[2 * KEY_SIZE], k_left[2 * KEY_SIZE];
     snprintf(k_tasks, sizeof(k_tasks), "%s%s", l->p_tasks, task->node);
     snprintf(k_alive, sizeof(k_alive), "%s%s", l->p_alive, task->node);
+    snprintf(k_left, sizeof(k_left), "%s%s", l->p_left, task->node);
     int rc = ipd_redis_record_encode(&rec, job, node_count, selection, task);
     if (rc == 0) {
         /* This node's changes so far keep their place before it, as for a drop. */
         flush_batch(l);
-        const char *argv[] = {"EVAL",  standin_script, "5",       k_tasks, l->k_stream, l->k_seq,        l->k_nodes,
-                              k_alive, task->node,     l->maxlen, job->id, rec.data,    fill ? "1" : "0"};
-        size_t len[13];
-        for (int i = 0; i < 13; i++)
+        const char *argv[] = {"EVAL",  standin_script, "6",        k_tasks,   l->k_stream, l->k_seq, l->k_nodes,
+                              k_alive, k_left,         task->node, l->maxlen, job->id,     rec.data, fill ? "1" : "0"};
+        size_t len[14];
+        for (int i = 0; i < 14; i++)
             len[i] = strlen(argv[i]);
-        len[11] = rec.len;
-        rc = command(l, &l->wr, on_stood_in, 13, argv, len);
+        len[12] = rec.len;
+        rc = command(l, &l->wr, on_stood_in, 14, argv, len);
     }
     ipd_buf_dispose(&rec);
     return rc;
@@ -999,6 +1021,30 @@ static void start_read(ipd_redis_link_t *l)
     read_from(l, l->last_id, strlen(l->last_id), 0);
 }
 
+/*
+ * The keep jobs another node left, from its {p}:left: hash in a snapshot (`left`, an array of job
+ * ids): each leaves the job here as the Stream's leave entry would have made it, which this
+ * daemon did not read (it was down, or the Stream was trimmed past it).
+ */
+static void apply_left(ipd_redis_link_t *l, const redisReply *node, const redisReply *left)
+{
+    if (left->type != REDIS_REPLY_ARRAY || l->ops.leave == NULL || node->len == 0 || node->len >= IPD_NODE_SIZE)
+        return;
+    char name[IPD_NODE_SIZE], job_id[IPD_JOB_ID_SIZE];
+    memcpy(name, node->str, node->len);
+    name[node->len] = '\0';
+    if (strcmp(name, l->node) == 0)
+        return;
+    for (size_t k = 0; k < left->elements; k++) {
+        const redisReply *j = left->element[k];
+        if (j->type != REDIS_REPLY_STRING || j->len == 0 || j->len >= IPD_JOB_ID_SIZE)
+            continue;
+        memcpy(job_id, j->str, j->len);
+        job_id[j->len] = '\0';
+        l->ops.leave(l->ops.ctx, job_id, name);
+    }
+}
+
 static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -1014,12 +1060,13 @@ static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
     snprintf(l->last_id, sizeof(l->last_id), "%.*s", (int)r->element[0]->len, r->element[0]->str);
     const redisReply *seq = r->element[1];
     l->next_seq = seq->type == REDIS_REPLY_STRING ? strtoull(seq->str, NULL, 10) + 1 : 0;
-    for (size_t i = 2; i + 1 < r->elements; i += 2) {
-        const redisReply *node = r->element[i], *hash = r->element[i + 1];
+    for (size_t i = 2; i + 2 < r->elements; i += 3) {
+        const redisReply *node = r->element[i], *hash = r->element[i + 1], *left = r->element[i + 2];
         if (node->type != REDIS_REPLY_STRING || hash->type != REDIS_REPLY_ARRAY)
             continue;
         for (size_t k = 0; k + 1 < hash->elements; k += 2)
             apply_record(l, node->str, node->len, hash->element[k + 1], 1);
+        apply_left(l, node, left);
     }
     l->stats.resyncs++;
     l->resync_wanted = 0;
@@ -1043,11 +1090,11 @@ static void start_snapshot(ipd_redis_link_t *l)
         return;
     }
     flush_batch(l); /* this node's changes first: the snapshot holds them */
-    const char *argv[] = {"EVAL", snapshot_script, "3", l->k_stream, l->k_nodes, l->k_seq, l->p_tasks};
-    size_t len[7];
-    for (int i = 0; i < 7; i++)
+    const char *argv[] = {"EVAL", snapshot_script, "3", l->k_stream, l->k_nodes, l->k_seq, l->p_tasks, l->p_left};
+    size_t len[8];
+    for (int i = 0; i < 8; i++)
         len[i] = strlen(argv[i]);
-    if (command(l, &l->wr, on_snapshot, 7, argv, len) == 0)
+    if (command(l, &l->wr, on_snapshot, 8, argv, len) == 0)
         l->snapshotting = 1;
 }
 
@@ -1390,6 +1437,8 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     snprintf(l->k_epoch, KEY_SIZE, "{%s}:epoch", p);
     snprintf(l->p_tasks, KEY_SIZE, "{%s}:tasks:", p);
     snprintf(l->p_alive, KEY_SIZE, "{%s}:alive:", p);
+    snprintf(l->p_left, KEY_SIZE, "{%s}:left:", p);
+    snprintf(l->k_left, KEY_SIZE, "{%s}:left:%s", p, l->node);
     snprintf(l->k_tasks, KEY_SIZE, "{%s}:tasks:%s", p, l->node);
     snprintf(l->k_alive, KEY_SIZE, "{%s}:alive:%s", p, l->node);
     snprintf(l->p_lease, KEY_SIZE, "{%s}:lease:", p);

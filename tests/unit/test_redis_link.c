@@ -54,7 +54,8 @@ typedef struct fake {
     int asked_block[XREADS_MAX]; /* and whether it had BLOCK */
     int nasked;
     int hold;
-    int snapshot_hashes; /* the snapshot also holds node-1's and node-2's hash, a record each */
+    int snapshot_hashes; /* the snapshot also holds node-1's and node-2's hash, a record each, and
+                            their {p}:left: hash, a keep job each left (pj-left-1, pj-left-2) */
 } fake_t;
 
 /* The record of `node`'s task of job `id` (pulling), encoded. */
@@ -190,7 +191,7 @@ static void fake_command(fake_t *f, int c, const char **arg, const size_t *alen,
     if (argc >= 2 && alen[0] == 4 && strncasecmp(arg[0], "EVAL", 4) == 0 &&
         memmem(arg[1], alen[1], "XREVRANGE", 9) != NULL) {
         /* the snapshot: an empty Stream, sequence 0, and no node's hash unless asked */
-        put(&out, "*%d\r\n", f->snapshot_hashes ? 6 : 2);
+        put(&out, "*%d\r\n", f->snapshot_hashes ? 8 : 2);
         bulk(&out, "0-0");
         bulk(&out, "0");
         for (int k = 0; f->snapshot_hashes && k < 2; k++) {
@@ -201,6 +202,9 @@ static void fake_command(fake_t *f, int c, const char **arg, const size_t *alen,
             put(&out, "*2\r\n");
             bulk(&out, id);
             record_bulk(&out, id, node);
+            snprintf(id, sizeof(id), "pj-left-%d", k + 1);
+            put(&out, "*1\r\n");
+            bulk(&out, id);
         }
     } else if (argc >= 2 && alen[0] == 4 && strncasecmp(arg[0], "EVAL", 4) == 0 &&
                memmem(arg[1], alen[1], "'PX'", 4) != NULL) {
@@ -295,7 +299,17 @@ typedef struct applied {
     int n;
     char own_id[4][IPD_JOB_ID_SIZE];
     int own;
+    char left[4][IPD_JOB_ID_SIZE + IPD_NODE_SIZE]; /* "<job> <node>" of each leave */
+    int nleft;
 } applied_t;
+
+static void on_leave(void *ctx, const char *id, const char *node)
+{
+    applied_t *a = ctx;
+    if (a->nleft < 4)
+        snprintf(a->left[a->nleft], sizeof(a->left[0]), "%s %s", id, node);
+    a->nleft++;
+}
 
 static void on_apply(void *ctx, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
@@ -346,7 +360,7 @@ static void start(world_t *w, int hold, int read_count)
     snprintf(cfg.redis_prefix, sizeof(cfg.redis_prefix), "t");
     if (read_count > 0)
         cfg.redis_read_count = read_count;
-    ipd_redis_link_ops_t ops = {.apply = on_apply, .ctx = &w->applied};
+    ipd_redis_link_ops_t ops = {.apply = on_apply, .leave = on_leave, .ctx = &w->applied};
     cr_assert_eq(ipd_redis_link_create(w->loop, &cfg, &ops, &w->link, err, sizeof(err)), 0, "%s", err);
 }
 
@@ -609,7 +623,8 @@ Test(redis_link, the_change_that_carries_the_number_a_typed_newer_record_took_is
 /*
  * This node's own records: the snapshot gives them to the master (what a daemon of this node
  * published before it, ipd_model_own_records_done), the Stream never does (there they are the
- * echoes of its own changes). Neither counts as applied.
+ * echoes of its own changes). Neither counts as applied. The keep jobs another node left (its
+ * {p}:left: hash) leave them as a leave entry would; this node's own are its own daemon's doing.
  */
 Test(redis_link, a_snapshot_gives_this_node_s_records_and_the_stream_does_not)
 {
@@ -623,6 +638,8 @@ Test(redis_link, a_snapshot_gives_this_node_s_records_and_the_stream_does_not)
         turn(&w);
     cr_assert_eq(w.link->state, IPD_REDIS_UP);
     cr_assert_eq(w.applied.own, 1, "%d records of this node given, not 1", w.applied.own);
+    cr_assert_eq(w.applied.nleft, 1, "%d leaves given, not 1", w.applied.nleft);
+    cr_assert_str_eq(w.applied.left[0], "pj-left-2 node-2");
     cr_assert_str_eq(w.applied.own_id[0], "pj-hash-1");
     /* node-2's record of the snapshot, then its Stream entries; node-1's Stream entry is not given. */
     cr_assert_eq(w.applied.n, ENTRIES, "%d records of node-2 given, not %d", w.applied.n, ENTRIES);
