@@ -258,6 +258,8 @@ def check(w, jobs, keeps, nodes, violations, log):
                 bad.append(("keep nodes", jid, {"want": sorted(nodes), "shown": shown}))
     for what, jid, detail in bad:
         print("%s: %s %s" % (what, jid, json.dumps(detail, default=str)))
+    if bad or violations:
+        print("operations: " + " ".join(":".join(map(str, e)) for e in log))
     print("%d operations, %d jobs, %d keep jobs; %d wrong, %d parallelism overruns, %d keep jobs without a node "
           "added back (known)" % (len(log), len(jobs), len(keeps), len(bad), len(violations), known))
     return 1 if bad or violations else 0
