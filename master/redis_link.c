@@ -124,10 +124,15 @@ static const char drop_script[] =
     "local s = redis.call('INCR', KEYS[3]) "
     "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', 'drop')";
 
-/* This node is alive; the epoch (set if absent); which nodes are alive. */
+/*
+ * This node is alive; the epoch (set if absent: the candidate ARGV[5], a colon and Redis's time
+ * in ms, so that the slot script can tell how old it is); which nodes are alive.
+ */
 static const char liveness_script[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
                                       "redis.call('SADD', KEYS[2], ARGV[3]) "
-                                      "redis.call('SET', KEYS[3], ARGV[5], 'NX') "
+                                      "local t = redis.call('TIME') "
+                                      "redis.call('SET', KEYS[3], ARGV[5] .. ':' .. (t[1] * 1000 + "
+                                      "math.floor(t[2] / 1000)), 'NX') "
                                       "local out = {redis.call('GET', KEYS[3])} "
                                       "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
                                       "out[#out + 1] = n "
@@ -167,14 +172,27 @@ static const char release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] t
 
 /*
  * A parallelism slot (ipd_redis_link_slot): KEYS[1] is {p}:slots:<job>, a hash of node -> 'r'
- * (its Job may run: it holds a slot) and '#' -> the number of them. ARGV[1] node, ARGV[2] 'c'
- * (claim), 'h' (hold: a Job that runs holds its slot whatever the count) or 'd' (done: the slot
- * is free), ARGV[3] the job's parallelism, ARGV[4] the key's time (ms), ARGV[5..7] job id, the
- * Job's namespace and name, returned with the answer. A claim is granted to a node that holds a
- * slot already, or while fewer than ARGV[3] nodes do.
+ * (its Job may run: it holds a slot) and '#' -> the number of them; KEYS[2] the epoch. ARGV[1]
+ * node, ARGV[2] 'c' (claim), 'h' (hold: a Job that runs holds its slot whatever the count) or
+ * 'd' (done: the slot is free), ARGV[3] the job's parallelism, ARGV[4] the key's time (ms),
+ * ARGV[5..7] job id, the Job's namespace and name, returned with the answer, ARGV[8] the
+ * liveness TTL (ms). A claim is granted to a node that holds a slot already, or while fewer than
+ * ARGV[3] nodes do, and only once the epoch is a liveness TTL old: a Redis that lost its data
+ * lost the slots too, and every live daemon says again which its running Jobs hold within a TTL
+ * of the new epoch (the liveness script, every third of the TTL, tells it). No epoch (emptied,
+ * and no liveness script since) grants nothing; an epoch without its time (written by an older
+ * daemon) is taken as old.
  */
 static const char slot_script[] = "local held = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 "
                                   "local got = 0 "
+                                  "if ARGV[2] == 'c' and not held then "
+                                  "local e = redis.call('GET', KEYS[2]) "
+                                  "local born = e and tonumber(string.match(e, ':(%d+)$')) "
+                                  "local t = redis.call('TIME') "
+                                  "if not e or (born and t[1] * 1000 + math.floor(t[2] / 1000) - born < "
+                                  "tonumber(ARGV[8])) then "
+                                  "return {ARGV[5], ARGV[1], 0, ARGV[6], ARGV[7]} end "
+                                  "end "
                                   "if ARGV[2] == 'd' then "
                                   "if held then redis.call('HDEL', KEYS[1], ARGV[1]) "
                                   "redis.call('HINCRBY', KEYS[1], '#', -1) end "
@@ -254,7 +272,6 @@ struct ipd_redis_link {
     size_t nleaves;
     char p_lease[KEY_SIZE]; /* {p}:lease: */
     char p_slots[KEY_SIZE]; /* {p}:slots: */
-    uint64_t up_ms;         /* when the link last came up (loop ms): claims wait a liveness TTL from it */
     char slots_ttl[24];     /* redis_slots_ttl in ms, the slots key's PEXPIRE */
     lease_t *leases;        /* owned, nleases entries */
     size_t nleases;
@@ -1075,8 +1092,6 @@ static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
                  l->last_id);
         l->backoff_ms = BACKOFF_MIN_MS;
     }
-    if (l->state != IPD_REDIS_UP)
-        l->up_ms = now_ms();
     set_state(l, IPD_REDIS_UP);
     start_read(l);
 }
@@ -1276,11 +1291,6 @@ int ipd_redis_link_slot(ipd_redis_link_t *l, const char *id, const char *node, i
 {
     if (l == NULL || l->state != IPD_REDIS_UP || l->wr.ac == NULL)
         return -ENOTCONN;
-    /* A Redis that came back may have lost the slots: every daemon says again which it holds
-     * within a liveness TTL of its reconnect (the stand-in for nodes without one), and no slot
-     * is claimed before then. */
-    if (op == IPD_REDIS_SLOT_CLAIM && now_ms() - l->up_ms < l->ttl_ms)
-        return -EAGAIN;
     if (strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE || strlen(ns) >= IPD_KUBE_JOB_NAME_SIZE ||
         strlen(name) >= IPD_KUBE_JOB_NAME_SIZE)
         return IPD_EINVAL;
@@ -1288,11 +1298,14 @@ int ipd_redis_link_slot(ipd_redis_link_t *l, const char *id, const char *node, i
     snprintf(key, sizeof(key), "%s%s", l->p_slots, id);
     snprintf(limit, sizeof(limit), "%" PRId32, parallelism);
     const char *what = op == IPD_REDIS_SLOT_CLAIM ? "c" : op == IPD_REDIS_SLOT_HOLD ? "h" : "d";
-    const char *argv[] = {"EVAL", slot_script, "1", key, node, what, limit, l->slots_ttl, id, ns, name};
-    size_t alen[11];
-    for (int i = 0; i < 11; i++)
+    /* A Redis that lost its data lost the slots: the script grants no claim within a liveness
+     * TTL of its new epoch, while the daemons say again which slots they hold. */
+    const char *argv[] = {"EVAL", slot_script,  "2", key, l->k_epoch, node,  what,
+                          limit,  l->slots_ttl, id,  ns,  name,       l->ttl};
+    size_t alen[13];
+    for (int i = 0; i < 13; i++)
         alen[i] = strlen(argv[i]);
-    return command(l, &l->wr, on_slot, 11, argv, alen);
+    return command(l, &l->wr, on_slot, 13, argv, alen);
 }
 
 uint64_t ipd_redis_link_lease_ms(const ipd_redis_link_t *l)

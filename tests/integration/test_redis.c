@@ -882,6 +882,60 @@ Test(redis, a_redis_restarted_empty_keeps_a_job_s_parallelism, .timeout = 120)
     stop_world();
 }
 
+/*
+ * Redis emptied by FLUSHALL, its connections kept: the daemon whose Job holds the only slot is
+ * stopped meanwhile, so it cannot say so at once. A slot is granted only once the epoch Redis
+ * holds is a liveness TTL old (the slot script reads it), the time every live daemon takes to
+ * see the new epoch and say which slots its running Jobs hold. Before, no reconnect meant no
+ * wait: a waiting node claimed within a second, got the slot the running Job held, and two ran
+ * at once under parallelism 1.
+ */
+Test(redis, a_flushed_redis_keeps_a_job_s_parallelism, .timeout = 120)
+{
+    start_world("rparf", NULL, NULL);
+    sim_post("/_sim/pull", "{\"pattern\": \"slowpar\", \"ms\": 6000}");
+    char *id = post(0, "{\"image\": \"slowpar:3\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
+                       "\"parallelism\": 1}");
+    cr_assert_eq(jobs_counted_after(id, 0, 1, 20000), 1, "no Job took the slot");
+    char slots[256];
+    slots_of(id, slots, sizeof(slots));
+    const char *at = strstr(slots, "node-");
+    cr_assert(at != NULL && at[5] >= '1' && at[5] <= '3', "the slots: %s", slots);
+    int holder = at[5] - '1';
+    kill(w.d[holder].pid, SIGSTOP);
+    char cmd[96], out[64] = "";
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d FLUSHALL", w.redis.port);
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "FLUSHALL: %s", out);
+    usleep(1500 * 1000);
+    kill(w.d[holder].pid, SIGCONT);
+    int most = most_running_until_done(id, 60000);
+    wait_succeeded(id, 1000, "the job did not end after the FLUSHALL");
+    cr_expect_eq(most, 1, "%d of the job's Jobs ran at once (parallelism 1)", most);
+    free(id);
+    stop_world();
+}
+
+/*
+ * A daemon started while Redis kept its data (the epoch older than a liveness TTL) claims a slot
+ * at once. Before, every daemon waited a liveness TTL after each connect, its first included,
+ * whether or not Redis had lost anything: with the default 15 s, a parallelism job's pull on a
+ * node whose daemon had just started waited 15 s.
+ */
+Test(redis, a_daemon_started_while_redis_kept_its_data_claims_a_slot_at_once, .timeout = 120)
+{
+    start_world("rclaim", NULL, "redis_liveness_ttl 8s\n");
+    sleep(9); /* Redis's epoch is now older than the TTL */
+    cr_assert_eq(h_stop(&w.d[2], SIGTERM, 15000), 0, "daemon 3 did not stop cleanly");
+    start_daemon(2);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    char *id = post(0, "{\"image\": \"alpine:claim\", \"nodes\": [\"node-3\"], \"parallelism\": 1}");
+    /* The pull takes 300 ms and the pod 100 ms; a wait for the TTL would take 8 s. */
+    want_t done = {id, {1, 1, 1}, "node-3", "succeeded", "succeeded"};
+    wait_all(&done, 5000, "node-3's Job did not run within 5 s of the POST (waited for a slot)");
+    free(id);
+    stop_world();
+}
+
 /* With redis_standin_node_reads 0 the stand-in reads no Node, and such a Job waits for its
  * node's daemon: the limit holds. */
 Test(redis, the_stand_in_reads_no_node_when_its_limit_is_0, .timeout = 120)
@@ -2103,11 +2157,11 @@ Test(redis, the_documented_acl_lets_every_script_run, .timeout = 150)
     char pw[64];
     snprintf(pw, sizeof(pw), "/tmp/ipd-acl-%d.pw", (int)getpid());
     h_write_file(pw, "acl-secret-1\n");
-    const char *acl[] = {"--user",     "ipd",      "on",     ">acl-secret-1", "~{imgpulld}:*", "-@all",     "+eval",
-                         "+xread",     "+ping",    "+auth",  "+incr",         "+incrby",       "+hset",     "+hdel",
-                         "+sadd",      "+xadd",    "+set",   "+get",          "+exists",       "+smembers", "+hgetall",
-                         "+xrevrange", "+pexpire", "+hkeys", "+hget",         "+hexists",      "+hincrby",  "+del",
-                         NULL};
+    const char *acl[] = {"--user",  "ipd",       "on",       ">acl-secret-1", "~{imgpulld}:*", "-@all",
+                         "+eval",   "+xread",    "+ping",    "+auth",         "+incr",         "+incrby",
+                         "+hset",   "+hdel",     "+sadd",    "+xadd",         "+set",          "+get",
+                         "+exists", "+smembers", "+hgetall", "+xrevrange",    "+pexpire",      "+hkeys",
+                         "+time",   "+hget",     "+hexists", "+hincrby",      "+del",          NULL};
     char extra[160];
     snprintf(extra, sizeof(extra), "redis_username ipd\nredis_password_file %s\n", pw);
     w.sim_nodes = 4;
