@@ -16,7 +16,7 @@ image's task shown succeeded, more of a job's Jobs running at once than its para
 job whose tasks are not the nodes that exist. Known and only counted: a node without a daemon added
 back after it left a keep job gets no task (docs/api.md, keep jobs).
 
-Usage: scripts/chaos-redis.py [--seed N] [--steps N] [--settle S] [--build DIR]
+Usage: scripts/chaos-redis.py [--seed N] [--steps N] [--settle S] [--build DIR] [--keep-logs DIR]
 Every process it starts is stopped by PID, and its /dev/shm segments and temporary files removed.
 """
 
@@ -61,8 +61,9 @@ def req(url, method="GET", body=None):
 
 
 class World:
-    def __init__(self, build, seed):
+    def __init__(self, build, seed, keep_logs=None):
         self.build = build
+        self.keep_logs = keep_logs
         self.dir = tempfile.mkdtemp(prefix="ipd-chaos-")
         self.procs = {}
         self.instance = "chaos%d-%d" % (os.getpid(), seed)
@@ -120,11 +121,15 @@ class World:
             self.stop(name)
         for i in DAEMONS:
             self.remove_table(i)
+        if self.keep_logs:
+            os.makedirs(self.keep_logs, exist_ok=True)
+            for log in glob.glob(os.path.join(self.dir, "*.log")):
+                shutil.copy(log, self.keep_logs)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run(w, rng, steps, settle):
-    jobs, keeps, par_jobs, violations, log = [], [], set(), [], []
+    jobs, keeps, par_jobs, violations, log, posted = [], [], set(), [], [], {}
     nodes = set(ALL_NODES)
     stop = threading.Event()
 
@@ -164,6 +169,7 @@ def run(w, rng, steps, settle):
             st, r = req("http://127.0.0.1:%d/api/v1/images/pull" % w.ports[d], "POST", body)
             if st == 202:
                 (keeps if op == "keep" else jobs).append(r["jobs"][0]["id"])
+                posted[r["jobs"][0]["id"]] = body.get("nodes", ["all"])
                 if body.get("parallelism"):
                     par_jobs.add(r["jobs"][0]["id"])
             log.append((step, op, d, st))
@@ -223,17 +229,18 @@ def run(w, rng, steps, settle):
             w.start_daemon(i)
     time.sleep(settle)
     stop.set()
-    return check(w, jobs, keeps, nodes, violations, log)
+    return check(w, jobs, keeps, nodes, violations, log, posted)
 
 
 def view(w, i, jid):
     st, r = req("http://127.0.0.1:%d/api/v1/images/pull-jobs/%s" % (w.ports[i], jid))
     if st != 200:
         return "HTTP %d" % st
-    return r["state"], tuple((t["node"], t["state"], t["reason"]) for t in r["tasks"]), r["image"]
+    return r["state"], tuple((t["node"], t["state"], t["reason"]) for t in r["tasks"]), r["image"], \
+        r["nodes"]["desired"]
 
 
-def check(w, jobs, keeps, nodes, violations, log):
+def check(w, jobs, keeps, nodes, violations, log, posted):
     bad, known = [], 0
     for jid in jobs:
         views = {i: view(w, i, jid) for i in DAEMONS}
@@ -260,6 +267,8 @@ def check(w, jobs, keeps, nodes, violations, log):
         print("%s: %s %s" % (what, jid, json.dumps(detail, default=str)))
     if bad or violations:
         print("operations: " + " ".join(":".join(map(str, e)) for e in log))
+    if bad:
+        print("posted: " + " ".join("%s:%s" % (jid, ",".join(n)) for jid, n in posted.items()))
     print("%d operations, %d jobs, %d keep jobs; %d wrong, %d parallelism overruns, %d keep jobs without a node "
           "added back (known)" % (len(log), len(jobs), len(keeps), len(bad), len(violations), known))
     return 1 if bad or violations else 0
@@ -271,8 +280,9 @@ def main():
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--settle", type=float, default=40.0)
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
+    p.add_argument("--keep-logs", metavar="DIR", help="copy the processes' logs to DIR at the end")
     args = p.parse_args()
-    w = World(os.path.abspath(args.build), args.seed)
+    w = World(os.path.abspath(args.build), args.seed, args.keep_logs)
     try:
         w.start_sim()
         w.start_redis()
