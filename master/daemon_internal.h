@@ -64,8 +64,9 @@ typedef struct daemon_state {
     size_t standin_running;             /* Jobs that ran at that list's end, if it ended whole */
     uint64_t standin_rounds;            /* lists of master/daemon_standin.c sent */
     ipd_strmap_t standin_deleted;       /* nodes without a live daemon whose Node a read found deleted -> (void *)1 */
-    char standin_epoch[40];             /* Redis's epoch at the last stand-in tick ("" before one) */
-    uint64_t standin_fill_until;        /* loop ms until which a stand-in that holds the lease fills Redis in; 0 */
+    uint64_t standin_fill_until;        /* loop ms until which this daemon fills Redis in (fill_in); 0 */
+    int standin_filled;                 /* what it put back since: 0, FILLED_FINALS or FILLED_ALL */
+    char standin_fill_epoch[IPD_TABLE_NOTE_SIZE]; /* the epoch it fills in for; noted in the table once done */
 } daemon_state_t;
 
 /** Copies the master's figures into its block of the stats segment. */

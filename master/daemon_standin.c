@@ -651,17 +651,22 @@ static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
     list_free(l);
 }
 
+/* What fill_in put back since the epoch changed (daemon_state_t.standin_filled). */
+enum { FILLED_FINALS = 1, FILLED_ALL = 2 };
+
 typedef struct fill {
     daemon_state_t *d;
     ipd_strmap_t alive;
-    size_t sent;
+    int finals_only; /* a daemon that does not hold the stand-in lease puts back final tasks only */
+    int oom;         /* a live node could not be noted: nothing is put back */
+    size_t sent, unsent;
 } fill_t;
 
 static void fill_alive(void *ctx, const char *node)
 {
     fill_t *f = ctx;
     if (ipd_strmap_put(&f->alive, node, (void *)1) != 0)
-        f->d->standin_fill_until = 0; /* nothing is inferred from a node not noted */
+        f->oom = 1;
 }
 
 static int fill_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks, const void *json, size_t json_len,
@@ -671,43 +676,70 @@ static int fill_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
     char selection[IPD_SELECTION_SIZE];
     int selected = 0;
     for (size_t i = 0; i < ntasks; i++) {
-        if (ipd_strmap_get(&f->alive, tasks[i].node) != NULL)
+        if (ipd_strmap_get(&f->alive, tasks[i].node) != NULL ||
+            (f->finals_only && !ipd_task_state_is_final((ipd_task_state_t)tasks[i].state)))
             continue;
         if (!selected++)
             ipd_daemon_job_selection(job, json, json_len, selection);
-        f->sent += ipd_redis_link_fill_in(f->d->redis, job, job->nodes.desired, selection, &tasks[i]) == 0;
+        if (ipd_redis_link_fill_in(f->d->redis, job, job->nodes.desired, selection, &tasks[i]) == 0)
+            f->sent++;
+        else
+            f->unsent++;
     }
     return 0;
 }
 
 /*
- * Redis lost its data (its epoch changed): every daemon republishes its own node's tasks, but no
- * daemon those of nodes without a live daemon, which the stand-in wrote. A daemon that starts or
- * restarts then would never learn them, nor a job only on such nodes. So within two lease times
- * of seeing the epoch change, the stand-in puts back, from its table, every task of a node not
- * alive whose job that node's hash lacks (ipd_redis_link_fill_in: never over a record there).
+ * Redis lost its data (its epoch is not the one the table noted, ipd_table_note): every daemon
+ * republishes its own node's tasks, but no daemon those of nodes without a live daemon, which the
+ * stand-in wrote. A daemon that starts or restarts then would never learn them, nor a job only on
+ * such nodes. So within two lease times of seeing the new epoch, every daemon puts back, from its
+ * table, the final tasks of nodes not alive whose job that node's hash lacks, and the stand-in
+ * the unfinished ones too (ipd_redis_link_fill_in: never over a record there, nor for a keep job
+ * the node left). The note outlives this master: a daemon that was down while Redis lost its data
+ * puts back, once started, what its table alone still holds; with the epoch unchanged the hashes
+ * are the truth (a task they lack was dropped) and nothing is put back.
  */
 static void fill_in(daemon_state_t *d, int held)
 {
     uint64_t now = ipd_mloop_clock_ms();
     const char *epoch = ipd_redis_link_epoch(d->redis);
-    if (epoch[0] != '\0' && d->standin_epoch[0] != '\0' && strcmp(epoch, d->standin_epoch) != 0)
+    char noted[IPD_TABLE_NOTE_SIZE];
+    ipd_table_note(d->table, noted);
+    if (epoch[0] != '\0' && strcmp(epoch, noted) != 0 && strcmp(epoch, d->standin_fill_epoch) != 0) {
+        /* A table that noted none (new, or older than the note) holds nothing Redis lost. */
+        if (noted[0] == '\0') {
+            ipd_table_set_note(d->table, epoch);
+            return;
+        }
+        snprintf(d->standin_fill_epoch, sizeof(d->standin_fill_epoch), "%s", epoch);
         d->standin_fill_until = now + 2 * ipd_redis_link_lease_ms(d->redis);
-    if (epoch[0] != '\0')
-        snprintf(d->standin_epoch, sizeof(d->standin_epoch), "%s", epoch);
-    if (d->standin_fill_until == 0 || now >= d->standin_fill_until) {
-        d->standin_fill_until = 0;
-        return;
+        d->standin_filled = 0;
     }
-    if (!held)
+    /* The epoch is noted once its time is over: a master that stops before fills in again. */
+    if (d->standin_fill_until != 0 && now >= d->standin_fill_until) {
+        ipd_table_set_note(d->table, d->standin_fill_epoch);
+        d->standin_fill_until = 0;
+    }
+    if (d->standin_fill_until == 0)
         return;
-    fill_t f = {d, {0}, 0};
+    int want = held ? FILLED_ALL : FILLED_FINALS;
+    if (d->standin_filled >= want)
+        return;
+    fill_t f = {.d = d, .finals_only = !held};
     ipd_redis_link_alive_nodes(d->redis, fill_alive, &f);
-    if (d->standin_fill_until != 0)
+    if (!f.oom)
         ipd_table_foreach(d->table, fill_job, &f);
     ipd_strmap_dispose(&f.alive);
-    d->standin_fill_until = 0;
-    ipd_info("redis", "Redis lost its data: %zu tasks of nodes without a live daemon put back", f.sent);
+    if (f.oom || f.unsent > 0)
+        return; /* again at the next tick, within the time */
+    d->standin_filled = want;
+    if (held) {
+        ipd_table_set_note(d->table, d->standin_fill_epoch);
+        d->standin_fill_until = 0;
+    }
+    ipd_info("redis", "Redis lost its data: %zu %stasks of nodes without a live daemon put back", f.sent,
+             held ? "" : "final ");
 }
 
 void ipd_daemon_standin_tick(daemon_state_t *d)

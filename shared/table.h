@@ -37,6 +37,8 @@
 #define IPD_TABLE_INSTANCE_MAX 64
 /** Room for the epoch in hex: 16 digits and a NUL. */
 #define IPD_TABLE_EPOCH_HEX_SIZE 17
+/** Bytes of the master's note in the table's header (ipd_table_note). */
+#define IPD_TABLE_NOTE_SIZE 64
 
 /** Default capacities (ipd_table_options_init()). */
 #define IPD_TABLE_DEFAULT_JOBS  4096
@@ -186,6 +188,14 @@ uint32_t ipd_table_json_capacity(const ipd_table_t *t);
 uint32_t ipd_table_job_count(const ipd_table_t *t);
 /** Final states the writer kept over a different one since this writer attached (ipd_table_put_job; readers get 0). */
 uint64_t ipd_table_final_refusals(const ipd_table_t *t);
+/**
+ * The master's note, kept with the table across the master's restarts (a segment rebuilt starts
+ * with none): the Redis epoch its tasks were last in step with. ipd_table_note copies it into
+ * `out` (IPD_TABLE_NOTE_SIZE bytes, "" for none); ipd_table_set_note stores `text` (truncated to
+ * IPD_TABLE_NOTE_SIZE - 1 bytes; writer only: a reader's table is left as it is).
+ */
+void ipd_table_note(const ipd_table_t *t, char out[IPD_TABLE_NOTE_SIZE]);
+void ipd_table_set_note(ipd_table_t *t, const char *text);
 
 /* ---- readers (also valid on the writer's table) ---- */
 

@@ -30,7 +30,7 @@
 #define COPY_HAS_JSON 4u /* job slot: `json_len` bytes of pre-encoded JSON follow the record */
 
 /* Byte layout of the header. Lines 0-2 never change after creation; line 3 is the hot line
- * written on every change; lines 4-7 are reserved (zero). */
+ * written on every change; line 4 is the master's note; lines 5-7 are reserved (zero). */
 typedef struct table_header {
     _Atomic uint64_t magic; /* stored last at creation, with release */
     uint32_t layout_version;
@@ -66,7 +66,9 @@ typedef struct table_header {
     _Atomic uint64_t index_seq;
     uint64_t _reserved3[5];
 
-    uint8_t _reserved4[256];
+    /* Line 4: the master's note (ipd_table_note), NUL-terminated; only the writer reads it. */
+    char note[IPD_TABLE_NOTE_SIZE];
+    uint8_t _reserved4[256 - IPD_TABLE_NOTE_SIZE];
 } table_header_t;
 
 _Static_assert(sizeof(table_header_t) == TABLE_HEADER_SIZE, "header is 512 bytes");
@@ -80,6 +82,7 @@ _Static_assert(offsetof(table_header_t, generation) == 192, "hot line is line 3"
 _Static_assert(offsetof(table_header_t, generation) % TABLE_LINE == 0, "hot fields are cache-line aligned");
 _Static_assert(offsetof(table_header_t, ring_head) == 200, "ring_head at 200");
 _Static_assert(offsetof(table_header_t, index_seq) == 208, "index_seq at 208");
+_Static_assert(offsetof(table_header_t, note) == 256, "the note is line 4");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics are lock-free");
 
 /* The first line of every job and task slot: the latch that says which copy is published. */

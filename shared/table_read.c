@@ -233,3 +233,18 @@ uint32_t ipd_table_job_count(const ipd_table_t *t)
 {
     return t->w != NULL ? t->job_cap - t->w->nfree_slots : 0;
 }
+
+void ipd_table_note(const ipd_table_t *t, char out[IPD_TABLE_NOTE_SIZE])
+{
+    memcpy(out, t->hdr->note, IPD_TABLE_NOTE_SIZE);
+    out[IPD_TABLE_NOTE_SIZE - 1] = '\0';
+}
+
+void ipd_table_set_note(ipd_table_t *t, const char *text)
+{
+    if (t->w == NULL)
+        return;
+    char note[IPD_TABLE_NOTE_SIZE] = {0};
+    snprintf(note, sizeof(note), "%s", text);
+    memcpy(t->hdr->note, note, sizeof(note));
+}

@@ -1333,6 +1333,45 @@ Test(redis, a_redis_restarted_empty_gets_back_the_tasks_of_a_node_without_a_daem
     stop_world();
 }
 
+/*
+ * The same while daemon 2, the only one whose table still holds the job, is down: Redis restarts
+ * empty, daemons 1 and 3 restart with empty tables long after node-4's Job ended (more than three
+ * lease times: no stand-in publishes a job it knows nothing of from an old Job, master/standin.h).
+ * Daemon 2, started again on its table, sees an epoch other than the one its table noted and puts
+ * back node-4's final task; before, only a stand-in that saw the epoch change while it ran did,
+ * and the job stayed unknown (404) on daemons 1 and 3 for ever.
+ */
+Test(redis, a_daemon_down_while_redis_lost_its_data_puts_back_what_only_its_table_holds, .timeout = 150)
+{
+    w.sim_nodes = 4;
+    /* keep_pod_poll 1s: a lease time of 3 s, the TTL. */
+    start_world("rfill2", NULL, "keep_pod_poll 1s\n");
+    char *id = pull(0, "nginx:1.23", "[\"node-4\"]");
+    expect_converged(id, 30000, "the job on node-4 did not succeed on every daemon");
+    kill(w.d[1].pid, SIGKILL);
+    waitpid(w.d[1].pid, NULL, 0);
+    w.d[1].pid = 0;
+    stop_emptied(0);
+    stop_emptied(2);
+    int port = w.redis.port;
+    h_stop(&w.redis, SIGTERM, 5000);
+    unlink(w.redis.log);
+    w.redis = h_start_redis(w.dir, port, NULL);
+    sleep(10); /* node-4's Job ended more than three lease times ago */
+    start_daemon(0);
+    start_daemon(2);
+    h_wait_ready(&w.d[0], w.port[0], 20000);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    sleep(2);
+    long status = 0;
+    json_t *none = h_get_job(w.port[0], id, &status);
+    json_decref(none);
+    cr_assert_eq(status, 404, "daemon 1 knows the job before daemon 2 is back (%ld): the case does not hold", status);
+    restart_converged(1, id, 15000, "daemon 2's final task of node-4 did not reach the others");
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_flushed_redis_is_told_by_its_epoch_and_filled_again, .timeout = 120)
 {
     start_world("rflush", NULL, NULL);

@@ -1322,3 +1322,46 @@ Test(table, a_table_larger_than_the_room_in_dev_shm_is_refused_at_creation)
     cr_expect_eq(info.outcome, IPD_TABLE_REATTACHED);
     ipd_table_destroy(w);
 }
+
+/* The master's note (the Redis epoch it was last in step with) outlives the master, not the segment. */
+Test(table, the_note_is_kept_by_a_reattach_and_gone_with_a_rebuild)
+{
+    ipd_table_open_info_t info;
+    char note[IPD_TABLE_NOTE_SIZE];
+    ipd_table_t *w = make_table(8, 32, 8, 128, &info);
+    ipd_table_note(w, note);
+    cr_expect_str_eq(note, "", "a new segment has a note");
+    char long_text[2 * IPD_TABLE_NOTE_SIZE];
+    memset(long_text, 'e', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    ipd_table_set_note(w, long_text);
+    ipd_table_note(w, note);
+    cr_expect_eq(strlen(note), IPD_TABLE_NOTE_SIZE - 1, "not truncated to its room");
+    ipd_table_set_note(w, "0123456789abcdef:1796505785254");
+    ipd_table_destroy(w);
+
+    w = make_table(8, 32, 8, 128, &info);
+    cr_expect_eq(info.outcome, IPD_TABLE_REATTACHED);
+    ipd_table_note(w, note);
+    cr_expect_str_eq(note, "0123456789abcdef:1796505785254");
+    ipd_table_t *r = NULL;
+    cr_assert_eq(ipd_table_attach_readonly(instance, &r), 0);
+    ipd_table_set_note(r, "a reader's");
+    ipd_table_note(r, note);
+    cr_expect_str_eq(note, "0123456789abcdef:1796505785254", "a reader changed the note");
+    ipd_table_destroy(r);
+    ipd_table_destroy(w);
+
+    ipd_table_options_t o;
+    ipd_table_options_init(&o);
+    o.instance = instance;
+    o.job_capacity = 8;
+    o.task_capacity = 32;
+    o.ring_capacity = 8;
+    o.json_capacity = 128;
+    o.force_rebuild = 1;
+    cr_assert_eq(ipd_table_create(&o, &w, &info), 0);
+    ipd_table_note(w, note);
+    cr_expect_str_eq(note, "", "a rebuilt segment kept the note");
+    ipd_table_destroy(w);
+}
