@@ -247,7 +247,8 @@ static void node_deleted(daemon_state_t *d, const ipd_kube_job_info_t *info)
     /* A keep job's node that left the cluster leaves the job, as its own daemon has it leave. */
     if (info->keep) {
         /* Said once: a Job whose deletion is not seen yet is deleted again, its task already gone. */
-        if (ipd_model_task_held(d->model, info->job_id, info->node) != IPD_MODEL_NO_TASK) {
+        int had = ipd_model_task_held(d->model, info->job_id, info->node);
+        if (had != IPD_MODEL_NO_TASK && had != IPD_MODEL_JOB_ONLY) {
             if (ipd_redis_link_stand_in_leave(d->redis, info->job_id, info->node) != 0)
                 return;
             ipd_info("redis", "keep job %s: node %s left for it (deleted; no daemon of it is alive)", info->job_id,

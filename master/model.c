@@ -889,7 +889,7 @@ int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node)
         return IPD_MODEL_NO_TASK;
     }
     const task_rec_t *t = ipd_model_task(j, node, 0);
-    return t != NULL ? t->task.state : IPD_MODEL_NO_TASK;
+    return t != NULL ? t->task.state : IPD_MODEL_JOB_ONLY;
 }
 
 int ipd_model_task_unfinished(ipd_model_t *m, const char *id, const char *node, ipd_task_t *out)

@@ -174,14 +174,16 @@ void ipd_model_remote_leave(ipd_model_t *m, const char *id, const char *node);
  */
 void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive);
 
-/** ipd_model_task_held: the model holds no task of the node (nor, maybe, the job). */
+/** ipd_model_task_held: the model holds neither the job nor a task of the node. */
 #define IPD_MODEL_NO_TASK (-1)
 /** ipd_model_task_held: the job was let go of (evicted, or finished and in the table only). */
 #define IPD_MODEL_JOB_GONE (-2)
+/** ipd_model_task_held: the model holds the job, but no task of the node. */
+#define IPD_MODEL_JOB_ONLY (-3)
 
 /**
  * The state (ipd_task_state_t) of `node`'s task of job `id` (both borrowed) as this model holds
- * it, or IPD_MODEL_NO_TASK, or IPD_MODEL_JOB_GONE.
+ * it, or IPD_MODEL_NO_TASK, IPD_MODEL_JOB_GONE or IPD_MODEL_JOB_ONLY.
  */
 int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node);
 

@@ -77,6 +77,8 @@ int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int
                                                              : IPD_TASK_UNKNOWN;
     if (held >= 0 && (ipd_task_state_is_final((ipd_task_state_t)held) || !ipd_task_state_is_final(state)))
         return 0;
+    /* A job this model holds is no job that aged out, however long ago its Job ended: no stand-in
+     * may have run then (every daemon was down). */
     if (held == IPD_MODEL_NO_TASK && ipd_task_state_is_final(state) && info->ended_at != IPD_TIME_NULL &&
         info->ended_at < not_before)
         return 0;

@@ -120,7 +120,8 @@ Test(standin, nothing_is_news_for_a_running_job_s_task_an_anchor_or_a_job_let_go
 /*
  * A Job that ended long ago while nothing of its job is held: a drop (the job aged out of the
  * history) that this daemon did not see, since a stand-in would have published the end when it
- * came. It is not brought back; one that ended since is published.
+ * came. It is not brought back; one that ended since is published, and so is one whose job is
+ * held without the node's task.
  */
 Test(standin, a_job_that_ended_before_a_stand_in_could_see_it_is_not_brought_back)
 {
@@ -133,6 +134,10 @@ Test(standin, a_job_that_ended_before_a_stand_in_could_see_it_is_not_brought_bac
     cr_expect_eq(ipd_standin_task(&info, IPD_MODEL_NO_TASK, 1795773700000LL, 1795773600000LL, &job, &task), 1);
     /* A task held and not final yet still ends: the job is known, nothing is brought back. */
     cr_expect_eq(ipd_standin_task(&info, IPD_TASK_UNKNOWN, 1795773700000LL, 1795773655000LL, &job, &task), 1);
+    /* The job held without this node's task: every daemon was down while the Job ran and ended, and
+     * the task is published from it. Before, the job waited for that node's task for ever. */
+    cr_expect_eq(ipd_standin_task(&info, IPD_MODEL_JOB_ONLY, 1795773700000LL, 1795773655000LL, &job, &task), 1);
+    cr_expect_eq(task.state, IPD_TASK_SUCCEEDED);
     /* A Job without the time (no condition time given) is judged on its state alone. */
     info.ended_at = IPD_TIME_NULL;
     cr_expect_eq(ipd_standin_task(&info, IPD_MODEL_NO_TASK, 1795773700000LL, 1795773655000LL, &job, &task), 1);
