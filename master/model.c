@@ -962,9 +962,16 @@ void ipd_model_initial_sync_done(ipd_model_t *m)
             /* With Redis, other nodes' tasks have no Job here: Redis says what became of them. */
             if (m->remote_feed && model_is_remote(m, t->task.node))
                 continue;
-            if (!t->has_kjob && task_text(t)->pod_key[0] == '\0' &&
-                !ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+            if (ipd_task_state_is_final((ipd_task_state_t)t->task.state))
+                continue;
+            if (!t->has_kjob && task_text(t)->pod_key[0] == '\0')
                 t->kjob_gone = 1;
+            /* Its node was in the cluster when the job was made (a POST names nodes that exist)
+             * and is not in this master's first list of the Nodes it watches: deleted while no
+             * master watched, given up as a deletion seen is (forget_node, model_kube.c). */
+            else if (m->nodes_listed && !model_is_remote(m, t->task.node) &&
+                     ipd_strmap_get(&m->nodes, t->task.node) == NULL)
+                t->node_deleted = 1;
         }
         ipd_model_mark_dirty(m, j);
     }

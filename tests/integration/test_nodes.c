@@ -4,6 +4,7 @@
  * nodes behave as Kubernetes' do (tests/kubesim/README.md "Nodes").
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -137,6 +138,31 @@ Test(nodes, a_task_whose_node_is_deleted_fails_at_once_and_its_job_is_deleted, .
     cr_expect_str_eq(json_string_value(json_object_get(job, "state")), "failed");
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(job, "error"), "reason")), "NodeDeleted");
     json_decref(job);
+}
+
+/*
+ * The same while the daemon is stopped: restarted on its table, it lists the Nodes and node-2 is
+ * not among them. The job was made when node-2 was in the cluster (a POST names nodes that
+ * exist), so it was deleted meanwhile, and its task is given up at once as above. Before, the
+ * restarted master had never seen node-2, took it for a node not listed yet, and showed the task
+ * pending (NodeNotReady, "not in the cluster") until Kubernetes failed the Job.
+ */
+Test(nodes, a_task_whose_node_was_deleted_while_the_daemon_was_stopped_fails_at_its_start, .fini = teardown)
+{
+    h_world_sim(&w, "deleted2", sim_args);
+    h_sim_ok(w.sim.port, "POST", "/_sim/pull", "{\"pattern\":\"slow-\",\"ms\":6000}");
+    h_world_daemon(&w, NULL, NULL, 1);
+    char id[64], kjob[128];
+    post_pull("{\"image\":\"slow-app:2\",\"nodes\":[\"node-1\",\"node-2\"]}", id);
+    expect_task(id, "node-2", "pulling", "Pulling", NULL);
+    cr_assert_eq(h_stop(&w.daemon, SIGTERM, 10000), 0, "the daemon did not stop cleanly");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-2", NULL);
+    h_world_daemon(&w, NULL, NULL, 1);
+    expect_task(id, "node-2", "failed", "NodeDeleted",
+                "node node-2 was deleted from the cluster; the pull there was given up");
+    snprintf(kjob, sizeof(kjob), "imgpull-%s-node-2", id);
+    cr_expect(h_sim_job_gone(w.sim.port, kjob, 10000), "node-2's Job %s is still there", kjob);
+    expect_task(id, "node-1", "succeeded", NULL, NULL);
 }
 
 Test(nodes, all_nodes_takes_only_the_nodes_a_pull_pod_can_start_on, .fini = teardown)
