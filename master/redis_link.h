@@ -183,10 +183,11 @@ typedef enum ipd_redis_slot_op {
  * node's daemon claims a slot for its Job (the stand-in for a node without a live daemon)
  * and resumes it once granted (ops.slot_granted), and says `done` once the Job will never run
  * again, which frees the slot (a keep job's next round claims anew). `ns`/`name` (the Job) come
- * back with the answer. A Redis that restarted empty lost the slots: after every connect each
- * daemon holds its running Jobs' slots again, and no claim is sent for a liveness TTL, the time
- * they take. Returns 0 when sent, -ENOTCONN unless the link is up, -EAGAIN for a claim within a
- * TTL of the connect, IPD_EINVAL for a string too long.
+ * back with the answer. A Redis that lost its data lost the slots: after every connect and
+ * every new epoch each daemon holds its running Jobs' slots again, and the script grants no
+ * claim until the epoch is a liveness TTL old, the time they take (the epoch carries when Redis
+ * set it). Returns 0 when sent, -ENOTCONN unless the link is up, IPD_EINVAL for a string too
+ * long.
  */
 int ipd_redis_link_slot(ipd_redis_link_t *l, const char *id, const char *node, ipd_redis_slot_op_t op,
                         int32_t parallelism, const char *ns, const char *name);

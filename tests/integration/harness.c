@@ -475,14 +475,25 @@ typedef struct job_at {
     const char *name;
 } job_at_t;
 
+/* The simulator's answer to a GET of Job `name`. */
+static long job_status(int port, const char *name)
+{
+    char path[300];
+    long st = 0;
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
+    json_decref(h_http_json(port, "GET", path, NULL, &st));
+    return st;
+}
+
 static int job_gone(void *ctx)
 {
     const job_at_t *j = ctx;
-    char path[300];
-    long st = 0;
-    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", j->name);
-    json_decref(h_http_json(j->port, "GET", path, NULL, &st));
-    return st == 404;
+    return job_status(j->port, j->name) == 404;
+}
+
+int h_sim_has_job(int port, const char *name)
+{
+    return job_status(port, name) == 200;
 }
 
 int h_sim_job_gone(int port, const char *name, int timeout_ms)

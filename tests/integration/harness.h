@@ -155,6 +155,8 @@ void h_sim_ok_at(const char *file, int line, int port, const char *method, const
 int h_sim_injections_used(void *port);
 /** True once the simulator on `port` answers 404 for the Job `name` of namespace imgpulld, within `timeout_ms`. */
 int h_sim_job_gone(int port, const char *name, int timeout_ms);
+/** True when the simulator on `port` holds the Job `name` of namespace imgpulld (answers 200). */
+int h_sim_has_job(int port, const char *name);
 /** Creates, in the simulator on `port`, the pod `name` of namespace default, labelled app=web, running `image`. */
 #define h_sim_web_pod(...) h_sim_web_pod_at(IPD_AT, __VA_ARGS__)
 void h_sim_web_pod_at(const char *file, int line, int port, const char *name, const char *image);

@@ -1333,22 +1333,6 @@ Test(redis, a_redis_restarted_empty_gets_back_the_tasks_of_a_node_without_a_daem
     stop_world();
 }
 
-/* The simulator holds Job `name` (ctx: job_named_t). */
-typedef struct job_named {
-    int port;
-    const char *name;
-} job_named_t;
-
-static int sim_has_job(void *ctx)
-{
-    const job_named_t *j = ctx;
-    char path[300];
-    long st = 0;
-    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", j->name);
-    json_decref(h_http_json(j->port, "GET", path, NULL, &st));
-    return st == 200;
-}
-
 /*
  * Every daemon is killed right after a job's Jobs were created: node-4's Job (no daemon there)
  * runs and completes while none runs, and the daemons come back more than three lease times later.
@@ -1363,16 +1347,15 @@ Test(redis, a_job_s_task_whose_job_ended_while_no_daemon_ran_is_published, .time
     char *id = pull(0, "nginx:1.22", "[\"node-1\", \"node-4\"]");
     char name[IPD_KUBE_JOB_NAME_SIZE];
     ipd_kube_job_name(id, "node-4", name);
-    job_named_t jn = {w.sim.port, name};
     uint64_t t0 = h_now_ms();
-    while (!sim_has_job(&jn) && h_now_ms() - t0 < 10000)
+    while (!h_sim_has_job(w.sim.port, name) && h_now_ms() - t0 < 10000)
         usleep(5 * 1000);
     for (int i = 0; i < N; i++) {
         kill(w.d[i].pid, SIGKILL);
         waitpid(w.d[i].pid, NULL, 0);
         w.d[i].pid = 0;
     }
-    cr_assert(sim_has_job(&jn), "node-4's Job was not created");
+    cr_assert(h_sim_has_job(w.sim.port, name), "node-4's Job was not created");
     sleep(11); /* the Job ended more than three lease times (3 s) ago */
     for (int i = 0; i < N; i++)
         start_daemon(i);

@@ -548,11 +548,10 @@ Test(table, reattach_rejects_bad_magic_version_sizes_and_checksums)
     expect_rebuilt(16, epoch, "bad checksum");
 }
 
-Test(table, force_rebuild_replaces_a_valid_segment)
+/* The table of make_table(8, 32, 8, 128), built anew though a valid one is there. */
+static ipd_table_t *rebuild_table(ipd_table_open_info_t *info)
 {
-    uint64_t epoch = seeded(8);
     ipd_table_options_t o;
-    ipd_table_open_info_t info;
     ipd_table_t *w = NULL;
     ipd_table_options_init(&o);
     o.instance = instance;
@@ -561,7 +560,15 @@ Test(table, force_rebuild_replaces_a_valid_segment)
     o.ring_capacity = 8;
     o.json_capacity = 128;
     o.force_rebuild = 1;
-    cr_assert_eq(ipd_table_create(&o, &w, &info), 0);
+    cr_assert_eq(ipd_table_create(&o, &w, info), 0);
+    return w;
+}
+
+Test(table, force_rebuild_replaces_a_valid_segment)
+{
+    uint64_t epoch = seeded(8);
+    ipd_table_open_info_t info;
+    ipd_table_t *w = rebuild_table(&info);
     cr_expect_eq(info.outcome, IPD_TABLE_REBUILT);
     cr_expect_eq(info.reason, IPD_ESTATE);
     cr_expect_neq(ipd_table_epoch(w), epoch);
@@ -1352,15 +1359,7 @@ Test(table, the_note_is_kept_by_a_reattach_and_gone_with_a_rebuild)
     ipd_table_destroy(r);
     ipd_table_destroy(w);
 
-    ipd_table_options_t o;
-    ipd_table_options_init(&o);
-    o.instance = instance;
-    o.job_capacity = 8;
-    o.task_capacity = 32;
-    o.ring_capacity = 8;
-    o.json_capacity = 128;
-    o.force_rebuild = 1;
-    cr_assert_eq(ipd_table_create(&o, &w, &info), 0);
+    w = rebuild_table(&info);
     ipd_table_note(w, note);
     cr_expect_str_eq(note, "", "a rebuilt segment kept the note");
     ipd_table_destroy(w);
