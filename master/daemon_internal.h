@@ -64,7 +64,8 @@ typedef struct daemon_state {
     size_t standin_running;             /* Jobs that ran at that list's end, if it ended whole */
     uint64_t standin_rounds;            /* lists of master/daemon_standin.c sent */
     ipd_strmap_t standin_deleted;       /* nodes without a live daemon whose Node a read found deleted -> (void *)1 */
-    uint64_t standin_fill_until;        /* loop ms until which this daemon fills Redis in (fill_in); 0 */
+    uint64_t standin_fill_until;        /* loop ms until which this daemon fills Redis in (fill_in); 0, or
+                                           UINT64_MAX until its lists are in */
     int standin_filled;                 /* what it put back since: 0, FILLED_FINALS or FILLED_ALL */
     char standin_fill_epoch[IPD_TABLE_NOTE_SIZE]; /* the epoch it fills in for; noted in the table once done */
 } daemon_state_t;
@@ -118,6 +119,9 @@ void ipd_daemon_follow_tick(daemon_state_t *d);
  * when this daemon holds the stand-in lease, every third of redis_liveness_ttl; call each tick.
  */
 void ipd_daemon_standin_tick(daemon_state_t *d);
+/* Redis's epoch as the link last read it: noted in the table, or, when the table noted another,
+ * what this daemon's table holds is put back within two lease times (master/daemon_standin.c). */
+void ipd_daemon_standin_epoch(daemon_state_t *d, const char *epoch);
 /** Frees the contexts of the pod lists not answered: the Kubernetes client that would answer them goes. */
 void ipd_daemon_follow_stop(daemon_state_t *d);
 /** The same for the stand-in's list. */

@@ -484,6 +484,11 @@ static void redis_node_alive(void *ctx, const char *node, int alive)
         ipd_model_remote_node(d->model, node, alive);
 }
 
+static void redis_epoch(void *ctx, const char *epoch)
+{
+    ipd_daemon_standin_epoch(ctx, epoch);
+}
+
 typedef struct republish_ctx {
     daemon_state_t *d;
     size_t n;
@@ -562,6 +567,7 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
                                 .drop = redis_drop,
                                 .leave = redis_leave,
                                 .slot_granted = redis_slot_granted,
+                                .epoch = redis_epoch,
                                 .ctx = d};
     char err[512];
     int rc = ipd_redis_link_create(d->loop, &d->cfg, &ops, &d->redis, err, sizeof(err));

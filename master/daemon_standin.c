@@ -654,6 +654,7 @@ static void on_page(ipd_kube_req_t *req, const ipd_kube_result_t *res, void *dat
 
 /* What fill_in put back since the epoch changed (daemon_state_t.standin_filled). */
 enum { FILLED_FINALS = 1, FILLED_ALL = 2 };
+#define FILL_NOT_STARTED UINT64_MAX
 
 typedef struct fill {
     daemon_state_t *d;
@@ -677,12 +678,16 @@ static int fill_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
     char selection[IPD_SELECTION_SIZE];
     int selected = 0;
     for (size_t i = 0; i < ntasks; i++) {
-        if (ipd_strmap_get(&f->alive, tasks[i].node) != NULL ||
-            (f->finals_only && !ipd_task_state_is_final((ipd_task_state_t)tasks[i].state)))
+        int final = ipd_task_state_is_final((ipd_task_state_t)tasks[i].state);
+        int alive = ipd_strmap_get(&f->alive, tasks[i].node) != NULL;
+        /* This node's own are republished; a live node's only when final, and not a keep job's
+         * (its daemon follows those from its Jobs). */
+        if (strcmp(tasks[i].node, f->d->cfg.node_name) == 0 || (alive && (!final || job->keep)) ||
+            (f->finals_only && !final))
             continue;
         if (!selected++)
             ipd_daemon_job_selection(job, json, json_len, selection);
-        if (ipd_redis_link_fill_in(f->d->redis, job, job->nodes.desired, selection, &tasks[i]) == 0)
+        if (ipd_redis_link_fill_in(f->d->redis, job, job->nodes.desired, selection, alive, &tasks[i]) == 0)
             f->sent++;
         else
             f->unsent++;
@@ -693,30 +698,39 @@ static int fill_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
 /*
  * Redis lost its data (its epoch is not the one the table noted, ipd_table_note): every daemon
  * republishes its own node's tasks, but no daemon those of nodes without a live daemon, which the
- * stand-in wrote. A daemon that starts or restarts then would never learn them, nor a job only on
+ * stand-in wrote, nor a task a node's daemon no longer holds (a reboot emptied its table, and its
+ * Job is gone). A daemon that starts or restarts then would never learn them, nor a job only on
  * such nodes. So within two lease times of seeing the new epoch, every daemon puts back, from its
- * table, the final tasks of nodes not alive whose job that node's hash lacks, and the stand-in
- * the unfinished ones too (ipd_redis_link_fill_in: never over a record there, nor for a keep job
- * the node left). The note outlives this master: a daemon that was down while Redis lost its data
+ * table, the final tasks of other nodes whose job that node's hash lacks (a live node's daemon
+ * takes such a task as its own; a keep job's are left to it), and the stand-in the unfinished
+ * ones of nodes not alive too (ipd_redis_link_fill_in: never over a record there, nor for a keep
+ * job the node left). The note outlives this master: a daemon that was down while Redis lost its data
  * puts back, once started, what its table alone still holds; with the epoch unchanged the hashes
  * are the truth (a task they lack was dropped) and nothing is put back.
  */
+void ipd_daemon_standin_epoch(daemon_state_t *d, const char *epoch)
+{
+    char noted[IPD_TABLE_NOTE_SIZE];
+    if (d->table == NULL || epoch[0] == '\0')
+        return;
+    ipd_table_note(d->table, noted);
+    if (strcmp(epoch, noted) == 0 || strcmp(epoch, d->standin_fill_epoch) == 0)
+        return;
+    /* A table that noted none (new, or older than the note) holds nothing Redis lost. */
+    if (noted[0] == '\0') {
+        ipd_table_set_note(d->table, epoch);
+        return;
+    }
+    snprintf(d->standin_fill_epoch, sizeof(d->standin_fill_epoch), "%s", epoch);
+    d->standin_fill_until = FILL_NOT_STARTED; /* its time starts once the lists are in (fill_in) */
+    d->standin_filled = 0;
+}
+
 static void fill_in(daemon_state_t *d, int held)
 {
     uint64_t now = ipd_mloop_clock_ms();
-    const char *epoch = ipd_redis_link_epoch(d->redis);
-    char noted[IPD_TABLE_NOTE_SIZE];
-    ipd_table_note(d->table, noted);
-    if (epoch[0] != '\0' && strcmp(epoch, noted) != 0 && strcmp(epoch, d->standin_fill_epoch) != 0) {
-        /* A table that noted none (new, or older than the note) holds nothing Redis lost. */
-        if (noted[0] == '\0') {
-            ipd_table_set_note(d->table, epoch);
-            return;
-        }
-        snprintf(d->standin_fill_epoch, sizeof(d->standin_fill_epoch), "%s", epoch);
+    if (d->standin_fill_until == FILL_NOT_STARTED)
         d->standin_fill_until = now + 2 * ipd_redis_link_lease_ms(d->redis);
-        d->standin_filled = 0;
-    }
     /* The epoch is noted once its time is over: a master that stops before fills in again. */
     if (d->standin_fill_until != 0 && now >= d->standin_fill_until) {
         ipd_table_set_note(d->table, d->standin_fill_epoch);
@@ -739,8 +753,8 @@ static void fill_in(daemon_state_t *d, int held)
         ipd_table_set_note(d->table, d->standin_fill_epoch);
         d->standin_fill_until = 0;
     }
-    ipd_info("redis", "Redis lost its data: %zu %stasks of nodes without a live daemon put back", f.sent,
-             held ? "" : "final ");
+    ipd_info("redis", "Redis lost its data: %zu tasks of other nodes put back from this table (%s)", f.sent,
+             held ? "final ones, and unfinished ones of nodes without a live daemon" : "final ones");
 }
 
 void ipd_daemon_standin_tick(daemon_state_t *d)

@@ -700,6 +700,41 @@ static void own_task_without_objects(ipd_model_t *m, job_rec_t *j, task_rec_t *t
 }
 
 /*
+ * A final record of this node's task that this master holds no task of, once its first snapshot
+ * did its part: another daemon put it back from its table after Redis lost its data, when this
+ * node's table and cluster had nothing left of it (a reboot emptied the table, the Job was
+ * deleted; ipd_redis_link_fill_in), or a later snapshot holds it. The task is made from it, with
+ * its job, as own_record makes one; a keep job's task is left to its Jobs, and a job let go of
+ * stays gone.
+ */
+static int own_fill(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
+{
+    if (job->keep || !ipd_task_state_is_final((ipd_task_state_t)task->state))
+        return 0;
+    job_rec_t *j = ipd_model_job(m, job->id, 0);
+    if (j != NULL && (j->job.keep || ipd_model_task(j, task->node, 0) != NULL))
+        return 0;
+    if (j == NULL && (j = ipd_model_job(m, job->id, 1)) == NULL)
+        return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM;
+    task_rec_t *t = ipd_model_task(j, task->node, 1);
+    if (t == NULL)
+        return -ENOMEM;
+    ipd_task_t taken;
+    ipd_task_copy(&taken, task);
+    ipd_task_set_cause(&taken); /* as the model sets it on what it computes */
+    take_record_job(m, j, job, selection);
+    take_times(j, job->started_at, job->finished_at);
+    ipd_model_task_set(t, &taken);
+    t->untimed = 0; /* the record's time */
+    if (ipd_model_note_sent(t) != 0)
+        return -ENOMEM;
+    ipd_info("model", "job %s: this node's %s task taken back from another daemon's copy", job->id,
+             ipd_task_state_name((ipd_task_state_t)taken.state));
+    ipd_model_mark_task(m, j, t);
+    return 0;
+}
+
+/*
  * A record of this node's own task: kept while the snapshot of a new master is applied
  * (own_rec_t), unless it is the echo of what this master handed to own_task. A task this
  * master does not have yet is made from it, with its job, as a table would have held them: the
@@ -710,7 +745,7 @@ static void own_task_without_objects(ipd_model_t *m, job_rec_t *j, task_rec_t *t
 static int own_record(ipd_model_t *m, const ipd_job_t *job, const char *selection, const ipd_task_t *task)
 {
     if (m->own_records_done)
-        return 0;
+        return own_fill(m, job, selection, task);
     job_rec_t *j = ipd_model_job(m, job->id, 0);
     task_rec_t *t = j != NULL ? ipd_model_task(j, task->node, 0) : NULL;
     if (t != NULL && t->sent != NULL && ipd_task_same(t->sent, task))

@@ -67,19 +67,26 @@ static const char publish_script[] =
  * key is absent, so a daemon of the node that has come back is never written over; the node
  * joins {p}:nodes, so every daemon sees it lost and a drop reaches its hash. KEYS: the node's
  * hash, the Stream, the sequence, {p}:nodes, the node's liveness key. ARGV: the node, MAXLEN, the
- * job id, the record, and "1" to write only where the hash has no record of the job (a fill,
- * ipd_redis_link_fill_in) or "0". KEYS[6] is the node's {p}:left: hash: a keep job the node left
+ * job id, the record, and "0", or for a fill (ipd_redis_link_fill_in: only where the hash has no
+ * record of the job; its entry carries f) "1", or "2" for a fill of a node whose daemon is alive
+ * (its liveness key is not asked). KEYS[6] is the node's {p}:left: hash: a keep job the node left
  * is not brought back from a Job still listed or a table that missed the leave. Returns 1 when
  * written, 0 when the node's daemon is alive, the node left the job (or, for a fill, the hash
  * has the job).
  */
 static const char standin_script[] =
-    "if redis.call('EXISTS', KEYS[5]) == 1 or redis.call('HEXISTS', KEYS[6], ARGV[3]) == 1 then return 0 end "
-    "if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then return 0 end "
+    "if (ARGV[5] ~= '2' and redis.call('EXISTS', KEYS[5]) == 1) or redis.call('HEXISTS', KEYS[6], ARGV[3]) == 1 "
+    "then return 0 end "
+    "if ARGV[5] ~= '0' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then return 0 end "
     "redis.call('SADD', KEYS[4], ARGV[1]) "
     "redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) "
     "local s = redis.call('INCR', KEYS[3]) "
+    "if ARGV[5] == '0' then "
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[1], 's', s, 'j', ARGV[3], 'r', ARGV[4]) "
+    "else "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[1], 's', s, 'j', ARGV[3], 'r', ARGV[4], 'f', "
+    "'1') "
+    "end "
     "return 1";
 
 /*
@@ -630,6 +637,7 @@ static void on_stood_in(redisAsyncContext *ac, void *reply, void *priv)
         l->stats.stood_in++;
 }
 
+/* `fill`: 0 a stand-in's write, 1 a fill, 2 a fill of a node whose daemon is alive (standin_script). */
 static int stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
                     const ipd_task_t *task, int fill)
 {
@@ -647,8 +655,9 @@ static int stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_cou
     if (rc == 0) {
         /* This node's changes so far keep their place before it, as for a drop. */
         flush_batch(l);
-        const char *argv[] = {"EVAL",  standin_script, "6",        k_tasks,   l->k_stream, l->k_seq, l->k_nodes,
-                              k_alive, k_left,         task->node, l->maxlen, job->id,     rec.data, fill ? "1" : "0"};
+        const char *argv[] = {
+            "EVAL",  standin_script, "6",        k_tasks,   l->k_stream, l->k_seq, l->k_nodes,
+            k_alive, k_left,         task->node, l->maxlen, job->id,     rec.data, fill == 2 ? "2" : fill ? "1" : "0"};
         size_t len[14];
         for (int i = 0; i < 14; i++)
             len[i] = strlen(argv[i]);
@@ -666,9 +675,9 @@ int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
 }
 
 int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
-                           const ipd_task_t *task)
+                           int node_alive, const ipd_task_t *task)
 {
-    return stand_in(l, job, node_count, selection, task, 1);
+    return stand_in(l, job, node_count, selection, task, node_alive ? 2 : 1);
 }
 
 const char *ipd_redis_link_epoch(const ipd_redis_link_t *l)
@@ -700,8 +709,9 @@ static void skip(ipd_redis_link_t *l, int *logged, const char *node, size_t node
 /*
  * Decodes record `rec` of `node` and applies it. A record of this daemon's node is decoded all
  * the same, so that it is judged as any other, and applied only when `own` is set (the snapshot:
- * what a daemon of this node published before, ipd_model_own_records_done); in the Stream it is
- * the echo of this daemon's own. Returns 0, -ENOTSUP for a record of a newer format version or
+ * what a daemon of this node published before, ipd_model_own_records_done; or a fill, another
+ * daemon's copy put back after Redis lost its data); in the Stream it is otherwise the echo of
+ * this daemon's own. Returns 0, -ENOTSUP for a record of a newer format version or
  * IPD_EINVAL for a malformed one; both are skipped and counted.
  */
 static int apply_record(ipd_redis_link_t *l, const char *node, size_t node_len, const redisReply *rec, int own)
@@ -737,8 +747,8 @@ static void start_snapshot(ipd_redis_link_t *l);
 static void liveness(ipd_redis_link_t *l);
 
 /* The fields of a Stream entry the link reads, by their one-letter names (ENTRY_FIELDS). */
-#define ENTRY_FIELDS "nsjrx"
-enum { F_NODE, F_SEQ, F_JOB, F_RECORD, F_DROP, F_COUNT };
+#define ENTRY_FIELDS "nsjrxf"
+enum { F_NODE, F_SEQ, F_JOB, F_RECORD, F_DROP, F_FILL, F_COUNT };
 
 /* One pass over [field, value, ...]: `out[i]` is the value of the first field named
  * ENTRY_FIELDS[i], NULL when there is none. */
@@ -861,7 +871,8 @@ static int apply_entry(ipd_redis_link_t *l, const redisReply *e)
         skip(l, &l->logged_malformed, node, node_len, "malformed (no node)");
         return 0;
     }
-    if (apply_record(l, n->str, n->len, f[F_RECORD], 0) != IPD_EINVAL)
+    /* A fill (f) of this node's task is no echo: another daemon put it back from its table. */
+    if (apply_record(l, n->str, n->len, f[F_RECORD], f[F_FILL] != NULL) != IPD_EINVAL)
         l->next_seq = seq + 1;
     return 0;
 }
@@ -1151,6 +1162,8 @@ static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
         start_snapshot(l);
     }
     snprintf(l->epoch, sizeof(l->epoch), "%s", epoch);
+    if (l->ops.epoch != NULL)
+        l->ops.epoch(l->ops.ctx, l->epoch);
     /* The next candidate differs from every epoch so far: a Redis emptied (FLUSHALL, no dropped
      * connection) must get an epoch that no daemon holds, even when the daemon whose candidate
      * set the old one is the first to set it again. */

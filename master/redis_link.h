@@ -73,6 +73,8 @@ typedef struct ipd_redis_link_ops {
      * hold): the Job `ns`/`name` may run. NULL: not told.
      */
     void (*slot_granted)(void *ctx, const char *id, const char *node, const char *ns, const char *name);
+    /** Redis's epoch as each liveness answer gives it ({p}:epoch; changed: Redis lost its data). NULL: not told. */
+    void (*epoch)(void *ctx, const char *epoch);
     void *ctx;
 } ipd_redis_link_ops_t;
 
@@ -137,12 +139,15 @@ int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
                             const ipd_task_t *task);
 
 /**
- * ipd_redis_link_stand_in, but written only where that node's hash has no record of the job: the
- * records of nodes without a live daemon, put back after Redis lost its data (no daemon of those
- * nodes republishes them), never over a record there.
+ * ipd_redis_link_stand_in, but written only where that node's hash has no record of the job, put
+ * back after Redis lost its data from this daemon's table, never over a record there: the records
+ * of nodes without a live daemon (no daemon of those nodes republishes them), or, with
+ * `node_alive`, a final task of a node whose daemon runs and lost it too (its table emptied): the
+ * Stream entry then carries `f`, and that node's daemon takes the task as its own when it holds
+ * none of the job (ipd_redis_link_ops_t.apply with its own node).
  */
 int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
-                           const ipd_task_t *task);
+                           int node_alive, const ipd_task_t *task);
 
 /** Redis's epoch as the last liveness script gave it ({p}:epoch), or "" before it answered. */
 const char *ipd_redis_link_epoch(const ipd_redis_link_t *l);

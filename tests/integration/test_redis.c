@@ -1406,6 +1406,52 @@ Test(redis, a_daemon_down_while_redis_lost_its_data_puts_back_what_only_its_tabl
     stop_world();
 }
 
+/*
+ * The same for a node that has a daemon: a job cancelled on node-1 and node-2 (their Jobs deleted),
+ * then daemon 2 killed, daemons 1 and 3 rebooted (empty tables) and Redis restarted empty. Node-1's
+ * cancelled task is then only in daemon 2's table: node-1's daemon has neither a record nor a Job
+ * to make it from. Daemon 2, started again, puts that final task back into node-1's hash, and
+ * node-1's daemon takes it as its own. Before, only nodes without a live daemon were put back:
+ * daemons 1 and 3 showed the job with node-2's task alone, daemon 2 with both.
+ */
+Test(redis, a_final_task_only_a_stopped_daemon_holds_comes_back_to_its_node_s_daemon, .timeout = 150)
+{
+    start_world("rfill3", NULL, "keep_pod_poll 1s\n");
+    sim_post("/_sim/pull", "{\"pattern\": \"slowc\", \"ms\": 30000}");
+    char *id = pull(0, "slowc:1", "[\"node-1\", \"node-2\"]");
+    want_t pulling = {id, {1, 1, 1}, "node-1", "pulling", NULL};
+    wait_all(&pulling, 20000, "node-1's pull did not start everywhere");
+    cancel_through(0, id);
+    want_t cancelled = {id, {1, 1, 1}, "node-2", "cancelled", "cancelled"};
+    wait_all(&cancelled, 20000, "the job was not cancelled everywhere");
+    kill(w.d[1].pid, SIGKILL);
+    waitpid(w.d[1].pid, NULL, 0);
+    w.d[1].pid = 0;
+    stop_emptied(0);
+    stop_emptied(2);
+    int port = w.redis.port;
+    h_stop(&w.redis, SIGTERM, 5000);
+    unlink(w.redis.log);
+    w.redis = h_start_redis(w.dir, port, NULL);
+    start_daemon(0);
+    start_daemon(2);
+    h_wait_ready(&w.d[0], w.port[0], 20000);
+    h_wait_ready(&w.d[2], w.port[2], 20000);
+    sleep(2);
+    long status = 0;
+    json_t *none = h_get_job(w.port[0], id, &status);
+    json_decref(none);
+    cr_assert_eq(status, 404, "daemon 1 knows the job before daemon 2 is back (%ld): the case does not hold", status);
+    start_daemon(1);
+    h_wait_ready(&w.d[1], w.port[1], 20000);
+    want_t back = {id, {1, 1, 1}, "node-1", "cancelled", "cancelled"};
+    wait_all(&back, 15000, "node-1's cancelled task did not come back from daemon 2's table");
+    usleep(1500 * 1000);
+    expect_same_everywhere(id);
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_flushed_redis_is_told_by_its_epoch_and_filled_again, .timeout = 120)
 {
     start_world("rflush", NULL, NULL);
