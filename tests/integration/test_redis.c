@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/at.h"
@@ -919,12 +920,18 @@ Test(redis, a_flushed_redis_keeps_a_job_s_parallelism, .timeout = 120)
  * A daemon started while Redis kept its data (the epoch older than a liveness TTL) claims a slot
  * at once. Before, every daemon waited a liveness TTL after each connect, its first included,
  * whether or not Redis had lost anything: with the default 15 s, a parallelism job's pull on a
- * node whose daemon had just started waited 15 s.
+ * node whose daemon had just started waited 15 s. (The epoch is made a minute old by hand rather
+ * than waited for: the daemons take it for a new one and republish, which changes nothing here.)
  */
 Test(redis, a_daemon_started_while_redis_kept_its_data_claims_a_slot_at_once, .timeout = 120)
 {
     start_world("rclaim", NULL, "redis_liveness_ttl 8s\n");
-    sleep(9); /* Redis's epoch is now older than the TTL */
+    char cmd[200], out[64] = "";
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d SET '{imgpulld}:epoch' \"0123456789abcdef:%llu\"", w.redis.port,
+             (unsigned long long)time(NULL) * 1000 - 60000);
+    cr_assert_eq(h_sh(cmd, out, sizeof(out)), 0, "SET: %s", out);
+    for (int i = 0; i < N; i++)
+        cr_assert(h_log_wait(&w.d[i], "Redis lost its data", 10000), "daemon %d did not read the epoch", i + 1);
     cr_assert_eq(h_stop(&w.d[2], SIGTERM, 15000), 0, "daemon 3 did not stop cleanly");
     start_daemon(2);
     h_wait_ready(&w.d[2], w.port[2], 20000);
@@ -1369,17 +1376,16 @@ Test(redis, a_job_s_task_whose_job_ended_while_no_daemon_ran_is_published, .time
 
 /*
  * The same while daemon 2, the only one whose table still holds the job, is down: Redis restarts
- * empty, daemons 1 and 3 restart with empty tables long after node-4's Job ended (more than three
- * lease times: no stand-in publishes a job it knows nothing of from an old Job, master/standin.h).
- * Daemon 2, started again on its table, sees an epoch other than the one its table noted and puts
- * back node-4's final task; before, only a stand-in that saw the epoch change while it ran did,
- * and the job stayed unknown (404) on daemons 1 and 3 for ever.
+ * empty, daemons 1 and 3 restart with empty tables, and node-4's Job is gone (its TTL), so no
+ * stand-in can publish the task from it. Daemon 2, started again on its table, sees an epoch
+ * other than the one its table noted and puts back node-4's final task; before, only a stand-in
+ * that saw the epoch change while it ran did, and the job stayed unknown (404) on daemons 1 and 3
+ * for ever.
  */
 Test(redis, a_daemon_down_while_redis_lost_its_data_puts_back_what_only_its_table_holds, .timeout = 150)
 {
     w.sim_nodes = 4;
-    /* keep_pod_poll 1s: a lease time of 3 s, the TTL. */
-    start_world("rfill2", NULL, "keep_pod_poll 1s\n");
+    start_world("rfill2", NULL, NULL);
     char *id = pull(0, "nginx:1.23", "[\"node-4\"]");
     expect_converged(id, 30000, "the job on node-4 did not succeed on every daemon");
     kill(w.d[1].pid, SIGKILL);
@@ -1391,7 +1397,10 @@ Test(redis, a_daemon_down_while_redis_lost_its_data_puts_back_what_only_its_tabl
     h_stop(&w.redis, SIGTERM, 5000);
     unlink(w.redis.log);
     w.redis = h_start_redis(w.dir, port, NULL);
-    sleep(10); /* node-4's Job ended more than three lease times ago */
+    char name[IPD_KUBE_JOB_NAME_SIZE], path[300];
+    ipd_kube_job_name(id, "node-4", name);
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
+    h_sim_ok(w.sim.port, "DELETE", path, NULL);
     start_daemon(0);
     start_daemon(2);
     h_wait_ready(&w.d[0], w.port[0], 20000);
