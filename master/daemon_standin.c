@@ -702,9 +702,9 @@ static int fill_job(const ipd_job_t *job, const ipd_task_t *tasks, size_t ntasks
  * Job is gone). A daemon that starts or restarts then would never learn them, nor a job only on
  * such nodes. So within two lease times of seeing the new epoch, every daemon puts back, from its
  * table, the final tasks of other nodes whose job that node's hash lacks (a live node's daemon
- * takes such a task as its own; a keep job's are left to it), and the stand-in the unfinished
- * ones of nodes not alive too (ipd_redis_link_fill_in: never over a record there, nor for a keep
- * job the node left). The note outlives this master: a daemon that was down while Redis lost its data
+ * takes such a task as its own; a keep job's are left to it), and the stand-in the unfinished ones
+ * of nodes not alive too (ipd_redis_link_fill_in: never over a record there, nor for a keep job
+ * the node left). The note outlives this master: a daemon that was down while Redis lost its data
  * puts back, once started, what its table alone still holds; with the epoch unchanged the hashes
  * are the truth (a task they lack was dropped) and nothing is put back.
  */

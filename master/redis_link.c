@@ -112,8 +112,8 @@ static const char leave_script[] =
  * node will drop), the job leaves every node's hash and one Stream entry (x = drop) tells the
  * other daemons to drop it, in one script. A job this node had no task of is left to the live
  * nodes that had one. It leaves the {p}:left: hashes with the records (this node's at once,
- * whatever it held). ARGV: the job id, the node, MAXLEN, then the prefixes of the nodes' hashes, liveness
- * keys and {p}:left: hashes.
+ * whatever it held). ARGV: the job id, the node, MAXLEN, then the prefixes of the nodes' hashes,
+ * liveness keys and {p}:left: hashes.
  */
 static const char drop_script[] =
     "redis.call('HDEL', ARGV[6] .. ARGV[2], ARGV[1]) "

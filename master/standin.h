@@ -38,17 +38,16 @@ int ipd_standin_selector(ipd_buf_t *out, const char *const *nodes, size_t n);
 
 /**
  * What to publish for the task of the Job `info` (borrowed) when this model holds `held` of it
- * (ipd_model_task_held: a task state, IPD_MODEL_NO_TASK, IPD_MODEL_JOB_GONE or IPD_MODEL_JOB_ONLY), at
- * `now`.
- * Returns 1 and fills `job` and `task` when there is news: no task held, or a held task that is
- * not final while the Job has ended. An ended task is dated by the Job's condition (the end of
- * its second). A final task stays as it is (a terminal state never
- * changes), a job let go of is not brought back, and an anchor Job (no node) has no task.
- * Neither is a job of which nothing is held (IPD_MODEL_NO_TASK: not even the job) and whose Job
- * ended before `not_before`: a stand-in would have published it then, so it is a job that aged
- * out of the history (a drop this daemon did not see) and not one to bring back. A job held
- * without the node's task is published however old its Job's end: every daemon may have been
- * down then. Returns 0 otherwise.
+ * (ipd_model_task_held: a task state, IPD_MODEL_NO_TASK, IPD_MODEL_JOB_GONE or
+ * IPD_MODEL_JOB_ONLY), at `now`. Returns 1 and fills `job` and `task` when there is news: no task
+ * held, or a held task that is not final while the Job has ended. An ended task is dated by the
+ * Job's condition (the end of its second). A final task stays as it is (a terminal state never
+ * changes), a job let go of is not brought back, and an anchor Job (no node) has no task. Neither
+ * is a job of which nothing is held (IPD_MODEL_NO_TASK: not even the job) and whose Job ended
+ * before `not_before`: a stand-in would have published it then, so it is a job that aged out of
+ * the history (a drop this daemon did not see) and not one to bring back. A job held without the
+ * node's task is published however old its Job's end: every daemon may have been down then.
+ * Returns 0 otherwise.
  */
 int ipd_standin_task(const ipd_kube_job_info_t *info, int held, int64_t now, int64_t not_before, ipd_job_t *job,
                      ipd_task_t *task);
