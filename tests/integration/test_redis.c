@@ -88,6 +88,23 @@ static void stop_world(void)
     cr_expect_eq(release_world(), 0, "a daemon did not stop cleanly");
 }
 
+/* Kills daemon i (SIGKILL): its table stays, as after a crash. */
+static void kill_daemon(int i)
+{
+    kill(w.d[i].pid, SIGKILL);
+    waitpid(w.d[i].pid, NULL, 0);
+    w.d[i].pid = 0;
+}
+
+/* Stops Redis and starts an empty one on the same port: Redis lost its data. */
+static void restart_redis_empty(void)
+{
+    int port = w.redis.port;
+    h_stop(&w.redis, SIGTERM, 5000);
+    unlink(w.redis.log);
+    w.redis = h_start_redis(w.dir, port, NULL);
+}
+
 static void sim_post(const char *path, const char *body)
 {
     h_resp_t r;
@@ -550,9 +567,7 @@ Test(redis, a_killed_daemon_turns_its_tasks_unknown_and_converges_once_restarted
 {
     start_world("rkill", NULL, NULL);
     char *id = slow_pull(15000, "slow:2", "node-3's pull did not start everywhere");
-    kill(w.d[2].pid, SIGKILL);
-    waitpid(w.d[2].pid, NULL, 0);
-    w.d[2].pid = 0;
+    kill_daemon(2);
     uint64_t t0 = h_now_ms();
     want_t unknown = {id, {1, 1, 0}, "node-3", "unknown", NULL};
     /* TTL 3 s, checked every second: within TTL + a check period + a little. */
@@ -797,9 +812,7 @@ Test(redis, a_lost_node_s_job_deleted_frees_its_slot, .timeout = 150)
     int held = strstr(slots, "node-2 r") != NULL ? 2 : strstr(slots, "node-3 r") != NULL ? 3 : 0;
     cr_assert(held != 0, "no node took the slot: %s", slots);
     int other = held == 2 ? 3 : 2;
-    kill(w.d[held - 1].pid, SIGKILL);
-    waitpid(w.d[held - 1].pid, NULL, 0);
-    w.d[held - 1].pid = 0;
+    kill_daemon(held - 1);
     char path[256], node[16];
     snprintf(node, sizeof(node), "node-%d", held);
     char name[IPD_KUBE_JOB_NAME_SIZE];
@@ -872,10 +885,7 @@ Test(redis, a_redis_restarted_empty_keeps_a_job_s_parallelism, .timeout = 120)
     char *id = post(0, "{\"image\": \"slowpar:2\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
                        "\"parallelism\": 1}");
     cr_assert_eq(jobs_counted_after(id, 0, 1, 20000), 1, "no Job took the slot");
-    int port = w.redis.port;
-    h_stop(&w.redis, SIGTERM, 5000);
-    unlink(w.redis.log);
-    w.redis = h_start_redis(w.dir, port, NULL);
+    restart_redis_empty();
     int most = most_running_until_done(id, 60000);
     wait_succeeded(id, 1000, "the job did not end once Redis was back");
     cr_expect_eq(most, 1, "%d of the job's Jobs ran at once (parallelism 1)", most);
@@ -1154,9 +1164,7 @@ Test(redis, a_reload_while_the_stand_in_lists_does_not_stop_it, .timeout = 120)
 Test(redis, a_job_created_while_a_node_s_daemon_is_dead_ends_as_its_job_says, .timeout = 120)
 {
     start_world("rdead", NULL, NULL);
-    kill(w.d[2].pid, SIGKILL);
-    waitpid(w.d[2].pid, NULL, 0);
-    w.d[2].pid = 0;
+    kill_daemon(2);
     /* Lost once its key expired (TTL 3 s) and a liveness script saw it (every second). */
     for (int i = 0; i < 2; i++)
         cr_assert_eq(wait_stat(i, "redis_nodes_lost", 1, 8000), 1, "daemon %d did not see node-3 lost", i + 1);
@@ -1330,9 +1338,7 @@ Test(redis, a_redis_restarted_empty_gets_back_the_tasks_of_a_node_without_a_daem
     expect_converged(id, 30000, "the job on node-4 did not succeed on every daemon");
     stop_emptied(2);
     int port = w.redis.port;
-    h_stop(&w.redis, SIGTERM, 5000);
-    unlink(w.redis.log);
-    w.redis = h_start_redis(w.dir, port, NULL);
+    restart_redis_empty();
     restart_converged(2, id, 30000, "the daemon restarted with an empty table does not show the job on node-4");
     hash_has_t has = {port, "node-4", id};
     cr_expect(hash_has_job(&has), "node-4's task of %s was not put back into Redis", id);
@@ -1358,9 +1364,7 @@ Test(redis, a_job_s_task_whose_job_ended_while_no_daemon_ran_is_published, .time
     while (!h_sim_has_job(w.sim.port, name) && h_now_ms() - t0 < 10000)
         usleep(5 * 1000);
     for (int i = 0; i < N; i++) {
-        kill(w.d[i].pid, SIGKILL);
-        waitpid(w.d[i].pid, NULL, 0);
-        w.d[i].pid = 0;
+        kill_daemon(i);
     }
     cr_assert(h_sim_has_job(w.sim.port, name), "node-4's Job was not created");
     sleep(11); /* the Job ended more than three lease times (3 s) ago */
@@ -1388,15 +1392,10 @@ Test(redis, a_daemon_down_while_redis_lost_its_data_puts_back_what_only_its_tabl
     start_world("rfill2", NULL, NULL);
     char *id = pull(0, "nginx:1.23", "[\"node-4\"]");
     expect_converged(id, 30000, "the job on node-4 did not succeed on every daemon");
-    kill(w.d[1].pid, SIGKILL);
-    waitpid(w.d[1].pid, NULL, 0);
-    w.d[1].pid = 0;
+    kill_daemon(1);
     stop_emptied(0);
     stop_emptied(2);
-    int port = w.redis.port;
-    h_stop(&w.redis, SIGTERM, 5000);
-    unlink(w.redis.log);
-    w.redis = h_start_redis(w.dir, port, NULL);
+    restart_redis_empty();
     char name[IPD_KUBE_JOB_NAME_SIZE], path[300];
     ipd_kube_job_name(id, "node-4", name);
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/imgpulld/jobs/%s", name);
@@ -1433,15 +1432,10 @@ Test(redis, a_final_task_only_a_stopped_daemon_holds_comes_back_to_its_node_s_da
     cancel_through(0, id);
     want_t cancelled = {id, {1, 1, 1}, "node-2", "cancelled", "cancelled"};
     wait_all(&cancelled, 20000, "the job was not cancelled everywhere");
-    kill(w.d[1].pid, SIGKILL);
-    waitpid(w.d[1].pid, NULL, 0);
-    w.d[1].pid = 0;
+    kill_daemon(1);
     stop_emptied(0);
     stop_emptied(2);
-    int port = w.redis.port;
-    h_stop(&w.redis, SIGTERM, 5000);
-    unlink(w.redis.log);
-    w.redis = h_start_redis(w.dir, port, NULL);
+    restart_redis_empty();
     start_daemon(0);
     start_daemon(2);
     h_wait_ready(&w.d[0], w.port[0], 20000);
@@ -1998,9 +1992,7 @@ Test(redis, a_daemon_down_while_a_node_left_a_keep_job_leaves_it_at_its_resync, 
     char *id = post(0, "{\"image\": \"nginx:1.27\", \"keep\": true, \"all_nodes\": true}");
     want_t wt = {id, {1, 1, 1}, "node-3", "succeeded", NULL};
     wait_all(&wt, 30000, "node-3's task did not succeed on every daemon");
-    kill(w.d[1].pid, SIGKILL);
-    waitpid(w.d[1].pid, NULL, 0);
-    w.d[1].pid = 0;
+    kill_daemon(1);
     h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-3", NULL);
     tasks_want_t t = {id, "node-3", 2, "", 2};
     cr_assert(h_wait(all_show_tasks_without, &t, 15000), "node-3's task did not leave daemons 1 and 3 (%s)", t.seen);
@@ -2207,9 +2199,7 @@ Test(redis, a_pod_selector_keep_job_follows_its_pods_once_and_another_daemon_tak
     cr_assert(strncmp(holder, "node-", 5) == 0 && holder[5] >= '1' && holder[5] <= '3', "lease holder: %s", holder);
     /* The daemon that follows dies: another takes the lease once it expires and follows on. */
     int dead = holder[5] - '1';
-    kill(w.d[dead].pid, SIGKILL);
-    waitpid(w.d[dead].pid, NULL, 0);
-    w.d[dead].pid = 0;
+    kill_daemon(dead);
     h_sim_web_pod(w.sim.port, "web-c", "shop/web:4");
     image_everywhere_t ie;
     expect_one_job_everywhere("shop/web:4", "keeping", 40000, &ie);
