@@ -700,6 +700,22 @@ static void own_task_without_objects(ipd_model_t *m, job_rec_t *j, task_rec_t *t
 }
 
 /*
+ * This node's task of `j` made from its record `task` (its cause set), as a table would have held
+ * it: with the record's time, and published already. NULL when out of memory.
+ */
+static task_rec_t *own_task_from_record(ipd_model_t *m, job_rec_t *j, const ipd_job_t *job, const char *selection,
+                                        const ipd_task_t *task)
+{
+    task_rec_t *t = ipd_model_task(j, task->node, 1);
+    if (t == NULL)
+        return NULL;
+    take_record_job(m, j, job, selection);
+    ipd_model_task_set(t, task);
+    t->untimed = 0; /* the record's time */
+    return ipd_model_note_sent(t) == 0 ? t : NULL;
+}
+
+/*
  * A final record of this node's task that this master holds no task of, once its first snapshot
  * did its part: another daemon put it back from its table after Redis lost its data, when this
  * node's table and cluster had nothing left of it (a reboot emptied the table, the Job was
@@ -716,18 +732,13 @@ static int own_fill(ipd_model_t *m, const ipd_job_t *job, const char *selection,
         return 0;
     if (j == NULL && (j = ipd_model_job(m, job->id, 1)) == NULL)
         return ipd_strmap_get(&m->gone, job->id) != NULL ? 0 : -ENOMEM;
-    task_rec_t *t = ipd_model_task(j, task->node, 1);
-    if (t == NULL)
-        return -ENOMEM;
     ipd_task_t taken;
     ipd_task_copy(&taken, task);
     ipd_task_set_cause(&taken); /* as the model sets it on what it computes */
-    take_record_job(m, j, job, selection);
-    take_times(j, job->started_at, job->finished_at);
-    ipd_model_task_set(t, &taken);
-    t->untimed = 0; /* the record's time */
-    if (ipd_model_note_sent(t) != 0)
+    task_rec_t *t = own_task_from_record(m, j, job, selection, &taken);
+    if (t == NULL)
         return -ENOMEM;
+    take_times(j, job->started_at, job->finished_at);
     ipd_info("model", "job %s: this node's %s task taken back from another daemon's copy", job->id,
              ipd_task_state_name((ipd_task_state_t)taken.state));
     ipd_model_mark_task(m, j, t);
@@ -769,12 +780,7 @@ static int own_record(ipd_model_t *m, const ipd_job_t *job, const char *selectio
         /* A job the table still held comes back with this node's task as the table held it. */
         t = ipd_model_task(j, task->node, 0);
         if (t == NULL && !j->job.keep) {
-            if ((t = ipd_model_task(j, task->node, 1)) == NULL)
-                return -ENOMEM;
-            take_record_job(m, j, job, selection);
-            ipd_model_task_set(t, &o->task);
-            t->untimed = 0; /* the record's time */
-            if (ipd_model_note_sent(t) != 0)
+            if ((t = own_task_from_record(m, j, job, selection, &o->task)) == NULL)
                 return -ENOMEM;
             own_task_without_objects(m, j, t);
         }

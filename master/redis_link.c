@@ -81,12 +81,10 @@ static const char standin_script[] =
     "redis.call('SADD', KEYS[4], ARGV[1]) "
     "redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) "
     "local s = redis.call('INCR', KEYS[3]) "
-    "if ARGV[5] == '0' then "
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[1], 's', s, 'j', ARGV[3], 'r', ARGV[4]) "
-    "else "
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[1], 's', s, 'j', ARGV[3], 'r', ARGV[4], 'f', "
-    "'1') "
-    "end "
+    "local fill = {} "
+    "if ARGV[5] ~= '0' then fill = {'f', '1'} end "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[1], 's', s, 'j', ARGV[3], 'r', ARGV[4], "
+    "unpack(fill)) "
     "return 1";
 
 /*
@@ -678,11 +676,6 @@ int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t n
                            int node_alive, const ipd_task_t *task)
 {
     return stand_in(l, job, node_count, selection, task, node_alive ? 2 : 1);
-}
-
-const char *ipd_redis_link_epoch(const ipd_redis_link_t *l)
-{
-    return l != NULL ? l->epoch : "";
 }
 
 void ipd_redis_link_alive_nodes(const ipd_redis_link_t *l, void (*fn)(void *ctx, const char *node), void *ctx)

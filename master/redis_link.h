@@ -149,9 +149,6 @@ int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
 int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
                            int node_alive, const ipd_task_t *task);
 
-/** Redis's epoch as the last liveness script gave it ({p}:epoch), or "" before it answered. */
-const char *ipd_redis_link_epoch(const ipd_redis_link_t *l);
-
 /** Calls `fn` for this node and each node whose liveness key existed at the last liveness script. */
 void ipd_redis_link_alive_nodes(const ipd_redis_link_t *l, void (*fn)(void *ctx, const char *node), void *ctx);
 
