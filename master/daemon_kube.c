@@ -567,6 +567,7 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
                                 .drop = redis_drop,
                                 .leave = redis_leave,
                                 .slot_granted = redis_slot_granted,
+                                .stood_in_left = ipd_daemon_stood_in_left,
                                 .epoch = redis_epoch,
                                 .ctx = d};
     char err[512];

@@ -244,17 +244,17 @@ static void node_deleted(daemon_state_t *d, const ipd_kube_job_info_t *info)
     char message[IPD_MESSAGE_SIZE];
     if (ipd_strmap_put(&d->standin_deleted, info->node, (void *)1) != 0)
         return;
-    /* A keep job's node that left the cluster leaves the job, as its own daemon has it leave. */
+    /*
+     * A keep job's node that left the cluster leaves the job, as its own daemon has it leave, and
+     * its Job goes once Redis wrote the leave (ipd_daemon_stood_in_left): while the Job is there, a
+     * later list finds it and leaves again. The leave is written whatever this model holds of the
+     * task: a record this round published from the Job may still be on its way through Redis,
+     * and the leave, sent after it, takes it out again.
+     */
     if (info->keep) {
-        /* Said once: a Job whose deletion is not seen yet is deleted again, its task already gone. */
-        int had = ipd_model_task_held(d->model, info->job_id, info->node);
-        if (had != IPD_MODEL_NO_TASK && had != IPD_MODEL_JOB_ONLY) {
-            if (ipd_redis_link_stand_in_leave(d->redis, info->job_id, info->node) != 0)
-                return;
-            ipd_info("redis", "keep job %s: node %s left for it (deleted; no daemon of it is alive)", info->job_id,
-                     info->node);
-        }
-        ipd_daemon_delete_job(d, info->ns, info->name);
+        if (ipd_redis_link_stand_in_leave(d->redis, info->job_id, info->node, info->ns, info->name) == 0)
+            ipd_debug("redis", "keep job %s: node %s leaves it (deleted; no daemon of it is alive)", info->job_id,
+                      info->node);
         return;
     }
     if (!ipd_model_task_unfinished(d->model, info->job_id, info->node, &held))
@@ -262,6 +262,13 @@ static void node_deleted(daemon_state_t *d, const ipd_kube_job_info_t *info)
     ipd_kube_node_deleted_message(info->node, message, sizeof(message));
     ipd_strlcpy_utf8(held.reason, IPD_REASON_NODE_DELETED, sizeof(held.reason));
     give_up(d, info, &held, message, ipd_model_now());
+}
+
+void ipd_daemon_stood_in_left(void *ctx, const char *id, const char *node, const char *ns, const char *name)
+{
+    daemon_state_t *d = ctx;
+    ipd_info("redis", "keep job %s: node %s left for it (deleted; no daemon of it is alive)", id, node);
+    ipd_daemon_delete_job(d, ns, name);
 }
 
 /* The Node read answered (one item, or none for a node the cluster does not have), or not (NULL). */

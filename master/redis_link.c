@@ -94,15 +94,18 @@ static const char standin_script[] =
  * entry (down, or the Stream trimmed past it) learns the leave from the {p}:left: hash in its
  * next snapshot. KEYS: the node's hash, the Stream, the sequence, the node's {p}:left: hash, and
  * for a stand-in the node's liveness key (nothing is written while it exists). ARGV: the job id,
- * the node, MAXLEN.
+ * the node, MAXLEN, and for a stand-in the namespace and name of the node's Job, which the reply
+ * gives back with the job id and the node once the leave is written (0 while the key exists).
  */
 static const char leave_script[] =
     "if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return 0 end "
     "redis.call('HDEL', KEYS[1], ARGV[1]) "
     "redis.call('HSET', KEYS[4], ARGV[1], '1') "
     "local s = redis.call('INCR', KEYS[3]) "
-    "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', "
-    "'leave')";
+    "local x = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'n', ARGV[2], 's', s, 'j', ARGV[1], 'x', "
+    "'leave') "
+    "if KEYS[5] then return {ARGV[1], ARGV[2], ARGV[4], ARGV[5]} end "
+    "return x";
 
 /*
  * A job aged out of this node's table (its history): if this node's hash holds a task of it, or
@@ -580,23 +583,45 @@ void ipd_redis_link_leave(ipd_redis_link_t *l, const char *id)
         send_or_queue(l, id, send_leave, &l->leaves, &l->nleaves);
 }
 
-int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const char *node)
+/* A stand-in's leave written: the reply names the job, the node and the node's Job (leave_script). */
+static void on_stood_in_leave(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    ipd_redis_link_t *l = priv;
+    const redisReply *r = reply;
+    if (wr_reply(l, r, "leave") != 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        return;
+    char s[4][IPD_NODE_SIZE]; /* job id, node, the Job's namespace and name: a node's name is the longest */
+    for (size_t i = 0; i < 4; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len >= sizeof(s[i]))
+            return;
+        memcpy(s[i], e->str, e->len);
+        s[i][e->len] = '\0';
+    }
+    if (l->ops.stood_in_left != NULL)
+        l->ops.stood_in_left(l->ops.ctx, s[0], s[1], s[2], s[3]);
+}
+
+int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const char *node, const char *ns,
+                                  const char *name)
 {
     if (l == NULL || l->state != IPD_REDIS_UP || l->wr.ac == NULL || !l->wr.up)
         return -ENOTCONN;
-    if (strcmp(node, l->node) == 0 || strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE)
+    if (strcmp(node, l->node) == 0 || strlen(id) >= IPD_JOB_ID_SIZE || strlen(node) >= IPD_NODE_SIZE ||
+        strlen(ns) >= IPD_NAMESPACE_SIZE || strlen(name) >= IPD_KUBE_JOB_NAME_SIZE)
         return IPD_EINVAL;
     char k_tasks[2 * KEY_SIZE], k_alive[2 * KEY_SIZE], k_left[2 * KEY_SIZE];
     snprintf(k_tasks, sizeof(k_tasks), "%s%s", l->p_tasks, node);
     snprintf(k_alive, sizeof(k_alive), "%s%s", l->p_alive, node);
     snprintf(k_left, sizeof(k_left), "%s%s", l->p_left, node);
     flush_batch(l);
-    const char *argv[] = {"EVAL", leave_script, "5", k_tasks, l->k_stream, l->k_seq,
-                          k_left, k_alive,      id,  node,    l->maxlen};
-    size_t len[11];
-    for (int i = 0; i < 11; i++)
+    const char *argv[] = {"EVAL",  leave_script, "5",  k_tasks,   l->k_stream, l->k_seq, k_left,
+                          k_alive, id,           node, l->maxlen, ns,          name};
+    size_t len[13];
+    for (int i = 0; i < 13; i++)
         len[i] = strlen(argv[i]);
-    return command(l, &l->wr, on_dropped, 11, argv, len);
+    return command(l, &l->wr, on_stood_in_leave, 13, argv, len);
 }
 
 void ipd_redis_link_publish(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,

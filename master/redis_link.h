@@ -73,6 +73,11 @@ typedef struct ipd_redis_link_ops {
      * hold): the Job `ns`/`name` may run. NULL: not told.
      */
     void (*slot_granted)(void *ctx, const char *id, const char *node, const char *ns, const char *name);
+    /**
+     * Redis wrote the leave of `node`'s task of keep job `id` that this daemon sent for a node
+     * without a live daemon (ipd_redis_link_stand_in_leave): its Job `ns`/`name` may go. NULL: not told.
+     */
+    void (*stood_in_left)(void *ctx, const char *id, const char *node, const char *ns, const char *name);
     /** Redis's epoch as each liveness answer gives it ({p}:epoch; changed: Redis lost its data). NULL: not told. */
     void (*epoch)(void *ctx, const char *epoch);
     void *ctx;
@@ -121,11 +126,14 @@ void ipd_redis_link_flush(ipd_redis_link_t *l);
 void ipd_redis_link_leave(ipd_redis_link_t *l, const char *id);
 
 /**
- * ipd_redis_link_leave for `node`'s task of keep job `id` (both borrowed), written for a node
- * whose daemon is not alive (only while its liveness key is absent). Returns 0 when sent,
- * -ENOTCONN unless the link is up, IPD_EINVAL for this node.
+ * ipd_redis_link_leave for `node`'s task of keep job `id`, written for a node whose daemon is not
+ * alive (only while its liveness key is absent); once Redis wrote it, ops.stood_in_left names the
+ * node's Job `ns`/`name` (all borrowed), which may go then: a Job deleted before would leave
+ * nothing to find for a leave lost on its way. Returns 0 when sent, -ENOTCONN unless the link is
+ * up, IPD_EINVAL for this node or a name too long.
  */
-int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const char *node);
+int ipd_redis_link_stand_in_leave(ipd_redis_link_t *l, const char *id, const char *node, const char *ns,
+                                  const char *name);
 
 /**
  * Publishes `task` (borrowed) of another node, whose daemon is not alive, for it: the record goes

@@ -2026,6 +2026,49 @@ Test(redis, a_deleted_node_without_a_daemon_leaves_a_keep_job_on_every_daemon, .
     stop_world();
 }
 
+/* Every daemon shows job `id` with `n` tasks desired and shown, none on `node` (a tasks_want_t). */
+static int all_desire_tasks_without(void *ctx)
+{
+    tasks_want_t *t = ctx;
+    if (!all_show_tasks_without(t))
+        return 0;
+    for (int i = 0; i < N; i++) {
+        json_t *job = get_job(i, t->id);
+        json_int_t desired = json_integer_value(json_object_get(json_object_get(job, "nodes"), "desired"));
+        snprintf(t->seen, sizeof(t->seen), "daemon %d: %d desired", i + 1, (int)desired);
+        json_decref(job);
+        if (desired != (json_int_t)t->n)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * node-4, which has no daemon, is deleted right after a keep job was made on every node: the
+ * stand-in's list that first finds node-4's Job publishes its task from it and reads its Node,
+ * which is gone, in the same round. Before, the stand-in saw no task of node-4 in its model yet
+ * (its record was on its way through Redis), wrote no leave and deleted the Job: the record then
+ * arrived, and node-4's task stayed in the job for ever, the Job that would have made it leave
+ * gone.
+ */
+Test(redis, a_node_without_a_daemon_deleted_as_a_keep_job_is_made_leaves_it, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rleave4n", NULL, NULL);
+    char *id = post(0, "{\"image\": \"nginx:1.27\", \"keep\": true, \"all_nodes\": true}");
+    h_sim_ok(w.sim.port, "DELETE", "/_sim/nodes/node-4", NULL);
+    tasks_want_t t = {id, "node-4", 3, "", 0};
+    cr_assert(h_wait(all_desire_tasks_without, &t, 20000), "node-4's task did not leave every daemon (%s)", t.seen);
+    /* Several lists of the stand-in later (a list a second at redis_liveness_ttl 3s). */
+    usleep(4000 * 1000);
+    cr_expect(all_desire_tasks_without(&t), "node-4's task came back (%s)", t.seen);
+    char name[IPD_KUBE_JOB_NAME_SIZE];
+    ipd_kube_job_name(id, "node-4", name);
+    cr_expect(h_sim_job_gone(w.sim.port, name, 10000), "node-4's Job is still there");
+    free(id);
+    stop_world();
+}
+
 Test(redis, a_keep_jobs_selection_reaches_a_daemon_whose_node_it_does_not_match_yet, .timeout = 120)
 {
     start_world("rkeep", NULL, NULL);
