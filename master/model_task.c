@@ -366,6 +366,12 @@ static int compute(ipd_model_t *m, job_rec_t *j, task_rec_t *t, int64_t now)
         next.state = IPD_TASK_FAILED;
         set_text(&next, task_text(t)->gave_up_reason, task_text(t)->gave_up_message);
     }
+    /* The Job went while no master of this node watched, and a daemon (a stand-in, master/standin.h)
+     * published the task's end meanwhile, from the Job this master can no longer see: that end
+     * stands, as every other daemon shows it. */
+    if (t->kjob_gone && o != NULL && !ipd_task_state_is_final((ipd_task_state_t)next.state) &&
+        ipd_task_state_is_final((ipd_task_state_t)o->task.state))
+        ipd_task_copy(&next, &o->task);
     if (t->kjob_gone && !ipd_task_state_is_final((ipd_task_state_t)next.state)) {
         next.state = IPD_TASK_CANCELLED;
         set_text(&next, IPD_REASON_JOB_DELETED, IPD_MESSAGE_JOB_DELETED);

@@ -1196,6 +1196,34 @@ Test(redis, a_job_created_while_a_node_s_daemon_is_dead_ends_as_its_job_says, .t
 }
 
 /*
+ * Daemon 3 is killed while node-3's pull runs: its table keeps the task pulling. The stand-in
+ * sees node-3's Job complete and publishes the task succeeded, and Kubernetes deletes the Job
+ * (ttl_seconds_after_finished). Restarted on its table, daemon 3 finds neither Job nor pod: its
+ * node's record in Redis says how the task ended. Before, daemon 3 took the missing Job for a
+ * cancel: node-3's task cancelled there and succeeded on the others, for ever.
+ */
+Test(redis, a_daemon_restarted_on_its_table_takes_the_end_the_stand_in_published_meanwhile, .timeout = 120)
+{
+    start_world("rdownend", NULL, NULL);
+    /* The pull ends after daemon 3's liveness key expired (3 s), and its Job goes 3 s later: the
+     * stand-in, which lists every second, sees it complete. */
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 6000}");
+    char *id = post(0, "{\"image\": \"slow:6\", \"nodes\": [\"node-1\", \"node-2\", \"node-3\"], "
+                       "\"ttl_seconds_after_finished\": 3}");
+    want_t pulling = {id, {0, 0, 1}, "node-3", "pulling", NULL};
+    wait_all(&pulling, 30000, "node-3's pull did not start on daemon 3");
+    kill_daemon(2);
+    want_t ended = {id, {1, 1, 0}, "node-3", "succeeded", NULL};
+    wait_all(&ended, 30000, "the stand-in did not publish node-3's task succeeded");
+    char name[IPD_KUBE_JOB_NAME_SIZE];
+    ipd_kube_job_name(id, "node-3", name);
+    cr_assert(h_sim_job_gone(w.sim.port, name, 20000), "the simulator did not delete node-3's Job");
+    restart_converged(2, id, 30000, "the restarted daemon does not show node-3's task as the others do");
+    free(id);
+    stop_world();
+}
+
+/*
  * A node rebooted: its daemon starts with an empty table (/dev/shm emptied) and learns the
  * finished job from the Redis hashes long after it ended. It shows the job's times as the
  * others do, not the time it read the records.
