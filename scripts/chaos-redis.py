@@ -253,7 +253,13 @@ def check(w, jobs, keeps, nodes, violations, log, posted):
             bad.append(("a failing image succeeded", jid, views))
     re_added = {n for _, op, *rest in log if op == "addnode" for n in rest}
     for jid in keeps:
-        views = {i: view(w, i, jid) for i in DAEMONS}
+        # A keep job's refresh may be under way on one node as the daemons are read: its task
+        # starts over there first and on the others a Stream entry later. Read again a little later.
+        for _ in range(3):
+            views = {i: view(w, i, jid) for i in DAEMONS}
+            if len(set(map(str, views.values()))) == 1:
+                break
+            time.sleep(1)
         first = views[DAEMONS[0]]
         shown = sorted(n for n, _, _ in first[1]) if isinstance(first, tuple) else None
         if len(set(map(str, views.values()))) != 1 or shown is None:
