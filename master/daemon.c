@@ -224,11 +224,27 @@ static int redis_synced(const daemon_state_t *d)
     return s.state == IPD_REDIS_UP;
 }
 
+/*
+ * Whether a new master's first Redis snapshot is still on its way (the link connecting or taking
+ * it, which a Redis that does not answer ends within the link's answer timeout). The master
+ * decides what became of its node's tasks whose Job went while it was down once that snapshot is
+ * in: its node's records there may say how such a task ended (a stand-in's), which a decision
+ * taken before would contradict for ever. With the link down, it decides without them.
+ */
+static int redis_first_snapshot_pending(const daemon_state_t *d)
+{
+    if (d->redis == NULL || d->model == NULL || !ipd_model_own_records_open(d->model))
+        return 0;
+    ipd_redis_link_stats_t s;
+    ipd_redis_link_stats(d->redis, &s);
+    return s.state == IPD_REDIS_SYNCING;
+}
+
 /* After every loop iteration: publish what changed, wake the workers, announce readiness. */
 static void after_iteration(daemon_state_t *d)
 {
     ipd_daemon_kube_drain(d);
-    if (!d->synced && ipd_daemon_kube_synced(d)) {
+    if (!d->synced && ipd_daemon_kube_synced(d) && !redis_first_snapshot_pending(d)) {
         ipd_model_initial_sync_done(d->model);
         ipd_model_flush(d->model, ipd_model_now());
         d->synced = d->ever_synced = 1;
