@@ -373,9 +373,9 @@ class SimTest(unittest.TestCase):
         self.assertEqual(code, 422)
 
     def helper_job(self, name, image, command, helper="busybox:helper", backoff_limit=0,
-                   pod_deadline=None):
+                   pod_deadline=None, node="node-1"):
         """A Job shaped like imgpulld's pull Jobs: an init container copies a program into an emptyDir."""
-        job = job_manifest(name, image, backoff_limit=backoff_limit)
+        job = job_manifest(name, image, node=node, backoff_limit=backoff_limit)
         spec = job["spec"]["template"]["spec"]
         spec["volumes"] = [{"name": "bin", "emptyDir": {"sizeLimit": "16Mi"}}]
         spec["initContainers"] = [{"name": "helper", "image": helper, "command": ["/bin/cp", "/bin/true",
@@ -589,6 +589,24 @@ class SimTest(unittest.TestCase):
             self.assertEqual(self.job("back")["status"].get("failed", 0), 0)
         finally:
             self.sim.ok("POST", "/_sim/podgc", {"period_ms": 20000, "quarantine_ms": 40000})
+
+    def test_a_node_added_back_runs_the_pods_bound_to_it(self):
+        # The machine of node-3 goes while its pod pulls; a node registers under the same name
+        # before the pod garbage collector's quarantine ends: its kubelet runs the pod from
+        # nothing (sim/kubelet.py, on_node_added), and the Job completes. Before, the pod stayed
+        # as the old kubelet left it and the Job ran for ever.
+        self.sim.ok("POST", "/_sim/pull", {"pattern": "slowback", "ms": 1500})
+        self.helper_job("again", "slowback:1", "/imgpulld/true", node="node-3", backoff_limit=1)
+        name = wait_for(lambda: self.pods("job-name=again"))[0]["metadata"]["name"]
+        time.sleep(0.5)
+        self.sim.ok("DELETE", "/_sim/nodes/node-3")
+        time.sleep(0.3)
+        self.sim.ok("POST", "/_sim/nodes", {"name": "node-3"})
+        wait_for(lambda: self.job_condition("again"), timeout=10)
+        cond = self.job_condition("again")
+        self.assertEqual(cond["type"], "Complete")
+        self.assertEqual([p["metadata"]["name"] for p in self.pods("job-name=again")], [name])
+        self.assertEqual(self.job("again")["status"].get("failed", 0), 0)
 
     def test_podgc_settings_are_checked(self):
         code, _, body = self.sim.call("POST", "/_sim/podgc", {"period_ms": 0})

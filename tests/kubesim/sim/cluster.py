@@ -59,6 +59,7 @@ class Cluster:
         s = self._create_node(name, labels or {})
         if cordoned or not ready:
             s = self.set_node_state(name, cordoned=cordoned, ready=ready)
+        self.kubelet.on_node_added(name)
         self.kubelet.on_nodes_changed()
         return s
 

@@ -137,6 +137,22 @@ class Kubelet:
             else:
                 self._try_start(rt)
 
+    def on_node_added(self, name):
+        """A node registered under the name of one that was deleted: its kubelet takes up the pods
+        bound to that name that have not ended (the kubelet's pod source is the pods whose
+        spec.nodeName is its node, pkg/kubelet/config/apiserver.go) and runs each from nothing, as
+        its container runtime holds none of them (pkg/kubelet/kuberuntime/kuberuntime_manager.go,
+        computePodActions: no sandbox and no container status, so it makes one and starts the
+        containers). on_nodes_changed starts them."""
+        for key, rt in list(self.pods.items()):
+            if rt.node != name or rt.alive or rt.terminal is not None:
+                continue
+            s = self.store.get(kinds.POD, rt.ns, rt.name)
+            if s is None or s.obj["metadata"].get("deletionTimestamp"):
+                continue
+            self._seq += 1
+            self.pods[key] = PodRuntime(s.obj, self._seq)
+
     def on_node_removed(self, name):
         """The node's kubelet is gone: its pods make no more progress (no pull, no container, no
         status), whatever phase they are in."""
