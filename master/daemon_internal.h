@@ -64,6 +64,8 @@ typedef struct daemon_state {
     size_t standin_running;             /* Jobs that ran at that list's end, if it ended whole */
     uint64_t standin_rounds;            /* lists of master/daemon_standin.c sent */
     ipd_strmap_t standin_deleted;       /* nodes without a live daemon whose Node a read found deleted -> (void *)1 */
+    ipd_reflector_t *standin_watch;     /* the stand-in's watch of those nodes' Jobs, for deletions (owned) */
+    char *standin_watch_sel;            /* its label selector (owned) */
     uint64_t standin_fill_until;        /* loop ms until which this daemon fills Redis in (fill_in); 0, or
                                            UINT64_MAX until its lists are in */
     int standin_filled;                 /* what it put back since: 0, FILLED_FINALS or FILLED_ALL */
@@ -109,6 +111,9 @@ void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *p
 void ipd_daemon_resume_job(daemon_state_t *d, const char *ns, const char *name);
 /** Deletes the Job `ns`/`name` and, in the background, its pods. */
 void ipd_daemon_delete_job(daemon_state_t *d, const char *ns, const char *name);
+/** The list page size, watch timeouts and backoff of `c` (borrowed) into `spec`, as every reflector of the master has
+ * them. */
+void ipd_daemon_reflector_spec(const ipd_config_t *c, ipd_reflector_spec_t *spec);
 /** ipd_redis_link_ops_t.stood_in_left: a stand-in's leave is written, the deleted node's Job goes
  * (master/daemon_standin.c). */
 void ipd_daemon_stood_in_left(void *ctx, const char *id, const char *node, const char *ns, const char *name);

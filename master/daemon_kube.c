@@ -110,7 +110,7 @@ static void fail_job(void *ctx, const char *ns, const char *name)
     ipd_daemon_fail_job(ctx, ns, name);
 }
 
-static void reflector_spec(const ipd_config_t *c, ipd_reflector_spec_t *spec)
+void ipd_daemon_reflector_spec(const ipd_config_t *c, ipd_reflector_spec_t *spec)
 {
     spec->page_size = c->list_page_size;
     spec->watch_timeout_ms = c->watch_timeout_ms;
@@ -173,7 +173,7 @@ static void watch_pod_events(void *ctx, const char *ns, const char *name, int on
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", ns);
     snprintf(field, sizeof(field), "involvedObject.kind=Pod,involvedObject.name=%s", name);
     ipd_reflector_spec_t spec = {.name = "events", .path = path, .field_selector = field};
-    reflector_spec(&d->cfg, &spec);
+    ipd_daemon_reflector_spec(&d->cfg, &spec);
     int rc = ipd_reflector_create(d->loop, d->kube, &spec, ipd_model_ops(IPD_MODEL_EVENTS), d->model, &r);
     if (rc == 0 && (rc = ipd_strmap_put(&d->pod_events, key, r)) != 0)
         ipd_reflector_destroy(r);
@@ -329,7 +329,7 @@ static int start_reflectors(daemon_state_t *d)
                               : k == IPD_MODEL_EVENTS              ? "involvedObject.kind=Pod"
                                                                    : NULL,
         };
-        reflector_spec(c, &spec);
+        ipd_daemon_reflector_spec(c, &spec);
         int rc =
             ipd_reflector_create(d->loop, d->kube, &spec, ipd_model_ops((ipd_model_kind_t)k), d->model, &d->refl[k]);
         if (rc != 0)
@@ -403,6 +403,8 @@ void ipd_daemon_kube_drain(daemon_state_t *d)
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&d->pod_events, &b, e)) != NULL)
         ipd_reflector_drain(e->value);
+    if (d->standin_watch != NULL)
+        ipd_reflector_drain(d->standin_watch);
 }
 
 void ipd_daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum)
@@ -414,6 +416,8 @@ void ipd_daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stat
     ipd_strmap_entry_t *e = NULL;
     while ((e = ipd_strmap_next(&d->pod_events, &b, e)) != NULL)
         add_stats(sum, ipd_reflector_stats(e->value));
+    if (d->standin_watch != NULL)
+        add_stats(sum, ipd_reflector_stats(d->standin_watch));
 }
 
 /* Those of wanted() as the reflectors started (the Redis setting may change at a reload). */

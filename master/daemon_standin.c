@@ -68,6 +68,8 @@ typedef struct standin_read {
     struct standin_read *next;
 } standin_read_t;
 
+static void watch_jobs(daemon_state_t *d, const char *sel);
+
 static void add_alive(void *ctx, const char *node)
 {
     standin_list_t *l = ctx;
@@ -154,6 +156,7 @@ void ipd_daemon_standin_stop(daemon_state_t *d)
     while (d->standin_reads != NULL)
         read_free(d->standin_reads);
     ipd_strmap_dispose(&d->standin_deleted);
+    watch_jobs(d, NULL);
 }
 
 static void listed_key(const char *id, const char *node, char out[IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2])
@@ -764,17 +767,96 @@ static void fill_in(daemon_state_t *d, int held)
              held ? "final ones, and unfinished ones of nodes without a live daemon" : "final ones");
 }
 
+/*
+ * A Job of a node without a live daemon was deleted (an event of the stand-in's watch, which
+ * selects the Jobs its lists select). A Job none of the lists found, created and deleted between
+ * two of them (a cancel right after the POST), leaves no task here: its deletion took the only
+ * source of that node's task, and its job would stay one task short for ever. The task is
+ * published from the Job: as it ended, or cancelled when it had not, as a node's own daemon counts
+ * a Job deleted before the pull ended. A task held here is the next list's (lost_task), a keep
+ * job's Jobs follow the keep rules, and a job let go of, or whose Job ended three lease times
+ * ago (aged out of the history), is not brought back (ipd_standin_task).
+ */
+static void on_watched_job(void *ctx, ipd_watch_type_t type, json_t *obj)
+{
+    daemon_state_t *d = ctx;
+    ipd_kube_job_info_t info;
+    if (type != IPD_WATCH_DELETED || d->redis == NULL || d->model == NULL ||
+        !ipd_redis_link_lease(d->redis, STANDIN_LEASE, 0) || ipd_kube_job_parse(obj, &info) != 0 || info.anchor ||
+        info.keep)
+        return;
+    int held = ipd_model_task_held(d->model, info.job_id, info.node);
+    if (held != IPD_MODEL_NO_TASK && held != IPD_MODEL_JOB_ONLY)
+        return;
+    ipd_job_t job;
+    ipd_task_t task, out;
+    int64_t now = ipd_model_now();
+    if (!ipd_standin_task(&info, held, now, now - 3 * (int64_t)ipd_redis_link_lease_ms(d->redis), &job, &task))
+        return;
+    if (ipd_task_state_is_final((ipd_task_state_t)task.state))
+        ipd_task_copy(&out, &task);
+    else
+        ipd_standin_cancelled(&task, now, &out);
+    if (info.spec.parallelism > 0)
+        ipd_redis_link_slot(d->redis, info.job_id, info.node, IPD_REDIS_SLOT_DONE, info.spec.parallelism, info.ns,
+                            info.name);
+    if (ipd_redis_link_stand_in(d->redis, &job, info.node_count, info.selection, &out) == 0)
+        ipd_info("redis", "job %s: task of node %s published for it (%s: its Job was deleted before a list found it)",
+                 job.id, out.node, ipd_task_state_name((ipd_task_state_t)out.state));
+}
+
+static void watch_nothing(void *ctx)
+{
+    (void)ctx;
+}
+
+/* The stand-in's watch of the Jobs its lists select (`sel`, borrowed; NULL: none, the lease is
+ * not held): made anew when the nodes alive change. */
+static void watch_jobs(daemon_state_t *d, const char *sel)
+{
+    if (sel != NULL && d->standin_watch_sel != NULL && strcmp(sel, d->standin_watch_sel) == 0)
+        return;
+    ipd_reflector_destroy(d->standin_watch);
+    d->standin_watch = NULL;
+    free(d->standin_watch_sel);
+    d->standin_watch_sel = NULL;
+    if (sel == NULL)
+        return;
+    static const ipd_reflector_ops_t ops = {
+        .on_list_begin = watch_nothing, .on_object = on_watched_job, .on_list_end = watch_nothing};
+    char path[IPD_NAMESPACE_SIZE + 32];
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", d->cfg.namespace);
+    ipd_reflector_spec_t spec = {.name = "stand-in jobs", .path = path, .label_selector = sel};
+    ipd_daemon_reflector_spec(&d->cfg, &spec);
+    spec.page_size = d->cfg.redis_standin_page;
+    int rc = (d->standin_watch_sel = strdup(sel)) == NULL
+                 ? -ENOMEM
+                 : ipd_reflector_create(d->loop, d->kube, &spec, &ops, d, &d->standin_watch);
+    if (rc != 0) {
+        ipd_warn("redis", "cannot watch the Jobs of nodes without a live daemon: %s", ipd_strerror(rc));
+        free(d->standin_watch_sel);
+        d->standin_watch_sel = NULL;
+        d->standin_watch = NULL;
+        return;
+    }
+    ipd_reflector_start(d->standin_watch);
+}
+
 void ipd_daemon_standin_tick(daemon_state_t *d)
 {
     uint64_t now = ipd_mloop_clock_ms();
+    if ((d->cfg.scope != IPD_SCOPE_NODE || d->redis == NULL) && d->standin_watch != NULL)
+        watch_jobs(d, NULL);
     if (d->cfg.scope != IPD_SCOPE_NODE || d->redis == NULL || d->kube == NULL || d->model == NULL || !d->synced ||
         d->standin_list != NULL || now - d->standin_polled_ms < d->cfg.redis_liveness_ttl_ms / 3)
         return;
     d->standin_polled_ms = now;
     int held = ipd_redis_link_lease(d->redis, STANDIN_LEASE, 1);
     fill_in(d, held);
-    if (!held)
+    if (!held) {
+        watch_jobs(d, NULL);
         return;
+    }
     standin_list_t *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return;
@@ -809,6 +891,8 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     }
     l->jobs = l->pods_path == NULL;
     d->standin_rounds++;
+    if (rc == 0)
+        watch_jobs(d, d->cfg.redis_standin_watch ? sel.data : NULL);
     free(esc);
     ipd_buf_dispose(&sel);
     /* The names are the link's: not kept past this call. */

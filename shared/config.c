@@ -220,6 +220,11 @@ const ipd_config_directive_t ipd_config_table[] = {
              "daemon counts them, and one past the job's backoff_limit is given up (the task failed, its Job "
              "deleted; the kubelet would retry for ever). With more such Jobs, each is read about once in as "
              "many lists as it takes. 0: such pulls wait for their node's daemon."},
+    {"redis_standin_watch", IPD_CT_BOOL, 0, FIELD(redis_standin_watch), .def = "on",
+     .help = "The stand-in also watches the Jobs it lists, so that a Job deleted between two of its lists (a "
+             "cancel right after the POST) still ends its task, cancelled; without the watch that job waits for "
+             "that node's task for ever. The watch receives every change of those Jobs: with many nodes "
+             "without a live daemon, about as many bytes as a cluster-scope daemon's Job watch. off: lists only."},
     {"redis_slots_ttl", IPD_CT_DURATION, 0, FIELD(redis_slots_ttl_ms), RANGE(H(1), H(24 * 365)), .def = "7d",
      .help = "How long a job's parallelism slots (node scope with Redis: which nodes' Jobs may run) stay in Redis "
              "after their last change. A job's waiting nodes claim every second, so only a job that ran this long "

@@ -194,6 +194,8 @@ typedef struct ipd_config {
     int redis_standin_node_reads;
     /** `redis_standin_event_reads`: pull pods' Events the stand-in lists per round for failing pulls. */
     int redis_standin_event_reads;
+    /** `redis_standin_watch`: the stand-in also watches the Jobs it lists, for deletions between lists. */
+    int redis_standin_watch;
     /** `redis_slots_ttl`: how long a job's parallelism slots stay in Redis after their last change. */
     uint64_t redis_slots_ttl_ms;
 

@@ -260,7 +260,7 @@ typedef struct want {
     const char *job_state;
 } want_t;
 
-/* Every asked daemon shows `node`'s task in `state` (or the job in `job_state`). */
+/* Every asked daemon shows `node`'s task in `state` (in any state: NULL), and the job in `job_state` (NULL: any). */
 static int all_show(void *ctx)
 {
     want_t *wt = ctx;
@@ -271,7 +271,7 @@ static int all_show(void *ctx)
         int ok = job != NULL;
         if (ok && wt->node != NULL) {
             json_t *t = task_of(job, wt->node);
-            ok = t != NULL && strcmp(str(t, "state"), wt->state) == 0;
+            ok = t != NULL && (wt->state == NULL || strcmp(str(t, "state"), wt->state) == 0);
         }
         if (ok && wt->job_state != NULL)
             ok = strcmp(str(job, "state"), wt->job_state) == 0;
@@ -1046,6 +1046,32 @@ Test(redis, the_stand_in_gives_up_a_failing_pull_on_a_node_without_a_daemon, .ti
     json_decref(job);
     /* Both Jobs are deleted: node-3's by its daemon, node-4's by the stand-in. */
     cr_expect_eq(jobs_counted_after(id, 1, 0, 10000), 0, "the job's Jobs are not all deleted");
+    free(id);
+    stop_world();
+}
+
+/*
+ * A job on node-1 and on node-4, which has no daemon, is cancelled right after its POST, just
+ * after a list of the stand-in (every 3 s at redis_liveness_ttl 9s; a first job on node-4 shows
+ * when one was made): the cancel deletes node-4's Job, the only source of node-4's task. The
+ * stand-in watches the Jobs it lists and publishes the task of one deleted that it never listed:
+ * cancelled, and the job ends cancelled everywhere before the next list. Before, node-4's task
+ * was never known and the job stayed pulling, one task short, for ever.
+ */
+Test(redis, a_job_cancelled_before_the_stand_in_listed_its_job_ends_cancelled, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rcancel4", NULL, "redis_liveness_ttl 9s\n");
+    char *first = pull(0, "nginx:1.27", "[\"node-4\"]");
+    want_t listed = {first, {1, 1, 1}, "node-4", NULL, NULL};
+    wait_all(&listed, 20000, "the stand-in did not list node-4's first Job");
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 10000}");
+    char *id = pull(0, "slow:7", "[\"node-1\", \"node-4\"]");
+    cancel_through(1, id);
+    want_t cancelled = {id, {1, 1, 1}, "node-4", "cancelled", "cancelled"};
+    wait_all(&cancelled, 2000, "node-4's task was not cancelled on every daemon before the stand-in's next list");
+    expect_same_everywhere(id);
+    free(first);
     free(id);
     stop_world();
 }

@@ -107,6 +107,7 @@ Test(config, defaults)
     cr_assert_eq(cfg.redis_standin_page, 500);
     cr_assert_eq(cfg.redis_standin_node_reads, 64);
     cr_assert_eq(cfg.redis_standin_event_reads, 64);
+    cr_assert(cfg.redis_standin_watch);
     cr_assert_eq(cfg.redis_slots_ttl_ms, 7 * 24 * 3600 * 1000ULL);
     cr_assert_not(cfg.kube_insecure_skip_tls_verify);
     cr_assert_not(cfg.watchdog);
@@ -214,12 +215,13 @@ Test(config, redis_settings)
     cr_assert_eq(load("scope node\nnode_name node-1\nredis unix:/run/redis/redis.sock\nredis_prefix ipd-a\n"
                       "redis_stream_maxlen 50\nredis_liveness_ttl 3s\nredis_read_count 250\n"
                       "redis_catchup_publish 0ms\nredis_standin_page 20\nredis_standin_node_reads 0\n"
-                      "redis_standin_event_reads 5\nredis_slots_ttl 2d12h\n"),
+                      "redis_standin_event_reads 5\nredis_slots_ttl 2d12h\nredis_standin_watch off\n"),
                  0, "%s", err);
     cr_assert_eq(cfg.redis_catchup_publish_ms, 0);
     cr_assert_eq(cfg.redis_standin_page, 20);
     cr_assert_eq(cfg.redis_standin_node_reads, 0);
     cr_assert_eq(cfg.redis_standin_event_reads, 5);
+    cr_assert_not(cfg.redis_standin_watch);
     cr_assert_eq(cfg.redis_slots_ttl_ms, 60 * 3600 * 1000ULL);
     cr_assert_str_eq(cfg.redis, "unix:/run/redis/redis.sock");
     cr_assert_str_eq(cfg.redis_prefix, "ipd-a");
