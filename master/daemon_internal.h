@@ -111,11 +111,9 @@ void ipd_daemon_kube_action(daemon_state_t *d, const char *method, const char *p
 void ipd_daemon_resume_job(daemon_state_t *d, const char *ns, const char *name);
 /** Deletes the Job `ns`/`name` and, in the background, its pods. */
 void ipd_daemon_delete_job(daemon_state_t *d, const char *ns, const char *name);
-/** The list page size, watch timeouts and backoff of `c` (borrowed) into `spec`, as every reflector of the master has
- * them. */
+/** Sets `spec`'s list page size, watch timeouts and backoff from `c` (borrowed), as for every reflector. */
 void ipd_daemon_reflector_spec(const ipd_config_t *c, ipd_reflector_spec_t *spec);
-/** ipd_redis_link_ops_t.stood_in_left: a stand-in's leave is written, the deleted node's Job goes
- * (master/daemon_standin.c). */
+/** ipd_redis_link_ops_t.stood_in_left: a stand-in's leave is written; the deleted node's Job goes. */
 void ipd_daemon_stood_in_left(void *ctx, const char *id, const char *node, const char *ns, const char *name);
 /** Marks the Job `ns`/`name` imgpulld.io/outcome=failed, then deletes it: a task given up. */
 void ipd_daemon_fail_job(daemon_state_t *d, const char *ns, const char *name);
