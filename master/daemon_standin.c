@@ -196,6 +196,13 @@ static void lost_task(void *ctx, const ipd_job_t *job, uint32_t node_count, cons
     }
 }
 
+/* Three lease times before `now`: a Job that ended before was seen by a stand-in, unless none ran
+ * (ipd_standin_task's not_before). */
+static int64_t not_before(const daemon_state_t *d, int64_t now)
+{
+    return now - 3 * (int64_t)ipd_redis_link_lease_ms(d->redis);
+}
+
 /* Whether one node is alive (ipd_redis_link_alive_nodes). */
 typedef struct node_alive {
     const char *node;
@@ -791,7 +798,7 @@ static void on_watched_job(void *ctx, ipd_watch_type_t type, json_t *obj)
     ipd_job_t job;
     ipd_task_t task, out;
     int64_t now = ipd_model_now();
-    if (!ipd_standin_task(&info, held, now, now - 3 * (int64_t)ipd_redis_link_lease_ms(d->redis), &job, &task))
+    if (!ipd_standin_task(&info, held, now, not_before(d, now), &job, &task))
         return;
     if (ipd_task_state_is_final((ipd_task_state_t)task.state))
         ipd_task_copy(&out, &task);
@@ -867,8 +874,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     ipd_strmap_init(&l->nodes_read);
     ipd_strmap_init(&l->pods);
     l->now = ipd_model_now();
-    /* Three lease times: a Job that ended before was seen by a stand-in, unless none ran. */
-    l->not_before = l->now - 3 * (int64_t)ipd_redis_link_lease_ms(d->redis);
+    l->not_before = not_before(d, l->now);
     ipd_redis_link_alive_nodes(d->redis, add_alive, l);
     ipd_buf_t sel;
     ipd_buf_init(&sel);

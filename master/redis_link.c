@@ -583,6 +583,23 @@ void ipd_redis_link_leave(ipd_redis_link_t *l, const char *id)
         send_or_queue(l, id, send_leave, &l->leaves, &l->nleaves);
 }
 
+/*
+ * The job id, node, and the namespace and name of the node's Job that a script's reply `r` gives
+ * back, at its elements `at`, copied into `out` (a node's name is the longest of the four).
+ * Returns 0 unless all four are strings that fit.
+ */
+static int job_names(const redisReply *r, const size_t at[4], char out[4][IPD_NODE_SIZE])
+{
+    for (size_t i = 0; i < 4; i++) {
+        const redisReply *e = r->element[at[i]];
+        if (e->type != REDIS_REPLY_STRING || e->len >= IPD_NODE_SIZE)
+            return 0;
+        memcpy(out[i], e->str, e->len);
+        out[i][e->len] = '\0';
+    }
+    return 1;
+}
+
 /* A stand-in's leave written: the reply names the job, the node and the node's Job (leave_script). */
 static void on_stood_in_leave(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -591,14 +608,10 @@ static void on_stood_in_leave(redisAsyncContext *ac, void *reply, void *priv)
     const redisReply *r = reply;
     if (wr_reply(l, r, "leave") != 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
         return;
-    char s[4][IPD_NODE_SIZE]; /* job id, node, the Job's namespace and name: a node's name is the longest */
-    for (size_t i = 0; i < 4; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_STRING || e->len >= sizeof(s[i]))
-            return;
-        memcpy(s[i], e->str, e->len);
-        s[i][e->len] = '\0';
-    }
+    char s[4][IPD_NODE_SIZE];
+    const size_t at[] = {0, 1, 2, 3};
+    if (!job_names(r, at, s))
+        return;
     if (l->ops.stood_in_left != NULL)
         l->ops.stood_in_left(l->ops.ctx, s[0], s[1], s[2], s[3]);
 }
@@ -1304,15 +1317,10 @@ static void on_slot(redisAsyncContext *ac, void *reply, void *priv)
     if (wr_reply(l, r, "parallelism slot") != 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
         r->element[2]->type != REDIS_REPLY_INTEGER)
         return;
-    char s[4][IPD_NODE_SIZE]; /* job id, node, the Job's namespace and name: a node's name is the longest */
-    size_t at[] = {0, 1, 3, 4};
-    for (size_t i = 0; i < 4; i++) {
-        const redisReply *e = r->element[at[i]];
-        if (e->type != REDIS_REPLY_STRING || e->len >= sizeof(s[i]))
-            return;
-        memcpy(s[i], e->str, e->len);
-        s[i][e->len] = '\0';
-    }
+    char s[4][IPD_NODE_SIZE];
+    const size_t at[] = {0, 1, 3, 4};
+    if (!job_names(r, at, s))
+        return;
     if (r->element[2]->integer == 1 && l->ops.slot_granted != NULL)
         l->ops.slot_granted(l->ops.ctx, s[0], s[1], s[2], s[3]);
 }
