@@ -367,6 +367,8 @@ int ipd_daemon_kube_start(daemon_state_t *d)
     }
     if (node_scope)
         ipd_model_set_node(d->model, d->cfg.node_name, d->cfg.redis[0] != '\0');
+    /* A live daemon republishes its node's records within a liveness time of Redis coming back. */
+    ipd_model_set_teardown_wait(d->model, (int64_t)d->cfg.redis_liveness_ttl_ms);
     return start_reflectors(d);
 }
 
@@ -563,6 +565,8 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
     ipd_redis_link_destroy(d->redis);
     d->redis = NULL;
     d->republish_pending = 0;
+    if (d->model != NULL)
+        ipd_model_set_teardown_wait(d->model, (int64_t)d->cfg.redis_liveness_ttl_ms);
     if (d->cfg.redis[0] == '\0')
         return 0;
     ipd_redis_link_ops_t ops = {.apply = redis_apply,

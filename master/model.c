@@ -595,6 +595,11 @@ const ipd_model_stats_t *ipd_model_stats(const ipd_model_t *m)
     return &m->stats;
 }
 
+void ipd_model_set_teardown_wait(ipd_model_t *m, int64_t ms)
+{
+    m->teardown_wait_ms = ms > 0 ? ms : 0;
+}
+
 void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed)
 {
     snprintf(m->self_node, sizeof(m->self_node), "%s", node != NULL ? node : "");
@@ -919,15 +924,38 @@ void ipd_model_lost_tasks(ipd_model_t *m,
     }
 }
 
+/* ipd_model_task_held of a job the table holds with fewer tasks than nodes: read its tasks. */
+static int task_in_table(ipd_model_t *m, const char *id, const char *node, size_t ntasks)
+{
+    ipd_job_t job;
+    ipd_task_t *tasks = malloc(ntasks * sizeof(*tasks));
+    if (tasks == NULL)
+        return IPD_MODEL_JOB_GONE;
+    ipd_table_job_view_t view = {.job = &job, .tasks = tasks, .task_cap = ntasks};
+    int held = ipd_table_get_job(m->table, id, &view) != 0 ? IPD_MODEL_JOB_GONE : IPD_MODEL_JOB_ONLY;
+    for (size_t i = 0; held == IPD_MODEL_JOB_ONLY && i < view.ntasks; i++)
+        if (strcmp(tasks[i].node, node) == 0)
+            held = tasks[i].state;
+    free(tasks);
+    return held;
+}
+
 int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node)
 {
     job_rec_t *j = jobs_get(m, id, ipd_strmap_hash(id));
     if (j == NULL) {
+        if (ipd_strmap_get(&m->gone, id) != NULL)
+            return IPD_MODEL_JOB_GONE;
         ipd_job_t job;
         ipd_table_job_view_t probe = {.job = &job};
-        if (ipd_strmap_get(&m->gone, id) != NULL || ipd_table_get_job(m->table, id, &probe) != IPD_ENOTFOUND)
+        int rc = ipd_table_get_job(m->table, id, &probe);
+        if (rc == IPD_ENOTFOUND)
+            return IPD_MODEL_NO_TASK;
+        /* Asked without room for tasks: IPD_ETOOBIG when it has some. A job with a task of each
+         * node is read no further (a stand-in's list finds the Jobs of finished jobs each round). */
+        if ((rc != 0 && rc != IPD_ETOOBIG) || probe.ntasks == 0 || probe.ntasks >= job.nodes.desired)
             return IPD_MODEL_JOB_GONE;
-        return IPD_MODEL_NO_TASK;
+        return task_in_table(m, id, node, probe.ntasks);
     }
     const task_rec_t *t = ipd_model_task(j, node, 0);
     return t != NULL ? t->task.state : IPD_MODEL_JOB_ONLY;
@@ -1153,11 +1181,24 @@ static int publish(ipd_model_t *m, job_rec_t *j, int64_t now)
     /*
      * Every Job seen so far deleted before it finished, by someone else (a POST rolled back after
      * an apiserver refusal, a cancel), and none left: the Jobs not seen yet will not come either.
+     * Other nodes' tasks seen through Redis are no such proof at once: their records come one at
+     * a time (after Redis lost its data, or to a daemon that learns the job from them), and the
+     * others may tell another end. The job waits for them while the tasks seen stay so.
      */
     int torn_down = unseen > 0 && n > 0;
     for (size_t i = 0; i < n && torn_down; i++)
         torn_down = !j->tasks[i].has_kjob && ipd_task_state_is_final((ipd_task_state_t)j->tasks[i].task.state) &&
                     (j->tasks[i].kjob_gone || j->tasks[i].task.state == IPD_TASK_CANCELLED);
+    if (!torn_down) {
+        j->torn_since = 0;
+    } else if (m->remote_feed && m->teardown_wait_ms > 0) {
+        if (j->torn_since == 0 || j->torn_seen != n) {
+            j->torn_since = now;
+            j->torn_seen = (uint32_t)n;
+        }
+        /* Not final meanwhile: the tick looks at it again (ipd_model_tick wakes unfinished jobs). */
+        torn_down = now - j->torn_since >= m->teardown_wait_ms;
+    }
     const ipd_task_t *tasks = NULL; /* the contiguous array, made only when needed */
     const uint8_t *tasks_blank = NULL;
     /* The job is aggregated in place: what it becomes carries started_at / finished_at into the

@@ -142,6 +142,15 @@ void ipd_model_destroy(ipd_model_t *m);
 void ipd_model_set_node(ipd_model_t *m, const char *node, int remote_feed);
 
 /**
+ * With a remote feed: how long (ms) a job whose every task seen so far is cancelled (its Jobs
+ * deleted, by a cancel or a POST rolled back part way) waits for the records of the nodes not
+ * seen yet before it counts them cancelled too and ends. Records come back one at a time after
+ * Redis lost its data or while this daemon learns the job from them; a job that ended at once
+ * would publish `cancelled` for good where the others show how it ended. 0 ends it at once.
+ */
+void ipd_model_set_teardown_wait(ipd_model_t *m, int64_t ms);
+
+/**
  * Applies another node's task as its daemon published it: `job` (borrowed) carries the job's
  * image, pull policy, creation time, spec and, in nodes.desired, the number of nodes it
  * targets, and for a keep job `keep`, spec.refresh_seconds and its node selection `selection`
@@ -176,14 +185,18 @@ void ipd_model_remote_node(ipd_model_t *m, const char *node, int alive);
 
 /** ipd_model_task_held: the model holds neither the job nor a task of the node. */
 #define IPD_MODEL_NO_TASK (-1)
-/** ipd_model_task_held: the job was let go of (evicted, or finished and in the table only). */
+/** ipd_model_task_held: the job was let go of (evicted, or finished and in the table only with
+ * a task of each of its nodes). */
 #define IPD_MODEL_JOB_GONE (-2)
 /** ipd_model_task_held: the model holds the job, but no task of the node. */
 #define IPD_MODEL_JOB_ONLY (-3)
 
 /**
  * The state (ipd_task_state_t) of `node`'s task of job `id` (both borrowed) as this model holds
- * it, or IPD_MODEL_NO_TASK, IPD_MODEL_JOB_GONE or IPD_MODEL_JOB_ONLY.
+ * it, or IPD_MODEL_NO_TASK, IPD_MODEL_JOB_GONE or IPD_MODEL_JOB_ONLY. A finished job the model
+ * let go of that the table holds with fewer tasks than nodes (it ended torn down, or by its
+ * deadline, before some nodes told) is read from the table: its node's task, or
+ * IPD_MODEL_JOB_ONLY.
  */
 int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node);
 

@@ -244,6 +244,10 @@ typedef struct job_rec {
      * (IPD_TIME_NULL while none): its times are the earliest any daemon saw, so that every daemon
      * shows the same, including one that learnt the job from the Redis hashes long after. */
     int64_t started_hint, finished_hint;
+    /* With a remote feed, when every task seen (torn_seen of them) was first found cancelled with
+     * nodes not seen yet (wall ms; 0: not so): the job ends torn down teardown_wait_ms later. */
+    int64_t torn_since;
+    uint32_t torn_seen;
 } job_rec_t;
 _Static_assert(offsetof(job_rec_t, job) == 64, "job_rec_t: the fields before `job` fill one line");
 _Static_assert(sizeof(job_rec_t) % 64 == 0, "job_rec_t: a whole number of lines");
@@ -298,6 +302,7 @@ struct ipd_model {
     ipd_model_stats_t stats;
     char self_node[IPD_NODE_SIZE]; /* node scope: this node; "" in cluster scope */
     int remote_feed;               /* other nodes' tasks come from Redis, not from their Jobs */
+    int64_t teardown_wait_ms;      /* ipd_model_set_teardown_wait */
     ipd_strmap_t lost_nodes;       /* nodes whose daemon is lost -> (void *)1 */
     ipd_strmap_t follows;          /* pod selection text -> follow_rec_t (master/model_follow.c) */
     /*

@@ -1057,21 +1057,28 @@ Test(redis, the_stand_in_gives_up_a_failing_pull_on_a_node_without_a_daemon, .ti
  * stand-in watches the Jobs it lists and publishes the task of one deleted that it never listed:
  * cancelled, and the job ends cancelled everywhere before the next list. Before, node-4's task
  * was never known and the job stayed pulling, one task short, for ever.
+ *
+ * The simulator holds the stand-in's first watch request 2 s, so node-1's record (cancelled)
+ * reaches the stand-in before the deletion of node-4's Job does, as a slower machine had it: with
+ * node-4's task not seen yet, the job took itself for torn down and ended cancelled at once, and
+ * the deletion of a job ended and let go of was not published.
  */
 Test(redis, a_job_cancelled_before_the_stand_in_listed_its_job_ends_cancelled, .timeout = 120)
 {
     w.sim_nodes = 4;
     start_world("rcancel4", NULL, "redis_liveness_ttl 9s\n");
+    h_sim_ok(w.sim.port, "POST", "/_sim/inject", "{\"count\": 1, \"path\": \"watch=1.*notin\", \"delay_ms\": 2000}");
     char *first = pull(0, "nginx:1.27", "[\"node-4\"]");
     want_t listed = {first, {1, 1, 1}, "node-4", NULL, NULL};
     wait_all(&listed, 20000, "the stand-in did not list node-4's first Job");
+    cr_assert(h_sim_injections_used(&w.sim.port), "the stand-in's watch was not held");
     sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 10000}");
     char *id = pull(0, "slow:7", "[\"node-1\", \"node-4\"]");
     /* Through daemon 1, whose table holds the job once the POST is answered (node-1's task):
      * another daemon learns it through Redis, and may not have yet (404). */
     cancel_through(0, id);
     want_t cancelled = {id, {1, 1, 1}, "node-4", "cancelled", "cancelled"};
-    wait_all(&cancelled, 2000, "node-4's task was not cancelled on every daemon before the stand-in's next list");
+    wait_all(&cancelled, 4000, "node-4's task was not cancelled on every daemon once the stand-in's watch ran");
     expect_same_everywhere(id);
     free(first);
     free(id);

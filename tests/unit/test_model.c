@@ -2778,6 +2778,73 @@ Test(model, a_job_cancelled_elsewhere_ends_when_the_daemon_it_went_through_saw_i
     cr_assert_eq(read_job(job.id).job.finished_at, T0 + 2000, "never before it started");
 }
 
+/*
+ * A daemon learns a job from the other nodes' records one at a time (it rebooted while Redis came
+ * back empty and the daemons put their records back): node-b's, cancelled, comes first. Until the
+ * others come, or the teardown wait passes, that is no proof the job was torn down: node-c's and
+ * node-d's records then tell it ended failed, as every other daemon shows it. Before, the job
+ * ended cancelled at the first record, and a final state never changes.
+ */
+Test(model, a_job_learnt_from_a_cancelled_record_first_ends_as_all_its_records_say)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_model_set_teardown_wait(model, 3000);
+    ipd_job_t job = job_of("pj-000000f1", 2, 0);
+    job.nodes.desired = 3;
+    remote_record(&job, "node-b", IPD_TASK_CANCELLED, T0 + 1000);
+    ipd_model_flush(model, T0 + 1100);
+    view_t v = read_job(job.id);
+    cr_assert(!ipd_job_state_is_final((ipd_job_state_t)v.job.state), "ended %s on node-b's record alone",
+              ipd_job_state_name((ipd_job_state_t)v.job.state));
+    remote_record(&job, "node-c", IPD_TASK_SUCCEEDED, T0 + 1500);
+    ipd_model_flush(model, T0 + 2000);
+    remote_record(&job, "node-d", IPD_TASK_FAILED, T0 + 1600);
+    ipd_model_flush(model, T0 + 2500);
+    v = read_job(job.id);
+    cr_assert_eq(v.job.state, IPD_JOB_FAILED, "the job is %s", ipd_job_state_name((ipd_job_state_t)v.job.state));
+    cr_assert_eq(v.job.nodes.cancelled, 1);
+}
+
+/*
+ * The same first record, and no other comes (the POST was rolled back after node-b's Job, or a
+ * cancel deleted Jobs that nothing will tell of): once the teardown wait passed, counted from the
+ * last task seen, the nodes not seen count cancelled and the job ends cancelled. The job, final
+ * and let go of, is read from the table when the stand-in asks what it holds of a node (its
+ * watch saw that node's Job deleted): node-d has no task there, and its record, when it comes,
+ * joins the job. Before, a job let go of was gone to the stand-in, whatever the table held.
+ */
+Test(model, a_job_whose_other_records_never_come_ends_cancelled_after_the_wait)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_model_set_teardown_wait(model, 3000);
+    ipd_job_t job = job_of("pj-000000f2", 2, 0);
+    job.nodes.desired = 3;
+    remote_record(&job, "node-b", IPD_TASK_CANCELLED, T0 + 1000);
+    ipd_model_flush(model, T0 + 1100);
+    remote_record(&job, "node-c", IPD_TASK_CANCELLED, T0 + 2000);
+    ipd_model_flush(model, T0 + 2100);
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 4500); /* 3 400 ms after node-b's, 2 400 after node-c's */
+    cr_assert(!ipd_job_state_is_final((ipd_job_state_t)read_job(job.id).job.state));
+    ipd_model_tick(model);
+    ipd_model_flush(model, T0 + 5200);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.job.state, IPD_JOB_CANCELLED, "the job is %s", ipd_job_state_name((ipd_job_state_t)v.job.state));
+    cr_assert_eq(v.job.nodes.cancelled, 3);
+    cr_assert_eq(v.job.nodes.pending, 0);
+
+    cr_assert_eq(ipd_model_task_held(model, job.id, "node-d"), IPD_MODEL_JOB_ONLY);
+    cr_assert_eq(ipd_model_task_held(model, job.id, "node-b"), IPD_TASK_CANCELLED);
+    remote_record(&job, "node-d", IPD_TASK_CANCELLED, T0 + 5500);
+    ipd_model_flush(model, T0 + 5600);
+    v = read_job(job.id);
+    cr_assert_eq(v.job.state, IPD_JOB_CANCELLED);
+    cr_assert_eq(v.job.nodes.cancelled, 3);
+    cr_assert_eq(v.ntasks, 3, "node-d's record did not join the job (%zu tasks)", v.ntasks);
+    /* With a task of each node, the table is read no further. */
+    cr_assert_eq(ipd_model_task_held(model, job.id, "node-d"), IPD_MODEL_JOB_GONE);
+}
+
 /* A node reboot: the table loses job `id` (as an emptied /dev/shm would), and a new master of
  * node-a starts on it. */
 static void reboot_master(const char *id)
