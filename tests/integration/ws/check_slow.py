@@ -50,7 +50,10 @@ def churn(rounds, tag):
 
 
 async def served():
-    ws = await connect(PORT, "/ws/image-pull-all")
+    # The client's queue unbounded: the updates that follow the snapshot are not read, and a full
+    # queue (32 messages) stops the client reading the socket, so that it never sees the close
+    # frame the worker answers with and gives up after its close timeout (10 to 30 s a run).
+    ws = await connect(PORT, "/ws/image-pull-all", max_queue=None)
     await ws.send('{"op":"subscribe_all"}')
     await expect(ws, "ack")
     m = await recv_json(ws)
