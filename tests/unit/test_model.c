@@ -2778,6 +2778,19 @@ Test(model, a_job_cancelled_elsewhere_ends_when_the_daemon_it_went_through_saw_i
     cr_assert_eq(read_job(job.id).job.finished_at, T0 + 2000, "never before it started");
 }
 
+/* A job of 3 nodes that node-a's daemon (a teardown wait of 3 s) learns from node-b's record,
+ * cancelled, first. */
+static ipd_job_t learnt_cancelled_first(const char *id)
+{
+    ipd_model_set_node(model, "node-a", 1);
+    ipd_model_set_teardown_wait(model, 3000);
+    ipd_job_t job = job_of(id, 2, 0);
+    job.nodes.desired = 3;
+    remote_record(&job, "node-b", IPD_TASK_CANCELLED, T0 + 1000);
+    ipd_model_flush(model, T0 + 1100);
+    return job;
+}
+
 /*
  * A daemon learns a job from the other nodes' records one at a time (it rebooted while Redis came
  * back empty and the daemons put their records back): node-b's, cancelled, comes first. Until the
@@ -2787,12 +2800,7 @@ Test(model, a_job_cancelled_elsewhere_ends_when_the_daemon_it_went_through_saw_i
  */
 Test(model, a_job_learnt_from_a_cancelled_record_first_ends_as_all_its_records_say)
 {
-    ipd_model_set_node(model, "node-a", 1);
-    ipd_model_set_teardown_wait(model, 3000);
-    ipd_job_t job = job_of("pj-000000f1", 2, 0);
-    job.nodes.desired = 3;
-    remote_record(&job, "node-b", IPD_TASK_CANCELLED, T0 + 1000);
-    ipd_model_flush(model, T0 + 1100);
+    ipd_job_t job = learnt_cancelled_first("pj-000000f1");
     view_t v = read_job(job.id);
     cr_assert(!ipd_job_state_is_final((ipd_job_state_t)v.job.state), "ended %s on node-b's record alone",
               ipd_job_state_name((ipd_job_state_t)v.job.state));
@@ -2815,12 +2823,7 @@ Test(model, a_job_learnt_from_a_cancelled_record_first_ends_as_all_its_records_s
  */
 Test(model, a_job_whose_other_records_never_come_ends_cancelled_after_the_wait)
 {
-    ipd_model_set_node(model, "node-a", 1);
-    ipd_model_set_teardown_wait(model, 3000);
-    ipd_job_t job = job_of("pj-000000f2", 2, 0);
-    job.nodes.desired = 3;
-    remote_record(&job, "node-b", IPD_TASK_CANCELLED, T0 + 1000);
-    ipd_model_flush(model, T0 + 1100);
+    ipd_job_t job = learnt_cancelled_first("pj-000000f2");
     remote_record(&job, "node-c", IPD_TASK_CANCELLED, T0 + 2000);
     ipd_model_flush(model, T0 + 2100);
     ipd_model_tick(model);
