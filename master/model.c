@@ -311,6 +311,31 @@ static void remember_gone(ipd_model_t *m, const char *id)
     m->gone_next = (m->gone_next + 1) % m->gone_cap;
 }
 
+/* Copies job `id` and its tasks from the table, with room for `cap` tasks at first (the count a
+ * probe gave): `*tasks` (owned by the caller) holds `*ntasks`. Returns 0 or the table's code. */
+static int table_tasks(ipd_model_t *m, const char *id, size_t cap, ipd_job_t *job, ipd_task_t **tasks, size_t *ntasks)
+{
+    for (cap = cap > 0 ? cap : 1;;) {
+        ipd_task_t *t = malloc(cap * sizeof(*t));
+        if (t == NULL)
+            return -ENOMEM;
+        ipd_table_job_view_t view = {.job = job, .tasks = t, .task_cap = cap};
+        int rc = ipd_table_get_job(m->table, id, &view);
+        if (rc == IPD_ETOOBIG && view.ntasks > cap) {
+            cap = view.ntasks;
+            free(t);
+            continue;
+        }
+        if (rc != 0) {
+            free(t);
+            return rc;
+        }
+        *tasks = t;
+        *ntasks = view.ntasks;
+        return 0;
+    }
+}
+
 /*
  * A job the model let go of (finished, its objects gone) may show up again through a late
  * event. It comes back from the table with its history rather than as a new job, which would
@@ -323,30 +348,19 @@ static int reload_from_table(ipd_model_t *m, const char *id, size_t hash, job_re
      * lookup and no allocation; the 28 KB of room a job's tasks were looked up with each time
      * also moved the heap's end ahead of what it held, a fresh page at a time. */
     ipd_table_job_view_t probe = {.job = &job};
-    int found = ipd_table_get_job(m->table, id, &probe);
-    if (found != 0)
-        return found;
-    size_t cap = probe.ntasks > 0 ? probe.ntasks : 1;
-    for (;;) {
-        ipd_task_t *tasks = malloc(cap * sizeof(*tasks));
-        if (tasks == NULL)
-            return -ENOMEM;
-        ipd_table_job_view_t view = {.job = &job, .tasks = tasks, .task_cap = cap};
-        int rc = ipd_table_get_job(m->table, id, &view);
-        if (rc == IPD_ETOOBIG && view.ntasks > cap) {
-            cap = view.ntasks;
-            free(tasks);
-            continue;
-        }
-        /* The table holds it under `id`: its record's id is `id`, and so is its hash (the record's own
-         * is taken should they ever differ). */
-        if (rc == 0 && strcmp(job.id, id) != 0)
-            hash = ipd_strmap_hash(job.id);
-        if (rc == 0 && (*out = adopt(m, &job, tasks, view.ntasks, hash)) == NULL)
-            rc = -ENOMEM;
-        free(tasks);
+    int rc = ipd_table_get_job(m->table, id, &probe);
+    ipd_task_t *tasks = NULL;
+    size_t ntasks = 0;
+    if (rc != 0 || (rc = table_tasks(m, id, probe.ntasks, &job, &tasks, &ntasks)) != 0)
         return rc;
-    }
+    /* The table holds it under `id`: its record's id is `id`, and so is its hash (the record's own
+     * is taken should they ever differ). */
+    if (strcmp(job.id, id) != 0)
+        hash = ipd_strmap_hash(job.id);
+    if ((*out = adopt(m, &job, tasks, ntasks, hash)) == NULL)
+        rc = -ENOMEM;
+    free(tasks);
+    return rc;
 }
 
 job_rec_t *ipd_model_job(ipd_model_t *m, const char *id, int create)
@@ -928,12 +942,11 @@ void ipd_model_lost_tasks(ipd_model_t *m,
 static int task_in_table(ipd_model_t *m, const char *id, const char *node, size_t ntasks)
 {
     ipd_job_t job;
-    ipd_task_t *tasks = malloc(ntasks * sizeof(*tasks));
-    if (tasks == NULL)
+    ipd_task_t *tasks = NULL;
+    if (table_tasks(m, id, ntasks, &job, &tasks, &ntasks) != 0)
         return IPD_MODEL_JOB_GONE;
-    ipd_table_job_view_t view = {.job = &job, .tasks = tasks, .task_cap = ntasks};
-    int held = ipd_table_get_job(m->table, id, &view) != 0 ? IPD_MODEL_JOB_GONE : IPD_MODEL_JOB_ONLY;
-    for (size_t i = 0; held == IPD_MODEL_JOB_ONLY && i < view.ntasks; i++)
+    int held = IPD_MODEL_JOB_ONLY;
+    for (size_t i = 0; held == IPD_MODEL_JOB_ONLY && i < ntasks; i++)
         if (strcmp(tasks[i].node, node) == 0)
             held = tasks[i].state;
     free(tasks);
@@ -951,9 +964,9 @@ int ipd_model_task_held(ipd_model_t *m, const char *id, const char *node)
         int rc = ipd_table_get_job(m->table, id, &probe);
         if (rc == IPD_ENOTFOUND)
             return IPD_MODEL_NO_TASK;
-        /* Asked without room for tasks: IPD_ETOOBIG when it has some. A job with a task of each
-         * node is read no further (a stand-in's list finds the Jobs of finished jobs each round). */
-        if ((rc != 0 && rc != IPD_ETOOBIG) || probe.ntasks == 0 || probe.ntasks >= job.nodes.desired)
+        /* A job with a task of each node is read no further (a stand-in's list finds the Jobs of
+         * finished jobs each round). */
+        if (rc != 0 || probe.ntasks == 0 || probe.ntasks >= job.nodes.desired)
             return IPD_MODEL_JOB_GONE;
         return task_in_table(m, id, node, probe.ntasks);
     }
