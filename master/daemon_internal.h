@@ -66,6 +66,9 @@ typedef struct daemon_state {
     ipd_strmap_t standin_deleted;       /* nodes without a live daemon whose Node a read found deleted -> (void *)1 */
     ipd_reflector_t *standin_watch;     /* the stand-in's watch of those nodes' Jobs, for deletions (owned) */
     char *standin_watch_sel;            /* its label selector (owned) */
+    ipd_strmap_t standin_watch_alive;   /* the nodes alive when it was made, left out of it -> (void *)1 */
+    ipd_strmap_t standin_rv;            /* lost nodes -> the resourceVersion up to which their daemon saw
+                                         * their Jobs (ipd_redis_link_ops_t.node_alive; owned strings) */
     uint64_t standin_fill_until;        /* loop ms until which this daemon fills Redis in (fill_in); 0, or
                                            UINT64_MAX until its lists are in */
     int standin_filled;                 /* what it put back since: 0, FILLED_FINALS or FILLED_ALL */
@@ -132,6 +135,8 @@ void ipd_daemon_standin_epoch(daemon_state_t *d, const char *epoch);
 void ipd_daemon_follow_stop(daemon_state_t *d);
 /** The same for the stand-in's list. */
 void ipd_daemon_standin_stop(daemon_state_t *d);
+/* Another node's daemon is alive or lost; `rv` as ipd_redis_link_ops_t.node_alive gives it. */
+void ipd_daemon_standin_node(daemon_state_t *d, const char *node, int alive, const char *rv);
 /** The model's create_keep_job and cancel_job actions (ctx: the daemon_state_t). */
 void ipd_daemon_create_keep_job(void *ctx, const ipd_job_t *like, const char *image, const char *selection);
 void ipd_daemon_cancel_job(void *ctx, const char *id);

@@ -483,11 +483,12 @@ static void redis_slot_granted(void *ctx, const char *id, const char *node, cons
     }
 }
 
-static void redis_node_alive(void *ctx, const char *node, int alive)
+static void redis_node_alive(void *ctx, const char *node, int alive, const char *rv)
 {
     daemon_state_t *d = ctx;
     if (d->model != NULL)
         ipd_model_remote_node(d->model, node, alive);
+    ipd_daemon_standin_node(d, node, alive, rv);
 }
 
 static void redis_epoch(void *ctx, const char *epoch)

@@ -68,7 +68,16 @@ typedef struct standin_read {
     struct standin_read *next;
 } standin_read_t;
 
-static void watch_jobs(daemon_state_t *d, const char *sel);
+static void watch_jobs(daemon_state_t *d, const char *sel, const ipd_strmap_t *alive);
+
+/* Frees the values of `m` (owned strings). */
+static void free_values(ipd_strmap_t *m)
+{
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while ((e = ipd_strmap_next(m, &b, e)) != NULL)
+        free(e->value);
+}
 
 static void add_alive(void *ctx, const char *node)
 {
@@ -156,7 +165,25 @@ void ipd_daemon_standin_stop(daemon_state_t *d)
     while (d->standin_reads != NULL)
         read_free(d->standin_reads);
     ipd_strmap_dispose(&d->standin_deleted);
-    watch_jobs(d, NULL);
+    watch_jobs(d, NULL, NULL);
+    free_values(&d->standin_rv);
+    ipd_strmap_dispose(&d->standin_rv);
+}
+
+void ipd_daemon_standin_node(daemon_state_t *d, const char *node, int alive, const char *rv)
+{
+    if (alive) {
+        free(ipd_strmap_del(&d->standin_rv, node));
+        return;
+    }
+    char *was = ipd_strmap_get(&d->standin_rv, node), *copy;
+    if (rv[0] == '\0' || (was != NULL && strcmp(was, rv) == 0))
+        return;
+    if ((copy = strdup(rv)) == NULL || ipd_strmap_put(&d->standin_rv, node, copy) != 0) {
+        free(copy);
+        return;
+    }
+    free(was);
 }
 
 static void listed_key(const char *id, const char *node, char out[IPD_JOB_ID_SIZE + IPD_NODE_SIZE + 2])
@@ -817,18 +844,63 @@ static void watch_nothing(void *ctx)
     (void)ctx;
 }
 
+/* Whether resourceVersion `a` comes before `b`: both decimal numbers, as the apiserver's are
+ * (etcd revisions); anything else is not ordered. */
+static int rv_before(const char *a, const char *b)
+{
+    size_t la = strspn(a, "0123456789"), lb = strspn(b, "0123456789");
+    if (la == 0 || lb == 0 || a[la] != '\0' || b[lb] != '\0')
+        return 0;
+    return la != lb ? la < lb : strcmp(a, b) < 0;
+}
+
+/*
+ * Where a new watch of the stand-in starts (`from`, "" for a list), made anew because the nodes
+ * alive changed (`alive`: those it leaves out). A list would miss every Job created and deleted
+ * before it: on the nodes the old watch covered, since that watch's last resourceVersion; on a
+ * node just lost, since its daemon last saw its Jobs (the daemon wrote that resourceVersion into
+ * Redis, ipd_redis_link_note_rv), for that daemon was dead while its liveness key lived on, and
+ * a cancel then left that node's task unpublished for ever. So the new watch starts from the
+ * oldest of those, and its replay of what came since publishes those deletions (on_watched_job;
+ * a deletion the model holds the task of changes nothing). Without the old watch's version, a
+ * version that is not a number, or one the apiserver no longer keeps (410), it lists.
+ */
+static void watch_from(const daemon_state_t *d, const ipd_strmap_t *alive, char from[IPD_REDIS_RV_SIZE])
+{
+    from[0] = '\0';
+    if (d->standin_watch == NULL || alive == NULL)
+        return;
+    snprintf(from, IPD_REDIS_RV_SIZE, "%s", ipd_reflector_resource_version(d->standin_watch));
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while (from[0] != '\0' && (e = ipd_strmap_next(&d->standin_watch_alive, &b, e)) != NULL) {
+        const char *rv = ipd_strmap_get(alive, e->key) == NULL ? ipd_strmap_get(&d->standin_rv, e->key) : NULL;
+        if (rv == NULL)
+            continue;
+        if (rv_before(rv, from))
+            snprintf(from, IPD_REDIS_RV_SIZE, "%s", rv);
+        else if (!rv_before(from, rv) && strcmp(from, rv) != 0)
+            from[0] = '\0';
+    }
+}
+
 /* The stand-in's watch of the Jobs its lists select (`sel`, borrowed; NULL: none, the lease is
- * not held): made anew when the nodes alive change. */
-static void watch_jobs(daemon_state_t *d, const char *sel)
+ * not held): made anew when the nodes alive (`alive`, borrowed: those `sel` leaves out) change. */
+static void watch_jobs(daemon_state_t *d, const char *sel, const ipd_strmap_t *alive)
 {
     if (sel != NULL && d->standin_watch_sel != NULL && strcmp(sel, d->standin_watch_sel) == 0)
         return;
+    char from[IPD_REDIS_RV_SIZE];
+    watch_from(d, sel != NULL ? alive : NULL, from);
     ipd_reflector_destroy(d->standin_watch);
     d->standin_watch = NULL;
     free(d->standin_watch_sel);
     d->standin_watch_sel = NULL;
-    if (sel == NULL)
+    ipd_strmap_clear(&d->standin_watch_alive);
+    if (sel == NULL) {
+        ipd_strmap_dispose(&d->standin_watch_alive);
         return;
+    }
     static const ipd_reflector_ops_t ops = {
         .on_list_begin = watch_nothing, .on_object = on_watched_job, .on_list_end = watch_nothing};
     char path[IPD_NAMESPACE_SIZE + 32];
@@ -839,21 +911,35 @@ static void watch_jobs(daemon_state_t *d, const char *sel)
     int rc = (d->standin_watch_sel = strdup(sel)) == NULL
                  ? -ENOMEM
                  : ipd_reflector_create(d->loop, d->kube, &spec, &ops, d, &d->standin_watch);
+    size_t b = 0;
+    ipd_strmap_entry_t *e = NULL;
+    while (rc == 0 && alive != NULL && (e = ipd_strmap_next(alive, &b, e)) != NULL)
+        rc = ipd_strmap_put(&d->standin_watch_alive, e->key, (void *)1);
     if (rc != 0) {
         ipd_warn("redis", "cannot watch the Jobs of nodes without a live daemon: %s", ipd_strerror(rc));
+        ipd_reflector_destroy(d->standin_watch);
+        ipd_strmap_dispose(&d->standin_watch_alive);
         free(d->standin_watch_sel);
         d->standin_watch_sel = NULL;
         d->standin_watch = NULL;
         return;
     }
-    ipd_reflector_start(d->standin_watch);
+    if (from[0] != '\0') {
+        ipd_debug("redis", "watching the Jobs of nodes without a live daemon from resourceVersion %s", from);
+        ipd_reflector_start_at(d->standin_watch, from);
+    } else {
+        ipd_reflector_start(d->standin_watch);
+    }
 }
 
 void ipd_daemon_standin_tick(daemon_state_t *d)
 {
     uint64_t now = ipd_mloop_clock_ms();
     if ((d->cfg.scope != IPD_SCOPE_NODE || d->redis == NULL) && d->standin_watch != NULL)
-        watch_jobs(d, NULL);
+        watch_jobs(d, NULL, NULL);
+    /* How far this daemon saw its node's Jobs, for whoever stands in once it is lost (watch_from). */
+    if (d->cfg.scope == IPD_SCOPE_NODE && d->redis != NULL && d->refl[IPD_MODEL_KJOBS] != NULL)
+        ipd_redis_link_note_rv(d->redis, ipd_reflector_resource_version(d->refl[IPD_MODEL_KJOBS]));
     if (d->cfg.scope != IPD_SCOPE_NODE || d->redis == NULL || d->kube == NULL || d->model == NULL || !d->synced ||
         d->standin_list != NULL || now - d->standin_polled_ms < d->cfg.redis_liveness_ttl_ms / 3)
         return;
@@ -861,7 +947,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     int held = ipd_redis_link_lease(d->redis, STANDIN_LEASE, 1);
     fill_in(d, held);
     if (!held) {
-        watch_jobs(d, NULL);
+        watch_jobs(d, NULL, NULL);
         return;
     }
     standin_list_t *l = calloc(1, sizeof(*l));
@@ -898,7 +984,7 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     l->jobs = l->pods_path == NULL;
     d->standin_rounds++;
     if (rc == 0)
-        watch_jobs(d, d->cfg.redis_standin_watch ? sel.data : NULL);
+        watch_jobs(d, d->cfg.redis_standin_watch ? sel.data : NULL, &l->alive);
     free(esc);
     ipd_buf_dispose(&sel);
     /* The names are the link's: not kept past this call. */

@@ -134,17 +134,24 @@ static const char drop_script[] =
 
 /*
  * This node is alive; the epoch (set if absent: the candidate ARGV[5], a colon and Redis's time
- * in ms, so that the slot script can tell how old it is); which nodes are alive.
+ * in ms, so that the slot script can tell how old it is); the resourceVersion up to which this
+ * node's daemon has seen its Jobs (ARGV[6], into the hash KEYS[4]; "" leaves it); which nodes are
+ * alive, three elements each: the node, whether its key exists, and for one that does not the
+ * resourceVersion its daemon last wrote ("" if none).
  */
 static const char liveness_script[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
                                       "redis.call('SADD', KEYS[2], ARGV[3]) "
+                                      "if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[6]) end "
                                       "local t = redis.call('TIME') "
                                       "redis.call('SET', KEYS[3], ARGV[5] .. ':' .. (t[1] * 1000 + "
                                       "math.floor(t[2] / 1000)), 'NX') "
                                       "local out = {redis.call('GET', KEYS[3])} "
                                       "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
+                                      "local a = redis.call('EXISTS', ARGV[4] .. n) "
                                       "out[#out + 1] = n "
-                                      "out[#out + 1] = redis.call('EXISTS', ARGV[4] .. n) "
+                                      "out[#out + 1] = a "
+                                      "if a == 0 then out[#out + 1] = redis.call('HGET', KEYS[4], n) or '' "
+                                      "else out[#out + 1] = '' end "
                                       "end "
                                       "return out";
 
@@ -230,7 +237,7 @@ struct ipd_redis_link {
     char username[IPD_CONFIG_INSTANCE_SIZE];
     char *password; /* owned; NULL for none */
     char k_stream[KEY_SIZE], k_seq[KEY_SIZE], k_nodes[KEY_SIZE], k_epoch[KEY_SIZE], k_alive[KEY_SIZE],
-        k_tasks[KEY_SIZE], p_tasks[KEY_SIZE], p_alive[KEY_SIZE], k_left[KEY_SIZE], p_left[KEY_SIZE];
+        k_tasks[KEY_SIZE], p_tasks[KEY_SIZE], p_alive[KEY_SIZE], k_left[KEY_SIZE], p_left[KEY_SIZE], k_rv[KEY_SIZE];
     char maxlen[24], ttl[24];
     int read_count;          /* XREAD COUNT (redis_read_count) ... */
     char read_count_arg[16]; /* ... as its argument */
@@ -239,6 +246,10 @@ struct ipd_redis_link {
     char token[40];     /* this process: the liveness key's value */
     char epoch[40];     /* Redis's epoch as last seen; "" before the first */
     char candidate[40]; /* the epoch this daemon sets when there is none; new after each read */
+    /* This node's Jobs' resourceVersion as the owner last noted it (ipd_redis_link_note_rv), and as
+     * it was at the liveness script before: the one written, so that what the daemon saw up to
+     * it was published (the turn's changes go out after the script) */
+    char rv_now[IPD_REDIS_RV_SIZE], rv_prev[IPD_REDIS_RV_SIZE];
 
     ipd_redis_conn_t wr, rd;
     ipd_redis_state_t state;
@@ -1203,31 +1214,40 @@ static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
     uint64_t lost = 0;
     l->nalive = 0;
     note_alive(l, l->node);
-    for (size_t i = 1; i + 1 < r->elements; i += 2) {
-        const redisReply *n = r->element[i], *alive = r->element[i + 1];
+    for (size_t i = 1; i + 2 < r->elements; i += 3) {
+        const redisReply *n = r->element[i], *alive = r->element[i + 1], *rv = r->element[i + 2];
         if (n->type != REDIS_REPLY_STRING || alive->type != REDIS_REPLY_INTEGER || n->len >= IPD_NODE_SIZE)
             continue;
-        char node[IPD_NODE_SIZE];
+        char node[IPD_NODE_SIZE], seen[IPD_REDIS_RV_SIZE] = "";
         snprintf(node, sizeof(node), "%.*s", (int)n->len, n->str);
         if (strcmp(node, l->node) == 0)
             continue;
+        if (rv->type == REDIS_REPLY_STRING && rv->len < sizeof(seen))
+            snprintf(seen, sizeof(seen), "%.*s", (int)rv->len, rv->str);
         lost += alive->integer == 0;
         if (alive->integer != 0)
             note_alive(l, node);
         if (l->ops.node_alive != NULL)
-            l->ops.node_alive(l->ops.ctx, node, alive->integer != 0);
+            l->ops.node_alive(l->ops.ctx, node, alive->integer != 0, seen);
     }
     l->stats.nodes_lost = lost;
 }
 
 static void liveness(ipd_redis_link_t *l)
 {
-    const char *argv[] = {"EVAL",   liveness_script, "3",     l->k_alive, l->k_nodes,  l->k_epoch,
-                          l->token, l->ttl,          l->node, l->p_alive, l->candidate};
-    size_t len[11];
-    for (int i = 0; i < 11; i++)
+    const char *argv[] = {"EVAL",   liveness_script, "4",     l->k_alive, l->k_nodes,   l->k_epoch, l->k_rv,
+                          l->token, l->ttl,          l->node, l->p_alive, l->candidate, l->rv_prev};
+    size_t len[13];
+    for (int i = 0; i < 13; i++)
         len[i] = strlen(argv[i]);
-    command(l, &l->wr, on_liveness, 11, argv, len);
+    command(l, &l->wr, on_liveness, 13, argv, len);
+    memcpy(l->rv_prev, l->rv_now, sizeof(l->rv_prev));
+}
+
+void ipd_redis_link_note_rv(ipd_redis_link_t *l, const char *rv)
+{
+    if (l != NULL && strlen(rv) < sizeof(l->rv_now))
+        snprintf(l->rv_now, sizeof(l->rv_now), "%s", rv);
 }
 
 static void on_live_timer(ipd_mloop_timer_t *t)
@@ -1493,6 +1513,7 @@ int ipd_redis_link_create(ipd_mloop_t *loop, const ipd_config_t *cfg, const ipd_
     snprintf(l->k_left, KEY_SIZE, "{%s}:left:%s", p, l->node);
     snprintf(l->k_tasks, KEY_SIZE, "{%s}:tasks:%s", p, l->node);
     snprintf(l->k_alive, KEY_SIZE, "{%s}:alive:%s", p, l->node);
+    snprintf(l->k_rv, KEY_SIZE, "{%s}:rv", p);
     snprintf(l->p_lease, KEY_SIZE, "{%s}:lease:", p);
     snprintf(l->p_slots, KEY_SIZE, "{%s}:slots:", p);
     snprintf(l->slots_ttl, sizeof(l->slots_ttl), "%" PRIu64, cfg->redis_slots_ttl_ms);

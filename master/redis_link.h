@@ -12,6 +12,8 @@
  *   {p}:nodes         set of the nodes whose daemon connected (the liveness script adds it), or
  *                     for which another daemon stood in (ipd_redis_link_stand_in)
  *   {p}:alive:<node>  liveness key, TTL redis_liveness_ttl, refreshed every third of it
+ *   {p}:rv            hash node -> the resourceVersion up to which its daemon saw its Jobs,
+ *                     written by the liveness script (ipd_redis_link_note_rv)
  *   {p}:epoch         random token set once (SET NX): a new value means Redis lost its data
  *   {p}:lease:<name>  the node that holds lease <name> (ipd_redis_link_lease), with a TTL
  *   {p}:slots:<job>   hash of the parallelism slots of a job (ipd_redis_link_slot): node -> r
@@ -44,6 +46,8 @@
 
 /** The version byte of the records this build writes; records with a larger one are skipped. */
 #define IPD_REDIS_RECORD_VERSION 1
+/** Room for a resourceVersion the link carries (ipd_redis_link_note_rv), its NUL included. */
+#define IPD_REDIS_RV_SIZE 64
 
 typedef enum ipd_redis_state {
     IPD_REDIS_OFF = 0,     /**< not configured */
@@ -60,8 +64,12 @@ typedef struct ipd_redis_link_ops {
      * they are in Redis (the Stream never does).
      */
     void (*apply)(void *ctx, const ipd_job_t *job, const char *selection, const ipd_task_t *task);
-    /** Another node's daemon is alive or lost (its liveness key expired). */
-    void (*node_alive)(void *ctx, const char *node, int alive);
+    /**
+     * Another node's daemon is alive or lost (its liveness key expired). For a lost one, `rv` is
+     * the resourceVersion up to which it had seen its node's Jobs (ipd_redis_link_note_rv), ""
+     * if it wrote none.
+     */
+    void (*node_alive)(void *ctx, const char *node, int alive, const char *rv);
     /** Publish every task of this node again (ipd_redis_link_publish for each). */
     void (*republish)(void *ctx);
     /** A daemon dropped job `id`: it aged out of that node's history (ipd_redis_link_drop). */
@@ -156,6 +164,14 @@ int ipd_redis_link_stand_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t 
  */
 int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t node_count, const char *selection,
                            int node_alive, const ipd_task_t *task);
+
+/**
+ * Notes the resourceVersion (borrowed) up to which this daemon has seen its node's Jobs. Each
+ * liveness script writes the one noted at the script before into {p}:rv, so that a daemon
+ * standing in once this one is lost can watch its Jobs from there and miss no deletion
+ * (master/daemon_standin.c). Longer than IPD_REDIS_RV_SIZE - 1 bytes: ignored.
+ */
+void ipd_redis_link_note_rv(ipd_redis_link_t *l, const char *rv);
 
 /** Calls `fn` for this node and each node whose liveness key existed at the last liveness script. */
 void ipd_redis_link_alive_nodes(const ipd_redis_link_t *l, void (*fn)(void *ctx, const char *node), void *ctx);

@@ -1230,6 +1230,50 @@ Test(redis, a_job_created_while_a_node_s_daemon_is_dead_ends_as_its_job_says, .t
     stop_world();
 }
 
+/* True once Redis holds the resourceVersion up to which node-3's daemon saw its Jobs. */
+static int node_3_rv_written(void *ctx)
+{
+    (void)ctx;
+    char cmd[200], out[64] = "";
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HGET '{imgpulld}:rv' node-3", w.redis.port);
+    h_sh(cmd, out, sizeof(out));
+    return atoll(out) > 0;
+}
+
+/*
+ * Daemon 3 is killed, and before its liveness key expires (9 s) a job onto node-1 and node-3 is
+ * made and cancelled through daemon 1: node-3's Job is created and deleted while nobody watches
+ * it (daemon 3 is dead; the stand-in's watch leaves node-3 out while its key lives). Once node-3
+ * is lost, the stand-in's new watch starts from the resourceVersion daemon 3 last wrote into
+ * Redis, and its replay of node-3's Jobs publishes the task cancelled, as node-3's daemon counts
+ * a Job deleted before the pull ended. Before, the new watch listed first: the Job was gone, no
+ * task of node-3 ever came, and the job ended without it (the old watch's own resourceVersion
+ * would not do either: a Job of node-4 moved it past the deletion).
+ */
+Test(redis, a_job_made_and_cancelled_while_a_dead_daemon_s_key_lives_shows_its_task_cancelled, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rgap", NULL, "redis_liveness_ttl 9s\n");
+    cr_assert(h_wait(node_3_rv_written, NULL, 15000), "daemon 3 did not write how far it saw its Jobs");
+    kill_daemon(2);
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
+    char *id = pull(0, "slow:9", "[\"node-1\", \"node-3\"]");
+    cancel_through(0, id);
+    /* A Job of node-4 (no daemon) moves the stand-in's watch past that deletion: the new watch
+     * must start from daemon 3's version, not from the old watch's. */
+    char *later = pull(0, "nginx:1.27", "[\"node-4\"]");
+    want_t listed = {later, {1, 1, 0}, "node-4", NULL, NULL};
+    wait_all(&listed, 8000, "the stand-in did not list node-4's Job");
+    want_t cancelled = {id, {1, 1, 0}, "node-3", "cancelled", "cancelled"};
+    wait_all(&cancelled, 25000, "node-3's task did not show cancelled once node-3 was lost");
+    json_t *job = get_job(1, id);
+    cr_expect_str_eq(str(task_of(job, "node-3"), "reason"), "Cancelled");
+    json_decref(job);
+    free(later);
+    free(id);
+    stop_world();
+}
+
 /*
  * Daemon 3 is killed while node-3's pull runs: its table keeps the task pulling. The stand-in
  * sees node-3's Job complete and publishes the task succeeded, and Kubernetes deletes the Job
