@@ -259,6 +259,20 @@ static void apply_kjob(ipd_model_t *m, ipd_model_kind_t kind, ipd_watch_type_t t
     ipd_kube_job_info_t info;
     if (ipd_kube_job_parse(obj, &info) != 0)
         return;
+    /*
+     * A Job deleted whose task this model does not hold: made and deleted between two reads of
+     * its collection (a loop turn keeps the last event of each object: a POST cancelled at once),
+     * or while this master did not run (the replay of master/daemon_kube.c). Its deletion is the
+     * only trace of that task, and without it the job stays a task short for ever: the task is
+     * made from the Job's last state and ends as a deleted Job's does (cancelled, or as the Job
+     * ended). A job let go of stays so; a Job that ended, of a job held nowhere here, aged out
+     * of the history and is not brought back; keep jobs follow their own rules.
+     */
+    if (type == IPD_WATCH_DELETED && !info.keep && !info.anchor) {
+        int held = ipd_model_task_held(m, info.job_id, info.node);
+        if (held == IPD_MODEL_JOB_ONLY || (held == IPD_MODEL_NO_TASK && !info.complete && !info.failed))
+            apply_kjob(m, kind, IPD_WATCH_ADDED, obj);
+    }
     job_rec_t *j = ipd_model_job(m, info.job_id, type != IPD_WATCH_DELETED);
     if (j != NULL && info.keep) {
         j->job.keep = 1;

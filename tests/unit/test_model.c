@@ -643,6 +643,42 @@ Test(model, deleted_job_with_its_only_task_pulling_is_cancelled)
     cr_assert_eq(ipd_model_stats(model)->jobs, 0, "a final job without objects leaves memory");
 }
 
+/*
+ * A Job made and deleted between two reads of the Jobs (a loop turn keeps the last event of each
+ * object: a POST cancelled at once) is seen only as its deletion. Before, the model ignored a
+ * deletion whose task it did not hold: the job stayed a task short for ever.
+ */
+Test(model, a_job_seen_only_as_its_deletion_ends_its_task_cancelled)
+{
+    ipd_job_t job = job_of("pj-00000010", 3, 0);
+    add_kjob(&job, "node-b", 2, 0);
+    ipd_model_flush(model, T0 + 1000);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&job, "node-a", 2, 0));
+    ipd_model_flush(model, T0 + 2000);
+    view_t v = read_job(job.id);
+    cr_assert_eq(v.ntasks, 2, "node-a's task was not made from its deleted Job");
+    cr_assert_eq(task_on(&v, "node-a")->state, IPD_TASK_CANCELLED);
+    cr_assert_str_eq(task_on(&v, "node-a")->reason, "Cancelled");
+    cr_assert_eq(v.job.nodes.cancelled, 1);
+
+    /* A job this model held nothing of: its one Job, deleted unfinished, ends it cancelled. */
+    ipd_job_t only = job_of("pj-00000011", 3, 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob(&only, "node-a", 1, 0));
+    ipd_model_flush(model, T0 + 3000);
+    v = read_job(only.id);
+    cr_assert_eq(v.ntasks, 1);
+    cr_assert_eq(v.tasks[0].state, IPD_TASK_CANCELLED);
+    cr_assert_eq(v.job.state, IPD_JOB_CANCELLED);
+
+    /* A Job that ended, of a job held nowhere here (aged out of the history): not brought back. */
+    ipd_job_t old = job_of("pj-00000012", 3, 0);
+    apply(IPD_MODEL_KJOBS, IPD_WATCH_DELETED, kjob_finished(&old, "node-a", "Complete", "CompletionsReached"));
+    ipd_model_flush(model, T0 + 4000);
+    ipd_job_t none;
+    ipd_table_job_view_t probe = {.job = &none};
+    cr_assert_eq(ipd_table_get_job(table, old.id, &probe), IPD_ENOTFOUND);
+}
+
 Test(model, parallelism_resumes_one_suspended_job_at_a_time)
 {
     ipd_job_t job = job_of("pj-00000009", 3, 1);
