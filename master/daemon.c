@@ -151,6 +151,7 @@ static void on_tick(ipd_mloop_timer_t *t)
     ipd_model_tick(d->model);
     ipd_daemon_follow_tick(d);
     ipd_daemon_standin_tick(d);
+    ipd_daemon_replay_tick(d);
     ipd_daemon_publish_stats(d);
     notify_status(d);
     ipd_mloop_timer_start(d->loop, t, TICK_MS);

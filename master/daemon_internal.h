@@ -34,9 +34,15 @@ typedef struct daemon_state {
                                                   * without node scope and Redis */
     ipd_strmap_t pod_events;                     /* node scope: "ns/name" -> the Events reflector of that pod */
     ipd_redis_link_t *redis;                     /* NULL without Redis */
-    int republish_pending;                       /* Redis asked for this node's tasks before the first list completed */
-    int synced;      /* every reflector completed its first list and the model published it */
-    int ever_synced; /* READY=1 was sent once: the watchdog runs from then on */
+    /* This node's Jobs replayed, once, from where the master before this one saw them
+     * (ipd_daemon_replay_tick): the version ("" none), the watch while it runs, until when. */
+    char replay_from[IPD_REDIS_RV_SIZE];
+    ipd_reflector_t *replay;
+    uint64_t replay_until;
+    int replay_done;
+    int republish_pending; /* Redis asked for this node's tasks before the first list completed */
+    int synced;            /* every reflector completed its first list and the model published it */
+    int ever_synced;       /* READY=1 was sent once: the watchdog runs from then on */
     int stopping;
     int reload_pending; /* RELOADING=1 sent; READY=1 waits for the new workers */
     uint64_t reload_started_ms;
@@ -135,6 +141,13 @@ void ipd_daemon_standin_epoch(daemon_state_t *d, const char *epoch);
 void ipd_daemon_follow_stop(daemon_state_t *d);
 /** The same for the stand-in's list. */
 void ipd_daemon_standin_stop(daemon_state_t *d);
+/*
+ * The deletions of this node's Jobs the master missed while it did not run: with Redis, once
+ * listed, this node's Jobs are watched from the resourceVersion the master before it last wrote
+ * (ipd_redis_link_ops_t.own_rv), for a liveness TTL, and each deletion goes to the model; call
+ * each tick (master/daemon_kube.c).
+ */
+void ipd_daemon_replay_tick(daemon_state_t *d);
 /* Another node's daemon is alive or lost; `rv` as ipd_redis_link_ops_t.node_alive gives it. */
 void ipd_daemon_standin_node(daemon_state_t *d, const char *node, int alive, const char *rv);
 /** The model's create_keep_job and cancel_job actions (ctx: the daemon_state_t). */

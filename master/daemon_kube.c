@@ -372,8 +372,71 @@ int ipd_daemon_kube_start(daemon_state_t *d)
     return start_reflectors(d);
 }
 
+static void replay_nothing(void *ctx)
+{
+    (void)ctx;
+}
+
+/* The replay's events: a deletion goes to the model (apply_kjob in master/model_kube.c makes a
+ * task it did not hold from the Job), the rest is older than what the lists gave. */
+static void replay_object(void *ctx, ipd_watch_type_t type, json_t *obj)
+{
+    daemon_state_t *d = ctx;
+    if (type == IPD_WATCH_DELETED && d->model != NULL)
+        ipd_model_ops(IPD_MODEL_KJOBS)->on_object(d->model, type, obj);
+}
+
+static void replay_stop(daemon_state_t *d)
+{
+    if (d->replay == NULL)
+        return;
+    add_stats(&d->base, ipd_reflector_stats(d->replay));
+    ipd_reflector_destroy(d->replay);
+    d->replay = NULL;
+    d->replay_done = 1;
+}
+
+/*
+ * A master killed and started again within its liveness TTL (a crash, a restart by systemd) is
+ * never taken for lost, so no stand-in covers its node meanwhile, and its lists do not show a Job
+ * made and deleted in between (a POST and its cancel): that task would have no source, and its
+ * job would end without it, or never. The master before it wrote into Redis how far it saw this
+ * node's Jobs (ipd_redis_link_note_rv); once this one has listed, it watches them from there for
+ * a liveness TTL and hands the model each deletion. A version the apiserver no longer keeps (410)
+ * makes that watch list, and a deletion from before it is missed, as before.
+ */
+void ipd_daemon_replay_tick(daemon_state_t *d)
+{
+    if (d->replay != NULL && ipd_mloop_clock_ms() >= d->replay_until)
+        replay_stop(d);
+    if (d->replay != NULL || d->replay_done || d->replay_from[0] == '\0' || !d->synced || d->kube == NULL ||
+        d->model == NULL || d->refl[IPD_MODEL_KJOBS] == NULL || d->cfg.scope != IPD_SCOPE_NODE)
+        return;
+    static const ipd_reflector_ops_t ops = {
+        .on_list_begin = replay_nothing, .on_object = replay_object, .on_list_end = replay_nothing};
+    char path[IPD_NAMESPACE_SIZE + 32], node_label[64], sel[128];
+    snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", d->cfg.namespace);
+    ipd_kube_node_label(d->cfg.node_name, node_label);
+    snprintf(sel, sizeof(sel), "%s,%s=%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
+    ipd_reflector_spec_t spec = {.name = "replayed jobs", .path = path, .label_selector = sel};
+    ipd_daemon_reflector_spec(&d->cfg, &spec);
+    d->replay_done = 1;
+    int rc = ipd_reflector_create(d->loop, d->kube, &spec, &ops, d, &d->replay);
+    if (rc != 0) {
+        ipd_warn("master", "cannot watch this node's Jobs from resourceVersion %s: %s", d->replay_from,
+                 ipd_strerror(rc));
+        d->replay = NULL;
+        return;
+    }
+    ipd_info("master", "watching this node's Jobs from resourceVersion %s, where the master before this one saw them",
+             d->replay_from);
+    d->replay_until = ipd_mloop_clock_ms() + d->cfg.redis_liveness_ttl_ms;
+    ipd_reflector_start_at(d->replay, d->replay_from);
+}
+
 void ipd_daemon_kube_stop(daemon_state_t *d)
 {
+    replay_stop(d);
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
         ipd_reflector_destroy(d->refl[k]);
         d->refl[k] = NULL;
@@ -407,6 +470,8 @@ void ipd_daemon_kube_drain(daemon_state_t *d)
         ipd_reflector_drain(e->value);
     if (d->standin_watch != NULL)
         ipd_reflector_drain(d->standin_watch);
+    if (d->replay != NULL)
+        ipd_reflector_drain(d->replay);
 }
 
 void ipd_daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stats_t *sum)
@@ -420,6 +485,8 @@ void ipd_daemon_kube_reflector_stats(const daemon_state_t *d, ipd_reflector_stat
         add_stats(sum, ipd_reflector_stats(e->value));
     if (d->standin_watch != NULL)
         add_stats(sum, ipd_reflector_stats(d->standin_watch));
+    if (d->replay != NULL)
+        add_stats(sum, ipd_reflector_stats(d->replay));
 }
 
 /* Those of wanted() as the reflectors started (the Redis setting may change at a reload). */
@@ -494,6 +561,13 @@ static void redis_node_alive(void *ctx, const char *node, int alive, const char 
 static void redis_epoch(void *ctx, const char *epoch)
 {
     ipd_daemon_standin_epoch(ctx, epoch);
+}
+
+static void redis_own_rv(void *ctx, const char *rv)
+{
+    daemon_state_t *d = ctx;
+    if (d->replay_from[0] == '\0' && !d->replay_done)
+        snprintf(d->replay_from, sizeof(d->replay_from), "%s", rv);
 }
 
 typedef struct republish_ctx {
@@ -578,6 +652,7 @@ int ipd_daemon_redis_apply(daemon_state_t *d)
                                 .slot_granted = redis_slot_granted,
                                 .stood_in_left = ipd_daemon_stood_in_left,
                                 .epoch = redis_epoch,
+                                .own_rv = redis_own_rv,
                                 .ctx = d};
     char err[512];
     int rc = ipd_redis_link_create(d->loop, &d->cfg, &ops, &d->redis, err, sizeof(err));

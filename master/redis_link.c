@@ -135,17 +135,19 @@ static const char drop_script[] =
 /*
  * This node is alive; the epoch (set if absent: the candidate ARGV[5], a colon and Redis's time
  * in ms, so that the slot script can tell how old it is); the resourceVersion up to which this
- * node's daemon has seen its Jobs (ARGV[6], into the hash KEYS[4]; "" leaves it); which nodes are
- * alive, three elements each: the node, whether its key exists, and for one that does not the
- * resourceVersion its daemon last wrote ("" if none).
+ * node's daemon has seen its Jobs (ARGV[6], into the hash KEYS[4]; "" leaves it). Returns the
+ * epoch, the version this node had there before ("" if none), and which nodes are alive, three
+ * elements each: the node, whether its key exists, and for one that does not the resourceVersion
+ * its daemon last wrote ("" if none).
  */
 static const char liveness_script[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
                                       "redis.call('SADD', KEYS[2], ARGV[3]) "
+                                      "local mine = redis.call('HGET', KEYS[4], ARGV[3]) or '' "
                                       "if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[6]) end "
                                       "local t = redis.call('TIME') "
                                       "redis.call('SET', KEYS[3], ARGV[5] .. ':' .. (t[1] * 1000 + "
                                       "math.floor(t[2] / 1000)), 'NX') "
-                                      "local out = {redis.call('GET', KEYS[3])} "
+                                      "local out = {redis.call('GET', KEYS[3]), mine} "
                                       "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
                                       "local a = redis.call('EXISTS', ARGV[4] .. n) "
                                       "out[#out + 1] = n "
@@ -250,6 +252,7 @@ struct ipd_redis_link {
      * it was at the liveness script before: the one written, so that what the daemon saw up to
      * it was published (the turn's changes go out after the script) */
     char rv_now[IPD_REDIS_RV_SIZE], rv_prev[IPD_REDIS_RV_SIZE];
+    int own_rv_told; /* ops.own_rv was called */
 
     ipd_redis_conn_t wr, rd;
     ipd_redis_state_t state;
@@ -1214,7 +1217,16 @@ static void on_liveness(redisAsyncContext *ac, void *reply, void *priv)
     uint64_t lost = 0;
     l->nalive = 0;
     note_alive(l, l->node);
-    for (size_t i = 1; i + 2 < r->elements; i += 3) {
+    /* What the master before this one saw last, once (ipd_redis_link_ops_t.own_rv). */
+    const redisReply *mine = r->elements > 1 ? r->element[1] : NULL;
+    if (!l->own_rv_told && mine != NULL && mine->type == REDIS_REPLY_STRING && mine->len < IPD_REDIS_RV_SIZE) {
+        char rv[IPD_REDIS_RV_SIZE];
+        snprintf(rv, sizeof(rv), "%.*s", (int)mine->len, mine->str);
+        l->own_rv_told = 1;
+        if (l->ops.own_rv != NULL)
+            l->ops.own_rv(l->ops.ctx, rv);
+    }
+    for (size_t i = 2; i + 2 < r->elements; i += 3) {
         const redisReply *n = r->element[i], *alive = r->element[i + 1], *rv = r->element[i + 2];
         if (n->type != REDIS_REPLY_STRING || alive->type != REDIS_REPLY_INTEGER || n->len >= IPD_NODE_SIZE)
             continue;

@@ -88,6 +88,11 @@ typedef struct ipd_redis_link_ops {
     void (*stood_in_left)(void *ctx, const char *id, const char *node, const char *ns, const char *name);
     /** Redis's epoch as each liveness answer gives it ({p}:epoch; changed: Redis lost its data). NULL: not told. */
     void (*epoch)(void *ctx, const char *epoch);
+    /**
+     * Once, at the first liveness answer: the resourceVersion up to which the daemon of this node
+     * before this link had seen its Jobs (ipd_redis_link_note_rv), "" if none. NULL: not told.
+     */
+    void (*own_rv)(void *ctx, const char *rv);
     void *ctx;
 } ipd_redis_link_ops_t;
 

@@ -1275,6 +1275,31 @@ Test(redis, a_job_made_and_cancelled_while_a_dead_daemon_s_key_lives_shows_its_t
 }
 
 /*
+ * Daemon 3 is killed and started again at once, as systemd restarts a daemon that crashed: its
+ * liveness key never expires, so no stand-in covers node-3. A job onto node-1 and node-3 made and
+ * cancelled through daemon 1 in between leaves nothing of node-3's Job for daemon 3's lists. Once
+ * listed, daemon 3 watches its Jobs from the resourceVersion the daemon before it wrote into
+ * Redis, and that replay's deletion makes the task, cancelled, on every daemon. Before, node-3's
+ * task never came: the job ended cancelled, one liveness time later, without it.
+ */
+Test(redis, a_job_made_and_cancelled_while_a_daemon_restarts_shows_its_task_cancelled, .timeout = 120)
+{
+    start_world("rrestart", NULL, "redis_liveness_ttl 9s\n");
+    cr_assert(h_wait(node_3_rv_written, NULL, 15000), "daemon 3 did not write how far it saw its Jobs");
+    kill_daemon(2);
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
+    char *id = pull(0, "slow:9", "[\"node-1\", \"node-3\"]");
+    cancel_through(0, id);
+    start_daemon(2);
+    want_t cancelled = {id, {1, 1, 1}, "node-3", "cancelled", "cancelled"};
+    wait_all(&cancelled, 20000, "node-3's task did not show cancelled once daemon 3 was back");
+    cr_expect_eq(master_stat(0, "redis_nodes_lost"), 0, "node-3 was taken for lost: a stand-in may have covered it");
+    expect_same_everywhere(id);
+    free(id);
+    stop_world();
+}
+
+/*
  * Daemon 3 is killed while node-3's pull runs: its table keeps the task pulling. The stand-in
  * sees node-3's Job complete and publishes the task succeeded, and Kubernetes deletes the Job
  * (ttl_seconds_after_finished). Restarted on its table, daemon 3 finds neither Job nor pod: its
