@@ -17,6 +17,9 @@
 #include "shared/stats_segment.h"
 #include "shared/table.h"
 
+/* Samples of this node's Jobs' resourceVersion kept (daemon_state_t.rv_samples). */
+#define RV_SAMPLES 64
+
 typedef struct daemon_state {
     ipd_config_t cfg;
     ipd_mloop_t *loop;
@@ -73,11 +76,19 @@ typedef struct daemon_state {
     ipd_reflector_t *standin_watch;     /* the stand-in's watch of those nodes' Jobs, for deletions (owned) */
     char *standin_watch_sel;            /* its label selector (owned) */
     ipd_strmap_t standin_watch_alive;   /* the nodes alive when it was made, left out of it -> (void *)1 */
-    ipd_strmap_t standin_rv;            /* lost nodes -> the resourceVersion up to which their daemon saw
-                                         * their Jobs (ipd_redis_link_ops_t.node_alive; owned strings) */
-    uint64_t standin_fill_until;        /* loop ms until which this daemon fills Redis in (fill_in); 0, or
-                                           UINT64_MAX until its lists are in */
-    int standin_filled;                 /* what it put back since: 0, FILLED_FINALS or FILLED_ALL */
+    /* This node's Jobs' resourceVersion, sampled every third of the TTL (the last RV_SAMPLES), for
+     * a stand-in's watch that starts where the one before it may have stopped (watch_from). */
+    struct rv_sample {
+        uint64_t ms;
+        char rv[IPD_REDIS_RV_SIZE];
+    } rv_samples[RV_SAMPLES];
+    size_t rv_nsamples;                           /* samples held, at most RV_SAMPLES */
+    size_t rv_next;                               /* where the next one goes (a ring) */
+    ipd_strmap_t standin_rv;                      /* lost nodes -> the resourceVersion up to which their daemon saw
+                                                   * their Jobs (ipd_redis_link_ops_t.node_alive; owned strings) */
+    uint64_t standin_fill_until;                  /* loop ms until which this daemon fills Redis in (fill_in); 0, or
+                                                     UINT64_MAX until its lists are in */
+    int standin_filled;                           /* what it put back since: 0, FILLED_FINALS or FILLED_ALL */
     char standin_fill_epoch[IPD_TABLE_NOTE_SIZE]; /* the epoch it fills in for; noted in the table once done */
 } daemon_state_t;
 

@@ -854,6 +854,42 @@ static int rv_before(const char *a, const char *b)
     return la != lb ? la < lb : strcmp(a, b) < 0;
 }
 
+/* Samples this node's Jobs' resourceVersion every third of the TTL (daemon_state_t.rv_samples). */
+static void sample_rv(daemon_state_t *d, const char *rv, uint64_t now)
+{
+    const struct rv_sample *last =
+        d->rv_nsamples > 0 ? &d->rv_samples[(d->rv_next + RV_SAMPLES - 1) % RV_SAMPLES] : NULL;
+    if (rv[0] == '\0' || strlen(rv) >= IPD_REDIS_RV_SIZE ||
+        (last != NULL && now - last->ms < d->cfg.redis_liveness_ttl_ms / 3))
+        return;
+    d->rv_samples[d->rv_next].ms = now;
+    snprintf(d->rv_samples[d->rv_next].rv, IPD_REDIS_RV_SIZE, "%s", rv);
+    d->rv_next = (d->rv_next + 1) % RV_SAMPLES;
+    if (d->rv_nsamples < RV_SAMPLES)
+        d->rv_nsamples++;
+}
+
+/*
+ * A stand-in's first watch, the lease just taken (or taken back: Redis was down, or another
+ * daemon held it): the daemon that held it before may have died up to a lease time before it
+ * expired, and from then on nobody watched the Jobs of nodes without a live daemon. A Job made
+ * and deleted meanwhile (a POST and its cancel) left no trace a list can find. So the watch starts
+ * from this node's own Jobs' resourceVersion as it was a lease time and a liveness TTL ago
+ * (versions are global: a watch from there replays every change since, whatever its selector),
+ * or, on a daemon younger than that, from its first. None sampled: "" (it lists).
+ */
+static void rv_before_gap(const daemon_state_t *d, char from[IPD_REDIS_RV_SIZE])
+{
+    uint64_t now = ipd_mloop_clock_ms(), gap = ipd_redis_link_lease_ms(d->redis) + d->cfg.redis_liveness_ttl_ms;
+    from[0] = '\0';
+    for (size_t i = 0; i < d->rv_nsamples; i++) {
+        const struct rv_sample *s = &d->rv_samples[(d->rv_next + RV_SAMPLES - 1 - i) % RV_SAMPLES];
+        snprintf(from, IPD_REDIS_RV_SIZE, "%s", s->rv);
+        if (now - s->ms >= gap)
+            break;
+    }
+}
+
 /*
  * Where a new watch of the stand-in starts (`from`, "" for a list), made anew because the nodes
  * alive changed (`alive`: those it leaves out). A list would miss every Job created and deleted
@@ -862,14 +898,19 @@ static int rv_before(const char *a, const char *b)
  * Redis, ipd_redis_link_note_rv), for that daemon was dead while its liveness key lived on, and
  * a cancel then left that node's task unpublished for ever. So the new watch starts from the
  * oldest of those, and its replay of what came since publishes those deletions (on_watched_job;
- * a deletion the model holds the task of changes nothing). Without the old watch's version, a
- * version that is not a number, or one the apiserver no longer keeps (410), it lists.
+ * a deletion the model holds the task of changes nothing). Without an old watch (the lease just
+ * taken) it starts where rv_before_gap says. A version that is not a number, none at all, or one
+ * the apiserver no longer keeps (410) makes it list.
  */
 static void watch_from(const daemon_state_t *d, const ipd_strmap_t *alive, char from[IPD_REDIS_RV_SIZE])
 {
     from[0] = '\0';
-    if (d->standin_watch == NULL || alive == NULL)
+    if (alive == NULL)
         return;
+    if (d->standin_watch == NULL) {
+        rv_before_gap(d, from);
+        return;
+    }
     snprintf(from, IPD_REDIS_RV_SIZE, "%s", ipd_reflector_resource_version(d->standin_watch));
     size_t b = 0;
     ipd_strmap_entry_t *e = NULL;
@@ -938,8 +979,11 @@ void ipd_daemon_standin_tick(daemon_state_t *d)
     if ((d->cfg.scope != IPD_SCOPE_NODE || d->redis == NULL) && d->standin_watch != NULL)
         watch_jobs(d, NULL, NULL);
     /* How far this daemon saw its node's Jobs, for whoever stands in once it is lost (watch_from). */
-    if (d->cfg.scope == IPD_SCOPE_NODE && d->redis != NULL && d->refl[IPD_MODEL_KJOBS] != NULL)
-        ipd_redis_link_note_rv(d->redis, ipd_reflector_resource_version(d->refl[IPD_MODEL_KJOBS]));
+    if (d->cfg.scope == IPD_SCOPE_NODE && d->redis != NULL && d->refl[IPD_MODEL_KJOBS] != NULL) {
+        const char *rv = ipd_reflector_resource_version(d->refl[IPD_MODEL_KJOBS]);
+        ipd_redis_link_note_rv(d->redis, rv);
+        sample_rv(d, rv, now);
+    }
     if (d->cfg.scope != IPD_SCOPE_NODE || d->redis == NULL || d->kube == NULL || d->model == NULL || !d->synced ||
         d->standin_list != NULL || now - d->standin_polled_ms < d->cfg.redis_liveness_ttl_ms / 3)
         return;

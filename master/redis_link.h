@@ -173,8 +173,9 @@ int ipd_redis_link_fill_in(ipd_redis_link_t *l, const ipd_job_t *job, uint32_t n
 /**
  * Notes the resourceVersion (borrowed) up to which this daemon has seen its node's Jobs. Each
  * liveness script writes the one noted at the script before into {p}:rv, so that a daemon
- * standing in once this one is lost can watch its Jobs from there and miss no deletion
- * (master/daemon_standin.c). Longer than IPD_REDIS_RV_SIZE - 1 bytes: ignored.
+ * standing in once this one is lost (master/daemon_standin.c), or this node's next daemon
+ * (ipd_redis_link_ops_t.own_rv, master/daemon_kube.c), can watch its Jobs from there and miss no
+ * deletion. Longer than IPD_REDIS_RV_SIZE - 1 bytes: ignored.
  */
 void ipd_redis_link_note_rv(ipd_redis_link_t *l, const char *rv);
 

@@ -1147,6 +1147,20 @@ Test(redis, the_stand_in_deletes_a_job_given_up_but_still_there, .timeout = 120)
     stop_world();
 }
 
+/* The daemon (0..N-1) that holds the stand-in lease, once one took it. */
+static int standin_holder(void)
+{
+    char out[128] = "", cmd[160];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d GET '{imgpulld}:lease:stand-in'", w.redis.port);
+    uint64_t t0 = h_now_ms();
+    while ((h_sh(cmd, out, sizeof(out)), strncmp(out, "node-", 5) != 0) && h_now_ms() - t0 < 10000)
+        usleep(100 * 1000);
+    cr_assert_eq(strncmp(out, "node-", 5), 0, "no daemon took the stand-in lease: %s", out);
+    int holder = atoi(out + 5) - 1;
+    cr_assert(holder >= 0 && holder < N, "%s", out);
+    return holder;
+}
+
 /*
  * The stand-in's list is on its way when a reload changes a Kubernetes setting of the daemon that
  * holds the lease: the Kubernetes client that would answer it goes, without calling back. The
@@ -1160,15 +1174,7 @@ Test(redis, a_reload_while_the_stand_in_lists_does_not_stop_it, .timeout = 120)
 {
     w.sim_nodes = 4;
     start_world("rlist", NULL, NULL);
-    char out[128] = "";
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "redis-cli -p %d GET '{imgpulld}:lease:stand-in'", w.redis.port);
-    uint64_t t0 = h_now_ms();
-    while ((h_sh(cmd, out, sizeof(out)), strncmp(out, "node-", 5) != 0) && h_now_ms() - t0 < 10000)
-        usleep(100 * 1000);
-    cr_assert_eq(strncmp(out, "node-", 5), 0, "no daemon took the stand-in lease: %s", out);
-    int holder = atoi(out + 5) - 1;
-    cr_assert(holder >= 0 && holder < N, "%s", out);
+    int holder = standin_holder();
     /* Its next list is held 8 s by the simulator; a reload changes its Kubernetes settings meanwhile. */
     h_sim_ok(w.sim.port, "POST", "/_sim/inject", "{\"count\": 1, \"path\": \"notin\", \"delay_ms\": 8000}");
     cr_assert(h_wait(h_sim_injections_used, &w.sim.port, 5000), "the stand-in did not list");
@@ -1295,6 +1301,32 @@ Test(redis, a_job_made_and_cancelled_while_a_daemon_restarts_shows_its_task_canc
     wait_all(&cancelled, 20000, "node-3's task did not show cancelled once daemon 3 was back");
     cr_expect_eq(master_stat(0, "redis_nodes_lost"), 0, "node-3 was taken for lost: a stand-in may have covered it");
     expect_same_everywhere(id);
+    free(id);
+    stop_world();
+}
+
+/*
+ * The daemon that stands in is killed: it keeps the lease for its lease time (15 s here), and
+ * nobody watches the Jobs of node-4 (no daemon) meanwhile. A job onto another node and node-4
+ * made and cancelled then leaves nothing a list can find. The daemon that takes the lease next
+ * starts its watch from its own Jobs' resourceVersion of a lease time and a TTL before, and the
+ * replay publishes node-4's task cancelled. Before, its watch listed first, node-4's task never
+ * came, and the job ended cancelled without it.
+ */
+Test(redis, a_job_made_and_cancelled_while_no_daemon_stands_in_shows_its_task_cancelled, .timeout = 120)
+{
+    w.sim_nodes = 4;
+    start_world("rholder", NULL, NULL);
+    int holder = standin_holder(), other = (holder + 1) % N;
+    kill_daemon(holder);
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
+    char nodes[64];
+    snprintf(nodes, sizeof(nodes), "[\"node-%d\", \"node-4\"]", other + 1);
+    char *id = pull(other, "slow:4", nodes);
+    cancel_through(other, id);
+    want_t cancelled = {id, {1, 1, 1}, "node-4", "cancelled", "cancelled"};
+    cancelled.daemons[holder] = 0;
+    wait_all(&cancelled, 30000, "node-4's task did not show cancelled once another daemon stood in");
     free(id);
     stop_world();
 }
