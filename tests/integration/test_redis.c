@@ -1236,6 +1236,16 @@ Test(redis, a_job_created_while_a_node_s_daemon_is_dead_ends_as_its_job_says, .t
     stop_world();
 }
 
+/* A job onto `nodes` (JSON) made through daemon `i` and cancelled through it at once: its Jobs
+ * are created and deleted long before their pulls (60 s) could end. */
+static char *made_and_cancelled(int i, const char *image, const char *nodes)
+{
+    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
+    char *id = pull(i, image, nodes);
+    cancel_through(i, id);
+    return id;
+}
+
 /* True once Redis holds the resourceVersion up to which node-3's daemon saw its Jobs. */
 static int node_3_rv_written(void *ctx)
 {
@@ -1262,9 +1272,7 @@ Test(redis, a_job_made_and_cancelled_while_a_dead_daemon_s_key_lives_shows_its_t
     start_world("rgap", NULL, "redis_liveness_ttl 9s\n");
     cr_assert(h_wait(node_3_rv_written, NULL, 15000), "daemon 3 did not write how far it saw its Jobs");
     kill_daemon(2);
-    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
-    char *id = pull(0, "slow:9", "[\"node-1\", \"node-3\"]");
-    cancel_through(0, id);
+    char *id = made_and_cancelled(0, "slow:9", "[\"node-1\", \"node-3\"]");
     /* A Job of node-4 (no daemon) moves the stand-in's watch past that deletion: the new watch
      * must start from daemon 3's version, not from the old watch's. */
     char *later = pull(0, "nginx:1.27", "[\"node-4\"]");
@@ -1293,9 +1301,7 @@ Test(redis, a_job_made_and_cancelled_while_a_daemon_restarts_shows_its_task_canc
     start_world("rrestart", NULL, "redis_liveness_ttl 9s\n");
     cr_assert(h_wait(node_3_rv_written, NULL, 15000), "daemon 3 did not write how far it saw its Jobs");
     kill_daemon(2);
-    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
-    char *id = pull(0, "slow:9", "[\"node-1\", \"node-3\"]");
-    cancel_through(0, id);
+    char *id = made_and_cancelled(0, "slow:9", "[\"node-1\", \"node-3\"]");
     start_daemon(2);
     want_t cancelled = {id, {1, 1, 1}, "node-3", "cancelled", "cancelled"};
     wait_all(&cancelled, 20000, "node-3's task did not show cancelled once daemon 3 was back");
@@ -1319,11 +1325,9 @@ Test(redis, a_job_made_and_cancelled_while_no_daemon_stands_in_shows_its_task_ca
     start_world("rholder", NULL, NULL);
     int holder = standin_holder(), other = (holder + 1) % N;
     kill_daemon(holder);
-    sim_post("/_sim/pull", "{\"pattern\": \"slow\", \"ms\": 60000}");
     char nodes[64];
     snprintf(nodes, sizeof(nodes), "[\"node-%d\", \"node-4\"]", other + 1);
-    char *id = pull(other, "slow:4", nodes);
-    cancel_through(other, id);
+    char *id = made_and_cancelled(other, "slow:4", nodes);
     want_t cancelled = {id, {1, 1, 1}, "node-4", "cancelled", "cancelled"};
     cancelled.daemons[holder] = 0;
     wait_all(&cancelled, 30000, "node-4's task did not show cancelled once another daemon stood in");
