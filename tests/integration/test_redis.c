@@ -1269,7 +1269,8 @@ static int node_3_rv_written(void *ctx)
 Test(redis, a_job_made_and_cancelled_while_a_dead_daemon_s_key_lives_shows_its_task_cancelled, .timeout = 120)
 {
     w.sim_nodes = 4;
-    start_world("rgap", NULL, "redis_liveness_ttl 9s\n");
+    /* A DELETE is answered once the table shows the job final, or after op_visible_timeout. */
+    start_world("rgap", NULL, "redis_liveness_ttl 9s\nop_visible_timeout 1s\n");
     cr_assert(h_wait(node_3_rv_written, NULL, 15000), "daemon 3 did not write how far it saw its Jobs");
     kill_daemon(2);
     char *id = made_and_cancelled(0, "slow:9", "[\"node-1\", \"node-3\"]");
@@ -1298,7 +1299,7 @@ Test(redis, a_job_made_and_cancelled_while_a_dead_daemon_s_key_lives_shows_its_t
  */
 Test(redis, a_job_made_and_cancelled_while_a_daemon_restarts_shows_its_task_cancelled, .timeout = 120)
 {
-    start_world("rrestart", NULL, "redis_liveness_ttl 9s\n");
+    start_world("rrestart", NULL, "redis_liveness_ttl 9s\nop_visible_timeout 1s\n");
     cr_assert(h_wait(node_3_rv_written, NULL, 15000), "daemon 3 did not write how far it saw its Jobs");
     kill_daemon(2);
     char *id = made_and_cancelled(0, "slow:9", "[\"node-1\", \"node-3\"]");
@@ -1312,7 +1313,7 @@ Test(redis, a_job_made_and_cancelled_while_a_daemon_restarts_shows_its_task_canc
 }
 
 /*
- * The daemon that stands in is killed: it keeps the lease for its lease time (15 s here), and
+ * The daemon that stands in is killed: it keeps the lease for its lease time (3 s here), and
  * nobody watches the Jobs of node-4 (no daemon) meanwhile. A job onto another node and node-4
  * made and cancelled then leaves nothing a list can find. The daemon that takes the lease next
  * starts its watch from its own Jobs' resourceVersion of a lease time and a TTL before, and the
@@ -1322,7 +1323,8 @@ Test(redis, a_job_made_and_cancelled_while_a_daemon_restarts_shows_its_task_canc
 Test(redis, a_job_made_and_cancelled_while_no_daemon_stands_in_shows_its_task_cancelled, .timeout = 120)
 {
     w.sim_nodes = 4;
-    start_world("rholder", NULL, NULL);
+    /* Leases last max(redis_liveness_ttl, 3 x keep_pod_poll): 3 s here. */
+    start_world("rholder", NULL, "keep_pod_poll 1s\nop_visible_timeout 1s\n");
     int holder = standin_holder(), other = (holder + 1) % N;
     kill_daemon(holder);
     char nodes[64];
