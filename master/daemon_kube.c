@@ -289,6 +289,14 @@ static int wanted(const daemon_state_t *d, int k)
     return 1;
 }
 
+/* The pull Jobs' label selector: this node's only (node scope with Redis), or every node's. */
+static void jobs_selector(const ipd_config_t *c, int own_only, char out[128])
+{
+    char node_label[64];
+    ipd_kube_node_label(c->node_name, node_label);
+    snprintf(out, 128, own_only ? "%s,%s=%s" : "%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
+}
+
 /*
  * The collections, scoped to the pull namespace. In node scope: this node's pods, the
  * Events of those pods only (one reflector per pod, watch_pod_events), and the Jobs of every
@@ -303,15 +311,14 @@ static int start_reflectors(daemon_state_t *d)
     const ipd_config_t *c = &d->cfg;
     int node_scope = c->scope == IPD_SCOPE_NODE;
     int own_jobs_only = node_scope && c->redis[0] != '\0';
-    char paths[IPD_MODEL_KIND_COUNT][256], jobs_sel[128], node_label[64], pods_field[300], nodes_field[300];
+    char paths[IPD_MODEL_KIND_COUNT][256], jobs_sel[128], pods_field[300], nodes_field[300];
     snprintf(paths[IPD_MODEL_KJOBS], sizeof(paths[0]), "/apis/batch/v1/namespaces/%s/jobs", c->namespace);
     snprintf(paths[IPD_MODEL_PODS], sizeof(paths[0]), "/api/v1/namespaces/%s/pods", c->namespace);
     snprintf(paths[IPD_MODEL_EVENTS], sizeof(paths[0]), "/api/v1/namespaces/%s/events", c->namespace);
     snprintf(paths[IPD_MODEL_NODES], sizeof(paths[0]), "/api/v1/nodes");
     snprintf(paths[IPD_MODEL_ANCHORS], sizeof(paths[0]), "/apis/batch/v1/namespaces/%s/jobs", c->namespace);
     snprintf(nodes_field, sizeof(nodes_field), "metadata.name=%s", c->node_name);
-    ipd_kube_node_label(c->node_name, node_label);
-    snprintf(jobs_sel, sizeof(jobs_sel), own_jobs_only ? "%s,%s=%s" : "%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
+    jobs_selector(c, own_jobs_only, jobs_sel);
     snprintf(pods_field, sizeof(pods_field), "spec.nodeName=%s", c->node_name);
     static const char *const names[IPD_MODEL_KIND_COUNT] = {"jobs", "pods", "events", "nodes", "anchors"};
     for (int k = 0; k < IPD_MODEL_KIND_COUNT; k++) {
@@ -414,10 +421,9 @@ void ipd_daemon_replay_tick(daemon_state_t *d)
         return;
     static const ipd_reflector_ops_t ops = {
         .on_list_begin = replay_nothing, .on_object = replay_object, .on_list_end = replay_nothing};
-    char path[IPD_NAMESPACE_SIZE + 32], node_label[64], sel[128];
+    char path[IPD_NAMESPACE_SIZE + 32], sel[128];
     snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", d->cfg.namespace);
-    ipd_kube_node_label(d->cfg.node_name, node_label);
-    snprintf(sel, sizeof(sel), "%s,%s=%s", IPD_LABEL_JOB, IPD_LABEL_NODE, node_label);
+    jobs_selector(&d->cfg, 1, sel);
     ipd_reflector_spec_t spec = {.name = "replayed jobs", .path = path, .label_selector = sel};
     ipd_daemon_reflector_spec(&d->cfg, &spec);
     d->replay_done = 1;
